@@ -1,0 +1,42 @@
+# recd developer tasks: the same commands run locally and in CI (.ci/run).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv demo test lint typecheck bench soak clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## make demo: generate a demo tree of real recordings for three licences and run recd on it
+demo: venv
+	$(PY) demo/run_demo.py
+
+## make test: lint, types, import contracts, then the whole test suite with coverage
+test: lint typecheck
+	$(PY) -m pytest --cov --cov-report=term $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check recd tests bench demo
+	$(VENV)/bin/ruff format --check recd tests bench demo
+	$(VENV)/bin/lint-imports
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+## make bench: throughput and memory against find, shred and dd, measured in the same run
+bench: venv
+	$(PY) -m bench.run_all $(BENCH_ARGS)
+
+## make soak: the kill-and-recover trials, many more of them than CI runs
+soak: venv
+	RECD_KILL_TRIALS=500 $(PY) -m pytest -m slow tests/e2e -x
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage build *.egg-info

@@ -1,0 +1,1 @@
+"""Pure decision code: no I/O, no clock reads, no logging, no environment."""

@@ -1,0 +1,90 @@
+"""Exit codes and the one exception hierarchy; every exception knows its exit code.
+
+Nothing below an entry point calls ``sys.exit``: code raises one of these and ``recd.main`` or
+``recd.recctl`` turns it into ``<prog>: <message>`` on stderr and the exception's exit code.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import NamedTuple
+
+
+class ExitCode(enum.IntEnum):
+    """Exit statuses documented in recd(8) and recctl(8)."""
+
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    NOT_ALLOWED = 3  # not found, or not allowed in this state
+    PARTIAL = 4  # done in part: some erasures failed
+    UNAVAILABLE = 69  # EX_UNAVAILABLE: the daemon is not running
+    NO_PERMISSION = 77  # EX_NOPERM
+    CONFIG = 78  # EX_CONFIG: invalid configuration (RestartPreventExitStatus=78)
+
+
+class RecdError(Exception):
+    """Base of every error recd reports to a person; ``str(exc)`` is the one-line message."""
+
+    exit_code: ExitCode = ExitCode.FAILED
+
+
+class UsageError(RecdError):
+    exit_code = ExitCode.USAGE
+
+
+class NotFound(RecdError):
+    exit_code = ExitCode.NOT_ALLOWED
+
+
+class NotAllowedInState(RecdError):
+    exit_code = ExitCode.NOT_ALLOWED
+
+
+class DaemonUnavailable(RecdError):
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class PermissionDenied(RecdError):
+    exit_code = ExitCode.NO_PERMISSION
+
+
+class InvalidValue(RecdError, ValueError):
+    """A value that does not parse (a period, a time, a pattern); the caller adds file and key."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ConfigProblem(NamedTuple):
+    """One configuration problem: ``FILE: key.path: message``."""
+
+    file: str
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        if self.key:
+            return f"{self.file}: {self.key}: {self.message}"
+        return f"{self.file}: {self.message}"
+
+
+class ConfigInvalid(RecdError):
+    """The configuration has one or more problems; all of them are listed."""
+
+    exit_code = ExitCode.CONFIG
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class AuditCorrupt(RecdError):
+    """The audit log does not verify; the message names the first bad entry."""
+
+    exit_code = ExitCode.FAILED
+
+
+class StateError(RecdError):
+    """The state directory (catalogue, audit log) cannot be used."""
+
+    exit_code = ExitCode.FAILED

@@ -1,0 +1,33 @@
+"""Shared fixtures: a clean environment, a fake clock, and the root-only skip."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fakes import FakeClock
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test sees the caller's RECD_* or NOTIFY_SOCKET variables."""
+    for name in list(os.environ):
+        if name.startswith("RECD_") or name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "JOURNAL_STREAM"):
+            monkeypatch.delenv(name)
+    yield
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason="needs root (loop mounts, other uids)")
+    for item in items:
+        if "root" in item.keywords:
+            item.add_marker(skip)
