@@ -6,12 +6,47 @@ Times are timezone-aware UTC datetimes unless a docstring says otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from recd.core.audit import AuditDraft, AuditEntry
-from recd.core.model import FileFacts
+from recd.core.erasure import Decision, TargetFacts
+from recd.core.model import EraseMethod, ErasePattern, FileFacts, Recording, State
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the catalogue already knows of a file, to skip re-classifying unchanged ones."""
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    state: State
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """A durable promise to erase: written before the irreversible step, removed after."""
+
+    id: str
+    recording_id: str
+    audit_offset: int
+    temp_name: str
+    plan: dict[str, Any]  # what erase.done will record: method, effective, reason, location...
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Breaker:
+    licence: str
+    tripped_at: datetime
+    due: int
+    total: int
+    released_at: datetime | None
+    released_by: str | None
 
 
 class Clock(Protocol):
@@ -68,3 +103,132 @@ class AuditLog(Protocol):
 
     def last(self) -> AuditEntry | None:
         """The newest entry, or None for an empty log."""
+
+
+class Catalogue(Protocol):
+    """The index of every recording: facts, classification, deadline, state; intents; breakers.
+
+    Writes are transactions that are durable when the call returns.
+    """
+
+    def begin_scan(self, source: str, now: datetime, rule: str) -> tuple[int, bool]:
+        """Start a scan; returns its generation and whether the classification rule changed."""
+
+    def lookup(self, ids: Sequence[str]) -> dict[str, Known]:
+        """What is known of these recording ids (absent ids are not in the result)."""
+
+    def upsert(self, rows: Sequence[Recording], gen: int, now: datetime) -> None:
+        """Insert or refresh recordings seen by scan ``gen``; they become present."""
+
+    def touch(self, ids: Sequence[str], gen: int) -> None:
+        """Mark unchanged recordings as seen by scan ``gen``."""
+
+    def finish_scan(
+        self, source: str, gen: int, now: datetime, unseen_below: Sequence[str] = ()
+    ) -> int:
+        """Mark what scan ``gen`` did not see as missing, except below ``unseen_below``."""
+
+    def mark_missing(self, recording_id: str) -> None: ...
+
+    def licences(self) -> list[str | None]:
+        """Every licence with present recordings (None: unclassified)."""
+
+    def policies(self) -> dict[str | None, str]:
+        """The retention rule each licence's stored deadlines were computed under."""
+
+    def set_deadlines(
+        self, licence: str | None, policy: str, deadline_of: Callable[[datetime], datetime | None]
+    ) -> int:
+        """Recompute every present deadline of ``licence`` from its start time."""
+
+    def record_policy(self, licence: str | None, policy: str) -> None:
+        """Remember the rule for a licence first seen by a scan (if none is stored yet)."""
+
+    def due(
+        self, now: datetime, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[Recording]:
+        """Present recordings due at ``now``, by (deadline, id), after a keyset position."""
+
+    def counts(self, now: datetime) -> dict[str | None, tuple[int, int]]:
+        """Per licence: (present recordings, of which due at ``now``)."""
+
+    def next_deadline(self) -> datetime | None: ...
+
+    def get(self, recording_id: str) -> Recording | None: ...
+
+    def set_skip_reason(self, recording_id: str, reason: str | None) -> None: ...
+
+    def add_intents(self, intents: Iterable[Intent]) -> None: ...
+
+    def pending_intents(self) -> list[Intent]: ...
+
+    def resolve_intents(
+        self, erased: Sequence[tuple[str, datetime]], dropped: Sequence[str]
+    ) -> None:
+        """Mark recordings of ``erased`` intents erased and drop all the named intents."""
+
+    def breakers(self) -> dict[str, Breaker]: ...
+
+    def trip_breaker(self, licence: str, now: datetime, due: int, total: int) -> None: ...
+
+    def clear_breaker(self, licence: str) -> None: ...
+
+
+class EraseError(Exception):
+    """An erase did not happen or did not complete; ``reason`` says why in one line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Gone(EraseError):
+    """The file is no longer there (or no longer reachable below the root)."""
+
+
+class Refused(EraseError):
+    """The file is there but recd will not touch it (symlink, not regular, replaced...)."""
+
+
+class PreparedErase(Protocol):
+    """A file opened and checked for erasure; holds descriptors until ``close``."""
+
+    @property
+    def facts(self) -> TargetFacts: ...
+
+    def close(self) -> None: ...
+
+
+class EraseOutcome(Protocol):
+    method: EraseMethod
+    effective: bool
+    ineffective_reason: str | None
+    bytes_overwritten: int
+
+
+class Eraser(Protocol):
+    """Erases files of one source root (SPEC section 4)."""
+
+    def prepare(self, relpath: str, dev: int, ino: int, size: int | None) -> PreparedErase:
+        """Open the indexed file safely and gather the facts ``decide`` needs.
+
+        Raises ``Gone`` or ``Refused``; touches nothing. ``size`` None skips the size check
+        (recovery of an erase that had already truncated the file).
+        """
+
+    def erase(
+        self,
+        prepared: PreparedErase,
+        decision: Decision,
+        *,
+        pattern: ErasePattern,
+        verify: bool,
+        temp_name: str,
+    ) -> EraseOutcome:
+        """The irreversible step. Raises ``EraseError`` when it did not complete."""
+
+    def sync(self) -> None:
+        """Flush every directory changed since the last call."""
+
+    def locate(self, relpath: str, temp_name: str, dev: int, ino: int) -> str:
+        """Where an interrupted erase left the inode: "original", "temp" or "gone"."""

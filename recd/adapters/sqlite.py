@@ -1,0 +1,458 @@
+"""The catalogue on SQLite: WAL, synchronous=FULL, one writer connection, versioned schema.
+
+Times are stored as integer microseconds since the Unix epoch (UTC); a NULL deadline means the
+recording has none (retention ``never``, or unclassified and kept). The service is the only
+writer; readers (later: `recctl ls`) may open their own read-only connections, which WAL allows.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from recd.core.model import Classification, Provenance, Recording, State
+from recd.errors import StateError
+from recd.ports import Breaker, Intent, Known
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE recordings (
+        id          TEXT PRIMARY KEY,
+        source      TEXT NOT NULL,
+        location    TEXT NOT NULL,
+        dev         INTEGER NOT NULL,
+        ino         INTEGER NOT NULL,
+        size        INTEGER NOT NULL,
+        mtime_ns    INTEGER NOT NULL,
+        licence     TEXT,
+        started     INTEGER NOT NULL,
+        deadline    INTEGER,
+        fields      TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        first_seen  INTEGER NOT NULL,
+        indexed_at  INTEGER NOT NULL,
+        erased_at   INTEGER,
+        seen_gen    INTEGER NOT NULL,
+        skip_reason TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX recordings_due ON recordings (deadline, id) WHERE state = 'present';
+    CREATE INDEX recordings_licence ON recordings (licence, state);
+    CREATE INDEX recordings_source ON recordings (source, state);
+    CREATE TABLE intents (
+        id           TEXT PRIMARY KEY,
+        recording_id TEXT NOT NULL,
+        audit_offset INTEGER NOT NULL,
+        temp_name    TEXT NOT NULL,
+        plan         TEXT NOT NULL,
+        created      INTEGER NOT NULL
+    );
+    CREATE TABLE policies (licence TEXT PRIMARY KEY, policy TEXT NOT NULL);
+    CREATE TABLE scans (source TEXT PRIMARY KEY, gen INTEGER NOT NULL, rule TEXT NOT NULL,
+                        started INTEGER NOT NULL, finished INTEGER);
+    CREATE TABLE breakers (
+        licence     TEXT PRIMARY KEY,
+        tripped_at  INTEGER NOT NULL,
+        due         INTEGER NOT NULL,
+        total       INTEGER NOT NULL,
+        released_at INTEGER,
+        released_by TEXT
+    );
+    """,
+}
+
+_COLUMNS = (
+    "id, source, location, dev, ino, size, mtime_ns, licence, started, deadline, fields, state, "
+    "first_seen, skip_reason"
+)
+
+
+def to_us(when: datetime) -> int:
+    """Exact integer microseconds since the epoch (no float rounding)."""
+    delta = when - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(value: int) -> datetime:
+    return datetime.fromtimestamp(value // 1_000_000, UTC).replace(microsecond=value % 1_000_000)
+
+
+def _fields_json(c: Classification) -> str:
+    data = {
+        "call_id": c.call_id,
+        "extension": c.extension,
+        "caller": c.caller,
+        "callee": c.callee,
+        "duration": c.duration,
+        "format": c.format,
+        "provenance": {k: str(v) for k, v in c.provenance.items()},
+    }
+    return json.dumps({k: v for k, v in data.items() if v is not None}, separators=(",", ":"))
+
+
+def _row_to_recording(row: sqlite3.Row | tuple[Any, ...]) -> Recording:
+    (rid, source, location, dev, ino, size, mtime_ns, licence, started, deadline, fields,
+     state, first_seen, skip_reason) = row  # fmt: skip
+    extra = json.loads(fields)
+    provenance = {k: Provenance(v) for k, v in extra.pop("provenance", {}).items()}
+    classification = Classification(
+        licence=licence, started=from_us(started), provenance=provenance, **extra
+    )
+    return Recording(
+        id=rid,
+        source=source,
+        relpath=location,
+        dev=dev,
+        ino=ino,
+        size=size,
+        mtime_ns=mtime_ns,
+        classification=classification,
+        deadline=None if deadline is None else from_us(deadline),
+        state=State(state),
+        first_seen=from_us(first_seen),
+        skip_reason=skip_reason,
+    )
+
+
+class SqliteCatalogue:
+    """The catalogue in ``<state_dir>/catalog.db``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"{path}: cannot open the catalogue: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _migrate(self) -> None:
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"{self.path}: catalogue schema {version} is newer than this recd "
+                f"understands ({SCHEMA_VERSION}); upgrade recd"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self._tx():
+                self._db.executescript(
+                    "SAVEPOINT m;"
+                    + _MIGRATIONS[target]
+                    + f"PRAGMA user_version={target};RELEASE m;"
+                )
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    # -- indexing -----------------------------------------------------------------------------
+
+    def begin_scan(self, source: str, now: datetime, rule: str) -> tuple[int, bool]:
+        """Start a scan of ``source`` classified by ``rule`` (a fingerprint of the source's
+        classification settings); returns the scan's generation number and whether the rule
+        differs from the previous scan's, in which case every file must be re-classified."""
+        with self._tx():
+            row = self._db.execute(
+                "SELECT gen, rule FROM scans WHERE source = ?", (source,)
+            ).fetchone()
+            gen = (row[0] if row else 0) + 1
+            self._db.execute(
+                "INSERT INTO scans (source, gen, rule, started) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (source) DO UPDATE SET gen = excluded.gen, rule = excluded.rule, "
+                "started = excluded.started, finished = NULL",
+                (source, gen, rule, to_us(now)),
+            )
+        return gen, row is not None and row[1] != rule
+
+    def lookup(self, ids: Sequence[str]) -> dict[str, Known]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        cursor = self._db.execute(
+            f"SELECT id, dev, ino, size, mtime_ns, state FROM recordings WHERE id IN ({marks})",  # noqa: S608
+            tuple(ids),
+        )
+        return {r[0]: Known(r[1], r[2], r[3], r[4], State(r[5])) for r in cursor}
+
+    def upsert(self, rows: Sequence[Recording], gen: int, now: datetime) -> None:
+        """Insert or refresh recordings seen by scan ``gen``; they become ``present``."""
+        now_us = to_us(now)
+        params = [
+            (
+                r.id,
+                r.source,
+                r.relpath,
+                r.dev,
+                r.ino,
+                r.size,
+                r.mtime_ns,
+                r.classification.licence,
+                to_us(r.classification.started),
+                None if r.deadline is None else to_us(r.deadline),
+                _fields_json(r.classification),
+                to_us(r.first_seen),
+                now_us,
+                gen,
+            )
+            for r in rows
+        ]
+        with self._tx():
+            self._db.executemany(
+                "INSERT INTO recordings (id, source, location, dev, ino, size, mtime_ns, licence, "
+                "started, deadline, fields, state, first_seen, indexed_at, seen_gen) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'present', ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, "
+                "size = excluded.size, mtime_ns = excluded.mtime_ns, licence = excluded.licence, "
+                "started = excluded.started, deadline = excluded.deadline, "
+                "fields = excluded.fields, state = 'present', indexed_at = excluded.indexed_at, "
+                "erased_at = NULL, seen_gen = excluded.seen_gen, skip_reason = NULL",
+                params,
+            )
+
+    def touch(self, ids: Sequence[str], gen: int) -> None:
+        """Mark unchanged recordings as seen by scan ``gen``."""
+        with self._tx():
+            self._db.executemany(
+                "UPDATE recordings SET seen_gen = ? WHERE id = ?", [(gen, i) for i in ids]
+            )
+
+    def finish_scan(
+        self, source: str, gen: int, now: datetime, unseen_below: Sequence[str] = ()
+    ) -> int:
+        """Mark present recordings of ``source`` that scan ``gen`` did not see as missing.
+
+        Recordings below the directories in ``unseen_below`` (which the scan could not read)
+        are left as they are. Returns how many were marked missing.
+        """
+        clauses = "".join(
+            " AND NOT (location = ? OR location LIKE ? ESCAPE '\\')" for _ in unseen_below
+        )
+        params: list[Any] = [source, gen]
+        for prefix in unseen_below:
+            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params += [prefix, escaped + "/%"]
+        with self._tx():
+            cursor = self._db.execute(
+                "UPDATE recordings SET state = 'missing' WHERE source = ? AND state = 'present' "  # noqa: S608
+                "AND seen_gen < ?" + clauses,
+                params,
+            )
+            self._db.execute("UPDATE scans SET finished = ? WHERE source = ?", (to_us(now), source))
+        return cursor.rowcount
+
+    def mark_missing(self, recording_id: str) -> None:
+        with self._tx():
+            self._db.execute(
+                "UPDATE recordings SET state = 'missing' WHERE id = ? AND state = 'present'",
+                (recording_id,),
+            )
+
+    # -- policies -----------------------------------------------------------------------------
+
+    def licences(self) -> list[str | None]:
+        """Every licence with present recordings (None: unclassified)."""
+        cursor = self._db.execute("SELECT DISTINCT licence FROM recordings WHERE state = 'present'")
+        return [r[0] for r in cursor]
+
+    def policies(self) -> dict[str | None, str]:
+        rows = self._db.execute("SELECT licence, policy FROM policies")
+        return {(r[0] or None): r[1] for r in rows}
+
+    def set_deadlines(
+        self,
+        licence: str | None,
+        policy: str,
+        deadline_of: Callable[[datetime], datetime | None],
+    ) -> int:
+        """Recompute the deadline of every present recording of ``licence`` (None: unclassified)
+        from its start time, and remember ``policy`` as the rule they were computed under."""
+        where = "licence IS NULL" if licence is None else "licence = ?"
+        args: tuple[Any, ...] = () if licence is None else (licence,)
+        changed = 0
+        with self._tx():
+            cursor = self._db.execute(
+                f"SELECT id, started FROM recordings WHERE {where} AND state = 'present'",  # noqa: S608
+                args,
+            )
+            batch: list[tuple[int | None, str]] = []
+            for rid, started in cursor.fetchall():
+                deadline = deadline_of(from_us(started))
+                batch.append((None if deadline is None else to_us(deadline), rid))
+            self._db.executemany("UPDATE recordings SET deadline = ? WHERE id = ?", batch)
+            changed = len(batch)
+            self._db.execute(
+                "INSERT INTO policies (licence, policy) VALUES (?, ?) "
+                "ON CONFLICT (licence) DO UPDATE SET policy = excluded.policy",
+                (licence or "", policy),
+            )
+        return changed
+
+    def record_policy(self, licence: str | None, policy: str) -> None:
+        """Remember the rule under which ``licence``'s deadlines were computed (no recompute)."""
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO policies (licence, policy) VALUES (?, ?) ON CONFLICT (licence) "
+                "DO NOTHING",
+                (licence or "", policy),
+            )
+
+    # -- sweeping -----------------------------------------------------------------------------
+
+    def due(
+        self, now: datetime, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[Recording]:
+        """Present recordings whose deadline is at or before ``now``, oldest deadline first,
+        strictly after the ``(deadline, id)`` keyset position ``after``."""
+        args: list[Any] = [to_us(now)]
+        keyset = ""
+        if after is not None:
+            keyset = " AND (deadline, id) > (?, ?)"
+            args += [to_us(after[0]), after[1]]
+        cursor = self._db.execute(
+            f"SELECT {_COLUMNS} FROM recordings WHERE state = 'present' AND deadline <= ?"  # noqa: S608
+            f"{keyset} ORDER BY deadline, id LIMIT ?",
+            [*args, limit],
+        )
+        return [_row_to_recording(r) for r in cursor]
+
+    def counts(self, now: datetime) -> dict[str | None, tuple[int, int]]:
+        """Per licence (None: unclassified): (present recordings, of which due at ``now``)."""
+        cursor = self._db.execute(
+            "SELECT licence, COUNT(*), SUM(deadline IS NOT NULL AND deadline <= ?) "
+            "FROM recordings WHERE state = 'present' GROUP BY licence",
+            (to_us(now),),
+        )
+        return {r[0]: (r[1], r[2] or 0) for r in cursor}
+
+    def next_deadline(self) -> datetime | None:
+        row = self._db.execute(
+            "SELECT MIN(deadline) FROM recordings WHERE state = 'present'"
+        ).fetchone()
+        return None if row[0] is None else from_us(row[0])
+
+    def get(self, recording_id: str) -> Recording | None:
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM recordings WHERE id = ?",  # noqa: S608
+            (recording_id,),
+        ).fetchone()
+        return None if row is None else _row_to_recording(row)
+
+    def all(self) -> Iterator[Recording]:
+        """Every recording in id order (tests and small tools; streams)."""
+        for row in self._db.execute(f"SELECT {_COLUMNS} FROM recordings ORDER BY id"):  # noqa: S608
+            yield _row_to_recording(row)
+
+    def set_skip_reason(self, recording_id: str, reason: str | None) -> None:
+        with self._tx():
+            self._db.execute(
+                "UPDATE recordings SET skip_reason = ? WHERE id = ?", (reason, recording_id)
+            )
+
+    # -- intents ------------------------------------------------------------------------------
+
+    def add_intents(self, intents: Iterable[Intent]) -> None:
+        with self._tx():
+            self._db.executemany(
+                "INSERT INTO intents (id, recording_id, audit_offset, temp_name, plan, created) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        i.id,
+                        i.recording_id,
+                        i.audit_offset,
+                        i.temp_name,
+                        json.dumps(i.plan, sort_keys=True),
+                        to_us(i.created),
+                    )
+                    for i in intents
+                ],
+            )
+
+    def pending_intents(self) -> list[Intent]:
+        cursor = self._db.execute(
+            "SELECT id, recording_id, audit_offset, temp_name, plan, created FROM intents "
+            "ORDER BY audit_offset, id"
+        )
+        return [Intent(r[0], r[1], r[2], r[3], json.loads(r[4]), from_us(r[5])) for r in cursor]
+
+    def resolve_intents(
+        self, erased: Sequence[tuple[str, datetime]], dropped: Sequence[str]
+    ) -> None:
+        """In one transaction: mark recordings erased and drop every intent that is settled.
+
+        ``erased`` holds ``(intent id, erased at)`` for erasures that were audited as done;
+        ``dropped`` the ids of intents that ended otherwise (failed, or never started).
+        """
+        with self._tx():
+            self._db.executemany(
+                "UPDATE recordings SET state = 'erased', erased_at = ?, skip_reason = NULL "
+                "WHERE id = (SELECT recording_id FROM intents WHERE id = ?)",
+                [(to_us(when), iid) for iid, when in erased],
+            )
+            self._db.executemany(
+                "DELETE FROM intents WHERE id = ?",
+                [(iid,) for iid, _ in erased] + [(iid,) for iid in dropped],
+            )
+
+    # -- breakers -----------------------------------------------------------------------------
+
+    def breakers(self) -> dict[str, Breaker]:
+        cursor = self._db.execute(
+            "SELECT licence, tripped_at, due, total, released_at, released_by FROM breakers"
+        )
+        return {
+            r[0]: Breaker(
+                r[0],
+                from_us(r[1]),
+                r[2],
+                r[3],
+                None if r[4] is None else from_us(r[4]),
+                r[5],
+            )
+            for r in cursor
+        }
+
+    def trip_breaker(self, licence: str, now: datetime, due: int, total: int) -> None:
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO breakers (licence, tripped_at, due, total) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (licence) DO UPDATE SET tripped_at = excluded.tripped_at, "
+                "due = excluded.due, total = excluded.total, released_at = NULL, "
+                "released_by = NULL",
+                (licence, to_us(now), due, total),
+            )
+
+    def clear_breaker(self, licence: str) -> None:
+        with self._tx():
+            self._db.execute("DELETE FROM breakers WHERE licence = ?", (licence,))
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on error); nests as a no-op."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._outer = False
+
+    def __enter__(self) -> None:
+        if not self._db.in_transaction:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._outer = True
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if not self._outer:
+            return
+        if exc_type is None:
+            self._db.execute("COMMIT")
+        else:
+            self._db.execute("ROLLBACK")

@@ -1,0 +1,98 @@
+"""`recd` entry point: run once, check the configuration, or (later) run the daemon.
+
+The only place besides `recctl` that configures logging, reads the environment and turns
+errors into an exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from recd import __version__, log
+from recd.config import DEFAULT_CONFIG, config_warnings, load
+from recd.daemon import adapter, run_once
+from recd.errors import ConfigInvalid, ExitCode, RecdError, UsageError
+
+logger = logging.getLogger("recd.main")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recd",
+        description="Keep call recordings exactly as long as each customer's licence allows, "
+        "then erase them for good.",
+        epilog="Exit status: 0 ok, 1 failed, 4 some erasures failed, 78 invalid configuration.",
+    )
+    parser.add_argument("--version", action="version", version=f"recd {__version__}")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        metavar="PATH",
+        help=f"recd.toml to use; licence files are read from licences.d beside it "
+        f"(default: {DEFAULT_CONFIG})",
+    )
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="scan every source, erase what is due, print one line per licence and exit",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    check = sub.add_parser(
+        "check-config",
+        help="validate the configuration and exit (0 valid, 78 invalid)",
+        description="Validate recd.toml and licences.d/*.toml; print every problem.",
+    )
+    check.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="PATH")
+    return parser
+
+
+def cmd_check_config(config_path: Path) -> ExitCode:
+    config = load(config_path)
+    for warning in config_warnings(config):
+        print(f"warning: {warning}")
+    print(
+        f"{config_path}: ok ({len(config.sources)} sources, {len(config.licences)} licences, "
+        f"mode {config.daemon.mode})"
+    )
+    return ExitCode.OK
+
+
+def cmd_once(config_path: Path) -> ExitCode:
+    config = load(config_path)
+    for warning in config_warnings(config):
+        logger.warning("%s", warning)
+    return run_once(config, adapter("clock.system")(), sys.stdout)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    log.configure(journald="JOURNAL_STREAM" in os.environ, level=os.environ.get("RECD_LOG", "INFO"))
+    try:
+        if args.command == "check-config":
+            return cmd_check_config(args.config)
+        if args.once:
+            return cmd_once(args.config)
+        raise UsageError(
+            "the long-running daemon is not in this build yet; use `recd --once` "
+            "(from a timer) or `recd check-config`"
+        )
+    except ConfigInvalid as exc:
+        for problem in exc.problems:
+            print(f"recd: {problem}", file=sys.stderr)
+        return exc.exit_code
+    except RecdError as exc:
+        print(f"recd: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:  # pragma: no cover (interactive)
+        return ExitCode.FAILED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

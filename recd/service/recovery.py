@@ -1,0 +1,143 @@
+"""Settle every erase a crash interrupted, before anything else runs (SPEC section 7).
+
+For each intent still in the catalogue, the audit log from the intent's offset tells how far it
+got: no ``erase.intent`` entry means nothing was touched (the intent is dropped); an
+``erase.done`` or ``erase.failed`` entry means only the catalogue missed the news. An intent
+with no outcome is finished: if the inode is gone the erase had completed and ``erase.done`` is
+written (``recovered: true``); if it is still at its name or at the temp name, the erase is run
+again to the end (an overwrite may have been cut short). Afterwards the catalogue and the audit
+log agree.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from recd.config import Config
+from recd.core.audit import AuditDraft
+from recd.core.erasure import Action, Decision
+from recd.core.model import EraseMethod
+from recd.ports import AuditLog, Catalogue, Clock, EraseError, Eraser, Intent
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class RecoveryReport:
+    confirmed: int = 0  # audit said done; catalogue caught up
+    dropped: int = 0  # never started, or audited as failed
+    finished: int = 0  # completed now
+    failed: int = 0  # could not be completed; audited as failed
+
+    @property
+    def total(self) -> int:
+        return self.confirmed + self.dropped + self.finished + self.failed
+
+
+def _outcomes(audit: AuditLog, intents: list[Intent]) -> dict[str, dict[str, datetime | None]]:
+    """For each intent id: the erase actions the audit log holds for it (and when)."""
+    wanted = {i.id for i in intents}
+    found: dict[str, dict[str, datetime | None]] = {}
+    for entry in audit.read_from(min(i.audit_offset for i in intents)):
+        iid = entry.details.get("intent")
+        if iid in wanted:
+            when = datetime.fromisoformat(entry.time.replace("Z", "+00:00"))
+            found.setdefault(iid, {})[entry.action] = when
+    return found
+
+
+class Recovery:
+    def __init__(
+        self,
+        config: Config,
+        catalogue: Catalogue,
+        audit: AuditLog,
+        clock: Clock,
+        erasers: Mapping[str, Eraser],
+    ) -> None:
+        self.config = config
+        self.catalogue = catalogue
+        self.audit = audit
+        self.clock = clock
+        self.erasers = erasers
+
+    def run(self) -> RecoveryReport:
+        report = RecoveryReport()
+        intents = self.catalogue.pending_intents()
+        if not intents:
+            return report
+        logger.warning("recovering %d interrupted erasure(s)", len(intents))
+        outcomes = _outcomes(self.audit, intents)
+        erased: list[tuple[str, datetime]] = []
+        dropped: list[str] = []
+        drafts: list[AuditDraft] = []
+        for intent in intents:
+            seen = outcomes.get(intent.id, {})
+            done_at = seen.get("erase.done")
+            if done_at is not None:
+                erased.append((intent.id, done_at))
+                report.confirmed += 1
+            elif "erase.failed" in seen or "erase.intent" not in seen:
+                dropped.append(intent.id)
+                report.dropped += 1
+            else:
+                draft = self._finish(intent)
+                drafts.append(draft)
+                if draft.action == "erase.done":
+                    erased.append((intent.id, self.clock.now()))
+                    report.finished += 1
+                else:
+                    dropped.append(intent.id)
+                    report.failed += 1
+        for eraser in self.erasers.values():
+            eraser.sync()
+        if drafts:
+            self.audit.append(drafts, self.clock.now())
+        self.catalogue.resolve_intents(erased, dropped)
+        logger.warning(
+            "recovery: %d confirmed, %d finished, %d failed, %d never started",
+            report.confirmed, report.finished, report.failed, report.dropped,
+        )  # fmt: skip
+        return report
+
+    def _finish(self, intent: Intent) -> AuditDraft:
+        plan: dict[str, Any] = dict(intent.plan)
+        base = {"intent": intent.id, **plan, "recovered": True}
+        rec = self.catalogue.get(intent.recording_id)
+        eraser = None if rec is None else self.erasers.get(rec.source)
+        if rec is None or eraser is None:
+            why = "source is no longer configured; erase left unfinished"
+            return AuditDraft("erase.failed", intent.recording_id, base | {"error": why})
+        where = eraser.locate(rec.relpath, intent.temp_name, rec.dev, rec.ino)
+        if where == "gone":
+            return AuditDraft("erase.done", rec.id, base)
+        relpath = rec.relpath
+        if where == "temp":
+            relpath = rec.relpath.rpartition("/")[0] + "/" + intent.temp_name
+            relpath = relpath.lstrip("/")
+        decision = Decision(
+            Action.ERASE, EraseMethod(plan["method"]), bool(plan["effective"]),
+            plan.get("ineffective_reason"),
+        )  # fmt: skip
+        try:
+            prepared = eraser.prepare(relpath, rec.dev, rec.ino, None)
+            try:
+                outcome = eraser.erase(
+                    prepared,
+                    decision,
+                    pattern=self.config.erase.pattern,
+                    verify=self.config.erase.verify,
+                    temp_name=intent.temp_name,
+                )
+            finally:
+                prepared.close()
+        except EraseError as exc:
+            return AuditDraft("erase.failed", rec.id, base | {"error": exc.reason})
+        except OSError as exc:
+            return AuditDraft("erase.failed", rec.id, base | {"error": str(exc)})
+        base["bytes_overwritten"] = outcome.bytes_overwritten
+        return AuditDraft("erase.done", rec.id, base)

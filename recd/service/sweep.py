@@ -1,0 +1,330 @@
+"""One sweep: erase every due recording that no rule keeps, in audited batches.
+
+For each batch: every file is opened and checked first (nothing is touched); then the intents
+are made durable (catalogue, then audit log); then the files are erased; then their directories
+are flushed; then ``erase.done``/``erase.failed`` is written to the audit log and only then is
+the catalogue told. A crash anywhere leaves intents that ``recovery`` settles on the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from recd.config import Config
+from recd.core.audit import AuditDraft
+from recd.core.erasure import Action, Decision, decide
+from recd.core.model import Mode, Recording
+from recd.core.policy import Outcome, verdict
+from recd.core.safety import breaker_trips
+from recd.ports import (
+    AuditLog,
+    Catalogue,
+    Clock,
+    EraseError,
+    EraseOutcome,
+    Eraser,
+    Gone,
+    Intent,
+    PreparedErase,
+)
+
+logger = logging.getLogger(__name__)
+
+BATCH = 256
+UNCLASSIFIED = "(unclassified)"
+TEMP_PREFIX = ".recd-erase-"  # the directory source never indexes these names
+
+
+@dataclass(slots=True)
+class LicenceTally:
+    recordings: int = 0
+    due: int = 0
+    erased: int = 0
+    failed: int = 0
+    would_erase: int = 0
+    kept: Counter[str] = field(default_factory=Counter)  # why due recordings were kept
+    breaker: bool = False
+
+
+@dataclass(slots=True)
+class SweepReport:
+    now: datetime
+    dry_run: bool
+    licences: dict[str, LicenceTally] = field(default_factory=dict)
+
+    def tally(self, label: str) -> LicenceTally:
+        return self.licences.setdefault(label, LicenceTally())
+
+    @property
+    def erased(self) -> int:
+        return sum(t.erased for t in self.licences.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(t.failed for t in self.licences.values())
+
+
+@dataclass(slots=True)
+class _Plan:
+    rec: Recording
+    label: str
+    eraser: Eraser
+    prepared: PreparedErase
+    decision: Decision
+    details: dict[str, Any]
+    intent_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    temp_name: str = field(default_factory=lambda: TEMP_PREFIX + secrets.token_hex(12))
+
+
+def label_of(licence: str | None) -> str:
+    return licence if licence is not None else UNCLASSIFIED
+
+
+def location_of(config: Config, rec: Recording) -> str:
+    for source in config.sources:
+        if source.name == rec.source and source.path is not None:
+            return str(source.path / rec.relpath)
+    return f"{rec.source}:{rec.relpath}"
+
+
+def erase_details(config: Config, rec: Recording, reason: str) -> dict[str, Any]:
+    """The audit details every erase entry of ``rec`` carries (SPEC section 8)."""
+    details: dict[str, Any] = {
+        "location": location_of(config, rec),
+        "licence": rec.classification.licence,
+        "size": rec.size,
+        "reason": reason,
+    }
+    if rec.deadline is not None:
+        details["deadline"] = rec.deadline.isoformat()
+    return details
+
+
+def _method_details(method: str, effective: bool, why: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"method": method, "effective": effective}
+    if not effective and why:
+        out["ineffective_reason"] = why
+    return out
+
+
+class Sweeper:
+    def __init__(
+        self,
+        config: Config,
+        catalogue: Catalogue,
+        audit: AuditLog,
+        clock: Clock,
+        erasers: Mapping[str, Eraser],
+    ) -> None:
+        self.config = config
+        self.catalogue = catalogue
+        self.audit = audit
+        self.clock = clock
+        self.erasers = erasers
+        self.dry_run = config.daemon.mode is Mode.DRY_RUN
+
+    def run(self) -> SweepReport:
+        now = self.clock.now()
+        report = SweepReport(now, self.dry_run)
+        tripped, released = self._breakers(now, report)
+        after: tuple[datetime, str] | None = None
+        while batch := self.catalogue.due(now, BATCH, after):
+            last = batch[-1]
+            assert last.deadline is not None
+            after = (last.deadline, last.id)
+            plans = [p for rec in batch if (p := self._plan(rec, now, tripped, report))]
+            if plans:
+                self._execute(plans, report)
+        for label in released:
+            self.catalogue.clear_breaker(label)
+        return report
+
+    def _breakers(self, now: datetime, report: SweepReport) -> tuple[set[str], set[str]]:
+        """Licences whose erasure the breaker stops in this sweep, and released ones to re-arm."""
+        existing = self.catalogue.breakers()
+        tripped: set[str] = set()
+        released: set[str] = set()
+        for licence, (total, due) in sorted(self.catalogue.counts(now).items(), key=_key):
+            label = label_of(licence)
+            tally = report.tally(label)
+            tally.recordings, tally.due = total, due
+            breaker = existing.get(label)
+            if breaker is not None:
+                if breaker.released_at is None:
+                    tripped.add(label)
+                else:
+                    released.add(label)
+            elif breaker_trips(due, total, self.config.safety):
+                tripped.add(label)
+                self._trip(label, now, due, total)
+        for label in tripped:
+            report.tally(label).breaker = True
+        return tripped, released
+
+    def _trip(self, label: str, now: datetime, due: int, total: int) -> None:
+        safety = self.config.safety
+        logger.error(
+            "mass-deletion breaker%s for %s: %d of its %d recordings are due at once "
+            "(limit %.0f%%, at least %d); none of them will be erased until "
+            "`recctl breaker release --licence %s`",
+            " would trip (dry-run)" if self.dry_run else " tripped",
+            label, due, total, safety.max_due_fraction * 100, safety.min_breaker_count, label,
+        )  # fmt: skip
+        if self.dry_run:
+            return
+        self.catalogue.trip_breaker(label, now, due, total)
+        details = {
+            "due": due,
+            "recordings": total,
+            "max_due_fraction": safety.max_due_fraction,
+            "min_breaker_count": safety.min_breaker_count,
+        }
+        self.audit.append([AuditDraft("breaker.tripped", label, details)], now)
+
+    def _plan(
+        self, rec: Recording, now: datetime, tripped: set[str], report: SweepReport
+    ) -> _Plan | None:
+        label = label_of(rec.classification.licence)
+        tally = report.tally(label)
+        if label in tripped:
+            tally.kept["mass-deletion breaker"] += 1
+            return None
+        v = verdict(rec, now)
+        if v.outcome is not Outcome.ERASE:  # pragma: no cover (holds arrive with issue 5)
+            tally.kept[str(v.reason)] += 1
+            return None
+        opened = self._open(rec, tally)
+        if opened is None:
+            return None
+        eraser, prepared = opened
+        decision = decide(prepared.facts, self.config.erase, now)
+        if decision.action is not Action.ERASE:
+            prepared.close()
+            reason = decision.reason or str(decision.action)
+            self._skip(rec, reason, tally, permanent=decision.action is Action.REFUSE)
+            return None
+        details = erase_details(self.config, rec, v.reason)
+        details |= _method_details(decision.method, decision.effective, decision.reason)
+        if self.dry_run:
+            prepared.close()
+            tally.would_erase += 1
+            logger.info("dry-run: would erase %s (%s)", details["location"], decision.method)
+            return None
+        return _Plan(rec, label, eraser, prepared, decision, details)
+
+    def _open(self, rec: Recording, tally: LicenceTally) -> tuple[Eraser, PreparedErase] | None:
+        """Open and check the file for erasure, or say why not (the file is not touched)."""
+        eraser = self.erasers.get(rec.source)
+        if eraser is None:
+            self._skip(rec, f"source {rec.source} is not configured", tally, permanent=False)
+            return None
+        try:
+            return eraser, eraser.prepare(rec.relpath, rec.dev, rec.ino, rec.size)
+        except Gone:
+            self.catalogue.mark_missing(rec.id)
+            tally.kept["vanished before erasure"] += 1
+        except EraseError as exc:
+            self._skip(rec, exc.reason, tally, permanent=True)
+        except OSError as exc:
+            self._skip(rec, f"cannot open: {os.strerror(exc.errno or 0)}", tally, permanent=False)
+        return None
+
+    def _skip(self, rec: Recording, reason: str, tally: LicenceTally, *, permanent: bool) -> None:
+        """Keep a due recording this time; audit a refusal once, when its reason changes."""
+        tally.kept[reason] += 1
+        if rec.skip_reason == reason:
+            return
+        self.catalogue.set_skip_reason(rec.id, reason)
+        location = location_of(self.config, rec)
+        if not permanent:
+            logger.info("not erasing %s yet: %s", location, reason)
+            return
+        logger.warning("not erasing %s: %s", location, reason)
+        if not self.dry_run:
+            details = erase_details(self.config, rec, "retention") | {"skipped": reason}
+            self.audit.append([AuditDraft("erase.skipped", rec.id, details)], self.clock.now())
+
+    def _execute(self, plans: list[_Plan], report: SweepReport) -> None:
+        started = self.clock.now()
+        offset = self.audit.end_offset()
+        self.catalogue.add_intents(
+            Intent(p.intent_id, p.rec.id, offset, p.temp_name, p.details, started) for p in plans
+        )
+        self.audit.append(
+            [AuditDraft("erase.intent", p.rec.id, {"intent": p.intent_id, **p.details})
+             for p in plans],
+            started,
+        )  # fmt: skip
+        outcomes = [self._erase_one(p) for p in plans]
+        sync_failure = _sync_all({id(p.eraser): p.eraser for p in plans}.values())
+        finished = self.clock.now()
+        drafts: list[AuditDraft] = []
+        erased: list[tuple[str, datetime]] = []
+        failed: list[tuple[_Plan, str]] = []
+        for plan, outcome in zip(plans, outcomes, strict=True):
+            if isinstance(outcome, str) or sync_failure:
+                why = outcome if isinstance(outcome, str) else sync_failure
+                assert why is not None
+                failed.append((plan, why))
+                details = {"intent": plan.intent_id, **plan.details, "error": why}
+                drafts.append(AuditDraft("erase.failed", plan.rec.id, details))
+                continue
+            details = {"intent": plan.intent_id, **plan.details}
+            details |= _method_details(
+                outcome.method, outcome.effective, outcome.ineffective_reason
+            )
+            details["bytes_overwritten"] = outcome.bytes_overwritten
+            drafts.append(AuditDraft("erase.done", plan.rec.id, details))
+            erased.append((plan.intent_id, finished))
+            report.tally(plan.label).erased += 1
+            logger.info("erased %s (%s)", plan.details["location"], _how(details))
+        self.audit.append(drafts, finished)
+        self.catalogue.resolve_intents(erased, [p.intent_id for p, _ in failed])
+        for plan, why in failed:
+            report.tally(plan.label).failed += 1
+            self.catalogue.set_skip_reason(plan.rec.id, f"erase failed: {why}")
+            logger.error("erase of %s failed: %s", plan.details["location"], why)
+
+    def _erase_one(self, plan: _Plan) -> EraseOutcome | str:
+        try:
+            return plan.eraser.erase(
+                plan.prepared,
+                plan.decision,
+                pattern=self.config.erase.pattern,
+                verify=self.config.erase.verify,
+                temp_name=plan.temp_name,
+            )
+        except EraseError as exc:
+            return exc.reason
+        except OSError as exc:
+            return f"{os.strerror(exc.errno or 0)}"
+        finally:
+            plan.prepared.close()
+
+
+def _sync_all(erasers: Any) -> str | None:
+    failure = None
+    for eraser in erasers:
+        try:
+            eraser.sync()
+        except OSError as exc:
+            failure = f"directory flush failed: {os.strerror(exc.errno or 0)}"
+    return failure
+
+
+def _how(details: Mapping[str, Any]) -> str:
+    if details["effective"]:
+        return str(details["method"])
+    return f"{details['method']}, overwrite not effective: {details.get('ineffective_reason')}"
+
+
+def _key(item: tuple[str | None, tuple[int, int]]) -> str:
+    return item[0] or ""
