@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from recd.core.audit import AuditDraft, AuditEntry
-from recd.core.erasure import Decision, TargetFacts
 from recd.core.model import EraseMethod, ErasePattern, FileFacts, Recording, State
+
+if TYPE_CHECKING:
+    from recd.core.erasure import Decision, TargetFacts
 
 
 @dataclass(frozen=True, slots=True)

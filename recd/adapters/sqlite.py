@@ -145,12 +145,10 @@ class SqliteCatalogue:
                 f"understands ({SCHEMA_VERSION}); upgrade recd"
             )
         for target in range(version + 1, SCHEMA_VERSION + 1):
-            with self._tx():
-                self._db.executescript(
-                    "SAVEPOINT m;"
-                    + _MIGRATIONS[target]
-                    + f"PRAGMA user_version={target};RELEASE m;"
-                )
+            # executescript commits any open transaction first, so the script carries its own.
+            self._db.executescript(
+                f"BEGIN IMMEDIATE;{_MIGRATIONS[target]}PRAGMA user_version={target};COMMIT;"
+            )
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)

@@ -1,0 +1,192 @@
+"""The directory source's scan: safe, fd-relative, and honest about what it could not see."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from recd.adapters import directory
+from recd.adapters.directory import DirectorySource
+
+
+def touch(path: Path, data: bytes = b"x") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def scan(root: Path, **kwargs: object) -> dict[str, int]:
+    src = DirectorySource("pbx", root, **kwargs)  # type: ignore[arg-type]
+    return {f.relpath: f.size for f in src.scan()}
+
+
+def test_scan_yields_regular_files_with_facts(tmp_path: Path) -> None:
+    f = touch(tmp_path / "1001" / "a.wav", b"abc")
+    touch(tmp_path / "b.wav", b"")
+    src = DirectorySource("pbx", tmp_path)
+    facts = {x.relpath: x for x in src.scan()}
+    assert sorted(facts) == ["1001/a.wav", "b.wav"]
+    st = f.stat()
+    a = facts["1001/a.wav"]
+    assert (a.source, a.dev, a.ino, a.size, a.mtime_ns, a.nlink) == (
+        "pbx", st.st_dev, st.st_ino, 3, st.st_mtime_ns, 1,
+    )  # fmt: skip
+    assert src.report.files == 2
+
+
+def test_scan_never_follows_symlinks(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    outside = tmp_path / "outside"
+    touch(outside / "secret.wav")
+    touch(root / "real.wav")
+    (root / "link.wav").symlink_to(outside / "secret.wav")
+    (root / "linkdir").symlink_to(outside)
+    src = DirectorySource("pbx", root)
+    assert [f.relpath for f in src.scan()] == ["real.wav"]
+    assert src.report.skipped_special == 2
+
+
+def test_fifo_named_like_a_recording_is_skipped_without_opening(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "x.wav")
+    touch(tmp_path / "y.wav")
+    src = DirectorySource("pbx", tmp_path)
+    assert [f.relpath for f in src.scan()] == ["y.wav"]  # would hang if the FIFO were opened
+    assert src.report.skipped_special == 1
+
+
+def test_state_dir_and_erase_temp_names_are_skipped(tmp_path: Path) -> None:
+    touch(tmp_path / "state" / "audit.log")
+    touch(tmp_path / f"{directory.ERASE_PREFIX}0123abcd")
+    touch(tmp_path / "a.wav")
+    assert scan(tmp_path, exclude=(tmp_path / "state", tmp_path / "does-not-exist")) == {"a.wav": 1}
+
+
+def test_files_that_vanish_mid_walk_are_passed_over(tmp_path: Path) -> None:
+    names = [f"{i:03}.wav" for i in range(50)]
+    for name in names:
+        touch(tmp_path / name)
+    touch(tmp_path / "sub" / "z.wav")
+    it = DirectorySource("pbx", tmp_path).scan()
+    first = next(it)
+    for name in names:
+        (tmp_path / name).unlink(missing_ok=True)
+    (tmp_path / "sub" / "z.wav").unlink()
+    (tmp_path / "sub").rmdir()
+    rest = list(it)
+    assert first.relpath in names
+    assert rest == []
+
+
+def test_directory_swapped_for_symlink_after_listing_is_not_followed(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    outside = tmp_path / "outside"
+    touch(outside / "secret.wav")
+    touch(root / "a.wav")
+    touch(root / "sub" / "b.wav")
+    it = DirectorySource("pbx", root).scan()
+    seen = [next(it).relpath]
+    # 'sub' was listed as a directory; swap it for a symlink before the walk descends.
+    (root / "sub" / "b.wav").unlink()
+    (root / "sub").rmdir()
+    (root / "sub").symlink_to(outside)
+    seen += [f.relpath for f in it]
+    assert seen == ["a.wav"]
+
+
+def test_missing_root_raises(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        list(DirectorySource("pbx", tmp_path / "nope").scan())
+
+
+def test_depth_limit_reports_the_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(directory, "MAX_DEPTH", 2)
+    touch(tmp_path / "a" / "b" / "c" / "deep.wav")
+    touch(tmp_path / "a" / "b" / "ok.wav")
+    src = DirectorySource("pbx", tmp_path)
+    assert [f.relpath for f in src.scan()] == ["a/b/ok.wav"]
+    assert src.report.unreadable_dirs == ["a/b/c"]
+
+
+def test_progress_is_logged_on_long_scans(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    for i in range(4096):
+        touch(tmp_path / f"{i}.wav")
+    caplog.set_level(logging.INFO, logger="recd.adapters.directory")
+    src = DirectorySource("pbx", tmp_path, progress=1e-9)
+    assert len(list(src.scan())) == 4096
+    assert caplog.messages == ["scan pbx: 4096 files so far"]
+
+
+def test_open_read_checks_identity_and_refuses_symlinks(tmp_path: Path) -> None:
+    f = touch(tmp_path / "d" / "a.wav", b"RIFF")
+    st = f.stat()
+    src = DirectorySource("pbx", tmp_path)
+    with src.open_read("d/a.wav", st.st_dev, st.st_ino) as fh:
+        assert fh.read() == b"RIFF"
+    with pytest.raises(FileNotFoundError):
+        src.open_read("d/a.wav", st.st_dev, st.st_ino + 1)
+    (tmp_path / "d" / "l.wav").symlink_to(f)
+    with pytest.raises(OSError):
+        src.open_read("d/l.wav", st.st_dev, st.st_ino)
+
+
+def scan_as(uid: int, root: Path) -> str:
+    """Scan ``root`` in a forked child running as ``uid``; returns what it saw, as JSON."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (child)
+        status = 1
+        try:
+            os.close(read_fd)
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            src = DirectorySource("pbx", root)
+            files = sorted(f.relpath for f in src.scan())
+            data = {"files": files, "unreadable": src.report.unreadable_dirs}
+            os.write(write_fd, json.dumps(data).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as fh:
+        out = fh.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert status == 0
+    return out
+
+
+@pytest.mark.root
+def test_unreadable_directory_is_reported_not_missing() -> None:
+    # pytest's tmp_path lives below a 0700 directory, so another uid needs a tree of its own.
+    root = Path(tempfile.mkdtemp(prefix="recd-test-"))
+    try:
+        touch(root / "open" / "a.wav")
+        touch(root / "locked" / "b.wav")
+        for p in (root, root / "open"):
+            p.chmod(0o755)
+        (root / "locked").chmod(0o700)
+        assert scan_as(65534, root) == '{"files": ["open/a.wav"], "unreadable": ["locked"]}'
+    finally:
+        shutil.rmtree(root)
+
+
+@pytest.mark.root
+def test_mount_inside_root_is_not_entered(tmp_path: Path) -> None:
+    touch(tmp_path / "a.wav")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], check=True)
+    try:
+        touch(mnt / "other-fs.wav")
+        src = DirectorySource("pbx", tmp_path)
+        assert [f.relpath for f in src.scan()] == ["a.wav"]
+        assert src.report.skipped_mounts == ["mnt"]
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)

@@ -1,0 +1,238 @@
+"""The Catalogue contract, run against every implementation (SQLite always)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from recd.adapters.sqlite import SCHEMA_VERSION, SqliteCatalogue, from_us, to_us
+from recd.core.model import Classification, Provenance, Recording, State, recording_id
+from recd.errors import StateError
+from recd.ports import Catalogue, Intent
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite"])
+def catalogue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalogue]:
+    cat = SqliteCatalogue(tmp_path / "catalog.db")
+    yield cat
+    cat.close()
+
+
+def rec(
+    relpath: str,
+    *,
+    licence: str | None = "L1",
+    started: datetime = T0,
+    deadline: datetime | None = T0 + timedelta(days=30),
+    ino: int = 1,
+    source: str = "pbx",
+) -> Recording:
+    return Recording(
+        id=recording_id(source, relpath),
+        source=source,
+        relpath=relpath,
+        dev=7,
+        ino=ino,
+        size=100,
+        mtime_ns=to_us(started) * 1000,
+        classification=Classification(
+            licence=licence,
+            started=started,
+            call_id="42",
+            duration=1.5,
+            provenance={"licence": Provenance.PATTERN, "started": Provenance.MTIME},
+        ),
+        deadline=deadline,
+        state=State.PRESENT,
+        first_seen=T0,
+    )
+
+
+def test_time_conversion_is_exact() -> None:
+    when = datetime(2026, 3, 29, 1, 30, 0, 123456, tzinfo=UTC)
+    assert from_us(to_us(when)) == when
+    assert to_us(datetime(1970, 1, 1, tzinfo=UTC)) == 0
+
+
+def test_upsert_then_get_round_trips(catalogue: Catalogue) -> None:
+    r = rec("a.wav")
+    gen, changed = catalogue.begin_scan("pbx", T0, "rule1")
+    assert (gen, changed) == (1, False)
+    catalogue.upsert([r], gen, T0)
+    got = catalogue.get(r.id)
+    assert got == r
+    assert catalogue.get("nope") is None
+    assert list(catalogue.all()) == [r]  # type: ignore[attr-defined]
+
+
+def test_begin_scan_counts_generations_and_notices_rule_changes(catalogue: Catalogue) -> None:
+    assert catalogue.begin_scan("pbx", T0, "a") == (1, False)
+    assert catalogue.begin_scan("pbx", T0, "a") == (2, False)
+    assert catalogue.begin_scan("pbx", T0, "b") == (3, True)
+    assert catalogue.begin_scan("other", T0, "b") == (1, False)
+
+
+def test_lookup_returns_known_facts(catalogue: Catalogue) -> None:
+    r = rec("a.wav", ino=9)
+    gen, _ = catalogue.begin_scan("pbx", T0, "r")
+    catalogue.upsert([r], gen, T0)
+    known = catalogue.lookup([r.id, "missing-id"])
+    assert list(known) == [r.id]
+    assert (known[r.id].ino, known[r.id].state) == (9, State.PRESENT)
+    assert catalogue.lookup([]) == {}
+
+
+def test_finish_scan_marks_unseen_missing_except_below_unreadable(catalogue: Catalogue) -> None:
+    gen, _ = catalogue.begin_scan("pbx", T0, "r")
+    rows = [rec(p) for p in ("a.wav", "locked/b.wav", "locked_x/c.wav", "seen.wav")]
+    catalogue.upsert(rows, gen, T0)
+    gen2, _ = catalogue.begin_scan("pbx", T0, "r")
+    catalogue.touch([rows[3].id], gen2)
+    missing = catalogue.finish_scan("pbx", gen2, T0, ["locked"])
+    states = {r.relpath: catalogue.get(r.id).state for r in rows}  # type: ignore[union-attr]
+    assert missing == 2
+    assert states == {
+        "a.wav": State.MISSING,
+        "locked/b.wav": State.PRESENT,  # below a directory the scan could not read
+        "locked_x/c.wav": State.MISSING,  # a sibling whose name merely starts the same
+        "seen.wav": State.PRESENT,
+    }
+
+
+def test_reappearing_file_is_present_again(catalogue: Catalogue) -> None:
+    r = rec("a.wav")
+    gen, _ = catalogue.begin_scan("pbx", T0, "r")
+    catalogue.upsert([r], gen, T0)
+    catalogue.mark_missing(r.id)
+    assert catalogue.get(r.id).state is State.MISSING  # type: ignore[union-attr]
+    catalogue.upsert([r], gen, T0 + timedelta(days=1))
+    got = catalogue.get(r.id)
+    assert got is not None
+    assert got.state is State.PRESENT
+    assert got.first_seen == T0  # first seen is kept
+
+
+def test_due_orders_by_deadline_and_pages_by_keyset(catalogue: Catalogue) -> None:
+    gen, _ = catalogue.begin_scan("pbx", T0, "r")
+    rows = [rec(f"{i}.wav", deadline=T0 + timedelta(hours=i)) for i in range(5)]
+    rows.append(rec("never.wav", deadline=None))
+    catalogue.upsert(rows, gen, T0)
+    now = T0 + timedelta(hours=3)
+    first = catalogue.due(now, 2)
+    assert [r.relpath for r in first] == ["0.wav", "1.wav"]
+    last = first[-1]
+    assert last.deadline is not None
+    rest = catalogue.due(now, 10, (last.deadline, last.id))
+    assert [r.relpath for r in rest] == ["2.wav", "3.wav"]
+    assert catalogue.next_deadline() == T0
+    assert catalogue.counts(now) == {"L1": (6, 4)}
+
+
+def test_counts_group_unclassified_under_none(catalogue: Catalogue) -> None:
+    gen, _ = catalogue.begin_scan("pbx", T0, "r")
+    catalogue.upsert([rec("u.wav", licence=None, deadline=None), rec("a.wav")], gen, T0)
+    assert catalogue.counts(T0) == {None: (1, 0), "L1": (1, 0)}
+    assert sorted(catalogue.licences(), key=str) == ["L1", None]
+
+
+def test_next_deadline_is_none_when_nothing_has_one(catalogue: Catalogue) -> None:
+    assert catalogue.next_deadline() is None
+
+
+def test_set_deadlines_recomputes_one_licence_and_records_policy(catalogue: Catalogue) -> None:
+    gen, _ = catalogue.begin_scan("pbx", T0, "r")
+    catalogue.upsert(
+        [rec("a.wav"), rec("b.wav", licence="L2"), rec("u.wav", licence=None)], gen, T0
+    )
+    n = catalogue.set_deadlines("L1", "1d", lambda s: s + timedelta(days=1))
+    assert n == 1
+    assert catalogue.get(recording_id("pbx", "a.wav")).deadline == T0 + timedelta(days=1)  # type: ignore[union-attr]
+    assert catalogue.get(recording_id("pbx", "b.wav")).deadline == T0 + timedelta(days=30)  # type: ignore[union-attr]
+    catalogue.set_deadlines(None, "keep", lambda s: None)
+    assert catalogue.get(recording_id("pbx", "u.wav")).deadline is None  # type: ignore[union-attr]
+    catalogue.record_policy("L2", "30d")
+    catalogue.record_policy("L1", "ignored: already stored")
+    assert catalogue.policies() == {"L1": "1d", None: "keep", "L2": "30d"}
+
+
+def test_intents_resolve_into_erased_recordings(catalogue: Catalogue) -> None:
+    gen, _ = catalogue.begin_scan("pbx", T0, "r")
+    a, b = rec("a.wav"), rec("b.wav")
+    catalogue.upsert([a, b], gen, T0)
+    intents = [
+        Intent("i1", a.id, 10, ".recd-erase-1", {"method": "overwrite"}, T0),
+        Intent("i2", b.id, 10, ".recd-erase-2", {"method": "overwrite"}, T0),
+    ]
+    catalogue.add_intents(intents)
+    assert catalogue.pending_intents() == intents
+    catalogue.resolve_intents([("i1", T0 + timedelta(seconds=1))], ["i2"])
+    assert catalogue.pending_intents() == []
+    assert catalogue.get(a.id).state is State.ERASED  # type: ignore[union-attr]
+    assert catalogue.get(b.id).state is State.PRESENT  # type: ignore[union-attr]
+    assert catalogue.due(T0 + timedelta(days=365), 10) == [catalogue.get(b.id)]
+
+
+def test_skip_reason_is_stored_and_cleared_by_reindexing(catalogue: Catalogue) -> None:
+    gen, _ = catalogue.begin_scan("pbx", T0, "r")
+    a = rec("a.wav")
+    catalogue.upsert([a], gen, T0)
+    catalogue.set_skip_reason(a.id, "has 2 hard links")
+    assert catalogue.get(a.id).skip_reason == "has 2 hard links"  # type: ignore[union-attr]
+    catalogue.upsert([a], gen, T0)
+    assert catalogue.get(a.id).skip_reason is None  # type: ignore[union-attr]
+
+
+def test_breakers_trip_and_clear(catalogue: Catalogue) -> None:
+    assert catalogue.breakers() == {}
+    catalogue.trip_breaker("L1", T0, 2000, 4000)
+    b = catalogue.breakers()["L1"]
+    assert (b.due, b.total, b.tripped_at, b.released_at) == (2000, 4000, T0, None)
+    catalogue.trip_breaker("L1", T0 + timedelta(hours=1), 2100, 4000)
+    assert catalogue.breakers()["L1"].due == 2100
+    catalogue.clear_breaker("L1")
+    assert catalogue.breakers() == {}
+
+
+def test_failed_transaction_rolls_back(catalogue: Catalogue) -> None:
+    gen, _ = catalogue.begin_scan("pbx", T0, "r")
+    a = rec("a.wav")
+    with pytest.raises(sqlite3.IntegrityError):
+        catalogue.add_intents(
+            [Intent("same", a.id, 0, "t", {}, T0), Intent("same", a.id, 0, "t", {}, T0)]
+        )
+    assert catalogue.pending_intents() == []
+
+
+def test_sqlite_is_wal_with_full_sync_and_versioned(tmp_path: Path) -> None:
+    cat = SqliteCatalogue(tmp_path / "c.db")
+    cat.close()
+    db = sqlite3.connect(tmp_path / "c.db")
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    db.close()
+    SqliteCatalogue(tmp_path / "c.db").close()  # reopening does not migrate again
+
+
+def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "c.db")
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(StateError) as exc:
+        SqliteCatalogue(tmp_path / "c.db")
+    assert str(exc.value) == (
+        f"{tmp_path / 'c.db'}: catalogue schema {SCHEMA_VERSION + 1} is newer than this recd "
+        f"understands ({SCHEMA_VERSION}); upgrade recd"
+    )
+
+
+def test_sqlite_reports_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    (tmp_path / "c.db").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StateError) as exc:
+        SqliteCatalogue(tmp_path / "c.db")
+    assert str(exc.value).startswith(f"{tmp_path / 'c.db'}: cannot open the catalogue: ")
