@@ -1,0 +1,32 @@
+"""Scan + classify + catalogue of N files (`recd --once`, nothing due) vs `find -printf`."""
+
+from __future__ import annotations
+
+import subprocess
+
+from bench.common import BIN, make_tree, ratio, sync, timed, workdir, write_config
+
+
+def run(count: int) -> dict[str, float]:
+    with workdir("scan") as base:
+        root = base / "recordings"
+        make_tree(root, count, size=0)
+        sync()
+        config = write_config(base, root, retention="never")
+        find = ["find", str(root), "-type", "f", "-printf", "%p %s %T@ %i\n"]
+        subprocess.run(find, stdout=subprocess.DEVNULL, check=True)  # warm the dentry cache
+        t_find, _ = timed(find, stdout=subprocess.DEVNULL)
+        recd = [str(BIN / "recd"), "--once", "--config", str(config)]
+        t_first, rss_first = timed(recd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t_again, rss_again = timed(recd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return {
+        "files": count,
+        "find_s": t_find,
+        "recd_first_s": t_first,
+        "recd_rescan_s": t_again,
+        "ratio_first": ratio(t_find, t_first),
+        "ratio_rescan": ratio(t_find, t_again),
+        "rss_first_mib": rss_first / 1024,
+        "rss_rescan_mib": rss_again / 1024,
+        "files_per_s_first": count / t_first,
+    }
