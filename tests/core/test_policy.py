@@ -1,0 +1,64 @@
+"""Verdicts: hold > verified request > rolling retention, decided at an explicit `now`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from recd.core.model import Classification, Recording, State
+from recd.core.policy import KeepReason, Outcome, Verdict, verdict
+from recd.core.safety import SafetySettings, breaker_trips
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def rec(deadline: datetime | None) -> Recording:
+    return Recording(
+        "id", "pbx", "a.wav", 1, 2, 3, 4,
+        Classification("L", NOW - timedelta(days=40)), deadline, State.PRESENT, NOW,
+    )  # fmt: skip
+
+
+EARLY, LATE, SOON = NOW - timedelta(days=1), NOW + timedelta(days=9), NOW + timedelta(seconds=1)
+ERASE, KEEP = Outcome.ERASE, Outcome.KEEP
+
+
+@pytest.mark.parametrize(
+    ("deadline", "holds", "request_id", "expected"),
+    [
+        (NOW, (), None, Verdict(ERASE, "retention", NOW)),
+        (EARLY, (), None, Verdict(ERASE, "retention", EARLY)),
+        (SOON, (), None, Verdict(KEEP, KeepReason.NOT_DUE, SOON)),
+        (None, (), None, Verdict(KEEP, KeepReason.NO_DEADLINE, None)),
+        (NOW, ("H1",), None, Verdict(KEEP, KeepReason.HELD, NOW, held_by=("H1",))),
+        (NOW, ("H1",), "R1", Verdict(KEEP, KeepReason.HELD, NOW, held_by=("H1",))),
+        (None, (), "R1", Verdict(ERASE, "request:R1", None, request_id="R1")),
+        (LATE, (), "R1", Verdict(ERASE, "request:R1", LATE, request_id="R1")),
+    ],
+)
+def test_verdict_precedence(
+    deadline: datetime | None, holds: tuple[str, ...], request_id: str | None, expected: Verdict
+) -> None:
+    assert verdict(rec(deadline), NOW, holds=holds, request_id=request_id) == expected
+
+
+@pytest.mark.parametrize(
+    ("due", "total", "trips"),
+    [
+        (999, 1000, False),  # below the minimum count, however large a fraction
+        (1000, 1000, True),
+        (1000, 4000, False),  # exactly a quarter is not more than a quarter
+        (1001, 4000, True),
+        (2000, 100_000, False),  # ordinary turnover of a large licence
+        (0, 0, False),
+    ],
+)
+def test_breaker(due: int, total: int, trips: bool) -> None:
+    assert breaker_trips(due, total, SafetySettings()) is trips
+
+
+def test_breaker_with_zero_minimum_still_needs_one_due() -> None:
+    settings = SafetySettings(max_due_fraction=0.25, min_breaker_count=0)
+    assert breaker_trips(0, 0, settings) is False
+    assert breaker_trips(1, 2, settings) is True
