@@ -1,17 +1,39 @@
 """Audit entries: canonical form, hash chaining and chain verification (SPEC section 8).
 
 An entry's ``hash`` is the SHA-256 (hex) of the canonical JSON of the entry without ``hash``;
-``prev`` is the previous entry's ``hash`` (``GENESIS`` for the first). Canonical JSON: keys
-sorted, no insignificant whitespace, UTF-8, non-ASCII kept as is.
+``prev`` is the previous entry's ``hash`` (``GENESIS`` for the first); ``seq`` counts from 1 with
+no gaps. Canonical JSON: keys sorted, no insignificant whitespace, UTF-8, non-ASCII kept as is,
+NaN and infinities refused. One entry is one line of ``audit.log``: its canonical JSON (with
+``hash``) and ``\\n``. A line is accepted only if it is byte for byte what ``to_line`` writes, so
+two different files can never verify with the same hashes.
+
+What the chain proves, and what it cannot: any change to an entry, any removed, inserted,
+duplicated or reordered entry and a torn last line are found by ``verify``, at the first entry
+that no longer fits. An entry that is rewritten with a recomputed hash is found at the entry after
+it (whose ``prev`` no longer matches). Removing or forging the *last* entries leaves a shorter or
+different chain that is valid in itself; only a last hash kept elsewhere (``recctl audit verify``
+prints it, so an operator can write it down or ship it off the host) can show that.
+
+Pure: no I/O, no clock reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 GENESIS = "0" * 64
+
+FIELDS = ("seq", "time", "actor", "action", "subject", "details", "prev", "hash")
+TIME_EXAMPLE = "2026-11-23T13:43:09.123456Z"
+
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,3 +58,223 @@ class AuditEntry:
     details: Mapping[str, Any]
     prev: str
     hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """The outcome of ``verify``.
+
+    ``entries`` counts the entries that verified (all of them when ``ok``); ``last_hash`` is the
+    hash of the last of those (None when there are none). For a bad entry, ``bad_line`` is its
+    1-based line number and ``bad_seq`` its sequence number: the entry's own ``seq`` when the
+    entry is intact but does not link to the one before, else the number it should have had.
+    """
+
+    ok: bool
+    entries: int
+    last_hash: str | None
+    bad_seq: int | None
+    bad_line: int | None
+    reason: str | None
+
+
+def canonical_json(obj: object) -> bytes:
+    """``obj`` as canonical JSON bytes.
+
+    Raises ``ValueError`` for NaN, infinities and text that is not valid Unicode (lone
+    surrogates), ``TypeError`` for values JSON has no form for.
+    """
+    text = json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return text.encode("utf-8")
+
+
+def format_time(dt: datetime) -> str:
+    """``dt`` in UTC with microseconds and a ``Z``, e.g. 2026-11-23T13:43:09.123456Z.
+
+    Raises ``ValueError`` for a naive datetime: its time zone would be a guess.
+    """
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"naive datetime {dt.isoformat()}: an audit time needs a time zone")
+    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def parse_time(text: str) -> datetime:
+    """The aware UTC datetime of an entry's ``time`` (the ``format_time`` form only)."""
+    if not _TIME.fullmatch(text):
+        raise ValueError(f"not a UTC time like {TIME_EXAMPLE}: {text!r}")
+    return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+
+
+def _body(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "seq": entry.seq,
+        "time": entry.time,
+        "actor": entry.actor,
+        "action": entry.action,
+        "subject": entry.subject,
+        "details": dict(entry.details),
+        "prev": entry.prev,
+    }
+
+
+def _digest(entry: AuditEntry) -> str:
+    return hashlib.sha256(canonical_json(_body(entry))).hexdigest()
+
+
+def seal(draft: AuditDraft, *, seq: int, prev: str, time: datetime) -> AuditEntry:
+    """The entry ``draft`` becomes as number ``seq`` after the entry whose hash is ``prev``.
+
+    ``details`` are normalised through JSON (tuples become lists, keys become text), so the
+    sealed entry equals what ``from_line`` reads back. Raises ``ValueError``/``TypeError`` for
+    details canonical JSON cannot hold, and ``ValueError`` for a ``seq`` below 1.
+    """
+    if seq < 1:
+        raise ValueError(f"sequence numbers start at 1, not {seq}")
+    details = json.loads(canonical_json(dict(draft.details)))
+    unsealed = AuditEntry(
+        seq, format_time(time), draft.actor, draft.action, draft.subject, details, prev, ""
+    )
+    return replace(unsealed, hash=_digest(unsealed))
+
+
+def to_line(entry: AuditEntry) -> bytes:
+    """The line of audit.log that holds ``entry``: canonical JSON and a newline."""
+    return canonical_json(_body(entry) | {"hash": entry.hash}) + b"\n"
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _is_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        parse_time(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_digest(value: object) -> bool:
+    return isinstance(value, str) and _DIGEST.fullmatch(value) is not None
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str)
+
+
+_CHECKS: tuple[tuple[str, Callable[[object], bool], str], ...] = (
+    ("seq", lambda v: type(v) is int and v >= 1, "is not a positive integer"),
+    ("time", _is_time, f"is not a UTC time like {TIME_EXAMPLE}"),
+    ("actor", _is_text, "is not a string"),
+    ("action", _is_text, "is not a string"),
+    ("subject", _is_text, "is not a string"),
+    ("details", lambda v: isinstance(v, dict), "is not a JSON object"),
+    ("prev", _is_digest, "is not a SHA-256 hex digest"),
+    ("hash", _is_digest, "is not a SHA-256 hex digest"),
+)
+
+
+def _field_problem(obj: dict[str, Any]) -> str | None:
+    missing = [name for name in FIELDS if name not in obj]
+    if missing:
+        return f'missing field "{missing[0]}"'
+    extra = sorted(set(obj) - set(FIELDS))
+    if extra:
+        return f'unexpected field "{extra[0]}"'
+    for name, valid, problem in _CHECKS:
+        if not valid(obj[name]):
+            return f'field "{name}" {problem}'
+    return None
+
+
+def from_line(line: bytes) -> AuditEntry:
+    """Parse one line (with or without its newline) into an entry; no hash or chain checks.
+
+    Raises ``ValueError`` whose message is the reason, e.g. ``not valid JSON``.
+    """
+    body = line.removesuffix(b"\n")
+    if not body:
+        raise ValueError("empty line")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("not valid UTF-8") from None
+    try:
+        obj = json.loads(text, parse_constant=_no_constants)
+    except (ValueError, RecursionError):
+        # ValueError also covers NaN/Infinity and integers too long to convert.
+        raise ValueError("not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    problem = _field_problem(obj)
+    if problem is not None:
+        raise ValueError(problem)
+    return AuditEntry(**{name: obj[name] for name in FIELDS})
+
+
+def parse_sealed(line: bytes) -> AuditEntry:
+    """Parse a line and check it is exactly what ``seal`` and ``to_line`` write.
+
+    Checks the entry's own hash and its canonical form, not its place in the chain. Raises
+    ``ValueError`` with the reason.
+    """
+    entry = from_line(line)
+    try:
+        digest = _digest(entry)
+    except ValueError:
+        # json.loads accepts escapes of lone surrogates, which no sealed entry contains.
+        raise ValueError("text is not valid Unicode") from None
+    if digest != entry.hash:
+        raise ValueError("hash does not match the entry's content")
+    if to_line(entry) != line.removesuffix(b"\n") + b"\n":
+        # Same content in another spelling (e.g. \u001F for \u001f): not what recd wrote.
+        raise ValueError("not in canonical JSON form")
+    return entry
+
+
+def _link_problem(entry: AuditEntry, verified: int, prev: str) -> str | None:
+    """Why an intact entry does not follow the ``verified`` entries before it, if it does not."""
+    if entry.seq != verified + 1:
+        if verified == 0:
+            return f"sequence starts at {entry.seq}, not 1 (entries removed from the start?)"
+        if entry.seq > verified + 1:
+            return f"sequence jumps from {verified} to {entry.seq} (entries removed or reordered?)"
+        return f"sequence number {entry.seq} follows {verified} (entries duplicated or reordered?)"
+    if entry.prev != prev:
+        if verified == 0:
+            return "first entry's prev is not the genesis hash (entries removed from the start?)"
+        return f"prev does not match the hash of entry {verified}"
+    return None
+
+
+def verify(lines: Iterable[bytes]) -> VerifyResult:
+    """Check a whole chain, line by line as a binary file iterates, and find the first bad entry.
+
+    Streams: holds one line at a time. Every line must end with a newline; one that does not
+    can only be the file's last, cut short (a torn write or a truncated copy).
+    """
+    verified = 0
+    prev = GENESIS
+    last_hash: str | None = None
+    for number, line in enumerate(lines, start=1):
+        entry: AuditEntry | None = None
+        if not line.endswith(b"\n"):
+            reason: str | None = "last line is incomplete (truncated file?)"
+        else:
+            try:
+                entry = parse_sealed(line)
+            except ValueError as exc:
+                reason = str(exc)
+            else:
+                reason = _link_problem(entry, verified, prev)
+        if reason is not None:
+            bad_seq = verified + 1 if entry is None else entry.seq
+            return VerifyResult(False, verified, last_hash, bad_seq, number, reason)
+        assert entry is not None
+        verified += 1
+        prev = last_hash = entry.hash
+    return VerifyResult(True, verified, last_hash, None, None, None)

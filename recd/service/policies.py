@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime
 
@@ -25,6 +26,10 @@ def deadline(started: datetime, period: Period | None) -> datetime | None:
     return None if period is None else add_period(started, period)
 
 
+def _deadline(started: datetime, *, period: Period | None) -> datetime | None:
+    return deadline(started, period)
+
+
 def apply_policies(config: Config, catalogue: Catalogue) -> int:
     """Recompute deadlines of every licence whose retention changed; returns rows updated."""
     stored = catalogue.policies()
@@ -34,7 +39,7 @@ def apply_policies(config: Config, catalogue: Catalogue) -> int:
         key = policy_key(period)
         if stored.get(licence) == key:
             continue
-        count = catalogue.set_deadlines(licence, key, lambda s, p=period: deadline(s, p))
+        count = catalogue.set_deadlines(licence, key, functools.partial(_deadline, period=period))
         if licence in stored:
             logger.info(
                 "retention of %s changed to %s: %d deadlines recomputed",
