@@ -1,11 +1,29 @@
-"""Classification of a recording from facts the adapters gathered (SPEC section 2)."""
+"""Classification of a recording from facts the adapters gathered (SPEC section 2).
+
+Given a source's ``ClassifyRule``, a recording's relative path (or S3 key), the tags the tag
+reader found, the S3 metadata and the mtime, decide its licence, start time and the other
+fields, and record where each came from. Precedence per field, highest first: the source's
+fixed ``licence`` > named groups of the path pattern > audio tags > S3 metadata > (``started``
+only) the mtime.
+
+Invariants: ``classify`` never raises because of a value it was given (a start time that does
+not parse at one level falls through to the next, and the mtime always parses); every field it
+sets has an entry in ``provenance``; ``started`` is aware UTC; a local time that a DST change
+makes ambiguous or skips resolves to the *later* instant, so nothing is ever deleted early.
+Pure: no I/O, no clock reads, no environment; the time zone is passed in.
+"""
 
 from __future__ import annotations
 
+import json
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
+
+from recd.core.model import Classification, Provenance
+from recd.errors import InvalidValue
 
 #: Default tag names per field, matched case-insensitively (SPEC section 11).
 DEFAULT_TAG_NAMES: Mapping[str, tuple[str, ...]] = {
@@ -29,3 +47,240 @@ class ClassifyRule:
     tags: bool = False
     tag_names: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: DEFAULT_TAG_NAMES)
     metadata: bool = False
+
+
+#: Text fields filled by the same precedence; ``started`` is parsed, the rest are stream facts.
+_TEXT_FIELDS = ("licence", "call_id", "extension", "caller", "callee")
+
+_AUTO_HINT = (
+    'use ISO 8601, YYYYMMDDhhmmss, YYYYMMDD-hhmmss, "YYYY-MM-DD hh:mm:ss" or 10-digit Unix seconds'
+)
+_EPOCH = re.compile(r"(?P<seconds>[0-9]{10})(?:\.(?P<fraction>[0-9]{1,9}))?")
+_COMPACT = re.compile(r"[0-9]{14}")
+_DASHED = re.compile(r"[0-9]{8}-[0-9]{6}")
+_EXTENSION = re.compile(r"[a-z0-9]{1,10}")
+
+
+def _quote(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def path_fields(rule: ClassifyRule, relpath: str) -> dict[str, str]:
+    """The non-empty named groups of the rule's pattern searched in ``relpath``.
+
+    ``re.search`` is used, so the operator's ``^``/``$`` anchors decide how much must match.
+    Empty when the rule has no pattern or the path does not match it. ``relpath`` is the
+    '/'-separated path relative to the source root, or the S3 key.
+    """
+    if rule.pattern is None:
+        return {}
+    match = rule.pattern.search(relpath)
+    if match is None:
+        return {}
+    return {name: value for name, value in match.groupdict().items() if value}
+
+
+def needs_tags(rule: ClassifyRule, fields: Mapping[str, str]) -> bool:
+    """Whether the service should open the file and read its tags.
+
+    True when the rule reads tags and the licence or the start time is still unknown after the
+    fixed licence and the path fields (a path ``started`` that does not parse counts as
+    unknown). Those two fields decide the deadline; a path that gives both makes opening every
+    file of a large tree for caller, callee or duration not worth the I/O, so ``format`` then
+    comes from the file name and ``duration`` stays unknown. A path that gives nothing always
+    needs tags (the start time is unknown).
+    """
+    if not rule.tags:
+        return False
+    licence_known = bool(_clean(rule.licence) or _clean(fields.get("licence")))
+    return not licence_known or _path_started(rule, fields) is None
+
+
+def classify(
+    rule: ClassifyRule,
+    relpath: str,
+    *,
+    fields: Mapping[str, str],
+    tags: Mapping[str, str] | None,
+    metadata: Mapping[str, str] | None,
+    mtime: datetime,
+) -> Classification:
+    """Classify one recording.
+
+    ``fields`` is ``path_fields(rule, relpath)``. ``tags`` is what the tag reader returned
+    (lower-cased tag names, plus the stream facts ``duration`` and ``format``), or None when
+    tags were not read. ``metadata`` is the S3 object metadata with the ``x-amz-meta-`` prefix
+    removed and keys lower-cased, or None. Tags and metadata are looked up by
+    ``rule.tag_names[field]``, first name present with a non-blank value wins. ``mtime`` is
+    the file mtime or S3 LastModified, aware (a naive value is taken as UTC).
+    """
+    provenance: dict[str, Provenance] = {}
+    text: dict[str, str | None] = {}
+    for name in _TEXT_FIELDS:
+        text[name] = None
+        for level, value in _candidates(rule, name, fields, tags, metadata):
+            cleaned = _clean(value)
+            if cleaned:
+                text[name], provenance[name] = cleaned, level
+                break
+    started, provenance["started"] = _started(rule, fields, tags, metadata, mtime)
+    duration = _duration(tags)
+    if duration is not None:
+        provenance["duration"] = Provenance.TAGS
+    fmt = _clean((tags or {}).get("format"))
+    if fmt:
+        provenance["format"] = Provenance.TAGS
+    else:
+        fmt = format_from_name(relpath)
+        if fmt is not None:
+            provenance["format"] = Provenance.PATTERN
+    return Classification(
+        licence=text["licence"],
+        started=started,
+        call_id=text["call_id"],
+        extension=text["extension"],
+        caller=text["caller"],
+        callee=text["callee"],
+        duration=duration,
+        format=fmt or None,
+        provenance=provenance,
+    )
+
+
+def _clean(value: str | None) -> str | None:
+    return value.strip() if value is not None else None
+
+
+def _lookup(rule: ClassifyRule, name: str, values: Mapping[str, str] | None) -> Iterator[str]:
+    if values is None:
+        return
+    for key in rule.tag_names.get(name, ()):
+        value = values.get(key.lower())
+        if value is not None:
+            yield value
+
+
+def _candidates(
+    rule: ClassifyRule,
+    name: str,
+    fields: Mapping[str, str],
+    tags: Mapping[str, str] | None,
+    metadata: Mapping[str, str] | None,
+) -> Iterator[tuple[Provenance, str]]:
+    """Every value offered for field ``name``, highest precedence first."""
+    if name == "licence" and rule.licence is not None:
+        yield Provenance.SOURCE, rule.licence
+    if name in fields:
+        yield Provenance.PATTERN, fields[name]
+    for value in _lookup(rule, name, tags):
+        yield Provenance.TAGS, value
+    for value in _lookup(rule, name, metadata):
+        yield Provenance.METADATA, value
+
+
+def _path_started(rule: ClassifyRule, fields: Mapping[str, str]) -> datetime | None:
+    text = fields.get("started")
+    if text is None:
+        return None
+    try:
+        return parse_started(text, rule.started_format, rule.timezone)
+    except InvalidValue:
+        return None
+
+
+def _started(
+    rule: ClassifyRule,
+    fields: Mapping[str, str],
+    tags: Mapping[str, str] | None,
+    metadata: Mapping[str, str] | None,
+    mtime: datetime,
+) -> tuple[datetime, Provenance]:
+    started = _path_started(rule, fields)
+    if started is not None:
+        return started, Provenance.PATTERN
+    # Tags and metadata carry ISO 8601 or another self-describing form; started_format
+    # describes only the path pattern's group.
+    for level, values in ((Provenance.TAGS, tags), (Provenance.METADATA, metadata)):
+        for text in _lookup(rule, "started", values):
+            try:
+                return parse_started(text, None, rule.timezone), level
+            except InvalidValue:
+                continue
+    if mtime.tzinfo is None:
+        mtime = mtime.replace(tzinfo=UTC)
+    return mtime.astimezone(UTC), Provenance.MTIME
+
+
+def _duration(tags: Mapping[str, str] | None) -> float | None:
+    text = (tags or {}).get("duration")
+    if text is None:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def format_from_name(relpath: str) -> str | None:
+    """The file name's extension, lower-cased, without the dot (``a/B.WAV`` -> ``wav``).
+
+    None when the last path segment has no extension, is a dot-file such as ``.wav``, or the
+    extension is not 1-10 letters and digits (so ``x.tar.gz`` gives ``gz`` but ``x.`` gives
+    None).
+    """
+    base = relpath.rsplit("/", 1)[-1]
+    stem, dot, ext = base.rpartition(".")
+    if not dot or not stem:
+        return None
+    ext = ext.lower()
+    return ext if _EXTENSION.fullmatch(ext) else None
+
+
+def parse_started(text: str, fmt: str | None, tz: tzinfo) -> datetime:
+    """A call start time read from a name, tag or metadata value, as aware UTC.
+
+    With ``fmt``, ``datetime.strptime(text, fmt)``. Without, any of: ISO 8601 (with or without
+    an offset or ``Z``), ``YYYYMMDDhhmmss``, ``YYYYMMDD-hhmmss``, ``YYYY-MM-DD hh:mm:ss`` and
+    10-digit Unix seconds (optionally with a fraction). Surrounding whitespace is ignored. A
+    time without an offset is a local time in ``tz``; one that is ambiguous (DST fall-back) or
+    skipped (spring-forward gap) resolves to the later of its two readings, so a deadline is
+    never early. Raises ``InvalidValue`` with a one-line message.
+    """
+    stripped = text.strip()
+    try:
+        parsed = _parse(stripped, fmt)
+    except ValueError:
+        if fmt is not None:
+            message = f"{_quote(text)} does not match started_format {_quote(fmt)}"
+        else:
+            message = f"{_quote(text)} is not a start time ({_AUTO_HINT})"
+        raise InvalidValue(message) from None
+    try:
+        if parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+        return _later_instant(parsed, tz)
+    except OverflowError:
+        raise InvalidValue(f"{_quote(text)} is out of range as a start time") from None
+
+
+def _parse(text: str, fmt: str | None) -> datetime:
+    """Parse without time zone handling; raises ValueError."""
+    if fmt is not None:
+        return datetime.strptime(text, fmt)
+    if epoch := _EPOCH.fullmatch(text):
+        fraction = (epoch["fraction"] or "").ljust(6, "0")[:6]
+        return datetime.fromtimestamp(int(epoch["seconds"]), UTC).replace(microsecond=int(fraction))
+    if _COMPACT.fullmatch(text):
+        return datetime.strptime(text, "%Y%m%d%H%M%S")
+    if _DASHED.fullmatch(text):
+        return datetime.strptime(text, "%Y%m%d-%H%M%S")
+    return datetime.fromisoformat(text)
+
+
+def _later_instant(local: datetime, tz: tzinfo) -> datetime:
+    # fold=0 and fold=1 are the two readings of a repeated wall time; for a skipped one they
+    # are the offsets before and after the gap. Elsewhere they agree.
+    earlier = local.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    later = local.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    return max(earlier, later)

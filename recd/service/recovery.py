@@ -20,8 +20,17 @@ from typing import Any
 from recd.config import Config
 from recd.core.audit import AuditDraft
 from recd.core.erasure import Action, Decision
-from recd.core.model import EraseMethod
-from recd.ports import AuditLog, Catalogue, Clock, EraseError, Eraser, Intent
+from recd.core.model import EraseMethod, Recording
+from recd.ports import (
+    AuditLog,
+    Catalogue,
+    Clock,
+    EraseError,
+    EraseOutcome,
+    Eraser,
+    Intent,
+    Refused,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -112,32 +121,49 @@ class Recovery:
         if rec is None or eraser is None:
             why = "source is no longer configured; erase left unfinished"
             return AuditDraft("erase.failed", intent.recording_id, base | {"error": why})
-        where = eraser.locate(rec.relpath, intent.temp_name, rec.dev, rec.ino)
-        if where == "gone":
-            return AuditDraft("erase.done", rec.id, base)
-        relpath = rec.relpath
-        if where == "temp":
-            relpath = rec.relpath.rpartition("/")[0] + "/" + intent.temp_name
-            relpath = relpath.lstrip("/")
-        decision = Decision(
-            Action.ERASE, EraseMethod(plan["method"]), bool(plan["effective"]),
-            plan.get("ineffective_reason"),
-        )  # fmt: skip
         try:
-            prepared = eraser.prepare(relpath, rec.dev, rec.ino, None)
-            try:
-                outcome = eraser.erase(
-                    prepared,
-                    decision,
-                    pattern=self.config.erase.pattern,
-                    verify=self.config.erase.verify,
-                    temp_name=intent.temp_name,
-                )
-            finally:
-                prepared.close()
+            outcome = self._rerun(eraser, rec, intent, plan)
         except EraseError as exc:
             return AuditDraft("erase.failed", rec.id, base | {"error": exc.reason})
         except OSError as exc:
             return AuditDraft("erase.failed", rec.id, base | {"error": str(exc)})
+        if outcome is None:
+            return AuditDraft("erase.done", rec.id, base)
         base["bytes_overwritten"] = outcome.bytes_overwritten
         return AuditDraft("erase.done", rec.id, base)
+
+    def _rerun(
+        self, eraser: Eraser, rec: Recording, intent: Intent, plan: dict[str, Any]
+    ) -> EraseOutcome | None:
+        """Run an interrupted erase to its end; None when it had already completed.
+
+        At the original name the size must be the indexed one (an overwrite keeps the size) or
+        0 (the erase had truncated it), so a new file that reused the name and the inode number
+        is not taken for it. At the temp name (random, recd's own) any size is accepted.
+        """
+        where = eraser.locate(rec.relpath, intent.temp_name, rec.dev, rec.ino)
+        if where == "gone":
+            return None
+        relpath = rec.relpath
+        if where == "temp":
+            relpath = f"{rec.relpath.rpartition('/')[0]}/{intent.temp_name}".lstrip("/")
+        decision = Decision(
+            Action.ERASE, EraseMethod(plan["method"]), bool(plan["effective"]),
+            plan.get("ineffective_reason"),
+        )  # fmt: skip
+        prepared = eraser.prepare(relpath, rec.dev, rec.ino, None)
+        try:
+            if where == "original" and prepared.facts.size not in (rec.size, 0):
+                raise Refused(
+                    f"{rec.relpath} has size {prepared.facts.size}, neither the indexed "
+                    f"{rec.size} nor 0 (truncated by the erase); not the file being erased"
+                )
+            return eraser.erase(
+                prepared,
+                decision,
+                pattern=self.config.erase.pattern,
+                verify=self.config.erase.verify,
+                temp_name=intent.temp_name,
+            )
+        finally:
+            prepared.close()

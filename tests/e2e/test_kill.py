@@ -26,7 +26,7 @@ from recd.core.model import recording_id
 from tests.e2e.helpers import env, recd, write_estate, write_recording
 
 TRIALS = int(os.environ.get("RECD_KILL_TRIALS", "30"))
-BATCH = 120  # due recordings written before each trial
+BATCH = 300  # due recordings written before each trial
 
 
 def check_consistent(base: Path, written: set[str]) -> tuple[int, int]:
@@ -82,17 +82,29 @@ def test_sigkill_at_random_moments_never_loses_an_audit_entry(tmp_path: Path) ->
     config = write_estate(tmp_path, verify=True)
     rng = random.Random(int(os.environ.get("RECD_KILL_SEED", "20261123")))
     written: set[str] = set()
-    interrupted = 0
-    for trial in range(TRIALS):
+
+    def add_batch(tag: str) -> None:
         for i in range(BATCH):
-            relpath = f"L1/t{trial:03}-{i:03}.wav"
+            relpath = f"L1/{tag}-{i:03}.wav"
             write_recording(tmp_path, relpath, age_days=40, size=rng.choice([4096, 65536]))
             written.add(relpath)
+
+    # Calibrate on this machine: kills should land between start-up and the end of a batch.
+    started = time.perf_counter()
+    recd("--once", "--config", str(config), check=True)
+    startup = time.perf_counter() - started
+    add_batch("calibration")
+    started = time.perf_counter()
+    recd("--once", "--config", str(config), check=True)
+    full = time.perf_counter() - started
+    interrupted = 0
+    for trial in range(TRIALS):
+        add_batch(f"t{trial:03}")
         proc = subprocess.Popen(
             [sys.executable, "-m", "recd", "--once", "--config", str(config)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(),
         )  # fmt: skip
-        time.sleep(rng.uniform(0.25, 1.6))
+        time.sleep(rng.uniform(startup * 0.8, full * 1.1))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         interrupted += pending_intents(tmp_path) > 0

@@ -17,7 +17,7 @@ def test_once_erases_due_recordings_and_audit_verifies(tmp_path: Path) -> None:
     assert not old.exists() and new.exists()
     check = recctl("audit", "verify", "--file", str(tmp_path / "state" / "audit.log"))
     assert check.returncode == 0, check.stderr
-    assert check.stdout.startswith(f"{tmp_path / 'state' / 'audit.log'}: 4 entries, chain intact")
+    assert check.stdout.startswith(f"{tmp_path / 'state' / 'audit.log'}: 3 entries, chain intact")
 
 
 def test_check_config_reports_every_problem_and_exits_78(tmp_path: Path) -> None:

@@ -1,0 +1,726 @@
+"""Erase files of one local source root so that their data cannot be recovered (SPEC section 4).
+
+``LocalEraser.prepare`` opens the indexed file with ``O_PATH|O_NOFOLLOW`` below a root walked
+one directory at a time (``_safefs``), so a symlink or a mount anywhere on the way, or at the
+name, is refused and a FIFO, socket or device is never opened for I/O. It checks the file is the
+regular file that was indexed (device, inode, size) and gathers the ``TargetFacts`` that
+``recd.core.erasure.decide`` needs: the filesystem type (``fstatfs``), ext data journalling
+(mount options from ``/proc/self/mountinfo`` and the inode's ``j`` attribute), shared extents
+(FIEMAP) and whether any process has the file open for writing (a read-lease probe). It changes
+nothing.
+
+``LocalEraser.erase`` is the irreversible step. An overwrite re-checks the identity, writes every
+byte in fixed-size chunks (memory stays flat whatever the file size), flushes, optionally drops
+the cache and reads back, truncates, renames the file to the intent's temporary name in the same
+directory (never replacing an existing entry), checks the entry renamed is still the inode, and
+unlinks it. ``sync`` then flushes every directory touched, once per batch. An unlink re-checks
+that the name still holds the inode before removing it. Any failure raises ``EraseError`` with a
+one-line reason and never reports the erase as done.
+
+Crash recovery: ``locate`` tells whether the indexed inode is at its name, at the temporary name
+recorded in the intent, or gone. An erase found at the temporary name is finished by preparing
+that name (``prepare(<dir>/<temp_name>, dev, ino, None)``: ``None`` skips the size check, as
+the file may already be truncated) and calling ``erase`` with the same ``temp_name``; the rename
+is then skipped.
+
+Invariants: no path below the root is resolved by the kernel in one go (only fd-relative steps);
+only the inode held open since ``prepare`` is ever written; nothing outside the root, no symlink
+target and nothing on another filesystem is touched; every descriptor is closed on every path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import fcntl
+import hashlib
+import os
+import signal
+import stat
+import struct
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+from recd.adapters import _safefs
+from recd.core.erasure import Action, Decision, TargetFacts
+from recd.core.model import EraseMethod, ErasePattern
+from recd.ports import EraseError, Gone, PreparedErase, Refused
+
+__all__ = [
+    "EraseError",
+    "EraseResult",
+    "Gone",
+    "LocalEraser",
+    "Prepared",
+    "Refused",
+    "filesystem_name",
+]
+
+#: statfs ``f_type`` magic numbers (linux/magic.h and the filesystems' own headers).
+FS_MAGIC = {
+    0xEF53: "ext4",  # also ext2/ext3; mountinfo tells them apart
+    0x9123683E: "btrfs",
+    0x58465342: "xfs",
+    0x01021994: "tmpfs",
+    0x858458F6: "ramfs",
+    0x6969: "nfs",
+    0xFF534D42: "cifs",
+    0xFE534D42: "smb2",
+    0x517B: "smb",
+    0x00C36400: "ceph",
+    0x01021997: "9p",
+    0x5346414F: "afs",
+    0x794C7630: "overlay",
+    0x65735546: "fuse",
+    0x2FC12FC1: "zfs",
+    0xCA451A4E: "bcachefs",
+    0x4D44: "vfat",
+    0x2011BAB0: "exfat",
+    0xF2F52010: "f2fs",
+    0x3434: "nilfs2",
+    0xF15F: "ecryptfs",
+    0x73717368: "squashfs",
+    0xE0F5E1E2: "erofs",
+    0x5346544E: "ntfs",
+    0x52654973: "reiserfs",
+    0x3153464A: "jfs",
+    0x01161970: "gfs2",
+    0x7461636F: "ocfs2",
+}
+EXT_NAMES = frozenset({"ext2", "ext3", "ext4"})
+
+FS_IOC_GETFLAGS = 0x80086601
+FS_JOURNAL_DATA_FL = 0x00004000
+FS_IOC_FIEMAP = 0xC020660B
+FIEMAP_HEADER = struct.Struct("=QQIIII")  # fm_start, fm_length, flags, mapped, count, reserved
+FIEMAP_EXTENT = struct.Struct("=QQQ16xI12x")  # fe_logical, fe_physical, fe_length, fe_flags
+FIEMAP_EXTENT_LAST = 0x1
+FIEMAP_EXTENT_SHARED = 0x2000
+FIEMAP_BATCH = 64  # extents per ioctl: bounded memory for fragmented multi-gigabyte files
+RENAME_NOREPLACE = 1
+# A lease break sends the holder SIGIO by default, whose default action kills the process; a
+# writer opening the file in the moment the probe holds its lease must not kill the daemon.
+LEASE_BREAK_SIGNAL = signal.SIGURG  # default action: ignore
+
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+class _StatFs(ctypes.Structure):
+    # Only f_type is read; it is the first member, a C long, on the 64-bit and 32-bit ABIs
+    # recd targets. The tail is generous room for the rest of struct statfs.
+    _fields_ = (("f_type", ctypes.c_long), ("rest", ctypes.c_byte * 256))
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.fstatfs.argtypes = (ctypes.c_int, ctypes.POINTER(_StatFs))
+_libc.fstatfs.restype = ctypes.c_int
+_libc.renameat2.argtypes = (
+    ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint,
+)  # fmt: skip
+_libc.renameat2.restype = ctypes.c_int
+
+
+def _fstatfs_magic(fd: int) -> int:
+    buf = _StatFs()
+    if _libc.fstatfs(fd, ctypes.byref(buf)) != 0:  # pragma: no cover (fstatfs of an open fd)
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return int(buf.f_type) & 0xFFFFFFFF
+
+
+def _rename_noreplace(dir_fd: int, old: str, new: str) -> None:
+    """``renameat2(RENAME_NOREPLACE)``: fails with EEXIST instead of replacing ``new``."""
+    rc = _libc.renameat2(dir_fd, os.fsencode(old), dir_fd, os.fsencode(new), RENAME_NOREPLACE)
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), new)
+
+
+def filesystem_name(magic: int) -> str:
+    """The name of a statfs ``f_type``, or ``unknown-0x...``."""
+    return FS_MAGIC.get(magic, f"unknown-{magic:#x}")
+
+
+def _os_reason(exc: OSError) -> str:
+    """``No space left on device (ENOSPC)``."""
+    code = exc.errno or 0
+    return f"{os.strerror(code)} ({errno.errorcode.get(code, code)})"
+
+
+@contextlib.contextmanager
+def _step(what: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise EraseError(f"{what} failed: {_os_reason(exc)}") from exc
+
+
+def _kind(mode: int) -> str:
+    return _KINDS.get(stat.S_IFMT(mode), f"file type {stat.S_IFMT(mode):#o}")
+
+
+def _is_inode(dir_fd: int, name: str, dev: int, ino: int) -> bool:
+    """Whether ``name`` in ``dir_fd`` (not followed if a symlink) is the inode ``(dev, ino)``."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return (st.st_dev, st.st_ino) == (dev, ino)
+
+
+def _check_name(name: str) -> None:
+    if name in ("", ".", "..") or "/" in name or "\0" in name:
+        raise ValueError(f"unsafe temporary name {name!r}")
+
+
+@dataclass(slots=True)
+class EraseResult:
+    """What an erase did (``ports.EraseOutcome``).
+
+    Not frozen: the port declares plain attributes, which a frozen dataclass does not satisfy.
+    """
+
+    method: EraseMethod
+    effective: bool
+    ineffective_reason: str | None
+    bytes_overwritten: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Handle:
+    """The descriptors of a checked file: its directory, and the file itself (``O_PATH``)."""
+
+    dir_fd: int
+    name: str
+    path_fd: int
+    st: os.stat_result
+
+
+class Prepared:
+    """A file opened (``O_PATH``) and checked for erasure; ``close`` releases its descriptors."""
+
+    __slots__ = ("_closed", "dir_fd", "facts", "name", "path_fd", "relpath", "st")
+
+    def __init__(self, relpath: str, handle: _Handle, facts: TargetFacts) -> None:
+        self.relpath = relpath
+        self.name = handle.name  # the final component, in dir_fd
+        self.dir_fd = handle.dir_fd
+        self.path_fd = handle.path_fd
+        self.st = handle.st  # as checked by prepare; erase insists nothing changed since
+        self.facts = facts
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            os.close(self.path_fd)
+            os.close(self.dir_fd)
+
+    def __enter__(self) -> Prepared:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class LocalEraser:
+    """Erases files below one directory source root (``ports.Eraser``).
+
+    ``proc`` is the procfs mount: ``<proc>/self/fd`` reopens the ``O_PATH`` descriptor for I/O
+    and ``<proc>/self/mountinfo`` gives mount options. Without it, files are reopened with
+    ``openat(O_NOFOLLOW|O_NONBLOCK)`` and the inode compared, and ext data journalling counts
+    as unknown (so an ext overwrite is not claimed effective).
+    """
+
+    def __init__(
+        self, root: Path, *, chunk_size: int = 4 * 1024 * 1024, proc: Path = Path("/proc")
+    ) -> None:
+        if chunk_size <= 0:
+            raise ValueError("chunk_size must be positive")
+        self.root = root
+        self.chunk_size = chunk_size
+        self._proc = proc
+        self._fd_dir = proc / "self" / "fd"
+        self._reopen_via_proc = self._fd_dir.is_dir()
+        self._mounts: dict[int, tuple[str, bool] | None] = {}
+        self._dirty: dict[tuple[int, int], int] = {}  # directory (dev, ino) -> fd to fsync
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release directories not yet synced, without flushing them (nothing was claimed)."""
+        dirty, self._dirty = self._dirty, {}
+        for fd in dirty.values():
+            os.close(fd)
+
+    def __enter__(self) -> LocalEraser:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- prepare -----------------------------------------------------------------------------
+
+    def prepare(self, relpath: str, dev: int, ino: int, size: int | None) -> Prepared:
+        """Open the indexed file safely and gather the facts ``decide`` needs.
+
+        Raises ``Gone`` when it is no longer there, ``Refused`` when it must not be touched
+        (symlink or mount on the path or at the name, not a regular file, another inode, another
+        size), ``OSError`` for anything else (e.g. the root cannot be opened). ``size`` None
+        skips the size check (recovery of an erase that had already truncated the file).
+        Changes nothing.
+        """
+        dir_fd, name, root_dev = self._open_dir(relpath)
+        try:
+            path_fd = self._open_path(dir_fd, name)
+        except BaseException:
+            os.close(dir_fd)
+            raise
+        try:
+            st = os.fstat(path_fd)
+            _check_identity(st, root_dev, dev, ino, size)
+            handle = _Handle(dir_fd, name, path_fd, st)
+            return Prepared(relpath, handle, self._facts(handle))
+        except BaseException:
+            os.close(path_fd)
+            os.close(dir_fd)
+            raise
+
+    def _open_dir(self, relpath: str) -> tuple[int, str, int]:
+        """Open the directory holding ``relpath``, one checked component at a time.
+
+        Returns ``(dir_fd, final name, root st_dev)``.
+        """
+        try:
+            parts = _safefs.split_relpath(relpath)
+        except ValueError as exc:
+            raise Refused(str(exc)) from None
+        root_fd, root_dev = _safefs.open_root(str(self.root))
+        fd = root_fd
+        try:
+            for i, part in enumerate(parts[:-1]):
+                where = "/".join(parts[: i + 1])
+                new_fd = self._open_subdir(fd, part, root_dev, where)
+                os.close(fd)
+                fd = new_fd
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, parts[-1], root_dev
+
+    @staticmethod
+    def _open_subdir(fd: int, part: str, root_dev: int, where: str) -> int:
+        try:
+            return _safefs.open_subdir(fd, part, root_dev, where)
+        except _safefs.CrossesMount:
+            raise Refused(f"{where} is on another filesystem (a mount below the root)") from None
+        except FileNotFoundError:
+            raise Gone(f"{where} no longer exists") from None
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+                raise
+        try:
+            mode = os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode
+        except FileNotFoundError:  # pragma: no cover (race: removed between open and lstat)
+            raise Gone(f"{where} no longer exists") from None
+        if stat.S_ISLNK(mode):
+            raise Refused(f"{where} is a symbolic link")
+        raise Refused(f"{where} is not a directory")
+
+    @staticmethod
+    def _open_path(dir_fd: int, name: str) -> int:
+        try:
+            # O_PATH opens nothing for I/O: a FIFO does not block, a device is not touched,
+            # and with O_NOFOLLOW a symlink is opened as itself.
+            return os.open(name, _safefs.PATH_FLAGS, dir_fd=dir_fd)
+        except FileNotFoundError:
+            raise Gone("no longer exists") from None
+
+    def _reopen(self, p: _Handle | Prepared, flags: int) -> int:
+        """A descriptor for I/O on exactly the inode ``p`` holds."""
+        if self._reopen_via_proc:
+            # The magic link leads to the held inode itself; no name is resolved again.
+            return os.open(self._fd_dir / str(p.path_fd), flags | os.O_CLOEXEC)
+        fd = os.open(
+            p.name,
+            flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC,
+            dir_fd=p.dir_fd,
+        )
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (p.st.st_dev, p.st.st_ino):
+            os.close(fd)
+            raise Refused("replaced since it was checked")
+        return fd
+
+    def _facts(self, p: _Handle) -> TargetFacts:
+        fs_type = filesystem_name(_fstatfs_magic(p.path_fd))
+        data_journal: bool | None = False
+        if fs_type in EXT_NAMES:
+            mount = self._mount_facts(p.st.st_dev)
+            if mount is None:
+                data_journal = None
+            else:
+                fs_type, data_journal = mount
+        fd = self._reopen(p, os.O_RDONLY)
+        try:
+            if data_journal is False and fs_type in EXT_NAMES:
+                data_journal = _inode_journals_data(fd)
+            return TargetFacts(
+                fs_type=fs_type,
+                data_journal=data_journal,
+                shared_extents=_shared_extents(fd),
+                nlink=p.st.st_nlink,
+                mtime_ns=p.st.st_mtime_ns,
+                open_for_write=_open_for_write(fd),
+                size=p.st.st_size,
+            )
+        finally:
+            os.close(fd)
+
+    def _mount_facts(self, dev: int) -> tuple[str, bool] | None:
+        """``(fstype, data=journal)`` of the ext mount of ``dev``, cached; None if unknown."""
+        if dev not in self._mounts:
+            self._mounts[dev] = _read_mountinfo(self._proc / "self" / "mountinfo", dev)
+        return self._mounts[dev]
+
+    # -- erase -------------------------------------------------------------------------------
+
+    def erase(
+        self,
+        prepared: PreparedErase,
+        decision: Decision,
+        *,
+        pattern: ErasePattern,
+        verify: bool,
+        temp_name: str,
+    ) -> EraseResult:
+        """The irreversible step, as ``decision`` says; never closes ``prepared``.
+
+        Raises ``EraseError`` if it did not complete: ``Gone`` or ``Refused`` when the checks
+        before writing found the file removed, linked, changed or replaced (nothing written),
+        or when the rename moved another file (moved back); a plain ``EraseError`` when a step
+        failed part-way (the file may be partly overwritten; it is never reported erased).
+        ``ValueError`` for a caller's mistake (not an ERASE decision, a foreign ``prepared``,
+        an unsafe ``temp_name``).
+        """
+        if not isinstance(prepared, Prepared) or prepared.closed:
+            raise ValueError("erase needs an open Prepared from LocalEraser.prepare")
+        if decision.action is not Action.ERASE:
+            raise ValueError(f"decision is {decision.action}, not erase")
+        _check_name(temp_name)
+        if decision.method is EraseMethod.UNLINK:
+            self._recheck(prepared)
+            with _step("unlink"):
+                os.unlink(prepared.name, dir_fd=prepared.dir_fd)
+            self._touched(prepared.dir_fd)
+            return EraseResult(EraseMethod.UNLINK, False, decision.reason, 0)
+        if decision.method is not EraseMethod.OVERWRITE:
+            raise ValueError(f"erase method {decision.method} does not apply to local files")
+        written = self._overwrite(prepared, pattern, verify)
+        self._rename_and_unlink(prepared, temp_name)
+        self._touched(prepared.dir_fd)
+        reason = None if decision.effective else decision.reason
+        return EraseResult(EraseMethod.OVERWRITE, decision.effective, reason, written)
+
+    @staticmethod
+    def _id(p: Prepared) -> tuple[int, int]:
+        return p.st.st_dev, p.st.st_ino
+
+    def _recheck(self, p: Prepared) -> None:
+        """Nothing about the file changed since ``prepare``; its name still leads to it."""
+        st = os.fstat(p.path_fd)
+        if st.st_nlink == 0:
+            raise Gone("removed since it was checked")
+        if st.st_nlink > 1:
+            raise Refused(f"has {st.st_nlink} hard links")
+        if (st.st_size, st.st_mtime_ns) != (p.st.st_size, p.st.st_mtime_ns):
+            raise Refused("changed since it was checked")
+        if not _is_inode(p.dir_fd, p.name, *self._id(p)):
+            raise Refused("replaced since it was checked")
+
+    def _overwrite(self, p: Prepared, pattern: ErasePattern, verify: bool) -> int:
+        self._recheck(p)
+        try:
+            fd = self._reopen(p, os.O_RDWR)
+        except OSError as exc:
+            raise EraseError(f"cannot open for writing: {_os_reason(exc)}") from exc
+        try:
+            size = p.st.st_size
+            digests = _overwrite_fd(fd, size, pattern, self.chunk_size, keep_digests=verify)
+            with _step("flush"):
+                os.fdatasync(fd)
+                grown = os.fstat(fd).st_size
+            if grown != size:  # pragma: no cover (race: a writer appended during the overwrite)
+                raise EraseError(f"grew during erasure (size {grown}, overwrote {size})")
+            if verify:
+                _verify(fd, size, pattern, self.chunk_size, digests)
+            with _step("truncate"):
+                os.ftruncate(fd, 0)
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        return size
+
+    def _rename_and_unlink(self, p: Prepared, temp_name: str) -> None:
+        """Rename to ``temp_name`` (unless already there), check it is ours, unlink it."""
+        if p.name != temp_name:
+            with _step("rename"):
+                _rename_noreplace(p.dir_fd, p.name, temp_name)
+            _check_renamed(p.dir_fd, p.name, temp_name, *self._id(p))
+        with _step("unlink"):
+            os.unlink(temp_name, dir_fd=p.dir_fd)
+
+    def _touched(self, dir_fd: int) -> None:
+        st = os.fstat(dir_fd)
+        key = (st.st_dev, st.st_ino)
+        if key not in self._dirty:
+            self._dirty[key] = os.dup(dir_fd)
+
+    # -- sync, locate ------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """fsync every directory changed since the last call; raises the first ``OSError``
+        after trying them all (every descriptor is released either way)."""
+        dirty, self._dirty = self._dirty, {}
+        failure: OSError | None = None
+        for fd in dirty.values():
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                failure = failure or exc
+            finally:
+                os.close(fd)
+        if failure is not None:
+            raise failure
+
+    def locate(
+        self, relpath: str, temp_name: str, dev: int, ino: int
+    ) -> Literal["original", "temp", "gone"]:
+        """Where an interrupted erase left the inode ``(dev, ino)``: still at ``relpath``, at
+        ``temp_name`` in the same directory, or neither (the erase completed).
+
+        Raises ``Refused`` when the directory can no longer be reached safely (a symlink or
+        mount now on the path) and ``OSError`` when the root cannot be opened: in both cases
+        the inode may still exist and must not be reported gone.
+        """
+        _check_name(temp_name)
+        try:
+            dir_fd, name, _ = self._open_dir(relpath)
+        except Gone:
+            return "gone"
+        try:
+            if _is_inode(dir_fd, name, dev, ino):
+                return "original"
+            if _is_inode(dir_fd, temp_name, dev, ino):
+                return "temp"
+            return "gone"
+        finally:
+            os.close(dir_fd)
+
+
+def _check_renamed(dir_fd: int, name: str, temp_name: str, dev: int, ino: int) -> None:
+    """The rename moved our inode; if another file had taken the name, move it back."""
+    if _is_inode(dir_fd, temp_name, dev, ino):
+        return
+    try:
+        _rename_noreplace(dir_fd, temp_name, name)
+    except OSError as exc:  # pragma: no cover (race: the name was taken yet again)
+        raise EraseError(
+            f"replaced during erasure; the other file is left at {temp_name}: {_os_reason(exc)}"
+        ) from exc
+    raise Refused("replaced during erasure; the other file was left in place")
+
+
+def _check_identity(
+    st: os.stat_result, root_dev: int, dev: int, ino: int, size: int | None
+) -> None:
+    """The file is the regular file that was indexed, on the root's filesystem."""
+    if stat.S_ISLNK(st.st_mode):
+        raise Refused("is a symbolic link")
+    if not stat.S_ISREG(st.st_mode):
+        raise Refused(f"is not a regular file ({_kind(st.st_mode)})")
+    if st.st_dev != root_dev:
+        raise Refused("is on another filesystem (a mount below the root)")
+    if (st.st_dev, st.st_ino) != (dev, ino):
+        raise Refused("replaced since it was indexed")
+    if size is not None and st.st_size != size:
+        raise Refused(f"changed since it was indexed (size {st.st_size}, indexed {size})")
+
+
+def _overwrite_fd(
+    fd: int, size: int, pattern: ErasePattern, chunk: int, *, keep_digests: bool
+) -> list[bytes]:
+    """Write ``pattern`` over bytes ``[0, size)``; returns per-chunk digests of random data."""
+    zeros = memoryview(bytes(min(chunk, size)))
+    digests: list[bytes] = []
+    offset = 0
+    while offset < size:
+        n = min(chunk, size - offset)
+        if pattern is ErasePattern.RANDOM:
+            data = memoryview(os.urandom(n))
+            if keep_digests:
+                digests.append(hashlib.blake2b(data, digest_size=16).digest())
+        else:
+            data = zeros[:n]
+        _pwrite_all(fd, data, offset, size)
+        offset += n
+    return digests
+
+
+def _pwrite_all(fd: int, data: memoryview, offset: int, size: int) -> None:
+    """pwrite all of ``data`` at ``offset``, continuing after short writes."""
+    done = 0
+    while done < len(data):
+        try:
+            n = os.pwrite(fd, data[done:], offset + done)
+        except OSError as exc:
+            raise EraseError(
+                f"write failed: {_os_reason(exc)} after {offset + done} of {size} bytes"
+            ) from exc
+        if n == 0:  # pragma: no cover (pwrite of a regular file returns 0 only for 0 bytes)
+            raise EraseError(f"write failed: no progress after {offset + done} of {size} bytes")
+        done += n
+
+
+def _verify(fd: int, size: int, pattern: ErasePattern, chunk: int, digests: list[bytes]) -> None:
+    """Read the overwrite back from the device (cache dropped) and compare."""
+    with _step("verify"):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    offset = 0
+    index = 0
+    while offset < size:
+        n = min(chunk, size - offset)
+        with _step("verify read"):
+            data = os.pread(fd, n, offset)
+        if pattern is ErasePattern.RANDOM:
+            bad = _digest_mismatch(data, n, digests[index])
+        else:
+            bad = _first_nonzero(data, n)
+        if bad is not None:
+            raise EraseError(f"verify failed at offset {offset + bad}")
+        offset += n
+        index += 1
+
+
+def _digest_mismatch(data: bytes, n: int, digest: bytes) -> int | None:
+    """0 when a chunk of random data read back differs (a digest cannot say where)."""
+    if len(data) == n and hashlib.blake2b(data, digest_size=16).digest() == digest:
+        return None
+    return 0
+
+
+def _first_nonzero(data: bytes, n: int) -> int | None:
+    """Where a chunk of zeros read back first differs (a short read differs at its end)."""
+    rest = data.lstrip(b"\0")
+    if rest:
+        return len(data) - len(rest)
+    return None if len(data) == n else len(data)
+
+
+def _inode_journals_data(fd: int) -> bool | None:
+    """Whether the inode has the ext ``j`` attribute (its data goes through the journal)."""
+    buf = bytearray(8)
+    try:
+        fcntl.ioctl(fd, FS_IOC_GETFLAGS, buf, True)
+    except OSError:  # pragma: no cover (ext always answers FS_IOC_GETFLAGS)
+        return None
+    # The kernel writes an int, whatever the ioctl number says.
+    return bool(int.from_bytes(buf[:4], sys.byteorder) & FS_JOURNAL_DATA_FL)
+
+
+def _shared_extents(fd: int) -> bool | None:
+    """Whether FIEMAP reports any extent of the file as shared; None if it cannot tell."""
+    buf = bytearray(FIEMAP_HEADER.size + FIEMAP_EXTENT.size * FIEMAP_BATCH)
+    start = 0
+    while True:
+        FIEMAP_HEADER.pack_into(buf, 0, start, 2**64 - 1 - start, 0, 0, FIEMAP_BATCH, 0)
+        try:
+            fcntl.ioctl(fd, FS_IOC_FIEMAP, buf, True)
+        except OSError:
+            return None
+        mapped = FIEMAP_HEADER.unpack_from(buf, 0)[3]
+        if mapped == 0:
+            return False
+        for i in range(mapped):
+            logical, _physical, length, flags = FIEMAP_EXTENT.unpack_from(
+                buf, FIEMAP_HEADER.size + i * FIEMAP_EXTENT.size
+            )
+            if flags & FIEMAP_EXTENT_SHARED:
+                return True
+            if flags & FIEMAP_EXTENT_LAST:
+                return False
+        start = logical + length
+
+
+def _open_for_write(fd: int) -> bool | None:
+    """Whether any process has the file open for writing, by trying to take a read lease.
+
+    The kernel refuses a read lease (EAGAIN) while the file is open for writing. It also
+    refuses leases to a process that neither owns the file nor has CAP_LEASE (EACCES), and on
+    filesystems without lease support (EINVAL): then None, and ``erase.settle`` alone guards
+    against erasing a recording that is still being written.
+    """
+    with _read_lease(fd) as held:
+        return None if held is None else not held
+
+
+@contextlib.contextmanager
+def _read_lease(fd: int) -> Iterator[bool | None]:
+    """Hold a read lease on ``fd`` (opened read-only) for the ``with`` block.
+
+    Yields True while held, False when some process has the file open for writing, None when
+    the kernel will not say.
+    """
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETSIG, LEASE_BREAK_SIGNAL)
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+    except OSError as exc:
+        yield False if exc.errno == errno.EAGAIN else None
+        return
+    try:
+        yield True
+    finally:
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+
+
+def _read_mountinfo(path: Path, dev: int) -> tuple[str, bool] | None:
+    """``(fstype, data=journal)`` for the ext mount of ``dev`` in a mountinfo file."""
+    want = f"{os.major(dev)}:{os.minor(dev)}"
+    try:
+        with path.open(encoding="utf-8", errors="surrogateescape") as lines:
+            for line in lines:
+                fields = line.split()
+                if len(fields) < 3 or fields[2] != want or "-" not in fields:
+                    continue
+                tail = fields[fields.index("-") + 1 :]
+                if len(tail) < 3 or tail[0] not in EXT_NAMES:
+                    continue
+                return tail[0], "data=journal" in tail[2].split(",")
+    except OSError:
+        return None
+    return None
