@@ -1,0 +1,94 @@
+"""`recd`'s entry point in-process: sub-commands, exit codes, one-line errors, logging setup."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from recd import log
+from recd.main import main
+from tests.e2e.helpers import write_estate, write_recording
+
+
+def test_check_config_ok_prints_a_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_estate(tmp_path)
+    assert main(["check-config", "--config", str(config)]) == 0
+    out, err = capsys.readouterr()
+    assert (out, err) == (f"{config}: ok (1 sources, 1 licences, mode enforce)\n", "")
+
+
+def test_check_config_prints_warnings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_estate(tmp_path)
+    config.write_text(config.read_text() + '\n[retention]\ndefault = "never"\n')
+    assert main(["check-config", "--config", str(config)]) == 0
+    out, _ = capsys.readouterr()
+    assert out.splitlines()[0].startswith("warning: ")
+    assert out.splitlines()[-1] == f"{config}: ok (1 sources, 1 licences, mode enforce)"
+
+
+def test_global_config_option_works_for_check_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_estate(tmp_path)
+    assert main(["--config", str(config), "check-config"]) == 0
+    assert capsys.readouterr().out.endswith("mode enforce)\n")
+
+
+def test_invalid_config_lists_every_problem_and_exits_78(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_estate(tmp_path)
+    config.write_text(config.read_text().replace('settle = "0s"', 'settle = 5\nsettel = "1m"'))
+    assert main(["check-config", "--config", str(config)]) == 78
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"recd: {config}: erase.set")
+
+
+def test_once_runs_a_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_estate(tmp_path)
+    old = write_recording(tmp_path, "L1/old.wav", age_days=40)
+    assert main(["--once", "--config", str(config)]) == 0
+    assert capsys.readouterr().out == "L1: 1 recording, 1 due, 1 erased\n"
+    assert not old.exists()
+
+
+def test_once_with_a_broken_state_dir_is_one_line_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_estate(tmp_path)
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "catalog.db").write_bytes(b"not a database" * 200)
+    assert main(["--once", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"recd: {tmp_path}/state/catalog.db: cannot open the catalogue: ")
+    assert err.count("\n") == 1
+
+
+def test_without_once_explains_what_to_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(write_estate(tmp_path))]) == 2
+    assert "use `recd --once`" in capsys.readouterr().err
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--no-such-option"])
+    assert exc.value.code == 2
+    assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("journald", "timestamped"), [(True, False), (False, True)])
+def test_logging_has_timestamps_only_outside_journald(journald: bool, timestamped: bool) -> None:
+    fmt = log.logging_config(journald=journald)["formatters"]["plain"]["format"]
+    assert fmt.startswith("%(asctime)s") is timestamped
+    log.configure(journald=journald, level="DEBUG")
+    assert logging.getLogger("recd").level == logging.DEBUG
+    log.configure(journald=journald)
