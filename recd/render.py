@@ -72,9 +72,24 @@ def _value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+#: Details an operator scans for first; the rest follow alphabetically.
+LEADING_DETAILS = (
+    "location", "licence", "reason", "method", "effective", "ineffective_reason", "error",
+    "skipped", "size",
+)  # fmt: skip
+
+
+def _detail_order(key: str) -> tuple[int, str]:
+    try:
+        return LEADING_DETAILS.index(key), key
+    except ValueError:
+        return len(LEADING_DETAILS), key
+
+
 def details_summary(details: Mapping[str, Any], limit: int = SUMMARY_LIMIT) -> str:
-    """``key=value`` pairs by key, cut to ``limit`` characters with an ellipsis."""
-    text = " ".join(f"{key}={_value(details[key])}" for key in sorted(details))
+    """``key=value`` pairs, the telling ones first, cut to ``limit`` characters with an
+    ellipsis."""
+    text = " ".join(f"{key}={_value(details[key])}" for key in sorted(details, key=_detail_order))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -201,9 +201,9 @@ TABLE = (
     "1    2026-11-23T13:44:09Z  recd   config.loaded  /etc/recd/recd.toml   "
     "mode=enforce version=0.1.0\n"
     "2    2026-11-23T13:45:09Z  recd   erase.done     pbx1:7/a.wav          "
-    'effective=true licence=L1 location="/rec/7/a b.wav" method=overwrite reason=ret…\n'
+    'location="/rec/7/a b.wav" licence=L1 reason=retention method=overwrite effectiv…\n'
     "3    2026-11-23T13:46:09Z  alice  hold.placed    H-1                   "
-    "case=CASE-9 licence=L1\n"
+    "licence=L1 case=CASE-9\n"
     "4    2026-11-23T13:47:09Z  recd   erase.failed   pbx1:7/b\\x1b[31m.wav  "
     'error="Permission denied"\n'
 )

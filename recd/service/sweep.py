@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from recd.config import Config
-from recd.core.audit import AuditDraft
+from recd.core.audit import AuditDraft, format_time
 from recd.core.erasure import Action, Decision, decide
 from recd.core.model import Mode, Recording
 from recd.core.policy import Outcome, verdict
@@ -104,7 +104,7 @@ def erase_details(config: Config, rec: Recording, reason: str) -> dict[str, Any]
         "reason": reason,
     }
     if rec.deadline is not None:
-        details["deadline"] = rec.deadline.isoformat()
+        details["deadline"] = format_time(rec.deadline)
     return details
 
 

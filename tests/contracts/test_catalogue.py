@@ -200,7 +200,7 @@ def test_breakers_trip_and_clear(catalogue: Catalogue) -> None:
 
 
 def test_failed_transaction_rolls_back(catalogue: Catalogue) -> None:
-    gen, _ = catalogue.begin_scan("pbx", T0, "r")
+    _gen, _ = catalogue.begin_scan("pbx", T0, "r")
     a = rec("a.wav")
     with pytest.raises(sqlite3.IntegrityError):
         catalogue.add_intents(

@@ -1,0 +1,106 @@
+"""licences.d/*.toml: one Licence per file, with its retention, verification and agents.
+
+Each file is read on its own, so every problem is named with the file it is in; a licence id
+defined twice is reported at the second file.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from pathlib import Path
+
+from recd.configtable import Table, quote, read_toml
+from recd.configtypes import Agent, Licence, Verification
+from recd.errors import ConfigProblem, InvalidValue
+
+_VERIFICATIONS: tuple[Verification, ...] = ("two-person", "signature")
+_KEY_PREFIX = "ed25519:"
+
+
+def _licence_id_problem(text: str) -> str | None:
+    if any(c.isspace() for c in text) or "/" in text:
+        return f'must not contain whitespace or "/", got {_quote(text)}'
+    return None
+
+
+def _licences(directory: Path, problems: list[ConfigProblem]) -> dict[str, Licence]:
+    try:
+        # Dot files are editor droppings (.acme.toml.swp, emacs .#acme.toml), never licences.
+        files = sorted(
+            p for p in directory.iterdir() if p.suffix == ".toml" and not p.name.startswith(".")
+        )
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        problems.append(ConfigProblem(str(directory), "", f"cannot read: {exc.strerror or exc}"))
+        return {}
+    licences: dict[str, Licence] = {}
+    for file in files:
+        licence = _licence(file, problems)
+        if licence is None:
+            continue
+        if licence.id in licences:
+            problems.append(
+                ConfigProblem(
+                    str(file),
+                    "id",
+                    f"licence {_quote(licence.id)} is already defined in "
+                    f"{licences[licence.id].file}",
+                )
+            )
+            continue
+        licences[licence.id] = licence
+    return licences
+
+
+def _licence(file: Path, problems: list[ConfigProblem]) -> Licence | None:
+    data = _read_toml(file, problems)
+    if data is None:
+        return None
+    t = _Table(str(file), "", data, problems)
+    licence_id = t.string("id", required=True)
+    if licence_id is not None and (problem := _licence_id_problem(licence_id)):
+        t.report("id", problem)
+        licence_id = None
+    name = t.string("name", required=True)
+    retention = t.period("retention", required=True)
+    verification = t.choice("verification", _VERIFICATIONS, "two-person")
+    agent_tables = t.tables("agent")
+    agents = [agent for agent in map(_agent, agent_tables) if agent is not None]
+    if verification == "signature" and not agent_tables:
+        t.report("verification", '"signature" needs at least one [[agent]] with a public_key')
+    t.finish()
+    if licence_id is None or name is None or retention is None:
+        return None
+    return Licence(licence_id, name, retention, file, verification, tuple(agents))
+
+
+def _agent(t: _Table) -> Agent | None:
+    name = t.string("name", required=True)
+    email = t.string("email", required=True)
+    text = t.string("public_key", required=True)
+    key = None
+    if text is not None:
+        try:
+            key = _public_key(text)
+        except InvalidValue as exc:
+            t.report("public_key", str(exc))
+    t.finish()
+    if name is None or email is None or key is None:
+        return None
+    return Agent(name, email, key)
+
+
+def _public_key(text: str) -> bytes:
+    if not text.startswith(_KEY_PREFIX):
+        raise InvalidValue(
+            f'expected "ed25519:" and the base64 of the 32-byte public key, got {_quote(text)}'
+        )
+    try:
+        key = base64.b64decode(text.removeprefix(_KEY_PREFIX), validate=True)
+    except binascii.Error:
+        raise InvalidValue('not valid base64 after "ed25519:"') from None
+    if len(key) != 32:
+        raise InvalidValue(f"an Ed25519 public key is 32 bytes; this one is {len(key)}")
+    return key
