@@ -303,7 +303,7 @@ def test_ls_filters_combine(capsys, log_path):
     assert seqs(capsys, log_path, "--action", "erase.*", "--since", "2026-11-23T13:46Z") == [4]
     assert run(capsys, "audit", "ls", "--file", str(log_path), "--action", "hold.*")[1] == (
         "SEQ  TIME                  ACTOR  ACTION       SUBJECT  DETAILS\n"
-        "3    2026-11-23T13:46:09Z  alice  hold.placed  H-1      case=CASE-9 licence=L1\n"
+        "3    2026-11-23T13:46:09Z  alice  hold.placed  H-1      licence=L1 case=CASE-9\n"
     )
 
 
