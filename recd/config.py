@@ -6,6 +6,11 @@ validate a new configuration and keep the old one on failure. Unknown keys are e
 durations are parsed here, so nothing downstream parses strings. A Config that loads names no
 source root that is, contains or lies inside a system directory or the state directory, and no
 two sources overlap: recd must never be pointed at something it could wrongly erase.
+
+This module reads the recd.toml sections and assembles the Config; the value types live in
+recd.configtypes, the TOML table reader in recd.configtable, the ``[[source]]`` readers and root
+checks in recd.configsources and the licences.d readers in recd.configlicences. Import the public
+names from here.
 """
 
 from __future__ import annotations
@@ -60,11 +65,11 @@ def load(path: Path = DEFAULT_CONFIG, *, licences_dir: Path | None = None) -> Co
     A missing licences directory means no licences. Raises ConfigInvalid listing every problem.
     """
     problems: list[ConfigProblem] = []
-    data = _read_toml(path, problems)
-    config = _config(path, _Table(str(path), "", data or {}, problems))
+    data = read_toml(path, problems)
+    config = _config(path, Table(str(path), "", data or {}, problems))
     if licences_dir is None:
         licences_dir = path.parent / "licences.d"
-    licences = _licences(licences_dir, problems)
+    licences = read_licences(licences_dir, problems)
     if problems:
         raise ConfigInvalid(problems)
     return replace(config, licences=MappingProxyType(licences))
@@ -98,10 +103,11 @@ def config_warnings(config: Config) -> list[str]:
             )
     return warnings
 
+
 # --- recd.toml ----------------------------------------------------------------------------------
 
 
-def _config(path: Path, top: _Table) -> Config:
+def _config(path: Path, top: Table) -> Config:
     daemon = _daemon(top.table("daemon"))
     config = Config(
         path=path,
@@ -111,13 +117,13 @@ def _config(path: Path, top: _Table) -> Config:
         erase=_erase(top.table("erase")),
         holds=_holds(top.table("holds")),
         safety=_safety(top.table("safety")),
-        sources=_sources(top.tables("source"), daemon.state_dir),
+        sources=read_sources(top.tables("source"), daemon.state_dir),
     )
     top.finish()
     return config
 
 
-def _daemon(t: _Table) -> DaemonSettings:
+def _daemon(t: Table) -> DaemonSettings:
     d = DaemonSettings()
     settings = DaemonSettings(
         state_dir=t.abspath("state_dir") or d.state_dir,
@@ -130,7 +136,7 @@ def _daemon(t: _Table) -> DaemonSettings:
     return settings
 
 
-def _metrics(t: _Table) -> MetricsSettings:
+def _metrics(t: Table) -> MetricsSettings:
     d = MetricsSettings()
     host, port = d.host, d.port
     listen = t.string("listen")
@@ -145,7 +151,7 @@ def _metrics(t: _Table) -> MetricsSettings:
 
 
 def _host_port(text: str) -> tuple[str, int]:
-    usage = f'expected "host:port", such as "127.0.0.1:9464" or "[::1]:9464", got {_quote(text)}'
+    usage = f'expected "host:port", such as "127.0.0.1:9464" or "[::1]:9464", got {quote(text)}'
     if text.startswith("["):
         host, bracket, port = text[1:].partition("]:")
         if not bracket:
@@ -153,7 +159,7 @@ def _host_port(text: str) -> tuple[str, int]:
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            raise InvalidValue(f"{_quote(host)} is not an IPv6 address") from None
+            raise InvalidValue(f"{quote(host)} is not an IPv6 address") from None
     else:
         host, colon, port = text.rpartition(":")
         if not colon or not host or any(c.isspace() for c in host):
@@ -161,11 +167,11 @@ def _host_port(text: str) -> tuple[str, int]:
         if ":" in host:
             raise InvalidValue('write an IPv6 address in brackets, such as "[::1]:9464"')
     if not (port.isascii() and port.isdigit() and len(port) <= 5 and int(port) <= 65535):
-        raise InvalidValue(f"port must be a number from 0 to 65535, got {_quote(port)}")
+        raise InvalidValue(f"port must be a number from 0 to 65535, got {quote(port)}")
     return host, int(port)
 
 
-def _retention(t: _Table) -> RetentionSettings:
+def _retention(t: Table) -> RetentionSettings:
     d = RetentionSettings()
     settings = RetentionSettings(
         default=t.period("default") or d.default,
@@ -175,7 +181,7 @@ def _retention(t: _Table) -> RetentionSettings:
     return settings
 
 
-def _erase(t: _Table) -> EraseSettings:
+def _erase(t: Table) -> EraseSettings:
     d = EraseSettings()
     settings = EraseSettings(
         # s3-delete is what S3 sources do; it is not an erase method an operator chooses.
@@ -189,14 +195,14 @@ def _erase(t: _Table) -> EraseSettings:
     return settings
 
 
-def _holds(t: _Table) -> HoldSettings:
+def _holds(t: Table) -> HoldSettings:
     # 0s is allowed: SPEC section 5 says it deletes a released recording at the next sweep.
     settings = HoldSettings(release_grace=t.duration("release_grace", HoldSettings().release_grace))
     t.finish()
     return settings
 
 
-def _safety(t: _Table) -> SafetySettings:
+def _safety(t: Table) -> SafetySettings:
     d = SafetySettings()
     fraction = t.number("max_due_fraction")
     if fraction is not None and not 0 < fraction <= 1:
@@ -213,4 +219,3 @@ def _safety(t: _Table) -> SafetySettings:
     )
     t.finish()
     return settings
-

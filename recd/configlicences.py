@@ -18,13 +18,15 @@ _VERIFICATIONS: tuple[Verification, ...] = ("two-person", "signature")
 _KEY_PREFIX = "ed25519:"
 
 
-def _licence_id_problem(text: str) -> str | None:
+def licence_id_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a licence id (here or in a source's ``licence`` key), or None."""
     if any(c.isspace() for c in text) or "/" in text:
-        return f'must not contain whitespace or "/", got {_quote(text)}'
+        return f'must not contain whitespace or "/", got {quote(text)}'
     return None
 
 
-def _licences(directory: Path, problems: list[ConfigProblem]) -> dict[str, Licence]:
+def read_licences(directory: Path, problems: list[ConfigProblem]) -> dict[str, Licence]:
+    """Every licence in ``directory`` by id; a missing directory means none."""
     try:
         # Dot files are editor droppings (.acme.toml.swp, emacs .#acme.toml), never licences.
         files = sorted(
@@ -45,7 +47,7 @@ def _licences(directory: Path, problems: list[ConfigProblem]) -> dict[str, Licen
                 ConfigProblem(
                     str(file),
                     "id",
-                    f"licence {_quote(licence.id)} is already defined in "
+                    f"licence {quote(licence.id)} is already defined in "
                     f"{licences[licence.id].file}",
                 )
             )
@@ -55,12 +57,12 @@ def _licences(directory: Path, problems: list[ConfigProblem]) -> dict[str, Licen
 
 
 def _licence(file: Path, problems: list[ConfigProblem]) -> Licence | None:
-    data = _read_toml(file, problems)
+    data = read_toml(file, problems)
     if data is None:
         return None
-    t = _Table(str(file), "", data, problems)
+    t = Table(str(file), "", data, problems)
     licence_id = t.string("id", required=True)
-    if licence_id is not None and (problem := _licence_id_problem(licence_id)):
+    if licence_id is not None and (problem := licence_id_problem(licence_id)):
         t.report("id", problem)
         licence_id = None
     name = t.string("name", required=True)
@@ -76,7 +78,7 @@ def _licence(file: Path, problems: list[ConfigProblem]) -> Licence | None:
     return Licence(licence_id, name, retention, file, verification, tuple(agents))
 
 
-def _agent(t: _Table) -> Agent | None:
+def _agent(t: Table) -> Agent | None:
     name = t.string("name", required=True)
     email = t.string("email", required=True)
     text = t.string("public_key", required=True)
@@ -95,7 +97,7 @@ def _agent(t: _Table) -> Agent | None:
 def _public_key(text: str) -> bytes:
     if not text.startswith(_KEY_PREFIX):
         raise InvalidValue(
-            f'expected "ed25519:" and the base64 of the 32-byte public key, got {_quote(text)}'
+            f'expected "ed25519:" and the base64 of the 32-byte public key, got {quote(text)}'
         )
     try:
         key = base64.b64decode(text.removeprefix(_KEY_PREFIX), validate=True)

@@ -31,15 +31,16 @@ _GROUPS = ("licence", "started", "call_id", "extension", "caller", "callee")
 _STRPTIME_DIRECTIVES = frozenset("aAbBcdfGHIjmMpSuUVwWxXyYzZ%")
 
 
-def _sources(tables: list[_Table], state_dir: Path) -> tuple[SourceConfig, ...]:
-    sources: list[tuple[_Table, SourceConfig]] = []
+def read_sources(tables: list[Table], state_dir: Path) -> tuple[SourceConfig, ...]:
+    """The valid sources among ``tables``; every problem, overlaps included, goes to the tables."""
+    sources: list[tuple[Table, SourceConfig]] = []
     names: dict[str, str] = {}
     for t in tables:
         source = _source(t)
         if source is None:
             continue
         if source.name in names:
-            t.report("name", f"{_quote(source.name)} is already the name of {names[source.name]}")
+            t.report("name", f"{quote(source.name)} is already the name of {names[source.name]}")
             continue
         names[source.name] = t.where
         sources.append((t, source))
@@ -48,12 +49,12 @@ def _sources(tables: list[_Table], state_dir: Path) -> tuple[SourceConfig, ...]:
     return tuple(source for _, source in sources)
 
 
-def _source(t: _Table) -> SourceConfig | None:
+def _source(t: Table) -> SourceConfig | None:
     name = t.string("name", required=True)
     if name is not None and not _SOURCE_NAME.fullmatch(name):
         t.report(
             "name",
-            f"{_quote(name)} is not a valid source name (use letters, digits, "
+            f"{quote(name)} is not a valid source name (use letters, digits, "
             '"_", "." and "-", starting with a letter or digit)',
         )
         name = None
@@ -74,14 +75,14 @@ def _source(t: _Table) -> SourceConfig | None:
     return source
 
 
-def _refuse(t: _Table, names: Sequence[str], owner: str, kind: str) -> None:
+def _refuse(t: Table, names: Sequence[str], owner: str, kind: str) -> None:
     for name in names:
         t.skip((name,))
         if name in t.data:
-            t.report(name, f"only for {_quote(owner)} sources; this source is {_quote(kind)}")
+            t.report(name, f"only for {quote(owner)} sources; this source is {quote(kind)}")
 
 
-def _s3_source(t: _Table, name: str | None, rule: ClassifyRule) -> SourceConfig | None:
+def _s3_source(t: Table, name: str | None, rule: ClassifyRule) -> SourceConfig | None:
     bucket = t.string("bucket", required=True)
     prefix = t.value("prefix", str, "a string") or ""
     endpoint_url = t.string("endpoint_url")
@@ -89,7 +90,7 @@ def _s3_source(t: _Table, name: str | None, rule: ClassifyRule) -> SourceConfig 
         url = urlsplit(endpoint_url)
         if url.scheme not in ("http", "https") or not url.netloc:
             t.report(
-                "endpoint_url", f"expected an http:// or https:// URL, got {_quote(endpoint_url)}"
+                "endpoint_url", f"expected an http:// or https:// URL, got {quote(endpoint_url)}"
             )
     region = t.string("region")
     poll = t.duration("poll", DEFAULT_POLL, positive=True)
@@ -109,9 +110,9 @@ def _s3_source(t: _Table, name: str | None, rule: ClassifyRule) -> SourceConfig 
     )
 
 
-def _rule(t: _Table, *, metadata: bool) -> ClassifyRule:
+def _rule(t: Table, *, metadata: bool) -> ClassifyRule:
     licence = t.string("licence")
-    if licence is not None and (problem := _licence_id_problem(licence)):
+    if licence is not None and (problem := licence_id_problem(licence)):
         t.report("licence", problem)
     pattern = _pattern(t)
     started_format = t.string("started_format")
@@ -131,7 +132,7 @@ def _rule(t: _Table, *, metadata: bool) -> ClassifyRule:
     )
 
 
-def _pattern(t: _Table) -> re.Pattern[str] | None:
+def _pattern(t: Table) -> re.Pattern[str] | None:
     text = t.value("pattern", str, "a string")
     if text is None:
         return None
@@ -144,29 +145,29 @@ def _pattern(t: _Table) -> re.Pattern[str] | None:
         if group not in _GROUPS:
             t.report(
                 "pattern",
-                f"unknown group {_quote(group)} (groups may be named {', '.join(_GROUPS)})",
+                f"unknown group {quote(group)} (groups may be named {', '.join(_GROUPS)})",
             )
     return pattern
 
 
-def _check_started_group(t: _Table, pattern: re.Pattern[str] | None) -> None:
+def _check_started_group(t: Table, pattern: re.Pattern[str] | None) -> None:
     if pattern is None or "started" not in pattern.groupindex:
         t.report("started_format", "needs a pattern with a (?P<started>...) group")
 
 
-def _check_started_format(t: _Table, text: str) -> None:
+def _check_started_format(t: Table, text: str) -> None:
     for directive in re.finditer(r"%(.?)", text, re.DOTALL):
         if not directive[1]:
-            t.report("started_format", f'{_quote(text)} ends with a lone "%"')
+            t.report("started_format", f'{quote(text)} ends with a lone "%"')
         elif directive[1] not in _STRPTIME_DIRECTIVES:
             t.report(
                 "started_format",
-                f"unknown directive {_quote(directive[0])} in {_quote(text)} "
+                f"unknown directive {quote(directive[0])} in {quote(text)} "
                 "(see strptime in the Python documentation)",
             )
 
 
-def _timezone(t: _Table) -> tzinfo:
+def _timezone(t: Table) -> tzinfo:
     name = t.string("timezone")
     if name is None:
         return UTC
@@ -175,12 +176,12 @@ def _timezone(t: _Table) -> tzinfo:
     except (ZoneInfoNotFoundError, ValueError, OSError):
         pass
     close = difflib.get_close_matches(name, sorted(available_timezones()), n=1)
-    hint = f"did you mean {_quote(close[0])}?" if close else 'such as "Europe/London" or "UTC"'
-    t.report("timezone", f"unknown time zone {_quote(name)} ({hint})")
+    hint = f"did you mean {quote(close[0])}?" if close else 'such as "Europe/London" or "UTC"'
+    t.report("timezone", f"unknown time zone {quote(name)} ({hint})")
     return UTC
 
 
-def _tag_names(t: _Table) -> Mapping[str, tuple[str, ...]]:
+def _tag_names(t: Table) -> Mapping[str, tuple[str, ...]]:
     given: dict[str, tuple[str, ...]] = {}
     for field_name, raw in t.data.items():
         t.skip((field_name,))
@@ -198,17 +199,17 @@ def _tag_names(t: _Table) -> Mapping[str, tuple[str, ...]]:
     return MappingProxyType({**DEFAULT_TAG_NAMES, **given})
 
 
-def _tag_name_list(t: _Table, field_name: str, raw: object) -> tuple[str, ...]:
+def _tag_name_list(t: Table, field_name: str, raw: object) -> tuple[str, ...]:
     items = [raw] if isinstance(raw, str) else raw
     if not isinstance(items, list):
-        t.report(field_name, f"expected a string or an array of strings, got {_type_name(raw)}")
+        t.report(field_name, f"expected a string or an array of strings, got {type_name(raw)}")
         return ()
     if not items:
         t.report(field_name, "must name at least one tag")
     names: list[str] = []
     for index, item in enumerate(items):
         if not isinstance(item, str) or not item.strip():
-            shown = "an empty string" if isinstance(item, str) else _type_name(item)
+            shown = "an empty string" if isinstance(item, str) else type_name(item)
             if isinstance(raw, str):
                 t.report(field_name, f"expected a tag name, got {shown}")
             else:
@@ -268,34 +269,34 @@ def _state_problem(root: PurePosixPath, state_dirs: Collection[PurePosixPath]) -
         if root == state:
             return f"is daemon.state_dir; {own_state}"
         if _inside(root, state):
-            return f"is inside daemon.state_dir ({_quote(str(state))}); {own_state}"
+            return f"is inside daemon.state_dir ({quote(str(state))}); {own_state}"
         if _inside(state, root):
-            return f"contains daemon.state_dir ({_quote(str(state))}); {own_state}"
+            return f"contains daemon.state_dir ({quote(str(state))}); {own_state}"
     return None
 
 
-def _check_roots(sources: list[tuple[_Table, SourceConfig]], state_dir: Path) -> None:
+def _check_roots(sources: list[tuple[Table, SourceConfig]], state_dir: Path) -> None:
     # Both the written path and its symlink-free form are checked: a symlink must not lead
     # a source into /etc, and a written path inside /etc is refused wherever it leads.
     state_dirs = tuple(
         dict.fromkeys((PurePosixPath(os.path.normpath(state_dir)), _real(state_dir)))
     )
-    seen: list[tuple[_Table, SourceConfig, PurePosixPath]] = []
+    seen: list[tuple[Table, SourceConfig, PurePosixPath]] = []
     for t, source in sources:
         if source.path is None:
             continue
         written, real = PurePosixPath(os.path.normpath(source.path)), _real(source.path)
-        shown = _quote(str(source.path))
+        shown = quote(str(source.path))
         if reason := _forbidden(written, state_dirs):
             t.report("path", f"{shown} {reason}")
         elif reason := _forbidden(real, state_dirs):
-            t.report("path", f"{shown} resolves to {_quote(str(real))}, which {reason}")
+            t.report("path", f"{shown} resolves to {quote(str(real))}, which {reason}")
         for other_t, other, other_real in seen:
             if overlap := _overlap(real, other_real):
                 t.report(
                     "path",
                     f'{shown} {overlap} the root of source "{other.name}" '
-                    f"({other_t.where}, {_quote(str(other.path))}); two sources must not overlap",
+                    f"({other_t.where}, {quote(str(other.path))}); two sources must not overlap",
                 )
         seen.append((t, source, real))
 
@@ -314,8 +315,8 @@ def _overlap(root: PurePosixPath, other: PurePosixPath) -> str | None:
     return None
 
 
-def _check_buckets(sources: list[tuple[_Table, SourceConfig]]) -> None:
-    seen: list[tuple[_Table, SourceConfig]] = []
+def _check_buckets(sources: list[tuple[Table, SourceConfig]]) -> None:
+    seen: list[tuple[Table, SourceConfig]] = []
     for t, source in sources:
         if source.bucket is None:
             continue
@@ -326,8 +327,8 @@ def _check_buckets(sources: list[tuple[_Table, SourceConfig]]) -> None:
             ):
                 t.report(
                     "prefix",
-                    f"bucket {_quote(source.bucket)} prefix {_quote(source.prefix)} overlaps "
-                    f'source "{other.name}" ({other_t.where}, prefix {_quote(other.prefix)}); '
+                    f"bucket {quote(source.bucket)} prefix {quote(source.prefix)} overlaps "
+                    f'source "{other.name}" ({other_t.where}, prefix {quote(other.prefix)}); '
                     "two sources must not overlap",
                 )
         seen.append((t, source))

@@ -32,22 +32,22 @@ _TOML_TYPES: tuple[tuple[type, str], ...] = (
 )
 
 
-def _type_name(value: object) -> str:
+def type_name(value: object) -> str:
     for kind, name in _TOML_TYPES:
         if isinstance(value, kind):
             return name
     return type(value).__name__  # datetime, date or time
 
 
-def _quote(text: str) -> str:
+def quote(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-class _Table:
+class Table:
     """One TOML table being read: typed values out, a problem for each bad one.
 
     Every key a reader asks for, present or not, becomes known; ``finish`` then reports every
-    other key as unknown, so the readers below are the one list of valid keys.
+    other key as unknown, so the readers that ask are the one list of valid keys.
     """
 
     def __init__(
@@ -60,7 +60,7 @@ class _Table:
         self.known: set[str] = set()
 
     def key(self, name: str) -> str:
-        bare = name if _BARE_KEY.fullmatch(name) else _quote(name)
+        bare = name if _BARE_KEY.fullmatch(name) else quote(name)
         return f"{self.where}.{bare}" if self.where else bare
 
     def report(self, name: str, message: str) -> None:
@@ -74,7 +74,7 @@ class _Table:
         for name in self.data:
             if name not in self.known:
                 close = difflib.get_close_matches(name, sorted(self.known), n=1)
-                hint = f" (did you mean {_quote(close[0])}?)" if close else ""
+                hint = f" (did you mean {quote(close[0])}?)" if close else ""
                 self.report(name, f"unknown key{hint}")
 
     def skip(self, names: Collection[str]) -> None:
@@ -92,7 +92,7 @@ class _Table:
                 self.report(name, "required key is missing")
             return None
         if not isinstance(raw, kind) or (isinstance(raw, bool) and kind is not bool):
-            self.report(name, f"expected {expected}, got {_type_name(raw)}")
+            self.report(name, f"expected {expected}, got {type_name(raw)}")
             return None
         return raw
 
@@ -117,7 +117,7 @@ class _Table:
         if raw is None:
             return None
         if isinstance(raw, bool) or not isinstance(raw, int | float):
-            self.report(name, f"expected a number, got {_type_name(raw)}")
+            self.report(name, f"expected a number, got {type_name(raw)}")
             return None
         return float(raw)
 
@@ -134,7 +134,7 @@ class _Table:
         for option in allowed:
             if option == text:
                 return option
-        self.report(name, f"{_quote(text)} is not one of {', '.join(map(_quote, allowed))}")
+        self.report(name, f"{quote(text)} is not one of {', '.join(map(quote, allowed))}")
         return None
 
     def duration(self, name: str, default: timedelta, *, positive: bool = False) -> timedelta:
@@ -166,28 +166,28 @@ class _Table:
         if text is None:
             return None
         if not text.startswith("/"):
-            self.report(name, f"must be an absolute path, got {_quote(text)}")
+            self.report(name, f"must be an absolute path, got {quote(text)}")
             return None
         return Path(text)
 
-    def table(self, name: str) -> _Table:
+    def table(self, name: str) -> Table:
         """The sub-table ``name``; an empty one when absent or not a table (reported)."""
         data = self.value(name, dict, "a table")
-        return _Table(self.file, self.key(name), data or {}, self.problems)
+        return Table(self.file, self.key(name), data or {}, self.problems)
 
-    def tables(self, name: str) -> list[_Table]:
+    def tables(self, name: str) -> list[Table]:
         """The array of tables ``[[name]]``; bad elements are reported and left out."""
         items = self.value(name, list, f"an array of tables ([[{name}]])")
-        found: list[_Table] = []
+        found: list[Table] = []
         for index, item in enumerate(items or ()):
             if isinstance(item, dict):
-                found.append(_Table(self.file, f"{self.key(name)}[{index}]", item, self.problems))
+                found.append(Table(self.file, f"{self.key(name)}[{index}]", item, self.problems))
             else:
-                self.report_item(name, index, f"expected a table, got {_type_name(item)}")
+                self.report_item(name, index, f"expected a table, got {type_name(item)}")
         return found
 
 
-def _read_toml(path: Path, problems: list[ConfigProblem]) -> dict[str, object] | None:
+def read_toml(path: Path, problems: list[ConfigProblem]) -> dict[str, object] | None:
     def report(message: str) -> None:
         problems.append(ConfigProblem(str(path), "", message))
 
@@ -206,4 +206,3 @@ def _read_toml(path: Path, problems: list[ConfigProblem]) -> dict[str, object] |
     except tomllib.TOMLDecodeError as exc:
         report(f"invalid TOML: {exc}")
         return None
-
