@@ -71,7 +71,11 @@ class Source(Protocol):
     name: str
 
     def scan(self) -> Iterator[FileFacts]:
-        """Yield every regular file below the root; after exhaustion ``report`` is final."""
+        """Yield every regular file below the root; after exhaustion ``report`` is final.
+
+        The files of one directory are yielded one after another (the indexer reconciles
+        each directory against the catalogue as soon as its last file has gone by).
+        """
 
     @property
     def report(self) -> ScanReport:
@@ -113,24 +117,25 @@ class Catalogue(Protocol):
     Writes are transactions that are durable when the call returns.
     """
 
-    def begin_scan(self, source: str, now: datetime, rule: str) -> tuple[int, bool]:
-        """Start a scan; returns its generation and whether the classification rule changed."""
+    def begin_scan(self, source: str, now: datetime, rule: str) -> bool:
+        """Start a scan; returns whether the classification rule changed since the last."""
 
-    def lookup(self, ids: Sequence[str]) -> dict[str, Known]:
-        """What is known of these recording ids (absent ids are not in the result)."""
+    def in_dir(self, source: str, directory: str) -> dict[str, Known]:
+        """Every recording catalogued in one directory of ``source`` ('' is the root)."""
 
-    def upsert(self, rows: Sequence[Recording], gen: int, now: datetime) -> None:
-        """Insert or refresh recordings seen by scan ``gen``; they become present."""
+    def dirs(self, source: str) -> list[str]:
+        """The directories of ``source`` that hold present recordings."""
 
-    def touch(self, ids: Sequence[str], gen: int) -> None:
-        """Mark unchanged recordings as seen by scan ``gen``."""
+    def upsert(self, rows: Sequence[Recording], now: datetime) -> None:
+        """Insert or refresh recordings a scan saw; they become present."""
 
-    def finish_scan(
-        self, source: str, gen: int, now: datetime, unseen_below: Sequence[str] = ()
-    ) -> int:
-        """Mark what scan ``gen`` did not see as missing, except below ``unseen_below``."""
+    def mark_missing(self, ids: Sequence[str]) -> None:
+        """Present recordings that are no longer where they were become missing."""
 
-    def mark_missing(self, recording_id: str) -> None: ...
+    def mark_dirs_missing(self, source: str, directories: Sequence[str]) -> int:
+        """Every present recording in these directories becomes missing; returns how many."""
+
+    def finish_scan(self, source: str, now: datetime) -> None: ...
 
     def licences(self) -> list[str | None]:
         """Every licence with present recordings (None: unclassified)."""

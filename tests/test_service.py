@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import IO
 
 import pytest
 
+from recd.adapters.directory import DirScanReport
 from recd.adapters.sqlite import SqliteCatalogue
 from recd.core.audit import verify
 from recd.core.erasure import EraseSettings
-from recd.core.model import EraseMethod, State, recording_id
+from recd.core.model import EraseMethod, FileFacts, State, recording_id
 from recd.core.periods import parse_period
 from recd.core.safety import SafetySettings
 from recd.errors import ExitCode
+from recd.service.indexing import Indexer, IndexStats
 from tests.estate import Estate
 from tests.fakes import FakeClock
 
@@ -224,3 +228,62 @@ def test_rescan_reclassifies_only_changed_files(estate: Estate, tmp_path: Path) 
         rt.close()
     assert (first.files, first.new, first.changed, first.missing) == (2, 2, 0, 0)
     assert (second.files, second.new, second.changed, second.missing) == (1, 0, 1, 1)
+
+
+class ListedSource:
+    """A Source that yields given facts in a given order and reports given unreadable dirs
+    (what a permission-denied subtree or an S3 listing looks like to the indexer)."""
+
+    def __init__(self, name: str, facts: list[FileFacts], unreadable: list[str]) -> None:
+        self.name = name
+        self._facts = facts
+        self.report = DirScanReport(unreadable_dirs=unreadable)
+
+    def scan(self) -> Iterator[FileFacts]:
+        yield from self._facts
+
+    def open_read(self, relpath: str, dev: int, ino: int) -> IO[bytes]:
+        raise FileNotFoundError(relpath)
+
+
+def index_with(estate: Estate, facts: list[FileFacts], unreadable: list[str]) -> IndexStats:
+    rt = estate.runtime()
+    try:
+        source = ListedSource("pbx", facts, unreadable)
+        return Indexer(estate.config, estate.config.sources[0], source, rt.catalogue, None).run(
+            estate.clock.now()
+        )
+    finally:
+        rt.close()
+
+
+def facts(relpath: str, ino: int) -> FileFacts:
+    return FileFacts("pbx", relpath, 1, ino, 10, 1_700_000_000_000_000_000)
+
+
+def test_deleted_directory_makes_its_recordings_missing(estate: Estate) -> None:
+    first = [facts("L1/a/x.wav", 1), facts("L1/a/y.wav", 2), facts("L1/b/z.wav", 3)]
+    index_with(estate, first, [])
+    stats = index_with(estate, [facts("L1/b/z.wav", 3)], [])
+    assert stats.missing == 2
+    assert states(estate) == {
+        "L1/a/x.wav": State.MISSING,
+        "L1/a/y.wav": State.MISSING,
+        "L1/b/z.wav": State.PRESENT,
+    }
+
+
+def test_recordings_below_an_unreadable_directory_are_not_missing(estate: Estate) -> None:
+    index_with(estate, [facts("L1/locked/x.wav", 1), facts("L1/locked/deep/y.wav", 2)], [])
+    stats = index_with(estate, [], ["L1/locked"])
+    assert stats.missing == 0
+    assert set(states(estate).values()) == {State.PRESENT}
+
+
+def test_a_directory_listed_in_pieces_loses_nothing(estate: Estate) -> None:
+    # S3 lists a/b.wav, a/c/d.wav, a/e.wav: directory "a" comes back after "a/c".
+    pieces = [facts("L1/x.wav", 1), facts("L1/c/d.wav", 2), facts("L1/y.wav", 3)]
+    index_with(estate, pieces, [])
+    stats = index_with(estate, pieces, [])
+    assert (stats.files, stats.new, stats.changed, stats.missing) == (3, 0, 0, 0)
+    assert set(states(estate).values()) == {State.PRESENT}

@@ -26,6 +26,7 @@ _MIGRATIONS: dict[int, str] = {
         id          TEXT PRIMARY KEY,
         source      TEXT NOT NULL,
         location    TEXT NOT NULL,
+        dir         TEXT NOT NULL,
         dev         INTEGER NOT NULL,
         ino         INTEGER NOT NULL,
         size        INTEGER NOT NULL,
@@ -38,12 +39,11 @@ _MIGRATIONS: dict[int, str] = {
         first_seen  INTEGER NOT NULL,
         indexed_at  INTEGER NOT NULL,
         erased_at   INTEGER,
-        seen_gen    INTEGER NOT NULL,
         skip_reason TEXT
     ) WITHOUT ROWID;
     CREATE INDEX recordings_due ON recordings (deadline, id) WHERE state = 'present';
     CREATE INDEX recordings_licence ON recordings (licence, state);
-    CREATE INDEX recordings_source ON recordings (source, state);
+    CREATE INDEX recordings_dir ON recordings (source, dir);
     CREATE TABLE intents (
         id           TEXT PRIMARY KEY,
         recording_id TEXT NOT NULL,
@@ -53,7 +53,7 @@ _MIGRATIONS: dict[int, str] = {
         created      INTEGER NOT NULL
     );
     CREATE TABLE policies (licence TEXT PRIMARY KEY, policy TEXT NOT NULL);
-    CREATE TABLE scans (source TEXT PRIMARY KEY, gen INTEGER NOT NULL, rule TEXT NOT NULL,
+    CREATE TABLE scans (source TEXT PRIMARY KEY, rule TEXT NOT NULL,
                         started INTEGER NOT NULL, finished INTEGER);
     CREATE TABLE breakers (
         licence     TEXT PRIMARY KEY,
@@ -130,6 +130,8 @@ class SqliteCatalogue:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=5000")
+            # 32 MiB of page cache: ids are hashes, so inserts land all over the B-tree.
+            self._db.execute("PRAGMA cache_size=-32768")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{path}: cannot open the catalogue: {exc}") from exc
@@ -155,41 +157,46 @@ class SqliteCatalogue:
 
     # -- indexing -----------------------------------------------------------------------------
 
-    def begin_scan(self, source: str, now: datetime, rule: str) -> tuple[int, bool]:
+    def begin_scan(self, source: str, now: datetime, rule: str) -> bool:
         """Start a scan of ``source`` classified by ``rule`` (a fingerprint of the source's
-        classification settings); returns the scan's generation number and whether the rule
-        differs from the previous scan's, in which case every file must be re-classified."""
+        classification settings); returns whether the rule differs from the previous scan's,
+        in which case every file must be re-classified."""
         with self._tx():
-            row = self._db.execute(
-                "SELECT gen, rule FROM scans WHERE source = ?", (source,)
-            ).fetchone()
-            gen = (row[0] if row else 0) + 1
+            row = self._db.execute("SELECT rule FROM scans WHERE source = ?", (source,)).fetchone()
             self._db.execute(
-                "INSERT INTO scans (source, gen, rule, started) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (source) DO UPDATE SET gen = excluded.gen, rule = excluded.rule, "
+                "INSERT INTO scans (source, rule, started) VALUES (?, ?, ?) "
+                "ON CONFLICT (source) DO UPDATE SET rule = excluded.rule, "
                 "started = excluded.started, finished = NULL",
-                (source, gen, rule, to_us(now)),
+                (source, rule, to_us(now)),
             )
-        return gen, row is not None and row[1] != rule
+        return row is not None and row[0] != rule
 
-    def lookup(self, ids: Sequence[str]) -> dict[str, Known]:
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
+    def in_dir(self, source: str, directory: str) -> dict[str, Known]:
+        """Every recording catalogued in one directory of ``source`` ('' is the root)."""
         cursor = self._db.execute(
-            f"SELECT id, dev, ino, size, mtime_ns, state FROM recordings WHERE id IN ({marks})",  # noqa: S608
-            tuple(ids),
+            "SELECT id, dev, ino, size, mtime_ns, state FROM recordings "
+            "WHERE source = ? AND dir = ?",
+            (source, directory),
         )
         return {r[0]: Known(r[1], r[2], r[3], r[4], State(r[5])) for r in cursor}
 
-    def upsert(self, rows: Sequence[Recording], gen: int, now: datetime) -> None:
-        """Insert or refresh recordings seen by scan ``gen``; they become ``present``."""
+    def dirs(self, source: str) -> list[str]:
+        """The directories of ``source`` that hold present recordings."""
+        cursor = self._db.execute(
+            "SELECT DISTINCT dir FROM recordings WHERE source = ? AND state = 'present'",
+            (source,),
+        )
+        return [r[0] for r in cursor]
+
+    def upsert(self, rows: Sequence[Recording], now: datetime) -> None:
+        """Insert or refresh recordings a scan saw; they become ``present``."""
         now_us = to_us(now)
         params = [
             (
                 r.id,
                 r.source,
                 r.relpath,
+                r.relpath.rpartition("/")[0],
                 r.dev,
                 r.ino,
                 r.size,
@@ -200,60 +207,44 @@ class SqliteCatalogue:
                 _fields_json(r.classification),
                 to_us(r.first_seen),
                 now_us,
-                gen,
             )
             for r in rows
         ]
         with self._tx():
             self._db.executemany(
-                "INSERT INTO recordings (id, source, location, dev, ino, size, mtime_ns, licence, "
-                "started, deadline, fields, state, first_seen, indexed_at, seen_gen) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'present', ?, ?, ?) "
+                "INSERT INTO recordings (id, source, location, dir, dev, ino, size, mtime_ns, "
+                "licence, started, deadline, fields, state, first_seen, indexed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'present', ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, "
                 "size = excluded.size, mtime_ns = excluded.mtime_ns, licence = excluded.licence, "
                 "started = excluded.started, deadline = excluded.deadline, "
                 "fields = excluded.fields, state = 'present', indexed_at = excluded.indexed_at, "
-                "erased_at = NULL, seen_gen = excluded.seen_gen, skip_reason = NULL",
+                "erased_at = NULL, skip_reason = NULL",
                 params,
             )
 
-    def touch(self, ids: Sequence[str], gen: int) -> None:
-        """Mark unchanged recordings as seen by scan ``gen``."""
+    def mark_missing(self, ids: Sequence[str]) -> None:
+        """Present recordings that are no longer where they were become ``missing``."""
         with self._tx():
             self._db.executemany(
-                "UPDATE recordings SET seen_gen = ? WHERE id = ?", [(gen, i) for i in ids]
-            )
-
-    def finish_scan(
-        self, source: str, gen: int, now: datetime, unseen_below: Sequence[str] = ()
-    ) -> int:
-        """Mark present recordings of ``source`` that scan ``gen`` did not see as missing.
-
-        Recordings below the directories in ``unseen_below`` (which the scan could not read)
-        are left as they are. Returns how many were marked missing.
-        """
-        clauses = "".join(
-            " AND NOT (location = ? OR location LIKE ? ESCAPE '\\')" for _ in unseen_below
-        )
-        params: list[Any] = [source, gen]
-        for prefix in unseen_below:
-            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            params += [prefix, escaped + "/%"]
-        with self._tx():
-            cursor = self._db.execute(
-                "UPDATE recordings SET state = 'missing' WHERE source = ? AND state = 'present' "  # noqa: S608
-                "AND seen_gen < ?" + clauses,
-                params,
-            )
-            self._db.execute("UPDATE scans SET finished = ? WHERE source = ?", (to_us(now), source))
-        return cursor.rowcount
-
-    def mark_missing(self, recording_id: str) -> None:
-        with self._tx():
-            self._db.execute(
                 "UPDATE recordings SET state = 'missing' WHERE id = ? AND state = 'present'",
-                (recording_id,),
+                [(i,) for i in ids],
             )
+
+    def mark_dirs_missing(self, source: str, directories: Sequence[str]) -> int:
+        """Every present recording in these directories of ``source`` becomes ``missing``."""
+        with self._tx():
+            before = self._db.total_changes
+            self._db.executemany(
+                "UPDATE recordings SET state = 'missing' "
+                "WHERE source = ? AND dir = ? AND state = 'present'",
+                [(source, d) for d in directories],
+            )
+            return self._db.total_changes - before
+
+    def finish_scan(self, source: str, now: datetime) -> None:
+        with self._tx():
+            self._db.execute("UPDATE scans SET finished = ? WHERE source = ?", (to_us(now), source))
 
     # -- policies -----------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ Pure: no I/O, no clock reads, no environment; the time zone is passed in.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -264,23 +265,66 @@ def parse_started(text: str, fmt: str | None, tz: tzinfo) -> datetime:
         raise InvalidValue(f"{_quote(text)} is out of range as a start time") from None
 
 
+_FAST_DIRECTIVES = {"Y": r"(\d{4})", "m": r"(\d{2})", "d": r"(\d{2})", "H": r"(\d{2})",
+                    "M": r"(\d{2})", "S": r"(\d{2})"}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=64)
+def _fast_format(fmt: str) -> tuple[re.Pattern[str], tuple[str, ...]] | None:
+    """A regex for ``fmt`` when it uses only fixed-width %Y %m %d %H %M %S (and %%), with the
+    order of its fields; None otherwise. strptime costs ~12 us a call; this ~2 us, which is a
+    tenth of indexing time on a million files."""
+    parts: list[str] = []
+    order: list[str] = []
+    it = iter(fmt)
+    for ch in it:
+        if ch != "%":
+            parts.append(re.escape(ch))
+            continue
+        directive = next(it, "")
+        if directive == "%":
+            parts.append("%")
+        elif directive in _FAST_DIRECTIVES and directive not in order:
+            parts.append(_FAST_DIRECTIVES[directive])
+            order.append(directive)
+        else:
+            return None
+    if not {"Y", "m", "d"} <= set(order):
+        return None
+    return re.compile("".join(parts)), tuple(order)
+
+
+def _strptime(text: str, fmt: str) -> datetime:
+    """``datetime.strptime(text, fmt)``, by a fast path where the format allows it."""
+    fast = _fast_format(fmt)
+    if fast is not None and (match := fast[0].fullmatch(text)):
+        v = dict(zip(fast[1], map(int, match.groups()), strict=True))
+        try:
+            return datetime(v["Y"], v["m"], v["d"], v.get("H", 0), v.get("M", 0), v.get("S", 0))
+        except ValueError:
+            pass  # let strptime word the error
+    return datetime.strptime(text, fmt)
+
+
 def _parse(text: str, fmt: str | None) -> datetime:
     """Parse without time zone handling; raises ValueError."""
     if fmt is not None:
-        return datetime.strptime(text, fmt)
+        return _strptime(text, fmt)
     if epoch := _EPOCH.fullmatch(text):
         fraction = (epoch["fraction"] or "").ljust(6, "0")[:6]
         return datetime.fromtimestamp(int(epoch["seconds"]), UTC).replace(microsecond=int(fraction))
     if _COMPACT.fullmatch(text):
-        return datetime.strptime(text, "%Y%m%d%H%M%S")
+        return _strptime(text, "%Y%m%d%H%M%S")
     if _DASHED.fullmatch(text):
-        return datetime.strptime(text, "%Y%m%d-%H%M%S")
+        return _strptime(text, "%Y%m%d-%H%M%S")
     return datetime.fromisoformat(text)
 
 
 def _later_instant(local: datetime, tz: tzinfo) -> datetime:
     # fold=0 and fold=1 are the two readings of a repeated wall time; for a skipped one they
     # are the offsets before and after the gap. Elsewhere they agree.
+    if tz is UTC:
+        return local.replace(tzinfo=UTC)
     earlier = local.replace(tzinfo=tz, fold=0).astimezone(UTC)
     later = local.replace(tzinfo=tz, fold=1).astimezone(UTC)
     return max(earlier, later)

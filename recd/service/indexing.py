@@ -22,7 +22,7 @@ from recd.service.policies import deadline, policy_key
 
 logger = logging.getLogger(__name__)
 
-BATCH = 1000
+BATCH = 5000  # rows per catalogue transaction (one fsync each)
 
 
 @dataclass(slots=True)
@@ -36,10 +36,14 @@ class IndexStats:
     licences: set[str | None] = field(default_factory=set)
 
 
-def _batched(items: Iterable[FileFacts], size: int) -> Iterator[list[FileFacts]]:
-    it = iter(items)
-    while batch := list(itertools.islice(it, size)):
-        yield batch
+def dir_of(relpath: str) -> str:
+    return relpath.rpartition("/")[0]
+
+
+def _by_dir(files: Iterable[FileFacts]) -> Iterator[tuple[str, list[FileFacts]]]:
+    """Consecutive files of the same directory, grouped."""
+    for directory, group in itertools.groupby(files, key=lambda f: dir_of(f.relpath)):
+        yield directory, list(group)
 
 
 def rule_key(rule: classify.ClassifyRule) -> str:
@@ -61,8 +65,18 @@ def mtime_of(facts: FileFacts) -> datetime:
     return datetime.fromtimestamp(seconds, UTC).replace(microsecond=ns // 1000)
 
 
+def _below(directory: str, roots: Sequence[str]) -> bool:
+    return any(directory == r or directory.startswith(r + "/") for r in roots)
+
+
 class Indexer:
-    """Classifies files of one source into catalogue rows."""
+    """Classifies files of one source into catalogue rows and reconciles what vanished.
+
+    Reconciliation is per directory: the catalogue's rows for a directory are read once when
+    the walk reaches it; unchanged files cost no write at all; rows of files no longer there
+    become missing, and so do those of directories the walk no longer finds (except below
+    directories it could not read).
+    """
 
     def __init__(
         self,
@@ -77,17 +91,37 @@ class Indexer:
         self.source = source
         self.catalogue = catalogue
         self.tag_reader = tag_reader
+        self._pending: list[Recording] = []
+        # Marked at the end of the scan: a source may list a directory in pieces (S3 does).
+        self._missing: set[str] = set()
+        self._now = datetime.min.replace(tzinfo=UTC)
 
     def run(self, now: datetime) -> IndexStats:
         """One full scan and reconciliation of the source."""
-        stats = IndexStats(self.source.name)
-        gen, rule_changed = self.catalogue.begin_scan(self.source.name, now, rule_key(self.rule))
-        if rule_changed:
-            logger.info("scan %s: classification settings changed; re-classifying", stats.source)
-        for batch in _batched(self.source.scan(), BATCH):
-            self._index_batch(batch, gen, now, stats, reclassify=rule_changed)
+        name = self.source.name
+        self._now = now
+        stats = IndexStats(name)
+        reclassify = self.catalogue.begin_scan(name, now, rule_key(self.rule))
+        if reclassify:
+            logger.info("scan %s: classification settings changed; re-classifying", name)
+        visited: set[str] = set()
+        for directory, files in _by_dir(self.source.scan()):
+            first_visit = directory not in visited
+            visited.add(directory)
+            self._index_dir(directory, files, now, stats, reclassify, first_visit)
+            if len(self._pending) >= BATCH:
+                self._flush()
+        self._flush()
+        if self._missing:
+            self.catalogue.mark_missing(sorted(self._missing))
+            stats.missing += len(self._missing)
+            self._missing.clear()
         unreadable = self.source.report.unreadable_dirs
-        stats.missing = self.catalogue.finish_scan(self.source.name, gen, now, unreadable)
+        gone = [
+            d for d in self.catalogue.dirs(name) if d not in visited and not _below(d, unreadable)
+        ]
+        stats.missing += self.catalogue.mark_dirs_missing(name, gone)
+        self.catalogue.finish_scan(name, now)
         stored = self.catalogue.policies()
         for licence in stats.licences - set(stored):
             self.catalogue.record_policy(licence, policy_key(self.config.period_for(licence)))
@@ -98,41 +132,45 @@ class Indexer:
         )  # fmt: skip
         return stats
 
-    def _index_batch(
+    def _flush(self) -> None:
+        if self._pending:
+            self.catalogue.upsert(self._pending, self._now)
+            self._pending = []
+
+    def _index_dir(
         self,
-        batch: Sequence[FileFacts],
-        gen: int,
+        directory: str,
+        files: Sequence[FileFacts],
         now: datetime,
         stats: IndexStats,
-        *,
         reclassify: bool,
+        first_visit: bool,
     ) -> None:
-        ids = [recording_id(f.source, f.relpath) for f in batch]
-        known = self.catalogue.lookup(ids)
-        unchanged: list[str] = []
-        rows: list[Recording] = []
-        for facts, rid in zip(batch, ids, strict=True):
-            old = known.get(rid)
+        known = self.catalogue.in_dir(self.source.name, directory)
+        for facts in files:
+            rid = recording_id(facts.source, facts.relpath)
+            self._missing.discard(rid)
+            old = known.pop(rid, None)
             if (
-                old is not None
+                not reclassify
+                and old is not None
                 and old.state is State.PRESENT
                 and (old.dev, old.ino, old.size, old.mtime_ns)
                 == (facts.dev, facts.ino, facts.size, facts.mtime_ns)
             ):
-                unchanged.append(rid)
                 continue
             if old is None:
                 stats.new += 1
             else:
                 stats.changed += 1
-            rows.append(self.recording(rid, facts, now))
-        for row in rows:
+            row = self.recording(rid, facts, now)
             licence = row.classification.licence
             stats.licences.add(licence)
             stats.unclassified += licence is None
-        stats.files += len(batch)
-        self.catalogue.upsert(rows, gen, now)
-        self.catalogue.touch(unchanged, gen)
+            self._pending.append(row)
+        stats.files += len(files)
+        if first_visit:  # later pieces of the directory take theirs back off the list
+            self._missing.update(rid for rid, k in known.items() if k.state is State.PRESENT)
 
     def recording(self, rid: str, facts: FileFacts, now: datetime) -> Recording:
         """Classify one file into a catalogue row (reading tags only when they can help)."""

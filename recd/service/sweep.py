@@ -229,7 +229,7 @@ class Sweeper:
         try:
             return eraser, eraser.prepare(rec.relpath, rec.dev, rec.ino, rec.size)
         except Gone:
-            self.catalogue.mark_missing(rec.id)
+            self.catalogue.mark_missing([rec.id])
             tally.kept["vanished before erasure"] += 1
         except EraseError as exc:
             self._skip(rec, exc.reason, tally, permanent=True)

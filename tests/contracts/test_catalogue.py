@@ -62,56 +62,55 @@ def test_time_conversion_is_exact() -> None:
 
 def test_upsert_then_get_round_trips(catalogue: Catalogue) -> None:
     r = rec("a.wav")
-    gen, changed = catalogue.begin_scan("pbx", T0, "rule1")
-    assert (gen, changed) == (1, False)
-    catalogue.upsert([r], gen, T0)
+    assert catalogue.begin_scan("pbx", T0, "rule1") is False
+    catalogue.upsert([r], T0)
     got = catalogue.get(r.id)
     assert got == r
     assert catalogue.get("nope") is None
     assert list(catalogue.all()) == [r]  # type: ignore[attr-defined]
 
 
-def test_begin_scan_counts_generations_and_notices_rule_changes(catalogue: Catalogue) -> None:
-    assert catalogue.begin_scan("pbx", T0, "a") == (1, False)
-    assert catalogue.begin_scan("pbx", T0, "a") == (2, False)
-    assert catalogue.begin_scan("pbx", T0, "b") == (3, True)
-    assert catalogue.begin_scan("other", T0, "b") == (1, False)
+def test_begin_scan_notices_rule_changes(catalogue: Catalogue) -> None:
+    assert catalogue.begin_scan("pbx", T0, "a") is False
+    assert catalogue.begin_scan("pbx", T0, "a") is False
+    assert catalogue.begin_scan("pbx", T0, "b") is True
+    assert catalogue.begin_scan("other", T0, "b") is False
+    catalogue.finish_scan("pbx", T0)
 
 
-def test_lookup_returns_known_facts(catalogue: Catalogue) -> None:
-    r = rec("a.wav", ino=9)
-    gen, _ = catalogue.begin_scan("pbx", T0, "r")
-    catalogue.upsert([r], gen, T0)
-    known = catalogue.lookup([r.id, "missing-id"])
-    assert list(known) == [r.id]
-    assert (known[r.id].ino, known[r.id].state) == (9, State.PRESENT)
-    assert catalogue.lookup([]) == {}
+def test_in_dir_returns_known_facts_of_one_directory(catalogue: Catalogue) -> None:
+    rows = [rec("a.wav", ino=9), rec("d/b.wav", ino=10), rec("d/e/c.wav", ino=11)]
+    catalogue.upsert(rows, T0)
+    root = catalogue.in_dir("pbx", "")
+    assert list(root) == [rows[0].id]
+    assert (root[rows[0].id].ino, root[rows[0].id].state) == (9, State.PRESENT)
+    assert list(catalogue.in_dir("pbx", "d")) == [rows[1].id]
+    assert catalogue.in_dir("other", "d") == {}
+    assert sorted(catalogue.dirs("pbx")) == ["", "d", "d/e"]
 
 
-def test_finish_scan_marks_unseen_missing_except_below_unreadable(catalogue: Catalogue) -> None:
-    gen, _ = catalogue.begin_scan("pbx", T0, "r")
-    rows = [rec(p) for p in ("a.wav", "locked/b.wav", "locked_x/c.wav", "seen.wav")]
-    catalogue.upsert(rows, gen, T0)
-    gen2, _ = catalogue.begin_scan("pbx", T0, "r")
-    catalogue.touch([rows[3].id], gen2)
-    missing = catalogue.finish_scan("pbx", gen2, T0, ["locked"])
+def test_mark_missing_by_id_and_by_directory(catalogue: Catalogue) -> None:
+    rows = [rec(p) for p in ("a.wav", "d/b.wav", "d/c.wav", "x/d.wav")]
+    catalogue.upsert(rows, T0)
+    catalogue.mark_missing([rows[0].id])
+    assert catalogue.mark_dirs_missing("pbx", ["d"]) == 2
+    assert catalogue.mark_dirs_missing("pbx", ["d"]) == 0  # already missing
     states = {r.relpath: catalogue.get(r.id).state for r in rows}  # type: ignore[union-attr]
-    assert missing == 2
     assert states == {
         "a.wav": State.MISSING,
-        "locked/b.wav": State.PRESENT,  # below a directory the scan could not read
-        "locked_x/c.wav": State.MISSING,  # a sibling whose name merely starts the same
-        "seen.wav": State.PRESENT,
+        "d/b.wav": State.MISSING,
+        "d/c.wav": State.MISSING,
+        "x/d.wav": State.PRESENT,
     }
+    assert catalogue.dirs("pbx") == ["x"]
 
 
 def test_reappearing_file_is_present_again(catalogue: Catalogue) -> None:
     r = rec("a.wav")
-    gen, _ = catalogue.begin_scan("pbx", T0, "r")
-    catalogue.upsert([r], gen, T0)
-    catalogue.mark_missing(r.id)
+    catalogue.upsert([r], T0)
+    catalogue.mark_missing([r.id])
     assert catalogue.get(r.id).state is State.MISSING  # type: ignore[union-attr]
-    catalogue.upsert([r], gen, T0 + timedelta(days=1))
+    catalogue.upsert([r], T0 + timedelta(days=1))
     got = catalogue.get(r.id)
     assert got is not None
     assert got.state is State.PRESENT
@@ -119,10 +118,9 @@ def test_reappearing_file_is_present_again(catalogue: Catalogue) -> None:
 
 
 def test_due_orders_by_deadline_and_pages_by_keyset(catalogue: Catalogue) -> None:
-    gen, _ = catalogue.begin_scan("pbx", T0, "r")
     rows = [rec(f"{i}.wav", deadline=T0 + timedelta(hours=i)) for i in range(5)]
     rows.append(rec("never.wav", deadline=None))
-    catalogue.upsert(rows, gen, T0)
+    catalogue.upsert(rows, T0)
     now = T0 + timedelta(hours=3)
     first = catalogue.due(now, 2)
     assert [r.relpath for r in first] == ["0.wav", "1.wav"]
@@ -135,8 +133,7 @@ def test_due_orders_by_deadline_and_pages_by_keyset(catalogue: Catalogue) -> Non
 
 
 def test_counts_group_unclassified_under_none(catalogue: Catalogue) -> None:
-    gen, _ = catalogue.begin_scan("pbx", T0, "r")
-    catalogue.upsert([rec("u.wav", licence=None, deadline=None), rec("a.wav")], gen, T0)
+    catalogue.upsert([rec("u.wav", licence=None, deadline=None), rec("a.wav")], T0)
     assert catalogue.counts(T0) == {None: (1, 0), "L1": (1, 0)}
     assert sorted(catalogue.licences(), key=str) == ["L1", None]
 
@@ -146,10 +143,7 @@ def test_next_deadline_is_none_when_nothing_has_one(catalogue: Catalogue) -> Non
 
 
 def test_set_deadlines_recomputes_one_licence_and_records_policy(catalogue: Catalogue) -> None:
-    gen, _ = catalogue.begin_scan("pbx", T0, "r")
-    catalogue.upsert(
-        [rec("a.wav"), rec("b.wav", licence="L2"), rec("u.wav", licence=None)], gen, T0
-    )
+    catalogue.upsert([rec("a.wav"), rec("b.wav", licence="L2"), rec("u.wav", licence=None)], T0)
     n = catalogue.set_deadlines("L1", "1d", lambda s: s + timedelta(days=1))
     assert n == 1
     assert catalogue.get(recording_id("pbx", "a.wav")).deadline == T0 + timedelta(days=1)  # type: ignore[union-attr]
@@ -162,9 +156,8 @@ def test_set_deadlines_recomputes_one_licence_and_records_policy(catalogue: Cata
 
 
 def test_intents_resolve_into_erased_recordings(catalogue: Catalogue) -> None:
-    gen, _ = catalogue.begin_scan("pbx", T0, "r")
     a, b = rec("a.wav"), rec("b.wav")
-    catalogue.upsert([a, b], gen, T0)
+    catalogue.upsert([a, b], T0)
     intents = [
         Intent("i1", a.id, 10, ".recd-erase-1", {"method": "overwrite"}, T0),
         Intent("i2", b.id, 10, ".recd-erase-2", {"method": "overwrite"}, T0),
@@ -179,12 +172,11 @@ def test_intents_resolve_into_erased_recordings(catalogue: Catalogue) -> None:
 
 
 def test_skip_reason_is_stored_and_cleared_by_reindexing(catalogue: Catalogue) -> None:
-    gen, _ = catalogue.begin_scan("pbx", T0, "r")
     a = rec("a.wav")
-    catalogue.upsert([a], gen, T0)
+    catalogue.upsert([a], T0)
     catalogue.set_skip_reason(a.id, "has 2 hard links")
     assert catalogue.get(a.id).skip_reason == "has 2 hard links"  # type: ignore[union-attr]
-    catalogue.upsert([a], gen, T0)
+    catalogue.upsert([a], T0)
     assert catalogue.get(a.id).skip_reason is None  # type: ignore[union-attr]
 
 
@@ -200,7 +192,6 @@ def test_breakers_trip_and_clear(catalogue: Catalogue) -> None:
 
 
 def test_failed_transaction_rolls_back(catalogue: Catalogue) -> None:
-    _gen, _ = catalogue.begin_scan("pbx", T0, "r")
     a = rec("a.wav")
     with pytest.raises(sqlite3.IntegrityError):
         catalogue.add_intents(

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from recd.core import classify as classify_module
 from recd.core.classify import (
     DEFAULT_TAG_NAMES,
     ClassifyRule,
@@ -507,3 +508,36 @@ def test_property_classify_never_raises_and_records_every_field_it_sets(
     for name in ("licence", "call_id", "extension", "caller", "callee"):
         value = getattr(c, name)
         assert value is None or (value and value == value.strip())
+
+
+FAST_FORMATS = ["%Y%m%d%H%M%S", "%Y%m%d-%H%M%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d", "%d.%m.%Y %H%%"]
+
+
+@given(when=st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(9999, 12, 31)))
+@pytest.mark.parametrize("fmt", FAST_FORMATS)
+def test_fast_strptime_agrees_with_strptime(fmt: str, when: datetime) -> None:
+    text = when.strftime(fmt)
+    assert classify_module._strptime(text, fmt) == datetime.strptime(text, fmt)
+
+
+@pytest.mark.parametrize(
+    ("text", "fmt"),
+    [("20261301120000", "%Y%m%d%H%M%S"), ("20261130250000", "%Y%m%d%H%M%S"), ("x", "%Y")],
+)
+def test_fast_strptime_leaves_errors_to_strptime(text: str, fmt: str) -> None:
+    with pytest.raises(ValueError) as fast:
+        classify_module._strptime(text, fmt)
+    with pytest.raises(ValueError) as slow:
+        datetime.strptime(text, fmt)
+    assert str(fast.value) == str(slow.value)
+
+
+@pytest.mark.parametrize("fmt", ["%y%m%d", "%Y%m", "%Y%m%d%Y", "%Y%m%d%b", "%Y%m%d%"])
+def test_formats_without_a_fast_path(fmt: str) -> None:
+    assert classify_module._fast_format(fmt) is None
+
+
+def test_variable_width_input_falls_back_to_strptime() -> None:
+    # strptime reads 13 digits under %Y%m%d%H%M%S (a one-digit second); so must we.
+    text, fmt = "2026113012000", "%Y%m%d%H%M%S"
+    assert classify_module._strptime(text, fmt) == datetime.strptime(text, fmt)
