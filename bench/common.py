@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+BENCH_DIR = Path(__file__).resolve().parents[1] / "bench-run"  # same fs as the repo; gitignored
 LICENCE = "3CX-1234-5678"
 PATTERN = (
     r"^(?P<extension>\d+)/(?P<caller>[^_/]+)_(?P<callee>[^_/]+)_(?P<started>\d{14})"
@@ -23,7 +24,8 @@ PATTERN = (
 
 @contextmanager
 def workdir(prefix: str) -> Iterator[Path]:
-    base = Path(tempfile.mkdtemp(prefix=f"recd-bench-{prefix}-", dir="/var/tmp"))
+    BENCH_DIR.mkdir(exist_ok=True)
+    base = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=BENCH_DIR))
     try:
         yield base
     finally:
@@ -50,7 +52,7 @@ def make_tree(
                 fd = os.open(name, flags, 0o640, dir_fd=dfd)
                 if payload:
                     os.write(fd, payload)
-                else:
+                elif size:
                     _fill(fd, size)
                 os.close(fd)
                 os.utime(name, (stamp, stamp), dir_fd=dfd)
