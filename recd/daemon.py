@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from recd import __version__
 from recd.config import Config
 from recd.core.audit import AuditDraft
-from recd.errors import ExitCode, StateError
+from recd.errors import ExitCode, NotAllowedInState, StateError
 from recd.ports import AuditLog, Catalogue, Clock, Eraser, Source, TagReader
 from recd.service.indexing import Indexer
 from recd.service.policies import apply_policies
@@ -131,7 +131,27 @@ def run_once(config: Config, clock: Clock, out: TextIO) -> ExitCode:
     return ExitCode.PARTIAL if report.failed else ExitCode.OK
 
 
-def _plural(n: int, word: str) -> str:
+def release_breaker(config: Config, clock: Clock, licence: str, actor: str) -> ExitCode:
+    """`recd release-breaker LICENCE`: the next sweep may erase what the breaker held back."""
+    runtime = open_runtime(config, clock)
+    try:
+        tripped = runtime.catalogue.breakers().get(licence)
+        if tripped is None or not runtime.catalogue.release_breaker(licence, clock.now(), actor):
+            raise NotAllowedInState(f"no tripped mass-deletion breaker for licence {licence}")
+        details = {"due": tripped.due, "recordings": tripped.total}
+        runtime.audit.append(
+            [AuditDraft("breaker.released", licence, details, actor=actor)], clock.now()
+        )
+    finally:
+        runtime.close()
+    logger.warning(
+        "breaker for %s released by %s: the next sweep erases its %d due recordings",
+        licence, actor, tripped.due,
+    )  # fmt: skip
+    return ExitCode.OK
+
+
+def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
@@ -140,7 +160,7 @@ def summary_lines(report: SweepReport) -> list[str]:
     lines = []
     for label in sorted(report.licences):
         t = report.licences[label]
-        parts = [_plural(t.recordings, "recording"), f"{t.due} due"]
+        parts = [plural(t.recordings, "recording"), f"{t.due} due"]
         if report.dry_run:
             parts.append(f"{t.would_erase} would be erased (dry-run)")
         else:

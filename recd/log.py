@@ -9,7 +9,27 @@ the audit log.
 from __future__ import annotations
 
 import logging.config
+import time
 from typing import Any
+
+from recd.errors import UsageError
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class UTCFormatter(logging.Formatter):
+    """Timestamps in UTC, like every other time recd prints."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return time.strftime(datefmt or "%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
+
+
+def parse_level(text: str) -> str:
+    """The log level named by ``RECD_LOG`` (any case); a usage error for anything else."""
+    level = text.strip().upper()
+    if level not in LEVELS:
+        raise UsageError(f'RECD_LOG: unknown level "{text}" (use DEBUG, INFO, WARNING or ERROR)')
+    return level
 
 
 def logging_config(*, journald: bool, level: str = "INFO") -> dict[str, Any]:
@@ -20,7 +40,9 @@ def logging_config(*, journald: bool, level: str = "INFO") -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"plain": {"format": fmt, "datefmt": "%Y-%m-%dT%H:%M:%S%z"}},
+        "formatters": {
+            "plain": {"()": UTCFormatter, "format": fmt, "datefmt": "%Y-%m-%dT%H:%M:%SZ"}
+        },
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",

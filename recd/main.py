@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import pwd
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from recd import __version__, log
 from recd.config import DEFAULT_CONFIG, config_warnings, load
-from recd.daemon import adapter, run_once
+from recd.daemon import adapter, plural, release_breaker, run_once
 from recd.errors import ConfigInvalid, ExitCode, RecdError, UsageError
 
 logger = logging.getLogger("recd.main")
@@ -26,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="recd",
         description="Keep call recordings exactly as long as each customer's licence allows, "
         "then erase them for good.",
-        epilog="Exit status: 0 ok, 1 failed, 4 some erasures failed, 78 invalid configuration.",
+        epilog="Exit status: 0 ok, 1 failed, 2 usage, 3 not allowed in this state, "
+        "4 some erasures failed, 78 invalid configuration.",
     )
     parser.add_argument("--version", action="version", version=f"recd {__version__}")
     parser.add_argument(
@@ -49,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Validate recd.toml and licences.d/*.toml; print every problem.",
     )
     check.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="PATH")
+    release = sub.add_parser(
+        "release-breaker",
+        help="let the next run erase a licence held back by the mass-deletion breaker",
+        description="Release a tripped mass-deletion breaker: the next `recd --once` erases "
+        "the licence's due recordings, then the breaker re-arms. Audited with your user name.",
+    )
+    release.add_argument("licence", metavar="LICENCE", help="the licence id the breaker stopped")
+    release.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="PATH")
     return parser
 
 
@@ -57,7 +67,8 @@ def cmd_check_config(config_path: Path) -> ExitCode:
     for warning in config_warnings(config):
         print(f"warning: {warning}")
     print(
-        f"{config_path}: ok ({len(config.sources)} sources, {len(config.licences)} licences, "
+        f"{config_path}: ok ({plural(len(config.sources), 'source')}, "
+        f"{plural(len(config.licences), 'licence')}, "
         f"mode {config.daemon.mode})"
     )
     return ExitCode.OK
@@ -70,13 +81,29 @@ def cmd_once(config_path: Path) -> ExitCode:
     return run_once(config, adapter("clock.system")(), sys.stdout)
 
 
+def cmd_release_breaker(config_path: Path, licence: str) -> ExitCode:
+    config = load(config_path)
+    actor = _user_name(os.getuid())
+    return release_breaker(config, adapter("clock.system")(), licence, actor)
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid:{uid}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    log.configure(journald="JOURNAL_STREAM" in os.environ, level=os.environ.get("RECD_LOG", "INFO"))
     try:
+        level = log.parse_level(os.environ.get("RECD_LOG", "INFO"))
+        log.configure(journald="JOURNAL_STREAM" in os.environ, level=level)
         if args.command == "check-config":
             return cmd_check_config(args.config)
+        if args.command == "release-breaker":
+            return cmd_release_breaker(args.config, args.licence)
         if args.once:
             return cmd_once(args.config)
         raise UsageError(

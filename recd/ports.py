@@ -178,6 +178,9 @@ class Catalogue(Protocol):
 
     def trip_breaker(self, licence: str, now: datetime, due: int, total: int) -> None: ...
 
+    def release_breaker(self, licence: str, now: datetime, actor: str) -> bool:
+        """Let the next sweep erase the licence's due recordings; False if none is tripped."""
+
     def clear_breaker(self, licence: str) -> None: ...
 
 

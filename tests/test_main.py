@@ -18,7 +18,7 @@ def test_check_config_ok_prints_a_summary(
     config = write_estate(tmp_path)
     assert main(["check-config", "--config", str(config)]) == 0
     out, err = capsys.readouterr()
-    assert (out, err) == (f"{config}: ok (1 sources, 1 licences, mode enforce)\n", "")
+    assert (out, err) == (f"{config}: ok (1 source, 1 licence, mode enforce)\n", "")
 
 
 def test_check_config_prints_warnings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -27,7 +27,7 @@ def test_check_config_prints_warnings(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["check-config", "--config", str(config)]) == 0
     out, _ = capsys.readouterr()
     assert out.splitlines()[0].startswith("warning: ")
-    assert out.splitlines()[-1] == f"{config}: ok (1 sources, 1 licences, mode enforce)"
+    assert out.splitlines()[-1] == f"{config}: ok (1 source, 1 licence, mode enforce)"
 
 
 def test_global_config_option_works_for_check_config(
@@ -92,3 +92,30 @@ def test_logging_has_timestamps_only_outside_journald(journald: bool, timestampe
     log.configure(journald=journald, level="DEBUG")
     assert logging.getLogger("recd").level == logging.DEBUG
     log.configure(journald=journald)
+
+
+def test_recd_log_level_is_validated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECD_LOG", "chatty")
+    assert main(["check-config", "--config", str(write_estate(tmp_path))]) == 2
+    assert capsys.readouterr().err == (
+        'recd: RECD_LOG: unknown level "chatty" (use DEBUG, INFO, WARNING or ERROR)\n'
+    )
+    monkeypatch.setenv("RECD_LOG", "debug")
+    assert main(["check-config", "--config", str(write_estate(tmp_path))]) == 0
+    assert logging.getLogger("recd").level == logging.DEBUG
+
+
+def test_log_timestamps_are_utc() -> None:
+    formatter = log.UTCFormatter("%(asctime)s", "%Y-%m-%dT%H:%M:%SZ")
+    record = logging.makeLogRecord({"created": 0.0})
+    assert formatter.format(record) == "1970-01-01T00:00:00Z"
+
+
+def test_release_breaker_without_a_tripped_breaker_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_estate(tmp_path)
+    assert main(["release-breaker", "L1", "--config", str(config)]) == 3
+    assert capsys.readouterr().err == "recd: no tripped mass-deletion breaker for licence L1\n"

@@ -421,6 +421,16 @@ class SqliteCatalogue:
                 (licence, to_us(now), due, total),
             )
 
+    def release_breaker(self, licence: str, now: datetime, actor: str) -> bool:
+        """Let the next sweep erase ``licence``'s due recordings; False if none is tripped."""
+        with self._tx():
+            cursor = self._db.execute(
+                "UPDATE breakers SET released_at = ?, released_by = ? "
+                "WHERE licence = ? AND released_at IS NULL",
+                (to_us(now), actor, licence),
+            )
+            return cursor.rowcount == 1
+
     def clear_breaker(self, licence: str) -> None:
         with self._tx():
             self._db.execute("DELETE FROM breakers WHERE licence = ?", (licence,))

@@ -174,7 +174,7 @@ class Sweeper:
         logger.error(
             "mass-deletion breaker%s for %s: %d of its %d recordings are due at once "
             "(limit %.0f%%, at least %d); none of them will be erased until "
-            "`recctl breaker release --licence %s`",
+            "`recd release-breaker %s`",
             " would trip (dry-run)" if self.dry_run else " tripped",
             label, due, total, safety.max_due_fraction * 100, safety.min_breaker_count, label,
         )  # fmt: skip
