@@ -151,10 +151,13 @@ class Catalogue(Protocol):
     def record_policy(self, licence: str | None, policy: str) -> None:
         """Remember the rule for a licence first seen by a scan (if none is stored yet)."""
 
-    def due(
-        self, now: datetime, limit: int, after: tuple[datetime, str] | None = None
+    def due_dirs(self, now: datetime) -> list[tuple[str, str]]:
+        """``(source, directory)`` of every directory holding a recording due at ``now``."""
+
+    def due_in(
+        self, source: str, directory: str, now: datetime, limit: int, after: str = ""
     ) -> list[Recording]:
-        """Present recordings due at ``now``, by (deadline, id), after a keyset position."""
+        """Present recordings of one directory due at ``now``, by location, after ``after``."""
 
     def counts(self, now: datetime) -> dict[str | None, tuple[int, int]]:
         """Per licence: (present recordings, of which due at ``now``)."""

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
-from recd.core.audit import GENESIS, AuditDraft, AuditEntry, parse_sealed, seal, to_line
+from recd.core.audit import GENESIS, AuditDraft, AuditEntry, parse_sealed, seal_line
 from recd.errors import AuditCorrupt, StateError
 
 _CHUNK = 64 * 1024
@@ -163,13 +163,16 @@ class FileAuditLog:
         if self._wfd < 0:
             raise ValueError(f"{self.path}: the audit log is closed")
         entries: list[AuditEntry] = []
+        lines: list[bytes] = []
         seq, prev = (0, GENESIS) if self._last is None else (self._last.seq, self._last.hash)
         for draft in drafts:
-            entries.append(seal(draft, seq=seq + 1, prev=prev, time=now))
-            seq, prev = entries[-1].seq, entries[-1].hash
+            entry, line = seal_line(draft, seq=seq + 1, prev=prev, time=now)
+            entries.append(entry)
+            lines.append(line)
+            seq, prev = entry.seq, entry.hash
         if not entries:
             return entries
-        data = memoryview(b"".join(to_line(entry) for entry in entries))
+        data = memoryview(b"".join(lines))
         try:
             written = 0
             while written < len(data):

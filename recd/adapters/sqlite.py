@@ -43,7 +43,7 @@ _MIGRATIONS: dict[int, str] = {
     ) WITHOUT ROWID;
     CREATE INDEX recordings_due ON recordings (deadline, id) WHERE state = 'present';
     CREATE INDEX recordings_licence ON recordings (licence, state);
-    CREATE INDEX recordings_dir ON recordings (source, dir);
+    CREATE INDEX recordings_dir ON recordings (source, dir, location);
     CREATE TABLE intents (
         id           TEXT PRIMARY KEY,
         recording_id TEXT NOT NULL,
@@ -297,20 +297,23 @@ class SqliteCatalogue:
 
     # -- sweeping -----------------------------------------------------------------------------
 
-    def due(
-        self, now: datetime, limit: int, after: tuple[datetime, str] | None = None
-    ) -> list[Recording]:
-        """Present recordings whose deadline is at or before ``now``, oldest deadline first,
-        strictly after the ``(deadline, id)`` keyset position ``after``."""
-        args: list[Any] = [to_us(now)]
-        keyset = ""
-        if after is not None:
-            keyset = " AND (deadline, id) > (?, ?)"
-            args += [to_us(after[0]), after[1]]
+    def due_dirs(self, now: datetime) -> list[tuple[str, str]]:
+        """``(source, directory)`` of every directory holding a recording due at ``now``."""
         cursor = self._db.execute(
-            f"SELECT {_COLUMNS} FROM recordings WHERE state = 'present' AND deadline <= ?"  # noqa: S608
-            f"{keyset} ORDER BY deadline, id LIMIT ?",
-            [*args, limit],
+            "SELECT DISTINCT source, dir FROM recordings "
+            "WHERE state = 'present' AND deadline <= ? ORDER BY source, dir",
+            (to_us(now),),
+        )
+        return [(r[0], r[1]) for r in cursor]
+
+    def due_in(
+        self, source: str, directory: str, now: datetime, limit: int, after: str = ""
+    ) -> list[Recording]:
+        """Present recordings of one directory due at ``now``, by location, after ``after``."""
+        cursor = self._db.execute(
+            f"SELECT {_COLUMNS} FROM recordings WHERE source = ? AND dir = ? "  # noqa: S608
+            "AND location > ? AND state = 'present' AND deadline <= ? ORDER BY location LIMIT ?",
+            (source, directory, after, to_us(now), limit),
         )
         return [_row_to_recording(r) for r in cursor]
 

@@ -38,7 +38,8 @@ from recd.ports import (
 
 logger = logging.getLogger(__name__)
 
-BATCH = 256
+BATCH = 256  # files prepared (two descriptors each) and erased per audited batch
+PAGE = 1000  # due recordings read from the catalogue at a time
 UNCLASSIFIED = "(unclassified)"
 TEMP_PREFIX = ".recd-erase-"  # the directory source never indexes these names
 
@@ -135,14 +136,22 @@ class Sweeper:
         now = self.clock.now()
         report = SweepReport(now, self.dry_run)
         tripped, released = self._breakers(now, report)
-        after: tuple[datetime, str] | None = None
-        while batch := self.catalogue.due(now, BATCH, after):
-            last = batch[-1]
-            assert last.deadline is not None
-            after = (last.deadline, last.id)
-            plans = [p for rec in batch if (p := self._plan(rec, now, tripped, report))]
-            if plans:
-                self._execute(plans, report)
+        # Directory by directory, so each batch flushes few directories (ids are hashes: in
+        # id order a batch would touch every directory of the source).
+        plans: list[_Plan] = []
+        for source, directory in self.catalogue.due_dirs(now):
+            after = ""
+            while page := self.catalogue.due_in(source, directory, now, PAGE, after):
+                after = page[-1].relpath
+                for rec in page:
+                    plan = self._plan(rec, now, tripped, report)
+                    if plan is not None:
+                        plans.append(plan)
+                    if len(plans) >= BATCH:
+                        self._execute(plans, report)
+                        plans = []
+        if plans:
+            self._execute(plans, report)
         for label in released:
             self.catalogue.clear_breaker(label)
         return report

@@ -117,19 +117,21 @@ def test_reappearing_file_is_present_again(catalogue: Catalogue) -> None:
     assert got.first_seen == T0  # first seen is kept
 
 
-def test_due_orders_by_deadline_and_pages_by_keyset(catalogue: Catalogue) -> None:
-    rows = [rec(f"{i}.wav", deadline=T0 + timedelta(hours=i)) for i in range(5)]
+def test_due_is_found_by_directory_and_paged_by_location(catalogue: Catalogue) -> None:
+    rows = [rec(f"d1/{i}.wav", deadline=T0 + timedelta(hours=i)) for i in range(5)]
+    rows += [rec("d0/x.wav", deadline=T0), rec("d2/later.wav", deadline=T0 + timedelta(days=9))]
     rows.append(rec("never.wav", deadline=None))
     catalogue.upsert(rows, T0)
     now = T0 + timedelta(hours=3)
-    first = catalogue.due(now, 2)
-    assert [r.relpath for r in first] == ["0.wav", "1.wav"]
-    last = first[-1]
-    assert last.deadline is not None
-    rest = catalogue.due(now, 10, (last.deadline, last.id))
-    assert [r.relpath for r in rest] == ["2.wav", "3.wav"]
+    assert catalogue.due_dirs(now) == [("pbx", "d0"), ("pbx", "d1")]
+    first = catalogue.due_in("pbx", "d1", now, 2)
+    assert [r.relpath for r in first] == ["d1/0.wav", "d1/1.wav"]
+    rest = catalogue.due_in("pbx", "d1", now, 10, first[-1].relpath)
+    assert [r.relpath for r in rest] == ["d1/2.wav", "d1/3.wav"]
+    assert catalogue.due_in("pbx", "d2", now, 10) == []
+    assert catalogue.due_in("other", "d1", now, 10) == []
     assert catalogue.next_deadline() == T0
-    assert catalogue.counts(now) == {"L1": (6, 4)}
+    assert catalogue.counts(now) == {"L1": (8, 5)}
 
 
 def test_counts_group_unclassified_under_none(catalogue: Catalogue) -> None:
@@ -168,7 +170,7 @@ def test_intents_resolve_into_erased_recordings(catalogue: Catalogue) -> None:
     assert catalogue.pending_intents() == []
     assert catalogue.get(a.id).state is State.ERASED  # type: ignore[union-attr]
     assert catalogue.get(b.id).state is State.PRESENT  # type: ignore[union-attr]
-    assert catalogue.due(T0 + timedelta(days=365), 10) == [catalogue.get(b.id)]
+    assert catalogue.due_in("pbx", "", T0 + timedelta(days=365), 10) == [catalogue.get(b.id)]
 
 
 def test_skip_reason_is_stored_and_cleared_by_reindexing(catalogue: Catalogue) -> None:

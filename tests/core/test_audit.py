@@ -24,6 +24,7 @@ from recd.core.audit import (
     parse_sealed,
     parse_time,
     seal,
+    seal_line,
     to_line,
     verify,
 )
@@ -459,3 +460,29 @@ def test_any_single_byte_change_is_found_at_its_line_or_before(batch, data):
     assert not result.ok
     assert result.bad_line is not None
     assert result.bad_line <= log[:where].count(b"\n") + 1
+
+
+@given(
+    details=st.dictionaries(
+        st.text(max_size=8),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(),
+            st.text(max_size=12),
+            st.lists(st.integers(), max_size=3),
+        ),
+        max_size=5,
+    ),
+    subject=st.text(max_size=20),
+    actor=st.text(min_size=1, max_size=10),
+)
+def test_seal_line_is_seal_then_to_line(
+    details: dict[str, object], subject: str, actor: str
+) -> None:
+    when = datetime(2026, 11, 23, 13, 44, 9, 123456, tzinfo=UTC)
+    draft = AuditDraft("erase.done", subject, details, actor=actor)
+    entry, line = seal_line(draft, seq=7, prev="ab" * 32, time=when)
+    assert entry == seal(draft, seq=7, prev="ab" * 32, time=when)
+    assert line == to_line(entry)
+    assert parse_sealed(line) == entry
