@@ -105,3 +105,26 @@ def sync() -> None:
 def ratio(baseline: float, ours: float) -> float:
     """How fast recd is relative to the baseline (1.0 = as fast; 0.5 = twice as slow)."""
     return baseline / ours if ours else float("inf")
+
+
+def timed_sweep(config_path: Path, expected: int) -> float:
+    """Index a source untimed, then time one in-process sweep (what the daemon does at a
+    deadline); asserts that it erased ``expected`` recordings."""
+    from recd.adapters.clock import SystemClock
+    from recd.config import load
+    from recd.daemon import open_runtime, scan_all
+    from recd.service.sweep import Sweeper
+
+    config = load(config_path)
+    runtime = open_runtime(config, SystemClock())
+    try:
+        scan_all(runtime)
+        start = time.perf_counter()
+        report = Sweeper(
+            config, runtime.catalogue, runtime.audit, runtime.clock, runtime.erasers
+        ).run()
+        elapsed = time.perf_counter() - start
+    finally:
+        runtime.close()
+    assert report.erased == expected, f"erased {report.erased} of {expected}"
+    return elapsed

@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench.common import make_tree, ratio, sync, timed, workdir, write_config
+from bench.common import make_tree, ratio, sync, timed, timed_sweep, workdir, write_config
 
 FILE = 5 * 1024 * 1024
 
@@ -20,11 +20,6 @@ def files_of(root: Path) -> list[str]:
 
 
 def run(total_mb: int) -> dict[str, float]:
-    from recd.adapters.clock import SystemClock
-    from recd.config import load
-    from recd.daemon import open_runtime, scan_all
-    from recd.service.sweep import Sweeper
-
     count = max(1, total_mb * 1024 * 1024 // FILE)
     with workdir("overwrite") as base:
         shred_root = base / "shred"
@@ -47,18 +42,8 @@ def run(total_mb: int) -> dict[str, float]:
         root = base / "recordings"
         make_tree(root, count, size=FILE, per_dir=50)
         sync()
-        config = load(write_config(base / "a", root, retention="30d", method="overwrite"))
-        runtime = open_runtime(config, SystemClock())
-        try:
-            scan_all(runtime)
-            start = time.perf_counter()
-            report = Sweeper(
-                config, runtime.catalogue, runtime.audit, runtime.clock, runtime.erasers
-            ).run()
-            t_recd = time.perf_counter() - start
-        finally:
-            runtime.close()
-        assert report.erased == count, f"erased {report.erased} of {count}"
+        cfg = write_config(base / "a", root, retention="30d", method="overwrite")
+        t_recd = timed_sweep(cfg, count)
     mb = count * FILE / 1e6
     return {
         "files": count,

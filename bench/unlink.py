@@ -8,17 +8,11 @@ indexed first (untimed), then `Sweeper.run()` is timed. A `recd --once` run over
 from __future__ import annotations
 
 import subprocess
-import time
 
-from bench.common import BIN, make_tree, ratio, sync, timed, workdir, write_config
+from bench.common import BIN, make_tree, ratio, sync, timed, timed_sweep, workdir, write_config
 
 
 def run(count: int) -> dict[str, float]:
-    from recd.adapters.clock import SystemClock
-    from recd.config import load
-    from recd.daemon import open_runtime, scan_all
-    from recd.service.sweep import Sweeper
-
     with workdir("unlink") as base:
         find_root = base / "find-tree"
         make_tree(find_root, count)
@@ -29,18 +23,7 @@ def run(count: int) -> dict[str, float]:
         root = base / "recordings"
         make_tree(root, count)
         sync()
-        config = load(write_config(base / "a", root, retention="30d"))
-        runtime = open_runtime(config, SystemClock())
-        try:
-            scan_all(runtime)
-            start = time.perf_counter()
-            report = Sweeper(
-                config, runtime.catalogue, runtime.audit, runtime.clock, runtime.erasers
-            ).run()
-            t_sweep = time.perf_counter() - start
-        finally:
-            runtime.close()
-        assert report.erased == count, f"erased {report.erased} of {count}"
+        t_sweep = timed_sweep(write_config(base / "a", root, retention="30d"), count)
         sync()
 
         root2 = base / "recordings2"

@@ -23,7 +23,7 @@ SCHEMA_VERSION = 1
 _MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE recordings (
-        id          TEXT PRIMARY KEY,
+        id          TEXT NOT NULL UNIQUE,  -- rowid table: rows append in scan order
         source      TEXT NOT NULL,
         location    TEXT NOT NULL,
         dir         TEXT NOT NULL,
@@ -40,7 +40,7 @@ _MIGRATIONS: dict[int, str] = {
         indexed_at  INTEGER NOT NULL,
         erased_at   INTEGER,
         skip_reason TEXT
-    ) WITHOUT ROWID;
+    );
     CREATE INDEX recordings_due ON recordings (deadline, id) WHERE state = 'present';
     CREATE INDEX recordings_licence ON recordings (licence, state);
     CREATE INDEX recordings_dir ON recordings (source, dir, location);
@@ -386,10 +386,11 @@ class SqliteCatalogue:
         ``dropped`` the ids of intents that ended otherwise (failed, or never started).
         """
         with self._tx():
+            ids = dict(self._db.execute("SELECT id, recording_id FROM intents"))
             self._db.executemany(
                 "UPDATE recordings SET state = 'erased', erased_at = ?, skip_reason = NULL "
-                "WHERE id = (SELECT recording_id FROM intents WHERE id = ?)",
-                [(to_us(when), iid) for iid, when in erased],
+                "WHERE id = ?",
+                [(to_us(when), ids[iid]) for iid, when in erased if iid in ids],
             )
             self._db.executemany(
                 "DELETE FROM intents WHERE id = ?",

@@ -133,7 +133,14 @@ def seal(draft: AuditDraft, *, seq: int, prev: str, time: datetime) -> AuditEntr
     return seal_line(draft, seq=seq, prev=prev, time=time)[0]
 
 
+_PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f-\U0010ffff]*')
+
+
 def _text(value: str) -> str:
+    """``value`` as a JSON string, as ``canonical_json`` writes it (plain ASCII without
+    quotes, backslashes or control characters needs no escaping: the common case, cheaply)."""
+    if _PLAIN.fullmatch(value):
+        return f'"{value}"'
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -89,17 +89,21 @@ def label_of(licence: str | None) -> str:
     return licence if licence is not None else UNCLASSIFIED
 
 
-def location_of(config: Config, rec: Recording) -> str:
-    for source in config.sources:
-        if source.name == rec.source and source.path is not None:
-            return str(source.path / rec.relpath)
-    return f"{rec.source}:{rec.relpath}"
+def source_roots(config: Config) -> dict[str, str]:
+    """Each directory source's root, as text, for ``location_of``."""
+    return {s.name: str(s.path).rstrip("/") for s in config.sources if s.path is not None}
 
 
-def erase_details(config: Config, rec: Recording, reason: str) -> dict[str, Any]:
+def location_of(roots: Mapping[str, str], rec: Recording) -> str:
+    """Where a recording is, for people: the full path (``source:key`` where no path)."""
+    root = roots.get(rec.source)
+    return f"{rec.source}:{rec.relpath}" if root is None else f"{root}/{rec.relpath}"
+
+
+def erase_details(roots: Mapping[str, str], rec: Recording, reason: str) -> dict[str, Any]:
     """The audit details every erase entry of ``rec`` carries (SPEC section 8)."""
     details: dict[str, Any] = {
-        "location": location_of(config, rec),
+        "location": location_of(roots, rec),
         "licence": rec.classification.licence,
         "size": rec.size,
         "reason": reason,
@@ -131,6 +135,7 @@ class Sweeper:
         self.clock = clock
         self.erasers = erasers
         self.dry_run = config.daemon.mode is Mode.DRY_RUN
+        self.roots = source_roots(config)
 
     def run(self) -> SweepReport:
         now = self.clock.now()
@@ -220,7 +225,7 @@ class Sweeper:
             reason = decision.reason or str(decision.action)
             self._skip(rec, reason, tally, permanent=decision.action is Action.REFUSE)
             return None
-        details = erase_details(self.config, rec, v.reason)
+        details = erase_details(self.roots, rec, v.reason)
         details |= _method_details(decision.method, decision.effective, decision.reason)
         if self.dry_run:
             prepared.close()
@@ -252,13 +257,13 @@ class Sweeper:
         if rec.skip_reason == reason:
             return
         self.catalogue.set_skip_reason(rec.id, reason)
-        location = location_of(self.config, rec)
+        location = location_of(self.roots, rec)
         if not permanent:
             logger.info("not erasing %s yet: %s", location, reason)
             return
         logger.warning("not erasing %s: %s", location, reason)
         if not self.dry_run:
-            details = erase_details(self.config, rec, "retention") | {"skipped": reason}
+            details = erase_details(self.roots, rec, "retention") | {"skipped": reason}
             self.audit.append([AuditDraft("erase.skipped", rec.id, details)], self.clock.now())
 
     def _execute(self, plans: list[_Plan], report: SweepReport) -> None:
