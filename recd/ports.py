@@ -62,7 +62,9 @@ class Clock(Protocol):
 class ScanReport(Protocol):
     """What a finished scan could not see; files below these directories are not 'missing'."""
 
-    unreadable_dirs: Sequence[str]  # relpaths of directories that could not be listed
+    @property
+    def unreadable_dirs(self) -> Sequence[str]:
+        """Relative paths of directories that could not be listed."""
 
 
 class Source(Protocol):

@@ -237,7 +237,11 @@ class ListedSource:
     def __init__(self, name: str, facts: list[FileFacts], unreadable: list[str]) -> None:
         self.name = name
         self._facts = facts
-        self.report = DirScanReport(unreadable_dirs=unreadable)
+        self._report = DirScanReport(unreadable_dirs=unreadable)
+
+    @property
+    def report(self) -> DirScanReport:
+        return self._report
 
     def scan(self) -> Iterator[FileFacts]:
         yield from self._facts
@@ -317,3 +321,25 @@ def test_releasing_a_breaker_that_is_not_tripped_is_refused(estate: Estate) -> N
         release_breaker(estate.config, estate.clock, "L1", "alice")
     assert str(exc.value) == "no tripped mass-deletion breaker for licence L1"
     assert exc.value.exit_code == 3
+
+
+@pytest.mark.root
+def test_a_failed_erase_is_audited_as_failed_and_exits_4(estate: Estate) -> None:
+    import subprocess
+
+    f = estate.write("L1/old.wav", age_days=31)
+    root = str(estate.root)
+    subprocess.run(["mount", "--bind", root, root], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", root], check=True)
+        code, out = estate.once()
+    finally:
+        subprocess.run(["umount", root], check=True)
+    assert code is ExitCode.PARTIAL
+    assert out == "L1: 1 recording, 1 due, 0 erased, 1 failed\n"
+    assert f.read_bytes() == b"\x01" * 4096
+    assert [a for a, _ in estate.actions()] == ["erase.intent", "erase.failed"]
+    error = estate.audit()[-1]["details"]["error"]
+    assert error == "cannot open for writing: Read-only file system (EROFS)"
+    assert states(estate) == {"L1/old.wav": State.PRESENT}
+    assert estate.sweep().erased == 1  # writable again: the next sweep erases it
