@@ -343,3 +343,14 @@ def test_a_failed_erase_is_audited_as_failed_and_exits_4(estate: Estate) -> None
     assert error == "cannot open for writing: Read-only file system (EROFS)"
     assert states(estate) == {"L1/old.wav": State.PRESENT}
     assert estate.sweep().erased == 1  # writable again: the next sweep erases it
+
+
+def test_recordings_of_a_source_no_longer_configured_are_kept(estate: Estate) -> None:
+    f = estate.write("L1/old.wav", age_days=31)
+    estate.configure(mode="dry-run")
+    estate.sweep()  # indexed under source "pbx"
+    estate.configure(mode="enforce", sources=())
+    report = estate.sweep()
+    assert f.exists()
+    assert report.licences["L1"].kept == {"source pbx is not configured": 1}
+    assert estate.actions() == []  # transient: the operator may put the source back
