@@ -4,3 +4,28 @@ Invariants: an intent is durable (catalogue and audit log) before every irrevers
 nothing is erased without an audit entry; the service never imports an adapter, it is given
 its ports.
 """
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from recd.config import Config
+from recd.ports import AuditLog, Catalogue, Clock, Eraser
+
+
+class EraseUseCase:
+    """What the use cases that erase (sweep, recovery) are given: the configuration and ports."""
+
+    def __init__(
+        self,
+        config: Config,
+        catalogue: Catalogue,
+        audit: AuditLog,
+        clock: Clock,
+        erasers: Mapping[str, Eraser],
+    ) -> None:
+        self.config = config
+        self.catalogue = catalogue
+        self.audit = audit
+        self.clock = clock
+        self.erasers = erasers

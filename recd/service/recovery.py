@@ -12,25 +12,22 @@ log agree.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from recd.config import Config
 from recd.core.audit import AuditDraft
 from recd.core.erasure import Action, Decision
 from recd.core.model import EraseMethod, Recording
 from recd.ports import (
     AuditLog,
-    Catalogue,
-    Clock,
     EraseError,
     EraseOutcome,
     Eraser,
     Intent,
     Refused,
 )
+from recd.service import EraseUseCase
 
 logger = logging.getLogger(__name__)
 
@@ -59,21 +56,7 @@ def _outcomes(audit: AuditLog, intents: list[Intent]) -> dict[str, dict[str, dat
     return found
 
 
-class Recovery:
-    def __init__(
-        self,
-        config: Config,
-        catalogue: Catalogue,
-        audit: AuditLog,
-        clock: Clock,
-        erasers: Mapping[str, Eraser],
-    ) -> None:
-        self.config = config
-        self.catalogue = catalogue
-        self.audit = audit
-        self.clock = clock
-        self.erasers = erasers
-
+class Recovery(EraseUseCase):
     def run(self) -> RecoveryReport:
         report = RecoveryReport()
         intents = self.catalogue.pending_intents()

@@ -8,6 +8,7 @@ the catalogue told. A crash anywhere leaves intents that ``recovery`` settles on
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -25,9 +26,6 @@ from recd.core.model import Mode, Recording
 from recd.core.policy import Outcome, verdict
 from recd.core.safety import breaker_trips
 from recd.ports import (
-    AuditLog,
-    Catalogue,
-    Clock,
     EraseError,
     EraseOutcome,
     Eraser,
@@ -35,6 +33,7 @@ from recd.ports import (
     Intent,
     PreparedErase,
 )
+from recd.service import EraseUseCase
 
 logger = logging.getLogger(__name__)
 
@@ -120,22 +119,14 @@ def _method_details(method: str, effective: bool, why: str | None) -> dict[str, 
     return out
 
 
-class Sweeper:
-    def __init__(
-        self,
-        config: Config,
-        catalogue: Catalogue,
-        audit: AuditLog,
-        clock: Clock,
-        erasers: Mapping[str, Eraser],
-    ) -> None:
-        self.config = config
-        self.catalogue = catalogue
-        self.audit = audit
-        self.clock = clock
-        self.erasers = erasers
-        self.dry_run = config.daemon.mode is Mode.DRY_RUN
-        self.roots = source_roots(config)
+class Sweeper(EraseUseCase):
+    @property
+    def dry_run(self) -> bool:
+        return self.config.daemon.mode is Mode.DRY_RUN
+
+    @functools.cached_property
+    def roots(self) -> dict[str, str]:
+        return source_roots(self.config)
 
     def run(self) -> SweepReport:
         now = self.clock.now()
