@@ -28,13 +28,19 @@ def main() -> None:
             print(f"  {path.relative_to(BASE)}")
     run("recd", "check-config", "--config", str(config))
     run("recd", "--once", "--config", str(config))
-    run("recctl", "audit", "ls", "--file", str(BASE / "state" / "audit.log"))
-    run("recctl", "audit", "verify", "--file", str(BASE / "state" / "audit.log"))
+    audit = str(BASE / "state" / "audit.log")
+    run("recctl", "audit", "ls", "--file", audit, "--action", "erase.done")
+    run("recctl", "audit", "verify", "--file", audit)
+    print("\nStill on disk:")
+    for path in sorted((BASE / "recordings").rglob("*")):
+        if path.is_file():
+            print(f"  {path.relative_to(BASE)}")
     print(
-        "\nThe recordings still listed were kept: not yet due, still within erase.settle"
-        "\n(modified less than 2 minutes ago), or unclassified. Run `make demo` again to"
-        "\nstart over, or `.venv/bin/recd --once --config demo-run/etc/recd.toml` after"
-        "\ntwo minutes to see the settled ones go."
+        "\nThose were kept: not yet due, still within erase.settle (modified less than 2"
+        "\nminutes ago), or unclassified (tenants/stray-call.wav). Run `make demo` again to"
+        "\nstart over, or `.venv/bin/recd --once --config demo-run/etc/recd.toml` after two"
+        "\nminutes to see the settled ones go. Full trail: `.venv/bin/recctl audit ls --file"
+        "\ndemo-run/state/audit.log --json`."
     )
 
 
