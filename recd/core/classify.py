@@ -119,6 +119,12 @@ def classify(
     text: dict[str, str | None] = {}
     for name in _TEXT_FIELDS:
         text[name] = None
+        if tags is None and metadata is None:  # the common case, without the generators
+            if name == "licence" and rule.licence is not None and rule.licence.strip():
+                text[name], provenance[name] = rule.licence.strip(), Provenance.SOURCE
+            elif (value := fields.get(name, "").strip()) != "":
+                text[name], provenance[name] = value, Provenance.PATTERN
+            continue
         for level, value in _candidates(rule, name, fields, tags, metadata):
             cleaned = _clean(value)
             if cleaned:

@@ -541,3 +541,20 @@ def test_variable_width_input_falls_back_to_strptime() -> None:
     # strptime reads 13 digits under %Y%m%d%H%M%S (a one-digit second); so must we.
     text, fmt = "2026113012000", "%Y%m%d%H%M%S"
     assert classify_module._strptime(text, fmt) == datetime.strptime(text, fmt)
+
+
+@given(
+    fields=st.dictionaries(
+        st.sampled_from(["licence", "call_id", "extension", "caller", "callee"]),
+        st.text(alphabet=" \tabc123", max_size=4),
+    ),
+    fixed=st.one_of(st.none(), st.text(alphabet=" L1", max_size=3)),
+)
+def test_fast_path_without_tags_agrees_with_the_general_one(
+    fields: dict[str, str], fixed: str | None
+) -> None:
+    rule = ClassifyRule(timezone=UTC, licence=fixed)
+    mtime = datetime(2026, 11, 1, tzinfo=UTC)
+    fast = classify(rule, "a/b.wav", fields=fields, tags=None, metadata=None, mtime=mtime)
+    general = classify(rule, "a/b.wav", fields=fields, tags={}, metadata={}, mtime=mtime)
+    assert fast == general
