@@ -112,7 +112,7 @@ def timed_sweep(config_path: Path, expected: int) -> float:
     deadline); asserts that it erased ``expected`` recordings."""
     from recd.adapters.clock import SystemClock
     from recd.config import load
-    from recd.daemon import open_runtime, scan_all
+    from recd.runtime import open_runtime, scan_all
     from recd.service.sweep import Sweeper
 
     config = load(config_path)

@@ -1,179 +1,202 @@
-"""Composition root: build the adapters a configuration needs and run the service.
+"""The long-running daemon's lifecycle: start, loop, stop (SPEC sections 3, 7 and 9).
 
-Adapters are named by "module:attribute" strings and imported only when a configuration uses
-them (uvicorn's lazy tables), so mutagen is loaded only for sources with ``tags = true`` and
-boto3 only for S3 sources. This issue's entry point is ``run_once`` (``recd --once``); the live
-loop is built on the same runtime.
+One thread owns all state. Signal handlers only put an event on one ``SimpleQueue`` (its
+``put`` is safe in a handler); the loop blocks in ``get(timeout=...)`` until the earliest of:
+an event, the next deadline, the next full rescan, or the next watchdog ping. No polling
+interval: a recording is erased when its deadline comes, not at the next tick.
+
+- start: open the state, finish interrupted erasures, apply retention changes, ``READY=1``,
+  then the first full scan (progress in ``STATUS=``) and a sweep.
+- loop: each wake-up is one ``step(event)``, which tests drive directly with a fake clock.
+- SIGHUP: ``RELOADING=1``, load the configuration again; a bad one is refused with every
+  problem logged and the old one kept; ``READY=1`` either way.
+- SIGTERM/SIGINT: ``STOPPING=1``; a sweep in progress finishes the batch in flight (whose
+  intents are already durable) and stops; then the state is closed and recd exits 0.
 """
 
 from __future__ import annotations
 
-import importlib
+import enum
 import logging
-import os
+import queue
+import signal
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, TextIO
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import FrameType
 
 from recd import __version__
-from recd.config import Config
+from recd.adapters.systemd import Notifier
+from recd.config import Config, load
 from recd.core.audit import AuditDraft
-from recd.errors import ExitCode, NotAllowedInState, StateError
-from recd.ports import AuditLog, Catalogue, Clock, Eraser, Source, TagReader
-from recd.service.indexing import Indexer
+from recd.errors import ConfigInvalid, ExitCode
+from recd.ports import Clock
+from recd.runtime import Runtime, open_runtime, scan_all
 from recd.service.policies import apply_policies
 from recd.service.recovery import Recovery
 from recd.service.sweep import Sweeper, SweepReport
 
 logger = logging.getLogger(__name__)
 
-ADAPTERS = {
-    "catalogue.sqlite": "recd.adapters.sqlite:SqliteCatalogue",
-    "audit.file": "recd.adapters.auditlog:FileAuditLog",
-    "source.directory": "recd.adapters.directory:DirectorySource",
-    "eraser.directory": "recd.adapters.erase:LocalEraser",
-    "tags.mutagen": "recd.adapters.tags:MutagenTagReader",
-    "clock.system": "recd.adapters.clock:SystemClock",
-}
+#: How soon to look again at recordings that are due but were kept back (still settling, open
+#: for writing, a failed erase): they keep no future deadline to wake the loop.
+RETRY = timedelta(seconds=30)
+MAX_SLEEP = 3600.0  # wake at least hourly, so a stepped wall clock is noticed
 
 
-def adapter(kind: str) -> Callable[..., Any]:
-    module, _, attr = ADAPTERS[kind].partition(":")
-    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+class Event(enum.Enum):
+    RELOAD = "reload"
+    STOP = "stop"
 
 
-@dataclass
-class Runtime:
-    """Everything the service runs on; ``close`` releases files and locks."""
-
-    config: Config
-    clock: Clock
-    catalogue: Catalogue
-    audit: AuditLog
-    sources: dict[str, Source] = field(default_factory=dict)
-    erasers: dict[str, Eraser] = field(default_factory=dict)
-    tag_reader: TagReader | None = None
-
-    def close(self) -> None:
-        for eraser in self.erasers.values():
-            getattr(eraser, "close", lambda: None)()
-        getattr(self.audit, "close", lambda: None)()
-        getattr(self.catalogue, "close", lambda: None)()
+SIGNALS = {signal.SIGHUP: Event.RELOAD, signal.SIGTERM: Event.STOP, signal.SIGINT: Event.STOP}
 
 
-def open_runtime(config: Config, clock: Clock) -> Runtime:
-    """Open the state directory and build the adapters ``config`` needs."""
-    state = config.daemon.state_dir
-    try:
-        state.mkdir(mode=0o750, parents=True, exist_ok=True)
-        (state / "certificates").mkdir(mode=0o750, exist_ok=True)
-    except OSError as exc:
-        raise StateError(f"{state}: cannot create the state directory: {exc.strerror}") from exc
-    catalogue = adapter("catalogue.sqlite")(state / "catalog.db")
-    try:
-        audit = adapter("audit.file").open(state / "audit.log", clock.now())  # type: ignore[attr-defined]
-    except BaseException:
-        catalogue.close()
-        raise
-    runtime = Runtime(config, clock, catalogue, audit)
-    for source in config.sources:
-        if source.type != "directory" or source.path is None:
-            logger.warning("source %s: S3 sources are not supported yet; skipped", source.name)
-            continue
-        runtime.sources[source.name] = adapter("source.directory")(
-            source.name, source.path, exclude=(state,)
-        )
-        runtime.erasers[source.name] = adapter("eraser.directory")(source.path)
-    if any(s.rule.tags for s in config.sources):
-        runtime.tag_reader = adapter("tags.mutagen")()
-    return runtime
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        notifier: Notifier,
+        *,
+        watchdog: float | None = None,
+        loader: Callable[[Path], Config] = load,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.notifier = notifier
+        self.watchdog = watchdog
+        self.loader = loader
+        self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self.stopping = False
+        self._runtime: Runtime | None = None
+        self._next_scan = 0.0  # monotonic time of the next full rescan
+        self._retry_at: datetime | None = None
 
+    @property
+    def runtime(self) -> Runtime:
+        assert self._runtime is not None, "start() first"
+        return self._runtime
 
-def scan_all(runtime: Runtime) -> bool:
-    """Index every source; False if any could not be scanned (reported, others go on)."""
-    ok = True
-    configs = {s.name: s for s in runtime.config.sources}
-    for name, source in runtime.sources.items():
-        indexer = Indexer(
-            runtime.config, configs[name], source, runtime.catalogue, runtime.tag_reader
-        )
+    # -- signals ------------------------------------------------------------------------------
+
+    def handle_signal(self, signum: int, frame: FrameType | None) -> None:
+        """Only enqueue: no logging, no locks, no I/O in a signal handler."""
+        self.events.put_nowait(SIGNALS[signal.Signals(signum)])
+
+    def install_signals(self) -> None:
+        for signum in SIGNALS:
+            signal.signal(signum, self.handle_signal)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def run(self) -> ExitCode:
+        self.start()
         try:
-            indexer.run(runtime.clock.now())
-        except OSError as exc:
-            ok = False
-            logger.error("source %s: cannot scan %s: %s", name, exc.filename, exc.strerror)
-    return ok
+            while not self.stopping:
+                self.step(self.next_event())
+        finally:
+            self.stop()
+        return ExitCode.OK
 
+    def start(self) -> None:
+        self._open(self.config)
+        self.notifier.notify(ready="1", status="scanning sources")
+        self._scan()
+        self._sweep()
 
-def run_once(config: Config, clock: Clock, out: TextIO) -> ExitCode:
-    """`recd --once`: recover, scan every source, sweep once, print one line per licence."""
-    runtime = open_runtime(config, clock)
-    try:
-        details = {
-            "config": str(config.path),
-            "version": __version__,
-            "mode": str(config.daemon.mode),
-            "sources": [s.name for s in config.sources],
-            "licences": sorted(config.licences),
-            "pid": os.getpid(),
-        }
-        runtime.audit.append([AuditDraft("config.loaded", str(config.path), details)], clock.now())
-        Recovery(config, runtime.catalogue, runtime.audit, clock, runtime.erasers).run()
-        apply_policies(config, runtime.catalogue)
-        scanned = scan_all(runtime)
-        report = Sweeper(config, runtime.catalogue, runtime.audit, clock, runtime.erasers).run()
-    finally:
-        runtime.close()
-    for line in summary_lines(report):
-        print(line, file=out)
-    if not scanned:
-        return ExitCode.FAILED
-    return ExitCode.PARTIAL if report.failed else ExitCode.OK
+    def stop(self) -> None:
+        self.notifier.notify(stopping="1", status="stopping")
+        if self._runtime is not None:
+            self._runtime.close()
+            self._runtime = None
+        logger.info("stopped")
 
+    def _open(self, config: Config) -> None:
+        runtime = open_runtime(config, self.clock)
+        try:
+            details = {"config": str(config.path), "version": __version__, "daemon": True}
+            runtime.audit.append(
+                [AuditDraft("config.loaded", str(config.path), details)], self.clock.now()
+            )
+            Recovery(config, runtime.catalogue, runtime.audit, self.clock, runtime.erasers).run()
+            apply_policies(config, runtime.catalogue)
+        except BaseException:
+            runtime.close()
+            raise
+        self.config, self._runtime = config, runtime
 
-def release_breaker(config: Config, clock: Clock, licence: str, actor: str) -> ExitCode:
-    """`recd release-breaker LICENCE`: the next sweep may erase what the breaker held back."""
-    runtime = open_runtime(config, clock)
-    try:
-        tripped = runtime.catalogue.breakers().get(licence)
-        if tripped is None or not runtime.catalogue.release_breaker(licence, clock.now(), actor):
-            raise NotAllowedInState(f"no tripped mass-deletion breaker for licence {licence}")
-        details = {"due": tripped.due, "recordings": tripped.total}
-        runtime.audit.append(
-            [AuditDraft("breaker.released", licence, details, actor=actor)], clock.now()
-        )
-    finally:
-        runtime.close()
-    logger.warning(
-        "breaker for %s released by %s: the next sweep erases its %d due recordings",
-        licence, actor, tripped.due,
-    )  # fmt: skip
-    return ExitCode.OK
+    # -- the loop -----------------------------------------------------------------------------
 
+    def next_event(self) -> Event | None:
+        """The next event, or None when it is time to look at deadlines and rescans."""
+        try:
+            return self.events.get(timeout=self.timeout())
+        except queue.Empty:
+            return None
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+    def timeout(self) -> float:
+        """Seconds until the earliest thing the loop must do without being woken."""
+        now = self.clock.now()
+        waits = [MAX_SLEEP, self._next_scan - self.clock.monotonic()]
+        deadline = self.runtime.catalogue.next_deadline(after=now)
+        if deadline is not None:
+            waits.append((deadline - now).total_seconds())
+        if self._retry_at is not None:
+            waits.append((self._retry_at - now).total_seconds())
+        if self.watchdog is not None:
+            waits.append(self.watchdog)
+        return max(0.0, min(waits))
 
+    def step(self, event: Event | None) -> None:
+        """One wake-up: act on the event, then on whatever is due."""
+        if event is Event.STOP:
+            self.stopping = True
+            logger.info("stopping on signal")
+            return
+        if event is Event.RELOAD:
+            self.reload()
+        if self.clock.monotonic() >= self._next_scan:
+            self._scan()
+        self._sweep()
+        if self.watchdog is not None:
+            self.notifier.notify(watchdog="1")
 
-def summary_lines(report: SweepReport) -> list[str]:
-    """One line per licence: recordings, due, erased, kept and why."""
-    lines = []
-    for label in sorted(report.licences):
-        t = report.licences[label]
-        parts = [plural(t.recordings, "recording"), f"{t.due} due"]
-        if report.dry_run:
-            parts.append(f"{t.would_erase} would be erased (dry-run)")
+    def reload(self) -> None:
+        self.notifier.notify(reloading="1", status="reloading configuration")
+        try:
+            config = self.loader(self.config.path)
+        except ConfigInvalid as exc:
+            for problem in exc.problems:
+                logger.error("reload refused: %s", problem)
+            logger.error("keeping the configuration loaded before")
         else:
-            parts.append(f"{t.erased} erased")
-        if t.failed:
-            parts.append(f"{t.failed} failed")
-        kept = sum(t.kept.values())
-        if kept:
-            why = ", ".join(f"{n} {reason}" for reason, n in sorted(t.kept.items()))
-            parts.append(f"{kept} kept ({why})")
-        if t.breaker:
-            parts.append("BREAKER TRIPPED")
-        lines.append(f"{label}: " + ", ".join(parts))
-    if not lines:
-        lines.append("no recordings")
-    return lines
+            if self._runtime is not None:
+                self._runtime.close()
+                self._runtime = None
+            self._open(config)
+            self._next_scan = 0.0  # sources or patterns may have changed
+            logger.info("configuration reloaded from %s", config.path)
+        self.notifier.notify(ready="1", status=self.status())
+
+    def _scan(self) -> None:
+        self.notifier.notify(status="scanning sources")
+        scan_all(self.runtime)
+        self._next_scan = self.clock.monotonic() + self.config.daemon.rescan.total_seconds()
+
+    def _sweep(self) -> SweepReport:
+        rt = self.runtime
+        report = Sweeper(self.config, rt.catalogue, rt.audit, self.clock, rt.erasers).run(
+            should_stop=lambda: not self.events.empty()
+        )
+        kept = sum(sum(t.kept.values()) for t in report.licences.values())
+        self._retry_at = report.now + RETRY if kept or report.failed else None
+        if report.erased or report.failed:
+            logger.info("sweep: %d erased, %d failed", report.erased, report.failed)
+        self.notifier.notify(status=self.status())
+        return report
+
+    def status(self) -> str:
+        deadline = self.runtime.catalogue.next_deadline(after=self.clock.now())
+        when = "none" if deadline is None else deadline.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"next deadline {when}; mode {self.config.daemon.mode}"

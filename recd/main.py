@@ -15,9 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from recd import __version__, log
+from recd.adapters.systemd import Notifier, watchdog_interval
 from recd.config import DEFAULT_CONFIG, config_warnings, load
-from recd.daemon import adapter, plural, release_breaker, run_once
-from recd.errors import ConfigInvalid, ExitCode, RecdError, UsageError
+from recd.daemon import Daemon
+from recd.errors import ConfigInvalid, ExitCode, RecdError
+from recd.runtime import adapter, plural, release_breaker, run_once
 
 logger = logging.getLogger("recd.main")
 
@@ -42,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--once",
         action="store_true",
-        help="scan every source, erase what is due, print one line per licence and exit",
+        help="scan every source, erase what is due, print one line per licence and exit "
+        "(without it, recd runs as a daemon in the foreground until SIGTERM)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = sub.add_parser(
@@ -81,6 +84,23 @@ def cmd_once(config_path: Path) -> ExitCode:
     return run_once(config, adapter("clock.system")(), sys.stdout)
 
 
+def cmd_daemon(config_path: Path) -> ExitCode:
+    """Run in the foreground until SIGTERM (systemd `Type=notify`)."""
+    config = load(config_path)
+    for warning in config_warnings(config):
+        logger.warning("%s", warning)
+    env = os.environ
+    daemon = Daemon(
+        config,
+        adapter("clock.system")(),
+        Notifier(env.get("NOTIFY_SOCKET")),
+        watchdog=watchdog_interval(env.get("WATCHDOG_USEC"), env.get("WATCHDOG_PID"), os.getpid()),
+    )
+    daemon.install_signals()
+    logger.info("recd %s starting with %s", __version__, config_path)
+    return daemon.run()
+
+
 def cmd_release_breaker(config_path: Path, licence: str) -> ExitCode:
     config = load(config_path)
     actor = _user_name(os.getuid())
@@ -94,22 +114,23 @@ def _user_name(uid: int) -> str:
         return f"uid:{uid}"
 
 
+def dispatch(args: argparse.Namespace) -> ExitCode:
+    if args.command == "check-config":
+        return cmd_check_config(args.config)
+    if args.command == "release-breaker":
+        return cmd_release_breaker(args.config, args.licence)
+    if args.once:
+        return cmd_once(args.config)
+    return cmd_daemon(args.config)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         level = log.parse_level(os.environ.get("RECD_LOG", "INFO"))
         log.configure(journald="JOURNAL_STREAM" in os.environ, level=level)
-        if args.command == "check-config":
-            return cmd_check_config(args.config)
-        if args.command == "release-breaker":
-            return cmd_release_breaker(args.config, args.licence)
-        if args.once:
-            return cmd_once(args.config)
-        raise UsageError(
-            "the long-running daemon is not in this build yet; use `recd --once` "
-            "(from a timer) or `recd check-config`"
-        )
+        return dispatch(args)
     except ConfigInvalid as exc:
         for problem in exc.problems:
             print(f"recd: {problem}", file=sys.stderr)

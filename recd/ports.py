@@ -164,7 +164,8 @@ class Catalogue(Protocol):
     def counts(self, now: datetime) -> dict[str | None, tuple[int, int]]:
         """Per licence: (present recordings, of which due at ``now``)."""
 
-    def next_deadline(self) -> datetime | None: ...
+    def next_deadline(self, after: datetime | None = None) -> datetime | None:
+        """The earliest deadline of a present recording (strictly after ``after``, if given)."""
 
     def get(self, recording_id: str) -> Recording | None: ...
 

@@ -21,8 +21,8 @@ from recd.core.erasure import EraseSettings
 from recd.core.model import Mode
 from recd.core.periods import parse_period
 from recd.core.safety import SafetySettings
-from recd.daemon import Runtime, open_runtime, run_once, scan_all
 from recd.errors import ExitCode
+from recd.runtime import Runtime, open_runtime, run_once, scan_all
 from recd.service.policies import apply_policies
 from recd.service.recovery import Recovery
 from recd.service.sweep import Sweeper, SweepReport

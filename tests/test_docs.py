@@ -34,8 +34,8 @@ from recd import main as recd_main
 from recd.config import load
 from recd.core.audit import GENESIS, AuditDraft, seal, to_line
 from recd.core.classify import DEFAULT_TAG_NAMES
-from recd.daemon import summary_lines
 from recd.errors import ConfigInvalid, ExitCode
+from recd.runtime import summary_lines
 from recd.service.sweep import LicenceTally, SweepReport
 
 ROOT = Path(__file__).resolve().parents[1]

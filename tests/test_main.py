@@ -71,13 +71,6 @@ def test_once_with_a_broken_state_dir_is_one_line_exit_1(
     assert err.count("\n") == 1
 
 
-def test_without_once_explains_what_to_run(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["--config", str(write_estate(tmp_path))]) == 2
-    assert "use `recd --once`" in capsys.readouterr().err
-
-
 def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--no-such-option"])

@@ -294,7 +294,7 @@ def test_a_directory_listed_in_pieces_loses_nothing(estate: Estate) -> None:
 
 
 def test_released_breaker_lets_the_next_sweep_erase_then_rearms(estate: Estate) -> None:
-    from recd.daemon import release_breaker
+    from recd.runtime import release_breaker
 
     for i in range(3):
         estate.write(f"L1/old{i}.wav", age_days=31)
@@ -314,8 +314,8 @@ def test_released_breaker_lets_the_next_sweep_erase_then_rearms(estate: Estate) 
 
 
 def test_releasing_a_breaker_that_is_not_tripped_is_refused(estate: Estate) -> None:
-    from recd.daemon import release_breaker
     from recd.errors import NotAllowedInState
+    from recd.runtime import release_breaker
 
     with pytest.raises(NotAllowedInState) as exc:
         release_breaker(estate.config, estate.clock, "L1", "alice")

@@ -15,7 +15,7 @@ UNITS = Path(__file__).resolve().parents[1] / "systemd"
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not found")
 def test_units_verify_cleanly(tmp_path: Path) -> None:
     recd = Path(sys.executable).parent / "recd"  # where this checkout installed it
-    for unit in sorted(UNITS.glob("recd-once.*")):
+    for unit in sorted(UNITS.glob("recd*.*")):
         text = unit.read_text().replace("/usr/bin/recd", str(recd))
         (tmp_path / unit.name).write_text(text)
     result = subprocess.run(

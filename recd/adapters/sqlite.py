@@ -326,9 +326,12 @@ class SqliteCatalogue:
         )
         return {r[0]: (r[1], r[2] or 0) for r in cursor}
 
-    def next_deadline(self) -> datetime | None:
+    def next_deadline(self, after: datetime | None = None) -> datetime | None:
+        """The earliest deadline of a present recording (strictly after ``after``, if given)."""
+        floor = -(2**63) if after is None else to_us(after)
         row = self._db.execute(
-            "SELECT MIN(deadline) FROM recordings WHERE state = 'present'"
+            "SELECT MIN(deadline) FROM recordings WHERE state = 'present' AND deadline > ?",
+            (floor,),
         ).fetchone()
         return None if row[0] is None else from_us(row[0])
 

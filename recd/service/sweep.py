@@ -14,7 +14,7 @@ import os
 import secrets
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -59,6 +59,7 @@ class SweepReport:
     now: datetime
     dry_run: bool
     licences: dict[str, LicenceTally] = field(default_factory=dict)
+    interrupted: bool = False  # stopped between batches; the rest waits for the next sweep
 
     def tally(self, label: str) -> LicenceTally:
         return self.licences.setdefault(label, LicenceTally())
@@ -128,7 +129,9 @@ class Sweeper(EraseUseCase):
     def roots(self) -> dict[str, str]:
         return source_roots(self.config)
 
-    def run(self) -> SweepReport:
+    def run(self, should_stop: Callable[[], bool] = lambda: False) -> SweepReport:
+        """Erase what is due now. ``should_stop`` is asked between batches: a daemon that got
+        a signal finishes the batch in flight and returns; the next sweep picks up the rest."""
         now = self.clock.now()
         report = SweepReport(now, self.dry_run)
         tripped, released = self._breakers(now, report)
@@ -146,6 +149,9 @@ class Sweeper(EraseUseCase):
                     if len(plans) >= BATCH:
                         self._execute(plans, report)
                         plans = []
+                        if should_stop():
+                            report.interrupted = True
+                            return report
         if plans:
             self._execute(plans, report)
         for label in released:

@@ -49,15 +49,6 @@ def test_once_with_invalid_config_exits_78_and_touches_nothing(tmp_path: Path) -
     assert not (tmp_path / "state").exists()
 
 
-def test_plain_recd_explains_that_the_daemon_is_not_here_yet(tmp_path: Path) -> None:
-    result = recd("--config", str(write_estate(tmp_path)))
-    assert result.returncode == 2
-    assert result.stderr == (
-        "recd: the long-running daemon is not in this build yet; use `recd --once` "
-        "(from a timer) or `recd check-config`\n"
-    )
-
-
 def test_version() -> None:
     result = recd("--version")
     assert (result.returncode, result.stdout) == (0, f"recd {__version__}\n")
