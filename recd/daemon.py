@@ -10,6 +10,9 @@ interval: a recording is erased when its deadline comes, not at the next tick.
 - loop: each wake-up is one ``step(event)``, which tests drive directly with a fake clock.
 - SIGHUP: ``RELOADING=1``, load the configuration again; a bad one is refused with every
   problem logged and the old one kept; ``READY=1`` either way.
+- clock guard: before each sweep the wall clock is checked against the monotonic clock and
+  the newest audit entry; while it cannot be trusted erasing pauses, with a log line and
+  ``STATUS=erasing paused: ...``, until it is consistent again or recd is restarted.
 - SIGTERM/SIGINT: ``STOPPING=1``; a sweep in progress finishes the batch in flight (whose
   intents are already durable) and stops; then the state is closed and recd exits 0.
 """
@@ -28,7 +31,8 @@ from types import FrameType
 from recd import __version__
 from recd.adapters.systemd import Notifier
 from recd.config import Config, load
-from recd.core.audit import AuditDraft
+from recd.core.audit import AuditDraft, parse_time
+from recd.core.safety import ClockReading, clock_problem
 from recd.errors import ConfigInvalid, ExitCode
 from recd.ports import Clock
 from recd.runtime import Runtime, open_runtime, scan_all
@@ -72,6 +76,8 @@ class Daemon:
         self._runtime: Runtime | None = None
         self._next_scan = 0.0  # monotonic time of the next full rescan
         self._retry_at: datetime | None = None
+        self._clock_ref = ClockReading(clock.now(), clock.monotonic())
+        self.clock_problem: str | None = None  # why erasing is paused, if it is
 
     @property
     def runtime(self) -> Runtime:
@@ -184,7 +190,28 @@ class Daemon:
         scan_all(self.runtime)
         self._next_scan = self.clock.monotonic() + self.config.daemon.rescan.total_seconds()
 
-    def _sweep(self) -> SweepReport:
+    def _clock_ok(self) -> bool:
+        """The clock guard: pause erasing while the wall clock cannot be trusted."""
+        now = ClockReading(self.clock.now(), self.clock.monotonic())
+        last = self.runtime.audit.last()
+        last_time = None if last is None else parse_time(last.time)
+        problem = clock_problem(self._clock_ref, now, last_time, self.config.safety.max_clock_jump)
+        if problem != self.clock_problem:
+            if problem is not None:
+                logger.error("erasing paused: %s", problem)
+            else:
+                logger.warning("wall clock consistent again: erasing resumes")
+            self.clock_problem = problem
+        if problem is None:
+            self._clock_ref = now
+            return True
+        self._retry_at = now.wall + RETRY
+        self.notifier.notify(status=f"erasing paused: {problem}")
+        return False
+
+    def _sweep(self) -> SweepReport | None:
+        if not self._clock_ok():
+            return None
         rt = self.runtime
         report = Sweeper(self.config, rt.catalogue, rt.audit, self.clock, rt.erasers).run(
             should_stop=lambda: not self.events.empty()
@@ -197,6 +224,8 @@ class Daemon:
         return report
 
     def status(self) -> str:
+        if self.clock_problem is not None:
+            return f"erasing paused: {self.clock_problem}"
         deadline = self.runtime.catalogue.next_deadline(after=self.clock.now())
         when = "none" if deadline is None else deadline.strftime("%Y-%m-%dT%H:%M:%SZ")
         return f"next deadline {when}; mode {self.config.daemon.mode}"

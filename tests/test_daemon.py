@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -197,7 +198,58 @@ def test_a_pending_signal_interrupts_a_long_sweep_between_batches(
         scan_all(daemon.runtime)
         daemon.events.put(Event.STOP)
         report = daemon._sweep()
+        assert report is not None
         assert (report.erased, report.interrupted) == (256, True)
         assert len(list((estate.root / "L1").iterdir())) == 44
+    finally:
+        daemon.stop()
+
+
+def problem(daemon: Daemon) -> str | None:
+    return daemon.clock_problem
+
+
+def test_clock_stepped_forward_pauses_erasing_until_consistent(
+    estate: Estate, listener: NotifyListener, caplog: pytest.LogCaptureFixture
+) -> None:
+    f = estate.write("L1/later.wav", age_days=29)  # due in one day
+    daemon = make(estate, listener)
+    daemon.start()
+    try:
+        start = estate.clock.now()
+        estate.clock.set(start + timedelta(days=2))  # wall clock steps; monotonic does not
+        drain(listener)
+        daemon.step(None)
+        assert f.exists()
+        assert problem(daemon) == (
+            "wall clock jumped 2d ahead of the monotonic clock (more than safety.max_clock_jump 1h)"
+        )
+        assert "STATUS=erasing paused: wall clock jumped 2d ahead" in drain(listener)[0]
+        assert daemon.timeout() <= RETRY.total_seconds()
+        estate.clock.set(start)  # stepped back into line
+        daemon.step(None)
+        assert problem(daemon) is None
+        assert f.exists()  # and rightly still not due
+        assert caplog.messages[-1] == "wall clock consistent again: erasing resumes"
+    finally:
+        daemon.stop()
+
+
+def test_clock_behind_the_audit_log_pauses_erasing(
+    estate: Estate, listener: NotifyListener
+) -> None:
+    f = estate.write("L1/due.wav", age_days=31, modified_seconds_ago=30)  # kept by settle
+    daemon = make(estate, listener)
+    daemon.start()
+    try:
+        assert f.exists()
+        estate.clock.set(estate.clock.now() - timedelta(minutes=10))
+        estate.clock.advance(200)  # past settle, by both clocks, but still behind the log
+        daemon.step(None)
+        assert f.exists()
+        assert daemon.clock_problem == "wall clock is 6m40s behind the last audit entry" or (
+            daemon.clock_problem is not None
+            and "behind the last audit entry" in daemon.clock_problem
+        )
     finally:
         daemon.stop()

@@ -8,7 +8,7 @@ import pytest
 
 from recd.core.model import Classification, Recording, State
 from recd.core.policy import KeepReason, Outcome, Verdict, verdict
-from recd.core.safety import SafetySettings, breaker_trips
+from recd.core.safety import ClockReading, SafetySettings, breaker_trips, clock_problem
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -62,3 +62,29 @@ def test_breaker_with_zero_minimum_still_needs_one_due() -> None:
     settings = SafetySettings(max_due_fraction=0.25, min_breaker_count=0)
     assert breaker_trips(0, 0, settings) is False
     assert breaker_trips(1, 2, settings) is True
+
+
+def reading(minutes: float, mono: float) -> ClockReading:
+    return ClockReading(NOW + timedelta(minutes=minutes), mono)
+
+
+@pytest.mark.parametrize(
+    ("now", "last_audit", "expected"),
+    [
+        (reading(10, 600), None, None),  # both clocks moved 10 minutes
+        (reading(70, 600), None, None),  # 60m ahead: exactly the limit is allowed
+        (reading(71, 600), None,
+         "wall clock jumped 61m ahead of the monotonic clock "
+         "(more than safety.max_clock_jump 1h)"),
+        (reading(-5, 600), None, None),  # behind the monotonic clock, but not the audit log
+        (reading(10, 600), NOW + timedelta(minutes=12),
+         "wall clock is 2m behind the last audit entry"),
+        (reading(0, 0.5), NOW + timedelta(seconds=30),
+         "wall clock is 30s behind the last audit entry"),
+    ],
+)  # fmt: skip
+def test_clock_problem(
+    now: ClockReading, last_audit: datetime | None, expected: str | None
+) -> None:
+    reference = ClockReading(NOW, 0.0)
+    assert clock_problem(reference, now, last_audit, timedelta(hours=1)) == expected
