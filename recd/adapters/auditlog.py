@@ -24,8 +24,8 @@ import os
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 
+from recd.adapters._closing import Closing
 from recd.core.audit import GENESIS, AuditDraft, AuditEntry, parse_sealed, seal_line
 from recd.errors import AuditCorrupt, StateError
 
@@ -82,7 +82,7 @@ def _settle_new(fd: int, path: Path) -> None:
         os.close(dirfd)
 
 
-class FileAuditLog:
+class FileAuditLog(Closing):
     """The hash-chained audit log of one state directory; see the module docstring."""
 
     def __init__(self, path: Path, wfd: int, rfd: int, end: int, last: AuditEntry | None) -> None:
@@ -250,14 +250,3 @@ class FileAuditLog:
             if fd >= 0:
                 os.close(fd)
         self._wfd = self._rfd = -1
-
-    def __enter__(self) -> FileAuditLog:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -43,10 +43,10 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Literal
 
 from recd.adapters import _safefs
+from recd.adapters._closing import Closing
 from recd.core.erasure import Action, Decision, TargetFacts
 from recd.core.model import EraseMethod, ErasePattern
 from recd.ports import EraseError, Gone, PreparedErase, Refused
@@ -207,7 +207,7 @@ class _Handle:
     st: os.stat_result
 
 
-class Prepared:
+class Prepared(Closing):
     """A file opened (``O_PATH``) and checked for erasure; ``close`` releases its descriptors."""
 
     __slots__ = ("_closed", "dir_fd", "facts", "name", "path_fd", "relpath", "st")
@@ -231,19 +231,8 @@ class Prepared:
             os.close(self.path_fd)
             os.close(self.dir_fd)
 
-    def __enter__(self) -> Prepared:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class LocalEraser:
+class LocalEraser(Closing):
     """Erases files below one directory source root (``ports.Eraser``).
 
     ``proc`` is the procfs mount: ``<proc>/self/fd`` reopens the ``O_PATH`` descriptor for I/O
@@ -272,17 +261,6 @@ class LocalEraser:
         dirty, self._dirty = self._dirty, {}
         for fd in dirty.values():
             os.close(fd)
-
-    def __enter__(self) -> LocalEraser:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- prepare -----------------------------------------------------------------------------
 

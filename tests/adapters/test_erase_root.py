@@ -24,6 +24,7 @@ from recd.adapters.erase import EraseError, EraseResult, LocalEraser, Refused
 from recd.core.erasure import Action, Decision, EraseSettings, decide
 from recd.core.model import EraseMethod, ErasePattern, OnIneffective
 from tests.adapters.loopfs import Mounts, physical_extents
+from tests.adapters.test_erase import ident, touch
 
 pytestmark = pytest.mark.root
 
@@ -45,16 +46,6 @@ def as_uid(uid: int) -> Iterator[None]:
         yield
     finally:
         os.seteuid(0)
-
-
-def touch(path: Path, data: bytes = b"recording") -> os.stat_result:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path.stat()
-
-
-def ident(st: os.stat_result) -> tuple[int, int, int]:
-    return st.st_dev, st.st_ino, st.st_size
 
 
 def marker(name: str) -> bytes:
