@@ -1,17 +1,20 @@
 """The long-running daemon's lifecycle: start, loop, stop (SPEC sections 3, 7 and 9).
 
-One thread owns all state. Signal handlers only put an event on one ``SimpleQueue`` (its
-``put`` is safe in a handler); the loop blocks in ``get(timeout=...)`` until the earliest of:
-an event, the next deadline, the next full rescan, or the next watchdog ping. No polling
-interval: a recording is erased when its deadline comes, not at the next tick.
+One thread owns all state and is the only writer. Signal handlers, the inotify watchers and
+the admin socket's connection threads only put items on one ``SimpleQueue``; the loop blocks in
+``get(timeout=...)`` until the earliest of: an item, the next deadline, the next full rescan or
+the next watchdog ping. No polling interval: a recording is erased when its deadline comes.
 
-- start: open the state, finish interrupted erasures, apply retention changes, ``READY=1``,
-  then the first full scan (progress in ``STATUS=``) and a sweep.
-- loop: each wake-up is one ``step(event)``, which tests drive directly with a fake clock.
+- start: open the state, finish interrupted erasures, apply retention changes, serve the admin
+  socket and metrics, ``READY=1``, start watching, then reconcile every source fully (progress
+  in ``STATUS=``) and sweep.
+- loop: each wake-up is one ``step(item)``, which tests drive directly with a fake clock.
+  File events are taken in batches; a watcher overflow or a new directory triggers a
+  reconciliation of the source or subtree, since watchdog's events alone cannot be trusted.
 - SIGHUP: ``RELOADING=1``, load the configuration again; a bad one is refused with every
   problem logged and the old one kept; ``READY=1`` either way.
-- clock guard: before each sweep the wall clock is checked against the monotonic clock and
-  the newest audit entry; while it cannot be trusted erasing pauses, with a log line and
+- clock guard: before each sweep the wall clock is checked against the monotonic clock and the
+  newest audit entry; while it cannot be trusted erasing pauses, with a log line, a metric and
   ``STATUS=erasing paused: ...``, until it is consistent again or recd is restarted.
 - SIGTERM/SIGINT: ``STOPPING=1``; a sweep in progress finishes the batch in flight (whose
   intents are already durable) and stops; then the state is closed and recd exits 0.
@@ -19,38 +22,63 @@ interval: a recording is erased when its deadline comes, not at the next tick.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
+import os
 import queue
 import signal
-from collections.abc import Callable
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import Any, TypeVar
+
+from prometheus_client import ProcessCollector
 
 from recd import __version__
 from recd.adapters.systemd import Notifier
+from recd.admin import Admin, DaemonState, SourceStatus
 from recd.config import Config, load
+from recd.control import ControlServer
 from recd.core.audit import AuditDraft, parse_time
 from recd.core.safety import ClockReading, clock_problem
-from recd.errors import ConfigInvalid, ExitCode
-from recd.ports import Clock
-from recd.runtime import Runtime, open_runtime, scan_all
+from recd.errors import ConfigInvalid, DaemonUnavailable, ExitCode
+from recd.metrics import LicenceTotals, Metrics, Snapshot, SourceState
+from recd.ports import NO_TELEMETRY, CatalogueReader, Clock, Telemetry
+from recd.runtime import Runtime, adapter, open_runtime
+from recd.service import breakers
+from recd.service.indexing import Indexer, IndexStats
 from recd.service.policies import apply_policies
 from recd.service.recovery import Recovery
 from recd.service.sweep import Sweeper, SweepReport
+from recd.watching import WatchBatch, Watching
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: How soon to look again at recordings that are due but were kept back (still settling, open
 #: for writing, a failed erase): they keep no future deadline to wake the loop.
 RETRY = timedelta(seconds=30)
 MAX_SLEEP = 3600.0  # wake at least hourly, so a stepped wall clock is noticed
+OVERDUE_GRACE = timedelta(minutes=1)
 
 
 class Event(enum.Enum):
     RELOAD = "reload"
     STOP = "stop"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A change an admin asked for, run on the loop; the asking thread waits on ``future``."""
+
+    fn: Callable[[], Any]
+    future: Future[Any] = field(default_factory=Future)
 
 
 SIGNALS = {signal.SIGHUP: Event.RELOAD, signal.SIGTERM: Event.STOP, signal.SIGINT: Event.STOP}
@@ -71,13 +99,35 @@ class Daemon:
         self.notifier = notifier
         self.watchdog = watchdog
         self.loader = loader
-        self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self.events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._held: deque[Any] = deque()  # taken from the queue while batching, not yet handled
         self.stopping = False
         self._runtime: Runtime | None = None
         self._next_scan = 0.0  # monotonic time of the next full rescan
         self._retry_at: datetime | None = None
+        self._swept_until: datetime | None = None  # ``now`` of the last sweep
+        self._sweep_needed = True
         self._clock_ref = ClockReading(clock.now(), clock.monotonic())
         self.clock_problem: str | None = None  # why erasing is paused, if it is
+        self._last_ping = clock.monotonic()
+        self._closing = False
+        # Signals and admin commands put in the queue, and taken out by the loop. Each counter
+        # has one writer, so no lock is needed (not even against a signal handler).
+        self._signalled = 0
+        self._commanded = 0
+        self._taken = 0
+        self._commands = threading.Lock()  # orders call_soon against stop's drain
+        self._control: ControlServer | None = None
+        self.metrics: Metrics | None = None
+        self.watching = Watching(self.events.put, self._count_overflow)
+        self._state = DaemonState(clock.now(), os.getpid(), None, ())
+        self._scans: dict[str, tuple[datetime, float]] = {}  # source -> last full scan, seconds
+        self._scanning: str | None = None
+
+    @property
+    def _urgent(self) -> bool:
+        """A signal or an admin command is waiting: sweeps and file events yield to it."""
+        return self._signalled + self._commanded > self._taken
 
     @property
     def runtime(self) -> Runtime:
@@ -89,6 +139,7 @@ class Daemon:
     def handle_signal(self, signum: int, frame: FrameType | None) -> None:
         """Only enqueue: no logging, no locks, no I/O in a signal handler."""
         self.events.put_nowait(SIGNALS[signal.Signals(signum)])
+        self._signalled += 1  # only this handler writes it: safe, read between sweep batches
 
     def install_signals(self) -> None:
         for signum in SIGNALS:
@@ -97,8 +148,8 @@ class Daemon:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def run(self) -> ExitCode:
-        self.start()
         try:
+            self.start()
             while not self.stopping:
                 self.step(self.next_event())
         finally:
@@ -107,12 +158,25 @@ class Daemon:
 
     def start(self) -> None:
         self._open(self.config)
+        self._serve(self.config)
         self.notifier.notify(ready="1", status="scanning sources")
+        self.watching.start(self.runtime)
+        self._publish()
         self._scan()
         self._sweep()
 
     def stop(self) -> None:
         self.notifier.notify(stopping="1", status="stopping")
+        with self._commands:
+            self._closing = True
+        self._fail_pending()
+        self.watching.stop()
+        if self._control is not None:
+            self._control.stop()
+            self._control = None
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
         if self._runtime is not None:
             self._runtime.close()
             self._runtime = None
@@ -132,10 +196,27 @@ class Daemon:
             raise
         self.config, self._runtime = config, runtime
 
+    def _serve(self, config: Config, old: Config | None = None) -> None:
+        """Serve the admin socket and metrics (again, if their settings changed on reload)."""
+        d, m = config.daemon, config.metrics
+        if old is None or (d.socket, d.admin_group) != (old.daemon.socket, old.daemon.admin_group):
+            if self._control is not None:
+                self._control.stop()
+            self._control = ControlServer(d.socket, d.admin_group, Admin(self).handle)
+            self._control.start()
+        if old is None or m != old.metrics:
+            if self.metrics is not None:
+                self.metrics.close()
+            self.metrics = Metrics(self.snapshot, per_licence=m.per_licence)
+            ProcessCollector(registry=self.metrics.registry)  # process_resident_memory_bytes...
+            self.metrics.serve(f"[{m.host}]:{m.port}" if ":" in m.host else f"{m.host}:{m.port}")
+
     # -- the loop -----------------------------------------------------------------------------
 
-    def next_event(self) -> Event | None:
-        """The next event, or None when it is time to look at deadlines and rescans."""
+    def next_event(self) -> Any:
+        """The next item, or None when it is time to look at deadlines and rescans."""
+        if self._held:
+            return self._held.popleft()
         try:
             return self.events.get(timeout=self.timeout())
         except queue.Empty:
@@ -144,29 +225,95 @@ class Daemon:
     def timeout(self) -> float:
         """Seconds until the earliest thing the loop must do without being woken."""
         now = self.clock.now()
+        if self._sweep_needed:
+            return 0.0
         waits = [MAX_SLEEP, self._next_scan - self.clock.monotonic()]
-        deadline = self.runtime.catalogue.next_deadline(after=now)
+        deadline = self.runtime.catalogue.next_deadline(after=self._swept_until or now)
         if deadline is not None:
             waits.append((deadline - now).total_seconds())
         if self._retry_at is not None:
             waits.append((self._retry_at - now).total_seconds())
+        if self.clock_problem is not None:  # the wall clock is not to be trusted for waits
+            waits.append(RETRY.total_seconds())
+        if self.watching.next_poll is not None:
+            waits.append(self.watching.next_poll - self.clock.monotonic())
         if self.watchdog is not None:
-            waits.append(self.watchdog)
+            waits.append(self.watchdog - (self.clock.monotonic() - self._last_ping))
         return max(0.0, min(waits))
 
-    def step(self, event: Event | None) -> None:
-        """One wake-up: act on the event, then on whatever is due."""
-        if event is Event.STOP:
+    def step(self, item: Any) -> None:
+        """One wake-up: act on the item, then on whatever is due."""
+        if item is not None and not self.watching.accepts(item):
+            self._taken += 1
+        if item is Event.STOP:
             self.stopping = True
             logger.info("stopping on signal")
             return
-        if event is Event.RELOAD:
+        if item is Event.RELOAD:
             self.reload()
+        elif isinstance(item, Command):
+            self._run_command(item)
+        elif item is not None and self.watching.accepts(item):
+            self._on_file_events(self._batch(item))
+        if self._urgent:
+            return  # a signal or command is waiting behind the file events: it goes first
         if self.clock.monotonic() >= self._next_scan:
             self._scan()
-        self._sweep()
-        if self.watchdog is not None:
+        for name, under in self.watching.take_reconciles(self.clock.monotonic()):
+            self._scan_source(name, under)
+        # The clock guard looks at every wake-up: a wall clock stepped back shows no deadline.
+        if self._clock_ok() and self._sweep_due():
+            self._sweep(checked=True)
+        self._heartbeat(force=True)
+
+    def _batch(self, first: Any) -> WatchBatch:
+        """The file event ``first`` and every file event queued behind it."""
+        batch = WatchBatch()
+        batch.add(first)
+        while len(batch) < 10_000:
+            try:
+                item = self.events.get_nowait()
+            except queue.Empty:
+                break
+            if not self.watching.accepts(item):
+                self._held.append(item)
+                break
+            batch.add(item)
+        return batch
+
+    def _on_file_events(self, batch: WatchBatch) -> None:
+        rt = self.runtime
+        now = self.clock.now()
+        for name, events in self.watching.split(batch, rt.sources).items():
+            indexer = self._indexer(name)
+            if indexer is None:
+                continue
+            rows = indexer.index_files(events.files, events.gone, now)
+            wall = now.timestamp()
+            for row in rows:
+                if self.metrics is not None:
+                    lag = wall - events.received.get(row.relpath, wall)
+                    self.metrics.indexed(max(0.0, lag))
+                if row.deadline is not None and row.deadline <= now:
+                    self._sweep_needed = True
+
+    def _sweep_due(self) -> bool:
+        if self._sweep_needed:
+            return True
+        now = self.clock.now()
+        if self._retry_at is not None and self._retry_at <= now:
+            return True
+        deadline = self.runtime.catalogue.next_deadline(after=self._swept_until or now)
+        return deadline is not None and deadline <= now
+
+    def _heartbeat(self, *, force: bool = False) -> None:
+        """``WATCHDOG=1`` from the loop (also during long scans and sweeps, which progress)."""
+        if self.watchdog is None:
+            return
+        mono = self.clock.monotonic()
+        if force or mono - self._last_ping >= self.watchdog / 2:
             self.notifier.notify(watchdog="1")
+            self._last_ping = mono
 
     def reload(self) -> None:
         self.notifier.notify(reloading="1", status="reloading configuration")
@@ -177,18 +324,66 @@ class Daemon:
                 logger.error("reload refused: %s", problem)
             logger.error("keeping the configuration loaded before")
         else:
+            old = self.config
+            self.watching.stop()
             if self._runtime is not None:
                 self._runtime.close()
                 self._runtime = None
             self._open(config)
+            self._serve(config, old)
+            self.watching.start(self.runtime)
             self._next_scan = 0.0  # sources or patterns may have changed
+            self._sweep_needed = True
             logger.info("configuration reloaded from %s", config.path)
         self.notifier.notify(ready="1", status=self.status())
 
+    # -- scanning -----------------------------------------------------------------------------
+
+    def _indexer(self, name: str) -> Indexer | None:
+        rt = self.runtime
+        source = rt.sources.get(name)
+        configs = {s.name: s for s in self.config.sources}
+        if source is None or name not in configs:
+            return None
+
+        def progress(files: int) -> None:
+            self.notifier.notify(status=f"scanning {name}: {files} files so far")
+            self._heartbeat()
+
+        return Indexer(self.config, configs[name], source, rt.catalogue, rt.tag_reader, progress)
+
     def _scan(self) -> None:
-        self.notifier.notify(status="scanning sources")
-        scan_all(self.runtime)
+        """Reconcile every source fully (at start, every ``daemon.rescan``, after reload)."""
+        self.scan_sources(list(self.runtime.sources))
         self._next_scan = self.clock.monotonic() + self.config.daemon.rescan.total_seconds()
+
+    def scan_sources(self, names: list[str]) -> list[IndexStats]:
+        return [s for s in (self._scan_source(n) for n in names) if s is not None]
+
+    def _scan_source(self, name: str, under: str = "") -> IndexStats | None:
+        indexer = self._indexer(name)
+        if indexer is None:
+            return None
+        self._scanning = name
+        self._publish()
+        if not under:
+            self.notifier.notify(status=f"scanning {name}")
+        started = self.clock.monotonic()
+        try:
+            stats = indexer.run(self.clock.now(), under)
+        except OSError as exc:
+            logger.error("source %s: cannot scan %s: %s", name, exc.filename, exc.strerror)
+            return None
+        finally:
+            self._scanning = None
+        stats.seconds = self.clock.monotonic() - started
+        if not under:
+            self._scans[name] = (self.clock.now(), stats.seconds)
+        self._sweep_needed = True
+        self._publish()
+        return stats
+
+    # -- sweeping -----------------------------------------------------------------------------
 
     def _clock_ok(self) -> bool:
         """The clock guard: pause erasing while the wall clock cannot be trusted."""
@@ -202,6 +397,7 @@ class Daemon:
             else:
                 logger.warning("wall clock consistent again: erasing resumes")
             self.clock_problem = problem
+            self._publish()
         if problem is None:
             self._clock_ref = now
             return True
@@ -209,13 +405,25 @@ class Daemon:
         self.notifier.notify(status=f"erasing paused: {problem}")
         return False
 
-    def _sweep(self) -> SweepReport | None:
-        if not self._clock_ok():
+    def _sweep(self, *, checked: bool = False) -> SweepReport | None:
+        if not checked and not self._clock_ok():
             return None
+        self._sweep_needed = False
         rt = self.runtime
-        report = Sweeper(self.config, rt.catalogue, rt.audit, self.clock, rt.erasers).run(
-            should_stop=lambda: not self.events.empty()
+
+        def should_stop() -> bool:
+            # File events (our own erasures make some) wait for the sweep; signals and
+            # admin commands do not.
+            self._heartbeat()
+            return self._urgent
+
+        sweeper = Sweeper(
+            self.config, rt.catalogue, rt.audit, self.clock, rt.erasers, telemetry=self._telemetry()
         )
+        report = sweeper.run(should_stop=should_stop)
+        self._swept_until = report.now
+        if report.interrupted:
+            self._sweep_needed = True  # the rest after the event that interrupted it
         kept = sum(sum(t.kept.values()) for t in report.licences.values())
         self._retry_at = report.now + RETRY if kept or report.failed else None
         if report.erased or report.failed:
@@ -223,9 +431,113 @@ class Daemon:
         self.notifier.notify(status=self.status())
         return report
 
+    def _telemetry(self) -> Telemetry:
+        return self.metrics if self.metrics is not None else NO_TELEMETRY
+
+    def _count_overflow(self, source: str) -> None:
+        if self.metrics is not None:
+            self.metrics.watch_overflow(source)
+
     def status(self) -> str:
         if self.clock_problem is not None:
             return f"erasing paused: {self.clock_problem}"
         deadline = self.runtime.catalogue.next_deadline(after=self.clock.now())
         when = "none" if deadline is None else deadline.strftime("%Y-%m-%dT%H:%M:%SZ")
         return f"next deadline {when}; mode {self.config.daemon.mode}"
+
+    # -- admin commands (the Loop protocol of recd.admin) -------------------------------------
+
+    def call_soon(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the loop and wait for its result (from an admin connection thread)."""
+        command = Command(fn)
+        with self._commands:
+            if self._closing:
+                raise DaemonUnavailable("recd is stopping; try again when it is back")
+            self.events.put(command)
+            self._commanded += 1
+        return command.future.result()  # type: ignore[no-any-return]
+
+    def _run_command(self, command: Command) -> None:
+        if not command.future.set_running_or_notify_cancel():
+            return
+        try:
+            command.future.set_result(command.fn())
+        except Exception as exc:
+            command.future.set_exception(exc)
+
+    def _fail_pending(self) -> None:
+        """Answer the commands still queued: the loop will not run them."""
+        while True:
+            try:
+                item = self._held.popleft() if self._held else self.events.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, Command) and item.future.set_running_or_notify_cancel():
+                item.future.set_exception(DaemonUnavailable("recd stopped before running it"))
+
+    def release_breaker(self, licence: str, actor: str) -> int:
+        rt = self.runtime
+        released = breakers.release_breaker(
+            rt.catalogue, rt.audit, licence, actor, self.clock.now()
+        )
+        self._sweep_needed = True
+        return released.due
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[CatalogueReader]:
+        reader = adapter("reader.sqlite")(self.config.daemon.state_dir / "catalog.db")
+        try:
+            yield reader
+        finally:
+            reader.close()
+
+    def state(self) -> DaemonState:
+        return self._state
+
+    def _publish(self) -> None:
+        """Replace the state other threads read (one attribute store: atomic)."""
+        sources = []
+        for s in self.config.sources:
+            last = self._scans.get(s.name)
+            sources.append(
+                SourceStatus(
+                    name=s.name,
+                    type=str(s.type),
+                    watch=self.watching.mode(s.name),
+                    scanning=self._scanning == s.name,
+                    last_scan=None if last is None else last[0],
+                    scan_seconds=None if last is None else last[1],
+                )
+            )
+        self._state = DaemonState(
+            self._state.started, os.getpid(), self.clock_problem, tuple(sources)
+        )
+
+    def snapshot(self) -> Snapshot:
+        """The metrics collector's view, at scrape time (from the metrics server's thread)."""
+        state, now = self._state, self.clock.now()
+        with self.reader() as reader:
+            totals = reader.totals()
+            overdue = reader.overdue(now - OVERDUE_GRACE)
+            next_deadline = reader.next_deadline(now)
+            tripped = {b.licence for b in reader.breakers().values() if b.released_at is None}
+        problem = state.clock_problem
+        return Snapshot(
+            licences=[
+                LicenceTotals(t.licence, t.recordings, t.bytes, t.licence in tripped)
+                for t in totals
+            ],
+            held=0,
+            overdue=overdue,
+            next_deadline=next_deadline,
+            sources=[
+                SourceState(s.name, s.type, s.last_scan, s.scan_seconds, s.watch == "periodic")
+                for s in state.sources
+            ],
+            clock_guard=None
+            if problem is None
+            else ("jump" if "jumped" in problem else "behind-audit"),
+            holds_active=0,
+            requests={},
+            mode=str(self.config.daemon.mode),
+        )

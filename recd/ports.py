@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
 from recd.core.audit import AuditDraft, AuditEntry
 from recd.core.model import EraseMethod, ErasePattern, FileFacts, Recording, State
@@ -51,6 +51,34 @@ class Breaker:
     released_by: str | None
 
 
+WatchKind = Literal["changed", "deleted", "dir", "overflow"]
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    """What a watcher saw: a file closed after writing or moved in (``changed``), removed or
+    moved away (``deleted``), a directory that appeared or vanished (``dir``: reconcile that
+    subtree), or lost events (``overflow``: reconcile the whole source)."""
+
+    source: str
+    relpath: str  # relative to the root, '/'-separated; "" for the root / overflow
+    kind: WatchKind
+    at: float  # time.time() when the event was received (for the indexing-lag metric)
+
+
+class Watcher(Protocol):
+    """Watches one source's tree and hands ``WatchEvent``s to a sink, from its own thread."""
+
+    def start(self) -> bool:
+        """True when the whole tree is watched; False when watching is degraded."""
+
+    @property
+    def degraded(self) -> str | None:
+        """None while watching; else why not (the tree is then scanned periodically)."""
+
+    def stop(self) -> None: ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """Wall-clock time, timezone-aware UTC."""
@@ -72,8 +100,9 @@ class Source(Protocol):
 
     name: str
 
-    def scan(self) -> Iterator[FileFacts]:
-        """Yield every regular file below the root; after exhaustion ``report`` is final.
+    def scan(self, under: str = "") -> Iterator[FileFacts]:
+        """Yield every regular file below the root (or below its subdirectory ``under``);
+        after exhaustion ``report`` is final.
 
         The files of one directory are yielded one after another (the indexer reconciles
         each directory against the catalogue as soon as its last file has gone by).
@@ -82,6 +111,10 @@ class Source(Protocol):
     @property
     def report(self) -> ScanReport:
         """Problems met by the last ``scan`` (unreadable directories)."""
+
+    def facts(self, relpath: str) -> FileFacts | None:
+        """The facts of one regular file, or None if it is gone or not one (never follows a
+        symlink, never leaves the root's filesystem)."""
 
     def open_read(self, relpath: str, dev: int, ino: int) -> IO[bytes]:
         """Open the indexed file read-only without following symlinks.
@@ -188,6 +221,86 @@ class Catalogue(Protocol):
         """Let the next sweep erase the licence's due recordings; False if none is tripped."""
 
     def clear_breaker(self, licence: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """Which recordings `recctl ls` wants; filters combine with AND."""
+
+    licence: str | None = None
+    unclassified: bool = False
+    due_before: datetime | None = None
+    state: State | None = State.PRESENT  # None: every state
+    limit: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Present recordings of one licence (None: unclassified)."""
+
+    licence: str | None
+    recordings: int
+    bytes: int
+
+
+class CatalogueReader(Protocol):
+    """Read-only queries on the catalogue, safe to run beside the writer (admin, metrics).
+
+    Every query is bounded by an index or a limit: none counts the whole catalogue.
+    """
+
+    def totals(self) -> list[Totals]: ...
+
+    def due_counts(self, now: datetime) -> dict[str | None, int]:
+        """Per licence, present recordings whose deadline is at or before ``now``."""
+
+    def overdue(self, before: datetime) -> int:
+        """Present recordings whose deadline is before ``before``."""
+
+    def next_deadline(self, after: datetime) -> datetime | None: ...
+
+    def recordings(self, query: ListQuery) -> list[Recording]:
+        """Up to ``query.limit`` recordings, soonest deadline first (none last)."""
+
+    def get(self, recording_id: str) -> Recording | None: ...
+
+    def match(self, prefix: str, limit: int = 2) -> list[Recording]:
+        """Up to ``limit`` recordings whose id starts with ``prefix``."""
+
+    def breakers(self) -> dict[str, Breaker]: ...
+
+    def scans(self) -> dict[str, tuple[datetime, datetime | None]]:
+        """Per source: when its last scan started and finished (None while running)."""
+
+    def close(self) -> None: ...
+
+
+class Telemetry(Protocol):
+    """Events counted where they happen (metrics); the no-op default is ``NO_TELEMETRY``."""
+
+    def erased(self, reason: str, result: str, size: int, lag: float | None) -> None:
+        """One erasure: ``reason`` retention|request, ``result`` done|failed|skipped|dry-run;
+        ``lag`` is seconds from the deadline to the erasure (None when unknown)."""
+
+    def indexed(self, lag: float) -> None:
+        """A recording indexed ``lag`` seconds after it was last written."""
+
+    def watch_overflow(self, source: str) -> None:
+        """Events of ``source`` may have been lost; a full reconciliation follows."""
+
+
+class _NoTelemetry:
+    def erased(self, reason: str, result: str, size: int, lag: float | None) -> None:
+        pass
+
+    def indexed(self, lag: float) -> None:
+        pass
+
+    def watch_overflow(self, source: str) -> None:
+        pass
+
+
+NO_TELEMETRY: Telemetry = _NoTelemetry()
 
 
 class EraseError(Exception):

@@ -18,8 +18,9 @@ from typing import Any, TextIO
 from recd import __version__
 from recd.config import Config
 from recd.core.audit import AuditDraft
-from recd.errors import ExitCode, NotAllowedInState, StateError
+from recd.errors import ExitCode, StateError
 from recd.ports import AuditLog, Catalogue, Clock, Eraser, Source, TagReader
+from recd.service import breakers
 from recd.service.indexing import Indexer
 from recd.service.policies import apply_policies
 from recd.service.recovery import Recovery
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 ADAPTERS = {
     "catalogue.sqlite": "recd.adapters.sqlite:SqliteCatalogue",
+    "reader.sqlite": "recd.adapters.sqlitereader:SqliteReader",
+    "watch.inotify": "recd.adapters.watch:TreeWatcher",
     "audit.file": "recd.adapters.auditlog:FileAuditLog",
     "source.directory": "recd.adapters.directory:DirectorySource",
     "eraser.directory": "recd.adapters.erase:LocalEraser",
@@ -135,19 +138,9 @@ def release_breaker(config: Config, clock: Clock, licence: str, actor: str) -> E
     """`recd release-breaker LICENCE`: the next sweep may erase what the breaker held back."""
     runtime = open_runtime(config, clock)
     try:
-        tripped = runtime.catalogue.breakers().get(licence)
-        if tripped is None or not runtime.catalogue.release_breaker(licence, clock.now(), actor):
-            raise NotAllowedInState(f"no tripped mass-deletion breaker for licence {licence}")
-        details = {"due": tripped.due, "recordings": tripped.total}
-        runtime.audit.append(
-            [AuditDraft("breaker.released", licence, details, actor=actor)], clock.now()
-        )
+        breakers.release_breaker(runtime.catalogue, runtime.audit, licence, actor, clock.now())
     finally:
         runtime.close()
-    logger.warning(
-        "breaker for %s released by %s: the next sweep erases its %d due recordings",
-        licence, actor, tripped.due,
-    )  # fmt: skip
     return ExitCode.OK
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
-from recd.config import Config, DaemonSettings, Licence, SourceConfig
+from recd.config import Config, DaemonSettings, Licence, MetricsSettings, SourceConfig
 from recd.core.classify import ClassifyRule
 from recd.core.erasure import EraseSettings
 from recd.core.model import Mode
@@ -40,6 +40,7 @@ class Estate:
         self.config = Config(
             path=base / "recd.toml",
             daemon=DaemonSettings(state_dir=base / "state", socket=base / "recd.sock"),
+            metrics=MetricsSettings(port=0),  # any free port: tests run side by side
             erase=EraseSettings(settle=timedelta(minutes=2)),
             safety=SafetySettings(min_breaker_count=1000),
             sources=(

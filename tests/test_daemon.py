@@ -196,7 +196,7 @@ def test_a_pending_signal_interrupts_a_long_sweep_between_batches(
         from recd.runtime import scan_all
 
         scan_all(daemon.runtime)
-        daemon.events.put(Event.STOP)
+        daemon.handle_signal(signal.SIGTERM, None)  # what a SIGTERM does
         report = daemon._sweep()
         assert report is not None
         assert (report.erased, report.interrupted) == (256, True)

@@ -1,7 +1,9 @@
-"""recctl: parser, audit commands and error reporting; render: tables and JSON.
+"""recctl: parser, daemon commands, audit commands and error reporting.
 
-recctl.main runs in-process against real files; stdout, the stderr line and the exit status are
-asserted word for word. A few cases run ``python -m recd.recctl`` as a real subprocess.
+recctl.main runs in-process against real files and, for the daemon commands, a fake daemon on a
+real Unix socket (tests/fakedaemon.py) that records each request and answers a canned reply;
+stdout, the stderr line and the exit status are asserted word for word. A few cases run
+``python -m recd.recctl`` as a real subprocess.
 """
 
 from __future__ import annotations
@@ -9,17 +11,22 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from recd import __version__, render
 from recd.core.audit import GENESIS, AuditDraft, AuditEntry, seal, to_line
 from recd.errors import ExitCode
+from recd.protocol import ErrorKind, Reply, Request
 from recd.recctl import DEFAULT_AUDIT_LOG, DEFAULT_SOCKET, _entries, build_parser, main
+from tests.fakedaemon import Delay, FakeDaemon, short_dir, socket_path
 
 T0 = datetime(2026, 11, 23, 13, 43, 9, 500000, tzinfo=UTC)
 
@@ -356,6 +363,716 @@ def test_a_closed_pipe_ends_ls_quietly(capsys, monkeypatch, log_path):
     assert capsys.readouterr().err == ""
 
 
+# the daemon commands ----------------------------------------------------------------------------
+
+STATUS: dict[str, Any] = {
+    "version": "0.1.0",
+    "mode": "enforce",
+    "pid": 4242,
+    "started": "2026-11-23T08:00:00.123456Z",
+    "recordings": 12034,
+    "bytes": 1_534_000_000,
+    "unclassified": 34,
+    "overdue": 0,
+    "next_deadline": "2026-12-01T10:00:00Z",
+    "breaker": ["ACME", "OTHER"],
+    "clock_guard": {"paused": False, "reason": None},
+    "sources": [
+        {
+            "name": "pbx1",
+            "type": "directory",
+            "watch": "inotify",
+            "scanning": False,
+            "last_scan": "2026-11-23T14:00:00.5Z",
+            "scan_seconds": 4.213,
+        },
+        {
+            "name": "archive",
+            "type": "s3",
+            "watch": "none",
+            "scanning": True,
+            "last_scan": None,
+            "scan_seconds": None,
+        },
+    ],
+    "licences": [
+        {"licence": "3CX-1234-5678", "recordings": 12000, "bytes": 1_533_000_000, "due": 2},
+        {"licence": None, "recordings": 34, "bytes": 1_000_000, "due": 0},
+    ],
+}
+
+REC: dict[str, Any] = {
+    "id": "8a47373e7a113408a3a4",
+    "source": "pbx1",
+    "location": "/srv/rec/1001/1700.wav",
+    "licence": "3CX-1234-5678",
+    "started": "2026-11-23T13:43:09Z",
+    "deadline": "2027-02-23T13:43:09Z",
+    "size": 1234567,
+    "held": False,
+    "state": "present",
+    "skip_reason": None,
+}
+HOSTILE: dict[str, Any] = {
+    "id": "b3c0b50ec44a25938d00",
+    "source": "archive",
+    "location": "s3://recordings/tenants/x/\x1b[31m\n.wav",
+    "licence": None,
+    "started": "2026-11-20T09:00:00+01:00",
+    "deadline": None,
+    "size": 512,
+    "held": True,
+    "state": "present",
+    "skip_reason": "has 2 hard links",
+}
+
+SHOW: dict[str, Any] = REC | {
+    "fields": {
+        "licence": {"value": "3CX-1234-5678", "from": "source"},
+        "started": {"value": "2026-11-23T13:43:09Z", "from": "pattern"},
+        "call_id": {"value": "1700", "from": "pattern"},
+        "duration": {"value": 63.5, "from": "tags"},
+        "parties": {"value": ["+441234", "+449876"], "from": "tags"},
+        "format": {"value": "wav", "from": ""},
+    },
+    "retention": {"period": "3mo", "rule": "retention in /etc/recd/licences.d/acme.toml"},
+    "first_seen": "2026-11-23T13:44:00.000001Z",
+    "mtime": "2026-11-23T13:44:59Z",
+    "dev": 2049,
+    "ino": 131,
+}
+
+POLICY: list[dict[str, Any]] = [
+    {
+        "licence": "3CX-1234-5678",
+        "name": "Acme Ltd",
+        "retention": "3mo",
+        "rule": "retention in /etc/recd/licences.d/acme.toml",
+        "recordings": 12000,
+        "breaker": True,
+    },
+    {
+        "licence": None,
+        "name": None,
+        "retention": "keep",
+        "rule": "retention.unclassified = keep in /etc/recd/recd.toml",
+        "recordings": 34,
+        "breaker": False,
+    },
+]
+
+SCANS: list[dict[str, Any]] = [
+    {"source": "pbx1", "files": 12034, "new": 12, "changed": 3, "missing": 1, "seconds": 4.213},
+    {"source": "archive", "files": 1, "new": 0, "changed": 0, "missing": 0, "seconds": 0.04},
+]
+
+BREAKERS: list[dict[str, Any]] = [
+    {
+        "licence": "ACME",
+        "tripped_at": "2026-11-23T14:21:19.5Z",
+        "due": 1200,
+        "total": 2000,
+        "released_at": None,
+        "released_by": None,
+    },
+    {
+        "licence": "OTHER",
+        "tripped_at": "2026-11-20T14:21:19Z",
+        "due": 5,
+        "total": 6,
+        "released_at": "2026-11-20T15:00:00Z",
+        "released_by": "alice",
+    },
+]
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[Path]:
+    yield from short_dir()
+
+
+@pytest.fixture
+def daemon(sock_dir: Path) -> Iterator[FakeDaemon]:
+    with FakeDaemon(socket_path(sock_dir)) as fake:
+        yield fake
+
+
+def ask(
+    capsys: pytest.CaptureFixture[str], daemon: FakeDaemon, answer: Any, *argv: str
+) -> tuple[int, str, str]:
+    """Run ``recctl --socket <daemon> ARGV`` with the daemon answering ``answer``."""
+    canned = isinstance(answer, Reply | bytes | Delay)
+    daemon.answer = answer if canned else Reply.success(answer)
+    return run(capsys, "--socket", str(daemon.path), *argv)
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: recctl [-h] [--version] [--socket PATH] COMMAND ...\n")
+    assert (
+        "  COMMAND\n"
+        "    status       the daemon's state\n"
+        "    ls           list recordings\n"
+        "    show         one recording in detail\n"
+        "    policy       retention per licence\n"
+        "    scan         scan sources now\n"
+        "    breaker      list and release mass-deletion breakers\n"
+        "    audit        check and list the audit log\n"
+    ) in out
+    assert (
+        "  --socket PATH  recd's admin socket (default: /run/recd/recd.sock); the audit\n"
+        "                 commands read the log file instead\n"
+    ) in out
+
+
+STATUS_TEXT = """\
+version:        0.1.0 (pid 4242, up since 2026-11-23T08:00:00Z)
+mode:           enforce
+recordings:     12034 (1.5 GB)
+unclassified:   34
+overdue:        0
+next deadline:  2026-12-01T10:00:00Z
+clock guard:    ok
+breakers:       tripped for ACME, OTHER (see `recctl breaker ls`)
+
+SOURCE   TYPE       WATCH    SCAN     LAST SCAN             TOOK
+pbx1     directory  inotify  idle     2026-11-23T14:00:00Z  4.2 s
+archive  s3         none     running  never                 -
+
+LICENCE         RECORDINGS  SIZE    DUE
+3CX-1234-5678   12000       1.5 GB  2
+(unclassified)  34          1.0 MB  0
+"""
+
+
+def test_status(capsys, daemon):
+    assert ask(capsys, daemon, STATUS, "status") == (ExitCode.OK, STATUS_TEXT, "")
+    assert daemon.request == Request("status", {})
+    assert daemon.raw == [b'{"v":1,"command":"status","args":{}}\n']
+
+
+def test_status_of_a_paused_daemon_with_nothing_yet(capsys, daemon):
+    status = STATUS | {
+        "mode": "dry-run",
+        "recordings": 0,
+        "bytes": 0,
+        "unclassified": 0,
+        "overdue": 3,
+        "next_deadline": None,
+        "breaker": [],
+        "clock_guard": {"paused": True, "reason": "the wall clock jumped 2h ahead"},
+        "sources": [],
+        "licences": [],
+    }
+    assert ask(capsys, daemon, status, "status") == (
+        ExitCode.OK,
+        "version:        0.1.0 (pid 4242, up since 2026-11-23T08:00:00Z)\n"
+        "mode:           dry-run\n"
+        "recordings:     0 (0 B)\n"
+        "unclassified:   0\n"
+        "overdue:        3\n"
+        "next deadline:  none\n"
+        "clock guard:    paused: the wall clock jumped 2h ahead\n"
+        "breakers:       none\n"
+        "\n"
+        "SOURCE  TYPE  WATCH  SCAN  LAST SCAN  TOOK\n"
+        "\n"
+        "LICENCE  RECORDINGS  SIZE  DUE\n",
+        "",
+    )
+    status["clock_guard"] = {"paused": True, "reason": None}
+    assert "clock guard:    paused: see the log\n" in ask(capsys, daemon, status, "status")[1]
+
+
+def test_status_json_is_the_result_object(capsys, daemon):
+    code, out, err = ask(capsys, daemon, STATUS, "status", "--json")
+    assert (code, err) == (ExitCode.OK, "")
+    assert out == json.dumps(STATUS, indent=2, ensure_ascii=False) + "\n"
+
+
+LS_TABLE = (
+    "ID                    LICENCE         STARTED               DEADLINE              SIZE"
+    "    STATE                   LOCATION\n"
+    "8a47373e7a113408a3a4  3CX-1234-5678   2026-11-23T13:43:09Z  2027-02-23T13:43:09Z  1.2 MB"
+    "  present                 /srv/rec/1001/1700.wav\n"
+    "b3c0b50ec44a25938d00  (unclassified)  2026-11-20T08:00:00Z  never                 512 B "
+    "  present, held, skipped  s3://recordings/tenants/x/\\x1b[31m\\n.wav\n"
+)
+
+
+def test_ls_prints_a_table_safe_for_the_terminal(capsys, daemon):
+    assert ask(capsys, daemon, [REC, HOSTILE], "ls") == (ExitCode.OK, LS_TABLE, "")
+    assert daemon.request == Request("ls", {"limit": 1000, "state": "present"})
+
+
+def test_ls_json_keeps_exact_values(capsys, daemon):
+    assert ask(capsys, daemon, [REC, HOSTILE], "ls", "--json") == (
+        ExitCode.OK,
+        "[\n"
+        + json.dumps(REC, ensure_ascii=False)
+        + ",\n"
+        + json.dumps(HOSTILE, ensure_ascii=False)
+        + "\n]\n",
+        "",
+    )
+    assert ask(capsys, daemon, [], "ls", "--json") == (ExitCode.OK, "[]\n", "")
+
+
+def test_ls_json_escapes_undecodable_file_name_bytes(capsys, daemon):
+    # A file name with a byte that is not UTF-8 travels as a lone surrogate; --json must still
+    # print valid UTF-8.
+    rec = REC | {"location": "/srv/rec/caf\udce9.wav"}
+    code, out, _ = ask(capsys, daemon, [rec], "ls", "--json")
+    assert code == ExitCode.OK
+    assert '"location": "/srv/rec/caf\\udce9.wav"' in out
+    out.encode("utf-8")
+    assert json.loads(out)[0]["location"] == "/srv/rec/caf\udce9.wav"
+    assert ask(capsys, daemon, [rec], "ls")[1].endswith("  /srv/rec/caf\\udce9.wav\n")
+
+
+def test_an_empty_listing_is_a_header(capsys, daemon):
+    assert ask(capsys, daemon, [], "ls") == (
+        ExitCode.OK,
+        "ID  LICENCE  STARTED  DEADLINE  SIZE  STATE  LOCATION\n",
+        "",
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "args"),
+    [
+        (["--licence", "3CX-1234-5678"], {"licence": "3CX-1234-5678"}),
+        (["--unclassified"], {"unclassified": True}),
+        (["--due-before", "2026-12-01"], {"due_before": "2026-12-01T00:00:00Z"}),
+        (["--due-before", "2026-12-01T10:00"], {"due_before": "2026-12-01T10:00:00Z"}),
+        (["--due-before", "2026-12-01T10:00:00Z"], {"due_before": "2026-12-01T10:00:00Z"}),
+        (["--due-before", "2026-12-01T10:00+01:00"], {"due_before": "2026-12-01T09:00:00Z"}),
+        (
+            ["--due-before", "2026-12-01T10:00:00.25-02:30"],
+            {"due_before": "2026-12-01T12:30:00.250000Z"},
+        ),
+        (["--limit", "5"], {"limit": 5}),
+        (["--state", "all"], {"state": "all"}),
+        (
+            ["--licence", "L", "--state", "erased", "--limit", "2", "--due-before", "2027-01-01"],
+            {"licence": "L", "state": "erased", "limit": 2, "due_before": "2027-01-01T00:00:00Z"},
+        ),
+    ],
+)
+def test_ls_sends_its_filters(capsys, daemon, options, args):
+    assert ask(capsys, daemon, [], "ls", *options) == (
+        ExitCode.OK,
+        "ID  LICENCE  STARTED  DEADLINE  SIZE  STATE  LOCATION\n",
+        "",
+    )
+    assert daemon.request == Request("ls", {"limit": 1000, "state": "present"} | args)
+
+
+@pytest.mark.parametrize(("json_flag", "out"), [([], LS_TABLE), (["--json"], None)])
+def test_a_truncated_listing_says_so_on_stderr(capsys, daemon, json_flag, out):
+    reply = Reply.success([REC, HOSTILE], truncated=True)
+    code, printed, err = ask(capsys, daemon, reply, "ls", "--limit", "2", *json_flag)
+    assert code == ExitCode.OK
+    if out is None:
+        assert json.loads(printed) == [REC, HOSTILE]
+    else:
+        assert printed == out
+    assert err == "recctl: showing the first 2 recordings; use --limit to see more\n"
+    reply = Reply.success([REC], truncated=True)
+    assert ask(capsys, daemon, reply, "ls", "--limit", "1")[2] == (
+        "recctl: showing the first 1 recording; use --limit to see more\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ["--licence", "L", "--unclassified"],
+            "argument --unclassified: not allowed with argument --licence",
+        ),
+        (
+            ["--due-before", "tomorrow"],
+            'argument --due-before: not an ISO 8601 time: "tomorrow" '
+            "(use e.g. 2026-12-01 or 2026-12-01T10:00:00Z)",
+        ),
+        (
+            ["--due-before", "2026-13-01"],
+            'argument --due-before: not an ISO 8601 time: "2026-13-01" '
+            "(use e.g. 2026-12-01 or 2026-12-01T10:00:00Z)",
+        ),
+        (
+            ["--due-before", "0001-01-01T00:00+01:00"],
+            'argument --due-before: not an ISO 8601 time: "0001-01-01T00:00+01:00" '
+            "(use e.g. 2026-12-01 or 2026-12-01T10:00:00Z)",
+        ),
+        (["--limit", "0"], 'argument --limit: not a positive integer: "0"'),
+        (["--limit", "-5"], 'argument --limit: not a positive integer: "-5"'),
+        (["--limit", "ten"], 'argument --limit: not a positive integer: "ten"'),
+        (
+            ["--state", "gone"],
+            "argument --state: invalid choice: 'gone' "
+            "(choose from 'present', 'erased', 'missing', 'all')",
+        ),
+    ],
+)
+def test_ls_usage_errors_name_the_argument(capsys, daemon, options, message):
+    assert ask(capsys, daemon, [], "ls", *options) == (
+        ExitCode.USAGE,
+        "",
+        f"recctl: {message} (see `recctl ls --help`)\n",
+    )
+    assert daemon.requests == []
+
+
+SHOW_TEXT = """\
+id:          8a47373e7a113408a3a4
+source:      pbx1
+location:    /srv/rec/1001/1700.wav
+state:       present
+size:        1.2 MB (1234567 bytes)
+licence:     3CX-1234-5678 (from source)
+started:     2026-11-23T13:43:09Z (from pattern)
+call_id:     1700 (from pattern)
+duration:    63.5 (from tags)
+parties:     ["+441234","+449876"] (from tags)
+format:      wav
+deadline:    2027-02-23T13:43:09Z (started + 3mo, by retention in /etc/recd/licences.d/acme.toml)
+held:        no
+first seen:  2026-11-23T13:44:00Z
+mtime:       2026-11-23T13:44:59Z
+inode:       131 on device 2049
+"""
+
+
+def test_show_says_where_every_field_and_the_deadline_come_from(capsys, daemon):
+    assert ask(capsys, daemon, SHOW, "show", "8a47373e7a113408a3a4") == (
+        ExitCode.OK,
+        SHOW_TEXT,
+        "",
+    )
+    assert daemon.request == Request("show", {"id": "8a47373e7a113408a3a4"})
+
+
+def test_show_of_an_unclassified_object_kept_for_now(capsys, daemon):
+    kept = HOSTILE | {
+        "fields": {},
+        "retention": {
+            "period": "keep",
+            "rule": "retention.unclassified = keep in /etc/recd/recd.toml",
+        },
+        "first_seen": None,
+        "mtime": None,
+        "dev": None,
+        "ino": None,
+    }
+    assert ask(capsys, daemon, kept, "show", "b3c0b5") == (
+        ExitCode.OK,
+        "id:          b3c0b50ec44a25938d00\n"
+        "source:      archive\n"
+        "location:    s3://recordings/tenants/x/\\x1b[31m\\n.wav\n"
+        "state:       present\n"
+        "size:        512 B (512 bytes)\n"
+        "licence:     (unclassified)\n"
+        "started:     2026-11-20T08:00:00Z\n"
+        "deadline:    never (retention keep, by retention.unclassified = keep in "
+        "/etc/recd/recd.toml)\n"
+        "held:        yes\n"
+        "skipped:     has 2 hard links\n"
+        "first seen:  -\n"
+        "mtime:       -\n",
+        "",
+    )
+    del kept["retention"]
+    assert "\ndeadline:    never\n" in ask(capsys, daemon, kept, "show", "b3c0b5")[1]
+
+
+def test_show_json_is_the_result_object(capsys, daemon):
+    code, out, err = ask(capsys, daemon, SHOW, "show", "8a47", "--json")
+    assert (code, out, err) == (ExitCode.OK, json.dumps(SHOW, indent=2) + "\n", "")
+
+
+def test_show_of_an_unknown_id_exits_3(capsys, daemon):
+    reply = Reply.failure(ErrorKind.NOT_FOUND, "no recording with id 1f2e (see `recctl ls`)")
+    assert ask(capsys, daemon, reply, "show", "1f2e") == (
+        ExitCode.NOT_ALLOWED,
+        "",
+        "recctl: no recording with id 1f2e (see `recctl ls`)\n",
+    )
+
+
+def test_policy(capsys, daemon):
+    assert ask(capsys, daemon, POLICY, "policy") == (
+        ExitCode.OK,
+        "LICENCE         NAME      RETENTION  RULE                                           "
+        "       RECORDINGS  BREAKER\n"
+        "3CX-1234-5678   Acme Ltd  3mo        retention in /etc/recd/licences.d/acme.toml    "
+        "       12000       tripped\n"
+        "(unclassified)  -         keep       retention.unclassified = keep in /etc/recd/recd"
+        ".toml  34          -\n",
+        "",
+    )
+    assert daemon.request == Request("policy", {})
+    code, out, _ = ask(capsys, daemon, POLICY, "policy", "--json")
+    assert (code, out) == (ExitCode.OK, "".join(render.json_array(POLICY)))
+
+
+@pytest.mark.parametrize(("argv", "args"), [([], {}), (["pbx1"], {"source": "pbx1"})])
+def test_scan_prints_a_line_per_source(capsys, daemon, argv, args):
+    assert ask(capsys, daemon, SCANS, "scan", *argv) == (
+        ExitCode.OK,
+        "pbx1: 12034 files, 12 new, 3 changed, 1 missing, 4.2 s\n"
+        "archive: 1 file, 0 new, 0 changed, 0 missing, 0.0 s\n",
+        "",
+    )
+    assert daemon.request == Request("scan", args)
+
+
+def test_scan_json_and_an_empty_scan(capsys, daemon):
+    assert ask(capsys, daemon, SCANS[:1], "scan", "--json") == (
+        ExitCode.OK,
+        '[\n{"source": "pbx1", "files": 12034, "new": 12, "changed": 3, "missing": 1, '
+        '"seconds": 4.213}\n]\n',
+        "",
+    )
+    assert ask(capsys, daemon, [], "scan") == (ExitCode.OK, "", "")
+
+
+def test_scan_waits_as_long_as_the_scan_takes(capsys, daemon, monkeypatch):
+    monkeypatch.setattr("recd.recctl.TIMEOUT", 0.1)
+    assert ask(capsys, daemon, Delay(0.5, Reply.success(SCANS[:1])), "scan")[:2] == (
+        ExitCode.OK,
+        "pbx1: 12034 files, 12 new, 3 changed, 1 missing, 4.2 s\n",
+    )
+    daemon.answer = Delay(0.5, Reply.success(STATUS))
+    assert run(capsys, "--socket", str(daemon.path), "status") == (
+        ExitCode.FAILED,
+        "",
+        f"recctl: recd did not answer within 0.1 s on {daemon.path}; it may be busy or stuck "
+        "(see `journalctl -u recd`)\n",
+    )
+
+
+def test_scan_of_an_unknown_source_exits_3(capsys, daemon):
+    reply = Reply.failure(ErrorKind.NOT_FOUND, "no source named pbx9 (configured: pbx1)")
+    assert ask(capsys, daemon, reply, "scan", "pbx9") == (
+        ExitCode.NOT_ALLOWED,
+        "",
+        "recctl: no source named pbx9 (configured: pbx1)\n",
+    )
+
+
+def test_breaker_ls(capsys, daemon):
+    assert ask(capsys, daemon, BREAKERS, "breaker", "ls") == (
+        ExitCode.OK,
+        "LICENCE  TRIPPED               DUE   TOTAL  RELEASED              BY\n"
+        "ACME     2026-11-23T14:21:19Z  1200  2000   -                     -\n"
+        "OTHER    2026-11-20T14:21:19Z  5     6      2026-11-20T15:00:00Z  alice\n",
+        "",
+    )
+    assert daemon.request == Request("breaker ls", {})
+    assert ask(capsys, daemon, [], "breaker", "ls", "--json") == (ExitCode.OK, "[]\n", "")
+
+
+@pytest.mark.parametrize(
+    ("due", "line"),
+    [
+        (1200, "breaker for ACME released: the next sweep erases its 1200 due recordings\n"),
+        (1, "breaker for ACME released: the next sweep erases its 1 due recording\n"),
+    ],
+)
+def test_breaker_release(capsys, daemon, due, line):
+    result = {"licence": "ACME", "due": due}
+    assert ask(capsys, daemon, result, "breaker", "release", "--licence", "ACME") == (
+        ExitCode.OK,
+        line,
+        "",
+    )
+    assert daemon.request == Request("breaker release", {"licence": "ACME"})
+
+
+def test_breaker_release_needs_a_licence(capsys, daemon):
+    assert ask(capsys, daemon, {}, "breaker", "release") == (
+        ExitCode.USAGE,
+        "",
+        "recctl: the following arguments are required: --licence "
+        "(see `recctl breaker release --help`)\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "code"),
+    [
+        (ErrorKind.USAGE, 2),
+        (ErrorKind.NOT_FOUND, 3),
+        (ErrorKind.NOT_ALLOWED, 3),
+        (ErrorKind.PERMISSION, 77),
+        (ErrorKind.FAILED, 1),
+        (ErrorKind.PARTIAL, 4),
+        (ErrorKind.UNSUPPORTED, 1),
+        (ErrorKind.UNAVAILABLE, 69),
+    ],
+)
+def test_the_daemons_error_kind_is_the_exit_status(capsys, daemon, kind, code):
+    reply = Reply.failure(kind, f"the daemon says {kind}")
+    assert ask(capsys, daemon, reply, "breaker", "release", "--licence", "ACME") == (
+        code,
+        "",
+        f"recctl: the daemon says {kind}\n",
+    )
+
+
+def test_the_daemons_message_stays_one_line(capsys, daemon):
+    reply = Reply.failure(ErrorKind.NOT_ALLOWED, "no breaker for A\nB\x1b[2J is tripped")
+    assert ask(capsys, daemon, reply, "breaker", "release", "--licence", "A\nB") == (
+        ExitCode.NOT_ALLOWED,
+        "",
+        "recctl: no breaker for A\\nB\\x1b[2J is tripped\n",
+    )
+
+
+COMMANDS = [
+    ["status"],
+    ["ls"],
+    ["show", "8a47"],
+    ["policy"],
+    ["scan"],
+    ["breaker", "ls"],
+    ["breaker", "release", "--licence", "ACME"],
+]
+
+
+@pytest.mark.parametrize("argv", COMMANDS)
+def test_no_daemon_exits_69(capsys, sock_dir, argv):
+    path = sock_dir / "recd.sock"
+    assert run(capsys, "--socket", str(path), *argv) == (
+        ExitCode.UNAVAILABLE,
+        "",
+        f"recctl: recd is not running: cannot connect to {path} (no such socket); "
+        "start it with `systemctl start recd`\n",
+    )
+
+
+def test_a_dead_socket_exits_69(capsys, sock_dir):
+    import socket
+
+    path = socket_path(sock_dir)
+    with socket.socket(socket.AF_UNIX) as dead:
+        dead.bind(str(path))
+    assert run(capsys, "--socket", str(path), "status") == (
+        ExitCode.UNAVAILABLE,
+        "",
+        f"recctl: recd is not running: cannot connect to {path} (connection refused); "
+        "start it with `systemctl start recd`\n",
+    )
+
+
+def test_a_reply_that_is_not_json_exits_1(capsys, daemon):
+    assert ask(capsys, daemon, b"<html>\n", "status") == (
+        ExitCode.FAILED,
+        "",
+        "recctl: the reply is not JSON: Expecting value: line 1 column 1 (char 0)\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "result", "detail"),
+    [
+        (["status"], [], "a JSON object expected"),
+        (["status"], {"version": "9"}, "no field 'clock_guard'"),
+        (["ls"], {}, "a JSON array expected"),
+        (["ls"], [{"id": "a"}], "no field 'licence'"),
+        (["ls"], [REC | {"size": "big"}], "'<' not supported between instances of 'str' and 'int'"),
+        (["ls"], [REC | {"id": 7}], "'int' object has no attribute 'isprintable'"),
+        (["show", "8a47"], [], "a JSON object expected"),
+        (["show", "8a47"], REC | {"deadline": 5}, "fromisoformat: argument must be str"),
+        (["policy"], [{"licence": "L"}], "no field 'name'"),
+        (["scan"], None, "a JSON array expected"),
+        (["scan"], [{"source": "p", "files": 1, "new": 0, "changed": 0, "missing": 0,
+                     "seconds": "slow"}], "Unknown format code 'f' for object of type 'str'"),
+        (["breaker", "release", "--licence", "A"], {"licence": "A"}, "no field 'due'"),
+    ],
+)  # fmt: skip
+def test_a_reply_of_another_shape_exits_1(capsys, daemon, argv, result, detail):
+    command = " ".join(argv[:2]) if argv[0] == "breaker" else argv[0]
+    assert ask(capsys, daemon, result, *argv) == (
+        ExitCode.FAILED,
+        "",
+        f"recctl: recd's reply to `{command}` is not what this recctl expects ({detail}); "
+        "use the recctl that came with this recd\n",
+    )
+
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def private_daemon(sock_dir: Path) -> Iterator[FakeDaemon]:
+    """A daemon whose socket is root's with mode 0600, in a directory anyone may search."""
+    os.chmod(sock_dir, 0o755)
+    with FakeDaemon(socket_path(sock_dir)) as fake:
+        os.chmod(fake.path, 0o600)
+        yield fake
+
+
+def _permission_denied(path: Path) -> str:
+    return (
+        f"recctl: permission denied: cannot connect to {path}; run recctl as root or as a "
+        "member of recd's admin group (daemon.admin_group, default recd-admin)\n"
+    )
+
+
+@pytest.mark.root
+def test_a_socket_the_caller_may_not_use_exits_77(capsys, private_daemon):
+    """A real EACCES: recctl, in this process with nobody's effective uid, on root's 0600 socket."""
+    groups = os.getgroups()
+    os.setgroups([])
+    os.setegid(NOBODY)
+    os.seteuid(NOBODY)
+    try:
+        code = main(["--socket", str(private_daemon.path), "status"])
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+        os.setgroups(groups)
+    assert (code, *capsys.readouterr()) == (
+        ExitCode.NO_PERMISSION,
+        "",
+        _permission_denied(private_daemon.path),
+    )
+    assert private_daemon.requests == []
+
+
+@pytest.mark.root
+def test_recctl_as_nobody_exits_77(private_daemon):
+    """The same as a real process started as uid 65534 (with the system's Python 3.11, as the
+    virtual environment's may live where nobody can reach)."""
+    python = shutil.which("python3.11", path="/usr/bin")
+    if python is None:  # pragma: no cover (Debian 12 has it)
+        pytest.skip("no /usr/bin/python3.11")
+    done = subprocess.run(
+        [python, "-m", "recd.recctl", "--socket", str(private_daemon.path), "status"],
+        capture_output=True,
+        text=True,
+        check=False,
+        user=NOBODY,
+        group=NOBODY,
+        extra_groups=[],
+        cwd=Path(__file__).resolve().parents[1],
+        env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"},
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        77,
+        "",
+        _permission_denied(private_daemon.path),
+    )
+    assert private_daemon.requests == []
+
+
 # as a real command ------------------------------------------------------------------------------
 
 
@@ -378,55 +1095,3 @@ def test_recctl_as_a_command(log_path):
         "",
         'recctl: --since: not an ISO 8601 time: "yesterday"\n',
     )
-
-
-# render -----------------------------------------------------------------------------------------
-
-
-def test_table_aligns_columns_without_trailing_blanks():
-    assert render.table([["1", "a", ""], ["22", "bbbb", "x"]], ["N", "NAME", "NOTE"]) == (
-        "N   NAME  NOTE\n1   a\n22  bbbb  x"
-    )
-    assert render.table([], ["A", "B"]) == "A  B"
-
-
-def test_table_cells_cannot_break_lines_or_reach_the_terminal():
-    assert render.table([["a\nb", "\x1b[2J", "\u2028ä"]], ["X", "Y", "Z"]) == (
-        "X     Y        Z\na\\nb  \\x1b[2J  \\u2028ä"
-    )
-
-
-def test_rows_must_have_one_cell_per_column():
-    with pytest.raises(ValueError):
-        render.table([["1", "2"]], ["A"])
-
-
-def test_to_json_is_indented():
-    assert render.to_json({"b": [1], "a": "ä"}) == '{\n  "b": [\n    1\n  ],\n  "a": "ä"\n}'
-
-
-def test_json_array_yields_one_element_per_line():
-    assert "".join(render.json_array(iter([{"a": 1}, [2], "ä"]))) == '[\n{"a": 1},\n[2],\n"ä"\n]\n'
-    assert "".join(render.json_array([])) == "[]\n"
-
-
-@pytest.mark.parametrize(
-    ("details", "summary"),
-    [
-        ({}, ""),
-        ({"b": 1, "a": "x"}, "a=x b=1"),
-        (
-            {"s": "two words", "e": "", "q": 'say "hi"', "c": "a,b", "k": "k=v"},
-            ('c="a,b" e="" k="k=v" q="say \\"hi\\"" s="two words"'),
-        ),
-        (
-            {"n": None, "t": True, "f": 1.5, "l": [1, "a"], "d": {"x": 1}},
-            ('d={"x":1} f=1.5 l=[1,"a"] n=null t=true'),
-        ),
-        ({"long": "x" * 100}, "long=" + "x" * 74 + "…"),
-        ({"fits": "x" * 75}, "fits=" + "x" * 75),
-    ],
-)
-def test_details_summary(details, summary):
-    assert render.details_summary(details) == summary
-    assert len(render.details_summary(details)) <= render.SUMMARY_LIMIT

@@ -243,8 +243,11 @@ class ListedSource:
     def report(self) -> DirScanReport:
         return self._report
 
-    def scan(self) -> Iterator[FileFacts]:
-        yield from self._facts
+    def scan(self, under: str = "") -> Iterator[FileFacts]:
+        yield from (f for f in self._facts if not under or f.relpath.startswith(under + "/"))
+
+    def facts(self, relpath: str) -> FileFacts | None:
+        return next((f for f in self._facts if f.relpath == relpath), None)
 
     def open_read(self, relpath: str, dev: int, ino: int) -> IO[bytes]:
         raise FileNotFoundError(relpath)

@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 #: Names recd gives files between overwrite and unlink; never indexed as recordings.
 ERASE_PREFIX = ".recd-erase-"
 MAX_DEPTH = 64
+#: errno values of a path component that is gone, or is a symlink or file where a directory was.
+GONE = (errno.ENOENT, errno.ELOOP, errno.ENOTDIR)
 PROGRESS_EVERY = 30.0  # seconds between progress lines on long scans
 
 
@@ -65,21 +67,35 @@ class DirectorySource:
             ids.add((st.st_dev, st.st_ino))
         return ids
 
-    def scan(self) -> Iterator[FileFacts]:
-        """Yield every regular file below the root. Raises OSError if the root cannot be opened."""
+    def scan(self, under: str = "") -> Iterator[FileFacts]:
+        """Yield every regular file below the root, or below its subdirectory ``under`` (which
+        is entered as the walk would: nothing is yielded if it is gone, a symlink, excluded or
+        on another filesystem). Raises OSError if the root cannot be opened."""
         self._report = report = DirScanReport()
         root_fd, root_dev = _safefs.open_root(str(self.root))
         excluded = self._excluded_ids()
+        start_fd: int | None = root_fd
+        prefix, depth = "", 0
+        if under:
+            try:
+                parts = _safefs.split_relpath(under)
+            except ValueError:
+                parts = []
+            start_fd = self._open_dirs(root_fd, root_dev, parts) if parts else None
+            os.close(root_fd)
+            prefix, depth = under + "/", len(parts)
+        if start_fd is None:
+            return
         last = time.monotonic()
         try:
-            for facts in self._walk(root_fd, root_dev, "", 0, excluded):
+            for facts in self._walk(start_fd, root_dev, prefix, depth, excluded):
                 report.files += 1
                 if report.files % 4096 == 0 and time.monotonic() - last >= self._progress:
                     last = time.monotonic()
                     logger.info("scan %s: %d files so far", self.name, report.files)
                 yield facts
         finally:
-            os.close(root_fd)
+            os.close(start_fd)
 
     def _walk(
         self, dir_fd: int, root_dev: int, prefix: str, depth: int, excluded: set[tuple[int, int]]
@@ -134,7 +150,7 @@ class DirectorySource:
             self._report.skipped_mounts.append(relpath)
             return
         except OSError as exc:
-            if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+            if exc.errno in GONE:
                 return  # vanished, or swapped for a symlink or file since listed
             self._unreadable(relpath, os.strerror(exc.errno or 0))
             return
@@ -148,6 +164,67 @@ class DirectorySource:
     def _unreadable(self, relpath: str, why: str) -> None:
         self._report.unreadable_dirs.append(relpath)
         logger.warning("scan %s: cannot read %s: %s", self.name, relpath, why)
+
+    def facts(self, relpath: str) -> FileFacts | None:
+        """The facts of the file at ``relpath`` if a scan would yield it now, else None.
+
+        None when the path is unsafe (absolute, empty, '.' or '..' components), deeper than a
+        scan goes, an erase temp name, gone, a symlink or anything but a regular file, or reached
+        through a symlink, another filesystem or an excluded directory. The final component is
+        only ``lstat``-ed, never opened, so a FIFO or device costs nothing. Raises ``OSError``
+        when the root or a directory on the way cannot be read: that is not the same as gone.
+        """
+        try:
+            parts = _safefs.split_relpath(relpath)
+        except ValueError:
+            return None
+        if parts[-1].startswith(ERASE_PREFIX) or len(parts) - 1 > MAX_DEPTH:
+            return None
+        root_fd, root_dev = _safefs.open_root(str(self.root))
+        try:
+            dir_fd = self._open_dirs(root_fd, root_dev, parts[:-1])
+        finally:
+            os.close(root_fd)
+        if dir_fd is None:
+            return None
+        try:
+            st = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        finally:
+            os.close(dir_fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_dev != root_dev:
+            return None
+        return FileFacts(
+            self.name, relpath, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_nlink
+        )
+
+    def _open_dirs(self, root_fd: int, root_dev: int, names: list[str]) -> int | None:
+        """Open ``names`` one below the other from the root as the walk would enter them.
+
+        Returns the last directory's fd (a new one; the caller closes it), or None where the walk
+        would not go: gone, a symlink, another filesystem, an excluded directory.
+        """
+        excluded = self._excluded_ids() if names else set()
+        fd = os.dup(root_fd)
+        try:
+            for depth, name in enumerate(names, 1):
+                sub_fd = _safefs.open_subdir(fd, name, root_dev, "/".join(names[:depth]))
+                os.close(fd)
+                fd = sub_fd
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) in excluded:
+                    os.close(fd)
+                    return None
+        except _safefs.CrossesMount:
+            os.close(fd)
+            return None
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in GONE:
+                return None
+            raise
+        return fd
 
     def open_read(self, relpath: str, dev: int, ino: int) -> IO[bytes]:
         """Open an indexed file read-only, fd-relative, without following symlinks."""

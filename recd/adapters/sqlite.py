@@ -2,7 +2,8 @@
 
 Times are stored as integer microseconds since the Unix epoch (UTC); a NULL deadline means the
 recording has none (retention ``never``, or unclassified and kept). The service is the only
-writer; readers (later: `recctl ls`) may open their own read-only connections, which WAL allows.
+writer; readers (``recd.adapters.sqlitereader``) open their own read-only connections, which
+WAL allows.
 """
 
 from __future__ import annotations
@@ -10,113 +11,26 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from recd.core.model import Classification, Provenance, Recording, State
+from recd.adapters._sqlschema import (
+    BREAKER_COLUMNS,
+    COLUMNS,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    fields_json,
+    from_us,
+    row_to_breaker,
+    row_to_recording,
+    to_us,
+)
+from recd.core.model import Recording, State
 from recd.errors import StateError
 from recd.ports import Breaker, Intent, Known
 
-SCHEMA_VERSION = 1
-
-_MIGRATIONS: dict[int, str] = {
-    1: """
-    CREATE TABLE recordings (
-        id          TEXT NOT NULL UNIQUE,  -- rowid table: rows append in scan order
-        source      TEXT NOT NULL,
-        location    TEXT NOT NULL,
-        dir         TEXT NOT NULL,
-        dev         INTEGER NOT NULL,
-        ino         INTEGER NOT NULL,
-        size        INTEGER NOT NULL,
-        mtime_ns    INTEGER NOT NULL,
-        licence     TEXT,
-        started     INTEGER NOT NULL,
-        deadline    INTEGER,
-        fields      TEXT NOT NULL,
-        state       TEXT NOT NULL,
-        first_seen  INTEGER NOT NULL,
-        indexed_at  INTEGER NOT NULL,
-        erased_at   INTEGER,
-        skip_reason TEXT
-    );
-    CREATE INDEX recordings_due ON recordings (deadline, id) WHERE state = 'present';
-    CREATE INDEX recordings_licence ON recordings (licence, state);
-    CREATE INDEX recordings_dir ON recordings (source, dir, location);
-    CREATE TABLE intents (
-        id           TEXT PRIMARY KEY,
-        recording_id TEXT NOT NULL,
-        audit_offset INTEGER NOT NULL,
-        temp_name    TEXT NOT NULL,
-        plan         TEXT NOT NULL,
-        created      INTEGER NOT NULL
-    );
-    CREATE TABLE policies (licence TEXT PRIMARY KEY, policy TEXT NOT NULL);
-    CREATE TABLE scans (source TEXT PRIMARY KEY, rule TEXT NOT NULL,
-                        started INTEGER NOT NULL, finished INTEGER);
-    CREATE TABLE breakers (
-        licence     TEXT PRIMARY KEY,
-        tripped_at  INTEGER NOT NULL,
-        due         INTEGER NOT NULL,
-        total       INTEGER NOT NULL,
-        released_at INTEGER,
-        released_by TEXT
-    );
-    """,
-}
-
-_COLUMNS = (
-    "id, source, location, dev, ino, size, mtime_ns, licence, started, deadline, fields, state, "
-    "first_seen, skip_reason"
-)
-
-
-def to_us(when: datetime) -> int:
-    """Exact integer microseconds since the epoch (no float rounding)."""
-    delta = when - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_us(value: int) -> datetime:
-    return datetime.fromtimestamp(value // 1_000_000, UTC).replace(microsecond=value % 1_000_000)
-
-
-def _fields_json(c: Classification) -> str:
-    data = {
-        "call_id": c.call_id,
-        "extension": c.extension,
-        "caller": c.caller,
-        "callee": c.callee,
-        "duration": c.duration,
-        "format": c.format,
-        "provenance": {k: str(v) for k, v in c.provenance.items()},
-    }
-    return json.dumps({k: v for k, v in data.items() if v is not None}, separators=(",", ":"))
-
-
-def _row_to_recording(row: sqlite3.Row | tuple[Any, ...]) -> Recording:
-    (rid, source, location, dev, ino, size, mtime_ns, licence, started, deadline, fields,
-     state, first_seen, skip_reason) = row  # fmt: skip
-    extra = json.loads(fields)
-    provenance = {k: Provenance(v) for k, v in extra.pop("provenance", {}).items()}
-    classification = Classification(
-        licence=licence, started=from_us(started), provenance=provenance, **extra
-    )
-    return Recording(
-        id=rid,
-        source=source,
-        relpath=location,
-        dev=dev,
-        ino=ino,
-        size=size,
-        mtime_ns=mtime_ns,
-        classification=classification,
-        deadline=None if deadline is None else from_us(deadline),
-        state=State(state),
-        first_seen=from_us(first_seen),
-        skip_reason=skip_reason,
-    )
+__all__ = ["SCHEMA_VERSION", "SqliteCatalogue", "from_us", "to_us"]
 
 
 class SqliteCatalogue:
@@ -149,7 +63,7 @@ class SqliteCatalogue:
         for target in range(version + 1, SCHEMA_VERSION + 1):
             # executescript commits any open transaction first, so the script carries its own.
             self._db.executescript(
-                f"BEGIN IMMEDIATE;{_MIGRATIONS[target]}PRAGMA user_version={target};COMMIT;"
+                f"BEGIN IMMEDIATE;{MIGRATIONS[target]}PRAGMA user_version={target};COMMIT;"
             )
 
     def _tx(self) -> _Transaction:
@@ -204,7 +118,7 @@ class SqliteCatalogue:
                 r.classification.licence,
                 to_us(r.classification.started),
                 None if r.deadline is None else to_us(r.deadline),
-                _fields_json(r.classification),
+                fields_json(r.classification),
                 to_us(r.first_seen),
                 now_us,
             )
@@ -234,13 +148,13 @@ class SqliteCatalogue:
     def mark_dirs_missing(self, source: str, directories: Sequence[str]) -> int:
         """Every present recording in these directories of ``source`` becomes ``missing``."""
         with self._tx():
-            before = self._db.total_changes
-            self._db.executemany(
+            # rowcount, not total_changes: the latter counts the totals triggers' rows too.
+            cursor = self._db.executemany(
                 "UPDATE recordings SET state = 'missing' "
                 "WHERE source = ? AND dir = ? AND state = 'present'",
                 [(source, d) for d in directories],
             )
-            return self._db.total_changes - before
+            return cursor.rowcount
 
     def finish_scan(self, source: str, now: datetime) -> None:
         with self._tx():
@@ -311,20 +225,26 @@ class SqliteCatalogue:
     ) -> list[Recording]:
         """Present recordings of one directory due at ``now``, by location, after ``after``."""
         cursor = self._db.execute(
-            f"SELECT {_COLUMNS} FROM recordings WHERE source = ? AND dir = ? "  # noqa: S608
+            f"SELECT {COLUMNS} FROM recordings WHERE source = ? AND dir = ? "  # noqa: S608
             "AND location > ? AND state = 'present' AND deadline <= ? ORDER BY location LIMIT ?",
             (source, directory, after, to_us(now), limit),
         )
-        return [_row_to_recording(r) for r in cursor]
+        return [row_to_recording(r) for r in cursor]
 
     def counts(self, now: datetime) -> dict[str | None, tuple[int, int]]:
         """Per licence (None: unclassified): (present recordings, of which due at ``now``)."""
-        cursor = self._db.execute(
-            "SELECT licence, COUNT(*), SUM(deadline IS NOT NULL AND deadline <= ?) "
-            "FROM recordings WHERE state = 'present' GROUP BY licence",
+        # Totals from the trigger-kept table; due counts through the partial deadline index:
+        # neither reads the whole catalogue, so a sweep per deadline stays cheap.
+        totals = self._db.execute("SELECT licence, recordings FROM totals WHERE recordings > 0")
+        counts = {(r[0] or None): (r[1], 0) for r in totals}
+        due = self._db.execute(
+            "SELECT licence, COUNT(*) FROM recordings "
+            "WHERE state = 'present' AND deadline <= ? GROUP BY licence",
             (to_us(now),),
         )
-        return {r[0]: (r[1], r[2] or 0) for r in cursor}
+        for licence, n in due:
+            counts[licence] = (counts.get(licence, (0, 0))[0], n)
+        return counts
 
     def next_deadline(self, after: datetime | None = None) -> datetime | None:
         """The earliest deadline of a present recording (strictly after ``after``, if given)."""
@@ -337,15 +257,15 @@ class SqliteCatalogue:
 
     def get(self, recording_id: str) -> Recording | None:
         row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM recordings WHERE id = ?",  # noqa: S608
+            f"SELECT {COLUMNS} FROM recordings WHERE id = ?",  # noqa: S608
             (recording_id,),
         ).fetchone()
-        return None if row is None else _row_to_recording(row)
+        return None if row is None else row_to_recording(row)
 
     def all(self) -> Iterator[Recording]:
         """Every recording in id order (tests and small tools; streams)."""
-        for row in self._db.execute(f"SELECT {_COLUMNS} FROM recordings ORDER BY id"):  # noqa: S608
-            yield _row_to_recording(row)
+        for row in self._db.execute(f"SELECT {COLUMNS} FROM recordings ORDER BY id"):  # noqa: S608
+            yield row_to_recording(row)
 
     def set_skip_reason(self, recording_id: str, reason: str | None) -> None:
         with self._tx():
@@ -403,20 +323,8 @@ class SqliteCatalogue:
     # -- breakers -----------------------------------------------------------------------------
 
     def breakers(self) -> dict[str, Breaker]:
-        cursor = self._db.execute(
-            "SELECT licence, tripped_at, due, total, released_at, released_by FROM breakers"
-        )
-        return {
-            r[0]: Breaker(
-                r[0],
-                from_us(r[1]),
-                r[2],
-                r[3],
-                None if r[4] is None else from_us(r[4]),
-                r[5],
-            )
-            for r in cursor
-        }
+        cursor = self._db.execute(f"SELECT {BREAKER_COLUMNS} FROM breakers")  # noqa: S608
+        return {r[0]: row_to_breaker(r) for r in cursor}
 
     def trip_breaker(self, licence: str, now: datetime, due: int, total: int) -> None:
         with self._tx():

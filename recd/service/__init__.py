@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from recd.config import Config
-from recd.ports import AuditLog, Catalogue, Clock, Eraser
+from recd.ports import NO_TELEMETRY, AuditLog, Catalogue, Clock, Eraser, Telemetry
 
 
 class EraseUseCase:
@@ -23,9 +23,11 @@ class EraseUseCase:
         audit: AuditLog,
         clock: Clock,
         erasers: Mapping[str, Eraser],
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self.config = config
         self.catalogue = catalogue
         self.audit = audit
         self.clock = clock
         self.erasers = erasers
+        self.telemetry = telemetry

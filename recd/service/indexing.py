@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -33,6 +33,7 @@ class IndexStats:
     changed: int = 0
     missing: int = 0
     unclassified: int = 0
+    seconds: float = 0.0  # how long the scan took (monotonic)
     licences: set[str | None] = field(default_factory=set)
 
 
@@ -85,8 +86,10 @@ class Indexer:
         source: Source,
         catalogue: Catalogue,
         tag_reader: TagReader | None,
+        progress: Callable[[int], None] | None = None,
     ) -> None:
         self.config = config
+        self.progress = progress  # told the files seen so far, every batch
         self.rule = source_config.rule
         self.source = source
         self.catalogue = catalogue
@@ -96,21 +99,26 @@ class Indexer:
         self._missing: set[str] = set()
         self._now = datetime.min.replace(tzinfo=UTC)
 
-    def run(self, now: datetime) -> IndexStats:
-        """One full scan and reconciliation of the source."""
+    def run(self, now: datetime, under: str = "") -> IndexStats:
+        """A full scan and reconciliation of the source, or of the subtree ``under`` only
+        (a directory the watcher saw appear or vanish)."""
         name = self.source.name
         self._now = now
         stats = IndexStats(name)
-        reclassify = self.catalogue.begin_scan(name, now, rule_key(self.rule))
-        if reclassify:
-            logger.info("scan %s: classification settings changed; re-classifying", name)
+        reclassify = False
+        if not under:
+            reclassify = self.catalogue.begin_scan(name, now, rule_key(self.rule))
+            if reclassify:
+                logger.info("scan %s: classification settings changed; re-classifying", name)
         visited: set[str] = set()
-        for directory, files in _by_dir(self.source.scan()):
+        for directory, files in _by_dir(self.source.scan(under)):
             first_visit = directory not in visited
             visited.add(directory)
             self._index_dir(directory, files, now, stats, reclassify, first_visit)
             if len(self._pending) >= BATCH:
                 self._flush()
+                if self.progress is not None:
+                    self.progress(stats.files)
         self._flush()
         if self._missing:
             self.catalogue.mark_missing(sorted(self._missing))
@@ -118,19 +126,53 @@ class Indexer:
             self._missing.clear()
         unreadable = self.source.report.unreadable_dirs
         gone = [
-            d for d in self.catalogue.dirs(name) if d not in visited and not _below(d, unreadable)
+            d
+            for d in self.catalogue.dirs(name)
+            if d not in visited and not _below(d, unreadable) and (not under or _below(d, [under]))
         ]
         stats.missing += self.catalogue.mark_dirs_missing(name, gone)
-        self.catalogue.finish_scan(name, now)
+        if not under:
+            self.catalogue.finish_scan(name, now)
         stored = self.catalogue.policies()
         for licence in stats.licences - set(stored):
             self.catalogue.record_policy(licence, policy_key(self.config.period_for(licence)))
-        logger.info(
-            "scan %s: %d files, %d new, %d changed, %d missing, %d unclassified",
-            stats.source, stats.files, stats.new, stats.changed, stats.missing,
-            stats.unclassified,
+        logger.log(
+            logging.DEBUG if under else logging.INFO,
+            "scan %s%s: %d files, %d new, %d changed, %d missing, %d unclassified",
+            stats.source, f" ({under})" if under else "", stats.files, stats.new, stats.changed,
+            stats.missing, stats.unclassified,
         )  # fmt: skip
         return stats
+
+    def index_files(
+        self, files: Sequence[FileFacts], gone: Sequence[str], now: datetime
+    ) -> list[Recording]:
+        """Index files the watcher saw closed or moved in; ``gone`` relpaths become missing.
+
+        Returns the rows written (unchanged files are skipped, as in a scan).
+        """
+        name = self.source.name
+        self._now = now
+        rows: list[Recording] = []
+        for facts in files:
+            rid = recording_id(name, facts.relpath)
+            old = self.catalogue.get(rid)
+            if (
+                old is not None
+                and old.state is State.PRESENT
+                and (old.dev, old.ino, old.size, old.mtime_ns)
+                == (facts.dev, facts.ino, facts.size, facts.mtime_ns)
+            ):
+                continue
+            rows.append(self.recording(rid, facts, now))
+        if rows:
+            self.catalogue.upsert(rows, now)
+            stored = self.catalogue.policies()
+            for licence in {r.classification.licence for r in rows} - set(stored):
+                self.catalogue.record_policy(licence, policy_key(self.config.period_for(licence)))
+        if gone:
+            self.catalogue.mark_missing([recording_id(name, relpath) for relpath in gone])
+        return rows
 
     def _flush(self) -> None:
         if self._pending:

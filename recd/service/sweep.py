@@ -227,6 +227,7 @@ class Sweeper(EraseUseCase):
         if self.dry_run:
             prepared.close()
             tally.would_erase += 1
+            self.telemetry.erased(_kind(v.reason), "dry-run", rec.size, None)
             logger.info("dry-run: would erase %s (%s)", details["location"], decision.method)
             return None
         return _Plan(rec, label, eraser, prepared, decision, details)
@@ -260,6 +261,7 @@ class Sweeper(EraseUseCase):
             return
         logger.warning("not erasing %s: %s", location, reason)
         if not self.dry_run:
+            self.telemetry.erased("retention", "skipped", rec.size, None)
             details = erase_details(self.roots, rec, "retention") | {"skipped": reason}
             self.audit.append([AuditDraft("erase.skipped", rec.id, details)], self.clock.now())
 
@@ -296,11 +298,19 @@ class Sweeper(EraseUseCase):
             drafts.append(AuditDraft("erase.done", plan.rec.id, details))
             erased.append((plan.intent_id, finished))
             report.tally(plan.label).erased += 1
+            lag = None if plan.rec.deadline is None else (finished - plan.rec.deadline)
+            self.telemetry.erased(
+                _kind(plan.details["reason"]),
+                "done",
+                plan.rec.size,
+                None if lag is None else lag.total_seconds(),
+            )
             logger.info("erased %s (%s)", plan.details["location"], _how(details))
         self.audit.append(drafts, finished)
         self.catalogue.resolve_intents(erased, [p.intent_id for p, _ in failed])
         for plan, why in failed:
             report.tally(plan.label).failed += 1
+            self.telemetry.erased(_kind(plan.details["reason"]), "failed", plan.rec.size, None)
             self.catalogue.set_skip_reason(plan.rec.id, f"erase failed: {why}")
             logger.error("erase of %s failed: %s", plan.details["location"], why)
 
@@ -335,6 +345,11 @@ def _how(details: Mapping[str, Any]) -> str:
     if details["effective"]:
         return str(details["method"])
     return f"{details['method']}, overwrite not effective: {details.get('ineffective_reason')}"
+
+
+def _kind(reason: str) -> str:
+    """``retention`` or ``request`` (from ``request:<id>``): a bounded metrics label."""
+    return reason.partition(":")[0]
 
 
 def _key(item: tuple[str | None, tuple[int, int]]) -> str:

@@ -14,6 +14,7 @@ import pytest
 
 from recd.adapters import directory
 from recd.adapters.directory import DirectorySource
+from tests.adapters.loopfs import Mounts
 
 
 def touch(path: Path, data: bytes = b"x") -> Path:
@@ -190,3 +191,103 @@ def test_mount_inside_root_is_not_entered(tmp_path: Path) -> None:
         assert src.report.skipped_mounts == ["mnt"]
     finally:
         subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_facts_are_what_a_scan_yields(tmp_path: Path) -> None:
+    touch(tmp_path / "1001" / "deep" / "a.wav", b"abc")
+    touch(tmp_path / "b.wav", b"")
+    os.link(tmp_path / "b.wav", tmp_path / "1001" / "b-link.wav")
+    src = DirectorySource("pbx", tmp_path)
+    scanned = list(src.scan())
+    assert len(scanned) == 3
+    assert [src.facts(f.relpath) for f in scanned] == scanned
+    assert src.facts("1001/b-link.wav").nlink == 2  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("relpath", ["", "/b.wav", "//b.wav", "./b.wav", "d/../b.wav", "d/", ".."])
+def test_facts_refuse_unsafe_paths(tmp_path: Path, relpath: str) -> None:
+    touch(tmp_path / "b.wav")
+    touch(tmp_path / "d" / "x.wav")
+    assert DirectorySource("pbx", tmp_path).facts(relpath) is None
+
+
+def test_facts_are_none_where_a_scan_yields_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "root"
+    touch(tmp_path / "outside" / "secret.wav")
+    touch(root / "state" / "x.wav")
+    touch(root / "a.wav")
+    touch(root / "d" / "e" / "f.wav")
+    touch(root / f"{directory.ERASE_PREFIX}0123abcd")
+    (root / "link.wav").symlink_to(root / "a.wav")
+    (root / "linkdir").symlink_to(tmp_path / "outside")
+    os.mkfifo(root / "fifo.wav")
+    src = DirectorySource("pbx", root, exclude=(root / "state",))
+    monkeypatch.setattr(directory, "MAX_DEPTH", 1)
+    for relpath in [
+        "gone.wav", "gone/a.wav", "a.wav/x.wav",  # not there
+        "link.wav", "linkdir/secret.wav",  # symlinks, at the end or on the way
+        "fifo.wav", "d",  # not regular files (the FIFO would hang if opened)
+        "state/x.wav",  # excluded
+        f"{directory.ERASE_PREFIX}0123abcd",  # recd's own erase temp name
+        "d/e/f.wav",  # deeper than a scan goes
+    ]:  # fmt: skip
+        assert src.facts(relpath) is None, relpath
+    assert src.facts("a.wav") is not None
+    assert {f.relpath for f in src.scan()} == {"a.wav"}
+
+
+def test_facts_raise_when_the_root_or_a_directory_cannot_be_read(tmp_path: Path) -> None:
+    src = DirectorySource("pbx", tmp_path / "nope")
+    with pytest.raises(FileNotFoundError):
+        src.facts("a.wav")
+    # Not "gone": an error that says nothing about the file reaches the caller.
+    with pytest.raises(OSError, match="File name too long"):
+        DirectorySource("pbx", tmp_path).facts("x" * 300 + "/a.wav")
+
+
+@pytest.mark.root
+def test_facts_in_unreadable_directory_raise_not_vanish() -> None:
+    root = Path(tempfile.mkdtemp(prefix="recd-test-"))
+    try:
+        touch(root / "locked" / "b.wav")
+        root.chmod(0o755)
+        (root / "locked").chmod(0o700)
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover (child)
+            status = 1
+            try:
+                os.close(read_fd)
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+                try:
+                    DirectorySource("pbx", root).facts("locked/b.wav")
+                except PermissionError:
+                    os.write(write_fd, b"PermissionError")
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as fh:
+            out = fh.read()
+        _, status = os.waitpid(pid, 0)
+        assert (status, out) == (0, b"PermissionError")
+    finally:
+        shutil.rmtree(root)
+
+
+@pytest.mark.root
+def test_facts_are_none_across_a_mount(tmp_path: Path) -> None:
+    touch(tmp_path / "a.wav")
+    with Mounts(tmp_path / "mounts") as mounts:
+        mounts.tmpfs(tmp_path / "mnt")
+        touch(tmp_path / "mnt" / "other-fs.wav")
+        other = mounts.tmpfs(tmp_path / "mounts" / "elsewhere").mountpoint
+        touch(other / "bound.wav")
+        mounts.bind(other / "bound.wav", tmp_path / "a.wav")  # one file of another fs
+        src = DirectorySource("pbx", tmp_path)
+        assert src.facts("mnt/other-fs.wav") is None
+        assert src.facts("a.wav") is None

@@ -1,0 +1,132 @@
+"""Read-only queries on the SQLite catalogue, for the admin socket and metrics scrapes.
+
+Each reader owns one ``mode=ro`` connection, so it never blocks the daemon's writer (WAL lets
+readers see the last committed state) and cannot write by mistake. Open one per thread or per
+request: connecting costs well under a millisecond. Every query is bounded by an index or a
+LIMIT; the per-licence totals come from the ``totals`` table that triggers keep in step.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from recd.adapters._closing import Closing
+from recd.adapters._sqlschema import (
+    BREAKER_COLUMNS,
+    COLUMNS,
+    SCHEMA_VERSION,
+    from_us,
+    row_to_breaker,
+    row_to_recording,
+    to_us,
+)
+from recd.core.model import Recording, State
+from recd.errors import StateError
+from recd.ports import Breaker, ListQuery, Totals
+
+
+class SqliteReader(Closing):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        uri = f"file:{quote(str(path))}?mode=ro"
+        try:
+            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout=5000")
+            (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"{path}: cannot read the catalogue: {exc}") from exc
+        if version != SCHEMA_VERSION:
+            self._db.close()
+            raise StateError(
+                f"{path}: catalogue schema {version}, this recd reads {SCHEMA_VERSION}"
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def totals(self) -> list[Totals]:
+        cursor = self._db.execute(
+            "SELECT licence, recordings, bytes FROM totals WHERE recordings > 0 ORDER BY licence"
+        )
+        return [Totals(r[0] or None, r[1], r[2]) for r in cursor]
+
+    def due_counts(self, now: datetime) -> dict[str | None, int]:
+        cursor = self._db.execute(
+            "SELECT licence, COUNT(*) FROM recordings "
+            "WHERE state = 'present' AND deadline <= ? GROUP BY licence",
+            (to_us(now),),
+        )
+        return {r[0]: r[1] for r in cursor}
+
+    def overdue(self, before: datetime) -> int:
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM recordings WHERE state = 'present' AND deadline < ?",
+            (to_us(before),),
+        ).fetchone()
+        return int(row[0])
+
+    def next_deadline(self, after: datetime) -> datetime | None:
+        row = self._db.execute(
+            "SELECT MIN(deadline) FROM recordings WHERE state = 'present' AND deadline > ?",
+            (to_us(after),),
+        ).fetchone()
+        return None if row[0] is None else from_us(row[0])
+
+    def recordings(self, query: ListQuery) -> list[Recording]:
+        where, args = _filters(query)
+        if query.state is not State.PRESENT:
+            return self._select(f"{where} ORDER BY rowid LIMIT ?", [*args, query.limit])
+        # Soonest deadline first, through the partial index on (deadline, id); then the
+        # recordings with no deadline, in catalogue order.
+        rows = self._select(
+            f"{where} AND deadline IS NOT NULL ORDER BY deadline, id LIMIT ?",
+            [*args, query.limit],
+        )
+        room = query.limit - len(rows)
+        if room > 0 and query.due_before is None:
+            rows += self._select(
+                f"{where} AND deadline IS NULL ORDER BY rowid LIMIT ?", [*args, room]
+            )
+        return rows
+
+    def get(self, recording_id: str) -> Recording | None:
+        rows = self._select("id = ?", [recording_id])
+        return rows[0] if rows else None
+
+    def match(self, prefix: str, limit: int = 2) -> list[Recording]:
+        """Recordings whose id starts with ``prefix`` (through the unique index on id)."""
+        upper = prefix + "\U0010ffff"
+        return self._select("id >= ? AND id < ? ORDER BY id LIMIT ?", [prefix, upper, limit])
+
+    def breakers(self) -> dict[str, Breaker]:
+        cursor = self._db.execute(f"SELECT {BREAKER_COLUMNS} FROM breakers")  # noqa: S608
+        return {r[0]: row_to_breaker(r) for r in cursor}
+
+    def scans(self) -> dict[str, tuple[datetime, datetime | None]]:
+        cursor = self._db.execute("SELECT source, started, finished FROM scans")
+        return {r[0]: (from_us(r[1]), None if r[2] is None else from_us(r[2])) for r in cursor}
+
+    def _select(self, where: str, args: list[Any]) -> list[Recording]:
+        sql = f"SELECT {COLUMNS} FROM recordings WHERE {where}"  # noqa: S608
+        return [row_to_recording(r) for r in self._db.execute(sql, args)]
+
+
+def _filters(query: ListQuery) -> tuple[str, list[Any]]:
+    clauses, args = ["1"], list[Any]()
+    if query.state is not None:
+        # A literal, not a parameter: SQLite uses the partial index on present recordings
+        # only when the query's WHERE says state = 'present' in so many words.
+        clauses.append(f"state = '{State(query.state)}'")
+    if query.unclassified:
+        clauses.append("licence IS NULL")
+    elif query.licence is not None:
+        clauses.append("licence = ?")
+        args.append(query.licence)
+    if query.due_before is not None:
+        clauses.append("deadline <= ?")
+        args.append(to_us(query.due_before))
+    return " AND ".join(clauses), args

@@ -1,0 +1,264 @@
+"""The daemon's end of the admin socket: who is calling, may they, decode, answer, encode.
+
+The socket is created under a temporary name, given mode 0660 and the admin group, and then
+renamed into place, so it is never reachable with looser permissions. Each connection is
+served on its own short-lived thread: the caller is identified by ``SO_PEERCRED`` (and its
+supplementary groups by ``SO_PEERGROUPS``), checked against ``daemon.admin_group``, and its one
+request is handed to the handler with that identity, which the audit log records as the actor.
+Root and the daemon's own user are always allowed; the file permissions keep everyone else out
+before they can even connect, and this check stands behind them if the mode is loosened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import grp
+import logging
+import os
+import pwd
+import secrets
+import socket
+import stat
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from recd.errors import PermissionDenied, RecdError, StateError
+from recd.protocol import (
+    MAX_REQUEST,
+    ErrorKind,
+    ProtocolError,
+    Reply,
+    Request,
+    decode_request,
+    encode_reply,
+    kind_of,
+)
+
+logger = logging.getLogger(__name__)
+
+SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)  # Linux >= 4.13
+_UCRED = struct.Struct("3i")  # pid, uid, gid
+REQUEST_TIMEOUT = 10.0  # seconds a client may take to send its request
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is on the other end of a connection, as the kernel says."""
+
+    pid: int
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+
+    @property
+    def user(self) -> str:
+        """The user name recorded as the audit actor (``uid 1234`` if it has none)."""
+        try:
+            return pwd.getpwuid(self.uid).pw_name
+        except KeyError:
+            return f"uid {self.uid}"
+
+
+Handler = Callable[[Request, Caller], Reply]
+
+
+def peer_of(conn: socket.socket) -> Caller:
+    pid, uid, gid = _UCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+    try:
+        raw = conn.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, 1024)
+        groups = struct.unpack(f"{len(raw) // 4}I", raw[: len(raw) // 4 * 4])
+    except OSError:  # more than 256 groups, or an old kernel: ask /proc instead
+        groups = _proc_groups(pid)
+    return Caller(pid, uid, gid, tuple(groups))
+
+
+def _proc_groups(pid: int) -> tuple[int, ...]:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Groups:"):
+                    return tuple(int(g) for g in line.split()[1:])
+    except OSError:
+        pass
+    return ()
+
+
+def admin_gid(group: str) -> int | None:
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        return None
+
+
+class ControlServer:
+    """Serves the admin socket at ``path`` until ``stop``; ``handler`` answers each request."""
+
+    def __init__(self, path: Path, admin_group: str, handler: Handler) -> None:
+        self.path = path
+        self.admin_group = admin_group
+        self.handler = handler
+        self.gid = admin_gid(admin_group)
+        self._sock: socket.socket | None = None
+        self._ino: tuple[int, int] | None = None
+        self._accepter: threading.Thread | None = None
+        self._workers: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind the socket (replacing a stale one) and start accepting connections."""
+        self._clear_stale()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        temp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}")
+        try:
+            sock.bind(str(temp))
+            os.chmod(temp, 0o660)
+            if self.gid is not None:
+                os.chown(temp, -1, self.gid)
+            os.rename(temp, self.path)
+            sock.listen(64)
+        except OSError as exc:
+            sock.close()
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise StateError(
+                f"daemon.socket {self.path}: cannot serve the admin socket: {exc.strerror}"
+            ) from exc
+        st = os.stat(self.path, follow_symlinks=False)
+        self._sock, self._ino = sock, (st.st_dev, st.st_ino)
+        if self.gid is None:
+            logger.warning(
+                "admin group %s does not exist: only root can use recctl (create it with "
+                "`groupadd --system %s`)",
+                self.admin_group,
+                self.admin_group,
+            )
+        self._accepter = threading.Thread(target=self._accept, name="recd-control", daemon=True)
+        self._accepter.start()
+        logger.info("admin socket listening at %s", self.path)
+
+    def stop(self) -> None:
+        """Stop accepting, finish the requests in flight, remove the socket file."""
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() below
+        assert self._accepter is not None
+        self._accepter.join()
+        sock.close()
+        with self._lock:
+            workers = list(self._workers)
+        for worker in workers:
+            worker.join()
+        self._remove_socket_file()
+
+    def _clear_stale(self) -> None:
+        """Remove a socket file left by a recd that is gone; refuse if one still answers."""
+        try:
+            st = os.stat(self.path, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StateError(f"daemon.socket {self.path}: {exc.strerror}") from exc
+        if not stat.S_ISSOCK(st.st_mode):
+            raise StateError(f"daemon.socket {self.path}: exists and is not a socket; not touched")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            probe.connect(str(self.path))
+        except OSError as exc:
+            if exc.errno not in (errno.ECONNREFUSED, errno.ENOENT):
+                raise StateError(f"daemon.socket {self.path}: {exc.strerror}") from exc
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            logger.info("removed a stale admin socket at %s", self.path)
+            return
+        finally:
+            probe.close()
+        raise StateError(f"daemon.socket {self.path}: another recd is serving it")
+
+    def _remove_socket_file(self) -> None:
+        """Unlink the socket file, but only if it is still ours."""
+        try:
+            st = os.stat(self.path, follow_symlinks=False)
+            if (st.st_dev, st.st_ino) == self._ino:
+                os.unlink(self.path)
+        except OSError:
+            pass
+
+    # -- serving ------------------------------------------------------------------------------
+
+    def _accept(self) -> None:
+        while (sock := self._sock) is not None:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                if self._sock is None:
+                    return  # stopping
+                logger.exception("admin socket: accept failed")
+                continue
+            worker = threading.Thread(target=self._serve, args=(conn,), name="recd-admin")
+            with self._lock:
+                self._workers.add(worker)
+            worker.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            with conn:
+                reply = self._answer(conn)
+                with contextlib.suppress(OSError):  # the client gave up: nothing to tell
+                    conn.sendall(encode_reply(reply))
+        finally:
+            with self._lock:
+                self._workers.discard(threading.current_thread())
+
+    def _answer(self, conn: socket.socket) -> Reply:
+        caller = peer_of(conn)
+        try:
+            self.authorise(caller)
+            request = decode_request(_read_request(conn))
+        except RecdError as exc:
+            logger.warning(
+                "admin request from %s (pid %d) refused: %s", caller.user, caller.pid, exc
+            )
+            return Reply.failure(kind_of(exc), str(exc))
+        except OSError as exc:
+            return Reply.failure(ErrorKind.FAILED, f"cannot read the request: {exc}")
+        try:
+            return self.handler(request, caller)
+        except RecdError as exc:
+            return Reply.failure(kind_of(exc), str(exc))
+        except Exception as exc:
+            logger.exception("admin command %r from %s failed", request.command, caller.user)
+            return Reply.failure(
+                ErrorKind.FAILED,
+                f"internal error in recd ({type(exc).__name__}); see `journalctl -u recd`",
+            )
+
+    def authorise(self, caller: Caller) -> None:
+        if caller.uid in (0, os.geteuid()):
+            return
+        if self.gid is not None and self.gid in (caller.gid, *caller.groups):
+            return
+        raise PermissionDenied(
+            f"permission denied: user {caller.user} is not in the admin group {self.admin_group}"
+        )
+
+
+def _read_request(conn: socket.socket) -> bytes:
+    """Read up to the first newline (or EOF); give up after ``REQUEST_TIMEOUT`` seconds."""
+    conn.settimeout(REQUEST_TIMEOUT)
+    data = bytearray()
+    while b"\n" not in data and len(data) <= MAX_REQUEST:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    if not data:
+        raise ProtocolError("empty request")
+    return bytes(data.partition(b"\n")[0])

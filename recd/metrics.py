@@ -1,0 +1,462 @@
+"""Prometheus metrics: a private registry, state gauges computed at scrape time, event instruments.
+
+Two kinds of metric live on one private ``CollectorRegistry`` (never the global ``REGISTRY``):
+
+* **State** (SPEC section 9) comes from one collector that calls ``snapshot()`` on every scrape
+  and caches nothing. The daemon's loop refreshes the snapshot after each sweep, so a scrape
+  never queries the catalogue; ``snapshot`` runs on the HTTP server's thread and must be safe to
+  call from there (returning an immutable ``Snapshot`` the loop swapped in is).
+* **Events** are counted where they happen: ``erased``, ``indexed`` and ``watch_overflow``.
+
+If ``snapshot()`` raises, the scrape still succeeds: it carries the event instruments only, one
+warning line is logged and ``recd_snapshot_errors_total`` goes up.
+
+Label schemes (``[metrics] per_licence``); only the licence families change:
+
+* ``per_licence = true``: ``recd_recordings{licence}`` and ``recd_recording_bytes{licence}`` per
+  classified licence, and ``recd_breaker_tripped{licence}`` (1/0) per licence, where unclassified
+  recordings, which have a breaker of their own, appear as ``licence="(unclassified)"`` (the
+  label ``recctl`` shows).
+* ``per_licence = false``, for estates with very many licences: ``recd_recordings`` and
+  ``recd_recording_bytes`` are single totals over the classified licences, and
+  ``recd_breakers_tripped`` counts tripped breakers (unclassified counted as one).
+
+In both, unclassified recordings are in ``recd_unclassified_recordings`` and
+``recd_unclassified_bytes`` only, so ``recd_recordings + recd_unclassified_recordings`` is every
+present recording. Every other label is bounded by the configuration: ``source`` (configured
+sources), ``reason`` and ``result`` (fixed sets), ``state`` (request states) and the clock guard's
+``reason`` (fixed set).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+
+from recd import __version__
+from recd.errors import StateError
+
+logger = logging.getLogger(__name__)
+
+REASONS = ("retention", "request")
+RESULTS = ("done", "failed", "skipped", "dry-run")
+CLOCK_GUARD_REASONS = ("jump", "behind-audit")
+UNCLASSIFIED = "(unclassified)"  # the breaker label recctl shows for unclassified recordings
+
+# Seconds after the deadline: SPEC section 10 wants erasure within seconds, and the top buckets
+# still tell a slow sweep (minutes) from a stalled one (an hour).
+DELETION_LAG_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600)
+# Seconds from the last write to the catalogue: SPEC section 10 wants under one second.
+INDEXING_LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 5, 10, 30, 60)
+
+
+@dataclass(frozen=True, slots=True)
+class LicenceTotals:
+    """Present recordings of one licence."""
+
+    licence: str | None  # None: unclassified
+    recordings: int
+    bytes: int
+    breaker: bool  # the mass-deletion breaker is tripped for this licence
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What the daemon knows about one configured source."""
+
+    name: str
+    type: str  # "directory" or "s3"
+    last_scan: datetime | None  # end of the last full scan, UTC aware; None before the first
+    scan_seconds: float | None  # duration of that scan
+    degraded: bool  # watching fell back to periodic scans (inotify watch limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The daemon's state as the loop last computed it; every datetime is UTC aware."""
+
+    licences: Sequence[LicenceTotals]
+    held: int
+    overdue: int  # present, not held, past the deadline by more than a grace
+    next_deadline: datetime | None
+    sources: Sequence[SourceState]
+    clock_guard: str | None  # None, or why erasing is paused: "jump" or "behind-audit"
+    holds_active: int
+    requests: Mapping[str, int]  # request state -> count (may be empty)
+    mode: str  # "enforce" or "dry-run"
+
+
+_EMPTY = Snapshot((), 0, 0, None, (), None, 0, {}, "enforce")
+
+
+def _unix(when: datetime) -> float:
+    # A naive datetime would be read as local time and be off by the host's UTC offset.
+    if when.tzinfo is None:
+        raise ValueError(f"naive datetime {when.isoformat()} (expected UTC aware)")
+    return when.timestamp()
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _labelled(
+    name: str, documentation: str, label: str, samples: Iterable[tuple[str, float]]
+) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation, labels=[label])
+    for value, sample in samples:
+        family.add_metric([value], sample)
+    return family
+
+
+def _licence_families(totals: Sequence[LicenceTotals], per_licence: bool) -> list[Metric]:
+    merged: dict[str | None, tuple[int, int, bool]] = {}
+    for t in totals:  # merged so that a repeated licence cannot yield duplicate samples
+        count, size, tripped = merged.get(t.licence, (0, 0, False))
+        merged[t.licence] = (count + t.recordings, size + t.bytes, tripped or t.breaker)
+    unclassified = merged.pop(None, None)
+    classified = sorted((name, value) for name, value in merged.items() if name is not None)
+    breakers = [(name, float(tripped)) for name, (_, _, tripped) in classified]
+    if unclassified is not None:
+        breakers.append((UNCLASSIFIED, float(unclassified[2])))
+    families: list[Metric]
+    if per_licence:
+        families = [
+            _labelled(
+                "recd_recordings",
+                "Present recordings per licence (unclassified: recd_unclassified_recordings).",
+                "licence",
+                ((name, n) for name, (n, _, _) in classified),
+            ),
+            _labelled(
+                "recd_recording_bytes",
+                "Bytes of present recordings per licence.",
+                "licence",
+                ((name, b) for name, (_, b, _) in classified),
+            ),
+            _labelled(
+                "recd_breaker_tripped",
+                "1 while the mass-deletion breaker stops erasing the licence's recordings, else 0.",
+                "licence",
+                breakers,
+            ),
+        ]
+    else:
+        families = [
+            _gauge(
+                "recd_recordings",
+                "Present recordings of every licence (unclassified: recd_unclassified_recordings).",
+                sum(n for _, (n, _, _) in classified),
+            ),
+            _gauge(
+                "recd_recording_bytes",
+                "Bytes of present recordings of every licence.",
+                sum(b for _, (_, b, _) in classified),
+            ),
+            _gauge(
+                "recd_breakers_tripped",
+                "Licences whose mass-deletion breaker stops erasing (unclassified counts as one).",
+                sum(tripped for _, tripped in breakers),
+            ),
+        ]
+    n, b, _ = unclassified or (0, 0, False)
+    families.append(_gauge("recd_unclassified_recordings", "Present recordings of no licence.", n))
+    families.append(
+        _gauge("recd_unclassified_bytes", "Bytes of present unclassified recordings.", b)
+    )
+    return families
+
+
+def _deadline_family(deadline: datetime | None) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        "recd_next_deadline_timestamp_seconds",
+        "Unix time of the earliest deadline of a present recording; no sample when there is none.",
+    )
+    # No deadline means no sample rather than NaN: NaN compares false in every alert expression
+    # and poisons arithmetic such as `- time()`, while an absent series is what PromQL's absent()
+    # and `or` are made for; 0 would read as a deadline in 1970. promtool accepts a family
+    # without samples.
+    if deadline is not None:
+        family.add_metric([], _unix(deadline))
+    return family
+
+
+def _source_families(sources: Sequence[SourceState]) -> list[Metric]:
+    info = GaugeMetricFamily(
+        "recd_source_info",
+        "Configured sources and their type; always 1.",
+        labels=["source", "type"],
+    )
+    ended = GaugeMetricFamily(
+        "recd_source_last_scan_timestamp_seconds",
+        "Unix time at which the last full scan of the source ended; no sample before the first.",
+        labels=["source"],
+    )
+    took = GaugeMetricFamily(
+        "recd_source_last_scan_duration_seconds",
+        "Duration of the last full scan of the source.",
+        labels=["source"],
+    )
+    degraded = GaugeMetricFamily(
+        "recd_source_watch_degraded",
+        "1 while the source is rescanned periodically instead of watched (inotify limit), else 0.",
+        labels=["source"],
+    )
+    for source in sources:
+        info.add_metric([source.name, source.type], 1)
+        if source.last_scan is not None:
+            ended.add_metric([source.name], _unix(source.last_scan))
+        if source.scan_seconds is not None:
+            took.add_metric([source.name], source.scan_seconds)
+        degraded.add_metric([source.name], float(source.degraded))
+    return [info, ended, took, degraded]
+
+
+def _clock_guard_families(reason: str | None) -> list[Metric]:
+    # Every known reason is always exposed (1 or 0), so an alert can name the reason and the
+    # series exist before the first pause; an unknown reason is shown rather than hidden.
+    reasons: tuple[str, ...] = CLOCK_GUARD_REASONS
+    if reason is not None and reason not in reasons:
+        reasons = (*reasons, reason)
+    return [
+        _gauge(
+            "recd_clock_guard_paused",
+            "1 while the clock guard pauses erasing, else 0.",
+            float(reason is not None),
+        ),
+        _labelled(
+            "recd_clock_guard_paused_reason",
+            "1 for the reason the clock guard pauses erasing (jump: the wall clock jumped ahead of"
+            " the monotonic clock; behind-audit: it is behind the last audit entry), else 0.",
+            "reason",
+            ((r, float(r == reason)) for r in reasons),
+        ),
+    ]
+
+
+def state_families(snapshot: Snapshot, *, per_licence: bool) -> list[Metric]:
+    """The state gauges for one snapshot; raises ``ValueError`` on a naive datetime."""
+    return [
+        *_licence_families(snapshot.licences, per_licence),
+        _gauge("recd_held_recordings", "Present recordings kept by a legal hold.", snapshot.held),
+        _gauge(
+            "recd_overdue_recordings",
+            "Present recordings, not held, past their deadline by more than a grace; must stay 0.",
+            snapshot.overdue,
+        ),
+        _deadline_family(snapshot.next_deadline),
+        *_source_families(snapshot.sources),
+        *_clock_guard_families(snapshot.clock_guard),
+        _gauge("recd_holds_active", "Legal holds in force.", snapshot.holds_active),
+        _labelled(
+            "recd_requests",
+            "Early-deletion requests per state.",
+            "state",
+            sorted(snapshot.requests.items()),
+        ),
+        _gauge(
+            "recd_dry_run",
+            "1 when the daemon runs in dry-run mode and erases nothing, else 0.",
+            float(snapshot.mode == "dry-run"),
+        ),
+    ]
+
+
+class StateCollector:
+    """The scrape-time collector over ``snapshot()``; never fails a scrape."""
+
+    def __init__(
+        self,
+        snapshot: Callable[[], Snapshot],
+        *,
+        per_licence: bool,
+        errors: Counter,
+        overflows: Counter,
+    ) -> None:
+        self._snapshot = snapshot
+        self._per_licence = per_licence
+        self._errors = errors
+        self._overflows = overflows
+
+    def describe(self) -> list[Metric]:
+        """The families without calling ``snapshot``: lets the registry check for clashes and
+        lets ``/metrics?name[]=...`` find this collector."""
+        return state_families(_EMPTY, per_licence=self._per_licence)
+
+    def collect(self) -> list[Metric]:
+        """Every state family from a fresh snapshot, or none when the snapshot fails."""
+        try:
+            snapshot = self._snapshot()
+            families = state_families(snapshot, per_licence=self._per_licence)
+        except Exception as exc:  # a scrape must never fail: report, count, expose events only
+            logger.warning("metrics: state left out of this scrape: %s", _one_line(exc))
+            logger.debug("metrics: snapshot failure", exc_info=True)
+            self._errors.inc()
+            return []
+        for source in snapshot.sources:  # every source's overflow counter exists from 0
+            self._overflows.labels(source.name)
+        return families
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _parse_listen(listen: str) -> tuple[str, int]:
+    if listen.startswith("["):
+        host, bracket, port = listen[1:].partition("]:")
+    else:
+        host, bracket, port = listen.rpartition(":")
+    if not (bracket and host and port.isascii() and port.isdigit() and int(port) <= 65535):
+        raise StateError(
+            f'metrics.listen {listen}: cannot listen: expected "host:port",'
+            ' such as "127.0.0.1:9464" or "[::1]:9464"'
+        )
+    return host, int(port)
+
+
+class Metrics:
+    """recd's Prometheus metrics on a private registry, and the HTTP endpoint that serves them.
+
+    Usage::
+
+        metrics = Metrics(lambda: daemon.snapshot, per_licence=config.metrics.per_licence)
+        metrics.serve("127.0.0.1:9464")
+        metrics.erased("retention", "done", size=1234, lag=0.4)
+        metrics.close()
+    """
+
+    def __init__(
+        self,
+        snapshot: Callable[[], Snapshot],
+        *,
+        per_licence: bool = True,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.registry = CollectorRegistry() if registry is None else registry
+        self._running: tuple[WSGIServer, threading.Thread] | None = None
+        errors = Counter(
+            "recd_snapshot_errors",
+            "Scrapes whose state could not be read; they carry the event metrics only.",
+            registry=None,
+        )
+        self._overflows = Counter(
+            "recd_watch_overflows",
+            "Times the source's watch queue overflowed and recd rescanned it.",
+            ["source"],
+            registry=None,
+        )
+        collector = StateCollector(
+            snapshot, per_licence=per_licence, errors=errors, overflows=self._overflows
+        )
+        # The state collector is registered first, so a scrape whose snapshot fails already
+        # shows that failure in recd_snapshot_errors_total (collectors run in this order).
+        self.registry.register(collector)
+        self.registry.register(errors)
+        self.registry.register(self._overflows)
+        self._deletions = Counter(
+            "recd_deletions",
+            "Erasures by reason (retention, request) and result (done, failed, skipped, dry-run).",
+            ["reason", "result"],
+            registry=self.registry,
+        )
+        for reason in REASONS:  # every series exists from 0, so rate() sees the first erasure
+            for result in RESULTS:
+                self._deletions.labels(reason, result)
+        self._erased_bytes = Counter(
+            "recd_erased_bytes", "Bytes of recordings erased.", registry=self.registry
+        )
+        self._deletion_lag = Histogram(
+            "recd_deletion_lag_seconds",
+            "Seconds from a recording's deadline to its erasure.",
+            buckets=DELETION_LAG_BUCKETS,
+            registry=self.registry,
+        )
+        self._indexing_lag = Histogram(
+            "recd_indexing_lag_seconds",
+            "Seconds from a recording's file being closed to its being indexed.",
+            buckets=INDEXING_LAG_BUCKETS,
+            registry=self.registry,
+        )
+        Info("recd_build", "The running recd version.", registry=self.registry).info(
+            {"version": __version__}
+        )
+
+    def erased(self, reason: str, result: str, size: int, lag: float | None) -> None:
+        """Count one erasure attempt.
+
+        ``reason`` is "retention" or "request", ``result`` one of "done", "failed", "skipped",
+        "dry-run" (anything else raises ``ValueError``, keeping the labels bounded). ``size``
+        bytes count as erased and ``lag`` (seconds from the deadline to the erasure; None:
+        unknown) is observed only for "done".
+        """
+        if reason not in REASONS:
+            raise ValueError(f"unknown deletion reason {reason!r} (expected one of {REASONS})")
+        if result not in RESULTS:
+            raise ValueError(f"unknown deletion result {result!r} (expected one of {RESULTS})")
+        self._deletions.labels(reason, result).inc()
+        if result != "done":
+            return
+        self._erased_bytes.inc(size)
+        if lag is not None:
+            # Clamped: a negative observation would lower the histogram's _sum, which
+            # Prometheus reads as a counter reset.
+            self._deletion_lag.observe(max(lag, 0.0))
+
+    def indexed(self, lag: float) -> None:
+        """Observe one recording indexed ``lag`` seconds after its file was closed."""
+        self._indexing_lag.observe(max(lag, 0.0))  # clamped: clock skew on network storage
+
+    def watch_overflow(self, source: str) -> None:
+        """Count one overflow of the source's watch queue (events lost, a rescan follows)."""
+        self._overflows.labels(source).inc()
+
+    def serve(self, listen: str) -> None:
+        """Serve the registry over HTTP on ``listen`` ("127.0.0.1:9464", "[::1]:0") from a
+        daemon thread; raises ``StateError`` with a one-line message when it cannot listen."""
+        if self._running is not None:
+            raise RuntimeError(f"metrics already served on {self.address}")
+        host, port = _parse_listen(listen)
+        try:
+            self._running = start_http_server(port, host, registry=self.registry)
+        except OSError as exc:
+            raise StateError(
+                f"metrics.listen {listen}: cannot listen: {exc.strerror or exc}"
+            ) from None
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """The bound address (port 0 resolved), or None when not serving."""
+        if self._running is None:
+            return None
+        bound = self._running[0].socket.getsockname()
+        return str(bound[0]), int(bound[1])
+
+    def close(self) -> None:
+        """Stop the HTTP server and join its thread; idempotent."""
+        if self._running is None:
+            return
+        server, thread = self._running
+        self._running = None
+        server.shutdown()  # returns once serve_forever has stopped (within its 0.5 s poll)
+        server.server_close()
+        thread.join()
+
+
+__all__ = [
+    "LicenceTotals",
+    "Metrics",
+    "Snapshot",
+    "SourceState",
+    "StateCollector",
+    "state_families",
+]
