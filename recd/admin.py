@@ -21,6 +21,7 @@ from recd.config import Config
 from recd.control import Caller
 from recd.core.model import FIELDS, Recording, State, UnclassifiedPolicy
 from recd.errors import NotFound, UsageError
+from recd.metrics import LicenceTotals, Snapshot, SourceState
 from recd.ports import CatalogueReader, Clock, ListQuery
 from recd.protocol import Reply, Request
 from recd.service.indexing import IndexStats
@@ -365,3 +366,31 @@ def _retention(config: Config, licence: str | None) -> dict[str, Any]:
     else:
         rule = f"retention.default in {config.path} (licence not in licences.d)"
     return {"period": text, "rule": rule}
+
+
+def metrics_snapshot(
+    state: DaemonState, reader: CatalogueReader, now: datetime, config: Config
+) -> Snapshot:
+    """What the metrics collector shows at scrape time: a few indexed queries, no full count."""
+    totals = reader.totals()
+    overdue = reader.overdue(now - OVERDUE_GRACE)
+    next_deadline = reader.next_deadline(now)
+    tripped = {b.licence for b in reader.breakers().values() if b.released_at is None}
+    problem = state.clock_problem
+    guard = None if problem is None else "jump" if "jumped" in problem else "behind-audit"
+    return Snapshot(
+        licences=[
+            LicenceTotals(t.licence, t.recordings, t.bytes, t.licence in tripped) for t in totals
+        ],
+        held=0,
+        overdue=overdue,
+        next_deadline=next_deadline,
+        sources=[
+            SourceState(s.name, s.type, s.last_scan, s.scan_seconds, s.watch == "periodic")
+            for s in state.sources
+        ],
+        clock_guard=guard,
+        holds_active=0,
+        requests={},
+        mode=str(config.daemon.mode),
+    )

@@ -42,13 +42,13 @@ from prometheus_client import ProcessCollector
 
 from recd import __version__
 from recd.adapters.systemd import Notifier
-from recd.admin import Admin, DaemonState, SourceStatus
+from recd.admin import Admin, DaemonState, SourceStatus, metrics_snapshot
 from recd.config import Config, load
 from recd.control import ControlServer
 from recd.core.audit import AuditDraft, parse_time
 from recd.core.safety import ClockReading, clock_problem
 from recd.errors import ConfigInvalid, DaemonUnavailable, ExitCode
-from recd.metrics import LicenceTotals, Metrics, Snapshot, SourceState
+from recd.metrics import Metrics, Snapshot
 from recd.ports import NO_TELEMETRY, CatalogueReader, Clock, Telemetry
 from recd.runtime import Runtime, adapter, open_runtime
 from recd.service import breakers
@@ -65,7 +65,6 @@ T = TypeVar("T")
 #: for writing, a failed erase): they keep no future deadline to wake the loop.
 RETRY = timedelta(seconds=30)
 MAX_SLEEP = 3600.0  # wake at least hourly, so a stepped wall clock is noticed
-OVERDUE_GRACE = timedelta(minutes=1)
 
 
 class Event(enum.Enum):
@@ -515,29 +514,5 @@ class Daemon:
 
     def snapshot(self) -> Snapshot:
         """The metrics collector's view, at scrape time (from the metrics server's thread)."""
-        state, now = self._state, self.clock.now()
         with self.reader() as reader:
-            totals = reader.totals()
-            overdue = reader.overdue(now - OVERDUE_GRACE)
-            next_deadline = reader.next_deadline(now)
-            tripped = {b.licence for b in reader.breakers().values() if b.released_at is None}
-        problem = state.clock_problem
-        return Snapshot(
-            licences=[
-                LicenceTotals(t.licence, t.recordings, t.bytes, t.licence in tripped)
-                for t in totals
-            ],
-            held=0,
-            overdue=overdue,
-            next_deadline=next_deadline,
-            sources=[
-                SourceState(s.name, s.type, s.last_scan, s.scan_seconds, s.watch == "periodic")
-                for s in state.sources
-            ],
-            clock_guard=None
-            if problem is None
-            else ("jump" if "jumped" in problem else "behind-audit"),
-            holds_active=0,
-            requests={},
-            mode=str(self.config.daemon.mode),
-        )
+            return metrics_snapshot(self._state, reader, self.clock.now(), self.config)

@@ -153,8 +153,10 @@ class Reply:
 
 
 def _dump(obj: dict[str, Any]) -> bytes:
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return text.encode("utf-8", "surrogateescape") + b"\n"
+    # ASCII on the wire: file names that are not UTF-8 (surrogate escapes) travel as \udcXX
+    # escapes and come back as the same str, whatever the bytes were.
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return text.encode("ascii") + b"\n"
 
 
 def _load(data: bytes, what: str) -> dict[str, Any]:
@@ -165,7 +167,7 @@ def _load(data: bytes, what: str) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise ProtocolError(f"the {what} is not a JSON object")
     version = obj.get("v")
-    if version != VERSION:
+    if type(version) is not int or version != VERSION:  # not True, not 1.0
         raise ProtocolError(
             f"the {what} speaks admin protocol version {version!r}; this recd speaks "
             f"{VERSION}: use the recctl that came with this recd",

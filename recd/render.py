@@ -49,6 +49,10 @@ def format_row(cells: Sequence[str], widths: Sequence[int]) -> str:
     return GAP.join(padded).rstrip()
 
 
+def plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
     """An aligned table with a header line (no trailing newline)."""
     widths = column_widths(rows, headers)

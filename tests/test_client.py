@@ -48,7 +48,7 @@ def test_sends_one_request_and_returns_the_reply(daemon):
     request = Request("ls", {"licence": "Zoë", "limit": 5})
     assert client.call(daemon.path, request) == Reply(True, [{"id": "a"}], truncated=True)
     assert daemon.request == request
-    assert daemon.raw == ['{"v":1,"command":"ls","args":{"licence":"Zoë","limit":5}}\n'.encode()]
+    assert daemon.raw == [b'{"v":1,"command":"ls","args":{"licence":"Zo\\u00eb","limit":5}}\n']
 
 
 def test_an_error_reply_is_returned_for_the_caller_to_unwrap(daemon):

@@ -22,10 +22,11 @@ from typing import Any
 import pytest
 
 from recd import __version__, render
+from recd.auditfile import entries as _entries
 from recd.core.audit import GENESIS, AuditDraft, AuditEntry, seal, to_line
 from recd.errors import ExitCode
 from recd.protocol import ErrorKind, Reply, Request
-from recd.recctl import DEFAULT_AUDIT_LOG, DEFAULT_SOCKET, _entries, build_parser, main
+from recd.recctl import DEFAULT_AUDIT_LOG, DEFAULT_SOCKET, build_parser, main
 from tests.fakedaemon import Delay, FakeDaemon, short_dir, socket_path
 
 T0 = datetime(2026, 11, 23, 13, 43, 9, 500000, tzinfo=UTC)

@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import IO
 
 from recd.adapters import _safefs
-from recd.core.model import FileFacts
+from recd.core.model import ERASE_PREFIX, FileFacts
 
 logger = logging.getLogger(__name__)
 
 #: Names recd gives files between overwrite and unlink; never indexed as recordings.
-ERASE_PREFIX = ".recd-erase-"
 MAX_DEPTH = 64
 #: errno values of a path component that is gone, or is a symlink or file where a directory was.
 GONE = (errno.ENOENT, errno.ELOOP, errno.ENOTDIR)

@@ -84,14 +84,13 @@ from watchdog.observers.inotify_c import (
     WatchDescriptor,
 )
 
+from recd.core.model import ERASE_PREFIX
 from recd.ports import WatchEvent, WatchKind
 
 __all__ = ["EVENT_FILTER", "ERASE_PREFIX", "TreeWatcher", "WatchEvent", "WatchKind"]
 
 logger = logging.getLogger(__name__)
 
-#: ``recd.adapters.directory.ERASE_PREFIX``, repeated: adapters do not import each other.
-ERASE_PREFIX = ".recd-erase-"
 
 #: The sysctl to raise for each inotify limit errno.
 LIMITS = {

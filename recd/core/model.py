@@ -56,6 +56,10 @@ class UnclassifiedPolicy(enum.StrEnum):
     DEFAULT = "default"
 
 
+#: Files are renamed to this prefix plus a random name just before their unlink; sources never
+#: index such names, so an erase interrupted between rename and unlink is not a new recording.
+ERASE_PREFIX = ".recd-erase-"
+
 #: The fields a classification may carry, in the order `recctl show` prints them.
 FIELDS = ("licence", "started", "call_id", "extension", "caller", "callee", "duration", "format")
 

@@ -22,7 +22,7 @@ from typing import Any
 from recd.config import Config
 from recd.core.audit import AuditDraft, format_time
 from recd.core.erasure import Action, Decision, decide
-from recd.core.model import Mode, Recording
+from recd.core.model import ERASE_PREFIX, Mode, Recording
 from recd.core.policy import Outcome, verdict
 from recd.core.safety import breaker_trips
 from recd.ports import (
@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 BATCH = 256  # files prepared (two descriptors each) and erased per audited batch
 PAGE = 1000  # due recordings read from the catalogue at a time
 UNCLASSIFIED = "(unclassified)"
-TEMP_PREFIX = ".recd-erase-"  # the directory source never indexes these names
+TEMP_PREFIX = ERASE_PREFIX  # the sources never index these names
 
 
 @dataclass(slots=True)

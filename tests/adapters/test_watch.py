@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from recd import ports
-from recd.adapters import directory
 from recd.adapters.watch import ERASE_PREFIX, TreeWatcher, WatchEvent
+from recd.core import model
 from tests.adapters.loopfs import Mounts
 
 WAIT = 10.0  # seconds; only ever reached when a test fails
@@ -279,7 +279,7 @@ def test_root_given_through_a_symlink_reports_paths_relative_to_it(
 
 def test_events_are_the_ports_type_and_temp_names_the_directory_sources() -> None:
     assert WatchEvent is ports.WatchEvent  # what the daemon's sink checks for
-    assert ERASE_PREFIX == directory.ERASE_PREFIX  # repeated: adapters are independent
+    assert ERASE_PREFIX == model.ERASE_PREFIX  # one definition, in recd.core.model
 
 
 def test_stop_is_idempotent_and_leaves_no_threads(tmp_path: Path, sink: Sink) -> None:
