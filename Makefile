@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## make demo: generate a demo tree of real recordings for three licences and run recd on it
+## make demo: run the recd daemon live on a demo estate whose recordings fall due over the next minutes (Ctrl-C stops it)
 demo: venv
 	$(PY) demo/run_demo.py
 

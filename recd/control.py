@@ -126,8 +126,11 @@ class ControlServer:
             sock.close()
             with contextlib.suppress(OSError):
                 os.unlink(temp)
+            hint = ""
+            if exc.errno == errno.ENOENT and not self.path.parent.is_dir():
+                hint = f" (create {self.path.parent}; under systemd RuntimeDirectory=recd does)"
             raise StateError(
-                f"daemon.socket {self.path}: cannot serve the admin socket: {exc.strerror}"
+                f"daemon.socket {self.path}: cannot serve the admin socket: {exc.strerror}{hint}"
             ) from exc
         st = os.stat(self.path, follow_symlinks=False)
         self._sock, self._ino = sock, (st.st_dev, st.st_ino)

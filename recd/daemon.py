@@ -47,7 +47,7 @@ from recd.config import Config, load
 from recd.control import ControlServer
 from recd.core.audit import AuditDraft, parse_time
 from recd.core.safety import ClockReading, clock_problem
-from recd.errors import ConfigInvalid, DaemonUnavailable, ExitCode
+from recd.errors import ConfigInvalid, DaemonUnavailable, ExitCode, RecdError
 from recd.metrics import Metrics, Snapshot
 from recd.ports import NO_TELEMETRY, CatalogueReader, Clock, Telemetry
 from recd.runtime import Runtime, adapter, open_runtime
@@ -176,10 +176,13 @@ class Daemon:
         if self.metrics is not None:
             self.metrics.close()
             self.metrics = None
+        self._close_runtime()
+        logger.info("stopped")
+
+    def _close_runtime(self) -> None:
         if self._runtime is not None:
             self._runtime.close()
             self._runtime = None
-        logger.info("stopped")
 
     def _open(self, config: Config) -> None:
         runtime = open_runtime(config, self.clock)
@@ -208,7 +211,9 @@ class Daemon:
                 self.metrics.close()
             self.metrics = Metrics(self.snapshot, per_licence=m.per_licence)
             ProcessCollector(registry=self.metrics.registry)  # process_resident_memory_bytes...
-            self.metrics.serve(f"[{m.host}]:{m.port}" if ":" in m.host else f"{m.host}:{m.port}")
+            self.metrics.serve(_host_port(m.host, m.port))
+            if (address := self.metrics.address) is not None:
+                logger.info("metrics served at http://%s/metrics", _host_port(*address))
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -243,7 +248,8 @@ class Daemon:
     def step(self, item: Any) -> None:
         """One wake-up: act on the item, then on whatever is due."""
         if item is not None and not self.watching.accepts(item):
-            self._taken += 1
+            # Clamped: an item put on the queue directly (tests) was never counted as sent.
+            self._taken = min(self._taken + 1, self._signalled + self._commanded)
         if item is Event.STOP:
             self.stopping = True
             logger.info("stopping on signal")
@@ -263,7 +269,7 @@ class Daemon:
         # The clock guard looks at every wake-up: a wall clock stepped back shows no deadline.
         if self._clock_ok() and self._sweep_due():
             self._sweep(checked=True)
-        self._heartbeat(force=True)
+        self._heartbeat()
 
     def _batch(self, first: Any) -> WatchBatch:
         """The file event ``first`` and every file event queued behind it."""
@@ -305,12 +311,13 @@ class Daemon:
         deadline = self.runtime.catalogue.next_deadline(after=self._swept_until or now)
         return deadline is not None and deadline <= now
 
-    def _heartbeat(self, *, force: bool = False) -> None:
-        """``WATCHDOG=1`` from the loop (also during long scans and sweeps, which progress)."""
+    def _heartbeat(self) -> None:
+        """``WATCHDOG=1`` from the loop when one is due (``watchdog`` is already half of
+        systemd's timeout); long scans and sweeps call this as they progress."""
         if self.watchdog is None:
             return
         mono = self.clock.monotonic()
-        if force or mono - self._last_ping >= self.watchdog / 2:
+        if mono - self._last_ping >= self.watchdog:
             self.notifier.notify(watchdog="1")
             self._last_ping = mono
 
@@ -323,17 +330,25 @@ class Daemon:
                 logger.error("reload refused: %s", problem)
             logger.error("keeping the configuration loaded before")
         else:
-            old = self.config
+            old, reloaded = self.config, True
             self.watching.stop()
-            if self._runtime is not None:
-                self._runtime.close()
-                self._runtime = None
-            self._open(config)
-            self._serve(config, old)
+            self._close_runtime()
+            try:
+                self._open(config)
+                self._serve(config, old)
+            except RecdError as exc:  # e.g. a new state_dir or socket that cannot be used
+                logger.error("reload failed: %s; going back to the configuration before", exc)
+                self._close_runtime()
+                self._open(old)
+                self._serve(old, config)
+                config, reloaded = old, False
             self.watching.start(self.runtime)
             self._next_scan = 0.0  # sources or patterns may have changed
             self._sweep_needed = True
-            logger.info("configuration reloaded from %s", config.path)
+            if reloaded:
+                logger.info("configuration reloaded from %s", config.path)
+            else:
+                logger.warning("still running with the configuration loaded before")
         self.notifier.notify(ready="1", status=self.status())
 
     # -- scanning -----------------------------------------------------------------------------
@@ -516,3 +531,7 @@ class Daemon:
         """The metrics collector's view, at scrape time (from the metrics server's thread)."""
         with self.reader() as reader:
             return metrics_snapshot(self._state, reader, self.clock.now(), self.config)
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

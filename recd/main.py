@@ -78,7 +78,7 @@ def cmd_check_config(config_path: Path) -> ExitCode:
 
 
 def cmd_once(config_path: Path) -> ExitCode:
-    config = load(config_path)
+    config = load(config_path.absolute())  # the audit log names it: say which file exactly
     for warning in config_warnings(config):
         logger.warning("%s", warning)
     return run_once(config, adapter("clock.system")(), sys.stdout)
@@ -86,6 +86,7 @@ def cmd_once(config_path: Path) -> ExitCode:
 
 def cmd_daemon(config_path: Path) -> ExitCode:
     """Run in the foreground until SIGTERM (systemd `Type=notify`)."""
+    config_path = config_path.absolute()  # logged, audited and read again on reload
     config = load(config_path)
     for warning in config_warnings(config):
         logger.warning("%s", warning)

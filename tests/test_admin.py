@@ -37,7 +37,11 @@ class Live:
     def close(self) -> None:
         self.daemon.handle_signal(15, None)
         self.thread.join()
-        self.daemon.stop()
+        try:
+            # Nothing may be left past its deadline unless a test blocks erasure on purpose.
+            assert self.daemon.snapshot().overdue == 0
+        finally:
+            self.daemon.stop()
 
 
 @pytest.fixture
@@ -175,6 +179,7 @@ def test_breaker_ls_and_release_audited_with_the_caller(
     try:
         assert [b["licence"] for b in running.ask("breaker ls")] == ["L1"]
         assert running.ask("status")["breaker"] == ["L1"]
+        assert running.daemon.snapshot().overdue == 3  # held back on purpose
         assert running.ask("breaker release", licence="L1") == {"licence": "L1", "due": 3}
         released = [e for e in estate.audit() if e["action"] == "breaker.released"]
         assert [(e["subject"], e["actor"]) for e in released] == [("L1", "root")]

@@ -35,6 +35,7 @@ from recd.config import load
 from recd.core.audit import GENESIS, AuditDraft, seal, to_line
 from recd.core.classify import DEFAULT_TAG_NAMES
 from recd.errors import ConfigInvalid, ExitCode
+from recd.metrics import LicenceTotals, Metrics, Snapshot, SourceState
 from recd.runtime import summary_lines
 from recd.service.sweep import LicenceTally, SweepReport
 
@@ -296,6 +297,86 @@ def test_once_summary_wording_is_documented() -> None:
         if words != "(unclassified)":
             assert words in printed, f"summary_lines no longer prints {words!r}; update the test"
         assert words in output, f"docs/recd.8 OUTPUT lacks {words!r}"
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+_METRIC_TAG = re.compile(r"(recd_\w+) \((gauge|counter|histogram)(?:; ([\w, ]+))?\)")
+
+
+def exposed_metrics(*, per_licence: bool) -> dict[str, tuple[str, frozenset[str]]]:
+    """name as scraped -> (type as scraped, label names), from a registry whose every family
+    has samples (a source, a breaker, a request state, a paused clock guard)."""
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    snapshot = Snapshot(
+        licences=(LicenceTotals("L", 1, 10, True), LicenceTotals(None, 1, 10, False)),
+        held=0,
+        overdue=0,
+        next_deadline=now,
+        sources=(SourceState("pbx", "directory", now, 1.0, False),),
+        clock_guard="jump",
+        holds_active=0,
+        requests={"received": 1},
+        mode="enforce",
+    )
+    metrics = Metrics(lambda: snapshot, per_licence=per_licence)
+    metrics.erased("retention", "done", 1, 0.5)
+    metrics.indexed(0.1)
+    metrics.watch_overflow("pbx")
+    found: dict[str, tuple[str, frozenset[str]]] = {}
+    for family in metrics.registry.collect():
+        name = {"counter": f"{family.name}_total", "info": f"{family.name}_info"}.get(
+            family.type, family.name
+        )
+        kind = "gauge" if family.type == "info" else family.type
+        labels = {label for sample in family.samples for label in sample.labels} - {"le"}
+        found[name] = (kind, frozenset(labels))
+    return found
+
+
+def documented_metrics() -> dict[str, tuple[str, frozenset[str]]]:
+    found = {}
+    for tag in tags("recd.8"):
+        if tag.section != "METRICS":
+            continue
+        match = _METRIC_TAG.fullmatch(tag.text)
+        assert match, f"docs/recd.8 METRICS: tag not of the form NAME (TYPE[; LABELS]): {tag.text}"
+        labels = frozenset(part.strip() for part in (match[3] or "").split(",") if part.strip())
+        found[match[1]] = (match[2], labels)
+    return found
+
+
+def test_every_metric_is_documented_with_its_type_and_labels() -> None:
+    documented = documented_metrics()
+    licence_labelled = exposed_metrics(per_licence=True)
+    totals = exposed_metrics(per_licence=False)
+    assert "recd_overdue_recordings" in licence_labelled  # the walk found the families
+    for name, (kind, labels) in licence_labelled.items():
+        assert name in documented, f"docs/recd.8 METRICS lacks {name}"
+        assert documented[name] == (kind, labels), f"docs/recd.8 METRICS: {name}"
+    for name, (kind, labels) in totals.items():
+        assert name in documented, f"docs/recd.8 METRICS lacks {name} (per_licence = false)"
+        assert documented[name][0] == kind, f"docs/recd.8 METRICS: {name}"
+        assert labels <= documented[name][1], f"docs/recd.8 METRICS: {name}"
+    invented = documented.keys() - licence_labelled.keys() - totals.keys()
+    assert not invented, f"docs/recd.8 documents metrics recd lacks: {sorted(invented)}"
+
+
+def test_metric_label_schemes_are_documented() -> None:
+    """Only the licence families change with per_licence, and the page says which."""
+    licence_labelled = exposed_metrics(per_licence=True)
+    totals = exposed_metrics(per_licence=False)
+    changed = {
+        name
+        for name in licence_labelled.keys() | totals.keys()
+        if licence_labelled.get(name) != totals.get(name)
+    }
+    text = " ".join(section_text("recd.8", "METRICS").split())
+    assert "per_licence = false" in text
+    for name in changed:
+        assert name in text
+    assert changed == {"recd_recordings", "recd_recording_bytes", "recd_breaker_tripped",
+                       "recd_breakers_tripped"}  # fmt: skip
 
 
 # --- recd.toml(5) -------------------------------------------------------------------------------

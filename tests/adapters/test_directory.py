@@ -14,6 +14,7 @@ import pytest
 
 from recd.adapters import directory
 from recd.adapters.directory import DirectorySource
+from recd.core.model import ERASE_PREFIX
 from tests.adapters.loopfs import Mounts
 
 
@@ -64,7 +65,7 @@ def test_fifo_named_like_a_recording_is_skipped_without_opening(tmp_path: Path) 
 
 def test_state_dir_and_erase_temp_names_are_skipped(tmp_path: Path) -> None:
     touch(tmp_path / "state" / "audit.log")
-    touch(tmp_path / f"{directory.ERASE_PREFIX}0123abcd")
+    touch(tmp_path / f"{ERASE_PREFIX}0123abcd")
     touch(tmp_path / "a.wav")
     assert scan(tmp_path, exclude=(tmp_path / "state", tmp_path / "does-not-exist")) == {"a.wav": 1}
 
@@ -219,7 +220,7 @@ def test_facts_are_none_where_a_scan_yields_nothing(
     touch(root / "state" / "x.wav")
     touch(root / "a.wav")
     touch(root / "d" / "e" / "f.wav")
-    touch(root / f"{directory.ERASE_PREFIX}0123abcd")
+    touch(root / f"{ERASE_PREFIX}0123abcd")
     (root / "link.wav").symlink_to(root / "a.wav")
     (root / "linkdir").symlink_to(tmp_path / "outside")
     os.mkfifo(root / "fifo.wav")
@@ -230,7 +231,7 @@ def test_facts_are_none_where_a_scan_yields_nothing(
         "link.wav", "linkdir/secret.wav",  # symlinks, at the end or on the way
         "fifo.wav", "d",  # not regular files (the FIFO would hang if opened)
         "state/x.wav",  # excluded
-        f"{directory.ERASE_PREFIX}0123abcd",  # recd's own erase temp name
+        f"{ERASE_PREFIX}0123abcd",  # recd's own erase temp name
         "d/e/f.wav",  # deeper than a scan goes
     ]:  # fmt: skip
         assert src.facts(relpath) is None, relpath
@@ -291,3 +292,110 @@ def test_facts_are_none_across_a_mount(tmp_path: Path) -> None:
         src = DirectorySource("pbx", tmp_path)
         assert src.facts("mnt/other-fs.wav") is None
         assert src.facts("a.wav") is None
+
+
+# -- scan(under): one subtree, entered as the walk would enter it -------------------------------
+
+
+def subtree(tmp_path: Path) -> DirectorySource:
+    touch(tmp_path / "1001" / "a.wav")
+    touch(tmp_path / "1001" / "deep" / "b.wav", b"bb")
+    touch(tmp_path / "1001x" / "c.wav")  # a sibling whose name starts the same
+    touch(tmp_path / "top.wav")
+    return DirectorySource("pbx", tmp_path)
+
+
+def test_scan_under_a_subtree_yields_its_files_as_the_full_scan_does(tmp_path: Path) -> None:
+    src = subtree(tmp_path)
+    full = {f.relpath: f for f in src.scan()}
+    assert sorted(f.relpath for f in src.scan("1001")) == ["1001/a.wav", "1001/deep/b.wav"]
+    assert src.report.files == 2
+    assert list(src.scan("1001/deep")) == [full["1001/deep/b.wav"]]
+    assert src.report.files == 1  # each scan reports on itself
+
+
+@pytest.mark.parametrize("under", ["../x", "..", "/abs", "1001/", "./1001", "1001/../1001", "a//b"])
+def test_scan_under_an_unsafe_path_yields_nothing(tmp_path: Path, under: str) -> None:
+    (tmp_path / "root").mkdir()
+    touch(tmp_path / "x" / "outside.wav")
+    src = subtree(tmp_path / "root")
+    assert list(src.scan(under)) == []
+    assert src.report.files == 0
+
+
+@pytest.mark.parametrize("under", ["gone", "gone/deeper", "top.wav", "top.wav/x", "1001/a.wav"])
+def test_scan_under_a_subtree_that_is_gone_or_no_directory_yields_nothing(
+    tmp_path: Path, under: str
+) -> None:
+    src = subtree(tmp_path)
+    assert list(src.scan(under)) == []
+    assert src.report.unreadable_dirs == []  # gone is not unreadable: its rows may go missing
+
+
+def test_scan_under_a_symlinked_subtree_does_not_follow_it(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    touch(tmp_path / "outside" / "sub" / "secret.wav")
+    src = subtree(root)
+    (root / "link").symlink_to(tmp_path / "outside")
+    (root / "1001" / "link").symlink_to(tmp_path / "outside" / "sub")
+    for under in ["link", "link/sub", "1001/link"]:
+        assert list(src.scan(under)) == [], under
+
+
+def test_scan_under_an_excluded_subtree_yields_nothing(tmp_path: Path) -> None:
+    touch(tmp_path / "state" / "deep" / "catalog.wav")
+    src = DirectorySource("pbx", tmp_path, exclude=(tmp_path / "state",))
+    assert list(src.scan("state")) == []
+    assert list(src.scan("state/deep")) == []
+
+
+def test_scan_under_raises_when_the_root_cannot_be_opened(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        list(DirectorySource("pbx", tmp_path / "nope").scan("1001"))
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: DirectorySource.scan(under) leaks the root's descriptor when a directory on the "
+    "way cannot be opened (the error skips os.close(root_fd))",
+)
+def test_scan_under_a_subtree_that_cannot_be_opened_raises_and_leaks_nothing(
+    tmp_path: Path,
+) -> None:
+    src = subtree(tmp_path)
+    before = open_fds()
+    for _ in range(3):  # a name longer than NAME_MAX: as unopenable as a directory can be
+        with pytest.raises(OSError, match="File name too long"):
+            list(src.scan("1001/" + "x" * 300))
+    assert open_fds() == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: DirectorySource.scan(under) walks a subtree deeper than MAX_DEPTH, which the "
+    "full scan reports as unreadable and facts() refuses",
+)
+def test_scan_under_a_subtree_deeper_than_a_scan_goes_yields_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    touch(tmp_path / "d" / "e" / "f.wav")
+    src = DirectorySource("pbx", tmp_path)
+    monkeypatch.setattr(directory, "MAX_DEPTH", 1)
+    assert list(src.scan()) == []
+    assert src.report.unreadable_dirs == ["d/e"]
+    assert list(src.scan("d/e")) == []
+
+
+@pytest.mark.root
+def test_scan_under_a_mount_yields_nothing(tmp_path: Path) -> None:
+    touch(tmp_path / "a.wav")
+    with Mounts(tmp_path / "mounts") as mounts:
+        mounts.tmpfs(tmp_path / "mnt")
+        touch(tmp_path / "mnt" / "sub" / "other-fs.wav")
+        src = DirectorySource("pbx", tmp_path)
+        assert list(src.scan("mnt")) == []
+        assert list(src.scan("mnt/sub")) == []
