@@ -108,6 +108,7 @@ class Daemon:
         self._sweep_needed = True
         self._clock_ref = ClockReading(clock.now(), clock.monotonic())
         self.clock_problem: str | None = None  # why erasing is paused, if it is
+        self._audit_floor: datetime | None = None  # newest audit time found at start
         self._last_ping = clock.monotonic()
         self._closing = False
         # Signals and admin commands put in the queue, and taken out by the loop. Each counter
@@ -187,6 +188,13 @@ class Daemon:
     def _open(self, config: Config) -> None:
         runtime = open_runtime(config, self.clock)
         try:
+            # The clock guard compares with the newest entry before recd's own: config.loaded
+            # below is stamped with a clock that may have been set back while recd was down.
+            last = runtime.audit.last()
+            if last is not None:
+                self._audit_floor = max(
+                    self._audit_floor or parse_time(last.time), parse_time(last.time)
+                )
             details = {"config": str(config.path), "version": __version__, "daemon": True}
             runtime.audit.append(
                 [AuditDraft("config.loaded", str(config.path), details)], self.clock.now()
@@ -265,7 +273,7 @@ class Daemon:
         if self.clock.monotonic() >= self._next_scan:
             self._scan()
         for name, under in self.watching.take_reconciles(self.clock.monotonic()):
-            self._scan_source(name, under)
+            self._reconcile(name, under)
         # The clock guard looks at every wake-up: a wall clock stepped back shows no deadline.
         if self._clock_ok() and self._sweep_due():
             self._sweep(checked=True)
@@ -368,13 +376,33 @@ class Daemon:
 
     def _scan(self) -> None:
         """Reconcile every source fully (at start, every ``daemon.rescan``, after reload)."""
-        self.scan_sources(list(self.runtime.sources))
+        for name in list(self.runtime.sources):
+            with contextlib.suppress(OSError):  # logged; tried again at the next rescan
+                self._scan_source(name)
         self._next_scan = self.clock.monotonic() + self.config.daemon.rescan.total_seconds()
 
     def scan_sources(self, names: list[str]) -> list[IndexStats]:
-        return [s for s in (self._scan_source(n) for n in names) if s is not None]
+        """`recctl scan`: scan ``names`` fully; an error names every source that failed."""
+        results, problems = [], []
+        for name in names:
+            try:
+                stats = self._scan_source(name)
+            except OSError as exc:
+                problems.append(f"source {name}: cannot scan {exc.filename}: {exc.strerror}")
+                continue
+            if stats is not None:
+                results.append(stats)
+        if problems:
+            raise RecdError("; ".join(problems))
+        return results
+
+    def _reconcile(self, name: str, under: str) -> None:
+        """A reconciliation the watchers asked for; a failure is logged and retried later."""
+        with contextlib.suppress(OSError):
+            self._scan_source(name, under)
 
     def _scan_source(self, name: str, under: str = "") -> IndexStats | None:
+        """Scan one source (or its subtree ``under``); an OSError is logged and re-raised."""
         indexer = self._indexer(name)
         if indexer is None:
             return None
@@ -387,12 +415,14 @@ class Daemon:
             stats = indexer.run(self.clock.now(), under)
         except OSError as exc:
             logger.error("source %s: cannot scan %s: %s", name, exc.filename, exc.strerror)
-            return None
+            raise
         finally:
             self._scanning = None
+            self._publish()
         stats.seconds = self.clock.monotonic() - started
         if not under:
             self._scans[name] = (self.clock.now(), stats.seconds)
+            self.watching.scanned(name, self.clock.monotonic())
         self._sweep_needed = True
         self._publish()
         return stats
@@ -404,6 +434,8 @@ class Daemon:
         now = ClockReading(self.clock.now(), self.clock.monotonic())
         last = self.runtime.audit.last()
         last_time = None if last is None else parse_time(last.time)
+        if self._audit_floor is not None and (last_time is None or last_time < self._audit_floor):
+            last_time = self._audit_floor
         problem = clock_problem(self._clock_ref, now, last_time, self.config.safety.max_clock_jump)
         if problem != self.clock_problem:
             if problem is not None:

@@ -114,9 +114,10 @@ def kind_of(exc: RecdError) -> ErrorKind:
     """The error kind the daemon replies with for ``exc``."""
     if isinstance(exc, ProtocolError | RemoteError):
         return exc.kind
-    for kind, cls in _ERRORS.items():
-        if type(exc) is cls:
-            return kind
+    for cls in type(exc).__mro__:  # the nearest known class, then the exit code
+        for kind, known in _ERRORS.items():
+            if cls is known:
+                return kind
     for kind, code in _EXIT.items():
         if exc.exit_code == code and kind is not ErrorKind.UNSUPPORTED:
             return kind

@@ -86,6 +86,11 @@ class Watching:
         self._polls.clear()
         self._reconcile.clear()
 
+    def scanned(self, name: str, mono: float) -> None:
+        """A full scan of ``name`` just ended: a degraded source's next poll is a period on."""
+        if name in self._polls:
+            self._polls[name] = mono + DEGRADED_POLL
+
     def mode(self, name: str) -> str:
         watcher = self.watchers.get(name)
         if watcher is None:

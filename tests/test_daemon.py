@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from recd.adapters.systemd import Notifier
-from recd.config import Config
+from recd.admin import Admin
+from recd.client import call
+from recd.config import Config, RetentionSettings, SourceConfig
+from recd.control import Caller
+from recd.core.classify import ClassifyRule
+from recd.core.model import UnclassifiedPolicy, recording_id
 from recd.core.periods import parse_period
-from recd.daemon import RETRY, Daemon, Event
-from recd.errors import ConfigInvalid, ConfigProblem
+from recd.daemon import RETRY, Command, Daemon, Event
+from recd.errors import (
+    ConfigInvalid,
+    ConfigProblem,
+    DaemonUnavailable,
+    StateError,
+    UsageError,
+)
+from recd.metrics import Metrics
+from recd.ports import Intent
+from recd.protocol import ErrorKind, RemoteError, Request
+from recd.service import indexing
 from tests.estate import Estate
 from tests.fakes import FakeClock, NotifyListener
 
@@ -107,14 +126,21 @@ def test_rescan_happens_when_due(estate: Estate, listener: NotifyListener) -> No
         daemon.stop()
 
 
-def test_watchdog_ping_each_step(estate: Estate, listener: NotifyListener) -> None:
+def test_watchdog_ping_when_due_not_on_every_wake_up(
+    estate: Estate, listener: NotifyListener
+) -> None:
     daemon = make(estate, listener, watchdog=15.0)
     daemon.start()
     try:
         drain(listener)
         assert daemon.timeout() == 15.0
         daemon.step(None)
+        assert "WATCHDOG=1" not in drain(listener)  # a busy loop does not flood systemd
+        estate.clock.advance(15)
+        assert daemon.timeout() == 0.0
+        daemon.step(None)
         assert drain(listener)[-1] == "WATCHDOG=1"
+        assert daemon.timeout() == 15.0
     finally:
         daemon.stop()
 
@@ -253,3 +279,337 @@ def test_clock_behind_the_audit_log_pauses_erasing(
         )
     finally:
         daemon.stop()
+
+
+# -- lifecycle edges: stopping, commands, reloads that move things ----------------------------
+
+
+def test_stop_before_start_answers_the_commands_still_queued(
+    estate: Estate, listener: NotifyListener
+) -> None:
+    daemon = make(estate, listener)
+    ran: list[int] = []
+    queued = Command(lambda: ran.append(1))
+    daemon.events.put(queued)
+    daemon.stop()  # nothing was opened: nothing to close
+    error = queued.future.exception(timeout=0)
+    assert type(error) is DaemonUnavailable
+    assert str(error) == "recd stopped before running it"
+    with pytest.raises(DaemonUnavailable, match=r"^recd is stopping; try again when it is back$"):
+        daemon.call_soon(lambda: 1)
+    assert ran == []
+    assert drain(listener) == ["STOPPING=1\nSTATUS=stopping"]
+
+
+def test_a_command_cancelled_before_the_loop_takes_it_is_not_run(
+    estate: Estate, listener: NotifyListener
+) -> None:
+
+    daemon = make(estate, listener)
+    daemon.start()
+    try:
+        ran: list[int] = []
+        command = Command(lambda: ran.append(1))
+        assert command.future.cancel()
+        daemon.step(command)
+        assert ran == []
+        assert command.future.cancelled()
+    finally:
+        daemon.stop()
+
+
+def test_a_failed_start_closes_the_state_it_opened(
+    estate: Estate, listener: NotifyListener
+) -> None:
+
+    rt = estate.runtime()
+    try:  # an intent pointing past the end of the audit log (one restored from a backup)
+        rt.catalogue.add_intents(
+            [Intent("i1", "r1", 10**9, ".recd-erase-x", {}, estate.clock.now())]
+        )
+    finally:
+        rt.close()
+    daemon = make(estate, listener)
+    with pytest.raises(ValueError, match=r"^offset 1000000000 is outside the audit log"):
+        daemon.start()
+    daemon.stop()
+    estate.runtime().close()  # the audit log's lock was released: it opens again
+
+
+def test_reload_moves_the_admin_socket_and_the_metrics(
+    estate: Estate, listener: NotifyListener
+) -> None:
+    moved = replace(
+        estate.config,
+        daemon=replace(estate.config.daemon, socket=estate.base / "moved.sock"),
+        metrics=replace(estate.config.metrics, per_licence=False),
+    )
+    estate.write("L1/a.wav", age_days=1)
+    daemon = make(estate, listener, loader=lambda path: moved)
+    daemon.start()
+    try:
+        before = daemon.metrics
+        assert before is not None
+        assert before.registry.get_sample_value("recd_recordings", {"licence": "L1"}) == 1.0
+        daemon.step(Event.RELOAD)
+        assert not estate.config.daemon.socket.exists()
+        assert call(moved.daemon.socket, Request("status")).unwrap()["recordings"] == 1
+        after: Metrics | None = daemon.metrics
+        assert after is not None and after is not before
+        assert before.address is None  # closed
+        assert after.registry.get_sample_value("recd_recordings", {"licence": "L1"}) is None
+        assert after.registry.get_sample_value("recd_recordings") == 1.0  # one total, no labels
+    finally:
+        daemon.stop()
+
+
+def test_reload_to_a_state_dir_that_cannot_be_used_goes_back_to_the_old_config(
+    estate: Estate, listener: NotifyListener, caplog: pytest.LogCaptureFixture
+) -> None:
+    (estate.base / "a-file").write_bytes(b"")
+    unusable = replace(
+        estate.config, daemon=replace(estate.config.daemon, state_dir=estate.base / "a-file" / "s")
+    )
+    f = estate.write("L1/due.wav", age_days=29)
+    daemon = make(estate, listener, loader=lambda path: unusable)
+    daemon.start()
+    try:
+        old = daemon.config
+        daemon.step(Event.RELOAD)
+        assert daemon.config is old
+        assert (
+            f"reload failed: {estate.base}/a-file/s: cannot create the state directory: Not a "
+            "directory; going back to the configuration before"
+        ) in caplog.messages
+        estate.clock.advance(2 * 86400)  # and it goes on working: erases at the deadline
+        daemon.step(None)
+        assert not f.exists()
+    finally:
+        daemon.stop()
+
+
+def test_reload_while_erasing_is_paused_says_so(estate: Estate, listener: NotifyListener) -> None:
+    daemon = make(estate, listener, loader=lambda path: estate.config)
+    daemon.start()
+    try:
+        estate.clock.set(estate.clock.now() + timedelta(days=2))
+        daemon.step(None)
+        drain(listener)
+        daemon.step(Event.RELOAD)
+        assert (
+            "READY=1\nSTATUS=erasing paused: wall clock jumped 2d ahead of the monotonic clock "
+            "(more than safety.max_clock_jump 1h)"
+        ) in drain(listener)
+    finally:
+        daemon.stop()
+
+
+def test_start_with_the_clock_behind_the_audit_log_erases_nothing(
+    estate: Estate, listener: NotifyListener
+) -> None:
+    assert estate.once()[0] == 0  # audit entries written at "now"
+    f = estate.write("L1/due.wav", age_days=31)
+    estate.clock.set(estate.clock.now() - timedelta(minutes=10))
+    daemon = make(estate, listener)
+    daemon.start()
+    try:
+        assert f.exists()
+        assert daemon.clock_problem == "wall clock is 10m behind the last audit entry"
+        assert "STATUS=erasing paused: wall clock is 10m behind the last audit entry" in drain(
+            listener
+        )
+    finally:
+        daemon.stop()
+
+
+def test_a_long_scan_reports_its_progress(
+    estate: Estate, listener: NotifyListener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    monkeypatch.setattr(indexing, "BATCH", 2)  # a progress report every 2 files, not 5000
+    for i in range(5):  # one directory each: the indexer flushes between directories
+        estate.write(f"L{i}/a.wav", age_days=1)
+    daemon = make(estate, listener, watchdog=15.0)
+    daemon.start()
+    try:
+        messages = drain(listener)
+        assert [m for m in messages if "so far" in m] == [
+            "STATUS=scanning pbx: 2 files so far",
+            "STATUS=scanning pbx: 4 files so far",
+        ]
+        assert "WATCHDOG=1" not in messages  # the fake clock stood still: none was due yet
+    finally:
+        daemon.stop()
+
+
+def test_sources_recd_cannot_index_yet_are_skipped_not_scanned(
+    estate: Estate, listener: NotifyListener, caplog: pytest.LogCaptureFixture
+) -> None:
+    bucket = SourceConfig(
+        "bucket", "s3", ClassifyRule(timezone=UTC, licence="L1"), bucket="recordings"
+    )
+    estate.configure(sources=(*estate.config.sources, bucket))
+    daemon = make(estate, listener)
+    daemon.start()
+    try:
+        assert "source bucket: S3 sources are not supported yet; skipped" in caplog.messages
+        assert [(s.name, s.watch, s.last_scan) for s in daemon.state().sources] == [
+            ("pbx", "inotify", estate.clock.now()),
+            ("bucket", "none", None),
+        ]
+        assert daemon.scan_sources(["bucket"]) == []
+        assert [s.source for s in daemon.scan_sources(["pbx", "bucket"])] == ["pbx"]
+    finally:
+        daemon.stop()
+
+
+# -- admin reads on a started daemon ----------------------------------------------------------
+
+
+def ask(daemon: Daemon, command: str, **args: object) -> Any:
+    caller = Caller(os.getpid(), 0, 0, ())
+    return Admin(daemon).handle(Request(command, dict(args)), caller).unwrap()
+
+
+def twins(prefix: str = "L1/call") -> tuple[str, str, str]:
+    """Two relpaths whose recording ids share their first 6 digits, and those digits."""
+    seen: dict[str, str] = {}
+    for i in range(1_000_000):
+        relpath = f"{prefix}{i}.wav"
+        head = recording_id("pbx", relpath)[:6]
+        if head in seen:
+            return seen[head], relpath, head
+        seen[head] = relpath
+    raise AssertionError("no two ids alike")  # pragma: no cover (the birthday bound: ~5000)
+
+
+def test_show_refuses_an_id_prefix_two_recordings_share(
+    estate: Estate, listener: NotifyListener
+) -> None:
+
+    first, second, head = twins()
+    estate.write(first, age_days=1)
+    estate.write(second, age_days=1)
+    daemon = make(estate, listener)
+    daemon.start()
+    try:
+        with pytest.raises(UsageError) as caught:
+            ask(daemon, "show", id=head)
+        assert str(caught.value) == f"recording id {head} is ambiguous: give more of it"
+    finally:
+        daemon.stop()
+
+
+def test_retention_rules_name_where_each_period_comes_from(
+    estate: Estate, listener: NotifyListener
+) -> None:
+    estate.configure(retention=RetentionSettings(unclassified=UnclassifiedPolicy.DEFAULT))
+    estate.write("L1/a.wav", age_days=1)
+    estate.write("L7/b.wav", age_days=1)  # a licence with no file in licences.d
+    estate.write("unknown/c.wav", age_days=1)  # unclassified
+    daemon = make(estate, listener)
+    daemon.start()
+    try:
+        rows = {r["licence"]: r for r in ask(daemon, "ls")}
+        shown = {k: ask(daemon, "show", id=r["id"])["retention"] for k, r in rows.items()}
+        assert shown == {
+            "L1": {"period": "30d", "rule": f"retention in {estate.base}/l1.toml"},
+            "L7": {
+                "period": "30d",
+                "rule": f"retention.default in {estate.config.path} (licence not in licences.d)",
+            },
+            None: {
+                "period": "30d",
+                "rule": f"retention.unclassified = default (retention.default in "
+                f"{estate.config.path})",
+            },
+        }
+    finally:
+        daemon.stop()
+
+
+def test_policy_leaves_out_the_unclassified_when_there_are_none_to_keep(
+    estate: Estate, listener: NotifyListener
+) -> None:
+    estate.write("L1/a.wav", age_days=1)
+    daemon = make(estate, listener)
+    daemon.start()
+    try:
+        assert [(r["licence"], r["recordings"]) for r in ask(daemon, "policy")] == [
+            ("L1", 1), ("L2", 0),
+        ]  # fmt: skip
+    finally:
+        daemon.stop()
+
+
+def test_ls_of_every_state(estate: Estate, listener: NotifyListener) -> None:
+    estate.write("L1/old.wav", age_days=31)
+    estate.write("L1/new.wav", age_days=1)
+    daemon = make(estate, listener)
+    daemon.start()
+    try:
+        listed = ask(daemon, "ls", state="all")
+        assert sorted((r["location"].rpartition("/")[2], r["state"]) for r in listed) == [
+            ("new.wav", "present"), ("old.wav", "erased"),
+        ]  # fmt: skip
+    finally:
+        daemon.stop()
+
+
+def test_scan_of_a_source_that_cannot_be_scanned_is_an_error(
+    estate: Estate, listener: NotifyListener
+) -> None:
+    daemon = make(estate, listener)
+    daemon.start()
+
+    def loop() -> None:
+        while not daemon.stopping:
+            daemon.step(daemon.next_event())
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    try:
+        shutil.rmtree(estate.root)
+        with pytest.raises(RemoteError) as caught:
+            call(estate.config.daemon.socket, Request("scan", {"source": "pbx"})).unwrap()
+        assert (caught.value.kind, str(caught.value)) == (
+            ErrorKind.FAILED,
+            f"source pbx: cannot scan {estate.root}: No such file or directory",
+        )
+    finally:
+        daemon.handle_signal(signal.SIGTERM, None)
+        thread.join()
+        daemon.stop()
+
+
+def test_the_loop_wakes_with_nothing_when_a_deadline_comes_first(
+    estate: Estate, listener: NotifyListener
+) -> None:
+    f = estate.write("L1/soon.wav", age_days=30 - 0.01 / 86400)  # due in 10 ms
+    daemon = make(estate, listener)
+    daemon.start()
+    try:
+        assert 0 < daemon.timeout() <= 0.01
+        assert daemon.next_event() is None  # after waiting (for real) until then
+        estate.clock.advance(0.01)
+        daemon.step(None)
+        assert not f.exists()
+    finally:
+        daemon.stop()
+
+
+def test_a_second_recd_on_the_same_state_refuses_to_start(
+    estate: Estate, listener: NotifyListener
+) -> None:
+    first = make(estate, listener)
+    first.start()
+    try:
+        second = make(estate, listener)
+        with pytest.raises(StateError) as caught:
+            second.run()
+        assert str(caught.value) == (
+            f"{estate.config.daemon.state_dir}/audit.log: in use by another recd process"
+        )
+        assert call(estate.config.daemon.socket, Request("status")).unwrap()["pid"] == os.getpid()
+    finally:
+        first.stop()

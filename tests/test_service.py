@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -12,12 +15,16 @@ import pytest
 
 from recd.adapters.directory import DirScanReport
 from recd.adapters.sqlite import SqliteCatalogue
+from recd.adapters.sqlitereader import SqliteReader
 from recd.core.audit import verify
+from recd.core.classify import ClassifyRule
 from recd.core.erasure import EraseSettings
 from recd.core.model import EraseMethod, FileFacts, State, recording_id
 from recd.core.periods import parse_period
 from recd.core.safety import SafetySettings
 from recd.errors import ExitCode
+from recd.ports import Source
+from recd.runtime import Runtime
 from recd.service.indexing import Indexer, IndexStats
 from tests.estate import Estate
 from tests.fakes import FakeClock
@@ -357,3 +364,187 @@ def test_recordings_of_a_source_no_longer_configured_are_kept(estate: Estate) ->
     assert f.exists()
     assert report.licences["L1"].kept == {"source pbx is not configured": 1}
     assert estate.actions() == []  # transient: the operator may put the source back
+
+
+# -- indexing: a subtree reconciliation, files the watcher saw ---------------------------------
+
+
+def indexer(estate: Estate, rt: Runtime, source: Source | None = None) -> Indexer:
+    config = estate.config
+    return Indexer(
+        config, config.sources[0], source or rt.sources["pbx"], rt.catalogue, rt.tag_reader
+    )
+
+
+def scan_times(estate: Estate) -> dict[str, tuple[datetime, datetime | None]]:
+    reader = SqliteReader(estate.config.daemon.state_dir / "catalog.db")
+    try:
+        return reader.scans()
+    finally:
+        reader.close()
+
+
+def test_subtree_reconciliation_touches_only_that_subtree(
+    estate: Estate, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="recd.service.indexing")
+    for relpath in ["L1/a/x.wav", "L1/a/y.wav", "L1/ab/z.wav", "L2/w.wav"]:
+        estate.write(relpath, age_days=1)
+    rt = estate.runtime()
+    try:
+        indexer(estate, rt).run(estate.clock.now())
+        scanned = scan_times(estate)
+        (estate.root / "L1" / "a" / "x.wav").unlink()
+        (estate.root / "L1" / "ab" / "z.wav").unlink()  # outside the subtree: not looked at
+        (estate.root / "L2" / "w.wav").unlink()
+        estate.write("L1/a/new.wav", age_days=1)
+        estate.write("L1/a/sub/deep.wav", age_days=1)  # a directory made since
+        (estate.root / "L1" / "a" / "y.wav").write_bytes(b"longer now")
+        estate.clock.advance(60)
+        caplog.clear()
+        stats = indexer(estate, rt).run(estate.clock.now(), "L1/a")
+    finally:
+        rt.close()
+    assert (stats.files, stats.new, stats.changed, stats.missing) == (3, 2, 1, 1)
+    assert states(estate) == {
+        "L1/a/x.wav": State.MISSING,
+        "L1/a/y.wav": State.PRESENT,
+        "L1/a/new.wav": State.PRESENT,
+        "L1/a/sub/deep.wav": State.PRESENT,
+        "L1/ab/z.wav": State.PRESENT,  # until the watcher's event or a full scan says so
+        "L2/w.wav": State.PRESENT,
+    }
+    assert scan_times(estate) == scanned  # a subtree is not a scan of the source
+    assert caplog.messages == [
+        "scan pbx (L1/a): 3 files, 2 new, 1 changed, 1 missing, 3 unclassified"
+    ]
+    assert caplog.records[0].levelno == logging.DEBUG
+
+
+def test_subtree_that_vanished_makes_its_recordings_missing_and_no_others(
+    estate: Estate,
+) -> None:
+    for relpath in ["L1/a/x.wav", "L1/a/deep/y.wav", "L1/ab/z.wav", "L1/top.wav"]:
+        estate.write(relpath, age_days=1)
+    rt = estate.runtime()
+    try:
+        indexer(estate, rt).run(estate.clock.now())
+        shutil.rmtree(estate.root / "L1" / "a")
+        stats = indexer(estate, rt).run(estate.clock.now(), "L1/a")
+    finally:
+        rt.close()
+    assert (stats.files, stats.missing) == (0, 2)
+    assert states(estate) == {
+        "L1/a/x.wav": State.MISSING,
+        "L1/a/deep/y.wav": State.MISSING,
+        "L1/ab/z.wav": State.PRESENT,
+        "L1/top.wav": State.PRESENT,
+    }
+
+
+def test_subtree_below_an_unreadable_directory_keeps_its_recordings(estate: Estate) -> None:
+    index_with(estate, [facts("L1/locked/x.wav", 1), facts("L1/locked/deep/y.wav", 2)], [])
+    rt = estate.runtime()
+    try:
+        source = ListedSource("pbx", [], ["L1/locked/deep"])
+        stats = indexer(estate, rt, source).run(estate.clock.now(), "L1/locked")
+    finally:
+        rt.close()
+    assert stats.missing == 1
+    assert states(estate) == {
+        "L1/locked/x.wav": State.MISSING,
+        "L1/locked/deep/y.wav": State.PRESENT,
+    }
+
+
+def test_index_files_writes_new_and_changed_files_and_skips_unchanged_ones(
+    estate: Estate,
+) -> None:
+    estate.write("L1/a.wav", age_days=1)
+    estate.write("L7/b.wav", age_days=1)  # a licence no scan has seen: its policy is recorded
+    rt = estate.runtime()
+    try:
+        source, idx, now = rt.sources["pbx"], indexer(estate, rt), estate.clock.now()
+
+        def seen(*relpaths: str) -> list[FileFacts]:
+            return [f for f in (source.facts(r) for r in relpaths) if f is not None]
+
+        first = idx.index_files(seen("L1/a.wav", "L7/b.wav"), [], now)
+        assert [(r.relpath, r.classification.licence) for r in first] == [
+            ("L1/a.wav", "L1"), ("L7/b.wav", "L7"),
+        ]  # fmt: skip
+        assert set(rt.catalogue.policies()) == {"L1", "L7"}
+        assert idx.index_files(seen("L1/a.wav", "L7/b.wav"), [], now) == []  # unchanged
+        (estate.root / "L1" / "a.wav").write_bytes(b"rewritten")
+        again = idx.index_files(seen("L1/a.wav", "L7/b.wav"), ["L7/b.wav", "L1/never.wav"], now)
+        assert [(r.relpath, r.size) for r in again] == [("L1/a.wav", 9)]
+        assert states(estate) == {"L1/a.wav": State.PRESENT, "L7/b.wav": State.MISSING}
+        back = idx.index_files(seen("L7/b.wav"), [], now)  # the same file, back where it was
+        assert [r.relpath for r in back] == ["L7/b.wav"]
+    finally:
+        rt.close()
+    assert states(estate) == {"L1/a.wav": State.PRESENT, "L7/b.wav": State.PRESENT}
+
+
+def test_changed_classification_settings_reclassify_every_file(
+    estate: Estate, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="recd.service.indexing")
+    estate.write("L1/a.wav", age_days=1)
+    estate.write("L2/b.wav", age_days=1)
+    assert estate.once()[0] is ExitCode.OK
+    source = replace(estate.config.sources[0], rule=ClassifyRule(timezone=UTC, licence="L2"))
+    estate.configure(sources=(source,))
+    caplog.clear()
+    rt = estate.runtime()
+    try:
+        stats = indexer(estate, rt).run(estate.clock.now())
+        rows = {r.relpath: r.classification.licence for r in rt.catalogue.all()}  # type: ignore[attr-defined]
+    finally:
+        rt.close()
+    assert (stats.files, stats.new, stats.changed) == (2, 0, 2)
+    assert rows == {"L1/a.wav": "L2", "L2/b.wav": "L2"}
+    assert caplog.messages[0] == "scan pbx: classification settings changed; re-classifying"
+
+
+def test_tags_that_cannot_be_read_leave_the_recording_unclassified(
+    estate: Estate, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="recd.service.indexing")
+    source = replace(estate.config.sources[0], rule=ClassifyRule(timezone=UTC, tags=True))
+    estate.configure(sources=(source,))
+    rt = estate.runtime()
+    try:
+        assert rt.tag_reader is not None
+        listed = ListedSource("pbx", [facts("L1/a.wav", 1)], [])  # open_read: FileNotFoundError
+        stats = indexer(estate, rt, listed).run(estate.clock.now())
+    finally:
+        rt.close()
+    assert (stats.files, stats.unclassified) == (1, 1)
+    assert "tags of pbx/L1/a.wav not read: L1/a.wav" in caplog.messages
+
+
+def test_a_scan_writes_in_batches_and_reports_progress_after_each(
+    estate: Estate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recd.service import indexing
+
+    monkeypatch.setattr(indexing, "BATCH", 2)
+    for i in range(5):  # one directory each: batches are flushed between directories
+        estate.write(f"L{i}/a.wav", age_days=1)
+    progress: list[int] = []
+    rt = estate.runtime()
+    try:
+        config = estate.config
+        source = rt.sources["pbx"]
+        with_progress = Indexer(
+            config, config.sources[0], source, rt.catalogue, None, progress.append
+        )
+        assert with_progress.run(estate.clock.now()).new == 5
+        for i in range(5):
+            estate.write(f"L{i}/b.wav", age_days=1)
+        assert indexer(estate, rt).run(estate.clock.now()).new == 5  # no one to tell: fine
+    finally:
+        rt.close()
+    assert progress == [2, 4]
+    assert len(states(estate)) == 10

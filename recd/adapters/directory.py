@@ -80,8 +80,13 @@ class DirectorySource:
                 parts = _safefs.split_relpath(under)
             except ValueError:
                 parts = []
-            start_fd = self._open_dirs(root_fd, root_dev, parts) if parts else None
-            os.close(root_fd)
+            if len(parts) > MAX_DEPTH:
+                self._unreadable(under, f"deeper than {MAX_DEPTH} levels")
+                parts = []
+            try:
+                start_fd = self._open_dirs(root_fd, root_dev, parts) if parts else None
+            finally:
+                os.close(root_fd)
             prefix, depth = under + "/", len(parts)
         if start_fd is None:
             return

@@ -35,7 +35,8 @@ class Notifier:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
                 sock.connect(target)
-                sock.sendall(message)
+                # Never block the loop on a notify socket nobody reads (systemd always does).
+                sock.send(message, socket.MSG_DONTWAIT)
         except OSError as exc:
             if not self._failed:
                 logger.error(

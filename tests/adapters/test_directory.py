@@ -358,11 +358,6 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: DirectorySource.scan(under) leaks the root's descriptor when a directory on the "
-    "way cannot be opened (the error skips os.close(root_fd))",
-)
 def test_scan_under_a_subtree_that_cannot_be_opened_raises_and_leaks_nothing(
     tmp_path: Path,
 ) -> None:
@@ -374,11 +369,6 @@ def test_scan_under_a_subtree_that_cannot_be_opened_raises_and_leaks_nothing(
     assert open_fds() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: DirectorySource.scan(under) walks a subtree deeper than MAX_DEPTH, which the "
-    "full scan reports as unreadable and facts() refuses",
-)
 def test_scan_under_a_subtree_deeper_than_a_scan_goes_yields_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
