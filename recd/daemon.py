@@ -26,13 +26,8 @@ import contextlib
 import enum
 import logging
 import os
-import queue
 import signal
-import threading
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -47,7 +42,8 @@ from recd.config import Config, load
 from recd.control import ControlServer
 from recd.core.audit import AuditDraft, parse_time
 from recd.core.safety import ClockReading, clock_problem
-from recd.errors import ConfigInvalid, DaemonUnavailable, ExitCode, RecdError
+from recd.errors import ConfigInvalid, ExitCode, RecdError
+from recd.inbox import Command, Inbox
 from recd.metrics import Metrics, Snapshot
 from recd.ports import NO_TELEMETRY, CatalogueReader, Clock, Telemetry
 from recd.runtime import Runtime, adapter, open_runtime
@@ -72,14 +68,6 @@ class Event(enum.Enum):
     STOP = "stop"
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
-    """A change an admin asked for, run on the loop; the asking thread waits on ``future``."""
-
-    fn: Callable[[], Any]
-    future: Future[Any] = field(default_factory=Future)
-
-
 SIGNALS = {signal.SIGHUP: Event.RELOAD, signal.SIGTERM: Event.STOP, signal.SIGINT: Event.STOP}
 
 
@@ -98,8 +86,8 @@ class Daemon:
         self.notifier = notifier
         self.watchdog = watchdog
         self.loader = loader
-        self.events: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._held: deque[Any] = deque()  # taken from the queue while batching, not yet handled
+        self.inbox = Inbox()
+        self.events = self.inbox.queue  # where watchers, signals and admin threads put items
         self.stopping = False
         self._runtime: Runtime | None = None
         self._next_scan = 0.0  # monotonic time of the next full rescan
@@ -110,24 +98,12 @@ class Daemon:
         self.clock_problem: str | None = None  # why erasing is paused, if it is
         self._audit_floor: datetime | None = None  # newest audit time found at start
         self._last_ping = clock.monotonic()
-        self._closing = False
-        # Signals and admin commands put in the queue, and taken out by the loop. Each counter
-        # has one writer, so no lock is needed (not even against a signal handler).
-        self._signalled = 0
-        self._commanded = 0
-        self._taken = 0
-        self._commands = threading.Lock()  # orders call_soon against stop's drain
         self._control: ControlServer | None = None
         self.metrics: Metrics | None = None
         self.watching = Watching(self.events.put, self._count_overflow)
         self._state = DaemonState(clock.now(), os.getpid(), None, ())
         self._scans: dict[str, tuple[datetime, float]] = {}  # source -> last full scan, seconds
         self._scanning: str | None = None
-
-    @property
-    def _urgent(self) -> bool:
-        """A signal or an admin command is waiting: sweeps and file events yield to it."""
-        return self._signalled + self._commanded > self._taken
 
     @property
     def runtime(self) -> Runtime:
@@ -138,8 +114,7 @@ class Daemon:
 
     def handle_signal(self, signum: int, frame: FrameType | None) -> None:
         """Only enqueue: no logging, no locks, no I/O in a signal handler."""
-        self.events.put_nowait(SIGNALS[signal.Signals(signum)])
-        self._signalled += 1  # only this handler writes it: safe, read between sweep batches
+        self.inbox.signal(SIGNALS[signal.Signals(signum)])
 
     def install_signals(self) -> None:
         for signum in SIGNALS:
@@ -167,9 +142,7 @@ class Daemon:
 
     def stop(self) -> None:
         self.notifier.notify(stopping="1", status="stopping")
-        with self._commands:
-            self._closing = True
-        self._fail_pending()
+        self.inbox.close()
         self.watching.stop()
         if self._control is not None:
             self._control.stop()
@@ -227,12 +200,7 @@ class Daemon:
 
     def next_event(self) -> Any:
         """The next item, or None when it is time to look at deadlines and rescans."""
-        if self._held:
-            return self._held.popleft()
-        try:
-            return self.events.get(timeout=self.timeout())
-        except queue.Empty:
-            return None
+        return self.inbox.get(0.0 if self.inbox.held else self.timeout())
 
     def timeout(self) -> float:
         """Seconds until the earliest thing the loop must do without being woken."""
@@ -255,9 +223,7 @@ class Daemon:
 
     def step(self, item: Any) -> None:
         """One wake-up: act on the item, then on whatever is due."""
-        if item is not None and not self.watching.accepts(item):
-            # Clamped: an item put on the queue directly (tests) was never counted as sent.
-            self._taken = min(self._taken + 1, self._signalled + self._commanded)
+        self.inbox.took(item, self.watching.accepts(item))
         if item is Event.STOP:
             self.stopping = True
             logger.info("stopping on signal")
@@ -265,10 +231,10 @@ class Daemon:
         if item is Event.RELOAD:
             self.reload()
         elif isinstance(item, Command):
-            self._run_command(item)
+            item.run()
         elif item is not None and self.watching.accepts(item):
             self._on_file_events(self._batch(item))
-        if self._urgent:
+        if self.inbox.urgent:
             return  # a signal or command is waiting behind the file events: it goes first
         if self.clock.monotonic() >= self._next_scan:
             self._scan()
@@ -282,15 +248,7 @@ class Daemon:
     def _batch(self, first: Any) -> WatchBatch:
         """The file event ``first`` and every file event queued behind it."""
         batch = WatchBatch()
-        batch.add(first)
-        while len(batch) < 10_000:
-            try:
-                item = self.events.get_nowait()
-            except queue.Empty:
-                break
-            if not self.watching.accepts(item):
-                self._held.append(item)
-                break
+        for item in [first, *self.inbox.more(self.watching.accepts, limit=9_999)]:
             batch.add(item)
         return batch
 
@@ -461,7 +419,7 @@ class Daemon:
             # File events (our own erasures make some) wait for the sweep; signals and
             # admin commands do not.
             self._heartbeat()
-            return self._urgent
+            return self.inbox.urgent
 
         sweeper = Sweeper(
             self.config, rt.catalogue, rt.audit, self.clock, rt.erasers, telemetry=self._telemetry()
@@ -495,31 +453,7 @@ class Daemon:
 
     def call_soon(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the loop and wait for its result (from an admin connection thread)."""
-        command = Command(fn)
-        with self._commands:
-            if self._closing:
-                raise DaemonUnavailable("recd is stopping; try again when it is back")
-            self.events.put(command)
-            self._commanded += 1
-        return command.future.result()  # type: ignore[no-any-return]
-
-    def _run_command(self, command: Command) -> None:
-        if not command.future.set_running_or_notify_cancel():
-            return
-        try:
-            command.future.set_result(command.fn())
-        except Exception as exc:
-            command.future.set_exception(exc)
-
-    def _fail_pending(self) -> None:
-        """Answer the commands still queued: the loop will not run them."""
-        while True:
-            try:
-                item = self._held.popleft() if self._held else self.events.get_nowait()
-            except queue.Empty:
-                return
-            if isinstance(item, Command) and item.future.set_running_or_notify_cancel():
-                item.future.set_exception(DaemonUnavailable("recd stopped before running it"))
+        return self.inbox.call(fn)
 
     def release_breaker(self, licence: str, actor: str) -> int:
         rt = self.runtime

@@ -22,7 +22,7 @@ from recd.control import Caller
 from recd.core.classify import ClassifyRule
 from recd.core.model import UnclassifiedPolicy, recording_id
 from recd.core.periods import parse_period
-from recd.daemon import RETRY, Command, Daemon, Event
+from recd.daemon import RETRY, Daemon, Event
 from recd.errors import (
     ConfigInvalid,
     ConfigProblem,
@@ -30,6 +30,7 @@ from recd.errors import (
     StateError,
     UsageError,
 )
+from recd.inbox import Command
 from recd.metrics import Metrics
 from recd.ports import Intent
 from recd.protocol import ErrorKind, RemoteError, Request

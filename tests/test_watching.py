@@ -426,7 +426,7 @@ def test_source_root_removed_while_watched_is_polled_until_it_is_back(
 ) -> None:
     caplog.clear()
     shutil.rmtree(estate.root)
-    step_until(daemon, lambda: daemon.watching.mode("pbx") == "periodic" and not daemon._held
+    step_until(daemon, lambda: daemon.watching.mode("pbx") == "periodic" and not daemon.inbox.held
                and metric(daemon, "recd_watch_overflows_total", source="pbx") == 1.0)  # fmt: skip
     assert f"source pbx: cannot scan {estate.root}: No such file or directory" in caplog.messages
     assert metric(daemon, "recd_source_watch_degraded", source="pbx") == 1.0
