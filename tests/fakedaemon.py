@@ -24,8 +24,8 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
+from recd.adapters._closing import Closing
 from recd.protocol import Reply, Request, decode_request, encode_reply
 
 
@@ -52,7 +52,7 @@ Answer = Reply | bytes | _Close | Delay | ReadPart
 
 
 @dataclass
-class FakeDaemon:
+class FakeDaemon(Closing):
     """Serves ``path`` until closed; ``requests`` holds each decoded request in order."""
 
     path: Path
@@ -117,17 +117,6 @@ class FakeDaemon:
         self._stop.set()
         self._thread.join(timeout=10)
         self._server.close()
-
-    def __enter__(self) -> FakeDaemon:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def short_dir() -> Iterator[Path]:
