@@ -30,11 +30,12 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-## make bench: throughput and memory against find, shred and dd, measured in the same run
+## make bench: throughput and memory against find, shred and dd, measured in the same run;
+## the running daemon's deletion and indexing lag and its memory (BENCH_ARGS="--only deletion-lag")
 bench: venv
 	$(PY) -m bench.run_all $(BENCH_ARGS)
 
-## make soak: the kill-and-recover trials, many more of them than CI runs
+## make soak: the kill-and-recover trials (`recd --once` and the daemon), many more than CI runs
 soak: venv
 	RECD_KILL_TRIALS=500 $(PY) -m pytest -m slow tests/e2e -x
 

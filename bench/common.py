@@ -1,20 +1,33 @@
-"""Shared bench helpers: trees of files, configs, timing and child RSS."""
+"""Shared bench helpers: trees of files, configs, timing and child RSS; the daemon as a
+subprocess, its metrics and its memory; percentiles."""
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+import re
 import shutil
+import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 BIN = Path(sys.executable).parent
-BENCH_DIR = Path(__file__).resolve().parents[1] / "bench-run"  # same fs as the repo; gitignored
+REPO = Path(__file__).resolve().parents[1]
+BENCH_DIR = REPO / "bench-run"  # same fs as the repo; gitignored
 LICENCE = "3CX-1234-5678"
 PATTERN = (
     r"^(?P<extension>\d+)/(?P<caller>[^_/]+)_(?P<callee>[^_/]+)_(?P<started>\d{14})"
@@ -68,16 +81,26 @@ def _fill(fd: int, size: int) -> None:
 
 
 def write_config(
-    base: Path, root: Path, *, retention: str, method: str = "unlink", settle: str = "0s"
+    base: Path,
+    root: Path,
+    *,
+    retention: str,
+    method: str = "unlink",
+    settle: str = "0s",
+    metrics_port: int | None = None,
 ) -> Path:
+    """recd.toml (and one licence file) under ``base/etc``; state in ``base/state``, the admin
+    socket at ``base/recd.sock``. A daemon needs ``metrics_port`` (see ``free_port``)."""
     etc = base / "etc"
     (etc / "licences.d").mkdir(parents=True)
     (etc / "licences.d" / "bench.toml").write_text(
         f'id = "{LICENCE}"\nname = "Bench"\nretention = "{retention}"\n'
     )
     config = etc / "recd.toml"
+    metrics = "" if metrics_port is None else f'[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n\n'
     config.write_text(
         f'[daemon]\nstate_dir = "{base / "state"}"\nsocket = "{base / "recd.sock"}"\n\n'
+        f"{metrics}"
         f'[erase]\nmethod = "{method}"\nsettle = "{settle}"\n\n'
         f"[safety]\nmax_due_fraction = 1.0\nmin_breaker_count = 100000000\n\n"
         f'[[source]]\nname = "bench"\ntype = "directory"\npath = "{root}"\n'
@@ -128,3 +151,288 @@ def timed_sweep(config_path: Path, expected: int) -> float:
         runtime.close()
     assert report.erased == expected, f"erased {report.erased} of {expected}"
     return elapsed
+
+
+# -- recordings named for a given start time -------------------------------------------------
+
+_NAME = re.compile(PATTERN)
+STAMP = "%Y%m%d%H%M%S"
+
+
+def recording_relpath(extension: int, call: int, started: datetime) -> str:
+    """A 3CX-style relative path matching ``PATTERN``, started at ``started`` (whole seconds)."""
+    return (
+        f"{extension}/0770090{call % 10_000:04}_{extension}_{started.strftime(STAMP)}({call}).wav"
+    )
+
+
+def started_of(relpath: str) -> datetime:
+    """The start time written in a ``recording_relpath`` name (UTC, as the source reads it)."""
+    match = _NAME.match(relpath)
+    if match is None:
+        raise ValueError(f"not a bench recording name: {relpath}")
+    return datetime.strptime(match["started"], STAMP).replace(tzinfo=UTC)
+
+
+def parse_time(text: str) -> float:
+    """An audit or recctl time (ISO 8601 with ``Z``) as a Unix timestamp."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+# -- figures -------------------------------------------------------------------------------------
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank quantile (``q`` in 0..1) of ``values``; NaN when there are none."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def spread(values: Sequence[float], prefix: str) -> dict[str, float]:
+    """``{prefix}_p50_s``, ``_p99_s`` and ``_max_s`` of ``values`` (seconds)."""
+    return {
+        f"{prefix}_p50_s": quantile(values, 0.50),
+        f"{prefix}_p99_s": quantile(values, 0.99),
+        f"{prefix}_max_s": max(values) if values else math.nan,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """One Prometheus histogram as scraped: cumulative ``(le, count)`` buckets, +Inf last."""
+
+    buckets: tuple[tuple[float, float], ...]
+    count: float
+    sum: float
+
+    def quantile(self, q: float) -> float:
+        """``histogram_quantile`` as Prometheus computes it (linear within a bucket); the
+        highest finite bound when the quantile falls in +Inf; NaN when empty."""
+        if not self.count:
+            return math.nan
+        rank = q * self.count
+        lower, below = 0.0, 0.0
+        for bound, cumulative in self.buckets:
+            if cumulative >= rank:
+                if math.isinf(bound):
+                    return lower
+                inside = cumulative - below
+                return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
+            lower, below = bound, cumulative
+        return lower
+
+    def lowest(self) -> tuple[float, float]:
+        """The lowest bucket's bound and the share of observations in it."""
+        bound, cumulative = self.buckets[0]
+        return bound, cumulative / self.count if self.count else math.nan
+
+    def fraction_le(self, bound: float) -> float:
+        """The share of observations at or below ``bound`` (which must be a bucket bound)."""
+        for le, cumulative in self.buckets:
+            if le == bound:
+                return cumulative / self.count if self.count else math.nan
+        raise ValueError(f"{bound} is not a bucket bound")
+
+
+def scrape_histogram(text: str, name: str) -> Histogram:
+    """The unlabelled histogram ``name`` from a Prometheus text exposition."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    buckets: list[tuple[float, float]] = []
+    count = total = 0.0
+    for family in text_string_to_metric_families(text):
+        if family.name != name:
+            continue
+        for sample in family.samples:
+            if sample.name == f"{name}_bucket":
+                buckets.append((float(sample.labels["le"]), sample.value))
+            elif sample.name == f"{name}_count":
+                count = sample.value
+            elif sample.name == f"{name}_sum":
+                total = sample.value
+    buckets.sort()
+    return Histogram(tuple(buckets), count, total)
+
+
+def scrape_value(text: str, sample_name: str) -> float:
+    """The sum of every sample called ``sample_name`` (0 when there is none)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == sample_name
+    )
+
+
+# -- the daemon as a subprocess -----------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for ``metrics.listen``)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """``VmRSS`` and ``VmHWM`` (peak RSS) of a live process, in KiB, from /proc."""
+    out: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0])
+    return out
+
+
+class RecdDaemon:
+    """``recd --config PATH`` in the foreground as a child process, for as long as a ``with``
+    block runs: started, waited for until its admin socket answers ``status``, stopped with
+    SIGTERM (exit status kept in ``exit_code``). ``base`` is the directory ``write_config`` was
+    given: the admin socket, ``state/`` and the daemon's log (``recd.log``) are there."""
+
+    def __init__(self, config: Path, base: Path, metrics_port: int) -> None:
+        self.config = config
+        self.socket = base / "recd.sock"
+        self.state_dir = base / "state"
+        self.metrics_port = metrics_port
+        self.log = base / "recd.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.exit_code: int | None = None
+        self.ready_s = math.nan  # seconds from exec to the first answer on the admin socket
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def __enter__(self) -> RecdDaemon:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 120.0) -> None:
+        begun = time.monotonic()
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [str(BIN / "recd"), "--config", str(self.config)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env={k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"},
+            )
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"recd exited {self.proc.returncode} at start:\n{self.tail()}")
+            try:
+                self.status(timeout=5.0)
+            except Exception:
+                if time.monotonic() - begun > timeout:
+                    self.stop()
+                    raise RuntimeError(f"recd did not answer within {timeout} s") from None
+                time.sleep(0.05)
+            else:
+                self.ready_s = time.monotonic() - begun
+                return
+
+    def status(self, timeout: float = 30.0) -> dict[str, Any]:
+        from recd.client import call
+        from recd.protocol import Request
+
+        result = call(self.socket, Request("status"), timeout=timeout).unwrap()
+        assert isinstance(result, dict)
+        return result
+
+    def wait_scanned(self, timeout: float, poll: float = 1.0) -> dict[str, Any]:
+        """Wait until every source has finished a full scan; the status, whose
+        ``sources[].last_scan`` says when. Polled in the catalogue (read-only), not with
+        ``status``, whose due counts cost the daemon a query per call."""
+        end = time.monotonic() + timeout
+        while True:
+            (running, finished), *_ = self.query(
+                "SELECT COUNT(*) - COUNT(finished), COUNT(finished) FROM scans"
+            )
+            if finished and not running:
+                status = self.status()
+                sources = status["sources"]  # empty until the daemon has published its state
+                if sources and all(s["last_scan"] is not None for s in sources):
+                    return status
+            if time.monotonic() > end:
+                raise RuntimeError(f"the first scan did not finish within {timeout} s")
+            time.sleep(poll)
+
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        """Rows of one query on the daemon's catalogue, opened read-only."""
+        uri = f"file:{self.state_dir / 'catalog.db'}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as db:
+            return db.execute(sql, args).fetchall()
+
+    def recordings(self) -> int:
+        """Present recordings in the catalogue (its trigger-kept totals)."""
+        (count,), *_ = self.query("SELECT COALESCE(SUM(recordings), 0) FROM totals")
+        return int(count)
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=30) as reply:
+            return str(reply.read().decode())
+
+    def memory_kib(self) -> dict[str, int]:
+        return memory_kib(self.pid)
+
+    def stop(self, timeout: float = 120.0) -> int | None:
+        if self.proc is None or self.exit_code is not None:
+            return self.exit_code
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.exit_code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.exit_code = self.proc.wait()
+        return self.exit_code
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a live process has used so far (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class MemorySampler(threading.Thread):
+    """Samples a process's ``VmRSS`` every ``interval`` seconds until ``stop()``; ``peak_kib``
+    is the largest sample (the kernel's ``VmHWM`` is only updated lazily, so it can miss a
+    peak or even read lower later)."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.interval = interval
+        self.peak_kib = 0
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.peak_kib = max(self.peak_kib, memory_kib(self.pid)["VmRSS"])
+            except (OSError, KeyError):
+                return  # the process is gone
+            self._stopping.wait(self.interval)
+
+    def stop(self) -> int:
+        self._stopping.set()
+        self.join()
+        return self.peak_kib

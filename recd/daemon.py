@@ -260,7 +260,7 @@ class Daemon:
             if indexer is None:
                 continue
             rows = indexer.index_files(events.files, events.gone, now)
-            wall = now.timestamp()
+            wall = self.clock.now().timestamp()  # committed: what the lag is measured to
             for row in rows:
                 if self.metrics is not None:
                     lag = wall - events.received.get(row.relpath, wall)

@@ -158,8 +158,9 @@ class Catalogue(Protocol):
     def in_dir(self, source: str, directory: str) -> dict[str, Known]:
         """Every recording catalogued in one directory of ``source`` ('' is the root)."""
 
-    def dirs(self, source: str) -> list[str]:
-        """The directories of ``source`` that hold present recordings."""
+    def dirs(self, source: str, under: str = "") -> list[str]:
+        """The directories of ``source`` that hold present recordings; with ``under``, at
+        least those at or below that directory (callers filter: siblings may be listed)."""
 
     def upsert(self, rows: Sequence[Recording], now: datetime) -> None:
         """Insert or refresh recordings a scan saw; they become present."""

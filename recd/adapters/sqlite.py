@@ -94,11 +94,24 @@ class SqliteCatalogue:
         )
         return {r[0]: Known(r[1], r[2], r[3], r[4], State(r[5])) for r in cursor}
 
-    def dirs(self, source: str) -> list[str]:
-        """The directories of ``source`` that hold present recordings."""
+    def dirs(self, source: str, under: str = "") -> list[str]:
+        """The directories of ``source`` that hold present recordings (with ``under``: that
+        directory and those below it, and possibly siblings that share its prefix).
+
+        A skip-scan of ``recordings_dir``: one index seek per directory, where ``SELECT
+        DISTINCT`` read every row of the source (and the table, for ``state``).
+        """
+        lo, hi = (under, under + "0") if under else ("", "\U0010ffff")  # '0' sorts after '/'
         cursor = self._db.execute(
-            "SELECT DISTINCT dir FROM recordings WHERE source = ? AND state = 'present'",
-            (source,),
+            "WITH RECURSIVE d(dir) AS ("
+            " SELECT (SELECT MIN(dir) FROM recordings WHERE source = :s AND dir >= :lo"
+            " AND dir < :hi)"
+            " UNION ALL"
+            " SELECT (SELECT MIN(dir) FROM recordings WHERE source = :s AND dir > d.dir"
+            " AND dir < :hi) FROM d WHERE d.dir IS NOT NULL)"
+            " SELECT dir FROM d WHERE dir IS NOT NULL AND EXISTS (SELECT 1 FROM recordings"
+            " WHERE source = :s AND dir = d.dir AND state = 'present')",
+            {"s": source, "lo": lo, "hi": hi},
         )
         return [r[0] for r in cursor]
 
@@ -214,7 +227,9 @@ class SqliteCatalogue:
     def due_dirs(self, now: datetime) -> list[tuple[str, str]]:
         """``(source, directory)`` of every directory holding a recording due at ``now``."""
         cursor = self._db.execute(
-            "SELECT DISTINCT source, dir FROM recordings "
+            # INDEXED BY: left alone, SQLite reads all of recordings_dir for the ORDER BY
+            # rather than the few due rows of the partial deadline index (O(catalogue)).
+            "SELECT DISTINCT source, dir FROM recordings INDEXED BY recordings_due "
             "WHERE state = 'present' AND deadline <= ? ORDER BY source, dir",
             (to_us(now),),
         )
@@ -238,7 +253,8 @@ class SqliteCatalogue:
         totals = self._db.execute("SELECT licence, recordings FROM totals WHERE recordings > 0")
         counts = {(r[0] or None): (r[1], 0) for r in totals}
         due = self._db.execute(
-            "SELECT licence, COUNT(*) FROM recordings "
+            # INDEXED BY: left alone, SQLite scans recordings_licence for the GROUP BY.
+            "SELECT licence, COUNT(*) FROM recordings INDEXED BY recordings_due "
             "WHERE state = 'present' AND deadline <= ? GROUP BY licence",
             (to_us(now),),
         )

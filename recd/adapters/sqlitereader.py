@@ -56,7 +56,8 @@ class SqliteReader(Closing):
 
     def due_counts(self, now: datetime) -> dict[str | None, int]:
         cursor = self._db.execute(
-            "SELECT licence, COUNT(*) FROM recordings "
+            # INDEXED BY: left alone, SQLite scans recordings_licence for the GROUP BY.
+            "SELECT licence, COUNT(*) FROM recordings INDEXED BY recordings_due "
             "WHERE state = 'present' AND deadline <= ? GROUP BY licence",
             (to_us(now),),
         )

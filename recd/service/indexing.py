@@ -127,7 +127,7 @@ class Indexer:
         unreadable = self.source.report.unreadable_dirs
         gone = [
             d
-            for d in self.catalogue.dirs(name)
+            for d in self.catalogue.dirs(name, under)
             if d not in visited and not _below(d, unreadable) and (not under or _below(d, [under]))
         ]
         stats.missing += self.catalogue.mark_dirs_missing(name, gone)

@@ -229,3 +229,14 @@ def test_sqlite_reports_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     with pytest.raises(StateError) as exc:
         SqliteCatalogue(tmp_path / "c.db")
     assert str(exc.value).startswith(f"{tmp_path / 'c.db'}: cannot open the catalogue: ")
+
+
+def test_dirs_of_a_subtree(catalogue: Catalogue) -> None:
+    paths = ("a.wav", "d/b.wav", "d/e/c.wav", "d-x/f.wav", "dz/g.wav", "x/h.wav")
+    catalogue.upsert([rec(p) for p in paths], T0)
+    catalogue.mark_missing([rec("x/h.wav").id])
+    assert catalogue.dirs("pbx") == ["", "d", "d-x", "d/e", "dz"]
+    below = catalogue.dirs("pbx", "d")
+    assert {"d", "d/e"} <= set(below) <= {"d", "d/e", "d-x"}  # prefix siblings may come too
+    assert catalogue.dirs("pbx", "x") == []  # only missing recordings there
+    assert catalogue.dirs("other") == []
