@@ -134,6 +134,7 @@ class Daemon:
     def start(self) -> None:
         self._open(self.config)
         self._serve(self.config)
+        self._publish()  # before READY: a status asked at once shows the first scan pending
         self.notifier.notify(ready="1", status="scanning sources")
         self.watching.start(self.runtime)
         self._publish()
@@ -187,11 +188,13 @@ class Daemon:
                 self._control.stop()
             self._control = ControlServer(d.socket, d.admin_group, Admin(self).handle)
             self._control.start()
-        if old is None or m != old.metrics:
-            if self.metrics is not None:
-                self.metrics.close()
+        if self.metrics is None:
             self.metrics = Metrics(self.snapshot, per_licence=m.per_licence)
             ProcessCollector(registry=self.metrics.registry)  # process_resident_memory_bytes...
+        # One Metrics for the daemon's life: a reload keeps every counter and histogram.
+        self.metrics.per_licence = m.per_licence
+        if old is None or (m.host, m.port) != (old.metrics.host, old.metrics.port):
+            self.metrics.close()
             self.metrics.serve(_host_port(m.host, m.port))
             if (address := self.metrics.address) is not None:
                 logger.info("metrics served at http://%s/metrics", _host_port(*address))
@@ -424,6 +427,7 @@ class Daemon:
         sweeper = Sweeper(
             self.config, rt.catalogue, rt.audit, self.clock, rt.erasers, telemetry=self._telemetry()
         )
+        sweeper.release_hint = "recctl breaker release --licence {licence}"
         report = sweeper.run(should_stop=should_stop)
         self._swept_until = report.now
         if report.interrupted:
@@ -484,7 +488,8 @@ class Daemon:
                     name=s.name,
                     type=str(s.type),
                     watch=self.watching.mode(s.name),
-                    scanning=self._scanning == s.name,
+                    # a source not yet scanned since start counts as scanning: it is next
+                    scanning=self._scanning == s.name or last is None,
                     last_scan=None if last is None else last[0],
                     scan_seconds=None if last is None else last[1],
                 )

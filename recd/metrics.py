@@ -282,20 +282,20 @@ class StateCollector:
         overflows: Counter,
     ) -> None:
         self._snapshot = snapshot
-        self._per_licence = per_licence
+        self.per_licence = per_licence
         self._errors = errors
         self._overflows = overflows
 
     def describe(self) -> list[Metric]:
         """The families without calling ``snapshot``: lets the registry check for clashes and
         lets ``/metrics?name[]=...`` find this collector."""
-        return state_families(_EMPTY, per_licence=self._per_licence)
+        return state_families(_EMPTY, per_licence=self.per_licence)
 
     def collect(self) -> list[Metric]:
         """Every state family from a fresh snapshot, or none when the snapshot fails."""
         try:
             snapshot = self._snapshot()
-            families = state_families(snapshot, per_licence=self._per_licence)
+            families = state_families(snapshot, per_licence=self.per_licence)
         except Exception as exc:  # a scrape must never fail: report, count, expose events only
             logger.warning("metrics: state left out of this scrape: %s", _one_line(exc))
             logger.debug("metrics: snapshot failure", exc_info=True)
@@ -355,7 +355,7 @@ class Metrics:
             ["source"],
             registry=None,
         )
-        collector = StateCollector(
+        collector = self._state = StateCollector(
             snapshot, per_licence=per_licence, errors=errors, overflows=self._overflows
         )
         # The state collector is registered first, so a scrape whose snapshot fails already
@@ -390,6 +390,15 @@ class Metrics:
         Info("recd_build", "The running recd version.", registry=self.registry).info(
             {"version": __version__}
         )
+
+    @property
+    def per_licence(self) -> bool:
+        """Whether state metrics carry a licence label; may change on reload."""
+        return self._state.per_licence
+
+    @per_licence.setter
+    def per_licence(self, value: bool) -> None:
+        self._state.per_licence = value
 
     def erased(self, reason: str, result: str, size: int, lag: float | None) -> None:
         """Count one erasure attempt.

@@ -121,6 +121,9 @@ def _method_details(method: str, effective: bool, why: str | None) -> dict[str, 
 
 
 class Sweeper(EraseUseCase):
+    #: The command that releases a breaker, for the log line; the daemon names recctl's.
+    release_hint = "recd release-breaker {licence}"
+
     @property
     def dry_run(self) -> bool:
         return self.config.daemon.mode is Mode.DRY_RUN
@@ -184,10 +187,10 @@ class Sweeper(EraseUseCase):
         safety = self.config.safety
         logger.error(
             "mass-deletion breaker%s for %s: %d of its %d recordings are due at once "
-            "(limit %.0f%%, at least %d); none of them will be erased until "
-            "`recd release-breaker %s`",
+            "(limit %.0f%%, at least %d); none of them will be erased until `%s`",
             " would trip (dry-run)" if self.dry_run else " tripped",
-            label, due, total, safety.max_due_fraction * 100, safety.min_breaker_count, label,
+            label, due, total, safety.max_due_fraction * 100, safety.min_breaker_count,
+            self.release_hint.format(licence=label),
         )  # fmt: skip
         if self.dry_run:
             return
