@@ -136,7 +136,7 @@ class Daemon:
         self._serve(self.config)
         self._publish()  # before READY: a status asked at once shows the first scan pending
         self.notifier.notify(ready="1", status="scanning sources")
-        self.watching.start(self.runtime)
+        self._watch()
         self._publish()
         self._scan()
         self._sweep()
@@ -180,8 +180,16 @@ class Daemon:
             raise
         self.config, self._runtime = config, runtime
 
+    def _watch(self) -> None:
+        with signals_blocked():
+            self.watching.start(self.runtime)
+
     def _serve(self, config: Config, old: Config | None = None) -> None:
         """Serve the admin socket and metrics (again, if their settings changed on reload)."""
+        with signals_blocked():
+            self._serve_now(config, old)
+
+    def _serve_now(self, config: Config, old: Config | None) -> None:
         d, m = config.daemon, config.metrics
         if old is None or (d.socket, d.admin_group) != (old.daemon.socket, old.daemon.admin_group):
             if self._control is not None:
@@ -311,7 +319,7 @@ class Daemon:
                 self._open(old)
                 self._serve(old, config)
                 config, reloaded = old, False
-            self.watching.start(self.runtime)
+            self._watch()
             self._next_scan = 0.0  # sources or patterns may have changed
             self._sweep_needed = True
             if reloaded:
@@ -506,3 +514,18 @@ class Daemon:
 
 def _host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@contextlib.contextmanager
+def signals_blocked() -> Iterator[None]:
+    """Block recd's signals while threads are started, so that they and every thread they
+    start inherit the block and the kernel delivers SIGHUP/SIGTERM/SIGINT to the main thread.
+
+    A signal that lands on another thread only sets CPython's flag: the main thread, asleep in
+    the queue's ``get`` until the next deadline, would not run the handler until it woke up.
+    """
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
