@@ -1,12 +1,26 @@
-"""Run `recd` and `recctl` as real subprocesses on an estate written to disk."""
+"""Run `recd` and `recctl` as real subprocesses on an estate written to disk, and check what
+they leave behind: the audit chain, the catalogue and the files agree."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import socket
+import sqlite3
 import subprocess
 import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+from recd.core.audit import format_time, parse_time, verify
+from recd.core.model import recording_id
+from tests.fakes import NotifyListener
 
 CONFIG = """\
 [daemon]
@@ -18,7 +32,7 @@ settle = "0s"
 verify = {verify}
 
 [safety]
-min_breaker_count = 100000
+min_breaker_count = {min_breaker_count}
 
 [[source]]
 name = "pbx"
@@ -27,15 +41,46 @@ path = "{base}/recordings"
 pattern = '^(?P<licence>[A-Z0-9-]+)/[^/]+\\.wav$'
 """
 
+METRICS = """
+[metrics]
+listen = "{listen}"
+per_licence = {per_licence}
+"""
 
-def write_estate(base: Path, *, verify: bool = False) -> Path:
-    """Config + licence files below ``base``; returns the config path."""
+RETENTION = timedelta(days=30)  # L1's retention and the default one
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+TEMP_PREFIX = ".recd-erase-"  # the name an erase renames a file to before unlinking it
+
+
+def write_estate(
+    base: Path,
+    *,
+    verify: bool = False,
+    listen: str | None = None,
+    per_licence: bool = True,
+    min_breaker_count: int = 100_000,
+) -> Path:
+    """Config + licence files below ``base``; returns the config path.
+
+    ``listen`` adds a ``[metrics]`` table (``"127.0.0.1:0"``: any free port, for daemons
+    whose metrics the test does not scrape); without it recd uses its default port.
+    """
     (base / "recordings").mkdir(parents=True, exist_ok=True)
     (base / "licences.d").mkdir(exist_ok=True)
-    (base / "licences.d" / "l1.toml").write_text('id = "L1"\nname = "One"\nretention = "30d"\n')
+    write_licence(base, "30d")
     config = base / "recd.toml"
-    config.write_text(CONFIG.format(base=base, verify=str(verify).lower()))
+    text = CONFIG.format(base=base, verify=str(verify).lower(), min_breaker_count=min_breaker_count)
+    if listen is not None:
+        text += METRICS.format(listen=listen, per_licence=str(per_licence).lower())
+    config.write_text(text)
     return config
+
+
+def write_licence(base: Path, retention: str) -> Path:
+    """(Re)write licence L1's file with ``retention``."""
+    path = base / "licences.d" / "l1.toml"
+    path.write_text(f'id = "L1"\nname = "One"\nretention = "{retention}"\n')
+    return path
 
 
 def write_recording(base: Path, relpath: str, age_days: float, size: int = 4096) -> Path:
@@ -45,6 +90,18 @@ def write_recording(base: Path, relpath: str, age_days: float, size: int = 4096)
     stamp = (datetime.now(UTC) - timedelta(days=age_days)).timestamp()
     os.utime(path, (stamp, stamp))
     return path
+
+
+def write_due_at(base: Path, relpath: str, deadline: float, size: int = 4096) -> datetime:
+    """A recording whose 30-day deadline is the Unix time ``deadline`` (to the microsecond,
+    from its mtime); returns that deadline."""
+    path = base / "recordings" / relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(os.urandom(size))
+    started_us = round((deadline - RETENTION.total_seconds()) * 1_000_000)
+    os.utime(path, ns=(started_us * 1000, started_us * 1000))
+    assert path.stat().st_mtime_ns == started_us * 1000, "the file system rounds mtimes"
+    return EPOCH + timedelta(microseconds=started_us) + RETENTION
 
 
 def env() -> dict[str, str]:
@@ -66,3 +123,175 @@ def recctl(*args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-c", code, *args],
         check=False, capture_output=True, text=True, env=env(), timeout=120,
     )  # fmt: skip
+
+
+# --- the daemon as a process ---------------------------------------------------------------------
+
+
+def start_daemon(config: Path, listener: NotifyListener, log: Path) -> subprocess.Popen[bytes]:
+    """``recd --config CONFIG`` in the foreground, notifying ``listener``; stderr to ``log``."""
+    with log.open("ab") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "recd", "--config", str(config)],
+            env={**env(), "NOTIFY_SOCKET": listener.path},
+            stdout=subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
+
+
+def stop_daemon(proc: subprocess.Popen[bytes], listener: NotifyListener) -> None:
+    """SIGTERM: ``STOPPING=1``, then exit status 0."""
+    proc.send_signal(signal.SIGTERM)
+    listener.wait_for("STOPPING=1", timeout=30)
+    assert proc.wait(timeout=30) == 0
+
+
+def kill_daemon(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL and reap (no-op for a process that is gone already)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def drain(listener: NotifyListener) -> list[str]:
+    """The messages already queued on ``listener`` (after its sender died or stopped)."""
+    got: list[str] = []
+    while (message := listener.receive(0.001)) is not None:
+        got.append(message)
+    return got
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def scrape(port: int) -> tuple[int, str]:
+    """HTTP status and body of ``/metrics`` on 127.0.0.1:``port``."""
+    url = f"http://127.0.0.1:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        return int(reply.status), reply.read().decode()
+
+
+def wait_until(what: str, done: Any, timeout: float = 30.0, every: float = 0.02) -> None:
+    """Poll ``done()`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(every)
+
+
+# --- what a run leaves behind --------------------------------------------------------------------
+
+
+def audit_entries(base: Path) -> list[dict[str, Any]]:
+    """Every complete entry of the audit log, in order."""
+    log = (base / "state" / "audit.log").read_bytes()
+    return [json.loads(line) for line in log.splitlines(keepends=True) if line.endswith(b"\n")]
+
+
+def check_consistent(base: Path, written: Collection[str]) -> tuple[int, int]:
+    """Assert the invariants after a run that ended (or was recovered); (erased, present).
+
+    The audit chain verifies; every ``erase.done`` follows its own ``erase.intent``; no
+    recording has two; every recording gone from disk has exactly one and is ``erased`` in the
+    catalogue, every one on disk has none and is not; no intent is pending; and nothing else is
+    on disk (no erase temp file was left behind).
+    """
+    log = (base / "state" / "audit.log").read_bytes()
+    result = verify(log.splitlines(keepends=True))
+    assert result.ok, result
+    entries = [json.loads(line) for line in log.splitlines()]
+    done: Counter[str] = Counter()
+    intents: dict[str, str] = {}  # intent id -> recording id, as the log reached them
+    for e in entries:
+        if e["action"] == "erase.intent":
+            intents[e["details"]["intent"]] = e["subject"]
+        elif e["action"] == "erase.done":
+            done[e["subject"]] += 1
+            assert intents.get(e["details"]["intent"]) == e["subject"], (
+                f"erase.done of {e['subject']} (seq {e['seq']}) without an earlier intent"
+            )
+    assert all(n == 1 for n in done.values()), f"erased twice: {done.most_common(3)}"
+    db = sqlite3.connect(base / "state" / "catalog.db")
+    try:
+        assert db.execute("SELECT COUNT(*) FROM intents").fetchone() == (0,)
+        state = dict(db.execute("SELECT id, state FROM recordings"))
+    finally:
+        db.close()
+    erased = present = 0
+    for relpath in written:
+        rid = recording_id("pbx", relpath)
+        if (base / "recordings" / relpath).exists():
+            present += 1
+            assert rid not in done, f"{relpath} audited as erased but still on disk"
+            assert state.get(rid) != "erased"
+        else:
+            erased += 1
+            assert done[rid] == 1, f"{relpath} gone without an erase.done"
+            assert state[rid] == "erased"
+    on_disk = {
+        str(p.relative_to(base / "recordings"))
+        for p in (base / "recordings").rglob("*")
+        if not p.is_dir()
+    }
+    strays = sorted(on_disk - set(written))
+    assert not strays, f"files nobody wrote are on disk (erase temp files?): {strays[:5]}"
+    return erased, present
+
+
+def check_deadlines(base: Path, deadlines: Mapping[str, datetime]) -> int:
+    """No erase began, or was done, before the recording's deadline; returns the erasures.
+
+    ``deadlines`` maps recording ids to the deadlines the test computed from the mtimes it set;
+    each ``erase.intent`` must also carry that deadline, and only those recordings may be erased.
+    """
+    erased = 0
+    for e in audit_entries(base):
+        if e["action"] not in ("erase.intent", "erase.done"):
+            continue
+        rid, when = e["subject"], parse_time(e["time"])
+        assert rid in deadlines, f"seq {e['seq']}: {e['action']} of {rid}, which nobody wrote"
+        deadline = deadlines[rid]
+        assert when >= deadline, (
+            f"seq {e['seq']}: {e['action']} of {e['details']['location']} at {e['time']}, "
+            f"{(deadline - when).total_seconds():.6f} s before its deadline {format_time(deadline)}"
+        )
+        assert e["details"]["deadline"] == format_time(deadline), e
+        erased += e["action"] == "erase.done"
+    return erased
+
+
+def _read_only(base: Path) -> sqlite3.Connection | None:
+    try:
+        return sqlite3.connect(f"file:{base / 'state' / 'catalog.db'}?mode=ro", uri=True)
+    except sqlite3.OperationalError:
+        return None  # killed before the catalogue was created
+
+
+def pending_intents(base: Path) -> int:
+    """Intents left by a killed run (0 if it died before creating the catalogue)."""
+    db = _read_only(base)
+    if db is None:
+        return 0
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM intents").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0  # killed before the schema was committed
+    finally:
+        db.close()
+
+
+def catalogued(base: Path, ids: Collection[str]) -> int:
+    """How many of the recording ``ids`` the catalogue holds (0 if it has no schema yet)."""
+    db = _read_only(base)
+    if db is None:
+        return 0
+    try:
+        known = {row[0] for row in db.execute("SELECT id FROM recordings")}
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        db.close()
+    return len(known & set(ids))

@@ -47,7 +47,7 @@ def due_in(base: Path, relpath: str, seconds: float) -> tuple[Path, float]:
 def test_daemon_erases_at_the_deadline_reloads_and_stops_cleanly(
     tmp_path: Path, listener: NotifyListener
 ) -> None:
-    config = write_estate(tmp_path)
+    config = write_estate(tmp_path, listen="127.0.0.1:0")
     soon, deadline = due_in(tmp_path, "L1/soon.wav", 4.0)
     log = tmp_path / "recd.log"
     proc = start(config, listener, log)
@@ -83,7 +83,7 @@ def test_sigterm_mid_sweep_finishes_the_batch_and_loses_nothing(
     from tests.e2e.helpers import write_recording
     from tests.e2e.test_kill import check_consistent
 
-    config = write_estate(tmp_path, verify=True)
+    config = write_estate(tmp_path, verify=True, listen="127.0.0.1:0")
     written = set()
     for i in range(1500):
         relpath = f"L1/old{i:04}.wav"

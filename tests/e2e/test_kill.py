@@ -8,73 +8,29 @@ that is still on disk has one, the catalogue agrees with the audit log, and no i
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from recd.core.audit import verify
-from recd.core.model import recording_id
-from tests.e2e.helpers import env, recd, write_estate, write_recording
+from tests.e2e.helpers import (
+    check_consistent,
+    env,
+    pending_intents,
+    recd,
+    write_estate,
+    write_recording,
+)
+
+__all__ = ["check_consistent"]  # tests/e2e/test_daemon.py imports it from here
 
 TRIALS = int(os.environ.get("RECD_KILL_TRIALS", "30"))
 BATCH = 300  # due recordings written before each trial
-
-
-def check_consistent(base: Path, written: set[str]) -> tuple[int, int]:
-    """Assert the invariants; returns (erased, present)."""
-    log = (base / "state" / "audit.log").read_bytes()
-    result = verify(log.splitlines(keepends=True))
-    assert result.ok, result
-    entries = [json.loads(line) for line in log.splitlines()]
-    done = Counter(e["subject"] for e in entries if e["action"] == "erase.done")
-    intents = {e["details"]["intent"] for e in entries if e["action"] == "erase.intent"}
-    for e in entries:
-        if e["action"] == "erase.done":
-            assert e["details"]["intent"] in intents, "erase.done without an earlier intent"
-    assert all(n == 1 for n in done.values()), f"erased twice: {done.most_common(3)}"
-    db = sqlite3.connect(base / "state" / "catalog.db")
-    try:
-        assert db.execute("SELECT COUNT(*) FROM intents").fetchone() == (0,)
-        state = dict(db.execute("SELECT id, state FROM recordings"))
-    finally:
-        db.close()
-    erased = present = 0
-    for relpath in written:
-        rid = recording_id("pbx", relpath)
-        on_disk = (base / "recordings" / relpath).exists()
-        if on_disk:
-            present += 1
-            assert rid not in done, f"{relpath} audited as erased but still on disk"
-            assert state.get(rid) != "erased"
-        else:
-            erased += 1
-            assert done[rid] == 1, f"{relpath} gone without an erase.done"
-            assert state[rid] == "erased"
-    return erased, present
-
-
-def pending_intents(base: Path) -> int:
-    """Intents left by a killed run (0 if it died before creating the catalogue)."""
-    uri = f"file:{base / 'state' / 'catalog.db'}?mode=ro"
-    try:
-        db = sqlite3.connect(uri, uri=True)
-    except sqlite3.OperationalError:
-        return 0
-    try:
-        return int(db.execute("SELECT COUNT(*) FROM intents").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0  # killed before the schema was committed
-    finally:
-        db.close()
 
 
 @pytest.mark.slow
