@@ -25,7 +25,8 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+
+from recd.adapters._closing import Closing
 
 MKFS = {
     "ext4": ["mkfs.ext4", "-F", "-q", "-m", "0"],
@@ -131,7 +132,7 @@ class LoopFs(Mount):
             return f.read(length)
 
 
-class Mounts:
+class Mounts(Closing):
     """Mounts made by one test below ``base``; ``close`` undoes them all, newest first."""
 
     def __init__(self, base: Path) -> None:
@@ -199,14 +200,3 @@ class Mounts:
                 errors.append(exc)
         if errors:
             raise errors[0]
-
-    def __enter__(self) -> Mounts:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
