@@ -9,6 +9,9 @@ import pytest
 
 from tests.fakes import FakeClock
 
+# The fake admin-socket daemon's fixtures (sock_dir, daemon, private_daemon) for recctl tests.
+pytest_plugins = ["tests.fakedaemon"]
+
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

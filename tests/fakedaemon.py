@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from recd.adapters._closing import Closing
 from recd.protocol import Reply, Request, decode_request, encode_reply
 
@@ -133,3 +135,26 @@ def socket_path(directory: Path) -> Path:
     path = directory / "recd.sock"
     assert len(os.fsencode(path)) < 108
     return path
+
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[Path]:
+    yield from short_dir()
+
+
+@pytest.fixture
+def daemon(sock_dir: Path) -> Iterator[FakeDaemon]:
+    with FakeDaemon(socket_path(sock_dir)) as fake:
+        yield fake
+
+
+@pytest.fixture
+def private_daemon(sock_dir: Path) -> Iterator[FakeDaemon]:
+    """A daemon whose socket is root's with mode 0600, in a directory anyone may search."""
+    os.chmod(sock_dir, 0o755)
+    with FakeDaemon(socket_path(sock_dir)) as fake:
+        os.chmod(fake.path, 0o600)
+        yield fake

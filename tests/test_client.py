@@ -18,20 +18,9 @@ import pytest
 from recd import client
 from recd.errors import DaemonUnavailable, ExitCode, PermissionDenied, RecdError
 from recd.protocol import ErrorKind, ProtocolError, RemoteError, Reply, Request
-from tests.fakedaemon import CLOSE, Delay, FakeDaemon, ReadPart, short_dir, socket_path
+from tests.fakedaemon import CLOSE, NOBODY, Delay, ReadPart, socket_path
 
 STATUS = Request("status")
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    yield from short_dir()
-
-
-@pytest.fixture
-def daemon(sock_dir: Path) -> Iterator[FakeDaemon]:
-    with FakeDaemon(socket_path(sock_dir)) as fake:
-        yield fake
 
 
 def failure(path: Path, request: Request = STATUS, **kwargs: float | None) -> RecdError:
@@ -220,18 +209,6 @@ def as_nobody() -> Iterator[None]:
         os.seteuid(0)
         os.setegid(0)
         os.setgroups(groups)
-
-
-NOBODY = 65534
-
-
-@pytest.fixture
-def private_daemon(sock_dir: Path) -> Iterator[FakeDaemon]:
-    """A daemon whose socket is root's with mode 0600, in a directory anyone may search."""
-    os.chmod(sock_dir, 0o755)
-    with FakeDaemon(socket_path(sock_dir)) as fake:
-        os.chmod(fake.path, 0o600)
-        yield fake
 
 
 @pytest.mark.root

@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from recd.core.audit import GENESIS, AuditDraft, AuditEntry, seal, to_line
 from recd.errors import ExitCode
 from recd.protocol import ErrorKind, Reply, Request
 from recd.recctl import DEFAULT_AUDIT_LOG, DEFAULT_SOCKET, build_parser, main
-from tests.fakedaemon import Delay, FakeDaemon, short_dir, socket_path
+from tests.fakedaemon import NOBODY, Delay, FakeDaemon, socket_path
 
 T0 = datetime(2026, 11, 23, 13, 43, 9, 500000, tzinfo=UTC)
 
@@ -485,17 +484,6 @@ BREAKERS: list[dict[str, Any]] = [
         "released_by": "alice",
     },
 ]
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    yield from short_dir()
-
-
-@pytest.fixture
-def daemon(sock_dir: Path) -> Iterator[FakeDaemon]:
-    with FakeDaemon(socket_path(sock_dir)) as fake:
-        yield fake
 
 
 def ask(
@@ -1005,18 +993,6 @@ def test_a_reply_of_another_shape_exits_1(capsys, daemon, argv, result, detail):
         f"recctl: recd's reply to `{command}` is not what this recctl expects ({detail}); "
         "use the recctl that came with this recd\n",
     )
-
-
-NOBODY = 65534
-
-
-@pytest.fixture
-def private_daemon(sock_dir: Path) -> Iterator[FakeDaemon]:
-    """A daemon whose socket is root's with mode 0600, in a directory anyone may search."""
-    os.chmod(sock_dir, 0o755)
-    with FakeDaemon(socket_path(sock_dir)) as fake:
-        os.chmod(fake.path, 0o600)
-        yield fake
 
 
 def _permission_denied(path: Path) -> str:
