@@ -11,6 +11,7 @@ the only writer, and the reply waits for them. Result shapes are documented in
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -92,7 +93,7 @@ def recording_json(rec: Recording, roots: Mapping[str, str]) -> dict[str, Any]:
         "started": iso(rec.classification.started),
         "deadline": iso(rec.deadline),
         "size": rec.size,
-        "held": False,  # legal holds arrive with their own issue
+        "held": rec.held,
         "state": str(rec.state),
         "skip_reason": rec.skip_reason,
     }
@@ -382,7 +383,7 @@ def metrics_snapshot(
         licences=[
             LicenceTotals(t.licence, t.recordings, t.bytes, t.licence in tripped) for t in totals
         ],
-        held=0,
+        held=reader.held(),
         overdue=overdue,
         next_deadline=next_deadline,
         sources=[
@@ -390,7 +391,7 @@ def metrics_snapshot(
             for s in state.sources
         ],
         clock_guard=guard,
-        holds_active=0,
-        requests={},
+        holds_active=len(reader.holds()),
+        requests=Counter(str(r.state) for r in reader.requests()),
         mode=str(config.daemon.mode),
     )

@@ -28,6 +28,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -38,19 +39,24 @@ from prometheus_client import ProcessCollector
 from recd import __version__
 from recd.adapters.systemd import Notifier
 from recd.admin import Admin, DaemonState, SourceStatus, metrics_snapshot
+from recd.adminlegal import Legal, Run
 from recd.config import Config, load
 from recd.control import ControlServer
 from recd.core.audit import AuditDraft, parse_time
+from recd.core.holds import next_expiry
 from recd.core.safety import ClockReading, clock_problem
-from recd.errors import ConfigInvalid, ExitCode, RecdError
+from recd.errors import ConfigInvalid, DaemonUnavailable, ExitCode, RecdError
 from recd.inbox import Command, Inbox
 from recd.metrics import Metrics, Snapshot
-from recd.ports import NO_TELEMETRY, CatalogueReader, Clock, Telemetry
+from recd.ports import NO_TELEMETRY, Actor, CatalogueReader, Clock, RequestState, Telemetry
+from recd.ports import RECD as RECD_ACTOR
 from recd.runtime import Runtime, adapter, open_runtime
 from recd.service import breakers
+from recd.service.holds import Holds
 from recd.service.indexing import Indexer, IndexStats
 from recd.service.policies import apply_policies
 from recd.service.recovery import Recovery
+from recd.service.requests import Requests
 from recd.service.sweep import Sweeper, SweepReport
 from recd.watching import WatchBatch, Watching
 
@@ -104,6 +110,8 @@ class Daemon:
         self._state = DaemonState(clock.now(), os.getpid(), None, ())
         self._scans: dict[str, tuple[datetime, float]] = {}  # source -> last full scan, seconds
         self._scanning: str | None = None
+        self._runs: dict[str, list[Future[Run]]] = {}  # request runs admins wait for
+        self._resume_needed = False  # request runs an urgent item interrupted
 
     @property
     def runtime(self) -> Runtime:
@@ -139,11 +147,18 @@ class Daemon:
         self._watch()
         self._publish()
         self._scan()
+        self._resume_runs()  # a run a crash or a stop cut short finishes first
         self._sweep()
 
     def stop(self) -> None:
         self.notifier.notify(stopping="1", status="stopping")
         self.inbox.close()
+        for futures in self._runs.values():
+            for future in futures:
+                future.set_exception(
+                    DaemonUnavailable("recd stopped during the run; it resumes when recd starts")
+                )
+        self._runs.clear()
         self.watching.stop()
         if self._control is not None:
             self._control.stop()
@@ -194,7 +209,9 @@ class Daemon:
         if old is None or (d.socket, d.admin_group) != (old.daemon.socket, old.daemon.admin_group):
             if self._control is not None:
                 self._control.stop()
-            self._control = ControlServer(d.socket, d.admin_group, Admin(self).handle)
+            admin = Admin(self)
+            admin.commands |= Legal(self).commands
+            self._control = ControlServer(d.socket, d.admin_group, admin.handle)
             self._control.start()
         if self.metrics is None:
             self.metrics = Metrics(self.snapshot, per_licence=m.per_licence)
@@ -216,9 +233,12 @@ class Daemon:
     def timeout(self) -> float:
         """Seconds until the earliest thing the loop must do without being woken."""
         now = self.clock.now()
-        if self._sweep_needed:
+        if self._sweep_needed or self._resume_needed:
             return 0.0
         waits = [MAX_SLEEP, self._next_scan - self.clock.monotonic()]
+        expiry = next_expiry(self.runtime.catalogue.holds())
+        if expiry is not None:
+            waits.append((expiry - now).total_seconds())
         deadline = self.runtime.catalogue.next_deadline(after=self._swept_until or now)
         if deadline is not None:
             waits.append((deadline - now).total_seconds())
@@ -245,16 +265,22 @@ class Daemon:
             item.run()
         elif item is not None and self.watching.accepts(item):
             self._on_file_events(self._batch(item))
-        if self.inbox.urgent:
-            return  # a signal or command is waiting behind the file events: it goes first
+        if not self._urgent():  # a signal or command waiting behind file events goes first
+            self._due_work()
+        self._heartbeat()
+
+    def _due_work(self) -> None:
+        """Rescans, reconciliations, hold expiries, interrupted request runs, the sweep."""
         if self.clock.monotonic() >= self._next_scan:
             self._scan()
         for name, under in self.watching.take_reconciles(self.clock.monotonic()):
             self._reconcile(name, under)
+        self._expire_holds()
+        if self._resume_needed and not self._resume_runs():
+            return
         # The clock guard looks at every wake-up: a wall clock stepped back shows no deadline.
         if self._clock_ok() and self._sweep_due():
             self._sweep(checked=True)
-        self._heartbeat()
 
     def _batch(self, first: Any) -> WatchBatch:
         """The file event ``first`` and every file event queued behind it."""
@@ -474,6 +500,56 @@ class Daemon:
         )
         self._sweep_needed = True
         return released.due
+
+    def holds(self) -> Holds:
+        rt = self.runtime
+        return Holds(self.config, rt.catalogue, rt.audit, self.clock)
+
+    def requests(self) -> Requests:
+        rt = self.runtime
+        return Requests(
+            self.config, rt.catalogue, rt.audit, self.clock, rt.erasers, self._telemetry()
+        )
+
+    def hold_released(self) -> None:
+        self._sweep_needed = True
+
+    def _expire_holds(self) -> None:
+        expiry = next_expiry(self.runtime.catalogue.holds())
+        if expiry is not None and expiry <= self.clock.now() and self.holds().expire():
+            self._sweep_needed = True
+
+    def run_request(self, request_id: str, actor: Actor) -> Future[Run]:
+        """Start (or continue) a request's run; the future ends when the run does, which may
+        be after other work: an urgent item interrupts it between batches, the loop resumes it."""
+        future: Future[Run] = Future()
+        future.set_running_or_notify_cancel()
+        self._runs.setdefault(request_id, []).append(future)
+        self._settle_run(request_id, self.requests().execute(request_id, actor, self._urgent))
+        return future
+
+    def _resume_runs(self) -> bool:
+        """Continue every interrupted run (at start, and after what interrupted it); False
+        when one was interrupted again."""
+        self._resume_needed = False
+        requests = self.requests()
+        for stored in self.runtime.catalogue.requests(RequestState.EXECUTING):
+            run = requests.execute(stored.id, RECD_ACTOR, self._urgent)
+            self._settle_run(stored.id, run)
+            if run[0].state is RequestState.EXECUTING:
+                return False
+        return True
+
+    def _settle_run(self, request_id: str, run: Run) -> None:
+        if run[0].state is RequestState.EXECUTING:
+            self._resume_needed = True
+            return
+        for future in self._runs.pop(request_id, []):
+            future.set_result(run)
+
+    def _urgent(self) -> bool:
+        self._heartbeat()
+        return self.inbox.urgent
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[CatalogueReader]:

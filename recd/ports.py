@@ -6,13 +6,16 @@ Times are timezone-aware UTC datetimes unless a docstring says otherwise.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
 from recd.core.audit import AuditDraft, AuditEntry
+from recd.core.holds import Hold
 from recd.core.model import EraseMethod, ErasePattern, FileFacts, Recording, State
+from recd.core.scope import Scope
 
 if TYPE_CHECKING:
     from recd.core.erasure import Decision, TargetFacts
@@ -49,6 +52,76 @@ class Breaker:
     total: int
     released_at: datetime | None
     released_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who asked for a change, from the admin socket's peer credentials (audited)."""
+
+    name: str  # the user name, or "uid <n>" when it has none
+    uid: int
+    admin: bool  # root, or a member of daemon.admin_group
+
+    @property
+    def audit(self) -> dict[str, Any]:
+        return {"uid": self.uid}
+
+
+#: recd itself, for changes it makes on its own (a hold that expires).
+RECD = Actor("recd", -1, admin=True)
+
+
+class RequestState(enum.StrEnum):
+    """Where an early-deletion request stands (SPEC section 6)."""
+
+    RECEIVED = "received"  # registered; waits for a second administrator (two-person)
+    VERIFIED = "verified"  # approved, or signed by an agent of its licence
+    REJECTED = "rejected"
+    EXECUTING = "executing"  # a run started and has not finished (it resumes)
+    COMPLETED = "completed"  # everything in scope erased or already gone
+    PARTIAL = "partial"  # a run finished with recordings held or failed; may be run again
+
+
+class ItemOutcome(enum.StrEnum):
+    """What became of one recording in a request's scope."""
+
+    PENDING = "pending"  # to be erased by the run in progress
+    ERASED = "erased"
+    HELD = "held"  # a legal hold kept it
+    FAILED = "failed"
+    GONE = "gone"  # already erased, missing, or never indexed
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRequest:
+    """A registered early-deletion request: the document as given and what happened to it."""
+
+    id: str
+    licence: str
+    state: RequestState
+    document: dict[str, Any]
+    digest: str  # SHA-256 of the document's canonical JSON
+    info: dict[str, Any]  # registered/approved/signed/rejected/executed: who, when, how
+    updated: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RequestItem:
+    """One recording in a request's scope and its outcome (one line of the certificate)."""
+
+    recording_id: str
+    outcome: ItemOutcome
+    location: str | None = None
+    licence: str | None = None
+    size: int | None = None
+    sha256: str | None = None  # of the content, read just before the erase
+    method: str | None = None
+    effective: bool | None = None
+    ineffective_reason: str | None = None
+    time: datetime | None = None
+    audit_seq: int | None = None  # the erase.done (or erase.failed) entry
+    holds: tuple[str, ...] = ()
+    note: str | None = None
 
 
 WatchKind = Literal["changed", "deleted", "dir", "overflow"]
@@ -205,7 +278,9 @@ class Catalogue(Protocol):
 
     def set_skip_reason(self, recording_id: str, reason: str | None) -> None: ...
 
-    def add_intents(self, intents: Iterable[Intent]) -> None: ...
+    def add_intents(self, intents: Iterable[Intent]) -> set[str]:
+        """Record intents, each only if its recording is still present and not held (checked
+        in the same transaction: a hold placed after the plan wins); returns the ids recorded."""
 
     def pending_intents(self) -> list[Intent]: ...
 
@@ -222,6 +297,43 @@ class Catalogue(Protocol):
         """Let the next sweep erase the licence's due recordings; False if none is tripped."""
 
     def clear_breaker(self, licence: str) -> None: ...
+
+    # -- legal holds --
+
+    def holds(self, *, everything: bool = False) -> list[Hold]:
+        """Active holds (with ``everything``, released and expired ones too), oldest first."""
+
+    def hold(self, hold_id: str) -> Hold | None: ...
+
+    def place_hold(self, hold: Hold) -> tuple[Hold, int]:
+        """Store a hold (its id is given here) and hold every present recording it matches;
+        returns the stored hold and how many present recordings it matches."""
+
+    def release_hold(
+        self, hold: Hold, *, at: datetime, by: str, reason: str, expired: bool, not_before: datetime
+    ) -> int:
+        """End an active hold. Recordings no other active hold matches are held no more and
+        not due before ``not_before``; returns how many."""
+
+    def held_count(self, scope: Scope) -> int:
+        """Present recordings ``scope`` matches."""
+
+    # -- early-deletion requests --
+
+    def request(self, request_id: str) -> StoredRequest | None: ...
+
+    def requests(self, state: RequestState | None = None) -> list[StoredRequest]: ...
+
+    def put_request(self, request: StoredRequest) -> None:
+        """Insert or replace a request."""
+
+    def items(self, request_id: str) -> list[RequestItem]: ...
+
+    def put_items(self, request_id: str, items: Sequence[RequestItem]) -> None:
+        """Insert or replace the items of a request."""
+
+    def matching(self, scope: Scope, limit: int) -> list[Recording]:
+        """Recordings ``scope`` matches, in any state (catalogue order)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +384,21 @@ class CatalogueReader(Protocol):
 
     def scans(self) -> dict[str, tuple[datetime, datetime | None]]:
         """Per source: when its last scan started and finished (None while running)."""
+
+    def held(self) -> int:
+        """Present recordings an active hold keeps."""
+
+    def holds(self, *, everything: bool = False) -> list[Hold]: ...
+
+    def hold(self, hold_id: str) -> Hold | None: ...
+
+    def held_count(self, scope: Scope) -> int: ...
+
+    def requests(self, state: RequestState | None = None) -> list[StoredRequest]: ...
+
+    def request(self, request_id: str) -> StoredRequest | None: ...
+
+    def items(self, request_id: str) -> list[RequestItem]: ...
 
     def close(self) -> None: ...
 
@@ -356,6 +483,11 @@ class Eraser(Protocol):
         temp_name: str,
     ) -> EraseOutcome:
         """The irreversible step. Raises ``EraseError`` when it did not complete."""
+
+    def digest(self, prepared: PreparedErase) -> str:
+        """SHA-256 (hex) of the prepared file's content, read from the checked inode.
+
+        Raises ``EraseError`` (``Gone``/``Refused``) if it changed since ``prepare``."""
 
     def sync(self) -> None:
         """Flush every directory changed since the last call."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -32,7 +33,6 @@ from recd.errors import (
 )
 from recd.inbox import Command
 from recd.metrics import Metrics
-from recd.ports import Intent
 from recd.protocol import ErrorKind, RemoteError, Request
 from recd.service import indexing
 from tests.estate import Estate
@@ -323,13 +323,12 @@ def test_a_failed_start_closes_the_state_it_opened(
     estate: Estate, listener: NotifyListener
 ) -> None:
 
-    rt = estate.runtime()
-    try:  # an intent pointing past the end of the audit log (one restored from a backup)
-        rt.catalogue.add_intents(
-            [Intent("i1", "r1", 10**9, ".recd-erase-x", {}, estate.clock.now())]
-        )
-    finally:
-        rt.close()
+    estate.runtime().close()
+    # An intent pointing past the end of the audit log (one restored from a backup).
+    db = sqlite3.connect(estate.config.daemon.state_dir / "catalog.db")
+    with db:
+        db.execute("INSERT INTO intents VALUES ('i1', 'r1', 1000000000, '.recd-erase-x', '{}', 0)")
+    db.close()
     daemon = make(estate, listener)
     with pytest.raises(ValueError, match=r"^offset 1000000000 is outside the audit log"):
         daemon.start()

@@ -11,10 +11,13 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
+from recd.core.holds import Hold, HoldState
 from recd.core.model import Classification, Provenance, Recording, State
-from recd.ports import Breaker
+from recd.core.requests import scope_from_json
+from recd.core.scope import Scope, normalise_party
+from recd.ports import Breaker, ItemOutcome, RequestItem, RequestState, StoredRequest
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -92,11 +95,81 @@ MIGRATIONS: dict[int, str] = {
                                             bytes = bytes + excluded.bytes;
     END;
     """,
+    # Legal holds and early-deletion requests (SPEC sections 5 and 6). ``held`` marks a present
+    # recording that an active hold matches: the partial deadline index leaves it out, so no
+    # sweep, wake-up or overdue count ever sees it. ``not_before`` is the floor a hold's
+    # release put under the deadline (release + holds.release_grace); a recomputed deadline
+    # never goes below it.
+    3: """
+    ALTER TABLE recordings ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE recordings ADD COLUMN not_before INTEGER;
+    DROP INDEX recordings_due;
+    CREATE INDEX recordings_due ON recordings (deadline, id) WHERE state = 'present' AND held = 0;
+    ALTER TABLE totals ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+    DROP TRIGGER totals_insert;
+    DROP TRIGGER totals_delete;
+    DROP TRIGGER totals_update;
+    CREATE TRIGGER totals_insert AFTER INSERT ON recordings WHEN new.state = 'present'
+    BEGIN
+        INSERT INTO totals VALUES (ifnull(new.licence, ''), 1, new.size, new.held)
+        ON CONFLICT (licence) DO UPDATE SET recordings = recordings + 1,
+                                            bytes = bytes + excluded.bytes,
+                                            held = held + excluded.held;
+    END;
+    CREATE TRIGGER totals_delete AFTER DELETE ON recordings WHEN old.state = 'present'
+    BEGIN
+        UPDATE totals SET recordings = recordings - 1, bytes = bytes - old.size,
+                          held = held - old.held
+        WHERE licence = ifnull(old.licence, '');
+    END;
+    CREATE TRIGGER totals_update AFTER UPDATE OF state, licence, size, held ON recordings
+    BEGIN
+        UPDATE totals SET recordings = recordings - 1, bytes = bytes - old.size,
+                          held = held - old.held
+        WHERE old.state = 'present' AND licence = ifnull(old.licence, '');
+        INSERT INTO totals SELECT ifnull(new.licence, ''), 1, new.size, new.held
+        WHERE new.state = 'present'
+        ON CONFLICT (licence) DO UPDATE SET recordings = recordings + 1,
+                                            bytes = bytes + excluded.bytes,
+                                            held = held + excluded.held;
+    END;
+    CREATE TABLE holds (
+        n              INTEGER PRIMARY KEY,
+        id             TEXT NOT NULL UNIQUE,
+        licence        TEXT NOT NULL,
+        case_ref       TEXT NOT NULL,
+        reason         TEXT NOT NULL,
+        scope          TEXT NOT NULL,
+        placed_at      INTEGER NOT NULL,
+        placed_by      TEXT NOT NULL,
+        until          INTEGER,
+        state          TEXT NOT NULL,
+        released_at    INTEGER,
+        released_by    TEXT,
+        release_reason TEXT
+    );
+    CREATE TABLE requests (
+        id       TEXT PRIMARY KEY,
+        licence  TEXT NOT NULL,
+        state    TEXT NOT NULL,
+        document TEXT NOT NULL,
+        digest   TEXT NOT NULL,
+        info     TEXT NOT NULL,
+        updated  INTEGER NOT NULL
+    );
+    CREATE TABLE request_items (
+        request_id   TEXT NOT NULL REFERENCES requests (id),
+        recording_id TEXT NOT NULL,
+        outcome      TEXT NOT NULL,
+        data         TEXT NOT NULL,
+        PRIMARY KEY (request_id, recording_id)
+    );
+    """,
 }
 
 COLUMNS = (
     "id, source, location, dev, ino, size, mtime_ns, licence, started, deadline, fields, state, "
-    "first_seen, skip_reason"
+    "first_seen, skip_reason, held"
 )
 
 
@@ -125,7 +198,7 @@ def fields_json(c: Classification) -> str:
 
 def row_to_recording(row: sqlite3.Row | tuple[Any, ...]) -> Recording:
     (rid, source, location, dev, ino, size, mtime_ns, licence, started, deadline, fields,
-     state, first_seen, skip_reason) = row  # fmt: skip
+     state, first_seen, skip_reason, held) = row  # fmt: skip
     extra = json.loads(fields)
     provenance = {k: Provenance(v) for k, v in extra.pop("provenance", {}).items()}
     classification = Classification(
@@ -144,6 +217,7 @@ def row_to_recording(row: sqlite3.Row | tuple[Any, ...]) -> Recording:
         state=State(state),
         first_seen=from_us(first_seen),
         skip_reason=skip_reason,
+        held=bool(held),
     )
 
 
@@ -154,3 +228,175 @@ def row_to_breaker(row: tuple[Any, ...]) -> Breaker:
     licence, tripped_at, due, total, released_at, released_by = row
     released = None if released_at is None else from_us(released_at)
     return Breaker(licence, from_us(tripped_at), due, total, released, released_by)
+
+
+# -- scopes, holds and requests ------------------------------------------------------------------
+
+
+def register_functions(db: sqlite3.Connection) -> None:
+    """SQL functions the scope queries use (on every connection, writer and readers)."""
+    db.create_function(
+        "recd_party", 1, lambda v: None if v is None else normalise_party(v), deterministic=True
+    )
+
+
+def scope_where(scope: Scope, prefix: str = "") -> tuple[str, dict[str, Any]]:
+    """A WHERE clause (and its named parameters) true exactly where ``scope.matches`` is.
+
+    Only recordings of the licence are read (``recordings_licence``); the catalogue contract
+    tests check the clause against ``Scope.matches`` on the same recordings.
+    """
+    p = prefix
+    args: dict[str, Any] = {f"{p}licence": scope.licence}
+
+    def names(kind: str, values: frozenset[str]) -> str:
+        for n, value in enumerate(sorted(values)):
+            args[f"{p}{kind}{n}"] = value
+        return ", ".join(f":{p}{kind}{n}" for n in range(len(values)))
+
+    clauses = [f"licence = :{p}licence"]
+    if scope.recordings:
+        clauses.append(f"id IN ({names('r', scope.recordings)})")
+    if scope.call_ids:
+        clauses.append(f"json_extract(fields, '$.call_id') IN ({names('c', scope.call_ids)})")
+    if scope.party is not None:
+        args[f"{p}party"] = normalise_party(scope.party)
+        clauses.append(
+            f"(recd_party(json_extract(fields, '$.caller')) = :{p}party"
+            f" OR recd_party(json_extract(fields, '$.callee')) = :{p}party)"
+        )
+    if scope.start is not None:
+        clauses.append(f"started >= :{p}start")
+        args[f"{p}start"] = to_us(scope.start)
+    if scope.end is not None:
+        clauses.append(f"started < :{p}end")
+        args[f"{p}end"] = to_us(scope.end)
+    return " AND ".join(clauses), args
+
+
+HOLD_COLUMNS = (
+    "id, licence, case_ref, reason, scope, placed_at, placed_by, until, state, released_at, "
+    "released_by, release_reason"
+)
+
+
+def _us(value: datetime | None) -> int | None:
+    return None if value is None else to_us(value)
+
+
+def _time(value: int | None) -> datetime | None:
+    return None if value is None else from_us(value)
+
+
+def row_to_hold(row: tuple[Any, ...]) -> Hold:
+    (hid, licence, case_ref, reason, scope, placed_at, placed_by, until, state, released_at,
+     released_by, release_reason) = row  # fmt: skip
+    return Hold(
+        id=hid,
+        scope=scope_from_json(licence, json.loads(scope), allow_empty=True),
+        case=case_ref,
+        reason=reason,
+        placed_at=from_us(placed_at),
+        placed_by=placed_by,
+        until=_time(until),
+        state=HoldState(state),
+        released_at=_time(released_at),
+        released_by=released_by,
+        release_reason=release_reason,
+    )
+
+
+def select_holds(db: sqlite3.Connection, *, everything: bool = False) -> list[Hold]:
+    where = "" if everything else " WHERE state = 'active'"
+    cursor = db.execute(f"SELECT {HOLD_COLUMNS} FROM holds{where} ORDER BY n")  # noqa: S608
+    return [row_to_hold(r) for r in cursor]
+
+
+def select_hold(db: sqlite3.Connection, hold_id: str) -> Hold | None:
+    row = db.execute(
+        f"SELECT {HOLD_COLUMNS} FROM holds WHERE id = ?",  # noqa: S608
+        (hold_id,),
+    ).fetchone()
+    return None if row is None else row_to_hold(row)
+
+
+def count_matching(db: sqlite3.Connection, scope: Scope) -> int:
+    """Present recordings ``scope`` matches."""
+    where, args = scope_where(scope)
+    row = db.execute(
+        f"SELECT COUNT(*) FROM recordings WHERE state = 'present' AND {where}",  # noqa: S608
+        args,
+    ).fetchone()
+    return int(row[0])
+
+
+def select_matching(db: sqlite3.Connection, scope: Scope, limit: int) -> list[Recording]:
+    """Recordings ``scope`` matches, in any state, in catalogue order."""
+    where, args = scope_where(scope)
+    cursor = db.execute(
+        f"SELECT {COLUMNS} FROM recordings WHERE {where} ORDER BY rowid LIMIT :limit",  # noqa: S608
+        args | {"limit": limit},
+    )
+    return [row_to_recording(r) for r in cursor]
+
+
+def request_from_row(row: tuple[Any, ...]) -> StoredRequest:
+    rid, licence, state, document, digest, info, updated = row
+    return StoredRequest(
+        rid, licence, RequestState(state), json.loads(document), digest, json.loads(info),
+        from_us(updated),
+    )  # fmt: skip
+
+
+REQUEST_COLUMNS = "id, licence, state, document, digest, info, updated"
+
+
+def select_requests(db: sqlite3.Connection, state: RequestState | None) -> list[StoredRequest]:
+    where, args = ("", ()) if state is None else (" WHERE state = ?", (str(state),))
+    cursor = db.execute(
+        f"SELECT {REQUEST_COLUMNS} FROM requests{where} ORDER BY updated, id",  # noqa: S608
+        args,
+    )
+    return [request_from_row(r) for r in cursor]
+
+
+def select_request(db: sqlite3.Connection, request_id: str) -> StoredRequest | None:
+    row = db.execute(
+        f"SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?",  # noqa: S608
+        (request_id,),
+    ).fetchone()
+    return None if row is None else request_from_row(row)
+
+
+def select_items(db: sqlite3.Connection, request_id: str) -> list[RequestItem]:
+    cursor = db.execute(
+        "SELECT recording_id, outcome, data FROM request_items WHERE request_id = ? ORDER BY rowid",
+        (request_id,),
+    )
+    return [item_from_row(r) for r in cursor]
+
+
+def item_from_row(row: tuple[Any, ...]) -> RequestItem:
+    rid, outcome, data = row
+    extra = json.loads(data)
+    extra["holds"] = tuple(extra.get("holds", ()))
+    if extra.get("time") is not None:
+        extra["time"] = from_us(extra["time"])
+    return RequestItem(recording_id=rid, outcome=ItemOutcome(outcome), **extra)
+
+
+def item_data(item: RequestItem) -> str:
+    data = {
+        "location": item.location,
+        "licence": item.licence,
+        "size": item.size,
+        "sha256": item.sha256,
+        "method": item.method,
+        "effective": item.effective,
+        "ineffective_reason": item.ineffective_reason,
+        "time": _us(item.time),
+        "audit_seq": item.audit_seq,
+        "holds": list(item.holds),
+        "note": item.note,
+    }
+    return json.dumps({k: v for k, v in data.items() if v not in (None, [])}, sort_keys=True)

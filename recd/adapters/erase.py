@@ -425,6 +425,20 @@ class LocalEraser(Closing):
         reason = None if decision.effective else decision.reason
         return EraseResult(EraseMethod.OVERWRITE, decision.effective, reason, written)
 
+    def digest(self, prepared: PreparedErase) -> str:
+        """SHA-256 (hex) of the content of exactly the checked inode, read before erasing it
+        (for a deletion certificate). ``erase`` then insists the file did not change since."""
+        if not isinstance(prepared, Prepared) or prepared.closed:
+            raise ValueError("digest needs an open Prepared from LocalEraser.prepare")
+        p = prepared
+        self._recheck(p)
+        try:
+            fd = self._reopen(p, os.O_RDONLY)
+        except OSError as exc:
+            raise EraseError(f"cannot open for reading: {_os_reason(exc)}") from exc
+        with os.fdopen(fd, "rb") as f, _step("read"):
+            return hashlib.file_digest(f, "sha256").hexdigest()
+
     @staticmethod
     def _id(p: Prepared) -> tuple[int, int]:
         return p.st.st_dev, p.st.st_ino

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,16 +20,30 @@ from recd.adapters._sqlschema import (
     BREAKER_COLUMNS,
     COLUMNS,
     MIGRATIONS,
+    REQUEST_COLUMNS,
     SCHEMA_VERSION,
+    count_matching,
     fields_json,
     from_us,
+    item_data,
+    register_functions,
     row_to_breaker,
     row_to_recording,
+    scope_where,
+    select_hold,
+    select_holds,
+    select_items,
+    select_matching,
+    select_request,
+    select_requests,
     to_us,
 )
+from recd.core.holds import Hold, holding
 from recd.core.model import Recording, State
+from recd.core.requests import scope_json
+from recd.core.scope import Scope
 from recd.errors import StateError
-from recd.ports import Breaker, Intent, Known
+from recd.ports import Breaker, Intent, Known, RequestItem, RequestState, StoredRequest
 
 __all__ = ["SCHEMA_VERSION", "SqliteCatalogue", "from_us", "to_us"]
 
@@ -47,6 +62,8 @@ class SqliteCatalogue:
             # 32 MiB of page cache: ids are hashes, so inserts land all over the B-tree.
             self._db.execute("PRAGMA cache_size=-32768")
             self._migrate()
+            register_functions(self._db)
+            self._active = select_holds(self._db)
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{path}: cannot open the catalogue: {exc}") from exc
 
@@ -116,8 +133,10 @@ class SqliteCatalogue:
         return [r[0] for r in cursor]
 
     def upsert(self, rows: Sequence[Recording], now: datetime) -> None:
-        """Insert or refresh recordings a scan saw; they become ``present``."""
+        """Insert or refresh recordings a scan saw; they become ``present``, held if an
+        active hold matches them (a hold is a rule: it covers recordings indexed later)."""
         now_us = to_us(now)
+        active = self._active
         params = [
             (
                 r.id,
@@ -134,19 +153,20 @@ class SqliteCatalogue:
                 fields_json(r.classification),
                 to_us(r.first_seen),
                 now_us,
+                1 if active and holding(active, r) else 0,
             )
             for r in rows
         ]
         with self._tx():
             self._db.executemany(
-                "INSERT INTO recordings (id, source, location, dir, dev, ino, size, mtime_ns, "
-                "licence, started, deadline, fields, state, first_seen, indexed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'present', ?, ?) "
+                "INSERT INTO recordings (id, source, location, dir, dev, ino, size, mtime_ns, "  # noqa: S608
+                "licence, started, deadline, fields, state, first_seen, indexed_at, held) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'present', ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, "
                 "size = excluded.size, mtime_ns = excluded.mtime_ns, licence = excluded.licence, "
-                "started = excluded.started, deadline = excluded.deadline, "
+                f"started = excluded.started, deadline = {_FLOORED.format('excluded.deadline')}, "
                 "fields = excluded.fields, state = 'present', indexed_at = excluded.indexed_at, "
-                "erased_at = NULL, skip_reason = NULL",
+                "erased_at = NULL, skip_reason = NULL, held = excluded.held",
                 params,
             )
 
@@ -204,7 +224,10 @@ class SqliteCatalogue:
             for rid, started in cursor.fetchall():
                 deadline = deadline_of(from_us(started))
                 batch.append((None if deadline is None else to_us(deadline), rid))
-            self._db.executemany("UPDATE recordings SET deadline = ? WHERE id = ?", batch)
+            self._db.executemany(
+                f"UPDATE recordings SET deadline = {_FLOORED.format('?1')} WHERE id = ?2",  # noqa: S608
+                batch,
+            )
             changed = len(batch)
             self._db.execute(
                 "INSERT INTO policies (licence, policy) VALUES (?, ?) "
@@ -230,7 +253,7 @@ class SqliteCatalogue:
             # INDEXED BY: left alone, SQLite reads all of recordings_dir for the ORDER BY
             # rather than the few due rows of the partial deadline index (O(catalogue)).
             "SELECT DISTINCT source, dir FROM recordings INDEXED BY recordings_due "
-            "WHERE state = 'present' AND deadline <= ? ORDER BY source, dir",
+            "WHERE state = 'present' AND held = 0 AND deadline <= ? ORDER BY source, dir",
             (to_us(now),),
         )
         return [(r[0], r[1]) for r in cursor]
@@ -241,7 +264,8 @@ class SqliteCatalogue:
         """Present recordings of one directory due at ``now``, by location, after ``after``."""
         cursor = self._db.execute(
             f"SELECT {COLUMNS} FROM recordings WHERE source = ? AND dir = ? "  # noqa: S608
-            "AND location > ? AND state = 'present' AND deadline <= ? ORDER BY location LIMIT ?",
+            "AND location > ? AND state = 'present' AND held = 0 AND deadline <= ? "
+            "ORDER BY location LIMIT ?",
             (source, directory, after, to_us(now), limit),
         )
         return [row_to_recording(r) for r in cursor]
@@ -255,7 +279,7 @@ class SqliteCatalogue:
         due = self._db.execute(
             # INDEXED BY: left alone, SQLite scans recordings_licence for the GROUP BY.
             "SELECT licence, COUNT(*) FROM recordings INDEXED BY recordings_due "
-            "WHERE state = 'present' AND deadline <= ? GROUP BY licence",
+            "WHERE state = 'present' AND held = 0 AND deadline <= ? GROUP BY licence",
             (to_us(now),),
         )
         for licence, n in due:
@@ -266,7 +290,8 @@ class SqliteCatalogue:
         """The earliest deadline of a present recording (strictly after ``after``, if given)."""
         floor = -(2**63) if after is None else to_us(after)
         row = self._db.execute(
-            "SELECT MIN(deadline) FROM recordings WHERE state = 'present' AND deadline > ?",
+            "SELECT MIN(deadline) FROM recordings WHERE state = 'present' AND held = 0 "
+            "AND deadline > ?",
             (floor,),
         ).fetchone()
         return None if row[0] is None else from_us(row[0])
@@ -291,12 +316,16 @@ class SqliteCatalogue:
 
     # -- intents ------------------------------------------------------------------------------
 
-    def add_intents(self, intents: Iterable[Intent]) -> None:
+    def add_intents(self, intents: Iterable[Intent]) -> set[str]:
+        """Record each intent whose recording is still present and not held, in one
+        transaction; the last check before an erase, so a hold placed after the plan wins."""
+        recorded: set[str] = set()
         with self._tx():
-            self._db.executemany(
-                "INSERT INTO intents (id, recording_id, audit_offset, temp_name, plan, created) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
+            for i in intents:
+                cursor = self._db.execute(
+                    "INSERT INTO intents (id, recording_id, audit_offset, temp_name, plan, "
+                    "created) SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM recordings "
+                    "WHERE id = ? AND state = 'present' AND held = 0)",
                     (
                         i.id,
                         i.recording_id,
@@ -304,10 +333,12 @@ class SqliteCatalogue:
                         i.temp_name,
                         json.dumps(i.plan, sort_keys=True),
                         to_us(i.created),
-                    )
-                    for i in intents
-                ],
-            )
+                        i.recording_id,
+                    ),
+                )
+                if cursor.rowcount == 1:
+                    recorded.add(i.id)
+        return recorded
 
     def pending_intents(self) -> list[Intent]:
         cursor = self._db.execute(
@@ -365,6 +396,118 @@ class SqliteCatalogue:
     def clear_breaker(self, licence: str) -> None:
         with self._tx():
             self._db.execute("DELETE FROM breakers WHERE licence = ?", (licence,))
+
+    # -- legal holds --------------------------------------------------------------------------
+
+    def holds(self, *, everything: bool = False) -> list[Hold]:
+        return select_holds(self._db, everything=everything)
+
+    def hold(self, hold_id: str) -> Hold | None:
+        return select_hold(self._db, hold_id)
+
+    def place_hold(self, hold: Hold) -> tuple[Hold, int]:
+        """Store ``hold`` (its id is ``H-`` and its number) and hold what it matches."""
+        with self._tx():
+            cursor = self._db.execute(
+                "INSERT INTO holds (id, licence, case_ref, reason, scope, placed_at, placed_by, "
+                "until, state) VALUES ('', ?, ?, ?, ?, ?, ?, ?, 'active')",
+                (
+                    hold.licence,
+                    hold.case,
+                    hold.reason,
+                    json.dumps(scope_json(hold.scope), sort_keys=True),
+                    to_us(hold.placed_at),
+                    hold.placed_by,
+                    None if hold.until is None else to_us(hold.until),
+                ),
+            )
+            stored = replace(hold, id=f"H-{cursor.lastrowid:04d}")
+            self._db.execute("UPDATE holds SET id = ? WHERE n = ?", (stored.id, cursor.lastrowid))
+            where, args = scope_where(hold.scope)
+            self._db.execute(
+                f"UPDATE recordings SET held = 1 WHERE state = 'present' AND held = 0 "  # noqa: S608
+                f"AND {where}",
+                args,
+            )
+            matched = count_matching(self._db, hold.scope)
+        self._active = select_holds(self._db)
+        return stored, matched
+
+    def release_hold(
+        self, hold: Hold, *, at: datetime, by: str, reason: str, expired: bool, not_before: datetime
+    ) -> int:
+        """End ``hold``; what no other active hold matches is released, due no earlier than
+        ``not_before``. Returns how many recordings were released."""
+        others = [h for h in self._active if h.id != hold.id and h.licence == hold.licence]
+        where, args = scope_where(hold.scope)
+        for n, other in enumerate(others):
+            other_where, other_args = scope_where(other.scope, prefix=f"o{n}_")
+            where += f" AND NOT ({other_where})"
+            args |= other_args
+        with self._tx():
+            self._db.execute(
+                "UPDATE holds SET state = ?, released_at = ?, released_by = ?, "
+                "release_reason = ? WHERE id = ? AND state = 'active'",
+                ("expired" if expired else "released", to_us(at), by, reason, hold.id),
+            )
+            cursor = self._db.execute(
+                "UPDATE recordings SET held = 0, not_before = :floor, deadline = CASE "  # noqa: S608
+                "WHEN deadline IS NULL OR deadline >= :floor THEN deadline ELSE :floor END "
+                f"WHERE state = 'present' AND held = 1 AND {where}",
+                args | {"floor": to_us(not_before)},
+            )
+            released = cursor.rowcount
+        self._active = select_holds(self._db)
+        return released
+
+    def held_count(self, scope: Scope) -> int:
+        return count_matching(self._db, scope)
+
+    # -- early-deletion requests --------------------------------------------------------------
+
+    def request(self, request_id: str) -> StoredRequest | None:
+        return select_request(self._db, request_id)
+
+    def requests(self, state: RequestState | None = None) -> list[StoredRequest]:
+        return select_requests(self._db, state)
+
+    def put_request(self, request: StoredRequest) -> None:
+        with self._tx():
+            self._db.execute(
+                f"INSERT OR REPLACE INTO requests ({REQUEST_COLUMNS}) "  # noqa: S608
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    request.id,
+                    request.licence,
+                    str(request.state),
+                    json.dumps(request.document, sort_keys=True),
+                    request.digest,
+                    json.dumps(request.info, sort_keys=True),
+                    to_us(request.updated),
+                ),
+            )
+
+    def items(self, request_id: str) -> list[RequestItem]:
+        return select_items(self._db, request_id)
+
+    def put_items(self, request_id: str, items: Sequence[RequestItem]) -> None:
+        with self._tx():
+            self._db.executemany(
+                "INSERT INTO request_items (request_id, recording_id, outcome, data) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (request_id, recording_id) DO UPDATE SET "
+                "outcome = excluded.outcome, data = excluded.data",
+                [(request_id, i.recording_id, str(i.outcome), item_data(i)) for i in items],
+            )
+
+    def matching(self, scope: Scope, limit: int) -> list[Recording]:
+        return select_matching(self._db, scope, limit)
+
+
+#: A deadline never below the floor a hold's release set (``not_before``); NULL stays NULL.
+_FLOORED = (
+    "CASE WHEN {0} IS NULL THEN NULL WHEN not_before IS NOT NULL AND not_before > {0} "
+    "THEN not_before ELSE {0} END"
+)
 
 
 class _Transaction:

@@ -19,14 +19,23 @@ from recd.adapters._sqlschema import (
     BREAKER_COLUMNS,
     COLUMNS,
     SCHEMA_VERSION,
+    count_matching,
     from_us,
+    register_functions,
     row_to_breaker,
     row_to_recording,
+    select_hold,
+    select_holds,
+    select_items,
+    select_request,
+    select_requests,
     to_us,
 )
+from recd.core.holds import Hold
 from recd.core.model import Recording, State
+from recd.core.scope import Scope
 from recd.errors import StateError
-from recd.ports import Breaker, ListQuery, Totals
+from recd.ports import Breaker, ListQuery, RequestItem, RequestState, StoredRequest, Totals
 
 
 class SqliteReader(Closing):
@@ -37,6 +46,7 @@ class SqliteReader(Closing):
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
             self._db.execute("PRAGMA busy_timeout=5000")
             (version,) = self._db.execute("PRAGMA user_version").fetchone()
+            register_functions(self._db)
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{path}: cannot read the catalogue: {exc}") from exc
         if version != SCHEMA_VERSION:
@@ -58,21 +68,22 @@ class SqliteReader(Closing):
         cursor = self._db.execute(
             # INDEXED BY: left alone, SQLite scans recordings_licence for the GROUP BY.
             "SELECT licence, COUNT(*) FROM recordings INDEXED BY recordings_due "
-            "WHERE state = 'present' AND deadline <= ? GROUP BY licence",
+            "WHERE state = 'present' AND held = 0 AND deadline <= ? GROUP BY licence",
             (to_us(now),),
         )
         return {r[0]: r[1] for r in cursor}
 
     def overdue(self, before: datetime) -> int:
         row = self._db.execute(
-            "SELECT COUNT(*) FROM recordings WHERE state = 'present' AND deadline < ?",
+            "SELECT COUNT(*) FROM recordings WHERE state = 'present' AND held = 0 AND deadline < ?",
             (to_us(before),),
         ).fetchone()
         return int(row[0])
 
     def next_deadline(self, after: datetime) -> datetime | None:
         row = self._db.execute(
-            "SELECT MIN(deadline) FROM recordings WHERE state = 'present' AND deadline > ?",
+            "SELECT MIN(deadline) FROM recordings WHERE state = 'present' AND held = 0 "
+            "AND deadline > ?",
             (to_us(after),),
         ).fetchone()
         return None if row[0] is None else from_us(row[0])
@@ -81,17 +92,19 @@ class SqliteReader(Closing):
         where, args = _filters(query)
         if query.state is not State.PRESENT:
             return self._select(f"{where} ORDER BY rowid LIMIT ?", [*args, query.limit])
-        # Soonest deadline first, through the partial index on (deadline, id); then the
-        # recordings with no deadline, in catalogue order.
+        # Soonest deadline first, through the partial index on (deadline, id) of recordings
+        # not held; then the held ones (never due), then those with no deadline, in
+        # catalogue order.
         rows = self._select(
-            f"{where} AND deadline IS NOT NULL ORDER BY deadline, id LIMIT ?",
+            f"{where} AND held = 0 AND deadline IS NOT NULL ORDER BY deadline, id LIMIT ?",
             [*args, query.limit],
         )
-        room = query.limit - len(rows)
-        if room > 0 and query.due_before is None:
-            rows += self._select(
-                f"{where} AND deadline IS NULL ORDER BY rowid LIMIT ?", [*args, room]
-            )
+        if query.due_before is not None:
+            return rows
+        for rest in ("held = 1", "held = 0 AND deadline IS NULL"):
+            room = query.limit - len(rows)
+            if room > 0:
+                rows += self._select(f"{where} AND {rest} ORDER BY rowid LIMIT ?", [*args, room])
         return rows
 
     def get(self, recording_id: str) -> Recording | None:
@@ -110,6 +123,28 @@ class SqliteReader(Closing):
     def scans(self) -> dict[str, tuple[datetime, datetime | None]]:
         cursor = self._db.execute("SELECT source, started, finished FROM scans")
         return {r[0]: (from_us(r[1]), None if r[2] is None else from_us(r[2])) for r in cursor}
+
+    def held(self) -> int:
+        row = self._db.execute("SELECT ifnull(SUM(held), 0) FROM totals").fetchone()
+        return int(row[0])
+
+    def holds(self, *, everything: bool = False) -> list[Hold]:
+        return select_holds(self._db, everything=everything)
+
+    def hold(self, hold_id: str) -> Hold | None:
+        return select_hold(self._db, hold_id)
+
+    def held_count(self, scope: Scope) -> int:
+        return count_matching(self._db, scope)
+
+    def requests(self, state: RequestState | None = None) -> list[StoredRequest]:
+        return select_requests(self._db, state)
+
+    def request(self, request_id: str) -> StoredRequest | None:
+        return select_request(self._db, request_id)
+
+    def items(self, request_id: str) -> list[RequestItem]:
+        return select_items(self._db, request_id)
 
     def _select(self, where: str, args: list[Any]) -> list[Recording]:
         sql = f"SELECT {COLUMNS} FROM recordings WHERE {where}"  # noqa: S608

@@ -122,3 +122,4 @@ class Recording:
     state: State
     first_seen: datetime
     skip_reason: str | None = None  # why the last erase attempt was skipped, if it was
+    held: bool = False  # an active legal hold matches it: nothing erases it

@@ -11,8 +11,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import secrets
-import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,20 +18,19 @@ from datetime import datetime
 from typing import Any
 
 from recd.config import Config
-from recd.core.audit import AuditDraft, format_time
-from recd.core.erasure import Action, Decision, decide
+from recd.core.audit import AuditDraft, format_time, parse_time
+from recd.core.erasure import Action, decide
 from recd.core.model import ERASE_PREFIX, Mode, Recording
 from recd.core.policy import Outcome, verdict
 from recd.core.safety import breaker_trips
 from recd.ports import (
     EraseError,
-    EraseOutcome,
     Eraser,
     Gone,
-    Intent,
     PreparedErase,
 )
 from recd.service import EraseUseCase
+from recd.service.batch import Plan, how, method_details, run_batch
 
 logger = logging.getLogger(__name__)
 
@@ -73,18 +70,6 @@ class SweepReport:
         return sum(t.failed for t in self.licences.values())
 
 
-@dataclass(slots=True)
-class _Plan:
-    rec: Recording
-    label: str
-    eraser: Eraser
-    prepared: PreparedErase
-    decision: Decision
-    details: dict[str, Any]
-    intent_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    temp_name: str = field(default_factory=lambda: TEMP_PREFIX + secrets.token_hex(12))
-
-
 def label_of(licence: str | None) -> str:
     return licence if licence is not None else UNCLASSIFIED
 
@@ -113,13 +98,6 @@ def erase_details(roots: Mapping[str, str], rec: Recording, reason: str) -> dict
     return details
 
 
-def _method_details(method: str, effective: bool, why: str | None) -> dict[str, Any]:
-    out: dict[str, Any] = {"method": method, "effective": effective}
-    if not effective and why:
-        out["ineffective_reason"] = why
-    return out
-
-
 class Sweeper(EraseUseCase):
     #: The command that releases a breaker, for the log line; the daemon names recctl's.
     release_hint = "recd release-breaker {licence}"
@@ -140,7 +118,7 @@ class Sweeper(EraseUseCase):
         tripped, released = self._breakers(now, report)
         # Directory by directory, so each batch flushes few directories (ids are hashes: in
         # id order a batch would touch every directory of the source).
-        plans: list[_Plan] = []
+        plans: list[Plan] = []
         for source, directory in self.catalogue.due_dirs(now):
             after = ""
             while page := self.catalogue.due_in(source, directory, now, PAGE, after):
@@ -205,7 +183,7 @@ class Sweeper(EraseUseCase):
 
     def _plan(
         self, rec: Recording, now: datetime, tripped: set[str], report: SweepReport
-    ) -> _Plan | None:
+    ) -> Plan | None:
         label = label_of(rec.classification.licence)
         tally = report.tally(label)
         if label in tripped:
@@ -226,14 +204,14 @@ class Sweeper(EraseUseCase):
             self._skip(rec, reason, tally, permanent=decision.action is Action.REFUSE)
             return None
         details = erase_details(self.roots, rec, v.reason)
-        details |= _method_details(decision.method, decision.effective, decision.reason)
+        details |= method_details(decision.method, decision.effective, decision.reason)
         if self.dry_run:
             prepared.close()
             tally.would_erase += 1
             self.telemetry.erased(_kind(v.reason), "dry-run", rec.size, None)
             logger.info("dry-run: would erase %s (%s)", details["location"], decision.method)
             return None
-        return _Plan(rec, label, eraser, prepared, decision, details)
+        return Plan(rec, label, eraser, prepared, decision, details)
 
     def _open(self, rec: Recording, tally: LicenceTally) -> tuple[Eraser, PreparedErase] | None:
         """Open and check the file for erasure, or say why not (the file is not touched)."""
@@ -268,86 +246,32 @@ class Sweeper(EraseUseCase):
             details = erase_details(self.roots, rec, "retention") | {"skipped": reason}
             self.audit.append([AuditDraft("erase.skipped", rec.id, details)], self.clock.now())
 
-    def _execute(self, plans: list[_Plan], report: SweepReport) -> None:
-        started = self.clock.now()
-        offset = self.audit.end_offset()
-        self.catalogue.add_intents(
-            Intent(p.intent_id, p.rec.id, offset, p.temp_name, p.details, started) for p in plans
-        )
-        self.audit.append(
-            [AuditDraft("erase.intent", p.rec.id, {"intent": p.intent_id, **p.details})
-             for p in plans],
-            started,
-        )  # fmt: skip
-        outcomes = [self._erase_one(p) for p in plans]
-        sync_failure = _sync_all({id(p.eraser): p.eraser for p in plans}.values())
-        finished = self.clock.now()
-        drafts: list[AuditDraft] = []
-        erased: list[tuple[str, datetime]] = []
-        failed: list[tuple[_Plan, str]] = []
-        for plan, outcome in zip(plans, outcomes, strict=True):
-            if isinstance(outcome, str) or sync_failure:
-                why = outcome if isinstance(outcome, str) else sync_failure
-                assert why is not None
-                failed.append((plan, why))
-                details = {"intent": plan.intent_id, **plan.details, "error": why}
-                drafts.append(AuditDraft("erase.failed", plan.rec.id, details))
-                continue
-            details = {"intent": plan.intent_id, **plan.details}
-            details |= _method_details(
-                outcome.method, outcome.effective, outcome.ineffective_reason
-            )
-            details["bytes_overwritten"] = outcome.bytes_overwritten
-            drafts.append(AuditDraft("erase.done", plan.rec.id, details))
-            erased.append((plan.intent_id, finished))
+    def _execute(self, plans: list[Plan], report: SweepReport) -> None:
+        result = run_batch(self, plans)
+        for plan in result.kept:
+            report.tally(plan.label).kept["held"] += 1
+            logger.info("not erasing %s: a legal hold was placed on it", plan.details["location"])
+        for done in result.done:
+            plan = done.plan
             report.tally(plan.label).erased += 1
-            lag = None if plan.rec.deadline is None else (finished - plan.rec.deadline)
+            lag = (
+                None
+                if plan.rec.deadline is None
+                else parse_time(done.entry.time) - plan.rec.deadline
+            )
             self.telemetry.erased(
                 _kind(plan.details["reason"]),
                 "done",
                 plan.rec.size,
                 None if lag is None else lag.total_seconds(),
             )
-            logger.info("erased %s (%s)", plan.details["location"], _how(details))
-        self.audit.append(drafts, finished)
-        self.catalogue.resolve_intents(erased, [p.intent_id for p, _ in failed])
-        for plan, why in failed:
+            logger.info("erased %s (%s)", plan.details["location"], how(done.entry.details))
+        for failed in result.failed:
+            plan = failed.plan
             report.tally(plan.label).failed += 1
             self.telemetry.erased(_kind(plan.details["reason"]), "failed", plan.rec.size, None)
-            self.catalogue.set_skip_reason(plan.rec.id, f"erase failed: {why}")
-            logger.error("erase of %s failed: %s", plan.details["location"], why)
-
-    def _erase_one(self, plan: _Plan) -> EraseOutcome | str:
-        try:
-            return plan.eraser.erase(
-                plan.prepared,
-                plan.decision,
-                pattern=self.config.erase.pattern,
-                verify=self.config.erase.verify,
-                temp_name=plan.temp_name,
-            )
-        except EraseError as exc:
-            return exc.reason
-        except OSError as exc:
-            return f"{os.strerror(exc.errno or 0)}"
-        finally:
-            plan.prepared.close()
-
-
-def _sync_all(erasers: Any) -> str | None:
-    failure = None
-    for eraser in erasers:
-        try:
-            eraser.sync()
-        except OSError as exc:
-            failure = f"directory flush failed: {os.strerror(exc.errno or 0)}"
-    return failure
-
-
-def _how(details: Mapping[str, Any]) -> str:
-    if details["effective"]:
-        return str(details["method"])
-    return f"{details['method']}, overwrite not effective: {details.get('ineffective_reason')}"
+            self.catalogue.set_skip_reason(plan.rec.id, f"erase failed: {failed.why}")
+            logger.error("erase of %s failed: %s", plan.details["location"], failed.why)
 
 
 def _kind(reason: str) -> str:

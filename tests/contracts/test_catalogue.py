@@ -195,6 +195,7 @@ def test_breakers_trip_and_clear(catalogue: Catalogue) -> None:
 
 def test_failed_transaction_rolls_back(catalogue: Catalogue) -> None:
     a = rec("a.wav")
+    catalogue.upsert([a], T0)
     with pytest.raises(sqlite3.IntegrityError):
         catalogue.add_intents(
             [Intent("same", a.id, 0, "t", {}, T0), Intent("same", a.id, 0, "t", {}, T0)]

@@ -1,0 +1,157 @@
+"""One audited batch of erasures: the steps every erase goes through, for sweeps and requests.
+
+1. The intents are recorded in the catalogue, each only if its recording is still present and
+   not held (the last check: a hold placed after the plan wins; such plans are handed back).
+2. ``erase.intent`` entries are appended to the audit log (durable before anything is touched).
+3. The files are erased, then their directories flushed.
+4. ``erase.done`` / ``erase.failed`` are appended, and only then is the catalogue told.
+
+A crash anywhere leaves intents that ``recovery`` settles on the next start.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from recd.core.audit import AuditDraft, AuditEntry
+from recd.core.erasure import Decision
+from recd.core.model import ERASE_PREFIX, Recording
+from recd.ports import EraseError, EraseOutcome, Eraser, Intent, PreparedErase
+from recd.service import EraseUseCase
+
+
+@dataclass(slots=True)
+class Plan:
+    """One recording opened, checked and decided, with the audit details of its erase."""
+
+    rec: Recording
+    label: str  # the licence, for reports
+    eraser: Eraser
+    prepared: PreparedErase
+    decision: Decision
+    details: dict[str, Any]
+    intent_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    temp_name: str = field(default_factory=lambda: ERASE_PREFIX + secrets.token_hex(12))
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    plan: Plan
+    entry: AuditEntry  # erase.done
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    plan: Plan
+    why: str
+    entry: AuditEntry  # erase.failed
+
+
+@dataclass(slots=True)
+class BatchResult:
+    done: list[Done] = field(default_factory=list)
+    failed: list[Failed] = field(default_factory=list)
+    kept: list[Plan] = field(default_factory=list)  # held (or gone) since the plan: untouched
+
+
+def method_details(method: str, effective: bool, why: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"method": method, "effective": effective}
+    if not effective and why:
+        out["ineffective_reason"] = why
+    return out
+
+
+def run_batch(uc: EraseUseCase, plans: list[Plan]) -> BatchResult:
+    """Erase ``plans`` (their files are closed afterwards, whatever happens)."""
+    result = BatchResult()
+    started = uc.clock.now()
+    offset = uc.audit.end_offset()
+    try:
+        recorded = uc.catalogue.add_intents(
+            Intent(p.intent_id, p.rec.id, offset, p.temp_name, p.details, started) for p in plans
+        )
+    except BaseException:
+        _close(plans)
+        raise
+    result.kept = [p for p in plans if p.intent_id not in recorded]
+    _close(result.kept)
+    plans = [p for p in plans if p.intent_id in recorded]
+    if not plans:
+        return result
+    try:
+        uc.audit.append(
+            [AuditDraft("erase.intent", p.rec.id, {"intent": p.intent_id, **p.details})
+             for p in plans],
+            started,
+        )  # fmt: skip
+    except BaseException:
+        _close(plans)
+        raise
+    outcomes = [_erase_one(uc, p) for p in plans]
+    sync_failure = _sync_all({id(p.eraser): p.eraser for p in plans}.values())
+    finished = uc.clock.now()
+    drafts: list[AuditDraft] = []
+    for plan, outcome in zip(plans, outcomes, strict=True):
+        details: dict[str, Any] = {"intent": plan.intent_id, **plan.details}
+        if isinstance(outcome, str) or sync_failure:
+            why = outcome if isinstance(outcome, str) else sync_failure
+            drafts.append(AuditDraft("erase.failed", plan.rec.id, details | {"error": why}))
+            continue
+        details |= method_details(outcome.method, outcome.effective, outcome.ineffective_reason)
+        details["bytes_overwritten"] = outcome.bytes_overwritten
+        drafts.append(AuditDraft("erase.done", plan.rec.id, details))
+    entries = uc.audit.append(drafts, finished)
+    for plan, entry in zip(plans, entries, strict=True):
+        if entry.action == "erase.done":
+            result.done.append(Done(plan, entry))
+        else:
+            result.failed.append(Failed(plan, str(entry.details["error"]), entry))
+    uc.catalogue.resolve_intents(
+        [(d.plan.intent_id, finished) for d in result.done],
+        [f.plan.intent_id for f in result.failed],
+    )
+    return result
+
+
+def _close(plans: Iterable[Plan]) -> None:
+    for plan in plans:
+        plan.prepared.close()
+
+
+def _erase_one(uc: EraseUseCase, plan: Plan) -> EraseOutcome | str:
+    try:
+        return plan.eraser.erase(
+            plan.prepared,
+            plan.decision,
+            pattern=uc.config.erase.pattern,
+            verify=uc.config.erase.verify,
+            temp_name=plan.temp_name,
+        )
+    except EraseError as exc:
+        return exc.reason
+    except OSError as exc:
+        return f"{os.strerror(exc.errno or 0)}"
+    finally:
+        plan.prepared.close()
+
+
+def _sync_all(erasers: Iterable[Eraser]) -> str | None:
+    failure = None
+    for eraser in erasers:
+        try:
+            eraser.sync()
+        except OSError as exc:
+            failure = f"directory flush failed: {os.strerror(exc.errno or 0)}"
+    return failure
+
+
+def how(details: Mapping[str, Any]) -> str:
+    """``overwrite``, or why the overwrite was not effective, for log lines."""
+    if details["effective"]:
+        return str(details["method"])
+    return f"{details['method']}, overwrite not effective: {details.get('ineffective_reason')}"

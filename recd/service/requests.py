@@ -1,0 +1,713 @@
+"""Early-deletion requests (SPEC section 6): register, verify, reject, execute, certify.
+
+Every step and every refusal is audited with the caller's uid. A run erases what the request's
+scope matches (a rule, like a hold's: recordings indexed later that match are erased by a later
+run), never a held recording, each by the SPEC section 4 rules after reading its SHA-256; then it
+writes the deletion certificate and audits its digest. A run interrupted by a signal or a crash
+resumes: its items stay ``pending`` until an ``erase.done`` in the audit log, found from the
+run's starting offset, settles them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from recd import __version__
+from recd.core.audit import AuditDraft, format_time, parse_time
+from recd.core.erasure import Action, decide
+from recd.core.holds import holding
+from recd.core.model import Mode, Recording, State
+from recd.core.requests import (
+    ErasureRequest,
+    RequestInvalid,
+    SignatureRefused,
+    check_signature,
+    parse_request,
+    scope_json,
+)
+from recd.errors import NotAllowedInState, NotFound, PermissionDenied, RecdError
+from recd.ports import (
+    RECD,
+    Actor,
+    EraseError,
+    Gone,
+    ItemOutcome,
+    RequestItem,
+    RequestState,
+    StoredRequest,
+)
+from recd.service import EraseUseCase
+from recd.service.batch import Plan, run_batch
+from recd.service.sweep import BATCH, erase_details, location_of, source_roots
+
+logger = logging.getLogger(__name__)
+
+MAX_SCOPE = 1_000_000  # recordings one request may cover
+RUNNABLE = (
+    RequestState.VERIFIED,
+    RequestState.EXECUTING,
+    RequestState.PARTIAL,
+    RequestState.COMPLETED,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    text: str  # the exact file content
+    sha256: str
+    path: Path
+    seq: int  # the request.certificate audit entry
+
+
+class Requests(EraseUseCase):
+    """The request use cases; ``certificates`` is ``<state_dir>/certificates``."""
+
+    @property
+    def certificates(self) -> Path:
+        return self.config.daemon.state_dir / "certificates"
+
+    # -- register, approve, reject ------------------------------------------------------------
+
+    def register(self, document: object, actor: Actor) -> tuple[StoredRequest, bool]:
+        """Register a request; returns it and whether it was already registered as is."""
+        rid = document.get("request_id") if isinstance(document, dict) else None
+        subject = rid if isinstance(rid, str) and rid else "(no request_id)"
+        try:
+            request = parse_request(document)
+            return self._register(request, actor)
+        except RecdError as exc:
+            self._refused(subject, "register", str(exc), actor)
+            raise
+
+    def _register(self, req: ErasureRequest, actor: Actor) -> tuple[StoredRequest, bool]:
+        existing = self.catalogue.request(req.id)
+        if existing is not None:
+            if existing.digest == req.digest:
+                return existing, True
+            raise NotAllowedInState(
+                f"request id {req.id} is already registered with different content (by "
+                f"{existing.info['registered_by']} at {existing.info['registered_at']}); "
+                "a new request needs a new id"
+            )
+        licence = self.config.licences.get(req.licence)
+        if licence is None:
+            raise NotFound(
+                f"licence {req.licence} has no file in licences.d: recd cannot tell how its "
+                "requests are verified (add the licence file, then register the request)"
+            )
+        for rid in sorted(req.scope.recordings):
+            rec = self.catalogue.get(rid)
+            if rec is not None and rec.classification.licence != req.licence:
+                owner = rec.classification.licence or "no licence (unclassified)"
+                raise NotAllowedInState(
+                    f"scope.recordings: recording {rid} belongs to {owner}, not to "
+                    f"{req.licence}: a request only reaches its own licence's recordings"
+                )
+        agents = {k: v.agents for k, v in self.config.licences.items()}
+        signed = None
+        if licence.verification == "signature" or req.signature is not None:
+            signed = check_signature(req, agents)
+        if licence.verification == "two-person" and not actor.admin:
+            raise PermissionDenied(
+                f"{actor.name} is not in group {self.config.daemon.admin_group}: two-person "
+                "verification needs both administrators in it"
+            )
+        now = self.clock.now()
+        state = (
+            RequestState.VERIFIED
+            if licence.verification == "signature"
+            else (RequestState.RECEIVED)
+        )
+        info: dict[str, Any] = {
+            "verification": licence.verification,
+            "registered_by": actor.name,
+            "registered_uid": actor.uid,
+            "registered_at": format_time(now),
+        }
+        if signed is not None:
+            info["signed_by"] = {"name": signed.name, "email": signed.email, "key": signed.key}
+        details = {
+            "licence": req.licence,
+            "digest": req.digest,
+            "verification": licence.verification,
+            "state": str(state),
+            "requested_by": req.document["requested_by"],
+            "received": format_time(req.received),
+            "evidence": req.evidence,
+            "scope": scope_json(req.scope),
+            **({"signed_by": info["signed_by"]} if signed is not None else {}),
+            **actor.audit,
+        }
+        stored = StoredRequest(
+            req.id, req.licence, state, dict(req.document), req.digest, info, now
+        )
+        self.catalogue.put_request(stored)
+        (entry,) = self.audit.append(
+            [AuditDraft("request.registered", req.id, details, actor.name)], now
+        )
+        return self._update(stored, info={"registered_seq": entry.seq}), False
+
+    def approve(self, request_id: str, actor: Actor) -> StoredRequest:
+        stored = self._get(request_id)
+        try:
+            self._check_approval(stored, actor)
+        except RecdError as exc:
+            self._refused(request_id, "approve", str(exc), actor)
+            raise
+        now = self.clock.now()
+        details = {"registered_by": stored.info["registered_by"], **actor.audit}
+        (entry,) = self.audit.append(
+            [AuditDraft("request.approved", request_id, details, actor.name)], now
+        )
+        return self._update(
+            stored,
+            RequestState.VERIFIED,
+            info={
+                "approved_by": actor.name,
+                "approved_uid": actor.uid,
+                "approved_at": format_time(now),
+                "approved_seq": entry.seq,
+            },
+        )
+
+    def _check_approval(self, stored: StoredRequest, actor: Actor) -> None:
+        if stored.state is not RequestState.RECEIVED:
+            raise NotAllowedInState(
+                f"request {stored.id} is {stored.state}, not waiting for approval"
+                + (_by(stored) if stored.state is RequestState.VERIFIED else "")
+            )
+        licence = self.config.licences.get(stored.licence)
+        if licence is not None and licence.verification != "two-person":
+            raise NotAllowedInState(
+                f"licence {stored.licence} verifies requests by signature now; an approval "
+                "does not verify this one (register a signed request)"
+            )
+        if actor.uid == stored.info["registered_uid"]:
+            raise NotAllowedInState(
+                f"{actor.name} registered request {stored.id} and cannot also approve it: "
+                "two-person verification needs a second administrator"
+            )
+        if not actor.admin:
+            raise PermissionDenied(
+                f"{actor.name} is not in group {self.config.daemon.admin_group}: only its "
+                "members approve requests"
+            )
+
+    def reject(self, request_id: str, reason: str, actor: Actor) -> StoredRequest:
+        stored = self._get(request_id)
+        if stored.state not in (RequestState.RECEIVED, RequestState.VERIFIED):
+            message = f"request {request_id} is {stored.state}: only a request not yet run can "
+            message += "be rejected"
+            self._refused(request_id, "reject", message, actor)
+            raise NotAllowedInState(message)
+        if not reason.strip():
+            raise RequestInvalid("reason", "must not be empty")
+        now = self.clock.now()
+        (entry,) = self.audit.append(
+            [AuditDraft("request.rejected", request_id, {"reason": reason, **actor.audit},
+                        actor.name)],
+            now,
+        )  # fmt: skip
+        return self._update(
+            stored,
+            RequestState.REJECTED,
+            info={
+                "rejected_by": actor.name,
+                "rejected_uid": actor.uid,
+                "rejected_at": format_time(now),
+                "rejected_reason": reason,
+                "rejected_seq": entry.seq,
+            },
+        )
+
+    # -- preview and execution ----------------------------------------------------------------
+
+    def preview(self, request_id: str) -> tuple[StoredRequest, list[RequestItem]]:
+        """What a run would do now: nothing is changed."""
+        stored = self._get(request_id)
+        self._check_runnable(stored)
+        done = {i.recording_id: i for i in self.catalogue.items(request_id)}
+        items = self._match(stored, done, preview=True)
+        return stored, items
+
+    def execute(
+        self, request_id: str, actor: Actor, should_stop: Callable[[], bool] = lambda: False
+    ) -> tuple[StoredRequest, list[RequestItem]]:
+        """Run (or resume, or re-run) a verified request; returns it and its items."""
+        stored = self._get(request_id)
+        try:
+            self._check_runnable(stored)
+            if self.config.daemon.mode is Mode.DRY_RUN:
+                raise NotAllowedInState(
+                    "recd runs in dry-run mode (daemon.mode): it erases nothing; "
+                    f"`recctl delete --request-id {request_id} --dry-run` shows the plan"
+                )
+        except RecdError as exc:
+            self._refused(request_id, "execute", str(exc), actor)
+            raise
+        return self._run(stored, actor, should_stop)
+
+    def resume(self, should_stop: Callable[[], bool] = lambda: False) -> list[str]:
+        """Finish every run a crash or a stop interrupted (at start); returns their ids."""
+        resumed = []
+        for stored in self.catalogue.requests(RequestState.EXECUTING):
+            logger.warning("resuming the interrupted run of request %s", stored.id)
+            self._run(stored, RECD, should_stop)
+            resumed.append(stored.id)
+        return resumed
+
+    def _run(
+        self, stored: StoredRequest, actor: Actor, should_stop: Callable[[], bool]
+    ) -> tuple[StoredRequest, list[RequestItem]]:
+        rid = stored.id
+        now = self.clock.now()
+        previous = {i.recording_id: i for i in self.catalogue.items(rid)}
+        if stored.state is RequestState.EXECUTING:
+            previous = self._settle(stored, previous)
+        runs = int(stored.info.get("runs", 0)) + 1
+        offset = self.audit.end_offset()
+        self.audit.append(
+            [AuditDraft("request.started", rid, {"run": runs, **actor.audit}, actor.name)], now
+        )
+        stored = self._update(
+            stored, RequestState.EXECUTING, info={"runs": runs, "run_offset": offset}
+        )
+        items = self._match(stored, previous, preview=False)
+        self.catalogue.put_items(rid, items)
+        by_id = {i.recording_id: i for i in items}
+        pending = [i for i in items if i.outcome is ItemOutcome.PENDING]
+        interrupted = False
+        for start in range(0, len(pending), BATCH):
+            for item in self._erase(stored, pending[start : start + BATCH]):
+                by_id[item.recording_id] = item
+            self.catalogue.put_items(rid, list(by_id.values()))
+            if start + BATCH < len(pending) and should_stop():
+                interrupted = True
+                break
+        items = list(by_id.values())
+        if interrupted:
+            logger.warning("run of request %s interrupted; it resumes when recd starts", rid)
+            return stored, items
+        return self._finish(stored, items, actor), items
+
+    def _check_runnable(self, stored: StoredRequest) -> None:
+        if stored.state in RUNNABLE:
+            return
+        if stored.state is RequestState.RECEIVED:
+            raise NotAllowedInState(
+                f"request {stored.id} is not verified (state received): a second administrator "
+                f"must run `recctl request approve {stored.id}` first"
+            )
+        raise NotAllowedInState(
+            f"request {stored.id} was rejected by {stored.info.get('rejected_by')}: "
+            f"{stored.info.get('rejected_reason')}"
+        )
+
+    def _match(
+        self, stored: StoredRequest, previous: dict[str, RequestItem], *, preview: bool
+    ) -> list[RequestItem]:
+        """The request's items now: erased ones stay erased; the rest is looked at again."""
+        scope = parse_request(stored.document).scope
+        roots = source_roots(self.config)
+        holds = self.catalogue.holds()
+        items: dict[str, RequestItem] = {}
+        recs = {r.id: r for r in self.catalogue.matching(scope, MAX_SCOPE)}
+        for rid in scope.recordings:
+            if rid not in recs and rid not in previous:
+                items[rid] = RequestItem(
+                    rid, ItemOutcome.GONE, note="not in the catalogue: recd never indexed it"
+                )
+        for rec in recs.values():
+            old = previous.get(rec.id)
+            if old is not None and old.outcome is ItemOutcome.ERASED:
+                items[rec.id] = old
+                continue
+            items[rec.id] = _item(rec, roots, holds, preview=preview)
+        for rid, old in previous.items():
+            items.setdefault(rid, old)
+        return sorted(items.values(), key=lambda i: (i.location or "", i.recording_id))
+
+    def _erase(self, stored: StoredRequest, batch: Sequence[RequestItem]) -> list[RequestItem]:
+        """Hash and erase one batch of pending items; returns them settled."""
+        reason = f"request:{stored.id}"
+        now = self.clock.now()
+        out: list[RequestItem] = []
+        plans: list[Plan] = []
+        roots = source_roots(self.config)
+        for item in batch:
+            rec = self.catalogue.get(item.recording_id)
+            if rec is None or rec.state is not State.PRESENT:
+                out.append(replace(item, outcome=ItemOutcome.GONE, note="vanished before erasure"))
+                continue
+            plan = self._plan(rec, item, reason, now, roots)
+            if isinstance(plan, RequestItem):
+                out.append(plan)
+            else:
+                plans.append(plan)
+        if not plans:
+            return out
+        result = run_batch(self, plans)
+        holds = self.catalogue.holds()
+        items = {i.recording_id: i for i in batch}
+        for plan in result.kept:
+            held = holding(holds, plan.rec)
+            out.append(replace(items[plan.rec.id], outcome=ItemOutcome.HELD, holds=held,
+                               note="a legal hold was placed during the run"))  # fmt: skip
+            self.telemetry.erased("request", "skipped", plan.rec.size, None)
+        for done in result.done:
+            d = done.entry.details
+            out.append(
+                replace(
+                    items[done.plan.rec.id],
+                    outcome=ItemOutcome.ERASED,
+                    sha256=d["sha256"],
+                    method=d["method"],
+                    effective=d["effective"],
+                    ineffective_reason=d.get("ineffective_reason"),
+                    time=parse_time(done.entry.time),
+                    audit_seq=done.entry.seq,
+                )
+            )
+            self.telemetry.erased("request", "done", done.plan.rec.size, None)
+            logger.info("erased %s for request %s", d["location"], stored.id)
+        for failed in result.failed:
+            out.append(
+                replace(items[failed.plan.rec.id], outcome=ItemOutcome.FAILED,
+                        note=f"erase failed: {failed.why}", audit_seq=failed.entry.seq)
+            )  # fmt: skip
+            self.telemetry.erased("request", "failed", failed.plan.rec.size, None)
+            logger.error("erase of %s for request %s failed: %s",
+                         failed.plan.details["location"], stored.id, failed.why)  # fmt: skip
+        return out
+
+    def _plan(
+        self, rec: Recording, item: RequestItem, reason: str, now: datetime, roots: Any
+    ) -> Plan | RequestItem:
+        eraser = self.erasers.get(rec.source)
+        if eraser is None:
+            return replace(item, outcome=ItemOutcome.FAILED,
+                           note=f"source {rec.source} is not configured")  # fmt: skip
+        try:
+            prepared = eraser.prepare(rec.relpath, rec.dev, rec.ino, rec.size)
+        except Gone:
+            self.catalogue.mark_missing([rec.id])
+            return replace(item, outcome=ItemOutcome.GONE, note="vanished before erasure")
+        except (EraseError, OSError) as exc:
+            return self._not_erased(rec, item, reason, _why(exc), roots)
+        decision = decide(prepared.facts, self.config.erase, now)
+        if decision.action is not Action.ERASE:
+            prepared.close()
+            return self._not_erased(rec, item, reason, decision.reason or "not erased", roots)
+        try:
+            sha256 = eraser.digest(prepared)
+        except (EraseError, OSError) as exc:
+            prepared.close()
+            return self._not_erased(rec, item, reason, _why(exc), roots)
+        details = erase_details(roots, rec, reason) | {"sha256": sha256}
+        details |= {"method": str(decision.method), "effective": decision.effective}
+        if not decision.effective and decision.reason:
+            details["ineffective_reason"] = decision.reason
+        return Plan(rec, rec.classification.licence or "", eraser, prepared, decision, details)
+
+    def _not_erased(
+        self, rec: Recording, item: RequestItem, reason: str, why: str, roots: Any
+    ) -> RequestItem:
+        details = erase_details(roots, rec, reason) | {"skipped": why}
+        self.audit.append([AuditDraft("erase.skipped", rec.id, details)], self.clock.now())
+        self.telemetry.erased("request", "skipped", rec.size, None)
+        return replace(item, outcome=ItemOutcome.FAILED, note=f"not erased: {why}")
+
+    def _settle(
+        self, stored: StoredRequest, previous: dict[str, RequestItem]
+    ) -> dict[str, RequestItem]:
+        """Items an interrupted run left pending, settled from the audit log: recovery wrote
+        ``erase.done`` for erases it finished (with the SHA-256 the plan held)."""
+        pending = {k for k, v in previous.items() if v.outcome is ItemOutcome.PENDING}
+        if not pending:
+            return previous
+        reason = f"request:{stored.id}"
+        settled = dict(previous)
+        for entry in self.audit.read_from(int(stored.info.get("run_offset", 0))):
+            if entry.subject not in pending or entry.details.get("reason") != reason:
+                continue
+            if entry.action == "erase.done":
+                d = entry.details
+                settled[entry.subject] = replace(
+                    previous[entry.subject],
+                    outcome=ItemOutcome.ERASED,
+                    sha256=d.get("sha256"),
+                    method=d.get("method"),
+                    effective=d.get("effective"),
+                    ineffective_reason=d.get("ineffective_reason"),
+                    time=parse_time(entry.time),
+                    audit_seq=entry.seq,
+                )
+        self.catalogue.put_items(stored.id, list(settled.values()))
+        return settled
+
+    def _finish(
+        self, stored: StoredRequest, items: list[RequestItem], actor: Actor
+    ) -> StoredRequest:
+        counts = count(items)
+        state = (
+            RequestState.PARTIAL if counts["held"] or counts["failed"] else (RequestState.COMPLETED)
+        )
+        now = self.clock.now()
+        details = {"state": str(state), **counts, **actor.audit}
+        held = {i.recording_id: list(i.holds) for i in items if i.outcome is ItemOutcome.HELD}
+        if held:
+            details["held_by"] = held
+        (entry,) = self.audit.append(
+            [AuditDraft("request.executed", stored.id, details, actor.name)], now
+        )
+        stored = self._update(
+            stored, state, info={"executed_at": format_time(now), "executed_seq": entry.seq}
+        )
+        certificate = self._write_certificate(stored, items, now)
+        logger.warning(
+            "request %s %s: %d erased, %d held, %d failed, %d already gone; certificate %s",
+            stored.id, state, counts["erased"], counts["held"], counts["failed"],
+            counts["gone"], certificate.path,
+        )  # fmt: skip
+        return self._update(
+            stored,
+            info={
+                "certificate": {
+                    "path": str(certificate.path),
+                    "sha256": certificate.sha256,
+                    "seq": certificate.seq,
+                }
+            },
+        )
+
+    # -- certificates -------------------------------------------------------------------------
+
+    def certificate(self, request_id: str) -> Certificate:
+        stored = self._get(request_id)
+        cert = stored.info.get("certificate")
+        if cert is None:
+            raise NotAllowedInState(
+                f"request {request_id} has no certificate yet (state {stored.state}): "
+                f"`recctl delete --request-id {request_id}` runs it and writes one"
+            )
+        path = Path(cert["path"])
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise RecdError(f"{path}: cannot read the certificate: {exc.strerror}") from exc
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != cert["sha256"]:
+            raise RecdError(
+                f"{path} does not match the digest audited in entry #{cert['seq']} "
+                f"({cert['sha256']}): it was altered after recd wrote it"
+            )
+        return Certificate(data.decode("utf-8"), digest, path, int(cert["seq"]))
+
+    def _write_certificate(
+        self, stored: StoredRequest, items: list[RequestItem], now: datetime
+    ) -> Certificate:
+        document = certificate_document(stored, items, self.config.licences, now)
+        text = json_text(document)
+        data = text.encode("utf-8")
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.certificates / f"{stored.id}.json"
+        _write_atomically(path, data)
+        details = {"sha256": digest, "path": str(path), "state": str(stored.state),
+                   **count(items)}  # fmt: skip
+        (entry,) = self.audit.append([AuditDraft("request.certificate", stored.id, details)], now)
+        return Certificate(text, digest, path, entry.seq)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _get(self, request_id: str) -> StoredRequest:
+        stored = self.catalogue.request(request_id)
+        if stored is None:
+            raise NotFound(f"no request {request_id} (see `recctl request ls`)")
+        return stored
+
+    def _update(
+        self,
+        stored: StoredRequest,
+        state: RequestState | None = None,
+        *,
+        info: dict[str, Any] | None = None,
+    ) -> StoredRequest:
+        new = replace(
+            stored,
+            state=stored.state if state is None else state,
+            info=stored.info | (info or {}),
+            updated=self.clock.now(),
+        )
+        self.catalogue.put_request(new)
+        return new
+
+    def _refused(self, subject: str, step: str, why: str, actor: Actor) -> None:
+        details = {"step": step, "reason": why, **actor.audit}
+        self.audit.append(
+            [AuditDraft("request.refused", subject, details, actor.name)], self.clock.now()
+        )
+        logger.warning("request %s: %s refused for %s: %s", subject, step, actor.name, why)
+
+
+def _item(rec: Recording, roots: Any, holds: Any, *, preview: bool) -> RequestItem:
+    base = RequestItem(
+        rec.id,
+        ItemOutcome.PENDING,
+        location=location_of(roots, rec),
+        licence=rec.classification.licence,
+        size=rec.size,
+    )
+    if rec.state is State.ERASED:
+        return replace(base, outcome=ItemOutcome.GONE, note="already erased before this run")
+    if rec.state is State.MISSING:
+        return replace(
+            base, outcome=ItemOutcome.GONE, note="missing: no longer where it was indexed"
+        )
+    if rec.held:
+        return replace(base, outcome=ItemOutcome.HELD, holds=holding(holds, rec),
+                       note="kept by a legal hold")  # fmt: skip
+    return base
+
+
+def count(items: Iterable[RequestItem]) -> dict[str, int]:
+    counts = dict.fromkeys(("erased", "held", "failed", "gone", "pending"), 0)
+    for item in items:
+        counts[str(item.outcome)] += 1
+    return counts
+
+
+def _by(stored: StoredRequest) -> str:
+    info = stored.info
+    if "approved_by" in info:
+        return f" (approved by {info['approved_by']} at {info['approved_at']})"
+    signed = info.get("signed_by") or {}
+    return f" (signed by {signed.get('name')} <{signed.get('email')}>)"
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, EraseError):
+        return exc.reason
+    assert isinstance(exc, OSError)
+    return os.strerror(exc.errno or 0)
+
+
+def json_text(document: Any) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def certificate_document(
+    stored: StoredRequest, items: list[RequestItem], licences: Any, now: datetime
+) -> dict[str, Any]:
+    """The deletion certificate: what was asked, who verified it, what became of each recording
+    in scope, and the audit entries to check it against. No audio, nothing the request and the
+    catalogue do not hold."""
+    doc = stored.document
+    info = stored.info
+    licence = licences.get(stored.licence)
+    verification: dict[str, Any] = {
+        "method": info["verification"],
+        "registered_by": info["registered_by"],
+        "registered_uid": info["registered_uid"],
+        "registered_at": info["registered_at"],
+    }
+    if "approved_by" in info:
+        verification |= {
+            "approved_by": info["approved_by"],
+            "approved_uid": info["approved_uid"],
+            "approved_at": info["approved_at"],
+        }
+    if "signed_by" in info:
+        verification["signed_by"] = info["signed_by"]
+    erased, skipped, gone = [], [], []
+    seqs = [info.get(k) for k in ("registered_seq", "approved_seq", "executed_seq")]
+    for item in items:
+        entry: dict[str, Any] = {
+            "id": item.recording_id,
+            "location": item.location,
+            "licence": item.licence,
+            "size": item.size,
+        }
+        if item.outcome is ItemOutcome.ERASED:
+            entry |= {
+                "sha256": item.sha256,
+                "method": item.method,
+                "effective": item.effective,
+                "erased_at": None if item.time is None else format_time(item.time),
+                "audit_seq": item.audit_seq,
+            }
+            if not item.effective:
+                entry["ineffective_reason"] = item.ineffective_reason
+            erased.append(entry)
+            seqs.append(item.audit_seq)
+        elif item.outcome is ItemOutcome.GONE:
+            gone.append(entry | {"note": item.note})
+        else:
+            entry["reason"] = "legal hold" if item.outcome is ItemOutcome.HELD else item.note
+            if item.holds:
+                entry["held_by"] = list(item.holds)
+            if item.audit_seq is not None:
+                entry["audit_seq"] = item.audit_seq
+            skipped.append(entry)
+    counts = count(items)
+    return {
+        "certificate": "recd deletion certificate",
+        "format": 1,
+        "issued_at": format_time(now),
+        "issued_by": f"recd {__version__} on {socket.gethostname()}",
+        "request": {
+            "id": stored.id,
+            "licence": stored.licence,
+            "licence_name": None if licence is None else licence.name,
+            "requested_by": doc["requested_by"],
+            "received": doc["received"],
+            "reason": doc["reason"],
+            "evidence": doc["evidence"],
+            "scope": doc["scope"],
+            "digest": stored.digest,
+        },
+        "verification": verification,
+        "state": str(stored.state),
+        "summary": {
+            "erased": counts["erased"],
+            "held": counts["held"],
+            "failed": counts["failed"],
+            "already_gone": counts["gone"],
+            "bytes_erased": sum(i.size or 0 for i in items if i.outcome is ItemOutcome.ERASED),
+        },
+        "erased": erased,
+        "skipped": skipped,
+        "already_gone": gone,
+        "audit_seqs": sorted(s for s in seqs if isinstance(s, int)),
+    }
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all: a temp file, fsync, rename, directory fsync."""
+    path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+__all__ = ["Certificate", "Requests", "SignatureRefused", "certificate_document"]

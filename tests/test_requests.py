@@ -1,0 +1,278 @@
+"""Early-deletion requests through the service, the real catalogue, real files and audit log:
+registration and every refusal, two-person and signature verification, execution with SHA-256
+and the certificate, holds winning, re-runs and an interrupted run resuming."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from recd.config import Licence
+from recd.configtypes import Agent
+from recd.core.model import recording_id
+from recd.core.periods import parse_period
+from recd.core.requests import signed_bytes
+from recd.core.scope import Scope
+from recd.errors import NotAllowedInState, NotFound, PermissionDenied, UsageError
+from recd.ports import Actor, ItemOutcome, RequestState
+from recd.runtime import Runtime, scan_all
+from recd.service.holds import Holds
+from recd.service.requests import Requests
+from tests.estate import Estate
+from tests.fakes import FakeClock
+
+ALICE = Actor("alice", 1001, admin=True)
+BOB = Actor("bob", 1002, admin=True)
+EVE = Actor("eve", 1003, admin=False)
+
+
+def raw(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+@pytest.fixture
+def keys() -> dict[str, Ed25519PrivateKey]:
+    return {"jane": Ed25519PrivateKey.generate(), "mallory": Ed25519PrivateKey.generate()}
+
+
+@pytest.fixture
+def estate(tmp_path: Path, fake_clock: FakeClock, keys: dict[str, Ed25519PrivateKey]) -> Estate:
+    e = Estate(tmp_path, fake_clock)
+    licences = dict(e.config.licences)
+    licences["L3"] = Licence(
+        "L3", "Three", parse_period("30d"), tmp_path / "l3.toml", "signature",
+        (Agent("Jane Doe", "dpo@three.example", raw(keys["jane"])),),
+    )  # fmt: skip
+    licences["L2"] = replace(
+        licences["L2"], agents=(Agent("Mal Lory", "m@two.example", raw(keys["mallory"])),)
+    )
+    e.configure(licences=licences)
+    return e
+
+
+@pytest.fixture
+def rt(estate: Estate) -> Iterator[Runtime]:
+    runtime = estate.runtime()
+    yield runtime
+    runtime.close()
+
+
+def requests(estate: Estate, rt: Runtime) -> Requests:
+    return Requests(estate.config, rt.catalogue, rt.audit, estate.clock, rt.erasers)
+
+
+def rid(relpath: str) -> str:
+    return recording_id("pbx", relpath)
+
+
+def document(request_id: str = "REQ-1", licence: str = "L1", **scope: Any) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "licence": licence,
+        "requested_by": {"name": "Jane Doe", "email": "dpo@x.example", "role": "DPO"},
+        "received": "2026-11-20T10:00:00Z",
+        "reason": "Erasure requested by the data subject",
+        "evidence": "letter 77",
+        "scope": scope or {"from": "2026-11-01T00:00:00Z"},
+    }
+
+
+def signed(doc: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
+    signature = key.sign(signed_bytes(doc))
+    return doc | {
+        "signature": {
+            "key": "ed25519:" + base64.b64encode(raw(key)).decode(),
+            "value": base64.b64encode(signature).decode(),
+        }
+    }
+
+
+def refusals(estate: Estate) -> list[dict[str, Any]]:
+    return [e for e in estate.audit() if e["action"] == "request.refused"]
+
+
+def test_two_person_request_from_registration_to_certificate(estate: Estate, rt: Runtime) -> None:
+    a = estate.write("L1/a_c1.wav", age_days=1, data=b"audio-a")
+    b = estate.write("L1/b_c1.wav", age_days=1, data=b"audio-bb")
+    keep = estate.write("L1/k_c2.wav", age_days=1)
+    scan_all(rt)
+    ids = [rid("L1/a_c1.wav"), rid("L1/b_c1.wav")]
+    desk = requests(estate, rt)
+    stored, existing = desk.register(document(recordings=ids), ALICE)
+    assert stored.state is RequestState.RECEIVED and not existing
+    again, existing = desk.register(document(recordings=ids), ALICE)
+    assert existing and again.id == "REQ-1"
+    with pytest.raises(NotAllowedInState, match="not verified .state received"):
+        desk.execute("REQ-1", ALICE)
+    with pytest.raises(NotAllowedInState, match="alice registered request REQ-1 and cannot"):
+        desk.approve("REQ-1", ALICE)
+    with pytest.raises(PermissionDenied, match="eve is not in group recd-admin"):
+        desk.approve("REQ-1", EVE)
+    assert desk.approve("REQ-1", BOB).state is RequestState.VERIFIED
+    stored, items = desk.preview("REQ-1")
+    assert sorted(i.recording_id for i in items if i.outcome is ItemOutcome.PENDING) == sorted(ids)
+    stored, items = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.COMPLETED
+    assert not a.exists() and not b.exists() and keep.exists()
+    cert = desk.certificate("REQ-1")
+    data = json.loads(cert.text)
+    assert data["summary"] == {
+        "erased": 2, "held": 0, "failed": 0, "already_gone": 0, "bytes_erased": 15
+    }  # fmt: skip
+    shas = {e["id"]: e["sha256"] for e in data["erased"]}
+    assert shas[rid("L1/a_c1.wav")] == hashlib.sha256(b"audio-a").hexdigest()
+    assert data["verification"]["registered_by"] == "alice"
+    assert data["verification"]["approved_by"] == "bob"
+    last = [e for e in estate.audit() if e["action"] == "request.certificate"][-1]
+    assert last["details"]["sha256"] == hashlib.sha256(cert.text.encode()).hexdigest()
+    assert cert.seq == last["seq"]
+    done = [e for e in estate.audit() if e["action"] == "erase.done"]
+    assert {e["details"]["reason"] for e in done} == {"request:REQ-1"}
+    assert sorted(e["seq"] for e in done) == sorted(e["audit_seq"] for e in data["erased"])
+    # Re-running is safe: nothing more is erased, the certificate still lists both.
+    stored, items = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.COMPLETED
+    assert json.loads(desk.certificate("REQ-1").text)["summary"]["erased"] == 2
+
+
+def test_signature_verified_request_and_every_signature_refusal(
+    estate: Estate, rt: Runtime, keys: dict[str, Ed25519PrivateKey]
+) -> None:
+    estate.write("L3/s_c1.wav", age_days=1)
+    scan_all(rt)
+    desk = requests(estate, rt)
+    with pytest.raises(NotAllowedInState, match="is not signed"):
+        desk.register(document("R-UNSIGNED", "L3"), ALICE)
+    with pytest.raises(NotAllowedInState, match="an agent of licence L2, not of L3"):
+        desk.register(signed(document("R-OTHER", "L3"), keys["mallory"]), ALICE)
+    tampered = signed(document("R-BAD", "L3"), keys["jane"]) | {"reason": "changed"}
+    with pytest.raises(NotAllowedInState, match="does not match"):
+        desk.register(tampered, ALICE)
+    stranger = Ed25519PrivateKey.generate()
+    with pytest.raises(NotAllowedInState, match="no licence lists"):
+        desk.register(signed(document("R-STRANGER", "L3"), stranger), ALICE)
+    stored, _ = desk.register(signed(document("R-OK", "L3"), keys["jane"]), EVE)
+    assert stored.state is RequestState.VERIFIED
+    assert stored.info["signed_by"]["name"] == "Jane Doe"
+    with pytest.raises(NotAllowedInState, match="is verified, not waiting"):
+        desk.approve("R-OK", BOB)
+    assert {e["subject"] for e in refusals(estate)} >= {"R-UNSIGNED", "R-OTHER", "R-BAD"}
+    stored, _ = desk.execute("R-OK", EVE)
+    assert stored.state is RequestState.COMPLETED
+    assert json.loads(desk.certificate("R-OK").text)["verification"]["signed_by"]["email"] == (
+        "dpo@three.example"
+    )
+
+
+def test_refusals_are_clear_and_audited(estate: Estate, rt: Runtime) -> None:
+    estate.write("L2/x_c1.wav", age_days=1)
+    scan_all(rt)
+    desk = requests(estate, rt)
+    desk.register(document("REQ-1"), ALICE)
+    cases: list[tuple[Any, type[Exception], str]] = [
+        (document(recordings=[]), UsageError, "^scope: empty"),
+        (document("REQ-2", recordings=[rid("L2/x_c1.wav")]), NotAllowedInState,
+         "belongs to L2, not to L1"),
+        (document("REQ-3", "NOPE"), NotFound, "licence NOPE has no file in licences.d"),
+        (document("REQ-1") | {"evidence": "other"}, NotAllowedInState,
+         "already registered with different content"),
+        (document("REQ-4", **{"from": "yesterday"}), UsageError, "^scope.from: "),
+        (document("../etc/passwd"), UsageError, "^request_id: "),
+        (document("REQ-5", call_ids=["a/b"]), UsageError, r"^scope.call_ids\[0\]: "),
+        ("not an object", UsageError, "a JSON object expected"),
+    ]  # fmt: skip
+    for doc, kind, message in cases:
+        with pytest.raises(kind, match=message):
+            desk.register(doc, ALICE)
+    assert len(refusals(estate)) == len(cases)
+    assert all(e["actor"] == "alice" and e["details"]["uid"] == 1001 for e in refusals(estate))
+    with pytest.raises(PermissionDenied, match="eve is not in group"):
+        desk.register(document("REQ-6"), EVE)
+
+
+def test_held_recordings_are_skipped_and_named_with_their_hold(
+    estate: Estate, rt: Runtime
+) -> None:
+    held = estate.write("L1/h_c1.wav", age_days=1)
+    free = estate.write("L1/f_c1.wav", age_days=1)
+    scan_all(rt)
+    hold, _ = Holds(estate.config, rt.catalogue, rt.audit, estate.clock).place(
+        Scope("L1", recordings=frozenset({rid("L1/h_c1.wav")})),
+        case="CASE-9", reason="court", until=None, actor=BOB,
+    )  # fmt: skip
+    desk = requests(estate, rt)
+    desk.register(document(), ALICE)
+    desk.approve("REQ-1", BOB)
+    stored, items = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.PARTIAL
+    assert held.exists() and not free.exists()
+    data = json.loads(desk.certificate("REQ-1").text)
+    assert data["skipped"][0]["held_by"] == [hold.id]
+    assert data["skipped"][0]["reason"] == "legal hold"
+
+
+def test_recordings_already_gone_say_so(estate: Estate, rt: Runtime) -> None:
+    gone = estate.write("L1/g_c1.wav", age_days=1)
+    scan_all(rt)
+    gone.unlink()
+    scan_all(rt)
+    desk = requests(estate, rt)
+    desk.register(document(recordings=["0" * 20]), ALICE)  # never indexed
+    desk.approve("REQ-1", BOB)
+    desk.register(document("REQ-2"), ALICE)
+    desk.approve("REQ-2", BOB)
+    stored, items = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.COMPLETED
+    assert [i.note for i in items] == ["not in the catalogue: recd never indexed it"]
+    stored, items = desk.execute("REQ-2", ALICE)
+    assert [i.note for i in items] == ["missing: no longer where it was indexed"]
+    assert json.loads(desk.certificate("REQ-2").text)["summary"]["already_gone"] == 1
+
+
+def test_an_interrupted_run_resumes_and_the_certificate_ends_complete(
+    estate: Estate, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("recd.service.requests.BATCH", 2)
+    paths = [estate.write(f"L1/{n}_c1.wav", age_days=1) for n in range(5)]
+    scan_all(rt)
+    desk = requests(estate, rt)
+    desk.register(document(), ALICE)
+    desk.approve("REQ-1", BOB)
+    stored, items = desk.execute("REQ-1", ALICE, should_stop=lambda: True)
+    assert stored.state is RequestState.EXECUTING
+    assert sum(not p.exists() for p in paths) == 2
+    with pytest.raises(NotAllowedInState, match="no certificate yet"):
+        desk.certificate("REQ-1")
+    assert desk.resume() == ["REQ-1"]
+    assert not any(p.exists() for p in paths)
+    data = json.loads(desk.certificate("REQ-1").text)
+    assert data["summary"]["erased"] == 5 and data["state"] == "completed"
+    assert len({e["audit_seq"] for e in data["erased"]}) == 5
+
+
+def test_reject_and_dry_run(estate: Estate, rt: Runtime) -> None:
+    desk = requests(estate, rt)
+    desk.register(document(), ALICE)
+    stored = desk.reject("REQ-1", "not the data subject", BOB)
+    assert stored.state is RequestState.REJECTED
+    with pytest.raises(NotAllowedInState, match="rejected by bob: not the data subject"):
+        desk.execute("REQ-1", ALICE)
+    with pytest.raises(NotAllowedInState, match="is rejected: only a request not yet run"):
+        desk.reject("REQ-1", "again", BOB)
+    estate.configure(mode="dry-run")
+    desk = requests(estate, rt)
+    desk.register(document("REQ-2"), ALICE)
+    desk.approve("REQ-2", BOB)
+    with pytest.raises(NotAllowedInState, match="dry-run mode"):
+        desk.execute("REQ-2", ALICE)
+    with pytest.raises(NotFound, match="no request NOPE"):
+        desk.approve("NOPE", BOB)
