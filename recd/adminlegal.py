@@ -77,7 +77,9 @@ def request_json(stored: StoredRequest, items: list[RequestItem]) -> dict[str, A
         "received": doc.get("received"),
         "reason": doc.get("reason"),
         "evidence": doc.get("evidence"),
-        "scope": doc.get("scope"),
+        "scope": scope_json(
+            scope_from_json(stored.licence, doc.get("scope") or {}, allow_empty=True)
+        ),
         "verification": info.get("verification"),
         "registered_at": info.get("registered_at"),
         "registered_by": info.get("registered_by"),

@@ -34,6 +34,36 @@ Results, per command (times are ISO 8601 UTC strings, ``null`` where there is no
 - ``breaker ls``: list of ``{"licence", "tripped_at", "due", "total", "released_at",
   "released_by"}``.
 - ``breaker release`` (arg ``licence``): ``{"licence", "due"}``.
+
+Legal holds (a *hold object* is ``{"id", "licence", "case", "reason", "scope", "whole_licence",
+"state", "placed_at", "placed_by", "until", "released_at", "released_by", "release_reason",
+"held"}``; ``scope`` is ``{"recordings", "call_ids", "party", "from", "to"}``, ``state`` one of
+active, released, expired, ``held`` the present recordings it matches now):
+
+- ``hold place`` (args ``licence``, ``case``, ``reason``, optional ``recordings``, ``call_ids``,
+  ``party``, ``from``, ``to``, ``until``): the hold object.
+- ``hold release`` (args ``hold``, ``reason``): the hold object plus ``released`` (recordings no
+  hold keeps any more) and ``due_from`` (none of them is erased before it).
+- ``hold ls`` (arg ``all``): list of hold objects; ``hold show`` (arg ``hold``): one.
+
+Early-deletion requests (a *request object* is ``{"id", "licence", "state", "requested_by",
+"received", "reason", "evidence", "scope", "verification", "registered_at", "registered_by",
+"approved_at", "approved_by", "signed_by", "rejected_at", "rejected_by", "rejected_reason",
+"executed_at", "certificate", "counts"}``; ``state`` one of received, verified, rejected,
+executing, completed, partial; ``counts`` ``{"erased", "held", "failed", "gone", "pending"}``;
+an *item* is ``{"id", "location", "licence", "size", "outcome", "holds", "note"}``):
+
+- ``request add`` (arg ``document``: the request file's object): the request object, with
+  ``"existing": true`` when the same document was registered before.
+- ``request approve`` (arg ``request``), ``request reject`` (args ``request``, ``reason``): the
+  request object.
+- ``request ls`` (arg ``state``, optional): list of request objects; ``request show`` (arg
+  ``request``): the request object plus ``items``.
+- ``request preview`` (arg ``request``): ``{"request", "items", "erase", "bytes", "held",
+  "gone"}``; an item to be erased has outcome ``erase``.
+- ``request execute`` (arg ``request``): ``{"request", "items"}`` once the run is over.
+- ``request certificate`` (arg ``request``): ``{"text", "sha256", "path", "seq"}``: the exact
+  certificate file, its digest and the ``request.certificate`` audit entry that holds it.
 """
 
 from __future__ import annotations

@@ -1,14 +1,17 @@
 """`recctl` entry point: the admin CLI's parser, one small handler per command, the exit status.
 
-The only module of recctl that knows argparse. Each command group has a
-``build_<group>_parser(subparsers)``; each command a ``cmd_<group>_<name>(args) -> ExitCode``
-handler, set as the parser's ``handler`` default. Handlers raise ``RecdError``s; ``main`` is the
-one place that turns them into ``recctl: <message>`` on stderr and an exit status. Anything else
-is a bug and keeps its traceback. Results go to stdout, formatted by ``render``.
+Each command group has a ``build_<group>_parser(subparsers)``; each command a
+``cmd_<group>_<name>(args) -> ExitCode`` handler, set as the parser's ``handler`` default. The
+legal commands live in their own modules (``recctlholds``: ``hold``; ``recctlrequests``:
+``request``; ``recctldelete``: ``delete``), the helpers every command module shares in
+``clikit``; this module builds the one parser from them all. Handlers raise ``RecdError``s;
+``main`` is the one place that turns them into ``recctl: <message>`` on stderr and an exit
+status. Anything else is a bug and keeps its traceback. Results go to stdout, formatted by
+``render`` (and ``renderlegal``).
 
-The daemon commands (``status``, ``ls``, ``show``, ``policy``, ``scan``, ``breaker``) send one
-request over the admin socket with ``client.call`` (the wire format is ``recd.protocol``); an
-error the daemon replies with is raised by ``Reply.unwrap`` with the exit code of its kind.
+The daemon commands (all but ``audit``) send one request, or for ``delete`` two, over the admin
+socket with ``client.call`` (the wire format is ``recd.protocol``); an error the daemon replies
+with is raised by ``Reply.unwrap`` with the exit code of its kind.
 
 The ``audit`` commands read the audit log file directly (never through the daemon), so an
 auditor can check a copy on another machine. They stream: memory does not grow with the log.
@@ -17,41 +20,22 @@ auditor can check a copy on another machine. They stream: memory does not grow w
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeAlias
+from typing import Any
 
-from recd import __version__, auditfile, client, render
-from recd.errors import ExitCode, RecdError, UsageError
-from recd.protocol import ProtocolError, Reply, Request
+from recd import __version__, auditfile, clikit, recctldelete, recctlholds, recctlrequests, render
+from recd.clikit import EPILOG, Handler, Subparsers
+from recd.errors import ExitCode, RecdError
 
 DEFAULT_SOCKET = Path("/run/recd/recd.sock")
 DEFAULT_AUDIT_LOG = Path("/var/lib/recd/audit.log")
 DEFAULT_LIMIT = 1000
 STATES = ("present", "erased", "missing", "all")
-#: Seconds to wait for the daemon's reply; ``scan`` waits as long as the scan takes.
-TIMEOUT = client.DEFAULT_TIMEOUT
 
-Handler = Callable[[argparse.Namespace], ExitCode]
-
-EPILOG = (
-    "Exit status: 0 ok, 1 failed, 2 usage error, 3 not found or not allowed in this state, "
-    "4 done in part, 69 daemon unavailable, 77 permission denied."
-)
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are UsageErrors, reported by ``main`` like any other."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see `{self.prog} --help`)")
-
-
-Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
+__all__ = ["DEFAULT_AUDIT_LOG", "DEFAULT_SOCKET", "EPILOG", "build_parser", "main"]
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> ExitCode:
@@ -65,74 +49,13 @@ def cmd_audit_ls(args: argparse.Namespace) -> ExitCode:
 # --- the daemon commands -------------------------------------------------------------------------
 
 
-def _ask(
-    args: argparse.Namespace,
-    command: str,
-    request_args: dict[str, Any] | None = None,
-    *,
-    wait: bool = False,
-) -> Reply:
-    """The daemon's reply to one request; ``wait`` for as long as it takes (else ``TIMEOUT``)."""
-    timeout = None if wait else TIMEOUT
-    return client.call(args.socket, Request(command, request_args or {}), timeout=timeout)
-
-
-def _shaped(command: str, result: Any, shape: type[list[Any]] | type[dict[str, Any]]) -> Any:
-    if not isinstance(result, shape):
-        raise _unexpected(command, f"a JSON {'array' if shape is list else 'object'} expected")
-    return result
-
-
-def _unexpected(command: str, detail: str) -> ProtocolError:
-    return ProtocolError(
-        f"recd's reply to `{command}` is not what this recctl expects ({detail}); "
-        "use the recctl that came with this recd"
-    )
-
-
-def _show(command: str, lines: Callable[[], list[str]]) -> None:
-    """Print what ``lines`` renders from a reply; a field missing or of another type is the
-    daemon's reply not fitting this recctl, not a bug here."""
-    try:
-        text = lines()
-    except KeyError as exc:
-        raise _unexpected(command, f"no field {exc}") from None
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise _unexpected(command, str(exc)) from None
-    print("\n".join(text))
-
-
-def _print_json(result: Any) -> None:
-    if isinstance(result, list):
-        for text in render.json_array(result):
-            sys.stdout.write(text)
-    else:
-        print(render.to_json(result))
-
-
-def _listing(
-    args: argparse.Namespace,
-    command: str,
-    reply: Reply,
-    headers: Sequence[str],
-    row: Callable[[Any], list[str]],
-) -> list[Any]:
-    """Print a list result as a table of ``row``s under ``headers``, or as JSON."""
-    items: list[Any] = _shaped(command, reply.unwrap(), list)
-    if args.json:
-        _print_json(items)
-    else:
-        _show(command, lambda: [render.table([row(item) for item in items], headers)])
-    return items
-
-
 def cmd_status(args: argparse.Namespace) -> ExitCode:
     """The daemon's state: counts, next deadline, guards, sources and licences."""
-    status = _shaped("status", _ask(args, "status").unwrap(), dict)
+    status = clikit.shaped("status", clikit.ask(args, "status").unwrap(), dict)
     if args.json:
-        _print_json(status)
+        clikit.print_json(status)
     else:
-        _show("status", lambda: render.status_lines(status))
+        clikit.show("status", lambda: render.status_lines(status))
     return ExitCode.OK
 
 
@@ -145,8 +68,8 @@ def cmd_ls(args: argparse.Namespace) -> ExitCode:
         request["unclassified"] = True
     if args.due_before is not None:
         request["due_before"] = args.due_before
-    reply = _ask(args, "ls", request)
-    items = _listing(args, "ls", reply, render.RECORDING_HEADERS, render.recording_row)
+    reply = clikit.ask(args, "ls", request)
+    items = clikit.listing(args, "ls", reply, render.RECORDING_HEADERS, render.recording_row)
     if reply.truncated:
         sys.stdout.flush()
         print(
@@ -159,17 +82,19 @@ def cmd_ls(args: argparse.Namespace) -> ExitCode:
 
 def cmd_show(args: argparse.Namespace) -> ExitCode:
     """One recording, with where each classified field and its deadline come from."""
-    recording = _shaped("show", _ask(args, "show", {"id": args.id}).unwrap(), dict)
+    recording = clikit.shaped("show", clikit.ask(args, "show", {"id": args.id}).unwrap(), dict)
     if args.json:
-        _print_json(recording)
+        clikit.print_json(recording)
     else:
-        _show("show", lambda: render.show_lines(recording))
+        clikit.show("show", lambda: render.show_lines(recording))
     return ExitCode.OK
 
 
 def cmd_policy(args: argparse.Namespace) -> ExitCode:
     """Each licence's retention, where it was configured, and its breaker."""
-    _listing(args, "policy", _ask(args, "policy"), render.POLICY_HEADERS, render.policy_row)
+    clikit.listing(
+        args, "policy", clikit.ask(args, "policy"), render.POLICY_HEADERS, render.policy_row
+    )
     return ExitCode.OK
 
 
@@ -177,32 +102,32 @@ def cmd_scan(args: argparse.Namespace) -> ExitCode:
     """Scan one source or all, wait for the scan to finish, and print what it found."""
     request = {} if args.source is None else {"source": args.source}
     # A full scan of millions of files takes as long as it takes: no timeout.
-    scans = _shaped("scan", _ask(args, "scan", request, wait=True).unwrap(), list)
+    scans = clikit.shaped("scan", clikit.ask(args, "scan", request, wait=True).unwrap(), list)
     if args.json:
-        _print_json(scans)
+        clikit.print_json(scans)
     elif scans:
-        _show("scan", lambda: [render.scan_line(scan) for scan in scans])
+        clikit.show("scan", lambda: [render.scan_line(scan) for scan in scans])
     return ExitCode.OK
 
 
 def cmd_breaker_ls(args: argparse.Namespace) -> ExitCode:
     """Tripped breakers, and released ones the daemon still remembers."""
-    reply = _ask(args, "breaker ls")
-    _listing(args, "breaker ls", reply, render.BREAKER_HEADERS, render.breaker_row)
+    reply = clikit.ask(args, "breaker ls")
+    clikit.listing(args, "breaker ls", reply, render.BREAKER_HEADERS, render.breaker_row)
     return ExitCode.OK
 
 
 def cmd_breaker_release(args: argparse.Namespace) -> ExitCode:
     """Let the next sweep erase what a licence's breaker held back."""
-    reply = _ask(args, "breaker release", {"licence": args.licence})
-    released = _shaped("breaker release", reply.unwrap(), dict)
+    reply = clikit.ask(args, "breaker release", {"licence": args.licence})
+    released = clikit.shaped("breaker release", reply.unwrap(), dict)
 
     def lines() -> list[str]:
         due = render.plural(released["due"], "due recording", "due recordings")
         licence = render.printable(str(released["licence"]))
         return [f"breaker for {licence} released: the next sweep erases its {due}"]
 
-    _show("breaker release", lines)
+    clikit.show("breaker release", lines)
     return ExitCode.OK
 
 
@@ -260,36 +185,6 @@ def build_audit_parser(subparsers: Subparsers) -> None:
     ls.set_defaults(handler=cmd_audit_ls)
 
 
-def _utc_time(value: str) -> str:
-    """An ISO 8601 time argument as ISO 8601 UTC (``2026-12-01T00:00:00Z``); naive is UTC."""
-    try:
-        when = datetime.fromisoformat(value)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        when = when.astimezone(UTC)
-    except (ValueError, OverflowError):
-        quoted = json.dumps(value, ensure_ascii=False)
-        raise argparse.ArgumentTypeError(
-            f"not an ISO 8601 time: {quoted} (use e.g. 2026-12-01 or 2026-12-01T10:00:00Z)"
-        ) from None
-    return when.isoformat().replace("+00:00", "Z")
-
-
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        quoted = json.dumps(value, ensure_ascii=False)
-        raise argparse.ArgumentTypeError(f"not a positive integer: {quoted}")
-    return number
-
-
-def _add_json_argument(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--json", action="store_true", help=f"print {what}")
-
-
 def build_status_parser(subparsers: Subparsers) -> None:
     """``recctl status``."""
     status = subparsers.add_parser(
@@ -300,7 +195,7 @@ def build_status_parser(subparsers: Subparsers) -> None:
         "then each source and each licence.",
         epilog=EPILOG,
     )
-    _add_json_argument(status, "the state as a JSON object")
+    clikit.add_json_argument(status, "the state as a JSON object")
     status.set_defaults(handler=cmd_status)
 
 
@@ -313,7 +208,7 @@ def build_policy_parser(subparsers: Subparsers) -> None:
         "recordings and whether its mass-deletion breaker is tripped.",
         epilog=EPILOG,
     )
-    _add_json_argument(policy, "a JSON array of the licences")
+    clikit.add_json_argument(policy, "a JSON array of the licences")
     policy.set_defaults(handler=cmd_policy)
     scan = subparsers.add_parser(
         "scan",
@@ -323,7 +218,7 @@ def build_policy_parser(subparsers: Subparsers) -> None:
         epilog=EPILOG,
     )
     scan.add_argument("source", nargs="?", metavar="SOURCE", help="the source to scan")
-    _add_json_argument(scan, "a JSON array, one object per source")
+    clikit.add_json_argument(scan, "a JSON array, one object per source")
     scan.set_defaults(handler=cmd_scan)
 
 
@@ -342,14 +237,14 @@ def build_recordings_parser(subparsers: Subparsers) -> None:
     )
     ls.add_argument(
         "--due-before",
-        type=_utc_time,
+        type=clikit.utc_time,
         metavar="TIME",
         help="only recordings whose deadline is before TIME (ISO 8601; UTC when no offset "
         "is given)",
     )
     ls.add_argument(
         "--limit",
-        type=_positive,
+        type=clikit.positive,
         default=DEFAULT_LIMIT,
         metavar="N",
         help=f"list at most N recordings (default: {DEFAULT_LIMIT})",
@@ -361,7 +256,7 @@ def build_recordings_parser(subparsers: Subparsers) -> None:
         metavar="STATE",
         help="only recordings in STATE: present (the default), erased, missing or all",
     )
-    _add_json_argument(ls, "a JSON array of the recordings (sizes in bytes)")
+    clikit.add_json_argument(ls, "a JSON array of the recordings (sizes in bytes)")
     ls.set_defaults(handler=cmd_ls)
     show = subparsers.add_parser(
         "show",
@@ -371,7 +266,7 @@ def build_recordings_parser(subparsers: Subparsers) -> None:
         epilog=EPILOG,
     )
     show.add_argument("id", metavar="ID", help="the recording's id, as ls shows it")
-    _add_json_argument(show, "the recording as a JSON object")
+    clikit.add_json_argument(show, "the recording as a JSON object")
     show.set_defaults(handler=cmd_show)
 
 
@@ -391,7 +286,7 @@ def build_breaker_parser(subparsers: Subparsers) -> None:
         description="List tripped breakers and when they were released.",
         epilog=EPILOG,
     )
-    _add_json_argument(ls, "a JSON array of the breakers")
+    clikit.add_json_argument(ls, "a JSON array of the breakers")
     ls.set_defaults(handler=cmd_breaker_ls)
     release = commands.add_parser(
         "release",
@@ -407,10 +302,11 @@ def build_breaker_parser(subparsers: Subparsers) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = clikit.Parser(
         prog="recctl",
         description="Administer recd through its admin socket: its state, recordings, "
-        "retention policy, scans and breakers; and check its audit log.",
+        "retention policy, scans, breakers, legal holds and early-deletion requests; and check "
+        "its audit log.",
         epilog=EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"recctl {__version__}")
@@ -427,6 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     build_recordings_parser(groups)
     build_policy_parser(groups)
     build_breaker_parser(groups)
+    recctlholds.build_hold_parser(groups)
+    recctlrequests.build_request_parser(groups)
+    recctldelete.build_delete_parser(groups)
     build_audit_parser(groups)
     return parser
 

@@ -71,9 +71,7 @@ def test_a_held_recording_past_its_deadline_stays(estate: Estate, rt: Runtime) -
 
 def test_a_hold_is_a_rule_recordings_indexed_later_are_held(estate: Estate, rt: Runtime) -> None:
     scan_all(rt)
-    holds(estate, rt).place(
-        Scope("L1"), case="C", reason="r", until=None, actor=ALICE
-    )
+    holds(estate, rt).place(Scope("L1"), case="C", reason="r", until=None, actor=ALICE)
     late = estate.write("L1/late.wav", age_days=45)
     report = sweep(estate, rt)
     assert late.exists() and report.erased == 0
@@ -130,16 +128,16 @@ def test_refusals(estate: Estate, rt: Runtime) -> None:
     estate.write("L2/x.wav", age_days=1)
     scan_all(rt)
     desk = holds(estate, rt)
-    with pytest.raises(NotFound, match="licence NOPE is neither in licences.d"):
+    with pytest.raises(NotFound, match=r"licence NOPE is neither in licences.d"):
         desk.place(Scope("NOPE"), case="C", reason="r", until=None, actor=ALICE)
     with pytest.raises(UsageError, match="belongs to licence L2, not L1"):
         desk.place(
             Scope("L1", recordings=frozenset({rid("L2/x.wav")})),
             case="C", reason="r", until=None, actor=ALICE,
         )  # fmt: skip
-    with pytest.raises(UsageError, match="^case: must not be empty"):
+    with pytest.raises(UsageError, match=r"^case: must not be empty"):
         desk.place(Scope("L1"), case=" ", reason="r", until=None, actor=ALICE)
-    with pytest.raises(UsageError, match="until: .* has already passed"):
+    with pytest.raises(UsageError, match=r"until: .* has already passed"):
         desk.place(Scope("L1"), case="C", reason="r", until=estate.clock.now(), actor=ALICE)
     with pytest.raises(NotFound, match="no legal hold H-0404"):
         desk.release("H-0404", reason="r", actor=ALICE)
@@ -176,7 +174,7 @@ def test_scope_sql_agrees_with_scope_matches(estate: Estate, rt: Runtime) -> Non
     for n in names:
         estate.write(n, age_days=1)
     scan_all(rt)
-    recs = [r for r in rt.catalogue.all()]  # type: ignore[attr-defined]
+    recs = list(rt.catalogue.all())  # type: ignore[attr-defined]
     scopes = [
         Scope("L1"),
         Scope("L1", start=t0 + timedelta(hours=3), end=t0 + timedelta(hours=7)),

@@ -509,6 +509,9 @@ def test_help_lists_every_command(capsys):
         "    policy       retention per licence\n"
         "    scan         scan sources now\n"
         "    breaker      list and release mass-deletion breakers\n"
+        "    hold         place, release and list legal holds\n"
+        "    request      register, verify and list early-deletion requests\n"
+        "    delete       execute a verified early-deletion request\n"
         "    audit        check and list the audit log\n"
     ) in out
     assert (
@@ -831,7 +834,7 @@ def test_scan_json_and_an_empty_scan(capsys, daemon):
 
 
 def test_scan_waits_as_long_as_the_scan_takes(capsys, daemon, monkeypatch):
-    monkeypatch.setattr("recd.recctl.TIMEOUT", 0.1)
+    monkeypatch.setattr("recd.clikit.TIMEOUT", 0.1)
     assert ask(capsys, daemon, Delay(0.5, Reply.success(SCANS[:1])), "scan")[:2] == (
         ExitCode.OK,
         "pbx1: 12034 files, 12 new, 3 changed, 1 missing, 4.2 s\n",

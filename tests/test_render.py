@@ -1,14 +1,14 @@
 """render: aligned tables safe for a terminal, JSON, and the cells recctl's listings are made of.
 
 Pure functions, so plain table-driven cases; what recctl prints with them is asserted word for
-word in tests/test_recctl.py.
+word in tests/test_recctl.py and tests/test_recctllegal.py.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from recd import render
+from recd import render, renderlegal
 
 
 def test_table_aligns_columns_without_trailing_blanks():
@@ -108,3 +108,65 @@ def test_human_time_is_utc_to_the_second(value, text):
 )
 def test_cell(value, text):
     assert render.cell(value) == text
+
+
+def _scope(**fields: object) -> dict[str, object]:
+    empty: dict[str, object] = {
+        "recordings": [], "call_ids": [], "party": None, "from": None, "to": None,
+    }  # fmt: skip
+    return {"scope": empty | fields}
+
+
+@pytest.mark.parametrize(
+    ("subject", "summary", "pairs"),
+    [
+        (_scope(), "whole licence", []),
+        (
+            _scope(recordings=["8a47373e7a113408a3a4"]),
+            "1 recording",
+            [("recordings", "8a47373e7a113408a3a4")],
+        ),
+        (_scope(call_ids=["1", "2", "3"]), "3 calls", [("call ids", "1, 2, 3")]),
+        (_scope(party="+44 1234"), "party +44 1234", [("party", "+44 1234")]),
+        (
+            _scope(to="2026-11-15T12:30:00+01:00"),
+            "..2026-11-15T11:30:00Z",
+            [("started before", "2026-11-15T11:30:00Z")],
+        ),
+        (
+            _scope(**{"from": "2026-11-01T00:00:00Z"}),
+            "2026-11-01..",
+            [("started from", "2026-11-01T00:00:00Z")],
+        ),
+        (
+            _scope(party="+44 1234") | {"whole_licence": True},
+            "whole licence",
+            [("scope", "whole licence: every recording of it, present and future")],
+        ),
+    ],
+)
+def test_scopes_are_summed_up_for_tables_and_spelt_out_for_show(subject, summary, pairs):
+    assert renderlegal.scope_summary(subject) == summary
+    assert renderlegal.scope_pairs(subject) == pairs
+
+
+@pytest.mark.parametrize(
+    ("counts", "holds", "text"),
+    [
+        ({}, [], "erased 0, held 0, failed 0, already gone 0"),
+        ({"held": 2}, ["H-1", "H-2"], "erased 0, held 2 (H-1, H-2), failed 0, already gone 0"),
+        ({"pending": 5}, [], "erased 0, held 0, failed 0, already gone 0, pending 5"),
+    ],
+)
+def test_counts_text(counts, holds, text):
+    zero = {"erased": 0, "held": 0, "failed": 0, "gone": 0, "pending": 0}
+    assert renderlegal.counts_text(zero | counts, holds) == text
+
+
+def test_holds_of_lists_each_hold_once_in_order():
+    items = [
+        {"outcome": "held", "holds": ["H-2", "H-1"]},
+        {"outcome": "erased", "holds": ["H-9"]},
+        {"outcome": "held", "holds": ["H-1", "H-3"]},
+    ]
+    assert renderlegal.holds_of(items) == ["H-2", "H-1", "H-3"]

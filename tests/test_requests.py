@@ -111,7 +111,7 @@ def test_two_person_request_from_registration_to_certificate(estate: Estate, rt:
     assert stored.state is RequestState.RECEIVED and not existing
     again, existing = desk.register(document(recordings=ids), ALICE)
     assert existing and again.id == "REQ-1"
-    with pytest.raises(NotAllowedInState, match="not verified .state received"):
+    with pytest.raises(NotAllowedInState, match=r"not verified .state received"):
         desk.execute("REQ-1", ALICE)
     with pytest.raises(NotAllowedInState, match="alice registered request REQ-1 and cannot"):
         desk.approve("REQ-1", ALICE)
@@ -199,9 +199,7 @@ def test_refusals_are_clear_and_audited(estate: Estate, rt: Runtime) -> None:
         desk.register(document("REQ-6"), EVE)
 
 
-def test_held_recordings_are_skipped_and_named_with_their_hold(
-    estate: Estate, rt: Runtime
-) -> None:
+def test_held_recordings_are_skipped_and_named_with_their_hold(estate: Estate, rt: Runtime) -> None:
     held = estate.write("L1/h_c1.wav", age_days=1)
     free = estate.write("L1/f_c1.wav", age_days=1)
     scan_all(rt)
@@ -212,7 +210,7 @@ def test_held_recordings_are_skipped_and_named_with_their_hold(
     desk = requests(estate, rt)
     desk.register(document(), ALICE)
     desk.approve("REQ-1", BOB)
-    stored, items = desk.execute("REQ-1", ALICE)
+    stored, _items = desk.execute("REQ-1", ALICE)
     assert stored.state is RequestState.PARTIAL
     assert held.exists() and not free.exists()
     data = json.loads(desk.certificate("REQ-1").text)
@@ -247,7 +245,7 @@ def test_an_interrupted_run_resumes_and_the_certificate_ends_complete(
     desk = requests(estate, rt)
     desk.register(document(), ALICE)
     desk.approve("REQ-1", BOB)
-    stored, items = desk.execute("REQ-1", ALICE, should_stop=lambda: True)
+    stored, _items = desk.execute("REQ-1", ALICE, should_stop=lambda: True)
     assert stored.state is RequestState.EXECUTING
     assert sum(not p.exists() for p in paths) == 2
     with pytest.raises(NotAllowedInState, match="no certificate yet"):
@@ -276,3 +274,26 @@ def test_reject_and_dry_run(estate: Estate, rt: Runtime) -> None:
         desk.execute("REQ-2", ALICE)
     with pytest.raises(NotFound, match="no request NOPE"):
         desk.approve("NOPE", BOB)
+
+
+def test_a_request_waits_out_the_release_grace_of_a_hold(estate: Estate, rt: Runtime) -> None:
+    """A release may be a mistake: what a hold kept is not erased by a request either until
+    release + holds.release_grace."""
+    path = estate.write("L1/h.wav", age_days=1)
+    scan_all(rt)
+    desk_holds = Holds(estate.config, rt.catalogue, rt.audit, estate.clock)
+    hold, _ = desk_holds.place(Scope("L1"), case="C", reason="r", until=None, actor=BOB)
+    desk_holds.release(hold.id, reason="oops", actor=BOB)
+    desk = requests(estate, rt)
+    desk.register(document(), ALICE)
+    desk.approve("REQ-1", BOB)
+    stored, (item,) = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.PARTIAL and path.exists()
+    assert item.note == (
+        "released from a legal hold: not erased before 2026-11-30T12:00:00.000000Z "
+        "(holds.release_grace)"
+    )
+    assert json.loads(desk.certificate("REQ-1").text)["skipped"][0]["reason"] == item.note
+    estate.clock.advance(7 * 86400)
+    stored, _ = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.COMPLETED and not path.exists()

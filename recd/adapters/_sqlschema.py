@@ -169,7 +169,7 @@ MIGRATIONS: dict[int, str] = {
 
 COLUMNS = (
     "id, source, location, dev, ino, size, mtime_ns, licence, started, deadline, fields, state, "
-    "first_seen, skip_reason, held"
+    "first_seen, skip_reason, held, not_before"
 )
 
 
@@ -198,7 +198,7 @@ def fields_json(c: Classification) -> str:
 
 def row_to_recording(row: sqlite3.Row | tuple[Any, ...]) -> Recording:
     (rid, source, location, dev, ino, size, mtime_ns, licence, started, deadline, fields,
-     state, first_seen, skip_reason, held) = row  # fmt: skip
+     state, first_seen, skip_reason, held, not_before) = row  # fmt: skip
     extra = json.loads(fields)
     provenance = {k: Provenance(v) for k, v in extra.pop("provenance", {}).items()}
     classification = Classification(
@@ -218,6 +218,7 @@ def row_to_recording(row: sqlite3.Row | tuple[Any, ...]) -> Recording:
         first_seen=from_us(first_seen),
         skip_reason=skip_reason,
         held=bool(held),
+        not_before=None if not_before is None else from_us(not_before),
     )
 
 

@@ -123,3 +123,4 @@ class Recording:
     first_seen: datetime
     skip_reason: str | None = None  # why the last erase attempt was skipped, if it was
     held: bool = False  # an active legal hold matches it: nothing erases it
+    not_before: datetime | None = None  # its last hold's release + holds.release_grace

@@ -236,7 +236,7 @@ class Requests(EraseUseCase):
         stored = self._get(request_id)
         self._check_runnable(stored)
         done = {i.recording_id: i for i in self.catalogue.items(request_id)}
-        items = self._match(stored, done, preview=True)
+        items = self._match(stored, done)
         return stored, items
 
     def execute(
@@ -281,7 +281,7 @@ class Requests(EraseUseCase):
         stored = self._update(
             stored, RequestState.EXECUTING, info={"runs": runs, "run_offset": offset}
         )
-        items = self._match(stored, previous, preview=False)
+        items = self._match(stored, previous)
         self.catalogue.put_items(rid, items)
         by_id = {i.recording_id: i for i in items}
         pending = [i for i in items if i.outcome is ItemOutcome.PENDING]
@@ -312,9 +312,7 @@ class Requests(EraseUseCase):
             f"{stored.info.get('rejected_reason')}"
         )
 
-    def _match(
-        self, stored: StoredRequest, previous: dict[str, RequestItem], *, preview: bool
-    ) -> list[RequestItem]:
+    def _match(self, stored: StoredRequest, previous: dict[str, RequestItem]) -> list[RequestItem]:
         """The request's items now: erased ones stay erased; the rest is looked at again."""
         scope = parse_request(stored.document).scope
         roots = source_roots(self.config)
@@ -322,19 +320,36 @@ class Requests(EraseUseCase):
         items: dict[str, RequestItem] = {}
         recs = {r.id: r for r in self.catalogue.matching(scope, MAX_SCOPE)}
         for rid in scope.recordings:
-            if rid not in recs and rid not in previous:
-                items[rid] = RequestItem(
-                    rid, ItemOutcome.GONE, note="not in the catalogue: recd never indexed it"
-                )
+            old = previous.get(rid)
+            if rid not in recs and (old is None or old.outcome is not ItemOutcome.ERASED):
+                items[rid] = self._unmatched(rid, stored)
         for rec in recs.values():
             old = previous.get(rec.id)
             if old is not None and old.outcome is ItemOutcome.ERASED:
                 items[rec.id] = old
                 continue
-            items[rec.id] = _item(rec, roots, holds, preview=preview)
+            items[rec.id] = _item(rec, roots, holds, self.clock.now())
         for rid, old in previous.items():
             items.setdefault(rid, old)
         return sorted(items.values(), key=lambda i: (i.location or "", i.recording_id))
+
+    def _unmatched(self, rid: str, stored: StoredRequest) -> RequestItem:
+        """A recording the scope names by id that the scope does not match: never indexed, or
+        (indexed after the request was registered) another licence's, which is not erased."""
+        rec = self.catalogue.get(rid)
+        if rec is None:
+            return RequestItem(
+                rid, ItemOutcome.GONE, note="not in the catalogue: recd never indexed it"
+            )
+        owner = rec.classification.licence or "no licence (unclassified)"
+        return RequestItem(
+            rid,
+            ItemOutcome.FAILED,
+            location=location_of(source_roots(self.config), rec),
+            licence=rec.classification.licence,
+            size=rec.size,
+            note=f"not erased: it belongs to {owner}, not to {stored.licence}",
+        )
 
     def _erase(self, stored: StoredRequest, batch: Sequence[RequestItem]) -> list[RequestItem]:
         """Hash and erase one batch of pending items; returns them settled."""
@@ -558,7 +573,7 @@ class Requests(EraseUseCase):
         logger.warning("request %s: %s refused for %s: %s", subject, step, actor.name, why)
 
 
-def _item(rec: Recording, roots: Any, holds: Any, *, preview: bool) -> RequestItem:
+def _item(rec: Recording, roots: Any, holds: Any, now: datetime) -> RequestItem:
     base = RequestItem(
         rec.id,
         ItemOutcome.PENDING,
@@ -575,6 +590,10 @@ def _item(rec: Recording, roots: Any, holds: Any, *, preview: bool) -> RequestIt
     if rec.held:
         return replace(base, outcome=ItemOutcome.HELD, holds=holding(holds, rec),
                        note="kept by a legal hold")  # fmt: skip
+    if rec.not_before is not None and rec.not_before > now:
+        # A hold's release may be a mistake: nothing it kept is erased within the grace.
+        note = f"released from a legal hold: not erased before {format_time(rec.not_before)}"
+        return replace(base, outcome=ItemOutcome.HELD, note=note + " (holds.release_grace)")
     return base
 
 
@@ -651,7 +670,7 @@ def certificate_document(
         elif item.outcome is ItemOutcome.GONE:
             gone.append(entry | {"note": item.note})
         else:
-            entry["reason"] = "legal hold" if item.outcome is ItemOutcome.HELD else item.note
+            entry["reason"] = "legal hold" if item.holds else item.note
             if item.holds:
                 entry["held_by"] = list(item.holds)
             if item.audit_seq is not None:

@@ -1,0 +1,119 @@
+"""``recctl delete``: execute a verified early-deletion request (SPEC section 6).
+
+First the plan: the daemon's preview of what the request erases, what a hold keeps and what is
+already gone. Then, unless ``--dry-run``, a confirmation typed on a terminal (or ``--yes``), and
+the run itself, waited for however long it takes: the daemon hashes each file for the
+certificate and overwrites it before it answers. Running it again is safe: the daemon erases
+what is left and renews the certificate. Exit 4 when a hold kept a recording or an erasure
+failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from recd import clikit, renderlegal
+from recd.clikit import Subparsers
+from recd.errors import ExitCode, NotAllowedInState, RecdError, UsageError
+
+
+def _confirm(preview: dict[str, Any]) -> None:
+    """Ask the person at the terminal; anything but ``yes`` stops here."""
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "refusing to erase without confirmation: stdin is not a terminal (add --yes)"
+        )
+    question = clikit.rendered("request preview", lambda: renderlegal.confirm_question(preview))
+    sys.stdout.flush()
+    sys.stderr.write(question)
+    sys.stderr.flush()
+    try:
+        answer = sys.stdin.readline()
+    except KeyboardInterrupt:
+        answer = ""
+    if not answer.endswith("\n"):
+        sys.stderr.write("\n")  # end the question's line before the error
+    if answer.strip() != "yes":
+        raise RecdError("not confirmed; nothing erased")
+
+
+def _refuse_unverified(rid: str, state: str) -> None:
+    if state == "received":
+        raise NotAllowedInState(
+            f"request {rid} is not verified yet: a second administrator must run "
+            f"`recctl request approve {rid}` first; nothing erased"
+        )
+    if state == "rejected":
+        raise NotAllowedInState(f"request {rid} was rejected: nothing is erased for it")
+
+
+def cmd_delete(args: argparse.Namespace) -> ExitCode:
+    """Show what a verified request erases, confirm, erase, and summarise."""
+    rid = args.request_id
+    preview = clikit.shaped(
+        "request preview", clikit.ask(args, "request preview", {"request": rid}).unwrap(), dict
+    )
+    clikit.show(
+        "request preview",
+        lambda: [renderlegal.plan_header(preview), renderlegal.items_table(preview["items"])],
+    )
+    if args.dry_run:
+        clikit.say("dry run: nothing erased")
+        return ExitCode.OK
+    state, erase = clikit.rendered(
+        "request preview", lambda: (str(preview["request"]["state"]), int(preview["erase"]))
+    )
+    _refuse_unverified(rid, state)
+    if erase and not args.yes:
+        _confirm(preview)
+    if not erase and state == "completed":
+        clikit.say(f"request {rid} is already completed: nothing left to erase")
+    # Every file is hashed and overwritten before the reply: no timeout.
+    reply = clikit.ask(args, "request execute", {"request": rid}, wait=True)
+    result = clikit.shaped("request execute", reply.unwrap(), dict)
+    return _executed(result)
+
+
+def _executed(result: dict[str, Any]) -> ExitCode:
+    command = "request execute"
+    failed = clikit.rendered(
+        command, lambda: [item for item in result["items"] if item["outcome"] == "failed"]
+    )
+    if failed:
+        clikit.show(command, lambda: [renderlegal.items_table(failed)])
+    clikit.show(command, lambda: [renderlegal.executed(result)])
+    counts = result["request"]["counts"]  # read by ``executed`` above
+    left = clikit.rendered(
+        command, lambda: sum(int(counts[n]) for n in ("held", "failed", "pending"))
+    )
+    return ExitCode.PARTIAL if left else ExitCode.OK
+
+
+def build_delete_parser(subparsers: Subparsers) -> None:
+    """``recctl delete --request-id R [--dry-run] [--yes]``."""
+    delete = subparsers.add_parser(
+        "delete",
+        help="execute a verified early-deletion request",
+        description="Execute a verified early-deletion request: show what it erases, what is "
+        "held and what is already gone, ask for confirmation, erase, and record the deletion "
+        "certificate (see `recctl request certificate`). Held recordings are kept and listed. "
+        "Running it again is safe: it erases what is left.",
+        epilog="Exit status: 0 everything in scope erased (or already gone), 1 failed or not "
+        "confirmed, 2 usage error (or no terminal to confirm on), 3 unknown request or not "
+        "verified, 4 a hold kept some recordings or some erasures failed, 69 daemon "
+        "unavailable, 77 permission denied.",
+    )
+    delete.add_argument(
+        "--request-id", required=True, metavar="REQUEST", help="the verified request to execute"
+    )
+    delete.add_argument(
+        "--dry-run", action="store_true", help="show what would be erased, and erase nothing"
+    )
+    delete.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask for confirmation (needed when stdin is not a terminal)",
+    )
+    delete.set_defaults(handler=cmd_delete)
