@@ -4,7 +4,6 @@ and the certificate, holds winning, re-runs and an interrupted run resuming."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from collections.abc import Iterator
@@ -14,13 +13,11 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from recd.config import Licence
 from recd.configtypes import Agent
 from recd.core.model import recording_id
 from recd.core.periods import parse_period
-from recd.core.requests import signed_bytes
 from recd.core.scope import Scope
 from recd.errors import NotAllowedInState, NotFound, PermissionDenied, UsageError
 from recd.ports import Actor, ItemOutcome, RequestState
@@ -29,14 +26,11 @@ from recd.service.holds import Holds
 from recd.service.requests import Requests
 from tests.estate import Estate
 from tests.fakes import FakeClock
+from tests.keys import raw, signed
 
 ALICE = Actor("alice", 1001, admin=True)
 BOB = Actor("bob", 1002, admin=True)
 EVE = Actor("eve", 1003, admin=False)
-
-
-def raw(key: Ed25519PrivateKey) -> bytes:
-    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 @pytest.fixture
@@ -83,16 +77,6 @@ def document(request_id: str = "REQ-1", licence: str = "L1", **scope: Any) -> di
         "reason": "Erasure requested by the data subject",
         "evidence": "letter 77",
         "scope": scope or {"from": "2026-11-01T00:00:00Z"},
-    }
-
-
-def signed(doc: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
-    signature = key.sign(signed_bytes(doc))
-    return doc | {
-        "signature": {
-            "key": "ed25519:" + base64.b64encode(raw(key)).decode(),
-            "value": base64.b64encode(signature).decode(),
-        }
     }
 
 

@@ -39,6 +39,7 @@ from recd.core.requests import (
 )
 from recd.core.scope import Scope
 from recd.errors import ExitCode
+from tests.keys import signed
 
 REC = recording_id("pbx1", "100/a.wav")
 K0 = "ed25519:" + "A" * 43 + "="  # 32 zero bytes
@@ -98,11 +99,6 @@ def public(private: Ed25519PrivateKey) -> bytes:
 def key_text(private: Ed25519PrivateKey) -> str:
     """The key as a licence file and a request file write it."""
     return "ed25519:" + base64.b64encode(public(private)).decode()
-
-
-def signed(doc: dict[str, Any], private: Ed25519PrivateKey) -> dict[str, Any]:
-    value = base64.b64encode(private.sign(signed_bytes(doc))).decode()
-    return doc | {"signature": {"key": key_text(private), "value": value}}
 
 
 def refusal(doc: object) -> str:

@@ -10,7 +10,6 @@ deletion certificate.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import grp
 import hashlib
@@ -32,12 +31,10 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from prometheus_client.parser import text_string_to_metric_families
 
 import recd
 from recd.core.model import recording_id
-from recd.core.requests import signed_bytes
 from tests.e2e.helpers import (
     audit_entries,
     check_consistent,
@@ -52,6 +49,7 @@ from tests.e2e.helpers import (
     write_recording,
 )
 from tests.fakes import NotifyListener
+from tests.keys import key_text, signed
 
 REPO = Path(recd.__file__).resolve().parents[1]
 RECEIVED = "2026-11-20T10:00:00Z"
@@ -60,14 +58,6 @@ Completed = subprocess.CompletedProcess[str]
 
 
 # --- keys, licences and request files -------------------------------------------------------------
-
-
-def raw(key: Ed25519PrivateKey) -> bytes:
-    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-
-def key_text(key: Ed25519PrivateKey) -> str:
-    return "ed25519:" + base64.b64encode(raw(key)).decode()
 
 
 @pytest.fixture(scope="module")
@@ -125,12 +115,6 @@ def document(request_id: str, licence: str = "L3", **scope: Any) -> dict[str, An
         "evidence": "letter THREE/DP/77",
         "scope": scope or {"from": "2000-01-01T00:00:00Z"},
     }
-
-
-def signed(doc: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
-    """``doc`` with an Ed25519 signature by ``key`` over its canonical JSON."""
-    value = key.sign(signed_bytes(doc))
-    return doc | {"signature": {"key": key_text(key), "value": base64.b64encode(value).decode()}}
 
 
 def write_json(path: Path, doc: dict[str, Any], mode: int = 0o600) -> Path:
