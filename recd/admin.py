@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -22,7 +22,7 @@ from recd.config import Config
 from recd.control import Caller
 from recd.core.model import FIELDS, Recording, State, UnclassifiedPolicy
 from recd.errors import NotFound, UsageError
-from recd.metrics import LicenceTotals, Snapshot, SourceState
+from recd.metrics import LicenceTotals, S3Totals, Snapshot, SourceState
 from recd.ports import CatalogueReader, Clock, ListQuery
 from recd.protocol import Reply, Request
 from recd.service.indexing import IndexStats
@@ -44,6 +44,7 @@ class SourceStatus:
     scanning: bool
     last_scan: datetime | None
     scan_seconds: float | None
+    objects: S3Totals | None = None  # S3: what the last completed poll listed
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +162,7 @@ class Admin:
                         "scanning": s.scanning,
                         "last_scan": iso(s.last_scan),
                         "scan_seconds": s.scan_seconds,
+                        "objects": None if s.objects is None else asdict(s.objects),
                     }
                     for s in state.sources
                 ],
@@ -387,7 +389,9 @@ def metrics_snapshot(
         overdue=overdue,
         next_deadline=next_deadline,
         sources=[
-            SourceState(s.name, s.type, s.last_scan, s.scan_seconds, s.watch == "periodic")
+            SourceState(
+                s.name, s.type, s.last_scan, s.scan_seconds, s.watch == "periodic", s.objects
+            )
             for s in state.sources
         ],
         clock_guard=guard,

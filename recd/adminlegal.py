@@ -34,8 +34,9 @@ class LegalLoop(Loop, Protocol):
     def requests(self) -> Requests:
         """The request use cases (on the loop only)."""
 
-    def hold_released(self) -> None:
-        """Recordings may be due now: sweep at the next wake-up."""
+    def holds_changed(self) -> None:
+        """A hold was placed or released: mirror holds to S3 where configured, and sweep at
+        the next wake-up (recordings may be due now)."""
 
     def run_request(self, request_id: str, actor: Actor) -> Future[Run]:
         """Start or continue a run (on the loop); the future ends with it."""
@@ -153,11 +154,15 @@ class Legal:
         case, reason = _str(args, "case"), _str(args, "reason")
         until = _opt_time(args, "until")
         actor = self._actor(caller)
-        hold, held = self.loop.call_soon(
-            lambda: self.loop.holds().place(
+
+        def place() -> Any:
+            placed = self.loop.holds().place(
                 scope, case=case, reason=reason, until=until, actor=actor
             )
-        )
+            self.loop.holds_changed()
+            return placed
+
+        hold, held = self.loop.call_soon(place)
         return Reply.success(hold_json(hold, held))
 
     def hold_release(self, args: dict[str, Any], caller: Caller) -> Reply:
@@ -166,7 +171,7 @@ class Legal:
 
         def release() -> Any:
             released = self.loop.holds().release(hold_id, reason=reason, actor=actor)
-            self.loop.hold_released()
+            self.loop.holds_changed()
             return released
 
         released = self.loop.call_soon(release)

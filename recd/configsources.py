@@ -26,7 +26,11 @@ from recd.core.classify import DEFAULT_TAG_NAMES, ClassifyRule
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _SOURCE_TYPES: tuple[SourceType, ...] = ("directory", "s3")
 _DIRECTORY_KEYS = ("path",)
-_S3_KEYS = ("bucket", "prefix", "endpoint_url", "region", "poll", "metadata", "mirror_legal_holds")
+_S3_KEYS = (
+    "bucket", "prefix", "endpoint_url", "region", "poll", "metadata", "mirror_legal_holds",
+    "bypass_governance",
+)  # fmt: skip
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _GROUPS = ("licence", "started", "call_id", "extension", "caller", "callee")
 _STRPTIME_DIRECTIVES = frozenset("aAbBcdfGHIjmMpSuUVwWxXyYzZ%")
 
@@ -95,6 +99,16 @@ def _s3_source(t: Table, name: str | None, rule: ClassifyRule) -> SourceConfig |
     region = t.string("region")
     poll = t.duration("poll", DEFAULT_POLL, positive=True)
     mirror = t.flag("mirror_legal_holds", False)
+    bypass = t.flag("bypass_governance", False)
+    if rule.tags:
+        t.report(
+            "tags",
+            "audio tags are not read from S3 objects (that would download every object); "
+            "use metadata = true for x-amz-meta-* and object tags",
+        )
+    if bucket is not None and not _BUCKET.fullmatch(bucket):
+        t.report("bucket", f"{quote(bucket)} is not a valid bucket name (3 to 63 characters: "
+                 'lower-case letters, digits, "." and "-")')  # fmt: skip
     if name is None or bucket is None:
         return None
     return SourceConfig(
@@ -107,6 +121,7 @@ def _s3_source(t: Table, name: str | None, rule: ClassifyRule) -> SourceConfig |
         region=region,
         poll=poll,
         mirror_legal_holds=mirror,
+        bypass_governance=bypass,
     )
 
 

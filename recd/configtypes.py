@@ -67,6 +67,7 @@ class SourceConfig:
     region: str | None = None
     poll: timedelta = DEFAULT_POLL
     mirror_legal_holds: bool = False
+    bypass_governance: bool = False  # send x-amz-bypass-governance-retention on deletes
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,13 +47,14 @@ from recd.core.holds import next_expiry
 from recd.core.safety import ClockReading, clock_problem
 from recd.errors import ConfigInvalid, DaemonUnavailable, ExitCode, RecdError
 from recd.inbox import Command, Inbox
-from recd.metrics import Metrics, Snapshot
+from recd.metrics import Metrics, S3Totals, Snapshot
 from recd.ports import NO_TELEMETRY, Actor, CatalogueReader, Clock, RequestState, Telemetry
 from recd.ports import RECD as RECD_ACTOR
-from recd.runtime import Runtime, adapter, open_runtime
+from recd.runtime import Runtime, adapter, open_runtime, report_buckets
 from recd.service import breakers
 from recd.service.holds import Holds
 from recd.service.indexing import Indexer, IndexStats
+from recd.service.mirror import HoldMirror
 from recd.service.policies import apply_policies
 from recd.service.recovery import Recovery
 from recd.service.requests import Requests
@@ -190,6 +191,7 @@ class Daemon:
             )
             Recovery(config, runtime.catalogue, runtime.audit, self.clock, runtime.erasers).run()
             apply_policies(config, runtime.catalogue)
+            report_buckets(runtime)
         except BaseException:
             runtime.close()
             raise
@@ -418,6 +420,8 @@ class Daemon:
         if not under:
             self._scans[name] = (self.clock.now(), stats.seconds)
             self.watching.scanned(name, self.clock.monotonic())
+        if name in self.runtime.stores:
+            self._mirror_holds()  # recordings the poll found that a hold matches
         self._sweep_needed = True
         self._publish()
         return stats
@@ -511,13 +515,21 @@ class Daemon:
             self.config, rt.catalogue, rt.audit, self.clock, rt.erasers, self._telemetry()
         )
 
-    def hold_released(self) -> None:
+    def holds_changed(self) -> None:
+        self._mirror_holds()
         self._sweep_needed = True
+
+    def _mirror_holds(self) -> None:
+        """S3 legal holds follow recd's holds on sources with ``mirror_legal_holds``; before
+        any sweep, so a release's erasures do not meet holds recd itself set."""
+        if any(s.mirror_legal_holds for s in self.config.sources):
+            rt = self.runtime
+            HoldMirror(self.config, rt.catalogue, rt.audit, self.clock, rt.stores).run()
 
     def _expire_holds(self) -> None:
         expiry = next_expiry(self.runtime.catalogue.holds())
         if expiry is not None and expiry <= self.clock.now() and self.holds().expire():
-            self._sweep_needed = True
+            self.holds_changed()
 
     def run_request(self, request_id: str, actor: Actor) -> Future[Run]:
         """Start (or continue) a request's run; the future ends when the run does, which may
@@ -576,11 +588,20 @@ class Daemon:
                     scanning=self._scanning == s.name or last is None,
                     last_scan=None if last is None else last[0],
                     scan_seconds=None if last is None else last[1],
+                    objects=self._objects(s.name),
                 )
             )
         self._state = DaemonState(
             self._state.started, os.getpid(), self.clock_problem, tuple(sources)
         )
+
+    def _objects(self, name: str) -> S3Totals | None:
+        """What the last completed poll of an S3 source listed (None for directories)."""
+        source = None if self._runtime is None else self._runtime.sources.get(name)
+        totals = getattr(source, "last_scan", None)
+        if totals is None:
+            return None
+        return S3Totals(totals.objects, totals.versions, totals.delete_markers, totals.bytes)
 
     def snapshot(self) -> Snapshot:
         """The metrics collector's view, at scrape time (from the metrics server's thread)."""

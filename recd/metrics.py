@@ -77,6 +77,17 @@ class SourceState:
     last_scan: datetime | None  # end of the last full scan, UTC aware; None before the first
     scan_seconds: float | None  # duration of that scan
     degraded: bool  # watching fell back to periodic scans (inotify watch limit)
+    objects: S3Totals | None = None  # S3: what the last completed poll listed
+
+
+@dataclass(frozen=True, slots=True)
+class S3Totals:
+    """Keys with data, their versions (delete markers apart) and bytes at the last poll."""
+
+    objects: int
+    versions: int
+    delete_markers: int
+    bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +228,38 @@ def _source_families(sources: Sequence[SourceState]) -> list[Metric]:
         if source.scan_seconds is not None:
             took.add_metric([source.name], source.scan_seconds)
         degraded.add_metric([source.name], float(source.degraded))
-    return [info, ended, took, degraded]
+    return [info, ended, took, degraded, *_s3_families(sources)]
+
+
+def _s3_families(sources: Sequence[SourceState]) -> list[Metric]:
+    families = {
+        "objects": GaugeMetricFamily(
+            "recd_s3_objects",
+            "S3 keys holding at least one data version (recordings), at the last poll.",
+            labels=["source"],
+        ),
+        "versions": GaugeMetricFamily(
+            "recd_s3_versions",
+            "Data versions of those keys (delete markers apart), at the last poll.",
+            labels=["source"],
+        ),
+        "delete_markers": GaugeMetricFamily(
+            "recd_s3_delete_markers",
+            "Delete markers under the source's prefix, at the last poll.",
+            labels=["source"],
+        ),
+        "bytes": GaugeMetricFamily(
+            "recd_s3_bytes",
+            "Bytes of every data version of those keys, at the last poll.",
+            labels=["source"],
+        ),
+    }
+    for source in sources:
+        if source.objects is None:
+            continue
+        for field_name, family in families.items():
+            family.add_metric([source.name], getattr(source.objects, field_name))
+    return list(families.values())
 
 
 def _clock_guard_families(reason: str | None) -> list[Metric]:
@@ -363,6 +405,13 @@ class Metrics:
         self.registry.register(collector)
         self.registry.register(errors)
         self.registry.register(self._overflows)
+        self._object_errors = Counter(
+            "recd_s3_erase_errors",
+            "Versions an S3 store refused to delete, by source and S3 error code (retried "
+            "transient errors included).",
+            ["source", "code"],
+            registry=self.registry,
+        )
         self._deletions = Counter(
             "recd_deletions",
             "Erasures by reason (retention, request) and result (done, failed, skipped, dry-run).",
@@ -428,6 +477,10 @@ class Metrics:
     def watch_overflow(self, source: str) -> None:
         """Count one overflow of the source's watch queue (events lost, a rescan follows)."""
         self._overflows.labels(source).inc()
+
+    def object_error(self, source: str, code: str) -> None:
+        """Count one version an S3 store refused to delete with error ``code``."""
+        self._object_errors.labels(source, code).inc()
 
     def serve(self, listen: str) -> None:
         """Serve the registry over HTTP on ``listen`` ("127.0.0.1:9464", "[::1]:0") from a

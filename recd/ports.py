@@ -19,6 +19,7 @@ from recd.core.scope import Scope
 
 if TYPE_CHECKING:
     from recd.core.erasure import Decision, TargetFacts
+    from recd.core.objects import BucketState, ObjectFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,19 @@ class RequestItem:
     audit_seq: int | None = None  # the erase.done (or erase.failed) entry
     holds: tuple[str, ...] = ()
     note: str | None = None
+    s3: Mapping[str, Any] | None = None  # bucket, key, versions (with SHA-256), confirmation
+
+
+@dataclass(frozen=True, slots=True)
+class Mirrored:
+    """The S3 legal holds recd set on one recording's versions (``s3.mirror_legal_holds``):
+    each version id with whether recd turned its hold ON (False: it was ON already, someone
+    else's, and recd never turns it OFF)."""
+
+    recording_id: str
+    key: str
+    ino: int  # the recording's fingerprint when mirrored: a new version needs mirroring too
+    versions: tuple[tuple[str, bool], ...]
 
 
 WatchKind = Literal["changed", "deleted", "dir", "overflow"]
@@ -152,6 +166,19 @@ class Watcher(Protocol):
     def stop(self) -> None: ...
 
 
+class ObjectStore(Protocol):
+    """What an S3 source offers beside erasing: its bucket's settings and object legal holds."""
+
+    def bucket_state(self) -> BucketState:
+        """Versioning and Object Lock defaults. Raises ``OSError`` (``S3Error``)."""
+
+    def legal_holds(self, key: str) -> list[tuple[str, bool]]:
+        """Every data version of exactly ``key`` and whether its S3 legal hold is ON."""
+
+    def set_legal_hold(self, key: str, version_id: str, on: bool) -> None:
+        """Put the S3 legal hold of one version ON or OFF. Raises ``OSError``."""
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """Wall-clock time, timezone-aware UTC."""
@@ -169,7 +196,8 @@ class ScanReport(Protocol):
 
 
 class Source(Protocol):
-    """A local directory tree, walked without following symlinks or crossing filesystems."""
+    """A local directory tree, walked without following symlinks or crossing filesystems, or
+    an S3 bucket (and prefix), listed version by version (``relpath`` is then the key)."""
 
     name: str
 
@@ -194,6 +222,10 @@ class Source(Protocol):
 
         Raises ``FileNotFoundError`` if the file is gone or is no longer the same inode.
         """
+
+    def metadata(self, relpath: str) -> Mapping[str, str]:
+        """S3: the object's ``x-amz-meta-*`` metadata (prefix removed) and object tags, names
+        lower-cased, metadata winning a clash; empty for files. Raises ``OSError``."""
 
 
 class TagReader(Protocol):
@@ -335,6 +367,17 @@ class Catalogue(Protocol):
     def matching(self, scope: Scope, limit: int) -> list[Recording]:
         """Recordings ``scope`` matches, in any state (catalogue order)."""
 
+    # -- S3 legal holds mirrored --
+
+    def mirror_work(self, source: str, limit: int) -> tuple[list[Recording], list[Mirrored]]:
+        """Up to ``limit`` each: present held recordings of ``source`` not mirrored (or
+        mirrored before a version came), and mirrors of recordings no longer held."""
+
+    def mirrored(self, recording_id: str) -> Mirrored | None: ...
+
+    def set_mirrored(self, m: Mirrored | str) -> None:
+        """Store a recording's mirror, or forget it (given its recording id)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ListQuery:
@@ -416,6 +459,9 @@ class Telemetry(Protocol):
     def watch_overflow(self, source: str) -> None:
         """Events of ``source`` may have been lost; a full reconciliation follows."""
 
+    def object_error(self, source: str, code: str) -> None:
+        """An S3 store refused to delete one version (``code``: AccessDenied, SlowDown...)."""
+
 
 class _NoTelemetry:
     def erased(self, reason: str, result: str, size: int, lag: float | None) -> None:
@@ -427,16 +473,22 @@ class _NoTelemetry:
     def watch_overflow(self, source: str) -> None:
         pass
 
+    def object_error(self, source: str, code: str) -> None:
+        pass
+
 
 NO_TELEMETRY: Telemetry = _NoTelemetry()
 
 
 class EraseError(Exception):
-    """An erase did not happen or did not complete; ``reason`` says why in one line."""
+    """An erase did not happen or did not complete; ``reason`` says why in one line.
 
-    def __init__(self, reason: str) -> None:
+    ``codes`` counts the S3 error codes behind it (``{"AccessDenied": 2}``), for metrics."""
+
+    def __init__(self, reason: str, codes: Mapping[str, int] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.codes: Mapping[str, int] = codes or {}
 
 
 class Gone(EraseError):
@@ -447,11 +499,37 @@ class Refused(EraseError):
     """The file is there but recd will not touch it (symlink, not regular, replaced...)."""
 
 
+@dataclass(frozen=True, slots=True)
+class EraseTarget:
+    """A catalogued recording to prepare for erasure (``size`` None: do not check it)."""
+
+    relpath: str
+    dev: int
+    ino: int
+    size: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class EraseJob:
+    """One prepared erase of a batch, as ``Eraser.erase_many`` takes it."""
+
+    prepared: PreparedErase
+    decision: Decision
+    temp_name: str
+
+
 class PreparedErase(Protocol):
-    """A file opened and checked for erasure; holds descriptors until ``close``."""
+    """A file opened and checked for erasure (holds descriptors until ``close``), or an S3
+    key whose versions were listed."""
 
     @property
-    def facts(self) -> TargetFacts: ...
+    def facts(self) -> TargetFacts | ObjectFacts: ...
+
+    @property
+    def details(self) -> Mapping[str, Any]:
+        """What the erase entries record besides the common details: for S3 the bucket, key
+        and every version and delete marker to delete (after ``digest``, with their SHA-256);
+        empty for files."""
 
     def close(self) -> None: ...
 
@@ -461,6 +539,7 @@ class EraseOutcome(Protocol):
     effective: bool
     ineffective_reason: str | None
     bytes_overwritten: int
+    details: Mapping[str, Any]  # recorded in erase.done (S3: the confirmation listing)
 
 
 class Eraser(Protocol):
@@ -473,6 +552,13 @@ class Eraser(Protocol):
         (recovery of an erase that had already truncated the file).
         """
 
+    def prepare_many(
+        self, targets: Sequence[EraseTarget]
+    ) -> list[PreparedErase | EraseError | OSError]:
+        """``prepare`` for a batch, in order; each failure (``Gone``, ``Refused``, another
+        ``EraseError``, or an ``OSError`` such as an unreadable directory) is returned in its
+        place. An S3 eraser lists the batch's keys in one walk."""
+
     def erase(
         self,
         prepared: PreparedErase,
@@ -483,6 +569,13 @@ class Eraser(Protocol):
         temp_name: str,
     ) -> EraseOutcome:
         """The irreversible step. Raises ``EraseError`` when it did not complete."""
+
+    def erase_many(
+        self, jobs: Sequence[EraseJob], *, pattern: ErasePattern, verify: bool
+    ) -> list[EraseOutcome | EraseError]:
+        """``erase`` for a batch, in order; each failure is returned in its place (an
+        ``EraseError``; never raises one). An S3 eraser deletes in DeleteObjects requests of
+        up to 1,000 versions and confirms with one listing that nothing of the batch is left."""
 
     def digest(self, prepared: PreparedErase) -> str:
         """SHA-256 (hex) of the prepared file's content, read from the checked inode.

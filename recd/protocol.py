@@ -17,8 +17,10 @@ Results, per command (times are ISO 8601 UTC strings, ``null`` where there is no
 - ``status``: object with ``version``, ``mode``, ``pid``, ``started``, ``recordings`` (present),
   ``bytes``, ``unclassified``, ``overdue``, ``next_deadline``, ``breaker`` (list of licences whose
   breaker is tripped), ``clock_guard`` (``{"paused": bool, "reason": str|null}``), ``sources``
-  (list of ``{"name", "type", "watch", "scanning", "last_scan", "scan_seconds"}``; ``watch`` is
-  ``"inotify"``, ``"periodic"`` (degraded) or ``"none"``) and ``licences`` (list of
+  (list of ``{"name", "type", "watch", "scanning", "last_scan", "scan_seconds", "objects"}``;
+  ``watch`` is ``"inotify"``, ``"periodic"`` (degraded), ``"poll"`` (S3) or ``"none"``;
+  ``objects`` is null, or for S3 ``{"objects", "versions", "delete_markers", "bytes"}`` as of
+  the last completed poll) and ``licences`` (list of
   ``{"licence", "recordings", "bytes", "due"}``, ``licence`` null for unclassified).
 - ``ls`` (args ``licence``, ``unclassified``, ``due_before``, ``limit``, ``state``): list of
   recording objects ``{"id", "source", "location", "licence", "started", "deadline", "size",

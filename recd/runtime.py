@@ -2,8 +2,8 @@
 
 Adapters are named by "module:attribute" strings and imported only when a configuration uses
 them (uvicorn's lazy tables), so mutagen is loaded only for sources with ``tags = true`` and
-boto3 only for S3 sources. This issue's entry point is ``run_once`` (``recd --once``); the live
-loop is built on the same runtime.
+boto3 only for S3 sources (one client per S3 source, shared by its lister and its eraser).
+``run_once`` is ``recd --once``; the daemon's loop is built on the same runtime.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import Any, TextIO
 from recd import __version__
 from recd.config import Config
 from recd.core.audit import AuditDraft
+from recd.core.objects import bucket_report
 from recd.errors import ExitCode, StateError
-from recd.ports import AuditLog, Catalogue, Clock, Eraser, Source, TagReader
+from recd.ports import AuditLog, Catalogue, Clock, Eraser, ObjectStore, Source, TagReader
 from recd.service import breakers
 from recd.service.indexing import Indexer
 from recd.service.policies import apply_policies
@@ -37,6 +38,9 @@ ADAPTERS = {
     "eraser.directory": "recd.adapters.erase:LocalEraser",
     "tags.mutagen": "recd.adapters.tags:MutagenTagReader",
     "clock.system": "recd.adapters.clock:SystemClock",
+    "client.s3": "recd.adapters.s3:make_client",
+    "source.s3": "recd.adapters.s3:S3Source",
+    "eraser.s3": "recd.adapters.s3:S3Eraser",
 }
 
 
@@ -55,6 +59,7 @@ class Runtime:
     audit: AuditLog
     sources: dict[str, Source] = field(default_factory=dict)
     erasers: dict[str, Eraser] = field(default_factory=dict)
+    stores: dict[str, ObjectStore] = field(default_factory=dict)  # S3 sources' buckets
     tag_reader: TagReader | None = None
 
     def close(self) -> None:
@@ -80,9 +85,13 @@ def open_runtime(config: Config, clock: Clock) -> Runtime:
         raise
     runtime = Runtime(config, clock, catalogue, audit)
     for source in config.sources:
-        if source.type != "directory" or source.path is None:
-            logger.warning("source %s: S3 sources are not supported yet; skipped", source.name)
+        if source.type == "s3":
+            client = adapter("client.s3")(source)
+            runtime.sources[source.name] = adapter("source.s3")(source.name, source, client)
+            eraser = adapter("eraser.s3")(source.name, source, client)
+            runtime.erasers[source.name] = runtime.stores[source.name] = eraser
             continue
+        assert source.path is not None
         runtime.sources[source.name] = adapter("source.directory")(
             source.name, source.path, exclude=(state,)
         )
@@ -90,6 +99,28 @@ def open_runtime(config: Config, clock: Clock) -> Runtime:
     if any(s.rule.tags for s in config.sources):
         runtime.tag_reader = adapter("tags.mutagen")()
     return runtime
+
+
+def report_buckets(runtime: Runtime) -> None:
+    """Log each S3 bucket's versioning and Object Lock default; warn where a COMPLIANCE
+    default makes early deletion impossible or legal holds cannot be mirrored."""
+    for s in runtime.config.sources:
+        store = runtime.stores.get(s.name)
+        if store is None or s.bucket is None:
+            continue
+        try:
+            state = store.bucket_state()
+        except OSError as exc:
+            logger.warning(
+                "source %s: cannot read the settings of bucket %s: %s (polls will tell)",
+                s.name, s.bucket, exc.strerror or exc,
+            )  # fmt: skip
+            continue
+        for warning, line in bucket_report(
+            s.name, s.bucket, state, mirror_legal_holds=s.mirror_legal_holds,
+            bypass_governance=s.bypass_governance,
+        ):  # fmt: skip
+            logger.log(logging.WARNING if warning else logging.INFO, "%s", line)
 
 
 def scan_all(runtime: Runtime) -> bool:
@@ -123,6 +154,7 @@ def run_once(config: Config, clock: Clock, out: TextIO) -> ExitCode:
         runtime.audit.append([AuditDraft("config.loaded", str(config.path), details)], clock.now())
         Recovery(config, runtime.catalogue, runtime.audit, clock, runtime.erasers).run()
         apply_policies(config, runtime.catalogue)
+        report_buckets(runtime)
         scanned = scan_all(runtime)
         report = Sweeper(config, runtime.catalogue, runtime.audit, clock, runtime.erasers).run()
     finally:

@@ -8,6 +8,9 @@ source, a directory that appeared or vanished for a reconciliation of that subtr
 source whose watches could not all be added (``fs.inotify.max_user_watches``) is scanned
 every ``DEGRADED_POLL`` instead, with a log line and the ``recd_source_watch_degraded``
 metric. Every source is still reconciled fully at start and every ``daemon.rescan``.
+
+S3 buckets send no events: each S3 source is listed every ``poll`` through the same
+reconciliation queue (``mode`` "poll").
 """
 
 from __future__ import annotations
@@ -63,7 +66,8 @@ class Watching:
         self.on_overflow = on_overflow
         self.watchers: dict[str, Watcher] = {}
         self._reconcile: dict[str, set[str]] = {}  # source -> subtrees ("" = all)
-        self._polls: dict[str, float] = {}  # degraded source -> next monotonic scan time
+        self._polls: dict[str, float] = {}  # degraded or S3 source -> next monotonic scan time
+        self._periods: dict[str, float] = {}  # S3 source -> seconds between polls
 
     @staticmethod
     def accepts(item: Any) -> bool:
@@ -72,6 +76,12 @@ class Watching:
     def start(self, runtime: Runtime) -> None:
         exclude = (runtime.config.daemon.state_dir,)
         for s in runtime.config.sources:
+            if s.type == "s3" and s.name in runtime.sources:
+                # Buckets send no events: each is listed every `poll` (the full scan at start
+                # is the first listing, after which ``scanned`` sets the next).
+                self._periods[s.name] = s.poll.total_seconds()
+                self._polls[s.name] = 0.0
+                continue
             if s.type != "directory" or s.path is None or s.name not in runtime.sources:
                 continue
             watcher: Watcher = adapter("watch.inotify")(s.name, s.path, self.sink, exclude=exclude)
@@ -84,14 +94,18 @@ class Watching:
             watcher.stop()
         self.watchers.clear()
         self._polls.clear()
+        self._periods.clear()
         self._reconcile.clear()
 
     def scanned(self, name: str, mono: float) -> None:
-        """A full scan of ``name`` just ended: a degraded source's next poll is a period on."""
+        """A full scan of ``name`` just ended: a degraded or S3 source's next poll is a period
+        on."""
         if name in self._polls:
-            self._polls[name] = mono + DEGRADED_POLL
+            self._polls[name] = mono + self._periods.get(name, DEGRADED_POLL)
 
     def mode(self, name: str) -> str:
+        if name in self._periods:
+            return "poll"
         watcher = self.watchers.get(name)
         if watcher is None:
             return "none"
@@ -112,7 +126,7 @@ class Watching:
         for name, at in self._polls.items():
             if at <= mono:
                 self._reconcile.setdefault(name, set()).add("")
-                self._polls[name] = mono + DEGRADED_POLL
+                self._polls[name] = mono + self._periods.get(name, DEGRADED_POLL)
         work: list[tuple[str, str]] = []
         for name, trees in sorted(self._reconcile.items()):
             if "" in trees:

@@ -298,7 +298,7 @@ SOURCE_CASES = [
             '"_", "." and "-", starting with a letter or digit)'
         ],
     ),
-    ('[[source]]\nname = ""\ntype = "s3"\nbucket = "b"', ["source[0].name: must not be empty"]),
+    ('[[source]]\nname = ""\ntype = "s3"\nbucket = "bkt"', ["source[0].name: must not be empty"]),
     (
         source() + source(path="{tmp}/other"),
         ['source[1].name: "pbx1" is already the name of source[0]'],
@@ -337,6 +337,24 @@ SOURCE_CASES = [
         [
             "source[0].region: must not be empty",
             "source[0].mirror_legal_holds: expected a boolean (true or false), got string",
+        ],
+    ),
+    (
+        s3("bypass_governance = 1"),
+        ["source[0].bypass_governance: expected a boolean (true or false), got integer"],
+    ),
+    (
+        s3("tags = true"),
+        [
+            "source[0].tags: audio tags are not read from S3 objects (that would download every "
+            "object); use metadata = true for x-amz-meta-* and object tags"
+        ],
+    ),
+    (
+        '[[source]]\nname = "a"\ntype = "s3"\nbucket = "Recordings_2026"',
+        [
+            'source[0].bucket: "Recordings_2026" is not a valid bucket name (3 to 63 characters: '
+            'lower-case letters, digits, "." and "-")'
         ],
     ),
     (source('patern = "x"'), ['source[0].patern: unknown key (did you mean "pattern"?)']),
@@ -809,6 +827,7 @@ pattern = '^tenants/(?P<licence>[^/]+)/(?P<call_id>[^/]+)\\.(wav|mp3|opus)$'
 poll = "1m"
 metadata = true
 mirror_legal_holds = true
+bypass_governance = true
 """
 
 
@@ -875,6 +894,7 @@ def test_full_config_round_trips(tmp_path: Path) -> None:
                 region="us-east-1",
                 poll=timedelta(minutes=1),
                 mirror_legal_holds=True,
+                bypass_governance=True,
                 rule=ClassifyRule(
                     timezone=UTC,
                     pattern=re.compile(

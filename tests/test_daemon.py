@@ -9,7 +9,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,8 @@ import pytest
 from recd.adapters.systemd import Notifier
 from recd.admin import Admin
 from recd.client import call
-from recd.config import Config, RetentionSettings, SourceConfig
+from recd.config import Config, RetentionSettings
 from recd.control import Caller
-from recd.core.classify import ClassifyRule
 from recd.core.model import UnclassifiedPolicy, recording_id
 from recd.core.periods import parse_period
 from recd.daemon import RETRY, Daemon, Event
@@ -438,27 +437,6 @@ def test_a_long_scan_reports_its_progress(
             "STATUS=scanning pbx: 4 files so far",
         ]
         assert "WATCHDOG=1" not in messages  # the fake clock stood still: none was due yet
-    finally:
-        daemon.stop()
-
-
-def test_sources_recd_cannot_index_yet_are_skipped_not_scanned(
-    estate: Estate, listener: NotifyListener, caplog: pytest.LogCaptureFixture
-) -> None:
-    bucket = SourceConfig(
-        "bucket", "s3", ClassifyRule(timezone=UTC, licence="L1"), bucket="recordings"
-    )
-    estate.configure(sources=(*estate.config.sources, bucket))
-    daemon = make(estate, listener)
-    daemon.start()
-    try:
-        assert "source bucket: S3 sources are not supported yet; skipped" in caplog.messages
-        assert [(s.name, s.watch, s.last_scan) for s in daemon.state().sources] == [
-            ("pbx", "inotify", estate.clock.now()),
-            ("bucket", "none", None),
-        ]
-        assert daemon.scan_sources(["bucket"]) == []
-        assert [s.source for s in daemon.scan_sources(["pbx", "bucket"])] == ["pbx"]
     finally:
         daemon.stop()
 

@@ -35,7 +35,7 @@ from recd.config import load
 from recd.core.audit import GENESIS, AuditDraft, seal, to_line
 from recd.core.classify import DEFAULT_TAG_NAMES
 from recd.errors import ConfigInvalid, ExitCode
-from recd.metrics import LicenceTotals, Metrics, Snapshot, SourceState
+from recd.metrics import LicenceTotals, Metrics, S3Totals, Snapshot, SourceState
 from recd.runtime import summary_lines
 from recd.service.sweep import LicenceTally, SweepReport
 
@@ -313,7 +313,10 @@ def exposed_metrics(*, per_licence: bool) -> dict[str, tuple[str, frozenset[str]
         held=0,
         overdue=0,
         next_deadline=now,
-        sources=(SourceState("pbx", "directory", now, 1.0, False),),
+        sources=(
+            SourceState("pbx", "directory", now, 1.0, False),
+            SourceState("bucket", "s3", now, 1.0, False, S3Totals(1, 2, 0, 10)),
+        ),
         clock_guard="jump",
         holds_active=0,
         requests={"received": 1},
@@ -323,6 +326,7 @@ def exposed_metrics(*, per_licence: bool) -> dict[str, tuple[str, frozenset[str]
     metrics.erased("retention", "done", 1, 0.5)
     metrics.indexed(0.1)
     metrics.watch_overflow("pbx")
+    metrics.object_error("bucket", "SlowDown")
     found: dict[str, tuple[str, frozenset[str]]] = {}
     for family in metrics.registry.collect():
         name = {"counter": f"{family.name}_total", "info": f"{family.name}_info"}.get(

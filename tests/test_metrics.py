@@ -21,7 +21,14 @@ from prometheus_client.registry import Collector
 
 from recd import __version__
 from recd.errors import StateError
-from recd.metrics import LicenceTotals, Metrics, Snapshot, SourceState, StateCollector
+from recd.metrics import (
+    LicenceTotals,
+    Metrics,
+    S3Totals,
+    Snapshot,
+    SourceState,
+    StateCollector,
+)
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 T0_UNIX = 1772366400.0
@@ -37,7 +44,14 @@ BASE = Snapshot(
     next_deadline=T0,
     sources=(
         SourceState("pbx", "directory", last_scan=T0, scan_seconds=2.5, degraded=True),
-        SourceState("bucket", "s3", last_scan=None, scan_seconds=None, degraded=False),
+        SourceState(
+            "bucket",
+            "s3",
+            last_scan=None,
+            scan_seconds=None,
+            degraded=False,
+            objects=S3Totals(objects=7, versions=12, delete_markers=2, bytes=4096),
+        ),
     ),
     clock_guard=None,
     holds_active=6,
@@ -294,6 +308,18 @@ watched (inotify limit), else 0.
 # TYPE recd_source_watch_degraded gauge
 recd_source_watch_degraded{source="pbx"} 1.0
 recd_source_watch_degraded{source="bucket"} 0.0
+# HELP recd_s3_objects S3 keys holding at least one data version (recordings), at the last poll.
+# TYPE recd_s3_objects gauge
+recd_s3_objects{source="bucket"} 7.0
+# HELP recd_s3_versions Data versions of those keys (delete markers apart), at the last poll.
+# TYPE recd_s3_versions gauge
+recd_s3_versions{source="bucket"} 12.0
+# HELP recd_s3_delete_markers Delete markers under the source's prefix, at the last poll.
+# TYPE recd_s3_delete_markers gauge
+recd_s3_delete_markers{source="bucket"} 2.0
+# HELP recd_s3_bytes Bytes of every data version of those keys, at the last poll.
+# TYPE recd_s3_bytes gauge
+recd_s3_bytes{source="bucket"} 4096.0
 # HELP recd_clock_guard_paused 1 while the clock guard pauses erasing, else 0.
 # TYPE recd_clock_guard_paused gauge
 recd_clock_guard_paused 0.0
@@ -314,6 +340,15 @@ recd_requests{state="pending"} 2.0
 # TYPE recd_dry_run gauge
 recd_dry_run 0.0
 """
+
+
+def test_s3_erase_errors_are_counted_by_source_and_code(metrics: Metrics) -> None:
+    assert value(metrics, "recd_s3_erase_errors_total", source="bucket", code="SlowDown") is None
+    metrics.object_error("bucket", "SlowDown")
+    metrics.object_error("bucket", "SlowDown")
+    metrics.object_error("bucket", "AccessDenied")
+    assert value(metrics, "recd_s3_erase_errors_total", source="bucket", code="SlowDown") == 2
+    assert value(metrics, "recd_s3_erase_errors_total", source="bucket", code="AccessDenied") == 1
 
 
 # a failing snapshot ---------------------------------------------------------------------------

@@ -242,6 +242,9 @@ class ListedSource:
     (what a permission-denied subtree or an S3 listing looks like to the indexer)."""
 
     def __init__(self, name: str, facts: list[FileFacts], unreadable: list[str]) -> None:
+        self.meta: dict[str, dict[str, str]] = {}
+        self.broken: set[str] = set()
+        self.metadata_reads: list[str] = []
         self.name = name
         self._facts = facts
         self._report = DirScanReport(unreadable_dirs=unreadable)
@@ -258,6 +261,13 @@ class ListedSource:
 
     def open_read(self, relpath: str, dev: int, ino: int) -> IO[bytes]:
         raise FileNotFoundError(relpath)
+
+    def metadata(self, relpath: str) -> dict[str, str]:
+        """S3-like metadata, from ``self.meta``; an OSError for names in ``self.broken``."""
+        if relpath in self.broken:
+            raise OSError(5, "AccessDenied: Access Denied", relpath)
+        self.metadata_reads.append(relpath)
+        return self.meta.get(relpath, {})
 
 
 def index_with(estate: Estate, facts: list[FileFacts], unreadable: list[str]) -> IndexStats:
@@ -548,3 +558,79 @@ def test_a_scan_writes_in_batches_and_reports_progress_after_each(
         rt.close()
     assert progress == [2, 4]
     assert len(states(estate)) == 10
+
+
+# -- S3-like listings: metadata and the oldest version's time ---------------------------------
+
+
+Row = tuple[str | None, datetime, dict[str, str]]
+
+
+def index_s3_like(estate: Estate, source: ListedSource, rule: ClassifyRule) -> dict[str, Row]:
+    """Index ``source`` under ``rule`` and return each row's licence, started and provenance."""
+    rt = estate.runtime()
+    try:
+        config = replace(estate.config.sources[0], rule=rule)
+        Indexer(estate.config, config, source, rt.catalogue, None).run(estate.clock.now())
+        return {
+            r.relpath: (r.classification.licence, r.classification.started,
+                        {k: str(v) for k, v in r.classification.provenance.items()})
+            for r in rt.catalogue.all()  # type: ignore[attr-defined]
+        }  # fmt: skip
+    finally:
+        rt.close()
+
+
+BORN = datetime(2026, 10, 1, 8, 30, tzinfo=UTC)
+NEWEST = datetime(2026, 10, 20, 9, 0, tzinfo=UTC)
+
+
+def s3_facts(key: str) -> FileFacts:
+    """A key whose newest change is NEWEST and whose oldest data version is BORN."""
+    return FileFacts(
+        "pbx", key, 0, 7, 10, int(NEWEST.timestamp()) * 10**9,
+        born_ns=int(BORN.timestamp()) * 10**9,
+    )  # fmt: skip
+
+
+def test_started_falls_back_to_the_oldest_version_not_the_newest_change(estate: Estate) -> None:
+    rule = ClassifyRule(timezone=UTC, licence="L1")
+    rows = index_s3_like(estate, ListedSource("pbx", [s3_facts("calls/a.wav")], []), rule)
+    licence, started, provenance = rows["calls/a.wav"]
+    assert (licence, started) == ("L1", BORN)
+    assert (provenance["licence"], provenance["started"]) == ("source", "mtime")
+
+
+def test_metadata_classifies_what_the_key_does_not_tell(estate: Estate) -> None:
+    source = ListedSource("pbx", [s3_facts("calls/a.wav"), s3_facts("calls/b.wav")], [])
+    source.meta["calls/a.wav"] = {"licence": "L2", "started": "2026-09-30T10:00:00Z"}
+    rows = index_s3_like(estate, source, ClassifyRule(timezone=UTC, metadata=True))
+    licence, started, provenance = rows["calls/a.wav"]
+    assert (licence, started) == ("L2", datetime(2026, 9, 30, 10, tzinfo=UTC))
+    assert (provenance["licence"], provenance["started"]) == ("metadata", "metadata")
+    assert rows["calls/b.wav"][0] is None  # no metadata: unclassified
+    assert sorted(source.metadata_reads) == ["calls/a.wav", "calls/b.wav"]
+
+
+def test_metadata_is_not_read_when_the_key_gives_licence_and_start(estate: Estate) -> None:
+    import re
+
+    rule = ClassifyRule(
+        timezone=UTC, metadata=True,
+        pattern=re.compile(r"^(?P<licence>[^/]+)/(?P<started>\d{14})\.wav$"),
+        started_format="%Y%m%d%H%M%S",
+    )  # fmt: skip
+    source = ListedSource("pbx", [s3_facts("L1/20261001083000.wav")], [])
+    rows = index_s3_like(estate, source, rule)
+    assert rows["L1/20261001083000.wav"][0] == "L1"
+    assert source.metadata_reads == []  # two requests per key saved
+
+
+def test_unreadable_metadata_is_logged_and_the_key_still_indexed(
+    estate: Estate, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = ListedSource("pbx", [s3_facts("calls/a.wav")], [])
+    source.broken.add("calls/a.wav")
+    rows = index_s3_like(estate, source, ClassifyRule(timezone=UTC, metadata=True))
+    assert rows["calls/a.wav"][:2] == (None, BORN)
+    assert "metadata of pbx/calls/a.wav not read (AccessDenied: Access Denied)" in caplog.text

@@ -17,7 +17,7 @@ from recd.core.requests import scope_from_json
 from recd.core.scope import Scope, normalise_party
 from recd.ports import Breaker, ItemOutcome, RequestItem, RequestState, StoredRequest
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -164,6 +164,18 @@ MIGRATIONS: dict[int, str] = {
         data         TEXT NOT NULL,
         PRIMARY KEY (request_id, recording_id)
     );
+    """,
+    # S3 legal holds recd set to mirror its own holds (s3.mirror_legal_holds): per recording,
+    # the fingerprint mirrored and each version with whether recd turned its hold ON (a hold
+    # that was already ON is someone else's and is never turned OFF by recd). The partial
+    # index finds held recordings of a source without reading the others.
+    4: """
+    CREATE TABLE s3_legal_holds (
+        recording_id TEXT PRIMARY KEY,
+        ino          INTEGER NOT NULL,
+        versions     TEXT NOT NULL
+    );
+    CREATE INDEX recordings_held ON recordings (source) WHERE held = 1 AND state = 'present';
     """,
 }
 
@@ -399,5 +411,6 @@ def item_data(item: RequestItem) -> str:
         "audit_seq": item.audit_seq,
         "holds": list(item.holds),
         "note": item.note,
+        "s3": None if item.s3 is None else dict(item.s3),
     }
     return json.dumps({k: v for k, v in data.items() if v not in (None, [])}, sort_keys=True)

@@ -15,7 +15,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -248,3 +248,7 @@ class DirectorySource:
             os.close(fd)
             raise FileNotFoundError(errno.ENOENT, "no longer the indexed file", relpath)
         return os.fdopen(fd, "rb")
+
+    def metadata(self, relpath: str) -> Mapping[str, str]:
+        """Files carry no S3 metadata (``metadata = true`` is for S3 sources only)."""
+        return {}

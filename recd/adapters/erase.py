@@ -40,16 +40,24 @@ import signal
 import stat
 import struct
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from recd.adapters import _safefs
 from recd.adapters._closing import Closing
 from recd.core.erasure import Action, Decision, TargetFacts
 from recd.core.model import EraseMethod, ErasePattern
-from recd.ports import EraseError, Gone, PreparedErase, Refused
+from recd.ports import (
+    EraseError,
+    EraseJob,
+    EraseOutcome,
+    EraseTarget,
+    Gone,
+    PreparedErase,
+    Refused,
+)
 
 __all__ = [
     "EraseError",
@@ -195,6 +203,7 @@ class EraseResult:
     effective: bool
     ineffective_reason: str | None
     bytes_overwritten: int
+    details: Mapping[str, Any] = field(default_factory=dict)  # nothing more for files
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +233,10 @@ class Prepared(Closing):
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def details(self) -> Mapping[str, Any]:
+        return {}
 
     def close(self) -> None:
         if not self._closed:
@@ -288,6 +301,18 @@ class LocalEraser(Closing):
             os.close(path_fd)
             os.close(dir_fd)
             raise
+
+    def prepare_many(
+        self, targets: Sequence[EraseTarget]
+    ) -> list[PreparedErase | EraseError | OSError]:
+        """``prepare`` each target in turn; a failure takes the target's place in the list."""
+        out: list[PreparedErase | EraseError | OSError] = []
+        for t in targets:
+            try:
+                out.append(self.prepare(t.relpath, t.dev, t.ino, t.size))
+            except (EraseError, OSError) as exc:
+                out.append(exc)
+        return out
 
     def _open_dir(self, relpath: str) -> tuple[int, str, int]:
         """Open the directory holding ``relpath``, one checked component at a time.
@@ -424,6 +449,26 @@ class LocalEraser(Closing):
         self._touched(prepared.dir_fd)
         reason = None if decision.effective else decision.reason
         return EraseResult(EraseMethod.OVERWRITE, decision.effective, reason, written)
+
+    def erase_many(
+        self, jobs: Sequence[EraseJob], *, pattern: ErasePattern, verify: bool
+    ) -> list[EraseOutcome | EraseError]:
+        """``erase`` each job in turn (files gain nothing from batching but the directory
+        flush, which ``sync`` does once); a failure takes the job's place in the list."""
+        out: list[EraseOutcome | EraseError] = []
+        for job in jobs:
+            try:
+                out.append(
+                    self.erase(
+                        job.prepared, job.decision, pattern=pattern, verify=verify,
+                        temp_name=job.temp_name,
+                    )
+                )  # fmt: skip
+            except EraseError as exc:
+                out.append(exc)
+            except OSError as exc:
+                out.append(EraseError(os.strerror(exc.errno or 0)))
+        return out
 
     def digest(self, prepared: PreparedErase) -> str:
         """SHA-256 (hex) of the content of exactly the checked inode, read before erasing it

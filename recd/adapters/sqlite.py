@@ -43,7 +43,15 @@ from recd.core.model import Recording, State
 from recd.core.requests import scope_json
 from recd.core.scope import Scope
 from recd.errors import StateError
-from recd.ports import Breaker, Intent, Known, RequestItem, RequestState, StoredRequest
+from recd.ports import (
+    Breaker,
+    Intent,
+    Known,
+    Mirrored,
+    RequestItem,
+    RequestState,
+    StoredRequest,
+)
 
 __all__ = ["SCHEMA_VERSION", "SqliteCatalogue", "from_us", "to_us"]
 
@@ -501,6 +509,51 @@ class SqliteCatalogue:
 
     def matching(self, scope: Scope, limit: int) -> list[Recording]:
         return select_matching(self._db, scope, limit)
+
+    # -- S3 legal holds mirrored ----------------------------------------------------------------
+
+    def mirror_work(self, source: str, limit: int) -> tuple[list[Recording], list[Mirrored]]:
+        cols = ", ".join(f"r.{c.strip()}" for c in COLUMNS.split(","))
+        hold = self._db.execute(
+            f"SELECT {cols} FROM recordings r INDEXED BY recordings_held "  # noqa: S608
+            "LEFT JOIN s3_legal_holds m ON m.recording_id = r.id "
+            "WHERE r.source = ? AND r.held = 1 AND r.state = 'present' "
+            "AND (m.recording_id IS NULL OR m.ino != r.ino) ORDER BY r.location LIMIT ?",
+            (source, limit),
+        ).fetchall()
+        free = self._db.execute(
+            "SELECT m.recording_id, r.location, m.ino, m.versions FROM s3_legal_holds m "
+            "JOIN recordings r ON r.id = m.recording_id "
+            "WHERE r.source = ? AND NOT (r.held = 1 AND r.state = 'present') "
+            "ORDER BY r.location LIMIT ?",
+            (source, limit),
+        ).fetchall()
+        return [row_to_recording(r) for r in hold], [
+            Mirrored(rid, key, ino, tuple((v, bool(o)) for v, o in json.loads(versions)))
+            for rid, key, ino, versions in free
+        ]
+
+    def mirrored(self, recording_id: str) -> Mirrored | None:
+        row = self._db.execute(
+            "SELECT m.recording_id, r.location, m.ino, m.versions FROM s3_legal_holds m "
+            "JOIN recordings r ON r.id = m.recording_id WHERE m.recording_id = ?",
+            (recording_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        rid, key, ino, versions = row
+        return Mirrored(rid, key, ino, tuple((v, bool(o)) for v, o in json.loads(versions)))
+
+    def set_mirrored(self, m: Mirrored | str) -> None:
+        with self._tx():
+            if isinstance(m, str):
+                self._db.execute("DELETE FROM s3_legal_holds WHERE recording_id = ?", (m,))
+                return
+            self._db.execute(
+                "INSERT OR REPLACE INTO s3_legal_holds (recording_id, ino, versions) "
+                "VALUES (?, ?, ?)",
+                (m.recording_id, m.ino, json.dumps([[v, int(o)] for v, o in m.versions])),
+            )
 
 
 #: A deadline never below the floor a hold's release set (``not_before``); NULL stays NULL.

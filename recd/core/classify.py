@@ -97,6 +97,15 @@ def needs_tags(rule: ClassifyRule, fields: Mapping[str, str]) -> bool:
     return not licence_known or _path_started(rule, fields) is None
 
 
+def needs_metadata(rule: ClassifyRule, fields: Mapping[str, str]) -> bool:
+    """Whether the service should read an S3 object's metadata and tags (two requests per
+    key): as for tags, only when the licence or the start time is still unknown."""
+    if not rule.metadata:
+        return False
+    licence_known = bool(_clean(rule.licence) or _clean(fields.get("licence")))
+    return not licence_known or _path_started(rule, fields) is None
+
+
 def classify(
     rule: ClassifyRule,
     relpath: str,

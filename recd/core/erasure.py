@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from recd.core.model import EraseMethod, ErasePattern, OnIneffective
+from recd.core.objects import ObjectFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +122,19 @@ def _filesystem_reason(fs_type: str) -> str | None:
     return None
 
 
-def decide(facts: TargetFacts, settings: EraseSettings, now: datetime) -> Decision:
-    """How to erase the file described by ``facts`` at ``now`` (timezone-aware), if at all."""
+#: Why an S3 erase is never recorded as effective: no bytes are overwritten anywhere.
+OBJECT_STORE = "object store: every version deleted, the store's disks are not overwritten"
+
+
+def decide(facts: TargetFacts | ObjectFacts, settings: EraseSettings, now: datetime) -> Decision:
+    """How to erase the file (or S3 key) described by ``facts`` at ``now`` (timezone-aware),
+    if at all."""
+    if isinstance(facts, ObjectFacts):
+        return decide_object(facts, settings, now)
+    return _decide_file(facts, settings, now)
+
+
+def _decide_file(facts: TargetFacts, settings: EraseSettings, now: datetime) -> Decision:
     method = settings.method
     if method not in (EraseMethod.OVERWRITE, EraseMethod.UNLINK):
         raise ValueError(f"erase method {method} does not apply to local files")
@@ -140,6 +152,29 @@ def decide(facts: TargetFacts, settings: EraseSettings, now: datetime) -> Decisi
         return Decision(Action.REFUSE, EraseMethod.OVERWRITE, False, reason)
     # SPEC section 4: the audit entry records the erasure as unlink, with the reason.
     return Decision(Action.ERASE, EraseMethod.UNLINK, False, reason)
+
+
+def decide_object(facts: ObjectFacts, settings: EraseSettings, now: datetime) -> Decision:
+    """How to erase one S3 key: delete every version and delete marker listed in ``facts``.
+
+    Left for a later sweep (SKIP) when a version or delete marker came or went since the key
+    was indexed (the next poll re-classifies it; an erase deletes only versions it was shown)
+    or when the newest one is younger than ``erase.settle``. ``erase.method`` and
+    ``on_ineffective`` are about overwriting files and do not apply: the erase is recorded as
+    ``s3-delete``, never as effective (no overwrite reaches the store's disks).
+    """
+    method = EraseMethod.S3_DELETE
+    if facts.fingerprint != facts.indexed:
+        why = "versions changed since it was indexed; it is looked at again after the next poll"
+        return Decision(Action.SKIP, method, False, why)
+    age = now - (_EPOCH + timedelta(microseconds=-(-facts.mtime_ns // 1000)))
+    if age < timedelta(0):
+        return Decision(Action.SKIP, method, False, "modification time is in the future")
+    if age < settings.settle:
+        return Decision(
+            Action.SKIP, method, False, f"modified less than {span(settings.settle)} ago"
+        )
+    return Decision(Action.ERASE, method, False, OBJECT_STORE)
 
 
 def _wait_reason(facts: TargetFacts, settle: timedelta, now: datetime) -> str | None:

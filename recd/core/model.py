@@ -85,6 +85,9 @@ class FileFacts:
     size: int
     mtime_ns: int
     nlink: int = 1
+    #: S3: the oldest data version's LastModified (ns), the last resort for ``started``;
+    #: None for files (their mtime is used).
+    born_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from typing import Any
 from recd.core.audit import AuditDraft, AuditEntry
 from recd.core.erasure import Decision
 from recd.core.model import ERASE_PREFIX, Recording
-from recd.ports import EraseError, EraseOutcome, Eraser, Intent, PreparedErase
+from recd.ports import EraseError, EraseJob, EraseOutcome, Eraser, Intent, PreparedErase
 from recd.service import EraseUseCase
 
 
@@ -92,7 +92,7 @@ def run_batch(uc: EraseUseCase, plans: list[Plan]) -> BatchResult:
     except BaseException:
         _close(plans)
         raise
-    outcomes = [_erase_one(uc, p) for p in plans]
+    outcomes = _erase_all(uc, plans)
     sync_failure = _sync_all({id(p.eraser): p.eraser for p in plans}.values())
     finished = uc.clock.now()
     drafts: list[AuditDraft] = []
@@ -104,6 +104,7 @@ def run_batch(uc: EraseUseCase, plans: list[Plan]) -> BatchResult:
             continue
         details |= method_details(outcome.method, outcome.effective, outcome.ineffective_reason)
         details["bytes_overwritten"] = outcome.bytes_overwritten
+        details |= outcome.details
         drafts.append(AuditDraft("erase.done", plan.rec.id, details))
     entries = uc.audit.append(drafts, finished)
     for plan, entry in zip(plans, entries, strict=True):
@@ -123,21 +124,39 @@ def _close(plans: Iterable[Plan]) -> None:
         plan.prepared.close()
 
 
-def _erase_one(uc: EraseUseCase, plan: Plan) -> EraseOutcome | str:
+def _erase_all(uc: EraseUseCase, plans: list[Plan]) -> list[EraseOutcome | str]:
+    """Each plan's outcome, or why it failed; erasers take their plans as one batch (an S3
+    eraser deletes up to 1,000 versions per request). Every plan is closed afterwards."""
+    outcomes: dict[int, EraseOutcome | str] = {}
+    by_eraser: dict[int, list[int]] = {}
+    for n, plan in enumerate(plans):
+        by_eraser.setdefault(id(plan.eraser), []).append(n)
     try:
-        return plan.eraser.erase(
-            plan.prepared,
-            plan.decision,
-            pattern=uc.config.erase.pattern,
-            verify=uc.config.erase.verify,
-            temp_name=plan.temp_name,
-        )
-    except EraseError as exc:
-        return exc.reason
-    except OSError as exc:
-        return f"{os.strerror(exc.errno or 0)}"
+        for indexes in by_eraser.values():
+            eraser = plans[indexes[0]].eraser
+            jobs = [_job(plans[n]) for n in indexes]
+            try:
+                results = eraser.erase_many(
+                    jobs, pattern=uc.config.erase.pattern, verify=uc.config.erase.verify
+                )
+            except OSError as exc:  # the whole batch of this eraser did not happen
+                results = [EraseError(os.strerror(exc.errno or 0) if exc.errno else str(exc))
+                           for _ in jobs]  # fmt: skip
+            for n, result in zip(indexes, results, strict=True):
+                if isinstance(result, EraseError):
+                    for code, times in result.codes.items():
+                        for _ in range(times):
+                            uc.telemetry.object_error(plans[n].rec.source, code)
+                    outcomes[n] = result.reason
+                else:
+                    outcomes[n] = result
     finally:
-        plan.prepared.close()
+        _close(plans)
+    return [outcomes[n] for n in range(len(plans))]
+
+
+def _job(plan: Plan) -> EraseJob:
+    return EraseJob(plan.prepared, plan.decision, plan.temp_name)
 
 
 def _sync_all(erasers: Iterable[Eraser]) -> str | None:
@@ -152,6 +171,9 @@ def _sync_all(erasers: Iterable[Eraser]) -> str | None:
 
 def how(details: Mapping[str, Any]) -> str:
     """``overwrite``, or why the overwrite was not effective, for log lines."""
+    if details["method"] == "s3-delete":
+        n = details.get("deleted_versions", 0)
+        return f"s3-delete, {n} version{'s' if n != 1 else ''} deleted and confirmed gone"
     if details["effective"]:
         return str(details["method"])
     return f"{details['method']}, overwrite not effective: {details.get('ineffective_reason')}"

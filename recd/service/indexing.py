@@ -33,6 +33,7 @@ class IndexStats:
     changed: int = 0
     missing: int = 0
     unclassified: int = 0
+    bytes: int = 0  # of every file seen (S3: every data version)
     seconds: float = 0.0  # how long the scan took (monotonic)
     licences: set[str | None] = field(default_factory=set)
 
@@ -62,7 +63,9 @@ def rule_key(rule: classify.ClassifyRule) -> str:
 
 
 def mtime_of(facts: FileFacts) -> datetime:
-    seconds, ns = divmod(facts.mtime_ns, 1_000_000_000)
+    """When the file was last written (S3: when the key's oldest data version was: the last
+    resort for ``started``)."""
+    seconds, ns = divmod(facts.mtime_ns if facts.born_ns is None else facts.born_ns, 1_000_000_000)
     return datetime.fromtimestamp(seconds, UTC).replace(microsecond=ns // 1000)
 
 
@@ -192,6 +195,7 @@ class Indexer:
         for facts in files:
             rid = recording_id(facts.source, facts.relpath)
             self._missing.discard(rid)
+            stats.bytes += facts.size
             old = known.pop(rid, None)
             if (
                 not reclassify
@@ -217,12 +221,15 @@ class Indexer:
     def recording(self, rid: str, facts: FileFacts, now: datetime) -> Recording:
         """Classify one file into a catalogue row (reading tags only when they can help)."""
         fields = classify.path_fields(self.rule, facts.relpath)
-        tags = None
+        tags = metadata = None
         if self.tag_reader is not None and classify.needs_tags(self.rule, fields):
             tags = self._read_tags(facts)
+        if classify.needs_metadata(self.rule, fields):
+            metadata = self._read_metadata(facts)
         c = classify.classify(
-            self.rule, facts.relpath, fields=fields, tags=tags, metadata=None, mtime=mtime_of(facts)
-        )
+            self.rule, facts.relpath, fields=fields, tags=tags, metadata=metadata,
+            mtime=mtime_of(facts),
+        )  # fmt: skip
         return Recording(
             id=rid,
             source=facts.source,
@@ -236,6 +243,16 @@ class Indexer:
             state=State.PRESENT,
             first_seen=now,
         )
+
+    def _read_metadata(self, facts: FileFacts) -> dict[str, str] | None:
+        try:
+            return dict(self.source.metadata(facts.relpath))
+        except OSError as exc:
+            logger.warning(
+                "metadata of %s/%s not read (%s); classified without it until the key changes",
+                facts.source, facts.relpath, exc.strerror or exc,
+            )  # fmt: skip
+            return None
 
     def _read_tags(self, facts: FileFacts) -> dict[str, str] | None:
         assert self.tag_reader is not None

@@ -17,8 +17,9 @@ from datetime import datetime
 from typing import Any
 
 from recd.core.audit import AuditDraft
-from recd.core.erasure import Action, Decision
+from recd.core.erasure import OBJECT_STORE, Action, Decision
 from recd.core.model import EraseMethod, Recording
+from recd.core.objects import ObjectFacts
 from recd.ports import (
     AuditLog,
     EraseError,
@@ -118,7 +119,8 @@ class Recovery(EraseUseCase):
     def _rerun(
         self, eraser: Eraser, rec: Recording, intent: Intent, plan: dict[str, Any]
     ) -> EraseOutcome | None:
-        """Run an interrupted erase to its end; None when it had already completed.
+        """Run an interrupted erase to its end; None when it had already completed (for S3:
+        no version or delete marker of the key is left).
 
         At the original name the size must be the indexed one (an overwrite keeps the size) or
         0 (the erase had truncated it), so a new file that reused the name and the inode number
@@ -127,6 +129,8 @@ class Recovery(EraseUseCase):
         where = eraser.locate(rec.relpath, intent.temp_name, rec.dev, rec.ino)
         if where == "gone":
             return None
+        if plan["method"] == EraseMethod.S3_DELETE:
+            return self._rerun_object(eraser, rec, intent, plan)
         relpath = rec.relpath
         if where == "temp":
             relpath = f"{rec.relpath.rpartition('/')[0]}/{intent.temp_name}".lstrip("/")
@@ -148,5 +152,31 @@ class Recovery(EraseUseCase):
                 verify=self.config.erase.verify,
                 temp_name=intent.temp_name,
             )
+        finally:
+            prepared.close()
+
+    def _rerun_object(
+        self, eraser: Eraser, rec: Recording, intent: Intent, plan: dict[str, Any]
+    ) -> EraseOutcome:
+        """Delete what is left of an S3 key's planned versions (``size`` None: delete markers
+        alone are enough to prepare). A version the plan did not list was written after the
+        erase began: it is a new recording under the same key, so nothing is deleted and the
+        erase is recorded as failed (the next poll indexes the key again)."""
+        prepared = eraser.prepare(rec.relpath, rec.dev, rec.ino, None)
+        try:
+            facts = prepared.facts
+            assert isinstance(facts, ObjectFacts)
+            planned = {v["version_id"] for v in plan.get("versions", ())}
+            new = [v.version_id for v in facts.versions if v.version_id not in planned]
+            if new:
+                raise Refused(
+                    f"{len(new)} version(s) of {rec.relpath} written after the erase began "
+                    f"({', '.join(new[:3])}); left for the next poll to index"
+                )
+            decision = Decision(Action.ERASE, EraseMethod.S3_DELETE, False, OBJECT_STORE)
+            return eraser.erase(
+                prepared, decision, pattern=self.config.erase.pattern, verify=False,
+                temp_name=intent.temp_name,
+            )  # fmt: skip
         finally:
             prepared.close()

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -39,8 +39,11 @@ from recd.ports import (
     RECD,
     Actor,
     EraseError,
+    Eraser,
+    EraseTarget,
     Gone,
     ItemOutcome,
+    PreparedErase,
     RequestItem,
     RequestState,
     StoredRequest,
@@ -354,20 +357,7 @@ class Requests(EraseUseCase):
     def _erase(self, stored: StoredRequest, batch: Sequence[RequestItem]) -> list[RequestItem]:
         """Hash and erase one batch of pending items; returns them settled."""
         reason = f"request:{stored.id}"
-        now = self.clock.now()
-        out: list[RequestItem] = []
-        plans: list[Plan] = []
-        roots = source_roots(self.config)
-        for item in batch:
-            rec = self.catalogue.get(item.recording_id)
-            if rec is None or rec.state is not State.PRESENT:
-                out.append(replace(item, outcome=ItemOutcome.GONE, note="vanished before erasure"))
-                continue
-            plan = self._plan(rec, item, reason, now, roots)
-            if isinstance(plan, RequestItem):
-                out.append(plan)
-            else:
-                plans.append(plan)
+        out, plans = self._plans(batch, reason)
         if not plans:
             return out
         result = run_batch(self, plans)
@@ -390,6 +380,7 @@ class Requests(EraseUseCase):
                     ineffective_reason=d.get("ineffective_reason"),
                     time=parse_time(done.entry.time),
                     audit_seq=done.entry.seq,
+                    s3=object_part(d),
                 )
             )
             self.telemetry.erased("request", "done", done.plan.rec.size, None)
@@ -404,34 +395,65 @@ class Requests(EraseUseCase):
                          failed.plan.details["location"], stored.id, failed.why)  # fmt: skip
         return out
 
+    def _plans(
+        self, batch: Sequence[RequestItem], reason: str
+    ) -> tuple[list[RequestItem], list[Plan]]:
+        """The items settled before erasing (gone, not erasable) and the plans to erase;
+        each source's recordings are opened at once (S3 lists them in one walk)."""
+        now = self.clock.now()
+        out: list[RequestItem] = []
+        plans: list[Plan] = []
+        roots = source_roots(self.config)
+        opening: list[tuple[Recording, RequestItem]] = []
+        for item in batch:
+            rec = self.catalogue.get(item.recording_id)
+            if rec is None or rec.state is not State.PRESENT:
+                out.append(replace(item, outcome=ItemOutcome.GONE, note="vanished before erasure"))
+            elif rec.source not in self.erasers:
+                out.append(replace(item, outcome=ItemOutcome.FAILED,
+                                   note=f"source {rec.source} is not configured"))  # fmt: skip
+            else:
+                opening.append((rec, item))
+        for eraser, group in _by_source(opening, self.erasers):
+            targets = [EraseTarget(r.relpath, r.dev, r.ino, r.size) for r, _ in group]
+            for (rec, item), opened in zip(group, eraser.prepare_many(targets), strict=True):
+                plan = self._plan(rec, item, eraser, opened, reason, now, roots)
+                if isinstance(plan, RequestItem):
+                    out.append(plan)
+                else:
+                    plans.append(plan)
+        return out, plans
+
     def _plan(
-        self, rec: Recording, item: RequestItem, reason: str, now: datetime, roots: Any
+        self,
+        rec: Recording,
+        item: RequestItem,
+        eraser: Eraser,
+        opened: PreparedErase | EraseError | OSError,
+        reason: str,
+        now: datetime,
+        roots: Any,
     ) -> Plan | RequestItem:
-        eraser = self.erasers.get(rec.source)
-        if eraser is None:
-            return replace(item, outcome=ItemOutcome.FAILED,
-                           note=f"source {rec.source} is not configured")  # fmt: skip
-        try:
-            prepared = eraser.prepare(rec.relpath, rec.dev, rec.ino, rec.size)
-        except Gone:
+        if isinstance(opened, Gone):
             self.catalogue.mark_missing([rec.id])
             return replace(item, outcome=ItemOutcome.GONE, note="vanished before erasure")
-        except (EraseError, OSError) as exc:
-            return self._not_erased(rec, item, reason, _why(exc), roots)
-        decision = decide(prepared.facts, self.config.erase, now)
+        if isinstance(opened, (EraseError, OSError)):
+            return self._not_erased(rec, item, reason, _why(opened), roots)
+        decision = decide(opened.facts, self.config.erase, now)
         if decision.action is not Action.ERASE:
-            prepared.close()
+            opened.close()
             return self._not_erased(rec, item, reason, decision.reason or "not erased", roots)
         try:
-            sha256 = eraser.digest(prepared)
+            sha256 = eraser.digest(opened)
         except (EraseError, OSError) as exc:
-            prepared.close()
+            opened.close()
             return self._not_erased(rec, item, reason, _why(exc), roots)
         details = erase_details(roots, rec, reason) | {"sha256": sha256}
         details |= {"method": str(decision.method), "effective": decision.effective}
         if not decision.effective and decision.reason:
             details["ineffective_reason"] = decision.reason
-        return Plan(rec, rec.classification.licence or "", eraser, prepared, decision, details)
+        details |= opened.details  # S3: the versions, each with its SHA-256
+        return Plan(rec, rec.classification.licence or "", eraser, opened, decision, details)
 
     def _not_erased(
         self, rec: Recording, item: RequestItem, reason: str, why: str, roots: Any
@@ -465,6 +487,7 @@ class Requests(EraseUseCase):
                     ineffective_reason=d.get("ineffective_reason"),
                     time=parse_time(entry.time),
                     audit_seq=entry.seq,
+                    s3=object_part(d),
                 )
         self.catalogue.put_items(stored.id, list(settled.values()))
         return settled
@@ -597,6 +620,30 @@ def _item(rec: Recording, roots: Any, holds: Any, now: datetime) -> RequestItem:
     return base
 
 
+#: What an S3 erase's audit entries add, kept in the certificate: the bucket and key, every
+#: version and delete marker deleted (data versions with their SHA-256), the counts, and the
+#: confirmation listing's result.
+OBJECT_DETAILS = (
+    "bucket", "key", "versions", "deleted_versions", "deleted_delete_markers", "confirmed",
+)  # fmt: skip
+
+
+def object_part(details: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The S3 part of an ``erase.done`` entry's details; None for a file."""
+    if "bucket" not in details:
+        return None
+    return {k: details[k] for k in OBJECT_DETAILS if k in details}
+
+
+def _by_source(
+    opening: list[tuple[Recording, RequestItem]], erasers: Mapping[str, Eraser]
+) -> list[tuple[Eraser, list[tuple[Recording, RequestItem]]]]:
+    groups: dict[str, list[tuple[Recording, RequestItem]]] = {}
+    for pair in opening:
+        groups.setdefault(pair[0].source, []).append(pair)
+    return [(erasers[source], group) for source, group in groups.items()]
+
+
 def count(items: Iterable[RequestItem]) -> dict[str, int]:
     counts = dict.fromkeys(("erased", "held", "failed", "gone", "pending"), 0)
     for item in items:
@@ -665,6 +712,8 @@ def certificate_document(
             }
             if not item.effective:
                 entry["ineffective_reason"] = item.ineffective_reason
+            if item.s3 is not None:
+                entry["s3"] = dict(item.s3)
             erased.append(entry)
             seqs.append(item.audit_seq)
         elif item.outcome is ItemOutcome.GONE:

@@ -26,6 +26,7 @@ from recd.core.safety import breaker_trips
 from recd.ports import (
     EraseError,
     Eraser,
+    EraseTarget,
     Gone,
     PreparedErase,
 )
@@ -75,8 +76,11 @@ def label_of(licence: str | None) -> str:
 
 
 def source_roots(config: Config) -> dict[str, str]:
-    """Each directory source's root, as text, for ``location_of``."""
-    return {s.name: str(s.path).rstrip("/") for s in config.sources if s.path is not None}
+    """Each source's root, as text, for ``location_of``: a directory, or ``s3://bucket``
+    (an S3 recording's relpath is its whole key)."""
+    roots = {s.name: str(s.path).rstrip("/") for s in config.sources if s.path is not None}
+    roots |= {s.name: f"s3://{s.bucket}" for s in config.sources if s.bucket is not None}
+    return roots
 
 
 def location_of(roots: Mapping[str, str], rec: Recording) -> str:
@@ -118,23 +122,23 @@ class Sweeper(EraseUseCase):
         tripped, released = self._breakers(now, report)
         # Directory by directory, so each batch flushes few directories (ids are hashes: in
         # id order a batch would touch every directory of the source).
-        plans: list[Plan] = []
+        due: list[_Due] = []
         for source, directory in self.catalogue.due_dirs(now):
             after = ""
             while page := self.catalogue.due_in(source, directory, now, PAGE, after):
                 after = page[-1].relpath
                 for rec in page:
-                    plan = self._plan(rec, now, tripped, report)
-                    if plan is not None:
-                        plans.append(plan)
-                    if len(plans) >= BATCH:
-                        self._execute(plans, report)
-                        plans = []
+                    item = self._admit(rec, now, tripped, report)
+                    if item is not None:
+                        due.append(item)
+                    if len(due) >= BATCH:
+                        self._execute(self._plans(due, now, report), report)
+                        due = []
                         if should_stop():
                             report.interrupted = True
                             return report
-        if plans:
-            self._execute(plans, report)
+        if due:
+            self._execute(self._plans(due, now, report), report)
         for label in released:
             self.catalogue.clear_breaker(label)
         return report
@@ -181,54 +185,72 @@ class Sweeper(EraseUseCase):
         }
         self.audit.append([AuditDraft("breaker.tripped", label, details)], now)
 
-    def _plan(
+    def _admit(
         self, rec: Recording, now: datetime, tripped: set[str], report: SweepReport
-    ) -> Plan | None:
+    ) -> _Due | None:
+        """A due recording no rule keeps, to be opened with its batch; else counted as kept."""
         label = label_of(rec.classification.licence)
         tally = report.tally(label)
         if label in tripped:
             tally.kept["mass-deletion breaker"] += 1
             return None
         v = verdict(rec, now)
-        if v.outcome is not Outcome.ERASE:  # pragma: no cover (holds arrive with issue 5)
+        if v.outcome is not Outcome.ERASE:  # pragma: no cover (held rows are not due)
             tally.kept[str(v.reason)] += 1
             return None
-        opened = self._open(rec, tally)
-        if opened is None:
-            return None
-        eraser, prepared = opened
-        decision = decide(prepared.facts, self.config.erase, now)
-        if decision.action is not Action.ERASE:
-            prepared.close()
-            reason = decision.reason or str(decision.action)
-            self._skip(rec, reason, tally, permanent=decision.action is Action.REFUSE)
-            return None
-        details = erase_details(self.roots, rec, v.reason)
-        details |= method_details(decision.method, decision.effective, decision.reason)
-        if self.dry_run:
-            prepared.close()
-            tally.would_erase += 1
-            self.telemetry.erased(_kind(v.reason), "dry-run", rec.size, None)
-            logger.info("dry-run: would erase %s (%s)", details["location"], decision.method)
-            return None
-        return Plan(rec, label, eraser, prepared, decision, details)
-
-    def _open(self, rec: Recording, tally: LicenceTally) -> tuple[Eraser, PreparedErase] | None:
-        """Open and check the file for erasure, or say why not (the file is not touched)."""
         eraser = self.erasers.get(rec.source)
         if eraser is None:
             self._skip(rec, f"source {rec.source} is not configured", tally, permanent=False)
             return None
-        try:
-            return eraser, eraser.prepare(rec.relpath, rec.dev, rec.ino, rec.size)
-        except Gone:
+        return _Due(rec, label, v.reason, eraser)
+
+    def _plans(self, due: list[_Due], now: datetime, report: SweepReport) -> list[Plan]:
+        """Open and check a batch (each eraser at once: S3 lists the keys in one walk), then
+        decide each; nothing is touched."""
+        plans: list[Plan] = []
+        for eraser, items in _by_eraser(due):
+            targets = [EraseTarget(d.rec.relpath, d.rec.dev, d.rec.ino, d.rec.size) for d in items]
+            for d, opened in zip(items, eraser.prepare_many(targets), strict=True):
+                plan = self._plan(d, opened, now, report.tally(d.label))
+                if plan is not None:
+                    plans.append(plan)
+        return plans
+
+    def _plan(
+        self,
+        d: _Due,
+        opened: PreparedErase | EraseError | OSError,
+        now: datetime,
+        tally: LicenceTally,
+    ) -> Plan | None:
+        rec = d.rec
+        if isinstance(opened, Gone):
             self.catalogue.mark_missing([rec.id])
             tally.kept["vanished before erasure"] += 1
-        except EraseError as exc:
-            self._skip(rec, exc.reason, tally, permanent=True)
-        except OSError as exc:
-            self._skip(rec, f"cannot open: {os.strerror(exc.errno or 0)}", tally, permanent=False)
-        return None
+            return None
+        if isinstance(opened, EraseError):
+            self._skip(rec, opened.reason, tally, permanent=True)
+            return None
+        if isinstance(opened, OSError):
+            reason = f"cannot open: {os.strerror(opened.errno or 0)}"
+            self._skip(rec, reason, tally, permanent=False)
+            return None
+        decision = decide(opened.facts, self.config.erase, now)
+        if decision.action is not Action.ERASE:
+            opened.close()
+            reason = decision.reason or str(decision.action)
+            self._skip(rec, reason, tally, permanent=decision.action is Action.REFUSE)
+            return None
+        details = erase_details(self.roots, rec, d.reason)
+        details |= method_details(decision.method, decision.effective, decision.reason)
+        details |= opened.details
+        if self.dry_run:
+            opened.close()
+            tally.would_erase += 1
+            self.telemetry.erased(_kind(d.reason), "dry-run", rec.size, None)
+            logger.info("dry-run: would erase %s (%s)", details["location"], decision.method)
+            return None
+        return Plan(rec, d.label, d.eraser, opened, decision, details)
 
     def _skip(self, rec: Recording, reason: str, tally: LicenceTally, *, permanent: bool) -> None:
         """Keep a due recording this time; audit a refusal once, when its reason changes."""
@@ -272,6 +294,23 @@ class Sweeper(EraseUseCase):
             self.telemetry.erased(_kind(plan.details["reason"]), "failed", plan.rec.size, None)
             self.catalogue.set_skip_reason(plan.rec.id, f"erase failed: {failed.why}")
             logger.error("erase of %s failed: %s", plan.details["location"], failed.why)
+
+
+@dataclass(frozen=True, slots=True)
+class _Due:
+    """A due recording admitted to a batch: no breaker or rule keeps it."""
+
+    rec: Recording
+    label: str
+    reason: str  # the verdict's reason: "retention"
+    eraser: Eraser
+
+
+def _by_eraser(due: list[_Due]) -> list[tuple[Eraser, list[_Due]]]:
+    groups: dict[int, tuple[Eraser, list[_Due]]] = {}
+    for d in due:
+        groups.setdefault(id(d.eraser), (d.eraser, []))[1].append(d)
+    return list(groups.values())
 
 
 def _kind(reason: str) -> str:

@@ -116,5 +116,5 @@ def test_reader_cannot_write_and_refuses_what_it_cannot_read(tmp_path: Path) -> 
     db = sqlite3.connect(tmp_path / "old.db")
     db.execute("PRAGMA user_version=1")
     db.close()
-    with pytest.raises(StateError, match="catalogue schema 1, this recd reads 3"):
+    with pytest.raises(StateError, match="catalogue schema 1, this recd reads 4"):
         SqliteReader(tmp_path / "old.db")
