@@ -9,8 +9,9 @@ import pytest
 
 from tests.fakes import FakeClock
 
-# The fake admin-socket daemon's fixtures (sock_dir, daemon, private_daemon) for recctl tests.
-pytest_plugins = ["tests.fakedaemon"]
+# The fake admin-socket daemon's fixtures (sock_dir, daemon, private_daemon) for recctl tests;
+# a real S3 endpoint (moto's server on loopback: s3_endpoint, make_bucket) for S3 tests.
+pytest_plugins = ["tests.fakedaemon", "tests.s3server"]
 
 
 @pytest.fixture(autouse=True)

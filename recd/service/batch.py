@@ -144,15 +144,21 @@ def _erase_all(uc: EraseUseCase, plans: list[Plan]) -> list[EraseOutcome | str]:
                            for _ in jobs]  # fmt: skip
             for n, result in zip(indexes, results, strict=True):
                 if isinstance(result, EraseError):
-                    for code, times in result.codes.items():
-                        for _ in range(times):
-                            uc.telemetry.object_error(plans[n].rec.source, code)
+                    _count(uc, plans[n], result.codes)
                     outcomes[n] = result.reason
                 else:
+                    _count(uc, plans[n], result.details.get("retried_errors", {}))
                     outcomes[n] = result
     finally:
         _close(plans)
     return [outcomes[n] for n in range(len(plans))]
+
+
+def _count(uc: EraseUseCase, plan: Plan, codes: Mapping[str, int]) -> None:
+    """S3 error replies behind one erase (failed, or retried and then done), for metrics."""
+    for code, times in codes.items():
+        for _ in range(times):
+            uc.telemetry.object_error(plan.rec.source, code)
 
 
 def _job(plan: Plan) -> EraseJob:

@@ -114,6 +114,7 @@ class Recovery(EraseUseCase):
         if outcome is None:
             return AuditDraft("erase.done", rec.id, base)
         base["bytes_overwritten"] = outcome.bytes_overwritten
+        base |= outcome.details  # S3: what was left and deleted, and the confirmation
         return AuditDraft("erase.done", rec.id, base)
 
     def _rerun(

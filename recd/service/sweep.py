@@ -36,6 +36,14 @@ from recd.service.batch import Plan, how, method_details, run_batch
 logger = logging.getLogger(__name__)
 
 BATCH = 256  # files prepared (two descriptors each) and erased per audited batch
+
+
+def batch_size(eraser: Eraser) -> int:
+    """Recordings per audited batch for ``eraser``: its ``batch`` attribute where it has one
+    (S3: 1,000 keys, listed in one walk and deleted 1,000 versions a request), else BATCH."""
+    return int(getattr(eraser, "batch", BATCH))
+
+
 PAGE = 1000  # due recordings read from the catalogue at a time
 UNCLASSIFIED = "(unclassified)"
 TEMP_PREFIX = ERASE_PREFIX  # the sources never index these names
@@ -123,6 +131,7 @@ class Sweeper(EraseUseCase):
         # Directory by directory, so each batch flushes few directories (ids are hashes: in
         # id order a batch would touch every directory of the source).
         due: list[_Due] = []
+        limit = BATCH
         for source, directory in self.catalogue.due_dirs(now):
             after = ""
             while page := self.catalogue.due_in(source, directory, now, PAGE, after):
@@ -130,8 +139,10 @@ class Sweeper(EraseUseCase):
                 for rec in page:
                     item = self._admit(rec, now, tripped, report)
                     if item is not None:
+                        size = batch_size(item.eraser)
+                        limit = min(limit, size) if due else size
                         due.append(item)
-                    if len(due) >= BATCH:
+                    if len(due) >= limit:
                         self._execute(self._plans(due, now, report), report)
                         due = []
                         if should_stop():
@@ -231,8 +242,8 @@ class Sweeper(EraseUseCase):
         if isinstance(opened, EraseError):
             self._skip(rec, opened.reason, tally, permanent=True)
             return None
-        if isinstance(opened, OSError):
-            reason = f"cannot open: {os.strerror(opened.errno or 0)}"
+        if isinstance(opened, OSError):  # S3: the listing failed (its one-line reason)
+            reason = f"cannot open: {opened.strerror or os.strerror(opened.errno or 0)}"
             self._skip(rec, reason, tally, permanent=False)
             return None
         decision = decide(opened.facts, self.config.erase, now)
