@@ -524,7 +524,10 @@ class Daemon:
         any sweep, so a release's erasures do not meet holds recd itself set."""
         if any(s.mirror_legal_holds for s in self.config.sources):
             rt = self.runtime
-            HoldMirror(self.config, rt.catalogue, rt.audit, self.clock, rt.stores).run()
+            mirror = HoldMirror(
+                self.config, rt.catalogue, rt.audit, self.clock, rt.stores, self._heartbeat
+            )
+            mirror.run()
 
     def _expire_holds(self) -> None:
         expiry = next_expiry(self.runtime.catalogue.holds())

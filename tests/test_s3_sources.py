@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from recd.config import SourceConfig
+from recd.core.classify import ClassifyRule
 from recd.core.erasure import EraseSettings
 from recd.core.model import State, recording_id
 from recd.core.scope import Scope
@@ -36,22 +38,25 @@ OLD = "L1/20260901120000_"  # 30-day licence L1: due long ago
 NEW = "L1/20261120120000_"  # not due before 2026-12-20
 
 
-@pytest.fixture
-def estate(tmp_path: Path, s3_endpoint: str, make_bucket: Any) -> Estate:
-    """An estate whose one source is a versioned bucket; its clock is the real time (the
-    store stamps LastModified with it), and nothing waits to settle."""
-    from recd.config import SourceConfig
-    from recd.core.classify import ClassifyRule
-
+def s3_estate(tmp_path: Path, bucket: str, endpoint: str, **source: Any) -> Estate:
+    """An estate whose one source is ``bucket`` (keys named like the estate's files); its
+    clock is the real time a little ahead (the store stamps LastModified with the real one),
+    and nothing waits to settle."""
     e = Estate(tmp_path, FakeClock(datetime.now(UTC) + timedelta(seconds=5)))
-    e.bucket = make_bucket("versioned")  # type: ignore[attr-defined]
-    source = SourceConfig(
+    config = SourceConfig(
         "archive", "s3",
         ClassifyRule(timezone=UTC, pattern=PATTERN, started_format="%Y%m%d%H%M%S"),
-        bucket=e.bucket, endpoint_url=s3_endpoint, region="us-east-1",  # type: ignore[attr-defined]
+        bucket=bucket, endpoint_url=endpoint, region="us-east-1", **source,
     )  # fmt: skip
-    e.configure(sources=(source,), erase=EraseSettings(settle=timedelta(0)))
+    e.configure(sources=(config,), erase=EraseSettings(settle=timedelta(0)))
+    e.bucket = bucket  # type: ignore[attr-defined]
     return e
+
+
+@pytest.fixture
+def estate(tmp_path: Path, s3_endpoint: str, make_bucket: Any) -> Estate:
+    """An estate on a versioned bucket."""
+    return s3_estate(tmp_path, make_bucket("versioned"), s3_endpoint)
 
 
 @pytest.fixture
@@ -155,19 +160,8 @@ def test_a_new_version_since_the_poll_waits_for_the_next_poll(
 def test_an_object_lock_refusal_fails_with_the_reason_and_counts_the_code(
     tmp_path: Path, s3_endpoint: str, make_bucket: Any, client: Any
 ) -> None:
-    e = Estate(tmp_path, FakeClock(datetime.now(UTC) + timedelta(seconds=5)))
     locked = make_bucket("locked")
-    from dataclasses import replace
-
-    from recd.config import SourceConfig
-    from recd.core.classify import ClassifyRule
-
-    source = SourceConfig(
-        "archive", "s3",
-        ClassifyRule(timezone=UTC, pattern=PATTERN, started_format="%Y%m%d%H%M%S"),
-        bucket=locked, endpoint_url=s3_endpoint, region="us-east-1",
-    )  # fmt: skip
-    e.configure(sources=(source,), erase=replace(e.config.erase, settle=timedelta(0)))
+    e = s3_estate(tmp_path, locked, s3_endpoint)
     kept, free = f"{OLD}1.wav", f"{OLD}2.wav"
     (version,) = put(client, locked, kept, b"court")
     put(client, locked, free, b"free")
@@ -286,17 +280,8 @@ def test_a_request_certificate_lists_every_version_with_its_sha256(
 def test_holds_are_mirrored_as_s3_legal_holds_and_only_recds_are_removed(
     tmp_path: Path, s3_endpoint: str, make_bucket: Any, client: Any
 ) -> None:
-    from recd.config import SourceConfig
-    from recd.core.classify import ClassifyRule
-
-    e = Estate(tmp_path, FakeClock(datetime.now(UTC) + timedelta(seconds=5)))
     locked = make_bucket("locked")
-    source = SourceConfig(
-        "archive", "s3",
-        ClassifyRule(timezone=UTC, pattern=PATTERN, started_format="%Y%m%d%H%M%S"),
-        bucket=locked, endpoint_url=s3_endpoint, region="us-east-1", mirror_legal_holds=True,
-    )  # fmt: skip
-    e.configure(sources=(source,))
+    e = s3_estate(tmp_path, locked, s3_endpoint, mirror_legal_holds=True)
     key, other = f"{NEW}1.wav", f"{NEW}2.wav"
     ours = put(client, locked, key, b"a", b"b")
     (theirs,) = put(client, locked, other, b"c")
@@ -346,21 +331,127 @@ def test_the_bucket_report_at_start(
     assert f"source archive: bucket {bucket(estate)}: versioned, no Object Lock" in caplog.messages
 
 
-def test_an_unreachable_store_is_a_warning_at_start_and_a_retried_sweep(
-    estate: Estate, caplog: pytest.LogCaptureFixture
+def test_an_unreachable_store_fails_the_poll_and_the_sweep_tries_again_later(
+    estate: Estate, rt: Runtime, client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     from dataclasses import replace
 
     from tests.e2e.helpers import free_port
 
+    put(client, bucket(estate), f"{OLD}1.wav", b"due")
+    assert scan_all(rt)
+    rt.close()
     gone = replace(estate.config.sources[0], endpoint_url=f"http://127.0.0.1:{free_port()}")
     estate.configure(sources=(gone,))
     runtime = estate.runtime()
     try:
-        runtime.erasers["archive"]._client.meta.config.retries["max_attempts"] = 0  # type: ignore[attr-defined]
         report_buckets(runtime)
         assert not scan_all(runtime)
+        report = sweep(estate, runtime)
     finally:
         runtime.close()
     assert any("cannot read the settings of bucket" in m for m in caplog.messages)
     assert any(m.startswith("source archive: cannot scan s3://") for m in caplog.messages)
+    (why,) = report.licences["L1"].kept
+    assert why.startswith("cannot open: EndpointConnection: Could not connect")
+    assert not [e for e in estate.audit() if e["action"].startswith("erase.")]  # not refused
+    assert left(client, bucket(estate), f"{OLD}1.wav")
+
+
+LAZY = """
+import sys
+from pathlib import Path
+from recd.adapters.clock import SystemClock
+from recd.config import load
+from recd.runtime import open_runtime
+runtime = open_runtime(load(Path(sys.argv[1])), SystemClock())
+runtime.close()
+print(sorted(m for m in ("boto3", "botocore", "mutagen") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(("kind", "loaded"), [("directory", []), ("s3", ["boto3", "botocore"])])
+def test_boto3_is_imported_only_when_an_s3_source_is_configured(
+    tmp_path: Path, kind: str, loaded: list[str]
+) -> None:
+    import subprocess
+    import sys
+
+    source = (
+        f'type = "directory"\npath = "{tmp_path / "rec"}"'
+        if kind == "directory"
+        else 'type = "s3"\nbucket = "recordings"\nendpoint_url = "http://127.0.0.1:9"'
+    )
+    config = tmp_path / "recd.toml"
+    config.write_text(
+        f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n\n[[source]]\nname = "a"\n{source}\n'
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", LAZY, str(config)], capture_output=True, text=True, check=True,
+        env={"PATH": "/usr/bin:/bin", "AWS_EC2_METADATA_DISABLED": "true"},
+    )  # fmt: skip
+    assert json.loads(out.stdout.replace("'", '"')) == loaded
+
+
+def test_the_daemon_polls_a_bucket_every_poll_and_mirrors_what_it_finds(
+    tmp_path: Path, s3_endpoint: str, make_bucket: Any, client: Any
+) -> None:
+    """In-process: the start report, the first poll, a poll `poll` later that finds a new key
+    a hold matches (mirrored at once), the status and the metrics snapshot."""
+    from recd.adapters.systemd import Notifier
+    from recd.daemon import Daemon
+
+    locked = make_bucket("locked")
+    e = s3_estate(
+        tmp_path, locked, s3_endpoint, mirror_legal_holds=True, poll=timedelta(seconds=30)
+    )
+    put(client, locked, f"{NEW}1.wav", b"a")
+    put(client, locked, f"{OLD}2.wav", b"due")
+    daemon = Daemon(e.config, e.clock, Notifier(None))
+    daemon.start()
+    try:
+        (status,) = daemon.state().sources
+        assert (status.name, status.watch, status.last_scan) == ("archive", "poll", e.clock.now())
+        assert status.objects is not None and (status.objects.objects, status.objects.bytes) == (
+            2, 4,
+        )  # fmt: skip
+        assert left(client, locked, f"{OLD}2.wav") == []  # the first sweep erased it
+        daemon.holds().place(Scope("L1"), case="C", reason="r", until=None, actor=ALICE)
+        daemon.holds_changed()
+        (late,) = put(client, locked, f"{NEW}3.wav", b"late")
+        e.clock.advance(29)
+        daemon.step(None)
+        assert daemon.state().sources[0].last_scan != e.clock.now()  # not yet
+        e.clock.advance(2)
+        daemon.step(None)
+        assert daemon.state().sources[0].last_scan == e.clock.now()
+        reply = client.get_object_legal_hold(Bucket=locked, Key=f"{NEW}3.wav", VersionId=late)
+        assert reply["LegalHold"]["Status"] == "ON"
+        snapshot = daemon.snapshot()
+        assert snapshot.sources[0].objects is not None
+        assert snapshot.sources[0].objects.objects == 2  # the erased key is gone
+    finally:
+        daemon.stop()
+
+
+def test_a_hold_that_cannot_be_mirrored_is_logged_and_tried_again(
+    tmp_path: Path, s3_endpoint: str, make_bucket: Any, client: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    plain = make_bucket("versioned")  # no Object Lock: the store refuses object legal holds
+    e = s3_estate(tmp_path, plain, s3_endpoint, mirror_legal_holds=True)
+    put(client, plain, f"{NEW}1.wav", b"a")
+    runtime = e.runtime()
+    try:
+        assert scan_all(runtime)
+        Holds(e.config, runtime.catalogue, runtime.audit, e.clock).place(
+            Scope("L1"), case="C", reason="r", until=None, actor=ALICE
+        )
+        mirror = HoldMirror(e.config, runtime.catalogue, runtime.audit, e.clock, runtime.stores)
+        assert (mirror.run().failed, mirror.run().failed) == (1, 1)  # each run tries again
+    finally:
+        runtime.close()
+    assert any(
+        m.startswith(f"cannot set the S3 legal hold of {NEW}1.wav: ") for m in caplog.messages
+    )
+    assert not [x for x in e.audit() if x["action"] == "hold.mirrored"]  # nothing changed

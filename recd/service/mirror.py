@@ -12,7 +12,7 @@ as one ``hold.mirrored`` entry.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from recd.config import Config
@@ -41,7 +41,9 @@ class HoldMirror:
         audit: AuditLog,
         clock: Clock,
         stores: Mapping[str, ObjectStore],
+        progress: Callable[[], None] = lambda: None,
     ) -> None:
+        self.progress = progress  # called after each recording (the daemon's watchdog ping)
         self.config = config
         self.catalogue = catalogue
         self.audit = audit
@@ -76,9 +78,11 @@ class HoldMirror:
             for rec in hold:
                 if not self._hold(store, rec, report):
                     failed.add(rec.id)
+                self.progress()
             for m in free:
                 if not self._free(store, m, report):
                     failed.add(m.recording_id)
+                self.progress()
 
     def _hold(self, store: ObjectStore, rec: Recording, report: MirrorReport) -> bool:
         before = self.catalogue.mirrored(rec.id)
