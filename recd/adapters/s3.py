@@ -25,35 +25,37 @@ delete markers, and folder markers (keys ending in ``/``), are not.
   source sets ``bypass_governance``, retention is never shortened (no PutObjectRetention) and a
   COMPLIANCE retention simply fails the erase with its reason.
 
-This is the only module that imports boto3 and botocore; the runtime imports it only when an
-S3 source is configured. Errors of S3 calls are ``S3Error`` (an ``OSError``), one line each.
+boto3 and botocore are imported only here and in ``recd.adapters._s3`` (the client, errors
+and the streamed listing); the runtime imports this module only when an S3 source is
+configured. Errors of S3 calls are ``S3Error`` (an ``OSError``), one line each.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import errno
 import hashlib
-import heapq
-import itertools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import IO, Any, Literal, NoReturn
 
-import boto3  # type: ignore[import-untyped]
-import botocore.config  # type: ignore[import-untyped]
-from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
-
 from recd.adapters._closing import Closing
+from recd.adapters._s3 import (
+    Lister,
+    S3Error,
+    calls,
+    iso,
+    iso_ns,
+    make_client,
+    s3_error,
+)
 from recd.configtypes import SourceConfig
 from recd.core.erasure import OBJECT_STORE, Action, Decision
 from recd.core.model import EraseMethod, ErasePattern, FileFacts
 from recd.core.objects import (
-    NULL_VERSION,
     BucketState,
     KeySummary,
     ObjectFacts,
@@ -90,163 +92,10 @@ TRANSIENT = frozenset({
     "InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout", "OperationAborted",
     "Throttling", "500", "503",
 })  # fmt: skip
-#: Operations whose body must carry Content-MD5 on stores that predate flexible checksums.
-MD5_OPERATIONS = ("DeleteObjects", "PutObjectLegalHold")
 READ_CHUNK = 1024 * 1024
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404"})
 
 Pair = tuple[str, str]  # (key, version id)
-
-
-def make_client(source: SourceConfig, *, max_attempts: int = 5) -> Any:
-    """An S3 client for ``source``; credentials come from boto3's usual chain.
-
-    ``max_attempts`` is botocore's: retries after the first attempt (5: six in all)."""
-    config = botocore.config.Config(
-        retries={"mode": "standard", "max_attempts": max_attempts},
-        connect_timeout=10,
-        read_timeout=60,
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-        s3={"addressing_style": "path" if source.endpoint_url else "auto"},
-    )
-    client = boto3.session.Session().client(
-        "s3", endpoint_url=source.endpoint_url, region_name=source.region, config=config
-    )
-    for operation in MD5_OPERATIONS:
-        client.meta.events.register(f"before-sign.s3.{operation}", add_content_md5)
-    return client
-
-
-def add_content_md5(request: Any, **_: Any) -> None:
-    """Give the request a Content-MD5 of its final body (``before-sign``: nothing changes the
-    body after this). boto3 >= 1.36 sends a CRC32 checksum instead, which older MinIO and Ceph
-    RGW do not accept for DeleteObjects and PutObjectLegalHold (``MissingContentMD5``)."""
-    body = request.body or b""
-    digest = hashlib.md5(body, usedforsecurity=False).digest()
-    del request.headers["Content-MD5"]  # headers may hold a name twice; never send two
-    request.headers["Content-MD5"] = base64.b64encode(digest).decode("ascii")
-
-
-class S3Error(OSError):
-    """A failed S3 call, in one line: ``filename`` is the ``s3://`` location, ``strerror``
-    the store's error code and message, ``code`` the code alone."""
-
-    def __init__(self, code: str, message: str, where: str) -> None:
-        super().__init__(None, f"{code}: {message}", where)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.filename}: {self.strerror}"
-
-
-def s3_error(exc: Exception, where: str) -> S3Error:
-    """``S3Error`` for a botocore ``ClientError`` or ``BotoCoreError`` (``NoCredentialsError``
-    gives code ``NoCredentials``, ``EndpointConnectionError`` gives ``EndpointConnection``)."""
-    if isinstance(exc, ClientError):
-        return S3Error(*_code_message(exc), where)
-    name = type(exc).__name__
-    return S3Error(name.removesuffix("Error") or name, str(exc), where)
-
-
-def _code_message(exc: Any) -> tuple[str, str]:
-    error = exc.response.get("Error", {})
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    code = str(error.get("Code") or status or "Unknown")
-    return code, str(error.get("Message") or f"HTTP {status}")
-
-
-@contextlib.contextmanager
-def _calls(where: str) -> Iterator[None]:
-    """Turn the botocore errors of the calls inside into ``S3Error``."""
-    try:
-        yield
-    except (ClientError, BotoCoreError) as exc:
-        raise s3_error(exc, where) from exc
-
-
-def _ns(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _iso_ns(ns: int) -> str:
-    return _iso(_EPOCH + timedelta(microseconds=ns // 1000))
-
-
-def _version(entry: Mapping[str, Any], marker: bool) -> ObjectVersion:
-    return ObjectVersion(
-        version_id=str(entry.get("VersionId") or NULL_VERSION),
-        delete_marker=marker,
-        size=0 if marker else int(entry.get("Size", 0)),
-        last_modified_ns=_ns(entry["LastModified"]),
-        etag=None if marker else entry.get("ETag"),
-    )
-
-
-class _Lister:
-    """ListObjectVersions, streamed: ``(key, versions newest first)`` in key order."""
-
-    def __init__(self, client: Any, bucket: str, page_size: int) -> None:
-        if not 1 <= page_size <= 1000:
-            raise ValueError("page_size must be 1 to 1000")
-        self.client = client
-        self.bucket = bucket
-        self.page_size = page_size
-
-    def where(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
-
-    def keys(
-        self, prefix: str, last: str | None = None
-    ) -> Iterator[tuple[str, list[ObjectVersion]]]:
-        """Every key below ``prefix`` with its versions (which may span pages); stops past
-        ``last`` if given, fetching no further page. Raises ``S3Error``."""
-        entries: Iterator[tuple[str, ObjectVersion]]
-        entries = (item for page in self._pages(prefix) for item in _merged(page))
-        if last is not None:
-            entries = itertools.takewhile(lambda item: item[0] <= last, entries)
-        for key, group in itertools.groupby(entries, key=lambda item: item[0]):
-            yield key, _newest_first([version for _, version in group])
-
-    def exactly(self, keys: Sequence[str]) -> dict[str, list[ObjectVersion]]:
-        """The versions of each of the sorted ``keys`` that has any, in one walk."""
-        wanted = set(keys)
-        return {k: v for k, v in self.keys(common_prefix(keys), keys[-1]) if k in wanted}
-
-    def _pages(self, prefix: str) -> Iterator[Mapping[str, Any]]:
-        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
-        params["MaxKeys"] = self.page_size
-        while True:
-            with _calls(self.where(prefix)):
-                page = self.client.list_object_versions(**params)
-            yield page
-            if not page.get("IsTruncated"):
-                return
-            marker = (page.get("NextKeyMarker"), page.get("NextVersionIdMarker"))
-            if not marker[0] or marker == (params.get("KeyMarker"), params.get("VersionIdMarker")):
-                raise S3Error("InvalidListing", "a truncated listing did not advance", prefix)
-            params["KeyMarker"] = marker[0]
-            params.pop("VersionIdMarker", None)
-            if marker[1]:
-                params["VersionIdMarker"] = marker[1]
-
-
-def _merged(page: Mapping[str, Any]) -> Iterator[tuple[str, ObjectVersion]]:
-    """A page's versions and delete markers (each list sorted by key) merged by key."""
-    versions = ((e["Key"], _version(e, False)) for e in page.get("Versions", ()))
-    markers = ((e["Key"], _version(e, True)) for e in page.get("DeleteMarkers", ()))
-    return heapq.merge(versions, markers, key=lambda item: item[0])
-
-
-def _newest_first(versions: list[ObjectVersion]) -> list[ObjectVersion]:
-    # sorted() is stable: versions of equal times keep the store's (newest first) order.
-    return sorted(versions, key=lambda v: -v.last_modified_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +126,7 @@ class S3Source:
             raise ValueError(f"source {name} has no bucket")
         self.name = name
         self.config = config
-        self._lister = _Lister(client, config.bucket, page_size)
+        self._lister = Lister(client, config.bucket, page_size)
         self._client = client
         self.last_scan: ScanTotals | None = None
         self._report = S3ScanReport()
@@ -327,15 +176,15 @@ class S3Source:
         where = self._lister.where(relpath)
         version: dict[str, str] = {}
         try:
-            with _calls(where):
+            with calls(where):
                 head = self._client.head_object(Bucket=bucket, Key=relpath)
         except S3Error as exc:
             if exc.code not in _GONE_CODES | {"405"}:
                 raise
             version = {"VersionId": self._newest_data_version(relpath, exc)}
-            with _calls(where):
+            with calls(where):
                 head = self._client.head_object(Bucket=bucket, Key=relpath, **version)
-        with _calls(where):
+        with calls(where):
             tags = self._client.get_object_tagging(Bucket=bucket, Key=relpath, **version)
         found = {t["Key"].lower(): t["Value"] for t in tags.get("TagSet", ())}
         found |= {k.lower(): v for k, v in head.get("Metadata", {}).items()}
@@ -376,7 +225,7 @@ class PreparedObject(Closing):
             "key": facts.key,
             "versions": [
                 {"version_id": v.version_id, "delete_marker": v.delete_marker, "size": v.size,
-                 "last_modified": _iso_ns(v.last_modified_ns)}
+                 "last_modified": iso_ns(v.last_modified_ns)}
                 for v in facts.versions
             ],
         }  # fmt: skip
@@ -436,7 +285,7 @@ class S3Eraser(Closing):
         self.config = config
         self.bucket: str = config.bucket
         self._client = client
-        self._lister = _Lister(client, config.bucket, page_size)
+        self._lister = Lister(client, config.bucket, page_size)
         self.retries = retries
         self.backoff = backoff
         self._sleep = sleep
@@ -505,7 +354,7 @@ class S3Eraser(Closing):
         check = {"IfMatch": version.etag} if version.etag else {}
         h = hashlib.sha256()
         try:
-            with _calls(self._lister.where(key)):
+            with calls(self._lister.where(key)):
                 reply = self._client.get_object(
                     Bucket=self.bucket, Key=key, VersionId=version.version_id, **check
                 )
@@ -582,7 +431,7 @@ class S3Eraser(Closing):
         bypass = {"BypassGovernanceRetention": True} if self.config.bypass_governance else {}
         objects = [{"Key": k, "VersionId": v} for k, v in pairs]
         try:
-            with _calls(self._lister.where(common_prefix(sorted({k for k, _ in pairs})))):
+            with calls(self._lister.where(common_prefix(sorted({k for k, _ in pairs})))):
                 reply = self._client.delete_objects(
                     Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}, **bypass
                 )
@@ -609,7 +458,7 @@ class S3Eraser(Closing):
         for attempt in range(self.confirm_attempts):
             if attempt:
                 self._sleep(self.backoff * 2 ** (attempt - 1))
-            at = _iso(datetime.now(UTC))
+            at = iso(datetime.now(UTC))
             try:
                 left = self._lister.exactly(sorted(waiting))
             except S3Error as exc:
@@ -672,10 +521,10 @@ class S3Eraser(Closing):
     def bucket_state(self) -> BucketState:
         """Versioning and the Object Lock default retention. Raises ``S3Error``."""
         where = f"s3://{self.bucket}"
-        with _calls(where):
+        with calls(where):
             versioning = self._client.get_bucket_versioning(Bucket=self.bucket).get("Status")
         try:
-            with _calls(where):
+            with calls(where):
                 reply = self._client.get_object_lock_configuration(Bucket=self.bucket)
         except S3Error as exc:
             if exc.code != "ObjectLockConfigurationNotFoundError":
@@ -718,9 +567,9 @@ class S3Eraser(Closing):
 
     @contextlib.contextmanager
     def _lock_calls(self, key: str) -> Iterator[None]:
-        """``_calls``, with a plain message for a bucket created without Object Lock."""
+        """``calls``, with a plain message for a bucket created without Object Lock."""
         try:
-            with _calls(self._lister.where(key)):
+            with calls(self._lister.where(key)):
                 yield
         except S3Error as exc:
             text = (exc.strerror or "").replace(" ", "").lower()
