@@ -455,3 +455,48 @@ def test_a_hold_that_cannot_be_mirrored_is_logged_and_tried_again(
         m.startswith(f"cannot set the S3 legal hold of {NEW}1.wav: ") for m in caplog.messages
     )
     assert not [x for x in e.audit() if x["action"] == "hold.mirrored"]  # nothing changed
+
+
+class Answering:
+    """The real eraser, with what a real store can answer but moto cannot: ``retried`` error
+    codes overcome before the delete succeeded, or an exception out of the whole batch."""
+
+    def __init__(self, real: Any, retried: dict[str, int] | None, fails: OSError | None) -> None:
+        self.real, self.retried, self.fails = real, retried, fails
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def erase_many(
+        self, jobs: Sequence[EraseJob], *, pattern: Any, verify: bool
+    ) -> list[EraseOutcome | EraseError]:
+        if self.fails is not None:
+            raise self.fails
+        out = self.real.erase_many(jobs, pattern=pattern, verify=verify)
+        for result in out:
+            result.details["retried_errors"] = self.retried
+        return list(out)
+
+
+def test_errors_a_retry_overcame_are_counted_and_a_failed_batch_fails_every_erase(
+    estate: Estate, rt: Runtime, client: Any
+) -> None:
+    b = bucket(estate)
+    for n in range(2):
+        put(client, b, f"{OLD}{n}.wav", b"x")
+    assert scan_all(rt)
+    metrics = Metrics(lambda: None)  # type: ignore[arg-type,return-value]
+    down = {"archive": Answering(rt.erasers["archive"], None, OSError(5, "Input/output error"))}
+    report = Sweeper(estate.config, rt.catalogue, rt.audit, estate.clock, down,
+                     telemetry=metrics).run()  # fmt: skip
+    assert (report.erased, report.failed) == (0, 2)
+    failed = [e["details"]["error"] for e in estate.audit() if e["action"] == "erase.failed"]
+    assert failed == ["Input/output error", "Input/output error"]
+    busy = {"archive": Answering(rt.erasers["archive"], {"SlowDown": 2}, None)}
+    report = Sweeper(estate.config, rt.catalogue, rt.audit, estate.clock, busy,
+                     telemetry=metrics).run()  # fmt: skip
+    assert report.erased == 2
+    slow = metrics.registry.get_sample_value(
+        "recd_s3_erase_errors_total", {"source": "archive", "code": "SlowDown"}
+    )
+    assert slow == 4  # two per key, both keys
