@@ -133,15 +133,25 @@ def ratio(baseline: float, ours: float) -> float:
 def timed_sweep(config_path: Path, expected: int) -> float:
     """Index a source untimed, then time one in-process sweep (what the daemon does at a
     deadline); asserts that it erased ``expected`` recordings."""
+    return timed_scan_and_sweep(config_path, expected)[1]
+
+
+def timed_scan_and_sweep(
+    config_path: Path, expected: int, clock: Any = None
+) -> tuple[float, float]:
+    """Seconds of a full scan of every source, then of one in-process sweep, on ``clock``
+    (default: the system's); asserts that the sweep erased ``expected`` recordings."""
     from recd.adapters.clock import SystemClock
     from recd.config import load
     from recd.runtime import open_runtime, scan_all
     from recd.service.sweep import Sweeper
 
     config = load(config_path)
-    runtime = open_runtime(config, SystemClock())
+    runtime = open_runtime(config, SystemClock() if clock is None else clock)
     try:
-        scan_all(runtime)
+        start = time.perf_counter()
+        assert scan_all(runtime)
+        scanned = time.perf_counter() - start
         start = time.perf_counter()
         report = Sweeper(
             config, runtime.catalogue, runtime.audit, runtime.clock, runtime.erasers
@@ -149,8 +159,10 @@ def timed_sweep(config_path: Path, expected: int) -> float:
         elapsed = time.perf_counter() - start
     finally:
         runtime.close()
-    assert report.erased == expected, f"erased {report.erased} of {expected}"
-    return elapsed
+    assert report.erased == expected, (
+        f"erased {report.erased} of {expected} ({report.failed} failed)"
+    )
+    return scanned, elapsed
 
 
 # -- recordings named for a given start time -------------------------------------------------

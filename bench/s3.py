@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import LICENCE, ratio, workdir
+from bench.common import LICENCE, ratio, timed_scan_and_sweep, workdir
 
 PREFIX = "bench/"
 MOTO_ACCOUNT = "123456789012"  # moto's default account, whose backend the server serves
@@ -84,29 +84,6 @@ class _Ahead:
         return self._clock.monotonic()
 
 
-def _recd(config_path: Path, keys: int) -> tuple[float, float]:
-    """Seconds of the poll (scan) and of the sweep."""
-    from recd.config import load
-    from recd.runtime import open_runtime, scan_all
-    from recd.service.sweep import Sweeper
-
-    config = load(config_path)
-    runtime = open_runtime(config, _Ahead())
-    try:
-        start = time.perf_counter()
-        assert scan_all(runtime)
-        scanned = time.perf_counter() - start
-        start = time.perf_counter()
-        report = Sweeper(
-            config, runtime.catalogue, runtime.audit, runtime.clock, runtime.erasers
-        ).run()
-        swept = time.perf_counter() - start
-    finally:
-        runtime.close()
-    assert report.erased == keys, f"erased {report.erased} of {keys} (failed {report.failed})"
-    return scanned, swept
-
-
 def _left(client: Any, bucket: str) -> int:
     page = client.list_object_versions(Bucket=bucket, Prefix=PREFIX)
     return len(page.get("Versions", [])) + len(page.get("DeleteMarkers", []))
@@ -136,7 +113,9 @@ def run(keys: int) -> dict[str, float]:
         t_list, t_boto3, deleted = _baseline(client, "bench-boto3")
         assert deleted == keys * VERSIONS and _left(client, "bench-boto3") == 0
         with workdir("s3") as base:
-            t_scan, t_sweep = _recd(_config(base, endpoint, "bench-recd"), keys)
+            t_scan, t_sweep = timed_scan_and_sweep(
+                _config(base, endpoint, "bench-recd"), keys, _Ahead()
+            )
         assert _left(client, "bench-recd") == 0
     finally:
         server.stop()
