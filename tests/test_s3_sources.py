@@ -188,15 +188,23 @@ def test_an_object_lock_refusal_fails_with_the_reason_and_counts_the_code(
     assert sample == 1
 
 
-class Crashing:
+class Delegating:
+    """The real eraser, every call passed on; subclasses change ``erase_many``."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+class Crashing(Delegating):
     """The real eraser, but the process 'dies' after the first version of the batch is
     deleted: what a SIGKILL mid-DeleteObjects leaves behind."""
 
     def __init__(self, real: Any, client: Any, bucket: str) -> None:
-        self.real, self.client, self.bucket = real, client, bucket
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
+        super().__init__(real)
+        self.client, self.bucket = client, bucket
 
     def erase_many(
         self, jobs: Sequence[EraseJob], *, pattern: Any, verify: bool
@@ -457,15 +465,13 @@ def test_a_hold_that_cannot_be_mirrored_is_logged_and_tried_again(
     assert not [x for x in e.audit() if x["action"] == "hold.mirrored"]  # nothing changed
 
 
-class Answering:
+class Answering(Delegating):
     """The real eraser, with what a real store can answer but moto cannot: ``retried`` error
     codes overcome before the delete succeeded, or an exception out of the whole batch."""
 
     def __init__(self, real: Any, retried: dict[str, int] | None, fails: OSError | None) -> None:
-        self.real, self.retried, self.fails = real, retried, fails
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
+        super().__init__(real)
+        self.retried, self.fails = retried, fails
 
     def erase_many(
         self, jobs: Sequence[EraseJob], *, pattern: Any, verify: bool

@@ -91,17 +91,17 @@ def needs_tags(rule: ClassifyRule, fields: Mapping[str, str]) -> bool:
     comes from the file name and ``duration`` stays unknown. A path that gives nothing always
     needs tags (the start time is unknown).
     """
-    if not rule.tags:
-        return False
-    licence_known = bool(_clean(rule.licence) or _clean(fields.get("licence")))
-    return not licence_known or _path_started(rule, fields) is None
+    return rule.tags and _deadline_unknown(rule, fields)
 
 
 def needs_metadata(rule: ClassifyRule, fields: Mapping[str, str]) -> bool:
     """Whether the service should read an S3 object's metadata and tags (two requests per
     key): as for tags, only when the licence or the start time is still unknown."""
-    if not rule.metadata:
-        return False
+    return rule.metadata and _deadline_unknown(rule, fields)
+
+
+def _deadline_unknown(rule: ClassifyRule, fields: Mapping[str, str]) -> bool:
+    """The licence or the start time is not known from the fixed licence and the path."""
     licence_known = bool(_clean(rule.licence) or _clean(fields.get("licence")))
     return not licence_known or _path_started(rule, fields) is None
 

@@ -167,26 +167,28 @@ def decide_object(facts: ObjectFacts, settings: EraseSettings, now: datetime) ->
     if facts.fingerprint != facts.indexed:
         why = "versions changed since it was indexed; it is looked at again after the next poll"
         return Decision(Action.SKIP, method, False, why)
-    age = now - (_EPOCH + timedelta(microseconds=-(-facts.mtime_ns // 1000)))
-    if age < timedelta(0):
-        return Decision(Action.SKIP, method, False, "modification time is in the future")
-    if age < settings.settle:
-        return Decision(
-            Action.SKIP, method, False, f"modified less than {span(settings.settle)} ago"
-        )
+    wait = _settling(facts.mtime_ns, settings.settle, now)
+    if wait is not None:
+        return Decision(Action.SKIP, method, False, wait)
     return Decision(Action.ERASE, method, False, OBJECT_STORE)
 
 
 def _wait_reason(facts: TargetFacts, settle: timedelta, now: datetime) -> str | None:
     """Why the file may still be being written, so that a later sweep should try again."""
+    wait = _settling(facts.mtime_ns, settle, now)
+    if wait is None and facts.open_for_write:
+        return "open for writing by another process"
+    return wait
+
+
+def _settling(mtime_ns: int, settle: timedelta, now: datetime) -> str | None:
+    """Why something last modified at ``mtime_ns`` is too young to erase at ``now``."""
     # Rounded up, so a file never looks older than it is.
-    age = now - (_EPOCH + timedelta(microseconds=-(-facts.mtime_ns // 1000)))
+    age = now - (_EPOCH + timedelta(microseconds=-(-mtime_ns // 1000)))
     if age < timedelta(0):
         return "modification time is in the future"
     if age < settle:
         return f"modified less than {span(settle)} ago"
-    if facts.open_for_write:
-        return "open for writing by another process"
     return None
 
 
