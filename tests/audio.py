@@ -9,7 +9,8 @@
   440 Hz tone, ``fmt`` one of ``wav``, ``mp3``, ``ogg`` (Vorbis), ``opus``, ``flac``; each
   tag is passed as ``-metadata key=value`` (ID3 TXXX / Vorbis comment / RIFF INFO for the few
   names ffmpeg maps, such as ``title`` -> ``INAM``).
-- ``have_ffmpeg()`` and the ``needs_ffmpeg`` marker, for skipping when ffmpeg is absent.
+- ``have_ffmpeg()`` and the ``needs_ffmpeg`` marker: a test that needs ffmpeg skips without it,
+  naming the package (``tests/tools.py``; CI, which installs it, fails such a test instead).
 
 Every writer creates missing parent directories and returns the path it wrote. Files default
 to one second at 8 kHz (libopus accepts 8 kHz too), so a test that writes dozens stays fast.
@@ -17,7 +18,6 @@ to one second at 8 kHz (libopus accepts 8 kHz too), so a test that writes dozens
 
 from __future__ import annotations
 
-import shutil
 import struct
 import subprocess
 import wave
@@ -28,6 +28,8 @@ from typing import Any
 import pytest
 from mutagen import id3 as _id3
 from mutagen import wave as _wave
+
+from tests import tools
 
 RATE = 8000
 
@@ -47,13 +49,13 @@ FORMATS = tuple(_ENCODE)
 
 
 def have_ffmpeg() -> bool:
-    """Whether an ``ffmpeg`` executable is on PATH."""
-    return shutil.which("ffmpeg") is not None
+    """Whether an ``ffmpeg`` executable is on PATH (under ``RECD_TEST_REQUIRE_TOOLS`` a test
+    asking fails when it is not: CI must check every format)."""
+    return tools.optional("ffmpeg") is not None
 
 
-needs_ffmpeg = pytest.mark.skipif(
-    not have_ffmpeg(), reason="ffmpeg is not installed; it encodes the MP3/Ogg/Opus/FLAC fixtures"
-)
+#: ffmpeg encodes the MP3/Ogg/Opus/FLAC fixtures.
+needs_ffmpeg = pytest.mark.tools("ffmpeg")
 
 
 def info_chunk(info: Mapping[str, str]) -> bytes:

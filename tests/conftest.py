@@ -1,4 +1,5 @@
-"""Shared fixtures: a clean environment, a fake clock, and the root-only skip."""
+"""Shared fixtures: a clean environment, a fake clock, the root-only skip, and the ``tools``
+marker (a test that needs an absent tool skips, naming its package; see ``tests/tools.py``)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests import tools, userns
 from tests.fakes import FakeClock
 
 # The fake admin-socket daemon's fixtures (sock_dir, daemon, private_daemon) for recctl tests;
 # a real S3 endpoint (moto's server on loopback: s3_endpoint, make_bucket) for S3 tests.
-pytest_plugins = ["tests.fakedaemon", "tests.s3server"]
+pytest_plugins = ["tests.fakedaemon", "tests.s3server", "tests.foreign"]
 
 
 @pytest.fixture(autouse=True)
@@ -35,3 +37,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "root" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.hookimpl(tryfirst=True)  # before any fixture: the limits hold for all of the test
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker in item.iter_markers("tools"):
+        tools.need(*marker.args)
+    limits = item.get_closest_marker("userns")
+    if userns.INSIDE and limits is not None:
+        userns.set_limits(limits.kwargs)
+
+
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """A ``userns`` test runs in a child pytest inside a new user namespace (tests/userns.py)."""
+    if userns.INSIDE or pyfuncitem.get_closest_marker("userns") is None:
+        return None
+    userns.run_in_child(pyfuncitem)
+    return True

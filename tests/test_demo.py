@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
@@ -35,6 +34,7 @@ from recd.config import load
 from recd.errors import ExitCode
 from recd.main import main
 from recd.runtime import run_once
+from tests import tools
 from tests.fakes import FakeClock
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,8 +75,8 @@ def test_estate_deadlines_are_those_recd_computes(
     monkeypatch: pytest.MonkeyPatch,
     ffmpeg: bool,
 ) -> None:
-    if ffmpeg and shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg is not installed (Debian: apt-get install ffmpeg)")
+    if ffmpeg:
+        tools.need("ffmpeg")
     if not ffmpeg:
         monkeypatch.setattr("demo.tree.shutil.which", lambda name: None)
     estate = generate(tmp_path / "demo", listen="127.0.0.1:0")

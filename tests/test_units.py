@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 UNITS = Path(__file__).resolve().parents[1] / "systemd"
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not found")
+@pytest.mark.tools("systemd-analyze")
 def test_units_verify_cleanly(tmp_path: Path) -> None:
     recd = Path(sys.executable).parent / "recd"  # where this checkout installed it
     for unit in sorted(UNITS.glob("recd*.*")):

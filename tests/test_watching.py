@@ -28,7 +28,6 @@ from recd.daemon import Daemon, Event
 from recd.errors import RecdError
 from recd.ports import Source, WatchEvent
 from recd.watching import DEGRADED_POLL, WatchBatch, Watching
-from tests.adapters.test_watch import Sysctls
 from tests.estate import Estate
 from tests.fakes import FakeClock
 
@@ -439,7 +438,7 @@ def test_source_root_removed_while_watched_is_polled_until_it_is_back(
     assert state(daemon, "L1/back.wav") is State.PRESENT
 
 
-@pytest.mark.root
+@pytest.mark.userns(max_inotify_watches=0)  # in a user namespace of its own: tests/userns.py
 def test_source_that_cannot_be_watched_is_polled(
     estate: Estate, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -448,12 +447,7 @@ def test_source_that_cannot_be_watched_is_polled(
     from recd.protocol import Request
 
     daemon = make(estate)
-    sysctl = Sysctls()
-    sysctl.set("max_user_watches", 0)
-    try:
-        daemon.start()
-    finally:
-        sysctl.restore()  # the watcher has given up already; nothing else is affected
+    daemon.start()
     try:
         assert (
             f"watch pbx: not watching {estate.root}: inotify watch limit reached "
@@ -478,17 +472,12 @@ def test_source_that_cannot_be_watched_is_polled(
         daemon.stop()
 
 
-@pytest.mark.root
+@pytest.mark.userns(max_inotify_watches=0)
 def test_source_that_cannot_be_watched_is_not_rescanned_straight_after_the_first_scan(
     estate: Estate,
 ) -> None:
     daemon = make(estate)
-    sysctl = Sysctls()
-    sysctl.set("max_user_watches", 0)
-    try:
-        daemon.start()
-    finally:
-        sysctl.restore()
+    daemon.start()
     try:
         assert daemon.timeout() == pytest.approx(DEGRADED_POLL)
     finally:

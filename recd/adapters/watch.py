@@ -46,9 +46,13 @@ is called only from the observer thread, and with no lock held (watchdog's own d
 observer lock, which ``stop`` also needs); it must be cheap (a queue put) and must not call
 ``stop``.
 
-This module subclasses watchdog 7.1 internals (``InotifyFD.add_callback``/``_add_callback``/
-``handle_event``, ``BaseObserver.dispatch_events``): pin watchdog to 7.1.x and re-read
-``watchdog/observers/inotify.py`` and ``inotify_c.py`` before moving it.
+This module subclasses watchdog 7.1.0's internals (``InotifyFD.add_callback``/``_add_callback``/
+``handle_event``, ``BaseObserver.dispatch_events``), so ``pyproject.toml`` pins exactly
+``WATCHDOG_VERSION`` (a test checks the pin and the installed version). Even 7.1.1 breaks them:
+it rewrote ``InotifyWatchGroup``'s watch bookkeeping as a tree, dispatches handlers without the
+observer lock, and adds a shared "InotifyFD-Dispatcher" thread. (It also adds
+``EventsLostEvent``, which could replace recd's overflow wrapper.) Before moving the pin, re-read
+``watchdog/observers/inotify.py``, ``inotify_c.py`` and ``api.py`` and run the watch tests.
 """
 
 from __future__ import annotations
@@ -90,6 +94,9 @@ from recd.ports import WatchEvent, WatchKind
 __all__ = ["EVENT_FILTER", "ERASE_PREFIX", "TreeWatcher", "WatchEvent", "WatchKind"]
 
 logger = logging.getLogger(__name__)
+
+#: The watchdog release whose internals this module subclasses; pyproject.toml pins it.
+WATCHDOG_VERSION = "7.1.0"
 
 
 #: The sysctl to raise for each inotify limit errno.

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recd.adapters._closing import Closing
+from tests import tools
 
 MKFS = {
     "ext4": ["mkfs.ext4", "-F", "-q", "-m", "0"],
@@ -154,7 +155,9 @@ class Mounts(Closing):
         options: tuple[str, ...] = (),
         mountpoint: Path | None = None,
     ) -> LoopFs:
-        """Make an ``fstype`` filesystem in a sparse image and mount it (``-o options``)."""
+        """Make an ``fstype`` filesystem in a sparse image and mount it (``-o options``); the
+        test skips, naming the package, when ``mkfs.<fstype>`` or ``losetup`` is missing."""
+        tools.need(MKFS[fstype][0], "losetup", "mount")
         work = self._dir(f"loop-{fstype}")
         image = work / "image"
         with image.open("wb") as f:

@@ -23,6 +23,7 @@ from recd.adapters import erase
 from recd.adapters.erase import EraseError, EraseResult, LocalEraser, Refused
 from recd.core.erasure import Action, Decision, EraseSettings, decide
 from recd.core.model import EraseMethod, ErasePattern, OnIneffective
+from tests import tools
 from tests.adapters.loopfs import Mounts, physical_extents
 from tests.adapters.test_erase import ident, touch
 
@@ -145,7 +146,10 @@ def test_ext4_file_with_the_journal_data_attribute_is_not_effective(mounts: Moun
     fs = mounts.loop("ext4", size_mb=16)
     st = touch(fs.mountpoint / "a.wav")
     chattr = subprocess.run(
-        ["chattr", "+j", str(fs.mountpoint / "a.wav")], capture_output=True, text=True, check=False
+        [tools.need("chattr"), "+j", str(fs.mountpoint / "a.wav")],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if chattr.returncode != 0:  # pragma: no cover (depends on the machine)
         pytest.skip(f"chattr +j needs CAP_SYS_RESOURCE: {chattr.stderr.strip()}")
@@ -352,6 +356,7 @@ def test_unreadable_directory_is_an_os_error_not_a_refusal(shared_root: Path) ->
 
 def test_failing_disk_is_reported_and_nothing_leaks(mounts: Mounts) -> None:
     """A filesystem shut down under recd (as after an I/O error) fails every later step."""
+    xfs_io = tools.need("xfs_io")  # its shutdown command works on ext4 too
     fs = mounts.loop("ext4", size_mb=8)
     st_a, st_b = touch(fs.mountpoint / "a.wav"), touch(fs.mountpoint / "b.wav")
     overwrite = Decision(Action.ERASE, EraseMethod.OVERWRITE, True)
@@ -360,7 +365,7 @@ def test_failing_disk_is_reported_and_nothing_leaks(mounts: Mounts) -> None:
     with LocalEraser(fs.mountpoint) as e:
         with e.prepare("a.wav", *ident(st_a)) as a, e.prepare("b.wav", *ident(st_b)) as b:
             e.erase(a, unlink, pattern=ErasePattern.ZEROS, verify=False, temp_name=TEMP)
-            subprocess.run(["xfs_io", "-x", "-c", "shutdown", str(fs.mountpoint)], check=True)
+            subprocess.run([xfs_io, "-x", "-c", "shutdown", str(fs.mountpoint)], check=True)
             with pytest.raises(EraseError, match=r"\(EIO\)$"):
                 e.erase(b, overwrite, pattern=ErasePattern.ZEROS, verify=False, temp_name=TEMP)
         with pytest.raises(OSError) as info:

@@ -7,23 +7,25 @@ sentinel file afterwards and waits for that instead: events are delivered in ord
 
 from __future__ import annotations
 
+import importlib.metadata
 import itertools
 import os
 import shutil
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from recd import ports
-from recd.adapters.watch import ERASE_PREFIX, TreeWatcher, WatchEvent
+from recd.adapters.watch import ERASE_PREFIX, WATCHDOG_VERSION, TreeWatcher, WatchEvent
 from recd.core import model
 from tests.adapters.loopfs import Mounts
+from tests.adapters.watchproc import WatchProcess, overflow_queue
 
 WAIT = 10.0  # seconds; only ever reached when a test fails
-INOTIFY = Path("/proc/sys/fs/inotify")
 
 
 class Sink:
@@ -93,32 +95,6 @@ def watch(tmp_path: Path, sink: Sink) -> Iterator[Callable[..., TreeWatcher]]:
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     return tmp_path / "root"
-
-
-class Sysctls:
-    """Set inotify sysctls; ``restore`` (also run after the test, pass or fail) puts them back."""
-
-    def __init__(self) -> None:
-        self._saved: dict[Path, str] = {}
-
-    def set(self, name: str, value: int) -> None:
-        path = INOTIFY / name
-        self._saved.setdefault(path, path.read_text())
-        path.write_text(f"{value}\n")
-
-    def restore(self) -> None:
-        while self._saved:
-            path, text = self._saved.popitem()
-            path.write_text(text)
-
-
-@pytest.fixture
-def sysctl() -> Iterator[Sysctls]:
-    s = Sysctls()
-    try:
-        yield s
-    finally:
-        s.restore()
 
 
 def inotify_watches() -> int:
@@ -363,67 +339,51 @@ def test_root_removed_degrades_and_asks_for_a_reconciliation(
     ]
 
 
-# Root only: inotify limits are sysctls, and one test mounts a tmpfs.
+# Inotify limits. The sysctls are machine-wide: lowering them would break every other watcher of
+# this uid (a recd running beside the suite), whose watches would break these tests in turn. The
+# queue overflow is made by freezing a watcher in a process of its own; the watch and instance
+# limits are lowered only inside a user namespace of the test's own (tests/userns.py).
 
 
-@pytest.mark.root
-def test_queue_overflow_is_reported(
-    tmp_path: Path, root: Path, sink: Sink, sysctl: Sysctls
-) -> None:
-    (tmp_path / "root").mkdir()
-    sysctl.set("max_queued_events", 16)  # read when the inotify instance is made
-    w = TreeWatcher("pbx", root, sink)
-    try:
-        assert w.start()
-    finally:
-        sysctl.restore()  # the instance keeps its small queue; nothing else is affected
-    try:
-        deadline = time.monotonic() + WAIT
-        burst = itertools.count()
-        while ("overflow", "") not in sink.seen:  # a burst may be read fast enough: try again
-            assert time.monotonic() < deadline, "no overflow"
-            n = next(burst)
-            for i in range(500):
-                (root / f"{n}-{i}.wav").write_bytes(b"")
-            time.sleep(0.1)
-        assert w.degraded is None  # an overflow costs a reconciliation, not the watch
+def test_queue_overflow_is_reported(root: Path) -> None:
+    root.mkdir()
+    with WatchProcess(root) as proc:
+        with proc.frozen():
+            overflow_queue(root)
+        proc.wait_for(["overflow", ""])
         (root / "after.wav").write_bytes(b"")
-        assert sink.wait_for(("changed", "after.wav"))
-    finally:
-        w.stop()
+        proc.wait_for(["changed", "after.wav"])
+        assert proc.finish() is None  # an overflow costs a reconciliation, not the watch
+    assert proc.seen.count(("overflow", "")) == 1
 
 
-@pytest.mark.root
+WATCHES = "inotify watch limit reached (fs.inotify.max_user_watches)"
+
+
 @pytest.mark.parametrize(
-    ("limit", "value", "reason"),
+    "reason",
     [
-        ("max_user_watches", 0, "inotify watch limit reached (fs.inotify.max_user_watches)"),
-        ("max_user_watches", 1, "inotify watch limit reached (fs.inotify.max_user_watches)"),
-        ("max_user_instances", 0, "inotify instance limit reached (fs.inotify.max_user_instances)"),
+        pytest.param(WATCHES, marks=pytest.mark.userns(max_inotify_watches=0), id="no-watch"),
+        pytest.param(
+            WATCHES, marks=pytest.mark.userns(max_inotify_watches=1), id="root-watch-only"
+        ),
+        pytest.param(
+            "inotify instance limit reached (fs.inotify.max_user_instances)",
+            marks=pytest.mark.userns(max_inotify_instances=0),
+            id="no-instance",
+        ),
     ],
-    ids=["no-watch", "root-watch-only", "no-instance"],
 )
 def test_inotify_limit_at_start_degrades(
-    tmp_path: Path,
-    sink: Sink,
-    sysctl: Sysctls,
-    caplog: pytest.LogCaptureFixture,
-    limit: str,
-    value: int,
-    reason: str,
+    tmp_path: Path, sink: Sink, caplog: pytest.LogCaptureFixture, reason: str
 ) -> None:
-    # 0 refuses the root's watch or the inotify instance; 1 lets the root's through (when no
-    # other watch of uid 0 exists) and refuses its subdirectories', which watchdog would skip.
+    # 0 refuses the root's watch or the inotify instance; 1 lets the root's through (nothing
+    # else in the namespace watches) and refuses its subdirectories', which watchdog would skip.
     for d in ("a", "b", "c/d"):
         (tmp_path / d).mkdir(parents=True)
     before = set(threading.enumerate())
     w = TreeWatcher("pbx", tmp_path, sink)
-    sysctl.set(limit, value)
-    try:
-        started = w.start()
-    finally:
-        sysctl.restore()
-    assert started is False
+    assert w.start() is False
     assert w.degraded == reason
     assert caplog.messages == [
         f"watch pbx: not watching {tmp_path}: {reason}; new files are found by rescans only"
@@ -433,32 +393,26 @@ def test_inotify_limit_at_start_degrades(
     assert sink.events == []
 
 
-@pytest.mark.root
+@pytest.mark.userns(max_inotify_watches=1)  # the root's watch, and no more
 def test_watch_limit_on_a_new_directory_degrades_and_asks_for_a_reconciliation(
-    watch: Callable[..., TreeWatcher],
-    root: Path,
-    sink: Sink,
-    sysctl: Sysctls,
-    caplog: pytest.LogCaptureFixture,
+    watch: Callable[..., TreeWatcher], root: Path, sink: Sink, caplog: pytest.LogCaptureFixture
 ) -> None:
     w = watch()
-    sysctl.set("max_user_watches", 1)  # this watcher holds one already: no more
-    try:
-        (root / "new1").mkdir()
-        (root / "new2").mkdir()
-        seen = sink.wait_for(("dir", "new1"), ("dir", "new2"), ("overflow", ""))
-    finally:
-        sysctl.restore()
+    (root / "new1").mkdir()
+    (root / "new2").mkdir()
+    seen = sink.wait_for(("dir", "new1"), ("dir", "new2"), ("overflow", ""))
     assert seen.count(("overflow", "")) == 1
-    reason = "inotify watch limit reached (fs.inotify.max_user_watches)"
-    assert w.degraded == reason
+    assert w.degraded == WATCHES
     assert caplog.messages == [
-        f"watch pbx: degraded, no longer watching all of {root}: {reason}; reconciling now, and "
+        f"watch pbx: degraded, no longer watching all of {root}: {WATCHES}; reconciling now, and "
         "rescans find what the watch misses"
     ]
     # The rest of the tree is still watched.
     (root / "a.wav").write_bytes(b"RIFF")
     assert sink.wait_for(("changed", "a.wav"))
+
+
+# Root only: a mount.
 
 
 @pytest.mark.root
@@ -493,3 +447,10 @@ def test_root_filesystem_unmounted_degrades_and_asks_for_a_reconciliation(
         f"watch pbx: degraded, no longer watching all of {tmp_path}/root: the root's filesystem"
         " was unmounted; reconciling now, and rescans find what the watch misses"
     ]
+
+
+def test_watchdog_is_pinned_to_the_release_this_module_subclasses() -> None:
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    pins = [d for d in pyproject["project"]["dependencies"] if d.startswith("watchdog")]
+    assert pins == [f"watchdog=={WATCHDOG_VERSION}"]
+    assert importlib.metadata.version("watchdog") == WATCHDOG_VERSION

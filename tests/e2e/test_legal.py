@@ -33,8 +33,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client.parser import text_string_to_metric_families
 
-import recd
 from recd.core.model import recording_id
+from tests import tools
 from tests.e2e.helpers import (
     audit_entries,
     check_consistent,
@@ -49,9 +49,9 @@ from tests.e2e.helpers import (
     write_recording,
 )
 from tests.fakes import NotifyListener
+from tests.foreign import Foreign
 from tests.keys import key_text, signed
 
-REPO = Path(recd.__file__).resolve().parents[1]
 RECEIVED = "2026-11-20T10:00:00Z"
 
 Completed = subprocess.CompletedProcess[str]
@@ -141,16 +141,19 @@ class Account:
 
 
 def ctl(
-    sock: Path | None, *args: str, user: Account | None = None, python: str = sys.executable
+    sock: Path | None, *args: str, user: Account | None = None, foreign: Foreign | None = None
 ) -> Completed:
-    """``python -m recd.recctl [--socket SOCK] ARGS`` as this test's user or as ``user``."""
-    cmd = [python, "-m", "recd.recctl", *([] if sock is None else ["--socket", str(sock)]), *args]
+    """``python -m recd.recctl [--socket SOCK] ARGS`` as this test's user, or as ``user`` with
+    the copy of recd that ``foreign`` made reachable to every user."""
+    argv = [*([] if sock is None else ["--socket", str(sock)]), *args]
     if user is None:
         return subprocess.run(
-            cmd, capture_output=True, text=True, env=env(), timeout=120, check=False
-        )
+            [sys.executable, "-m", "recd.recctl", *argv],
+            capture_output=True, text=True, env=env(), timeout=120, check=False,
+        )  # fmt: skip
+    assert foreign is not None, "another uid runs the reachable copy of recd"
     return subprocess.run(
-        cmd,
+        [*foreign.recctl, *argv],
         capture_output=True,
         text=True,
         timeout=120,
@@ -159,12 +162,7 @@ def ctl(
         user=user.uid,
         group=user.gid,
         extra_groups=list(user.groups),
-        env={
-            "PATH": "/usr/bin:/bin",
-            "PYTHONPATH": str(REPO),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "LANG": "C.UTF-8",
-        },
+        env=foreign.env,
     )
 
 
@@ -231,53 +229,19 @@ def _run(*cmd: str) -> None:
     subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=60)
 
 
-def _searchable_by_others(path: Path, mode: int = stat.S_IXOTH) -> bool:
-    """Whether a user with no group in common could reach ``path`` (each directory o+x) and
-    has ``mode`` on it."""
-    real = path.resolve()
-    dirs = all(os.stat(p).st_mode & stat.S_IXOTH for p in real.parents)
-    return dirs and bool(os.stat(real).st_mode & mode)
-
-
-def foreign_python() -> str | None:
-    """A Python >= 3.11 that users other than root can run recd.recctl with: this one when
-    they can reach it, else the system's (recctl needs only the standard library)."""
-    if _searchable_by_others(Path(sys.executable)):
-        base = Path(sys.base_prefix)
-        if _searchable_by_others(base / "lib"):
-            return sys.executable
-    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
-        found = shutil.which(candidate)
-        if found is None or not _searchable_by_others(Path(found)):
-            continue
-        version = subprocess.run(
-            [found, "-c", "import sys; print(sys.version_info >= (3, 11))"],
-            capture_output=True, text=True, check=False, timeout=30,
-        )  # fmt: skip
-        if version.stdout.strip() == "True":
-            return found
-    return None
-
-
 @dataclass(frozen=True, slots=True)
 class Admins:
     group: str
     alice: Account  # in the admin group
     bob: Account  # in the admin group
     eve: Account  # not in it
-    python: str
+    foreign: Foreign  # what they run recctl with
 
 
 @pytest.fixture
-def admins() -> Iterator[Admins]:
+def admins(foreign: Foreign) -> Iterator[Admins]:
     """A fresh admin group, two members and one outsider (removed again, whatever happens)."""
-    if shutil.which("useradd") is None or shutil.which("groupadd") is None:
-        pytest.skip("needs useradd and groupadd (Debian: the passwd package)")
-    python = foreign_python()
-    if python is None:
-        pytest.skip("no Python >= 3.11 that other users can run")
-    if not _searchable_by_others(REPO / "recd" / "recctl.py", stat.S_IROTH):
-        pytest.skip(f"{REPO} is not readable by other users")
+    tools.need("useradd", "groupadd", "userdel", "groupdel")
     tag = secrets.token_hex(3)
     group = f"recd-test-admin-{tag}"
     names = {who: f"recdt-{who}-{tag}" for who in ("alice", "bob", "eve")}
@@ -298,7 +262,7 @@ def admins() -> Iterator[Admins]:
             extra = (gid,) if who != "eve" else ()
             return Account(pw.pw_name, pw.pw_uid, pw.pw_gid, extra)
 
-        yield Admins(group, account("alice"), account("bob"), account("eve"), python)
+        yield Admins(group, account("alice"), account("bob"), account("eve"), foreign)
     finally:
         for name in users:
             subprocess.run(["userdel", name], capture_output=True, check=False, timeout=60)
@@ -338,10 +302,10 @@ def test_two_person_verification_needs_two_different_uids(
     out = shared / "bob"
     out.mkdir(mode=0o700)
     os.chown(out, admins.bob.uid, admins.bob.gid)
-    alice, bob, eve, python = admins.alice, admins.bob, admins.eve, admins.python
+    alice, bob, eve = admins.alice, admins.bob, admins.eve
 
     def as_(user: Account, *args: str) -> Completed:
-        return ctl(sock, *args, user=user, python=python)
+        return ctl(sock, *args, user=user, foreign=admins.foreign)
 
     with running(config, tmp_path, listener) as proc:
         st = os.stat(sock)

@@ -30,6 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from recd import __version__, client
 from recd.core.model import recording_id
 from recd.protocol import Request
+from tests import tools
 from tests.e2e.helpers import (
     RETENTION,
     audit_entries,
@@ -49,7 +50,6 @@ from tests.e2e.helpers import (
 )
 from tests.fakes import NotifyListener
 
-PROMTOOL = shutil.which("promtool")
 LS_FIELDS = {"id", "source", "location", "licence", "started", "deadline", "size", "held", "state"}
 STATUS_FIELDS = {"version", "mode", "recordings", "next_deadline", "breaker", "clock_guard"}
 #: The metric families SPEC section 9 asks for, by the name their `# TYPE` line gives.
@@ -152,10 +152,8 @@ def types(text: str) -> set[str]:
 
 
 def promtool_check(text: str) -> None:
-    if PROMTOOL is None:
-        pytest.skip("promtool is not installed (Debian: apt-get install prometheus)")
     done = subprocess.run(
-        [PROMTOOL, "check", "metrics"],
+        [tools.need("promtool"), "check", "metrics"],
         input=text,
         capture_output=True,
         text=True,

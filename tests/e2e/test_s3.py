@@ -9,7 +9,6 @@ version; the audit log, ``recctl status`` and the metrics tell the story.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests import tools
 from tests.e2e.helpers import (
     audit_entries,
     env,
@@ -162,9 +162,9 @@ def _indexed(base: Path) -> int:
 
 
 def _promtool(text: str) -> None:
-    promtool = shutil.which("promtool")
+    promtool = tools.optional("promtool")
     if promtool is None:
-        return  # tests/test_metrics.py says so where promtool is required
+        return  # tests/test_metrics.py skips, naming the package, where promtool is required
     result = subprocess.run(
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False,
         env=env(),
