@@ -15,6 +15,9 @@ delete markers, and folder markers (keys ending in ``/``), are not.
 - at most 1,000 versions per DeleteObjects request (``delete_batches``), with Content-MD5;
 - per-key errors of a 200 reply are read: transient codes are retried for the failed pairs
   only, permanent ones (Object Lock refusals come back as AccessDenied) fail that key;
+- every wait before a retry (of a delete, of a lagging confirmation listing) is capped
+  exponential backoff with full jitter (``recd.core.backoff``), drawn from the eraser's own
+  random source, so erasers throttled together (``SlowDown``) do not retry together;
 - one confirmation listing after the deletes: an erase is reported done only when no version
   or delete marker of the key is left; anything left is a failure, never a success;
 - ``digest`` reads each data version by its id with ``If-Match`` set to its listed ETag, so an
@@ -35,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -53,6 +57,7 @@ from recd.adapters._s3 import (
     s3_error,
 )
 from recd.configtypes import SourceConfig
+from recd.core.backoff import ceiling, full_jitter
 from recd.core.erasure import OBJECT_STORE, Action, Decision
 from recd.core.model import EraseMethod, ErasePattern, FileFacts
 from recd.core.objects import (
@@ -261,7 +266,19 @@ class _Tally:
 class S3Eraser(Closing):
     """Erases keys of one S3 source (``ports.Eraser``) and reads and sets its bucket's Object
     Lock state (``ports.ObjectStore``). ``errors`` counts every per-key error code the store
-    returned, retried ones included."""
+    returned, retried ones included.
+
+    Transiently failed deletes are retried up to ``retries`` times, and a confirmation listing
+    that still shows deleted versions is repeated up to ``confirm_attempts`` times in all.
+    Before retry ``n`` the eraser sleeps a time drawn uniformly from
+    ``[0, min(backoff_cap, backoff * 2 ** (n - 1)))`` seconds (full jitter), with draws from
+    ``rng``: by default a ``random.SystemRandom`` (the OS's source: no seed two erasers or
+    two forked processes could share). ``backoff_cap`` (10 s) bounds any one sleep, as a sweep
+    sleeps on the daemon's main loop: signals, admin commands and the watchdog ping (every
+    60 s under the shipped unit) wait for it. At the default ``backoff`` and ``retries``
+    (0.2 s, 4: windows of 0.2 to 1.6 s) the cap is not reached; it holds when they are raised.
+    Whole requests are retried, also jittered, by botocore's standard mode (``make_client``).
+    """
 
     #: Keys per audited sweep batch: one listing walk and DeleteObjects requests of 1,000
     #: versions serve a thousand keys (the sweep's default suits files: two descriptors each).
@@ -276,7 +293,9 @@ class S3Eraser(Closing):
         page_size: int = 1000,
         retries: int = 4,
         backoff: float = 0.2,
+        backoff_cap: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
         confirm_attempts: int = 3,
     ) -> None:
         if not config.bucket:
@@ -286,9 +305,12 @@ class S3Eraser(Closing):
         self.bucket: str = config.bucket
         self._client = client
         self._lister = Lister(client, config.bucket, page_size)
+        ceiling(1, backoff, backoff_cap)  # a bad backoff raises ValueError now, not mid-erase
         self.retries = retries
         self.backoff = backoff
+        self.backoff_cap = backoff_cap
         self._sleep = sleep
+        self._rng = rng if rng is not None else random.SystemRandom()
         self.confirm_attempts = max(1, confirm_attempts)
         self.errors: Counter[str] = Counter()
 
@@ -416,15 +438,19 @@ class S3Eraser(Closing):
         return prepared
 
     def _delete_batch(self, batch: list[Pair], tally: _Tally) -> None:
-        """Delete one request's pairs; retry the transiently failed ones with backoff."""
+        """Delete one request's pairs; retry the transiently failed ones after ``_pause``."""
         pending: dict[Pair, tuple[str, str]] = dict.fromkeys(batch, ("", ""))
         for attempt in range(self.retries + 1):
             if attempt:
-                self._sleep(self.backoff * 2 ** (attempt - 1))
+                self._pause(attempt)
             pending = self._delete(list(pending), tally)
             if not pending:
                 return
         tally.failed.update(pending)
+
+    def _pause(self, attempt: int) -> None:
+        """Sleep before retry ``attempt`` (from 1): capped exponential backoff, full jitter."""
+        self._sleep(full_jitter(attempt, self.backoff, self.backoff_cap, self._rng.random()))
 
     def _delete(self, pairs: list[Pair], tally: _Tally) -> dict[Pair, tuple[str, str]]:
         """One DeleteObjects request; returns the pairs that failed transiently."""
@@ -451,13 +477,14 @@ class S3Eraser(Closing):
     def _confirm(self, deleted: dict[str, set[str]]) -> tuple[dict[str, str], dict[str, str]]:
         """List the keys again until none is left: ``(listed_at per confirmed key, why not
         per key that is not)``. Versions we deleted that still show (a lagging listing) are
-        listed again up to ``confirm_attempts`` times; any other version fails at once."""
+        listed again, after ``_pause``, up to ``confirm_attempts`` times in all; any other
+        version fails at once."""
         confirmed: dict[str, str] = {}
         problems: dict[str, str] = {}
         waiting = deleted
         for attempt in range(self.confirm_attempts):
             if attempt:
-                self._sleep(self.backoff * 2 ** (attempt - 1))
+                self._pause(attempt)
             at = iso(datetime.now(UTC))
             try:
                 left = self._lister.exactly(sorted(waiting))

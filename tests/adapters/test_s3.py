@@ -12,6 +12,7 @@ import base64
 import errno
 import hashlib
 import io
+import random
 import re
 import socket
 import threading
@@ -649,9 +650,28 @@ def _delete_params(*pairs: tuple[str, str], **extra: Any) -> dict[str, Any]:
     return {"Bucket": "calls", "Delete": {"Objects": objects, "Quiet": True}, **extra}
 
 
+def assert_jittered(sleeps: list[float], *windows: float) -> None:
+    """Each sleep was drawn from its full-jitter window ``[0, w)``: never the window itself."""
+    assert len(sleeps) == len(windows), sleeps
+    assert all(0.0 <= s < w for s, w in zip(sleeps, windows, strict=True)), (sleeps, windows)
+
+
+class Draws(random.Random):
+    """A random source that draws the given numbers in turn, where the sleep's value is the
+    point of a test."""
+
+    def __init__(self, *draws: float) -> None:
+        super().__init__()
+        self.draws = iter(draws)
+
+    def random(self) -> float:
+        return next(self.draws)
+
+
 @pytest.fixture
 def stubbed(stub_client) -> Iterator[tuple[S3Eraser, Any, list[float]]]:
-    """An eraser on a stubbed client, its Stubber and the backoff sleeps it asked for."""
+    """An eraser on a stubbed client, its Stubber and the backoff sleeps it asked for (its
+    random source is the default one)."""
     sleeps: list[float] = []
     eraser = S3Eraser("archive", config("calls"), stub_client, sleep=sleeps.append, retries=2)
     with Stubber(stub_client) as stubber:
@@ -679,7 +699,7 @@ def test_partial_errors_retry_only_the_transient_pairs(stubbed) -> None:
     assert a.codes == {"AccessDenied": 1}
     assert isinstance(b, S3EraseResult) and b.details["retried_errors"] == {"SlowDown": 1}
     assert isinstance(c, S3EraseResult) and "retried_errors" not in c.details
-    assert sleeps == [0.2]
+    assert_jittered(sleeps, 0.2)
     assert eraser.errors == Counter({"AccessDenied": 1, "SlowDown": 1})
 
 
@@ -708,7 +728,71 @@ def test_transient_errors_give_up_after_the_retries(stubbed) -> None:
     assert isinstance(a, EraseError)
     assert a.reason == (f"InternalError: {INTERNAL} (1 of 1 version not deleted)")
     assert a.codes == {"InternalError": 3}
-    assert sleeps == [0.2, 0.4]
+    assert_jittered(sleeps, 0.2, 0.4)
+
+
+def _slow_down_every_time(stub: Any, tries: int) -> None:
+    """Every DeleteObjects of a.wav answers SlowDown for its one version (a busy prefix)."""
+    stub.add_response("list_object_versions", _listing("a.wav", _entry("a.wav", "a1", 0)))
+    for _ in range(tries):
+        stub.add_response("delete_objects", {"Errors": [
+            {"Key": "a.wav", "VersionId": "a1", "Code": "SlowDown", "Message": SLOW_DOWN},
+        ]}, _delete_params(("a.wav", "a1")))  # fmt: skip
+
+
+def _listing_lags_every_time(stub: Any, tries: int) -> None:
+    """a.wav is deleted, but every confirmation listing still shows its version."""
+    stub.add_response("list_object_versions", _listing("a.wav", _entry("a.wav", "a1", 0)))
+    stub.add_response("delete_objects", {}, _delete_params(("a.wav", "a1")))
+    for _ in range(tries):
+        stub.add_response("list_object_versions", _listing("a.wav", _entry("a.wav", "a1", 0)))
+
+
+RETRY_LOOPS = pytest.mark.parametrize(
+    "fail", [_slow_down_every_time, _listing_lags_every_time], ids=["delete", "confirm"]
+)
+
+
+def _erase_failing(
+    stub_client: Any, fail: Callable[[Any, int], None], **tuning: Any
+) -> list[float]:
+    """Erase a.wav with an eraser whose every try (six) fails as ``fail`` makes it; the sleeps
+    the eraser asked for between them."""
+    sleeps: list[float] = []
+    eraser = S3Eraser(
+        "archive", config("calls"), stub_client, sleep=sleeps.append, retries=5,
+        confirm_attempts=6, **tuning,
+    )  # fmt: skip
+    with Stubber(stub_client) as stub:
+        fail(stub, 6)
+        (failed,) = erase_keys(eraser, "a.wav")
+        stub.assert_no_pending_responses()
+    assert isinstance(failed, EraseError)
+    return sleeps
+
+
+@RETRY_LOOPS
+def test_erasers_failing_together_do_not_retry_in_lockstep(stub_client, fail) -> None:
+    # Two erasers (two recd hosts on one bucket, say), each with its default random source,
+    # meet the same failure at the same moment: each retry comes at its own point of the
+    # capped window, never at the same time as the other's. Deterministic backoff fails this.
+    first, second = (_erase_failing(stub_client, fail, backoff_cap=1.0) for _ in range(2))
+    for sleeps in (first, second):
+        assert_jittered(sleeps, 0.2, 0.4, 0.8, 1.0, 1.0)  # 1.6 and 3.2 capped
+    assert [a != b for a, b in zip(first, second, strict=True)] == [True] * 5
+
+
+@RETRY_LOOPS
+def test_a_sleep_is_the_draw_times_the_capped_window(stub_client, fail) -> None:
+    rng = Draws(0.5, 0.0, 0.999, 0.5, 0.25)
+    sleeps = _erase_failing(stub_client, fail, backoff=0.2, backoff_cap=0.5, rng=rng)
+    assert sleeps == pytest.approx([0.1, 0.0, 0.4995, 0.25, 0.125])  # windows .2 .4 .5 .5 .5
+
+
+@pytest.mark.parametrize(("backoff", "cap"), [(-0.2, 10.0), (0.2, float("inf"))])
+def test_a_bad_backoff_is_refused_at_once(stub_client, backoff: float, cap: float) -> None:
+    with pytest.raises(ValueError, match="backoff base and cap must be finite and >= 0"):
+        S3Eraser("archive", config("calls"), stub_client, backoff=backoff, backoff_cap=cap)
 
 
 def test_errors_naming_other_pairs_are_ignored(stubbed) -> None:
@@ -763,7 +847,7 @@ def test_a_lagging_listing_is_asked_again(stubbed) -> None:
     stub.add_response("list_object_versions", _listing("a.wav"))
     (done,) = erase_keys(eraser, "a.wav")
     assert isinstance(done, S3EraseResult)
-    assert sleeps == [0.2]
+    assert_jittered(sleeps, 0.2)
 
 
 def test_a_listing_that_keeps_showing_the_version_is_never_done(stubbed) -> None:
@@ -780,7 +864,7 @@ def test_a_listing_that_keeps_showing_the_version_is_never_done(stubbed) -> None
         failed.reason,
     )
     assert failed.codes == {}
-    assert sleeps == [0.2, 0.4]
+    assert_jittered(sleeps, 0.2, 0.4)
 
 
 def test_a_version_written_meanwhile_fails_at_once(stubbed) -> None:
