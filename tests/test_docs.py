@@ -6,7 +6,9 @@ accept is documented as an option and shown in the SYNOPSIS, and every option do
 exit statuses, the --once summary wording and the version match the code; every configuration
 key the shipped example files use is documented in recd.toml(5), every key documented there is
 one the loader accepts, and the example patterns are those in etc/patterns/; the stand-alone
-audit log verifier printed in recctl(8) agrees with ``recctl audit verify``.
+audit log verifier printed in recctl(8) agrees with ``recctl audit verify``. No page, README or
+shipped example calls a feature missing ("not in this release" and the like) unless the code
+really lacks it, and recd(8) names everything of the catalogue that a rescan does not rebuild.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ import io
 import itertools
 import os
 import re
-import shutil
+import sqlite3
 import subprocess
 import sys
 import tomllib
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import redirect_stdout
+from collections.abc import Callable, Iterator
+from contextlib import closing, redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +40,7 @@ from recd.errors import ConfigInvalid, ExitCode
 from recd.metrics import LicenceTotals, Metrics, S3Totals, Snapshot, SourceState
 from recd.runtime import summary_lines
 from recd.service.sweep import LicenceTally, SweepReport
+from tests import tools
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -146,9 +149,7 @@ def _run(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Compl
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("name", PAGES)
 def test_groff_renders_without_warnings(name: str, width: str) -> None:
-    groff = shutil.which("groff")
-    if groff is None:
-        pytest.skip("groff is not installed (Debian: apt-get install groff-base)")
+    groff = tools.need("groff")
     result = _run([groff, "-man", "-Tutf8", "-ww", "-z", f"-rLL={width}", str(DOCS / name)])
     assert result.returncode == 0, result.stderr
     assert result.stderr == "", f"groff warnings for docs/{name}:\n{result.stderr}"
@@ -156,9 +157,7 @@ def test_groff_renders_without_warnings(name: str, width: str) -> None:
 
 @pytest.mark.parametrize("name", PAGES)
 def test_man_renders_without_warnings(name: str) -> None:
-    man = shutil.which("man")
-    if man is None:
-        pytest.skip("man is not installed (Debian: apt-get install man-db)")
+    man = tools.need("man")
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LC_ALL": "C.UTF-8",
@@ -175,9 +174,7 @@ def test_man_renders_without_warnings(name: str) -> None:
 @pytest.mark.parametrize("name", PAGES)
 def test_whatis_entry_parses(name: str) -> None:
     """mandb builds whatis/apropos from the NAME section; lexgrog is its parser."""
-    lexgrog = shutil.which("lexgrog")
-    if lexgrog is None:
-        pytest.skip("lexgrog is not installed (Debian: apt-get install man-db)")
+    lexgrog = tools.need("lexgrog")
     result = _run([lexgrog, str(DOCS / name)])
     assert result.returncode == 0, result.stdout + result.stderr
     assert " - " in result.stdout
@@ -580,3 +577,199 @@ def test_audit_actions_recd_writes_are_documented() -> None:
     assert "erase.done" in written
     documented = {tag.text for tag in tags("recctl.8") if tag.section == "AUDIT LOG"}
     assert written <= documented, f"docs/recctl.8 lacks {sorted(written - documented)}"
+
+
+# --- the docs do not call a shipped feature absent ----------------------------------------------
+
+#: Every file an operator reads: the man pages (comments included), the Markdown docs, the
+#: README and the shipped configuration examples.
+PROSE = (
+    sorted(DOCS.glob("*.[58]"))
+    + sorted(DOCS.glob("*.md"))
+    + [ROOT / "README.md"]
+    + sorted((ROOT / "etc").rglob("*.toml"))
+)
+
+#: Words that say a feature is missing from this build. A file may use them only about a
+#: feature in ABSENT, whose marker shows it really is missing.
+_ABSENT_WORDS = re.compile(
+    r"\bin this (?:release|version|build)\b"  # "not in this release", "(0 in this release)"
+    r"|\bnot (?:yet )?implemented\b|\bunimplemented\b"
+    r"|\bno effect yet\b|\bnothing uses (?:it|them) yet\b"
+    r"|\b(?:still|yet) to come\b|\bcoming soon\b"
+    r"|\b(?:a|the) (?:later|future|next|coming) (?:release|version)\b",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+#: Requests whose arguments groff sets without a space between them.
+_ALTERNATING = {"BR", "RB", "BI", "IB", "IR", "RI"}
+
+
+def said(raw: str) -> tuple[str, str]:
+    """(request name, the words as groff sets them) for one roff source line; a comment gives
+    its text, so that what is said to maintainers is checked too."""
+    if raw.startswith(('.\\"', "'\\\"")):
+        return '\\"', plain(raw[3:])
+    if not raw.startswith((".", "'")):
+        return "", plain(raw)
+    macro, _, rest = raw[1:].partition(" ")
+    args = [_unquote(arg) for arg in re.findall(r'"[^"]*"|\S+', rest)]
+    return macro, plain(("" if macro in _ALTERNATING else " ").join(args))
+
+
+def prose(path: Path) -> str:
+    """The words of ``path`` on one line, roff requests, escapes and comment markers removed,
+    so that a phrase split across source lines is found."""
+    text = path.read_text(encoding="utf-8").splitlines()
+    if path.suffix in (".5", ".8"):
+        words = [said(raw)[1] for raw in text]
+    else:
+        words = [re.sub(r"^\s*#+", "", raw) if path.suffix == ".toml" else raw for raw in text]
+    return " ".join(" ".join(words).split())
+
+
+def _no_postgres_catalogue() -> bool:
+    """True while recd has no PostgreSQL catalogue: the SQLite catalogue and its reader are the
+    only ones among the adapters, no module of recd/adapters is for PostgreSQL, and nothing in
+    recd/ imports psycopg."""
+    from recd.runtime import ADAPTERS
+
+    stores = {kind for kind in ADAPTERS if kind.startswith(("catalogue.", "reader."))}
+    modules = {path.stem.lower() for path in (ROOT / "recd" / "adapters").glob("*.py")}
+    imports = re.compile(r"^\s*(?:import|from)\s+psycopg", re.MULTILINE)
+    sources = [path.read_text(encoding="utf-8") for path in (ROOT / "recd").rglob("*.py")]
+    return (
+        stores == {"catalogue.sqlite", "reader.sqlite"}
+        and not any("postgres" in m or m.startswith(("pg", "psycopg")) for m in modules)
+        and not any(imports.search(source) for source in sources)
+    )
+
+
+@dataclass(frozen=True)
+class Absent:
+    """A feature the docs may call missing: a sentence that does must match ``sentence``, and
+    ``still_absent`` must show that the code still lacks it."""
+
+    feature: str
+    sentence: re.Pattern[str]
+    still_absent: Callable[[], bool]
+
+
+ABSENT = (Absent("a catalogue on PostgreSQL", re.compile("PostgreSQL"), _no_postgres_catalogue),)
+
+
+def absence_claims(text: str) -> Iterator[tuple[str, Absent | None]]:
+    """Each sentence of ``text`` that calls something missing, with the ABSENT entry that
+    allows it (None when none does)."""
+    for match in _ABSENT_WORDS.finditer(text):
+        ends = [m.end() for m in _SENTENCE_END.finditer(text, 0, match.start())]
+        start = ends[-1] if ends else 0
+        end = _SENTENCE_END.search(text, match.end())
+        sentence = text[start : end.end() if end else len(text)].strip()
+        yield sentence, next((a for a in ABSENT if a.sentence.search(sentence)), None)
+
+
+@pytest.mark.parametrize("path", PROSE, ids=lambda path: str(path.relative_to(ROOT)))
+def test_no_shipped_feature_is_called_absent(path: Path) -> None:
+    """recd.8 said held recordings, requests and certificates were "not in this release", and
+    recd.toml.5 that verification and [[agent]] had "no effect in this release", long after
+    they shipped. Such words are allowed only about what ABSENT lists, while its marker shows
+    the code still lacks it."""
+    name = path.relative_to(ROOT)
+    for sentence, allowed in absence_claims(prose(path)):
+        assert allowed is not None, (
+            f"{name} calls something missing: {sentence!r}. If it has shipped, say what it "
+            "does; if it really is missing, add it to ABSENT with a marker in the code"
+        )
+        assert allowed.still_absent(), (
+            f"{name} says {allowed.feature} is missing, but the code has it: {sentence!r}"
+        )
+
+
+def test_absence_checks_can_fail() -> None:
+    """The words recd.8 and recd.toml.5 used are caught, one sentence at a time; the marker
+    holds today; and a page saying "This release writes ..." is not a claim of absence."""
+    claims = absence_claims(
+        "Present recordings kept by a legal hold (0 in this release). Deletion certificates "
+        "belong to early-deletion requests, which are not in this release, so it stays empty. "
+        "No effect in this release. Not in this release: a shared PostgreSQL catalogue."
+    )
+    assert [allowed for _, allowed in claims] == [None, None, None, ABSENT[0]]
+    assert _no_postgres_catalogue()
+    assert not list(absence_claims("This release writes these actions: erase.done, ..."))
+
+
+# --- what only the catalogue keeps --------------------------------------------------------------
+
+#: What a rescan of the sources does not rebuild if catalog.db is lost, by table or by
+#: "recordings.column", with the words recd(8) uses for it under "Backing up the state".
+CATALOGUE_ONLY = {
+    "holds": "Legal holds, active and released",
+    "recordings.held": "Legal holds, active and released",
+    "recordings.not_before": "The grace after a release (holds.release_grace)",
+    "requests": "Early-deletion requests, with their approvals, runs",
+    "request_items": "the outcome for each recording",
+    "breakers": "Mass-deletion breakers, tripped or released",
+    "intents": "Erase intents",
+    "s3_legal_holds": "Which S3 object legal holds recd turned on",
+    "recordings.erased_at": "Recordings erased or missing before the loss",
+}
+#: What a scan of the sources and the configuration rebuild.
+REBUILT = {"recordings", "totals", "policies", "scans"} | {
+    f"recordings.{column}"
+    for column in ("id", "source", "location", "dir", "dev", "ino", "size", "mtime_ns", "licence",
+                   "started", "deadline", "fields", "state", "first_seen", "indexed_at",
+                   "skip_reason")
+}  # fmt: skip
+
+
+def catalogue_schema(tmp_path: Path) -> set[str]:
+    """Every table of a new catalogue, and every column of recordings as "recordings.column"."""
+    from recd.adapters.sqlite import SqliteCatalogue
+
+    path = tmp_path / "catalog.db"
+    SqliteCatalogue(path).close()  # creates it with every migration
+    with closing(sqlite3.connect(path)) as db:
+        names = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        tables = {name for (name,) in names if not name.startswith("sqlite_")}
+        columns = {f"recordings.{row[1]}" for row in db.execute("PRAGMA table_info(recordings)")}
+    return tables | columns
+
+
+def page_words(name: str) -> dict[tuple[str, str], str]:
+    """(section, subsection) -> its words on one line, as groff sets them."""
+    found: dict[tuple[str, str], list[str]] = {}
+    section = subsection = ""
+    for raw in (DOCS / name).read_text(encoding="ascii").splitlines():
+        macro, text = said(raw)
+        if macro == "SH":
+            section, subsection = text, ""
+        elif macro == "SS":
+            subsection = text
+        elif macro != '\\"':
+            found.setdefault((section, subsection), []).append(text)
+    return {key: " ".join(" ".join(texts).split()) for key, texts in found.items()}
+
+
+def test_what_only_the_catalogue_keeps_is_documented(tmp_path: Path) -> None:
+    """recd(8) said that losing catalog.db lost no recording, while legal holds, requests and
+    breakers lived only there. Every table of the catalogue, and every column of recordings,
+    must be rebuilt by a scan or named in recd(8) as lost with it: a new one fails here until
+    it is classified. FILES must say so and point to the backup."""
+    schema = catalogue_schema(tmp_path)
+    assert {"holds", "requests", "recordings.not_before"} <= schema  # the walk found them
+    assert CATALOGUE_ONLY.keys() | REBUILT <= schema, "names what the catalogue lacks"
+    unclassified = schema - REBUILT - CATALOGUE_ONLY.keys()
+    assert not unclassified, f"add {sorted(unclassified)} to CATALOGUE_ONLY or REBUILT"
+    words = page_words("recd.8")
+    backup = words.get(("DESCRIPTION", "Backing up the state"), "")
+    assert backup, "docs/recd.8: no 'Backing up the state' under DESCRIPTION"
+    for item, named in sorted(CATALOGUE_ONLY.items()):
+        assert named in backup, f"docs/recd.8 'Backing up the state' does not say {item} is lost"
+    entry = re.search(
+        r"/var/lib/recd/catalog\.db (.*?) /var/lib/recd/audit\.log", words["FILES", ""]
+    )
+    assert entry, "docs/recd.8 FILES: no catalog.db entry before audit.log"
+    for needed in ("only in the catalogue", "Backing up the state", "VACUUM INTO"):
+        assert needed in entry[1], f"docs/recd.8 FILES, catalog.db: {needed!r} missing"
+    assert "VACUUM INTO" in backup and "never with cp(1)" in entry[1]

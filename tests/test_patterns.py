@@ -35,7 +35,10 @@ def source_table(name: str) -> dict[str, Any]:
 
 
 def example_rule(name: str) -> ClassifyRule:
-    source = source_table(name)
+    return rule_of(source_table(name))
+
+
+def rule_of(source: dict[str, Any]) -> ClassifyRule:
     names = dict(DEFAULT_TAG_NAMES)
     for field_name, given in source.get("tag_names", {}).items():
         listed = [given] if isinstance(given, str) else given
@@ -82,56 +85,75 @@ def test_every_example_loads_as_part_of_a_real_config(tmp_path: Path, name: str)
 
 CX = example_rule("3cx.toml")
 
+#: 3CX names: before v18, then v18's with the display name in brackets and "-" between numbers.
+CX_NAMES = [
+    (
+        "1001/1001_07700900123_20261120103000(23).wav",
+        {"extension": "1001", "caller": "1001", "callee": "07700900123",
+         "started": "20261120103000", "call_id": "23"},
+    ),
+    (
+        "1002/+442071234567_1002_20261120103000(987654).wav",
+        {"extension": "1002", "caller": "+442071234567", "callee": "1002",
+         "started": "20261120103000", "call_id": "987654"},
+    ),
+    (
+        "1001/[Alice Smith]_1001-0123456789_20261120103000(23).wav",
+        {"extension": "1001", "caller": "1001", "callee": "0123456789",
+         "started": "20261120103000", "call_id": "23"},
+    ),
+    (
+        "1001/[]_+44123-1001_20261120103000(5).wav",
+        {"extension": "1001", "caller": "+44123", "callee": "1001",
+         "started": "20261120103000", "call_id": "5"},
+    ),
+]  # fmt: skip
+CX_NEAR_MISSES = [
+    "1001/1001_07700900123_2026112010300(23).wav",  # 13-digit time
+    "1001/1001_07700900123_20261120103000.wav",  # no call id
+    "1001/1001_07700900123_20261120103000(23).mp3",
+    "1001/1001_07700900123_20261120103000(23).wav.tmp",
+    "1001/1001_07700900123_20261120103000(x).wav",
+    "1001/1001_20261120103000(23).wav",  # no callee
+    "1001/[Alice Smith]1001-0123456789_20261120103000(23).wav",  # no "_" after the name
+    "1001/[Alice/Smith]_1001-0123456789_20261120103000(23).wav",
+    "Recordings/1001/1001_07700900123_20261120103000(23).wav",  # root set one level up
+    "ext1001/1001_07700900123_20261120103000(23).wav",
+    "1001/sub/1001_07700900123_20261120103000(23).wav",
+    "1001_07700900123_20261120103000(23).wav",  # no extension directory
+]
 
-@pytest.mark.parametrize(
-    ("relpath", "fields"),
-    [
-        (
-            "1001/1001_07700900123_20261120103000(23).wav",
-            {"extension": "1001", "caller": "1001", "callee": "07700900123",
-             "started": "20261120103000", "call_id": "23"},
-        ),
-        (
-            "1002/+442071234567_1002_20261120103000(987654).wav",
-            {"extension": "1002", "caller": "+442071234567", "callee": "1002",
-             "started": "20261120103000", "call_id": "987654"},
-        ),
-        (
-            "1001/[Alice Smith]_1001-0123456789_20261120103000(23).wav",
-            {"extension": "1001", "caller": "1001", "callee": "0123456789",
-             "started": "20261120103000", "call_id": "23"},
-        ),
-        (
-            "1001/[]_+44123-1001_20261120103000(5).wav",
-            {"extension": "1001", "caller": "+44123", "callee": "1001",
-             "started": "20261120103000", "call_id": "5"},
-        ),
-    ],
-)  # fmt: skip
+
+@pytest.mark.parametrize(("relpath", "fields"), CX_NAMES)
 def test_3cx_names(relpath: str, fields: dict[str, str]) -> None:
     assert path_fields(CX, relpath) == fields
     assert not needs_tags(CX, fields)
 
 
-@pytest.mark.parametrize(
-    "relpath",
-    [
-        "1001/1001_07700900123_2026112010300(23).wav",  # 13-digit time
-        "1001/1001_07700900123_20261120103000.wav",  # no call id
-        "1001/1001_07700900123_20261120103000(23).mp3",
-        "1001/1001_07700900123_20261120103000(23).wav.tmp",
-        "1001/1001_07700900123_20261120103000(x).wav",
-        "1001/1001_20261120103000(23).wav",  # no callee
-        "1001/[Alice Smith]1001-0123456789_20261120103000(23).wav",  # no "_" after the name
-        "1001/[Alice/Smith]_1001-0123456789_20261120103000(23).wav",
-        "Recordings/1001/1001_07700900123_20261120103000(23).wav",  # root set one level up
-        "ext1001/1001_07700900123_20261120103000(23).wav",
-        "1001/sub/1001_07700900123_20261120103000(23).wav",
-        "1001_07700900123_20261120103000(23).wav",  # no extension directory
-    ],
-)
+@pytest.mark.parametrize("relpath", CX_NEAR_MISSES)
 def test_3cx_near_misses(relpath: str) -> None:
     assert path_fields(CX, relpath) == {}
+
+
+def recd_toml_3cx_rule() -> ClassifyRule:
+    """The 3CX example source of etc/recd.toml (the commented configuration the package
+    installs), read the way example_rule reads etc/patterns/3cx.toml."""
+    data = tomllib.loads((PATTERNS.parent / "recd.toml").read_text(encoding="utf-8"))
+    [source] = [s for s in data["source"] if "3cxpbx" in s.get("path", "")]
+    return rule_of(source)
+
+
+@pytest.mark.parametrize(
+    ("relpath", "fields"), [*CX_NAMES, *((relpath, {}) for relpath in CX_NEAR_MISSES)]
+)
+def test_recd_toml_3cx_example_reads_names_as_3cx_toml_does(
+    relpath: str, fields: dict[str, str]
+) -> None:
+    """An operator who starts from etc/recd.toml gets the same classification, v18 names
+    included, as one who pastes etc/patterns/3cx.toml."""
+    rule = recd_toml_3cx_rule()
+    assert path_fields(rule, relpath) == path_fields(CX, relpath) == fields
+    assert run(rule, relpath) == run(CX, relpath)
 
 
 def test_3cx_classification_in_the_fall_back_hour() -> None:
