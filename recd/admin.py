@@ -26,6 +26,7 @@ from recd.metrics import LicenceTotals, S3Totals, Snapshot, SourceState
 from recd.ports import CatalogueReader, Clock, ListQuery
 from recd.protocol import Reply, Request
 from recd.service.indexing import IndexStats
+from recd.service.policies import deadline
 from recd.service.sweep import location_of, source_roots
 
 T = TypeVar("T")
@@ -97,6 +98,7 @@ def recording_json(rec: Recording, roots: Mapping[str, str]) -> dict[str, Any]:
         "held": rec.held,
         "state": str(rec.state),
         "skip_reason": rec.skip_reason,
+        "not_before": iso(rec.not_before),
     }
 
 
@@ -217,7 +219,9 @@ class Admin:
             for name in FIELDS
             if _field(rec, name) is not None
         }
-        result["retention"] = _retention(config, c.licence)
+        result["retention"] = _retention(config, c.licence) | {
+            "deadline": iso(deadline(c.started, config.period_for(c.licence)))
+        }
         result |= {
             "first_seen": iso(rec.first_seen),
             "mtime": iso(datetime.fromtimestamp(rec.mtime_ns / 1e9, UTC)),

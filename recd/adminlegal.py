@@ -9,6 +9,7 @@ Result shapes are documented in ``recd.protocol``.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any, Protocol
@@ -43,9 +44,11 @@ class LegalLoop(Loop, Protocol):
 
 
 def actor_of(caller: Caller, admin_group: str) -> Actor:
+    """An administrator is root, recd's own user (who may use the socket, and owns the state
+    anyway) or a member of ``admin_group``, as the admin socket authorises callers."""
     gid = admin_gid(admin_group)
     member = gid is not None and gid in (caller.gid, *caller.groups)
-    return Actor(caller.user, caller.uid, admin=caller.uid == 0 or member)
+    return Actor(caller.user, caller.uid, admin=caller.uid in (0, os.geteuid()) or member)
 
 
 def hold_json(hold: Hold, held: int) -> dict[str, Any]:

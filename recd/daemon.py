@@ -42,7 +42,7 @@ from recd.admin import Admin, DaemonState, SourceStatus, metrics_snapshot
 from recd.adminlegal import Legal, Run
 from recd.config import Config, load
 from recd.control import ControlServer
-from recd.core.audit import AuditDraft, parse_time
+from recd.core.audit import AuditDraft, format_human_time, parse_time
 from recd.core.holds import next_expiry
 from recd.core.safety import ClockReading, clock_problem
 from recd.errors import ConfigInvalid, DaemonUnavailable, ExitCode, RecdError
@@ -488,7 +488,7 @@ class Daemon:
         if self.clock_problem is not None:
             return f"erasing paused: {self.clock_problem}"
         deadline = self.runtime.catalogue.next_deadline(after=self.clock.now())
-        when = "none" if deadline is None else deadline.strftime("%Y-%m-%dT%H:%M:%SZ")
+        when = "none" if deadline is None else format_human_time(deadline)
         return f"next deadline {when}; mode {self.config.daemon.mode}"
 
     # -- admin commands (the Loop protocol of recd.admin) -------------------------------------

@@ -9,19 +9,20 @@ the audit log.
 from __future__ import annotations
 
 import logging.config
-import time
+from datetime import UTC, datetime
 from typing import Any
 
+from recd.core.audit import format_human_time
 from recd.errors import UsageError
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class UTCFormatter(logging.Formatter):
-    """Timestamps in UTC, like every other time recd prints."""
+    """Timestamps in UTC to the second, like every other time recd shows a person."""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        return time.strftime(datefmt or "%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
+        return format_human_time(datetime.fromtimestamp(record.created, UTC))
 
 
 def parse_level(text: str) -> str:
@@ -40,9 +41,7 @@ def logging_config(*, journald: bool, level: str = "INFO") -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {
-            "plain": {"()": UTCFormatter, "format": fmt, "datefmt": "%Y-%m-%dT%H:%M:%SZ"}
-        },
+        "formatters": {"plain": {"()": UTCFormatter, "format": fmt}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",

@@ -43,12 +43,16 @@ from prometheus_client.metrics_core import Metric
 
 from recd import __version__
 from recd.errors import StateError
+from recd.ports import RequestState
 
 logger = logging.getLogger(__name__)
 
 REASONS = ("retention", "request")
 RESULTS = ("done", "failed", "skipped", "dry-run")
 CLOCK_GUARD_REASONS = ("jump", "behind-audit")
+#: Every request state has a ``recd_requests`` sample, 0 when no request is in it, so that an
+#: alert on one state sees 0 rather than no data.
+REQUEST_STATES = tuple(str(state) for state in RequestState)
 UNCLASSIFIED = "(unclassified)"  # the breaker label recctl shows for unclassified recordings
 
 # Seconds after the deadline: SPEC section 10 wants erasure within seconds, and the top buckets
@@ -284,6 +288,12 @@ def _clock_guard_families(reason: str | None) -> list[Metric]:
     ]
 
 
+def _request_counts(requests: Mapping[str, int]) -> list[tuple[str, float]]:
+    """Every known state in lifecycle order, then any other the snapshot names."""
+    others = sorted(state for state in requests if state not in REQUEST_STATES)
+    return [(state, float(requests.get(state, 0))) for state in (*REQUEST_STATES, *others)]
+
+
 def state_families(snapshot: Snapshot, *, per_licence: bool) -> list[Metric]:
     """The state gauges for one snapshot; raises ``ValueError`` on a naive datetime."""
     return [
@@ -300,9 +310,9 @@ def state_families(snapshot: Snapshot, *, per_licence: bool) -> list[Metric]:
         _gauge("recd_holds_active", "Legal holds in force.", snapshot.holds_active),
         _labelled(
             "recd_requests",
-            "Early-deletion requests per state.",
+            "Early-deletion requests per state (every state, 0 when none is in it).",
             "state",
-            sorted(snapshot.requests.items()),
+            _request_counts(snapshot.requests),
         ),
         _gauge(
             "recd_dry_run",

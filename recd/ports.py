@@ -61,7 +61,7 @@ class Actor:
 
     name: str  # the user name, or "uid <n>" when it has none
     uid: int
-    admin: bool  # root, or a member of daemon.admin_group
+    admin: bool  # root, recd's own user, or a member of daemon.admin_group
 
     @property
     def audit(self) -> dict[str, Any]:

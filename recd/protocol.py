@@ -24,11 +24,13 @@ Results, per command (times are ISO 8601 UTC strings, ``null`` where there is no
   ``{"licence", "recordings", "bytes", "due"}``, ``licence`` null for unclassified).
 - ``ls`` (args ``licence``, ``unclassified``, ``due_before``, ``limit``, ``state``): list of
   recording objects ``{"id", "source", "location", "licence", "started", "deadline", "size",
-  "held", "state", "skip_reason"}``; the reply has ``"truncated": true`` beside ``result``
-  when ``limit`` cut the list short.
+  "held", "state", "skip_reason", "not_before"}`` (``not_before``: the last hold release +
+  holds.release_grace, null when none; ``deadline`` is never before it); the reply has
+  ``"truncated": true`` beside ``result`` when ``limit`` cut the list short.
 - ``show`` (arg ``id``): one recording object plus ``fields`` (``{name: {"value", "from"}}``,
   ``from`` being the provenance: source, pattern, tags, metadata, mtime), ``retention``
-  (``{"period", "rule"}``: the period text and where it was configured), ``first_seen``,
+  (``{"period", "rule", "deadline"}``: the period text, where it was configured, and started +
+  period, which a hold's release may have deferred ``deadline`` past), ``first_seen``,
   ``mtime``, ``dev``, ``ino``.
 - ``policy``: list of ``{"licence", "name", "retention", "rule", "recordings", "breaker"}``.
 - ``scan`` (arg ``source``, optional): list of ``{"source", "files", "new", "changed",
@@ -62,8 +64,11 @@ an *item* is ``{"id", "location", "licence", "size", "outcome", "holds", "note"}
 - ``request ls`` (arg ``state``, optional): list of request objects; ``request show`` (arg
   ``request``): the request object plus ``items``.
 - ``request preview`` (arg ``request``): ``{"request", "items", "erase", "bytes", "held",
-  "gone"}``; an item to be erased has outcome ``erase``.
-- ``request execute`` (arg ``request``): ``{"request", "items"}`` once the run is over.
+  "gone"}``; an item to be erased has outcome ``erase``. Read-only, and given for a request
+  still ``received`` too (its approver's preview); refused for a rejected one.
+- ``request execute`` (arg ``request``): ``{"request", "items"}`` once the run is over. When
+  nothing was left to erase and nothing changed, no run happens: the request, its
+  ``certificate`` (same ``seq``) included, is as it was before.
 - ``request certificate`` (arg ``request``): ``{"text", "sha256", "path", "seq"}``: the exact
   certificate file, its digest and the ``request.certificate`` audit entry that holds it.
 """

@@ -4,8 +4,10 @@ First the plan: the daemon's preview of what the request erases, what a hold kee
 already gone. Then, unless ``--dry-run``, a confirmation typed on a terminal (or ``--yes``), and
 the run itself, waited for however long it takes: the daemon hashes each file for the
 certificate and overwrites it before it answers. Running it again is safe: the daemon erases
-what is left and renews the certificate. Exit 4 when a hold kept a recording or an erasure
-failed.
+what is left and renews the certificate; when nothing is left to erase and nothing changed, it
+keeps the certificate as it is (its ``request.certificate`` entry is the same before and after,
+which is how recctl tells). ``--dry-run`` also previews a request not yet approved, read-only,
+for its approver. Exit 4 when a hold kept a recording or an erasure failed.
 """
 
 from __future__ import annotations
@@ -50,39 +52,41 @@ def _refuse_unverified(rid: str, state: str) -> None:
 
 
 def cmd_delete(args: argparse.Namespace) -> ExitCode:
-    """Show what a verified request erases, confirm, erase, and summarise."""
+    """Show what a request erases, confirm, erase, and summarise. A dry run also shows the
+    plan of a request still waiting for its approval."""
     rid = args.request_id
     preview = clikit.shaped(
         "request preview", clikit.ask(args, "request preview", {"request": rid}).unwrap(), dict
     )
+    state = clikit.rendered("request preview", lambda: str(preview["request"]["state"]))
+    if not args.dry_run:
+        _refuse_unverified(rid, state)
     clikit.show(
         "request preview",
         lambda: [renderlegal.plan_header(preview), renderlegal.items_table(preview["items"])],
     )
     if args.dry_run:
-        clikit.say("dry run: nothing erased")
+        clikit.say(clikit.rendered("request preview", lambda: renderlegal.dry_run(preview)))
         return ExitCode.OK
-    state, erase = clikit.rendered(
-        "request preview", lambda: (str(preview["request"]["state"]), int(preview["erase"]))
-    )
-    _refuse_unverified(rid, state)
+    erase = clikit.rendered("request preview", lambda: int(preview["erase"]))
     if erase and not args.yes:
         _confirm(preview)
-    if not erase and state == "completed":
-        clikit.say(f"request {rid} is already completed: nothing left to erase")
     # Every file is hashed and overwritten before the reply: no timeout.
     reply = clikit.ask(args, "request execute", {"request": rid}, wait=True)
     result = clikit.shaped("request execute", reply.unwrap(), dict)
-    return _executed(result)
+    return _executed(preview, result)
 
 
-def _executed(result: dict[str, Any]) -> ExitCode:
+def _executed(preview: dict[str, Any], result: dict[str, Any]) -> ExitCode:
     command = "request execute"
     failed = clikit.rendered(
         command, lambda: [item for item in result["items"] if item["outcome"] == "failed"]
     )
     if failed:
         clikit.show(command, lambda: [renderlegal.items_table(failed)])
+    unchanged = clikit.rendered(command, lambda: renderlegal.unchanged(preview, result))
+    if unchanged:
+        clikit.say(unchanged)
     clikit.show(command, lambda: [renderlegal.executed(result)])
     counts = result["request"]["counts"]  # read by ``executed`` above
     left = clikit.rendered(
@@ -99,7 +103,8 @@ def build_delete_parser(subparsers: Subparsers) -> None:
         description="Execute a verified early-deletion request: show what it erases, what is "
         "held and what is already gone, ask for confirmation, erase, and record the deletion "
         "certificate (see `recctl request certificate`). Held recordings are kept and listed. "
-        "Running it again is safe: it erases what is left.",
+        "Running it again is safe: it erases what is left, and with nothing left it keeps "
+        "the certificate as it is.",
         epilog="Exit status: 0 everything in scope erased (or already gone), 1 failed or not "
         "confirmed, 2 usage error (or no terminal to confirm on), 3 unknown request or not "
         "verified, 4 a hold kept some recordings or some erasures failed, 69 daemon "
@@ -109,7 +114,9 @@ def build_delete_parser(subparsers: Subparsers) -> None:
         "--request-id", required=True, metavar="REQUEST", help="the verified request to execute"
     )
     delete.add_argument(
-        "--dry-run", action="store_true", help="show what would be erased, and erase nothing"
+        "--dry-run",
+        action="store_true",
+        help="show what would be erased, and erase nothing (also for a request not yet approved)",
     )
     delete.add_argument(
         "--yes",

@@ -10,13 +10,14 @@ piece, one element per line.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from recd.core.audit import FIELDS, AuditEntry
+from recd.core.audit import FIELDS, AuditEntry, format_human_time, parse_time
 
 GAP = "  "
 AUDIT_HEADERS = ("SEQ", "TIME", "ACTOR", "ACTION", "SUBJECT", "DETAILS")
@@ -83,7 +84,21 @@ def json_array(items: Iterable[object]) -> Iterator[str]:
     yield "[]\n" if opening == "[\n" else "\n]\n"
 
 
+def _shown(value: Any) -> Any:
+    """``value`` with every time in the audit log's form (in lists and objects too) cut to the
+    second, like every other time a person reads."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return format_human_time(parse_time(value))
+    elif isinstance(value, list):
+        return [_shown(item) for item in value]
+    elif isinstance(value, dict):
+        return {key: _shown(item) for key, item in value.items()}
+    return value
+
+
 def _value(value: Any) -> str:
+    value = _shown(value)
     if isinstance(value, str) and value and not any(c in value for c in ' ="\\,'):
         return value
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -94,31 +109,33 @@ LEADING_DETAILS = (
     "location", "licence", "reason", "method", "effective", "ineffective_reason", "error",
     "skipped", "size",
 )  # fmt: skip
+#: Details that go before those for one action: what an auditor compares a copy with.
+ACTION_DETAILS = {"request.certificate": ("sha256",)}
 
 
-def _detail_order(key: str) -> tuple[int, str]:
-    try:
-        return LEADING_DETAILS.index(key), key
-    except ValueError:
-        return len(LEADING_DETAILS), key
+def details_summary(
+    details: Mapping[str, Any], limit: int = SUMMARY_LIMIT, action: str = ""
+) -> str:
+    """``key=value`` pairs, the telling ones first (``action``'s own first of all), cut to
+    ``limit`` characters with an ellipsis; times to the second."""
+    leading = (*ACTION_DETAILS.get(action, ()), *LEADING_DETAILS)
 
+    def order(key: str) -> tuple[int, str]:
+        return (leading.index(key) if key in leading else len(leading)), key
 
-def details_summary(details: Mapping[str, Any], limit: int = SUMMARY_LIMIT) -> str:
-    """``key=value`` pairs, the telling ones first, cut to ``limit`` characters with an
-    ellipsis."""
-    text = " ".join(f"{key}={_value(details[key])}" for key in sorted(details, key=_detail_order))
+    text = " ".join(f"{key}={_value(details[key])}" for key in sorted(details, key=order))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def audit_row(entry: AuditEntry) -> list[str]:
-    """The cells of ``entry`` under ``AUDIT_HEADERS``; time to the second."""
+    """The cells of ``entry`` under ``AUDIT_HEADERS``; times to the second."""
     return [
         str(entry.seq),
-        entry.time[:19] + "Z",
+        human_time(entry.time),
         entry.actor,
         entry.action,
         entry.subject,
-        details_summary(entry.details),
+        details_summary(entry.details, action=entry.action),
     ]
 
 
@@ -161,9 +178,7 @@ def human_time(value: str | None, none: str = "-") -> str:
         when = datetime.fromisoformat(value)
     except ValueError:
         return value
-    if when.tzinfo is not None:
-        when = when.astimezone(UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_human_time(when if when.tzinfo is not None else when.replace(tzinfo=UTC))
 
 
 def cell(value: Any) -> str:
@@ -257,29 +272,42 @@ def recording_row(recording: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def _deadline(recording: Mapping[str, Any]) -> str:
-    """The deadline and how it was reached: ``started + 3mo, by <rule>``."""
+def _deadline(recording: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The deadline and how it was reached (``started + 3mo, by <rule>``), or that a legal
+    hold's release deferred it past that; then the floor that release set, if any."""
     retention = recording.get("retention")
-    deadline = human_time(recording["deadline"], "never")
-    if retention is None:
-        return deadline
-    why = f"retention {retention['period']}" if recording["deadline"] is None else (
-        f"started + {retention['period']}"
-    )  # fmt: skip
-    return f"{deadline} ({why}, by {retention['rule']})"
+    deadline, not_before = recording["deadline"], recording.get("not_before")
+    text = human_time(deadline, "never")
+    if retention is not None:
+        why = f"retention {retention['period']}" if deadline is None else (
+            f"started + {retention['period']}"
+        )  # fmt: skip
+        by_retention = retention.get("deadline")
+        if not_before is not None and deadline == not_before and by_retention not in (
+            None, deadline,
+        ):  # fmt: skip
+            why = f"deferred by a legal hold's release; {why} is {human_time(by_retention)}"
+        text += f" ({why}, by {retention['rule']})"
+    pairs = [("deadline", text)]
+    if not_before is not None:
+        floor = f"{human_time(not_before)} (released from a legal hold: release + "
+        pairs.append(("not before", floor + "holds.release_grace)"))
+    return pairs
 
 
-def _provenance(field: Mapping[str, Any]) -> str:
-    """A classified value and where it came from: ``1700 (from pattern)``."""
+def _provenance(name: str, field: Mapping[str, Any]) -> str:
+    """A classified value and where it came from: ``1700 (from pattern)``; a time to the
+    second."""
     found = field.get("from")
-    return f"{cell(field['value'])} (from {found})" if found else cell(field["value"])
+    value = human_time(field["value"]) if name == "started" else cell(field["value"])
+    return f"{value} (from {found})" if found else value
 
 
 def show_lines(recording: Mapping[str, Any]) -> list[str]:
     """``recctl show``: one recording, each classified field with where it came from, and how
     its deadline was reached."""
     fields: Mapping[str, Mapping[str, Any]] = recording.get("fields") or {}
-    values = {name: _provenance(field) for name, field in fields.items()}
+    values = {name: _provenance(name, field) for name, field in fields.items()}
     values.setdefault("licence", licence_cell(recording["licence"]))
     values.setdefault("started", human_time(recording["started"]))
     first = ("licence", "started")
@@ -292,7 +320,7 @@ def show_lines(recording: Mapping[str, Any]) -> list[str]:
         ("state", str(recording["state"])),
         ("size", f"{human_size(recording['size'])} ({recording['size']} bytes)"),
         *classified,
-        ("deadline", _deadline(recording)),
+        *_deadline(recording),
         ("held", cell(recording["held"])),
     ]
     if recording.get("skip_reason"):

@@ -269,13 +269,50 @@ def request_rejected(request: Mapping[str, Any]) -> str:
 
 
 def plan_header(preview: Mapping[str, Any]) -> str:
-    """``request REQ for licence acme: 3 recordings to erase (1.2 MB), 1 held, 2 already gone``."""
+    """``request REQ for licence acme: 3 recordings to erase (1.2 MB), 1 held, 2 already gone``;
+    for a request not approved yet, ``..., not verified yet: 3 recordings to erase once
+    approved (...``."""
     request = preview["request"]
     erase = plural(preview["erase"], "recording", "recordings")
+    head = f"request {request['id']} for licence {request['licence']}"
+    if request["state"] == "received":
+        head, erase = f"{head}, not verified yet", f"{erase} to erase once approved"
+    else:
+        erase += " to erase"
     return printable(
-        f"request {request['id']} for licence {request['licence']}: {erase} to erase "
-        f"({human_size(preview['bytes'])}), {preview['held']} held, "
+        f"{head}: {erase} ({human_size(preview['bytes'])}), {preview['held']} held, "
         f"{preview['gone']} already gone"
+    )
+
+
+def dry_run(preview: Mapping[str, Any]) -> str:
+    """The line a dry run ends with; for a request not approved yet, that nothing can be
+    erased until it is."""
+    request = preview["request"]
+    if request["state"] != "received":
+        return "dry run: nothing erased"
+    rid = request["id"]
+    return printable(
+        f"dry run: nothing erased; request {rid} is not verified yet: nothing can be erased "
+        f"until a second administrator runs `recctl request approve {rid}`"
+    )
+
+
+def unchanged(preview: Mapping[str, Any], result: Mapping[str, Any]) -> str | None:
+    """What ``delete`` says when the run changed nothing: the request's certificate, audited
+    before the preview, is still the one (same audit entry, same SHA-256); else None."""
+    before = preview["request"]["certificate"]
+    if not before:
+        return None
+    request = result["request"]
+    after = request["certificate"]
+    if before != after:
+        return None
+    what = "nothing left to erase" if request["state"] == "completed" else (
+        "nothing more can be erased now"
+    )  # fmt: skip
+    return printable(
+        f"request {request['id']}: {what}; certificate unchanged (sha256 {after['sha256']})"
     )
 
 

@@ -106,6 +106,12 @@ def test_log_timestamps_are_utc() -> None:
     assert formatter.format(record) == "1970-01-01T00:00:00Z"
 
 
+def test_log_timestamps_are_to_the_second_like_every_time_shown() -> None:
+    formatter = log.UTCFormatter("%(asctime)s %(message)s")
+    record = logging.makeLogRecord({"created": 1.999999, "msg": "x"})
+    assert formatter.format(record) == "1970-01-01T00:00:01Z x"
+
+
 def test_release_breaker_without_a_tripped_breaker_exits_3(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

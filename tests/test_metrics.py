@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shutil
 import socket
 import subprocess
 import threading
@@ -29,6 +28,7 @@ from recd.metrics import (
     SourceState,
     StateCollector,
 )
+from tests import tools
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 T0_UNIX = 1772366400.0
@@ -55,7 +55,7 @@ BASE = Snapshot(
     ),
     clock_guard=None,
     holds_active=6,
-    requests={"pending": 2, "approved": 1},
+    requests={"received": 2, "partial": 1},
     mode="enforce",
 )
 
@@ -168,8 +168,9 @@ def test_counts_deadline_holds_requests_and_mode(metrics: Metrics) -> None:
     assert value(metrics, "recd_overdue_recordings") == 1.0
     assert value(metrics, "recd_next_deadline_timestamp_seconds") == T0_UNIX
     assert value(metrics, "recd_holds_active") == 6.0
-    assert value(metrics, "recd_requests", state="pending") == 2.0
-    assert value(metrics, "recd_requests", state="approved") == 1.0
+    assert value(metrics, "recd_requests", state="received") == 2.0
+    assert value(metrics, "recd_requests", state="partial") == 1.0
+    assert value(metrics, "recd_requests", state="verified") == 0.0
     assert value(metrics, "recd_dry_run") == 0.0
 
 
@@ -183,7 +184,32 @@ def test_no_next_deadline_has_no_sample_but_keeps_the_family() -> None:
     lines = generate_latest(m.registry).decode().splitlines()
     assert "# TYPE recd_next_deadline_timestamp_seconds gauge" in lines
     assert not [line for line in lines if line.startswith("recd_next_deadline_timestamp_seconds")]
-    assert not [line for line in lines if line.startswith("recd_requests")]
+
+
+def test_every_request_state_is_exported_0_included(metrics: Metrics) -> None:
+    """An alert on `recd_requests{state="received"}` sees 0, not "no data", when no request
+    waits; states in their lifecycle order, any other the catalogue names after them."""
+    metrics.serve("127.0.0.1:0")
+    assert [line for line in scrape(metrics).splitlines() if line.startswith("recd_requests")] == [
+        'recd_requests{state="received"} 2.0',
+        'recd_requests{state="verified"} 0.0',
+        'recd_requests{state="rejected"} 0.0',
+        'recd_requests{state="executing"} 0.0',
+        'recd_requests{state="completed"} 0.0',
+        'recd_requests{state="partial"} 1.0',
+    ]
+
+    def requests(m: Metrics) -> list[str]:
+        text = generate_latest(m.registry).decode()
+        return [line for line in text.splitlines() if line.startswith("recd_requests{")]
+
+    none = requests(Metrics(lambda: snap(requests={})))
+    assert len(none) == 6 and all(line.endswith("} 0.0") for line in none)
+    assert requests(Metrics(lambda: snap(requests={"archived": 3, "verified": 1})))[-3:] == [
+        'recd_requests{state="completed"} 0.0',
+        'recd_requests{state="partial"} 0.0',
+        'recd_requests{state="archived"} 3.0',
+    ]
 
 
 def test_sources(metrics: Metrics) -> None:
@@ -332,10 +358,14 @@ recd_clock_guard_paused_reason{reason="behind-audit"} 0.0
 # HELP recd_holds_active Legal holds in force.
 # TYPE recd_holds_active gauge
 recd_holds_active 6.0
-# HELP recd_requests Early-deletion requests per state.
+# HELP recd_requests Early-deletion requests per state (every state, 0 when none is in it).
 # TYPE recd_requests gauge
-recd_requests{state="approved"} 1.0
-recd_requests{state="pending"} 2.0
+recd_requests{state="received"} 2.0
+recd_requests{state="verified"} 0.0
+recd_requests{state="rejected"} 0.0
+recd_requests{state="executing"} 0.0
+recd_requests{state="completed"} 0.0
+recd_requests{state="partial"} 1.0
 # HELP recd_dry_run 1 when the daemon runs in dry-run mode and erases nothing, else 0.
 # TYPE recd_dry_run gauge
 recd_dry_run 0.0
@@ -595,11 +625,7 @@ def test_close_stops_the_server_and_its_thread_and_is_idempotent() -> None:
 
 @pytest.mark.parametrize("per_licence", [True, False])
 def test_promtool_accepts_a_real_scrape(per_licence: bool) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip(
-            "promtool not found: install Debian's prometheus package (.ci/run extracts promtool)"
-        )
+    promtool = tools.need("promtool")
     state = snap(clock_guard="behind-audit", mode="dry-run")
     m = Metrics(lambda: state, per_licence=per_licence)
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -782,6 +781,42 @@ def test_show_of_an_unclassified_object_kept_for_now(capsys, daemon):
     assert "\ndeadline:    never\n" in ask(capsys, daemon, kept, "show", "b3c0b5")[1]
 
 
+INITECH = "retention in /etc/recd/licences.d/initech.toml"
+
+
+def test_show_labels_a_deadline_a_hold_release_deferred(capsys, daemon):
+    """Released from a hold 19 days past its deadline: the deadline is the release + the
+    grace, and says so; the date retention alone gives is there too."""
+    deferred = SHOW | {
+        "started": "2026-10-05T10:00:00Z",
+        "deadline": "2026-11-30T19:12:00.010753Z",
+        "not_before": "2026-11-30T19:12:00.010753Z",
+        "retention": {"period": "30d", "rule": INITECH, "deadline": "2026-11-04T10:00:00Z"},
+    }
+    out = ask(capsys, daemon, deferred, "show", "8a47")[1]
+    assert out.split("\n")[11:14] == [
+        "deadline:    2026-11-30T19:12:00Z (deferred by a legal hold's release; started + 30d is "
+        f"2026-11-04T10:00:00Z, by {INITECH})",
+        "not before:  2026-11-30T19:12:00Z (released from a legal hold: release + "
+        "holds.release_grace)",
+        "held:        no",
+    ]
+
+
+def test_show_gives_a_release_floor_before_the_deadline_as_it_is(capsys, daemon):
+    """A floor that retention's deadline passes anyway still keeps requests off it."""
+    floored = SHOW | {
+        "not_before": "2026-11-30T19:08:36.923241Z",
+        "retention": SHOW["retention"] | {"deadline": SHOW["deadline"]},
+    }
+    out = ask(capsys, daemon, floored, "show", "8a47")[1]
+    assert out == SHOW_TEXT.replace(
+        "\nheld:",
+        "\nnot before:  2026-11-30T19:08:36Z (released from a legal hold: release + "
+        "holds.release_grace)\nheld:",
+    )
+
+
 def test_show_json_is_the_result_object(capsys, daemon):
     code, out, err = ask(capsys, daemon, SHOW, "show", "8a47", "--json")
     assert (code, out, err) == (ExitCode.OK, json.dumps(SHOW, indent=2) + "\n", "")
@@ -1027,22 +1062,19 @@ def test_a_socket_the_caller_may_not_use_exits_77(capsys, private_daemon):
 
 
 @pytest.mark.root
-def test_recctl_as_nobody_exits_77(private_daemon):
-    """The same as a real process started as uid 65534 (with the system's Python 3.11, as the
-    virtual environment's may live where nobody can reach)."""
-    python = shutil.which("python3.11", path="/usr/bin")
-    if python is None:  # pragma: no cover (Debian 12 has it)
-        pytest.skip("no /usr/bin/python3.11")
+def test_recctl_as_nobody_exits_77(private_daemon, foreign):
+    """The same as a real process started as uid 65534, running a copy of recd that nobody can
+    reach (the clone and its virtual environment may sit in a private directory)."""
     done = subprocess.run(
-        [python, "-m", "recd.recctl", "--socket", str(private_daemon.path), "status"],
+        [*foreign.recctl, "--socket", str(private_daemon.path), "status"],
         capture_output=True,
         text=True,
         check=False,
         user=NOBODY,
         group=NOBODY,
         extra_groups=[],
-        cwd=Path(__file__).resolve().parents[1],
-        env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"},
+        cwd="/",
+        env=foreign.env,
         timeout=60,
     )
     assert (done.returncode, done.stdout, done.stderr) == (

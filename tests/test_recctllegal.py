@@ -1050,28 +1050,101 @@ def test_nothing_to_erase_needs_no_confirmation(capsys, daemon, monkeypatch):
     assert daemon.requests == [PREVIEW_REQUEST, EXECUTE_REQUEST]
 
 
-def test_deleting_a_completed_request_again_renews_its_certificate(capsys, daemon):
-    completed = APPROVED | {"state": "completed", "counts": COUNTS | {"erased": 1}}
-    preview = {
-        "request": completed,
-        "items": ERASED,
-        "erase": 0,
-        "bytes": 0,
-        "held": 0,
-        "gone": 0,
-    }
-    result = executed({"erased": 1}, ERASED)
-    assert script(capsys, daemon, [preview, result], *DELETE) == (
+CERTIFIED = {"path": "/var/lib/recd/certificates/REQ-2026-0042.json", "sha256": "cd" * 32,
+             "seq": 15}  # fmt: skip
+COMPLETED: dict[str, Any] = APPROVED | {
+    "state": "completed", "counts": COUNTS | {"erased": 1}, "certificate": CERTIFIED,
+}  # fmt: skip
+AGAIN = {"request": COMPLETED, "items": ERASED, "erase": 0, "bytes": 0, "held": 0, "gone": 0}
+AGAIN_PLAN = (
+    "request REQ-2026-0042 for licence acme: 0 recordings to erase (0 B), 0 held, 0 already "
+    "gone\n"
+    "ID                    LOCATION                SIZE    OUTCOME  HOLDS  NOTE\n"
+    "8a47373e7a113408a3a4  /srv/rec/1001/1712.wav  1.2 MB  erased   -      -\n"
+)
+SUMMARY = (
+    "erased 1, held 0, failed 0, already gone 0; certificate: recctl request certificate "
+    "REQ-2026-0042\n"
+)
+
+
+def test_deleting_a_completed_request_again_keeps_its_certificate(capsys, daemon):
+    """Nothing left to erase: the daemon runs nothing, and its certificate is the one the
+    preview had (same audit entry): recctl says so, with the digest the customer holds."""
+    result = {"request": COMPLETED, "items": ERASED}
+    assert script(capsys, daemon, [AGAIN, result], *DELETE) == (
         ExitCode.OK,
-        "request REQ-2026-0042 for licence acme: 0 recordings to erase (0 B), 0 held, 0 already "
-        "gone\n"
-        "ID                    LOCATION                SIZE    OUTCOME  HOLDS  NOTE\n"
-        "8a47373e7a113408a3a4  /srv/rec/1001/1712.wav  1.2 MB  erased   -      -\n"
-        "erased 1, held 0, failed 0, already gone 0; certificate: recctl request certificate "
-        "REQ-2026-0042\n",
-        "request REQ-2026-0042 is already completed: nothing left to erase\n",
+        AGAIN_PLAN + SUMMARY,
+        f"request REQ-2026-0042: nothing left to erase; certificate unchanged (sha256 "
+        f"{'cd' * 32})\n",
     )
     assert daemon.requests == [PREVIEW_REQUEST, EXECUTE_REQUEST]
+
+
+def test_a_partial_request_with_nothing_more_to_erase_keeps_its_certificate(capsys, daemon):
+    partial = COMPLETED | {"state": "partial", "counts": COUNTS | {"held": 1, "gone": 1}}
+    preview = PREVIEW | {"request": partial, "items": PREVIEW_ITEMS[1:], "erase": 0, "bytes": 0}
+    result = {"request": partial, "items": PREVIEW_ITEMS[1:]}
+    code, out, err = script(capsys, daemon, [preview, result], *DELETE, "--yes")
+    assert (code, err) == (
+        ExitCode.PARTIAL,
+        "request REQ-2026-0042: nothing more can be erased now; certificate unchanged (sha256 "
+        f"{'cd' * 32})\n",
+    )
+    assert out.endswith(
+        "\nerased 0, held 1 (H-0002), failed 0, already gone 1; certificate: recctl request "
+        "certificate REQ-2026-0042\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "renewed",
+    [
+        CERTIFIED | {"sha256": "ef" * 32, "seq": 18},  # a later recording erased, or a note
+        CERTIFIED | {"seq": 18},  # another audit entry, even with the same digest
+    ],
+)
+def test_a_run_that_renews_the_certificate_says_nothing_more(capsys, daemon, renewed):
+    result = {"request": COMPLETED | {"certificate": renewed}, "items": ERASED}
+    assert script(capsys, daemon, [AGAIN, result], *DELETE) == (
+        ExitCode.OK,
+        AGAIN_PLAN + SUMMARY,
+        "",
+    )
+
+
+def test_a_first_run_with_nothing_to_erase_writes_the_certificate(capsys, daemon):
+    preview = AGAIN | {"request": APPROVED, "items": PREVIEW_ITEMS[2:], "gone": 1}
+    result = {"request": COMPLETED | {"counts": COUNTS | {"gone": 1}}, "items": PREVIEW_ITEMS[2:]}
+    code, out, err = script(capsys, daemon, [preview, result], *DELETE)
+    assert (code, err) == (ExitCode.OK, "")
+    assert out.endswith(
+        "\nerased 0, held 0, failed 0, already gone 1; certificate: recctl request certificate "
+        "REQ-2026-0042\n"
+    )
+
+
+RECEIVED_PLAN = """\
+request REQ-2026-0042 for licence acme, not verified yet: 1 recording to erase once approved \
+(1.2 MB), 1 held, 1 already gone
+ID                    LOCATION                  SIZE    OUTCOME  HOLDS   NOTE
+8a47373e7a113408a3a4  /srv/rec/1001/1712.wav    1.2 MB  erase    -       -
+b3c0b50ec44a25938d00  /srv/rec/1001/1712-2.wav  512 B   held     H-0002  -
+c0ffee0000c0ffee0000  -                         -       gone     -       never indexed
+"""
+
+
+def test_a_dry_run_shows_the_approver_the_plan_of_a_received_request(capsys, daemon):
+    """The second administrator sees what approving would let a run erase; nothing else is
+    asked of the daemon, and it is said twice that nothing can be erased yet."""
+    preview = PREVIEW | {"request": REQUEST}
+    assert script(capsys, daemon, [preview], *DELETE, "--dry-run") == (
+        ExitCode.OK,
+        RECEIVED_PLAN,
+        "dry run: nothing erased; request REQ-2026-0042 is not verified yet: nothing can be "
+        "erased until a second administrator runs `recctl request approve REQ-2026-0042`\n",
+    )
+    assert daemon.requests == [PREVIEW_REQUEST]
 
 
 @pytest.mark.parametrize(
@@ -1086,13 +1159,17 @@ def test_deleting_a_completed_request_again_renews_its_certificate(capsys, daemo
     ],
 )
 def test_an_unverified_request_is_not_executed(capsys, daemon, state, message):
+    """Refused before any plan is shown, and nothing is asked to run: as when the daemon
+    itself refused to preview it."""
     preview = PREVIEW | {"request": REQUEST | {"state": state}}
-    assert script(capsys, daemon, [preview], *DELETE, "--yes") == (
-        ExitCode.NOT_ALLOWED,
-        PLAN,
-        f"recctl: {message}\n",
-    )
-    assert daemon.requests == [PREVIEW_REQUEST]
+    for yes in ([], ["--yes"]):
+        daemon.requests.clear()
+        assert script(capsys, daemon, [preview], *DELETE, *yes) == (
+            ExitCode.NOT_ALLOWED,
+            "",
+            f"recctl: {message}\n",
+        )
+        assert daemon.requests == [PREVIEW_REQUEST]
 
 
 def test_the_daemon_refusing_to_execute_exits_3(capsys, daemon):

@@ -67,6 +67,42 @@ def test_details_summary(details, summary):
     assert len(render.details_summary(details)) <= render.SUMMARY_LIMIT
 
 
+SHA = "ca05ff1d12292cb5dc13b3fe8b6987a6be22bf917c78898d16db9ae4bc4bbfd5"
+CERTIFIED = {
+    "erased": 2, "failed": 0, "gone": 0, "held": 0,
+    "path": "/var/lib/recd/certificates/REQ-2026-0042.json", "sha256": SHA,
+    "state": "completed",
+}  # fmt: skip
+
+
+def test_a_certificate_entry_shows_its_sha256_first():
+    """The digest an auditor compares the customer's copy with, whole, before the 80
+    characters run out; other actions keep their order (an erase shows its location first)."""
+    assert render.details_summary(CERTIFIED, action="request.certificate") == (
+        f"sha256={SHA} erased=…"
+    )
+    done = {"sha256": SHA, "location": "/srv/a.wav", "size": 7}
+    assert render.details_summary(done, limit=200, action="erase.done") == (
+        f"location=/srv/a.wav size=7 sha256={SHA}"
+    )
+
+
+def test_audit_times_in_details_are_shown_to_the_second():
+    details = {
+        "due_from": "2026-11-30T19:08:36.923241Z",
+        "reason": "expired: held until 2026-11-23T19:12:00.000000Z",  # prose stays as written
+        "scope": {"from": "2026-11-01T00:00:00.000000Z", "recordings": ["2026-11-01"]},
+        "until": None,
+        "when": "2026-11-30T19:08:36Z",  # not the audit log's form: as it is
+    }
+    assert render.details_summary(details, limit=200) == (
+        'reason="expired: held until 2026-11-23T19:12:00.000000Z" '
+        "due_from=2026-11-30T19:08:36Z "
+        'scope={"from":"2026-11-01T00:00:00Z","recordings":["2026-11-01"]} until=null '
+        "when=2026-11-30T19:08:36Z"
+    )
+
+
 @pytest.mark.parametrize(
     ("size", "text"),
     [
@@ -91,7 +127,8 @@ def test_human_size_is_decimal(size, text):
     ("value", "text"),
     [
         (None, "-"),
-        ("2026-11-23T13:43:09.999999Z", "2026-11-23T13:43:09Z"),
+        ("2026-11-23T13:43:09.999999Z", "2026-11-23T13:43:09Z"),  # cut, never rounded up
+        ("2026-11-23T13:43:09.5+00:00", "2026-11-23T13:43:09Z"),
         ("2026-11-23T13:43:09+01:00", "2026-11-23T12:43:09Z"),
         ("2026-11-23T13:43:09", "2026-11-23T13:43:09Z"),  # no offset: UTC
         ("2026-11-23", "2026-11-23T00:00:00Z"),

@@ -274,10 +274,125 @@ def test_a_request_waits_out_the_release_grace_of_a_hold(estate: Estate, rt: Run
     stored, (item,) = desk.execute("REQ-1", ALICE)
     assert stored.state is RequestState.PARTIAL and path.exists()
     assert item.note == (
-        "released from a legal hold: not erased before 2026-11-30T12:00:00.000000Z "
-        "(holds.release_grace)"
+        "released from a legal hold: not erased before 2026-11-30T12:00:00Z (holds.release_grace)"
     )
     assert json.loads(desk.certificate("REQ-1").text)["skipped"][0]["reason"] == item.note
     estate.clock.advance(7 * 86400)
     stored, _ = desk.execute("REQ-1", ALICE)
     assert stored.state is RequestState.COMPLETED and not path.exists()
+
+
+def certificates(estate: Estate) -> list[dict[str, Any]]:
+    return [e for e in estate.audit() if e["action"] == "request.certificate"]
+
+
+def test_running_again_with_nothing_left_keeps_the_certificate(estate: Estate, rt: Runtime) -> None:
+    """The customer's copy stays the one to check: no new file, no new audit entry, no run."""
+    estate.write("L1/a_c1.wav", age_days=1)
+    scan_all(rt)
+    desk = requests(estate, rt)
+    desk.register(document(), ALICE)
+    desk.approve("REQ-1", BOB)
+    first, items = desk.execute("REQ-1", ALICE)
+    cert = desk.certificate("REQ-1")
+    audited = estate.audit()
+    estate.clock.advance(3600)
+    again, same = desk.execute("REQ-1", BOB)
+    assert (again, same) == (first, items)
+    assert rt.catalogue.request("REQ-1") == first  # not even its time of update
+    assert desk.certificate("REQ-1") == cert
+    assert cert.path.read_text() == cert.text
+    assert estate.audit() == audited
+    # A recording indexed later that the scope matches is erased by the next run, which
+    # certifies it: a new certificate, audited.
+    estate.write("L1/b_c1.wav", age_days=1)
+    scan_all(rt)
+    stored, items = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.COMPLETED
+    assert [i.outcome for i in items] == [ItemOutcome.ERASED, ItemOutcome.ERASED]
+    renewed = desk.certificate("REQ-1")
+    assert renewed.sha256 != cert.sha256
+    assert [e["details"]["sha256"] for e in certificates(estate)] == [cert.sha256, renewed.sha256]
+
+
+def test_a_lost_certificate_is_written_again_by_a_run(estate: Estate, rt: Runtime) -> None:
+    estate.write("L1/a_c1.wav", age_days=1)
+    scan_all(rt)
+    desk = requests(estate, rt)
+    desk.register(document(), ALICE)
+    desk.approve("REQ-1", BOB)
+    desk.execute("REQ-1", ALICE)
+    cert = desk.certificate("REQ-1")
+    cert.path.unlink()
+    desk.execute("REQ-1", ALICE)
+    assert desk.certificate("REQ-1").seq > cert.seq
+    assert len(certificates(estate)) == 2
+
+
+def test_a_partial_request_keeps_its_certificate_until_a_hold_changes(
+    estate: Estate, rt: Runtime
+) -> None:
+    """Held by a hold: nothing changes while it holds. Released: the recording is kept for
+    the grace, which the certificate must now say, so the next run renews it."""
+    estate.write("L1/h_c1.wav", age_days=1)
+    scan_all(rt)
+    holds = Holds(estate.config, rt.catalogue, rt.audit, estate.clock)
+    hold, _ = holds.place(Scope("L1"), case="C", reason="r", until=None, actor=BOB)
+    desk = requests(estate, rt)
+    desk.register(document(), ALICE)
+    desk.approve("REQ-1", BOB)
+    stored, _ = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.PARTIAL
+    audited = estate.audit()
+    assert desk.execute("REQ-1", ALICE)[0] == stored
+    assert estate.audit() == audited
+    holds.release(hold.id, reason="settled", actor=BOB)
+    stored, (item,) = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.PARTIAL and item.holds == ()
+    assert [e["details"]["sha256"] for e in certificates(estate)][-1] == (
+        desk.certificate("REQ-1").sha256
+    )
+    assert len(certificates(estate)) == 2
+
+
+def test_a_received_request_is_previewed_for_its_approver(estate: Estate, rt: Runtime) -> None:
+    """Read-only: no audit entry, no change of state, and still no run."""
+    path = estate.write("L1/a_c1.wav", age_days=1)
+    scan_all(rt)
+    desk = requests(estate, rt)
+    registered, _ = desk.register(document(), ALICE)
+    audited = estate.audit()
+    stored, (item,) = desk.preview("REQ-1")
+    assert stored == registered and stored.state is RequestState.RECEIVED
+    assert (item.recording_id, item.outcome) == (rid("L1/a_c1.wav"), ItemOutcome.PENDING)
+    assert estate.audit() == audited and rt.catalogue.items("REQ-1") == []
+    with pytest.raises(NotAllowedInState, match=r"not verified \(state received\)"):
+        desk.execute("REQ-1", BOB)
+    assert path.exists()
+    desk.reject("REQ-1", "not the data subject", BOB)
+    with pytest.raises(NotAllowedInState, match="was rejected by bob: not the data subject"):
+        desk.preview("REQ-1")
+
+
+def test_refusals_name_times_to_the_second(estate: Estate, rt: Runtime) -> None:
+    estate.clock.advance(0.25)  # 12:00:00.250000
+    desk = requests(estate, rt)
+    desk.register(document(), ALICE)
+    desk.approve("REQ-1", BOB)
+    with pytest.raises(NotAllowedInState) as approved:
+        desk.approve("REQ-1", BOB)
+    assert str(approved.value) == (
+        "request REQ-1 is verified, not waiting for approval (approved by bob at "
+        "2026-11-23T12:00:00Z)"
+    )
+    with pytest.raises(NotAllowedInState) as reused:
+        desk.register(document() | {"evidence": "another letter"}, ALICE)
+    assert str(reused.value) == (
+        "request id REQ-1 is already registered with different content (by alice at "
+        "2026-11-23T12:00:00Z); a new request needs a new id"
+    )
+    stored = rt.catalogue.request("REQ-1")
+    assert stored is not None
+    assert (stored.info["registered_at"], stored.info["approved_at"]) == (
+        "2026-11-23T12:00:00.250000Z", "2026-11-23T12:00:00.250000Z",
+    )  # fmt: skip

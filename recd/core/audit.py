@@ -100,6 +100,19 @@ def format_time(dt: datetime) -> str:
     return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+def format_human_time(dt: datetime) -> str:
+    """``dt`` in UTC to the second, e.g. 2026-11-23T13:43:09Z (the fraction is dropped).
+
+    The one form of every time recd shows a person: log lines, messages and error replies,
+    recctl's tables, ``STATUS=``. What is kept as evidence or read by programs (the audit log,
+    ``--json``, certificates) keeps ``format_time``'s microseconds. Raises ``ValueError`` for a
+    naive datetime, as ``format_time`` does.
+    """
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"naive datetime {dt.isoformat()}: a time shown needs a time zone")
+    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
 def parse_time(text: str) -> datetime:
     """The aware UTC datetime of an entry's ``time`` (the ``format_time`` form only)."""
     if not _TIME.fullmatch(text):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from recd.config import Config
-from recd.core.audit import AuditDraft, format_time
+from recd.core.audit import AuditDraft, format_human_time, format_time
 from recd.core.holds import Hold
 from recd.core.requests import scope_json
 from recd.core.scope import Scope
@@ -46,7 +46,7 @@ class Holds:
         _text("case", case)
         _text("reason", reason)
         if until is not None and until <= now:
-            raise UsageError(f"until: {format_time(until)} has already passed")
+            raise UsageError(f"until: {format_human_time(until)} has already passed")
         self._check_licence(scope)
         draft = Hold("", scope, case, reason, now, actor.name, until)
         hold, matched = self.catalogue.place_hold(draft)
@@ -108,7 +108,7 @@ class Holds:
         logger.warning(
             "legal hold %s %s by %s: %d recordings no longer held, none erased before %s",
             hold.id, "expired" if expired else "released", actor.name, released,
-            format_time(due_from),
+            format_human_time(due_from),
         )  # fmt: skip
         stored = self.catalogue.hold(hold.id)
         assert stored is not None
@@ -139,4 +139,5 @@ def _text(name: str, value: str) -> None:
 
 
 def _when(value: datetime | None) -> str:
-    return "-" if value is None else format_time(value)
+    """A time for a person to read (a message, a reason): to the second."""
+    return "-" if value is None else format_human_time(value)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from recd import __version__
-from recd.core.audit import AuditDraft, format_time, parse_time
+from recd.core.audit import AuditDraft, format_human_time, format_time, parse_time
 from recd.core.erasure import Action, decide
 from recd.core.holds import holding
 from recd.core.model import Mode, Recording, State
@@ -98,7 +98,7 @@ class Requests(EraseUseCase):
                 return existing, True
             raise NotAllowedInState(
                 f"request id {req.id} is already registered with different content (by "
-                f"{existing.info['registered_by']} at {existing.info['registered_at']}); "
+                f"{existing.info['registered_by']} at {_shown(existing.info['registered_at'])}); "
                 "a new request needs a new id"
             )
         licence = self.config.licences.get(req.licence)
@@ -235,9 +235,12 @@ class Requests(EraseUseCase):
     # -- preview and execution ----------------------------------------------------------------
 
     def preview(self, request_id: str) -> tuple[StoredRequest, list[RequestItem]]:
-        """What a run would do now: nothing is changed."""
+        """What a run would do now: nothing is changed, nothing audited. A request still
+        waiting for its approval (``received``) is previewed too, so that the approver sees
+        what it erases; a rejected one is refused."""
         stored = self._get(request_id)
-        self._check_runnable(stored)
+        if stored.state is not RequestState.RECEIVED:
+            self._check_runnable(stored)
         done = {i.recording_id: i for i in self.catalogue.items(request_id)}
         items = self._match(stored, done)
         return stored, items
@@ -257,6 +260,11 @@ class Requests(EraseUseCase):
         except RecdError as exc:
             self._refused(request_id, "execute", str(exc), actor)
             raise
+        if self._settled(stored):
+            # Nothing to erase and nothing changed since the last run: a run now would only
+            # rewrite the same certificate with a new digest, and the customer's copy would
+            # stop matching the last audited one. So nothing is run, written or audited.
+            return stored, self.catalogue.items(request_id)
         return self._run(stored, actor, should_stop)
 
     def resume(self, should_stop: Callable[[], bool] = lambda: False) -> list[str]:
@@ -301,6 +309,24 @@ class Requests(EraseUseCase):
             logger.warning("run of request %s interrupted; it resumes when recd starts", rid)
             return stored, items
         return self._finish(stored, items, actor), items
+
+    def _settled(self, stored: StoredRequest) -> bool:
+        """Whether a run now would change nothing: the last one finished and its certificate
+        is intact, nothing in scope is left to erase, and every recording's outcome (and the
+        hold or the note that explains it) is what that certificate says."""
+        if stored.state not in (RequestState.COMPLETED, RequestState.PARTIAL):
+            return False
+        previous = {i.recording_id: i for i in self.catalogue.items(stored.id)}
+        now = _outcomes(self._match(stored, previous))
+        if any(outcome is ItemOutcome.PENDING for outcome, _, _ in now.values()):
+            return False
+        if now != _outcomes(previous.values()):
+            return False
+        try:
+            self.certificate(stored.id)
+        except RecdError:  # lost or altered: a run writes it again (and audits its digest)
+            return False
+        return True
 
     def _check_runnable(self, stored: StoredRequest) -> None:
         if stored.state in RUNNABLE:
@@ -615,7 +641,7 @@ def _item(rec: Recording, roots: Any, holds: Any, now: datetime) -> RequestItem:
                        note="kept by a legal hold")  # fmt: skip
     if rec.not_before is not None and rec.not_before > now:
         # A hold's release may be a mistake: nothing it kept is erased within the grace.
-        note = f"released from a legal hold: not erased before {format_time(rec.not_before)}"
+        note = f"released from a legal hold: not erased before {format_human_time(rec.not_before)}"
         return replace(base, outcome=ItemOutcome.HELD, note=note + " (holds.release_grace)")
     return base
 
@@ -654,9 +680,21 @@ def count(items: Iterable[RequestItem]) -> dict[str, int]:
 def _by(stored: StoredRequest) -> str:
     info = stored.info
     if "approved_by" in info:
-        return f" (approved by {info['approved_by']} at {info['approved_at']})"
+        return f" (approved by {info['approved_by']} at {_shown(info['approved_at'])})"
     signed = info.get("signed_by") or {}
     return f" (signed by {signed.get('name')} <{signed.get('email')}>)"
+
+
+def _outcomes(
+    items: Iterable[RequestItem],
+) -> dict[str, tuple[ItemOutcome, tuple[str, ...], str | None]]:
+    """What a certificate says of each recording: its outcome and the holds or note why."""
+    return {i.recording_id: (i.outcome, i.holds, i.note) for i in items}
+
+
+def _shown(stored_time: str) -> str:
+    """A time the request's info keeps (to the microsecond) as a message shows it."""
+    return format_human_time(parse_time(stored_time))
 
 
 def _why(exc: BaseException) -> str:

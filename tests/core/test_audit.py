@@ -19,6 +19,7 @@ from recd.core.audit import (
     AuditEntry,
     VerifyResult,
     canonical_json,
+    format_human_time,
     format_time,
     from_line,
     parse_sealed,
@@ -112,6 +113,28 @@ def test_format_time_refuses_naive_datetimes():
     with pytest.raises(ValueError) as exc:
         format_time(datetime(2026, 11, 23, 13, 43, 9))
     assert str(exc.value) == ("naive datetime 2026-11-23T13:43:09: an audit time needs a time zone")
+
+
+@pytest.mark.parametrize(
+    ("dt", "text"),
+    [
+        (T0, "2026-11-23T13:43:09Z"),  # cut to the second, never rounded up
+        (datetime(2026, 11, 23, 13, 43, 9, 999999, tzinfo=UTC), "2026-11-23T13:43:09Z"),
+        (
+            datetime(2026, 11, 23, 14, 43, 9, 5, tzinfo=timezone(timedelta(hours=1))),
+            "2026-11-23T13:43:09Z",
+        ),
+        (datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC), "0999-01-02T03:04:05Z"),
+    ],
+)
+def test_format_human_time_is_utc_to_the_second(dt, text):
+    assert format_human_time(dt) == text
+
+
+def test_format_human_time_refuses_naive_datetimes():
+    with pytest.raises(ValueError) as exc:
+        format_human_time(datetime(2026, 11, 23, 13, 43, 9))
+    assert str(exc.value) == "naive datetime 2026-11-23T13:43:09: a time shown needs a time zone"
 
 
 @pytest.mark.parametrize(

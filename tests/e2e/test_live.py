@@ -403,7 +403,8 @@ def check_listing(base: Path, estate: dict[str, tuple[str, float]]) -> None:
     assert shown["fields"]["licence"] == {"value": "L1", "from": "pattern"}
     assert shown["fields"]["started"] == {"value": first["started"], "from": "mtime"}
     assert shown["retention"] == {
-        "period": "30d", "rule": f"retention in {base}/licences.d/l1.toml"
+        "period": "30d", "rule": f"retention in {base}/licences.d/l1.toml",
+        "deadline": first["deadline"],
     }  # fmt: skip
     st = Path(first["location"]).stat()
     text = (
