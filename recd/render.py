@@ -290,8 +290,8 @@ def _deadline(recording: Mapping[str, Any]) -> list[tuple[str, str]]:
         text += f" ({why}, by {retention['rule']})"
     pairs = [("deadline", text)]
     if not_before is not None:
-        floor = f"{human_time(not_before)} (released from a legal hold: release + "
-        pairs.append(("not before", floor + "holds.release_grace)"))
+        why = "released from a legal hold: release + holds.release_grace"
+        pairs.append(("not before", f"{human_time(not_before)} ({why})"))
     return pairs
 
 

@@ -3,6 +3,7 @@ marker (a test that needs an absent tool skips, naming its package; see ``tests/
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 
@@ -23,6 +24,17 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith("RECD_") or name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "JOURNAL_STREAM"):
             monkeypatch.delenv(name)
     yield
+
+
+@pytest.fixture(autouse=True)
+def recd_logger() -> Iterator[None]:
+    """A test that runs ``recd.main.main`` configures the ``recd`` logger (a stderr handler
+    on the stream pytest captured for that test, no propagation); put it back afterwards, so
+    later tests neither write to a closed stream nor lose their records to caplog."""
+    logger = logging.getLogger("recd")
+    saved = (list(logger.handlers), logger.level, logger.propagate, logger.disabled)
+    yield
+    logger.handlers[:], logger.level, logger.propagate, logger.disabled = saved
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -74,8 +74,7 @@ class Foreign:
     """How another uid runs recctl: ``[*recctl, ARGS...]`` with ``env``, from ``cwd="/"``."""
 
     python: str
-    path: Path  # holds the copy of the recd package
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str]  # PYTHONPATH: the directory that holds the copy of recd
 
     @property
     def recctl(self) -> list[str]:
@@ -100,6 +99,6 @@ def foreign() -> Iterator[Foreign]:
             "PYTHONDONTWRITEBYTECODE": "1",
             "LC_ALL": "C.UTF-8",
         }
-        yield Foreign(python, base, env)
+        yield Foreign(python, env)
     finally:
         shutil.rmtree(base, ignore_errors=True)

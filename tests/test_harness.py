@@ -1,4 +1,5 @@
-"""The test suite's own rules: a missing tool skips and names its package, except in CI."""
+"""The test suite's own rules: a missing tool skips and names its package, except in CI; a
+machine that cannot isolate a test says why."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import tools
+from tests import tools, userns
 
 CI_RUN = Path(__file__).resolve().parents[1] / ".ci" / "run"
 
@@ -65,3 +66,12 @@ def test_ci_requires_every_tool_and_installs_every_package() -> None:
     assert "make test" in script
     missing = {p for p in tools.PACKAGES.values() if not re.search(rf"\b{re.escape(p)}\b", script)}
     assert missing == set()
+
+
+def test_a_machine_without_unshare_or_user_namespaces_says_why(
+    no_tools: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probe = userns._unshare.__wrapped__  # not the cached answer for this machine
+    assert probe() == (None, "unshare missing: apt-get install util-linux")
+    monkeypatch.setattr(tools, "which", lambda tool: "/bin/false")  # unshare(1) refused
+    assert probe() == (None, "no user namespaces here (): needs kernel user namespaces")

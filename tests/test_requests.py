@@ -64,6 +64,14 @@ def requests(estate: Estate, rt: Runtime) -> Requests:
     return Requests(estate.config, rt.catalogue, rt.audit, estate.clock, rt.erasers)
 
 
+def approved(estate: Estate, rt: Runtime) -> Requests:
+    """The use cases, with REQ-1 (``document()``) registered by alice and approved by bob."""
+    desk = requests(estate, rt)
+    desk.register(document(), ALICE)
+    desk.approve("REQ-1", BOB)
+    return desk
+
+
 def rid(relpath: str) -> str:
     return recording_id("pbx", relpath)
 
@@ -191,9 +199,7 @@ def test_held_recordings_are_skipped_and_named_with_their_hold(estate: Estate, r
         Scope("L1", recordings=frozenset({rid("L1/h_c1.wav")})),
         case="CASE-9", reason="court", until=None, actor=BOB,
     )  # fmt: skip
-    desk = requests(estate, rt)
-    desk.register(document(), ALICE)
-    desk.approve("REQ-1", BOB)
+    desk = approved(estate, rt)
     stored, _items = desk.execute("REQ-1", ALICE)
     assert stored.state is RequestState.PARTIAL
     assert held.exists() and not free.exists()
@@ -226,9 +232,7 @@ def test_an_interrupted_run_resumes_and_the_certificate_ends_complete(
     monkeypatch.setattr("recd.service.requests.BATCH", 2)
     paths = [estate.write(f"L1/{n}_c1.wav", age_days=1) for n in range(5)]
     scan_all(rt)
-    desk = requests(estate, rt)
-    desk.register(document(), ALICE)
-    desk.approve("REQ-1", BOB)
+    desk = approved(estate, rt)
     stored, _items = desk.execute("REQ-1", ALICE, should_stop=lambda: True)
     assert stored.state is RequestState.EXECUTING
     assert sum(not p.exists() for p in paths) == 2
@@ -268,9 +272,7 @@ def test_a_request_waits_out_the_release_grace_of_a_hold(estate: Estate, rt: Run
     desk_holds = Holds(estate.config, rt.catalogue, rt.audit, estate.clock)
     hold, _ = desk_holds.place(Scope("L1"), case="C", reason="r", until=None, actor=BOB)
     desk_holds.release(hold.id, reason="oops", actor=BOB)
-    desk = requests(estate, rt)
-    desk.register(document(), ALICE)
-    desk.approve("REQ-1", BOB)
+    desk = approved(estate, rt)
     stored, (item,) = desk.execute("REQ-1", ALICE)
     assert stored.state is RequestState.PARTIAL and path.exists()
     assert item.note == (
@@ -290,9 +292,7 @@ def test_running_again_with_nothing_left_keeps_the_certificate(estate: Estate, r
     """The customer's copy stays the one to check: no new file, no new audit entry, no run."""
     estate.write("L1/a_c1.wav", age_days=1)
     scan_all(rt)
-    desk = requests(estate, rt)
-    desk.register(document(), ALICE)
-    desk.approve("REQ-1", BOB)
+    desk = approved(estate, rt)
     first, items = desk.execute("REQ-1", ALICE)
     cert = desk.certificate("REQ-1")
     audited = estate.audit()
@@ -318,9 +318,7 @@ def test_running_again_with_nothing_left_keeps_the_certificate(estate: Estate, r
 def test_a_lost_certificate_is_written_again_by_a_run(estate: Estate, rt: Runtime) -> None:
     estate.write("L1/a_c1.wav", age_days=1)
     scan_all(rt)
-    desk = requests(estate, rt)
-    desk.register(document(), ALICE)
-    desk.approve("REQ-1", BOB)
+    desk = approved(estate, rt)
     desk.execute("REQ-1", ALICE)
     cert = desk.certificate("REQ-1")
     cert.path.unlink()
@@ -338,9 +336,7 @@ def test_a_partial_request_keeps_its_certificate_until_a_hold_changes(
     scan_all(rt)
     holds = Holds(estate.config, rt.catalogue, rt.audit, estate.clock)
     hold, _ = holds.place(Scope("L1"), case="C", reason="r", until=None, actor=BOB)
-    desk = requests(estate, rt)
-    desk.register(document(), ALICE)
-    desk.approve("REQ-1", BOB)
+    desk = approved(estate, rt)
     stored, _ = desk.execute("REQ-1", ALICE)
     assert stored.state is RequestState.PARTIAL
     audited = estate.audit()
@@ -376,12 +372,10 @@ def test_a_received_request_is_previewed_for_its_approver(estate: Estate, rt: Ru
 
 def test_refusals_name_times_to_the_second(estate: Estate, rt: Runtime) -> None:
     estate.clock.advance(0.25)  # 12:00:00.250000
-    desk = requests(estate, rt)
-    desk.register(document(), ALICE)
-    desk.approve("REQ-1", BOB)
-    with pytest.raises(NotAllowedInState) as approved:
+    desk = approved(estate, rt)
+    with pytest.raises(NotAllowedInState) as again:
         desk.approve("REQ-1", BOB)
-    assert str(approved.value) == (
+    assert str(again.value) == (
         "request REQ-1 is verified, not waiting for approval (approved by bob at "
         "2026-11-23T12:00:00Z)"
     )

@@ -41,18 +41,19 @@ TIMEOUT = 300  # seconds for the child pytest; only reached when it hangs
 
 
 @functools.cache
-def _refusal() -> str | None:
-    """Why this machine cannot make a user namespace, or None when it can."""
+def _unshare() -> tuple[str | None, str]:
+    """``unshare``'s path, or None and why this machine cannot make a user namespace."""
     unshare = tools.which("unshare")
     if unshare is None:
-        return tools.missing("unshare")
+        return None, tools.missing("unshare")
     probe = subprocess.run(
         [unshare, "--user", "--map-root-user", "--", "cat", str(LIMITS / "max_inotify_watches")],
         capture_output=True, text=True, check=False, timeout=60,
     )  # fmt: skip
     if probe.returncode != 0:
-        return f"no user namespaces here ({probe.stderr.strip()}): needs kernel user namespaces"
-    return None
+        why = f"no user namespaces here ({probe.stderr.strip()}): needs kernel user namespaces"
+        return None, why
+    return unshare, ""
 
 
 def set_limits(limits: Mapping[str, int]) -> None:
@@ -65,10 +66,9 @@ def set_limits(limits: Mapping[str, int]) -> None:
 def run_in_child(item: pytest.Function) -> None:
     """Run ``item`` alone in a child pytest in a new user namespace: pass, skip or fail as it
     did there."""
-    refusal = _refusal()
-    if refusal is not None:
+    unshare, refusal = _unshare()
+    if unshare is None:
         tools.unavailable(refusal)
-    unshare = tools.need("unshare")
     base = Path(tempfile.mkdtemp(prefix="recd-userns-"))
     try:
         done = subprocess.run(
