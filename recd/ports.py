@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
 from recd.core.audit import AuditDraft, AuditEntry
 from recd.core.holds import Hold
-from recd.core.model import EraseMethod, ErasePattern, FileFacts, Recording, State
+from recd.core.model import EraseMethod, ErasePattern, FileFacts, Recording, Stamps, State
 from recd.core.scope import Scope
 
 if TYPE_CHECKING:
@@ -499,6 +499,12 @@ class Refused(EraseError):
     """The file is there but recd will not touch it (symlink, not regular, replaced...)."""
 
 
+class Changed(Refused):
+    """The inode at the name is not the one indexed as it was indexed (another size, mtime,
+    ctime or birth time: written to, or a new file that reused the inode number). Nothing was
+    touched; the caller re-indexes the file, which then has its own deadline."""
+
+
 @dataclass(frozen=True, slots=True)
 class EraseTarget:
     """A catalogued recording to prepare for erasure (``size`` None: do not check it)."""
@@ -507,6 +513,7 @@ class EraseTarget:
     dev: int
     ino: int
     size: int | None
+    stamps: Stamps | None = None  # None: do not check the times (recovery, S3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -545,11 +552,15 @@ class EraseOutcome(Protocol):
 class Eraser(Protocol):
     """Erases files of one source root (SPEC section 4)."""
 
-    def prepare(self, relpath: str, dev: int, ino: int, size: int | None) -> PreparedErase:
+    def prepare(
+        self, relpath: str, dev: int, ino: int, size: int | None, stamps: Stamps | None = None
+    ) -> PreparedErase:
         """Open the indexed file safely and gather the facts ``decide`` needs.
 
-        Raises ``Gone`` or ``Refused``; touches nothing. ``size`` None skips the size check
-        (recovery of an erase that had already truncated the file).
+        Raises ``Gone`` or ``Refused`` (``Changed`` when the inode differs from what was
+        indexed in size or ``stamps``); touches nothing. ``size`` None skips the size check
+        and ``stamps`` None the times (recovery of an erase that had already truncated the
+        file).
         """
 
     def prepare_many(

@@ -48,7 +48,7 @@ from typing import Any, Literal
 from recd.adapters import _safefs
 from recd.adapters._closing import Closing
 from recd.core.erasure import Action, Decision, TargetFacts
-from recd.core.model import EraseMethod, ErasePattern
+from recd.core.model import EraseMethod, ErasePattern, Stamps
 from recd.ports import (
     EraseError,
     EraseJob,
@@ -277,7 +277,9 @@ class LocalEraser(Closing):
 
     # -- prepare -----------------------------------------------------------------------------
 
-    def prepare(self, relpath: str, dev: int, ino: int, size: int | None) -> Prepared:
+    def prepare(
+        self, relpath: str, dev: int, ino: int, size: int | None, stamps: Stamps | None = None
+    ) -> Prepared:
         """Open the indexed file safely and gather the facts ``decide`` needs.
 
         Raises ``Gone`` when it is no longer there, ``Refused`` when it must not be touched

@@ -59,7 +59,7 @@ from recd.adapters._s3 import (
 from recd.configtypes import SourceConfig
 from recd.core.backoff import ceiling, full_jitter
 from recd.core.erasure import OBJECT_STORE, Action, Decision
-from recd.core.model import EraseMethod, ErasePattern, FileFacts
+from recd.core.model import EraseMethod, ErasePattern, FileFacts, Stamps
 from recd.core.objects import (
     BucketState,
     KeySummary,
@@ -322,7 +322,9 @@ class S3Eraser(Closing):
 
     # -- prepare -----------------------------------------------------------------------------
 
-    def prepare(self, relpath: str, dev: int, ino: int, size: int | None) -> PreparedObject:
+    def prepare(
+        self, relpath: str, dev: int, ino: int, size: int | None, stamps: Stamps | None = None
+    ) -> PreparedObject:
         """List every version and delete marker of exactly ``relpath``. Raises ``Gone`` when
         no data version is left (with ``size`` None, as recovery prepares, delete markers
         alone are still prepared so they can be deleted), ``EraseError`` when the listing

@@ -88,6 +88,27 @@ class FileFacts:
     #: S3: the oldest data version's LastModified (ns), the last resort for ``started``;
     #: None for files (their mtime is used).
     born_ns: int | None = None
+    #: Files: the inode's change time and, where the filesystem keeps it, its birth time (ns).
+    #: With ``mtime_ns`` they tell a new file that reused an inode number from the one indexed.
+    ctime_ns: int | None = None
+    btime_ns: int | None = None
+
+    @property
+    def stamps(self) -> Stamps:
+        return Stamps(self.mtime_ns, self.ctime_ns, self.btime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class Stamps:
+    """The times that identify one life of an inode, as indexed (SPEC section 4).
+
+    ``ctime_ns`` and ``btime_ns`` are None where they were not recorded (rows indexed by an
+    older recd, a filesystem without birth times); None is never a difference.
+    """
+
+    mtime_ns: int
+    ctime_ns: int | None = None
+    btime_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
