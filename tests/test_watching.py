@@ -134,7 +134,11 @@ def test_split_looks_each_file_up_again(tmp_path: Path) -> None:
     assert list(out) == ["pbx"]
     mine = out["pbx"]
     st = (tmp_path / "pbx" / "a.wav").stat()
-    assert mine.files == [FileFacts("pbx", "a.wav", st.st_dev, st.st_ino, 4, st.st_mtime_ns, 1)]
+    assert mine.files == [
+        FileFacts(
+            "pbx", "a.wav", st.st_dev, st.st_ino, 4, st.st_mtime_ns, 1, ctime_ns=st.st_ctime_ns
+        )
+    ]
     assert mine.gone == ["b.wav", "c.wav"]
     assert mine.received == {"a.wav": 5.0}
     assert watching.take_reconciles(0.0) == []

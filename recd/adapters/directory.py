@@ -129,7 +129,7 @@ class DirectorySource:
                         continue
                     yield FileFacts(
                         self.name, relpath, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
-                        st.st_nlink,
+                        st.st_nlink, ctime_ns=st.st_ctime_ns,
                     )  # fmt: skip
                 else:
                     report.skipped_special += 1  # symlinks, FIFOs, sockets, devices
@@ -200,8 +200,9 @@ class DirectorySource:
         if not stat.S_ISREG(st.st_mode) or st.st_dev != root_dev:
             return None
         return FileFacts(
-            self.name, relpath, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_nlink
-        )
+            self.name, relpath, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_nlink,
+            ctime_ns=st.st_ctime_ns,
+        )  # fmt: skip
 
     def _open_dirs(self, root_fd: int, root_dev: int, names: list[str]) -> int | None:
         """Open ``names`` one below the other from the root as the walk would enter them.
