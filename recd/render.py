@@ -18,17 +18,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from recd.core.audit import FIELDS, AuditEntry, format_human_time, parse_time
+from recd.core.text import printable as printable  # noqa: PLC0414 (re-exported for the CLI)
 
 GAP = "  "
 AUDIT_HEADERS = ("SEQ", "TIME", "ACTOR", "ACTION", "SUBJECT", "DETAILS")
 SUMMARY_LIMIT = 80
-
-
-def printable(text: str) -> str:
-    """``text`` with every non-printable character (control, format, lone surrogate) escaped."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def widen(widths: Sequence[int], cells: Sequence[str]) -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,27 @@ def test_release_breaker_without_a_tripped_breaker_exits_3(
     config = write_estate(tmp_path)
     assert main(["release-breaker", "L1", "--config", str(config)]) == 3
     assert capsys.readouterr().err == "recd: no tripped mass-deletion breaker for licence L1\n"
+
+
+def test_a_log_line_cannot_be_forged_by_a_name() -> None:
+    formatter = log.UTCFormatter("%(levelname)s %(name)s: %(message)s")
+    name = "a\nERROR recd.daemon: forged\x1b[31m\u202e\udcff.wav"
+    record = logging.makeLogRecord(
+        {"msg": "erased %s (%s)", "args": (name, "overwrite"), "levelname": "INFO", "name": "x"}
+    )
+    assert formatter.format(record) == (
+        "INFO x: erased a\\nERROR recd.daemon: forged\\x1b[31m\\u202e\\xff.wav (overwrite)"
+    )
+
+
+def test_a_traceback_keeps_its_lines_but_escapes_a_name_in_them() -> None:
+    formatter = log.UTCFormatter("%(message)s")
+    try:
+        raise ValueError("bad name a\nforged\x1b[0m")
+    except ValueError:
+        record = logging.makeLogRecord({"msg": "failed", "exc_info": sys.exc_info()})
+    lines = formatter.format(record).split("\n")
+    assert lines[0] == "failed"
+    assert lines[1] == "  | Traceback (most recent call last):"
+    assert lines[-2:] == ["  | ValueError: bad name a", "  | forged\\x1b[0m"]
+    assert all(line.startswith("  | ") for line in lines[1:])

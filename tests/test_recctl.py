@@ -621,7 +621,7 @@ def test_ls_json_escapes_undecodable_file_name_bytes(capsys, daemon):
     assert '"location": "/srv/rec/caf\\udce9.wav"' in out
     out.encode("utf-8")
     assert json.loads(out)[0]["location"] == "/srv/rec/caf\udce9.wav"
-    assert ask(capsys, daemon, [rec], "ls")[1].endswith("  /srv/rec/caf\\udce9.wav\n")
+    assert ask(capsys, daemon, [rec], "ls")[1].endswith("  /srv/rec/caf\\xe9.wav\n")
 
 
 def test_an_empty_listing_is_a_header(capsys, daemon):

@@ -37,7 +37,7 @@ def test_json_keeps_text_but_escapes_lone_surrogates():
     # A file name's undecodable byte 0xe9 arrives as U+DCE9; printed raw it would not be UTF-8.
     assert render.to_json({"p": "café\udce9"}) == '{\n  "p": "café\\udce9"\n}'
     assert "".join(render.json_array(["\udce9"])) == '[\n"\\udce9"\n]\n'
-    assert render.printable("a\udce9") == "a\\udce9"
+    assert render.printable("a\udce9") == "a\\xe9"
 
 
 def test_json_array_yields_one_element_per_line():
