@@ -155,41 +155,65 @@ def split_relpath(relpath: str) -> list[str]:
     return parts
 
 
+#: The identity pinned for each resolved root path: shared by the scanner and the eraser of a
+#: root, so both check against the same directory even when the first open is a late one.
+_PINNED: dict[str, DirId] = {}
+#: The last refusal logged for each resolved root path (``Root.open``).
+_ALERTED: dict[str, str] = {}
+
+
 class Root:
     """A source root: resolved once, then opened without following symlinks and pinned.
 
     ``path`` is the operator's (it may be or contain a symlink); ``resolved`` its symlink-free
     form, computed here once. The identity (``DirId``) is pinned by the first successful open:
-    here, or later if the root does not exist yet at start.
+    here (making a ``Root`` at start or reload pins afresh), or later if the root does not
+    exist yet; every ``Root`` of the same resolved path checks against the same pin.
     """
 
     def __init__(self, path: Path | str, *, name: str | None = None) -> None:
         self.path = str(path)
         self.resolved = os.path.realpath(self.path)
-        self.pinned: DirId | None = None
         if name is not None and self.resolved != os.path.abspath(self.path):
             logger.info(
                 "source %s: root %s resolves to %s; recd uses %s and follows no symlink there",
                 name, self.path, self.resolved, self.resolved,
             )  # fmt: skip
+        _PINNED.pop(self.resolved, None)
+        _ALERTED.pop(self.resolved, None)
         with contextlib.suppress(OSError):
             os.close(self.open()[0])
 
+    @property
+    def pinned(self) -> DirId | None:
+        return _PINNED.get(self.resolved)
+
     def open(self) -> tuple[int, DirId]:
         """Open the root for reading; returns ``(fd, identity)``. Raises ``RootChanged`` when a
-        symlink is now on the resolved path or the directory is not the one pinned, else
+        symlink is now on the resolved path or the directory is not the one pinned (logged as
+        an error once per change, for the scanner and the eraser of the root together), else
         ``OSError`` (e.g. ``ENOENT`` while it is missing)."""
+        try:
+            fd, ident = self._open_checked()
+        except RootChanged as exc:
+            if _ALERTED.get(self.resolved) != exc.strerror:
+                _ALERTED[self.resolved] = str(exc.strerror)
+                logger.error("source root %s refused: %s", self.path, exc.strerror)
+            raise
+        if _ALERTED.pop(self.resolved, None) is not None:
+            logger.warning("source root %s is the directory checked at start again", self.path)
+        return fd, ident
+
+    def _open_checked(self) -> tuple[int, DirId]:
         fd = self._open_resolved()
         try:
             ident = dir_id(fd)
-            if self.pinned is None:
-                self.pinned = ident
-            elif ident != self.pinned:
+            pinned = _PINNED.setdefault(self.resolved, ident)
+            if ident != pinned:
                 raise RootChanged(
                     self.path,
                     f"{self.resolved} is no longer the directory recd checked at start "
-                    f"({_what_changed(self.pinned, ident)}: it was replaced, renamed or mounted "
-                    "over)",
+                    f"({_what_changed(pinned, ident)}: it was replaced, renamed or mounted over)",
                 )
         except BaseException:
             os.close(fd)
