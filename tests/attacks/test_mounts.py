@@ -233,3 +233,17 @@ def test_once_skips_every_bind_mount_and_erases_the_other_due_recordings(
     assert "not entering L1/mounted.wav: a bind mount" in result.stderr
     assert not due.exists()
     assert dir_victim.untouched() and file_victim.untouched()
+
+
+def test_the_mount_id_fallback_agrees_with_statx(mounts: Mounts, tmp_path: Path) -> None:
+    # /proc/self/fdinfo is what kernels without STATX_MNT_ID (before 5.8) are asked
+    (tmp_path / "root" / "bound").mkdir(parents=True)
+    mounts.bind(tmp_path / "root", tmp_path / "root" / "bound")
+    fds = [os.open(tmp_path / p, os.O_PATH) for p in ("root", "root/bound")]
+    try:
+        ids = [_safefs._fdinfo_mnt_id(fd) for fd in fds]
+        assert ids == [_safefs.mount_id(fd) for fd in fds]
+        assert None not in ids and ids[0] != ids[1]
+    finally:
+        for fd in fds:
+            os.close(fd)
