@@ -1,11 +1,14 @@
 """A Source over a local directory tree: a safe, fd-relative scan yielding file facts.
 
 Invariants: the walk opens every directory relative to its parent with ``O_NOFOLLOW``, never
-follows a symlink, never enters another filesystem (a mount below the root), never opens a FIFO,
-socket or device (entries are classified by ``lstat`` and only directories are opened), skips
-excluded directories (the state dir) and recd's own in-flight erase names, and tolerates files
-and directories that vanish mid-walk. Directories it cannot read are reported, so the caller
-does not mistake their files for missing ones.
+follows a symlink, never enters another filesystem or another mount of the root's filesystem (a
+bind mount: found by mount id, and by the mount points below the root in mountinfo, read once a
+scan; a bind-mounted single file is skipped too), never opens a FIFO, socket or device
+(entries are classified by ``lstat`` and only directories are opened), skips excluded directories
+(the state dir) and recd's own in-flight erase names, and tolerates files and directories that
+vanish mid-walk. Directories it cannot read are reported, so the caller does not mistake their
+files for missing ones. The root is opened through ``_safefs.Root``: resolved once, never
+through a symlink afterwards, and refused if it is no longer the directory seen at start.
 """
 
 from __future__ import annotations
@@ -32,6 +35,15 @@ GONE = (errno.ENOENT, errno.ELOOP, errno.ENOTDIR)
 PROGRESS_EVERY = 30.0  # seconds between progress lines on long scans
 
 
+@dataclass(frozen=True, slots=True)
+class _Walk:
+    """What one scan compares each entry with."""
+
+    root: _safefs.DirId
+    excluded: set[tuple[int, int]]
+    mounts: frozenset[str]  # mount points below the root, relative to it (mountinfo)
+
+
 @dataclass(slots=True)
 class DirScanReport:
     unreadable_dirs: list[str] = field(default_factory=list)
@@ -48,6 +60,7 @@ class DirectorySource:
     ) -> None:
         self.name = name
         self.root = root
+        self._root = _safefs.Root(root, name=name)
         self._exclude = exclude
         self._progress = progress or PROGRESS_EVERY
         self._report = DirScanReport()
@@ -69,10 +82,12 @@ class DirectorySource:
     def scan(self, under: str = "") -> Iterator[FileFacts]:
         """Yield every regular file below the root, or below its subdirectory ``under`` (which
         is entered as the walk would: nothing is yielded if it is gone, a symlink, excluded or
-        on another filesystem). Raises OSError if the root cannot be opened."""
+        a mount). Raises OSError if the root cannot be opened, ``RootChanged`` if it is no
+        longer the directory checked at start."""
         self._report = report = DirScanReport()
-        root_fd, root_dev = _safefs.open_root(str(self.root))
+        root_fd, root = self._root.open()
         excluded = self._excluded_ids()
+        mounts = _safefs.mounts_below(self._root.resolved)
         start_fd: int | None = root_fd
         prefix, depth = "", 0
         if under:
@@ -84,7 +99,7 @@ class DirectorySource:
                 self._unreadable(under, f"deeper than {MAX_DEPTH} levels")
                 parts = []
             try:
-                start_fd = self._open_dirs(root_fd, root_dev, parts) if parts else None
+                start_fd = self._open_dirs(root_fd, root, parts, mounts) if parts else None
             finally:
                 os.close(root_fd)
             prefix, depth = under + "/", len(parts)
@@ -92,7 +107,8 @@ class DirectorySource:
             return
         last = time.monotonic()
         try:
-            for facts in self._walk(start_fd, root_dev, prefix, depth, excluded):
+            walk = _Walk(root, excluded, mounts)
+            for facts in self._walk(start_fd, walk, prefix, depth):
                 report.files += 1
                 if report.files % 4096 == 0 and time.monotonic() - last >= self._progress:
                     last = time.monotonic()
@@ -101,10 +117,9 @@ class DirectorySource:
         finally:
             os.close(start_fd)
 
-    def _walk(
-        self, dir_fd: int, root_dev: int, prefix: str, depth: int, excluded: set[tuple[int, int]]
-    ) -> Iterator[FileFacts]:
+    def _walk(self, dir_fd: int, walk: _Walk, prefix: str, depth: int) -> Iterator[FileFacts]:
         report = self._report
+        root_dev = walk.root.dev
         subdirs: list[str] = []
         with os.scandir(dir_fd) as entries:
             for entry in entries:
@@ -114,15 +129,14 @@ class DirectorySource:
                     st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue  # vanished mid-walk
+                if st.st_dev != root_dev or (walk.mounts and relpath in walk.mounts):
+                    if stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
+                        self._skip_mount(relpath, st.st_dev != root_dev)
+                    else:
+                        report.skipped_special += 1
+                    continue
                 if stat.S_ISDIR(st.st_mode):
-                    if st.st_dev != root_dev:
-                        report.skipped_mounts.append(relpath)
-                        logger.warning(
-                            "scan %s: not entering %s: another filesystem is mounted there",
-                            self.name,
-                            relpath,
-                        )
-                    elif (st.st_dev, st.st_ino) not in excluded:
+                    if (st.st_dev, st.st_ino) not in walk.excluded:
                         subdirs.append(name)
                 elif stat.S_ISREG(st.st_mode):
                     if name.startswith(ERASE_PREFIX):
@@ -134,24 +148,24 @@ class DirectorySource:
                 else:
                     report.skipped_special += 1  # symlinks, FIFOs, sockets, devices
         for name in subdirs:
-            yield from self._descend(dir_fd, root_dev, prefix + name, name, depth, excluded)
+            yield from self._descend(dir_fd, walk, prefix + name, name, depth)
+
+    def _skip_mount(self, relpath: str, other_fs: bool) -> None:
+        self._report.skipped_mounts.append(relpath)
+        what = "another filesystem" if other_fs else "a bind mount of this filesystem"
+        logger.warning("scan %s: not entering %s: %s is mounted there", self.name, relpath, what)
 
     def _descend(
-        self,
-        dir_fd: int,
-        root_dev: int,
-        relpath: str,
-        name: str,
-        depth: int,
-        excluded: set[tuple[int, int]],
+        self, dir_fd: int, walk: _Walk, relpath: str, name: str, depth: int
     ) -> Iterator[FileFacts]:
         if depth + 1 > MAX_DEPTH:
             self._unreadable(relpath, f"deeper than {MAX_DEPTH} levels")
             return
         try:
-            sub_fd = _safefs.open_subdir(dir_fd, name, root_dev, relpath)
-        except _safefs.CrossesMount:
-            self._report.skipped_mounts.append(relpath)
+            sub_fd = _safefs.open_subdir(dir_fd, name, walk.root, relpath)
+        except _safefs.CrossesMount as exc:
+            # mounted since it was listed (a mount seen in the listing is skipped there)
+            self._skip_mount(relpath, "another filesystem" in (exc.strerror or ""))
             return
         except OSError as exc:
             if exc.errno in GONE:
@@ -159,7 +173,7 @@ class DirectorySource:
             self._unreadable(relpath, os.strerror(exc.errno or 0))
             return
         try:
-            yield from self._walk(sub_fd, root_dev, relpath + "/", depth + 1, excluded)
+            yield from self._walk(sub_fd, walk, relpath + "/", depth + 1)
         except OSError as exc:
             self._unreadable(relpath, os.strerror(exc.errno or 0))
         finally:
@@ -184,37 +198,51 @@ class DirectorySource:
             return None
         if parts[-1].startswith(ERASE_PREFIX) or len(parts) - 1 > MAX_DEPTH:
             return None
-        root_fd, root_dev = _safefs.open_root(str(self.root))
+        root_fd, root = self._root.open()
         try:
-            dir_fd = self._open_dirs(root_fd, root_dev, parts[:-1])
+            dir_fd = self._open_dirs(root_fd, root, parts[:-1])
         finally:
             os.close(root_fd)
         if dir_fd is None:
             return None
         try:
             st = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
+            # a file bind-mounted over the name: the same device, another mount id
+            sx = _safefs.statx(dir_fd, parts[-1]) if stat.S_ISREG(st.st_mode) else None
         except FileNotFoundError:
             return None
         finally:
             os.close(dir_fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_dev != root_dev:
+        mounted = sx is not None and not _safefs.DirId(sx.dev, sx.ino, sx.mnt_id).same_mount(root)
+        if not stat.S_ISREG(st.st_mode) or st.st_dev != root.dev or mounted:
             return None
         return FileFacts(
             self.name, relpath, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_nlink,
             ctime_ns=st.st_ctime_ns,
         )  # fmt: skip
 
-    def _open_dirs(self, root_fd: int, root_dev: int, names: list[str]) -> int | None:
+    def _open_dirs(
+        self,
+        root_fd: int,
+        root: _safefs.DirId,
+        names: list[str],
+        mounts: frozenset[str] = frozenset(),
+    ) -> int | None:
         """Open ``names`` one below the other from the root as the walk would enter them.
 
         Returns the last directory's fd (a new one; the caller closes it), or None where the walk
-        would not go: gone, a symlink, another filesystem, an excluded directory.
+        would not go: gone, a symlink, a mount (by mount id, or one of ``mounts``), an excluded
+        directory.
         """
         excluded = self._excluded_ids() if names else set()
         fd = os.dup(root_fd)
         try:
             for depth, name in enumerate(names, 1):
-                sub_fd = _safefs.open_subdir(fd, name, root_dev, "/".join(names[:depth]))
+                relpath = "/".join(names[:depth])
+                if relpath in mounts:
+                    os.close(fd)
+                    return None
+                sub_fd = _safefs.open_subdir(fd, name, root, relpath)
                 os.close(fd)
                 fd = sub_fd
                 st = os.fstat(fd)
@@ -233,9 +261,9 @@ class DirectorySource:
 
     def open_read(self, relpath: str, dev: int, ino: int) -> IO[bytes]:
         """Open an indexed file read-only, fd-relative, without following symlinks."""
-        root_fd, root_dev = _safefs.open_root(str(self.root))
+        root_fd, root = self._root.open()
         try:
-            parent, name = _safefs.open_parent(root_fd, root_dev, relpath)
+            parent, name = _safefs.open_parent(root_fd, root, relpath)
         finally:
             os.close(root_fd)
         try:
@@ -248,6 +276,11 @@ class DirectorySource:
         if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != (dev, ino):
             os.close(fd)
             raise FileNotFoundError(errno.ENOENT, "no longer the indexed file", relpath)
+        try:
+            _safefs.check_mount(fd, root, relpath)
+        except BaseException:
+            os.close(fd)
+            raise
         return os.fdopen(fd, "rb")
 
     def metadata(self, relpath: str) -> Mapping[str, str]:

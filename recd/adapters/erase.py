@@ -2,7 +2,10 @@
 
 ``LocalEraser.prepare`` opens the indexed file with ``O_PATH|O_NOFOLLOW`` below a root walked
 one directory at a time (``_safefs``), so a symlink or a mount anywhere on the way, or at the
-name, is refused and a FIFO, socket or device is never opened for I/O. It checks the file is the
+name, is refused (every directory and the file itself must have the root's device and mount id:
+a bind mount of the root's own filesystem is refused too, before a byte is written) and a FIFO,
+socket or device is never opened for I/O. The root itself is opened without following symlinks
+and must still be the directory checked at start (``_safefs.Root``). It checks the file is the
 regular file that was indexed (device, inode, size) and gathers the ``TargetFacts`` that
 ``recd.core.erasure.decide`` needs: the filesystem type (``fstatfs``), ext data journalling
 (mount options from ``/proc/self/mountinfo`` and the inode's ``j`` attribute), shared extents
@@ -260,6 +263,7 @@ class LocalEraser(Closing):
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
         self.root = root
+        self._root = _safefs.Root(root)
         self.chunk_size = chunk_size
         self._proc = proc
         self._fd_dir = proc / "self" / "fd"
@@ -288,7 +292,7 @@ class LocalEraser(Closing):
         skips the size check (recovery of an erase that had already truncated the file).
         Changes nothing.
         """
-        dir_fd, name, root_dev = self._open_dir(relpath)
+        dir_fd, name, root = self._open_dir(relpath)
         try:
             path_fd = self._open_path(dir_fd, name)
         except BaseException:
@@ -296,7 +300,8 @@ class LocalEraser(Closing):
             raise
         try:
             st = os.fstat(path_fd)
-            _check_identity(st, root_dev, dev, ino, size)
+            _check_mount(path_fd, root)
+            _check_identity(st, root.dev, dev, ino, size)
             handle = _Handle(dir_fd, name, path_fd, st)
             return Prepared(relpath, handle, self._facts(handle))
         except BaseException:
@@ -316,34 +321,35 @@ class LocalEraser(Closing):
                 out.append(exc)
         return out
 
-    def _open_dir(self, relpath: str) -> tuple[int, str, int]:
-        """Open the directory holding ``relpath``, one checked component at a time.
-
-        Returns ``(dir_fd, final name, root st_dev)``.
+    def _open_dir(self, relpath: str) -> tuple[int, str, _safefs.DirId]:
+        """Open the directory holding ``relpath``, one checked component at a time (each on
+        the root's device and mount id). Returns ``(dir_fd, final name, root identity)``.
+        Raises ``RootChanged`` (an ``OSError``) when the root is no longer the directory
+        checked at start.
         """
         try:
             parts = _safefs.split_relpath(relpath)
         except ValueError as exc:
             raise Refused(str(exc)) from None
-        root_fd, root_dev = _safefs.open_root(str(self.root))
+        root_fd, root = self._root.open()
         fd = root_fd
         try:
             for i, part in enumerate(parts[:-1]):
                 where = "/".join(parts[: i + 1])
-                new_fd = self._open_subdir(fd, part, root_dev, where)
+                new_fd = self._open_subdir(fd, part, root, where)
                 os.close(fd)
                 fd = new_fd
         except BaseException:
             os.close(fd)
             raise
-        return fd, parts[-1], root_dev
+        return fd, parts[-1], root
 
     @staticmethod
-    def _open_subdir(fd: int, part: str, root_dev: int, where: str) -> int:
+    def _open_subdir(fd: int, part: str, root: _safefs.DirId, where: str) -> int:
         try:
-            return _safefs.open_subdir(fd, part, root_dev, where)
-        except _safefs.CrossesMount:
-            raise Refused(f"{where} is on another filesystem (a mount below the root)") from None
+            return _safefs.open_subdir(fd, part, root, where)
+        except _safefs.CrossesMount as exc:
+            raise Refused(f"{where} {exc.strerror}") from None
         except FileNotFoundError:
             raise Gone(f"{where} no longer exists") from None
         except OSError as exc:
@@ -593,6 +599,14 @@ def _check_renamed(dir_fd: int, name: str, temp_name: str, dev: int, ino: int) -
             f"replaced during erasure; the other file is left at {temp_name}: {_os_reason(exc)}"
         ) from exc
     raise Refused("replaced during erasure; the other file was left in place")
+
+
+def _check_mount(path_fd: int, root: _safefs.DirId) -> None:
+    """The file held is on the root's mount: not a file bind-mounted over the name."""
+    try:
+        _safefs.check_mount(path_fd, root, "")
+    except _safefs.CrossesMount as exc:
+        raise Refused(str(exc.strerror)) from None
 
 
 def _check_identity(

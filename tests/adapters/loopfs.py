@@ -183,9 +183,10 @@ class Mounts(Closing):
         self._made.append(mount)
         return mount
 
-    def bind(self, source: Path, target: Path) -> Mount:
-        """Bind-mount ``source`` (a file or directory) on ``target``, which must exist."""
-        run("mount", "--bind", str(source), str(target))
+    def bind(self, source: Path, target: Path, *, recursive: bool = False) -> Mount:
+        """Bind-mount ``source`` (a file or directory) on ``target``, which must exist;
+        ``recursive`` takes the mounts below ``source`` along (``--rbind``)."""
+        run("mount", "--rbind" if recursive else "--bind", str(source), str(target))
         mount = Mount(target)
         self._made.append(mount)
         return mount
