@@ -59,7 +59,7 @@ class RootChanged(OSError):
         super().__init__(
             errno.ESTALE,
             f"{why}; nothing is scanned or erased in this source until the directory is put "
-            "back or recd is reloaded",
+            "back (or recd is restarted, if it was moved on purpose)",
             path,
         )
 
@@ -155,6 +155,9 @@ def split_relpath(relpath: str) -> list[str]:
     return parts
 
 
+#: What each configured root path resolved to when this process first met it: a reload keeps
+#: it, so a symlink an attacker puts in place later is never resolved, even by a reload.
+_RESOLVED: dict[str, str] = {}
 #: The identity pinned for each resolved root path: shared by the scanner and the eraser of a
 #: root, so both check against the same directory even when the first open is a late one.
 _PINNED: dict[str, DirId] = {}
@@ -166,21 +169,22 @@ class Root:
     """A source root: resolved once, then opened without following symlinks and pinned.
 
     ``path`` is the operator's (it may be or contain a symlink); ``resolved`` its symlink-free
-    form, computed here once. The identity (``DirId``) is pinned by the first successful open:
-    here (making a ``Root`` at start or reload pins afresh), or later if the root does not
-    exist yet; every ``Root`` of the same resolved path checks against the same pin.
+    form, computed the first time this process meets the path (at start). The identity
+    (``DirId``) is pinned by the first successful open, at start or later if the root does not
+    exist yet. Both last for the process: a reload re-reads the config but neither resolves nor
+    pins a known root again (what the root is now may be an attacker's swap); a root that was
+    moved on purpose takes a restart. Every ``Root`` of the same path checks the same pin.
     """
 
     def __init__(self, path: Path | str, *, name: str | None = None) -> None:
         self.path = str(path)
-        self.resolved = os.path.realpath(self.path)
-        if name is not None and self.resolved != os.path.abspath(self.path):
+        known = self.path in _RESOLVED
+        self.resolved = _RESOLVED.setdefault(self.path, os.path.realpath(self.path))
+        if not known and name is not None and self.resolved != os.path.abspath(self.path):
             logger.info(
                 "source %s: root %s resolves to %s; recd uses %s and follows no symlink there",
                 name, self.path, self.resolved, self.resolved,
             )  # fmt: skip
-        _PINNED.pop(self.resolved, None)
-        _ALERTED.pop(self.resolved, None)
         with contextlib.suppress(OSError):
             os.close(self.open()[0])
 

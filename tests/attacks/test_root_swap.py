@@ -1,10 +1,11 @@
 """Issue 13 (7): a source root swapped after start (by whoever owns the root's parent).
 
-recd resolves the root once, at start or reload (an operator's root may be a symlink), then
-opens that resolved path from "/" one component at a time without following any symlink and
-checks it is the directory (device, inode, mount id) it saw then. Swapped for a symlink, renamed
-away and replaced, a component above it swapped, or a symlink to itself: recd refuses, says so
-once as an error naming the root, erases nothing there, and goes on with its other sources.
+recd resolves the root once, at start and never again at a reload (an operator's root may be a
+symlink), then opens that resolved path from "/" one component at a time without following any
+symlink and checks it is the directory (device, inode, mount id) it saw then. Swapped for a
+symlink, renamed away and replaced, a component above it swapped, or a symlink to itself: recd
+refuses, says so once as an error naming the root, erases nothing there, and goes on with its
+other sources.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import io
 import logging
 import os
 import re
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -241,6 +243,13 @@ def test_daemon_refuses_a_root_swapped_while_running_and_goes_on_with_the_others
         assert f"source pbx: cannot scan {tmp_path}/recordings: {tmp_path}/recordings is now" in (
             scan.stderr
         )
+        # A reload (the operator's, for something else) re-reads the config but does not
+        # resolve the swapped root again: the attacker's symlink stays refused.
+        proc.send_signal(signal.SIGHUP)
+        listener.wait_for("RELOADING=1")
+        listener.wait_for("READY=1")
+        scan = recctl("--socket", str(tmp_path / "recd.sock"), "scan")
+        assert scan.returncode != 0, scan.stdout
         time.sleep(0.5)
         stop_daemon(proc, listener)
     finally:
