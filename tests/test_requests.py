@@ -84,7 +84,7 @@ def document(request_id: str = "REQ-1", licence: str = "L1", **scope: Any) -> di
         "received": "2026-11-20T10:00:00Z",
         "reason": "Erasure requested by the data subject",
         "evidence": "letter 77",
-        "scope": scope or {"from": "2026-11-01T00:00:00Z"},
+        "scope": scope or {"all": True},
     }
 
 
