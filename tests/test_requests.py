@@ -456,3 +456,23 @@ def test_a_scope_covering_the_whole_licence_is_refused_at_registration(
     narrow = {"from": format_time(now - timedelta(days=8)), "to": "2100-01-01T00:00:00Z"}
     stored, _ = desk.register(document("R-NARROW", **narrow), ALICE)
     assert stored.state is RequestState.RECEIVED
+
+
+def test_a_request_an_older_recd_registered_with_an_open_range_still_runs(
+    estate: Estate, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check is at registration only: a request already registered (before "all"
+    existed) is read, shown and run as it was."""
+    path = estate.write("L1/a_c1.wav", age_days=1)
+    scan_all(rt)
+    desk = requests(estate, rt)
+    with monkeypatch.context() as older:
+        older.setattr(Requests, "_check_not_whole_licence", lambda *_: None)
+        desk.register(document(**{"from": "2026-11-01T00:00:00Z"}), ALICE)
+    desk.approve("REQ-1", BOB)
+    desk.check_confirmed("REQ-1", None, BOB)  # not "all": no licence id asked
+    stored, _ = desk.execute("REQ-1", BOB)
+    assert stored.state is RequestState.COMPLETED and not path.exists()
+    assert json.loads(desk.certificate("REQ-1").text)["request"]["scope"] == {
+        "from": "2026-11-01T00:00:00Z"
+    }
