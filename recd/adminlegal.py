@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any, Protocol
 
-from recd.admin import Loop, _bool, _opt_time, _str, iso
+from recd.admin import Loop, _bool, _opt_str, _opt_time, _str, iso
 from recd.control import Caller, admin_gid
 from recd.core.holds import Hold
 from recd.core.requests import scope_from_json, scope_json
@@ -73,6 +73,9 @@ def hold_json(hold: Hold, held: int) -> dict[str, Any]:
 def request_json(stored: StoredRequest, items: list[RequestItem]) -> dict[str, Any]:
     doc, info = stored.document, stored.info
     cert = info.get("certificate")
+    scope = scope_from_json(
+        stored.licence, doc.get("scope") or {}, allow_empty=True, allow_all=True
+    )
     return {
         "id": stored.id,
         "licence": stored.licence,
@@ -81,9 +84,8 @@ def request_json(stored: StoredRequest, items: list[RequestItem]) -> dict[str, A
         "received": doc.get("received"),
         "reason": doc.get("reason"),
         "evidence": doc.get("evidence"),
-        "scope": scope_json(
-            scope_from_json(stored.licence, doc.get("scope") or {}, allow_empty=True)
-        ),
+        "scope": scope_json(scope),
+        "whole_licence": scope.whole_licence,
         "verification": info.get("verification"),
         "registered_at": info.get("registered_at"),
         "registered_by": info.get("registered_by"),
@@ -253,6 +255,8 @@ class Legal:
 
     def request_execute(self, args: dict[str, Any], caller: Caller) -> Reply:
         rid, actor = _str(args, "request"), self._actor(caller)
+        confirm = _opt_str(args, "confirm_all")
+        self.loop.call_soon(lambda: self.loop.requests().check_confirmed(rid, confirm, actor))
         future = self.loop.call_soon(lambda: self.loop.run_request(rid, actor))
         stored, items = future.result()
         return Reply.success(

@@ -45,8 +45,12 @@ FIELDS = (
     ("party", "--party", "scope.party"),
     ("start", "--from", "scope.from"),
     ("end", "--to", "scope.to"),
+    ("all", "--all", "scope.all"),
 )
 _FLAG_OF_KEY = {key: flag for _, flag, key in FIELDS}
+#: How the daemon's messages, written for the request file, name its fields; said as options
+#: when the request came from them.
+_AS_OPTIONS = (('"all": true', "--all"),)
 
 
 class _Ambiguous(ValueError):
@@ -131,6 +135,8 @@ def _located(args: argparse.Namespace, message: str) -> str:
     """The daemon's ``KEY: problem`` about the document, said where the key came from."""
     if args.file is not None:
         return f"{_label(args.file)}: {message}"
+    for text, flag in _AS_OPTIONS:
+        message = message.replace(text, flag)
     return clikit.flagged(message, _FLAG_OF_KEY)
 
 
@@ -281,6 +287,13 @@ def _add_field_arguments(add: argparse.ArgumentParser) -> None:
         metavar="TIME",
         help="only calls started before TIME (ISO 8601; UTC when no offset is given)",
     )
+    fields.add_argument(
+        "--all",
+        action="store_const",
+        const=True,
+        help="every recording of the licence, present and indexed later; not with the other "
+        "scope options (`recctl delete` then asks for the licence id)",
+    )
 
 
 def _add_add_parser(commands: Subparsers) -> None:
@@ -289,9 +302,10 @@ def _add_add_parser(commands: Subparsers) -> None:
         help="register a request",
         description="Register an early-deletion request as received, from the request file "
         "(JSON, as the customer's agent sent it, signature included) or from options. The "
-        "scope options combine with AND. A signed request of a licence that verifies by "
-        "signature is verified at once; otherwise a second administrator must approve it. "
-        "Registering the same request again is harmless.",
+        "scope options combine with AND; a scope that covers every recording of the licence "
+        'is refused unless it says so with --all ("all": true in the file). A signed '
+        "request of a licence that verifies by signature is verified at once; otherwise a "
+        "second administrator must approve it. Registering the same request again is harmless.",
         epilog=EPILOG,
     )
     add.add_argument(

@@ -316,6 +316,26 @@ def unchanged(preview: Mapping[str, Any], result: Mapping[str, Any]) -> str | No
     )
 
 
+def whole_licence_warning(preview: Mapping[str, Any]) -> str:
+    """The line above the plan of a request for a whole licence (``"all": true``)."""
+    request = preview["request"]
+    licence = request["licence"]
+    return printable(
+        f"WHOLE LICENCE: request {request['id']} erases every recording of licence {licence}"
+        f' ("all": true), and each later run also those indexed after this one'
+    )
+
+
+def confirm_licence(preview: Mapping[str, Any]) -> str:
+    """The question a request for a whole licence asks: the licence id, typed."""
+    request = preview["request"]
+    erase = plural(preview["erase"], "recording", "recordings")
+    return printable(
+        f"Erase EVERY recording of licence {request['licence']} ({erase} now) for request "
+        f"{request['id']}? This cannot be undone. Type the licence id to continue: "
+    )
+
+
 def confirm_question(preview: Mapping[str, Any]) -> str:
     request = preview["request"]
     erase = plural(preview["erase"], "recording", "recordings")

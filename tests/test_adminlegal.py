@@ -77,7 +77,7 @@ def signed_request(request_id: str = "R-1", **scope: Any) -> dict[str, Any]:
         "received": "2026-11-20T10:00:00Z",
         "reason": "data subject request",
         "evidence": "letter 77",
-        "scope": scope or {"from": "2026-11-01T00:00:00Z"},
+        "scope": scope or {"all": True},
     }
     signature = KEY.sign(signed_bytes(doc))
     return doc | {
@@ -128,7 +128,7 @@ def test_signed_request_executes_with_a_hold_winning(live: Live, estate: Estate)
     assert again.get("existing") is True
     preview = live.ask("request preview", request="R-1")
     assert (preview["erase"], preview["held"], preview["bytes"]) == (2, 1, 5)
-    run = live.ask("request execute", request="R-1")
+    run = live.ask("request execute", request="R-1", confirm_all="L3")
     assert run["request"]["state"] == "partial"
     assert run["request"]["counts"] == {"erased": 2, "held": 1, "failed": 0, "gone": 0,
                                         "pending": 0}  # fmt: skip
@@ -149,6 +149,10 @@ def test_request_refusals_over_the_socket(live: Live) -> None:
     assert error(live, "request approve", request="NOPE")[0] is ErrorKind.NOT_FOUND
     assert error(live, "request ls", state="done")[0] is ErrorKind.USAGE
     assert error(live, "request certificate", request="NOPE")[0] is ErrorKind.NOT_FOUND
+    live.ask("request add", document=signed_request("R-ALL"))  # "all": true
+    for confirm in ({}, {"confirm_all": "L1"}):
+        kind, message = error(live, "request execute", request="R-ALL", **confirm)
+        assert kind is ErrorKind.USAGE and message.startswith("confirm_all: ")
 
 
 def test_a_run_interrupted_by_a_command_finishes_before_the_reply(
@@ -169,7 +173,7 @@ def test_a_run_interrupted_by_a_command_finishes_before_the_reply(
     monkeypatch.setattr(eraser, "digest", slow_digest)
     result: dict[str, Any] = {}
     runner = threading.Thread(
-        target=lambda: result.update(live.ask("request execute", request="R-1"))
+        target=lambda: result.update(live.ask("request execute", request="R-1", confirm_all="L3"))
     )
     runner.start()
     assert barrier.wait(10)
@@ -292,7 +296,7 @@ def _deferred(ctl: Console, rid: str, estate: Estate) -> None:
 
 def _received(ctl: Console, estate: Estate) -> None:
     """A two-person request before its approval: its approver previews it, read-only."""
-    doc = signed_request("R-2") | {"licence": "L1"}
+    doc = signed_request("R-2", recordings=[recording_id("pbx", "L1/b.wav")]) | {"licence": "L1"}
     del doc["signature"]
     two = estate.base / "R-2.json"
     two.write_text(json.dumps(doc))
@@ -330,14 +334,14 @@ def _requests(ctl: Console, estate: Estate) -> None:
     sign = estate.base / "R-1.json"
     sign.write_text(json.dumps(signed_request()))
     assert ctl("request", "add", "--file", str(sign))[0] == 0
-    code, out, _ = ctl("delete", "--request-id", "R-1", "--yes")
+    code, out, _ = ctl("delete", "--request-id", "R-1", "--confirm-all", "L3")
     assert code == 4
     assert "  released from a legal hold: not erased before 2026-11-30T12:00:00Z " \
         "(holds.release_grace)\n" in out  # fmt: skip
     cert = json.loads(ctl("request", "certificate", "R-1")[1])
     assert cert["issued_at"] == "2026-11-23T12:00:00.123456Z"
     certified = [e for e in estate.audit() if e["action"] == "request.certificate"]
-    code, out, err = ctl("delete", "--request-id", "R-1", "--yes")
+    code, out, err = ctl("delete", "--request-id", "R-1", "--confirm-all", "L3")
     assert (code, err) == (
         4,
         "request R-1: nothing more can be erased now; certificate unchanged (sha256 "

@@ -596,6 +596,18 @@ def test_request_add_from_options_received_now_by_default(capsys, daemon):
     }  # fmt: skip
 
 
+def test_request_add_all_from_options(capsys, daemon):
+    argv = ["request", "add", "--request-id", "R-1", "--licence", "acme", "--all"]
+    assert ask(capsys, daemon, REQUEST, *argv)[0] == ExitCode.OK
+    assert daemon.request.args["document"]["scope"] == {
+        "recordings": [], "call_ids": [], "party": None, "from": None, "to": None, "all": True,
+    }  # fmt: skip
+    argv = ["request", "add", "--request-id", "R-1", "--licence", "acme", "--party", "+44123"]
+    daemon.requests.clear()
+    assert ask(capsys, daemon, REQUEST, *argv)[0] == ExitCode.OK
+    assert "all" not in daemon.request.args["document"]["scope"]
+
+
 def test_request_add_takes_a_file_or_options_not_both(capsys, daemon, request_file):
     argv = ["request", "add", "--licence", "acme", "--file", str(request_file)]
     argv += ["--to", "2026-12-01"]
@@ -627,6 +639,21 @@ def test_request_add_takes_a_file_or_options_not_both(capsys, daemon, request_fi
          "--recording: not a recording id"),
         ("scope: empty: name recordings", "scope: empty: name recordings",
          "scope: empty: name recordings"),
+        ('scope.to: missing: a time range with no end covers every recording started from '
+         '2026-11-01T00:00:00.000000Z on, including those made later; give an end, or "all": '
+         'true to erase every recording of licence acme',
+         'scope.to: missing: a time range with no end covers every recording started from '
+         '2026-11-01T00:00:00.000000Z on, including those made later; give an end, or "all": '
+         'true to erase every recording of licence acme',
+         '--to: missing: a time range with no end covers every recording started from '
+         '2026-11-01T00:00:00.000000Z on, including those made later; give an end, or --all '
+         'to erase every recording of licence acme'),
+        ('scope.all: "all": true erases every recording of the licence and takes no other scope'
+         ' field; this scope also gives party',
+         'scope.all: "all": true erases every recording of the licence and takes no other scope'
+         ' field; this scope also gives party',
+         '--all: --all erases every recording of the licence and takes no other scope field;'
+         ' this scope also gives party'),
         ("the request is larger than 65536 bytes", "the request is larger than 65536 bytes",
          "the request is larger than 65536 bytes"),
     ],
@@ -1241,3 +1268,110 @@ def test_delete_waits_as_long_as_the_erasing_takes(capsys, daemon, monkeypatch):
 def test_a_reply_of_another_shape_exits_1(capsys, daemon, argv, answers, command, detail):
     code, _, err = script(capsys, daemon, answers, *argv)
     assert (code, err) == (ExitCode.FAILED, unexpected(command, detail))
+
+
+# delete of a request for a whole licence ("all": true) --------------------------------------------
+
+ALL_SCOPE = DOCUMENT["scope"] | {
+    "recordings": [], "call_ids": [], "party": None, "from": None, "to": None, "all": True,
+}  # fmt: skip
+WHOLE_PREVIEW = PREVIEW | {"request": APPROVED | {"scope": ALL_SCOPE, "whole_licence": True}}
+WHOLE_PLAN = (
+    'WHOLE LICENCE: request REQ-2026-0042 erases every recording of licence acme ("all": true),'
+    " and each later run also those indexed after this one\n" + PLAN
+)
+CONFIRMED_REQUEST = Request("request execute", {"request": "REQ-2026-0042", "confirm_all": "acme"})
+LICENCE_QUESTION = (
+    "Erase EVERY recording of licence acme (1 recording now) for request REQ-2026-0042? This "
+    "cannot be undone. Type the licence id to continue: "
+)
+RUN_DONE = "erased 1, held 1 (H-0002), failed 0, already gone 1; certificate: "
+RUN_DONE += "recctl request certificate REQ-2026-0042\n"
+
+
+def test_a_whole_licence_request_is_shown_as_such(capsys, daemon):
+    assert script(capsys, daemon, [WHOLE_PREVIEW], *DELETE, "--dry-run") == (
+        ExitCode.OK, WHOLE_PLAN, "dry run: nothing erased\n",
+    )  # fmt: skip
+    shown = APPROVED | {"scope": ALL_SCOPE, "whole_licence": True, "items": []}
+    code, out, _ = ask(capsys, daemon, shown, "request", "show", "REQ-2026-0042")
+    assert code == ExitCode.OK
+    assert "scope:" in out and "whole licence: every recording of it, present and future" in out
+
+
+def test_a_whole_licence_request_asks_for_the_licence_id_even_with_yes(capsys, daemon, monkeypatch):
+    for extra in ((), ("--yes",)):
+        monkeypatch.setattr("sys.stdin", Terminal("acme\n"))
+        daemon.requests.clear()
+        assert script(capsys, daemon, [WHOLE_PREVIEW, WITH_HELD], *DELETE, *extra) == (
+            ExitCode.PARTIAL, WHOLE_PLAN + RUN_DONE, LICENCE_QUESTION,
+        )  # fmt: skip
+        assert daemon.requests == [PREVIEW_REQUEST, CONFIRMED_REQUEST]
+
+
+@pytest.mark.parametrize(
+    ("stdin", "echo"),
+    [
+        (Terminal("yes\n"), ""),
+        (Terminal("ACME\n"), ""),
+        (Terminal("acme-2\n"), ""),
+        (Terminal(""), "\n"),
+        (Interrupted(""), "\n"),
+    ],
+)
+def test_anything_but_the_licence_id_erases_nothing(capsys, daemon, monkeypatch, stdin, echo):
+    monkeypatch.setattr("sys.stdin", stdin)
+    assert script(capsys, daemon, [WHOLE_PREVIEW, WITH_HELD], *DELETE, "--yes") == (
+        ExitCode.FAILED,
+        WHOLE_PLAN,
+        f"{LICENCE_QUESTION}{echo}recctl: not confirmed: the licence id typed is not acme; "
+        "nothing erased for request REQ-2026-0042\n",
+    )
+    assert daemon.requests == [PREVIEW_REQUEST]
+
+
+def test_without_a_terminal_yes_is_not_enough_and_confirm_all_is(capsys, daemon, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("acme\n"))
+    assert script(capsys, daemon, [WHOLE_PREVIEW, WITH_HELD], *DELETE, "--yes") == (
+        ExitCode.USAGE,
+        WHOLE_PLAN,
+        "recctl: refusing to erase every recording of licence acme without its confirmation: "
+        "stdin is not a terminal (add --confirm-all acme; --yes is not enough)\n",
+    )
+    assert daemon.requests == [PREVIEW_REQUEST]
+    daemon.requests.clear()
+    argv = [*DELETE, "--confirm-all", "acme"]
+    assert script(capsys, daemon, [WHOLE_PREVIEW, WITH_HELD], *argv) == (
+        ExitCode.PARTIAL, WHOLE_PLAN + RUN_DONE, "",
+    )  # fmt: skip
+    assert daemon.requests == [PREVIEW_REQUEST, CONFIRMED_REQUEST]
+
+
+def test_nothing_to_erase_now_still_needs_the_licence_id(capsys, daemon, monkeypatch):
+    """A recording indexed between the preview and the run is erased by it too."""
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    empty = WHOLE_PREVIEW | {"items": [], "erase": 0, "bytes": 0, "held": 0, "gone": 0}
+    code, _, err = script(capsys, daemon, [empty], *DELETE, "--yes")
+    assert (code, err.startswith("recctl: refusing to erase every recording")) == (
+        ExitCode.USAGE, True,
+    )  # fmt: skip
+    assert daemon.requests == [PREVIEW_REQUEST]
+
+
+@pytest.mark.parametrize(
+    ("preview", "given", "message"),
+    [
+        (WHOLE_PREVIEW, "other", "argument --confirm-all: 'other' is not licence acme of request "
+         "REQ-2026-0042; nothing erased"),
+        (PREVIEW, "acme", "argument --confirm-all: request REQ-2026-0042 is not for a whole "
+         'licence (its scope is not "all": true); leave --confirm-all out'),
+    ],
+)  # fmt: skip
+def test_confirm_all_names_the_licence_of_a_whole_licence_request(
+    capsys, daemon, preview, given, message
+):
+    argv = [*DELETE, "--confirm-all", given]
+    assert script(capsys, daemon, [preview, WITH_HELD], *argv) == (
+        ExitCode.USAGE, "", f"recctl: {message}\n",
+    )  # fmt: skip
+    assert daemon.requests == [PREVIEW_REQUEST]

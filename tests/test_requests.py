@@ -8,6 +8,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from recd.config import Licence
 from recd.configtypes import Agent
+from recd.core.audit import format_time
 from recd.core.model import recording_id
 from recd.core.periods import parse_period
 from recd.core.scope import Scope
@@ -84,7 +86,7 @@ def document(request_id: str = "REQ-1", licence: str = "L1", **scope: Any) -> di
         "received": "2026-11-20T10:00:00Z",
         "reason": "Erasure requested by the data subject",
         "evidence": "letter 77",
-        "scope": scope or {"from": "2026-11-01T00:00:00Z"},
+        "scope": scope or {"all": True},
     }
 
 
@@ -390,3 +392,87 @@ def test_refusals_name_times_to_the_second(estate: Estate, rt: Runtime) -> None:
     assert (stored.info["registered_at"], stored.info["approved_at"]) == (
         "2026-11-23T12:00:00.250000Z", "2026-11-23T12:00:00.250000Z",
     )  # fmt: skip
+
+
+def test_an_all_request_says_so_in_its_audit_entries_and_certificate(
+    estate: Estate, rt: Runtime
+) -> None:
+    """``"all": true`` is registered, audited and certified as such; its run needs the licence
+    id typed back (``check_confirmed``), and a refusal is audited."""
+    paths = [estate.write(f"L1/{n}_c1.wav", age_days=1) for n in range(3)]
+    other = estate.write("L2/x_c1.wav", age_days=1)
+    scan_all(rt)
+    desk = approved(estate, rt)
+    (registered,) = [e for e in estate.audit() if e["action"] == "request.registered"]
+    assert registered["details"]["scope"] == {
+        "recordings": [], "call_ids": [], "party": None, "from": None, "to": None, "all": True,
+    }  # fmt: skip
+    for confirm, message in [
+        (None, "request REQ-1 erases every recording of licence L1"),
+        ("L2", "'L2' is not the licence of request REQ-1"),
+        ("l1", "'l1' is not the licence of request REQ-1"),
+    ]:
+        with pytest.raises(UsageError, match=f"^confirm_all: {message}"):
+            desk.check_confirmed("REQ-1", confirm, BOB)
+    assert [e["details"]["step"] for e in refusals(estate)] == ["execute"] * 3
+    desk.check_confirmed("REQ-1", "L1", BOB)
+    stored, _ = desk.execute("REQ-1", BOB)
+    assert stored.state is RequestState.COMPLETED
+    assert not any(p.exists() for p in paths) and other.exists()
+    data = json.loads(desk.certificate("REQ-1").text)
+    assert data["request"]["scope"] == {"all": True}
+    assert data["summary"]["erased"] == 3
+    desk.register(document("REQ-2", recordings=[rid("L1/0_c1.wav")]), ALICE)
+    with pytest.raises(UsageError, match="REQ-2 is not for a whole licence"):
+        desk.check_confirmed("REQ-2", "L1", BOB)
+    desk.check_confirmed("REQ-2", None, BOB)
+
+
+def test_a_scope_covering_the_whole_licence_is_refused_at_registration(
+    estate: Estate, rt: Runtime
+) -> None:
+    """Judged against what is indexed now; the refusal is one line, audited, and names
+    ``"all": true``. Requests registered before (an open range) still read and run."""
+    for days in (1, 5, 9):
+        estate.write(f"L1/{days}_c1.wav", age_days=days)
+    scan_all(rt)
+    desk = requests(estate, rt)
+    now = estate.clock.now()
+    whole = '"all": true'
+    cases = [
+        ({"from": "1970-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}, "scope: the time range"),
+        ({"from": "2026-11-01T00:00:00Z"}, "scope.to: missing: "),
+        ({"to": "2026-11-23T00:00:00Z"}, "scope.from: missing: "),
+        ({"from": format_time(now - timedelta(days=9)), "to": "2026-11-22T12:00:01Z"},
+         "scope: the time range matches every recording of licence L1 (all 3 indexed now)"),
+    ]  # fmt: skip
+    for n, (scope, message) in enumerate(cases):
+        with pytest.raises(UsageError) as caught:
+            desk.register(document(f"R-{n}", **scope), ALICE)
+        assert str(caught.value).startswith(message) and whole in str(caught.value)
+    assert [e["subject"] for e in refusals(estate)] == [f"R-{n}" for n in range(len(cases))]
+    assert rt.catalogue.requests() == []
+    # One recording left out: a request, not the whole licence.
+    narrow = {"from": format_time(now - timedelta(days=8)), "to": "2100-01-01T00:00:00Z"}
+    stored, _ = desk.register(document("R-NARROW", **narrow), ALICE)
+    assert stored.state is RequestState.RECEIVED
+
+
+def test_a_request_an_older_recd_registered_with_an_open_range_still_runs(
+    estate: Estate, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check is at registration only: a request already registered (before "all"
+    existed) is read, shown and run as it was."""
+    path = estate.write("L1/a_c1.wav", age_days=1)
+    scan_all(rt)
+    desk = requests(estate, rt)
+    with monkeypatch.context() as older:
+        older.setattr(Requests, "_check_not_whole_licence", lambda *_: None)
+        desk.register(document(**{"from": "2026-11-01T00:00:00Z"}), ALICE)
+    desk.approve("REQ-1", BOB)
+    desk.check_confirmed("REQ-1", None, BOB)  # not "all": no licence id asked
+    stored, _ = desk.execute("REQ-1", BOB)
+    assert stored.state is RequestState.COMPLETED and not path.exists()
+    assert json.loads(desk.certificate("REQ-1").text)["request"]["scope"] == {
+        "from": "2026-11-01T00:00:00Z"
+    }

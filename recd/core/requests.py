@@ -3,7 +3,10 @@
 A request file is one JSON object (SPEC 11). ``parse_request`` checks every member and turns it
 into an ``ErasureRequest``, or raises ``RequestInvalid`` naming the key path of the first problem
 (``scope.call_ids[2]: ...``). Unknown keys are errors, every value must have its JSON type, and an
-empty scope is refused: an erasure request never covers a whole licence.
+empty scope is refused: a request that means every recording of its licence says so with
+``"all": true`` and nothing else in its scope. ``whole_licence_refusal`` decides, at registration,
+that a scope which only looks narrow (a time range or a party) covers the whole licence all the
+same, and is refused in favour of ``"all": true``.
 
 The signature, when present, is an Ed25519 signature over ``signed_bytes(document)``: the canonical
 JSON (keys sorted, no insignificant whitespace, UTF-8, non-ASCII as is) of the document without its
@@ -20,7 +23,7 @@ import base64
 import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -45,12 +48,14 @@ _TOP_KEYS = (
 )  # fmt: skip
 _REQUESTER_KEYS = ("name", "email", "role")
 _SCOPE_KEYS = ("recordings", "call_ids", "party", "from", "to")
+_REQUEST_SCOPE_KEYS = (*_SCOPE_KEYS, "all")
 _SIGNATURE_KEYS = ("key", "value")
 
 _EMPTY_SCOPE = (
-    "empty: name recordings, call ids, a party or a time range"
-    " (an erasure request never covers a whole licence)"
+    "empty: name recordings, call ids, a party or a time range,"
+    ' or "all": true to erase every recording of the licence'
 )
+_ALL = '"all": true'
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1
@@ -164,7 +169,7 @@ def parse_request(document: object) -> ErasureRequest:
         received=_time(doc["received"], "received"),
         reason=_text(doc["reason"], "reason"),
         evidence=_text(doc["evidence"], "evidence"),
-        scope=_scope(licence, doc["scope"], "scope", allow_empty=False),
+        scope=_scope(licence, doc["scope"], "scope", allow_empty=False, allow_all=True),
         signature=_optional(doc.get("signature"), "signature", _signature),
         document=_plain(doc),
     )
@@ -209,26 +214,91 @@ def check_signature(request: ErasureRequest, agents: Mapping[str, Sequence[Agent
 
 
 def scope_json(scope: Scope) -> dict[str, Any]:
-    """``scope`` as the JSON object requests and holds store (its licence aside)."""
-    return {
+    """``scope`` as the JSON object requests and holds store (its licence aside); ``"all":
+    true`` only for a request's explicit whole licence, so that every other scope keeps the
+    shape it always had."""
+    data: dict[str, Any] = {
         "recordings": sorted(scope.recordings),
         "call_ids": sorted(scope.call_ids),
         "party": scope.party,
         "from": None if scope.start is None else format_time(scope.start),
         "to": None if scope.end is None else format_time(scope.end),
     }
+    if scope.whole_licence:
+        data["all"] = True
+    return data
 
 
 def scope_from_json(
-    licence: str, data: Mapping[str, Any], key: str = "scope", *, allow_empty: bool = False
+    licence: str,
+    data: Mapping[str, Any],
+    key: str = "scope",
+    *,
+    allow_empty: bool = False,
+    allow_all: bool = False,
 ) -> Scope:
     """The scope of ``licence`` that ``data`` describes, checked as ``parse_request`` checks a
     request's scope; problems are ``RequestInvalid`` with key paths below ``key``.
 
     An empty scope (nothing but the licence) is refused unless ``allow_empty``: a hold may cover
-    a whole licence, a request never. ``null`` and an empty list mean a field is absent.
+    a whole licence, a request only by saying ``"all": true``, which ``allow_all`` accepts (a
+    request's scope; a hold's has no ``all``). ``null`` and an empty list mean a field is absent.
     """
-    return _scope(licence, data, key, allow_empty=allow_empty)
+    return _scope(licence, data, key, allow_empty=allow_empty, allow_all=allow_all)
+
+
+def whole_licence_refusal(
+    scope: Scope, present: int, matched: int, now: datetime
+) -> RequestInvalid | None:
+    """Why a request's ``scope`` is refused as the whole licence in disguise, or None.
+
+    ``present`` is how many recordings of the licence are indexed (present) at ``now``,
+    ``matched`` how many of them ``scope`` matches. Only a scope of a time range and a party
+    can cover everything without meaning to; ids name what they erase, and ``"all": true``
+    says it. Such a scope is refused when:
+
+    - it is a time range alone, open at either end: it reaches recordings of any age on that
+      side, including those made or indexed later, whatever is indexed now;
+    - it matches every recording of the licence indexed now (at least one): a range from at
+      or before the earliest to after the latest, or a party on every call, erases the whole
+      licence today, however it fares with recordings indexed later;
+    - nothing of the licence is indexed yet and it is a time range alone that holds ``now``:
+      every recording the licence has from then on falls in it.
+    """
+    if scope.whole_licence or scope.recordings or scope.call_ids:
+        return None
+    licence = scope.licence
+    instead = f"or {_ALL} to erase every recording of licence {licence}"
+    if scope.party is None:
+        if scope.end is None and scope.start is not None:
+            return RequestInvalid(
+                "scope.to",
+                f"missing: a time range with no end covers every recording started from "
+                f"{format_time(scope.start)} on, including those made later; give an end, "
+                + instead,
+            )
+        if scope.start is None and scope.end is not None:
+            return RequestInvalid(
+                "scope.from",
+                f"missing: a time range with no start covers every recording started before "
+                f"{format_time(scope.end)}, however old; give a start, " + instead,
+            )
+    if present and matched >= present:
+        what = "time range" if scope.party is None else "scope"
+        return RequestInvalid(
+            "scope",
+            f"the {what} matches every recording of licence {licence} (all {present} indexed"
+            f" now): a request for all of them must say so with {_ALL}, which recctl delete"
+            " confirms with the licence id; otherwise narrow the scope",
+        )
+    start, end = scope.start, scope.end
+    if present == 0 and scope.party is None and start and end and start <= now < end:
+        return RequestInvalid(
+            "scope",
+            f"licence {licence} has no recordings indexed yet and the time range holds the"
+            " present moment, so it covers every recording the licence gets; narrow it, " + instead,
+        )
+    return None
 
 
 # --- members -------------------------------------------------------------------------------
@@ -306,8 +376,8 @@ def _time(value: object, path: str) -> datetime:
         raise RequestInvalid(path, f"out of range: {text!r}") from None
 
 
-def _scope(licence: str, value: object, key: str, *, allow_empty: bool) -> Scope:
-    data = _object(value, key, _SCOPE_KEYS, ())
+def _scope(licence: str, value: object, key: str, *, allow_empty: bool, allow_all: bool) -> Scope:
+    data = _object(value, key, _REQUEST_SCOPE_KEYS if allow_all else _SCOPE_KEYS, ())
     recordings = _optional(data.get("recordings"), _member(key, "recordings"), _list(_recording_id))
     call_ids = _optional(data.get("call_ids"), _member(key, "call_ids"), _list(_call_id))
     party = _optional(data.get("party"), _member(key, "party"), _party)
@@ -318,9 +388,27 @@ def _scope(licence: str, value: object, key: str, *, allow_empty: bool) -> Scope
     scope = Scope(
         licence, frozenset(recordings or ()), frozenset(call_ids or ()), party, start, end
     )
+    if allow_all and _optional(data.get("all"), _member(key, "all"), _true):
+        if not scope.empty:
+            given = [name for name in _SCOPE_KEYS if data.get(name) not in (None, [])]
+            raise RequestInvalid(
+                _member(key, "all"),
+                f"{_ALL} erases every recording of the licence and takes no other scope"
+                f" field; this scope also gives {', '.join(given)}",
+            )
+        return replace(scope, whole_licence=True)
     if scope.empty and not allow_empty:
         raise RequestInvalid(key, _EMPTY_SCOPE)
     return scope
+
+
+def _true(value: object, path: str) -> bool:
+    if value is not True:
+        shown = "false" if value is False else _kind(value)
+        raise RequestInvalid(
+            path, f"true (every recording of the licence) or left out; got {shown}"
+        )
+    return True
 
 
 def _recording_id(value: object, path: str) -> str:

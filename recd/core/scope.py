@@ -4,7 +4,9 @@ A scope names its licence and any of: recording ids, call ids, a party (a phone 
 the caller or the callee) and a time range on ``started``. Fields combine with AND; the values
 of one list field with OR. ``from`` is inclusive and ``to`` exclusive, so consecutive ranges
 never overlap. A scope with nothing but its licence is *empty*: a request with it is refused,
-a hold with it covers the whole licence (and says so).
+a hold with it covers the whole licence (and says so). A request that means every recording of
+its licence says so explicitly (``"all": true``, ``whole_licence`` here): an empty scope that
+no other field may join.
 """
 
 from __future__ import annotations
@@ -36,11 +38,14 @@ class Scope:
     party: str | None = None
     start: datetime | None = None  # ``from``: started at or after
     end: datetime | None = None  # ``to``: started before
+    whole_licence: bool = False  # a request's ``"all": true``: every recording, said explicitly
     _party: str | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise ValueError("the scope's 'to' must be later than its 'from'")
+        if self.whole_licence and not self.empty:
+            raise ValueError("a scope of the whole licence ('all') takes no other field")
         party = None if self.party is None else normalise_party(self.party)
         object.__setattr__(self, "_party", party)
 

@@ -33,8 +33,10 @@ from recd.core.requests import (
     check_signature,
     parse_request,
     scope_json,
+    whole_licence_refusal,
 )
-from recd.errors import NotAllowedInState, NotFound, PermissionDenied, RecdError
+from recd.core.scope import Scope
+from recd.errors import NotAllowedInState, NotFound, PermissionDenied, RecdError, UsageError
 from recd.ports import (
     RECD,
     Actor,
@@ -125,6 +127,7 @@ class Requests(EraseUseCase):
                 "verification needs both administrators in it"
             )
         now = self.clock.now()
+        self._check_not_whole_licence(req.scope, now)
         state = (
             RequestState.VERIFIED
             if licence.verification == "signature"
@@ -158,6 +161,44 @@ class Requests(EraseUseCase):
             [AuditDraft("request.registered", req.id, details, actor.name)], now
         )
         return self._update(stored, info={"registered_seq": entry.seq}), False
+
+    def _check_not_whole_licence(self, scope: Scope, now: datetime) -> None:
+        """Refuse a scope that covers the whole licence without saying ``"all": true``, judged
+        against the recordings of the licence indexed now (``whole_licence_refusal``)."""
+        if scope.whole_licence or scope.recordings or scope.call_ids:
+            return
+        present = self.catalogue.held_count(Scope(scope.licence))  # present ones, held or not
+        matched = self.catalogue.held_count(scope) if present else 0
+        refusal = whole_licence_refusal(scope, present, matched, now)
+        if refusal is not None:
+            raise refusal
+
+    def check_confirmed(self, request_id: str, confirm_all: str | None, actor: Actor) -> None:
+        """A run of a request for a whole licence (``"all": true``) needs that licence's id
+        typed back (``recctl delete --confirm-all``); refused and audited otherwise. Other
+        requests need nothing here (``confirm_all`` must then be left out)."""
+        stored = self._get(request_id)
+        whole = is_whole_licence(stored)
+        problem = None
+        if whole and confirm_all is None:
+            problem = (
+                f"request {request_id} erases every recording of licence {stored.licence}"
+                f' ("all": true): confirm it with the licence id'
+                f" (recctl delete --request-id {request_id} --confirm-all {stored.licence})"
+            )
+        elif whole and confirm_all != stored.licence:
+            problem = (
+                f"{confirm_all!r} is not the licence of request {request_id}, which erases"
+                f" every recording of licence {stored.licence}"
+            )
+        elif not whole and confirm_all is not None:
+            problem = (
+                f"request {request_id} is not for a whole licence (its scope is not"
+                ' "all": true): leave out the whole-licence confirmation'
+            )
+        if problem is not None:
+            self._refused(request_id, "execute", f"confirm_all: {problem}", actor)
+            raise UsageError(f"confirm_all: {problem}")
 
     def approve(self, request_id: str, actor: Actor) -> StoredRequest:
         stored = self._get(request_id)
@@ -620,6 +661,13 @@ class Requests(EraseUseCase):
             [AuditDraft("request.refused", subject, details, actor.name)], self.clock.now()
         )
         logger.warning("request %s: %s refused for %s: %s", subject, step, actor.name, why)
+
+
+def is_whole_licence(stored: StoredRequest) -> bool:
+    """Whether a registered request is for every recording of its licence (``"all": true``);
+    requests registered before ``all`` existed never are."""
+    scope = stored.document.get("scope")
+    return isinstance(scope, Mapping) and scope.get("all") is True
 
 
 def _item(rec: Recording, roots: Any, holds: Any, now: datetime) -> RequestItem:

@@ -36,6 +36,7 @@ from recd.core.requests import (
     scope_from_json,
     scope_json,
     signed_bytes,
+    whole_licence_refusal,
 )
 from recd.core.scope import Scope
 from recd.errors import ExitCode
@@ -44,11 +45,13 @@ from tests.keys import signed
 REC = recording_id("pbx1", "100/a.wav")
 K0 = "ed25519:" + "A" * 43 + "="  # 32 zero bytes
 EMPTY_SCOPE = (
-    "scope: empty: name recordings, call ids, a party or a time range"
-    " (an erasure request never covers a whole licence)"
+    "scope: empty: name recordings, call ids, a party or a time range,"
+    ' or "all": true to erase every recording of the licence'
 )
 TOP_KEYS = "request_id, licence, requested_by, received, reason, evidence, scope, signature"
-SCOPE_KEYS = "recordings, call_ids, party, from, to"
+SCOPE_KEYS = "recordings, call_ids, party, from, to, all"
+ALL_ONLY = '"all": true erases every recording of the licence and takes no other scope field'
+NOT_TRUE = "true (every recording of the licence) or left out; got "
 CONTROL = "must not contain control characters (line breaks, tabs), found "
 NO_ZONE = "needs a zone, e.g. 2026-11-20T10:00:00Z, got "
 NOT_REC = "not a recording id (20 hex digits, as recctl ls shows them), got "
@@ -415,6 +418,25 @@ def test_a_lone_surrogate_from_json_is_refused_before_it_breaks_canonical_json()
         ({"from": "yesterday"}, "scope.from: not an ISO 8601 time with a zone: 'yesterday'"),
         ({"to": "2026-11-15"}, "scope.to: " + NO_ZONE + "'2026-11-15'"),
         ({"to": 1}, "scope.to: a string expected, got a number"),
+        ({"all": False}, "scope.all: " + NOT_TRUE + "false"),
+        ({"all": "true"}, "scope.all: " + NOT_TRUE + "a string"),
+        ({"all": 1}, "scope.all: " + NOT_TRUE + "a number"),
+        (
+            {"all": True, "recordings": [REC]},
+            f"scope.all: {ALL_ONLY}; this scope also gives recordings",
+        ),
+        (
+            {"all": True, "call_ids": ["1"], "party": "+44123"},
+            f"scope.all: {ALL_ONLY}; this scope also gives call_ids, party",
+        ),
+        (
+            {"all": True, "from": "2026-11-15T00:00:00Z"},
+            f"scope.all: {ALL_ONLY}; this scope also gives from",
+        ),
+        (
+            {"all": True, "to": "2026-11-15T00:00:00Z"},
+            f"scope.all: {ALL_ONLY}; this scope also gives to",
+        ),
         (
             {"from": "2026-11-15T00:00:00Z", "to": "2026-11-15T00:00:00Z"},
             "scope.to: must be later than scope.from",
@@ -557,6 +579,7 @@ MUTATIONS: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("from", lambda d: d["scope"].update({"from": "2026-11-01T00:00:01Z"})),
     ("to", lambda d: d["scope"].pop("to")),
     ("empty list", lambda d: d["scope"].pop("recordings")),
+    ("all", lambda d: d.update(scope={"all": True})),
     ("signature", lambda d: d.update(signature={"key": K0, "value": "A" * 86 + "=="})),
 ]
 
@@ -722,6 +745,41 @@ def test_scope_json() -> None:
     }
 
 
+def test_all_is_an_explicit_scope_of_the_whole_licence() -> None:
+    """``"all": true`` alone: the whole licence, said so; nulls and empty lists beside it are
+    absent fields, as everywhere in a scope."""
+    for scope in ({"all": True}, {"all": True, "recordings": [], "party": None, "to": None}):
+        parsed = parse_request(document(scope=scope)).scope
+        assert parsed == Scope("3CX-1234-5678", whole_licence=True)
+        assert parsed.empty and parsed.whole_licence
+    assert scope_json(Scope("L1", whole_licence=True)) == {
+        "recordings": [], "call_ids": [], "party": None, "from": None, "to": None, "all": True,
+    }  # fmt: skip
+    # Read back as a request's scope; a hold's scope has no "all".
+    data = scope_json(Scope("L1", whole_licence=True))
+    assert scope_from_json("L1", data, allow_all=True) == Scope("L1", whole_licence=True)
+    with pytest.raises(RequestInvalid) as caught:
+        scope_from_json("L1", data, "hold.scope", allow_empty=True)
+    assert str(caught.value) == (
+        "hold.scope.all: unknown key; expected one of recordings, call_ids, party, from, to"
+    )
+    with pytest.raises(ValueError, match="takes no other field"):
+        Scope("L1", party="+44123", whole_licence=True)
+
+
+def test_a_signature_covers_all(
+    jane: Ed25519PrivateKey, agents: dict[str, tuple[Agent, ...]]
+) -> None:
+    """A signed narrow request widened to ``all`` after signing no longer verifies, and a
+    request signed with ``all`` does."""
+    whole = signed(document(scope={"all": True}), jane)
+    assert check_signature(parse_request(whole), agents).name == "Jane Doe"
+    assert b'"scope":{"all":true}' in signed_bytes(whole)
+    widened = signed(document(scope={"call_ids": ["1712"]}), jane) | {"scope": {"all": True}}
+    with pytest.raises(SignatureRefused, match="does not match the request's content"):
+        check_signature(parse_request(widened), agents)
+
+
 def test_scope_from_json_refuses_an_empty_scope_unless_told() -> None:
     with pytest.raises(RequestInvalid) as caught:
         scope_from_json("L1", scope_json(Scope("L1")))
@@ -770,3 +828,63 @@ def test_scope_json_round_trips(
     assert scope_from_json("L1", data, allow_empty=True) == scope
     if not scope.empty:
         assert parse_request(document(licence="L1", scope=data)).scope == scope
+
+
+# --- a scope that covers the whole licence without saying so ------------------------------------
+
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+DAY = timedelta(days=1)
+WHOLE = (
+    "the time range matches every recording of licence L1 (all 3 indexed now): a request for all"
+    ' of them must say so with "all": true, which recctl delete confirms with the licence id;'
+    " otherwise narrow the scope"
+)
+INSTEAD = 'or "all": true to erase every recording of licence L1'
+
+
+@pytest.mark.parametrize(
+    ("scope", "present", "matched", "refusal"),
+    [
+        # Ids name what they erase; "all" says it.
+        (Scope("L1", recordings=frozenset({REC})), 1, 1, None),
+        (Scope("L1", call_ids=frozenset({"1712"})), 3, 3, None),
+        (Scope("L1", whole_licence=True), 3, 3, None),
+        # A closed range that leaves out some of what is indexed.
+        (Scope("L1", start=NOW - 9 * DAY, end=NOW - DAY), 3, 2, None),
+        (Scope("L1", start=NOW - 9 * DAY, end=NOW + 365 * DAY), 3, 2, None),
+        # ... or that holds all of it: whole life, ending in the future, all today only.
+        (Scope("L1", start=datetime(1970, 1, 1, tzinfo=UTC), end=datetime(2100, 1, 1, tzinfo=UTC)),
+         3, 3, f"scope: {WHOLE}"),
+        (Scope("L1", start=NOW - 9 * DAY, end=NOW + DAY), 3, 3, f"scope: {WHOLE}"),
+        (Scope("L1", start=NOW - 9 * DAY, end=NOW - 2 * DAY), 3, 3, f"scope: {WHOLE}"),
+        # Open at either end: refused whatever is indexed.
+        (Scope("L1", start=NOW - DAY), 3, 1,
+         "scope.to: missing: a time range with no end covers every recording started from "
+         f"2026-11-22T12:00:00.000000Z on, including those made later; give an end, {INSTEAD}"),
+        (Scope("L1", end=NOW - 400 * DAY), 3, 0,
+         "scope.from: missing: a time range with no start covers every recording started "
+         f"before 2025-10-19T12:00:00.000000Z, however old; give a start, {INSTEAD}"),
+        (Scope("L1", start=NOW - DAY), 0, 0, "scope.to: missing: "),
+        # A party on every call; a party on some, even with an open range.
+        (Scope("L1", party="+44 1234"), 3, 3,
+         "scope: the scope matches every recording of licence L1 (all 3 indexed now)"),
+        (Scope("L1", party="+44 1234", start=NOW - DAY), 3, 1, None),
+        # Nothing indexed yet: a range that holds now covers all the licence will get.
+        (Scope("L1", start=NOW - DAY, end=NOW + DAY), 0, 0,
+         "scope: licence L1 has no recordings indexed yet and the time range holds the present"
+         f" moment, so it covers every recording the licence gets; narrow it, {INSTEAD}"),
+        (Scope("L1", start=NOW - 9 * DAY, end=NOW - DAY), 0, 0, None),
+        (Scope("L1", start=NOW, end=NOW + DAY), 0, 0, "scope: licence L1 has no recordings"),
+        (Scope("L1", start=NOW + DAY, end=NOW + 2 * DAY), 0, 0, None),
+        (Scope("L1", party="+44 1234"), 0, 0, None),
+    ],
+)  # fmt: skip
+def test_whole_licence_refusal(
+    scope: Scope, present: int, matched: int, refusal: str | None
+) -> None:
+    found = whole_licence_refusal(scope, present, matched, NOW)
+    if refusal is None:
+        assert found is None
+    else:
+        assert found is not None and str(found).startswith(refusal)
+        assert "\n" not in str(found)

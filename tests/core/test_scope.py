@@ -87,3 +87,12 @@ def test_consecutive_ranges_never_overlap_nor_leave_gaps(
     third = Scope("L1", start=high)
     hits = [s.matches(rec(started=started)) for s in (first, second, third)]
     assert hits.count(True) == 1
+
+
+def test_a_whole_licence_scope_is_empty_and_takes_no_other_field() -> None:
+    scope = Scope("L1", whole_licence=True)
+    assert scope.empty and scope.matches(rec()) and not scope.matches(rec(licence="L2"))
+    assert scope != Scope("L1")  # a request's "all" is not a hold's empty scope
+    for narrowed in ({"party": "201"}, {"start": T0}, {"recordings": frozenset({"r1"})}):
+        with pytest.raises(ValueError, match=r"the whole licence \('all'\) takes no other field"):
+            Scope("L1", whole_licence=True, **narrowed)
