@@ -31,6 +31,8 @@ class Known:
     size: int
     mtime_ns: int
     state: State
+    ctime_ns: int | None = None  # None: not recorded (never a difference)
+    btime_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from recd import __version__
-from recd.core.audit import AuditDraft, format_human_time, format_time, parse_time
+from recd.core.audit import (
+    AuditDraft,
+    format_human_time,
+    format_time,
+    location_details,
+    parse_time,
+)
 from recd.core.erasure import Action, decide
 from recd.core.holds import holding
 from recd.core.model import Mode, Recording, State
@@ -736,7 +742,7 @@ def certificate_document(
     for item in items:
         entry: dict[str, Any] = {
             "id": item.recording_id,
-            "location": item.location,
+            **(location_details(item.location) if item.location else {"location": None}),
             "licence": item.licence,
             "size": item.size,
         }

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from recd.config import Config
-from recd.core.audit import AuditDraft, format_time, parse_time
+from recd.core.audit import AuditDraft, format_time, location_details, parse_time
 from recd.core.erasure import Action, decide
 from recd.core.model import ERASE_PREFIX, Mode, Recording
 from recd.core.policy import Outcome, verdict
@@ -100,7 +100,7 @@ def location_of(roots: Mapping[str, str], rec: Recording) -> str:
 def erase_details(roots: Mapping[str, str], rec: Recording, reason: str) -> dict[str, Any]:
     """The audit details every erase entry of ``rec`` carries (SPEC section 8)."""
     details: dict[str, Any] = {
-        "location": location_of(roots, rec),
+        **location_details(location_of(roots, rec)),
         "licence": rec.classification.licence,
         "size": rec.size,
         "reason": reason,
