@@ -8,6 +8,7 @@ boto3 only for S3 sources (one client per S3 source, shared by its lister and it
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -123,6 +124,16 @@ def report_buckets(runtime: Runtime) -> None:
             logger.log(logging.WARNING if warning else logging.INFO, "%s", line)
 
 
+def reindex(runtime: Runtime, source: str, relpath: str) -> None:
+    """Index one file again (a sweep found it changed since it was indexed)."""
+    configs = {s.name: s for s in runtime.config.sources}
+    found = runtime.sources.get(source)
+    if found is not None and source in configs:
+        Indexer(
+            runtime.config, configs[source], found, runtime.catalogue, runtime.tag_reader
+        ).reindex(relpath, runtime.clock.now())
+
+
 def scan_all(runtime: Runtime) -> bool:
     """Index every source; False if any could not be scanned (reported, others go on)."""
     ok = True
@@ -156,7 +167,10 @@ def run_once(config: Config, clock: Clock, out: TextIO) -> ExitCode:
         apply_policies(config, runtime.catalogue)
         report_buckets(runtime)
         scanned = scan_all(runtime)
-        report = Sweeper(config, runtime.catalogue, runtime.audit, clock, runtime.erasers).run()
+        report = Sweeper(
+            config, runtime.catalogue, runtime.audit, clock, runtime.erasers,
+            reindex=functools.partial(reindex, runtime),
+        ).run()  # fmt: skip
     finally:
         runtime.close()
     for line in summary_lines(report):

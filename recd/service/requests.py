@@ -10,6 +10,7 @@ run's starting offset, settles them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -44,6 +45,7 @@ from recd.errors import NotAllowedInState, NotFound, PermissionDenied, RecdError
 from recd.ports import (
     RECD,
     Actor,
+    Changed,
     EraseError,
     Eraser,
     EraseTarget,
@@ -447,7 +449,7 @@ class Requests(EraseUseCase):
             else:
                 opening.append((rec, item))
         for eraser, group in _by_source(opening, self.erasers):
-            targets = [EraseTarget(r.relpath, r.dev, r.ino, r.size) for r, _ in group]
+            targets = [EraseTarget(r.relpath, r.dev, r.ino, r.size, r.stamps) for r, _ in group]
             for (rec, item), opened in zip(group, eraser.prepare_many(targets), strict=True):
                 plan = self._plan(rec, item, eraser, opened, reason, now, roots)
                 if isinstance(plan, RequestItem):
@@ -469,6 +471,12 @@ class Requests(EraseUseCase):
         if isinstance(opened, Gone):
             self.catalogue.mark_missing([rec.id])
             return replace(item, outcome=ItemOutcome.GONE, note="vanished before erasure")
+        if isinstance(opened, Changed):  # another file now: re-indexed, never erased as this
+            out = self._not_erased(rec, item, reason, _why(opened), roots)
+            if self.reindex is not None:
+                with contextlib.suppress(OSError):  # the next scan tries again
+                    self.reindex(rec.source, rec.relpath)
+            return out
         if isinstance(opened, (EraseError, OSError)):
             return self._not_erased(rec, item, reason, _why(opened), roots)
         decision = decide(opened.facts, self.config.erase, now)
