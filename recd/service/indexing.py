@@ -116,10 +116,13 @@ class IndexErrors:
             source, relpath, why, exc_info=not isinstance(exc, (OSError, ValueError)),
         )  # fmt: skip
 
-    def indexed(self, source: str, relpath: str) -> None:
-        """A file that failed before was indexed: a later failure is logged again."""
-        if self._logged and self._logged.pop((source, relpath), None) is not None:
-            logger.info("%s/%s indexed now", source, relpath)
+    def indexed(self, rows: Sequence[Recording]) -> None:
+        """Rows stored: a file among them that failed before is logged again if it fails."""
+        if not self._logged:
+            return
+        for r in rows:
+            if self._logged.pop((r.source, r.relpath), None) is not None:
+                logger.info("%s/%s indexed now", r.source, r.relpath)
 
 
 class Indexer:
@@ -268,6 +271,7 @@ class Indexer:
                 return []
             half = len(rows) // 2
             return self._store(rows[:half], now) + self._store(rows[half:], now)
+        self.errors.indexed(rows)
         return rows
 
     def _classify(self, rid: str, facts: FileFacts, now: datetime) -> Recording | None:
@@ -277,7 +281,6 @@ class Indexer:
         except Exception as exc:  # one file never stops a scan
             self.errors.failed(facts.source, facts.relpath, exc)
             return None
-        self.errors.indexed(facts.source, facts.relpath)
         return row
 
     def _index_dir(
