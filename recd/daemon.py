@@ -53,7 +53,7 @@ from recd.ports import RECD as RECD_ACTOR
 from recd.runtime import Runtime, adapter, open_runtime, report_buckets
 from recd.service import breakers
 from recd.service.holds import Holds
-from recd.service.indexing import Indexer, IndexStats
+from recd.service.indexing import Indexer, IndexErrors, IndexStats
 from recd.service.mirror import HoldMirror
 from recd.service.policies import apply_policies
 from recd.service.recovery import Recovery
@@ -107,6 +107,9 @@ class Daemon:
         self._last_ping = clock.monotonic()
         self._control: ControlServer | None = None
         self.metrics: Metrics | None = None
+        self._index_errors = IndexErrors()  # files that failed to index, logged once each
+        # The source roots as resolved and pinned at start: kept across reloads (_safefs.Root).
+        self._roots = adapter("roots.directory")()
         self.watching = Watching(self.events.put, self._count_overflow)
         self._state = DaemonState(clock.now(), os.getpid(), None, ())
         self._scans: dict[str, tuple[datetime, float]] = {}  # source -> last full scan, seconds
@@ -176,7 +179,7 @@ class Daemon:
             self._runtime = None
 
     def _open(self, config: Config) -> None:
-        runtime = open_runtime(config, self.clock)
+        runtime = open_runtime(config, self.clock, self._roots)
         try:
             # The clock guard compares with the newest entry before recd's own: config.loaded
             # below is stamped with a clock that may have been set back while recd was down.
@@ -369,7 +372,17 @@ class Daemon:
             self.notifier.notify(status=f"scanning {name}: {files} files so far")
             self._heartbeat()
 
-        return Indexer(self.config, configs[name], source, rt.catalogue, rt.tag_reader, progress)
+        self._index_errors.telemetry = self._telemetry()
+        return Indexer(
+            self.config, configs[name], source, rt.catalogue, rt.tag_reader, progress,
+            self._index_errors,
+        )  # fmt: skip
+
+    def _reindex(self, source: str, relpath: str) -> None:
+        """Index one file again (a sweep or request run found it changed since indexed)."""
+        indexer = self._indexer(source)
+        if indexer is not None:
+            indexer.reindex(relpath, self.clock.now())
 
     def _scan(self) -> None:
         """Reconcile every source fully (at start, every ``daemon.rescan``, after reload)."""
@@ -463,8 +476,9 @@ class Daemon:
             return self.inbox.urgent
 
         sweeper = Sweeper(
-            self.config, rt.catalogue, rt.audit, self.clock, rt.erasers, telemetry=self._telemetry()
-        )
+            self.config, rt.catalogue, rt.audit, self.clock, rt.erasers,
+            telemetry=self._telemetry(), reindex=self._reindex,
+        )  # fmt: skip
         sweeper.release_hint = "recctl breaker release --licence {licence}"
         report = sweeper.run(should_stop=should_stop)
         self._swept_until = report.now
@@ -512,8 +526,9 @@ class Daemon:
     def requests(self) -> Requests:
         rt = self.runtime
         return Requests(
-            self.config, rt.catalogue, rt.audit, self.clock, rt.erasers, self._telemetry()
-        )
+            self.config, rt.catalogue, rt.audit, self.clock, rt.erasers, self._telemetry(),
+            reindex=self._reindex,
+        )  # fmt: skip
 
     def holds_changed(self) -> None:
         self._mirror_holds()

@@ -422,6 +422,13 @@ class Metrics:
             ["source", "code"],
             registry=self.registry,
         )
+        self._index_errors = Counter(
+            "recd_index_errors",
+            "Files that could not be classified or stored, by source; each was skipped and is "
+            "tried again at the next scan (logged once while it keeps failing the same way).",
+            ["source"],
+            registry=self.registry,
+        )
         self._deletions = Counter(
             "recd_deletions",
             "Erasures by reason (retention, request) and result (done, failed, skipped, dry-run).",
@@ -491,6 +498,10 @@ class Metrics:
     def object_error(self, source: str, code: str) -> None:
         """Count one version an S3 store refused to delete with error ``code``."""
         self._object_errors.labels(source, code).inc()
+
+    def index_error(self, source: str) -> None:
+        """Count one file of ``source`` that could not be indexed (it was skipped)."""
+        self._index_errors.labels(source).inc()
 
     def serve(self, listen: str) -> None:
         """Serve the registry over HTTP on ``listen`` ("127.0.0.1:9464", "[::1]:0") from a

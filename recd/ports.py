@@ -31,6 +31,8 @@ class Known:
     size: int
     mtime_ns: int
     state: State
+    ctime_ns: int | None = None  # None: not recorded (never a difference)
+    btime_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,6 +464,9 @@ class Telemetry(Protocol):
     def object_error(self, source: str, code: str) -> None:
         """An S3 store refused to delete one version (``code``: AccessDenied, SlowDown...)."""
 
+    def index_error(self, source: str) -> None:
+        """One file of ``source`` could not be classified or stored; it was skipped."""
+
 
 class _NoTelemetry:
     def erased(self, reason: str, result: str, size: int, lag: float | None) -> None:
@@ -474,6 +479,9 @@ class _NoTelemetry:
         pass
 
     def object_error(self, source: str, code: str) -> None:
+        pass
+
+    def index_error(self, source: str) -> None:
         pass
 
 

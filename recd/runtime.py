@@ -8,6 +8,7 @@ boto3 only for S3 sources (one client per S3 source, shared by its lister and it
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -36,6 +37,7 @@ ADAPTERS = {
     "audit.file": "recd.adapters.auditlog:FileAuditLog",
     "source.directory": "recd.adapters.directory:DirectorySource",
     "eraser.directory": "recd.adapters.erase:LocalEraser",
+    "roots.directory": "recd.adapters._safefs:RootPins",
     "tags.mutagen": "recd.adapters.tags:MutagenTagReader",
     "clock.system": "recd.adapters.clock:SystemClock",
     "client.s3": "recd.adapters.s3:make_client",
@@ -69,8 +71,15 @@ class Runtime:
         getattr(self.catalogue, "close", lambda: None)()
 
 
-def open_runtime(config: Config, clock: Clock) -> Runtime:
-    """Open the state directory and build the adapters ``config`` needs."""
+def open_runtime(config: Config, clock: Clock, pins: Any = None) -> Runtime:
+    """Open the state directory and build the adapters ``config`` needs.
+
+    ``pins``: what the run knows of its directory sources' roots (``adapter("roots.directory")``,
+    a new one when None); the daemon passes the one it keeps for its life, so a reload never
+    resolves or pins a root again.
+    """
+    if pins is None:
+        pins = adapter("roots.directory")()
     state = config.daemon.state_dir
     try:
         state.mkdir(mode=0o750, parents=True, exist_ok=True)
@@ -93,9 +102,9 @@ def open_runtime(config: Config, clock: Clock) -> Runtime:
             continue
         assert source.path is not None
         runtime.sources[source.name] = adapter("source.directory")(
-            source.name, source.path, exclude=(state,)
+            source.name, source.path, exclude=(state,), pins=pins
         )
-        runtime.erasers[source.name] = adapter("eraser.directory")(source.path)
+        runtime.erasers[source.name] = adapter("eraser.directory")(source.path, pins=pins)
     if any(s.rule.tags for s in config.sources):
         runtime.tag_reader = adapter("tags.mutagen")()
     return runtime
@@ -121,6 +130,16 @@ def report_buckets(runtime: Runtime) -> None:
             bypass_governance=s.bypass_governance,
         ):  # fmt: skip
             logger.log(logging.WARNING if warning else logging.INFO, "%s", line)
+
+
+def reindex(runtime: Runtime, source: str, relpath: str) -> None:
+    """Index one file again (a sweep found it changed since it was indexed)."""
+    configs = {s.name: s for s in runtime.config.sources}
+    found = runtime.sources.get(source)
+    if found is not None and source in configs:
+        Indexer(
+            runtime.config, configs[source], found, runtime.catalogue, runtime.tag_reader
+        ).reindex(relpath, runtime.clock.now())
 
 
 def scan_all(runtime: Runtime) -> bool:
@@ -156,7 +175,10 @@ def run_once(config: Config, clock: Clock, out: TextIO) -> ExitCode:
         apply_policies(config, runtime.catalogue)
         report_buckets(runtime)
         scanned = scan_all(runtime)
-        report = Sweeper(config, runtime.catalogue, runtime.audit, clock, runtime.erasers).run()
+        report = Sweeper(
+            config, runtime.catalogue, runtime.audit, clock, runtime.erasers,
+            reindex=functools.partial(reindex, runtime),
+        ).run()  # fmt: skip
     finally:
         runtime.close()
     for line in summary_lines(report):

@@ -719,7 +719,7 @@ REBUILT = {"recordings", "totals", "policies", "scans"} | {
     f"recordings.{column}"
     for column in ("id", "source", "location", "dir", "dev", "ino", "size", "mtime_ns", "licence",
                    "started", "deadline", "fields", "state", "first_seen", "indexed_at",
-                   "skip_reason")
+                   "skip_reason", "ctime_ns", "btime_ns")
 }  # fmt: skip
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -19,13 +21,14 @@ from recd.adapters.sqlitereader import SqliteReader
 from recd.core.audit import verify
 from recd.core.classify import ClassifyRule
 from recd.core.erasure import EraseSettings
-from recd.core.model import EraseMethod, FileFacts, State, recording_id
+from recd.core.model import EraseMethod, FileFacts, Recording, State, recording_id
 from recd.core.periods import parse_period
 from recd.core.safety import SafetySettings
 from recd.errors import ExitCode
 from recd.ports import Source
-from recd.runtime import Runtime
-from recd.service.indexing import Indexer, IndexStats
+from recd.runtime import Runtime, reindex, scan_all
+from recd.service.indexing import Indexer, IndexErrors, IndexStats
+from recd.service.sweep import Sweeper, SweepReport
 from tests.estate import Estate
 from tests.fakes import FakeClock
 
@@ -634,3 +637,153 @@ def test_unreadable_metadata_is_logged_and_the_key_still_indexed(
     rows = index_s3_like(estate, source, ClassifyRule(timezone=UTC, metadata=True))
     assert rows["calls/a.wav"][:2] == (None, BORN)
     assert "metadata of pbx/calls/a.wav not read (AccessDenied: Access Denied)" in caplog.text
+
+
+class CountingTelemetry:
+    """Counts ``index_error`` calls per source (the other events are not looked at)."""
+
+    def __init__(self) -> None:
+        self.index_errors: dict[str, int] = {}
+
+    def erased(self, reason: str, result: str, size: int, lag: float | None) -> None:
+        pass
+
+    def indexed(self, lag: float) -> None:
+        pass
+
+    def watch_overflow(self, source: str) -> None:
+        pass
+
+    def object_error(self, source: str, code: str) -> None:
+        pass
+
+    def index_error(self, source: str) -> None:
+        self.index_errors[source] = self.index_errors.get(source, 0) + 1
+
+
+def test_a_row_the_catalogue_refuses_is_skipped_and_logged_once(
+    estate: Estate, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An inode number SQLite cannot hold (>= 2**63: FUSE, NFS) sinks only its own row: the
+    batch is halved until it is alone; it is counted at every scan and logged once."""
+    good = [facts(f"L1/{n}.wav", n + 1) for n in range(9)]
+    bad = replace(facts("L1/huge-inode.wav", 1), ino=2**64 - 1)
+    telemetry = CountingTelemetry()
+    errors = IndexErrors(telemetry)
+    rt = estate.runtime()
+    try:
+        source = ListedSource("pbx", [*good[:4], bad, *good[4:]], [])
+        for _ in range(2):
+            Indexer(
+                estate.config, estate.config.sources[0], source, rt.catalogue, None,
+                errors=errors,
+            ).run(estate.clock.now())  # fmt: skip
+    finally:
+        rt.close()
+    assert states(estate) == {f.relpath: State.PRESENT for f in good}
+    assert telemetry.index_errors == {"pbx": 2}
+    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(logged) == 1
+    assert logged[0].startswith("cannot index pbx/L1/huge-inode.wav (OverflowError: ")
+
+
+class BrokenTags:
+    """A tag reader that fails as a parser bug on a hostile file would (not an OSError)."""
+
+    def read(self, fileobj: IO[bytes], name: str) -> dict[str, str]:
+        if "hostile" in name:
+            raise IndexError("list index out of range")
+        return {}
+
+
+def test_a_file_whose_classification_fails_is_skipped_and_the_others_indexed(
+    estate: Estate, caplog: pytest.LogCaptureFixture
+) -> None:
+    rule = ClassifyRule(timezone=UTC, tags=True)
+    estate.configure(sources=(replace(estate.config.sources[0], rule=rule),))
+    for name in ("a.wav", "hostile.wav", "b.wav"):
+        estate.write(name, age_days=1)
+    rt = estate.runtime()
+    try:
+        idx = Indexer(
+            estate.config, estate.config.sources[0], rt.sources["pbx"], rt.catalogue,
+            BrokenTags(),
+        )  # fmt: skip
+        stats = idx.run(estate.clock.now())
+        rows = idx.index_files([rt.sources["pbx"].facts("hostile.wav")], [], estate.clock.now())  # type: ignore[list-item]
+    finally:
+        rt.close()
+    assert (stats.files, stats.new, rows) == (3, 2, [])
+    assert states(estate) == {"a.wav": State.PRESENT, "b.wav": State.PRESENT}
+    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert logged == [
+        "cannot index pbx/hostile.wav (IndexError: list index out of range); skipped, retention "
+        "goes on for the other files and this one is tried again at every scan"
+    ]
+
+
+def changed_then_swept(estate: Estate, change: Callable[[Path], None]) -> SweepReport:
+    """Index a due recording, ``change`` it in place (same inode), then sweep without a scan."""
+    path = estate.write("L1/old.wav", age_days=31)
+    rt = estate.runtime()
+    try:
+        scan_all(rt)
+        change(path)
+        return Sweeper(
+            estate.config, rt.catalogue, rt.audit, estate.clock, rt.erasers,
+            reindex=functools.partial(reindex, rt),
+        ).run()  # fmt: skip
+    finally:
+        rt.close()
+
+
+def test_a_file_rewritten_in_place_since_indexing_is_reindexed_not_erased(
+    estate: Estate,
+) -> None:
+    """Same inode and size, a newer mtime: the file indexed is not there any more; the one
+    there gets its own deadline (from its own mtime) and is not erased as the old one."""
+
+    def rewrite(path: Path) -> None:
+        ino = path.stat().st_ino
+        path.write_bytes(b"\x02" * 4096)
+        yesterday = (estate.clock.now() - timedelta(days=1)).timestamp()
+        os.utime(path, (yesterday, yesterday))
+        assert path.stat().st_ino == ino
+
+    report = changed_then_swept(estate, rewrite)
+    assert (report.erased, report.licences["L1"].kept) == (0, Counter({report_reason(estate): 1}))
+    skipped = estate.audit()[-1]
+    assert (skipped["action"], skipped["subject"]) == ("erase.skipped", rid("L1/old.wav"))
+    assert skipped["details"]["skipped"].startswith("changed since it was indexed (mtime ")
+    row = catalogued(estate, "L1/old.wav")
+    assert row.deadline == estate.clock.now() + timedelta(days=29)
+    assert (row.skip_reason, row.state) == (None, State.PRESENT)
+    assert (estate.root / "L1" / "old.wav").exists()
+
+
+def test_a_file_whose_ctime_changed_since_indexing_is_not_erased(estate: Estate) -> None:
+    """Same inode, size and mtime (what ``cp -p`` onto a reused inode leaves): the change
+    time still tells; the file is re-indexed (due again by its own old mtime, so the next sweep
+    erases it under its own deadline)."""
+    report = changed_then_swept(estate, lambda path: path.chmod(0o600))
+    assert report.erased == 0
+    skipped = estate.audit()[-1]["details"]["skipped"]
+    assert skipped.startswith("changed since it was indexed (ctime ")
+    assert skipped.endswith("): written to, or another file that reused its inode number")
+    row = catalogued(estate, "L1/old.wav")
+    assert row.ctime_ns == (estate.root / "L1" / "old.wav").stat().st_ctime_ns
+    assert estate.sweep().erased == 1  # its own deadline, from its own mtime
+
+
+def report_reason(estate: Estate) -> str:
+    return str(estate.audit()[-1]["details"]["skipped"])
+
+
+def catalogued(estate: Estate, relpath: str) -> Recording:
+    cat = SqliteCatalogue(estate.config.daemon.state_dir / "catalog.db")
+    try:
+        row = cat.get(rid(relpath))
+    finally:
+        cat.close()
+    assert row is not None
+    return row

@@ -155,31 +155,41 @@ def split_relpath(relpath: str) -> list[str]:
     return parts
 
 
-#: What each configured root path resolved to when this process first met it: a reload keeps
-#: it, so a symlink an attacker puts in place later is never resolved, even by a reload.
-_RESOLVED: dict[str, str] = {}
-#: The identity pinned for each resolved root path: shared by the scanner and the eraser of a
-#: root, so both check against the same directory even when the first open is a late one.
-_PINNED: dict[str, DirId] = {}
-#: The last refusal logged for each resolved root path (``Root.open``).
-_ALERTED: dict[str, str] = {}
+class RootPins:
+    """What one run of recd (a daemon's life, one ``--once``) knows of its source roots.
+
+    ``resolved``: what each configured root path resolved to when the run first met it; a
+    reload keeps it, so a symlink an attacker puts in place later is never resolved, even by a
+    reload. ``pinned``: the identity of each resolved root, shared by the scanner and the eraser
+    of a root, so both check the same directory even when the first open is a late one.
+    ``alerted``: the last refusal logged for each resolved root (``Root.open``).
+    """
+
+    def __init__(self) -> None:
+        self.resolved: dict[str, str] = {}
+        self.pinned: dict[str, DirId] = {}
+        self.alerted: dict[str, str] = {}
 
 
 class Root:
     """A source root: resolved once, then opened without following symlinks and pinned.
 
     ``path`` is the operator's (it may be or contain a symlink); ``resolved`` its symlink-free
-    form, computed the first time this process meets the path (at start). The identity
-    (``DirId``) is pinned by the first successful open, at start or later if the root does not
-    exist yet. Both last for the process: a reload re-reads the config but neither resolves nor
-    pins a known root again (what the root is now may be an attacker's swap); a root that was
-    moved on purpose takes a restart. Every ``Root`` of the same path checks the same pin.
+    form, computed the first time the run (``pins``) meets the path. The identity (``DirId``) is
+    pinned by the first successful open, at start or later if the root does not exist yet. Both
+    last as long as ``pins``: the daemon keeps one for its life, so a reload re-reads the config
+    but neither resolves nor pins a known root again (what the root is now may be an attacker's
+    swap); a root that was moved on purpose takes a restart. Without ``pins`` the root has a
+    registry of its own.
     """
 
-    def __init__(self, path: Path | str, *, name: str | None = None) -> None:
+    def __init__(
+        self, path: Path | str, *, name: str | None = None, pins: RootPins | None = None
+    ) -> None:
         self.path = str(path)
-        known = self.path in _RESOLVED
-        self.resolved = _RESOLVED.setdefault(self.path, os.path.realpath(self.path))
+        self._pins = pins = RootPins() if pins is None else pins
+        known = self.path in pins.resolved
+        self.resolved = pins.resolved.setdefault(self.path, os.path.realpath(self.path))
         if not known and name is not None and self.resolved != os.path.abspath(self.path):
             logger.info(
                 "source %s: root %s resolves to %s; recd uses %s and follows no symlink there",
@@ -190,7 +200,7 @@ class Root:
 
     @property
     def pinned(self) -> DirId | None:
-        return _PINNED.get(self.resolved)
+        return self._pins.pinned.get(self.resolved)
 
     def open(self) -> tuple[int, DirId]:
         """Open the root for reading; returns ``(fd, identity)``. Raises ``RootChanged`` when a
@@ -200,11 +210,12 @@ class Root:
         try:
             fd, ident = self._open_checked()
         except RootChanged as exc:
-            if _ALERTED.get(self.resolved) != exc.strerror:
-                _ALERTED[self.resolved] = str(exc.strerror)
+            alerted = self._pins.alerted
+            if alerted.get(self.resolved) != exc.strerror:
+                alerted[self.resolved] = str(exc.strerror)
                 logger.error("source root %s refused: %s", self.path, exc.strerror)
             raise
-        if _ALERTED.pop(self.resolved, None) is not None:
+        if self._pins.alerted.pop(self.resolved, None) is not None:
             logger.warning("source root %s is the directory checked at start again", self.path)
         return fd, ident
 
@@ -212,7 +223,7 @@ class Root:
         fd = self._open_resolved()
         try:
             ident = dir_id(fd)
-            pinned = _PINNED.setdefault(self.resolved, ident)
+            pinned = self._pins.pinned.setdefault(self.resolved, ident)
             if ident != pinned:
                 raise RootChanged(
                     self.path,

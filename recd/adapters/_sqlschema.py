@@ -17,7 +17,7 @@ from recd.core.requests import scope_from_json
 from recd.core.scope import Scope, normalise_party
 from recd.ports import Breaker, ItemOutcome, RequestItem, RequestState, StoredRequest
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -177,12 +177,41 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX recordings_held ON recordings (source) WHERE held = 1 AND state = 'present';
     """,
+    # The inode's change and birth times as indexed (ns): with dev, ino, size and mtime they
+    # tell the indexed file from a new one that reused its inode number. NULL (rows indexed by
+    # an older recd, no birth time on the filesystem) is never compared.
+    5: """
+    ALTER TABLE recordings ADD COLUMN ctime_ns INTEGER;
+    ALTER TABLE recordings ADD COLUMN btime_ns INTEGER;
+    """,
 }
 
 COLUMNS = (
     "id, source, location, dev, ino, size, mtime_ns, licence, started, deadline, fields, state, "
-    "first_seen, skip_reason, held, not_before"
+    "first_seen, skip_reason, held, not_before, ctime_ns, btime_ns"
 )
+
+
+def path_param(path: str) -> str | bytes:
+    """A location or directory as the catalogue stores it: text when it is UTF-8, else its
+    bytes (a BLOB: a file name that is not UTF-8, surrogate-escaped as ``os.fsdecode`` gives).
+
+    One representation per name, so ``=`` finds it; SQLite sorts every BLOB after every TEXT,
+    so ordering and ``>`` paging stay one total order.
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return path.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate no file name decodes to
+            return path.encode("utf-8", "surrogatepass")
+    return path
+
+
+def path_value(value: str | bytes) -> str:
+    """A stored location or directory back as the service's text (``path_param``'s inverse)."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
 
 
 def to_us(when: datetime) -> int:
@@ -210,7 +239,7 @@ def fields_json(c: Classification) -> str:
 
 def row_to_recording(row: sqlite3.Row | tuple[Any, ...]) -> Recording:
     (rid, source, location, dev, ino, size, mtime_ns, licence, started, deadline, fields,
-     state, first_seen, skip_reason, held, not_before) = row  # fmt: skip
+     state, first_seen, skip_reason, held, not_before, ctime_ns, btime_ns) = row  # fmt: skip
     extra = json.loads(fields)
     provenance = {k: Provenance(v) for k, v in extra.pop("provenance", {}).items()}
     classification = Classification(
@@ -219,7 +248,7 @@ def row_to_recording(row: sqlite3.Row | tuple[Any, ...]) -> Recording:
     return Recording(
         id=rid,
         source=source,
-        relpath=location,
+        relpath=path_value(location),
         dev=dev,
         ino=ino,
         size=size,
@@ -231,6 +260,8 @@ def row_to_recording(row: sqlite3.Row | tuple[Any, ...]) -> Recording:
         skip_reason=skip_reason,
         held=bool(held),
         not_before=None if not_before is None else from_us(not_before),
+        ctime_ns=ctime_ns,
+        btime_ns=btime_ns,
     )
 
 

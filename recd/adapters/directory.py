@@ -56,11 +56,17 @@ class DirectorySource:
     """One `type = "directory"` source."""
 
     def __init__(
-        self, name: str, root: Path, *, exclude: tuple[Path, ...] = (), progress: float = 0
+        self,
+        name: str,
+        root: Path,
+        *,
+        exclude: tuple[Path, ...] = (),
+        progress: float = 0,
+        pins: _safefs.RootPins | None = None,
     ) -> None:
         self.name = name
         self.root = root
-        self._root = _safefs.Root(root, name=name)
+        self._root = _safefs.Root(root, name=name, pins=pins)
         self._exclude = exclude
         self._progress = progress or PROGRESS_EVERY
         self._report = DirScanReport()

@@ -43,6 +43,7 @@ import signal
 import stat
 import struct
 import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ from recd.adapters._closing import Closing
 from recd.core.erasure import Action, Decision, TargetFacts
 from recd.core.model import EraseMethod, ErasePattern, Stamps
 from recd.ports import (
+    Changed,
     EraseError,
     EraseJob,
     EraseOutcome,
@@ -258,12 +260,17 @@ class LocalEraser(Closing):
     """
 
     def __init__(
-        self, root: Path, *, chunk_size: int = 4 * 1024 * 1024, proc: Path = Path("/proc")
+        self,
+        root: Path,
+        *,
+        chunk_size: int = 4 * 1024 * 1024,
+        proc: Path = Path("/proc"),
+        pins: _safefs.RootPins | None = None,
     ) -> None:
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
         self.root = root
-        self._root = _safefs.Root(root)
+        self._root = _safefs.Root(root, pins=pins)
         self.chunk_size = chunk_size
         self._proc = proc
         self._fd_dir = proc / "self" / "fd"
@@ -301,7 +308,7 @@ class LocalEraser(Closing):
         try:
             st = os.fstat(path_fd)
             _check_mount(path_fd, root)
-            _check_identity(st, root.dev, dev, ino, size)
+            _check_identity(st, root.dev, dev, ino, size, stamps, _birth_time(path_fd, stamps))
             handle = _Handle(dir_fd, name, path_fd, st)
             return Prepared(relpath, handle, self._facts(handle))
         except BaseException:
@@ -316,7 +323,7 @@ class LocalEraser(Closing):
         out: list[PreparedErase | EraseError | OSError] = []
         for t in targets:
             try:
-                out.append(self.prepare(t.relpath, t.dev, t.ino, t.size))
+                out.append(self.prepare(t.relpath, t.dev, t.ino, t.size, t.stamps))
             except (EraseError, OSError) as exc:
                 out.append(exc)
         return out
@@ -601,6 +608,14 @@ def _check_renamed(dir_fd: int, name: str, temp_name: str, dev: int, ino: int) -
     raise Refused("replaced during erasure; the other file was left in place")
 
 
+def _birth_time(path_fd: int, stamps: Stamps | None) -> int | None:
+    """The held file's birth time, when it is to be compared and the filesystem keeps one."""
+    if stamps is None or stamps.btime_ns is None:
+        return None
+    sx = _safefs.statx(path_fd)
+    return None if sx is None else sx.btime_ns
+
+
 def _check_mount(path_fd: int, root: _safefs.DirId) -> None:
     """The file held is on the root's mount: not a file bind-mounted over the name."""
     try:
@@ -610,9 +625,18 @@ def _check_mount(path_fd: int, root: _safefs.DirId) -> None:
 
 
 def _check_identity(
-    st: os.stat_result, root_dev: int, dev: int, ino: int, size: int | None
+    st: os.stat_result,
+    root_dev: int,
+    dev: int,
+    ino: int,
+    size: int | None,
+    stamps: Stamps | None = None,
+    btime_ns: int | None = None,
 ) -> None:
-    """The file is the regular file that was indexed, on the root's filesystem."""
+    """The file is the regular file that was indexed, on the root's filesystem, as it was
+    indexed: same size and (``stamps``) mtime, ctime and, where both are known, birth time
+    (``btime_ns``: the open file's, when the eraser reads it). A difference raises
+    ``Changed``: written to since, or a new file that reused the inode number."""
     if stat.S_ISLNK(st.st_mode):
         raise Refused("is a symbolic link")
     if not stat.S_ISREG(st.st_mode):
@@ -622,7 +646,26 @@ def _check_identity(
     if (st.st_dev, st.st_ino) != (dev, ino):
         raise Refused("replaced since it was indexed")
     if size is not None and st.st_size != size:
-        raise Refused(f"changed since it was indexed (size {st.st_size}, indexed {size})")
+        raise Changed(f"changed since it was indexed (size {st.st_size}, indexed {size})")
+    if stamps is None:
+        return
+    born = getattr(st, "st_birthtime_ns", None) if btime_ns is None else btime_ns
+    for what, now, indexed in (
+        ("mtime", st.st_mtime_ns, stamps.mtime_ns),
+        ("ctime", st.st_ctime_ns, stamps.ctime_ns),
+        ("birth time", born, stamps.btime_ns),
+    ):
+        if now is not None and indexed is not None and now != indexed:
+            raise Changed(
+                f"changed since it was indexed ({what} {_ns_text(now)}, indexed "
+                f"{_ns_text(indexed)}): written to, or another file that reused its inode number"
+            )
+
+
+def _ns_text(ns: int) -> str:
+    """Nanoseconds since the epoch as UTC text to the nanosecond, for a one-line reason."""
+    seconds, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{frac:09d}Z"
 
 
 def _overwrite_fd(

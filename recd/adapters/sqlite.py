@@ -26,6 +26,8 @@ from recd.adapters._sqlschema import (
     fields_json,
     from_us,
     item_data,
+    path_param,
+    path_value,
     register_functions,
     row_to_breaker,
     row_to_recording,
@@ -113,11 +115,11 @@ class SqliteCatalogue:
     def in_dir(self, source: str, directory: str) -> dict[str, Known]:
         """Every recording catalogued in one directory of ``source`` ('' is the root)."""
         cursor = self._db.execute(
-            "SELECT id, dev, ino, size, mtime_ns, state FROM recordings "
+            "SELECT id, dev, ino, size, mtime_ns, state, ctime_ns, btime_ns FROM recordings "
             "WHERE source = ? AND dir = ?",
-            (source, directory),
+            (source, path_param(directory)),
         )
-        return {r[0]: Known(r[1], r[2], r[3], r[4], State(r[5])) for r in cursor}
+        return {r[0]: Known(r[1], r[2], r[3], r[4], State(r[5]), r[6], r[7]) for r in cursor}
 
     def dirs(self, source: str, under: str = "") -> list[str]:
         """The directories of ``source`` that hold present recordings (with ``under``: that
@@ -126,19 +128,27 @@ class SqliteCatalogue:
         A skip-scan of ``recordings_dir``: one index seek per directory, where ``SELECT
         DISTINCT`` read every row of the source (and the table, for ``state``).
         """
-        lo, hi = (under, under + "0") if under else ("", "\U0010ffff")  # '0' sorts after '/'
+        if not under:  # every TEXT, then every BLOB (the names that are not UTF-8)
+            return self._skip_scan(source, "", None)
+        key = path_param(under)
+        # '0' sorts after '/'. A directory below a UTF-8 one may itself be stored as a BLOB.
+        found = [] if isinstance(key, bytes) else self._skip_scan(source, under, under + "0")
+        blob = key if isinstance(key, bytes) else under.encode()
+        return found + self._skip_scan(source, blob, blob + b"0")
+
+    def _skip_scan(self, source: str, lo: str | bytes, hi: str | bytes | None) -> list[str]:
+        below = "" if hi is None else " AND dir < :hi"
         cursor = self._db.execute(
-            "WITH RECURSIVE d(dir) AS ("
-            " SELECT (SELECT MIN(dir) FROM recordings WHERE source = :s AND dir >= :lo"
-            " AND dir < :hi)"
+            "WITH RECURSIVE d(dir) AS ("  # noqa: S608 (only the literal bound is formatted in)
+            f" SELECT (SELECT MIN(dir) FROM recordings WHERE source = :s AND dir >= :lo{below})"
             " UNION ALL"
-            " SELECT (SELECT MIN(dir) FROM recordings WHERE source = :s AND dir > d.dir"
-            " AND dir < :hi) FROM d WHERE d.dir IS NOT NULL)"
+            f" SELECT (SELECT MIN(dir) FROM recordings WHERE source = :s AND dir > d.dir{below})"
+            " FROM d WHERE d.dir IS NOT NULL)"
             " SELECT dir FROM d WHERE dir IS NOT NULL AND EXISTS (SELECT 1 FROM recordings"
             " WHERE source = :s AND dir = d.dir AND state = 'present')",
             {"s": source, "lo": lo, "hi": hi},
         )
-        return [r[0] for r in cursor]
+        return [path_value(r[0]) for r in cursor]
 
     def upsert(self, rows: Sequence[Recording], now: datetime) -> None:
         """Insert or refresh recordings a scan saw; they become ``present``, held if an
@@ -149,8 +159,8 @@ class SqliteCatalogue:
             (
                 r.id,
                 r.source,
-                r.relpath,
-                r.relpath.rpartition("/")[0],
+                path_param(r.relpath),
+                path_param(r.relpath.rpartition("/")[0]),
                 r.dev,
                 r.ino,
                 r.size,
@@ -162,19 +172,23 @@ class SqliteCatalogue:
                 to_us(r.first_seen),
                 now_us,
                 1 if active and holding(active, r) else 0,
+                r.ctime_ns,
+                r.btime_ns,
             )
             for r in rows
         ]
         with self._tx():
             self._db.executemany(
                 "INSERT INTO recordings (id, source, location, dir, dev, ino, size, mtime_ns, "  # noqa: S608
-                "licence, started, deadline, fields, state, first_seen, indexed_at, held) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'present', ?, ?, ?) "
+                "licence, started, deadline, fields, state, first_seen, indexed_at, held, "
+                "ctime_ns, btime_ns) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'present', ?, ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, "
                 "size = excluded.size, mtime_ns = excluded.mtime_ns, licence = excluded.licence, "
                 f"started = excluded.started, deadline = {_FLOORED.format('excluded.deadline')}, "
                 "fields = excluded.fields, state = 'present', indexed_at = excluded.indexed_at, "
-                "erased_at = NULL, skip_reason = NULL, held = excluded.held",
+                "erased_at = NULL, skip_reason = NULL, held = excluded.held, "
+                "ctime_ns = excluded.ctime_ns, btime_ns = excluded.btime_ns",
                 params,
             )
 
@@ -193,7 +207,7 @@ class SqliteCatalogue:
             cursor = self._db.executemany(
                 "UPDATE recordings SET state = 'missing' "
                 "WHERE source = ? AND dir = ? AND state = 'present'",
-                [(source, d) for d in directories],
+                [(source, path_param(d)) for d in directories],
             )
             return cursor.rowcount
 
@@ -264,7 +278,7 @@ class SqliteCatalogue:
             "WHERE state = 'present' AND held = 0 AND deadline <= ? ORDER BY source, dir",
             (to_us(now),),
         )
-        return [(r[0], r[1]) for r in cursor]
+        return [(r[0], path_value(r[1])) for r in cursor]
 
     def due_in(
         self, source: str, directory: str, now: datetime, limit: int, after: str = ""
@@ -274,7 +288,7 @@ class SqliteCatalogue:
             f"SELECT {COLUMNS} FROM recordings WHERE source = ? AND dir = ? "  # noqa: S608
             "AND location > ? AND state = 'present' AND held = 0 AND deadline <= ? "
             "ORDER BY location LIMIT ?",
-            (source, directory, after, to_us(now), limit),
+            (source, path_param(directory), path_param(after), to_us(now), limit),
         )
         return [row_to_recording(r) for r in cursor]
 

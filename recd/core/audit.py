@@ -90,6 +90,26 @@ def canonical_json(obj: object) -> bytes:
     return text.encode("utf-8")
 
 
+def location_details(location: str) -> dict[str, str]:
+    """How an entry (or a certificate) records where a file is (SPEC section 8).
+
+    ``location`` is the path as text. A path that is not UTF-8 (its undecodable bytes are lone
+    surrogates, as ``os.fsdecode`` gives them) cannot be JSON text as it is: ``location`` then
+    shows each such byte as ``\\xHH`` and ``location_bytes`` holds the exact path, every byte
+    as two lower-case hex digits. ``location_bytes`` is present only then, so a ``location``
+    without it is the path exactly.
+    """
+    try:
+        location.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = location.encode("utf-8", "surrogateescape")
+        return {
+            "location": raw.decode("utf-8", "backslashreplace"),
+            "location_bytes": raw.hex(),
+        }
+    return {"location": location}
+
+
 def format_time(dt: datetime) -> str:
     """``dt`` in UTC with microseconds and a ``Z``, e.g. 2026-11-23T13:43:09.123456Z.
 

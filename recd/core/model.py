@@ -148,3 +148,10 @@ class Recording:
     skip_reason: str | None = None  # why the last erase attempt was skipped, if it was
     held: bool = False  # an active legal hold matches it: nothing erases it
     not_before: datetime | None = None  # its last hold's release + holds.release_grace
+    ctime_ns: int | None = None  # as indexed; None: not recorded (an older recd, S3)
+    btime_ns: int | None = None  # as indexed; None: not recorded or not kept by the filesystem
+
+    @property
+    def stamps(self) -> Stamps:
+        """The times that identify the indexed life of its inode."""
+        return Stamps(self.mtime_ns, self.ctime_ns, self.btime_ns)

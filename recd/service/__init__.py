@@ -7,7 +7,7 @@ its ports.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from recd.config import Config
 from recd.ports import NO_TELEMETRY, AuditLog, Catalogue, Clock, Eraser, Telemetry
@@ -24,6 +24,7 @@ class EraseUseCase:
         clock: Clock,
         erasers: Mapping[str, Eraser],
         telemetry: Telemetry = NO_TELEMETRY,
+        reindex: Callable[[str, str], object] | None = None,
     ) -> None:
         self.config = config
         self.catalogue = catalogue
@@ -31,3 +32,6 @@ class EraseUseCase:
         self.clock = clock
         self.erasers = erasers
         self.telemetry = telemetry
+        #: Index one file (source, relpath) again, whatever the catalogue holds: called when a
+        #: prepare finds the file changed (``Changed``); None: the next scan does it.
+        self.reindex = reindex

@@ -1,8 +1,12 @@
 """Index one source: scan it, classify new and changed files, reconcile what vanished.
 
-Unchanged files (same device, inode, size and mtime as catalogued) are not re-classified or
+Unchanged files (same device, inode, size and times as catalogued) are not re-classified or
 re-read, so a rescan of a large tree costs a stat per file. Work is streamed in batches, so
 memory stays flat whatever the tree's size.
+
+No single file stops a scan: one that cannot be classified or stored (any exception) is
+counted, logged once while it keeps failing the same way, skipped, and tried again at the next
+scan. A batch the catalogue refuses is split in halves until the rows at fault are alone.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from datetime import UTC, datetime
 from recd.config import Config, SourceConfig
 from recd.core import classify
 from recd.core.model import FileFacts, Recording, State, recording_id
-from recd.ports import Catalogue, Source, TagReader
+from recd.ports import NO_TELEMETRY, Catalogue, Known, Source, TagReader, Telemetry
 from recd.service.policies import deadline, policy_key
 
 logger = logging.getLogger(__name__)
@@ -73,6 +77,54 @@ def _below(directory: str, roots: Sequence[str]) -> bool:
     return any(directory == r or directory.startswith(r + "/") for r in roots)
 
 
+def unchanged(old: Known | Recording, facts: FileFacts) -> bool:
+    """Whether ``facts`` are of the file ``old`` was indexed from: same device, inode, size,
+    mtime, and ctime and birth time where both are known (an inode number can be reused at
+    once by a new file of the same size with an old mtime: ``mv``, ``cp -p``)."""
+    if (old.dev, old.ino, old.size, old.mtime_ns) != (facts.dev, facts.ino, facts.size,
+                                                       facts.mtime_ns):  # fmt: skip
+        return False
+    for was, now in ((old.ctime_ns, facts.ctime_ns), (old.btime_ns, facts.btime_ns)):
+        if was is not None and now is not None and was != now:
+            return False
+    return True
+
+
+class IndexErrors:
+    """Files that could not be indexed: each failure is counted; each file is logged once
+    while it keeps failing for the same reason (not at every rescan). Keep one per process."""
+
+    LIMIT = 100_000  # files remembered; past it the oldest is forgotten (and logged again)
+
+    def __init__(self, telemetry: Telemetry = NO_TELEMETRY) -> None:
+        self.telemetry = telemetry
+        self._logged: dict[tuple[str, str], str] = {}
+
+    def failed(self, source: str, relpath: str, exc: BaseException) -> None:
+        self.telemetry.index_error(source)
+        why = f"{type(exc).__name__}: {exc}"
+        key = (source, relpath)
+        if self._logged.get(key) == why:
+            logger.debug("still cannot index %s/%s: %s", source, relpath, why)
+            return
+        if len(self._logged) >= self.LIMIT:
+            del self._logged[next(iter(self._logged))]
+        self._logged[key] = why
+        logger.error(
+            "cannot index %s/%s (%s); skipped, retention goes on for the other files and "
+            "this one is tried again at every scan",
+            source, relpath, why, exc_info=not isinstance(exc, (OSError, ValueError)),
+        )  # fmt: skip
+
+    def indexed(self, rows: Sequence[Recording]) -> None:
+        """Rows stored: a file among them that failed before is logged again if it fails."""
+        if not self._logged:
+            return
+        for r in rows:
+            if self._logged.pop((r.source, r.relpath), None) is not None:
+                logger.info("%s/%s indexed now", r.source, r.relpath)
+
+
 class Indexer:
     """Classifies files of one source into catalogue rows and reconciles what vanished.
 
@@ -90,8 +142,10 @@ class Indexer:
         catalogue: Catalogue,
         tag_reader: TagReader | None,
         progress: Callable[[int], None] | None = None,
+        errors: IndexErrors | None = None,
     ) -> None:
         self.config = config
+        self.errors = IndexErrors() if errors is None else errors
         self.progress = progress  # told the files seen so far, every batch
         self.rule = source_config.rule
         self.source = source
@@ -160,16 +214,13 @@ class Indexer:
         for facts in files:
             rid = recording_id(name, facts.relpath)
             old = self.catalogue.get(rid)
-            if (
-                old is not None
-                and old.state is State.PRESENT
-                and (old.dev, old.ino, old.size, old.mtime_ns)
-                == (facts.dev, facts.ino, facts.size, facts.mtime_ns)
-            ):
+            if old is not None and old.state is State.PRESENT and unchanged(old, facts):
                 continue
-            rows.append(self.recording(rid, facts, now))
+            row = self._classify(rid, facts, now)
+            if row is not None:
+                rows.append(row)
+        rows = self._store(rows, now)
         if rows:
-            self.catalogue.upsert(rows, now)
             stored = self.catalogue.policies()
             for licence in {r.classification.licence for r in rows} - set(stored):
                 self.catalogue.record_policy(licence, policy_key(self.config.period_for(licence)))
@@ -177,10 +228,60 @@ class Indexer:
             self.catalogue.mark_missing([recording_id(name, relpath) for relpath in gone])
         return rows
 
+    def reindex(self, relpath: str, now: datetime) -> Recording | None:
+        """Index the file at ``relpath`` again whatever the catalogue holds (an erase found
+        it changed: perhaps a new file that reused the inode number, which gets its own
+        classification and deadline). Returns the row stored; None when no file is there (its
+        row becomes missing) or it could not be indexed (reported). Raises ``OSError``."""
+        name = self.source.name
+        rid = recording_id(name, relpath)
+        facts = self.source.facts(relpath)
+        if facts is None:
+            self.catalogue.mark_missing([rid])
+            return None
+        row = self._classify(rid, facts, now)
+        stored = self._store([] if row is None else [row], now)
+        if not stored:
+            return None
+        licence = stored[0].classification.licence
+        if licence not in self.catalogue.policies():
+            self.catalogue.record_policy(licence, policy_key(self.config.period_for(licence)))
+        logger.info(
+            "re-indexed %s/%s: %s", name, relpath,
+            "no deadline" if stored[0].deadline is None
+            else f"deadline {stored[0].deadline:%Y-%m-%d %H:%M:%S} UTC",
+        )  # fmt: skip
+        return stored[0]
+
     def _flush(self) -> None:
         if self._pending:
-            self.catalogue.upsert(self._pending, self._now)
+            self._store(self._pending, self._now)
             self._pending = []
+
+    def _store(self, rows: list[Recording], now: datetime) -> list[Recording]:
+        """Upsert ``rows``; a batch the catalogue refuses is halved until each row at fault is
+        alone, which is reported and skipped. Returns the rows stored."""
+        if not rows:
+            return rows
+        try:
+            self.catalogue.upsert(rows, now)
+        except Exception as exc:
+            if len(rows) == 1:
+                self.errors.failed(rows[0].source, rows[0].relpath, exc)
+                return []
+            half = len(rows) // 2
+            return self._store(rows[:half], now) + self._store(rows[half:], now)
+        self.errors.indexed(rows)
+        return rows
+
+    def _classify(self, rid: str, facts: FileFacts, now: datetime) -> Recording | None:
+        """``recording``, or None (reported) when anything about the file fails."""
+        try:
+            row = self.recording(rid, facts, now)
+        except Exception as exc:  # one file never stops a scan
+            self.errors.failed(facts.source, facts.relpath, exc)
+            return None
+        return row
 
     def _index_dir(
         self,
@@ -201,15 +302,16 @@ class Indexer:
                 not reclassify
                 and old is not None
                 and old.state is State.PRESENT
-                and (old.dev, old.ino, old.size, old.mtime_ns)
-                == (facts.dev, facts.ino, facts.size, facts.mtime_ns)
+                and unchanged(old, facts)
             ):
+                continue
+            row = self._classify(rid, facts, now)
+            if row is None:  # reported; an old row stays as it was (not missing)
                 continue
             if old is None:
                 stats.new += 1
             else:
                 stats.changed += 1
-            row = self.recording(rid, facts, now)
             licence = row.classification.licence
             stats.licences.add(licence)
             stats.unclassified += licence is None
@@ -242,6 +344,8 @@ class Indexer:
             deadline=deadline(c.started, self.config.period_for(c.licence)),
             state=State.PRESENT,
             first_seen=now,
+            ctime_ns=facts.ctime_ns,
+            btime_ns=facts.btime_ns,
         )
 
     def _read_metadata(self, facts: FileFacts) -> dict[str, str] | None:

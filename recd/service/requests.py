@@ -10,6 +10,7 @@ run's starting offset, settles them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -22,7 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from recd import __version__
-from recd.core.audit import AuditDraft, format_human_time, format_time, parse_time
+from recd.core.audit import (
+    AuditDraft,
+    format_human_time,
+    format_time,
+    location_details,
+    parse_time,
+)
 from recd.core.erasure import Action, decide
 from recd.core.holds import holding
 from recd.core.model import Mode, Recording, State
@@ -40,6 +47,7 @@ from recd.errors import NotAllowedInState, NotFound, PermissionDenied, RecdError
 from recd.ports import (
     RECD,
     Actor,
+    Changed,
     EraseError,
     Eraser,
     EraseTarget,
@@ -482,7 +490,7 @@ class Requests(EraseUseCase):
             else:
                 opening.append((rec, item))
         for eraser, group in _by_source(opening, self.erasers):
-            targets = [EraseTarget(r.relpath, r.dev, r.ino, r.size) for r, _ in group]
+            targets = [EraseTarget(r.relpath, r.dev, r.ino, r.size, r.stamps) for r, _ in group]
             for (rec, item), opened in zip(group, eraser.prepare_many(targets), strict=True):
                 plan = self._plan(rec, item, eraser, opened, reason, now, roots)
                 if isinstance(plan, RequestItem):
@@ -504,6 +512,12 @@ class Requests(EraseUseCase):
         if isinstance(opened, Gone):
             self.catalogue.mark_missing([rec.id])
             return replace(item, outcome=ItemOutcome.GONE, note="vanished before erasure")
+        if isinstance(opened, Changed):  # another file now: re-indexed, never erased as this
+            out = self._not_erased(rec, item, reason, _why(opened), roots)
+            if self.reindex is not None:
+                with contextlib.suppress(OSError):  # the next scan tries again
+                    self.reindex(rec.source, rec.relpath)
+            return out
         if isinstance(opened, (EraseError, OSError)):
             return self._not_erased(rec, item, reason, _why(opened), roots)
         decision = decide(opened.facts, self.config.erase, now)
@@ -784,7 +798,7 @@ def certificate_document(
     for item in items:
         entry: dict[str, Any] = {
             "id": item.recording_id,
-            "location": item.location,
+            **(location_details(item.location) if item.location else {"location": None}),
             "licence": item.licence,
             "size": item.size,
         }

@@ -18,12 +18,13 @@ from datetime import datetime
 from typing import Any
 
 from recd.config import Config
-from recd.core.audit import AuditDraft, format_time, parse_time
+from recd.core.audit import AuditDraft, format_time, location_details, parse_time
 from recd.core.erasure import Action, decide
 from recd.core.model import ERASE_PREFIX, Mode, Recording
 from recd.core.policy import Outcome, verdict
 from recd.core.safety import breaker_trips
 from recd.ports import (
+    Changed,
     EraseError,
     Eraser,
     EraseTarget,
@@ -100,7 +101,7 @@ def location_of(roots: Mapping[str, str], rec: Recording) -> str:
 def erase_details(roots: Mapping[str, str], rec: Recording, reason: str) -> dict[str, Any]:
     """The audit details every erase entry of ``rec`` carries (SPEC section 8)."""
     details: dict[str, Any] = {
-        "location": location_of(roots, rec),
+        **location_details(location_of(roots, rec)),
         "licence": rec.classification.licence,
         "size": rec.size,
         "reason": reason,
@@ -220,7 +221,10 @@ class Sweeper(EraseUseCase):
         decide each; nothing is touched."""
         plans: list[Plan] = []
         for eraser, items in _by_eraser(due):
-            targets = [EraseTarget(d.rec.relpath, d.rec.dev, d.rec.ino, d.rec.size) for d in items]
+            targets = [
+                EraseTarget(d.rec.relpath, d.rec.dev, d.rec.ino, d.rec.size, d.rec.stamps)
+                for d in items
+            ]
             for d, opened in zip(items, eraser.prepare_many(targets), strict=True):
                 plan = self._plan(d, opened, now, report.tally(d.label))
                 if plan is not None:
@@ -241,6 +245,8 @@ class Sweeper(EraseUseCase):
             return None
         if isinstance(opened, EraseError):
             self._skip(rec, opened.reason, tally, permanent=True)
+            if isinstance(opened, Changed):  # not the file indexed: it gets its own deadline
+                self.reindex_changed(rec)
             return None
         if isinstance(opened, OSError):  # S3: the listing failed (its one-line reason)
             reason = f"cannot open: {opened.strerror or os.strerror(opened.errno or 0)}"
@@ -262,6 +268,17 @@ class Sweeper(EraseUseCase):
             logger.info("dry-run: would erase %s (%s)", details["location"], decision.method)
             return None
         return Plan(rec, d.label, d.eraser, opened, decision, details)
+
+    def reindex_changed(self, rec: Recording) -> None:
+        """Index again the file now at ``rec``'s location (a prepare found it changed)."""
+        if self.reindex is None:
+            return
+        try:
+            self.reindex(rec.source, rec.relpath)
+        except OSError as exc:  # the next scan tries again
+            logger.warning(
+                "%s not re-indexed: %s", location_of(self.roots, rec), exc.strerror or exc
+            )
 
     def _skip(self, rec: Recording, reason: str, tally: LicenceTally, *, permanent: bool) -> None:
         """Keep a due recording this time; audit a refusal once, when its reason changes."""

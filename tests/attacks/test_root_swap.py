@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from recd import runtime
-from recd.adapters._safefs import RootChanged
+from recd.adapters._safefs import RootChanged, RootPins
 from recd.adapters.clock import SystemClock
 from recd.adapters.directory import DirectorySource
 from recd.adapters.erase import LocalEraser
@@ -95,7 +95,8 @@ def started(tmp_path: Path) -> Iterator[Path]:
     """A root holding L1/rec.wav, with its scanner and eraser made (as at start)."""
     root = tmp_path / "parent" / "root"
     touch(root / "L1" / "rec.wav")
-    src, e = DirectorySource("pbx", root), LocalEraser(root)
+    pins = RootPins()  # one run: the scanner and eraser share what they know of the root
+    src, e = DirectorySource("pbx", root, pins=pins), LocalEraser(root, pins=pins)
     assert [f.relpath for f in src.scan()] == ["L1/rec.wav"]
     DIRS[root] = (src, e)
     yield root
@@ -158,8 +159,9 @@ def test_an_operators_root_that_is_a_symlink_is_resolved_once(
     link = tmp_path / "spool"
     touch(real / "L1" / "a.wav")
     link.symlink_to(real)
+    pins = RootPins()
     with caplog.at_level(logging.INFO):
-        src, e = DirectorySource("pbx", link), LocalEraser(link)
+        src, e = DirectorySource("pbx", link, pins=pins), LocalEraser(link, pins=pins)
     assert f"source pbx: root {link} resolves to {real}; recd uses {real} and follows no" in (
         caplog.text
     )
@@ -176,7 +178,8 @@ def test_an_operators_root_that_is_a_symlink_is_resolved_once(
 
 def test_a_root_missing_at_start_is_checked_from_its_first_open(tmp_path: Path) -> None:
     root = tmp_path / "later"
-    src, e = DirectorySource("pbx", root), LocalEraser(root)
+    pins = RootPins()  # one run: the scanner and eraser share what they know of the root
+    src, e = DirectorySource("pbx", root, pins=pins), LocalEraser(root, pins=pins)
     with pytest.raises(FileNotFoundError):
         list(src.scan())
     st = touch(root / "L1" / "a.wav")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from recd.adapters._sqlschema import MIGRATIONS
 from recd.adapters.sqlite import SCHEMA_VERSION, SqliteCatalogue, from_us, to_us
-from recd.core.model import Classification, Provenance, Recording, State, recording_id
+from recd.core.model import Classification, Provenance, Recording, Stamps, State, recording_id
 from recd.errors import StateError
 from recd.ports import Catalogue, Intent
 
@@ -241,3 +244,77 @@ def test_dirs_of_a_subtree(catalogue: Catalogue) -> None:
     assert {"d", "d/e"} <= set(below) <= {"d", "d/e", "d-x"}  # prefix siblings may come too
     assert catalogue.dirs("pbx", "x") == []  # only missing recordings there
     assert catalogue.dirs("other") == []
+
+
+#: Names as ``os.fsdecode`` gives them for bytes that are not UTF-8 (lone surrogates).
+BAD = "bad\udcff\nname\x1b[31m.wav"
+BAD_DIR = "d\udce9"  # "é" in Latin-1: the byte 0xe9 on its own
+
+
+def test_names_that_are_not_utf8_round_trip(catalogue: Catalogue) -> None:
+    """A name that is not UTF-8 is stored losslessly and found by id, directory and page."""
+    rows = [rec(BAD), rec(f"{BAD_DIR}/x.wav"), rec(f"d/{BAD}"), rec("d/a.wav"), rec("d/z.wav")]
+    catalogue.upsert(rows, T0)
+    for r in rows:
+        got = catalogue.get(r.id)
+        assert got == r
+        assert os.fsencode(got.relpath) == os.fsencode(r.relpath)
+    assert set(catalogue.in_dir("pbx", BAD_DIR)) == {rows[1].id}
+    assert set(catalogue.in_dir("pbx", "d")) == {rows[2].id, rows[3].id, rows[4].id}
+    assert catalogue.dirs("pbx") == ["", "d", BAD_DIR]
+    assert catalogue.dirs("pbx", BAD_DIR) == [BAD_DIR]
+    now = T0 + timedelta(days=31)
+    assert catalogue.due_dirs(now) == [("pbx", ""), ("pbx", "d"), ("pbx", BAD_DIR)]
+    paged: list[str] = []
+    after = ""
+    while page := catalogue.due_in("pbx", "d", now, 1, after):
+        paged += [r.relpath for r in page]
+        after = page[-1].relpath
+    assert paged == ["d/a.wav", "d/z.wav", f"d/{BAD}"]  # every name once: UTF-8 ones first
+    assert catalogue.mark_dirs_missing("pbx", [BAD_DIR]) == 1
+    catalogue.mark_missing([rows[0].id])
+    assert catalogue.dirs("pbx") == ["d"]
+
+
+def test_a_directory_below_a_utf8_one_may_not_be_utf8(catalogue: Catalogue) -> None:
+    catalogue.upsert([rec("d/a.wav"), rec(f"d/{BAD_DIR}/b.wav"), rec("e/c.wav")], T0)
+    assert set(catalogue.dirs("pbx", "d")) == {"d", f"d/{BAD_DIR}"}
+
+
+def test_intents_of_a_name_that_is_not_utf8_resolve(catalogue: Catalogue) -> None:
+    r = rec(BAD)
+    catalogue.upsert([r], T0)
+    plan = {"location": f"/srv/{BAD}"}
+    assert catalogue.add_intents([Intent("i1", r.id, 0, ".recd-erase-x", plan, T0)]) == {"i1"}
+    assert catalogue.pending_intents()[0].plan == plan
+    catalogue.resolve_intents([("i1", T0)], [])
+    assert catalogue.get(r.id).state is State.ERASED  # type: ignore[union-attr]
+
+
+def test_stamps_are_stored_and_refreshed(catalogue: Catalogue) -> None:
+    r = replace(rec("a.wav"), ctime_ns=5, btime_ns=3)
+    catalogue.upsert([r], T0)
+    assert catalogue.get(r.id) == r
+    assert catalogue.in_dir("pbx", "")[r.id].ctime_ns == 5
+    newer = replace(r, ctime_ns=6, btime_ns=None)
+    catalogue.upsert([newer], T0)
+    assert catalogue.get(r.id) == newer
+    assert catalogue.get(r.id).stamps == Stamps(r.mtime_ns, 6, None)  # type: ignore[union-attr]
+
+
+def test_rows_of_an_older_schema_have_no_stamps(tmp_path: Path) -> None:
+    """Schema 5 adds the change and birth times; rows indexed before have NULL (not compared)."""
+    db = sqlite3.connect(tmp_path / "catalog.db")
+    db.executescript("".join(MIGRATIONS[v] for v in range(1, 5)) + "PRAGMA user_version=4;")
+    db.execute(
+        "INSERT INTO recordings (id, source, location, dir, dev, ino, size, mtime_ns, licence, "
+        "started, deadline, fields, state, first_seen, indexed_at) VALUES "
+        "('x', 'pbx', 'a.wav', '', 1, 1, 70, 0, 'L1', 0, NULL, '{}', 'present', 0, 0)"
+    )
+    db.commit()
+    db.close()
+    cat = SqliteCatalogue(tmp_path / "catalog.db")
+    got = cat.get("x")
+    cat.close()
+    assert got is not None
+    assert (got.ctime_ns, got.btime_ns) == (None, None)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from recd.adapters.sqlite import SqliteCatalogue
+from recd.adapters.sqlite import SCHEMA_VERSION, SqliteCatalogue
 from recd.adapters.sqlitereader import SqliteReader
 from recd.core.model import State
 from recd.errors import StateError
@@ -116,5 +116,5 @@ def test_reader_cannot_write_and_refuses_what_it_cannot_read(tmp_path: Path) -> 
     db = sqlite3.connect(tmp_path / "old.db")
     db.execute("PRAGMA user_version=1")
     db.close()
-    with pytest.raises(StateError, match="catalogue schema 1, this recd reads 4"):
+    with pytest.raises(StateError, match=f"catalogue schema 1, this recd reads {SCHEMA_VERSION}"):
         SqliteReader(tmp_path / "old.db")
