@@ -23,11 +23,13 @@ import secrets
 import socket
 import stat
 import struct
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from recd.core.admission import Limits
+from recd.core.admission import Burst, Limits
 from recd.errors import PermissionDenied, RecdError, StateError
 from recd.protocol import (
     MAX_REQUEST,
@@ -50,6 +52,9 @@ _UCRED = struct.Struct("3i")  # pid, uid, gid
 #: the daemon's loop (a scan, a request's run) hold one each, reads (status, ls) do not wait.
 LIMITS = Limits(connections=32, idle=5.0, request=10.0, reply=120.0, max_request=MAX_REQUEST)
 WORKERS = 4
+#: Connections the kernel queues before recd accepts them (capped by net.core.somaxconn): a
+#: burst waits there, costing recd no descriptor, instead of failing with EAGAIN.
+BACKLOG = 512
 STOP_GRACE = 1.0  # seconds a reply already being written may take once recd is stopping
 
 
@@ -124,6 +129,8 @@ class ControlServer:
         self.limits = limits
         self._count = count
         self._server: BoundedServer | None = None
+        self._refusals = Burst()
+        self._log_lock = threading.Lock()  # workers log refusals concurrently
         self._ino: tuple[int, int] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -139,7 +146,7 @@ class ControlServer:
             if self.gid is not None:
                 os.chown(temp, -1, self.gid)
             os.rename(temp, self.path)
-            sock.listen(64)
+            sock.listen(BACKLOG)
         except OSError as exc:
             sock.close()
             with contextlib.suppress(OSError):
@@ -217,9 +224,7 @@ class ControlServer:
             self.authorise(caller)
             request = decode_request(_request_line(data))
         except RecdError as exc:
-            logger.warning(
-                "admin request from %s (pid %d) refused: %s", caller.user, caller.pid, exc
-            )
+            self._log_refusal(caller, exc)
             return Reply.failure(kind_of(exc), str(exc))
         try:
             return self.handler(request, caller)
@@ -231,6 +236,25 @@ class ControlServer:
                 ErrorKind.FAILED,
                 f"internal error in recd ({type(exc).__name__}); see `journalctl -u recd`",
             )
+
+    def _log_refusal(self, caller: Caller, exc: RecdError) -> None:
+        """A warning for the first refused request of a burst, debug for the rest: a client
+        connecting and closing in a loop must not flood the journal."""
+        with self._log_lock:
+            now = time.monotonic()
+            self._refusals.ended(now)  # one quiet for long enough is over: the next is logged
+            first = self._refusals.note(now)
+        if first:
+            logger.warning(
+                "admin request from %s (pid %d) refused: %s (more refusals within %g s are "
+                "logged at debug level)",
+                caller.user,
+                caller.pid,
+                exc,
+                self._refusals.quiet,
+            )
+        else:
+            logger.debug("admin request from %s (pid %d) refused: %s", caller.user, caller.pid, exc)
 
     def authorise(self, caller: Caller) -> None:
         if caller.uid in (0, os.geteuid()):

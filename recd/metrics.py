@@ -62,6 +62,7 @@ REFUSALS = ("limit", "descriptors", "timeout")  # ... and its reason label
 HTTP_LIMITS = Limits(connections=16, idle=5.0, request=10.0, reply=30.0, max_request=MAX_HTTP_HEAD)
 HTTP_WORKERS = 1
 HTTP_STOP_GRACE = 0.5
+BACKLOG = 512  # a burst of connections waits in the kernel, not on a SYN retry
 
 # Seconds after the deadline: SPEC section 10 wants erasure within seconds, and the top buckets
 # still tell a slow sweep (minutes) from a stalled one (an hour).
@@ -561,7 +562,7 @@ def _listen(listen: str, host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
-        sock.listen(64)
+        sock.listen(BACKLOG)
     except OSError as exc:
         sock.close()
         raise StateError(f"metrics.listen {listen}: cannot listen: {exc.strerror or exc}") from None

@@ -238,11 +238,13 @@ class BoundedServer:
                 continue
             if verdict is Admission.DISPLACE:
                 oldest = min(reading, key=lambda c: c.timing.since)
-                self._drop(oldest, "limit", "another client needs the connection", now)
+                slowest = f"was the slowest to send its request of {len(self._conns)} held"
+                self._drop(oldest, "limit", slowest, now)
             sock.setblocking(False)
             conn = _Conn(sock, now)
             self._conns[sock.fileno()] = conn
             self._selector.register(sock, selectors.EVENT_READ, conn)
+            self._read(conn)  # a prompt client's request is there already: never displaced
 
     def _refuse(self, sock: socket.socket, verdict: Admission, now: float) -> None:
         if verdict is Admission.LIMIT:
@@ -350,10 +352,9 @@ class BoundedServer:
         self._note(
             reason,
             now,
-            "%s: dropped a client that %s (%s connections held)",
+            "%s: dropped a client that %s",
             self.endpoint.name,
             why,
-            len(self._conns),
         )
 
     def _close(self, conn: _Conn) -> None:
