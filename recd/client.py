@@ -25,6 +25,9 @@ from recd.protocol import Reply, Request, decode_reply, encode_request
 MAX_REPLY = 256 * 1024 * 1024
 CHUNK = 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
+#: Seconds to keep trying while the daemon's backlog is full (a burst of connections, or a
+#: flood it is shedding): it empties within milliseconds unless recd is stuck.
+CONNECT_PATIENCE = 1.0
 ADMIN_GROUP = "recd-admin"
 
 _NOT_RUNNING = {
@@ -96,6 +99,20 @@ class _Exchange:
                 )
 
 
+def _connect(sock: _socket.socket, path: Path, timeout: float | None) -> None:
+    patience = CONNECT_PATIENCE if timeout is None else min(timeout, CONNECT_PATIENCE)
+    give_up = time.monotonic() + patience
+    while True:
+        try:
+            sock.connect(str(path))
+        except BlockingIOError:
+            if time.monotonic() >= give_up:
+                raise
+            time.sleep(0.01)
+        else:
+            return
+
+
 def call(socket: Path, request: Request, *, timeout: float | None = DEFAULT_TIMEOUT) -> Reply:
     """Send ``request`` to the daemon listening on ``socket``; its decoded reply.
 
@@ -108,9 +125,10 @@ def call(socket: Path, request: Request, *, timeout: float | None = DEFAULT_TIME
         exchange = _Exchange(sock, timeout)
         try:
             # A Unix socket connects at once or fails at once (EAGAIN when the daemon's
-            # backlog is full), so only the exchange below can time out.
+            # backlog is full, tried again for CONNECT_PATIENCE), so only the exchange below
+            # can time out.
             sock.settimeout(timeout)
-            sock.connect(str(socket))
+            _connect(sock, socket, timeout)
         except OSError as exc:
             raise _connect_error(socket, exc) from None
         try:

@@ -1,12 +1,14 @@
 """The daemon's end of the admin socket: who is calling, may they, decode, answer, encode.
 
 The socket is created under a temporary name, given mode 0660 and the admin group, and then
-renamed into place, so it is never reachable with looser permissions. Each connection is
-served on its own short-lived thread: the caller is identified by ``SO_PEERCRED`` (and its
-supplementary groups by ``SO_PEERGROUPS``), checked against ``daemon.admin_group``, and its one
-request is handed to the handler with that identity, which the audit log records as the actor.
-Root and the daemon's own user are always allowed; the file permissions keep everyone else out
-before they can even connect, and this check stands behind them if the mode is loosened.
+renamed into place, so it is never reachable with looser permissions. Connections are served
+by ``recd.serving``: one thread reads every request without blocking, within ``LIMITS`` (a few
+connections at once, a deadline for the request and for taking the reply, a bounded size), and
+a few workers answer them. The caller is identified by ``SO_PEERCRED`` (and its supplementary
+groups by ``SO_PEERGROUPS``), checked against ``daemon.admin_group``, and its one request is
+handed to the handler with that identity, which the audit log records as the actor. Root and
+the daemon's own user are always allowed; the file permissions keep everyone else out before
+they can even connect, and this check stands behind them if the mode is loosened.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ import socket
 import stat
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from recd.core.admission import Burst, Limits
 from recd.errors import PermissionDenied, RecdError, StateError
 from recd.protocol import (
     MAX_REQUEST,
@@ -37,12 +41,21 @@ from recd.protocol import (
     encode_reply,
     kind_of,
 )
+from recd.serving import BoundedServer, Count
 
 logger = logging.getLogger(__name__)
 
 SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)  # Linux >= 4.13
 _UCRED = struct.Struct("3i")  # pid, uid, gid
-REQUEST_TIMEOUT = 10.0  # seconds a client may take to send its request
+#: recctl sends its request at once and reads its reply to the end; a listing of a million
+#: rows (256 MiB at most) still goes in well under ``reply``. Workers: requests that wait for
+#: the daemon's loop (a scan, a request's run) hold one each, reads (status, ls) do not wait.
+LIMITS = Limits(connections=32, idle=5.0, request=10.0, reply=120.0, max_request=MAX_REQUEST)
+WORKERS = 4
+#: Connections the kernel queues before recd accepts them (capped by net.core.somaxconn): a
+#: burst waits there, costing recd no descriptor, instead of failing with EAGAIN.
+BACKLOG = 512
+STOP_GRACE = 1.0  # seconds a reply already being written may take once recd is stopping
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,18 +108,30 @@ def admin_gid(group: str) -> int | None:
 
 
 class ControlServer:
-    """Serves the admin socket at ``path`` until ``stop``; ``handler`` answers each request."""
+    """Serves the admin socket at ``path`` until ``stop``; ``handler`` answers each request.
 
-    def __init__(self, path: Path, admin_group: str, handler: Handler) -> None:
+    ``count`` is told of every connection refused or dropped ("limit", "descriptors",
+    "timeout"), for ``recd_connections_refused_total``."""
+
+    def __init__(
+        self,
+        path: Path,
+        admin_group: str,
+        handler: Handler,
+        *,
+        limits: Limits = LIMITS,
+        count: Count | None = None,
+    ) -> None:
         self.path = path
         self.admin_group = admin_group
         self.handler = handler
         self.gid = admin_gid(admin_group)
-        self._sock: socket.socket | None = None
+        self.limits = limits
+        self._count = count
+        self._server: BoundedServer | None = None
+        self._refusals = Burst()
+        self._log_lock = threading.Lock()  # workers log refusals concurrently
         self._ino: tuple[int, int] | None = None
-        self._accepter: threading.Thread | None = None
-        self._workers: set[threading.Thread] = set()
-        self._lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -121,7 +146,7 @@ class ControlServer:
             if self.gid is not None:
                 os.chown(temp, -1, self.gid)
             os.rename(temp, self.path)
-            sock.listen(64)
+            sock.listen(BACKLOG)
         except OSError as exc:
             sock.close()
             with contextlib.suppress(OSError):
@@ -133,7 +158,7 @@ class ControlServer:
                 f"daemon.socket {self.path}: cannot serve the admin socket: {exc.strerror}{hint}"
             ) from exc
         st = os.stat(self.path, follow_symlinks=False)
-        self._sock, self._ino = sock, (st.st_dev, st.st_ino)
+        self._ino = (st.st_dev, st.st_ino)
         if self.gid is None:
             logger.warning(
                 "admin group %s does not exist: only root can use recctl (create it with "
@@ -141,24 +166,20 @@ class ControlServer:
                 self.admin_group,
                 self.admin_group,
             )
-        self._accepter = threading.Thread(target=self._accept, name="recd-control", daemon=True)
-        self._accepter.start()
+        self._server = BoundedServer(
+            sock, _AdminEndpoint(self), self.limits, workers=WORKERS, count=self._count,
+            thread_name="recd-control",
+        )  # fmt: skip
+        self._server.start()
         logger.info("admin socket listening at %s", self.path)
 
     def stop(self) -> None:
-        """Stop accepting, finish the requests in flight, remove the socket file."""
-        sock, self._sock = self._sock, None
-        if sock is None:
+        """Stop accepting, close every connection (a reply being written gets ``STOP_GRACE``
+        seconds), remove the socket file; never waits on a client."""
+        server, self._server = self._server, None
+        if server is None:
             return
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() below
-        assert self._accepter is not None
-        self._accepter.join()
-        sock.close()
-        with self._lock:
-            workers = list(self._workers)
-        for worker in workers:
-            worker.join()
+        server.stop(STOP_GRACE)
         self._remove_socket_file()
 
     def _clear_stale(self) -> None:
@@ -196,42 +217,15 @@ class ControlServer:
 
     # -- serving ------------------------------------------------------------------------------
 
-    def _accept(self) -> None:
-        while (sock := self._sock) is not None:
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                if self._sock is None:
-                    return  # stopping
-                logger.exception("admin socket: accept failed")
-                continue
-            worker = threading.Thread(target=self._serve, args=(conn,), name="recd-admin")
-            with self._lock:
-                self._workers.add(worker)
-            worker.start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        try:
-            with conn:
-                reply = self._answer(conn)
-                with contextlib.suppress(OSError):  # the client gave up: nothing to tell
-                    conn.sendall(encode_reply(reply))
-        finally:
-            with self._lock:
-                self._workers.discard(threading.current_thread())
-
-    def _answer(self, conn: socket.socket) -> Reply:
+    def answer(self, conn: socket.socket, data: bytes) -> Reply:
+        """The reply to the request ``data`` received on ``conn`` (on a worker thread)."""
         caller = peer_of(conn)
         try:
             self.authorise(caller)
-            request = decode_request(_read_request(conn))
+            request = decode_request(_request_line(data))
         except RecdError as exc:
-            logger.warning(
-                "admin request from %s (pid %d) refused: %s", caller.user, caller.pid, exc
-            )
+            self._log_refusal(caller, exc)
             return Reply.failure(kind_of(exc), str(exc))
-        except OSError as exc:
-            return Reply.failure(ErrorKind.FAILED, f"cannot read the request: {exc}")
         try:
             return self.handler(request, caller)
         except RecdError as exc:
@@ -243,6 +237,25 @@ class ControlServer:
                 f"internal error in recd ({type(exc).__name__}); see `journalctl -u recd`",
             )
 
+    def _log_refusal(self, caller: Caller, exc: RecdError) -> None:
+        """A warning for the first refused request of a burst, debug for the rest: a client
+        connecting and closing in a loop must not flood the journal."""
+        with self._log_lock:
+            now = time.monotonic()
+            self._refusals.ended(now)  # one quiet for long enough is over: the next is logged
+            first = self._refusals.note(now)
+        if first:
+            logger.warning(
+                "admin request from %s (pid %d) refused: %s (more refusals within %g s are "
+                "logged at debug level)",
+                caller.user,
+                caller.pid,
+                exc,
+                self._refusals.quiet,
+            )
+        else:
+            logger.debug("admin request from %s (pid %d) refused: %s", caller.user, caller.pid, exc)
+
     def authorise(self, caller: Caller) -> None:
         if caller.uid in (0, os.geteuid()):
             return
@@ -253,15 +266,27 @@ class ControlServer:
         )
 
 
-def _read_request(conn: socket.socket) -> bytes:
-    """Read up to the first newline (or EOF); give up after ``REQUEST_TIMEOUT`` seconds."""
-    conn.settimeout(REQUEST_TIMEOUT)
-    data = bytearray()
-    while b"\n" not in data and len(data) <= MAX_REQUEST:
-        chunk = conn.recv(65536)
-        if not chunk:
-            break
-        data += chunk
+class _AdminEndpoint:
+    """The admin protocol for ``recd.serving``: one line of JSON in, one reply out."""
+
+    name = "admin socket"
+
+    def __init__(self, server: ControlServer) -> None:
+        self.server = server
+
+    def complete(self, data: bytes, eof: bool) -> bool:
+        return eof or b"\n" in data
+
+    def answer(self, conn: socket.socket, request: bytes) -> bytes:
+        return encode_reply(self.server.answer(conn, request))
+
+    def refusal(self, why: str, *, busy: bool) -> bytes:
+        return encode_reply(Reply.failure(ErrorKind.UNAVAILABLE, why))
+
+
+def _request_line(data: bytes) -> bytes:
+    """The request: up to the first newline (or end of file; more than ``MAX_REQUEST`` bytes
+    is left whole, for ``decode_request`` to refuse)."""
     if not data:
         raise ProtocolError("empty request")
-    return bytes(data.partition(b"\n")[0])
+    return data.partition(b"\n")[0]

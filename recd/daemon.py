@@ -59,6 +59,7 @@ from recd.service.policies import apply_policies
 from recd.service.recovery import Recovery
 from recd.service.requests import Requests
 from recd.service.sweep import Sweeper, SweepReport
+from recd.serving import raise_fd_limit
 from recd.watching import WatchBatch, Watching
 
 logger = logging.getLogger(__name__)
@@ -144,6 +145,9 @@ class Daemon:
         return ExitCode.OK
 
     def start(self) -> None:
+        before, after = raise_fd_limit()  # connections are bounded; erasing must never want
+        if after != before:
+            logger.info("open file limit raised from %d to %d", before, after)
         self._open(self.config)
         self._serve(self.config)
         self._publish()  # before READY: a status asked at once shows the first scan pending
@@ -216,7 +220,9 @@ class Daemon:
                 self._control.stop()
             admin = Admin(self)
             admin.commands |= Legal(self).commands
-            self._control = ControlServer(d.socket, d.admin_group, admin.handle)
+            self._control = ControlServer(
+                d.socket, d.admin_group, admin.handle, count=self._count_admin_refusal
+            )
             self._control.start()
         if self.metrics is None:
             self.metrics = Metrics(self.snapshot, per_licence=m.per_licence)
@@ -493,6 +499,11 @@ class Daemon:
 
     def _telemetry(self) -> Telemetry:
         return self.metrics if self.metrics is not None else NO_TELEMETRY
+
+    def _count_admin_refusal(self, reason: str) -> None:
+        """From the admin socket's thread: one connection refused or dropped."""
+        if (metrics := self.metrics) is not None:
+            metrics.connection_refused("admin", reason)
 
     def _count_overflow(self, source: str) -> None:
         if self.metrics is not None:

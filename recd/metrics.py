@@ -31,19 +31,20 @@ sources), ``reason`` and ``result`` (fixed sets), ``state`` (request states) and
 from __future__ import annotations
 
 import logging
-import threading
+import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from recd import __version__
+from recd.core.admission import Limits
 from recd.errors import StateError
 from recd.ports import RequestState
+from recd.serving import MAX_HTTP_HEAD, BoundedServer, WsgiEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,14 @@ CLOCK_GUARD_REASONS = ("jump", "behind-audit")
 #: alert on one state sees 0 rather than no data.
 REQUEST_STATES = tuple(str(state) for state in RequestState)
 UNCLASSIFIED = "(unclassified)"  # the breaker label recctl shows for unclassified recordings
+ENDPOINTS = ("admin", "metrics")  # recd_connections_refused_total's endpoint label
+REFUSALS = ("limit", "descriptors", "timeout")  # ... and its reason label
+#: A scraper sends a few hundred bytes at once and reads the reply at once; Prometheus scrapes
+#: one target from one connection at a time, so a few connections are plenty.
+HTTP_LIMITS = Limits(connections=16, idle=5.0, request=10.0, reply=30.0, max_request=MAX_HTTP_HEAD)
+HTTP_WORKERS = 1
+HTTP_STOP_GRACE = 0.5
+BACKLOG = 512  # a burst of connections waits in the kernel, not on a SYN retry
 
 # Seconds after the deadline: SPEC section 10 wants erasure within seconds, and the top buckets
 # still tell a slow sweep (minutes) from a stalled one (an hour).
@@ -395,7 +404,7 @@ class Metrics:
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.registry = CollectorRegistry() if registry is None else registry
-        self._running: tuple[WSGIServer, threading.Thread] | None = None
+        self._running: BoundedServer | None = None
         errors = Counter(
             "recd_snapshot_errors",
             "Scrapes whose state could not be read; they carry the event metrics only.",
@@ -456,6 +465,17 @@ class Metrics:
         Info("recd_build", "The running recd version.", registry=self.registry).info(
             {"version": __version__}
         )
+        self._refused = Counter(
+            "recd_connections_refused",
+            "Connections to the admin socket or the metrics port refused or closed by recd: "
+            "at the connection limit (limit), for want of file descriptors (descriptors), or a "
+            "client too slow sending its request or taking its reply (timeout).",
+            ["endpoint", "reason"],
+            registry=self.registry,
+        )
+        for endpoint in ENDPOINTS:
+            for reason in REFUSALS:
+                self._refused.labels(endpoint, reason)
 
     @property
     def per_licence(self) -> bool:
@@ -503,36 +523,61 @@ class Metrics:
         """Count one file of ``source`` that could not be indexed (it was skipped)."""
         self._index_errors.labels(source).inc()
 
-    def serve(self, listen: str) -> None:
-        """Serve the registry over HTTP on ``listen`` ("127.0.0.1:9464", "[::1]:0") from a
-        daemon thread; raises ``StateError`` with a one-line message when it cannot listen."""
+    def connection_refused(self, endpoint: str, reason: str) -> None:
+        """Count one connection to ``endpoint`` ("admin", "metrics") refused or closed for
+        ``reason`` ("limit", "descriptors", "timeout"); anything else raises ``ValueError``."""
+        if endpoint not in ENDPOINTS or reason not in REFUSALS:
+            raise ValueError(f"unknown endpoint or reason {endpoint!r}, {reason!r}")
+        self._refused.labels(endpoint, reason).inc()
+
+    def serve(self, listen: str, *, limits: Limits = HTTP_LIMITS) -> None:
+        """Serve the registry over HTTP on ``listen`` ("127.0.0.1:9464", "[::1]:0") within
+        ``limits`` (``recd.serving``); raises ``StateError`` with a one-line message when it
+        cannot listen."""
         if self._running is not None:
             raise RuntimeError(f"metrics already served on {self.address}")
         host, port = _parse_listen(listen)
-        try:
-            self._running = start_http_server(port, host, registry=self.registry)
-        except OSError as exc:
-            raise StateError(
-                f"metrics.listen {listen}: cannot listen: {exc.strerror or exc}"
-            ) from None
+        listener = _listen(listen, host, port)
+        endpoint = WsgiEndpoint("metrics", make_wsgi_app(self.registry))
+        self._running = BoundedServer(
+            listener, endpoint, limits, workers=HTTP_WORKERS, thread_name="recd-metrics",
+            count=lambda reason: self.connection_refused("metrics", reason),
+        )  # fmt: skip
+        self._running.start()
 
     @property
     def address(self) -> tuple[str, int] | None:
         """The bound address (port 0 resolved), or None when not serving."""
         if self._running is None:
             return None
-        bound = self._running[0].socket.getsockname()
+        bound = self._running.listener.getsockname()
         return str(bound[0]), int(bound[1])
 
     def close(self) -> None:
-        """Stop the HTTP server and join its thread; idempotent."""
+        """Stop the HTTP server and its threads without waiting on any client; idempotent."""
         if self._running is None:
             return
-        server, thread = self._running
-        self._running = None
-        server.shutdown()  # returns once serve_forever has stopped (within its 0.5 s poll)
-        server.server_close()
-        thread.join()
+        server, self._running = self._running, None
+        server.stop(HTTP_STOP_GRACE)
+
+
+def _listen(listen: str, host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host``:``port``, or ``StateError`` naming ``listen``."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise StateError(f"metrics.listen {listen}: cannot listen: {exc.strerror}") from None
+    sock = socket.socket(family, kind | socket.SOCK_CLOEXEC, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise StateError(f"metrics.listen {listen}: cannot listen: {exc.strerror or exc}") from None
+    return sock
 
 
 __all__ = [
