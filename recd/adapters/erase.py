@@ -5,7 +5,9 @@ one directory at a time (``_safefs``), so a symlink or a mount anywhere on the w
 name, is refused and a FIFO, socket or device is never opened for I/O. It checks the file is the
 regular file that was indexed (device, inode, size) and gathers the ``TargetFacts`` that
 ``recd.core.erasure.decide`` needs: the filesystem type (``fstatfs``), ext data journalling
-(mount options from ``/proc/self/mountinfo`` and the inode's ``j`` attribute), shared extents
+(the options in force from ``/proc/fs/ext4/<device>/options``, which include a filesystem
+default set by ``tune2fs -o journal_data`` that ``/proc/self/mountinfo`` does not show, and the
+inode's ``j`` attribute; unknown when either cannot be read), shared extents
 (FIEMAP) and whether any process has the file open for writing (a read-lease probe). It changes
 nothing.
 
@@ -36,6 +38,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import re
 import signal
 import stat
 import struct
@@ -248,23 +251,31 @@ class Prepared(Closing):
 class LocalEraser(Closing):
     """Erases files below one directory source root (``ports.Eraser``).
 
-    ``proc`` is the procfs mount: ``<proc>/self/fd`` reopens the ``O_PATH`` descriptor for I/O
-    and ``<proc>/self/mountinfo`` gives mount options. Without it, files are reopened with
-    ``openat(O_NOFOLLOW|O_NONBLOCK)`` and the inode compared, and ext data journalling counts
-    as unknown (so an ext overwrite is not claimed effective).
+    ``proc`` is the procfs mount: ``<proc>/self/fd`` reopens the ``O_PATH`` descriptor for I/O,
+    ``<proc>/self/mountinfo`` gives the ext type and mount source and ``<proc>/fs/ext4`` the
+    options in force. ``sysfs`` names the block device (``<sysfs>/dev/block/MAJ:MIN/uevent``).
+    Without procfs, files are reopened with ``openat(O_NOFOLLOW|O_NONBLOCK)`` and the inode
+    compared, and ext data journalling counts as unknown (so an ext overwrite is not claimed
+    effective).
     """
 
     def __init__(
-        self, root: Path, *, chunk_size: int = 4 * 1024 * 1024, proc: Path = Path("/proc")
+        self,
+        root: Path,
+        *,
+        chunk_size: int = 4 * 1024 * 1024,
+        proc: Path = Path("/proc"),
+        sysfs: Path = Path("/sys"),
     ) -> None:
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
         self.root = root
         self.chunk_size = chunk_size
         self._proc = proc
+        self._sysfs = sysfs
         self._fd_dir = proc / "self" / "fd"
         self._reopen_via_proc = self._fd_dir.is_dir()
-        self._mounts: dict[int, tuple[str, bool] | None] = {}
+        self._mounts: dict[int, tuple[str, bool | None]] = {}  # st_dev -> _ext_facts
         self._dirty: dict[tuple[int, int], int] = {}  # directory (dev, ino) -> fd to fsync
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -386,11 +397,7 @@ class LocalEraser(Closing):
         fs_type = filesystem_name(_fstatfs_magic(p.path_fd))
         data_journal: bool | None = False
         if fs_type in EXT_NAMES:
-            mount = self._mount_facts(p.st.st_dev)
-            if mount is None:
-                data_journal = None
-            else:
-                fs_type, data_journal = mount
+            fs_type, data_journal = self._ext_facts(p.st.st_dev)
         fd = self._reopen(p, os.O_RDONLY)
         try:
             if data_journal is False and fs_type in EXT_NAMES:
@@ -407,10 +414,24 @@ class LocalEraser(Closing):
         finally:
             os.close(fd)
 
-    def _mount_facts(self, dev: int) -> tuple[str, bool] | None:
-        """``(fstype, data=journal)`` of the ext mount of ``dev``, cached; None if unknown."""
+    def _ext_facts(self, dev: int) -> tuple[str, bool | None]:
+        """``(ext2|ext3|ext4, data journalling in force)`` of the filesystem on ``dev``, cached.
+
+        Data journalling is on when the mount says ``data=journal`` or when the filesystem
+        default says so (``tune2fs -o journal_data``, which the mount options do not show): the
+        options in force are read from ``<proc>/fs/ext4/<device name>/options``. None when
+        either cannot be read.
+        """
         if dev not in self._mounts:
-            self._mounts[dev] = _read_mountinfo(self._proc / "self" / "mountinfo", dev)
+            mount = _read_mountinfo(self._proc / "self" / "mountinfo", dev)
+            if mount is None:
+                self._mounts[dev] = ("ext4", None)  # statfs cannot tell ext2/3/4 apart
+            elif mount.data_journal:
+                self._mounts[dev] = (mount.fstype, True)
+            else:
+                name = _block_device_name(self._sysfs, dev, mount.source)
+                in_force = None if name is None else _ext_data_journal(self._proc, name)
+                self._mounts[dev] = (mount.fstype, in_force)
         return self._mounts[dev]
 
     # -- erase -------------------------------------------------------------------------------
@@ -747,8 +768,21 @@ def _read_lease(fd: int) -> Iterator[bool | None]:
         fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
 
 
-def _read_mountinfo(path: Path, dev: int) -> tuple[str, bool] | None:
-    """``(fstype, data=journal)`` for the ext mount of ``dev`` in a mountinfo file."""
+@dataclass(frozen=True, slots=True)
+class _ExtMount:
+    """An ext mount in mountinfo: its type, its source and whether it says ``data=journal``."""
+
+    fstype: str
+    source: str
+    data_journal: bool
+
+
+def _read_mountinfo(path: Path, dev: int) -> _ExtMount | None:
+    """The ext mount of ``dev`` in a mountinfo file; None if there is none or it is unreadable.
+
+    ``data_journal`` reflects the mount options only: a filesystem whose default is data
+    journalling (``tune2fs -o journal_data``) does not show it here (``_ext_data_journal``).
+    """
     want = f"{os.major(dev)}:{os.minor(dev)}"
     try:
         with path.open(encoding="utf-8", errors="surrogateescape") as lines:
@@ -759,7 +793,61 @@ def _read_mountinfo(path: Path, dev: int) -> tuple[str, bool] | None:
                 tail = fields[fields.index("-") + 1 :]
                 if len(tail) < 3 or tail[0] not in EXT_NAMES:
                     continue
-                return tail[0], "data=journal" in tail[2].split(",")
+                return _ExtMount(tail[0], _unescape(tail[1]), "data=journal" in tail[2].split(","))
     except OSError:
         return None
     return None
+
+
+def _unescape(field: str) -> str:
+    """A mountinfo field as it is: the kernel writes space, tab, newline and backslash octal."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), field)
+
+
+def _block_device_name(sysfs: Path, dev: int, source: str) -> str | None:
+    """The kernel's name of block device ``dev`` (``loop0``, ``sda1``, ``dm-0``); None if unknown.
+
+    From ``<sysfs>/dev/block/MAJ:MIN/uevent``, else from the mount's source when it is that
+    very device (``/dev/mapper/vg-rec`` resolves to ``/dev/dm-0``).
+    """
+    uevent = sysfs / "dev" / "block" / f"{os.major(dev)}:{os.minor(dev)}" / "uevent"
+    try:
+        for line in uevent.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition("=")
+            if key == "DEVNAME" and value:
+                return value
+    except OSError:
+        pass
+    try:
+        st = os.stat(source)
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISBLK(st.st_mode) and st.st_rdev == dev:
+        return os.path.basename(os.path.realpath(source))
+    return None
+
+
+def _ext_data_journal(proc: Path, name: str) -> bool | None:
+    """Whether data journalling is in force on ext device ``name``; None when it cannot tell.
+
+    ``<proc>/fs/ext4/<name>/options`` lists every option in force, defaults included, with
+    ``data=journal``, ``data=ordered`` or ``data=writeback`` when the filesystem has a
+    journal and no ``data=`` at all when it has none (ext2, ext4 without ``has_journal``);
+    a filesystem without one is confirmed by the absence of its ``<proc>/fs/jbd2/<name>-*``.
+    """
+    try:
+        options = (proc / "fs" / "ext4" / name / "options").read_text(encoding="utf-8").split()
+    except (OSError, UnicodeDecodeError):
+        return None
+    modes = {o for o in options if o.startswith("data=")}
+    if modes == {"data=journal"}:
+        return True
+    if modes in ({"data=ordered"}, {"data=writeback"}):
+        return False
+    if modes:
+        return None
+    try:
+        journals = os.listdir(proc / "fs" / "jbd2")
+    except OSError:
+        return None
+    return None if any(j.startswith(f"{name}-") for j in journals) else False
