@@ -556,7 +556,8 @@ class LocalEraser(Closing):
                 size = p.st.st_size
 
                 def check(done: int) -> None:
-                    lease.check(f"{done} of {size} bytes overwritten" if done else "unchanged")
+                    written = f"{done} of {size} bytes overwritten" if done else "nothing written"
+                    lease.check(written)
 
                 digests = _overwrite_fd(
                     fd, size, pattern, self.chunk_size, keep_digests=verify, check=check
