@@ -8,17 +8,21 @@ socket or device is never opened for I/O. The root itself is opened without foll
 and must still be the directory checked at start (``_safefs.Root``). It checks the file is the
 regular file that was indexed (device, inode, size) and gathers the ``TargetFacts`` that
 ``recd.core.erasure.decide`` needs: the filesystem type (``fstatfs``), ext data journalling
-(mount options from ``/proc/self/mountinfo`` and the inode's ``j`` attribute), shared extents
+(the options in force from ``/proc/fs/ext4/<device>/options``, which include a filesystem
+default set by ``tune2fs -o journal_data`` that ``/proc/self/mountinfo`` does not show, and the
+inode's ``j`` attribute; unknown when either cannot be read), shared extents
 (FIEMAP) and whether any process has the file open for writing (a read-lease probe). It changes
 nothing.
 
-``LocalEraser.erase`` is the irreversible step. An overwrite re-checks the identity, writes every
-byte in fixed-size chunks (memory stays flat whatever the file size), flushes, optionally drops
-the cache and reads back, truncates, renames the file to the intent's temporary name in the same
+``LocalEraser.erase`` is the irreversible step. An overwrite re-checks the identity, takes a
+write lease on the file (refused while another process has it open), writes every byte in
+fixed-size chunks (memory stays flat whatever the file size), flushes, optionally drops the
+cache and reads back, truncates, renames the file to the intent's temporary name in the same
 directory (never replacing an existing entry), checks the entry renamed is still the inode, and
-unlinks it. ``sync`` then flushes every directory touched, once per batch. An unlink re-checks
-that the name still holds the inode before removing it. Any failure raises ``EraseError`` with a
-one-line reason and never reports the erase as done.
+unlinks it; once another process opens the file meanwhile (the lease is broken) it stops and
+leaves the file at its name, partly overwritten. ``sync`` then flushes every directory touched,
+once per batch. An unlink re-checks that the name still holds the inode before removing it. Any
+failure raises ``EraseError`` with a one-line reason and never reports the erase as done.
 
 Crash recovery: ``locate`` tells whether the indexed inode is at its name, at the temporary name
 recorded in the intent, or gone. An erase found at the temporary name is finished by preparing
@@ -38,16 +42,18 @@ import ctypes
 import errno
 import fcntl
 import hashlib
+import logging
 import os
+import re
 import signal
 import stat
 import struct
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from recd.adapters import _safefs
 from recd.adapters._closing import Closing
@@ -73,6 +79,8 @@ __all__ = [
     "Refused",
     "filesystem_name",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: statfs ``f_type`` magic numbers (linux/magic.h and the filesystems' own headers).
 FS_MAGIC = {
@@ -253,10 +261,12 @@ class Prepared(Closing):
 class LocalEraser(Closing):
     """Erases files below one directory source root (``ports.Eraser``).
 
-    ``proc`` is the procfs mount: ``<proc>/self/fd`` reopens the ``O_PATH`` descriptor for I/O
-    and ``<proc>/self/mountinfo`` gives mount options. Without it, files are reopened with
-    ``openat(O_NOFOLLOW|O_NONBLOCK)`` and the inode compared, and ext data journalling counts
-    as unknown (so an ext overwrite is not claimed effective).
+    ``proc`` is the procfs mount: ``<proc>/self/fd`` reopens the ``O_PATH`` descriptor for I/O,
+    ``<proc>/self/mountinfo`` gives the ext type and mount source and ``<proc>/fs/ext4`` the
+    options in force. ``sysfs`` names the block device (``<sysfs>/dev/block/MAJ:MIN/uevent``).
+    Without procfs, files are reopened with ``openat(O_NOFOLLOW|O_NONBLOCK)`` and the inode
+    compared, and ext data journalling counts as unknown (so an ext overwrite is not claimed
+    effective).
     """
 
     def __init__(
@@ -266,6 +276,7 @@ class LocalEraser(Closing):
         chunk_size: int = 4 * 1024 * 1024,
         proc: Path = Path("/proc"),
         pins: _safefs.RootPins | None = None,
+        sysfs: Path = Path("/sys"),
     ) -> None:
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
@@ -273,9 +284,11 @@ class LocalEraser(Closing):
         self._root = _safefs.Root(root, pins=pins)
         self.chunk_size = chunk_size
         self._proc = proc
+        self._sysfs = sysfs
         self._fd_dir = proc / "self" / "fd"
         self._reopen_via_proc = self._fd_dir.is_dir()
-        self._mounts: dict[int, tuple[str, bool] | None] = {}
+        self._mounts: dict[int, tuple[str, bool | None]] = {}  # st_dev -> _ext_facts
+        self._lease_warned: set[str] = set()  # why no write lease could be had, said once
         self._dirty: dict[tuple[int, int], int] = {}  # directory (dev, ino) -> fd to fsync
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -383,7 +396,10 @@ class LocalEraser(Closing):
         """A descriptor for I/O on exactly the inode ``p`` holds."""
         if self._reopen_via_proc:
             # The magic link leads to the held inode itself; no name is resolved again.
-            return os.open(self._fd_dir / str(p.path_fd), flags | os.O_CLOEXEC)
+            # O_NONBLOCK: a lease another process holds on the file fails the open (EAGAIN)
+            # instead of stalling recd for lease-break-time; on a regular file it does
+            # nothing else.
+            return os.open(self._fd_dir / str(p.path_fd), flags | os.O_CLOEXEC | os.O_NONBLOCK)
         fd = os.open(
             p.name,
             flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC,
@@ -399,12 +415,11 @@ class LocalEraser(Closing):
         fs_type = filesystem_name(_fstatfs_magic(p.path_fd))
         data_journal: bool | None = False
         if fs_type in EXT_NAMES:
-            mount = self._mount_facts(p.st.st_dev)
-            if mount is None:
-                data_journal = None
-            else:
-                fs_type, data_journal = mount
-        fd = self._reopen(p, os.O_RDONLY)
+            fs_type, data_journal = self._ext_facts(p.st.st_dev)
+        try:
+            fd = self._reopen(p, os.O_RDONLY)
+        except BlockingIOError:
+            raise BlockingIOError(errno.EAGAIN, "another process holds a lease on it") from None
         try:
             if data_journal is False and fs_type in EXT_NAMES:
                 data_journal = _inode_journals_data(fd)
@@ -420,10 +435,24 @@ class LocalEraser(Closing):
         finally:
             os.close(fd)
 
-    def _mount_facts(self, dev: int) -> tuple[str, bool] | None:
-        """``(fstype, data=journal)`` of the ext mount of ``dev``, cached; None if unknown."""
+    def _ext_facts(self, dev: int) -> tuple[str, bool | None]:
+        """``(ext2|ext3|ext4, data journalling in force)`` of the filesystem on ``dev``, cached.
+
+        Data journalling is on when the mount says ``data=journal`` or when the filesystem
+        default says so (``tune2fs -o journal_data``, which the mount options do not show): the
+        options in force are read from ``<proc>/fs/ext4/<device name>/options``. None when
+        either cannot be read.
+        """
         if dev not in self._mounts:
-            self._mounts[dev] = _read_mountinfo(self._proc / "self" / "mountinfo", dev)
+            mount = _read_mountinfo(self._proc / "self" / "mountinfo", dev)
+            if mount is None:
+                self._mounts[dev] = ("ext4", None)  # statfs cannot tell ext2/3/4 apart
+            elif mount.data_journal:
+                self._mounts[dev] = (mount.fstype, True)
+            else:
+                name = _block_device_name(self._sysfs, dev, mount.source)
+                in_force = None if name is None else _ext_data_journal(self._proc, name)
+                self._mounts[dev] = (mount.fstype, in_force)
         return self._mounts[dev]
 
     # -- erase -------------------------------------------------------------------------------
@@ -459,8 +488,7 @@ class LocalEraser(Closing):
             return EraseResult(EraseMethod.UNLINK, False, decision.reason, 0)
         if decision.method is not EraseMethod.OVERWRITE:
             raise ValueError(f"erase method {decision.method} does not apply to local files")
-        written = self._overwrite(prepared, pattern, verify)
-        self._rename_and_unlink(prepared, temp_name)
+        written = self._overwrite(prepared, pattern, verify, temp_name)
         self._touched(prepared.dir_fd)
         reason = None if decision.effective else decision.reason
         return EraseResult(EraseMethod.OVERWRITE, decision.effective, reason, written)
@@ -515,35 +543,75 @@ class LocalEraser(Closing):
         if not _is_inode(p.dir_fd, p.name, *self._id(p)):
             raise Refused("replaced since it was checked")
 
-    def _overwrite(self, p: Prepared, pattern: ErasePattern, verify: bool) -> int:
+    def _overwrite(self, p: Prepared, pattern: ErasePattern, verify: bool, temp_name: str) -> int:
+        """Overwrite, truncate, rename and unlink ``p``, all under a write lease.
+
+        The lease (``_WriteLease``) is taken on the descriptor written through before the first
+        byte: the kernel refuses it while any other process has the file open, and breaks it
+        when one opens it (making that open wait until the lease is released). It is checked
+        between chunks and before the rename and the unlink: once broken, the erase stops, the
+        lease is released at once and ``EraseError`` says what was already done to the file,
+        which stays in place for a later sweep.
+        """
         self._recheck(p)
         try:
             fd = self._reopen(p, os.O_RDWR)
         except OSError as exc:
             raise EraseError(f"cannot open for writing: {_os_reason(exc)}") from exc
         try:
-            size = p.st.st_size
-            digests = _overwrite_fd(fd, size, pattern, self.chunk_size, keep_digests=verify)
-            with _step("flush"):
-                os.fdatasync(fd)
-                grown = os.fstat(fd).st_size
-            if grown != size:  # pragma: no cover (race: a writer appended during the overwrite)
-                raise EraseError(f"grew during erasure (size {grown}, overwrote {size})")
-            if verify:
-                _verify(fd, size, pattern, self.chunk_size, digests)
-            with _step("truncate"):
-                os.ftruncate(fd, 0)
-                os.fsync(fd)
+            with _WriteLease(fd) as lease:
+                if lease.unavailable is not None:
+                    self._no_lease(lease.unavailable)
+                size = p.st.st_size
+
+                def check(done: int) -> None:
+                    written = f"{done} of {size} bytes overwritten" if done else "nothing written"
+                    lease.check(written)
+
+                digests = _overwrite_fd(
+                    fd, size, pattern, self.chunk_size, keep_digests=verify, check=check
+                )
+                with _step("flush"):
+                    os.fdatasync(fd)
+                    grown = os.fstat(fd).st_size
+                if grown != size:  # pragma: no cover (race: a writer appended during the overwrite)
+                    raise EraseError(f"grew during erasure (size {grown}, overwrote {size})")
+                lease.check(f"all {size} bytes overwritten")
+                if verify:
+                    _verify(fd, size, pattern, self.chunk_size, digests)
+                    lease.check(f"all {size} bytes overwritten")
+                with _step("truncate"):
+                    os.ftruncate(fd, 0)
+                    os.fsync(fd)
+                self._rename_and_unlink(p, temp_name, lease)
         finally:
             os.close(fd)
         return size
 
-    def _rename_and_unlink(self, p: Prepared, temp_name: str) -> None:
-        """Rename to ``temp_name`` (unless already there), check it is ours, unlink it."""
+    def _no_lease(self, why: str) -> None:
+        """Say once per reason that the check for openers during an erase is not possible."""
+        if why not in self._lease_warned:
+            self._lease_warned.add(why)
+            logger.warning(
+                "erasing below %s without a lease (%s): a process that opens a file while it "
+                "is being erased is not noticed; erase.settle and the writer check before "
+                "each erase still apply",
+                self.root,
+                why,
+            )
+
+    def _rename_and_unlink(self, p: Prepared, temp_name: str, lease: _WriteLease) -> None:
+        """Rename to ``temp_name`` (unless already there), check it is ours, unlink it; if the
+        lease is broken on the way, the file is put back at its name and left there."""
+        done = "overwritten and truncated"
         if p.name != temp_name:
+            lease.check(done)
             with _step("rename"):
                 _rename_noreplace(p.dir_fd, p.name, temp_name)
             _check_renamed(p.dir_fd, p.name, temp_name, *self._id(p))
+            if lease.broken():
+                _put_back(p.dir_fd, temp_name, p.name, lease.opened(done))
+        lease.check(done)
         with _step("unlink"):
             os.unlink(temp_name, dir_fd=p.dir_fd)
 
@@ -669,13 +737,22 @@ def _ns_text(ns: int) -> str:
 
 
 def _overwrite_fd(
-    fd: int, size: int, pattern: ErasePattern, chunk: int, *, keep_digests: bool
+    fd: int,
+    size: int,
+    pattern: ErasePattern,
+    chunk: int,
+    *,
+    keep_digests: bool,
+    check: Callable[[int], None] = lambda done: None,
 ) -> list[bytes]:
-    """Write ``pattern`` over bytes ``[0, size)``; returns per-chunk digests of random data."""
+    """Write ``pattern`` over bytes ``[0, size)``; returns per-chunk digests of random data.
+
+    ``check(bytes written so far)`` is called before each chunk and may raise to stop."""
     zeros = memoryview(bytes(min(chunk, size)))
     digests: list[bytes] = []
     offset = 0
     while offset < size:
+        check(offset)
         n = min(chunk, size - offset)
         if pattern is ErasePattern.RANDOM:
             data = memoryview(os.urandom(n))
@@ -804,8 +881,85 @@ def _read_lease(fd: int) -> Iterator[bool | None]:
         fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
 
 
-def _read_mountinfo(path: Path, dev: int) -> tuple[str, bool] | None:
-    """``(fstype, data=journal)`` for the ext mount of ``dev`` in a mountinfo file."""
+@dataclass(frozen=True, slots=True)
+class _ExtMount:
+    """An ext mount in mountinfo: its type, its source and whether it says ``data=journal``."""
+
+    fstype: str
+    source: str
+    data_journal: bool
+
+
+class _WriteLease(Closing):
+    """A write lease on ``fd`` (opened ``O_RDWR``), held until ``close``.
+
+    Taking it fails with ``Refused`` while any other process has the file open (the kernel
+    grants a write lease only to the sole opener). Without the right (not the owner and no
+    CAP_LEASE: EACCES) or lease support (EINVAL), ``unavailable`` says why and ``check``
+    never fails. Once another process opens the file, the kernel breaks the lease: it
+    signals ``LEASE_BREAK_SIGNAL`` (ignored, so the daemon cannot be killed by it), makes the
+    opener wait (``/proc/sys/fs/lease-break-time``) and ``F_GETLEASE`` no longer says
+    ``F_WRLCK``; ``check`` then raises ``EraseError``. The descriptor must be the only one
+    this process opens on the file meanwhile: an open by recd itself breaks the lease too.
+    """
+
+    __slots__ = ("_fd", "_held", "unavailable")
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._held = False
+        self.unavailable: str | None = None
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETSIG, LEASE_BREAK_SIGNAL)
+            fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+        except OSError as exc:
+            if exc.errno == errno.EAGAIN:
+                raise Refused("open by another process; left in place, nothing written") from None
+            self.unavailable = _os_reason(exc)
+            return
+        self._held = True
+
+    @property
+    def closed(self) -> bool:
+        return not self._held
+
+    def broken(self) -> bool:
+        """Whether another process opened the file since the lease was taken."""
+        return self._held and fcntl.fcntl(self._fd, fcntl.F_GETLEASE) != fcntl.F_WRLCK
+
+    def opened(self, done: str) -> EraseError:
+        """The error for a lease broken when ``done`` had been done to the file."""
+        self.close()  # at once: the opener waits until then
+        return EraseError(f"opened by another process during erasure; left in place, {done}")
+
+    def check(self, done: str) -> None:
+        """Raise ``EraseError`` (releasing the lease) if another process opened the file."""
+        if self.broken():
+            raise self.opened(done)
+
+    def close(self) -> None:
+        if self._held:
+            self._held = False
+            with contextlib.suppress(OSError):  # released anyway when the descriptor closes
+                fcntl.fcntl(self._fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+
+
+def _put_back(dir_fd: int, temp_name: str, name: str, error: EraseError) -> NoReturn:
+    """Rename ``temp_name`` back to ``name`` and raise ``error`` (saying where it was left)."""
+    try:
+        _rename_noreplace(dir_fd, temp_name, name)
+    except OSError as exc:  # pragma: no cover (race: the name was taken meanwhile)
+        why = str(error).replace("left in place", f"left at {temp_name}")
+        raise EraseError(f"{why}: {_os_reason(exc)}") from exc
+    raise error
+
+
+def _read_mountinfo(path: Path, dev: int) -> _ExtMount | None:
+    """The ext mount of ``dev`` in a mountinfo file; None if there is none or it is unreadable.
+
+    ``data_journal`` reflects the mount options only: a filesystem whose default is data
+    journalling (``tune2fs -o journal_data``) does not show it here (``_ext_data_journal``).
+    """
     want = f"{os.major(dev)}:{os.minor(dev)}"
     try:
         with path.open(encoding="utf-8", errors="surrogateescape") as lines:
@@ -816,7 +970,61 @@ def _read_mountinfo(path: Path, dev: int) -> tuple[str, bool] | None:
                 tail = fields[fields.index("-") + 1 :]
                 if len(tail) < 3 or tail[0] not in EXT_NAMES:
                     continue
-                return tail[0], "data=journal" in tail[2].split(",")
+                return _ExtMount(tail[0], _unescape(tail[1]), "data=journal" in tail[2].split(","))
     except OSError:
         return None
     return None
+
+
+def _unescape(field: str) -> str:
+    """A mountinfo field as it is: the kernel writes space, tab, newline and backslash octal."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), field)
+
+
+def _block_device_name(sysfs: Path, dev: int, source: str) -> str | None:
+    """The kernel's name of block device ``dev`` (``loop0``, ``sda1``, ``dm-0``); None if unknown.
+
+    From ``<sysfs>/dev/block/MAJ:MIN/uevent``, else from the mount's source when it is that
+    very device (``/dev/mapper/vg-rec`` resolves to ``/dev/dm-0``).
+    """
+    uevent = sysfs / "dev" / "block" / f"{os.major(dev)}:{os.minor(dev)}" / "uevent"
+    try:
+        for line in uevent.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition("=")
+            if key == "DEVNAME" and value:
+                return value
+    except OSError:
+        pass
+    try:
+        st = os.stat(source)
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISBLK(st.st_mode) and st.st_rdev == dev:
+        return os.path.basename(os.path.realpath(source))
+    return None
+
+
+def _ext_data_journal(proc: Path, name: str) -> bool | None:
+    """Whether data journalling is in force on ext device ``name``; None when it cannot tell.
+
+    ``<proc>/fs/ext4/<name>/options`` lists every option in force, defaults included, with
+    ``data=journal``, ``data=ordered`` or ``data=writeback`` when the filesystem has a
+    journal and no ``data=`` at all when it has none (ext2, ext4 without ``has_journal``);
+    a filesystem without one is confirmed by the absence of its ``<proc>/fs/jbd2/<name>-*``.
+    """
+    try:
+        options = (proc / "fs" / "ext4" / name / "options").read_text(encoding="utf-8").split()
+    except (OSError, UnicodeDecodeError):
+        return None
+    modes = {o for o in options if o.startswith("data=")}
+    if modes == {"data=journal"}:
+        return True
+    if modes in ({"data=ordered"}, {"data=writeback"}):
+        return False
+    if modes:
+        return None
+    try:
+        journals = os.listdir(proc / "fs" / "jbd2")
+    except OSError:
+        return None
+    return None if any(j.startswith(f"{name}-") for j in journals) else False

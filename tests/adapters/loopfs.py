@@ -30,13 +30,14 @@ from recd.adapters._closing import Closing
 from tests import tools
 
 MKFS = {
+    "ext2": ["mkfs.ext2", "-F", "-q", "-m", "0"],
     "ext4": ["mkfs.ext4", "-F", "-q", "-m", "0"],
     "ext3": ["mkfs.ext3", "-F", "-q", "-m", "0"],
     "btrfs": ["mkfs.btrfs", "-f", "-q"],
     "xfs": ["mkfs.xfs", "-f", "-q"],
 }
 #: Smallest images the tools accept (mkfs.xfs refuses below 300 MiB).
-MIN_MB = {"ext4": 4, "ext3": 4, "btrfs": 128, "xfs": 300}
+MIN_MB = {"ext2": 4, "ext4": 4, "ext3": 4, "btrfs": 128, "xfs": 300}
 
 
 def run(*args: str) -> str:

@@ -635,26 +635,76 @@ MOUNTINFO = """\
 32 27 7:2 / /mnt/c rw - ext4 /dev/loop2 rw,data=ordered,journal_checksum
 garbage
 33 27 7:3 / /mnt/d rw no-separator
+34 27 7:4 / /mnt/e rw - ext2 /dev/disk/by-label/rec\\040tree rw
 """
 
 
 @pytest.mark.parametrize(
     ("dev", "expected"),
     [
-        (os.makedev(254, 0), ("ext4", False)),
-        (os.makedev(7, 1), ("ext3", True)),
-        (os.makedev(7, 2), ("ext4", False)),
+        (os.makedev(254, 0), erase._ExtMount("ext4", "/dev/vda", False)),
+        (os.makedev(7, 1), erase._ExtMount("ext3", "/dev/loop1", True)),
+        (os.makedev(7, 2), erase._ExtMount("ext4", "/dev/loop2", False)),
         (os.makedev(7, 3), None),
+        (os.makedev(7, 4), erase._ExtMount("ext2", "/dev/disk/by-label/rec tree", False)),
         (os.makedev(9, 9), None),
         (os.makedev(0, 21), None),  # not ext
     ],
 )
-def test_mountinfo_gives_ext_type_and_data_journalling(
-    tmp_path: Path, dev: int, expected: tuple[str, bool] | None
+def test_mountinfo_gives_ext_type_source_and_data_journalling(
+    tmp_path: Path, dev: int, expected: erase._ExtMount | None
 ) -> None:
     (tmp_path / "mountinfo").write_text(MOUNTINFO)
     assert erase._read_mountinfo(tmp_path / "mountinfo", dev) == expected
     assert erase._read_mountinfo(tmp_path / "missing", dev) is None
+
+
+def ext4_proc(proc: Path, name: str, options: str | None, journals: list[str] | None) -> Path:
+    """A fake ``<proc>/fs``: ext4's options for device ``name``, jbd2's journal entries."""
+    (proc / "fs" / "ext4" / name).mkdir(parents=True)
+    if options is not None:
+        (proc / "fs" / "ext4" / name / "options").write_text(options.replace(" ", "\n") + "\n")
+    if journals is not None:
+        (proc / "fs" / "jbd2").mkdir(parents=True)
+        for journal in journals:
+            (proc / "fs" / "jbd2" / journal).mkdir()
+    return proc
+
+
+@pytest.mark.parametrize(
+    ("options", "journals", "expected"),
+    [
+        ("rw nodelalloc data=journal commit=5", ["loop7-8"], True),
+        ("rw delalloc data=ordered commit=5", ["loop7-8"], False),
+        ("rw delalloc data=writeback", ["loop7-8"], False),
+        ("rw nojournal_checksum commit=5", [], False),  # no journal: ext2, ^has_journal
+        ("rw nojournal_checksum", ["loop70-8"], False),  # another device's journal
+        ("rw commit=5", ["loop7-8"], None),  # a journal, yet no data= shown
+        ("rw commit=5", None, None),  # jbd2 cannot be listed
+        ("rw data=journal data=ordered", ["loop7-8"], None),
+        (None, ["loop7-8"], None),  # no options file
+    ],
+)
+def test_ext_data_journalling_in_force_is_read_from_procfs(
+    tmp_path: Path, options: str | None, journals: list[str] | None, expected: bool | None
+) -> None:
+    proc = ext4_proc(tmp_path, "loop7", options, journals)
+    assert erase._ext_data_journal(proc, "loop7") is expected
+    assert erase._ext_data_journal(proc, "loop8") is None  # no such entry
+
+
+def test_block_device_name_from_sysfs_else_from_the_mount_source(tmp_path: Path) -> None:
+    dev = os.makedev(7, 3)
+    uevent = tmp_path / "sys" / "dev" / "block" / "7:3" / "uevent"
+    uevent.parent.mkdir(parents=True)
+    uevent.write_text("MAJOR=7\nMINOR=3\nDEVNAME=loop3\nDEVTYPE=disk\n")
+    assert erase._block_device_name(tmp_path / "sys", dev, "/nonexistent") == "loop3"
+    uevent.write_text("MAJOR=7\nMINOR=3\n")
+    assert erase._block_device_name(tmp_path / "sys", dev, "/nonexistent") is None
+    # Without sysfs, a source that is not that block device names nothing.
+    assert erase._block_device_name(tmp_path / "none", dev, str(uevent)) is None
+    assert erase._block_device_name(tmp_path / "none", dev, "/dev/null") is None
+    assert erase._block_device_name(tmp_path / "none", dev, "bad\0name") is None
 
 
 def test_os_reason_names_the_errno() -> None:
