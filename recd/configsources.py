@@ -19,9 +19,11 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from recd.configlicences import licence_id_problem
+from recd.configpatterns import LinearPattern, compile_pattern
 from recd.configtable import Table, quote, type_name
 from recd.configtypes import DEFAULT_POLL, SourceConfig, SourceType
 from recd.core.classify import DEFAULT_TAG_NAMES, ClassifyRule
+from recd.errors import InvalidValue
 
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _SOURCE_TYPES: tuple[SourceType, ...] = ("directory", "s3")
@@ -147,14 +149,19 @@ def _rule(t: Table, *, metadata: bool) -> ClassifyRule:
     )
 
 
-def _pattern(t: Table) -> re.Pattern[str] | None:
+def _pattern(t: Table) -> LinearPattern | None:
     text = t.value("pattern", str, "a string")
     if text is None:
         return None
     try:
-        pattern = re.compile(text)
+        re.compile(text)  # Python's words for a syntax error, which operators know
     except re.error as exc:
         t.report("pattern", f"not a valid regular expression: {exc}")
+        return None
+    try:
+        pattern = compile_pattern(text)
+    except InvalidValue as exc:
+        t.report("pattern", str(exc))
         return None
     for group in pattern.groupindex:
         if group not in _GROUPS:
@@ -165,7 +172,7 @@ def _pattern(t: Table) -> re.Pattern[str] | None:
     return pattern
 
 
-def _check_started_group(t: Table, pattern: re.Pattern[str] | None) -> None:
+def _check_started_group(t: Table, pattern: LinearPattern | None) -> None:
     if pattern is None or "started" not in pattern.groupindex:
         t.report("started_format", "needs a pattern with a (?P<started>...) group")
 
