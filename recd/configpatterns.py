@@ -10,7 +10,9 @@ Names are matched as UTF-8. A name that is not valid UTF-8 reaches recd with lon
 (``os.fsdecode``); each is matched as U+FFFD (``recd.core.classify.matchable``), so a match never
 raises and a group holding one can never be a licence id (``licence_id_problem`` refuses U+FFFD).
 
-``re2`` ships no type stubs: it is used only here, through the two Protocols below.
+``re2`` ships no type stubs: it is used only here, through the Protocol below. Matching calls
+the package's compiled core (``re2._re2.RE2``, which its own ``re2.compile`` wraps) directly: the
+pure-Python wrapper costs three times the match itself on a path.
 """
 
 from __future__ import annotations
@@ -20,22 +22,29 @@ from collections.abc import Mapping
 from typing import Protocol, cast
 
 import re2
+from re2 import _re2
 
 from recd.core.classify import matchable
 from recd.errors import InvalidValue
 
 __all__ = ["LinearMatch", "LinearPattern", "compile_pattern"]
 
-
-class _RE2Match(Protocol):
-    def groups(self) -> tuple[bytes | None, ...]: ...
+_Span = tuple[int, int]
 
 
-class _RE2Regexp(Protocol):
-    @property
-    def groupindex(self) -> Mapping[bytes, int]: ...
+class _RE2(Protocol):
+    """The part of ``re2._re2.RE2`` used here."""
 
-    def search(self, text: bytes) -> _RE2Match | None: ...
+    def ok(self) -> bool: ...
+
+    def error(self) -> bytes: ...
+
+    def NamedCapturingGroups(self) -> list[tuple[bytes, int]]: ...
+
+    def Match(self, anchor: object, text: bytes, pos: int, endpos: int) -> list[_Span]: ...
+
+
+_UNANCHORED: object = _re2.RE2.Anchor.UNANCHORED
 
 
 # RE2's own words for what it cannot take -> what to write instead.
@@ -54,13 +63,19 @@ _SYNTAX = "see https://github.com/google/re2/wiki/Syntax for what RE2 takes"
 class LinearMatch:
     """The named groups of one match."""
 
-    __slots__ = ("_groups",)
+    __slots__ = ("_data", "_names", "_spans")
 
-    def __init__(self, groups: dict[str, str | None]) -> None:
-        self._groups = groups
+    def __init__(self, names: tuple[tuple[str, int], ...], data: bytes, spans: list[_Span]) -> None:
+        self._names = names
+        self._data = data
+        self._spans = spans
 
     def groupdict(self) -> dict[str, str | None]:
-        return dict(self._groups)
+        found: dict[str, str | None] = {}
+        for name, index in self._names:
+            start, end = self._spans[index]
+            found[name] = None if start < 0 else self._data[start:end].decode(errors="replace")
+        return found
 
 
 class LinearPattern:
@@ -77,28 +92,22 @@ class LinearPattern:
         """Compile ``pattern``; raises InvalidValue with one line saying what to write instead."""
         options = re2.Options()
         options.log_errors = False  # RE2 would print its own copy of the error on stderr
-        try:
-            regexp = cast(_RE2Regexp, re2.compile(matchable(pattern).encode(), options))
-        except re2.error as exc:
-            raise InvalidValue(_refusal(exc)) from None
+        regexp = cast(_RE2, _re2.RE2(matchable(pattern).encode(), options))
+        if not regexp.ok():
+            raise InvalidValue(_refusal(regexp.error()))
         self.pattern = pattern
-        self.groupindex: Mapping[str, int] = {
-            name.decode(): index for name, index in regexp.groupindex.items()
-        }
-        self._names = tuple(sorted(self.groupindex.items(), key=lambda item: item[1]))
+        self._names = tuple((name.decode(), index) for name, index in regexp.NamedCapturingGroups())
+        self.groupindex: Mapping[str, int] = dict(self._names)
         self._regexp = regexp
 
     def search(self, string: str, /) -> LinearMatch | None:
         """The first match anywhere in ``string``, or None."""
-        match = self._regexp.search(matchable(string).encode())
-        if match is None:
-            return None
-        groups = match.groups()
-        found: dict[str, str | None] = {}
-        for name, index in self._names:
-            value = groups[index - 1]
-            found[name] = None if value is None else value.decode(errors="replace")
-        return LinearMatch(found)
+        try:
+            data = string.encode()
+        except UnicodeEncodeError:
+            data = matchable(string).encode()
+        spans = self._regexp.Match(_UNANCHORED, data, 0, len(data))
+        return None if spans[0][0] < 0 else LinearMatch(self._names, data, spans)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LinearPattern):
@@ -117,9 +126,8 @@ def compile_pattern(text: str) -> LinearPattern:
     return LinearPattern(text)
 
 
-def _refusal(exc: Exception) -> str:
-    raw = exc.args[0] if exc.args else exc
-    detail = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+def _refusal(error: bytes) -> str:
+    detail = error.decode(errors="replace")
     hint = next((text for found, text in _HINTS if found.search(detail)), _SYNTAX)
     return (
         f"not supported by RE2, the linear-time engine recd matches names with ({detail}); {hint}"
