@@ -8,6 +8,7 @@ check-config and the daemon's start exit 78, a reload is refused and the old pol
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from recd.daemon import Daemon, Event
 from recd.errors import ConfigInvalid
 from recd.main import main
 from recd.protocol import Request
+from tests.adapters.loopfs import Mounts
 from tests.e2e.helpers import write_estate, write_licence, write_recording
 from tests.fakes import FakeClock
 
@@ -162,3 +164,79 @@ def test_check_config_names_every_zero_at_once(tmp_path: Path) -> None:
         f"{config}: retention.default: {zero_message('0 months')}",
         f"{licence}: retention: {zero_message('PT0S')}",
     ]
+
+
+# --- check-config: a source that is the state directory under another name (point 9) -----------
+
+OWN_STATE = "recd refuses to erase its own state"
+
+
+def with_source(config: Path, root: Path) -> None:
+    config.write_text(
+        config.read_text().replace(f'path = "{config.parent}/recordings"', f'path = "{root}"')
+    )
+
+
+@pytest.fixture
+def mounts(tmp_path: Path) -> Iterator[Mounts]:
+    with Mounts(tmp_path / "mounts") as m:
+        yield m
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("bound", ["parent of the state dir", "state dir", "inside it"])
+def test_a_bind_mounted_alias_of_the_state_dir_is_refused(
+    tmp_path: Path, mounts: Mounts, capsys: pytest.CaptureFixture[str], bound: str
+) -> None:
+    config = write_estate(tmp_path)  # state_dir = TMP/state
+    state = tmp_path / "state"
+    (state / "certificates").mkdir(parents=True)
+    alias = tmp_path / "alias"
+    alias.mkdir()
+    if bound == "parent of the state dir":
+        mounts.bind(tmp_path, alias)
+        root, seen = alias, tmp_path
+        reason = f'contains daemon.state_dir ("{state}"); {OWN_STATE}'
+    elif bound == "state dir":
+        mounts.bind(state, alias)
+        root, seen = alias, state
+        reason = f"is daemon.state_dir; {OWN_STATE}"
+    else:
+        mounts.bind(state, alias)
+        root, seen = alias / "certificates", state / "certificates"
+        reason = f'is inside daemon.state_dir ("{state}"); {OWN_STATE}'
+    with_source(config, root)
+    line = (
+        f'{config}: source[0].path: "{root}" is "{seen}" by device and inode (a bind mount or '
+        f"another mount of it), which {reason}"
+    )
+    assert problems(config) == [line]
+    assert main(["check-config", "--config", str(config)]) == 78
+    assert capsys.readouterr().err == f"recd: {line}\n"
+
+
+@pytest.mark.parametrize("linked", ["source root", "state dir"])
+def test_a_symlinked_alias_of_the_state_dir_is_refused(tmp_path: Path, linked: str) -> None:
+    config = write_estate(tmp_path)
+    real = tmp_path / "real"
+    (real / "state").mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    if linked == "source root":  # the root leads, through a link, to the state dir's parent
+        config.write_text(config.read_text().replace(f"{tmp_path}/state", f"{real}/state"))
+        with_source(config, link)
+        expected = (
+            f'"{link}" resolves to "{real}", which contains daemon.state_dir ("{real}/state"); '
+            f"{OWN_STATE}"
+        )
+    else:  # state_dir is written through a link; the root is the real directory holding it
+        config.write_text(config.read_text().replace(f"{tmp_path}/state", f"{link}/state"))
+        with_source(config, real)
+        expected = f'"{real}" contains daemon.state_dir ("{real}/state"); {OWN_STATE}'
+    assert problems(config) == [f"{config}: source[0].path: {expected}"]
+
+
+def test_a_source_beside_the_state_dir_is_still_valid(tmp_path: Path) -> None:
+    config = write_estate(tmp_path)
+    (tmp_path / "state").mkdir()
+    assert [s.name for s in load(config).sources] == ["pbx"]
