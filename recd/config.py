@@ -62,14 +62,16 @@ DEFAULT_CONFIG = Path("/etc/recd/recd.toml")
 def load(path: Path = DEFAULT_CONFIG, *, licences_dir: Path | None = None) -> Config:
     """Read ``path`` and every ``*.toml`` in ``licences_dir`` (default: ``licences.d`` beside it).
 
-    A missing licences directory means no licences. Raises ConfigInvalid listing every problem.
+    An empty licences directory means no licences; a missing or unreadable one is a problem.
+    Raises ConfigInvalid listing every problem.
     """
     problems: list[ConfigProblem] = []
     data = read_toml(path, problems)
     config = _config(path, Table(str(path), "", data or {}, problems))
     if licences_dir is None:
         licences_dir = path.parent / "licences.d"
-    licences = read_licences(licences_dir, problems)
+    # When recd.toml itself did not load, a missing licences.d beside it is not news.
+    licences = read_licences(licences_dir, problems, missing_ok=data is None)
     if problems:
         raise ConfigInvalid(problems)
     return replace(config, licences=MappingProxyType(licences))

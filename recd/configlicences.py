@@ -12,6 +12,7 @@ from pathlib import Path
 
 from recd.configtable import Table, quote, read_toml
 from recd.configtypes import Agent, Licence, Verification
+from recd.core.classify import REPLACEMENT
 from recd.errors import ConfigProblem, InvalidValue
 
 _VERIFICATIONS: tuple[Verification, ...] = ("two-person", "signature")
@@ -22,20 +23,33 @@ def licence_id_problem(text: str) -> str | None:
     """Why ``text`` cannot be a licence id (here or in a source's ``licence`` key), or None."""
     if any(c.isspace() for c in text) or "/" in text:
         return f'must not contain whitespace or "/", got {quote(text)}'
+    if REPLACEMENT in text:
+        # Undecodable bytes in a recording's name are matched as U+FFFD: no licence may hold it.
+        return f"must not contain U+FFFD (the replacement character), got {quote(text)}"
     return None
 
 
-def read_licences(directory: Path, problems: list[ConfigProblem]) -> dict[str, Licence]:
-    """Every licence in ``directory`` by id; a missing directory means none."""
+def read_licences(
+    directory: Path, problems: list[ConfigProblem], *, missing_ok: bool = False
+) -> dict[str, Licence]:
+    """Every licence in ``directory`` by id.
+
+    An empty directory means no licences. A missing, dangling, unreadable or non-directory
+    ``directory`` is a problem, not "no licences": every licensed recording would otherwise fall
+    to retention.default, which is usually shorter, and be erased. ``missing_ok`` leaves out
+    the problem of a missing one (the configuration is invalid for another reason already).
+    """
     try:
         # Dot files are editor droppings (.acme.toml.swp, emacs .#acme.toml), never licences.
         files = sorted(
             p for p in directory.iterdir() if p.suffix == ".toml" and not p.name.startswith(".")
         )
     except FileNotFoundError:
+        if not missing_ok:
+            problems.append(ConfigProblem(str(directory), "", _directory_problem(directory, None)))
         return {}
     except OSError as exc:
-        problems.append(ConfigProblem(str(directory), "", f"cannot read: {exc.strerror or exc}"))
+        problems.append(ConfigProblem(str(directory), "", _directory_problem(directory, exc)))
         return {}
     licences: dict[str, Licence] = {}
     for file in files:
@@ -54,6 +68,17 @@ def read_licences(directory: Path, problems: list[ConfigProblem]) -> dict[str, L
             continue
         licences[licence.id] = licence
     return licences
+
+
+def _directory_problem(directory: Path, exc: OSError | None) -> str:
+    """Why ``directory`` gives no licences (``exc`` None: it does not exist)."""
+    fallback = "every licence's recordings would get retention.default"
+    if exc is None:
+        what = "is a dangling symlink" if directory.is_symlink() else "does not exist"
+        return f"the licences directory {what} ({fallback}); create it, empty if there are none"
+    if isinstance(exc, NotADirectoryError):
+        return f"the licences directory is not a directory ({fallback})"
+    return f"cannot read the licences directory: {exc.strerror or exc} ({fallback})"
 
 
 def _licence(file: Path, problems: list[ConfigProblem]) -> Licence | None:

@@ -3,7 +3,8 @@ no root recd could wrongly erase in.
 
 A source root may not be, contain or lie inside a system directory or the state directory, and no
 two sources may overlap (the same directory or bucket prefix, or one inside the other). Symlinks
-in roots are resolved for these checks, which is the only file system access here.
+in roots are resolved for these checks, and the state directory is also compared by identity
+(device and inode), which a bind mount does not change: that is the only file system access here.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from recd.configlicences import licence_id_problem
+from recd.configpatterns import LinearPattern, compile_pattern
 from recd.configtable import Table, quote, type_name
 from recd.configtypes import DEFAULT_POLL, SourceConfig, SourceType
 from recd.core.classify import DEFAULT_TAG_NAMES, ClassifyRule
+from recd.errors import InvalidValue
 
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _SOURCE_TYPES: tuple[SourceType, ...] = ("directory", "s3")
@@ -147,14 +150,19 @@ def _rule(t: Table, *, metadata: bool) -> ClassifyRule:
     )
 
 
-def _pattern(t: Table) -> re.Pattern[str] | None:
+def _pattern(t: Table) -> LinearPattern | None:
     text = t.value("pattern", str, "a string")
     if text is None:
         return None
     try:
-        pattern = re.compile(text)
+        re.compile(text)  # Python's words for a syntax error, which operators know
     except re.error as exc:
         t.report("pattern", f"not a valid regular expression: {exc}")
+        return None
+    try:
+        pattern = compile_pattern(text)
+    except InvalidValue as exc:
+        t.report("pattern", str(exc))
         return None
     for group in pattern.groupindex:
         if group not in _GROUPS:
@@ -165,7 +173,7 @@ def _pattern(t: Table) -> re.Pattern[str] | None:
     return pattern
 
 
-def _check_started_group(t: Table, pattern: re.Pattern[str] | None) -> None:
+def _check_started_group(t: Table, pattern: LinearPattern | None) -> None:
     if pattern is None or "started" not in pattern.groupindex:
         t.report("started_format", "needs a pattern with a (?P<started>...) group")
 
@@ -306,6 +314,14 @@ def _check_roots(sources: list[tuple[Table, SourceConfig]], state_dir: Path) -> 
             t.report("path", f"{shown} {reason}")
         elif reason := _forbidden(real, state_dirs):
             t.report("path", f"{shown} resolves to {quote(str(real))}, which {reason}")
+        elif (alias := _state_alias(real, state_dirs[-1])) and (
+            reason := _state_problem(alias, state_dirs)
+        ):
+            t.report(
+                "path",
+                f"{shown} is {quote(str(alias))} by device and inode (a bind mount or another "
+                f"mount of it), which {reason}",
+            )
         for other_t, other, other_real in seen:
             if overlap := _overlap(real, other_real):
                 t.report(
@@ -314,6 +330,37 @@ def _check_roots(sources: list[tuple[Table, SourceConfig]], state_dir: Path) -> 
                     f"({other_t.where}, {quote(str(other.path))}); two sources must not overlap",
                 )
         seen.append((t, source, real))
+
+
+def _state_alias(root: PurePosixPath, state: PurePosixPath) -> PurePosixPath | None:
+    """Where ``root`` is, seen from the state directory's side, when a bind mount (or another
+    mount of the same file system) makes it the state directory, one of its ancestors, or a
+    directory inside it, which paths alone do not show; else None. Identity is (st_dev,
+    st_ino); a directory that does not exist (yet) has none."""
+    sides: dict[tuple[int, int], PurePosixPath] = {}
+    for path in (state, *state.parents):
+        if (identity := _identity(path)) is not None:
+            sides.setdefault(identity, path)
+    root_identity = _identity(root)
+    if root_identity is None:
+        return None
+    if root_identity in sides:
+        return sides[root_identity]
+    state_identity = _identity(state)
+    if state_identity is None:
+        return None
+    for ancestor in root.parents:
+        if _identity(ancestor) == state_identity:
+            return state / root.relative_to(ancestor)
+    return None
+
+
+def _identity(path: PurePosixPath) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _real(path: Path) -> PurePosixPath:

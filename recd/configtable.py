@@ -156,10 +156,19 @@ class Table:
         if text is None:
             return None
         try:
-            return parse_period(text)
+            period = parse_period(text)
         except InvalidValue as exc:
             self.report(name, str(exc))
             return None
+        if not period.never and not period.months and not period.seconds:
+            # A zero retention makes every recording due the moment it is indexed.
+            self.report(
+                name,
+                f"a retention of {quote(period.text)} erases every recording as soon as it is "
+                'found; write a length such as "30d", or "never" to keep recordings',
+            )
+            return None
+        return period
 
     def abspath(self, name: str, *, required: bool = False) -> Path | None:
         text = self.string(name, required=required)

@@ -12,8 +12,10 @@ import functools
 import importlib
 import logging
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from recd import __version__
@@ -71,8 +73,87 @@ class Runtime:
         getattr(self.catalogue, "close", lambda: None)()
 
 
+#: The most each state file may allow, whatever the umask. The catalogue holds caller numbers
+#: (in paths) and is recd's alone; group recd-admin reads the audit log (recctl audit) and the
+#: certificates. A looser mode found at start is tightened, with a log line.
+_DIR_MODE = 0o750
+_CATALOGUE_MODE = 0o600
+_SHARED_MODE = 0o640
+_STATE_FILES = {
+    "catalog.db": _CATALOGUE_MODE,
+    "catalog.db-wal": _CATALOGUE_MODE,
+    "catalog.db-shm": _CATALOGUE_MODE,
+    "catalog.db-journal": _CATALOGUE_MODE,
+    "audit.log": _SHARED_MODE,
+}
+
+
+class StateUnsafe(StateError):
+    """A state directory every local user can read or enter, which recd does not own."""
+
+    exit_code = ExitCode.CONFIG
+
+
+def prepare_state(state: Path) -> None:
+    """Create the state directory (and ``certificates/``) or make it private, and create the
+    catalogue file 0600 before SQLite opens it (SQLite gives -wal and -shm the catalogue's
+    mode). Raises StateUnsafe (exit 78) for a directory others can read that recd may not fix,
+    StateError when it cannot be created or fixed."""
+    try:
+        state.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+        (state / "certificates").mkdir(mode=_DIR_MODE, exist_ok=True)
+    except OSError as exc:
+        raise StateError(f"{state}: cannot create the state directory: {exc.strerror}") from exc
+    try:
+        _private_dir(state)
+        _private_dir(state / "certificates")
+        for name, allowed in _STATE_FILES.items():
+            _tighten(state / name, allowed)
+        for certificate in sorted((state / "certificates").iterdir()):
+            _tighten(certificate, _SHARED_MODE)
+        flags = os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        os.close(os.open(state / "catalog.db", flags, _CATALOGUE_MODE))
+    except OSError as exc:
+        where = exc.filename or state
+        raise StateError(f"{where}: cannot make the state private: {exc.strerror}") from exc
+
+
+def _private_dir(path: Path) -> None:
+    st = os.stat(path)
+    mode = stat.S_IMODE(st.st_mode)
+    if not mode & 0o007:
+        return
+    if st.st_uid != os.geteuid():
+        raise StateUnsafe(
+            f"{path}: the state directory is mode {mode:04o}, so every local user can read "
+            f"recd's catalogue, and it belongs to uid {st.st_uid}, not to recd (uid "
+            f"{os.geteuid()}); run chmod o-rwx on it or set daemon.state_dir to a directory "
+            "recd owns"
+        )
+    os.chmod(path, mode & _DIR_MODE)
+    logger.warning(
+        "state directory %s was mode %04o, open to every local user; set it to %04o",
+        path, mode, mode & _DIR_MODE,
+    )  # fmt: skip
+
+
+def _tighten(path: Path, allowed: int) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    mode = stat.S_IMODE(st.st_mode)
+    if not stat.S_ISREG(st.st_mode) or not mode & ~allowed:
+        return
+    os.chmod(path, mode & allowed)  # a regular file just lstat-ed, in recd's own directory
+    logger.warning(
+        "state file %s was mode %04o, readable by others; tightened it to %04o",
+        path, mode, mode & allowed,
+    )  # fmt: skip
+
+
 def open_runtime(config: Config, clock: Clock, pins: Any = None) -> Runtime:
-    """Open the state directory and build the adapters ``config`` needs.
+    """Open the state directory (``prepare_state``) and build the adapters ``config`` needs.
 
     ``pins``: what the run knows of its directory sources' roots (``adapter("roots.directory")``,
     a new one when None); the daemon passes the one it keeps for its life, so a reload never
@@ -81,11 +162,7 @@ def open_runtime(config: Config, clock: Clock, pins: Any = None) -> Runtime:
     if pins is None:
         pins = adapter("roots.directory")()
     state = config.daemon.state_dir
-    try:
-        state.mkdir(mode=0o750, parents=True, exist_ok=True)
-        (state / "certificates").mkdir(mode=0o750, exist_ok=True)
-    except OSError as exc:
-        raise StateError(f"{state}: cannot create the state directory: {exc.strerror}") from exc
+    prepare_state(state)
     catalogue = adapter("catalogue.sqlite")(state / "catalog.db")
     try:
         audit = adapter("audit.file").open(state / "audit.log", clock.now())  # type: ignore[attr-defined]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import textwrap
 import tomllib
 from datetime import UTC, timedelta
@@ -29,6 +28,7 @@ from recd.config import (
     config_warnings,
     load,
 )
+from recd.configpatterns import LinearPattern
 from recd.core.classify import DEFAULT_TAG_NAMES, ClassifyRule
 from recd.core.erasure import EraseSettings
 from recd.core.model import EraseMethod, ErasePattern, Mode, OnIneffective, UnclassifiedPolicy
@@ -47,7 +47,11 @@ KEY_TEXT = "ed25519:" + base64.b64encode(KEY).decode()
 
 
 def write(path: Path, text: str) -> Path:
+    """Write ``text`` (dedented, ``{tmp}`` = its directory); a recd.toml gets an empty licences.d
+    beside it, as recd needs one."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.name == "recd.toml":
+        (path.parent / "licences.d").mkdir(exist_ok=True)
     path.write_text(textwrap.dedent(text).replace("{tmp}", str(path.parent)))
     return path
 
@@ -103,13 +107,29 @@ def test_toml_syntax_error(tmp_path: Path) -> None:
     assert problems(path) == ["TMP/recd.toml: invalid TOML: Invalid value (at line 2, column 8)"]
 
 
-def test_unreadable_licences_dir(tmp_path: Path) -> None:
+FALLBACK = "(every licence's recordings would get retention.default)"
+
+
+def test_licences_dir_that_is_a_file(tmp_path: Path) -> None:
     path = write(tmp_path / "recd.toml", "")
+    (tmp_path / "licences.d").rmdir()
     write(tmp_path / "licences.d", "not a directory")
-    assert problems(path) == ["TMP/licences.d: cannot read: Not a directory"]
+    assert problems(path) == [
+        f"TMP/licences.d: the licences directory is not a directory {FALLBACK}"
+    ]
 
 
-def test_missing_licences_dir_means_no_licences(tmp_path: Path) -> None:
+def test_missing_licences_dir_is_an_error(tmp_path: Path) -> None:
+    # It was "no licences": every licensed recording fell to retention.default and was erased.
+    path = write(tmp_path / "recd.toml", "")
+    (tmp_path / "licences.d").rmdir()
+    assert problems(path) == [
+        f"TMP/licences.d: the licences directory does not exist {FALLBACK}; "
+        "create it, empty if there are none"
+    ]
+
+
+def test_empty_licences_dir_means_no_licences(tmp_path: Path) -> None:
     config = load(write(tmp_path / "recd.toml", ""))
     assert config.licences == {}
 
@@ -870,7 +890,7 @@ def test_full_config_round_trips(tmp_path: Path) -> None:
                 rule=ClassifyRule(
                     timezone=ZoneInfo("Europe/London"),
                     licence="3CX-1234-5678",
-                    pattern=re.compile(
+                    pattern=LinearPattern(
                         r"^(?P<extension>\d+)/(?P<caller>[^_]+)_(?P<callee>[^_]+)_(?P<started>\d{14})\.wav$"
                     ),
                     started_format="%Y%m%d%H%M%S",
@@ -897,7 +917,7 @@ def test_full_config_round_trips(tmp_path: Path) -> None:
                 bypass_governance=True,
                 rule=ClassifyRule(
                     timezone=UTC,
-                    pattern=re.compile(
+                    pattern=LinearPattern(
                         r"^tenants/(?P<licence>[^/]+)/(?P<call_id>[^/]+)\.(wav|mp3|opus)$"
                     ),
                     metadata=True,

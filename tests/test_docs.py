@@ -445,6 +445,7 @@ def example_keys() -> set[Key]:
 def test_example_config_with_its_commented_examples_is_valid(tmp_path: Path) -> None:
     """So the keys ``example_keys`` collects are keys the loader knows."""
     config = tmp_path / "recd.toml"
+    (tmp_path / "licences.d").mkdir()
     config.write_text(_uncommented(ROOT / "etc/recd.toml"), encoding="utf-8")
     loaded = load(config)
     assert {source.type for source in loaded.sources} == {"directory", "s3"}

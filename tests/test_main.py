@@ -64,8 +64,9 @@ def test_once_with_a_broken_state_dir_is_one_line_exit_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_estate(tmp_path)
-    (tmp_path / "state").mkdir()
+    (tmp_path / "state").mkdir(mode=0o750)  # private, as recd wants it: no line tightening it
     (tmp_path / "state" / "catalog.db").write_bytes(b"not a database" * 200)
+    (tmp_path / "state" / "catalog.db").chmod(0o600)
     assert main(["--once", "--config", str(config)]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"recd: {tmp_path}/state/catalog.db: cannot open the catalogue: ")

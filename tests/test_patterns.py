@@ -6,7 +6,6 @@ checked through path_fields and classify; each must also load as part of a real 
 
 from __future__ import annotations
 
-import re
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 from recd import config
 from recd.adapters.tags import MutagenTagReader
+from recd.configpatterns import LinearPattern
 from recd.core.classify import DEFAULT_TAG_NAMES, ClassifyRule, classify, needs_tags, path_fields
 from recd.core.model import Classification, Provenance
 from tests.audio import write_wav
@@ -46,7 +46,7 @@ def rule_of(source: dict[str, Any]) -> ClassifyRule:
     return ClassifyRule(
         timezone=ZoneInfo(source.get("timezone", "UTC")),
         licence=source.get("licence"),
-        pattern=re.compile(source["pattern"]),
+        pattern=LinearPattern(source["pattern"]),
         started_format=source.get("started_format"),
         tags=source.get("tags", False),
         tag_names=names,
@@ -67,6 +67,7 @@ def test_every_example_loads_as_part_of_a_real_config(tmp_path: Path, name: str)
     text = (PATTERNS / name).read_text(encoding="utf-8")
     path = tmp_path / "recd.toml"
     path.write_text(f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n\n{text}', encoding="utf-8")
+    (tmp_path / "licences.d").mkdir()
     loaded = config.load(path, licences_dir=tmp_path / "licences.d")
     [source] = loaded.sources
     expected = example_rule(name)

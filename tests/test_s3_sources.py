@@ -391,6 +391,7 @@ def test_boto3_is_imported_only_when_an_s3_source_is_configured(
         else 'type = "s3"\nbucket = "recordings"\nendpoint_url = "http://127.0.0.1:9"'
     )
     config = tmp_path / "recd.toml"
+    (tmp_path / "licences.d").mkdir()
     config.write_text(
         f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n\n[[source]]\nname = "a"\n{source}\n'
     )

@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
+from typing import Any, Protocol
 
 from recd.core.model import Classification, Provenance
 from recd.errors import InvalidValue
@@ -37,13 +38,48 @@ DEFAULT_TAG_NAMES: Mapping[str, tuple[str, ...]] = {
 }
 
 
+class PathMatch(Protocol):
+    def groupdict(self) -> Mapping[str, str | Any]: ...
+
+
+class PathPattern(Protocol):
+    """A compiled path pattern. Config builds RE2 ones (recd.configpatterns.LinearPattern),
+    linear in the path's length whatever the pattern; an ``re.Pattern`` has the same shape."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    @property
+    def groupindex(self) -> Mapping[str, int]: ...
+
+    def search(self, string: str, /) -> PathMatch | None: ...
+
+
+#: What a lone surrogate (an undecodable byte of a name, from ``os.fsdecode``) is matched as.
+REPLACEMENT = "\ufffd"
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def matchable(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD, so that it encodes as UTF-8.
+
+    Paths hold surrogates where a file name is not valid UTF-8; matching sees U+FFFD there
+    instead, and a licence holding U+FFFD is then no valid licence id.
+    """
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return _SURROGATE.sub(REPLACEMENT, text)
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class ClassifyRule:
     """How one source's recordings are classified; built by config at load time."""
 
     timezone: tzinfo
     licence: str | None = None
-    pattern: re.Pattern[str] | None = None
+    pattern: PathPattern | None = None
     started_format: str | None = None
     tags: bool = False
     tag_names: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: DEFAULT_TAG_NAMES)
@@ -69,13 +105,14 @@ def _quote(text: str) -> str:
 def path_fields(rule: ClassifyRule, relpath: str) -> dict[str, str]:
     """The non-empty named groups of the rule's pattern searched in ``relpath``.
 
-    ``re.search`` is used, so the operator's ``^``/``$`` anchors decide how much must match.
+    ``search`` is used, so the operator's ``^``/``$`` anchors decide how much must match.
     Empty when the rule has no pattern or the path does not match it. ``relpath`` is the
-    '/'-separated path relative to the source root, or the S3 key.
+    '/'-separated path relative to the source root, or the S3 key; undecodable bytes in it
+    (lone surrogates) are matched as U+FFFD (``matchable``), so this never raises.
     """
     if rule.pattern is None:
         return {}
-    match = rule.pattern.search(relpath)
+    match = rule.pattern.search(matchable(relpath))
     if match is None:
         return {}
     return {name: value for name, value in match.groupdict().items() if value}
@@ -102,7 +139,7 @@ def needs_metadata(rule: ClassifyRule, fields: Mapping[str, str]) -> bool:
 
 def _deadline_unknown(rule: ClassifyRule, fields: Mapping[str, str]) -> bool:
     """The licence or the start time is not known from the fixed licence and the path."""
-    licence_known = bool(_clean(rule.licence) or _clean(fields.get("licence")))
+    licence_known = bool(_clean(rule.licence) or _usable("licence", fields.get("licence")))
     return not licence_known or _path_started(rule, fields) is None
 
 
@@ -131,11 +168,11 @@ def classify(
         if tags is None and metadata is None:  # the common case, without the generators
             if name == "licence" and rule.licence is not None and rule.licence.strip():
                 text[name], provenance[name] = rule.licence.strip(), Provenance.SOURCE
-            elif (value := fields.get(name, "").strip()) != "":
+            elif value := _usable(name, fields.get(name)):
                 text[name], provenance[name] = value, Provenance.PATTERN
             continue
         for level, value in _candidates(rule, name, fields, tags, metadata):
-            cleaned = _clean(value)
+            cleaned = _usable(name, value)
             if cleaned:
                 text[name], provenance[name] = cleaned, level
                 break
@@ -165,6 +202,16 @@ def classify(
 
 def _clean(value: str | None) -> str | None:
     return value.strip() if value is not None else None
+
+
+def _usable(name: str, value: str | None) -> str | None:
+    """``value`` stripped, or None when blank or, for the licence, holding U+FFFD: a name's
+    undecodable bytes (``matchable``) are no licence id, so such a recording falls to the next
+    level and at worst is unclassified (kept by default), never taken for another licence."""
+    cleaned = _clean(value)
+    if not cleaned or (name == "licence" and REPLACEMENT in cleaned):
+        return None
+    return cleaned
 
 
 def _lookup(rule: ClassifyRule, name: str, values: Mapping[str, str] | None) -> Iterator[str]:
