@@ -1,7 +1,8 @@
 """Attack: links that lead recd out of the tree.
 
 A local user who can write to the recording tree plants a symlink named like a due recording
-that points at a root-owned file outside; a symlinked directory inside the tree; a subdirectory
+that points at a root-owned file outside (absolute or relative; also symlink loops, a directory
+cycle and a dangling link); a symlinked directory inside the tree; a subdirectory
 that recd indexed, swapped for a symlink to an outside directory before the deadline; hard links
 (to a file outside the tree, and two names inside it); and a symlink to a recording of another
 source.
@@ -77,6 +78,10 @@ def test_symlinks_to_a_file_and_to_a_directory_outside_are_not_followed(tmp_path
         backdated_link(rec / "L1" / "relative.wav", Path("../../outside/secret.wav")),
         backdated_link(rec / "L1" / "sub", outside_dir),  # L1/sub/x.wav would match
         backdated_link(rec / "L2", outside_dir),  # a whole licence directory
+        backdated_link(rec / "L1" / "loop-a.wav", rec / "L1" / "loop-b.wav"),  # a -> b -> a
+        backdated_link(rec / "L1" / "loop-b.wav", rec / "L1" / "loop-a.wav"),
+        backdated_link(rec / "L1" / "self", rec / "L1"),  # a directory cycle
+        backdated_link(rec / "L1" / "dangling.wav", tmp_path / "nowhere.wav"),
     ]
     result = recd("--once", "--config", str(config))
     assert (result.returncode, result.stdout) == (0, "L1: 1 recording, 1 due, 1 erased\n")

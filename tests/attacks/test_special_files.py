@@ -1,9 +1,10 @@
 """Attack: special files named like recordings.
 
-A local user who can write to the recording tree creates a FIFO, a Unix socket, a character
-device and a block device (root: ``mknod`` with the numbers of ``/dev/null`` and of a loop
-device) named ``*.wav``, among due recordings and in place of an indexed one. A FIFO opened for
-reading blocks until a writer comes; a device opened for writing reaches whatever it stands for.
+A local user who can write to the recording tree creates a FIFO (also one a level deeper), a
+Unix socket, a directory, a character device and a block device (root: ``mknod`` with the
+numbers of ``/dev/null`` and of a loop device) named ``*.wav``, among due recordings and in place
+of an indexed one. A FIFO opened for reading blocks until a writer comes; a device opened for
+writing reaches whatever it stands for.
 
 What must hold: recd never opens any of them (inotify sees no ``IN_OPEN`` on them; an ``O_PATH``
 look-up is not an open); ``recd --once`` and the daemon finish on time (a FIFO blocks neither the
@@ -117,6 +118,7 @@ def test_special_files_in_the_tree_are_never_opened_and_do_not_stop_once(
     kept = write_recording(tmp_path, "L1/new.wav", age_days=1)
     specials = [make_special(tmp_path / "recordings" / "L1", f"{k}.wav", k) for k in kinds]
     specials.append(make_special(tmp_path / "recordings" / "L1" / "deep", "in.wav", "fifo"))
+    (tmp_path / "recordings" / "L1" / "dir.wav").mkdir()  # a directory named like a recording
     for special in specials:
         os.utime(special, (0, 0), follow_symlinks=False)  # due by any measure
     before = file_types(specials)
