@@ -323,6 +323,7 @@ def exposed_metrics(*, per_licence: bool) -> dict[str, tuple[str, frozenset[str]
     metrics.erased("retention", "done", 1, 0.5)
     metrics.indexed(0.1)
     metrics.watch_overflow("pbx")
+    metrics.index_error("pbx")
     metrics.object_error("bucket", "SlowDown")
     found: dict[str, tuple[str, frozenset[str]]] = {}
     for family in metrics.registry.collect():
