@@ -562,31 +562,52 @@ class LocalEraser(Closing):
             with _WriteLease(fd) as lease:
                 if lease.unavailable is not None:
                     self._no_lease(lease.unavailable)
-                size = p.st.st_size
-
-                def check(done: int) -> None:
-                    written = f"{done} of {size} bytes overwritten" if done else "nothing written"
-                    lease.check(written)
-
-                digests = _overwrite_fd(
-                    fd, size, pattern, self.chunk_size, keep_digests=verify, check=check
-                )
-                with _step("flush"):
-                    os.fdatasync(fd)
-                    grown = os.fstat(fd).st_size
-                if grown != size:  # pragma: no cover (race: a writer appended during the overwrite)
-                    raise EraseError(f"grew during erasure (size {grown}, overwrote {size})")
-                lease.check(f"all {size} bytes overwritten")
-                if verify:
-                    _verify(fd, size, pattern, self.chunk_size, digests)
-                    lease.check(f"all {size} bytes overwritten")
-                with _step("truncate"):
-                    os.ftruncate(fd, 0)
-                    os.fsync(fd)
-                self._rename_and_unlink(p, temp_name, lease)
+                written = self._overwrite_under(p, fd, lease, pattern, verify, temp_name)
+        except BaseException:
+            # The file stays. Its modification time is recd's writing, not the recording's:
+            # put it back, or the next scan would take the file as changed and, where `started`
+            # comes from the mtime, give it a deadline a whole retention period later.
+            with contextlib.suppress(OSError):
+                os.utime(fd, ns=(p.st.st_atime_ns, p.st.st_mtime_ns))
+            raise
         finally:
             os.close(fd)
-        return size
+        return written
+
+    def _overwrite_under(
+        self,
+        p: Prepared,
+        fd: int,
+        lease: _WriteLease,
+        pattern: ErasePattern,
+        verify: bool,
+        temp_name: str,
+    ) -> int:
+        """The overwrite, truncate, rename and unlink, ``lease`` held (``_overwrite``); returns
+        the bytes overwritten (the file's data: holes hold none and are not written)."""
+        size = p.st.st_size
+
+        def check(done: int) -> None:
+            written = f"{done} of {size} bytes overwritten" if done else "nothing written"
+            lease.check(written)
+
+        chunks, digests = _overwrite_fd(
+            fd, size, pattern, self.chunk_size, keep_digests=verify, check=check
+        )
+        with _step("flush"):
+            os.fdatasync(fd)
+            grown = os.fstat(fd).st_size
+        if grown != size:  # pragma: no cover (race: a writer appended during the overwrite)
+            raise EraseError(f"grew during erasure (size {grown}, overwrote {size})")
+        lease.check(f"all {size} bytes overwritten")
+        if verify:
+            _verify(fd, pattern, chunks, digests)
+            lease.check(f"all {size} bytes overwritten")
+        with _step("truncate"):
+            os.ftruncate(fd, 0)
+            os.fsync(fd)
+        self._rename_and_unlink(p, temp_name, lease)
+        return sum(n for _, n in chunks)
 
     def _no_lease(self, why: str) -> None:
         """Say once per reason that the check for openers during an erase is not possible."""
@@ -736,6 +757,27 @@ def _ns_text(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{frac:09d}Z"
 
 
+def _data_chunks(fd: int, size: int, chunk: int) -> Iterator[tuple[int, int]]:
+    """``(offset, length)`` of at most ``chunk`` bytes covering every byte of ``[0, size)``
+    that holds data, in order: holes (``SEEK_HOLE``) are skipped, since they hold nothing to
+    erase and writing them would allocate blocks (a sparse terabyte named .wav would fill the
+    filesystem). Where the filesystem cannot tell, the whole file is data."""
+    offset = 0
+    while offset < size:
+        try:
+            start = os.lseek(fd, offset, os.SEEK_DATA)
+            end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # no data after offset
+                return
+            start, end = offset, size  # SEEK_DATA not supported: all of it
+        while start < end:
+            n = min(chunk, end - start)
+            yield start, n
+            start += n
+        offset = max(end, offset + 1)
+
+
 def _overwrite_fd(
     fd: int,
     size: int,
@@ -744,16 +786,16 @@ def _overwrite_fd(
     *,
     keep_digests: bool,
     check: Callable[[int], None] = lambda done: None,
-) -> list[bytes]:
-    """Write ``pattern`` over bytes ``[0, size)``; returns per-chunk digests of random data.
+) -> tuple[list[tuple[int, int]], list[bytes]]:
+    """Write ``pattern`` over every byte of ``[0, size)`` that holds data (``_data_chunks``).
 
-    ``check(bytes written so far)`` is called before each chunk and may raise to stop."""
+    Returns the chunks written and, for random data with ``keep_digests``, their digests.
+    ``check(file offset reached)`` is called before each chunk and may raise to stop."""
+    chunks = list(_data_chunks(fd, size, chunk))
     zeros = memoryview(bytes(min(chunk, size)))
     digests: list[bytes] = []
-    offset = 0
-    while offset < size:
+    for offset, n in chunks:
         check(offset)
-        n = min(chunk, size - offset)
         if pattern is ErasePattern.RANDOM:
             data = memoryview(os.urandom(n))
             if keep_digests:
@@ -761,8 +803,7 @@ def _overwrite_fd(
         else:
             data = zeros[:n]
         _pwrite_all(fd, data, offset, size)
-        offset += n
-    return digests
+    return chunks, digests
 
 
 def _pwrite_all(fd: int, data: memoryview, offset: int, size: int) -> None:
@@ -780,14 +821,13 @@ def _pwrite_all(fd: int, data: memoryview, offset: int, size: int) -> None:
         done += n
 
 
-def _verify(fd: int, size: int, pattern: ErasePattern, chunk: int, digests: list[bytes]) -> None:
-    """Read the overwrite back from the device (cache dropped) and compare."""
+def _verify(
+    fd: int, pattern: ErasePattern, chunks: Sequence[tuple[int, int]], digests: list[bytes]
+) -> None:
+    """Read the overwritten ``chunks`` back from the device (cache dropped) and compare."""
     with _step("verify"):
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    offset = 0
-    index = 0
-    while offset < size:
-        n = min(chunk, size - offset)
+    for index, (offset, n) in enumerate(chunks):
         with _step("verify read"):
             data = os.pread(fd, n, offset)
         if pattern is ErasePattern.RANDOM:
@@ -796,8 +836,6 @@ def _verify(fd: int, size: int, pattern: ErasePattern, chunk: int, digests: list
             bad = _first_nonzero(data, n)
         if bad is not None:
             raise EraseError(f"verify failed at offset {offset + bad}")
-        offset += n
-        index += 1
 
 
 def _digest_mismatch(data: bytes, n: int, digest: bytes) -> int | None:

@@ -479,7 +479,8 @@ def test_verify_finds_the_first_wrong_byte(
     fd = chunked_file(tmp_path / "f", data)
     try:
         with pytest.raises(EraseError, match=f"^{message}$"):
-            erase._verify(fd, size, ErasePattern.ZEROS, 64, [])
+            chunks = [(offset, min(64, size - offset)) for offset in range(0, size, 64)]
+            erase._verify(fd, ErasePattern.ZEROS, chunks, [])
     finally:
         os.close(fd)
 
@@ -490,7 +491,7 @@ def test_verify_of_random_data_names_the_chunk(tmp_path: Path) -> None:
     fd = chunked_file(tmp_path / "f", chunks[0] + chunks[1] + b"x" + chunks[2][1:])
     try:
         with pytest.raises(EraseError, match=r"^verify failed at offset 128$"):
-            erase._verify(fd, 192, ErasePattern.RANDOM, 64, digests)
+            erase._verify(fd, ErasePattern.RANDOM, [(0, 64), (64, 64), (128, 64)], digests)
     finally:
         os.close(fd)
 
@@ -710,3 +711,28 @@ def test_block_device_name_from_sysfs_else_from_the_mount_source(tmp_path: Path)
 def test_os_reason_names_the_errno() -> None:
     assert erase._os_reason(OSError(errno.ENOSPC, "x")) == "No space left on device (ENOSPC)"
     assert erase._os_reason(OSError(9999, "x")) == "Unknown error 9999 (9999)"
+
+
+def test_holes_of_a_sparse_file_are_not_written(root: Path) -> None:
+    """A hole holds nothing to erase; writing it would allocate blocks (a sparse terabyte
+    named .wav would fill the filesystem before the erase failed)."""
+    path = root / "sparse.wav"
+    with path.open("wb") as f:
+        f.write(b"secret" * 1000)
+        f.seek(64 * 1024 * 1024)
+        f.write(b"tail-secret")
+    fd = os.open(path, os.O_RDWR)
+    try:
+        chunks = list(erase._data_chunks(fd, os.fstat(fd).st_size, 1 << 20))
+        if chunks == [(offset, min(1 << 20, 64 * 1024 * 1024 + 11 - offset))
+                      for offset in range(0, 64 * 1024 * 1024 + 11, 1 << 20)]:  # fmt: skip
+            pytest.skip("this filesystem does not report holes (SEEK_HOLE)")
+        assert sum(n for _, n in chunks) < 1 << 20
+        assert chunks[0][0] == 0 and chunks[-1][0] + chunks[-1][1] == 64 * 1024 * 1024 + 11
+        allocated = os.fstat(fd).st_blocks
+        erase._overwrite_fd(fd, os.fstat(fd).st_size, ErasePattern.ZEROS, 1 << 20,
+                            keep_digests=False)  # fmt: skip
+        assert os.fstat(fd).st_blocks == allocated
+        assert b"secret" not in path.read_bytes()
+    finally:
+        os.close(fd)

@@ -214,6 +214,9 @@ def test_the_next_erase_after_the_opener_left_completes(root: Path, openers: lis
     with LocalEraser(root, chunk_size=4096) as e:
         with e.prepare("a.wav", *ident(st)) as p, pytest.raises(EraseError):
             e.erase(p, OVERWRITE, pattern=ErasePattern.RANDOM, verify=False, temp_name=TEMP)
+        # Partly overwritten, yet its modification time is the recording's again: recd's own
+        # writing must not make it look like a new recording with a later deadline.
+        assert (root / "a.wav").stat().st_mtime_ns == OLD
         opener.close()
         result = erase(e, "a.wav", (root / "a.wav").stat())
         e.sync()
@@ -238,6 +241,26 @@ def test_once_reports_the_erase_failed_and_a_later_run_erases_it(
     assert second.returncode == 0, second.stderr
     assert not old.exists()
     assert [e["action"] for e in audit_entries(tmp_path)][-1] == "erase.done"
+
+
+def test_an_erase_that_failed_part_way_does_not_postpone_the_recording(
+    tmp_path: Path, openers: list[Opener]
+) -> None:
+    """Its start time comes from its mtime: were recd's partial overwrite to leave the mtime
+    at the attempt, the next scan would give it a deadline a whole retention period later."""
+    config = write_estate(tmp_path)
+    old = write_recording(tmp_path, "L1/old.wav", age_days=31, size=SIZE)
+    mtime = old.stat().st_mtime_ns
+    assert open_it(openers, old, "read", "mid-overwrite").line() == "watching"
+    first = recd("--once", "--config", str(config))
+    assert (first.returncode, first.stdout) == (4, "L1: 1 recording, 1 due, 0 erased, 1 failed\n")
+    [failed] = [e for e in audit_entries(tmp_path) if e["action"] == "erase.failed"]
+    assert PARTLY.match(failed["details"]["error"]), failed
+    assert old.stat().st_mtime_ns == mtime
+    openers.pop().close()
+    second = recd("--once", "--config", str(config))
+    assert (second.returncode, second.stdout) == (0, "L1: 1 recording, 1 due, 1 erased\n")
+    assert not old.exists()
 
 
 # -- leases recd cannot have, leases others hold ---------------------------------------------
