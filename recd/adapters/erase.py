@@ -339,6 +339,8 @@ class LocalEraser(Closing):
                 out.append(self.prepare(t.relpath, t.dev, t.ino, t.size, t.stamps))
             except (EraseError, OSError) as exc:
                 out.append(exc)
+            except Exception as exc:  # one file must never stop the batch
+                out.append(_unexpected("prepare", t.relpath, exc))
         return out
 
     def _open_dir(self, relpath: str) -> tuple[int, str, _safefs.DirId]:
@@ -511,6 +513,9 @@ class LocalEraser(Closing):
                 out.append(exc)
             except OSError as exc:
                 out.append(EraseError(os.strerror(exc.errno or 0)))
+            except Exception as exc:  # one file must never stop the batch
+                relpath = getattr(job.prepared, "relpath", "?")
+                out.append(_unexpected("erase", relpath, exc))
         return out
 
     def digest(self, prepared: PreparedErase) -> str:
@@ -682,6 +687,13 @@ class LocalEraser(Closing):
             return "gone"
         finally:
             os.close(dir_fd)
+
+
+def _unexpected(step: str, relpath: str, exc: Exception) -> EraseError:
+    """A failure no check foresaw (a bug, not the file): logged with its traceback, and the
+    file's erase fails alone with a one-line reason."""
+    logger.error("%s of %s failed unexpectedly", step, relpath, exc_info=exc)
+    return EraseError(f"{step} failed unexpectedly: {type(exc).__name__}: {exc}")
 
 
 def _check_renamed(dir_fd: int, name: str, temp_name: str, dev: int, ino: int) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,7 @@ from recd.adapters.erase import (
 )
 from recd.core.erasure import Action, Decision, EraseSettings, decide
 from recd.core.model import EraseMethod, ErasePattern
-from recd.ports import EraseOutcome, Eraser, PreparedErase
+from recd.ports import EraseJob, EraseOutcome, Eraser, EraseTarget, PreparedErase
 
 OVERWRITE = Decision(Action.ERASE, EraseMethod.OVERWRITE, True)
 UNLINK = Decision(Action.ERASE, EraseMethod.UNLINK, False, "btrfs copy-on-write")
@@ -736,3 +737,34 @@ def test_holes_of_a_sparse_file_are_not_written(root: Path) -> None:
         assert b"secret" not in path.read_bytes()
     finally:
         os.close(fd)
+
+
+def test_an_unexpected_failure_fails_that_file_alone(
+    root: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug reached by one file (here: a check that raises what no check should) fails that
+    file's erase with a one-line reason; the batch goes on."""
+    bad, good = touch(root / "bad.wav"), touch(root / "good.wav")
+    real = erase._check_identity
+
+    def check(st: os.stat_result, *args: Any) -> None:
+        if st.st_ino == bad.st_ino:
+            raise KeyError("boom")
+        real(st, *args)
+
+    monkeypatch.setattr(erase, "_check_identity", check)
+    with LocalEraser(root) as e:
+        targets = [
+            EraseTarget(name, *ident(st)) for name, st in (("bad.wav", bad), ("good.wav", good))
+        ]
+        failed, prepared = e.prepare_many(targets)
+        assert isinstance(failed, EraseError)
+        assert str(failed) == "prepare failed unexpectedly: KeyError: 'boom'"
+        assert "Traceback" in caplog.text
+        assert isinstance(prepared, erase.Prepared)
+        with prepared:
+            job = EraseJob(prepared, UNLINK, TEMP)
+            monkeypatch.setattr(LocalEraser, "_recheck", lambda self, p: 1 / 0)
+            [outcome] = e.erase_many([job], pattern=ErasePattern.ZEROS, verify=False)
+    assert str(outcome) == "erase failed unexpectedly: ZeroDivisionError: division by zero"
+    assert (root / "bad.wav").exists() and (root / "good.wav").exists()
