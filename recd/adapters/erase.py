@@ -425,14 +425,16 @@ class LocalEraser(Closing):
         try:
             if data_journal is False and fs_type in EXT_NAMES:
                 data_journal = _inode_journals_data(fd)
+            writer, reader = _openers(fd)
             return TargetFacts(
                 fs_type=fs_type,
                 data_journal=data_journal,
                 shared_extents=_shared_extents(fd),
                 nlink=p.st.st_nlink,
                 mtime_ns=p.st.st_mtime_ns,
-                open_for_write=_open_for_write(fd),
+                open_for_write=writer,
                 size=p.st.st_size,
+                open_by_other=reader,
             )
         finally:
             os.close(fd)
@@ -910,6 +912,21 @@ def _open_for_write(fd: int) -> bool | None:
     """
     with _read_lease(fd) as held:
         return None if held is None else not held
+
+
+def _openers(fd: int) -> tuple[bool | None, bool | None]:
+    """``(open for writing, open at all)`` by other processes, None where the kernel will not
+    say. The second is a write lease tried on ``fd`` (read-only): refused (EAGAIN) while any
+    other descriptor is open on the file (``O_PATH`` ones do not count)."""
+    writer = _open_for_write(fd)
+    if writer is not False:
+        return writer, writer
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+    except OSError as exc:
+        return False, (True if exc.errno == errno.EAGAIN else None)
+    fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+    return False, False
 
 
 @contextlib.contextmanager

@@ -59,6 +59,9 @@ class TargetFacts:
     mtime_ns: int
     open_for_write: bool | None
     size: int = 0  # bytes, as found now
+    #: Open by another process at all (a backup, a player): the erase would stop as soon as
+    #: it started (it holds a write lease, which the kernel refuses then), so it waits.
+    open_by_other: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +181,8 @@ def _wait_reason(facts: TargetFacts, settle: timedelta, now: datetime) -> str | 
     wait = _settling(facts.mtime_ns, settle, now)
     if wait is None and facts.open_for_write:
         return "open for writing by another process"
+    if wait is None and facts.open_by_other:
+        return "open by another process (reading it)"
     return wait
 
 

@@ -768,3 +768,15 @@ def test_an_unexpected_failure_fails_that_file_alone(
             [outcome] = e.erase_many([job], pattern=ErasePattern.ZEROS, verify=False)
     assert str(outcome) == "erase failed unexpectedly: ZeroDivisionError: division by zero"
     assert (root / "bad.wav").exists() and (root / "good.wav").exists()
+
+
+def test_prepare_tells_a_reader_from_a_writer(root: Path) -> None:
+    path = root / "a.wav"
+    st = touch(path)
+    with LocalEraser(root) as e:
+        with e.prepare("a.wav", *ident(st)) as p:
+            assert (p.facts.open_for_write, p.facts.open_by_other) == (False, False)
+        with path.open("rb"), e.prepare("a.wav", *ident(st)) as p:
+            assert (p.facts.open_for_write, p.facts.open_by_other) == (False, True)
+        with path.open("ab"), e.prepare("a.wav", *ident(st)) as p:
+            assert (p.facts.open_for_write, p.facts.open_by_other) == (True, True)

@@ -150,6 +150,14 @@ SLOW = EraseSettings(settle=timedelta(hours=2))
             ),
         ),
         (
+            "open by a reader (a backup, a player): the erase would stop at once",
+            facts(open_by_other=True),
+            OVERWRITE,
+            Decision(
+                Action.SKIP, EraseMethod.OVERWRITE, False, "open by another process (reading it)"
+            ),
+        ),
+        (
             "open for writing unknown: settle alone guards",
             facts(open_for_write=None),
             OVERWRITE,
