@@ -56,6 +56,7 @@ class DaemonState:
     pid: int
     clock_problem: str | None
     sources: tuple[SourceStatus, ...]
+    audit_problem: str | None = None  # why the audit log cannot be written, while it cannot
 
 
 class Loop(Protocol):
@@ -155,6 +156,10 @@ class Admin:
                 "clock_guard": {
                     "paused": state.clock_problem is not None,
                     "reason": state.clock_problem,
+                },
+                "audit_log": {
+                    "writable": state.audit_problem is None,
+                    "problem": state.audit_problem,
                 },
                 "sources": [
                     {
@@ -402,4 +407,5 @@ def metrics_snapshot(
         holds_active=len(reader.holds()),
         requests=Counter(str(r.state) for r in reader.requests()),
         mode=str(config.daemon.mode),
+        audit_write_failed=state.audit_problem is not None,
     )

@@ -107,6 +107,7 @@ class Snapshot:
     holds_active: int
     requests: Mapping[str, int]  # request state -> count (may be empty)
     mode: str  # "enforce" or "dry-run"
+    audit_write_failed: bool = False  # the audit log cannot be written: erasing is paused
 
 
 _EMPTY = Snapshot((), 0, 0, None, (), None, 0, {}, "enforce")
@@ -307,6 +308,12 @@ def state_families(snapshot: Snapshot, *, per_licence: bool) -> list[Metric]:
         _deadline_family(snapshot.next_deadline),
         *_source_families(snapshot.sources),
         *_clock_guard_families(snapshot.clock_guard),
+        _gauge(
+            "recd_audit_write_failed",
+            "1 while the audit log cannot be written (erasing paused, retried with backoff), "
+            "else 0.",
+            float(snapshot.audit_write_failed),
+        ),
         _gauge("recd_holds_active", "Legal holds in force.", snapshot.holds_active),
         _labelled(
             "recd_requests",
@@ -434,6 +441,11 @@ class Metrics:
         self._erased_bytes = Counter(
             "recd_erased_bytes", "Bytes of recordings erased.", registry=self.registry
         )
+        self._audit_errors = Counter(
+            "recd_audit_write_errors",
+            "Appends to the audit log that failed (full or failing disk), retries included.",
+            registry=self.registry,
+        )
         self._deletion_lag = Histogram(
             "recd_deletion_lag_seconds",
             "Seconds from a recording's deadline to its erasure.",
@@ -458,6 +470,10 @@ class Metrics:
     @per_licence.setter
     def per_licence(self, value: bool) -> None:
         self._state.per_licence = value
+
+    def audit_write_failed(self) -> None:
+        """Count one failed append to the audit log."""
+        self._audit_errors.inc()
 
     def erased(self, reason: str, result: str, size: int, lag: float | None) -> None:
         """Count one erasure attempt.

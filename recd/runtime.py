@@ -8,6 +8,7 @@ boto3 only for S3 sources (one client per S3 source, shared by its lister and it
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import os
@@ -19,7 +20,7 @@ from recd import __version__
 from recd.config import Config
 from recd.core.audit import AuditDraft
 from recd.core.objects import bucket_report
-from recd.errors import ExitCode, StateError
+from recd.errors import AuditUnwritable, ExitCode, StateError
 from recd.ports import AuditLog, Catalogue, Clock, Eraser, ObjectStore, Source, TagReader
 from recd.service import breakers
 from recd.service.indexing import Indexer
@@ -143,20 +144,16 @@ def run_once(config: Config, clock: Clock, out: TextIO) -> ExitCode:
     """`recd --once`: recover, scan every source, sweep once, print one line per licence."""
     runtime = open_runtime(config, clock)
     try:
-        details = {
-            "config": str(config.path),
-            "version": __version__,
-            "mode": str(config.daemon.mode),
-            "sources": [s.name for s in config.sources],
-            "licences": sorted(config.licences),
-            "pid": os.getpid(),
-        }
-        runtime.audit.append([AuditDraft("config.loaded", str(config.path), details)], clock.now())
-        Recovery(config, runtime.catalogue, runtime.audit, clock, runtime.erasers).run()
-        apply_policies(config, runtime.catalogue)
-        report_buckets(runtime)
-        scanned = scan_all(runtime)
-        report = Sweeper(config, runtime.catalogue, runtime.audit, clock, runtime.erasers).run()
+        report, scanned = _once(runtime, config, clock)
+    except (OSError, StateError) as exc:
+        failure = getattr(runtime.audit, "failure", None)
+        if failure is None:
+            raise
+        raise AuditUnwritable(
+            f"{config.daemon.state_dir / 'audit.log'}: cannot write the audit log: "
+            f"{os_reason(failure)}; stopped erasing (an erase whose entry could not be "
+            "written is settled by the next run)"
+        ) from exc
     finally:
         runtime.close()
     for line in summary_lines(report):
@@ -164,6 +161,33 @@ def run_once(config: Config, clock: Clock, out: TextIO) -> ExitCode:
     if not scanned:
         return ExitCode.FAILED
     return ExitCode.PARTIAL if report.failed else ExitCode.OK
+
+
+def os_reason(exc: BaseException) -> str:
+    """``No space left on device (ENOSPC)`` for an OSError, else the exception's text."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return f"{os.strerror(exc.errno)} ({errno.errorcode.get(exc.errno, exc.errno)})"
+    return str(exc)
+
+
+def _once(runtime: Runtime, config: Config, clock: Clock) -> tuple[SweepReport, bool]:
+    """Everything ``run_once`` does with the state open: the sweep's report, and whether
+    every source was scanned."""
+    details = {
+        "config": str(config.path),
+        "version": __version__,
+        "mode": str(config.daemon.mode),
+        "sources": [s.name for s in config.sources],
+        "licences": sorted(config.licences),
+        "pid": os.getpid(),
+    }
+    runtime.audit.append([AuditDraft("config.loaded", str(config.path), details)], clock.now())
+    Recovery(config, runtime.catalogue, runtime.audit, clock, runtime.erasers).run()
+    apply_policies(config, runtime.catalogue)
+    report_buckets(runtime)
+    scanned = scan_all(runtime)
+    report = Sweeper(config, runtime.catalogue, runtime.audit, clock, runtime.erasers).run()
+    return report, scanned
 
 
 def release_breaker(config: Config, clock: Clock, licence: str, actor: str) -> ExitCode:

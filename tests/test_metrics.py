@@ -355,6 +355,10 @@ entry), else 0.
 # TYPE recd_clock_guard_paused_reason gauge
 recd_clock_guard_paused_reason{reason="jump"} 0.0
 recd_clock_guard_paused_reason{reason="behind-audit"} 0.0
+# HELP recd_audit_write_failed 1 while the audit log cannot be written (erasing paused, retried \
+with backoff), else 0.
+# TYPE recd_audit_write_failed gauge
+recd_audit_write_failed 0.0
 # HELP recd_holds_active Legal holds in force.
 # TYPE recd_holds_active gauge
 recd_holds_active 6.0
@@ -640,3 +644,13 @@ def test_promtool_accepts_a_real_scrape(per_licence: bool) -> None:
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
     )
     assert (check.returncode, check.stdout, check.stderr) == (0, "", "")
+
+
+def test_audit_outage_gauge_and_failed_appends_counter() -> None:
+    m = Metrics(lambda: snap(audit_write_failed=True))
+    assert value(m, "recd_audit_write_failed") == 1.0
+    assert value(m, "recd_audit_write_errors_total") == 0.0
+    m.audit_write_failed()
+    m.audit_write_failed()
+    assert value(m, "recd_audit_write_errors_total") == 2.0
+    assert value(Metrics(snap), "recd_audit_write_failed") == 0.0
