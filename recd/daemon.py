@@ -51,13 +51,22 @@ from recd.control import ControlServer
 from recd.core.audit import AuditDraft, format_human_time, format_time, parse_time
 from recd.core.backoff import full_jitter
 from recd.core.holds import next_expiry
-from recd.core.safety import ClockReading, clock_problem
+from recd.core.safety import ClockReading, clock_problem, start_gap_problem, trusted_time
 from recd.errors import ConfigInvalid, DaemonUnavailable, ExitCode, RecdError, StateError
 from recd.inbox import Command, Inbox
 from recd.metrics import Metrics, S3Totals, Snapshot
 from recd.ports import NO_TELEMETRY, Actor, CatalogueReader, Clock, RequestState, Telemetry
 from recd.ports import RECD as RECD_ACTOR
-from recd.runtime import Runtime, adapter, open_runtime, os_reason, report_buckets
+from recd.runtime import (
+    CONFIRM_HINT,
+    UNCONFIRMED,
+    Runtime,
+    adapter,
+    open_runtime,
+    os_reason,
+    report_buckets,
+    start_evidence,
+)
 from recd.service import breakers
 from recd.service.holds import Holds
 from recd.service.indexing import Indexer, IndexStats
@@ -115,6 +124,8 @@ class Daemon:
         self._clock_ref = ClockReading(clock.now(), clock.monotonic())
         self.clock_problem: str | None = None  # why erasing is paused, if it is
         self._audit_floor: datetime | None = None  # newest audit time found at start
+        self._start_gap: str | None = None  # the clock at start was far ahead: until confirmed
+        self._trusted: datetime | None = None  # the newest time recd trusted at start
         self._last_ping = clock.monotonic()
         self._control: ControlServer | None = None
         self.metrics: Metrics | None = None
@@ -203,7 +214,15 @@ class Daemon:
                 self._audit_floor = max(
                     self._audit_floor or parse_time(last.time), parse_time(last.time)
                 )
-            details = {"config": str(config.path), "version": __version__, "daemon": True}
+            details: dict[str, Any] = {
+                "config": str(config.path),
+                "version": __version__,
+                "daemon": True,
+            }
+            if self._start_gap is None and self.clock_problem is None:
+                self._check_start_gap(runtime)
+            if self._start_gap is not None and self._trusted is not None:
+                details[UNCONFIRMED] = {"trusted": format_time(self._trusted)}
             loaded = AuditDraft("config.loaded", str(config.path), details)
             try:
                 runtime.audit.append([loaded], self.clock.now())
@@ -545,7 +564,9 @@ class Daemon:
         last_time = None if last is None else parse_time(last.time)
         if self._audit_floor is not None and (last_time is None or last_time < self._audit_floor):
             last_time = self._audit_floor
-        problem = clock_problem(self._clock_ref, now, last_time, self.config.safety.max_clock_jump)
+        problem = self._start_gap or clock_problem(
+            self._clock_ref, now, last_time, self.config.safety.max_clock_jump
+        )
         if problem != self.clock_problem:
             if problem is not None:
                 logger.error("erasing paused: %s", problem)
@@ -559,6 +580,36 @@ class Daemon:
         self._retry_at = now.wall + RETRY
         self.notifier.notify(status=f"erasing paused: {problem}")
         return False
+
+    def _check_start_gap(self, runtime: Runtime) -> None:
+        """At start (and reload), before recd writes anything: is the wall clock far ahead of
+        everything recd can trust? Then erasing stays paused until an administrator confirms
+        the clock (``recctl clock confirm``); the time still trusted goes in config.loaded."""
+        now = self.clock.now()
+        evidence = start_evidence(runtime, now)
+        problem = start_gap_problem(now, evidence, self.config.safety.max_clock_gap)
+        self._start_gap = None if problem is None else f"{problem}; {CONFIRM_HINT}"
+        self._trusted = trusted_time(now, evidence)
+
+    def confirm_clock(self, actor: str, reason: str | None) -> tuple[datetime, str | None]:
+        """`recctl clock confirm`: take the wall clock as it reads now as the reference, ending
+        a pause of either kind (a gap at start, a jump or a step back while running)."""
+        reading = ClockReading(self.clock.now(), self.clock.monotonic())
+        problem = self.clock_problem or self._start_gap
+        details = {"wall": format_time(reading.wall), "problem": problem, "reason": reason}
+        self.runtime.audit.append(
+            [AuditDraft("clock.confirmed", "clock", details, actor=actor)], reading.wall
+        )
+        self._start_gap, self._audit_floor, self._clock_ref = None, None, reading
+        self.clock_problem = None
+        logger.warning(
+            "wall clock %s confirmed by %s%s",
+            format_human_time(reading.wall), actor, "" if problem is None else ": erasing resumes",
+        )  # fmt: skip
+        self._sweep_needed = True
+        self._publish()
+        self.notifier.notify(status=self.status())
+        return reading.wall, problem
 
     def _sweep(self, *, checked: bool = False) -> SweepReport | None:
         if self.audit_problem is not None or (not checked and not self._clock_ok()):

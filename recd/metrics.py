@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 
 REASONS = ("retention", "request")
 RESULTS = ("done", "failed", "skipped", "dry-run")
-CLOCK_GUARD_REASONS = ("jump", "behind-audit")
+CLOCK_GUARD_REASONS = ("jump", "behind-audit", "start-gap")
 #: Every request state has a ``recd_requests`` sample, 0 when no request is in it, so that an
 #: alert on one state sees 0 rather than no data.
 REQUEST_STATES = tuple(str(state) for state in RequestState)
@@ -282,7 +282,8 @@ def _clock_guard_families(reason: str | None) -> list[Metric]:
         _labelled(
             "recd_clock_guard_paused_reason",
             "1 for the reason the clock guard pauses erasing (jump: the wall clock jumped ahead of"
-            " the monotonic clock; behind-audit: it is behind the last audit entry), else 0.",
+            " the monotonic clock; behind-audit: it is behind the last audit entry; start-gap: at"
+            " start it was far ahead of the last audit entry and the newest recording), else 0.",
             "reason",
             ((r, float(r == reason)) for r in reasons),
         ),

@@ -227,10 +227,11 @@ def test_sources(metrics: Metrics) -> None:
 @pytest.mark.parametrize(
     ("guard", "paused", "reasons"),
     [
-        (None, 0.0, {"jump": 0.0, "behind-audit": 0.0}),
-        ("jump", 1.0, {"jump": 1.0, "behind-audit": 0.0}),
-        ("behind-audit", 1.0, {"jump": 0.0, "behind-audit": 1.0}),
-        ("skew", 1.0, {"jump": 0.0, "behind-audit": 0.0, "skew": 1.0}),
+        (None, 0.0, {"jump": 0.0, "behind-audit": 0.0, "start-gap": 0.0}),
+        ("jump", 1.0, {"jump": 1.0, "behind-audit": 0.0, "start-gap": 0.0}),
+        ("behind-audit", 1.0, {"jump": 0.0, "behind-audit": 1.0, "start-gap": 0.0}),
+        ("start-gap", 1.0, {"jump": 0.0, "behind-audit": 0.0, "start-gap": 1.0}),
+        ("skew", 1.0, {"jump": 0.0, "behind-audit": 0.0, "start-gap": 0.0, "skew": 1.0}),
     ],
 )
 def test_clock_guard(guard: str | None, paused: float, reasons: dict[str, float]) -> None:
@@ -351,10 +352,12 @@ recd_s3_bytes{source="bucket"} 4096.0
 recd_clock_guard_paused 0.0
 # HELP recd_clock_guard_paused_reason 1 for the reason the clock guard pauses erasing (jump: \
 the wall clock jumped ahead of the monotonic clock; behind-audit: it is behind the last audit \
-entry), else 0.
+entry; start-gap: at start it was far ahead of the last audit entry and the newest recording), \
+else 0.
 # TYPE recd_clock_guard_paused_reason gauge
 recd_clock_guard_paused_reason{reason="jump"} 0.0
 recd_clock_guard_paused_reason{reason="behind-audit"} 0.0
+recd_clock_guard_paused_reason{reason="start-gap"} 0.0
 # HELP recd_audit_write_failed 1 while the audit log cannot be written (erasing paused, retried \
 with backoff), else 0.
 # TYPE recd_audit_write_failed gauge
