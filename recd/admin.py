@@ -56,6 +56,7 @@ class DaemonState:
     pid: int
     clock_problem: str | None
     sources: tuple[SourceStatus, ...]
+    audit_problem: str | None = None  # why the audit log cannot be written, while it cannot
 
 
 class Loop(Protocol):
@@ -78,6 +79,9 @@ class Loop(Protocol):
 
     def release_breaker(self, licence: str, actor: str) -> int:
         """Returns how many due recordings the next sweep will erase."""
+
+    def confirm_clock(self, actor: str, reason: str | None) -> tuple[datetime, str | None]:
+        """Take the wall clock as it reads now; returns that reading and the pause it ended."""
 
 
 def iso(when: datetime | None) -> str | None:
@@ -115,6 +119,7 @@ class Admin:
             "scan": self.scan,
             "breaker ls": self.breaker_ls,
             "breaker release": self.breaker_release,
+            "clock confirm": self.clock_confirm,
         }
 
     def handle(self, request: Request, caller: Caller) -> Reply:
@@ -155,6 +160,10 @@ class Admin:
                 "clock_guard": {
                     "paused": state.clock_problem is not None,
                     "reason": state.clock_problem,
+                },
+                "audit_log": {
+                    "writable": state.audit_problem is None,
+                    "problem": state.audit_problem,
                 },
                 "sources": [
                     {
@@ -301,6 +310,11 @@ class Admin:
         due = self.loop.call_soon(lambda: self.loop.release_breaker(licence, caller.user))
         return Reply.success({"licence": licence, "due": due})
 
+    def clock_confirm(self, args: dict[str, Any], caller: Caller) -> Reply:
+        reason = _opt_str(args, "reason")
+        wall, problem = self.loop.call_soon(lambda: self.loop.confirm_clock(caller.user, reason))
+        return Reply.success({"wall": iso(wall), "problem": problem})
+
 
 # -- argument checks: one-line usage errors naming the argument --------------------------------
 
@@ -384,7 +398,12 @@ def metrics_snapshot(
     next_deadline = reader.next_deadline(now)
     tripped = {b.licence for b in reader.breakers().values() if b.released_at is None}
     problem = state.clock_problem
-    guard = None if problem is None else "jump" if "jumped" in problem else "behind-audit"
+    guard = (
+        None if problem is None
+        else "jump" if "jumped" in problem
+        else "start-gap" if "max_clock_gap" in problem
+        else "behind-audit"
+    )  # fmt: skip
     return Snapshot(
         licences=[
             LicenceTotals(t.licence, t.recordings, t.bytes, t.licence in tripped) for t in totals
@@ -402,4 +421,5 @@ def metrics_snapshot(
         holds_active=len(reader.holds()),
         requests=Counter(str(r.state) for r in reader.requests()),
         mode=str(config.daemon.mode),
+        audit_write_failed=state.audit_problem is not None,
     )

@@ -218,6 +218,7 @@ def _safety(t: Table) -> SafetySettings:
         max_due_fraction=d.max_due_fraction if fraction is None else fraction,
         min_breaker_count=d.min_breaker_count if count is None else count,
         max_clock_jump=t.duration("max_clock_jump", d.max_clock_jump, positive=True),
+        max_clock_gap=t.duration("max_clock_gap", d.max_clock_gap, positive=True),
     )
     t.finish()
     return settings

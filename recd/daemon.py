@@ -16,6 +16,11 @@ the next watchdog ping. No polling interval: a recording is erased when its dead
 - clock guard: before each sweep the wall clock is checked against the monotonic clock and the
   newest audit entry; while it cannot be trusted erasing pauses, with a log line, a metric and
   ``STATUS=erasing paused: ...``, until it is consistent again or recd is restarted.
+- audit outage: an append to the audit log that fails (EIO, ENOSPC, EROFS, EDQUOT) pauses
+  every erase (none starts without its intent entry, none is reported done without its entry):
+  one error line, ``STATUS=erasing paused: ...``, ``recctl status`` and a metric, while recd keeps
+  serving and indexing. It retries with capped exponential backoff; the first entry written
+  (``audit.resumed``) ends the pause, and interrupted erases are settled as after a crash.
 - SIGTERM/SIGINT: ``STOPPING=1``; a sweep in progress finishes the batch in flight (whose
   intents are already durable) and stops; then the state is closed and recd exits 0.
 """
@@ -26,6 +31,7 @@ import contextlib
 import enum
 import logging
 import os
+import random
 import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -42,15 +48,25 @@ from recd.admin import Admin, DaemonState, SourceStatus, metrics_snapshot
 from recd.adminlegal import Legal, Run
 from recd.config import Config, load
 from recd.control import ControlServer
-from recd.core.audit import AuditDraft, format_human_time, parse_time
+from recd.core.audit import AuditDraft, format_human_time, format_time, parse_time
+from recd.core.backoff import full_jitter
 from recd.core.holds import next_expiry
-from recd.core.safety import ClockReading, clock_problem
-from recd.errors import ConfigInvalid, DaemonUnavailable, ExitCode, RecdError
+from recd.core.safety import ClockReading, clock_problem, start_gap_problem, trusted_time
+from recd.errors import ConfigInvalid, DaemonUnavailable, ExitCode, RecdError, StateError
 from recd.inbox import Command, Inbox
 from recd.metrics import Metrics, S3Totals, Snapshot
 from recd.ports import NO_TELEMETRY, Actor, CatalogueReader, Clock, RequestState, Telemetry
 from recd.ports import RECD as RECD_ACTOR
-from recd.runtime import Runtime, adapter, open_runtime, report_buckets
+from recd.runtime import (
+    CONFIRM_HINT,
+    UNCONFIRMED,
+    Runtime,
+    adapter,
+    open_runtime,
+    os_reason,
+    report_buckets,
+    start_evidence,
+)
 from recd.service import breakers
 from recd.service.holds import Holds
 from recd.service.indexing import Indexer, IndexErrors, IndexStats
@@ -69,6 +85,10 @@ T = TypeVar("T")
 #: for writing, a failed erase): they keep no future deadline to wake the loop.
 RETRY = timedelta(seconds=30)
 MAX_SLEEP = 3600.0  # wake at least hourly, so a stepped wall clock is noticed
+#: Retries of an audit log that cannot be written: the first after up to 1 s, then twice as
+#: long each time (full jitter, recd.core.backoff), never more than 5 minutes apart.
+AUDIT_RETRY_BASE = 1.0
+AUDIT_RETRY_CAP = 300.0
 
 
 class Event(enum.Enum):
@@ -105,6 +125,8 @@ class Daemon:
         self._clock_ref = ClockReading(clock.now(), clock.monotonic())
         self.clock_problem: str | None = None  # why erasing is paused, if it is
         self._audit_floor: datetime | None = None  # newest audit time found at start
+        self._start_gap: str | None = None  # the clock at start was far ahead: until confirmed
+        self._trusted: datetime | None = None  # the newest time recd trusted at start
         self._last_ping = clock.monotonic()
         self._control: ControlServer | None = None
         self.metrics: Metrics | None = None
@@ -117,6 +139,11 @@ class Daemon:
         self._scanning: str | None = None
         self._runs: dict[str, list[Future[Run]]] = {}  # request runs admins wait for
         self._resume_needed = False  # request runs an urgent item interrupted
+        self.audit_problem: str | None = None  # why the audit log cannot be written, if so
+        self._audit_since: datetime | None = None
+        self._audit_failures = 0  # failed appends in this outage
+        self._audit_retry_at = 0.0  # monotonic time of the next try
+        self._audit_pending: list[AuditDraft] = []  # config.loaded of a start during an outage
 
     @property
     def runtime(self) -> Runtime:
@@ -155,8 +182,10 @@ class Daemon:
         self._watch()
         self._publish()
         self._scan()
-        self._resume_runs()  # a run a crash or a stop cut short finishes first
-        self._sweep()
+        with self._audit_guard():
+            if self.audit_problem is None:
+                self._resume_runs()  # a run a crash or a stop cut short finishes first
+                self._sweep()
 
     def stop(self) -> None:
         self.notifier.notify(stopping="1", status="stopping")
@@ -192,11 +221,28 @@ class Daemon:
                 self._audit_floor = max(
                     self._audit_floor or parse_time(last.time), parse_time(last.time)
                 )
-            details = {"config": str(config.path), "version": __version__, "daemon": True}
-            runtime.audit.append(
-                [AuditDraft("config.loaded", str(config.path), details)], self.clock.now()
-            )
-            Recovery(config, runtime.catalogue, runtime.audit, self.clock, runtime.erasers).run()
+            details: dict[str, Any] = {
+                "config": str(config.path),
+                "version": __version__,
+                "daemon": True,
+            }
+            if self._start_gap is None and self.clock_problem is None:
+                self._check_start_gap(runtime)
+            if self._start_gap is not None and self._trusted is not None:
+                details[UNCONFIRMED] = {"trusted": format_time(self._trusted)}
+            loaded = AuditDraft("config.loaded", str(config.path), details)
+            try:
+                runtime.audit.append([loaded], self.clock.now())
+                Recovery(
+                    config, runtime.catalogue, runtime.audit, self.clock, runtime.erasers
+                ).run()
+            except (OSError, StateError) as exc:
+                if getattr(runtime.audit, "failure", None) is None:
+                    raise
+                # Start (or reload) anyway, erasing paused: recovery runs once the log can be
+                # written, and config.loaded is written then.
+                self._audit_pending = [loaded]
+                self._audit_failed(runtime.audit, exc)
             apply_policies(config, runtime.catalogue)
             report_buckets(runtime)
         except BaseException:
@@ -244,9 +290,16 @@ class Daemon:
     def timeout(self) -> float:
         """Seconds until the earliest thing the loop must do without being woken."""
         now = self.clock.now()
+        waits = [MAX_SLEEP, self._next_scan - self.clock.monotonic()]
+        if self.watching.next_poll is not None:
+            waits.append(self.watching.next_poll - self.clock.monotonic())
+        if self.watchdog is not None:
+            waits.append(self.watchdog - (self.clock.monotonic() - self._last_ping))
+        if self.audit_problem is not None:  # nothing is erased before the next try
+            waits.append(self._audit_retry_at - self.clock.monotonic())
+            return max(0.0, min(waits))
         if self._sweep_needed or self._resume_needed:
             return 0.0
-        waits = [MAX_SLEEP, self._next_scan - self.clock.monotonic()]
         expiry = next_expiry(self.runtime.catalogue.holds())
         if expiry is not None:
             waits.append((expiry - now).total_seconds())
@@ -257,10 +310,6 @@ class Daemon:
             waits.append((self._retry_at - now).total_seconds())
         if self.clock_problem is not None:  # the wall clock is not to be trusted for waits
             waits.append(RETRY.total_seconds())
-        if self.watching.next_poll is not None:
-            waits.append(self.watching.next_poll - self.clock.monotonic())
-        if self.watchdog is not None:
-            waits.append(self.watchdog - (self.clock.monotonic() - self._last_ping))
         return max(0.0, min(waits))
 
     def step(self, item: Any) -> None:
@@ -270,14 +319,17 @@ class Daemon:
             self.stopping = True
             logger.info("stopping on signal")
             return
-        if item is Event.RELOAD:
-            self.reload()
-        elif isinstance(item, Command):
-            item.run()
-        elif item is not None and self.watching.accepts(item):
-            self._on_file_events(self._batch(item))
+        with self._audit_guard():
+            if item is Event.RELOAD:
+                self.reload()
+            elif isinstance(item, Command):
+                item.run()
+            elif item is not None and self.watching.accepts(item):
+                self._on_file_events(self._batch(item))
+        self._notice_audit()  # an admin command's append may have failed (or succeeded)
         if not self._urgent():  # a signal or command waiting behind file events goes first
-            self._due_work()
+            with self._audit_guard():
+                self._due_work()
         self._heartbeat()
 
     def _due_work(self) -> None:
@@ -286,6 +338,8 @@ class Daemon:
             self._scan()
         for name, under in self.watching.take_reconciles(self.clock.monotonic()):
             self._reconcile(name, under)
+        if self.audit_problem is not None and not self._audit_resume():
+            return  # nothing that writes the audit log until it can be written again
         self._expire_holds()
         if self._resume_needed and not self._resume_runs():
             return
@@ -364,6 +418,81 @@ class Daemon:
             else:
                 logger.warning("still running with the configuration loaded before")
         self.notifier.notify(ready="1", status=self.status())
+
+    # -- the audit log cannot be written -------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _audit_guard(self) -> Iterator[None]:
+        """Turn an append that failed into an audit outage; anything else goes on up."""
+        try:
+            yield
+        except (OSError, StateError) as exc:
+            audit = None if self._runtime is None else self._runtime.audit
+            if audit is None or getattr(audit, "failure", None) is None:
+                raise
+            self._audit_failed(audit, exc)
+
+    def _notice_audit(self) -> None:
+        """Follow what an append made on the loop's behalf (an admin command's) showed."""
+        if self._runtime is None:
+            return
+        failure = getattr(self._runtime.audit, "failure", None)
+        if failure is not None and self.audit_problem is None:
+            self._audit_failed(self._runtime.audit, failure)
+        elif failure is None and self.audit_problem is not None:
+            self._audit_retry_at = self.clock.monotonic()  # writable again: resume at once
+
+    def _audit_failed(self, audit: Any, exc: BaseException) -> None:
+        """Pause erasing: log the outage's start once, count each failure, retry later."""
+        failure = getattr(audit, "failure", None) or exc
+        path = self.config.daemon.state_dir / "audit.log"
+        problem = f"the audit log {path} cannot be written: {os_reason(failure)}"
+        self._audit_failures += 1
+        if self.metrics is not None:
+            self.metrics.audit_write_failed()
+        if self.audit_problem is None:
+            self._audit_since = self.clock.now()
+            logger.error(
+                "erasing paused: %s; nothing is erased until an audit entry can be written "
+                "(retrying with backoff)",
+                problem,
+            )
+        self.audit_problem = problem
+        attempt = min(self._audit_failures, 64)
+        delay = full_jitter(attempt, AUDIT_RETRY_BASE, AUDIT_RETRY_CAP, random.random())  # noqa: S311 (spreads retries; not a secret)
+        self._audit_retry_at = self.clock.monotonic() + delay
+        self._publish()
+        self.notifier.notify(status=self.status())
+
+    def _audit_resume(self) -> bool:
+        """At the retry time, try to write ``audit.resumed``; True once the log is writable
+        again (interrupted erases are then settled, as at start). A failure raises."""
+        if self.clock.monotonic() < self._audit_retry_at:
+            return False
+        rt = self.runtime
+        since = self._audit_since or self.clock.now()
+        details = {
+            "error": self.audit_problem,
+            "since": format_time(since),
+            "failed_appends": self._audit_failures,
+        }
+        drafts = [
+            *self._audit_pending,
+            AuditDraft("audit.resumed", str(self.config.daemon.state_dir / "audit.log"), details),
+        ]
+        rt.audit.append(drafts, self.clock.now())
+        self._audit_pending = []
+        logger.warning(
+            "audit log writable again after %d failed appends since %s: erasing resumes",
+            self._audit_failures, format_human_time(since),
+        )  # fmt: skip
+        self.audit_problem, self._audit_since, self._audit_failures = None, None, 0
+        # Erases whose intent or outcome could not be written are settled as after a crash.
+        Recovery(self.config, rt.catalogue, rt.audit, self.clock, rt.erasers).run()
+        self._sweep_needed = self._resume_needed = True
+        self._publish()
+        self.notifier.notify(status=self.status())
+        return True
 
     # -- scanning -----------------------------------------------------------------------------
 
@@ -454,7 +583,9 @@ class Daemon:
         last_time = None if last is None else parse_time(last.time)
         if self._audit_floor is not None and (last_time is None or last_time < self._audit_floor):
             last_time = self._audit_floor
-        problem = clock_problem(self._clock_ref, now, last_time, self.config.safety.max_clock_jump)
+        problem = self._start_gap or clock_problem(
+            self._clock_ref, now, last_time, self.config.safety.max_clock_jump
+        )
         if problem != self.clock_problem:
             if problem is not None:
                 logger.error("erasing paused: %s", problem)
@@ -469,8 +600,38 @@ class Daemon:
         self.notifier.notify(status=f"erasing paused: {problem}")
         return False
 
+    def _check_start_gap(self, runtime: Runtime) -> None:
+        """At start (and reload), before recd writes anything: is the wall clock far ahead of
+        everything recd can trust? Then erasing stays paused until an administrator confirms
+        the clock (``recctl clock confirm``); the time still trusted goes in config.loaded."""
+        now = self.clock.now()
+        evidence = start_evidence(runtime, now)
+        problem = start_gap_problem(now, evidence, self.config.safety.max_clock_gap)
+        self._start_gap = None if problem is None else f"{problem}; {CONFIRM_HINT}"
+        self._trusted = trusted_time(now, evidence)
+
+    def confirm_clock(self, actor: str, reason: str | None) -> tuple[datetime, str | None]:
+        """`recctl clock confirm`: take the wall clock as it reads now as the reference, ending
+        a pause of either kind (a gap at start, a jump or a step back while running)."""
+        reading = ClockReading(self.clock.now(), self.clock.monotonic())
+        problem = self.clock_problem or self._start_gap
+        details = {"wall": format_time(reading.wall), "problem": problem, "reason": reason}
+        self.runtime.audit.append(
+            [AuditDraft("clock.confirmed", "clock", details, actor=actor)], reading.wall
+        )
+        self._start_gap, self._audit_floor, self._clock_ref = None, None, reading
+        self.clock_problem = None
+        logger.warning(
+            "wall clock %s confirmed by %s%s",
+            format_human_time(reading.wall), actor, "" if problem is None else ": erasing resumes",
+        )  # fmt: skip
+        self._sweep_needed = True
+        self._publish()
+        self.notifier.notify(status=self.status())
+        return reading.wall, problem
+
     def _sweep(self, *, checked: bool = False) -> SweepReport | None:
-        if not checked and not self._clock_ok():
+        if self.audit_problem is not None or (not checked and not self._clock_ok()):
             return None
         self._sweep_needed = False
         rt = self.runtime
@@ -510,6 +671,8 @@ class Daemon:
             self.metrics.watch_overflow(source)
 
     def status(self) -> str:
+        if self.audit_problem is not None:
+            return f"erasing paused: {self.audit_problem}"
         if self.clock_problem is not None:
             return f"erasing paused: {self.clock_problem}"
         deadline = self.runtime.catalogue.next_deadline(after=self.clock.now())
@@ -621,8 +784,9 @@ class Daemon:
                 )
             )
         self._state = DaemonState(
-            self._state.started, os.getpid(), self.clock_problem, tuple(sources)
-        )
+            self._state.started, os.getpid(), self.clock_problem, tuple(sources),
+            self.audit_problem,
+        )  # fmt: skip
 
     def _objects(self, name: str) -> S3Totals | None:
         """What the last completed poll of an S3 source listed (None for directories)."""

@@ -19,6 +19,7 @@ class ExitCode(enum.IntEnum):
     NOT_ALLOWED = 3  # not found, or not allowed in this state
     PARTIAL = 4  # done in part: some erasures failed
     UNAVAILABLE = 69  # EX_UNAVAILABLE: the daemon is not running
+    IOERR = 74  # EX_IOERR: the audit log cannot be written
     NO_PERMISSION = 77  # EX_NOPERM
     CONFIG = 78  # EX_CONFIG: invalid configuration (RestartPreventExitStatus=78)
 
@@ -47,6 +48,12 @@ class DaemonUnavailable(RecdError):
 
 class PermissionDenied(RecdError):
     exit_code = ExitCode.NO_PERMISSION
+
+
+class AuditUnwritable(RecdError):
+    """The audit log cannot be written (full or failing disk): nothing may be erased."""
+
+    exit_code = ExitCode.IOERR
 
 
 class InvalidValue(RecdError, ValueError):

@@ -18,8 +18,8 @@ from recd import __version__, log
 from recd.adapters.systemd import Notifier, watchdog_interval
 from recd.config import DEFAULT_CONFIG, config_warnings, load
 from recd.daemon import Daemon
-from recd.errors import ConfigInvalid, ExitCode, RecdError
-from recd.runtime import adapter, plural, release_breaker, run_once
+from recd.errors import ConfigInvalid, ExitCode, RecdError, UsageError
+from recd.runtime import ClockConfirmation, adapter, plural, release_breaker, run_once
 
 logger = logging.getLogger("recd.main")
 
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep call recordings exactly as long as each customer's licence allows, "
         "then erase them for good.",
         epilog="Exit status: 0 ok, 1 failed, 2 usage, 3 not allowed in this state, "
-        "4 some erasures failed, 78 invalid configuration.",
+        "4 some erasures failed, 74 audit log cannot be written, 78 invalid configuration.",
     )
     parser.add_argument("--version", action="version", version=f"recd {__version__}")
     parser.add_argument(
@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="scan every source, erase what is due, print one line per licence and exit "
         "(without it, recd runs as a daemon in the foreground until SIGTERM)",
+    )
+    parser.add_argument(
+        "--confirm-clock",
+        action="store_true",
+        help="with --once: trust the wall clock even if it is more than safety.max_clock_gap "
+        "ahead of the last audit entry and the newest recording (audited as clock.confirmed)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = sub.add_parser(
@@ -77,11 +83,12 @@ def cmd_check_config(config_path: Path) -> ExitCode:
     return ExitCode.OK
 
 
-def cmd_once(config_path: Path) -> ExitCode:
+def cmd_once(config_path: Path, *, confirm_clock: bool = False) -> ExitCode:
     config = load(config_path.absolute())  # the audit log names it: say which file exactly
     for warning in config_warnings(config):
         logger.warning("%s", warning)
-    return run_once(config, adapter("clock.system")(), sys.stdout)
+    confirm = ClockConfirmation(_user_name(os.getuid())) if confirm_clock else None
+    return run_once(config, adapter("clock.system")(), sys.stdout, confirm)
 
 
 def cmd_daemon(config_path: Path) -> ExitCode:
@@ -121,7 +128,9 @@ def dispatch(args: argparse.Namespace) -> ExitCode:
     if args.command == "release-breaker":
         return cmd_release_breaker(args.config, args.licence)
     if args.once:
-        return cmd_once(args.config)
+        return cmd_once(args.config, confirm_clock=args.confirm_clock)
+    if args.confirm_clock:
+        raise UsageError("--confirm-clock goes with --once (the daemon: `recctl clock confirm`)")
     return cmd_daemon(args.config)
 
 

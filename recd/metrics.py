@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 
 REASONS = ("retention", "request")
 RESULTS = ("done", "failed", "skipped", "dry-run")
-CLOCK_GUARD_REASONS = ("jump", "behind-audit")
+CLOCK_GUARD_REASONS = ("jump", "behind-audit", "start-gap")
 #: Every request state has a ``recd_requests`` sample, 0 when no request is in it, so that an
 #: alert on one state sees 0 rather than no data.
 REQUEST_STATES = tuple(str(state) for state in RequestState)
@@ -116,6 +116,7 @@ class Snapshot:
     holds_active: int
     requests: Mapping[str, int]  # request state -> count (may be empty)
     mode: str  # "enforce" or "dry-run"
+    audit_write_failed: bool = False  # the audit log cannot be written: erasing is paused
 
 
 _EMPTY = Snapshot((), 0, 0, None, (), None, 0, {}, "enforce")
@@ -290,7 +291,8 @@ def _clock_guard_families(reason: str | None) -> list[Metric]:
         _labelled(
             "recd_clock_guard_paused_reason",
             "1 for the reason the clock guard pauses erasing (jump: the wall clock jumped ahead of"
-            " the monotonic clock; behind-audit: it is behind the last audit entry), else 0.",
+            " the monotonic clock; behind-audit: it is behind the last audit entry; start-gap: at"
+            " start it was far ahead of the last audit entry and the newest recording), else 0.",
             "reason",
             ((r, float(r == reason)) for r in reasons),
         ),
@@ -316,6 +318,12 @@ def state_families(snapshot: Snapshot, *, per_licence: bool) -> list[Metric]:
         _deadline_family(snapshot.next_deadline),
         *_source_families(snapshot.sources),
         *_clock_guard_families(snapshot.clock_guard),
+        _gauge(
+            "recd_audit_write_failed",
+            "1 while the audit log cannot be written (erasing paused, retried with backoff), "
+            "else 0.",
+            float(snapshot.audit_write_failed),
+        ),
         _gauge("recd_holds_active", "Legal holds in force.", snapshot.holds_active),
         _labelled(
             "recd_requests",
@@ -450,6 +458,11 @@ class Metrics:
         self._erased_bytes = Counter(
             "recd_erased_bytes", "Bytes of recordings erased.", registry=self.registry
         )
+        self._audit_errors = Counter(
+            "recd_audit_write_errors",
+            "Appends to the audit log that failed (full or failing disk), retries included.",
+            registry=self.registry,
+        )
         self._deletion_lag = Histogram(
             "recd_deletion_lag_seconds",
             "Seconds from a recording's deadline to its erasure.",
@@ -485,6 +498,10 @@ class Metrics:
     @per_licence.setter
     def per_licence(self, value: bool) -> None:
         self._state.per_licence = value
+
+    def audit_write_failed(self) -> None:
+        """Count one failed append to the audit log."""
+        self._audit_errors.inc()
 
     def erased(self, reason: str, result: str, size: int, lag: float | None) -> None:
         """Count one erasure attempt.

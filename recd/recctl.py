@@ -270,6 +270,44 @@ def build_recordings_parser(subparsers: Subparsers) -> None:
     show.set_defaults(handler=cmd_show)
 
 
+def cmd_clock_confirm(args: argparse.Namespace) -> ExitCode:
+    """Trust the wall clock as it reads now: erasing paused by the clock guard resumes."""
+    reply = clikit.ask(args, "clock confirm", {"reason": args.reason})
+    confirmed = clikit.shaped("clock confirm", reply.unwrap(), dict)
+
+    def lines() -> list[str]:
+        wall = render.printable(str(confirmed["wall"]))
+        if confirmed["problem"] is None:
+            return [f"clock confirmed at {wall} (erasing was not paused)"]
+        problem = render.printable(str(confirmed["problem"]))
+        return [f"clock confirmed at {wall}: erasing resumes (it was paused: {problem})"]
+
+    clikit.show("clock confirm", lines)
+    return ExitCode.OK
+
+
+def build_clock_parser(subparsers: Subparsers) -> None:
+    """``recctl clock confirm``."""
+    clock = subparsers.add_parser(
+        "clock",
+        help="confirm the wall clock after the clock guard paused erasing",
+        description="The clock guard pauses erasing when the wall clock is far ahead of the "
+        "audit log and the newest recording at start, or jumps while recd runs.",
+        epilog=EPILOG,
+    )
+    commands = clock.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    confirm = commands.add_parser(
+        "confirm",
+        help="trust the wall clock as it reads now; erasing resumes",
+        description="Check the clock first (timedatectl, chronyc tracking): recordings due by "
+        "the clock's reading are erased once it is confirmed. Audited as clock.confirmed with "
+        "your user name, the clock's reading and the reason.",
+        epilog=EPILOG,
+    )
+    confirm.add_argument("--reason", metavar="TEXT", help="why the clock can be trusted")
+    confirm.set_defaults(handler=cmd_clock_confirm)
+
+
 def build_breaker_parser(subparsers: Subparsers) -> None:
     """``recctl breaker ls`` and ``recctl breaker release``."""
     breaker = subparsers.add_parser(
@@ -323,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     build_recordings_parser(groups)
     build_policy_parser(groups)
     build_breaker_parser(groups)
+    build_clock_parser(groups)
     recctlholds.build_hold_parser(groups)
     recctlrequests.build_request_parser(groups)
     recctldelete.build_delete_parser(groups)

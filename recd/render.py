@@ -214,6 +214,9 @@ def status_lines(status: Mapping[str, Any]) -> list[str]:
         ("breakers", f"tripped for {', '.join(breakers)} (see `recctl breaker ls`)"
                      if breakers else "none"),
     ]  # fmt: skip
+    audit = status.get("audit_log")  # absent from an older daemon's reply
+    if audit is not None and not audit["writable"]:  # shown only during an outage
+        summary.insert(6, ("audit log", f"erasing paused: {audit['problem']}"))
     sources = [
         [
             source["name"],

@@ -8,6 +8,7 @@ boto3 only for S3 sources (one client per S3 source, shared by its lister and it
 
 from __future__ import annotations
 
+import errno
 import functools
 import importlib
 import logging
@@ -15,14 +16,17 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from recd import __version__
 from recd.config import Config
-from recd.core.audit import AuditDraft
+from recd.core.audit import AuditDraft, format_time, parse_time
+from recd.core.model import State
 from recd.core.objects import bucket_report
-from recd.errors import ExitCode, StateError
+from recd.core.safety import start_gap_problem
+from recd.errors import AuditUnwritable, ExitCode, NotAllowedInState, StateError
 from recd.ports import AuditLog, Catalogue, Clock, Eraser, ObjectStore, Source, TagReader
 from recd.service import breakers
 from recd.service.indexing import Indexer
@@ -187,6 +191,62 @@ def open_runtime(config: Config, clock: Clock, pins: Any = None) -> Runtime:
     return runtime
 
 
+#: What to do about a clock found far ahead at start (the daemon; `recd --once` has a flag).
+CONFIRM_HINT = "check the clock, then `recctl clock confirm`"
+ONCE_CONFIRM_HINT = "check the clock, then run `recd --once --confirm-clock`"
+
+
+#: config.loaded details written while the clock at start is in doubt: the time recd still
+#: trusts, so that a restart compares with it rather than with the doubtful entry's own time.
+UNCONFIRMED = "clock_unconfirmed"
+
+
+def start_evidence(runtime: Runtime, now: datetime) -> dict[str, datetime | None]:
+    """What the clock at start is compared with, read before recd writes anything: the last
+    audit entry (or the time it vouched for, if the clock was in doubt when it was written)
+    and the newest recording (directories indexed by the last run)."""
+    last = runtime.audit.last()
+    audit_time = None
+    if last is not None:
+        doubt = last.details.get(UNCONFIRMED)
+        trusted = doubt.get("trusted") if isinstance(doubt, dict) else last.time
+        audit_time = parse_time(str(trusted))
+    return {
+        "the last audit entry": audit_time,
+        "the newest recording": newest_recording(runtime, now),
+    }
+
+
+def newest_recording(runtime: Runtime, now: datetime) -> datetime | None:
+    """The newest time the recordings vouch for, up to ``now`` (later times are ignored).
+
+    Directory sources: the change time (ctime, which users cannot set back) of each directory
+    holding indexed recordings, and of the root: creating, renaming or erasing a recording sets
+    its directory's, so this is the newest such event, from a few thousand ``lstat`` calls
+    rather than one per file. S3 sources: the newest LastModified indexed (the server sets it).
+    File modification times do not count: they are copied and set back freely.
+    """
+    limit = round(now.timestamp() * 1e9)
+    stamps: list[int] = []
+    s3 = set()
+    for source in runtime.config.sources:
+        if source.type == "s3":
+            s3.add(source.name)
+            continue
+        assert source.path is not None
+        for relpath in ["", *runtime.catalogue.dirs(source.name)]:
+            try:
+                stamps.append((source.path / relpath).lstat().st_ctime_ns)
+            except OSError:
+                continue  # gone since the scan: the scan's business, not the clock's
+    if s3:
+        for rec in getattr(runtime.catalogue, "all", lambda: iter(()))():
+            if rec.source in s3 and rec.state is State.PRESENT:
+                stamps.append(rec.mtime_ns)
+    trusted = [stamp for stamp in stamps if stamp <= limit]
+    return datetime.fromtimestamp(max(trusted) / 1e9, UTC) if trusted else None
+
+
 def report_buckets(runtime: Runtime) -> None:
     """Log each S3 bucket's versioning and Object Lock default; warn where a COMPLIANCE
     default makes early deletion impossible or legal holds cannot be mirrored."""
@@ -235,27 +295,35 @@ def scan_all(runtime: Runtime) -> bool:
     return ok
 
 
-def run_once(config: Config, clock: Clock, out: TextIO) -> ExitCode:
-    """`recd --once`: recover, scan every source, sweep once, print one line per licence."""
+@dataclass(frozen=True, slots=True)
+class ClockConfirmation:
+    """`recd --once --confirm-clock`: who trusts the wall clock, audited if it was in doubt."""
+
+    actor: str
+    reason: str | None = None
+
+
+def run_once(
+    config: Config, clock: Clock, out: TextIO, confirm: ClockConfirmation | None = None
+) -> ExitCode:
+    """`recd --once`: recover, scan every source, sweep once, print one line per licence.
+
+    Raises ``NotAllowedInState`` (erasing nothing) when the wall clock is more than
+    ``safety.max_clock_gap`` ahead of the last audit entry and the newest recording, unless
+    ``confirm`` says an administrator checked it.
+    """
     runtime = open_runtime(config, clock)
     try:
-        details = {
-            "config": str(config.path),
-            "version": __version__,
-            "mode": str(config.daemon.mode),
-            "sources": [s.name for s in config.sources],
-            "licences": sorted(config.licences),
-            "pid": os.getpid(),
-        }
-        runtime.audit.append([AuditDraft("config.loaded", str(config.path), details)], clock.now())
-        Recovery(config, runtime.catalogue, runtime.audit, clock, runtime.erasers).run()
-        apply_policies(config, runtime.catalogue)
-        report_buckets(runtime)
-        scanned = scan_all(runtime)
-        report = Sweeper(
-            config, runtime.catalogue, runtime.audit, clock, runtime.erasers,
-            reindex=functools.partial(reindex, runtime),
-        ).run()  # fmt: skip
+        report, scanned = _once(runtime, config, clock, confirm)
+    except (OSError, StateError) as exc:
+        failure = getattr(runtime.audit, "failure", None)
+        if failure is None:
+            raise
+        raise AuditUnwritable(
+            f"{config.daemon.state_dir / 'audit.log'}: cannot write the audit log: "
+            f"{os_reason(failure)}; stopped erasing (an erase whose entry could not be "
+            "written is settled by the next run)"
+        ) from exc
     finally:
         runtime.close()
     for line in summary_lines(report):
@@ -263,6 +331,49 @@ def run_once(config: Config, clock: Clock, out: TextIO) -> ExitCode:
     if not scanned:
         return ExitCode.FAILED
     return ExitCode.PARTIAL if report.failed else ExitCode.OK
+
+
+def os_reason(exc: BaseException) -> str:
+    """``No space left on device (ENOSPC)`` for an OSError, else the exception's text."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return f"{os.strerror(exc.errno)} ({errno.errorcode.get(exc.errno, exc.errno)})"
+    return str(exc)
+
+
+def _once(
+    runtime: Runtime, config: Config, clock: Clock, confirm: ClockConfirmation | None
+) -> tuple[SweepReport, bool]:
+    """Everything ``run_once`` does with the state open: the sweep's report, and whether
+    every source was scanned."""
+    now = clock.now()
+    evidence = start_evidence(runtime, now)  # before config.loaded, stamped with this clock
+    problem = start_gap_problem(now, evidence, config.safety.max_clock_gap)
+    if problem is not None and confirm is None:
+        raise NotAllowedInState(f"erasing nothing: {problem}; {ONCE_CONFIRM_HINT}")
+    details = {
+        "config": str(config.path),
+        "version": __version__,
+        "mode": str(config.daemon.mode),
+        "sources": [s.name for s in config.sources],
+        "licences": sorted(config.licences),
+        "pid": os.getpid(),
+    }
+    runtime.audit.append([AuditDraft("config.loaded", str(config.path), details)], clock.now())
+    if problem is not None and confirm is not None:
+        details = {"wall": format_time(now), "problem": problem, "reason": confirm.reason}
+        runtime.audit.append(
+            [AuditDraft("clock.confirmed", "clock", details, actor=confirm.actor)], now
+        )
+        logger.warning("wall clock confirmed by %s: %s", confirm.actor, problem)
+    Recovery(config, runtime.catalogue, runtime.audit, clock, runtime.erasers).run()
+    apply_policies(config, runtime.catalogue)
+    report_buckets(runtime)
+    scanned = scan_all(runtime)
+    report = Sweeper(
+        config, runtime.catalogue, runtime.audit, clock, runtime.erasers,
+        reindex=functools.partial(reindex, runtime),
+    ).run()  # fmt: skip
+    return report, scanned
 
 
 def release_breaker(config: Config, clock: Clock, licence: str, actor: str) -> ExitCode:

@@ -223,6 +223,11 @@ CASES = [
         [f'safety.max_clock_jump: "never" is not a fixed length; {FIXED}'],
     ),
     ('[safety]\nmax_clock_jump = "PT0S"', ["safety.max_clock_jump: must be longer than 0s"]),
+    ('[safety]\nmax_clock_gap = "0d"', ["safety.max_clock_gap: must be longer than 0s"]),
+    (
+        '[safety]\nmax_clock_gap = "1y"',
+        [f'safety.max_clock_gap: "1y" is a calendar period; {FIXED}'],
+    ),
     (
         '[erase]\nsettle = "soon"',
         ['erase.settle: not a period: "soon" (use s, m, h, d, w, or ISO 8601 such as PT12H)'],
@@ -767,7 +772,10 @@ def test_defaults_are_those_of_spec_section_11(tmp_path: Path) -> None:
     )
     assert config.holds == HoldSettings(release_grace=timedelta(days=7))
     assert config.safety == SafetySettings(
-        max_due_fraction=0.25, min_breaker_count=1000, max_clock_jump=timedelta(hours=1)
+        max_due_fraction=0.25,
+        min_breaker_count=1000,
+        max_clock_jump=timedelta(hours=1),
+        max_clock_gap=timedelta(days=3),
     )
     assert config.sources == ()
     assert config.licences == {}

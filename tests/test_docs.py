@@ -250,9 +250,10 @@ EXIT_CODES = {
         ExitCode.USAGE,
         ExitCode.NOT_ALLOWED,
         ExitCode.PARTIAL,
+        ExitCode.IOERR,
         ExitCode.CONFIG,
     },
-    "recctl.8": set(ExitCode) - {ExitCode.CONFIG},
+    "recctl.8": set(ExitCode) - {ExitCode.CONFIG, ExitCode.IOERR},  # 74: recd --once only
 }
 
 

@@ -227,10 +227,11 @@ def test_sources(metrics: Metrics) -> None:
 @pytest.mark.parametrize(
     ("guard", "paused", "reasons"),
     [
-        (None, 0.0, {"jump": 0.0, "behind-audit": 0.0}),
-        ("jump", 1.0, {"jump": 1.0, "behind-audit": 0.0}),
-        ("behind-audit", 1.0, {"jump": 0.0, "behind-audit": 1.0}),
-        ("skew", 1.0, {"jump": 0.0, "behind-audit": 0.0, "skew": 1.0}),
+        (None, 0.0, {"jump": 0.0, "behind-audit": 0.0, "start-gap": 0.0}),
+        ("jump", 1.0, {"jump": 1.0, "behind-audit": 0.0, "start-gap": 0.0}),
+        ("behind-audit", 1.0, {"jump": 0.0, "behind-audit": 1.0, "start-gap": 0.0}),
+        ("start-gap", 1.0, {"jump": 0.0, "behind-audit": 0.0, "start-gap": 1.0}),
+        ("skew", 1.0, {"jump": 0.0, "behind-audit": 0.0, "start-gap": 0.0, "skew": 1.0}),
     ],
 )
 def test_clock_guard(guard: str | None, paused: float, reasons: dict[str, float]) -> None:
@@ -351,10 +352,16 @@ recd_s3_bytes{source="bucket"} 4096.0
 recd_clock_guard_paused 0.0
 # HELP recd_clock_guard_paused_reason 1 for the reason the clock guard pauses erasing (jump: \
 the wall clock jumped ahead of the monotonic clock; behind-audit: it is behind the last audit \
-entry), else 0.
+entry; start-gap: at start it was far ahead of the last audit entry and the newest recording), \
+else 0.
 # TYPE recd_clock_guard_paused_reason gauge
 recd_clock_guard_paused_reason{reason="jump"} 0.0
 recd_clock_guard_paused_reason{reason="behind-audit"} 0.0
+recd_clock_guard_paused_reason{reason="start-gap"} 0.0
+# HELP recd_audit_write_failed 1 while the audit log cannot be written (erasing paused, retried \
+with backoff), else 0.
+# TYPE recd_audit_write_failed gauge
+recd_audit_write_failed 0.0
 # HELP recd_holds_active Legal holds in force.
 # TYPE recd_holds_active gauge
 recd_holds_active 6.0
@@ -644,3 +651,13 @@ def test_promtool_accepts_a_real_scrape(per_licence: bool) -> None:
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
     )
     assert (check.returncode, check.stdout, check.stderr) == (0, "", "")
+
+
+def test_audit_outage_gauge_and_failed_appends_counter() -> None:
+    m = Metrics(lambda: snap(audit_write_failed=True))
+    assert value(m, "recd_audit_write_failed") == 1.0
+    assert value(m, "recd_audit_write_errors_total") == 0.0
+    m.audit_write_failed()
+    m.audit_write_failed()
+    assert value(m, "recd_audit_write_errors_total") == 2.0
+    assert value(Metrics(snap), "recd_audit_write_failed") == 0.0

@@ -508,6 +508,7 @@ def test_help_lists_every_command(capsys):
         "    policy       retention per licence\n"
         "    scan         scan sources now\n"
         "    breaker      list and release mass-deletion breakers\n"
+        "    clock        confirm the wall clock after the clock guard paused erasing\n"
         "    hold         place, release and list legal holds\n"
         "    request      register, verify and list early-deletion requests\n"
         "    delete       execute a verified early-deletion request\n"

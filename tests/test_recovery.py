@@ -184,6 +184,7 @@ def test_a_different_file_at_the_name_is_not_erased(estate: Estate) -> None:
         "L1/old.wav has size 4114, neither the indexed 4096 nor 0 (truncated by the erase); "
         "not the file being erased"
     )
+    assert "effective" not in failed["details"]  # a failed erase claims nothing
     assert state_of(estate) is State.PRESENT
 
 

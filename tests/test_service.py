@@ -364,6 +364,9 @@ def test_a_failed_erase_is_audited_as_failed_and_exits_4(estate: Estate) -> None
     assert [a for a, _ in estate.actions()] == ["erase.intent", "erase.failed"]
     error = estate.audit()[-1]["details"]["error"]
     assert error == "cannot open for writing: Read-only file system (EROFS)"
+    # A failed erase claims nothing (issue 13, 9a): the plan's effective flag is not copied.
+    assert "effective" not in estate.audit()[-1]["details"]
+    assert estate.audit()[-1]["details"]["method"] == "overwrite"
     assert states(estate) == {"L1/old.wav": State.PRESENT}
     assert estate.sweep().erased == 1  # writable again: the next sweep erases it
 

@@ -8,7 +8,9 @@ Invariants:
   writes) on an ``O_APPEND`` descriptor, then ``fsync``s, before it returns.
 - The chain on disk stays valid: if a write or its ``fsync`` fails, the file is cut back to where
   the batch began and the in-memory sequence and hash do not advance. If even that cut fails, the
-  object refuses further appends (the next ``open`` will repair the tail).
+  object refuses further appends until a later append manages the cut (or the next ``open``
+  repairs the tail). ``failure`` is the error of the last append while appends fail (a full or
+  failing disk), so the daemon can pause erasing and retry; one that succeeds clears it.
 - A batch torn by power loss was never acknowledged: ``open`` cuts an incomplete last line off
   and records that with an ``audit.recovered`` entry (length and SHA-256 of the bytes removed).
   Complete lines of a torn batch stay; they are valid entries of what was about to happen.
@@ -93,6 +95,7 @@ class FileAuditLog(Closing):
         self._end = end
         self._last = last
         self._broken: str | None = None
+        self.failure: OSError | None = None  # why the last append failed; None once one succeeds
 
     @classmethod
     def open(cls, path: Path, now: datetime) -> FileAuditLog:
@@ -159,7 +162,9 @@ class FileAuditLog(Closing):
         is written); ``StateError`` once a failed batch could not be cut back.
         """
         if self._broken is not None:
-            raise StateError(self._broken)
+            self._cut_back()  # the disk may have recovered: the cut comes before any new line
+            if self._broken is not None:
+                raise StateError(self._broken)
         if self._wfd < 0:
             raise ValueError(f"{self.path}: the audit log is closed")
         entries: list[AuditEntry] = []
@@ -178,11 +183,16 @@ class FileAuditLog(Closing):
             while written < len(data):
                 written += os.write(self._wfd, data[written:])
             os.fsync(self._wfd)
+        except OSError as exc:
+            self.failure = exc
+            self._cut_back()
+            raise
         except BaseException:
             self._cut_back()
             raise
         self._end += len(data)
         self._last = entries[-1]
+        self.failure = None
         return entries
 
     def _cut_back(self) -> None:
@@ -191,10 +201,13 @@ class FileAuditLog(Closing):
             os.ftruncate(self._wfd, self._end)
             os.fsync(self._wfd)
         except OSError as exc:
+            self.failure = self.failure or exc  # the append's own error says more
             self._broken = (
                 f"{self.path}: an append failed and could not be undone ({exc.strerror}); "
                 "restart recd to repair the log"
             )
+        else:
+            self._broken = None
 
     def end_offset(self) -> int:
         """The byte offset at which the next entry will be written."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,6 +14,9 @@ class SafetySettings:
     max_due_fraction: float = 0.25
     min_breaker_count: int = 1000
     max_clock_jump: timedelta = timedelta(hours=1)
+    #: How far the wall clock at start may be ahead of the newest time recd can trust: a quiet
+    #: weekend plus a reboot.
+    max_clock_gap: timedelta = timedelta(days=3)
 
 
 def breaker_trips(due: int, total: int, settings: SafetySettings) -> bool:
@@ -57,6 +61,45 @@ def clock_problem(
     if last_audit is not None and now.wall < last_audit:
         return f"wall clock is {_span(last_audit - now.wall)} behind the last audit entry"
     return None
+
+
+def start_gap_problem(
+    now: datetime, evidence: Mapping[str, datetime | None], max_gap: timedelta
+) -> str | None:
+    """Why erasing must not start, or None: the wall clock at start (``now``) is more than
+    ``max_gap`` ahead of the newest time recd can trust (SPEC section 7).
+
+    ``evidence`` names each trusted time: the last audit entry, the newest recording (files'
+    change times, which users cannot set back, and S3 LastModified, which the server sets).
+    Values after ``now`` are ignored (a clock set back is the running guard's business), and so
+    is missing evidence; with none at all (a new installation) there is nothing to compare.
+    """
+    known = {name: when for name, when in evidence.items() if when is not None and when <= now}
+    trusted = trusted_time(now, evidence)
+    if trusted is None:
+        return None
+    gap = now - trusted
+    if gap <= max_gap:
+        return None
+    return (
+        f"wall clock is {_rough_span(gap)} ahead of {' and '.join(known)} "
+        f"(more than safety.max_clock_gap {_span(max_gap)})"
+    )
+
+
+def trusted_time(now: datetime, evidence: Mapping[str, datetime | None]) -> datetime | None:
+    """The newest of the ``evidence`` times that is not after ``now``; None without any."""
+    known = [when for when in evidence.values() if when is not None and when <= now]
+    return max(known) if known else None
+
+
+def _rough_span(delta: timedelta) -> str:
+    """The largest whole unit: ``10y``, ``4d``, ``5h``, ``12m``, ``30s``."""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("y", 365 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def _span(delta: timedelta) -> str:

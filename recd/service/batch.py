@@ -66,6 +66,19 @@ def method_details(method: str, effective: bool, why: str | None) -> dict[str, A
     return out
 
 
+#: What a plan claims about an erase that did not happen: a failed erase claims none of it.
+PLANNED_ONLY = ("effective", "ineffective_reason")
+
+
+def failed_details(details: Mapping[str, Any], why: str) -> dict[str, Any]:
+    """``erase.failed`` details: the plan's, without its claims (``effective`` and
+    ``ineffective_reason``, which only an ``erase.done`` may make), and the error. ``method``
+    stays: it names the erase that was tried."""
+    out = {k: v for k, v in details.items() if k not in PLANNED_ONLY}
+    out["error"] = why
+    return out
+
+
 def run_batch(uc: EraseUseCase, plans: list[Plan]) -> BatchResult:
     """Erase ``plans`` (their files are closed afterwards, whatever happens)."""
     result = BatchResult()
@@ -99,8 +112,8 @@ def run_batch(uc: EraseUseCase, plans: list[Plan]) -> BatchResult:
     for plan, outcome in zip(plans, outcomes, strict=True):
         details: dict[str, Any] = {"intent": plan.intent_id, **plan.details}
         if isinstance(outcome, str) or sync_failure:
-            why = outcome if isinstance(outcome, str) else sync_failure
-            drafts.append(AuditDraft("erase.failed", plan.rec.id, details | {"error": why}))
+            why = outcome if isinstance(outcome, str) else str(sync_failure)
+            drafts.append(AuditDraft("erase.failed", plan.rec.id, failed_details(details, why)))
             continue
         details |= method_details(outcome.method, outcome.effective, outcome.ineffective_reason)
         details["bytes_overwritten"] = outcome.bytes_overwritten

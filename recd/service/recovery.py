@@ -29,6 +29,7 @@ from recd.ports import (
     Refused,
 )
 from recd.service import EraseUseCase
+from recd.service.batch import failed_details
 
 logger = logging.getLogger(__name__)
 
@@ -104,13 +105,13 @@ class Recovery(EraseUseCase):
         eraser = None if rec is None else self.erasers.get(rec.source)
         if rec is None or eraser is None:
             why = "source is no longer configured; erase left unfinished"
-            return AuditDraft("erase.failed", intent.recording_id, base | {"error": why})
+            return AuditDraft("erase.failed", intent.recording_id, failed_details(base, why))
         try:
             outcome = self._rerun(eraser, rec, intent, plan)
         except EraseError as exc:
-            return AuditDraft("erase.failed", rec.id, base | {"error": exc.reason})
+            return AuditDraft("erase.failed", rec.id, failed_details(base, exc.reason))
         except OSError as exc:
-            return AuditDraft("erase.failed", rec.id, base | {"error": str(exc)})
+            return AuditDraft("erase.failed", rec.id, failed_details(base, str(exc)))
         if outcome is None:
             return AuditDraft("erase.done", rec.id, base)
         base["bytes_overwritten"] = outcome.bytes_overwritten

@@ -183,6 +183,11 @@ def file_size_limit() -> Iterator[None]:
         signal.signal(signal.SIGXFSZ, handler)
 
 
+def failure(log: FileAuditLog) -> OSError | None:
+    """``log.failure`` afresh (an assert on it must not narrow its type for later lines)."""
+    return log.failure
+
+
 @pytest.mark.usefixtures("file_size_limit")
 def test_a_failed_write_is_cut_back_and_the_chain_does_not_advance(path: Path, log: FileAuditLog):
     kept = log.append(drafts(1), NOW)
@@ -194,9 +199,11 @@ def test_a_failed_write_is_cut_back_and_the_chain_does_not_advance(path: Path, l
         log.append(drafts(5, start=1), NOW)
     resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, hard))
     assert exc.value.errno == errno.EFBIG
+    assert log.failure is exc.value  # the daemon pauses erasing on it
     assert path.stat().st_size == end
     assert (log.end_offset(), log.last()) == (end, kept[0])
     assert log.append(drafts(1, start=1), NOW)[0].seq == 2
+    assert failure(log) is None  # a successful append ends the outage
     assert verified(path) == 2
 
 
@@ -208,7 +215,8 @@ def test_a_write_that_cannot_be_undone_stops_further_appends():
             log.append(drafts(1), NOW)
         assert exc.value.errno == errno.ENOSPC
         with pytest.raises(StateError) as refused:
-            log.append(drafts(1), NOW)
+            log.append(drafts(1), NOW)  # the cut back is tried again first, and fails again
+        assert log.failure is exc.value  # the write's error, not the cut's
         assert str(refused.value) == (
             "/dev/full: an append failed and could not be undone (Invalid argument); "
             "restart recd to repair the log"

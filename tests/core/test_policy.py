@@ -8,7 +8,13 @@ import pytest
 
 from recd.core.model import Classification, Recording, State
 from recd.core.policy import KeepReason, Outcome, Verdict, verdict
-from recd.core.safety import ClockReading, SafetySettings, breaker_trips, clock_problem
+from recd.core.safety import (
+    ClockReading,
+    SafetySettings,
+    breaker_trips,
+    clock_problem,
+    start_gap_problem,
+)
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -88,3 +94,34 @@ def test_clock_problem(
 ) -> None:
     reference = ClockReading(NOW, 0.0)
     assert clock_problem(reference, now, last_audit, timedelta(hours=1)) == expected
+
+
+GAP = timedelta(days=3)
+AUDIT = "the last audit entry"
+NEWEST = "the newest recording"
+
+
+@pytest.mark.parametrize(
+    ("now", "evidence", "expected"),
+    [
+        (NOW, {AUDIT: None, NEWEST: None}, None),  # a new installation: nothing to compare
+        (NOW, {AUDIT: NOW - GAP, NEWEST: None}, None),  # a quiet weekend is not a problem
+        (NOW + timedelta(days=3653), {AUDIT: NOW, NEWEST: NOW - timedelta(hours=1)},
+         "wall clock is 10y ahead of the last audit entry and the newest recording "
+         "(more than safety.max_clock_gap 3d)"),
+        (NOW, {AUDIT: NOW - timedelta(days=4, hours=5), NEWEST: None},
+         "wall clock is 4d ahead of the last audit entry (more than safety.max_clock_gap 3d)"),
+        # the newest trusted time counts: a recent recording vouches for a quiet audit log
+        (NOW, {AUDIT: NOW - timedelta(days=40), NEWEST: NOW - timedelta(days=1)}, None),
+        # times after now are ignored (a clock set back is the running guard's business)
+        (NOW, {AUDIT: NOW + timedelta(days=1), NEWEST: NOW - timedelta(days=5)},
+         "wall clock is 5d ahead of the newest recording (more than safety.max_clock_gap 3d)"),
+        (NOW, {AUDIT: NOW + timedelta(days=1), NEWEST: None}, None),
+        (NOW, {AUDIT: NOW - GAP - timedelta(seconds=1), NEWEST: None},
+         "wall clock is 3d ahead of the last audit entry (more than safety.max_clock_gap 3d)"),
+    ],
+)  # fmt: skip
+def test_start_gap_problem(
+    now: datetime, evidence: dict[str, datetime | None], expected: str | None
+) -> None:
+    assert start_gap_problem(now, evidence, GAP) == expected
