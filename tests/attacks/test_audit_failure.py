@@ -37,13 +37,6 @@ def estate(tmp_path: Path, fake_clock: FakeClock) -> Estate:
 
 
 @pytest.fixture
-def listener(tmp_path: Path) -> Iterator[NotifyListener]:
-    sock = NotifyListener(str(tmp_path / "notify"))
-    yield sock
-    sock.close()
-
-
-@pytest.fixture
 def mounts(tmp_path: Path) -> Iterator[Mounts]:
     with Mounts(tmp_path / "mounts") as m:
         yield m

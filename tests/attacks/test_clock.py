@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from recd.adapters.systemd import Notifier
 from recd.daemon import Daemon
@@ -51,13 +48,6 @@ def recd_ahead(*args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-c", AHEAD, *args],
         capture_output=True, text=True, env=env(), check=False, timeout=120,
     )  # fmt: skip
-
-
-@pytest.fixture
-def listener(tmp_path: Path) -> Iterator[NotifyListener]:
-    sock = NotifyListener(str(tmp_path / "notify"))
-    yield sock
-    sock.close()
 
 
 def test_once_ten_years_ahead_erases_nothing_until_confirmed(tmp_path: Path) -> None:

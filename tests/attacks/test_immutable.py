@@ -51,13 +51,6 @@ def base(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture
-def listener(tmp_path: Path) -> Iterator[NotifyListener]:
-    sock = NotifyListener(str(tmp_path / "notify"))
-    yield sock
-    sock.close()
-
-
-@pytest.fixture
 def chattr(base: Path) -> Iterator[list[Path]]:
     """Sets attributes on files; every one is cleared again at the end."""
     tool = tools.need("chattr")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,13 +37,6 @@ from tests.e2e.helpers import (
 from tests.fakes import NotifyListener
 
 SECRET = b"root's own file, not a recording"
-
-
-@pytest.fixture
-def listener(tmp_path: Path) -> Iterator[NotifyListener]:
-    sock = NotifyListener(str(tmp_path / "notify"))
-    yield sock
-    sock.close()
 
 
 def outside_file(path: Path, data: bytes = SECRET) -> Path:

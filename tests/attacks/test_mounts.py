@@ -22,11 +22,11 @@ from recd.adapters.erase import LocalEraser, Refused
 from recd.core.model import ErasePattern
 from tests.adapters.loopfs import Mounts
 from tests.adapters.test_erase import OVERWRITE, TEMP, erase_one, ident, touch
+from tests.attacks.conftest import SECRET, Victim
 from tests.e2e.helpers import recd, write_estate, write_recording
 
 pytestmark = pytest.mark.root
 
-SECRET = b"root-owned data outside every source"
 SAME_MOUNT = r"is on another mount of the same filesystem \(a mount below the root\)$"
 
 
@@ -34,22 +34,6 @@ SAME_MOUNT = r"is on another mount of the same filesystem \(a mount below the ro
 def mounts(tmp_path: Path) -> Iterator[Mounts]:
     with Mounts(tmp_path / "mounts") as m:
         yield m
-
-
-class Victim:
-    """A root-owned file outside the tree, backdated so it would be due if indexed."""
-
-    def __init__(self, path: Path) -> None:
-        touch(path, SECRET)
-        os.utime(path, (1_000_000_000, 1_000_000_000))
-        self.path = path
-        self.st = path.stat()
-
-    def untouched(self) -> bool:
-        st = self.path.stat()
-        return self.path.read_bytes() == SECRET and (st.st_ino, st.st_mtime_ns) == (
-            self.st.st_ino, self.st.st_mtime_ns,
-        )  # fmt: skip
 
 
 def scanned(root: Path) -> tuple[set[str], list[str]]:

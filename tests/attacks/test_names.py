@@ -10,11 +10,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from tests.e2e.helpers import (
     audit_entries,
@@ -128,13 +125,6 @@ def test_once_twice_over_hostile_names_that_are_kept(tmp_path: Path) -> None:
         assert f"L1: {len(DUE)} recordings, 0 due, 0 erased\n" in result.stdout
     assert "0 new, 0 changed, 0 missing" in result.stderr
     assert all(os.path.exists(p) for p in young)
-
-
-@pytest.fixture
-def listener(tmp_path: Path) -> Iterator[NotifyListener]:
-    sock = NotifyListener(str(tmp_path / "notify"))
-    yield sock
-    sock.close()
 
 
 def test_the_daemon_keeps_running_and_erasing_through_hostile_names(

@@ -84,13 +84,6 @@ def writers() -> Iterator[list[Writer]]:
         writer.close()
 
 
-@pytest.fixture
-def listener(tmp_path: Path) -> Iterator[NotifyListener]:
-    sock = NotifyListener(str(tmp_path / "notify"))
-    yield sock
-    sock.close()
-
-
 def named_estate(base: Path, settle: str, listen: str | None = None) -> Path:
     """An estate whose pattern takes ``started`` from the name (``L1/<UTC time>-<name>.wav``)."""
     config = write_estate(base, listen=listen)

@@ -29,10 +29,10 @@ from recd.adapters.erase import LocalEraser
 from recd.config import load
 from recd.errors import ExitCode
 from tests.adapters.test_erase import OVERWRITE, erase_one, ident, touch
+from tests.attacks.conftest import Victim
 from tests.e2e.helpers import recctl, start_daemon, stop_daemon, write_estate, write_recording
 from tests.fakes import NotifyListener
 
-SECRET = b"root-owned data outside every source"
 REFUSED = "nothing is scanned or erased in this source until the directory is put back"
 SECOND = """
 [[source]]
@@ -41,29 +41,6 @@ type = "directory"
 path = "{base}/second"
 pattern = '^(?P<licence>[A-Z0-9-]+)/[^/]+\\.wav$'
 """
-
-
-class Victim:
-    """A file outside the tree at the relpath a recording had, backdated so it would be due."""
-
-    def __init__(self, path: Path) -> None:
-        touch(path, SECRET)
-        os.utime(path, (1_000_000_000, 1_000_000_000))
-        self.path = path
-        self.st = path.stat()
-
-    def untouched(self) -> bool:
-        st = self.path.stat()
-        return self.path.read_bytes() == SECRET and (st.st_ino, st.st_mtime_ns) == (
-            self.st.st_ino, self.st.st_mtime_ns,
-        )  # fmt: skip
-
-
-@pytest.fixture
-def listener(tmp_path: Path) -> Iterator[NotifyListener]:
-    sock = NotifyListener(str(tmp_path / "notify"))
-    yield sock
-    sock.close()
 
 
 def swap_for_symlink(path: Path, target: Path) -> None:

@@ -20,7 +20,6 @@ import socket
 import stat
 import struct
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -71,13 +70,6 @@ class OpenWatch:
 
     def close(self) -> None:
         os.close(self.fd)
-
-
-@pytest.fixture
-def listener(tmp_path: Path) -> Iterator[NotifyListener]:
-    sock = NotifyListener(str(tmp_path / "notify"))
-    yield sock
-    sock.close()
 
 
 def make_special(directory: Path, name: str, kind: str) -> Path:
