@@ -25,13 +25,8 @@ from recd.clikit import Subparsers
 from recd.errors import ExitCode, NotAllowedInState, RecdError, UsageError
 
 
-def _confirm(preview: dict[str, Any]) -> None:
-    """Ask the person at the terminal; anything but ``yes`` stops here."""
-    if not sys.stdin.isatty():
-        raise UsageError(
-            "refusing to erase without confirmation: stdin is not a terminal (add --yes)"
-        )
-    question = clikit.rendered("request preview", lambda: renderlegal.confirm_question(preview))
+def _ask(question: str) -> str:
+    """Put ``question`` on the terminal and read one answer (empty on Ctrl-C or EOF)."""
     sys.stdout.flush()
     sys.stderr.write(question)
     sys.stderr.flush()
@@ -41,7 +36,17 @@ def _confirm(preview: dict[str, Any]) -> None:
         answer = ""
     if not answer.endswith("\n"):
         sys.stderr.write("\n")  # end the question's line before the error
-    if answer.strip() != "yes":
+    return answer.strip()
+
+
+def _confirm(preview: dict[str, Any]) -> None:
+    """Ask the person at the terminal; anything but ``yes`` stops here."""
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "refusing to erase without confirmation: stdin is not a terminal (add --yes)"
+        )
+    question = clikit.rendered("request preview", lambda: renderlegal.confirm_question(preview))
+    if _ask(question) != "yes":
         raise RecdError("not confirmed; nothing erased")
 
 
@@ -57,16 +62,7 @@ def _confirm_licence(preview: dict[str, Any], yes: bool) -> None:
             f" stdin is not a terminal (add --confirm-all {licence}{also})"
         )
     question = clikit.rendered("request preview", lambda: renderlegal.confirm_licence(preview))
-    sys.stdout.flush()
-    sys.stderr.write(question)
-    sys.stderr.flush()
-    try:
-        answer = sys.stdin.readline()
-    except KeyboardInterrupt:
-        answer = ""
-    if not answer.endswith("\n"):
-        sys.stderr.write("\n")
-    if answer.strip() != licence:
+    if _ask(question) != licence:
         raise RecdError(
             f"not confirmed: the licence id typed is not {licence}; nothing erased for request"
             f" {rid}"
