@@ -1050,7 +1050,7 @@ def test_example_config_loads_and_shows_every_default(tmp_path: Path) -> None:
         "retention": ["default", "unclassified"],
         "erase": ["method", "on_ineffective", "pattern", "settle", "verify"],
         "holds": ["release_grace"],
-        "safety": ["max_clock_jump", "max_due_fraction", "min_breaker_count"],
+        "safety": ["max_clock_gap", "max_clock_jump", "max_due_fraction", "min_breaker_count"],
     }
     (pbx1,) = config.sources
     assert pbx1.path == tmp_path / "recordings"
