@@ -251,11 +251,11 @@ class BoundedServer:
             why = f"too many connections ({self.limits.connections}, the limit)"
         else:
             why = "too few file descriptors left (kept for erasing)"
+        self._count(verdict.value)  # before the reply: whoever reads it finds it counted
         with contextlib.suppress(OSError):
             refusal = self.endpoint.refusal(f"recd is busy: {why}; try again shortly", busy=True)
             sock.send(refusal, socket.MSG_DONTWAIT)
         sock.close()
-        self._count(verdict.value)
         self._note(
             verdict.value,
             now,
@@ -340,7 +340,9 @@ class BoundedServer:
                 self._drop(conn, "timeout", why, now)
 
     def _drop(self, conn: _Conn, reason: str, why: str, now: float) -> None:
-        """Close a client recd gives up on, telling it why if it still listens."""
+        """Close a client recd gives up on, telling it why if it still listens (counted first,
+        so that whoever reads the reply finds it counted)."""
+        self._count(reason)
         if conn.timing.phase is Phase.READING:
             with contextlib.suppress(OSError):
                 refusal = self.endpoint.refusal(
@@ -348,7 +350,6 @@ class BoundedServer:
                 )
                 conn.sock.send(refusal)
         self._close(conn)
-        self._count(reason)
         self._note(
             reason,
             now,
