@@ -127,7 +127,7 @@ def _fdinfo_mnt_id(fd: int) -> int | None:
         with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as f:
             for line in f:
                 if line.startswith("mnt_id:"):
-                    return int(line.split()[1])
+                    return int(line.removeprefix("mnt_id:"))
     except (OSError, ValueError):
         return None
     return None
@@ -361,7 +361,3 @@ def mounts_below(root: str, mountinfo: Path = Path("/proc/self/mountinfo")) -> f
     except OSError:
         return frozenset()
     return frozenset(found)
-
-
-def is_regular(mode: int) -> bool:
-    return stat.S_ISREG(mode)

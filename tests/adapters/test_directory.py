@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from recd.adapters import directory
+from recd.adapters import _safefs, directory
 from recd.adapters.directory import DirectorySource
 from recd.core.model import ERASE_PREFIX
 from tests.adapters.loopfs import Mounts
@@ -389,3 +391,137 @@ def test_scan_under_a_mount_yields_nothing(tmp_path: Path) -> None:
         src = DirectorySource("pbx", tmp_path)
         assert list(src.scan("mnt")) == []
         assert list(src.scan("mnt/sub")) == []
+
+
+def test_files_carry_no_metadata(tmp_path: Path) -> None:
+    touch(tmp_path / "a.wav")
+    assert DirectorySource("pbx", tmp_path).metadata("a.wav") == {}
+
+
+# -- mounts, locks and swaps that appear while a scan runs --------------------------------------
+
+
+@pytest.mark.root
+def test_fifos_bind_mounted_over_names_are_skipped_as_special_without_opening(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "root"
+    touch(root / "a.wav")
+    touch(root / "same-fs.wav")
+    touch(root / "other-fs.wav")
+    os.mkfifo(tmp_path / "fifo")  # on the root's filesystem: only mountinfo shows the mount
+    with Mounts(tmp_path / "mounts") as mounts:
+        other = mounts.tmpfs(tmp_path / "elsewhere").mountpoint
+        os.mkfifo(other / "fifo")
+        mounts.bind(tmp_path / "fifo", root / "same-fs.wav")
+        mounts.bind(other / "fifo", root / "other-fs.wav")
+        src = DirectorySource("pbx", root)
+        assert [f.relpath for f in src.scan()] == ["a.wav"]  # would hang if a FIFO were opened
+        assert (src.report.skipped_special, src.report.skipped_mounts) == (2, [])
+
+
+@pytest.mark.root
+@pytest.mark.parametrize(
+    ("kind", "what"),
+    [("tmpfs", "another filesystem"), ("bind", "a bind mount of this filesystem")],
+)
+def test_directory_mounted_after_it_was_listed_is_not_entered(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str, what: str
+) -> None:
+    root = tmp_path / "root"
+    touch(root / "a.wav")
+    touch(root / "sub" / "b.wav")
+    touch(tmp_path / "elsewhere" / "victim.wav")
+    with Mounts(tmp_path / "mounts") as mounts:
+        src = DirectorySource("pbx", root)
+        it = src.scan()  # reads mountinfo and lists the root, 'sub' still a plain directory
+        seen = [next(it).relpath]
+        if kind == "tmpfs":
+            mounts.tmpfs(root / "sub")
+            touch(root / "sub" / "other-fs.wav")
+        else:
+            mounts.bind(tmp_path / "elsewhere", root / "sub")
+        with caplog.at_level(logging.WARNING, logger="recd.adapters.directory"):
+            seen += [f.relpath for f in it]
+        assert seen == ["a.wav"]
+        assert src.report.skipped_mounts == ["sub"]
+        assert caplog.messages == [f"scan pbx: not entering sub: {what} is mounted there"]
+
+
+@contextlib.contextmanager
+def effective_uid(uid: int) -> Iterator[None]:
+    """Run the body with ``uid`` as effective user and group (root can take them back): the
+    scan stays in this process, where a permission error on a directory can happen to it."""
+    os.setegid(uid)
+    os.seteuid(uid)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+@pytest.fixture
+def shared_root() -> Iterator[Path]:
+    """A tree another uid can reach (pytest's tmp_path lives below a 0700 directory)."""
+    root = Path(tempfile.mkdtemp(prefix="recd-test-"))
+    root.chmod(0o755)
+    yield root
+    for path in (root, *root.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o755)
+    shutil.rmtree(root)
+
+
+@pytest.mark.root
+def test_directory_locked_after_it_was_listed_is_reported_unreadable(
+    shared_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    touch(shared_root / "a.wav")
+    touch(shared_root / "sub" / "b.wav")
+    os.chown(shared_root / "sub", 65534, 65534)
+    (shared_root / "sub").chmod(0o755)
+    with effective_uid(65534):
+        src = DirectorySource("pbx", shared_root)
+        it = src.scan()
+        seen = [next(it).relpath]
+        (shared_root / "sub").chmod(0o000)  # its owner locks it before the walk goes in
+        with caplog.at_level(logging.WARNING, logger="recd.adapters.directory"):
+            seen += [f.relpath for f in it]
+    assert seen == ["a.wav"]
+    assert src.report.unreadable_dirs == ["sub"]  # not gone: b.wav must not look deleted
+    assert caplog.messages == ["scan pbx: cannot read sub: Permission denied"]
+
+
+@pytest.mark.root
+def test_directory_that_can_be_listed_but_not_searched_is_reported_unreadable(
+    shared_root: Path,
+) -> None:
+    touch(shared_root / "a.wav")
+    touch(shared_root / "listed" / "b.wav")
+    touch(shared_root / "listed" / "deeper" / "c.wav")
+    (shared_root / "listed").chmod(0o744)  # others may read the names, not stat them
+    with effective_uid(65534):
+        src = DirectorySource("pbx", shared_root)
+        seen = [f.relpath for f in src.scan()]
+    assert seen == ["a.wav"]
+    assert src.report.unreadable_dirs == ["listed"]
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("bound", ["d/a.wav", "d"])
+def test_open_read_refuses_the_indexed_file_reached_through_a_bind_mount(
+    tmp_path: Path, bound: str
+) -> None:
+    root = tmp_path / "root"
+    st = touch(root / "d" / "a.wav", b"RIFF").stat()
+    src = DirectorySource("pbx", root)
+    with Mounts(tmp_path / "mounts") as mounts:
+        # the very inode that was indexed, bind-mounted over itself: only the mount id differs
+        mounts.bind(root / bound, root / bound)
+        before = open_fds()
+        with pytest.raises(_safefs.CrossesMount, match="another mount of the same filesystem"):
+            src.open_read("d/a.wav", st.st_dev, st.st_ino)
+        assert open_fds() == before
+    with src.open_read("d/a.wav", st.st_dev, st.st_ino) as fh:  # unmounted: readable again
+        assert fh.read() == b"RIFF"
