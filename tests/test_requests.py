@@ -4,9 +4,11 @@ and the certificate, holds winning, re-runs and an interrupted run resuming."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -18,14 +20,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from recd.config import Licence
 from recd.configtypes import Agent
 from recd.core.audit import format_time
-from recd.core.model import recording_id
+from recd.core.model import EraseMethod, State, recording_id
 from recd.core.periods import parse_period
+from recd.core.requests import RequestInvalid
 from recd.core.scope import Scope
-from recd.errors import NotAllowedInState, NotFound, PermissionDenied, UsageError
+from recd.errors import NotAllowedInState, NotFound, PermissionDenied, RecdError, UsageError
 from recd.ports import Actor, ItemOutcome, RequestState
-from recd.runtime import Runtime, scan_all
+from recd.runtime import Runtime, reindex, scan_all
 from recd.service.holds import Holds
 from recd.service.requests import Requests
+from recd.service.sweep import Sweeper
 from tests.estate import Estate
 from tests.fakes import FakeClock
 from tests.keys import raw, signed
@@ -476,3 +480,375 @@ def test_a_request_an_older_recd_registered_with_an_open_range_still_runs(
     assert json.loads(desk.certificate("REQ-1").text)["request"]["scope"] == {
         "from": "2026-11-01T00:00:00Z"
     }
+
+
+# -- what a run meets on the way: files gone, changed, pinned, moved; holds and failures -------
+
+
+def erase_entries(estate: Estate) -> list[dict[str, Any]]:
+    return [e for e in estate.audit() if e["action"].startswith("erase.")]
+
+
+def meanwhile(
+    monkeypatch: pytest.MonkeyPatch, rt: Runtime, step: str, action: Callable[[], None]
+) -> None:
+    """Do ``action`` (what another process or an administrator does while a run is under way)
+    once, just before the run's first call of the real eraser's ``step``: a race no real
+    timing could show reliably."""
+    eraser = rt.erasers["pbx"]
+    real = getattr(eraser, step)
+    todo = [action]
+
+    def step_after(*args: Any, **kwargs: Any) -> Any:
+        while todo:
+            todo.pop()()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(eraser, step, step_after)
+
+
+def test_an_approval_is_refused_once_the_licence_verifies_by_signature(
+    estate: Estate, rt: Runtime
+) -> None:
+    """Registered under two-person verification, then the licence file says ``signature``:
+    a second administrator's approval no longer verifies the request."""
+    desk = requests(estate, rt)
+    desk.register(document(), ALICE)
+    licences = dict(estate.config.licences)
+    licences["L1"] = replace(licences["L1"], verification="signature")
+    estate.configure(licences=licences)
+    desk = requests(estate, rt)
+    with pytest.raises(NotAllowedInState) as refused:
+        desk.approve("REQ-1", BOB)
+    assert str(refused.value) == (
+        "licence L1 verifies requests by signature now; an approval does not verify this one "
+        "(register a signed request)"
+    )
+    assert [(e["subject"], e["details"]["step"], e["actor"]) for e in refusals(estate)] == [
+        ("REQ-1", "approve", "bob")
+    ]
+    stored = rt.catalogue.request("REQ-1")
+    assert stored is not None and stored.state is RequestState.RECEIVED
+    assert "approved_by" not in stored.info
+
+
+def test_a_rejection_needs_a_reason(estate: Estate, rt: Runtime) -> None:
+    desk = requests(estate, rt)
+    desk.register(document(), ALICE)
+    for blank in ("", "  \t\n"):
+        with pytest.raises(RequestInvalid, match=r"^reason: must not be empty$"):
+            desk.reject("REQ-1", blank, BOB)
+    stored = rt.catalogue.request("REQ-1")
+    assert stored is not None and stored.state is RequestState.RECEIVED
+    assert not [e for e in estate.audit() if e["action"] == "request.rejected"]
+
+
+def test_a_recording_named_by_id_and_indexed_later_as_another_licence_is_not_erased(
+    estate: Estate, rt: Runtime
+) -> None:
+    """Unknown at registration, so not refused then; once indexed it turns out to be L2's:
+    a request for L1 never reaches it, and its certificate says why."""
+    other = estate.write("L2/x_c1.wav", age_days=1)
+    desk = requests(estate, rt)
+    desk.register(document(recordings=[rid("L2/x_c1.wav")]), ALICE)
+    desk.approve("REQ-1", BOB)
+    scan_all(rt)
+    stored, (item,) = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.PARTIAL and other.exists()
+    assert (item.outcome, item.licence, item.location) == (
+        ItemOutcome.FAILED, "L2", str(other),
+    )  # fmt: skip
+    assert item.note == "not erased: it belongs to L2, not to L1"
+    assert erase_entries(estate) == []
+    (skipped,) = json.loads(desk.certificate("REQ-1").text)["skipped"]
+    assert (skipped["id"], skipped["reason"]) == (rid("L2/x_c1.wav"), item.note)
+
+
+def test_a_recording_erased_by_retention_first_is_already_gone_for_the_request(
+    estate: Estate, rt: Runtime
+) -> None:
+    path = estate.write("L1/old_c1.wav", age_days=31)  # L1 keeps 30 days
+    scan_all(rt)
+    desk = approved(estate, rt)
+    report = Sweeper(estate.config, rt.catalogue, rt.audit, estate.clock, rt.erasers).run()
+    assert report.erased == 1 and not path.exists()
+    erased = erase_entries(estate)
+    stored, (item,) = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.COMPLETED
+    assert (item.outcome, item.note) == (ItemOutcome.GONE, "already erased before this run")
+    assert erase_entries(estate) == erased  # nothing tried again
+    data = json.loads(desk.certificate("REQ-1").text)
+    assert data["summary"]["already_gone"] == 1 and data["erased"] == []
+
+
+def test_a_file_deleted_since_the_scan_is_certified_gone_and_marked_missing(
+    estate: Estate, rt: Runtime
+) -> None:
+    path = estate.write("L1/a_c1.wav", age_days=1)
+    scan_all(rt)
+    path.unlink()  # the catalogue still says present: no scan since
+    desk = approved(estate, rt)
+    stored, (item,) = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.COMPLETED
+    assert (item.outcome, item.note) == (ItemOutcome.GONE, "vanished before erasure")
+    row = rt.catalogue.get(rid("L1/a_c1.wav"))
+    assert row is not None and row.state is State.MISSING
+    assert erase_entries(estate) == []
+    assert json.loads(desk.certificate("REQ-1").text)["already_gone"][0]["note"] == (
+        "vanished before erasure"
+    )
+
+
+def test_a_file_found_missing_between_batches_is_not_erased(
+    estate: Estate, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch reads the catalogue again: what a scan between two batches found gone is
+    certified gone, not opened."""
+    monkeypatch.setattr("recd.service.requests.BATCH", 1)
+    first = estate.write("L1/a_c1.wav", age_days=1)
+    second = estate.write("L1/b_c1.wav", age_days=1)
+    scan_all(rt)
+    desk = approved(estate, rt)
+
+    def scan_meanwhile() -> bool:
+        second.unlink()
+        scan_all(rt)
+        return False
+
+    stored, items = desk.execute("REQ-1", ALICE, should_stop=scan_meanwhile)
+    assert stored.state is RequestState.COMPLETED and not first.exists()
+    assert [(i.recording_id, i.outcome, i.note) for i in items] == [
+        (rid("L1/a_c1.wav"), ItemOutcome.ERASED, None),
+        (rid("L1/b_c1.wav"), ItemOutcome.GONE, "vanished before erasure"),
+    ]
+    assert {e["subject"] for e in erase_entries(estate)} == {rid("L1/a_c1.wav")}
+
+
+def test_recordings_of_a_source_no_longer_configured_fail_and_stay(
+    estate: Estate, rt: Runtime
+) -> None:
+    """The source was taken out of the configuration; its recordings are still catalogued.
+    recd cannot erase them there, and says so instead of reporting them gone."""
+    path = estate.write("L1/a_c1.wav", age_days=1)
+    scan_all(rt)
+    approved(estate, rt)
+    estate.configure(sources=())
+    desk = Requests(estate.config, rt.catalogue, rt.audit, estate.clock, {})
+    stored, (item,) = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.PARTIAL and path.exists()
+    assert (item.outcome, item.note) == (ItemOutcome.FAILED, "source pbx is not configured")
+    assert item.location == "pbx:L1/a_c1.wav"
+    assert erase_entries(estate) == []
+    assert json.loads(desk.certificate("REQ-1").text)["summary"]["failed"] == 1
+
+
+def test_a_file_rewritten_since_indexing_is_reindexed_then_erased_by_the_next_run(
+    estate: Estate, rt: Runtime
+) -> None:
+    """Same name, same inode, other content: not the recording indexed, so not erased as it.
+    The run audits why and re-indexes the file (without the hook, the catalogue keeps the old
+    facts until a scan); the next run erases it and certifies the SHA-256 of what is there."""
+    path = estate.write("L1/a_c1.wav", age_days=1, data=b"old audio")
+    scan_all(rt)
+    ino = path.stat().st_ino
+    path.write_bytes(b"new audio")
+    yesterday = (estate.clock.now() - timedelta(days=1, hours=1)).timestamp()
+    os.utime(path, (yesterday, yesterday))
+    assert path.stat().st_ino == ino
+    approved(estate, rt)
+    plain = requests(estate, rt)
+    stored, (item,) = plain.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.PARTIAL and path.read_bytes() == b"new audio"
+    assert item.outcome is ItemOutcome.FAILED and item.note is not None
+    assert item.note.startswith("not erased: changed since it was indexed (mtime ")
+    (skipped,) = erase_entries(estate)
+    assert (skipped["action"], skipped["subject"]) == ("erase.skipped", rid("L1/a_c1.wav"))
+    assert skipped["details"]["reason"] == "request:REQ-1"
+    assert f"not erased: {skipped['details']['skipped']}" == item.note
+    row = rt.catalogue.get(rid("L1/a_c1.wav"))
+    assert row is not None and row.mtime_ns != path.stat().st_mtime_ns  # not re-indexed
+    desk = Requests(
+        estate.config, rt.catalogue, rt.audit, estate.clock, rt.erasers,
+        reindex=functools.partial(reindex, rt),
+    )  # fmt: skip
+    stored, (item,) = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.PARTIAL and path.exists()
+    assert item.outcome is ItemOutcome.FAILED
+    row = rt.catalogue.get(rid("L1/a_c1.wav"))
+    assert row is not None and row.mtime_ns == path.stat().st_mtime_ns  # re-indexed
+    stored, (item,) = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.COMPLETED and not path.exists()
+    assert item.sha256 == hashlib.sha256(b"new audio").hexdigest()
+
+
+def test_a_hardlinked_recording_is_refused_and_left_in_place(
+    estate: Estate, rt: Runtime, tmp_path: Path
+) -> None:
+    """A second name outside the root would keep the data whatever recd overwrites at one."""
+    path = estate.write("L1/a_c1.wav", age_days=1, data=b"audio")
+    (tmp_path / "kept.wav").hardlink_to(path)
+    scan_all(rt)  # indexed with its two links
+    desk = approved(estate, rt)
+    stored, (item,) = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.PARTIAL and path.read_bytes() == b"audio"
+    assert (item.outcome, item.note) == (ItemOutcome.FAILED, "not erased: has 2 hard links")
+    assert [(e["action"], e["details"]["skipped"]) for e in erase_entries(estate)] == [
+        ("erase.skipped", "has 2 hard links")
+    ]
+
+
+def test_a_file_written_to_while_it_is_hashed_is_not_erased(
+    estate: Estate, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checks of ``prepare`` passed, then a writer appended: the SHA-256 would not be of
+    the file checked, so nothing is hashed, intended or erased."""
+    path = estate.write("L1/a_c1.wav", age_days=1, data=b"audio")
+    scan_all(rt)
+    desk = approved(estate, rt)
+
+    def append() -> None:
+        with path.open("ab") as f:
+            f.write(b"+more")
+
+    meanwhile(monkeypatch, rt, "digest", append)
+    stored, (item,) = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.PARTIAL and path.read_bytes() == b"audio+more"
+    assert item.note == "not erased: changed since it was checked"
+    assert [(e["action"], e["details"]["skipped"]) for e in erase_entries(estate)] == [
+        ("erase.skipped", "changed since it was checked")
+    ]
+
+
+def test_a_hold_placed_during_the_run_wins_over_the_plan(
+    estate: Estate, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = estate.write("L1/a_c1.wav", age_days=1)
+    scan_all(rt)
+    desk = approved(estate, rt)
+    holds = Holds(estate.config, rt.catalogue, rt.audit, estate.clock)
+    placed: list[str] = []
+
+    def place() -> None:
+        hold, _ = holds.place(Scope("L1"), case="C-7", reason="court", until=None, actor=BOB)
+        placed.append(hold.id)
+
+    meanwhile(monkeypatch, rt, "digest", place)
+    stored, (item,) = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.PARTIAL and path.exists()
+    assert (item.outcome, item.holds, item.note) == (
+        ItemOutcome.HELD, tuple(placed), "a legal hold was placed during the run",
+    )  # fmt: skip
+    assert erase_entries(estate) == []  # not even an intent
+    (skipped,) = json.loads(desk.certificate("REQ-1").text)["skipped"]
+    assert (skipped["reason"], skipped["held_by"]) == ("legal hold", placed)
+
+
+def test_a_file_changed_after_it_was_hashed_fails_its_erase_and_the_certificate_says_so(
+    estate: Estate, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The certificate's SHA-256 must be of what was erased: a write between the hash and the
+    overwrite stops the erase before a byte is written; ``erase.failed`` is audited and the
+    certificate points at it."""
+    path = estate.write("L1/a_c1.wav", age_days=1, data=b"audio")
+    scan_all(rt)
+    desk = approved(estate, rt)
+
+    def append() -> None:
+        with path.open("ab") as f:
+            f.write(b"+more")
+
+    meanwhile(monkeypatch, rt, "erase_many", append)
+    stored, (item,) = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.PARTIAL and path.read_bytes() == b"audio+more"
+    intent, failed = erase_entries(estate)
+    assert (intent["action"], failed["action"]) == ("erase.intent", "erase.failed")
+    assert failed["details"]["error"] == "changed since it was checked"
+    assert (item.outcome, item.note, item.audit_seq, item.sha256) == (
+        ItemOutcome.FAILED, "erase failed: changed since it was checked", failed["seq"], None,
+    )  # fmt: skip
+    data = json.loads(desk.certificate("REQ-1").text)
+    assert data["erased"] == [] and data["summary"]["failed"] == 1
+    (skipped,) = data["skipped"]
+    assert (skipped["reason"], skipped["audit_seq"]) == (item.note, failed["seq"])
+
+
+def test_a_swapped_recordings_root_is_not_erased_below(estate: Estate, rt: Runtime) -> None:
+    """The root recd checked at start was moved away and another directory put at its path
+    (with a file at the same name): neither file is touched, each item fails and is audited."""
+    path = estate.write("L1/a_c1.wav", age_days=1, data=b"audio")
+    scan_all(rt)
+    desk = approved(estate, rt)
+    moved = estate.base / "recordings.moved"
+    estate.root.rename(moved)
+    (estate.root / "L1").mkdir(parents=True)
+    path.write_bytes(b"decoy")
+    stored, (item,) = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.PARTIAL
+    assert (moved / "L1" / "a_c1.wav").read_bytes() == b"audio"
+    assert path.read_bytes() == b"decoy"
+    assert item.outcome is ItemOutcome.FAILED
+    (skipped,) = erase_entries(estate)
+    assert skipped["action"] == "erase.skipped"
+    assert item.note == f"not erased: {skipped['details']['skipped']}"
+    assert skipped["details"]["skipped"].startswith(
+        f"{estate.root} is no longer the directory recd checked at start"
+    ), skipped
+
+
+def test_an_unlink_erase_is_certified_not_effective_with_its_reason(
+    estate: Estate, rt: Runtime
+) -> None:
+    path = estate.write("L1/a_c1.wav", age_days=1)
+    scan_all(rt)
+    approved(estate, rt)
+    estate.configure(erase=replace(estate.config.erase, method=EraseMethod.UNLINK))
+    desk = requests(estate, rt)
+    stored, (item,) = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.COMPLETED and not path.exists()
+    assert (item.method, item.effective) == ("unlink", False)
+    (erased,) = json.loads(desk.certificate("REQ-1").text)["erased"]
+    assert (erased["method"], erased["effective"], erased["ineffective_reason"]) == (
+        "unlink", False, "method is unlink (no overwrite)",
+    )  # fmt: skip
+    assert "s3" not in erased
+
+
+def test_an_altered_certificate_is_refused_and_the_next_run_writes_it_again(
+    estate: Estate, rt: Runtime
+) -> None:
+    estate.write("L1/a_c1.wav", age_days=1)
+    scan_all(rt)
+    desk = approved(estate, rt)
+    desk.execute("REQ-1", ALICE)
+    cert = desk.certificate("REQ-1")
+    cert.path.write_text(cert.text.replace('"erased": 1', '"erased": 2'))
+    with pytest.raises(RecdError) as altered:
+        desk.certificate("REQ-1")
+    assert str(altered.value) == (
+        f"{cert.path} does not match the digest audited in entry #{cert.seq} ({cert.sha256}): "
+        "it was altered after recd wrote it"
+    )
+    desk.execute("REQ-1", ALICE)
+    renewed = desk.certificate("REQ-1")
+    assert renewed.seq > cert.seq
+    assert json.loads(renewed.text)["summary"]["erased"] == 1
+    assert [e["details"]["sha256"] for e in certificates(estate)][-1] == renewed.sha256
+
+
+def test_a_run_killed_before_it_listed_its_items_resumes_with_what_was_erased(
+    estate: Estate, rt: Runtime
+) -> None:
+    """A re-run marked ``executing`` and then killed left the items of the last run, none
+    pending: the resumed run keeps them (with their erase entries) and certifies them."""
+    estate.write("L1/a_c1.wav", age_days=1)
+    scan_all(rt)
+    desk = approved(estate, rt)
+    done, (erased,) = desk.execute("REQ-1", ALICE)
+    rt.catalogue.put_request(replace(done, state=RequestState.EXECUTING))
+    assert desk.resume() == ["REQ-1"]
+    stored = rt.catalogue.request("REQ-1")
+    assert stored is not None and stored.state is RequestState.COMPLETED
+    assert stored.info["runs"] == 2
+    assert rt.catalogue.items("REQ-1") == [erased]
+    (entry,) = json.loads(desk.certificate("REQ-1").text)["erased"]
+    assert (entry["sha256"], entry["audit_seq"]) == (erased.sha256, erased.audit_seq)

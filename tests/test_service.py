@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
@@ -790,3 +791,33 @@ def catalogued(estate: Estate, relpath: str) -> Recording:
         cat.close()
     assert row is not None
     return row
+
+
+def test_a_failed_directory_flush_fails_every_erase_of_the_batch(
+    estate: Estate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files were overwritten and unlinked, but their directory entries may come back
+    after a power cut: no erase of the batch is claimed done, each is audited as failed with
+    the reason. (A kernel does not fail an fsync on demand: the eraser's flush is made to.)"""
+    paths = [estate.write(f"L1/{n}.wav", age_days=31) for n in ("a", "b")]
+    rt = estate.runtime()
+    try:
+        scan_all(rt)
+        eraser = rt.erasers["pbx"]
+        flush = eraser.sync
+
+        def flush_fails() -> None:
+            flush()
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+        monkeypatch.setattr(eraser, "sync", flush_fails)
+        report = Sweeper(estate.config, rt.catalogue, rt.audit, estate.clock, rt.erasers).run()
+    finally:
+        rt.close()
+    assert (report.erased, report.failed) == (0, 2)
+    assert not any(p.exists() for p in paths)
+    assert [a for a, _ in estate.actions()] == ["erase.intent"] * 2 + ["erase.failed"] * 2
+    for entry in estate.audit()[-2:]:
+        assert entry["details"]["error"] == "directory flush failed: Input/output error"
+        assert "effective" not in entry["details"]
+    assert states(estate) == {"L1/a.wav": State.PRESENT, "L1/b.wav": State.PRESENT}

@@ -763,7 +763,8 @@ def _why(exc: BaseException) -> str:
     if isinstance(exc, EraseError):
         return exc.reason
     assert isinstance(exc, OSError)
-    return os.strerror(exc.errno or 0)
+    # The message the adapter gave (a swapped root says what it found), else the errno's.
+    return exc.strerror or os.strerror(exc.errno or 0)
 
 
 def json_text(document: Any) -> str:
