@@ -184,7 +184,7 @@ class BoundedServer:
                 conn: _Conn = key.data
                 if mask & selectors.EVENT_READ:
                     self._read(conn)
-                elif mask & selectors.EVENT_WRITE:
+                else:  # registered for one event at a time: this is EVENT_WRITE
                     self._write(conn)
         while True:
             try:

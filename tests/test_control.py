@@ -74,6 +74,29 @@ def test_socket_is_0660_owned_by_the_admin_group_and_removed_on_stop(
     server.stop()  # idempotent
 
 
+def test_stop_when_the_socket_file_was_removed_meanwhile(server: ControlServer) -> None:
+    """An operator (or a tmpfiles clean-up) removed the socket file: stop still stops."""
+    server.path.unlink()
+    server.stop()  # no FileNotFoundError: there is nothing of recd's left to remove
+    assert list(server.path.parent.iterdir()) == []
+    server.stop()
+
+
+def test_stop_leaves_a_socket_file_that_another_recd_put_in_its_place(sockdir: Path) -> None:
+    path = sockdir / "recd.sock"
+    old = ControlServer(path, GROUP, echo)
+    old.start()
+    path.unlink()  # the old recd's file is gone: a new recd takes the name
+    new = ControlServer(path, GROUP, echo)
+    new.start()
+    try:
+        old.stop()
+        assert call(path, Request("status")).ok  # the new recd's socket is left in place
+    finally:
+        new.stop()
+    assert not path.exists()
+
+
 def test_typed_errors_and_internal_failures_become_replies(server: ControlServer) -> None:
     missing = call(server.path, Request("missing"))
     assert (missing.ok, missing.error, missing.message) == (False, ErrorKind.NOT_FOUND,
