@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import errno
+import io
+import logging
 import os
+import resource
 import shutil
 import signal
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,24 +23,33 @@ import pytest
 from recd.adapters.systemd import Notifier
 from recd.admin import Admin
 from recd.client import call
-from recd.config import Config, RetentionSettings
+from recd.config import Config, RetentionSettings, SourceConfig
 from recd.control import Caller
 from recd.core.model import UnclassifiedPolicy, recording_id
 from recd.core.periods import parse_period
-from recd.daemon import RETRY, Daemon, Event
+from recd.core.scope import Scope
+from recd.daemon import AUDIT_RETRY_BASE, AUDIT_RETRY_CAP, RETRY, Daemon, Event
 from recd.errors import (
     ConfigInvalid,
     ConfigProblem,
     DaemonUnavailable,
+    ExitCode,
+    NotAllowedInState,
     StateError,
     UsageError,
 )
 from recd.inbox import Command
 from recd.metrics import Metrics
+from recd.ports import Actor, RequestState
 from recd.protocol import ErrorKind, RemoteError, Request
+from recd.runtime import ClockConfirmation, run_once
 from recd.service import indexing
+from recd.serving import FD_CEILING
+from tests.adapters.loopfs import Mounts
 from tests.estate import Estate
 from tests.fakes import FakeClock, NotifyListener
+from tests.fulldisk import audit_on, fill, pad_to_page_end
+from tests.s3server import s3_client
 
 
 @pytest.fixture
@@ -595,3 +609,398 @@ def test_a_second_recd_on_the_same_state_refuses_to_start(
         assert call(estate.config.daemon.socket, Request("status")).unwrap()["pid"] == os.getpid()
     finally:
         first.stop()
+
+
+# -- start: the open file limit, a state that is not recd's, a clock far ahead for --once ------
+
+
+def test_start_raises_a_low_open_file_limit_and_says_so(
+    estate: Estate, listener: NotifyListener, caplog: pytest.LogCaptureFixture
+) -> None:
+    saved = resource.getrlimit(resource.RLIMIT_NOFILE)
+    hard = saved[1]
+    wanted = FD_CEILING if hard == resource.RLIM_INFINITY else min(hard, FD_CEILING)
+    if wanted <= 1024:  # pragma: no cover (a host whose hard limit leaves nothing to raise)
+        pytest.skip(f"the hard RLIMIT_NOFILE is {hard}: nothing above 1024 to raise to")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))  # a unit without LimitNOFILE=
+    daemon = make(estate, listener)
+    try:
+        with caplog.at_level(logging.INFO, logger="recd"):
+            daemon.start()
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == wanted
+        assert f"open file limit raised from 1024 to {wanted}" in caplog.messages
+    finally:
+        daemon.stop()
+        resource.setrlimit(resource.RLIMIT_NOFILE, saved)
+
+
+def test_a_symlink_planted_as_the_catalogue_is_refused_and_not_followed(
+    estate: Estate, listener: NotifyListener
+) -> None:
+    state = estate.config.daemon.state_dir
+    state.mkdir(mode=0o750)
+    elsewhere = estate.base / "elsewhere.db"
+    (state / "catalog.db").symlink_to(elsewhere)
+    daemon = make(estate, listener)
+    with pytest.raises(StateError) as caught:
+        daemon.start()
+    daemon.stop()
+    assert str(caught.value) == (
+        f"{state}/catalog.db: cannot make the state private: Too many levels of symbolic links"
+    )
+    assert not elsewhere.exists()  # SQLite never created the file the link points to
+
+
+def test_once_with_the_clock_far_ahead_erases_nothing_until_an_administrator_confirms(
+    tmp_path: Path,
+) -> None:
+    estate = Estate(tmp_path, FakeClock(datetime.now(UTC)))
+    due = estate.write("L1/due.wav", age_days=31)
+    estate.clock.set(estate.clock.now() + timedelta(days=10))  # ahead of the tree's ctimes
+    with pytest.raises(NotAllowedInState) as caught:
+        estate.once()
+    assert str(caught.value) == (
+        "erasing nothing: wall clock is 10d ahead of the newest recording (more than "
+        "safety.max_clock_gap 3d); check the clock, then run `recd --once --confirm-clock`"
+    )
+    assert due.exists() and estate.audit() == []
+    out = io.StringIO()
+    confirm = ClockConfirmation("root", "NTP checked against two servers")
+    assert run_once(estate.config, estate.clock, out, confirm) == ExitCode.OK
+    assert not due.exists()
+    assert [e["action"] for e in estate.audit()][:2] == ["config.loaded", "clock.confirmed"]
+    confirmed = estate.audit()[1]
+    assert confirmed["actor"] == "root"
+    assert confirmed["details"]["reason"] == "NTP checked against two servers"
+    assert confirmed["details"]["problem"].startswith("wall clock is 10d ahead")
+
+
+def test_once_compares_the_clock_with_the_newest_object_of_an_s3_source_too(
+    tmp_path: Path, s3_endpoint: str, make_bucket: Callable[[str], str]
+) -> None:
+    bucket = make_bucket("versioned")
+    s3_client(s3_endpoint).put_object(Bucket=bucket, Key="L1/20261120120000_a.wav", Body=b"a")
+    estate = Estate(tmp_path, FakeClock(datetime.now(UTC) + timedelta(seconds=5)))
+    rule = estate.config.sources[0].rule
+    archive = SourceConfig(
+        "archive", "s3", rule, bucket=bucket, endpoint_url=s3_endpoint, region="us-east-1"
+    )
+    estate.configure(sources=(archive,))  # no directory: no change time to go by
+    assert estate.once()[0] == ExitCode.OK  # indexes the key (LastModified: the store's clock)
+    estate.clock.set(estate.clock.now() + timedelta(days=10))
+    with pytest.raises(NotAllowedInState) as caught:
+        estate.once()
+    assert str(caught.value).startswith(
+        "erasing nothing: wall clock is 10d ahead of the last audit entry and the newest "
+        "recording (more than safety.max_clock_gap 3d)"
+    )
+
+
+# -- the loop: holds expiring, files changed under a sweep, scans racing a reload -------------
+
+
+def test_a_hold_that_expires_wakes_the_loop_and_its_recordings_wait_out_the_grace(
+    estate: Estate, listener: NotifyListener
+) -> None:
+    f = estate.write("L1/call.wav", age_days=30 - 3600 / 86400)  # due in an hour
+    daemon = make(estate, listener)
+    daemon.start()
+    try:
+        until = estate.clock.now() + timedelta(minutes=10)
+        daemon.holds().place(Scope("L1"), case="C-1", reason="litigation", until=until,
+                             actor=ALICE)  # fmt: skip
+        daemon.holds_changed()
+        daemon.step(None)
+        assert daemon.timeout() == pytest.approx(600)  # the expiry, before the hour is up
+        estate.clock.advance(2 * 3600)  # past the expiry and the recording's deadline
+        daemon.step(None)
+        assert f.exists()  # released, but not erased before holds.release_grace (7d)
+        (released,) = [e for e in estate.audit() if e["action"] == "hold.released"]
+        assert (released["actor"], released["details"]["expired"]) == ("recd", True)
+        estate.clock.advance(7 * 86400)
+        daemon.step(None)
+        assert not f.exists()
+    finally:
+        daemon.stop()
+
+
+def test_a_file_rewritten_since_indexing_is_reindexed_by_the_sweep_not_erased(
+    estate: Estate, listener: NotifyListener
+) -> None:
+    f = estate.write("L1/call.wav", age_days=30 - 10 / 86400)  # due in 10 seconds
+    daemon = make(estate, listener)
+    daemon.start()
+    try:
+        estate.clock.advance(10)
+        new = b"\x02" * 8192  # a new call written under the same name before the deadline
+        f.write_bytes(new)
+        now = estate.clock.now()
+        os.utime(f, (now.timestamp(), now.timestamp()))
+        daemon.step(None)  # the sweep, before the loop took the watcher's events
+        assert f.read_bytes() == new
+        row = daemon.runtime.catalogue.get(recording_id("pbx", "L1/call.wav"))
+        assert row is not None
+        assert (row.size, row.deadline) == (len(new), now + timedelta(days=30))
+        assert not [a for a, _ in estate.actions() if a == "erase.done"]
+    finally:
+        daemon.stop()
+
+
+def test_a_scan_of_a_source_a_reload_removed_meanwhile_scans_nothing(
+    estate: Estate, listener: NotifyListener
+) -> None:
+    pbx = estate.config.sources[0]
+    (estate.base / "more").mkdir()
+    estate.configure(sources=(pbx, replace(pbx, name="pbx2", path=estate.base / "more")))
+    without = replace(estate.config, sources=(pbx,))
+    daemon = make(estate, listener, loader=lambda path: without)
+    daemon.start()
+    try:
+        daemon.handle_signal(signal.SIGHUP, None)  # the reload comes first...
+        replies: list[Any] = []
+        # ...then `recctl scan --source pbx2`, checked against the configuration before it
+        admin = threading.Thread(target=lambda: replies.append(ask(daemon, "scan", source="pbx2")))
+        admin.start()
+        deadline = time.monotonic() + 10
+        while daemon.events.qsize() < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        daemon.step(daemon.next_event())  # the reload: pbx2 is gone
+        assert [s.name for s in daemon.config.sources] == ["pbx"]
+        daemon.step(daemon.next_event())  # the scan of pbx2
+        admin.join(timeout=10)
+        assert replies == [[]]  # nothing scanned, and the loop goes on
+    finally:
+        daemon.stop()
+
+
+def test_a_failed_reload_whose_old_state_is_gone_too_stops_recd_with_the_error(
+    estate: Estate, listener: NotifyListener
+) -> None:
+    (estate.base / "a-file").write_bytes(b"")
+    unusable = replace(
+        estate.config, daemon=replace(estate.config.daemon, state_dir=estate.base / "a-file" / "s")
+    )
+    state = estate.config.daemon.state_dir
+
+    def load_after_the_state_was_moved(path: Path) -> Config:
+        state.rename(estate.base / "state.moved")  # moved away by hand while recd runs
+        state.write_bytes(b"")  # and something else put in its place
+        return unusable
+
+    daemon = make(estate, listener, loader=load_after_the_state_was_moved)
+    daemon.events.put(Event.RELOAD)
+    with pytest.raises(StateError) as caught:
+        daemon.run()
+    assert str(caught.value) == f"{state}: cannot create the state directory: File exists"
+    assert daemon.audit_problem is None  # not taken for an audit log that cannot be written
+    assert drain(listener)[-1] == "STOPPING=1\nSTATUS=stopping"
+
+
+# -- early-deletion runs cut short ------------------------------------------------------------
+
+ALICE = Actor("alice", 1001, admin=True)
+BOB = Actor("bob", 1002, admin=True)
+
+
+def approve_request(daemon: Daemon) -> None:
+    """REQ-1, for every recording of licence L1, registered by alice and approved by bob."""
+    desk = daemon.requests()
+    desk.register(
+        {
+            "request_id": "REQ-1",
+            "licence": "L1",
+            "requested_by": {"name": "Jane Doe", "email": "dpo@x.example", "role": "DPO"},
+            "received": "2026-11-20T10:00:00Z",
+            "reason": "Erasure requested by the data subject",
+            "evidence": "letter 77",
+            "scope": {"all": True},
+        },
+        ALICE,
+    )
+    desk.approve("REQ-1", BOB)
+
+
+def request_state(daemon: Daemon) -> RequestState:
+    stored = daemon.runtime.catalogue.request("REQ-1")
+    assert stored is not None
+    return stored.state
+
+
+def test_a_stop_during_a_run_fails_the_waiting_admin_and_the_next_start_finishes_it(
+    estate: Estate, listener: NotifyListener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("recd.service.requests.BATCH", 2)  # a batch every 2 files, not 256
+    paths = [estate.write(f"L1/{n}_c1.wav", age_days=1) for n in range(5)]
+    daemon = make(estate, listener)
+    daemon.start()
+    try:
+        approve_request(daemon)
+        daemon.handle_signal(signal.SIGTERM, None)  # the stop arrives as the run starts
+        future = daemon.run_request("REQ-1", ALICE)
+        assert sum(not p.exists() for p in paths) == 2  # one batch, then it yielded
+        assert not future.done()
+        daemon.step(daemon.next_event())
+        assert daemon.stopping
+    finally:
+        daemon.stop()
+    error = future.exception(timeout=0)
+    assert type(error) is DaemonUnavailable
+    assert str(error) == "recd stopped during the run; it resumes when recd starts"
+    again = make(estate, listener)
+    again.start()
+    try:
+        assert not any(p.exists() for p in paths)
+        assert request_state(again) is RequestState.COMPLETED
+    finally:
+        again.stop()
+
+
+def test_a_resumed_run_yields_again_to_a_signal_and_ends_after_it(
+    estate: Estate, listener: NotifyListener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("recd.service.requests.BATCH", 2)
+    paths = [estate.write(f"L1/{n}_c1.wav", age_days=1) for n in range(7)]
+    daemon = make(estate, listener, loader=lambda path: estate.config)
+    daemon.start()
+    try:
+        approve_request(daemon)
+        daemon.handle_signal(signal.SIGHUP, None)
+        future = daemon.run_request("REQ-1", ALICE)
+        assert sum(not p.exists() for p in paths) == 2
+        # A second SIGHUP lands while the loop resumes the run, once it has erased 2 more:
+        # nothing real times a signal between two batches, so the daemon's own check sends it.
+        check = daemon._urgent
+        sent: list[int] = []
+
+        def second_sighup_mid_run() -> bool:
+            if not sent and sum(not p.exists() for p in paths) == 4:
+                sent.append(1)
+                daemon.handle_signal(signal.SIGHUP, None)
+            return check()
+
+        monkeypatch.setattr(daemon, "_urgent", second_sighup_mid_run)
+        daemon.step(daemon.next_event())  # the first reload, then the run resumes
+        assert sent and sum(not p.exists() for p in paths) == 4
+        assert not future.done() and request_state(daemon) is RequestState.EXECUTING
+        for _ in range(20):  # the erasures' file events, the second reload, then the run ends
+            if future.done():
+                break
+            daemon.step(daemon.next_event())
+        assert not any(p.exists() for p in paths)
+        stored, _items = future.result(timeout=0)
+        assert stored.state is RequestState.COMPLETED
+    finally:
+        daemon.stop()
+
+
+# -- the audit log cannot be written (root: its own small filesystem, filled) -----------------
+
+
+@pytest.fixture
+def mounts(tmp_path: Path) -> Iterator[Mounts]:
+    with Mounts(tmp_path / "mounts") as m:
+        yield m
+
+
+def audit_disk(estate: Estate, mounts: Mounts) -> Path:
+    """Put the audit log alone on a 64k tmpfs (a file bind mount); returns its mount point."""
+    disk = mounts.tmpfs(estate.base / "auditfs", size="64k").mountpoint
+    audit_on(mounts, estate, disk)
+    return disk
+
+
+def audit_problem(daemon: Daemon) -> str | None:
+    """Why the daemon finds the audit log unwritable, read afresh (no type narrowing)."""
+    return daemon.audit_problem
+
+
+@pytest.mark.root
+def test_a_start_with_a_full_audit_disk_serves_and_indexes_but_erases_only_once_it_can_write(
+    estate: Estate, listener: NotifyListener, mounts: Mounts, caplog: pytest.LogCaptureFixture
+) -> None:
+    filler = fill(audit_disk(estate, mounts))
+    due = estate.write("L1/due.wav", age_days=31)
+    daemon = make(estate, listener)
+    daemon.start()  # config.loaded cannot be written: recd starts anyway, erasing paused
+    try:
+        problem = (
+            f"the audit log {estate.audit_path} cannot be written: No space left on device (ENOSPC)"
+        )
+        assert due.exists()
+        assert daemon.status() == f"erasing paused: {problem}"
+        assert ask(daemon, "status")["audit_log"] == {"writable": False, "problem": problem}
+        assert [r["location"].rpartition("/")[2] for r in ask(daemon, "ls")] == ["due.wav"]
+        assert f"STATUS=erasing paused: {problem}" in drain(listener)
+        assert estate.audit_path.read_bytes() == b""
+        assert 0 < daemon.timeout() <= AUDIT_RETRY_BASE * 2  # the first retry, not an hour
+        filler.unlink()
+        estate.clock.advance(AUDIT_RETRY_CAP)
+        with caplog.at_level(logging.WARNING, logger="recd"):
+            daemon.step(None)
+        assert not due.exists()
+        assert daemon.audit_problem is None and daemon.status().startswith("next deadline")
+    finally:
+        daemon.stop()
+    entries = estate.audit()
+    # config.loaded of this start, written late but first, then the end of the outage
+    assert [e["action"] for e in entries] == [
+        "config.loaded", "audit.resumed", "erase.intent", "erase.done",
+    ]  # fmt: skip
+    assert entries[0]["details"]["daemon"] is True
+    assert entries[1]["details"]["error"] == problem
+    assert any("audit log writable again after" in m for m in caplog.messages)
+
+
+@pytest.mark.root
+def test_an_admin_command_whose_entry_cannot_be_written_pauses_erasing_and_one_later_resumes_it(
+    estate: Estate, listener: NotifyListener, mounts: Mounts, caplog: pytest.LogCaptureFixture
+) -> None:
+    disk = audit_disk(estate, mounts)
+    due = estate.write("L1/soon.wav", age_days=30 - 60 / 86400)  # due in a minute
+    daemon = make(estate, listener)
+    daemon.start()
+
+    def clock_confirm() -> Any:
+        """`recctl clock confirm` from an admin connection; the loop takes it."""
+        replies: list[Any] = []
+
+        def admin() -> None:
+            try:
+                replies.append(ask(daemon, "clock confirm", reason="checked"))
+            except OSError as exc:
+                replies.append(exc)
+
+        thread = threading.Thread(target=admin)
+        thread.start()
+        daemon.step(daemon.next_event())
+        thread.join(timeout=10)
+        return replies[0]
+
+    try:
+        pad_to_page_end(daemon)
+        filler = fill(disk)
+        refused = clock_confirm()
+        assert isinstance(refused, OSError) and refused.errno == errno.ENOSPC
+        problem = (
+            f"the audit log {estate.audit_path} cannot be written: No space left on device (ENOSPC)"
+        )
+        assert audit_problem(daemon) == problem  # noticed though the command caught its error
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
+            f"erasing paused: {problem}; nothing is erased until an audit entry can be written "
+            "(retrying with backoff)"
+        ]
+        assert daemon.metrics is not None
+        errors = daemon.metrics.registry.get_sample_value("recd_audit_write_errors_total")
+        assert errors is not None and errors >= 1
+        estate.clock.advance(60)
+        daemon.step(None)
+        assert due.exists()  # due now, but its intent could not be written
+        filler.unlink()
+        confirmed = clock_confirm()  # written: the log is writable again
+        assert confirmed["problem"] is None
+        assert not due.exists()  # resumed at once, not at the next retry of the backoff
+        assert audit_problem(daemon) is None
+    finally:
+        daemon.stop()
+    actions = [e["action"] for e in estate.audit() if e["action"] != "test.padding"]
+    assert actions[-4:] == ["clock.confirmed", "audit.resumed", "erase.intent", "erase.done"]
