@@ -1,9 +1,11 @@
 """Logging configuration, from one dict, installed only by the entry points.
 
 Policy: every module logs through ``logging.getLogger(__name__)`` with lazy ``%`` arguments.
-Under systemd (``JOURNAL_STREAM`` set) lines carry the level but no timestamp, since journald
-adds its own; elsewhere they carry a UTC timestamp. Audit entries are not log lines: they go to
-the audit log.
+When stderr is the journal (``JOURNAL_STREAM`` names its device and inode, as systemd sets it),
+lines carry no timestamp, since journald adds its own, and each starts with its syslog priority
+(``<3>`` error, ``<4>`` warning, ``<6>`` info, ``<7>`` debug), which journald takes off and keeps,
+so ``journalctl -p warning -u recd`` shows exactly the problems; elsewhere lines carry a UTC
+timestamp and no prefix. Audit entries are not log lines: they go to the audit log.
 
 Every line is escaped (``recd.core.text.printable``): a file name with a newline, an escape
 sequence or a bidi override, put in a tree by anyone who can write there, cannot forge a second
@@ -14,7 +16,9 @@ line indented with ``  | `` so none can pass for a record of its own.
 from __future__ import annotations
 
 import logging.config
+import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from recd.core.text import printable, printable_lines
@@ -23,11 +27,35 @@ from recd.errors import UsageError
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 HUMAN_TIME = "%Y-%m-%dT%H:%M:%SZ"  # recd.core.audit.format_human_time's form
 TRACE_INDENT = "  | "  # before each line of a traceback: it belongs to the record above
+#: syslog priorities of the levels (sd-daemon(3)); journald reads them off each line.
+PRIORITIES = {
+    logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7,
+}  # fmt: skip
 
 
 class UTCFormatter(logging.Formatter):
     """Timestamps in UTC to the second, like every other time recd shows a person; every
-    message escaped, so one log record is one line."""
+    message escaped, so one log record is one line (and its traceback indented below it).
+    With ``journald``, every line of a record starts with the record's syslog priority."""
+
+    def __init__(
+        self,
+        fmt: str | None = None,
+        datefmt: str | None = None,
+        style: Any = "%",
+        validate: bool = True,
+        *,
+        journald: bool = False,
+    ) -> None:
+        super().__init__(fmt, datefmt, style, validate)
+        self.journald = journald
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if not self.journald:
+            return text
+        prefix = f"<{priority(record.levelno)}>"
+        return "\n".join(prefix + line for line in text.split("\n"))
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         # format_human_time's form, by time.strftime: every log line pays for it (1 us less).
@@ -43,6 +71,29 @@ class UTCFormatter(logging.Formatter):
 
     def formatStack(self, stack_info: str) -> str:
         return printable_lines(super().formatStack(stack_info), TRACE_INDENT)
+
+
+def priority(levelno: int) -> int:
+    """The syslog priority of a logging level (a custom level takes the next one up)."""
+    for level in sorted(PRIORITIES):
+        if levelno <= level:
+            return PRIORITIES[level]
+    return PRIORITIES[logging.CRITICAL]
+
+
+def stderr_is_journal(env: Mapping[str, str] = os.environ, fd: int = 2) -> bool:
+    """Whether ``fd`` is the stream systemd connected to the journal: ``JOURNAL_STREAM`` is
+    ``DEVICE:INODE`` of it (systemd.exec(5)). A variable inherited by a process whose stderr
+    was redirected elsewhere (a shell started from the unit, a pipe) names another file."""
+    value = env.get("JOURNAL_STREAM", "")
+    dev, _, ino = value.partition(":")
+    if not (dev.isdigit() and ino.isdigit()):
+        return False
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (int(dev), int(ino))
 
 
 def parse_level(text: str) -> str:
@@ -61,7 +112,7 @@ def logging_config(*, journald: bool, level: str = "INFO") -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"plain": {"()": UTCFormatter, "format": fmt}},
+        "formatters": {"plain": {"()": UTCFormatter, "format": fmt, "journald": journald}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",

@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         level = log.parse_level(os.environ.get("RECD_LOG", "INFO"))
-        log.configure(journald="JOURNAL_STREAM" in os.environ, level=level)
+        log.configure(journald=log.stderr_is_journal(), level=level)
         return dispatch(args)
     except ConfigInvalid as exc:
         for problem in exc.problems:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -144,3 +145,45 @@ def test_a_traceback_keeps_its_lines_but_escapes_a_name_in_them() -> None:
     assert lines[1] == "  | Traceback (most recent call last):"
     assert lines[-2:] == ["  | ValueError: bad name a", "  | forged\\x1b[0m"]
     assert all(line.startswith("  | ") for line in lines[1:])
+
+
+def test_stderr_is_the_journal_only_when_journal_stream_names_it(tmp_path: Path) -> None:
+    with (tmp_path / "journal").open("wb") as journal, (tmp_path / "other").open("wb") as other:
+        st = os.fstat(journal.fileno())
+        named = {"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+        assert log.stderr_is_journal(named, journal.fileno())
+        # Inherited by a process whose stderr goes elsewhere (a shell in the unit, a pipe).
+        assert not log.stderr_is_journal(named, other.fileno())
+        for value in ("", "8:", ":12", "8:12:1", "x:y", " 8:12"):
+            assert not log.stderr_is_journal({"JOURNAL_STREAM": value}, journal.fileno())
+        assert not log.stderr_is_journal({}, journal.fileno())
+    assert not log.stderr_is_journal(named, 987654)  # not an open descriptor
+
+
+@pytest.mark.parametrize(
+    ("level", "prefix"),
+    [(logging.DEBUG, "<7>"), (logging.INFO, "<6>"), (logging.WARNING, "<4>"),
+     (logging.ERROR, "<3>"), (logging.CRITICAL, "<2>"), (25, "<4>")],
+)  # fmt: skip
+def test_under_journald_every_line_of_a_record_carries_its_priority(
+    level: int, prefix: str
+) -> None:
+    formatter = log.UTCFormatter("%(levelname)s %(name)s: %(message)s", journald=True)
+    try:
+        raise ValueError("x")
+    except ValueError:
+        record = logging.makeLogRecord(
+            {"msg": "m", "levelno": level, "levelname": logging.getLevelName(level),
+             "name": "recd", "exc_info": sys.exc_info()}
+        )  # fmt: skip
+    lines = formatter.format(record).split("\n")
+    assert len(lines) > 2
+    assert all(line.startswith(prefix) for line in lines), lines
+    assert lines[0] == f"{prefix}{logging.getLevelName(level)} recd: m"
+    assert lines[1] == f"{prefix}  | Traceback (most recent call last):"
+
+
+def test_outside_journald_lines_carry_no_priority() -> None:
+    formatter = log.UTCFormatter("%(levelname)s %(message)s")
+    record = logging.makeLogRecord({"msg": "m", "levelno": 40, "levelname": "ERROR"})
+    assert formatter.format(record) == "ERROR m"

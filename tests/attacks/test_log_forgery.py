@@ -26,7 +26,10 @@ HOSTILE = (
     "L1/c\u202evaw.exe.wav",
     "L1/d\u2028e\x7f\x9b.wav",
 )
-LINE = re.compile(r"(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ )?(?:DEBUG|INFO|WARNING|ERROR) recd[\w.]*: ")
+LINES = {
+    False: re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (?:DEBUG|INFO|WARNING|ERROR) recd[\w.]*: "),
+    True: re.compile(r"<[3467]>(?:DEBUG|INFO|WARNING|ERROR) recd[\w.]*: "),  # journald's form
+}
 
 
 @pytest.mark.parametrize("journald", [False, True], ids=["terminal", "journald"])
@@ -36,16 +39,20 @@ def test_hostile_names_give_one_escaped_line_each(tmp_path: Path, journald: bool
         write_recording(tmp_path, relpath, age_days=40)
     write_recording(tmp_path, "L1/plain.wav", age_days=40)
     run_env = env() | {"RECD_LOG": "DEBUG"}
-    if journald:
-        run_env["JOURNAL_STREAM"] = "8:1234"  # the format recd uses under systemd
-    result = subprocess.run(
-        [sys.executable, "-m", "recd", "--once", "--config", str(config)],
-        capture_output=True, env=run_env, timeout=120, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    err = result.stderr.decode("ascii")  # nothing but ASCII reaches the log: all else escaped
+    log = tmp_path / "stderr"
+    with log.open("wb") as stderr:
+        if journald:  # as systemd says stderr is the journal: its device and inode
+            st = os.fstat(stderr.fileno())
+            run_env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
+        result = subprocess.run(
+            [sys.executable, "-m", "recd", "--once", "--config", str(config)],
+            stdout=subprocess.PIPE, stderr=stderr, env=run_env, timeout=120, check=False,
+        )  # fmt: skip
+    err = log.read_bytes().decode("ascii")  # nothing but ASCII reaches the log: all else escaped
+    assert result.returncode == 0, err
+    line_form = LINES[journald]
     lines = err.splitlines()
-    assert lines and all(LINE.match(line) for line in lines), err
+    assert lines and all(line_form.match(line) for line in lines), err
     assert not any(c in err for c in "\x1b\r\x7f")
     for shown in (
         "a\\nERROR recd.daemon: breaker released by admin.wav",

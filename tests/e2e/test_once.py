@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 from recd import __version__
-from tests.e2e.helpers import recctl, recd, write_estate, write_recording
+from tests.e2e.helpers import env, recctl, recd, write_estate, write_recording
 
 
 def test_once_erases_due_recordings_and_audit_verifies(tmp_path: Path) -> None:
@@ -65,3 +69,34 @@ def test_state_dir_that_cannot_be_created_is_one_line_exit_1(tmp_path: Path) -> 
     assert result.stderr == (
         f"recd: {tmp_path}/blocker/state: cannot create the state directory: Not a directory\n"
     )
+
+
+def test_under_journald_each_line_carries_its_syslog_priority(tmp_path: Path) -> None:
+    """systemd names the journal stream in JOURNAL_STREAM (device:inode of stderr): then every
+    line starts with its priority, so `journalctl -p warning` shows exactly the problems."""
+    config = write_estate(tmp_path)
+    write_recording(tmp_path, "L1/old.wav", age_days=31)
+    linked = write_recording(tmp_path, "L1/linked.wav", age_days=31)
+    os.link(linked, tmp_path / "elsewhere.wav")  # a refusal: a warning
+    log = tmp_path / "journal"
+    with log.open("wb") as stderr:
+        st = os.fstat(stderr.fileno())
+        result = subprocess.run(
+            [sys.executable, "-m", "recd", "--once", "--config", str(config)],
+            stdout=subprocess.PIPE, stderr=stderr, check=False, timeout=120,
+            env=env() | {"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"},
+        )  # fmt: skip
+    assert result.returncode == 0, log.read_text()
+    lines = log.read_text().splitlines()
+    assert lines and all(re.match(r"<[3467]>(INFO|WARNING|ERROR|DEBUG) recd", ln) for ln in lines)
+    assert any(ln.startswith("<4>WARNING ") and "has 2 hard links" in ln for ln in lines), lines
+    assert any(ln.startswith("<6>INFO ") and "erased" in ln for ln in lines), lines
+    # The same variable inherited with stderr elsewhere (a pipe): plain timestamped lines.
+    piped = subprocess.run(
+        [sys.executable, "-m", "recd", "--once", "--config", str(config)],
+        capture_output=True, text=True, check=False, timeout=120,
+        env=env() | {"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"},
+    )  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stderr and not piped.stderr.startswith("<")
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ", piped.stderr)
