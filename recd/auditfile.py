@@ -1,5 +1,5 @@
-"""`recctl audit ls|verify`: read an audit log file directly, never through the daemon, so an
-auditor can check a copy on another machine. Both stream: memory does not grow with the log.
+"""`recctl audit ls|verify|head`: read an audit log file directly, never through the daemon, so
+an auditor can check a copy on another machine. All stream: memory does not grow with the log.
 """
 
 from __future__ import annotations
@@ -11,7 +11,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from recd import render
-from recd.core.audit import GENESIS, AuditEntry, from_line, parse_time, verify
+from recd.core.audit import (
+    GENESIS,
+    Anchor,
+    AuditEntry,
+    VerifyResult,
+    anchor_problem,
+    from_line,
+    parse_anchor,
+    parse_time,
+    verify,
+)
 from recd.errors import AuditCorrupt, ExitCode, RecdError, UsageError
 
 
@@ -69,15 +79,67 @@ def _action_matcher(patterns: Sequence[str] | None) -> Callable[[str], bool]:
     return lambda action: action in exact or action.startswith(prefixes)
 
 
-def verify_file(path: Path) -> ExitCode:
-    """Check the whole chain; print the entry count and the last hash (to anchor elsewhere)."""
-    result = verify(_lines(path))
+def _parse_anchors(texts: Sequence[str] | None) -> list[Anchor]:
+    """The ``--expect`` anchors, in the order of their sequence numbers."""
+    anchors: list[Anchor] = []
+    for text in texts or ():
+        try:
+            anchors.append(parse_anchor(text))
+        except ValueError as exc:
+            quoted = json.dumps(text, ensure_ascii=False)
+            raise UsageError(
+                f"--expect: {exc}: {quoted} (give SEQ:HASH as `recctl audit head` prints it)"
+            ) from None
+    return sorted(anchors, key=lambda anchor: anchor.seq)
+
+
+def _verified(path: Path, anchors: Sequence[Anchor] = ()) -> VerifyResult:
+    """The chain of ``path``, verified whole; ``AuditCorrupt`` names its first bad entry."""
+    result = verify(_lines(path), watch={anchor.seq for anchor in anchors})
     if not result.ok:
         raise AuditCorrupt(
             f"{path}: entry {result.bad_seq} (line {result.bad_line}): {result.reason}"
         )
+    return result
+
+
+def verify_file(path: Path, expect: Sequence[str] | None = None) -> ExitCode:
+    """Check the whole chain; print the entry count and the last hash (to anchor elsewhere).
+
+    With ``expect`` (``SEQ:HASH`` anchors, as ``head_file`` prints them), the chain must also
+    still hold each anchored entry with that hash: the first (lowest seq) that it does not is
+    the error, as it is where a cut or rewritten tail begins to show.
+    """
+    anchors = _parse_anchors(expect)
+    result = _verified(path, anchors)
+    for anchor in anchors:
+        problem = anchor_problem(anchor, result)
+        if problem is not None:
+            raise AuditCorrupt(f"{path}: {problem}")
     count = render.plural(result.entries, "entry", "entries")
-    print(f"{path}: {count}, chain intact, last hash {result.last_hash or GENESIS}")
+    line = f"{path}: {count}, chain intact, last hash {result.last_hash or GENESIS}"
+    if anchors:
+        seqs = sorted({anchor.seq for anchor in anchors})
+        held = ", ".join(str(seq) for seq in seqs)
+        line += f"; {'entry' if len(seqs) == 1 else 'entries'} {held} as expected"
+    print(line)
+    return ExitCode.OK
+
+
+def head_file(path: Path, *, as_json: bool) -> ExitCode:
+    """Check the whole chain; print the entry count and its head, ``SEQ:HASH``, to keep elsewhere.
+
+    The head is what ``verify_file``'s ``expect`` takes back. An empty log's head is seq 0 and
+    the genesis hash.
+    """
+    result = _verified(path)
+    head = Anchor(result.entries, result.last_hash or GENESIS)
+    if as_json:
+        shown = {"entries": result.entries, "seq": head.seq, "hash": head.hash}
+        print(render.to_json(shown))
+        return ExitCode.OK
+    count = render.plural(result.entries, "entry", "entries")
+    print(f"{path}: {count}, chain intact; head {head}")
     return ExitCode.OK
 
 

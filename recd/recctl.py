@@ -39,7 +39,11 @@ __all__ = ["DEFAULT_AUDIT_LOG", "DEFAULT_SOCKET", "EPILOG", "build_parser", "mai
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> ExitCode:
-    return auditfile.verify_file(args.file)
+    return auditfile.verify_file(args.file, args.expect)
+
+
+def cmd_audit_head(args: argparse.Namespace) -> ExitCode:
+    return auditfile.head_file(args.file, as_json=args.json)
 
 
 def cmd_audit_ls(args: argparse.Namespace) -> ExitCode:
@@ -142,7 +146,7 @@ def _add_file_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def build_audit_parser(subparsers: Subparsers) -> None:
-    """``recctl audit verify`` and ``recctl audit ls``."""
+    """``recctl audit verify``, ``recctl audit head`` and ``recctl audit ls``."""
     audit = subparsers.add_parser(
         "audit",
         help="check and list the audit log",
@@ -155,13 +159,36 @@ def build_audit_parser(subparsers: Subparsers) -> None:
         "verify",
         help="check the whole hash chain",
         description="Check every entry's hash and its link to the one before. Prints the "
-        "number of entries and the last hash: keep that hash elsewhere, since only it can "
-        "show that entries were removed from, or forged at, the end of the log.",
+        "number of entries and the last hash: keep that hash elsewhere (`recctl audit head` "
+        "prints it as SEQ:HASH), since only it can show that entries were removed from, or "
+        "forged at, the end of the log; --expect checks the log still holds it.",
+        epilog="Exit status: 0 chain intact (and holding every expected entry), 1 damaged, "
+        "unreadable, cut or rewritten (the first bad or missing entry is named), 2 usage error.",
+    )
+    _add_file_argument(check)
+    check.add_argument(
+        "--expect",
+        action="append",
+        metavar="SEQ:HASH",
+        help="fail unless the chain still holds entry SEQ with this hash, as `recctl audit "
+        "head` printed it earlier (finds a cut or rewritten tail); repeat for several",
+    )
+    check.set_defaults(handler=cmd_audit_verify)
+    head = commands.add_parser(
+        "head",
+        help="print the entry count and the last entry's SEQ:HASH",
+        description="Check the whole chain, as verify does, then print the number of "
+        "entries and the head of the chain, SEQ:HASH (seq and hash of the last entry). Keep "
+        "the head where the host's administrators cannot change it; later, "
+        "`recctl audit verify --expect SEQ:HASH` shows whether the log still holds it.",
         epilog="Exit status: 0 chain intact, 1 damaged or unreadable (the first bad entry is "
         "named), 2 usage error.",
     )
-    _add_file_argument(check)
-    check.set_defaults(handler=cmd_audit_verify)
+    _add_file_argument(head)
+    head.add_argument(
+        "--json", action="store_true", help='print {"entries": N, "seq": SEQ, "hash": HASH}'
+    )
+    head.set_defaults(handler=cmd_audit_head)
     ls = commands.add_parser(
         "ls",
         help="list entries",

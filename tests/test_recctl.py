@@ -21,7 +21,7 @@ import pytest
 
 from recd import __version__, render
 from recd.auditfile import entries as _entries
-from recd.core.audit import GENESIS, AuditDraft, AuditEntry, seal, to_line
+from recd.core.audit import GENESIS, AuditDraft, AuditEntry, parse_time, seal, to_line
 from recd.errors import ExitCode
 from recd.protocol import ErrorKind, Reply, Request
 from recd.recctl import DEFAULT_AUDIT_LOG, DEFAULT_SOCKET, build_parser, main
@@ -90,6 +90,7 @@ def test_help_lists_the_audit_commands(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "verify    check the whole hash chain" in out
+    assert "head      print the entry count and the last entry's SEQ:HASH" in out
     assert "ls        list entries" in out
 
 
@@ -109,7 +110,7 @@ def test_defaults_are_the_production_paths():
         (["audit"], "the following arguments are required: COMMAND (see `recctl audit --help`)"),
         (
             ["audit", "check"],
-            "argument COMMAND: invalid choice: 'check' (choose from 'verify', 'ls') "
+            "argument COMMAND: invalid choice: 'check' (choose from 'verify', 'head', 'ls') "
             "(see `recctl audit --help`)",
         ),
         (["--bogus", "audit", "verify"], "unrecognized arguments: --bogus (see `recctl --help`)"),
@@ -190,13 +191,160 @@ def test_verify_reports_a_truncated_file(capsys, log_path):
         ("/proc/self/mem", "Input/output error"),  # opens, then fails to read (address 0)
     ],
 )
-@pytest.mark.parametrize("command", ["verify", "ls"])
+@pytest.mark.parametrize("command", ["verify", "head", "ls"])
 def test_an_unreadable_file_is_one_line(capsys, tmp_path, name, strerror, command):
     path = tmp_path / name
     assert run(capsys, "audit", command, "--file", str(path)) == (
         ExitCode.FAILED,
         "",
         f"recctl: {path}: cannot read: {strerror}\n",
+    )
+
+
+# audit head and verify --expect -----------------------------------------------------------------
+
+
+def test_head_prints_the_count_and_the_last_entrys_seq_and_hash(capsys, log_path):
+    assert run(capsys, "audit", "head", "--file", str(log_path)) == (
+        ExitCode.OK,
+        f"{log_path}: 4 entries, chain intact; head 4:{ENTRIES[-1].hash}\n",
+        "",
+    )
+
+
+def test_head_json(capsys, log_path):
+    code, out, err = run(capsys, "audit", "head", "--file", str(log_path), "--json")
+    assert (code, err) == (ExitCode.OK, "")
+    assert json.loads(out) == {"entries": 4, "seq": 4, "hash": ENTRIES[-1].hash}
+
+
+def test_head_of_an_empty_log_is_the_genesis(capsys, tmp_path):
+    path = tmp_path / "empty.log"
+    path.touch()
+    assert run(capsys, "audit", "head", "--file", str(path)) == (
+        ExitCode.OK,
+        f"{path}: 0 entries, chain intact; head 0:{GENESIS}\n",
+        "",
+    )
+    assert json.loads(run(capsys, "audit", "head", "--file", str(path), "--json")[1]) == (
+        {"entries": 0, "seq": 0, "hash": GENESIS}
+    )
+
+
+@pytest.mark.parametrize("json_flag", [(), ("--json",)])
+def test_head_of_a_damaged_log_names_the_first_bad_entry(capsys, log_path, json_flag):
+    log_path.write_bytes(log_path.read_bytes().replace(b'"size":1024', b'"size":1025'))
+    assert run(capsys, "audit", "head", "--file", str(log_path), *json_flag) == (
+        ExitCode.FAILED,
+        "",
+        f"recctl: {log_path}: entry 2 (line 2): hash does not match the entry's content\n",
+    )
+
+
+def head(capsys: pytest.CaptureFixture[str], path: Path) -> str:
+    """The SEQ:HASH `audit head` prints, as an operator would copy it."""
+    code, out, _ = run(capsys, "audit", "head", "--file", str(path))
+    assert code == ExitCode.OK
+    return out.split()[-1]
+
+
+def test_verify_expect_passes_on_the_head_it_printed_and_on_a_longer_log(capsys, log_path):
+    log_path.write_bytes(b"".join(LINES[:2]))
+    anchor = head(capsys, log_path)
+    assert anchor == f"2:{ENTRIES[1].hash}"
+    log_path.write_bytes(b"".join(LINES))  # the daemon went on appending
+    assert run(capsys, "audit", "verify", "--file", str(log_path), "--expect", anchor) == (
+        ExitCode.OK,
+        f"{log_path}: 4 entries, chain intact, last hash {ENTRIES[-1].hash}; entry 2 as expected\n",
+        "",
+    )
+
+
+def test_verify_expect_is_repeatable(capsys, log_path):
+    anchors = ["--expect", f"3:{ENTRIES[2].hash}", "--expect", f"1:{ENTRIES[0].hash.upper()}"]
+    assert run(capsys, "audit", "verify", "--file", str(log_path), *anchors) == (
+        ExitCode.OK,
+        f"{log_path}: 4 entries, chain intact, last hash {ENTRIES[-1].hash}; "
+        "entries 1, 3 as expected\n",
+        "",
+    )
+
+
+def test_verify_expect_finds_a_cut_tail(capsys, log_path):
+    anchor = head(capsys, log_path)
+    log_path.write_bytes(b"".join(LINES[:2]))
+    assert run(capsys, "audit", "verify", "--file", str(log_path))[0] == ExitCode.OK
+    assert run(capsys, "audit", "verify", "--file", str(log_path), "--expect", anchor) == (
+        ExitCode.FAILED,
+        "",
+        f"recctl: {log_path}: the log ends at seq 2, before the expected entry 4: "
+        "its tail was cut\n",
+    )
+
+
+def resealed_from(seq: int) -> list[AuditEntry]:
+    """ENTRIES with entry ``seq`` changed and it and every later entry sealed again."""
+    forged = ENTRIES[: seq - 1]
+    for entry in ENTRIES[seq - 1 :]:
+        subject = "forged" if entry.seq == seq else entry.subject
+        draft = AuditDraft(entry.action, subject, entry.details, entry.actor)
+        prev = forged[-1].hash if forged else GENESIS
+        forged.append(seal(draft, seq=entry.seq, prev=prev, time=parse_time(entry.time)))
+    return forged
+
+
+def test_verify_expect_finds_a_rewritten_tail(capsys, log_path):
+    anchor = head(capsys, log_path)
+    forged = resealed_from(3)
+    log_path.write_bytes(b"".join(to_line(e) for e in forged))
+    assert run(capsys, "audit", "verify", "--file", str(log_path))[0] == ExitCode.OK
+    assert run(capsys, "audit", "verify", "--file", str(log_path), "--expect", anchor) == (
+        ExitCode.FAILED,
+        "",
+        f"recctl: {log_path}: entry 4 has hash {forged[3].hash}, not the expected "
+        f"{ENTRIES[3].hash}: the log was rewritten at or before it\n",
+    )
+
+
+def test_verify_expect_names_the_earliest_entry_not_held(capsys, log_path):
+    forged = resealed_from(2)
+    log_path.write_bytes(b"".join(to_line(e) for e in forged[:3]))
+    anchors = [f"1:{ENTRIES[0].hash}", f"4:{ENTRIES[3].hash}", f"2:{ENTRIES[1].hash}"]
+    options = [option for anchor in anchors for option in ("--expect", anchor)]
+    assert run(capsys, "audit", "verify", "--file", str(log_path), *options) == (
+        ExitCode.FAILED,
+        "",
+        f"recctl: {log_path}: entry 2 has hash {forged[1].hash}, not the expected "
+        f"{ENTRIES[1].hash}: the log was rewritten at or before it\n",
+    )
+
+
+def test_verify_expect_on_a_damaged_log_names_the_first_bad_entry(capsys, log_path):
+    log_path.write_bytes(b"".join([LINES[0], LINES[1], LINES[3]]))
+    anchor = f"4:{ENTRIES[3].hash}"
+    assert run(capsys, "audit", "verify", "--file", str(log_path), "--expect", anchor) == (
+        ExitCode.FAILED,
+        "",
+        f"recctl: {log_path}: entry 4 (line 3): sequence jumps from 2 to 4 "
+        "(entries removed or reordered?)\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("anchor", "reason"),
+    [
+        ("4", "not SEQ:HASH (no colon)"),
+        (f"four:{GENESIS}", "SEQ is not a sequence number (0, 1, 2, ...)"),
+        ("4:9f86d08", "HASH is not a SHA-256 hash (64 hex digits)"),
+    ],
+)
+def test_a_malformed_expect_is_a_usage_error_naming_it(capsys, tmp_path, anchor, reason):
+    missing = tmp_path / "missing.log"  # the argument is checked before the file is read
+    quoted = json.dumps(anchor)
+    assert run(capsys, "audit", "verify", "--file", str(missing), "--expect", anchor) == (
+        ExitCode.USAGE,
+        "",
+        f"recctl: --expect: {reason}: {quoted} (give SEQ:HASH as `recctl audit head` prints it)\n",
     )
 
 

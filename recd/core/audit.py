@@ -11,8 +11,9 @@ What the chain proves, and what it cannot: any change to an entry, any removed, 
 duplicated or reordered entry and a torn last line are found by ``verify``, at the first entry
 that no longer fits. An entry that is rewritten with a recomputed hash is found at the entry after
 it (whose ``prev`` no longer matches). Removing or forging the *last* entries leaves a shorter or
-different chain that is valid in itself; only a last hash kept elsewhere (``recctl audit verify``
-prints it, so an operator can write it down or ship it off the host) can show that.
+different chain that is valid in itself; only a last hash kept elsewhere can show that: an
+``Anchor`` (``SEQ:HASH``, as ``recctl audit head`` prints it, written down or shipped off the host)
+that ``anchor_problem`` later checks the chain against (``recctl audit verify --expect``).
 
 Pure: no I/O, no clock reads.
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -64,10 +65,12 @@ class AuditEntry:
 class VerifyResult:
     """The outcome of ``verify``.
 
-    ``entries`` counts the entries that verified (all of them when ``ok``); ``last_hash`` is the
-    hash of the last of those (None when there are none). For a bad entry, ``bad_line`` is its
-    1-based line number and ``bad_seq`` its sequence number: the entry's own ``seq`` when the
-    entry is intact but does not link to the one before, else the number it should have had.
+    ``entries`` counts the entries that verified (all of them when ``ok``); as a chain counts
+    from 1, it is also the last verified ``seq``. ``last_hash`` is the hash of the last of those
+    (None when there are none). For a bad entry, ``bad_line`` is its 1-based line number and
+    ``bad_seq`` its sequence number: the entry's own ``seq`` when the entry is intact but does
+    not link to the one before, else the number it should have had. ``watched`` maps each
+    verified ``seq`` that ``verify`` was asked to watch to its entry's hash.
     """
 
     ok: bool
@@ -76,6 +79,22 @@ class VerifyResult:
     bad_seq: int | None
     bad_line: int | None
     reason: str | None
+    watched: Mapping[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """An entry's ``seq`` and ``hash``, kept off the host to check the log against later.
+
+    Written ``SEQ:HASH`` (``str`` gives it, ``parse_anchor`` reads it). Seq 0 with the genesis
+    hash is the head of an empty chain, which every chain holds.
+    """
+
+    seq: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"
 
 
 def canonical_json(obj: object) -> bytes:
@@ -315,15 +334,17 @@ def _link_problem(entry: AuditEntry, verified: int, prev: str) -> str | None:
     return None
 
 
-def verify(lines: Iterable[bytes]) -> VerifyResult:
+def verify(lines: Iterable[bytes], watch: Collection[int] = ()) -> VerifyResult:
     """Check a whole chain, line by line as a binary file iterates, and find the first bad entry.
 
-    Streams: holds one line at a time. Every line must end with a newline; one that does not
-    can only be the file's last, cut short (a torn write or a truncated copy).
+    Streams: holds one line at a time (and the hashes of the ``watch``ed sequence numbers, for
+    ``anchor_problem``). Every line must end with a newline; one that does not can only be the
+    file's last, cut short (a torn write or a truncated copy).
     """
     verified = 0
     prev = GENESIS
     last_hash: str | None = None
+    watched: dict[int, str] = {}
     for number, line in enumerate(lines, start=1):
         entry: AuditEntry | None = None
         if not line.endswith(b"\n"):
@@ -337,8 +358,53 @@ def verify(lines: Iterable[bytes]) -> VerifyResult:
                 reason = _link_problem(entry, verified, prev)
         if reason is not None:
             bad_seq = verified + 1 if entry is None else entry.seq
-            return VerifyResult(False, verified, last_hash, bad_seq, number, reason)
+            return VerifyResult(False, verified, last_hash, bad_seq, number, reason, watched)
         assert entry is not None
         verified += 1
         prev = last_hash = entry.hash
-    return VerifyResult(True, verified, last_hash, None, None, None)
+        if entry.seq in watch:
+            watched[entry.seq] = entry.hash
+    return VerifyResult(True, verified, last_hash, None, None, None, watched)
+
+
+def parse_anchor(text: str) -> Anchor:
+    """The anchor written ``SEQ:HASH`` (as ``recctl audit head`` prints it).
+
+    The hash may be in upper case (it is kept in lower case). Raises ``ValueError`` with the
+    reason, which does not repeat ``text``.
+    """
+    seq_text, colon, digest = text.partition(":")
+    if not colon:
+        raise ValueError("not SEQ:HASH (no colon)")
+    if not (seq_text.isascii() and seq_text.isdigit()):
+        raise ValueError("SEQ is not a sequence number (0, 1, 2, ...)")
+    digest = digest.lower()
+    if not _is_digest(digest):
+        raise ValueError("HASH is not a SHA-256 hash (64 hex digits)")
+    seq = int(seq_text)
+    if seq == 0 and digest != GENESIS:
+        raise ValueError("seq 0 is the start of the chain, whose hash is 64 zeros")
+    return Anchor(seq, digest)
+
+
+def anchor_problem(anchor: Anchor, result: VerifyResult) -> str | None:
+    """Why the chain ``result`` verified does not hold ``anchor`` (None when it does).
+
+    ``result`` must be ``ok`` and have watched ``anchor.seq``. A chain that ends before the
+    anchored entry lost its tail; one with another hash there was rewritten at or before it
+    (entries after a changed one are re-sealed for the chain to verify).
+    """
+    if anchor.seq == 0:
+        return None  # parse_anchor allows only the genesis hash, the start of every chain
+    if anchor.seq > result.entries:
+        return (
+            f"the log ends at seq {result.entries}, before the expected entry {anchor.seq}: "
+            "its tail was cut"
+        )
+    found = result.watched[anchor.seq]
+    if found != anchor.hash:
+        return (
+            f"entry {anchor.seq} has hash {found}, not the expected {anchor.hash}: "
+            "the log was rewritten at or before it"
+        )
+    return None

@@ -15,13 +15,16 @@ from hypothesis import strategies as st
 
 from recd.core.audit import (
     GENESIS,
+    Anchor,
     AuditDraft,
     AuditEntry,
     VerifyResult,
+    anchor_problem,
     canonical_json,
     format_human_time,
     format_time,
     from_line,
+    parse_anchor,
     parse_sealed,
     parse_time,
     seal,
@@ -436,6 +439,99 @@ def test_verify_cannot_see_a_dropped_or_forged_last_entry_without_an_anchor():
     forged = verify([*lines[:-1], to_line(forged_entry)])
     assert dropped.ok and forged.ok
     assert anchored not in (dropped.last_hash, forged.last_hash)
+
+
+# anchors ----------------------------------------------------------------------------------------
+
+
+def test_verify_keeps_the_hashes_of_the_watched_entries():
+    lines = log_lines(5)
+    hashes = {n: from_line(line).hash for n, line in enumerate(lines, start=1)}
+    assert verify(lines, watch={2, 5, 9}).watched == {2: hashes[2], 5: hashes[5]}
+    assert verify(lines).watched == {}
+
+
+def test_verify_keeps_only_watched_entries_that_verified():
+    lines = log_lines(5)
+    lines[3] = lines[3].replace(b'"size":4', b'"size":5')
+    result = verify(lines, watch={2, 4, 5})
+    assert not result.ok
+    assert result.watched == {2: from_line(lines[1]).hash}
+
+
+def test_parse_anchor_reads_what_str_writes():
+    digest = hashlib.sha256(b"x").hexdigest()
+    assert parse_anchor(f"12:{digest}") == Anchor(12, digest)
+    assert str(Anchor(12, digest)) == f"12:{digest}"
+    assert parse_anchor(f"012:{digest.upper()}") == Anchor(12, digest)
+    assert parse_anchor(f"0:{GENESIS}") == Anchor(0, GENESIS)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "not SEQ:HASH (no colon)"),
+        ("12", "not SEQ:HASH (no colon)"),
+        (f"-1:{GENESIS}", "SEQ is not a sequence number (0, 1, 2, ...)"),
+        (f":{GENESIS}", "SEQ is not a sequence number (0, 1, 2, ...)"),
+        (f"1.5:{GENESIS}", "SEQ is not a sequence number (0, 1, 2, ...)"),
+        (f"\u0661:{GENESIS}", "SEQ is not a sequence number (0, 1, 2, ...)"),  # Arabic-Indic 1
+        (f" 1:{GENESIS}", "SEQ is not a sequence number (0, 1, 2, ...)"),
+        ("1:", "HASH is not a SHA-256 hash (64 hex digits)"),
+        ("1:9f86d08", "HASH is not a SHA-256 hash (64 hex digits)"),
+        (f"1:{GENESIS}0", "HASH is not a SHA-256 hash (64 hex digits)"),
+        (f"1:{'g' * 64}", "HASH is not a SHA-256 hash (64 hex digits)"),
+        (f"1:{GENESIS}\n", "HASH is not a SHA-256 hash (64 hex digits)"),
+        (f"1:2:{GENESIS}", "HASH is not a SHA-256 hash (64 hex digits)"),
+        (f"0:{'1' * 64}", "seq 0 is the start of the chain, whose hash is 64 zeros"),
+    ],
+)
+def test_parse_anchor_gives_the_reason_an_anchor_is_malformed(text, reason):
+    with pytest.raises(ValueError) as exc:
+        parse_anchor(text)
+    assert str(exc.value) == reason
+
+
+def head_of(lines: list[bytes]) -> Anchor:
+    return Anchor(len(lines), from_line(lines[-1]).hash)
+
+
+def test_a_chain_holds_its_own_head_and_every_earlier_entry():
+    lines = log_lines(5)
+    for n in range(1, 6):
+        anchor = head_of(lines[:n])
+        assert anchor_problem(anchor, verify(lines, watch={anchor.seq})) is None
+    assert anchor_problem(Anchor(0, GENESIS), verify(lines)) is None
+    assert anchor_problem(Anchor(0, GENESIS), verify([])) is None
+
+
+def test_a_cut_tail_is_found_only_with_an_anchor():
+    lines = log_lines(5)
+    anchor = head_of(lines)
+    cut = verify(lines[:3], watch={anchor.seq})
+    assert cut.ok
+    assert anchor_problem(anchor, cut) == (
+        "the log ends at seq 3, before the expected entry 5: its tail was cut"
+    )
+    assert anchor_problem(anchor, verify([], watch={5})) == (
+        "the log ends at seq 0, before the expected entry 5: its tail was cut"
+    )
+
+
+def test_a_rewritten_tail_is_found_only_with_an_anchor():
+    entries = [from_line(line) for line in log_lines(5)]
+    anchor = Anchor(4, entries[3].hash)
+    forged = entries[:2]
+    for entry in entries[2:]:  # entry 3 changed, 3 to 5 re-sealed so that the chain verifies
+        details = {"size": 999} if entry.seq == 3 else entry.details
+        forged.append(reseal(entry, details=details, prev=forged[-1].hash))
+    result = verify([to_line(e) for e in forged], watch={2, 4})
+    assert result.ok
+    assert anchor_problem(anchor, result) == (
+        f"entry 4 has hash {forged[3].hash}, not the expected {entries[3].hash}: "
+        "the log was rewritten at or before it"
+    )
+    assert anchor_problem(Anchor(2, entries[1].hash), result) is None
 
 
 # properties -------------------------------------------------------------------------------------
