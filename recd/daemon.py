@@ -64,6 +64,7 @@ from recd.runtime import (
     adapter,
     open_runtime,
     os_reason,
+    rebuilder,
     report_buckets,
     start_evidence,
 )
@@ -72,6 +73,7 @@ from recd.service.holds import Holds
 from recd.service.indexing import Indexer, IndexErrors, IndexStats
 from recd.service.mirror import HoldMirror
 from recd.service.policies import apply_policies
+from recd.service.rebuild import Rebuild
 from recd.service.recovery import Recovery
 from recd.service.requests import Requests
 from recd.service.sweep import Sweeper, SweepReport
@@ -144,6 +146,7 @@ class Daemon:
         self._audit_failures = 0  # failed appends in this outage
         self._audit_retry_at = 0.0  # monotonic time of the next try
         self._audit_pending: list[AuditDraft] = []  # config.loaded of a start during an outage
+        self._rebuild: Rebuild | None = None  # holds rebuilt from the log, not yet audited
 
     @property
     def runtime(self) -> Runtime:
@@ -214,6 +217,9 @@ class Daemon:
     def _open(self, config: Config) -> None:
         runtime = open_runtime(config, self.clock, self._roots)
         try:
+            # A catalogue that never saw the audit log gets its holds back before anything.
+            rebuilding = rebuilder(runtime)
+            rebuilding.restore()
             # The clock guard compares with the newest entry before recd's own: config.loaded
             # below is stamped with a clock that may have been set back while recd was down.
             last = runtime.audit.last()
@@ -233,6 +239,8 @@ class Daemon:
             loaded = AuditDraft("config.loaded", str(config.path), details)
             try:
                 runtime.audit.append([loaded], self.clock.now())
+                unconfirmed = {UNCONFIRMED: details[UNCONFIRMED]} if UNCONFIRMED in details else {}
+                rebuilding.record(unconfirmed)
                 Recovery(
                     config, runtime.catalogue, runtime.audit, self.clock, runtime.erasers
                 ).run()
@@ -242,6 +250,7 @@ class Daemon:
                 # Start (or reload) anyway, erasing paused: recovery runs once the log can be
                 # written, and config.loaded is written then.
                 self._audit_pending = [loaded]
+                self._rebuild = rebuilding if rebuilding.pending else None
                 self._audit_failed(runtime.audit, exc)
             apply_policies(config, runtime.catalogue)
             report_buckets(runtime)
@@ -482,6 +491,9 @@ class Daemon:
         ]
         rt.audit.append(drafts, self.clock.now())
         self._audit_pending = []
+        if self._rebuild is not None:  # the holds were restored at start: audit that now
+            self._rebuild.record()
+            self._rebuild = None
         logger.warning(
             "audit log writable again after %d failed appends since %s: erasing resumes",
             self._audit_failures, format_human_time(since),

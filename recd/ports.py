@@ -253,6 +253,15 @@ class AuditLog(Protocol):
         """The newest entry, or None for an empty log."""
 
 
+@dataclass(frozen=True, slots=True)
+class AuditMark:
+    """The last audit entry a catalogue reflects; both None for a catalogue an older recd
+    kept (it saw its log, but not where it stood)."""
+
+    seq: int | None
+    hash: str | None
+
+
 class Catalogue(Protocol):
     """The index of every recording: facts, classification, deadline, state; intents; breakers.
 
@@ -349,8 +358,21 @@ class Catalogue(Protocol):
         """End an active hold. Recordings no other active hold matches are held no more and
         not due before ``not_before``; returns how many."""
 
+    def restore_holds(self, holds: Sequence[Hold]) -> int:
+        """Store holds as they were, ids and states included (a rebuild from the audit log),
+        in one transaction: active ones hold what they match; a released one's ``due_from``
+        floors the deadline of what it matches, now and when indexed later. Returns how many
+        present recordings are held."""
+
     def held_count(self, scope: Scope) -> int:
         """Present recordings ``scope`` matches."""
+
+    # -- the audit log it reflects --
+
+    def audit_mark(self) -> AuditMark | None:
+        """The last audit entry this catalogue reflects; None if it never saw the log."""
+
+    def set_audit_mark(self, mark: AuditMark) -> None: ...
 
     # -- early-deletion requests --
 

@@ -28,7 +28,7 @@ from recd.core.objects import bucket_report
 from recd.core.safety import start_gap_problem
 from recd.errors import AuditUnwritable, ExitCode, NotAllowedInState, StateError
 from recd.ports import AuditLog, Catalogue, Clock, Eraser, ObjectStore, Source, TagReader
-from recd.service import breakers
+from recd.service import breakers, rebuild
 from recd.service.indexing import Indexer
 from recd.service.policies import apply_policies
 from recd.service.recovery import Recovery
@@ -69,6 +69,7 @@ class Runtime:
     erasers: dict[str, Eraser] = field(default_factory=dict)
     stores: dict[str, ObjectStore] = field(default_factory=dict)  # S3 sources' buckets
     tag_reader: TagReader | None = None
+    catalogue_found: str | None = None  # rebuild.MISSING / EMPTY: the file before it was opened
 
     def close(self) -> None:
         for eraser in self.erasers.values():
@@ -156,6 +157,27 @@ def _tighten(path: Path, allowed: int) -> None:
     )  # fmt: skip
 
 
+def catalogue_found(path: Path) -> str | None:
+    """``MISSING`` or ``EMPTY`` (0 bytes, with no write-ahead log beside it) for a catalogue
+    file that holds nothing, before recd opens (and so creates) it; None otherwise."""
+    try:
+        size = os.lstat(path).st_size
+    except FileNotFoundError:
+        return rebuild.MISSING
+    except OSError:
+        return None  # opening it says what is wrong
+    if size == 0 and not os.path.exists(f"{path}-wal"):
+        return rebuild.EMPTY
+    return None
+
+
+def rebuilder(runtime: Runtime) -> rebuild.Rebuild:
+    """The holds' rebuild from the audit log, for a catalogue that never saw it."""
+    return rebuild.Rebuild(
+        runtime.config, runtime.catalogue, runtime.audit, runtime.clock, runtime.catalogue_found
+    )
+
+
 def open_runtime(config: Config, clock: Clock, pins: Any = None) -> Runtime:
     """Open the state directory (``prepare_state``) and build the adapters ``config`` needs.
 
@@ -166,6 +188,7 @@ def open_runtime(config: Config, clock: Clock, pins: Any = None) -> Runtime:
     if pins is None:
         pins = adapter("roots.directory")()
     state = config.daemon.state_dir
+    found = catalogue_found(state / "catalog.db")
     prepare_state(state)
     catalogue = adapter("catalogue.sqlite")(state / "catalog.db")
     try:
@@ -173,7 +196,7 @@ def open_runtime(config: Config, clock: Clock, pins: Any = None) -> Runtime:
     except BaseException:
         catalogue.close()
         raise
-    runtime = Runtime(config, clock, catalogue, audit)
+    runtime = Runtime(config, clock, catalogue, audit, catalogue_found=found)
     for source in config.sources:
         if source.type == "s3":
             client = adapter("client.s3")(source)
@@ -345,6 +368,8 @@ def _once(
 ) -> tuple[SweepReport, bool]:
     """Everything ``run_once`` does with the state open: the sweep's report, and whether
     every source was scanned."""
+    rebuilding = rebuilder(runtime)
+    rebuilding.restore()  # the holds first: nothing below may erase what the log holds
     now = clock.now()
     evidence = start_evidence(runtime, now)  # before config.loaded, stamped with this clock
     problem = start_gap_problem(now, evidence, config.safety.max_clock_gap)
@@ -365,6 +390,7 @@ def _once(
             [AuditDraft("clock.confirmed", "clock", details, actor=confirm.actor)], now
         )
         logger.warning("wall clock confirmed by %s: %s", confirm.actor, problem)
+    rebuilding.record()
     Recovery(config, runtime.catalogue, runtime.audit, clock, runtime.erasers).run()
     apply_policies(config, runtime.catalogue)
     report_buckets(runtime)

@@ -717,8 +717,9 @@ CATALOGUE_ONLY = {
     "s3_legal_holds": "Which S3 object legal holds recd turned on",
     "recordings.erased_at": "Recordings erased or missing before the loss",
 }
-#: What a scan of the sources and the configuration rebuild.
-REBUILT = {"recordings", "totals", "policies", "scans"} | {
+#: What a scan of the sources and the configuration rebuild (``meta``: recd's note of the
+#: audit entry the catalogue reflects, written at every start).
+REBUILT = {"recordings", "totals", "policies", "scans", "meta"} | {
     f"recordings.{column}"
     for column in ("id", "source", "location", "dir", "dev", "ino", "size", "mtime_ns", "licence",
                    "started", "deadline", "fields", "state", "first_seen", "indexed_at",

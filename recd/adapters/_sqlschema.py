@@ -17,7 +17,7 @@ from recd.core.requests import scope_from_json
 from recd.core.scope import Scope, normalise_party
 from recd.ports import Breaker, ItemOutcome, RequestItem, RequestState, StoredRequest
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -184,6 +184,19 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE recordings ADD COLUMN ctime_ns INTEGER;
     ALTER TABLE recordings ADD COLUMN btime_ns INTEGER;
     """,
+    # The audit log is the record (SPEC section 8). ``meta`` row 'audit_mark': the last entry
+    # (seq and hash, JSON) this catalogue reflects; a catalogue without one never saw the log
+    # (lost, emptied, new) and its holds are rebuilt from it before anything is erased. A
+    # catalogue an older recd kept has seen its log: it is marked with an unknown position.
+    # ``holds.due_from``: a released hold's release + holds.release_grace, the floor under the
+    # deadline of what it held, also for recordings indexed later (a rebuilt catalogue's).
+    6: """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO meta SELECT 'audit_mark', '{"hash": null, "seq": null}'
+        WHERE EXISTS (SELECT 1 FROM scans) OR EXISTS (SELECT 1 FROM recordings)
+        OR EXISTS (SELECT 1 FROM holds) OR EXISTS (SELECT 1 FROM requests);
+    ALTER TABLE holds ADD COLUMN due_from INTEGER;
+    """,
 }
 
 COLUMNS = (
@@ -320,7 +333,7 @@ def scope_where(scope: Scope, prefix: str = "") -> tuple[str, dict[str, Any]]:
 
 HOLD_COLUMNS = (
     "id, licence, case_ref, reason, scope, placed_at, placed_by, until, state, released_at, "
-    "released_by, release_reason"
+    "released_by, release_reason, due_from"
 )
 
 
@@ -334,7 +347,7 @@ def _time(value: int | None) -> datetime | None:
 
 def row_to_hold(row: tuple[Any, ...]) -> Hold:
     (hid, licence, case_ref, reason, scope, placed_at, placed_by, until, state, released_at,
-     released_by, release_reason) = row  # fmt: skip
+     released_by, release_reason, due_from) = row  # fmt: skip
     return Hold(
         id=hid,
         scope=scope_from_json(licence, json.loads(scope), allow_empty=True),
@@ -347,6 +360,7 @@ def row_to_hold(row: tuple[Any, ...]) -> Hold:
         released_at=_time(released_at),
         released_by=released_by,
         release_reason=release_reason,
+        due_from=_time(due_from),
     )
 
 

@@ -9,6 +9,7 @@ WAL allows.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -19,6 +20,7 @@ from typing import Any
 from recd.adapters._sqlschema import (
     BREAKER_COLUMNS,
     COLUMNS,
+    HOLD_COLUMNS,
     MIGRATIONS,
     REQUEST_COLUMNS,
     SCHEMA_VERSION,
@@ -46,6 +48,7 @@ from recd.core.requests import scope_json
 from recd.core.scope import Scope
 from recd.errors import StateError
 from recd.ports import (
+    AuditMark,
     Breaker,
     Intent,
     Known,
@@ -73,7 +76,7 @@ class SqliteCatalogue:
             self._db.execute("PRAGMA cache_size=-32768")
             self._migrate()
             register_functions(self._db)
-            self._active = select_holds(self._db)
+            self._load_holds()
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{path}: cannot open the catalogue: {exc}") from exc
 
@@ -155,6 +158,7 @@ class SqliteCatalogue:
         active hold matches them (a hold is a rule: it covers recordings indexed later)."""
         now_us = to_us(now)
         active = self._active
+        floors = [(h.scope, h.due_from) for h in self._floors if h.due_from and h.due_from > now]
         params = [
             (
                 r.id,
@@ -167,28 +171,33 @@ class SqliteCatalogue:
                 r.mtime_ns,
                 r.classification.licence,
                 to_us(r.classification.started),
-                None if r.deadline is None else to_us(r.deadline),
+                None if r.deadline is None else to_us(max(r.deadline, floor or r.deadline)),
                 fields_json(r.classification),
                 to_us(r.first_seen),
                 now_us,
                 1 if active and holding(active, r) else 0,
                 r.ctime_ns,
                 r.btime_ns,
+                None if floor is None else to_us(floor),
             )
             for r in rows
+            for floor in [_floor(floors, r)]
         ]
         with self._tx():
             self._db.executemany(
                 "INSERT INTO recordings (id, source, location, dir, dev, ino, size, mtime_ns, "  # noqa: S608
                 "licence, started, deadline, fields, state, first_seen, indexed_at, held, "
-                "ctime_ns, btime_ns) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'present', ?, ?, ?, ?, ?) "
+                "ctime_ns, btime_ns, not_before) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'present', ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, "
                 "size = excluded.size, mtime_ns = excluded.mtime_ns, licence = excluded.licence, "
                 f"started = excluded.started, deadline = {_FLOORED.format('excluded.deadline')}, "
                 "fields = excluded.fields, state = 'present', indexed_at = excluded.indexed_at, "
                 "erased_at = NULL, skip_reason = NULL, held = excluded.held, "
-                "ctime_ns = excluded.ctime_ns, btime_ns = excluded.btime_ns",
+                "ctime_ns = excluded.ctime_ns, btime_ns = excluded.btime_ns, "
+                "not_before = CASE WHEN excluded.not_before IS NULL THEN not_before "
+                "WHEN not_before IS NULL OR excluded.not_before > not_before "
+                "THEN excluded.not_before ELSE not_before END",
                 params,
             )
 
@@ -421,6 +430,13 @@ class SqliteCatalogue:
 
     # -- legal holds --------------------------------------------------------------------------
 
+    def _load_holds(self) -> None:
+        """The active holds (what ``upsert`` holds) and the released ones whose grace may still
+        run (``upsert`` floors what they match): both rules, not snapshots."""
+        every = select_holds(self._db, everything=True)
+        self._active = [h for h in every if h.active]
+        self._floors = [h for h in every if not h.active and h.due_from is not None]
+
     def holds(self, *, everything: bool = False) -> list[Hold]:
         return select_holds(self._db, everything=everything)
 
@@ -452,7 +468,7 @@ class SqliteCatalogue:
                 args,
             )
             matched = count_matching(self._db, hold.scope)
-        self._active = select_holds(self._db)
+        self._load_holds()
         return stored, matched
 
     def release_hold(
@@ -469,9 +485,12 @@ class SqliteCatalogue:
         with self._tx():
             self._db.execute(
                 "UPDATE holds SET state = ?, released_at = ?, released_by = ?, "
-                "release_reason = ? WHERE id = ? AND state = 'active'",
-                ("expired" if expired else "released", to_us(at), by, reason, hold.id),
-            )
+                "release_reason = ?, due_from = ? WHERE id = ? AND state = 'active'",
+                (
+                    "expired" if expired else "released", to_us(at), by, reason,
+                    to_us(not_before), hold.id,
+                ),
+            )  # fmt: skip
             cursor = self._db.execute(
                 "UPDATE recordings SET held = 0, not_before = :floor, deadline = CASE "  # noqa: S608
                 "WHEN deadline IS NULL OR deadline >= :floor THEN deadline ELSE :floor END "
@@ -479,8 +498,71 @@ class SqliteCatalogue:
                 args | {"floor": to_us(not_before)},
             )
             released = cursor.rowcount
-        self._active = select_holds(self._db)
+        self._load_holds()
         return released
+
+    def restore_holds(self, holds: Sequence[Hold]) -> int:
+        """Store holds as they were (ids, states, times: a rebuild from the audit log), in one
+        transaction with what they mean for the present recordings: an active hold holds what
+        it matches; a released one floors, at its ``due_from``, the deadline of what it
+        matches that no active hold keeps. A hold already stored under its id is replaced.
+        Later holds are numbered after the highest restored. Returns how many are held."""
+        with self._tx():
+            for h in holds:
+                number = _HOLD_NUMBER.fullmatch(h.id)
+                self._db.execute("DELETE FROM holds WHERE id = ?", (h.id,))
+                self._db.execute(
+                    f"INSERT INTO holds (n, {HOLD_COLUMNS}) "  # noqa: S608
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        None if number is None else int(number[1]),
+                        h.id, h.licence, h.case, h.reason,
+                        json.dumps(scope_json(h.scope), sort_keys=True),
+                        to_us(h.placed_at), h.placed_by, _us(h.until), str(h.state),
+                        _us(h.released_at), h.released_by, h.release_reason, _us(h.due_from),
+                    ),
+                )  # fmt: skip
+            for h in holds:
+                if not h.active and h.due_from is not None:
+                    where, args = scope_where(h.scope)
+                    self._db.execute(
+                        "UPDATE recordings SET not_before = :floor, deadline = CASE "  # noqa: S608
+                        "WHEN deadline IS NULL OR deadline >= :floor THEN deadline "
+                        "ELSE :floor END WHERE state = 'present' AND held = 0 "
+                        f"AND (not_before IS NULL OR not_before < :floor) AND {where}",
+                        args | {"floor": to_us(h.due_from)},
+                    )
+            for h in holds:
+                if h.active:
+                    where, args = scope_where(h.scope)
+                    self._db.execute(
+                        "UPDATE recordings SET held = 1 WHERE state = 'present' "  # noqa: S608
+                        f"AND held = 0 AND {where}",
+                        args,
+                    )
+            (held,) = self._db.execute(
+                "SELECT COUNT(*) FROM recordings WHERE state = 'present' AND held = 1"
+            ).fetchone()
+        self._load_holds()
+        return int(held)
+
+    # -- the audit log this catalogue reflects ------------------------------------------------
+
+    def audit_mark(self) -> AuditMark | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'audit_mark'").fetchone()
+        if row is None:
+            return None
+        data = json.loads(row[0])
+        return AuditMark(data.get("seq"), data.get("hash"))
+
+    def set_audit_mark(self, mark: AuditMark) -> None:
+        value = json.dumps({"seq": mark.seq, "hash": mark.hash}, sort_keys=True)
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('audit_mark', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (value,),
+            )
 
     def held_count(self, scope: Scope) -> int:
         return count_matching(self._db, scope)
@@ -568,6 +650,18 @@ class SqliteCatalogue:
                 "VALUES (?, ?, ?)",
                 (m.recording_id, m.ino, json.dumps([[v, int(o)] for v, o in m.versions])),
             )
+
+
+_HOLD_NUMBER = re.compile(r"H-([0-9]{1,18})")
+
+
+def _us(value: datetime | None) -> int | None:
+    return None if value is None else to_us(value)
+
+
+def _floor(floors: Sequence[tuple[Scope, datetime]], rec: Recording) -> datetime | None:
+    """The latest ``due_from`` of a released hold in its grace that matches ``rec``."""
+    return max((due for scope, due in floors if scope.matches(rec)), default=None)
 
 
 #: A deadline never below the floor a hold's release set (``not_before``); NULL stays NULL.

@@ -39,6 +39,7 @@ class Hold:
     released_at: datetime | None = None
     released_by: str | None = None
     release_reason: str | None = None
+    due_from: datetime | None = None  # released: what it held is not erased before this
 
     @property
     def licence(self) -> str:

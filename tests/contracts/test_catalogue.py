@@ -13,9 +13,11 @@ import pytest
 
 from recd.adapters._sqlschema import MIGRATIONS
 from recd.adapters.sqlite import SCHEMA_VERSION, SqliteCatalogue, from_us, to_us
+from recd.core.holds import Hold, HoldState
 from recd.core.model import Classification, Provenance, Recording, Stamps, State, recording_id
+from recd.core.scope import Scope
 from recd.errors import StateError
-from recd.ports import Catalogue, Intent
+from recd.ports import AuditMark, Catalogue, Intent
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -318,3 +320,83 @@ def test_rows_of_an_older_schema_have_no_stamps(tmp_path: Path) -> None:
     cat.close()
     assert got is not None
     assert (got.ctime_ns, got.btime_ns) == (None, None)
+
+
+# -- holds restored from the audit log (issue 14) -------------------------------------------------
+
+
+def held_rows(catalogue: Catalogue) -> dict[str, tuple[bool, datetime | None, datetime | None]]:
+    return {r.relpath: (r.held, r.not_before, r.deadline) for r in catalogue.all()}  # type: ignore[attr-defined]
+
+
+def test_restored_holds_keep_their_ids_states_and_times(catalogue: Catalogue) -> None:
+    due = T0 + timedelta(days=40)
+    active = Hold("H-0007", Scope("L1", call_ids=frozenset({"42"})), "C-1", "court", T0, "alice",
+                  until=T0 + timedelta(days=90))  # fmt: skip
+    gone = Hold("H-0003", Scope("L2"), "C-2", "audit", T0, "bob", state=HoldState.RELEASED,
+                released_at=T0 + timedelta(days=1), released_by="carol",
+                release_reason="closed", due_from=due)  # fmt: skip
+    catalogue.upsert([rec("held.wav"), rec("free.wav", licence="L3")], T0)
+    assert catalogue.restore_holds([gone, active]) == 1
+    assert catalogue.hold("H-0007") == active
+    assert catalogue.hold("H-0003") == gone
+    assert catalogue.holds() == [active]
+    assert held_rows(catalogue)["held.wav"][0] and not held_rows(catalogue)["free.wav"][0]
+    # Again (a rebuild cut short and redone): the same holds, no duplicate.
+    catalogue.restore_holds([gone, active])
+    assert catalogue.holds(everything=True) == [gone, active]
+    # A hold placed later is numbered after the highest restored.
+    stored, _ = catalogue.place_hold(replace(active, id=""))
+    assert stored.id == "H-0008"
+
+
+def test_a_restored_release_floors_what_it_matches_now_and_later(catalogue: Catalogue) -> None:
+    due = T0 + timedelta(days=40)  # later than the recordings' deadline (T0 + 30 days)
+    gone = Hold("H-0001", Scope("L1"), "C", "r", T0, "alice", state=HoldState.RELEASED,
+                released_at=T0, released_by="bob", release_reason="x", due_from=due)  # fmt: skip
+    still = Hold("H-0002", Scope("L1", recordings=frozenset({recording_id("pbx", "kept.wav")})),
+                 "C", "r", T0, "alice")  # fmt: skip
+    catalogue.upsert([rec("before.wav"), rec("kept.wav"), rec("other.wav", licence="L2")], T0)
+    catalogue.restore_holds([gone, still])
+    catalogue.upsert([rec("after.wav")], T0)  # indexed after the rebuild
+    rows = held_rows(catalogue)
+    assert rows["before.wav"] == (False, due, due)
+    assert rows["after.wav"] == (False, due, due)
+    assert rows["kept.wav"][0] is True
+    assert rows["other.wav"] == (False, None, T0 + timedelta(days=30))
+    assert catalogue.counts(due - timedelta(seconds=1))["L1"] == (3, 0), "due before due_from"
+    # Past its due_from, a release floors nothing indexed later.
+    catalogue.upsert([rec("late.wav")], due + timedelta(seconds=1))
+    assert held_rows(catalogue)["late.wav"] == (False, None, T0 + timedelta(days=30))
+
+
+def test_a_release_records_its_due_from(catalogue: Catalogue) -> None:
+    catalogue.upsert([rec("a.wav")], T0)
+    hold, _ = catalogue.place_hold(Hold("", Scope("L1"), "C", "r", T0, "alice"))
+    due = T0 + timedelta(days=45)
+    catalogue.release_hold(hold, at=T0, by="bob", reason="x", expired=False, not_before=due)
+    stored = catalogue.hold(hold.id)
+    assert stored is not None and stored.due_from == due
+    catalogue.upsert([rec("b.wav")], T0)
+    assert held_rows(catalogue)["b.wav"] == (False, due, due), "a release's grace is a rule too"
+
+
+def test_the_audit_mark(catalogue: Catalogue) -> None:
+    assert catalogue.audit_mark() is None, "a new catalogue never saw the log"
+    catalogue.set_audit_mark(AuditMark(12, "ab" * 32))
+    assert catalogue.audit_mark() == AuditMark(12, "ab" * 32)
+
+
+def test_an_older_catalogue_in_use_has_seen_its_log(tmp_path: Path) -> None:
+    """Schema 6 marks a catalogue an older recd kept (position unknown), not an unused one."""
+    for name, used in (("used.db", True), ("unused.db", False)):
+        db = sqlite3.connect(tmp_path / name)
+        db.executescript("".join(MIGRATIONS[v] for v in range(1, 6)) + "PRAGMA user_version=5;")
+        if used:
+            db.execute("INSERT INTO scans (source, rule, started) VALUES ('pbx', 'r', 0)")
+        db.commit()
+        db.close()
+        cat = SqliteCatalogue(tmp_path / name)
+        mark = cat.audit_mark()
+        cat.close()
+        assert mark == (AuditMark(None, None) if used else None), name

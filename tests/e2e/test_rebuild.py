@@ -1,0 +1,210 @@
+"""Legal holds survive a lost catalogue (SPEC section 8, issue 14): the audit log is the record.
+
+Each test places a hold through a real daemon and `recctl`, stops it, loses `catalog.db`
+(deleted, or truncated to 0 bytes) and starts recd again (`recd --once` or the daemon): the
+holds come back from the audit log, with their ids, before anything is erased. A due recording
+the hold does not cover is erased in the same run, which shows the sweep did run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recd.core.model import recording_id
+from tests.e2e.helpers import (
+    audit_entries,
+    kill_daemon,
+    recctl,
+    recd,
+    start_daemon,
+    stop_daemon,
+    write_estate,
+    write_recording,
+)
+from tests.fakes import NotifyListener
+
+Completed = subprocess.CompletedProcess[str]
+
+
+@pytest.fixture
+def listener(tmp_path: Path) -> Iterator[NotifyListener]:
+    sock = NotifyListener(str(tmp_path / "notify"))
+    yield sock
+    sock.close()
+
+
+def configure(base: Path, release_grace: str = "7d") -> Path:
+    config = write_estate(base, listen="127.0.0.1:0")
+    with config.open("a") as f:
+        f.write(f'\n[holds]\nrelease_grace = "{release_grace}"\n')
+    return config
+
+
+def wait_swept(listener: NotifyListener, since: int, timeout: float = 60.0) -> None:
+    """Until a ``STATUS=next deadline`` (the end of a sweep) from message ``since`` on."""
+    give_up = time.monotonic() + timeout
+    while not any(
+        line.startswith("STATUS=next deadline")
+        for message in listener.messages[since:]
+        for line in message.splitlines()
+    ):
+        assert time.monotonic() < give_up, f"no sweep within {timeout} s: {listener.messages}"
+        listener.receive(max(0.01, give_up - time.monotonic()))
+
+
+@contextmanager
+def running(config: Path, base: Path, listener: NotifyListener) -> Iterator[Path]:
+    """The daemon, READY and done with its first sweep; yields its socket; stopped after."""
+    mark = len(listener.messages)
+    proc = start_daemon(config, listener, base / "recd.log")
+    try:
+        listener.wait_for("READY=1", timeout=60)
+        wait_swept(listener, since=mark)
+        yield base / "recd.sock"
+        stop_daemon(proc, listener)
+    finally:
+        kill_daemon(proc)
+
+
+def ctl(sock: Path, *args: str) -> Completed:
+    done = recctl("--socket", str(sock), *args)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def place(sock: Path, *scope: str) -> str:
+    placed = ctl(sock, "hold", "place", "--licence", "L1", "--case", "CASE-1",
+                 "--reason", "court order", *scope)  # fmt: skip
+    hold = placed.stdout.strip()
+    assert hold.startswith("H-"), placed.stdout
+    return hold
+
+
+def age(base: Path, relpath: str, days: float) -> None:
+    """Set a recording's start (its mtime) ``days`` back: 30 days make it due."""
+    stamp = (datetime.now(UTC) - timedelta(days=days)).timestamp()
+    os.utime(base / "recordings" / relpath, (stamp, stamp))
+
+
+def rid(relpath: str) -> str:
+    return recording_id("pbx", relpath)
+
+
+def once(config: Path) -> Completed:
+    done = recd("--once", "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def rebuilt(base: Path) -> list[dict[str, Any]]:
+    return [e["details"] for e in audit_entries(base) if e["action"] == "catalogue.rebuilt"]
+
+
+def utc(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_deleted_catalogue_keeps_the_hold_in_a_once_run(
+    tmp_path: Path, listener: NotifyListener
+) -> None:
+    config = configure(tmp_path)
+    write_recording(tmp_path, "L1/held.wav", age_days=5)  # not due when the hold is placed
+    write_recording(tmp_path, "L1/other.wav", age_days=5)
+    with running(config, tmp_path, listener) as sock:
+        hold = place(sock, "--recording", rid("L1/held.wav"))
+    age(tmp_path, "L1/held.wav", 40)
+    age(tmp_path, "L1/other.wav", 40)
+    (tmp_path / "state" / "catalog.db").unlink()
+
+    done = once(config)
+
+    assert (tmp_path / "recordings/L1/held.wav").exists(), done.stdout
+    assert not (tmp_path / "recordings/L1/other.wav").exists(), "the sweep did not run"
+    assert "missing; rebuilt 1 legal holds (1 active, 0 released)" in done.stderr
+    [details] = rebuilt(tmp_path)
+    assert (details["why"], details["holds"], details["active"]) == ("missing", 1, 1)
+    with running(config, tmp_path, listener) as sock:
+        holds = json.loads(ctl(sock, "hold", "ls", "--json").stdout)
+        assert [(h["id"], h["case"], h["state"]) for h in holds] == [(hold, "CASE-1", "active")]
+        assert place(sock, "--recording", rid("L1/held.wav")) != hold, "an id given twice"
+    assert len(rebuilt(tmp_path)) == 1, "a marked catalogue was rebuilt again"
+
+
+def test_a_catalogue_truncated_to_nothing_keeps_the_hold_in_the_daemon(
+    tmp_path: Path, listener: NotifyListener
+) -> None:
+    config = configure(tmp_path)
+    write_recording(tmp_path, "L1/held.wav", age_days=5)
+    write_recording(tmp_path, "L1/other.wav", age_days=5)
+    with running(config, tmp_path, listener) as sock:
+        hold = place(sock, "--recording", rid("L1/held.wav"))
+    age(tmp_path, "L1/held.wav", 40)
+    age(tmp_path, "L1/other.wav", 40)
+    os.truncate(tmp_path / "state" / "catalog.db", 0)
+
+    with running(config, tmp_path, listener) as sock:
+        assert not (tmp_path / "recordings/L1/other.wav").exists(), "the sweep did not run"
+        assert (tmp_path / "recordings/L1/held.wav").exists()
+        shown = json.loads(ctl(sock, "hold", "show", hold, "--json").stdout)
+        assert (shown["state"], shown["held"]) == ("active", 1)
+    [details] = rebuilt(tmp_path)
+    assert (details["why"], details["holds"]) == ("empty", 1)
+    assert "empty (0 bytes); rebuilt 1 legal holds" in (tmp_path / "recd.log").read_text()
+
+
+def test_a_released_hold_keeps_its_grace_after_a_rebuild(
+    tmp_path: Path, listener: NotifyListener
+) -> None:
+    config = configure(tmp_path, release_grace="6s")
+    write_recording(tmp_path, "L1/held.wav", age_days=5)
+    with running(config, tmp_path, listener) as sock:
+        hold = place(sock, "--recording", rid("L1/held.wav"))
+        released = json.loads(
+            ctl(sock, "hold", "release", hold, "--reason", "case closed", "--json").stdout
+        )
+    due_from = next(
+        datetime.fromisoformat(e["details"]["due_from"].replace("Z", "+00:00"))
+        for e in audit_entries(tmp_path)
+        if e["action"] == "hold.released"
+    )
+    assert released["state"] == "released"
+    age(tmp_path, "L1/held.wav", 40)
+    (tmp_path / "state" / "catalog.db").unlink()
+
+    once(config)
+    assert datetime.now(UTC) < due_from, "the test was too slow to show the grace"
+    assert (tmp_path / "recordings/L1/held.wav").exists(), "erased before due_from"
+    [details] = rebuilt(tmp_path)
+    assert (details["holds"], details["active"], details["released"]) == (1, 0, 1)
+
+    time.sleep(max(0.0, (due_from - datetime.now(UTC)).total_seconds()) + 0.1)
+    once(config)
+    assert not (tmp_path / "recordings/L1/held.wav").exists(), "kept after due_from"
+
+
+def test_a_recording_indexed_after_the_rebuild_is_held_by_the_rule(
+    tmp_path: Path, listener: NotifyListener
+) -> None:
+    config = configure(tmp_path)
+    now = datetime.now(UTC)
+    with running(config, tmp_path, listener) as sock:
+        place(sock, "--from", utc(now - timedelta(days=50)), "--to", utc(now - timedelta(days=35)))
+    (tmp_path / "state" / "catalog.db").unlink()
+    # Never indexed before the catalogue was lost: due, one in the hold's range, one older.
+    write_recording(tmp_path, "L1/in-range.wav", age_days=40)
+    write_recording(tmp_path, "L1/older.wav", age_days=60)
+
+    once(config)
+
+    assert (tmp_path / "recordings/L1/in-range.wav").exists()
+    assert not (tmp_path / "recordings/L1/older.wav").exists(), "the sweep did not run"
