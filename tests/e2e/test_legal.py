@@ -45,6 +45,7 @@ from tests.e2e.helpers import (
     scrape,
     start_daemon,
     stop_daemon,
+    wait_swept,
     wait_until,
     write_estate,
     write_recording,
@@ -186,19 +187,6 @@ def running(
         yield proc
     finally:
         kill_daemon(proc)
-
-
-def wait_swept(listener: NotifyListener, since: int = 0, timeout: float = 60.0) -> None:
-    """Receive until a ``STATUS=next deadline`` (the end of a sweep) among the messages from
-    index ``since`` on."""
-    give_up = time.monotonic() + timeout
-    while not any(
-        line.startswith("STATUS=next deadline")
-        for message in listener.messages[since:]
-        for line in message.splitlines()
-    ):
-        assert time.monotonic() < give_up, f"no sweep within {timeout} s: {listener.messages}"
-        listener.receive(max(0.01, give_up - time.monotonic()))
 
 
 @pytest.fixture

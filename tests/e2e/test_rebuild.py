@@ -28,6 +28,7 @@ from tests.e2e.helpers import (
     recd,
     start_daemon,
     stop_daemon,
+    wait_swept,
     write_estate,
     write_recording,
 )
@@ -48,18 +49,6 @@ def configure(base: Path, release_grace: str = "7d") -> Path:
     with config.open("a") as f:
         f.write(f'\n[holds]\nrelease_grace = "{release_grace}"\n')
     return config
-
-
-def wait_swept(listener: NotifyListener, since: int, timeout: float = 60.0) -> None:
-    """Until a ``STATUS=next deadline`` (the end of a sweep) from message ``since`` on."""
-    give_up = time.monotonic() + timeout
-    while not any(
-        line.startswith("STATUS=next deadline")
-        for message in listener.messages[since:]
-        for line in message.splitlines()
-    ):
-        assert time.monotonic() < give_up, f"no sweep within {timeout} s: {listener.messages}"
-        listener.receive(max(0.01, give_up - time.monotonic()))
 
 
 @contextmanager
