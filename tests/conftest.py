@@ -1,11 +1,13 @@
-"""Shared fixtures: a clean environment, a fake clock, the root-only skip, and the ``tools``
-marker (a test that needs an absent tool skips, naming its package; see ``tests/tools.py``)."""
+"""Shared fixtures: a clean environment, a fake clock, an empty source root, the root-only
+skip, and the ``tools`` marker (a test that needs an absent tool skips, naming its package;
+see ``tests/tools.py``)."""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +68,11 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         return None
     userns.run_in_child(pyfuncitem)
     return True
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """An empty directory to use as a source root (a module may define its own)."""
+    path = tmp_path / "root"
+    path.mkdir()
+    return path

@@ -489,6 +489,12 @@ def erase_entries(estate: Estate) -> list[dict[str, Any]]:
     return [e for e in estate.audit() if e["action"].startswith("erase.")]
 
 
+def appended(path: Path) -> None:
+    """What a writer does to a recording while recd works on it."""
+    with path.open("ab") as f:
+        f.write(b"+more")
+
+
 def meanwhile(
     monkeypatch: pytest.MonkeyPatch, rt: Runtime, step: str, action: Callable[[], None]
 ) -> None:
@@ -706,11 +712,7 @@ def test_a_file_written_to_while_it_is_hashed_is_not_erased(
     scan_all(rt)
     desk = approved(estate, rt)
 
-    def append() -> None:
-        with path.open("ab") as f:
-            f.write(b"+more")
-
-    meanwhile(monkeypatch, rt, "digest", append)
+    meanwhile(monkeypatch, rt, "digest", lambda: appended(path))
     stored, (item,) = desk.execute("REQ-1", ALICE)
     assert stored.state is RequestState.PARTIAL and path.read_bytes() == b"audio+more"
     assert item.note == "not erased: changed since it was checked"
@@ -753,11 +755,7 @@ def test_a_file_changed_after_it_was_hashed_fails_its_erase_and_the_certificate_
     scan_all(rt)
     desk = approved(estate, rt)
 
-    def append() -> None:
-        with path.open("ab") as f:
-            f.write(b"+more")
-
-    meanwhile(monkeypatch, rt, "erase_many", append)
+    meanwhile(monkeypatch, rt, "erase_many", lambda: appended(path))
     stored, (item,) = desk.execute("REQ-1", ALICE)
     assert stored.state is RequestState.PARTIAL and path.read_bytes() == b"audio+more"
     intent, failed = erase_entries(estate)

@@ -53,13 +53,6 @@ def no_fd_leaks() -> Iterator[None]:
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    path = tmp_path / "root"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 def eraser(root: Path) -> Iterator[LocalEraser]:
     with LocalEraser(root, chunk_size=64 * 1024) as e:
         yield e

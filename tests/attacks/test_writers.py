@@ -79,13 +79,6 @@ def no_fd_leaks() -> Iterator[None]:
     assert sorted(os.listdir("/proc/self/fd")) == before
 
 
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    path = tmp_path / "root"
-    path.mkdir()
-    return path
-
-
 class Opener:
     """A process that opens the file (see ``OPENER``); ``close`` lets it go."""
 

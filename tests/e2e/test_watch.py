@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -53,26 +52,24 @@ for i in range(due):
 
 
 class Notifications:
-    """What recd tells systemd, read all the time on a thread of its own, as systemd does: a
-    notify socket nobody reads fills up, and then recd's loop blocks in ``sd_notify``."""
+    """What recd tells systemd (the listener reads it all the time, as systemd does)."""
 
     def __init__(self, path: Path) -> None:
         self.listener = NotifyListener(str(path))
         self.path = self.listener.path
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
 
-    def _read(self) -> None:
-        while not self._done.is_set():
-            self.listener.receive(timeout=0.05)
+    def _drain(self) -> bool:
+        while self.listener.receive(timeout=0) is not None:
+            pass
+        return True
 
     def wait_for(self, line: str) -> None:
-        wait_until(line, lambda: any(line in m.splitlines() for m in self.listener.messages))
+        wait_until(
+            line,
+            lambda: self._drain() and any(line in m.splitlines() for m in self.listener.messages),
+        )
 
     def close(self) -> None:
-        self._done.set()
-        self._thread.join()
         self.listener.close()
 
 
