@@ -278,6 +278,10 @@ class Catalogue(Protocol):
         """The directories of ``source`` that hold present recordings; with ``under``, at
         least those at or below that directory (callers filter: siblings may be listed)."""
 
+    def newest_mtime_ns(self, source: str, limit_ns: int) -> int | None:
+        """The newest modification time (ns) of a present recording of ``source`` that is not
+        after ``limit_ns``; None when there is none."""
+
     def upsert(self, rows: Sequence[Recording], now: datetime) -> None:
         """Insert or refresh recordings a scan saw; they become present."""
 

@@ -23,7 +23,6 @@ from typing import Any, TextIO
 from recd import __version__
 from recd.config import Config
 from recd.core.audit import AuditDraft, format_time, parse_time
-from recd.core.model import State
 from recd.core.objects import bucket_report
 from recd.core.safety import start_gap_problem
 from recd.errors import AuditUnwritable, ExitCode, NotAllowedInState, StateError
@@ -251,7 +250,7 @@ def newest_recording(runtime: Runtime, now: datetime) -> datetime | None:
     """
     limit = round(now.timestamp() * 1e9)
     stamps: list[int] = []
-    s3 = set()
+    s3: set[str] = set()
     for source in runtime.config.sources:
         if source.type == "s3":
             s3.add(source.name)
@@ -262,10 +261,10 @@ def newest_recording(runtime: Runtime, now: datetime) -> datetime | None:
                 stamps.append((source.path / relpath).lstat().st_ctime_ns)
             except OSError:
                 continue  # gone since the scan: the scan's business, not the clock's
-    if s3:
-        for rec in getattr(runtime.catalogue, "all", lambda: iter(()))():
-            if rec.source in s3 and rec.state is State.PRESENT:
-                stamps.append(rec.mtime_ns)
+    for name in sorted(s3):
+        newest = runtime.catalogue.newest_mtime_ns(name, limit)
+        if newest is not None:
+            stamps.append(newest)
     trusted = [stamp for stamp in stamps if stamp <= limit]
     return datetime.fromtimestamp(max(trusted) / 1e9, UTC) if trusted else None
 

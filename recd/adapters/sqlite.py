@@ -334,6 +334,15 @@ class SqliteCatalogue:
         ).fetchone()
         return None if row is None else row_to_recording(row)
 
+    def newest_mtime_ns(self, source: str, limit_ns: int) -> int | None:
+        """One SQL aggregate over the source's rows (at start only: the clock guard)."""
+        (newest,) = self._db.execute(
+            "SELECT MAX(mtime_ns) FROM recordings"
+            " WHERE source = ? AND state = 'present' AND mtime_ns <= ?",
+            (source, limit_ns),
+        ).fetchone()
+        return None if newest is None else int(newest)
+
     def all(self) -> Iterator[Recording]:
         """Every recording in id order (tests and small tools; streams)."""
         for row in self._db.execute(f"SELECT {COLUMNS} FROM recordings ORDER BY id"):  # noqa: S608

@@ -248,6 +248,21 @@ def test_dirs_of_a_subtree(catalogue: Catalogue) -> None:
     assert catalogue.dirs("other") == []
 
 
+def test_newest_mtime_of_a_source_up_to_a_limit(catalogue: Catalogue) -> None:
+    """What the clock guard at start trusts of an S3 source: the newest time present, never
+    one after the limit (a time in the future vouches for nothing)."""
+    old, new, future = (rec(f"{n}.wav", started=T0 + timedelta(days=d)) for n, d in
+                        (("old", 0), ("new", 1), ("future", 9)))  # fmt: skip
+    gone = rec("gone.wav", started=T0 + timedelta(days=2))
+    catalogue.upsert([old, new, future, gone, rec("o.wav", source="other")], T0)
+    catalogue.mark_missing([gone.id])
+    limit = to_us(T0 + timedelta(days=5)) * 1000
+    assert catalogue.newest_mtime_ns("pbx", limit) == new.mtime_ns
+    assert catalogue.newest_mtime_ns("pbx", old.mtime_ns) == old.mtime_ns
+    assert catalogue.newest_mtime_ns("pbx", old.mtime_ns - 1) is None
+    assert catalogue.newest_mtime_ns("nowhere", limit) is None
+
+
 #: Names as ``os.fsdecode`` gives them for bytes that are not UTF-8 (lone surrogates).
 BAD = "bad\udcff\nname\x1b[31m.wav"
 BAD_DIR = "d\udce9"  # "é" in Latin-1: the byte 0xe9 on its own
