@@ -52,7 +52,14 @@ from recd.core.audit import AuditDraft, format_human_time, format_time, parse_ti
 from recd.core.backoff import full_jitter
 from recd.core.holds import next_expiry
 from recd.core.safety import ClockReading, clock_problem, start_gap_problem, trusted_time
-from recd.errors import ConfigInvalid, DaemonUnavailable, ExitCode, RecdError, StateError
+from recd.errors import (
+    CatalogueCorrupt,
+    ConfigInvalid,
+    DaemonUnavailable,
+    ExitCode,
+    RecdError,
+    StateError,
+)
 from recd.inbox import Command, Inbox
 from recd.metrics import Metrics, S3Totals, Snapshot
 from recd.ports import NO_TELEMETRY, Actor, CatalogueReader, Clock, RequestState, Telemetry
@@ -169,7 +176,10 @@ class Daemon:
         try:
             self.start()
             while not self.stopping:
-                self.step(self.next_event())
+                try:
+                    self.step(self.next_event())
+                except CatalogueCorrupt as exc:
+                    self._catalogue_corrupt(exc)
         finally:
             self.stop()
         return ExitCode.OK
@@ -178,17 +188,23 @@ class Daemon:
         before, after = raise_fd_limit()  # connections are bounded; erasing must never want
         if after != before:
             logger.info("open file limit raised from %d to %d", before, after)
-        self._open(self.config)
+        try:
+            self._open(self.config)
+        except CatalogueCorrupt as exc:  # a row met at start, after the open's own checks
+            self._open(self.config, corrupt=exc)
         self._serve(self.config)
         self._publish()  # before READY: a status asked at once shows the first scan pending
         self.notifier.notify(ready="1", status="scanning sources")
         self._watch()
         self._publish()
-        self._scan()
-        with self._audit_guard():
-            if self.audit_problem is None:
-                self._resume_runs()  # a run a crash or a stop cut short finishes first
-                self._sweep()
+        try:
+            self._scan()
+            with self._audit_guard():
+                if self.audit_problem is None:
+                    self._resume_runs()  # a run a crash or a stop cut short finishes first
+                    self._sweep()
+        except CatalogueCorrupt as exc:
+            self._catalogue_corrupt(exc)
 
     def stop(self) -> None:
         self.notifier.notify(stopping="1", status="stopping")
@@ -214,8 +230,22 @@ class Daemon:
             self._runtime.close()
             self._runtime = None
 
-    def _open(self, config: Config) -> None:
-        runtime = open_runtime(config, self.clock, self._roots)
+    def _catalogue_corrupt(self, exc: CatalogueCorrupt) -> None:
+        """A corrupt page or row met while running: the catalogue is moved aside and a new
+        one opened and rebuilt (holds from the log first; then a full scan and a sweep),
+        in this process: the admin socket and the metrics stay up. A new catalogue found
+        corrupt at once (a failing disk) stops recd."""
+        self.watching.stop()
+        self._close_runtime()
+        self._open(self.config, corrupt=exc)
+        self._watch()
+        self._next_scan = 0.0
+        self._sweep_needed = True
+        self._publish()
+        self.notifier.notify(status="catalogue rebuilt; scanning sources")
+
+    def _open(self, config: Config, corrupt: CatalogueCorrupt | None = None) -> None:
+        runtime = open_runtime(config, self.clock, self._roots, corrupt)
         try:
             # A catalogue that never saw the audit log gets its holds back before anything.
             rebuilding = rebuilder(runtime)
@@ -333,6 +363,7 @@ class Daemon:
                 self.reload()
             elif isinstance(item, Command):
                 item.run()
+                _raise_corrupt(item)  # told to the admin; the loop moves the catalogue aside
             elif item is not None and self.watching.accepts(item):
                 self._on_file_events(self._batch(item))
         self._notice_audit()  # an admin command's append may have failed (or succeeded)
@@ -435,6 +466,8 @@ class Daemon:
         """Turn an append that failed into an audit outage; anything else goes on up."""
         try:
             yield
+        except CatalogueCorrupt:
+            raise  # not the audit log's: the run loop moves the catalogue aside
         except (OSError, StateError) as exc:
             audit = None if self._runtime is None else self._runtime.audit
             if audit is None or getattr(audit, "failure", None) is None:
@@ -812,6 +845,13 @@ class Daemon:
         """The metrics collector's view, at scrape time (from the metrics server's thread)."""
         with self.reader() as reader:
             return metrics_snapshot(self._state, reader, self.clock.now(), self.config)
+
+
+def _raise_corrupt(command: Command) -> None:
+    """Raise the ``CatalogueCorrupt`` an admin command ended with, if it did."""
+    failed = None if command.future.cancelled() else command.future.exception(timeout=0)
+    if isinstance(failed, CatalogueCorrupt):
+        raise failed
 
 
 def _host_port(host: str, port: int) -> str:

@@ -95,3 +95,14 @@ class StateError(RecdError):
     """The state directory (catalogue, audit log) cannot be used."""
 
     exit_code = ExitCode.FAILED
+
+
+class CatalogueCorrupt(StateError):
+    """The catalogue file is damaged: not a SQLite database, a malformed page or schema, a
+    schema version that makes no sense, a row that does not decode. recd never repairs it in
+    place: it is moved aside and the catalogue rebuilt from the sources and the audit log."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: the catalogue is corrupt: {problem}")

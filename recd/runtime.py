@@ -25,7 +25,13 @@ from recd.config import Config
 from recd.core.audit import AuditDraft, format_time, parse_time
 from recd.core.objects import bucket_report
 from recd.core.safety import start_gap_problem
-from recd.errors import AuditUnwritable, ExitCode, NotAllowedInState, StateError
+from recd.errors import (
+    AuditUnwritable,
+    CatalogueCorrupt,
+    ExitCode,
+    NotAllowedInState,
+    StateError,
+)
 from recd.ports import AuditLog, Catalogue, Clock, Eraser, ObjectStore, Source, TagReader
 from recd.service import breakers, rebuild
 from recd.service.indexing import Indexer
@@ -37,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 ADAPTERS = {
     "catalogue.sqlite": "recd.adapters.sqlite:SqliteCatalogue",
+    "catalogue.aside": "recd.adapters.sqlite:move_aside",
     "reader.sqlite": "recd.adapters.sqlitereader:SqliteReader",
     "watch.inotify": "recd.adapters.watch:TreeWatcher",
     "audit.file": "recd.adapters.auditlog:FileAuditLog",
@@ -69,6 +76,7 @@ class Runtime:
     stores: dict[str, ObjectStore] = field(default_factory=dict)  # S3 sources' buckets
     tag_reader: TagReader | None = None
     catalogue_found: str | None = None  # rebuild.MISSING / EMPTY: the file before it was opened
+    found_details: dict[str, str] = field(default_factory=dict)  # CORRUPT: aside, error
 
     def close(self) -> None:
         for eraser in self.erasers.values():
@@ -173,29 +181,63 @@ def catalogue_found(path: Path) -> str | None:
 def rebuilder(runtime: Runtime) -> rebuild.Rebuild:
     """The holds' rebuild from the audit log, for a catalogue that never saw it."""
     return rebuild.Rebuild(
-        runtime.config, runtime.catalogue, runtime.audit, runtime.clock, runtime.catalogue_found
-    )
+        runtime.config, runtime.catalogue, runtime.audit, runtime.clock, runtime.catalogue_found,
+        runtime.found_details,
+    )  # fmt: skip
 
 
-def open_runtime(config: Config, clock: Clock, pins: Any = None) -> Runtime:
+def open_catalogue(
+    state: Path, now: datetime, found: str | None, corrupt: CatalogueCorrupt | None = None
+) -> tuple[Catalogue, str | None, dict[str, str]]:
+    """The catalogue of ``state`` (after ``prepare_state``), what was found before it was
+    opened (``found``, from ``catalogue_found``, or ``rebuild.CORRUPT``) and, for a corrupt
+    one, the details of its move.
+
+    A corrupt catalogue (found now, or ``corrupt``: found by a running recd) is moved aside as
+    ``catalog.db.corrupt-<UTC time>`` with one error line, and a new one is started: the
+    rebuild fills it from the sources and the audit log. Any other failure raises.
+    """
+    path = state / "catalog.db"
+    if corrupt is None:
+        try:
+            return adapter("catalogue.sqlite")(path), found, {}
+        except CatalogueCorrupt as exc:
+            corrupt = exc
+    aside: Path = adapter("catalogue.aside")(path, now)
+    logger.error(
+        "%s: the catalogue is corrupt (%s); moved it aside as %s and started a new one, "
+        "rebuilt from the sources and the audit log before anything is erased",
+        path, corrupt.problem, aside.name,
+    )  # fmt: skip
+    prepare_state(state)  # the new file 0600, as the first one
+    details = {"aside": aside.name, "error": corrupt.problem}
+    return adapter("catalogue.sqlite")(path), rebuild.CORRUPT, details
+
+
+def open_runtime(
+    config: Config, clock: Clock, pins: Any = None, corrupt: CatalogueCorrupt | None = None
+) -> Runtime:
     """Open the state directory (``prepare_state``) and build the adapters ``config`` needs.
 
     ``pins``: what the run knows of its directory sources' roots (``adapter("roots.directory")``,
     a new one when None); the daemon passes the one it keeps for its life, so a reload never
-    resolves or pins a root again.
+    resolves or pins a root again. ``corrupt``: the catalogue was found corrupt while in use;
+    it is moved aside (``open_catalogue``).
     """
     if pins is None:
         pins = adapter("roots.directory")()
     state = config.daemon.state_dir
     found = catalogue_found(state / "catalog.db")
     prepare_state(state)
-    catalogue = adapter("catalogue.sqlite")(state / "catalog.db")
+    # The audit log first: its lock keeps a second recd from moving a catalogue aside.
+    audit = adapter("audit.file").open(state / "audit.log", clock.now())  # type: ignore[attr-defined]
     try:
-        audit = adapter("audit.file").open(state / "audit.log", clock.now())  # type: ignore[attr-defined]
+        catalogue, found, details = open_catalogue(state, clock.now(), found, corrupt)
     except BaseException:
-        catalogue.close()
+        audit.close()
         raise
     runtime = Runtime(config, clock, catalogue, audit, catalogue_found=found)
+    runtime.found_details = details
     for source in config.sources:
         if source.type == "s3":
             client = adapter("client.s3")(source)
@@ -336,7 +378,12 @@ def run_once(
     """
     runtime = open_runtime(config, clock)
     try:
-        report, scanned = _once(runtime, config, clock, confirm)
+        try:
+            report, scanned = _once(runtime, config, clock, confirm)
+        except CatalogueCorrupt as exc:  # met in a row: moved aside, the run starts again
+            runtime.close()
+            runtime = open_runtime(config, clock, corrupt=exc)
+            report, scanned = _once(runtime, config, clock, confirm)
     except (OSError, StateError) as exc:
         failure = getattr(runtime.audit, "failure", None)
         if failure is None:

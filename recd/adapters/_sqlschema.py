@@ -6,16 +6,31 @@ recording has none (retention ``never``, or unclassified and kept).
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from recd.core.holds import Hold, HoldState
 from recd.core.model import Classification, Provenance, Recording, State
 from recd.core.requests import scope_from_json
 from recd.core.scope import Scope, normalise_party
-from recd.ports import Breaker, ItemOutcome, RequestItem, RequestState, StoredRequest
+from recd.errors import RecdError
+from recd.ports import (
+    Breaker,
+    Intent,
+    ItemOutcome,
+    Known,
+    Mirrored,
+    RequestItem,
+    RequestState,
+    StoredRequest,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 SCHEMA_VERSION = 6
 
@@ -199,6 +214,54 @@ MIGRATIONS: dict[int, str] = {
     """,
 }
 
+
+class BadRow(Exception):
+    """A row of ``table`` that no codec accepts: the catalogue is corrupt (the adapters turn
+    this into ``CatalogueCorrupt`` naming the file)."""
+
+    def __init__(self, table: str, problem: str) -> None:
+        self.table = table
+        self.problem = problem
+        super().__init__(f"table {table}: {problem}")
+
+
+#: What a row codec raises on a value it cannot take (a flipped byte in JSON, a state, a time).
+_UNDECODABLE = (ValueError, TypeError, KeyError, OverflowError, RecdError)
+
+
+def decodes(table: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A row codec of ``table``: what it cannot decode is a ``BadRow`` of that table."""
+
+    def wrap(codec: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(codec)
+        def decode(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return codec(*args, **kwargs)
+            except _UNDECODABLE as exc:
+                raise BadRow(table, f"a row does not decode ({_one_line(exc)})") from exc
+
+        return decode
+
+    return wrap
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@decodes("meta")
+def mark_from_json(value: str) -> tuple[int | None, str | None]:
+    """The ``audit_mark`` meta row: (seq, hash), either None when unknown."""
+    data = json.loads(value)
+    if not isinstance(data, dict):
+        raise TypeError(f"audit_mark {value!r}")
+    seq, digest = data.get("seq"), data.get("hash")
+    if not (seq is None or type(seq) is int) or not (digest is None or isinstance(digest, str)):
+        raise ValueError(f"audit_mark {value!r}")
+    return seq, digest
+
+
 COLUMNS = (
     "id, source, location, dev, ino, size, mtime_ns, licence, started, deadline, fields, state, "
     "first_seen, skip_reason, held, not_before, ctime_ns, btime_ns"
@@ -250,6 +313,7 @@ def fields_json(c: Classification) -> str:
     return json.dumps({k: v for k, v in data.items() if v is not None}, separators=(",", ":"))
 
 
+@decodes("recordings")
 def row_to_recording(row: sqlite3.Row | tuple[Any, ...]) -> Recording:
     (rid, source, location, dev, ino, size, mtime_ns, licence, started, deadline, fields,
      state, first_seen, skip_reason, held, not_before, ctime_ns, btime_ns) = row  # fmt: skip
@@ -278,9 +342,29 @@ def row_to_recording(row: sqlite3.Row | tuple[Any, ...]) -> Recording:
     )
 
 
+@decodes("recordings")
+def row_to_known(row: tuple[Any, ...]) -> tuple[str, Known]:
+    """``(id, dev, ino, size, mtime_ns, state, ctime_ns, btime_ns)`` as ``in_dir`` reads it."""
+    rid, dev, ino, size, mtime_ns, state, ctime_ns, btime_ns = row
+    return rid, Known(dev, ino, size, mtime_ns, State(state), ctime_ns, btime_ns)
+
+
+@decodes("intents")
+def row_to_intent(row: tuple[Any, ...]) -> Intent:
+    rid, recording_id, audit_offset, temp_name, plan, created = row
+    return Intent(rid, recording_id, audit_offset, temp_name, json.loads(plan), from_us(created))
+
+
+@decodes("s3_legal_holds")
+def row_to_mirrored(row: tuple[Any, ...]) -> Mirrored:
+    rid, key, ino, versions = row
+    return Mirrored(rid, key, ino, tuple((v, bool(o)) for v, o in json.loads(versions)))
+
+
 BREAKER_COLUMNS = "licence, tripped_at, due, total, released_at, released_by"
 
 
+@decodes("breakers")
 def row_to_breaker(row: tuple[Any, ...]) -> Breaker:
     licence, tripped_at, due, total, released_at, released_by = row
     released = None if released_at is None else from_us(released_at)
@@ -345,6 +429,7 @@ def _time(value: int | None) -> datetime | None:
     return None if value is None else from_us(value)
 
 
+@decodes("holds")
 def row_to_hold(row: tuple[Any, ...]) -> Hold:
     (hid, licence, case_ref, reason, scope, placed_at, placed_by, until, state, released_at,
      released_by, release_reason, due_from) = row  # fmt: skip
@@ -398,6 +483,7 @@ def select_matching(db: sqlite3.Connection, scope: Scope, limit: int) -> list[Re
     return [row_to_recording(r) for r in cursor]
 
 
+@decodes("requests")
 def request_from_row(row: tuple[Any, ...]) -> StoredRequest:
     rid, licence, state, document, digest, info, updated = row
     return StoredRequest(
@@ -434,6 +520,7 @@ def select_items(db: sqlite3.Connection, request_id: str) -> list[RequestItem]:
     return [item_from_row(r) for r in cursor]
 
 
+@decodes("request_items")
 def item_from_row(row: tuple[Any, ...]) -> RequestItem:
     rid, outcome, data = row
     extra = json.loads(data)

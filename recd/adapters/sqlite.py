@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from recd.adapters._sqlcorrupt import FAILURES, check, corruption, guarded, move_aside
 from recd.adapters._sqlschema import (
     BREAKER_COLUMNS,
     COLUMNS,
@@ -28,10 +29,14 @@ from recd.adapters._sqlschema import (
     fields_json,
     from_us,
     item_data,
+    mark_from_json,
     path_param,
     path_value,
     register_functions,
     row_to_breaker,
+    row_to_intent,
+    row_to_known,
+    row_to_mirrored,
     row_to_recording,
     scope_where,
     select_hold,
@@ -43,10 +48,10 @@ from recd.adapters._sqlschema import (
     to_us,
 )
 from recd.core.holds import Hold, holding
-from recd.core.model import Recording, State
+from recd.core.model import Recording
 from recd.core.requests import scope_json
 from recd.core.scope import Scope
-from recd.errors import StateError
+from recd.errors import CatalogueCorrupt, StateError
 from recd.ports import (
     AuditMark,
     Breaker,
@@ -58,27 +63,45 @@ from recd.ports import (
     StoredRequest,
 )
 
-__all__ = ["SCHEMA_VERSION", "SqliteCatalogue", "from_us", "to_us"]
+__all__ = ["SCHEMA_VERSION", "SqliteCatalogue", "from_us", "move_aside", "to_us"]
 
 
+@guarded
 class SqliteCatalogue:
-    """The catalogue in ``<state_dir>/catalog.db``."""
+    """The catalogue in ``<state_dir>/catalog.db``.
 
-    def __init__(self, path: Path) -> None:
+    Opening it checks it (``recd.adapters._sqlcorrupt``): a corrupt file raises
+    ``CatalogueCorrupt``, as does any method that meets a corrupt page or row later.
+    ``quick_check``: run ``PRAGMA quick_check`` at open (cheap next to a start's scan).
+    """
+
+    def __init__(self, path: Path, *, quick_check: bool = True) -> None:
         self.path = path
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"{path}: cannot open the catalogue: {exc}") from exc
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=5000")
             # 32 MiB of page cache: ids are hashes, so inserts land all over the B-tree.
             self._db.execute("PRAGMA cache_size=-32768")
+            check(self._db, path, quick_check=quick_check)
             self._migrate()
             register_functions(self._db)
             self._load_holds()
-        except sqlite3.DatabaseError as exc:
+            self.audit_mark()  # a mark that does not decode is found now, not mid-start
+        except FAILURES as exc:
+            problem = corruption(path, exc, self._db)
+            self._db.close()
+            if problem is not None:
+                raise CatalogueCorrupt(str(path), problem) from exc
             raise StateError(f"{path}: cannot open the catalogue: {exc}") from exc
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         self._db.close()
@@ -122,7 +145,7 @@ class SqliteCatalogue:
             "WHERE source = ? AND dir = ?",
             (source, path_param(directory)),
         )
-        return {r[0]: Known(r[1], r[2], r[3], r[4], State(r[5]), r[6], r[7]) for r in cursor}
+        return dict(row_to_known(r) for r in cursor)
 
     def dirs(self, source: str, under: str = "") -> list[str]:
         """The directories of ``source`` that hold present recordings (with ``under``: that
@@ -385,7 +408,7 @@ class SqliteCatalogue:
             "SELECT id, recording_id, audit_offset, temp_name, plan, created FROM intents "
             "ORDER BY audit_offset, id"
         )
-        return [Intent(r[0], r[1], r[2], r[3], json.loads(r[4]), from_us(r[5])) for r in cursor]
+        return [row_to_intent(r) for r in cursor]
 
     def resolve_intents(
         self, erased: Sequence[tuple[str, datetime]], dropped: Sequence[str]
@@ -559,10 +582,7 @@ class SqliteCatalogue:
 
     def audit_mark(self) -> AuditMark | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'audit_mark'").fetchone()
-        if row is None:
-            return None
-        data = json.loads(row[0])
-        return AuditMark(data.get("seq"), data.get("hash"))
+        return None if row is None else AuditMark(*mark_from_json(row[0]))
 
     def set_audit_mark(self, mark: AuditMark) -> None:
         value = json.dumps({"seq": mark.seq, "hash": mark.hash}, sort_keys=True)
@@ -633,10 +653,7 @@ class SqliteCatalogue:
             "ORDER BY r.location LIMIT ?",
             (source, limit),
         ).fetchall()
-        return [row_to_recording(r) for r in hold], [
-            Mirrored(rid, key, ino, tuple((v, bool(o)) for v, o in json.loads(versions)))
-            for rid, key, ino, versions in free
-        ]
+        return [row_to_recording(r) for r in hold], [row_to_mirrored(r) for r in free]
 
     def mirrored(self, recording_id: str) -> Mirrored | None:
         row = self._db.execute(
@@ -644,10 +661,7 @@ class SqliteCatalogue:
             "JOIN recordings r ON r.id = m.recording_id WHERE m.recording_id = ?",
             (recording_id,),
         ).fetchone()
-        if row is None:
-            return None
-        rid, key, ino, versions = row
-        return Mirrored(rid, key, ino, tuple((v, bool(o)) for v, o in json.loads(versions)))
+        return None if row is None else row_to_mirrored(row)
 
     def set_mirrored(self, m: Mirrored | str) -> None:
         with self._tx():

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from recd.adapters._closing import Closing
+from recd.adapters._sqlcorrupt import FAILURES, corruption, guarded
 from recd.adapters._sqlschema import (
     BREAKER_COLUMNS,
     COLUMNS,
@@ -34,11 +35,15 @@ from recd.adapters._sqlschema import (
 from recd.core.holds import Hold
 from recd.core.model import Recording, State
 from recd.core.scope import Scope
-from recd.errors import StateError
+from recd.errors import CatalogueCorrupt, StateError
 from recd.ports import Breaker, ListQuery, RequestItem, RequestState, StoredRequest, Totals
 
 
+@guarded
 class SqliteReader(Closing):
+    """A read-only view; a corrupt page or row it meets raises ``CatalogueCorrupt`` (the
+    daemon's writer, not a reader, moves the catalogue aside)."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         uri = f"file:{quote(str(path))}?mode=ro"
@@ -47,7 +52,10 @@ class SqliteReader(Closing):
             self._db.execute("PRAGMA busy_timeout=5000")
             (version,) = self._db.execute("PRAGMA user_version").fetchone()
             register_functions(self._db)
-        except sqlite3.DatabaseError as exc:
+        except FAILURES as exc:
+            problem = corruption(path, exc, None)
+            if problem is not None:
+                raise CatalogueCorrupt(str(path), problem) from exc
             raise StateError(f"{path}: cannot read the catalogue: {exc}") from exc
         if version != SCHEMA_VERSION:
             self._db.close()

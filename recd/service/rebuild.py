@@ -26,15 +26,18 @@ from recd.ports import AuditLog, AuditMark, Catalogue, Clock
 
 logger = logging.getLogger(__name__)
 
-#: Why a catalogue is rebuilt: the file was not there, was 0 bytes, or has no audit mark.
+#: Why a catalogue is rebuilt: the file was not there, was 0 bytes, has no audit mark, or
+#: was corrupt (moved aside as ``catalog.db.corrupt-<time>``, a new one started).
 MISSING = "missing"
 EMPTY = "empty"
 UNMARKED = "unmarked"
+CORRUPT = "corrupt"
 
 _SAID = {
     MISSING: "was missing",
     EMPTY: "was empty (0 bytes)",
     UNMARKED: "had no record of the audit log",
+    CORRUPT: "was corrupt",
 }
 
 
@@ -56,15 +59,24 @@ class Rebuild:
     """
 
     def __init__(
-        self, config: Config, catalogue: Catalogue, audit: AuditLog, clock: Clock, found: str | None
+        self,
+        config: Config,
+        catalogue: Catalogue,
+        audit: AuditLog,
+        clock: Clock,
+        found: str | None,
+        found_details: Mapping[str, Any] | None = None,
     ) -> None:
         """``found``: ``MISSING`` or ``EMPTY`` when the catalogue file was so before it was
-        opened (None: it was there)."""
+        opened, ``CORRUPT`` when it was moved aside (None: it was there); ``found_details``
+        go in the audit entry (for ``CORRUPT``: ``aside``, the name it was moved to, and
+        ``error``)."""
         self.config = config
         self.catalogue = catalogue
         self.audit = audit
         self.clock = clock
         self.found = found
+        self.found_details = dict(found_details or {})
         self._done: Rebuilt | None = None
         self._checked = False
 
@@ -104,6 +116,7 @@ class Rebuild:
             "last_seq": replayed.last_seq,
             "last_hash": replayed.last_hash,
             "problems": list(replayed.problems),
+            **self.found_details,
             **(extra or {}),
         }
         draft = AuditDraft("catalogue.rebuilt", "catalog.db", details)

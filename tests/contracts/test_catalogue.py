@@ -16,7 +16,7 @@ from recd.adapters.sqlite import SCHEMA_VERSION, SqliteCatalogue, from_us, to_us
 from recd.core.holds import Hold, HoldState
 from recd.core.model import Classification, Provenance, Recording, Stamps, State, recording_id
 from recd.core.scope import Scope
-from recd.errors import StateError
+from recd.errors import CatalogueCorrupt, StateError
 from recd.ports import AuditMark, Catalogue, Intent
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -230,11 +230,11 @@ def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
     )
 
 
-def test_sqlite_reports_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+def test_sqlite_reports_a_file_that_is_not_a_database_as_corrupt(tmp_path: Path) -> None:
     (tmp_path / "c.db").write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StateError) as exc:
+    with pytest.raises(CatalogueCorrupt) as exc:
         SqliteCatalogue(tmp_path / "c.db")
-    assert str(exc.value).startswith(f"{tmp_path / 'c.db'}: cannot open the catalogue: ")
+    assert str(exc.value) == f"{tmp_path / 'c.db'}: the catalogue is corrupt: file is not a database"
 
 
 def test_dirs_of_a_subtree(catalogue: Catalogue) -> None:
