@@ -234,7 +234,9 @@ def test_sqlite_reports_a_file_that_is_not_a_database_as_corrupt(tmp_path: Path)
     (tmp_path / "c.db").write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(CatalogueCorrupt) as exc:
         SqliteCatalogue(tmp_path / "c.db")
-    assert str(exc.value) == f"{tmp_path / 'c.db'}: the catalogue is corrupt: file is not a database"
+    assert str(exc.value) == (
+        f"{tmp_path / 'c.db'}: the catalogue is corrupt: file is not a database"
+    )
 
 
 def test_dirs_of_a_subtree(catalogue: Catalogue) -> None:
