@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 ADAPTERS = {
     "catalogue.sqlite": "recd.adapters.sqlite:SqliteCatalogue",
-    "catalogue.aside": "recd.adapters.sqlite:move_aside",
+    "aside.sqlite": "recd.adapters.sqlite:move_aside",
     "reader.sqlite": "recd.adapters.sqlitereader:SqliteReader",
     "watch.inotify": "recd.adapters.watch:TreeWatcher",
     "audit.file": "recd.adapters.auditlog:FileAuditLog",
@@ -203,7 +203,7 @@ def open_catalogue(
             return adapter("catalogue.sqlite")(path), found, {}
         except CatalogueCorrupt as exc:
             corrupt = exc
-    aside: Path = adapter("catalogue.aside")(path, now)
+    aside: Path = adapter("aside.sqlite")(path, now)
     logger.error(
         "%s: the catalogue is corrupt (%s); moved it aside as %s and started a new one, "
         "rebuilt from the sources and the audit log before anything is erased",

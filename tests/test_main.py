@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
 import pytest
 
 from recd import log
+from recd.adapters.sqlite import SCHEMA_VERSION
 from recd.main import main
 from tests.e2e.helpers import write_estate, write_recording
 
@@ -66,12 +68,17 @@ def test_once_with_a_broken_state_dir_is_one_line_exit_1(
 ) -> None:
     config = write_estate(tmp_path)
     (tmp_path / "state").mkdir(mode=0o750)  # private, as recd wants it: no line tightening it
-    (tmp_path / "state" / "catalog.db").write_bytes(b"not a database" * 200)
+    # A catalogue of a newer recd: not corrupt (garbage would be moved aside and rebuilt).
+    db = sqlite3.connect(tmp_path / "state" / "catalog.db")
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    db.close()
     (tmp_path / "state" / "catalog.db").chmod(0o600)
     assert main(["--once", "--config", str(config)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"recd: {tmp_path}/state/catalog.db: cannot open the catalogue: ")
-    assert err.count("\n") == 1
+    assert err == (
+        f"recd: {tmp_path}/state/catalog.db: catalogue schema {SCHEMA_VERSION + 1} is newer "
+        f"than this recd understands ({SCHEMA_VERSION}); upgrade recd\n"
+    )
 
 
 def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
