@@ -155,8 +155,10 @@ def move_aside(path: Path, now: datetime) -> Path:
     Never over anything: each name is taken with ``link`` (which fails on any existing entry,
     a symlink planted there included, and follows none) and the old name removed after. The
     catalogue's own name goes last: a write-ahead log or journal left beside a new, empty
-    catalogue would be replayed into it. A crash in between leaves the catalogue where it was,
-    found corrupt again at the next start (or, without its log, behind the audit log).
+    catalogue would be replayed into it. (SQLite itself drops, or checkpoints, a journal it
+    cannot use when the damaged file's connection closes: what is left goes along.) A crash in
+    between leaves the catalogue where it was, found corrupt again at the next start (or,
+    without its log, behind the audit log).
     """
     try:
         return _move_aside(path, now)
