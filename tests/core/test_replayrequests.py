@@ -268,6 +268,13 @@ def test_the_sweep_after_a_release_rearms_the_breaker() -> None:
     assert replay_breakers(log(tripped(), retention(), released()), {}).tripped == 0
 
 
+def test_entries_a_catalogue_already_reflects_change_nothing() -> None:
+    entries = log(tripped(), retention(), released())
+    known = replay_breakers(entries, {}).breakers
+    assert known["L1"].released_by == "bob"
+    assert replay_breakers(entries[:2], known).breakers == known, "re-armed by an older erase"
+
+
 def test_a_release_of_a_breaker_never_tripped_is_reported() -> None:
     replayed = replay_breakers(log(released()), {})
     assert (replayed.breakers, replayed.problems) == (
