@@ -58,8 +58,7 @@ def restore_requests(
     had = {label: breaker_record(b) for label, b in catalogue.breakers().items()}
     tripped = replay_breakers(breakers, had)
     changed = [r for r in replayed.requests.values() if known.get(r.id) != r]
-    catalogue.restore_requests([(stored_of(r), [item_of(i) for i in r.items.values()])
-                                for r in changed])  # fmt: skip
+    catalogue.restore_requests([(stored_of(r), items_of(r)) for r in changed])
     standing = tripped.standing
     catalogue.restore_breakers(
         [breaker_of(b) for b in standing.values()],
@@ -116,6 +115,12 @@ def stored_of(record: RequestRecord) -> StoredRequest:
         record.id, record.licence, RequestState(record.state), dict(record.document),
         record.digest, dict(record.info), record.updated,
     )  # fmt: skip
+
+
+def items_of(record: RequestRecord) -> list[RequestItem]:
+    """The items in the order a run stores them (by location, then id)."""
+    items = sorted(record.items.values(), key=lambda i: (i.location or "", i.recording_id))
+    return [item_of(i) for i in items]
 
 
 def item_of(i: ItemRecord) -> RequestItem:

@@ -104,15 +104,7 @@ class Requests(EraseUseCase):
     def _register(self, req: ErasureRequest, actor: Actor) -> tuple[StoredRequest, bool]:
         existing = self.catalogue.request(req.id)
         if existing is not None:
-            if existing.digest == req.digest and existing.info.get("document_missing"):
-                return self._restore_document(existing, req, actor), True
-            if existing.digest == req.digest:
-                return existing, True
-            raise NotAllowedInState(
-                f"request id {req.id} is already registered with different content (by "
-                f"{existing.info['registered_by']} at {_shown(existing.info['registered_at'])}); "
-                "a new request needs a new id"
-            )
+            return self._registered(existing, req, actor), True
         licence = self.config.licences.get(req.licence)
         if licence is None:
             raise NotFound(
@@ -172,6 +164,26 @@ class Requests(EraseUseCase):
             [AuditDraft("request.registered", req.id, details, actor.name)], now
         )
         return self._update(stored, info={"registered_seq": entry.seq}), False
+
+    def _registered(
+        self, existing: StoredRequest, req: ErasureRequest, actor: Actor
+    ) -> StoredRequest:
+        """A request registered again: the same content is the same request (and gives back
+        the document of one rebuilt without it); different content is refused."""
+        missing = existing.info.get("document_missing")
+        if existing.digest == req.digest:
+            return self._restore_document(existing, req, actor) if missing else existing
+        if missing:
+            raise NotAllowedInState(
+                f"request {req.id} was rebuilt from an older audit log without its "
+                "document, and this file does not match the digest audited when it was "
+                f"registered ({existing.digest}): register its file again, as it was"
+            )
+        raise NotAllowedInState(
+            f"request id {req.id} is already registered with different content (by "
+            f"{existing.info['registered_by']} at {_shown(existing.info['registered_at'])}); "
+            "a new request needs a new id"
+        )
 
     def _restore_document(
         self, existing: StoredRequest, req: ErasureRequest, actor: Actor
