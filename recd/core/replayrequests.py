@@ -149,16 +149,40 @@ def replay_requests(
     requests = dict(known)
     problems: list[str] = []
     for entry in entries:
-        if entry.action in ERASES:
-            _erase(requests, entry)
-        elif entry.action == REGISTERED:
-            if entry.subject not in requests:
-                record = _registered(entry, problems)
-                if record is not None:
-                    requests[record.id] = record
-        elif entry.action in _STEPS:
-            _apply(requests, entry, problems)
+        _request_entry(requests, entry, problems)
     return ReplayedRequests(requests, tuple(problems))
+
+
+def replay_decisions(
+    entries: Iterable[AuditEntry],
+    requests: Mapping[str, RequestRecord],
+    breakers: Mapping[str, BreakerRecord],
+) -> tuple[ReplayedRequests, ReplayedBreakers]:
+    """``replay_requests`` and ``replay_breakers`` in one reading of ``entries``."""
+    now_requests, now_breakers = dict(requests), dict(breakers)
+    request_problems: list[str] = []
+    breaker_problems: list[str] = []
+    for entry in entries:
+        _request_entry(now_requests, entry, request_problems)
+        _breaker_entry(now_breakers, entry, breaker_problems)
+    return (
+        ReplayedRequests(now_requests, tuple(request_problems)),
+        ReplayedBreakers(now_breakers, tuple(breaker_problems)),
+    )
+
+
+def _request_entry(
+    requests: dict[str, RequestRecord], entry: AuditEntry, problems: list[str]
+) -> None:
+    if entry.action in ERASES:
+        _erase(requests, entry)
+    elif entry.action == REGISTERED:
+        if entry.subject not in requests:
+            record = _registered(entry, problems)
+            if record is not None:
+                requests[record.id] = record
+    elif entry.action in _STEPS:
+        _apply(requests, entry, problems)
 
 
 def _apply(requests: dict[str, RequestRecord], entry: AuditEntry, problems: list[str]) -> None:
@@ -430,16 +454,20 @@ def replay_breakers(
     breakers = dict(known)
     problems: list[str] = []
     for entry in entries:
-        if entry.action == "erase.done" and entry.details.get("reason") == "retention":
-            licence = entry.details.get("licence")
-            _rearm(breakers, licence if isinstance(licence, str) else UNCLASSIFIED, entry)
-        elif entry.action in (TRIPPED, RELEASED, REARMED):
-            seen = breakers.get(entry.subject)
-            if seen is None or entry.seq > max(
-                seen.tripped_seq, seen.released_seq, seen.rearmed_seq
-            ):
-                _breaker(breakers, entry, problems)
+        _breaker_entry(breakers, entry, problems)
     return ReplayedBreakers(breakers, tuple(problems))
+
+
+def _breaker_entry(
+    breakers: dict[str, BreakerRecord], entry: AuditEntry, problems: list[str]
+) -> None:
+    if entry.action == "erase.done" and entry.details.get("reason") == "retention":
+        licence = entry.details.get("licence")
+        _rearm(breakers, licence if isinstance(licence, str) else UNCLASSIFIED, entry)
+    elif entry.action in (TRIPPED, RELEASED, REARMED):
+        seen = breakers.get(entry.subject)
+        if seen is None or entry.seq > max(seen.tripped_seq, seen.released_seq, seen.rearmed_seq):
+            _breaker(breakers, entry, problems)
 
 
 def _breaker(breakers: dict[str, BreakerRecord], entry: AuditEntry, problems: list[str]) -> None:

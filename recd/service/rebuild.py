@@ -4,9 +4,11 @@ from it (SPEC section 8).
 At start (the daemon, `recd --once`), before recovery, a scan or a sweep: a catalogue with no
 audit mark (``catalog.db`` was missing, 0 bytes, or new) beside an audit log with entries is
 given every hold the log places and releases (``recd.core.rebuild``), with the same ids, in one
-transaction, before anything can be erased. The rebuild is audited (``catalogue.rebuilt``) and
-logged; only then is the catalogue marked as reflecting the log, so a crash at any point
-before that rebuilds again on the next start (restoring a hold twice is harmless).
+transaction, before anything can be erased; then every request (approvals, runs, items,
+certificate) and breaker (``recd.service.rebuildrequests``). The rebuild is audited
+(``catalogue.rebuilt``) and logged; only then is the catalogue marked as reflecting the log, so
+a crash at any point before that rebuilds again on the next start (restoring twice is
+harmless).
 
 Recordings are not in the log's hold entries: the scan after the rebuild indexes them, and the
 catalogue holds (or, for a released hold still in its grace, floors) what each hold's scope
@@ -83,8 +85,7 @@ class Rebuild:
             return None
         replayed = replay_holds(self.audit.read_from(0), self.config.holds.release_grace)
         held = self.catalogue.restore_holds(replayed.holds)
-        requests = restore_requests(self.catalogue, self.audit.read_from(0),
-                                    self.audit.read_from(0))  # fmt: skip
+        requests = restore_requests(self.catalogue, self.audit.read_from(0))
         self._done = Rebuilt(self.found or UNMARKED, replayed, held, requests)
         return self._done
 

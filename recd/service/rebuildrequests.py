@@ -23,8 +23,7 @@ from recd.core.replayrequests import (
     ReplayedBreakers,
     ReplayedRequests,
     RequestRecord,
-    replay_breakers,
-    replay_requests,
+    replay_decisions,
 )
 from recd.ports import Breaker, Catalogue, ItemOutcome, RequestItem, RequestState, StoredRequest
 
@@ -48,15 +47,12 @@ class RestoredRequests:
         }
 
 
-def restore_requests(
-    catalogue: Catalogue, requests: Iterable[AuditEntry], breakers: Iterable[AuditEntry]
-) -> RestoredRequests:
-    """Replay ``requests`` and ``breakers`` (each the log's entries, in order, from where the
-    catalogue stops reflecting it) onto the catalogue and store the result."""
+def restore_requests(catalogue: Catalogue, entries: Iterable[AuditEntry]) -> RestoredRequests:
+    """Replay ``entries`` (the log's, in order, from where the catalogue stops reflecting it;
+    read once) onto the catalogue's requests and breakers and store the result."""
     known = {r.id: record_of(r, catalogue.items(r.id)) for r in catalogue.requests()}
-    replayed = replay_requests(requests, known)
     had = {label: breaker_record(b) for label, b in catalogue.breakers().items()}
-    tripped = replay_breakers(breakers, had)
+    replayed, tripped = replay_decisions(entries, known, had)
     changed = [r for r in replayed.requests.values() if known.get(r.id) != r]
     catalogue.restore_requests([(stored_of(r), items_of(r)) for r in changed])
     standing = tripped.standing

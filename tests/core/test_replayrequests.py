@@ -16,6 +16,7 @@ from recd.core.replayrequests import (
     ItemRecord,
     document_digest,
     replay_breakers,
+    replay_decisions,
     replay_requests,
 )
 
@@ -326,6 +327,7 @@ def test_replaying_in_slices_or_twice_is_replaying_once(steps: list[Step], data:
     assert halves.breakers == breakers.breakers
     assert replay_breakers(entries, breakers.breakers).breakers == breakers.breakers
     assert replay_breakers(entries[:cut], breakers.breakers).breakers == breakers.breakers
+    assert replay_decisions(entries, {}, {}) == (once, breakers), "one reading differs"
     for record in once.requests.values():
         if record.state in ("verified", "executing", "completed", "partial"):
             shown = record.info.get("approved_uid") or record.info.get("signed_by")
