@@ -207,6 +207,35 @@ def test_a_request_an_older_log_kept_without_its_document_runs_once_it_is_given_
     assert [i.outcome for i in rt.catalogue.items("REQ-1")] == [ItemOutcome.ERASED]
 
 
+def test_an_interrupted_run_without_its_document_waits_instead_of_resuming(
+    estate: Estate, lose: list[Runtime]
+) -> None:
+    estate.write("L1/a.wav", age_days=1)
+    doc = document("REQ-1", "L1/a.wav")
+    request = parse_request(doc)
+    old = {"licence": "L1", "digest": request.digest, "verification": "two-person",
+           "state": "received", "scope": scope_json(request.scope), "uid": 1001}  # fmt: skip
+    rt = estate.runtime()
+    rt.audit.append([
+        AuditDraft("request.registered", "REQ-1", old, "alice"),
+        AuditDraft("request.approved", "REQ-1", {"uid": 1002}, "bob"),
+        AuditDraft("request.started", "REQ-1", {"run": 1, "uid": 1002}, "bob"),
+    ], estate.clock.now())  # fmt: skip
+    rt.close()
+
+    rt, _ = rebuilt_runtime(estate)
+    lose.append(rt)
+    stored = rt.catalogue.request("REQ-1")
+    assert stored is not None and stored.state is RequestState.EXECUTING
+    after = desk(estate, rt)
+    assert after.resumable() == [] and after.resume() == []
+    assert (estate.root / "L1/a.wav").exists()
+    after.register(doc, ALICE)
+    assert [r.id for r in after.resumable()] == ["REQ-1"]
+    assert after.resume() == ["REQ-1"]
+    assert not (estate.root / "L1/a.wav").exists()
+
+
 # --- breakers ------------------------------------------------------------------------------------
 
 BREAKER = SafetySettings(max_due_fraction=0.5, min_breaker_count=2)

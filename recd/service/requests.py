@@ -352,6 +352,16 @@ class Requests(EraseUseCase):
     def resume(self, should_stop: Callable[[], bool] = lambda: False) -> list[str]:
         """Finish every run a crash or a stop interrupted (at start); returns their ids."""
         resumed = []
+        for stored in self.resumable():
+            logger.warning("resuming the interrupted run of request %s", stored.id)
+            self._run(stored, RECD, should_stop)
+            resumed.append(stored.id)
+        return resumed
+
+    def resumable(self) -> list[StoredRequest]:
+        """The runs a crash or a stop interrupted that can resume: not one of a request
+        rebuilt without its document (an older audit log), which waits for its file."""
+        out = []
         for stored in self.catalogue.requests(RequestState.EXECUTING):
             if stored.info.get("document_missing"):
                 logger.error(
@@ -359,10 +369,8 @@ class Requests(EraseUseCase):
                     "the audit log; register its file again", stored.id,
                 )  # fmt: skip
                 continue
-            logger.warning("resuming the interrupted run of request %s", stored.id)
-            self._run(stored, RECD, should_stop)
-            resumed.append(stored.id)
-        return resumed
+            out.append(stored)
+        return out
 
     def _run(
         self, stored: StoredRequest, actor: Actor, should_stop: Callable[[], bool]
