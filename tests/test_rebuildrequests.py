@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from recd.adminlegal import request_json
 from recd.core.audit import AuditDraft
 from recd.core.model import recording_id
 from recd.core.requests import parse_request, scope_json
 from recd.core.safety import SafetySettings
 from recd.errors import NotAllowedInState
 from recd.ports import Actor, ItemOutcome, RequestState
+from recd.renderlegal import request_lines
 from recd.runtime import Runtime, rebuilder, release_breaker, scan_all
 from recd.service.rebuild import Rebuilt
 from recd.service.requests import Requests
@@ -197,7 +200,13 @@ def test_a_request_an_older_log_kept_without_its_document_runs_once_it_is_given_
     with pytest.raises(NotAllowedInState, match=r"register its file again \(recctl request add"):
         after.execute("REQ-1", BOB)
     assert (estate.root / "L1/a.wav").exists()
-    with pytest.raises(NotAllowedInState, match="register its file again"):
+    shown = request_json(stored, [])
+    assert shown["document_missing"] is True
+    [line] = [x for x in request_lines(shown, []) if x.startswith("document:")]
+    assert line.endswith("not in the audit log (an older recd's): it does not run until its "
+                         "file is registered again (recctl request add --file)")  # fmt: skip
+    assert "document_missing" not in request_json(replace(stored, info={}), [])
+    with pytest.raises(NotAllowedInState, match="register its file again, as it was"):
         after.register(doc | {"reason": "another"}, ALICE)
     again, existing = after.register(doc, ALICE)
     assert existing and again.document == doc and "document_missing" not in again.info

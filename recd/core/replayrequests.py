@@ -221,7 +221,7 @@ def _registered(entry: AuditEntry, problems: list[str]) -> RequestRecord | None:
             problems.append(
                 f"{where}: the entry holds no request document (an older recd wrote it); "
                 "rebuilt without its reason and signature: it runs only once its file is "
-                "registered again (recctl request add)"
+                "registered again (recctl request add --file)"
             )
         else:
             problems.append(f"{where}: the document in the entry does not match its digest "

@@ -738,7 +738,7 @@ def _check_document(stored: StoredRequest) -> None:
         raise NotAllowedInState(
             f"request {stored.id} was rebuilt from an audit log written by an older recd, "
             "which does not hold the request document (its reason and signature): register "
-            f"its file again (recctl request add FILE; recd checks it against the audited "
+            f"its file again (recctl request add --file FILE; recd checks it against the audited "
             f"digest {stored.digest}), then approve or run it"
         )
 
