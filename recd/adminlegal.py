@@ -76,10 +76,12 @@ def request_json(stored: StoredRequest, items: list[RequestItem]) -> dict[str, A
     scope = scope_from_json(
         stored.licence, doc.get("scope") or {}, allow_empty=True, allow_all=True
     )
+    missing = {"document_missing": True} if info.get("document_missing") else {}
     return {
         "id": stored.id,
         "licence": stored.licence,
         "state": str(stored.state),
+        **missing,  # rebuilt from an older audit log without the document: waits for its file
         "requested_by": doc.get("requested_by"),
         "received": doc.get("received"),
         "reason": doc.get("reason"),

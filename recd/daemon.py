@@ -782,7 +782,7 @@ class Daemon:
         when one was interrupted again."""
         self._resume_needed = False
         requests = self.requests()
-        for stored in self.runtime.catalogue.requests(RequestState.EXECUTING):
+        for stored in requests.resumable():
             run = requests.execute(stored.id, RECD_ACTOR, self._urgent)
             self._settle_run(stored.id, run)
             if run[0].state is RequestState.EXECUTING:

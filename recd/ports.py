@@ -345,6 +345,10 @@ class Catalogue(Protocol):
 
     def clear_breaker(self, licence: str) -> None: ...
 
+    def restore_breakers(self, breakers: Sequence[Breaker], rearmed: Sequence[str] = ()) -> None:
+        """Store breakers as the audit log has them (a rebuild), each replacing the one of its
+        licence, and remove those of ``rearmed``, in one transaction."""
+
     # -- legal holds --
 
     def holds(self, *, everything: bool = False) -> list[Hold]:
@@ -391,6 +395,12 @@ class Catalogue(Protocol):
 
     def put_items(self, request_id: str, items: Sequence[RequestItem]) -> None:
         """Insert or replace the items of a request."""
+
+    def restore_requests(
+        self, requests: Sequence[tuple[StoredRequest, Sequence[RequestItem]]]
+    ) -> None:
+        """Store requests with their items as the audit log has them (a rebuild), in one
+        transaction; a request or item already stored under its id is replaced."""
 
     def matching(self, scope: Scope, limit: int) -> list[Recording]:
         """Recordings ``scope`` matches, in any state (catalogue order)."""

@@ -199,11 +199,16 @@ def items_table(items: Sequence[Mapping[str, Any]]) -> str:
 
 def request_lines(request: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> list[str]:
     """``recctl request show``: the request as ``key: value`` lines, then its recordings."""
-    requester = request["requested_by"]
+    requester = request["requested_by"] or {"name": "?", "email": "?", "role": "?"}
     pairs = [
         ("request", str(request["id"])),
         ("licence", str(request["licence"])),
         ("state", str(request["state"])),
+    ]
+    if request.get("document_missing"):
+        why = "not in the audit log (an older recd's): it does not run until its file is "
+        pairs.append(("document", why + "registered again (recctl request add --file)"))
+    pairs += [
         ("requested by", f"{_person(requester)}, {requester['role']}"),
         ("received", human_time(request["received"])),
         ("reason", str(request["reason"])),

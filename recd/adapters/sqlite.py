@@ -460,6 +460,21 @@ class SqliteCatalogue:
         with self._tx():
             self._db.execute("DELETE FROM breakers WHERE licence = ?", (licence,))
 
+    def restore_breakers(self, breakers: Sequence[Breaker], rearmed: Sequence[str] = ()) -> None:
+        with self._tx():
+            self._db.executemany(
+                "DELETE FROM breakers WHERE licence = ?", [(label,) for label in rearmed]
+            )
+            self._db.executemany(
+                f"INSERT OR REPLACE INTO breakers ({BREAKER_COLUMNS}) "  # noqa: S608
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (b.licence, to_us(b.tripped_at), b.due, b.total, _us(b.released_at),
+                     b.released_by)
+                    for b in breakers
+                ],
+            )  # fmt: skip
+
     # -- legal holds --------------------------------------------------------------------------
 
     def _load_holds(self) -> None:
@@ -606,31 +621,45 @@ class SqliteCatalogue:
 
     def put_request(self, request: StoredRequest) -> None:
         with self._tx():
-            self._db.execute(
-                f"INSERT OR REPLACE INTO requests ({REQUEST_COLUMNS}) "  # noqa: S608
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    request.id,
-                    request.licence,
-                    str(request.state),
-                    json.dumps(request.document, sort_keys=True),
-                    request.digest,
-                    json.dumps(request.info, sort_keys=True),
-                    to_us(request.updated),
-                ),
-            )
+            self._put_request(request)
+
+    def _put_request(self, request: StoredRequest) -> None:
+        self._db.execute(
+            f"INSERT OR REPLACE INTO requests ({REQUEST_COLUMNS}) "  # noqa: S608
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                request.id,
+                request.licence,
+                str(request.state),
+                json.dumps(request.document, sort_keys=True),
+                request.digest,
+                json.dumps(request.info, sort_keys=True),
+                to_us(request.updated),
+            ),
+        )
+
+    def restore_requests(
+        self, requests: Sequence[tuple[StoredRequest, Sequence[RequestItem]]]
+    ) -> None:
+        with self._tx():
+            for request, items in requests:
+                self._put_request(request)
+                self._put_items(request.id, items)
 
     def items(self, request_id: str) -> list[RequestItem]:
         return select_items(self._db, request_id)
 
     def put_items(self, request_id: str, items: Sequence[RequestItem]) -> None:
         with self._tx():
-            self._db.executemany(
-                "INSERT INTO request_items (request_id, recording_id, outcome, data) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (request_id, recording_id) DO UPDATE SET "
-                "outcome = excluded.outcome, data = excluded.data",
-                [(request_id, i.recording_id, str(i.outcome), item_data(i)) for i in items],
-            )
+            self._put_items(request_id, items)
+
+    def _put_items(self, request_id: str, items: Sequence[RequestItem]) -> None:
+        self._db.executemany(
+            "INSERT INTO request_items (request_id, recording_id, outcome, data) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (request_id, recording_id) DO UPDATE SET "
+            "outcome = excluded.outcome, data = excluded.data",
+            [(request_id, i.recording_id, str(i.outcome), item_data(i)) for i in items],
+        )
 
     def matching(self, scope: Scope, limit: int) -> list[Recording]:
         return select_matching(self._db, scope, limit)

@@ -1,11 +1,14 @@
-"""A catalogue that never saw the audit log gets its legal holds back from it (SPEC section 8).
+"""A catalogue that never saw the audit log gets its legal holds, requests and breakers back
+from it (SPEC section 8).
 
 At start (the daemon, `recd --once`), before recovery, a scan or a sweep: a catalogue with no
 audit mark (``catalog.db`` was missing, 0 bytes, or new) beside an audit log with entries is
 given every hold the log places and releases (``recd.core.rebuild``), with the same ids, in one
-transaction, before anything can be erased. The rebuild is audited (``catalogue.rebuilt``) and
-logged; only then is the catalogue marked as reflecting the log, so a crash at any point
-before that rebuilds again on the next start (restoring a hold twice is harmless).
+transaction, before anything can be erased; then every request (approvals, runs, items,
+certificate) and breaker (``recd.service.rebuildrequests``). The rebuild is audited
+(``catalogue.rebuilt``) and logged; only then is the catalogue marked as reflecting the log, so
+a crash at any point before that rebuilds again on the next start (restoring twice is
+harmless).
 
 Recordings are not in the log's hold entries: the scan after the rebuild indexes them, and the
 catalogue holds (or, for a released hold still in its grace, floors) what each hold's scope
@@ -23,6 +26,7 @@ from recd.config import Config
 from recd.core.audit import AuditDraft
 from recd.core.rebuild import Replayed, replay_holds
 from recd.ports import AuditLog, AuditMark, Catalogue, Clock
+from recd.service.rebuildrequests import RestoredRequests, restore_requests
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +50,7 @@ class Rebuilt:
     why: str
     replayed: Replayed
     held: int  # present recordings held right after (0 before the first scan)
+    requests: RestoredRequests | None = None  # requests and breakers, from the same log
 
 
 class Rebuild:
@@ -92,7 +97,8 @@ class Rebuild:
             return None
         replayed = replay_holds(self.audit.read_from(0), self.config.holds.release_grace)
         held = self.catalogue.restore_holds(replayed.holds)
-        self._done = Rebuilt(self.found or UNMARKED, replayed, held)
+        requests = restore_requests(self.catalogue, self.audit.read_from(0))
+        self._done = Rebuilt(self.found or UNMARKED, replayed, held, requests)
         return self._done
 
     @property
@@ -107,7 +113,8 @@ class Rebuild:
         done = self.restore()
         if done is None:
             return None
-        replayed = done.replayed
+        replayed, requests = done.replayed, done.requests
+        problems = [*replayed.problems, *(requests.problems if requests else ())]
         details = {
             "why": done.why,
             "holds": len(replayed.holds),
@@ -115,20 +122,25 @@ class Rebuild:
             "released": replayed.released,
             "last_seq": replayed.last_seq,
             "last_hash": replayed.last_hash,
-            "problems": list(replayed.problems),
             **self.found_details,
+            **(requests.details() if requests else {}),
+            "problems": problems,
             **(extra or {}),
         }
         draft = AuditDraft("catalogue.rebuilt", "catalog.db", details)
         entries = self.audit.append([draft], self.clock.now())
         self.catalogue.set_audit_mark(AuditMark(entries[-1].seq, entries[-1].hash))
         self._done = None
+        counts = requests.details() if requests else {}
         logger.warning(
-            "%s %s; rebuilt %d legal holds (%d active, %d released) from the audit log "
-            "(seq 1-%d) before erasing anything",
+            "%s %s; rebuilt %d legal holds (%d active, %d released), %d requests (%d "
+            "certificates found) and %d breakers (%d tripped) from the audit log (seq 1-%d) "
+            "before erasing anything",
             self.config.daemon.state_dir / "catalog.db", _SAID[done.why], len(replayed.holds),
-            replayed.active, replayed.released, replayed.last_seq,
+            replayed.active, replayed.released, counts.get("requests", 0),
+            counts.get("certificates", 0), counts.get("breakers", 0),
+            counts.get("breakers_tripped", 0), replayed.last_seq,
         )  # fmt: skip
-        for problem in replayed.problems:
-            logger.warning("audit log, rebuilding the holds: %s", problem)
+        for problem in problems:
+            logger.warning("audit log, rebuilding the catalogue: %s", problem)
         return done

@@ -104,13 +104,7 @@ class Requests(EraseUseCase):
     def _register(self, req: ErasureRequest, actor: Actor) -> tuple[StoredRequest, bool]:
         existing = self.catalogue.request(req.id)
         if existing is not None:
-            if existing.digest == req.digest:
-                return existing, True
-            raise NotAllowedInState(
-                f"request id {req.id} is already registered with different content (by "
-                f"{existing.info['registered_by']} at {_shown(existing.info['registered_at'])}); "
-                "a new request needs a new id"
-            )
+            return self._registered(existing, req, actor), True
         licence = self.config.licences.get(req.licence)
         if licence is None:
             raise NotFound(
@@ -159,6 +153,7 @@ class Requests(EraseUseCase):
             "evidence": req.evidence,
             "scope": scope_json(req.scope),
             **({"signed_by": info["signed_by"]} if signed is not None else {}),
+            "document": dict(req.document),  # the whole request, to rebuild it from the log
             **actor.audit,
         }
         stored = StoredRequest(
@@ -169,6 +164,42 @@ class Requests(EraseUseCase):
             [AuditDraft("request.registered", req.id, details, actor.name)], now
         )
         return self._update(stored, info={"registered_seq": entry.seq}), False
+
+    def _registered(
+        self, existing: StoredRequest, req: ErasureRequest, actor: Actor
+    ) -> StoredRequest:
+        """A request registered again: the same content is the same request (and gives back
+        the document of one rebuilt without it); different content is refused."""
+        missing = existing.info.get("document_missing")
+        if existing.digest == req.digest:
+            return self._restore_document(existing, req, actor) if missing else existing
+        if missing:
+            raise NotAllowedInState(
+                f"request {req.id} was rebuilt from an older audit log without its "
+                "document, and this file does not match the digest audited when it was "
+                f"registered ({existing.digest}): register its file again, as it was"
+            )
+        raise NotAllowedInState(
+            f"request id {req.id} is already registered with different content (by "
+            f"{existing.info['registered_by']} at {_shown(existing.info['registered_at'])}); "
+            "a new request needs a new id"
+        )
+
+    def _restore_document(
+        self, existing: StoredRequest, req: ErasureRequest, actor: Actor
+    ) -> StoredRequest:
+        """The document of a request rebuilt from an older audit log (which did not hold it),
+        given again and matching the audited digest: stored, audited (``request.document``,
+        so that a later rebuild has it too), and the request may run as its state says."""
+        now = self.clock.now()
+        details = {"digest": req.digest, "document": dict(req.document), **actor.audit}
+        self.audit.append([AuditDraft("request.document", req.id, details, actor.name)], now)
+        info = {k: v for k, v in existing.info.items() if k != "document_missing"}
+        restored = replace(existing, document=dict(req.document), info=info, updated=now)
+        self.catalogue.put_request(restored)
+        logger.warning("request %s: its document, given again by %s, matches the audited digest",
+                       req.id, actor.name)  # fmt: skip
+        return restored
 
     def _check_not_whole_licence(self, scope: Scope, now: datetime) -> None:
         """Refuse a scope that covers the whole licence without saying ``"all": true``, judged
@@ -232,6 +263,7 @@ class Requests(EraseUseCase):
         )
 
     def _check_approval(self, stored: StoredRequest, actor: Actor) -> None:
+        _check_document(stored)
         if stored.state is not RequestState.RECEIVED:
             raise NotAllowedInState(
                 f"request {stored.id} is {stored.state}, not waiting for approval"
@@ -288,6 +320,7 @@ class Requests(EraseUseCase):
         waiting for its approval (``received``) is previewed too, so that the approver sees
         what it erases; a rejected one is refused."""
         stored = self._get(request_id)
+        _check_document(stored)
         if stored.state is not RequestState.RECEIVED:
             self._check_runnable(stored)
         done = {i.recording_id: i for i in self.catalogue.items(request_id)}
@@ -319,11 +352,25 @@ class Requests(EraseUseCase):
     def resume(self, should_stop: Callable[[], bool] = lambda: False) -> list[str]:
         """Finish every run a crash or a stop interrupted (at start); returns their ids."""
         resumed = []
-        for stored in self.catalogue.requests(RequestState.EXECUTING):
+        for stored in self.resumable():
             logger.warning("resuming the interrupted run of request %s", stored.id)
             self._run(stored, RECD, should_stop)
             resumed.append(stored.id)
         return resumed
+
+    def resumable(self) -> list[StoredRequest]:
+        """The runs a crash or a stop interrupted that can resume: not one of a request
+        rebuilt without its document (an older audit log), which waits for its file."""
+        out = []
+        for stored in self.catalogue.requests(RequestState.EXECUTING):
+            if stored.info.get("document_missing"):
+                logger.error(
+                    "request %s: its interrupted run cannot resume: its document is not in "
+                    "the audit log; register its file again", stored.id,
+                )  # fmt: skip
+                continue
+            out.append(stored)
+        return out
 
     def _run(
         self, stored: StoredRequest, actor: Actor, should_stop: Callable[[], bool]
@@ -335,11 +382,13 @@ class Requests(EraseUseCase):
             previous = self._settle(stored, previous)
         runs = int(stored.info.get("runs", 0)) + 1
         offset = self.audit.end_offset()
-        self.audit.append(
+        (started,) = self.audit.append(
             [AuditDraft("request.started", rid, {"run": runs, **actor.audit}, actor.name)], now
         )
         stored = self._update(
-            stored, RequestState.EXECUTING, info={"runs": runs, "run_offset": offset}
+            stored,
+            RequestState.EXECUTING,
+            info={"runs": runs, "run_offset": offset, "started_seq": started.seq},
         )
         items = self._match(stored, previous)
         self.catalogue.put_items(rid, items)
@@ -378,6 +427,7 @@ class Requests(EraseUseCase):
         return True
 
     def _check_runnable(self, stored: StoredRequest) -> None:
+        _check_document(stored)
         if stored.state in RUNNABLE:
             return
         if stored.state is RequestState.RECEIVED:
@@ -585,6 +635,10 @@ class Requests(EraseUseCase):
         held = {i.recording_id: list(i.holds) for i in items if i.outcome is ItemOutcome.HELD}
         if held:
             details["held_by"] = held
+        for outcome in (ItemOutcome.GONE, ItemOutcome.FAILED):  # to rebuild them from the log
+            notes = {i.recording_id: i.note for i in items if i.outcome is outcome}
+            if notes:
+                details[f"{outcome}_items"] = notes
         (entry,) = self.audit.append(
             [AuditDraft("request.executed", stored.id, details, actor.name)], now
         )
@@ -675,6 +729,18 @@ class Requests(EraseUseCase):
             [AuditDraft("request.refused", subject, details, actor.name)], self.clock.now()
         )
         logger.warning("request %s: %s refused for %s: %s", subject, step, actor.name, why)
+
+
+def _check_document(stored: StoredRequest) -> None:
+    """A request rebuilt without its document (an older audit log) is not approved or run
+    until its file is registered again, checked against the audited digest."""
+    if stored.info.get("document_missing"):
+        raise NotAllowedInState(
+            f"request {stored.id} was rebuilt from an audit log written by an older recd, "
+            "which does not hold the request document (its reason and signature): register "
+            f"its file again (recctl request add --file FILE; recd checks it against the audited "
+            f"digest {stored.digest}), then approve or run it"
+        )
 
 
 def is_whole_licence(stored: StoredRequest) -> bool:

@@ -153,6 +153,8 @@ class Sweeper(EraseUseCase):
             self._execute(self._plans(due, now, report), report)
         for label in released:
             self.catalogue.clear_breaker(label)
+            # Audited, so that a catalogue rebuilt from the log re-arms it too.
+            self.audit.append([AuditDraft("breaker.rearmed", label, {})], self.clock.now())
         return report
 
     def _breakers(self, now: datetime, report: SweepReport) -> tuple[set[str], set[str]]:

@@ -17,7 +17,16 @@ from recd.core.holds import Hold, HoldState
 from recd.core.model import Classification, Provenance, Recording, Stamps, State, recording_id
 from recd.core.scope import Scope
 from recd.errors import CatalogueCorrupt, StateError
-from recd.ports import AuditMark, Catalogue, Intent
+from recd.ports import (
+    AuditMark,
+    Breaker,
+    Catalogue,
+    Intent,
+    ItemOutcome,
+    RequestItem,
+    RequestState,
+    StoredRequest,
+)
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -337,6 +346,50 @@ def test_rows_of_an_older_schema_have_no_stamps(tmp_path: Path) -> None:
     cat.close()
     assert got is not None
     assert (got.ctime_ns, got.btime_ns) == (None, None)
+
+
+def test_restored_breakers_replace_theirs_and_rearmed_ones_go(catalogue: Catalogue) -> None:
+    catalogue.trip_breaker("L1", T0, 20, 40)
+    catalogue.trip_breaker("L3", T0, 5, 6)
+    released = Breaker("L1", T0, 30, 40, T0 + timedelta(hours=1), "bob")
+    tripped = Breaker("L2", T0, 7, 9, None, None)
+    catalogue.restore_breakers([released, tripped], rearmed=["L3", "L9"])
+    assert catalogue.breakers() == {"L1": released, "L2": tripped}
+    catalogue.restore_breakers([released, tripped], rearmed=["L3"])  # again: the same
+    assert catalogue.breakers() == {"L1": released, "L2": tripped}
+
+
+# -- requests restored from the audit log (issue 14) -----------------------------------------------
+
+
+def stored_request(rid: str, state: RequestState = RequestState.VERIFIED) -> StoredRequest:
+    document = {"request_id": rid, "licence": "L1", "scope": {"all": True}}
+    info = {"registered_by": "alice", "registered_seq": 3, "approved_by": "bob"}
+    return StoredRequest(rid, "L1", state, document, "ab" * 32, info, T0)
+
+
+def test_restored_requests_come_back_with_their_items(catalogue: Catalogue) -> None:
+    erased = RequestItem("0" * 20, ItemOutcome.ERASED, "/srv/a.wav", "L1", 100, "cd" * 32,
+                         "overwrite", True, time=T0, audit_seq=9)  # fmt: skip
+    held = RequestItem("1" * 20, ItemOutcome.HELD, holds=("H-0001",), note="kept by a legal hold")
+    done = stored_request("REQ-1", RequestState.COMPLETED)
+    catalogue.put_request(replace(done, state=RequestState.EXECUTING))
+    catalogue.put_items("REQ-1", [replace(erased, outcome=ItemOutcome.PENDING)])
+    waiting = stored_request("REQ-2", RequestState.RECEIVED)
+    catalogue.restore_requests([(done, [erased, held]), (waiting, [])])
+    assert catalogue.request("REQ-1") == done
+    assert catalogue.items("REQ-1") == [erased, held]
+    assert catalogue.requests(RequestState.RECEIVED) == [waiting]
+    catalogue.restore_requests([(done, [erased, held]), (waiting, [])])  # again: the same
+    assert catalogue.items("REQ-1") == [erased, held]
+    assert len(catalogue.requests()) == 2
+
+
+def test_requests_are_restored_in_one_transaction(catalogue: Catalogue) -> None:
+    broken = replace(stored_request("REQ-2"), info={"not json": object()})
+    with pytest.raises(TypeError):
+        catalogue.restore_requests([(stored_request("REQ-1"), []), (broken, [])])
+    assert catalogue.requests() == [], "half a restore was kept"
 
 
 # -- holds restored from the audit log (issue 14) -------------------------------------------------

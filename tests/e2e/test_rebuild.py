@@ -8,6 +8,7 @@ the hold does not cover is erased in the same run, which shows the sweep did run
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -19,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from recd.core.audit import canonical_json
 from recd.core.model import recording_id
 from tests.e2e.helpers import (
     audit_entries,
@@ -33,6 +36,7 @@ from tests.e2e.helpers import (
     write_recording,
 )
 from tests.fakes import NotifyListener
+from tests.keys import key_text, signed
 
 Completed = subprocess.CompletedProcess[str]
 
@@ -197,3 +201,101 @@ def test_a_recording_indexed_after_the_rebuild_is_held_by_the_rule(
 
     assert (tmp_path / "recordings/L1/in-range.wav").exists()
     assert not (tmp_path / "recordings/L1/older.wav").exists(), "the sweep did not run"
+
+
+# --- requests and breakers (issue 14 point 1) ----------------------------------------------------
+
+
+def signed_request(request_id: str, key: Ed25519PrivateKey, *relpaths: str) -> dict[str, Any]:
+    return signed({
+        "request_id": request_id,
+        "licence": "L3",
+        "requested_by": {"name": "Jane Doe", "email": "dpo@three.example", "role": "DPO"},
+        "received": "2026-11-20T10:00:00Z",
+        "reason": "Erasure requested by the data subject",
+        "evidence": "letter THREE/DP/77",
+        "scope": {"recordings": [rid(p) for p in relpaths]},
+    }, key)  # fmt: skip
+
+
+def show(sock: Path, request_id: str) -> dict[str, Any]:
+    shown: dict[str, Any] = json.loads(ctl(sock, "request", "show", request_id, "--json").stdout)
+    return shown
+
+
+def erases(base: Path) -> int:
+    return sum(1 for e in audit_entries(base) if e["action"].startswith("erase."))
+
+
+def test_requests_and_a_released_breaker_survive_a_deleted_catalogue(
+    tmp_path: Path, listener: NotifyListener
+) -> None:
+    """REQ-A registered (signed: verified), REQ-DONE run to its certificate; L1's breaker
+    tripped, then released with the daemon stopped; catalog.db deleted. The daemon started
+    again shows both requests as they were, erases what the release let through (a new
+    catalogue alone would trip again: all 3 of L1's are due), runs REQ-A with the same
+    digest and signer, and REQ-DONE again changes nothing."""
+    config = write_estate(tmp_path, listen="127.0.0.1:0", min_breaker_count=2)
+    jane = Ed25519PrivateKey.generate()
+    (tmp_path / "licences.d" / "l3.toml").write_text(
+        'id = "L3"\nname = "Three"\nretention = "30d"\nverification = "signature"\n\n'
+        f'[[agent]]\nname = "Jane Doe"\nemail = "dpo@three.example"\n'
+        f'public_key = "{key_text(jane)}"\n'
+    )
+    for name in ("a", "b", "keep", "done"):
+        write_recording(tmp_path, f"L3/{name}.wav", age_days=1)
+    for n in range(3):
+        write_recording(tmp_path, f"L1/old{n}.wav", age_days=40)
+    files = {}
+    for request_id, relpaths in (
+        ("REQ-A", ("L3/a.wav", "L3/b.wav")),
+        ("REQ-DONE", ("L3/done.wav",)),
+    ):
+        files[request_id] = tmp_path / f"{request_id}.json"
+        files[request_id].write_text(json.dumps(signed_request(request_id, jane, *relpaths)))
+    with running(config, tmp_path, listener) as sock:
+        assert "L1" in json.loads(ctl(sock, "status", "--json").stdout)["breaker"]
+        for path in files.values():
+            ctl(sock, "request", "add", "--file", str(path))
+        ctl(sock, "delete", "--request-id", "REQ-DONE", "--yes")
+        before = {r: show(sock, r) for r in files}
+    assert before["REQ-A"]["state"] == "verified" and before["REQ-DONE"]["state"] == "completed"
+    certificate = tmp_path / "state" / "certificates" / "REQ-DONE.json"
+    sha256 = hashlib.sha256(certificate.read_bytes()).hexdigest()
+    assert before["REQ-DONE"]["certificate"]["sha256"] == sha256
+    released = recd("release-breaker", "L1", "--config", str(config))
+    assert released.returncode == 0, released.stderr
+    assert all((tmp_path / f"recordings/L1/old{n}.wav").exists() for n in range(3))
+    (tmp_path / "state" / "catalog.db").unlink()
+
+    with running(config, tmp_path, listener) as sock:
+        assert not any((tmp_path / f"recordings/L1/old{n}.wav").exists() for n in range(3)), (
+            "the release was lost with the catalogue"
+        )
+        assert {r: show(sock, r) for r in files} == before
+        listed = json.loads(ctl(sock, "request", "ls", "--json").stdout)
+        assert {r["id"]: r["state"] for r in listed} == {
+            "REQ-A": "verified",
+            "REQ-DONE": "completed",
+        }
+        count = erases(tmp_path)
+        again = recctl("--socket", str(sock), "delete", "--request-id", "REQ-DONE", "--yes")
+        assert again.returncode == 0, again.stderr
+        assert erases(tmp_path) == count, "a request run before the loss erased again"
+        assert hashlib.sha256(certificate.read_bytes()).hexdigest() == sha256
+        ctl(sock, "delete", "--request-id", "REQ-A", "--yes")
+        cert = json.loads(ctl(sock, "request", "certificate", "REQ-A").stdout)
+    assert (tmp_path / "recordings/L3/keep.wav").exists()
+    assert not (tmp_path / "recordings/L3/a.wav").exists()
+    assert not (tmp_path / "recordings/L3/b.wav").exists()
+    assert (cert["request"]["id"], cert["request"]["digest"]) == ("REQ-A", hashlib.sha256(
+        canonical_json(json.loads(files["REQ-A"].read_text()))).hexdigest())  # fmt: skip
+    assert cert["verification"]["signed_by"] == before["REQ-A"]["signed_by"]
+    assert sorted(e["id"] for e in cert["erased"]) == sorted([rid("L3/a.wav"), rid("L3/b.wav")])
+    [details] = rebuilt(tmp_path)
+    assert {k: details[k] for k in ("requests", "certificates", "breakers", "problems")} == {
+        "requests": 2, "certificates": 1, "breakers": 1, "problems": [],
+    }  # fmt: skip
+    assert [e["action"] for e in audit_entries(tmp_path) if e["subject"] == "L1"][-1] == (
+        "breaker.rearmed"
+    )

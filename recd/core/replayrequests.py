@@ -1,0 +1,510 @@
+"""Early-deletion requests and mass-deletion breakers as the audit log records them (SPEC 6-8).
+
+``replay_requests`` reads the ``request.*`` entries (and the ``erase.*`` entries of a request's
+runs, ``reason: request:<id>``) into the requests they describe: the verified document and its
+digest, who registered, approved, signed or rejected each and when, its runs, each recording's
+outcome and the certificate the last run wrote. ``replay_breakers`` reads ``breaker.tripped``,
+``breaker.released`` and ``breaker.rearmed`` into the breakers still standing.
+
+Both start from ``known``: what a catalogue already holds (empty for a full rebuild), so that
+the entries after a catalogue's mark can be replayed onto it. An entry a request already
+reflects (its seq at or below the request's last step) changes nothing, so replaying a log in
+one go or in slices, or twice, gives the same.
+
+When the log is unclear, the replay keeps more, never less, and never lets a request run that
+the log does not show verified: an entry written by an older recd without the request's
+document gives a request marked ``document_missing`` (it runs only once its file is registered
+again, checked against the audited digest); a ``verified`` registration without the signature
+that verified it, or an approval without the approver's uid, leaves the request ``received``.
+A released breaker is gone once a retention erase of its licence follows the release (that
+sweep re-armed it, as ``breaker.rearmed`` says in newer logs): re-armed, it trips again if a
+mass of recordings is still due. Each such case is reported in ``problems``.
+
+Pure: given the entries; no I/O, no clock reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from recd.core.audit import AuditEntry, canonical_json, parse_time
+
+REGISTERED = "request.registered"
+APPROVED = "request.approved"
+REJECTED = "request.rejected"
+STARTED = "request.started"
+EXECUTED = "request.executed"
+CERTIFICATE = "request.certificate"
+DOCUMENT = "request.document"  # the document of a request rebuilt without it, given again
+TRIPPED = "breaker.tripped"
+RELEASED = "breaker.released"
+REARMED = "breaker.rearmed"
+ERASES = ("erase.done", "erase.failed", "erase.skipped")
+
+#: The info keys holding the seq of a request's steps; the highest is the last step applied.
+STEP_SEQS = ("registered_seq", "approved_seq", "rejected_seq", "started_seq", "executed_seq")
+
+#: A recording a run found kept by a hold, as ``request.executed``'s ``held_by`` lists them.
+HELD_NOTE = "kept by a legal hold"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRecord:
+    """One recording of a request's scope, as ``recd.ports.RequestItem`` (outcome as text)."""
+
+    recording_id: str
+    outcome: str  # pending, erased, held, failed, gone
+    location: str | None = None
+    licence: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    method: str | None = None
+    effective: bool | None = None
+    ineffective_reason: str | None = None
+    time: datetime | None = None
+    audit_seq: int | None = None
+    holds: tuple[str, ...] = ()
+    note: str | None = None
+    s3: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """A request as the catalogue stores it (``recd.ports.StoredRequest``) with its items."""
+
+    id: str
+    licence: str
+    state: str  # received, verified, rejected, executing, completed, partial
+    document: Mapping[str, Any]
+    digest: str
+    info: Mapping[str, Any]
+    updated: datetime
+    items: Mapping[str, ItemRecord] = field(default_factory=dict)
+
+    @property
+    def last_step(self) -> int:
+        """The seq of the last step (registered ... executed, certificate) this reflects."""
+        seqs = [self.info.get(k) for k in STEP_SEQS]
+        cert = self.info.get("certificate")
+        if isinstance(cert, Mapping):
+            seqs.append(cert.get("seq"))
+        return max((s for s in seqs if isinstance(s, int)), default=0)
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerRecord:
+    """A breaker as the catalogue stores it (``recd.ports.Breaker``)."""
+
+    licence: str
+    tripped_at: datetime
+    due: int
+    total: int
+    released_at: datetime | None = None
+    released_by: str | None = None
+    tripped_seq: int = 0  # the entries that tripped, released, re-armed it (0: none/unknown)
+    released_seq: int = 0
+    rearmed_seq: int = 0  # re-armed: no longer standing (kept so the replay stays idempotent)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayedRequests:
+    requests: Mapping[str, RequestRecord]
+    problems: tuple[str, ...] = ()
+
+    def count(self, state: str) -> int:
+        return sum(1 for r in self.requests.values() if r.state == state)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayedBreakers:
+    breakers: Mapping[str, BreakerRecord]  # re-armed ones included
+    problems: tuple[str, ...] = ()
+
+    @property
+    def standing(self) -> dict[str, BreakerRecord]:
+        """The breakers a catalogue keeps: tripped, or released and not yet re-armed."""
+        return {k: b for k, b in self.breakers.items() if not b.rearmed_seq}
+
+    @property
+    def tripped(self) -> int:
+        return sum(1 for b in self.standing.values() if b.released_at is None)
+
+
+def document_digest(document: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of a request document's canonical JSON (``ErasureRequest.digest``)."""
+    return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+# --- requests ------------------------------------------------------------------------------
+
+
+def replay_requests(
+    entries: Iterable[AuditEntry], known: Mapping[str, RequestRecord]
+) -> ReplayedRequests:
+    """The requests ``known`` becomes with ``entries`` (in log order) applied."""
+    requests = dict(known)
+    problems: list[str] = []
+    for entry in entries:
+        _request_entry(requests, entry, problems)
+    return ReplayedRequests(requests, tuple(problems))
+
+
+def replay_decisions(
+    entries: Iterable[AuditEntry],
+    requests: Mapping[str, RequestRecord],
+    breakers: Mapping[str, BreakerRecord],
+) -> tuple[ReplayedRequests, ReplayedBreakers]:
+    """``replay_requests`` and ``replay_breakers`` in one reading of ``entries``."""
+    now_requests, now_breakers = dict(requests), dict(breakers)
+    request_problems: list[str] = []
+    breaker_problems: list[str] = []
+    for entry in entries:
+        _request_entry(now_requests, entry, request_problems)
+        _breaker_entry(now_breakers, entry, breaker_problems)
+    return (
+        ReplayedRequests(now_requests, tuple(request_problems)),
+        ReplayedBreakers(now_breakers, tuple(breaker_problems)),
+    )
+
+
+def _request_entry(
+    requests: dict[str, RequestRecord], entry: AuditEntry, problems: list[str]
+) -> None:
+    if entry.action in ERASES:
+        _erase(requests, entry)
+    elif entry.action == REGISTERED:
+        if entry.subject not in requests:
+            record = _registered(entry, problems)
+            if record is not None:
+                requests[record.id] = record
+    elif entry.action in _STEPS:
+        _apply(requests, entry, problems)
+
+
+def _apply(requests: dict[str, RequestRecord], entry: AuditEntry, problems: list[str]) -> None:
+    """One step of a registered request; a step it already reflects changes nothing."""
+    record = requests.get(entry.subject)
+    if record is None:
+        problems.append(f"seq {entry.seq}: {entry.action} of request {entry.subject}, never "
+                        "registered in this log; ignored")  # fmt: skip
+    elif entry.seq > record.last_step:
+        requests[record.id] = _STEPS[entry.action](record, entry, problems)
+
+
+def _registered(entry: AuditEntry, problems: list[str]) -> RequestRecord | None:
+    d = entry.details
+    rid, licence, digest = entry.subject, d.get("licence"), d.get("digest")
+    if not rid or not isinstance(licence, str) or not licence or not isinstance(digest, str):
+        problems.append(f"seq {entry.seq}: request.registered names no request, licence or "
+                        "digest; ignored")  # fmt: skip
+        return None
+    where = f"seq {entry.seq}: request {rid}"
+    info: dict[str, Any] = {
+        "verification": _text(d.get("verification")) or "two-person",
+        "registered_by": entry.actor,
+        "registered_uid": d.get("uid") if isinstance(d.get("uid"), int) else None,
+        "registered_at": entry.time,
+        "registered_seq": entry.seq,
+    }
+    signed = d.get("signed_by")
+    if isinstance(signed, Mapping):
+        info["signed_by"] = dict(signed)
+    document = d.get("document")
+    if isinstance(document, Mapping) and _whole(document, rid, licence, digest):
+        document = dict(document)
+    else:
+        if document is None:
+            problems.append(
+                f"{where}: the entry holds no request document (an older recd wrote it); "
+                "rebuilt without its reason and signature: it runs only once its file is "
+                "registered again (recctl request add --file)"
+            )
+        else:
+            problems.append(f"{where}: the document in the entry does not match its digest "
+                            "(or its id and licence); kept the entry's fields only")  # fmt: skip
+        document = _partial(d, rid, licence)
+        info["document_missing"] = True
+    state = _text(d.get("state")) or "received"
+    if state == "verified" and not _verified_by_signature(info):
+        problems.append(f"{where}: registered as verified, but the entry names no signature "
+                        "that verified it; rebuilt as received (it needs an approval)")  # fmt: skip
+        state = "received"
+    elif state not in ("received", "verified"):
+        problems.append(f"{where}: registered in state {state!r}; rebuilt as received")
+        state = "received"
+    return RequestRecord(rid, licence, state, document, digest, info, parse_time(entry.time))
+
+
+def _whole(document: Mapping[str, Any], rid: str, licence: str, digest: str) -> bool:
+    try:
+        same = document_digest(document) == digest
+    except (TypeError, ValueError):
+        return False
+    return same and document.get("request_id") == rid and document.get("licence") == licence
+
+
+def _partial(d: Mapping[str, Any], rid: str, licence: str) -> dict[str, Any]:
+    """What an older ``request.registered`` entry kept of the document."""
+    document: dict[str, Any] = {"request_id": rid, "licence": licence}
+    for key in ("requested_by", "received", "evidence", "scope"):
+        if key in d:
+            document[key] = d[key]
+    return document
+
+
+def _verified_by_signature(info: Mapping[str, Any]) -> bool:
+    signed = info.get("signed_by")
+    return isinstance(signed, Mapping) and bool(signed.get("key"))
+
+
+def _approved(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> RequestRecord:
+    uid = entry.details.get("uid")
+    where = f"seq {entry.seq}: request {record.id}"
+    if record.state != "received":
+        problems.append(f"{where}: approved while {record.state}; ignored")
+        return record
+    if not isinstance(uid, int) or not entry.actor:
+        problems.append(f"{where}: the approval names no approver uid; the request stays "
+                        "received (it needs an approval)")  # fmt: skip
+        return record
+    if uid == record.info.get("registered_uid"):
+        problems.append(f"{where}: approved by the uid that registered it; it stays received "
+                        "(two-person verification needs a second administrator)")  # fmt: skip
+        return record
+    info = {"approved_by": entry.actor, "approved_uid": uid, "approved_at": entry.time,
+            "approved_seq": entry.seq}  # fmt: skip
+    return _step(record, entry, "verified", info)
+
+
+def _rejected(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> RequestRecord:
+    uid = entry.details.get("uid")
+    info = {
+        "rejected_by": entry.actor,
+        "rejected_uid": uid if isinstance(uid, int) else None,
+        "rejected_at": entry.time,
+        "rejected_reason": _text(entry.details.get("reason")),
+        "rejected_seq": entry.seq,
+    }
+    return _step(record, entry, "rejected", info)
+
+
+def _started(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> RequestRecord:
+    run = entry.details.get("run")
+    runs = int(record.info.get("runs", 0))
+    info = {"runs": run if isinstance(run, int) and run > runs else runs + 1,
+            "started_seq": entry.seq}  # fmt: skip
+    if record.state not in ("verified", "executing", "completed", "partial"):
+        problems.append(f"seq {entry.seq}: request {record.id}: a run started while "
+                        f"{record.state}; its outcomes are kept, its state is not")  # fmt: skip
+        return _step(record, entry, record.state, info)
+    return _step(record, entry, "executing", info)
+
+
+def _executed(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> RequestRecord:
+    d = entry.details
+    state = _text(d.get("state"))
+    if state not in ("completed", "partial"):
+        problems.append(f"seq {entry.seq}: request {record.id}: executed in state {state!r}; "
+                        "rebuilt as partial")  # fmt: skip
+        state = "partial"
+    if record.state not in ("executing", "verified", "completed", "partial"):
+        state = record.state  # a run the log never showed verified: keep what it was
+    items = dict(record.items)
+    held = d.get("held_by")
+    for rid, holds in held.items() if isinstance(held, Mapping) else ():
+        old = items.get(rid) or ItemRecord(rid, "held")
+        hold_ids = tuple(h for h in holds if isinstance(h, str)) if isinstance(holds, list) else ()
+        items[rid] = replace(old, outcome="held", holds=hold_ids, note=HELD_NOTE)
+    for outcome in ("gone", "failed"):
+        listed = d.get(f"{outcome}_items")
+        for rid, note in listed.items() if isinstance(listed, Mapping) else ():
+            known = items.get(rid)
+            if known is None or known.audit_seq is None:  # an audited failure says more
+                items[rid] = replace(known or ItemRecord(rid, outcome), outcome=outcome,
+                                     note=_text(note) or None)  # fmt: skip
+    record = replace(record, items=items)
+    info = {"executed_at": entry.time, "executed_seq": entry.seq}
+    return _step(record, entry, state, info)
+
+
+def _certificate(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> RequestRecord:
+    d = entry.details
+    sha256, path = d.get("sha256"), d.get("path")
+    if not isinstance(sha256, str) or not isinstance(path, str):
+        problems.append(f"seq {entry.seq}: request {record.id}: the certificate entry has no "
+                        "sha256 or path; ignored")  # fmt: skip
+        return record
+    cert = {"path": path, "sha256": sha256, "seq": entry.seq}
+    return _step(record, entry, record.state, {"certificate": cert})
+
+
+def _document(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> RequestRecord:
+    """The document of a request rebuilt without it, registered again (``request.document``)."""
+    document = entry.details.get("document")
+    if not record.info.get("document_missing"):
+        return record
+    if not isinstance(document, Mapping) or not _whole(
+        document, record.id, record.licence, record.digest
+    ):
+        problems.append(f"seq {entry.seq}: request {record.id}: the document given again does "
+                        "not match the audited digest; ignored")  # fmt: skip
+        return record
+    info = {k: v for k, v in record.info.items() if k != "document_missing"}
+    return replace(record, document=dict(document), info=info, updated=parse_time(entry.time))
+
+
+_STEPS = {
+    DOCUMENT: _document,
+    APPROVED: _approved,
+    REJECTED: _rejected,
+    STARTED: _started,
+    EXECUTED: _executed,
+    CERTIFICATE: _certificate,
+}
+
+
+def _step(
+    record: RequestRecord, entry: AuditEntry, state: str, info: Mapping[str, Any]
+) -> RequestRecord:
+    return replace(
+        record, state=state, info={**record.info, **info}, updated=parse_time(entry.time)
+    )
+
+
+def _erase(requests: dict[str, RequestRecord], entry: AuditEntry) -> None:
+    """An erase of a request's run settles that recording's item (erased or failed)."""
+    d = entry.details
+    reason = d.get("reason")
+    if not isinstance(reason, str) or not reason.startswith("request:"):
+        return
+    record = requests.get(reason.removeprefix("request:"))
+    if record is None or not entry.subject or entry.seq <= record.last_step:
+        return  # not this log's request, or a run the request already reflects
+    old = record.items.get(entry.subject)
+    if old is not None and old.audit_seq is not None and old.audit_seq >= entry.seq:
+        return  # already reflected
+    if old is not None and old.outcome == "erased":
+        return  # erased once: a later entry cannot undo it
+    base = old or ItemRecord(entry.subject, "pending")
+    base = replace(
+        base,
+        location=_location(d) or base.location,
+        licence=d.get("licence") if isinstance(d.get("licence"), str) else base.licence,
+        size=d.get("size") if isinstance(d.get("size"), int) else base.size,
+    )
+    if entry.action == "erase.done":
+        item = replace(
+            base,
+            outcome="erased",
+            sha256=_text(d.get("sha256")) or None,
+            method=_text(d.get("method")) or None,
+            effective=d.get("effective") if isinstance(d.get("effective"), bool) else None,
+            ineffective_reason=_text(d.get("ineffective_reason")) or None,
+            time=parse_time(entry.time),
+            audit_seq=entry.seq,
+            holds=(),
+            note=None,
+            s3=_object_part(d),
+        )
+    elif entry.action == "erase.failed":
+        item = replace(base, outcome="failed", audit_seq=entry.seq,
+                       note=f"erase failed: {_text(d.get('error'))}")  # fmt: skip
+    else:
+        item = replace(base, outcome="failed", note=f"not erased: {_text(d.get('skipped'))}")
+    requests[record.id] = replace(record, items={**record.items, entry.subject: item})
+
+
+#: The S3 part of an erase.done entry (``recd.service.requests.OBJECT_DETAILS``).
+OBJECT_DETAILS = (
+    "bucket", "key", "versions", "deleted_versions", "deleted_delete_markers", "confirmed",
+)  # fmt: skip
+
+
+def _object_part(d: Mapping[str, Any]) -> dict[str, Any] | None:
+    if "bucket" not in d:
+        return None
+    return {k: d[k] for k in OBJECT_DETAILS if k in d}
+
+
+def _location(d: Mapping[str, Any]) -> str | None:
+    """The path ``location_details`` recorded (exact, from ``location_bytes`` when given)."""
+    raw = d.get("location_bytes")
+    if isinstance(raw, str):
+        try:
+            return bytes.fromhex(raw).decode("utf-8", "surrogateescape")
+        except ValueError:
+            pass
+    location = d.get("location")
+    return location if isinstance(location, str) else None
+
+
+# --- breakers ------------------------------------------------------------------------------
+
+
+def replay_breakers(
+    entries: Iterable[AuditEntry], known: Mapping[str, BreakerRecord]
+) -> ReplayedBreakers:
+    """The breakers ``known`` becomes with ``entries`` (in log order) applied: tripped ones
+    stop their licence's erasure; released ones let the next sweep through, until it re-arms
+    them (``breaker.rearmed``, or in an older log a retention erase of the licence)."""
+    breakers = dict(known)
+    problems: list[str] = []
+    for entry in entries:
+        _breaker_entry(breakers, entry, problems)
+    return ReplayedBreakers(breakers, tuple(problems))
+
+
+def _breaker_entry(
+    breakers: dict[str, BreakerRecord], entry: AuditEntry, problems: list[str]
+) -> None:
+    if entry.action == "erase.done" and entry.details.get("reason") == "retention":
+        licence = entry.details.get("licence")
+        _rearm(breakers, licence if isinstance(licence, str) else UNCLASSIFIED, entry)
+    elif entry.action in (TRIPPED, RELEASED, REARMED):
+        seen = breakers.get(entry.subject)
+        if seen is None or entry.seq > max(seen.tripped_seq, seen.released_seq, seen.rearmed_seq):
+            _breaker(breakers, entry, problems)
+
+
+def _breaker(breakers: dict[str, BreakerRecord], entry: AuditEntry, problems: list[str]) -> None:
+    label, d = entry.subject, entry.details
+    if entry.action == TRIPPED:
+        breakers[label] = BreakerRecord(
+            label, parse_time(entry.time), _int(d.get("due")), _int(d.get("recordings")),
+            tripped_seq=entry.seq,
+        )  # fmt: skip
+    elif entry.action == REARMED:
+        _rearm(breakers, label, entry)
+    elif (tripped := breakers.get(label)) is None or tripped.rearmed_seq:
+        problems.append(f"seq {entry.seq}: releases the breaker of {label}, never tripped in "
+                        "this log; ignored")  # fmt: skip
+    elif tripped.released_at is None:
+        at = parse_time(entry.time)
+        breakers[label] = replace(
+            tripped, released_at=at, released_by=entry.actor, released_seq=entry.seq
+        )
+
+
+def _rearm(breakers: dict[str, BreakerRecord], label: str, entry: AuditEntry) -> None:
+    """The sweep a release let through ran (it erased, or said so): the breaker is re-armed."""
+    breaker = breakers.get(label)
+    if breaker is None or breaker.released_at is None or breaker.rearmed_seq:
+        return
+    if entry.seq > breaker.released_seq:
+        breakers[label] = replace(breaker, rearmed_seq=entry.seq)
+
+
+#: The breaker label of unclassified recordings (``recd.service.sweep.UNCLASSIFIED``).
+UNCLASSIFIED = "(unclassified)"
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""

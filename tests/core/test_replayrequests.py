@@ -1,0 +1,334 @@
+"""Requests and breakers an audit log records, replayed from its entries alone (issue 14)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recd.core.audit import GENESIS, AuditDraft, AuditEntry, format_time, seal
+from recd.core.replayrequests import (
+    HELD_NOTE,
+    BreakerRecord,
+    ItemRecord,
+    document_digest,
+    replay_breakers,
+    replay_decisions,
+    replay_requests,
+)
+
+T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+R1, R2, R3, R4 = (f"{n:020x}" for n in (1, 2, 3, 4))
+SIGNED = {"name": "Jane Doe", "email": "dpo@three.example", "key": "ed25519:AAAA"}
+
+Step = tuple[str, str, Mapping[str, Any], str]
+
+
+def at(n: int) -> datetime:
+    return T0 + timedelta(minutes=n)
+
+
+def log(*steps: Step) -> list[AuditEntry]:
+    """Sealed entries, one a minute from T0: (action, subject, details, actor)."""
+    entries: list[AuditEntry] = []
+    prev = GENESIS
+    for n, (action, subject, details, actor) in enumerate(steps, start=1):
+        entry = seal(AuditDraft(action, subject, details, actor), seq=n, prev=prev, time=at(n))
+        entries.append(entry)
+        prev = entry.hash
+    return entries
+
+
+def document(rid: str, licence: str = "L1") -> dict[str, Any]:
+    return {
+        "request_id": rid,
+        "licence": licence,
+        "requested_by": {"name": "Jane Doe", "email": "dpo@three.example", "role": "DPO"},
+        "received": "2026-10-20T10:00:00Z",
+        "reason": "Erasure requested by the data subject",
+        "evidence": "letter 77",
+        "scope": {"recordings": [R1, R2, R3, R4]},
+    }
+
+
+def registered(rid: str, *, signed: bool = False, whole: bool = True, **extra: Any) -> Step:
+    doc = document(rid)
+    details: dict[str, Any] = {
+        "licence": "L1",
+        "digest": document_digest(doc),
+        "verification": "signature" if signed else "two-person",
+        "state": "verified" if signed else "received",
+        "requested_by": doc["requested_by"],
+        "received": doc["received"],
+        "evidence": doc["evidence"],
+        "scope": doc["scope"],
+        "uid": 1000,
+    }
+    if signed:
+        details["signed_by"] = SIGNED
+    if whole:
+        details["document"] = doc
+    return ("request.registered", rid, details | extra, "alice")
+
+
+def approved(rid: str, uid: int | None = 1001, actor: str = "bob") -> Step:
+    details = {"registered_by": "alice"} | ({} if uid is None else {"uid": uid})
+    return ("request.approved", rid, details, actor)
+
+
+def started(rid: str, run: int = 1) -> Step:
+    return ("request.started", rid, {"run": run, "uid": 1001}, "bob")
+
+
+def erased(rid: str, rec: str, **extra: Any) -> Step:
+    details = {"location": f"/srv/rec/L1/{rec}.wav", "licence": "L1", "size": 4096,
+               "reason": f"request:{rid}", "sha256": "ab" * 32, "method": "overwrite",
+               "effective": True, **extra}  # fmt: skip
+    return ("erase.done", rec, details, "recd")
+
+
+def executed(rid: str, state: str = "completed", **extra: Any) -> Step:
+    details = {"state": state, "erased": 2, "held": 0, "failed": 0, "gone": 0, "pending": 0,
+               "uid": 1001, **extra}  # fmt: skip
+    return ("request.executed", rid, details, "bob")
+
+
+def certificate(rid: str, sha256: str = "cd" * 32) -> Step:
+    details = {"sha256": sha256, "path": f"/var/lib/recd/certificates/{rid}.json",
+               "state": "completed", "erased": 2}  # fmt: skip
+    return ("request.certificate", rid, details, "recd")
+
+
+# --- requests ----------------------------------------------------------------------------------
+
+
+def test_a_signed_request_comes_back_verified_with_its_document_and_signer() -> None:
+    replayed = replay_requests(log(registered("REQ-1", signed=True)), {})
+    record = replayed.requests["REQ-1"]
+    assert (record.licence, record.state, record.document) == ("L1", "verified", document("REQ-1"))
+    assert record.digest == document_digest(document("REQ-1"))
+    assert record.info == {
+        "verification": "signature", "registered_by": "alice", "registered_uid": 1000,
+        "registered_at": format_time(at(1)), "registered_seq": 1, "signed_by": SIGNED,
+    }  # fmt: skip
+    assert (record.updated, record.items, replayed.problems) == (at(1), {}, ())
+
+
+def test_a_two_person_request_comes_back_with_its_approval() -> None:
+    record = replay_requests(log(registered("REQ-1"), approved("REQ-1")), {}).requests["REQ-1"]
+    assert record.state == "verified"
+    assert {k: record.info[k] for k in ("approved_by", "approved_uid", "approved_at")} == {
+        "approved_by": "bob", "approved_uid": 1001, "approved_at": format_time(at(2)),
+    }  # fmt: skip
+    assert record.info["approved_seq"] == 2
+
+
+def test_an_approval_that_cannot_be_rebuilt_leaves_the_request_unrunnable() -> None:
+    for approval in (approved("REQ-1", uid=None), approved("REQ-1", uid=1000, actor="alice")):
+        replayed = replay_requests(log(registered("REQ-1"), approval), {})
+        assert replayed.requests["REQ-1"].state == "received"
+        assert "approved_by" not in replayed.requests["REQ-1"].info
+        [problem] = replayed.problems
+        assert problem.startswith("seq 2: request REQ-1: ") and "received" in problem
+
+
+def test_a_verified_registration_without_its_signature_needs_an_approval() -> None:
+    entry = registered("REQ-1", signed=True)
+    del entry[2]["signed_by"]  # type: ignore[attr-defined]
+    replayed = replay_requests(log(entry), {})
+    assert replayed.requests["REQ-1"].state == "received"
+    assert "names no signature" in replayed.problems[0]
+
+
+def test_an_older_entry_without_the_document_keeps_what_it_has_and_waits_for_the_file() -> None:
+    replayed = replay_requests(log(registered("REQ-1", whole=False), approved("REQ-1")), {})
+    record = replayed.requests["REQ-1"]
+    assert record.state == "verified" and record.info["document_missing"] is True
+    assert "reason" not in record.document
+    assert record.document["scope"] == document("REQ-1")["scope"]
+    assert record.digest == document_digest(document("REQ-1")), "the audited digest is kept"
+    assert "holds no request document (an older recd wrote it)" in replayed.problems[0]
+
+    wrong = document("REQ-1") | {"reason": "something else"}
+    given_again = replay_requests(
+        log(registered("REQ-1", whole=False), approved("REQ-1"),
+            ("request.document", "REQ-1", {"document": wrong}, "carol"),
+            ("request.document", "REQ-1", {"document": document("REQ-1")}, "carol")),
+        {},
+    )  # fmt: skip
+    record = given_again.requests["REQ-1"]
+    assert record.document == document("REQ-1") and "document_missing" not in record.info
+    problem = given_again.problems[1]
+    assert problem.startswith("seq 3: request REQ-1: the document given again does not match")
+
+
+def test_a_document_that_does_not_match_its_digest_is_not_trusted() -> None:
+    entry = registered("REQ-1", signed=True)
+    entry[2]["document"]["reason"] = "changed"
+    replayed = replay_requests(log(entry), {})
+    assert replayed.requests["REQ-1"].info["document_missing"] is True
+    assert "does not match its digest" in replayed.problems[0]
+
+
+def test_a_rejection_keeps_who_and_why() -> None:
+    rejected = ("request.rejected", "REQ-1", {"reason": "not the subject", "uid": 1001}, "bob")
+    record = replay_requests(log(registered("REQ-1"), rejected), {}).requests["REQ-1"]
+    assert record.state == "rejected"
+    assert (record.info["rejected_by"], record.info["rejected_uid"]) == ("bob", 1001)
+    assert (record.info["rejected_reason"], record.info["rejected_seq"]) == ("not the subject", 2)
+
+
+def test_a_run_comes_back_with_its_items_and_certificate() -> None:
+    entries = log(
+        registered("REQ-1", signed=True),
+        started("REQ-1"),
+        erased("REQ-1", R1),
+        ("erase.failed", R2, {"location": "/srv/rec/L1/b.wav", "licence": "L1", "size": 9,
+                              "reason": "request:REQ-1", "error": "I/O error"}, "recd"),
+        erased("REQ-OTHER", R4),  # another request's, never registered here: ignored
+        retention(),  # a sweep's erase: no request's
+        executed("REQ-1", "partial", held_by={R3: ["H-0001"]}, gone_items={R4: "missing"}),
+        certificate("REQ-1"),
+    )  # fmt: skip
+    replayed = replay_requests(entries, {})
+    record = replayed.requests["REQ-1"]
+    assert (record.state, record.info["runs"], record.info["started_seq"]) == ("partial", 1, 2)
+    assert (record.info["executed_seq"], record.info["executed_at"]) == (7, format_time(at(7)))
+    assert record.info["certificate"] == {
+        "path": "/var/lib/recd/certificates/REQ-1.json", "sha256": "cd" * 32, "seq": 8,
+    }  # fmt: skip
+    assert record.items == {
+        R1: ItemRecord(R1, "erased", f"/srv/rec/L1/{R1}.wav", "L1", 4096, "ab" * 32,
+                       "overwrite", True, None, at(3), 3),
+        R2: ItemRecord(R2, "failed", "/srv/rec/L1/b.wav", "L1", 9, audit_seq=4,
+                       note="erase failed: I/O error"),
+        R3: ItemRecord(R3, "held", holds=("H-0001",), note=HELD_NOTE),
+        R4: ItemRecord(R4, "gone", note="missing"),
+    }  # fmt: skip
+    assert replayed.problems == ()
+
+
+def test_a_path_that_is_not_utf8_comes_back_exact() -> None:
+    raw = b"/srv/rec/L1/caf\xe9.wav"
+    step = erased("REQ-1", R1, location="/srv/rec/L1/caf\\xe9.wav", location_bytes=raw.hex())
+    entries = log(registered("REQ-1", signed=True), started("REQ-1"), step)
+    item = replay_requests(entries, {}).requests["REQ-1"].items[R1]
+    assert item.location == raw.decode("utf-8", "surrogateescape")
+
+
+def test_a_run_of_a_request_never_shown_verified_does_not_make_it_runnable() -> None:
+    entries = log(registered("REQ-1"), started("REQ-1"), erased("REQ-1", R1), executed("REQ-1"))
+    replayed = replay_requests(entries, {})
+    record = replayed.requests["REQ-1"]
+    assert record.state == "received" and record.items[R1].outcome == "erased"
+    assert "a run started while received" in replayed.problems[0]
+
+
+def test_steps_of_a_request_the_log_never_registered_are_reported() -> None:
+    replayed = replay_requests(log(approved("REQ-9"), certificate("REQ-9")), {})
+    assert replayed.requests == {}
+    assert [p.split(",")[0] for p in replayed.problems] == [
+        "seq 1: request.approved of request REQ-9", "seq 2: request.certificate of request REQ-9",
+    ]  # fmt: skip
+
+
+# --- breakers ----------------------------------------------------------------------------------
+
+
+def tripped(label: str = "L1", due: int = 30) -> Step:
+    return ("breaker.tripped", label, {"due": due, "recordings": 40}, "recd")
+
+
+def released(label: str = "L1") -> Step:
+    return ("breaker.released", label, {"due": 30, "recordings": 40, "uid": 1001}, "bob")
+
+
+def retention(licence: str = "L1") -> Step:
+    return ("erase.done", R1, {"licence": licence, "reason": "retention"}, "recd")
+
+
+def test_a_tripped_breaker_comes_back_tripped_and_a_released_one_released() -> None:
+    breakers = replay_breakers(log(tripped(), tripped("L2"), released()), {}).breakers
+    assert breakers["L2"] == BreakerRecord("L2", at(2), 30, 40, tripped_seq=2)
+    assert breakers["L1"] == BreakerRecord("L1", at(1), 30, 40, at(3), "bob", 1, 3)
+
+
+def test_the_sweep_after_a_release_rearms_the_breaker() -> None:
+    rearmed: Step = ("breaker.rearmed", "L1", {}, "recd")
+    assert replay_breakers(log(tripped(), released(), rearmed), {}).standing == {}
+    # an older log says it by the retention erase the release let through
+    assert replay_breakers(log(tripped(), released(), retention("L2")), {}).standing.keys() == {
+        "L1"
+    }
+    assert replay_breakers(log(tripped(), released(), retention()), {}).standing == {}
+    again = replay_breakers(log(tripped(), released(), retention(), tripped()), {}).standing
+    assert again["L1"] == BreakerRecord("L1", at(4), 30, 40, tripped_seq=4)
+    assert replay_breakers(log(tripped(), retention(), released()), {}).tripped == 0
+
+
+def test_entries_a_catalogue_already_reflects_change_nothing() -> None:
+    entries = log(tripped(), retention(), released())
+    known = replay_breakers(entries, {}).breakers
+    assert known["L1"].released_by == "bob"
+    assert replay_breakers(entries[:2], known).breakers == known, "re-armed by an older erase"
+
+
+def test_a_release_of_a_breaker_never_tripped_is_reported() -> None:
+    replayed = replay_breakers(log(released()), {})
+    assert (replayed.breakers, replayed.problems) == (
+        {}, ("seq 1: releases the breaker of L1, never tripped in this log; ignored",),
+    )  # fmt: skip
+
+
+# --- one go, in slices, twice ------------------------------------------------------------------
+
+RIDS = ("REQ-1", "REQ-2")
+RECS = (R1, R2, R3)
+
+
+def _steps() -> st.SearchStrategy[Step]:
+    rid, rec = st.sampled_from(RIDS), st.sampled_from(RECS)
+    return st.one_of(
+        st.builds(lambda r, s, w: registered(r, signed=s, whole=w), rid, st.booleans(),
+                  st.booleans()),
+        st.builds(lambda r, u: approved(r, uid=u), rid, st.sampled_from([None, 1000, 1001])),
+        st.builds(lambda r: ("request.rejected", r, {"reason": "no", "uid": 1001}, "bob"), rid),
+        st.builds(started, rid, st.integers(1, 3)),
+        st.builds(erased, rid, rec),
+        st.builds(lambda r, c: ("erase.skipped", c, {"reason": f"request:{r}",
+                                                     "skipped": "no"}, "recd"), rid, rec),
+        st.builds(lambda r, s, c: executed(r, s, held_by={c: ["H-0001"]},
+                                           failed_items={R3: "x"}),
+                  rid, st.sampled_from(["completed", "partial"]), rec),
+        st.builds(certificate, rid, st.sampled_from(["aa" * 32, "bb" * 32])),
+        st.builds(lambda r: ("request.document", r, {"document": document(r)}, "carol"), rid),
+        st.builds(tripped, st.sampled_from(["L1", "L2"])),
+        st.builds(released, st.sampled_from(["L1", "L2"])),
+        st.builds(lambda b: ("breaker.rearmed", b, {}, "recd"), st.sampled_from(["L1", "L2"])),
+        st.builds(retention, st.sampled_from(["L1", "L2"])),
+    )  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_steps(), max_size=25), st.data())
+def test_replaying_in_slices_or_twice_is_replaying_once(steps: list[Step], data: Any) -> None:
+    entries = log(*steps)
+    cut = data.draw(st.integers(0, len(entries)))
+    once = replay_requests(entries, {})
+    sliced = replay_requests(entries[cut:], replay_requests(entries[:cut], {}).requests)
+    assert sliced.requests == once.requests
+    assert replay_requests(entries, once.requests).requests == once.requests, "not idempotent"
+    assert replay_requests(entries[:cut], once.requests).requests == once.requests
+    breakers = replay_breakers(entries, {})
+    halves = replay_breakers(entries[cut:], replay_breakers(entries[:cut], {}).breakers)
+    assert halves.breakers == breakers.breakers
+    assert replay_breakers(entries, breakers.breakers).breakers == breakers.breakers
+    assert replay_breakers(entries[:cut], breakers.breakers).breakers == breakers.breakers
+    assert replay_decisions(entries, {}, {}) == (once, breakers), "one reading differs"
+    for record in once.requests.values():
+        if record.state in ("verified", "executing", "completed", "partial"):
+            shown = record.info.get("approved_uid") or record.info.get("signed_by")
+            assert shown, f"{record.id} runnable without a verification the log shows"
