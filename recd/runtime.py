@@ -191,7 +191,7 @@ def open_runtime(config: Config, clock: Clock, pins: Any = None) -> Runtime:
     prepare_state(state)
     catalogue = adapter("catalogue.sqlite")(state / "catalog.db")
     try:
-        audit = adapter("audit.file").open(state / "audit.log", clock.now())  # type: ignore[attr-defined]
+        audit = adapter("audit.file").open(state / "audit.log", clock.now(), config.audit)  # type: ignore[attr-defined]
     except BaseException:
         catalogue.close()
         raise

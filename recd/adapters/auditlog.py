@@ -14,25 +14,46 @@ Invariants:
 - A batch torn by power loss was never acknowledged: ``open`` cuts an incomplete last line off
   and records that with an ``audit.recovered`` entry (length and SHA-256 of the bytes removed).
   Complete lines of a torn batch stay; they are valid entries of what was about to happen.
-- ``open`` reads only the last line (from the end, so in time independent of the log's size);
-  checking the whole chain is ``recctl audit verify``'s job.
+- ``open`` reads only the first and the last line (from the end, so in time independent of the
+  log's size); checking the whole chain is ``recctl audit verify``'s job.
+- Rotation (``audit.rotate_size``, SPEC section 8) keeps one chain and never leaves the name
+  ``audit.log`` missing or unlocked: after an append that takes the log past the size, a new
+  file is prepared under a temporary name holding the ``audit.rotated`` entry that continues
+  the chain, ``fsync``ed and locked; the live file is hard-linked to its segment name
+  ``audit.log.<first>-<last>``; the new file is renamed over ``audit.log``. A crash before the
+  rename is undone by the next ``open`` (the link and the temporary file go), one after it left
+  a finished rotation. A rotation that fails is logged and tried again at the next append; the
+  append it followed stands.
+- Offsets (``end_offset``, ``read_from``) count bytes in the whole chain, every segment's bytes
+  (uncompressed) before the live log's, so an offset stored before a rotation (an erase intent,
+  a request run) still finds its entries after it. The ``audit.rotated`` entry records where
+  the log it begins starts in the chain.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from recd.adapters import _auditfiles as files
 from recd.adapters._closing import Closing
-from recd.core.audit import GENESIS, AuditDraft, AuditEntry, parse_sealed, seal_line
+from recd.configtypes import AuditSettings
+from recd.core.audit import GENESIS, AuditDraft, AuditEntry, link_problem, parse_sealed, seal_line
+from recd.core.auditsegments import NEW, ROTATED, Segment, first_gap, segment_name
 from recd.errors import AuditCorrupt, StateError
+from recd.ports import AuditExtent
 
-_CHUNK = 64 * 1024
-_MODE = 0o640  # group recd-admin may read it (recctl audit verify, ls)
+logger = logging.getLogger(__name__)
+
+_CHUNK = files.CHUNK
+_MODE = files.MODE
+_OPEN_TRIES = 3  # a rotation by another process between open and lock is retried
 
 
 def _pread_exact(fd: int, start: int, end: int) -> bytes:
@@ -77,76 +98,142 @@ def _open_append(path: Path) -> tuple[int, bool]:
 def _settle_new(fd: int, path: Path) -> None:
     """Give a new log its mode whatever the umask, and make its name durable."""
     os.fchmod(fd, _MODE)
-    dirfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    files.fsync_dir(path.parent)
+
+
+def _lock(path: Path) -> tuple[int, int]:
+    """The append and read descriptors of ``path``, locked; (-1, -1) if a rotation replaced
+    the file between its open and its lock (try again)."""
+    wfd, created = _open_append(path)
+    rfd = -1
     try:
-        os.fsync(dirfd)
-    finally:
-        os.close(dirfd)
+        if created:
+            _settle_new(wfd, path)
+        try:
+            fcntl.flock(wfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StateError(f"{path}: in use by another recd process") from None
+        rfd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except BaseException:
+        os.close(wfd)
+        if rfd >= 0:
+            os.close(rfd)
+        raise
+    if not os.path.samestat(os.fstat(wfd), os.fstat(rfd)):  # pragma: no cover (race)
+        os.close(wfd)
+        os.close(rfd)
+        return -1, -1
+    return wfd, rfd
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    written = 0
+    while written < len(view):
+        written += os.write(fd, view[written:])
+
+
+def _first_line(fd: int, end: int) -> bytes:
+    """The first line of the first ``end`` bytes (``end`` is at a line's end)."""
+    parts: list[bytes] = []
+    pos = 0
+    while pos < end:
+        chunk = _pread_exact(fd, pos, min(end, pos + _CHUNK))
+        cut = chunk.find(b"\n")
+        if cut >= 0:
+            parts.append(chunk[: cut + 1])
+            break
+        parts.append(chunk)
+        pos += len(chunk)
+    return b"".join(parts)
 
 
 class FileAuditLog(Closing):
     """The hash-chained audit log of one state directory; see the module docstring."""
 
-    def __init__(self, path: Path, wfd: int, rfd: int, end: int, last: AuditEntry | None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        wfd: int,
+        rfd: int,
+        end: int,
+        last: AuditEntry | None,
+        settings: AuditSettings | None = None,
+    ) -> None:
         """Use ``FileAuditLog.open``; this takes over two open, locked descriptors."""
         self.path = path
         self._wfd = wfd
         self._rfd = rfd
-        self._end = end
+        self._end = end  # bytes of the live file
         self._last = last
         self._broken: str | None = None
         self.failure: OSError | None = None  # why the last append failed; None once one succeeds
+        self._settings = settings or AuditSettings()
+        self._base = 0  # where the live file starts in the whole chain
+        self._first: AuditEntry | None = None  # the live file's first entry
+        self._segments = 0  # closed segments beside it
+        self._rotate_failed = False
+        self._first_damaged = False  # the live log's first line does not parse: no rotation
 
     @classmethod
-    def open(cls, path: Path, now: datetime) -> FileAuditLog:
-        """Open (creating) and lock the log, repairing a torn last line as of ``now`` (UTC).
+    def open(cls, path: Path, now: datetime, settings: AuditSettings | None = None) -> FileAuditLog:
+        """Open (creating) and lock the log, repairing a torn last line as of ``now`` (UTC),
+        and settle a rotation or compression a crash interrupted.
 
         Raises ``StateError`` if the log cannot be opened, is in use by another recd process,
-        or its last complete entry is damaged.
+        its last complete entry is damaged, or it is missing beside its segments. (A damaged
+        first entry is left for ``recctl audit verify`` to report; the log is not rotated.)
         """
         try:
-            return cls._open(path, now)
+            return cls._open(path, now, settings or AuditSettings())
         except OSError as exc:
             raise StateError(f"{path}: cannot open the audit log: {exc.strerror}") from exc
 
     @classmethod
-    def _open(cls, path: Path, now: datetime) -> FileAuditLog:
-        wfd, created = _open_append(path)
-        rfd = -1
+    def _open(cls, path: Path, now: datetime, settings: AuditSettings) -> FileAuditLog:
+        for _ in range(_OPEN_TRIES):
+            wfd, rfd = _lock(path)
+            if wfd >= 0:
+                break
+        else:  # pragma: no cover (race)
+            raise StateError(f"{path}: replaced while it was being opened")
         try:
-            if created:
-                _settle_new(wfd, path)
-            try:
-                fcntl.flock(wfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise StateError(f"{path}: in use by another recd process") from None
-            rfd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            if not os.path.samestat(os.fstat(wfd), os.fstat(rfd)):  # pragma: no cover (race)
-                raise StateError(f"{path}: replaced while it was being opened")
-            return cls._recover(path, wfd, rfd, now)
+            for done in files.settle(path, wfd):
+                logger.warning("audit log: %s", done)
+            log = cls._recover(path, wfd, rfd, now, settings)
         except BaseException:
             os.close(wfd)
-            if rfd >= 0:
-                os.close(rfd)
+            os.close(rfd)
             raise
+        if settings.compress == "gzip":
+            for segment in files.list_segments(path):
+                if not segment.compressed:
+                    log._compress(path.with_name(segment.name))
+        return log
 
     @classmethod
-    def _recover(cls, path: Path, wfd: int, rfd: int, now: datetime) -> FileAuditLog:
+    def _recover(
+        cls, path: Path, wfd: int, rfd: int, now: datetime, settings: AuditSettings
+    ) -> FileAuditLog:
         size = os.fstat(rfd).st_size
         end = size
         if size and _pread_exact(rfd, size - 1, size) != b"\n":
             end = _line_start(rfd, size)
-        last: AuditEntry | None = None
+        last = first = None
         if end:
-            line = _pread_exact(rfd, _line_start(rfd, end - 1), end)
             try:
-                last = parse_sealed(line)
+                last = parse_sealed(_pread_exact(rfd, _line_start(rfd, end - 1), end))
             except ValueError as exc:
                 raise StateError(
                     f"{path}: the last entry is damaged ({exc}); "
                     f"run `recctl audit verify --file {path}` to find the first bad entry"
                 ) from None
-        log = cls(path, wfd, rfd, end, last)
+            with contextlib.suppress(ValueError):  # verify's to report; rotation waits
+                first = parse_sealed(_first_line(rfd, end))
+        log = cls(path, wfd, rfd, end, last, settings)
+        log._first = first
+        log._first_damaged = bool(end) and first is None
+        log._segments, log._base = cls._place(path, first)
         if end < size:
             torn = {"offset": end, "torn_bytes": size - end, "torn_sha256": _sha256(rfd, end, size)}
             os.ftruncate(wfd, end)
@@ -154,12 +241,31 @@ class FileAuditLog(Closing):
             log.append([AuditDraft("audit.recovered", str(path), torn)], now)
         return log
 
+    @staticmethod
+    def _place(path: Path, first: AuditEntry | None) -> tuple[int, int]:
+        """The segments beside the live log, and where it starts in the chain."""
+        found = files.list_segments(path)
+        offset = None if first is None else first.details.get("offset")
+        if first is not None and first.action == ROTATED and type(offset) is int:
+            return len(found), offset
+        if found:
+            tail = found[-1]
+            held = "holds no entry" if first is None else f"begins at seq {first.seq}"
+            raise StateError(
+                f"{path}: {held} without the {ROTATED} entry that follows a segment, yet "
+                f"segment {tail.name} holds entries up to seq {tail.last}: the live log was "
+                "removed or replaced; restore it from a backup, or move the segments away to "
+                "start a new chain"
+            )
+        return 0, 0
+
     def append(self, drafts: Sequence[AuditDraft], now: datetime) -> list[AuditEntry]:
         """Seal ``drafts`` at ``now`` (UTC) and append them; on stable storage when this returns.
 
         Raises the ``OSError`` of a failed write or ``fsync``, after cutting the file back to
         where the batch began; ``ValueError``/``TypeError`` for details JSON cannot hold (nothing
-        is written); ``StateError`` once a failed batch could not be cut back.
+        is written); ``StateError`` once a failed batch could not be cut back. Past
+        ``audit.rotate_size`` the log is then rotated (a failure there is logged, not raised).
         """
         if self._broken is not None:
             self._cut_back()  # the disk may have recovered: the cut comes before any new line
@@ -177,11 +283,9 @@ class FileAuditLog(Closing):
             seq, prev = entry.seq, entry.hash
         if not entries:
             return entries
-        data = memoryview(b"".join(lines))
+        data = b"".join(lines)
         try:
-            written = 0
-            while written < len(data):
-                written += os.write(self._wfd, data[written:])
+            _write_all(self._wfd, data)
             os.fsync(self._wfd)
         except OSError as exc:
             self.failure = exc
@@ -192,7 +296,10 @@ class FileAuditLog(Closing):
             raise
         self._end += len(data)
         self._last = entries[-1]
+        self._first = self._first or entries[0]
         self.failure = None
+        if self._end >= self._settings.rotate_size and not self._first_damaged:
+            self._rotate(now)
         return entries
 
     def _cut_back(self) -> None:
@@ -209,49 +316,230 @@ class FileAuditLog(Closing):
         else:
             self._broken = None
 
+    # -- rotation -----------------------------------------------------------------------------
+
+    def _rotate(self, now: datetime) -> None:
+        """Close the live file into a segment; a new live file continues the chain."""
+        assert self._first is not None and self._last is not None
+        first, last = self._first.seq, self._last.seq
+        name = segment_name(self.path.name, first, last)
+        segment = self.path.with_name(name)
+        base = self._base + self._end
+        details = {"segment": name, "first": first, "last": last, "offset": base}
+        entry, line = seal_line(
+            AuditDraft(ROTATED, name, details), seq=last + 1, prev=self._last.hash, time=now
+        )
+        prepared = self.path.with_name(self.path.name + NEW)
+        fds: list[int] = []
+        linked = renamed = False
+        try:
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+            fds.append(os.open(prepared, flags, _MODE))
+            fcntl.flock(fds[0], fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.fchmod(fds[0], _MODE)
+            fds.append(os.open(prepared, os.O_RDONLY | os.O_CLOEXEC))
+            _write_all(fds[0], line)
+            os.fsync(fds[0])
+            os.link(self.path, segment)
+            linked = True
+            files.fsync_dir(self.path.parent)
+            os.rename(prepared, self.path)
+            renamed = True
+        except BaseException as exc:
+            if not renamed:
+                for leftover in (segment,) * linked + (prepared,):
+                    with contextlib.suppress(OSError):
+                        os.unlink(leftover)
+            for fd in fds:
+                os.close(fd)
+            if not isinstance(exc, OSError):
+                raise
+            if not self._rotate_failed:
+                logger.warning(
+                    "cannot rotate the audit log %s into %s: %s; trying again after the next "
+                    "append", self.path, name, exc.strerror or exc,
+                )  # fmt: skip
+            self._rotate_failed = True
+            return
+        old = (self._wfd, self._rfd)
+        self._wfd, self._rfd = fds
+        self._base, self._end, self._first, self._last = base, len(line), entry, entry
+        self._segments += 1
+        self._rotate_failed = False
+        for fd in old:
+            os.close(fd)
+        try:
+            files.fsync_dir(self.path.parent)
+        except OSError as exc:
+            logger.warning("audit log rotated, but %s: %s", self.path.parent, exc.strerror)
+        logger.info("audit log rotated: entries %d-%d closed into %s", first, last, segment)
+        if self._settings.compress == "gzip":
+            self._compress(segment)
+
+    def _compress(self, segment: Path) -> None:
+        try:
+            packed = files.compress(segment)
+        except OSError as exc:
+            logger.warning(
+                "cannot compress audit log segment %s: %s; it stays uncompressed until recd "
+                "starts again", segment, exc.strerror or exc,
+            )  # fmt: skip
+            return
+        logger.info("audit log segment %s compressed into %s", segment, packed.name)
+
+    # -- reading ------------------------------------------------------------------------------
+
     def end_offset(self) -> int:
-        """The byte offset at which the next entry will be written."""
-        return self._end
+        """The offset in the whole chain (every segment's bytes, then the live log's) at which
+        the next entry will be written."""
+        return self._base + self._end
+
+    def extent(self) -> AuditExtent:
+        """The live log's size and the closed segments beside it (safe from any thread)."""
+        return AuditExtent(self._end, self._segments)
 
     def read_from(self, offset: int) -> Iterator[AuditEntry]:
-        """Entries from byte ``offset`` (an earlier ``end_offset()``) to the current end.
+        """Entries from ``offset`` (an earlier ``end_offset()``) to the current end, through
+        segments closed since.
 
         Streams with bounded memory (one chunk and one line). Raises ``ValueError`` at once for
         an offset that is not the start of an entry; the iterator raises ``AuditCorrupt`` for an
-        entry that does not parse or check.
+        entry that does not parse or check, or does not follow the one before.
         """
-        if self._rfd < 0:
-            raise ValueError(f"{self.path}: the audit log is closed")
-        if not 0 <= offset <= self._end:
-            raise ValueError(f"offset {offset} is outside the audit log (0 to {self._end})")
-        if offset and _pread_exact(self._rfd, offset - 1, offset) != b"\n":
+        self._check_open()
+        end = self.end_offset()
+        if not 0 <= offset <= end:
+            raise ValueError(f"offset {offset} is outside the audit log (0 to {end})")
+        if offset > self._base:
+            before = _pread_exact(self._rfd, offset - self._base - 1, offset - self._base)
+        elif 0 < offset < self._base:
+            before = next(self._chunks(offset - 1), (self.path, 0, b""))[2][:1]
+        else:
+            before = b"\n"
+        if before != b"\n":
             raise ValueError(f"offset {offset} is not the start of an audit entry")
         return self._entries(offset)
 
-    def _entries(self, offset: int) -> Iterator[AuditEntry]:
-        pending = b""
-        line_at = pos = offset
-        while pos < self._end:
-            chunk = os.pread(self._rfd, min(_CHUNK, self._end - pos), pos)
+    def read_since(self, seq: int) -> Iterator[AuditEntry]:
+        """Every entry after ``seq`` (0: all), through the segments that hold them, each
+        checked to follow the one before. Raises ``AuditCorrupt`` at once when no file holds
+        entry ``seq + 1`` (a segment removed)."""
+        self._check_open()
+        if self._first is None or seq + 1 >= self._first.seq:
+            return self._entries(self._base, after=seq, genesis=seq == 0)
+        found = files.list_segments(self.path)
+        for segment in found:
+            if segment.first <= seq + 1 <= segment.last:
+                start = files.chain_offset(self.path.with_name(segment.name), segment)
+                return self._entries(start, after=seq, genesis=seq == 0)
+        later = [s.first for s in found if s.first > seq + 1]
+        missing = min(later, default=self._first.seq) - 1
+        gap = first_gap([Segment(missing + 1, missing + 1, "")], seq + 1)
+        raise AuditCorrupt(f"{self.path.parent}: {gap}")
+
+    def read_all(self) -> Iterator[AuditEntry]:
+        """Every entry of every segment, then of the live log, from seq 1 (``read_since(0)``)."""
+        return self.read_since(0)
+
+    def _check_open(self) -> None:
+        if self._rfd < 0:
+            raise ValueError(f"{self.path}: the audit log is closed")
+
+    def _table(self) -> list[tuple[int, int, Path]]:
+        """(start, end, path) in the chain of each closed segment on disk."""
+        starts = []
+        for segment in files.list_segments(self.path):
+            where = self.path.with_name(segment.name)
+            starts.append((files.chain_offset(where, segment), where))
+        ends = [start for start, _ in starts[1:]] + [self._base]
+        return [(start, end, where) for (start, where), end in zip(starts, ends, strict=True)]
+
+    def _chunks(self, pos: int) -> Iterator[tuple[Path, int, bytes]]:
+        """(file, where the file starts in the chain, bytes) from chain offset ``pos`` to the
+        end; the file is looked up again at each chunk, so a rotation meanwhile is followed."""
+        table: list[tuple[int, int, Path]] | None = None
+        reader: Iterator[bytes] | None = None
+        start = stop = 0
+        where = self.path
+        while True:
+            if pos >= self._base:
+                local = pos - self._base
+                if local >= self._end:
+                    return
+                chunk = os.pread(self._rfd, min(_CHUNK, self._end - local), local)
+                if not chunk:
+                    raise AuditCorrupt(
+                        f"{self.path}: ends at byte {local}, before the {self._end} bytes recd "
+                        "wrote (changed by another program?)"
+                    )
+                yield self.path, self._base, chunk
+                pos += len(chunk)
+                continue
+            if reader is None or not start <= pos < stop:
+                table = self._table() if table is None or pos >= table[-1][1] else table
+                spans = [span for span in table if span[0] <= pos < span[1]]
+                if not spans:
+                    raise AuditCorrupt(
+                        f"{self.path.parent}: no segment holds byte {pos} of the audit chain "
+                        "(a segment removed?)"
+                    )
+                start, stop, where = spans[0]
+                reader = files.lines_of(where, pos - start)
+            chunk = next(reader, b"")[: stop - pos]
             if not chunk:
                 raise AuditCorrupt(
-                    f"{self.path}: ends at byte {pos}, before the {self._end} bytes recd wrote "
-                    "(changed by another program?)"
+                    f"{where}: ends at byte {pos - start}, before the {stop - start} bytes the "
+                    "next file says it holds (changed by another program?)"
                 )
+            yield where, start, chunk
             pos += len(chunk)
+
+    def _entries(
+        self, offset: int, *, after: int = 0, genesis: bool = False
+    ) -> Iterator[AuditEntry]:
+        pending = b""
+        current: Path | None = None
+        current_start = 0
+        line_at = offset  # in the chain
+        before: AuditEntry | None = None
+        for where, start, chunk in self._chunks(offset):
+            if where != current:
+                if pending:
+                    raise AuditCorrupt(
+                        f"{current}: entry at byte {line_at - current_start}: no newline at "
+                        "the end of the file (changed by another program?)"
+                    )
+                current, current_start = where, start
             *lines, pending = (pending + chunk).split(b"\n")
             for line in lines:
                 try:
                     entry = parse_sealed(line + b"\n")
                 except ValueError as exc:
-                    raise AuditCorrupt(f"{self.path}: entry at byte {line_at}: {exc}") from None
+                    raise AuditCorrupt(f"{where}: entry at byte {line_at - start}: {exc}") from None
+                problem = self._follows(entry, before, genesis, first=line_at == start)
+                if problem is not None:
+                    raise AuditCorrupt(f"{where}: entry at byte {line_at - start}: {problem}")
                 line_at += len(line) + 1
-                yield entry
+                before = entry
+                if entry.seq > after:
+                    yield entry
         if pending:
             raise AuditCorrupt(
-                f"{self.path}: entry at byte {line_at}: no newline where recd wrote one "
-                "(changed by another program?)"
+                f"{current}: entry at byte {line_at - current_start}: no newline where recd wrote "
+                "one (changed by another program?)"
             )
+
+    @staticmethod
+    def _follows(
+        entry: AuditEntry, before: AuditEntry | None, genesis: bool, *, first: bool
+    ) -> str | None:
+        """Why ``entry`` does not follow ``before`` (the start of the chain when ``genesis``)."""
+        if before is None:
+            return link_problem(entry, 0, GENESIS) if genesis else None
+        if first and entry.seq > before.seq + 1:
+            gap = first_gap([Segment(entry.seq, entry.seq, "")], before.seq + 1)
+            return str(gap)
+        return link_problem(entry, before.seq, before.hash)
 
     def last(self) -> AuditEntry | None:
         """The newest entry, or None for an empty log."""

@@ -78,7 +78,7 @@ class Rebuild:
         if self.audit.last() is None:  # nothing to rebuild from: both start here
             self.catalogue.set_audit_mark(AuditMark(0, None))
             return None
-        replayed = replay_holds(self.audit.read_from(0), self.config.holds.release_grace)
+        replayed = replay_holds(self.audit.read_all(), self.config.holds.release_grace)
         held = self.catalogue.restore_holds(replayed.holds)
         self._done = Rebuilt(self.found or UNMARKED, replayed, held)
         return self._done
