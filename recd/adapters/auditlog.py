@@ -148,6 +148,38 @@ def _first_line(fd: int, end: int) -> bytes:
     return b"".join(parts)
 
 
+class _Span:
+    """One closed segment being read: where it lies in the chain, and a reader of its bytes."""
+
+    def __init__(self, row: tuple[int, int, int, Path], pos: int) -> None:
+        self.start, self.stop, self.following, self.where = row
+        self._reader = files.lines_of(self.where, pos - self.start)
+
+    @classmethod
+    def at(cls, table: Sequence[tuple[int, int, int, Path]], pos: int, directory: Path) -> _Span:
+        """The segment of ``table`` (``FileAuditLog._table``) holding chain offset ``pos``."""
+        for row in table:
+            if row[0] <= pos < row[2]:
+                return cls(row, pos)
+        raise AuditCorrupt(
+            f"{directory}: no segment holds byte {pos} of the audit chain (a segment removed?)"
+        )
+
+    def read(self, pos: int) -> bytes:
+        """The next bytes, up to where the next file starts; b"" at the end of a segment whose
+        end is unknown (``stop`` -1)."""
+        chunk = next(self._reader, b"")
+        if self.stop < 0:
+            return chunk
+        if not chunk:
+            raise AuditCorrupt(
+                f"{self.where}: ends at byte {pos - self.start}, before the "
+                f"{self.stop - self.start} bytes the next file says it holds "
+                "(changed by another program?)"
+            )
+        return chunk[: self.stop - pos]
+
+
 class FileAuditLog(Closing):
     """The hash-chained audit log of one state directory; see the module docstring."""
 
@@ -413,7 +445,7 @@ class FileAuditLog(Closing):
         if offset > self._base:
             before = _pread_exact(self._rfd, offset - self._base - 1, offset - self._base)
         elif 0 < offset < self._base:
-            before = next(self._chunks(offset - 1), (self.path, 0, b""))[2][:1]
+            before = next(self._chunks(offset - 1), (self.path, 0, 0, b""))[3][:1]
         else:
             before = b"\n"
         if before != b"\n":
@@ -445,54 +477,61 @@ class FileAuditLog(Closing):
         if self._rfd < 0:
             raise ValueError(f"{self.path}: the audit log is closed")
 
-    def _table(self) -> list[tuple[int, int, Path]]:
-        """(start, end, path) in the chain of each closed segment on disk."""
-        starts = []
-        for segment in files.list_segments(self.path):
-            where = self.path.with_name(segment.name)
-            starts.append((files.chain_offset(where, segment), where))
-        ends = [start for start, _ in starts[1:]] + [self._base]
-        return [(start, end, where) for (start, where), end in zip(starts, ends, strict=True)]
+    def _table(self) -> list[tuple[int, int, int, Path]]:
+        """(start, end, next, path) in the chain of each closed segment on disk: ``end`` is
+        where the next file starts (``next``) if it continues the segment's sequence numbers,
+        else unknown (-1: the segment is read to its end, and the reader goes on at ``next``)."""
+        found = files.list_segments(self.path)
+        starts = [files.chain_offset(self.path.with_name(s.name), s) for s in found]
+        table = []
+        for i, segment in enumerate(found):
+            after = found[i + 1].first if i + 1 < len(found) else self._first_seq()
+            following = starts[i + 1] if i + 1 < len(found) else self._base
+            end = following if after == segment.last + 1 else -1
+            table.append((starts[i], end, following, self.path.with_name(segment.name)))
+        return table
 
-    def _chunks(self, pos: int) -> Iterator[tuple[Path, int, bytes]]:
-        """(file, where the file starts in the chain, bytes) from chain offset ``pos`` to the
-        end; the file is looked up again at each chunk, so a rotation meanwhile is followed."""
-        table: list[tuple[int, int, Path]] | None = None
-        reader: Iterator[bytes] | None = None
-        start = stop = 0
-        where = self.path
+    def _first_seq(self) -> int | None:
+        return None if self._first is None else self._first.seq
+
+    def _live_chunk(self, pos: int) -> bytes:
+        """Bytes of the live log from chain offset ``pos`` (b"" at its end)."""
+        local = pos - self._base
+        if local >= self._end:
+            return b""
+        chunk = os.pread(self._rfd, min(_CHUNK, self._end - local), local)
+        if not chunk:
+            raise AuditCorrupt(
+                f"{self.path}: ends at byte {local}, before the {self._end} bytes recd "
+                "wrote (changed by another program?)"
+            )
+        return chunk
+
+    def _chunks(self, pos: int) -> Iterator[tuple[Path, int, int, bytes]]:
+        """(file, where the file starts in the chain, where the bytes start, bytes) from chain
+        offset ``pos`` to the end; the file is looked up again at each chunk, so a rotation
+        meanwhile is followed."""
+        table: list[tuple[int, int, int, Path]] | None = None
+        span: _Span | None = None
         while True:
             if pos >= self._base:
-                local = pos - self._base
-                if local >= self._end:
-                    return
-                chunk = os.pread(self._rfd, min(_CHUNK, self._end - local), local)
+                chunk = self._live_chunk(pos)
                 if not chunk:
-                    raise AuditCorrupt(
-                        f"{self.path}: ends at byte {local}, before the {self._end} bytes recd "
-                        "wrote (changed by another program?)"
-                    )
-                yield self.path, self._base, chunk
+                    return
+                yield self.path, self._base, pos, chunk
                 pos += len(chunk)
                 continue
-            if reader is None or not start <= pos < stop:
-                table = self._table() if table is None or pos >= table[-1][1] else table
-                spans = [span for span in table if span[0] <= pos < span[1]]
-                if not spans:
-                    raise AuditCorrupt(
-                        f"{self.path.parent}: no segment holds byte {pos} of the audit chain "
-                        "(a segment removed?)"
-                    )
-                start, stop, where = spans[0]
-                reader = files.lines_of(where, pos - start)
-            chunk = next(reader, b"")[: stop - pos]
-            if not chunk:
-                raise AuditCorrupt(
-                    f"{where}: ends at byte {pos - start}, before the {stop - start} bytes the "
-                    "next file says it holds (changed by another program?)"
-                )
-            yield where, start, chunk
-            pos += len(chunk)
+            if span is None:
+                table = self._table() if table is None or pos >= table[-1][2] else table
+                span = _Span.at(table, pos, self.path.parent)
+            chunk = span.read(pos)
+            if chunk:
+                yield span.where, span.start, pos, chunk
+                pos += len(chunk)
+            else:  # the segment's end (a gap after it: the next file's first entry shows it)
+                pos = span.following
+            if pos in (span.stop, span.following):
+                span = None
 
     def _entries(
         self, offset: int, *, after: int = 0, genesis: bool = False
@@ -502,14 +541,14 @@ class FileAuditLog(Closing):
         current_start = 0
         line_at = offset  # in the chain
         before: AuditEntry | None = None
-        for where, start, chunk in self._chunks(offset):
+        for where, start, at, chunk in self._chunks(offset):
             if where != current:
                 if pending:
                     raise AuditCorrupt(
                         f"{current}: entry at byte {line_at - current_start}: no newline at "
                         "the end of the file (changed by another program?)"
                     )
-                current, current_start = where, start
+                current, current_start, line_at = where, start, at
             *lines, pending = (pending + chunk).split(b"\n")
             for line in lines:
                 try:
