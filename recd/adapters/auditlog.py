@@ -359,7 +359,7 @@ class FileAuditLog(Closing):
         base = self._base + self._end
         details = {"segment": name, "first": first, "last": last, "offset": base}
         entry, line = seal_line(
-            AuditDraft(ROTATED, name, details), seq=last + 1, prev=self._last.hash, time=now
+            AuditDraft("audit.rotated", name, details), seq=last + 1, prev=self._last.hash, time=now
         )
         prepared = self.path.with_name(self.path.name + NEW)
         fds: list[int] = []
