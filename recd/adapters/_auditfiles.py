@@ -1,5 +1,6 @@
-"""The closed segments beside a live audit log, on disk: listing, reading, compressing, and
-settling what a crash left half done (``recd.adapters.auditlog`` only).
+"""The files of an audit log on disk: the live file's low-level reads, writes and lock, and
+the closed segments beside it: listing, reading, compressing, and settling what a crash left
+half done (``recd.adapters.auditlog`` only).
 
 Each step that creates a name writes the file under a temporary name first, ``fsync``s it, then
 renames it into place and ``fsync``s the directory: a crash leaves either the old state, the new
@@ -11,7 +12,9 @@ after.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gzip
+import hashlib
 import io
 import logging
 import os
@@ -22,7 +25,7 @@ from pathlib import Path
 
 from recd.core.audit import AuditEntry, parse_sealed
 from recd.core.auditsegments import GZ, NEW, PARTIAL, ROTATED, Segment, parse_segment, segments
-from recd.errors import AuditCorrupt
+from recd.errors import AuditCorrupt, StateError
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +43,98 @@ def fsync_dir(path: Path) -> None:
         os.fsync(dirfd)
     finally:
         os.close(dirfd)
+
+
+def pread_exact(fd: int, start: int, end: int) -> bytes:
+    """Bytes ``[start, end)`` of ``fd``; short if the file ends sooner."""
+    parts: list[bytes] = []
+    while start < end:
+        chunk = os.pread(fd, min(CHUNK, end - start), start)
+        if not chunk:
+            break
+        parts.append(chunk)
+        start += len(chunk)
+    return b"".join(parts)
+
+
+def line_start(fd: int, pos: int) -> int:
+    """The offset just after the last newline before ``pos`` (0 if there is none)."""
+    while pos > 0:
+        begin = max(0, pos - CHUNK)
+        found = pread_exact(fd, begin, pos).rfind(b"\n")
+        if found >= 0:
+            return begin + found + 1
+        pos = begin
+    return 0
+
+
+def sha256(fd: int, start: int, end: int) -> str:
+    digest = hashlib.sha256()
+    for begin in range(start, end, CHUNK):
+        digest.update(pread_exact(fd, begin, min(end, begin + CHUNK)))
+    return digest.hexdigest()
+
+
+def open_append(path: Path) -> tuple[int, bool]:
+    """The append descriptor, and whether this call created the file."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+    try:
+        return os.open(path, flags | os.O_CREAT | os.O_EXCL, MODE), True
+    except FileExistsError:
+        return os.open(path, flags), False
+
+
+def settle_new(fd: int, path: Path) -> None:
+    """Give a new log its mode whatever the umask, and make its name durable."""
+    os.fchmod(fd, MODE)
+    fsync_dir(path.parent)
+
+
+def lock(path: Path) -> tuple[int, int]:
+    """The append and read descriptors of ``path``, locked; (-1, -1) if a rotation replaced
+    the file between its open and its lock (try again)."""
+    wfd, created = open_append(path)
+    rfd = -1
+    try:
+        if created:
+            settle_new(wfd, path)
+        try:
+            fcntl.flock(wfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StateError(f"{path}: in use by another recd process") from None
+        rfd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except BaseException:
+        os.close(wfd)
+        if rfd >= 0:
+            os.close(rfd)
+        raise
+    if not os.path.samestat(os.fstat(wfd), os.fstat(rfd)):  # pragma: no cover (race)
+        os.close(wfd)
+        os.close(rfd)
+        return -1, -1
+    return wfd, rfd
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    written = 0
+    while written < len(view):
+        written += os.write(fd, view[written:])
+
+
+def first_line(fd: int, end: int) -> bytes:
+    """The first line of the first ``end`` bytes (``end`` is at a line's end)."""
+    parts: list[bytes] = []
+    pos = 0
+    while pos < end:
+        chunk = pread_exact(fd, pos, min(end, pos + CHUNK))
+        cut = chunk.find(b"\n")
+        if cut >= 0:
+            parts.append(chunk[: cut + 1])
+            break
+        parts.append(chunk)
+        pos += len(chunk)
+    return b"".join(parts)
 
 
 def list_segments(live: Path) -> list[Segment]:

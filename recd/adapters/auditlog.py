@@ -34,150 +34,25 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import logging
 import os
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from recd.adapters import _auditchain as chain
 from recd.adapters import _auditfiles as files
 from recd.adapters._closing import Closing
 from recd.configtypes import AuditSettings
-from recd.core.audit import GENESIS, AuditDraft, AuditEntry, link_problem, parse_sealed, seal_line
-from recd.core.auditsegments import NEW, ROTATED, Segment, first_gap, segment_name
+from recd.core.audit import GENESIS, AuditDraft, AuditEntry, parse_sealed, seal_line
+from recd.core.auditsegments import NEW, ROTATED, Gap, segment_name
 from recd.errors import AuditCorrupt, StateError
 from recd.ports import AuditExtent
 
 logger = logging.getLogger(__name__)
 
-_CHUNK = files.CHUNK
 _MODE = files.MODE
 _OPEN_TRIES = 3  # a rotation by another process between open and lock is retried
-
-
-def _pread_exact(fd: int, start: int, end: int) -> bytes:
-    """Bytes ``[start, end)`` of ``fd``; short if the file ends sooner."""
-    parts: list[bytes] = []
-    while start < end:
-        chunk = os.pread(fd, min(_CHUNK, end - start), start)
-        if not chunk:
-            break
-        parts.append(chunk)
-        start += len(chunk)
-    return b"".join(parts)
-
-
-def _line_start(fd: int, pos: int) -> int:
-    """The offset just after the last newline before ``pos`` (0 if there is none)."""
-    while pos > 0:
-        begin = max(0, pos - _CHUNK)
-        found = _pread_exact(fd, begin, pos).rfind(b"\n")
-        if found >= 0:
-            return begin + found + 1
-        pos = begin
-    return 0
-
-
-def _sha256(fd: int, start: int, end: int) -> str:
-    digest = hashlib.sha256()
-    for begin in range(start, end, _CHUNK):
-        digest.update(_pread_exact(fd, begin, min(end, begin + _CHUNK)))
-    return digest.hexdigest()
-
-
-def _open_append(path: Path) -> tuple[int, bool]:
-    """The append descriptor, and whether this call created the file."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
-    try:
-        return os.open(path, flags | os.O_CREAT | os.O_EXCL, _MODE), True
-    except FileExistsError:
-        return os.open(path, flags), False
-
-
-def _settle_new(fd: int, path: Path) -> None:
-    """Give a new log its mode whatever the umask, and make its name durable."""
-    os.fchmod(fd, _MODE)
-    files.fsync_dir(path.parent)
-
-
-def _lock(path: Path) -> tuple[int, int]:
-    """The append and read descriptors of ``path``, locked; (-1, -1) if a rotation replaced
-    the file between its open and its lock (try again)."""
-    wfd, created = _open_append(path)
-    rfd = -1
-    try:
-        if created:
-            _settle_new(wfd, path)
-        try:
-            fcntl.flock(wfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StateError(f"{path}: in use by another recd process") from None
-        rfd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except BaseException:
-        os.close(wfd)
-        if rfd >= 0:
-            os.close(rfd)
-        raise
-    if not os.path.samestat(os.fstat(wfd), os.fstat(rfd)):  # pragma: no cover (race)
-        os.close(wfd)
-        os.close(rfd)
-        return -1, -1
-    return wfd, rfd
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    written = 0
-    while written < len(view):
-        written += os.write(fd, view[written:])
-
-
-def _first_line(fd: int, end: int) -> bytes:
-    """The first line of the first ``end`` bytes (``end`` is at a line's end)."""
-    parts: list[bytes] = []
-    pos = 0
-    while pos < end:
-        chunk = _pread_exact(fd, pos, min(end, pos + _CHUNK))
-        cut = chunk.find(b"\n")
-        if cut >= 0:
-            parts.append(chunk[: cut + 1])
-            break
-        parts.append(chunk)
-        pos += len(chunk)
-    return b"".join(parts)
-
-
-class _Span:
-    """One closed segment being read: where it lies in the chain, and a reader of its bytes."""
-
-    def __init__(self, row: tuple[int, int, int, Path], pos: int) -> None:
-        self.start, self.stop, self.following, self.where = row
-        self._reader = files.lines_of(self.where, pos - self.start)
-
-    @classmethod
-    def at(cls, table: Sequence[tuple[int, int, int, Path]], pos: int, directory: Path) -> _Span:
-        """The segment of ``table`` (``FileAuditLog._table``) holding chain offset ``pos``."""
-        for row in table:
-            if row[0] <= pos < row[2]:
-                return cls(row, pos)
-        raise AuditCorrupt(
-            f"{directory}: no segment holds byte {pos} of the audit chain (a segment removed?)"
-        )
-
-    def read(self, pos: int) -> bytes:
-        """The next bytes, up to where the next file starts; b"" at the end of a segment whose
-        end is unknown (``stop`` -1)."""
-        chunk = next(self._reader, b"")
-        if self.stop < 0:
-            return chunk
-        if not chunk:
-            raise AuditCorrupt(
-                f"{self.where}: ends at byte {pos - self.start}, before the "
-                f"{self.stop - self.start} bytes the next file says it holds "
-                "(changed by another program?)"
-            )
-        return chunk[: self.stop - pos]
 
 
 class FileAuditLog(Closing):
@@ -224,7 +99,7 @@ class FileAuditLog(Closing):
     @classmethod
     def _open(cls, path: Path, now: datetime, settings: AuditSettings) -> FileAuditLog:
         for _ in range(_OPEN_TRIES):
-            wfd, rfd = _lock(path)
+            wfd, rfd = files.lock(path)
             if wfd >= 0:
                 break
         else:  # pragma: no cover (race)
@@ -249,37 +124,47 @@ class FileAuditLog(Closing):
     ) -> FileAuditLog:
         size = os.fstat(rfd).st_size
         end = size
-        if size and _pread_exact(rfd, size - 1, size) != b"\n":
-            end = _line_start(rfd, size)
+        if size and files.pread_exact(rfd, size - 1, size) != b"\n":
+            end = files.line_start(rfd, size)
         last = first = None
         if end:
             try:
-                last = parse_sealed(_pread_exact(rfd, _line_start(rfd, end - 1), end))
+                last = parse_sealed(files.pread_exact(rfd, files.line_start(rfd, end - 1), end))
             except ValueError as exc:
                 raise StateError(
                     f"{path}: the last entry is damaged ({exc}); "
                     f"run `recctl audit verify --file {path}` to find the first bad entry"
                 ) from None
             with contextlib.suppress(ValueError):  # verify's to report; rotation waits
-                first = parse_sealed(_first_line(rfd, end))
+                first = parse_sealed(files.first_line(rfd, end))
         log = cls(path, wfd, rfd, end, last, settings)
         log._first = first
         log._first_damaged = bool(end) and first is None
-        log._segments, log._base = cls._place(path, first)
+        log._segments, log._base = cls._place(path, first, damaged=log._first_damaged)
         if end < size:
-            torn = {"offset": end, "torn_bytes": size - end, "torn_sha256": _sha256(rfd, end, size)}
+            torn = {
+                "offset": end,
+                "torn_bytes": size - end,
+                "torn_sha256": files.sha256(rfd, end, size),
+            }
             os.ftruncate(wfd, end)
             os.fsync(wfd)
             log.append([AuditDraft("audit.recovered", str(path), torn)], now)
         return log
 
     @staticmethod
-    def _place(path: Path, first: AuditEntry | None) -> tuple[int, int]:
+    def _place(path: Path, first: AuditEntry | None, *, damaged: bool) -> tuple[int, int]:
         """The segments beside the live log, and where it starts in the chain."""
         found = files.list_segments(path)
         offset = None if first is None else first.details.get("offset")
         if first is not None and first.action == ROTATED and type(offset) is int:
             return len(found), offset
+        if found and damaged:
+            raise StateError(
+                f"{path}: the first entry is damaged, so where the log continues its segments "
+                f"is unknown; run `recctl audit verify --file {path.parent}` to find the first "
+                "bad entry"
+            )
         if found:
             tail = found[-1]
             held = "holds no entry" if first is None else f"begins at seq {first.seq}"
@@ -317,7 +202,7 @@ class FileAuditLog(Closing):
             return entries
         data = b"".join(lines)
         try:
-            _write_all(self._wfd, data)
+            files.write_all(self._wfd, data)
             os.fsync(self._wfd)
         except OSError as exc:
             self.failure = exc
@@ -370,7 +255,7 @@ class FileAuditLog(Closing):
             fcntl.flock(fds[0], fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.fchmod(fds[0], _MODE)
             fds.append(os.open(prepared, os.O_RDONLY | os.O_CLOEXEC))
-            _write_all(fds[0], line)
+            files.write_all(fds[0], line)
             os.fsync(fds[0])
             os.link(self.path, segment)
             linked = True
@@ -443,14 +328,14 @@ class FileAuditLog(Closing):
         if not 0 <= offset <= end:
             raise ValueError(f"offset {offset} is outside the audit log (0 to {end})")
         if offset > self._base:
-            before = _pread_exact(self._rfd, offset - self._base - 1, offset - self._base)
+            before = files.pread_exact(self._rfd, offset - self._base - 1, offset - self._base)
         elif 0 < offset < self._base:
-            before = next(self._chunks(offset - 1), (self.path, 0, 0, b""))[3][:1]
+            before = next(chain.chunks(self, offset - 1), (self.path, 0, 0, b""))[3][:1]
         else:
             before = b"\n"
         if before != b"\n":
             raise ValueError(f"offset {offset} is not the start of an audit entry")
-        return self._entries(offset)
+        return chain.entries(self, offset)
 
     def read_since(self, seq: int) -> Iterator[AuditEntry]:
         """Every entry after ``seq`` (0: all), through the segments that hold them, each
@@ -458,15 +343,14 @@ class FileAuditLog(Closing):
         entry ``seq + 1`` (a segment removed)."""
         self._check_open()
         if self._first is None or seq + 1 >= self._first.seq:
-            return self._entries(self._base, after=seq, genesis=seq == 0)
+            return chain.entries(self, self._base, after=seq, genesis=seq == 0)
         found = files.list_segments(self.path)
         for segment in found:
             if segment.first <= seq + 1 <= segment.last:
                 start = files.chain_offset(self.path.with_name(segment.name), segment)
-                return self._entries(start, after=seq, genesis=seq == 0)
+                return chain.entries(self, start, after=seq, genesis=seq == 0)
         later = [s.first for s in found if s.first > seq + 1]
-        missing = min(later, default=self._first.seq) - 1
-        gap = first_gap([Segment(missing + 1, missing + 1, "")], seq + 1)
+        gap = Gap(seq + 1, min(later, default=self._first.seq) - 1)
         raise AuditCorrupt(f"{self.path.parent}: {gap}")
 
     def read_all(self) -> Iterator[AuditEntry]:
@@ -477,108 +361,11 @@ class FileAuditLog(Closing):
         if self._rfd < 0:
             raise ValueError(f"{self.path}: the audit log is closed")
 
-    def _table(self) -> list[tuple[int, int, int, Path]]:
-        """(start, end, next, path) in the chain of each closed segment on disk: ``end`` is
-        where the next file starts (``next``) if it continues the segment's sequence numbers,
-        else unknown (-1: the segment is read to its end, and the reader goes on at ``next``)."""
-        found = files.list_segments(self.path)
-        starts = [files.chain_offset(self.path.with_name(s.name), s) for s in found]
-        table = []
-        for i, segment in enumerate(found):
-            after = found[i + 1].first if i + 1 < len(found) else self._first_seq()
-            following = starts[i + 1] if i + 1 < len(found) else self._base
-            end = following if after == segment.last + 1 else -1
-            table.append((starts[i], end, following, self.path.with_name(segment.name)))
-        return table
-
-    def _first_seq(self) -> int | None:
-        return None if self._first is None else self._first.seq
-
-    def _live_chunk(self, pos: int) -> bytes:
-        """Bytes of the live log from chain offset ``pos`` (b"" at its end)."""
-        local = pos - self._base
-        if local >= self._end:
-            return b""
-        chunk = os.pread(self._rfd, min(_CHUNK, self._end - local), local)
-        if not chunk:
-            raise AuditCorrupt(
-                f"{self.path}: ends at byte {local}, before the {self._end} bytes recd "
-                "wrote (changed by another program?)"
-            )
-        return chunk
-
-    def _chunks(self, pos: int) -> Iterator[tuple[Path, int, int, bytes]]:
-        """(file, where the file starts in the chain, where the bytes start, bytes) from chain
-        offset ``pos`` to the end; the file is looked up again at each chunk, so a rotation
-        meanwhile is followed."""
-        table: list[tuple[int, int, int, Path]] | None = None
-        span: _Span | None = None
-        while True:
-            if pos >= self._base:
-                chunk = self._live_chunk(pos)
-                if not chunk:
-                    return
-                yield self.path, self._base, pos, chunk
-                pos += len(chunk)
-                continue
-            if span is None:
-                table = self._table() if table is None or pos >= table[-1][2] else table
-                span = _Span.at(table, pos, self.path.parent)
-            chunk = span.read(pos)
-            if chunk:
-                yield span.where, span.start, pos, chunk
-                pos += len(chunk)
-            else:  # the segment's end (a gap after it: the next file's first entry shows it)
-                pos = span.following
-            if pos in (span.stop, span.following):
-                span = None
-
-    def _entries(
-        self, offset: int, *, after: int = 0, genesis: bool = False
-    ) -> Iterator[AuditEntry]:
-        pending = b""
-        current: Path | None = None
-        current_start = 0
-        line_at = offset  # in the chain
-        before: AuditEntry | None = None
-        for where, start, at, chunk in self._chunks(offset):
-            if where != current:
-                if pending:
-                    raise AuditCorrupt(
-                        f"{current}: entry at byte {line_at - current_start}: no newline at "
-                        "the end of the file (changed by another program?)"
-                    )
-                current, current_start, line_at = where, start, at
-            *lines, pending = (pending + chunk).split(b"\n")
-            for line in lines:
-                try:
-                    entry = parse_sealed(line + b"\n")
-                except ValueError as exc:
-                    raise AuditCorrupt(f"{where}: entry at byte {line_at - start}: {exc}") from None
-                problem = self._follows(entry, before, genesis, first=line_at == start)
-                if problem is not None:
-                    raise AuditCorrupt(f"{where}: entry at byte {line_at - start}: {problem}")
-                line_at += len(line) + 1
-                before = entry
-                if entry.seq > after:
-                    yield entry
-        if pending:
-            raise AuditCorrupt(
-                f"{current}: entry at byte {line_at - current_start}: no newline where recd wrote "
-                "one (changed by another program?)"
-            )
-
-    @staticmethod
-    def _follows(
-        entry: AuditEntry, before: AuditEntry | None, genesis: bool, *, first: bool
-    ) -> str | None:
-        """Why ``entry`` does not follow ``before`` (the start of the chain when ``genesis``)."""
-        if before is None:
-            return link_problem(entry, 0, GENESIS) if genesis else None
-        if first and entry.seq > before.seq + 1:
-            gap = first_gap([Segment(entry.seq, entry.seq, "")], before.seq + 1)
-            return str(gap)
-        return link_problem(entry, before.seq, before.hash)
+    def live(self) -> tuple[int, int, int, int | None]:
+        """The live file as the chain reader (``_auditchain``) sees it at this moment: its read
+        descriptor, where it starts in the chain, its bytes, and its first entry's seq."""
+        first = None if self._first is None else self._first.seq
+        return self._rfd, self._base, self._end, first
 
     def last(self) -> AuditEntry | None:
         """The newest entry, or None for an empty log."""

@@ -189,6 +189,18 @@ def test_a_live_log_removed_beside_its_segments_is_refused(path: Path):
     )
 
 
+def test_a_live_log_whose_first_entry_is_damaged_beside_segments_is_refused(path: Path):
+    write(path, 60)
+    data = path.read_bytes()
+    path.write_bytes(b"x" + data[1:])
+    with pytest.raises(StateError) as exc:
+        FileAuditLog.open(path, NOW, settings())
+    assert str(exc.value) == (
+        f"{path}: the first entry is damaged, so where the log continues its segments is "
+        f"unknown; run `recctl audit verify --file {path.parent}` to find the first bad entry"
+    )
+
+
 def test_a_missing_segment_is_a_gap_for_the_rebuild(path: Path):
     write(path, 200)
     assert names(path) == [
