@@ -14,7 +14,16 @@ import argparse
 import json
 import math
 
-from bench import daemon_rss, deletion_lag, indexing_lag, overwrite, s3, scan, unlink
+from bench import (
+    audit_rotate,
+    daemon_rss,
+    deletion_lag,
+    indexing_lag,
+    overwrite,
+    s3,
+    scan,
+    unlink,
+)
 
 #: Throughput goals (recd relative to the baseline tool in the same run): result -> (ratio,
 #: must reach at least).
@@ -35,7 +44,10 @@ CEILINGS = {
     "daemon_rss_1m": [("peak_mib", 150 * 1e6 / 2**20)],
 }
 
-ONLY = ["scan", "unlink", "overwrite", "rss", "deletion-lag", "indexing-lag", "daemon-rss", "s3"]
+ONLY = [
+    "scan", "unlink", "overwrite", "rss", "deletion-lag", "indexing-lag", "daemon-rss", "s3",
+    "audit",
+]  # fmt: skip
 
 
 def measure(only: str | None, s: float) -> dict[str, dict[str, float]]:
@@ -62,6 +74,8 @@ def measure(only: str | None, s: float) -> dict[str, dict[str, float]]:
         results["indexing_lag"] = indexing_lag.run(rate=1000, seconds=max(2.0, 20.0 * s))
     if only in (None, "s3"):
         results["s3_10k"] = s3.run(int(10_000 * s))
+    if only in (None, "audit"):
+        results["audit_rotate"] = audit_rotate.run(int(50_000 * s))
     if only in (None, "daemon-rss"):
         idle = max(3.0, 30.0 * s)
         results["daemon_rss_100k"] = daemon_rss.run(int(100_000 * s), idle_s=idle)

@@ -1,12 +1,23 @@
-"""`recctl audit ls|verify|head`: read an audit log file directly, never through the daemon, so
-an auditor can check a copy on another machine. All stream: memory does not grow with the log.
+"""`recctl audit ls|verify|head`: read an audit log directly, never through the daemon, so an
+auditor can check a copy on another machine. All stream: memory does not grow with the log.
+
+What is read (``--file``) is one file or a state directory. A directory is the whole chain: its
+closed segments ``audit.log.<first>-<last>`` (``.gz`` read transparently) in order, then the live
+``audit.log``; the chain must run from seq 1 through every file without a gap or a break. One
+file is the chain it holds: from seq 1, or, for a segment or a live log that begins with the
+``audit.rotated`` entry of a rotation, from that entry on (what comes before it is in the
+earlier segments, which only the directory checks).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 import sys
+import zlib
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,34 +33,74 @@ from recd.core.audit import (
     parse_time,
     verify,
 )
+from recd.core.auditsegments import GZ, ROTATED, Gap, first_gap, parse_segment, segments
 from recd.errors import AuditCorrupt, ExitCode, RecdError, UsageError
+
+LIVE = "audit.log"
 
 
 def _lines(path: Path) -> Iterator[bytes]:
-    """The lines of ``path``, each with its newline (the last may lack it), read as needed."""
+    """The lines of ``path`` (uncompressed), each with its newline (the last may lack it),
+    read as needed."""
     try:
-        with path.open("rb") as file:
+        with gzip.open(path, "rb") if path.name.endswith(GZ) else path.open("rb") as file:
             yield from file
     except OSError as exc:
+        if isinstance(exc, gzip.BadGzipFile):
+            raise AuditCorrupt(f"{path}: not a gzip file ({exc})") from None
         raise RecdError(f"{path}: cannot read: {exc.strerror}") from exc
+    except (EOFError, zlib.error) as exc:
+        raise AuditCorrupt(f"{path}: not a complete gzip file ({exc})") from None
+
+
+def chain_files(path: Path) -> list[Path]:
+    """The files ``path`` stands for, in chain order: itself, or for a directory its segments
+    then ``audit.log`` (left out if absent, as in a copy of the segments alone).
+
+    Raises ``AuditCorrupt`` naming the first entries no segment of the directory holds.
+    """
+    if not path.is_dir():
+        return [path]
+    try:
+        names = os.listdir(path)
+    except OSError as exc:
+        raise RecdError(f"{path}: cannot read: {exc.strerror}") from exc
+    found = segments(LIVE, names)
+    gap = first_gap(found)
+    if gap is not None:
+        raise AuditCorrupt(f"{path}: {gap}")
+    files = [path / segment.name for segment in found]
+    if LIVE in names:
+        files.append(path / LIVE)
+    if not files:
+        raise RecdError(
+            f"{path}: no audit log here (neither {LIVE} nor a segment {LIVE}.<first>-<last>)"
+        )
+    return files
 
 
 def entries(path: Path, limit: int | None = None) -> Iterator[tuple[int, AuditEntry]]:
-    """(line number, entry) for each complete line, up to line ``limit``.
+    """(number, entry) for each complete line of the chain ``path`` stands for, numbered from
+    1 across its files, up to number ``limit``.
 
     An incomplete last line is left out: it is a write still in progress, or a torn tail that
     the daemon repairs and ``audit verify`` reports.
     """
-    for number, line in enumerate(_lines(path), start=1):
-        if (limit is not None and number > limit) or not line.endswith(b"\n"):
-            return
-        try:
-            entry = from_line(line)
-        except ValueError as exc:
-            raise AuditCorrupt(
-                f"{path}: line {number}: {exc} (run `recctl audit verify --file {path}`)"
-            ) from None
-        yield number, entry
+    count = 0
+    for file in chain_files(path):
+        for number, line in enumerate(_lines(file), start=1):
+            if not line.endswith(b"\n"):
+                break
+            count += 1
+            if limit is not None and count > limit:
+                return
+            try:
+                entry = from_line(line)
+            except ValueError as exc:
+                raise AuditCorrupt(
+                    f"{file}: line {number}: {exc} (run `recctl audit verify --file {path}`)"
+                ) from None
+            yield count, entry
 
 
 def _parse_since(value: str | None) -> datetime | None:
@@ -93,14 +144,95 @@ def _parse_anchors(texts: Sequence[str] | None) -> list[Anchor]:
     return sorted(anchors, key=lambda anchor: anchor.seq)
 
 
-def _verified(path: Path, anchors: Sequence[Anchor] = ()) -> VerifyResult:
-    """The chain of ``path``, verified whole; ``AuditCorrupt`` names its first bad entry."""
-    result = verify(_lines(path), watch={anchor.seq for anchor in anchors})
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A chain verified whole: the result, and what was read (for the summary line)."""
+
+    result: VerifyResult
+    files: int  # files read (1 unless a directory)
+    directory: bool
+    partial: bool  # a file that continues a chain begun in earlier segments
+
+    def scope(self) -> str:
+        """`` (...)`` after the entry count, saying what the count covers ('' for one whole
+        file)."""
+        r = self.result
+        if self.partial:
+            return (
+                f" (seq {r.first_seq}-{r.last_seq}, continuing the chain of earlier segments: "
+                f"checked from entry {r.first_seq} on)"
+            )
+        if self.directory:
+            return f" (in {render.plural(self.files, 'file', 'files')})"
+        return ""
+
+
+def _starts_mid_chain(path: Path) -> bool:
+    """Whether ``path`` begins with the ``audit.rotated`` entry a rotation writes."""
+    for line in _lines(path):
+        try:
+            return from_line(line).action == ROTATED
+        except ValueError:
+            return False  # verify names it
+    return False
+
+
+def _check_file(
+    file: Path, after: Anchor | None, watch: set[int], previous: Path | None
+) -> VerifyResult:
+    """One file of the chain, following ``after``; ``AuditCorrupt`` for its first bad entry."""
+    result = verify(_lines(file), watch=watch, after=after)
     if not result.ok:
+        reason = result.reason
+        if result.bad_line == 1 and previous is not None and after is not None:
+            if result.bad_seq is not None and result.bad_seq > after.seq + 1:
+                reason = str(Gap(after.seq + 1, result.bad_seq - 1))
+            else:
+                reason = (
+                    f"{reason}, the last entry of {previous.name} (the chain is broken between "
+                    "the two files)"
+                )
+        raise AuditCorrupt(f"{file}: entry {result.bad_seq} (line {result.bad_line}): {reason}")
+    segment = parse_segment(LIVE, file.name)
+    if (
+        segment is not None
+        and result.entries
+        and (result.first_seq, result.last_seq)
+        != (
+            segment.first,
+            segment.last,
+        )
+    ):
         raise AuditCorrupt(
-            f"{path}: entry {result.bad_seq} (line {result.bad_line}): {result.reason}"
+            f"{file}: holds entries {result.first_seq}-{result.last_seq}, not "
+            f"{segment.first}-{segment.last} as its name says"
         )
     return result
+
+
+def _verified(path: Path, anchors: Sequence[Anchor] = ()) -> Checked:
+    """The chain ``path`` stands for, verified whole; ``AuditCorrupt`` names its first bad or
+    missing entry."""
+    files = chain_files(path)
+    directory = path.is_dir()
+    partial = not directory and _starts_mid_chain(path)
+    after: Anchor | None = None if partial else Anchor(0, GENESIS)
+    watch = {anchor.seq for anchor in anchors}
+    total, first = 0, None
+    watched: dict[int, str] = {}
+    last_hash: str | None = None
+    previous: Path | None = None
+    for file in files:
+        result = _check_file(file, after, watch, previous)
+        if result.entries:
+            first = result.first_seq if first is None else first
+            after = Anchor(result.last_seq, result.last_hash or GENESIS)
+            last_hash = result.last_hash
+        total += result.entries
+        watched |= result.watched
+        previous = file
+    result = VerifyResult(True, total, last_hash, None, None, None, watched, first or 1)
+    return Checked(result, len(files), directory, partial)
 
 
 def verify_file(path: Path, expect: Sequence[str] | None = None) -> ExitCode:
@@ -111,13 +243,16 @@ def verify_file(path: Path, expect: Sequence[str] | None = None) -> ExitCode:
     the error, as it is where a cut or rewritten tail begins to show.
     """
     anchors = _parse_anchors(expect)
-    result = _verified(path, anchors)
+    checked = _verified(path, anchors)
+    result = checked.result
     for anchor in anchors:
         problem = anchor_problem(anchor, result)
         if problem is not None:
             raise AuditCorrupt(f"{path}: {problem}")
     count = render.plural(result.entries, "entry", "entries")
-    line = f"{path}: {count}, chain intact, last hash {result.last_hash or GENESIS}"
+    line = (
+        f"{path}: {count}{checked.scope()}, chain intact, last hash {result.last_hash or GENESIS}"
+    )
     if anchors:
         seqs = sorted({anchor.seq for anchor in anchors})
         held = ", ".join(str(seq) for seq in seqs)
@@ -132,14 +267,15 @@ def head_file(path: Path, *, as_json: bool) -> ExitCode:
     The head is what ``verify_file``'s ``expect`` takes back. An empty log's head is seq 0 and
     the genesis hash.
     """
-    result = _verified(path)
-    head = Anchor(result.entries, result.last_hash or GENESIS)
+    checked = _verified(path)
+    result = checked.result
+    head = Anchor(result.last_seq if result.entries else 0, result.last_hash or GENESIS)
     if as_json:
         shown = {"entries": result.entries, "seq": head.seq, "hash": head.hash}
         print(render.to_json(shown))
         return ExitCode.OK
     count = render.plural(result.entries, "entry", "entries")
-    print(f"{path}: {count}, chain intact; head {head}")
+    print(f"{path}: {count}{checked.scope()}, chain intact; head {head}")
     return ExitCode.OK
 
 

@@ -24,7 +24,10 @@ from recd.configlicences import read_licences
 from recd.configsources import read_sources
 from recd.configtable import Table, quote, read_toml
 from recd.configtypes import (
+    MIN_ROTATE_SIZE,
     Agent,
+    AuditCompression,
+    AuditSettings,
     Config,
     DaemonSettings,
     HoldSettings,
@@ -43,6 +46,7 @@ from recd.errors import ConfigInvalid, ConfigProblem, InvalidValue
 __all__ = [
     "DEFAULT_CONFIG",
     "Agent",
+    "AuditSettings",
     "Config",
     "DaemonSettings",
     "HoldSettings",
@@ -119,6 +123,7 @@ def _config(path: Path, top: Table) -> Config:
         erase=_erase(top.table("erase")),
         holds=_holds(top.table("holds")),
         safety=_safety(top.table("safety")),
+        audit=_audit(top.table("audit")),
         sources=read_sources(top.tables("source"), daemon.state_dir),
     )
     top.finish()
@@ -220,5 +225,17 @@ def _safety(t: Table) -> SafetySettings:
         max_clock_jump=t.duration("max_clock_jump", d.max_clock_jump, positive=True),
         max_clock_gap=t.duration("max_clock_gap", d.max_clock_gap, positive=True),
     )
+    t.finish()
+    return settings
+
+
+def _audit(t: Table) -> AuditSettings:
+    d = AuditSettings()
+    size = t.size("rotate_size", d.rotate_size)
+    if size < MIN_ROTATE_SIZE:
+        t.report("rotate_size", f"must be at least 64KiB, got {quote(str(t.data['rotate_size']))}")
+        size = d.rotate_size
+    compress: tuple[AuditCompression, ...] = ("none", "gzip")
+    settings = AuditSettings(size, t.choice("compress", compress, d.compress))
     t.finish()
     return settings

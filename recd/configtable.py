@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
+from recd.core.auditsegments import parse_size
 from recd.core.periods import Period, parse_duration, parse_period
 from recd.errors import ConfigProblem, InvalidValue
 
@@ -150,6 +151,17 @@ class Table:
             self.report(name, "must be longer than 0s")
             return default
         return value
+
+    def size(self, name: str, default: int) -> int:
+        """Bytes, written as a string such as ``"64MiB"``."""
+        text = self.value(name, str, 'a string such as "64MiB"')
+        if text is None:
+            return default
+        try:
+            return parse_size(text)
+        except ValueError as exc:
+            self.report(name, f"{exc}, got {quote(text)}")
+            return default
 
     def period(self, name: str, *, required: bool = False) -> Period | None:
         text = self.value(name, str, 'a string such as "30d" or "3mo"', required=required)

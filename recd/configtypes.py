@@ -49,6 +49,19 @@ class HoldSettings:
     release_grace: timedelta = timedelta(days=7)
 
 
+AuditCompression = Literal["none", "gzip"]
+#: The smallest ``audit.rotate_size``: a segment per few hundred entries is already absurd.
+MIN_ROTATE_SIZE = 64 << 10
+
+
+@dataclass(frozen=True, slots=True)
+class AuditSettings:
+    """``[audit]``: when the live log is closed into a segment, and how segments are kept."""
+
+    rotate_size: int = 64 << 20  # bytes of audit.log past which it is rotated
+    compress: AuditCompression = "none"
+
+
 SourceType = Literal["directory", "s3"]
 Verification = Literal["two-person", "signature"]
 
@@ -96,6 +109,7 @@ class Config:
     erase: EraseSettings = field(default_factory=EraseSettings)
     holds: HoldSettings = field(default_factory=HoldSettings)
     safety: SafetySettings = field(default_factory=SafetySettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     sources: tuple[SourceConfig, ...] = ()
     licences: Mapping[str, Licence] = field(default_factory=dict)
 

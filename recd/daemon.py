@@ -35,6 +35,7 @@ import random
 import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -844,7 +845,12 @@ class Daemon:
     def snapshot(self) -> Snapshot:
         """The metrics collector's view, at scrape time (from the metrics server's thread)."""
         with self.reader() as reader:
-            return metrics_snapshot(self._state, reader, self.clock.now(), self.config)
+            snapshot = metrics_snapshot(self._state, reader, self.clock.now(), self.config)
+        runtime = self._runtime  # read once: a reload may swap it meanwhile
+        if runtime is None:
+            return snapshot
+        extent = runtime.audit.extent()
+        return replace(snapshot, audit_log_bytes=extent.live_bytes, audit_segments=extent.segments)
 
 
 def _raise_corrupt(command: Command) -> None:

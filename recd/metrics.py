@@ -117,6 +117,8 @@ class Snapshot:
     requests: Mapping[str, int]  # request state -> count (may be empty)
     mode: str  # "enforce" or "dry-run"
     audit_write_failed: bool = False  # the audit log cannot be written: erasing is paused
+    audit_log_bytes: int = 0  # size of the live audit.log
+    audit_segments: int = 0  # closed audit log segments beside it
 
 
 _EMPTY = Snapshot((), 0, 0, None, (), None, 0, {}, "enforce")
@@ -323,6 +325,16 @@ def state_families(snapshot: Snapshot, *, per_licence: bool) -> list[Metric]:
             "1 while the audit log cannot be written (erasing paused, retried with backoff), "
             "else 0.",
             float(snapshot.audit_write_failed),
+        ),
+        _gauge(
+            "recd_audit_log_bytes",
+            "Bytes of the live audit log; past audit.rotate_size it is closed into a segment.",
+            snapshot.audit_log_bytes,
+        ),
+        _gauge(
+            "recd_audit_segments",
+            "Closed audit log segments beside the live log (audit.log.<first>-<last>).",
+            snapshot.audit_segments,
         ),
         _gauge("recd_holds_active", "Legal holds in force.", snapshot.holds_active),
         _labelled(

@@ -239,15 +239,33 @@ class TagReader(Protocol):
         """
 
 
+@dataclass(frozen=True, slots=True)
+class AuditExtent:
+    """How large the audit log is: the live file, and the closed segments beside it."""
+
+    live_bytes: int
+    segments: int
+
+
 class AuditLog(Protocol):
     def append(self, drafts: Sequence[AuditDraft], now: datetime) -> list[AuditEntry]:
         """Seal and append entries; they are on stable storage (fsync) when this returns."""
 
     def end_offset(self) -> int:
-        """The byte offset at which the next entry will be written."""
+        """The offset in the whole chain (closed segments included) of the next entry."""
 
     def read_from(self, offset: int) -> Iterator[AuditEntry]:
-        """Entries from byte ``offset`` (an earlier ``end_offset()``) to the end."""
+        """Entries from ``offset`` (an earlier ``end_offset()``) to the end, across rotations."""
+
+    def read_since(self, seq: int) -> Iterator[AuditEntry]:
+        """Every entry after ``seq``, through every segment that holds one, each checked to
+        follow the one before (``AuditCorrupt`` otherwise, or for a missing segment)."""
+
+    def read_all(self) -> Iterator[AuditEntry]:
+        """The whole chain from seq 1 (``read_since(0)``): every segment, then the live log."""
+
+    def extent(self) -> AuditExtent:
+        """The live log's bytes and the closed segments; safe to call from any thread."""
 
     def last(self) -> AuditEntry | None:
         """The newest entry, or None for an empty log."""

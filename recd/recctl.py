@@ -31,11 +31,11 @@ from recd.clikit import EPILOG, Handler, Subparsers
 from recd.errors import ExitCode, RecdError
 
 DEFAULT_SOCKET = Path("/run/recd/recd.sock")
-DEFAULT_AUDIT_LOG = Path("/var/lib/recd/audit.log")
+DEFAULT_AUDIT = Path("/var/lib/recd")  # the state directory: segments and audit.log
 DEFAULT_LIMIT = 1000
 STATES = ("present", "erased", "missing", "all")
 
-__all__ = ["DEFAULT_AUDIT_LOG", "DEFAULT_SOCKET", "EPILOG", "build_parser", "main"]
+__all__ = ["DEFAULT_AUDIT", "DEFAULT_SOCKET", "EPILOG", "build_parser", "main"]
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> ExitCode:
@@ -139,9 +139,11 @@ def _add_file_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--file",
         type=Path,
-        default=DEFAULT_AUDIT_LOG,
+        default=DEFAULT_AUDIT,
         metavar="PATH",
-        help=f"the audit log to read, e.g. a copy (default: {DEFAULT_AUDIT_LOG})",
+        help="what to read, e.g. a copy: a state directory (every segment "
+        "audit.log.FIRST-LAST[.gz] in order, then audit.log: the whole chain), one segment, or "
+        f"the live audit.log (default: {DEFAULT_AUDIT})",
     )
 
 

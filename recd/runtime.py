@@ -230,7 +230,7 @@ def open_runtime(
     found = catalogue_found(state / "catalog.db")
     prepare_state(state)
     # The audit log first: its lock keeps a second recd from moving a catalogue aside.
-    audit = adapter("audit.file").open(state / "audit.log", clock.now())  # type: ignore[attr-defined]
+    audit = adapter("audit.file").open(state / "audit.log", clock.now(), config.audit)  # type: ignore[attr-defined]
     try:
         catalogue, found, details = open_catalogue(state, clock.now(), found, corrupt)
     except BaseException:

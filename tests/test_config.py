@@ -18,6 +18,7 @@ import pytest
 
 from recd.config import (
     Agent,
+    AuditSettings,
     Config,
     DaemonSettings,
     HoldSettings,
@@ -303,6 +304,26 @@ CASES = [
         ["safety.max_due_fraction: must be more than 0 and at most 1, got nan"],
     ),
     ("[safety]\nmin_breaker_count = -1", ["safety.min_breaker_count: must be 0 or more, got -1"]),
+    # audit log rotation
+    (
+        '[audit]\nrotate_size = "64MB"',
+        [
+            'audit.rotate_size: expected a size such as "64MiB" (units B, KiB, MiB, GiB, TiB), '
+            'got "64MB"'
+        ],
+    ),
+    (
+        "[audit]\nrotate_size = 65536",
+        ['audit.rotate_size: expected a string such as "64MiB", got integer'],
+    ),
+    ('[audit]\nrotate_size = "1KiB"', ['audit.rotate_size: must be at least 64KiB, got "1KiB"']),
+    (
+        '[audit]\ncompress = "xz"\nrotate = "1GiB"',
+        [
+            'audit.compress: "xz" is not one of "none", "gzip"',
+            'audit.rotate: unknown key (did you mean "rotate_size"?)',
+        ],
+    ),
 ]
 
 
@@ -777,8 +798,19 @@ def test_defaults_are_those_of_spec_section_11(tmp_path: Path) -> None:
         max_clock_jump=timedelta(hours=1),
         max_clock_gap=timedelta(days=3),
     )
+    assert config.audit == AuditSettings(rotate_size=64 * 1024 * 1024, compress="none")
     assert config.sources == ()
     assert config.licences == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "size"), [("64KiB", 65536), ("1 GiB", 1 << 30), ("70000B", 70000), ("2TiB", 2 << 40)]
+)
+def test_audit_rotation(tmp_path: Path, text: str, size: int) -> None:
+    config = load(
+        write(tmp_path / "recd.toml", f'[audit]\nrotate_size = "{text}"\ncompress = "gzip"')
+    )
+    assert config.audit == AuditSettings(rotate_size=size, compress="gzip")
 
 
 def test_source_defaults(tmp_path: Path) -> None:

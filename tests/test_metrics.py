@@ -57,6 +57,8 @@ BASE = Snapshot(
     holds_active=6,
     requests={"received": 2, "partial": 1},
     mode="enforce",
+    audit_log_bytes=12345,
+    audit_segments=3,
 )
 
 
@@ -362,6 +364,14 @@ recd_clock_guard_paused_reason{reason="start-gap"} 0.0
 with backoff), else 0.
 # TYPE recd_audit_write_failed gauge
 recd_audit_write_failed 0.0
+# HELP recd_audit_log_bytes Bytes of the live audit log; past audit.rotate_size it is closed \
+into a segment.
+# TYPE recd_audit_log_bytes gauge
+recd_audit_log_bytes 12345.0
+# HELP recd_audit_segments Closed audit log segments beside the live log \
+(audit.log.<first>-<last>).
+# TYPE recd_audit_segments gauge
+recd_audit_segments 3.0
 # HELP recd_holds_active Legal holds in force.
 # TYPE recd_holds_active gauge
 recd_holds_active 6.0

@@ -24,7 +24,7 @@ from recd.auditfile import entries as _entries
 from recd.core.audit import GENESIS, AuditDraft, AuditEntry, parse_time, seal, to_line
 from recd.errors import ExitCode
 from recd.protocol import ErrorKind, Reply, Request
-from recd.recctl import DEFAULT_AUDIT_LOG, DEFAULT_SOCKET, build_parser, main
+from recd.recctl import DEFAULT_AUDIT, DEFAULT_SOCKET, build_parser, main
 from tests.fakedaemon import NOBODY, Delay, FakeDaemon, socket_path
 
 T0 = datetime(2026, 11, 23, 13, 43, 9, 500000, tzinfo=UTC)
@@ -96,8 +96,8 @@ def test_help_lists_the_audit_commands(capsys):
 
 def test_defaults_are_the_production_paths():
     args = build_parser().parse_args(["audit", "verify"])
-    assert (args.file, args.socket) == (DEFAULT_AUDIT_LOG, DEFAULT_SOCKET)
-    assert str(DEFAULT_AUDIT_LOG) == "/var/lib/recd/audit.log"
+    assert (args.file, args.socket) == (DEFAULT_AUDIT, DEFAULT_SOCKET)
+    assert str(DEFAULT_AUDIT) == "/var/lib/recd"  # the state directory: every segment
     assert str(DEFAULT_SOCKET) == "/run/recd/recd.sock"
     args = build_parser().parse_args(["--socket", "/tmp/s.sock", "audit", "ls", "--file", "x"])
     assert (args.file, args.socket) == (Path("x"), Path("/tmp/s.sock"))
@@ -187,7 +187,6 @@ def test_verify_reports_a_truncated_file(capsys, log_path):
     ("name", "strerror"),
     [
         ("missing.log", "No such file or directory"),
-        (".", "Is a directory"),
         ("/proc/self/mem", "Input/output error"),  # opens, then fails to read (address 0)
     ],
 )
@@ -198,6 +197,17 @@ def test_an_unreadable_file_is_one_line(capsys, tmp_path, name, strerror, comman
         ExitCode.FAILED,
         "",
         f"recctl: {path}: cannot read: {strerror}\n",
+    )
+
+
+@pytest.mark.parametrize("command", ["verify", "head", "ls"])
+def test_a_directory_without_an_audit_log_is_one_line(capsys, tmp_path, command):
+    (tmp_path / "audit.log.new").touch()
+    assert run(capsys, "audit", command, "--file", str(tmp_path)) == (
+        ExitCode.FAILED,
+        "",
+        f"recctl: {tmp_path}: no audit log here (neither audit.log nor a segment "
+        "audit.log.<first>-<last>)\n",
     )
 
 

@@ -14,152 +14,175 @@ Invariants:
 - A batch torn by power loss was never acknowledged: ``open`` cuts an incomplete last line off
   and records that with an ``audit.recovered`` entry (length and SHA-256 of the bytes removed).
   Complete lines of a torn batch stay; they are valid entries of what was about to happen.
-- ``open`` reads only the last line (from the end, so in time independent of the log's size);
-  checking the whole chain is ``recctl audit verify``'s job.
+- ``open`` reads only the first and the last line (from the end, so in time independent of the
+  log's size); checking the whole chain is ``recctl audit verify``'s job.
+- Rotation (``audit.rotate_size``, SPEC section 8) keeps one chain and never leaves the name
+  ``audit.log`` missing or unlocked: after an append that takes the log past the size, a new
+  file is prepared under a temporary name holding the ``audit.rotated`` entry that continues
+  the chain, ``fsync``ed and locked; the live file is hard-linked to its segment name
+  ``audit.log.<first>-<last>``; the new file is renamed over ``audit.log``. A crash before the
+  rename is undone by the next ``open`` (the link and the temporary file go), one after it left
+  a finished rotation. A rotation that fails is logged and tried again at the next append; the
+  append it followed stands.
+- Offsets (``end_offset``, ``read_from``) count bytes in the whole chain, every segment's bytes
+  (uncompressed) before the live log's, so an offset stored before a rotation (an erase intent,
+  a request run) still finds its entries after it. The ``audit.rotated`` entry records where
+  the log it begins starts in the chain.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
-import hashlib
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from recd.adapters import _auditchain as chain
+from recd.adapters import _auditfiles as files
 from recd.adapters._closing import Closing
+from recd.configtypes import AuditSettings
 from recd.core.audit import GENESIS, AuditDraft, AuditEntry, parse_sealed, seal_line
+from recd.core.auditsegments import NEW, ROTATED, Gap, segment_name
 from recd.errors import AuditCorrupt, StateError
+from recd.ports import AuditExtent
 
-_CHUNK = 64 * 1024
-_MODE = 0o640  # group recd-admin may read it (recctl audit verify, ls)
+logger = logging.getLogger(__name__)
 
-
-def _pread_exact(fd: int, start: int, end: int) -> bytes:
-    """Bytes ``[start, end)`` of ``fd``; short if the file ends sooner."""
-    parts: list[bytes] = []
-    while start < end:
-        chunk = os.pread(fd, min(_CHUNK, end - start), start)
-        if not chunk:
-            break
-        parts.append(chunk)
-        start += len(chunk)
-    return b"".join(parts)
-
-
-def _line_start(fd: int, pos: int) -> int:
-    """The offset just after the last newline before ``pos`` (0 if there is none)."""
-    while pos > 0:
-        begin = max(0, pos - _CHUNK)
-        found = _pread_exact(fd, begin, pos).rfind(b"\n")
-        if found >= 0:
-            return begin + found + 1
-        pos = begin
-    return 0
-
-
-def _sha256(fd: int, start: int, end: int) -> str:
-    digest = hashlib.sha256()
-    for begin in range(start, end, _CHUNK):
-        digest.update(_pread_exact(fd, begin, min(end, begin + _CHUNK)))
-    return digest.hexdigest()
-
-
-def _open_append(path: Path) -> tuple[int, bool]:
-    """The append descriptor, and whether this call created the file."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
-    try:
-        return os.open(path, flags | os.O_CREAT | os.O_EXCL, _MODE), True
-    except FileExistsError:
-        return os.open(path, flags), False
-
-
-def _settle_new(fd: int, path: Path) -> None:
-    """Give a new log its mode whatever the umask, and make its name durable."""
-    os.fchmod(fd, _MODE)
-    dirfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(dirfd)
-    finally:
-        os.close(dirfd)
+_MODE = files.MODE
+_OPEN_TRIES = 3  # a rotation by another process between open and lock is retried
 
 
 class FileAuditLog(Closing):
     """The hash-chained audit log of one state directory; see the module docstring."""
 
-    def __init__(self, path: Path, wfd: int, rfd: int, end: int, last: AuditEntry | None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        wfd: int,
+        rfd: int,
+        end: int,
+        last: AuditEntry | None,
+        settings: AuditSettings | None = None,
+    ) -> None:
         """Use ``FileAuditLog.open``; this takes over two open, locked descriptors."""
         self.path = path
         self._wfd = wfd
         self._rfd = rfd
-        self._end = end
+        self._end = end  # bytes of the live file
         self._last = last
         self._broken: str | None = None
         self.failure: OSError | None = None  # why the last append failed; None once one succeeds
+        self._settings = settings or AuditSettings()
+        self._base = 0  # where the live file starts in the whole chain
+        self._first: AuditEntry | None = None  # the live file's first entry
+        self._segments = 0  # closed segments beside it
+        self._rotate_failed = False
+        self._first_damaged = False  # the live log's first line does not parse: no rotation
 
     @classmethod
-    def open(cls, path: Path, now: datetime) -> FileAuditLog:
-        """Open (creating) and lock the log, repairing a torn last line as of ``now`` (UTC).
+    def open(cls, path: Path, now: datetime, settings: AuditSettings | None = None) -> FileAuditLog:
+        """Open (creating) and lock the log, repairing a torn last line as of ``now`` (UTC),
+        and settle a rotation or compression a crash interrupted.
 
         Raises ``StateError`` if the log cannot be opened, is in use by another recd process,
-        or its last complete entry is damaged.
+        its last complete entry is damaged, or it is missing beside its segments. (A damaged
+        first entry is left for ``recctl audit verify`` to report; the log is not rotated.)
         """
         try:
-            return cls._open(path, now)
+            return cls._open(path, now, settings or AuditSettings())
         except OSError as exc:
             raise StateError(f"{path}: cannot open the audit log: {exc.strerror}") from exc
 
     @classmethod
-    def _open(cls, path: Path, now: datetime) -> FileAuditLog:
-        wfd, created = _open_append(path)
-        rfd = -1
+    def _open(cls, path: Path, now: datetime, settings: AuditSettings) -> FileAuditLog:
+        for _ in range(_OPEN_TRIES):
+            wfd, rfd = files.lock(path)
+            if wfd >= 0:
+                break
+        else:  # pragma: no cover (race)
+            raise StateError(f"{path}: replaced while it was being opened")
         try:
-            if created:
-                _settle_new(wfd, path)
-            try:
-                fcntl.flock(wfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise StateError(f"{path}: in use by another recd process") from None
-            rfd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            if not os.path.samestat(os.fstat(wfd), os.fstat(rfd)):  # pragma: no cover (race)
-                raise StateError(f"{path}: replaced while it was being opened")
-            return cls._recover(path, wfd, rfd, now)
+            for done in files.settle(path, wfd):
+                logger.warning("audit log: %s", done)
+            log = cls._recover(path, wfd, rfd, now, settings)
         except BaseException:
             os.close(wfd)
-            if rfd >= 0:
-                os.close(rfd)
+            os.close(rfd)
             raise
+        if settings.compress == "gzip":
+            for segment in files.list_segments(path):
+                if not segment.compressed:
+                    log._compress(path.with_name(segment.name))
+        return log
 
     @classmethod
-    def _recover(cls, path: Path, wfd: int, rfd: int, now: datetime) -> FileAuditLog:
+    def _recover(
+        cls, path: Path, wfd: int, rfd: int, now: datetime, settings: AuditSettings
+    ) -> FileAuditLog:
         size = os.fstat(rfd).st_size
         end = size
-        if size and _pread_exact(rfd, size - 1, size) != b"\n":
-            end = _line_start(rfd, size)
-        last: AuditEntry | None = None
+        if size and files.pread_exact(rfd, size - 1, size) != b"\n":
+            end = files.line_start(rfd, size)
+        last = first = None
         if end:
-            line = _pread_exact(rfd, _line_start(rfd, end - 1), end)
             try:
-                last = parse_sealed(line)
+                last = parse_sealed(files.pread_exact(rfd, files.line_start(rfd, end - 1), end))
             except ValueError as exc:
                 raise StateError(
                     f"{path}: the last entry is damaged ({exc}); "
                     f"run `recctl audit verify --file {path}` to find the first bad entry"
                 ) from None
-        log = cls(path, wfd, rfd, end, last)
+            with contextlib.suppress(ValueError):  # verify's to report; rotation waits
+                first = parse_sealed(files.first_line(rfd, end))
+        log = cls(path, wfd, rfd, end, last, settings)
+        log._first = first
+        log._first_damaged = bool(end) and first is None
+        log._segments, log._base = cls._place(path, first, damaged=log._first_damaged)
         if end < size:
-            torn = {"offset": end, "torn_bytes": size - end, "torn_sha256": _sha256(rfd, end, size)}
+            torn = {
+                "offset": end,
+                "torn_bytes": size - end,
+                "torn_sha256": files.sha256(rfd, end, size),
+            }
             os.ftruncate(wfd, end)
             os.fsync(wfd)
             log.append([AuditDraft("audit.recovered", str(path), torn)], now)
         return log
+
+    @staticmethod
+    def _place(path: Path, first: AuditEntry | None, *, damaged: bool) -> tuple[int, int]:
+        """The segments beside the live log, and where it starts in the chain."""
+        found = files.list_segments(path)
+        offset = None if first is None else first.details.get("offset")
+        if first is not None and first.action == ROTATED and type(offset) is int:
+            return len(found), offset
+        if found and damaged:
+            raise StateError(
+                f"{path}: the first entry is damaged, so where the log continues its segments "
+                f"is unknown; run `recctl audit verify --file {path.parent}` to find the first "
+                "bad entry"
+            )
+        if found:
+            tail = found[-1]
+            held = "holds no entry" if first is None else f"begins at seq {first.seq}"
+            raise StateError(
+                f"{path}: {held} without the {ROTATED} entry that follows a segment, yet "
+                f"segment {tail.name} holds entries up to seq {tail.last}: the live log was "
+                "removed or replaced; restore it from a backup, or move the segments away to "
+                "start a new chain"
+            )
+        return 0, 0
 
     def append(self, drafts: Sequence[AuditDraft], now: datetime) -> list[AuditEntry]:
         """Seal ``drafts`` at ``now`` (UTC) and append them; on stable storage when this returns.
 
         Raises the ``OSError`` of a failed write or ``fsync``, after cutting the file back to
         where the batch began; ``ValueError``/``TypeError`` for details JSON cannot hold (nothing
-        is written); ``StateError`` once a failed batch could not be cut back.
+        is written); ``StateError`` once a failed batch could not be cut back. Past
+        ``audit.rotate_size`` the log is then rotated (a failure there is logged, not raised).
         """
         if self._broken is not None:
             self._cut_back()  # the disk may have recovered: the cut comes before any new line
@@ -177,11 +200,9 @@ class FileAuditLog(Closing):
             seq, prev = entry.seq, entry.hash
         if not entries:
             return entries
-        data = memoryview(b"".join(lines))
+        data = b"".join(lines)
         try:
-            written = 0
-            while written < len(data):
-                written += os.write(self._wfd, data[written:])
+            files.write_all(self._wfd, data)
             os.fsync(self._wfd)
         except OSError as exc:
             self.failure = exc
@@ -192,7 +213,10 @@ class FileAuditLog(Closing):
             raise
         self._end += len(data)
         self._last = entries[-1]
+        self._first = self._first or entries[0]
         self.failure = None
+        if self._end >= self._settings.rotate_size and not self._first_damaged:
+            self._rotate(now)
         return entries
 
     def _cut_back(self) -> None:
@@ -209,49 +233,139 @@ class FileAuditLog(Closing):
         else:
             self._broken = None
 
+    # -- rotation -----------------------------------------------------------------------------
+
+    def _rotate(self, now: datetime) -> None:
+        """Close the live file into a segment; a new live file continues the chain."""
+        assert self._first is not None and self._last is not None
+        first, last = self._first.seq, self._last.seq
+        name = segment_name(self.path.name, first, last)
+        segment = self.path.with_name(name)
+        base = self._base + self._end
+        details = {"segment": name, "first": first, "last": last, "offset": base}
+        entry, line = seal_line(
+            AuditDraft("audit.rotated", name, details), seq=last + 1, prev=self._last.hash, time=now
+        )
+        prepared = self.path.with_name(self.path.name + NEW)
+        fds: list[int] = []
+        linked = renamed = False
+        try:
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+            fds.append(os.open(prepared, flags, _MODE))
+            fcntl.flock(fds[0], fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.fchmod(fds[0], _MODE)
+            fds.append(os.open(prepared, os.O_RDONLY | os.O_CLOEXEC))
+            files.write_all(fds[0], line)
+            os.fsync(fds[0])
+            os.link(self.path, segment)
+            linked = True
+            files.fsync_dir(self.path.parent)
+            os.rename(prepared, self.path)
+            renamed = True
+        except BaseException as exc:
+            if not renamed:
+                for leftover in (segment,) * linked + (prepared,):
+                    with contextlib.suppress(OSError):
+                        os.unlink(leftover)
+            for fd in fds:
+                os.close(fd)
+            if not isinstance(exc, OSError):
+                raise
+            if not self._rotate_failed:
+                logger.warning(
+                    "cannot rotate the audit log %s into %s: %s; trying again after the next "
+                    "append", self.path, name, exc.strerror or exc,
+                )  # fmt: skip
+            self._rotate_failed = True
+            return
+        old = (self._wfd, self._rfd)
+        self._wfd, self._rfd = fds
+        self._base, self._end, self._first, self._last = base, len(line), entry, entry
+        self._segments += 1
+        self._rotate_failed = False
+        for fd in old:
+            os.close(fd)
+        try:
+            files.fsync_dir(self.path.parent)
+        except OSError as exc:
+            logger.warning("audit log rotated, but %s: %s", self.path.parent, exc.strerror)
+        logger.info("audit log rotated: entries %d-%d closed into %s", first, last, segment)
+        if self._settings.compress == "gzip":
+            self._compress(segment)
+
+    def _compress(self, segment: Path) -> None:
+        try:
+            packed = files.compress(segment)
+        except OSError as exc:
+            logger.warning(
+                "cannot compress audit log segment %s: %s; it stays uncompressed until recd "
+                "starts again", segment, exc.strerror or exc,
+            )  # fmt: skip
+            return
+        logger.info("audit log segment %s compressed into %s", segment, packed.name)
+
+    # -- reading ------------------------------------------------------------------------------
+
     def end_offset(self) -> int:
-        """The byte offset at which the next entry will be written."""
-        return self._end
+        """The offset in the whole chain (every segment's bytes, then the live log's) at which
+        the next entry will be written."""
+        return self._base + self._end
+
+    def extent(self) -> AuditExtent:
+        """The live log's size and the closed segments beside it (safe from any thread)."""
+        return AuditExtent(self._end, self._segments)
 
     def read_from(self, offset: int) -> Iterator[AuditEntry]:
-        """Entries from byte ``offset`` (an earlier ``end_offset()``) to the current end.
+        """Entries from ``offset`` (an earlier ``end_offset()``) to the current end, through
+        segments closed since.
 
         Streams with bounded memory (one chunk and one line). Raises ``ValueError`` at once for
         an offset that is not the start of an entry; the iterator raises ``AuditCorrupt`` for an
-        entry that does not parse or check.
+        entry that does not parse or check, or does not follow the one before.
         """
+        self._check_open()
+        end = self.end_offset()
+        if not 0 <= offset <= end:
+            raise ValueError(f"offset {offset} is outside the audit log (0 to {end})")
+        if offset > self._base:
+            before = files.pread_exact(self._rfd, offset - self._base - 1, offset - self._base)
+        elif 0 < offset < self._base:
+            before = next(chain.chunks(self, offset - 1), (self.path, 0, 0, b""))[3][:1]
+        else:
+            before = b"\n"
+        if before != b"\n":
+            raise ValueError(f"offset {offset} is not the start of an audit entry")
+        return chain.entries(self, offset)
+
+    def read_since(self, seq: int) -> Iterator[AuditEntry]:
+        """Every entry after ``seq`` (0: all), through the segments that hold them, each
+        checked to follow the one before. Raises ``AuditCorrupt`` at once when no file holds
+        entry ``seq + 1`` (a segment removed)."""
+        self._check_open()
+        if self._first is None or seq + 1 >= self._first.seq:
+            return chain.entries(self, self._base, after=seq, genesis=seq == 0)
+        found = files.list_segments(self.path)
+        for segment in found:
+            if segment.first <= seq + 1 <= segment.last:
+                start = files.chain_offset(self.path.with_name(segment.name), segment)
+                return chain.entries(self, start, after=seq, genesis=seq == 0)
+        later = [s.first for s in found if s.first > seq + 1]
+        gap = Gap(seq + 1, min(later, default=self._first.seq) - 1)
+        raise AuditCorrupt(f"{self.path.parent}: {gap}")
+
+    def read_all(self) -> Iterator[AuditEntry]:
+        """Every entry of every segment, then of the live log, from seq 1 (``read_since(0)``)."""
+        return self.read_since(0)
+
+    def _check_open(self) -> None:
         if self._rfd < 0:
             raise ValueError(f"{self.path}: the audit log is closed")
-        if not 0 <= offset <= self._end:
-            raise ValueError(f"offset {offset} is outside the audit log (0 to {self._end})")
-        if offset and _pread_exact(self._rfd, offset - 1, offset) != b"\n":
-            raise ValueError(f"offset {offset} is not the start of an audit entry")
-        return self._entries(offset)
 
-    def _entries(self, offset: int) -> Iterator[AuditEntry]:
-        pending = b""
-        line_at = pos = offset
-        while pos < self._end:
-            chunk = os.pread(self._rfd, min(_CHUNK, self._end - pos), pos)
-            if not chunk:
-                raise AuditCorrupt(
-                    f"{self.path}: ends at byte {pos}, before the {self._end} bytes recd wrote "
-                    "(changed by another program?)"
-                )
-            pos += len(chunk)
-            *lines, pending = (pending + chunk).split(b"\n")
-            for line in lines:
-                try:
-                    entry = parse_sealed(line + b"\n")
-                except ValueError as exc:
-                    raise AuditCorrupt(f"{self.path}: entry at byte {line_at}: {exc}") from None
-                line_at += len(line) + 1
-                yield entry
-        if pending:
-            raise AuditCorrupt(
-                f"{self.path}: entry at byte {line_at}: no newline where recd wrote one "
-                "(changed by another program?)"
-            )
+    def live(self) -> tuple[int, int, int, int | None]:
+        """The live file as the chain reader (``_auditchain``) sees it at this moment: its read
+        descriptor, where it starts in the chain, its bytes, and its first entry's seq."""
+        first = None if self._first is None else self._first.seq
+        return self._rfd, self._base, self._end, first
 
     def last(self) -> AuditEntry | None:
         """The newest entry, or None for an empty log."""

@@ -80,6 +80,12 @@ class VerifyResult:
     bad_line: int | None
     reason: str | None
     watched: Mapping[int, str] = field(default_factory=dict)
+    first_seq: int = 1  # the seq of the first entry (a segment's, when verified on its own)
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last verified entry (``first_seq - 1`` when none verified)."""
+        return self.first_seq + self.entries - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,8 +325,9 @@ def parse_sealed(line: bytes) -> AuditEntry:
     return entry
 
 
-def _link_problem(entry: AuditEntry, verified: int, prev: str) -> str | None:
-    """Why an intact entry does not follow the ``verified`` entries before it, if it does not."""
+def link_problem(entry: AuditEntry, verified: int, prev: str) -> str | None:
+    """Why an intact entry does not follow entry ``verified`` (whose hash is ``prev``), if it
+    does not."""
     if entry.seq != verified + 1:
         if verified == 0:
             return f"sequence starts at {entry.seq}, not 1 (entries removed from the start?)"
@@ -334,15 +341,20 @@ def _link_problem(entry: AuditEntry, verified: int, prev: str) -> str | None:
     return None
 
 
-def verify(lines: Iterable[bytes], watch: Collection[int] = ()) -> VerifyResult:
+def verify(
+    lines: Iterable[bytes], watch: Collection[int] = (), after: Anchor | None = Anchor(0, GENESIS)
+) -> VerifyResult:
     """Check a whole chain, line by line as a binary file iterates, and find the first bad entry.
 
     Streams: holds one line at a time (and the hashes of the ``watch``ed sequence numbers, for
     ``anchor_problem``). Every line must end with a newline; one that does not can only be the
-    file's last, cut short (a torn write or a truncated copy).
+    file's last, cut short (a torn write or a truncated copy). The first entry must follow
+    ``after`` (the start of the chain by default; the last entry of the segment before, for a
+    later segment); with ``after=None`` it may follow anything (a segment checked on its own).
     """
-    verified = 0
-    prev = GENESIS
+    last_seq = -1 if after is None else after.seq
+    prev = "" if after is None else after.hash
+    first_seq = last_seq + 1
     last_hash: str | None = None
     watched: dict[int, str] = {}
     for number, line in enumerate(lines, start=1):
@@ -355,16 +367,23 @@ def verify(lines: Iterable[bytes], watch: Collection[int] = ()) -> VerifyResult:
             except ValueError as exc:
                 reason = str(exc)
             else:
-                reason = _link_problem(entry, verified, prev)
+                if last_seq < 0:
+                    last_seq, prev, first_seq = entry.seq - 1, entry.prev, entry.seq
+                reason = link_problem(entry, last_seq, prev)
         if reason is not None:
-            bad_seq = verified + 1 if entry is None else entry.seq
-            return VerifyResult(False, verified, last_hash, bad_seq, number, reason, watched)
+            bad_seq = max(last_seq + 1, 1) if entry is None else entry.seq
+            return VerifyResult(
+                False, number - 1, last_hash, bad_seq, number, reason, watched, max(first_seq, 1)
+            )
         assert entry is not None
-        verified += 1
+        last_seq = entry.seq
         prev = last_hash = entry.hash
         if entry.seq in watch:
             watched[entry.seq] = entry.hash
-    return VerifyResult(True, verified, last_hash, None, None, None, watched)
+    return VerifyResult(
+        True, max(last_seq + 1 - first_seq, 0), last_hash, None, None, None, watched,
+        max(first_seq, 1),
+    )  # fmt: skip
 
 
 def parse_anchor(text: str) -> Anchor:
@@ -396,10 +415,15 @@ def anchor_problem(anchor: Anchor, result: VerifyResult) -> str | None:
     """
     if anchor.seq == 0:
         return None  # parse_anchor allows only the genesis hash, the start of every chain
-    if anchor.seq > result.entries:
+    if anchor.seq > result.last_seq:
         return (
-            f"the log ends at seq {result.entries}, before the expected entry {anchor.seq}: "
+            f"the log ends at seq {result.last_seq}, before the expected entry {anchor.seq}: "
             "its tail was cut"
+        )
+    if anchor.seq < result.first_seq:
+        return (
+            f"entry {anchor.seq} comes before seq {result.first_seq}, where this part of the "
+            "chain begins: check the whole chain (give the state directory) to test it"
         )
     found = result.watched[anchor.seq]
     if found != anchor.hash:

@@ -95,9 +95,9 @@ class Rebuild:
         if self.audit.last() is None:  # nothing to rebuild from: both start here
             self.catalogue.set_audit_mark(AuditMark(0, None))
             return None
-        replayed = replay_holds(self.audit.read_from(0), self.config.holds.release_grace)
+        replayed = replay_holds(self.audit.read_all(), self.config.holds.release_grace)
         held = self.catalogue.restore_holds(replayed.holds)
-        requests = restore_requests(self.catalogue, self.audit.read_from(0))
+        requests = restore_requests(self.catalogue, self.audit.read_all())
         self._done = Rebuilt(self.found or UNMARKED, replayed, held, requests)
         return self._done
 
