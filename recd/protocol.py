@@ -174,10 +174,13 @@ class Reply:
     error: ErrorKind | None = None
     message: str | None = None
     truncated: bool = False
+    #: Open file descriptors sent beside the reply (SCM_RIGHTS), never in its JSON: the
+    #: daemon's read-only snapshot files for ``backup``. Whoever holds the reply closes them.
+    fds: tuple[int, ...] = ()
 
     @classmethod
-    def success(cls, result: Any, *, truncated: bool = False) -> Reply:
-        return cls(True, result, truncated=truncated)
+    def success(cls, result: Any, *, truncated: bool = False, fds: tuple[int, ...] = ()) -> Reply:
+        return cls(True, result, truncated=truncated, fds=fds)
 
     @classmethod
     def failure(cls, kind: ErrorKind, message: str) -> Reply:
