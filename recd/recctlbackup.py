@@ -409,7 +409,7 @@ def cmd_backup_verify(args: argparse.Namespace) -> ExitCode:
         )
     elif problems:
         for problem in problems:
-            print(f"recctl: {render.printable(str(path / problem))}", file=sys.stderr)
+            print(f"recctl: {render.printable(f'{path}: {problem}')}", file=sys.stderr)
     else:
         assert manifest is not None
         print(

@@ -5,6 +5,7 @@ the live audit log kept, loses none.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from recd.core.audit import verify
+from recd.core.audit import GENESIS, AuditDraft, seal_line, verify
 from recd.core.model import recording_id
 from tests.e2e.helpers import (
     audit_entries,
@@ -161,8 +162,8 @@ def test_verify_finds_a_changed_file_an_extra_one_and_a_cut_log(
     (target / "notes.txt").write_text("x")
     done = recctl("backup", "verify", str(target))
     assert done.returncode == 1 and done.stdout == ""
-    assert f"recctl: {target}/catalog.db: SHA-256 " in done.stderr
-    assert f"recctl: {target}/notes.txt: not in the manifest\n" in done.stderr
+    assert f"recctl: {target}: catalog.db: SHA-256 " in done.stderr
+    assert f"recctl: {target}: notes.txt: not in the manifest\n" in done.stderr
 
     log = spare / "audit.log"
     log.write_bytes(b"".join(log.read_bytes().splitlines(keepends=True)[:-1]))
@@ -329,3 +330,54 @@ def test_a_restore_of_catalogue_and_log_brings_back_the_backups_holds(
     log = (tmp_path / "state" / "audit.log").read_bytes()
     chain = verify(log.splitlines(keepends=True), watch={result["entries"]})
     assert chain.ok and chain.watched[result["entries"]] == result["head"].partition(":")[2]
+
+
+def write_chain(state: Path, spans: list[tuple[str, int, int]]) -> str:
+    """One audit chain over files in ``state`` (each ``(name, first, last)``, ``.gz`` names
+    compressed), as rotation leaves it; the last hash."""
+    prev, when = GENESIS, datetime.now(UTC) - timedelta(hours=1)
+    state.mkdir(parents=True, exist_ok=True)
+    for name, first, last in spans:
+        lines = []
+        for seq in range(first, last + 1):
+            entry, line = seal_line(AuditDraft("test.entry", f"e{seq}"), seq=seq, prev=prev,
+                                    time=when)  # fmt: skip
+            prev = entry.hash
+            lines.append(line)
+        data = b"".join(lines)
+        (state / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+        (state / name).chmod(0o640)
+    return prev
+
+
+def test_closed_segments_are_backed_up_as_they_are_and_verify_as_one_chain(
+    tmp_path: Path, listener: NotifyListener
+) -> None:
+    config = configure(tmp_path)
+    state = tmp_path / "state"
+    write_chain(state, [("audit.log.1-3.gz", 1, 3), ("audit.log.4-6", 4, 6), ("audit.log", 7, 8)])
+    target = tmp_path / "b"
+    with running(config, tmp_path, listener) as sock:
+        result = backed_up(sock, target)
+    assert [f["name"] for f in result["files"]] == [
+        "catalog.db", "audit.log.1-3.gz", "audit.log.4-6", "audit.log",
+    ]  # fmt: skip
+    for name in ("audit.log.1-3.gz", "audit.log.4-6"):
+        assert (target / name).read_bytes() == (state / name).read_bytes()
+    mark = result["catalogue_mark"]["seq"]
+    assert mark > 8, "the rebuild at start marked the catalogue"
+    checked = recctl("backup", "verify", str(target))
+    assert checked.returncode == 0, checked.stderr
+    assert f"audit chain intact: {result['entries']} entries" in checked.stdout
+
+    # A segment left out is a chain that no longer holds together.
+    (target / "audit.log.4-6").unlink()
+    manifest = json.loads((target / "MANIFEST.json").read_text())
+    manifest["files"] = [f for f in manifest["files"] if f["name"] != "audit.log.4-6"]
+    (target / "MANIFEST.json").write_text(json.dumps(manifest))
+    broken = recctl("backup", "verify", str(target))
+    assert broken.returncode == 1
+    assert broken.stderr == (
+        f"recctl: {target}: the audit chain breaks at seq 7: sequence jumps from 3 to 7 "
+        "(entries removed or reordered?)\n"
+    )
