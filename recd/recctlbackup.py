@@ -426,6 +426,7 @@ def build_backup_parser(subparsers: Subparsers) -> None:
     backup = subparsers.add_parser(
         "backup",
         help="write a consistent backup of recd's state, or verify one",
+        usage="recctl backup [--json] DIR\n       recctl backup verify [--json] DIR",
         description="Write a consistent backup of the running recd's state into DIR (new, or "
         "empty): the catalogue (SQLite's online backup), the closed audit segments, the live "
         "audit log up to a whole entry, and MANIFEST.json (each file's size and SHA-256, the "

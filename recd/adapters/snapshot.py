@@ -33,6 +33,7 @@ from recd.core.backup import CATALOGUE, LIVE_LOG, audit_order, segment_range
 from recd.ports import AuditLog
 
 PREFIX = ".backup-"
+RETRIES = 3
 _CHUNK = 1024 * 1024
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -87,7 +88,16 @@ class Snapshot:
         return self.path / CATALOGUE
 
     def cut(self, audit: AuditLog) -> Cut:
-        """On the loop: open the closed segments and the live log, and take its length."""
+        """On the loop: open the closed segments and the live log, and take its length. A
+        segment gone between listing and opening (compressed meanwhile) is listed again."""
+        for _ in range(RETRIES - 1):
+            try:
+                return self._cut(audit)
+            except FileNotFoundError:
+                continue
+        return self._cut(audit)
+
+    def _cut(self, audit: AuditLog) -> Cut:
         dirfd = os.open(self.state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         opened: list[Handed] = []
         try:
