@@ -22,6 +22,7 @@ One backup is taken at a time. Result shapes:
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import threading
 from collections import OrderedDict
@@ -34,6 +35,7 @@ from recd.adapters.snapshot import Handed, Snapshot, close_all
 from recd.admin import Loop, _str, iso
 from recd.control import Caller
 from recd.core.audit import GENESIS, AuditDraft
+from recd.core.text import printable
 from recd.errors import NotAllowedInState, NotFound, RecdError, UsageError
 from recd.ports import AuditMark, CatalogueCopier
 from recd.protocol import Reply
@@ -44,6 +46,7 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any], Caller], Reply]
 #: Snapshots handed out and not yet reported written: a few, for the last admins who asked.
 REMEMBERED = 8
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class BackupLoop(Loop, Protocol):
@@ -114,7 +117,7 @@ class Backups:
         seconds = (self.loop.clock.now() - started).total_seconds()
         logger.info(
             "backup for %s (%s): snapshot of %d files up to audit entry %d taken in %.1f s",
-            caller.user, target, len(handed), seq, seconds,
+            caller.user, printable(target), len(handed), seq, seconds,
         )  # fmt: skip
         result = {
             "token": token,
@@ -135,6 +138,8 @@ class Backups:
     def written(self, args: dict[str, Any], caller: Caller) -> Reply:
         token, target = _str(args, "token"), _str(args, "dir")
         manifest, size = _str(args, "manifest_sha256"), args.get("bytes")
+        if not _SHA256.fullmatch(manifest):
+            raise UsageError(f"manifest_sha256: a SHA-256 in hex expected, not {manifest!r}")
         if type(size) is not int or size < 0:
             raise UsageError(f"bytes: a whole number expected, not {size!r}")
         taken = self._taken.get(token)
@@ -161,7 +166,9 @@ class Backups:
             raise RecdError(
                 f"the backup in {target} is written, but its audit entry is not: {os_reason(exc)}"
             ) from None
-        logger.info("backup written by %s to %s (audit entry %d)", caller.user, target, seq)
+        logger.info(
+            "backup written by %s to %s (audit entry %d)", caller.user, printable(target), seq
+        )
         return Reply.success({"seq": seq, "hash": digest})
 
 

@@ -214,10 +214,9 @@ def _manifest(result: dict[str, Any], files: list[BackupFile]) -> Manifest:
 
 def _more_descriptors() -> None:
     """Room for one descriptor per audit segment: the soft limit up to the hard one."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    del soft
 
 
 def cmd_backup(args: argparse.Namespace) -> ExitCode:
@@ -253,13 +252,17 @@ def cmd_backup(args: argparse.Namespace) -> ExitCode:
     os.close(target.fd)
     digest = hashlib.sha256(data).hexdigest()
     size = sum(f.size for f in written) + len(data)
-    recorded = clikit.ask(
-        args,
-        "backup written",
-        {"token": result["token"], "dir": str(target.path), "manifest_sha256": digest,
-         "bytes": size},
-    )  # fmt: skip
-    _report(args, target.path, manifest, digest, recorded.unwrap())
+    request = {"token": result["token"], "dir": str(target.path), "manifest_sha256": digest,
+               "bytes": size}  # fmt: skip
+    try:
+        recorded = clikit.ask(args, "backup written", request).unwrap()
+    except RecdError as exc:
+        exc.args = (
+            f"{target.path}: the backup is complete, but recd did not record it in the audit "
+            f"log: {exc}",
+        )
+        raise
+    _report(args, target.path, manifest, digest, recorded)
     return ExitCode.OK
 
 

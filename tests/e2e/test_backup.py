@@ -22,8 +22,10 @@ from typing import Any
 
 import pytest
 
+from recd import client
 from recd.core.audit import GENESIS, AuditDraft, seal_line, verify
 from recd.core.model import recording_id
+from recd.recctl import main as recctl_main
 from tests.e2e.helpers import (
     audit_entries,
     kill_daemon,
@@ -386,3 +388,37 @@ def test_closed_segments_are_backed_up_as_they_are_and_verify_as_one_chain(
         f"recctl: {target}: the audit chain breaks at seq 7: sequence jumps from 3 to 7 "
         "(entries removed or reordered?)\n"
     )
+
+
+def test_recd_killed_before_it_records_the_backup_leaves_it_whole_and_says_so(
+    tmp_path: Path,
+    listener: NotifyListener,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = configure(tmp_path)
+    target = tmp_path / "b"
+    proc = start_daemon(config, listener, tmp_path / "recd.log")
+    real_call = client.call
+
+    def call_then_kill(*args: Any, **kwargs: Any) -> Any:
+        reply = real_call(*args, **kwargs)
+        if kwargs.get("fds"):
+            kill_daemon(proc)  # SIGKILL, with the snapshot handed over
+        return reply
+
+    try:
+        listener.wait_for("READY=1", timeout=60)
+        monkeypatch.setattr(client, "call", call_then_kill)
+        code = recctl_main(["--socket", str(tmp_path / "recd.sock"), "backup", str(target)])
+    finally:
+        kill_daemon(proc)
+    err = capsys.readouterr().err
+    assert code == 69
+    assert err.startswith(
+        f"recctl: {target}: the backup is complete, but recd did not record it in the audit "
+        "log: recd is not running: cannot connect to "
+    )
+    assert recctl_main(["backup", "verify", str(target)]) == 0
+    assert not any(e["action"] == "backup.written" for e in audit_entries(tmp_path))
+    assert list((tmp_path / "state").glob(".backup-*")) == []
