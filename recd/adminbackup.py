@@ -98,10 +98,15 @@ class Backups:
                 mark = copier.backup_to(snapshot.catalogue)
             finally:
                 copier.close()
-            cut = self.loop.call_soon(lambda: snapshot.cut(self.loop.runtime.audit))
+            cut = self.loop.call_soon(snapshot.cut)
             handed = snapshot.hand_over(cut)
         except OSError as exc:
             raise RecdError(f"{state}: cannot take a backup: {os_reason(exc)}") from None
+        except ValueError as exc:
+            raise RecdError(
+                f"{state / 'audit.log'}: cannot take a backup: its last entry is damaged "
+                f"({exc}); see `recctl audit verify`"
+            ) from None
         finally:
             snapshot.remove()
         seq, digest = (0, None) if cut.last is None else (cut.last.seq, cut.last.hash)

@@ -9,9 +9,9 @@ caller's own rights. What the snapshot holds:
 - ``catalog.db``: the catalogue's online backup (``CatalogueCopier.backup_to``), taken first;
 - the closed audit segments (``audit.log.<first>-<last>[.gz]``), opened where they are: they
   never change once closed;
-- ``audit.log``: a copy of the live log's first ``end`` bytes, ``end`` being where the next
-  entry will go as the loop sees it, after the catalogue was copied. The live file itself is
-  never handed out: a descriptor of it would let its holder ``flock`` it and keep recd from
+- ``audit.log``: a copy of the live log up to its last whole entry as the loop sees it, after
+  the catalogue was copied (that entry is the backup's head). The live file itself is never
+  handed out: a descriptor of it would let its holder ``flock`` it and keep recd from
   starting again.
 
 ``cut`` runs on the daemon's loop (the only writer of the log), so the segments listed and the
@@ -28,9 +28,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from recd.core.audit import AuditEntry
+from recd.core.audit import AuditEntry, parse_sealed
 from recd.core.backup import CATALOGUE, LIVE_LOG, audit_order, segment_range
-from recd.ports import AuditLog
 
 PREFIX = ".backup-"
 RETRIES = 3
@@ -87,30 +86,32 @@ class Snapshot:
         """Where the catalogue's copy goes."""
         return self.path / CATALOGUE
 
-    def cut(self, audit: AuditLog) -> Cut:
-        """On the loop: open the closed segments and the live log, and take its length. A
-        segment gone between listing and opening (compressed meanwhile) is listed again."""
+    def cut(self) -> Cut:
+        """On the loop (the log's only writer): open the closed segments and the live log, and
+        find its last whole entry. A segment gone between listing and opening (compressed
+        meanwhile) is listed again. Raises OSError, ``ValueError`` for a damaged last entry."""
         for _ in range(RETRIES - 1):
             try:
-                return self._cut(audit)
+                return self._cut()
             except FileNotFoundError:
                 continue
-        return self._cut(audit)
+        return self._cut()
 
-    def _cut(self, audit: AuditLog) -> Cut:
+    def _cut(self) -> Cut:
         dirfd = os.open(self.state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         opened: list[Handed] = []
         try:
             names = [n for n in os.listdir(dirfd) if segment_range(n) is not None]
-            for name in audit_order(names):
+            for name in [*audit_order(names), LIVE_LOG]:
                 opened.append(_open_regular(dirfd, name))
-            live = _open_regular(dirfd, LIVE_LOG)
+            end, last = _last_entry(opened[-1].fd, opened[-1].size)
+            live = opened.pop()
         except BaseException:
             close_all([h.fd for h in opened])
             raise
         finally:
             os.close(dirfd)
-        return Cut(tuple(opened), live.fd, audit.end_offset(), audit.last())
+        return Cut(tuple(opened), live.fd, end, last)
 
     def hand_over(self, cut: Cut) -> list[Handed]:
         """The snapshot's files in backup order: the catalogue's copy, the segments, the live
@@ -139,6 +140,26 @@ class Snapshot:
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _last_entry(fd: int, size: int) -> tuple[int, AuditEntry | None]:
+    """The end of the last whole line of the first ``size`` bytes of ``fd``, and its entry."""
+    end = _line_start(fd, size)
+    if end == 0:
+        return 0, None
+    start = _line_start(fd, end - 1)
+    return end, parse_sealed(os.pread(fd, end - start, start))
+
+
+def _line_start(fd: int, pos: int) -> int:
+    """The offset just after the last newline before ``pos`` (0 if there is none)."""
+    while pos > 0:
+        begin = max(0, pos - _CHUNK)
+        found = os.pread(fd, pos - begin, begin).rfind(b"\n")
+        if found >= 0:
+            return begin + found + 1
+        pos = begin
+    return 0
 
 
 def _copy_prefix(src: int, dst: int, end: int) -> None:
