@@ -13,7 +13,10 @@ No argparse and no printing here; the timeout covers the whole exchange, not eac
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import errno
+import os
 import socket as _socket
 import time
 from pathlib import Path
@@ -29,6 +32,10 @@ DEFAULT_TIMEOUT = 30.0
 #: flood it is shedding): it empties within milliseconds unless recd is stuck.
 CONNECT_PATIENCE = 1.0
 ADMIN_GROUP = "recd-admin"
+#: Descriptors read with one message (the daemon sends at most 250 per message; the kernel's
+#: limit is 253), and received close-on-exec.
+FDS_PER_MESSAGE = 253
+_CLOEXEC = getattr(_socket, "MSG_CMSG_CLOEXEC", 0x40000000)
 
 _NOT_RUNNING = {
     errno.ENOENT: "no such socket",
@@ -60,9 +67,11 @@ def _connect_error(path: Path, exc: OSError) -> RecdError:
 class _Exchange:
     """One connected socket with a deadline over the whole exchange."""
 
-    def __init__(self, sock: _socket.socket, timeout: float | None) -> None:
+    def __init__(self, sock: _socket.socket, timeout: float | None, fds: bool = False) -> None:
         self.sock = sock
         self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.want_fds = fds
+        self.fds: list[int] = []  # received beside the reply (SCM_RIGHTS), when wanted
 
     def _arm(self) -> None:
         if self.deadline is not None:
@@ -81,12 +90,26 @@ class _Exchange:
             # may still have written why, so read on.
             pass
 
+    def _recv(self) -> bytes:
+        if not self.want_fds:
+            # Descriptors nobody asked for are discarded by the kernel with a plain recv.
+            return self.sock.recv(CHUNK)
+        data, fds, _, _ = _socket.recv_fds(self.sock, CHUNK, FDS_PER_MESSAGE, _CLOEXEC)
+        self.fds.extend(fds)
+        return data
+
+    def close_fds(self) -> None:
+        fds, self.fds = self.fds, []
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
     def receive(self) -> bytes:
         data = bytearray()
         while True:
             self._arm()
             try:
-                chunk = self.sock.recv(CHUNK)
+                chunk = self._recv()
             except ConnectionResetError:
                 chunk = b""
             if not chunk:
@@ -113,36 +136,60 @@ def _connect(sock: _socket.socket, path: Path, timeout: float | None) -> None:
             return
 
 
-def call(socket: Path, request: Request, *, timeout: float | None = DEFAULT_TIMEOUT) -> Reply:
+def call(
+    socket: Path,
+    request: Request,
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    fds: bool = False,
+) -> Reply:
     """Send ``request`` to the daemon listening on ``socket``; its decoded reply.
 
     ``timeout`` is in seconds over the whole exchange (0: already spent); ``None`` waits as long as
-    the daemon takes, for commands such as a full scan. Raises ``DaemonUnavailable``,
-    ``PermissionDenied`` or ``RecdError`` when there is no usable reply, and ``ProtocolError``
-    when the reply is not valid protocol.
+    the daemon takes, for commands such as a full scan. ``fds``: keep the file descriptors the
+    daemon sends beside the reply, in ``Reply.fds`` (the caller closes them); without it they are
+    never received. Raises ``DaemonUnavailable``, ``PermissionDenied`` or ``RecdError`` when there
+    is no usable reply, and ``ProtocolError`` when the reply is not valid protocol.
     """
     with _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM) as sock:
-        exchange = _Exchange(sock, timeout)
+        exchange = _Exchange(sock, timeout, fds)
         try:
-            # A Unix socket connects at once or fails at once (EAGAIN when the daemon's
-            # backlog is full, tried again for CONNECT_PATIENCE), so only the exchange below
-            # can time out.
-            sock.settimeout(timeout)
-            _connect(sock, socket, timeout)
-        except OSError as exc:
-            raise _connect_error(socket, exc) from None
-        try:
-            exchange.send(encode_request(request))
-            data = exchange.receive()
-        except TimeoutError:
-            raise RecdError(
-                f"recd did not answer within {timeout:g} s on {socket}; it may be busy or "
-                "stuck (see `journalctl -u recd`)"
-            ) from None
-        # What a peer can cause, EPIPE and ECONNRESET, _Exchange handles; this is the kernel's.
-        except OSError as exc:  # pragma: no cover (no way to provoke it on a Unix socket)
-            reason = exc.strerror or str(exc)
-            raise RecdError(f"lost the connection to recd at {socket}: {reason}") from None
+            return _call(sock, socket, request, timeout, exchange)
+        except BaseException:
+            exchange.close_fds()
+            raise
+
+
+def _call(
+    sock: _socket.socket,
+    socket: Path,
+    request: Request,
+    timeout: float | None,
+    exchange: _Exchange,
+) -> Reply:
+    try:
+        # A Unix socket connects at once or fails at once (EAGAIN when the daemon's
+        # backlog is full, tried again for CONNECT_PATIENCE), so only the exchange below
+        # can time out.
+        sock.settimeout(timeout)
+        _connect(sock, socket, timeout)
+    except OSError as exc:
+        raise _connect_error(socket, exc) from None
+    try:
+        exchange.send(encode_request(request))
+        data = exchange.receive()
+    except TimeoutError:
+        raise RecdError(
+            f"recd did not answer within {timeout:g} s on {socket}; it may be busy or "
+            "stuck (see `journalctl -u recd`)"
+        ) from None
+    # What a peer can cause, EPIPE and ECONNRESET, _Exchange handles; this is the kernel's.
+    except OSError as exc:  # pragma: no cover (no way to provoke it on a Unix socket)
+        reason = exc.strerror or str(exc)
+        raise RecdError(f"lost the connection to recd at {socket}: {reason}") from None
     if not data:
         raise RecdError("recd closed the connection without replying (see `journalctl -u recd`)")
-    return decode_reply(data)
+    reply = decode_reply(data)
+    if exchange.fds:
+        return dataclasses.replace(reply, fds=tuple(exchange.fds))
+    return reply

@@ -41,7 +41,7 @@ from recd.protocol import (
     encode_reply,
     kind_of,
 )
-from recd.serving import BoundedServer, Count
+from recd.serving import Answer, BoundedServer, Count
 
 logger = logging.getLogger(__name__)
 
@@ -277,8 +277,11 @@ class _AdminEndpoint:
     def complete(self, data: bytes, eof: bool) -> bool:
         return eof or b"\n" in data
 
-    def answer(self, conn: socket.socket, request: bytes) -> bytes:
-        return encode_reply(self.server.answer(conn, request))
+    def answer(self, conn: socket.socket, request: bytes) -> Answer:
+        reply = self.server.answer(conn, request)
+        if reply.fds:
+            return encode_reply(reply), reply.fds
+        return encode_reply(reply)
 
     def refusal(self, why: str, *, busy: bool) -> bytes:
         return encode_reply(Reply.failure(ErrorKind.UNAVAILABLE, why))

@@ -46,6 +46,7 @@ from prometheus_client import ProcessCollector
 from recd import __version__
 from recd.adapters.systemd import Notifier
 from recd.admin import Admin, DaemonState, SourceStatus, metrics_snapshot
+from recd.adminbackup import Backups
 from recd.adminlegal import Legal, Run
 from recd.config import Config, load
 from recd.control import ControlServer
@@ -306,6 +307,7 @@ class Daemon:
                 self._control.stop()
             admin = Admin(self)
             admin.commands |= Legal(self).commands
+            admin.commands |= Backups(self).commands
             self._control = ControlServer(
                 d.socket, d.admin_group, admin.handle, count=self._count_admin_refusal
             )

@@ -10,6 +10,7 @@ import enum
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
 from recd.core.audit import AuditDraft, AuditEntry
@@ -453,6 +454,16 @@ class Totals:
     licence: str | None
     recordings: int
     bytes: int
+
+
+class CatalogueCopier(Protocol):
+    """The catalogue's online backup (``recctl backup``), from a thread other than the writer's."""
+
+    def backup_to(self, dest: Path) -> AuditMark | None:
+        """Copy the catalogue as committed at one instant into the new file ``dest``, without
+        stopping the writer; the copy's audit mark (None: it has none). Raises StateError."""
+
+    def close(self) -> None: ...
 
 
 class CatalogueReader(Protocol):

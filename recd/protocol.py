@@ -71,6 +71,15 @@ an *item* is ``{"id", "location", "licence", "size", "outcome", "holds", "note"}
   ``certificate`` (same ``seq``) included, is as it was before.
 - ``request certificate`` (arg ``request``): ``{"text", "sha256", "path", "seq"}``: the exact
   certificate file, its digest and the ``request.certificate`` audit entry that holds it.
+
+Backups (``recd.adminbackup``):
+
+- ``backup`` (arg ``dir``: where recctl writes it, for the log and the audit entry): ``{"token",
+  "version", "state_dir", "created", "files": [{"name", "size"}], "audit": {"entries", "seq",
+  "hash"}, "catalogue_mark": {"seq", "hash"}}``; beside the reply (SCM_RIGHTS, at most 250 per
+  message, ``Reply.fds``) one read-only descriptor per file, in order.
+- ``backup written`` (args ``token``, ``dir``, ``manifest_sha256``, ``bytes``): ``{"seq",
+  "hash"}`` of the ``backup.written`` entry.
 """
 
 from __future__ import annotations
@@ -174,10 +183,13 @@ class Reply:
     error: ErrorKind | None = None
     message: str | None = None
     truncated: bool = False
+    #: Open file descriptors sent beside the reply (SCM_RIGHTS), never in its JSON: the
+    #: daemon's read-only snapshot files for ``backup``. Whoever holds the reply closes them.
+    fds: tuple[int, ...] = ()
 
     @classmethod
-    def success(cls, result: Any, *, truncated: bool = False) -> Reply:
-        return cls(True, result, truncated=truncated)
+    def success(cls, result: Any, *, truncated: bool = False, fds: tuple[int, ...] = ()) -> Reply:
+        return cls(True, result, truncated=truncated, fds=fds)
 
     @classmethod
     def failure(cls, kind: ErrorKind, message: str) -> Reply:

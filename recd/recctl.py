@@ -26,7 +26,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from recd import __version__, auditfile, clikit, recctldelete, recctlholds, recctlrequests, render
+from recd import (
+    __version__,
+    auditfile,
+    clikit,
+    recctlbackup,
+    recctldelete,
+    recctlholds,
+    recctlrequests,
+    render,
+)
 from recd.clikit import EPILOG, Handler, Subparsers
 from recd.errors import ExitCode, RecdError
 
@@ -395,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     recctlrequests.build_request_parser(groups)
     recctldelete.build_delete_parser(groups)
     build_audit_parser(groups)
+    recctlbackup.build_backup_parser(groups)
     return parser
 
 

@@ -41,6 +41,12 @@ ACCEPTS_PER_WAKE = 64  # so that a flood of connections cannot starve the client
 _CHUNK = 65536
 _TICK = 1.0  # the longest the loop sleeps: a stop or a timeout is acted on within it
 Count = Callable[[str], None]  # called with "limit", "descriptors" or "timeout"
+#: A reply, or a reply and open file descriptors to send with its first bytes (SCM_RIGHTS);
+#: the server closes them once they are sent, or the client is gone.
+Answer = bytes | tuple[bytes, tuple[int, ...]]
+#: Descriptors sent with one message: the kernel's SCM_MAX_FD is 253. More go one batch per
+#: byte of the reply, which the receiver reads as one message each.
+FDS_PER_MESSAGE = 250
 
 
 class Endpoint(Protocol):
@@ -51,8 +57,9 @@ class Endpoint(Protocol):
     def complete(self, data: bytes, eof: bool) -> bool:
         """Whether ``data`` (and end of file, when ``eof``) is a whole request."""
 
-    def answer(self, conn: socket.socket, request: bytes) -> bytes:
-        """The reply to ``request``, received on ``conn`` (read nothing more from it)."""
+    def answer(self, conn: socket.socket, request: bytes) -> Answer:
+        """The reply to ``request``, received on ``conn`` (read nothing more from it), with
+        the descriptors to pass along, if any (the server owns them from then on)."""
 
     def refusal(self, why: str, *, busy: bool) -> bytes:
         """A short reply for a client about to be dropped: ``why`` is a sentence for people;
@@ -84,13 +91,24 @@ def free_descriptors() -> int:
 class _Conn:
     """One client connection and where it is in its exchange."""
 
-    __slots__ = ("inbox", "outbox", "sock", "timing")
+    __slots__ = ("fds", "inbox", "outbox", "sock", "timing")
 
     def __init__(self, sock: socket.socket, now: float) -> None:
         self.sock = sock
         self.timing = Timing(Phase.READING, now, now)
         self.inbox = bytearray()
         self.outbox = memoryview(b"")
+        self.fds: tuple[int, ...] = ()  # to send with the reply's first bytes
+
+    def close_fds(self) -> None:
+        fds, self.fds = self.fds, ()
+        _close_fds(fds)
+
+
+def _close_fds(fds: Iterable[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 class BoundedServer:
@@ -120,7 +138,7 @@ class BoundedServer:
         self._selector = selectors.DefaultSelector()
         self._conns: dict[int, _Conn] = {}  # by file descriptor
         self._jobs: queue.SimpleQueue[tuple[_Conn, bytes] | None] = queue.SimpleQueue()
-        self._done: queue.SimpleQueue[tuple[_Conn, bytes]] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[tuple[_Conn, bytes, tuple[int, ...]]] = queue.SimpleQueue()
         self._wake_r, self._wake_w = socket.socketpair()
         self._bursts: dict[str, Burst] = {}
         self._accept_paused_until: float | None = None
@@ -171,6 +189,12 @@ class BoundedServer:
                 pass
         finally:
             self._close_all()
+            while True:  # replies that never went out: their descriptors are closed
+                try:
+                    _, _, fds = self._done.get_nowait()
+                except queue.Empty:
+                    break
+                _close_fds(fds)
 
     def _step(self) -> bool:
         """One wake-up; True when the server has stopped."""
@@ -188,10 +212,10 @@ class BoundedServer:
                     self._write(conn)
         while True:
             try:
-                conn, reply = self._done.get_nowait()
+                conn, reply, fds = self._done.get_nowait()
             except queue.Empty:
                 break
-            self._reply(conn, reply)
+            self._reply(conn, reply, fds)
         now = time.monotonic()
         self._expire(now)
         self._resume_accepting(now)
@@ -308,11 +332,13 @@ class BoundedServer:
         conn.timing = Timing(Phase.HANDLING, time.monotonic(), time.monotonic())
         self._jobs.put((conn, bytes(conn.inbox)))
 
-    def _reply(self, conn: _Conn, reply: bytes) -> None:
+    def _reply(self, conn: _Conn, reply: bytes, fds: tuple[int, ...] = ()) -> None:
         if self._conns.get(conn.sock.fileno()) is not conn:
+            _close_fds(fds)
             return  # closed meanwhile (stop)
         now = time.monotonic()
         conn.outbox = memoryview(reply)
+        conn.fds = fds
         conn.timing = Timing(Phase.WRITING, now, now)
         self._selector.register(conn.sock, selectors.EVENT_WRITE, conn)
         self._write(conn)
@@ -321,7 +347,14 @@ class BoundedServer:
         if conn.sock.fileno() < 0:
             return
         try:
-            sent = conn.sock.send(conn.outbox)
+            if conn.fds and conn.outbox:
+                batch, rest = conn.fds[:FDS_PER_MESSAGE], conn.fds[FDS_PER_MESSAGE:]
+                data = conn.outbox[:1] if rest else conn.outbox
+                sent = socket.send_fds(conn.sock, [data], list(batch))
+                conn.fds = rest
+                _close_fds(batch)  # the client holds its own copies now
+            else:
+                sent = conn.sock.send(conn.outbox)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:  # the client gave up: nothing to tell
@@ -365,6 +398,7 @@ class BoundedServer:
             with contextlib.suppress(KeyError, ValueError):
                 self._selector.unregister(conn.sock)
         conn.sock.close()
+        conn.close_fds()
 
     def _close_all(self) -> None:
         for conn in list(self._conns.values()):
@@ -377,12 +411,15 @@ class BoundedServer:
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
             conn, request = job
+            fds: tuple[int, ...] = ()
             try:
                 reply = self.endpoint.answer(conn.sock, request)
+                if isinstance(reply, tuple):
+                    reply, fds = reply
             except Exception:  # a bug in a handler: log it, drop the client, keep serving
                 logger.exception("%s: cannot answer a request", self.endpoint.name)
                 reply = b""
-            self._done.put((conn, reply))
+            self._done.put((conn, reply, fds))
             self._wake()
 
     def _wake(self) -> None:

@@ -23,9 +23,9 @@ from tests.fakedaemon import CLOSE, NOBODY, Delay, ReadPart, socket_path
 STATUS = Request("status")
 
 
-def failure(path: Path, request: Request = STATUS, **kwargs: float | None) -> RecdError:
+def failure(path: Path, request: Request = STATUS, timeout: float | None = 30.0) -> RecdError:
     with pytest.raises(RecdError) as exc:
-        client.call(path, request, **kwargs)
+        client.call(path, request, timeout=timeout)
     return exc.value
 
 

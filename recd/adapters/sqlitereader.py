@@ -8,6 +8,7 @@ LIMIT; the per-licence totals come from the ``totals`` table that triggers keep 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -36,7 +37,15 @@ from recd.core.holds import Hold
 from recd.core.model import Recording, State
 from recd.core.scope import Scope
 from recd.errors import CatalogueCorrupt, StateError
-from recd.ports import Breaker, ListQuery, RequestItem, RequestState, StoredRequest, Totals
+from recd.ports import (
+    AuditMark,
+    Breaker,
+    ListQuery,
+    RequestItem,
+    RequestState,
+    StoredRequest,
+    Totals,
+)
 
 
 @guarded
@@ -65,6 +74,24 @@ class SqliteReader(Closing):
 
     def close(self) -> None:
         self._db.close()
+
+    def backup_to(self, dest: Path) -> AuditMark | None:
+        """Copy the catalogue into the new file ``dest`` with SQLite's online backup API, in one
+        step: one read transaction, so the copy is the catalogue as committed at one instant,
+        while the daemon's writer goes on (WAL). The copy's audit mark (None: it has none)."""
+        try:
+            target = sqlite3.connect(dest)
+            try:
+                self._db.backup(target)
+                row = target.execute("SELECT value FROM meta WHERE key = 'audit_mark'").fetchone()
+            finally:
+                target.close()
+        except sqlite3.Error as exc:
+            raise StateError(f"{self.path}: cannot copy the catalogue: {exc}") from exc
+        if row is None:
+            return None
+        data = json.loads(row[0])
+        return AuditMark(data.get("seq"), data.get("hash"))
 
     def totals(self) -> list[Totals]:
         cursor = self._db.execute(
