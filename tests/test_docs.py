@@ -390,6 +390,7 @@ TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "[metrics]": ("recd", ("metrics",)),
     "[retention]": ("recd", ("retention",)),
     "[erase]": ("recd", ("erase",)),
+    "[audit]": ("recd", ("audit",)),
     "[holds]": ("recd", ("holds",)),
     "[safety]": ("recd", ("safety",)),
     "[[source]]": ("recd", ("source",)),
