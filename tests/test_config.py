@@ -1070,8 +1070,9 @@ def test_example_config_loads_and_shows_every_default(tmp_path: Path) -> None:
         defaults.metrics,
         defaults.retention,
     )
-    assert (config.erase, config.holds, config.safety) == (
+    assert (config.erase, config.audit, config.holds, config.safety) == (
         defaults.erase,
+        defaults.audit,
         defaults.holds,
         defaults.safety,
     )
@@ -1081,6 +1082,7 @@ def test_example_config_loads_and_shows_every_default(tmp_path: Path) -> None:
         "metrics": ["listen", "per_licence"],
         "retention": ["default", "unclassified"],
         "erase": ["method", "on_ineffective", "pattern", "settle", "verify"],
+        "audit": ["compress", "rotate_size"],
         "holds": ["release_grace"],
         "safety": ["max_clock_gap", "max_clock_jump", "max_due_fraction", "min_breaker_count"],
     }
