@@ -246,6 +246,10 @@ class AuditLog(Protocol):
     def end_offset(self) -> int:
         """The byte offset at which the next entry will be written."""
 
+    def digests(self, ends: Sequence[int]) -> list[str]:
+        """SHA-256 (hex) of the log's bytes from the start to each offset of ``ends``
+        (ascending), in one pass."""
+
     def read_from(self, offset: int) -> Iterator[AuditEntry]:
         """Entries from byte ``offset`` (an earlier ``end_offset()``) to the end."""
 
@@ -260,6 +264,20 @@ class AuditMark:
 
     seq: int | None
     hash: str | None
+    offset: int | None = None  # where the entry after it begins in audit.log, when known
+
+
+@dataclass(frozen=True, slots=True)
+class AuditCheckpoint:
+    """How far recd has checked the audit log's chain: the last entry checked (``seq``,
+    ``hash``), the byte ``offset`` just after it and the SHA-256 (``digest``) of the bytes
+    before ``offset``, so a later check hashes those bytes (fast) instead of parsing every
+    entry again, and still finds any change to them."""
+
+    seq: int
+    hash: str
+    offset: int
+    digest: str
 
 
 class Catalogue(Protocol):
@@ -377,6 +395,11 @@ class Catalogue(Protocol):
         """The last audit entry this catalogue reflects; None if it never saw the log."""
 
     def set_audit_mark(self, mark: AuditMark) -> None: ...
+
+    def audit_checkpoint(self) -> AuditCheckpoint | None:
+        """How far the audit log's chain was checked at the last start; None: never."""
+
+    def set_audit_checkpoint(self, checkpoint: AuditCheckpoint) -> None: ...
 
     # -- early-deletion requests --
 

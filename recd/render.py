@@ -217,6 +217,8 @@ def status_lines(status: Mapping[str, Any]) -> list[str]:
     audit = status.get("audit_log")  # absent from an older daemon's reply
     if audit is not None and not audit["writable"]:  # shown only during an outage
         summary.insert(6, ("audit log", f"erasing paused: {audit['problem']}"))
+    if audit is not None and audit.get("mismatch"):  # until `recctl audit acknowledge`
+        summary.insert(6, ("audit log check", f"erasing paused: {audit['mismatch']}"))
     sources = [
         [
             source["name"],

@@ -15,7 +15,9 @@ Invariants:
   and records that with an ``audit.recovered`` entry (length and SHA-256 of the bytes removed).
   Complete lines of a torn batch stay; they are valid entries of what was about to happen.
 - ``open`` reads only the last line (from the end, so in time independent of the log's size);
-  checking the whole chain is ``recctl audit verify``'s job.
+  checking the chain is ``recctl audit verify``'s job and, from a checkpoint, recd's at start
+  (``recd.service.logcheck``). A complete last line that is damaged is left in place and the
+  chain goes on from the last intact entry before it; the check at start reports it.
 """
 
 from __future__ import annotations
@@ -84,6 +86,28 @@ def _settle_new(fd: int, path: Path) -> None:
         os.close(dirfd)
 
 
+def _last_intact(path: Path, rfd: int, end: int) -> AuditEntry:
+    """The last complete entry that is intact, looking back from ``end`` past damaged ones.
+
+    A damaged complete line is left where it is (evidence; ``recctl audit verify`` and the
+    chain check at start report it, and erasing pauses until an administrator acknowledges
+    it); the chain goes on from the last intact entry. Raises ``StateError`` when no line is
+    intact: there is nothing to chain to.
+    """
+    first: str | None = None
+    while end:
+        start = _line_start(rfd, end - 1)
+        try:
+            return parse_sealed(_pread_exact(rfd, start, end))
+        except ValueError as exc:
+            first = first or str(exc)
+        end = start
+    raise StateError(
+        f"{path}: no entry is intact (the last: {first}); "
+        f"run `recctl audit verify --file {path}` to find the first bad entry"
+    )
+
+
 class FileAuditLog(Closing):
     """The hash-chained audit log of one state directory; see the module docstring."""
 
@@ -136,16 +160,7 @@ class FileAuditLog(Closing):
         end = size
         if size and _pread_exact(rfd, size - 1, size) != b"\n":
             end = _line_start(rfd, size)
-        last: AuditEntry | None = None
-        if end:
-            line = _pread_exact(rfd, _line_start(rfd, end - 1), end)
-            try:
-                last = parse_sealed(line)
-            except ValueError as exc:
-                raise StateError(
-                    f"{path}: the last entry is damaged ({exc}); "
-                    f"run `recctl audit verify --file {path}` to find the first bad entry"
-                ) from None
+        last = _last_intact(path, rfd, end) if end else None
         log = cls(path, wfd, rfd, end, last)
         if end < size:
             torn = {"offset": end, "torn_bytes": size - end, "torn_sha256": _sha256(rfd, end, size)}
@@ -208,6 +223,21 @@ class FileAuditLog(Closing):
             )
         else:
             self._broken = None
+
+    def digests(self, ends: Sequence[int]) -> list[str]:
+        """The SHA-256 (hex) of the log's bytes from the start to each of ``ends``
+        (ascending, none past ``end_offset()``), in one pass over the file."""
+        digest = hashlib.sha256()
+        found: list[str] = []
+        pos = 0
+        for end in ends:
+            if not pos <= end <= self._end:
+                raise ValueError(f"offset {end} is outside the audit log ({pos} to {self._end})")
+            for begin in range(pos, end, _CHUNK):
+                digest.update(_pread_exact(self._rfd, begin, min(end, begin + _CHUNK)))
+            pos = end
+            found.append(digest.copy().hexdigest())
+        return found
 
     def end_offset(self) -> int:
         """The byte offset at which the next entry will be written."""

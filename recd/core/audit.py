@@ -319,7 +319,7 @@ def parse_sealed(line: bytes) -> AuditEntry:
     return entry
 
 
-def _link_problem(entry: AuditEntry, verified: int, prev: str) -> str | None:
+def link_problem(entry: AuditEntry, verified: int, prev: str) -> str | None:
     """Why an intact entry does not follow the ``verified`` entries before it, if it does not."""
     if entry.seq != verified + 1:
         if verified == 0:
@@ -355,7 +355,7 @@ def verify(lines: Iterable[bytes], watch: Collection[int] = ()) -> VerifyResult:
             except ValueError as exc:
                 reason = str(exc)
             else:
-                reason = _link_problem(entry, verified, prev)
+                reason = link_problem(entry, verified, prev)
         if reason is not None:
             bad_seq = verified + 1 if entry is None else entry.seq
             return VerifyResult(False, verified, last_hash, bad_seq, number, reason, watched)

@@ -1,9 +1,19 @@
-"""A catalogue that never saw the audit log gets its legal holds back from it (SPEC section 8).
+"""The catalogue against the audit log at start: rebuilt, replayed, or erasing stopped (SPEC 8).
 
-At start (the daemon, `recd --once`), before recovery, a scan or a sweep: a catalogue with no
-audit mark (``catalog.db`` was missing, 0 bytes, or new) beside an audit log with entries is
-given every hold the log places and releases (``recd.core.rebuild``), with the same ids, in one
-transaction, before anything can be erased. The rebuild is audited (``catalogue.rebuilt``) and
+At start (the daemon, `recd --once`), before recovery, a scan or a sweep, the audit log's chain
+is checked from the catalogue's checkpoint and the catalogue's audit mark looked up in it
+(``recd.service.logcheck``). Then:
+
+- no audit mark (``catalog.db`` was missing, 0 bytes, or new) beside a log with entries: every
+  hold the log places and releases (``recd.core.rebuild``) is restored, same ids;
+- a mark behind the log's end (a catalogue restored from a backup, a crash before the mark
+  moved): the entries after the mark are replayed over the catalogue's own holds, with
+  idempotent upserts (an entry the catalogue already reflects changes nothing);
+- a mark ahead of the log, at an entry with another hash, or a chain that does not verify:
+  ``problem`` says why; nothing is replayed, and the caller erases nothing until an
+  administrator acknowledges it.
+
+Each rebuild is one transaction, audited (``catalogue.rebuilt``, with what was found) and
 logged; only then is the catalogue marked as reflecting the log, so a crash at any point
 before that rebuilds again on the next start (restoring a hold twice is harmless).
 
@@ -15,27 +25,38 @@ matches, as for any recording indexed later.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from recd.config import Config
-from recd.core.audit import AuditDraft
+from recd.core.audit import AuditDraft, AuditEntry
+from recd.core.holds import Hold
+from recd.core.logcheck import Finding
 from recd.core.rebuild import Replayed, replay_holds
-from recd.ports import AuditLog, AuditMark, Catalogue, Clock
+from recd.ports import AuditCheckpoint, AuditLog, AuditMark, Catalogue, Clock
+from recd.service.logcheck import after_mark, check_chain, find_mark
 
 logger = logging.getLogger(__name__)
 
-#: Why a catalogue is rebuilt: the file was not there, was 0 bytes, or has no audit mark.
+#: Why a catalogue is rebuilt: the file was not there, was 0 bytes, has no audit mark, or its
+#: mark is behind the log's end.
 MISSING = "missing"
 EMPTY = "empty"
 UNMARKED = "unmarked"
+BEHIND = "behind"
+WHYS = (MISSING, EMPTY, UNMARKED, BEHIND)
 
 _SAID = {
     MISSING: "was missing",
     EMPTY: "was empty (0 bytes)",
     UNMARKED: "had no record of the audit log",
+    BEHIND: "was behind the audit log",
 }
+
+#: The actions a replay reads; the others are facts of the disk or the bucket, or reports.
+REPLAYED = ("hold.", "request.", "breaker.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +64,8 @@ class Rebuilt:
     why: str
     replayed: Replayed
     held: int  # present recordings held right after (0 before the first scan)
+    mark_seq: int | None = None  # the entry the catalogue reflected (BEHIND), else None
+    entries: int = 0  # entries the replay read (REPLAYED actions only)
 
 
 class Rebuild:
@@ -56,32 +79,84 @@ class Rebuild:
     """
 
     def __init__(
-        self, config: Config, catalogue: Catalogue, audit: AuditLog, clock: Clock, found: str | None
+        self,
+        config: Config,
+        catalogue: Catalogue,
+        audit: AuditLog,
+        clock: Clock,
+        found: str | None,
+        progress: Callable[[str], None] = lambda status: None,
     ) -> None:
         """``found``: ``MISSING`` or ``EMPTY`` when the catalogue file was so before it was
-        opened (None: it was there)."""
+        opened (None: it was there). ``progress``: told (a ``STATUS=`` line) before a replay."""
         self.config = config
         self.catalogue = catalogue
         self.audit = audit
         self.clock = clock
         self.found = found
+        self.progress = progress
+        self.problem: Finding | None = None  # erase nothing until acknowledged
+        self.checked = 0  # entries whose chain was parsed and linked at start
         self._done: Rebuilt | None = None
         self._checked = False
 
+    @property
+    def path(self) -> str:
+        return str(self.config.daemon.state_dir / "audit.log")
+
     def restore(self) -> Rebuilt | None:
-        """The holds back in the catalogue, if it never saw the log; None if it did."""
+        """Check the log; restore what the catalogue lacks of it. None: nothing restored
+        (up to date, or ``problem`` is set)."""
         if self._checked:
             return self._done
         self._checked = True
-        if self.catalogue.audit_mark() is not None:
+        mark = self.catalogue.audit_mark()
+        state = check_chain(self.path, self.audit, self.catalogue.audit_checkpoint())
+        self.checked = state.checked
+        self.problem = state.problem
+        if self.problem is None and mark is not None:
+            self.problem = find_mark(self.path, self.audit, mark)
+        if self.problem is None and state.checkpoint is not None:
+            self.catalogue.set_audit_checkpoint(state.checkpoint)
+        last = self.audit.last()
+        if last is None and mark is None:  # nothing to rebuild from: both start here
+            self.catalogue.set_audit_mark(AuditMark(0, None, 0))
             return None
-        if self.audit.last() is None:  # nothing to rebuild from: both start here
-            self.catalogue.set_audit_mark(AuditMark(0, None))
+        start: tuple[Hold, ...] = ()
+        if mark is None:
+            why = self.found or UNMARKED
+        elif self.problem is not None or mark.seq is None or last is None or last.seq <= mark.seq:
             return None
-        replayed = replay_holds(self.audit.read_from(0), self.config.holds.release_grace)
+        else:
+            why, start = BEHIND, tuple(self.catalogue.holds(everything=True))
+        self.progress(f"rebuilding the catalogue from the audit log ({_SAID[why]})")
+        read = _Read(after_mark(self.audit, mark))
+        relevant = read.relevant()
+        if why == BEHIND and not relevant:  # only erasures and reports since: nothing to do
+            self.mark()
+            return None
+        replayed = replace(self._replay(relevant, start), last_seq=read.last_seq,
+                           last_hash=read.last_hash)  # fmt: skip
         held = self.catalogue.restore_holds(replayed.holds)
-        self._done = Rebuilt(self.found or UNMARKED, replayed, held)
+        mark_seq = None if mark is None else mark.seq
+        self._done = Rebuilt(why, replayed, held, mark_seq, read.count)
         return self._done
+
+    def _replay(self, entries: Sequence[AuditEntry], holds: Iterable[Hold]) -> Replayed:
+        """Replay ``entries`` over the catalogue's state (``holds``: empty for a lost one).
+
+        Issue 14 (req): ``replay_requests``/``replay_breakers`` (recd.core.replayrequests) plug
+        in here, from the same ``entries``, over ``self.catalogue.requests()`` and
+        ``breakers()`` when the catalogue is behind (nothing when it was lost), and store the
+        result with idempotent upserts before this returns."""
+        return replay_holds(entries, self.config.holds.release_grace, holds)
+
+    def mark(self) -> None:
+        """Mark the catalogue at the log's last entry: it reflects every decision in the log
+        (call only when that is so: after a start that found no problem, and between the
+        daemon's steps, when each decision's catalogue change and audit entry are both done,
+        whichever came first)."""
+        mark_at_end(self.catalogue, self.audit)
 
     @property
     def pending(self) -> bool:
@@ -101,6 +176,8 @@ class Rebuild:
             "holds": len(replayed.holds),
             "active": replayed.active,
             "released": replayed.released,
+            "mark_seq": done.mark_seq,
+            "entries": done.entries,
             "last_seq": replayed.last_seq,
             "last_hash": replayed.last_hash,
             "problems": list(replayed.problems),
@@ -108,14 +185,90 @@ class Rebuild:
         }
         draft = AuditDraft("catalogue.rebuilt", "catalog.db", details)
         entries = self.audit.append([draft], self.clock.now())
-        self.catalogue.set_audit_mark(AuditMark(entries[-1].seq, entries[-1].hash))
+        self.catalogue.set_audit_mark(
+            AuditMark(entries[-1].seq, entries[-1].hash, self.audit.end_offset())
+        )
         self._done = None
-        logger.warning(
-            "%s %s; rebuilt %d legal holds (%d active, %d released) from the audit log "
-            "(seq 1-%d) before erasing anything",
-            self.config.daemon.state_dir / "catalog.db", _SAID[done.why], len(replayed.holds),
-            replayed.active, replayed.released, replayed.last_seq,
-        )  # fmt: skip
+        if done.why == BEHIND:
+            logger.warning(
+                "%s %s (it reflected entry %d of %d); replayed the %d entries after it: %d "
+                "legal holds placed or released since (%d active) before erasing anything",
+                self.config.daemon.state_dir / "catalog.db", _SAID[done.why], done.mark_seq,
+                replayed.last_seq, done.entries, len(replayed.holds), replayed.active,
+            )  # fmt: skip
+        else:
+            logger.warning(
+                "%s %s; rebuilt %d legal holds (%d active, %d released) from the audit log "
+                "(seq 1-%d) before erasing anything",
+                self.config.daemon.state_dir / "catalog.db", _SAID[done.why],
+                len(replayed.holds), replayed.active, replayed.released, replayed.last_seq,
+            )  # fmt: skip
         for problem in replayed.problems:
             logger.warning("audit log, rebuilding the holds: %s", problem)
         return done
+
+
+class _Read:
+    """The entries a replay reads: only ``REPLAYED`` actions kept, the last seq and hash read
+    and how many were kept counted."""
+
+    def __init__(self, entries: Iterator[AuditEntry]) -> None:
+        self._entries = entries
+        self.count = 0
+        self.last_seq = 0
+        self.last_hash: str | None = None
+
+    def relevant(self) -> list[AuditEntry]:
+        kept = []
+        for entry in self._entries:
+            self.last_seq, self.last_hash = entry.seq, entry.hash
+            if entry.action.startswith(REPLAYED):
+                kept.append(entry)
+        self.count = len(kept)
+        return kept
+
+
+def mark_at_end(catalogue: Catalogue, audit: AuditLog) -> None:
+    """Mark the catalogue at the log's last entry (see ``Rebuild.mark``)."""
+    last = audit.last()
+    if last is not None:
+        catalogue.set_audit_mark(AuditMark(last.seq, last.hash, audit.end_offset()))
+
+
+def report_problem(audit: AuditLog, path: str, problem: Finding, now: datetime) -> None:
+    """Audit and log what the check at start found (``audit.problem``): the log itself says,
+    in the entries recd goes on writing, why erasing stopped."""
+    details = {"kind": problem.kind, "problem": problem.text, **problem.details}
+    audit.append([AuditDraft("audit.problem", path, details)], now)
+    logger.error(
+        "erasing paused: %s; nothing is erased until an administrator checks it and runs "
+        "`recctl audit acknowledge --reason TEXT`",
+        problem.text,
+    )
+
+
+def acknowledge(
+    catalogue: Catalogue,
+    audit: AuditLog,
+    path: str,
+    problem: Finding | None,
+    actor: str,
+    reason: str,
+    now: datetime,
+) -> AuditEntry:
+    """An administrator takes the log as it is now (``audit.acknowledged``, with what was
+    found): the catalogue is marked at its last entry and the chain checked up to there, so
+    the next start checks only what comes after. Returns the entry."""
+    details: dict[str, Any] = {"reason": reason}
+    if problem is not None:
+        details |= {"kind": problem.kind, "problem": problem.text, **problem.details}
+    (entry,) = audit.append([AuditDraft("audit.acknowledged", path, details, actor=actor)], now)
+    end = audit.end_offset()
+    (digest,) = audit.digests([end])
+    catalogue.set_audit_checkpoint(AuditCheckpoint(entry.seq, entry.hash, end, digest))
+    catalogue.set_audit_mark(AuditMark(entry.seq, entry.hash, end))
+    logger.warning(
+        "audit log %s acknowledged by %s (%s)%s: erasing resumes",
+        path, actor, reason, "" if problem is None else f" after: {problem.text}",
+    )  # fmt: skip
+    return entry
