@@ -170,8 +170,10 @@ class Admin:
                 "audit_log": {
                     "writable": state.audit_problem is None,
                     "problem": state.audit_problem,
-                    "verified": state.log_problem is None,
-                    "mismatch": state.log_problem,
+                },
+                "audit_check": {
+                    "paused": state.log_problem is not None,
+                    "problem": state.log_problem,
                 },
                 "sources": [
                     {

@@ -164,8 +164,9 @@ def build_audit_parser(subparsers: Subparsers) -> None:
     audit = subparsers.add_parser(
         "audit",
         help="check and list the audit log",
-        description="Check and list the hash-chained audit log. Reads the file directly, so "
-        "it works on a copy and without the daemon.",
+        description="Check and list the hash-chained audit log. verify, head and ls read the "
+        "file directly, so they work on a copy and without the daemon; acknowledge asks the "
+        "daemon.",
         epilog=EPILOG,
     )
     commands = audit.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -89,9 +89,10 @@ def test_help_lists_the_audit_commands(capsys):
         main(["audit", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    assert "verify    check the whole hash chain" in out
-    assert "head      print the entry count and the last entry's SEQ:HASH" in out
-    assert "ls        list entries" in out
+    assert "verify     check the whole hash chain" in out
+    assert "head       print the entry count and the last entry's SEQ:HASH" in out
+    assert "ls         list entries" in out
+    assert "acknowledge\n               take the audit log as it is after recd found" in out
 
 
 def test_defaults_are_the_production_paths():
@@ -110,7 +111,8 @@ def test_defaults_are_the_production_paths():
         (["audit"], "the following arguments are required: COMMAND (see `recctl audit --help`)"),
         (
             ["audit", "check"],
-            "argument COMMAND: invalid choice: 'check' (choose from 'verify', 'head', 'ls') "
+            "argument COMMAND: invalid choice: 'check' (choose from 'verify', 'head', 'ls', "
+            "'acknowledge') "
             "(see `recctl audit --help`)",
         ),
         (["--bogus", "audit", "verify"], "unrecognized arguments: --bogus (see `recctl --help`)"),
