@@ -418,16 +418,8 @@ def test_a_replayed_release_lets_go_of_what_no_other_hold_keeps(catalogue: Catal
     due = T0 + timedelta(days=40)
     catalogue.upsert([rec("a.wav"), rec("b.wav")], T0)
     wide, _ = catalogue.place_hold(Hold("", Scope("L1"), "C", "r", T0, "alice"))
-    narrow, _ = catalogue.place_hold(
-        Hold(
-            "",
-            Scope("L1", recordings=frozenset({recording_id("pbx", "b.wav")})),
-            "C",
-            "r",
-            T0,
-            "alice",
-        )  # fmt: skip
-    )
+    only_b = Scope("L1", recordings=frozenset({recording_id("pbx", "b.wav")}))
+    narrow, _ = catalogue.place_hold(Hold("", only_b, "C", "r", T0, "alice"))
     released = replace(wide, state=HoldState.RELEASED, released_at=T0, released_by="bob",
                        release_reason="x", due_from=due)  # fmt: skip
     for _ in range(2):
