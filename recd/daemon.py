@@ -207,6 +207,8 @@ class Daemon:
             if self.audit_problem is None and self.log_problem is None:
                 self._resume_runs()  # a run a crash or a stop cut short finishes first
                 self._sweep()
+        if self.log_problem is not None:
+            self.notifier.notify(status=self.status())
         self._mark_catalogue()
 
     def stop(self) -> None:

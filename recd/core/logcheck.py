@@ -61,7 +61,7 @@ def chain_finding(path: str, seq: int, reason: str) -> Finding:
         CHAIN,
         f"{path}: entry {seq} does not verify ({reason}): an entry was changed, removed or "
         f"reordered; `recctl audit verify --file {path}` shows it",
-        {"bad_seq": seq, "reason": reason},
+        {"bad_seq": seq, "fault": reason},
     )
 
 
@@ -71,8 +71,8 @@ def rewritten_finding(path: str, seq: int) -> Finding:
     return Finding(
         CHAIN,
         f"{path}: the entries up to {seq} changed since recd checked them, and were sealed "
-        "again to verify: the log was rewritten",
-        {"bad_seq": seq, "reason": "rewritten before the checkpoint"},
+        "again to verify: the log was rewritten, or replaced by another",
+        {"bad_seq": seq, "fault": "rewritten before the checkpoint"},
     )
 
 
