@@ -282,3 +282,23 @@ def test_sigkill_during_a_rebuild_then_a_restart_restores_every_hold(
         assert {h["id"] for h in holds} == {f"H-{n:04d}" for n in range(1, many + 1)}
     [details] = rebuilt(tmp_path)
     assert (details["why"], details["holds"], details["active"]) == ("unmarked", many, many)
+
+
+def test_a_daemon_killed_after_a_hold_has_its_mark_current_and_replays_nothing(
+    tmp_path: Path, listener: NotifyListener
+) -> None:
+    config = configure(tmp_path)
+    write_recording(tmp_path, "L1/held.wav", age_days=5)
+    proc = start_daemon(config, listener, tmp_path / "recd.log")
+    try:
+        listener.wait_for("READY=1", timeout=60)
+        wait_swept(listener)
+        place(tmp_path / "recd.sock", "--recording", rid("L1/held.wav"))
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        kill_daemon(proc)
+    age(tmp_path, "L1/held.wav", 40)
+
+    with running(config, tmp_path, listener):
+        assert (tmp_path / "recordings/L1/held.wav").exists()
+    assert rebuilt(tmp_path) == [], "the mark had not moved past the hold"

@@ -1,0 +1,112 @@
+"""The daemon and the check of the audit log at start (issue 14 point 2), in process: the mark
+kept current between steps; a log problem pauses sweeps and request runs until acknowledged."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recd.adapters.systemd import Notifier
+from recd.admin import Admin
+from recd.control import Caller
+from recd.core.model import recording_id
+from recd.core.scope import Scope
+from recd.daemon import Daemon
+from recd.errors import NotAllowedInState
+from recd.ports import Actor
+from recd.protocol import Request
+from tests.estate import Estate
+from tests.fakes import FakeClock, NotifyListener
+
+ALICE = Actor("alice", 1001, admin=True)
+
+
+@pytest.fixture
+def estate(tmp_path: Path, fake_clock: FakeClock) -> Estate:
+    return Estate(tmp_path, fake_clock)
+
+
+@pytest.fixture
+def listener(tmp_path: Path) -> Iterator[NotifyListener]:
+    sock = NotifyListener(str(tmp_path / "notify"))
+    yield sock
+    sock.close()
+
+
+@pytest.fixture
+def daemon(estate: Estate, listener: NotifyListener) -> Iterator[Daemon]:
+    d = Daemon(estate.config, estate.clock, Notifier(listener.path))
+    yield d
+    d.stop()
+
+
+def ask(daemon: Daemon, command: str, **args: object) -> Any:
+    caller = Caller(os.getpid(), 0, 0, ())
+    return Admin(daemon).handle(Request(command, dict(args)), caller).unwrap()
+
+
+def mark_seq(daemon: Daemon) -> int | None:
+    mark = daemon.runtime.catalogue.audit_mark()
+    return None if mark is None else mark.seq
+
+
+def last_seq(daemon: Daemon) -> int:
+    last = daemon.runtime.audit.last()
+    assert last is not None
+    return last.seq
+
+
+def test_the_mark_follows_the_log_at_the_end_of_each_step(estate: Estate, daemon: Daemon) -> None:
+    estate.write("L1/a.wav", age_days=5)
+    daemon.start()
+    assert mark_seq(daemon) == last_seq(daemon), "not marked at the end of the start"
+    scope = Scope("L1", recordings=frozenset({recording_id("pbx", "L1/a.wav")}))
+    daemon.holds().place(scope, case="C-1", reason="r", until=None, actor=ALICE)
+    assert mark_seq(daemon) < last_seq(daemon)  # type: ignore[operator]
+    daemon.step(None)
+    assert mark_seq(daemon) == last_seq(daemon), "not marked at the end of the step"
+
+
+def test_a_log_problem_pauses_sweeps_and_request_runs_until_acknowledged(
+    estate: Estate, daemon: Daemon
+) -> None:
+    for _ in range(3):
+        assert estate.once()[0] == 0
+    lines = estate.audit_path.read_bytes().splitlines(keepends=True)
+    lines[1] = lines[1].replace(b'"config.loaded"', b'"config.loadeD"')
+    estate.audit_path.write_bytes(b"".join(lines))
+    due = estate.write("L1/due.wav", age_days=40)
+
+    daemon.start()
+    daemon.step(None)
+
+    assert due.exists()
+    assert daemon.log_problem is not None
+    assert daemon.log_problem.startswith(f"{estate.audit_path}: entry 2 does not verify")
+    assert daemon.status() == f"erasing paused: {daemon.log_problem}"
+    assert ask(daemon, "status")["audit_check"] == {"paused": True, "problem": daemon.log_problem}
+    with pytest.raises(NotAllowedInState, match=r"^erasing paused: .*entry 2 does not verify"):
+        daemon.run_request("R-1", ALICE)
+    marked = mark_seq(daemon)
+    assert marked is not None and marked < last_seq(daemon), "marked past the problem"
+
+    seq, problem = daemon.acknowledge_log("alice", "checked")
+    daemon.step(None)
+
+    assert problem is not None and problem.startswith(f"{estate.audit_path}: entry 2")
+    assert not due.exists()
+    assert daemon.log_problem is None
+    assert ask(daemon, "status")["audit_check"] == {"paused": False, "problem": None}
+    assert mark_seq(daemon) == last_seq(daemon) > seq
+    with pytest.raises(NotAllowedInState, match="nothing to acknowledge"):
+        daemon.acknowledge_log("alice", "again")
+    entries = estate.audit()
+    assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+    entry = entries[seq - 1]
+    assert (entry["action"], entry["actor"], entry["details"]["kind"]) == (
+        "audit.acknowledged", "alice", "chain",
+    )  # fmt: skip
