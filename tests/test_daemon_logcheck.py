@@ -49,6 +49,10 @@ def ask(daemon: Daemon, command: str, **args: object) -> Any:
     return Admin(daemon).handle(Request(command, dict(args)), caller).unwrap()
 
 
+def log_problem(daemon: Daemon) -> str | None:
+    return daemon.log_problem  # read through a call: mypy would keep an earlier narrowing
+
+
 def mark_seq(daemon: Daemon) -> int | None:
     mark = daemon.runtime.catalogue.audit_mark()
     return None if mark is None else mark.seq
@@ -99,7 +103,7 @@ def test_a_log_problem_pauses_sweeps_and_request_runs_until_acknowledged(
 
     assert problem is not None and problem.startswith(f"{estate.audit_path}: entry 2")
     assert not due.exists()
-    assert daemon.log_problem is None
+    assert log_problem(daemon) is None
     assert ask(daemon, "status")["audit_check"] == {"paused": False, "problem": None}
     assert mark_seq(daemon) == last_seq(daemon) > seq
     with pytest.raises(NotAllowedInState, match="nothing to acknowledge"):
