@@ -163,6 +163,7 @@ class Daemon:
         self.log_problem: str | None = None
         self._log_finding: Finding | None = None
         self._marked: int | None = None  # the seq the catalogue was last marked at
+        self._mark_frozen = False  # a command failed half-way: leave the rest to the replay
         self._rebuilt: list[str] = []  # why the catalogue was rebuilt, not yet counted
 
     @property
@@ -267,6 +268,7 @@ class Daemon:
                 unconfirmed = {UNCONFIRMED: details[UNCONFIRMED]} if UNCONFIRMED in details else {}
                 rebuilding.record(unconfirmed)
                 self._found(runtime, rebuilding.problem)
+                self._mark_frozen = False  # the start replayed what was after the mark
                 Recovery(
                     config, runtime.catalogue, runtime.audit, self.clock, runtime.erasers
                 ).run()
@@ -330,10 +332,25 @@ class Daemon:
         rt = self._runtime
         if rt is None or self._log_finding is not None or self._rebuild is not None:
             return
+        if self._mark_frozen:
+            return
         last = rt.audit.last()
         if last is not None and last.seq != self._marked:
             mark_at_end(rt.catalogue, rt.audit)
             self._marked = last.seq
+
+    def _check_command(self, command: Command) -> None:
+        """An admin command that failed unexpectedly (not a refusal, which changes nothing)
+        may have written its audit entry but not its catalogue change: the mark stays where
+        it is until recd restarts, so that start replays the entries after it."""
+        failure = None if not command.future.done() else command.future.exception()
+        if failure is not None and not isinstance(failure, RecdError) and not self._mark_frozen:
+            self._mark_frozen = True
+            logger.warning(
+                "the catalogue's audit mark stays at entry %s until recd restarts (an admin "
+                "command failed: %s); the start then replays the entries after it",
+                self._marked, failure,
+            )  # fmt: skip
 
     def _count_rebuilds(self) -> None:
         if self.metrics is not None:
@@ -415,6 +432,7 @@ class Daemon:
                 self.reload()
             elif isinstance(item, Command):
                 item.run()
+                self._check_command(item)
             elif item is not None and self.watching.accepts(item):
                 self._on_file_events(self._batch(item))
         self._notice_audit()  # an admin command's append may have failed (or succeeded)

@@ -4,6 +4,7 @@ kept current between steps; a log problem pauses sweeps and request runs until a
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,12 @@ import pytest
 from recd.adapters.systemd import Notifier
 from recd.admin import Admin
 from recd.control import Caller
+from recd.core.audit import AuditDraft
 from recd.core.model import recording_id
 from recd.core.scope import Scope
 from recd.daemon import Daemon
 from recd.errors import NotAllowedInState
+from recd.inbox import Command
 from recd.ports import Actor
 from recd.protocol import Request
 from tests.estate import Estate
@@ -114,3 +117,20 @@ def test_a_log_problem_pauses_sweeps_and_request_runs_until_acknowledged(
     assert (entry["action"], entry["actor"], entry["details"]["kind"]) == (
         "audit.acknowledged", "alice", "chain",
     )  # fmt: skip
+
+
+def test_an_admin_command_that_fails_half_way_leaves_its_entry_to_the_replay(
+    estate: Estate, daemon: Daemon
+) -> None:
+    daemon.start()
+    before = mark_seq(daemon)
+    assert before is not None
+
+    def half_done() -> None:
+        daemon.runtime.audit.append([AuditDraft("hold.placed", "H-0042", {})], estate.clock.now())
+        raise sqlite3.OperationalError("disk I/O error")  # its catalogue change failed
+
+    daemon.step(Command(half_done))
+    daemon.step(None)
+
+    assert mark_seq(daemon) == before < last_seq(daemon)
