@@ -729,6 +729,36 @@ def test_status_of_a_paused_daemon_with_nothing_yet(capsys, daemon):
     assert "clock guard:    paused: see the log\n" in ask(capsys, daemon, status, "status")[1]
 
 
+def test_status_of_a_daemon_whose_audit_log_did_not_check(capsys, daemon):
+    problem = "the catalogue reflects audit entry 9, but /var/lib/recd/audit.log ends at entry 4"
+    status = STATUS | {"audit_check": {"paused": True, "problem": problem}}
+    out = ask(capsys, daemon, status, "status")[1]
+    assert out.startswith(
+        "version:          0.1.0 (pid 4242, up since 2026-11-23T08:00:00Z)\n"
+        "mode:             enforce\n"
+    )
+    assert (
+        "next deadline:    2026-12-01T10:00:00Z\n"
+        f"audit log check:  erasing paused: {problem}\n"
+        "clock guard:      ok\n"
+    ) in out
+    status["audit_check"] = {"paused": False, "problem": None}
+    assert "audit log check" not in ask(capsys, daemon, status, "status")[1]
+
+
+def test_audit_acknowledge_asks_the_daemon(capsys, daemon):
+    answer = {"seq": 41, "problem": "the log was cut"}
+    assert ask(capsys, daemon, answer, "audit", "acknowledge", "--reason", "checked") == (
+        ExitCode.OK,
+        "audit log acknowledged (entry 41): erasing resumes (it was paused: the log was cut)\n",
+        "",
+    )
+    assert daemon.request == Request("audit acknowledge", {"reason": "checked"})
+    code, out, err = ask(capsys, daemon, answer, "audit", "acknowledge")
+    assert (code, out) == (ExitCode.USAGE, "")
+    assert err.startswith("recctl: the following arguments are required: --reason")
+
+
 def test_status_json_is_the_result_object(capsys, daemon):
     code, out, err = ask(capsys, daemon, STATUS, "status", "--json")
     assert (code, err) == (ExitCode.OK, "")
