@@ -22,6 +22,7 @@ from recd.errors import NotAllowedInState
 from recd.inbox import Command
 from recd.ports import Actor
 from recd.protocol import Request
+from recd.service.holds import Holds
 from tests.estate import Estate
 from tests.fakes import FakeClock, NotifyListener
 
@@ -134,3 +135,27 @@ def test_an_admin_command_that_fails_half_way_leaves_its_entry_to_the_replay(
     daemon.step(None)
 
     assert mark_seq(daemon) == before < last_seq(daemon)
+
+
+def test_a_replay_at_start_is_counted_by_why(estate: Estate, daemon: Daemon) -> None:
+    estate.write("L1/a.wav", age_days=5)
+    assert estate.once()[0] == 0
+    rt = estate.runtime()
+    scope = Scope("L1", recordings=frozenset({recording_id("pbx", "L1/a.wav")}))
+    Holds(estate.config, rt.catalogue, rt.audit, estate.clock).place(
+        scope, case="C-1", reason="r", until=None, actor=ALICE
+    )
+    rt.close()  # as if killed before the mark moved
+
+    daemon.start()
+
+    assert daemon.metrics is not None
+    registry = daemon.metrics.registry
+    counts = {
+        why: registry.get_sample_value("recd_catalogue_rebuilds_total", {"why": why})
+        for why in ("missing", "empty", "unmarked", "behind")
+    }
+    assert counts == {"missing": 0.0, "empty": 0.0, "unmarked": 0.0, "behind": 1.0}
+    assert [e["details"]["why"] for e in estate.audit() if e["action"] == "catalogue.rebuilt"] == [
+        "behind"
+    ]
