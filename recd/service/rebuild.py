@@ -72,10 +72,12 @@ class Rebuild:
     """Two steps, so that the holds are back before recd writes anything and the audit entry
     comes after the start's own checks (the clock's, against the last entry):
 
-    ``restore`` (no audit write): when the catalogue has no audit mark and the log has
-    entries, store the log's holds in one transaction. ``record``: audit the rebuild, log it
-    and mark the catalogue. A crash or an audit outage between the two restores again next
-    time; nothing is erased meanwhile that a hold keeps.
+    ``restore`` (no audit write): check the log's chain and find the catalogue's mark in it
+    (``problem`` says what is wrong, if anything); when the catalogue has no audit mark, or
+    one behind the log's end, store what the log's entries (all, or those after the mark)
+    say, in one transaction. ``record``: audit the rebuild, log it and mark the catalogue. A
+    crash or an audit outage between the two restores again next time (idempotent); nothing
+    is erased meanwhile that a hold keeps.
     """
 
     def __init__(
@@ -129,12 +131,16 @@ class Rebuild:
             return None
         else:
             why, start = BEHIND, tuple(self.catalogue.holds(everything=True))
-        self.progress(f"rebuilding the catalogue from the audit log ({_SAID[why]})")
+        status = f"rebuilding the catalogue from the audit log ({_SAID[why]})"
+        if why != BEHIND:
+            self.progress(status)  # before reading: the whole log is read
         read = _Read(after_mark(self.audit, mark))
         relevant = read.relevant()
-        if why == BEHIND and not relevant:  # only erasures and reports since: nothing to do
-            self.mark()
-            return None
+        if why == BEHIND:
+            if not relevant:  # only erasures and reports since (a crash): nothing to replay
+                self.mark()
+                return None
+            self.progress(status)
         replayed = replace(self._replay(relevant, start), last_seq=read.last_seq,
                            last_hash=read.last_hash)  # fmt: skip
         held = self.catalogue.restore_holds(replayed.holds)
