@@ -82,7 +82,13 @@ from recd.service.holds import Holds
 from recd.service.indexing import Indexer, IndexErrors, IndexStats
 from recd.service.mirror import HoldMirror
 from recd.service.policies import apply_policies
-from recd.service.rebuild import Rebuild, acknowledge, mark_at_end, report_problem
+from recd.service.rebuild import (
+    Rebuild,
+    acknowledge,
+    mark_at_end,
+    problem_draft,
+    report_problem,
+)
 from recd.service.recovery import Recovery
 from recd.service.requests import Requests
 from recd.service.sweep import Sweeper, SweepReport
@@ -279,7 +285,7 @@ class Daemon:
                 # written, and config.loaded is written then.
                 self._audit_pending = [loaded]
                 self._rebuild = rebuilding if rebuilding.pending else None
-                self._set_log_problem(rebuilding.problem)
+                self._found_in_outage(runtime, rebuilding.problem)
                 self._audit_failed(runtime.audit, exc)
             apply_policies(config, runtime.catalogue)
             report_buckets(runtime)
@@ -299,6 +305,15 @@ class Daemon:
         if finding is not None and finding != self._log_finding:
             path = str(runtime.config.daemon.state_dir / "audit.log")
             report_problem(runtime.audit, path, finding, self.clock.now())
+        self._set_log_problem(finding)
+
+    def _found_in_outage(self, runtime: Runtime, finding: Finding | None) -> None:
+        """As ``_found`` while the audit log cannot be written: the entry is written with
+        config.loaded when it can be."""
+        if finding is not None and finding != self._log_finding:
+            path = str(runtime.config.daemon.state_dir / "audit.log")
+            report_problem(None, path, finding, self.clock.now())
+            self._audit_pending.append(problem_draft(path, finding))
         self._set_log_problem(finding)
 
     def _set_log_problem(self, finding: Finding | None) -> None:

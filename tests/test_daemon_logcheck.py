@@ -11,20 +11,23 @@ from typing import Any
 
 import pytest
 
+from recd.adapters.auditlog import FileAuditLog
 from recd.adapters.systemd import Notifier
 from recd.admin import Admin
 from recd.control import Caller
-from recd.core.audit import AuditDraft
+from recd.core.audit import AuditDraft, seal_line
 from recd.core.model import recording_id
 from recd.core.scope import Scope
-from recd.daemon import Daemon
+from recd.daemon import AUDIT_RETRY_CAP, Daemon
 from recd.errors import NotAllowedInState
 from recd.inbox import Command
 from recd.ports import Actor
 from recd.protocol import Request
 from recd.service.holds import Holds
+from tests.adapters.loopfs import Mounts
 from tests.estate import Estate
 from tests.fakes import FakeClock, NotifyListener
+from tests.fulldisk import PAGE, audit_on, fill
 
 ALICE = Actor("alice", 1001, admin=True)
 
@@ -55,6 +58,10 @@ def ask(daemon: Daemon, command: str, **args: object) -> Any:
 
 def log_problem(daemon: Daemon) -> str | None:
     return daemon.log_problem  # read through a call: mypy would keep an earlier narrowing
+
+
+def audit_problem(daemon: Daemon) -> str | None:
+    return daemon.audit_problem  # likewise
 
 
 def mark_seq(daemon: Daemon) -> int | None:
@@ -159,3 +166,45 @@ def test_a_replay_at_start_is_counted_by_why(estate: Estate, daemon: Daemon) -> 
     assert [e["details"]["why"] for e in estate.audit() if e["action"] == "catalogue.rebuilt"] == [
         "behind"
     ]
+
+
+@pytest.mark.root
+def test_a_log_problem_found_during_an_audit_outage_is_audited_once_the_log_can_be_written(
+    estate: Estate, daemon: Daemon, tmp_path: Path
+) -> None:
+    with Mounts(tmp_path / "mounts") as mounts:
+        disk = mounts.tmpfs(estate.base / "auditfs", size="64k").mountpoint
+        audit_on(mounts, estate, disk)
+        for _ in range(3):
+            assert estate.once()[0] == 0
+        lines = estate.audit_path.read_bytes().splitlines(keepends=True)
+        lines[1] = lines[1].replace(b'"config.loaded"', b'"config.loadeD"')
+        estate.audit_path.write_bytes(b"".join(lines))
+        with FileAuditLog.open(estate.audit_path, estate.clock.now()) as log:
+            pad = PAGE - 64 - log.end_offset() % PAGE  # the next entries will not fit
+            bare = len(to_line_of(log, estate))
+            log.append([AuditDraft("test.padding", "-", {"pad": "x" * ((pad - bare) % PAGE)})],
+                       estate.clock.now())  # fmt: skip
+        filler = fill(disk)
+        due = estate.write("L1/due.wav", age_days=40)
+
+        daemon.start()  # config.loaded and audit.problem cannot be written
+        assert daemon.audit_problem is not None and daemon.log_problem is not None
+        assert "audit.problem" not in estate.audit_path.read_text()
+        filler.unlink()
+        estate.clock.advance(AUDIT_RETRY_CAP)
+        daemon.step(None)
+
+        assert audit_problem(daemon) is None and log_problem(daemon) is not None
+        assert due.exists(), "erased with the log in doubt once it was writable"
+        actions = [e["action"] for e in estate.audit()][-3:]
+        assert actions == ["config.loaded", "audit.problem", "audit.resumed"]
+        daemon.stop()
+
+
+def to_line_of(log: FileAuditLog, estate: Estate) -> bytes:
+    """The padding entry's line with an empty pad, as the log would seal it next."""
+    last = log.last()
+    assert last is not None
+    draft = AuditDraft("test.padding", "-", {"pad": ""})
+    return seal_line(draft, seq=last.seq + 1, prev=last.hash, time=estate.clock.now())[1]

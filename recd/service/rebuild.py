@@ -241,11 +241,18 @@ def mark_at_end(catalogue: Catalogue, audit: AuditLog) -> None:
         catalogue.set_audit_mark(AuditMark(last.seq, last.hash, audit.end_offset()))
 
 
-def report_problem(audit: AuditLog, path: str, problem: Finding, now: datetime) -> None:
-    """Audit and log what the check at start found (``audit.problem``): the log itself says,
-    in the entries recd goes on writing, why erasing stopped."""
+def problem_draft(path: str, problem: Finding) -> AuditDraft:
+    """The ``audit.problem`` entry for what the check at start found."""
     details = {"kind": problem.kind, "problem": problem.text, **problem.details}
-    audit.append([AuditDraft("audit.problem", path, details)], now)
+    return AuditDraft("audit.problem", path, details)
+
+
+def report_problem(audit: AuditLog | None, path: str, problem: Finding, now: datetime) -> None:
+    """Audit (``audit.problem``; not with ``audit`` None: the caller writes the draft later)
+    and log what the check at start found: the log itself says, in the entries recd goes on
+    writing, why erasing stopped."""
+    if audit is not None:
+        audit.append([problem_draft(path, problem)], now)
     logger.error(
         "erasing paused: %s; nothing is erased until an administrator checks it and runs "
         "`recctl audit acknowledge --reason TEXT`",
