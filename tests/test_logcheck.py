@@ -16,9 +16,10 @@ from recd.core.audit import GENESIS, AuditDraft, parse_time, seal_line
 from recd.core.holds import HoldState
 from recd.core.model import recording_id
 from recd.core.scope import Scope
-from recd.ports import RECD, Actor
+from recd.ports import RECD, Actor, AuditMark
 from recd.runtime import Runtime, rebuilder, scan_all
 from recd.service.holds import Holds
+from recd.service.logcheck import after_mark, find_mark
 from recd.service.rebuild import BEHIND, Rebuild
 from tests.estate import Estate
 from tests.fakes import FakeClock
@@ -161,3 +162,36 @@ def test_a_catalogue_behind_the_log_gets_the_entries_after_its_mark(estate: Esta
     rt.close()
     assert again.restore() is None, "replayed again"
     assert kept.exists() and freed.exists()
+
+
+@pytest.mark.parametrize("offset", [None, 1, 10**9], ids=["none", "mid-entry", "past-the-end"])
+def test_a_mark_without_a_usable_offset_is_found_by_reading_the_log(
+    estate: Estate, offset: int | None
+) -> None:
+    started(estate)
+    entries = [json.loads(line) for line in lines(estate)]
+    rt = estate.runtime()
+    try:
+        second = AuditMark(2, entries[1]["hash"], offset)
+        assert find_mark(str(estate.audit_path), rt.audit, second) is None
+        assert [e.seq for e in after_mark(rt.audit, second)] == [3]
+        other = AuditMark(2, entries[0]["hash"], offset)
+        problem = find_mark(str(estate.audit_path), rt.audit, other)
+        assert problem is not None and problem.kind == "other-log"
+        assert problem.details["found_hash"] == entries[1]["hash"]
+        assert find_mark(str(estate.audit_path), rt.audit, AuditMark(None, None)) is None
+    finally:
+        rt.close()
+
+
+def test_a_checkpoint_another_recd_wrote_is_ignored(estate: Estate) -> None:
+    started(estate)
+    db = sqlite3.connect(estate.config.daemon.state_dir / "catalog.db")
+    db.execute("UPDATE meta SET value = '{\"seq\": 3}' WHERE key = 'audit_checkpoint'")
+    db.commit()
+    db.close()
+    rt = estate.runtime()
+    try:
+        assert rt.catalogue.audit_checkpoint() is None
+    finally:
+        rt.close()
