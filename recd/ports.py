@@ -250,8 +250,9 @@ class AuditLog(Protocol):
         """SHA-256 (hex) of the log's bytes from the start to each offset of ``ends``
         (ascending), in one pass."""
 
-    def read_from(self, offset: int) -> Iterator[AuditEntry]:
-        """Entries from byte ``offset`` (an earlier ``end_offset()``) to the end."""
+    def read_from(self, offset: int, *, skip_damaged: bool = False) -> Iterator[AuditEntry]:
+        """Entries from byte ``offset`` (an earlier ``end_offset()``) to the end; a damaged
+        one raises ``AuditCorrupt``, or with ``skip_damaged`` is left out."""
 
     def last(self) -> AuditEntry | None:
         """The newest entry, or None for an empty log."""

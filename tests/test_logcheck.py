@@ -174,7 +174,7 @@ def test_a_mark_without_a_usable_offset_is_found_by_reading_the_log(
     try:
         second = AuditMark(2, entries[1]["hash"], offset)
         assert find_mark(str(estate.audit_path), rt.audit, second) is None
-        assert [e.seq for e in after_mark(rt.audit, second)] == [3]
+        assert [(e.seq, linked) for e, linked in after_mark(rt.audit, second)] == [(3, True)]
         other = AuditMark(2, entries[0]["hash"], offset)
         problem = find_mark(str(estate.audit_path), rt.audit, other)
         assert problem is not None and problem.kind == "other-log"
@@ -193,5 +193,53 @@ def test_a_checkpoint_another_recd_wrote_is_ignored(estate: Estate) -> None:
     rt = estate.runtime()
     try:
         assert rt.catalogue.audit_checkpoint() is None
+    finally:
+        rt.close()
+
+
+def test_past_a_break_in_the_chain_a_replay_keeps_placings_and_leaves_releases(
+    estate: Estate,
+) -> None:
+    """A catalogue behind a log that was also damaged after its mark: what is before the
+    break is replayed; after it, intact entries that place holds are (keep more), releases
+    are not; erasing stays paused for an administrator either way."""
+    estate.write("L1/a.wav", age_days=5)
+    estate.write("L1/b.wav", age_days=5)
+    started(estate, runs=1)
+    rt = estate.runtime()
+    scan_all(rt)
+    rebuilder(rt).mark()
+    mark = rt.catalogue.audit_mark()
+    rt.close()
+    backup = estate.base / "backup.db"
+    shutil.copy(estate.config.daemon.state_dir / "catalog.db", backup)
+    rt = estate.runtime()
+    holds = Holds(estate.config, rt.catalogue, rt.audit, estate.clock)
+
+    def place(name: str) -> str:
+        scope = Scope("L1", recordings=frozenset({recording_id("pbx", name)}))
+        return holds.place(scope, case="C", reason="r", until=None, actor=ALICE)[0].id
+
+    before = place("L1/a.wav")
+    rt.audit.append([AuditDraft("note", "-", {"text": "to be damaged"})], estate.clock.now())
+    after = place("L1/b.wav")
+    holds.release(before, reason="closed", actor=ALICE)
+    rt.close()
+    shutil.copy(backup, estate.config.daemon.state_dir / "catalog.db")
+    estate.audit_path.write_bytes(estate.audit_path.read_bytes().replace(b"to be damaged", b"X"))
+
+    rt = estate.runtime()
+    rebuilding = rebuilder(rt)
+    done = rebuilding.restore()
+    try:
+        assert rebuilding.problem is not None and rebuilding.problem.kind == "chain"
+        assert done is not None and (done.why, done.mark_seq) == ("behind", mark and mark.seq)
+        states = {h.id: str(h.state) for h in rt.catalogue.holds(everything=True)}
+        assert states == {before: "active", after: "active"}, "a release past the break"
+        assert [p.split(":")[1] for p in done.replayed.problems] == [
+            f" hold.released {before} comes after a break in the chain; not replayed"
+        ]
+        rows = {r.relpath: r.held for r in rt.catalogue.all()}  # type: ignore[attr-defined]
+        assert rows == {"L1/a.wav": True, "L1/b.wav": True}
     finally:
         rt.close()

@@ -243,12 +243,13 @@ class FileAuditLog(Closing):
         """The byte offset at which the next entry will be written."""
         return self._end
 
-    def read_from(self, offset: int) -> Iterator[AuditEntry]:
+    def read_from(self, offset: int, *, skip_damaged: bool = False) -> Iterator[AuditEntry]:
         """Entries from byte ``offset`` (an earlier ``end_offset()``) to the current end.
 
         Streams with bounded memory (one chunk and one line). Raises ``ValueError`` at once for
         an offset that is not the start of an entry; the iterator raises ``AuditCorrupt`` for an
-        entry that does not parse or check.
+        entry that does not parse or check, or with ``skip_damaged`` leaves it out and goes on
+        (a replay past damage; the chain check reports it).
         """
         if self._rfd < 0:
             raise ValueError(f"{self.path}: the audit log is closed")
@@ -256,9 +257,9 @@ class FileAuditLog(Closing):
             raise ValueError(f"offset {offset} is outside the audit log (0 to {self._end})")
         if offset and _pread_exact(self._rfd, offset - 1, offset) != b"\n":
             raise ValueError(f"offset {offset} is not the start of an audit entry")
-        return self._entries(offset)
+        return self._entries(offset, skip_damaged)
 
-    def _entries(self, offset: int) -> Iterator[AuditEntry]:
+    def _entries(self, offset: int, skip_damaged: bool = False) -> Iterator[AuditEntry]:
         pending = b""
         line_at = pos = offset
         while pos < self._end:
@@ -274,7 +275,10 @@ class FileAuditLog(Closing):
                 try:
                     entry = parse_sealed(line + b"\n")
                 except ValueError as exc:
-                    raise AuditCorrupt(f"{self.path}: entry at byte {line_at}: {exc}") from None
+                    if not skip_damaged:
+                        raise AuditCorrupt(f"{self.path}: entry at byte {line_at}: {exc}") from None
+                    line_at += len(line) + 1
+                    continue
                 line_at += len(line) + 1
                 yield entry
         if pending:

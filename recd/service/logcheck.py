@@ -97,36 +97,37 @@ def _hash_at(audit: AuditLog, seq: int, offset: int | None) -> str | None:
         return last.hash
     if offset is not None:
         try:
-            first = next(audit.read_from(offset), None)
-        except (ValueError, AuditCorrupt):
+            first = next(audit.read_from(offset, skip_damaged=True), None)
+        except ValueError:
             first = None
         if first is not None and first.seq == seq + 1:
             return first.prev
-    try:
-        for entry in audit.read_from(0):
-            if entry.seq == seq:
-                return entry.hash
-    except AuditCorrupt:
-        return None
+    for entry in audit.read_from(0, skip_damaged=True):
+        if entry.seq == seq:
+            return entry.hash
     return None
 
 
-def after_mark(audit: AuditLog, mark: AuditMark | None) -> Iterator[AuditEntry]:
-    """The entries after ``mark`` (all of them without one), in order; stops quietly at a
-    damaged entry (the chain check reports it)."""
+def after_mark(audit: AuditLog, mark: AuditMark | None) -> Iterator[tuple[AuditEntry, bool]]:
+    """The entries after ``mark`` (all of them without one), in order, each with whether the
+    chain from the mark holds up to it. Damaged entries are left out; from the first entry
+    that does not link (one changed, removed, reordered or damaged before it) on, every entry
+    comes with False: intact in itself, but not vouched for by the chain."""
     seq = 0 if mark is None or mark.seq is None else mark.seq
+    prev = GENESIS if mark is None or not seq or mark.hash is None else mark.hash
     offset = 0
     if mark is not None and mark.offset is not None and seq:
         offset = mark.offset
         try:
-            first = next(audit.read_from(offset), None)
-        except (ValueError, AuditCorrupt):
+            first = next(audit.read_from(offset, skip_damaged=True), None)
+        except ValueError:
             first = None
         if first is None or first.seq != seq + 1:
             offset = 0
-    try:
-        for entry in audit.read_from(offset):
-            if entry.seq > seq:
-                yield entry
-    except AuditCorrupt:
-        return
+    linked = True
+    for entry in audit.read_from(offset, skip_damaged=True):
+        if linked and entry.seq <= seq:
+            continue  # read from the start: up to the mark
+        linked = linked and link_problem(entry, seq, prev) is None
+        seq, prev = max(seq, entry.seq), entry.hash
+        yield entry, linked

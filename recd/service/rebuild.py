@@ -34,7 +34,7 @@ from recd.config import Config
 from recd.core.audit import AuditDraft, AuditEntry
 from recd.core.holds import Hold
 from recd.core.logcheck import Finding
-from recd.core.rebuild import Replayed, replay_holds
+from recd.core.rebuild import PLACED, Replayed, replay_holds
 from recd.ports import AuditCheckpoint, AuditLog, AuditMark, Catalogue, Clock
 from recd.service.logcheck import after_mark, check_chain, find_mark
 
@@ -115,9 +115,8 @@ class Rebuild:
         mark = self.catalogue.audit_mark()
         state = check_chain(self.path, self.audit, self.catalogue.audit_checkpoint())
         self.checked = state.checked
-        self.problem = state.problem
-        if self.problem is None and mark is not None:
-            self.problem = find_mark(self.path, self.audit, mark)
+        lost = None if mark is None else find_mark(self.path, self.audit, mark)
+        self.problem = state.problem or lost
         if self.problem is None and state.checkpoint is not None:
             self.catalogue.set_audit_checkpoint(state.checkpoint)
         last = self.audit.last()
@@ -127,8 +126,8 @@ class Rebuild:
         start: tuple[Hold, ...] = ()
         if mark is None:
             why = self.found or UNMARKED
-        elif self.problem is not None or mark.seq is None or last is None or last.seq <= mark.seq:
-            return None
+        elif lost is not None or mark.seq is None or last is None or last.seq <= mark.seq:
+            return None  # up to date, or the log does not hold the catalogue's mark
         else:
             why, start = BEHIND, tuple(self.catalogue.holds(everything=True))
         status = f"rebuilding the catalogue from the audit log ({_SAID[why]})"
@@ -141,8 +140,9 @@ class Rebuild:
                 self.mark()
                 return None
             self.progress(status)
-        replayed = replace(self._replay(relevant, start), last_seq=read.last_seq,
-                           last_hash=read.last_hash)  # fmt: skip
+        replayed = self._replay(relevant, start)
+        replayed = replace(replayed, last_seq=read.last_seq, last_hash=read.last_hash,
+                           problems=(*read.dropped, *replayed.problems))  # fmt: skip
         held = self.catalogue.restore_holds(replayed.holds)
         mark_seq = None if mark is None else mark.seq
         self._done = Rebuilt(why, replayed, held, mark_seq, read.count)
@@ -216,20 +216,31 @@ class Rebuild:
 
 class _Read:
     """The entries a replay reads: only ``REPLAYED`` actions kept, the last seq and hash read
-    and how many were kept counted."""
+    and how many were kept counted. Past a break in the chain (a damaged, changed, removed
+    or reordered entry) only placings of holds are kept: an entry there is intact but not
+    vouched for, and in doubt the replay keeps more, never less (a release, or a request's
+    step, is left for the administrator who acknowledges the log to redo)."""
 
-    def __init__(self, entries: Iterator[AuditEntry]) -> None:
+    def __init__(self, entries: Iterator[tuple[AuditEntry, bool]]) -> None:
         self._entries = entries
         self.count = 0
         self.last_seq = 0
         self.last_hash: str | None = None
+        self.dropped: list[str] = []
 
     def relevant(self) -> list[AuditEntry]:
         kept = []
-        for entry in self._entries:
+        for entry, linked in self._entries:
             self.last_seq, self.last_hash = entry.seq, entry.hash
-            if entry.action.startswith(REPLAYED):
+            if not entry.action.startswith(REPLAYED):
+                continue
+            if linked or entry.action == PLACED:
                 kept.append(entry)
+            else:
+                self.dropped.append(
+                    f"seq {entry.seq}: {entry.action} {entry.subject} comes after a break in "
+                    "the chain; not replayed"
+                )
         self.count = len(kept)
         return kept
 
