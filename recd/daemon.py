@@ -358,7 +358,8 @@ class Daemon:
         """An admin command that failed unexpectedly (not a refusal, which changes nothing)
         may have written its audit entry but not its catalogue change: the mark stays where
         it is until recd restarts, so that start replays the entries after it."""
-        failure = None if not command.future.done() else command.future.exception()
+        future = command.future
+        failure = None if not future.done() or future.cancelled() else future.exception()
         if failure is not None and not isinstance(failure, RecdError) and not self._mark_frozen:
             self._mark_frozen = True
             logger.warning(

@@ -32,6 +32,7 @@ from tests.e2e.helpers import (
     start_daemon,
     stop_daemon,
     wait_swept,
+    wait_until,
     write_estate,
     write_recording,
 )
@@ -172,7 +173,10 @@ def test_a_log_that_does_not_match_stops_erasing_until_acknowledged(
             done.stdout,
         ), done.stdout
         wait_swept(listener, since=mark)
-        assert not (tmp_path / "recordings/L1/due.wav").exists(), "not erased once acknowledged"
+        wait_until(
+            "the due recording erased once acknowledged",
+            lambda: not (tmp_path / "recordings/L1/due.wav").exists(),
+        )
         assert "recd_audit_log_problem 0.0" in scrape(port)[1]
         again = recctl("--socket", sock, "audit", "acknowledge", "--reason", "twice")
         assert (again.returncode, again.stderr) == (
