@@ -57,6 +57,7 @@ class DaemonState:
     clock_problem: str | None
     sources: tuple[SourceStatus, ...]
     audit_problem: str | None = None  # why the audit log cannot be written, while it cannot
+    log_problem: str | None = None  # the log does not verify or match: until acknowledged
 
 
 class Loop(Protocol):
@@ -82,6 +83,10 @@ class Loop(Protocol):
 
     def confirm_clock(self, actor: str, reason: str | None) -> tuple[datetime, str | None]:
         """Take the wall clock as it reads now; returns that reading and the pause it ended."""
+
+    def acknowledge_log(self, actor: str, reason: str) -> tuple[int, str | None]:
+        """Take the audit log as it is; returns the acknowledging entry's seq and the problem
+        it ended. Raises NotAllowedInState when there is none."""
 
 
 def iso(when: datetime | None) -> str | None:
@@ -120,6 +125,7 @@ class Admin:
             "breaker ls": self.breaker_ls,
             "breaker release": self.breaker_release,
             "clock confirm": self.clock_confirm,
+            "audit acknowledge": self.audit_acknowledge,
         }
 
     def handle(self, request: Request, caller: Caller) -> Reply:
@@ -164,6 +170,10 @@ class Admin:
                 "audit_log": {
                     "writable": state.audit_problem is None,
                     "problem": state.audit_problem,
+                },
+                "audit_check": {
+                    "paused": state.log_problem is not None,
+                    "problem": state.log_problem,
                 },
                 "sources": [
                     {
@@ -315,6 +325,11 @@ class Admin:
         wall, problem = self.loop.call_soon(lambda: self.loop.confirm_clock(caller.user, reason))
         return Reply.success({"wall": iso(wall), "problem": problem})
 
+    def audit_acknowledge(self, args: dict[str, Any], caller: Caller) -> Reply:
+        reason = _str(args, "reason")
+        seq, problem = self.loop.call_soon(lambda: self.loop.acknowledge_log(caller.user, reason))
+        return Reply.success({"seq": seq, "problem": problem})
+
 
 # -- argument checks: one-line usage errors naming the argument --------------------------------
 
@@ -422,4 +437,5 @@ def metrics_snapshot(
         requests=Counter(str(r.state) for r in reader.requests()),
         mode=str(config.daemon.mode),
         audit_write_failed=state.audit_problem is not None,
+        audit_log_problem=state.log_problem is not None,
     )

@@ -53,12 +53,14 @@ from recd.control import ControlServer
 from recd.core.audit import AuditDraft, format_human_time, format_time, parse_time
 from recd.core.backoff import full_jitter
 from recd.core.holds import next_expiry
+from recd.core.logcheck import Finding
 from recd.core.safety import ClockReading, clock_problem, start_gap_problem, trusted_time
 from recd.errors import (
     CatalogueCorrupt,
     ConfigInvalid,
     DaemonUnavailable,
     ExitCode,
+    NotAllowedInState,
     RecdError,
     StateError,
 )
@@ -67,6 +69,7 @@ from recd.metrics import Metrics, S3Totals, Snapshot
 from recd.ports import NO_TELEMETRY, Actor, CatalogueReader, Clock, RequestState, Telemetry
 from recd.ports import RECD as RECD_ACTOR
 from recd.runtime import (
+    ACKNOWLEDGE_HINT,
     CONFIRM_HINT,
     UNCONFIRMED,
     Runtime,
@@ -82,7 +85,13 @@ from recd.service.holds import Holds
 from recd.service.indexing import Indexer, IndexErrors, IndexStats
 from recd.service.mirror import HoldMirror
 from recd.service.policies import apply_policies
-from recd.service.rebuild import Rebuild
+from recd.service.rebuild import (
+    Rebuild,
+    acknowledge,
+    mark_at_end,
+    problem_draft,
+    report_problem,
+)
 from recd.service.recovery import Recovery
 from recd.service.requests import Requests
 from recd.service.sweep import Sweeper, SweepReport
@@ -100,6 +109,8 @@ MAX_SLEEP = 3600.0  # wake at least hourly, so a stepped wall clock is noticed
 #: long each time (full jitter, recd.core.backoff), never more than 5 minutes apart.
 AUDIT_RETRY_BASE = 1.0
 AUDIT_RETRY_CAP = 300.0
+#: How much longer systemd should wait for the start when a catalogue is rebuilt (10 min).
+REBUILD_EXTEND_USEC = 600_000_000
 
 
 class Event(enum.Enum):
@@ -156,6 +167,13 @@ class Daemon:
         self._audit_retry_at = 0.0  # monotonic time of the next try
         self._audit_pending: list[AuditDraft] = []  # config.loaded of a start during an outage
         self._rebuild: Rebuild | None = None  # holds rebuilt from the log, not yet audited
+        # The audit log does not verify or does not hold the catalogue's mark: erase nothing
+        # until an administrator acknowledges it (``recctl audit acknowledge``).
+        self.log_problem: str | None = None
+        self._log_finding: Finding | None = None
+        self._marked: int | None = None  # the seq the catalogue was last marked at
+        self._mark_frozen = False  # a command failed half-way: leave the rest to the replay
+        self._rebuilt: list[str] = []  # why the catalogue was rebuilt, not yet counted
 
     @property
     def runtime(self) -> Runtime:
@@ -195,6 +213,7 @@ class Daemon:
         except CatalogueCorrupt as exc:  # a row met at start, after the open's own checks
             self._open(self.config, corrupt=exc)
         self._serve(self.config)
+        self._count_rebuilds()
         self._publish()  # before READY: a status asked at once shows the first scan pending
         self.notifier.notify(ready="1", status="scanning sources")
         self._watch()
@@ -202,11 +221,14 @@ class Daemon:
         try:
             self._scan()
             with self._audit_guard():
-                if self.audit_problem is None:
+                if self.audit_problem is None and self.log_problem is None:
                     self._resume_runs()  # a run a crash or a stop cut short finishes first
                     self._sweep()
         except CatalogueCorrupt as exc:
             self._catalogue_corrupt(exc)
+        if self.log_problem is not None:
+            self.notifier.notify(status=self.status())
+        self._mark_catalogue()
 
     def stop(self) -> None:
         self.notifier.notify(stopping="1", status="stopping")
@@ -224,6 +246,7 @@ class Daemon:
         if self.metrics is not None:
             self.metrics.close()
             self.metrics = None
+        self._mark_catalogue()
         self._close_runtime()
         logger.info("stopped")
 
@@ -249,9 +272,12 @@ class Daemon:
     def _open(self, config: Config, corrupt: CatalogueCorrupt | None = None) -> None:
         runtime = open_runtime(config, self.clock, self._roots, corrupt)
         try:
-            # A catalogue that never saw the audit log gets its holds back before anything.
-            rebuilding = rebuilder(runtime)
-            rebuilding.restore()
+            # The log's chain checked, and a catalogue that lacks some of it (lost, behind)
+            # given back what the log holds, before anything; a problem stops erasing.
+            rebuilding = rebuilder(runtime, self._rebuild_progress)
+            rebuilt = rebuilding.restore()
+            if rebuilt is not None:
+                self._rebuilt.append(rebuilt.why)
             # The clock guard compares with the newest entry before recd's own: config.loaded
             # below is stamped with a clock that may have been set back while recd was down.
             last = runtime.audit.last()
@@ -273,6 +299,8 @@ class Daemon:
                 runtime.audit.append([loaded], self.clock.now())
                 unconfirmed = {UNCONFIRMED: details[UNCONFIRMED]} if UNCONFIRMED in details else {}
                 rebuilding.record(unconfirmed)
+                self._found(runtime, rebuilding.problem)
+                self._mark_frozen = False  # the start replayed what was after the mark
                 Recovery(
                     config, runtime.catalogue, runtime.audit, self.clock, runtime.erasers
                 ).run()
@@ -283,6 +311,7 @@ class Daemon:
                 # written, and config.loaded is written then.
                 self._audit_pending = [loaded]
                 self._rebuild = rebuilding if rebuilding.pending else None
+                self._found_in_outage(runtime, rebuilding.problem)
                 self._audit_failed(runtime.audit, exc)
             apply_policies(config, runtime.catalogue)
             report_buckets(runtime)
@@ -290,6 +319,86 @@ class Daemon:
             runtime.close()
             raise
         self.config, self._runtime = config, runtime
+
+    def _rebuild_progress(self, status: str) -> None:
+        """A rebuild or replay begins (before READY): say so, and give systemd's start
+        timeout room for it (a log of years may hold thousands of holds)."""
+        logger.info("%s", status)
+        self.notifier.notify(status=status, extend_timeout_usec=str(REBUILD_EXTEND_USEC))
+
+    def _found(self, runtime: Runtime, finding: Finding | None) -> None:
+        """After the start's checks: audit and log a new problem once (not again on reload)."""
+        if finding is not None and finding != self._log_finding:
+            path = str(runtime.config.daemon.state_dir / "audit.log")
+            report_problem(runtime.audit, path, finding, self.clock.now())
+        self._set_log_problem(finding)
+
+    def _found_in_outage(self, runtime: Runtime, finding: Finding | None) -> None:
+        """As ``_found`` while the audit log cannot be written: the entry is written with
+        config.loaded when it can be."""
+        if finding is not None and finding != self._log_finding:
+            path = str(runtime.config.daemon.state_dir / "audit.log")
+            report_problem(None, path, finding, self.clock.now())
+            self._audit_pending.append(problem_draft(path, finding))
+        self._set_log_problem(finding)
+
+    def _set_log_problem(self, finding: Finding | None) -> None:
+        self._log_finding = finding
+        self.log_problem = None if finding is None else f"{finding.text}; {ACKNOWLEDGE_HINT}"
+
+    def acknowledge_log(self, actor: str, reason: str) -> tuple[int, str | None]:
+        """`recctl audit acknowledge`: take the audit log as it is; erasing resumes. Returns
+        the seq of the ``audit.acknowledged`` entry and the problem it ended."""
+        finding = self._log_finding
+        if finding is None:
+            raise NotAllowedInState(
+                "the audit log verified and matches the catalogue: nothing to acknowledge"
+            )
+        rt = self.runtime
+        path = str(self.config.daemon.state_dir / "audit.log")
+        now = self.clock.now()
+        entry = acknowledge(rt.catalogue, rt.audit, path, finding, actor, reason, now)
+        self._set_log_problem(None)
+        self._marked = entry.seq
+        self._sweep_needed = self._resume_needed = True
+        self._publish()
+        self.notifier.notify(status=self.status())
+        return entry.seq, finding.text
+
+    def _mark_catalogue(self) -> None:
+        """Between steps: every decision made so far is in both the catalogue and the log, so
+        the catalogue is marked at the log's last entry (one small write when it moved). Not
+        while the log has a problem (the mark is what the next start compares) or a rebuild
+        waits to be audited."""
+        rt = self._runtime
+        if rt is None or self._log_finding is not None or self._rebuild is not None:
+            return
+        if self._mark_frozen:
+            return
+        last = rt.audit.last()
+        if last is not None and last.seq != self._marked:
+            mark_at_end(rt.catalogue, rt.audit)
+            self._marked = last.seq
+
+    def _check_command(self, command: Command) -> None:
+        """An admin command that failed unexpectedly (not a refusal, which changes nothing)
+        may have written its audit entry but not its catalogue change: the mark stays where
+        it is until recd restarts, so that start replays the entries after it."""
+        future = command.future
+        failure = None if not future.done() or future.cancelled() else future.exception()
+        if failure is not None and not isinstance(failure, RecdError) and not self._mark_frozen:
+            self._mark_frozen = True
+            logger.warning(
+                "the catalogue's audit mark stays at entry %s until recd restarts (an admin "
+                "command failed: %s); the start then replays the entries after it",
+                self._marked, failure,
+            )  # fmt: skip
+
+    def _count_rebuilds(self) -> None:
+        if self.metrics is not None:
+            for why in self._rebuilt:
+                self.metrics.catalogue_rebuilt(why)
+            self._rebuilt.clear()
 
     def _watch(self) -> None:
         with signals_blocked():
@@ -366,6 +475,7 @@ class Daemon:
                 self.reload()
             elif isinstance(item, Command):
                 item.run()
+                self._check_command(item)
                 _raise_corrupt(item)  # told to the admin; the loop moves the catalogue aside
             elif item is not None and self.watching.accepts(item):
                 self._on_file_events(self._batch(item))
@@ -373,6 +483,7 @@ class Daemon:
         if not self._urgent():  # a signal or command waiting behind file events goes first
             with self._audit_guard():
                 self._due_work()
+        self._mark_catalogue()
         self._heartbeat()
 
     def _due_work(self) -> None:
@@ -384,6 +495,8 @@ class Daemon:
         if self.audit_problem is not None and not self._audit_resume():
             return  # nothing that writes the audit log until it can be written again
         self._expire_holds()
+        if self.log_problem is not None:
+            return  # nothing is erased until the audit log is acknowledged
         if self._resume_needed and not self._resume_runs():
             return
         # The clock guard looks at every wake-up: a wall clock stepped back shows no deadline.
@@ -447,6 +560,7 @@ class Daemon:
             try:
                 self._open(config)
                 self._serve(config, old)
+                self._count_rebuilds()
             except RecdError as exc:  # e.g. a new state_dir or socket that cannot be used
                 logger.error("reload failed: %s; going back to the configuration before", exc)
                 self._close_runtime()
@@ -679,6 +793,9 @@ class Daemon:
         return reading.wall, problem
 
     def _sweep(self, *, checked: bool = False) -> SweepReport | None:
+        if self.log_problem is not None:
+            self.notifier.notify(status=self.status())
+            return None
         if self.audit_problem is not None or (not checked and not self._clock_ok()):
             return None
         self._sweep_needed = False
@@ -721,6 +838,8 @@ class Daemon:
     def status(self) -> str:
         if self.audit_problem is not None:
             return f"erasing paused: {self.audit_problem}"
+        if self.log_problem is not None:
+            return f"erasing paused: {self.log_problem}"
         if self.clock_problem is not None:
             return f"erasing paused: {self.clock_problem}"
         deadline = self.runtime.catalogue.next_deadline(after=self.clock.now())
@@ -774,6 +893,8 @@ class Daemon:
     def run_request(self, request_id: str, actor: Actor) -> Future[Run]:
         """Start (or continue) a request's run; the future ends when the run does, which may
         be after other work: an urgent item interrupts it between batches, the loop resumes it."""
+        if self.log_problem is not None:
+            raise NotAllowedInState(f"erasing paused: {self.log_problem}")
         future: Future[Run] = Future()
         future.set_running_or_notify_cancel()
         self._runs.setdefault(request_id, []).append(future)
@@ -833,7 +954,7 @@ class Daemon:
             )
         self._state = DaemonState(
             self._state.started, os.getpid(), self.clock_problem, tuple(sources),
-            self.audit_problem,
+            self.audit_problem, self.log_problem,
         )  # fmt: skip
 
     def _objects(self, name: str) -> S3Totals | None:

@@ -53,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --once: trust the wall clock even if it is more than safety.max_clock_gap "
         "ahead of the last audit entry and the newest recording (audited as clock.confirmed)",
     )
+    parser.add_argument(
+        "--acknowledge-log",
+        metavar="REASON",
+        help="with --once: erase although the audit log does not verify or does not match the "
+        "catalogue (checked first with `recctl audit verify`); audited as audit.acknowledged "
+        "with REASON",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = sub.add_parser(
         "check-config",
@@ -83,12 +90,20 @@ def cmd_check_config(config_path: Path) -> ExitCode:
     return ExitCode.OK
 
 
-def cmd_once(config_path: Path, *, confirm_clock: bool = False) -> ExitCode:
+def cmd_once(
+    config_path: Path, *, confirm_clock: bool = False, acknowledge_log: str | None = None
+) -> ExitCode:
     config = load(config_path.absolute())  # the audit log names it: say which file exactly
     for warning in config_warnings(config):
         logger.warning("%s", warning)
-    confirm = ClockConfirmation(_user_name(os.getuid())) if confirm_clock else None
-    return run_once(config, adapter("clock.system")(), sys.stdout, confirm)
+    user = _user_name(os.getuid())
+    confirm = ClockConfirmation(user) if confirm_clock else None
+    acknowledge = None
+    if acknowledge_log is not None:
+        if not acknowledge_log.strip():
+            raise UsageError("--acknowledge-log: give the reason (what you checked)")
+        acknowledge = ClockConfirmation(user, acknowledge_log)
+    return run_once(config, adapter("clock.system")(), sys.stdout, confirm, acknowledge)
 
 
 def cmd_daemon(config_path: Path) -> ExitCode:
@@ -128,7 +143,13 @@ def dispatch(args: argparse.Namespace) -> ExitCode:
     if args.command == "release-breaker":
         return cmd_release_breaker(args.config, args.licence)
     if args.once:
-        return cmd_once(args.config, confirm_clock=args.confirm_clock)
+        return cmd_once(
+            args.config, confirm_clock=args.confirm_clock, acknowledge_log=args.acknowledge_log
+        )
+    if args.acknowledge_log is not None:
+        raise UsageError(
+            "--acknowledge-log goes with --once (the daemon: `recctl audit acknowledge`)"
+        )
     if args.confirm_clock:
         raise UsageError("--confirm-clock goes with --once (the daemon: `recctl clock confirm`)")
     return cmd_daemon(args.config)

@@ -57,6 +57,7 @@ REQUEST_STATES = tuple(str(state) for state in RequestState)
 UNCLASSIFIED = "(unclassified)"  # the breaker label recctl shows for unclassified recordings
 ENDPOINTS = ("admin", "metrics")  # recd_connections_refused_total's endpoint label
 REFUSALS = ("limit", "descriptors", "timeout")  # ... and its reason label
+REBUILD_REASONS = ("missing", "empty", "unmarked", "behind")  # recd_catalogue_rebuilds_total
 #: A scraper sends a few hundred bytes at once and reads the reply at once; Prometheus scrapes
 #: one target from one connection at a time, so a few connections are plenty.
 HTTP_LIMITS = Limits(connections=16, idle=5.0, request=10.0, reply=30.0, max_request=MAX_HTTP_HEAD)
@@ -119,6 +120,7 @@ class Snapshot:
     audit_write_failed: bool = False  # the audit log cannot be written: erasing is paused
     audit_log_bytes: int = 0  # size of the live audit.log
     audit_segments: int = 0  # closed audit log segments beside it
+    audit_log_problem: bool = False  # the log does not verify or match: until acknowledged
 
 
 _EMPTY = Snapshot((), 0, 0, None, (), None, 0, {}, "enforce")
@@ -336,6 +338,12 @@ def state_families(snapshot: Snapshot, *, per_licence: bool) -> list[Metric]:
             "Closed audit log segments beside the live log (audit.log.<first>-<last>).",
             snapshot.audit_segments,
         ),
+        _gauge(
+            "recd_audit_log_problem",
+            "1 while the audit log does not verify or does not hold the entry the catalogue "
+            "reflects (erasing paused until `recctl audit acknowledge`), else 0.",
+            float(snapshot.audit_log_problem),
+        ),
         _gauge("recd_holds_active", "Legal holds in force.", snapshot.holds_active),
         _labelled(
             "recd_requests",
@@ -501,6 +509,15 @@ class Metrics:
         for endpoint in ENDPOINTS:
             for reason in REFUSALS:
                 self._refused.labels(endpoint, reason)
+        self._rebuilds = Counter(
+            "recd_catalogue_rebuilds",
+            "Catalogues given back what the audit log holds at start: missing, empty (0 bytes) "
+            "or unmarked (all of the log replayed), or behind (the entries after its mark).",
+            ["why"],
+            registry=self.registry,
+        )
+        for why in REBUILD_REASONS:
+            self._rebuilds.labels(why)
 
     @property
     def per_licence(self) -> bool:
@@ -510,6 +527,12 @@ class Metrics:
     @per_licence.setter
     def per_licence(self, value: bool) -> None:
         self._state.per_licence = value
+
+    def catalogue_rebuilt(self, why: str) -> None:
+        """Count one rebuild; ``why`` is one of ``REBUILD_REASONS`` (else ``ValueError``)."""
+        if why not in REBUILD_REASONS:
+            raise ValueError(f"unknown rebuild reason {why!r}")
+        self._rebuilds.labels(why).inc()
 
     def audit_write_failed(self) -> None:
         """Count one failed append to the audit log."""

@@ -255,8 +255,10 @@ class AuditLog(Protocol):
     def end_offset(self) -> int:
         """The offset in the whole chain (closed segments included) of the next entry."""
 
-    def read_from(self, offset: int) -> Iterator[AuditEntry]:
-        """Entries from ``offset`` (an earlier ``end_offset()``) to the end, across rotations."""
+    def read_from(self, offset: int, *, skip_damaged: bool = False) -> Iterator[AuditEntry]:
+        """Entries from ``offset`` (an earlier ``end_offset()``) to the end, across rotations,
+        each checked to follow the one before; a damaged one raises ``AuditCorrupt``, or with
+        ``skip_damaged`` is left out (and links are not checked: the caller does)."""
 
     def read_since(self, seq: int) -> Iterator[AuditEntry]:
         """Every entry after ``seq``, through every segment that holds one, each checked to
@@ -267,6 +269,13 @@ class AuditLog(Protocol):
 
     def extent(self) -> AuditExtent:
         """The live log's bytes and the closed segments; safe to call from any thread."""
+
+    def live_start(self) -> int:
+        """Where the live log starts in the chain (0 before the first rotation)."""
+
+    def digests(self, ends: Sequence[int]) -> list[str]:
+        """SHA-256 (hex) of the live log's bytes from ``live_start()`` to each chain offset of
+        ``ends`` (ascending, none before ``live_start()``), in one pass."""
 
     def last(self) -> AuditEntry | None:
         """The newest entry, or None for an empty log."""
@@ -279,6 +288,23 @@ class AuditMark:
 
     seq: int | None
     hash: str | None
+    offset: int | None = None  # where the entry after it begins in audit.log, when known
+
+
+@dataclass(frozen=True, slots=True)
+class AuditCheckpoint:
+    """How far recd has checked the audit log's chain: the last entry checked (``seq``,
+    ``hash``), the chain offset just after it (``offset``) and the SHA-256 (``digest``) of the
+    live log's bytes from where it starts in the chain (``start``) to ``offset``, so a later
+    check hashes those bytes (fast) instead of parsing every entry again, and still finds any
+    change to them. After a rotation (the live log starts elsewhere) the entries from
+    ``offset`` are parsed instead: at most the rest of one segment."""
+
+    seq: int
+    hash: str
+    offset: int
+    digest: str
+    start: int = 0  # where the live log the digest covers starts in the chain
 
 
 class Catalogue(Protocol):
@@ -400,6 +426,11 @@ class Catalogue(Protocol):
         """The last audit entry this catalogue reflects; None if it never saw the log."""
 
     def set_audit_mark(self, mark: AuditMark) -> None: ...
+
+    def audit_checkpoint(self) -> AuditCheckpoint | None:
+        """How far the audit log's chain was checked at the last start; None: never."""
+
+    def set_audit_checkpoint(self, checkpoint: AuditCheckpoint) -> None: ...
 
     # -- early-deletion requests --
 

@@ -38,6 +38,8 @@ Results, per command (times are ISO 8601 UTC strings, ``null`` where there is no
 - ``breaker ls``: list of ``{"licence", "tripped_at", "due", "total", "released_at",
   "released_by"}``.
 - ``breaker release`` (arg ``licence``): ``{"licence", "due"}``.
+- ``audit acknowledge`` (arg ``reason``): ``{"seq", "problem"}``, the ``audit.acknowledged``
+  entry and the problem it ended; kind ``not-allowed`` when there is none.
 
 Legal holds (a *hold object* is ``{"id", "licence", "case", "reason", "scope", "whole_licence",
 "state", "placed_at", "placed_by", "until", "released_at", "released_by", "release_reason",

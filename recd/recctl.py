@@ -59,6 +59,20 @@ def cmd_audit_ls(args: argparse.Namespace) -> ExitCode:
     return auditfile.list_file(args.file, args.since, args.action, as_json=args.json)
 
 
+def cmd_audit_acknowledge(args: argparse.Namespace) -> ExitCode:
+    """Take the audit log as it is: erasing paused by the check at start resumes."""
+    reply = clikit.ask(args, "audit acknowledge", {"reason": args.reason})
+    done = clikit.shaped("audit acknowledge", reply.unwrap(), dict)
+
+    def lines() -> list[str]:
+        problem = render.printable(str(done["problem"]))
+        return [f"audit log acknowledged (entry {done['seq']}): erasing resumes (it was "
+                f"paused: {problem})"]  # fmt: skip
+
+    clikit.show("audit acknowledge", lines)
+    return ExitCode.OK
+
+
 # --- the daemon commands -------------------------------------------------------------------------
 
 
@@ -161,8 +175,9 @@ def build_audit_parser(subparsers: Subparsers) -> None:
     audit = subparsers.add_parser(
         "audit",
         help="check and list the audit log",
-        description="Check and list the hash-chained audit log. Reads the file directly, so "
-        "it works on a copy and without the daemon.",
+        description="Check and list the hash-chained audit log. verify, head and ls read the "
+        "file directly, so they work on a copy and without the daemon; acknowledge asks the "
+        "daemon.",
         epilog=EPILOG,
     )
     commands = audit.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -221,6 +236,23 @@ def build_audit_parser(subparsers: Subparsers) -> None:
     )
     ls.add_argument("--json", action="store_true", help="print a JSON array of the entries")
     ls.set_defaults(handler=cmd_audit_ls)
+    acknowledge = commands.add_parser(
+        "acknowledge",
+        help="take the audit log as it is after recd found it does not verify or does not "
+        "match the catalogue; erasing resumes",
+        description="Asks the daemon (not the file). recd stops erasing when at start the "
+        "log's chain does not verify or the log does not hold the entry the catalogue "
+        "reflects (the log was cut, deleted, rewritten or replaced, or the catalogue is ahead "
+        "of it). Check first: `recctl audit verify`, `recctl status`, the backups. Audited as "
+        "audit.acknowledged with your user name, what was found and the reason; the catalogue "
+        "is then marked at the log's last entry.",
+        epilog=EPILOG,
+    )
+    acknowledge.add_argument(
+        "--reason", required=True, metavar="TEXT", help="what you checked, and why the log "
+        "may be taken as it is",
+    )  # fmt: skip
+    acknowledge.set_defaults(handler=cmd_audit_acknowledge)
 
 
 def build_status_parser(subparsers: Subparsers) -> None:

@@ -217,6 +217,9 @@ def status_lines(status: Mapping[str, Any]) -> list[str]:
     audit = status.get("audit_log")  # absent from an older daemon's reply
     if audit is not None and not audit["writable"]:  # shown only during an outage
         summary.insert(6, ("audit log", f"erasing paused: {audit['problem']}"))
+    check = status.get("audit_check")  # absent from an older daemon's reply
+    if check is not None and check["paused"]:  # shown only until `recctl audit acknowledge`
+        summary.insert(6, ("audit log check", f"erasing paused: {check['problem']}"))
     sources = [
         [
             source["name"],

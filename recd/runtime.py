@@ -178,11 +178,13 @@ def catalogue_found(path: Path) -> str | None:
     return None
 
 
-def rebuilder(runtime: Runtime) -> rebuild.Rebuild:
-    """The holds' rebuild from the audit log, for a catalogue that never saw it."""
+def rebuilder(
+    runtime: Runtime, progress: Callable[[str], None] = lambda status: None
+) -> rebuild.Rebuild:
+    """The catalogue checked against the audit log, and rebuilt or replayed from it."""
     return rebuild.Rebuild(
-        runtime.config, runtime.catalogue, runtime.audit, runtime.clock, runtime.catalogue_found,
-        runtime.found_details,
+        runtime.config, runtime.catalogue, runtime.audit, runtime.clock,
+        runtime.catalogue_found, progress, runtime.found_details,
     )  # fmt: skip
 
 
@@ -258,6 +260,13 @@ def open_runtime(
 #: What to do about a clock found far ahead at start (the daemon; `recd --once` has a flag).
 CONFIRM_HINT = "check the clock, then `recctl clock confirm`"
 ONCE_CONFIRM_HINT = "check the clock, then run `recd --once --confirm-clock`"
+#: What to do about an audit log that does not verify or does not match the catalogue.
+ACKNOWLEDGE_HINT = (
+    "check it with `recctl audit verify`, then run `recctl audit acknowledge --reason TEXT`"
+)
+ONCE_ACKNOWLEDGE_HINT = (
+    "check it with `recctl audit verify`, then run `recd --once --acknowledge-log REASON`"
+)
 
 
 #: config.loaded details written while the clock at start is in doubt: the time recd still
@@ -368,22 +377,27 @@ class ClockConfirmation:
 
 
 def run_once(
-    config: Config, clock: Clock, out: TextIO, confirm: ClockConfirmation | None = None
+    config: Config,
+    clock: Clock,
+    out: TextIO,
+    confirm: ClockConfirmation | None = None,
+    acknowledge: ClockConfirmation | None = None,
 ) -> ExitCode:
     """`recd --once`: recover, scan every source, sweep once, print one line per licence.
 
     Raises ``NotAllowedInState`` (erasing nothing) when the wall clock is more than
     ``safety.max_clock_gap`` ahead of the last audit entry and the newest recording, unless
-    ``confirm`` says an administrator checked it.
+    ``confirm`` says an administrator checked it; likewise when the audit log does not
+    verify or does not hold the catalogue's mark, unless ``acknowledge`` (who, and why).
     """
     runtime = open_runtime(config, clock)
     try:
         try:
-            report, scanned = _once(runtime, config, clock, confirm)
+            report, scanned = _once(runtime, config, clock, confirm, acknowledge)
         except CatalogueCorrupt as exc:  # met in a row: moved aside, the run starts again
             runtime.close()
             runtime = open_runtime(config, clock, corrupt=exc)
-            report, scanned = _once(runtime, config, clock, confirm)
+            report, scanned = _once(runtime, config, clock, confirm, acknowledge)
     except (OSError, StateError) as exc:
         failure = getattr(runtime.audit, "failure", None)
         if failure is None:
@@ -410,12 +424,19 @@ def os_reason(exc: BaseException) -> str:
 
 
 def _once(
-    runtime: Runtime, config: Config, clock: Clock, confirm: ClockConfirmation | None
+    runtime: Runtime,
+    config: Config,
+    clock: Clock,
+    confirm: ClockConfirmation | None,
+    acknowledge: ClockConfirmation | None = None,
 ) -> tuple[SweepReport, bool]:
     """Everything ``run_once`` does with the state open: the sweep's report, and whether
     every source was scanned."""
     rebuilding = rebuilder(runtime)
     rebuilding.restore()  # the holds first: nothing below may erase what the log holds
+    found = rebuilding.problem
+    if found is not None and acknowledge is None:
+        raise NotAllowedInState(f"erasing nothing: {found.text}; {ONCE_ACKNOWLEDGE_HINT}")
     now = clock.now()
     evidence = start_evidence(runtime, now)  # before config.loaded, stamped with this clock
     problem = start_gap_problem(now, evidence, config.safety.max_clock_gap)
@@ -437,6 +458,11 @@ def _once(
         )
         logger.warning("wall clock confirmed by %s: %s", confirm.actor, problem)
     rebuilding.record()
+    if acknowledge is not None:
+        rebuild.acknowledge(
+            runtime.catalogue, runtime.audit, rebuilding.path, found, acknowledge.actor,
+            acknowledge.reason or "", clock.now(),
+        )  # fmt: skip
     Recovery(config, runtime.catalogue, runtime.audit, clock, runtime.erasers).run()
     apply_policies(config, runtime.catalogue)
     report_buckets(runtime)
@@ -445,6 +471,7 @@ def _once(
         config, runtime.catalogue, runtime.audit, clock, runtime.erasers,
         reindex=functools.partial(reindex, runtime),
     ).run()  # fmt: skip
+    rebuilding.mark()  # every decision of this run is in the catalogue and the log
     return report, scanned
 
 

@@ -81,6 +81,24 @@ def test_once_with_a_broken_state_dir_is_one_line_exit_1(
     )
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--acknowledge-log", "checked"],
+         "--acknowledge-log goes with --once (the daemon: `recctl audit acknowledge`)"),
+        (["--once", "--acknowledge-log", " "],
+         "--acknowledge-log: give the reason (what you checked)"),
+    ],
+)  # fmt: skip
+def test_acknowledge_log_goes_with_once_and_a_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    config = write_estate(tmp_path)
+    assert main([*argv, "--config", str(config)]) == 2
+    assert capsys.readouterr().err == f"recd: {message}\n"
+    assert not (tmp_path / "state").exists(), "the state was opened"
+
+
 def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--no-such-option"])

@@ -372,6 +372,10 @@ recd_audit_log_bytes 12345.0
 (audit.log.<first>-<last>).
 # TYPE recd_audit_segments gauge
 recd_audit_segments 3.0
+# HELP recd_audit_log_problem 1 while the audit log does not verify or does not hold the entry \
+the catalogue reflects (erasing paused until `recctl audit acknowledge`), else 0.
+# TYPE recd_audit_log_problem gauge
+recd_audit_log_problem 0.0
 # HELP recd_holds_active Legal holds in force.
 # TYPE recd_holds_active gauge
 recd_holds_active 6.0
@@ -671,3 +675,16 @@ def test_audit_outage_gauge_and_failed_appends_counter() -> None:
     m.audit_write_failed()
     assert value(m, "recd_audit_write_errors_total") == 2.0
     assert value(Metrics(snap), "recd_audit_write_failed") == 0.0
+
+
+def test_audit_log_problem_gauge_and_rebuilds_counter() -> None:
+    assert value(Metrics(lambda: snap(audit_log_problem=True)), "recd_audit_log_problem") == 1.0
+    m = Metrics(snap)
+    assert value(m, "recd_audit_log_problem") == 0.0
+    for why in ("missing", "empty", "unmarked"):
+        assert value(m, "recd_catalogue_rebuilds_total", why=why) == 0.0
+    m.catalogue_rebuilt("behind")
+    m.catalogue_rebuilt("behind")
+    assert value(m, "recd_catalogue_rebuilds_total", why="behind") == 2.0
+    with pytest.raises(ValueError, match="unknown rebuild reason 'lost'"):
+        m.catalogue_rebuilt("lost")

@@ -89,9 +89,10 @@ def test_help_lists_the_audit_commands(capsys):
         main(["audit", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    assert "verify    check the whole hash chain" in out
-    assert "head      print the entry count and the last entry's SEQ:HASH" in out
-    assert "ls        list entries" in out
+    assert "verify     check the whole hash chain" in out
+    assert "head       print the entry count and the last entry's SEQ:HASH" in out
+    assert "ls         list entries" in out
+    assert "acknowledge\n               take the audit log as it is after recd found" in out
 
 
 def test_defaults_are_the_production_paths():
@@ -110,7 +111,8 @@ def test_defaults_are_the_production_paths():
         (["audit"], "the following arguments are required: COMMAND (see `recctl audit --help`)"),
         (
             ["audit", "check"],
-            "argument COMMAND: invalid choice: 'check' (choose from 'verify', 'head', 'ls') "
+            "argument COMMAND: invalid choice: 'check' (choose from 'verify', 'head', 'ls', "
+            "'acknowledge') "
             "(see `recctl audit --help`)",
         ),
         (["--bogus", "audit", "verify"], "unrecognized arguments: --bogus (see `recctl --help`)"),
@@ -735,6 +737,36 @@ def test_status_of_a_paused_daemon_with_nothing_yet(capsys, daemon):
     )
     status["clock_guard"] = {"paused": True, "reason": None}
     assert "clock guard:    paused: see the log\n" in ask(capsys, daemon, status, "status")[1]
+
+
+def test_status_of_a_daemon_whose_audit_log_did_not_check(capsys, daemon):
+    problem = "the catalogue reflects audit entry 9, but /var/lib/recd/audit.log ends at entry 4"
+    status = STATUS | {"audit_check": {"paused": True, "problem": problem}}
+    out = ask(capsys, daemon, status, "status")[1]
+    assert out.startswith(
+        "version:          0.1.0 (pid 4242, up since 2026-11-23T08:00:00Z)\n"
+        "mode:             enforce\n"
+    )
+    assert (
+        "next deadline:    2026-12-01T10:00:00Z\n"
+        f"audit log check:  erasing paused: {problem}\n"
+        "clock guard:      ok\n"
+    ) in out
+    status["audit_check"] = {"paused": False, "problem": None}
+    assert "audit log check" not in ask(capsys, daemon, status, "status")[1]
+
+
+def test_audit_acknowledge_asks_the_daemon(capsys, daemon):
+    answer = {"seq": 41, "problem": "the log was cut"}
+    assert ask(capsys, daemon, answer, "audit", "acknowledge", "--reason", "checked") == (
+        ExitCode.OK,
+        "audit log acknowledged (entry 41): erasing resumes (it was paused: the log was cut)\n",
+        "",
+    )
+    assert daemon.request == Request("audit acknowledge", {"reason": "checked"})
+    code, out, err = ask(capsys, daemon, answer, "audit", "acknowledge")
+    assert (code, out) == (ExitCode.USAGE, "")
+    assert err.startswith("recctl: the following arguments are required: --reason")
 
 
 def test_status_json_is_the_result_object(capsys, daemon):

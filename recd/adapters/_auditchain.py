@@ -129,10 +129,11 @@ def chunks(log: Live, pos: int) -> Iterator[tuple[Path, int, int, bytes]]:
 
 
 def entries(
-    log: Live, offset: int, *, after: int = 0, genesis: bool = False
+    log: Live, offset: int, *, after: int = 0, genesis: bool = False, lenient: bool = False
 ) -> Iterator[AuditEntry]:
     """The entries from chain offset ``offset`` (the start of one) on, those after seq
-    ``after`` yielded; with ``genesis`` the first must be the start of the chain."""
+    ``after`` yielded; with ``genesis`` the first must be the start of the chain. With
+    ``lenient`` a line that does not parse is left out and links are not checked."""
     pending = b""
     current: Path | None = None
     current_start = 0
@@ -151,8 +152,11 @@ def entries(
             try:
                 entry = parse_sealed(line + b"\n")
             except ValueError as exc:
+                if lenient:
+                    line_at += len(line) + 1
+                    continue
                 raise AuditCorrupt(f"{where}: entry at byte {line_at - start}: {exc}") from None
-            problem = _follows(entry, before, genesis, first=line_at == start)
+            problem = None if lenient else _follows(entry, before, genesis, first=line_at == start)
             if problem is not None:
                 raise AuditCorrupt(f"{where}: entry at byte {line_at - start}: {problem}")
             line_at += len(line) + 1

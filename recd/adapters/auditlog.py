@@ -15,7 +15,10 @@ Invariants:
   and records that with an ``audit.recovered`` entry (length and SHA-256 of the bytes removed).
   Complete lines of a torn batch stay; they are valid entries of what was about to happen.
 - ``open`` reads only the first and the last line (from the end, so in time independent of the
-  log's size); checking the whole chain is ``recctl audit verify``'s job.
+  log's size); checking the chain is ``recctl audit verify``'s job and, from a checkpoint,
+  recd's at start (``recd.service.logcheck``). A complete last line that is damaged is left in
+  place and the chain goes on from the last intact entry before it; the check at start
+  reports it.
 - Rotation (``audit.rotate_size``, SPEC section 8) keeps one chain and never leaves the name
   ``audit.log`` missing or unlocked: after an append that takes the log past the size, a new
   file is prepared under a temporary name holding the ``audit.rotated`` entry that continues
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -53,6 +57,28 @@ logger = logging.getLogger(__name__)
 
 _MODE = files.MODE
 _OPEN_TRIES = 3  # a rotation by another process between open and lock is retried
+
+
+def _last_intact(path: Path, rfd: int, end: int) -> AuditEntry:
+    """The last complete entry that is intact, looking back from ``end`` past damaged ones.
+
+    A damaged complete line is left where it is (evidence; ``recctl audit verify`` and the
+    chain check at start report it, and erasing pauses until an administrator acknowledges
+    it); the chain goes on from the last intact entry. Raises ``StateError`` when no line is
+    intact: there is nothing to chain to.
+    """
+    first: str | None = None
+    while end:
+        start = files.line_start(rfd, end - 1)
+        try:
+            return parse_sealed(files.pread_exact(rfd, start, end))
+        except ValueError as exc:
+            first = first or str(exc)
+        end = start
+    raise StateError(
+        f"{path}: no entry is intact (the last: {first}); "
+        f"run `recctl audit verify --file {path}` to find the first bad entry"
+    )
 
 
 class FileAuditLog(Closing):
@@ -88,7 +114,7 @@ class FileAuditLog(Closing):
         and settle a rotation or compression a crash interrupted.
 
         Raises ``StateError`` if the log cannot be opened, is in use by another recd process,
-        its last complete entry is damaged, or it is missing beside its segments. (A damaged
+        holds no intact entry, or is missing beside its segments. (A damaged
         first entry is left for ``recctl audit verify`` to report; the log is not rotated.)
         """
         try:
@@ -128,13 +154,7 @@ class FileAuditLog(Closing):
             end = files.line_start(rfd, size)
         last = first = None
         if end:
-            try:
-                last = parse_sealed(files.pread_exact(rfd, files.line_start(rfd, end - 1), end))
-            except ValueError as exc:
-                raise StateError(
-                    f"{path}: the last entry is damaged ({exc}); "
-                    f"run `recctl audit verify --file {path}` to find the first bad entry"
-                ) from None
+            last = _last_intact(path, rfd, end)
             with contextlib.suppress(ValueError):  # verify's to report; rotation waits
                 first = parse_sealed(files.first_line(rfd, end))
         log = cls(path, wfd, rfd, end, last, settings)
@@ -315,13 +335,38 @@ class FileAuditLog(Closing):
         """The live log's size and the closed segments beside it (safe from any thread)."""
         return AuditExtent(self._end, self._segments)
 
-    def read_from(self, offset: int) -> Iterator[AuditEntry]:
+    def live_start(self) -> int:
+        """Where the live log starts in the chain (0 before the first rotation)."""
+        return self._base
+
+    def digests(self, ends: Sequence[int]) -> list[str]:
+        """The SHA-256 (hex) of the live log's bytes from ``live_start()`` to each chain offset
+        of ``ends`` (ascending, none outside the live log), in one pass over the file."""
+        digest = hashlib.sha256()
+        found: list[str] = []
+        pos = 0
+        for end in ends:
+            local = end - self._base
+            if not pos <= local <= self._end:
+                raise ValueError(
+                    f"offset {end} is outside the live audit log "
+                    f"({self._base + pos} to {self._base + self._end})"
+                )
+            for begin in range(pos, local, files.CHUNK):
+                digest.update(files.pread_exact(self._rfd, begin, min(local, begin + files.CHUNK)))
+            pos = local
+            found.append(digest.copy().hexdigest())
+        return found
+
+    def read_from(self, offset: int, *, skip_damaged: bool = False) -> Iterator[AuditEntry]:
         """Entries from ``offset`` (an earlier ``end_offset()``) to the current end, through
         segments closed since.
 
         Streams with bounded memory (one chunk and one line). Raises ``ValueError`` at once for
         an offset that is not the start of an entry; the iterator raises ``AuditCorrupt`` for an
-        entry that does not parse or check, or does not follow the one before.
+        entry that does not parse or check, or does not follow the one before; with
+        ``skip_damaged`` it leaves out lines that do not parse and checks no links (a replay
+        past damage; the chain check at start reports it).
         """
         self._check_open()
         end = self.end_offset()
@@ -335,7 +380,7 @@ class FileAuditLog(Closing):
             before = b"\n"
         if before != b"\n":
             raise ValueError(f"offset {offset} is not the start of an audit entry")
-        return chain.entries(self, offset)
+        return chain.entries(self, offset, lenient=skip_damaged)
 
     def read_since(self, seq: int) -> Iterator[AuditEntry]:
         """Every entry after ``seq`` (0: all), through the segments that hold them, each

@@ -12,7 +12,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ from recd.core.requests import scope_json
 from recd.core.scope import Scope
 from recd.errors import CatalogueCorrupt, StateError
 from recd.ports import (
+    AuditCheckpoint,
     AuditMark,
     Breaker,
     Intent,
@@ -551,24 +552,13 @@ class SqliteCatalogue:
     def restore_holds(self, holds: Sequence[Hold]) -> int:
         """Store holds as they were (ids, states, times: a rebuild from the audit log), in one
         transaction with what they mean for the present recordings: an active hold holds what
-        it matches; a released one floors, at its ``due_from``, the deadline of what it
-        matches that no active hold keeps. A hold already stored under its id is replaced.
-        Later holds are numbered after the highest restored. Returns how many are held."""
+        it matches; a released one lets go of what it matches that no active hold keeps and
+        floors, at its ``due_from``, the deadline of it. A hold already stored under its id is
+        replaced (so restoring the same holds again changes nothing). Later holds are numbered
+        after the highest restored. Returns how many are held."""
         with self._tx():
-            for h in holds:
-                number = _HOLD_NUMBER.fullmatch(h.id)
-                self._db.execute("DELETE FROM holds WHERE id = ?", (h.id,))
-                self._db.execute(
-                    f"INSERT INTO holds (n, {HOLD_COLUMNS}) "  # noqa: S608
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        None if number is None else int(number[1]),
-                        h.id, h.licence, h.case, h.reason,
-                        json.dumps(scope_json(h.scope), sort_keys=True),
-                        to_us(h.placed_at), h.placed_by, _us(h.until), str(h.state),
-                        _us(h.released_at), h.released_by, h.release_reason, _us(h.due_from),
-                    ),
-                )  # fmt: skip
+            self._store_holds(holds)
+            self._let_go(h for h in holds if not h.active)
             for h in holds:
                 if not h.active and h.due_from is not None:
                     where, args = scope_where(h.scope)
@@ -593,19 +583,76 @@ class SqliteCatalogue:
         self._load_holds()
         return int(held)
 
+    def _store_holds(self, holds: Sequence[Hold]) -> None:
+        for h in holds:
+            number = _HOLD_NUMBER.fullmatch(h.id)
+            self._db.execute("DELETE FROM holds WHERE id = ?", (h.id,))
+            self._db.execute(
+                f"INSERT INTO holds (n, {HOLD_COLUMNS}) "  # noqa: S608
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    None if number is None else int(number[1]),
+                    h.id, h.licence, h.case, h.reason,
+                    json.dumps(scope_json(h.scope), sort_keys=True),
+                    to_us(h.placed_at), h.placed_by, _us(h.until), str(h.state),
+                    _us(h.released_at), h.released_by, h.release_reason, _us(h.due_from),
+                ),
+            )  # fmt: skip
+
+    def _let_go(self, released: Iterable[Hold]) -> None:
+        """Present recordings held that a released hold matches and no active hold (the ones
+        just stored included) keeps are held no more; checked in Python, per recording, as a
+        rebuild may restore thousands of holds (too many for one SQL expression)."""
+        active = [h for h in select_holds(self._db) if h.active]
+        for h in released:
+            where, args = scope_where(h.scope)
+            rows = self._db.execute(
+                f"SELECT {COLUMNS} FROM recordings WHERE state = 'present' AND held = 1 "  # noqa: S608
+                f"AND {where}",
+                args,
+            ).fetchall()
+            free = [(r.id,) for r in map(row_to_recording, rows) if not holding(active, r)]
+            self._db.executemany("UPDATE recordings SET held = 0 WHERE id = ?", free)
+
     # -- the audit log this catalogue reflects ------------------------------------------------
 
     def audit_mark(self) -> AuditMark | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'audit_mark'").fetchone()
-        return None if row is None else AuditMark(*mark_from_json(row[0]))
+        if row is None:
+            return None
+        seq, digest = mark_from_json(row[0])
+        offset = json.loads(row[0]).get("offset")
+        return AuditMark(seq, digest, offset if type(offset) is int else None)
 
     def set_audit_mark(self, mark: AuditMark) -> None:
-        value = json.dumps({"seq": mark.seq, "hash": mark.hash}, sort_keys=True)
+        value: dict[str, Any] = {"seq": mark.seq, "hash": mark.hash}
+        if mark.offset is not None:
+            value["offset"] = mark.offset
+        self._set_meta("audit_mark", value)
+
+    def audit_checkpoint(self) -> AuditCheckpoint | None:
+        data = self._meta("audit_checkpoint")
+        try:
+            return None if data is None else AuditCheckpoint(**data)
+        except TypeError:  # written by another recd: start again from the first entry
+            return None
+
+    def set_audit_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
+        self._set_meta("audit_checkpoint", asdict(checkpoint))
+
+    def _meta(self, key: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        data = json.loads(row[0])
+        return data if isinstance(data, dict) else None
+
+    def _set_meta(self, key: str, value: dict[str, Any]) -> None:
         with self._tx():
             self._db.execute(
-                "INSERT INTO meta (key, value) VALUES ('audit_mark', ?) "
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (value,),
+                (key, json.dumps(value, sort_keys=True)),
             )
 
     def held_count(self, scope: Scope) -> int:

@@ -2,7 +2,11 @@
 
 ``replay_holds`` reads ``hold.placed`` and ``hold.released`` entries, in log order, into the
 holds they describe: the same ids, scopes, times and actors, each active, released or expired.
-A catalogue that was lost is given these holds back before anything is erased.
+A catalogue that was lost is given these holds back before anything is erased. A catalogue that
+is behind the log (restored from a backup, or a crash before its audit mark moved) is given the
+entries after its mark, replayed over the holds it has (``start``): a release of a hold placed
+before the mark applies to it. Replay is idempotent: an entry the catalogue already reflects
+gives the hold it already has.
 
 When the log is unclear, the replay keeps longer, never shorter: a release whose entry has no
 ``due_from`` (written by an older recd) is taken as due ``grace`` after it; a scope that cannot be
@@ -31,7 +35,8 @@ RELEASED = "hold.released"
 
 @dataclass(frozen=True, slots=True)
 class Replayed:
-    """The holds of a log, oldest placing first, and how far the log was read."""
+    """The holds the entries placed or released (as they stand after them), oldest placing
+    first, and how far the log was read."""
 
     holds: tuple[Hold, ...]
     last_seq: int  # 0 for an empty log
@@ -47,9 +52,14 @@ class Replayed:
         return len(self.holds) - self.active
 
 
-def replay_holds(entries: Iterable[AuditEntry], grace: timedelta) -> Replayed:
-    """The holds ``entries`` (a whole log, in order) place and release."""
-    holds: dict[str, Hold] = {}
+def replay_holds(
+    entries: Iterable[AuditEntry], grace: timedelta, start: Iterable[Hold] = ()
+) -> Replayed:
+    """The holds ``entries`` (in log order: a whole log, or the entries after a catalogue's
+    audit mark) place and release, over the holds ``start`` (the catalogue's, for the latter).
+    Only the holds the entries touch are returned, in their state after the last entry."""
+    holds: dict[str, Hold] = {h.id: h for h in start}
+    touched: dict[str, None] = {}  # ordered: the order of the first entry touching each
     problems: list[str] = []
     last_seq, last_hash = 0, None
     for entry in entries:
@@ -58,13 +68,16 @@ def replay_holds(entries: Iterable[AuditEntry], grace: timedelta) -> Replayed:
             hold = _placed(entry, problems)
             if hold is not None:
                 holds[hold.id] = hold
+                touched[hold.id] = None
         elif entry.action == RELEASED:
             placed = holds.get(entry.subject)
             if placed is None:
                 problems.append(f"seq {entry.seq}: releases hold {entry.subject}, never placed")
                 continue
             holds[placed.id] = _released(placed, entry, grace, problems)
-    return Replayed(tuple(holds.values()), last_seq, last_hash, tuple(problems))
+            touched[placed.id] = None
+    changed = sorted((holds[i] for i in touched), key=lambda h: (h.placed_at, h.id))
+    return Replayed(tuple(changed), last_seq, last_hash, tuple(problems))
 
 
 def _placed(entry: AuditEntry, problems: list[str]) -> Hold | None:

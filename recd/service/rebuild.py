@@ -1,14 +1,24 @@
-"""A catalogue that never saw the audit log gets its legal holds, requests and breakers back
-from it (SPEC section 8).
+"""The catalogue against the audit log at start: rebuilt, replayed, or erasing stopped (SPEC 8).
 
-At start (the daemon, `recd --once`), before recovery, a scan or a sweep: a catalogue with no
-audit mark (``catalog.db`` was missing, 0 bytes, or new) beside an audit log with entries is
-given every hold the log places and releases (``recd.core.rebuild``), with the same ids, in one
-transaction, before anything can be erased; then every request (approvals, runs, items,
-certificate) and breaker (``recd.service.rebuildrequests``). The rebuild is audited
-(``catalogue.rebuilt``) and logged; only then is the catalogue marked as reflecting the log, so
-a crash at any point before that rebuilds again on the next start (restoring twice is
-harmless).
+At start (the daemon, `recd --once`), before recovery, a scan or a sweep, the audit log's chain
+is checked from the catalogue's checkpoint and the catalogue's audit mark looked up in it
+(``recd.service.logcheck``). Then:
+
+- no audit mark (``catalog.db`` was missing, 0 bytes, corrupt and moved aside, or new) beside
+  a log with entries: every hold the log places and releases (``recd.core.rebuild``) is
+  restored, same ids, then every request (approvals, runs, items, certificate) and breaker
+  (``recd.service.rebuildrequests``), from the same read of the log (every segment);
+- a mark behind the log's end (a catalogue restored from a backup, a crash before the mark
+  moved): the entries after the mark are replayed over the catalogue's own holds, requests
+  and breakers, with idempotent upserts (an entry the catalogue already reflects changes
+  nothing);
+- a mark ahead of the log, at an entry with another hash, or a chain that does not verify:
+  ``problem`` says why; nothing is replayed, and the caller erases nothing until an
+  administrator acknowledges it.
+
+Each rebuild is one transaction, audited (``catalogue.rebuilt``, with what was found) and
+logged; only then is the catalogue marked as reflecting the log, so a crash at any point
+before that rebuilds again on the next start (restoring a hold twice is harmless).
 
 Recordings are not in the log's hold entries: the scan after the rebuild indexes them, and the
 catalogue holds (or, for a released hold still in its grace, floors) what each hold's scope
@@ -18,31 +28,44 @@ matches, as for any recording indexed later.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from recd.config import Config
-from recd.core.audit import AuditDraft
-from recd.core.rebuild import Replayed, replay_holds
-from recd.ports import AuditLog, AuditMark, Catalogue, Clock
+from recd.core.audit import AuditDraft, AuditEntry
+from recd.core.holds import Hold
+from recd.core.logcheck import Finding
+from recd.core.rebuild import PLACED, Replayed, replay_holds
+from recd.ports import AuditCheckpoint, AuditLog, AuditMark, Catalogue, Clock
+from recd.service.logcheck import after_mark, check_chain, find_mark
 from recd.service.rebuildrequests import RestoredRequests, restore_requests
 
 logger = logging.getLogger(__name__)
 
-#: Why a catalogue is rebuilt: the file was not there, was 0 bytes, has no audit mark, or
-#: was corrupt (moved aside as ``catalog.db.corrupt-<time>``, a new one started).
+#: Why a catalogue is rebuilt: the file was not there, was 0 bytes, has no audit mark, was
+#: corrupt (moved aside as ``catalog.db.corrupt-<time>``, a new one started), or its mark is
+#: behind the log's end.
 MISSING = "missing"
 EMPTY = "empty"
 UNMARKED = "unmarked"
 CORRUPT = "corrupt"
+BEHIND = "behind"
+WHYS = (MISSING, EMPTY, UNMARKED, CORRUPT, BEHIND)
 
 _SAID = {
     MISSING: "was missing",
     EMPTY: "was empty (0 bytes)",
     UNMARKED: "had no record of the audit log",
     CORRUPT: "was corrupt",
+    BEHIND: "was behind the audit log",
 }
+
+#: The actions a replay reads; the others are facts of the disk or the bucket, or reports
+#: (an ``erase.*`` entry is read only for a request's items: reason ``request:<id>``).
+REPLAYED = ("hold.", "request.", "breaker.")
+ERASE = "erase."
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,17 +73,21 @@ class Rebuilt:
     why: str
     replayed: Replayed
     held: int  # present recordings held right after (0 before the first scan)
-    requests: RestoredRequests | None = None  # requests and breakers, from the same log
+    mark_seq: int | None = None  # the entry the catalogue reflected (BEHIND), else None
+    entries: int = 0  # entries the replay read (REPLAYED actions only)
+    requests: RestoredRequests | None = None  # requests and breakers, from the same entries
 
 
 class Rebuild:
     """Two steps, so that the holds are back before recd writes anything and the audit entry
     comes after the start's own checks (the clock's, against the last entry):
 
-    ``restore`` (no audit write): when the catalogue has no audit mark and the log has
-    entries, store the log's holds in one transaction. ``record``: audit the rebuild, log it
-    and mark the catalogue. A crash or an audit outage between the two restores again next
-    time; nothing is erased meanwhile that a hold keeps.
+    ``restore`` (no audit write): check the log's chain and find the catalogue's mark in it
+    (``problem`` says what is wrong, if anything); when the catalogue has no audit mark, or
+    one behind the log's end, store what the log's entries (all, or those after the mark)
+    say, in one transaction. ``record``: audit the rebuild, log it and mark the catalogue. A
+    crash or an audit outage between the two restores again next time (idempotent); nothing
+    is erased meanwhile that a hold keeps.
     """
 
     def __init__(
@@ -70,36 +97,85 @@ class Rebuild:
         audit: AuditLog,
         clock: Clock,
         found: str | None,
+        progress: Callable[[str], None] = lambda status: None,
         found_details: Mapping[str, Any] | None = None,
     ) -> None:
         """``found``: ``MISSING`` or ``EMPTY`` when the catalogue file was so before it was
-        opened, ``CORRUPT`` when it was moved aside (None: it was there); ``found_details``
-        go in the audit entry (for ``CORRUPT``: ``aside``, the name it was moved to, and
-        ``error``)."""
+        opened, ``CORRUPT`` when it was moved aside (None: it was there). ``progress``: told
+        (a ``STATUS=`` line) before a replay. ``found_details`` go in the audit entry (for
+        ``CORRUPT``: ``aside``, the name it was moved to, and ``error``)."""
         self.config = config
         self.catalogue = catalogue
         self.audit = audit
         self.clock = clock
         self.found = found
         self.found_details = dict(found_details or {})
+        self.progress = progress
+        self.problem: Finding | None = None  # erase nothing until acknowledged
+        self.checked = 0  # entries whose chain was parsed and linked at start
         self._done: Rebuilt | None = None
         self._checked = False
 
+    @property
+    def path(self) -> str:
+        return str(self.config.daemon.state_dir / "audit.log")
+
     def restore(self) -> Rebuilt | None:
-        """The holds back in the catalogue, if it never saw the log; None if it did."""
+        """Check the log; restore what the catalogue lacks of it. None: nothing restored
+        (up to date, or ``problem`` is set)."""
         if self._checked:
             return self._done
         self._checked = True
-        if self.catalogue.audit_mark() is not None:
+        mark = self.catalogue.audit_mark()
+        state = check_chain(self.path, self.audit, self.catalogue.audit_checkpoint())
+        self.checked = state.checked
+        lost = None if mark is None else find_mark(self.path, self.audit, mark)
+        self.problem = state.problem or lost
+        if self.problem is None and state.checkpoint is not None:
+            self.catalogue.set_audit_checkpoint(state.checkpoint)
+        last = self.audit.last()
+        if last is None and mark is None:  # nothing to rebuild from: both start here
+            self.catalogue.set_audit_mark(AuditMark(0, None, 0))
             return None
-        if self.audit.last() is None:  # nothing to rebuild from: both start here
-            self.catalogue.set_audit_mark(AuditMark(0, None))
-            return None
-        replayed = replay_holds(self.audit.read_all(), self.config.holds.release_grace)
+        start: tuple[Hold, ...] = ()
+        if mark is None:
+            why = self.found or UNMARKED
+        elif lost is not None or mark.seq is None or last is None or last.seq <= mark.seq:
+            return None  # up to date, or the log does not hold the catalogue's mark
+        else:
+            why, start = BEHIND, tuple(self.catalogue.holds(everything=True))
+        status = f"rebuilding the catalogue from the audit log ({_SAID[why]})"
+        if why != BEHIND:
+            self.progress(status)  # before reading: the whole log is read
+        read = _Read(after_mark(self.audit, mark))
+        relevant = read.relevant()
+        if why == BEHIND:
+            if not relevant:  # only erasures and reports since (a crash): nothing to replay
+                self.mark()
+                return None
+            self.progress(status)
+        replayed = self._replay(relevant, start)
+        replayed = replace(replayed, last_seq=read.last_seq, last_hash=read.last_hash,
+                           problems=(*read.dropped, *replayed.problems))  # fmt: skip
         held = self.catalogue.restore_holds(replayed.holds)
-        requests = restore_requests(self.catalogue, self.audit.read_all())
-        self._done = Rebuilt(self.found or UNMARKED, replayed, held, requests)
+        # Requests and breakers over the catalogue's own (none when it was lost), from the
+        # same entries; idempotent upserts.
+        requests = restore_requests(self.catalogue, relevant)
+        mark_seq = None if mark is None else mark.seq
+        self._done = Rebuilt(why, replayed, held, mark_seq, read.count, requests)
         return self._done
+
+    def _replay(self, entries: Sequence[AuditEntry], holds: Iterable[Hold]) -> Replayed:
+        """The holds ``entries`` place and release, over ``holds`` (the catalogue's own when
+        it is behind; none when it was lost)."""
+        return replay_holds(entries, self.config.holds.release_grace, holds)
+
+    def mark(self) -> None:
+        """Mark the catalogue at the log's last entry: it reflects every decision in the log
+        (call only when that is so: after a start that found no problem, and between the
+        daemon's steps, when each decision's catalogue change and audit entry are both done,
+        whichever came first)."""
+        mark_at_end(self.catalogue, self.audit)
 
     @property
     def pending(self) -> bool:
@@ -115,32 +191,138 @@ class Rebuild:
             return None
         replayed, requests = done.replayed, done.requests
         problems = [*replayed.problems, *(requests.problems if requests else ())]
+        counts = requests.details() if requests else {}
         details = {
             "why": done.why,
             "holds": len(replayed.holds),
             "active": replayed.active,
             "released": replayed.released,
+            "mark_seq": done.mark_seq,
+            "entries": done.entries,
             "last_seq": replayed.last_seq,
             "last_hash": replayed.last_hash,
             **self.found_details,
-            **(requests.details() if requests else {}),
+            **counts,
             "problems": problems,
             **(extra or {}),
         }
         draft = AuditDraft("catalogue.rebuilt", "catalog.db", details)
         entries = self.audit.append([draft], self.clock.now())
-        self.catalogue.set_audit_mark(AuditMark(entries[-1].seq, entries[-1].hash))
+        self.catalogue.set_audit_mark(
+            AuditMark(entries[-1].seq, entries[-1].hash, self.audit.end_offset())
+        )
         self._done = None
-        counts = requests.details() if requests else {}
-        logger.warning(
-            "%s %s; rebuilt %d legal holds (%d active, %d released), %d requests (%d "
-            "certificates found) and %d breakers (%d tripped) from the audit log (seq 1-%d) "
-            "before erasing anything",
-            self.config.daemon.state_dir / "catalog.db", _SAID[done.why], len(replayed.holds),
-            replayed.active, replayed.released, counts.get("requests", 0),
-            counts.get("certificates", 0), counts.get("breakers", 0),
-            counts.get("breakers_tripped", 0), replayed.last_seq,
-        )  # fmt: skip
+        if done.why == BEHIND:
+            logger.warning(
+                "%s %s (it reflected entry %d of %d); replayed the %d decisions after it "
+                "(%d legal holds placed or released since, %d of them active; requests and "
+                "breakers brought up to date) before erasing anything",
+                self.config.daemon.state_dir / "catalog.db", _SAID[done.why], done.mark_seq,
+                replayed.last_seq, done.entries, len(replayed.holds), replayed.active,
+            )  # fmt: skip
+        else:
+            logger.warning(
+                "%s %s; rebuilt %d legal holds (%d active, %d released), %d requests (%d "
+                "certificates found) and %d breakers (%d tripped) from the audit log (seq 1-%d) "
+                "before erasing anything",
+                self.config.daemon.state_dir / "catalog.db", _SAID[done.why], len(replayed.holds),
+                replayed.active, replayed.released, counts.get("requests", 0),
+                counts.get("certificates", 0), counts.get("breakers", 0),
+                counts.get("breakers_tripped", 0), replayed.last_seq,
+            )  # fmt: skip
         for problem in problems:
             logger.warning("audit log, rebuilding the catalogue: %s", problem)
         return done
+
+
+class _Read:
+    """The entries a replay reads: only ``REPLAYED`` actions kept, the last seq and hash read
+    and how many were kept counted. Past a break in the chain (a damaged, changed, removed
+    or reordered entry) only placings of holds are kept: an entry there is intact but not
+    vouched for, and in doubt the replay keeps more, never less (a release, or a request's
+    step, is left for the administrator who acknowledges the log to redo)."""
+
+    def __init__(self, entries: Iterator[tuple[AuditEntry, bool]]) -> None:
+        self._entries = entries
+        self.count = 0
+        self.last_seq = 0
+        self.last_hash: str | None = None
+        self.dropped: list[str] = []
+
+    def relevant(self) -> list[AuditEntry]:
+        kept = []
+        for entry, linked in self._entries:
+            self.last_seq, self.last_hash = entry.seq, entry.hash
+            if not entry.action.startswith(REPLAYED) and not _request_erase(entry):
+                continue
+            if linked or entry.action == PLACED:
+                kept.append(entry)
+            else:
+                self.dropped.append(
+                    f"seq {entry.seq}: {entry.action} {entry.subject} comes after a break in "
+                    "the chain; not replayed"
+                )
+        self.count = len(kept)
+        return kept
+
+
+def _request_erase(entry: AuditEntry) -> bool:
+    """An ``erase.*`` entry of a request's run (its item's outcome)."""
+    reason = entry.details.get("reason")
+    return (
+        entry.action.startswith(ERASE) and isinstance(reason, str) and reason.startswith("request:")
+    )
+
+
+def mark_at_end(catalogue: Catalogue, audit: AuditLog) -> None:
+    """Mark the catalogue at the log's last entry (see ``Rebuild.mark``)."""
+    last = audit.last()
+    if last is not None:
+        catalogue.set_audit_mark(AuditMark(last.seq, last.hash, audit.end_offset()))
+
+
+def problem_draft(path: str, problem: Finding) -> AuditDraft:
+    """The ``audit.problem`` entry for what the check at start found."""
+    details = {"kind": problem.kind, "problem": problem.text, **problem.details}
+    return AuditDraft("audit.problem", path, details)
+
+
+def report_problem(audit: AuditLog | None, path: str, problem: Finding, now: datetime) -> None:
+    """Audit (``audit.problem``; not with ``audit`` None: the caller writes the draft later)
+    and log what the check at start found: the log itself says, in the entries recd goes on
+    writing, why erasing stopped."""
+    if audit is not None:
+        audit.append([problem_draft(path, problem)], now)
+    logger.error(
+        "erasing paused: %s; nothing is erased until an administrator checks it and runs "
+        "`recctl audit acknowledge --reason TEXT`",
+        problem.text,
+    )
+
+
+def acknowledge(
+    catalogue: Catalogue,
+    audit: AuditLog,
+    path: str,
+    problem: Finding | None,
+    actor: str,
+    reason: str,
+    now: datetime,
+) -> AuditEntry:
+    """An administrator takes the log as it is now (``audit.acknowledged``, with what was
+    found): the catalogue is marked at its last entry and the chain checked up to there, so
+    the next start checks only what comes after. Returns the entry."""
+    details: dict[str, Any] = {"reason": reason}
+    if problem is not None:
+        details |= {"kind": problem.kind, "problem": problem.text, **problem.details}
+    (entry,) = audit.append([AuditDraft("audit.acknowledged", path, details, actor=actor)], now)
+    end = audit.end_offset()
+    (digest,) = audit.digests([end])
+    checkpoint = AuditCheckpoint(entry.seq, entry.hash, end, digest, audit.live_start())
+    catalogue.set_audit_checkpoint(checkpoint)
+    catalogue.set_audit_mark(AuditMark(entry.seq, entry.hash, end))
+    logger.warning(
+        "audit log %s acknowledged by %s (%s)%s: erasing resumes",
+        path, actor, reason, "" if problem is None else f" after: {problem.text}",
+    )  # fmt: skip
+    return entry

@@ -314,21 +314,55 @@ def test_long_lines_are_found_from_the_end(path: Path):
     assert verified(path) == 4
 
 
-def test_a_damaged_last_entry_is_refused_and_left_alone(path: Path):
+def test_a_damaged_last_entry_is_left_alone_and_the_chain_goes_on_before_it(path: Path):
+    # Issue 14: recd refused to start before; now it starts with erasing paused (the check
+    # at start reports the damaged entry) and the damage stays in the file as evidence.
     with FileAuditLog.open(path, NOW) as log:
-        log.append(drafts(3), NOW)
-    data = path.read_bytes().replace(b'"size":2', b'"size":7') + b'{"torn'
+        written = log.append(drafts(3), NOW)
+    damaged = path.read_bytes().replace(b'"size":2', b'"size":7')
+    path.write_bytes(damaged + b'{"torn')
+    with FileAuditLog.open(path, NOW) as log:
+        recovered = log.last()
+        assert recovered is not None
+        assert (recovered.seq, recovered.prev) == (3, written[1].hash)
+        assert recovered.action == "audit.recovered"
+    data = path.read_bytes()
+    assert data.startswith(damaged), "the damaged entry was changed or removed"
+    with path.open("rb") as file:
+        result = verify(file)
+    assert (result.ok, result.bad_seq, result.reason) == (
+        False, 3, "hash does not match the entry's content",
+    )  # fmt: skip
+
+
+def test_a_log_with_no_intact_entry_is_refused_and_left_alone(path: Path):
+    data = b'{"seq":1}\n{"seq":2}\n'
     path.write_bytes(data)
     with pytest.raises(StateError) as exc:
         FileAuditLog.open(path, NOW)
     assert str(exc.value) == (
-        f"{path}: the last entry is damaged (hash does not match the entry's content); "
+        f'{path}: no entry is intact (the last: missing field "time"); '
         f"run `recctl audit verify --file {path}` to find the first bad entry"
     )
     assert path.read_bytes() == data
     with pytest.raises(StateError) as again:
         FileAuditLog.open(path, NOW)  # the same refusal, not "in use": the lock was released
     assert str(again.value) == str(exc.value)
+
+
+def test_digests_hash_the_bytes_up_to_each_offset_in_one_pass(path: Path):
+    with FileAuditLog.open(path, NOW) as log:
+        log.append(drafts(2), NOW)
+        middle = log.end_offset()
+        log.append(drafts(2), NOW)
+        data = path.read_bytes()
+        assert log.digests([0, middle, log.end_offset()]) == [
+            hashlib.sha256(b"").hexdigest(),
+            hashlib.sha256(data[:middle]).hexdigest(),
+            hashlib.sha256(data).hexdigest(),
+        ]
+        with pytest.raises(ValueError, match="outside the audit log"):
+            log.digests([log.end_offset() + 1])
 
 
 def test_open_reads_only_the_last_line(path: Path):

@@ -128,3 +128,23 @@ def test_unclear_entries_keep_more_never_less() -> None:
     assert replayed.holds[1].until is None
     assert len(replayed.problems) == 4
     assert "H-0009" in replayed.problems[0]
+
+
+# -- over a catalogue's holds: the entries after its audit mark -----------------------------------
+
+
+def test_a_release_after_the_mark_applies_to_a_hold_placed_before_it() -> None:
+    entries = log(placed("H-0001"), placed("H-0002"), released("H-0001"))
+    before = replay_holds(entries[:2], GRACE).holds  # what the catalogue had at its mark
+    replayed = replay_holds(entries[2:], GRACE, start=before)
+    [hold] = replayed.holds  # only what the entries touched
+    assert (hold.id, hold.state) == ("H-0001", HoldState.RELEASED)
+    assert hold.placed_by == "alice", "the release kept the placing the catalogue had"
+    assert (replayed.last_seq, replayed.problems) == (3, ())
+
+
+def test_replaying_entries_the_catalogue_already_reflects_changes_nothing() -> None:
+    entries = log(placed("H-0001"), placed("H-0002"), released("H-0001"))
+    everything = replay_holds(entries, GRACE).holds
+    again = replay_holds(entries[1:], GRACE, start=everything)
+    assert {h.id: h for h in again.holds} == {h.id: h for h in everything}

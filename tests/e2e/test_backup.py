@@ -286,7 +286,6 @@ def holds(sock: Path) -> dict[str, str]:
     return {h["id"]: h["state"] for h in listed}
 
 
-@pytest.mark.xfail(reason="needs replay after the mark (branch i14-detect)", strict=True)
 def test_yesterdays_catalogue_restored_beside_todays_log_loses_no_hold(
     tmp_path: Path, listener: NotifyListener
 ) -> None:

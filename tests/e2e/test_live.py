@@ -341,7 +341,8 @@ def check_status(base: Path, pid: int, next_deadline: float) -> dict[str, Any]:
         "version": __version__, "mode": "enforce", "pid": pid, "started": None,
         "recordings": 54, "bytes": 54 * 4096, "unclassified": 1, "overdue": 0,
         "next_deadline": None, "breaker": [], "clock_guard": {"paused": False, "reason": None},
-        "audit_log": {"writable": True, "problem": None}, "sources": None,
+        "audit_log": {"writable": True, "problem": None},
+        "audit_check": {"paused": False, "problem": None}, "sources": None,
         "licences": [
             {"licence": None, "recordings": 1, "bytes": 4096, "due": 0},
             {"licence": "L1", "recordings": 50, "bytes": 50 * 4096, "due": 0},

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,7 +24,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from recd.core.audit import canonical_json
+from recd.adapters.auditlog import FileAuditLog
+from recd.core.audit import AuditDraft, canonical_json
 from recd.core.model import recording_id
 from tests.e2e.helpers import (
     audit_entries,
@@ -299,3 +302,104 @@ def test_requests_and_a_released_breaker_survive_a_deleted_catalogue(
     assert [e["action"] for e in audit_entries(tmp_path) if e["subject"] == "L1"][-1] == (
         "breaker.rearmed"
     )
+
+
+def test_a_catalogue_restored_from_before_a_hold_gets_only_the_entries_since(
+    tmp_path: Path, listener: NotifyListener
+) -> None:
+    config = configure(tmp_path)
+    write_recording(tmp_path, "L1/held.wav", age_days=5)
+    write_recording(tmp_path, "L1/was-held.wav", age_days=5)
+    write_recording(tmp_path, "L1/free.wav", age_days=5)
+    state = tmp_path / "state"
+    with running(config, tmp_path, listener) as sock:
+        early = place(sock, "--recording", rid("L1/was-held.wav"))
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    for name in ("catalog.db", "catalog.db-wal"):  # stopped: the WAL was folded in
+        if (state / name).exists():
+            shutil.copy(state / name, backup / name)
+    with running(config, tmp_path, listener) as sock:
+        hold = place(sock, "--recording", rid("L1/held.wav"))
+        ctl(sock, "hold", "release", early, "--reason", "case closed")
+    for name in ("catalog.db-wal", "catalog.db-shm"):
+        (state / name).unlink(missing_ok=True)
+    shutil.copytree(backup, state, dirs_exist_ok=True)  # yesterday's catalogue, today's log
+    for relpath in ("L1/held.wav", "L1/was-held.wav", "L1/free.wav"):
+        age(tmp_path, relpath, 40)
+
+    with running(config, tmp_path, listener) as sock:
+        assert (tmp_path / "recordings/L1/held.wav").exists(), "a hold placed since was lost"
+        assert (tmp_path / "recordings/L1/was-held.wav").exists(), "released: in its grace"
+        assert not (tmp_path / "recordings/L1/free.wav").exists(), "the sweep did not run"
+        shown = json.loads(ctl(sock, "hold", "show", hold, "--json").stdout)
+        assert (shown["state"], shown["held"]) == ("active", 1)
+        shown = json.loads(ctl(sock, "hold", "show", early, "--json").stdout)
+        assert shown["state"] == "released"
+    [details] = rebuilt(tmp_path)
+    assert (details["why"], details["entries"], details["holds"]) == ("behind", 2, 2)
+    placed_at = next(e["seq"] for e in audit_entries(tmp_path) if e["subject"] == hold)
+    assert 0 < details["mark_seq"] < placed_at, "not replayed from the mark"
+
+
+def test_sigkill_during_a_rebuild_then_a_restart_restores_every_hold(
+    tmp_path: Path, listener: NotifyListener
+) -> None:
+    config = configure(tmp_path)
+    write_recording(tmp_path, "L1/held.wav", age_days=5)
+    write_recording(tmp_path, "L1/free.wav", age_days=5)
+    once(config)
+    many = 10_000  # a rebuild that takes a second or two: the SIGKILL lands inside it
+    held_scope = {"recordings": [rid("L1/held.wav")]}
+    with FileAuditLog.open(tmp_path / "state" / "audit.log", datetime.now(UTC)) as log:
+        log.append(
+            [
+                AuditDraft("hold.placed", f"H-{n:04d}", {
+                    "licence": "L1", "case": f"C-{n}", "reason": "court order",
+                    "scope": held_scope if n == many else {"call_ids": [str(n)]},
+                }, "alice")
+                for n in range(1, many + 1)
+            ],
+            datetime.now(UTC),
+        )  # fmt: skip
+    (tmp_path / "state" / "catalog.db").unlink()
+    age(tmp_path, "L1/held.wav", 40)
+    age(tmp_path, "L1/free.wav", 40)
+
+    proc = start_daemon(config, listener, tmp_path / "recd.log")
+    try:
+        listener.wait_for("STATUS=rebuilding the catalogue from the audit log (was missing)", 60)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        kill_daemon(proc)
+    assert rebuilt(tmp_path) == [], "the SIGKILL came after the rebuild, not during it"
+    assert (tmp_path / "recordings/L1/held.wav").exists()
+
+    with running(config, tmp_path, listener) as sock:
+        assert (tmp_path / "recordings/L1/held.wav").exists(), "erased after the restart"
+        assert not (tmp_path / "recordings/L1/free.wav").exists(), "the sweep did not run"
+        holds = json.loads(ctl(sock, "hold", "ls", "--json").stdout)
+        assert len(holds) == many
+        assert {h["id"] for h in holds} == {f"H-{n:04d}" for n in range(1, many + 1)}
+    [details] = rebuilt(tmp_path)
+    assert (details["why"], details["holds"], details["active"]) == ("unmarked", many, many)
+
+
+def test_a_daemon_killed_after_a_hold_has_its_mark_current_and_replays_nothing(
+    tmp_path: Path, listener: NotifyListener
+) -> None:
+    config = configure(tmp_path)
+    write_recording(tmp_path, "L1/held.wav", age_days=5)
+    proc = start_daemon(config, listener, tmp_path / "recd.log")
+    try:
+        listener.wait_for("READY=1", timeout=60)
+        wait_swept(listener)
+        place(tmp_path / "recd.sock", "--recording", rid("L1/held.wav"))
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        kill_daemon(proc)
+    age(tmp_path, "L1/held.wav", 40)
+
+    with running(config, tmp_path, listener):
+        assert (tmp_path / "recordings/L1/held.wav").exists()
+    assert rebuilt(tmp_path) == [], "the mark had not moved past the hold"

@@ -1,0 +1,219 @@
+"""An audit log that does not verify, or does not hold what the catalogue reflects, stops erasing
+until an administrator acknowledges it (SPEC section 8, issue 14 point 2).
+
+Each case builds a short history with `recd --once` (a log checked and marked at every start),
+makes a recording due, damages the log the way the case says and starts the real daemon: the
+due recording stays; the reason is in ``STATUS=``, the log, ``recctl status`` (text and JSON)
+and ``recd_audit_log_problem``; the log itself says so (``audit.problem``). After
+``recctl audit acknowledge`` (audited with the actor and what was found) the recording is erased.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from recd.core.audit import AuditDraft, parse_time, seal_line
+from tests.e2e.helpers import (
+    audit_entries,
+    free_port,
+    kill_daemon,
+    recctl,
+    recd,
+    scrape,
+    start_daemon,
+    stop_daemon,
+    wait_swept,
+    wait_until,
+    write_estate,
+    write_recording,
+)
+from tests.fakes import NotifyListener
+
+Damage = Callable[[Path], None]
+
+
+@pytest.fixture
+def listener(tmp_path: Path) -> Iterator[NotifyListener]:
+    sock = NotifyListener(str(tmp_path / "notify"))
+    yield sock
+    sock.close()
+
+
+def history(base: Path, port: int = 0) -> Path:
+    """Config, a recording not yet due, three `recd --once` runs; returns the config."""
+    config = write_estate(base, listen=f"127.0.0.1:{port}")
+    write_recording(base, "L1/due.wav", age_days=5)
+    for _ in range(3):
+        done = recd("--once", "--config", str(config))
+        assert done.returncode == 0, done.stderr
+    stamp = (datetime.now(UTC) - timedelta(days=40)).timestamp()
+    os.utime(base / "recordings/L1/due.wav", (stamp, stamp))  # due from now on
+    return config
+
+
+def log_lines(state: Path) -> list[bytes]:
+    return (state / "audit.log").read_bytes().splitlines(keepends=True)
+
+
+def rewrite(state: Path, lines: list[bytes]) -> None:
+    (state / "audit.log").write_bytes(b"".join(lines))
+
+
+def cut_last(state: Path) -> None:
+    rewrite(state, log_lines(state)[:-1])
+
+
+def reseal_last(state: Path) -> None:
+    """The last entry changed and sealed again: the chain verifies, with another last hash."""
+    lines = log_lines(state)
+    last = json.loads(lines[-1])
+    last["details"]["config"] = "/somewhere/else.toml"
+    draft = AuditDraft(last["action"], last["subject"], last["details"], last["actor"])
+    _, line = seal_line(draft, seq=last["seq"], prev=last["prev"], time=parse_time(last["time"]))
+    rewrite(state, [*lines[:-1], line])
+
+
+def delete(state: Path) -> None:
+    (state / "audit.log").unlink()
+
+
+def change_second(state: Path) -> None:
+    lines = log_lines(state)
+    lines[1] = lines[1].replace(b'"config.loaded"', b'"config.loadeD"')
+    rewrite(state, lines)
+
+
+def remove_second(state: Path) -> None:
+    lines = log_lines(state)
+    del lines[1]
+    rewrite(state, lines)
+
+
+def swap_second_and_third(state: Path) -> None:
+    lines = log_lines(state)
+    lines[1], lines[2] = lines[2], lines[1]
+    rewrite(state, lines)
+
+
+def damage_last(state: Path) -> None:
+    lines = log_lines(state)
+    lines[-1] = lines[-1].replace(b'"config.loaded"', b'"config.loadeD"')
+    rewrite(state, lines)
+
+
+CASES: dict[str, tuple[Damage, str, str]] = {
+    # case: (damage, kind found, the start of the reason)
+    "tail cut after the mark": (cut_last, "ahead", "the catalogue reflects audit entry"),
+    "last entry sealed again": (reseal_last, "other-log", "the catalogue reflects audit entry"),
+    "audit.log deleted": (delete, "cut", "{log} is empty, but recd checked it"),
+    "entry changed in the middle": (change_second, "chain", "{log}: entry 2 does not verify"),
+    "entry removed in the middle": (remove_second, "chain", "{log}: entry 2 does not verify"),
+    "entries reordered": (swap_second_and_third, "chain", "{log}: entry 2 does not verify"),
+    "last line damaged": (damage_last, "chain", "{log}: entry "),
+}
+
+
+def paused_status(listener: NotifyListener, timeout: float = 60.0) -> str:
+    give_up = time.monotonic() + timeout
+    while True:
+        for message in listener.messages:
+            for line in message.splitlines():
+                if line.startswith("STATUS=erasing paused: "):
+                    return line.removeprefix("STATUS=erasing paused: ")
+        assert time.monotonic() < give_up, f"no pause within {timeout} s: {listener.messages}"
+        listener.receive(max(0.01, give_up - time.monotonic()))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_log_that_does_not_match_stops_erasing_until_acknowledged(
+    tmp_path: Path, listener: NotifyListener, case: str
+) -> None:
+    damage, kind, reason = CASES[case]
+    port = free_port()
+    config = history(tmp_path, port)
+    state = tmp_path / "state"
+    damage(state)
+    log = state / "audit.log"
+    reason = reason.format(log=log)
+
+    proc = start_daemon(config, listener, tmp_path / "recd.log")
+    try:
+        listener.wait_for("READY=1", timeout=60)
+        paused = paused_status(listener)
+        assert paused.startswith(reason), paused
+        assert paused.endswith(
+            "; check it with `recctl audit verify`, then run "
+            "`recctl audit acknowledge --reason TEXT`"
+        )
+        sock = str(tmp_path / "recd.sock")
+        status = json.loads(recctl("--socket", sock, "status", "--json").stdout)
+        assert status["audit_check"] == {"paused": True, "problem": paused}
+        text = recctl("--socket", sock, "status").stdout
+        assert re.search(r"^audit log check: +erasing paused: ", text, re.MULTILINE), text
+        assert "recd_audit_log_problem 1.0" in scrape(port)[1]
+        assert (tmp_path / "recordings/L1/due.wav").exists(), "erased with the log in doubt"
+        problems = [e for e in audit_entries(tmp_path) if e["action"] == "audit.problem"]
+        assert [p["details"]["kind"] for p in problems] == [kind]
+        assert "erasing paused: " + reason in (tmp_path / "recd.log").read_text()
+
+        mark = len(listener.messages)
+        done = recctl("--socket", sock, "audit", "acknowledge", "--reason", "checked the backup")
+        assert done.returncode == 0, done.stderr
+        assert re.fullmatch(
+            r"audit log acknowledged \(entry \d+\): erasing resumes \(it was paused: .*\)\n",
+            done.stdout,
+        ), done.stdout
+        wait_swept(listener, since=mark)
+        wait_until(
+            "the due recording erased once acknowledged",
+            lambda: not (tmp_path / "recordings/L1/due.wav").exists(),
+        )
+        assert "recd_audit_log_problem 0.0" in scrape(port)[1]
+        again = recctl("--socket", sock, "audit", "acknowledge", "--reason", "twice")
+        assert (again.returncode, again.stderr) == (
+            3, "recctl: the audit log verified and matches the catalogue: nothing to "
+            "acknowledge\n",
+        )  # fmt: skip
+        stop_daemon(proc, listener)
+    finally:
+        kill_daemon(proc)
+    [ack] = [e for e in audit_entries(tmp_path) if e["action"] == "audit.acknowledged"]
+    assert (ack["details"]["kind"], ack["details"]["reason"]) == (kind, "checked the backup")
+    assert ack["actor"] == pwd.getpwuid(os.getuid()).pw_name, "not the peer's user"
+    # The next start finds nothing: the acknowledgement moved the checkpoint and the mark.
+    done = recd("--once", "--config", str(config))
+    assert done.returncode == 0, done.stderr
+
+
+def test_once_refuses_with_exit_3_until_given_acknowledge_log(tmp_path: Path) -> None:
+    config = history(tmp_path)
+    change_second(tmp_path / "state")
+    log = tmp_path / "state" / "audit.log"
+
+    refused = recd("--once", "--config", str(config))
+
+    assert refused.returncode == 3
+    assert refused.stderr.splitlines()[-1] == (
+        f"recd: erasing nothing: {log}: entry 2 does not verify (entry at byte "
+        f"{len(log_lines(tmp_path / 'state')[0])}: hash does not match the entry's content): "
+        "an entry was changed, removed or reordered; `recctl audit verify --file "
+        f"{log}` shows it; check it with `recctl audit verify`, then run "
+        "`recd --once --acknowledge-log REASON`"
+    )
+    assert (tmp_path / "recordings/L1/due.wav").exists()
+
+    done = recd("--once", "--config", str(config), "--acknowledge-log", "restored, checked")
+
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "recordings/L1/due.wav").exists()
+    [ack] = [e for e in audit_entries(tmp_path) if e["action"] == "audit.acknowledged"]
+    assert (ack["details"]["kind"], ack["details"]["bad_seq"]) == ("chain", 2)
