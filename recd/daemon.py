@@ -263,6 +263,7 @@ class Daemon:
         self.watching.stop()
         self._close_runtime()
         self._open(self.config, corrupt=exc)
+        self._count_rebuilds()
         self._watch()
         self._next_scan = 0.0
         self._sweep_needed = True

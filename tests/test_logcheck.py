@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from recd.adapters.auditlog import FileAuditLog
+from recd.configtypes import AuditSettings
 from recd.core.audit import GENESIS, AuditDraft, parse_time, seal_line
 from recd.core.holds import HoldState
 from recd.core.model import recording_id
@@ -19,7 +21,7 @@ from recd.core.scope import Scope
 from recd.ports import RECD, Actor, AuditMark
 from recd.runtime import Runtime, rebuilder, scan_all
 from recd.service.holds import Holds
-from recd.service.logcheck import after_mark, find_mark
+from recd.service.logcheck import after_mark, check_chain, find_mark
 from recd.service.rebuild import BEHIND, Rebuild
 from tests.estate import Estate
 from tests.fakes import FakeClock
@@ -243,3 +245,63 @@ def test_past_a_break_in_the_chain_a_replay_keeps_placings_and_leaves_releases(
         assert rows == {"L1/a.wav": True, "L1/b.wav": True}
     finally:
         rt.close()
+
+
+# --- the checkpoint and rotation ------------------------------------------------------------------
+
+
+def rotating_log(tmp_path: Path) -> FileAuditLog:
+    settings = AuditSettings(rotate_size=64 << 10)
+    return FileAuditLog.open(tmp_path / "audit.log", parse_time(T0), settings)
+
+
+def fill(log: FileAuditLog, n: int) -> None:
+    pad = "x" * 400
+    for i in range(n):
+        log.append([AuditDraft("hold.placed", f"H{i}", {"pad": pad})], parse_time(T0))
+
+
+T0 = "2026-12-01T10:00:00.000000Z"
+
+
+def test_a_checkpoint_taken_before_a_rotation_is_followed_into_the_segment(
+    tmp_path: Path,
+) -> None:
+    """The checkpoint lies in what is now a closed segment: the check parses from it through
+    the rest of the segment and the live log (no false alarm), and the next checkpoint covers
+    the live log from where it starts in the chain."""
+    log = rotating_log(tmp_path)
+    fill(log, 20)
+    first = check_chain("audit.log", log, None)
+    assert first.problem is None and first.checkpoint is not None
+    assert first.checkpoint.start == 0
+    fill(log, 200)  # past 64 KiB: rotated at least once
+    assert log.live_start() > 0 and list(tmp_path.glob("audit.log.*-*"))
+    again = check_chain("audit.log", log, first.checkpoint)
+    assert again.problem is None, again.problem
+    assert again.checked == log.last().seq - first.checkpoint.seq  # type: ignore[union-attr]
+    assert again.checkpoint is not None and again.checkpoint.start == log.live_start()
+    third = check_chain("audit.log", log, again.checkpoint)
+    assert (third.problem, third.checked) == (None, 0), "only hashed from the new checkpoint"
+    log.close()
+
+
+def test_after_a_rotation_a_change_in_the_live_log_before_the_checkpoint_is_found(
+    tmp_path: Path,
+) -> None:
+    log = rotating_log(tmp_path)
+    fill(log, 200)
+    fill(log, 5)
+    base = log.live_start()
+    assert base > 0
+    state = check_chain("audit.log", log, None)
+    assert state.problem is None and state.checkpoint is not None
+    log.close()
+    live = tmp_path / "audit.log"
+    data = live.read_bytes()
+    at = data.index(b'"H', len(data) // 3)
+    live.write_bytes(data[:at] + b'"h' + data[at + 2 :])  # one entry's subject changed
+    log = FileAuditLog.open(live, parse_time(T0), AuditSettings(rotate_size=64 << 10))
+    found = check_chain("audit.log", log, state.checkpoint)
+    assert found.problem is not None
+    log.close()

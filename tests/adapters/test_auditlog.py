@@ -361,7 +361,7 @@ def test_digests_hash_the_bytes_up_to_each_offset_in_one_pass(path: Path):
             hashlib.sha256(data[:middle]).hexdigest(),
             hashlib.sha256(data).hexdigest(),
         ]
-        with pytest.raises(ValueError, match="outside the audit log"):
+        with pytest.raises(ValueError, match="outside the live audit log"):
             log.digests([log.end_offset() + 1])
 
 
