@@ -709,18 +709,23 @@ def test_absence_checks_can_fail() -> None:
 #: "recordings.column", with the words recd(8) uses for it under "Backing up the state".
 #: What a lost catalogue loses: recd(8) must name each in "Backing up the state".
 CATALOGUE_ONLY = {
-    "requests": "Early-deletion requests, with their approvals, runs",
-    "request_items": "the outcome for each recording",
-    "breakers": "Mass-deletion breakers, tripped or released",
     "intents": "Erase intents",
     "s3_legal_holds": "Which S3 object legal holds recd turned on",
     "recordings.erased_at": "Recordings erased or missing before the loss",
 }
 #: What recd rebuilds from the audit log when the catalogue is lost (issue 14): recd(8) says so.
-FROM_THE_LOG = dict.fromkeys(
-    ("holds", "recordings.held", "recordings.not_before"),
-    "Legal holds, their releases and the grace after them are rebuilt from it",
-)
+FROM_THE_LOG = {
+    **dict.fromkeys(
+        ("holds", "recordings.held", "recordings.not_before"),
+        "Legal holds, their releases and the grace after them",
+    ),
+    **dict.fromkeys(
+        ("requests", "request_items"),
+        "Early-deletion requests in every state, with their approvals, runs, the outcome for "
+        "each recording and their certificates",
+    ),
+    "breakers": "Mass-deletion breakers, tripped or released",
+}
 #: What a scan of the sources and the configuration rebuild (``meta``: recd's note of the
 #: audit entry the catalogue reflects, written at every start).
 REBUILT = {"recordings", "totals", "policies", "scans", "meta"} | {
@@ -782,6 +787,6 @@ def test_what_only_the_catalogue_keeps_is_documented(tmp_path: Path) -> None:
         r"/var/lib/recd/catalog\.db (.*?) /var/lib/recd/audit\.log", words["FILES", ""]
     )
     assert entry, "docs/recd.8 FILES: no catalog.db entry before audit.log"
-    for needed in ("only in the catalogue", "Backing up the state", "VACUUM INTO"):
+    for needed in ("only in the catalogue", "Backing up the state", "recctl backup"):
         assert needed in entry[1], f"docs/recd.8 FILES, catalog.db: {needed!r} missing"
-    assert "VACUUM INTO" in backup and "never with cp(1)" in entry[1]
+    assert "recctl backup" in backup and "never with cp(1)" in entry[1]
