@@ -32,3 +32,8 @@ def printable_lines(text: str, indent: str = "") -> str:
     ``indent``, newlines kept. An indented line cannot pass for a record of its own, even when
     an exception's message carried a newline and a fake level."""
     return "\n".join(indent + printable(line) for line in text.split("\n"))
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """``1 hold``, ``2 holds``; ``many`` for a plural that is not ``one`` + s."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"

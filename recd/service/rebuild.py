@@ -38,6 +38,7 @@ from recd.core.audit import AuditDraft, AuditEntry
 from recd.core.holds import Hold
 from recd.core.logcheck import Finding
 from recd.core.rebuild import PLACED, Replayed, replay_holds
+from recd.core.text import plural
 from recd.ports import AuditCheckpoint, AuditLog, AuditMark, Catalogue, Clock
 from recd.service.logcheck import after_mark, check_chain, find_mark
 from recd.service.rebuildrequests import RestoredRequests, restore_requests
@@ -214,21 +215,22 @@ class Rebuild:
         self._done = None
         if done.why == BEHIND:
             logger.warning(
-                "%s %s (it reflected entry %d of %d); replayed the %d decisions after it "
-                "(%d legal holds placed or released since, %d of them active; requests and "
-                "breakers brought up to date) before erasing anything",
+                "%s %s (it reflected entry %d of %d); replayed the %s after it (%s placed or "
+                "released since, %d of them active; requests and breakers brought up to date) "
+                "before erasing anything",
                 self.config.daemon.state_dir / "catalog.db", _SAID[done.why], done.mark_seq,
-                replayed.last_seq, done.entries, len(replayed.holds), replayed.active,
+                replayed.last_seq, plural(done.entries, "decision"),
+                plural(len(replayed.holds), "legal hold"), replayed.active,
             )  # fmt: skip
         else:
             logger.warning(
-                "%s %s; rebuilt %d legal holds (%d active, %d released), %d requests (%d "
-                "certificates found) and %d breakers (%d tripped) from the audit log (seq 1-%d) "
-                "before erasing anything",
-                self.config.daemon.state_dir / "catalog.db", _SAID[done.why], len(replayed.holds),
-                replayed.active, replayed.released, counts.get("requests", 0),
-                counts.get("certificates", 0), counts.get("breakers", 0),
-                counts.get("breakers_tripped", 0), replayed.last_seq,
+                "%s %s; rebuilt %s (%d active, %d released), %s (%d certificates found) and "
+                "%s (%d tripped) from the audit log (seq 1-%d) before erasing anything",
+                self.config.daemon.state_dir / "catalog.db", _SAID[done.why],
+                plural(len(replayed.holds), "legal hold"), replayed.active, replayed.released,
+                plural(counts.get("requests", 0), "request"), counts.get("certificates", 0),
+                plural(counts.get("breakers", 0), "breaker"), counts.get("breakers_tripped", 0),
+                replayed.last_seq,
             )  # fmt: skip
         for problem in problems:
             logger.warning("audit log, rebuilding the catalogue: %s", problem)

@@ -70,7 +70,7 @@ def test_a_garbage_catalogue_is_moved_aside_and_the_hold_kept(
         f"(file is not a database); moved it aside as {aside} and started a new one, rebuilt "
         "from the sources and the audit log before anything is erased\n"
     ) in log
-    assert "was corrupt; rebuilt 1 legal holds (1 active, 0 released)" in log
+    assert "was corrupt; rebuilt 1 legal hold (1 active, 0 released)" in log
 
 
 def test_a_hold_that_does_not_decode_is_found_by_a_once_run(

@@ -126,7 +126,7 @@ def test_a_deleted_catalogue_keeps_the_hold_in_a_once_run(
 
     assert (tmp_path / "recordings/L1/held.wav").exists(), done.stdout
     assert not (tmp_path / "recordings/L1/other.wav").exists(), "the sweep did not run"
-    assert "missing; rebuilt 1 legal holds (1 active, 0 released)" in done.stderr
+    assert "missing; rebuilt 1 legal hold (1 active, 0 released)" in done.stderr
     [details] = rebuilt(tmp_path)
     assert (details["why"], details["holds"], details["active"]) == ("missing", 1, 1)
     with running(config, tmp_path, listener) as sock:
@@ -155,7 +155,7 @@ def test_a_catalogue_truncated_to_nothing_keeps_the_hold_in_the_daemon(
         assert (shown["state"], shown["held"]) == ("active", 1)
     [details] = rebuilt(tmp_path)
     assert (details["why"], details["holds"]) == ("empty", 1)
-    assert "empty (0 bytes); rebuilt 1 legal holds" in (tmp_path / "recd.log").read_text()
+    assert "empty (0 bytes); rebuilt 1 legal hold" in (tmp_path / "recd.log").read_text()
 
 
 def test_a_released_hold_keeps_its_grace_after_a_rebuild(
