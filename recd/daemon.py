@@ -270,8 +270,11 @@ class Daemon:
         self._publish()
         self.notifier.notify(status="catalogue rebuilt; scanning sources")
 
-    def _open(self, config: Config, corrupt: CatalogueCorrupt | None = None) -> None:
-        runtime = open_runtime(config, self.clock, self._roots, corrupt)
+    def _open(
+        self, config: Config, corrupt: CatalogueCorrupt | None = None, *, reload: bool = False
+    ) -> None:
+        """Open the runtime for ``config``; at a ``reload`` without SQLite's quick_check."""
+        runtime = open_runtime(config, self.clock, self._roots, corrupt, quick_check=not reload)
         try:
             # The log's chain checked, and a catalogue that lacks some of it (lost, behind)
             # given back what the log holds, before anything; a problem stops erasing.
@@ -559,13 +562,13 @@ class Daemon:
             self.watching.stop()
             self._close_runtime()
             try:
-                self._open(config)
+                self._open(config, reload=True)
                 self._serve(config, old)
                 self._count_rebuilds()
             except RecdError as exc:  # e.g. a new state_dir or socket that cannot be used
                 logger.error("reload failed: %s; going back to the configuration before", exc)
                 self._close_runtime()
-                self._open(old)
+                self._open(old, reload=True)
                 self._serve(old, config)
                 config, reloaded = old, False
             self._watch()

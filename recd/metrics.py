@@ -57,7 +57,8 @@ REQUEST_STATES = tuple(str(state) for state in RequestState)
 UNCLASSIFIED = "(unclassified)"  # the breaker label recctl shows for unclassified recordings
 ENDPOINTS = ("admin", "metrics")  # recd_connections_refused_total's endpoint label
 REFUSALS = ("limit", "descriptors", "timeout")  # ... and its reason label
-REBUILD_REASONS = ("missing", "empty", "unmarked", "corrupt", "behind")  # recd_catalogue_rebuilds_total
+#: recd_catalogue_rebuilds_total's why label (recd.service.rebuild.WHYS)
+REBUILD_REASONS = ("missing", "empty", "unmarked", "corrupt", "behind")
 #: A scraper sends a few hundred bytes at once and reads the reply at once; Prometheus scrapes
 #: one target from one connection at a time, so a few connections are plenty.
 HTTP_LIMITS = Limits(connections=16, idle=5.0, request=10.0, reply=30.0, max_request=MAX_HTTP_HEAD)

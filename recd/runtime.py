@@ -189,7 +189,12 @@ def rebuilder(
 
 
 def open_catalogue(
-    state: Path, now: datetime, found: str | None, corrupt: CatalogueCorrupt | None = None
+    state: Path,
+    now: datetime,
+    found: str | None,
+    corrupt: CatalogueCorrupt | None = None,
+    *,
+    quick_check: bool = True,
 ) -> tuple[Catalogue, str | None, dict[str, str]]:
     """The catalogue of ``state`` (after ``prepare_state``), what was found before it was
     opened (``found``, from ``catalogue_found``, or ``rebuild.CORRUPT``) and, for a corrupt
@@ -198,11 +203,13 @@ def open_catalogue(
     A corrupt catalogue (found now, or ``corrupt``: found by a running recd) is moved aside as
     ``catalog.db.corrupt-<UTC time>`` with one error line, and a new one is started: the
     rebuild fills it from the sources and the audit log. Any other failure raises.
+    ``quick_check``: run SQLite's ``PRAGMA quick_check`` (at start, not at a reload: up to a
+    few seconds on a large catalogue, and the running daemon met every page it reads).
     """
     path = state / "catalog.db"
     if corrupt is None:
         try:
-            return adapter("catalogue.sqlite")(path), found, {}
+            return adapter("catalogue.sqlite")(path, quick_check=quick_check), found, {}
         except CatalogueCorrupt as exc:
             corrupt = exc
     aside: Path = adapter("aside.sqlite")(path, now)
@@ -217,7 +224,12 @@ def open_catalogue(
 
 
 def open_runtime(
-    config: Config, clock: Clock, pins: Any = None, corrupt: CatalogueCorrupt | None = None
+    config: Config,
+    clock: Clock,
+    pins: Any = None,
+    corrupt: CatalogueCorrupt | None = None,
+    *,
+    quick_check: bool = True,
 ) -> Runtime:
     """Open the state directory (``prepare_state``) and build the adapters ``config`` needs.
 
@@ -234,7 +246,9 @@ def open_runtime(
     # The audit log first: its lock keeps a second recd from moving a catalogue aside.
     audit = adapter("audit.file").open(state / "audit.log", clock.now(), config.audit)  # type: ignore[attr-defined]
     try:
-        catalogue, found, details = open_catalogue(state, clock.now(), found, corrupt)
+        catalogue, found, details = open_catalogue(
+            state, clock.now(), found, corrupt, quick_check=quick_check
+        )
     except BaseException:
         audit.close()
         raise

@@ -20,6 +20,7 @@ from recd.daemon import Daemon, Event
 from recd.errors import CatalogueCorrupt, ExitCode
 from recd.inbox import Command
 from recd.ports import Actor
+from recd.runtime import open_runtime
 from recd.service.holds import Holds
 from tests.estate import Estate
 from tests.fakes import FakeClock, NotifyListener
@@ -115,3 +116,22 @@ def test_an_admin_command_that_meets_a_damaged_row_fails_and_the_loop_rebuilds(
     [rebuilt] = corrupt_rebuilds(estate)
     assert (rebuilt["aside"], rebuilt["holds"]) == ("catalog.db.corrupt-20261123T120000Z", 1)
     assert (estate.root / "L1/held.wav").exists()
+
+
+def test_quick_check_runs_at_start_and_not_at_a_reload(estate: Estate) -> None:
+    """A damaged page that no query touches (page 3's free-space pointer) is found by SQLite's
+    quick_check at start and moved aside; a reload opens the catalogue without it (seconds
+    on a large catalogue, and the running daemon has met every page it reads)."""
+    for n in range(300):  # enough rows for a third page
+        estate.write(f"L1/pad-{n:03d}-{'x' * 60}.wav", age_days=1)
+    estate.sweep()
+    path = estate.config.daemon.state_dir / "catalog.db"
+    data = bytearray(path.read_bytes())
+    data[2 * 4096 + 5] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+    open_runtime(estate.config, estate.clock, quick_check=False).close()  # a reload's open
+    state = estate.config.daemon.state_dir
+    assert not list(state.glob("catalog.db.corrupt-*")), "moved aside at a reload"
+    estate.runtime().close()  # a start's
+    assert len(list(state.glob("catalog.db.corrupt-*"))) == 1, "quick_check did not run"
