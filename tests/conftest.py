@@ -1,6 +1,6 @@
-"""Shared fixtures: a clean environment, a fake clock, an empty source root, the root-only
-skip, and the ``tools`` marker (a test that needs an absent tool skips, naming its package;
-see ``tests/tools.py``)."""
+"""Shared fixtures: a clean environment, a fake clock, an empty source root, a listener for a
+daemon's sd_notify messages, the root-only skip, and the ``tools`` marker (a test that needs
+an absent tool skips, naming its package; see ``tests/tools.py``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests import tools, userns
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, NotifyListener
 
 # The fake admin-socket daemon's fixtures (sock_dir, daemon, private_daemon) for recctl tests;
 # a real S3 endpoint (moto's server on loopback: s3_endpoint, make_bucket) for S3 tests.
@@ -76,3 +76,11 @@ def root(tmp_path: Path) -> Path:
     path = tmp_path / "root"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def listener(tmp_path: Path) -> Iterator[NotifyListener]:
+    """Where a daemon under test sends its sd_notify messages (read as they arrive)."""
+    sock = NotifyListener(str(tmp_path / "notify"))
+    yield sock
+    sock.close()

@@ -57,13 +57,6 @@ def estate(tmp_path: Path, fake_clock: FakeClock) -> Estate:
     return Estate(tmp_path, fake_clock)
 
 
-@pytest.fixture
-def listener(tmp_path: Path) -> Iterator[NotifyListener]:
-    sock = NotifyListener(str(tmp_path / "notify"))
-    yield sock
-    sock.close()
-
-
 def make(estate: Estate, listener: NotifyListener, **kwargs: object) -> Daemon:
     return Daemon(estate.config, estate.clock, Notifier(listener.path), **kwargs)  # type: ignore[arg-type]
 

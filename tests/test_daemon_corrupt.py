@@ -8,7 +8,6 @@ and goes on to the next item. Driven through ``Daemon.run`` with items put on it
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,13 +26,6 @@ from tests.fakes import FakeClock, NotifyListener
 
 ALICE = Actor("alice", 1000, admin=True)
 NOT_UTF8 = "CAST(X'7b226cff63656e6365223a22' AS TEXT)"
-
-
-@pytest.fixture
-def listener(tmp_path: Path) -> Iterator[NotifyListener]:
-    sock = NotifyListener(str(tmp_path / "notify"))
-    yield sock
-    sock.close()
 
 
 @pytest.fixture

@@ -21,9 +21,8 @@ import pytest
 from recd import client, recctl
 from tests.adapters.loopfs import Mounts
 from tests.attacks.conftest import Victim
-from tests.e2e.helpers import audit_entries, write_estate
+from tests.e2e.helpers import audit_entries, running, write_estate
 from tests.e2e.helpers import recctl as run_recctl
-from tests.e2e.test_backup import running
 from tests.e2e.test_legal import Account, Admins, admins, keys, shared  # noqa: F401 (fixtures)
 from tests.e2e.test_legal import configure as legal_configure
 from tests.e2e.test_legal import ctl as ctl_as

@@ -170,6 +170,7 @@ def test_writer_holding_the_file_at_the_check_is_still_skipped(
 # -- openers during the overwrite ------------------------------------------------------------
 
 SIZE = 32 * 1024 * 1024
+ALL_DONE = f"opened by another process during erasure; left in place, all {SIZE} bytes overwritten"
 PARTLY = re.compile(
     rf"^opened by another process during erasure; left in place, (\d+) of {SIZE} bytes "
     r"overwritten$"
@@ -253,7 +254,12 @@ def test_an_erase_that_failed_part_way_does_not_postpone_the_recording(
     first = recd("--once", "--config", str(config))
     assert (first.returncode, first.stdout) == (4, "L1: 1 recording, 1 due, 0 erased, 1 failed\n")
     [failed] = [e for e in audit_entries(tmp_path) if e["action"] == "erase.failed"]
-    assert PARTLY.match(failed["details"]["error"]), failed
+    # The opener spins on the mtime; under load the whole overwrite (recd's large chunks) may
+    # be done before it opens, and the lease is found broken at the next check: either way the
+    # erase stopped with the file in place and its name, size and mtime the recording's.
+    error = failed["details"]["error"]
+    assert PARTLY.match(error) or error == ALL_DONE, failed
+    assert old.stat().st_size == SIZE
     assert old.stat().st_mtime_ns == mtime
     openers.pop().close()
     second = recd("--once", "--config", str(config))

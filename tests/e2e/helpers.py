@@ -13,7 +13,8 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -308,3 +309,26 @@ def wait_swept(listener: NotifyListener, since: int = 0, timeout: float = 60.0) 
     ):
         assert time.monotonic() < give_up, f"no sweep within {timeout} s: {listener.messages}"
         listener.receive(max(0.01, give_up - time.monotonic()))
+
+
+def write_estate_with_grace(base: Path, release_grace: str = "7d") -> Path:
+    """``write_estate`` with an ephemeral metrics port and ``holds.release_grace``."""
+    config = write_estate(base, listen="127.0.0.1:0")
+    with config.open("a") as f:
+        f.write(f'\n[holds]\nrelease_grace = "{release_grace}"\n')
+    return config
+
+
+@contextmanager
+def running(config: Path, base: Path, listener: NotifyListener) -> Iterator[Path]:
+    """The daemon, READY and done with its first sweep; yields its socket; stopped after
+    (SIGKILLed if the test failed first)."""
+    mark = len(listener.messages)
+    proc = start_daemon(config, listener, base / "recd.log")
+    try:
+        listener.wait_for("READY=1", timeout=60)
+        wait_swept(listener, since=mark)
+        yield base / "recd.sock"
+        stop_daemon(proc, listener)
+    finally:
+        kill_daemon(proc)

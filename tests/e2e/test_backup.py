@@ -14,8 +14,6 @@ import sqlite3
 import stat
 import subprocess
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,43 +28,15 @@ from tests.e2e.helpers import (
     audit_entries,
     kill_daemon,
     recctl,
+    running,
     start_daemon,
     stop_daemon,
-    wait_swept,
-    write_estate,
+    write_estate_with_grace,
     write_recording,
 )
 from tests.fakes import NotifyListener
 
 Completed = subprocess.CompletedProcess[str]
-
-
-@pytest.fixture
-def listener(tmp_path: Path) -> Iterator[NotifyListener]:
-    sock = NotifyListener(str(tmp_path / "notify"))
-    yield sock
-    sock.close()
-
-
-def configure(base: Path, release_grace: str = "7d") -> Path:
-    config = write_estate(base, listen="127.0.0.1:0")
-    with config.open("a") as f:
-        f.write(f'\n[holds]\nrelease_grace = "{release_grace}"\n')
-    return config
-
-
-@contextmanager
-def running(config: Path, base: Path, listener: NotifyListener) -> Iterator[Path]:
-    """The daemon, READY and done with its first sweep; yields its socket; stopped after."""
-    mark = len(listener.messages)
-    proc = start_daemon(config, listener, base / "recd.log")
-    try:
-        listener.wait_for("READY=1", timeout=60)
-        wait_swept(listener, since=mark)
-        yield base / "recd.sock"
-        stop_daemon(proc, listener)
-    finally:
-        kill_daemon(proc)
 
 
 def ctl(sock: Path, *args: str) -> Completed:
@@ -100,7 +70,7 @@ def backed_up(sock: Path, target: Path) -> dict[str, Any]:
 def test_a_backup_holds_the_catalogue_the_log_and_a_manifest_that_verifies(
     tmp_path: Path, listener: NotifyListener
 ) -> None:
-    config = configure(tmp_path)
+    config = write_estate_with_grace(tmp_path)
     write_recording(tmp_path, "L1/a.wav", age_days=5)
     target = tmp_path / "backups" / "monday"
     target.parent.mkdir()
@@ -151,7 +121,7 @@ def test_a_backup_holds_the_catalogue_the_log_and_a_manifest_that_verifies(
 def test_verify_finds_a_changed_file_an_extra_one_and_a_cut_log(
     tmp_path: Path, listener: NotifyListener
 ) -> None:
-    config = configure(tmp_path)
+    config = write_estate_with_grace(tmp_path)
     target = tmp_path / "b"
     with running(config, tmp_path, listener) as sock:
         backed_up(sock, target)
@@ -180,7 +150,7 @@ def test_verify_finds_a_changed_file_an_extra_one_and_a_cut_log(
 def test_a_target_that_is_not_a_new_or_empty_directory_is_refused(
     tmp_path: Path, listener: NotifyListener, kind: str
 ) -> None:
-    config = configure(tmp_path)
+    config = write_estate_with_grace(tmp_path)
     target = tmp_path / "target"
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -226,7 +196,7 @@ def test_a_backup_taken_while_the_daemon_appends_is_a_whole_chain(
 ) -> None:
     """Holds placed and released in a loop while backups are taken: each copied log ends at a
     whole entry, verifies, and holds at least what the copied catalogue reflects."""
-    config = configure(tmp_path)
+    config = write_estate_with_grace(tmp_path)
     write_recording(tmp_path, "L1/a.wav", age_days=5)
     stop = threading.Event()
     with running(config, tmp_path, listener) as sock:
@@ -289,7 +259,7 @@ def holds(sock: Path) -> dict[str, str]:
 def test_yesterdays_catalogue_restored_beside_todays_log_loses_no_hold(
     tmp_path: Path, listener: NotifyListener
 ) -> None:
-    config = configure(tmp_path)
+    config = write_estate_with_grace(tmp_path)
     write_recording(tmp_path, "L1/a.wav", age_days=5)
     write_recording(tmp_path, "L1/b.wav", age_days=5)
     write_recording(tmp_path, "L1/free.wav", age_days=5)
@@ -312,7 +282,7 @@ def test_yesterdays_catalogue_restored_beside_todays_log_loses_no_hold(
 def test_a_restore_of_catalogue_and_log_brings_back_the_backups_holds(
     tmp_path: Path, listener: NotifyListener
 ) -> None:
-    config = configure(tmp_path)
+    config = write_estate_with_grace(tmp_path)
     write_recording(tmp_path, "L1/a.wav", age_days=5)
     write_recording(tmp_path, "L1/free.wav", age_days=5)
     with running(config, tmp_path, listener) as sock:
@@ -363,7 +333,7 @@ def write_chain(state: Path, spans: list[tuple[str, int, int]]) -> str:
 def test_closed_segments_are_backed_up_as_they_are_and_verify_as_one_chain(
     tmp_path: Path, listener: NotifyListener
 ) -> None:
-    config = configure(tmp_path)
+    config = write_estate_with_grace(tmp_path)
     state = tmp_path / "state"
     write_chain(state, [("audit.log.1-3.gz", 1, 3), ("audit.log.4-6", 4, 6), ("audit.log", 7, 8)])
     target = tmp_path / "b"
@@ -404,7 +374,7 @@ def test_recd_killed_before_it_records_the_backup_leaves_it_whole_and_says_so(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    config = configure(tmp_path)
+    config = write_estate_with_grace(tmp_path)
     target = tmp_path / "b"
     proc = start_daemon(config, listener, tmp_path / "recd.log")
     real_call = client.call

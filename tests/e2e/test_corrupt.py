@@ -14,24 +14,21 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.e2e.helpers import recd, wait_until, write_due_at, write_recording
-from tests.e2e.test_rebuild import age, configure, ctl, place, rebuilt, rid, running
+from tests.e2e.helpers import (
+    recd,
+    running,
+    wait_until,
+    write_due_at,
+    write_estate_with_grace,
+    write_recording,
+)
+from tests.e2e.test_rebuild import age, ctl, place, rebuilt, rid
 from tests.fakes import NotifyListener
 
 ASIDE = re.compile(r"catalog\.db\.corrupt-[0-9]{8}T[0-9]{6}Z")
 NOT_UTF8 = "CAST(X'4c312f736f6f6ee92e776176' AS TEXT)"  # 'L1/soon\xe9.wav': Latin-1, not UTF-8
-
-
-@pytest.fixture
-def listener(tmp_path: Path) -> Iterator[NotifyListener]:
-    sock = NotifyListener(str(tmp_path / "notify"))
-    yield sock
-    sock.close()
 
 
 def asides(base: Path) -> list[str]:
@@ -42,7 +39,7 @@ def asides(base: Path) -> list[str]:
 def test_a_garbage_catalogue_is_moved_aside_and_the_hold_kept(
     tmp_path: Path, listener: NotifyListener
 ) -> None:
-    config = configure(tmp_path)
+    config = write_estate_with_grace(tmp_path)
     write_recording(tmp_path, "L1/held.wav", age_days=5)
     write_recording(tmp_path, "L1/other.wav", age_days=5)
     with running(config, tmp_path, listener) as sock:
@@ -77,7 +74,7 @@ def test_a_hold_that_does_not_decode_is_found_by_a_once_run(
     tmp_path: Path, listener: NotifyListener
 ) -> None:
     """A flipped byte in a row passes quick_check: the open decodes the holds and finds it."""
-    config = configure(tmp_path)
+    config = write_estate_with_grace(tmp_path)
     write_recording(tmp_path, "L1/held.wav", age_days=5)
     write_recording(tmp_path, "L1/other.wav", age_days=5)
     with running(config, tmp_path, listener) as sock:
@@ -108,7 +105,7 @@ def test_a_row_that_does_not_decode_under_the_running_daemon(
     """The sweep meets the damaged row at the next deadline: the daemon moves the catalogue
     aside and rebuilds it in process (the same process, stopped cleanly after), then erases
     what is due and keeps what is held."""
-    config = configure(tmp_path)
+    config = write_estate_with_grace(tmp_path)
     deadline = time.time() + 8
     write_due_at(tmp_path, "L1/held.wav", deadline)
     write_due_at(tmp_path, "L1/soon.wav", deadline)

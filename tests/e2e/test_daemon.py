@@ -7,21 +7,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from tests.e2e.helpers import env, write_estate
 from tests.fakes import NotifyListener
-
-
-@pytest.fixture
-def listener(tmp_path: Path) -> Iterator[NotifyListener]:
-    sock = NotifyListener(str(tmp_path / "notify"))
-    yield sock
-    sock.close()
 
 
 def start(config: Path, listener: NotifyListener, log: Path) -> subprocess.Popen[bytes]:

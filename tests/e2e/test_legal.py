@@ -189,13 +189,6 @@ def running(
         kill_daemon(proc)
 
 
-@pytest.fixture
-def listener(tmp_path: Path) -> Iterator[NotifyListener]:
-    sock = NotifyListener(str(tmp_path / "notify"))
-    yield sock
-    sock.close()
-
-
 def refused(base: Path, subject: str) -> list[dict[str, Any]]:
     return [
         e

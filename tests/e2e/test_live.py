@@ -67,13 +67,6 @@ BIG = 20_000  # recordings in the estate whose first scan READY must not wait fo
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-@pytest.fixture
-def listener(tmp_path: Path) -> Iterator[NotifyListener]:
-    sock = NotifyListener(str(tmp_path / "notify"))
-    yield sock
-    sock.close()
-
-
 @contextlib.contextmanager
 def running(base: Path, listener: NotifyListener) -> Iterator[subprocess.Popen[bytes]]:
     """`recd` on ``base``'s config, READY; SIGKILLed at the end unless the test stopped it."""

@@ -15,13 +15,10 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from recd.adapters.auditlog import FileAuditLog
@@ -32,44 +29,17 @@ from tests.e2e.helpers import (
     kill_daemon,
     recctl,
     recd,
+    running,
     start_daemon,
-    stop_daemon,
     wait_swept,
     write_estate,
+    write_estate_with_grace,
     write_recording,
 )
 from tests.fakes import NotifyListener
 from tests.keys import key_text, signed
 
 Completed = subprocess.CompletedProcess[str]
-
-
-@pytest.fixture
-def listener(tmp_path: Path) -> Iterator[NotifyListener]:
-    sock = NotifyListener(str(tmp_path / "notify"))
-    yield sock
-    sock.close()
-
-
-def configure(base: Path, release_grace: str = "7d") -> Path:
-    config = write_estate(base, listen="127.0.0.1:0")
-    with config.open("a") as f:
-        f.write(f'\n[holds]\nrelease_grace = "{release_grace}"\n')
-    return config
-
-
-@contextmanager
-def running(config: Path, base: Path, listener: NotifyListener) -> Iterator[Path]:
-    """The daemon, READY and done with its first sweep; yields its socket; stopped after."""
-    mark = len(listener.messages)
-    proc = start_daemon(config, listener, base / "recd.log")
-    try:
-        listener.wait_for("READY=1", timeout=60)
-        wait_swept(listener, since=mark)
-        yield base / "recd.sock"
-        stop_daemon(proc, listener)
-    finally:
-        kill_daemon(proc)
 
 
 def ctl(sock: Path, *args: str) -> Completed:
@@ -113,7 +83,7 @@ def utc(when: datetime) -> str:
 def test_a_deleted_catalogue_keeps_the_hold_in_a_once_run(
     tmp_path: Path, listener: NotifyListener
 ) -> None:
-    config = configure(tmp_path)
+    config = write_estate_with_grace(tmp_path)
     write_recording(tmp_path, "L1/held.wav", age_days=5)  # not due when the hold is placed
     write_recording(tmp_path, "L1/other.wav", age_days=5)
     with running(config, tmp_path, listener) as sock:
@@ -139,7 +109,7 @@ def test_a_deleted_catalogue_keeps_the_hold_in_a_once_run(
 def test_a_catalogue_truncated_to_nothing_keeps_the_hold_in_the_daemon(
     tmp_path: Path, listener: NotifyListener
 ) -> None:
-    config = configure(tmp_path)
+    config = write_estate_with_grace(tmp_path)
     write_recording(tmp_path, "L1/held.wav", age_days=5)
     write_recording(tmp_path, "L1/other.wav", age_days=5)
     with running(config, tmp_path, listener) as sock:
@@ -161,7 +131,7 @@ def test_a_catalogue_truncated_to_nothing_keeps_the_hold_in_the_daemon(
 def test_a_released_hold_keeps_its_grace_after_a_rebuild(
     tmp_path: Path, listener: NotifyListener
 ) -> None:
-    config = configure(tmp_path, release_grace="6s")
+    config = write_estate_with_grace(tmp_path, release_grace="6s")
     write_recording(tmp_path, "L1/held.wav", age_days=5)
     with running(config, tmp_path, listener) as sock:
         hold = place(sock, "--recording", rid("L1/held.wav"))
@@ -191,7 +161,7 @@ def test_a_released_hold_keeps_its_grace_after_a_rebuild(
 def test_a_recording_indexed_after_the_rebuild_is_held_by_the_rule(
     tmp_path: Path, listener: NotifyListener
 ) -> None:
-    config = configure(tmp_path)
+    config = write_estate_with_grace(tmp_path)
     now = datetime.now(UTC)
     with running(config, tmp_path, listener) as sock:
         place(sock, "--from", utc(now - timedelta(days=50)), "--to", utc(now - timedelta(days=35)))
@@ -307,7 +277,7 @@ def test_requests_and_a_released_breaker_survive_a_deleted_catalogue(
 def test_a_catalogue_restored_from_before_a_hold_gets_only_the_entries_since(
     tmp_path: Path, listener: NotifyListener
 ) -> None:
-    config = configure(tmp_path)
+    config = write_estate_with_grace(tmp_path)
     write_recording(tmp_path, "L1/held.wav", age_days=5)
     write_recording(tmp_path, "L1/was-held.wav", age_days=5)
     write_recording(tmp_path, "L1/free.wav", age_days=5)
@@ -345,7 +315,7 @@ def test_a_catalogue_restored_from_before_a_hold_gets_only_the_entries_since(
 def test_sigkill_during_a_rebuild_then_a_restart_restores_every_hold(
     tmp_path: Path, listener: NotifyListener
 ) -> None:
-    config = configure(tmp_path)
+    config = write_estate_with_grace(tmp_path)
     write_recording(tmp_path, "L1/held.wav", age_days=5)
     write_recording(tmp_path, "L1/free.wav", age_days=5)
     once(config)
@@ -388,7 +358,7 @@ def test_sigkill_during_a_rebuild_then_a_restart_restores_every_hold(
 def test_a_daemon_killed_after_a_hold_has_its_mark_current_and_replays_nothing(
     tmp_path: Path, listener: NotifyListener
 ) -> None:
-    config = configure(tmp_path)
+    config = write_estate_with_grace(tmp_path)
     write_recording(tmp_path, "L1/held.wav", age_days=5)
     proc = start_daemon(config, listener, tmp_path / "recd.log")
     try:

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +30,6 @@ from tests.e2e.helpers import (
 from tests.fakes import NotifyListener
 
 DUE = 520  # erased recordings: an intent and a done entry each, 256 a batch: 4 segments
-
-
-@pytest.fixture
-def listener(tmp_path: Path) -> Iterator[NotifyListener]:
-    sock = NotifyListener(str(tmp_path / "notify"))
-    yield sock
-    sock.close()
 
 
 def configure(base: Path, compress: str, port: int) -> Path:

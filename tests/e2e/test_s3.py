@@ -11,12 +11,9 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests import tools
 from tests.e2e.helpers import (
@@ -56,13 +53,6 @@ started_format = "%Y%m%dT%H%M%S"
 """
 
 RETENTION = timedelta(days=30)
-
-
-@pytest.fixture
-def listener(tmp_path: Path) -> Iterator[NotifyListener]:
-    sock = NotifyListener(str(tmp_path / "notify"))
-    yield sock
-    sock.close()
 
 
 def key_due_at(deadline: datetime, call_id: int) -> str:
