@@ -42,6 +42,7 @@ from recd.core.text import plural
 from recd.ports import AuditCheckpoint, AuditLog, AuditMark, Catalogue, Clock
 from recd.service.logcheck import after_mark, check_chain, find_mark
 from recd.service.rebuildrequests import RestoredRequests, restore_requests
+from recd.service.segcheck import check_segments
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ class Rebuild:
         self.progress = progress
         self.problem: Finding | None = None  # erase nothing until acknowledged
         self.checked = 0  # entries whose chain was parsed and linked at start
+        self.segments_read = 0  # closed segments read at start (new or changed since)
         self._done: Rebuilt | None = None
         self._checked = False
 
@@ -130,10 +132,14 @@ class Rebuild:
         mark = self.catalogue.audit_mark()
         state = check_chain(self.path, self.audit, self.catalogue.audit_checkpoint())
         self.checked = state.checked
+        closed = check_segments(self.path, self.audit, self.catalogue.audit_segments())
+        self.segments_read = closed.verified
         lost = None if mark is None else find_mark(self.path, self.audit, mark)
-        self.problem = state.problem or lost
+        self.problem = state.problem or lost or closed.problem
         if self.problem is None and state.checkpoint is not None:
             self.catalogue.set_audit_checkpoint(state.checkpoint)
+        if self.problem is None:
+            self.catalogue.set_audit_segments(closed.prints)
         last = self.audit.last()
         if last is None and mark is None:  # nothing to rebuild from: both start here
             self.catalogue.set_audit_mark(AuditMark(0, None, 0))
@@ -312,8 +318,9 @@ def acknowledge(
     now: datetime,
 ) -> AuditEntry:
     """An administrator takes the log as it is now (``audit.acknowledged``, with what was
-    found): the catalogue is marked at its last entry and the chain checked up to there, so
-    the next start checks only what comes after. Returns the entry."""
+    found): the catalogue is marked at its last entry and the chain checked up to there, and
+    the closed segments there now are trusted as they are, so the next start checks only what
+    comes after (or changes since). Returns the entry."""
     details: dict[str, Any] = {"reason": reason}
     if problem is not None:
         details |= {"kind": problem.kind, "problem": problem.text, **problem.details}
@@ -322,6 +329,7 @@ def acknowledge(
     (digest,) = audit.digests([end])
     checkpoint = AuditCheckpoint(entry.seq, entry.hash, end, digest, audit.live_start())
     catalogue.set_audit_checkpoint(checkpoint)
+    catalogue.set_audit_segments(check_segments(path, audit, catalogue.audit_segments()).prints)
     catalogue.set_audit_mark(AuditMark(entry.seq, entry.hash, end))
     logger.warning(
         "audit log %s acknowledged by %s (%s)%s: erasing resumes",

@@ -1,0 +1,127 @@
+"""At start: did a closed segment of the audit log change since recd checked it?
+
+The live log is checked from the catalogue's checkpoint (``recd.service.logcheck``); the closed
+segments beside it from the prints the catalogue keeps (``recd.core.segcheck``): a segment
+whose file did not change is trusted without being read, so a start reads only the segments
+closed (or compressed) since the last one, and any segment changed since. The prints are kept
+after a check that found nothing, and after an administrator acknowledges a problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import os.path
+from dataclasses import dataclass
+
+from recd.core.audit import AuditEntry, link_problem
+from recd.core.logcheck import Finding
+from recd.core.segcheck import (
+    ORIGIN,
+    Ends,
+    Print,
+    Prints,
+    Stat,
+    entry_problem,
+    gone,
+    unchanged,
+)
+from recd.core.segcheck import link_problem as ends_problem
+from recd.errors import AuditCorrupt
+from recd.ports import AuditLog
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentState:
+    """What the check found: the first problem (erase nothing), the prints of the segments
+    there now (to keep once nothing is wrong), and how many segments were read."""
+
+    problem: Finding | None
+    prints: Prints
+    verified: int
+
+
+def check_segments(path: str, audit: AuditLog, known: Prints | None) -> SegmentState:
+    """Check the closed segments beside the live log ``path`` against ``known`` (None: every
+    segment is read)."""
+    where = os.path.dirname(path) or "."
+    found = audit.segment_files()
+    problems = gone(where, found, known)
+    prints: dict[str, Print] = {}
+    before, fresh_before, before_name = ORIGIN, False, path
+    verified = 0
+    for stat in found:
+        kept = None if known is None else known.segments.get(stat.name)
+        fresh = kept is None or not unchanged(stat, kept)
+        name = os.path.join(where, stat.name)
+        if kept is not None and not fresh:
+            ends = kept.ends
+        else:
+            verified += 1
+            ends, fault = _verify(audit, stat, name)
+            problems += _some(fault)
+        if fresh or fresh_before:  # named after the file read again
+            problems += _some(ends_problem(before, ends, name if fresh else before_name))
+        prints[stat.name] = Print(stat, ends)
+        before, fresh_before, before_name = ends, fresh, name
+    live = _live(audit)
+    if live is not None:
+        seen = (live.seq, live.prev, audit.live_start())
+        if fresh_before or known is None or known.live != seen:
+            named = before_name if fresh_before else path
+            problems += _some(ends_problem(before, Ends(*seen, 0, "", 0), named))
+    state = (live.seq, live.prev, audit.live_start()) if live is not None else None
+    if verified:
+        logger.info("audit log: %d of %d closed segments read at start (new or changed since "
+                    "the last check)", verified, len(found))  # fmt: skip
+    return SegmentState(problems[0] if problems else None, Prints(prints, state), verified)
+
+
+def _some(problem: Finding | None) -> list[Finding]:
+    return [] if problem is None else [problem]
+
+
+def _live(audit: AuditLog) -> AuditEntry | None:
+    """The live log's first intact entry (None for an empty log)."""
+    try:
+        return next(audit.read_from(audit.live_start(), skip_damaged=True), None)
+    except (ValueError, AuditCorrupt):
+        return None  # the live log's own check says what is wrong with it
+
+
+def _verify(audit: AuditLog, stat: Stat, name: str) -> tuple[Ends, Finding | None]:
+    """Read segment ``stat`` entry by entry: its range, each entry's seal and link. Its ends
+    (as far as they could be read) and the first problem."""
+    first: AuditEntry | None = None
+    last: AuditEntry | None = None
+    size = 0
+    fault: Finding | None = None
+    try:
+        for entry, read in audit.read_segment(stat.name):
+            first, size = first or entry, read
+            reason = None if last is None else link_problem(entry, last.seq, last.hash)
+            if fault is None and reason is not None:
+                fault = entry_problem(name, entry.seq if last is None else last.seq + 1, reason)
+            last = entry
+    except (AuditCorrupt, OSError) as exc:
+        seq = stat.first if last is None else last.seq + 1
+        fault = fault or entry_problem(name, seq, str(exc).removeprefix(f"{name}: "))
+    if first is None or last is None:
+        fault = fault or entry_problem(name, stat.first, "the segment holds no entry")
+        return Ends(stat.first, "", -1, stat.last, "", -1), fault
+    start = 0 if first.seq == 1 else _offset(first)
+    ends = Ends(first.seq, first.prev, start, last.seq, last.hash, start + size)
+    if fault is None and (first.seq, last.seq) != (stat.first, stat.last):
+        fault = entry_problem(
+            name,
+            stat.first if first.seq != stat.first else last.seq,
+            f"it holds entries {first.seq}-{last.seq}, its name says {stat.first}-{stat.last}",
+        )
+    return ends, fault
+
+
+def _offset(first: AuditEntry) -> int:
+    """Where a segment after the first starts in the chain (its ``audit.rotated`` entry)."""
+    offset = first.details.get("offset")
+    return offset if type(offset) is int else -1

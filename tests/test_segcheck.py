@@ -1,0 +1,193 @@
+"""The closed segments of the audit log checked at start (issue 14 points 2-3): a segment
+unchanged since the last check is trusted unread, one new or changed is read entry by entry,
+one changed, gone or out of place stops erasing. The real FileAuditLog rotating every 64 KiB,
+a real SQLite catalogue keeping the prints."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from recd.adapters.auditlog import FileAuditLog
+from recd.adapters.sqlite import SqliteCatalogue
+from recd.configtypes import AuditCompression, AuditSettings
+from recd.core.audit import AuditDraft, parse_time, seal_line
+from recd.core.logcheck import SEGMENT
+from recd.ports import Catalogue
+from recd.service.segcheck import SegmentState, check_segments
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+PAD = "p" * 900  # about 1 KiB an entry: a segment every ~64 entries
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+@pytest.fixture
+def catalogue(state: Path) -> Iterator[SqliteCatalogue]:
+    cat = SqliteCatalogue(state / "catalog.db")
+    yield cat
+    cat.close()
+
+
+def grow(state: Path, segments: int, compress: AuditCompression = "none") -> None:
+    """A log rotated into at least ``segments`` closed segments."""
+    log = FileAuditLog.open(state / "audit.log", NOW, AuditSettings(64 << 10, compress))
+    try:
+        i = 0
+        while log.extent().segments < segments:
+            log.append([AuditDraft("hold.placed", f"H{i}", {"n": i, "pad": PAD})], NOW)
+            i += 1
+    finally:
+        log.close()
+
+
+def start(state: Path, catalogue: Catalogue) -> SegmentState:
+    """The check a start makes; the prints kept when it found nothing."""
+    log = FileAuditLog.open(state / "audit.log", NOW, AuditSettings(64 << 10))
+    try:
+        found = check_segments(str(state / "audit.log"), log, catalogue.audit_segments())
+    finally:
+        log.close()
+    if found.problem is None:
+        catalogue.set_audit_segments(found.prints)
+    return found
+
+
+def segment_names(state: Path) -> list[str]:
+    found = [n for n in os.listdir(state) if n.startswith("audit.log.")]
+    return sorted(found, key=lambda n: int(n.split(".")[2].split("-")[0]))
+
+
+def change_entry(where: Path, index: int, *, reseal: bool, rest: bool = False) -> None:
+    """Change entry ``index`` of segment ``where`` (its details); ``reseal``: seal it again so
+    its own hash verifies; ``rest``: and every entry after it in the segment too."""
+    lines = where.read_bytes().splitlines(keepends=True)
+    entries = [json.loads(line) for line in lines]
+    entries[index]["details"]["n"] = -1
+    prev = entries[index]["prev"]
+    for i in range(index, len(entries) if rest else index + 1):
+        e = entries[i]
+        if reseal:
+            draft = AuditDraft(e["action"], e["subject"], e["details"], e["actor"])
+            entry, lines[i] = seal_line(draft, seq=e["seq"], prev=prev, time=parse_time(e["time"]))
+            prev = entry.hash
+        else:
+            lines[i] = (json.dumps(e, separators=(",", ":")) + "\n").encode()
+    where.write_bytes(b"".join(lines))
+
+
+def test_a_second_start_reads_no_segment(state: Path, catalogue: SqliteCatalogue) -> None:
+    grow(state, 4)
+    first = start(state, catalogue)
+    assert (first.problem, first.verified) == (None, 4), "no prints yet: every segment is read"
+    again = start(state, catalogue)
+    assert (again.problem, again.verified) == (None, 0)
+    grow(state, 5)
+    rotated = start(state, catalogue)
+    assert (rotated.problem, rotated.verified) == (None, 1), "only the segment closed since"
+
+
+@pytest.mark.parametrize(("reseal", "rest"), [(False, False), (True, False), (True, True)])
+def test_an_entry_changed_in_a_closed_segment_is_a_problem(
+    state: Path, catalogue: SqliteCatalogue, reseal: bool, rest: bool
+) -> None:
+    grow(state, 3)
+    assert start(state, catalogue).problem is None
+    middle = state / segment_names(state)[1]
+    change_entry(middle, 10, reseal=reseal, rest=rest)
+    found = start(state, catalogue)
+    assert found.problem is not None and found.problem.kind == SEGMENT
+    assert found.verified == 1, "only the segment whose file changed is read"
+    assert str(middle) in found.problem.text
+    assert "recctl audit verify --file" in found.problem.text
+    assert start(state, catalogue).problem is not None, "not trusted until acknowledged"
+
+
+def test_a_segment_changed_with_its_ctime_alone_is_read_again(
+    state: Path, catalogue: SqliteCatalogue
+) -> None:
+    grow(state, 3)
+    start(state, catalogue)
+    os.chmod(state / segment_names(state)[0], 0o600)  # same bytes, a new ctime
+    found = start(state, catalogue)
+    assert (found.problem, found.verified) == (None, 1)
+
+
+def test_a_deleted_segment_is_a_problem(state: Path, catalogue: SqliteCatalogue) -> None:
+    grow(state, 3)
+    start(state, catalogue)
+    victim = segment_names(state)[1]
+    os.unlink(state / victim)
+    found = start(state, catalogue)
+    assert found.problem is not None and found.problem.kind == SEGMENT
+    assert found.problem.details["fault"] == "gone"
+    assert f"{state / victim} (entries" in found.problem.text
+    assert "is gone, but recd checked it before" in found.problem.text
+
+
+def test_a_deleted_segment_is_found_without_prints(state: Path, catalogue: SqliteCatalogue) -> None:
+    grow(state, 3)
+    os.unlink(state / segment_names(state)[1])
+    found = start(state, catalogue)
+    assert found.problem is not None and found.problem.details["fault"] == "gap"
+    assert "are missing: no file holds them" in found.problem.text
+
+
+def test_the_first_segment_deleted_without_prints_is_a_problem(
+    state: Path, catalogue: SqliteCatalogue
+) -> None:
+    grow(state, 2)
+    os.unlink(state / segment_names(state)[0])
+    found = start(state, catalogue)
+    assert found.problem is not None and found.problem.details["fault"] == "gap"
+
+
+def test_a_segment_compressed_since_is_read_once(state: Path, catalogue: SqliteCatalogue) -> None:
+    grow(state, 3)
+    start(state, catalogue)
+    grow(state, 3, compress="gzip")  # the next open compresses every plain segment
+    assert all(n.endswith(".gz") for n in segment_names(state))
+    found = start(state, catalogue)
+    assert (found.problem, found.verified) == (None, 3)
+    again = start(state, catalogue)
+    assert (again.problem, again.verified) == (None, 0)
+
+
+def test_a_compressed_segment_replaced_is_a_problem(
+    state: Path, catalogue: SqliteCatalogue
+) -> None:
+    grow(state, 3, compress="gzip")
+    start(state, catalogue)
+    middle = state / segment_names(state)[1]
+    data = gzip.decompress(middle.read_bytes()).splitlines(keepends=True)
+    middle.write_bytes(gzip.compress(b"".join(data[:-1])))  # its last entry removed
+    found = start(state, catalogue)
+    assert found.problem is not None and found.problem.kind == SEGMENT
+
+
+def test_swapped_segments_are_a_problem(state: Path, catalogue: SqliteCatalogue) -> None:
+    grow(state, 3)
+    start(state, catalogue)
+    first, second = (state / n for n in segment_names(state)[:2])
+    a, b = first.read_bytes(), second.read_bytes()
+    first.write_bytes(b)
+    second.write_bytes(a)
+    found = start(state, catalogue)
+    assert found.problem is not None and found.problem.kind == SEGMENT
+
+
+def test_prints_of_another_shape_are_ignored(state: Path, catalogue: SqliteCatalogue) -> None:
+    grow(state, 2)
+    start(state, catalogue)
+    catalogue._set_meta("audit_segments", {"segments": {"x": {"file": [1]}}})
+    assert catalogue.audit_segments() is None
+    assert start(state, catalogue).verified == 2
