@@ -20,7 +20,11 @@ from recd.configtypes import AuditCompression, AuditSettings
 from recd.core.audit import AuditDraft, parse_time, seal_line
 from recd.core.logcheck import SEGMENT
 from recd.ports import Catalogue
+from recd.runtime import rebuilder
+from recd.service.rebuild import acknowledge
 from recd.service.segcheck import SegmentState, check_segments
+from tests.estate import Estate
+from tests.fakes import FakeClock
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 PAD = "p" * 900  # about 1 KiB an entry: a segment every ~64 entries
@@ -191,3 +195,40 @@ def test_prints_of_another_shape_are_ignored(state: Path, catalogue: SqliteCatal
     catalogue._set_meta("audit_segments", {"segments": {"x": {"file": [1]}}})
     assert catalogue.audit_segments() is None
     assert start(state, catalogue).verified == 2
+
+
+def test_a_changed_segment_pauses_erasing_until_acknowledged(
+    tmp_path: Path, fake_clock: FakeClock
+) -> None:
+    """Through the start's check (``Rebuild.restore``): the problem, kept until an
+    administrator acknowledges it; then the segments as they are now are trusted."""
+    estate = Estate(tmp_path, fake_clock, audit=AuditSettings(64 << 10))
+    estate.audit_path.parent.mkdir(parents=True)
+    log = FileAuditLog.open(estate.audit_path, NOW, AuditSettings(64 << 10))
+    while log.extent().segments < 3:
+        log.append([AuditDraft("test.note", "x", {"pad": PAD})], NOW)
+    log.close()
+    assert estate.once()[0] == 0
+    state = estate.audit_path.parent
+    change_entry(state / segment_names(state)[1], 5, reseal=True)
+    for _ in range(2):
+        rt = estate.runtime()
+        try:
+            rebuilding = rebuilder(rt)
+            rebuilding.restore()
+        finally:
+            rt.close()
+        assert rebuilding.problem is not None and rebuilding.problem.kind == SEGMENT
+    rt = estate.runtime()
+    try:
+        acknowledge(rt.catalogue, rt.audit, rebuilding.path, rebuilding.problem, "alice",
+                    "checked", fake_clock.now())  # fmt: skip
+    finally:
+        rt.close()
+    rt = estate.runtime()
+    try:
+        again = rebuilder(rt)
+        again.restore()
+    finally:
+        rt.close()
+    assert (again.problem, again.segments_read) == (None, 0)
