@@ -232,3 +232,25 @@ def test_a_changed_segment_pauses_erasing_until_acknowledged(
     finally:
         rt.close()
     assert (again.problem, again.segments_read) == (None, 0)
+
+
+def test_an_acknowledged_break_is_not_found_again_when_its_neighbour_is_read(
+    state: Path, catalogue: SqliteCatalogue
+) -> None:
+    """The last segment sealed again from one entry on: it no longer links into the live log.
+    Acknowledged; then the live log is closed into a new segment, read at the next start:
+    the break already taken is not a new problem."""
+    grow(state, 3)
+    start(state, catalogue)
+    change_entry(state / segment_names(state)[-1], 10, reseal=True, rest=True)
+    found = start(state, catalogue)
+    assert found.problem is not None and found.problem.details["fault"] == "prev"
+    log = FileAuditLog.open(state / "audit.log", NOW, AuditSettings(64 << 10))
+    try:
+        acknowledge(catalogue, log, str(state / "audit.log"), found.problem, "alice", "ok", NOW)
+    finally:
+        log.close()
+    assert start(state, catalogue).problem is None
+    grow(state, 4)
+    after = start(state, catalogue)
+    assert (after.problem, after.verified) == (None, 1)

@@ -117,7 +117,7 @@ def gone(where: str, found: Sequence[Stat], known: Prints | None) -> list[Findin
     ]
 
 
-def link_problem(before: Ends, after: Ends, name: str) -> Finding | None:
+def link_between(before: Ends, after: Ends, name: str) -> Finding | None:
     """Whether the file ``name`` (``after``) continues the one before it (``before``): the
     next seq, the last hash, the chain offset after it."""
     if after.first > before.last + 1:

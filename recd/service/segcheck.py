@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os.path
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from recd.core.audit import AuditEntry, link_problem
 from recd.core.logcheck import Finding
@@ -23,9 +23,9 @@ from recd.core.segcheck import (
     Stat,
     entry_problem,
     gone,
+    link_between,
     unchanged,
 )
-from recd.core.segcheck import link_problem as ends_problem
 from recd.errors import AuditCorrupt
 from recd.ports import AuditLog
 
@@ -48,34 +48,46 @@ def check_segments(path: str, audit: AuditLog, known: Prints | None) -> SegmentS
     where = os.path.dirname(path) or "."
     found = audit.segment_files()
     problems = gone(where, found, known)
-    prints: dict[str, Print] = {}
-    before, fresh_before, before_name = ORIGIN, False, path
-    verified = 0
+    files: list[tuple[Stat, Ends, bool]] = []  # each segment, its ends, read again or not
     for stat in found:
         kept = None if known is None else known.segments.get(stat.name)
-        fresh = kept is None or not unchanged(stat, kept)
-        name = os.path.join(where, stat.name)
-        if kept is not None and not fresh:
-            ends = kept.ends
-        else:
-            verified += 1
-            ends, fault = _verify(audit, stat, name)
-            problems += _some(fault)
-        if fresh or fresh_before:  # named after the file read again
-            problems += _some(ends_problem(before, ends, name if fresh else before_name))
-        prints[stat.name] = Print(stat, ends)
-        before, fresh_before, before_name = ends, fresh, name
+        if kept is not None and unchanged(stat, kept):
+            files.append((stat, kept.ends, False))
+            continue
+        ends, fault = _verify(audit, stat, os.path.join(where, stat.name))
+        problems += _some(fault)
+        files.append((stat, ends, True))
     live = _live(audit)
-    if live is not None:
-        seen = (live.seq, live.prev, audit.live_start())
-        if fresh_before or known is None or known.live != seen:
-            named = before_name if fresh_before else path
-            problems += _some(ends_problem(before, Ends(*seen, 0, "", 0), named))
-    state = (live.seq, live.prev, audit.live_start()) if live is not None else None
+    seen = None if live is None else (live.seq, live.prev, audit.live_start())
+    if seen is not None:  # the live log continues the last segment
+        changed = known is None or known.live != seen
+        files.append((Stat(os.path.basename(path), seen[0], 0, 0, 0, 0),
+                      Ends(*seen, 0, "", 0), changed))  # fmt: skip
+    problems += _links(where, files)
+    prints = {stat.name: Print(stat, ends) for stat, ends, _ in files[: len(found)]}
+    verified = sum(fresh for _, _, fresh in files[: len(found)])
     if verified:
         logger.info("audit log: %d of %d closed segments read at start (new or changed since "
                     "the last check)", verified, len(found))  # fmt: skip
-    return SegmentState(problems[0] if problems else None, Prints(prints, state), verified)
+    return SegmentState(problems[0] if problems else None, Prints(prints, seen), verified)
+
+
+def _links(where: str, files: list[tuple[Stat, Ends, bool]]) -> list[Finding]:
+    """Whether each file continues the one before it, checked where one of the two was read
+    again (named after that one). A link that does not hold is recorded as the later file
+    sees it, so that once acknowledged it is not found again when a neighbour is read."""
+    problems = []
+    before: tuple[Stat | None, Ends, bool] = (None, ORIGIN, False)
+    for i, (stat, ends, fresh) in enumerate(files):
+        if fresh or before[2]:
+            named = stat if fresh or before[0] is None else before[0]
+            problem = link_between(before[1], ends, os.path.join(where, named.name))
+            if problem is not None and i:
+                files[i - 1] = (files[i - 1][0], replace(before[1], last=ends.first - 1,
+                                hash=ends.prev, end=ends.start), before[2])  # fmt: skip
+            problems += _some(problem)
+        before = (stat, ends, fresh)
+    return problems
 
 
 def _some(problem: Finding | None) -> list[Finding]:
