@@ -1,8 +1,9 @@
 """The catalogue against the audit log at start: rebuilt, replayed, or erasing stopped (SPEC 8).
 
 At start (the daemon, `recd --once`), before recovery, a scan or a sweep, the audit log's chain
-is checked from the catalogue's checkpoint and the catalogue's audit mark looked up in it
-(``recd.service.logcheck``). Then:
+is checked from the catalogue's checkpoint, the closed segments beside it from the prints the
+catalogue keeps of them (``recd.service.segcheck``: only segments new or changed since are
+read), and the catalogue's audit mark looked up in the log (``recd.service.logcheck``). Then:
 
 - no audit mark (``catalog.db`` was missing, 0 bytes, corrupt and moved aside, or new) beside
   a log with entries: every hold the log places and releases (``recd.core.rebuild``) is
@@ -12,7 +13,8 @@ is checked from the catalogue's checkpoint and the catalogue's audit mark looked
   moved): the entries after the mark are replayed over the catalogue's own holds, requests
   and breakers, with idempotent upserts (an entry the catalogue already reflects changes
   nothing);
-- a mark ahead of the log, at an entry with another hash, or a chain that does not verify:
+- a mark ahead of the log, at an entry with another hash, a chain that does not verify, or a
+  closed segment changed, gone or not linked to its neighbours:
   ``problem`` says why; nothing is replayed, and the caller erases nothing until an
   administrator acknowledges it.
 
@@ -84,7 +86,8 @@ class Rebuild:
     """Two steps, so that the holds are back before recd writes anything and the audit entry
     comes after the start's own checks (the clock's, against the last entry):
 
-    ``restore`` (no audit write): check the log's chain and find the catalogue's mark in it
+    ``restore`` (no audit write): check the log's chain (the live log from the checkpoint,
+    the closed segments from their prints) and find the catalogue's mark in it
     (``problem`` says what is wrong, if anything); when the catalogue has no audit mark, or
     one behind the log's end, store what the log's entries (all, or those after the mark)
     say, in one transaction. ``record``: audit the rebuild, log it and mark the catalogue. A

@@ -67,8 +67,8 @@ def check_segments(path: str, audit: AuditLog, known: Prints | None) -> SegmentS
     prints = {stat.name: Print(stat, ends) for stat, ends, _ in files[: len(found)]}
     verified = sum(fresh for _, _, fresh in files[: len(found)])
     if verified:
-        logger.info("audit log: %d of %d closed segments read at start (new or changed since "
-                    "the last check)", verified, len(found))  # fmt: skip
+        logger.info("audit log: %d of %d closed segments read (new or changed since the last "
+                    "check)", verified, len(found))  # fmt: skip
     return SegmentState(problems[0] if problems else None, Prints(prints, seen), verified)
 
 
