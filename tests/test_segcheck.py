@@ -254,3 +254,19 @@ def test_an_acknowledged_break_is_not_found_again_when_its_neighbour_is_read(
     grow(state, 4)
     after = start(state, catalogue)
     assert (after.problem, after.verified) == (None, 1)
+
+
+def test_progress_is_told_before_segments_are_read(state: Path, catalogue: SqliteCatalogue) -> None:
+    """So the daemon can say so (``STATUS=``) and give systemd's start timeout room."""
+    grow(state, 3)
+    told: list[str] = []
+    log = FileAuditLog.open(state / "audit.log", NOW, AuditSettings(64 << 10))
+    try:
+        found = check_segments(str(state / "audit.log"), log, None, told.append)
+        catalogue.set_audit_segments(found.prints)
+        check_segments(str(state / "audit.log"), log, catalogue.audit_segments(), told.append)
+    finally:
+        log.close()
+    assert told == [
+        "checking the audit log: 0 of 3 closed segments read (new or changed since the last check)"
+    ], "told once before reading, and not when every segment is trusted"

@@ -107,7 +107,7 @@ class Rebuild:
     ) -> None:
         """``found``: ``MISSING`` or ``EMPTY`` when the catalogue file was so before it was
         opened, ``CORRUPT`` when it was moved aside (None: it was there). ``progress``: told
-        (a ``STATUS=`` line) before a replay. ``found_details`` go in the audit entry (for
+        (a ``STATUS=`` line) before a replay, and before closed audit segments are read. ``found_details`` go in the audit entry (for
         ``CORRUPT``: ``aside``, the name it was moved to, and ``error``)."""
         self.config = config
         self.catalogue = catalogue
@@ -135,7 +135,8 @@ class Rebuild:
         mark = self.catalogue.audit_mark()
         state = check_chain(self.path, self.audit, self.catalogue.audit_checkpoint())
         self.checked = state.checked
-        closed = check_segments(self.path, self.audit, self.catalogue.audit_segments())
+        known = self.catalogue.audit_segments()
+        closed = check_segments(self.path, self.audit, known, self.progress)
         self.segments_read = closed.verified
         lost = None if mark is None else find_mark(self.path, self.audit, mark)
         self.problem = state.problem or lost or closed.problem

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os.path
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from recd.core.audit import AuditEntry, link_problem
@@ -31,6 +32,8 @@ from recd.ports import AuditLog
 
 logger = logging.getLogger(__name__)
 
+PROGRESS = 64  # segments read between two progress reports
+
 
 @dataclass(frozen=True, slots=True)
 class SegmentState:
@@ -42,18 +45,30 @@ class SegmentState:
     verified: int
 
 
-def check_segments(path: str, audit: AuditLog, known: Prints | None) -> SegmentState:
+def check_segments(
+    path: str,
+    audit: AuditLog,
+    known: Prints | None,
+    progress: Callable[[str], None] = lambda status: None,
+) -> SegmentState:
     """Check the closed segments beside the live log ``path`` against ``known`` (None: every
-    segment is read)."""
+    segment is read). ``progress`` is told (a ``STATUS=`` line) before segments are read,
+    and again every ``PROGRESS`` of them."""
     where = os.path.dirname(path) or "."
     found = audit.segment_files()
     problems = gone(where, found, known)
+    kept = {} if known is None else known.segments
+    reread = {s.name for s in found if not unchanged(s, kept.get(s.name))}
     files: list[tuple[Stat, Ends, bool]] = []  # each segment, its ends, read again or not
+    verified = 0
     for stat in found:
-        kept = None if known is None else known.segments.get(stat.name)
-        if kept is not None and unchanged(stat, kept):
-            files.append((stat, kept.ends, False))
+        if stat.name not in reread:
+            files.append((stat, kept[stat.name].ends, False))
             continue
+        if verified % PROGRESS == 0:
+            progress(f"checking the audit log: {verified} of {len(reread)} closed segments "
+                     "read (new or changed since the last check)")  # fmt: skip
+        verified += 1
         ends, fault = _verify(audit, stat, os.path.join(where, stat.name))
         problems += _some(fault)
         files.append((stat, ends, True))
@@ -65,7 +80,6 @@ def check_segments(path: str, audit: AuditLog, known: Prints | None) -> SegmentS
                       Ends(*seen, 0, "", 0), changed))  # fmt: skip
     problems += _links(where, files)
     prints = {stat.name: Print(stat, ends) for stat, ends, _ in files[: len(found)]}
-    verified = sum(fresh for _, _, fresh in files[: len(found)])
     if verified:
         logger.info("audit log: %d of %d closed segments read (new or changed since the last "
                     "check)", verified, len(found))  # fmt: skip
