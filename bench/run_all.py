@@ -16,6 +16,7 @@ import math
 
 from bench import (
     audit_rotate,
+    audit_segcheck,
     daemon_rss,
     deletion_lag,
     indexing_lag,
@@ -76,6 +77,7 @@ def measure(only: str | None, s: float) -> dict[str, dict[str, float]]:
         results["s3_10k"] = s3.run(int(10_000 * s))
     if only in (None, "audit"):
         results["audit_rotate"] = audit_rotate.run(int(50_000 * s))
+        results["audit_segcheck_50"] = audit_segcheck.run()
     if only in (None, "daemon-rss"):
         idle = max(3.0, 30.0 * s)
         results["daemon_rss_100k"] = daemon_rss.run(int(100_000 * s), idle_s=idle)

@@ -17,6 +17,7 @@ from recd.core.audit import AuditDraft, AuditEntry
 from recd.core.holds import Hold
 from recd.core.model import EraseMethod, ErasePattern, FileFacts, Recording, Stamps, State
 from recd.core.scope import Scope
+from recd.core.segcheck import Prints, Stat
 
 if TYPE_CHECKING:
     from recd.core.erasure import Decision, TargetFacts
@@ -270,6 +271,15 @@ class AuditLog(Protocol):
     def extent(self) -> AuditExtent:
         """The live log's bytes and the closed segments; safe to call from any thread."""
 
+    def segment_files(self) -> list[Stat]:
+        """The closed segments beside the live log, in chain order, each as ``stat`` sees it
+        now (inode, size, ctime)."""
+
+    def read_segment(self, name: str) -> Iterator[tuple[AuditEntry, int]]:
+        """The entries of closed segment ``name`` alone (uncompressed), each with the bytes
+        read through its line; each parsed and sealed right (``AuditCorrupt`` otherwise), its
+        links left to the caller."""
+
     def live_start(self) -> int:
         """Where the live log starts in the chain (0 before the first rotation)."""
 
@@ -431,6 +441,12 @@ class Catalogue(Protocol):
         """How far the audit log's chain was checked at the last start; None: never."""
 
     def set_audit_checkpoint(self, checkpoint: AuditCheckpoint) -> None: ...
+
+    def audit_segments(self) -> Prints | None:
+        """The closed audit segments checked at the last start that found nothing (or at the
+        last acknowledgement); None before the first such check."""
+
+    def set_audit_segments(self, prints: Prints) -> None: ...
 
     # -- early-deletion requests --
 

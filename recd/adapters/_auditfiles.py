@@ -251,3 +251,21 @@ def lines_of(path: Path, skip: int) -> Iterator[bytes]:
                 yield chunk
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise AuditCorrupt(f"{path}: not a complete gzip file ({exc})") from None
+
+
+def segment_entries(path: Path) -> Iterator[tuple[AuditEntry, int]]:
+    """The entries of one segment, each with the bytes read through its line; ``AuditCorrupt``
+    for a line that does not parse, a missing last newline or a damaged gzip stream."""
+    pending = b""
+    done = 0
+    for chunk in lines_of(path, 0):
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            try:
+                entry = parse_sealed(line + b"\n")
+            except ValueError as exc:
+                raise AuditCorrupt(f"{path}: entry at byte {done}: {exc}") from None
+            done += len(line) + 1
+            yield entry, done
+    if pending:
+        raise AuditCorrupt(f"{path}: entry at byte {done}: no newline at the end of the file")

@@ -50,6 +50,7 @@ from recd.adapters._closing import Closing
 from recd.configtypes import AuditSettings
 from recd.core.audit import GENESIS, AuditDraft, AuditEntry, parse_sealed, seal_line
 from recd.core.auditsegments import NEW, ROTATED, Gap, segment_name
+from recd.core.segcheck import Stat
 from recd.errors import AuditCorrupt, StateError
 from recd.ports import AuditExtent
 
@@ -334,6 +335,19 @@ class FileAuditLog(Closing):
     def extent(self) -> AuditExtent:
         """The live log's size and the closed segments beside it (safe from any thread)."""
         return AuditExtent(self._end, self._segments)
+
+    def segment_files(self) -> list[Stat]:
+        """The closed segments in chain order, as ``stat`` sees them now."""
+        found = []
+        for segment in files.list_segments(self.path):
+            st = os.stat(self.path.with_name(segment.name))
+            found.append(Stat(segment.name, segment.first, segment.last, st.st_ino,
+                              st.st_size, st.st_ctime_ns))  # fmt: skip
+        return found
+
+    def read_segment(self, name: str) -> Iterator[tuple[AuditEntry, int]]:
+        """The entries of closed segment ``name`` alone, each with the bytes read through it."""
+        return files.segment_entries(self.path.with_name(name))
 
     def live_start(self) -> int:
         """Where the live log starts in the chain (0 before the first rotation)."""

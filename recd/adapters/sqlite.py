@@ -51,6 +51,7 @@ from recd.core.holds import Hold, holding
 from recd.core.model import Recording
 from recd.core.requests import scope_json
 from recd.core.scope import Scope
+from recd.core.segcheck import Print, Prints
 from recd.errors import CatalogueCorrupt, StateError
 from recd.ports import (
     AuditCheckpoint,
@@ -639,6 +640,24 @@ class SqliteCatalogue:
 
     def set_audit_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
         self._set_meta("audit_checkpoint", asdict(checkpoint))
+
+    def audit_segments(self) -> Prints | None:
+        data = self._meta("audit_segments")
+        if data is None:
+            return None
+        try:
+            segments = {n: Print.from_json(n, p) for n, p in data["segments"].items()}
+            live = data.get("live")
+            if live is not None:
+                seq, prev, start = live
+                live = (int(seq), str(prev), int(start))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None  # written by another recd: every segment is checked again
+        return Prints(segments, live)
+
+    def set_audit_segments(self, prints: Prints) -> None:
+        segments = {n: p.to_json() for n, p in prints.segments.items()}
+        self._set_meta("audit_segments", {"segments": segments, "live": prints.live})
 
     def _meta(self, key: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

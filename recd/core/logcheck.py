@@ -23,6 +23,7 @@ CHAIN = "chain"  # an entry changed, removed, reordered or damaged
 CUT = "cut"  # the log is shorter than what recd checked before (or deleted)
 AHEAD = "ahead"  # the catalogue reflects entries the log does not have
 OTHER = "other-log"  # the log's entry at the mark's seq has another hash
+SEGMENT = "segment"  # a closed segment changed, gone, or not linked to its neighbours
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """The catalogue against the audit log at start: rebuilt, replayed, or erasing stopped (SPEC 8).
 
 At start (the daemon, `recd --once`), before recovery, a scan or a sweep, the audit log's chain
-is checked from the catalogue's checkpoint and the catalogue's audit mark looked up in it
-(``recd.service.logcheck``). Then:
+is checked from the catalogue's checkpoint, the closed segments beside it from the prints the
+catalogue keeps of them (``recd.service.segcheck``: only segments new or changed since are
+read), and the catalogue's audit mark looked up in the log (``recd.service.logcheck``). Then:
 
 - no audit mark (``catalog.db`` was missing, 0 bytes, corrupt and moved aside, or new) beside
   a log with entries: every hold the log places and releases (``recd.core.rebuild``) is
@@ -12,7 +13,8 @@ is checked from the catalogue's checkpoint and the catalogue's audit mark looked
   moved): the entries after the mark are replayed over the catalogue's own holds, requests
   and breakers, with idempotent upserts (an entry the catalogue already reflects changes
   nothing);
-- a mark ahead of the log, at an entry with another hash, or a chain that does not verify:
+- a mark ahead of the log, at an entry with another hash, a chain that does not verify, or a
+  closed segment changed, gone or not linked to its neighbours:
   ``problem`` says why; nothing is replayed, and the caller erases nothing until an
   administrator acknowledges it.
 
@@ -42,6 +44,7 @@ from recd.core.text import plural
 from recd.ports import AuditCheckpoint, AuditLog, AuditMark, Catalogue, Clock
 from recd.service.logcheck import after_mark, check_chain, find_mark
 from recd.service.rebuildrequests import RestoredRequests, restore_requests
+from recd.service.segcheck import check_segments
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +86,8 @@ class Rebuild:
     """Two steps, so that the holds are back before recd writes anything and the audit entry
     comes after the start's own checks (the clock's, against the last entry):
 
-    ``restore`` (no audit write): check the log's chain and find the catalogue's mark in it
+    ``restore`` (no audit write): check the log's chain (the live log from the checkpoint,
+    the closed segments from their prints) and find the catalogue's mark in it
     (``problem`` says what is wrong, if anything); when the catalogue has no audit mark, or
     one behind the log's end, store what the log's entries (all, or those after the mark)
     say, in one transaction. ``record``: audit the rebuild, log it and mark the catalogue. A
@@ -103,7 +107,7 @@ class Rebuild:
     ) -> None:
         """``found``: ``MISSING`` or ``EMPTY`` when the catalogue file was so before it was
         opened, ``CORRUPT`` when it was moved aside (None: it was there). ``progress``: told
-        (a ``STATUS=`` line) before a replay. ``found_details`` go in the audit entry (for
+        (a ``STATUS=`` line) before a replay, and before closed audit segments are read. ``found_details`` go in the audit entry (for
         ``CORRUPT``: ``aside``, the name it was moved to, and ``error``)."""
         self.config = config
         self.catalogue = catalogue
@@ -114,6 +118,7 @@ class Rebuild:
         self.progress = progress
         self.problem: Finding | None = None  # erase nothing until acknowledged
         self.checked = 0  # entries whose chain was parsed and linked at start
+        self.segments_read = 0  # closed segments read at start (new or changed since)
         self._done: Rebuilt | None = None
         self._checked = False
 
@@ -130,10 +135,15 @@ class Rebuild:
         mark = self.catalogue.audit_mark()
         state = check_chain(self.path, self.audit, self.catalogue.audit_checkpoint())
         self.checked = state.checked
+        known = self.catalogue.audit_segments()
+        closed = check_segments(self.path, self.audit, known, self.progress)
+        self.segments_read = closed.verified
         lost = None if mark is None else find_mark(self.path, self.audit, mark)
-        self.problem = state.problem or lost
+        self.problem = state.problem or lost or closed.problem
         if self.problem is None and state.checkpoint is not None:
             self.catalogue.set_audit_checkpoint(state.checkpoint)
+        if self.problem is None:
+            self.catalogue.set_audit_segments(closed.prints)
         last = self.audit.last()
         if last is None and mark is None:  # nothing to rebuild from: both start here
             self.catalogue.set_audit_mark(AuditMark(0, None, 0))
@@ -312,8 +322,9 @@ def acknowledge(
     now: datetime,
 ) -> AuditEntry:
     """An administrator takes the log as it is now (``audit.acknowledged``, with what was
-    found): the catalogue is marked at its last entry and the chain checked up to there, so
-    the next start checks only what comes after. Returns the entry."""
+    found): the catalogue is marked at its last entry and the chain checked up to there, and
+    the closed segments there now are trusted as they are, so the next start checks only what
+    comes after (or changes since). Returns the entry."""
     details: dict[str, Any] = {"reason": reason}
     if problem is not None:
         details |= {"kind": problem.kind, "problem": problem.text, **problem.details}
@@ -322,6 +333,7 @@ def acknowledge(
     (digest,) = audit.digests([end])
     checkpoint = AuditCheckpoint(entry.seq, entry.hash, end, digest, audit.live_start())
     catalogue.set_audit_checkpoint(checkpoint)
+    catalogue.set_audit_segments(check_segments(path, audit, catalogue.audit_segments()).prints)
     catalogue.set_audit_mark(AuditMark(entry.seq, entry.hash, end))
     logger.warning(
         "audit log %s acknowledged by %s (%s)%s: erasing resumes",

@@ -13,9 +13,11 @@ import pytest
 
 from recd.adapters._sqlschema import MIGRATIONS
 from recd.adapters.sqlite import SCHEMA_VERSION, SqliteCatalogue, from_us, to_us
+from recd.core.audit import GENESIS
 from recd.core.holds import Hold, HoldState
 from recd.core.model import Classification, Provenance, Recording, Stamps, State, recording_id
 from recd.core.scope import Scope
+from recd.core.segcheck import Ends, Print, Prints, Stat
 from recd.errors import CatalogueCorrupt, StateError
 from recd.ports import (
     AuditCheckpoint,
@@ -466,6 +468,16 @@ def test_the_audit_checkpoint(catalogue: Catalogue) -> None:
     catalogue.set_audit_checkpoint(checkpoint)
     assert catalogue.audit_checkpoint() == checkpoint
     assert catalogue.audit_mark() is None, "the checkpoint is not the mark"
+
+
+def test_the_audit_segments_checked(catalogue: Catalogue) -> None:
+    assert catalogue.audit_segments() is None, "a new catalogue never checked a segment"
+    stat = Stat("audit.log.1-9.gz", 1, 9, 77, 4096, 1_700_000_000_123_456_789)
+    prints = Prints({stat.name: Print(stat, Ends(1, GENESIS, 0, 9, "ab" * 32, 9000))},
+                    (10, "ab" * 32, 9000))  # fmt: skip
+    catalogue.set_audit_segments(prints)
+    assert catalogue.audit_segments() == prints
+    assert catalogue.audit_checkpoint() is None
 
 
 def test_a_replayed_release_lets_go_of_what_no_other_hold_keeps(catalogue: Catalogue) -> None:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from recd.adapters.auditlog import FileAuditLog
+from recd.configtypes import AuditSettings
 from recd.core.audit import AuditDraft, parse_time, seal_line
 from tests.e2e.helpers import (
     audit_entries,
@@ -39,6 +41,7 @@ from tests.e2e.helpers import (
 from tests.fakes import NotifyListener
 
 Damage = Callable[[Path], None]
+AUDIT = AuditSettings(rotate_size=64 << 10)
 
 
 @pytest.fixture
@@ -217,3 +220,60 @@ def test_once_refuses_with_exit_3_until_given_acknowledge_log(tmp_path: Path) ->
     assert not (tmp_path / "recordings/L1/due.wav").exists()
     [ack] = [e for e in audit_entries(tmp_path) if e["action"] == "audit.acknowledged"]
     assert (ack["details"]["kind"], ack["details"]["bad_seq"]) == ("chain", 2)
+
+
+def _first_seq(segment: Path) -> int:
+    return int(segment.name.split(".")[2].split("-")[0])
+
+
+def test_an_entry_changed_in_a_closed_segment_stops_erasing_until_acknowledged(
+    tmp_path: Path, listener: NotifyListener
+) -> None:
+    """Issue 14 points 2-3: the log rotated into three segments, all checked at a start; one
+    entry of the middle segment changed (sealed again, so its own hash verifies): the next
+    start finds it without `recctl audit verify`, and erases nothing until acknowledged."""
+    config = write_estate(tmp_path, listen="127.0.0.1:0")
+    config.write_text(config.read_text() + '\n[audit]\nrotate_size = "64KiB"\n')
+    write_recording(tmp_path, "L1/due.wav", age_days=5)
+    state = tmp_path / "state"
+    for run in range(2):  # the first makes the log; the second checks every segment
+        if run:
+            log = FileAuditLog.open(state / "audit.log", datetime.now(UTC), AUDIT)
+            while log.extent().segments < 3:
+                log.append([AuditDraft("test.note", "x", {"pad": "p" * 900})], datetime.now(UTC))
+            log.close()
+        done = recd("--once", "--config", str(config))
+        assert done.returncode == 0, done.stderr
+    stamp = (datetime.now(UTC) - timedelta(days=40)).timestamp()
+    os.utime(tmp_path / "recordings/L1/due.wav", (stamp, stamp))  # due from now on
+    middle = sorted(state.glob("audit.log.*-*"), key=_first_seq)[1]
+    lines = middle.read_bytes().splitlines(keepends=True)
+    entry = json.loads(lines[5])
+    entry["details"]["pad"] = "changed"
+    draft = AuditDraft(entry["action"], entry["subject"], entry["details"], entry["actor"])
+    when = parse_time(entry["time"])
+    _, lines[5] = seal_line(draft, seq=entry["seq"], prev=entry["prev"], time=when)
+    middle.write_bytes(b"".join(lines))
+
+    proc = start_daemon(config, listener, tmp_path / "recd.log")
+    try:
+        listener.wait_for("READY=1", timeout=60)
+        paused = paused_status(listener)
+        assert paused.startswith(f"{middle}: entry {entry['seq'] + 1} does not verify"), paused
+        assert (tmp_path / "recordings/L1/due.wav").exists(), "erased with the log in doubt"
+        problems = [e for e in audit_entries(tmp_path) if e["action"] == "audit.problem"]
+        assert [p["details"]["kind"] for p in problems] == ["segment"]
+        sock = str(tmp_path / "recd.sock")
+        mark = len(listener.messages)
+        done = recctl("--socket", sock, "audit", "acknowledge", "--reason", "checked the backup")
+        assert done.returncode == 0, done.stderr
+        wait_swept(listener, since=mark)
+        wait_until(
+            "the due recording erased once acknowledged",
+            lambda: not (tmp_path / "recordings/L1/due.wav").exists(),
+        )
+        stop_daemon(proc, listener)
+    finally:
+        kill_daemon(proc)
+    done = recd("--once", "--config", str(config))
+    assert done.returncode == 0, done.stderr
