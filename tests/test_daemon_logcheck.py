@@ -38,13 +38,6 @@ def estate(tmp_path: Path, fake_clock: FakeClock) -> Estate:
 
 
 @pytest.fixture
-def listener(tmp_path: Path) -> Iterator[NotifyListener]:
-    sock = NotifyListener(str(tmp_path / "notify"))
-    yield sock
-    sock.close()
-
-
-@pytest.fixture
 def daemon(estate: Estate, listener: NotifyListener) -> Iterator[Daemon]:
     d = Daemon(estate.config, estate.clock, Notifier(listener.path))
     yield d

@@ -107,8 +107,9 @@ class Rebuild:
     ) -> None:
         """``found``: ``MISSING`` or ``EMPTY`` when the catalogue file was so before it was
         opened, ``CORRUPT`` when it was moved aside (None: it was there). ``progress``: told
-        (a ``STATUS=`` line) before a replay, and before closed audit segments are read. ``found_details`` go in the audit entry (for
-        ``CORRUPT``: ``aside``, the name it was moved to, and ``error``)."""
+        (a ``STATUS=`` line) before a replay, and before closed audit segments are read.
+        ``found_details`` go in the audit entry (for ``CORRUPT``: ``aside``, the name it was
+        moved to, and ``error``)."""
         self.config = config
         self.catalogue = catalogue
         self.audit = audit

@@ -15,7 +15,7 @@ import os
 import pwd
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,13 +42,6 @@ from tests.fakes import NotifyListener
 
 Damage = Callable[[Path], None]
 AUDIT = AuditSettings(rotate_size=64 << 10)
-
-
-@pytest.fixture
-def listener(tmp_path: Path) -> Iterator[NotifyListener]:
-    sock = NotifyListener(str(tmp_path / "notify"))
-    yield sock
-    sock.close()
 
 
 def history(base: Path, port: int = 0) -> Path:
