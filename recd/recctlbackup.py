@@ -28,6 +28,7 @@ import resource
 import sqlite3
 import stat
 import sys
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,8 @@ from recd.protocol import Request
 
 _CHUNK = 1024 * 1024
 _NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: a FIFO planted under a listed name is refused, not waited on for ever.
+_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 def _why(exc: OSError) -> str:
@@ -146,14 +148,17 @@ def _check_empty(path: Path, fd: int, made: bool) -> None:
 # --- recctl backup DIR ---------------------------------------------------------------------------
 
 
-def _copy(src: int, dst: int, size: int, name: str) -> str:
+def _copy(src: int, dst: int, size: int, name: Path) -> str:
     """Copy ``size`` bytes from the start of ``src`` to ``dst``, synced; their SHA-256."""
     digest = hashlib.sha256()
     pos = 0
     while pos < size:
         chunk = os.pread(src, min(_CHUNK, size - pos), pos)
         if not chunk:
-            raise RecdError(f"{name}: recd's copy ends at byte {pos}, before {size}")
+            raise RecdError(
+                f"{name}: recd's copy ends at byte {pos}, not at {size} as recd said: the file "
+                "shrank in recd's state directory while it was copied (nothing was kept)"
+            )
         digest.update(chunk)
         view = memoryview(chunk)
         while view:
@@ -188,7 +193,7 @@ def _write_files(target: Target, files: list[Any], fds: tuple[int, ...]) -> list
             raise clikit.unexpected("backup", f"a size of {size!r}")
         dst = _create(target, name)
         try:
-            digest = _copy(src, dst, size, name)
+            digest = _copy(src, dst, size, target.path / name)
         except OSError as exc:
             raise _fail(target.path / name, "cannot write it", exc) from None
         finally:
@@ -326,11 +331,20 @@ def _hash(dirfd: int, name: str) -> tuple[int, str] | str:
     return size, digest.hexdigest()
 
 
+class _Unreadable(Exception):
+    """An audit file of the backup that cannot be read to its end: its name and why."""
+
+
 def _chain_lines(dirfd: int, names: list[str]) -> Iterator[bytes]:
     for name in names:
-        raw: IO[bytes] = os.fdopen(_open_in(dirfd, name), "rb")
-        with raw, gzip.GzipFile(fileobj=raw) if name.endswith(".gz") else raw as lines:
-            yield from lines
+        try:
+            raw: IO[bytes] = os.fdopen(_open_in(dirfd, name), "rb")
+            with raw, gzip.GzipFile(fileobj=raw) if name.endswith(".gz") else raw as lines:
+                yield from lines
+        except OSError as exc:  # gzip.BadGzipFile is one
+            raise _Unreadable(f"{name}: {_why(exc)}") from None
+        except (EOFError, zlib.error) as exc:
+            raise _Unreadable(f"{name}: not a whole gzip file ({exc})") from None
 
 
 def _chain_problems(dirfd: int, manifest: Manifest) -> list[str]:
@@ -338,8 +352,8 @@ def _chain_problems(dirfd: int, manifest: Manifest) -> list[str]:
     watch = [] if not manifest.mark_seq else [manifest.mark_seq]
     try:
         result = verify(_chain_lines(dirfd, names), watch)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        return [f"the audit files cannot be read: {exc}"]
+    except _Unreadable as exc:
+        return [f"{exc}: the audit chain cannot be read"]
     if not result.ok:
         return [f"the audit chain breaks at seq {result.bad_seq}: {result.reason}"]
     problems = []
@@ -367,7 +381,8 @@ def _catalogue_problems(path: Path, manifest: Manifest) -> list[str]:
     except sqlite3.Error as exc:
         return [f"{CATALOGUE}: not a readable catalogue: {exc}"]
     if check != "ok":
-        return [f"{CATALOGUE}: quick_check: {check}"]
+        found = [line for line in str(check).splitlines() if not line.startswith("***")]
+        return [f"{CATALOGUE}: damaged (PRAGMA quick_check: {'; '.join(found)})"]
     mark = json.loads(row[0]) if row else {}
     if (mark.get("seq"), mark.get("hash")) != (manifest.mark_seq, manifest.mark_hash):
         return [f"{CATALOGUE}: audit mark {mark}, the manifest says {manifest.mark_seq}"]

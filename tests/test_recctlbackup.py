@@ -3,8 +3,11 @@ chain over segments and the live log, a manifest), each changed in one way."""
 
 from __future__ import annotations
 
+import errno
+import gzip
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,6 +19,7 @@ from recd import recctl
 from recd.adapters.sqlite import SqliteCatalogue
 from recd.core.audit import GENESIS, AuditDraft, seal_line
 from recd.core.backup import BackupFile, Manifest, manifest_json
+from recd.errors import ExitCode
 from recd.ports import AuditMark
 
 WHEN = datetime(2026, 12, 1, tzinfo=UTC)
@@ -144,3 +148,166 @@ def test_verify_refuses_a_symlink_and_prints_json(
     shown = json.loads(capsys.readouterr().out)
     assert shown == {"dir": str(target), "ok": True, "problems": [], "entries": 6,
                      "head": f"6:{chain(6)[-1][1]}"}  # fmt: skip
+
+
+def test_verify_of_a_directory_that_is_not_there_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert verified(tmp_path / "nowhere", capsys) == (
+        1, "", f"recctl: {tmp_path / 'nowhere'}: cannot open it: No such file or directory\n",
+    )  # fmt: skip
+
+
+def fifo(path: Path) -> None:
+    path.unlink()
+    os.mkfifo(path)
+
+
+def planted(kind: str) -> Callable[[Path], None]:
+    """``audit.log`` replaced by a FIFO, a symbolic link, a directory, or removed."""
+
+    def plant(target: Path) -> None:
+        log = target / "audit.log"
+        if kind == "fifo":
+            fifo(log)
+        elif kind == "symlink":
+            (target / "elsewhere").write_bytes(log.read_bytes())
+            log.unlink()
+            log.symlink_to(target / "elsewhere")
+            (target / "elsewhere").rename(target.parent / "elsewhere")
+        elif kind == "directory":
+            log.unlink()
+            log.mkdir()
+        else:
+            log.unlink()
+
+    return plant
+
+
+@pytest.mark.parametrize(
+    ("kind", "problem"),
+    [
+        ("fifo", "audit.log: cannot read it: not a regular file"),
+        ("symlink", "audit.log: cannot read it: Too many levels of symbolic links"),
+        ("directory", "audit.log: cannot read it: not a regular file"),
+        ("missing", "audit.log: missing"),
+    ],
+)
+def test_a_listed_file_that_is_not_a_plain_file_is_a_problem_not_a_hang(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, problem: str
+) -> None:
+    """A FIFO under a listed name used to block verify for ever (opened without O_NONBLOCK)."""
+    target = build(tmp_path)
+    planted(kind)(target)
+    code, out, err = verified(target, capsys)
+    assert (code, out, err) == (1, "", f"recctl: {target}: {problem}\n")
+
+
+def test_a_manifest_that_is_a_fifo_is_refused_not_waited_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = build(tmp_path)
+    fifo(target / "MANIFEST.json")
+    assert verified(target, capsys) == (
+        1, "", f"recctl: {target}: MANIFEST.json: not a regular file (an interrupted backup "
+        "has none)\n",
+    )  # fmt: skip
+
+
+def test_a_read_error_is_a_problem_of_that_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk error while reading (EIO cannot be had from a real disk here: os.read fails)."""
+    target = build(tmp_path)
+    real_read = os.read
+
+    def failing(fd: int, size: int) -> bytes:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("/audit.log.1-3"):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real_read(fd, size)
+
+    monkeypatch.setattr(os, "read", failing)
+    assert verified(target, capsys) == (
+        1, "", f"recctl: {target}: audit.log.1-3: cannot read it: Input/output error\n",
+    )  # fmt: skip
+
+
+def segment_gzipped(target: Path, damage: str) -> None:
+    """``audit.log.1-3`` compressed as rotation leaves it, then damaged (``flipped``: a byte
+    inside, ``cut``: its second half gone), the manifest rewritten to match: only reading the
+    chain can tell."""
+    plain = target / "audit.log.1-3"
+    packed = bytearray(gzip.compress(plain.read_bytes()))
+    if damage == "flipped":
+        packed[len(packed) // 2] ^= 0xFF
+    else:
+        del packed[len(packed) // 2 :]
+    (target / "audit.log.1-3.gz").write_bytes(packed)
+    plain.unlink()
+    manifest = json.loads((target / "MANIFEST.json").read_bytes())
+    for f in manifest["files"]:
+        if f["name"] == "audit.log.1-3":
+            f.update(name="audit.log.1-3.gz", size=len(packed),
+                     sha256=hashlib.sha256(packed).hexdigest())  # fmt: skip
+    (target / "MANIFEST.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        ("flipped", "not a whole gzip file (Error -3 while decompressing data: "),
+        ("cut", "not a whole gzip file (Compressed file ended before the end-of-stream marker"),
+    ],
+)
+def test_a_damaged_compressed_segment_is_named_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str, why: str
+) -> None:
+    """zlib's own error used to escape as a traceback; the file is named."""
+    target = build(tmp_path)
+    segment_gzipped(target, damage)
+    code, out, err = verified(target, capsys)
+    assert (code, out) == (1, "")
+    assert err.startswith(f"recctl: {target}: audit.log.1-3.gz: {why}"), err
+    assert err.endswith(": the audit chain cannot be read\n") and err.count("\n") == 1, err
+
+
+def test_a_damaged_catalogue_says_so_on_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A page of the catalogue damaged (its hash in the manifest to match): quick_check's
+    report, on one line."""
+    target = build(tmp_path)
+    db = target / "catalog.db"
+    data = bytearray(db.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    last = len(data) - page
+    data[last + 1 : last + 3] = b"\xff\xff"  # the last page's first free block: out of the page
+    db.write_bytes(data)
+    write_manifest(target, chain(6)[-1][1], (4, chain(6)[3][1]))
+    code, out, err = verified(target, capsys)
+    assert (code, out) == (1, "")
+    assert err == (
+        f"recctl: {target}: catalog.db: damaged (PRAGMA quick_check: Page {len(data) // page}: "
+        "free space corruption)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["backup", "verify"], "backup verify: DIR is required (to back up into a directory "
+         "named verify, give ./verify)"),
+        (["backup", "a", "b"], "unrecognized arguments: b (see `recctl backup --help`)"),
+    ],
+)  # fmt: skip
+def test_backup_arguments_that_make_no_sense_are_a_usage_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code = recctl.main(["--socket", str(tmp_path / "none.sock"), *argv])
+    assert (code, capsys.readouterr().err) == (ExitCode.USAGE, f"recctl: {message}\n")
+    assert os.listdir(tmp_path) == [], "something was created"
