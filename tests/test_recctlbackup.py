@@ -1,26 +1,35 @@
 """`recctl backup verify DIR` offline, on backups built here file by file (a real catalogue, a real
-chain over segments and the live log, a manifest), each changed in one way."""
+chain over segments and the live log, a manifest), each changed in one way; and what `recctl
+backup DIR` does when something fails while it writes (an in-process daemon, a real socket)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gzip
 import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from recd import recctl
+from recd import client, recctl
 from recd.adapters.sqlite import SqliteCatalogue
 from recd.core.audit import GENESIS, AuditDraft, seal_line
 from recd.core.backup import BackupFile, Manifest, manifest_json
 from recd.errors import ExitCode
 from recd.ports import AuditMark
+from recd.protocol import Reply
+from tests.adapters.loopfs import Mounts
+from tests.estate import Estate
+from tests.fulldisk import fill
+from tests.test_admin import Live, estate  # noqa: F401 (fixture)
 
 WHEN = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -311,3 +320,214 @@ def test_backup_arguments_that_make_no_sense_are_a_usage_error(
     code = recctl.main(["--socket", str(tmp_path / "none.sock"), *argv])
     assert (code, capsys.readouterr().err) == (ExitCode.USAGE, f"recctl: {message}\n")
     assert os.listdir(tmp_path) == [], "something was created"
+
+
+# --- recctl backup DIR: what fails while it writes -----------------------------------------------
+# Against a daemon started in-process (tests/test_admin.py's Live: its loop on a thread, a real
+# socket), recctl run in-process so that a failure can be made to happen at its moment.
+
+
+@pytest.fixture
+def live(estate: Estate) -> Iterator[Live]:  # noqa: F811
+    running = Live(estate)
+    yield running
+    running.close()
+
+
+def backup_in(live: Live, target: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = recctl.main(["--socket", str(live.estate.config.daemon.socket), "backup", str(target)])
+    return code, capsys.readouterr().err
+
+
+def written_entries(live: Live) -> list[dict[str, Any]]:
+    log = live.estate.config.daemon.state_dir / "audit.log"
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    return [e for e in entries if e["action"] == "backup.written"]
+
+
+#: (descriptor, device, inode) of each snapshot file recd handed over in the test.
+Handed = list[tuple[int, int, int]]
+
+
+def still_open(handed: Handed) -> list[int]:
+    """The handed descriptors still open on the file they were handed with."""
+    out = []
+    for fd, dev, ino in handed:
+        with contextlib.suppress(OSError):
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) == (dev, ino):
+                out.append(fd)
+    return out
+
+
+def unharmed(live: Live, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The daemon takes the next backup, which verifies; it is the only one audited."""
+    again = tmp_path / "again"
+    assert backup_in(live, again, capsys) == (0, "")
+    assert recctl.main(["backup", "verify", str(again)]) == 0
+    assert [e["subject"] for e in written_entries(live)] == [str(again)]
+    assert list(live.estate.config.daemon.state_dir.glob(".backup-*")) == []
+
+
+def after_the_handover(
+    monkeypatch: pytest.MonkeyPatch, then: Callable[[Reply], Reply] = lambda reply: reply
+) -> Handed:
+    """recctl's call for the snapshot returns, then ``then`` happens (and shapes its reply);
+    the descriptors handed over."""
+    real_call = client.call
+    handed: Handed = []
+
+    def call_then(*args: Any, **kwargs: Any) -> Any:
+        reply = real_call(*args, **kwargs)
+        if not kwargs.get("fds"):
+            return reply
+        handed.extend((fd, os.fstat(fd).st_dev, os.fstat(fd).st_ino) for fd in reply.fds)
+        return then(reply)
+
+    monkeypatch.setattr(client, "call", call_then)
+    return handed
+
+
+def test_a_parent_that_is_a_file_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "plain").write_text("keep me")
+    target = tmp_path / "plain" / "b"
+    code = recctl.main(["--socket", str(tmp_path / "none.sock"), "backup", str(target)])
+    assert (code, capsys.readouterr().err) == (
+        1, f"recctl: {target}: cannot create it: Not a directory\n",
+    )  # fmt: skip
+    assert (tmp_path / "plain").read_text() == "keep me"
+
+
+@pytest.fixture
+def mounts(tmp_path: Path) -> Iterator[Mounts]:
+    with Mounts(tmp_path / "mounts") as m:
+        yield m
+
+
+@pytest.mark.root
+def test_a_full_disk_takes_back_what_was_written_and_keeps_the_empty_dir_it_was_given(
+    tmp_path: Path,
+    live: Live,
+    mounts: Mounts,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    disk = tmp_path / "usb"
+    mounts.tmpfs(disk, size="256k")
+    target = disk / "b"
+    target.mkdir(mode=0o700)  # the operator's own, empty: kept, emptied again
+    fill(disk)
+    handed = after_the_handover(monkeypatch)
+    code, err = backup_in(live, target, capsys)
+    assert (code, err) == (
+        1, f"recctl: {target / 'catalog.db'}: cannot write it: No space left on device\n",
+    )  # fmt: skip
+    assert os.listdir(target) == []
+    assert handed and still_open(handed) == [], "a descriptor of the snapshot was left open"
+    assert written_entries(live) == []
+    monkeypatch.undo()
+    unharmed(live, tmp_path, capsys)
+
+
+def test_dir_removed_while_recctl_writes_is_named(
+    tmp_path: Path,
+    live: Live,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    target = tmp_path / "b"
+
+    def remove_dir(reply: Reply) -> Reply:
+        target.rmdir()  # a clean-up job, say: DIR is still empty
+        return reply
+
+    after_the_handover(monkeypatch, remove_dir)
+    code, err = backup_in(live, target, capsys)
+    assert (code, err) == (
+        1, f"recctl: {target / 'catalog.db'}: cannot create it: No such file or directory\n",
+    )  # fmt: skip
+    assert not target.exists()
+    monkeypatch.undo()
+    assert written_entries(live) == []
+    unharmed(live, tmp_path, capsys)
+
+
+def test_a_segment_that_shrinks_while_it_is_copied_fails_the_backup(
+    tmp_path: Path,
+    live: Live,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """recd hands closed segments over where they are; one cut short in the state directory
+    (it must never be) after recd said its size is not copied short."""
+    segment = live.estate.config.daemon.state_dir / "audit.log.1-3"
+    segment.write_bytes(b"".join(e[2] for e in chain(3)))
+    size = segment.stat().st_size
+    target = tmp_path / "b"
+
+    def cut_short(reply: Reply) -> Reply:
+        os.truncate(segment, 100)
+        return reply
+
+    handed = after_the_handover(monkeypatch, cut_short)
+    code, err = backup_in(live, target, capsys)
+    assert (code, err) == (
+        1,
+        f"recctl: {target / 'audit.log.1-3'}: recd's copy ends at byte 100, not at {size} as "
+        "recd said: the file shrank in recd's state directory while it was copied (nothing "
+        "was kept)\n",
+    )
+    assert not target.exists()
+    assert handed and still_open(handed) == []
+    assert written_entries(live) == []
+    segment.unlink()
+    monkeypatch.undo()
+    unharmed(live, tmp_path, capsys)
+
+
+def first_file(change: dict[str, Any]) -> Callable[[Reply], Reply]:
+    def alter(reply: Reply) -> Reply:
+        result = dict(reply.result)
+        result["files"] = [result["files"][0] | change, *result["files"][1:]]
+        return replace(reply, result=result)
+
+    return alter
+
+
+def one_descriptor_short(reply: Reply) -> Reply:
+    os.close(reply.fds[-1])
+    return replace(reply, fds=reply.fds[:-1])
+
+
+@pytest.mark.parametrize(
+    ("alter", "detail"),
+    [
+        (first_file({"name": "../../etc/cron.d/x"}), "a file named '../../etc/cron.d/x'"),
+        (first_file({"size": -1}), "a size of -1"),
+        (first_file({"size": "12"}), "a size of '12'"),
+        (one_descriptor_short, "1 descriptors for 2 files"),
+    ],
+)
+def test_a_reply_recctl_cannot_trust_writes_nothing(
+    tmp_path: Path,
+    live: Live,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    alter: Callable[[Reply], Reply],
+    detail: str,
+) -> None:
+    """A reply from another recd version (or not from recd): nothing written, none of its
+    descriptors kept open, nothing audited."""
+    target = tmp_path / "b"
+    handed = after_the_handover(monkeypatch, alter)
+    code, err = backup_in(live, target, capsys)
+    assert (code, err) == (
+        1,
+        f"recctl: recd's reply to `backup` is not what this recctl expects ({detail}); use the "
+        "recctl that came with this recd\n",
+    )
+    assert not target.exists()
+    assert handed and still_open(handed) == []
+    assert written_entries(live) == []
