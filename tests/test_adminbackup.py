@@ -1,11 +1,15 @@
 """The daemon's `backup` and `backup written` commands in-process (a started daemon, its loop on a
 thread, a real socket): one backup at a time, tokens, a catalogue ahead of its log, no temporary
-file left in the state directory."""
+file left in the state directory, each refusal and failure; and the snapshot itself
+(``recd.adapters.snapshot``) on a state directory written here, a race made to happen."""
 
 from __future__ import annotations
 
+import errno
+import gzip
 import json
 import os
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -14,9 +18,17 @@ from typing import Any
 
 import pytest
 
+from recd import client, recctl
+from recd.adapters import snapshot
+from recd.adapters.snapshot import Snapshot, close_all
+from recd.adminbackup import REMEMBERED
 from recd.client import call
+from recd.core.backup import audit_order
 from recd.protocol import ErrorKind, Reply, Request
+from tests.adapters.loopfs import Mounts
+from tests.e2e.test_backup import write_chain
 from tests.estate import Estate
+from tests.fulldisk import audit_on, fill, pad_to_page_end
 from tests.test_admin import Live, estate  # noqa: F401 (fixture)
 
 
@@ -142,3 +154,257 @@ def test_a_catalogue_ahead_of_its_log_is_not_backed_up(live: Live) -> None:
         f"({entries}): the log was cut or replaced; see `recctl audit verify`"
     )
     assert leftovers(live) == []
+
+
+def test_only_the_last_few_tokens_are_remembered(live: Live) -> None:
+    tokens = [backup(live)["token"] for _ in range(REMEMBERED + 1)]
+    args = {"dir": "/backups/x", "manifest_sha256": "0" * 64, "bytes": 10}
+    oldest = ask(live, "backup written", token=tokens[0], **args)
+    assert (oldest.error, oldest.message) == (
+        ErrorKind.NOT_FOUND,
+        "no backup was handed to you with this token (or recd restarted)",
+    )
+    assert ask(live, "backup written", token=tokens[1], **args).ok
+
+
+def test_a_manifest_digest_that_is_not_one_is_refused(live: Live) -> None:
+    token = backup(live)["token"]
+    bad = ask(live, "backup written", token=token, dir="/b", manifest_sha256="abc", bytes=1)
+    assert (bad.error, bad.message) == (
+        ErrorKind.USAGE,
+        "manifest_sha256: a SHA-256 in hex expected, not 'abc'",
+    )
+    assert ask(live, "backup written", token=token, dir="/b", manifest_sha256="a" * 64,
+               bytes=1).ok  # fmt: skip
+
+
+def refused(live: Live) -> str:
+    """The message of a backup recd refuses; it handed nothing over and left nothing behind."""
+    reply = ask(live, "backup", dir="/backups/x")
+    assert (reply.error, reply.fds) == (ErrorKind.FAILED, ())
+    assert leftovers(live) == []
+    assert reply.message is not None
+    return reply.message
+
+
+def test_a_damaged_last_entry_refuses_the_backup_and_says_where_to_look(live: Live) -> None:
+    log = live.estate.audit_path
+    whole = log.stat().st_size
+    with log.open("ab") as f:
+        f.write(b'{"seq": "not an entry"}\n')
+    message = refused(live)
+    assert message.startswith(f"{log}: cannot take a backup: its last entry is damaged (")
+    assert message.endswith("); see `recctl audit verify`")
+    os.truncate(log, whole)
+    assert backup(live)["files"]  # the daemon is unharmed
+
+
+def test_something_under_a_segments_name_that_is_no_file_refuses_the_backup(live: Live) -> None:
+    state = live.estate.config.daemon.state_dir
+    (state / "audit.log.1-3").mkdir()
+    assert refused(live) == f"{state}: cannot take a backup: audit.log.1-3 is not a regular file"
+    (state / "audit.log.1-3").rmdir()
+    assert backup(live)["files"]
+
+
+@pytest.fixture
+def mounts(tmp_path: Path) -> Iterator[Mounts]:
+    with Mounts(tmp_path / "mounts") as m:
+        yield m
+
+
+@pytest.mark.root
+def test_a_state_directory_out_of_inodes_refuses_the_backup(
+    estate: Estate,  # noqa: F811
+    mounts: Mounts,
+) -> None:
+    state = estate.config.daemon.state_dir
+    mounts.tmpfs(state, size="4m,nr_inodes=64")
+    running = Live(estate)
+    try:
+        spare = state / "spare"
+        spare.mkdir()
+        made = 0
+        with pytest.raises(OSError) as full:
+            while True:
+                (spare / str(made)).touch()
+                made += 1
+        assert full.value.errno == errno.ENOSPC
+        assert refused(running) == (
+            f"{state}: cannot take a backup: No space left on device (ENOSPC)"
+        )
+        shutil.rmtree(spare)
+        assert backup(running)["files"]
+    finally:
+        running.close()
+
+
+@pytest.mark.root
+def test_the_audit_entry_not_written_is_said_and_the_backup_stays_whole(
+    tmp_path: Path,
+    estate: Estate,  # noqa: F811
+    mounts: Mounts,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The audit disk fills up between the snapshot and its ``backup.written`` entry: recctl
+    says the backup is complete and not recorded (exit 1); it verifies; nothing half-written
+    is left in the log."""
+    disk = mounts.tmpfs(tmp_path / "auditfs", size="64k").mountpoint
+    audit_on(mounts, estate, disk)
+    running = Live(estate)
+    filler: list[Path] = []
+    try:
+        pad_to_page_end(running.daemon)
+        real_call = client.call
+
+        def call_then_fill(*args: Any, **kwargs: Any) -> Any:
+            reply = real_call(*args, **kwargs)
+            if kwargs.get("fds"):
+                filler.append(fill(disk))
+            return reply
+
+        monkeypatch.setattr(client, "call", call_then_fill)
+        target = tmp_path / "b"
+        code = recctl.main(["--socket", str(estate.config.daemon.socket), "backup", str(target)])
+        assert (code, capsys.readouterr().err) == (
+            1,
+            f"recctl: {target}: the backup is complete, but recd did not record it in the audit "
+            f"log: the backup in {target} is written, but its audit entry is not: No space left "
+            "on device (ENOSPC)\n",
+        )
+        monkeypatch.undo()
+        assert recctl.main(["backup", "verify", str(target)]) == 0
+        log = estate.audit_path.read_bytes()
+        assert log.endswith(b"\n") and b"backup.written" not in log
+    finally:
+        for path in filler:
+            path.unlink()
+        running.close()
+
+
+# --- the snapshot itself (recd.adapters.snapshot), on a state directory written here -------------
+
+
+def fds_open() -> list[str]:
+    return sorted(os.listdir("/proc/self/fd"))
+
+
+def state_with_segment(tmp_path: Path) -> Path:
+    state = tmp_path / "state"
+    write_chain(state, [("audit.log.1-3", 1, 3), ("audit.log", 4, 5)])
+    return state
+
+
+def compress(state: Path, name: str) -> None:
+    """What rotation does to a closed segment: ``name.gz`` written, ``name`` removed."""
+    (state / f"{name}.gz").write_bytes(gzip.compress((state / name).read_bytes()))
+    (state / name).unlink()
+
+
+def test_a_segment_compressed_between_listing_and_opening_is_listed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = state_with_segment(tmp_path)
+    listed: list[list[str]] = []
+
+    def compress_once_listed(names: list[str]) -> list[str]:
+        listed.append(sorted(names))
+        if len(listed) == 1:
+            compress(state, "audit.log.1-3")
+        return audit_order(names)
+
+    monkeypatch.setattr(snapshot, "audit_order", compress_once_listed)
+    snap = Snapshot(state)
+    cut = snap.cut()
+    try:
+        assert listed == [["audit.log.1-3"], ["audit.log.1-3.gz"]]
+        assert [h.name for h in cut.segments] == ["audit.log.1-3.gz"]
+        assert cut.last is not None and (cut.last.seq, cut.end) == (5, cut_size(state))
+    finally:
+        close_all([cut.live, *(h.fd for h in cut.segments)])
+        snap.remove()
+
+
+def cut_size(state: Path) -> int:
+    return (state / "audit.log").stat().st_size
+
+
+def test_a_segment_that_keeps_moving_is_an_error_and_leaves_nothing_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Moved away after each of the three listings: the last attempt's error is raised (the
+    admin command says it), no descriptor stays open, the snapshot directory goes."""
+    state = state_with_segment(tmp_path)
+    names = ["audit.log.1-3", "audit.log.1-3.gz"]
+
+    def moved_once_listed(listed: list[str]) -> list[str]:
+        old, new = names if names[0] in listed else names[::-1]
+        (state / old).rename(state / new)
+        return audit_order(listed)
+
+    monkeypatch.setattr(snapshot, "audit_order", moved_once_listed)
+    before = fds_open()
+    snap = Snapshot(state)
+    with pytest.raises(FileNotFoundError):
+        snap.cut()
+    snap.remove()
+    assert fds_open() == before
+    assert list(state.glob(".backup-*")) == []
+
+
+def test_a_live_log_cut_short_after_the_cut_is_an_error_and_leaves_nothing_open(
+    tmp_path: Path,
+) -> None:
+    state = state_with_segment(tmp_path)
+    before = fds_open()
+    snap = Snapshot(state)
+    snap.catalogue.write_bytes(b"the catalogue's copy")
+    cut = snap.cut()
+    os.truncate(state / "audit.log", 10)
+    with pytest.raises(OSError) as exc:
+        snap.hand_over(cut)
+    assert str(exc.value) == (
+        f"the audit log ends at byte 10, before the {cut.end} bytes recd wrote"
+    )
+    snap.remove()
+    assert fds_open() == before
+    assert list(state.glob(".backup-*")) == []
+
+
+def test_an_empty_live_log_is_handed_over_empty(tmp_path: Path) -> None:
+    """Only segments, the live log begun and not yet written: the head is the last segment's."""
+    state = state_with_segment(tmp_path)
+    (state / "audit.log").write_bytes(b"")
+    snap = Snapshot(state)
+    snap.catalogue.write_bytes(b"the catalogue's copy")
+    cut = snap.cut()
+    assert (cut.end, cut.last) == (0, None)
+    handed = snap.hand_over(cut)
+    snap.remove()
+    try:
+        assert [(h.name, h.size) for h in handed] == [
+            ("catalog.db", 20), ("audit.log.1-3", (state / "audit.log.1-3").stat().st_size),
+            ("audit.log", 0),
+        ]  # fmt: skip
+    finally:
+        close_all([h.fd for h in handed])
+
+
+def test_a_last_entry_longer_than_a_read_is_found_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The newline before the last entry is searched for backwards a chunk at a time (1 MiB;
+    64 bytes here, so that every entry spans several) and the torn tail is left out."""
+    state = state_with_segment(tmp_path)
+    whole = cut_size(state)
+    with (state / "audit.log").open("ab") as f:
+        f.write(b'{"seq": 6, "torn')  # a write in progress
+    monkeypatch.setattr(snapshot, "_CHUNK", 64)
+    snap = Snapshot(state)
+    cut = snap.cut()
+    try:
+        assert cut.last is not None and (cut.last.seq, cut.end) == (5, whole)
+    finally:
+        close_all([cut.live, *(h.fd for h in cut.segments)])
+        snap.remove()
