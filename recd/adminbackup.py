@@ -169,7 +169,8 @@ class Backups:
             seq, digest = self.loop.call_soon(record)
         except OSError as exc:
             raise RecdError(
-                f"the backup in {target} is written, but its audit entry is not: {os_reason(exc)}"
+                f"{self.loop.config.daemon.state_dir / 'audit.log'}: cannot write the audit "
+                f"log: {os_reason(exc)}"
             ) from None
         logger.info(
             "backup written by %s to %s (audit entry %d)", caller.user, printable(target), seq

@@ -374,15 +374,17 @@ def _catalogue_problems(path: Path, manifest: Manifest) -> list[str]:
     try:
         db = sqlite3.connect(uri, uri=True)
         try:
-            (check,) = db.execute("PRAGMA quick_check").fetchone()
+            rows = [str(r[0]) for r in db.execute("PRAGMA quick_check").fetchall()]
             row = db.execute("SELECT value FROM meta WHERE key = 'audit_mark'").fetchone()
         finally:
             db.close()
     except sqlite3.Error as exc:
         return [f"{CATALOGUE}: not a readable catalogue: {exc}"]
-    if check != "ok":
-        found = [line for line in str(check).splitlines() if not line.startswith("***")]
-        return [f"{CATALOGUE}: damaged (PRAGMA quick_check: {'; '.join(found)})"]
+    if rows != ["ok"]:  # as the daemon says it (recd.adapters._sqlcorrupt)
+        found = [line for r in rows for line in r.splitlines() if not line.startswith("***")]
+        first = found[0] if found else "failed"
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        return [f"{CATALOGUE}: damaged (PRAGMA quick_check: {first}{more})"]
     mark = json.loads(row[0]) if row else {}
     if (mark.get("seq"), mark.get("hash")) != (manifest.mark_seq, manifest.mark_hash):
         return [f"{CATALOGUE}: audit mark {mark}, the manifest says {manifest.mark_seq}"]

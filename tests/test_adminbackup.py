@@ -270,8 +270,8 @@ def test_the_audit_entry_not_written_is_said_and_the_backup_stays_whole(
         assert (code, capsys.readouterr().err) == (
             1,
             f"recctl: {target}: the backup is complete, but recd did not record it in the audit "
-            f"log: the backup in {target} is written, but its audit entry is not: No space left "
-            "on device (ENOSPC)\n",
+            f"log: {estate.audit_path}: cannot write the audit log: No space left on device "
+            "(ENOSPC)\n",
         )
         monkeypatch.undo()
         assert recctl.main(["backup", "verify", str(target)]) == 0

@@ -243,14 +243,16 @@ def test_a_read_error_is_a_problem_of_that_file(
 
 def segment_gzipped(target: Path, damage: str) -> None:
     """``audit.log.1-3`` compressed as rotation leaves it, then damaged (``flipped``: a byte
-    inside, ``cut``: its second half gone), the manifest rewritten to match: only reading the
-    chain can tell."""
+    inside, ``cut``: its second half gone, ``plain``: not compressed), the manifest rewritten
+    to match: only reading the chain can tell."""
     plain = target / "audit.log.1-3"
     packed = bytearray(gzip.compress(plain.read_bytes()))
     if damage == "flipped":
         packed[len(packed) // 2] ^= 0xFF
-    else:
+    elif damage == "cut":
         del packed[len(packed) // 2 :]
+    else:
+        packed = bytearray(plain.read_bytes())  # named .gz, never compressed
     (target / "audit.log.1-3.gz").write_bytes(packed)
     plain.unlink()
     manifest = json.loads((target / "MANIFEST.json").read_bytes())
@@ -266,6 +268,7 @@ def segment_gzipped(target: Path, damage: str) -> None:
     [
         ("flipped", "not a whole gzip file (Error -3 while decompressing data: "),
         ("cut", "not a whole gzip file (Compressed file ended before the end-of-stream marker"),
+        ("plain", "Not a gzipped file (b'{\"')"),
     ],
 )
 def test_a_damaged_compressed_segment_is_named_not_a_traceback(
