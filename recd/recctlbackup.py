@@ -385,7 +385,12 @@ def _catalogue_problems(path: Path, manifest: Manifest) -> list[str]:
         first = found[0] if found else "failed"
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         return [f"{CATALOGUE}: damaged (PRAGMA quick_check: {first}{more})"]
-    mark = json.loads(row[0]) if row else {}
+    try:
+        mark = json.loads(row[0]) if row else {}
+    except ValueError:
+        mark = None
+    if not isinstance(mark, dict):
+        return [f"{CATALOGUE}: its audit mark is not readable: {render.printable(str(row[0]))}"]
     if (mark.get("seq"), mark.get("hash")) != (manifest.mark_seq, manifest.mark_hash):
         return [f"{CATALOGUE}: audit mark {mark}, the manifest says {manifest.mark_seq}"]
     return []

@@ -111,6 +111,17 @@ def no_manifest(target: Path) -> None:
     (target / "MANIFEST.json").unlink()
 
 
+def unreadable_mark(value: str) -> Callable[[Path], None]:
+    def damage(target: Path) -> None:
+        db = sqlite3.connect(target / "catalog.db")
+        with db:
+            db.execute("UPDATE meta SET value = ? WHERE key = 'audit_mark'", (value,))
+        db.close()
+        write_manifest(target, chain(6)[-1][1], (4, chain(6)[3][1]))
+
+    return damage
+
+
 def garbage_catalogue(target: Path) -> None:
     (target / "catalog.db").write_bytes(b"not a database" * 100)
     write_manifest(target, chain(6)[-1][1], (4, chain(6)[3][1]))
@@ -127,6 +138,8 @@ def wrong_head(target: Path) -> None:
         (catalogue_disagrees, "catalog.db: audit mark"),
         (no_manifest, "MANIFEST.json: No such file or directory (an interrupted backup has none)"),
         (garbage_catalogue, "catalog.db: not a readable catalogue: file is not a database"),
+        (unreadable_mark("{4:"), "catalog.db: its audit mark is not readable: {4:"),
+        (unreadable_mark("[4]"), "catalog.db: its audit mark is not readable: [4]"),
         (wrong_head,
          f"the audit chain ends at 6:{chain(6)[-1][1]}, the manifest says 6:{'d' * 64}"),
     ],
