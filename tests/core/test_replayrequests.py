@@ -341,7 +341,7 @@ def test_replaying_in_slices_or_twice_is_replaying_once(steps: list[Step], data:
 def test_a_registration_without_its_licence_or_digest_is_reported_and_not_rebuilt() -> None:
     no_licence = registered("REQ-1", licence="")
     no_digest = registered("REQ-2", digest=None)
-    no_id = (no_licence[0], "", no_licence[2] | {"licence": "L1"}, "alice")
+    no_id: Step = ("request.registered", "", {**no_licence[2], "licence": "L1"}, "alice")
     replayed = replay_requests(log(no_licence, no_digest, no_id, approved("REQ-1")), {})
     assert replayed.requests == {}
     assert replayed.problems[:3] == tuple(
