@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -49,6 +50,15 @@ def names(path: Path) -> list[str]:
 def segment_bytes(path: Path, name: str) -> bytes:
     where = path.with_name(name)
     return gzip.decompress(where.read_bytes()) if name.endswith(".gz") else where.read_bytes()
+
+
+def chain_offsets(path: Path) -> list[tuple[AuditEntry, int]]:
+    """Each entry of the chain with its offset in it."""
+    found, offset = [], 0
+    for line in chain_bytes(path).splitlines(keepends=True):
+        found.append((from_line(line), offset))
+        offset += len(line)
+    return found
 
 
 def chain_bytes(path: Path) -> bytes:
@@ -220,6 +230,91 @@ def test_a_missing_segment_is_a_gap_for_the_rebuild(path: Path):
         assert str(direct.value) == (
             f"{path.parent}: entries 71-113 are missing: no segment holds them (a segment removed?)"
         )
+
+
+def _damage(path: Path, name: str, change: Callable[[bytes], bytes]) -> None:
+    where = path.with_name(name)
+    where.write_bytes(change(where.read_bytes()))
+
+
+MIDDLE = "audit.log.57-113"
+NOT_ROTATED = (
+    "does not begin with the audit.rotated entry recd writes when it starts a segment, so "
+    "where it lies in the chain is unknown"
+)
+
+
+@pytest.mark.parametrize(
+    ("compress", "name", "change", "problem"),
+    [
+        ("none", MIDDLE, lambda b: b"x" + b[1:], "the first entry is damaged (not valid JSON)"),
+        ("none", MIDDLE, lambda b: b"", NOT_ROTATED),
+        ("none", MIDDLE, lambda b: b[b.index(b"\n") + 1 :], NOT_ROTATED),
+        ("none", MIDDLE, lambda b: b[:-100], "ends at byte 66243, before the 66343 bytes the "
+                                             "next file says it holds (changed by another "
+                                             "program?)"),
+        ("none", MIDDLE, lambda b: b[:-1] + b" ", "entry at byte 65162: no newline at the end "
+                                                  "of the file (changed by another program?)"),
+        ("gzip", MIDDLE + ".gz", lambda b: b"not gzip\n", "not a complete gzip file (Not a "
+                                                           "gzipped file (b'no'))"),
+        ("gzip", MIDDLE + ".gz", lambda b: b[: len(b) // 2], "not a complete gzip file "
+                                                            "(Compressed file ended before the "
+                                                            "end-of-stream marker was reached)"),
+    ],
+    ids=["first-entry", "emptied", "first-entry-removed", "cut", "last-newline", "not-gzip",
+         "gzip-cut"],
+)  # fmt: skip
+def test_a_damaged_segment_is_named_when_the_chain_is_read(
+    path: Path,
+    compress: AuditCompression,
+    name: str,
+    change: Callable[[bytes], bytes],
+    problem: str,
+):
+    write(path, 200, compress)
+    _damage(path, name, change)
+    with FileAuditLog.open(path, NOW, settings(compress)) as log:
+        with pytest.raises(AuditCorrupt) as exc:
+            list(log.read_all())
+        assert str(exc.value) == f"{path.with_name(name)}: {problem}"
+        last = log.last()
+        assert last is not None
+        assert log.append(drafts(1, start=200), NOW)[0].seq == last.seq + 1, "the log stopped"
+
+
+def test_a_segment_cut_before_an_offset_says_where_it_really_ends(path: Path):
+    write(path, 200)
+    [entry] = [e for e in chain_offsets(path) if e[0].seq == 100]
+    _damage(path, MIDDLE, lambda b: b[:1000])
+    with FileAuditLog.open(path, NOW, settings()) as log:
+        with pytest.raises(AuditCorrupt) as exc:
+            list(log.read_from(entry[1]))
+    assert str(exc.value) == (
+        f"{path.with_name(MIDDLE)}: ends at byte 1000, before the 66343 bytes the next file "
+        "says it holds (changed by another program?)"
+    )
+
+
+def test_reading_from_a_removed_first_segment_names_the_directory(path: Path):
+    write(path, 200)
+    path.with_name("audit.log.1-56").unlink()
+    with FileAuditLog.open(path, NOW, settings()) as log:
+        with pytest.raises(AuditCorrupt) as exc:
+            list(log.read_from(0))
+    assert str(exc.value) == (
+        f"{path.parent}: no segment holds byte 0 of the audit chain (a segment removed?)"
+    )
+
+
+def test_a_segment_without_its_last_newline_is_named_when_read_alone(path: Path):
+    write(path, 200)
+    _damage(path, MIDDLE, lambda b: b[:-1])
+    with FileAuditLog.open(path, NOW, settings()) as log:
+        with pytest.raises(AuditCorrupt) as exc:
+            list(log.read_segment(MIDDLE))
+    assert str(exc.value) == (
+        f"{path.with_name(MIDDLE)}: entry at byte 65162: no newline at the end of the file"
+    )
 
 
 def test_a_torn_line_right_after_a_rotation_is_repaired_and_recorded(path: Path):
