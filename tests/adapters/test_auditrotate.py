@@ -3,6 +3,8 @@ compression, and a SIGKILL at every step of a rotation (SPEC section 8)."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gzip
 import logging
 import os
@@ -17,11 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from recd.adapters import _auditfiles
 from recd.adapters.auditlog import FileAuditLog
 from recd.configtypes import AuditCompression, AuditSettings
 from recd.core.audit import AuditDraft, AuditEntry, from_line, to_line, verify
 from recd.errors import AuditCorrupt, StateError
 from recd.ports import AuditExtent
+from tests.adapters.loopfs import Mounts
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SIZE = 64 * 1024  # the smallest audit.rotate_size
@@ -182,6 +186,90 @@ def test_a_rotation_that_fails_is_logged_once_and_tried_again(
         log.append(drafts(1, start=60), NOW)
         assert names(path) == ["audit.log", "audit.log.1-61"]
     assert verify(chain_bytes(path).splitlines(keepends=True)).ok
+
+
+def test_a_rotation_whose_segment_name_is_taken_leaves_that_file_and_goes_on(
+    path: Path, caplog: pytest.LogCaptureFixture
+):
+    """Something not recd's already has the segment's name: it is never overwritten; the
+    rotation is tried again after the next append, under the next name."""
+    squat = path.with_name("audit.log.1-56")
+    with FileAuditLog.open(path, NOW, settings()) as log:
+        log.append(drafts(55), NOW)
+        squat.write_bytes(b"an operator's notes\n")
+        log.append(drafts(1, start=55), NOW)
+        assert caplog.messages == [
+            f"cannot rotate the audit log {path} into audit.log.1-56: File exists; trying "
+            "again after the next append"
+        ]
+        assert names(path) == ["audit.log", "audit.log.1-56"], "a leftover of the rotation"
+        log.append(drafts(1, start=56), NOW)
+        last = log.last()
+    assert names(path) == ["audit.log", "audit.log.1-56", "audit.log.1-57"]
+    assert squat.read_bytes() == b"an operator's notes\n"
+    data = path.with_name("audit.log.1-57").read_bytes() + path.read_bytes()
+    assert verify(data.splitlines(keepends=True)).ok
+    assert last is not None and from_line(path.read_bytes()).seq == last.seq == 58
+
+
+def test_a_rotation_whose_directory_sync_fails_stands_and_says_so(
+    path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+):
+    """The last fsync of the directory (after the new log took the name) fails: the rotation
+    is done, the warning names the directory, appends go on. (Only a mock makes a directory's
+    fsync fail on demand.)"""
+    with FileAuditLog.open(path, NOW, settings()) as log:
+        log.append(drafts(55), NOW)
+        syncs: list[Path] = []
+
+        def fsync_dir(where: Path) -> None:
+            syncs.append(where)
+            if len(syncs) == 2:
+                raise OSError(errno.EIO, "Input/output error")
+
+        monkeypatch.setattr(_auditfiles, "fsync_dir", fsync_dir)
+        log.append(drafts(1, start=55), NOW)
+        assert syncs == [path.parent, path.parent]
+        assert caplog.messages == [f"audit log rotated, but {path.parent}: Input/output error"]
+        assert log.append(drafts(1, start=56), NOW)[0].seq == 58
+    assert names(path) == ["audit.log", "audit.log.1-56"]
+    assert verify(chain_bytes(path).splitlines(keepends=True)).ok
+
+
+@pytest.mark.root
+def test_a_compression_that_runs_out_of_space_leaves_the_segment_plain(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """A full disk mid-compression: no partial .gz is left, the plain segment stays whole and
+    is compressed at a later start; nothing is lost."""
+    incompressible = [
+        AuditDraft("hold.placed", f"H{i}", {"n": i, "pad": os.urandom(450).hex()})
+        for i in range(70)
+    ]
+    with Mounts(tmp_path / "mounts") as mounts:
+        mounts.tmpfs(tmp_path / "state", size="1m")
+        path = tmp_path / "state" / "audit.log"
+        filler = tmp_path / "state" / "filler"
+        with FileAuditLog.open(path, NOW, settings("gzip")) as log:
+            log.append(incompressible[:55], NOW)
+            with filler.open("wb", buffering=0) as fill, contextlib.suppress(OSError):
+                while True:  # the disk full, then 8 pages given back
+                    fill.write(b"\0" * 4096)
+            os.truncate(filler, filler.stat().st_size - 8 * 4096)
+            log.append(incompressible[55:56], NOW)
+            assert len(caplog.messages) == 1
+            assert caplog.messages[0] == (
+                f"cannot compress audit log segment {path}.1-56: No space left on device; it "
+                "stays uncompressed until recd starts again"
+            )
+            assert sorted(os.listdir(path.parent)) == ["audit.log", "audit.log.1-56", "filler"]
+            log.append(incompressible[56:], NOW)
+        filler.unlink()
+        plain = path.with_name("audit.log.1-56").read_bytes()
+        assert verify((plain + path.read_bytes()).splitlines(keepends=True)).ok
+        with FileAuditLog.open(path, NOW, settings("gzip")):
+            pass
+        assert gzip.decompress(path.with_name("audit.log.1-56.gz").read_bytes()) == plain
 
 
 # what open finds --------------------------------------------------------------------------------
