@@ -20,6 +20,7 @@ import pytest
 from recd.adapters.auditlog import FileAuditLog
 from recd.core.audit import GENESIS, AuditDraft, format_time, from_line, to_line, verify
 from recd.errors import AuditCorrupt, StateError
+from tests import tools
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -224,6 +225,32 @@ def test_a_write_that_cannot_be_undone_stops_further_appends():
         assert log.last() is None
     finally:
         log.close()
+
+
+@pytest.mark.root
+def test_a_log_that_cannot_be_cut_back_takes_appends_again_once_it_can(
+    log: FileAuditLog, path: Path
+):
+    """``chattr +i`` refuses the write and the cut back (EPERM): appends stop with one line
+    naming the log; once the flag is cleared the next append cuts back first and goes on."""
+    chattr = tools.need("chattr")
+    log.append(drafts(1), NOW)
+    subprocess.run([chattr, "+i", str(path)], check=True)
+    try:
+        with pytest.raises(OSError) as exc:
+            log.append(drafts(1, start=1), NOW)
+        assert exc.value.errno == errno.EPERM
+        with pytest.raises(StateError) as refused:
+            log.append(drafts(1, start=1), NOW)
+        assert str(refused.value) == (
+            f"{path}: an append failed and could not be undone (Operation not permitted); "
+            "restart recd to repair the log"
+        )
+    finally:
+        subprocess.run([chattr, "-i", str(path)], check=True)
+    assert log.append(drafts(1, start=1), NOW)[0].seq == 2
+    assert log.failure is None
+    assert verified(path) == 2
 
 
 def test_a_closed_log_refuses_appends_and_reads(path: Path):
