@@ -129,6 +129,8 @@ def first_line(fd: int, end: int) -> bytes:
         if cut >= 0:
             parts.append(chunk[: cut + 1])
             break
+        if not chunk:  # cut short by another program since ``end`` was read: not forever
+            break
         parts.append(chunk)
         pos += len(chunk)
     return b"".join(parts)

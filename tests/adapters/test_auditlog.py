@@ -253,6 +253,25 @@ def test_a_log_that_cannot_be_cut_back_takes_appends_again_once_it_can(
     assert verified(path) == 2
 
 
+def test_the_first_line_of_a_log_cut_short_since_its_size_was_read_is_what_is_left(
+    path: Path,
+):
+    """Another program cuts the log between recd's fstat and its read: the read ends (it
+    looped for ever, at 100 % CPU, before the start said anything); a child process, so
+    a regression fails the test instead of hanging it."""
+    path.write_bytes(b'{"seq":1')  # 8 bytes of what was a longer first line
+    child = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import os
+            from recd.adapters._auditfiles import first_line
+            fd = os.open({str(path)!r}, os.O_RDONLY)
+            print(first_line(fd, 70_000))
+        """)],
+        capture_output=True, text=True, timeout=20, check=True,
+    )  # fmt: skip
+    assert child.stdout == "b'{\"seq\":1'\n"
+
+
 def test_a_closed_log_refuses_appends_and_reads(path: Path):
     log = FileAuditLog.open(path, NOW)
     log.close()
