@@ -172,6 +172,35 @@ def test_a_lost_certificate_is_reported_with_the_hash_the_log_keeps(
     assert rebuilt_entry(estate)["certificates"] == 0
 
 
+def test_an_altered_certificate_is_reported_and_left_where_it_is(
+    estate: Estate, lose: list[Runtime]
+) -> None:
+    estate.write("L1/a.wav", age_days=1)
+    rt = estate.runtime()
+    scan_all(rt)
+    before = desk(estate, rt)
+    before.register(document("REQ-1", "L1/a.wav"), ALICE)
+    before.approve("REQ-1", BOB)
+    before.execute("REQ-1", BOB)
+    certificate = before.certificate("REQ-1")
+    rt.close()
+    altered = certificate.path.read_bytes().replace(b"completed", b"completeD")
+    certificate.path.write_bytes(altered)
+
+    rt, _ = rebuilt_runtime(estate)
+    lose.append(rt)
+    [problem] = rebuilt_entry(estate)["problems"]
+    assert problem == (
+        f"request REQ-1: certificate {certificate.path} does not match the SHA-256 "
+        f"{certificate.sha256} audited in entry #{certificate.seq}: it was altered after recd "
+        "wrote it"
+    )
+    assert rebuilt_entry(estate)["certificates"] == 0
+    assert certificate.path.read_bytes() == altered, "the evidence was touched"
+    stored = rt.catalogue.request("REQ-1")
+    assert stored is not None and stored.state is RequestState.COMPLETED
+
+
 def test_a_request_an_older_log_kept_without_its_document_runs_once_it_is_given_again(
     estate: Estate, lose: list[Runtime]
 ) -> None:
@@ -291,3 +320,24 @@ def test_a_breaker_rearmed_before_the_loss_trips_again(estate: Estate) -> None:
     estate.once()
     assert due_left(estate) == 3, "a release was used twice"
     assert estate.actions("breaker.")[-1] == ("breaker.tripped", "L1")
+
+
+def test_a_catalogue_restored_from_before_a_release_gets_the_release_back(
+    estate: Estate,
+) -> None:
+    """The catalogue copied while the breaker was tripped comes back behind the log: the
+    replay since its mark releases the breaker it still holds tripped."""
+    estate.configure(safety=BREAKER)
+    for i in range(3):
+        estate.write(f"L1/old{i}.wav", age_days=31)
+    estate.once()  # as recd --once: tripped, and the catalogue marked at the log's end
+    assert due_left(estate) == 3
+    state = estate.base / "state"
+    old = (state / "catalog.db").read_bytes()
+    assert not (state / "catalog.db-wal").exists(), "the copy would miss the write-ahead log"
+    release_breaker(estate.config, estate.clock, "L1", "bob")
+    (state / "catalog.db").write_bytes(old)
+    estate.once()
+    assert rebuilt_entry(estate)["why"] == "behind"
+    assert due_left(estate) == 0, "the stale catalogue's breaker outlived its release"
+    assert estate.actions("breaker.")[-1] == ("breaker.rearmed", "L1")

@@ -270,3 +270,35 @@ def test_progress_is_told_before_segments_are_read(state: Path, catalogue: Sqlit
     assert told == [
         "checking the audit log: 0 of 3 closed segments read (new or changed since the last check)"
     ], "told once before reading, and not when every segment is trusted"
+
+
+def test_a_segment_emptied_is_a_problem_naming_it(state: Path, catalogue: SqliteCatalogue) -> None:
+    grow(state, 3)
+    start(state, catalogue)
+    middle = state / segment_names(state)[1]
+    first_seq = int(middle.name.split(".")[2].split("-")[0])
+    middle.write_bytes(b"")
+    found = start(state, catalogue)
+    assert found.problem is not None and found.problem.kind == SEGMENT
+    assert found.problem.text.startswith(
+        f"{middle}: entry {first_seq} does not verify (the segment holds no entry): "
+    )
+    assert found.problem.details == {"segment": str(middle), "bad_seq": first_seq,
+                                     "fault": "chain"}  # fmt: skip
+    assert start(state, catalogue).problem is not None, "trusted once emptied"
+
+
+def test_a_live_log_cut_short_while_the_segments_are_checked_is_left_to_its_own_check(
+    state: Path, catalogue: SqliteCatalogue
+) -> None:
+    """Another program truncates the live log after recd opened it: the segments are still
+    checked (no traceback); the live log's own check at start reports the cut."""
+    grow(state, 2)
+    log = FileAuditLog.open(state / "audit.log", NOW, AuditSettings(64 << 10))
+    try:
+        os.truncate(state / "audit.log", 0)
+        found = check_segments(str(state / "audit.log"), log, None)
+    finally:
+        log.close()
+    assert (found.problem, found.verified) == (None, 2)
+    assert found.prints.live is None, "a live log it could not read was printed"

@@ -61,9 +61,10 @@ class _Span:
         chunk = next(self._reader, b"")
         if self.stop < 0:
             return chunk
-        if not chunk:
+        if not chunk:  # its real length: a reader that began past its end read nothing
+            size = sum(len(part) for part in files.lines_of(self.where, 0))
             raise AuditCorrupt(
-                f"{self.where}: ends at byte {pos - self.start}, before the "
+                f"{self.where}: ends at byte {size}, before the "
                 f"{self.stop - self.start} bytes the next file says it holds "
                 "(changed by another program?)"
             )

@@ -94,7 +94,6 @@ def lock(path: Path) -> tuple[int, int]:
     """The append and read descriptors of ``path``, locked; (-1, -1) if a rotation replaced
     the file between its open and its lock (try again)."""
     wfd, created = open_append(path)
-    rfd = -1
     try:
         if created:
             settle_new(wfd, path)
@@ -102,11 +101,9 @@ def lock(path: Path) -> tuple[int, int]:
             fcntl.flock(wfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise StateError(f"{path}: in use by another recd process") from None
-        rfd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        rfd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # the last step: nothing to undo after
     except BaseException:
         os.close(wfd)
-        if rfd >= 0:
-            os.close(rfd)
         raise
     if not os.path.samestat(os.fstat(wfd), os.fstat(rfd)):  # pragma: no cover (race)
         os.close(wfd)
@@ -131,6 +128,8 @@ def first_line(fd: int, end: int) -> bytes:
         cut = chunk.find(b"\n")
         if cut >= 0:
             parts.append(chunk[: cut + 1])
+            break
+        if not chunk:  # cut short by another program since ``end`` was read: not forever
             break
         parts.append(chunk)
         pos += len(chunk)

@@ -43,6 +43,8 @@ ABSURD_VERSION = 1000
 _UNDECODED = re.compile(r"Could not decode to UTF-8 column '([^']*)'")
 #: The files SQLite keeps beside a database, moved before it (see ``move_aside``).
 JOURNALS = ("-journal", "-wal", "-shm")
+#: How many names ``move_aside`` tries (``-2`` ... ``-9999`` after the first).
+ASIDE_NAMES = 9_999
 
 
 def corruption(path: Path, exc: BaseException, db: sqlite3.Connection | None) -> str | None:
@@ -58,7 +60,8 @@ def corruption(path: Path, exc: BaseException, db: sqlite3.Connection | None) ->
     if undecoded is not None:
         column = undecoded[1]
         tables = _tables_with(db, column)
-        return f"table {' or '.join(tables) or '?'}, column {column}: text that is not UTF-8"
+        where = f"table {' or '.join(tables)}, " if tables else ""
+        return f"{where}column {column}: text that is not UTF-8"
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None and code & 0xFF in _CORRUPT_CODES:
         return str(exc)
@@ -171,20 +174,20 @@ def move_aside(path: Path, now: datetime) -> Path:
 
 def _move_aside(path: Path, now: datetime) -> Path:
     directory = path.parent
-    for n in range(1, 10_000):
+    for n in range(1, ASIDE_NAMES + 1):
         aside = aside_name(path, now, n)
         if any(os.path.lexists(f"{aside}{j}") for j in ("", *JOURNALS)):
             continue
         try:
             linked = _link(path, aside)
-        except FileExistsError:
+        except FileExistsError:  # pragma: no cover (race: taken since the lexists above)
             continue
         for journal in JOURNALS:
             if os.path.lexists(f"{path}{journal}") and _link(
                 Path(f"{path}{journal}"), Path(f"{aside}{journal}")
             ):
                 os.unlink(f"{path}{journal}")
-        if linked:
+        if linked:  # pragma: no branch (not linked: a filesystem without hard links)
             os.unlink(path)
         _fsync_dir(directory)
         return aside

@@ -127,7 +127,7 @@ class FileAuditLog(Closing):
     def _open(cls, path: Path, now: datetime, settings: AuditSettings) -> FileAuditLog:
         for _ in range(_OPEN_TRIES):
             wfd, rfd = files.lock(path)
-            if wfd >= 0:
+            if wfd >= 0:  # pragma: no branch (race: replaced between its open and lock)
                 break
         else:  # pragma: no cover (race)
             raise StateError(f"{path}: replaced while it was being opened")
@@ -269,7 +269,7 @@ class FileAuditLog(Closing):
         )
         prepared = self.path.with_name(self.path.name + NEW)
         fds: list[int] = []
-        linked = renamed = False
+        linked = False
         try:
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
             fds.append(os.open(prepared, flags, _MODE))
@@ -282,12 +282,10 @@ class FileAuditLog(Closing):
             linked = True
             files.fsync_dir(self.path.parent)
             os.rename(prepared, self.path)
-            renamed = True
-        except BaseException as exc:
-            if not renamed:
-                for leftover in (segment,) * linked + (prepared,):
-                    with contextlib.suppress(OSError):
-                        os.unlink(leftover)
+        except BaseException as exc:  # before the rename took effect: undo the link
+            for leftover in (segment,) * linked + (prepared,):
+                with contextlib.suppress(OSError):
+                    os.unlink(leftover)
             for fd in fds:
                 os.close(fd)
             if not isinstance(exc, OSError):

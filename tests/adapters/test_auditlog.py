@@ -20,6 +20,7 @@ import pytest
 from recd.adapters.auditlog import FileAuditLog
 from recd.core.audit import GENESIS, AuditDraft, format_time, from_line, to_line, verify
 from recd.errors import AuditCorrupt, StateError
+from tests import tools
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -224,6 +225,51 @@ def test_a_write_that_cannot_be_undone_stops_further_appends():
         assert log.last() is None
     finally:
         log.close()
+
+
+@pytest.mark.root
+def test_a_log_that_cannot_be_cut_back_takes_appends_again_once_it_can(
+    log: FileAuditLog, path: Path
+):
+    """``chattr +i`` refuses the write and the cut back (EPERM): appends stop with one line
+    naming the log; once the flag is cleared the next append cuts back first and goes on."""
+    chattr = tools.need("chattr")
+    log.append(drafts(1), NOW)
+    subprocess.run([chattr, "+i", str(path)], check=True)
+    try:
+        with pytest.raises(OSError) as exc:
+            log.append(drafts(1, start=1), NOW)
+        assert exc.value.errno == errno.EPERM
+        with pytest.raises(StateError) as refused:
+            log.append(drafts(1, start=1), NOW)
+        assert str(refused.value) == (
+            f"{path}: an append failed and could not be undone (Operation not permitted); "
+            "restart recd to repair the log"
+        )
+    finally:
+        subprocess.run([chattr, "-i", str(path)], check=True)
+    assert log.append(drafts(1, start=1), NOW)[0].seq == 2
+    assert log.failure is None
+    assert verified(path) == 2
+
+
+def test_the_first_line_of_a_log_cut_short_since_its_size_was_read_is_what_is_left(
+    path: Path,
+):
+    """Another program cuts the log between recd's fstat and its read: the read ends (it
+    looped for ever, at 100 % CPU, before the start said anything); a child process, so
+    a regression fails the test instead of hanging it."""
+    path.write_bytes(b'{"seq":1')  # 8 bytes of what was a longer first line
+    child = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import os
+            from recd.adapters._auditfiles import first_line
+            fd = os.open({str(path)!r}, os.O_RDONLY)
+            print(first_line(fd, 70_000))
+        """)],
+        capture_output=True, text=True, timeout=20, check=True,
+    )  # fmt: skip
+    assert child.stdout == "b'{\"seq\":1'\n"
 
 
 def test_a_closed_log_refuses_appends_and_reads(path: Path):

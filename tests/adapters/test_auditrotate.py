@@ -3,6 +3,8 @@ compression, and a SIGKILL at every step of a rotation (SPEC section 8)."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gzip
 import logging
 import os
@@ -11,16 +13,19 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from recd.adapters import _auditfiles
 from recd.adapters.auditlog import FileAuditLog
 from recd.configtypes import AuditCompression, AuditSettings
 from recd.core.audit import AuditDraft, AuditEntry, from_line, to_line, verify
 from recd.errors import AuditCorrupt, StateError
 from recd.ports import AuditExtent
+from tests.adapters.loopfs import Mounts
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SIZE = 64 * 1024  # the smallest audit.rotate_size
@@ -49,6 +54,15 @@ def names(path: Path) -> list[str]:
 def segment_bytes(path: Path, name: str) -> bytes:
     where = path.with_name(name)
     return gzip.decompress(where.read_bytes()) if name.endswith(".gz") else where.read_bytes()
+
+
+def chain_offsets(path: Path) -> list[tuple[AuditEntry, int]]:
+    """Each entry of the chain with its offset in it."""
+    found, offset = [], 0
+    for line in chain_bytes(path).splitlines(keepends=True):
+        found.append((from_line(line), offset))
+        offset += len(line)
+    return found
 
 
 def chain_bytes(path: Path) -> bytes:
@@ -174,6 +188,90 @@ def test_a_rotation_that_fails_is_logged_once_and_tried_again(
     assert verify(chain_bytes(path).splitlines(keepends=True)).ok
 
 
+def test_a_rotation_whose_segment_name_is_taken_leaves_that_file_and_goes_on(
+    path: Path, caplog: pytest.LogCaptureFixture
+):
+    """Something not recd's already has the segment's name: it is never overwritten; the
+    rotation is tried again after the next append, under the next name."""
+    squat = path.with_name("audit.log.1-56")
+    with FileAuditLog.open(path, NOW, settings()) as log:
+        log.append(drafts(55), NOW)
+        squat.write_bytes(b"an operator's notes\n")
+        log.append(drafts(1, start=55), NOW)
+        assert caplog.messages == [
+            f"cannot rotate the audit log {path} into audit.log.1-56: File exists; trying "
+            "again after the next append"
+        ]
+        assert names(path) == ["audit.log", "audit.log.1-56"], "a leftover of the rotation"
+        log.append(drafts(1, start=56), NOW)
+        last = log.last()
+    assert names(path) == ["audit.log", "audit.log.1-56", "audit.log.1-57"]
+    assert squat.read_bytes() == b"an operator's notes\n"
+    data = path.with_name("audit.log.1-57").read_bytes() + path.read_bytes()
+    assert verify(data.splitlines(keepends=True)).ok
+    assert last is not None and from_line(path.read_bytes()).seq == last.seq == 58
+
+
+def test_a_rotation_whose_directory_sync_fails_stands_and_says_so(
+    path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+):
+    """The last fsync of the directory (after the new log took the name) fails: the rotation
+    is done, the warning names the directory, appends go on. (Only a mock makes a directory's
+    fsync fail on demand.)"""
+    with FileAuditLog.open(path, NOW, settings()) as log:
+        log.append(drafts(55), NOW)
+        syncs: list[Path] = []
+
+        def fsync_dir(where: Path) -> None:
+            syncs.append(where)
+            if len(syncs) == 2:
+                raise OSError(errno.EIO, "Input/output error")
+
+        monkeypatch.setattr(_auditfiles, "fsync_dir", fsync_dir)
+        log.append(drafts(1, start=55), NOW)
+        assert syncs == [path.parent, path.parent]
+        assert caplog.messages == [f"audit log rotated, but {path.parent}: Input/output error"]
+        assert log.append(drafts(1, start=56), NOW)[0].seq == 58
+    assert names(path) == ["audit.log", "audit.log.1-56"]
+    assert verify(chain_bytes(path).splitlines(keepends=True)).ok
+
+
+@pytest.mark.root
+def test_a_compression_that_runs_out_of_space_leaves_the_segment_plain(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """A full disk mid-compression: no partial .gz is left, the plain segment stays whole and
+    is compressed at a later start; nothing is lost."""
+    incompressible = [
+        AuditDraft("hold.placed", f"H{i}", {"n": i, "pad": os.urandom(450).hex()})
+        for i in range(70)
+    ]
+    with Mounts(tmp_path / "mounts") as mounts:
+        mounts.tmpfs(tmp_path / "state", size="1m")
+        path = tmp_path / "state" / "audit.log"
+        filler = tmp_path / "state" / "filler"
+        with FileAuditLog.open(path, NOW, settings("gzip")) as log:
+            log.append(incompressible[:55], NOW)
+            with filler.open("wb", buffering=0) as fill, contextlib.suppress(OSError):
+                while True:  # the disk full, then 8 pages given back
+                    fill.write(b"\0" * 4096)
+            os.truncate(filler, filler.stat().st_size - 8 * 4096)
+            log.append(incompressible[55:56], NOW)
+            assert len(caplog.messages) == 1
+            assert caplog.messages[0] == (
+                f"cannot compress audit log segment {path}.1-56: No space left on device; it "
+                "stays uncompressed until recd starts again"
+            )
+            assert sorted(os.listdir(path.parent)) == ["audit.log", "audit.log.1-56", "filler"]
+            log.append(incompressible[56:], NOW)
+        filler.unlink()
+        plain = path.with_name("audit.log.1-56").read_bytes()
+        assert verify((plain + path.read_bytes()).splitlines(keepends=True)).ok
+        with FileAuditLog.open(path, NOW, settings("gzip")):
+            pass
+        assert gzip.decompress(path.with_name("audit.log.1-56.gz").read_bytes()) == plain
+
+
 # what open finds --------------------------------------------------------------------------------
 
 
@@ -220,6 +318,91 @@ def test_a_missing_segment_is_a_gap_for_the_rebuild(path: Path):
         assert str(direct.value) == (
             f"{path.parent}: entries 71-113 are missing: no segment holds them (a segment removed?)"
         )
+
+
+def _damage(path: Path, name: str, change: Callable[[bytes], bytes]) -> None:
+    where = path.with_name(name)
+    where.write_bytes(change(where.read_bytes()))
+
+
+MIDDLE = "audit.log.57-113"
+NOT_ROTATED = (
+    "does not begin with the audit.rotated entry recd writes when it starts a segment, so "
+    "where it lies in the chain is unknown"
+)
+
+
+@pytest.mark.parametrize(
+    ("compress", "name", "change", "problem"),
+    [
+        ("none", MIDDLE, lambda b: b"x" + b[1:], "the first entry is damaged (not valid JSON)"),
+        ("none", MIDDLE, lambda b: b"", NOT_ROTATED),
+        ("none", MIDDLE, lambda b: b[b.index(b"\n") + 1 :], NOT_ROTATED),
+        ("none", MIDDLE, lambda b: b[:-100], "ends at byte 66243, before the 66343 bytes the "
+                                             "next file says it holds (changed by another "
+                                             "program?)"),
+        ("none", MIDDLE, lambda b: b[:-1] + b" ", "entry at byte 65162: no newline at the end "
+                                                  "of the file (changed by another program?)"),
+        ("gzip", MIDDLE + ".gz", lambda b: b"not gzip\n", "not a complete gzip file (Not a "
+                                                           "gzipped file (b'no'))"),
+        ("gzip", MIDDLE + ".gz", lambda b: b[: len(b) // 2], "not a complete gzip file "
+                                                            "(Compressed file ended before the "
+                                                            "end-of-stream marker was reached)"),
+    ],
+    ids=["first-entry", "emptied", "first-entry-removed", "cut", "last-newline", "not-gzip",
+         "gzip-cut"],
+)  # fmt: skip
+def test_a_damaged_segment_is_named_when_the_chain_is_read(
+    path: Path,
+    compress: AuditCompression,
+    name: str,
+    change: Callable[[bytes], bytes],
+    problem: str,
+):
+    write(path, 200, compress)
+    _damage(path, name, change)
+    with FileAuditLog.open(path, NOW, settings(compress)) as log:
+        with pytest.raises(AuditCorrupt) as exc:
+            list(log.read_all())
+        assert str(exc.value) == f"{path.with_name(name)}: {problem}"
+        last = log.last()
+        assert last is not None
+        assert log.append(drafts(1, start=200), NOW)[0].seq == last.seq + 1, "the log stopped"
+
+
+def test_a_segment_cut_before_an_offset_says_where_it_really_ends(path: Path):
+    write(path, 200)
+    [entry] = [e for e in chain_offsets(path) if e[0].seq == 100]
+    _damage(path, MIDDLE, lambda b: b[:1000])
+    with FileAuditLog.open(path, NOW, settings()) as log:
+        with pytest.raises(AuditCorrupt) as exc:
+            list(log.read_from(entry[1]))
+    assert str(exc.value) == (
+        f"{path.with_name(MIDDLE)}: ends at byte 1000, before the 66343 bytes the next file "
+        "says it holds (changed by another program?)"
+    )
+
+
+def test_reading_from_a_removed_first_segment_names_the_directory(path: Path):
+    write(path, 200)
+    path.with_name("audit.log.1-56").unlink()
+    with FileAuditLog.open(path, NOW, settings()) as log:
+        with pytest.raises(AuditCorrupt) as exc:
+            list(log.read_from(0))
+    assert str(exc.value) == (
+        f"{path.parent}: no segment holds byte 0 of the audit chain (a segment removed?)"
+    )
+
+
+def test_a_segment_without_its_last_newline_is_named_when_read_alone(path: Path):
+    write(path, 200)
+    _damage(path, MIDDLE, lambda b: b[:-1])
+    with FileAuditLog.open(path, NOW, settings()) as log:
+        with pytest.raises(AuditCorrupt) as exc:
+            list(log.read_segment(MIDDLE))
+    assert str(exc.value) == (
+        f"{path.with_name(MIDDLE)}: entry at byte 65162: no newline at the end of the file"
+    )
 
 
 def test_a_torn_line_right_after_a_rotation_is_repaired_and_recorded(path: Path):

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from recd.adapters._sqlcorrupt import ABSURD_VERSION, move_aside
+from recd.adapters import _sqlcorrupt
+from recd.adapters._sqlcorrupt import ABSURD_VERSION, corruption, move_aside
 from recd.adapters.sqlite import SCHEMA_VERSION, SqliteCatalogue
 from recd.adapters.sqlitereader import SqliteReader
 from recd.core.holds import Hold
@@ -258,3 +259,71 @@ def test_move_aside_never_overwrites_an_earlier_copy(damaged: Path) -> None:
 def test_move_aside_in_local_time_still_names_utc(damaged: Path) -> None:
     local = NOW.astimezone(timezone(timedelta(hours=-5)))
     assert move_aside(damaged, local).name == ASIDE
+
+
+@pytest.mark.root
+def test_a_catalogue_that_cannot_be_moved_aside_stays_where_it_is(tmp_path: Path) -> None:
+    """A read-only filesystem: one line naming the file and why, nothing renamed or lost."""
+    with Mounts(tmp_path / "mounts") as mounts:
+        disk = mounts.tmpfs(tmp_path / "state", size="1m")
+        damaged = tmp_path / "state" / "catalog.db"
+        for suffix in ("", "-wal"):
+            Path(f"{damaged}{suffix}").write_bytes(f"damaged{suffix}".encode())
+        disk.remount("ro")
+        with pytest.raises(StateError) as exc:
+            move_aside(damaged, NOW)
+        assert str(exc.value) == (
+            f"{damaged}: cannot move the corrupt catalogue aside: Read-only file system"
+        )
+        assert sorted(os.listdir(damaged.parent)) == ["catalog.db", "catalog.db-wal"]
+        assert damaged.read_bytes() == b"damaged"
+
+
+def test_move_aside_when_every_name_is_taken_says_so(
+    damaged: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_sqlcorrupt, "ASIDE_NAMES", 3)  # 9,999 names: seconds of symlinks
+    for n in range(1, 4):
+        suffix = "" if n == 1 else f"-{n}"
+        os.symlink("elsewhere", damaged.with_name(f"{ASIDE}{suffix}"))
+    with pytest.raises(StateError) as exc:
+        move_aside(damaged, NOW)
+    assert str(exc.value) == (
+        f"{damaged}: cannot move the corrupt catalogue aside: every name is taken"
+    )
+    assert damaged.read_bytes() == b"damaged", "the catalogue went somewhere"
+    assert os.readlink(damaged.with_name(ASIDE)) == "elsewhere", "an earlier copy was replaced"
+
+
+def undecodable(path: Path) -> tuple[sqlite3.Connection, sqlite3.OperationalError]:
+    """An open connection to ``path`` and the error SQLite raises reading text that is not
+    UTF-8 from its recordings."""
+    execute(path, f"UPDATE recordings SET location = {NOT_UTF8}")
+    db = sqlite3.connect(path)
+    with pytest.raises(sqlite3.OperationalError) as exc:
+        db.execute("SELECT location FROM recordings").fetchone()
+    return db, exc.value
+
+
+def test_text_that_is_not_utf8_names_its_column_when_its_table_cannot_be_found(
+    path: Path,
+) -> None:
+    db, exc = undecodable(path)
+    assert corruption(path, exc, db) == "table recordings, column location: text that is not UTF-8"
+    db.close()  # the connection gone before its tables were looked up
+    assert corruption(path, exc, db) == "column location: text that is not UTF-8"
+    assert corruption(path, exc, None) == "column location: text that is not UTF-8"
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        OSError(5, "Input/output error"),
+        PermissionError(13, "Permission denied"),
+        sqlite3.OperationalError("database is locked"),
+    ],
+)
+def test_failures_that_are_not_corruption_are_not_called_corrupt(
+    path: Path, failure: Exception
+) -> None:
+    assert corruption(path, failure, None) is None

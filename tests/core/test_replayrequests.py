@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -332,3 +333,91 @@ def test_replaying_in_slices_or_twice_is_replaying_once(steps: list[Step], data:
         if record.state in ("verified", "executing", "completed", "partial"):
             shown = record.info.get("approved_uid") or record.info.get("signed_by")
             assert shown, f"{record.id} runnable without a verification the log shows"
+
+
+# --- entries a replay cannot use: reported, never a traceback, never more than the log shows ---
+
+
+def test_a_registration_without_its_licence_or_digest_is_reported_and_not_rebuilt() -> None:
+    no_licence = registered("REQ-1", licence="")
+    no_digest = registered("REQ-2", digest=None)
+    no_id: Step = ("request.registered", "", {**no_licence[2], "licence": "L1"}, "alice")
+    replayed = replay_requests(log(no_licence, no_digest, no_id, approved("REQ-1")), {})
+    assert replayed.requests == {}
+    assert replayed.problems[:3] == tuple(
+        f"seq {n}: request.registered names no request, licence or digest; ignored"
+        for n in (1, 2, 3)
+    )
+    assert replayed.problems[3].startswith("seq 4: request.approved of request REQ-1, never ")
+
+
+def test_a_registration_in_a_state_no_recd_registers_is_rebuilt_received() -> None:
+    replayed = replay_requests(log(registered("REQ-1", state="completed")), {})
+    assert replayed.requests["REQ-1"].state == "received", "never runnable without approval"
+    assert replayed.problems == (
+        "seq 1: request REQ-1: registered in state 'completed'; rebuilt as received",
+    )
+
+
+def test_a_document_that_cannot_be_digested_is_not_trusted() -> None:
+    [entry] = log(registered("REQ-1", signed=True))
+    details = dict(entry.details)
+    details["document"] = document("REQ-1") | {"reason": "caf\ud800"}  # a lone surrogate
+    replayed = replay_requests([replace(entry, details=details)], {})
+    record = replayed.requests["REQ-1"]
+    assert record.info["document_missing"] is True
+    assert "reason" not in record.document
+    assert "does not match its digest" in replayed.problems[0]
+
+
+def test_a_run_executed_in_a_state_no_recd_writes_is_rebuilt_partial() -> None:
+    entries = log(registered("REQ-1", signed=True), started("REQ-1"), erased("REQ-1", R1),
+                  executed("REQ-1", "done"))  # fmt: skip
+    replayed = replay_requests(entries, {})
+    record = replayed.requests["REQ-1"]
+    assert record.state == "partial", "a run the log does not show complete is not complete"
+    assert record.items[R1].outcome == "erased"
+    assert replayed.problems == (
+        "seq 4: request REQ-1: executed in state 'done'; rebuilt as partial",
+    )
+
+
+def test_a_certificate_entry_without_its_hash_or_path_is_ignored() -> None:
+    broken = certificate("REQ-1")
+    del broken[2]["sha256"]  # type: ignore[attr-defined]
+    entries = log(registered("REQ-1", signed=True), started("REQ-1"), executed("REQ-1"), broken)
+    replayed = replay_requests(entries, {})
+    record = replayed.requests["REQ-1"]
+    assert record.state == "completed" and "certificate" not in record.info
+    assert replayed.problems == (
+        "seq 4: request REQ-1: the certificate entry has no sha256 or path; ignored",
+    )
+
+
+def test_an_erased_item_stays_erased_whatever_a_later_entry_says() -> None:
+    failed = ("erase.failed", R1, {"reason": "request:REQ-1", "error": "I/O error"}, "recd")
+    entries = log(registered("REQ-1", signed=True), started("REQ-1"), erased("REQ-1", R1), failed)
+    item = replay_requests(entries, {}).requests["REQ-1"].items[R1]
+    assert (item.outcome, item.audit_seq) == ("erased", 3)
+
+
+def test_an_object_erase_keeps_its_bucket_and_versions() -> None:
+    s3 = {"bucket": "calls", "key": "L1/a.wav", "versions": 2, "deleted_versions": 2,
+          "deleted_delete_markers": 0, "confirmed": True}  # fmt: skip
+    entries = log(registered("REQ-1", signed=True), started("REQ-1"), erased("REQ-1", R1, **s3))
+    item = replay_requests(entries, {}).requests["REQ-1"].items[R1]
+    assert item.s3 == s3
+
+
+def test_a_location_whose_bytes_are_not_hex_falls_back_to_its_text() -> None:
+    step = erased("REQ-1", R1, location_bytes="not hex")
+    entries = log(registered("REQ-1", signed=True), started("REQ-1"), step)
+    item = replay_requests(entries, {}).requests["REQ-1"].items[R1]
+    assert item.location == f"/srv/rec/L1/{R1}.wav"
+
+
+def test_a_second_release_keeps_who_released_the_breaker_first() -> None:
+    again = ("breaker.released", "L1", {"uid": 1002}, "carol")
+    breakers = replay_breakers(log(tripped(), released(), again), {})
+    assert breakers.breakers["L1"] == BreakerRecord("L1", at(1), 30, 40, at(2), "bob", 1, 2)
+    assert breakers.problems == ()
