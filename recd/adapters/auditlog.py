@@ -82,6 +82,16 @@ def _last_intact(path: Path, rfd: int, end: int) -> AuditEntry:
     )
 
 
+def _now_live(path: Path, fds: Sequence[int]) -> bool:
+    """Whether the prepared file (``fds[0]``) is already ``path``: an interrupt that came
+    after the rotation's rename took effect must not unlink the segment's name, by then the
+    only name of the closed entries."""
+    try:
+        return bool(fds) and os.path.samestat(os.fstat(fds[0]), os.stat(path))
+    except OSError:
+        return False
+
+
 class FileAuditLog(Closing):
     """The hash-chained audit log of one state directory; see the module docstring."""
 
@@ -282,10 +292,11 @@ class FileAuditLog(Closing):
             linked = True
             files.fsync_dir(self.path.parent)
             os.rename(prepared, self.path)
-        except BaseException as exc:  # before the rename took effect: undo the link
-            for leftover in (segment,) * linked + (prepared,):
-                with contextlib.suppress(OSError):
-                    os.unlink(leftover)
+        except BaseException as exc:
+            if not _now_live(self.path, fds):  # before the rename took effect: undo the link
+                for leftover in (segment,) * linked + (prepared,):
+                    with contextlib.suppress(OSError):
+                        os.unlink(leftover)
             for fd in fds:
                 os.close(fd)
             if not isinstance(exc, OSError):

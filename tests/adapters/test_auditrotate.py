@@ -511,3 +511,29 @@ def test_a_sigkill_at_any_step_of_a_rotation_is_settled_by_the_next_open(
     assert step == steps + 1
     assert steps >= (12 if compress == "none" else 20)  # every step of the rotation was tried
     check_settled(state / "audit.log", acknowledged, compress)
+
+
+def test_an_interrupt_just_after_the_rotation_took_effect_keeps_the_segment(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A KeyboardInterrupt (or any exception that is not an OSError) delivered after the new
+    log took the name: the segment's name is by then the only name of the closed entries, so
+    it stays, and the next open finds one chain. (Only a wrapped ``os.rename`` can place an
+    interrupt there.)"""
+    real_rename = os.rename
+
+    def rename_then_interrupt(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        real_rename(src, dst)
+        raise KeyboardInterrupt
+
+    log = FileAuditLog.open(path, NOW, settings())
+    log.append(drafts(55), NOW)
+    monkeypatch.setattr(os, "rename", rename_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        log.append(drafts(1, start=55), NOW)
+    monkeypatch.undo()
+    log.close()
+    assert names(path) == ["audit.log", "audit.log.1-56"]
+    with FileAuditLog.open(path, NOW, settings()) as again:
+        assert [e.seq for e in again.read_all()][-2:] == [56, 57]
+    assert verify(chain_bytes(path).splitlines(keepends=True)).ok
