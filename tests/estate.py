@@ -18,11 +18,14 @@ from typing import Any
 from recd.config import Config, DaemonSettings, Licence, MetricsSettings, SourceConfig
 from recd.core.classify import ClassifyRule
 from recd.core.erasure import EraseSettings
-from recd.core.model import Mode
+from recd.core.model import Mode, recording_id
 from recd.core.periods import parse_period
 from recd.core.safety import SafetySettings
+from recd.core.scope import Scope
 from recd.errors import ExitCode
+from recd.ports import Actor
 from recd.runtime import Runtime, open_runtime, run_once, scan_all
+from recd.service.holds import Holds
 from recd.service.policies import apply_policies
 from recd.service.recovery import Recovery
 from recd.service.sweep import Sweeper, SweepReport
@@ -89,6 +92,20 @@ class Estate:
 
     def runtime(self) -> Runtime:
         return open_runtime(self.config, self.clock)
+
+    def hold(self, relpath: str, actor: Actor) -> str:
+        """Place a legal hold on the recording at ``relpath`` (the licence is its first path
+        segment) as ``actor``, through the service, as `recctl hold place` does; its id."""
+        runtime = self.runtime()
+        try:
+            licence = relpath.split("/", 1)[0]
+            scope = Scope(licence, recordings=frozenset({recording_id("pbx", relpath)}))
+            holds = Holds(self.config, runtime.catalogue, runtime.audit, self.clock)
+            hold, _ = holds.place(scope, case="CASE-1", reason="court order", until=None,
+                                  actor=actor)  # fmt: skip
+            return hold.id
+        finally:
+            runtime.close()
 
     def sweep(self) -> SweepReport:
         """Recover, apply policies, scan and sweep once, as `recd --once` does."""

@@ -14,13 +14,11 @@ import pytest
 
 from recd.adapters.systemd import Notifier
 from recd.core.model import recording_id
-from recd.core.scope import Scope
 from recd.daemon import Daemon, Event
 from recd.errors import CatalogueCorrupt, ExitCode
 from recd.inbox import Command
 from recd.ports import Actor
 from recd.runtime import open_runtime
-from recd.service.holds import Holds
 from tests.estate import Estate
 from tests.fakes import FakeClock, NotifyListener
 
@@ -32,13 +30,7 @@ NOT_UTF8 = "CAST(X'7b226cff63656e6365223a22' AS TEXT)"
 def estate(tmp_path: Path, fake_clock: FakeClock) -> Estate:
     """Hold H-0001 on L1/held.wav (due, so only the hold keeps it); L1/later.wav not due."""
     estate = Estate(tmp_path, fake_clock)
-    runtime = estate.runtime()
-    try:
-        scope = Scope("L1", recordings=frozenset({recording_id("pbx", "L1/held.wav")}))
-        holds = Holds(estate.config, runtime.catalogue, runtime.audit, fake_clock)
-        holds.place(scope, case="CASE-1", reason="court order", until=None, actor=ALICE)
-    finally:
-        runtime.close()
+    estate.hold("L1/held.wav", ALICE)
     estate.write("L1/held.wav", age_days=40)
     estate.write("L1/later.wav", age_days=1)
     return estate

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from recd.adapters._auditfiles import fsync_dir
 from recd.adapters._sqlschema import MIGRATIONS, SCHEMA_VERSION, BadRow
 from recd.errors import CatalogueCorrupt, StateError
 
@@ -189,7 +190,7 @@ def _move_aside(path: Path, now: datetime) -> Path:
                 os.unlink(f"{path}{journal}")
         if linked:  # pragma: no branch (not linked: a filesystem without hard links)
             os.unlink(path)
-        _fsync_dir(directory)
+        fsync_dir(directory)
         return aside
     raise StateError(f"{path}: cannot move the corrupt catalogue aside: every name is taken")
 
@@ -205,11 +206,3 @@ def _link(source: Path, target: Path) -> bool:
         os.rename(source, target)  # pragma: no cover (a filesystem without hard links)
         return False  # pragma: no cover
     return True
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -20,11 +20,8 @@ from pathlib import Path
 import pytest
 
 from recd.adapters.auditlog import FileAuditLog
-from recd.core.model import recording_id
-from recd.core.scope import Scope
 from recd.errors import ExitCode, StateError
 from recd.ports import Actor
-from recd.service.holds import Holds
 from tests.attacks.conftest import Victim
 from tests.estate import Estate
 from tests.fakes import FakeClock
@@ -37,13 +34,7 @@ ALICE = Actor("alice", 1000, admin=True)
 def estate(tmp_path: Path, fake_clock: FakeClock) -> Estate:
     """A hold on L1/held.wav, placed before it was written; then it and L1/due.wav, both due."""
     estate = Estate(tmp_path, fake_clock)
-    runtime = estate.runtime()
-    try:
-        scope = Scope("L1", recordings=frozenset({recording_id("pbx", "L1/held.wav")}))
-        holds = Holds(estate.config, runtime.catalogue, runtime.audit, fake_clock)
-        holds.place(scope, case="CASE-1", reason="court order", until=None, actor=ALICE)
-    finally:
-        runtime.close()
+    estate.hold("L1/held.wav", ALICE)
     estate.write("L1/held.wav", age_days=40)
     estate.write("L1/due.wav", age_days=40)
     return estate

@@ -22,9 +22,8 @@ from tests.e2e.helpers import (
     wait_until,
     write_due_at,
     write_estate_with_grace,
-    write_recording,
 )
-from tests.e2e.test_rebuild import age, ctl, place, rebuilt, rid
+from tests.e2e.test_rebuild import ctl, held_and_due, place, rebuilt, rid
 from tests.fakes import NotifyListener
 
 ASIDE = re.compile(r"catalog\.db\.corrupt-[0-9]{8}T[0-9]{6}Z")
@@ -39,13 +38,7 @@ def asides(base: Path) -> list[str]:
 def test_a_garbage_catalogue_is_moved_aside_and_the_hold_kept(
     tmp_path: Path, listener: NotifyListener
 ) -> None:
-    config = write_estate_with_grace(tmp_path)
-    write_recording(tmp_path, "L1/held.wav", age_days=5)
-    write_recording(tmp_path, "L1/other.wav", age_days=5)
-    with running(config, tmp_path, listener) as sock:
-        hold = place(sock, "--recording", rid("L1/held.wav"))
-    age(tmp_path, "L1/held.wav", 40)
-    age(tmp_path, "L1/other.wav", 40)
+    config, hold = held_and_due(tmp_path, listener)
     garbage = os.urandom(64 * 1024)
     (tmp_path / "state" / "catalog.db").write_bytes(garbage)
 
@@ -74,13 +67,7 @@ def test_a_hold_that_does_not_decode_is_found_by_a_once_run(
     tmp_path: Path, listener: NotifyListener
 ) -> None:
     """A flipped byte in a row passes quick_check: the open decodes the holds and finds it."""
-    config = write_estate_with_grace(tmp_path)
-    write_recording(tmp_path, "L1/held.wav", age_days=5)
-    write_recording(tmp_path, "L1/other.wav", age_days=5)
-    with running(config, tmp_path, listener) as sock:
-        hold = place(sock, "--recording", rid("L1/held.wav"))
-    age(tmp_path, "L1/held.wav", 40)
-    age(tmp_path, "L1/other.wav", 40)
+    config, hold = held_and_due(tmp_path, listener)
     db = sqlite3.connect(tmp_path / "state" / "catalog.db")
     db.execute(f"UPDATE holds SET scope = {NOT_UTF8}")
     db.commit()

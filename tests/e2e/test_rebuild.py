@@ -66,6 +66,19 @@ def rid(relpath: str) -> str:
     return recording_id("pbx", relpath)
 
 
+def held_and_due(base: Path, listener: NotifyListener) -> tuple[Path, str]:
+    """An estate with L1/held.wav held (placed through a real daemon while not yet due) and
+    L1/other.wav, both then made due; the config and the hold's id."""
+    config = write_estate_with_grace(base)
+    write_recording(base, "L1/held.wav", age_days=5)
+    write_recording(base, "L1/other.wav", age_days=5)
+    with running(config, base, listener) as sock:
+        hold = place(sock, "--recording", rid("L1/held.wav"))
+    age(base, "L1/held.wav", 40)
+    age(base, "L1/other.wav", 40)
+    return config, hold
+
+
 def once(config: Path) -> Completed:
     done = recd("--once", "--config", str(config))
     assert done.returncode == 0, done.stderr
@@ -83,13 +96,7 @@ def utc(when: datetime) -> str:
 def test_a_deleted_catalogue_keeps_the_hold_in_a_once_run(
     tmp_path: Path, listener: NotifyListener
 ) -> None:
-    config = write_estate_with_grace(tmp_path)
-    write_recording(tmp_path, "L1/held.wav", age_days=5)  # not due when the hold is placed
-    write_recording(tmp_path, "L1/other.wav", age_days=5)
-    with running(config, tmp_path, listener) as sock:
-        hold = place(sock, "--recording", rid("L1/held.wav"))
-    age(tmp_path, "L1/held.wav", 40)
-    age(tmp_path, "L1/other.wav", 40)
+    config, hold = held_and_due(tmp_path, listener)
     (tmp_path / "state" / "catalog.db").unlink()
 
     done = once(config)
@@ -109,13 +116,7 @@ def test_a_deleted_catalogue_keeps_the_hold_in_a_once_run(
 def test_a_catalogue_truncated_to_nothing_keeps_the_hold_in_the_daemon(
     tmp_path: Path, listener: NotifyListener
 ) -> None:
-    config = write_estate_with_grace(tmp_path)
-    write_recording(tmp_path, "L1/held.wav", age_days=5)
-    write_recording(tmp_path, "L1/other.wav", age_days=5)
-    with running(config, tmp_path, listener) as sock:
-        hold = place(sock, "--recording", rid("L1/held.wav"))
-    age(tmp_path, "L1/held.wav", 40)
-    age(tmp_path, "L1/other.wav", 40)
+    config, hold = held_and_due(tmp_path, listener)
     os.truncate(tmp_path / "state" / "catalog.db", 0)
 
     with running(config, tmp_path, listener) as sock:
