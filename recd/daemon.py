@@ -453,18 +453,23 @@ class Daemon:
         if self.audit_problem is not None:  # nothing is erased before the next try
             waits.append(self._audit_retry_at - self.clock.monotonic())
             return max(0.0, min(waits))
+        expiry = next_expiry(self.runtime.catalogue.holds())
+        if expiry is not None:  # holds expire even while erasing is paused
+            waits.append((expiry - now).total_seconds())
+        if self.clock_problem is not None:  # the wall clock is not to be trusted for waits
+            waits.append(RETRY.total_seconds())
+        if self.log_problem is not None or self.clock_problem is not None:
+            # Nothing is erased until the log is acknowledged or the clock is confirmed (a
+            # command, which wakes the loop) or trusted again (looked at every RETRY): a sweep
+            # still wanted or a deadline passed must not make the loop spin.
+            return max(0.0, min(waits))
         if self._sweep_needed or self._resume_needed:
             return 0.0
-        expiry = next_expiry(self.runtime.catalogue.holds())
-        if expiry is not None:
-            waits.append((expiry - now).total_seconds())
         deadline = self.runtime.catalogue.next_deadline(after=self._swept_until or now)
         if deadline is not None:
             waits.append((deadline - now).total_seconds())
         if self._retry_at is not None:
             waits.append((self._retry_at - now).total_seconds())
-        if self.clock_problem is not None:  # the wall clock is not to be trusted for waits
-            waits.append(RETRY.total_seconds())
         return max(0.0, min(waits))
 
     def step(self, item: Any) -> None:

@@ -288,6 +288,28 @@ def test_clock_behind_the_audit_log_pauses_erasing(
         daemon.stop()
 
 
+def test_a_daemon_paused_by_the_clock_sleeps_until_the_next_look(
+    estate: Estate, listener: NotifyListener
+) -> None:
+    """The clock far ahead at start, a recording overdue and the first sweep still wanted: the
+    loop looks at the clock again every RETRY instead of waking at once for ever (found
+    spinning at 100 % CPU until `recctl clock confirm`)."""
+    estate.write("L1/a.wav", age_days=40)
+    assert estate.once()[0] == 0
+    estate.clock.advance(10 * 86400)
+    estate.write("L1/due.wav", age_days=50)
+    daemon = make(estate, listener)
+    daemon.start()
+    try:
+        daemon.step(None)
+        assert problem(daemon) is not None and "10d ahead" in str(problem(daemon))
+        assert daemon.timeout() == RETRY.total_seconds()
+        daemon.confirm_clock("alice", "checked")
+        assert daemon.timeout() == 0.0, "the sweep the confirmation allows waits"
+    finally:
+        daemon.stop()
+
+
 # -- lifecycle edges: stopping, commands, reloads that move things ----------------------------
 
 

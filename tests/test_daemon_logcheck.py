@@ -79,6 +79,24 @@ def test_the_mark_follows_the_log_at_the_end_of_each_step(estate: Estate, daemon
     assert mark_seq(daemon) == last_seq(daemon), "not marked at the end of the step"
 
 
+def test_a_paused_daemon_sleeps_until_woken(estate: Estate, daemon: Daemon) -> None:
+    """Erasing paused by a log problem, with a recording overdue and a sweep still wanted: the
+    loop waits for a command (the acknowledgement) or its next rescan, instead of waking at
+    once for ever (found spinning at 100 % CPU)."""
+    for _ in range(3):
+        assert estate.once()[0] == 0
+    lines = estate.audit_path.read_bytes().splitlines(keepends=True)
+    lines[1] = lines[1].replace(b'"config.loaded"', b'"config.loadeD"')
+    estate.audit_path.write_bytes(b"".join(lines))
+    estate.write("L1/due.wav", age_days=40)
+    daemon.start()
+    daemon.step(None)
+    assert log_problem(daemon) is not None
+    assert daemon.timeout() >= 60, "woken at once while nothing may be erased"
+    daemon.acknowledge_log("alice", "checked")
+    assert daemon.timeout() == 0.0, "the sweep the acknowledgement allows waits"
+
+
 def test_a_log_problem_pauses_sweeps_and_request_runs_until_acknowledged(
     estate: Estate, daemon: Daemon
 ) -> None:
