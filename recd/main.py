@@ -17,9 +17,10 @@ from pathlib import Path
 from recd import __version__, log
 from recd.adapters.systemd import Notifier, watchdog_interval
 from recd.config import DEFAULT_CONFIG, config_warnings, load
+from recd.core.text import plural
 from recd.daemon import Daemon
 from recd.errors import ConfigInvalid, ExitCode, RecdError, UsageError
-from recd.runtime import ClockConfirmation, adapter, plural, release_breaker, run_once
+from recd.runtime import ClockConfirmation, adapter, release_breaker, run_once
 
 logger = logging.getLogger("recd.main")
 

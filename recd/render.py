@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from recd.core.audit import FIELDS, AuditEntry, format_human_time, parse_time
+from recd.core.text import plural as plural  # noqa: PLC0414 (re-exported for the CLI)
 from recd.core.text import printable as printable  # noqa: PLC0414 (re-exported for the CLI)
 
 GAP = "  "
@@ -42,10 +43,6 @@ def format_row(cells: Sequence[str], widths: Sequence[int]) -> str:
     """One table line: cells left-aligned to ``widths``, two spaces apart, no trailing blanks."""
     padded = [printable(c).ljust(w) for c, w in zip(cells, widths, strict=True)]
     return GAP.join(padded).rstrip()
-
-
-def plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
 
 
 def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:

@@ -25,6 +25,7 @@ from recd.config import Config
 from recd.core.audit import AuditDraft, format_time, parse_time
 from recd.core.objects import bucket_report
 from recd.core.safety import start_gap_problem
+from recd.core.text import plural
 from recd.errors import (
     AuditUnwritable,
     CatalogueCorrupt,
@@ -497,10 +498,6 @@ def release_breaker(config: Config, clock: Clock, licence: str, actor: str) -> E
     finally:
         runtime.close()
     return ExitCode.OK
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def summary_lines(report: SweepReport) -> list[str]:

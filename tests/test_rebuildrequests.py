@@ -23,7 +23,7 @@ from recd.ports import Actor, ItemOutcome, RequestState
 from recd.renderlegal import request_lines
 from recd.runtime import Runtime, rebuilder, release_breaker, scan_all
 from recd.service.rebuild import Rebuilt
-from recd.service.requests import Requests
+from recd.service.requests import Certificate, Requests
 from tests.estate import Estate
 from tests.fakes import FakeClock
 
@@ -53,6 +53,21 @@ def lose() -> Iterator[list[Runtime]]:
     opened: list[Runtime] = []
     yield opened
     for rt in opened:
+        rt.close()
+
+
+def executed(estate: Estate) -> Certificate:
+    """REQ-1 on L1/a.wav registered by ALICE, approved and run by BOB; its certificate."""
+    estate.write("L1/a.wav", age_days=1)
+    rt = estate.runtime()
+    try:
+        scan_all(rt)
+        before = desk(estate, rt)
+        before.register(document("REQ-1", "L1/a.wav"), ALICE)
+        before.approve("REQ-1", BOB)
+        before.execute("REQ-1", BOB)
+        return before.certificate("REQ-1")
+    finally:
         rt.close()
 
 
@@ -151,15 +166,7 @@ def test_an_executed_request_keeps_its_certificate_and_does_not_run_again(
 def test_a_lost_certificate_is_reported_with_the_hash_the_log_keeps(
     estate: Estate, lose: list[Runtime]
 ) -> None:
-    estate.write("L1/a.wav", age_days=1)
-    rt = estate.runtime()
-    scan_all(rt)
-    before = desk(estate, rt)
-    before.register(document("REQ-1", "L1/a.wav"), ALICE)
-    before.approve("REQ-1", BOB)
-    before.execute("REQ-1", BOB)
-    certificate = before.certificate("REQ-1")
-    rt.close()
+    certificate = executed(estate)
     certificate.path.unlink()
 
     rt, _ = rebuilt_runtime(estate)
@@ -175,15 +182,7 @@ def test_a_lost_certificate_is_reported_with_the_hash_the_log_keeps(
 def test_an_altered_certificate_is_reported_and_left_where_it_is(
     estate: Estate, lose: list[Runtime]
 ) -> None:
-    estate.write("L1/a.wav", age_days=1)
-    rt = estate.runtime()
-    scan_all(rt)
-    before = desk(estate, rt)
-    before.register(document("REQ-1", "L1/a.wav"), ALICE)
-    before.approve("REQ-1", BOB)
-    before.execute("REQ-1", BOB)
-    certificate = before.certificate("REQ-1")
-    rt.close()
+    certificate = executed(estate)
     altered = certificate.path.read_bytes().replace(b"completed", b"completeD")
     certificate.path.write_bytes(altered)
 
