@@ -57,14 +57,15 @@ def write_estate(
     base: Path,
     *,
     verify: bool = False,
-    listen: str | None = None,
+    listen: str | None = "127.0.0.1:0",
     per_licence: bool = True,
     min_breaker_count: int = 100_000,
 ) -> Path:
     """Config + licence files below ``base``; returns the config path.
 
-    ``listen`` adds a ``[metrics]`` table (``"127.0.0.1:0"``: any free port, for daemons
-    whose metrics the test does not scrape); without it recd uses its default port.
+    ``listen``: the ``[metrics]`` table's address; by default any free port, so that a daemon
+    under test never takes recd's default port from a recd running beside the tests (found:
+    two attack tests failed beside `make demo`). None leaves the table out.
     """
     (base / "recordings").mkdir(parents=True, exist_ok=True)
     (base / "licences.d").mkdir(exist_ok=True)
