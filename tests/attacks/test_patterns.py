@@ -152,7 +152,7 @@ def test_surrogates_match_as_one_replacement_character_each() -> None:
 def test_a_licence_id_holding_the_replacement_character_is_refused(
     tmp_path: Path, where: str
 ) -> None:
-    config = write_estate(tmp_path)
+    config = write_estate(tmp_path, listen=None)  # keys appended below go to [[source]]
     if where == "source":
         config.write_text(config.read_text() + 'licence = "AC\ufffdME"\n')
         expected = f"{config}: source[0].licence: "
