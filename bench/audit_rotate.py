@@ -13,8 +13,8 @@ import time
 from datetime import UTC, datetime
 
 from bench.common import workdir
-from recd.adapters.auditlog import FileAuditLog
-from recd.configtypes import AuditCompression, AuditSettings
+from recd.adapters.auditlog.log import FileAuditLog
+from recd.config.types import AuditCompression, AuditSettings
 from recd.core.audit import AuditDraft
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.common import workdir
-from recd.adapters.auditlog import FileAuditLog
-from recd.configtypes import AuditCompression, AuditSettings
+from recd.adapters.auditlog.log import FileAuditLog
+from recd.config.types import AuditCompression, AuditSettings
 from recd.core.audit import AuditDraft
 from recd.core.segcheck import Prints
 from recd.service.segcheck import check_segments

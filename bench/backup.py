@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from bench.common import RecdDaemon, free_port, make_tree, sync, workdir, write_config
-from recd.client import call
+from recd.cli.client import call
 from recd.protocol import Request
 
 
@@ -50,7 +50,7 @@ def _sampled(socket: Path, seconds: float) -> list[float]:
 def _recctl(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
     t0 = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "recd.recctl", *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "recd.cli.main", *args], capture_output=True, text=True, check=False
     )
     return time.perf_counter() - t0, done
 

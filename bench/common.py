@@ -142,8 +142,8 @@ def timed_scan_and_sweep(
     """Seconds of a full scan of every source, then of one in-process sweep, on ``clock``
     (default: the system's); asserts that the sweep erased ``expected`` recordings."""
     from recd.adapters.clock import SystemClock
-    from recd.config import load
-    from recd.runtime import open_runtime, scan_all
+    from recd.config.load import load
+    from recd.daemon.runtime import open_runtime, scan_all
     from recd.service.sweep import Sweeper
 
     config = load(config_path)
@@ -355,7 +355,7 @@ class RecdDaemon:
                 return
 
     def status(self, timeout: float = 30.0) -> dict[str, Any]:
-        from recd.client import call
+        from recd.cli.client import call
         from recd.protocol import Request
 
         result = call(self.socket, Request("status"), timeout=timeout).unwrap()

@@ -26,7 +26,7 @@ from bench.common import (
     workdir,
     write_config,
 )
-from recd.client import call
+from recd.cli.client import call
 from recd.protocol import Request
 
 MIB = 1024

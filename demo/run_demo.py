@@ -65,7 +65,7 @@ def tool(name: str) -> list[str]:
     script = BIN / name
     if script.exists():
         return [shown(script)]
-    return [sys.executable, "-m", "recd" if name == "recd" else "recd.recctl"]
+    return [sys.executable, "-m", "recd" if name == "recd" else "recd.cli.main"]
 
 
 def say(text: str = "") -> None:

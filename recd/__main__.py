@@ -1,5 +1,5 @@
 """`python -m recd` runs the `recd` entry point."""
 
-from recd.main import main
+from recd.daemon.main import main
 
 raise SystemExit(main())

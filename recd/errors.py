@@ -1,7 +1,8 @@
 """Exit codes and the one exception hierarchy; every exception knows its exit code.
 
-Nothing below an entry point calls ``sys.exit``: code raises one of these and ``recd.main`` or
-``recd.recctl`` turns it into ``<prog>: <message>`` on stderr and the exception's exit code.
+Nothing below an entry point calls ``sys.exit``: code raises one of these and
+``recd.daemon.main`` or ``recd.cli.main`` turns it into ``<prog>: <message>`` on stderr and
+the exception's exit code.
 """
 
 from __future__ import annotations

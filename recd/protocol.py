@@ -74,7 +74,7 @@ an *item* is ``{"id", "location", "licence", "size", "outcome", "holds", "note"}
 - ``request certificate`` (arg ``request``): ``{"text", "sha256", "path", "seq"}``: the exact
   certificate file, its digest and the ``request.certificate`` audit entry that holds it.
 
-Backups (``recd.adminbackup``):
+Backups (``recd.daemon.admin.backup``):
 
 - ``backup`` (arg ``dir``: where recctl writes it, for the log and the audit entry): ``{"token",
   "version", "state_dir", "created", "files": [{"name", "size"}], "audit": {"entries", "seq",

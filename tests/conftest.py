@@ -30,7 +30,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def recd_logger() -> Iterator[None]:
-    """A test that runs ``recd.main.main`` configures the ``recd`` logger (a stderr handler
+    """A test that runs ``recd.daemon.main.main`` configures the ``recd`` logger (a stderr handler
     on the stream pytest captured for that test, no propagation); put it back afterwards, so
     later tests neither write to a closed stream nor lose their records to caplog."""
     logger = logging.getLogger("recd")

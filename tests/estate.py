@@ -15,16 +15,16 @@ from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
-from recd.config import Config, DaemonSettings, Licence, MetricsSettings, SourceConfig
+from recd.config.load import Config, DaemonSettings, Licence, MetricsSettings, SourceConfig
 from recd.core.classify import ClassifyRule
 from recd.core.erasure import EraseSettings
 from recd.core.model import Mode, recording_id
 from recd.core.periods import parse_period
 from recd.core.safety import SafetySettings
 from recd.core.scope import Scope
+from recd.daemon.runtime import Runtime, open_runtime, run_once, scan_all
 from recd.errors import ExitCode
 from recd.ports import Actor
-from recd.runtime import Runtime, open_runtime, run_once, scan_all
 from recd.service.holds import Holds
 from recd.service.policies import apply_policies
 from recd.service.recovery import Recovery

@@ -78,7 +78,7 @@ class Foreign:
 
     @property
     def recctl(self) -> list[str]:
-        return [self.python, "-S", "-m", "recd.recctl"]
+        return [self.python, "-S", "-m", "recd.cli.main"]
 
 
 @pytest.fixture(scope="session")

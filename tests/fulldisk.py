@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from recd.core.audit import GENESIS, AuditDraft, seal_line
-from recd.daemon import Daemon
+from recd.daemon.loop import Daemon
 from tests.adapters.loopfs import Mounts
 from tests.estate import Estate
 

@@ -29,11 +29,11 @@ import pytest
 
 from demo import tree
 from demo.tree import SCHEDULED, generate
-from recd import recctl
-from recd.config import load
+from recd.cli import main as recctl
+from recd.config.load import load
+from recd.daemon.main import main
+from recd.daemon.runtime import run_once
 from recd.errors import ExitCode
-from recd.main import main
-from recd.runtime import run_once
 from tests import tools
 from tests.fakes import FakeClock
 
@@ -205,8 +205,8 @@ def test_demo_erases_at_deadlines_and_stops_on_sigint(tmp_path: Path) -> None:
         demo.close()
 
     log = demo.stderr()
-    assert "INFO recd.daemon: stopping on signal" in log
-    assert log.rstrip().endswith("INFO recd.daemon: stopped")
+    assert "INFO recd.daemon.loop: stopping on signal" in log
+    assert log.rstrip().endswith("INFO recd.daemon.loop: stopped")
     assert f"yet: modified less than {SETTLE}s ago" in log
     match = LAST_LINE.fullmatch(demo.lines[-1])
     assert match, demo.transcript()

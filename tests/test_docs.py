@@ -31,14 +31,15 @@ from pathlib import Path
 
 import pytest
 
-from recd import __version__, recctl
-from recd import main as recd_main
-from recd.config import load
+from recd import __version__
+from recd.cli import main as recctl
+from recd.config.load import load
 from recd.core.audit import GENESIS, AuditDraft, seal, to_line
 from recd.core.classify import DEFAULT_TAG_NAMES
+from recd.daemon import main as recd_main
+from recd.daemon.metrics import LicenceTotals, Metrics, S3Totals, Snapshot, SourceState
+from recd.daemon.runtime import summary_lines
 from recd.errors import ConfigInvalid, ExitCode
-from recd.metrics import LicenceTotals, Metrics, S3Totals, Snapshot, SourceState
-from recd.runtime import summary_lines
 from recd.service.sweep import LicenceTally, SweepReport
 from tests import tools
 
@@ -636,7 +637,7 @@ def _no_postgres_catalogue() -> bool:
     """True while recd has no PostgreSQL catalogue: the SQLite catalogue and its reader are the
     only ones among the adapters, no module of recd/adapters is for PostgreSQL, and nothing in
     recd/ imports psycopg."""
-    from recd.runtime import ADAPTERS
+    from recd.daemon.runtime import ADAPTERS
 
     stores = {kind for kind in ADAPTERS if kind.startswith(("catalogue.", "reader."))}
     modules = {path.stem.lower() for path in (ROOT / "recd" / "adapters").glob("*.py")}
@@ -738,7 +739,7 @@ REBUILT = {"recordings", "totals", "policies", "scans", "meta"} | {
 
 def catalogue_schema(tmp_path: Path) -> set[str]:
     """Every table of a new catalogue, and every column of recordings as "recordings.column"."""
-    from recd.adapters.sqlite import SqliteCatalogue
+    from recd.adapters.sqlite.catalogue import SqliteCatalogue
 
     path = tmp_path / "catalog.db"
     SqliteCatalogue(path).close()  # creates it with every migration

@@ -13,7 +13,8 @@ set before any fixture runs; outside, the test's outcome is the child's, with it
 Nothing outside the child's namespace sees the limits.
 
 (``max_queued_events`` has no per-namespace copy: tests of a queue overflow stop the watching
-process with SIGSTOP and write more events than the queue holds; see tests/adapters/watchproc.py.)
+process with SIGSTOP and write more events than the queue holds; see
+tests/adapters/local/watchproc.py.)
 """
 
 from __future__ import annotations

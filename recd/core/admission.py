@@ -11,7 +11,7 @@ when no such connection exists. Whatever the counts, the endpoint never takes th
 
 Refusals come in bursts (1,100 connections in a second), and a line per refusal would flood the
 journal: ``Burst`` decides when to log (the first of a burst, then one summary once it is over).
-Pure: every function is given the monotonic ``now``; the sockets are ``recd.serving``'s.
+Pure: every function is given the monotonic ``now``; the sockets are ``recd.daemon.serving``'s.
 """
 
 from __future__ import annotations

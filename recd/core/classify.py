@@ -43,7 +43,7 @@ class PathMatch(Protocol):
 
 
 class PathPattern(Protocol):
-    """A compiled path pattern. Config builds RE2 ones (recd.configpatterns.LinearPattern),
+    """A compiled path pattern. Config builds RE2 ones (recd.config.patterns.LinearPattern),
     linear in the path's length whatever the pattern; an ``re.Pattern`` has the same shape."""
 
     @property

@@ -1,6 +1,6 @@
 """Choose how (and whether) to erase a local file from facts about it (SPEC section 4).
 
-Pure: the facts are gathered by ``recd.adapters.erase`` and the time is passed in. Invariants:
+Pure: the facts are gathered by ``recd.adapters.local.erase`` and the time is passed in. Invariants:
 a file with more than one hard link is never erased (REFUSE); a file modified within
 ``erase.settle``, with a modification time in the future, or open for writing is left for a later
 sweep (SKIP); an erasure is ``effective`` only when an in-place overwrite reaches the stored

@@ -1,6 +1,6 @@
 """S3 objects as recordings: the versions of one key, summed up and checked (SPEC sections 2, 4).
 
-Pure: the versions are listed by ``recd.adapters.s3`` and handed in. All versions and delete
+Pure: the versions are listed by ``recd.adapters.s3.source`` and handed in. All versions and delete
 markers of one key are one recording. A key is a recording while it has at least one data
 version (a delete marker on top hides the object from plain listings, but the older versions
 still hold the audio). Its ``size`` is the bytes of every data version, its ``mtime_ns`` the

@@ -124,7 +124,7 @@ class ErasureRequest:
 
 
 class AgentKey(Protocol):
-    """An authorised agent of a licence, as ``recd.configtypes.Agent`` holds it."""
+    """An authorised agent of a licence, as ``recd.config.types.Agent`` holds it."""
 
     @property
     def name(self) -> str: ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from recd.config import Config
+from recd.config.load import Config
 from recd.ports import NO_TELEMETRY, AuditLog, Catalogue, Clock, Eraser, Telemetry
 
 

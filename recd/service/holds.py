@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from recd.config import Config
+from recd.config.load import Config
 from recd.core.audit import AuditDraft, format_human_time, format_time
 from recd.core.holds import Hold
 from recd.core.requests import scope_json

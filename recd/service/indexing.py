@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from recd.config import Config, SourceConfig
+from recd.config.load import Config, SourceConfig
 from recd.core import classify
 from recd.core.model import FileFacts, Recording, State, recording_id
 from recd.ports import NO_TELEMETRY, Catalogue, Known, Source, TagReader, Telemetry

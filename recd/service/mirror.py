@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from recd.config import Config
+from recd.config.load import Config
 from recd.core.audit import AuditDraft
 from recd.core.model import Recording
 from recd.ports import AuditLog, Catalogue, Clock, Mirrored, ObjectStore

@@ -6,7 +6,7 @@ import functools
 import logging
 from datetime import datetime
 
-from recd.config import Config
+from recd.config.load import Config
 from recd.core.periods import Period, add_period
 from recd.ports import Catalogue
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from recd.config import Config
+from recd.config.load import Config
 from recd.core.audit import AuditDraft, AuditEntry
 from recd.core.holds import Hold
 from recd.core.logcheck import Finding

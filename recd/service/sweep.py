@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from recd.config import Config
+from recd.config.load import Config
 from recd.core.audit import AuditDraft, format_time, location_details, parse_time
 from recd.core.erasure import Action, decide
 from recd.core.model import ERASE_PREFIX, Mode, Recording

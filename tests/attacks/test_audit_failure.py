@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from recd.adapters.systemd import Notifier
-from recd.admin import Admin
-from recd.control import Caller
 from recd.core.audit import verify
-from recd.daemon import AUDIT_RETRY_CAP, Daemon
+from recd.daemon.admin.dispatch import Admin
+from recd.daemon.control import Caller
+from recd.daemon.loop import AUDIT_RETRY_CAP, Daemon
 from recd.errors import AuditUnwritable, ExitCode
 from recd.protocol import Request
 from tests import tools

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from recd import client, recctl
+from recd.cli import client
+from recd.cli import main as recctl
 from tests.adapters.loopfs import Mounts
 from tests.attacks.conftest import Victim
 from tests.e2e.helpers import audit_entries, running, write_estate

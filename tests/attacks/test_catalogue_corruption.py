@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from recd.adapters.auditlog import FileAuditLog
+from recd.adapters.auditlog.log import FileAuditLog
 from recd.errors import ExitCode, StateError
 from recd.ports import Actor
 from tests.attacks.conftest import Victim

@@ -25,12 +25,12 @@ from pathlib import Path
 
 import pytest
 
-from recd.client import call
-from recd.control import Caller, ControlServer
+from recd.cli.client import call
 from recd.core.admission import Limits
-from recd.metrics import Metrics, Snapshot
+from recd.daemon.control import Caller, ControlServer
+from recd.daemon.metrics import Metrics, Snapshot
+from recd.daemon.serving import BoundedServer
 from recd.protocol import ErrorKind, RemoteError, Reply, Request, decode_reply, encode_request
-from recd.serving import BoundedServer
 from tests.e2e.helpers import env, recctl, wait_until, write_due_at, write_estate
 from tests.fakes import NotifyListener
 
@@ -221,7 +221,7 @@ def test_when_every_slot_is_being_answered_the_excess_is_refused_and_logged_once
             for sock in held:
                 sock.close()
     assert counted == ["limit"] * 50
-    lines = [r.getMessage() for r in caplog.records if r.name == "recd.serving"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "recd.daemon.serving"]
     assert lines == [
         "admin socket: refusing connections: too many connections (4, the limit); "
         "recd_connections_refused_total counts them (logged once per burst)"
@@ -303,7 +303,7 @@ def test_accept_failing_with_emfile_backs_off_with_one_line_and_recovers(
         finally:
             for sock in clients:
                 sock.close()
-    lines = [r.getMessage() for r in caplog.records if r.name == "recd.serving"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "recd.daemon.serving"]
     assert lines == [
         "echo: cannot accept connections: Too many open files; trying again every 1 s "
         "(logged once per burst)"

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from recd.adapters.systemd import Notifier
-from recd.daemon import Daemon
+from recd.daemon.loop import Daemon
 from tests.e2e.helpers import (
     audit_entries,
     env,
@@ -38,7 +38,7 @@ from datetime import timedelta
 from recd.adapters import clock
 real = clock.SystemClock.now
 clock.SystemClock.now = lambda self: real(self) + timedelta(seconds={TEN_YEARS.total_seconds()})
-from recd.main import main
+from recd.daemon.main import main
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from recd.adapters.systemd import Notifier
-from recd.client import call
-from recd.config import load
-from recd.daemon import Daemon, Event
+from recd.cli.client import call
+from recd.config.load import load
+from recd.daemon.loop import Daemon, Event
+from recd.daemon.main import main
 from recd.errors import ConfigInvalid
-from recd.main import main
 from recd.protocol import Request
 from tests.adapters.loopfs import Mounts
 from tests.e2e.helpers import write_estate, write_licence, write_recording

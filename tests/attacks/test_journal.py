@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from recd.adapters.erase import EraseResult, LocalEraser
+from recd.adapters.local.erase import EraseResult, LocalEraser
 from recd.core.erasure import Action, Decision, EraseSettings, decide
 from recd.core.model import EraseMethod, ErasePattern
 from tests import tools
+from tests.adapters.local.test_erase import ident, touch
+from tests.adapters.local.test_erase_root import LATER, TEMP, erase_as_decided, marker
 from tests.adapters.loopfs import LoopFs, Mounts, run
-from tests.adapters.test_erase import ident, touch
-from tests.adapters.test_erase_root import LATER, TEMP, erase_as_decided, marker
 from tests.e2e.helpers import audit_entries, recd, write_estate, write_recording
 
 pytestmark = pytest.mark.root

@@ -1,7 +1,7 @@
 """Attack: forge log lines or rewrite the operator's terminal through a file name.
 
 Anyone who can write to a recording tree chooses its names. A name holding a newline and a fake
-level (``\\nERROR recd.daemon: ...``) would start a second log line, which journald keeps as a
+level (``\\nERROR recd.daemon.loop: ...``) would start a second log line, which journald keeps as a
 separate entry; an escape sequence would colour or clear the terminal reading the log; a bidi
 override would show a name backwards. What must hold: every log record is exactly one line,
 carries no control or format character, and shows the name escaped, in the terminal format and
@@ -21,7 +21,7 @@ import pytest
 from tests.e2e.helpers import env, write_estate, write_recording
 
 HOSTILE = (
-    "L1/a\nERROR recd.daemon: breaker released by admin.wav",
+    "L1/a\nERROR recd.daemon.loop: breaker released by admin.wav",
     "L1/b\r\x1b[2K\x1b[1A\x1b[31mred.wav",
     "L1/c\u202evaw.exe.wav",
     "L1/d\u2028e\x7f\x9b.wav",
@@ -55,7 +55,7 @@ def test_hostile_names_give_one_escaped_line_each(tmp_path: Path, journald: bool
     assert lines and all(line_form.match(line) for line in lines), err
     assert not any(c in err for c in "\x1b\r\x7f")
     for shown in (
-        "a\\nERROR recd.daemon: breaker released by admin.wav",
+        "a\\nERROR recd.daemon.loop: breaker released by admin.wav",
         "b\\r\\x1b[2K\\x1b[1A\\x1b[31mred.wav",
         "c\\u202evaw.exe.wav",
         "d\\u2028e\\x7f\\x9b.wav",

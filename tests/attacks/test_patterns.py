@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from recd.config import load
-from recd.configpatterns import LinearPattern
+from recd.config.load import load
+from recd.config.patterns import LinearPattern
 from recd.core.classify import ClassifyRule, classify, matchable, path_fields
 from recd.core.model import Provenance
+from recd.daemon.main import main
 from recd.errors import ConfigInvalid
-from recd.main import main
 from tests.e2e.helpers import write_estate, write_recording
 
 MTIME = datetime(2024, 3, 1, tzinfo=UTC)

@@ -22,15 +22,15 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from recd.client import call
-from recd.config import SourceConfig
+from recd.cli.client import call
+from recd.config.load import SourceConfig
 from recd.core.audit import format_time
 from recd.core.classify import ClassifyRule
 from recd.core.model import recording_id
+from recd.daemon.runtime import Runtime, scan_all
 from recd.errors import NotAllowedInState, UsageError
 from recd.ports import Actor, RequestState
 from recd.protocol import ErrorKind, Request
-from recd.runtime import Runtime, scan_all
 from recd.service.requests import Requests
 from tests.e2e.helpers import (
     audit_entries,
@@ -263,7 +263,7 @@ def daemon(tmp_path: Path, jane: Ed25519PrivateKey) -> Iterator[Path]:
 
 def ctl(sock: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "recd.recctl", "--socket", str(sock), *args],
+        [sys.executable, "-m", "recd.cli.main", "--socket", str(sock), *args],
         input=stdin, capture_output=True, text=True, env=env(), timeout=120, check=False,
     )  # fmt: skip
 

@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from recd import runtime
-from recd.adapters._safefs import RootChanged, RootPins
 from recd.adapters.clock import SystemClock
-from recd.adapters.directory import DirectorySource
-from recd.adapters.erase import LocalEraser
-from recd.config import load
+from recd.adapters.local.directory import DirectorySource
+from recd.adapters.local.erase import LocalEraser
+from recd.adapters.local.safefs import RootChanged, RootPins
+from recd.config.load import load
+from recd.daemon import runtime
 from recd.errors import ExitCode
-from tests.adapters.test_erase import OVERWRITE, erase_one, ident, touch
+from tests.adapters.local.test_erase import OVERWRITE, erase_one, ident, touch
 from tests.attacks.conftest import Victim
 from tests.e2e.helpers import recctl, start_daemon, stop_daemon, write_estate, write_recording
 from tests.fakes import NotifyListener

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from recd.main import main
+from recd.daemon.main import main
 from tests.e2e.helpers import env, recd, write_estate, write_recording
 
 REFUSE = "recd refuses to erase there"

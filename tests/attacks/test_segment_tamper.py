@@ -14,10 +14,10 @@ import json
 import os
 from pathlib import Path
 
-from recd.adapters.auditlog import FileAuditLog
-from recd.configtypes import AuditSettings
+from recd.adapters.auditlog.log import FileAuditLog
+from recd.config.types import AuditSettings
 from recd.core.audit import AuditDraft, parse_time, seal_line
-from recd.runtime import rebuilder
+from recd.daemon.runtime import rebuilder
 from tests.estate import Estate
 from tests.fakes import FakeClock
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from recd.config import load
-from recd.main import main
-from recd.runtime import open_runtime, scan_all
+from recd.config.load import load
+from recd.daemon.main import main
+from recd.daemon.runtime import open_runtime, scan_all
 from tests.e2e.helpers import write_estate, write_recording
 from tests.fakes import FakeClock
 
@@ -96,7 +96,7 @@ def test_an_existing_state_dir_others_can_read_is_fixed_with_a_log_line(
     fixed = loose & 0o750
     assert mode(state) == fixed
     assert (
-        f"WARNING recd.runtime: state directory {state} was mode {loose:04o}, open to every "
+        f"WARNING recd.daemon.runtime: state directory {state} was mode {loose:04o}, open to every "
         f"local user; set it to {fixed:04o}\n"
     ) in capsys.readouterr().err
     assert all(not m & 0o007 for m in modes(state).values())
@@ -126,7 +126,7 @@ def test_state_files_already_0644_are_tightened_with_a_log_line(
     for path in loose:
         wanted = 0o640 if path.name in ("audit.log", "REQ-1.json") else 0o600
         assert (
-            f"WARNING recd.runtime: state file {path} was mode 0644, readable by others; "
+            f"WARNING recd.daemon.runtime: state file {path} was mode 0644, readable by others; "
             f"tightened it to {wanted:04o}\n"
         ) in err
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from recd.adapters.erase import EraseError, Gone, LocalEraser, Refused
+from recd.adapters.local.erase import EraseError, Gone, LocalEraser, Refused
 from recd.core.erasure import Action, EraseSettings, decide
 from recd.core.model import ErasePattern
 from tests.e2e.helpers import check_consistent, env, write_estate, write_recording

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import pytest
 
-from recd.adapters.erase import EraseError, EraseResult, LocalEraser, Refused
+from recd.adapters.local.erase import EraseError, EraseResult, LocalEraser, Refused
 from recd.core.erasure import Action, Decision, EraseSettings, decide
 from recd.core.model import EraseMethod, ErasePattern
-from tests.adapters.test_erase import ident, touch
+from tests.adapters.local.test_erase import ident, touch
 from tests.e2e.helpers import audit_entries, recd, write_estate, write_recording
 
 OVERWRITE = Decision(Action.ERASE, EraseMethod.OVERWRITE, True)
@@ -288,7 +288,7 @@ def test_without_the_right_to_a_lease_the_erase_goes_on_and_says_so(
     sts = [touch(shared_root / name) for name in ("a.wav", "b.wav")]
     for name in ("a.wav", "b.wav"):
         (shared_root / name).chmod(0o666)
-    caplog.set_level(logging.WARNING, logger="recd.adapters.erase")
+    caplog.set_level(logging.WARNING, logger="recd.adapters.local.erase")
     with LocalEraser(shared_root) as e:
         os.seteuid(NOBODY)  # neither the owner nor CAP_LEASE
         try:

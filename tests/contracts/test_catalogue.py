@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from recd.adapters._sqlschema import MIGRATIONS
-from recd.adapters.sqlite import SCHEMA_VERSION, SqliteCatalogue, from_us, to_us
+from recd.adapters.sqlite.catalogue import SCHEMA_VERSION, SqliteCatalogue, from_us, to_us
+from recd.adapters.sqlite.schema import MIGRATIONS
 from recd.core.audit import GENESIS
 from recd.core.holds import Hold, HoldState
 from recd.core.model import Classification, Provenance, Recording, Stamps, State, recording_id

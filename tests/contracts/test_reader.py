@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from recd.adapters.sqlite import SCHEMA_VERSION, SqliteCatalogue
-from recd.adapters.sqlitereader import SqliteReader
+from recd.adapters.sqlite.catalogue import SCHEMA_VERSION, SqliteCatalogue
+from recd.adapters.sqlite.reader import SqliteReader
 from recd.core.model import State
 from recd.errors import StateError
 from recd.ports import ListQuery, Totals
@@ -44,7 +44,7 @@ def test_totals_follow_every_kind_of_change(pair: tuple[SqliteCatalogue, SqliteR
 def test_totals_of_a_catalogue_that_predates_them(tmp_path: Path) -> None:
     """Schema 2 fills the totals table from the rows a schema-1 catalogue already had."""
     db = sqlite3.connect(tmp_path / "catalog.db")
-    from recd.adapters._sqlschema import MIGRATIONS
+    from recd.adapters.sqlite.schema import MIGRATIONS
 
     db.executescript(MIGRATIONS[1] + "PRAGMA user_version=1;")
     db.execute(

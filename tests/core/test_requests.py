@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recd.configtypes import Agent
+from recd.config.types import Agent
 from recd.core.audit import canonical_json
 from recd.core.model import recording_id
 from recd.core.requests import (

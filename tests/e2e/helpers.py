@@ -120,7 +120,7 @@ def recd(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
 
 
 def recctl(*args: str) -> subprocess.CompletedProcess[str]:
-    code = "import sys; from recd.recctl import main; sys.exit(main())"
+    code = "import sys; from recd.cli.main import main; sys.exit(main())"
     return subprocess.run(
         [sys.executable, "-c", code, *args],
         check=False, capture_output=True, text=True, env=env(), timeout=120,

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from recd import client
+from recd.cli import client
+from recd.cli.main import main as recctl_main
 from recd.core.audit import GENESIS, AuditDraft, seal_line, verify
 from recd.core.model import recording_id
-from recd.recctl import main as recctl_main
 from tests.e2e.helpers import (
     audit_entries,
     kill_daemon,

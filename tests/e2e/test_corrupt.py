@@ -56,7 +56,7 @@ def test_a_garbage_catalogue_is_moved_aside_and_the_hold_kept(
     assert (details["aside"], details["error"]) == (aside, "file is not a database")
     log = (tmp_path / "recd.log").read_text()
     assert (
-        f"ERROR recd.runtime: {tmp_path / 'state' / 'catalog.db'}: the catalogue is corrupt "
+        f"ERROR recd.daemon.runtime: {tmp_path / 'state' / 'catalog.db'}: the catalogue is corrupt "
         f"(file is not a database); moved it aside as {aside} and started a new one, rebuilt "
         "from the sources and the audit log before anything is erased\n"
     ) in log

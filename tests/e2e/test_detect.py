@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from recd.adapters.auditlog import FileAuditLog
-from recd.configtypes import AuditSettings
+from recd.adapters.auditlog.log import FileAuditLog
+from recd.config.types import AuditSettings
 from recd.core.audit import AuditDraft, parse_time, seal_line
 from tests.e2e.helpers import (
     audit_entries,

@@ -33,8 +33,8 @@ from typing import Any
 
 import pytest
 
+from recd.cli.main import main as recctl_main
 from recd.core.model import recording_id
-from recd.recctl import main as recctl_main
 from tests.e2e.helpers import (
     audit_entries,
     catalogued,

@@ -1,7 +1,7 @@
 """Legal holds and early-deletion requests end to end (SPEC sections 5, 6 and 8).
 
 Each test runs `recd --config` as a subprocess with a NotifyListener and drives it with
-`python -m recd.recctl --socket ...` as real processes: two-person verification by two
+`python -m recd.cli.main --socket ...` as real processes: two-person verification by two
 different Unix users (root only: it creates a group and users, and removes them after),
 signature verification with every refusal audited, a whole-licence hold on a running daemon,
 and a request run SIGKILLed midway that the restarted daemon finishes with a complete
@@ -145,12 +145,12 @@ class Account:
 def ctl(
     sock: Path | None, *args: str, user: Account | None = None, foreign: Foreign | None = None
 ) -> Completed:
-    """``python -m recd.recctl [--socket SOCK] ARGS`` as this test's user, or as ``user`` with
+    """``python -m recd.cli.main [--socket SOCK] ARGS`` as this test's user, or as ``user`` with
     the copy of recd that ``foreign`` made reachable to every user."""
     argv = [*([] if sock is None else ["--socket", str(sock)]), *args]
     if user is None:
         return subprocess.run(
-            [sys.executable, "-m", "recd.recctl", *argv],
+            [sys.executable, "-m", "recd.cli.main", *argv],
             capture_output=True, text=True, env=env(), timeout=120, check=False,
         )  # fmt: skip
     assert foreign is not None, "another uid runs the reachable copy of recd"
@@ -587,7 +587,7 @@ def test_a_request_run_killed_midway_resumes_and_certifies_every_recording(
         assert code(ctl(sock, "request", "add", "--file", str(req))) == (0, "")
         with (tmp_path / "delete.out").open("w") as out, (tmp_path / "delete.err").open("w") as err:
             client = subprocess.Popen(
-                [sys.executable, "-m", "recd.recctl", "--socket", str(sock),
+                [sys.executable, "-m", "recd.cli.main", "--socket", str(sock),
                  "delete", "--request-id", "REQ-BIG", "--yes"],
                 stdout=out, stderr=err, env=env(),
             )  # fmt: skip

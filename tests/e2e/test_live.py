@@ -1,7 +1,8 @@
 """`recd` as a live daemon, seen from outside: READY, `recctl`, metrics and reloads (SPEC 7-9).
 
 Every test runs `recd --config` as a subprocess with a NotifyListener, talks to it over its real
-Unix socket (with `recctl` as a subprocess, or `recd.client` where the moment matters) and scrapes
+Unix socket (with `recctl` as a subprocess, or `recd.cli.client` where the moment matters) and
+scrapes
 its real HTTP metrics endpoint on a port picked here.
 """
 
@@ -27,7 +28,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from recd import __version__, client
+from recd import __version__
+from recd.cli import client
 from recd.core.model import recording_id
 from recd.protocol import Request
 from tests import tools

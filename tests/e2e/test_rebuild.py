@@ -21,7 +21,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from recd.adapters.auditlog import FileAuditLog
+from recd.adapters.auditlog.log import FileAuditLog
 from recd.core.audit import AuditDraft, canonical_json
 from recd.core.model import recording_id
 from tests.e2e.helpers import (

@@ -154,7 +154,7 @@ def _indexed(base: Path) -> int:
 def _promtool(text: str) -> None:
     promtool = tools.optional("promtool")
     if promtool is None:
-        return  # tests/test_metrics.py skips, naming the package, where promtool is required
+        return  # tests/daemon/test_metrics.py skips, naming the package, where promtool is required
     result = subprocess.run(
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False,
         env=env(),

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from recd.client import call
+from recd.cli.client import call
 from recd.protocol import Request
-from tests.adapters.watchproc import overflow_queue
+from tests.adapters.local.watchproc import overflow_queue
 from tests.e2e.helpers import env, recctl, write_estate
 from tests.fakes import NotifyListener
 

@@ -1,0 +1,309 @@
+"""`recctl audit ls|verify|head`: read an audit log directly, never through the daemon, so an
+auditor can check a copy on another machine. All stream: memory does not grow with the log.
+
+What is read (``--file``) is one file or a state directory. A directory is the whole chain: its
+closed segments ``audit.log.<first>-<last>`` (``.gz`` read transparently) in order, then the live
+``audit.log``; the chain must run from seq 1 through every file without a gap or a break. One
+file is the chain it holds: from seq 1, or, for a segment or a live log that begins with the
+``audit.rotated`` entry of a rotation, from that entry on (what comes before it is in the
+earlier segments, which only the directory checks).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import sys
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from recd.cli.render import tables as render
+from recd.core.audit import (
+    GENESIS,
+    Anchor,
+    AuditEntry,
+    VerifyResult,
+    anchor_problem,
+    from_line,
+    parse_anchor,
+    parse_time,
+    verify,
+)
+from recd.core.auditsegments import GZ, ROTATED, Gap, first_gap, parse_segment, segments
+from recd.errors import AuditCorrupt, ExitCode, RecdError, UsageError
+
+LIVE = "audit.log"
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    """The lines of ``path`` (uncompressed), each with its newline (the last may lack it),
+    read as needed."""
+    try:
+        with gzip.open(path, "rb") if path.name.endswith(GZ) else path.open("rb") as file:
+            yield from file
+    except OSError as exc:
+        if isinstance(exc, gzip.BadGzipFile):
+            raise AuditCorrupt(f"{path}: not a gzip file ({exc})") from None
+        raise RecdError(f"{path}: cannot read: {exc.strerror}") from exc
+    except (EOFError, zlib.error) as exc:
+        raise AuditCorrupt(f"{path}: not a complete gzip file ({exc})") from None
+
+
+def chain_files(path: Path) -> list[Path]:
+    """The files ``path`` stands for, in chain order: itself, or for a directory its segments
+    then ``audit.log`` (left out if absent, as in a copy of the segments alone).
+
+    Raises ``AuditCorrupt`` naming the first entries no segment of the directory holds.
+    """
+    if not path.is_dir():
+        return [path]
+    try:
+        names = os.listdir(path)
+    except OSError as exc:
+        raise RecdError(f"{path}: cannot read: {exc.strerror}") from exc
+    found = segments(LIVE, names)
+    gap = first_gap(found)
+    if gap is not None:
+        raise AuditCorrupt(f"{path}: {gap}")
+    files = [path / segment.name for segment in found]
+    if LIVE in names:
+        files.append(path / LIVE)
+    if not files:
+        raise RecdError(
+            f"{path}: no audit log here (neither {LIVE} nor a segment {LIVE}.<first>-<last>)"
+        )
+    return files
+
+
+def entries(path: Path, limit: int | None = None) -> Iterator[tuple[int, AuditEntry]]:
+    """(number, entry) for each complete line of the chain ``path`` stands for, numbered from
+    1 across its files, up to number ``limit``.
+
+    An incomplete last line is left out: it is a write still in progress, or a torn tail that
+    the daemon repairs and ``audit verify`` reports.
+    """
+    count = 0
+    for file in chain_files(path):
+        for number, line in enumerate(_lines(file), start=1):
+            if not line.endswith(b"\n"):
+                break
+            count += 1
+            if limit is not None and count > limit:
+                return
+            try:
+                entry = from_line(line)
+            except ValueError as exc:
+                raise AuditCorrupt(
+                    f"{file}: line {number}: {exc} (run `recctl audit verify --file {path}`)"
+                ) from None
+            yield count, entry
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        since = datetime.fromisoformat(value)
+    except ValueError:
+        quoted = json.dumps(value, ensure_ascii=False)
+        raise UsageError(f"--since: not an ISO 8601 time: {quoted}") from None
+    return since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+
+
+def _action_matcher(patterns: Sequence[str] | None) -> Callable[[str], bool]:
+    """Exact actions and ``family.*`` prefixes; no patterns match everything."""
+    if not patterns:
+        return lambda action: True
+    for pattern in patterns:
+        if "*" in pattern.removesuffix(".*") or pattern == ".*":
+            quoted = json.dumps(pattern, ensure_ascii=False)
+            raise UsageError(
+                f"--action: use an action such as erase.done or a family such as erase.*, "
+                f"not {quoted}"
+            )
+    exact = frozenset(p for p in patterns if not p.endswith(".*"))
+    prefixes = tuple(p.removesuffix("*") for p in patterns if p.endswith(".*"))
+    return lambda action: action in exact or action.startswith(prefixes)
+
+
+def _parse_anchors(texts: Sequence[str] | None) -> list[Anchor]:
+    """The ``--expect`` anchors, in the order of their sequence numbers."""
+    anchors: list[Anchor] = []
+    for text in texts or ():
+        try:
+            anchors.append(parse_anchor(text))
+        except ValueError as exc:
+            quoted = json.dumps(text, ensure_ascii=False)
+            raise UsageError(
+                f"--expect: {exc}: {quoted} (give SEQ:HASH as `recctl audit head` prints it)"
+            ) from None
+    return sorted(anchors, key=lambda anchor: anchor.seq)
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A chain verified whole: the result, and what was read (for the summary line)."""
+
+    result: VerifyResult
+    files: int  # files read (1 unless a directory)
+    directory: bool
+    partial: bool  # a file that continues a chain begun in earlier segments
+
+    def scope(self) -> str:
+        """`` (...)`` after the entry count, saying what the count covers ('' for one whole
+        file)."""
+        r = self.result
+        if self.partial:
+            return (
+                f" (seq {r.first_seq}-{r.last_seq}, continuing the chain of earlier segments: "
+                f"checked from entry {r.first_seq} on)"
+            )
+        if self.directory:
+            return f" (in {render.plural(self.files, 'file', 'files')})"
+        return ""
+
+
+def _starts_mid_chain(path: Path) -> bool:
+    """Whether ``path`` begins with the ``audit.rotated`` entry a rotation writes."""
+    for line in _lines(path):
+        try:
+            return from_line(line).action == ROTATED
+        except ValueError:
+            return False  # verify names it
+    return False
+
+
+def _check_file(
+    file: Path, after: Anchor | None, watch: set[int], previous: Path | None
+) -> VerifyResult:
+    """One file of the chain, following ``after``; ``AuditCorrupt`` for its first bad entry."""
+    result = verify(_lines(file), watch=watch, after=after)
+    if not result.ok:
+        reason = result.reason
+        if result.bad_line == 1 and previous is not None and after is not None:
+            if result.bad_seq is not None and result.bad_seq > after.seq + 1:
+                reason = str(Gap(after.seq + 1, result.bad_seq - 1))
+            else:
+                reason = (
+                    f"{reason}, the last entry of {previous.name} (the chain is broken between "
+                    "the two files)"
+                )
+        raise AuditCorrupt(f"{file}: entry {result.bad_seq} (line {result.bad_line}): {reason}")
+    segment = parse_segment(LIVE, file.name)
+    if (
+        segment is not None
+        and result.entries
+        and (result.first_seq, result.last_seq)
+        != (
+            segment.first,
+            segment.last,
+        )
+    ):
+        raise AuditCorrupt(
+            f"{file}: holds entries {result.first_seq}-{result.last_seq}, not "
+            f"{segment.first}-{segment.last} as its name says"
+        )
+    return result
+
+
+def _verified(path: Path, anchors: Sequence[Anchor] = ()) -> Checked:
+    """The chain ``path`` stands for, verified whole; ``AuditCorrupt`` names its first bad or
+    missing entry."""
+    files = chain_files(path)
+    directory = path.is_dir()
+    partial = not directory and _starts_mid_chain(path)
+    after: Anchor | None = None if partial else Anchor(0, GENESIS)
+    watch = {anchor.seq for anchor in anchors}
+    total, first = 0, None
+    watched: dict[int, str] = {}
+    last_hash: str | None = None
+    previous: Path | None = None
+    for file in files:
+        result = _check_file(file, after, watch, previous)
+        if result.entries:
+            first = result.first_seq if first is None else first
+            after = Anchor(result.last_seq, result.last_hash or GENESIS)
+            last_hash = result.last_hash
+        total += result.entries
+        watched |= result.watched
+        previous = file
+    result = VerifyResult(True, total, last_hash, None, None, None, watched, first or 1)
+    return Checked(result, len(files), directory, partial)
+
+
+def verify_file(path: Path, expect: Sequence[str] | None = None) -> ExitCode:
+    """Check the whole chain; print the entry count and the last hash (to anchor elsewhere).
+
+    With ``expect`` (``SEQ:HASH`` anchors, as ``head_file`` prints them), the chain must also
+    still hold each anchored entry with that hash: the first (lowest seq) that it does not is
+    the error, as it is where a cut or rewritten tail begins to show.
+    """
+    anchors = _parse_anchors(expect)
+    checked = _verified(path, anchors)
+    result = checked.result
+    for anchor in anchors:
+        problem = anchor_problem(anchor, result)
+        if problem is not None:
+            raise AuditCorrupt(f"{path}: {problem}")
+    count = render.plural(result.entries, "entry", "entries")
+    line = (
+        f"{path}: {count}{checked.scope()}, chain intact, last hash {result.last_hash or GENESIS}"
+    )
+    if anchors:
+        seqs = sorted({anchor.seq for anchor in anchors})
+        held = ", ".join(str(seq) for seq in seqs)
+        line += f"; {'entry' if len(seqs) == 1 else 'entries'} {held} as expected"
+    print(line)
+    return ExitCode.OK
+
+
+def head_file(path: Path, *, as_json: bool) -> ExitCode:
+    """Check the whole chain; print the entry count and its head, ``SEQ:HASH``, to keep elsewhere.
+
+    The head is what ``verify_file``'s ``expect`` takes back. An empty log's head is seq 0 and
+    the genesis hash.
+    """
+    checked = _verified(path)
+    result = checked.result
+    head = Anchor(result.last_seq if result.entries else 0, result.last_hash or GENESIS)
+    if as_json:
+        shown = {"entries": result.entries, "seq": head.seq, "hash": head.hash}
+        print(render.to_json(shown))
+        return ExitCode.OK
+    count = render.plural(result.entries, "entry", "entries")
+    print(f"{path}: {count}{checked.scope()}, chain intact; head {head}")
+    return ExitCode.OK
+
+
+def list_file(
+    path: Path, since_text: str | None, actions: Sequence[str] | None, *, as_json: bool
+) -> ExitCode:
+    """List entries, optionally since a time and of some actions, as a table or JSON."""
+    since = _parse_since(since_text)
+    action_matches = _action_matcher(actions)
+
+    def wanted(entry: AuditEntry) -> bool:
+        return action_matches(entry.action) and (since is None or parse_time(entry.time) >= since)
+
+    # Two passes keep memory flat: the first checks every line parses (so nothing is printed
+    # from a damaged log) and measures the columns; the second prints. It stops at the first
+    # pass's last line, as the daemon may be appending meanwhile.
+    widths = render.column_widths((), render.AUDIT_HEADERS)
+    lines = 0
+    for number, entry in entries(path):
+        lines = number
+        if wanted(entry) and not as_json:
+            widths = render.widen(widths, render.audit_row(entry))
+    selected = (entry for _, entry in entries(path, limit=lines) if wanted(entry))
+    if as_json:
+        for text in render.json_array(render.audit_json(entry) for entry in selected):
+            sys.stdout.write(text)
+        return ExitCode.OK
+    print(render.format_row(render.AUDIT_HEADERS, widths))
+    for entry in selected:
+        print(render.format_row(render.audit_row(entry), widths))
+    return ExitCode.OK

@@ -1,0 +1,196 @@
+"""What every recctl command module shares: the parser class, argument types, asking the
+daemon and printing its answer, and writing a file whole or not at all.
+
+A daemon command sends one request with ``ask`` and reads the reply's result with ``shaped``
+(the JSON type it must have) and ``show`` or ``listing`` (the text ``render`` makes of it). A
+reply whose fields do not fit what ``render`` expects is the daemon and recctl being of different
+releases, reported by ``unexpected`` as a ``ProtocolError`` (exit 1), never a traceback. No
+module but the ``recctl*`` ones imports this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn, TypeAlias
+
+from recd.cli import client
+from recd.cli.render import tables as render
+from recd.errors import ExitCode, RecdError, UsageError
+from recd.protocol import ErrorKind, ProtocolError, Reply, Request
+
+#: Seconds to wait for the daemon's reply; ``scan`` and ``delete`` wait as long as they take.
+TIMEOUT = client.DEFAULT_TIMEOUT
+
+EPILOG = (
+    "Exit status: 0 ok, 1 failed, 2 usage error, 3 not found or not allowed in this state, "
+    "4 done in part, 69 daemon unavailable, 77 permission denied."
+)
+
+Handler = Callable[[argparse.Namespace], ExitCode]
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are UsageErrors, reported by ``main`` like any other."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[Parser]"
+
+
+def utc_time(value: str) -> str:
+    """An ISO 8601 time argument as ISO 8601 UTC (``2026-12-01T00:00:00Z``); naive is UTC."""
+    try:
+        when = datetime.fromisoformat(value)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        when = when.astimezone(UTC)
+    except (ValueError, OverflowError):
+        quoted = json.dumps(value, ensure_ascii=False)
+        raise argparse.ArgumentTypeError(
+            f"not an ISO 8601 time: {quoted} (use e.g. 2026-12-01 or 2026-12-01T10:00:00Z)"
+        ) from None
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        quoted = json.dumps(value, ensure_ascii=False)
+        raise argparse.ArgumentTypeError(f"not a positive integer: {quoted}")
+    return number
+
+
+def add_json_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", action="store_true", help=f"print {what}")
+
+
+def ask(
+    args: argparse.Namespace,
+    command: str,
+    request_args: dict[str, Any] | None = None,
+    *,
+    wait: bool = False,
+) -> Reply:
+    """The daemon's reply to one request; ``wait`` for as long as it takes (else ``TIMEOUT``)."""
+    timeout = None if wait else TIMEOUT
+    return client.call(args.socket, Request(command, request_args or {}), timeout=timeout)
+
+
+def shaped(command: str, result: Any, shape: type[list[Any]] | type[dict[str, Any]]) -> Any:
+    """``result`` when it is a JSON array (``list``) or object (``dict``) as ``shape`` says."""
+    if not isinstance(result, shape):
+        raise unexpected(command, f"a JSON {'array' if shape is list else 'object'} expected")
+    return result
+
+
+def flagged(message: str, flags: Mapping[str, str]) -> str:
+    """The daemon's ``KEY: problem`` (``KEY`` such as ``scope.recordings[2]``) said as the
+    option that gave ``KEY``, when ``flags`` maps it to one."""
+    key, colon, problem = message.partition(": ")
+    flag = flags.get(key.split("[")[0])
+    return f"{flag}: {problem}" if colon and flag else message
+
+
+def unwrap_located(reply: Reply, locate: Callable[[str], str]) -> Any:
+    """The reply's result; a usage error the daemon replied with is raised with its message
+    passed through ``locate`` (which says where the problem came from)."""
+    if not reply.ok and reply.error is ErrorKind.USAGE:
+        raise UsageError(locate(reply.message or "usage error"))
+    return reply.unwrap()
+
+
+def unexpected(command: str, detail: str) -> ProtocolError:
+    return ProtocolError(
+        f"recd's reply to `{command}` is not what this recctl expects ({detail}); "
+        "use the recctl that came with this recd"
+    )
+
+
+def rendered(command: str, make: Callable[[], Any]) -> Any:
+    """What ``make`` renders from a reply; a field missing or of another type is the daemon's
+    reply not fitting this recctl, not a bug here."""
+    try:
+        return make()
+    except KeyError as exc:
+        raise unexpected(command, f"no field {exc}") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise unexpected(command, str(exc)) from None
+
+
+def show(command: str, lines: Callable[[], list[str]]) -> None:
+    """Print the lines ``lines`` renders from a reply (see ``rendered``)."""
+    print("\n".join(rendered(command, lines)))
+
+
+def print_json(result: Any) -> None:
+    if isinstance(result, list):
+        for text in render.json_array(result):
+            sys.stdout.write(text)
+    else:
+        print(render.to_json(result))
+
+
+def listing(
+    args: argparse.Namespace,
+    command: str,
+    reply: Reply,
+    headers: Sequence[str],
+    row: Callable[[Any], list[str]],
+) -> list[Any]:
+    """Print a list result as a table of ``row``s under ``headers``, or as JSON."""
+    items: list[Any] = shaped(command, reply.unwrap(), list)
+    if args.json:
+        print_json(items)
+    else:
+        show(command, lambda: [render.table([row(item) for item in items], headers)])
+    return items
+
+
+def result_object(args: argparse.Namespace, command: str, reply: Reply) -> dict[str, Any]:
+    """The reply's object result, printed as JSON with ``--json``."""
+    result: dict[str, Any] = shaped(command, reply.unwrap(), dict)
+    if args.json:
+        print_json(result)
+    return result
+
+
+def say(line: str) -> None:
+    """One line for the person at the terminal, on stderr (after what stdout has so far)."""
+    sys.stdout.flush()
+    print(render.printable(line), file=sys.stderr)
+
+
+def write_atomically(path: Path, data: bytes, mode: int) -> None:
+    """Write ``data`` to ``path`` whole or not at all: a temporary file in the same directory,
+    synced, then renamed over ``path``, and the directory synced."""
+    try:
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise RecdError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fchmod(file.fileno(), mode)
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        os.unlink(temporary)
+        raise RecdError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

@@ -1,0 +1,291 @@
+"""The admin commands of legal holds and early-deletion requests (SPEC sections 5 and 6).
+
+Listings and details are read on the connection's thread from a read-only catalogue; every
+change runs on the loop. A request run can take long (each recording is hashed, then
+overwritten): the loop runs it in batches between other work, and the reply waits for the end.
+Result shapes are documented in ``recd.protocol``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from typing import Any, Protocol
+
+from recd.core.holds import Hold
+from recd.core.requests import scope_from_json, scope_json
+from recd.daemon.admin.dispatch import Loop, _bool, _opt_str, _opt_time, _str, iso
+from recd.daemon.control import Caller, admin_gid
+from recd.errors import NotFound, UsageError
+from recd.ports import Actor, CatalogueReader, RequestItem, RequestState, StoredRequest
+from recd.protocol import Reply
+from recd.service.holds import Holds
+from recd.service.requests import Requests, count
+
+Handler = Callable[[dict[str, Any], Caller], Reply]
+Run = tuple[StoredRequest, list[RequestItem]]
+
+
+class LegalLoop(Loop, Protocol):
+    def holds(self) -> Holds:
+        """The hold use cases (on the loop only)."""
+
+    def requests(self) -> Requests:
+        """The request use cases (on the loop only)."""
+
+    def holds_changed(self) -> None:
+        """A hold was placed or released: mirror holds to S3 where configured, and sweep at
+        the next wake-up (recordings may be due now)."""
+
+    def run_request(self, request_id: str, actor: Actor) -> Future[Run]:
+        """Start or continue a run (on the loop); the future ends with it."""
+
+
+def actor_of(caller: Caller, admin_group: str) -> Actor:
+    """An administrator is root, recd's own user (who may use the socket, and owns the state
+    anyway) or a member of ``admin_group``, as the admin socket authorises callers."""
+    gid = admin_gid(admin_group)
+    member = gid is not None and gid in (caller.gid, *caller.groups)
+    return Actor(caller.user, caller.uid, admin=caller.uid in (0, os.geteuid()) or member)
+
+
+def hold_json(hold: Hold, held: int) -> dict[str, Any]:
+    return {
+        "id": hold.id,
+        "licence": hold.licence,
+        "case": hold.case,
+        "reason": hold.reason,
+        "scope": scope_json(hold.scope),
+        "whole_licence": hold.scope.empty,
+        "state": str(hold.state),
+        "placed_at": iso(hold.placed_at),
+        "placed_by": hold.placed_by,
+        "until": iso(hold.until),
+        "released_at": iso(hold.released_at),
+        "released_by": hold.released_by,
+        "release_reason": hold.release_reason,
+        "held": held,
+    }
+
+
+def request_json(stored: StoredRequest, items: list[RequestItem]) -> dict[str, Any]:
+    doc, info = stored.document, stored.info
+    cert = info.get("certificate")
+    scope = scope_from_json(
+        stored.licence, doc.get("scope") or {}, allow_empty=True, allow_all=True
+    )
+    missing = {"document_missing": True} if info.get("document_missing") else {}
+    return {
+        "id": stored.id,
+        "licence": stored.licence,
+        "state": str(stored.state),
+        **missing,  # rebuilt from an older audit log without the document: waits for its file
+        "requested_by": doc.get("requested_by"),
+        "received": doc.get("received"),
+        "reason": doc.get("reason"),
+        "evidence": doc.get("evidence"),
+        "scope": scope_json(scope),
+        "whole_licence": scope.whole_licence,
+        "verification": info.get("verification"),
+        "registered_at": info.get("registered_at"),
+        "registered_by": info.get("registered_by"),
+        "approved_at": info.get("approved_at"),
+        "approved_by": info.get("approved_by"),
+        "signed_by": info.get("signed_by"),
+        "rejected_at": info.get("rejected_at"),
+        "rejected_by": info.get("rejected_by"),
+        "rejected_reason": info.get("rejected_reason"),
+        "executed_at": info.get("executed_at"),
+        "certificate": None
+        if cert is None
+        else {"path": cert["path"], "sha256": cert["sha256"], "seq": cert["seq"]},
+        "counts": count(items),
+    }
+
+
+def item_json(item: RequestItem, preview: bool = False) -> dict[str, Any]:
+    outcome = str(item.outcome)
+    if preview and outcome == "pending":
+        outcome = "erase"
+    return {
+        "id": item.recording_id,
+        "location": item.location,
+        "licence": item.licence,
+        "size": item.size,
+        "outcome": outcome,
+        "holds": list(item.holds),
+        "note": item.note,
+    }
+
+
+class Legal:
+    """The handlers; ``commands`` is merged into ``Admin.commands``."""
+
+    def __init__(self, loop: LegalLoop) -> None:
+        self.loop = loop
+        self.commands: dict[str, Handler] = {
+            "hold place": self.hold_place,
+            "hold release": self.hold_release,
+            "hold ls": self.hold_ls,
+            "hold show": self.hold_show,
+            "request add": self.request_add,
+            "request approve": self.request_approve,
+            "request reject": self.request_reject,
+            "request ls": self.request_ls,
+            "request show": self.request_show,
+            "request preview": self.request_preview,
+            "request execute": self.request_execute,
+            "request certificate": self.request_certificate,
+        }
+
+    @contextlib.contextmanager
+    def _reader(self) -> Any:
+        with self.loop.reader() as reader:
+            yield reader
+
+    def _actor(self, caller: Caller) -> Actor:
+        return actor_of(caller, self.loop.config.daemon.admin_group)
+
+    # -- holds --------------------------------------------------------------------------------
+
+    def hold_place(self, args: dict[str, Any], caller: Caller) -> Reply:
+        licence = _str(args, "licence")
+        scope = scope_from_json(
+            licence,
+            {k: args.get(k) for k in ("recordings", "call_ids", "party", "from", "to")},
+            key="",
+            allow_empty=True,
+        )
+        case, reason = _str(args, "case"), _str(args, "reason")
+        until = _opt_time(args, "until")
+        actor = self._actor(caller)
+
+        def place() -> Any:
+            placed = self.loop.holds().place(
+                scope, case=case, reason=reason, until=until, actor=actor
+            )
+            self.loop.holds_changed()
+            return placed
+
+        hold, held = self.loop.call_soon(place)
+        return Reply.success(hold_json(hold, held))
+
+    def hold_release(self, args: dict[str, Any], caller: Caller) -> Reply:
+        hold_id, reason = _str(args, "hold"), _str(args, "reason")
+        actor = self._actor(caller)
+
+        def release() -> Any:
+            released = self.loop.holds().release(hold_id, reason=reason, actor=actor)
+            self.loop.holds_changed()
+            return released
+
+        released = self.loop.call_soon(release)
+        result = hold_json(released.hold, 0)
+        result |= {"released": released.released, "due_from": iso(released.due_from)}
+        return Reply.success(result)
+
+    def hold_ls(self, args: dict[str, Any], caller: Caller) -> Reply:
+        everything = _bool(args, "all")
+        with self._reader() as reader:
+            holds = reader.holds(everything=everything)
+            rows = [hold_json(h, reader.held_count(h.scope) if h.active else 0) for h in holds]
+        return Reply.success(rows)
+
+    def hold_show(self, args: dict[str, Any], caller: Caller) -> Reply:
+        hold_id = _str(args, "hold")
+        with self._reader() as reader:
+            hold = reader.hold(hold_id)
+            if hold is None:
+                raise NotFound(f"no legal hold {hold_id} (see `recctl hold ls --all`)")
+            held = reader.held_count(hold.scope) if hold.active else 0
+        return Reply.success(hold_json(hold, held))
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def request_add(self, args: dict[str, Any], caller: Caller) -> Reply:
+        document = args.get("document")
+        actor = self._actor(caller)
+        stored, existing = self.loop.call_soon(
+            lambda: self.loop.requests().register(document, actor)
+        )
+        result = request_json(stored, [])
+        if existing:
+            result["existing"] = True
+        return Reply.success(result)
+
+    def request_approve(self, args: dict[str, Any], caller: Caller) -> Reply:
+        rid, actor = _str(args, "request"), self._actor(caller)
+        stored = self.loop.call_soon(lambda: self.loop.requests().approve(rid, actor))
+        return Reply.success(request_json(stored, []))
+
+    def request_reject(self, args: dict[str, Any], caller: Caller) -> Reply:
+        rid, reason, actor = _str(args, "request"), _str(args, "reason"), self._actor(caller)
+        stored = self.loop.call_soon(lambda: self.loop.requests().reject(rid, reason, actor))
+        return Reply.success(request_json(stored, []))
+
+    def request_ls(self, args: dict[str, Any], caller: Caller) -> Reply:
+        state = _request_state(args)
+        with self._reader() as reader:
+            rows = [request_json(r, reader.items(r.id)) for r in reader.requests(state)]
+        return Reply.success(rows)
+
+    def request_show(self, args: dict[str, Any], caller: Caller) -> Reply:
+        rid = _str(args, "request")
+        with self._reader() as reader:
+            stored = _found(reader, rid)
+            items = reader.items(rid)
+        result = request_json(stored, items)
+        result["items"] = [item_json(i) for i in items]
+        return Reply.success(result)
+
+    def request_preview(self, args: dict[str, Any], caller: Caller) -> Reply:
+        rid = _str(args, "request")
+        stored, items = self.loop.call_soon(lambda: self.loop.requests().preview(rid))
+        pending = [i for i in items if str(i.outcome) == "pending"]
+        return Reply.success(
+            {
+                "request": request_json(stored, items),
+                "items": [item_json(i, preview=True) for i in items],
+                "erase": len(pending),
+                "bytes": sum(i.size or 0 for i in pending),
+                "held": sum(1 for i in items if str(i.outcome) == "held"),
+                "gone": sum(1 for i in items if str(i.outcome) == "gone"),
+            }
+        )
+
+    def request_execute(self, args: dict[str, Any], caller: Caller) -> Reply:
+        rid, actor = _str(args, "request"), self._actor(caller)
+        confirm = _opt_str(args, "confirm_all")
+        self.loop.call_soon(lambda: self.loop.requests().check_confirmed(rid, confirm, actor))
+        future = self.loop.call_soon(lambda: self.loop.run_request(rid, actor))
+        stored, items = future.result()
+        return Reply.success(
+            {"request": request_json(stored, items), "items": [item_json(i) for i in items]}
+        )
+
+    def request_certificate(self, args: dict[str, Any], caller: Caller) -> Reply:
+        rid = _str(args, "request")
+        cert = self.loop.call_soon(lambda: self.loop.requests().certificate(rid))
+        return Reply.success(
+            {"text": cert.text, "sha256": cert.sha256, "path": str(cert.path), "seq": cert.seq}
+        )
+
+
+def _found(reader: CatalogueReader, rid: str) -> StoredRequest:
+    stored = reader.request(rid)
+    if stored is None:
+        raise NotFound(f"no request {rid} (see `recctl request ls`)")
+    return stored
+
+
+def _request_state(args: Mapping[str, Any]) -> RequestState | None:
+    value = args.get("state")
+    if value is None:
+        return None
+    try:
+        return RequestState(value)
+    except ValueError:
+        states = ", ".join(s.value for s in RequestState)
+        raise UsageError(f"state: one of {states}; not {value!r}") from None

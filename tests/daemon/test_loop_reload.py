@@ -1,0 +1,85 @@
+"""Reloads that cannot take effect leave the daemon serving with the configuration before."""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from recd.adapters.systemd import Notifier
+from recd.cli.client import call
+from recd.config.load import Config
+from recd.daemon.loop import Daemon, Event
+from recd.protocol import Request
+from tests.estate import Estate
+from tests.fakes import FakeClock
+
+
+def test_a_state_dir_that_cannot_be_used_is_refused_and_the_old_one_kept(
+    tmp_path: Path, fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    estate = Estate(tmp_path, fake_clock)
+    kept = estate.write("L1/a.wav", age_days=1)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    bad = replace(estate.config.daemon, state_dir=blocker / "state")
+
+    def loader(path: Path) -> Config:
+        return replace(estate.config, daemon=bad)
+
+    daemon = Daemon(estate.config, estate.clock, Notifier(None), loader=loader)
+    daemon.start()
+    try:
+        daemon.step(Event.RELOAD)
+        assert "reload failed: " in caplog.text
+        assert "cannot create the state directory" in caplog.text
+        assert daemon.config is estate.config
+        reply = call(estate.config.daemon.socket, Request("status"), timeout=10).unwrap()
+        assert reply["recordings"] == 1 and kept.exists()
+    finally:
+        daemon.stop()
+
+
+def blocked_masks() -> dict[str, int]:
+    """Each thread of this process: its name and its blocked-signal mask (a thread that ends
+    while it is read, such as one of the S3 test server's request threads, is left out)."""
+    masks = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except FileNotFoundError:
+            continue
+        fields = dict(
+            line.split(":\t", 1) for line in status.splitlines() if ":\t" in line
+        )  # fmt: skip
+        masks[f"{task.name} {fields['Name'].strip()}"] = int(fields["SigBlk"], 16)
+    return masks
+
+
+def test_only_the_main_thread_can_receive_recds_signals(
+    tmp_path: Path, fake_clock: FakeClock
+) -> None:
+    """A SIGHUP that lands on a worker thread would wait for the main thread to wake up (up
+    to an hour): every thread recd starts, and every thread those start, blocks them."""
+    estate = Estate(tmp_path, fake_clock)
+    daemon = Daemon(estate.config, estate.clock, Notifier(None))
+    daemon.start()
+    try:
+        call(estate.config.daemon.socket, Request("status"), timeout=10)
+        daemon.step(Event.RELOAD)  # threads started again on reload are covered too
+        wanted = (
+            (1 << (signal.SIGHUP - 1)) | (1 << (signal.SIGTERM - 1)) | (1 << (signal.SIGINT - 1))
+        )
+        masks = blocked_masks()
+        main = f"{os.getpid()} "
+        others = {name: mask for name, mask in masks.items() if not name.startswith(main)}
+        assert len(others) >= 4  # control, metrics, watcher threads
+        assert {name: mask & wanted for name, mask in others.items()} == dict.fromkeys(
+            others, wanted
+        )
+        assert next(mask for name, mask in masks.items() if name.startswith(main)) & wanted == 0
+    finally:
+        daemon.stop()
