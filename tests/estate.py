@@ -24,7 +24,7 @@ from recd.core.safety import SafetySettings
 from recd.core.scope import Scope
 from recd.daemon.runtime import Runtime, open_runtime, run_once, scan_all
 from recd.errors import ExitCode
-from recd.ports import Actor
+from recd.ports.records import Actor
 from recd.service.holds import Holds
 from recd.service.policies import apply_policies
 from recd.service.recovery import Recovery

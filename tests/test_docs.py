@@ -14,6 +14,7 @@ really lacks it, and recd(8) names everything of the catalogue that a rescan doe
 from __future__ import annotations
 
 import argparse
+import ast
 import io
 import itertools
 import os
@@ -637,14 +638,20 @@ def _no_postgres_catalogue() -> bool:
     """True while recd has no PostgreSQL catalogue: the SQLite catalogue and its reader are the
     only ones among the adapters, no module of recd/adapters is for PostgreSQL, and nothing in
     recd/ imports psycopg."""
-    from recd.daemon.runtime import ADAPTERS
-
-    stores = {kind for kind in ADAPTERS if kind.startswith(("catalogue.", "reader."))}
+    build = ast.parse((ROOT / "recd" / "daemon" / "build.py").read_text(encoding="utf-8"))
+    ports = {"Catalogue", "CatalogueReader", "CatalogueCopier"}
+    stores = {
+        node.module
+        for factory in build.body
+        if isinstance(factory, ast.FunctionDef) and ast.unparse(factory.returns or factory) in ports
+        for node in ast.walk(factory)
+        if isinstance(node, ast.ImportFrom)
+    }
     modules = {path.stem.lower() for path in (ROOT / "recd" / "adapters").glob("*.py")}
     imports = re.compile(r"^\s*(?:import|from)\s+psycopg", re.MULTILINE)
     sources = [path.read_text(encoding="utf-8") for path in (ROOT / "recd").rglob("*.py")]
     return (
-        stores == {"catalogue.sqlite", "reader.sqlite"}
+        stores == {"recd.adapters.sqlite.catalogue", "recd.adapters.sqlite.reader"}
         and not any("postgres" in m or m.startswith(("pg", "psycopg")) for m in modules)
         and not any(imports.search(source) for source in sources)
     )

@@ -54,7 +54,7 @@ HELD_NOTE = "kept by a legal hold"
 
 @dataclass(frozen=True, slots=True)
 class ItemRecord:
-    """One recording of a request's scope, as ``recd.ports.RequestItem`` (outcome as text)."""
+    """One recording of a request's scope, as ``ports.records.RequestItem`` (outcome as text)."""
 
     recording_id: str
     outcome: str  # pending, erased, held, failed, gone
@@ -74,7 +74,7 @@ class ItemRecord:
 
 @dataclass(frozen=True, slots=True)
 class RequestRecord:
-    """A request as the catalogue stores it (``recd.ports.StoredRequest``) with its items."""
+    """A request as the catalogue stores it (``ports.records.StoredRequest``) with its items."""
 
     id: str
     licence: str
@@ -97,7 +97,7 @@ class RequestRecord:
 
 @dataclass(frozen=True, slots=True)
 class BreakerRecord:
-    """A breaker as the catalogue stores it (``recd.ports.Breaker``)."""
+    """A breaker as the catalogue stores it (``ports.records.Breaker``)."""
 
     licence: str
     tripped_at: datetime

@@ -54,20 +54,19 @@ from recd.core.safety import ClockReading, clock_problem, start_gap_problem, tru
 from recd.daemon.admin.backup import Backups
 from recd.daemon.admin.dispatch import Admin, DaemonState, SourceStatus, metrics_snapshot
 from recd.daemon.admin.legal import Legal, Run
+from recd.daemon.build import open_reader, root_pins
 from recd.daemon.control import ControlServer
+from recd.daemon.evidence import UNCONFIRMED, start_evidence
 from recd.daemon.inbox import Command, Inbox
 from recd.daemon.metrics import Metrics, S3Totals, Snapshot
 from recd.daemon.runtime import (
     ACKNOWLEDGE_HINT,
     CONFIRM_HINT,
-    UNCONFIRMED,
     Runtime,
-    adapter,
     open_runtime,
     os_reason,
     rebuilder,
     report_buckets,
-    start_evidence,
 )
 from recd.daemon.serving import raise_fd_limit
 from recd.daemon.watching import WatchBatch, Watching
@@ -80,8 +79,11 @@ from recd.errors import (
     RecdError,
     StateError,
 )
-from recd.ports import NO_TELEMETRY, Actor, CatalogueReader, Clock, RequestState, Telemetry
-from recd.ports import RECD as RECD_ACTOR
+from recd.ports.audit import AuditLog
+from recd.ports.clock import NO_TELEMETRY, Clock, Telemetry
+from recd.ports.reader import CatalogueReader
+from recd.ports.records import RECD as RECD_ACTOR
+from recd.ports.records import Actor, RequestState
 from recd.service import breakers
 from recd.service.holds import Holds
 from recd.service.indexing import Indexer, IndexErrors, IndexStats
@@ -154,7 +156,7 @@ class Daemon:
         self.metrics: Metrics | None = None
         self._index_errors = IndexErrors()  # files that failed to index, logged once each
         # The source roots as resolved and pinned at start: kept across reloads (_safefs.Root).
-        self._roots = adapter("roots.directory")()
+        self._roots = root_pins()
         self.watching = Watching(self.events.put, self._count_overflow)
         self._state = DaemonState(clock.now(), os.getpid(), None, ())
         self._scans: dict[str, tuple[datetime, float]] = {}  # source -> last full scan, seconds
@@ -309,7 +311,7 @@ class Daemon:
                     config, runtime.catalogue, runtime.audit, self.clock, runtime.erasers
                 ).run()
             except (OSError, StateError) as exc:
-                if getattr(runtime.audit, "failure", None) is None:
+                if runtime.audit.failure is None:
                     raise
                 # Start (or reload) anyway, erasing paused: recovery runs once the log can be
                 # written, and config.loaded is written then.
@@ -596,7 +598,7 @@ class Daemon:
             raise  # not the audit log's: the run loop moves the catalogue aside
         except (OSError, StateError) as exc:
             audit = None if self._runtime is None else self._runtime.audit
-            if audit is None or getattr(audit, "failure", None) is None:
+            if audit is None or audit.failure is None:
                 raise
             self._audit_failed(audit, exc)
 
@@ -604,15 +606,15 @@ class Daemon:
         """Follow what an append made on the loop's behalf (an admin command's) showed."""
         if self._runtime is None:
             return
-        failure = getattr(self._runtime.audit, "failure", None)
+        failure = self._runtime.audit.failure
         if failure is not None and self.audit_problem is None:
             self._audit_failed(self._runtime.audit, failure)
         elif failure is None and self.audit_problem is not None:
             self._audit_retry_at = self.clock.monotonic()  # writable again: resume at once
 
-    def _audit_failed(self, audit: Any, exc: BaseException) -> None:
+    def _audit_failed(self, audit: AuditLog, exc: BaseException) -> None:
         """Pause erasing: log the outage's start once, count each failure, retry later."""
-        failure = getattr(audit, "failure", None) or exc
+        failure = audit.failure or exc
         path = self.config.daemon.state_dir / "audit.log"
         problem = f"the audit log {path} cannot be written: {os_reason(failure)}"
         self._audit_failures += 1
@@ -935,7 +937,7 @@ class Daemon:
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[CatalogueReader]:
-        reader = adapter("reader.sqlite")(self.config.daemon.state_dir / "catalog.db")
+        reader = open_reader(self.config.daemon.state_dir / "catalog.db")
         try:
             yield reader
         finally:
@@ -969,7 +971,7 @@ class Daemon:
     def _objects(self, name: str) -> S3Totals | None:
         """What the last completed poll of an S3 source listed (None for directories)."""
         source = None if self._runtime is None else self._runtime.sources.get(name)
-        totals = getattr(source, "last_scan", None)
+        totals = None if source is None else source.last_scan
         if totals is None:
             return None
         return S3Totals(totals.objects, totals.versions, totals.delete_markers, totals.bytes)

@@ -18,8 +18,9 @@ from recd import __version__, log
 from recd.adapters.systemd import Notifier, watchdog_interval
 from recd.config.load import DEFAULT_CONFIG, config_warnings, load
 from recd.core.text import plural
+from recd.daemon.build import system_clock
 from recd.daemon.loop import Daemon
-from recd.daemon.runtime import ClockConfirmation, adapter, release_breaker, run_once
+from recd.daemon.runtime import ClockConfirmation, release_breaker, run_once
 from recd.errors import ConfigInvalid, ExitCode, RecdError, UsageError
 
 logger = logging.getLogger("recd.daemon.main")
@@ -104,7 +105,7 @@ def cmd_once(
         if not acknowledge_log.strip():
             raise UsageError("--acknowledge-log: give the reason (what you checked)")
         acknowledge = ClockConfirmation(user, acknowledge_log)
-    return run_once(config, adapter("clock.system")(), sys.stdout, confirm, acknowledge)
+    return run_once(config, system_clock(), sys.stdout, confirm, acknowledge)
 
 
 def cmd_daemon(config_path: Path) -> ExitCode:
@@ -116,7 +117,7 @@ def cmd_daemon(config_path: Path) -> ExitCode:
     env = os.environ
     daemon = Daemon(
         config,
-        adapter("clock.system")(),
+        system_clock(),
         Notifier(env.get("NOTIFY_SOCKET")),
         watchdog=watchdog_interval(env.get("WATCHDOG_USEC"), env.get("WATCHDOG_PID"), os.getpid()),
     )
@@ -128,7 +129,7 @@ def cmd_daemon(config_path: Path) -> ExitCode:
 def cmd_release_breaker(config_path: Path, licence: str) -> ExitCode:
     config = load(config_path)
     actor = _user_name(os.getuid())
-    return release_breaker(config, adapter("clock.system")(), licence, actor)
+    return release_breaker(config, system_clock(), licence, actor)
 
 
 def _user_name(uid: int) -> str:

@@ -44,7 +44,7 @@ from recd import __version__
 from recd.core.admission import Limits
 from recd.daemon.serving import MAX_HTTP_HEAD, BoundedServer, WsgiEndpoint
 from recd.errors import StateError
-from recd.ports import RequestState
+from recd.ports.records import RequestState
 
 logger = logging.getLogger(__name__)
 

@@ -1,31 +1,32 @@
 """Composition: build the adapters a configuration needs; one-shot runs (`recd --once`).
 
-Adapters are named by "module:attribute" strings and imported only when a configuration uses
-them (uvicorn's lazy tables), so mutagen is loaded only for sources with ``tags = true`` and
-boto3 only for S3 sources (one client per S3 source, shared by its lister and its eraser).
-``run_once`` is ``recd --once``; the daemon's loop is built on the same runtime.
+The adapters come from the typed factories of ``recd.daemon.build``, which import each only
+when a configuration uses it: mutagen only for sources with ``tags = true``, boto3 only for
+S3 sources (one client per S3 source, shared by its lister and its eraser). ``run_once`` is
+``recd --once``; the daemon's loop is built on the same runtime.
 """
 
 from __future__ import annotations
 
 import errno
 import functools
-import importlib
 import logging
 import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from recd import __version__
 from recd.config.load import Config
-from recd.core.audit import AuditDraft, format_time, parse_time
+from recd.core.audit import AuditDraft, format_time
 from recd.core.objects import bucket_report
 from recd.core.safety import start_gap_problem
 from recd.core.text import plural
+from recd.daemon import build
+from recd.daemon.evidence import start_evidence
 from recd.errors import (
     AuditUnwritable,
     CatalogueCorrupt,
@@ -33,35 +34,21 @@ from recd.errors import (
     NotAllowedInState,
     StateError,
 )
-from recd.ports import AuditLog, Catalogue, Clock, Eraser, ObjectStore, Source, TagReader
+from recd.ports.audit import AuditLog
+from recd.ports.catalogue import Catalogue
+from recd.ports.clock import Clock
+from recd.ports.eraser import Eraser
+from recd.ports.source import ObjectStore, Source, TagReader
 from recd.service import breakers, rebuild
 from recd.service.indexing import Indexer
 from recd.service.policies import apply_policies
 from recd.service.recovery import Recovery
 from recd.service.sweep import Sweeper, SweepReport
 
+if TYPE_CHECKING:
+    from recd.adapters.local.safefs import RootPins
+
 logger = logging.getLogger(__name__)
-
-ADAPTERS = {
-    "catalogue.sqlite": "recd.adapters.sqlite.catalogue:SqliteCatalogue",
-    "aside.sqlite": "recd.adapters.sqlite.catalogue:move_aside",
-    "reader.sqlite": "recd.adapters.sqlite.reader:SqliteReader",
-    "watch.inotify": "recd.adapters.local.watch:TreeWatcher",
-    "audit.file": "recd.adapters.auditlog.log:FileAuditLog",
-    "source.directory": "recd.adapters.local.directory:DirectorySource",
-    "eraser.directory": "recd.adapters.local.erase:LocalEraser",
-    "roots.directory": "recd.adapters.local.safefs:RootPins",
-    "tags.mutagen": "recd.adapters.tags:MutagenTagReader",
-    "clock.system": "recd.adapters.clock:SystemClock",
-    "client.s3": "recd.adapters.s3.source:make_client",
-    "source.s3": "recd.adapters.s3.source:S3Source",
-    "eraser.s3": "recd.adapters.s3.source:S3Eraser",
-}
-
-
-def adapter(kind: str) -> Callable[..., Any]:
-    module, _, attr = ADAPTERS[kind].partition(":")
-    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -81,9 +68,9 @@ class Runtime:
 
     def close(self) -> None:
         for eraser in self.erasers.values():
-            getattr(eraser, "close", lambda: None)()
-        getattr(self.audit, "close", lambda: None)()
-        getattr(self.catalogue, "close", lambda: None)()
+            eraser.close()
+        self.audit.close()
+        self.catalogue.close()
 
 
 #: The most each state file may allow, whatever the umask. The catalogue holds caller numbers
@@ -210,10 +197,10 @@ def open_catalogue(
     path = state / "catalog.db"
     if corrupt is None:
         try:
-            return adapter("catalogue.sqlite")(path, quick_check=quick_check), found, {}
+            return build.open_catalogue_file(path, quick_check=quick_check), found, {}
         except CatalogueCorrupt as exc:
             corrupt = exc
-    aside: Path = adapter("aside.sqlite")(path, now)
+    aside = build.move_catalogue_aside(path, now)
     logger.error(
         "%s: the catalogue is corrupt (%s); moved it aside as %s and started a new one, "
         "rebuilt from the sources and the audit log before anything is erased",
@@ -221,31 +208,31 @@ def open_catalogue(
     )  # fmt: skip
     prepare_state(state)  # the new file 0600, as the first one
     details = {"aside": aside.name, "error": corrupt.problem}
-    return adapter("catalogue.sqlite")(path), rebuild.CORRUPT, details
+    return build.open_catalogue_file(path), rebuild.CORRUPT, details
 
 
 def open_runtime(
     config: Config,
     clock: Clock,
-    pins: Any = None,
+    pins: RootPins | None = None,
     corrupt: CatalogueCorrupt | None = None,
     *,
     quick_check: bool = True,
 ) -> Runtime:
     """Open the state directory (``prepare_state``) and build the adapters ``config`` needs.
 
-    ``pins``: what the run knows of its directory sources' roots (``adapter("roots.directory")``,
-    a new one when None); the daemon passes the one it keeps for its life, so a reload never
+    ``pins``: what the run knows of its directory sources' roots (``build.root_pins()``, a new
+    one when None); the daemon passes the one it keeps for its life, so a reload never
     resolves or pins a root again. ``corrupt``: the catalogue was found corrupt while in use;
     it is moved aside (``open_catalogue``).
     """
     if pins is None:
-        pins = adapter("roots.directory")()
+        pins = build.root_pins()
     state = config.daemon.state_dir
     found = catalogue_found(state / "catalog.db")
     prepare_state(state)
     # The audit log first: its lock keeps a second recd from moving a catalogue aside.
-    audit = adapter("audit.file").open(state / "audit.log", clock.now(), config.audit)  # type: ignore[attr-defined]
+    audit = build.open_audit_log(state / "audit.log", clock.now(), config.audit)
     try:
         catalogue, found, details = open_catalogue(
             state, clock.now(), found, corrupt, quick_check=quick_check
@@ -257,18 +244,17 @@ def open_runtime(
     runtime.found_details = details
     for source in config.sources:
         if source.type == "s3":
-            client = adapter("client.s3")(source)
-            runtime.sources[source.name] = adapter("source.s3")(source.name, source, client)
-            eraser = adapter("eraser.s3")(source.name, source, client)
+            lister, eraser = build.s3_adapters(source.name, source)
+            runtime.sources[source.name] = lister
             runtime.erasers[source.name] = runtime.stores[source.name] = eraser
             continue
         assert source.path is not None
-        runtime.sources[source.name] = adapter("source.directory")(
+        runtime.sources[source.name] = build.directory_source(
             source.name, source.path, exclude=(state,), pins=pins
         )
-        runtime.erasers[source.name] = adapter("eraser.directory")(source.path, pins=pins)
+        runtime.erasers[source.name] = build.local_eraser(source.path, pins=pins)
     if any(s.rule.tags for s in config.sources):
-        runtime.tag_reader = adapter("tags.mutagen")()
+        runtime.tag_reader = build.tag_reader()
     return runtime
 
 
@@ -282,57 +268,6 @@ ACKNOWLEDGE_HINT = (
 ONCE_ACKNOWLEDGE_HINT = (
     "check it with `recctl audit verify`, then run `recd --once --acknowledge-log REASON`"
 )
-
-
-#: config.loaded details written while the clock at start is in doubt: the time recd still
-#: trusts, so that a restart compares with it rather than with the doubtful entry's own time.
-UNCONFIRMED = "clock_unconfirmed"
-
-
-def start_evidence(runtime: Runtime, now: datetime) -> dict[str, datetime | None]:
-    """What the clock at start is compared with, read before recd writes anything: the last
-    audit entry (or the time it vouched for, if the clock was in doubt when it was written)
-    and the newest recording (directories indexed by the last run)."""
-    last = runtime.audit.last()
-    audit_time = None
-    if last is not None:
-        doubt = last.details.get(UNCONFIRMED)
-        trusted = doubt.get("trusted") if isinstance(doubt, dict) else last.time
-        audit_time = parse_time(str(trusted))
-    return {
-        "the last audit entry": audit_time,
-        "the newest recording": newest_recording(runtime, now),
-    }
-
-
-def newest_recording(runtime: Runtime, now: datetime) -> datetime | None:
-    """The newest time the recordings vouch for, up to ``now`` (later times are ignored).
-
-    Directory sources: the change time (ctime, which users cannot set back) of each directory
-    holding indexed recordings, and of the root: creating, renaming or erasing a recording sets
-    its directory's, so this is the newest such event, from a few thousand ``lstat`` calls
-    rather than one per file. S3 sources: the newest LastModified indexed (the server sets it).
-    File modification times do not count: they are copied and set back freely.
-    """
-    limit = round(now.timestamp() * 1e9)
-    stamps: list[int] = []
-    s3: set[str] = set()
-    for source in runtime.config.sources:
-        if source.type == "s3":
-            s3.add(source.name)
-            continue
-        assert source.path is not None
-        for relpath in ["", *runtime.catalogue.dirs(source.name)]:
-            try:
-                stamps.append((source.path / relpath).lstat().st_ctime_ns)
-            except OSError:
-                continue  # gone since the scan: the scan's business, not the clock's
-    for name in sorted(s3):
-        newest = runtime.catalogue.newest_mtime_ns(name, limit)
-        if newest is not None:
-            stamps.append(newest)
-    trusted = [stamp for stamp in stamps if stamp <= limit]
-    return datetime.fromtimestamp(max(trusted) / 1e9, UTC) if trusted else None
 
 
 def report_buckets(runtime: Runtime) -> None:
@@ -414,7 +349,7 @@ def run_once(
             runtime = open_runtime(config, clock, corrupt=exc)
             report, scanned = _once(runtime, config, clock, confirm, acknowledge)
     except (OSError, StateError) as exc:
-        failure = getattr(runtime.audit, "failure", None)
+        failure = runtime.audit.failure
         if failure is None:
             raise
         raise AuditUnwritable(

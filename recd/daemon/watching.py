@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recd.core.model import FileFacts
-from recd.daemon.runtime import Runtime, adapter
-from recd.ports import Source, Watcher, WatchEvent
+from recd.daemon.build import tree_watcher
+from recd.daemon.runtime import Runtime
+from recd.ports.source import Source, Watcher, WatchEvent
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class Watching:
                 continue
             if s.type != "directory" or s.path is None or s.name not in runtime.sources:
                 continue
-            watcher: Watcher = adapter("watch.inotify")(s.name, s.path, self.sink, exclude=exclude)
+            watcher = tree_watcher(s.name, s.path, self.sink, exclude=exclude)
             self.watchers[s.name] = watcher
             if not watcher.start():
                 self._polls[s.name] = 0.0

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from recd.config.load import Config
-from recd.ports import NO_TELEMETRY, AuditLog, Catalogue, Clock, Eraser, Telemetry
+from recd.ports.audit import AuditLog
+from recd.ports.catalogue import Catalogue
+from recd.ports.clock import NO_TELEMETRY, Clock, Telemetry
+from recd.ports.eraser import Eraser
 
 
 class EraseUseCase:

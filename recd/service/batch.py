@@ -21,7 +21,8 @@ from typing import Any
 from recd.core.audit import AuditDraft, AuditEntry
 from recd.core.erasure import Decision
 from recd.core.model import ERASE_PREFIX, Recording
-from recd.ports import EraseError, EraseJob, EraseOutcome, Eraser, Intent, PreparedErase
+from recd.ports.eraser import EraseError, EraseJob, EraseOutcome, Eraser, PreparedErase
+from recd.ports.records import Intent
 from recd.service import EraseUseCase
 
 

@@ -7,13 +7,15 @@ from datetime import datetime
 
 from recd.core.audit import AuditDraft
 from recd.errors import NotAllowedInState
-from recd.ports import AuditLog, Breaker, Catalogue
+from recd.ports.audit import AuditLog
+from recd.ports.records import Breaker
+from recd.ports.sweeping import BreakerCatalogue
 
 logger = logging.getLogger(__name__)
 
 
 def release_breaker(
-    catalogue: Catalogue, audit: AuditLog, licence: str, actor: str, now: datetime
+    catalogue: BreakerCatalogue, audit: AuditLog, licence: str, actor: str, now: datetime
 ) -> Breaker:
     """Let the next sweep erase what the breaker held back; returns the breaker released."""
     tripped = catalogue.breakers().get(licence)

@@ -17,7 +17,10 @@ from recd.core.holds import Hold
 from recd.core.requests import scope_json
 from recd.core.scope import Scope
 from recd.errors import NotAllowedInState, NotFound, UsageError
-from recd.ports import RECD, Actor, AuditLog, Catalogue, Clock
+from recd.ports.audit import AuditLog
+from recd.ports.clock import Clock
+from recd.ports.legal import HoldCatalogue
+from recd.ports.records import RECD, Actor
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +35,9 @@ class Released:
 
 
 class Holds:
-    def __init__(self, config: Config, catalogue: Catalogue, audit: AuditLog, clock: Clock) -> None:
+    def __init__(
+        self, config: Config, catalogue: HoldCatalogue, audit: AuditLog, clock: Clock
+    ) -> None:
         self.config = config
         self.catalogue = catalogue
         self.audit = audit

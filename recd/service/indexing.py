@@ -21,7 +21,10 @@ from datetime import UTC, datetime
 from recd.config.load import Config, SourceConfig
 from recd.core import classify
 from recd.core.model import FileFacts, Recording, State, recording_id
-from recd.ports import NO_TELEMETRY, Catalogue, Known, Source, TagReader, Telemetry
+from recd.ports.clock import NO_TELEMETRY, Telemetry
+from recd.ports.records import Known
+from recd.ports.scanning import IndexingCatalogue
+from recd.ports.source import Source, TagReader
 from recd.service.policies import deadline, policy_key
 
 logger = logging.getLogger(__name__)
@@ -139,7 +142,7 @@ class Indexer:
         config: Config,
         source_config: SourceConfig,
         source: Source,
-        catalogue: Catalogue,
+        catalogue: IndexingCatalogue,
         tag_reader: TagReader | None,
         progress: Callable[[int], None] | None = None,
         errors: IndexErrors | None = None,

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from recd.core.audit import GENESIS, AuditEntry, link_problem
 from recd.core.logcheck import Finding, chain_finding, cut_finding, mark_finding, rewritten_finding
 from recd.errors import AuditCorrupt
-from recd.ports import AuditCheckpoint, AuditLog, AuditMark
+from recd.ports.audit import AuditLog
+from recd.ports.records import AuditCheckpoint, AuditMark
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,11 @@ from dataclasses import dataclass
 from recd.config.load import Config
 from recd.core.audit import AuditDraft
 from recd.core.model import Recording
-from recd.ports import AuditLog, Catalogue, Clock, Mirrored, ObjectStore
+from recd.ports.audit import AuditLog
+from recd.ports.clock import Clock
+from recd.ports.legal import MirrorCatalogue
+from recd.ports.records import Mirrored
+from recd.ports.source import ObjectStore
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +41,7 @@ class HoldMirror:
     def __init__(
         self,
         config: Config,
-        catalogue: Catalogue,
+        catalogue: MirrorCatalogue,
         audit: AuditLog,
         clock: Clock,
         stores: Mapping[str, ObjectStore],

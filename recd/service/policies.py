@@ -8,7 +8,7 @@ from datetime import datetime
 
 from recd.config.load import Config
 from recd.core.periods import Period, add_period
-from recd.ports import Catalogue
+from recd.ports.scanning import PolicyCatalogue
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def _deadline(started: datetime, *, period: Period | None) -> datetime | None:
     return deadline(started, period)
 
 
-def apply_policies(config: Config, catalogue: Catalogue) -> int:
+def apply_policies(config: Config, catalogue: PolicyCatalogue) -> int:
     """Recompute deadlines of every licence whose retention changed; returns rows updated."""
     stored = catalogue.policies()
     updated = 0

@@ -41,7 +41,10 @@ from recd.core.holds import Hold
 from recd.core.logcheck import Finding
 from recd.core.rebuild import PLACED, Replayed, replay_holds
 from recd.core.text import plural
-from recd.ports import AuditCheckpoint, AuditLog, AuditMark, Catalogue, Clock
+from recd.ports.audit import AuditLog
+from recd.ports.clock import Clock
+from recd.ports.marks import AuditMarkCatalogue, RebuildCatalogue
+from recd.ports.records import AuditCheckpoint, AuditMark
 from recd.service.logcheck import after_mark, check_chain, find_mark
 from recd.service.rebuildrequests import RestoredRequests, restore_requests
 from recd.service.segcheck import check_segments
@@ -98,7 +101,7 @@ class Rebuild:
     def __init__(
         self,
         config: Config,
-        catalogue: Catalogue,
+        catalogue: RebuildCatalogue,
         audit: AuditLog,
         clock: Clock,
         found: str | None,
@@ -287,7 +290,7 @@ def _request_erase(entry: AuditEntry) -> bool:
     )
 
 
-def mark_at_end(catalogue: Catalogue, audit: AuditLog) -> None:
+def mark_at_end(catalogue: AuditMarkCatalogue, audit: AuditLog) -> None:
     """Mark the catalogue at the log's last entry (see ``Rebuild.mark``)."""
     last = audit.last()
     if last is not None:
@@ -314,7 +317,7 @@ def report_problem(audit: AuditLog | None, path: str, problem: Finding, now: dat
 
 
 def acknowledge(
-    catalogue: Catalogue,
+    catalogue: AuditMarkCatalogue,
     audit: AuditLog,
     path: str,
     problem: Finding | None,

@@ -25,7 +25,8 @@ from recd.core.replayrequests import (
     RequestRecord,
     replay_decisions,
 )
-from recd.ports import Breaker, Catalogue, ItemOutcome, RequestItem, RequestState, StoredRequest
+from recd.ports.marks import RebuildCatalogue
+from recd.ports.records import Breaker, ItemOutcome, RequestItem, RequestState, StoredRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,9 @@ class RestoredRequests:
         }
 
 
-def restore_requests(catalogue: Catalogue, entries: Iterable[AuditEntry]) -> RestoredRequests:
+def restore_requests(
+    catalogue: RebuildCatalogue, entries: Iterable[AuditEntry]
+) -> RestoredRequests:
     """Replay ``entries`` (the log's, in order, from where the catalogue stops reflecting it;
     read once) onto the catalogue's requests and breakers and store the result."""
     known = {r.id: record_of(r, catalogue.items(r.id)) for r in catalogue.requests()}

@@ -20,14 +20,9 @@ from recd.core.audit import AuditDraft
 from recd.core.erasure import OBJECT_STORE, Action, Decision
 from recd.core.model import EraseMethod, Recording
 from recd.core.objects import ObjectFacts
-from recd.ports import (
-    AuditLog,
-    EraseError,
-    EraseOutcome,
-    Eraser,
-    Intent,
-    Refused,
-)
+from recd.ports.audit import AuditLog
+from recd.ports.eraser import EraseError, EraseOutcome, Eraser, Refused
+from recd.ports.records import Intent
 from recd.service import EraseUseCase
 from recd.service.batch import failed_details
 

@@ -44,20 +44,8 @@ from recd.core.requests import (
 )
 from recd.core.scope import Scope
 from recd.errors import NotAllowedInState, NotFound, PermissionDenied, RecdError, UsageError
-from recd.ports import (
-    RECD,
-    Actor,
-    Changed,
-    EraseError,
-    Eraser,
-    EraseTarget,
-    Gone,
-    ItemOutcome,
-    PreparedErase,
-    RequestItem,
-    RequestState,
-    StoredRequest,
-)
+from recd.ports.eraser import Changed, EraseError, Eraser, EraseTarget, Gone, PreparedErase
+from recd.ports.records import RECD, Actor, ItemOutcome, RequestItem, RequestState, StoredRequest
 from recd.service import EraseUseCase
 from recd.service.batch import Plan, run_batch
 from recd.service.sweep import BATCH, erase_details, location_of, source_roots

@@ -28,7 +28,7 @@ from recd.core.segcheck import (
     unchanged,
 )
 from recd.errors import AuditCorrupt
-from recd.ports import AuditLog
+from recd.ports.audit import AuditLog
 
 logger = logging.getLogger(__name__)
 

@@ -23,14 +23,7 @@ from recd.core.erasure import Action, decide
 from recd.core.model import ERASE_PREFIX, Mode, Recording
 from recd.core.policy import Outcome, verdict
 from recd.core.safety import breaker_trips
-from recd.ports import (
-    Changed,
-    EraseError,
-    Eraser,
-    EraseTarget,
-    Gone,
-    PreparedErase,
-)
+from recd.ports.eraser import Changed, EraseError, Eraser, EraseTarget, Gone, PreparedErase
 from recd.service import EraseUseCase
 from recd.service.batch import Plan, how, method_details, run_batch
 
@@ -40,9 +33,9 @@ BATCH = 256  # files prepared (two descriptors each) and erased per audited batc
 
 
 def batch_size(eraser: Eraser) -> int:
-    """Recordings per audited batch for ``eraser``: its ``batch`` attribute where it has one
-    (S3: 1,000 keys, listed in one walk and deleted 1,000 versions a request), else BATCH."""
-    return int(getattr(eraser, "batch", BATCH))
+    """Recordings per audited batch for ``eraser`` (``Eraser.batch``: 256 files, or 1,000 S3
+    keys listed in one walk and deleted 1,000 versions a request)."""
+    return eraser.batch
 
 
 PAGE = 1000  # due recordings read from the catalogue at a time

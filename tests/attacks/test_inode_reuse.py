@@ -20,7 +20,7 @@ from recd.adapters.local.erase import LocalEraser, _check_identity
 from recd.adapters.sqlite.catalogue import SqliteCatalogue
 from recd.core.model import Recording, Stamps, recording_id
 from recd.daemon.runtime import reindex, scan_all
-from recd.ports import Changed, Refused
+from recd.ports.eraser import Changed, Refused
 from recd.service.sweep import Sweeper, SweepReport
 from tests.adapters.loopfs import Mounts
 from tests.estate import Estate

@@ -29,7 +29,7 @@ from recd.core.classify import ClassifyRule
 from recd.core.model import recording_id
 from recd.daemon.runtime import Runtime, scan_all
 from recd.errors import NotAllowedInState, UsageError
-from recd.ports import Actor, RequestState
+from recd.ports.records import Actor, RequestState
 from recd.protocol import ErrorKind, Request
 from recd.service.requests import Requests
 from tests.e2e.helpers import (

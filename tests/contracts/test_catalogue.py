@@ -19,11 +19,11 @@ from recd.core.model import Classification, Provenance, Recording, Stamps, State
 from recd.core.scope import Scope
 from recd.core.segcheck import Ends, Print, Prints, Stat
 from recd.errors import CatalogueCorrupt, StateError
-from recd.ports import (
+from recd.ports.catalogue import Catalogue
+from recd.ports.records import (
     AuditCheckpoint,
     AuditMark,
     Breaker,
-    Catalogue,
     Intent,
     ItemOutcome,
     RequestItem,

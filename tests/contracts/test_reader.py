@@ -14,7 +14,7 @@ from recd.adapters.sqlite.catalogue import SCHEMA_VERSION, SqliteCatalogue
 from recd.adapters.sqlite.reader import SqliteReader
 from recd.core.model import State
 from recd.errors import StateError
-from recd.ports import ListQuery, Totals
+from recd.ports.reader import ListQuery, Totals
 from tests.contracts.test_catalogue import T0, rec
 
 

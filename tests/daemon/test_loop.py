@@ -42,7 +42,7 @@ from recd.errors import (
     StateError,
     UsageError,
 )
-from recd.ports import Actor, RequestState
+from recd.ports.records import Actor, RequestState
 from recd.protocol import ErrorKind, RemoteError, Request
 from recd.service import indexing
 from tests.adapters.loopfs import Mounts

@@ -18,7 +18,7 @@ from recd.daemon.inbox import Command
 from recd.daemon.loop import Daemon, Event
 from recd.daemon.runtime import open_runtime
 from recd.errors import CatalogueCorrupt, ExitCode
-from recd.ports import Actor
+from recd.ports.records import Actor
 from tests.estate import Estate
 from tests.fakes import FakeClock, NotifyListener
 

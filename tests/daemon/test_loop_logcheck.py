@@ -21,7 +21,7 @@ from recd.daemon.control import Caller
 from recd.daemon.inbox import Command
 from recd.daemon.loop import AUDIT_RETRY_CAP, Daemon
 from recd.errors import NotAllowedInState
-from recd.ports import Actor
+from recd.ports.records import Actor
 from recd.protocol import Request
 from recd.service.holds import Holds
 from tests.adapters.loopfs import Mounts

@@ -27,7 +27,7 @@ from recd.core.model import FileFacts, Provenance, Recording, State, recording_i
 from recd.daemon.loop import Daemon, Event
 from recd.daemon.watching import DEGRADED_POLL, WatchBatch, Watching
 from recd.errors import RecdError
-from recd.ports import Source, WatchEvent
+from recd.ports.source import Source, WatchEvent
 from tests.estate import Estate
 from tests.fakes import FakeClock
 

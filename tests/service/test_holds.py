@@ -16,7 +16,8 @@ from recd.core.model import recording_id
 from recd.core.scope import Scope
 from recd.daemon.runtime import Runtime, scan_all
 from recd.errors import NotAllowedInState, NotFound, UsageError
-from recd.ports import Actor, PreparedErase
+from recd.ports.eraser import PreparedErase
+from recd.ports.records import Actor
 from recd.service.holds import Holds
 from recd.service.sweep import Sweeper
 from tests.estate import Estate

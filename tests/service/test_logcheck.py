@@ -19,7 +19,7 @@ from recd.core.holds import HoldState
 from recd.core.model import recording_id
 from recd.core.scope import Scope
 from recd.daemon.runtime import Runtime, rebuilder, scan_all
-from recd.ports import RECD, Actor, AuditMark
+from recd.ports.records import RECD, Actor, AuditMark
 from recd.service.holds import Holds
 from recd.service.logcheck import after_mark, check_chain, find_mark
 from recd.service.rebuild import BEHIND, Rebuild

@@ -22,7 +22,7 @@ from recd.core.safety import SafetySettings
 from recd.daemon.admin.legal import request_json
 from recd.daemon.runtime import Runtime, rebuilder, release_breaker, scan_all
 from recd.errors import NotAllowedInState
-from recd.ports import Actor, ItemOutcome, RequestState
+from recd.ports.records import Actor, ItemOutcome, RequestState
 from recd.service.rebuild import Rebuilt
 from recd.service.requests import Certificate, Requests
 from tests.estate import Estate

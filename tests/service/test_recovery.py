@@ -16,7 +16,7 @@ import pytest
 from recd.core.audit import AuditDraft, verify
 from recd.core.model import State, recording_id
 from recd.daemon.runtime import Runtime, scan_all
-from recd.ports import Intent
+from recd.ports.records import Intent
 from recd.service.recovery import Recovery, RecoveryReport
 from tests.estate import Estate
 from tests.fakes import FakeClock

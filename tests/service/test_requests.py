@@ -26,7 +26,7 @@ from recd.core.requests import RequestInvalid
 from recd.core.scope import Scope
 from recd.daemon.runtime import Runtime, reindex, scan_all
 from recd.errors import NotAllowedInState, NotFound, PermissionDenied, RecdError, UsageError
-from recd.ports import Actor, ItemOutcome, RequestState
+from recd.ports.records import Actor, ItemOutcome, RequestState
 from recd.service.holds import Holds
 from recd.service.requests import Requests
 from recd.service.sweep import Sweeper

@@ -22,7 +22,8 @@ from recd.core.model import State, recording_id
 from recd.core.scope import Scope
 from recd.daemon.metrics import Metrics
 from recd.daemon.runtime import Runtime, report_buckets, scan_all
-from recd.ports import Actor, EraseError, EraseJob, EraseOutcome, RequestState
+from recd.ports.eraser import EraseError, EraseJob, EraseOutcome
+from recd.ports.records import Actor, RequestState
 from recd.service.holds import Holds
 from recd.service.mirror import HoldMirror
 from recd.service.recovery import Recovery

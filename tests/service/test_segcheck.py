@@ -20,7 +20,7 @@ from recd.config.types import AuditCompression, AuditSettings
 from recd.core.audit import AuditDraft, parse_time, seal_line
 from recd.core.logcheck import SEGMENT
 from recd.daemon.runtime import rebuilder
-from recd.ports import Catalogue
+from recd.ports.catalogue import Catalogue
 from recd.service.rebuild import acknowledge
 from recd.service.segcheck import SegmentState, check_segments
 from tests.estate import Estate

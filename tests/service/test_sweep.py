@@ -27,7 +27,7 @@ from recd.core.periods import parse_period
 from recd.core.safety import SafetySettings
 from recd.daemon.runtime import Runtime, reindex, scan_all
 from recd.errors import ExitCode
-from recd.ports import Source
+from recd.ports.source import ScanTotals, Source
 from recd.service.indexing import Indexer, IndexErrors, IndexStats
 from recd.service.sweep import Sweeper, SweepReport
 from tests.estate import Estate
@@ -252,6 +252,7 @@ class ListedSource:
         self.name = name
         self._facts = facts
         self._report = DirScanReport(unreadable_dirs=unreadable)
+        self.last_scan: ScanTotals | None = None
 
     @property
     def report(self) -> DirScanReport:

@@ -51,7 +51,7 @@ from recd.core.audit import GENESIS, AuditDraft, AuditEntry, parse_sealed, seal_
 from recd.core.auditsegments import NEW, ROTATED, Gap, segment_name
 from recd.core.segcheck import Stat
 from recd.errors import AuditCorrupt, StateError
-from recd.ports import AuditExtent
+from recd.ports.audit import AuditExtent
 
 logger = logging.getLogger(__name__)
 

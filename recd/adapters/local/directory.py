@@ -25,6 +25,7 @@ from typing import IO
 
 from recd.adapters.local import safefs as _safefs
 from recd.core.model import ERASE_PREFIX, FileFacts
+from recd.ports.source import ScanTotals
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,11 @@ class DirectorySource:
     @property
     def report(self) -> DirScanReport:
         return self._report
+
+    @property
+    def last_scan(self) -> ScanTotals | None:
+        """Always None: a directory scan counts no objects (``recd.ports.source.Source``)."""
+        return None
 
     def _excluded_ids(self) -> set[tuple[int, int]]:
         ids = set()

@@ -59,7 +59,7 @@ from recd.adapters._closing import Closing
 from recd.adapters.local import safefs as _safefs
 from recd.core.erasure import Action, Decision, TargetFacts
 from recd.core.model import EraseMethod, ErasePattern, Stamps
-from recd.ports import (
+from recd.ports.eraser import (
     Changed,
     EraseError,
     EraseJob,
@@ -259,7 +259,7 @@ class Prepared(Closing):
 
 
 class LocalEraser(Closing):
-    """Erases files below one directory source root (``ports.Eraser``).
+    """Erases files below one directory source root (``recd.ports.eraser.Eraser``).
 
     ``proc`` is the procfs mount: ``<proc>/self/fd`` reopens the ``O_PATH`` descriptor for I/O,
     ``<proc>/self/mountinfo`` gives the ext type and mount source and ``<proc>/fs/ext4`` the
@@ -268,6 +268,9 @@ class LocalEraser(Closing):
     compared, and ext data journalling counts as unknown (so an ext overwrite is not claimed
     effective).
     """
+
+    #: Files per audited sweep batch: each prepared file holds two descriptors until erased.
+    batch = 256
 
     def __init__(
         self,

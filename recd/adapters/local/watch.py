@@ -89,7 +89,7 @@ from watchdog.observers.inotify_c import (
 )
 
 from recd.core.model import ERASE_PREFIX
-from recd.ports import WatchEvent, WatchKind
+from recd.ports.source import WatchEvent, WatchKind
 
 __all__ = ["EVENT_FILTER", "ERASE_PREFIX", "TreeWatcher", "WatchEvent", "WatchKind"]
 

@@ -69,7 +69,7 @@ from recd.core.objects import (
     delete_batches,
     summarise,
 )
-from recd.ports import (
+from recd.ports.eraser import (
     EraseError,
     EraseJob,
     EraseOutcome,
@@ -78,6 +78,7 @@ from recd.ports import (
     PreparedErase,
     Refused,
 )
+from recd.ports.source import ScanTotals
 
 __all__ = [
     "BucketState",
@@ -87,7 +88,6 @@ __all__ = [
     "S3Error",
     "S3ScanReport",
     "S3Source",
-    "ScanTotals",
     "make_client",
     "s3_error",
 ]
@@ -104,17 +104,6 @@ Pair = tuple[str, str]  # (key, version id)
 
 
 @dataclass(frozen=True, slots=True)
-class ScanTotals:
-    """What the last completed full scan listed: keys with data (recordings), their data
-    versions and bytes, and every delete marker under the prefix."""
-
-    objects: int = 0
-    versions: int = 0
-    delete_markers: int = 0
-    bytes: int = 0
-
-
-@dataclass(frozen=True, slots=True)
 class S3ScanReport:
     """A listing is all or nothing: no part of a bucket is unreadable on its own."""
 
@@ -122,7 +111,8 @@ class S3ScanReport:
 
 
 class S3Source:
-    """One ``type = "s3"`` source (``ports.Source``); ``relpath`` is the full object key."""
+    """One ``type = "s3"`` source (``recd.ports.source.Source``); ``relpath`` is the full
+    object key."""
 
     def __init__(
         self, name: str, config: SourceConfig, client: Any, *, page_size: int = 1000
@@ -204,7 +194,8 @@ class S3Source:
 
 @dataclass(slots=True)
 class S3EraseResult:
-    """What an S3 erase did (``ports.EraseOutcome``): never effective, no bytes overwritten.
+    """What an S3 erase did (``recd.ports.eraser.EraseOutcome``): never effective, no bytes
+    overwritten.
 
     Not frozen: the port declares plain attributes, which a frozen dataclass does not satisfy.
     """
@@ -264,9 +255,9 @@ class _Tally:
 
 
 class S3Eraser(Closing):
-    """Erases keys of one S3 source (``ports.Eraser``) and reads and sets its bucket's Object
-    Lock state (``ports.ObjectStore``). ``errors`` counts every per-key error code the store
-    returned, retried ones included.
+    """Erases keys of one S3 source (``recd.ports.eraser.Eraser``) and reads and sets its
+    bucket's Object Lock state (``recd.ports.source.ObjectStore``). ``errors`` counts every
+    per-key error code the store returned, retried ones included.
 
     Transiently failed deletes are retried up to ``retries`` times, and a confirmation listing
     that still shows deleted versions is repeated up to ``confirm_attempts`` times in all.

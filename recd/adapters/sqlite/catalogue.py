@@ -53,7 +53,7 @@ from recd.core.requests import scope_json
 from recd.core.scope import Scope
 from recd.core.segcheck import Print, Prints
 from recd.errors import CatalogueCorrupt, StateError
-from recd.ports import (
+from recd.ports.records import (
     AuditCheckpoint,
     AuditMark,
     Breaker,

@@ -37,15 +37,8 @@ from recd.core.holds import Hold
 from recd.core.model import Recording, State
 from recd.core.scope import Scope
 from recd.errors import CatalogueCorrupt, StateError
-from recd.ports import (
-    AuditMark,
-    Breaker,
-    ListQuery,
-    RequestItem,
-    RequestState,
-    StoredRequest,
-    Totals,
-)
+from recd.ports.reader import ListQuery, Totals
+from recd.ports.records import AuditMark, Breaker, RequestItem, RequestState, StoredRequest
 
 
 @guarded

@@ -18,7 +18,7 @@ from recd.core.model import Classification, Provenance, Recording, State
 from recd.core.requests import scope_from_json
 from recd.core.scope import Scope, normalise_party
 from recd.errors import RecdError
-from recd.ports import (
+from recd.ports.records import (
     Breaker,
     Intent,
     ItemOutcome,

@@ -35,10 +35,11 @@ from recd.adapters.snapshot import Handed, Snapshot, close_all
 from recd.core.audit import GENESIS, AuditDraft
 from recd.core.text import printable
 from recd.daemon.admin.dispatch import Loop, _str, iso
+from recd.daemon.build import open_copier
 from recd.daemon.control import Caller
-from recd.daemon.runtime import Runtime, adapter, os_reason
+from recd.daemon.runtime import Runtime, os_reason
 from recd.errors import NotAllowedInState, NotFound, RecdError, UsageError
-from recd.ports import AuditMark, CatalogueCopier
+from recd.ports.records import AuditMark
 from recd.protocol import Reply
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ class Backups:
         except OSError as exc:
             raise RecdError(f"{state}: cannot take a backup: {os_reason(exc)}") from None
         try:
-            copier: CatalogueCopier = adapter("reader.sqlite")(state / "catalog.db")
+            copier = open_copier(state / "catalog.db")
             try:
                 mark = copier.backup_to(snapshot.catalogue)
             finally:

@@ -23,7 +23,8 @@ from recd.core.model import FIELDS, Recording, State, UnclassifiedPolicy
 from recd.daemon.control import Caller
 from recd.daemon.metrics import LicenceTotals, S3Totals, Snapshot, SourceState
 from recd.errors import NotFound, UsageError
-from recd.ports import CatalogueReader, Clock, ListQuery
+from recd.ports.clock import Clock
+from recd.ports.reader import CatalogueReader, ListQuery
 from recd.protocol import Reply, Request
 from recd.service.indexing import IndexStats
 from recd.service.policies import deadline

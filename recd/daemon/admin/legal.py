@@ -19,7 +19,8 @@ from recd.core.requests import scope_from_json, scope_json
 from recd.daemon.admin.dispatch import Loop, _bool, _opt_str, _opt_time, _str, iso
 from recd.daemon.control import Caller, admin_gid
 from recd.errors import NotFound, UsageError
-from recd.ports import Actor, CatalogueReader, RequestItem, RequestState, StoredRequest
+from recd.ports.reader import CatalogueReader
+from recd.ports.records import Actor, RequestItem, RequestState, StoredRequest
 from recd.protocol import Reply
 from recd.service.holds import Holds
 from recd.service.requests import Requests, count

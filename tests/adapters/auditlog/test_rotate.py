@@ -24,7 +24,7 @@ from recd.adapters.auditlog.log import FileAuditLog
 from recd.config.types import AuditCompression, AuditSettings
 from recd.core.audit import AuditDraft, AuditEntry, from_line, to_line, verify
 from recd.errors import AuditCorrupt, StateError
-from recd.ports import AuditExtent
+from recd.ports.audit import AuditExtent
 from tests.adapters.loopfs import Mounts
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -37,7 +37,7 @@ from recd.adapters.local.erase import (
 )
 from recd.core.erasure import Action, Decision, EraseSettings, decide
 from recd.core.model import EraseMethod, ErasePattern
-from recd.ports import EraseJob, EraseOutcome, Eraser, EraseTarget, PreparedErase
+from recd.ports.eraser import EraseJob, EraseOutcome, Eraser, EraseTarget, PreparedErase
 
 OVERWRITE = Decision(Action.ERASE, EraseMethod.OVERWRITE, True)
 UNLINK = Decision(Action.ERASE, EraseMethod.UNLINK, False, "btrfs copy-on-write")

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from recd import ports
 from recd.adapters.local.watch import ERASE_PREFIX, WATCHDOG_VERSION, TreeWatcher, WatchEvent
 from recd.core import model
+from recd.ports import source as ports
 from tests.adapters.local.watchproc import WatchProcess, overflow_queue
 from tests.adapters.loopfs import Mounts
 

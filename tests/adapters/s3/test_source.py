@@ -39,7 +39,6 @@ from recd.adapters.s3.source import (
     S3EraseResult,
     S3Error,
     S3Source,
-    ScanTotals,
     make_client,
     s3_error,
 )
@@ -48,7 +47,8 @@ from recd.core.classify import ClassifyRule
 from recd.core.erasure import OBJECT_STORE, Action, Decision
 from recd.core.model import EraseMethod, ErasePattern
 from recd.core.objects import BucketState
-from recd.ports import EraseError, EraseJob, EraseTarget, Gone, Refused
+from recd.ports.eraser import EraseError, EraseJob, EraseTarget, Gone, Refused
+from recd.ports.source import ScanTotals
 from tests.s3server import BucketKind, bucket_name, dummy_credentials, s3_client
 
 ERASE = Decision(Action.ERASE, EraseMethod.S3_DELETE, False, OBJECT_STORE)

@@ -25,7 +25,7 @@ from recd.cli import main as recctl
 from recd.core.audit import GENESIS, AuditDraft, seal_line
 from recd.core.backup import BackupFile, Manifest, manifest_json
 from recd.errors import ExitCode
-from recd.ports import AuditMark
+from recd.ports.records import AuditMark
 from recd.protocol import Reply
 from tests.adapters.loopfs import Mounts
 from tests.daemon.admin.test_dispatch import Live, estate  # noqa: F401 (fixture)

@@ -1,0 +1,75 @@
+"""The catalogue as the indexer and the retention rules see it (``recd.service.indexing``,
+``recd.service.policies``).
+
+One Protocol per consumer, each only as wide as its caller (the way client_python's one-method
+``Collector`` is): ``IndexingCatalogue`` reconciles scans, ``PolicyCatalogue`` recomputes
+deadlines when a licence's retention rule changes. Writes are transactions, durable when the
+call returns. Every datetime is timezone-aware UTC; ``*_ns`` are nanoseconds since the epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from recd.core.model import Recording
+from recd.ports.records import Known
+
+
+class IndexingCatalogue(Protocol):
+    """What a scan of one source reads and writes: its recordings by directory, then
+    present or missing (``recd.service.indexing``)."""
+
+    def begin_scan(self, source: str, now: datetime, rule: str) -> bool:
+        """Start a scan; returns whether the classification rule changed since the last."""
+
+    def in_dir(self, source: str, directory: str) -> dict[str, Known]:
+        """Every recording catalogued in one directory of ``source`` ('' is the root)."""
+
+    def dirs(self, source: str, under: str = "") -> list[str]:
+        """The directories of ``source`` that hold present recordings; with ``under``, at
+        least those at or below that directory (callers filter: siblings may be listed)."""
+
+    def newest_mtime_ns(self, source: str, limit_ns: int) -> int | None:
+        """The newest modification time (ns) of a present recording of ``source`` that is not
+        after ``limit_ns``; None when there is none."""
+
+    def upsert(self, rows: Sequence[Recording], now: datetime) -> None:
+        """Insert or refresh recordings a scan saw; they become present."""
+
+    def mark_missing(self, ids: Sequence[str]) -> None:
+        """Present recordings that are no longer where they were become missing."""
+
+    def mark_dirs_missing(self, source: str, directories: Sequence[str]) -> int:
+        """Every present recording in these directories becomes missing; returns how many."""
+
+    def finish_scan(self, source: str, now: datetime) -> None:
+        """End the scan ``begin_scan`` started at ``now`` (UTC): the source's last scan finished."""
+
+    def get(self, recording_id: str) -> Recording | None:
+        """The recording of that id, in any state; None when the catalogue has none."""
+
+    def policies(self) -> dict[str | None, str]:
+        """The retention rule each licence's stored deadlines were computed under."""
+
+    def record_policy(self, licence: str | None, policy: str) -> None:
+        """Remember the rule for a licence first seen by a scan (if none is stored yet)."""
+
+
+class PolicyCatalogue(Protocol):
+    """The retention rule behind each licence's stored deadlines (``recd.service.policies``)."""
+
+    def licences(self) -> list[str | None]:
+        """Every licence with present recordings (None: unclassified)."""
+
+    def policies(self) -> dict[str | None, str]:
+        """The retention rule each licence's stored deadlines were computed under."""
+
+    def set_deadlines(
+        self, licence: str | None, policy: str, deadline_of: Callable[[datetime], datetime | None]
+    ) -> int:
+        """Recompute every present deadline of ``licence`` from its start time."""
+
+    def record_policy(self, licence: str | None, policy: str) -> None:
+        """Remember the rule for a licence first seen by a scan (if none is stored yet)."""

@@ -1,0 +1,73 @@
+"""The catalogue as the sweep, its audited batches and the recovery at start see it.
+
+``SweepCatalogue`` (``recd.service.sweep``, ``batch``, ``recovery``): due recordings by
+directory, the intents written before each irreversible erase and resolved after, and the
+mass-deletion breakers; ``BreakerCatalogue`` alone is what releasing a breaker needs
+(``recd.service.breakers``). Writes are transactions, durable when the call returns. Every
+datetime is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from recd.core.model import Recording
+from recd.ports.records import Breaker, Intent
+
+
+class BreakerCatalogue(Protocol):
+    """The mass-deletion breakers, one per licence (SPEC section 5)."""
+
+    def breakers(self) -> dict[str, Breaker]:
+        """Every breaker stored, tripped or released, by licence."""
+
+    def trip_breaker(self, licence: str, now: datetime, due: int, total: int) -> None:
+        """Hold back the due recordings of ``licence``: ``due`` of its ``total`` present ones were
+        due at ``now`` (UTC)."""
+
+    def release_breaker(self, licence: str, now: datetime, actor: str) -> bool:
+        """Let the next sweep erase the licence's due recordings; False if none is tripped."""
+
+    def clear_breaker(self, licence: str) -> None:
+        """Forget the licence's breaker (its sweep erased within bounds again)."""
+
+
+class SweepCatalogue(BreakerCatalogue, Protocol):
+    """What a sweep and the recovery of its interrupted erases read and write."""
+
+    def due_dirs(self, now: datetime) -> list[tuple[str, str]]:
+        """``(source, directory)`` of every directory holding a recording due at ``now``."""
+
+    def due_in(
+        self, source: str, directory: str, now: datetime, limit: int, after: str = ""
+    ) -> list[Recording]:
+        """Present recordings of one directory due at ``now``, by location, after ``after``."""
+
+    def counts(self, now: datetime) -> dict[str | None, tuple[int, int]]:
+        """Per licence: (present recordings, of which due at ``now``)."""
+
+    def next_deadline(self, after: datetime | None = None) -> datetime | None:
+        """The earliest deadline of a present recording (strictly after ``after``, if given)."""
+
+    def get(self, recording_id: str) -> Recording | None:
+        """The recording of that id, in any state; None when the catalogue has none."""
+
+    def mark_missing(self, ids: Sequence[str]) -> None:
+        """Present recordings that are no longer where they were become missing."""
+
+    def set_skip_reason(self, recording_id: str, reason: str | None) -> None:
+        """Remember why a sweep did not erase a due recording (None: clear it)."""
+
+    def add_intents(self, intents: Iterable[Intent]) -> set[str]:
+        """Record intents, each only if its recording is still present and not held (checked
+        in the same transaction: a hold placed after the plan wins); returns the ids recorded."""
+
+    def pending_intents(self) -> list[Intent]:
+        """Every intent not yet resolved (an erase that may have been cut short), in audit order."""
+
+    def resolve_intents(
+        self, erased: Sequence[tuple[str, datetime]], dropped: Sequence[str]
+    ) -> None:
+        """Mark recordings of ``erased`` intents erased and drop all the named intents."""
