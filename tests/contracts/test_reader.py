@@ -1,9 +1,9 @@
-"""The CatalogueReader contract: read-only queries beside a live writer (SQLite always)."""
+"""The CatalogueReader contract: read-only queries beside a live writer, on every
+implementation in ``CATALOGUES``."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -14,20 +14,12 @@ from recd.adapters.sqlite.catalogue import SCHEMA_VERSION, SqliteCatalogue
 from recd.adapters.sqlite.reader import SqliteReader
 from recd.core.model import State
 from recd.errors import StateError
-from recd.ports.reader import ListQuery, Totals
-from tests.contracts.test_catalogue import T0, rec
+from recd.ports.catalogue import Catalogue
+from recd.ports.reader import CatalogueReader, ListQuery, Totals
+from tests.contracts.rows import T0, rec
 
 
-@pytest.fixture
-def pair(tmp_path: Path) -> Iterator[tuple[SqliteCatalogue, SqliteReader]]:
-    writer = SqliteCatalogue(tmp_path / "catalog.db")
-    reader = SqliteReader(tmp_path / "catalog.db")
-    yield writer, reader
-    reader.close()
-    writer.close()
-
-
-def test_totals_follow_every_kind_of_change(pair: tuple[SqliteCatalogue, SqliteReader]) -> None:
+def test_totals_follow_every_kind_of_change(pair: tuple[Catalogue, CatalogueReader]) -> None:
     writer, reader = pair
     a, b, c = rec("a.wav"), rec("b.wav"), rec("c.wav", licence=None, deadline=None)
     writer.upsert([a, b, c], T0)
@@ -59,7 +51,7 @@ def test_totals_of_a_catalogue_that_predates_them(tmp_path: Path) -> None:
 
 
 def test_listing_orders_by_deadline_then_the_undated(
-    pair: tuple[SqliteCatalogue, SqliteReader],
+    pair: tuple[Catalogue, CatalogueReader],
 ) -> None:
     writer, reader = pair
     late = rec("late.wav", deadline=T0 + timedelta(days=9))
@@ -81,7 +73,7 @@ def test_listing_orders_by_deadline_then_the_undated(
     assert set(ids(ListQuery(state=None))) == {late.id, soon.id, kept.id, gone.id}
 
 
-def test_counts_lookups_and_prefixes(pair: tuple[SqliteCatalogue, SqliteReader]) -> None:
+def test_counts_lookups_and_prefixes(pair: tuple[Catalogue, CatalogueReader]) -> None:
     writer, reader = pair
     a = rec("a.wav", deadline=T0 + timedelta(hours=1))
     b = rec("b.wav", deadline=T0 + timedelta(hours=3))
@@ -96,7 +88,7 @@ def test_counts_lookups_and_prefixes(pair: tuple[SqliteCatalogue, SqliteReader])
     assert reader.match("") != []
 
 
-def test_breakers_and_scans(pair: tuple[SqliteCatalogue, SqliteReader]) -> None:
+def test_breakers_and_scans(pair: tuple[Catalogue, CatalogueReader]) -> None:
     writer, reader = pair
     writer.trip_breaker("L1", T0, 10, 20)
     writer.begin_scan("pbx", T0, "rule")

@@ -1,0 +1,99 @@
+"""The sweep and breaker roles of the catalogue (``recd.ports.sweeping``): due recordings,
+intents, skip reasons and breakers, on every implementation in ``CATALOGUES``."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+import pytest
+
+from recd.core.model import State
+from recd.ports.catalogue import Catalogue
+from recd.ports.records import (
+    Intent,
+)
+from tests.contracts.rows import BAD, T0, rec
+
+
+def test_due_is_found_by_directory_and_paged_by_location(catalogue: Catalogue) -> None:
+    rows = [rec(f"d1/{i}.wav", deadline=T0 + timedelta(hours=i)) for i in range(5)]
+    rows += [rec("d0/x.wav", deadline=T0), rec("d2/later.wav", deadline=T0 + timedelta(days=9))]
+    rows.append(rec("never.wav", deadline=None))
+    catalogue.upsert(rows, T0)
+    now = T0 + timedelta(hours=3)
+    assert catalogue.due_dirs(now) == [("pbx", "d0"), ("pbx", "d1")]
+    first = catalogue.due_in("pbx", "d1", now, 2)
+    assert [r.relpath for r in first] == ["d1/0.wav", "d1/1.wav"]
+    rest = catalogue.due_in("pbx", "d1", now, 10, first[-1].relpath)
+    assert [r.relpath for r in rest] == ["d1/2.wav", "d1/3.wav"]
+    assert catalogue.due_in("pbx", "d2", now, 10) == []
+    assert catalogue.due_in("other", "d1", now, 10) == []
+    assert catalogue.next_deadline() == T0
+    assert catalogue.counts(now) == {"L1": (8, 5)}
+
+
+def test_counts_group_unclassified_under_none(catalogue: Catalogue) -> None:
+    catalogue.upsert([rec("u.wav", licence=None, deadline=None), rec("a.wav")], T0)
+    assert catalogue.counts(T0) == {None: (1, 0), "L1": (1, 0)}
+    assert sorted(catalogue.licences(), key=str) == ["L1", None]
+
+
+def test_next_deadline_is_none_when_nothing_has_one(catalogue: Catalogue) -> None:
+    assert catalogue.next_deadline() is None
+
+
+def test_intents_resolve_into_erased_recordings(catalogue: Catalogue) -> None:
+    a, b = rec("a.wav"), rec("b.wav")
+    catalogue.upsert([a, b], T0)
+    intents = [
+        Intent("i1", a.id, 10, ".recd-erase-1", {"method": "overwrite"}, T0),
+        Intent("i2", b.id, 10, ".recd-erase-2", {"method": "overwrite"}, T0),
+    ]
+    catalogue.add_intents(intents)
+    assert catalogue.pending_intents() == intents
+    catalogue.resolve_intents([("i1", T0 + timedelta(seconds=1))], ["i2"])
+    assert catalogue.pending_intents() == []
+    assert catalogue.get(a.id).state is State.ERASED  # type: ignore[union-attr]
+    assert catalogue.get(b.id).state is State.PRESENT  # type: ignore[union-attr]
+    assert catalogue.due_in("pbx", "", T0 + timedelta(days=365), 10) == [catalogue.get(b.id)]
+
+
+def test_intents_of_a_name_that_is_not_utf8_resolve(catalogue: Catalogue) -> None:
+    r = rec(BAD)
+    catalogue.upsert([r], T0)
+    plan = {"location": f"/srv/{BAD}"}
+    assert catalogue.add_intents([Intent("i1", r.id, 0, ".recd-erase-x", plan, T0)]) == {"i1"}
+    assert catalogue.pending_intents()[0].plan == plan
+    catalogue.resolve_intents([("i1", T0)], [])
+    assert catalogue.get(r.id).state is State.ERASED  # type: ignore[union-attr]
+
+
+def test_skip_reason_is_stored_and_cleared_by_reindexing(catalogue: Catalogue) -> None:
+    a = rec("a.wav")
+    catalogue.upsert([a], T0)
+    catalogue.set_skip_reason(a.id, "has 2 hard links")
+    assert catalogue.get(a.id).skip_reason == "has 2 hard links"  # type: ignore[union-attr]
+    catalogue.upsert([a], T0)
+    assert catalogue.get(a.id).skip_reason is None  # type: ignore[union-attr]
+
+
+def test_breakers_trip_and_clear(catalogue: Catalogue) -> None:
+    assert catalogue.breakers() == {}
+    catalogue.trip_breaker("L1", T0, 2000, 4000)
+    b = catalogue.breakers()["L1"]
+    assert (b.due, b.total, b.tripped_at, b.released_at) == (2000, 4000, T0, None)
+    catalogue.trip_breaker("L1", T0 + timedelta(hours=1), 2100, 4000)
+    assert catalogue.breakers()["L1"].due == 2100
+    catalogue.clear_breaker("L1")
+    assert catalogue.breakers() == {}
+
+
+def test_failed_transaction_rolls_back(catalogue: Catalogue) -> None:
+    a = rec("a.wav")
+    catalogue.upsert([a], T0)
+    with pytest.raises(sqlite3.IntegrityError):
+        catalogue.add_intents(
+            [Intent("same", a.id, 0, "t", {}, T0), Intent("same", a.id, 0, "t", {}, T0)]
+        )
+    assert catalogue.pending_intents() == []
