@@ -53,9 +53,9 @@ ADAPTERS = {
     "roots.directory": "recd.adapters.local.safefs:RootPins",
     "tags.mutagen": "recd.adapters.tags:MutagenTagReader",
     "clock.system": "recd.adapters.clock:SystemClock",
-    "client.s3": "recd.adapters.s3.source:make_client",
+    "client.s3": "recd.adapters.s3.client:make_client",
     "source.s3": "recd.adapters.s3.source:S3Source",
-    "eraser.s3": "recd.adapters.s3.source:S3Eraser",
+    "eraser.s3": "recd.adapters.s3.eraser:S3Eraser",
 }
 
 
