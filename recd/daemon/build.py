@@ -24,7 +24,7 @@ from recd.ports.source import Source, TagReader, Watcher, WatchEvent
 
 if TYPE_CHECKING:
     from recd.adapters.local.safefs import RootPins
-    from recd.adapters.s3.source import S3Eraser
+    from recd.adapters.s3.eraser import S3Eraser
 
 
 def system_clock() -> Clock:
@@ -93,7 +93,9 @@ def local_eraser(root: Path, *, pins: RootPins) -> Eraser:
 def s3_adapters(name: str, config: SourceConfig) -> tuple[Source, S3Eraser]:
     """A ``type = "s3"`` source's lister and eraser (also its ``ObjectStore``), sharing one
     client. The only place boto3 is imported from."""
-    from recd.adapters.s3.source import S3Eraser, S3Source, make_client
+    from recd.adapters.s3.client import make_client
+    from recd.adapters.s3.eraser import S3Eraser
+    from recd.adapters.s3.source import S3Source
 
     client = make_client(config)
     return S3Source(name, config, client), S3Eraser(name, config, client)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from recd.adapters.local.erase import LocalEraser, _check_identity
+from recd.adapters.local.checks import check_identity
+from recd.adapters.local.erase import LocalEraser
 from recd.adapters.sqlite.catalogue import SqliteCatalogue
 from recd.core.model import Recording, Stamps, recording_id
 from recd.daemon.runtime import reindex, scan_all
@@ -71,12 +72,12 @@ def test_birth_times_are_compared_only_when_both_are_known(root: Path) -> None:
     (root / "a.wav").write_bytes(b"recording")
     st = (root / "a.wav").stat()
     stamps = Stamps(st.st_mtime_ns, st.st_ctime_ns, 1_000)
-    _check_identity(st, st.st_dev, st.st_dev, st.st_ino, st.st_size, stamps)  # not known now
-    _check_identity(st, st.st_dev, st.st_dev, st.st_ino, st.st_size, stamps, btime_ns=1_000)
+    check_identity(st, st.st_dev, st.st_dev, st.st_ino, st.st_size, stamps)  # not known now
+    check_identity(st, st.st_dev, st.st_dev, st.st_ino, st.st_size, stamps, btime_ns=1_000)
     with pytest.raises(Changed, match=r"\(birth time 1970-01-01T00:00:00.000002000Z, indexed "):
-        _check_identity(st, st.st_dev, st.st_dev, st.st_ino, st.st_size, stamps, btime_ns=2_000)
+        check_identity(st, st.st_dev, st.st_dev, st.st_ino, st.st_size, stamps, btime_ns=2_000)
     without = Stamps(st.st_mtime_ns, st.st_ctime_ns)
-    _check_identity(st, st.st_dev, st.st_dev, st.st_ino, st.st_size, without, btime_ns=2_000)
+    check_identity(st, st.st_dev, st.st_dev, st.st_ino, st.st_size, without, btime_ns=2_000)
 
 
 def test_another_inode_is_still_refused_as_replaced(root: Path, eraser: LocalEraser) -> None:

@@ -18,8 +18,9 @@ import pytest
 
 from recd.adapters.local import safefs as _safefs
 from recd.adapters.local.directory import DirectorySource
-from recd.adapters.local.erase import LocalEraser, Refused
+from recd.adapters.local.erase import LocalEraser
 from recd.core.model import ErasePattern
+from recd.ports.eraser import Refused
 from tests.adapters.local.test_erase import OVERWRITE, TEMP, erase_one, ident, touch
 from tests.adapters.loopfs import Mounts
 from tests.attacks.conftest import SECRET, Victim

@@ -29,9 +29,10 @@ from pathlib import Path
 
 import pytest
 
-from recd.adapters.local.erase import EraseError, Gone, LocalEraser, Refused
+from recd.adapters.local.erase import LocalEraser
 from recd.core.erasure import Action, EraseSettings, decide
 from recd.core.model import ErasePattern
+from recd.ports.eraser import EraseError, Gone, Refused
 from tests.e2e.helpers import check_consistent, env, write_estate, write_recording
 
 AT_FDCWD = -100

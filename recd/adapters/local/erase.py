@@ -33,176 +33,44 @@ is then skipped.
 Invariants: no path below the root is resolved by the kernel in one go (only fd-relative steps);
 only the inode held open since ``prepare`` is ever written; nothing outside the root, no symlink
 target and nothing on another filesystem is touched; every descriptor is closed on every path.
+
+This module orchestrates; the safe opening and identity checks are ``checks``, the
+effectiveness probes ``probes`` and the overwrite, rename and unlink ``overwrite``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
-import fcntl
 import hashlib
 import logging
 import os
-import re
-import signal
-import stat
-import struct
-import sys
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal
 
 from recd.adapters._closing import Closing
+from recd.adapters._erasing import SingleErase
+from recd.adapters.local import checks
 from recd.adapters.local import safefs as _safefs
-from recd.core.erasure import Action, Decision, TargetFacts
-from recd.core.model import EraseMethod, ErasePattern, Stamps
-from recd.ports.eraser import (
-    Changed,
-    EraseError,
-    EraseJob,
-    EraseOutcome,
-    EraseTarget,
-    Gone,
-    PreparedErase,
-    Refused,
+from recd.adapters.local.overwrite import WriteLease, os_reason, overwrite_held, step
+from recd.adapters.local.probes import (
+    EXT_NAMES,
+    ExtFilesystems,
+    filesystem_name,
+    fstatfs_magic,
+    inode_journals_data,
+    openers,
+    shared_extents,
 )
+from recd.core.erasure import Action, TargetFacts
+from recd.core.model import EraseMethod, ErasePattern, Stamps
+from recd.ports.eraser import EraseError, EraseJob, EraseOutcome, EraseTarget, Gone, PreparedErase
 
-__all__ = [
-    "EraseError",
-    "EraseResult",
-    "Gone",
-    "LocalEraser",
-    "Prepared",
-    "Refused",
-    "filesystem_name",
-]
+__all__ = ["EraseResult", "LocalEraser", "Prepared"]
 
 logger = logging.getLogger(__name__)
-
-#: statfs ``f_type`` magic numbers (linux/magic.h and the filesystems' own headers).
-FS_MAGIC = {
-    0xEF53: "ext4",  # also ext2/ext3; mountinfo tells them apart
-    0x9123683E: "btrfs",
-    0x58465342: "xfs",
-    0x01021994: "tmpfs",
-    0x858458F6: "ramfs",
-    0x6969: "nfs",
-    0xFF534D42: "cifs",
-    0xFE534D42: "smb2",
-    0x517B: "smb",
-    0x00C36400: "ceph",
-    0x01021997: "9p",
-    0x5346414F: "afs",
-    0x794C7630: "overlay",
-    0x65735546: "fuse",
-    0x2FC12FC1: "zfs",
-    0xCA451A4E: "bcachefs",
-    0x4D44: "vfat",
-    0x2011BAB0: "exfat",
-    0xF2F52010: "f2fs",
-    0x3434: "nilfs2",
-    0xF15F: "ecryptfs",
-    0x73717368: "squashfs",
-    0xE0F5E1E2: "erofs",
-    0x5346544E: "ntfs",
-    0x52654973: "reiserfs",
-    0x3153464A: "jfs",
-    0x01161970: "gfs2",
-    0x7461636F: "ocfs2",
-}
-EXT_NAMES = frozenset({"ext2", "ext3", "ext4"})
-
-FS_IOC_GETFLAGS = 0x80086601
-FS_JOURNAL_DATA_FL = 0x00004000
-FS_IOC_FIEMAP = 0xC020660B
-FIEMAP_HEADER = struct.Struct("=QQIIII")  # fm_start, fm_length, flags, mapped, count, reserved
-FIEMAP_EXTENT = struct.Struct("=QQQ16xI12x")  # fe_logical, fe_physical, fe_length, fe_flags
-FIEMAP_EXTENT_LAST = 0x1
-FIEMAP_EXTENT_SHARED = 0x2000
-FIEMAP_BATCH = 64  # extents per ioctl: bounded memory for fragmented multi-gigabyte files
-RENAME_NOREPLACE = 1
-# A lease break sends the holder SIGIO by default, whose default action kills the process; a
-# writer opening the file in the moment the probe holds its lease must not kill the daemon.
-LEASE_BREAK_SIGNAL = signal.SIGURG  # default action: ignore
-
-_KINDS = {
-    stat.S_IFDIR: "a directory",
-    stat.S_IFIFO: "a FIFO",
-    stat.S_IFSOCK: "a socket",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-}
-
-
-class _StatFs(ctypes.Structure):
-    # Only f_type is read; it is the first member, a C long, on the 64-bit and 32-bit ABIs
-    # recd targets. The tail is generous room for the rest of struct statfs.
-    _fields_ = (("f_type", ctypes.c_long), ("rest", ctypes.c_byte * 256))
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.fstatfs.argtypes = (ctypes.c_int, ctypes.POINTER(_StatFs))
-_libc.fstatfs.restype = ctypes.c_int
-_libc.renameat2.argtypes = (
-    ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint,
-)  # fmt: skip
-_libc.renameat2.restype = ctypes.c_int
-
-
-def _fstatfs_magic(fd: int) -> int:
-    buf = _StatFs()
-    if _libc.fstatfs(fd, ctypes.byref(buf)) != 0:  # pragma: no cover (fstatfs of an open fd)
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return int(buf.f_type) & 0xFFFFFFFF
-
-
-def _rename_noreplace(dir_fd: int, old: str, new: str) -> None:
-    """``renameat2(RENAME_NOREPLACE)``: fails with EEXIST instead of replacing ``new``."""
-    rc = _libc.renameat2(dir_fd, os.fsencode(old), dir_fd, os.fsencode(new), RENAME_NOREPLACE)
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), new)
-
-
-def filesystem_name(magic: int) -> str:
-    """The name of a statfs ``f_type``, or ``unknown-0x...``."""
-    return FS_MAGIC.get(magic, f"unknown-{magic:#x}")
-
-
-def _os_reason(exc: OSError) -> str:
-    """``No space left on device (ENOSPC)``."""
-    code = exc.errno or 0
-    return f"{os.strerror(code)} ({errno.errorcode.get(code, code)})"
-
-
-@contextlib.contextmanager
-def _step(what: str) -> Iterator[None]:
-    try:
-        yield
-    except OSError as exc:
-        raise EraseError(f"{what} failed: {_os_reason(exc)}") from exc
-
-
-def _kind(mode: int) -> str:
-    return _KINDS.get(stat.S_IFMT(mode), f"file type {stat.S_IFMT(mode):#o}")
-
-
-def _is_inode(dir_fd: int, name: str, dev: int, ino: int) -> bool:
-    """Whether ``name`` in ``dir_fd`` (not followed if a symlink) is the inode ``(dev, ino)``."""
-    try:
-        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    return (st.st_dev, st.st_ino) == (dev, ino)
-
-
-def _check_name(name: str) -> None:
-    if name in ("", ".", "..") or "/" in name or "\0" in name:
-        raise ValueError(f"unsafe temporary name {name!r}")
 
 
 @dataclass(slots=True)
@@ -219,22 +87,12 @@ class EraseResult:
     details: Mapping[str, Any] = field(default_factory=dict)  # nothing more for files
 
 
-@dataclass(frozen=True, slots=True)
-class _Handle:
-    """The descriptors of a checked file: its directory, and the file itself (``O_PATH``)."""
-
-    dir_fd: int
-    name: str
-    path_fd: int
-    st: os.stat_result
-
-
 class Prepared(Closing):
     """A file opened (``O_PATH``) and checked for erasure; ``close`` releases its descriptors."""
 
     __slots__ = ("_closed", "dir_fd", "facts", "name", "path_fd", "relpath", "st")
 
-    def __init__(self, relpath: str, handle: _Handle, facts: TargetFacts) -> None:
+    def __init__(self, relpath: str, handle: checks.Handle, facts: TargetFacts) -> None:
         self.relpath = relpath
         self.name = handle.name  # the final component, in dir_fd
         self.dir_fd = handle.dir_fd
@@ -258,8 +116,8 @@ class Prepared(Closing):
             os.close(self.dir_fd)
 
 
-class LocalEraser(Closing):
-    """Erases files below one directory source root (``recd.ports.eraser.Eraser``).
+class LocalEraser(SingleErase[EraseResult], Closing):
+    """Erases files below one directory source root (``ports.Eraser``).
 
     ``proc`` is the procfs mount: ``<proc>/self/fd`` reopens the ``O_PATH`` descriptor for I/O,
     ``<proc>/self/mountinfo`` gives the ext type and mount source and ``<proc>/fs/ext4`` the
@@ -286,11 +144,9 @@ class LocalEraser(Closing):
         self.root = root
         self._root = _safefs.Root(root, pins=pins)
         self.chunk_size = chunk_size
-        self._proc = proc
-        self._sysfs = sysfs
-        self._fd_dir = proc / "self" / "fd"
-        self._reopen_via_proc = self._fd_dir.is_dir()
-        self._mounts: dict[int, tuple[str, bool | None]] = {}  # st_dev -> _ext_facts
+        fd_dir = proc / "self" / "fd"
+        self._fd_dir = fd_dir if fd_dir.is_dir() else None  # None: reopen by name
+        self._ext = ExtFilesystems(proc, sysfs)
         self._lease_warned: set[str] = set()  # why no write lease could be had, said once
         self._dirty: dict[tuple[int, int], int] = {}  # directory (dev, ino) -> fd to fsync
 
@@ -315,17 +171,18 @@ class LocalEraser(Closing):
         skips the size check (recovery of an erase that had already truncated the file).
         Changes nothing.
         """
-        dir_fd, name, root = self._open_dir(relpath)
+        dir_fd, name, root = checks.open_dir(self._root, relpath)
         try:
-            path_fd = self._open_path(dir_fd, name)
+            path_fd = checks.open_path(dir_fd, name)
         except BaseException:
             os.close(dir_fd)
             raise
         try:
             st = os.fstat(path_fd)
-            _check_mount(path_fd, root)
-            _check_identity(st, root.dev, dev, ino, size, stamps, _birth_time(path_fd, stamps))
-            handle = _Handle(dir_fd, name, path_fd, st)
+            checks.check_mount(path_fd, root)
+            born = checks.birth_time(path_fd, stamps)
+            checks.check_identity(st, root.dev, dev, ino, size, stamps, born)
+            handle = checks.Handle(dir_fd, name, path_fd, st)
             return Prepared(relpath, handle, self._facts(handle))
         except BaseException:
             os.close(path_fd)
@@ -346,93 +203,23 @@ class LocalEraser(Closing):
                 out.append(_unexpected("prepare", t.relpath, exc))
         return out
 
-    def _open_dir(self, relpath: str) -> tuple[int, str, _safefs.DirId]:
-        """Open the directory holding ``relpath``, one checked component at a time (each on
-        the root's device and mount id). Returns ``(dir_fd, final name, root identity)``.
-        Raises ``RootChanged`` (an ``OSError``) when the root is no longer the directory
-        checked at start.
-        """
-        try:
-            parts = _safefs.split_relpath(relpath)
-        except ValueError as exc:
-            raise Refused(str(exc)) from None
-        root_fd, root = self._root.open()
-        fd = root_fd
-        try:
-            for i, part in enumerate(parts[:-1]):
-                where = "/".join(parts[: i + 1])
-                new_fd = self._open_subdir(fd, part, root, where)
-                os.close(fd)
-                fd = new_fd
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd, parts[-1], root
-
-    @staticmethod
-    def _open_subdir(fd: int, part: str, root: _safefs.DirId, where: str) -> int:
-        try:
-            return _safefs.open_subdir(fd, part, root, where)
-        except _safefs.CrossesMount as exc:
-            raise Refused(f"{where} {exc.strerror}") from None
-        except FileNotFoundError:
-            raise Gone(f"{where} no longer exists") from None
-        except OSError as exc:
-            if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
-                raise
-        try:
-            mode = os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode
-        except FileNotFoundError:  # pragma: no cover (race: removed between open and lstat)
-            raise Gone(f"{where} no longer exists") from None
-        if stat.S_ISLNK(mode):
-            raise Refused(f"{where} is a symbolic link")
-        raise Refused(f"{where} is not a directory")
-
-    @staticmethod
-    def _open_path(dir_fd: int, name: str) -> int:
-        try:
-            # O_PATH opens nothing for I/O: a FIFO does not block, a device is not touched,
-            # and with O_NOFOLLOW a symlink is opened as itself.
-            return os.open(name, _safefs.PATH_FLAGS, dir_fd=dir_fd)
-        except FileNotFoundError:
-            raise Gone("no longer exists") from None
-
-    def _reopen(self, p: _Handle | Prepared, flags: int) -> int:
-        """A descriptor for I/O on exactly the inode ``p`` holds."""
-        if self._reopen_via_proc:
-            # The magic link leads to the held inode itself; no name is resolved again.
-            # O_NONBLOCK: a lease another process holds on the file fails the open (EAGAIN)
-            # instead of stalling recd for lease-break-time; on a regular file it does
-            # nothing else.
-            return os.open(self._fd_dir / str(p.path_fd), flags | os.O_CLOEXEC | os.O_NONBLOCK)
-        fd = os.open(
-            p.name,
-            flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC,
-            dir_fd=p.dir_fd,
-        )
-        st = os.fstat(fd)
-        if (st.st_dev, st.st_ino) != (p.st.st_dev, p.st.st_ino):
-            os.close(fd)
-            raise Refused("replaced since it was checked")
-        return fd
-
-    def _facts(self, p: _Handle) -> TargetFacts:
-        fs_type = filesystem_name(_fstatfs_magic(p.path_fd))
+    def _facts(self, p: checks.Handle) -> TargetFacts:
+        fs_type = filesystem_name(fstatfs_magic(p.path_fd))
         data_journal: bool | None = False
         if fs_type in EXT_NAMES:
-            fs_type, data_journal = self._ext_facts(p.st.st_dev)
+            fs_type, data_journal = self._ext.facts(p.st.st_dev)
         try:
-            fd = self._reopen(p, os.O_RDONLY)
+            fd = checks.reopen(p, os.O_RDONLY, self._fd_dir)
         except BlockingIOError:
             raise BlockingIOError(errno.EAGAIN, "another process holds a lease on it") from None
         try:
             if data_journal is False and fs_type in EXT_NAMES:
-                data_journal = _inode_journals_data(fd)
-            writer, reader = _openers(fd)
+                data_journal = inode_journals_data(fd)
+            writer, reader = openers(fd)
             return TargetFacts(
                 fs_type=fs_type,
                 data_journal=data_journal,
-                shared_extents=_shared_extents(fd),
+                shared_extents=shared_extents(fd),
                 nlink=p.st.st_nlink,
                 mtime_ns=p.st.st_mtime_ns,
                 open_for_write=writer,
@@ -442,38 +229,10 @@ class LocalEraser(Closing):
         finally:
             os.close(fd)
 
-    def _ext_facts(self, dev: int) -> tuple[str, bool | None]:
-        """``(ext2|ext3|ext4, data journalling in force)`` of the filesystem on ``dev``, cached.
-
-        Data journalling is on when the mount says ``data=journal`` or when the filesystem
-        default says so (``tune2fs -o journal_data``, which the mount options do not show): the
-        options in force are read from ``<proc>/fs/ext4/<device name>/options``. None when
-        either cannot be read.
-        """
-        if dev not in self._mounts:
-            mount = _read_mountinfo(self._proc / "self" / "mountinfo", dev)
-            if mount is None:
-                self._mounts[dev] = ("ext4", None)  # statfs cannot tell ext2/3/4 apart
-            elif mount.data_journal:
-                self._mounts[dev] = (mount.fstype, True)
-            else:
-                name = _block_device_name(self._sysfs, dev, mount.source)
-                in_force = None if name is None else _ext_data_journal(self._proc, name)
-                self._mounts[dev] = (mount.fstype, in_force)
-        return self._mounts[dev]
-
     # -- erase -------------------------------------------------------------------------------
 
-    def erase(
-        self,
-        prepared: PreparedErase,
-        decision: Decision,
-        *,
-        pattern: ErasePattern,
-        verify: bool,
-        temp_name: str,
-    ) -> EraseResult:
-        """The irreversible step, as ``decision`` says; never closes ``prepared``.
+    def _erase_job(self, job: EraseJob, *, pattern: ErasePattern, verify: bool) -> EraseResult:
+        """The irreversible step, as ``job.decision`` says; never closes ``job.prepared``.
 
         Raises ``EraseError`` if it did not complete: ``Gone`` or ``Refused`` when the checks
         before writing found the file removed, linked, changed or replaced (nothing written),
@@ -482,20 +241,21 @@ class LocalEraser(Closing):
         ``ValueError`` for a caller's mistake (not an ERASE decision, a foreign ``prepared``,
         an unsafe ``temp_name``).
         """
+        prepared, decision = job.prepared, job.decision
         if not isinstance(prepared, Prepared) or prepared.closed:
             raise ValueError("erase needs an open Prepared from LocalEraser.prepare")
         if decision.action is not Action.ERASE:
             raise ValueError(f"decision is {decision.action}, not erase")
-        _check_name(temp_name)
+        checks.check_name(job.temp_name)
         if decision.method is EraseMethod.UNLINK:
             self._recheck(prepared)
-            with _step("unlink"):
+            with step("unlink"):
                 os.unlink(prepared.name, dir_fd=prepared.dir_fd)
             self._touched(prepared.dir_fd)
             return EraseResult(EraseMethod.UNLINK, False, decision.reason, 0)
         if decision.method is not EraseMethod.OVERWRITE:
             raise ValueError(f"erase method {decision.method} does not apply to local files")
-        written = self._overwrite(prepared, pattern, verify, temp_name)
+        written = self._overwrite(prepared, pattern, verify, job.temp_name)
         self._touched(prepared.dir_fd)
         reason = None if decision.effective else decision.reason
         return EraseResult(EraseMethod.OVERWRITE, decision.effective, reason, written)
@@ -508,12 +268,7 @@ class LocalEraser(Closing):
         out: list[EraseOutcome | EraseError] = []
         for job in jobs:
             try:
-                out.append(
-                    self.erase(
-                        job.prepared, job.decision, pattern=pattern, verify=verify,
-                        temp_name=job.temp_name,
-                    )
-                )  # fmt: skip
+                out.append(self._erase_job(job, pattern=pattern, verify=verify))
             except EraseError as exc:
                 out.append(exc)
             except OSError as exc:
@@ -531,32 +286,20 @@ class LocalEraser(Closing):
         p = prepared
         self._recheck(p)
         try:
-            fd = self._reopen(p, os.O_RDONLY)
+            fd = checks.reopen(p, os.O_RDONLY, self._fd_dir)
         except OSError as exc:
-            raise EraseError(f"cannot open for reading: {_os_reason(exc)}") from exc
-        with os.fdopen(fd, "rb") as f, _step("read"):
+            raise EraseError(f"cannot open for reading: {os_reason(exc)}") from exc
+        with os.fdopen(fd, "rb") as f, step("read"):
             return hashlib.file_digest(f, "sha256").hexdigest()
-
-    @staticmethod
-    def _id(p: Prepared) -> tuple[int, int]:
-        return p.st.st_dev, p.st.st_ino
 
     def _recheck(self, p: Prepared) -> None:
         """Nothing about the file changed since ``prepare``; its name still leads to it."""
-        st = os.fstat(p.path_fd)
-        if st.st_nlink == 0:
-            raise Gone("removed since it was checked")
-        if st.st_nlink > 1:
-            raise Refused(f"has {st.st_nlink} hard links")
-        if (st.st_size, st.st_mtime_ns) != (p.st.st_size, p.st.st_mtime_ns):
-            raise Refused("changed since it was checked")
-        if not _is_inode(p.dir_fd, p.name, *self._id(p)):
-            raise Refused("replaced since it was checked")
+        checks.recheck(p)
 
     def _overwrite(self, p: Prepared, pattern: ErasePattern, verify: bool, temp_name: str) -> int:
         """Overwrite, truncate, rename and unlink ``p``, all under a write lease.
 
-        The lease (``_WriteLease``) is taken on the descriptor written through before the first
+        The lease (``WriteLease``) is taken on the descriptor written through before the first
         byte: the kernel refuses it while any other process has the file open, and breaks it
         when one opens it (making that open wait until the lease is released). It is checked
         between chunks and before the rename and the unlink: once broken, the erase stops, the
@@ -565,14 +308,14 @@ class LocalEraser(Closing):
         """
         self._recheck(p)
         try:
-            fd = self._reopen(p, os.O_RDWR)
+            fd = checks.reopen(p, os.O_RDWR, self._fd_dir)
         except OSError as exc:
-            raise EraseError(f"cannot open for writing: {_os_reason(exc)}") from exc
+            raise EraseError(f"cannot open for writing: {os_reason(exc)}") from exc
         try:
-            with _WriteLease(fd) as lease:
+            with WriteLease(fd) as lease:
                 if lease.unavailable is not None:
                     self._no_lease(lease.unavailable)
-                written = self._overwrite_under(p, fd, lease, pattern, verify, temp_name)
+                return overwrite_held(p, fd, lease, pattern, verify, temp_name, self.chunk_size)
         except BaseException:
             # The file stays. Its modification time is recd's writing, not the recording's:
             # put it back, or the next scan would take the file as changed and, where `started`
@@ -582,42 +325,6 @@ class LocalEraser(Closing):
             raise
         finally:
             os.close(fd)
-        return written
-
-    def _overwrite_under(
-        self,
-        p: Prepared,
-        fd: int,
-        lease: _WriteLease,
-        pattern: ErasePattern,
-        verify: bool,
-        temp_name: str,
-    ) -> int:
-        """The overwrite, truncate, rename and unlink, ``lease`` held (``_overwrite``); returns
-        the bytes overwritten (the file's data: holes hold none and are not written)."""
-        size = p.st.st_size
-
-        def check(done: int) -> None:
-            written = f"{done} of {size} bytes overwritten" if done else "nothing written"
-            lease.check(written)
-
-        chunks, digests = _overwrite_fd(
-            fd, size, pattern, self.chunk_size, keep_digests=verify, check=check
-        )
-        with _step("flush"):
-            os.fdatasync(fd)
-            grown = os.fstat(fd).st_size
-        if grown != size:  # pragma: no cover (race: a writer appended during the overwrite)
-            raise EraseError(f"grew during erasure (size {grown}, overwrote {size})")
-        lease.check(f"all {size} bytes overwritten")
-        if verify:
-            _verify(fd, pattern, chunks, digests)
-            lease.check(f"all {size} bytes overwritten")
-        with _step("truncate"):
-            os.ftruncate(fd, 0)
-            os.fsync(fd)
-        self._rename_and_unlink(p, temp_name, lease)
-        return sum(n for _, n in chunks)
 
     def _no_lease(self, why: str) -> None:
         """Say once per reason that the check for openers during an erase is not possible."""
@@ -630,21 +337,6 @@ class LocalEraser(Closing):
                 self.root,
                 why,
             )
-
-    def _rename_and_unlink(self, p: Prepared, temp_name: str, lease: _WriteLease) -> None:
-        """Rename to ``temp_name`` (unless already there), check it is ours, unlink it; if the
-        lease is broken on the way, the file is put back at its name and left there."""
-        done = "overwritten and truncated"
-        if p.name != temp_name:
-            lease.check(done)
-            with _step("rename"):
-                _rename_noreplace(p.dir_fd, p.name, temp_name)
-            _check_renamed(p.dir_fd, p.name, temp_name, *self._id(p))
-            if lease.broken():
-                _put_back(p.dir_fd, temp_name, p.name, lease.opened(done))
-        lease.check(done)
-        with _step("unlink"):
-            os.unlink(temp_name, dir_fd=p.dir_fd)
 
     def _touched(self, dir_fd: int) -> None:
         st = os.fstat(dir_fd)
@@ -679,15 +371,15 @@ class LocalEraser(Closing):
         mount now on the path) and ``OSError`` when the root cannot be opened: in both cases
         the inode may still exist and must not be reported gone.
         """
-        _check_name(temp_name)
+        checks.check_name(temp_name)
         try:
-            dir_fd, name, _ = self._open_dir(relpath)
+            dir_fd, name, _ = checks.open_dir(self._root, relpath)
         except Gone:
             return "gone"
         try:
-            if _is_inode(dir_fd, name, dev, ino):
+            if checks.is_inode(dir_fd, name, dev, ino):
                 return "original"
-            if _is_inode(dir_fd, temp_name, dev, ino):
+            if checks.is_inode(dir_fd, temp_name, dev, ino):
                 return "temp"
             return "gone"
         finally:
@@ -699,402 +391,3 @@ def _unexpected(step: str, relpath: str, exc: Exception) -> EraseError:
     file's erase fails alone with a one-line reason."""
     logger.error("%s of %s failed unexpectedly", step, relpath, exc_info=exc)
     return EraseError(f"{step} failed unexpectedly: {type(exc).__name__}: {exc}")
-
-
-def _check_renamed(dir_fd: int, name: str, temp_name: str, dev: int, ino: int) -> None:
-    """The rename moved our inode; if another file had taken the name, move it back."""
-    if _is_inode(dir_fd, temp_name, dev, ino):
-        return
-    try:
-        _rename_noreplace(dir_fd, temp_name, name)
-    except OSError as exc:  # pragma: no cover (race: the name was taken yet again)
-        raise EraseError(
-            f"replaced during erasure; the other file is left at {temp_name}: {_os_reason(exc)}"
-        ) from exc
-    raise Refused("replaced during erasure; the other file was left in place")
-
-
-def _birth_time(path_fd: int, stamps: Stamps | None) -> int | None:
-    """The held file's birth time, when it is to be compared and the filesystem keeps one."""
-    if stamps is None or stamps.btime_ns is None:
-        return None
-    sx = _safefs.statx(path_fd)
-    return None if sx is None else sx.btime_ns
-
-
-def _check_mount(path_fd: int, root: _safefs.DirId) -> None:
-    """The file held is on the root's mount: not a file bind-mounted over the name."""
-    try:
-        _safefs.check_mount(path_fd, root, "")
-    except _safefs.CrossesMount as exc:
-        raise Refused(str(exc.strerror)) from None
-
-
-def _check_identity(
-    st: os.stat_result,
-    root_dev: int,
-    dev: int,
-    ino: int,
-    size: int | None,
-    stamps: Stamps | None = None,
-    btime_ns: int | None = None,
-) -> None:
-    """The file is the regular file that was indexed, on the root's filesystem, as it was
-    indexed: same size and (``stamps``) mtime, ctime and, where both are known, birth time
-    (``btime_ns``: the open file's, when the eraser reads it). A difference raises
-    ``Changed``: written to since, or a new file that reused the inode number."""
-    if stat.S_ISLNK(st.st_mode):
-        raise Refused("is a symbolic link")
-    if not stat.S_ISREG(st.st_mode):
-        raise Refused(f"is not a regular file ({_kind(st.st_mode)})")
-    if st.st_dev != root_dev:
-        raise Refused("is on another filesystem (a mount below the root)")
-    if (st.st_dev, st.st_ino) != (dev, ino):
-        raise Refused("replaced since it was indexed")
-    if size is not None and st.st_size != size:
-        raise Changed(f"changed since it was indexed (size {st.st_size}, indexed {size})")
-    if stamps is None:
-        return
-    born = getattr(st, "st_birthtime_ns", None) if btime_ns is None else btime_ns
-    for what, now, indexed in (
-        ("mtime", st.st_mtime_ns, stamps.mtime_ns),
-        ("ctime", st.st_ctime_ns, stamps.ctime_ns),
-        ("birth time", born, stamps.btime_ns),
-    ):
-        if now is not None and indexed is not None and now != indexed:
-            raise Changed(
-                f"changed since it was indexed ({what} {_ns_text(now)}, indexed "
-                f"{_ns_text(indexed)}): written to, or another file that reused its inode number"
-            )
-
-
-def _ns_text(ns: int) -> str:
-    """Nanoseconds since the epoch as UTC text to the nanosecond, for a one-line reason."""
-    seconds, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{frac:09d}Z"
-
-
-def _data_chunks(fd: int, size: int, chunk: int) -> Iterator[tuple[int, int]]:
-    """``(offset, length)`` of at most ``chunk`` bytes covering every byte of ``[0, size)``
-    that holds data, in order: holes (``SEEK_HOLE``) are skipped, since they hold nothing to
-    erase and writing them would allocate blocks (a sparse terabyte named .wav would fill the
-    filesystem). Where the filesystem cannot tell, the whole file is data."""
-    offset = 0
-    while offset < size:
-        try:
-            start = os.lseek(fd, offset, os.SEEK_DATA)
-            end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
-        except OSError as exc:
-            if exc.errno == errno.ENXIO:  # no data after offset
-                return
-            start, end = offset, size  # SEEK_DATA not supported: all of it
-        while start < end:
-            n = min(chunk, end - start)
-            yield start, n
-            start += n
-        offset = max(end, offset + 1)
-
-
-def _overwrite_fd(
-    fd: int,
-    size: int,
-    pattern: ErasePattern,
-    chunk: int,
-    *,
-    keep_digests: bool,
-    check: Callable[[int], None] = lambda done: None,
-) -> tuple[list[tuple[int, int]], list[bytes]]:
-    """Write ``pattern`` over every byte of ``[0, size)`` that holds data (``_data_chunks``).
-
-    Returns the chunks written and, for random data with ``keep_digests``, their digests.
-    ``check(file offset reached)`` is called before each chunk and may raise to stop."""
-    chunks = list(_data_chunks(fd, size, chunk))
-    zeros = memoryview(bytes(min(chunk, size)))
-    digests: list[bytes] = []
-    for offset, n in chunks:
-        check(offset)
-        if pattern is ErasePattern.RANDOM:
-            data = memoryview(os.urandom(n))
-            if keep_digests:
-                digests.append(hashlib.blake2b(data, digest_size=16).digest())
-        else:
-            data = zeros[:n]
-        _pwrite_all(fd, data, offset, size)
-    return chunks, digests
-
-
-def _pwrite_all(fd: int, data: memoryview, offset: int, size: int) -> None:
-    """pwrite all of ``data`` at ``offset``, continuing after short writes."""
-    done = 0
-    while done < len(data):
-        try:
-            n = os.pwrite(fd, data[done:], offset + done)
-        except OSError as exc:
-            raise EraseError(
-                f"write failed: {_os_reason(exc)} after {offset + done} of {size} bytes"
-            ) from exc
-        if n == 0:  # pragma: no cover (pwrite of a regular file returns 0 only for 0 bytes)
-            raise EraseError(f"write failed: no progress after {offset + done} of {size} bytes")
-        done += n
-
-
-def _verify(
-    fd: int, pattern: ErasePattern, chunks: Sequence[tuple[int, int]], digests: list[bytes]
-) -> None:
-    """Read the overwritten ``chunks`` back from the device (cache dropped) and compare."""
-    with _step("verify"):
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    for index, (offset, n) in enumerate(chunks):
-        with _step("verify read"):
-            data = os.pread(fd, n, offset)
-        if pattern is ErasePattern.RANDOM:
-            bad = _digest_mismatch(data, n, digests[index])
-        else:
-            bad = _first_nonzero(data, n)
-        if bad is not None:
-            raise EraseError(f"verify failed at offset {offset + bad}")
-
-
-def _digest_mismatch(data: bytes, n: int, digest: bytes) -> int | None:
-    """0 when a chunk of random data read back differs (a digest cannot say where)."""
-    if len(data) == n and hashlib.blake2b(data, digest_size=16).digest() == digest:
-        return None
-    return 0
-
-
-def _first_nonzero(data: bytes, n: int) -> int | None:
-    """Where a chunk of zeros read back first differs (a short read differs at its end)."""
-    rest = data.lstrip(b"\0")
-    if rest:
-        return len(data) - len(rest)
-    return None if len(data) == n else len(data)
-
-
-def _inode_journals_data(fd: int) -> bool | None:
-    """Whether the inode has the ext ``j`` attribute (its data goes through the journal)."""
-    buf = bytearray(8)
-    try:
-        fcntl.ioctl(fd, FS_IOC_GETFLAGS, buf, True)
-    except OSError:  # pragma: no cover (ext always answers FS_IOC_GETFLAGS)
-        return None
-    # The kernel writes an int, whatever the ioctl number says.
-    return bool(int.from_bytes(buf[:4], sys.byteorder) & FS_JOURNAL_DATA_FL)
-
-
-def _shared_extents(fd: int) -> bool | None:
-    """Whether FIEMAP reports any extent of the file as shared; None if it cannot tell."""
-    buf = bytearray(FIEMAP_HEADER.size + FIEMAP_EXTENT.size * FIEMAP_BATCH)
-    start = 0
-    while True:
-        FIEMAP_HEADER.pack_into(buf, 0, start, 2**64 - 1 - start, 0, 0, FIEMAP_BATCH, 0)
-        try:
-            fcntl.ioctl(fd, FS_IOC_FIEMAP, buf, True)
-        except OSError:
-            return None
-        mapped = FIEMAP_HEADER.unpack_from(buf, 0)[3]
-        if mapped == 0:
-            return False
-        for i in range(mapped):
-            logical, _physical, length, flags = FIEMAP_EXTENT.unpack_from(
-                buf, FIEMAP_HEADER.size + i * FIEMAP_EXTENT.size
-            )
-            if flags & FIEMAP_EXTENT_SHARED:
-                return True
-            if flags & FIEMAP_EXTENT_LAST:
-                return False
-        start = logical + length
-
-
-def _open_for_write(fd: int) -> bool | None:
-    """Whether any process has the file open for writing, by trying to take a read lease.
-
-    The kernel refuses a read lease (EAGAIN) while the file is open for writing. It also
-    refuses leases to a process that neither owns the file nor has CAP_LEASE (EACCES), and on
-    filesystems without lease support (EINVAL): then None, and ``erase.settle`` alone guards
-    against erasing a recording that is still being written.
-    """
-    with _read_lease(fd) as held:
-        return None if held is None else not held
-
-
-def _openers(fd: int) -> tuple[bool | None, bool | None]:
-    """``(open for writing, open at all)`` by other processes, None where the kernel will not
-    say. The second is a write lease tried on ``fd`` (read-only): refused (EAGAIN) while any
-    other descriptor is open on the file (``O_PATH`` ones do not count)."""
-    writer = _open_for_write(fd)
-    if writer is not False:
-        return writer, writer
-    try:
-        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
-    except OSError as exc:
-        return False, (True if exc.errno == errno.EAGAIN else None)
-    fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
-    return False, False
-
-
-@contextlib.contextmanager
-def _read_lease(fd: int) -> Iterator[bool | None]:
-    """Hold a read lease on ``fd`` (opened read-only) for the ``with`` block.
-
-    Yields True while held, False when some process has the file open for writing, None when
-    the kernel will not say.
-    """
-    try:
-        fcntl.fcntl(fd, fcntl.F_SETSIG, LEASE_BREAK_SIGNAL)
-        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
-    except OSError as exc:
-        yield False if exc.errno == errno.EAGAIN else None
-        return
-    try:
-        yield True
-    finally:
-        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
-
-
-@dataclass(frozen=True, slots=True)
-class _ExtMount:
-    """An ext mount in mountinfo: its type, its source and whether it says ``data=journal``."""
-
-    fstype: str
-    source: str
-    data_journal: bool
-
-
-class _WriteLease(Closing):
-    """A write lease on ``fd`` (opened ``O_RDWR``), held until ``close``.
-
-    Taking it fails with ``Refused`` while any other process has the file open (the kernel
-    grants a write lease only to the sole opener). Without the right (not the owner and no
-    CAP_LEASE: EACCES) or lease support (EINVAL), ``unavailable`` says why and ``check``
-    never fails. Once another process opens the file, the kernel breaks the lease: it
-    signals ``LEASE_BREAK_SIGNAL`` (ignored, so the daemon cannot be killed by it), makes the
-    opener wait (``/proc/sys/fs/lease-break-time``) and ``F_GETLEASE`` no longer says
-    ``F_WRLCK``; ``check`` then raises ``EraseError``. The descriptor must be the only one
-    this process opens on the file meanwhile: an open by recd itself breaks the lease too.
-    """
-
-    __slots__ = ("_fd", "_held", "unavailable")
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._held = False
-        self.unavailable: str | None = None
-        try:
-            fcntl.fcntl(fd, fcntl.F_SETSIG, LEASE_BREAK_SIGNAL)
-            fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
-        except OSError as exc:
-            if exc.errno == errno.EAGAIN:
-                raise Refused("open by another process; left in place, nothing written") from None
-            self.unavailable = _os_reason(exc)
-            return
-        self._held = True
-
-    @property
-    def closed(self) -> bool:
-        return not self._held
-
-    def broken(self) -> bool:
-        """Whether another process opened the file since the lease was taken."""
-        return self._held and fcntl.fcntl(self._fd, fcntl.F_GETLEASE) != fcntl.F_WRLCK
-
-    def opened(self, done: str) -> EraseError:
-        """The error for a lease broken when ``done`` had been done to the file."""
-        self.close()  # at once: the opener waits until then
-        return EraseError(f"opened by another process during erasure; left in place, {done}")
-
-    def check(self, done: str) -> None:
-        """Raise ``EraseError`` (releasing the lease) if another process opened the file."""
-        if self.broken():
-            raise self.opened(done)
-
-    def close(self) -> None:
-        if self._held:
-            self._held = False
-            with contextlib.suppress(OSError):  # released anyway when the descriptor closes
-                fcntl.fcntl(self._fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
-
-
-def _put_back(dir_fd: int, temp_name: str, name: str, error: EraseError) -> NoReturn:
-    """Rename ``temp_name`` back to ``name`` and raise ``error`` (saying where it was left)."""
-    try:
-        _rename_noreplace(dir_fd, temp_name, name)
-    except OSError as exc:  # pragma: no cover (race: the name was taken meanwhile)
-        why = str(error).replace("left in place", f"left at {temp_name}")
-        raise EraseError(f"{why}: {_os_reason(exc)}") from exc
-    raise error
-
-
-def _read_mountinfo(path: Path, dev: int) -> _ExtMount | None:
-    """The ext mount of ``dev`` in a mountinfo file; None if there is none or it is unreadable.
-
-    ``data_journal`` reflects the mount options only: a filesystem whose default is data
-    journalling (``tune2fs -o journal_data``) does not show it here (``_ext_data_journal``).
-    """
-    want = f"{os.major(dev)}:{os.minor(dev)}"
-    try:
-        with path.open(encoding="utf-8", errors="surrogateescape") as lines:
-            for line in lines:
-                fields = line.split()
-                if len(fields) < 3 or fields[2] != want or "-" not in fields:
-                    continue
-                tail = fields[fields.index("-") + 1 :]
-                if len(tail) < 3 or tail[0] not in EXT_NAMES:
-                    continue
-                return _ExtMount(tail[0], _unescape(tail[1]), "data=journal" in tail[2].split(","))
-    except OSError:
-        return None
-    return None
-
-
-def _unescape(field: str) -> str:
-    """A mountinfo field as it is: the kernel writes space, tab, newline and backslash octal."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), field)
-
-
-def _block_device_name(sysfs: Path, dev: int, source: str) -> str | None:
-    """The kernel's name of block device ``dev`` (``loop0``, ``sda1``, ``dm-0``); None if unknown.
-
-    From ``<sysfs>/dev/block/MAJ:MIN/uevent``, else from the mount's source when it is that
-    very device (``/dev/mapper/vg-rec`` resolves to ``/dev/dm-0``).
-    """
-    uevent = sysfs / "dev" / "block" / f"{os.major(dev)}:{os.minor(dev)}" / "uevent"
-    try:
-        for line in uevent.read_text(encoding="utf-8", errors="replace").splitlines():
-            key, _, value = line.partition("=")
-            if key == "DEVNAME" and value:
-                return value
-    except OSError:
-        pass
-    try:
-        st = os.stat(source)
-    except (OSError, ValueError):
-        return None
-    if stat.S_ISBLK(st.st_mode) and st.st_rdev == dev:
-        return os.path.basename(os.path.realpath(source))
-    return None
-
-
-def _ext_data_journal(proc: Path, name: str) -> bool | None:
-    """Whether data journalling is in force on ext device ``name``; None when it cannot tell.
-
-    ``<proc>/fs/ext4/<name>/options`` lists every option in force, defaults included, with
-    ``data=journal``, ``data=ordered`` or ``data=writeback`` when the filesystem has a
-    journal and no ``data=`` at all when it has none (ext2, ext4 without ``has_journal``);
-    a filesystem without one is confirmed by the absence of its ``<proc>/fs/jbd2/<name>-*``.
-    """
-    try:
-        options = (proc / "fs" / "ext4" / name / "options").read_text(encoding="utf-8").split()
-    except (OSError, UnicodeDecodeError):
-        return None
-    modes = {o for o in options if o.startswith("data=")}
-    if modes == {"data=journal"}:
-        return True
-    if modes in ({"data=ordered"}, {"data=writeback"}):
-        return False
-    if modes:
-        return None
-    try:
-        journals = os.listdir(proc / "fs" / "jbd2")
-    except OSError:
-        return None
-    return None if any(j.startswith(f"{name}-") for j in journals) else False

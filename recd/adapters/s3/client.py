@@ -1,8 +1,8 @@
-"""The S3 plumbing under ``recd.adapters.s3.source``: the client (with Content-MD5 for the stores
-that demand it), one-line ``S3Error``s, and ListObjectVersions streamed key by key.
+"""The S3 plumbing under ``source``, ``eraser`` and ``objectlock``: the client (with Content-MD5
+for the stores that demand it), one-line ``S3Error``s, and ListObjectVersions streamed key by key.
 
-Only this module and ``recd.adapters.s3.source`` import boto3 and botocore; both are imported only
-when a configuration has an S3 source.
+Only this module imports boto3 and botocore; the runtime imports the package only when a
+configuration has an S3 source.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from recd.core.objects import NULL_VERSION, ObjectVersion, common_prefix
 #: Operations whose body must carry Content-MD5 on stores that predate flexible checksums.
 MD5_OPERATIONS = ("DeleteObjects", "PutObjectLegalHold")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Error codes of a read that found the key or version gone.
+GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404"})
 
 
 def make_client(source: SourceConfig, *, max_attempts: int = 5) -> Any:
@@ -94,6 +96,11 @@ def calls(where: str) -> Iterator[None]:
         yield
     except (ClientError, BotoCoreError) as exc:
         raise s3_error(exc, where) from exc
+
+
+def valid_key(key: str) -> bool:
+    """Whether ``key`` can name a recording: not empty, not a folder marker."""
+    return bool(key) and not key.endswith("/")
 
 
 def to_ns(moment: datetime) -> int:

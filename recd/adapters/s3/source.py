@@ -1,106 +1,29 @@
-"""S3 buckets as recording sources: list every version, read metadata, delete every version.
+"""S3 buckets as recording sources: list every version, read metadata.
 
 ``S3Source`` lists a bucket (and prefix) with ListObjectVersions, page by page: only the page
 in hand and the versions of the key being assembled are held, never the bucket's listing. A
 key with at least one data version is one recording (``recd.core.objects``); keys with only
-delete markers, and folder markers (keys ending in ``/``), are not.
+delete markers, and folder markers (keys ending in ``/``), are not. Erasing keys is
+``recd.adapters.s3.eraser``; the client, errors and the streamed listing ``client``.
 
-``S3Eraser`` erases keys (SPEC section 4). Invariants:
-
-- exact keys only: a listing by prefix is filtered to exactly the keys asked for, so erasing
-  ``a.wav`` never touches ``a.wav.meta`` or ``a.wav2``;
-- explicit version ids only: DeleteObjects names every version and delete marker the prepare
-  listing showed, each by its version id; nothing is deleted by key alone (that would only
-  add a delete marker) and no version the eraser was not shown is ever named;
-- at most 1,000 versions per DeleteObjects request (``delete_batches``), with Content-MD5;
-- per-key errors of a 200 reply are read: transient codes are retried for the failed pairs
-  only, permanent ones (Object Lock refusals come back as AccessDenied) fail that key;
-- every wait before a retry (of a delete, of a lagging confirmation listing) is capped
-  exponential backoff with full jitter (``recd.core.backoff``), drawn from the eraser's own
-  random source, so erasers throttled together (``SlowDown``) do not retry together;
-- one confirmation listing after the deletes: an erase is reported done only when no version
-  or delete marker of the key is left; anything left is a failure, never a success;
-- ``digest`` reads each data version by its id with ``If-Match`` set to its listed ETag, so an
-  object overwritten in a bucket without versioning (version id "null") is refused, not hashed
-  (DeleteObjects itself cannot be made conditional there: an overwrite between ``digest`` and
-  the delete is the one race left, as for any unversioned store);
-- Object Lock is never weakened: ``x-amz-bypass-governance-retention`` is sent only when the
-  source sets ``bypass_governance``, retention is never shortened (no PutObjectRetention) and a
-  COMPLIANCE retention simply fails the erase with its reason.
-
-boto3 and botocore are imported only here and in ``recd.adapters.s3.client`` (the client, errors
-and the streamed listing); the runtime imports this module only when an S3 source is
-configured. Errors of S3 calls are ``S3Error`` (an ``OSError``), one line each.
+boto3 and botocore are imported only by ``client``; the runtime imports this package only when
+an S3 source is configured. Errors of S3 calls are ``S3Error`` (an ``OSError``), one line each.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import hashlib
-import random
-import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import IO, Any, Literal, NoReturn
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import IO, Any
 
-from recd.adapters._closing import Closing
-from recd.adapters.s3.client import (
-    Lister,
-    S3Error,
-    calls,
-    iso,
-    iso_ns,
-    make_client,
-    s3_error,
-)
+from recd.adapters.s3.client import GONE_CODES, Lister, S3Error, calls
 from recd.config.types import SourceConfig
-from recd.core.backoff import ceiling, full_jitter
-from recd.core.erasure import OBJECT_STORE, Action, Decision
-from recd.core.model import EraseMethod, ErasePattern, FileFacts, Stamps
-from recd.core.objects import (
-    BucketState,
-    KeySummary,
-    ObjectFacts,
-    ObjectVersion,
-    common_prefix,
-    delete_batches,
-    summarise,
-)
-from recd.ports.eraser import (
-    EraseError,
-    EraseJob,
-    EraseOutcome,
-    EraseTarget,
-    Gone,
-    PreparedErase,
-    Refused,
-)
+from recd.core.model import FileFacts
+from recd.core.objects import KeySummary, summarise
 from recd.ports.source import ScanTotals
 
-__all__ = [
-    "BucketState",
-    "PreparedObject",
-    "S3EraseResult",
-    "S3Eraser",
-    "S3Error",
-    "S3ScanReport",
-    "S3Source",
-    "make_client",
-    "s3_error",
-]
-
-#: Per-key DeleteObjects error codes worth another try (the store was busy, not unwilling).
-TRANSIENT = frozenset({
-    "InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout", "OperationAborted",
-    "Throttling", "500", "503",
-})  # fmt: skip
-READ_CHUNK = 1024 * 1024
-_GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404"})
-
-Pair = tuple[str, str]  # (key, version id)
+__all__ = ["S3ScanReport", "S3Source"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +34,7 @@ class S3ScanReport:
 
 
 class S3Source:
-    """One ``type = "s3"`` source (``recd.ports.source.Source``); ``relpath`` is the full
-    object key."""
+    """One ``type = "s3"`` source (``ports.Source``); ``relpath`` is the full object key."""
 
     def __init__(
         self, name: str, config: SourceConfig, client: Any, *, page_size: int = 1000
@@ -149,9 +71,14 @@ class S3Source:
 
     def _facts(self, summary: KeySummary) -> FileFacts:
         return FileFacts(
-            source=self.name, relpath=summary.key, dev=0, ino=summary.fingerprint,
-            size=summary.size, mtime_ns=summary.mtime_ns, born_ns=summary.born_ns,
-        )  # fmt: skip
+            source=self.name,
+            relpath=summary.key,
+            dev=0,
+            ino=summary.fingerprint,
+            size=summary.size,
+            mtime_ns=summary.mtime_ns,
+            born_ns=summary.born_ns,
+        )
 
     def facts(self, relpath: str) -> FileFacts | None:
         """The recording at exactly the key ``relpath``, or None. Raises ``S3Error``."""
@@ -174,7 +101,7 @@ class S3Source:
             with calls(where):
                 head = self._client.head_object(Bucket=bucket, Key=relpath)
         except S3Error as exc:
-            if exc.code not in _GONE_CODES | {"405"}:
+            if exc.code not in GONE_CODES | {"405"}:
                 raise
             version = {"VersionId": self._newest_data_version(relpath, exc)}
             with calls(where):
@@ -190,466 +117,3 @@ class S3Source:
             if not version.delete_marker:
                 return version.version_id
         raise error
-
-
-@dataclass(slots=True)
-class S3EraseResult:
-    """What an S3 erase did (``recd.ports.eraser.EraseOutcome``): never effective, no bytes
-    overwritten.
-
-    Not frozen: the port declares plain attributes, which a frozen dataclass does not satisfy.
-    """
-
-    details: Mapping[str, Any]
-    method: EraseMethod = EraseMethod.S3_DELETE
-    effective: bool = False
-    ineffective_reason: str | None = OBJECT_STORE
-    bytes_overwritten: int = 0
-
-
-class PreparedObject(Closing):
-    """The versions and delete markers of one key as listed just before erasing it."""
-
-    __slots__ = ("_closed", "_details", "eraser", "facts")
-
-    def __init__(self, eraser: S3Eraser, bucket: str, facts: ObjectFacts) -> None:
-        self.eraser = eraser
-        self.facts = facts
-        self._closed = False
-        self._details: dict[str, Any] = {
-            "bucket": bucket,
-            "key": facts.key,
-            "versions": [
-                {"version_id": v.version_id, "delete_marker": v.delete_marker, "size": v.size,
-                 "last_modified": iso_ns(v.last_modified_ns)}
-                for v in facts.versions
-            ],
-        }  # fmt: skip
-
-    @property
-    def details(self) -> Mapping[str, Any]:
-        return self._details
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def pairs(self) -> list[Pair]:
-        return [(self.facts.key, v.version_id) for v in self.facts.versions]
-
-    def close(self) -> None:
-        self._closed = True
-
-
-@dataclass(slots=True)
-class _Tally:
-    """What the deletes of one ``erase_many`` met: the pairs that failed (code, message) and
-    every error code seen per key (retried ones included)."""
-
-    failed: dict[Pair, tuple[str, str]] = field(default_factory=dict)
-    codes: dict[str, Counter[str]] = field(default_factory=dict)
-
-    def seen(self, key: str, code: str) -> None:
-        self.codes.setdefault(key, Counter())[code] += 1
-
-
-class S3Eraser(Closing):
-    """Erases keys of one S3 source (``recd.ports.eraser.Eraser``) and reads and sets its
-    bucket's Object Lock state (``recd.ports.source.ObjectStore``). ``errors`` counts every
-    per-key error code the store returned, retried ones included.
-
-    Transiently failed deletes are retried up to ``retries`` times, and a confirmation listing
-    that still shows deleted versions is repeated up to ``confirm_attempts`` times in all.
-    Before retry ``n`` the eraser sleeps a time drawn uniformly from
-    ``[0, min(backoff_cap, backoff * 2 ** (n - 1)))`` seconds (full jitter), with draws from
-    ``rng``: by default a ``random.SystemRandom`` (the OS's source: no seed two erasers or
-    two forked processes could share). ``backoff_cap`` (10 s) bounds any one sleep, as a sweep
-    sleeps on the daemon's main loop: signals, admin commands and the watchdog ping (every
-    60 s under the shipped unit) wait for it. At the default ``backoff`` and ``retries``
-    (0.2 s, 4: windows of 0.2 to 1.6 s) the cap is not reached; it holds when they are raised.
-    Whole requests are retried, also jittered, by botocore's standard mode (``make_client``).
-    """
-
-    #: Keys per audited sweep batch: one listing walk and DeleteObjects requests of 1,000
-    #: versions serve a thousand keys (the sweep's default suits files: two descriptors each).
-    batch = 1000
-
-    def __init__(  # noqa: PLR0913 (the retry knobs are keyword-only tuning for tests)
-        self,
-        name: str,
-        config: SourceConfig,
-        client: Any,
-        *,
-        page_size: int = 1000,
-        retries: int = 4,
-        backoff: float = 0.2,
-        backoff_cap: float = 10.0,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
-        confirm_attempts: int = 3,
-    ) -> None:
-        if not config.bucket:
-            raise ValueError(f"source {name} has no bucket")
-        self.name = name
-        self.config = config
-        self.bucket: str = config.bucket
-        self._client = client
-        self._lister = Lister(client, config.bucket, page_size)
-        ceiling(1, backoff, backoff_cap)  # a bad backoff raises ValueError now, not mid-erase
-        self.retries = retries
-        self.backoff = backoff
-        self.backoff_cap = backoff_cap
-        self._sleep = sleep
-        self._rng = rng if rng is not None else random.SystemRandom()
-        self.confirm_attempts = max(1, confirm_attempts)
-        self.errors: Counter[str] = Counter()
-
-    def close(self) -> None:
-        """Nothing to release: the client is shared with the source."""
-
-    def sync(self) -> None:
-        """Nothing to flush: a confirmed delete is already durable."""
-
-    # -- prepare -----------------------------------------------------------------------------
-
-    def prepare(
-        self, relpath: str, dev: int, ino: int, size: int | None, stamps: Stamps | None = None
-    ) -> PreparedObject:
-        """List every version and delete marker of exactly ``relpath``. Raises ``Gone`` when
-        no data version is left (with ``size`` None, as recovery prepares, delete markers
-        alone are still prepared so they can be deleted), ``EraseError`` when the listing
-        failed. Changes nothing."""
-        result = self.prepare_many([EraseTarget(relpath, dev, ino, size)])[0]
-        if isinstance(result, (EraseError, OSError)):
-            raise result
-        assert isinstance(result, PreparedObject)
-        return result
-
-    def prepare_many(
-        self, targets: Sequence[EraseTarget]
-    ) -> list[PreparedErase | EraseError | OSError]:
-        """``prepare`` for a batch, listing all its keys in one walk."""
-        keys = sorted({t.relpath for t in targets if _valid_key(t.relpath)})
-        found: dict[str, list[ObjectVersion]] = {}
-        if keys:
-            try:
-                found = self._lister.exactly(keys)
-            except S3Error as exc:
-                return [exc for _ in targets]  # transient: tried again at the next sweep
-        return [self._prepared(t, found.get(t.relpath, [])) for t in targets]
-
-    def _prepared(
-        self, target: EraseTarget, versions: list[ObjectVersion]
-    ) -> PreparedErase | EraseError:
-        if not _valid_key(target.relpath):
-            return Refused(f"{target.relpath!r} is not an object key")
-        if not versions or (target.size is not None and all(v.delete_marker for v in versions)):
-            return Gone("no version of the key is left")
-        facts = ObjectFacts(target.relpath, tuple(versions), indexed=target.ino)
-        return PreparedObject(self, self.bucket, facts)
-
-    def digest(self, prepared: PreparedErase) -> str:
-        """SHA-256 (hex) of the newest data version; every data version is read (streamed,
-        checked against its listed ETag) and its SHA-256 added to ``details``. Raises ``Gone``
-        when a version vanished, ``Refused`` when one changed, ``EraseError`` otherwise."""
-        obj = self._own(prepared)
-        newest: str | None = None
-        for entry in obj.details["versions"]:
-            if entry["delete_marker"]:
-                continue
-            version = next(v for v in obj.facts.versions if v.version_id == entry["version_id"])
-            entry["sha256"] = self._read_digest(obj.facts.key, version)
-            newest = newest or entry["sha256"]
-        if newest is None:
-            raise Gone("no data version of the key is left")
-        return newest
-
-    def _read_digest(self, key: str, version: ObjectVersion) -> str:
-        check = {"IfMatch": version.etag} if version.etag else {}
-        h = hashlib.sha256()
-        try:
-            with calls(self._lister.where(key)):
-                reply = self._client.get_object(
-                    Bucket=self.bucket, Key=key, VersionId=version.version_id, **check
-                )
-                with contextlib.closing(reply["Body"]) as body:
-                    for chunk in body.iter_chunks(READ_CHUNK):
-                        h.update(chunk)
-        except S3Error as exc:
-            _raise_read_error(exc, version.version_id)
-        return h.hexdigest()
-
-    # -- erase -------------------------------------------------------------------------------
-
-    def erase(
-        self,
-        prepared: PreparedErase,
-        decision: Decision,
-        *,
-        pattern: ErasePattern,
-        verify: bool,
-        temp_name: str,
-    ) -> EraseOutcome:
-        """Delete every listed version and delete marker and confirm none is left. Raises
-        ``EraseError`` when it did not complete; ``ValueError`` for a caller's mistake."""
-        job = EraseJob(prepared, decision, temp_name)
-        result = self.erase_many([job], pattern=pattern, verify=verify)[0]
-        if isinstance(result, EraseError):
-            raise result
-        return result
-
-    def erase_many(
-        self, jobs: Sequence[EraseJob], *, pattern: ErasePattern, verify: bool
-    ) -> list[EraseOutcome | EraseError]:
-        """Delete the versions of every job in DeleteObjects requests of up to 1,000, then
-        confirm with one listing; each job's outcome in order (never raises ``EraseError``)."""
-        objects = [self._checked(job) for job in jobs]
-        pairs = list(dict.fromkeys(p for obj in objects for p in obj.pairs))
-        tally = _Tally()
-        for batch in delete_batches(pairs) if pairs else []:
-            self._delete_batch(batch, tally)
-        deleted: dict[str, set[str]] = {}
-        for key, version_id in pairs:
-            deleted.setdefault(key, set()).add(version_id)
-        clean = {k: ids for k, ids in deleted.items() if not _failed_of(k, ids, tally)}
-        confirmed, problems = self._confirm(clean) if clean else ({}, {})
-        return [self._outcome(obj, tally, confirmed, problems) for obj in objects]
-
-    def _checked(self, job: EraseJob) -> PreparedObject:
-        obj = self._own(job.prepared)
-        d = job.decision
-        if d.action is not Action.ERASE or d.method is not EraseMethod.S3_DELETE:
-            raise ValueError(f"an S3 key is erased by an s3-delete decision, not {d}")
-        return obj
-
-    def _own(self, prepared: PreparedErase) -> PreparedObject:
-        if not isinstance(prepared, PreparedObject) or prepared.eraser is not self:
-            raise ValueError("needs a PreparedObject from this S3Eraser's prepare")
-        if prepared.closed:
-            raise ValueError("the PreparedObject is closed")
-        return prepared
-
-    def _delete_batch(self, batch: list[Pair], tally: _Tally) -> None:
-        """Delete one request's pairs; retry the transiently failed ones after ``_pause``."""
-        pending: dict[Pair, tuple[str, str]] = dict.fromkeys(batch, ("", ""))
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self._pause(attempt)
-            pending = self._delete(list(pending), tally)
-            if not pending:
-                return
-        tally.failed.update(pending)
-
-    def _pause(self, attempt: int) -> None:
-        """Sleep before retry ``attempt`` (from 1): capped exponential backoff, full jitter."""
-        self._sleep(full_jitter(attempt, self.backoff, self.backoff_cap, self._rng.random()))
-
-    def _delete(self, pairs: list[Pair], tally: _Tally) -> dict[Pair, tuple[str, str]]:
-        """One DeleteObjects request; returns the pairs that failed transiently."""
-        bypass = {"BypassGovernanceRetention": True} if self.config.bypass_governance else {}
-        objects = [{"Key": k, "VersionId": v} for k, v in pairs]
-        try:
-            with calls(self._lister.where(common_prefix(sorted({k for k, _ in pairs})))):
-                reply = self._client.delete_objects(
-                    Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}, **bypass
-                )
-        except S3Error as exc:  # the whole request was refused: every pair fails with it
-            for pair in pairs:
-                tally.seen(pair[0], exc.code)
-                self.errors[exc.code] += 1
-            tally.failed.update(dict.fromkeys(pairs, (exc.code, exc.message)))
-            return {}
-        retry: dict[Pair, tuple[str, str]] = {}
-        for pair, code, message in _errors(reply.get("Errors", ()), pairs):
-            tally.seen(pair[0], code)
-            self.errors[code] += 1
-            (retry if code in TRANSIENT else tally.failed)[pair] = (code, message)
-        return retry
-
-    def _confirm(self, deleted: dict[str, set[str]]) -> tuple[dict[str, str], dict[str, str]]:
-        """List the keys again until none is left: ``(listed_at per confirmed key, why not
-        per key that is not)``. Versions we deleted that still show (a lagging listing) are
-        listed again, after ``_pause``, up to ``confirm_attempts`` times in all; any other
-        version fails at once."""
-        confirmed: dict[str, str] = {}
-        problems: dict[str, str] = {}
-        waiting = deleted
-        for attempt in range(self.confirm_attempts):
-            if attempt:
-                self._pause(attempt)
-            at = iso(datetime.now(UTC))
-            try:
-                left = self._lister.exactly(sorted(waiting))
-            except S3Error as exc:
-                why = f"deleted, but the confirmation listing failed: {exc.strerror}; not confirmed"
-                return confirmed, problems | dict.fromkeys(waiting, why)
-            lagging: dict[str, set[str]] = {}
-            for key, ids in waiting.items():
-                rest = left.get(key, [])
-                new = [v.version_id for v in rest if v.version_id not in ids]
-                if not rest:
-                    confirmed[key] = at
-                elif new:
-                    problems[key] = _left(new, at, "appeared after the erase was prepared")
-                else:
-                    lagging[key] = ids
-                    problems[key] = _left(
-                        [v.version_id for v in rest], at, "still listed after the delete"
-                    )
-            waiting = lagging
-            if not waiting:
-                break
-        return confirmed, {k: v for k, v in problems.items() if k not in confirmed}
-
-    def _outcome(
-        self,
-        obj: PreparedObject,
-        tally: _Tally,
-        confirmed: Mapping[str, str],
-        problems: Mapping[str, str],
-    ) -> EraseOutcome | EraseError:
-        key = obj.facts.key
-        codes = dict(tally.codes.get(key, {}))
-        failed = [tally.failed[p] for p in obj.pairs if p in tally.failed]
-        if failed:
-            return EraseError(_refusal(failed, len(obj.pairs)), codes)
-        if key not in confirmed:
-            return EraseError(problems[key], codes)
-        markers = sum(v.delete_marker for v in obj.facts.versions)
-        details: dict[str, Any] = {
-            "deleted_versions": len(obj.facts.versions) - markers,
-            "deleted_delete_markers": markers,
-            "confirmed": {"listed_at": confirmed[key], "remaining": 0},
-        }
-        if codes:
-            details["retried_errors"] = codes
-        return S3EraseResult(details)
-
-    def locate(
-        self, relpath: str, temp_name: str, dev: int, ino: int
-    ) -> Literal["original", "gone"]:
-        """Where an interrupted erase left the key: "original" while any version or delete
-        marker of exactly ``relpath`` is listed, else "gone" (S3 has no temporary names).
-        Raises ``S3Error``: a key that could not be listed is never reported gone."""
-        if not _valid_key(relpath):
-            return "gone"
-        return "original" if self._lister.exactly([relpath]) else "gone"
-
-    # -- Object Lock -------------------------------------------------------------------------
-
-    def bucket_state(self) -> BucketState:
-        """Versioning and the Object Lock default retention. Raises ``S3Error``."""
-        where = f"s3://{self.bucket}"
-        with calls(where):
-            versioning = self._client.get_bucket_versioning(Bucket=self.bucket).get("Status")
-        try:
-            with calls(where):
-                reply = self._client.get_object_lock_configuration(Bucket=self.bucket)
-        except S3Error as exc:
-            if exc.code != "ObjectLockConfigurationNotFoundError":
-                raise
-            return BucketState(versioning, False, None, None, None)
-        lock = reply.get("ObjectLockConfiguration", {})
-        default = lock.get("Rule", {}).get("DefaultRetention", {})
-        return BucketState(  # "or None": some stores (moto) answer 0 for the unset one
-            versioning, lock.get("ObjectLockEnabled") == "Enabled", default.get("Mode"),
-            default.get("Days") or None, default.get("Years") or None,
-        )  # fmt: skip
-
-    def legal_holds(self, key: str) -> list[tuple[str, bool]]:
-        """Every data version of exactly ``key`` and whether its S3 legal hold is ON (a
-        version that never had one counts as OFF). Raises ``S3Error``."""
-        holds = []
-        listed = self._lister.exactly([key]).get(key, []) if _valid_key(key) else []
-        for version in listed:
-            if version.delete_marker:
-                continue
-            try:
-                with self._lock_calls(key):
-                    reply = self._client.get_object_legal_hold(
-                        Bucket=self.bucket, Key=key, VersionId=version.version_id
-                    )
-            except S3Error as exc:
-                if exc.code != "NoSuchObjectLockConfiguration":
-                    raise
-                reply = {}
-            holds.append((version.version_id, reply.get("LegalHold", {}).get("Status") == "ON"))
-        return holds
-
-    def set_legal_hold(self, key: str, version_id: str, on: bool) -> None:
-        """Put the S3 legal hold of one version ON or OFF. Raises ``S3Error``."""
-        with self._lock_calls(key):
-            self._client.put_object_legal_hold(
-                Bucket=self.bucket, Key=key, VersionId=version_id,
-                LegalHold={"Status": "ON" if on else "OFF"},
-            )  # fmt: skip
-
-    @contextlib.contextmanager
-    def _lock_calls(self, key: str) -> Iterator[None]:
-        """``calls``, with a plain message for a bucket created without Object Lock."""
-        try:
-            with calls(self._lister.where(key)):
-                yield
-        except S3Error as exc:
-            text = (exc.strerror or "").replace(" ", "").lower()
-            if exc.code == "InvalidRequest" and "objectlock" in text:
-                raise S3Error(
-                    exc.code,
-                    f"bucket {self.bucket} has no Object Lock; mirror_legal_holds needs a bucket "
-                    "created with Object Lock",
-                    exc.filename,
-                ) from exc
-            raise
-
-
-def _valid_key(key: str) -> bool:
-    return bool(key) and not key.endswith("/")
-
-
-def _raise_read_error(exc: S3Error, version_id: str) -> NoReturn:
-    if exc.code in _GONE_CODES:
-        raise Gone(f"version {version_id} is gone ({exc.code})") from exc
-    if exc.code in ("PreconditionFailed", "412"):
-        raise Refused(f"version {version_id} changed since it was listed") from exc
-    raise EraseError(f"cannot read version {version_id}: {exc.strerror}", {exc.code: 1}) from exc
-
-
-def _errors(
-    errors: Iterable[Mapping[str, Any]], pairs: Sequence[Pair]
-) -> Iterator[tuple[Pair, str, str]]:
-    """The pairs a DeleteObjects reply names in ``Errors``. An error without a VersionId (some
-    stores, moto) is taken to be about the first pair of its key not named yet."""
-    unnamed: dict[str, list[str]] = {}
-    for key, version_id in pairs:
-        unnamed.setdefault(key, []).append(version_id)
-    for error in errors:
-        key = str(error.get("Key", ""))
-        left = unnamed.get(key, [])
-        vid = str(error.get("VersionId") or (left[0] if left else ""))
-        if vid not in left:
-            continue  # not a pair of this request
-        left.remove(vid)
-        code = str(error.get("Code") or "Unknown")
-        yield (key, vid), code, str(error.get("Message") or code)
-
-
-def _failed_of(key: str, ids: set[str], tally: _Tally) -> bool:
-    return any((key, i) in tally.failed for i in ids)
-
-
-def _refusal(failed: Sequence[tuple[str, str]], total: int) -> str:
-    """``AccessDenied: <message> (2 of 3 versions not deleted)``, one clause per code."""
-    by_code = Counter(code for code, _ in failed)
-    first = dict(reversed(failed))
-    text = "; ".join(f"{code}: {first[code]}" for code, _ in by_code.most_common())
-    return f"{text} ({len(failed)} of {total} version{'s' if total != 1 else ''} not deleted)"
-
-
-def _left(ids: Sequence[str], at: str, what: str) -> str:
-    n = len(ids)
-    shown = ", ".join(ids[:5]) + (f" and {n - 5} more" if n > 5 else "")
-    return (
-        f"{n} version{'s' if n != 1 else ''} {what} (confirmation listing at {at}): "
-        f"version{'s' if n != 1 else ''} {shown}; not erased"
-    )

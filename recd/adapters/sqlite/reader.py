@@ -17,22 +17,24 @@ from urllib.parse import quote
 
 from recd.adapters._closing import Closing
 from recd.adapters.sqlite.corrupt import FAILURES, corruption, guarded
-from recd.adapters.sqlite.schema import (
-    BREAKER_COLUMNS,
-    COLUMNS,
-    SCHEMA_VERSION,
+from recd.adapters.sqlite.queries import (
     count_matching,
-    from_us,
     register_functions,
-    row_to_breaker,
-    row_to_recording,
     select_hold,
     select_holds,
     select_items,
     select_request,
     select_requests,
+)
+from recd.adapters.sqlite.rows import (
+    BREAKER_COLUMNS,
+    COLUMNS,
+    from_us,
+    row_to_breaker,
+    row_to_recording,
     to_us,
 )
+from recd.adapters.sqlite.schema import SCHEMA_VERSION
 from recd.core.holds import Hold
 from recd.core.model import Recording, State
 from recd.core.scope import Scope

@@ -26,18 +26,21 @@ from typing import Any
 
 import pytest
 
-from recd.adapters.local import erase
-from recd.adapters.local.erase import (
-    EraseError,
-    EraseResult,
-    Gone,
-    LocalEraser,
-    Refused,
-    filesystem_name,
-)
+from recd.adapters.local import checks, erase, overwrite, probes
+from recd.adapters.local.erase import EraseResult, LocalEraser
+from recd.adapters.local.probes import filesystem_name
 from recd.core.erasure import Action, Decision, EraseSettings, decide
 from recd.core.model import EraseMethod, ErasePattern
-from recd.ports.eraser import EraseJob, EraseOutcome, Eraser, EraseTarget, PreparedErase
+from recd.ports.eraser import (
+    EraseError,
+    EraseJob,
+    EraseOutcome,
+    Eraser,
+    EraseTarget,
+    Gone,
+    PreparedErase,
+    Refused,
+)
 
 OVERWRITE = Decision(Action.ERASE, EraseMethod.OVERWRITE, True)
 UNLINK = Decision(Action.ERASE, EraseMethod.UNLINK, False, "btrfs copy-on-write")
@@ -151,7 +154,7 @@ def test_facts_describe_the_file(root: Path, eraser: LocalEraser) -> None:
     with eraser.prepare("a.wav", *ident(st)) as p:
         f = p.facts
         assert (f.nlink, f.mtime_ns, f.open_for_write) == (1, st.st_mtime_ns, False)
-        assert f.fs_type == filesystem_name(erase._fstatfs_magic(p.path_fd)) or f.fs_type in (
+        assert f.fs_type == filesystem_name(probes.fstatfs_magic(p.path_fd)) or f.fs_type in (
             "ext2", "ext3",
         )  # fmt: skip
         prepared: PreparedErase = p  # mypy: Prepared satisfies the port
@@ -178,14 +181,14 @@ def test_filesystem_names() -> None:
 def test_fragmented_file_extents_are_walked_in_batches(root: Path, eraser: LocalEraser) -> None:
     path = root / "a.wav"
     with path.open("wb") as f:
-        for i in range(3 * erase.FIEMAP_BATCH):  # a data block every other block: many extents
+        for i in range(3 * probes.FIEMAP_BATCH):  # a data block every other block: many extents
             f.seek(i * 8192)
             f.write(b"x" * 4096)
         f.flush()
         os.fsync(f.fileno())
     fd = os.open(path, os.O_RDONLY)
     try:
-        assert erase._shared_extents(fd) in (False, None)  # None where FIEMAP is unsupported
+        assert probes.shared_extents(fd) in (False, None)  # None where FIEMAP is unsupported
     finally:
         os.close(fd)
 
@@ -346,7 +349,7 @@ def test_a_writer_opening_during_the_lease_probe_does_not_kill_the_daemon(root: 
     touch(root / "a.wav")
     fd = os.open(root / "a.wav", os.O_RDONLY)
     try:
-        with erase._read_lease(fd) as held:
+        with probes.read_lease(fd) as held:
             assert held is True
             writer = subprocess.Popen(
                 [sys.executable, "-c", WRITER, str(root / "a.wav")],
@@ -474,7 +477,7 @@ def test_verify_finds_the_first_wrong_byte(
     try:
         with pytest.raises(EraseError, match=f"^{message}$"):
             chunks = [(offset, min(64, size - offset)) for offset in range(0, size, 64)]
-            erase._verify(fd, ErasePattern.ZEROS, chunks, [])
+            overwrite.verify_chunks(fd, ErasePattern.ZEROS, chunks, [])
     finally:
         os.close(fd)
 
@@ -485,7 +488,8 @@ def test_verify_of_random_data_names_the_chunk(tmp_path: Path) -> None:
     fd = chunked_file(tmp_path / "f", chunks[0] + chunks[1] + b"x" + chunks[2][1:])
     try:
         with pytest.raises(EraseError, match=r"^verify failed at offset 128$"):
-            erase._verify(fd, ErasePattern.RANDOM, [(0, 64), (64, 64), (128, 64)], digests)
+            where = [(0, 64), (64, 64), (128, 64)]
+            overwrite.verify_chunks(fd, ErasePattern.RANDOM, where, digests)
     finally:
         os.close(fd)
 
@@ -495,9 +499,9 @@ def test_rename_that_moved_another_file_is_undone(root: Path) -> None:
     touch(root / "a.wav", b"someone else's")
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        erase._rename_noreplace(fd, "a.wav", TEMP)  # as if the name had just been swapped
+        overwrite.rename_noreplace(fd, "a.wav", TEMP)  # as if the name had just been swapped
         with pytest.raises(Refused, match=r"^replaced during erasure; the other file was left"):
-            erase._check_renamed(fd, "a.wav", TEMP, mine.st_dev, mine.st_ino)
+            overwrite.check_renamed(fd, "a.wav", TEMP, mine.st_dev, mine.st_ino)
     finally:
         os.close(fd)
     assert (root / "a.wav").read_bytes() == b"someone else's"
@@ -619,7 +623,7 @@ def test_without_proc_files_are_reopened_by_name_and_checked(tmp_path: Path, roo
             (root / "b.wav").rename(root / "c.wav")
             touch(root / "b.wav", b"new")
             with pytest.raises(Refused, match=r"^replaced since it was checked$"):
-                e._reopen(p, os.O_RDONLY)
+                checks.reopen(p, os.O_RDONLY, e._fd_dir)
 
 
 MOUNTINFO = """\
@@ -637,21 +641,21 @@ garbage
 @pytest.mark.parametrize(
     ("dev", "expected"),
     [
-        (os.makedev(254, 0), erase._ExtMount("ext4", "/dev/vda", False)),
-        (os.makedev(7, 1), erase._ExtMount("ext3", "/dev/loop1", True)),
-        (os.makedev(7, 2), erase._ExtMount("ext4", "/dev/loop2", False)),
+        (os.makedev(254, 0), probes.ExtMount("ext4", "/dev/vda", False)),
+        (os.makedev(7, 1), probes.ExtMount("ext3", "/dev/loop1", True)),
+        (os.makedev(7, 2), probes.ExtMount("ext4", "/dev/loop2", False)),
         (os.makedev(7, 3), None),
-        (os.makedev(7, 4), erase._ExtMount("ext2", "/dev/disk/by-label/rec tree", False)),
+        (os.makedev(7, 4), probes.ExtMount("ext2", "/dev/disk/by-label/rec tree", False)),
         (os.makedev(9, 9), None),
         (os.makedev(0, 21), None),  # not ext
     ],
 )
 def test_mountinfo_gives_ext_type_source_and_data_journalling(
-    tmp_path: Path, dev: int, expected: erase._ExtMount | None
+    tmp_path: Path, dev: int, expected: probes.ExtMount | None
 ) -> None:
     (tmp_path / "mountinfo").write_text(MOUNTINFO)
-    assert erase._read_mountinfo(tmp_path / "mountinfo", dev) == expected
-    assert erase._read_mountinfo(tmp_path / "missing", dev) is None
+    assert probes.read_mountinfo(tmp_path / "mountinfo", dev) == expected
+    assert probes.read_mountinfo(tmp_path / "missing", dev) is None
 
 
 def ext4_proc(proc: Path, name: str, options: str | None, journals: list[str] | None) -> Path:
@@ -684,8 +688,8 @@ def test_ext_data_journalling_in_force_is_read_from_procfs(
     tmp_path: Path, options: str | None, journals: list[str] | None, expected: bool | None
 ) -> None:
     proc = ext4_proc(tmp_path, "loop7", options, journals)
-    assert erase._ext_data_journal(proc, "loop7") is expected
-    assert erase._ext_data_journal(proc, "loop8") is None  # no such entry
+    assert probes.ext_data_journal(proc, "loop7") is expected
+    assert probes.ext_data_journal(proc, "loop8") is None  # no such entry
 
 
 def test_block_device_name_from_sysfs_else_from_the_mount_source(tmp_path: Path) -> None:
@@ -693,18 +697,18 @@ def test_block_device_name_from_sysfs_else_from_the_mount_source(tmp_path: Path)
     uevent = tmp_path / "sys" / "dev" / "block" / "7:3" / "uevent"
     uevent.parent.mkdir(parents=True)
     uevent.write_text("MAJOR=7\nMINOR=3\nDEVNAME=loop3\nDEVTYPE=disk\n")
-    assert erase._block_device_name(tmp_path / "sys", dev, "/nonexistent") == "loop3"
+    assert probes.block_device_name(tmp_path / "sys", dev, "/nonexistent") == "loop3"
     uevent.write_text("MAJOR=7\nMINOR=3\n")
-    assert erase._block_device_name(tmp_path / "sys", dev, "/nonexistent") is None
+    assert probes.block_device_name(tmp_path / "sys", dev, "/nonexistent") is None
     # Without sysfs, a source that is not that block device names nothing.
-    assert erase._block_device_name(tmp_path / "none", dev, str(uevent)) is None
-    assert erase._block_device_name(tmp_path / "none", dev, "/dev/null") is None
-    assert erase._block_device_name(tmp_path / "none", dev, "bad\0name") is None
+    assert probes.block_device_name(tmp_path / "none", dev, str(uevent)) is None
+    assert probes.block_device_name(tmp_path / "none", dev, "/dev/null") is None
+    assert probes.block_device_name(tmp_path / "none", dev, "bad\0name") is None
 
 
 def test_os_reason_names_the_errno() -> None:
-    assert erase._os_reason(OSError(errno.ENOSPC, "x")) == "No space left on device (ENOSPC)"
-    assert erase._os_reason(OSError(9999, "x")) == "Unknown error 9999 (9999)"
+    assert overwrite.os_reason(OSError(errno.ENOSPC, "x")) == "No space left on device (ENOSPC)"
+    assert overwrite.os_reason(OSError(9999, "x")) == "Unknown error 9999 (9999)"
 
 
 def test_holes_of_a_sparse_file_are_not_written(root: Path) -> None:
@@ -717,14 +721,14 @@ def test_holes_of_a_sparse_file_are_not_written(root: Path) -> None:
         f.write(b"tail-secret")
     fd = os.open(path, os.O_RDWR)
     try:
-        chunks = list(erase._data_chunks(fd, os.fstat(fd).st_size, 1 << 20))
+        chunks = list(overwrite.data_chunks(fd, os.fstat(fd).st_size, 1 << 20))
         if chunks == [(offset, min(1 << 20, 64 * 1024 * 1024 + 11 - offset))
                       for offset in range(0, 64 * 1024 * 1024 + 11, 1 << 20)]:  # fmt: skip
             pytest.skip("this filesystem does not report holes (SEEK_HOLE)")
         assert sum(n for _, n in chunks) < 1 << 20
         assert chunks[0][0] == 0 and chunks[-1][0] + chunks[-1][1] == 64 * 1024 * 1024 + 11
         allocated = os.fstat(fd).st_blocks
-        erase._overwrite_fd(fd, os.fstat(fd).st_size, ErasePattern.ZEROS, 1 << 20,
+        overwrite.overwrite_fd(fd, os.fstat(fd).st_size, ErasePattern.ZEROS, 1 << 20,
                             keep_digests=False)  # fmt: skip
         assert os.fstat(fd).st_blocks == allocated
         assert b"secret" not in path.read_bytes()
@@ -738,14 +742,14 @@ def test_an_unexpected_failure_fails_that_file_alone(
     """A bug reached by one file (here: a check that raises what no check should) fails that
     file's erase with a one-line reason; the batch goes on."""
     bad, good = touch(root / "bad.wav"), touch(root / "good.wav")
-    real = erase._check_identity
+    real = checks.check_identity
 
     def check(st: os.stat_result, *args: Any) -> None:
         if st.st_ino == bad.st_ino:
             raise KeyError("boom")
         real(st, *args)
 
-    monkeypatch.setattr(erase, "_check_identity", check)
+    monkeypatch.setattr(checks, "check_identity", check)
     with LocalEraser(root) as e:
         targets = [
             EraseTarget(name, *ident(st)) for name, st in (("bad.wav", bad), ("good.wav", good))

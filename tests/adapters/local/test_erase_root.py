@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from recd.adapters.local import erase
-from recd.adapters.local.erase import EraseError, EraseResult, LocalEraser, Refused
+from recd.adapters.local import probes
+from recd.adapters.local.erase import EraseResult, LocalEraser
 from recd.core.erasure import Action, Decision, EraseSettings, decide
 from recd.core.model import EraseMethod, ErasePattern, OnIneffective
+from recd.ports.eraser import EraseError, Refused
 from tests import tools
 from tests.adapters.local.test_erase import ident, touch
 from tests.adapters.loopfs import Mounts, physical_extents
@@ -110,11 +111,11 @@ def test_ext4_facts_and_fragmented_extents(mounts: Mounts) -> None:
     fs = mounts.loop("ext4", size_mb=16)
     path = fs.mountpoint / "a.wav"
     with path.open("wb") as f:
-        for i in range(3 * erase.FIEMAP_BATCH):  # more extents than one FIEMAP call returns
+        for i in range(3 * probes.FIEMAP_BATCH):  # more extents than one FIEMAP call returns
             f.seek(i * 8192)
             f.write(b"x" * 4096)
     os.sync()
-    assert len(physical_extents(path)) > 2 * erase.FIEMAP_BATCH
+    assert len(physical_extents(path)) > 2 * probes.FIEMAP_BATCH
     st = path.stat()
     with LocalEraser(fs.mountpoint) as e, e.prepare("a.wav", *ident(st)) as p:
         assert (p.facts.fs_type, p.facts.data_journal, p.facts.shared_extents) == (

@@ -32,16 +32,9 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-from recd.adapters.s3 import source as s3mod
-from recd.adapters.s3.source import (
-    PreparedObject,
-    S3Eraser,
-    S3EraseResult,
-    S3Error,
-    S3Source,
-    make_client,
-    s3_error,
-)
+from recd.adapters.s3.client import S3Error, make_client, s3_error
+from recd.adapters.s3.eraser import TRANSIENT, PreparedObject, S3Eraser, S3EraseResult
+from recd.adapters.s3.source import S3Source
 from recd.config.types import SourceConfig
 from recd.core.classify import ClassifyRule
 from recd.core.erasure import OBJECT_STORE, Action, Decision
@@ -1021,4 +1014,4 @@ def test_s3_error_of_an_error_without_code_or_message() -> None:
     assert (err.code, err.strerror, str(err)) == (
         "503", "503: HTTP 503", "s3://calls/: 503: HTTP 503",
     )  # fmt: skip
-    assert {"SlowDown", "InternalError", "503"} <= s3mod.TRANSIENT
+    assert {"SlowDown", "InternalError", "503"} <= TRANSIENT

@@ -1,0 +1,213 @@
+"""The catalogue's indexing role: what scans found, and the deadlines policies give it.
+
+A scan (``begin_scan`` ... ``finish_scan``) upserts the recordings it saw (held if an active
+hold matches them; a deadline never below a released hold's floor) and marks the ones gone
+missing; ``set_deadlines`` recomputes a licence's deadlines under a new policy. Every write is
+one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from recd.adapters.sqlite.corrupt import guarded
+from recd.adapters.sqlite.rows import (
+    fields_json,
+    from_us,
+    path_param,
+    path_value,
+    row_to_known,
+    to_us,
+)
+from recd.adapters.sqlite.store import FLOORED, Store
+from recd.core.holds import holding
+from recd.core.model import Recording
+from recd.core.scope import Scope
+from recd.ports.records import Known
+
+
+@guarded
+class Indexing(Store):
+    """Scans and policies (``ports`` indexing role) of ``SqliteCatalogue``."""
+
+    def begin_scan(self, source: str, now: datetime, rule: str) -> bool:
+        """Start a scan of ``source`` classified by ``rule`` (a fingerprint of the source's
+        classification settings); returns whether the rule differs from the previous scan's,
+        in which case every file must be re-classified."""
+        with self._tx():
+            row = self._db.execute("SELECT rule FROM scans WHERE source = ?", (source,)).fetchone()
+            self._db.execute(
+                "INSERT INTO scans (source, rule, started) VALUES (?, ?, ?) "
+                "ON CONFLICT (source) DO UPDATE SET rule = excluded.rule, "
+                "started = excluded.started, finished = NULL",
+                (source, rule, to_us(now)),
+            )
+        return row is not None and row[0] != rule
+
+    def in_dir(self, source: str, directory: str) -> dict[str, Known]:
+        """Every recording catalogued in one directory of ``source`` ('' is the root)."""
+        cursor = self._db.execute(
+            "SELECT id, dev, ino, size, mtime_ns, state, ctime_ns, btime_ns FROM recordings "
+            "WHERE source = ? AND dir = ?",
+            (source, path_param(directory)),
+        )
+        return dict(row_to_known(r) for r in cursor)
+
+    def dirs(self, source: str, under: str = "") -> list[str]:
+        """The directories of ``source`` that hold present recordings (with ``under``: that
+        directory and those below it, and possibly siblings that share its prefix).
+
+        A skip-scan of ``recordings_dir``: one index seek per directory, where ``SELECT
+        DISTINCT`` read every row of the source (and the table, for ``state``).
+        """
+        if not under:  # every TEXT, then every BLOB (the names that are not UTF-8)
+            return self._skip_scan(source, "", None)
+        key = path_param(under)
+        # '0' sorts after '/'. A directory below a UTF-8 one may itself be stored as a BLOB.
+        found = [] if isinstance(key, bytes) else self._skip_scan(source, under, under + "0")
+        blob = key if isinstance(key, bytes) else under.encode()
+        return found + self._skip_scan(source, blob, blob + b"0")
+
+    def _skip_scan(self, source: str, lo: str | bytes, hi: str | bytes | None) -> list[str]:
+        below = "" if hi is None else " AND dir < :hi"
+        cursor = self._db.execute(
+            "WITH RECURSIVE d(dir) AS ("  # noqa: S608 (only the literal bound is formatted in)
+            f" SELECT (SELECT MIN(dir) FROM recordings WHERE source = :s AND dir >= :lo{below})"
+            " UNION ALL"
+            f" SELECT (SELECT MIN(dir) FROM recordings WHERE source = :s AND dir > d.dir{below})"
+            " FROM d WHERE d.dir IS NOT NULL)"
+            " SELECT dir FROM d WHERE dir IS NOT NULL AND EXISTS (SELECT 1 FROM recordings"
+            " WHERE source = :s AND dir = d.dir AND state = 'present')",
+            {"s": source, "lo": lo, "hi": hi},
+        )
+        return [path_value(r[0]) for r in cursor]
+
+    def upsert(self, rows: Sequence[Recording], now: datetime) -> None:
+        """Insert or refresh recordings a scan saw; they become ``present``, held if an
+        active hold matches them (a hold is a rule: it covers recordings indexed later)."""
+        now_us = to_us(now)
+        active = self._active
+        floors = [(h.scope, h.due_from) for h in self._floors if h.due_from and h.due_from > now]
+        params = [
+            (
+                r.id,
+                r.source,
+                path_param(r.relpath),
+                path_param(r.relpath.rpartition("/")[0]),
+                r.dev,
+                r.ino,
+                r.size,
+                r.mtime_ns,
+                r.classification.licence,
+                to_us(r.classification.started),
+                None if r.deadline is None else to_us(max(r.deadline, floor or r.deadline)),
+                fields_json(r.classification),
+                to_us(r.first_seen),
+                now_us,
+                1 if active and holding(active, r) else 0,
+                r.ctime_ns,
+                r.btime_ns,
+                None if floor is None else to_us(floor),
+            )
+            for r in rows
+            for floor in [_floor(floors, r)]
+        ]
+        with self._tx():
+            self._db.executemany(
+                "INSERT INTO recordings (id, source, location, dir, dev, ino, size, mtime_ns, "  # noqa: S608
+                "licence, started, deadline, fields, state, first_seen, indexed_at, held, "
+                "ctime_ns, btime_ns, not_before) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'present', ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, "
+                "size = excluded.size, mtime_ns = excluded.mtime_ns, licence = excluded.licence, "
+                f"started = excluded.started, deadline = {FLOORED.format('excluded.deadline')}, "
+                "fields = excluded.fields, state = 'present', indexed_at = excluded.indexed_at, "
+                "erased_at = NULL, skip_reason = NULL, held = excluded.held, "
+                "ctime_ns = excluded.ctime_ns, btime_ns = excluded.btime_ns, "
+                "not_before = CASE WHEN excluded.not_before IS NULL THEN not_before "
+                "WHEN not_before IS NULL OR excluded.not_before > not_before "
+                "THEN excluded.not_before ELSE not_before END",
+                params,
+            )
+
+    def mark_missing(self, ids: Sequence[str]) -> None:
+        """Present recordings that are no longer where they were become ``missing``."""
+        with self._tx():
+            self._db.executemany(
+                "UPDATE recordings SET state = 'missing' WHERE id = ? AND state = 'present'",
+                [(i,) for i in ids],
+            )
+
+    def mark_dirs_missing(self, source: str, directories: Sequence[str]) -> int:
+        """Every present recording in these directories of ``source`` becomes ``missing``."""
+        with self._tx():
+            # rowcount, not total_changes: the latter counts the totals triggers' rows too.
+            cursor = self._db.executemany(
+                "UPDATE recordings SET state = 'missing' "
+                "WHERE source = ? AND dir = ? AND state = 'present'",
+                [(source, path_param(d)) for d in directories],
+            )
+            return cursor.rowcount
+
+    def finish_scan(self, source: str, now: datetime) -> None:
+        with self._tx():
+            self._db.execute("UPDATE scans SET finished = ? WHERE source = ?", (to_us(now), source))
+
+    # -- policies -----------------------------------------------------------------------------
+
+    def licences(self) -> list[str | None]:
+        """Every licence with present recordings (None: unclassified)."""
+        cursor = self._db.execute("SELECT DISTINCT licence FROM recordings WHERE state = 'present'")
+        return [r[0] for r in cursor]
+
+    def policies(self) -> dict[str | None, str]:
+        rows = self._db.execute("SELECT licence, policy FROM policies")
+        return {(r[0] or None): r[1] for r in rows}
+
+    def set_deadlines(
+        self,
+        licence: str | None,
+        policy: str,
+        deadline_of: Callable[[datetime], datetime | None],
+    ) -> int:
+        """Recompute the deadline of every present recording of ``licence`` (None: unclassified)
+        from its start time, and remember ``policy`` as the rule they were computed under."""
+        where = "licence IS NULL" if licence is None else "licence = ?"
+        args: tuple[Any, ...] = () if licence is None else (licence,)
+        changed = 0
+        with self._tx():
+            cursor = self._db.execute(
+                f"SELECT id, started FROM recordings WHERE {where} AND state = 'present'",  # noqa: S608
+                args,
+            )
+            batch: list[tuple[int | None, str]] = []
+            for rid, started in cursor.fetchall():
+                deadline = deadline_of(from_us(started))
+                batch.append((None if deadline is None else to_us(deadline), rid))
+            self._db.executemany(
+                f"UPDATE recordings SET deadline = {FLOORED.format('?1')} WHERE id = ?2",  # noqa: S608
+                batch,
+            )
+            changed = len(batch)
+            self._db.execute(
+                "INSERT INTO policies (licence, policy) VALUES (?, ?) "
+                "ON CONFLICT (licence) DO UPDATE SET policy = excluded.policy",
+                (licence or "", policy),
+            )
+        return changed
+
+    def record_policy(self, licence: str | None, policy: str) -> None:
+        """Remember the rule under which ``licence``'s deadlines were computed (no recompute)."""
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO policies (licence, policy) VALUES (?, ?) ON CONFLICT (licence) "
+                "DO NOTHING",
+                (licence or "", policy),
+            )
+
+
+def _floor(floors: Sequence[tuple[Scope, datetime]], rec: Recording) -> datetime | None:
+    """The latest ``due_from`` of a released hold in its grace that matches ``rec``."""
+    return max((due for scope, due in floors if scope.matches(rec)), default=None)

@@ -1,0 +1,196 @@
+"""Row codecs of the catalogue's recordings, intents, mirror and breaker tables, and times.
+
+Shared by the writer (``catalogue``) and the readers (``reader``). A row no codec accepts is a
+``BadRow`` of its table (``decodes``), which the adapters turn into ``CatalogueCorrupt``: a
+codec never returns a half-decoded value. Times are integer microseconds since the Unix epoch.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar
+
+from recd.core.model import Classification, Provenance, Recording, State
+from recd.errors import RecdError
+from recd.ports.records import Breaker, Intent, Known, Mirrored
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class BadRow(Exception):
+    """A row of ``table`` that no codec accepts: the catalogue is corrupt (the adapters turn
+    this into ``CatalogueCorrupt`` naming the file)."""
+
+    def __init__(self, table: str, problem: str) -> None:
+        self.table = table
+        self.problem = problem
+        super().__init__(f"table {table}: {problem}")
+
+
+#: What a row codec raises on a value it cannot take (a flipped byte in JSON, a state, a time).
+_UNDECODABLE = (ValueError, TypeError, KeyError, OverflowError, RecdError)
+
+
+def decodes(table: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A row codec of ``table``: what it cannot decode is a ``BadRow`` of that table."""
+
+    def wrap(codec: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(codec)
+        def decode(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return codec(*args, **kwargs)
+            except _UNDECODABLE as exc:
+                raise BadRow(table, f"a row does not decode ({_one_line(exc)})") from exc
+
+        return decode
+
+    return wrap
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@decodes("meta")
+def mark_from_json(value: str) -> tuple[int | None, str | None]:
+    """The ``audit_mark`` meta row: (seq, hash), either None when unknown."""
+    data = json.loads(value)
+    if not isinstance(data, dict):
+        raise TypeError(f"audit_mark {value!r}")
+    seq, digest = data.get("seq"), data.get("hash")
+    if not (seq is None or type(seq) is int) or not (digest is None or isinstance(digest, str)):
+        raise ValueError(f"audit_mark {value!r}")
+    return seq, digest
+
+
+COLUMNS = (
+    "id, source, location, dev, ino, size, mtime_ns, licence, started, deadline, fields, state, "
+    "first_seen, skip_reason, held, not_before, ctime_ns, btime_ns"
+)
+
+
+def path_param(path: str) -> str | bytes:
+    """A location or directory as the catalogue stores it: text when it is UTF-8, else its
+    bytes (a BLOB: a file name that is not UTF-8, surrogate-escaped as ``os.fsdecode`` gives).
+
+    One representation per name, so ``=`` finds it; SQLite sorts every BLOB after every TEXT,
+    so ordering and ``>`` paging stay one total order.
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return path.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate no file name decodes to
+            return path.encode("utf-8", "surrogatepass")
+    return path
+
+
+def path_value(value: str | bytes) -> str:
+    """A stored location or directory back as the service's text (``path_param``'s inverse)."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
+def to_us(when: datetime) -> int:
+    """Exact integer microseconds since the epoch (no float rounding)."""
+    delta = when - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(value: int) -> datetime:
+    return datetime.fromtimestamp(value // 1_000_000, UTC).replace(microsecond=value % 1_000_000)
+
+
+def fields_json(c: Classification) -> str:
+    data = {
+        "call_id": c.call_id,
+        "extension": c.extension,
+        "caller": c.caller,
+        "callee": c.callee,
+        "duration": c.duration,
+        "format": c.format,
+        "provenance": {k: str(v) for k, v in c.provenance.items()},
+    }
+    return json.dumps({k: v for k, v in data.items() if v is not None}, separators=(",", ":"))
+
+
+@decodes("recordings")
+def row_to_recording(row: sqlite3.Row | tuple[Any, ...]) -> Recording:
+    (
+        rid,
+        source,
+        location,
+        dev,
+        ino,
+        size,
+        mtime_ns,
+        licence,
+        started,
+        deadline,
+        fields,
+        state,
+        first_seen,
+        skip_reason,
+        held,
+        not_before,
+        ctime_ns,
+        btime_ns,
+    ) = row
+    extra = json.loads(fields)
+    provenance = {k: Provenance(v) for k, v in extra.pop("provenance", {}).items()}
+    classification = Classification(
+        licence=licence, started=from_us(started), provenance=provenance, **extra
+    )
+    return Recording(
+        id=rid,
+        source=source,
+        relpath=path_value(location),
+        dev=dev,
+        ino=ino,
+        size=size,
+        mtime_ns=mtime_ns,
+        classification=classification,
+        deadline=None if deadline is None else from_us(deadline),
+        state=State(state),
+        first_seen=from_us(first_seen),
+        skip_reason=skip_reason,
+        held=bool(held),
+        not_before=None if not_before is None else from_us(not_before),
+        ctime_ns=ctime_ns,
+        btime_ns=btime_ns,
+    )
+
+
+@decodes("recordings")
+def row_to_known(row: tuple[Any, ...]) -> tuple[str, Known]:
+    """``(id, dev, ino, size, mtime_ns, state, ctime_ns, btime_ns)`` as ``in_dir`` reads it."""
+    rid, dev, ino, size, mtime_ns, state, ctime_ns, btime_ns = row
+    return rid, Known(dev, ino, size, mtime_ns, State(state), ctime_ns, btime_ns)
+
+
+@decodes("intents")
+def row_to_intent(row: tuple[Any, ...]) -> Intent:
+    rid, recording_id, audit_offset, temp_name, plan, created = row
+    return Intent(rid, recording_id, audit_offset, temp_name, json.loads(plan), from_us(created))
+
+
+@decodes("s3_legal_holds")
+def row_to_mirrored(row: tuple[Any, ...]) -> Mirrored:
+    rid, key, ino, versions = row
+    return Mirrored(rid, key, ino, tuple((v, bool(o)) for v, o in json.loads(versions)))
+
+
+BREAKER_COLUMNS = "licence, tripped_at, due, total, released_at, released_by"
+
+
+@decodes("breakers")
+def row_to_breaker(row: tuple[Any, ...]) -> Breaker:
+    licence, tripped_at, due, total, released_at, released_by = row
+    released = None if released_at is None else from_us(released_at)
+    return Breaker(licence, from_us(tripped_at), due, total, released, released_by)

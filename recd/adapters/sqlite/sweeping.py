@@ -1,0 +1,213 @@
+"""The catalogue's sweep role: what is due, erase intents and the mass-deletion breakers.
+
+Due recordings are read through the partial deadline index (never the whole catalogue);
+``add_intents`` is the last check before an erase (a hold placed after the plan wins) and
+``resolve_intents`` marks erasures done in one transaction with dropping their intents.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+
+from recd.adapters.sqlite.corrupt import guarded
+from recd.adapters.sqlite.rows import (
+    BREAKER_COLUMNS,
+    COLUMNS,
+    from_us,
+    path_param,
+    path_value,
+    row_to_breaker,
+    row_to_intent,
+    row_to_recording,
+    to_us,
+)
+from recd.adapters.sqlite.store import Store, us
+from recd.core.model import Recording
+from recd.ports.records import Breaker, Intent
+
+
+@guarded
+class Sweeping(Store):
+    """Due recordings, intents and breakers (``ports`` sweep role) of ``SqliteCatalogue``."""
+
+    def due_dirs(self, now: datetime) -> list[tuple[str, str]]:
+        """``(source, directory)`` of every directory holding a recording due at ``now``."""
+        cursor = self._db.execute(
+            # INDEXED BY: left alone, SQLite reads all of recordings_dir for the ORDER BY
+            # rather than the few due rows of the partial deadline index (O(catalogue)).
+            "SELECT DISTINCT source, dir FROM recordings INDEXED BY recordings_due "
+            "WHERE state = 'present' AND held = 0 AND deadline <= ? ORDER BY source, dir",
+            (to_us(now),),
+        )
+        return [(r[0], path_value(r[1])) for r in cursor]
+
+    def due_in(
+        self, source: str, directory: str, now: datetime, limit: int, after: str = ""
+    ) -> list[Recording]:
+        """Present recordings of one directory due at ``now``, by location, after ``after``."""
+        cursor = self._db.execute(
+            f"SELECT {COLUMNS} FROM recordings WHERE source = ? AND dir = ? "  # noqa: S608
+            "AND location > ? AND state = 'present' AND held = 0 AND deadline <= ? "
+            "ORDER BY location LIMIT ?",
+            (source, path_param(directory), path_param(after), to_us(now), limit),
+        )
+        return [row_to_recording(r) for r in cursor]
+
+    def counts(self, now: datetime) -> dict[str | None, tuple[int, int]]:
+        """Per licence (None: unclassified): (present recordings, of which due at ``now``)."""
+        # Totals from the trigger-kept table; due counts through the partial deadline index:
+        # neither reads the whole catalogue, so a sweep per deadline stays cheap.
+        totals = self._db.execute("SELECT licence, recordings FROM totals WHERE recordings > 0")
+        counts = {(r[0] or None): (r[1], 0) for r in totals}
+        due = self._db.execute(
+            # INDEXED BY: left alone, SQLite scans recordings_licence for the GROUP BY.
+            "SELECT licence, COUNT(*) FROM recordings INDEXED BY recordings_due "
+            "WHERE state = 'present' AND held = 0 AND deadline <= ? GROUP BY licence",
+            (to_us(now),),
+        )
+        for licence, n in due:
+            counts[licence] = (counts.get(licence, (0, 0))[0], n)
+        return counts
+
+    def next_deadline(self, after: datetime | None = None) -> datetime | None:
+        """The earliest deadline of a present recording (strictly after ``after``, if given)."""
+        floor = -(2**63) if after is None else to_us(after)
+        row = self._db.execute(
+            "SELECT MIN(deadline) FROM recordings WHERE state = 'present' AND held = 0 "
+            "AND deadline > ?",
+            (floor,),
+        ).fetchone()
+        return None if row[0] is None else from_us(row[0])
+
+    def get(self, recording_id: str) -> Recording | None:
+        row = self._db.execute(
+            f"SELECT {COLUMNS} FROM recordings WHERE id = ?",  # noqa: S608
+            (recording_id,),
+        ).fetchone()
+        return None if row is None else row_to_recording(row)
+
+    def newest_mtime_ns(self, source: str, limit_ns: int) -> int | None:
+        """One SQL aggregate over the source's rows (at start only: the clock guard)."""
+        (newest,) = self._db.execute(
+            "SELECT MAX(mtime_ns) FROM recordings"
+            " WHERE source = ? AND state = 'present' AND mtime_ns <= ?",
+            (source, limit_ns),
+        ).fetchone()
+        return None if newest is None else int(newest)
+
+    def all(self) -> Iterator[Recording]:
+        """Every recording in id order (tests and small tools; streams)."""
+        for row in self._db.execute(f"SELECT {COLUMNS} FROM recordings ORDER BY id"):  # noqa: S608
+            yield row_to_recording(row)
+
+    def set_skip_reason(self, recording_id: str, reason: str | None) -> None:
+        with self._tx():
+            self._db.execute(
+                "UPDATE recordings SET skip_reason = ? WHERE id = ?", (reason, recording_id)
+            )
+
+    # -- intents ------------------------------------------------------------------------------
+
+    def add_intents(self, intents: Iterable[Intent]) -> set[str]:
+        """Record each intent whose recording is still present and not held, in one
+        transaction; the last check before an erase, so a hold placed after the plan wins."""
+        recorded: set[str] = set()
+        with self._tx():
+            for i in intents:
+                cursor = self._db.execute(
+                    "INSERT INTO intents (id, recording_id, audit_offset, temp_name, plan, "
+                    "created) SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM recordings "
+                    "WHERE id = ? AND state = 'present' AND held = 0)",
+                    (
+                        i.id,
+                        i.recording_id,
+                        i.audit_offset,
+                        i.temp_name,
+                        json.dumps(i.plan, sort_keys=True),
+                        to_us(i.created),
+                        i.recording_id,
+                    ),
+                )
+                if cursor.rowcount == 1:
+                    recorded.add(i.id)
+        return recorded
+
+    def pending_intents(self) -> list[Intent]:
+        cursor = self._db.execute(
+            "SELECT id, recording_id, audit_offset, temp_name, plan, created FROM intents "
+            "ORDER BY audit_offset, id"
+        )
+        return [row_to_intent(r) for r in cursor]
+
+    def resolve_intents(
+        self, erased: Sequence[tuple[str, datetime]], dropped: Sequence[str]
+    ) -> None:
+        """In one transaction: mark recordings erased and drop every intent that is settled.
+
+        ``erased`` holds ``(intent id, erased at)`` for erasures that were audited as done;
+        ``dropped`` the ids of intents that ended otherwise (failed, or never started).
+        """
+        with self._tx():
+            ids = dict(self._db.execute("SELECT id, recording_id FROM intents"))
+            self._db.executemany(
+                "UPDATE recordings SET state = 'erased', erased_at = ?, skip_reason = NULL "
+                "WHERE id = ?",
+                [(to_us(when), ids[iid]) for iid, when in erased if iid in ids],
+            )
+            self._db.executemany(
+                "DELETE FROM intents WHERE id = ?",
+                [(iid,) for iid, _ in erased] + [(iid,) for iid in dropped],
+            )
+
+    # -- breakers -----------------------------------------------------------------------------
+
+    def breakers(self) -> dict[str, Breaker]:
+        cursor = self._db.execute(f"SELECT {BREAKER_COLUMNS} FROM breakers")  # noqa: S608
+        return {r[0]: row_to_breaker(r) for r in cursor}
+
+    def trip_breaker(self, licence: str, now: datetime, due: int, total: int) -> None:
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO breakers (licence, tripped_at, due, total) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (licence) DO UPDATE SET tripped_at = excluded.tripped_at, "
+                "due = excluded.due, total = excluded.total, released_at = NULL, "
+                "released_by = NULL",
+                (licence, to_us(now), due, total),
+            )
+
+    def release_breaker(self, licence: str, now: datetime, actor: str) -> bool:
+        """Let the next sweep erase ``licence``'s due recordings; False if none is tripped."""
+        with self._tx():
+            cursor = self._db.execute(
+                "UPDATE breakers SET released_at = ?, released_by = ? "
+                "WHERE licence = ? AND released_at IS NULL",
+                (to_us(now), actor, licence),
+            )
+            return cursor.rowcount == 1
+
+    def clear_breaker(self, licence: str) -> None:
+        with self._tx():
+            self._db.execute("DELETE FROM breakers WHERE licence = ?", (licence,))
+
+    def restore_breakers(self, breakers: Sequence[Breaker], rearmed: Sequence[str] = ()) -> None:
+        with self._tx():
+            self._db.executemany(
+                "DELETE FROM breakers WHERE licence = ?", [(label,) for label in rearmed]
+            )
+            self._db.executemany(
+                f"INSERT OR REPLACE INTO breakers ({BREAKER_COLUMNS}) "  # noqa: S608
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        b.licence,
+                        to_us(b.tripped_at),
+                        b.due,
+                        b.total,
+                        us(b.released_at),
+                        b.released_by,
+                    )
+                    for b in breakers
+                ],
+            )
