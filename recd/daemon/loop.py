@@ -46,11 +46,12 @@ from prometheus_client import ProcessCollector
 from recd import __version__
 from recd.adapters.systemd import Notifier
 from recd.config.load import Config, load
-from recd.core.audit import AuditDraft, format_human_time, format_time, parse_time
+from recd.core.audit import AuditDraft
 from recd.core.backoff import full_jitter
 from recd.core.holds import next_expiry
 from recd.core.logcheck import Finding
 from recd.core.safety import ClockReading, clock_problem, start_gap_problem, trusted_time
+from recd.core.times import format_human_time, format_time, parse_time
 from recd.daemon.admin.backup import Backups
 from recd.daemon.admin.dispatch import Admin, DaemonState, SourceStatus, metrics_snapshot
 from recd.daemon.admin.legal import Legal, Run
@@ -64,7 +65,6 @@ from recd.daemon.runtime import (
     Runtime,
     adapter,
     open_runtime,
-    os_reason,
     rebuilder,
     report_buckets,
     start_evidence,
@@ -79,6 +79,7 @@ from recd.errors import (
     NotAllowedInState,
     RecdError,
     StateError,
+    os_reason,
 )
 from recd.ports import NO_TELEMETRY, Actor, CatalogueReader, Clock, RequestState, Telemetry
 from recd.ports import RECD as RECD_ACTOR
@@ -704,7 +705,7 @@ class Daemon:
             try:
                 stats = self._scan_source(name)
             except OSError as exc:
-                problems.append(f"source {name}: cannot scan {exc.filename}: {exc.strerror}")
+                problems.append(f"source {name}: cannot scan {exc.filename}: {os_reason(exc)}")
                 continue
             if stats is not None:
                 results.append(stats)
@@ -730,7 +731,7 @@ class Daemon:
         try:
             stats = indexer.run(self.clock.now(), under)
         except OSError as exc:
-            logger.error("source %s: cannot scan %s: %s", name, exc.filename, exc.strerror)
+            logger.error("source %s: cannot scan %s: %s", name, exc.filename, os_reason(exc))
             raise
         finally:
             self._scanning = None

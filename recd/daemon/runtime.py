@@ -8,7 +8,6 @@ boto3 only for S3 sources (one client per S3 source, shared by its lister and it
 
 from __future__ import annotations
 
-import errno
 import functools
 import importlib
 import logging
@@ -22,16 +21,18 @@ from typing import Any, TextIO
 
 from recd import __version__
 from recd.config.load import Config
-from recd.core.audit import AuditDraft, format_time, parse_time
+from recd.core.audit import AuditDraft
 from recd.core.objects import bucket_report
 from recd.core.safety import start_gap_problem
 from recd.core.text import plural
+from recd.core.times import format_time, parse_time
 from recd.errors import (
     AuditUnwritable,
     CatalogueCorrupt,
     ExitCode,
     NotAllowedInState,
     StateError,
+    os_reason,
 )
 from recd.ports import AuditLog, Catalogue, Clock, Eraser, ObjectStore, Source, TagReader
 from recd.service import breakers, rebuild
@@ -116,7 +117,7 @@ def prepare_state(state: Path) -> None:
         state.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
         (state / "certificates").mkdir(mode=_DIR_MODE, exist_ok=True)
     except OSError as exc:
-        raise StateError(f"{state}: cannot create the state directory: {exc.strerror}") from exc
+        raise StateError(f"{state}: cannot create the state directory: {os_reason(exc)}") from exc
     try:
         _private_dir(state)
         _private_dir(state / "certificates")
@@ -128,7 +129,7 @@ def prepare_state(state: Path) -> None:
         os.close(os.open(state / "catalog.db", flags, _CATALOGUE_MODE))
     except OSError as exc:
         where = exc.filename or state
-        raise StateError(f"{where}: cannot make the state private: {exc.strerror}") from exc
+        raise StateError(f"{where}: cannot make the state private: {os_reason(exc)}") from exc
 
 
 def _private_dir(path: Path) -> None:
@@ -347,7 +348,7 @@ def report_buckets(runtime: Runtime) -> None:
         except OSError as exc:
             logger.warning(
                 "source %s: cannot read the settings of bucket %s: %s (polls will tell)",
-                s.name, s.bucket, exc.strerror or exc,
+                s.name, s.bucket, os_reason(exc),
             )  # fmt: skip
             continue
         for warning, line in bucket_report(
@@ -379,7 +380,7 @@ def scan_all(runtime: Runtime) -> bool:
             indexer.run(runtime.clock.now())
         except OSError as exc:
             ok = False
-            logger.error("source %s: cannot scan %s: %s", name, exc.filename, exc.strerror)
+            logger.error("source %s: cannot scan %s: %s", name, exc.filename, os_reason(exc))
     return ok
 
 
@@ -429,13 +430,6 @@ def run_once(
     if not scanned:
         return ExitCode.FAILED
     return ExitCode.PARTIAL if report.failed else ExitCode.OK
-
-
-def os_reason(exc: BaseException) -> str:
-    """``No space left on device (ENOSPC)`` for an OSError, else the exception's text."""
-    if isinstance(exc, OSError) and exc.errno is not None:
-        return f"{os.strerror(exc.errno)} ({errno.errorcode.get(exc.errno, exc.errno)})"
-    return str(exc)
 
 
 def _once(

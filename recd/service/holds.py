@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from recd.config.load import Config
-from recd.core.audit import AuditDraft, format_human_time, format_time
+from recd.core.audit import AuditDraft
 from recd.core.holds import Hold
 from recd.core.requests import scope_json
 from recd.core.scope import Scope
+from recd.core.times import format_human_time, format_time
 from recd.errors import NotAllowedInState, NotFound, UsageError
 from recd.ports import RECD, Actor, AuditLog, Catalogue, Clock
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from recd.config.load import Config, SourceConfig
 from recd.core import classify
 from recd.core.model import FileFacts, Recording, State, recording_id
+from recd.errors import os_reason
 from recd.ports import NO_TELEMETRY, Catalogue, Known, Source, TagReader, Telemetry
 from recd.service.policies import deadline, policy_key
 
@@ -354,7 +355,7 @@ class Indexer:
         except OSError as exc:
             logger.warning(
                 "metadata of %s/%s not read (%s); classified without it until the key changes",
-                facts.source, facts.relpath, exc.strerror or exc,
+                facts.source, facts.relpath, os_reason(exc),
             )  # fmt: skip
             return None
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from recd.config.load import Config
 from recd.core.audit import AuditDraft
 from recd.core.model import Recording
+from recd.errors import os_reason
 from recd.ports import AuditLog, Catalogue, Clock, Mirrored, ObjectStore
 
 logger = logging.getLogger(__name__)
@@ -123,5 +124,5 @@ class HoldMirror:
         report.failed += 1
         logger.error(
             "cannot %s the S3 legal hold of %s: %s (tried again at the next poll)",
-            what, key, exc.strerror or exc,
+            what, key, os_reason(exc),
         )  # fmt: skip

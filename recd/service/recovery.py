@@ -20,6 +20,7 @@ from recd.core.audit import AuditDraft
 from recd.core.erasure import OBJECT_STORE, Action, Decision
 from recd.core.model import EraseMethod, Recording
 from recd.core.objects import ObjectFacts
+from recd.core.times import parse_time
 from recd.ports import (
     AuditLog,
     EraseError,
@@ -53,7 +54,7 @@ def _outcomes(audit: AuditLog, intents: list[Intent]) -> dict[str, dict[str, dat
     for entry in audit.read_from(min(i.audit_offset for i in intents)):
         iid = entry.details.get("intent")
         if iid in wanted:
-            when = datetime.fromisoformat(entry.time.replace("Z", "+00:00"))
+            when = parse_time(entry.time)
             found.setdefault(iid, {})[entry.action] = when
     return found
 

@@ -25,6 +25,7 @@ from typing import IO
 
 from recd.adapters.local import safefs as _safefs
 from recd.core.model import ERASE_PREFIX, FileFacts
+from recd.errors import os_reason
 
 logger = logging.getLogger(__name__)
 
@@ -176,12 +177,12 @@ class DirectorySource:
         except OSError as exc:
             if exc.errno in GONE:
                 return  # vanished, or swapped for a symlink or file since listed
-            self._unreadable(relpath, os.strerror(exc.errno or 0))
+            self._unreadable(relpath, os_reason(exc))
             return
         try:
             yield from self._walk(sub_fd, walk, relpath + "/", depth + 1)
         except OSError as exc:
-            self._unreadable(relpath, os.strerror(exc.errno or 0))
+            self._unreadable(relpath, os_reason(exc))
         finally:
             os.close(sub_fd)
 

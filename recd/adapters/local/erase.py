@@ -59,6 +59,7 @@ from recd.adapters._closing import Closing
 from recd.adapters.local import safefs as _safefs
 from recd.core.erasure import Action, Decision, TargetFacts
 from recd.core.model import EraseMethod, ErasePattern, Stamps
+from recd.errors import os_reason
 from recd.ports import (
     Changed,
     EraseError,
@@ -173,18 +174,12 @@ def filesystem_name(magic: int) -> str:
     return FS_MAGIC.get(magic, f"unknown-{magic:#x}")
 
 
-def _os_reason(exc: OSError) -> str:
-    """``No space left on device (ENOSPC)``."""
-    code = exc.errno or 0
-    return f"{os.strerror(code)} ({errno.errorcode.get(code, code)})"
-
-
 @contextlib.contextmanager
 def _step(what: str) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise EraseError(f"{what} failed: {_os_reason(exc)}") from exc
+        raise EraseError(f"{what} failed: {os_reason(exc)}") from exc
 
 
 def _kind(mode: int) -> str:
@@ -371,7 +366,7 @@ class LocalEraser(Closing):
         try:
             return _safefs.open_subdir(fd, part, root, where)
         except _safefs.CrossesMount as exc:
-            raise Refused(f"{where} {exc.strerror}") from None
+            raise Refused(f"{where} {os_reason(exc)}") from None
         except FileNotFoundError:
             raise Gone(f"{where} no longer exists") from None
         except OSError as exc:
@@ -514,7 +509,7 @@ class LocalEraser(Closing):
             except EraseError as exc:
                 out.append(exc)
             except OSError as exc:
-                out.append(EraseError(os.strerror(exc.errno or 0)))
+                out.append(EraseError(os_reason(exc)))
             except Exception as exc:  # one file must never stop the batch
                 relpath = getattr(job.prepared, "relpath", "?")
                 out.append(_unexpected("erase", relpath, exc))
@@ -530,7 +525,7 @@ class LocalEraser(Closing):
         try:
             fd = self._reopen(p, os.O_RDONLY)
         except OSError as exc:
-            raise EraseError(f"cannot open for reading: {_os_reason(exc)}") from exc
+            raise EraseError(f"cannot open for reading: {os_reason(exc)}") from exc
         with os.fdopen(fd, "rb") as f, _step("read"):
             return hashlib.file_digest(f, "sha256").hexdigest()
 
@@ -564,7 +559,7 @@ class LocalEraser(Closing):
         try:
             fd = self._reopen(p, os.O_RDWR)
         except OSError as exc:
-            raise EraseError(f"cannot open for writing: {_os_reason(exc)}") from exc
+            raise EraseError(f"cannot open for writing: {os_reason(exc)}") from exc
         try:
             with _WriteLease(fd) as lease:
                 if lease.unavailable is not None:
@@ -706,7 +701,7 @@ def _check_renamed(dir_fd: int, name: str, temp_name: str, dev: int, ino: int) -
         _rename_noreplace(dir_fd, temp_name, name)
     except OSError as exc:  # pragma: no cover (race: the name was taken yet again)
         raise EraseError(
-            f"replaced during erasure; the other file is left at {temp_name}: {_os_reason(exc)}"
+            f"replaced during erasure; the other file is left at {temp_name}: {os_reason(exc)}"
         ) from exc
     raise Refused("replaced during erasure; the other file was left in place")
 
@@ -724,7 +719,7 @@ def _check_mount(path_fd: int, root: _safefs.DirId) -> None:
     try:
         _safefs.check_mount(path_fd, root, "")
     except _safefs.CrossesMount as exc:
-        raise Refused(str(exc.strerror)) from None
+        raise Refused(os_reason(exc)) from None
 
 
 def _check_identity(
@@ -828,7 +823,7 @@ def _pwrite_all(fd: int, data: memoryview, offset: int, size: int) -> None:
             n = os.pwrite(fd, data[done:], offset + done)
         except OSError as exc:
             raise EraseError(
-                f"write failed: {_os_reason(exc)} after {offset + done} of {size} bytes"
+                f"write failed: {os_reason(exc)} after {offset + done} of {size} bytes"
             ) from exc
         if n == 0:  # pragma: no cover (pwrite of a regular file returns 0 only for 0 bytes)
             raise EraseError(f"write failed: no progress after {offset + done} of {size} bytes")
@@ -982,7 +977,7 @@ class _WriteLease(Closing):
         except OSError as exc:
             if exc.errno == errno.EAGAIN:
                 raise Refused("open by another process; left in place, nothing written") from None
-            self.unavailable = _os_reason(exc)
+            self.unavailable = os_reason(exc)
             return
         self._held = True
 
@@ -1017,7 +1012,7 @@ def _put_back(dir_fd: int, temp_name: str, name: str, error: EraseError) -> NoRe
         _rename_noreplace(dir_fd, temp_name, name)
     except OSError as exc:  # pragma: no cover (race: the name was taken meanwhile)
         why = str(error).replace("left in place", f"left at {temp_name}")
-        raise EraseError(f"{why}: {_os_reason(exc)}") from exc
+        raise EraseError(f"{why}: {os_reason(exc)}") from exc
     raise error
 
 

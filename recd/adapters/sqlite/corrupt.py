@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from recd.adapters.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, BadRow
 from recd.durable import fsync_dir
-from recd.errors import CatalogueCorrupt, StateError
+from recd.errors import CatalogueCorrupt, StateError, os_reason
 
 C = TypeVar("C", bound=type)
 
@@ -168,8 +168,7 @@ def move_aside(path: Path, now: datetime) -> Path:
         return _move_aside(path, now)
     except OSError as exc:
         raise StateError(
-            f"{exc.filename or path}: cannot move the corrupt catalogue aside: "
-            f"{exc.strerror or exc}"
+            f"{exc.filename or path}: cannot move the corrupt catalogue aside: {os_reason(exc)}"
         ) from exc
 
 

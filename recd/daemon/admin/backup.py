@@ -36,8 +36,8 @@ from recd.core.audit import GENESIS, AuditDraft
 from recd.core.text import printable
 from recd.daemon.admin.dispatch import Loop, _str, iso
 from recd.daemon.control import Caller
-from recd.daemon.runtime import Runtime, adapter, os_reason
-from recd.errors import NotAllowedInState, NotFound, RecdError, UsageError
+from recd.daemon.runtime import Runtime, adapter
+from recd.errors import NotAllowedInState, NotFound, RecdError, UsageError, os_reason
 from recd.ports import AuditMark, CatalogueCopier
 from recd.protocol import Reply
 
