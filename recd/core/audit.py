@@ -189,10 +189,8 @@ def seal_line(
         f'"prev":{_text(prev)},"seq":{seq},"subject":{_text(draft.subject)},"time":{_text(stamp)}}}'
     )
     digest = hashlib.sha256(f"{head},{tail}".encode()).hexdigest()
-    entry = AuditEntry(
-        seq, stamp, draft.actor, draft.action, draft.subject, json.loads(details_json), prev,
-        digest,
-    )  # fmt: skip
+    details = json.loads(details_json)
+    entry = AuditEntry(seq, stamp, draft.actor, draft.action, draft.subject, details, prev, digest)
     line = f'{head},"hash":"{digest}",{tail}\n'.encode()
     return entry, line
 
@@ -349,10 +347,8 @@ def verify(
         prev = last_hash = entry.hash
         if entry.seq in watch:
             watched[entry.seq] = entry.hash
-    return VerifyResult(
-        True, max(last_seq + 1 - first_seq, 0), last_hash, None, None, None, watched,
-        max(first_seq, 1),
-    )  # fmt: skip
+    entries = max(last_seq + 1 - first_seq, 0)
+    return VerifyResult(True, entries, last_hash, None, None, None, watched, max(first_seq, 1))
 
 
 def parse_anchor(text: str) -> Anchor:

@@ -154,7 +154,7 @@ class Daemon:
         self._control: ControlServer | None = None
         self.metrics: Metrics | None = None
         self._index_errors = IndexErrors()  # files that failed to index, logged once each
-        # The source roots as resolved and pinned at start: kept across reloads (_safefs.Root).
+        # The source roots as resolved and pinned at start: kept across reloads (safefs.Root).
         self._roots = adapter("roots.directory")()
         self.watching = Watching(self.events.put, self._count_overflow)
         self._state = DaemonState(clock.now(), os.getpid(), None, ())
@@ -385,7 +385,7 @@ class Daemon:
             mark_at_end(rt.catalogue, rt.audit)
             self._marked = last.seq
 
-    def _check_command(self, command: Command) -> None:
+    def _check_command(self, command: Command[object]) -> None:
         """An admin command that failed unexpectedly (not a refusal, which changes nothing)
         may have written its audit entry but not its catalogue change: the mark stays where
         it is until recd restarts, so that start replays the entries after it."""
@@ -986,7 +986,7 @@ class Daemon:
         return replace(snapshot, audit_log_bytes=extent.live_bytes, audit_segments=extent.segments)
 
 
-def _raise_corrupt(command: Command) -> None:
+def _raise_corrupt(command: Command[object]) -> None:
     """Raise the ``CatalogueCorrupt`` an admin command ended with, if it did."""
     failed = None if command.future.cancelled() else command.future.exception(timeout=0)
     if isinstance(failed, CatalogueCorrupt):

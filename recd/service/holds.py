@@ -64,9 +64,13 @@ class Holds:
         self.audit.append([AuditDraft("hold.placed", hold.id, details, actor.name)], now)
         logger.warning(
             "legal hold %s placed by %s on licence %s (case %s): %d recordings held%s",
-            hold.id, actor.name, scope.licence, case, matched,
+            hold.id,
+            actor.name,
+            scope.licence,
+            case,
+            matched,
             "; the whole licence" if scope.empty else "",
-        )  # fmt: skip
+        )
         return hold, matched
 
     def release(self, hold_id: str, *, reason: str, actor: Actor) -> Released:
@@ -108,9 +112,12 @@ class Holds:
         self.audit.append([AuditDraft("hold.released", hold.id, details, actor.name)], now)
         logger.warning(
             "legal hold %s %s by %s: %d recordings no longer held, none erased before %s",
-            hold.id, "expired" if expired else "released", actor.name, released,
+            hold.id,
+            "expired" if expired else "released",
+            actor.name,
+            released,
             format_human_time(due_from),
-        )  # fmt: skip
+        )
         stored = self.catalogue.hold(hold.id)
         assert stored is not None
         return Released(stored, released, due_from)

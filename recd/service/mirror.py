@@ -64,8 +64,10 @@ class HoldMirror:
             self.audit.append([AuditDraft("hold.mirrored", "s3", details)], self.clock.now())
             logger.info(
                 "S3 legal holds: %d version(s) ON, %d OFF, %d already ON by someone else",
-                report.on, report.off, report.kept,
-            )  # fmt: skip
+                report.on,
+                report.off,
+                report.kept,
+            )
         return report
 
     def _source(self, name: str, store: ObjectStore, report: MirrorReport) -> None:
@@ -124,5 +126,7 @@ class HoldMirror:
         report.failed += 1
         logger.error(
             "cannot %s the S3 legal hold of %s: %s (tried again at the next poll)",
-            what, key, os_reason(exc),
-        )  # fmt: skip
+            what,
+            key,
+            os_reason(exc),
+        )

@@ -95,8 +95,11 @@ class Recovery(EraseUseCase):
         self.catalogue.resolve_intents(erased, dropped)
         logger.warning(
             "recovery: %d confirmed, %d finished, %d failed, %d never started",
-            report.confirmed, report.finished, report.failed, report.dropped,
-        )  # fmt: skip
+            report.confirmed,
+            report.finished,
+            report.failed,
+            report.dropped,
+        )
         return report
 
     def _finish(self, intent: Intent) -> AuditDraft:
@@ -138,9 +141,11 @@ class Recovery(EraseUseCase):
         if where == "temp":
             relpath = f"{rec.relpath.rpartition('/')[0]}/{intent.temp_name}".lstrip("/")
         decision = Decision(
-            Action.ERASE, EraseMethod(plan["method"]), bool(plan["effective"]),
+            Action.ERASE,
+            EraseMethod(plan["method"]),
+            bool(plan["effective"]),
             plan.get("ineffective_reason"),
-        )  # fmt: skip
+        )
         prepared = eraser.prepare(relpath, rec.dev, rec.ino, None)
         try:
             if where == "original" and prepared.facts.size not in (rec.size, 0):
@@ -178,8 +183,11 @@ class Recovery(EraseUseCase):
                 )
             decision = Decision(Action.ERASE, EraseMethod.S3_DELETE, False, OBJECT_STORE)
             return eraser.erase(
-                prepared, decision, pattern=self.config.erase.pattern, verify=False,
+                prepared,
+                decision,
+                pattern=self.config.erase.pattern,
+                verify=False,
                 temp_name=intent.temp_name,
-            )  # fmt: skip
+            )
         finally:
             prepared.close()

@@ -429,7 +429,7 @@ class FileAuditLog(Closing):
             raise ValueError(f"{self.path}: the audit log is closed")
 
     def live(self) -> tuple[int, int, int, int | None]:
-        """The live file as the chain reader (``_auditchain``) sees it at this moment: its read
+        """The live file as the chain reader (``chain``) sees it at this moment: its read
         descriptor, where it starts in the chain, its bytes, and its first entry's seq."""
         first = None if self._first is None else self._first.seq
         return self._rfd, self._base, self._end, first

@@ -7,7 +7,7 @@ scan; a bind-mounted single file is skipped too), never opens a FIFO, socket or 
 (entries are classified by ``lstat`` and only directories are opened), skips excluded directories
 (the state dir) and recd's own in-flight erase names, and tolerates files and directories that
 vanish mid-walk. Directories it cannot read are reported, so the caller does not mistake their
-files for missing ones. The root is opened through ``_safefs.Root``: resolved once, never
+files for missing ones. The root is opened through ``safefs.Root``: resolved once, never
 through a symlink afterwards, and refused if it is no longer the directory seen at start.
 """
 

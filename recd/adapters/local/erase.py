@@ -1,11 +1,11 @@
 """Erase files of one local source root so that their data cannot be recovered (SPEC section 4).
 
 ``LocalEraser.prepare`` opens the indexed file with ``O_PATH|O_NOFOLLOW`` below a root walked
-one directory at a time (``_safefs``), so a symlink or a mount anywhere on the way, or at the
+one directory at a time (``safefs``), so a symlink or a mount anywhere on the way, or at the
 name, is refused (every directory and the file itself must have the root's device and mount id:
 a bind mount of the root's own filesystem is refused too, before a byte is written) and a FIFO,
 socket or device is never opened for I/O. The root itself is opened without following symlinks
-and must still be the directory checked at start (``_safefs.Root``). It checks the file is the
+and must still be the directory checked at start (``safefs.Root``). It checks the file is the
 regular file that was indexed (device, inode, size) and gathers the ``TargetFacts`` that
 ``recd.core.erasure.decide`` needs: the filesystem type (``fstatfs``), ext data journalling
 (the options in force from ``/proc/fs/ext4/<device>/options``, which include a filesystem
