@@ -8,6 +8,7 @@ the exception's exit code.
 from __future__ import annotations
 
 import enum
+import os
 from typing import NamedTuple
 
 
@@ -107,3 +108,18 @@ class CatalogueCorrupt(StateError):
         self.path = path
         self.problem = problem
         super().__init__(f"{path}: the catalogue is corrupt: {problem}")
+
+
+def os_reason(exc: BaseException) -> str:
+    """Why an operation failed, in the words every Unix tool uses: ``No space left on device``.
+
+    An ``OSError`` gives its own text (an adapter may word it: a swapped root says what it
+    found), else its errno's; anything else (an S3 failure without an errno) its message.
+    The one place an error becomes a reason, so one failure reads the same in the log, the
+    audit, recctl's output and a certificate."""
+    if isinstance(exc, OSError):
+        if exc.strerror:
+            return exc.strerror
+        if exc.errno:
+            return os.strerror(exc.errno)
+    return str(exc)

@@ -22,10 +22,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from recd.core.text import printable, printable_lines
+from recd.core.times import HUMAN_TIME
 from recd.errors import UsageError
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-HUMAN_TIME = "%Y-%m-%dT%H:%M:%SZ"  # recd.core.audit.format_human_time's form
 TRACE_INDENT = "  | "  # before each line of a traceback: it belongs to the record above
 #: syslog priorities of the levels (sd-daemon(3)); journald reads them off each line.
 PRIORITIES = {

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import socket
 
+from recd.errors import os_reason
+
 logger = logging.getLogger(__name__)
 
 
@@ -41,7 +43,7 @@ class Notifier:
             if not self._failed:
                 logger.error(
                     "cannot notify systemd at %s: %s (further failures are not logged)",
-                    self.address, exc.strerror or exc,
+                    self.address, os_reason(exc),
                 )  # fmt: skip
             self._failed = True
             return False

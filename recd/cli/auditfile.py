@@ -30,11 +30,11 @@ from recd.core.audit import (
     anchor_problem,
     from_line,
     parse_anchor,
-    parse_time,
     verify,
 )
 from recd.core.auditsegments import GZ, ROTATED, Gap, first_gap, parse_segment, segments
-from recd.errors import AuditCorrupt, ExitCode, RecdError, UsageError
+from recd.core.times import parse_iso, parse_time
+from recd.errors import AuditCorrupt, ExitCode, RecdError, UsageError, os_reason
 
 LIVE = "audit.log"
 
@@ -48,7 +48,7 @@ def _lines(path: Path) -> Iterator[bytes]:
     except OSError as exc:
         if isinstance(exc, gzip.BadGzipFile):
             raise AuditCorrupt(f"{path}: not a gzip file ({exc})") from None
-        raise RecdError(f"{path}: cannot read: {exc.strerror}") from exc
+        raise RecdError(f"{path}: cannot read: {os_reason(exc)}") from exc
     except (EOFError, zlib.error) as exc:
         raise AuditCorrupt(f"{path}: not a complete gzip file ({exc})") from None
 
@@ -64,7 +64,7 @@ def chain_files(path: Path) -> list[Path]:
     try:
         names = os.listdir(path)
     except OSError as exc:
-        raise RecdError(f"{path}: cannot read: {exc.strerror}") from exc
+        raise RecdError(f"{path}: cannot read: {os_reason(exc)}") from exc
     found = segments(LIVE, names)
     gap = first_gap(found)
     if gap is not None:
@@ -107,11 +107,10 @@ def _parse_since(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        since = datetime.fromisoformat(value)
+        return parse_iso(value, UTC)
     except ValueError:
         quoted = json.dumps(value, ensure_ascii=False)
         raise UsageError(f"--since: not an ISO 8601 time: {quoted}") from None
-    return since if since.tzinfo is not None else since.replace(tzinfo=UTC)
 
 
 def _action_matcher(patterns: Sequence[str] | None) -> Callable[[str], bool]:

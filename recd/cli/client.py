@@ -21,7 +21,7 @@ import socket as _socket
 import time
 from pathlib import Path
 
-from recd.errors import DaemonUnavailable, PermissionDenied, RecdError
+from recd.errors import DaemonUnavailable, PermissionDenied, RecdError, os_reason
 from recd.protocol import Reply, Request, decode_reply, encode_request
 
 #: The largest reply read: roughly a million `ls` rows with short paths, fewer with long ones.
@@ -60,7 +60,7 @@ def _connect_error(path: Path, exc: OSError) -> RecdError:
             f"permission denied: cannot connect to {path}; run recctl as root or as a member "
             f"of recd's admin group (daemon.admin_group, default {ADMIN_GROUP})"
         )
-    reason = exc.strerror or str(exc)
+    reason = os_reason(exc)
     return RecdError(f"cannot connect to recd at {path}: {reason}")
 
 
@@ -185,7 +185,7 @@ def _call(
         ) from None
     # What a peer can cause, EPIPE and ECONNRESET, _Exchange handles; this is the kernel's.
     except OSError as exc:  # pragma: no cover (no way to provoke it on a Unix socket)
-        reason = exc.strerror or str(exc)
+        reason = os_reason(exc)
         raise RecdError(f"lost the connection to recd at {socket}: {reason}") from None
     if not data:
         raise RecdError("recd closed the connection without replying (see `journalctl -u recd`)")

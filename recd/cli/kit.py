@@ -16,13 +16,14 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any, NoReturn, TypeAlias
 
 from recd.cli import client
 from recd.cli.render import tables as render
-from recd.errors import ExitCode, RecdError, UsageError
+from recd.core.times import format_iso, parse_iso
+from recd.errors import ExitCode, RecdError, UsageError, os_reason
 from recd.protocol import ErrorKind, ProtocolError, Reply, Request
 
 #: Seconds to wait for the daemon's reply; ``scan`` and ``delete`` wait as long as they take.
@@ -49,16 +50,13 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[Parser]"
 def utc_time(value: str) -> str:
     """An ISO 8601 time argument as ISO 8601 UTC (``2026-12-01T00:00:00Z``); naive is UTC."""
     try:
-        when = datetime.fromisoformat(value)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        when = when.astimezone(UTC)
+        when = parse_iso(value, UTC).astimezone(UTC)
     except (ValueError, OverflowError):
         quoted = json.dumps(value, ensure_ascii=False)
         raise argparse.ArgumentTypeError(
             f"not an ISO 8601 time: {quoted} (use e.g. 2026-12-01 or 2026-12-01T10:00:00Z)"
         ) from None
-    return when.isoformat().replace("+00:00", "Z")
+    return format_iso(when)
 
 
 def positive(value: str) -> int:
@@ -178,7 +176,7 @@ def write_atomically(path: Path, data: bytes, mode: int) -> None:
     try:
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise RecdError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        raise RecdError(f"{path}: cannot write: {os_reason(exc)}") from None
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(data)
@@ -188,7 +186,7 @@ def write_atomically(path: Path, data: bytes, mode: int) -> None:
         os.replace(temporary, path)
     except OSError as exc:
         os.unlink(temporary)
-        raise RecdError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        raise RecdError(f"{path}: cannot write: {os_reason(exc)}") from None
     directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(directory)

@@ -2,12 +2,12 @@
 
 Each command group has a ``build_<group>_parser(subparsers)``; each command a
 ``cmd_<group>_<name>(args) -> ExitCode`` handler, set as the parser's ``handler`` default. The
-legal commands live in their own modules (``recctlholds``: ``hold``; ``recctlrequests``:
-``request``; ``recctldelete``: ``delete``), the helpers every command module shares in
-``clikit``; this module builds the one parser from them all. Handlers raise ``RecdError``s;
-``main`` is the one place that turns them into ``recctl: <message>`` on stderr and an exit
-status. Anything else is a bug and keeps its traceback. Results go to stdout, formatted by
-``render`` (and ``renderlegal``).
+legal and backup commands live in their own modules under ``recd.cli.commands`` (``holds``:
+``hold``; ``requests``: ``request``; ``delete``: ``delete``; ``backup``: ``backup``), the helpers
+every command module shares in ``recd.cli.kit``; this module builds the one parser from them all.
+Handlers raise ``RecdError``s; ``main`` is the one place that turns them into
+``recctl: <message>`` on stderr and an exit status. Anything else is a bug and keeps its
+traceback. Results go to stdout, formatted by ``recd.cli.render`` (``tables`` and ``legal``).
 
 The daemon commands (all but ``audit``) send one request, or for ``delete`` two, over the admin
 socket with ``client.call`` (the wire format is ``recd.protocol``); an error the daemon replies

@@ -13,7 +13,7 @@ from pathlib import Path
 from recd.config.tables import Table, quote, read_toml
 from recd.config.types import Agent, Licence, Verification
 from recd.core.classify import REPLACEMENT
-from recd.errors import ConfigProblem, InvalidValue
+from recd.errors import ConfigProblem, InvalidValue, os_reason
 
 _VERIFICATIONS: tuple[Verification, ...] = ("two-person", "signature")
 _KEY_PREFIX = "ed25519:"
@@ -78,7 +78,7 @@ def _directory_problem(directory: Path, exc: OSError | None) -> str:
         return f"the licences directory {what} ({fallback}); create it, empty if there are none"
     if isinstance(exc, NotADirectoryError):
         return f"the licences directory is not a directory ({fallback})"
-    return f"cannot read the licences directory: {exc.strerror or exc} ({fallback})"
+    return f"cannot read the licences directory: {os_reason(exc)} ({fallback})"
 
 
 def _licence(file: Path, problems: list[ConfigProblem]) -> Licence | None:

@@ -110,8 +110,11 @@ def _s3_source(t: Table, name: str | None, rule: ClassifyRule) -> SourceConfig |
             "use metadata = true for x-amz-meta-* and object tags",
         )
     if bucket is not None and not _BUCKET.fullmatch(bucket):
-        t.report("bucket", f"{quote(bucket)} is not a valid bucket name (3 to 63 characters: "
-                 'lower-case letters, digits, "." and "-")')  # fmt: skip
+        t.report(
+            "bucket",
+            f"{quote(bucket)} is not a valid bucket name (3 to 63 characters: "
+            'lower-case letters, digits, "." and "-")',
+        )
     if name is None or bucket is None:
         return None
     return SourceConfig(

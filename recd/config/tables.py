@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from recd.core.auditsegments import parse_size
 from recd.core.periods import Period, parse_duration, parse_period
-from recd.errors import ConfigProblem, InvalidValue
+from recd.errors import ConfigProblem, InvalidValue, os_reason
 
 _T = TypeVar("_T")
 _S = TypeVar("_S", bound=str)
@@ -215,7 +215,7 @@ def read_toml(path: Path, problems: list[ConfigProblem]) -> dict[str, object] | 
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        report(f"cannot read: {exc.strerror or exc}")
+        report(f"cannot read: {os_reason(exc)}")
         return None
     try:
         text = raw.decode("utf-8")

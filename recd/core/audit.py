@@ -25,15 +25,14 @@ import json
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from recd.core.times import TIME_EXAMPLE, format_time, parse_time
 
 GENESIS = "0" * 64
 
 FIELDS = ("seq", "time", "actor", "action", "subject", "details", "prev", "hash")
-TIME_EXAMPLE = "2026-11-23T13:43:09.123456Z"
-
-_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
@@ -135,36 +134,6 @@ def location_details(location: str) -> dict[str, str]:
     return {"location": location}
 
 
-def format_time(dt: datetime) -> str:
-    """``dt`` in UTC with microseconds and a ``Z``, e.g. 2026-11-23T13:43:09.123456Z.
-
-    Raises ``ValueError`` for a naive datetime: its time zone would be a guess.
-    """
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError(f"naive datetime {dt.isoformat()}: an audit time needs a time zone")
-    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
-def format_human_time(dt: datetime) -> str:
-    """``dt`` in UTC to the second, e.g. 2026-11-23T13:43:09Z (the fraction is dropped).
-
-    The one form of every time recd shows a person: log lines, messages and error replies,
-    recctl's tables, ``STATUS=``. What is kept as evidence or read by programs (the audit log,
-    ``--json``, certificates) keeps ``format_time``'s microseconds. Raises ``ValueError`` for a
-    naive datetime, as ``format_time`` does.
-    """
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError(f"naive datetime {dt.isoformat()}: a time shown needs a time zone")
-    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
-
-
-def parse_time(text: str) -> datetime:
-    """The aware UTC datetime of an entry's ``time`` (the ``format_time`` form only)."""
-    if not _TIME.fullmatch(text):
-        raise ValueError(f"not a UTC time like {TIME_EXAMPLE}: {text!r}")
-    return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
-
-
 def _body(entry: AuditEntry) -> dict[str, Any]:
     return {
         "seq": entry.seq,
@@ -220,10 +189,8 @@ def seal_line(
         f'"prev":{_text(prev)},"seq":{seq},"subject":{_text(draft.subject)},"time":{_text(stamp)}}}'
     )
     digest = hashlib.sha256(f"{head},{tail}".encode()).hexdigest()
-    entry = AuditEntry(
-        seq, stamp, draft.actor, draft.action, draft.subject, json.loads(details_json), prev,
-        digest,
-    )  # fmt: skip
+    details = json.loads(details_json)
+    entry = AuditEntry(seq, stamp, draft.actor, draft.action, draft.subject, details, prev, digest)
     line = f'{head},"hash":"{digest}",{tail}\n'.encode()
     return entry, line
 
@@ -380,10 +347,8 @@ def verify(
         prev = last_hash = entry.hash
         if entry.seq in watch:
             watched[entry.seq] = entry.hash
-    return VerifyResult(
-        True, max(last_seq + 1 - first_seq, 0), last_hash, None, None, None, watched,
-        max(first_seq, 1),
-    )  # fmt: skip
+    entries = max(last_seq + 1 - first_seq, 0)
+    return VerifyResult(True, entries, last_hash, None, None, None, watched, max(first_seq, 1))
 
 
 def parse_anchor(text: str) -> Anchor:

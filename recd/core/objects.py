@@ -173,23 +173,29 @@ def bucket_report(
         lock = f"Object Lock, default retention {lock_mode} {lock_period or ''}".rstrip()
     lines = [(False, f"{where}: {kind}, {lock}")]
     if lock_mode == "COMPLIANCE":
-        lines.append((
-            True,
-            f"{where}: the COMPLIANCE default retention ({lock_period}) cannot be shortened or "
-            "bypassed by anyone: no version can be erased before it ends, not even for a "
-            "verified early-deletion request; such erasures will fail with AccessDenied",
-        ))  # fmt: skip
+        lines.append(
+            (
+                True,
+                f"{where}: the COMPLIANCE default retention ({lock_period}) cannot be shortened or "
+                "bypassed by anyone: no version can be erased before it ends, not even for a "
+                "verified early-deletion request; such erasures will fail with AccessDenied",
+            )
+        )
     if lock_mode == "GOVERNANCE" and not bypass_governance:
-        lines.append((
-            True,
-            f"{where}: the GOVERNANCE default retention ({lock_period}) stops recd deleting a "
-            "version before it ends (such erasures fail with AccessDenied) unless "
-            "bypass_governance = true; keep it no longer than the shortest licence period",
-        ))  # fmt: skip
+        lines.append(
+            (
+                True,
+                f"{where}: the GOVERNANCE default retention ({lock_period}) stops recd deleting a "
+                "version before it ends (such erasures fail with AccessDenied) unless "
+                "bypass_governance = true; keep it no longer than the shortest licence period",
+            )
+        )
     if mirror_legal_holds and lock_mode is None:
-        lines.append((
-            True,
-            f"{where}: mirror_legal_holds = true needs a bucket created with Object Lock; "
-            "recd holds are not mirrored as S3 legal holds",
-        ))  # fmt: skip
+        lines.append(
+            (
+                True,
+                f"{where}: mirror_legal_holds = true needs a bucket created with Object Lock; "
+                "recd holds are not mirrored as S3 legal holds",
+            )
+        )
     return lines

@@ -23,10 +23,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from recd.core.audit import AuditEntry, parse_time
+from recd.core.audit import AuditEntry
 from recd.core.holds import Hold, HoldState
 from recd.core.requests import scope_from_json
 from recd.core.scope import Scope
+from recd.core.times import parse_time
 from recd.errors import UsageError
 
 PLACED = "hold.placed"

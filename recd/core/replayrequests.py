@@ -31,7 +31,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from recd.core.audit import AuditEntry, canonical_json, parse_time
+from recd.core.audit import AuditEntry, canonical_json
+from recd.core.text import UNCLASSIFIED
+from recd.core.times import parse_time
 
 REGISTERED = "request.registered"
 APPROVED = "request.approved"
@@ -496,10 +498,6 @@ def _rearm(breakers: dict[str, BreakerRecord], label: str, entry: AuditEntry) ->
         return
     if entry.seq > breaker.released_seq:
         breakers[label] = replace(breaker, rearmed_seq=entry.seq)
-
-
-#: The breaker label of unclassified recordings (``recd.service.sweep.UNCLASSIFIED``).
-UNCLASSIFIED = "(unclassified)"
 
 
 def _int(value: Any) -> int:

@@ -30,8 +30,9 @@ from typing import Any, Protocol, TypeVar
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from recd.core.audit import canonical_json, format_time
+from recd.core.audit import canonical_json
 from recd.core.scope import Scope, normalise_party
+from recd.core.times import format_time
 from recd.errors import NotAllowedInState, UsageError
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")  # fullmatch: it names a file

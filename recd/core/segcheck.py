@@ -78,8 +78,10 @@ class Print:
             raise ValueError(f"segment print of {name}: not integers")
         if not isinstance(digest, str):
             raise ValueError(f"segment print of {name}: no hash")
-        return cls(Stat(name, first, last, inode, size, ctime_ns),
-                   Ends(first, prev, start, last, digest, end))  # fmt: skip
+        return cls(
+            Stat(name, first, last, inode, size, ctime_ns),
+            Ends(first, prev, start, last, digest, end),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,17 +128,27 @@ def link_between(before: Ends, after: Ends, name: str) -> Finding | None:
             gap = f"entry {before.last + 1} is missing: no file holds it"
         return _segment(name, after.first, f"{gap} (a segment removed?)", "gap")
     if after.first != before.last + 1:
-        return _segment(name, after.first,
-                        f"begins at entry {after.first}, but the file before it ends at entry "
-                        f"{before.last}", "overlap")  # fmt: skip
+        return _segment(
+            name,
+            after.first,
+            f"begins at entry {after.first}, but the file before it ends at entry {before.last}",
+            "overlap",
+        )
     if after.prev != before.hash:
-        return _segment(name, after.first,
-                        f"entry {after.first} does not follow entry {before.last} (prev "
-                        f"{after.prev[:12]}, expected {before.hash[:12]})", "prev")  # fmt: skip
+        return _segment(
+            name,
+            after.first,
+            f"entry {after.first} does not follow entry {before.last} (prev "
+            f"{after.prev[:12]}, expected {before.hash[:12]})",
+            "prev",
+        )
     if after.start != before.end:
-        return _segment(name, after.first,
-                        f"begins at chain byte {after.start}, but the file before it ends at "
-                        f"byte {before.end}", "offset")  # fmt: skip
+        return _segment(
+            name,
+            after.first,
+            f"begins at chain byte {after.start}, but the file before it ends at byte {before.end}",
+            "offset",
+        )
     return None
 
 

@@ -10,6 +10,11 @@ them as a visible escape; printable text, including non-ASCII letters, stays as 
 
 from __future__ import annotations
 
+#: The licence label of a recording no rule classified: its breaker's key (catalogue, audit,
+#: replay), the ``licence`` label of its metrics, and what recctl's tables show for a ``null``
+#: licence in a reply.
+UNCLASSIFIED = "(unclassified)"
+
 
 def _escape(char: str) -> str:
     code = ord(char)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from recd.core.admission import Burst, Limits
 from recd.daemon.serving import Answer, BoundedServer, Count
-from recd.errors import PermissionDenied, RecdError, StateError
+from recd.errors import PermissionDenied, RecdError, StateError, os_reason
 from recd.protocol import (
     MAX_REQUEST,
     ErrorKind,
@@ -156,7 +156,7 @@ class ControlServer:
             if exc.errno == errno.ENOENT and not self.path.parent.is_dir():
                 hint = f" (create {self.path.parent}; under systemd RuntimeDirectory=recd does)"
             raise StateError(
-                f"daemon.socket {self.path}: cannot serve the admin socket: {exc.strerror}{hint}"
+                f"daemon.socket {self.path}: cannot serve the admin socket: {os_reason(exc)}{hint}"
             ) from exc
         st = os.stat(self.path, follow_symlinks=False)
         self._ino = (st.st_dev, st.st_ino)
@@ -190,7 +190,7 @@ class ControlServer:
         except FileNotFoundError:
             return
         except OSError as exc:
-            raise StateError(f"daemon.socket {self.path}: {exc.strerror}") from exc
+            raise StateError(f"daemon.socket {self.path}: {os_reason(exc)}") from exc
         if not stat.S_ISSOCK(st.st_mode):
             raise StateError(f"daemon.socket {self.path}: exists and is not a socket; not touched")
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -198,7 +198,7 @@ class ControlServer:
             probe.connect(str(self.path))
         except OSError as exc:
             if exc.errno not in (errno.ECONNREFUSED, errno.ENOENT):
-                raise StateError(f"daemon.socket {self.path}: {exc.strerror}") from exc
+                raise StateError(f"daemon.socket {self.path}: {os_reason(exc)}") from exc
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
             logger.info("removed a stale admin socket at %s", self.path)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from recd.core.audit import parse_time
+from recd.core.times import parse_time
 
 if TYPE_CHECKING:
     from recd.daemon.runtime import Runtime

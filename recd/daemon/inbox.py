@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Generic, TypeVar
 
 from recd.errors import DaemonUnavailable
 
@@ -23,11 +23,11 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
-class Command:
+class Command(Generic[T]):
     """A change an admin asked for, run on the loop; the asking thread waits on ``future``."""
 
-    fn: Callable[[], Any]
-    future: Future[Any] = field(default_factory=Future)
+    fn: Callable[[], T]
+    future: Future[T] = field(default_factory=Future)
 
     def run(self) -> None:
         if not self.future.set_running_or_notify_cancel():
@@ -40,8 +40,8 @@ class Command:
 
 class Inbox:
     def __init__(self) -> None:
-        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.held: deque[Any] = deque()  # taken off the queue while batching, not yet handled
+        self.queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self.held: deque[object] = deque()  # taken off the queue while batching, not yet handled
         self._signalled = 0
         self._commanded = 0
         self._taken = 0
@@ -53,7 +53,7 @@ class Inbox:
         """A signal or an admin command is waiting."""
         return self._signalled + self._commanded > self._taken
 
-    def signal(self, item: Any) -> None:
+    def signal(self, item: object) -> None:
         """From a signal handler: a queue put and a plain store, nothing that can deadlock."""
         self.queue.put_nowait(item)
         self._signalled += 1
@@ -66,9 +66,9 @@ class Inbox:
                 raise DaemonUnavailable("recd is stopping; try again when it is back")
             self.queue.put(command)
             self._commanded += 1
-        return command.future.result()  # type: ignore[no-any-return]
+        return command.future.result()
 
-    def get(self, timeout: float) -> Any:
+    def get(self, timeout: float) -> object:
         """The next item (held ones first), or None after ``timeout`` seconds."""
         if self.held:
             return self.held.popleft()
@@ -77,16 +77,16 @@ class Inbox:
         except queue.Empty:
             return None
 
-    def took(self, item: Any, file_event: bool) -> None:
+    def took(self, item: object, file_event: bool) -> None:
         """The loop is handling ``item``; urgent ones stop counting as waiting."""
         if item is not None and not file_event:
             # Clamped: an item put on the queue directly (tests) was never counted as sent.
             self._taken = min(self._taken + 1, self._signalled + self._commanded)
 
-    def more(self, accepts: Callable[[Any], bool], limit: int) -> list[Any]:
+    def more(self, accepts: Callable[[object], bool], limit: int) -> list[object]:
         """Up to ``limit`` queued items that ``accepts``, stopping at the first that does not
         (which is held for the next ``get``)."""
-        items: list[Any] = []
+        items: list[object] = []
         while len(items) < limit:
             try:
                 item = self.queue.get_nowait()

@@ -46,11 +46,12 @@ from prometheus_client import ProcessCollector
 from recd import __version__
 from recd.adapters.systemd import Notifier
 from recd.config.load import Config, load
-from recd.core.audit import AuditDraft, format_human_time, format_time, parse_time
+from recd.core.audit import AuditDraft
 from recd.core.backoff import full_jitter
 from recd.core.holds import next_expiry
 from recd.core.logcheck import Finding
 from recd.core.safety import ClockReading, clock_problem, start_gap_problem, trusted_time
+from recd.core.times import format_human_time, format_time, parse_time
 from recd.daemon.admin.backup import Backups
 from recd.daemon.admin.dispatch import Admin, DaemonState, SourceStatus, metrics_snapshot
 from recd.daemon.admin.legal import Legal, Run
@@ -64,7 +65,6 @@ from recd.daemon.runtime import (
     CONFIRM_HINT,
     Runtime,
     open_runtime,
-    os_reason,
     rebuilder,
     report_buckets,
 )
@@ -78,6 +78,7 @@ from recd.errors import (
     NotAllowedInState,
     RecdError,
     StateError,
+    os_reason,
 )
 from recd.ports.audit import AuditLog
 from recd.ports.clock import NO_TELEMETRY, Clock, Telemetry
@@ -155,7 +156,7 @@ class Daemon:
         self._control: ControlServer | None = None
         self.metrics: Metrics | None = None
         self._index_errors = IndexErrors()  # files that failed to index, logged once each
-        # The source roots as resolved and pinned at start: kept across reloads (_safefs.Root).
+        # The source roots as resolved and pinned at start: kept across reloads (safefs.Root).
         self._roots = root_pins()
         self.watching = Watching(self.events.put, self._count_overflow)
         self._state = DaemonState(clock.now(), os.getpid(), None, ())
@@ -386,7 +387,7 @@ class Daemon:
             mark_at_end(rt.catalogue, rt.audit)
             self._marked = last.seq
 
-    def _check_command(self, command: Command) -> None:
+    def _check_command(self, command: Command[object]) -> None:
         """An admin command that failed unexpectedly (not a refusal, which changes nothing)
         may have written its audit entry but not its catalogue change: the mark stays where
         it is until recd restarts, so that start replays the entries after it."""
@@ -706,7 +707,7 @@ class Daemon:
             try:
                 stats = self._scan_source(name)
             except OSError as exc:
-                problems.append(f"source {name}: cannot scan {exc.filename}: {exc.strerror}")
+                problems.append(f"source {name}: cannot scan {exc.filename}: {os_reason(exc)}")
                 continue
             if stats is not None:
                 results.append(stats)
@@ -732,7 +733,7 @@ class Daemon:
         try:
             stats = indexer.run(self.clock.now(), under)
         except OSError as exc:
-            logger.error("source %s: cannot scan %s: %s", name, exc.filename, exc.strerror)
+            logger.error("source %s: cannot scan %s: %s", name, exc.filename, os_reason(exc))
             raise
         finally:
             self._scanning = None
@@ -987,7 +988,7 @@ class Daemon:
         return replace(snapshot, audit_log_bytes=extent.live_bytes, audit_segments=extent.segments)
 
 
-def _raise_corrupt(command: Command) -> None:
+def _raise_corrupt(command: Command[object]) -> None:
     """Raise the ``CatalogueCorrupt`` an admin command ended with, if it did."""
     failed = None if command.future.cancelled() else command.future.exception(timeout=0)
     if isinstance(failed, CatalogueCorrupt):

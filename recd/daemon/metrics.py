@@ -42,8 +42,9 @@ from prometheus_client.metrics_core import Metric
 
 from recd import __version__
 from recd.core.admission import Limits
+from recd.core.text import UNCLASSIFIED
 from recd.daemon.serving import MAX_HTTP_HEAD, BoundedServer, WsgiEndpoint
-from recd.errors import StateError
+from recd.errors import StateError, os_reason
 from recd.ports.records import RequestState
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,6 @@ CLOCK_GUARD_REASONS = ("jump", "behind-audit", "start-gap")
 #: Every request state has a ``recd_requests`` sample, 0 when no request is in it, so that an
 #: alert on one state sees 0 rather than no data.
 REQUEST_STATES = tuple(str(state) for state in RequestState)
-UNCLASSIFIED = "(unclassified)"  # the breaker label recctl shows for unclassified recordings
 ENDPOINTS = ("admin", "metrics")  # recd_connections_refused_total's endpoint label
 REFUSALS = ("limit", "descriptors", "timeout")  # ... and its reason label
 #: recd_catalogue_rebuilds_total's why label (recd.service.rebuild.WHYS)
@@ -621,7 +621,7 @@ def _listen(listen: str, host: str, port: int) -> socket.socket:
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
     except socket.gaierror as exc:
-        raise StateError(f"metrics.listen {listen}: cannot listen: {exc.strerror}") from None
+        raise StateError(f"metrics.listen {listen}: cannot listen: {os_reason(exc)}") from None
     sock = socket.socket(family, kind | socket.SOCK_CLOEXEC, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -629,7 +629,7 @@ def _listen(listen: str, host: str, port: int) -> socket.socket:
         sock.listen(BACKLOG)
     except OSError as exc:
         sock.close()
-        raise StateError(f"metrics.listen {listen}: cannot listen: {exc.strerror or exc}") from None
+        raise StateError(f"metrics.listen {listen}: cannot listen: {os_reason(exc)}") from None
     return sock
 
 

@@ -8,7 +8,6 @@ S3 sources (one client per S3 source, shared by its lister and its eraser). ``ru
 
 from __future__ import annotations
 
-import errno
 import functools
 import logging
 import os
@@ -21,10 +20,11 @@ from typing import TYPE_CHECKING, TextIO
 
 from recd import __version__
 from recd.config.load import Config
-from recd.core.audit import AuditDraft, format_time
+from recd.core.audit import AuditDraft
 from recd.core.objects import bucket_report
 from recd.core.safety import start_gap_problem
 from recd.core.text import plural
+from recd.core.times import format_time
 from recd.daemon import build
 from recd.daemon.evidence import start_evidence
 from recd.errors import (
@@ -33,6 +33,7 @@ from recd.errors import (
     ExitCode,
     NotAllowedInState,
     StateError,
+    os_reason,
 )
 from recd.ports.audit import AuditLog
 from recd.ports.catalogue import Catalogue
@@ -103,7 +104,7 @@ def prepare_state(state: Path) -> None:
         state.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
         (state / "certificates").mkdir(mode=_DIR_MODE, exist_ok=True)
     except OSError as exc:
-        raise StateError(f"{state}: cannot create the state directory: {exc.strerror}") from exc
+        raise StateError(f"{state}: cannot create the state directory: {os_reason(exc)}") from exc
     try:
         _private_dir(state)
         _private_dir(state / "certificates")
@@ -115,7 +116,7 @@ def prepare_state(state: Path) -> None:
         os.close(os.open(state / "catalog.db", flags, _CATALOGUE_MODE))
     except OSError as exc:
         where = exc.filename or state
-        raise StateError(f"{where}: cannot make the state private: {exc.strerror}") from exc
+        raise StateError(f"{where}: cannot make the state private: {os_reason(exc)}") from exc
 
 
 def _private_dir(path: Path) -> None:
@@ -282,7 +283,7 @@ def report_buckets(runtime: Runtime) -> None:
         except OSError as exc:
             logger.warning(
                 "source %s: cannot read the settings of bucket %s: %s (polls will tell)",
-                s.name, s.bucket, exc.strerror or exc,
+                s.name, s.bucket, os_reason(exc),
             )  # fmt: skip
             continue
         for warning, line in bucket_report(
@@ -314,7 +315,7 @@ def scan_all(runtime: Runtime) -> bool:
             indexer.run(runtime.clock.now())
         except OSError as exc:
             ok = False
-            logger.error("source %s: cannot scan %s: %s", name, exc.filename, exc.strerror)
+            logger.error("source %s: cannot scan %s: %s", name, exc.filename, os_reason(exc))
     return ok
 
 
@@ -364,13 +365,6 @@ def run_once(
     if not scanned:
         return ExitCode.FAILED
     return ExitCode.PARTIAL if report.failed else ExitCode.OK
-
-
-def os_reason(exc: BaseException) -> str:
-    """``No space left on device (ENOSPC)`` for an OSError, else the exception's text."""
-    if isinstance(exc, OSError) and exc.errno is not None:
-        return f"{os.strerror(exc.errno)} ({errno.errorcode.get(exc.errno, exc.errno)})"
-    return str(exc)
 
 
 def _once(

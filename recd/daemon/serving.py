@@ -16,7 +16,6 @@ endpoint takes the last ``Limits.fd_reserve`` descriptors: erasing needs them.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import queue
@@ -30,6 +29,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from recd.core.admission import Admission, Burst, Limits, Phase, Timing, admit
+from recd.errors import os_reason
 
 logger = logging.getLogger(__name__)
 
@@ -298,7 +298,7 @@ class BoundedServer:
             now,
             "%s: cannot accept connections: %s; trying again every %g s",
             self.endpoint.name,
-            exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc)),
+            os_reason(exc),
             ACCEPT_BACKOFF,
         )
 

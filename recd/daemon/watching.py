@@ -23,6 +23,7 @@ from typing import Any
 from recd.core.model import FileFacts
 from recd.daemon.build import tree_watcher
 from recd.daemon.runtime import Runtime
+from recd.errors import os_reason
 from recd.ports.source import Source, Watcher, WatchEvent
 
 logger = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ class Watching:
             except OSError as exc:  # a directory on the way cannot be read: not "gone"
                 logger.warning(
                     "source %s: cannot look at %s: %s; reconciling its directory",
-                    event.source, event.relpath, exc.strerror,
+                    event.source, event.relpath, os_reason(exc),
                 )  # fmt: skip
                 parent = event.relpath.rpartition("/")[0]
                 self._reconcile.setdefault(event.source, set()).add(parent)

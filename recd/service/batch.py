@@ -11,7 +11,6 @@ A crash anywhere leaves intents that ``recovery`` settles on the next start.
 
 from __future__ import annotations
 
-import os
 import secrets
 import uuid
 from collections.abc import Iterable, Mapping
@@ -21,6 +20,7 @@ from typing import Any
 from recd.core.audit import AuditDraft, AuditEntry
 from recd.core.erasure import Decision
 from recd.core.model import ERASE_PREFIX, Recording
+from recd.errors import os_reason
 from recd.ports.eraser import EraseError, EraseJob, EraseOutcome, Eraser, PreparedErase
 from recd.ports.records import Intent
 from recd.service import EraseUseCase
@@ -154,7 +154,7 @@ def _erase_all(uc: EraseUseCase, plans: list[Plan]) -> list[EraseOutcome | str]:
                     jobs, pattern=uc.config.erase.pattern, verify=uc.config.erase.verify
                 )
             except OSError as exc:  # the whole batch of this eraser did not happen
-                results = [EraseError(os.strerror(exc.errno or 0) if exc.errno else str(exc))
+                results = [EraseError(os_reason(exc))
                            for _ in jobs]  # fmt: skip
             for n, result in zip(indexes, results, strict=True):
                 if isinstance(result, EraseError):
@@ -185,7 +185,7 @@ def _sync_all(erasers: Iterable[Eraser]) -> str | None:
         try:
             eraser.sync()
         except OSError as exc:
-            failure = f"directory flush failed: {os.strerror(exc.errno or 0)}"
+            failure = f"directory flush failed: {os_reason(exc)}"
     return failure
 
 

@@ -25,6 +25,8 @@ def release_breaker(
     audit.append([AuditDraft("breaker.released", licence, details, actor=actor)], now)
     logger.warning(
         "breaker for %s released by %s: the next sweep erases its %d due recordings",
-        licence, actor, tripped.due,
-    )  # fmt: skip
+        licence,
+        actor,
+        tripped.due,
+    )
     return tripped

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from recd.config.load import Config
-from recd.core.audit import AuditDraft, format_human_time, format_time
+from recd.core.audit import AuditDraft
 from recd.core.holds import Hold
 from recd.core.requests import scope_json
 from recd.core.scope import Scope
+from recd.core.times import format_human_time, format_time
 from recd.errors import NotAllowedInState, NotFound, UsageError
 from recd.ports.audit import AuditLog
 from recd.ports.clock import Clock
@@ -68,9 +69,13 @@ class Holds:
         self.audit.append([AuditDraft("hold.placed", hold.id, details, actor.name)], now)
         logger.warning(
             "legal hold %s placed by %s on licence %s (case %s): %d recordings held%s",
-            hold.id, actor.name, scope.licence, case, matched,
+            hold.id,
+            actor.name,
+            scope.licence,
+            case,
+            matched,
             "; the whole licence" if scope.empty else "",
-        )  # fmt: skip
+        )
         return hold, matched
 
     def release(self, hold_id: str, *, reason: str, actor: Actor) -> Released:
@@ -112,9 +117,12 @@ class Holds:
         self.audit.append([AuditDraft("hold.released", hold.id, details, actor.name)], now)
         logger.warning(
             "legal hold %s %s by %s: %d recordings no longer held, none erased before %s",
-            hold.id, "expired" if expired else "released", actor.name, released,
+            hold.id,
+            "expired" if expired else "released",
+            actor.name,
+            released,
             format_human_time(due_from),
-        )  # fmt: skip
+        )
         stored = self.catalogue.hold(hold.id)
         assert stored is not None
         return Released(stored, released, due_from)

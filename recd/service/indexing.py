@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from recd.config.load import Config, SourceConfig
 from recd.core import classify
 from recd.core.model import FileFacts, Recording, State, recording_id
+from recd.errors import os_reason
 from recd.ports.clock import NO_TELEMETRY, Telemetry
 from recd.ports.records import Known
 from recd.ports.scanning import IndexingCatalogue
@@ -84,8 +85,8 @@ def unchanged(old: Known | Recording, facts: FileFacts) -> bool:
     """Whether ``facts`` are of the file ``old`` was indexed from: same device, inode, size,
     mtime, and ctime and birth time where both are known (an inode number can be reused at
     once by a new file of the same size with an old mtime: ``mv``, ``cp -p``)."""
-    if (old.dev, old.ino, old.size, old.mtime_ns) != (facts.dev, facts.ino, facts.size,
-                                                       facts.mtime_ns):  # fmt: skip
+    same_file = (old.dev, old.ino, old.size, old.mtime_ns)
+    if same_file != (facts.dev, facts.ino, facts.size, facts.mtime_ns):
         return False
     for was, now in ((old.ctime_ns, facts.ctime_ns), (old.btime_ns, facts.btime_ns)):
         if was is not None and now is not None and was != now:
@@ -116,8 +117,11 @@ class IndexErrors:
         logger.error(
             "cannot index %s/%s (%s); skipped, retention goes on for the other files and "
             "this one is tried again at every scan",
-            source, relpath, why, exc_info=not isinstance(exc, (OSError, ValueError)),
-        )  # fmt: skip
+            source,
+            relpath,
+            why,
+            exc_info=not isinstance(exc, (OSError, ValueError)),
+        )
 
     def indexed(self, rows: Sequence[Recording]) -> None:
         """Rows stored: a file among them that failed before is logged again if it fails."""
@@ -199,9 +203,14 @@ class Indexer:
         logger.log(
             logging.DEBUG if under else logging.INFO,
             "scan %s%s: %d files, %d new, %d changed, %d missing, %d unclassified",
-            stats.source, f" ({under})" if under else "", stats.files, stats.new, stats.changed,
-            stats.missing, stats.unclassified,
-        )  # fmt: skip
+            stats.source,
+            f" ({under})" if under else "",
+            stats.files,
+            stats.new,
+            stats.changed,
+            stats.missing,
+            stats.unclassified,
+        )
         return stats
 
     def index_files(
@@ -250,10 +259,13 @@ class Indexer:
         if licence not in self.catalogue.policies():
             self.catalogue.record_policy(licence, policy_key(self.config.period_for(licence)))
         logger.info(
-            "re-indexed %s/%s: %s", name, relpath,
-            "no deadline" if stored[0].deadline is None
+            "re-indexed %s/%s: %s",
+            name,
+            relpath,
+            "no deadline"
+            if stored[0].deadline is None
             else f"deadline {stored[0].deadline:%Y-%m-%d %H:%M:%S} UTC",
-        )  # fmt: skip
+        )
         return stored[0]
 
     def _flush(self) -> None:
@@ -332,9 +344,13 @@ class Indexer:
         if classify.needs_metadata(self.rule, fields):
             metadata = self._read_metadata(facts)
         c = classify.classify(
-            self.rule, facts.relpath, fields=fields, tags=tags, metadata=metadata,
+            self.rule,
+            facts.relpath,
+            fields=fields,
+            tags=tags,
+            metadata=metadata,
             mtime=mtime_of(facts),
-        )  # fmt: skip
+        )
         return Recording(
             id=rid,
             source=facts.source,
@@ -357,8 +373,10 @@ class Indexer:
         except OSError as exc:
             logger.warning(
                 "metadata of %s/%s not read (%s); classified without it until the key changes",
-                facts.source, facts.relpath, exc.strerror or exc,
-            )  # fmt: skip
+                facts.source,
+                facts.relpath,
+                os_reason(exc),
+            )
             return None
 
     def _read_tags(self, facts: FileFacts) -> dict[str, str] | None:

@@ -46,8 +46,12 @@ def check_chain(path: str, audit: AuditLog, checkpoint: AuditCheckpoint | None) 
     if checkpoint is not None and checkpoint.start != base:
         # Rotated since: the checkpoint lies in a closed segment (checked when it was live).
         # Parse from it through the rest of that segment and the live log.
-        return _verify(path, audit, (checkpoint.seq, checkpoint.hash, checkpoint.offset),
-                       audit.digests([end])[-1])  # fmt: skip
+        return _verify(
+            path,
+            audit,
+            (checkpoint.seq, checkpoint.hash, checkpoint.offset),
+            audit.digests([end])[-1],
+        )
     ends = [end] if checkpoint is None else [checkpoint.offset, end]
     start = (0, GENESIS, 0)
     digests = audit.digests(ends)

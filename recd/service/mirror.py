@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from recd.config.load import Config
 from recd.core.audit import AuditDraft
 from recd.core.model import Recording
+from recd.errors import os_reason
 from recd.ports.audit import AuditLog
 from recd.ports.clock import Clock
 from recd.ports.legal import MirrorCatalogue
@@ -67,8 +68,10 @@ class HoldMirror:
             self.audit.append([AuditDraft("hold.mirrored", "s3", details)], self.clock.now())
             logger.info(
                 "S3 legal holds: %d version(s) ON, %d OFF, %d already ON by someone else",
-                report.on, report.off, report.kept,
-            )  # fmt: skip
+                report.on,
+                report.off,
+                report.kept,
+            )
         return report
 
     def _source(self, name: str, store: ObjectStore, report: MirrorReport) -> None:
@@ -127,5 +130,7 @@ class HoldMirror:
         report.failed += 1
         logger.error(
             "cannot %s the S3 legal hold of %s: %s (tried again at the next poll)",
-            what, key, exc.strerror or exc,
-        )  # fmt: skip
+            what,
+            key,
+            os_reason(exc),
+        )

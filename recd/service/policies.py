@@ -26,10 +26,6 @@ def deadline(started: datetime, period: Period | None) -> datetime | None:
     return None if period is None else add_period(started, period)
 
 
-def _deadline(started: datetime, *, period: Period | None) -> datetime | None:
-    return deadline(started, period)
-
-
 def apply_policies(config: Config, catalogue: PolicyCatalogue) -> int:
     """Recompute deadlines of every licence whose retention changed; returns rows updated."""
     stored = catalogue.policies()
@@ -39,7 +35,7 @@ def apply_policies(config: Config, catalogue: PolicyCatalogue) -> int:
         key = policy_key(period)
         if stored.get(licence) == key:
             continue
-        count = catalogue.set_deadlines(licence, key, functools.partial(_deadline, period=period))
+        count = catalogue.set_deadlines(licence, key, functools.partial(deadline, period=period))
         if licence in stored:
             logger.info(
                 "retention of %s changed to %s: %d deadlines recomputed",

@@ -170,8 +170,12 @@ class Rebuild:
                 return None
             self.progress(status)
         replayed = self._replay(relevant, start)
-        replayed = replace(replayed, last_seq=read.last_seq, last_hash=read.last_hash,
-                           problems=(*read.dropped, *replayed.problems))  # fmt: skip
+        replayed = replace(
+            replayed,
+            last_seq=read.last_seq,
+            last_hash=read.last_hash,
+            problems=(*read.dropped, *replayed.problems),
+        )
         held = self.catalogue.restore_holds(replayed.holds)
         # Requests and breakers over the catalogue's own (none when it was lost), from the
         # same entries; idempotent upserts.
@@ -232,20 +236,29 @@ class Rebuild:
                 "%s %s (it reflected entry %d of %d); replayed the %s after it (%s placed or "
                 "released since, %d of them active; requests and breakers brought up to date) "
                 "before erasing anything",
-                self.config.daemon.state_dir / "catalog.db", _SAID[done.why], done.mark_seq,
-                replayed.last_seq, plural(done.entries, "decision"),
-                plural(len(replayed.holds), "legal hold"), replayed.active,
-            )  # fmt: skip
+                self.config.daemon.state_dir / "catalog.db",
+                _SAID[done.why],
+                done.mark_seq,
+                replayed.last_seq,
+                plural(done.entries, "decision"),
+                plural(len(replayed.holds), "legal hold"),
+                replayed.active,
+            )
         else:
             logger.warning(
                 "%s %s; rebuilt %s (%d active, %d released), %s (%d certificates found) and "
                 "%s (%d tripped) from the audit log (seq 1-%d) before erasing anything",
-                self.config.daemon.state_dir / "catalog.db", _SAID[done.why],
-                plural(len(replayed.holds), "legal hold"), replayed.active, replayed.released,
-                plural(counts.get("requests", 0), "request"), counts.get("certificates", 0),
-                plural(counts.get("breakers", 0), "breaker"), counts.get("breakers_tripped", 0),
+                self.config.daemon.state_dir / "catalog.db",
+                _SAID[done.why],
+                plural(len(replayed.holds), "legal hold"),
+                replayed.active,
+                replayed.released,
+                plural(counts.get("requests", 0), "request"),
+                counts.get("certificates", 0),
+                plural(counts.get("breakers", 0), "breaker"),
+                counts.get("breakers_tripped", 0),
                 replayed.last_seq,
-            )  # fmt: skip
+            )
         for problem in problems:
             logger.warning("audit log, rebuilding the catalogue: %s", problem)
         return done
@@ -341,6 +354,9 @@ def acknowledge(
     catalogue.set_audit_mark(AuditMark(entry.seq, entry.hash, end))
     logger.warning(
         "audit log %s acknowledged by %s (%s)%s: erasing resumes",
-        path, actor, reason, "" if problem is None else f" after: {problem.text}",
-    )  # fmt: skip
+        path,
+        actor,
+        reason,
+        "" if problem is None else f" after: {problem.text}",
+    )
     return entry

@@ -25,6 +25,7 @@ from recd.core.replayrequests import (
     RequestRecord,
     replay_decisions,
 )
+from recd.errors import os_reason
 from recd.ports.marks import RebuildCatalogue
 from recd.ports.records import Breaker, ItemOutcome, RequestItem, RequestState, StoredRequest
 
@@ -81,7 +82,7 @@ def check_certificates(requests: Iterable[RequestRecord]) -> tuple[int, list[str
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError as exc:
             problems.append(
-                f"request {record.id}: certificate {path} is lost ({exc.strerror}); the audit "
+                f"request {record.id}: certificate {path} is lost ({os_reason(exc)}); the audit "
                 f"log keeps its SHA-256 {sha256} (entry #{seq}); a new run writes a new one"
             )
             continue

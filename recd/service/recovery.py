@@ -20,6 +20,7 @@ from recd.core.audit import AuditDraft
 from recd.core.erasure import OBJECT_STORE, Action, Decision
 from recd.core.model import EraseMethod, Recording
 from recd.core.objects import ObjectFacts
+from recd.core.times import parse_time
 from recd.ports.audit import AuditLog
 from recd.ports.eraser import EraseError, EraseOutcome, Eraser, Refused
 from recd.ports.records import Intent
@@ -48,7 +49,7 @@ def _outcomes(audit: AuditLog, intents: list[Intent]) -> dict[str, dict[str, dat
     for entry in audit.read_from(min(i.audit_offset for i in intents)):
         iid = entry.details.get("intent")
         if iid in wanted:
-            when = datetime.fromisoformat(entry.time.replace("Z", "+00:00"))
+            when = parse_time(entry.time)
             found.setdefault(iid, {})[entry.action] = when
     return found
 
@@ -89,8 +90,11 @@ class Recovery(EraseUseCase):
         self.catalogue.resolve_intents(erased, dropped)
         logger.warning(
             "recovery: %d confirmed, %d finished, %d failed, %d never started",
-            report.confirmed, report.finished, report.failed, report.dropped,
-        )  # fmt: skip
+            report.confirmed,
+            report.finished,
+            report.failed,
+            report.dropped,
+        )
         return report
 
     def _finish(self, intent: Intent) -> AuditDraft:
@@ -132,9 +136,11 @@ class Recovery(EraseUseCase):
         if where == "temp":
             relpath = f"{rec.relpath.rpartition('/')[0]}/{intent.temp_name}".lstrip("/")
         decision = Decision(
-            Action.ERASE, EraseMethod(plan["method"]), bool(plan["effective"]),
+            Action.ERASE,
+            EraseMethod(plan["method"]),
+            bool(plan["effective"]),
             plan.get("ineffective_reason"),
-        )  # fmt: skip
+        )
         prepared = eraser.prepare(relpath, rec.dev, rec.ino, None)
         try:
             if where == "original" and prepared.facts.size not in (rec.size, 0):
@@ -172,8 +178,11 @@ class Recovery(EraseUseCase):
                 )
             decision = Decision(Action.ERASE, EraseMethod.S3_DELETE, False, OBJECT_STORE)
             return eraser.erase(
-                prepared, decision, pattern=self.config.erase.pattern, verify=False,
+                prepared,
+                decision,
+                pattern=self.config.erase.pattern,
+                verify=False,
                 temp_name=intent.temp_name,
-            )  # fmt: skip
+            )
         finally:
             prepared.close()

@@ -23,13 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from recd import __version__
-from recd.core.audit import (
-    AuditDraft,
-    format_human_time,
-    format_time,
-    location_details,
-    parse_time,
-)
+from recd.core.audit import AuditDraft, location_details
 from recd.core.erasure import Action, decide
 from recd.core.holds import holding
 from recd.core.model import Mode, Recording, State
@@ -43,7 +37,15 @@ from recd.core.requests import (
     whole_licence_refusal,
 )
 from recd.core.scope import Scope
-from recd.errors import NotAllowedInState, NotFound, PermissionDenied, RecdError, UsageError
+from recd.core.times import format_human_time, format_time, parse_time
+from recd.errors import (
+    NotAllowedInState,
+    NotFound,
+    PermissionDenied,
+    RecdError,
+    UsageError,
+    os_reason,
+)
 from recd.ports.eraser import Changed, EraseError, Eraser, EraseTarget, Gone, PreparedErase
 from recd.ports.records import RECD, Actor, ItemOutcome, RequestItem, RequestState, StoredRequest
 from recd.service import EraseUseCase
@@ -664,7 +666,7 @@ class Requests(EraseUseCase):
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise RecdError(f"{path}: cannot read the certificate: {exc.strerror}") from exc
+            raise RecdError(f"{path}: cannot read the certificate: {os_reason(exc)}") from exc
         digest = hashlib.sha256(data).hexdigest()
         if digest != cert["sha256"]:
             raise RecdError(
@@ -814,11 +816,7 @@ def _shown(stored_time: str) -> str:
 
 
 def _why(exc: BaseException) -> str:
-    if isinstance(exc, EraseError):
-        return exc.reason
-    assert isinstance(exc, OSError)
-    # The message the adapter gave (a swapped root says what it found), else the errno's.
-    return exc.strerror or os.strerror(exc.errno or 0)
+    return exc.reason if isinstance(exc, EraseError) else os_reason(exc)
 
 
 def json_text(document: Any) -> str:

@@ -66,8 +66,10 @@ def check_segments(
             files.append((stat, kept[stat.name].ends, False))
             continue
         if verified % PROGRESS == 0:
-            progress(f"checking the audit log: {verified} of {len(reread)} closed segments "
-                     "read (new or changed since the last check)")  # fmt: skip
+            progress(
+                f"checking the audit log: {verified} of {len(reread)} closed segments "
+                "read (new or changed since the last check)"
+            )
         verified += 1
         ends, fault = _verify(audit, stat, os.path.join(where, stat.name))
         problems += _some(fault)
@@ -76,13 +78,17 @@ def check_segments(
     seen = None if live is None else (live.seq, live.prev, audit.live_start())
     if seen is not None:  # the live log continues the last segment
         changed = known is None or known.live != seen
-        files.append((Stat(os.path.basename(path), seen[0], 0, 0, 0, 0),
-                      Ends(*seen, 0, "", 0), changed))  # fmt: skip
+        files.append(
+            (Stat(os.path.basename(path), seen[0], 0, 0, 0, 0), Ends(*seen, 0, "", 0), changed)
+        )
     problems += _links(where, files)
     prints = {stat.name: Print(stat, ends) for stat, ends, _ in files[: len(found)]}
     if verified:
-        logger.info("audit log: %d of %d closed segments read (new or changed since the last "
-                    "check)", verified, len(found))  # fmt: skip
+        logger.info(
+            "audit log: %d of %d closed segments read (new or changed since the last check)",
+            verified,
+            len(found),
+        )
     return SegmentState(problems[0] if problems else None, Prints(prints, seen), verified)
 
 
@@ -97,8 +103,11 @@ def _links(where: str, files: list[tuple[Stat, Ends, bool]]) -> list[Finding]:
             named = stat if fresh or before[0] is None else before[0]
             problem = link_between(before[1], ends, os.path.join(where, named.name))
             if problem is not None and i:
-                files[i - 1] = (files[i - 1][0], replace(before[1], last=ends.first - 1,
-                                hash=ends.prev, end=ends.start), before[2])  # fmt: skip
+                files[i - 1] = (
+                    files[i - 1][0],
+                    replace(before[1], last=ends.first - 1, hash=ends.prev, end=ends.start),
+                    before[2],
+                )
             problems += _some(problem)
         before = (stat, ends, fresh)
     return problems

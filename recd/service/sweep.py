@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,11 +17,14 @@ from datetime import datetime
 from typing import Any
 
 from recd.config.load import Config
-from recd.core.audit import AuditDraft, format_time, location_details, parse_time
+from recd.core.audit import AuditDraft, location_details
 from recd.core.erasure import Action, decide
 from recd.core.model import ERASE_PREFIX, Mode, Recording
 from recd.core.policy import Outcome, verdict
 from recd.core.safety import breaker_trips
+from recd.core.text import UNCLASSIFIED
+from recd.core.times import format_time, parse_time
+from recd.errors import os_reason
 from recd.ports.eraser import Changed, EraseError, Eraser, EraseTarget, Gone, PreparedErase
 from recd.service import EraseUseCase
 from recd.service.batch import Plan, how, method_details, run_batch
@@ -39,7 +41,6 @@ def batch_size(eraser: Eraser) -> int:
 
 
 PAGE = 1000  # due recordings read from the catalogue at a time
-UNCLASSIFIED = "(unclassified)"
 TEMP_PREFIX = ERASE_PREFIX  # the sources never index these names
 
 
@@ -244,7 +245,7 @@ class Sweeper(EraseUseCase):
                 self.reindex_changed(rec)
             return None
         if isinstance(opened, OSError):  # S3: the listing failed (its one-line reason)
-            reason = f"cannot open: {opened.strerror or os.strerror(opened.errno or 0)}"
+            reason = f"cannot open: {os_reason(opened)}"
             self._skip(rec, reason, tally, permanent=False)
             return None
         decision = decide(opened.facts, self.config.erase, now)
@@ -271,9 +272,7 @@ class Sweeper(EraseUseCase):
         try:
             self.reindex(rec.source, rec.relpath)
         except OSError as exc:  # the next scan tries again
-            logger.warning(
-                "%s not re-indexed: %s", location_of(self.roots, rec), exc.strerror or exc
-            )
+            logger.warning("%s not re-indexed: %s", location_of(self.roots, rec), os_reason(exc))
 
     def _skip(self, rec: Recording, reason: str, tally: LicenceTally, *, permanent: bool) -> None:
         """Keep a due recording this time; audit a refusal once, when its reason changes."""

@@ -82,7 +82,7 @@ def test_a_full_audit_disk_pauses_erasing_until_space_returns(
             daemon.step(None)  # the erase.intent entry cannot be written: nothing is erased
             daemon.step(None)
         path = estate.audit_path
-        problem = f"the audit log {path} cannot be written: No space left on device (ENOSPC)"
+        problem = f"the audit log {path} cannot be written: No space left on device"
         assert due.exists()
         assert problem_of(daemon) == problem
         assert daemon.status() == f"erasing paused: {problem}"
@@ -132,7 +132,7 @@ def test_once_with_a_full_audit_disk_erases_nothing_and_exits_74(
     assert exc.value.exit_code is ExitCode.IOERR
     assert int(ExitCode.IOERR) == 74
     assert str(exc.value) == (
-        f"{estate.audit_path}: cannot write the audit log: No space left on device (ENOSPC); "
+        f"{estate.audit_path}: cannot write the audit log: No space left on device; "
         "stopped erasing (an erase whose entry could not be written is settled by the next run)"
     )
     assert due.exists()
@@ -181,7 +181,7 @@ def _eio_run(
         assert due.exists()
         problem = problem_of(daemon) or ""
         assert problem.startswith(f"the audit log {estate.audit_path} cannot be written: ")
-        assert problem.endswith(("Input/output error (EIO)", "Read-only file system (EROFS)"))
+        assert problem.endswith(("Input/output error", "Read-only file system"))
         estate.clock.advance(AUDIT_RETRY_CAP)
         daemon.step(None)  # the retry fails too (the filesystem is read-only now)
         assert due.exists()

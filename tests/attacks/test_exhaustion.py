@@ -6,7 +6,7 @@ has. On tmpfs, recd erases by unlink, which needs no space.
 
 What must hold: ordinary due recordings are still erased (their overwrite reuses their own blocks;
 unlink and rename need none); the sparse file's erase fails with its reason (``write failed: No
-space left on device (ENOSPC) after N of M bytes``), is audited as ``erase.failed`` and never as
+space left on device after N of M bytes``), is audited as ``erase.failed`` and never as
 done, and leaves no erase temp file; ``--once`` exits 4; no traceback. Once space is freed the
 next run must erase it, still at its old deadline (xfail: it does not yet, see below).
 """

@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from recd.cli.client import call
 from recd.config.load import SourceConfig
-from recd.core.audit import format_time
 from recd.core.classify import ClassifyRule
 from recd.core.model import recording_id
+from recd.core.times import format_time
 from recd.daemon.runtime import Runtime, scan_all
 from recd.errors import NotAllowedInState, UsageError
 from recd.ports.records import Actor, RequestState

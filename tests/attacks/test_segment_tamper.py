@@ -16,7 +16,8 @@ from pathlib import Path
 
 from recd.adapters.auditlog.log import FileAuditLog
 from recd.config.types import AuditSettings
-from recd.core.audit import AuditDraft, parse_time, seal_line
+from recd.core.audit import AuditDraft, seal_line
+from recd.core.times import parse_time
 from recd.daemon.runtime import rebuilder
 from tests.estate import Estate
 from tests.fakes import FakeClock

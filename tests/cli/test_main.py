@@ -23,7 +23,8 @@ from recd import __version__
 from recd.cli.auditfile import entries as _entries
 from recd.cli.main import DEFAULT_AUDIT, DEFAULT_SOCKET, build_parser, main
 from recd.cli.render import tables as render
-from recd.core.audit import GENESIS, AuditDraft, AuditEntry, parse_time, seal, to_line
+from recd.core.audit import GENESIS, AuditDraft, AuditEntry, seal, to_line
+from recd.core.times import parse_time
 from recd.errors import ExitCode
 from recd.protocol import ErrorKind, Reply, Request
 from tests.fakedaemon import NOBODY, Delay, FakeDaemon, socket_path

@@ -6,7 +6,7 @@ import hashlib
 import io
 import json
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,17 +21,15 @@ from recd.core.audit import (
     VerifyResult,
     anchor_problem,
     canonical_json,
-    format_human_time,
-    format_time,
     from_line,
     parse_anchor,
     parse_sealed,
-    parse_time,
     seal,
     seal_line,
     to_line,
     verify,
 )
+from recd.core.times import parse_time
 
 T0 = datetime(2026, 11, 23, 13, 43, 9, 123456, tzinfo=UTC)
 GOLDEN_HASH = "681a9c9c61746dd06a233a38e04808efd4e370dd4200db5bff0741b5b8818d88"
@@ -90,75 +88,6 @@ def test_canonical_json_refuses_lone_surrogates():
 def test_canonical_json_refuses_values_json_cannot_hold():
     with pytest.raises(TypeError):
         canonical_json({"x": {1, 2}})
-
-
-# times ------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("dt", "text"),
-    [
-        (T0, "2026-11-23T13:43:09.123456Z"),
-        (datetime(2026, 11, 23, 13, 43, 9, tzinfo=UTC), "2026-11-23T13:43:09.000000Z"),
-        (
-            datetime(2026, 11, 23, 14, 43, 9, 5, tzinfo=timezone(timedelta(hours=1))),
-            "2026-11-23T13:43:09.000005Z",
-        ),
-        (datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC), "0999-01-02T03:04:05.000000Z"),
-    ],
-)
-def test_format_time_is_utc_with_microseconds_and_z(dt, text):
-    assert format_time(dt) == text
-    assert parse_time(text) == dt
-
-
-def test_format_time_refuses_naive_datetimes():
-    with pytest.raises(ValueError) as exc:
-        format_time(datetime(2026, 11, 23, 13, 43, 9))
-    assert str(exc.value) == ("naive datetime 2026-11-23T13:43:09: an audit time needs a time zone")
-
-
-@pytest.mark.parametrize(
-    ("dt", "text"),
-    [
-        (T0, "2026-11-23T13:43:09Z"),  # cut to the second, never rounded up
-        (datetime(2026, 11, 23, 13, 43, 9, 999999, tzinfo=UTC), "2026-11-23T13:43:09Z"),
-        (
-            datetime(2026, 11, 23, 14, 43, 9, 5, tzinfo=timezone(timedelta(hours=1))),
-            "2026-11-23T13:43:09Z",
-        ),
-        (datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC), "0999-01-02T03:04:05Z"),
-    ],
-)
-def test_format_human_time_is_utc_to_the_second(dt, text):
-    assert format_human_time(dt) == text
-
-
-def test_format_human_time_refuses_naive_datetimes():
-    with pytest.raises(ValueError) as exc:
-        format_human_time(datetime(2026, 11, 23, 13, 43, 9))
-    assert str(exc.value) == "naive datetime 2026-11-23T13:43:09: a time shown needs a time zone"
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "2026-11-23T13:43:09Z",
-        "2026-11-23T13:43:09.123456+00:00",
-        "2026-11-23 13:43:09.123456Z",
-        "2026-11-23T13:43:09.123456Z ",
-        "\uff12026-11-23T13:43:09.123456Z",  # FULLWIDTH DIGIT TWO: a digit to \d, not to recd
-    ],
-)
-def test_parse_time_accepts_only_the_written_form(text):
-    with pytest.raises(ValueError) as exc:
-        parse_time(text)
-    assert str(exc.value) == f"not a UTC time like 2026-11-23T13:43:09.123456Z: {text!r}"
-
-
-def test_parse_time_refuses_impossible_dates():
-    with pytest.raises(ValueError, match=r"month must be in 1\.\.12"):
-        parse_time("2026-13-23T13:43:09.123456Z")
 
 
 # seal, to_line, from_line -----------------------------------------------------------------------

@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from recd.core.audit import GENESIS, AuditDraft, AuditEntry, format_time, seal
+from recd.core.audit import GENESIS, AuditDraft, AuditEntry, seal
 from recd.core.holds import HoldState
 from recd.core.rebuild import replay_holds
 from recd.core.scope import Scope
+from recd.core.times import format_time
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 GRACE = timedelta(days=7)

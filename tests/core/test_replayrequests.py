@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recd.core.audit import GENESIS, AuditDraft, AuditEntry, format_time, seal
+from recd.core.audit import GENESIS, AuditDraft, AuditEntry, seal
 from recd.core.replayrequests import (
     HELD_NOTE,
     BreakerRecord,
@@ -20,6 +20,7 @@ from recd.core.replayrequests import (
     replay_decisions,
     replay_requests,
 )
+from recd.core.times import format_time
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 R1, R2, R3, R4 = (f"{n:020x}" for n in (1, 2, 3, 4))

@@ -36,7 +36,7 @@ def estate(tmp_path: Path, fake_clock: FakeClock) -> Estate:
     return estate
 
 
-def damaging(estate: Estate, sql: str) -> Command:
+def damaging(estate: Estate, sql: str) -> Command[None]:
     """A loop item that damages a row (as a disk would, between two reads of the loop's)."""
 
     def damage() -> None:

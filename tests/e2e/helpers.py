@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from recd.core.audit import format_time, parse_time, verify
+from recd.core.audit import verify
 from recd.core.model import recording_id
+from recd.core.times import format_time, parse_time
 from tests.fakes import NotifyListener
 
 CONFIG = """\

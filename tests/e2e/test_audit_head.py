@@ -8,7 +8,8 @@ import json
 import os
 from pathlib import Path
 
-from recd.core.audit import GENESIS, AuditDraft, AuditEntry, from_line, parse_time, seal, to_line
+from recd.core.audit import GENESIS, AuditDraft, AuditEntry, from_line, seal, to_line
+from recd.core.times import parse_time
 from tests.e2e.helpers import audit_entries, recctl, recd, write_estate, write_recording
 
 RUNS = 3

@@ -23,7 +23,8 @@ import pytest
 
 from recd.adapters.auditlog.log import FileAuditLog
 from recd.config.types import AuditSettings
-from recd.core.audit import AuditDraft, parse_time, seal_line
+from recd.core.audit import AuditDraft, seal_line
+from recd.core.times import parse_time
 from tests.e2e.helpers import (
     audit_entries,
     free_port,

@@ -14,10 +14,11 @@ import pytest
 
 from recd.adapters.auditlog.log import FileAuditLog
 from recd.config.types import AuditSettings
-from recd.core.audit import GENESIS, AuditDraft, parse_time, seal_line
+from recd.core.audit import GENESIS, AuditDraft, seal_line
 from recd.core.holds import HoldState
 from recd.core.model import recording_id
 from recd.core.scope import Scope
+from recd.core.times import parse_time
 from recd.daemon.runtime import Runtime, rebuilder, scan_all
 from recd.ports.records import RECD, Actor, AuditMark
 from recd.service.holds import Holds

@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from recd.config.load import Licence
 from recd.config.types import Agent
-from recd.core.audit import format_time
 from recd.core.model import EraseMethod, State, recording_id
 from recd.core.periods import parse_period
 from recd.core.requests import RequestInvalid
 from recd.core.scope import Scope
+from recd.core.times import format_time
 from recd.daemon.runtime import Runtime, reindex, scan_all
 from recd.errors import NotAllowedInState, NotFound, PermissionDenied, RecdError, UsageError
 from recd.ports.records import Actor, ItemOutcome, RequestState

@@ -17,8 +17,9 @@ import pytest
 from recd.adapters.auditlog.log import FileAuditLog
 from recd.adapters.sqlite.catalogue import SqliteCatalogue
 from recd.config.types import AuditCompression, AuditSettings
-from recd.core.audit import AuditDraft, parse_time, seal_line
+from recd.core.audit import AuditDraft, seal_line
 from recd.core.logcheck import SEGMENT
+from recd.core.times import parse_time
 from recd.daemon.runtime import rebuilder
 from recd.ports.catalogue import Catalogue
 from recd.service.rebuild import acknowledge

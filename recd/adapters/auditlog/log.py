@@ -50,7 +50,7 @@ from recd.config.types import AuditSettings
 from recd.core.audit import GENESIS, AuditDraft, AuditEntry, parse_sealed, seal_line
 from recd.core.auditsegments import NEW, ROTATED, Gap, segment_name
 from recd.core.segcheck import Stat
-from recd.errors import AuditCorrupt, StateError
+from recd.errors import AuditCorrupt, StateError, os_reason
 from recd.ports.audit import AuditExtent
 
 logger = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class FileAuditLog(Closing):
         try:
             return cls._open(path, now, settings or AuditSettings())
         except OSError as exc:
-            raise StateError(f"{path}: cannot open the audit log: {exc.strerror}") from exc
+            raise StateError(f"{path}: cannot open the audit log: {os_reason(exc)}") from exc
 
     @classmethod
     def _open(cls, path: Path, now: datetime, settings: AuditSettings) -> FileAuditLog:
@@ -257,7 +257,7 @@ class FileAuditLog(Closing):
         except OSError as exc:
             self.failure = self.failure or exc  # the append's own error says more
             self._broken = (
-                f"{self.path}: an append failed and could not be undone ({exc.strerror}); "
+                f"{self.path}: an append failed and could not be undone ({os_reason(exc)}); "
                 "restart recd to repair the log"
             )
         else:
@@ -303,7 +303,7 @@ class FileAuditLog(Closing):
             if not self._rotate_failed:
                 logger.warning(
                     "cannot rotate the audit log %s into %s: %s; trying again after the next "
-                    "append", self.path, name, exc.strerror or exc,
+                    "append", self.path, name, os_reason(exc),
                 )  # fmt: skip
             self._rotate_failed = True
             return
@@ -317,7 +317,7 @@ class FileAuditLog(Closing):
         try:
             files.fsync_dir(self.path.parent)
         except OSError as exc:
-            logger.warning("audit log rotated, but %s: %s", self.path.parent, exc.strerror)
+            logger.warning("audit log rotated, but %s: %s", self.path.parent, os_reason(exc))
         logger.info("audit log rotated: entries %d-%d closed into %s", first, last, segment)
         if self._settings.compress == "gzip":
             self._compress(segment)
@@ -328,7 +328,7 @@ class FileAuditLog(Closing):
         except OSError as exc:
             logger.warning(
                 "cannot compress audit log segment %s: %s; it stays uncompressed until recd "
-                "starts again", segment, exc.strerror or exc,
+                "starts again", segment, os_reason(exc),
             )  # fmt: skip
             return
         logger.info("audit log segment %s compressed into %s", segment, packed.name)
@@ -429,7 +429,7 @@ class FileAuditLog(Closing):
             raise ValueError(f"{self.path}: the audit log is closed")
 
     def live(self) -> tuple[int, int, int, int | None]:
-        """The live file as the chain reader (``_auditchain``) sees it at this moment: its read
+        """The live file as the chain reader (``chain``) sees it at this moment: its read
         descriptor, where it starts in the chain, its bytes, and its first entry's seq."""
         first = None if self._first is None else self._first.seq
         return self._rfd, self._base, self._end, first

@@ -7,7 +7,7 @@ scan; a bind-mounted single file is skipped too), never opens a FIFO, socket or 
 (entries are classified by ``lstat`` and only directories are opened), skips excluded directories
 (the state dir) and recd's own in-flight erase names, and tolerates files and directories that
 vanish mid-walk. Directories it cannot read are reported, so the caller does not mistake their
-files for missing ones. The root is opened through ``_safefs.Root``: resolved once, never
+files for missing ones. The root is opened through ``safefs.Root``: resolved once, never
 through a symlink afterwards, and refused if it is no longer the directory seen at start.
 """
 
@@ -25,6 +25,7 @@ from typing import IO
 
 from recd.adapters.local import safefs as _safefs
 from recd.core.model import ERASE_PREFIX, FileFacts
+from recd.errors import os_reason
 from recd.ports.source import ScanTotals
 
 logger = logging.getLogger(__name__)
@@ -182,12 +183,12 @@ class DirectorySource:
         except OSError as exc:
             if exc.errno in GONE:
                 return  # vanished, or swapped for a symlink or file since listed
-            self._unreadable(relpath, os.strerror(exc.errno or 0))
+            self._unreadable(relpath, os_reason(exc))
             return
         try:
             yield from self._walk(sub_fd, walk, relpath + "/", depth + 1)
         except OSError as exc:
-            self._unreadable(relpath, os.strerror(exc.errno or 0))
+            self._unreadable(relpath, os_reason(exc))
         finally:
             os.close(sub_fd)
 

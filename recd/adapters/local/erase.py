@@ -1,11 +1,11 @@
 """Erase files of one local source root so that their data cannot be recovered (SPEC section 4).
 
 ``LocalEraser.prepare`` opens the indexed file with ``O_PATH|O_NOFOLLOW`` below a root walked
-one directory at a time (``_safefs``), so a symlink or a mount anywhere on the way, or at the
+one directory at a time (``safefs``), so a symlink or a mount anywhere on the way, or at the
 name, is refused (every directory and the file itself must have the root's device and mount id:
 a bind mount of the root's own filesystem is refused too, before a byte is written) and a FIFO,
 socket or device is never opened for I/O. The root itself is opened without following symlinks
-and must still be the directory checked at start (``_safefs.Root``). It checks the file is the
+and must still be the directory checked at start (``safefs.Root``). It checks the file is the
 regular file that was indexed (device, inode, size) and gathers the ``TargetFacts`` that
 ``recd.core.erasure.decide`` needs: the filesystem type (``fstatfs``), ext data journalling
 (the options in force from ``/proc/fs/ext4/<device>/options``, which include a filesystem
@@ -54,7 +54,7 @@ from recd.adapters._closing import Closing
 from recd.adapters._erasing import SingleErase
 from recd.adapters.local import checks
 from recd.adapters.local import safefs as _safefs
-from recd.adapters.local.overwrite import WriteLease, os_reason, overwrite_held, step
+from recd.adapters.local.overwrite import WriteLease, overwrite_held, step
 from recd.adapters.local.probes import (
     EXT_NAMES,
     ExtFilesystems,
@@ -66,7 +66,15 @@ from recd.adapters.local.probes import (
 )
 from recd.core.erasure import Action, TargetFacts
 from recd.core.model import EraseMethod, ErasePattern, Stamps
-from recd.ports.eraser import EraseError, EraseJob, EraseOutcome, EraseTarget, Gone, PreparedErase
+from recd.errors import os_reason
+from recd.ports.eraser import (
+    EraseError,
+    EraseJob,
+    EraseOutcome,
+    EraseTarget,
+    Gone,
+    PreparedErase,
+)
 
 __all__ = ["EraseResult", "LocalEraser", "Prepared"]
 
@@ -272,7 +280,7 @@ class LocalEraser(SingleErase[EraseResult], Closing):
             except EraseError as exc:
                 out.append(exc)
             except OSError as exc:
-                out.append(EraseError(os.strerror(exc.errno or 0)))
+                out.append(EraseError(os_reason(exc)))
             except Exception as exc:  # one file must never stop the batch
                 relpath = getattr(job.prepared, "relpath", "?")
                 out.append(_unexpected("erase", relpath, exc))

@@ -28,6 +28,7 @@ from recd.adapters._closing import Closing
 from recd.adapters.local.checks import Held, is_inode
 from recd.adapters.local.probes import LEASE_BREAK_SIGNAL
 from recd.core.model import ErasePattern
+from recd.errors import os_reason
 from recd.ports.eraser import EraseError, Refused
 
 RENAME_NOREPLACE = 1
@@ -49,12 +50,6 @@ def rename_noreplace(dir_fd: int, old: str, new: str) -> None:
     if rc != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err), new)
-
-
-def os_reason(exc: OSError) -> str:
-    """``No space left on device (ENOSPC)``."""
-    code = exc.errno or 0
-    return f"{os.strerror(code)} ({errno.errorcode.get(code, code)})"
 
 
 @contextlib.contextmanager

@@ -28,6 +28,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from recd.errors import os_reason
+
 logger = logging.getLogger(__name__)
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -211,9 +213,10 @@ class Root:
             fd, ident = self._open_checked()
         except RootChanged as exc:
             alerted = self._pins.alerted
-            if alerted.get(self.resolved) != exc.strerror:
-                alerted[self.resolved] = str(exc.strerror)
-                logger.error("source root %s refused: %s", self.path, exc.strerror)
+            reason = os_reason(exc)
+            if alerted.get(self.resolved) != reason:
+                alerted[self.resolved] = reason
+                logger.error("source root %s refused: %s", self.path, reason)
             raise
         if self._pins.alerted.pop(self.resolved, None) is not None:
             logger.warning("source root %s is the directory checked at start again", self.path)

@@ -89,6 +89,7 @@ from watchdog.observers.inotify_c import (
 )
 
 from recd.core.model import ERASE_PREFIX
+from recd.errors import os_reason
 from recd.ports.source import WatchEvent, WatchKind
 
 __all__ = ["EVENT_FILTER", "ERASE_PREFIX", "TreeWatcher", "WatchEvent", "WatchKind"]
@@ -243,7 +244,7 @@ class TreeWatcher:
             observer.start()
         except OSError as exc:
             self._failed(exc)
-            self._degrade(f"cannot watch: {exc.strerror}")  # unless _failed did
+            self._degrade(f"cannot watch: {os_reason(exc)}")  # unless _failed did
         with self._lock:
             reason = self.degraded  # (the property: set meanwhile by _degrade)
             self._running = reason is None

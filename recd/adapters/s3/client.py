@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[impor
 
 from recd.config.types import SourceConfig
 from recd.core.objects import NULL_VERSION, ObjectVersion, common_prefix
+from recd.core.times import format_iso
 
 #: Operations whose body must carry Content-MD5 on stores that predate flexible checksums.
 MD5_OPERATIONS = ("DeleteObjects", "PutObjectLegalHold")
@@ -107,12 +108,8 @@ def to_ns(moment: datetime) -> int:
     return (moment - EPOCH) // timedelta(microseconds=1) * 1000
 
 
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def iso_ns(ns: int) -> str:
-    return iso(EPOCH + timedelta(microseconds=ns // 1000))
+    return format_iso(EPOCH + timedelta(microseconds=ns // 1000))
 
 
 def version_of(entry: Mapping[str, Any], marker: bool) -> ObjectVersion:

@@ -42,7 +42,7 @@ from typing import Any, Literal, NoReturn
 
 from recd.adapters._closing import Closing
 from recd.adapters._erasing import SingleErase
-from recd.adapters.s3.client import GONE_CODES, Lister, S3Error, calls, iso, iso_ns, valid_key
+from recd.adapters.s3.client import GONE_CODES, Lister, S3Error, calls, iso_ns, valid_key
 from recd.adapters.s3.objectlock import ObjectLock
 from recd.config.types import SourceConfig
 from recd.core.backoff import ceiling, full_jitter
@@ -54,6 +54,8 @@ from recd.core.objects import (
     common_prefix,
     delete_batches,
 )
+from recd.core.times import format_iso
+from recd.errors import os_reason
 from recd.ports.eraser import (
     EraseError,
     EraseJob,
@@ -364,11 +366,13 @@ class S3Eraser(SingleErase[EraseOutcome], ObjectLock, Closing):
         for attempt in range(self.confirm_attempts):
             if attempt:
                 self._pause(attempt)
-            at = iso(datetime.now(UTC))
+            at = format_iso(datetime.now(UTC))
             try:
                 left = self._lister.exactly(sorted(waiting))
             except S3Error as exc:
-                why = f"deleted, but the confirmation listing failed: {exc.strerror}; not confirmed"
+                why = (
+                    f"deleted, but the confirmation listing failed: {os_reason(exc)}; not confirmed"
+                )
                 return confirmed, problems | dict.fromkeys(waiting, why)
             lagging: dict[str, set[str]] = {}
             for key, ids in waiting.items():
@@ -428,7 +432,7 @@ def _raise_read_error(exc: S3Error, version_id: str) -> NoReturn:
         raise Gone(f"version {version_id} is gone ({exc.code})") from exc
     if exc.code in ("PreconditionFailed", "412"):
         raise Refused(f"version {version_id} changed since it was listed") from exc
-    raise EraseError(f"cannot read version {version_id}: {exc.strerror}", {exc.code: 1}) from exc
+    raise EraseError(f"cannot read version {version_id}: {os_reason(exc)}", {exc.code: 1}) from exc
 
 
 def _errors(

@@ -17,10 +17,18 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
-from recd.adapters.s3.client import GONE_CODES, Lister, S3Error, calls
+from recd.adapters.s3.client import (
+    GONE_CODES,
+    Lister,
+    S3Error,
+    calls,
+)
 from recd.config.types import SourceConfig
 from recd.core.model import FileFacts
-from recd.core.objects import KeySummary, summarise
+from recd.core.objects import (
+    KeySummary,
+    summarise,
+)
 from recd.ports.source import ScanTotals
 
 __all__ = ["S3ScanReport", "S3Source"]

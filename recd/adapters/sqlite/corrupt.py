@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from recd.adapters.sqlite.rows import BadRow
 from recd.adapters.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 from recd.durable import fsync_dir
-from recd.errors import CatalogueCorrupt, StateError
+from recd.errors import CatalogueCorrupt, StateError, os_reason
 
 C = TypeVar("C", bound=type)
 
@@ -169,8 +169,7 @@ def move_aside(path: Path, now: datetime) -> Path:
         return _move_aside(path, now)
     except OSError as exc:
         raise StateError(
-            f"{exc.filename or path}: cannot move the corrupt catalogue aside: "
-            f"{exc.strerror or exc}"
+            f"{exc.filename or path}: cannot move the corrupt catalogue aside: {os_reason(exc)}"
         ) from exc
 
 

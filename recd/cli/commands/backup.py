@@ -54,7 +54,7 @@ from recd.core.backup import (
     parse_manifest,
     segment_range,
 )
-from recd.errors import ExitCode, PermissionDenied, RecdError, UsageError
+from recd.errors import ExitCode, PermissionDenied, RecdError, UsageError, os_reason
 from recd.protocol import Request
 
 _CHUNK = 1024 * 1024
@@ -63,14 +63,10 @@ _NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
-def _why(exc: OSError) -> str:
-    return exc.strerror or str(exc)
-
-
 def _fail(path: Path, doing: str, exc: OSError) -> RecdError:
     """The error for an OSError on ``path``; permission problems exit 77."""
     cls = PermissionDenied if exc.errno in (errno.EACCES, errno.EPERM) else RecdError
-    return cls(f"{path}: {doing}: {_why(exc)}")
+    return cls(f"{path}: {doing}: {os_reason(exc)}")
 
 
 # --- the target directory ------------------------------------------------------------------------
@@ -320,14 +316,14 @@ def _hash(dirfd: int, name: str) -> tuple[int, str] | str:
     except FileNotFoundError:
         return "missing"
     except OSError as exc:
-        return f"cannot read it: {_why(exc)}"
+        return f"cannot read it: {os_reason(exc)}"
     digest, size = hashlib.sha256(), 0
     try:
         while chunk := os.read(fd, _CHUNK):
             digest.update(chunk)
             size += len(chunk)
     except OSError as exc:
-        return f"cannot read it: {_why(exc)}"
+        return f"cannot read it: {os_reason(exc)}"
     finally:
         os.close(fd)
     return size, digest.hexdigest()
@@ -344,7 +340,7 @@ def _chain_lines(dirfd: int, names: list[str]) -> Iterator[bytes]:
             with raw, gzip.GzipFile(fileobj=raw) if name.endswith(".gz") else raw as lines:
                 yield from lines
         except OSError as exc:  # gzip.BadGzipFile is one
-            raise _Unreadable(f"{name}: {_why(exc)}") from None
+            raise _Unreadable(f"{name}: {os_reason(exc)}") from None
         except (EOFError, zlib.error) as exc:
             raise _Unreadable(f"{name}: not a whole gzip file ({exc})") from None
 
@@ -407,7 +403,7 @@ def verify_backup(path: Path) -> tuple[Manifest | None, list[str]]:
             with os.fdopen(fd, "rb") as file:
                 manifest = parse_manifest(file.read())
         except (OSError, ValueError) as exc:
-            reason = _why(exc) if isinstance(exc, OSError) else str(exc)
+            reason = os_reason(exc)
             return None, [f"{MANIFEST}: {reason} (an interrupted backup has none)"]
         problems = [f"{MANIFEST}: {p}" for p in manifest_problems(manifest)]
         found = {f.name: _hash(dirfd, f.name) for f in manifest.files}

@@ -24,7 +24,8 @@ from typing import Any
 from recd.cli import kit as clikit
 from recd.cli.kit import EPILOG, Subparsers
 from recd.cli.render import legal as renderlegal
-from recd.errors import ExitCode, RecdError, UsageError
+from recd.core.times import format_human_time
+from recd.errors import ExitCode, RecdError, UsageError, os_reason
 from recd.protocol import MAX_REQUEST
 
 STATES = ("received", "verified", "rejected", "executing", "completed", "partial")
@@ -88,7 +89,7 @@ def read_document(name: str) -> dict[str, Any]:
             with Path(name).open("rb") as file:
                 data = file.read(MAX_REQUEST + 1)
     except OSError as exc:
-        raise RecdError(f"{label}: cannot read: {exc.strerror or exc}") from None
+        raise RecdError(f"{label}: cannot read: {os_reason(exc)}") from None
     if len(data) > MAX_REQUEST:
         # Not a request (a recording given by mistake?), and more than the daemon takes.
         raise UsageError(f"{label}: larger than {MAX_REQUEST // 1024} KiB: not a request file")
@@ -113,7 +114,7 @@ def read_document(name: str) -> dict[str, Any]:
 def document_from_flags(args: argparse.Namespace, now: datetime) -> dict[str, Any]:
     """The request object the field flags describe; ``received`` is ``now`` unless given."""
     document: dict[str, Any] = {
-        "received": now.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "received": format_human_time(now),
         "requested_by": {},
         "scope": {"recordings": [], "call_ids": [], "party": None, "from": None, "to": None},
     }

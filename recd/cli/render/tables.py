@@ -14,12 +14,14 @@ import contextlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
-from recd.core.audit import FIELDS, AuditEntry, format_human_time, parse_time
+from recd.core.audit import FIELDS, AuditEntry
+from recd.core.text import UNCLASSIFIED
 from recd.core.text import plural as plural  # noqa: PLC0414 (re-exported for the CLI)
 from recd.core.text import printable as printable  # noqa: PLC0414 (re-exported for the CLI)
+from recd.core.times import format_human_time, parse_iso, parse_time
 
 GAP = "  "
 AUDIT_HEADERS = ("SEQ", "TIME", "ACTOR", "ACTION", "SUBJECT", "DETAILS")
@@ -140,7 +142,6 @@ def audit_json(entry: AuditEntry) -> dict[str, Any]:
 # fields of each command). A field missing or of the wrong type raises KeyError, TypeError or
 # ValueError; recctl reports that as a reply it cannot read.
 
-UNCLASSIFIED = "(unclassified)"
 SOURCE_HEADERS = ("SOURCE", "TYPE", "WATCH", "SCAN", "LAST SCAN", "TOOK")
 LICENCE_HEADERS = ("LICENCE", "RECORDINGS", "SIZE", "DUE")
 RECORDING_HEADERS = ("ID", "LICENCE", "STARTED", "DEADLINE", "SIZE", "STATE", "LOCATION")
@@ -166,10 +167,10 @@ def human_time(value: str | None, none: str = "-") -> str:
     if value is None:
         return none
     try:
-        when = datetime.fromisoformat(value)
+        when = parse_iso(value, UTC)
     except ValueError:
         return value
-    return format_human_time(when if when.tzinfo is not None else when.replace(tzinfo=UTC))
+    return format_human_time(when)
 
 
 def cell(value: Any) -> str:

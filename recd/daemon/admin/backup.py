@@ -37,8 +37,8 @@ from recd.core.text import printable
 from recd.daemon.admin.dispatch import Loop, _str, iso
 from recd.daemon.build import open_copier
 from recd.daemon.control import Caller
-from recd.daemon.runtime import Runtime, os_reason
-from recd.errors import NotAllowedInState, NotFound, RecdError, UsageError
+from recd.daemon.runtime import Runtime
+from recd.errors import NotAllowedInState, NotFound, RecdError, UsageError, os_reason
 from recd.ports.records import AuditMark
 from recd.protocol import Reply
 

@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 from recd import __version__
 from recd.config.load import Config
 from recd.core.model import FIELDS, Recording, State, UnclassifiedPolicy
+from recd.core.times import format_iso, parse_iso
 from recd.daemon.control import Caller
 from recd.daemon.metrics import LicenceTotals, S3Totals, Snapshot, SourceState
 from recd.errors import NotFound, UsageError
@@ -91,9 +92,7 @@ class Loop(Protocol):
 
 
 def iso(when: datetime | None) -> str | None:
-    if when is None:
-        return None
-    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return None if when is None else format_iso(when)
 
 
 def recording_json(rec: Recording, roots: Mapping[str, str]) -> dict[str, Any]:
@@ -358,12 +357,9 @@ def _opt_time(args: dict[str, Any], name: str) -> datetime | None:
     if value is None:
         return None
     try:
-        when = datetime.fromisoformat(value)
+        return parse_iso(value).astimezone(UTC)
     except ValueError:
-        when = None
-    if when is None or when.tzinfo is None:
-        raise UsageError(f"{name}: not an ISO 8601 time with a zone: {value!r}")
-    return when.astimezone(UTC)
+        raise UsageError(f"{name}: not an ISO 8601 time with a zone: {value!r}") from None
 
 
 def _state(args: dict[str, Any]) -> State | None:

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from recd.adapters.auditlog.log import FileAuditLog
-from recd.core.audit import GENESIS, AuditDraft, format_time, from_line, to_line, verify
+from recd.core.audit import GENESIS, AuditDraft, from_line, to_line, verify
+from recd.core.times import format_time
 from recd.errors import AuditCorrupt, StateError
 from tests import tools
 

@@ -7,7 +7,6 @@ no file descriptor leaked.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import resource
@@ -414,7 +413,7 @@ def test_temp_name_taken_fails_without_replacing_it(root: Path, eraser: LocalEra
     st = touch(root / "a.wav", b"secret")
     touch(root / TEMP, b"someone else's")
     with eraser.prepare("a.wav", *ident(st)) as p:
-        with pytest.raises(EraseError, match=r"^rename failed: File exists \(EEXIST\)$"):
+        with pytest.raises(EraseError, match=r"^rename failed: File exists$"):
             eraser.erase(p, OVERWRITE, pattern=ErasePattern.ZEROS, verify=False, temp_name=TEMP)
     assert (root / TEMP).read_bytes() == b"someone else's"
     assert (root / "a.wav").stat().st_size == 0  # overwritten and truncated; not claimed
@@ -433,7 +432,7 @@ def test_write_failure_is_reported_with_progress(root: Path) -> None:
         finally:
             resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
             signal.signal(signal.SIGXFSZ, old)
-    assert info.value.reason == "write failed: File too large (EFBIG) after 300000 of 1048576 bytes"
+    assert info.value.reason == "write failed: File too large after 300000 of 1048576 bytes"
     assert (root / "a.wav").stat().st_size == 1 << 20  # still there: not claimed erased
 
 
@@ -448,9 +447,7 @@ def test_file_that_cannot_be_opened_for_writing_fails(root: Path, eraser: LocalE
     try:
         time.sleep(0.2)
         with eraser.prepare("a.wav", *ident(st)) as p:
-            with pytest.raises(
-                EraseError, match=r"^cannot open for writing: Text file busy \(ETXTBSY\)$"
-            ):
+            with pytest.raises(EraseError, match=r"^cannot open for writing: Text file busy$"):
                 eraser.erase(p, OVERWRITE, pattern=ErasePattern.ZEROS, verify=False, temp_name=TEMP)
     finally:
         running.kill()
@@ -704,11 +701,6 @@ def test_block_device_name_from_sysfs_else_from_the_mount_source(tmp_path: Path)
     assert probes.block_device_name(tmp_path / "none", dev, str(uevent)) is None
     assert probes.block_device_name(tmp_path / "none", dev, "/dev/null") is None
     assert probes.block_device_name(tmp_path / "none", dev, "bad\0name") is None
-
-
-def test_os_reason_names_the_errno() -> None:
-    assert overwrite.os_reason(OSError(errno.ENOSPC, "x")) == "No space left on device (ENOSPC)"
-    assert overwrite.os_reason(OSError(9999, "x")) == "Unknown error 9999 (9999)"
 
 
 def test_holes_of_a_sparse_file_are_not_written(root: Path) -> None:

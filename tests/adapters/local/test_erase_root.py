@@ -322,7 +322,7 @@ def test_read_only_filesystem_cannot_be_erased(mounts: Mounts) -> None:
         with pytest.raises(EraseError, match=r"^cannot open for writing: Read-only file system"):
             e.erase(p, decision, pattern=ErasePattern.ZEROS, verify=False, temp_name=TEMP)
         unlink = Decision(Action.ERASE, EraseMethod.UNLINK, False, "method is unlink")
-        with pytest.raises(EraseError, match=r"^unlink failed: Read-only file system \(EROFS\)$"):
+        with pytest.raises(EraseError, match=r"^unlink failed: Read-only file system$"):
             e.erase(p, unlink, pattern=ErasePattern.ZEROS, verify=False, temp_name=TEMP)
     assert (fs.mountpoint / "a.wav").read_bytes() == b"secret"
 
@@ -368,7 +368,7 @@ def test_failing_disk_is_reported_and_nothing_leaks(mounts: Mounts) -> None:
         with e.prepare("a.wav", *ident(st_a)) as a, e.prepare("b.wav", *ident(st_b)) as b:
             e.erase(a, unlink, pattern=ErasePattern.ZEROS, verify=False, temp_name=TEMP)
             subprocess.run([xfs_io, "-x", "-c", "shutdown", str(fs.mountpoint)], check=True)
-            with pytest.raises(EraseError, match=r"\(EIO\)$"):
+            with pytest.raises(EraseError, match=r": Input/output error$"):
                 e.erase(b, overwrite, pattern=ErasePattern.ZEROS, verify=False, temp_name=TEMP)
         with pytest.raises(OSError) as info:
             e.sync()  # the unlink of a.wav cannot be made durable: erase.done must not be written

@@ -136,7 +136,7 @@ class _LibcWithoutStatx:
 
 @pytest.fixture
 def without_statx(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """A private copy of ``_safefs`` loaded where glibc has no ``statx`` (the module the
+    """A private copy of ``safefs`` loaded where glibc has no ``statx`` (the module the
     rest of recd uses is left alone)."""
     real_cdll = ctypes.CDLL
     monkeypatch.setattr(ctypes, "CDLL", lambda *a, **kw: _LibcWithoutStatx(real_cdll(*a, **kw)))

@@ -231,9 +231,7 @@ def test_a_state_directory_out_of_inodes_refuses_the_backup(
                 (spare / str(made)).touch()
                 made += 1
         assert full.value.errno == errno.ENOSPC
-        assert refused(running) == (
-            f"{state}: cannot take a backup: No space left on device (ENOSPC)"
-        )
+        assert refused(running) == (f"{state}: cannot take a backup: No space left on device")
         shutil.rmtree(spare)
         assert backup(running)["files"]
     finally:
@@ -271,8 +269,7 @@ def test_the_audit_entry_not_written_is_said_and_the_backup_stays_whole(
         assert (code, capsys.readouterr().err) == (
             1,
             f"recctl: {target}: the backup is complete, but recd did not record it in the audit "
-            f"log: {estate.audit_path}: cannot write the audit log: No space left on device "
-            "(ENOSPC)\n",
+            f"log: {estate.audit_path}: cannot write the audit log: No space left on device\n",
         )
         monkeypatch.undo()
         assert recctl.main(["backup", "verify", str(target)]) == 0
