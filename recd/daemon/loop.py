@@ -44,7 +44,6 @@ from typing import Any, TypeVar
 from prometheus_client import ProcessCollector
 
 from recd import __version__
-from recd.adapters.systemd import Notifier
 from recd.config.load import Config, load
 from recd.core.audit import AuditDraft
 from recd.core.backoff import full_jitter
@@ -82,6 +81,7 @@ from recd.errors import (
 )
 from recd.ports.audit import AuditLog
 from recd.ports.clock import NO_TELEMETRY, Clock, Telemetry
+from recd.ports.notifier import Notifier
 from recd.ports.reader import CatalogueReader
 from recd.ports.records import RECD as RECD_ACTOR
 from recd.ports.records import Actor, RequestState

@@ -9,7 +9,8 @@ exchange.
   scrapes, backups); ``catalogue.Catalogue`` composes every writer role for the composition
   root (``recd.daemon``);
 - ``source`` (sources, watchers, tag reader, S3 bucket settings), ``eraser`` (erasers and
-  their errors), ``audit`` (the audit log), ``clock`` (clock and telemetry).
+  their errors), ``audit`` (the audit log), ``clock`` (clock and telemetry), ``notifier``
+  (the daemon's state lines to systemd).
 
 Every implementation of a port passes its contract suite in ``tests/contracts``. Times are
 timezone-aware UTC unless a docstring says otherwise. This package imports only ``recd.core``

@@ -2,7 +2,8 @@
 
 A second implementation (the PostgreSQL catalogue of the next issue) joins by adding its name
 to ``CATALOGUES`` and a branch to ``open_catalogue``: every role suite in this directory then
-runs on it too (borgstore's ``tests/test_backends.py`` style).
+runs on it too (borgstore's ``tests/test_backends.py`` style). Sources and erasers run on every
+kind of place in ``PLACES`` (``tests.contracts.places``) the same way.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from recd.adapters.sqlite.catalogue import SqliteCatalogue
 from recd.adapters.sqlite.reader import SqliteReader
 from recd.ports.catalogue import Catalogue
 from recd.ports.reader import CatalogueReader
+from tests.contracts.places import PLACES, Place, open_place
 
 CATALOGUES = ["sqlite"]
 
@@ -43,3 +45,9 @@ def pair(
     yield cat, reader
     reader.close()
     cat.close()
+
+
+@pytest.fixture(params=PLACES)
+def place(request: pytest.FixtureRequest) -> Iterator[Place]:
+    """A directory, or a bucket on the moto server, with its ``Source`` and ``Eraser``."""
+    yield from open_place(request.param, request)

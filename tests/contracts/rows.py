@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
-from recd.adapters.sqlite.catalogue import to_us
 from recd.core.model import Classification, Provenance, Recording, State, recording_id
-from recd.ports.catalogue import Catalogue
 from recd.ports.records import RequestState, StoredRequest
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BAD = "bad\udcff\nname\x1b[31m.wav"
 BAD_DIR = "d\udce9"  # "é" in Latin-1: the byte 0xe9 on its own
 
@@ -30,7 +30,7 @@ def rec(
         dev=7,
         ino=ino,
         size=100,
-        mtime_ns=to_us(started) * 1000,
+        mtime_ns=ns(started),
         classification=Classification(
             licence=licence,
             started=started,
@@ -50,5 +50,25 @@ def stored_request(rid: str, state: RequestState = RequestState.VERIFIED) -> Sto
     return StoredRequest(rid, "L1", state, document, "ab" * 32, info, T0)
 
 
-def held_rows(catalogue: Catalogue) -> dict[str, tuple[bool, datetime | None, datetime | None]]:
-    return {r.relpath: (r.held, r.not_before, r.deadline) for r in catalogue.all()}  # type: ignore[attr-defined]
+class Lookup(Protocol):
+    """Every writer role looks recordings up by id."""
+
+    def get(self, recording_id: str) -> Recording | None: ...
+
+
+def ns(moment: datetime) -> int:
+    """Nanoseconds since the epoch of a (microsecond) time, as file facts give them."""
+    return (moment - EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def stored(catalogue: Lookup, relpath: str, source: str = "pbx") -> Recording:
+    """The catalogue's recording of ``source``/``relpath``, which must be there."""
+    found = catalogue.get(recording_id(source, relpath))
+    assert found is not None, relpath
+    return found
+
+
+def held_row(catalogue: Lookup, relpath: str) -> tuple[bool, datetime | None, datetime | None]:
+    """Whether the recording is held, its not-before and its deadline."""
+    r = stored(catalogue, relpath)
+    return r.held, r.not_before, r.deadline

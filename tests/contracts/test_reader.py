@@ -3,17 +3,10 @@ implementation in ``CATALOGUES``."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
-
-from recd.adapters.sqlite.catalogue import SCHEMA_VERSION, SqliteCatalogue
-from recd.adapters.sqlite.reader import SqliteReader
 from recd.core.model import State
-from recd.errors import StateError
 from recd.ports.catalogue import Catalogue
 from recd.ports.reader import CatalogueReader, ListQuery, Totals
 from tests.contracts.rows import T0, rec
@@ -31,23 +24,6 @@ def test_totals_follow_every_kind_of_change(pair: tuple[Catalogue, CatalogueRead
     assert reader.totals() == [Totals(None, 1, 100), Totals("L1", 1, 10), Totals("L2", 1, 50)]
     writer.mark_dirs_missing("pbx", [""])
     assert reader.totals() == []
-
-
-def test_totals_of_a_catalogue_that_predates_them(tmp_path: Path) -> None:
-    """Schema 2 fills the totals table from the rows a schema-1 catalogue already had."""
-    db = sqlite3.connect(tmp_path / "catalog.db")
-    from recd.adapters.sqlite.schema import MIGRATIONS
-
-    db.executescript(MIGRATIONS[1] + "PRAGMA user_version=1;")
-    db.execute(
-        "INSERT INTO recordings VALUES ('x', 'pbx', 'a.wav', '', 1, 1, 70, 0, 'L1', 0, NULL, "
-        "'{}', 'present', 0, 0, NULL, NULL)"
-    )
-    db.commit()
-    db.close()
-    SqliteCatalogue(tmp_path / "catalog.db").close()
-    with SqliteReader(tmp_path / "catalog.db") as reader:
-        assert reader.totals() == [Totals("L1", 1, 70)]
 
 
 def test_listing_orders_by_deadline_then_the_undated(
@@ -96,17 +72,3 @@ def test_breakers_and_scans(pair: tuple[Catalogue, CatalogueReader]) -> None:
     assert reader.scans() == {"pbx": (T0, None)}
     writer.finish_scan("pbx", T0 + timedelta(seconds=5))
     assert reader.scans() == {"pbx": (T0, T0 + timedelta(seconds=5))}
-
-
-def test_reader_cannot_write_and_refuses_what_it_cannot_read(tmp_path: Path) -> None:
-    SqliteCatalogue(tmp_path / "catalog.db").close()
-    with SqliteReader(tmp_path / "catalog.db") as reader:
-        with pytest.raises(sqlite3.OperationalError, match="readonly"):
-            reader._db.execute("DELETE FROM recordings")
-    with pytest.raises(StateError, match="cannot read the catalogue"):
-        SqliteReader(tmp_path / "absent.db")
-    db = sqlite3.connect(tmp_path / "old.db")
-    db.execute("PRAGMA user_version=1")
-    db.close()
-    with pytest.raises(StateError, match=f"catalogue schema 1, this recd reads {SCHEMA_VERSION}"):
-        SqliteReader(tmp_path / "old.db")

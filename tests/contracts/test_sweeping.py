@@ -3,20 +3,23 @@ intents, skip reasons and breakers, on every implementation in ``CATALOGUES``.""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
-
-import pytest
+from typing import Protocol
 
 from recd.core.model import State
-from recd.ports.catalogue import Catalogue
 from recd.ports.records import (
     Intent,
 )
-from tests.contracts.rows import BAD, T0, rec
+from recd.ports.scanning import IndexingCatalogue, PolicyCatalogue
+from recd.ports.sweeping import SweepCatalogue
+from tests.contracts.rows import BAD, T0, rec, stored
 
 
-def test_due_is_found_by_directory_and_paged_by_location(catalogue: Catalogue) -> None:
+class Sweeping(IndexingCatalogue, SweepCatalogue, PolicyCatalogue, Protocol):
+    """The sweep's catalogue, over recordings the indexer stored (and their licences)."""
+
+
+def test_due_is_found_by_directory_and_paged_by_location(catalogue: Sweeping) -> None:
     rows = [rec(f"d1/{i}.wav", deadline=T0 + timedelta(hours=i)) for i in range(5)]
     rows += [rec("d0/x.wav", deadline=T0), rec("d2/later.wav", deadline=T0 + timedelta(days=9))]
     rows.append(rec("never.wav", deadline=None))
@@ -33,17 +36,17 @@ def test_due_is_found_by_directory_and_paged_by_location(catalogue: Catalogue) -
     assert catalogue.counts(now) == {"L1": (8, 5)}
 
 
-def test_counts_group_unclassified_under_none(catalogue: Catalogue) -> None:
+def test_counts_group_unclassified_under_none(catalogue: Sweeping) -> None:
     catalogue.upsert([rec("u.wav", licence=None, deadline=None), rec("a.wav")], T0)
     assert catalogue.counts(T0) == {None: (1, 0), "L1": (1, 0)}
     assert sorted(catalogue.licences(), key=str) == ["L1", None]
 
 
-def test_next_deadline_is_none_when_nothing_has_one(catalogue: Catalogue) -> None:
+def test_next_deadline_is_none_when_nothing_has_one(catalogue: Sweeping) -> None:
     assert catalogue.next_deadline() is None
 
 
-def test_intents_resolve_into_erased_recordings(catalogue: Catalogue) -> None:
+def test_intents_resolve_into_erased_recordings(catalogue: Sweeping) -> None:
     a, b = rec("a.wav"), rec("b.wav")
     catalogue.upsert([a, b], T0)
     intents = [
@@ -54,31 +57,31 @@ def test_intents_resolve_into_erased_recordings(catalogue: Catalogue) -> None:
     assert catalogue.pending_intents() == intents
     catalogue.resolve_intents([("i1", T0 + timedelta(seconds=1))], ["i2"])
     assert catalogue.pending_intents() == []
-    assert catalogue.get(a.id).state is State.ERASED  # type: ignore[union-attr]
-    assert catalogue.get(b.id).state is State.PRESENT  # type: ignore[union-attr]
+    assert stored(catalogue, a.relpath).state is State.ERASED
+    assert stored(catalogue, b.relpath).state is State.PRESENT
     assert catalogue.due_in("pbx", "", T0 + timedelta(days=365), 10) == [catalogue.get(b.id)]
 
 
-def test_intents_of_a_name_that_is_not_utf8_resolve(catalogue: Catalogue) -> None:
+def test_intents_of_a_name_that_is_not_utf8_resolve(catalogue: Sweeping) -> None:
     r = rec(BAD)
     catalogue.upsert([r], T0)
     plan = {"location": f"/srv/{BAD}"}
     assert catalogue.add_intents([Intent("i1", r.id, 0, ".recd-erase-x", plan, T0)]) == {"i1"}
     assert catalogue.pending_intents()[0].plan == plan
     catalogue.resolve_intents([("i1", T0)], [])
-    assert catalogue.get(r.id).state is State.ERASED  # type: ignore[union-attr]
+    assert stored(catalogue, r.relpath).state is State.ERASED
 
 
-def test_skip_reason_is_stored_and_cleared_by_reindexing(catalogue: Catalogue) -> None:
+def test_skip_reason_is_stored_and_cleared_by_reindexing(catalogue: Sweeping) -> None:
     a = rec("a.wav")
     catalogue.upsert([a], T0)
     catalogue.set_skip_reason(a.id, "has 2 hard links")
-    assert catalogue.get(a.id).skip_reason == "has 2 hard links"  # type: ignore[union-attr]
+    assert stored(catalogue, a.relpath).skip_reason == "has 2 hard links"
     catalogue.upsert([a], T0)
-    assert catalogue.get(a.id).skip_reason is None  # type: ignore[union-attr]
+    assert stored(catalogue, a.relpath).skip_reason is None
 
 
-def test_breakers_trip_and_clear(catalogue: Catalogue) -> None:
+def test_breakers_trip_and_clear(catalogue: Sweeping) -> None:
     assert catalogue.breakers() == {}
     catalogue.trip_breaker("L1", T0, 2000, 4000)
     b = catalogue.breakers()["L1"]
@@ -87,13 +90,3 @@ def test_breakers_trip_and_clear(catalogue: Catalogue) -> None:
     assert catalogue.breakers()["L1"].due == 2100
     catalogue.clear_breaker("L1")
     assert catalogue.breakers() == {}
-
-
-def test_failed_transaction_rolls_back(catalogue: Catalogue) -> None:
-    a = rec("a.wav")
-    catalogue.upsert([a], T0)
-    with pytest.raises(sqlite3.IntegrityError):
-        catalogue.add_intents(
-            [Intent("same", a.id, 0, "t", {}, T0), Intent("same", a.id, 0, "t", {}, T0)]
-        )
-    assert catalogue.pending_intents() == []

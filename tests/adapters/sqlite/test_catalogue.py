@@ -12,9 +12,8 @@ import pytest
 from recd.adapters.sqlite.catalogue import SCHEMA_VERSION, SqliteCatalogue, from_us, to_us
 from recd.adapters.sqlite.schema import MIGRATIONS
 from recd.errors import CatalogueCorrupt, StateError
-from recd.ports.records import (
-    AuditMark,
-)
+from recd.ports.records import AuditMark, Intent
+from tests.contracts.rows import T0, rec
 
 
 def test_time_conversion_is_exact() -> None:
@@ -85,3 +84,15 @@ def test_an_older_catalogue_in_use_has_seen_its_log(tmp_path: Path) -> None:
         mark = cat.audit_mark()
         cat.close()
         assert mark == (AuditMark(None, None) if used else None), name
+
+
+def test_a_failed_transaction_rolls_back(tmp_path: Path) -> None:
+    catalogue = SqliteCatalogue(tmp_path / "c.db")
+    a = rec("a.wav")
+    catalogue.upsert([a], T0)
+    with pytest.raises(sqlite3.IntegrityError):
+        catalogue.add_intents(
+            [Intent("same", a.id, 0, "t", {}, T0), Intent("same", a.id, 0, "t", {}, T0)]
+        )
+    assert catalogue.pending_intents() == []
+    catalogue.close()
