@@ -20,7 +20,9 @@ import pytest
 
 from recd.adapters.local.directory import DirectorySource
 from recd.adapters.local.erase import LocalEraser
-from recd.adapters.s3.source import S3Eraser, S3Source, make_client
+from recd.adapters.s3.client import make_client
+from recd.adapters.s3.eraser import S3Eraser
+from recd.adapters.s3.source import S3Source
 from recd.config.types import SourceConfig
 from recd.core.classify import ClassifyRule
 from recd.ports.eraser import Eraser
