@@ -1,0 +1,92 @@
+"""An audit log that cannot be written (EIO, ENOSPC, EROFS, EDQUOT): the outage and its end.
+
+No erase starts without its intent entry and none is reported done without its entry, so a
+failed append pauses erasing: one error line when the outage starts, a count per failure, and
+retries with capped exponential backoff (full jitter). What could not be written meanwhile (the
+start's ``config.loaded``, a log problem's report, holds rebuilt from the log) waits here and
+goes out first, with ``audit.resumed``, the first entry that can be written again. The loop
+owns what a pause means beyond that (status, sweeps, settling interrupted erases).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from recd.core.audit import AuditDraft, format_human_time, format_time
+from recd.core.backoff import full_jitter
+from recd.daemon.runtime import os_reason
+from recd.ports import AuditLog, Clock
+from recd.service.rebuild import Rebuild
+
+logger = logging.getLogger(__name__)
+
+#: Retries of an audit log that cannot be written: the first after up to 1 s, then twice as
+#: long each time (full jitter, recd.core.backoff), never more than 5 minutes apart.
+AUDIT_RETRY_BASE = 1.0
+AUDIT_RETRY_CAP = 300.0
+
+
+def failure_of(audit: object) -> BaseException | None:
+    """The error that keeps ``audit`` from being written, if it keeps a record of one."""
+    failure = getattr(audit, "failure", None)
+    return failure if isinstance(failure, BaseException) else None
+
+
+class AuditOutage:
+    """While ``problem`` is set the audit log cannot be written and nothing is erased."""
+
+    def __init__(self, clock: Clock, count: Callable[[], None]) -> None:
+        self.clock = clock
+        self._count = count  # one failed append (a metric)
+        self.problem: str | None = None  # why the audit log cannot be written, if so
+        self._since: datetime | None = None
+        self._failures = 0  # failed appends in this outage
+        self.retry_at = 0.0  # monotonic time of the next try
+        self.pending: list[AuditDraft] = []  # written first when the log can be again
+        self.rebuild: Rebuild | None = None  # holds rebuilt from the log, not yet audited
+
+    def failed(self, audit: object, exc: BaseException, log: Path) -> None:
+        """Log the outage's start once, count each failure, set the next try."""
+        failure = failure_of(audit) or exc
+        problem = f"the audit log {log} cannot be written: {os_reason(failure)}"
+        self._failures += 1
+        self._count()
+        if self.problem is None:
+            self._since = self.clock.now()
+            logger.error(
+                "erasing paused: %s; nothing is erased until an audit entry can be written "
+                "(retrying with backoff)",
+                problem,
+            )
+        self.problem = problem
+        attempt = min(self._failures, 64)
+        delay = full_jitter(attempt, AUDIT_RETRY_BASE, AUDIT_RETRY_CAP, random.random())  # noqa: S311 (spreads retries; not a secret)
+        self.retry_at = self.clock.monotonic() + delay
+
+    def due(self) -> bool:
+        """Whether it is time to try the log again."""
+        return self.clock.monotonic() >= self.retry_at
+
+    def resume(self, audit: AuditLog, log: Path) -> None:
+        """Write what waited and ``audit.resumed``; a failure raises and the outage goes on."""
+        since = self._since or self.clock.now()
+        details = {
+            "error": self.problem,
+            "since": format_time(since),
+            "failed_appends": self._failures,
+        }
+        drafts = [*self.pending, AuditDraft("audit.resumed", str(log), details)]
+        audit.append(drafts, self.clock.now())
+        self.pending = []
+        if self.rebuild is not None:  # the holds were restored at start: audit that now
+            self.rebuild.record()
+            self.rebuild = None
+        logger.warning(
+            "audit log writable again after %d failed appends since %s: erasing resumes",
+            self._failures, format_human_time(since),
+        )  # fmt: skip
+        self.problem, self._since, self._failures = None, None, 0
