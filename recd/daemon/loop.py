@@ -43,11 +43,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
-from prometheus_client import ProcessCollector
-
-from recd import __version__
 from recd.adapters.systemd import Notifier
-from recd.config.load import Config, Listen, load
+from recd.config.load import Config, load
 from recd.core.audit import AuditDraft, format_human_time, format_time, parse_time
 from recd.core.holds import next_expiry
 from recd.daemon.admin.backup import Backups
@@ -55,22 +52,18 @@ from recd.daemon.admin.dispatch import Admin, DaemonState
 from recd.daemon.admin.legal import Legal, Run
 from recd.daemon.clockguard import ClockGuard
 from recd.daemon.collector import Snapshot
-from recd.daemon.control import ControlServer
+from recd.daemon.control import Handler
+from recd.daemon.endpoints import Endpoints
 from recd.daemon.inbox import Command, Inbox
 from recd.daemon.logcheck import LogCheck
 from recd.daemon.metrics import Metrics
+from recd.daemon.opening import Opening
 from recd.daemon.outage import AuditOutage, failure_of
 from recd.daemon.publish import daemon_state, scrape_snapshot
 from recd.daemon.runs import RequestRuns
 from recd.daemon.runtime import (
-    CONFIRM_HINT,
-    UNCONFIRMED,
     Runtime,
     adapter,
-    open_runtime,
-    rebuilder,
-    report_buckets,
-    start_evidence,
 )
 from recd.daemon.scans import Scans
 from recd.daemon.serving import raise_fd_limit
@@ -83,13 +76,11 @@ from recd.errors import (
     RecdError,
     StateError,
 )
-from recd.ports import NO_TELEMETRY, Actor, CatalogueReader, Clock, Telemetry
+from recd.ports import Actor, CatalogueReader, Clock
 from recd.service import breakers
 from recd.service.holds import Holds
 from recd.service.indexing import IndexStats
 from recd.service.mirror import HoldMirror
-from recd.service.policies import apply_policies
-from recd.service.rebuild import Rebuild
 from recd.service.recovery import Recovery
 from recd.service.requests import Requests
 from recd.service.sweep import Sweeper, SweepReport
@@ -141,26 +132,31 @@ class Daemon:
         self._swept_until: datetime | None = None  # ``now`` of the last sweep
         self._sweep_needed = True
         self._last_ping = clock.monotonic()
-        self._control: ControlServer | None = None
-        self.metrics: Metrics | None = None
+        self.endpoints = Endpoints(self.snapshot, self._admin)
         # The source roots as resolved and pinned at start: kept across reloads (_safefs.Root).
-        self._roots = adapter("roots.directory")()
-        self.watching = Watching(self.inbox.queue.put, self._count_overflow)
+        roots = adapter("roots.directory")()
+        self.watching = Watching(self.inbox.queue.put, self.endpoints.count_overflow)
         self._state = DaemonState(clock.now(), os.getpid(), None, ())
         self.guard = ClockGuard(clock)
-        self.outage = AuditOutage(clock, self._count_audit_failure)
+        self.outage = AuditOutage(clock, self.endpoints.count_audit_failure)
         self.logcheck = LogCheck(clock)
         self.runs = RequestRuns(self.requests, self._urgent)
         self.scans = Scans(
             lambda: self.runtime, clock, notifier, heartbeat=self._heartbeat,
-            telemetry=self._telemetry, changed=self._publish, scanned=self._scanned,
+            telemetry=self.endpoints.telemetry, changed=self._publish, scanned=self._scanned,
         )  # fmt: skip
-        self._rebuilt: list[str] = []  # why the catalogue was rebuilt, not yet counted
+        parts = (self.guard, self.logcheck, self.outage)
+        self.opening = Opening(clock, notifier, roots, parts, self._audit_failed)
 
     @property
     def runtime(self) -> Runtime:
         assert self._runtime is not None, "start() first"
         return self._runtime
+
+    @property
+    def metrics(self) -> Metrics | None:
+        """recd's metrics, once served."""
+        return self.endpoints.metrics
 
     @property
     def clock_problem(self) -> str | None:
@@ -233,12 +229,7 @@ class Daemon:
         self.inbox.close()
         self.runs.abandon()
         self.watching.stop()
-        if self._control is not None:
-            self._control.stop()
-            self._control = None
-        if self.metrics is not None:
-            self.metrics.close()
-            self.metrics = None
+        self.endpoints.stop()
         self._mark_catalogue()
         self._close_runtime()
         logger.info("stopped")
@@ -266,63 +257,9 @@ class Daemon:
     def _open(
         self, config: Config, corrupt: CatalogueCorrupt | None = None, *, reload: bool = False
     ) -> None:
-        """Open the runtime for ``config``; at a ``reload`` without SQLite's quick_check."""
-        runtime = open_runtime(config, self.clock, self._roots, corrupt, quick_check=not reload)
-        try:
-            # The log's chain checked, and a catalogue that lacks some of it (lost, behind)
-            # given back what the log holds, before anything; a problem stops erasing.
-            rebuilding = rebuilder(runtime, self._rebuild_progress)
-            rebuilt = rebuilding.restore()
-            if rebuilt is not None:
-                self._rebuilt.append(rebuilt.why)
-            # The clock guard compares with the newest entry before recd's own: config.loaded
-            # below is stamped with a clock that may have been set back while recd was down.
-            last = runtime.audit.last()
-            if last is not None:
-                self.guard.note_audit(parse_time(last.time))
-            if not self.guard.start_checked:
-                now = self.clock.now()
-                evidence = start_evidence(runtime, now)
-                max_gap = self.config.safety.max_clock_gap
-                self.guard.check_start(now, evidence, max_gap, CONFIRM_HINT)
-            self._record_start(config, runtime, rebuilding)
-            apply_policies(config, runtime.catalogue)
-            report_buckets(runtime)
-        except BaseException:
-            runtime.close()
-            raise
+        max_gap = self.config.safety.max_clock_gap
+        runtime = self.opening.open(config, max_gap, corrupt, reload=reload)
         self.config, self._runtime = config, runtime
-
-    def _record_start(self, config: Config, runtime: Runtime, rebuilding: Rebuild) -> None:
-        """Audit the start (``config.loaded``, a rebuild, a log problem) and settle erasures
-        a crash cut short; while the audit log cannot be written, the entries wait."""
-        details: dict[str, Any] = {"config": str(config.path), "version": __version__}
-        details["daemon"] = True
-        unconfirmed = {}
-        if (trusted := self.guard.unconfirmed) is not None:
-            unconfirmed = {UNCONFIRMED: {"trusted": format_time(trusted)}}
-        loaded = AuditDraft("config.loaded", str(config.path), details | unconfirmed)
-        try:
-            runtime.audit.append([loaded], self.clock.now())
-            rebuilding.record(unconfirmed)
-            self.logcheck.found(runtime, rebuilding.problem)
-            self.logcheck.frozen = False  # the start replayed what was after the mark
-            Recovery(config, runtime.catalogue, runtime.audit, self.clock, runtime.erasers).run()
-        except (OSError, StateError) as exc:
-            if failure_of(runtime.audit) is None:
-                raise
-            # Start (or reload) anyway, erasing paused: recovery runs once the log can be
-            # written, and config.loaded is written then.
-            self.outage.pending = [loaded]
-            self.outage.rebuild = rebuilding if rebuilding.pending else None
-            self.outage.pending += self.logcheck.found_in_outage(runtime, rebuilding.problem)
-            self._audit_failed(runtime.audit, exc)
-
-    def _rebuild_progress(self, status: str) -> None:
-        """A rebuild or replay begins (before READY): say so, and give systemd's start
-        timeout room for it (a log of years may hold thousands of holds)."""
-        logger.info("%s", status)
-        self.notifier.notify(status=status, extend_timeout_usec=str(REBUILD_EXTEND_USEC))
 
     def acknowledge_log(self, actor: str, reason: str) -> tuple[int, str | None]:
         """`recctl audit acknowledge`: take the audit log as it is; erasing resumes. Returns
@@ -338,10 +275,8 @@ class Daemon:
         self.logcheck.mark(self._runtime, waiting=self.outage.rebuild is not None)
 
     def _count_rebuilds(self) -> None:
-        if self.metrics is not None:
-            for why in self._rebuilt:
-                self.metrics.catalogue_rebuilt(why)
-            self._rebuilt.clear()
+        if self.endpoints.count_rebuilds(self.opening.rebuilt):
+            self.opening.rebuilt.clear()
 
     def _watch(self) -> None:
         with signals_blocked():
@@ -350,34 +285,13 @@ class Daemon:
     def _serve(self, config: Config, old: Config | None = None) -> None:
         """Serve the admin socket and metrics (again, if their settings changed on reload)."""
         with signals_blocked():
-            self._serve_admin(config, old)
-            self._serve_metrics(config, old)
+            self.endpoints.serve(config, old)
 
-    def _serve_admin(self, config: Config, old: Config | None) -> None:
-        d = config.daemon
-        if old is None or (d.socket, d.admin_group) != (old.daemon.socket, old.daemon.admin_group):
-            if self._control is not None:
-                self._control.stop()
-            admin = Admin(self)
-            admin.commands |= Legal(self).commands
-            admin.commands |= Backups(self).commands
-            self._control = ControlServer(
-                d.socket, d.admin_group, admin.handle, count=self._count_admin_refusal
-            )
-            self._control.start()
-
-    def _serve_metrics(self, config: Config, old: Config | None) -> None:
-        m = config.metrics
-        if self.metrics is None:
-            self.metrics = Metrics(self.snapshot, per_licence=m.per_licence)
-            ProcessCollector(registry=self.metrics.registry)  # process_resident_memory_bytes...
-        # One Metrics for the daemon's life: a reload keeps every counter and histogram.
-        self.metrics.per_licence = m.per_licence
-        if old is None or m.listen != old.metrics.listen:
-            self.metrics.close()
-            self.metrics.serve(m.listen)
-            if (address := self.metrics.address) is not None:
-                logger.info("metrics served at http://%s/metrics", Listen(*address))
+    def _admin(self) -> Handler:
+        admin = Admin(self)
+        admin.commands |= Legal(self).commands
+        admin.commands |= Backups(self).commands
+        return admin.handle
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -463,20 +377,8 @@ class Daemon:
         return batch
 
     def _on_file_events(self, batch: WatchBatch) -> None:
-        rt = self.runtime
-        now = self.clock.now()
-        for name, events in self.watching.split(batch, rt.sources).items():
-            indexer = self.scans.indexer(name)
-            if indexer is None:
-                continue
-            rows = indexer.index_files(events.files, events.gone, now)
-            wall = self.clock.now().timestamp()  # committed: what the lag is measured to
-            for row in rows:
-                if self.metrics is not None:
-                    lag = wall - events.received.get(row.relpath, wall)
-                    self.metrics.indexed(max(0.0, lag))
-                if row.deadline is not None and row.deadline <= now:
-                    self._sweep_needed = True
+        if self.scans.index_events(self.watching.split(batch, self.runtime.sources)):
+            self._sweep_needed = True
 
     def _scanned(self, name: str, full: bool) -> None:
         """After a scan of source ``name`` (``full``: of all of it, not a subtree)."""
@@ -586,10 +488,6 @@ class Daemon:
         self.notifier.notify(status=self.status())
         return True
 
-    def _count_audit_failure(self) -> None:
-        if self.metrics is not None:
-            self.metrics.audit_write_failed()
-
     # -- sweeping -----------------------------------------------------------------------------
 
     def _clock_ok(self) -> bool:
@@ -630,7 +528,7 @@ class Daemon:
         rt = self.runtime
         sweeper = DaemonSweeper(
             self.config, rt.catalogue, rt.audit, self.clock, rt.erasers,
-            telemetry=self._telemetry(), reindex=self.scans.reindex,
+            telemetry=self.endpoints.telemetry(), reindex=self.scans.reindex,
         )  # fmt: skip
         # File events (our own erasures make some) wait for the sweep; signals and admin
         # commands do not.
@@ -644,18 +542,6 @@ class Daemon:
             logger.info("sweep: %d erased, %d failed", report.erased, report.failed)
         self.notifier.notify(status=self.status())
         return report
-
-    def _telemetry(self) -> Telemetry:
-        return self.metrics if self.metrics is not None else NO_TELEMETRY
-
-    def _count_admin_refusal(self, reason: str) -> None:
-        """From the admin socket's thread: one connection refused or dropped."""
-        if (metrics := self.metrics) is not None:
-            metrics.connection_refused("admin", reason)
-
-    def _count_overflow(self, source: str) -> None:
-        if self.metrics is not None:
-            self.metrics.watch_overflow(source)
 
     def status(self) -> str:
         for problem in (self.audit_problem, self.log_problem, self.clock_problem):
@@ -690,7 +576,7 @@ class Daemon:
     def requests(self) -> Requests:
         rt = self.runtime
         return Requests(
-            self.config, rt.catalogue, rt.audit, self.clock, rt.erasers, self._telemetry(),
+            self.config, rt.catalogue, rt.audit, self.clock, rt.erasers, self.endpoints.telemetry(),
             reindex=self.scans.reindex,
         )  # fmt: skip
 

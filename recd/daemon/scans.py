@@ -4,20 +4,22 @@ A full scan reconciles one source with the catalogue (at start, every ``daemon.r
 reload, on `recctl scan`); a partial one covers a subtree the watchers asked for (an overflow, a
 new directory). ``Scans`` runs them through ``recd.service.indexing`` and keeps, per source, the
 end and duration of its last full scan and which one is being scanned now, for ``recctl
-status`` and the metrics. A scan that fails with ``OSError`` is logged once here and tried
-again at the next rescan. What a finished scan means for the rest of the daemon (mirroring S3
-holds, a sweep, the watchers' degraded polling) is the ``scanned`` callback's business.
+status`` and the metrics; it also indexes the files the watchers saw change. A scan that fails
+with ``OSError`` is logged once here and tried again at the next rescan. What a finished scan
+means for the rest of the daemon (mirroring S3 holds, a sweep, the watchers' degraded polling)
+is the ``scanned`` callback's business.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from recd.adapters.systemd import Notifier
 from recd.daemon.runtime import Runtime
+from recd.daemon.watching import SourceEvents
 from recd.errors import RecdError
 from recd.ports import Clock, Telemetry
 from recd.service.indexing import Indexer, IndexErrors, IndexStats
@@ -68,6 +70,20 @@ class Scans:
             rt.config, configs[name], source, rt.catalogue, rt.tag_reader, progress,
             self._index_errors,
         )  # fmt: skip
+
+    def index_events(self, events: Mapping[str, SourceEvents]) -> bool:
+        """Index what the watchers saw, per source; True when a recording indexed is due."""
+        now, due = self.clock.now(), False
+        for name, seen in events.items():
+            indexer = self.indexer(name)
+            if indexer is None:
+                continue
+            rows = indexer.index_files(seen.files, seen.gone, now)
+            wall = self.clock.now().timestamp()  # committed: what the lag is measured to
+            for row in rows:
+                self._telemetry().indexed(max(0.0, wall - seen.received.get(row.relpath, wall)))
+                due = due or (row.deadline is not None and row.deadline <= now)
+        return due
 
     def reindex(self, source: str, relpath: str) -> None:
         """Index one file again (a sweep or request run found it changed since indexed)."""
