@@ -1,32 +1,24 @@
-"""The long-running daemon's lifecycle: start, loop, stop (SPEC sections 3, 7 and 9).
+"""The long-running daemon's lifecycle: start, loop, reload, stop (SPEC sections 3, 7 and 9).
 
 One thread owns all state and is the only writer. Signal handlers, the inotify watchers and
 the admin socket's connection threads only put items on one ``SimpleQueue``; the loop blocks in
 ``get(timeout=...)`` until the earliest of: an item, the next deadline, the next full rescan or
 the next watchdog ping. No polling interval: a recording is erased when its deadline comes.
 
-- start: open the state, finish interrupted erasures, apply retention changes, serve the admin
-  socket and metrics, ``READY=1``, start watching, then reconcile every source fully (progress
-  in ``STATUS=``) and sweep.
+- start: open the state (``recd.daemon.opening``), serve the admin socket and metrics
+  (``endpoints``), ``READY=1``, start watching, then reconcile every source fully (progress in
+  ``STATUS=``, ``scans``), finish interrupted request runs (``runs``) and sweep (``sweeps``).
 - loop: each wake-up is one ``step(item)``, which tests drive directly with a fake clock.
   File events are taken in batches; a watcher overflow or a new directory triggers a
   reconciliation of the source or subtree, since watchdog's events alone cannot be trusted.
 - SIGHUP: ``RELOADING=1``, load the configuration again; a bad one is refused with every
   problem logged and the old one kept; ``READY=1`` either way.
-- clock guard: before each sweep the wall clock is checked against the monotonic clock and the
-  newest audit entry; while it cannot be trusted erasing pauses, with a log line, a metric and
-  ``STATUS=erasing paused: ...``, until it is consistent again or recd is restarted.
-- audit outage: an append to the audit log that fails (EIO, ENOSPC, EROFS, EDQUOT) pauses
-  every erase (none starts without its intent entry, none is reported done without its entry):
-  one error line, ``STATUS=erasing paused: ...``, ``recctl status`` and a metric, while recd keeps
-  serving and indexing. It retries with capped exponential backoff; the first entry written
-  (``audit.resumed``) ends the pause, and interrupted erases are settled as after a crash.
+- pauses: while the wall clock cannot be trusted (``clockguard``), the audit log cannot be
+  written (``outage``) or does not verify (``logcheck``), nothing is erased: one log line,
+  ``STATUS=erasing paused: ...``, ``recctl status`` and a metric, while recd keeps serving
+  and indexing; what other threads read is published (``publish``) as it changes.
 - SIGTERM/SIGINT: ``STOPPING=1``; a sweep in progress finishes the batch in flight (whose
-
-The pieces with a job of their own live beside this module: the clock guard
-(``recd.daemon.clockguard``), request runs (``runs``), scan tracking (``scans``), the audit
-outage (``outage``), the audit log check and the catalogue's mark (``logcheck``) and what other
-threads read (``publish``). This module wires them: start, step, timeout, reload, stop.
+  intents are already durable) and stops; then the state is closed and recd exits 0.
 """
 
 from __future__ import annotations
@@ -38,14 +30,14 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
 from recd.adapters.systemd import Notifier
 from recd.config.load import Config, load
-from recd.core.audit import AuditDraft, format_human_time, format_time, parse_time
+from recd.core.audit import AuditDraft, format_human_time, format_time
 from recd.core.holds import next_expiry
 from recd.daemon.admin.backup import Backups
 from recd.daemon.admin.dispatch import Admin, DaemonState
@@ -58,7 +50,7 @@ from recd.daemon.inbox import Command, Inbox
 from recd.daemon.logcheck import LogCheck
 from recd.daemon.metrics import Metrics
 from recd.daemon.opening import Opening
-from recd.daemon.outage import AuditOutage, failure_of
+from recd.daemon.outage import AuditOutage
 from recd.daemon.publish import daemon_state, scrape_snapshot
 from recd.daemon.runs import RequestRuns
 from recd.daemon.runtime import (
@@ -67,6 +59,7 @@ from recd.daemon.runtime import (
 )
 from recd.daemon.scans import Scans
 from recd.daemon.serving import raise_fd_limit
+from recd.daemon.sweeps import RETRY, Sweeps
 from recd.daemon.watching import WatchBatch, Watching
 from recd.errors import (
     CatalogueCorrupt,
@@ -74,23 +67,19 @@ from recd.errors import (
     ExitCode,
     NotAllowedInState,
     RecdError,
-    StateError,
 )
-from recd.ports import Actor, CatalogueReader, Clock
+from recd.ports import Actor, AuditLog, CatalogueReader, Clock
 from recd.service import breakers
 from recd.service.holds import Holds
 from recd.service.indexing import IndexStats
 from recd.service.mirror import HoldMirror
 from recd.service.recovery import Recovery
 from recd.service.requests import Requests
-from recd.service.sweep import Sweeper, SweepReport
+from recd.service.sweep import SweepReport
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: How soon to look again at recordings that are due but were kept back (still settling, open
-#: for writing, a failed erase): they keep no future deadline to wake the loop.
-RETRY = timedelta(seconds=30)
 MAX_SLEEP = 3600.0  # wake at least hourly, so a stepped wall clock is noticed
 #: How much longer systemd should wait for the start when a catalogue is rebuilt (10 min).
 REBUILD_EXTEND_USEC = 600_000_000
@@ -102,12 +91,6 @@ class Event(enum.Enum):
 
 
 SIGNALS = {signal.SIGHUP: Event.RELOAD, signal.SIGTERM: Event.STOP, signal.SIGINT: Event.STOP}
-
-
-class DaemonSweeper(Sweeper):
-    """The daemon's sweeps: a tripped breaker's log line names recctl's release command."""
-
-    release_hint = "recctl breaker release --licence {licence}"
 
 
 class Daemon:
@@ -128,9 +111,6 @@ class Daemon:
         self.inbox = Inbox()  # where watchers, signals and admin threads put items
         self.stopping = False
         self._runtime: Runtime | None = None
-        self._retry_at: datetime | None = None
-        self._swept_until: datetime | None = None  # ``now`` of the last sweep
-        self._sweep_needed = True
         self._last_ping = clock.monotonic()
         self.endpoints = Endpoints(self.snapshot, self._admin)
         # The source roots as resolved and pinned at start: kept across reloads (_safefs.Root).
@@ -138,7 +118,8 @@ class Daemon:
         self.watching = Watching(self.inbox.queue.put, self.endpoints.count_overflow)
         self._state = DaemonState(clock.now(), os.getpid(), None, ())
         self.guard = ClockGuard(clock)
-        self.outage = AuditOutage(clock, self.endpoints.count_audit_failure)
+        self.sweeps = Sweeps(clock, notifier, self.guard, self._urgent, self._publish)
+        self.outage = AuditOutage(clock, self.endpoints.count_audit_failure, self._changed)
         self.logcheck = LogCheck(clock)
         self.runs = RequestRuns(self.requests, self._urgent)
         self.scans = Scans(
@@ -250,7 +231,7 @@ class Daemon:
         self._count_rebuilds()
         self._watch()
         self.scans.next_scan = 0.0
-        self._sweep_needed = True
+        self.sweeps.needed = True
         self._publish()
         self.notifier.notify(status="catalogue rebuilt; scanning sources")
 
@@ -265,9 +246,8 @@ class Daemon:
         """`recctl audit acknowledge`: take the audit log as it is; erasing resumes. Returns
         the seq of the ``audit.acknowledged`` entry and the problem it ended."""
         seq, problem = self.logcheck.acknowledge(self.runtime, actor, reason)
-        self._sweep_needed = self.runs.resume_needed = True
-        self._publish()
-        self.notifier.notify(status=self.status())
+        self.sweeps.needed = self.runs.resume_needed = True
+        self._changed()
         return seq, problem
 
     def _mark_catalogue(self) -> None:
@@ -320,14 +300,9 @@ class Daemon:
             # command, which wakes the loop) or trusted again (looked at every RETRY): a sweep
             # still wanted or a deadline passed must not make the loop spin.
             return max(0.0, min(waits))
-        if self._sweep_needed or self.runs.resume_needed:
+        if self.sweeps.needed or self.runs.resume_needed:
             return 0.0
-        deadline = self.runtime.catalogue.next_deadline(after=self._swept_until or now)
-        if deadline is not None:
-            waits.append((deadline - now).total_seconds())
-        if self._retry_at is not None:
-            waits.append((self._retry_at - now).total_seconds())
-        return max(0.0, min(waits))
+        return max(0.0, min(waits + self.sweeps.waits(self.runtime, now)))
 
     def step(self, item: Any) -> None:
         """One wake-up: act on the item, then on whatever is due."""
@@ -366,7 +341,7 @@ class Daemon:
         if self.runs.resume_needed and not self.runs.resume():
             return
         # The clock guard looks at every wake-up: a wall clock stepped back shows no deadline.
-        if self._clock_ok() and self._sweep_due():
+        if self._clock_ok() and self.sweeps.due(self.runtime):
             self._sweep(checked=True)
 
     def _batch(self, first: Any) -> WatchBatch:
@@ -378,7 +353,7 @@ class Daemon:
 
     def _on_file_events(self, batch: WatchBatch) -> None:
         if self.scans.index_events(self.watching.split(batch, self.runtime.sources)):
-            self._sweep_needed = True
+            self.sweeps.needed = True
 
     def _scanned(self, name: str, full: bool) -> None:
         """After a scan of source ``name`` (``full``: of all of it, not a subtree)."""
@@ -386,17 +361,8 @@ class Daemon:
             self.watching.scanned(name, self.clock.monotonic())
         if name in self.runtime.stores:
             self._mirror_holds()  # recordings the poll found that a hold matches
-        self._sweep_needed = True
+        self.sweeps.needed = True
         self._publish()
-
-    def _sweep_due(self) -> bool:
-        if self._sweep_needed:
-            return True
-        now = self.clock.now()
-        if self._retry_at is not None and self._retry_at <= now:
-            return True
-        deadline = self.runtime.catalogue.next_deadline(after=self._swept_until or now)
-        return deadline is not None and deadline <= now
 
     def _heartbeat(self) -> None:
         """``WATCHDOG=1`` from the loop when one is due (``watchdog`` is already half of
@@ -437,7 +403,7 @@ class Daemon:
             config, reloaded = old, False
         self._watch()
         self.scans.next_scan = 0.0  # sources or patterns may have changed
-        self._sweep_needed = True
+        self.sweeps.needed = True
         if reloaded:
             logger.info("configuration reloaded from %s", config.path)
         else:
@@ -445,34 +411,22 @@ class Daemon:
 
     # -- the audit log cannot be written (recd.daemon.outage) ---------------------------------
 
-    @contextlib.contextmanager
-    def _audit_guard(self) -> Iterator[None]:
+    def _audit_guard(self) -> contextlib.AbstractContextManager[None]:
         """Turn an append that failed into an audit outage; anything else goes on up."""
-        try:
-            yield
-        except CatalogueCorrupt:
-            raise  # not the audit log's: the run loop moves the catalogue aside
-        except (OSError, StateError) as exc:
-            audit = None if self._runtime is None else self._runtime.audit
-            if audit is None or failure_of(audit) is None:
-                raise
-            self._audit_failed(audit, exc)
+        return self.outage.guard(self._audit, self._audit_log)
+
+    def _audit(self) -> AuditLog | None:
+        return None if self._runtime is None else self._runtime.audit
 
     def _notice_audit(self) -> None:
-        """Follow what an append made on the loop's behalf (an admin command's) showed."""
-        if self._runtime is None:
-            return
-        failure = failure_of(self._runtime.audit)
-        if failure is not None and self.audit_problem is None:
-            self._audit_failed(self._runtime.audit, failure)
-        elif failure is None and self.audit_problem is not None:
-            self.outage.retry_at = self.clock.monotonic()  # writable again: resume at once
+        if self._runtime is not None:
+            self.outage.notice(self._runtime.audit, self._audit_log())
 
     def _audit_failed(self, audit: object, exc: BaseException) -> None:
-        """Pause erasing: log the outage's start once, count each failure, retry later."""
-        self.outage.failed(audit, exc, self.config.daemon.state_dir / "audit.log")
-        self._publish()
-        self.notifier.notify(status=self.status())
+        self.outage.failed(audit, exc, self._audit_log())
+
+    def _audit_log(self) -> Path:
+        return self.config.daemon.state_dir / "audit.log"
 
     def _audit_resume(self) -> bool:
         """At the retry time, try to write ``audit.resumed``; True once the log is writable
@@ -480,29 +434,14 @@ class Daemon:
         if not self.outage.due():
             return False
         rt = self.runtime
-        self.outage.resume(rt.audit, self.config.daemon.state_dir / "audit.log")
+        self.outage.resume(rt.audit, self._audit_log())
         # Erases whose intent or outcome could not be written are settled as after a crash.
         Recovery(self.config, rt.catalogue, rt.audit, self.clock, rt.erasers).run()
-        self._sweep_needed = self.runs.resume_needed = True
-        self._publish()
-        self.notifier.notify(status=self.status())
+        self.sweeps.needed = self.runs.resume_needed = True
+        self._changed()
         return True
 
     # -- sweeping -----------------------------------------------------------------------------
-
-    def _clock_ok(self) -> bool:
-        """The clock guard: pause erasing while the wall clock cannot be trusted."""
-        last = self.runtime.audit.last()
-        before = self.guard.problem
-        ok = self.guard.check(
-            None if last is None else parse_time(last.time), self.config.safety.max_clock_jump
-        )
-        if self.guard.problem != before:
-            self._publish()
-        if not ok:
-            self._retry_at = self.guard.reading.wall + RETRY
-            self.notifier.notify(status=f"erasing paused: {self.clock_problem}")
-        return ok
 
     def confirm_clock(self, actor: str, reason: str | None) -> tuple[datetime, str | None]:
         """`recctl clock confirm`: take the wall clock as it reads now as the reference, ending
@@ -513,9 +452,8 @@ class Daemon:
             [AuditDraft("clock.confirmed", "clock", details, actor=actor)], reading.wall
         )
         self.guard.confirmed(reading, actor, problem)
-        self._sweep_needed = True
-        self._publish()
-        self.notifier.notify(status=self.status())
+        self.sweeps.needed = True
+        self._changed()
         return reading.wall, problem
 
     def _sweep(self, *, checked: bool = False) -> SweepReport | None:
@@ -524,24 +462,13 @@ class Daemon:
             return None
         if self.audit_problem is not None or (not checked and not self._clock_ok()):
             return None
-        self._sweep_needed = False
-        rt = self.runtime
-        sweeper = DaemonSweeper(
-            self.config, rt.catalogue, rt.audit, self.clock, rt.erasers,
-            telemetry=self.endpoints.telemetry(), reindex=self.scans.reindex,
-        )  # fmt: skip
-        # File events (our own erasures make some) wait for the sweep; signals and admin
-        # commands do not.
-        report = sweeper.run(should_stop=self._urgent)
-        self._swept_until = report.now
-        if report.interrupted:
-            self._sweep_needed = True  # the rest after the event that interrupted it
-        kept = sum(sum(t.kept.values()) for t in report.licences.values())
-        self._retry_at = report.now + RETRY if kept or report.failed else None
-        if report.erased or report.failed:
-            logger.info("sweep: %d erased, %d failed", report.erased, report.failed)
+        telemetry = self.endpoints.telemetry()
+        report = self.sweeps.run(self.runtime, telemetry, self.scans.reindex)
         self.notifier.notify(status=self.status())
         return report
+
+    def _clock_ok(self) -> bool:
+        return self.sweeps.clock_ok(self.runtime)
 
     def status(self) -> str:
         for problem in (self.audit_problem, self.log_problem, self.clock_problem):
@@ -566,7 +493,7 @@ class Daemon:
         released = breakers.release_breaker(
             rt.catalogue, rt.audit, licence, actor, self.clock.now()
         )
-        self._sweep_needed = True
+        self.sweeps.needed = True
         return released.due
 
     def holds(self) -> Holds:
@@ -582,7 +509,7 @@ class Daemon:
 
     def holds_changed(self) -> None:
         self._mirror_holds()
-        self._sweep_needed = True
+        self.sweeps.needed = True
 
     def _mirror_holds(self) -> None:
         """S3 legal holds follow recd's holds on sources with ``mirror_legal_holds``; before
@@ -620,6 +547,11 @@ class Daemon:
 
     def state(self) -> DaemonState:
         return self._state
+
+    def _changed(self) -> None:
+        """A pause began or ended: publish it and say so in ``STATUS=``."""
+        self._publish()
+        self.notifier.notify(status=self.status())
 
     def _publish(self) -> None:
         """Replace the state other threads read (one attribute store: atomic)."""

@@ -10,15 +10,17 @@ owns what a pause means beyond that (status, sweeps, settling interrupted erases
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
 from recd.core.audit import AuditDraft, format_human_time, format_time
 from recd.core.backoff import full_jitter
 from recd.daemon.runtime import os_reason
+from recd.errors import CatalogueCorrupt, StateError
 from recd.ports import AuditLog, Clock
 from recd.service.rebuild import Rebuild
 
@@ -39,9 +41,12 @@ def failure_of(audit: object) -> BaseException | None:
 class AuditOutage:
     """While ``problem`` is set the audit log cannot be written and nothing is erased."""
 
-    def __init__(self, clock: Clock, count: Callable[[], None]) -> None:
+    def __init__(
+        self, clock: Clock, count: Callable[[], None], changed: Callable[[], None]
+    ) -> None:
         self.clock = clock
         self._count = count  # one failed append (a metric)
+        self._changed = changed  # the pause began (the loop publishes it)
         self.problem: str | None = None  # why the audit log cannot be written, if so
         self._since: datetime | None = None
         self._failures = 0  # failed appends in this outage
@@ -66,6 +71,29 @@ class AuditOutage:
         attempt = min(self._failures, 64)
         delay = full_jitter(attempt, AUDIT_RETRY_BASE, AUDIT_RETRY_CAP, random.random())  # noqa: S311 (spreads retries; not a secret)
         self.retry_at = self.clock.monotonic() + delay
+        self._changed()
+
+    @contextlib.contextmanager
+    def guard(self, audit: Callable[[], object | None], log: Callable[[], Path]) -> Iterator[None]:
+        """Turn an append that failed into an outage; anything else goes on up. ``audit`` and
+        ``log`` are read when it fails: a reload in the block may have replaced them."""
+        try:
+            yield
+        except CatalogueCorrupt:
+            raise  # not the audit log's: the run loop moves the catalogue aside
+        except (OSError, StateError) as exc:
+            current = audit()
+            if current is None or failure_of(current) is None:
+                raise
+            self.failed(current, exc, log())
+
+    def notice(self, audit: object, log: Path) -> None:
+        """Follow what an append made on the loop's behalf (an admin command's) showed."""
+        failure = failure_of(audit)
+        if failure is not None and self.problem is None:
+            self.failed(audit, failure, log)
+        elif failure is None and self.problem is not None:
+            self.retry_at = self.clock.monotonic()  # writable again: resume at once
 
     def due(self) -> bool:
         """Whether it is time to try the log again."""
