@@ -6,7 +6,7 @@ found at start that only an administrator may end (``recctl clock confirm``). Wh
 lasts the reference stays where it was, so a pause ends only when the wall clock comes back
 into line with it, on confirmation, or at a restart. The guard logs a pause's start and end
 once each; what else a pause means (status, metrics, retries) is the loop's business. It
-reads the clock and nothing else: no catalogue, no audit log.
+reads the clock and nothing else, but for the audit entry of a confirmation.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from recd.core.audit import format_human_time
+from recd.core.audit import AuditDraft, format_human_time, format_time
 from recd.core.safety import (
     ClockPause,
     ClockProblem,
@@ -24,7 +24,7 @@ from recd.core.safety import (
     start_gap_problem,
     trusted_time,
 )
-from recd.ports import Clock
+from recd.ports import AuditLog, Clock
 
 logger = logging.getLogger(__name__)
 
@@ -85,18 +85,21 @@ class ClockGuard:
             self._reference = now
         return problem is None
 
-    def confirming(self) -> tuple[ClockReading, str | None]:
-        """What `recctl clock confirm` would take (the clock as it reads now) and end."""
-        problem = self.problem or self._start_gap
-        return ClockReading(self.clock.now(), self.clock.monotonic()), (
-            None if problem is None else problem.text
-        )
-
-    def confirmed(self, reading: ClockReading, actor: str, ended: str | None) -> None:
-        """``reading`` is the reference from now on, ending a pause of either kind."""
+    def confirm(
+        self, audit: AuditLog, actor: str, reason: str | None
+    ) -> tuple[datetime, str | None]:
+        """`recctl clock confirm`: the clock as it reads now is the reference from now on,
+        ending a pause of either kind; audited (``clock.confirmed``) before it takes effect.
+        Returns the time taken and the problem it ended."""
+        reading = ClockReading(self.clock.now(), self.clock.monotonic())
+        pause = self.problem or self._start_gap
+        ended = None if pause is None else pause.text
+        details = {"wall": format_time(reading.wall), "problem": ended, "reason": reason}
+        audit.append([AuditDraft("clock.confirmed", "clock", details, actor=actor)], reading.wall)
         self._start_gap, self._floor, self._reference = None, None, reading
         self.problem = None
         logger.warning(
             "wall clock %s confirmed by %s%s",
             format_human_time(reading.wall), actor, "" if ended is None else ": erasing resumes",
         )  # fmt: skip
+        return reading.wall, ended

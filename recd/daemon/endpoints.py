@@ -11,7 +11,7 @@ which locks for itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from prometheus_client import ProcessCollector
 
@@ -78,10 +78,9 @@ class Endpoints:
         if self.metrics is not None:
             self.metrics.audit_write_failed()
 
-    def count_rebuilds(self, whys: Iterable[str]) -> bool:
-        """Count each rebuild; False (nothing counted) before the metrics exist."""
-        if self.metrics is None:
-            return False
-        for why in whys:
-            self.metrics.catalogue_rebuilt(why)
-        return True
+    def count_rebuilds(self, whys: list[str]) -> None:
+        """Count each rebuild and clear ``whys``; before the metrics exist, keep them."""
+        if self.metrics is not None:
+            for why in whys:
+                self.metrics.catalogue_rebuilt(why)
+            whys.clear()

@@ -24,11 +24,10 @@ the next watchdog ping. No polling interval: a recording is erased when its dead
 from __future__ import annotations
 
 import contextlib
-import enum
 import logging
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path
@@ -37,7 +36,7 @@ from typing import Any, TypeVar
 
 from recd.adapters.systemd import Notifier
 from recd.config.load import Config, load
-from recd.core.audit import AuditDraft, format_human_time, format_time
+from recd.core.audit import format_human_time
 from recd.core.holds import next_expiry
 from recd.daemon.admin.backup import Backups
 from recd.daemon.admin.dispatch import Admin, DaemonState
@@ -51,29 +50,19 @@ from recd.daemon.logcheck import LogCheck
 from recd.daemon.metrics import Metrics
 from recd.daemon.opening import Opening
 from recd.daemon.outage import AuditOutage
-from recd.daemon.publish import daemon_state, scrape_snapshot
+from recd.daemon.publish import catalogue_reader, daemon_state, scrape_snapshot
 from recd.daemon.runs import RequestRuns
-from recd.daemon.runtime import (
-    Runtime,
-    adapter,
-)
+from recd.daemon.runtime import Runtime, adapter
 from recd.daemon.scans import Scans
 from recd.daemon.serving import raise_fd_limit
-from recd.daemon.sweeps import RETRY, Sweeps
+from recd.daemon.signals import SIGNALS, Event, signals_blocked
+from recd.daemon.sweeps import RETRY, Sweeps, expiry_due, mirror_holds
 from recd.daemon.watching import WatchBatch, Watching
-from recd.errors import (
-    CatalogueCorrupt,
-    ConfigInvalid,
-    ExitCode,
-    NotAllowedInState,
-    RecdError,
-)
+from recd.errors import CatalogueCorrupt, ConfigInvalid, ExitCode, NotAllowedInState, RecdError
 from recd.ports import Actor, AuditLog, CatalogueReader, Clock
 from recd.service import breakers
 from recd.service.holds import Holds
 from recd.service.indexing import IndexStats
-from recd.service.mirror import HoldMirror
-from recd.service.recovery import Recovery
 from recd.service.requests import Requests
 from recd.service.sweep import SweepReport
 
@@ -81,16 +70,6 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_SLEEP = 3600.0  # wake at least hourly, so a stepped wall clock is noticed
-#: How much longer systemd should wait for the start when a catalogue is rebuilt (10 min).
-REBUILD_EXTEND_USEC = 600_000_000
-
-
-class Event(enum.Enum):
-    RELOAD = "reload"
-    STOP = "stop"
-
-
-SIGNALS = {signal.SIGHUP: Event.RELOAD, signal.SIGTERM: Event.STOP, signal.SIGINT: Event.STOP}
 
 
 class Daemon:
@@ -155,8 +134,6 @@ class Daemon:
         nothing until an administrator acknowledges it (``recctl audit acknowledge``)."""
         return self.logcheck.problem
 
-    # -- signals ------------------------------------------------------------------------------
-
     def handle_signal(self, signum: int, frame: FrameType | None) -> None:
         """Only enqueue: no logging, no locks, no I/O in a signal handler."""
         self.inbox.signal(SIGNALS[signal.Signals(signum)])
@@ -164,8 +141,6 @@ class Daemon:
     def install_signals(self) -> None:
         for signum in SIGNALS:
             signal.signal(signum, self.handle_signal)
-
-    # -- lifecycle ----------------------------------------------------------------------------
 
     def run(self) -> ExitCode:
         try:
@@ -255,8 +230,7 @@ class Daemon:
         self.logcheck.mark(self._runtime, waiting=self.outage.rebuild is not None)
 
     def _count_rebuilds(self) -> None:
-        if self.endpoints.count_rebuilds(self.opening.rebuilt):
-            self.opening.rebuilt.clear()
+        self.endpoints.count_rebuilds(self.opening.rebuilt)
 
     def _watch(self) -> None:
         with signals_blocked():
@@ -272,8 +246,6 @@ class Daemon:
         admin.commands |= Legal(self).commands
         admin.commands |= Backups(self).commands
         return admin.handle
-
-    # -- the loop -----------------------------------------------------------------------------
 
     def next_event(self) -> Any:
         """The next item, or None when it is time to look at deadlines and rescans."""
@@ -317,9 +289,10 @@ class Daemon:
             elif isinstance(item, Command):
                 item.run()
                 self.logcheck.check_command(item)
-                _raise_corrupt(item)  # told to the admin; the loop moves the catalogue aside
+                item.raise_corrupt()  # told to the admin; the loop moves the catalogue aside
             elif item is not None and self.watching.accepts(item):
-                self._on_file_events(self._batch(item))
+                more = self.inbox.more(self.watching.accepts, limit=9_999)
+                self._on_file_events(WatchBatch.of([item, *more]))
         self._notice_audit()  # an admin command's append may have failed (or succeeded)
         if not self._urgent():  # a signal or command waiting behind file events goes first
             with self._audit_guard():
@@ -335,7 +308,8 @@ class Daemon:
             self.scans.reconcile(name, under)
         if self.audit_problem is not None and not self._audit_resume():
             return  # nothing that writes the audit log until it can be written again
-        self._expire_holds()
+        if expiry_due(self.runtime, self.clock.now()) and self.holds().expire():
+            self.holds_changed()
         if self.log_problem is not None:
             return  # nothing is erased until the audit log is acknowledged
         if self.runs.resume_needed and not self.runs.resume():
@@ -343,13 +317,6 @@ class Daemon:
         # The clock guard looks at every wake-up: a wall clock stepped back shows no deadline.
         if self._clock_ok() and self.sweeps.due(self.runtime):
             self._sweep(checked=True)
-
-    def _batch(self, first: Any) -> WatchBatch:
-        """The file event ``first`` and every file event queued behind it."""
-        batch = WatchBatch()
-        for item in [first, *self.inbox.more(self.watching.accepts, limit=9_999)]:
-            batch.add(item)
-        return batch
 
     def _on_file_events(self, batch: WatchBatch) -> None:
         if self.scans.index_events(self.watching.split(batch, self.runtime.sources)):
@@ -360,7 +327,7 @@ class Daemon:
         if full:
             self.watching.scanned(name, self.clock.monotonic())
         if name in self.runtime.stores:
-            self._mirror_holds()  # recordings the poll found that a hold matches
+            mirror_holds(self.runtime, self.clock, self._heartbeat)  # what the poll found
         self.sweeps.needed = True
         self._publish()
 
@@ -409,8 +376,6 @@ class Daemon:
         else:
             logger.warning("still running with the configuration loaded before")
 
-    # -- the audit log cannot be written (recd.daemon.outage) ---------------------------------
-
     def _audit_guard(self) -> contextlib.AbstractContextManager[None]:
         """Turn an append that failed into an audit outage; anything else goes on up."""
         return self.outage.guard(self._audit, self._audit_log)
@@ -433,28 +398,18 @@ class Daemon:
         again (interrupted erases are then settled, as at start). A failure raises."""
         if not self.outage.due():
             return False
-        rt = self.runtime
-        self.outage.resume(rt.audit, self._audit_log())
-        # Erases whose intent or outcome could not be written are settled as after a crash.
-        Recovery(self.config, rt.catalogue, rt.audit, self.clock, rt.erasers).run()
+        self.outage.resume(self.runtime, self._audit_log())
         self.sweeps.needed = self.runs.resume_needed = True
         self._changed()
         return True
 
-    # -- sweeping -----------------------------------------------------------------------------
-
     def confirm_clock(self, actor: str, reason: str | None) -> tuple[datetime, str | None]:
         """`recctl clock confirm`: take the wall clock as it reads now as the reference, ending
         a pause of either kind (a gap at start, a jump or a step back while running)."""
-        reading, problem = self.guard.confirming()
-        details = {"wall": format_time(reading.wall), "problem": problem, "reason": reason}
-        self.runtime.audit.append(
-            [AuditDraft("clock.confirmed", "clock", details, actor=actor)], reading.wall
-        )
-        self.guard.confirmed(reading, actor, problem)
+        wall, problem = self.guard.confirm(self.runtime.audit, actor, reason)
         self.sweeps.needed = True
         self._changed()
-        return reading.wall, problem
+        return wall, problem
 
     def _sweep(self, *, checked: bool = False) -> SweepReport | None:
         if self.log_problem is not None:
@@ -477,8 +432,6 @@ class Daemon:
         deadline = self.runtime.catalogue.next_deadline(after=self.clock.now())
         when = "none" if deadline is None else format_human_time(deadline)
         return f"next deadline {when}; mode {self.config.daemon.mode}"
-
-    # -- admin commands (the Loop protocol of recd.daemon.admin.dispatch) --------------------
 
     def call_soon(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the loop and wait for its result (from an admin connection thread)."""
@@ -508,23 +461,8 @@ class Daemon:
         )  # fmt: skip
 
     def holds_changed(self) -> None:
-        self._mirror_holds()
+        mirror_holds(self.runtime, self.clock, self._heartbeat)
         self.sweeps.needed = True
-
-    def _mirror_holds(self) -> None:
-        """S3 legal holds follow recd's holds on sources with ``mirror_legal_holds``; before
-        any sweep, so a release's erasures do not meet holds recd itself set."""
-        if any(s.mirror_legal_holds for s in self.config.sources):
-            rt = self.runtime
-            mirror = HoldMirror(
-                self.config, rt.catalogue, rt.audit, self.clock, rt.stores, self._heartbeat
-            )
-            mirror.run()
-
-    def _expire_holds(self) -> None:
-        expiry = next_expiry(self.runtime.catalogue.holds())
-        if expiry is not None and expiry <= self.clock.now() and self.holds().expire():
-            self.holds_changed()
 
     def run_request(self, request_id: str, actor: Actor) -> Future[Run]:
         """Start (or continue) a request's run; the future ends when the run does, which may
@@ -537,13 +475,8 @@ class Daemon:
         self._heartbeat()
         return self.inbox.urgent
 
-    @contextlib.contextmanager
-    def reader(self) -> Iterator[CatalogueReader]:
-        reader = adapter("reader.sqlite")(self.config.daemon.state_dir / "catalog.db")
-        try:
-            yield reader
-        finally:
-            reader.close()
+    def reader(self) -> contextlib.AbstractContextManager[CatalogueReader]:
+        return catalogue_reader(self.config)
 
     def state(self) -> DaemonState:
         return self._state
@@ -565,25 +498,3 @@ class Daemon:
         runtime = self._runtime  # read once: a reload may swap it meanwhile
         with self.reader() as reader:
             return scrape_snapshot(self._state, reader, self.clock.now(), self.config, runtime)
-
-
-def _raise_corrupt(command: Command) -> None:
-    """Raise the ``CatalogueCorrupt`` an admin command ended with, if it did."""
-    failed = None if command.future.cancelled() else command.future.exception(timeout=0)
-    if isinstance(failed, CatalogueCorrupt):
-        raise failed
-
-
-@contextlib.contextmanager
-def signals_blocked() -> Iterator[None]:
-    """Block recd's signals while threads are started, so that they and every thread they
-    start inherit the block and the kernel delivers SIGHUP/SIGTERM/SIGINT to the main thread.
-
-    A signal that lands on another thread only sets CPython's flag: the main thread, asleep in
-    the queue's ``get`` until the next deadline, would not run the handler until it woke up.
-    """
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -19,10 +19,11 @@ from pathlib import Path
 
 from recd.core.audit import AuditDraft, format_human_time, format_time
 from recd.core.backoff import full_jitter
-from recd.daemon.runtime import os_reason
+from recd.daemon.runtime import Runtime, os_reason
 from recd.errors import CatalogueCorrupt, StateError
-from recd.ports import AuditLog, Clock
+from recd.ports import Clock
 from recd.service.rebuild import Rebuild
+from recd.service.recovery import Recovery
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +100,10 @@ class AuditOutage:
         """Whether it is time to try the log again."""
         return self.clock.monotonic() >= self.retry_at
 
-    def resume(self, audit: AuditLog, log: Path) -> None:
-        """Write what waited and ``audit.resumed``; a failure raises and the outage goes on."""
+    def resume(self, runtime: Runtime, log: Path) -> None:
+        """Write what waited and ``audit.resumed``, then settle the erases whose intent or
+        outcome could not be written, as after a crash; a failure raises, the outage goes on."""
+        audit = runtime.audit
         since = self._since or self.clock.now()
         details = {
             "error": self.problem,
@@ -118,3 +121,5 @@ class AuditOutage:
             self._failures, format_human_time(since),
         )  # fmt: skip
         self.problem, self._since, self._failures = None, None, 0
+        rt = runtime
+        Recovery(rt.config, rt.catalogue, rt.audit, self.clock, rt.erasers).run()

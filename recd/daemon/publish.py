@@ -9,7 +9,9 @@ log's size, so it never waits for the loop.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
 
@@ -17,7 +19,7 @@ from recd.config.load import Config
 from recd.core.safety import ClockProblem
 from recd.daemon.admin.dispatch import DaemonState, SourceStatus, metrics_snapshot
 from recd.daemon.collector import S3Totals, Snapshot
-from recd.daemon.runtime import Runtime
+from recd.daemon.runtime import Runtime, adapter
 from recd.daemon.scans import Scans
 from recd.daemon.watching import Watching
 from recd.ports import CatalogueReader
@@ -62,6 +64,16 @@ def _objects(runtime: Runtime | None, name: str) -> S3Totals | None:
     if totals is None:
         return None
     return S3Totals(totals.objects, totals.versions, totals.delete_markers, totals.bytes)
+
+
+@contextlib.contextmanager
+def catalogue_reader(config: Config) -> Iterator[CatalogueReader]:
+    """A read-only connection to the catalogue, for a reader on another thread."""
+    reader = adapter("reader.sqlite")(config.daemon.state_dir / "catalog.db")
+    try:
+        yield reader
+    finally:
+        reader.close()
 
 
 def scrape_snapshot(

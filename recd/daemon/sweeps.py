@@ -6,7 +6,8 @@ has passed, or when recordings kept back (still settling, open for writing, a fa
 to be looked at again (``RETRY`` later: they keep no future deadline to wake the loop). A sweep
 yields to signals and admin commands between batches (``urgent``) and is then needed again.
 Before a sweep the clock guard looks at the wall clock; while it cannot be trusted nothing is
-erased and the guard is asked again every ``RETRY``.
+erased and the guard is asked again every ``RETRY``. Also here: holds that expire (which may
+make recordings due) and S3 legal holds made to follow recd's before a sweep.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from datetime import datetime, timedelta
 
 from recd.adapters.systemd import Notifier
 from recd.core.audit import parse_time
+from recd.core.holds import next_expiry
 from recd.daemon.clockguard import ClockGuard
 from recd.daemon.runtime import Runtime
 from recd.ports import Clock, Telemetry
+from recd.service.mirror import HoldMirror
 from recd.service.sweep import Sweeper, SweepReport
 
 logger = logging.getLogger(__name__)
@@ -109,3 +112,18 @@ class Sweeps:
         if report.erased or report.failed:
             logger.info("sweep: %d erased, %d failed", report.erased, report.failed)
         return report
+
+
+def mirror_holds(runtime: Runtime, clock: Clock, heartbeat: Callable[[], None]) -> None:
+    """S3 legal holds follow recd's holds on sources with ``mirror_legal_holds``; before any
+    sweep, so a release's erasures do not meet holds recd itself set."""
+    config = runtime.config
+    if any(s.mirror_legal_holds for s in config.sources):
+        rt = runtime
+        HoldMirror(config, rt.catalogue, rt.audit, clock, rt.stores, heartbeat).run()
+
+
+def expiry_due(runtime: Runtime, now: datetime) -> bool:
+    """Whether a hold's expiry has come (holds expire even while erasing is paused)."""
+    expiry = next_expiry(runtime.catalogue.holds())
+    return expiry is not None and expiry <= now

@@ -29,11 +29,12 @@ from recd.core.scope import Scope
 from recd.daemon.admin.dispatch import Admin
 from recd.daemon.control import Caller
 from recd.daemon.inbox import Command
-from recd.daemon.loop import Daemon, Event
+from recd.daemon.loop import Daemon
 from recd.daemon.metrics import Metrics
 from recd.daemon.outage import AUDIT_RETRY_BASE, AUDIT_RETRY_CAP
 from recd.daemon.runtime import ClockConfirmation, run_once
 from recd.daemon.serving import FD_CEILING
+from recd.daemon.signals import Event
 from recd.daemon.sweeps import RETRY
 from recd.errors import (
     ConfigInvalid,

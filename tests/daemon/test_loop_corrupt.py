@@ -15,8 +15,9 @@ import pytest
 from recd.adapters.systemd import Notifier
 from recd.core.model import recording_id
 from recd.daemon.inbox import Command
-from recd.daemon.loop import Daemon, Event
+from recd.daemon.loop import Daemon
 from recd.daemon.runtime import open_runtime
+from recd.daemon.signals import Event
 from recd.errors import CatalogueCorrupt, ExitCode
 from recd.ports import Actor
 from tests.estate import Estate

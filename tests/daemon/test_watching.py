@@ -24,7 +24,8 @@ from recd.adapters.local.directory import DirectorySource
 from recd.adapters.local.watch import TreeWatcher
 from recd.adapters.systemd import Notifier
 from recd.core.model import FileFacts, Provenance, Recording, State, recording_id
-from recd.daemon.loop import Daemon, Event
+from recd.daemon.loop import Daemon
+from recd.daemon.signals import Event
 from recd.daemon.watching import DEGRADED_POLL, WatchBatch, Watching
 from recd.errors import RecdError
 from recd.ports import Source, WatchEvent
