@@ -80,6 +80,11 @@ class Metrics:
         self.registry.register(collector)
         self.registry.register(errors)
         self.registry.register(self._overflows)
+        self._erasure_instruments()
+        self._endpoint_instruments()
+
+    def _erasure_instruments(self) -> None:
+        """Counted as recordings are indexed and erased, and the audit log written."""
         self._object_errors = Counter(
             "recd_s3_erase_errors",
             "Versions an S3 store refused to delete, by source and S3 error code (retried "
@@ -123,6 +128,9 @@ class Metrics:
             buckets=INDEXING_LAG_BUCKETS,
             registry=self.registry,
         )
+
+    def _endpoint_instruments(self) -> None:
+        """The build, refused connections and catalogue rebuilds."""
         Info("recd_build", "The running recd version.", registry=self.registry).info(
             {"version": __version__}
         )
