@@ -15,7 +15,7 @@ from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
-from recd.config.load import Config, DaemonSettings, Licence, MetricsSettings, SourceConfig
+from recd.config.load import Config, DaemonSettings, Licence, Listen, MetricsSettings, SourceConfig
 from recd.core.classify import ClassifyRule
 from recd.core.erasure import EraseSettings
 from recd.core.model import Mode, recording_id
@@ -43,7 +43,8 @@ class Estate:
         self.config = Config(
             path=base / "recd.toml",
             daemon=DaemonSettings(state_dir=base / "state", socket=base / "recd.sock"),
-            metrics=MetricsSettings(port=0),  # any free port: tests run side by side
+            # any free port: tests run side by side
+            metrics=MetricsSettings(Listen("127.0.0.1", 0)),
             erase=EraseSettings(settle=timedelta(minutes=2)),
             safety=SafetySettings(min_breaker_count=1000),
             sources=(

@@ -37,8 +37,10 @@ from recd.cli import main as recctl
 from recd.config.load import load
 from recd.core.audit import GENESIS, AuditDraft, seal, to_line
 from recd.core.classify import DEFAULT_TAG_NAMES
+from recd.core.safety import ClockPause
 from recd.daemon import main as recd_main
-from recd.daemon.metrics import LicenceTotals, Metrics, S3Totals, Snapshot, SourceState
+from recd.daemon.collector import LicenceTotals, S3Totals, Snapshot, SourceState
+from recd.daemon.metrics import Metrics
 from recd.daemon.runtime import summary_lines
 from recd.errors import ConfigInvalid, ExitCode
 from recd.service.sweep import LicenceTally, SweepReport
@@ -317,7 +319,7 @@ def exposed_metrics(*, per_licence: bool) -> dict[str, tuple[str, frozenset[str]
             SourceState("pbx", "directory", now, 1.0, False),
             SourceState("bucket", "s3", now, 1.0, False, S3Totals(1, 2, 0, 10)),
         ),
-        clock_guard="jump",
+        clock_guard=ClockPause.JUMP,
         holds_active=0,
         requests={"received": 1},
         mode="enforce",

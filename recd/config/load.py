@@ -32,6 +32,7 @@ from recd.config.types import (
     DaemonSettings,
     HoldSettings,
     Licence,
+    Listen,
     MetricsSettings,
     RetentionSettings,
     SourceConfig,
@@ -51,6 +52,7 @@ __all__ = [
     "DaemonSettings",
     "HoldSettings",
     "Licence",
+    "Listen",
     "MetricsSettings",
     "RetentionSettings",
     "SourceConfig",
@@ -145,19 +147,18 @@ def _daemon(t: Table) -> DaemonSettings:
 
 def _metrics(t: Table) -> MetricsSettings:
     d = MetricsSettings()
-    host, port = d.host, d.port
-    listen = t.string("listen")
-    if listen is not None:
+    listen, text = d.listen, t.string("listen")
+    if text is not None:
         try:
-            host, port = _host_port(listen)
+            listen = _listen(text)
         except InvalidValue as exc:
             t.report("listen", str(exc))
-    settings = MetricsSettings(host, port, t.flag("per_licence", d.per_licence))
+    settings = MetricsSettings(listen, t.flag("per_licence", d.per_licence))
     t.finish()
     return settings
 
 
-def _host_port(text: str) -> tuple[str, int]:
+def _listen(text: str) -> Listen:
     usage = f'expected "host:port", such as "127.0.0.1:9464" or "[::1]:9464", got {quote(text)}'
     if text.startswith("["):
         host, bracket, port = text[1:].partition("]:")
@@ -175,7 +176,7 @@ def _host_port(text: str) -> tuple[str, int]:
             raise InvalidValue('write an IPv6 address in brackets, such as "[::1]:9464"')
     if not (port.isascii() and port.isdigit() and len(port) <= 5 and int(port) <= 65535):
         raise InvalidValue(f"port must be a number from 0 to 65535, got {quote(port)}")
-    return host, int(port)
+    return Listen(host, int(port))
 
 
 def _retention(t: Table) -> RetentionSettings:

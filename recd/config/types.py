@@ -32,9 +32,20 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Listen:
+    """A TCP address to listen on, parsed once from ``host:port`` (``[v6]:port``) at load."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        """The ``host:port`` form again, brackets around an IPv6 address."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
 class MetricsSettings:
-    host: str = "127.0.0.1"
-    port: int = 9464
+    listen: Listen = Listen("127.0.0.1", 9464)
     per_licence: bool = True
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +38,28 @@ class ClockReading:
     mono: float
 
 
+class ClockPause(StrEnum):
+    """Why the clock guard pauses erasing; the value is the metric's ``reason`` label."""
+
+    JUMP = "jump"  # the wall clock ran ahead of the monotonic clock
+    BEHIND_AUDIT = "behind-audit"  # it is behind the newest audit entry
+    START_GAP = "start-gap"  # at start it was far ahead of everything recd can trust
+
+
+@dataclass(frozen=True, slots=True)
+class ClockProblem:
+    """A clock-guard pause: its reason code and the sentence people read."""
+
+    reason: ClockPause
+    text: str
+
+
 def clock_problem(
     reference: ClockReading,
     now: ClockReading,
     last_audit: datetime | None,
     max_jump: timedelta,
-) -> str | None:
+) -> ClockProblem | None:
     """Why erasing must pause, or None when the wall clock can be trusted (SPEC section 7).
 
     ``reference`` is the last reading found consistent. The wall clock may not run ahead of
@@ -54,12 +71,16 @@ def clock_problem(
     expected = reference.wall + timedelta(seconds=now.mono - reference.mono)
     ahead = now.wall - expected
     if ahead > max_jump:
-        return (
+        return ClockProblem(
+            ClockPause.JUMP,
             f"wall clock jumped {_span(ahead)} ahead of the monotonic clock "
-            f"(more than safety.max_clock_jump {_span(max_jump)})"
+            f"(more than safety.max_clock_jump {_span(max_jump)})",
         )
     if last_audit is not None and now.wall < last_audit:
-        return f"wall clock is {_span(last_audit - now.wall)} behind the last audit entry"
+        behind = _span(last_audit - now.wall)
+        return ClockProblem(
+            ClockPause.BEHIND_AUDIT, f"wall clock is {behind} behind the last audit entry"
+        )
     return None
 
 

@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from recd.errors import DaemonUnavailable
+from recd.errors import CatalogueCorrupt, DaemonUnavailable
 
 T = TypeVar("T")
 
@@ -36,6 +36,13 @@ class Command(Generic[T]):
             self.future.set_result(self.fn())
         except Exception as exc:
             self.future.set_exception(exc)
+
+    def raise_corrupt(self) -> None:
+        """Raise the ``CatalogueCorrupt`` the command ended with, if it did (the loop moves
+        the catalogue aside; the admin was told)."""
+        failed = None if self.future.cancelled() else self.future.exception(timeout=0)
+        if isinstance(failed, CatalogueCorrupt):
+            raise failed
 
 
 class Inbox:

@@ -16,7 +16,7 @@ reconciliation queue (``mode`` "poll").
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,13 @@ class WatchBatch:
 
     def __init__(self) -> None:
         self.events: dict[tuple[str, str, bool], WatchEvent] = {}
+
+    @classmethod
+    def of(cls, events: Iterable[WatchEvent]) -> WatchBatch:
+        batch = cls()
+        for event in events:
+            batch.add(event)
+        return batch
 
     def __len__(self) -> int:
         return len(self.events)

@@ -19,7 +19,8 @@ from recd.adapters.systemd import Notifier
 from recd.core.audit import verify
 from recd.daemon.admin.dispatch import Admin
 from recd.daemon.control import Caller
-from recd.daemon.loop import AUDIT_RETRY_CAP, Daemon
+from recd.daemon.loop import Daemon
+from recd.daemon.outage import AUDIT_RETRY_CAP
 from recd.errors import AuditUnwritable, ExitCode
 from recd.protocol import Request
 from tests import tools

@@ -26,9 +26,11 @@ from pathlib import Path
 import pytest
 
 from recd.cli.client import call
+from recd.config.types import Listen
 from recd.core.admission import Limits
+from recd.daemon.collector import Snapshot
 from recd.daemon.control import Caller, ControlServer
-from recd.daemon.metrics import Metrics, Snapshot
+from recd.daemon.metrics import Metrics
 from recd.daemon.serving import BoundedServer
 from recd.protocol import ErrorKind, RemoteError, Reply, Request, decode_reply, encode_request
 from tests.e2e.helpers import env, recctl, wait_until, write_due_at, write_estate
@@ -342,7 +344,7 @@ def test_stop_never_waits_on_a_client(sockdir: Path) -> None:
 @pytest.fixture
 def metrics() -> Iterator[Metrics]:
     m = Metrics(lambda: Snapshot((), 0, 0, None, (), None, 0, {}, "enforce"))
-    m.serve("127.0.0.1:0", limits=SHORT)
+    m.serve(Listen("127.0.0.1", 0), limits=SHORT)
     yield m
     m.close()
 

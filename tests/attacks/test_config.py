@@ -17,8 +17,9 @@ import pytest
 from recd.adapters.systemd import Notifier
 from recd.cli.client import call
 from recd.config.load import load
-from recd.daemon.loop import Daemon, Event
+from recd.daemon.loop import Daemon
 from recd.daemon.main import main
+from recd.daemon.signals import Event
 from recd.errors import ConfigInvalid
 from recd.protocol import Request
 from tests.adapters.loopfs import Mounts

@@ -23,6 +23,7 @@ from recd.config.load import (
     DaemonSettings,
     HoldSettings,
     Licence,
+    Listen,
     MetricsSettings,
     RetentionSettings,
     SourceConfig,
@@ -779,7 +780,7 @@ def test_defaults_are_those_of_spec_section_11(tmp_path: Path) -> None:
         mode=Mode.ENFORCE,
         rescan=timedelta(hours=6),
     )
-    assert config.metrics == MetricsSettings(host="127.0.0.1", port=9464, per_licence=True)
+    assert config.metrics == MetricsSettings(listen=Listen("127.0.0.1", 9464), per_licence=True)
     assert config.retention == RetentionSettings(
         default=Period(seconds=30 * 86400), unclassified=UnclassifiedPolicy.KEEP
     )
@@ -907,7 +908,7 @@ def test_full_config_round_trips(tmp_path: Path) -> None:
             mode=Mode.DRY_RUN,
             rescan=timedelta(minutes=30),
         ),
-        metrics=MetricsSettings(host="::1", port=9100, per_licence=False),
+        metrics=MetricsSettings(listen=Listen("::1", 9100), per_licence=False),
         retention=RetentionSettings(
             default=Period(months=12), unclassified=UnclassifiedPolicy.DEFAULT
         ),
@@ -1000,7 +1001,8 @@ def test_full_config_round_trips(tmp_path: Path) -> None:
 )
 def test_metrics_listen(tmp_path: Path, listen: str, host: str, port: int) -> None:
     config = load(write(tmp_path / "recd.toml", f'[metrics]\nlisten = "{listen}"'))
-    assert (config.metrics.host, config.metrics.port) == (host, port)
+    assert config.metrics.listen == Listen(host, port)
+    assert str(config.metrics.listen) == listen
 
 
 def test_period_for(tmp_path: Path) -> None:

@@ -9,6 +9,8 @@ import pytest
 from recd.core.model import Classification, Recording, State
 from recd.core.policy import KeepReason, Outcome, Verdict, verdict
 from recd.core.safety import (
+    ClockPause,
+    ClockProblem,
     ClockReading,
     SafetySettings,
     breaker_trips,
@@ -80,17 +82,17 @@ def reading(minutes: float, mono: float) -> ClockReading:
         (reading(10, 600), None, None),  # both clocks moved 10 minutes
         (reading(70, 600), None, None),  # 60m ahead: exactly the limit is allowed
         (reading(71, 600), None,
-         "wall clock jumped 61m ahead of the monotonic clock "
-         "(more than safety.max_clock_jump 1h)"),
+         ClockProblem(ClockPause.JUMP, "wall clock jumped 61m ahead of the monotonic clock "
+                      "(more than safety.max_clock_jump 1h)")),
         (reading(-5, 600), None, None),  # behind the monotonic clock, but not the audit log
         (reading(10, 600), NOW + timedelta(minutes=12),
-         "wall clock is 2m behind the last audit entry"),
+         ClockProblem(ClockPause.BEHIND_AUDIT, "wall clock is 2m behind the last audit entry")),
         (reading(0, 0.5), NOW + timedelta(seconds=30),
-         "wall clock is 30s behind the last audit entry"),
+         ClockProblem(ClockPause.BEHIND_AUDIT, "wall clock is 30s behind the last audit entry")),
     ],
 )  # fmt: skip
 def test_clock_problem(
-    now: ClockReading, last_audit: datetime | None, expected: str | None
+    now: ClockReading, last_audit: datetime | None, expected: ClockProblem | None
 ) -> None:
     reference = ClockReading(NOW, 0.0)
     assert clock_problem(reference, now, last_audit, timedelta(hours=1)) == expected

@@ -29,10 +29,13 @@ from recd.core.scope import Scope
 from recd.daemon.admin.dispatch import Admin
 from recd.daemon.control import Caller
 from recd.daemon.inbox import Command
-from recd.daemon.loop import AUDIT_RETRY_BASE, AUDIT_RETRY_CAP, RETRY, Daemon, Event
+from recd.daemon.loop import Daemon
 from recd.daemon.metrics import Metrics
+from recd.daemon.outage import AUDIT_RETRY_BASE, AUDIT_RETRY_CAP
 from recd.daemon.runtime import ClockConfirmation, run_once
 from recd.daemon.serving import FD_CEILING
+from recd.daemon.signals import Event
+from recd.daemon.sweeps import RETRY
 from recd.errors import (
     ConfigInvalid,
     ConfigProblem,
@@ -197,7 +200,7 @@ def test_reload_that_shortens_retention_erases_at_once(
 
 def test_stop_event_ends_the_loop(estate: Estate, listener: NotifyListener) -> None:
     daemon = make(estate, listener)
-    daemon.events.put(Event.STOP)
+    daemon.inbox.queue.put(Event.STOP)
     assert daemon.run() == 0
     assert drain(listener)[-1] == "STOPPING=1\nSTATUS=stopping"
 
@@ -209,10 +212,10 @@ def test_signal_handlers_only_enqueue(estate: Estate, listener: NotifyListener) 
         daemon.install_signals()
         signal.raise_signal(signal.SIGHUP)
         signal.raise_signal(signal.SIGTERM)
-        assert [daemon.events.get_nowait(), daemon.events.get_nowait()] == [
+        assert [daemon.inbox.queue.get_nowait(), daemon.inbox.queue.get_nowait()] == [
             Event.RELOAD, Event.STOP,
         ]  # fmt: skip
-        assert daemon.events.empty()
+        assert daemon.inbox.queue.empty()
     finally:
         for signum, handler in saved.items():
             signal.signal(signum, handler)
@@ -319,7 +322,7 @@ def test_stop_before_start_answers_the_commands_still_queued(
     daemon = make(estate, listener)
     ran: list[int] = []
     queued = Command(lambda: ran.append(1))
-    daemon.events.put(queued)
+    daemon.inbox.queue.put(queued)
     daemon.stop()  # nothing was opened: nothing to close
     error = queued.future.exception(timeout=0)
     assert type(error) is DaemonUnavailable
@@ -777,7 +780,7 @@ def test_a_scan_of_a_source_a_reload_removed_meanwhile_scans_nothing(
         admin = threading.Thread(target=lambda: replies.append(ask(daemon, "scan", source="pbx2")))
         admin.start()
         deadline = time.monotonic() + 10
-        while daemon.events.qsize() < 2 and time.monotonic() < deadline:
+        while daemon.inbox.queue.qsize() < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         daemon.step(daemon.next_event())  # the reload: pbx2 is gone
         assert [s.name for s in daemon.config.sources] == ["pbx"]
@@ -803,7 +806,7 @@ def test_a_failed_reload_whose_old_state_is_gone_too_stops_recd_with_the_error(
         return unusable
 
     daemon = make(estate, listener, loader=load_after_the_state_was_moved)
-    daemon.events.put(Event.RELOAD)
+    daemon.inbox.queue.put(Event.RELOAD)
     with pytest.raises(StateError) as caught:
         daemon.run()
     assert str(caught.value) == f"{state}: cannot create the state directory: File exists"
@@ -884,7 +887,7 @@ def test_a_resumed_run_yields_again_to_a_signal_and_ends_after_it(
         assert sum(not p.exists() for p in paths) == 2
         # A second SIGHUP lands while the loop resumes the run, once it has erased 2 more:
         # nothing real times a signal between two batches, so the daemon's own check sends it.
-        check = daemon._urgent
+        check = daemon.runs.urgent
         sent: list[int] = []
 
         def second_sighup_mid_run() -> bool:
@@ -893,7 +896,7 @@ def test_a_resumed_run_yields_again_to_a_signal_and_ends_after_it(
                 daemon.handle_signal(signal.SIGHUP, None)
             return check()
 
-        monkeypatch.setattr(daemon, "_urgent", second_sighup_mid_run)
+        monkeypatch.setattr(daemon.runs, "urgent", second_sighup_mid_run)
         daemon.step(daemon.next_event())  # the first reload, then the run resumes
         assert sent and sum(not p.exists() for p in paths) == 4
         assert not future.done() and request_state(daemon) is RequestState.EXECUTING

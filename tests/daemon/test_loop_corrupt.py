@@ -15,8 +15,9 @@ import pytest
 from recd.adapters.systemd import Notifier
 from recd.core.model import recording_id
 from recd.daemon.inbox import Command
-from recd.daemon.loop import Daemon, Event
+from recd.daemon.loop import Daemon
 from recd.daemon.runtime import open_runtime
+from recd.daemon.signals import Event
 from recd.errors import CatalogueCorrupt, ExitCode
 from recd.ports.records import Actor
 from tests.estate import Estate
@@ -60,7 +61,7 @@ def test_the_loop_meets_a_damaged_hold_and_rebuilds_in_process(
     release = Command(lambda: daemon.holds().release("H-0001", reason="done", actor=ALICE))
     damage = damaging(estate, f"UPDATE holds SET scope = {NOT_UTF8}")
     for item in (damage, release, Event.STOP):
-        daemon.events.put(item)
+        daemon.inbox.queue.put(item)
 
     assert daemon.run() == ExitCode.OK
 
@@ -84,7 +85,7 @@ def test_an_admin_command_that_meets_a_damaged_row_fails_and_the_loop_rebuilds(
     show = Command(lambda: daemon.runtime.catalogue.get(later))
     again = Command(lambda: daemon.runtime.catalogue.get(later))
     for item in (damage, show, None, again, Event.STOP):  # None: a wake-up (the rescan)
-        daemon.events.put(item)
+        daemon.inbox.queue.put(item)
 
     assert daemon.run() == ExitCode.OK
 

@@ -19,7 +19,8 @@ from recd.core.scope import Scope
 from recd.daemon.admin.dispatch import Admin
 from recd.daemon.control import Caller
 from recd.daemon.inbox import Command
-from recd.daemon.loop import AUDIT_RETRY_CAP, Daemon
+from recd.daemon.loop import Daemon
+from recd.daemon.outage import AUDIT_RETRY_CAP
 from recd.errors import NotAllowedInState
 from recd.ports.records import Actor
 from recd.protocol import Request

@@ -12,7 +12,8 @@ import pytest
 from recd.adapters.systemd import Notifier
 from recd.cli.client import call
 from recd.config.load import Config
-from recd.daemon.loop import Daemon, Event
+from recd.daemon.loop import Daemon
+from recd.daemon.signals import Event
 from recd.protocol import Request
 from tests.estate import Estate
 from tests.fakes import FakeClock

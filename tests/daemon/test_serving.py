@@ -23,14 +23,8 @@ import pytest
 
 from recd.core.admission import Burst, Limits
 from recd.daemon import serving
-from recd.daemon.serving import (
-    FD_CEILING,
-    BoundedServer,
-    StartResponse,
-    WsgiEndpoint,
-    free_descriptors,
-    raise_fd_limit,
-)
+from recd.daemon.httpendpoint import StartResponse, WsgiEndpoint
+from recd.daemon.serving import FD_CEILING, BoundedServer, free_descriptors, raise_fd_limit
 from tests import tools
 
 #: Long deadlines: no test here waits on a timeout unless it says so.

@@ -24,7 +24,8 @@ from recd.adapters.local.directory import DirectorySource
 from recd.adapters.local.watch import TreeWatcher
 from recd.adapters.systemd import Notifier
 from recd.core.model import FileFacts, Provenance, Recording, State, recording_id
-from recd.daemon.loop import Daemon, Event
+from recd.daemon.loop import Daemon
+from recd.daemon.signals import Event
 from recd.daemon.watching import DEGRADED_POLL, WatchBatch, Watching
 from recd.errors import RecdError
 from recd.ports.source import Source, WatchEvent
@@ -223,7 +224,7 @@ def daemon(estate: Estate) -> Iterator[Daemon]:
 
 def step_next(daemon: Daemon) -> None:
     """One wake-up, on the next item queued (waiting for watchdog's thread to queue it)."""
-    daemon.step(daemon.events.get(timeout=WAIT))
+    daemon.step(daemon.inbox.queue.get(timeout=WAIT))
 
 
 def step_until(daemon: Daemon, done: Callable[[], bool]) -> None:
@@ -232,7 +233,7 @@ def step_until(daemon: Daemon, done: Callable[[], bool]) -> None:
     while not done():
         assert time.monotonic() < deadline, "timed out waiting for the daemon"
         try:
-            item = daemon.events.get(timeout=0.05)
+            item = daemon.inbox.queue.get(timeout=0.05)
         except queue.Empty:
             continue
         daemon.step(item)
@@ -364,7 +365,7 @@ def test_overflow_reconciles_the_whole_source_and_is_counted(
     os.link(outside, estate.root / "L1" / "linked.wav")  # IN_CREATE only: never reported
     estate.clock.advance(10)
     caplog.clear()
-    daemon.events.put(event("", "overflow", at=time.time()))  # what the watcher queues
+    daemon.inbox.queue.put(event("", "overflow", at=time.time()))  # what the watcher queues
     step_next(daemon)
     assert state(daemon, "L1/linked.wav") is State.PRESENT
     assert metric(daemon, "recd_watch_overflows_total", source="pbx") == 1.0
@@ -399,7 +400,7 @@ def test_file_events_queued_before_a_sigterm_do_not_delay_the_stop(estate: Estat
     daemon._open(estate.config)  # state open, no watcher: these events are the test's own
     try:
         for path in paths:
-            daemon.events.put(event(path.relative_to(estate.root).as_posix()))
+            daemon.inbox.queue.put(event(path.relative_to(estate.root).as_posix()))
         daemon.handle_signal(signal.SIGTERM, None)
         daemon.step(daemon.next_event())  # the three file events, in one batch
         assert all(p.exists() for p in paths)  # the sweep they ask for yields to the signal
@@ -417,9 +418,9 @@ def test_file_events_are_taken_in_batches_of_at_most_10000(estate: Estate) -> No
     daemon._open(estate.config)
     try:
         for i in range(10_001):
-            daemon.events.put(event(f"L1/gone{i}.wav", "deleted"))
+            daemon.inbox.queue.put(event(f"L1/gone{i}.wav", "deleted"))
         daemon.step(daemon.next_event())
-        assert daemon.events.qsize() == 1
+        assert daemon.inbox.queue.qsize() == 1
     finally:
         daemon.stop()
 
@@ -501,7 +502,7 @@ def test_an_overflow_is_reconciled_before_any_metrics_are_served(estate: Estate)
     daemon._open(estate.config)  # state open; no metrics, no watcher
     try:
         estate.write("L1/unseen.wav", age_days=1)
-        daemon.events.put(event("", "overflow"))
+        daemon.inbox.queue.put(event("", "overflow"))
         daemon.step(daemon.next_event())
         assert state(daemon, "L1/unseen.wav") is State.PRESENT
     finally:

@@ -20,9 +20,10 @@ from typing import Any, Protocol, TypeVar
 from recd import __version__
 from recd.config.load import Config
 from recd.core.model import FIELDS, Recording, State, UnclassifiedPolicy
+from recd.core.safety import ClockPause
 from recd.core.times import format_iso, parse_iso
+from recd.daemon.collector import LicenceTotals, S3Totals, Snapshot, SourceState
 from recd.daemon.control import Caller
-from recd.daemon.metrics import LicenceTotals, S3Totals, Snapshot, SourceState
 from recd.errors import NotFound, UsageError
 from recd.ports.clock import Clock
 from recd.ports.reader import CatalogueReader, ListQuery
@@ -60,6 +61,7 @@ class DaemonState:
     sources: tuple[SourceStatus, ...]
     audit_problem: str | None = None  # why the audit log cannot be written, while it cannot
     log_problem: str | None = None  # the log does not verify or match: until acknowledged
+    clock_reason: ClockPause | None = None  # the clock guard's reason code, while paused
 
 
 class Loop(Protocol):
@@ -409,13 +411,6 @@ def metrics_snapshot(
     overdue = reader.overdue(now - OVERDUE_GRACE)
     next_deadline = reader.next_deadline(now)
     tripped = {b.licence for b in reader.breakers().values() if b.released_at is None}
-    problem = state.clock_problem
-    guard = (
-        None if problem is None
-        else "jump" if "jumped" in problem
-        else "start-gap" if "max_clock_gap" in problem
-        else "behind-audit"
-    )  # fmt: skip
     return Snapshot(
         licences=[
             LicenceTotals(t.licence, t.recordings, t.bytes, t.licence in tripped) for t in totals
@@ -429,7 +424,7 @@ def metrics_snapshot(
             )
             for s in state.sources
         ],
-        clock_guard=guard,
+        clock_guard=state.clock_reason,
         holds_active=len(reader.holds()),
         requests=Counter(str(r.state) for r in reader.requests()),
         mode=str(config.daemon.mode),

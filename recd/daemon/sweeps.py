@@ -1,0 +1,129 @@
+"""When the daemon sweeps, and the sweep itself (the clock guard is asked first).
+
+A sweep is due when something asked for one (``needed``: new recordings past their deadline,
+a released breaker, a hold released, a reload), when the earliest deadline after the last sweep
+has passed, or when recordings kept back (still settling, open for writing, a failed erase) are
+to be looked at again (``RETRY`` later: they keep no future deadline to wake the loop). A sweep
+yields to signals and admin commands between batches (``urgent``) and is then needed again.
+Before a sweep the clock guard looks at the wall clock; while it cannot be trusted nothing is
+erased and the guard is asked again every ``RETRY``. Also here: holds that expire (which may
+make recordings due) and S3 legal holds made to follow recd's before a sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from recd.core.holds import next_expiry
+from recd.core.times import parse_time
+from recd.daemon.clockguard import ClockGuard
+from recd.daemon.runtime import Runtime
+from recd.ports.clock import Clock, Telemetry
+from recd.ports.notifier import Notifier
+from recd.service.mirror import HoldMirror
+from recd.service.sweep import Sweeper, SweepReport
+
+logger = logging.getLogger(__name__)
+
+#: How soon to look again at recordings that are due but were kept back (still settling, open
+#: for writing, a failed erase): they keep no future deadline to wake the loop.
+RETRY = timedelta(seconds=30)
+
+
+class DaemonSweeper(Sweeper):
+    """The daemon's sweeps: a tripped breaker's log line names recctl's release command."""
+
+    release_hint = "recctl breaker release --licence {licence}"
+
+
+class Sweeps:
+    """The sweep schedule over the current runtime; ``needed`` may be set by anyone."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        notifier: Notifier,
+        guard: ClockGuard,
+        urgent: Callable[[], bool],
+        changed: Callable[[], None],
+    ) -> None:
+        self.clock = clock
+        self.notifier = notifier
+        self.guard = guard
+        self._urgent = urgent  # a signal or an admin command waits: stop between batches
+        self._changed = changed  # the clock guard's pause began or ended: publish
+        self.needed = True
+        self.retry_at: datetime | None = None
+        self.swept_until: datetime | None = None  # ``now`` of the last sweep
+
+    def clock_ok(self, runtime: Runtime) -> bool:
+        """The clock guard: pause erasing while the wall clock cannot be trusted."""
+        last = runtime.audit.last()
+        before = self.guard.problem
+        ok = self.guard.check(
+            None if last is None else parse_time(last.time), runtime.config.safety.max_clock_jump
+        )
+        if self.guard.problem != before:
+            self._changed()
+        if self.guard.problem is not None:
+            self.retry_at = self.guard.reading.wall + RETRY
+            self.notifier.notify(status=f"erasing paused: {self.guard.problem.text}")
+        return ok
+
+    def due(self, runtime: Runtime) -> bool:
+        if self.needed:
+            return True
+        now = self.clock.now()
+        if self.retry_at is not None and self.retry_at <= now:
+            return True
+        deadline = runtime.catalogue.next_deadline(after=self.swept_until or now)
+        return deadline is not None and deadline <= now
+
+    def waits(self, runtime: Runtime, now: datetime) -> list[float]:
+        """Seconds until the next deadline and the next look at what was kept back."""
+        waits = []
+        deadline = runtime.catalogue.next_deadline(after=self.swept_until or now)
+        if deadline is not None:
+            waits.append((deadline - now).total_seconds())
+        if self.retry_at is not None:
+            waits.append((self.retry_at - now).total_seconds())
+        return waits
+
+    def run(
+        self, runtime: Runtime, telemetry: Telemetry, reindex: Callable[[str, str], None]
+    ) -> SweepReport:
+        """Sweep now (the caller checked that erasing may go on)."""
+        self.needed = False
+        rt = runtime
+        sweeper = DaemonSweeper(
+            rt.config, rt.catalogue, rt.audit, self.clock, rt.erasers,
+            telemetry=telemetry, reindex=reindex,
+        )  # fmt: skip
+        # File events (our own erasures make some) wait for the sweep; signals and admin
+        # commands do not.
+        report = sweeper.run(should_stop=self._urgent)
+        self.swept_until = report.now
+        if report.interrupted:
+            self.needed = True  # the rest after the event that interrupted it
+        kept = sum(sum(t.kept.values()) for t in report.licences.values())
+        self.retry_at = report.now + RETRY if kept or report.failed else None
+        if report.erased or report.failed:
+            logger.info("sweep: %d erased, %d failed", report.erased, report.failed)
+        return report
+
+
+def mirror_holds(runtime: Runtime, clock: Clock, heartbeat: Callable[[], None]) -> None:
+    """S3 legal holds follow recd's holds on sources with ``mirror_legal_holds``; before any
+    sweep, so a release's erasures do not meet holds recd itself set."""
+    config = runtime.config
+    if any(s.mirror_legal_holds for s in config.sources):
+        rt = runtime
+        HoldMirror(config, rt.catalogue, rt.audit, clock, rt.stores, heartbeat).run()
+
+
+def expiry_due(runtime: Runtime, now: datetime) -> bool:
+    """Whether a hold's expiry has come (holds expire even while erasing is paused)."""
+    expiry = next_expiry(runtime.catalogue.holds())
+    return expiry is not None and expiry <= now
