@@ -52,21 +52,13 @@ from recd.daemon.opening import Opening
 from recd.daemon.outage import AuditOutage
 from recd.daemon.publish import catalogue_reader, daemon_state, scrape_snapshot
 from recd.daemon.runs import RequestRuns
-from recd.daemon.runtime import (
-    Runtime,
-)
+from recd.daemon.runtime import Runtime
 from recd.daemon.scans import Scans
 from recd.daemon.serving import raise_fd_limit
 from recd.daemon.signals import SIGNALS, Event, signals_blocked
 from recd.daemon.sweeps import RETRY, Sweeps, expiry_due, mirror_holds
 from recd.daemon.watching import WatchBatch, Watching
-from recd.errors import (
-    CatalogueCorrupt,
-    ConfigInvalid,
-    ExitCode,
-    NotAllowedInState,
-    RecdError,
-)
+from recd.errors import CatalogueCorrupt, ConfigInvalid, ExitCode, NotAllowedInState, RecdError
 from recd.ports.audit import AuditLog
 from recd.ports.clock import Clock
 from recd.ports.notifier import Notifier
@@ -118,7 +110,7 @@ class Daemon:
             lambda: self.runtime, clock, notifier, heartbeat=self._heartbeat,
             telemetry=self.endpoints.telemetry, changed=self._publish, scanned=self._scanned,
         )  # fmt: skip
-        parts = (self.guard, self.logcheck, self.outage)
+        parts = (self.guard, self.logcheck, self.outage)  # what opening the state sets
         self.opening = Opening(clock, notifier, roots, parts, self._audit_failed)
 
     @property
@@ -127,8 +119,7 @@ class Daemon:
         return self._runtime
 
     @property
-    def metrics(self) -> Metrics | None:
-        """recd's metrics, once served."""
+    def metrics(self) -> Metrics | None:  # once served
         return self.endpoints.metrics
 
     @property
@@ -137,8 +128,7 @@ class Daemon:
         return None if self.guard.problem is None else self.guard.problem.text
 
     @property
-    def audit_problem(self) -> str | None:
-        """Why the audit log cannot be written, if so."""
+    def audit_problem(self) -> str | None:  # why the audit log cannot be written, if so
         return self.outage.problem
 
     @property
@@ -152,7 +142,7 @@ class Daemon:
         self.inbox.signal(SIGNALS[signal.Signals(signum)])
 
     def install_signals(self) -> None:
-        for signum in SIGNALS:
+        for signum in SIGNALS:  # handle_signal only enqueues
             signal.signal(signum, self.handle_signal)
 
     def run(self) -> ExitCode:
@@ -176,7 +166,7 @@ class Daemon:
         except CatalogueCorrupt as exc:  # a row met at start, after the open's own checks
             self._open(self.config, corrupt=exc)
         self._serve(self.config)
-        self._count_rebuilds()
+        self.endpoints.count_rebuilds(self.opening.rebuilt)
         self._publish()  # before READY: a status asked at once shows the first scan pending
         self.notifier.notify(ready="1", status="scanning sources")
         self._watch()
@@ -204,9 +194,9 @@ class Daemon:
         logger.info("stopped")
 
     def _close_runtime(self) -> None:
-        if self._runtime is not None:
-            self._runtime.close()
-            self._runtime = None
+        runtime, self._runtime = self._runtime, None
+        if runtime is not None:
+            runtime.close()
 
     def _catalogue_corrupt(self, exc: CatalogueCorrupt) -> None:
         """A corrupt page or row met while running: the catalogue is moved aside and a new
@@ -216,7 +206,7 @@ class Daemon:
         self.watching.stop()
         self._close_runtime()
         self._open(self.config, corrupt=exc)
-        self._count_rebuilds()
+        self.endpoints.count_rebuilds(self.opening.rebuilt)
         self._watch()
         self.scans.next_scan = 0.0
         self.sweeps.needed = True
@@ -227,8 +217,8 @@ class Daemon:
         self, config: Config, corrupt: CatalogueCorrupt | None = None, *, reload: bool = False
     ) -> None:
         max_gap = self.config.safety.max_clock_gap
-        runtime = self.opening.open(config, max_gap, corrupt, reload=reload)
-        self.config, self._runtime = config, runtime
+        self._runtime = self.opening.open(config, max_gap, corrupt, reload=reload)
+        self.config = config
 
     def acknowledge_log(self, actor: str, reason: str) -> tuple[int, str | None]:
         """`recctl audit acknowledge`: take the audit log as it is; erasing resumes. Returns
@@ -241,9 +231,6 @@ class Daemon:
     def _mark_catalogue(self) -> None:
         """Between steps: the catalogue marked at the audit log's last entry (``logcheck``)."""
         self.logcheck.mark(self._runtime, waiting=self.outage.rebuild is not None)
-
-    def _count_rebuilds(self) -> None:
-        self.endpoints.count_rebuilds(self.opening.rebuilt)
 
     def _watch(self) -> None:
         with signals_blocked():
@@ -330,7 +317,7 @@ class Daemon:
         if self.runs.resume_needed and not self.runs.resume():
             return
         # The clock guard looks at every wake-up: a wall clock stepped back shows no deadline.
-        if self._clock_ok() and self.sweeps.due(self.runtime):
+        if self.sweeps.clock_ok(self.runtime) and self.sweeps.due(self.runtime):
             self._sweep(checked=True)
 
     def _on_file_events(self, batch: WatchBatch) -> None:
@@ -376,7 +363,7 @@ class Daemon:
         try:
             self._open(config, reload=True)
             self._serve(config, old)
-            self._count_rebuilds()
+            self.endpoints.count_rebuilds(self.opening.rebuilt)
         except RecdError as exc:  # e.g. a new state_dir or socket that cannot be used
             logger.error("reload failed: %s; going back to the configuration before", exc)
             self._close_runtime()
@@ -393,10 +380,9 @@ class Daemon:
 
     def _audit_guard(self) -> contextlib.AbstractContextManager[None]:
         """Turn an append that failed into an audit outage; anything else goes on up."""
-        return self.outage.guard(self._audit, self._audit_log)
-
-    def _audit(self) -> AuditLog | None:
-        return None if self._runtime is None else self._runtime.audit
+        return self.outage.guard(
+            lambda: None if self._runtime is None else self._runtime.audit, self._audit_log
+        )
 
     def _notice_audit(self) -> None:
         if self._runtime is not None:
@@ -430,15 +416,14 @@ class Daemon:
         if self.log_problem is not None:
             self.notifier.notify(status=self.status())
             return None
-        if self.audit_problem is not None or (not checked and not self._clock_ok()):
+        if self.audit_problem is not None or (
+            not checked and not self.sweeps.clock_ok(self.runtime)
+        ):
             return None
         telemetry = self.endpoints.telemetry()
         report = self.sweeps.run(self.runtime, telemetry, self.scans.reindex)
         self.notifier.notify(status=self.status())
         return report
-
-    def _clock_ok(self) -> bool:
-        return self.sweeps.clock_ok(self.runtime)
 
     def status(self) -> str:
         for problem in (self.audit_problem, self.log_problem, self.clock_problem):
