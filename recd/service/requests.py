@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from recd import __version__
+from recd import __version__, durable
 from recd.core.audit import (
     AuditDraft,
     format_human_time,
@@ -64,6 +64,7 @@ from recd.service.sweep import BATCH, erase_details, location_of, source_roots
 
 logger = logging.getLogger(__name__)
 
+CERTIFICATE_MODE = 0o640  # the daemon's copy; recctl writes its own
 MAX_SCOPE = 1_000_000  # recordings one request may cover
 RUNNABLE = (
     RequestState.VERIFIED,
@@ -693,7 +694,8 @@ class Requests(EraseUseCase):
         data = text.encode("utf-8")
         digest = hashlib.sha256(data).hexdigest()
         path = self.certificates / f"{stored.id}.json"
-        _write_atomically(path, data)
+        path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+        durable.write_atomically(path, data, CERTIFICATE_MODE)
         details = {"sha256": digest, "path": str(path), "state": str(stored.state),
                    **count(items)}  # fmt: skip
         (entry,) = self.audit.append([AuditDraft("request.certificate", stored.id, details)], now)
@@ -923,26 +925,6 @@ def certificate_document(
         "already_gone": gone,
         "audit_seqs": sorted(s for s in seqs if isinstance(s, int)),
     }
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``path`` whole or not at all: a temp file, fsync, rename, directory fsync."""
-    path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 __all__ = ["Certificate", "Requests", "SignatureRefused", "certificate_document"]
