@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -25,12 +24,12 @@ from typing import Any
 from recd import __version__, durable
 from recd.core.audit import (
     AuditDraft,
+    AuditEntry,
     format_human_time,
     format_time,
     location_details,
     parse_time,
 )
-from recd.core.erasure import Action, decide
 from recd.core.holds import holding
 from recd.core.model import Mode, Recording, State
 from recd.core.requests import (
@@ -47,20 +46,23 @@ from recd.errors import NotAllowedInState, NotFound, PermissionDenied, RecdError
 from recd.ports import (
     RECD,
     Actor,
-    Changed,
-    EraseError,
-    Eraser,
-    EraseTarget,
-    Gone,
     ItemOutcome,
-    PreparedErase,
     RequestItem,
     RequestState,
     StoredRequest,
 )
 from recd.service import EraseUseCase
 from recd.service.batch import Plan, run_batch
-from recd.service.sweep import BATCH, erase_details, location_of, source_roots
+from recd.service.plan import (
+    Candidate,
+    Setback,
+    Unplanned,
+    erase_details,
+    location_of,
+    plan_batch,
+    source_roots,
+)
+from recd.service.sweep import BATCH
 
 logger = logging.getLogger(__name__)
 
@@ -496,19 +498,7 @@ class Requests(EraseUseCase):
             self.telemetry.erased("request", "skipped", plan.rec.size, None)
         for done in result.done:
             d = done.entry.details
-            out.append(
-                replace(
-                    items[done.plan.rec.id],
-                    outcome=ItemOutcome.ERASED,
-                    sha256=d["sha256"],
-                    method=d["method"],
-                    effective=d["effective"],
-                    ineffective_reason=d.get("ineffective_reason"),
-                    time=parse_time(done.entry.time),
-                    audit_seq=done.entry.seq,
-                    s3=object_part(d),
-                )
-            )
+            out.append(erased_item(items[done.plan.rec.id], done.entry))
             self.telemetry.erased("request", "done", done.plan.rec.size, None)
             logger.info("erased %s for request %s", d["location"], stored.id)
         for failed in result.failed:
@@ -524,76 +514,43 @@ class Requests(EraseUseCase):
     def _plans(
         self, batch: Sequence[RequestItem], reason: str
     ) -> tuple[list[RequestItem], list[Plan]]:
-        """The items settled before erasing (gone, not erasable) and the plans to erase;
-        each source's recordings are opened at once (S3 lists them in one walk)."""
+        """The items settled before erasing (gone, not erasable) and the plans to erase, each
+        with the SHA-256 the certificate keeps (``plan_batch``)."""
         now = self.clock.now()
         out: list[RequestItem] = []
-        plans: list[Plan] = []
         roots = source_roots(self.config)
-        opening: list[tuple[Recording, RequestItem]] = []
+        items = {i.recording_id: i for i in batch}
+        candidates: list[Candidate] = []
         for item in batch:
             rec = self.catalogue.get(item.recording_id)
             if rec is None or rec.state is not State.PRESENT:
                 out.append(replace(item, outcome=ItemOutcome.GONE, note="vanished before erasure"))
             elif rec.source not in self.erasers:
-                out.append(replace(item, outcome=ItemOutcome.FAILED,
-                                   note=f"source {rec.source} is not configured"))  # fmt: skip
+                note = f"source {rec.source} is not configured"
+                out.append(replace(item, outcome=ItemOutcome.FAILED, note=note))
             else:
-                opening.append((rec, item))
-        for eraser, group in _by_source(opening, self.erasers):
-            targets = [EraseTarget(r.relpath, r.dev, r.ino, r.size, r.stamps) for r, _ in group]
-            for (rec, item), opened in zip(group, eraser.prepare_many(targets), strict=True):
-                plan = self._plan(rec, item, eraser, opened, reason, now, roots)
-                if isinstance(plan, RequestItem):
-                    out.append(plan)
-                else:
-                    plans.append(plan)
+                licence = rec.classification.licence or ""
+                candidates.append(Candidate(rec, licence, reason, self.erasers[rec.source]))
+        plans: list[Plan] = []
+        for planned in plan_batch(self, candidates, now, roots, digest=True):
+            if isinstance(planned, Plan):
+                plans.append(planned)
+            else:
+                out.append(self._unplanned(planned, items[planned.rec.id], roots))
         return out, plans
 
-    def _plan(
-        self,
-        rec: Recording,
-        item: RequestItem,
-        eraser: Eraser,
-        opened: PreparedErase | EraseError | OSError,
-        reason: str,
-        now: datetime,
-        roots: Any,
-    ) -> Plan | RequestItem:
-        if isinstance(opened, Gone):
-            self.catalogue.mark_missing([rec.id])
+    def _unplanned(self, u: Unplanned, item: RequestItem, roots: Mapping[str, str]) -> RequestItem:
+        """A recording not planned: gone, or not erased (audited ``erase.skipped``); another
+        file now at its name is indexed again (never erased as this one)."""
+        if u.setback is Setback.GONE:
             return replace(item, outcome=ItemOutcome.GONE, note="vanished before erasure")
-        if isinstance(opened, Changed):  # another file now: re-indexed, never erased as this
-            out = self._not_erased(rec, item, reason, _why(opened), roots)
-            if self.reindex is not None:
-                with contextlib.suppress(OSError):  # the next scan tries again
-                    self.reindex(rec.source, rec.relpath)
-            return out
-        if isinstance(opened, (EraseError, OSError)):
-            return self._not_erased(rec, item, reason, _why(opened), roots)
-        decision = decide(opened.facts, self.config.erase, now)
-        if decision.action is not Action.ERASE:
-            opened.close()
-            return self._not_erased(rec, item, reason, decision.reason or "not erased", roots)
-        try:
-            sha256 = eraser.digest(opened)
-        except (EraseError, OSError) as exc:
-            opened.close()
-            return self._not_erased(rec, item, reason, _why(exc), roots)
-        details = erase_details(roots, rec, reason) | {"sha256": sha256}
-        details |= {"method": str(decision.method), "effective": decision.effective}
-        if not decision.effective and decision.reason:
-            details["ineffective_reason"] = decision.reason
-        details |= opened.details  # S3: the versions, each with its SHA-256
-        return Plan(rec, rec.classification.licence or "", eraser, opened, decision, details)
-
-    def _not_erased(
-        self, rec: Recording, item: RequestItem, reason: str, why: str, roots: Any
-    ) -> RequestItem:
-        details = erase_details(roots, rec, reason) | {"skipped": why}
-        self.audit.append([AuditDraft("erase.skipped", rec.id, details)], self.clock.now())
-        self.telemetry.erased("request", "skipped", rec.size, None)
-        return replace(item, outcome=ItemOutcome.FAILED, note=f"not erased: {why}")
+        details = erase_details(roots, u.rec, u.candidate.reason) | {"skipped": u.why}
+        self.audit.append([AuditDraft("erase.skipped", u.rec.id, details)], self.clock.now())
+        self.telemetry.erased("request", "skipped", u.rec.size, None)
+        if u.setback is Setback.CHANGED and self.reindex is not None:
+            with contextlib.suppress(OSError):  # the next scan tries again
+                self.reindex(u.rec.source, u.rec.relpath)
+        return replace(item, outcome=ItemOutcome.FAILED, note=f"not erased: {u.why}")
 
     def _settle(
         self, stored: StoredRequest, previous: dict[str, RequestItem]
@@ -609,18 +566,7 @@ class Requests(EraseUseCase):
             if entry.subject not in pending or entry.details.get("reason") != reason:
                 continue
             if entry.action == "erase.done":
-                d = entry.details
-                settled[entry.subject] = replace(
-                    previous[entry.subject],
-                    outcome=ItemOutcome.ERASED,
-                    sha256=d.get("sha256"),
-                    method=d.get("method"),
-                    effective=d.get("effective"),
-                    ineffective_reason=d.get("ineffective_reason"),
-                    time=parse_time(entry.time),
-                    audit_seq=entry.seq,
-                    s3=object_part(d),
-                )
+                settled[entry.subject] = erased_item(previous[entry.subject], entry)
         self.catalogue.put_items(stored.id, list(settled.values()))
         return settled
 
@@ -784,20 +730,27 @@ OBJECT_DETAILS = (
 )  # fmt: skip
 
 
+def erased_item(item: RequestItem, entry: AuditEntry) -> RequestItem:
+    """``item`` erased, as its ``erase.done`` entry says (from a run, or found by a resume)."""
+    d = entry.details
+    return replace(
+        item,
+        outcome=ItemOutcome.ERASED,
+        sha256=d.get("sha256"),
+        method=d.get("method"),
+        effective=d.get("effective"),
+        ineffective_reason=d.get("ineffective_reason"),
+        time=parse_time(entry.time),
+        audit_seq=entry.seq,
+        s3=object_part(d),
+    )
+
+
 def object_part(details: Mapping[str, Any]) -> dict[str, Any] | None:
     """The S3 part of an ``erase.done`` entry's details; None for a file."""
     if "bucket" not in details:
         return None
     return {k: details[k] for k in OBJECT_DETAILS if k in details}
-
-
-def _by_source(
-    opening: list[tuple[Recording, RequestItem]], erasers: Mapping[str, Eraser]
-) -> list[tuple[Eraser, list[tuple[Recording, RequestItem]]]]:
-    groups: dict[str, list[tuple[Recording, RequestItem]]] = {}
-    for pair in opening:
-        groups.setdefault(pair[0].source, []).append(pair)
-    return [(erasers[source], group) for source, group in groups.items()]
 
 
 def count(items: Iterable[RequestItem]) -> dict[str, int]:
@@ -825,14 +778,6 @@ def _outcomes(
 def _shown(stored_time: str) -> str:
     """A time the request's info keeps (to the microsecond) as a message shows it."""
     return format_human_time(parse_time(stored_time))
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, EraseError):
-        return exc.reason
-    assert isinstance(exc, OSError)
-    # The message the adapter gave (a swapped root says what it found), else the errno's.
-    return exc.strerror or os.strerror(exc.errno or 0)
 
 
 def json_text(document: Any) -> str:

@@ -26,8 +26,8 @@ from recd.errors import NotFound, UsageError
 from recd.ports import CatalogueReader, Clock, ListQuery
 from recd.protocol import Reply, Request
 from recd.service.indexing import IndexStats
+from recd.service.plan import location_of, source_roots
 from recd.service.policies import deadline
-from recd.service.sweep import location_of, source_roots
 
 T = TypeVar("T")
 
