@@ -418,7 +418,7 @@ def _erase(requests: dict[str, RequestRecord], entry: AuditEntry) -> None:
     requests[record.id] = replace(record, items={**record.items, entry.subject: item})
 
 
-#: The S3 part of an erase.done entry (``recd.service.requests.OBJECT_DETAILS``).
+#: The S3 part of an erase.done entry (``recd.service.requestruns.OBJECT_DETAILS``).
 OBJECT_DETAILS = (
     "bucket", "key", "versions", "deleted_versions", "deleted_delete_markers", "confirmed",
 )  # fmt: skip

@@ -21,8 +21,9 @@ from recd.daemon.control import Caller, admin_gid
 from recd.errors import NotFound, UsageError
 from recd.ports import Actor, CatalogueReader, RequestItem, RequestState, StoredRequest
 from recd.protocol import Reply
+from recd.service.certificates import count
 from recd.service.holds import Holds
-from recd.service.requests import Requests, count
+from recd.service.requests import Requests
 
 Handler = Callable[[dict[str, Any], Caller], Reply]
 Run = tuple[StoredRequest, list[RequestItem]]

@@ -160,7 +160,7 @@ def test_a_run_interrupted_by_a_command_finishes_before_the_reply(
 ) -> None:
     """An admin command arriving mid-run goes first; the loop resumes the run, and the
     client asking for it waits until the whole run is over."""
-    monkeypatch.setattr("recd.service.requests.BATCH", 1)
+    monkeypatch.setattr("recd.service.requestruns.BATCH", 1)
     live.ask("request add", document=signed_request())
     eraser = live.daemon.runtime.erasers["pbx"]
     real = eraser.digest
