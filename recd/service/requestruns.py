@@ -94,10 +94,8 @@ class RequestRuns(EraseUseCase):
         out = []
         for stored in self.catalogue.requests(RequestState.EXECUTING):
             if stored.info.get("document_missing"):
-                logger.error(
-                    "request %s: its interrupted run cannot resume: its document is not in "
-                    "the audit log; register its file again", stored.id,
-                )  # fmt: skip
+                why = "its document is not in the audit log; register its file again"
+                logger.error("request %s: its interrupted run cannot resume: %s", stored.id, why)
                 continue
             out.append(stored)
         return out
@@ -220,8 +218,8 @@ class RequestRuns(EraseUseCase):
         items = {i.recording_id: i for i in batch}
         for plan in result.kept:
             held = holding(holds, plan.rec)
-            out.append(replace(items[plan.rec.id], outcome=ItemOutcome.HELD, holds=held,
-                               note="a legal hold was placed during the run"))  # fmt: skip
+            note = "a legal hold was placed during the run"
+            out.append(replace(items[plan.rec.id], outcome=ItemOutcome.HELD, holds=held, note=note))
             self.telemetry.erased("request", "skipped", plan.rec.size, None)
         for done in result.done:
             d = done.entry.details
@@ -229,13 +227,14 @@ class RequestRuns(EraseUseCase):
             self.telemetry.erased("request", "done", done.plan.rec.size, None)
             logger.info("erased %s for request %s", d["location"], stored.id)
         for failed in result.failed:
+            note = f"erase failed: {failed.why}"
+            item = items[failed.plan.rec.id]
             out.append(
-                replace(items[failed.plan.rec.id], outcome=ItemOutcome.FAILED,
-                        note=f"erase failed: {failed.why}", audit_seq=failed.entry.seq)
-            )  # fmt: skip
+                replace(item, outcome=ItemOutcome.FAILED, note=note, audit_seq=failed.entry.seq)
+            )
             self.telemetry.erased("request", "failed", failed.plan.rec.size, None)
-            logger.error("erase of %s for request %s failed: %s",
-                         failed.plan.details["location"], stored.id, failed.why)  # fmt: skip
+            location = failed.plan.details["location"]
+            logger.error("erase of %s for request %s failed: %s", location, stored.id, failed.why)
         return out
 
     def _plans(
@@ -320,11 +319,12 @@ class RequestRuns(EraseUseCase):
             stored, state, info={"executed_at": format_time(now), "executed_seq": entry.seq}
         )
         certificate = write_certificate(self, stored, items, now)
+        tally = "{erased} erased, {held} held, {failed} failed, {gone} already gone".format(
+            **counts
+        )
         logger.warning(
-            "request %s %s: %d erased, %d held, %d failed, %d already gone; certificate %s",
-            stored.id, state, counts["erased"], counts["held"], counts["failed"],
-            counts["gone"], certificate.path,
-        )  # fmt: skip
+            "request %s %s: %s; certificate %s", stored.id, state, tally, certificate.path
+        )
         return self._update(
             stored,
             info={
@@ -399,8 +399,8 @@ def _item(
             base, outcome=ItemOutcome.GONE, note="missing: no longer where it was indexed"
         )
     if rec.held:
-        return replace(base, outcome=ItemOutcome.HELD, holds=holding(holds, rec),
-                       note="kept by a legal hold")  # fmt: skip
+        held = holding(holds, rec)
+        return replace(base, outcome=ItemOutcome.HELD, holds=held, note="kept by a legal hold")
     if rec.not_before is not None and rec.not_before > now:
         # A hold's release may be a mistake: nothing it kept is erased within the grace.
         note = f"released from a legal hold: not erased before {format_human_time(rec.not_before)}"

@@ -141,8 +141,11 @@ class Requests(RequestRuns):
         info = {k: v for k, v in existing.info.items() if k != "document_missing"}
         restored = replace(existing, document=dict(req.document), info=info, updated=now)
         self.catalogue.put_request(restored)
-        logger.warning("request %s: its document, given again by %s, matches the audited digest",
-                       req.id, actor.name)  # fmt: skip
+        logger.warning(
+            "request %s: its document, given again by %s, matches the audited digest",
+            req.id,
+            actor.name,
+        )
         return restored
 
     def _check_not_whole_licence(self, scope: Scope, now: datetime) -> None:
@@ -240,11 +243,10 @@ class Requests(RequestRuns):
         if not reason.strip():
             raise RequestInvalid("reason", "must not be empty")
         now = self.clock.now()
+        details = {"reason": reason, **actor.audit}
         (entry,) = self.audit.append(
-            [AuditDraft("request.rejected", request_id, {"reason": reason, **actor.audit},
-                        actor.name)],
-            now,
-        )  # fmt: skip
+            [AuditDraft("request.rejected", request_id, details, actor.name)], now
+        )
         return self._update(
             stored,
             RequestState.REJECTED,
