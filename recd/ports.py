@@ -16,6 +16,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 from recd.core.audit import AuditDraft, AuditEntry
 from recd.core.holds import Hold
 from recd.core.model import EraseMethod, ErasePattern, FileFacts, Recording, Stamps, State
+from recd.core.requestinfo import RequestInfo
 from recd.core.scope import Scope
 from recd.core.segcheck import Prints, Stat
 
@@ -106,7 +107,7 @@ class StoredRequest:
     state: RequestState
     document: dict[str, Any]
     digest: str  # SHA-256 of the document's canonical JSON
-    info: dict[str, Any]  # registered/approved/signed/rejected/executed: who, when, how
+    info: RequestInfo  # registered/approved/signed/rejected/executed: who, when, how
     updated: datetime
 
 

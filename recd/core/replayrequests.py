@@ -32,6 +32,8 @@ from datetime import datetime
 from typing import Any
 
 from recd.core.audit import AuditEntry, canonical_json, parse_time
+from recd.core.requestinfo import CertificateRef, Rejection, RequestInfo, Step
+from recd.core.requests import SignedBy
 
 REGISTERED = "request.registered"
 APPROVED = "request.approved"
@@ -44,9 +46,6 @@ TRIPPED = "breaker.tripped"
 RELEASED = "breaker.released"
 REARMED = "breaker.rearmed"
 ERASES = ("erase.done", "erase.failed", "erase.skipped")
-
-#: The info keys holding the seq of a request's steps; the highest is the last step applied.
-STEP_SEQS = ("registered_seq", "approved_seq", "rejected_seq", "started_seq", "executed_seq")
 
 #: A recording a run found kept by a hold, as ``request.executed``'s ``held_by`` lists them.
 HELD_NOTE = "kept by a legal hold"
@@ -81,18 +80,14 @@ class RequestRecord:
     state: str  # received, verified, rejected, executing, completed, partial
     document: Mapping[str, Any]
     digest: str
-    info: Mapping[str, Any]
+    info: RequestInfo
     updated: datetime
     items: Mapping[str, ItemRecord] = field(default_factory=dict)
 
     @property
     def last_step(self) -> int:
         """The seq of the last step (registered ... executed, certificate) this reflects."""
-        seqs = [self.info.get(k) for k in STEP_SEQS]
-        cert = self.info.get("certificate")
-        if isinstance(cert, Mapping):
-            seqs.append(cert.get("seq"))
-        return max((s for s in seqs if isinstance(s, int)), default=0)
+        return self.info.last_step
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,16 +198,12 @@ def _registered(entry: AuditEntry, problems: list[str]) -> RequestRecord | None:
                         "digest; ignored")  # fmt: skip
         return None
     where = f"seq {entry.seq}: request {rid}"
-    info: dict[str, Any] = {
-        "verification": _text(d.get("verification")) or "two-person",
-        "registered_by": entry.actor,
-        "registered_uid": d.get("uid") if isinstance(d.get("uid"), int) else None,
-        "registered_at": entry.time,
-        "registered_seq": entry.seq,
-    }
-    signed = d.get("signed_by")
-    if isinstance(signed, Mapping):
-        info["signed_by"] = dict(signed)
+    uid = d.get("uid") if isinstance(d.get("uid"), int) else None
+    info = RequestInfo(
+        _text(d.get("verification")) or "two-person",
+        Step(entry.actor, uid, entry.time, entry.seq),
+        signed_by=_signed_by(d.get("signed_by")),
+    )
     document = d.get("document")
     if isinstance(document, Mapping) and _whole(document, rid, licence, digest):
         document = dict(document)
@@ -227,7 +218,7 @@ def _registered(entry: AuditEntry, problems: list[str]) -> RequestRecord | None:
             problems.append(f"{where}: the document in the entry does not match its digest "
                             "(or its id and licence); kept the entry's fields only")  # fmt: skip
         document = _partial(d, rid, licence)
-        info["document_missing"] = True
+        info = replace(info, document_missing=True)
     state = _text(d.get("state")) or "received"
     if state == "verified" and not _verified_by_signature(info):
         problems.append(f"{where}: registered as verified, but the entry names no signature "
@@ -256,9 +247,15 @@ def _partial(d: Mapping[str, Any], rid: str, licence: str) -> dict[str, Any]:
     return document
 
 
-def _verified_by_signature(info: Mapping[str, Any]) -> bool:
-    signed = info.get("signed_by")
-    return isinstance(signed, Mapping) and bool(signed.get("key"))
+def _signed_by(signed: object) -> SignedBy | None:
+    """The agent a ``request.registered`` entry names as the signer, if it names one."""
+    if not isinstance(signed, Mapping):
+        return None
+    return SignedBy(*(_text(signed.get(k)) for k in ("name", "email", "key")))
+
+
+def _verified_by_signature(info: RequestInfo) -> bool:
+    return info.signed_by is not None and bool(info.signed_by.key)
 
 
 def _approved(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> RequestRecord:
@@ -271,32 +268,28 @@ def _approved(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> 
         problems.append(f"{where}: the approval names no approver uid; the request stays "
                         "received (it needs an approval)")  # fmt: skip
         return record
-    if uid == record.info.get("registered_uid"):
+    if uid == record.info.registered.uid:
         problems.append(f"{where}: approved by the uid that registered it; it stays received "
                         "(two-person verification needs a second administrator)")  # fmt: skip
         return record
-    info = {"approved_by": entry.actor, "approved_uid": uid, "approved_at": entry.time,
-            "approved_seq": entry.seq}  # fmt: skip
-    return _step(record, entry, "verified", info)
+    approved = Step(entry.actor, uid, entry.time, entry.seq)
+    return _step(record, entry, "verified", replace(record.info, approved=approved))
 
 
 def _rejected(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> RequestRecord:
     uid = entry.details.get("uid")
-    info = {
-        "rejected_by": entry.actor,
-        "rejected_uid": uid if isinstance(uid, int) else None,
-        "rejected_at": entry.time,
-        "rejected_reason": _text(entry.details.get("reason")),
-        "rejected_seq": entry.seq,
-    }
-    return _step(record, entry, "rejected", info)
+    reason = _text(entry.details.get("reason"))
+    rejection = Rejection(
+        entry.actor, uid if isinstance(uid, int) else None, entry.time, reason, entry.seq
+    )
+    return _step(record, entry, "rejected", replace(record.info, rejected=rejection))
 
 
 def _started(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> RequestRecord:
     run = entry.details.get("run")
-    runs = int(record.info.get("runs", 0))
-    info = {"runs": run if isinstance(run, int) and run > runs else runs + 1,
-            "started_seq": entry.seq}  # fmt: skip
+    runs = record.info.runs or 0
+    runs = run if isinstance(run, int) and run > runs else runs + 1
+    info = replace(record.info, runs=runs, started_seq=entry.seq)
     if record.state not in ("verified", "executing", "completed", "partial"):
         problems.append(f"seq {entry.seq}: request {record.id}: a run started while "
                         f"{record.state}; its outcomes are kept, its state is not")  # fmt: skip
@@ -327,7 +320,7 @@ def _executed(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> 
                 items[rid] = replace(known or ItemRecord(rid, outcome), outcome=outcome,
                                      note=_text(note) or None)  # fmt: skip
     record = replace(record, items=items)
-    info = {"executed_at": entry.time, "executed_seq": entry.seq}
+    info = replace(record.info, executed_at=entry.time, executed_seq=entry.seq)
     return _step(record, entry, state, info)
 
 
@@ -338,14 +331,14 @@ def _certificate(record: RequestRecord, entry: AuditEntry, problems: list[str]) 
         problems.append(f"seq {entry.seq}: request {record.id}: the certificate entry has no "
                         "sha256 or path; ignored")  # fmt: skip
         return record
-    cert = {"path": path, "sha256": sha256, "seq": entry.seq}
-    return _step(record, entry, record.state, {"certificate": cert})
+    cert = CertificateRef(path, sha256, entry.seq)
+    return _step(record, entry, record.state, replace(record.info, certificate=cert))
 
 
 def _document(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> RequestRecord:
     """The document of a request rebuilt without it, registered again (``request.document``)."""
     document = entry.details.get("document")
-    if not record.info.get("document_missing"):
+    if not record.info.document_missing:
         return record
     if not isinstance(document, Mapping) or not _whole(
         document, record.id, record.licence, record.digest
@@ -353,7 +346,7 @@ def _document(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> 
         problems.append(f"seq {entry.seq}: request {record.id}: the document given again does "
                         "not match the audited digest; ignored")  # fmt: skip
         return record
-    info = {k: v for k, v in record.info.items() if k != "document_missing"}
+    info = replace(record.info, document_missing=False)
     return replace(record, document=dict(document), info=info, updated=parse_time(entry.time))
 
 
@@ -367,12 +360,8 @@ _STEPS = {
 }
 
 
-def _step(
-    record: RequestRecord, entry: AuditEntry, state: str, info: Mapping[str, Any]
-) -> RequestRecord:
-    return replace(
-        record, state=state, info={**record.info, **info}, updated=parse_time(entry.time)
-    )
+def _step(record: RequestRecord, entry: AuditEntry, state: str, info: RequestInfo) -> RequestRecord:
+    return replace(record, state=state, info=info, updated=parse_time(entry.time))
 
 
 def _erase(requests: dict[str, RequestRecord], entry: AuditEntry) -> None:

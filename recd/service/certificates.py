@@ -20,6 +20,7 @@ from typing import Any
 from recd import __version__, durable
 from recd.config.types import Licence
 from recd.core.audit import AuditDraft, format_time, location_details
+from recd.core.requestinfo import RequestInfo
 from recd.errors import NotAllowedInState, RecdError
 from recd.ports import ItemOutcome, RequestItem, StoredRequest
 from recd.service import EraseUseCase
@@ -38,24 +39,24 @@ class Certificate:
 def read_certificate(stored: StoredRequest) -> Certificate:
     """The request's certificate as recd wrote it; refused when there is none yet, it cannot be
     read, or it does not match the audited digest."""
-    cert = stored.info.get("certificate")
+    cert = stored.info.certificate
     if cert is None:
         raise NotAllowedInState(
             f"request {stored.id} has no certificate yet (state {stored.state}): "
             f"`recctl delete --request-id {stored.id}` runs it and writes one"
         )
-    path = Path(cert["path"])
+    path = Path(cert.path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise RecdError(f"{path}: cannot read the certificate: {exc.strerror}") from exc
     digest = hashlib.sha256(data).hexdigest()
-    if digest != cert["sha256"]:
+    if digest != cert.sha256:
         raise RecdError(
-            f"{path} does not match the digest audited in entry #{cert['seq']} "
-            f"({cert['sha256']}): it was altered after recd wrote it"
+            f"{path} does not match the digest audited in entry #{cert.seq} "
+            f"({cert.sha256}): it was altered after recd wrote it"
         )
-    return Certificate(data.decode("utf-8"), digest, path, int(cert["seq"]))
+    return Certificate(data.decode("utf-8"), digest, path, cert.seq)
 
 
 def write_certificate(
@@ -92,55 +93,14 @@ def certificate_document(
     in scope, and the audit entries to check it against. No audio, nothing the request and the
     catalogue do not hold."""
     doc = stored.document
-    info = stored.info
     licence = licences.get(stored.licence)
-    verification: dict[str, Any] = {
-        "method": info["verification"],
-        "registered_by": info["registered_by"],
-        "registered_uid": info["registered_uid"],
-        "registered_at": info["registered_at"],
-    }
-    if "approved_by" in info:
-        verification |= {
-            "approved_by": info["approved_by"],
-            "approved_uid": info["approved_uid"],
-            "approved_at": info["approved_at"],
-        }
-    if "signed_by" in info:
-        verification["signed_by"] = info["signed_by"]
-    erased, skipped, gone = [], [], []
-    seqs = [info.get(k) for k in ("registered_seq", "approved_seq", "executed_seq")]
+    lists: dict[str, list[dict[str, Any]]] = {"erased": [], "skipped": [], "already_gone": []}
     for item in items:
-        entry: dict[str, Any] = {
-            "id": item.recording_id,
-            **(location_details(item.location) if item.location else {"location": None}),
-            "licence": item.licence,
-            "size": item.size,
-        }
-        if item.outcome is ItemOutcome.ERASED:
-            entry |= {
-                "sha256": item.sha256,
-                "method": item.method,
-                "effective": item.effective,
-                "erased_at": None if item.time is None else format_time(item.time),
-                "audit_seq": item.audit_seq,
-            }
-            if not item.effective:
-                entry["ineffective_reason"] = item.ineffective_reason
-            if item.s3 is not None:
-                entry["s3"] = dict(item.s3)
-            erased.append(entry)
-            seqs.append(item.audit_seq)
-        elif item.outcome is ItemOutcome.GONE:
-            gone.append(entry | {"note": item.note})
-        else:
-            entry["reason"] = "legal hold" if item.holds else item.note
-            if item.holds:
-                entry["held_by"] = list(item.holds)
-            if item.audit_seq is not None:
-                entry["audit_seq"] = item.audit_seq
-            skipped.append(entry)
-    counts = count(items)
+        listed, entry = _item_entry(item)
+        lists[listed].append(entry)
+    info = stored.info
+    seqs = [info.registered.seq, info.approved and info.approved.seq, info.executed_seq]
+    seqs += [i.audit_seq for i in items if i.outcome is ItemOutcome.ERASED]
     return {
         "certificate": "recd deletion certificate",
         "format": 1,
@@ -150,24 +110,71 @@ def certificate_document(
             "id": stored.id,
             "licence": stored.licence,
             "licence_name": None if licence is None else licence.name,
-            "requested_by": doc["requested_by"],
-            "received": doc["received"],
-            "reason": doc["reason"],
-            "evidence": doc["evidence"],
-            "scope": doc["scope"],
+            **{k: doc[k] for k in ("requested_by", "received", "reason", "evidence", "scope")},
             "digest": stored.digest,
         },
-        "verification": verification,
+        "verification": _verification(info),
         "state": str(stored.state),
-        "summary": {
-            "erased": counts["erased"],
-            "held": counts["held"],
-            "failed": counts["failed"],
-            "already_gone": counts["gone"],
-            "bytes_erased": sum(i.size or 0 for i in items if i.outcome is ItemOutcome.ERASED),
-        },
-        "erased": erased,
-        "skipped": skipped,
-        "already_gone": gone,
+        "summary": _summary(items),
+        **lists,
         "audit_seqs": sorted(s for s in seqs if isinstance(s, int)),
     }
+
+
+def _verification(info: RequestInfo) -> dict[str, Any]:
+    """Who registered the request and who or what verified it."""
+    registered = info.registered
+    out: dict[str, Any] = {
+        "method": info.verification,
+        "registered_by": registered.by,
+        "registered_uid": registered.uid,
+        "registered_at": registered.at,
+    }
+    if (approved := info.approved) is not None:
+        out |= {"approved_by": approved.by, "approved_uid": approved.uid}
+        out["approved_at"] = approved.at
+    if (signed := info.signed_by) is not None:
+        out["signed_by"] = {"name": signed.name, "email": signed.email, "key": signed.key}
+    return out
+
+
+def _summary(items: list[RequestItem]) -> dict[str, int]:
+    counts = count(items)
+    return {
+        "erased": counts["erased"],
+        "held": counts["held"],
+        "failed": counts["failed"],
+        "already_gone": counts["gone"],
+        "bytes_erased": sum(i.size or 0 for i in items if i.outcome is ItemOutcome.ERASED),
+    }
+
+
+def _item_entry(item: RequestItem) -> tuple[str, dict[str, Any]]:
+    """The certificate's list for ``item`` (erased, skipped, already_gone) and its entry."""
+    entry: dict[str, Any] = {
+        "id": item.recording_id,
+        **(location_details(item.location) if item.location else {"location": None}),
+        "licence": item.licence,
+        "size": item.size,
+    }
+    if item.outcome is ItemOutcome.GONE:
+        return "already_gone", entry | {"note": item.note}
+    if item.outcome is not ItemOutcome.ERASED:
+        entry["reason"] = "legal hold" if item.holds else item.note
+        if item.holds:
+            entry["held_by"] = list(item.holds)
+        if item.audit_seq is not None:
+            entry["audit_seq"] = item.audit_seq
+        return "skipped", entry
+    entry |= {
+        "sha256": item.sha256,
+        "method": item.method,
+        "effective": item.effective,
+        "erased_at": None if item.time is None else format_time(item.time),
+        "audit_seq": item.audit_seq,
+    }
+    if not item.effective:
+        entry["ineffective_reason"] = item.ineffective_reason
+    if item.s3 is not None:
+        entry["s3"] = dict(item.s3)
+    return "erased", entry

@@ -22,6 +22,7 @@ from typing import Any
 from recd.core.audit import AuditDraft, AuditEntry, format_human_time, format_time, parse_time
 from recd.core.holds import Hold, holding
 from recd.core.model import Mode, Recording, State
+from recd.core.requestinfo import CertificateRef, RequestInfo
 from recd.core.requests import parse_request
 from recd.errors import NotAllowedInState, NotFound, RecdError
 from recd.ports import Actor, ItemOutcome, RequestItem, RequestState, StoredRequest
@@ -93,7 +94,7 @@ class RequestRuns(EraseUseCase):
         rebuilt without its document (an older audit log), which waits for its file."""
         out = []
         for stored in self.catalogue.requests(RequestState.EXECUTING):
-            if stored.info.get("document_missing"):
+            if stored.info.document_missing:
                 why = "its document is not in the audit log; register its file again"
                 logger.error("request %s: its interrupted run cannot resume: %s", stored.id, why)
                 continue
@@ -108,7 +109,7 @@ class RequestRuns(EraseUseCase):
         previous = {i.recording_id: i for i in self.catalogue.items(rid)}
         if stored.state is RequestState.EXECUTING:
             previous = self._settle(stored, previous)
-        runs = int(stored.info.get("runs", 0)) + 1
+        runs = (stored.info.runs or 0) + 1
         offset = self.audit.end_offset()
         (started,) = self.audit.append(
             [AuditDraft("request.started", rid, {"run": runs, **actor.audit}, actor.name)], now
@@ -116,7 +117,7 @@ class RequestRuns(EraseUseCase):
         stored = self._update(
             stored,
             RequestState.EXECUTING,
-            info={"runs": runs, "run_offset": offset, "started_seq": started.seq},
+            info=replace(stored.info, runs=runs, run_offset=offset, started_seq=started.seq),
         )
         items = self._match(stored, previous)
         self.catalogue.put_items(rid, items)
@@ -163,9 +164,10 @@ class RequestRuns(EraseUseCase):
                 f"request {stored.id} is not verified (state received): a second administrator "
                 f"must run `recctl request approve {stored.id}` first"
             )
+        rejected = stored.info.rejected
         raise NotAllowedInState(
-            f"request {stored.id} was rejected by {stored.info.get('rejected_by')}: "
-            f"{stored.info.get('rejected_reason')}"
+            f"request {stored.id} was rejected by {rejected and rejected.by}: "
+            f"{rejected and rejected.reason}"
         )
 
     def _match(self, stored: StoredRequest, previous: dict[str, RequestItem]) -> list[RequestItem]:
@@ -288,7 +290,7 @@ class RequestRuns(EraseUseCase):
             return previous
         reason = f"request:{stored.id}"
         settled = dict(previous)
-        for entry in self.audit.read_from(int(stored.info.get("run_offset", 0))):
+        for entry in self.audit.read_from(stored.info.run_offset or 0):
             if entry.subject not in pending or entry.details.get("reason") != reason:
                 continue
             if entry.action == "erase.done":
@@ -316,7 +318,9 @@ class RequestRuns(EraseUseCase):
             [AuditDraft("request.executed", stored.id, details, actor.name)], now
         )
         stored = self._update(
-            stored, state, info={"executed_at": format_time(now), "executed_seq": entry.seq}
+            stored,
+            state,
+            info=replace(stored.info, executed_at=format_time(now), executed_seq=entry.seq),
         )
         certificate = write_certificate(self, stored, items, now)
         tally = "{erased} erased, {held} held, {failed} failed, {gone} already gone".format(
@@ -327,13 +331,12 @@ class RequestRuns(EraseUseCase):
         )
         return self._update(
             stored,
-            info={
-                "certificate": {
-                    "path": str(certificate.path),
-                    "sha256": certificate.sha256,
-                    "seq": certificate.seq,
-                }
-            },
+            info=replace(
+                stored.info,
+                certificate=CertificateRef(
+                    str(certificate.path), certificate.sha256, certificate.seq
+                ),
+            ),
         )
 
     def certificate(self, request_id: str) -> Certificate:
@@ -351,12 +354,12 @@ class RequestRuns(EraseUseCase):
         stored: StoredRequest,
         state: RequestState | None = None,
         *,
-        info: dict[str, Any] | None = None,
+        info: RequestInfo | None = None,
     ) -> StoredRequest:
         new = replace(
             stored,
             state=stored.state if state is None else state,
-            info=stored.info | (info or {}),
+            info=stored.info if info is None else info,
             updated=self.clock.now(),
         )
         self.catalogue.put_request(new)
@@ -373,7 +376,7 @@ class RequestRuns(EraseUseCase):
 def check_document(stored: StoredRequest) -> None:
     """A request rebuilt without its document (an older audit log) is not approved or run
     until its file is registered again, checked against the audited digest."""
-    if stored.info.get("document_missing"):
+    if stored.info.document_missing:
         raise NotAllowedInState(
             f"request {stored.id} was rebuilt from an audit log written by an older recd, "
             "which does not hold the request document (its reason and signature): register "

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from recd.core.audit import AuditDraft, format_human_time, format_time, parse_time
+from recd.core.requestinfo import Rejection, RequestInfo, Step
 from recd.core.requests import (
     ErasureRequest,
     RequestInvalid,
@@ -55,14 +56,7 @@ class Requests(RequestRuns):
                 f"licence {req.licence} has no file in licences.d: recd cannot tell how its "
                 "requests are verified (add the licence file, then register the request)"
             )
-        for rid in sorted(req.scope.recordings):
-            rec = self.catalogue.get(rid)
-            if rec is not None and rec.classification.licence != req.licence:
-                owner = rec.classification.licence or "no licence (unclassified)"
-                raise NotAllowedInState(
-                    f"scope.recordings: recording {rid} belongs to {owner}, not to "
-                    f"{req.licence}: a request only reaches its own licence's recordings"
-                )
+        self._check_own_licence(req)
         agents = {k: v.agents for k, v in self.config.licences.items()}
         signed = None
         if licence.verification == "signature" or req.signature is not None:
@@ -79,42 +73,36 @@ class Requests(RequestRuns):
             if licence.verification == "signature"
             else (RequestState.RECEIVED)
         )
-        info: dict[str, Any] = {
-            "verification": licence.verification,
-            "registered_by": actor.name,
-            "registered_uid": actor.uid,
-            "registered_at": format_time(now),
-        }
-        if signed is not None:
-            info["signed_by"] = {"name": signed.name, "email": signed.email, "key": signed.key}
-        details = {
-            "licence": req.licence,
-            "digest": req.digest,
-            "verification": licence.verification,
-            "state": str(state),
-            "requested_by": req.document["requested_by"],
-            "received": format_time(req.received),
-            "evidence": req.evidence,
-            "scope": scope_json(req.scope),
-            **({"signed_by": info["signed_by"]} if signed is not None else {}),
-            "document": dict(req.document),  # the whole request, to rebuild it from the log
-            **actor.audit,
-        }
+        step = Step(actor.name, actor.uid, format_time(now), None)
+        info = RequestInfo(licence.verification, step, signed_by=signed)
         stored = StoredRequest(
             req.id, req.licence, state, dict(req.document), req.digest, info, now
         )
         self.catalogue.put_request(stored)
+        details = _registration(req, stored, actor)
         (entry,) = self.audit.append(
             [AuditDraft("request.registered", req.id, details, actor.name)], now
         )
-        return self._update(stored, info={"registered_seq": entry.seq}), False
+        registered = replace(info, registered=replace(step, seq=entry.seq))
+        return self._update(stored, info=registered), False
+
+    def _check_own_licence(self, req: ErasureRequest) -> None:
+        """Refuse a scope that names another licence's recording by its id."""
+        for rid in sorted(req.scope.recordings):
+            rec = self.catalogue.get(rid)
+            if rec is not None and rec.classification.licence != req.licence:
+                owner = rec.classification.licence or "no licence (unclassified)"
+                raise NotAllowedInState(
+                    f"scope.recordings: recording {rid} belongs to {owner}, not to "
+                    f"{req.licence}: a request only reaches its own licence's recordings"
+                )
 
     def _registered(
         self, existing: StoredRequest, req: ErasureRequest, actor: Actor
     ) -> StoredRequest:
         """A request registered again: the same content is the same request (and gives back
         the document of one rebuilt without it); different content is refused."""
-        missing = existing.info.get("document_missing")
+        missing = existing.info.document_missing
         if existing.digest == req.digest:
             return self._restore_document(existing, req, actor) if missing else existing
         if missing:
@@ -125,7 +113,7 @@ class Requests(RequestRuns):
             )
         raise NotAllowedInState(
             f"request id {req.id} is already registered with different content (by "
-            f"{existing.info['registered_by']} at {_shown(existing.info['registered_at'])}); "
+            f"{existing.info.registered.by} at {_shown(existing.info.registered.at)}); "
             "a new request needs a new id"
         )
 
@@ -138,7 +126,7 @@ class Requests(RequestRuns):
         now = self.clock.now()
         details = {"digest": req.digest, "document": dict(req.document), **actor.audit}
         self.audit.append([AuditDraft("request.document", req.id, details, actor.name)], now)
-        info = {k: v for k, v in existing.info.items() if k != "document_missing"}
+        info = replace(existing.info, document_missing=False)
         restored = replace(existing, document=dict(req.document), info=info, updated=now)
         self.catalogue.put_request(restored)
         logger.warning(
@@ -194,19 +182,16 @@ class Requests(RequestRuns):
             self._refused(request_id, "approve", str(exc), actor)
             raise
         now = self.clock.now()
-        details = {"registered_by": stored.info["registered_by"], **actor.audit}
+        details = {"registered_by": stored.info.registered.by, **actor.audit}
         (entry,) = self.audit.append(
             [AuditDraft("request.approved", request_id, details, actor.name)], now
         )
         return self._update(
             stored,
             RequestState.VERIFIED,
-            info={
-                "approved_by": actor.name,
-                "approved_uid": actor.uid,
-                "approved_at": format_time(now),
-                "approved_seq": entry.seq,
-            },
+            info=replace(
+                stored.info, approved=Step(actor.name, actor.uid, format_time(now), entry.seq)
+            ),
         )
 
     def _check_approval(self, stored: StoredRequest, actor: Actor) -> None:
@@ -222,7 +207,7 @@ class Requests(RequestRuns):
                 f"licence {stored.licence} verifies requests by signature now; an approval "
                 "does not verify this one (register a signed request)"
             )
-        if actor.uid == stored.info["registered_uid"]:
+        if actor.uid == stored.info.registered.uid:
             raise NotAllowedInState(
                 f"{actor.name} registered request {stored.id} and cannot also approve it: "
                 "two-person verification needs a second administrator"
@@ -250,13 +235,10 @@ class Requests(RequestRuns):
         return self._update(
             stored,
             RequestState.REJECTED,
-            info={
-                "rejected_by": actor.name,
-                "rejected_uid": actor.uid,
-                "rejected_at": format_time(now),
-                "rejected_reason": reason,
-                "rejected_seq": entry.seq,
-            },
+            info=replace(
+                stored.info,
+                rejected=Rejection(actor.name, actor.uid, format_time(now), reason, entry.seq),
+            ),
         )
 
 
@@ -268,11 +250,31 @@ def is_whole_licence(stored: StoredRequest) -> bool:
 
 
 def _by(stored: StoredRequest) -> str:
-    info = stored.info
-    if "approved_by" in info:
-        return f" (approved by {info['approved_by']} at {_shown(info['approved_at'])})"
-    signed = info.get("signed_by") or {}
-    return f" (signed by {signed.get('name')} <{signed.get('email')}>)"
+    approved, signed = stored.info.approved, stored.info.signed_by
+    if approved is not None:
+        return f" (approved by {approved.by} at {_shown(approved.at)})"
+    if signed is None:  # pragma: no cover (verified: approved or signed)
+        return " (signed by None <None>)"
+    return f" (signed by {signed.name} <{signed.email}>)"
+
+
+def _registration(req: ErasureRequest, stored: StoredRequest, actor: Actor) -> dict[str, Any]:
+    """The details of ``request.registered``: enough to rebuild the request from the log."""
+    details = {
+        "licence": req.licence,
+        "digest": req.digest,
+        "verification": stored.info.verification,
+        "state": str(stored.state),
+        "requested_by": req.document["requested_by"],
+        "received": format_time(req.received),
+        "evidence": req.evidence,
+        "scope": scope_json(req.scope),
+        "document": dict(req.document),  # the whole request, to rebuild it from the log
+        **actor.audit,
+    }
+    if (signed := stored.info.signed_by) is not None:
+        details["signed_by"] = {"name": signed.name, "email": signed.email, "key": signed.key}
+    return details
 
 
 def _shown(stored_time: str) -> str:

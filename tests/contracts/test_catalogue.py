@@ -16,6 +16,7 @@ from recd.adapters.sqlite.schema import MIGRATIONS
 from recd.core.audit import GENESIS
 from recd.core.holds import Hold, HoldState
 from recd.core.model import Classification, Provenance, Recording, Stamps, State, recording_id
+from recd.core.requestinfo import RequestInfo, Step
 from recd.core.scope import Scope
 from recd.core.segcheck import Ends, Print, Prints, Stat
 from recd.errors import CatalogueCorrupt, StateError
@@ -367,7 +368,10 @@ def test_restored_breakers_replace_theirs_and_rearmed_ones_go(catalogue: Catalog
 
 def stored_request(rid: str, state: RequestState = RequestState.VERIFIED) -> StoredRequest:
     document = {"request_id": rid, "licence": "L1", "scope": {"all": True}}
-    info = {"registered_by": "alice", "registered_seq": 3, "approved_by": "bob"}
+    registered = Step("alice", 1000, "2026-11-01T09:00:00.000000Z", 3)
+    info = RequestInfo(
+        "two-person", registered, approved=Step("bob", 1001, "2026-11-01T09:01:00.000000Z", 4)
+    )
     return StoredRequest(rid, "L1", state, document, "ab" * 32, info, T0)
 
 
@@ -389,7 +393,7 @@ def test_restored_requests_come_back_with_their_items(catalogue: Catalogue) -> N
 
 
 def test_requests_are_restored_in_one_transaction(catalogue: Catalogue) -> None:
-    broken = replace(stored_request("REQ-2"), info={"not json": object()})
+    broken = replace(stored_request("REQ-2"), document={"not json": object()})
     with pytest.raises(TypeError):
         catalogue.restore_requests([(stored_request("REQ-1"), []), (broken, [])])
     assert catalogue.requests() == [], "half a restore was kept"

@@ -160,7 +160,7 @@ def test_signature_verified_request_and_every_signature_refusal(
         desk.register(signed(document("R-STRANGER", "L3"), stranger), ALICE)
     stored, _ = desk.register(signed(document("R-OK", "L3"), keys["jane"]), EVE)
     assert stored.state is RequestState.VERIFIED
-    assert stored.info["signed_by"]["name"] == "Jane Doe"
+    assert stored.info.signed_by is not None and stored.info.signed_by.name == "Jane Doe"
     with pytest.raises(NotAllowedInState, match="is verified, not waiting"):
         desk.approve("R-OK", BOB)
     assert {e["subject"] for e in refusals(estate)} >= {"R-UNSIGNED", "R-OTHER", "R-BAD"}
@@ -394,7 +394,8 @@ def test_refusals_name_times_to_the_second(estate: Estate, rt: Runtime) -> None:
     )
     stored = rt.catalogue.request("REQ-1")
     assert stored is not None
-    assert (stored.info["registered_at"], stored.info["approved_at"]) == (
+    assert stored.info.approved is not None
+    assert (stored.info.registered.at, stored.info.approved.at) == (
         "2026-11-23T12:00:00.250000Z", "2026-11-23T12:00:00.250000Z",
     )  # fmt: skip
 
@@ -536,7 +537,7 @@ def test_an_approval_is_refused_once_the_licence_verifies_by_signature(
     ]
     stored = rt.catalogue.request("REQ-1")
     assert stored is not None and stored.state is RequestState.RECEIVED
-    assert "approved_by" not in stored.info
+    assert stored.info.approved is None
 
 
 def test_a_rejection_needs_a_reason(estate: Estate, rt: Runtime) -> None:
@@ -848,7 +849,7 @@ def test_a_run_killed_before_it_listed_its_items_resumes_with_what_was_erased(
     desk.execute("REQ-1", RECD)  # as the daemon resumes it at start
     stored = rt.catalogue.request("REQ-1")
     assert stored is not None and stored.state is RequestState.COMPLETED
-    assert stored.info["runs"] == 2
+    assert stored.info.runs == 2
     assert rt.catalogue.items("REQ-1") == [erased]
     (entry,) = json.loads(desk.certificate("REQ-1").text)["erased"]
     assert (entry["sha256"], entry["audit_seq"]) == (erased.sha256, erased.audit_seq)

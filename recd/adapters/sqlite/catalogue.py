@@ -699,7 +699,7 @@ class SqliteCatalogue:
                 str(request.state),
                 json.dumps(request.document, sort_keys=True),
                 request.digest,
-                json.dumps(request.info, sort_keys=True),
+                json.dumps(request.info.to_json(), sort_keys=True),
                 to_us(request.updated),
             ),
         )
