@@ -12,10 +12,10 @@ so that a catalogue read and written again holds the same bytes. Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from recd.core.requests import SignedBy
+from recd.core.signatures import SignedBy
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +67,6 @@ class RequestInfo:
         seqs = [self.registered.seq, self.started_seq, self.executed_seq]
         seqs += [s.seq for s in (self.approved, self.rejected, self.certificate) if s]
         return max((s for s in seqs if s is not None), default=0)
-
-    def executed(self, at: str, seq: int) -> RequestInfo:
-        return replace(self, executed_at=at, executed_seq=seq)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"verification": self.verification}

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recd.core.audit import AuditEntry
+from recd.core.replaybreakers import BreakerRecord, ReplayedBreakers
 from recd.core.replayrequests import (
-    BreakerRecord,
     ItemRecord,
-    ReplayedBreakers,
     ReplayedRequests,
     RequestRecord,
     replay_decisions,

@@ -19,12 +19,12 @@ from recd.core.requestinfo import Rejection, RequestInfo, Step
 from recd.core.requests import (
     ErasureRequest,
     RequestInvalid,
-    check_signature,
     parse_request,
     scope_json,
     whole_licence_refusal,
 )
 from recd.core.scope import Scope
+from recd.core.signatures import check_signature
 from recd.errors import NotAllowedInState, NotFound, PermissionDenied, RecdError, UsageError
 from recd.ports import Actor, RequestState, StoredRequest
 from recd.service.requestruns import RequestRuns, check_document

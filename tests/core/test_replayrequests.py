@@ -11,12 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recd.core.audit import GENESIS, AuditDraft, AuditEntry, format_time, seal
+from recd.core.replaybreakers import BreakerRecord, replay_breakers
 from recd.core.replayrequests import (
     HELD_NOTE,
-    BreakerRecord,
     ItemRecord,
     document_digest,
-    replay_breakers,
     replay_decisions,
     replay_requests,
 )

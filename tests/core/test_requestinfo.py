@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from recd.core.requestinfo import CertificateRef, Rejection, RequestInfo, Step
-from recd.core.requests import SignedBy
+from recd.core.signatures import SignedBy
 
 T1, T2, T3 = (f"2026-11-01T09:0{n}:00.000000Z" for n in (1, 2, 3))
 SIGNER = {"name": "Jane Doe", "email": "dpo@acme.example", "key": "ed25519:AAAA"}

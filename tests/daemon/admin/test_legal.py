@@ -27,7 +27,7 @@ from recd.config.load import Licence
 from recd.config.types import Agent
 from recd.core.model import recording_id
 from recd.core.periods import parse_period
-from recd.core.requests import signed_bytes
+from recd.core.signatures import signed_bytes
 from recd.log import UTCFormatter
 from recd.protocol import ErrorKind, RemoteError, Request
 from tests.daemon.admin.test_dispatch import Live
