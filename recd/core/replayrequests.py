@@ -382,7 +382,7 @@ def _erase(requests: dict[str, RequestRecord], entry: AuditEntry) -> None:
             audit_seq=entry.seq,
             holds=(),
             note=None,
-            s3=_object_part(d),
+            s3=object_part(d),
         )
     elif entry.action == "erase.failed":
         item = replace(
@@ -396,13 +396,16 @@ def _erase(requests: dict[str, RequestRecord], entry: AuditEntry) -> None:
     requests[record.id] = replace(record, items={**record.items, entry.subject: item})
 
 
-#: The S3 part of an erase.done entry (``recd.service.requestruns.OBJECT_DETAILS``).
+#: What an S3 erase's audit entries add, kept in the certificate: the bucket and key, every
+#: version and delete marker deleted (data versions with their SHA-256), the counts, and the
+#: confirmation listing's result.
 OBJECT_DETAILS = (
     "bucket", "key", "versions", "deleted_versions", "deleted_delete_markers", "confirmed",
 )  # fmt: skip
 
 
-def _object_part(d: Mapping[str, Any]) -> dict[str, Any] | None:
+def object_part(d: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The S3 part of an ``erase.done`` entry's details; None for a file."""
     if "bucket" not in d:
         return None
     return {k: d[k] for k in OBJECT_DETAILS if k in d}

@@ -110,17 +110,10 @@ def run_batch(uc: EraseUseCase, plans: list[Plan]) -> BatchResult:
     outcomes = _erase_all(uc, plans)
     sync_failure = _sync_all(e for e, _ in by_eraser(plans, lambda p: p.eraser))
     finished = uc.clock.now()
-    drafts: list[AuditDraft] = []
-    for plan, outcome in zip(plans, outcomes, strict=True):
-        details: dict[str, Any] = {"intent": plan.intent_id, **plan.details}
-        if isinstance(outcome, str) or sync_failure:
-            why = outcome if isinstance(outcome, str) else str(sync_failure)
-            drafts.append(AuditDraft("erase.failed", plan.rec.id, failed_details(details, why)))
-            continue
-        details |= method_details(outcome.method, outcome.effective, outcome.ineffective_reason)
-        details["bytes_overwritten"] = outcome.bytes_overwritten
-        details |= outcome.details
-        drafts.append(AuditDraft("erase.done", plan.rec.id, details))
+    drafts = [
+        _outcome_draft(plan, outcome, sync_failure)
+        for plan, outcome in zip(plans, outcomes, strict=True)
+    ]
     entries = uc.audit.append(drafts, finished)
     for plan, entry in zip(plans, entries, strict=True):
         if entry.action == "erase.done":
@@ -132,6 +125,19 @@ def run_batch(uc: EraseUseCase, plans: list[Plan]) -> BatchResult:
         [f.plan.intent_id for f in result.failed],
     )
     return result
+
+
+def _outcome_draft(plan: Plan, outcome: EraseOutcome | str, sync_failure: str | None) -> AuditDraft:
+    """``erase.done`` with what the erase did, or ``erase.failed`` with why (a failed directory
+    flush fails every erase of the batch)."""
+    details: dict[str, Any] = {"intent": plan.intent_id, **plan.details}
+    if isinstance(outcome, str) or sync_failure:
+        why = outcome if isinstance(outcome, str) else str(sync_failure)
+        return AuditDraft("erase.failed", plan.rec.id, failed_details(details, why))
+    details |= method_details(outcome.method, outcome.effective, outcome.ineffective_reason)
+    details["bytes_overwritten"] = outcome.bytes_overwritten
+    details |= outcome.details
+    return AuditDraft("erase.done", plan.rec.id, details)
 
 
 def by_eraser(items: Iterable[T], eraser: Callable[[T], Eraser]) -> list[tuple[Eraser, list[T]]]:

@@ -17,11 +17,11 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from recd.core.audit import AuditDraft, AuditEntry, format_human_time, format_time, parse_time
 from recd.core.holds import Hold, holding
 from recd.core.model import Mode, Recording, State
+from recd.core.replayrequests import object_part
 from recd.core.requestinfo import CertificateRef, RequestInfo
 from recd.core.requests import parse_request
 from recd.errors import NotAllowedInState, NotFound, RecdError
@@ -411,14 +411,6 @@ def _item(
     return base
 
 
-#: What an S3 erase's audit entries add, kept in the certificate: the bucket and key, every
-#: version and delete marker deleted (data versions with their SHA-256), the counts, and the
-#: confirmation listing's result.
-OBJECT_DETAILS = (
-    "bucket", "key", "versions", "deleted_versions", "deleted_delete_markers", "confirmed",
-)  # fmt: skip
-
-
 def erased_item(item: RequestItem, entry: AuditEntry) -> RequestItem:
     """``item`` erased, as its ``erase.done`` entry says (from a run, or found by a resume)."""
     d = entry.details
@@ -433,13 +425,6 @@ def erased_item(item: RequestItem, entry: AuditEntry) -> RequestItem:
         audit_seq=entry.seq,
         s3=object_part(d),
     )
-
-
-def object_part(details: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The S3 part of an ``erase.done`` entry's details; None for a file."""
-    if "bucket" not in details:
-        return None
-    return {k: details[k] for k in OBJECT_DETAILS if k in details}
 
 
 def _outcomes(
