@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from recd.core.audit import AuditEntry, parse_time
 
@@ -116,5 +115,5 @@ def _rearm(breakers: dict[str, BreakerRecord], label: str, entry: AuditEntry) ->
 UNCLASSIFIED = "(unclassified)"
 
 
-def _int(value: Any) -> int:
+def _int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0

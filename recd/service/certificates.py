@@ -82,7 +82,7 @@ def count(items: Iterable[RequestItem]) -> dict[str, int]:
     return counts
 
 
-def json_text(document: Any) -> str:
+def json_text(document: object) -> str:
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
