@@ -8,7 +8,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from recd.core.requests import signed_bytes
+from recd.core.signatures import signed_bytes
 
 
 def raw(key: Ed25519PrivateKey) -> bytes:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC
 from pathlib import Path
 from typing import Any, NoReturn, TypeAlias
 
+from recd import durable
 from recd.cli import client
 from recd.cli.render import tables as render
 from recd.core.times import format_iso, parse_iso
@@ -171,24 +170,8 @@ def say(line: str) -> None:
 
 
 def write_atomically(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` to ``path`` whole or not at all: a temporary file in the same directory,
-    synced, then renamed over ``path``, and the directory synced."""
+    """``recd.durable.write_atomically``, its failure worded for the person at the terminal."""
     try:
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        durable.write_atomically(path, data, mode)
     except OSError as exc:
         raise RecdError(f"{path}: cannot write: {os_reason(exc)}") from None
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fchmod(file.fileno(), mode)
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except OSError as exc:
-        os.unlink(temporary)
-        raise RecdError(f"{path}: cannot write: {os_reason(exc)}") from None
-    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

@@ -1,12 +1,12 @@
-"""Early-deletion requests and mass-deletion breakers as the audit log records them (SPEC 6-8).
+"""Early-deletion requests as the audit log records them (SPEC 6 and 8).
 
 ``replay_requests`` reads the ``request.*`` entries (and the ``erase.*`` entries of a request's
 runs, ``reason: request:<id>``) into the requests they describe: the verified document and its
 digest, who registered, approved, signed or rejected each and when, its runs, each recording's
-outcome and the certificate the last run wrote. ``replay_breakers`` reads ``breaker.tripped``,
-``breaker.released`` and ``breaker.rearmed`` into the breakers still standing.
+outcome and the certificate the last run wrote. ``replay_decisions`` replays the breakers
+(``recd.core.replaybreakers``) in the same reading of the log.
 
-Both start from ``known``: what a catalogue already holds (empty for a full rebuild), so that
+It starts from ``known``: what a catalogue already holds (empty for a full rebuild), so that
 the entries after a catalogue's mark can be replayed onto it. An entry a request already
 reflects (its seq at or below the request's last step) changes nothing, so replaying a log in
 one go or in slices, or twice, gives the same.
@@ -16,9 +16,7 @@ the log does not show verified: an entry written by an older recd without the re
 document gives a request marked ``document_missing`` (it runs only once its file is registered
 again, checked against the audited digest); a ``verified`` registration without the signature
 that verified it, or an approval without the approver's uid, leaves the request ``received``.
-A released breaker is gone once a retention erase of its licence follows the release (that
-sweep re-armed it, as ``breaker.rearmed`` says in newer logs): re-armed, it trips again if a
-mass of recordings is still due. Each such case is reported in ``problems``.
+Each such case is reported in ``problems``.
 
 Pure: given the entries; no I/O, no clock reads.
 """
@@ -32,7 +30,9 @@ from datetime import datetime
 from typing import Any
 
 from recd.core.audit import AuditEntry, canonical_json
-from recd.core.text import UNCLASSIFIED
+from recd.core.replaybreakers import BreakerRecord, ReplayedBreakers, breaker_entry
+from recd.core.requestinfo import CertificateRef, Rejection, RequestInfo, Step
+from recd.core.signatures import SignedBy
 from recd.core.times import parse_time
 
 REGISTERED = "request.registered"
@@ -42,13 +42,7 @@ STARTED = "request.started"
 EXECUTED = "request.executed"
 CERTIFICATE = "request.certificate"
 DOCUMENT = "request.document"  # the document of a request rebuilt without it, given again
-TRIPPED = "breaker.tripped"
-RELEASED = "breaker.released"
-REARMED = "breaker.rearmed"
 ERASES = ("erase.done", "erase.failed", "erase.skipped")
-
-#: The info keys holding the seq of a request's steps; the highest is the last step applied.
-STEP_SEQS = ("registered_seq", "approved_seq", "rejected_seq", "started_seq", "executed_seq")
 
 #: A recording a run found kept by a hold, as ``request.executed``'s ``held_by`` lists them.
 HELD_NOTE = "kept by a legal hold"
@@ -83,33 +77,14 @@ class RequestRecord:
     state: str  # received, verified, rejected, executing, completed, partial
     document: Mapping[str, Any]
     digest: str
-    info: Mapping[str, Any]
+    info: RequestInfo
     updated: datetime
     items: Mapping[str, ItemRecord] = field(default_factory=dict)
 
     @property
     def last_step(self) -> int:
         """The seq of the last step (registered ... executed, certificate) this reflects."""
-        seqs = [self.info.get(k) for k in STEP_SEQS]
-        cert = self.info.get("certificate")
-        if isinstance(cert, Mapping):
-            seqs.append(cert.get("seq"))
-        return max((s for s in seqs if isinstance(s, int)), default=0)
-
-
-@dataclass(frozen=True, slots=True)
-class BreakerRecord:
-    """A breaker as the catalogue stores it (``ports.records.Breaker``)."""
-
-    licence: str
-    tripped_at: datetime
-    due: int
-    total: int
-    released_at: datetime | None = None
-    released_by: str | None = None
-    tripped_seq: int = 0  # the entries that tripped, released, re-armed it (0: none/unknown)
-    released_seq: int = 0
-    rearmed_seq: int = 0  # re-armed: no longer standing (kept so the replay stays idempotent)
+        return self.info.last_step
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,21 +94,6 @@ class ReplayedRequests:
 
     def count(self, state: str) -> int:
         return sum(1 for r in self.requests.values() if r.state == state)
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayedBreakers:
-    breakers: Mapping[str, BreakerRecord]  # re-armed ones included
-    problems: tuple[str, ...] = ()
-
-    @property
-    def standing(self) -> dict[str, BreakerRecord]:
-        """The breakers a catalogue keeps: tripped, or released and not yet re-armed."""
-        return {k: b for k, b in self.breakers.items() if not b.rearmed_seq}
-
-    @property
-    def tripped(self) -> int:
-        return sum(1 for b in self.standing.values() if b.released_at is None)
 
 
 def document_digest(document: Mapping[str, Any]) -> str:
@@ -166,7 +126,7 @@ def replay_decisions(
     breaker_problems: list[str] = []
     for entry in entries:
         _request_entry(now_requests, entry, request_problems)
-        _breaker_entry(now_breakers, entry, breaker_problems)
+        breaker_entry(now_breakers, entry, breaker_problems)
     return (
         ReplayedRequests(now_requests, tuple(request_problems)),
         ReplayedBreakers(now_breakers, tuple(breaker_problems)),
@@ -191,8 +151,10 @@ def _apply(requests: dict[str, RequestRecord], entry: AuditEntry, problems: list
     """One step of a registered request; a step it already reflects changes nothing."""
     record = requests.get(entry.subject)
     if record is None:
-        problems.append(f"seq {entry.seq}: {entry.action} of request {entry.subject}, never "
-                        "registered in this log; ignored")  # fmt: skip
+        problems.append(
+            f"seq {entry.seq}: {entry.action} of request {entry.subject}, never "
+            "registered in this log; ignored"
+        )
     elif entry.seq > record.last_step:
         requests[record.id] = _STEPS[entry.action](record, entry, problems)
 
@@ -201,20 +163,17 @@ def _registered(entry: AuditEntry, problems: list[str]) -> RequestRecord | None:
     d = entry.details
     rid, licence, digest = entry.subject, d.get("licence"), d.get("digest")
     if not rid or not isinstance(licence, str) or not licence or not isinstance(digest, str):
-        problems.append(f"seq {entry.seq}: request.registered names no request, licence or "
-                        "digest; ignored")  # fmt: skip
+        problems.append(
+            f"seq {entry.seq}: request.registered names no request, licence or digest; ignored"
+        )
         return None
     where = f"seq {entry.seq}: request {rid}"
-    info: dict[str, Any] = {
-        "verification": _text(d.get("verification")) or "two-person",
-        "registered_by": entry.actor,
-        "registered_uid": d.get("uid") if isinstance(d.get("uid"), int) else None,
-        "registered_at": entry.time,
-        "registered_seq": entry.seq,
-    }
-    signed = d.get("signed_by")
-    if isinstance(signed, Mapping):
-        info["signed_by"] = dict(signed)
+    uid = d.get("uid") if isinstance(d.get("uid"), int) else None
+    info = RequestInfo(
+        _text(d.get("verification")) or "two-person",
+        Step(entry.actor, uid, entry.time, entry.seq),
+        signed_by=_signed_by(d.get("signed_by")),
+    )
     document = d.get("document")
     if isinstance(document, Mapping) and _whole(document, rid, licence, digest):
         document = dict(document)
@@ -226,14 +185,18 @@ def _registered(entry: AuditEntry, problems: list[str]) -> RequestRecord | None:
                 "registered again (recctl request add --file)"
             )
         else:
-            problems.append(f"{where}: the document in the entry does not match its digest "
-                            "(or its id and licence); kept the entry's fields only")  # fmt: skip
+            problems.append(
+                f"{where}: the document in the entry does not match its digest "
+                "(or its id and licence); kept the entry's fields only"
+            )
         document = _partial(d, rid, licence)
-        info["document_missing"] = True
+        info = replace(info, document_missing=True)
     state = _text(d.get("state")) or "received"
     if state == "verified" and not _verified_by_signature(info):
-        problems.append(f"{where}: registered as verified, but the entry names no signature "
-                        "that verified it; rebuilt as received (it needs an approval)")  # fmt: skip
+        problems.append(
+            f"{where}: registered as verified, but the entry names no signature "
+            "that verified it; rebuilt as received (it needs an approval)"
+        )
         state = "received"
     elif state not in ("received", "verified"):
         problems.append(f"{where}: registered in state {state!r}; rebuilt as received")
@@ -258,9 +221,15 @@ def _partial(d: Mapping[str, Any], rid: str, licence: str) -> dict[str, Any]:
     return document
 
 
-def _verified_by_signature(info: Mapping[str, Any]) -> bool:
-    signed = info.get("signed_by")
-    return isinstance(signed, Mapping) and bool(signed.get("key"))
+def _signed_by(signed: object) -> SignedBy | None:
+    """The agent a ``request.registered`` entry names as the signer, if it names one."""
+    if not isinstance(signed, Mapping):
+        return None
+    return SignedBy(*(_text(signed.get(k)) for k in ("name", "email", "key")))
+
+
+def _verified_by_signature(info: RequestInfo) -> bool:
+    return info.signed_by is not None and bool(info.signed_by.key)
 
 
 def _approved(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> RequestRecord:
@@ -270,38 +239,40 @@ def _approved(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> 
         problems.append(f"{where}: approved while {record.state}; ignored")
         return record
     if not isinstance(uid, int) or not entry.actor:
-        problems.append(f"{where}: the approval names no approver uid; the request stays "
-                        "received (it needs an approval)")  # fmt: skip
+        problems.append(
+            f"{where}: the approval names no approver uid; the request stays "
+            "received (it needs an approval)"
+        )
         return record
-    if uid == record.info.get("registered_uid"):
-        problems.append(f"{where}: approved by the uid that registered it; it stays received "
-                        "(two-person verification needs a second administrator)")  # fmt: skip
+    if uid == record.info.registered.uid:
+        problems.append(
+            f"{where}: approved by the uid that registered it; it stays received "
+            "(two-person verification needs a second administrator)"
+        )
         return record
-    info = {"approved_by": entry.actor, "approved_uid": uid, "approved_at": entry.time,
-            "approved_seq": entry.seq}  # fmt: skip
-    return _step(record, entry, "verified", info)
+    approved = Step(entry.actor, uid, entry.time, entry.seq)
+    return _step(record, entry, "verified", replace(record.info, approved=approved))
 
 
 def _rejected(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> RequestRecord:
     uid = entry.details.get("uid")
-    info = {
-        "rejected_by": entry.actor,
-        "rejected_uid": uid if isinstance(uid, int) else None,
-        "rejected_at": entry.time,
-        "rejected_reason": _text(entry.details.get("reason")),
-        "rejected_seq": entry.seq,
-    }
-    return _step(record, entry, "rejected", info)
+    reason = _text(entry.details.get("reason"))
+    rejection = Rejection(
+        entry.actor, uid if isinstance(uid, int) else None, entry.time, reason, entry.seq
+    )
+    return _step(record, entry, "rejected", replace(record.info, rejected=rejection))
 
 
 def _started(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> RequestRecord:
     run = entry.details.get("run")
-    runs = int(record.info.get("runs", 0))
-    info = {"runs": run if isinstance(run, int) and run > runs else runs + 1,
-            "started_seq": entry.seq}  # fmt: skip
+    runs = record.info.runs or 0
+    runs = run if isinstance(run, int) and run > runs else runs + 1
+    info = replace(record.info, runs=runs, started_seq=entry.seq)
     if record.state not in ("verified", "executing", "completed", "partial"):
-        problems.append(f"seq {entry.seq}: request {record.id}: a run started while "
-                        f"{record.state}; its outcomes are kept, its state is not")  # fmt: skip
+        problems.append(
+            f"seq {entry.seq}: request {record.id}: a run started while "
+            f"{record.state}; its outcomes are kept, its state is not"
+        )
         return _step(record, entry, record.state, info)
     return _step(record, entry, "executing", info)
 
@@ -310,8 +281,9 @@ def _executed(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> 
     d = entry.details
     state = _text(d.get("state"))
     if state not in ("completed", "partial"):
-        problems.append(f"seq {entry.seq}: request {record.id}: executed in state {state!r}; "
-                        "rebuilt as partial")  # fmt: skip
+        problems.append(
+            f"seq {entry.seq}: request {record.id}: executed in state {state!r}; rebuilt as partial"
+        )
         state = "partial"
     if record.state not in ("executing", "verified", "completed", "partial"):
         state = record.state  # a run the log never showed verified: keep what it was
@@ -326,10 +298,11 @@ def _executed(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> 
         for rid, note in listed.items() if isinstance(listed, Mapping) else ():
             known = items.get(rid)
             if known is None or known.audit_seq is None:  # an audited failure says more
-                items[rid] = replace(known or ItemRecord(rid, outcome), outcome=outcome,
-                                     note=_text(note) or None)  # fmt: skip
+                items[rid] = replace(
+                    known or ItemRecord(rid, outcome), outcome=outcome, note=_text(note) or None
+                )
     record = replace(record, items=items)
-    info = {"executed_at": entry.time, "executed_seq": entry.seq}
+    info = replace(record.info, executed_at=entry.time, executed_seq=entry.seq)
     return _step(record, entry, state, info)
 
 
@@ -337,25 +310,29 @@ def _certificate(record: RequestRecord, entry: AuditEntry, problems: list[str]) 
     d = entry.details
     sha256, path = d.get("sha256"), d.get("path")
     if not isinstance(sha256, str) or not isinstance(path, str):
-        problems.append(f"seq {entry.seq}: request {record.id}: the certificate entry has no "
-                        "sha256 or path; ignored")  # fmt: skip
+        problems.append(
+            f"seq {entry.seq}: request {record.id}: the certificate entry has no "
+            "sha256 or path; ignored"
+        )
         return record
-    cert = {"path": path, "sha256": sha256, "seq": entry.seq}
-    return _step(record, entry, record.state, {"certificate": cert})
+    cert = CertificateRef(path, sha256, entry.seq)
+    return _step(record, entry, record.state, replace(record.info, certificate=cert))
 
 
 def _document(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> RequestRecord:
     """The document of a request rebuilt without it, registered again (``request.document``)."""
     document = entry.details.get("document")
-    if not record.info.get("document_missing"):
+    if not record.info.document_missing:
         return record
     if not isinstance(document, Mapping) or not _whole(
         document, record.id, record.licence, record.digest
     ):
-        problems.append(f"seq {entry.seq}: request {record.id}: the document given again does "
-                        "not match the audited digest; ignored")  # fmt: skip
+        problems.append(
+            f"seq {entry.seq}: request {record.id}: the document given again does "
+            "not match the audited digest; ignored"
+        )
         return record
-    info = {k: v for k, v in record.info.items() if k != "document_missing"}
+    info = replace(record.info, document_missing=False)
     return replace(record, document=dict(document), info=info, updated=parse_time(entry.time))
 
 
@@ -369,12 +346,8 @@ _STEPS = {
 }
 
 
-def _step(
-    record: RequestRecord, entry: AuditEntry, state: str, info: Mapping[str, Any]
-) -> RequestRecord:
-    return replace(
-        record, state=state, info={**record.info, **info}, updated=parse_time(entry.time)
-    )
+def _step(record: RequestRecord, entry: AuditEntry, state: str, info: RequestInfo) -> RequestRecord:
+    return replace(record, state=state, info=info, updated=parse_time(entry.time))
 
 
 def _erase(requests: dict[str, RequestRecord], entry: AuditEntry) -> None:
@@ -410,23 +383,30 @@ def _erase(requests: dict[str, RequestRecord], entry: AuditEntry) -> None:
             audit_seq=entry.seq,
             holds=(),
             note=None,
-            s3=_object_part(d),
+            s3=object_part(d),
         )
     elif entry.action == "erase.failed":
-        item = replace(base, outcome="failed", audit_seq=entry.seq,
-                       note=f"erase failed: {_text(d.get('error'))}")  # fmt: skip
+        item = replace(
+            base,
+            outcome="failed",
+            audit_seq=entry.seq,
+            note=f"erase failed: {_text(d.get('error'))}",
+        )
     else:
         item = replace(base, outcome="failed", note=f"not erased: {_text(d.get('skipped'))}")
     requests[record.id] = replace(record, items={**record.items, entry.subject: item})
 
 
-#: The S3 part of an erase.done entry (``recd.service.requests.OBJECT_DETAILS``).
+#: What an S3 erase's audit entries add, kept in the certificate: the bucket and key, every
+#: version and delete marker deleted (data versions with their SHA-256), the counts, and the
+#: confirmation listing's result.
 OBJECT_DETAILS = (
     "bucket", "key", "versions", "deleted_versions", "deleted_delete_markers", "confirmed",
 )  # fmt: skip
 
 
-def _object_part(d: Mapping[str, Any]) -> dict[str, Any] | None:
+def object_part(d: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The S3 part of an ``erase.done`` entry's details; None for a file."""
     if "bucket" not in d:
         return None
     return {k: d[k] for k in OBJECT_DETAILS if k in d}
@@ -442,66 +422,6 @@ def _location(d: Mapping[str, Any]) -> str | None:
             pass
     location = d.get("location")
     return location if isinstance(location, str) else None
-
-
-# --- breakers ------------------------------------------------------------------------------
-
-
-def replay_breakers(
-    entries: Iterable[AuditEntry], known: Mapping[str, BreakerRecord]
-) -> ReplayedBreakers:
-    """The breakers ``known`` becomes with ``entries`` (in log order) applied: tripped ones
-    stop their licence's erasure; released ones let the next sweep through, until it re-arms
-    them (``breaker.rearmed``, or in an older log a retention erase of the licence)."""
-    breakers = dict(known)
-    problems: list[str] = []
-    for entry in entries:
-        _breaker_entry(breakers, entry, problems)
-    return ReplayedBreakers(breakers, tuple(problems))
-
-
-def _breaker_entry(
-    breakers: dict[str, BreakerRecord], entry: AuditEntry, problems: list[str]
-) -> None:
-    if entry.action == "erase.done" and entry.details.get("reason") == "retention":
-        licence = entry.details.get("licence")
-        _rearm(breakers, licence if isinstance(licence, str) else UNCLASSIFIED, entry)
-    elif entry.action in (TRIPPED, RELEASED, REARMED):
-        seen = breakers.get(entry.subject)
-        if seen is None or entry.seq > max(seen.tripped_seq, seen.released_seq, seen.rearmed_seq):
-            _breaker(breakers, entry, problems)
-
-
-def _breaker(breakers: dict[str, BreakerRecord], entry: AuditEntry, problems: list[str]) -> None:
-    label, d = entry.subject, entry.details
-    if entry.action == TRIPPED:
-        breakers[label] = BreakerRecord(
-            label, parse_time(entry.time), _int(d.get("due")), _int(d.get("recordings")),
-            tripped_seq=entry.seq,
-        )  # fmt: skip
-    elif entry.action == REARMED:
-        _rearm(breakers, label, entry)
-    elif (tripped := breakers.get(label)) is None or tripped.rearmed_seq:
-        problems.append(f"seq {entry.seq}: releases the breaker of {label}, never tripped in "
-                        "this log; ignored")  # fmt: skip
-    elif tripped.released_at is None:
-        at = parse_time(entry.time)
-        breakers[label] = replace(
-            tripped, released_at=at, released_by=entry.actor, released_seq=entry.seq
-        )
-
-
-def _rearm(breakers: dict[str, BreakerRecord], label: str, entry: AuditEntry) -> None:
-    """The sweep a release let through ran (it erased, or said so): the breaker is re-armed."""
-    breaker = breakers.get(label)
-    if breaker is None or breaker.released_at is None or breaker.rearmed_seq:
-        return
-    if entry.seq > breaker.released_seq:
-        breakers[label] = replace(breaker, rearmed_seq=entry.seq)
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _text(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""Early-deletion request documents: parse, canonical JSON, Ed25519 check (SPEC 6 and 11).
+"""Early-deletion request documents: parse, canonical JSON, scope JSON (SPEC 6 and 11).
 
 A request file is one JSON object (SPEC 11). ``parse_request`` checks every member and turns it
 into an ``ErasureRequest``, or raises ``RequestInvalid`` naming the key path of the first problem
@@ -8,10 +8,8 @@ empty scope is refused: a request that means every recording of its licence says
 that a scope which only looks narrow (a time range or a party) covers the whole licence all the
 same, and is refused in favour of ``"all": true``.
 
-The signature, when present, is an Ed25519 signature over ``signed_bytes(document)``: the canonical
-JSON (keys sorted, no insignificant whitespace, UTF-8, non-ASCII as is) of the document without its
-``signature`` member. ``check_signature`` accepts it only from an agent that the request's own
-licence lists, and says exactly why otherwise.
+The signature, when present, is checked in ``recd.core.signatures``: parsing only checks its
+shape (``Signature``).
 
 Every string of an accepted document is valid Unicode, so ``signed_bytes`` and ``digest`` never
 fail for a parsed request. Pure: no I/O, no clock reads.
@@ -25,15 +23,12 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import Any, TypeVar
 
 from recd.core.audit import canonical_json
 from recd.core.scope import Scope, normalise_party
 from recd.core.times import format_time
-from recd.errors import NotAllowedInState, UsageError
+from recd.errors import UsageError
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")  # fullmatch: it names a file
 RECORDING_ID = re.compile(r"[0-9a-f]{20}")  # recd.core.model.recording_id
@@ -85,10 +80,6 @@ class RequestInvalid(UsageError):
         super().__init__(f"{key}: {message}")
 
 
-class SignatureRefused(NotAllowedInState):
-    """A request that signature verification does not accept; the message says why."""
-
-
 @dataclass(frozen=True, slots=True)
 class Requester:
     name: str
@@ -124,37 +115,6 @@ class ErasureRequest:
         return hashlib.sha256(canonical_json(self.document)).hexdigest()
 
 
-class AgentKey(Protocol):
-    """An authorised agent of a licence, as ``recd.config.types.Agent`` holds it."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def email(self) -> str: ...
-
-    @property
-    def public_key(self) -> bytes: ...  # 32 raw Ed25519 bytes
-
-
-@dataclass(frozen=True, slots=True)
-class SignedBy:
-    """The agent whose signature verified a request."""
-
-    name: str
-    email: str
-    key: str  # "ed25519:<base64>"
-
-
-def signed_bytes(document: Mapping[str, Any]) -> bytes:
-    """What the signature covers: the canonical JSON of ``document`` without ``signature``.
-
-    Raises ``ValueError``/``TypeError`` as ``canonical_json`` does, which never happens for the
-    ``document`` of a parsed request.
-    """
-    return canonical_json({k: v for k, v in document.items() if k != "signature"})
-
-
 def parse_request(document: object) -> ErasureRequest:
     """The request ``document`` (a JSON object as ``json.loads`` gives it) describes.
 
@@ -174,44 +134,6 @@ def parse_request(document: object) -> ErasureRequest:
         signature=_optional(doc.get("signature"), "signature", _signature),
         document=_plain(doc),
     )
-
-
-def check_signature(request: ErasureRequest, agents: Mapping[str, Sequence[AgentKey]]) -> SignedBy:
-    """The agent of the request's licence whose signature verifies ``request``.
-
-    ``agents`` maps each licence id to its authorised agents (licences.d). Raises
-    ``SignatureRefused`` for an unsigned request, a key of another licence's agent or of no
-    licence's, and a signature that does not match the content.
-    """
-    rid, licence, sig = request.id, request.licence, request.signature
-    if sig is None:
-        raise SignatureRefused(
-            f"request {rid} is not signed, and licence {licence} verifies requests by"
-            " signature (its agents sign the request file)"
-        )
-    listing = _listing(agents, sig.key)
-    agent = listing.get(licence)
-    if agent is None:
-        owners = sorted(listing)
-        if not owners:
-            raise SignatureRefused(
-                f"request {rid} is signed by a key that no licence lists ({sig.key_text})"
-            )
-        noun = "licence" if len(owners) == 1 else "licences"
-        raise SignatureRefused(
-            f"request {rid} is signed by {_who(listing[owners[0]])}, an agent of {noun}"
-            f" {', '.join(owners)}, not of {licence}"
-        )
-    try:
-        Ed25519PublicKey.from_public_bytes(agent.public_key).verify(
-            sig.value, signed_bytes(request.document)
-        )
-    except (InvalidSignature, ValueError):
-        raise SignatureRefused(
-            f"request {rid}: the signature by {_who(agent)} does not match the request's"
-            " content (altered after signing, or signed differently)"
-        ) from None
-    return SignedBy(agent.name, agent.email, sig.key_text)
 
 
 def scope_json(scope: Scope) -> dict[str, Any]:
@@ -528,17 +450,3 @@ def _plain(value: object) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
-
-
-def _listing(agents: Mapping[str, Sequence[AgentKey]], key: bytes) -> dict[str, AgentKey]:
-    """The licences whose agents include ``key``, each with its first agent holding it."""
-    found: dict[str, AgentKey] = {}
-    for licence, listed in agents.items():
-        agent = next((a for a in listed if a.public_key == key), None)
-        if agent is not None:
-            found[licence] = agent
-    return found
-
-
-def _who(agent: AgentKey) -> str:
-    return f"{agent.name} <{agent.email}>"

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from recd.core.model import State
+from recd.core.requestinfo import RequestInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,7 @@ class StoredRequest:
     state: RequestState
     document: dict[str, Any]
     digest: str  # SHA-256 of the document's canonical JSON
-    info: dict[str, Any]  # registered/approved/signed/rejected/executed: who, when, how
+    info: RequestInfo  # registered/approved/signed/rejected/executed: who, when, how
     updated: datetime
 
 

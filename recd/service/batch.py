@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from recd.core.audit import AuditDraft, AuditEntry
 from recd.core.erasure import Decision
@@ -24,6 +24,8 @@ from recd.errors import os_reason
 from recd.ports.eraser import EraseError, EraseJob, EraseOutcome, Eraser, PreparedErase
 from recd.ports.records import Intent
 from recd.service import EraseUseCase
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -98,28 +100,21 @@ def run_batch(uc: EraseUseCase, plans: list[Plan]) -> BatchResult:
     if not plans:
         return result
     try:
-        uc.audit.append(
-            [AuditDraft("erase.intent", p.rec.id, {"intent": p.intent_id, **p.details})
-             for p in plans],
-            started,
-        )  # fmt: skip
+        intents = [
+            AuditDraft("erase.intent", p.rec.id, {"intent": p.intent_id, **p.details})
+            for p in plans
+        ]
+        uc.audit.append(intents, started)
     except BaseException:
         _close(plans)
         raise
     outcomes = _erase_all(uc, plans)
-    sync_failure = _sync_all({id(p.eraser): p.eraser for p in plans}.values())
+    sync_failure = _sync_all(e for e, _ in by_eraser(plans, lambda p: p.eraser))
     finished = uc.clock.now()
-    drafts: list[AuditDraft] = []
-    for plan, outcome in zip(plans, outcomes, strict=True):
-        details: dict[str, Any] = {"intent": plan.intent_id, **plan.details}
-        if isinstance(outcome, str) or sync_failure:
-            why = outcome if isinstance(outcome, str) else str(sync_failure)
-            drafts.append(AuditDraft("erase.failed", plan.rec.id, failed_details(details, why)))
-            continue
-        details |= method_details(outcome.method, outcome.effective, outcome.ineffective_reason)
-        details["bytes_overwritten"] = outcome.bytes_overwritten
-        details |= outcome.details
-        drafts.append(AuditDraft("erase.done", plan.rec.id, details))
+    drafts = [
+        _outcome_draft(plan, outcome, sync_failure)
+        for plan, outcome in zip(plans, outcomes, strict=True)
+    ]
     entries = uc.audit.append(drafts, finished)
     for plan, entry in zip(plans, entries, strict=True):
         if entry.action == "erase.done":
@@ -133,6 +128,28 @@ def run_batch(uc: EraseUseCase, plans: list[Plan]) -> BatchResult:
     return result
 
 
+def _outcome_draft(plan: Plan, outcome: EraseOutcome | str, sync_failure: str | None) -> AuditDraft:
+    """``erase.done`` with what the erase did, or ``erase.failed`` with why (a failed directory
+    flush fails every erase of the batch)."""
+    details: dict[str, Any] = {"intent": plan.intent_id, **plan.details}
+    if isinstance(outcome, str) or sync_failure:
+        why = outcome if isinstance(outcome, str) else str(sync_failure)
+        return AuditDraft("erase.failed", plan.rec.id, failed_details(details, why))
+    details |= method_details(outcome.method, outcome.effective, outcome.ineffective_reason)
+    details["bytes_overwritten"] = outcome.bytes_overwritten
+    details |= outcome.details
+    return AuditDraft("erase.done", plan.rec.id, details)
+
+
+def by_eraser(items: Iterable[T], eraser: Callable[[T], Eraser]) -> list[tuple[Eraser, list[T]]]:
+    """``items`` grouped by their eraser, in the order each eraser first appears."""
+    groups: dict[int, tuple[Eraser, list[T]]] = {}
+    for item in items:
+        e = eraser(item)
+        groups.setdefault(id(e), (e, []))[1].append(item)
+    return list(groups.values())
+
+
 def _close(plans: Iterable[Plan]) -> None:
     for plan in plans:
         plan.prepared.close()
@@ -142,20 +159,17 @@ def _erase_all(uc: EraseUseCase, plans: list[Plan]) -> list[EraseOutcome | str]:
     """Each plan's outcome, or why it failed; erasers take their plans as one batch (an S3
     eraser deletes up to 1,000 versions per request). Every plan is closed afterwards."""
     outcomes: dict[int, EraseOutcome | str] = {}
-    by_eraser: dict[int, list[int]] = {}
-    for n, plan in enumerate(plans):
-        by_eraser.setdefault(id(plan.eraser), []).append(n)
     try:
-        for indexes in by_eraser.values():
-            eraser = plans[indexes[0]].eraser
-            jobs = [_job(plans[n]) for n in indexes]
+        for eraser, group in by_eraser(enumerate(plans), lambda pair: pair[1].eraser):
+            indexes = [n for n, _ in group]
+            jobs = [_job(plan) for _, plan in group]
             try:
                 results = eraser.erase_many(
                     jobs, pattern=uc.config.erase.pattern, verify=uc.config.erase.verify
                 )
             except OSError as exc:  # the whole batch of this eraser did not happen
-                results = [EraseError(os_reason(exc))
-                           for _ in jobs]  # fmt: skip
+                why = os_reason(exc)
+                results = [EraseError(why) for _ in jobs]
             for n, result in zip(indexes, results, strict=True):
                 if isinstance(result, EraseError):
                     _count(uc, plans[n], result.codes)

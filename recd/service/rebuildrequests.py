@@ -12,15 +12,14 @@ Replaying twice changes nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from recd.core.audit import AuditEntry
+from recd.core.replaybreakers import BreakerRecord, ReplayedBreakers
 from recd.core.replayrequests import (
-    BreakerRecord,
     ItemRecord,
-    ReplayedBreakers,
     ReplayedRequests,
     RequestRecord,
     replay_decisions,
@@ -74,10 +73,10 @@ def check_certificates(requests: Iterable[RequestRecord]) -> tuple[int, list[str
     and a problem for each that is not."""
     found, problems = 0, []
     for record in requests:
-        cert = record.info.get("certificate")
-        if not isinstance(cert, Mapping):
+        cert = record.info.certificate
+        if cert is None:
             continue
-        path, sha256, seq = Path(str(cert["path"])), cert["sha256"], cert["seq"]
+        path, sha256, seq = Path(cert.path), cert.sha256, cert.seq
         try:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError as exc:
@@ -113,7 +112,7 @@ def record_of(stored: StoredRequest, items: Sequence[RequestItem]) -> RequestRec
 def stored_of(record: RequestRecord) -> StoredRequest:
     return StoredRequest(
         record.id, record.licence, RequestState(record.state), dict(record.document),
-        record.digest, dict(record.info), record.updated,
+        record.digest, record.info, record.updated,
     )  # fmt: skip
 
 

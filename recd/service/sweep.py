@@ -11,23 +11,29 @@ from __future__ import annotations
 import functools
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from recd.config.load import Config
-from recd.core.audit import AuditDraft, location_details
-from recd.core.erasure import Action, decide
+from recd.core.audit import AuditDraft
 from recd.core.model import ERASE_PREFIX, Mode, Recording
 from recd.core.policy import Outcome, verdict
 from recd.core.safety import breaker_trips
 from recd.core.text import UNCLASSIFIED
-from recd.core.times import format_time, parse_time
+from recd.core.times import parse_time
 from recd.errors import os_reason
-from recd.ports.eraser import Changed, EraseError, Eraser, EraseTarget, Gone, PreparedErase
+from recd.ports.eraser import Eraser
 from recd.service import EraseUseCase
-from recd.service.batch import Plan, how, method_details, run_batch
+from recd.service.batch import Plan, how, run_batch
+from recd.service.plan import (
+    Candidate,
+    Setback,
+    Unplanned,
+    erase_details,
+    location_of,
+    plan_batch,
+    source_roots,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,33 +84,6 @@ def label_of(licence: str | None) -> str:
     return licence if licence is not None else UNCLASSIFIED
 
 
-def source_roots(config: Config) -> dict[str, str]:
-    """Each source's root, as text, for ``location_of``: a directory, or ``s3://bucket``
-    (an S3 recording's relpath is its whole key)."""
-    roots = {s.name: str(s.path).rstrip("/") for s in config.sources if s.path is not None}
-    roots |= {s.name: f"s3://{s.bucket}" for s in config.sources if s.bucket is not None}
-    return roots
-
-
-def location_of(roots: Mapping[str, str], rec: Recording) -> str:
-    """Where a recording is, for people: the full path (``source:key`` where no path)."""
-    root = roots.get(rec.source)
-    return f"{rec.source}:{rec.relpath}" if root is None else f"{root}/{rec.relpath}"
-
-
-def erase_details(roots: Mapping[str, str], rec: Recording, reason: str) -> dict[str, Any]:
-    """The audit details every erase entry of ``rec`` carries (SPEC section 8)."""
-    details: dict[str, Any] = {
-        **location_details(location_of(roots, rec)),
-        "licence": rec.classification.licence,
-        "size": rec.size,
-        "reason": reason,
-    }
-    if rec.deadline is not None:
-        details["deadline"] = format_time(rec.deadline)
-    return details
-
-
 class Sweeper(EraseUseCase):
     #: The command that releases a breaker, for the log line; the daemon names recctl's.
     release_hint = "recd release-breaker {licence}"
@@ -125,7 +104,7 @@ class Sweeper(EraseUseCase):
         tripped, released = self._breakers(now, report)
         # Directory by directory, so each batch flushes few directories (ids are hashes: in
         # id order a batch would touch every directory of the source).
-        due: list[_Due] = []
+        due: list[Candidate] = []
         limit = BATCH
         for source, directory in self.catalogue.due_dirs(now):
             after = ""
@@ -195,7 +174,7 @@ class Sweeper(EraseUseCase):
 
     def _admit(
         self, rec: Recording, now: datetime, tripped: set[str], report: SweepReport
-    ) -> _Due | None:
+    ) -> Candidate | None:
         """A due recording no rule keeps, to be opened with its batch; else counted as kept."""
         label = label_of(rec.classification.licence)
         tally = report.tally(label)
@@ -210,60 +189,38 @@ class Sweeper(EraseUseCase):
         if eraser is None:
             self._skip(rec, f"source {rec.source} is not configured", tally, permanent=False)
             return None
-        return _Due(rec, label, v.reason, eraser)
+        return Candidate(rec, label, v.reason, eraser)
 
-    def _plans(self, due: list[_Due], now: datetime, report: SweepReport) -> list[Plan]:
-        """Open and check a batch (each eraser at once: S3 lists the keys in one walk), then
-        decide each; nothing is touched."""
+    def _plans(self, due: list[Candidate], now: datetime, report: SweepReport) -> list[Plan]:
+        """Open, check and decide a batch (``plan_batch``); nothing is touched. What is not
+        planned is counted as kept (and audited once per reason); a dry run plans nothing."""
         plans: list[Plan] = []
-        for eraser, items in _by_eraser(due):
-            targets = [
-                EraseTarget(d.rec.relpath, d.rec.dev, d.rec.ino, d.rec.size, d.rec.stamps)
-                for d in items
-            ]
-            for d, opened in zip(items, eraser.prepare_many(targets), strict=True):
-                plan = self._plan(d, opened, now, report.tally(d.label))
-                if plan is not None:
-                    plans.append(plan)
+        for planned in plan_batch(self, due, now, self.roots):
+            tally = report.tally(planned.label)
+            if isinstance(planned, Unplanned):
+                self._unplanned(planned, tally)
+            elif self.dry_run:
+                self._would_erase(planned, tally)
+            else:
+                plans.append(planned)
         return plans
 
-    def _plan(
-        self,
-        d: _Due,
-        opened: PreparedErase | EraseError | OSError,
-        now: datetime,
-        tally: LicenceTally,
-    ) -> Plan | None:
-        rec = d.rec
-        if isinstance(opened, Gone):
-            self.catalogue.mark_missing([rec.id])
+    def _would_erase(self, plan: Plan, tally: LicenceTally) -> None:
+        plan.prepared.close()
+        tally.would_erase += 1
+        self.telemetry.erased(_kind(plan.details["reason"]), "dry-run", plan.rec.size, None)
+        logger.info("dry-run: would erase %s (%s)", plan.details["location"], plan.decision.method)
+
+    def _unplanned(self, u: Unplanned, tally: LicenceTally) -> None:
+        if u.setback is Setback.GONE:
             tally.kept["vanished before erasure"] += 1
-            return None
-        if isinstance(opened, EraseError):
-            self._skip(rec, opened.reason, tally, permanent=True)
-            if isinstance(opened, Changed):  # not the file indexed: it gets its own deadline
-                self.reindex_changed(rec)
-            return None
-        if isinstance(opened, OSError):  # S3: the listing failed (its one-line reason)
-            reason = f"cannot open: {os_reason(opened)}"
-            self._skip(rec, reason, tally, permanent=False)
-            return None
-        decision = decide(opened.facts, self.config.erase, now)
-        if decision.action is not Action.ERASE:
-            opened.close()
-            reason = decision.reason or str(decision.action)
-            self._skip(rec, reason, tally, permanent=decision.action is Action.REFUSE)
-            return None
-        details = erase_details(self.roots, rec, d.reason)
-        details |= method_details(decision.method, decision.effective, decision.reason)
-        details |= opened.details
-        if self.dry_run:
-            opened.close()
-            tally.would_erase += 1
-            self.telemetry.erased(_kind(d.reason), "dry-run", rec.size, None)
-            logger.info("dry-run: would erase %s (%s)", details["location"], decision.method)
-            return None
-        return Plan(rec, d.label, d.eraser, opened, decision, details)
+        elif u.setback is Setback.UNLISTED:  # S3: the listing failed (its one-line reason)
+            self._skip(u.rec, f"cannot open: {u.why}", tally, permanent=False)
+        else:
+            permanent = u.setback is not Setback.WAIT
+            self._skip(u.rec, u.why, tally, permanent=permanent)
+            if u.setback is Setback.CHANGED:  # not the file indexed: it gets its own deadline
+                self.reindex_changed(u.rec)
 
     def reindex_changed(self, rec: Recording) -> None:
         """Index again the file now at ``rec``'s location (a prepare found it changed)."""
@@ -316,23 +273,6 @@ class Sweeper(EraseUseCase):
             self.telemetry.erased(_kind(plan.details["reason"]), "failed", plan.rec.size, None)
             self.catalogue.set_skip_reason(plan.rec.id, f"erase failed: {failed.why}")
             logger.error("erase of %s failed: %s", plan.details["location"], failed.why)
-
-
-@dataclass(frozen=True, slots=True)
-class _Due:
-    """A due recording admitted to a batch: no breaker or rule keeps it."""
-
-    rec: Recording
-    label: str
-    reason: str  # the verdict's reason: "retention"
-    eraser: Eraser
-
-
-def _by_eraser(due: list[_Due]) -> list[tuple[Eraser, list[_Due]]]:
-    groups: dict[int, tuple[Eraser, list[_Due]]] = {}
-    for d in due:
-        groups.setdefault(id(d.eraser), (d.eraser, []))[1].append(d)
-    return list(groups.values())
 
 
 def _kind(reason: str) -> str:

@@ -89,4 +89,4 @@ def test_a_rebuilt_request_never_runs_on_a_claim_the_log_does_not_show(
     finally:
         rt.close()
     assert a.exists() and other.exists()
-    assert stored.state is RequestState.RECEIVED or stored.info.get("document_missing")
+    assert stored.state is RequestState.RECEIVED or stored.info.document_missing

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from recd.core.model import Classification, Provenance, Recording, State, recording_id
+from recd.core.requestinfo import RequestInfo, Step
 from recd.ports.records import RequestState, StoredRequest
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -46,7 +47,10 @@ def rec(
 
 def stored_request(rid: str, state: RequestState = RequestState.VERIFIED) -> StoredRequest:
     document = {"request_id": rid, "licence": "L1", "scope": {"all": True}}
-    info = {"registered_by": "alice", "registered_seq": 3, "approved_by": "bob"}
+    registered = Step("alice", 1000, "2026-11-01T09:00:00.000000Z", 3)
+    info = RequestInfo(
+        "two-person", registered, approved=Step("bob", 1001, "2026-11-01T09:01:00.000000Z", 4)
+    )
     return StoredRequest(rid, "L1", state, document, "ab" * 32, info, T0)
 
 

@@ -114,7 +114,7 @@ def test_a_stored_request_is_got_updated_and_listed(catalogue: Requesting) -> No
     assert catalogue.request("R-1") == first
     assert catalogue.request("R-9") is None
     running = replace(
-        first, state=RequestState.EXECUTING, info=first.info | {"executed_by": "carol"},
+        first, state=RequestState.EXECUTING, info=replace(first.info, runs=1, started_seq=9),
         updated=T0 + timedelta(minutes=2),
     )  # fmt: skip
     catalogue.put_request(running)

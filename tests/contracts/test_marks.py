@@ -92,7 +92,7 @@ def test_restored_requests_come_back_with_their_items(catalogue: Rebuilding) -> 
 
 
 def test_requests_are_restored_in_one_transaction(catalogue: Rebuilding) -> None:
-    broken = replace(stored_request("REQ-2"), info={"not json": object()})
+    broken = replace(stored_request("REQ-2"), document={"not json": object()})
     with pytest.raises(TypeError):
         catalogue.restore_requests([(stored_request("REQ-1"), []), (broken, [])])
     assert catalogue.requests() == [], "half a restore was kept"

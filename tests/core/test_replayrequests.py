@@ -11,29 +11,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recd.core.audit import GENESIS, AuditDraft, AuditEntry, seal
+from recd.core.replaybreakers import BreakerRecord, replay_breakers
 from recd.core.replayrequests import (
     HELD_NOTE,
-    BreakerRecord,
     ItemRecord,
     document_digest,
-    replay_breakers,
     replay_decisions,
     replay_requests,
 )
+from recd.core.requestinfo import CertificateRef, Rejection, Step
 from recd.core.times import format_time
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 R1, R2, R3, R4 = (f"{n:020x}" for n in (1, 2, 3, 4))
 SIGNED = {"name": "Jane Doe", "email": "dpo@three.example", "key": "ed25519:AAAA"}
 
-Step = tuple[str, str, Mapping[str, Any], str]
+Entry = tuple[str, str, Mapping[str, Any], str]
 
 
 def at(n: int) -> datetime:
     return T0 + timedelta(minutes=n)
 
 
-def log(*steps: Step) -> list[AuditEntry]:
+def log(*steps: Entry) -> list[AuditEntry]:
     """Sealed entries, one a minute from T0: (action, subject, details, actor)."""
     entries: list[AuditEntry] = []
     prev = GENESIS
@@ -56,7 +56,7 @@ def document(rid: str, licence: str = "L1") -> dict[str, Any]:
     }
 
 
-def registered(rid: str, *, signed: bool = False, whole: bool = True, **extra: Any) -> Step:
+def registered(rid: str, *, signed: bool = False, whole: bool = True, **extra: Any) -> Entry:
     doc = document(rid)
     details: dict[str, Any] = {
         "licence": "L1",
@@ -76,29 +76,29 @@ def registered(rid: str, *, signed: bool = False, whole: bool = True, **extra: A
     return ("request.registered", rid, details | extra, "alice")
 
 
-def approved(rid: str, uid: int | None = 1001, actor: str = "bob") -> Step:
+def approved(rid: str, uid: int | None = 1001, actor: str = "bob") -> Entry:
     details = {"registered_by": "alice"} | ({} if uid is None else {"uid": uid})
     return ("request.approved", rid, details, actor)
 
 
-def started(rid: str, run: int = 1) -> Step:
+def started(rid: str, run: int = 1) -> Entry:
     return ("request.started", rid, {"run": run, "uid": 1001}, "bob")
 
 
-def erased(rid: str, rec: str, **extra: Any) -> Step:
+def erased(rid: str, rec: str, **extra: Any) -> Entry:
     details = {"location": f"/srv/rec/L1/{rec}.wav", "licence": "L1", "size": 4096,
                "reason": f"request:{rid}", "sha256": "ab" * 32, "method": "overwrite",
                "effective": True, **extra}  # fmt: skip
     return ("erase.done", rec, details, "recd")
 
 
-def executed(rid: str, state: str = "completed", **extra: Any) -> Step:
+def executed(rid: str, state: str = "completed", **extra: Any) -> Entry:
     details = {"state": state, "erased": 2, "held": 0, "failed": 0, "gone": 0, "pending": 0,
                "uid": 1001, **extra}  # fmt: skip
     return ("request.executed", rid, details, "bob")
 
 
-def certificate(rid: str, sha256: str = "cd" * 32) -> Step:
+def certificate(rid: str, sha256: str = "cd" * 32) -> Entry:
     details = {"sha256": sha256, "path": f"/var/lib/recd/certificates/{rid}.json",
                "state": "completed", "erased": 2}  # fmt: skip
     return ("request.certificate", rid, details, "recd")
@@ -112,7 +112,7 @@ def test_a_signed_request_comes_back_verified_with_its_document_and_signer() -> 
     record = replayed.requests["REQ-1"]
     assert (record.licence, record.state, record.document) == ("L1", "verified", document("REQ-1"))
     assert record.digest == document_digest(document("REQ-1"))
-    assert record.info == {
+    assert record.info.to_json() == {
         "verification": "signature", "registered_by": "alice", "registered_uid": 1000,
         "registered_at": format_time(at(1)), "registered_seq": 1, "signed_by": SIGNED,
     }  # fmt: skip
@@ -122,17 +122,14 @@ def test_a_signed_request_comes_back_verified_with_its_document_and_signer() -> 
 def test_a_two_person_request_comes_back_with_its_approval() -> None:
     record = replay_requests(log(registered("REQ-1"), approved("REQ-1")), {}).requests["REQ-1"]
     assert record.state == "verified"
-    assert {k: record.info[k] for k in ("approved_by", "approved_uid", "approved_at")} == {
-        "approved_by": "bob", "approved_uid": 1001, "approved_at": format_time(at(2)),
-    }  # fmt: skip
-    assert record.info["approved_seq"] == 2
+    assert record.info.approved == Step("bob", 1001, format_time(at(2)), 2)
 
 
 def test_an_approval_that_cannot_be_rebuilt_leaves_the_request_unrunnable() -> None:
     for approval in (approved("REQ-1", uid=None), approved("REQ-1", uid=1000, actor="alice")):
         replayed = replay_requests(log(registered("REQ-1"), approval), {})
         assert replayed.requests["REQ-1"].state == "received"
-        assert "approved_by" not in replayed.requests["REQ-1"].info
+        assert "approved_by" not in replayed.requests["REQ-1"].info.to_json()
         [problem] = replayed.problems
         assert problem.startswith("seq 2: request REQ-1: ") and "received" in problem
 
@@ -148,7 +145,7 @@ def test_a_verified_registration_without_its_signature_needs_an_approval() -> No
 def test_an_older_entry_without_the_document_keeps_what_it_has_and_waits_for_the_file() -> None:
     replayed = replay_requests(log(registered("REQ-1", whole=False), approved("REQ-1")), {})
     record = replayed.requests["REQ-1"]
-    assert record.state == "verified" and record.info["document_missing"] is True
+    assert record.state == "verified" and record.info.to_json()["document_missing"] is True
     assert "reason" not in record.document
     assert record.document["scope"] == document("REQ-1")["scope"]
     assert record.digest == document_digest(document("REQ-1")), "the audited digest is kept"
@@ -162,7 +159,7 @@ def test_an_older_entry_without_the_document_keeps_what_it_has_and_waits_for_the
         {},
     )  # fmt: skip
     record = given_again.requests["REQ-1"]
-    assert record.document == document("REQ-1") and "document_missing" not in record.info
+    assert record.document == document("REQ-1") and "document_missing" not in record.info.to_json()
     problem = given_again.problems[1]
     assert problem.startswith("seq 3: request REQ-1: the document given again does not match")
 
@@ -171,7 +168,7 @@ def test_a_document_that_does_not_match_its_digest_is_not_trusted() -> None:
     entry = registered("REQ-1", signed=True)
     entry[2]["document"]["reason"] = "changed"
     replayed = replay_requests(log(entry), {})
-    assert replayed.requests["REQ-1"].info["document_missing"] is True
+    assert replayed.requests["REQ-1"].info.to_json()["document_missing"] is True
     assert "does not match its digest" in replayed.problems[0]
 
 
@@ -179,8 +176,7 @@ def test_a_rejection_keeps_who_and_why() -> None:
     rejected = ("request.rejected", "REQ-1", {"reason": "not the subject", "uid": 1001}, "bob")
     record = replay_requests(log(registered("REQ-1"), rejected), {}).requests["REQ-1"]
     assert record.state == "rejected"
-    assert (record.info["rejected_by"], record.info["rejected_uid"]) == ("bob", 1001)
-    assert (record.info["rejected_reason"], record.info["rejected_seq"]) == ("not the subject", 2)
+    assert record.info.rejected == Rejection("bob", 1001, format_time(at(2)), "not the subject", 2)
 
 
 def test_a_run_comes_back_with_its_items_and_certificate() -> None:
@@ -197,11 +193,11 @@ def test_a_run_comes_back_with_its_items_and_certificate() -> None:
     )  # fmt: skip
     replayed = replay_requests(entries, {})
     record = replayed.requests["REQ-1"]
-    assert (record.state, record.info["runs"], record.info["started_seq"]) == ("partial", 1, 2)
-    assert (record.info["executed_seq"], record.info["executed_at"]) == (7, format_time(at(7)))
-    assert record.info["certificate"] == {
-        "path": "/var/lib/recd/certificates/REQ-1.json", "sha256": "cd" * 32, "seq": 8,
-    }  # fmt: skip
+    info = record.info
+    assert (record.state, info.runs, info.started_seq) == ("partial", 1, 2)
+    assert (info.executed_seq, info.executed_at) == (7, format_time(at(7)))
+    path = "/var/lib/recd/certificates/REQ-1.json"
+    assert info.certificate == CertificateRef(path, "cd" * 32, 8)
     assert record.items == {
         R1: ItemRecord(R1, "erased", f"/srv/rec/L1/{R1}.wav", "L1", 4096, "ab" * 32,
                        "overwrite", True, None, at(3), 3),
@@ -240,15 +236,15 @@ def test_steps_of_a_request_the_log_never_registered_are_reported() -> None:
 # --- breakers ----------------------------------------------------------------------------------
 
 
-def tripped(label: str = "L1", due: int = 30) -> Step:
+def tripped(label: str = "L1", due: int = 30) -> Entry:
     return ("breaker.tripped", label, {"due": due, "recordings": 40}, "recd")
 
 
-def released(label: str = "L1") -> Step:
+def released(label: str = "L1") -> Entry:
     return ("breaker.released", label, {"due": 30, "recordings": 40, "uid": 1001}, "bob")
 
 
-def retention(licence: str = "L1") -> Step:
+def retention(licence: str = "L1") -> Entry:
     return ("erase.done", R1, {"licence": licence, "reason": "retention"}, "recd")
 
 
@@ -259,7 +255,7 @@ def test_a_tripped_breaker_comes_back_tripped_and_a_released_one_released() -> N
 
 
 def test_the_sweep_after_a_release_rearms_the_breaker() -> None:
-    rearmed: Step = ("breaker.rearmed", "L1", {}, "recd")
+    rearmed: Entry = ("breaker.rearmed", "L1", {}, "recd")
     assert replay_breakers(log(tripped(), released(), rearmed), {}).standing == {}
     # an older log says it by the retention erase the release let through
     assert replay_breakers(log(tripped(), released(), retention("L2")), {}).standing.keys() == {
@@ -291,7 +287,7 @@ RIDS = ("REQ-1", "REQ-2")
 RECS = (R1, R2, R3)
 
 
-def _steps() -> st.SearchStrategy[Step]:
+def _steps() -> st.SearchStrategy[Entry]:
     rid, rec = st.sampled_from(RIDS), st.sampled_from(RECS)
     return st.one_of(
         st.builds(lambda r, s, w: registered(r, signed=s, whole=w), rid, st.booleans(),
@@ -316,7 +312,7 @@ def _steps() -> st.SearchStrategy[Step]:
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(_steps(), max_size=25), st.data())
-def test_replaying_in_slices_or_twice_is_replaying_once(steps: list[Step], data: Any) -> None:
+def test_replaying_in_slices_or_twice_is_replaying_once(steps: list[Entry], data: Any) -> None:
     entries = log(*steps)
     cut = data.draw(st.integers(0, len(entries)))
     once = replay_requests(entries, {})
@@ -332,8 +328,8 @@ def test_replaying_in_slices_or_twice_is_replaying_once(steps: list[Step], data:
     assert replay_decisions(entries, {}, {}) == (once, breakers), "one reading differs"
     for record in once.requests.values():
         if record.state in ("verified", "executing", "completed", "partial"):
-            shown = record.info.get("approved_uid") or record.info.get("signed_by")
-            assert shown, f"{record.id} runnable without a verification the log shows"
+            shown = record.info.approved or record.info.signed_by
+            assert shown is not None, f"{record.id} runnable without a verification the log shows"
 
 
 # --- entries a replay cannot use: reported, never a traceback, never more than the log shows ---
@@ -342,7 +338,7 @@ def test_replaying_in_slices_or_twice_is_replaying_once(steps: list[Step], data:
 def test_a_registration_without_its_licence_or_digest_is_reported_and_not_rebuilt() -> None:
     no_licence = registered("REQ-1", licence="")
     no_digest = registered("REQ-2", digest=None)
-    no_id: Step = ("request.registered", "", {**no_licence[2], "licence": "L1"}, "alice")
+    no_id: Entry = ("request.registered", "", {**no_licence[2], "licence": "L1"}, "alice")
     replayed = replay_requests(log(no_licence, no_digest, no_id, approved("REQ-1")), {})
     assert replayed.requests == {}
     assert replayed.problems[:3] == tuple(
@@ -366,7 +362,7 @@ def test_a_document_that_cannot_be_digested_is_not_trusted() -> None:
     details["document"] = document("REQ-1") | {"reason": "caf\ud800"}  # a lone surrogate
     replayed = replay_requests([replace(entry, details=details)], {})
     record = replayed.requests["REQ-1"]
-    assert record.info["document_missing"] is True
+    assert record.info.to_json()["document_missing"] is True
     assert "reason" not in record.document
     assert "does not match its digest" in replayed.problems[0]
 
@@ -389,7 +385,7 @@ def test_a_certificate_entry_without_its_hash_or_path_is_ignored() -> None:
     entries = log(registered("REQ-1", signed=True), started("REQ-1"), executed("REQ-1"), broken)
     replayed = replay_requests(entries, {})
     record = replayed.requests["REQ-1"]
-    assert record.state == "completed" and "certificate" not in record.info
+    assert record.state == "completed" and "certificate" not in record.info.to_json()
     assert replayed.problems == (
         "seq 4: request REQ-1: the certificate entry has no sha256 or path; ignored",
     )

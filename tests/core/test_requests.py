@@ -29,16 +29,13 @@ from recd.core.requests import (
     Requester,
     RequestInvalid,
     Signature,
-    SignatureRefused,
-    SignedBy,
-    check_signature,
     parse_request,
     scope_from_json,
     scope_json,
-    signed_bytes,
     whole_licence_refusal,
 )
 from recd.core.scope import Scope
+from recd.core.signatures import SignatureRefused, SignedBy, check_signature, signed_bytes
 from recd.errors import ExitCode
 from tests.keys import signed
 

@@ -847,7 +847,7 @@ def request_state(daemon: Daemon) -> RequestState:
 def test_a_stop_during_a_run_fails_the_waiting_admin_and_the_next_start_finishes_it(
     estate: Estate, listener: NotifyListener, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("recd.service.requests.BATCH", 2)  # a batch every 2 files, not 256
+    monkeypatch.setattr("recd.service.requestruns.BATCH", 2)  # a batch every 2 files, not 256
     paths = [estate.write(f"L1/{n}_c1.wav", age_days=1) for n in range(5)]
     daemon = make(estate, listener)
     daemon.start()
@@ -876,7 +876,7 @@ def test_a_stop_during_a_run_fails_the_waiting_admin_and_the_next_start_finishes
 def test_a_resumed_run_yields_again_to_a_signal_and_ends_after_it(
     estate: Estate, listener: NotifyListener, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("recd.service.requests.BATCH", 2)
+    monkeypatch.setattr("recd.service.requestruns.BATCH", 2)
     paths = [estate.write(f"L1/{n}_c1.wav", age_days=1) for n in range(7)]
     daemon = make(estate, listener, loader=lambda path: estate.config)
     daemon.start()

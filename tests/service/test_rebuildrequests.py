@@ -22,9 +22,10 @@ from recd.core.safety import SafetySettings
 from recd.daemon.admin.legal import request_json
 from recd.daemon.runtime import Runtime, rebuilder, release_breaker, scan_all
 from recd.errors import NotAllowedInState
-from recd.ports.records import Actor, ItemOutcome, RequestState
+from recd.ports.records import RECD, Actor, ItemOutcome, RequestState
+from recd.service.certificates import Certificate
 from recd.service.rebuild import Rebuilt
-from recd.service.requests import Certificate, Requests
+from recd.service.requests import Requests
 from tests.estate import Estate
 from tests.fakes import FakeClock
 
@@ -221,7 +222,7 @@ def test_a_request_an_older_log_kept_without_its_document_runs_once_it_is_given_
     rt, _ = rebuilt_runtime(estate)
     lose.append(rt)
     stored = rt.catalogue.request("REQ-1")
-    assert stored is not None and stored.info["document_missing"] is True
+    assert stored is not None and stored.info.document_missing
     assert (stored.state, stored.digest) == (RequestState.VERIFIED, request.digest)
     [problem] = rebuilt_entry(estate)["problems"]
     assert "REQ-1: the entry holds no request document (an older recd wrote it)" in problem
@@ -234,11 +235,12 @@ def test_a_request_an_older_log_kept_without_its_document_runs_once_it_is_given_
     [line] = [x for x in request_lines(shown, []) if x.startswith("document:")]
     assert line.endswith("not in the audit log (an older recd's): it does not run until its "
                          "file is registered again (recctl request add --file)")  # fmt: skip
-    assert "document_missing" not in request_json(replace(stored, info={}), [])
+    restored = replace(stored, info=replace(stored.info, document_missing=False))
+    assert "document_missing" not in request_json(restored, [])
     with pytest.raises(NotAllowedInState, match="register its file again, as it was"):
         after.register(doc | {"reason": "another"}, ALICE)
     again, existing = after.register(doc, ALICE)
-    assert existing and again.document == doc and "document_missing" not in again.info
+    assert existing and again.document == doc and not again.info.document_missing
     assert estate.audit()[-1]["action"] == "request.document"
     after.execute("REQ-1", BOB)
     assert not (estate.root / "L1/a.wav").exists()
@@ -266,11 +268,11 @@ def test_an_interrupted_run_without_its_document_waits_instead_of_resuming(
     stored = rt.catalogue.request("REQ-1")
     assert stored is not None and stored.state is RequestState.EXECUTING
     after = desk(estate, rt)
-    assert after.resumable() == [] and after.resume() == []
+    assert after.resumable() == []
     assert (estate.root / "L1/a.wav").exists()
     after.register(doc, ALICE)
     assert [r.id for r in after.resumable()] == ["REQ-1"]
-    assert after.resume() == ["REQ-1"]
+    after.execute("REQ-1", RECD)  # as the daemon resumes it at start
     assert not (estate.root / "L1/a.wav").exists()
 
 

@@ -26,7 +26,7 @@ from recd.core.scope import Scope
 from recd.core.times import format_time
 from recd.daemon.runtime import Runtime, reindex, scan_all
 from recd.errors import NotAllowedInState, NotFound, PermissionDenied, RecdError, UsageError
-from recd.ports.records import Actor, ItemOutcome, RequestState
+from recd.ports.records import RECD, Actor, ItemOutcome, RequestState
 from recd.service.holds import Holds
 from recd.service.requests import Requests
 from recd.service.sweep import Sweeper
@@ -160,7 +160,7 @@ def test_signature_verified_request_and_every_signature_refusal(
         desk.register(signed(document("R-STRANGER", "L3"), stranger), ALICE)
     stored, _ = desk.register(signed(document("R-OK", "L3"), keys["jane"]), EVE)
     assert stored.state is RequestState.VERIFIED
-    assert stored.info["signed_by"]["name"] == "Jane Doe"
+    assert stored.info.signed_by is not None and stored.info.signed_by.name == "Jane Doe"
     with pytest.raises(NotAllowedInState, match="is verified, not waiting"):
         desk.approve("R-OK", BOB)
     assert {e["subject"] for e in refusals(estate)} >= {"R-UNSIGNED", "R-OTHER", "R-BAD"}
@@ -235,7 +235,7 @@ def test_recordings_already_gone_say_so(estate: Estate, rt: Runtime) -> None:
 def test_an_interrupted_run_resumes_and_the_certificate_ends_complete(
     estate: Estate, rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("recd.service.requests.BATCH", 2)
+    monkeypatch.setattr("recd.service.requestruns.BATCH", 2)
     paths = [estate.write(f"L1/{n}_c1.wav", age_days=1) for n in range(5)]
     scan_all(rt)
     desk = approved(estate, rt)
@@ -244,7 +244,8 @@ def test_an_interrupted_run_resumes_and_the_certificate_ends_complete(
     assert sum(not p.exists() for p in paths) == 2
     with pytest.raises(NotAllowedInState, match="no certificate yet"):
         desk.certificate("REQ-1")
-    assert desk.resume() == ["REQ-1"]
+    assert [r.id for r in desk.resumable()] == ["REQ-1"]
+    desk.execute("REQ-1", RECD)  # as the daemon resumes it at start
     assert not any(p.exists() for p in paths)
     data = json.loads(desk.certificate("REQ-1").text)
     assert data["summary"]["erased"] == 5 and data["state"] == "completed"
@@ -393,7 +394,8 @@ def test_refusals_name_times_to_the_second(estate: Estate, rt: Runtime) -> None:
     )
     stored = rt.catalogue.request("REQ-1")
     assert stored is not None
-    assert (stored.info["registered_at"], stored.info["approved_at"]) == (
+    assert stored.info.approved is not None
+    assert (stored.info.registered.at, stored.info.approved.at) == (
         "2026-11-23T12:00:00.250000Z", "2026-11-23T12:00:00.250000Z",
     )  # fmt: skip
 
@@ -535,7 +537,7 @@ def test_an_approval_is_refused_once_the_licence_verifies_by_signature(
     ]
     stored = rt.catalogue.request("REQ-1")
     assert stored is not None and stored.state is RequestState.RECEIVED
-    assert "approved_by" not in stored.info
+    assert stored.info.approved is None
 
 
 def test_a_rejection_needs_a_reason(estate: Estate, rt: Runtime) -> None:
@@ -610,7 +612,7 @@ def test_a_file_found_missing_between_batches_is_not_erased(
 ) -> None:
     """Each batch reads the catalogue again: what a scan between two batches found gone is
     certified gone, not opened."""
-    monkeypatch.setattr("recd.service.requests.BATCH", 1)
+    monkeypatch.setattr("recd.service.requestruns.BATCH", 1)
     first = estate.write("L1/a_c1.wav", age_days=1)
     second = estate.write("L1/b_c1.wav", age_days=1)
     scan_all(rt)
@@ -843,10 +845,11 @@ def test_a_run_killed_before_it_listed_its_items_resumes_with_what_was_erased(
     desk = approved(estate, rt)
     done, (erased,) = desk.execute("REQ-1", ALICE)
     rt.catalogue.put_request(replace(done, state=RequestState.EXECUTING))
-    assert desk.resume() == ["REQ-1"]
+    assert [r.id for r in desk.resumable()] == ["REQ-1"]
+    desk.execute("REQ-1", RECD)  # as the daemon resumes it at start
     stored = rt.catalogue.request("REQ-1")
     assert stored is not None and stored.state is RequestState.COMPLETED
-    assert stored.info["runs"] == 2
+    assert stored.info.runs == 2
     assert rt.catalogue.items("REQ-1") == [erased]
     (entry,) = json.loads(desk.certificate("REQ-1").text)["erased"]
     assert (entry["sha256"], entry["audit_seq"]) == (erased.sha256, erased.audit_seq)

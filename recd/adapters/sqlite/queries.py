@@ -15,6 +15,7 @@ from typing import Any
 from recd.adapters.sqlite.rows import COLUMNS, decodes, from_us, row_to_recording, to_us
 from recd.core.holds import Hold, HoldState
 from recd.core.model import Recording
+from recd.core.requestinfo import RequestInfo
 from recd.core.requests import scope_from_json
 from recd.core.scope import Scope, normalise_party
 from recd.ports.records import ItemOutcome, RequestItem, RequestState, StoredRequest
@@ -135,7 +136,8 @@ def select_matching(db: sqlite3.Connection, scope: Scope, limit: int) -> list[Re
 def request_from_row(row: tuple[Any, ...]) -> StoredRequest:
     rid, licence, state, document, digest, info, updated = row
     return StoredRequest(
-        rid, licence, RequestState(state), json.loads(document), digest, json.loads(info),
+        rid, licence, RequestState(state), json.loads(document), digest,
+        RequestInfo.from_json(json.loads(info)),
         from_us(updated),
     )  # fmt: skip
 

@@ -49,7 +49,7 @@ class Requesting(Store):
                 str(request.state),
                 json.dumps(request.document, sort_keys=True),
                 request.digest,
-                json.dumps(request.info, sort_keys=True),
+                json.dumps(request.info.to_json(), sort_keys=True),
                 to_us(request.updated),
             ),
         )

@@ -29,8 +29,8 @@ from recd.ports.clock import Clock
 from recd.ports.reader import CatalogueReader, ListQuery
 from recd.protocol import Reply, Request
 from recd.service.indexing import IndexStats
+from recd.service.plan import location_of, source_roots
 from recd.service.policies import deadline
-from recd.service.sweep import location_of, source_roots
 
 T = TypeVar("T")
 

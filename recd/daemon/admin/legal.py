@@ -22,8 +22,9 @@ from recd.errors import NotFound, UsageError
 from recd.ports.reader import CatalogueReader
 from recd.ports.records import Actor, RequestItem, RequestState, StoredRequest
 from recd.protocol import Reply
+from recd.service.certificates import count
 from recd.service.holds import Holds
-from recd.service.requests import Requests, count
+from recd.service.requests import Requests
 
 Handler = Callable[[dict[str, Any], Caller], Reply]
 Run = tuple[StoredRequest, list[RequestItem]]
@@ -73,11 +74,12 @@ def hold_json(hold: Hold, held: int) -> dict[str, Any]:
 
 def request_json(stored: StoredRequest, items: list[RequestItem]) -> dict[str, Any]:
     doc, info = stored.document, stored.info
-    cert = info.get("certificate")
+    cert, signed = info.certificate, info.signed_by
+    approved, rejected = info.approved, info.rejected
     scope = scope_from_json(
         stored.licence, doc.get("scope") or {}, allow_empty=True, allow_all=True
     )
-    missing = {"document_missing": True} if info.get("document_missing") else {}
+    missing = {"document_missing": True} if info.document_missing else {}
     return {
         "id": stored.id,
         "licence": stored.licence,
@@ -89,19 +91,17 @@ def request_json(stored: StoredRequest, items: list[RequestItem]) -> dict[str, A
         "evidence": doc.get("evidence"),
         "scope": scope_json(scope),
         "whole_licence": scope.whole_licence,
-        "verification": info.get("verification"),
-        "registered_at": info.get("registered_at"),
-        "registered_by": info.get("registered_by"),
-        "approved_at": info.get("approved_at"),
-        "approved_by": info.get("approved_by"),
-        "signed_by": info.get("signed_by"),
-        "rejected_at": info.get("rejected_at"),
-        "rejected_by": info.get("rejected_by"),
-        "rejected_reason": info.get("rejected_reason"),
-        "executed_at": info.get("executed_at"),
-        "certificate": None
-        if cert is None
-        else {"path": cert["path"], "sha256": cert["sha256"], "seq": cert["seq"]},
+        "verification": info.verification,
+        "registered_at": info.registered.at,
+        "registered_by": info.registered.by,
+        "approved_at": approved and approved.at,
+        "approved_by": approved and approved.by,
+        "signed_by": signed and {"name": signed.name, "email": signed.email, "key": signed.key},
+        "rejected_at": rejected and rejected.at,
+        "rejected_by": rejected and rejected.by,
+        "rejected_reason": rejected and rejected.reason,
+        "executed_at": info.executed_at,
+        "certificate": cert and {"path": cert.path, "sha256": cert.sha256, "seq": cert.seq},
         "counts": count(items),
     }
 

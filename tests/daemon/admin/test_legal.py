@@ -27,7 +27,7 @@ from recd.config.load import Licence
 from recd.config.types import Agent
 from recd.core.model import recording_id
 from recd.core.periods import parse_period
-from recd.core.requests import signed_bytes
+from recd.core.signatures import signed_bytes
 from recd.log import UTCFormatter
 from recd.protocol import ErrorKind, RemoteError, Request
 from tests.daemon.admin.test_dispatch import Live
@@ -160,7 +160,7 @@ def test_a_run_interrupted_by_a_command_finishes_before_the_reply(
 ) -> None:
     """An admin command arriving mid-run goes first; the loop resumes the run, and the
     client asking for it waits until the whole run is over."""
-    monkeypatch.setattr("recd.service.requests.BATCH", 1)
+    monkeypatch.setattr("recd.service.requestruns.BATCH", 1)
     live.ask("request add", document=signed_request())
     eraser = live.daemon.runtime.erasers["pbx"]
     real = eraser.digest
