@@ -15,6 +15,7 @@ from recd.core.holds import Hold
 from recd.core.model import Recording
 from recd.core.scope import Scope
 from recd.ports.records import Mirrored, RequestItem, RequestState, StoredRequest
+from recd.ports.sweeping import SweepCatalogue
 
 
 class HoldCatalogue(Protocol):
@@ -92,3 +93,8 @@ class MirrorCatalogue(Protocol):
 
     def set_mirrored(self, m: Mirrored | str) -> None:
         """Store a recording's mirror, or forget it (given its recording id)."""
+
+
+class RunCatalogue(SweepCatalogue, RequestCatalogue, Protocol):
+    """What a request run reads and writes: a sweep's role (intents, the erase steps) and the
+    requests' (its items, the holds that win over it)."""

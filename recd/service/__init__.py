@@ -8,21 +8,26 @@ its ports.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Generic, TypeVar
 
 from recd.config.load import Config
 from recd.ports.audit import AuditLog
-from recd.ports.catalogue import Catalogue
 from recd.ports.clock import NO_TELEMETRY, Clock, Telemetry
 from recd.ports.eraser import Eraser
+from recd.ports.sweeping import SweepCatalogue
+
+#: The catalogue role a use case erases through: the sweep's, or a wider one (request runs).
+C_co = TypeVar("C_co", bound=SweepCatalogue, covariant=True)
 
 
-class EraseUseCase:
-    """What the use cases that erase (sweep, recovery) are given: the configuration and ports."""
+class EraseUseCase(Generic[C_co]):
+    """What the use cases that erase (sweep, recovery, request runs) are given: the
+    configuration and ports, the catalogue as the role ``C_co`` the use case needs."""
 
     def __init__(
         self,
         config: Config,
-        catalogue: Catalogue,
+        catalogue: C_co,
         audit: AuditLog,
         clock: Clock,
         erasers: Mapping[str, Eraser],

@@ -23,6 +23,7 @@ from recd.core.model import ERASE_PREFIX, Recording
 from recd.errors import os_reason
 from recd.ports.eraser import EraseError, EraseJob, EraseOutcome, Eraser, PreparedErase
 from recd.ports.records import Intent
+from recd.ports.sweeping import SweepCatalogue
 from recd.service import EraseUseCase
 
 T = TypeVar("T")
@@ -82,7 +83,7 @@ def failed_details(details: Mapping[str, Any], why: str) -> dict[str, Any]:
     return out
 
 
-def run_batch(uc: EraseUseCase, plans: list[Plan]) -> BatchResult:
+def run_batch(uc: EraseUseCase[SweepCatalogue], plans: list[Plan]) -> BatchResult:
     """Erase ``plans`` (their files are closed afterwards, whatever happens)."""
     result = BatchResult()
     started = uc.clock.now()
@@ -155,7 +156,7 @@ def _close(plans: Iterable[Plan]) -> None:
         plan.prepared.close()
 
 
-def _erase_all(uc: EraseUseCase, plans: list[Plan]) -> list[EraseOutcome | str]:
+def _erase_all(uc: EraseUseCase[SweepCatalogue], plans: list[Plan]) -> list[EraseOutcome | str]:
     """Each plan's outcome, or why it failed; erasers take their plans as one batch (an S3
     eraser deletes up to 1,000 versions per request). Every plan is closed afterwards."""
     outcomes: dict[int, EraseOutcome | str] = {}
@@ -182,7 +183,7 @@ def _erase_all(uc: EraseUseCase, plans: list[Plan]) -> list[EraseOutcome | str]:
     return [outcomes[n] for n in range(len(plans))]
 
 
-def _count(uc: EraseUseCase, plan: Plan, codes: Mapping[str, int]) -> None:
+def _count(uc: EraseUseCase[SweepCatalogue], plan: Plan, codes: Mapping[str, int]) -> None:
     """S3 error replies behind one erase (failed, or retried and then done), for metrics."""
     for code, times in codes.items():
         for _ in range(times):

@@ -24,6 +24,7 @@ from recd.core.requestinfo import RequestInfo
 from recd.core.times import format_time
 from recd.errors import NotAllowedInState, RecdError, os_reason
 from recd.ports.records import ItemOutcome, RequestItem, StoredRequest
+from recd.ports.sweeping import SweepCatalogue
 from recd.service import EraseUseCase
 
 CERTIFICATE_MODE = 0o640  # the daemon's copy; recctl writes its own
@@ -61,7 +62,7 @@ def read_certificate(stored: StoredRequest) -> Certificate:
 
 
 def write_certificate(
-    uc: EraseUseCase, stored: StoredRequest, items: list[RequestItem], now: datetime
+    uc: EraseUseCase[SweepCatalogue], stored: StoredRequest, items: list[RequestItem], now: datetime
 ) -> Certificate:
     """Write the certificate of ``stored``'s run and audit its digest."""
     document = certificate_document(stored, items, uc.config.licences, now)

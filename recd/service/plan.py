@@ -24,6 +24,7 @@ from recd.core.model import Recording
 from recd.core.times import format_time
 from recd.errors import os_reason
 from recd.ports.eraser import Changed, EraseError, Eraser, EraseTarget, Gone, PreparedErase
+from recd.ports.sweeping import SweepCatalogue
 from recd.service import EraseUseCase
 from recd.service.batch import Plan, by_eraser, method_details
 
@@ -66,7 +67,7 @@ class Unplanned:
 
 
 def plan_batch(
-    uc: EraseUseCase,
+    uc: EraseUseCase[SweepCatalogue],
     candidates: Sequence[Candidate],
     now: datetime,
     roots: Mapping[str, str],
@@ -87,7 +88,7 @@ def plan_batch(
 
 
 def _plan(
-    uc: EraseUseCase,
+    uc: EraseUseCase[SweepCatalogue],
     c: Candidate,
     opened: PreparedErase | EraseError | OSError,
     now: datetime,

@@ -24,6 +24,7 @@ from recd.core.times import parse_time
 from recd.ports.audit import AuditLog
 from recd.ports.eraser import EraseError, EraseOutcome, Eraser, Refused
 from recd.ports.records import Intent
+from recd.ports.sweeping import SweepCatalogue
 from recd.service import EraseUseCase
 from recd.service.batch import failed_details
 
@@ -54,7 +55,7 @@ def _outcomes(audit: AuditLog, intents: list[Intent]) -> dict[str, dict[str, dat
     return found
 
 
-class Recovery(EraseUseCase):
+class Recovery(EraseUseCase[SweepCatalogue]):
     def run(self) -> RecoveryReport:
         report = RecoveryReport()
         intents = self.catalogue.pending_intents()

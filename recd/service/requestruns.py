@@ -26,6 +26,7 @@ from recd.core.requestinfo import CertificateRef, RequestInfo
 from recd.core.requests import parse_request
 from recd.core.times import format_human_time, format_time, parse_time
 from recd.errors import NotAllowedInState, NotFound, RecdError
+from recd.ports.legal import RunCatalogue
 from recd.ports.records import Actor, ItemOutcome, RequestItem, RequestState, StoredRequest
 from recd.service import EraseUseCase
 from recd.service.batch import Plan, run_batch
@@ -52,7 +53,7 @@ RUNNABLE = (
 )
 
 
-class RequestRuns(EraseUseCase):
+class RequestRuns(EraseUseCase[RunCatalogue]):
     """Runs of registered requests, and what every request use case shares: finding a request,
     storing its new state, auditing a refusal."""
 

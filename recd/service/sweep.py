@@ -23,6 +23,7 @@ from recd.core.text import UNCLASSIFIED
 from recd.core.times import parse_time
 from recd.errors import os_reason
 from recd.ports.eraser import Eraser
+from recd.ports.sweeping import SweepCatalogue
 from recd.service import EraseUseCase
 from recd.service.batch import Plan, how, run_batch
 from recd.service.plan import (
@@ -84,7 +85,7 @@ def label_of(licence: str | None) -> str:
     return licence if licence is not None else UNCLASSIFIED
 
 
-class Sweeper(EraseUseCase):
+class Sweeper(EraseUseCase[SweepCatalogue]):
     #: The command that releases a breaker, for the log line; the daemon names recctl's.
     release_hint = "recd release-breaker {licence}"
 
