@@ -72,8 +72,64 @@ def positive(value: str) -> int:
     return number
 
 
+def command(
+    commands: Subparsers,
+    name: str,
+    handler: Handler,
+    *,
+    help: str,
+    description: str,
+    epilog: str = EPILOG,
+) -> Parser:
+    """A command's parser, ``handler`` run for it; ``--json`` is off unless it is added."""
+    parser = commands.add_parser(name, help=help, description=description, epilog=epilog)
+    parser.set_defaults(handler=handler, json=False)
+    return parser
+
+
+def group(subparsers: Subparsers, name: str, *, help: str, description: str) -> Subparsers:
+    """A command group (``recctl hold ...``): its parser, and the subparsers of its commands."""
+    parser = subparsers.add_parser(name, help=help, description=description, epilog=EPILOG)
+    return parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+
 def add_json_argument(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--json", action="store_true", help=f"print {what}")
+
+
+def add_scope_arguments(parser: argparse._ActionsContainer) -> None:
+    """The options that narrow a hold's or a request's scope; they combine with AND."""
+    parser.add_argument(
+        "--recording",
+        dest="recordings",
+        action="append",
+        metavar="ID",
+        help="only this recording (its full id, as ls shows it); repeat for several",
+    )
+    parser.add_argument(
+        "--call-id",
+        dest="call_ids",
+        action="append",
+        metavar="ID",
+        help="only recordings of this call id; repeat for several",
+    )
+    parser.add_argument(
+        "--party", metavar="NUMBER", help="only calls with this phone number as caller or callee"
+    )
+    parser.add_argument(
+        "--from",
+        dest="start",
+        type=utc_time,
+        metavar="TIME",
+        help="only calls started at or after TIME (ISO 8601; UTC when no offset is given)",
+    )
+    parser.add_argument(
+        "--to",
+        dest="end",
+        type=utc_time,
+        metavar="TIME",
+        help="only calls started before TIME (ISO 8601; UTC when no offset is given)",
+    )
 
 
 def ask(
@@ -158,12 +214,29 @@ def listing(
     return items
 
 
-def result_object(args: argparse.Namespace, command: str, reply: Reply) -> dict[str, Any]:
-    """The reply's object result, printed as JSON with ``--json``."""
-    result: dict[str, Any] = shaped(command, reply.unwrap(), dict)
+def print_result(
+    args: argparse.Namespace,
+    command: str,
+    result: dict[str, Any],
+    lines: Callable[[dict[str, Any]], list[str]],
+) -> ExitCode:
+    """Print an object result as JSON with ``--json``, else the ``lines`` rendered from it."""
     if args.json:
         print_json(result)
-    return result
+    else:
+        show(command, lambda: lines(result))
+    return ExitCode.OK
+
+
+def answer(
+    args: argparse.Namespace,
+    command: str,
+    request_args: dict[str, Any] | None,
+    lines: Callable[[dict[str, Any]], list[str]],
+) -> ExitCode:
+    """Ask ``command`` and print its object result (see ``print_result``)."""
+    result = shaped(command, ask(args, command, request_args).unwrap(), dict)
+    return print_result(args, command, result, lines)
 
 
 def say(line: str) -> None:

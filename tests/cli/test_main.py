@@ -21,7 +21,8 @@ import pytest
 
 from recd import __version__
 from recd.cli.auditfile import entries as _entries
-from recd.cli.main import DEFAULT_AUDIT, DEFAULT_SOCKET, build_parser, main
+from recd.cli.commands.audit import DEFAULT_AUDIT
+from recd.cli.main import DEFAULT_SOCKET, build_parser, main
 from recd.cli.render import tables as render
 from recd.core.audit import GENESIS, AuditDraft, AuditEntry, parse_time, seal, to_line
 from recd.errors import ExitCode

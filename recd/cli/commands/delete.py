@@ -160,8 +160,10 @@ def _executed(preview: dict[str, Any], result: dict[str, Any]) -> ExitCode:
 
 def build_delete_parser(subparsers: Subparsers) -> None:
     """``recctl delete --request-id R [--dry-run] [--yes] [--confirm-all LICENCE]``."""
-    delete = subparsers.add_parser(
+    delete = clikit.command(
+        subparsers,
         "delete",
+        cmd_delete,
         help="execute a verified early-deletion request",
         description="Execute a verified early-deletion request: show what it erases, what is "
         "held and what is already gone, ask for confirmation, erase, and record the deletion "
@@ -194,4 +196,3 @@ def build_delete_parser(subparsers: Subparsers) -> None:
         help='confirm a request for a whole licence ("all": true) by its licence id, without '
         "a terminal; only for such a request",
     )
-    delete.set_defaults(handler=cmd_delete)
