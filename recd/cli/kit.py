@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeAlias
 
 from recd.cli import client
-from recd.cli.render import tables as render
+from recd.cli.render.text import json_array, printable, table, to_json
 from recd.errors import ExitCode, RecdError, UsageError
 from recd.protocol import ErrorKind, ProtocolError, Reply, Request
 
@@ -192,10 +192,10 @@ def show(command: str, lines: Callable[[], list[str]]) -> None:
 
 def print_json(result: Any) -> None:
     if isinstance(result, list):
-        for text in render.json_array(result):
+        for text in json_array(result):
             sys.stdout.write(text)
     else:
-        print(render.to_json(result))
+        print(to_json(result))
 
 
 def listing(
@@ -210,7 +210,7 @@ def listing(
     if args.json:
         print_json(items)
     else:
-        show(command, lambda: [render.table([row(item) for item in items], headers)])
+        show(command, lambda: [table([row(item) for item in items], headers)])
     return items
 
 
@@ -242,7 +242,7 @@ def answer(
 def say(line: str) -> None:
     """One line for the person at the terminal, on stderr (after what stdout has so far)."""
     sys.stdout.flush()
-    print(render.printable(line), file=sys.stderr)
+    print(printable(line), file=sys.stderr)
 
 
 def write_atomically(path: Path, data: bytes, mode: int) -> None:

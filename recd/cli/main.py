@@ -24,7 +24,7 @@ from recd import __version__
 from recd.cli import kit as clikit
 from recd.cli.commands import audit, backup, delete, guards, holds, records, requests
 from recd.cli.kit import EPILOG, Handler
-from recd.cli.render import tables as render
+from recd.cli.render.text import printable
 from recd.errors import ExitCode, RecdError
 
 DEFAULT_SOCKET = Path("/run/recd/recd.sock")
@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except RecdError as exc:
         # The message may quote the daemon or a file name: one line, nothing for the terminal.
-        print(f"recctl: {render.printable(str(exc))}", file=sys.stderr)
+        print(f"recctl: {printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:
         # `recctl audit ls | head`: the reader is gone. Point stdout at /dev/null so the flush

@@ -23,7 +23,7 @@ from recd import __version__
 from recd.cli.auditfile import entries as _entries
 from recd.cli.commands.audit import DEFAULT_AUDIT
 from recd.cli.main import DEFAULT_SOCKET, build_parser, main
-from recd.cli.render import tables as render
+from recd.cli.render.text import json_array
 from recd.core.audit import GENESIS, AuditDraft, AuditEntry, parse_time, seal, to_line
 from recd.errors import ExitCode
 from recd.protocol import ErrorKind, Reply, Request
@@ -1051,7 +1051,7 @@ def test_policy(capsys, daemon):
     )
     assert daemon.request == Request("policy", {})
     code, out, _ = ask(capsys, daemon, POLICY, "policy", "--json")
-    assert (code, out) == (ExitCode.OK, "".join(render.json_array(POLICY)))
+    assert (code, out) == (ExitCode.OK, "".join(json_array(POLICY)))
 
 
 @pytest.mark.parametrize(("argv", "args"), [([], {}), (["pbx1"], {"source": "pbx1"})])

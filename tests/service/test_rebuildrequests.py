@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from recd.cli.render.legal import request_lines
+from recd.cli.render.requests import request_lines
 from recd.core.audit import AuditDraft
 from recd.core.model import recording_id
 from recd.core.requests import parse_request, scope_json

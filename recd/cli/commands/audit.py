@@ -14,7 +14,7 @@ from pathlib import Path
 from recd.cli import auditfile
 from recd.cli import kit as clikit
 from recd.cli.kit import Subparsers
-from recd.cli.render import tables as render
+from recd.cli.render.text import printable
 from recd.errors import ExitCode
 
 DEFAULT_AUDIT = Path("/var/lib/recd")  # the state directory: segments and audit.log
@@ -36,7 +36,7 @@ def cmd_audit_acknowledge(args: argparse.Namespace) -> ExitCode:
     """Take the audit log as it is: erasing paused by the check at start resumes."""
 
     def lines(done: dict[str, object]) -> list[str]:
-        problem = render.printable(str(done["problem"]))
+        problem = printable(str(done["problem"]))
         return [
             f"audit log acknowledged (entry {done['seq']}): erasing resumes (it was "
             f"paused: {problem})"

@@ -38,7 +38,7 @@ from urllib.parse import quote
 from recd.cli import client
 from recd.cli import kit as clikit
 from recd.cli.kit import EPILOG, Subparsers
-from recd.cli.render import tables as render
+from recd.cli.render.text import plural, printable
 from recd.core.audit import GENESIS, verify
 from recd.core.backup import (
     CATALOGUE,
@@ -133,7 +133,7 @@ def open_dir(path: Path) -> int:
 def _check_empty(path: Path, fd: int, made: bool) -> None:
     entries = sorted(os.listdir(fd))
     if entries:
-        shown = ", ".join(render.printable(e) for e in entries[:3])
+        shown = ", ".join(printable(e) for e in entries[:3])
         more = "" if len(entries) <= 3 else f" and {len(entries) - 3} more"
         raise RecdError(
             f"{path}: is not empty ({shown}{more}); give a new or empty directory "
@@ -295,10 +295,10 @@ def _report(
     for f in manifest.files:
         print(f"{f.name}  {f.size} bytes  sha256 {f.sha256}")
     print(f"{MANIFEST}  sha256 {digest}")
-    files = render.plural(len(manifest.files) + 1, "file", "files")
+    files = plural(len(manifest.files) + 1, "file", "files")
     print(
-        f"backup written to {render.printable(str(path))}: {files}, "
-        f"{render.plural(manifest.entries, 'audit entry', 'audit entries')}, head {manifest.head}"
+        f"backup written to {printable(str(path))}: {files}, "
+        f"{plural(manifest.entries, 'audit entry', 'audit entries')}, head {manifest.head}"
         f"; recorded as audit entry {seq} (backup.written)"
     )
 
@@ -392,7 +392,7 @@ def _catalogue_problems(path: Path, manifest: Manifest) -> list[str]:
     except ValueError:
         mark = None
     if not isinstance(mark, dict):
-        return [f"{CATALOGUE}: its audit mark is not readable: {render.printable(str(row[0]))}"]
+        return [f"{CATALOGUE}: its audit mark is not readable: {printable(str(row[0]))}"]
     if (mark.get("seq"), mark.get("hash")) != (manifest.mark_seq, manifest.mark_hash):
         return [f"{CATALOGUE}: audit mark {mark}, the manifest says {manifest.mark_seq}"]
     return []
@@ -436,14 +436,14 @@ def cmd_backup_verify(args: argparse.Namespace) -> ExitCode:
         )
     elif problems:
         for problem in problems:
-            print(f"recctl: {render.printable(f'{path}: {problem}')}", file=sys.stderr)
+            print(f"recctl: {printable(f'{path}: {problem}')}", file=sys.stderr)
     else:
         assert manifest is not None
         print(
-            f"backup {render.printable(str(path))} verified: "
-            f"{render.plural(len(manifest.files), 'file', 'files')} as the manifest says, "
+            f"backup {printable(str(path))} verified: "
+            f"{plural(len(manifest.files), 'file', 'files')} as the manifest says, "
             f"catalogue ok, audit chain intact: "
-            f"{render.plural(manifest.entries, 'entry', 'entries')}, head {manifest.head}"
+            f"{plural(manifest.entries, 'entry', 'entries')}, head {manifest.head}"
         )
     return ExitCode.FAILED if problems else ExitCode.OK
 

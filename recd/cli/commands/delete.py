@@ -22,7 +22,16 @@ from typing import Any
 
 from recd.cli import kit as clikit
 from recd.cli.kit import Subparsers
-from recd.cli.render import legal as renderlegal
+from recd.cli.render.delete import (
+    confirm_licence,
+    confirm_question,
+    dry_run,
+    executed,
+    plan_header,
+    unchanged,
+    whole_licence_warning,
+)
+from recd.cli.render.requests import items_table
 from recd.errors import ExitCode, NotAllowedInState, RecdError, UsageError
 
 
@@ -46,7 +55,7 @@ def _confirm(preview: dict[str, Any]) -> None:
         raise UsageError(
             "refusing to erase without confirmation: stdin is not a terminal (add --yes)"
         )
-    question = clikit.rendered("request preview", lambda: renderlegal.confirm_question(preview))
+    question = clikit.rendered("request preview", lambda: confirm_question(preview))
     if _ask(question) != "yes":
         raise RecdError("not confirmed; nothing erased")
 
@@ -62,7 +71,7 @@ def _confirm_licence(preview: dict[str, Any], yes: bool) -> None:
             f"refusing to erase every recording of licence {licence} without its confirmation:"
             f" stdin is not a terminal (add --confirm-all {licence}{also})"
         )
-    question = clikit.rendered("request preview", lambda: renderlegal.confirm_licence(preview))
+    question = clikit.rendered("request preview", lambda: confirm_licence(preview))
     if _ask(question) != licence:
         raise RecdError(
             f"not confirmed: the licence id typed is not {licence}; nothing erased for request"
@@ -118,13 +127,13 @@ def cmd_delete(args: argparse.Namespace) -> ExitCode:
     clikit.show(
         "request preview",
         lambda: [
-            *([renderlegal.whole_licence_warning(preview)] if whole else []),
-            renderlegal.plan_header(preview),
-            renderlegal.items_table(preview["items"]),
+            *([whole_licence_warning(preview)] if whole else []),
+            plan_header(preview),
+            items_table(preview["items"]),
         ],
     )
     if args.dry_run:
-        clikit.say(clikit.rendered("request preview", lambda: renderlegal.dry_run(preview)))
+        clikit.say(clikit.rendered("request preview", lambda: dry_run(preview)))
         return ExitCode.OK
     erase = clikit.rendered("request preview", lambda: int(preview["erase"]))
     execute: dict[str, Any] = {"request": rid}
@@ -146,11 +155,11 @@ def _executed(preview: dict[str, Any], result: dict[str, Any]) -> ExitCode:
         command, lambda: [item for item in result["items"] if item["outcome"] == "failed"]
     )
     if failed:
-        clikit.show(command, lambda: [renderlegal.items_table(failed)])
-    unchanged = clikit.rendered(command, lambda: renderlegal.unchanged(preview, result))
-    if unchanged:
-        clikit.say(unchanged)
-    clikit.show(command, lambda: [renderlegal.executed(result)])
+        clikit.show(command, lambda: [items_table(failed)])
+    kept = clikit.rendered(command, lambda: unchanged(preview, result))
+    if kept:
+        clikit.say(kept)
+    clikit.show(command, lambda: [executed(result)])
     counts = result["request"]["counts"]  # read by ``executed`` above
     left = clikit.rendered(
         command, lambda: sum(int(counts[n]) for n in ("held", "failed", "pending"))

@@ -13,14 +13,15 @@ from typing import Any
 
 from recd.cli import kit as clikit
 from recd.cli.kit import Subparsers
-from recd.cli.render import tables as render
+from recd.cli.render.records import BREAKER_HEADERS, breaker_row
+from recd.cli.render.text import plural, printable
 from recd.errors import ExitCode
 
 
 def cmd_breaker_ls(args: argparse.Namespace) -> ExitCode:
     """Tripped breakers, and released ones the daemon still remembers."""
     reply = clikit.ask(args, "breaker ls")
-    clikit.listing(args, "breaker ls", reply, render.BREAKER_HEADERS, render.breaker_row)
+    clikit.listing(args, "breaker ls", reply, BREAKER_HEADERS, breaker_row)
     return ExitCode.OK
 
 
@@ -28,8 +29,8 @@ def cmd_breaker_release(args: argparse.Namespace) -> ExitCode:
     """Let the next sweep erase what a licence's breaker held back."""
 
     def lines(released: dict[str, Any]) -> list[str]:
-        due = render.plural(released["due"], "due recording", "due recordings")
-        licence = render.printable(str(released["licence"]))
+        due = plural(released["due"], "due recording", "due recordings")
+        licence = printable(str(released["licence"]))
         return [f"breaker for {licence} released: the next sweep erases its {due}"]
 
     return clikit.answer(args, "breaker release", {"licence": args.licence}, lines)
@@ -39,10 +40,10 @@ def cmd_clock_confirm(args: argparse.Namespace) -> ExitCode:
     """Trust the wall clock as it reads now: erasing paused by the clock guard resumes."""
 
     def lines(confirmed: dict[str, Any]) -> list[str]:
-        wall = render.printable(str(confirmed["wall"]))
+        wall = printable(str(confirmed["wall"]))
         if confirmed["problem"] is None:
             return [f"clock confirmed at {wall} (erasing was not paused)"]
-        problem = render.printable(str(confirmed["problem"]))
+        problem = printable(str(confirmed["problem"]))
         return [f"clock confirmed at {wall}: erasing resumes (it was paused: {problem})"]
 
     return clikit.answer(args, "clock confirm", {"reason": args.reason}, lines)

@@ -12,8 +12,8 @@ from typing import Any
 
 from recd.cli import kit as clikit
 from recd.cli.kit import Subparsers
-from recd.cli.render import legal as renderlegal
-from recd.cli.render import tables as render
+from recd.cli.render.holds import HOLD_HEADERS, hold_lines, hold_placed, hold_released, hold_row
+from recd.cli.render.text import printable
 from recd.errors import ExitCode
 
 #: The daemon's argument (``KEY`` of its ``KEY: problem`` messages) each option gives.
@@ -48,27 +48,27 @@ def cmd_hold_place(args: argparse.Namespace) -> ExitCode:
     if args.json:
         clikit.print_json(hold)
     else:
-        clikit.show("hold place", lambda: [render.printable(hold["id"])])
-    clikit.say(clikit.rendered("hold place", lambda: renderlegal.hold_placed(hold)))
+        clikit.show("hold place", lambda: [printable(hold["id"])])
+    clikit.say(clikit.rendered("hold place", lambda: hold_placed(hold)))
     return ExitCode.OK
 
 
 def cmd_hold_release(args: argparse.Namespace) -> ExitCode:
     """Release a hold; say how many recordings it alone held and when they may fall due."""
     request = {"hold": args.hold, "reason": args.reason}
-    return clikit.answer(args, "hold release", request, lambda r: [renderlegal.hold_released(r)])
+    return clikit.answer(args, "hold release", request, lambda r: [hold_released(r)])
 
 
 def cmd_hold_ls(args: argparse.Namespace) -> ExitCode:
     """Active holds, or every hold with ``--all``."""
     reply = clikit.ask(args, "hold ls", {"all": args.all})
-    clikit.listing(args, "hold ls", reply, renderlegal.HOLD_HEADERS, renderlegal.hold_row)
+    clikit.listing(args, "hold ls", reply, HOLD_HEADERS, hold_row)
     return ExitCode.OK
 
 
 def cmd_hold_show(args: argparse.Namespace) -> ExitCode:
     """One hold in detail."""
-    return clikit.answer(args, "hold show", {"hold": args.hold}, renderlegal.hold_lines)
+    return clikit.answer(args, "hold show", {"hold": args.hold}, hold_lines)
 
 
 def _add_place_parser(commands: Subparsers) -> None:

@@ -1,9 +1,10 @@
 """``recctl status``, ``ls``, ``show``, ``policy`` and ``scan``: the daemon's state, its
 recordings and its retention policy, as the daemon sees them.
 
-Each command sends one request and prints the result as text for people (``render.tables``) or,
-with ``--json``, as the JSON the daemon sent. ``ls`` lists at most ``--limit`` recordings and
-says on stderr when there were more; ``scan`` waits for the scan however long it takes.
+Each command sends one request and prints the result as text for people
+(``recd.cli.render.records``) or, with ``--json``, as the JSON the daemon sent. ``ls`` lists at
+most ``--limit`` recordings and says on stderr when there were more; ``scan`` waits for the scan
+however long it takes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ from typing import Any
 
 from recd.cli import kit as clikit
 from recd.cli.kit import Subparsers
-from recd.cli.render import tables as render
+from recd.cli.render.records import (
+    POLICY_HEADERS,
+    RECORDING_HEADERS,
+    policy_row,
+    recording_row,
+    scan_line,
+    show_lines,
+    status_lines,
+)
+from recd.cli.render.text import plural
 from recd.errors import ExitCode
 
 DEFAULT_LIMIT = 1000
@@ -23,7 +33,7 @@ STATES = ("present", "erased", "missing", "all")
 
 def cmd_status(args: argparse.Namespace) -> ExitCode:
     """The daemon's state: counts, next deadline, guards, sources and licences."""
-    return clikit.answer(args, "status", None, render.status_lines)
+    return clikit.answer(args, "status", None, status_lines)
 
 
 def cmd_ls(args: argparse.Namespace) -> ExitCode:
@@ -36,11 +46,11 @@ def cmd_ls(args: argparse.Namespace) -> ExitCode:
     if args.due_before is not None:
         request["due_before"] = args.due_before
     reply = clikit.ask(args, "ls", request)
-    items = clikit.listing(args, "ls", reply, render.RECORDING_HEADERS, render.recording_row)
+    items = clikit.listing(args, "ls", reply, RECORDING_HEADERS, recording_row)
     if reply.truncated:
         sys.stdout.flush()
         print(
-            f"recctl: showing the first {render.plural(len(items), 'recording', 'recordings')}; "
+            f"recctl: showing the first {plural(len(items), 'recording', 'recordings')}; "
             "use --limit to see more",
             file=sys.stderr,
         )
@@ -49,14 +59,12 @@ def cmd_ls(args: argparse.Namespace) -> ExitCode:
 
 def cmd_show(args: argparse.Namespace) -> ExitCode:
     """One recording, with where each classified field and its deadline come from."""
-    return clikit.answer(args, "show", {"id": args.id}, render.show_lines)
+    return clikit.answer(args, "show", {"id": args.id}, show_lines)
 
 
 def cmd_policy(args: argparse.Namespace) -> ExitCode:
     """Each licence's retention, where it was configured, and its breaker."""
-    clikit.listing(
-        args, "policy", clikit.ask(args, "policy"), render.POLICY_HEADERS, render.policy_row
-    )
+    clikit.listing(args, "policy", clikit.ask(args, "policy"), POLICY_HEADERS, policy_row)
     return ExitCode.OK
 
 
@@ -68,7 +76,7 @@ def cmd_scan(args: argparse.Namespace) -> ExitCode:
     if args.json:
         clikit.print_json(scans)
     elif scans:
-        clikit.show("scan", lambda: [render.scan_line(scan) for scan in scans])
+        clikit.show("scan", lambda: [scan_line(scan) for scan in scans])
     return ExitCode.OK
 
 

@@ -21,7 +21,14 @@ from typing import Any
 
 from recd.cli import kit as clikit
 from recd.cli.kit import Subparsers
-from recd.cli.render import legal as renderlegal
+from recd.cli.render.requests import (
+    REQUEST_HEADERS,
+    request_added,
+    request_approved,
+    request_lines,
+    request_rejected,
+    request_row,
+)
 from recd.errors import ExitCode, RecdError, UsageError
 from recd.protocol import MAX_REQUEST
 
@@ -159,9 +166,7 @@ def cmd_request_add(args: argparse.Namespace) -> ExitCode:
     reply = clikit.ask(args, "request add", {"document": document})
     result = clikit.unwrap_located(reply, lambda message: _located(args, message))
     request = clikit.shaped("request add", result, dict)
-    return clikit.print_result(
-        args, "request add", request, lambda r: [renderlegal.request_added(r)]
-    )
+    return clikit.print_result(args, "request add", request, lambda r: [request_added(r)])
 
 
 def cmd_request_approve(args: argparse.Namespace) -> ExitCode:
@@ -170,7 +175,7 @@ def cmd_request_approve(args: argparse.Namespace) -> ExitCode:
         args,
         "request approve",
         {"request": args.request},
-        lambda r: [renderlegal.request_approved(r)],
+        lambda r: [request_approved(r)],
     )
 
 
@@ -180,13 +185,13 @@ def cmd_request_reject(args: argparse.Namespace) -> ExitCode:
         args,
         "request reject",
         {"request": args.request, "reason": args.reason},
-        lambda r: [renderlegal.request_rejected(r)],
+        lambda r: [request_rejected(r)],
     )
 
 
 def cmd_request_ls(args: argparse.Namespace) -> ExitCode:
     reply = clikit.ask(args, "request ls", {"state": args.state})
-    headers, row = renderlegal.REQUEST_HEADERS, renderlegal.request_row
+    headers, row = REQUEST_HEADERS, request_row
     clikit.listing(args, "request ls", reply, headers, row)
     return ExitCode.OK
 
@@ -196,7 +201,7 @@ def cmd_request_show(args: argparse.Namespace) -> ExitCode:
         args,
         "request show",
         {"request": args.request},
-        lambda r: renderlegal.request_lines(r, r["items"]),
+        lambda r: request_lines(r, r["items"]),
     )
 
 
