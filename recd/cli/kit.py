@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeAlias
+from typing import Any, NoReturn, TypeAlias, TypeVar
 
 from recd.cli import client
 from recd.cli.render.text import json_array, printable, table, to_json
@@ -34,6 +34,8 @@ EPILOG = (
 )
 
 Handler = Callable[[argparse.Namespace], ExitCode]
+#: What a reply's result is read as: a ``recd.cli.render.replies`` type.
+Result = TypeVar("Result")
 
 
 class Parser(argparse.ArgumentParser):
@@ -203,10 +205,11 @@ def listing(
     command: str,
     reply: Reply,
     headers: Sequence[str],
-    row: Callable[[Any], list[str]],
-) -> list[Any]:
-    """Print a list result as a table of ``row``s under ``headers``, or as JSON."""
-    items: list[Any] = shaped(command, reply.unwrap(), list)
+    row: Callable[[Result], list[str]],
+) -> list[Result]:
+    """Print a list result as a table of ``row``s under ``headers``, or as JSON; its items are
+    what ``row`` reads (a ``recd.cli.render.replies`` type)."""
+    items: list[Result] = shaped(command, reply.unwrap(), list)
     if args.json:
         print_json(items)
     else:
@@ -215,10 +218,7 @@ def listing(
 
 
 def print_result(
-    args: argparse.Namespace,
-    command: str,
-    result: dict[str, Any],
-    lines: Callable[[dict[str, Any]], list[str]],
+    args: argparse.Namespace, command: str, result: Result, lines: Callable[[Result], list[str]]
 ) -> ExitCode:
     """Print an object result as JSON with ``--json``, else the ``lines`` rendered from it."""
     if args.json:
@@ -228,14 +228,20 @@ def print_result(
     return ExitCode.OK
 
 
+def one(line: Callable[[Result], str]) -> Callable[[Result], list[str]]:
+    """The lines of a renderer that makes one line."""
+    return lambda result: [line(result)]
+
+
 def answer(
     args: argparse.Namespace,
     command: str,
     request_args: dict[str, Any] | None,
-    lines: Callable[[dict[str, Any]], list[str]],
+    lines: Callable[[Result], list[str]],
 ) -> ExitCode:
-    """Ask ``command`` and print its object result (see ``print_result``)."""
-    result = shaped(command, ask(args, command, request_args).unwrap(), dict)
+    """Ask ``command`` and print its object result (see ``print_result``), which ``lines``
+    reads as the ``recd.cli.render.replies`` type it takes."""
+    result: Result = shaped(command, ask(args, command, request_args).unwrap(), dict)
     return print_result(args, command, result, lines)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from recd.cli import auditfile
 from recd.cli import kit as clikit
 from recd.cli.kit import Subparsers
+from recd.cli.render.replies import AuditAcknowledged
 from recd.cli.render.text import printable
 from recd.errors import ExitCode
 
@@ -35,7 +36,7 @@ def cmd_audit_ls(args: argparse.Namespace) -> ExitCode:
 def cmd_audit_acknowledge(args: argparse.Namespace) -> ExitCode:
     """Take the audit log as it is: erasing paused by the check at start resumes."""
 
-    def lines(done: dict[str, object]) -> list[str]:
+    def lines(done: AuditAcknowledged) -> list[str]:
         problem = printable(str(done["problem"]))
         return [
             f"audit log acknowledged (entry {done['seq']}): erasing resumes (it was "

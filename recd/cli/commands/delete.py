@@ -31,6 +31,7 @@ from recd.cli.render.delete import (
     unchanged,
     whole_licence_warning,
 )
+from recd.cli.render.replies import Executed, Preview
 from recd.cli.render.requests import items_table
 from recd.errors import ExitCode, NotAllowedInState, RecdError, UsageError
 
@@ -49,7 +50,7 @@ def _ask(question: str) -> str:
     return answer.strip()
 
 
-def _confirm(preview: dict[str, Any]) -> None:
+def _confirm(preview: Preview) -> None:
     """Ask the person at the terminal; anything but ``yes`` stops here."""
     if not sys.stdin.isatty():
         raise UsageError(
@@ -60,7 +61,7 @@ def _confirm(preview: dict[str, Any]) -> None:
         raise RecdError("not confirmed; nothing erased")
 
 
-def _confirm_licence(preview: dict[str, Any], yes: bool) -> None:
+def _confirm_licence(preview: Preview, yes: bool) -> None:
     """Ask the person at the terminal to type the licence id of a whole-licence request;
     ``--yes`` does not answer this question."""
     request = preview["request"]
@@ -79,7 +80,7 @@ def _confirm_licence(preview: dict[str, Any], yes: bool) -> None:
         )
 
 
-def _whole_licence(args: argparse.Namespace, preview: dict[str, Any]) -> bool:
+def _whole_licence(args: argparse.Namespace, preview: Preview) -> bool:
     """Whether the request is for a whole licence; ``--confirm-all`` is only for one, and
     must name its licence."""
     request = preview["request"]
@@ -117,7 +118,7 @@ def cmd_delete(args: argparse.Namespace) -> ExitCode:
     """Show what a request erases, confirm, erase, and summarise. A dry run also shows the
     plan of a request still waiting for its approval."""
     rid = args.request_id
-    preview = clikit.shaped(
+    preview: Preview = clikit.shaped(
         "request preview", clikit.ask(args, "request preview", {"request": rid}).unwrap(), dict
     )
     state = clikit.rendered("request preview", lambda: str(preview["request"]["state"]))
@@ -145,11 +146,11 @@ def cmd_delete(args: argparse.Namespace) -> ExitCode:
         _confirm(preview)
     # Every file is hashed and overwritten before the reply: no timeout.
     reply = clikit.ask(args, "request execute", execute, wait=True)
-    result = clikit.shaped("request execute", reply.unwrap(), dict)
+    result: Executed = clikit.shaped("request execute", reply.unwrap(), dict)
     return _executed(preview, result)
 
 
-def _executed(preview: dict[str, Any], result: dict[str, Any]) -> ExitCode:
+def _executed(preview: Preview, result: Executed) -> ExitCode:
     command = "request execute"
     failed = clikit.rendered(
         command, lambda: [item for item in result["items"] if item["outcome"] == "failed"]

@@ -9,11 +9,11 @@ change the daemon audits with the caller's user name.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from recd.cli import kit as clikit
 from recd.cli.kit import Subparsers
 from recd.cli.render.records import BREAKER_HEADERS, breaker_row
+from recd.cli.render.replies import BreakerReleased, ClockConfirmed
 from recd.cli.render.text import plural, printable
 from recd.errors import ExitCode
 
@@ -28,7 +28,7 @@ def cmd_breaker_ls(args: argparse.Namespace) -> ExitCode:
 def cmd_breaker_release(args: argparse.Namespace) -> ExitCode:
     """Let the next sweep erase what a licence's breaker held back."""
 
-    def lines(released: dict[str, Any]) -> list[str]:
+    def lines(released: BreakerReleased) -> list[str]:
         due = plural(released["due"], "due recording", "due recordings")
         licence = printable(str(released["licence"]))
         return [f"breaker for {licence} released: the next sweep erases its {due}"]
@@ -39,7 +39,7 @@ def cmd_breaker_release(args: argparse.Namespace) -> ExitCode:
 def cmd_clock_confirm(args: argparse.Namespace) -> ExitCode:
     """Trust the wall clock as it reads now: erasing paused by the clock guard resumes."""
 
-    def lines(confirmed: dict[str, Any]) -> list[str]:
+    def lines(confirmed: ClockConfirmed) -> list[str]:
         wall = printable(str(confirmed["wall"]))
         if confirmed["problem"] is None:
             return [f"clock confirmed at {wall} (erasing was not paused)"]

@@ -13,6 +13,7 @@ from typing import Any
 from recd.cli import kit as clikit
 from recd.cli.kit import Subparsers
 from recd.cli.render.holds import HOLD_HEADERS, hold_lines, hold_placed, hold_released, hold_row
+from recd.cli.render.replies import Hold
 from recd.cli.render.text import printable
 from recd.errors import ExitCode
 
@@ -44,7 +45,7 @@ def cmd_hold_place(args: argparse.Namespace) -> ExitCode:
     }
     reply = clikit.ask(args, "hold place", request)
     result = clikit.unwrap_located(reply, lambda message: clikit.flagged(message, FLAGS))
-    hold: dict[str, Any] = clikit.shaped("hold place", result, dict)
+    hold: Hold = clikit.shaped("hold place", result, dict)
     if args.json:
         clikit.print_json(hold)
     else:
@@ -56,7 +57,7 @@ def cmd_hold_place(args: argparse.Namespace) -> ExitCode:
 def cmd_hold_release(args: argparse.Namespace) -> ExitCode:
     """Release a hold; say how many recordings it alone held and when they may fall due."""
     request = {"hold": args.hold, "reason": args.reason}
-    return clikit.answer(args, "hold release", request, lambda r: [hold_released(r)])
+    return clikit.answer(args, "hold release", request, clikit.one(hold_released))
 
 
 def cmd_hold_ls(args: argparse.Namespace) -> ExitCode:

@@ -24,6 +24,7 @@ from recd.cli.render.records import (
     show_lines,
     status_lines,
 )
+from recd.cli.render.replies import Scan
 from recd.cli.render.text import plural
 from recd.errors import ExitCode
 
@@ -72,7 +73,9 @@ def cmd_scan(args: argparse.Namespace) -> ExitCode:
     """Scan one source or all, wait for the scan to finish, and print what it found."""
     request = {} if args.source is None else {"source": args.source}
     # A full scan of millions of files takes as long as it takes: no timeout.
-    scans = clikit.shaped("scan", clikit.ask(args, "scan", request, wait=True).unwrap(), list)
+    scans: list[Scan] = clikit.shaped(
+        "scan", clikit.ask(args, "scan", request, wait=True).unwrap(), list
+    )
     if args.json:
         clikit.print_json(scans)
     elif scans:

@@ -21,11 +21,12 @@ from typing import Any
 
 from recd.cli import kit as clikit
 from recd.cli.kit import Subparsers
+from recd.cli.render.replies import Request
 from recd.cli.render.requests import (
     REQUEST_HEADERS,
     request_added,
     request_approved,
-    request_lines,
+    request_detail_lines,
     request_rejected,
     request_row,
 )
@@ -165,8 +166,8 @@ def cmd_request_add(args: argparse.Namespace) -> ExitCode:
         document = document_from_flags(args, datetime.now(UTC))
     reply = clikit.ask(args, "request add", {"document": document})
     result = clikit.unwrap_located(reply, lambda message: _located(args, message))
-    request = clikit.shaped("request add", result, dict)
-    return clikit.print_result(args, "request add", request, lambda r: [request_added(r)])
+    request: Request = clikit.shaped("request add", result, dict)
+    return clikit.print_result(args, "request add", request, clikit.one(request_added))
 
 
 def cmd_request_approve(args: argparse.Namespace) -> ExitCode:
@@ -175,7 +176,7 @@ def cmd_request_approve(args: argparse.Namespace) -> ExitCode:
         args,
         "request approve",
         {"request": args.request},
-        lambda r: [request_approved(r)],
+        clikit.one(request_approved),
     )
 
 
@@ -185,7 +186,7 @@ def cmd_request_reject(args: argparse.Namespace) -> ExitCode:
         args,
         "request reject",
         {"request": args.request, "reason": args.reason},
-        lambda r: [request_rejected(r)],
+        clikit.one(request_rejected),
     )
 
 
@@ -201,7 +202,7 @@ def cmd_request_show(args: argparse.Namespace) -> ExitCode:
         args,
         "request show",
         {"request": args.request},
-        lambda r: request_lines(r, r["items"]),
+        request_detail_lines,
     )
 
 

@@ -8,14 +8,14 @@ recctl reports as a reply it cannot read (``recd.cli.kit.rendered``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from recd.cli.render.replies import Executed, Item, Preview
 from recd.cli.render.requests import counts_text
 from recd.cli.render.text import human_size, plural, printable
 
 
-def plan_header(preview: Mapping[str, Any]) -> str:
+def plan_header(preview: Preview) -> str:
     """``request REQ for licence acme: 3 recordings to erase (1.2 MB), 1 held, 2 already gone``;
     for a request not approved yet, ``..., not verified yet: 3 recordings to erase once
     approved (...``."""
@@ -32,7 +32,7 @@ def plan_header(preview: Mapping[str, Any]) -> str:
     )
 
 
-def dry_run(preview: Mapping[str, Any]) -> str:
+def dry_run(preview: Preview) -> str:
     """The line a dry run ends with; for a request not approved yet, that nothing can be
     erased until it is."""
     request = preview["request"]
@@ -45,7 +45,7 @@ def dry_run(preview: Mapping[str, Any]) -> str:
     )
 
 
-def unchanged(preview: Mapping[str, Any], result: Mapping[str, Any]) -> str | None:
+def unchanged(preview: Preview, result: Executed) -> str | None:
     """What ``delete`` says when the run changed nothing: the request's certificate, audited
     before the preview, is still the one (same audit entry, same SHA-256); else None."""
     before = preview["request"]["certificate"]
@@ -63,7 +63,7 @@ def unchanged(preview: Mapping[str, Any], result: Mapping[str, Any]) -> str | No
     )
 
 
-def whole_licence_warning(preview: Mapping[str, Any]) -> str:
+def whole_licence_warning(preview: Preview) -> str:
     """The line above the plan of a request for a whole licence (``"all": true``)."""
     request = preview["request"]
     licence = request["licence"]
@@ -73,7 +73,7 @@ def whole_licence_warning(preview: Mapping[str, Any]) -> str:
     )
 
 
-def confirm_licence(preview: Mapping[str, Any]) -> str:
+def confirm_licence(preview: Preview) -> str:
     """The question a request for a whole licence asks: the licence id, typed."""
     request = preview["request"]
     erase = plural(preview["erase"], "recording", "recordings")
@@ -83,7 +83,7 @@ def confirm_licence(preview: Mapping[str, Any]) -> str:
     )
 
 
-def confirm_question(preview: Mapping[str, Any]) -> str:
+def confirm_question(preview: Preview) -> str:
     request = preview["request"]
     erase = plural(preview["erase"], "recording", "recordings")
     return printable(
@@ -92,13 +92,13 @@ def confirm_question(preview: Mapping[str, Any]) -> str:
     )
 
 
-def holds_of(items: Sequence[Mapping[str, Any]]) -> list[str]:
+def holds_of(items: Sequence[Item]) -> list[str]:
     """The holds that kept items back, each once, in order of first mention."""
     found = (hold for item in items if item["outcome"] == "held" for hold in item["holds"])
     return list(dict.fromkeys(found))
 
 
-def executed(result: Mapping[str, Any]) -> str:
+def executed(result: Executed) -> str:
     """``erased 3, held 1 (H-0002), failed 0, already gone 2; certificate: recctl request
     certificate REQ``."""
     request = result["request"]

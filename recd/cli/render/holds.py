@@ -9,16 +9,14 @@ TypeError or ValueError, which recctl reports as a reply it cannot read
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
+from recd.cli.render.replies import Hold, HoldReleased
 from recd.cli.render.scope import SCOPE_FLAGS, scope_pairs, scope_summary
 from recd.cli.render.text import human_time, key_values, plural, printable, when_by
 
 HOLD_HEADERS = ("HOLD", "LICENCE", "CASE", "STATE", "HELD", "PLACED", "BY", "UNTIL", "SCOPE")
 
 
-def hold_row(hold: Mapping[str, Any]) -> list[str]:
+def hold_row(hold: Hold) -> list[str]:
     """The cells of one ``hold ls`` entry under ``HOLD_HEADERS``."""
     return [
         hold["id"],
@@ -33,7 +31,7 @@ def hold_row(hold: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def hold_lines(hold: Mapping[str, Any]) -> list[str]:
+def hold_lines(hold: Hold) -> list[str]:
     """``recctl hold show``: one hold as ``key: value`` lines."""
     pairs = [
         ("hold", str(hold["id"])),
@@ -52,7 +50,7 @@ def hold_lines(hold: Mapping[str, Any]) -> list[str]:
     return key_values(pairs)
 
 
-def hold_placed(hold: Mapping[str, Any]) -> str:
+def hold_placed(hold: Hold) -> str:
     """The line ``hold place`` says on stderr."""
     licence = hold["licence"]
     head = f"hold {hold['id']} placed on licence {licence} (case {hold['case']})"
@@ -67,7 +65,7 @@ def hold_placed(hold: Mapping[str, Any]) -> str:
     return printable(f"{head}: {held} held now; recordings indexed later that match are held too")
 
 
-def hold_released(result: Mapping[str, Any]) -> str:
+def hold_released(result: HoldReleased) -> str:
     """The line ``hold release`` prints."""
     head = f"hold {result['id']} released"
     released: int = result["released"]

@@ -9,9 +9,15 @@ TypeError or ValueError, which recctl reports as a reply it cannot read
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
+from recd.cli.render.replies import (
+    Breaker,
+    Field,
+    Policy,
+    Recording,
+    RecordingDetail,
+    Scan,
+    Status,
+)
 from recd.cli.render.text import (
     cell,
     human_size,
@@ -37,7 +43,7 @@ POLICY_HEADERS = ("LICENCE", "NAME", "RETENTION", "RULE", "RECORDINGS", "BREAKER
 BREAKER_HEADERS = ("LICENCE", "TRIPPED", "DUE", "TOTAL", "RELEASED", "BY")
 
 
-def status_lines(status: Mapping[str, Any]) -> list[str]:
+def status_lines(status: Status) -> list[str]:
     """``recctl status``: the daemon's state, then its sources and licences as tables."""
     guard = status["clock_guard"]
     breakers: list[str] = status["breaker"]
@@ -89,7 +95,7 @@ def status_lines(status: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def recording_state(recording: Mapping[str, Any]) -> str:
+def recording_state(recording: Recording) -> str:
     """``present``, ``erased`` or ``missing``, with ``held`` and ``skipped`` when they apply."""
     marks = [str(recording["state"])]
     if recording["held"]:
@@ -99,7 +105,7 @@ def recording_state(recording: Mapping[str, Any]) -> str:
     return ", ".join(marks)
 
 
-def recording_row(recording: Mapping[str, Any]) -> list[str]:
+def recording_row(recording: Recording) -> list[str]:
     """The cells of one ``ls`` recording under ``RECORDING_HEADERS``."""
     return [
         recording["id"],
@@ -112,7 +118,7 @@ def recording_row(recording: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def _deadline(recording: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _deadline(recording: RecordingDetail) -> list[tuple[str, str]]:
     """The deadline and how it was reached (``started + 3mo, by <rule>``), or that a legal
     hold's release deferred it past that; then the floor that release set, if any."""
     retention = recording.get("retention")
@@ -135,7 +141,7 @@ def _deadline(recording: Mapping[str, Any]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _provenance(name: str, field: Mapping[str, Any]) -> str:
+def _provenance(name: str, field: Field) -> str:
     """A classified value and where it came from: ``1700 (from pattern)``; a time to the
     second."""
     found = field.get("from")
@@ -143,10 +149,10 @@ def _provenance(name: str, field: Mapping[str, Any]) -> str:
     return f"{value} (from {found})" if found else value
 
 
-def show_lines(recording: Mapping[str, Any]) -> list[str]:
+def show_lines(recording: RecordingDetail) -> list[str]:
     """``recctl show``: one recording, each classified field with where it came from, and how
     its deadline was reached."""
-    fields: Mapping[str, Mapping[str, Any]] = recording.get("fields") or {}
+    fields = recording.get("fields") or {}
     values = {name: _provenance(name, field) for name, field in fields.items()}
     values.setdefault("licence", licence_cell(recording["licence"]))
     values.setdefault("started", human_time(recording["started"]))
@@ -163,8 +169,9 @@ def show_lines(recording: Mapping[str, Any]) -> list[str]:
         *_deadline(recording),
         ("held", cell(recording["held"])),
     ]
-    if recording.get("skip_reason"):
-        pairs.append(("skipped", recording["skip_reason"]))
+    skipped = recording.get("skip_reason")
+    if skipped:
+        pairs.append(("skipped", skipped))
     pairs += [
         ("first seen", human_time(recording.get("first_seen"))),
         ("mtime", human_time(recording.get("mtime"))),
@@ -174,7 +181,7 @@ def show_lines(recording: Mapping[str, Any]) -> list[str]:
     return key_values(pairs)
 
 
-def policy_row(policy: Mapping[str, Any]) -> list[str]:
+def policy_row(policy: Policy) -> list[str]:
     """The cells of one ``policy`` entry under ``POLICY_HEADERS``."""
     return [
         licence_cell(policy["licence"]),
@@ -186,7 +193,7 @@ def policy_row(policy: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def scan_line(scan: Mapping[str, Any]) -> str:
+def scan_line(scan: Scan) -> str:
     """``pbx1: 12034 files, 12 new, 3 changed, 1 missing, 4.2 s``."""
     files = scan["files"]
     return printable(
@@ -195,7 +202,7 @@ def scan_line(scan: Mapping[str, Any]) -> str:
     )
 
 
-def breaker_row(breaker: Mapping[str, Any]) -> list[str]:
+def breaker_row(breaker: Breaker) -> list[str]:
     """The cells of one ``breaker ls`` entry under ``BREAKER_HEADERS``."""
     return [
         licence_cell(breaker["licence"]),

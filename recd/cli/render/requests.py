@@ -9,9 +9,18 @@ TypeError or ValueError, which recctl reports as a reply it cannot read
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import cast
 
+from recd.cli.render.replies import (
+    Certificate,
+    Counts,
+    Item,
+    Person,
+    Request,
+    RequestDetail,
+    Signer,
+)
 from recd.cli.render.scope import scope_pairs
 from recd.cli.render.text import cell, human_size, human_time, key_values, printable, table, when_by
 
@@ -23,7 +32,7 @@ REQUEST_HEADERS = (
 ITEM_HEADERS = ("ID", "LOCATION", "SIZE", "OUTCOME", "HOLDS", "NOTE")
 
 
-def _verifier(request: Mapping[str, Any]) -> str:
+def _verifier(request: Request) -> str:
     if request["approved_by"]:
         return str(request["approved_by"])
     if request["signed_by"]:
@@ -31,7 +40,7 @@ def _verifier(request: Mapping[str, Any]) -> str:
     return "-"
 
 
-def request_row(request: Mapping[str, Any]) -> list[str]:
+def request_row(request: Request) -> list[str]:
     """The cells of one ``request ls`` entry under ``REQUEST_HEADERS``."""
     counts = request["counts"]
     return [
@@ -39,18 +48,20 @@ def request_row(request: Mapping[str, Any]) -> list[str]:
         request["licence"],
         request["state"],
         human_time(request["received"]),
-        request["requested_by"]["name"],
+        # A request rebuilt without its document has no requester: its row fails as a reply
+        # this recctl cannot read, as it always has (``request show`` says why).
+        cast(Person, request["requested_by"])["name"],
         _verifier(request),
         str(counts["erased"]),
         str(counts["held"]),
     ]
 
 
-def person(person: Mapping[str, Any]) -> str:
+def person(person: Person | Signer) -> str:
     return f"{person['name']} <{person['email']}>"
 
 
-def counts_text(counts: Mapping[str, Any], holds: Sequence[str] = ()) -> str:
+def counts_text(counts: Counts, holds: Sequence[str] = ()) -> str:
     """``erased 3, held 1 (H-0002), failed 0, already gone 2`` (and pending when some are)."""
     held = f"held {counts['held']}" + (f" ({', '.join(holds)})" if holds else "")
     parts = [f"erased {counts['erased']}", held, f"failed {counts['failed']}"]
@@ -60,7 +71,7 @@ def counts_text(counts: Mapping[str, Any], holds: Sequence[str] = ()) -> str:
     return ", ".join(parts)
 
 
-def item_row(item: Mapping[str, Any]) -> list[str]:
+def item_row(item: Item) -> list[str]:
     """The cells of one recording of a request under ``ITEM_HEADERS``."""
     return [
         item["id"],
@@ -72,11 +83,11 @@ def item_row(item: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def items_table(items: Sequence[Mapping[str, Any]]) -> str:
+def items_table(items: Sequence[Item]) -> str:
     return table([item_row(item) for item in items], ITEM_HEADERS)
 
 
-def request_lines(request: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> list[str]:
+def request_lines(request: Request, items: Sequence[Item]) -> list[str]:
     """``recctl request show``: the request as ``key: value`` lines, then its recordings."""
     requester = request["requested_by"] or {"name": "?", "email": "?", "role": "?"}
     pairs = [
@@ -85,8 +96,8 @@ def request_lines(request: Mapping[str, Any], items: Sequence[Mapping[str, Any]]
         ("state", str(request["state"])),
     ]
     if request.get("document_missing"):
-        why = "not in the audit log (an older recd's): it does not run until its file is "
-        pairs.append(("document", why + "registered again (recctl request add --file)"))
+        note = "not in the audit log (an older recd's): it does not run until its file is "
+        pairs.append(("document", note + "registered again (recctl request add --file)"))
     pairs += [
         ("requested by", f"{person(requester)}, {requester['role']}"),
         ("received", human_time(request["received"])),
@@ -113,14 +124,19 @@ def request_lines(request: Mapping[str, Any], items: Sequence[Mapping[str, Any]]
     return [*lines, "", items_table(items)] if items else lines
 
 
-def certificate_text(certificate: Mapping[str, Any]) -> str:
+def request_detail_lines(request: RequestDetail) -> list[str]:
+    """``recctl request show``: ``request_lines`` of a request and the recordings it holds."""
+    return request_lines(request, request["items"])
+
+
+def certificate_text(certificate: Certificate) -> str:
     """``PATH (sha256 HEX, audit entry #SEQ)``."""
     return (
         f"{certificate['path']} (sha256 {certificate['sha256']}, audit entry #{certificate['seq']})"
     )
 
 
-def request_added(request: Mapping[str, Any]) -> str:
+def request_added(request: Request) -> str:
     """The line ``request add`` prints."""
     rid, state = request["id"], request["state"]
     if request.get("existing"):
@@ -133,7 +149,7 @@ def request_added(request: Mapping[str, Any]) -> str:
     return printable(line)
 
 
-def request_approved(request: Mapping[str, Any]) -> str:
+def request_approved(request: Request) -> str:
     """The line ``request approve`` prints."""
     rid = request["id"]
     return printable(
@@ -142,7 +158,7 @@ def request_approved(request: Mapping[str, Any]) -> str:
     )
 
 
-def request_rejected(request: Mapping[str, Any]) -> str:
+def request_rejected(request: Request) -> str:
     """The line ``request reject`` prints."""
     return printable(
         f"request {request['id']} rejected by {request['rejected_by']}: nothing is erased for it"

@@ -8,14 +8,10 @@ raises KeyError, TypeError or ValueError, which recctl reports as a reply it can
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
+from recd.cli.render.replies import Hold, Request, Scope
 from recd.cli.render.text import human_time, plural
 
 WHOLE_LICENCE = "whole licence"
-
-
 SCOPE_FLAGS = "--recording, --call-id, --party, --from or --to"
 
 
@@ -25,20 +21,26 @@ def _day(value: str) -> str:
     return text.removesuffix("T00:00:00Z")
 
 
-def _scope(subject: Mapping[str, Any]) -> dict[str, Any]:
+def _scope(subject: Hold | Request) -> Scope:
     """The scope's five fields; a request's scope is the file's, which may leave some out."""
-    scope: Mapping[str, Any] = subject["scope"]
-    return {key: scope.get(key) for key in ("recordings", "call_ids", "party", "from", "to")}
+    scope = subject["scope"]
+    return {
+        "recordings": scope.get("recordings") or [],
+        "call_ids": scope.get("call_ids") or [],
+        "party": scope.get("party"),
+        "from": scope.get("from"),
+        "to": scope.get("to"),
+    }
 
 
-def scope_summary(subject: Mapping[str, Any]) -> str:
+def scope_summary(subject: Hold | Request) -> str:
     """A hold's or request's scope in a few words: ``2 recordings, call 1712, party +4412,
     2026-11-01..2026-11-15``, or ``whole licence``."""
     scope = _scope(subject)
     parts = []
     if scope["recordings"]:
         parts.append(plural(len(scope["recordings"]), "recording", "recordings"))
-    calls: Sequence[str] = scope["call_ids"] or ()
+    calls = scope["call_ids"]
     if calls:
         parts.append(f"call {calls[0]}" if len(calls) == 1 else f"{len(calls)} calls")
     if scope["party"]:
@@ -51,7 +53,7 @@ def scope_summary(subject: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def scope_pairs(subject: Mapping[str, Any]) -> list[tuple[str, str]]:
+def scope_pairs(subject: Hold | Request) -> list[tuple[str, str]]:
     """The scope as ``key: value`` pairs, one per field given."""
     if subject.get("whole_licence"):
         return [("scope", "whole licence: every recording of it, present and future")]

@@ -10,6 +10,7 @@ import pytest
 
 from recd.cli.render.audit import SUMMARY_LIMIT, details_summary
 from recd.cli.render.delete import holds_of
+from recd.cli.render.replies import Item
 from recd.cli.render.requests import counts_text
 from recd.cli.render.scope import scope_pairs, scope_summary
 from recd.cli.render.text import cell, human_size, human_time, json_array, printable, table, to_json
@@ -202,10 +203,11 @@ def test_counts_text(counts, holds, text):
     assert counts_text(zero | counts, holds) == text
 
 
+def _item(outcome: str, holds: list[str]) -> Item:
+    return {"id": "r", "location": None, "licence": "L", "size": None, "outcome": outcome,
+            "holds": holds, "note": None}  # fmt: skip
+
+
 def test_holds_of_lists_each_hold_once_in_order():
-    items = [
-        {"outcome": "held", "holds": ["H-2", "H-1"]},
-        {"outcome": "erased", "holds": ["H-9"]},
-        {"outcome": "held", "holds": ["H-1", "H-3"]},
-    ]
+    items = [_item("held", ["H-2", "H-1"]), _item("erased", ["H-9"]), _item("held", ["H-1", "H-3"])]
     assert holds_of(items) == ["H-2", "H-1", "H-3"]
