@@ -243,13 +243,7 @@ def cmd_backup(args: argparse.Namespace) -> ExitCode:
         written = clikit.rendered("backup", lambda: _write_files(target, files, fds))
         manifest = clikit.rendered("backup", lambda: _manifest(result, written))
         data = manifest_json(manifest)
-        out = _create(target, MANIFEST)
-        try:
-            os.write(out, data)
-            os.fsync(out)
-        finally:
-            os.close(out)
-        os.fsync(target.fd)
+        _write_manifest(target, data)
     except BaseException:
         target.undo()
         raise
@@ -259,18 +253,36 @@ def cmd_backup(args: argparse.Namespace) -> ExitCode:
     os.close(target.fd)
     digest = hashlib.sha256(data).hexdigest()
     size = sum(f.size for f in written) + len(data)
-    request = {"token": result["token"], "dir": str(target.path), "manifest_sha256": digest,
-               "bytes": size}  # fmt: skip
+    request: dict[str, object] = {
+        "token": result["token"],
+        "dir": str(target.path),
+        "manifest_sha256": digest,
+        "bytes": size,
+    }
+    _report(args, target.path, manifest, digest, _recorded(args, target.path, request))
+    return ExitCode.OK
+
+
+def _write_manifest(target: Target, data: bytes) -> None:
+    """MANIFEST.json, synced, and the directory that now holds it."""
+    out = _create(target, MANIFEST)
     try:
-        recorded = clikit.ask(args, "backup written", request).unwrap()
+        os.write(out, data)
+        os.fsync(out)
+    finally:
+        os.close(out)
+    os.fsync(target.fd)
+
+
+def _recorded(args: argparse.Namespace, path: Path, request: dict[str, object]) -> Any:
+    """The audit entry recd wrote for the backup (``backup written``)."""
+    try:
+        return clikit.ask(args, "backup written", request).unwrap()
     except RecdError as exc:
         exc.args = (
-            f"{target.path}: the backup is complete, but recd did not record it in the audit "
-            f"log: {exc}",
+            f"{path}: the backup is complete, but recd did not record it in the audit log: {exc}",
         )
         raise
-    _report(args, target.path, manifest, digest, recorded)
-    return ExitCode.OK
 
 
 def _report(

@@ -55,9 +55,9 @@ def unchanged(preview: Preview, result: Executed) -> str | None:
     after = request["certificate"]
     if before != after:
         return None
-    what = "nothing left to erase" if request["state"] == "completed" else (
-        "nothing more can be erased now"
-    )  # fmt: skip
+    what = "nothing left to erase"
+    if request["state"] != "completed":
+        what = "nothing more can be erased now"
     return printable(
         f"request {request['id']}: {what}; certificate unchanged (sha256 {after['sha256']})"
     )

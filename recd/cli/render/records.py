@@ -125,13 +125,11 @@ def _deadline(recording: RecordingDetail) -> list[tuple[str, str]]:
     deadline, not_before = recording["deadline"], recording.get("not_before")
     text = human_time(deadline, "never")
     if retention is not None:
-        why = f"retention {retention['period']}" if deadline is None else (
-            f"started + {retention['period']}"
-        )  # fmt: skip
+        period = retention["period"]
+        why = f"retention {period}" if deadline is None else f"started + {period}"
         by_retention = retention.get("deadline")
-        if not_before is not None and deadline == not_before and by_retention not in (
-            None, deadline,
-        ):  # fmt: skip
+        deferred = not_before is not None and deadline == not_before
+        if deferred and by_retention not in (None, deadline):
             why = f"deferred by a legal hold's release; {why} is {human_time(by_retention)}"
         text += f" ({why}, by {retention['rule']})"
     pairs = [("deadline", text)]
