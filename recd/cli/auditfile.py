@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from recd.cli.render import tables as render
+from recd.cli.render.audit import AUDIT_HEADERS, audit_json, audit_row
+from recd.cli.render.text import column_widths, format_row, json_array, plural, to_json, widen
 from recd.core.audit import (
     GENESIS,
     Anchor,
@@ -162,7 +163,7 @@ class Checked:
                 f"checked from entry {r.first_seq} on)"
             )
         if self.directory:
-            return f" (in {render.plural(self.files, 'file', 'files')})"
+            return f" (in {plural(self.files, 'file', 'files')})"
         return ""
 
 
@@ -248,7 +249,7 @@ def verify_file(path: Path, expect: Sequence[str] | None = None) -> ExitCode:
         problem = anchor_problem(anchor, result)
         if problem is not None:
             raise AuditCorrupt(f"{path}: {problem}")
-    count = render.plural(result.entries, "entry", "entries")
+    count = plural(result.entries, "entry", "entries")
     line = (
         f"{path}: {count}{checked.scope()}, chain intact, last hash {result.last_hash or GENESIS}"
     )
@@ -271,9 +272,9 @@ def head_file(path: Path, *, as_json: bool) -> ExitCode:
     head = Anchor(result.last_seq if result.entries else 0, result.last_hash or GENESIS)
     if as_json:
         shown = {"entries": result.entries, "seq": head.seq, "hash": head.hash}
-        print(render.to_json(shown))
+        print(to_json(shown))
         return ExitCode.OK
-    count = render.plural(result.entries, "entry", "entries")
+    count = plural(result.entries, "entry", "entries")
     print(f"{path}: {count}{checked.scope()}, chain intact; head {head}")
     return ExitCode.OK
 
@@ -291,18 +292,18 @@ def list_file(
     # Two passes keep memory flat: the first checks every line parses (so nothing is printed
     # from a damaged log) and measures the columns; the second prints. It stops at the first
     # pass's last line, as the daemon may be appending meanwhile.
-    widths = render.column_widths((), render.AUDIT_HEADERS)
+    widths = column_widths((), AUDIT_HEADERS)
     lines = 0
     for number, entry in entries(path):
         lines = number
         if wanted(entry) and not as_json:
-            widths = render.widen(widths, render.audit_row(entry))
+            widths = widen(widths, audit_row(entry))
     selected = (entry for _, entry in entries(path, limit=lines) if wanted(entry))
     if as_json:
-        for text in render.json_array(render.audit_json(entry) for entry in selected):
+        for text in json_array(audit_json(entry) for entry in selected):
             sys.stdout.write(text)
         return ExitCode.OK
-    print(render.format_row(render.AUDIT_HEADERS, widths))
+    print(format_row(AUDIT_HEADERS, widths))
     for entry in selected:
-        print(render.format_row(render.audit_row(entry), widths))
+        print(format_row(audit_row(entry), widths))
     return ExitCode.OK

@@ -16,11 +16,11 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC
 from pathlib import Path
-from typing import Any, NoReturn, TypeAlias
+from typing import Any, NoReturn, TypeAlias, TypeVar
 
 from recd import durable
 from recd.cli import client
-from recd.cli.render import tables as render
+from recd.cli.render.text import json_array, printable, table, to_json
 from recd.core.times import format_iso, parse_iso
 from recd.errors import ExitCode, RecdError, UsageError, os_reason
 from recd.protocol import ErrorKind, ProtocolError, Reply, Request
@@ -34,6 +34,8 @@ EPILOG = (
 )
 
 Handler = Callable[[argparse.Namespace], ExitCode]
+#: What a reply's result is read as: a ``recd.cli.render.replies`` type.
+Result = TypeVar("Result")
 
 
 class Parser(argparse.ArgumentParser):
@@ -69,8 +71,64 @@ def positive(value: str) -> int:
     return number
 
 
+def command(
+    commands: Subparsers,
+    name: str,
+    handler: Handler,
+    *,
+    help: str,
+    description: str,
+    epilog: str = EPILOG,
+) -> Parser:
+    """A command's parser, ``handler`` run for it; ``--json`` is off unless it is added."""
+    parser = commands.add_parser(name, help=help, description=description, epilog=epilog)
+    parser.set_defaults(handler=handler, json=False)
+    return parser
+
+
+def group(subparsers: Subparsers, name: str, *, help: str, description: str) -> Subparsers:
+    """A command group (``recctl hold ...``): its parser, and the subparsers of its commands."""
+    parser = subparsers.add_parser(name, help=help, description=description, epilog=EPILOG)
+    return parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+
 def add_json_argument(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--json", action="store_true", help=f"print {what}")
+
+
+def add_scope_arguments(parser: argparse._ActionsContainer) -> None:
+    """The options that narrow a hold's or a request's scope; they combine with AND."""
+    parser.add_argument(
+        "--recording",
+        dest="recordings",
+        action="append",
+        metavar="ID",
+        help="only this recording (its full id, as ls shows it); repeat for several",
+    )
+    parser.add_argument(
+        "--call-id",
+        dest="call_ids",
+        action="append",
+        metavar="ID",
+        help="only recordings of this call id; repeat for several",
+    )
+    parser.add_argument(
+        "--party", metavar="NUMBER", help="only calls with this phone number as caller or callee"
+    )
+    parser.add_argument(
+        "--from",
+        dest="start",
+        type=utc_time,
+        metavar="TIME",
+        help="only calls started at or after TIME (ISO 8601; UTC when no offset is given)",
+    )
+    parser.add_argument(
+        "--to",
+        dest="end",
+        type=utc_time,
+        metavar="TIME",
+        help="only calls started before TIME (ISO 8601; UTC when no offset is given)",
+    )
 
 
 def ask(
@@ -133,10 +191,10 @@ def show(command: str, lines: Callable[[], list[str]]) -> None:
 
 def print_json(result: Any) -> None:
     if isinstance(result, list):
-        for text in render.json_array(result):
+        for text in json_array(result):
             sys.stdout.write(text)
     else:
-        print(render.to_json(result))
+        print(to_json(result))
 
 
 def listing(
@@ -144,29 +202,50 @@ def listing(
     command: str,
     reply: Reply,
     headers: Sequence[str],
-    row: Callable[[Any], list[str]],
-) -> list[Any]:
-    """Print a list result as a table of ``row``s under ``headers``, or as JSON."""
-    items: list[Any] = shaped(command, reply.unwrap(), list)
+    row: Callable[[Result], list[str]],
+) -> list[Result]:
+    """Print a list result as a table of ``row``s under ``headers``, or as JSON; its items are
+    what ``row`` reads (a ``recd.cli.render.replies`` type)."""
+    items: list[Result] = shaped(command, reply.unwrap(), list)
     if args.json:
         print_json(items)
     else:
-        show(command, lambda: [render.table([row(item) for item in items], headers)])
+        show(command, lambda: [table([row(item) for item in items], headers)])
     return items
 
 
-def result_object(args: argparse.Namespace, command: str, reply: Reply) -> dict[str, Any]:
-    """The reply's object result, printed as JSON with ``--json``."""
-    result: dict[str, Any] = shaped(command, reply.unwrap(), dict)
+def print_result(
+    args: argparse.Namespace, command: str, result: Result, lines: Callable[[Result], list[str]]
+) -> ExitCode:
+    """Print an object result as JSON with ``--json``, else the ``lines`` rendered from it."""
     if args.json:
         print_json(result)
-    return result
+    else:
+        show(command, lambda: lines(result))
+    return ExitCode.OK
+
+
+def one(line: Callable[[Result], str]) -> Callable[[Result], list[str]]:
+    """The lines of a renderer that makes one line."""
+    return lambda result: [line(result)]
+
+
+def answer(
+    args: argparse.Namespace,
+    command: str,
+    request_args: dict[str, Any] | None,
+    lines: Callable[[Result], list[str]],
+) -> ExitCode:
+    """Ask ``command`` and print its object result (see ``print_result``), which ``lines``
+    reads as the ``recd.cli.render.replies`` type it takes."""
+    result: Result = shaped(command, ask(args, command, request_args).unwrap(), dict)
+    return print_result(args, command, result, lines)
 
 
 def say(line: str) -> None:
     """One line for the person at the terminal, on stderr (after what stdout has so far)."""
     sys.stdout.flush()
-    print(render.printable(line), file=sys.stderr)
+    print(printable(line), file=sys.stderr)
 
 
 def write_atomically(path: Path, data: bytes, mode: int) -> None:

@@ -38,8 +38,9 @@ from recd.config.load import Config, load
 from recd.core.holds import next_expiry
 from recd.core.times import format_human_time
 from recd.daemon.admin.backup import Backups
-from recd.daemon.admin.dispatch import Admin, DaemonState
+from recd.daemon.admin.dispatch import Admin
 from recd.daemon.admin.legal import Legal, Run
+from recd.daemon.admin.records import DaemonState
 from recd.daemon.build import root_pins
 from recd.daemon.clockguard import ClockGuard
 from recd.daemon.collector import Snapshot
@@ -336,10 +337,8 @@ class Daemon:
     def _heartbeat(self) -> None:
         """``WATCHDOG=1`` from the loop when one is due (``watchdog`` is already half of
         systemd's timeout); long scans and sweeps call this as they progress."""
-        if self.watchdog is None:
-            return
         mono = self.clock.monotonic()
-        if mono - self._last_ping >= self.watchdog:
+        if self.watchdog is not None and mono - self._last_ping >= self.watchdog:
             self.notifier.notify(watchdog="1")
             self._last_ping = mono
 

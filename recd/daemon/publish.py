@@ -17,7 +17,8 @@ from datetime import datetime
 
 from recd.config.load import Config
 from recd.core.safety import ClockProblem
-from recd.daemon.admin.dispatch import DaemonState, SourceStatus, metrics_snapshot
+from recd.daemon.admin.dispatch import metrics_snapshot
+from recd.daemon.admin.records import DaemonState, SourceStatus
 from recd.daemon.build import open_reader
 from recd.daemon.collector import S3Totals, Snapshot
 from recd.daemon.runtime import Runtime

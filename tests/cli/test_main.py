@@ -21,8 +21,9 @@ import pytest
 
 from recd import __version__
 from recd.cli.auditfile import entries as _entries
-from recd.cli.main import DEFAULT_AUDIT, DEFAULT_SOCKET, build_parser, main
-from recd.cli.render import tables as render
+from recd.cli.commands.audit import DEFAULT_AUDIT
+from recd.cli.main import DEFAULT_SOCKET, build_parser, main
+from recd.cli.render.text import json_array
 from recd.core.audit import GENESIS, AuditDraft, AuditEntry, seal, to_line
 from recd.core.times import parse_time
 from recd.errors import ExitCode
@@ -538,6 +539,8 @@ STATUS: dict[str, Any] = {
     "next_deadline": "2026-12-01T10:00:00Z",
     "breaker": ["ACME", "OTHER"],
     "clock_guard": {"paused": False, "reason": None},
+    "audit_log": {"writable": True, "problem": None},
+    "audit_check": {"paused": False, "problem": None},
     "sources": [
         {
             "name": "pbx1",
@@ -546,6 +549,7 @@ STATUS: dict[str, Any] = {
             "scanning": False,
             "last_scan": "2026-11-23T14:00:00.5Z",
             "scan_seconds": 4.213,
+            "objects": None,
         },
         {
             "name": "archive",
@@ -554,6 +558,7 @@ STATUS: dict[str, Any] = {
             "scanning": True,
             "last_scan": None,
             "scan_seconds": None,
+            "objects": None,
         },
     ],
     "licences": [
@@ -573,6 +578,7 @@ REC: dict[str, Any] = {
     "held": False,
     "state": "present",
     "skip_reason": None,
+    "not_before": None,
 }
 HOSTILE: dict[str, Any] = {
     "id": "b3c0b50ec44a25938d00",
@@ -585,6 +591,7 @@ HOSTILE: dict[str, Any] = {
     "held": True,
     "state": "present",
     "skip_reason": "has 2 hard links",
+    "not_before": None,
 }
 
 SHOW: dict[str, Any] = REC | {
@@ -596,7 +603,11 @@ SHOW: dict[str, Any] = REC | {
         "parties": {"value": ["+441234", "+449876"], "from": "tags"},
         "format": {"value": "wav", "from": ""},
     },
-    "retention": {"period": "3mo", "rule": "retention in /etc/recd/licences.d/acme.toml"},
+    "retention": {
+        "period": "3mo",
+        "rule": "retention in /etc/recd/licences.d/acme.toml",
+        "deadline": "2027-02-23T13:43:09Z",
+    },
     "first_seen": "2026-11-23T13:44:00.000001Z",
     "mtime": "2026-11-23T13:44:59Z",
     "dev": 2049,
@@ -645,6 +656,10 @@ BREAKERS: list[dict[str, Any]] = [
         "released_by": "alice",
     },
 ]
+
+
+RELEASE: dict[str, Any] = {"licence": "ACME", "due": 1200}
+CONFIRMED: dict[str, Any] = {"wall": "2026-11-23T12:00:00Z", "problem": None}
 
 
 def ask(
@@ -1037,7 +1052,7 @@ def test_policy(capsys, daemon):
     )
     assert daemon.request == Request("policy", {})
     code, out, _ = ask(capsys, daemon, POLICY, "policy", "--json")
-    assert (code, out) == (ExitCode.OK, "".join(render.json_array(POLICY)))
+    assert (code, out) == (ExitCode.OK, "".join(json_array(POLICY)))
 
 
 @pytest.mark.parametrize(("argv", "args"), [([], {}), (["pbx1"], {"source": "pbx1"})])
@@ -1105,13 +1120,34 @@ def test_breaker_ls(capsys, daemon):
     ],
 )
 def test_breaker_release(capsys, daemon, due, line):
-    result = {"licence": "ACME", "due": due}
+    result = RELEASE | {"due": due}
     assert ask(capsys, daemon, result, "breaker", "release", "--licence", "ACME") == (
         ExitCode.OK,
         line,
         "",
     )
     assert daemon.request == Request("breaker release", {"licence": "ACME"})
+
+
+@pytest.mark.parametrize(
+    ("problem", "line"),
+    [
+        (None, "clock confirmed at 2026-11-23T12:00:00Z (erasing was not paused)\n"),
+        (
+            "the wall clock jumped 2h ahead",
+            "clock confirmed at 2026-11-23T12:00:00Z: erasing resumes (it was paused: the wall "
+            "clock jumped 2h ahead)\n",
+        ),
+    ],
+)
+def test_clock_confirm(capsys, daemon, problem, line):
+    result = CONFIRMED | {"problem": problem}
+    assert ask(capsys, daemon, result, "clock", "confirm", "--reason", "chrony") == (
+        ExitCode.OK,
+        line,
+        "",
+    )
+    assert daemon.request == Request("clock confirm", {"reason": "chrony"})
 
 
 def test_breaker_release_needs_a_licence(capsys, daemon):

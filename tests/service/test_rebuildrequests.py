@@ -10,11 +10,12 @@ import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from recd.cli.render.legal import request_lines
+from recd.cli.render.replies import Request
+from recd.cli.render.requests import request_lines
 from recd.core.audit import AuditDraft
 from recd.core.model import recording_id
 from recd.core.requests import parse_request, scope_json
@@ -232,7 +233,7 @@ def test_a_request_an_older_log_kept_without_its_document_runs_once_it_is_given_
     assert (estate.root / "L1/a.wav").exists()
     shown = request_json(stored, [])
     assert shown["document_missing"] is True
-    [line] = [x for x in request_lines(shown, []) if x.startswith("document:")]
+    [line] = [x for x in request_lines(cast(Request, shown), []) if x.startswith("document:")]
     assert line.endswith("not in the audit log (an older recd's): it does not run until its "
                          "file is registered again (recctl request add --file)")  # fmt: skip
     restored = replace(stored, info=replace(stored.info, document_missing=False))

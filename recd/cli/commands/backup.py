@@ -38,7 +38,7 @@ from urllib.parse import quote
 from recd.cli import client
 from recd.cli import kit as clikit
 from recd.cli.kit import EPILOG, Subparsers
-from recd.cli.render import tables as render
+from recd.cli.render.text import plural, printable
 from recd.core.audit import GENESIS, verify
 from recd.core.backup import (
     CATALOGUE,
@@ -129,7 +129,7 @@ def open_dir(path: Path) -> int:
 def _check_empty(path: Path, fd: int, made: bool) -> None:
     entries = sorted(os.listdir(fd))
     if entries:
-        shown = ", ".join(render.printable(e) for e in entries[:3])
+        shown = ", ".join(printable(e) for e in entries[:3])
         more = "" if len(entries) <= 3 else f" and {len(entries) - 3} more"
         raise RecdError(
             f"{path}: is not empty ({shown}{more}); give a new or empty directory "
@@ -239,13 +239,7 @@ def cmd_backup(args: argparse.Namespace) -> ExitCode:
         written = clikit.rendered("backup", lambda: _write_files(target, files, fds))
         manifest = clikit.rendered("backup", lambda: _manifest(result, written))
         data = manifest_json(manifest)
-        out = _create(target, MANIFEST)
-        try:
-            os.write(out, data)
-            os.fsync(out)
-        finally:
-            os.close(out)
-        os.fsync(target.fd)
+        _write_manifest(target, data)
     except BaseException:
         target.undo()
         raise
@@ -255,18 +249,36 @@ def cmd_backup(args: argparse.Namespace) -> ExitCode:
     os.close(target.fd)
     digest = hashlib.sha256(data).hexdigest()
     size = sum(f.size for f in written) + len(data)
-    request = {"token": result["token"], "dir": str(target.path), "manifest_sha256": digest,
-               "bytes": size}  # fmt: skip
+    request: dict[str, object] = {
+        "token": result["token"],
+        "dir": str(target.path),
+        "manifest_sha256": digest,
+        "bytes": size,
+    }
+    _report(args, target.path, manifest, digest, _recorded(args, target.path, request))
+    return ExitCode.OK
+
+
+def _write_manifest(target: Target, data: bytes) -> None:
+    """MANIFEST.json, synced, and the directory that now holds it."""
+    out = _create(target, MANIFEST)
     try:
-        recorded = clikit.ask(args, "backup written", request).unwrap()
+        os.write(out, data)
+        os.fsync(out)
+    finally:
+        os.close(out)
+    os.fsync(target.fd)
+
+
+def _recorded(args: argparse.Namespace, path: Path, request: dict[str, object]) -> Any:
+    """The audit entry recd wrote for the backup (``backup written``)."""
+    try:
+        return clikit.ask(args, "backup written", request).unwrap()
     except RecdError as exc:
         exc.args = (
-            f"{target.path}: the backup is complete, but recd did not record it in the audit "
-            f"log: {exc}",
+            f"{path}: the backup is complete, but recd did not record it in the audit log: {exc}",
         )
         raise
-    _report(args, target.path, manifest, digest, recorded)
-    return ExitCode.OK
 
 
 def _report(
@@ -291,10 +303,10 @@ def _report(
     for f in manifest.files:
         print(f"{f.name}  {f.size} bytes  sha256 {f.sha256}")
     print(f"{MANIFEST}  sha256 {digest}")
-    files = render.plural(len(manifest.files) + 1, "file", "files")
+    files = plural(len(manifest.files) + 1, "file", "files")
     print(
-        f"backup written to {render.printable(str(path))}: {files}, "
-        f"{render.plural(manifest.entries, 'audit entry', 'audit entries')}, head {manifest.head}"
+        f"backup written to {printable(str(path))}: {files}, "
+        f"{plural(manifest.entries, 'audit entry', 'audit entries')}, head {manifest.head}"
         f"; recorded as audit entry {seq} (backup.written)"
     )
 
@@ -388,7 +400,7 @@ def _catalogue_problems(path: Path, manifest: Manifest) -> list[str]:
     except ValueError:
         mark = None
     if not isinstance(mark, dict):
-        return [f"{CATALOGUE}: its audit mark is not readable: {render.printable(str(row[0]))}"]
+        return [f"{CATALOGUE}: its audit mark is not readable: {printable(str(row[0]))}"]
     if (mark.get("seq"), mark.get("hash")) != (manifest.mark_seq, manifest.mark_hash):
         return [f"{CATALOGUE}: audit mark {mark}, the manifest says {manifest.mark_seq}"]
     return []
@@ -432,14 +444,14 @@ def cmd_backup_verify(args: argparse.Namespace) -> ExitCode:
         )
     elif problems:
         for problem in problems:
-            print(f"recctl: {render.printable(f'{path}: {problem}')}", file=sys.stderr)
+            print(f"recctl: {printable(f'{path}: {problem}')}", file=sys.stderr)
     else:
         assert manifest is not None
         print(
-            f"backup {render.printable(str(path))} verified: "
-            f"{render.plural(len(manifest.files), 'file', 'files')} as the manifest says, "
+            f"backup {printable(str(path))} verified: "
+            f"{plural(len(manifest.files), 'file', 'files')} as the manifest says, "
             f"catalogue ok, audit chain intact: "
-            f"{render.plural(manifest.entries, 'entry', 'entries')}, head {manifest.head}"
+            f"{plural(manifest.entries, 'entry', 'entries')}, head {manifest.head}"
         )
     return ExitCode.FAILED if problems else ExitCode.OK
 

@@ -22,7 +22,17 @@ from typing import Any
 
 from recd.cli import kit as clikit
 from recd.cli.kit import Subparsers
-from recd.cli.render import legal as renderlegal
+from recd.cli.render.delete import (
+    confirm_licence,
+    confirm_question,
+    dry_run,
+    executed,
+    plan_header,
+    unchanged,
+    whole_licence_warning,
+)
+from recd.cli.render.replies import Executed, Preview
+from recd.cli.render.requests import items_table
 from recd.errors import ExitCode, NotAllowedInState, RecdError, UsageError
 
 
@@ -40,18 +50,18 @@ def _ask(question: str) -> str:
     return answer.strip()
 
 
-def _confirm(preview: dict[str, Any]) -> None:
+def _confirm(preview: Preview) -> None:
     """Ask the person at the terminal; anything but ``yes`` stops here."""
     if not sys.stdin.isatty():
         raise UsageError(
             "refusing to erase without confirmation: stdin is not a terminal (add --yes)"
         )
-    question = clikit.rendered("request preview", lambda: renderlegal.confirm_question(preview))
+    question = clikit.rendered("request preview", lambda: confirm_question(preview))
     if _ask(question) != "yes":
         raise RecdError("not confirmed; nothing erased")
 
 
-def _confirm_licence(preview: dict[str, Any], yes: bool) -> None:
+def _confirm_licence(preview: Preview, yes: bool) -> None:
     """Ask the person at the terminal to type the licence id of a whole-licence request;
     ``--yes`` does not answer this question."""
     request = preview["request"]
@@ -62,7 +72,7 @@ def _confirm_licence(preview: dict[str, Any], yes: bool) -> None:
             f"refusing to erase every recording of licence {licence} without its confirmation:"
             f" stdin is not a terminal (add --confirm-all {licence}{also})"
         )
-    question = clikit.rendered("request preview", lambda: renderlegal.confirm_licence(preview))
+    question = clikit.rendered("request preview", lambda: confirm_licence(preview))
     if _ask(question) != licence:
         raise RecdError(
             f"not confirmed: the licence id typed is not {licence}; nothing erased for request"
@@ -70,7 +80,7 @@ def _confirm_licence(preview: dict[str, Any], yes: bool) -> None:
         )
 
 
-def _whole_licence(args: argparse.Namespace, preview: dict[str, Any]) -> bool:
+def _whole_licence(args: argparse.Namespace, preview: Preview) -> bool:
     """Whether the request is for a whole licence; ``--confirm-all`` is only for one, and
     must name its licence."""
     request = preview["request"]
@@ -108,7 +118,7 @@ def cmd_delete(args: argparse.Namespace) -> ExitCode:
     """Show what a request erases, confirm, erase, and summarise. A dry run also shows the
     plan of a request still waiting for its approval."""
     rid = args.request_id
-    preview = clikit.shaped(
+    preview: Preview = clikit.shaped(
         "request preview", clikit.ask(args, "request preview", {"request": rid}).unwrap(), dict
     )
     state = clikit.rendered("request preview", lambda: str(preview["request"]["state"]))
@@ -118,13 +128,13 @@ def cmd_delete(args: argparse.Namespace) -> ExitCode:
     clikit.show(
         "request preview",
         lambda: [
-            *([renderlegal.whole_licence_warning(preview)] if whole else []),
-            renderlegal.plan_header(preview),
-            renderlegal.items_table(preview["items"]),
+            *([whole_licence_warning(preview)] if whole else []),
+            plan_header(preview),
+            items_table(preview["items"]),
         ],
     )
     if args.dry_run:
-        clikit.say(clikit.rendered("request preview", lambda: renderlegal.dry_run(preview)))
+        clikit.say(clikit.rendered("request preview", lambda: dry_run(preview)))
         return ExitCode.OK
     erase = clikit.rendered("request preview", lambda: int(preview["erase"]))
     execute: dict[str, Any] = {"request": rid}
@@ -136,21 +146,21 @@ def cmd_delete(args: argparse.Namespace) -> ExitCode:
         _confirm(preview)
     # Every file is hashed and overwritten before the reply: no timeout.
     reply = clikit.ask(args, "request execute", execute, wait=True)
-    result = clikit.shaped("request execute", reply.unwrap(), dict)
+    result: Executed = clikit.shaped("request execute", reply.unwrap(), dict)
     return _executed(preview, result)
 
 
-def _executed(preview: dict[str, Any], result: dict[str, Any]) -> ExitCode:
+def _executed(preview: Preview, result: Executed) -> ExitCode:
     command = "request execute"
     failed = clikit.rendered(
         command, lambda: [item for item in result["items"] if item["outcome"] == "failed"]
     )
     if failed:
-        clikit.show(command, lambda: [renderlegal.items_table(failed)])
-    unchanged = clikit.rendered(command, lambda: renderlegal.unchanged(preview, result))
-    if unchanged:
-        clikit.say(unchanged)
-    clikit.show(command, lambda: [renderlegal.executed(result)])
+        clikit.show(command, lambda: [items_table(failed)])
+    kept = clikit.rendered(command, lambda: unchanged(preview, result))
+    if kept:
+        clikit.say(kept)
+    clikit.show(command, lambda: [executed(result)])
     counts = result["request"]["counts"]  # read by ``executed`` above
     left = clikit.rendered(
         command, lambda: sum(int(counts[n]) for n in ("held", "failed", "pending"))
@@ -160,8 +170,10 @@ def _executed(preview: dict[str, Any], result: dict[str, Any]) -> ExitCode:
 
 def build_delete_parser(subparsers: Subparsers) -> None:
     """``recctl delete --request-id R [--dry-run] [--yes] [--confirm-all LICENCE]``."""
-    delete = subparsers.add_parser(
+    delete = clikit.command(
+        subparsers,
         "delete",
+        cmd_delete,
         help="execute a verified early-deletion request",
         description="Execute a verified early-deletion request: show what it erases, what is "
         "held and what is already gone, ask for confirmation, erase, and record the deletion "
@@ -194,4 +206,3 @@ def build_delete_parser(subparsers: Subparsers) -> None:
         help='confirm a request for a whole licence ("all": true) by its licence id, without '
         "a terminal; only for such a request",
     )
-    delete.set_defaults(handler=cmd_delete)

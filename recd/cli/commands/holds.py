@@ -11,9 +11,10 @@ import argparse
 from typing import Any
 
 from recd.cli import kit as clikit
-from recd.cli.kit import EPILOG, Subparsers
-from recd.cli.render import legal as renderlegal
-from recd.cli.render import tables as render
+from recd.cli.kit import Subparsers
+from recd.cli.render.holds import HOLD_HEADERS, hold_lines, hold_placed, hold_released, hold_row
+from recd.cli.render.replies import Hold
+from recd.cli.render.text import printable
 from recd.errors import ExitCode
 
 #: The daemon's argument (``KEY`` of its ``KEY: problem`` messages) each option gives.
@@ -44,44 +45,38 @@ def cmd_hold_place(args: argparse.Namespace) -> ExitCode:
     }
     reply = clikit.ask(args, "hold place", request)
     result = clikit.unwrap_located(reply, lambda message: clikit.flagged(message, FLAGS))
-    hold: dict[str, Any] = clikit.shaped("hold place", result, dict)
+    hold: Hold = clikit.shaped("hold place", result, dict)
     if args.json:
         clikit.print_json(hold)
     else:
-        clikit.show("hold place", lambda: [render.printable(hold["id"])])
-    clikit.say(clikit.rendered("hold place", lambda: renderlegal.hold_placed(hold)))
+        clikit.show("hold place", lambda: [printable(hold["id"])])
+    clikit.say(clikit.rendered("hold place", lambda: hold_placed(hold)))
     return ExitCode.OK
 
 
 def cmd_hold_release(args: argparse.Namespace) -> ExitCode:
     """Release a hold; say how many recordings it alone held and when they may fall due."""
-    reply = clikit.ask(args, "hold release", {"hold": args.hold, "reason": args.reason})
-    result = clikit.result_object(args, "hold release", reply)
-    if not args.json:
-        clikit.show("hold release", lambda: [renderlegal.hold_released(result)])
-    return ExitCode.OK
+    request = {"hold": args.hold, "reason": args.reason}
+    return clikit.answer(args, "hold release", request, clikit.one(hold_released))
 
 
 def cmd_hold_ls(args: argparse.Namespace) -> ExitCode:
     """Active holds, or every hold with ``--all``."""
     reply = clikit.ask(args, "hold ls", {"all": args.all})
-    clikit.listing(args, "hold ls", reply, renderlegal.HOLD_HEADERS, renderlegal.hold_row)
+    clikit.listing(args, "hold ls", reply, HOLD_HEADERS, hold_row)
     return ExitCode.OK
 
 
 def cmd_hold_show(args: argparse.Namespace) -> ExitCode:
     """One hold in detail."""
-    hold = clikit.result_object(
-        args, "hold show", clikit.ask(args, "hold show", {"hold": args.hold})
-    )
-    if not args.json:
-        clikit.show("hold show", lambda: renderlegal.hold_lines(hold))
-    return ExitCode.OK
+    return clikit.answer(args, "hold show", {"hold": args.hold}, hold_lines)
 
 
 def _add_place_parser(commands: Subparsers) -> None:
-    place = commands.add_parser(
+    place = clikit.command(
+        commands,
         "place",
+        cmd_hold_place,
         help="hold recordings: nothing erases them until the hold is released",
         description="Place a legal hold on a licence's recordings. Nothing erases a held "
         "recording: neither its retention nor an early-deletion request. The scope is a rule, "
@@ -90,7 +85,6 @@ def _add_place_parser(commands: Subparsers) -> None:
         "AND; with none of them the hold covers every recording of the licence, present and "
         "future. Prints the hold's id alone on stdout (H=$(recctl hold place ...)) and what "
         "it holds on stderr.",
-        epilog=EPILOG,
     )
     place.add_argument("--licence", required=True, metavar="LICENCE", help="the licence to hold")
     place.add_argument(
@@ -99,39 +93,7 @@ def _add_place_parser(commands: Subparsers) -> None:
     place.add_argument(
         "--reason", required=True, metavar="TEXT", help="why, for the audit log (one line)"
     )
-    place.add_argument(
-        "--recording",
-        dest="recordings",
-        action="append",
-        metavar="ID",
-        help="only this recording (its full id, as ls shows it); repeat for several",
-    )
-    place.add_argument(
-        "--call-id",
-        dest="call_ids",
-        action="append",
-        metavar="ID",
-        help="only recordings of this call id; repeat for several",
-    )
-    place.add_argument(
-        "--party",
-        metavar="NUMBER",
-        help="only calls with this phone number as caller or callee",
-    )
-    place.add_argument(
-        "--from",
-        dest="start",
-        type=clikit.utc_time,
-        metavar="TIME",
-        help="only calls started at or after TIME (ISO 8601; UTC when no offset is given)",
-    )
-    place.add_argument(
-        "--to",
-        dest="end",
-        type=clikit.utc_time,
-        metavar="TIME",
-        help="only calls started before TIME (ISO 8601; UTC when no offset is given)",
-    )
+    clikit.add_scope_arguments(place)
     place.add_argument(
         "--until",
         type=clikit.utc_time,
@@ -139,49 +101,47 @@ def _add_place_parser(commands: Subparsers) -> None:
         help="release the hold by itself at TIME (default: held until released)",
     )
     clikit.add_json_argument(place, "the hold as a JSON object instead of its id")
-    place.set_defaults(handler=cmd_hold_place)
 
 
 def build_hold_parser(subparsers: Subparsers) -> None:
     """``recctl hold place|release|ls|show``."""
-    hold = subparsers.add_parser(
+    commands = clikit.group(
+        subparsers,
         "hold",
         help="place, release and list legal holds",
         description="Place, release and list legal holds: rules that keep a licence's "
         "recordings from being erased, whatever their retention or any request says.",
-        epilog=EPILOG,
     )
-    commands = hold.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_place_parser(commands)
-    release = commands.add_parser(
+    release = clikit.command(
+        commands,
         "release",
+        cmd_hold_release,
         help="end a hold",
         description=f"Release a hold. {RELEASE_GRACE_NOTE}",
-        epilog=EPILOG,
     )
     release.add_argument("hold", metavar="HOLD", help="the hold's id, as hold ls shows it")
     release.add_argument(
         "--reason", required=True, metavar="TEXT", help="why, for the audit log (one line)"
     )
     clikit.add_json_argument(release, "the released hold as a JSON object")
-    release.set_defaults(handler=cmd_hold_release)
-    ls = commands.add_parser(
+    ls = clikit.command(
+        commands,
         "ls",
+        cmd_hold_ls,
         help="list holds",
         description="List the active holds (every hold with --all) as a table, or as a JSON "
         "array with --json.",
-        epilog=EPILOG,
     )
     ls.add_argument("--all", action="store_true", help="also list released and expired holds")
     clikit.add_json_argument(ls, "a JSON array of the holds")
-    ls.set_defaults(handler=cmd_hold_ls)
-    show = commands.add_parser(
+    show = clikit.command(
+        commands,
         "show",
+        cmd_hold_show,
         help="one hold in detail",
         description="Show one hold: its case, reason, scope, how many recordings it holds now, "
         "who placed it and, once released, who released it and why.",
-        epilog=EPILOG,
     )
     show.add_argument("hold", metavar="HOLD", help="the hold's id, as hold ls shows it")
     clikit.add_json_argument(show, "the hold as a JSON object")
-    show.set_defaults(handler=cmd_hold_show)

@@ -1,13 +1,12 @@
-"""``recctl request`` and ``recctl delete``: early-deletion requests, from registration to the
-deletion certificate (SPEC section 6).
+"""``recctl request``: early-deletion requests, from registration to the deletion certificate
+(SPEC section 6); ``recctl delete`` (``recd.cli.commands.delete``) executes them.
 
 ``request add`` reads the request file itself, so that a file that is not JSON, or whose meaning
 is ambiguous (a key given twice), is refused here with its line and column, before anything
 reaches the daemon; the daemon checks every member and answers problems as ``KEY: problem``,
-which recctl shows after the file's name (or as the flag that set that key). ``delete`` shows
-the plan, asks for confirmation on a terminal unless ``--yes``, then waits for the run however
-long it takes. ``request certificate`` writes the certificate only when its SHA-256 is the one the
-daemon wrote into the audit log, and writes a file whole or not at all.
+which recctl shows after the file's name (or as the flag that set that key). ``request
+certificate`` writes the certificate only when its SHA-256 is the one the daemon wrote into the
+audit log, and writes a file whole or not at all.
 """
 
 from __future__ import annotations
@@ -16,14 +15,21 @@ import argparse
 import hashlib
 import json
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from recd.cli import kit as clikit
-from recd.cli.kit import EPILOG, Subparsers
-from recd.cli.render import legal as renderlegal
+from recd.cli.kit import Subparsers
+from recd.cli.render.replies import Request
+from recd.cli.render.requests import (
+    REQUEST_HEADERS,
+    request_added,
+    request_approved,
+    request_detail_lines,
+    request_rejected,
+    request_row,
+)
 from recd.core.times import format_human_time
 from recd.errors import ExitCode, RecdError, UsageError, os_reason
 from recd.protocol import MAX_REQUEST
@@ -161,49 +167,44 @@ def cmd_request_add(args: argparse.Namespace) -> ExitCode:
         document = document_from_flags(args, datetime.now(UTC))
     reply = clikit.ask(args, "request add", {"document": document})
     result = clikit.unwrap_located(reply, lambda message: _located(args, message))
-    request = clikit.shaped("request add", result, dict)
-    _print(args, "request add", request, renderlegal.request_added)
-    return ExitCode.OK
-
-
-def _print(
-    args: argparse.Namespace, command: str, result: dict[str, Any], line: Callable[[Any], str]
-) -> None:
-    if args.json:
-        clikit.print_json(result)
-    else:
-        clikit.show(command, lambda: [line(result)])
+    request: Request = clikit.shaped("request add", result, dict)
+    return clikit.print_result(args, "request add", request, clikit.one(request_added))
 
 
 def cmd_request_approve(args: argparse.Namespace) -> ExitCode:
     """Verify a two-person request as its second administrator."""
-    reply = clikit.ask(args, "request approve", {"request": args.request})
-    request = clikit.shaped("request approve", reply.unwrap(), dict)
-    _print(args, "request approve", request, renderlegal.request_approved)
-    return ExitCode.OK
+    return clikit.answer(
+        args,
+        "request approve",
+        {"request": args.request},
+        clikit.one(request_approved),
+    )
 
 
 def cmd_request_reject(args: argparse.Namespace) -> ExitCode:
     """Reject a request: nothing is ever erased for it."""
-    reply = clikit.ask(args, "request reject", {"request": args.request, "reason": args.reason})
-    request = clikit.shaped("request reject", reply.unwrap(), dict)
-    _print(args, "request reject", request, renderlegal.request_rejected)
-    return ExitCode.OK
+    return clikit.answer(
+        args,
+        "request reject",
+        {"request": args.request, "reason": args.reason},
+        clikit.one(request_rejected),
+    )
 
 
 def cmd_request_ls(args: argparse.Namespace) -> ExitCode:
     reply = clikit.ask(args, "request ls", {"state": args.state})
-    headers, row = renderlegal.REQUEST_HEADERS, renderlegal.request_row
+    headers, row = REQUEST_HEADERS, request_row
     clikit.listing(args, "request ls", reply, headers, row)
     return ExitCode.OK
 
 
 def cmd_request_show(args: argparse.Namespace) -> ExitCode:
-    reply = clikit.ask(args, "request show", {"request": args.request})
-    request = clikit.result_object(args, "request show", reply)
-    if not args.json:
-        clikit.show("request show", lambda: renderlegal.request_lines(request, request["items"]))
-    return ExitCode.OK
+    return clikit.answer(
+        args,
+        "request show",
+        {"request": args.request},
+        request_detail_lines,
+    )
 
 
 def cmd_request_certificate(args: argparse.Namespace) -> ExitCode:
@@ -258,37 +259,7 @@ def _add_field_arguments(add: argparse.ArgumentParser) -> None:
     fields.add_argument(
         "--evidence", metavar="TEXT", help="the written request's reference or digest"
     )
-    fields.add_argument(
-        "--recording",
-        dest="recordings",
-        action="append",
-        metavar="ID",
-        help="only this recording (its full id, as ls shows it); repeat for several",
-    )
-    fields.add_argument(
-        "--call-id",
-        dest="call_ids",
-        action="append",
-        metavar="ID",
-        help="only recordings of this call id; repeat for several",
-    )
-    fields.add_argument(
-        "--party", metavar="NUMBER", help="only calls with this phone number as caller or callee"
-    )
-    fields.add_argument(
-        "--from",
-        dest="start",
-        type=clikit.utc_time,
-        metavar="TIME",
-        help="only calls started at or after TIME (ISO 8601; UTC when no offset is given)",
-    )
-    fields.add_argument(
-        "--to",
-        dest="end",
-        type=clikit.utc_time,
-        metavar="TIME",
-        help="only calls started before TIME (ISO 8601; UTC when no offset is given)",
-    )
+    clikit.add_scope_arguments(fields)
     fields.add_argument(
         "--all",
         action="store_const",
@@ -299,8 +270,10 @@ def _add_field_arguments(add: argparse.ArgumentParser) -> None:
 
 
 def _add_add_parser(commands: Subparsers) -> None:
-    add = commands.add_parser(
+    add = clikit.command(
+        commands,
         "add",
+        cmd_request_add,
         help="register a request",
         description="Register an early-deletion request as received, from the request file "
         "(JSON, as the customer's agent sent it, signature included) or from options. The "
@@ -308,7 +281,6 @@ def _add_add_parser(commands: Subparsers) -> None:
         'is refused unless it says so with --all ("all": true in the file). A signed '
         "request of a licence that verifies by signature is verified at once; otherwise a "
         "second administrator must approve it. Registering the same request again is harmless.",
-        epilog=EPILOG,
     )
     add.add_argument(
         "--file",
@@ -317,7 +289,6 @@ def _add_add_parser(commands: Subparsers) -> None:
     )
     _add_field_arguments(add)
     clikit.add_json_argument(add, "the request as a JSON object")
-    add.set_defaults(handler=cmd_request_add)
 
 
 def _request_argument(parser: argparse.ArgumentParser) -> None:
@@ -326,42 +297,42 @@ def _request_argument(parser: argparse.ArgumentParser) -> None:
 
 def build_request_parser(subparsers: Subparsers) -> None:
     """``recctl request add|approve|reject|ls|show|certificate``."""
-    group = subparsers.add_parser(
+    commands = clikit.group(
+        subparsers,
         "request",
         help="register, verify and list early-deletion requests",
         description="Register, verify, reject and list customers' early-deletion requests, "
         "and get their deletion certificates. `recctl delete` executes a verified request.",
-        epilog=EPILOG,
     )
-    commands = group.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_add_parser(commands)
-    approve = commands.add_parser(
+    approve = clikit.command(
+        commands,
         "approve",
+        cmd_request_approve,
         help="verify a request as the second administrator",
         description="Approve a received request of a licence that verifies by two-person "
         "approval; you must not be the administrator who registered it.",
-        epilog=EPILOG,
     )
     _request_argument(approve)
     clikit.add_json_argument(approve, "the request as a JSON object")
-    approve.set_defaults(handler=cmd_request_approve)
-    reject = commands.add_parser(
+    reject = clikit.command(
+        commands,
         "reject",
+        cmd_request_reject,
         help="refuse a request",
         description="Reject a request that is not executed: nothing is ever erased for it.",
-        epilog=EPILOG,
     )
     _request_argument(reject)
     reject.add_argument(
         "--reason", required=True, metavar="TEXT", help="why, for the audit log (one line)"
     )
     clikit.add_json_argument(reject, "the request as a JSON object")
-    reject.set_defaults(handler=cmd_request_reject)
-    ls = commands.add_parser(
+    ls = clikit.command(
+        commands,
         "ls",
+        cmd_request_ls,
         help="list requests",
         description="List requests as a table, or as a JSON array with --json.",
-        epilog=EPILOG,
     )
     ls.add_argument(
         "--state",
@@ -370,23 +341,23 @@ def build_request_parser(subparsers: Subparsers) -> None:
         help="only requests in STATE: " + ", ".join(STATES[:-1]) + f" or {STATES[-1]}",
     )
     clikit.add_json_argument(ls, "a JSON array of the requests")
-    ls.set_defaults(handler=cmd_request_ls)
-    show = commands.add_parser(
+    show = clikit.command(
+        commands,
         "show",
+        cmd_request_show,
         help="one request in detail",
         description="Show one request: who asked, when and why, its scope, how it was "
         "verified, and each recording of its runs so far with its outcome.",
-        epilog=EPILOG,
     )
     _request_argument(show)
     clikit.add_json_argument(show, "the request and its recordings as a JSON object")
-    show.set_defaults(handler=cmd_request_show)
-    certificate = commands.add_parser(
+    certificate = clikit.command(
+        commands,
         "certificate",
+        cmd_request_certificate,
         help="the deletion certificate",
         description="Print an executed request's deletion certificate (JSON) exactly as recd "
         "wrote it, after checking it against the SHA-256 recd wrote into the audit log.",
-        epilog=EPILOG,
     )
     _request_argument(certificate)
     certificate.add_argument(
@@ -395,4 +366,3 @@ def build_request_parser(subparsers: Subparsers) -> None:
         metavar="FILE",
         help="write it to FILE (mode 0644; replaced whole or not at all) instead of stdout",
     )
-    certificate.set_defaults(handler=cmd_request_certificate)

@@ -26,15 +26,16 @@ import re
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from recd import __version__
 from recd.adapters.snapshot import Handed, Snapshot, close_all
 from recd.core.audit import GENESIS, AuditDraft
 from recd.core.text import printable
-from recd.daemon.admin.dispatch import Loop, _str, iso
+from recd.daemon.admin.args import Args, text
+from recd.daemon.admin.dispatch import Handler, Loop
+from recd.daemon.admin.records import JsonObject, iso
 from recd.daemon.build import open_copier
 from recd.daemon.control import Caller
 from recd.daemon.runtime import Runtime
@@ -44,7 +45,6 @@ from recd.protocol import Reply
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[dict[str, Any], Caller], Reply]
 #: Snapshots handed out and not yet reported written: a few, for the last admins who asked.
 REMEMBERED = 8
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -77,8 +77,8 @@ class Backups:
         self._one = threading.Lock()
         self._taken: OrderedDict[str, Taken] = OrderedDict()
 
-    def backup(self, args: dict[str, Any], caller: Caller) -> Reply:
-        target = _str(args, "dir")
+    def backup(self, args: Args, caller: Caller) -> Reply:
+        target = text(args, "dir")
         if not self._one.acquire(blocking=False):
             raise NotAllowedInState("another backup is being taken; try again once it is done")
         try:
@@ -141,9 +141,9 @@ class Backups:
         while len(self._taken) > REMEMBERED:
             self._taken.popitem(last=False)
 
-    def written(self, args: dict[str, Any], caller: Caller) -> Reply:
-        token, target = _str(args, "token"), _str(args, "dir")
-        manifest, size = _str(args, "manifest_sha256"), args.get("bytes")
+    def written(self, args: Args, caller: Caller) -> Reply:
+        token, target = text(args, "token"), text(args, "dir")
+        manifest, size = text(args, "manifest_sha256"), args.get("bytes")
         if not _SHA256.fullmatch(manifest):
             raise UsageError(f"manifest_sha256: a SHA-256 in hex expected, not {manifest!r}")
         if type(size) is not int or size < 0:
@@ -179,7 +179,7 @@ class Backups:
         return Reply.success({"seq": seq, "hash": digest})
 
 
-def _mark_json(mark: AuditMark | None) -> dict[str, Any]:
+def _mark_json(mark: AuditMark | None) -> JsonObject:
     return {"seq": None if mark is None else mark.seq, "hash": None if mark is None else mark.hash}
 
 

@@ -8,25 +8,24 @@ Result shapes are documented in ``recd.protocol``.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from typing import Any, Protocol
+from typing import Protocol
 
 from recd.core.holds import Hold
 from recd.core.requests import scope_from_json, scope_json
-from recd.daemon.admin.dispatch import Loop, _bool, _opt_str, _opt_time, _str, iso
+from recd.daemon.admin.args import Args, flag, opt_text, opt_time, text
+from recd.daemon.admin.dispatch import Handler, Loop
+from recd.daemon.admin.records import JsonObject, iso
 from recd.daemon.control import Caller, admin_gid
 from recd.errors import NotFound, UsageError
 from recd.ports.reader import CatalogueReader
 from recd.ports.records import Actor, RequestItem, RequestState, StoredRequest
 from recd.protocol import Reply
 from recd.service.certificates import count
-from recd.service.holds import Holds
+from recd.service.holds import Holds, Released
 from recd.service.requests import Requests
 
-Handler = Callable[[dict[str, Any], Caller], Reply]
 Run = tuple[StoredRequest, list[RequestItem]]
 
 
@@ -53,7 +52,7 @@ def actor_of(caller: Caller, admin_group: str) -> Actor:
     return Actor(caller.user, caller.uid, admin=caller.uid in (0, os.geteuid()) or member)
 
 
-def hold_json(hold: Hold, held: int) -> dict[str, Any]:
+def hold_json(hold: Hold, held: int) -> JsonObject:
     return {
         "id": hold.id,
         "licence": hold.licence,
@@ -72,7 +71,7 @@ def hold_json(hold: Hold, held: int) -> dict[str, Any]:
     }
 
 
-def request_json(stored: StoredRequest, items: list[RequestItem]) -> dict[str, Any]:
+def request_json(stored: StoredRequest, items: list[RequestItem]) -> JsonObject:
     doc, info = stored.document, stored.info
     cert, signed = info.certificate, info.signed_by
     approved, rejected = info.approved, info.rejected
@@ -106,7 +105,7 @@ def request_json(stored: StoredRequest, items: list[RequestItem]) -> dict[str, A
     }
 
 
-def item_json(item: RequestItem, preview: bool = False) -> dict[str, Any]:
+def item_json(item: RequestItem, preview: bool = False) -> JsonObject:
     outcome = str(item.outcome)
     if preview and outcome == "pending":
         outcome = "erase"
@@ -141,29 +140,24 @@ class Legal:
             "request certificate": self.request_certificate,
         }
 
-    @contextlib.contextmanager
-    def _reader(self) -> Any:
-        with self.loop.reader() as reader:
-            yield reader
-
     def _actor(self, caller: Caller) -> Actor:
         return actor_of(caller, self.loop.config.daemon.admin_group)
 
     # -- holds --------------------------------------------------------------------------------
 
-    def hold_place(self, args: dict[str, Any], caller: Caller) -> Reply:
-        licence = _str(args, "licence")
+    def hold_place(self, args: Args, caller: Caller) -> Reply:
+        licence = text(args, "licence")
         scope = scope_from_json(
             licence,
             {k: args.get(k) for k in ("recordings", "call_ids", "party", "from", "to")},
             key="",
             allow_empty=True,
         )
-        case, reason = _str(args, "case"), _str(args, "reason")
-        until = _opt_time(args, "until")
+        case, reason = text(args, "case"), text(args, "reason")
+        until = opt_time(args, "until")
         actor = self._actor(caller)
 
-        def place() -> Any:
+        def place() -> tuple[Hold, int]:
             placed = self.loop.holds().place(
                 scope, case=case, reason=reason, until=until, actor=actor
             )
@@ -173,11 +167,11 @@ class Legal:
         hold, held = self.loop.call_soon(place)
         return Reply.success(hold_json(hold, held))
 
-    def hold_release(self, args: dict[str, Any], caller: Caller) -> Reply:
-        hold_id, reason = _str(args, "hold"), _str(args, "reason")
+    def hold_release(self, args: Args, caller: Caller) -> Reply:
+        hold_id, reason = text(args, "hold"), text(args, "reason")
         actor = self._actor(caller)
 
-        def release() -> Any:
+        def release() -> Released:
             released = self.loop.holds().release(hold_id, reason=reason, actor=actor)
             self.loop.holds_changed()
             return released
@@ -187,16 +181,16 @@ class Legal:
         result |= {"released": released.released, "due_from": iso(released.due_from)}
         return Reply.success(result)
 
-    def hold_ls(self, args: dict[str, Any], caller: Caller) -> Reply:
-        everything = _bool(args, "all")
-        with self._reader() as reader:
+    def hold_ls(self, args: Args, caller: Caller) -> Reply:
+        everything = flag(args, "all")
+        with self.loop.reader() as reader:
             holds = reader.holds(everything=everything)
             rows = [hold_json(h, reader.held_count(h.scope) if h.active else 0) for h in holds]
         return Reply.success(rows)
 
-    def hold_show(self, args: dict[str, Any], caller: Caller) -> Reply:
-        hold_id = _str(args, "hold")
-        with self._reader() as reader:
+    def hold_show(self, args: Args, caller: Caller) -> Reply:
+        hold_id = text(args, "hold")
+        with self.loop.reader() as reader:
             hold = reader.hold(hold_id)
             if hold is None:
                 raise NotFound(f"no legal hold {hold_id} (see `recctl hold ls --all`)")
@@ -205,7 +199,7 @@ class Legal:
 
     # -- requests -----------------------------------------------------------------------------
 
-    def request_add(self, args: dict[str, Any], caller: Caller) -> Reply:
+    def request_add(self, args: Args, caller: Caller) -> Reply:
         document = args.get("document")
         actor = self._actor(caller)
         stored, existing = self.loop.call_soon(
@@ -216,33 +210,33 @@ class Legal:
             result["existing"] = True
         return Reply.success(result)
 
-    def request_approve(self, args: dict[str, Any], caller: Caller) -> Reply:
-        rid, actor = _str(args, "request"), self._actor(caller)
+    def request_approve(self, args: Args, caller: Caller) -> Reply:
+        rid, actor = text(args, "request"), self._actor(caller)
         stored = self.loop.call_soon(lambda: self.loop.requests().approve(rid, actor))
         return Reply.success(request_json(stored, []))
 
-    def request_reject(self, args: dict[str, Any], caller: Caller) -> Reply:
-        rid, reason, actor = _str(args, "request"), _str(args, "reason"), self._actor(caller)
+    def request_reject(self, args: Args, caller: Caller) -> Reply:
+        rid, reason, actor = text(args, "request"), text(args, "reason"), self._actor(caller)
         stored = self.loop.call_soon(lambda: self.loop.requests().reject(rid, reason, actor))
         return Reply.success(request_json(stored, []))
 
-    def request_ls(self, args: dict[str, Any], caller: Caller) -> Reply:
+    def request_ls(self, args: Args, caller: Caller) -> Reply:
         state = _request_state(args)
-        with self._reader() as reader:
+        with self.loop.reader() as reader:
             rows = [request_json(r, reader.items(r.id)) for r in reader.requests(state)]
         return Reply.success(rows)
 
-    def request_show(self, args: dict[str, Any], caller: Caller) -> Reply:
-        rid = _str(args, "request")
-        with self._reader() as reader:
+    def request_show(self, args: Args, caller: Caller) -> Reply:
+        rid = text(args, "request")
+        with self.loop.reader() as reader:
             stored = _found(reader, rid)
             items = reader.items(rid)
         result = request_json(stored, items)
         result["items"] = [item_json(i) for i in items]
         return Reply.success(result)
 
-    def request_preview(self, args: dict[str, Any], caller: Caller) -> Reply:
-        rid = _str(args, "request")
+    def request_preview(self, args: Args, caller: Caller) -> Reply:
+        rid = text(args, "request")
         stored, items = self.loop.call_soon(lambda: self.loop.requests().preview(rid))
         pending = [i for i in items if str(i.outcome) == "pending"]
         return Reply.success(
@@ -256,9 +250,9 @@ class Legal:
             }
         )
 
-    def request_execute(self, args: dict[str, Any], caller: Caller) -> Reply:
-        rid, actor = _str(args, "request"), self._actor(caller)
-        confirm = _opt_str(args, "confirm_all")
+    def request_execute(self, args: Args, caller: Caller) -> Reply:
+        rid, actor = text(args, "request"), self._actor(caller)
+        confirm = opt_text(args, "confirm_all")
         self.loop.call_soon(lambda: self.loop.requests().check_confirmed(rid, confirm, actor))
         future = self.loop.call_soon(lambda: self.loop.run_request(rid, actor))
         stored, items = future.result()
@@ -266,8 +260,8 @@ class Legal:
             {"request": request_json(stored, items), "items": [item_json(i) for i in items]}
         )
 
-    def request_certificate(self, args: dict[str, Any], caller: Caller) -> Reply:
-        rid = _str(args, "request")
+    def request_certificate(self, args: Args, caller: Caller) -> Reply:
+        rid = text(args, "request")
         cert = self.loop.call_soon(lambda: self.loop.requests().certificate(rid))
         return Reply.success(
             {"text": cert.text, "sha256": cert.sha256, "path": str(cert.path), "seq": cert.seq}
@@ -281,7 +275,7 @@ def _found(reader: CatalogueReader, rid: str) -> StoredRequest:
     return stored
 
 
-def _request_state(args: Mapping[str, Any]) -> RequestState | None:
+def _request_state(args: Args) -> RequestState | None:
     value = args.get("state")
     if value is None:
         return None

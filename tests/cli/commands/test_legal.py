@@ -267,6 +267,17 @@ def test_hold_place_names_the_option_the_daemon_refuses(capsys, daemon, kind, me
     )
 
 
+#: What ``hold release`` replies: the hold as released, how many it alone held, when they fall due.
+HOLD_RELEASE: dict[str, Any] = HOLD | {
+    "state": "released",
+    "released_at": "2026-11-23T10:00:00Z",
+    "released_by": "bob",
+    "release_reason": "case settled",
+    "released": 12,
+    "due_from": "2026-11-30T10:00:00.000001Z",
+}
+
+
 @pytest.mark.parametrize(
     ("released", "line"),
     [
@@ -284,14 +295,7 @@ def test_hold_place_names_the_option_the_daemon_refuses(capsys, daemon, kind, me
     ],
 )
 def test_hold_release(capsys, daemon, released, line):
-    result = HOLD | {
-        "state": "released",
-        "released_at": "2026-11-23T10:00:00Z",
-        "released_by": "bob",
-        "release_reason": "case settled",
-        "released": released,
-        "due_from": "2026-11-30T10:00:00.000001Z",
-    }
+    result = HOLD_RELEASE | {"released": released}
     argv = ["hold", "release", "H-0003", "--reason", "case settled"]
     assert ask(capsys, daemon, result, *argv) == (ExitCode.OK, line, "")
     assert daemon.request == Request("hold release", {"hold": "H-0003", "reason": "case settled"})
@@ -426,6 +430,7 @@ REQUEST: dict[str, Any] = {
     "reason": "Erasure requested by the data subject",
     "evidence": "letter ACME/DP/77",
     "scope": DOCUMENT["scope"],
+    "whole_licence": False,
     "verification": "two-person",
     "registered_at": "2026-11-23T13:50:00Z",
     "registered_by": "alice",

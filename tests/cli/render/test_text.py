@@ -1,4 +1,4 @@
-"""render: aligned tables safe for a terminal, JSON, and the cells recctl's listings are made of.
+"""recd.cli.render: aligned tables safe for a terminal, JSON, and the cells of recctl's listings.
 
 Pure functions, so plain table-driven cases; what recctl prints with them is asserted word for
 word in tests/cli/test_main.py and tests/cli/commands/test_legal.py.
@@ -8,42 +8,46 @@ from __future__ import annotations
 
 import pytest
 
-from recd.cli.render import legal as renderlegal
-from recd.cli.render import tables as render
+from recd.cli.render.audit import SUMMARY_LIMIT, details_summary
+from recd.cli.render.delete import holds_of
+from recd.cli.render.replies import Item
+from recd.cli.render.requests import counts_text
+from recd.cli.render.scope import scope_pairs, scope_summary
+from recd.cli.render.text import cell, human_size, human_time, json_array, printable, table, to_json
 
 
 def test_table_aligns_columns_without_trailing_blanks():
-    assert render.table([["1", "a", ""], ["22", "bbbb", "x"]], ["N", "NAME", "NOTE"]) == (
+    assert table([["1", "a", ""], ["22", "bbbb", "x"]], ["N", "NAME", "NOTE"]) == (
         "N   NAME  NOTE\n1   a\n22  bbbb  x"
     )
-    assert render.table([], ["A", "B"]) == "A  B"
+    assert table([], ["A", "B"]) == "A  B"
 
 
 def test_table_cells_cannot_break_lines_or_reach_the_terminal():
-    assert render.table([["a\nb", "\x1b[2J", "\u2028ä"]], ["X", "Y", "Z"]) == (
+    assert table([["a\nb", "\x1b[2J", "\u2028ä"]], ["X", "Y", "Z"]) == (
         "X     Y        Z\na\\nb  \\x1b[2J  \\u2028ä"
     )
 
 
 def test_rows_must_have_one_cell_per_column():
     with pytest.raises(ValueError):
-        render.table([["1", "2"]], ["A"])
+        table([["1", "2"]], ["A"])
 
 
 def test_to_json_is_indented():
-    assert render.to_json({"b": [1], "a": "ä"}) == '{\n  "b": [\n    1\n  ],\n  "a": "ä"\n}'
+    assert to_json({"b": [1], "a": "ä"}) == '{\n  "b": [\n    1\n  ],\n  "a": "ä"\n}'
 
 
 def test_json_keeps_text_but_escapes_lone_surrogates():
     # A file name's undecodable byte 0xe9 arrives as U+DCE9; printed raw it would not be UTF-8.
-    assert render.to_json({"p": "café\udce9"}) == '{\n  "p": "café\\udce9"\n}'
-    assert "".join(render.json_array(["\udce9"])) == '[\n"\\udce9"\n]\n'
-    assert render.printable("a\udce9") == "a\\xe9"
+    assert to_json({"p": "café\udce9"}) == '{\n  "p": "café\\udce9"\n}'
+    assert "".join(json_array(["\udce9"])) == '[\n"\\udce9"\n]\n'
+    assert printable("a\udce9") == "a\\xe9"
 
 
 def test_json_array_yields_one_element_per_line():
-    assert "".join(render.json_array(iter([{"a": 1}, [2], "ä"]))) == '[\n{"a": 1},\n[2],\n"ä"\n]\n'
-    assert "".join(render.json_array([])) == "[]\n"
+    assert "".join(json_array(iter([{"a": 1}, [2], "ä"]))) == '[\n{"a": 1},\n[2],\n"ä"\n]\n'
+    assert "".join(json_array([])) == "[]\n"
 
 
 @pytest.mark.parametrize(
@@ -64,8 +68,8 @@ def test_json_array_yields_one_element_per_line():
     ],
 )
 def test_details_summary(details, summary):
-    assert render.details_summary(details) == summary
-    assert len(render.details_summary(details)) <= render.SUMMARY_LIMIT
+    assert details_summary(details) == summary
+    assert len(details_summary(details)) <= SUMMARY_LIMIT
 
 
 SHA = "ca05ff1d12292cb5dc13b3fe8b6987a6be22bf917c78898d16db9ae4bc4bbfd5"
@@ -79,11 +83,9 @@ CERTIFIED = {
 def test_a_certificate_entry_shows_its_sha256_first():
     """The digest an auditor compares the customer's copy with, whole, before the 80
     characters run out; other actions keep their order (an erase shows its location first)."""
-    assert render.details_summary(CERTIFIED, action="request.certificate") == (
-        f"sha256={SHA} erased=…"
-    )
+    assert details_summary(CERTIFIED, action="request.certificate") == (f"sha256={SHA} erased=…")
     done = {"sha256": SHA, "location": "/srv/a.wav", "size": 7}
-    assert render.details_summary(done, limit=200, action="erase.done") == (
+    assert details_summary(done, limit=200, action="erase.done") == (
         f"location=/srv/a.wav size=7 sha256={SHA}"
     )
 
@@ -96,7 +98,7 @@ def test_audit_times_in_details_are_shown_to_the_second():
         "until": None,
         "when": "2026-11-30T19:08:36Z",  # not the audit log's form: as it is
     }
-    assert render.details_summary(details, limit=200) == (
+    assert details_summary(details, limit=200) == (
         'reason="expired: held until 2026-11-23T19:12:00.000000Z" '
         "due_from=2026-11-30T19:08:36Z "
         'scope={"from":"2026-11-01T00:00:00Z","recordings":["2026-11-01"]} until=null '
@@ -121,7 +123,7 @@ def test_audit_times_in_details_are_shown_to_the_second():
     ],
 )
 def test_human_size_is_decimal(size, text):
-    assert render.human_size(size) == text
+    assert human_size(size) == text
 
 
 @pytest.mark.parametrize(
@@ -137,7 +139,7 @@ def test_human_size_is_decimal(size, text):
     ],
 )
 def test_human_time_is_utc_to_the_second(value, text):
-    assert render.human_time(value) == text
+    assert human_time(value) == text
 
 
 @pytest.mark.parametrize(
@@ -145,7 +147,7 @@ def test_human_time_is_utc_to_the_second(value, text):
     [(None, "-"), (True, "yes"), (False, "no"), ("a b", "a b"), (3, "3"), ([1, "ä"], '[1,"ä"]')],
 )
 def test_cell(value, text):
-    assert render.cell(value) == text
+    assert cell(value) == text
 
 
 def _scope(**fields: object) -> dict[str, object]:
@@ -184,8 +186,8 @@ def _scope(**fields: object) -> dict[str, object]:
     ],
 )
 def test_scopes_are_summed_up_for_tables_and_spelt_out_for_show(subject, summary, pairs):
-    assert renderlegal.scope_summary(subject) == summary
-    assert renderlegal.scope_pairs(subject) == pairs
+    assert scope_summary(subject) == summary
+    assert scope_pairs(subject) == pairs
 
 
 @pytest.mark.parametrize(
@@ -198,13 +200,14 @@ def test_scopes_are_summed_up_for_tables_and_spelt_out_for_show(subject, summary
 )
 def test_counts_text(counts, holds, text):
     zero = {"erased": 0, "held": 0, "failed": 0, "gone": 0, "pending": 0}
-    assert renderlegal.counts_text(zero | counts, holds) == text
+    assert counts_text(zero | counts, holds) == text
+
+
+def _item(outcome: str, holds: list[str]) -> Item:
+    return {"id": "r", "location": None, "licence": "L", "size": None, "outcome": outcome,
+            "holds": holds, "note": None}  # fmt: skip
 
 
 def test_holds_of_lists_each_hold_once_in_order():
-    items = [
-        {"outcome": "held", "holds": ["H-2", "H-1"]},
-        {"outcome": "erased", "holds": ["H-9"]},
-        {"outcome": "held", "holds": ["H-1", "H-3"]},
-    ]
-    assert renderlegal.holds_of(items) == ["H-2", "H-1", "H-3"]
+    items = [_item("held", ["H-2", "H-1"]), _item("erased", ["H-9"]), _item("held", ["H-1", "H-3"])]
+    assert holds_of(items) == ["H-2", "H-1", "H-3"]
