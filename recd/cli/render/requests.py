@@ -10,7 +10,6 @@ TypeError or ValueError, which recctl reports as a reply it cannot read
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
 
 from recd.cli.render.replies import (
     Certificate,
@@ -48,9 +47,9 @@ def request_row(request: Request) -> list[str]:
         request["licence"],
         request["state"],
         human_time(request["received"]),
-        # A request rebuilt without its document has no requester: its row fails as a reply
-        # this recctl cannot read, as it always has (``request show`` says why).
-        cast(Person, request["requested_by"])["name"],
+        # A request rebuilt from an older audit log has no document, so no requester (``?``,
+        # as ``request show`` says it); ``request show`` tells how to give its file again.
+        (request["requested_by"] or UNKNOWN)["name"],
         _verifier(request),
         str(counts["erased"]),
         str(counts["held"]),
@@ -87,9 +86,13 @@ def items_table(items: Sequence[Item]) -> str:
     return table([item_row(item) for item in items], ITEM_HEADERS)
 
 
+#: The requester of a request whose document the daemon does not have.
+UNKNOWN: Person = {"name": "?", "email": "?", "role": "?"}
+
+
 def request_lines(request: Request, items: Sequence[Item]) -> list[str]:
     """``recctl request show``: the request as ``key: value`` lines, then its recordings."""
-    requester = request["requested_by"] or {"name": "?", "email": "?", "role": "?"}
+    requester = request["requested_by"] or UNKNOWN
     pairs = [
         ("request", str(request["id"])),
         ("licence", str(request["licence"])),

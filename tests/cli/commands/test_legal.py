@@ -744,6 +744,16 @@ DONE: dict[str, Any] = APPROVED | {
 }
 
 
+def test_request_ls_shows_a_request_rebuilt_without_its_document(capsys, daemon):
+    """A request rebuilt from an audit log older than its document has no requester and no
+    time received: its row says ``?`` and ``-`` instead of failing the whole listing."""
+    rebuilt = REQUEST | {"id": "REQ-OLD", "requested_by": None, "received": None}
+    code, out, err = ask(capsys, daemon, [rebuilt, SIGNED], "request", "ls")
+    assert (code, err) == (ExitCode.OK, "")
+    assert out.splitlines()[1].split() == ["REQ-OLD", "acme", "received", "-", "?", "-", "0", "0"]
+    assert out.splitlines()[2].startswith("REQ-2026-0043")
+
+
 def test_request_ls(capsys, daemon):
     assert ask(capsys, daemon, [REQUEST, SIGNED, DONE], "request", "ls") == (
         ExitCode.OK,
