@@ -26,7 +26,6 @@ from recd.config.types import AuditSettings
 from recd.core.audit import AuditDraft, parse_time, seal_line
 from tests.e2e.helpers import (
     audit_entries,
-    free_port,
     kill_daemon,
     recctl,
     recd,
@@ -39,6 +38,7 @@ from tests.e2e.helpers import (
     write_recording,
 )
 from tests.fakes import NotifyListener
+from tests.tools import free_port
 
 Damage = Callable[[Path], None]
 AUDIT = AuditSettings(rotate_size=64 << 10)

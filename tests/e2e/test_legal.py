@@ -40,7 +40,6 @@ from tests.e2e.helpers import (
     audit_entries,
     check_consistent,
     env,
-    free_port,
     kill_daemon,
     scrape,
     start_daemon,
@@ -53,6 +52,7 @@ from tests.e2e.helpers import (
 from tests.fakes import NotifyListener
 from tests.foreign import Foreign
 from tests.keys import key_text, signed
+from tests.tools import free_port
 
 RECEIVED = "2026-11-20T10:00:00Z"
 
