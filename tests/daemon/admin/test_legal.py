@@ -30,7 +30,7 @@ from recd.core.periods import parse_period
 from recd.core.requests import signed_bytes
 from recd.log import UTCFormatter
 from recd.protocol import ErrorKind, RemoteError, Request
-from tests.daemon.admin.test_dispatch import Live
+from tests.daemon.admin.helpers import Live
 from tests.estate import Estate
 from tests.fakes import FakeClock
 
