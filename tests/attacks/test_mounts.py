@@ -20,9 +20,9 @@ from recd.adapters.local import safefs as _safefs
 from recd.adapters.local.directory import DirectorySource
 from recd.adapters.local.erase import LocalEraser, Refused
 from recd.core.model import ErasePattern
-from tests.adapters.local.test_erase import OVERWRITE, TEMP, erase_one, ident, touch
+from tests.adapters.local.helpers import OVERWRITE, TEMP, erase_one, ident, touch
 from tests.adapters.loopfs import Mounts
-from tests.attacks.conftest import SECRET, Victim
+from tests.attacks.helpers import SECRET, Victim
 from tests.e2e.helpers import recd, write_estate, write_recording
 
 pytestmark = pytest.mark.root

@@ -29,7 +29,7 @@ import pytest
 from recd.adapters.local.erase import EraseError, EraseResult, LocalEraser, Refused
 from recd.core.erasure import Action, Decision, EraseSettings, decide
 from recd.core.model import EraseMethod, ErasePattern
-from tests.adapters.local.test_erase import ident, touch
+from tests.adapters.local.helpers import ident, touch
 from tests.e2e.helpers import audit_entries, recd, write_estate, write_recording
 
 OVERWRITE = Decision(Action.ERASE, EraseMethod.OVERWRITE, True)

@@ -15,7 +15,7 @@ from recd.adapters.sqlite.catalogue import SCHEMA_VERSION, SqliteCatalogue, from
 from recd.adapters.sqlite.schema import MIGRATIONS
 from recd.core.audit import GENESIS
 from recd.core.holds import Hold, HoldState
-from recd.core.model import Classification, Provenance, Recording, Stamps, State, recording_id
+from recd.core.model import Stamps, State, recording_id
 from recd.core.scope import Scope
 from recd.core.segcheck import Ends, Print, Prints, Stat
 from recd.errors import CatalogueCorrupt, StateError
@@ -30,8 +30,7 @@ from recd.ports import (
     RequestState,
     StoredRequest,
 )
-
-T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+from tests.contracts.helpers import T0, rec
 
 
 @pytest.fixture(params=["sqlite"])
@@ -39,36 +38,6 @@ def catalogue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalo
     cat = SqliteCatalogue(tmp_path / "catalog.db")
     yield cat
     cat.close()
-
-
-def rec(
-    relpath: str,
-    *,
-    licence: str | None = "L1",
-    started: datetime = T0,
-    deadline: datetime | None = T0 + timedelta(days=30),
-    ino: int = 1,
-    source: str = "pbx",
-) -> Recording:
-    return Recording(
-        id=recording_id(source, relpath),
-        source=source,
-        relpath=relpath,
-        dev=7,
-        ino=ino,
-        size=100,
-        mtime_ns=to_us(started) * 1000,
-        classification=Classification(
-            licence=licence,
-            started=started,
-            call_id="42",
-            duration=1.5,
-            provenance={"licence": Provenance.PATTERN, "started": Provenance.MTIME},
-        ),
-        deadline=deadline,
-        state=State.PRESENT,
-        first_seen=T0,
-    )
 
 
 def test_time_conversion_is_exact() -> None:

@@ -15,7 +15,7 @@ from recd.adapters.sqlite.reader import SqliteReader
 from recd.core.model import State
 from recd.errors import StateError
 from recd.ports import ListQuery, Totals
-from tests.contracts.test_catalogue import T0, rec
+from tests.contracts.helpers import T0, rec
 
 
 @pytest.fixture

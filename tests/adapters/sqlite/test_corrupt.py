@@ -25,7 +25,7 @@ from recd.core.holds import Hold
 from recd.core.scope import Scope
 from recd.errors import CatalogueCorrupt, StateError
 from tests.adapters.loopfs import Mounts
-from tests.contracts.test_catalogue import T0, rec
+from tests.contracts.helpers import T0, rec
 
 NOW = datetime(2026, 12, 6, 7, 15, 0, tzinfo=UTC)
 ASIDE = "catalog.db.corrupt-20261206T071500Z"
