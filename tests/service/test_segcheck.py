@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -192,7 +193,11 @@ def test_swapped_segments_are_a_problem(state: Path, catalogue: SqliteCatalogue)
 def test_prints_of_another_shape_are_ignored(state: Path, catalogue: SqliteCatalogue) -> None:
     grow(state, 2)
     start(state, catalogue)
-    catalogue._set_meta("audit_segments", {"segments": {"x": {"file": [1]}}})
+    shape = json.dumps({"segments": {"x": {"file": [1]}}})  # as another recd might write it
+    with sqlite3.connect(state / "catalog.db") as db:
+        update = "UPDATE meta SET value = ? WHERE key = 'audit_segments'"
+        assert db.execute(update, (shape,)).rowcount == 1  # the prints the start recorded
+    db.close()
     assert catalogue.audit_segments() is None
     assert start(state, catalogue).verified == 2
 
