@@ -2,16 +2,17 @@
 catalogue row as the indexer writes it (a classified recording, present, with a deadline 30 days
 after it started), built field by field so that a test states only what it is about.
 
-``T0`` is the fixed time every such row starts at unless a test says otherwise."""
+``T0`` is the fixed time every such row starts at unless a test says otherwise. Nothing here
+depends on an implementation: a second catalogue's suite uses the same rows."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from recd.adapters.sqlite.catalogue import to_us
 from recd.core.model import Classification, Provenance, Recording, State, recording_id
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def rec(
@@ -23,6 +24,7 @@ def rec(
     ino: int = 1,
     source: str = "pbx",
 ) -> Recording:
+    """A present, classified row for ``relpath``; its mtime is its start."""
     return Recording(
         id=recording_id(source, relpath),
         source=source,
@@ -30,7 +32,7 @@ def rec(
         dev=7,
         ino=ino,
         size=100,
-        mtime_ns=to_us(started) * 1000,
+        mtime_ns=(started - EPOCH) // timedelta(microseconds=1) * 1000,
         classification=Classification(
             licence=licence,
             started=started,

@@ -200,7 +200,10 @@ def test_a_log_problem_found_during_an_audit_outage_is_audited_once_the_log_can_
         due = estate.write("L1/due.wav", age_days=40)
 
         daemon.start()  # config.loaded and audit.problem cannot be written
-        assert daemon.audit_problem is not None and daemon.log_problem is not None
+        assert daemon.audit_problem == (
+            f"the audit log {estate.audit_path} cannot be written: No space left on device (ENOSPC)"
+        )
+        assert (log_problem(daemon) or "").startswith(f"{estate.audit_path}: entry 2 does not")
         assert "audit.problem" not in estate.audit_path.read_text()
         filler.unlink()
         estate.clock.advance(AUDIT_RETRY_CAP)

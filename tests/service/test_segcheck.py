@@ -114,7 +114,7 @@ def test_an_entry_changed_in_a_closed_segment_is_a_problem(
     assert found.verified == 1, "only the segment whose file changed is read"
     assert str(middle) in found.problem.text
     assert "recctl audit verify --file" in found.problem.text
-    assert start(state, catalogue).problem is not None, "not trusted until acknowledged"
+    assert start(state, catalogue).problem == found.problem, "not trusted until acknowledged"
 
 
 def test_a_segment_changed_with_its_ctime_alone_is_read_again(
@@ -290,7 +290,7 @@ def test_a_segment_emptied_is_a_problem_naming_it(state: Path, catalogue: Sqlite
     )
     assert found.problem.details == {"segment": str(middle), "bad_seq": first_seq,
                                      "fault": "chain"}  # fmt: skip
-    assert start(state, catalogue).problem is not None, "trusted once emptied"
+    assert start(state, catalogue).problem == found.problem, "trusted once emptied"
 
 
 def test_a_live_log_cut_short_while_the_segments_are_checked_is_left_to_its_own_check(
