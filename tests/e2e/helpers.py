@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from recd.core.audit import format_time, parse_time, verify
+from recd.core.audit import verify
 from recd.core.model import recording_id
 from tests.fakes import NotifyListener
 
@@ -247,14 +247,14 @@ def check_deadlines(base: Path, deadlines: Mapping[str, datetime]) -> int:
     for e in audit_entries(base):
         if e["action"] not in ("erase.intent", "erase.done"):
             continue
-        rid, when = e["subject"], parse_time(e["time"])
+        rid, when = e["subject"], datetime.fromisoformat(e["time"])
         assert rid in deadlines, f"seq {e['seq']}: {e['action']} of {rid}, which nobody wrote"
         deadline = deadlines[rid]
         assert when >= deadline, (
             f"seq {e['seq']}: {e['action']} of {e['details']['location']} at {e['time']}, "
-            f"{(deadline - when).total_seconds():.6f} s before its deadline {format_time(deadline)}"
+            f"{(deadline - when).total_seconds():.6f} s before its deadline {deadline.isoformat()}"
         )
-        assert e["details"]["deadline"] == format_time(deadline), e
+        assert datetime.fromisoformat(e["details"]["deadline"]) == deadline, e
         erased += e["action"] == "erase.done"
     return erased
 

@@ -22,12 +22,12 @@ import pytest
 from recd.cli import client
 from recd.cli.main import main as recctl_main
 from recd.core.audit import verify
-from recd.core.model import recording_id
 from tests.auditchains import write_chain
 from tests.e2e.helpers import (
     audit_entries,
     kill_daemon,
     recctl,
+    rid,
     running,
     start_daemon,
     stop_daemon,
@@ -52,10 +52,6 @@ def place(sock: Path, relpath: str) -> str:
     placed = ok(ctl(sock, "hold", "place", "--licence", "L1", "--case", "CASE-1",
                     "--reason", "court order", "--recording", rid(relpath)))  # fmt: skip
     return placed.stdout.strip()
-
-
-def rid(relpath: str) -> str:
-    return recording_id("pbx", relpath)
 
 
 def sha256(path: Path) -> str:

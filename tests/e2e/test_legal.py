@@ -26,12 +26,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client.parser import text_string_to_metric_families
 
-from recd.core.model import recording_id
 from tests.e2e.helpers import (
     audit_entries,
     check_consistent,
     env,
     kill_daemon,
+    rid,
     scrape,
     stop_daemon,
     wait_swept,
@@ -67,10 +67,6 @@ def write_json(path: Path, doc: dict[str, Any], mode: int = 0o600) -> Path:
     path.write_text(json.dumps(doc, indent=2) + "\n")
     path.chmod(mode)
     return path
-
-
-def rid(relpath: str) -> str:
-    return recording_id("pbx", relpath)
 
 
 # --- recctl and the daemon as processes -----------------------------------------------------------
