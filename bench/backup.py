@@ -22,9 +22,10 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import RecdDaemon, free_port, make_tree, sync, workdir, write_config
+from bench.common import RecdDaemon, make_tree, sync, workdir, write_config
 from recd.cli.client import call
 from recd.protocol import Request
+from tests.tools import free_port
 
 
 def _loop_latencies(socket: Path, stop: threading.Event, out: list[float]) -> None:

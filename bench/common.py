@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -90,7 +89,7 @@ def write_config(
     metrics_port: int | None = None,
 ) -> Path:
     """recd.toml (and one licence file) under ``base/etc``; state in ``base/state``, the admin
-    socket at ``base/recd.sock``. A daemon needs ``metrics_port`` (see ``free_port``)."""
+    socket at ``base/recd.sock``. A daemon needs ``metrics_port`` (``tests.tools.free_port``)."""
     etc = base / "etc"
     (etc / "licences.d").mkdir(parents=True)
     (etc / "licences.d" / "bench.toml").write_text(
@@ -281,13 +280,6 @@ def scrape_value(text: str, sample_name: str) -> float:
 
 
 # -- the daemon as a subprocess -----------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now (for ``metrics.listen``)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def memory_kib(pid: int) -> dict[str, int]:

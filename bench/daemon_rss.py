@@ -18,7 +18,6 @@ from bench.common import (
     MemorySampler,
     RecdDaemon,
     cpu_seconds,
-    free_port,
     make_tree,
     parse_time,
     scrape_value,
@@ -28,6 +27,7 @@ from bench.common import (
 )
 from recd.cli.client import call
 from recd.protocol import Request
+from tests.tools import free_port
 
 MIB = 1024
 

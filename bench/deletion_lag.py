@@ -39,7 +39,6 @@ from pathlib import Path
 
 from bench.common import (
     RecdDaemon,
-    free_port,
     make_tree,
     parse_time,
     recording_relpath,
@@ -51,6 +50,7 @@ from bench.common import (
     workdir,
     write_config,
 )
+from tests.tools import free_port
 
 RETENTION = timedelta(days=30)
 PER_DIR = 1000

@@ -38,7 +38,6 @@ from bench.common import (
     REPO,
     RecdDaemon,
     cpu_seconds,
-    free_port,
     quantile,
     recording_relpath,
     scrape_histogram,
@@ -47,6 +46,7 @@ from bench.common import (
     workdir,
     write_config,
 )
+from tests.tools import free_port
 
 DIRS = 20
 POLL_S = 0.02

@@ -16,7 +16,7 @@ from tests.fakes import FakeClock, NotifyListener
 
 # The fake admin-socket daemon's fixtures (sock_dir, daemon, private_daemon) for recctl tests;
 # a real S3 endpoint (moto's server on loopback: s3_endpoint, make_bucket) for S3 tests.
-pytest_plugins = ["tests.fakedaemon", "tests.s3server", "tests.foreign"]
+pytest_plugins = ["tests.fakedaemon", "tests.s3server", "tests.foreign", "tests.legal"]
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from typing import NoReturn
 
 import pytest
@@ -95,3 +96,11 @@ def optional(tool: str) -> str | None:
     if path is None and REQUIRED:
         unavailable(missing(tool))
     return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, close); the
+    one helper for every test, e2e run and benchmark that needs a port nothing listens on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

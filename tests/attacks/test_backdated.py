@@ -15,24 +15,11 @@ future") without failing anything. No traceback.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
-from tests.attacks.test_open_files import Writer, named, named_estate
+from tests.attacks.helpers import OPEN, Writer, named, named_estate
 from tests.e2e.helpers import audit_entries, recd, write_estate, write_recording
-
-OPEN = "open for writing by another process"
-
-
-@pytest.fixture
-def writers() -> Iterator[list[Writer]]:
-    started: list[Writer] = []
-    yield started
-    for writer in started:
-        writer.close()
 
 
 def erased(base: Path) -> list[str]:

@@ -20,15 +20,13 @@ import pytest
 
 from recd.cli import client
 from recd.cli import main as recctl
+from tests import legal
 from tests.adapters.loopfs import Mounts
-from tests.attacks.conftest import Victim
+from tests.attacks.helpers import Victim
 from tests.e2e.helpers import audit_entries, running, write_estate
 from tests.e2e.helpers import recctl as run_recctl
-from tests.e2e.test_legal import Account, Admins, admins, keys, shared  # noqa: F401 (fixtures)
-from tests.e2e.test_legal import configure as legal_configure
-from tests.e2e.test_legal import ctl as ctl_as
-from tests.e2e.test_legal import running as legal_running
 from tests.fakes import NotifyListener
+from tests.legal import Account, Admins
 
 Completed = subprocess.CompletedProcess[str]
 
@@ -121,15 +119,15 @@ def test_a_directory_on_another_mount_is_fine(
 def test_an_admin_writes_only_where_they_may_and_an_outsider_not_at_all(
     tmp_path: Path,
     listener: NotifyListener,
-    keys: Any,  # noqa: F811
-    admins: Admins,  # noqa: F811
-    shared: Path,  # noqa: F811
+    keys: Any,
+    admins: Admins,
+    shared: Path,
 ) -> None:
     """recd runs as root here: alice (admin group) gets a backup she owns in her directory,
     cannot have one written into a directory only root may write (77, nothing created), and
     eve (not in the group) gets 77 from the socket."""
     sock = shared / "recd.sock"
-    config = legal_configure(tmp_path, keys, socket=sock, admin_group=admins.group)
+    config = legal.configure(tmp_path, keys, socket=sock, admin_group=admins.group)
     alice, eve = admins.alice, admins.eve
     home = shared / "alice"
     home.mkdir(mode=0o700)
@@ -141,9 +139,9 @@ def test_an_admin_writes_only_where_they_may_and_an_outsider_not_at_all(
     closed.mkdir(mode=0o755)
 
     def as_(user: Account, *args: str) -> Completed:
-        return ctl_as(sock, *args, user=user, foreign=admins.foreign)
+        return legal.ctl(sock, *args, user=user, foreign=admins.foreign)
 
-    with legal_running(config, tmp_path, listener):
+    with legal.running(config, tmp_path, listener):
         mine = as_(alice, "backup", str(home / "b"), "--json")
         assert mine.returncode == 0, mine.stderr
         denied = as_(alice, "backup", str(closed / "b"))

@@ -22,7 +22,7 @@ import pytest
 from recd.adapters.auditlog.log import FileAuditLog
 from recd.errors import ExitCode, StateError
 from recd.ports.records import Actor
-from tests.attacks.conftest import Victim
+from tests.attacks.helpers import Victim
 from tests.estate import Estate
 from tests.fakes import FakeClock
 

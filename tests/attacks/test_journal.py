@@ -22,8 +22,7 @@ from recd.adapters.local.erase import EraseResult, LocalEraser
 from recd.core.erasure import Action, Decision, EraseSettings, decide
 from recd.core.model import EraseMethod, ErasePattern
 from tests import tools
-from tests.adapters.local.test_erase import ident, touch
-from tests.adapters.local.test_erase_root import LATER, TEMP, erase_as_decided, marker
+from tests.adapters.local.helpers import LATER, TEMP, erase_as_decided, ident, marker, touch
 from tests.adapters.loopfs import LoopFs, Mounts, run
 from tests.e2e.helpers import audit_entries, recd, write_estate, write_recording
 

@@ -21,9 +21,9 @@ from recd.adapters.local.directory import DirectorySource
 from recd.adapters.local.erase import LocalEraser
 from recd.core.model import ErasePattern
 from recd.ports.eraser import Refused
-from tests.adapters.local.test_erase import OVERWRITE, TEMP, erase_one, ident, touch
+from tests.adapters.local.helpers import OVERWRITE, TEMP, erase_one, ident, touch
 from tests.adapters.loopfs import Mounts
-from tests.attacks.conftest import SECRET, Victim
+from tests.attacks.helpers import SECRET, Victim
 from tests.e2e.helpers import recd, write_estate, write_recording
 
 pytestmark = pytest.mark.root

@@ -15,15 +15,10 @@ no traceback.
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
+from tests.attacks.helpers import OPEN, Writer, named, named_estate
 from tests.e2e.helpers import (
     audit_entries,
     kill_daemon,
@@ -31,77 +26,8 @@ from tests.e2e.helpers import (
     start_daemon,
     stop_daemon,
     wait_until,
-    write_estate,
-    write_recording,
 )
 from tests.fakes import NotifyListener
-
-OPEN = "open for writing by another process"
-
-#: Holds ``argv[1]`` open for appending: "write" appends 100 bytes, "close" closes and exits.
-WRITER = """
-import sys
-f = open(sys.argv[1], "ab")
-print("ready", flush=True)
-for line in sys.stdin:
-    if line.startswith("close"):
-        break
-    f.write(b"x" * 100)
-    f.flush()
-    print("written", flush=True)
-f.close()
-"""
-
-
-class Writer:
-    def __init__(self, path: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(path)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert self._line() == "ready\n"
-
-    def _line(self) -> str:
-        assert self.proc.stdout is not None
-        return self.proc.stdout.readline()
-
-    def write(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write("write\n")
-        self.proc.stdin.flush()
-        assert self._line() == "written\n"
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.communicate("close\n", timeout=30)
-
-
-@pytest.fixture
-def writers() -> Iterator[list[Writer]]:
-    started: list[Writer] = []
-    yield started
-    for writer in started:
-        writer.close()
-
-
-def named_estate(base: Path, settle: str, listen: str | None = None) -> Path:
-    """An estate whose pattern takes ``started`` from the name (``L1/<UTC time>-<name>.wav``)."""
-    config = write_estate(base, listen=listen)
-    text = config.read_text()
-    old = "pattern = '^(?P<licence>[A-Z0-9-]+)/[^/]+\\.wav$'\n"
-    new = (
-        "pattern = '^(?P<licence>[A-Z0-9-]+)/(?P<started>\\d{14})-[^/]+\\.wav$'\n"
-        'started_format = "%Y%m%d%H%M%S"\ntimezone = "UTC"\n'
-    )
-    assert old in text
-    config.write_text(text.replace(old, new).replace('settle = "0s"', f'settle = "{settle}"'))
-    return config
-
-
-def named(base: Path, name: str, age_days: float) -> Path:
-    """A recording whose name says it started ``age_days`` ago; its mtime is now."""
-    started = (datetime.now(UTC) - timedelta(days=age_days)).strftime("%Y%m%d%H%M%S")
-    return write_recording(base, f"L1/{started}-{name}.wav", age_days=0)
 
 
 def touched(base: Path, path: Path) -> list[str]:

@@ -28,8 +28,8 @@ from recd.adapters.local.safefs import RootChanged, RootPins
 from recd.config.load import load
 from recd.daemon import runtime
 from recd.errors import ExitCode
-from tests.adapters.local.test_erase import OVERWRITE, erase_one, ident, touch
-from tests.attacks.conftest import Victim
+from tests.adapters.local.helpers import OVERWRITE, erase_one, ident, touch
+from tests.attacks.helpers import Victim
 from tests.e2e.helpers import recctl, start_daemon, stop_daemon, write_estate, write_recording
 from tests.fakes import NotifyListener
 

@@ -30,7 +30,7 @@ from recd.adapters.local.erase import EraseResult, LocalEraser
 from recd.core.erasure import Action, Decision, EraseSettings, decide
 from recd.core.model import EraseMethod, ErasePattern
 from recd.ports.eraser import EraseError, Refused
-from tests.adapters.local.test_erase import ident, touch
+from tests.adapters.local.helpers import ident, touch
 from tests.e2e.helpers import audit_entries, recd, write_estate, write_recording
 
 OVERWRITE = Decision(Action.ERASE, EraseMethod.OVERWRITE, True)

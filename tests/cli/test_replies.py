@@ -21,8 +21,7 @@ from recd.core.model import recording_id
 from recd.core.safety import SafetySettings
 from tests.cli import test_main as recctl
 from tests.cli.commands import test_legal as legal
-from tests.daemon.admin.test_dispatch import Live
-from tests.daemon.admin.test_legal import legal_estate, signed_request
+from tests.daemon.admin.helpers import Live, legal_estate, signed_request
 from tests.fakes import FakeClock
 
 #: Objects whose keys are data (the classified fields a recording has), not its shape.

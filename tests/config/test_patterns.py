@@ -1,23 +1,22 @@
 """The shipped example sources in etc/patterns/: realistic names, near misses, time zones.
 
-Each example is read with tomllib and turned into a ClassifyRule the way config does, then
-checked through path_fields and classify; each must also load as part of a real recd.toml.
+Each example is loaded by recd's own config loader as part of a real recd.toml (what an
+operator who pastes it gets), then its rule is checked through path_fields and classify.
 """
 
 from __future__ import annotations
 
-import tomllib
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from recd.adapters.tags import MutagenTagReader
 from recd.config import load as config
-from recd.config.patterns import LinearPattern
-from recd.core.classify import DEFAULT_TAG_NAMES, ClassifyRule, classify, needs_tags, path_fields
+from recd.config.load import SourceConfig
+from recd.core.classify import ClassifyRule, classify, needs_tags, path_fields
 from recd.core.model import Classification, Provenance
 from tests.audio import write_wav
 
@@ -26,31 +25,20 @@ EXAMPLES = ("3cx.toml", "asterisk.toml", "multi-tenant.toml")
 MTIME = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
-def source_table(name: str) -> dict[str, Any]:
-    data = tomllib.loads((PATTERNS / name).read_text(encoding="utf-8"))
-    assert list(data) == ["source"]
-    [source] = data["source"]
-    assert isinstance(source, dict)
+def example_source(name: str) -> SourceConfig:
+    """etc/patterns/``name`` pasted below a ``[daemon]`` table, loaded by ``config.load``."""
+    text = (PATTERNS / name).read_text(encoding="utf-8")
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        path = base / "recd.toml"
+        path.write_text(f'[daemon]\nstate_dir = "{base / "state"}"\n\n{text}', encoding="utf-8")
+        (base / "licences.d").mkdir()
+        [source] = config.load(path, licences_dir=base / "licences.d").sources
     return source
 
 
 def example_rule(name: str) -> ClassifyRule:
-    return rule_of(source_table(name))
-
-
-def rule_of(source: dict[str, Any]) -> ClassifyRule:
-    names = dict(DEFAULT_TAG_NAMES)
-    for field_name, given in source.get("tag_names", {}).items():
-        listed = [given] if isinstance(given, str) else given
-        names[field_name] = tuple(n.lower() for n in listed)
-    return ClassifyRule(
-        timezone=ZoneInfo(source.get("timezone", "UTC")),
-        licence=source.get("licence"),
-        pattern=LinearPattern(source["pattern"]),
-        started_format=source.get("started_format"),
-        tags=source.get("tags", False),
-        tag_names=names,
-    )
+    return example_source(name).rule
 
 
 def run(rule: ClassifyRule, relpath: str, tags: dict[str, str] | None = None) -> Classification:
@@ -62,24 +50,35 @@ def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> date
     return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
-def test_every_example_loads_as_part_of_a_real_config(tmp_path: Path, name: str) -> None:
-    text = (PATTERNS / name).read_text(encoding="utf-8")
-    path = tmp_path / "recd.toml"
-    path.write_text(f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n\n{text}', encoding="utf-8")
-    (tmp_path / "licences.d").mkdir()
-    loaded = config.load(path, licences_dir=tmp_path / "licences.d")
-    [source] = loaded.sources
-    expected = example_rule(name)
-    assert source.rule.pattern is not None and expected.pattern is not None
-    assert source.rule.pattern.pattern == expected.pattern.pattern
-    assert (source.rule.licence, source.rule.started_format, source.rule.tags) == (
-        expected.licence,
-        expected.started_format,
-        expected.tags,
-    )
-    assert str(source.rule.timezone) == str(expected.timezone)
-    assert dict(source.rule.tag_names) == dict(expected.tag_names)
+@pytest.mark.parametrize(
+    ("name", "source", "licence", "started_format", "timezone", "tags", "started_tags"),
+    [
+        ("3cx.toml", "pbx1", "3CX-1234-5678", "%Y%m%d%H%M%S", "Europe/London", True,
+         ("started",)),
+        ("asterisk.toml", "freepbx", "ACME-PBX-0001", "%Y%m%d-%H%M%S", "America/New_York", False,
+         ("started",)),
+        ("multi-tenant.toml", "tenants", None, "%Y%m%dT%H%M%S%z", "UTC", True,
+         ("started", "icrd")),
+    ],
+)  # fmt: skip
+def test_every_example_loads_as_part_of_a_real_config(
+    name: str,
+    source: str,
+    licence: str | None,
+    started_format: str,
+    timezone: str,
+    tags: bool,
+    started_tags: tuple[str, ...],
+) -> None:
+    loaded = example_source(name)
+    rule = loaded.rule
+    assert loaded.name == source
+    assert (rule.licence, rule.started_format, rule.timezone, rule.tags) == (
+        licence, started_format, ZoneInfo(timezone), tags,
+    )  # fmt: skip
+    assert (rule.tag_names["started"], rule.tag_names["licence"]) == (
+        started_tags, ("licence", "license"),
+    )  # fmt: skip
 
 
 # --- 3CX -----------------------------------------------------------------------------------------
@@ -138,10 +137,10 @@ def test_3cx_near_misses(relpath: str) -> None:
 
 def recd_toml_3cx_rule() -> ClassifyRule:
     """The 3CX example source of etc/recd.toml (the commented configuration the package
-    installs), read the way example_rule reads etc/patterns/3cx.toml."""
-    data = tomllib.loads((PATTERNS.parent / "recd.toml").read_text(encoding="utf-8"))
-    [source] = [s for s in data["source"] if "3cxpbx" in s.get("path", "")]
-    return rule_of(source)
+    installs), loaded by ``config.load`` with the licences.d beside it."""
+    loaded = config.load(PATTERNS.parent / "recd.toml")
+    [source] = [s for s in loaded.sources if "3cxpbx" in str(s.path)]
+    return source.rule
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import pytest
 from recd.cli import client
 from recd.daemon.serving import FDS_PER_MESSAGE, Answer
 from recd.protocol import Reply, Request, encode_reply
-from tests.daemon.test_serving import serve, unix_listener, wait_until
+from tests.daemon.helpers import serve, unix_listener, wait_until
 
 
 def open_fds() -> int:

@@ -28,7 +28,7 @@ from recd.core.periods import parse_period
 from recd.core.scope import Scope
 from recd.daemon.admin.dispatch import Admin
 from recd.daemon.control import Caller
-from recd.daemon.inbox import Command
+from recd.daemon.inbox import Command, Inbox
 from recd.daemon.loop import Daemon
 from recd.daemon.metrics import Metrics
 from recd.daemon.outage import AUDIT_RETRY_BASE, AUDIT_RETRY_CAP
@@ -227,18 +227,16 @@ def test_a_pending_signal_interrupts_a_long_sweep_between_batches(
     for i in range(300):  # more than one batch of 256
         estate.write(f"L1/old{i:03}.wav", age_days=31, data=b"x")
     daemon = make(estate, listener)
-    daemon._open(estate.config)
+    daemon.handle_signal(signal.SIGTERM, None)  # pending while start scans and sweeps
     try:
-        from recd.daemon.runtime import scan_all
-
-        scan_all(daemon.runtime)
-        daemon.handle_signal(signal.SIGTERM, None)  # what a SIGTERM does
-        report = daemon._sweep()
-        assert report is not None
-        assert (report.erased, report.interrupted) == (256, True)
-        assert len(list((estate.root / "L1").iterdir())) == 44
+        daemon.start()
+        assert len(list((estate.root / "L1").iterdir())) == 44  # one batch, then it yielded
+        assert len(estate.actions("erase.done")) == 256
+        assert daemon.timeout() == 0.0, "the rest of the sweep is still wanted"
+        assert daemon.next_event() is Event.STOP  # the signal, before any more erasing
     finally:
         daemon.stop()
+    assert len(list((estate.root / "L1").iterdir())) == 44
 
 
 def problem(daemon: Daemon) -> str | None:
@@ -886,17 +884,18 @@ def test_a_resumed_run_yields_again_to_a_signal_and_ends_after_it(
         future = daemon.run_request("REQ-1", ALICE)
         assert sum(not p.exists() for p in paths) == 2
         # A second SIGHUP lands while the loop resumes the run, once it has erased 2 more:
-        # nothing real times a signal between two batches, so the daemon's own check sends it.
-        check = daemon.runs.urgent
+        # nothing real times a signal between two batches, so the inbox, asked whether
+        # anything urgent waits, sends it.
+        urgent = Inbox.urgent
         sent: list[int] = []
 
-        def second_sighup_mid_run() -> bool:
-            if not sent and sum(not p.exists() for p in paths) == 4:
+        def second_sighup_mid_run(inbox: Inbox) -> bool:
+            if inbox is daemon.inbox and not sent and sum(not p.exists() for p in paths) == 4:
                 sent.append(1)
                 daemon.handle_signal(signal.SIGHUP, None)
-            return check()
+            return bool(urgent.fget(inbox))  # type: ignore[attr-defined]
 
-        monkeypatch.setattr(daemon.runs, "urgent", second_sighup_mid_run)
+        monkeypatch.setattr(Inbox, "urgent", property(second_sighup_mid_run))
         daemon.step(daemon.next_event())  # the first reload, then the run resumes
         assert sent and sum(not p.exists() for p in paths) == 4
         assert not future.done() and request_state(daemon) is RequestState.EXECUTING

@@ -92,7 +92,7 @@ def test_a_paused_daemon_sleeps_until_woken(estate: Estate, daemon: Daemon) -> N
     estate.write("L1/due.wav", age_days=40)
     daemon.start()
     daemon.step(None)
-    assert log_problem(daemon) is not None
+    assert (log_problem(daemon) or "").startswith(f"{estate.audit_path}: entry 2 does not verify")
     assert daemon.timeout() >= 60, "woken at once while nothing may be erased"
     daemon.acknowledge_log("alice", "checked")
     assert daemon.timeout() == 0.0, "the sweep the acknowledgement allows waits"
@@ -201,13 +201,17 @@ def test_a_log_problem_found_during_an_audit_outage_is_audited_once_the_log_can_
         due = estate.write("L1/due.wav", age_days=40)
 
         daemon.start()  # config.loaded and audit.problem cannot be written
-        assert daemon.audit_problem is not None and daemon.log_problem is not None
+        assert daemon.audit_problem == (
+            f"the audit log {estate.audit_path} cannot be written: No space left on device (ENOSPC)"
+        )
+        assert (log_problem(daemon) or "").startswith(f"{estate.audit_path}: entry 2 does not")
         assert "audit.problem" not in estate.audit_path.read_text()
         filler.unlink()
         estate.clock.advance(AUDIT_RETRY_CAP)
         daemon.step(None)
 
-        assert audit_problem(daemon) is None and log_problem(daemon) is not None
+        assert audit_problem(daemon) is None
+        assert (log_problem(daemon) or "").startswith(f"{estate.audit_path}: entry 2 does not")
         assert due.exists(), "erased with the log in doubt once it was writable"
         actions = [e["action"] for e in estate.audit()][-3:]
         assert actions == ["config.loaded", "audit.problem", "audit.resumed"]

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,18 +26,9 @@ from recd.daemon import serving
 from recd.daemon.httpendpoint import StartResponse, WsgiEndpoint
 from recd.daemon.serving import FD_CEILING, BoundedServer, free_descriptors, raise_fd_limit
 from tests import tools
+from tests.daemon.helpers import PATIENT, PLENTY, serve, unix_listener, wait_until
 
-#: Long deadlines: no test here waits on a timeout unless it says so.
-PATIENT = Limits(connections=4, idle=30.0, request=30.0, reply=30.0, max_request=1024)
-PLENTY = 10**6  # free descriptors, for a server whose descriptor reserve is not under test
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until(what: str, done: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        time.sleep(0.01)
 
 
 class Lines:
@@ -67,31 +58,6 @@ class Lines:
 
     def refusal(self, why: str, *, busy: bool) -> bytes:
         return f"refused: {why}\n".encode()
-
-
-def unix_listener(path: Path) -> socket.socket:
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(path))
-    listener.listen(64)
-    return listener
-
-
-@contextlib.contextmanager
-def serve(
-    endpoint: object,
-    listener: socket.socket | None = None,
-    limits: Limits = PATIENT,
-    free: Callable[[], int] = lambda: PLENTY,
-) -> Iterator[tuple[BoundedServer, list[str]]]:
-    """A started server on ``listener`` (a loopback TCP one by default), and what it counted."""
-    counted: list[str] = []
-    listener = listener or socket.create_server(("127.0.0.1", 0))
-    server = BoundedServer(listener, endpoint, limits, count=counted.append, free=free)  # type: ignore[arg-type]
-    server.start()
-    try:
-        yield server, counted
-    finally:
-        server.stop(grace=0.1)
 
 
 def connect(server: BoundedServer) -> socket.socket:

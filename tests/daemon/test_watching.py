@@ -394,35 +394,31 @@ def test_recording_due_when_written_is_erased_on_the_same_wake_up(
     ]
 
 
-def test_file_events_queued_before_a_sigterm_do_not_delay_the_stop(estate: Estate) -> None:
+def test_file_events_queued_before_a_sigterm_do_not_delay_the_stop(
+    daemon: Daemon, estate: Estate
+) -> None:
+    daemon.watching.stop()  # no watcher: the events below are the test's own
     paths = [estate.write(f"L1/old{i}.wav", age_days=31) for i in range(3)]
-    daemon = make(estate)
-    daemon._open(estate.config)  # state open, no watcher: these events are the test's own
-    try:
-        for path in paths:
-            daemon.inbox.queue.put(event(path.relative_to(estate.root).as_posix()))
-        daemon.handle_signal(signal.SIGTERM, None)
-        daemon.step(daemon.next_event())  # the three file events, in one batch
-        assert all(p.exists() for p in paths)  # the sweep they ask for yields to the signal
-        assert {state(daemon, f"L1/old{i}.wav") for i in range(3)} == {State.PRESENT}
-        assert daemon.next_event() is Event.STOP  # next, not after a sweep
-        daemon.step(Event.STOP)
-        assert daemon.stopping
-    finally:
-        daemon.stop()
+    for path in paths:
+        daemon.inbox.queue.put(event(path.relative_to(estate.root).as_posix()))
+    daemon.handle_signal(signal.SIGTERM, None)
+    daemon.step(daemon.next_event())  # the three file events, in one batch
+    assert all(p.exists() for p in paths)  # the sweep they ask for yields to the signal
+    assert {state(daemon, f"L1/old{i}.wav") for i in range(3)} == {State.PRESENT}
+    assert daemon.next_event() is Event.STOP  # next, not after a sweep
+    daemon.step(Event.STOP)
+    assert daemon.stopping
+    daemon.stop()
     assert all(p.exists() for p in paths)
 
 
-def test_file_events_are_taken_in_batches_of_at_most_10000(estate: Estate) -> None:
-    daemon = make(estate)
-    daemon._open(estate.config)
-    try:
-        for i in range(10_001):
-            daemon.inbox.queue.put(event(f"L1/gone{i}.wav", "deleted"))
-        daemon.step(daemon.next_event())
-        assert daemon.inbox.queue.qsize() == 1
-    finally:
-        daemon.stop()
+def test_file_events_are_taken_in_batches_of_at_most_10000(daemon: Daemon) -> None:
+    daemon.watching.stop()  # no watcher: the events below are the test's own
+    assert daemon.inbox.queue.empty()
+    for i in range(10_001):
+        daemon.inbox.queue.put(event(f"L1/gone{i}.wav", "deleted"))
+    daemon.step(daemon.next_event())
+    assert daemon.inbox.queue.qsize() == 1
 
 
 def test_source_root_removed_while_watched_is_polled_until_it_is_back(
@@ -497,13 +493,10 @@ def test_a_scan_that_fails_is_not_shown_as_still_scanning(daemon: Daemon, estate
     assert [(s.name, s.scanning) for s in daemon.state().sources] == [("pbx", False)]
 
 
-def test_an_overflow_is_reconciled_before_any_metrics_are_served(estate: Estate) -> None:
-    daemon = make(estate)
-    daemon._open(estate.config)  # state open; no metrics, no watcher
-    try:
-        estate.write("L1/unseen.wav", age_days=1)
-        daemon.inbox.queue.put(event("", "overflow"))
-        daemon.step(daemon.next_event())
-        assert state(daemon, "L1/unseen.wav") is State.PRESENT
-    finally:
-        daemon.stop()
+def test_an_overflow_is_counted_and_reconciled(daemon: Daemon, estate: Estate) -> None:
+    daemon.watching.stop()  # no watcher: the overflow below is the test's own
+    estate.write("L1/unseen.wav", age_days=1)
+    daemon.inbox.queue.put(event("", "overflow"))
+    daemon.step(daemon.next_event())
+    assert state(daemon, "L1/unseen.wav") is State.PRESENT
+    assert metric(daemon, "recd_watch_overflows_total", source="pbx") == 1.0

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,8 +20,9 @@ from typing import Any
 
 from recd.core.audit import verify
 from recd.core.model import recording_id
-from recd.core.times import format_time, parse_time
 from tests.fakes import NotifyListener
+
+Completed = subprocess.CompletedProcess[str]
 
 CONFIG = """\
 [daemon]
@@ -163,13 +163,6 @@ def drain(listener: NotifyListener) -> list[str]:
     return got
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def scrape(port: int) -> tuple[int, str]:
     """HTTP status and body of ``/metrics`` on 127.0.0.1:``port``."""
     url = f"http://127.0.0.1:{port}/metrics"
@@ -254,14 +247,14 @@ def check_deadlines(base: Path, deadlines: Mapping[str, datetime]) -> int:
     for e in audit_entries(base):
         if e["action"] not in ("erase.intent", "erase.done"):
             continue
-        rid, when = e["subject"], parse_time(e["time"])
+        rid, when = e["subject"], datetime.fromisoformat(e["time"])
         assert rid in deadlines, f"seq {e['seq']}: {e['action']} of {rid}, which nobody wrote"
         deadline = deadlines[rid]
         assert when >= deadline, (
             f"seq {e['seq']}: {e['action']} of {e['details']['location']} at {e['time']}, "
-            f"{(deadline - when).total_seconds():.6f} s before its deadline {format_time(deadline)}"
+            f"{(deadline - when).total_seconds():.6f} s before its deadline {deadline.isoformat()}"
         )
-        assert e["details"]["deadline"] == format_time(deadline), e
+        assert datetime.fromisoformat(e["details"]["deadline"]) == deadline, e
         erased += e["action"] == "erase.done"
     return erased
 
@@ -334,3 +327,48 @@ def running(config: Path, base: Path, listener: NotifyListener) -> Iterator[Path
         stop_daemon(proc, listener)
     finally:
         kill_daemon(proc)
+
+
+def ctl(sock: Path, *args: str) -> Completed:
+    """``recctl --socket SOCK ARGS``, which must succeed."""
+    done = recctl("--socket", str(sock), *args)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def place(sock: Path, *scope: str) -> str:
+    """Place a hold on L1 (case CASE-1) limited by ``scope`` options; its id."""
+    placed = ctl(sock, "hold", "place", "--licence", "L1", "--case", "CASE-1",
+                 "--reason", "court order", *scope)  # fmt: skip
+    hold = placed.stdout.strip()
+    assert hold.startswith("H-"), placed.stdout
+    return hold
+
+
+def age(base: Path, relpath: str, days: float) -> None:
+    """Set a recording's start (its mtime) ``days`` back: 30 days make it due."""
+    stamp = (datetime.now(UTC) - timedelta(days=days)).timestamp()
+    os.utime(base / "recordings" / relpath, (stamp, stamp))
+
+
+def rid(relpath: str) -> str:
+    """The recording id of ``relpath`` in the estate's one source, pbx."""
+    return recording_id("pbx", relpath)
+
+
+def held_and_due(base: Path, listener: NotifyListener) -> tuple[Path, str]:
+    """An estate with L1/held.wav held (placed through a real daemon while not yet due) and
+    L1/other.wav, both then made due; the config and the hold's id."""
+    config = write_estate_with_grace(base)
+    write_recording(base, "L1/held.wav", age_days=5)
+    write_recording(base, "L1/other.wav", age_days=5)
+    with running(config, base, listener) as sock:
+        hold = place(sock, "--recording", rid("L1/held.wav"))
+    age(base, "L1/held.wav", 40)
+    age(base, "L1/other.wav", 40)
+    return config, hold
+
+
+def rebuilt(base: Path) -> list[dict[str, Any]]:
+    """The details of every catalogue.rebuilt entry in the audit log, oldest first."""
+    return [e["details"] for e in audit_entries(base) if e["action"] == "catalogue.rebuilt"]

@@ -5,7 +5,6 @@ the live audit log kept, loses none.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
@@ -22,12 +21,13 @@ import pytest
 
 from recd.cli import client
 from recd.cli.main import main as recctl_main
-from recd.core.audit import GENESIS, AuditDraft, seal_line, verify
-from recd.core.model import recording_id
+from recd.core.audit import verify
+from tests.auditchains import write_chain
 from tests.e2e.helpers import (
     audit_entries,
     kill_daemon,
     recctl,
+    rid,
     running,
     start_daemon,
     stop_daemon,
@@ -52,10 +52,6 @@ def place(sock: Path, relpath: str) -> str:
     placed = ok(ctl(sock, "hold", "place", "--licence", "L1", "--case", "CASE-1",
                     "--reason", "court order", "--recording", rid(relpath)))  # fmt: skip
     return placed.stdout.strip()
-
-
-def rid(relpath: str) -> str:
-    return recording_id("pbx", relpath)
 
 
 def sha256(path: Path) -> str:
@@ -301,33 +297,6 @@ def test_a_restore_of_catalogue_and_log_brings_back_the_backups_holds(
     log = (tmp_path / "state" / "audit.log").read_bytes()
     chain = verify(log.splitlines(keepends=True), watch={result["entries"]})
     assert chain.ok and chain.watched[result["entries"]] == result["head"].partition(":")[2]
-
-
-def write_chain(state: Path, spans: list[tuple[str, int, int]]) -> str:
-    """One audit chain over files in ``state`` (each ``(name, first, last)``, ``.gz`` names
-    compressed), as rotation leaves it: each file after the first begins with the
-    ``audit.rotated`` entry naming the segment before it; the last hash."""
-    prev, when = GENESIS, datetime.now(UTC) - timedelta(hours=1)
-    state.mkdir(parents=True, exist_ok=True)
-    before: tuple[str, int, int] | None = None
-    offset = 0  # where each file begins in the whole chain
-    for name, first, last in spans:
-        lines = []
-        for seq in range(first, last + 1):
-            draft = AuditDraft("test.entry", f"e{seq}")
-            if seq == first and before is not None:
-                details = {"segment": before[0], "first": before[1], "last": before[2],
-                           "offset": offset}  # fmt: skip
-                draft = AuditDraft("audit.rotated", before[0], details)
-            entry, line = seal_line(draft, seq=seq, prev=prev, time=when)
-            prev = entry.hash
-            lines.append(line)
-        data = b"".join(lines)
-        offset += len(data)
-        before = (name.removesuffix(".gz"), first, last)
-        (state / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
-        (state / name).chmod(0o640)
-    return prev
 
 
 def test_closed_segments_are_backed_up_as_they_are_and_verify_as_one_chain(

@@ -17,13 +17,17 @@ import time
 from pathlib import Path
 
 from tests.e2e.helpers import (
+    ctl,
+    held_and_due,
+    place,
+    rebuilt,
     recd,
+    rid,
     running,
     wait_until,
     write_due_at,
     write_estate_with_grace,
 )
-from tests.e2e.test_rebuild import ctl, held_and_due, place, rebuilt, rid
 from tests.fakes import NotifyListener
 
 ASIDE = re.compile(r"catalog\.db\.corrupt-[0-9]{8}T[0-9]{6}Z")

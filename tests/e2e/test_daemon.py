@@ -70,8 +70,7 @@ def test_daemon_erases_at_the_deadline_reloads_and_stops_cleanly(
 def test_sigterm_mid_sweep_finishes_the_batch_and_loses_nothing(
     tmp_path: Path, listener: NotifyListener
 ) -> None:
-    from tests.e2e.helpers import write_recording
-    from tests.e2e.test_kill import check_consistent
+    from tests.e2e.helpers import check_consistent, write_recording
 
     config = write_estate(tmp_path, verify=True, listen="127.0.0.1:0")
     written = set()

@@ -27,7 +27,6 @@ from recd.core.audit import AuditDraft, seal_line
 from recd.core.times import parse_time
 from tests.e2e.helpers import (
     audit_entries,
-    free_port,
     kill_daemon,
     recctl,
     recd,
@@ -40,6 +39,7 @@ from tests.e2e.helpers import (
     write_recording,
 )
 from tests.fakes import NotifyListener
+from tests.tools import free_port
 
 Damage = Callable[[Path], None]
 AUDIT = AuditSettings(rotate_size=64 << 10)

@@ -27,8 +27,6 @@ from tests.e2e.helpers import (
     write_recording,
 )
 
-__all__ = ["check_consistent"]  # tests/e2e/test_daemon.py imports it from here
-
 TRIALS = int(os.environ.get("RECD_KILL_TRIALS", "30"))
 BATCH = 300  # due recordings written before each trial
 

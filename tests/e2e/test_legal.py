@@ -10,22 +10,14 @@ deletion certificate.
 
 from __future__ import annotations
 
-import contextlib
 import grp
 import hashlib
 import json
 import os
 import pwd
-import random
-import secrets
-import shutil
 import stat
 import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,25 +26,22 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client.parser import text_string_to_metric_families
 
-from recd.core.model import recording_id
-from tests import tools
 from tests.e2e.helpers import (
     audit_entries,
     check_consistent,
     env,
-    free_port,
     kill_daemon,
+    rid,
     scrape,
-    start_daemon,
     stop_daemon,
     wait_swept,
     wait_until,
-    write_estate,
     write_recording,
 )
 from tests.fakes import NotifyListener
-from tests.foreign import Foreign
 from tests.keys import key_text, signed
+from tests.legal import Account, Admins, configure, ctl, running
+from tests.tools import free_port
 
 RECEIVED = "2026-11-20T10:00:00Z"
 
@@ -60,51 +49,6 @@ Completed = subprocess.CompletedProcess[str]
 
 
 # --- keys, licences and request files -------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def keys() -> dict[str, Ed25519PrivateKey]:
-    """Jane is L3's authorised agent, Mallory L2's; nobody lists Oscar's key."""
-    return {name: Ed25519PrivateKey.generate() for name in ("jane", "mallory", "oscar")}
-
-
-def write_licences(base: Path, keys: dict[str, Ed25519PrivateKey]) -> None:
-    """L1 (from write_estate) and L2 verify by two-person approval, L3 by Jane's signature."""
-    (base / "licences.d" / "l2.toml").write_text(
-        'id = "L2"\nname = "Two"\nretention = "30d"\nverification = "two-person"\n\n'
-        f'[[agent]]\nname = "Mal Lory"\nemail = "m@two.example"\n'
-        f'public_key = "{key_text(keys["mallory"])}"\n'
-    )
-    (base / "licences.d" / "l3.toml").write_text(
-        'id = "L3"\nname = "Three"\nretention = "30d"\nverification = "signature"\n\n'
-        f'[[agent]]\nname = "Jane Doe"\nemail = "dpo@three.example"\n'
-        f'public_key = "{key_text(keys["jane"])}"\n'
-    )
-
-
-def configure(
-    base: Path,
-    keys: dict[str, Ed25519PrivateKey],
-    *,
-    socket: Path | None = None,
-    admin_group: str | None = None,
-    verify: bool = False,
-    listen: str = "127.0.0.1:0",
-    release_grace: str | None = None,
-) -> Path:
-    """write_estate's config, with the socket moved, the admin group and hold grace set, and
-    the licences of write_licences; returns the config path."""
-    config = write_estate(base, verify=verify, listen=listen)
-    write_licences(base, keys)
-    text = config.read_text()
-    daemon = f'socket = "{socket or base / "recd.sock"}"\n'
-    if admin_group is not None:
-        daemon += f'admin_group = "{admin_group}"\n'
-    text = text.replace(f'socket = "{base}/recd.sock"\n', daemon)
-    if release_grace is not None:
-        text += f'\n[holds]\nrelease_grace = "{release_grace}"\n'
-    config.write_text(text)
-    return config
 
 
 def document(request_id: str, licence: str = "L3", **scope: Any) -> dict[str, Any]:
@@ -125,68 +69,12 @@ def write_json(path: Path, doc: dict[str, Any], mode: int = 0o600) -> Path:
     return path
 
 
-def rid(relpath: str) -> str:
-    return recording_id("pbx", relpath)
-
-
 # --- recctl and the daemon as processes -----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    """A Unix user to run recctl as."""
-
-    name: str
-    uid: int
-    gid: int
-    groups: tuple[int, ...]  # supplementary groups its recctl runs with
-
-
-def ctl(
-    sock: Path | None, *args: str, user: Account | None = None, foreign: Foreign | None = None
-) -> Completed:
-    """``python -m recd.cli.main [--socket SOCK] ARGS`` as this test's user, or as ``user`` with
-    the copy of recd that ``foreign`` made reachable to every user."""
-    argv = [*([] if sock is None else ["--socket", str(sock)]), *args]
-    if user is None:
-        return subprocess.run(
-            [sys.executable, "-m", "recd.cli.main", *argv],
-            capture_output=True, text=True, env=env(), timeout=120, check=False,
-        )  # fmt: skip
-    assert foreign is not None, "another uid runs the reachable copy of recd"
-    return subprocess.run(
-        [*foreign.recctl, *argv],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd="/",
-        user=user.uid,
-        group=user.gid,
-        extra_groups=list(user.groups),
-        env=foreign.env,
-    )
 
 
 def code(done: Completed) -> tuple[int, str]:
     """Exit status and stderr, for assertions that show both on failure."""
     return done.returncode, done.stderr
-
-
-@contextlib.contextmanager
-def running(
-    config: Path, base: Path, listener: NotifyListener
-) -> Iterator[subprocess.Popen[bytes]]:
-    """`recd` on ``config``, READY and done with its first scan and sweep; SIGKILLed at the
-    end unless the test stopped or killed it."""
-    mark = len(listener.messages)
-    proc = start_daemon(config, listener, base / "recd.log")
-    try:
-        listener.wait_for("READY=1", timeout=60)
-        wait_swept(listener, since=mark)
-        yield proc
-    finally:
-        kill_daemon(proc)
 
 
 def refused(base: Path, subject: str) -> list[dict[str, Any]]:
@@ -205,72 +93,6 @@ def verify_audit(base: Path) -> None:
 
 
 # --- 1. two-person verification by two different uids (root) -------------------------------------
-
-
-def _run(*cmd: str) -> None:
-    """Run a user or group tool; while another run of the suite holds /etc/passwd or
-    /etc/group locked ("cannot lock"), try again (for up to about 30 s)."""
-    for _ in range(60):
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=60)
-        if done.returncode == 0:
-            return
-        if "lock" not in done.stderr:
-            break
-        time.sleep(0.1 + 0.4 * random.random())
-    raise AssertionError(f"{' '.join(cmd)}: exit {done.returncode}: {done.stderr.strip()}")
-
-
-@dataclass(frozen=True, slots=True)
-class Admins:
-    group: str
-    alice: Account  # in the admin group
-    bob: Account  # in the admin group
-    eve: Account  # not in it
-    foreign: Foreign  # what they run recctl with
-
-
-@pytest.fixture
-def admins(foreign: Foreign) -> Iterator[Admins]:
-    """A fresh admin group, two members and one outsider (removed again, whatever happens)."""
-    tools.need("useradd", "groupadd", "userdel", "groupdel")
-    tag = secrets.token_hex(3)
-    group = f"recd-test-admin-{tag}"
-    names = {who: f"recdt-{who}-{tag}" for who in ("alice", "bob", "eve")}
-    users: list[str] = []
-    group_made = False
-    try:
-        _run("groupadd", "--system", group)
-        group_made = True
-        for who, name in names.items():
-            member = ["-G", group] if who != "eve" else []
-            _run("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                 *member, name)  # fmt: skip
-            users.append(name)
-        gid = grp.getgrnam(group).gr_gid
-
-        def account(who: str) -> Account:
-            pw = pwd.getpwnam(names[who])
-            extra = (gid,) if who != "eve" else ()
-            return Account(pw.pw_name, pw.pw_uid, pw.pw_gid, extra)
-
-        yield Admins(group, account("alice"), account("bob"), account("eve"), foreign)
-    finally:
-        for name in users:
-            subprocess.run(["userdel", name], capture_output=True, check=False, timeout=60)
-            with contextlib.suppress(KeyError):  # a user group userdel left behind
-                grp.getgrnam(name)
-                subprocess.run(["groupdel", name], capture_output=True, check=False, timeout=60)
-        if group_made:
-            subprocess.run(["groupdel", group], capture_output=True, check=False, timeout=60)
-
-
-@pytest.fixture
-def shared() -> Iterator[Path]:
-    """A directory other users can pass through (the socket and request files live here)."""
-    path = Path(tempfile.mkdtemp(prefix="recd-legal-"))
-    path.chmod(0o711)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.mark.root

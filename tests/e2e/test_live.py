@@ -39,7 +39,6 @@ from tests.e2e.helpers import (
     catalogued,
     check_consistent,
     env,
-    free_port,
     kill_daemon,
     recctl,
     scrape,
@@ -51,6 +50,7 @@ from tests.e2e.helpers import (
     write_licence,
 )
 from tests.fakes import NotifyListener
+from tests.tools import free_port
 
 LS_FIELDS = {"id", "source", "location", "licence", "started", "deadline", "size", "held", "state"}
 STATUS_FIELDS = {"version", "mode", "recordings", "next_deadline", "breaker", "clock_guard"}

@@ -23,12 +23,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from recd.adapters.auditlog.log import FileAuditLog
 from recd.core.audit import AuditDraft, canonical_json
-from recd.core.model import recording_id
 from tests.e2e.helpers import (
+    age,
     audit_entries,
+    ctl,
+    held_and_due,
     kill_daemon,
+    place,
+    rebuilt,
     recctl,
     recd,
+    rid,
     running,
     start_daemon,
     wait_swept,
@@ -42,51 +47,10 @@ from tests.keys import key_text, signed
 Completed = subprocess.CompletedProcess[str]
 
 
-def ctl(sock: Path, *args: str) -> Completed:
-    done = recctl("--socket", str(sock), *args)
-    assert done.returncode == 0, done.stderr
-    return done
-
-
-def place(sock: Path, *scope: str) -> str:
-    placed = ctl(sock, "hold", "place", "--licence", "L1", "--case", "CASE-1",
-                 "--reason", "court order", *scope)  # fmt: skip
-    hold = placed.stdout.strip()
-    assert hold.startswith("H-"), placed.stdout
-    return hold
-
-
-def age(base: Path, relpath: str, days: float) -> None:
-    """Set a recording's start (its mtime) ``days`` back: 30 days make it due."""
-    stamp = (datetime.now(UTC) - timedelta(days=days)).timestamp()
-    os.utime(base / "recordings" / relpath, (stamp, stamp))
-
-
-def rid(relpath: str) -> str:
-    return recording_id("pbx", relpath)
-
-
-def held_and_due(base: Path, listener: NotifyListener) -> tuple[Path, str]:
-    """An estate with L1/held.wav held (placed through a real daemon while not yet due) and
-    L1/other.wav, both then made due; the config and the hold's id."""
-    config = write_estate_with_grace(base)
-    write_recording(base, "L1/held.wav", age_days=5)
-    write_recording(base, "L1/other.wav", age_days=5)
-    with running(config, base, listener) as sock:
-        hold = place(sock, "--recording", rid("L1/held.wav"))
-    age(base, "L1/held.wav", 40)
-    age(base, "L1/other.wav", 40)
-    return config, hold
-
-
 def once(config: Path) -> Completed:
     done = recd("--once", "--config", str(config))
     assert done.returncode == 0, done.stderr
     return done
-
-
-def rebuilt(base: Path) -> list[dict[str, Any]]:
-    return [e["details"] for e in audit_entries(base) if e["action"] == "catalogue.rebuilt"]
 
 
 def utc(when: datetime) -> str:

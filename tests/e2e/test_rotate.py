@@ -16,7 +16,6 @@ import pytest
 
 from recd.core.model import recording_id
 from tests.e2e.helpers import (
-    free_port,
     kill_daemon,
     recctl,
     recd,
@@ -28,6 +27,7 @@ from tests.e2e.helpers import (
     write_recording,
 )
 from tests.fakes import NotifyListener
+from tests.tools import free_port
 
 DUE = 520  # erased recordings: an intent and a done entry each, 256 a batch: 4 segments
 

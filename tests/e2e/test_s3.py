@@ -19,7 +19,6 @@ from tests import tools
 from tests.e2e.helpers import (
     audit_entries,
     env,
-    free_port,
     recctl,
     scrape,
     start_daemon,
@@ -28,6 +27,7 @@ from tests.e2e.helpers import (
 )
 from tests.fakes import NotifyListener
 from tests.s3server import s3_client
+from tests.tools import free_port
 
 CONFIG = """\
 [daemon]

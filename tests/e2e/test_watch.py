@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from recd.protocol import Request
 from tests.adapters.local.watchproc import overflow_queue
 from tests.e2e.helpers import env, recctl, write_estate
 from tests.fakes import NotifyListener
+from tests.tools import free_port
 
 WAIT = 60.0  # seconds; only ever reached when a test fails
 LISTED_WITHIN = 5.0  # seconds from a file's close to its being listed (SPEC: within a second)
@@ -78,13 +78,6 @@ def listener(tmp_path: Path) -> Iterator[Notifications]:
     notifications = Notifications(tmp_path / "notify")
     yield notifications
     notifications.close()
-
-
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Recd:

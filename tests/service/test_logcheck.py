@@ -301,8 +301,12 @@ def test_after_a_rotation_a_change_in_the_live_log_before_the_checkpoint_is_foun
     live = tmp_path / "audit.log"
     data = live.read_bytes()
     at = data.index(b'"H', len(data) // 3)
+    line = data[data.rfind(b"\n", 0, at) + 1 : data.index(b"\n", at)]
+    changed = json.loads(line)["seq"]
     live.write_bytes(data[:at] + b'"h' + data[at + 2 :])  # one entry's subject changed
     log = FileAuditLog.open(live, parse_time(T0), AuditSettings(rotate_size=64 << 10))
     found = check_chain("audit.log", log, state.checkpoint)
-    assert found.problem is not None
+    assert found.problem is not None, "the change before the checkpoint went unseen"
+    assert (found.problem.kind, found.problem.details["bad_seq"]) == ("chain", changed)
+    assert found.problem.text.startswith(f"audit.log: entry {changed} does not verify")
     log.close()

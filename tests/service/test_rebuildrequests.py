@@ -44,9 +44,10 @@ def rebuilt_runtime(estate: Estate) -> tuple[Runtime, Rebuilt]:
     (estate.base / "state" / "catalog.db").unlink()
     rt = estate.runtime()
     rebuilding = rebuilder(rt)
-    assert rebuilding.restore() is not None
+    restored = rebuilding.restore()
+    assert restored is not None and restored.why == "missing"
     done = rebuilding.record()
-    assert done is not None
+    assert done is not None and done.why == "missing"
     scan_all(rt)
     return rt, done
 

@@ -345,7 +345,7 @@ def test_an_unreachable_store_fails_the_poll_and_the_sweep_tries_again_later(
 ) -> None:
     from dataclasses import replace
 
-    from tests.e2e.helpers import free_port
+    from tests.tools import free_port
 
     put(client, bucket(estate), f"{OLD}1.wav", b"due")
     assert scan_all(rt)

@@ -238,7 +238,10 @@ def test_facts_are_none_where_a_scan_yields_nothing(
         "d/e/f.wav",  # deeper than a scan goes
     ]:  # fmt: skip
         assert src.facts(relpath) is None, relpath
-    assert src.facts("a.wav") is not None
+    st = (root / "a.wav").stat()
+    found = src.facts("a.wav")
+    assert found is not None
+    assert (found.relpath, found.ino, found.size) == ("a.wav", st.st_ino, st.st_size)
     assert {f.relpath for f in src.scan()} == {"a.wav"}
 
 

@@ -7,6 +7,7 @@ no file descriptor leaked.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import resource
@@ -14,11 +15,11 @@ import shutil
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -40,11 +41,10 @@ from recd.ports.eraser import (
     PreparedErase,
     Refused,
 )
+from tests.adapters.local.helpers import LATER, OVERWRITE, TEMP, erase_one, ident, touch
 
-OVERWRITE = Decision(Action.ERASE, EraseMethod.OVERWRITE, True)
+FS_IOC_FIEMAP = 0xC020660B  # linux/fs.h: the ioctl that maps a file's extents
 UNLINK = Decision(Action.ERASE, EraseMethod.UNLINK, False, "btrfs copy-on-write")
-TEMP = ".recd-erase-0123456789abcdef"
-LATER = datetime.now(UTC) + timedelta(hours=1)
 
 
 @pytest.fixture(autouse=True)
@@ -58,31 +58,6 @@ def no_fd_leaks() -> Iterator[None]:
 def eraser(root: Path) -> Iterator[LocalEraser]:
     with LocalEraser(root, chunk_size=64 * 1024) as e:
         yield e
-
-
-def touch(path: Path, data: bytes = b"recording") -> os.stat_result:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path.stat()
-
-
-def ident(st: os.stat_result) -> tuple[int, int, int]:
-    return st.st_dev, st.st_ino, st.st_size
-
-
-def erase_one(
-    e: LocalEraser,
-    relpath: str,
-    st: os.stat_result,
-    decision: Decision = OVERWRITE,
-    *,
-    pattern: ErasePattern = ErasePattern.ZEROS,
-    verify: bool = False,
-) -> EraseResult:
-    with e.prepare(relpath, *ident(st)) as p:
-        result = e.erase(p, decision, pattern=pattern, verify=verify, temp_name=TEMP)
-    e.sync()
-    return result
 
 
 @pytest.fixture
@@ -177,19 +152,33 @@ def test_filesystem_names() -> None:
     assert filesystem_name(0x1234) == "unknown-0x1234"
 
 
-def test_fragmented_file_extents_are_walked_in_batches(root: Path, eraser: LocalEraser) -> None:
+def test_fragmented_file_extents_are_walked_in_batches(
+    root: Path, eraser: LocalEraser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file of 192 extents is mapped 64 extents per FIEMAP call (bounded memory for a
+    fragmented multi-gigabyte file), each call starting where the last extent seen ended."""
     path = root / "a.wav"
     with path.open("wb") as f:
-        for i in range(3 * probes.FIEMAP_BATCH):  # a data block every other block: many extents
+        for i in range(3 * 64):  # a data block every other block: one extent each
             f.seek(i * 8192)
             f.write(b"x" * 4096)
         f.flush()
         os.fsync(f.fileno())
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        assert probes.shared_extents(fd) in (False, None)  # None where FIEMAP is unsupported
-    finally:
-        os.close(fd)
+    starts: list[int] = []  # fm_start of each FIEMAP call
+    real = fcntl.ioctl
+
+    def ioctl(fd: int, request: int, arg: Any = 0, mutate: bool = True) -> Any:
+        if request == FS_IOC_FIEMAP:
+            starts.append(struct.unpack_from("=Q", arg)[0])
+        return real(fd, request, arg, mutate)
+
+    monkeypatch.setattr(fcntl, "ioctl", ioctl)
+    with eraser.prepare("a.wav", *ident(path.stat())) as p:
+        shared = p.facts.shared_extents
+    if shared is None:
+        pytest.skip(f"FIEMAP is not supported on {root}'s filesystem")
+    assert shared is False
+    assert starts == [0, 63 * 8192 + 4096, 127 * 8192 + 4096]
 
 
 # -- symlinks, swaps, special files ---------------------------------------------------------
@@ -533,16 +522,38 @@ def test_erase_rejects_what_it_cannot_do(root: Path, eraser: LocalEraser) -> Non
 # -- sync, close, locate, recovery ----------------------------------------------------------
 
 
-def test_sync_flushes_each_touched_directory_once(root: Path) -> None:
+def directory_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The (device, inode) of every directory fsynced from now on, in call order (files
+    fsynced are left out). Nothing on a live filesystem shows that an fsync happened, so the
+    calls themselves are watched; each still reaches the real ``os.fsync``."""
+    synced: list[tuple[int, int]] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            synced.append((st.st_dev, st.st_ino))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced
+
+
+def test_sync_flushes_each_touched_directory_once(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sts = {rel: touch(root / rel) for rel in ("a/1.wav", "a/2.wav", "b/3.wav")}
+    dirs = {(st.st_dev, st.st_ino) for st in (os.stat(root / "a"), os.stat(root / "b"))}
+    synced = directory_fsyncs(monkeypatch)
     with LocalEraser(root) as e:
         for rel, st in sts.items():
             with e.prepare(rel, *ident(st)) as p:
                 e.erase(p, UNLINK, pattern=ErasePattern.ZEROS, verify=False, temp_name=TEMP)
-        assert len(e._dirty) == 2
+        assert synced == [], "flushed before sync: once per erase, not once per batch"
         e.sync()
-        assert e._dirty == {}
+        assert sorted(synced) == sorted(dirs)  # each directory once, the root untouched
         e.sync()  # nothing to do
+        assert sorted(synced) == sorted(dirs)
 
 
 def test_close_releases_unsynced_directories(root: Path) -> None:

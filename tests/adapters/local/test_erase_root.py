@@ -14,7 +14,6 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,13 +24,11 @@ from recd.core.erasure import Action, Decision, EraseSettings, decide
 from recd.core.model import EraseMethod, ErasePattern, OnIneffective
 from recd.ports.eraser import EraseError, Refused
 from tests import tools
-from tests.adapters.local.test_erase import ident, touch
+from tests.adapters.local.helpers import LATER, TEMP, erase_as_decided, ident, marker, touch
 from tests.adapters.loopfs import Mounts, physical_extents
 
 pytestmark = pytest.mark.root
 
-TEMP = ".recd-erase-feedfacecafebeef"
-LATER = datetime.now(UTC) + timedelta(hours=1)
 NOBODY = 65534
 
 
@@ -48,26 +45,6 @@ def as_uid(uid: int) -> Iterator[None]:
         yield
     finally:
         os.seteuid(0)
-
-
-def marker(name: str) -> bytes:
-    return f"<RECD-MARKER-{name}-{os.urandom(8).hex()}>".encode()
-
-
-def erase_as_decided(
-    e: LocalEraser,
-    relpath: str,
-    st: os.stat_result,
-    settings: EraseSettings,
-    pattern: ErasePattern = ErasePattern.ZEROS,
-) -> tuple[Decision, EraseResult | None]:
-    with e.prepare(relpath, *ident(st)) as p:
-        decision = decide(p.facts, settings, LATER)
-        if decision.action is not Action.ERASE:
-            return decision, None
-        result = e.erase(p, decision, pattern=pattern, verify=True, temp_name=TEMP)
-    e.sync()
-    return decision, result
 
 
 # -- ext4: the data is gone from the raw device ---------------------------------------------

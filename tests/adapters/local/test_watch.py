@@ -322,7 +322,9 @@ def test_a_failing_sink_is_logged_and_watching_goes_on(
         w.stop()
     assert seen == ["a.wav", "b.wav"]
     assert caplog.messages == ["watch pbx: the event sink failed on changed a.wav"]
-    assert caplog.records[0].exc_info is not None
+    exc_info = caplog.records[0].exc_info  # logged with its traceback
+    assert exc_info is not None
+    assert (exc_info[0], str(exc_info[1])) == (ValueError, "catalogue full")
 
 
 def test_root_removed_degrades_and_asks_for_a_reconciliation(

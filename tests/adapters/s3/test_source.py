@@ -14,7 +14,6 @@ import hashlib
 import io
 import random
 import re
-import socket
 import threading
 import time
 from collections import Counter
@@ -43,6 +42,7 @@ from recd.core.objects import BucketState
 from recd.ports.eraser import EraseError, EraseJob, EraseTarget, Gone, Refused
 from recd.ports.source import ScanTotals
 from tests.s3server import BucketKind, bucket_name, dummy_credentials, s3_client
+from tests.tools import free_port
 
 ERASE = Decision(Action.ERASE, EraseMethod.S3_DELETE, False, OBJECT_STORE)
 NOWHERE = "http://127.0.0.1:9"  # Stubber clients never connect
@@ -260,10 +260,7 @@ def test_scan_of_a_missing_bucket_is_one_line(client) -> None:
 
 
 def test_unreachable_endpoint_is_one_line(aws_credentials) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again: nothing listens there
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{free_port()}"  # closed again: nothing listens there
     client = make_client(config("calls", url), max_attempts=0)  # no retries: no backoff
     with pytest.raises(S3Error) as caught:
         list(S3Source("archive", config("calls", url), client).scan())

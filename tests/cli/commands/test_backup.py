@@ -28,8 +28,9 @@ from recd.errors import ExitCode
 from recd.ports.records import AuditMark
 from recd.protocol import Reply
 from tests.adapters.loopfs import Mounts
-from tests.daemon.admin.test_dispatch import Live, estate  # noqa: F401 (fixture)
+from tests.daemon.admin.helpers import Live, three_recordings
 from tests.estate import Estate
+from tests.fakes import FakeClock
 from tests.fulldisk import fill
 
 WHEN = datetime(2026, 12, 1, tzinfo=UTC)
@@ -340,13 +341,18 @@ def test_backup_arguments_that_make_no_sense_are_a_usage_error(
 
 
 # --- recctl backup DIR: what fails while it writes -----------------------------------------------
-# Against a daemon started in-process (tests/daemon/admin/test_dispatch.py's Live: its loop on
+# Against a daemon started in-process (tests/daemon/admin/helpers.py's Live: its loop on
 # a thread, a real socket), recctl run in-process so that a failure can be made to happen at
 # its moment.
 
 
 @pytest.fixture
-def live(estate: Estate) -> Iterator[Live]:  # noqa: F811
+def estate(tmp_path: Path, fake_clock: FakeClock) -> Estate:
+    return three_recordings(tmp_path, fake_clock)
+
+
+@pytest.fixture
+def live(estate: Estate) -> Iterator[Live]:
     running = Live(estate)
     yield running
     running.close()

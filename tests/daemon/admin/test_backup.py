@@ -27,14 +27,20 @@ from recd.core.backup import audit_order
 from recd.daemon.admin.backup import REMEMBERED
 from recd.protocol import ErrorKind, Reply, Request
 from tests.adapters.loopfs import Mounts
-from tests.daemon.admin.test_dispatch import Live, estate  # noqa: F401 (fixture)
-from tests.e2e.test_backup import write_chain
+from tests.auditchains import write_chain
+from tests.daemon.admin.helpers import Live, three_recordings
 from tests.estate import Estate
+from tests.fakes import FakeClock
 from tests.fulldisk import audit_on, fill, pad_to_page_end
 
 
 @pytest.fixture
-def live(estate: Estate) -> Iterator[Live]:  # noqa: F811
+def estate(tmp_path: Path, fake_clock: FakeClock) -> Estate:
+    return three_recordings(tmp_path, fake_clock)
+
+
+@pytest.fixture
+def live(estate: Estate) -> Iterator[Live]:
     running = Live(estate)
     yield running
     running.close()
@@ -216,7 +222,7 @@ def mounts(tmp_path: Path) -> Iterator[Mounts]:
 
 @pytest.mark.root
 def test_a_state_directory_out_of_inodes_refuses_the_backup(
-    estate: Estate,  # noqa: F811
+    estate: Estate,
     mounts: Mounts,
 ) -> None:
     state = estate.config.daemon.state_dir
@@ -241,7 +247,7 @@ def test_a_state_directory_out_of_inodes_refuses_the_backup(
 @pytest.mark.root
 def test_the_audit_entry_not_written_is_said_and_the_backup_stays_whole(
     tmp_path: Path,
-    estate: Estate,  # noqa: F811
+    estate: Estate,
     mounts: Mounts,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,42 +15,14 @@ from recd.cli.client import call
 from recd.core.safety import SafetySettings
 from recd.daemon.loop import Daemon
 from recd.protocol import ErrorKind, RemoteError, Request
+from tests.daemon.admin.helpers import Live, three_recordings
 from tests.estate import Estate
 from tests.fakes import FakeClock
 
 
-class Live:
-    def __init__(self, estate: Estate) -> None:
-        self.estate = estate
-        self.daemon = Daemon(estate.config, estate.clock, Notifier(None))
-        self.daemon.start()
-        self.thread = threading.Thread(target=self._loop)
-        self.thread.start()
-
-    def _loop(self) -> None:
-        while not self.daemon.stopping:
-            self.daemon.step(self.daemon.next_event())
-
-    def ask(self, command: str, **args: Any) -> Any:
-        return call(self.estate.config.daemon.socket, Request(command, args)).unwrap()
-
-    def close(self) -> None:
-        self.daemon.handle_signal(15, None)
-        self.thread.join()
-        try:
-            # Nothing may be left past its deadline unless a test blocks erasure on purpose.
-            assert self.daemon.snapshot().overdue == 0
-        finally:
-            self.daemon.stop()
-
-
 @pytest.fixture
 def estate(tmp_path: Path, fake_clock: FakeClock) -> Estate:
-    e = Estate(tmp_path, fake_clock)
-    e.write("L1/20261110120000_a.wav", age_days=10)  # the name says when it started
-    e.write("L2/b.wav", age_days=5)
-    e.write("unknown/c.wav", age_days=1)
-    return e
+    return three_recordings(tmp_path, fake_clock)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ real socket (the caller is this test's uid). Two different uids are in tests/e2e
 
 from __future__ import annotations
 
-import base64
 import grp
 import io
 import json
@@ -18,43 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from recd.cli.client import call
 from recd.cli.main import main as recctl
-from recd.config.load import Licence
-from recd.config.types import Agent
 from recd.core.model import recording_id
-from recd.core.periods import parse_period
-from recd.core.signatures import signed_bytes
 from recd.log import UTCFormatter
 from recd.protocol import ErrorKind, RemoteError, Request
-from tests.daemon.admin.test_dispatch import Live
+from tests.daemon.admin.helpers import Live, legal_estate, signed_request
 from tests.estate import Estate
 from tests.fakes import FakeClock
 
 #: Who the tests run as: the actor recd records for their commands.
 ME = pwd.getpwuid(os.geteuid()).pw_name
-
-KEY = Ed25519PrivateKey.generate()
-RAW = KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-
-def legal_estate(tmp_path: Path, clock: FakeClock) -> Estate:
-    """L1 (two-person) and L2 of ``Estate``, and L3, whose requests its agent Jane signs."""
-    e = Estate(tmp_path, clock)
-    licences = dict(e.config.licences)
-    licences["L3"] = Licence(
-        "L3", "Three", parse_period("30d"), tmp_path / "l3.toml", "signature",
-        (Agent("Jane Doe", "dpo@three.example", RAW),),
-    )  # fmt: skip
-    e.configure(licences=licences)
-    for n in range(3):
-        e.write(f"L3/s{n}.wav", age_days=1, data=b"x" * (n + 1))
-    e.write("L1/a.wav", age_days=40)  # due: erased at start unless held... it is erased
-    e.write("L1/b.wav", age_days=10)
-    return e
 
 
 @pytest.fixture
@@ -67,25 +41,6 @@ def live(estate: Estate) -> Iterator[Live]:
     running = Live(estate)
     yield running
     running.close()
-
-
-def signed_request(request_id: str = "R-1", **scope: Any) -> dict[str, Any]:
-    doc = {
-        "request_id": request_id,
-        "licence": "L3",
-        "requested_by": {"name": "Jane Doe", "email": "dpo@three.example", "role": "DPO"},
-        "received": "2026-11-20T10:00:00Z",
-        "reason": "data subject request",
-        "evidence": "letter 77",
-        "scope": scope or {"all": True},
-    }
-    signature = KEY.sign(signed_bytes(doc))
-    return doc | {
-        "signature": {
-            "key": "ed25519:" + base64.b64encode(RAW).decode(),
-            "value": base64.b64encode(signature).decode(),
-        }
-    }
 
 
 def error(live: Live, command: str, **args: Any) -> tuple[ErrorKind, str]:
