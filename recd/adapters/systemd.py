@@ -43,8 +43,9 @@ class Notifier:
             if not self._failed:
                 logger.error(
                     "cannot notify systemd at %s: %s (further failures are not logged)",
-                    self.address, os_reason(exc),
-                )  # fmt: skip
+                    self.address,
+                    os_reason(exc),
+                )
             self._failed = True
             return False
         if self._failed:

@@ -30,9 +30,15 @@ _SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _SOURCE_TYPES: tuple[SourceType, ...] = ("directory", "s3")
 _DIRECTORY_KEYS = ("path",)
 _S3_KEYS = (
-    "bucket", "prefix", "endpoint_url", "region", "poll", "metadata", "mirror_legal_holds",
+    "bucket",
+    "prefix",
+    "endpoint_url",
+    "region",
+    "poll",
+    "metadata",
+    "mirror_legal_holds",
     "bypass_governance",
-)  # fmt: skip
+)
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _GROUPS = ("licence", "started", "call_id", "extension", "caller", "callee")
 _STRPTIME_DIRECTIVES = frozenset("aAbBcdfGHIjmMpSuUVwWxXyYzZ%")

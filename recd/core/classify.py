@@ -327,8 +327,14 @@ def parse_started(text: str, fmt: str | None, tz: tzinfo) -> datetime:
         raise InvalidValue(f"{_quote(text)} is out of range as a start time") from None
 
 
-_FAST_DIRECTIVES = {"Y": r"(\d{4})", "m": r"(\d{2})", "d": r"(\d{2})", "H": r"(\d{2})",
-                    "M": r"(\d{2})", "S": r"(\d{2})"}  # fmt: skip
+_FAST_DIRECTIVES = {
+    "Y": r"(\d{4})",
+    "m": r"(\d{2})",
+    "d": r"(\d{2})",
+    "H": r"(\d{2})",
+    "M": r"(\d{2})",
+    "S": r"(\d{2})",
+}
 
 
 @functools.lru_cache(maxsize=64)

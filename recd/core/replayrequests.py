@@ -401,8 +401,13 @@ def _erase(requests: dict[str, RequestRecord], entry: AuditEntry) -> None:
 #: version and delete marker deleted (data versions with their SHA-256), the counts, and the
 #: confirmation listing's result.
 OBJECT_DETAILS = (
-    "bucket", "key", "versions", "deleted_versions", "deleted_delete_markers", "confirmed",
-)  # fmt: skip
+    "bucket",
+    "key",
+    "versions",
+    "deleted_versions",
+    "deleted_delete_markers",
+    "confirmed",
+)
 
 
 def object_part(d: Mapping[str, Any]) -> dict[str, Any] | None:

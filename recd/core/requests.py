@@ -40,8 +40,15 @@ KEY_PREFIX = "ed25519:"
 _TIME_EXAMPLE = "2026-11-20T10:00:00Z"
 
 _TOP_KEYS = (
-    "request_id", "licence", "requested_by", "received", "reason", "evidence", "scope", "signature",
-)  # fmt: skip
+    "request_id",
+    "licence",
+    "requested_by",
+    "received",
+    "reason",
+    "evidence",
+    "scope",
+    "signature",
+)
 _REQUESTER_KEYS = ("name", "email", "role")
 _SCOPE_KEYS = ("recordings", "call_ids", "party", "from", "to")
 _REQUEST_SCOPE_KEYS = (*_SCOPE_KEYS, "all")

@@ -102,6 +102,8 @@ class ClockGuard:
         self.problem = None
         logger.warning(
             "wall clock %s confirmed by %s%s",
-            format_human_time(reading.wall), actor, "" if ended is None else ": erasing resumes",
-        )  # fmt: skip
+            format_human_time(reading.wall),
+            actor,
+            "" if ended is None else ": erasing resumes",
+        )
         return reading.wall, ended

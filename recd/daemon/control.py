@@ -168,9 +168,13 @@ class ControlServer:
                 self.admin_group,
             )
         self._server = BoundedServer(
-            sock, _AdminEndpoint(self), self.limits, workers=WORKERS, count=self._count,
+            sock,
+            _AdminEndpoint(self),
+            self.limits,
+            workers=WORKERS,
+            count=self._count,
             thread_name="recd-control",
-        )  # fmt: skip
+        )
         self._server.start()
         logger.info("admin socket listening at %s", self.path)
 

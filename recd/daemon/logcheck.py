@@ -92,5 +92,6 @@ class LogCheck:
             logger.warning(
                 "the catalogue's audit mark stays at entry %s until recd restarts (an admin "
                 "command failed: %s); the start then replays the entries after it",
-                self._marked, failure,
-            )  # fmt: skip
+                self._marked,
+                failure,
+            )

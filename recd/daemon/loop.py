@@ -108,9 +108,14 @@ class Daemon:
         self.logcheck = LogCheck(clock)
         self.runs = RequestRuns(self.requests, self._urgent)
         self.scans = Scans(
-            lambda: self.runtime, clock, notifier, heartbeat=self._heartbeat,
-            telemetry=self.endpoints.telemetry, changed=self._publish, scanned=self._scanned,
-        )  # fmt: skip
+            lambda: self.runtime,
+            clock,
+            notifier,
+            heartbeat=self._heartbeat,
+            telemetry=self.endpoints.telemetry,
+            changed=self._publish,
+            scanned=self._scanned,
+        )
         parts = (self.guard, self.logcheck, self.outage)  # what opening the state sets
         self.opening = Opening(clock, notifier, roots, parts, self._audit_failed)
 
@@ -441,23 +446,18 @@ class Daemon:
         return self.scans.scan_sources(names)
 
     def release_breaker(self, licence: str, actor: str) -> int:
-        rt = self.runtime
-        released = breakers.release_breaker(
-            rt.catalogue, rt.audit, licence, actor, self.clock.now()
-        )
+        rt, now = self.runtime, self.clock.now()
+        released = breakers.release_breaker(rt.catalogue, rt.audit, licence, actor, now)
         self.sweeps.needed = True
         return released.due
 
     def holds(self) -> Holds:
-        rt = self.runtime
-        return Holds(self.config, rt.catalogue, rt.audit, self.clock)
+        return Holds(self.config, self.runtime.catalogue, self.runtime.audit, self.clock)
 
     def requests(self) -> Requests:
         rt = self.runtime
-        return Requests(
-            self.config, rt.catalogue, rt.audit, self.clock, rt.erasers, self.endpoints.telemetry(),
-            reindex=self.scans.reindex,
-        )  # fmt: skip
+        ports = (rt.catalogue, rt.audit, self.clock, rt.erasers, self.endpoints.telemetry())
+        return Requests(self.config, *ports, reindex=self.scans.reindex)
 
     def holds_changed(self) -> None:
         mirror_holds(self.runtime, self.clock, self._heartbeat)

@@ -227,9 +227,13 @@ class Metrics:
         listener = listen_tcp(listen)
         endpoint = WsgiEndpoint("metrics", make_wsgi_app(self.registry))
         self._running = BoundedServer(
-            listener, endpoint, limits, workers=HTTP_WORKERS, thread_name="recd-metrics",
+            listener,
+            endpoint,
+            limits,
+            workers=HTTP_WORKERS,
+            thread_name="recd-metrics",
             count=lambda reason: self.connection_refused("metrics", reason),
-        )  # fmt: skip
+        )
         self._running.start()
 
     @property

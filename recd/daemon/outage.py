@@ -121,8 +121,9 @@ class AuditOutage:
             self.rebuild = None
         logger.warning(
             "audit log writable again after %d failed appends since %s: erasing resumes",
-            self._failures, format_human_time(since),
-        )  # fmt: skip
+            self._failures,
+            format_human_time(since),
+        )
         self.problem, self._since, self._failures = None, None, 0
         rt = runtime
         Recovery(rt.config, rt.catalogue, rt.audit, self.clock, rt.erasers).run()

@@ -54,9 +54,14 @@ def daemon_state(
         )
     clock, audit, log = problems
     return DaemonState(
-        previous.started, os.getpid(), None if clock is None else clock.text, tuple(sources),
-        audit, log, None if clock is None else clock.reason,
-    )  # fmt: skip
+        previous.started,
+        os.getpid(),
+        None if clock is None else clock.text,
+        tuple(sources),
+        audit,
+        log,
+        None if clock is None else clock.reason,
+    )
 
 
 def _objects(runtime: Runtime | None, name: str) -> S3Totals | None:

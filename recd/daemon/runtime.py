@@ -134,8 +134,10 @@ def _private_dir(path: Path) -> None:
     os.chmod(path, mode & _DIR_MODE)
     logger.warning(
         "state directory %s was mode %04o, open to every local user; set it to %04o",
-        path, mode, mode & _DIR_MODE,
-    )  # fmt: skip
+        path,
+        mode,
+        mode & _DIR_MODE,
+    )
 
 
 def _tighten(path: Path, allowed: int) -> None:
@@ -149,8 +151,10 @@ def _tighten(path: Path, allowed: int) -> None:
     os.chmod(path, mode & allowed)  # a regular file just lstat-ed, in recd's own directory
     logger.warning(
         "state file %s was mode %04o, readable by others; tightened it to %04o",
-        path, mode, mode & allowed,
-    )  # fmt: skip
+        path,
+        mode,
+        mode & allowed,
+    )
 
 
 def catalogue_found(path: Path) -> str | None:
@@ -172,9 +176,14 @@ def rebuilder(
 ) -> rebuild.Rebuild:
     """The catalogue checked against the audit log, and rebuilt or replayed from it."""
     return rebuild.Rebuild(
-        runtime.config, runtime.catalogue, runtime.audit, runtime.clock,
-        runtime.catalogue_found, progress, runtime.found_details,
-    )  # fmt: skip
+        runtime.config,
+        runtime.catalogue,
+        runtime.audit,
+        runtime.clock,
+        runtime.catalogue_found,
+        progress,
+        runtime.found_details,
+    )
 
 
 def open_catalogue(
@@ -205,8 +214,10 @@ def open_catalogue(
     logger.error(
         "%s: the catalogue is corrupt (%s); moved it aside as %s and started a new one, "
         "rebuilt from the sources and the audit log before anything is erased",
-        path, corrupt.problem, aside.name,
-    )  # fmt: skip
+        path,
+        corrupt.problem,
+        aside.name,
+    )
     prepare_state(state)  # the new file 0600, as the first one
     details = {"aside": aside.name, "error": corrupt.problem}
     return build.open_catalogue_file(path), rebuild.CORRUPT, details
@@ -283,13 +294,18 @@ def report_buckets(runtime: Runtime) -> None:
         except OSError as exc:
             logger.warning(
                 "source %s: cannot read the settings of bucket %s: %s (polls will tell)",
-                s.name, s.bucket, os_reason(exc),
-            )  # fmt: skip
+                s.name,
+                s.bucket,
+                os_reason(exc),
+            )
             continue
         for warning, line in bucket_report(
-            s.name, s.bucket, state, mirror_legal_holds=s.mirror_legal_holds,
+            s.name,
+            s.bucket,
+            state,
+            mirror_legal_holds=s.mirror_legal_holds,
             bypass_governance=s.bypass_governance,
-        ):  # fmt: skip
+        ):
             logger.log(logging.WARNING if warning else logging.INFO, "%s", line)
 
 
@@ -404,17 +420,26 @@ def _once(
     rebuilding.record()
     if acknowledge is not None:
         rebuild.acknowledge(
-            runtime.catalogue, runtime.audit, rebuilding.path, found, acknowledge.actor,
-            acknowledge.reason or "", clock.now(),
-        )  # fmt: skip
+            runtime.catalogue,
+            runtime.audit,
+            rebuilding.path,
+            found,
+            acknowledge.actor,
+            acknowledge.reason or "",
+            clock.now(),
+        )
     Recovery(config, runtime.catalogue, runtime.audit, clock, runtime.erasers).run()
     apply_policies(config, runtime.catalogue)
     report_buckets(runtime)
     scanned = scan_all(runtime)
     report = Sweeper(
-        config, runtime.catalogue, runtime.audit, clock, runtime.erasers,
+        config,
+        runtime.catalogue,
+        runtime.audit,
+        clock,
+        runtime.erasers,
         reindex=functools.partial(reindex, runtime),
-    ).run()  # fmt: skip
+    ).run()
     rebuilding.mark()  # every decision of this run is in the catalogue and the log
     return report, scanned
 

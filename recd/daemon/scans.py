@@ -67,9 +67,14 @@ class Scans:
 
         self._index_errors.telemetry = self._telemetry()
         return Indexer(
-            rt.config, configs[name], source, rt.catalogue, rt.tag_reader, progress,
+            rt.config,
+            configs[name],
+            source,
+            rt.catalogue,
+            rt.tag_reader,
+            progress,
             self._index_errors,
-        )  # fmt: skip
+        )
 
     def index_events(self, events: Mapping[str, SourceEvents]) -> bool:
         """Index what the watchers saw, per source; True when a recording indexed is due."""

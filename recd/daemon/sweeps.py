@@ -98,9 +98,14 @@ class Sweeps:
         self.needed = False
         rt = runtime
         sweeper = DaemonSweeper(
-            rt.config, rt.catalogue, rt.audit, self.clock, rt.erasers,
-            telemetry=telemetry, reindex=reindex,
-        )  # fmt: skip
+            rt.config,
+            rt.catalogue,
+            rt.audit,
+            self.clock,
+            rt.erasers,
+            telemetry=telemetry,
+            reindex=reindex,
+        )
         # File events (our own erasures make some) wait for the sweep; signals and admin
         # commands do not.
         report = sweeper.run(should_stop=self._urgent)

@@ -174,8 +174,10 @@ class Watching:
             except OSError as exc:  # a directory on the way cannot be read: not "gone"
                 logger.warning(
                     "source %s: cannot look at %s: %s; reconciling its directory",
-                    event.source, event.relpath, os_reason(exc),
-                )  # fmt: skip
+                    event.source,
+                    event.relpath,
+                    os_reason(exc),
+                )
                 parent = event.relpath.rpartition("/")[0]
                 self._reconcile.setdefault(event.source, set()).add(parent)
                 continue

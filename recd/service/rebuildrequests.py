@@ -100,20 +100,45 @@ def check_certificates(requests: Iterable[RequestRecord]) -> tuple[int, list[str
 
 def record_of(stored: StoredRequest, items: Sequence[RequestItem]) -> RequestRecord:
     return RequestRecord(
-        stored.id, stored.licence, str(stored.state), stored.document, stored.digest,
-        stored.info, stored.updated,
-        {i.recording_id: ItemRecord(
-            i.recording_id, str(i.outcome), i.location, i.licence, i.size, i.sha256, i.method,
-            i.effective, i.ineffective_reason, i.time, i.audit_seq, i.holds, i.note, i.s3,
-        ) for i in items},
-    )  # fmt: skip
+        stored.id,
+        stored.licence,
+        str(stored.state),
+        stored.document,
+        stored.digest,
+        stored.info,
+        stored.updated,
+        {
+            i.recording_id: ItemRecord(
+                i.recording_id,
+                str(i.outcome),
+                i.location,
+                i.licence,
+                i.size,
+                i.sha256,
+                i.method,
+                i.effective,
+                i.ineffective_reason,
+                i.time,
+                i.audit_seq,
+                i.holds,
+                i.note,
+                i.s3,
+            )
+            for i in items
+        },
+    )
 
 
 def stored_of(record: RequestRecord) -> StoredRequest:
     return StoredRequest(
-        record.id, record.licence, RequestState(record.state), dict(record.document),
-        record.digest, record.info, record.updated,
-    )  # fmt: skip
+        record.id,
+        record.licence,
+        RequestState(record.state),
+        dict(record.document),
+        record.digest,
+        record.info,
+        record.updated,
+    )
 
 
 def items_of(record: RequestRecord) -> list[RequestItem]:
@@ -124,9 +149,21 @@ def items_of(record: RequestRecord) -> list[RequestItem]:
 
 def item_of(i: ItemRecord) -> RequestItem:
     return RequestItem(
-        i.recording_id, ItemOutcome(i.outcome), i.location, i.licence, i.size, i.sha256,
-        i.method, i.effective, i.ineffective_reason, i.time, i.audit_seq, i.holds, i.note, i.s3,
-    )  # fmt: skip
+        i.recording_id,
+        ItemOutcome(i.outcome),
+        i.location,
+        i.licence,
+        i.size,
+        i.sha256,
+        i.method,
+        i.effective,
+        i.ineffective_reason,
+        i.time,
+        i.audit_seq,
+        i.holds,
+        i.note,
+        i.s3,
+    )
 
 
 def breaker_record(b: Breaker) -> BreakerRecord:

@@ -159,9 +159,13 @@ class Sweeper(EraseUseCase[SweepCatalogue]):
             "mass-deletion breaker%s for %s: %d of its %d recordings are due at once "
             "(limit %.0f%%, at least %d); none of them will be erased until `%s`",
             " would trip (dry-run)" if self.dry_run else " tripped",
-            label, due, total, safety.max_due_fraction * 100, safety.min_breaker_count,
+            label,
+            due,
+            total,
+            safety.max_due_fraction * 100,
+            safety.min_breaker_count,
             self.release_hint.format(licence=label),
-        )  # fmt: skip
+        )
         if self.dry_run:
             return
         self.catalogue.trip_breaker(label, now, due, total)

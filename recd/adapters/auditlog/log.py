@@ -303,8 +303,11 @@ class FileAuditLog(Closing):
             if not self._rotate_failed:
                 logger.warning(
                     "cannot rotate the audit log %s into %s: %s; trying again after the next "
-                    "append", self.path, name, os_reason(exc),
-                )  # fmt: skip
+                    "append",
+                    self.path,
+                    name,
+                    os_reason(exc),
+                )
             self._rotate_failed = True
             return
         old = (self._wfd, self._rfd)
@@ -328,8 +331,10 @@ class FileAuditLog(Closing):
         except OSError as exc:
             logger.warning(
                 "cannot compress audit log segment %s: %s; it stays uncompressed until recd "
-                "starts again", segment, os_reason(exc),
-            )  # fmt: skip
+                "starts again",
+                segment,
+                os_reason(exc),
+            )
             return
         logger.info("audit log segment %s compressed into %s", segment, packed.name)
 
@@ -349,8 +354,11 @@ class FileAuditLog(Closing):
         found = []
         for segment in files.list_segments(self.path):
             st = os.stat(self.path.with_name(segment.name))
-            found.append(Stat(segment.name, segment.first, segment.last, st.st_ino,
-                              st.st_size, st.st_ctime_ns))  # fmt: skip
+            found.append(
+                Stat(
+                    segment.name, segment.first, segment.last, st.st_ino, st.st_size, st.st_ctime_ns
+                )
+            )
         return found
 
     def read_segment(self, name: str) -> Iterator[tuple[AuditEntry, int]]:

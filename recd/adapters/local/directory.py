@@ -155,9 +155,15 @@ class DirectorySource:
                     if name.startswith(ERASE_PREFIX):
                         continue
                     yield FileFacts(
-                        self.name, relpath, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
-                        st.st_nlink, ctime_ns=st.st_ctime_ns,
-                    )  # fmt: skip
+                        self.name,
+                        relpath,
+                        st.st_dev,
+                        st.st_ino,
+                        st.st_size,
+                        st.st_mtime_ns,
+                        st.st_nlink,
+                        ctime_ns=st.st_ctime_ns,
+                    )
                 else:
                     report.skipped_special += 1  # symlinks, FIFOs, sockets, devices
         for name in subdirs:
@@ -230,9 +236,15 @@ class DirectorySource:
         if not stat.S_ISREG(st.st_mode) or st.st_dev != root.dev or mounted:
             return None
         return FileFacts(
-            self.name, relpath, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_nlink,
+            self.name,
+            relpath,
+            st.st_dev,
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_nlink,
             ctime_ns=st.st_ctime_ns,
-        )  # fmt: skip
+        )
 
     def _open_dirs(
         self,

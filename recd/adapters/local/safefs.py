@@ -195,8 +195,11 @@ class Root:
         if not known and name is not None and self.resolved != os.path.abspath(self.path):
             logger.info(
                 "source %s: root %s resolves to %s; recd uses %s and follows no symlink there",
-                name, self.path, self.resolved, self.resolved,
-            )  # fmt: skip
+                name,
+                self.path,
+                self.resolved,
+                self.resolved,
+            )
         with contextlib.suppress(OSError):
             os.close(self.open()[0])
 

@@ -118,9 +118,14 @@ class _Overflow(FileSystemEvent):
 #: The event types recd asks watchdog for; the inotify mask follows from them (no IN_MODIFY,
 #: IN_OPEN, IN_ATTRIB or IN_CLOSE_NOWRITE). ``_Overflow`` adds nothing to the mask.
 EVENT_FILTER: tuple[type[FileSystemEvent], ...] = (
-    FileClosedEvent, FileDeletedEvent, FileMovedEvent,
-    DirCreatedEvent, DirDeletedEvent, DirMovedEvent, _Overflow,
-)  # fmt: skip
+    FileClosedEvent,
+    FileDeletedEvent,
+    FileMovedEvent,
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    _Overflow,
+)
 
 
 class _Inotify(InotifyFD):

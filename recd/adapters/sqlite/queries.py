@@ -80,8 +80,21 @@ def _time(value: int | None) -> datetime | None:
 
 @decodes("holds")
 def row_to_hold(row: tuple[Any, ...]) -> Hold:
-    (hid, licence, case_ref, reason, scope, placed_at, placed_by, until, state, released_at,
-     released_by, release_reason, due_from) = row  # fmt: skip
+    (
+        hid,
+        licence,
+        case_ref,
+        reason,
+        scope,
+        placed_at,
+        placed_by,
+        until,
+        state,
+        released_at,
+        released_by,
+        release_reason,
+        due_from,
+    ) = row
     return Hold(
         id=hid,
         scope=scope_from_json(licence, json.loads(scope), allow_empty=True),
@@ -136,10 +149,14 @@ def select_matching(db: sqlite3.Connection, scope: Scope, limit: int) -> list[Re
 def request_from_row(row: tuple[Any, ...]) -> StoredRequest:
     rid, licence, state, document, digest, info, updated = row
     return StoredRequest(
-        rid, licence, RequestState(state), json.loads(document), digest,
+        rid,
+        licence,
+        RequestState(state),
+        json.loads(document),
+        digest,
         RequestInfo.from_json(json.loads(info)),
         from_us(updated),
-    )  # fmt: skip
+    )
 
 
 REQUEST_COLUMNS = "id, licence, state, document, digest, info, updated"

@@ -19,10 +19,16 @@ from recd.errors import ExitCode
 
 #: The daemon's argument (``KEY`` of its ``KEY: problem`` messages) each option gives.
 FLAGS = {
-    "licence": "--licence", "case": "--case", "reason": "--reason", "recordings": "--recording",
-    "call_ids": "--call-id", "party": "--party", "from": "--from", "to": "--to",
+    "licence": "--licence",
+    "case": "--case",
+    "reason": "--reason",
+    "recordings": "--recording",
+    "call_ids": "--call-id",
+    "party": "--party",
+    "from": "--from",
+    "to": "--to",
     "until": "--until",
-}  # fmt: skip
+}
 
 RELEASE_GRACE_NOTE = (
     "Recordings it alone held fall due no earlier than holds.release_grace (default 7d) after "

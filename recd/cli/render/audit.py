@@ -43,9 +43,16 @@ def _value(value: Any) -> str:
 
 #: Details an operator scans for first; the rest follow alphabetically.
 LEADING_DETAILS = (
-    "location", "licence", "reason", "method", "effective", "ineffective_reason", "error",
-    "skipped", "size",
-)  # fmt: skip
+    "location",
+    "licence",
+    "reason",
+    "method",
+    "effective",
+    "ineffective_reason",
+    "error",
+    "skipped",
+    "size",
+)
 
 
 #: Details that go before those for one action: what an auditor compares a copy with.

@@ -48,18 +48,24 @@ def status_lines(status: Status) -> list[str]:
     guard = status["clock_guard"]
     breakers: list[str] = status["breaker"]
     summary = [
-        ("version", f"{status['version']} (pid {status['pid']}, "
-                    f"up since {human_time(status['started'])})"),
+        (
+            "version",
+            f"{status['version']} (pid {status['pid']}, up since {human_time(status['started'])})",
+        ),
         ("mode", str(status["mode"])),
         ("recordings", f"{status['recordings']} ({human_size(status['bytes'])})"),
         ("unclassified", str(status["unclassified"])),
         ("overdue", str(status["overdue"])),
         ("next deadline", human_time(status["next_deadline"], "none")),
-        ("clock guard", ("paused: " + (guard["reason"] or "see the log")) if guard["paused"]
-                        else "ok"),
-        ("breakers", f"tripped for {', '.join(breakers)} (see `recctl breaker ls`)"
-                     if breakers else "none"),
-    ]  # fmt: skip
+        (
+            "clock guard",
+            ("paused: " + (guard["reason"] or "see the log")) if guard["paused"] else "ok",
+        ),
+        (
+            "breakers",
+            f"tripped for {', '.join(breakers)} (see `recctl breaker ls`)" if breakers else "none",
+        ),
+    ]
     audit = status.get("audit_log")  # absent from an older daemon's reply
     if audit is not None and not audit["writable"]:  # shown only during an outage
         summary.insert(6, ("audit log", f"erasing paused: {audit['problem']}"))

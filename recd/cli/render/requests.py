@@ -24,8 +24,15 @@ from recd.cli.render.scope import scope_pairs
 from recd.cli.render.text import cell, human_size, human_time, key_values, printable, table, when_by
 
 REQUEST_HEADERS = (
-    "REQUEST", "LICENCE", "STATE", "RECEIVED", "REQUESTER", "VERIFIED-BY", "ERASED", "HELD",
-)  # fmt: skip
+    "REQUEST",
+    "LICENCE",
+    "STATE",
+    "RECEIVED",
+    "REQUESTER",
+    "VERIFIED-BY",
+    "ERASED",
+    "HELD",
+)
 
 
 ITEM_HEADERS = ("ID", "LOCATION", "SIZE", "OUTCOME", "HOLDS", "NOTE")

@@ -123,8 +123,12 @@ class Backups:
         seconds = (self.loop.clock.now() - started).total_seconds()
         logger.info(
             "backup for %s (%s): snapshot of %d files up to audit entry %d taken in %.1f s",
-            caller.user, printable(target), len(handed), seq, seconds,
-        )  # fmt: skip
+            caller.user,
+            printable(target),
+            len(handed),
+            seq,
+            seconds,
+        )
         result = {
             "token": token,
             "version": __version__,
