@@ -12,7 +12,8 @@ exchange.
   their errors), ``audit`` (the audit log), ``clock`` (clock and telemetry), ``notifier``
   (the daemon's state lines to systemd).
 
-Every implementation of a port passes its contract suite in ``tests/contracts``. Times are
+The catalogue roles, the sources and the erasers have contract suites in ``tests/contracts``,
+run on every implementation (``CATALOGUES`` and ``PLACES`` there). Times are
 timezone-aware UTC unless a docstring says otherwise. This package imports only ``recd.core``
 and ``recd.errors``, never an adapter; import names from their defining module (nothing is
 re-exported here).

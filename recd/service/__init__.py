@@ -1,8 +1,17 @@
-"""Use cases: index sources, sweep, recover interrupted erasures; the only writer.
+"""Use cases, the only writer of the catalogue and the audit log.
+
+Lives here: ``indexing`` (scan and classify a source), ``policies`` (deadlines in step with
+retention), ``sweep`` (erase what is due), ``plan`` (the one erase planner of sweeps and
+request runs) and ``batch`` (one audited batch of erasures), ``recovery`` (interrupted erases
+at start), ``holds``, ``requests``, ``requestruns`` and ``certificates`` (early-deletion
+requests), ``breakers``, ``mirror`` (holds mirrored as S3 legal holds), and the start-up checks
+against the audit log: ``logcheck``, ``segcheck``, ``rebuild`` and ``rebuildrequests``.
+``EraseUseCase`` below is what every use case that erases is given.
 
 Invariants: an intent is durable (catalogue and audit log) before every irreversible erase;
-nothing is erased without an audit entry; the service never imports an adapter, it is given
-its ports.
+nothing is erased without an audit entry. May import ``recd.ports``, ``recd.config``,
+``recd.core`` and ``recd.errors``; never an adapter: each use case is given the port roles it
+uses.
 """
 
 from __future__ import annotations
