@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from recd import __version__
-from recd.cli import kit as clikit
+from recd.cli import kit
 from recd.cli.commands import audit, backup, delete, guards, holds, records, requests
 from recd.cli.kit import EPILOG, Handler
 from recd.cli.render.text import printable
@@ -33,7 +33,7 @@ __all__ = ["DEFAULT_SOCKET", "EPILOG", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = clikit.Parser(
+    parser = kit.Parser(
         prog="recctl",
         description="Administer recd through its admin socket: its state, recordings, "
         "retention policy, scans, breakers, legal holds and early-deletion requests; and check "

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from recd.adapters.local import safefs as _safefs
+from recd.adapters.local import safefs
 from recd.adapters.local.directory import DirectorySource
 from recd.adapters.local.erase import LocalEraser
 from recd.core.model import ErasePattern
@@ -177,7 +177,7 @@ def test_mount_points_with_escaped_names_are_read_from_mountinfo(
     name = "with space\\and\ttab"
     (root / name).mkdir(parents=True)
     mounts.bind(victim.path.parent, root / name)
-    assert _safefs.mounts_below(str(root)) == frozenset({name})
+    assert safefs.mounts_below(str(root)) == frozenset({name})
     assert scanned(root) == (set(), [name])
 
 
@@ -189,10 +189,10 @@ def test_a_directory_mounted_after_it_was_listed_is_refused_by_mount_id(
     victim = Victim(tmp_path / "elsewhere" / "victim.wav")
     (root / "sub").mkdir(parents=True)
     mounts.bind(victim.path.parent, root / "sub")
-    root_fd, root_id = _safefs.Root(root).open()
+    root_fd, root_id = safefs.Root(root).open()
     try:
-        with pytest.raises(_safefs.CrossesMount, match="another mount of the same filesystem"):
-            _safefs.open_subdir(root_fd, "sub", root_id, "sub")
+        with pytest.raises(safefs.CrossesMount, match="another mount of the same filesystem"):
+            safefs.open_subdir(root_fd, "sub", root_id, "sub")
     finally:
         os.close(root_fd)
 
@@ -226,8 +226,8 @@ def test_the_mount_id_fallback_agrees_with_statx(mounts: Mounts, tmp_path: Path)
     mounts.bind(tmp_path / "root", tmp_path / "root" / "bound")
     fds = [os.open(tmp_path / p, os.O_PATH) for p in ("root", "root/bound")]
     try:
-        ids = [_safefs._fdinfo_mnt_id(fd) for fd in fds]
-        assert ids == [_safefs.mount_id(fd) for fd in fds]
+        ids = [safefs._fdinfo_mnt_id(fd) for fd in fds]
+        assert ids == [safefs.mount_id(fd) for fd in fds]
         assert None not in ids and ids[0] != ids[1]
     finally:
         for fd in fds:

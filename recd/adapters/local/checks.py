@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from recd.adapters.local import safefs as _safefs
+from recd.adapters.local import safefs
 from recd.core.model import Stamps
 from recd.ports.eraser import Changed, Gone, Refused
 
@@ -84,15 +84,15 @@ def birth_time(path_fd: int, stamps: Stamps | None) -> int | None:
     """The held file's birth time, when it is to be compared and the filesystem keeps one."""
     if stamps is None or stamps.btime_ns is None:
         return None
-    sx = _safefs.statx(path_fd)
+    sx = safefs.statx(path_fd)
     return None if sx is None else sx.btime_ns
 
 
-def check_mount(path_fd: int, root: _safefs.DirId) -> None:
+def check_mount(path_fd: int, root: safefs.DirId) -> None:
     """The file held is on the root's mount: not a file bind-mounted over the name."""
     try:
-        _safefs.check_mount(path_fd, root, "")
-    except _safefs.CrossesMount as exc:
+        safefs.check_mount(path_fd, root, "")
+    except safefs.CrossesMount as exc:
         raise Refused(str(exc.strerror)) from None
 
 
@@ -140,14 +140,14 @@ def _ns_text(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{frac:09d}Z"
 
 
-def open_dir(root_dir: _safefs.Root, relpath: str) -> tuple[int, str, _safefs.DirId]:
+def open_dir(root_dir: safefs.Root, relpath: str) -> tuple[int, str, safefs.DirId]:
     """Open the directory holding ``relpath``, one checked component at a time (each on
     the root's device and mount id). Returns ``(dir_fd, final name, root identity)``.
     Raises ``RootChanged`` (an ``OSError``) when the root is no longer the directory
     checked at start.
     """
     try:
-        parts = _safefs.split_relpath(relpath)
+        parts = safefs.split_relpath(relpath)
     except ValueError as exc:
         raise Refused(str(exc)) from None
     root_fd, root = root_dir.open()
@@ -164,10 +164,10 @@ def open_dir(root_dir: _safefs.Root, relpath: str) -> tuple[int, str, _safefs.Di
     return fd, parts[-1], root
 
 
-def _open_subdir(fd: int, part: str, root: _safefs.DirId, where: str) -> int:
+def _open_subdir(fd: int, part: str, root: safefs.DirId, where: str) -> int:
     try:
-        return _safefs.open_subdir(fd, part, root, where)
-    except _safefs.CrossesMount as exc:
+        return safefs.open_subdir(fd, part, root, where)
+    except safefs.CrossesMount as exc:
         raise Refused(f"{where} {exc.strerror}") from None
     except FileNotFoundError:
         raise Gone(f"{where} no longer exists") from None
@@ -187,7 +187,7 @@ def open_path(dir_fd: int, name: str) -> int:
     try:
         # O_PATH opens nothing for I/O: a FIFO does not block, a device is not touched,
         # and with O_NOFOLLOW a symlink is opened as itself.
-        return os.open(name, _safefs.PATH_FLAGS, dir_fd=dir_fd)
+        return os.open(name, safefs.PATH_FLAGS, dir_fd=dir_fd)
     except FileNotFoundError:
         raise Gone("no longer exists") from None
 

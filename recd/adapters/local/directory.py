@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from recd.adapters.local import safefs as _safefs
+from recd.adapters.local import safefs
 from recd.core.model import ERASE_PREFIX, FileFacts
 from recd.errors import os_reason
 from recd.ports.source import ScanTotals
@@ -41,7 +41,7 @@ PROGRESS_EVERY = 30.0  # seconds between progress lines on long scans
 class _Walk:
     """What one scan compares each entry with."""
 
-    root: _safefs.DirId
+    root: safefs.DirId
     excluded: set[tuple[int, int]]
     mounts: frozenset[str]  # mount points below the root, relative to it (mountinfo)
 
@@ -64,11 +64,11 @@ class DirectorySource:
         *,
         exclude: tuple[Path, ...] = (),
         progress: float = 0,
-        pins: _safefs.RootPins | None = None,
+        pins: safefs.RootPins | None = None,
     ) -> None:
         self.name = name
         self.root = root
-        self._root = _safefs.Root(root, name=name, pins=pins)
+        self._root = safefs.Root(root, name=name, pins=pins)
         self._exclude = exclude
         self._progress = progress or PROGRESS_EVERY
         self._report = DirScanReport()
@@ -100,12 +100,12 @@ class DirectorySource:
         self._report = report = DirScanReport()
         root_fd, root = self._root.open()
         excluded = self._excluded_ids()
-        mounts = _safefs.mounts_below(self._root.resolved)
+        mounts = safefs.mounts_below(self._root.resolved)
         start_fd: int | None = root_fd
         prefix, depth = "", 0
         if under:
             try:
-                parts = _safefs.split_relpath(under)
+                parts = safefs.split_relpath(under)
             except ValueError:
                 parts = []
             if len(parts) > MAX_DEPTH:
@@ -181,8 +181,8 @@ class DirectorySource:
             self._unreadable(relpath, f"deeper than {MAX_DEPTH} levels")
             return
         try:
-            sub_fd = _safefs.open_subdir(dir_fd, name, walk.root, relpath)
-        except _safefs.CrossesMount as exc:
+            sub_fd = safefs.open_subdir(dir_fd, name, walk.root, relpath)
+        except safefs.CrossesMount as exc:
             # mounted since it was listed (a mount seen in the listing is skipped there)
             self._skip_mount(relpath, "another filesystem" in (exc.strerror or ""))
             return
@@ -212,7 +212,7 @@ class DirectorySource:
         when the root or a directory on the way cannot be read: that is not the same as gone.
         """
         try:
-            parts = _safefs.split_relpath(relpath)
+            parts = safefs.split_relpath(relpath)
         except ValueError:
             return None
         if parts[-1].startswith(ERASE_PREFIX) or len(parts) - 1 > MAX_DEPTH:
@@ -227,12 +227,12 @@ class DirectorySource:
         try:
             st = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
             # a file bind-mounted over the name: the same device, another mount id
-            sx = _safefs.statx(dir_fd, parts[-1]) if stat.S_ISREG(st.st_mode) else None
+            sx = safefs.statx(dir_fd, parts[-1]) if stat.S_ISREG(st.st_mode) else None
         except FileNotFoundError:
             return None
         finally:
             os.close(dir_fd)
-        mounted = sx is not None and not _safefs.DirId(sx.dev, sx.ino, sx.mnt_id).same_mount(root)
+        mounted = sx is not None and not safefs.DirId(sx.dev, sx.ino, sx.mnt_id).same_mount(root)
         if not stat.S_ISREG(st.st_mode) or st.st_dev != root.dev or mounted:
             return None
         return FileFacts(
@@ -249,7 +249,7 @@ class DirectorySource:
     def _open_dirs(
         self,
         root_fd: int,
-        root: _safefs.DirId,
+        root: safefs.DirId,
         names: list[str],
         mounts: frozenset[str] = frozenset(),
     ) -> int | None:
@@ -267,14 +267,14 @@ class DirectorySource:
                 if relpath in mounts:
                     os.close(fd)
                     return None
-                sub_fd = _safefs.open_subdir(fd, name, root, relpath)
+                sub_fd = safefs.open_subdir(fd, name, root, relpath)
                 os.close(fd)
                 fd = sub_fd
                 st = os.fstat(fd)
                 if (st.st_dev, st.st_ino) in excluded:
                     os.close(fd)
                     return None
-        except _safefs.CrossesMount:
+        except safefs.CrossesMount:
             os.close(fd)
             return None
         except OSError as exc:
@@ -288,7 +288,7 @@ class DirectorySource:
         """Open an indexed file read-only, fd-relative, without following symlinks."""
         root_fd, root = self._root.open()
         try:
-            parent, name = _safefs.open_parent(root_fd, root, relpath)
+            parent, name = safefs.open_parent(root_fd, root, relpath)
         finally:
             os.close(root_fd)
         try:
@@ -302,7 +302,7 @@ class DirectorySource:
             os.close(fd)
             raise FileNotFoundError(errno.ENOENT, "no longer the indexed file", relpath)
         try:
-            _safefs.check_mount(fd, root, relpath)
+            safefs.check_mount(fd, root, relpath)
         except BaseException:
             os.close(fd)
             raise

@@ -52,8 +52,7 @@ from typing import Any, Literal
 
 from recd.adapters._closing import Closing
 from recd.adapters._erasing import SingleErase
-from recd.adapters.local import checks
-from recd.adapters.local import safefs as _safefs
+from recd.adapters.local import checks, safefs
 from recd.adapters.local.overwrite import WriteLease, overwrite_held, step
 from recd.adapters.local.probes import (
     EXT_NAMES,
@@ -144,13 +143,13 @@ class LocalEraser(SingleErase[EraseResult], Closing):
         *,
         chunk_size: int = 4 * 1024 * 1024,
         proc: Path = Path("/proc"),
-        pins: _safefs.RootPins | None = None,
+        pins: safefs.RootPins | None = None,
         sysfs: Path = Path("/sys"),
     ) -> None:
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
         self.root = root
-        self._root = _safefs.Root(root, pins=pins)
+        self._root = safefs.Root(root, pins=pins)
         self.chunk_size = chunk_size
         fd_dir = proc / "self" / "fd"
         self._fd_dir = fd_dir if fd_dir.is_dir() else None  # None: reopen by name

@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from recd.cli import auditfile
-from recd.cli import kit as clikit
+from recd.cli import auditfile, kit
 from recd.cli.kit import Subparsers
 from recd.cli.render.replies import AuditAcknowledged
 from recd.cli.render.text import printable
@@ -43,7 +42,7 @@ def cmd_audit_acknowledge(args: argparse.Namespace) -> ExitCode:
             f"paused: {problem})"
         ]
 
-    return clikit.answer(args, "audit acknowledge", {"reason": args.reason}, lines)
+    return kit.answer(args, "audit acknowledge", {"reason": args.reason}, lines)
 
 
 def _add_file_argument(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +58,7 @@ def _add_file_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_verify_parser(commands: Subparsers) -> None:
-    check = clikit.command(
+    check = kit.command(
         commands,
         "verify",
         cmd_audit_verify,
@@ -82,7 +81,7 @@ def _add_verify_parser(commands: Subparsers) -> None:
 
 
 def _add_head_parser(commands: Subparsers) -> None:
-    head = clikit.command(
+    head = kit.command(
         commands,
         "head",
         cmd_audit_head,
@@ -101,7 +100,7 @@ def _add_head_parser(commands: Subparsers) -> None:
 
 
 def _add_ls_parser(commands: Subparsers) -> None:
-    ls = clikit.command(
+    ls = kit.command(
         commands,
         "ls",
         cmd_audit_ls,
@@ -125,7 +124,7 @@ def _add_ls_parser(commands: Subparsers) -> None:
 
 
 def _add_acknowledge_parser(commands: Subparsers) -> None:
-    acknowledge = clikit.command(
+    acknowledge = kit.command(
         commands,
         "acknowledge",
         cmd_audit_acknowledge,
@@ -148,7 +147,7 @@ def _add_acknowledge_parser(commands: Subparsers) -> None:
 
 def build_audit_parser(subparsers: Subparsers) -> None:
     """``recctl audit verify``, ``head``, ``ls`` and ``acknowledge``."""
-    commands = clikit.group(
+    commands = kit.group(
         subparsers,
         "audit",
         help="check and list the audit log",

@@ -35,8 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
-from recd.cli import client
-from recd.cli import kit as clikit
+from recd.cli import client, kit
 from recd.cli.kit import EPILOG, Subparsers
 from recd.cli.render.text import plural, printable
 from recd.core.audit import GENESIS, verify
@@ -186,9 +185,9 @@ def _write_files(target: Target, files: list[Any], fds: tuple[int, ...]) -> list
     for item, src in zip(files, fds, strict=True):
         name, size = item["name"], item["size"]
         if name not in (CATALOGUE, LIVE_LOG) and segment_range(str(name)) is None:
-            raise clikit.unexpected("backup", f"a file named {name!r}")
+            raise kit.unexpected("backup", f"a file named {name!r}")
         if type(size) is not int or size < 0:
-            raise clikit.unexpected("backup", f"a size of {size!r}")
+            raise kit.unexpected("backup", f"a size of {size!r}")
         dst = _create(target, name)
         try:
             digest = _copy(src, dst, size, target.path / name)
@@ -232,12 +231,12 @@ def cmd_backup(args: argparse.Namespace) -> ExitCode:
             args.socket, Request("backup", {"dir": str(target.path)}), timeout=None, fds=True
         )
         fds = reply.fds
-        result = clikit.shaped("backup", reply.unwrap(), dict)
-        files = clikit.rendered("backup", lambda: list(result["files"]))
+        result = kit.shaped("backup", reply.unwrap(), dict)
+        files = kit.rendered("backup", lambda: list(result["files"]))
         if len(files) != len(fds):
-            raise clikit.unexpected("backup", f"{len(fds)} descriptors for {len(files)} files")
-        written = clikit.rendered("backup", lambda: _write_files(target, files, fds))
-        manifest = clikit.rendered("backup", lambda: _manifest(result, written))
+            raise kit.unexpected("backup", f"{len(fds)} descriptors for {len(files)} files")
+        written = kit.rendered("backup", lambda: _write_files(target, files, fds))
+        manifest = kit.rendered("backup", lambda: _manifest(result, written))
         data = manifest_json(manifest)
         _write_manifest(target, data)
     except BaseException:
@@ -273,7 +272,7 @@ def _write_manifest(target: Target, data: bytes) -> None:
 def _recorded(args: argparse.Namespace, path: Path, request: dict[str, object]) -> Any:
     """The audit entry recd wrote for the backup (``backup written``)."""
     try:
-        return clikit.ask(args, "backup written", request).unwrap()
+        return kit.ask(args, "backup written", request).unwrap()
     except RecdError as exc:
         exc.args = (
             f"{path}: the backup is complete, but recd did not record it in the audit log: {exc}",
@@ -286,7 +285,7 @@ def _report(
 ) -> None:
     seq = entry.get("seq") if isinstance(entry, dict) else None
     if args.json:
-        clikit.print_json(
+        kit.print_json(
             {
                 "dir": str(path),
                 "files": [
@@ -433,7 +432,7 @@ def cmd_backup_verify(args: argparse.Namespace) -> ExitCode:
     path = Path(os.path.abspath(args.dir))
     manifest, problems = verify_backup(path)
     if args.json:
-        clikit.print_json(
+        kit.print_json(
             {
                 "dir": str(path),
                 "ok": not problems,
@@ -471,7 +470,7 @@ def build_backup_parser(subparsers: Subparsers) -> None:
     )
     backup.add_argument("dir", metavar="DIR", help="the backup directory to write (new, or empty)")
     backup.add_argument("target", nargs="?", metavar="DIR", help=argparse.SUPPRESS)
-    clikit.add_json_argument(backup, "the files, the head and the audit entry as JSON")
+    kit.add_json_argument(backup, "the files, the head and the audit entry as JSON")
     backup.set_defaults(handler=_dispatch)
 
 

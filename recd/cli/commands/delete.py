@@ -20,7 +20,7 @@ import argparse
 import sys
 from typing import Any
 
-from recd.cli import kit as clikit
+from recd.cli import kit
 from recd.cli.kit import Subparsers
 from recd.cli.render.delete import (
     confirm_licence,
@@ -56,7 +56,7 @@ def _confirm(preview: Preview) -> None:
         raise UsageError(
             "refusing to erase without confirmation: stdin is not a terminal (add --yes)"
         )
-    question = clikit.rendered("request preview", lambda: confirm_question(preview))
+    question = kit.rendered("request preview", lambda: confirm_question(preview))
     if _ask(question) != "yes":
         raise RecdError("not confirmed; nothing erased")
 
@@ -72,7 +72,7 @@ def _confirm_licence(preview: Preview, yes: bool) -> None:
             f"refusing to erase every recording of licence {licence} without its confirmation:"
             f" stdin is not a terminal (add --confirm-all {licence}{also})"
         )
-    question = clikit.rendered("request preview", lambda: confirm_licence(preview))
+    question = kit.rendered("request preview", lambda: confirm_licence(preview))
     if _ask(question) != licence:
         raise RecdError(
             f"not confirmed: the licence id typed is not {licence}; nothing erased for request"
@@ -84,11 +84,11 @@ def _whole_licence(args: argparse.Namespace, preview: Preview) -> bool:
     """Whether the request is for a whole licence; ``--confirm-all`` is only for one, and
     must name its licence."""
     request = preview["request"]
-    whole: bool = clikit.rendered("request preview", lambda: request.get("whole_licence") is True)
+    whole: bool = kit.rendered("request preview", lambda: request.get("whole_licence") is True)
     given: str | None = args.confirm_all
     if given is None:
         return whole
-    rid, licence = clikit.rendered(
+    rid, licence = kit.rendered(
         "request preview", lambda: (str(request["id"]), str(request["licence"]))
     )
     if not whole:
@@ -118,14 +118,14 @@ def cmd_delete(args: argparse.Namespace) -> ExitCode:
     """Show what a request erases, confirm, erase, and summarise. A dry run also shows the
     plan of a request still waiting for its approval."""
     rid = args.request_id
-    preview: Preview = clikit.shaped(
-        "request preview", clikit.ask(args, "request preview", {"request": rid}).unwrap(), dict
+    preview: Preview = kit.shaped(
+        "request preview", kit.ask(args, "request preview", {"request": rid}).unwrap(), dict
     )
-    state = clikit.rendered("request preview", lambda: str(preview["request"]["state"]))
+    state = kit.rendered("request preview", lambda: str(preview["request"]["state"]))
     if not args.dry_run:
         _refuse_unverified(rid, state)
     whole = _whole_licence(args, preview)
-    clikit.show(
+    kit.show(
         "request preview",
         lambda: [
             *([whole_licence_warning(preview)] if whole else []),
@@ -134,9 +134,9 @@ def cmd_delete(args: argparse.Namespace) -> ExitCode:
         ],
     )
     if args.dry_run:
-        clikit.say(clikit.rendered("request preview", lambda: dry_run(preview)))
+        kit.say(kit.rendered("request preview", lambda: dry_run(preview)))
         return ExitCode.OK
-    erase = clikit.rendered("request preview", lambda: int(preview["erase"]))
+    erase = kit.rendered("request preview", lambda: int(preview["erase"]))
     execute: dict[str, Any] = {"request": rid}
     if whole:
         if args.confirm_all is None:
@@ -145,32 +145,30 @@ def cmd_delete(args: argparse.Namespace) -> ExitCode:
     elif erase and not args.yes:
         _confirm(preview)
     # Every file is hashed and overwritten before the reply: no timeout.
-    reply = clikit.ask(args, "request execute", execute, wait=True)
-    result: Executed = clikit.shaped("request execute", reply.unwrap(), dict)
+    reply = kit.ask(args, "request execute", execute, wait=True)
+    result: Executed = kit.shaped("request execute", reply.unwrap(), dict)
     return _executed(preview, result)
 
 
 def _executed(preview: Preview, result: Executed) -> ExitCode:
     command = "request execute"
-    failed = clikit.rendered(
+    failed = kit.rendered(
         command, lambda: [item for item in result["items"] if item["outcome"] == "failed"]
     )
     if failed:
-        clikit.show(command, lambda: [items_table(failed)])
-    kept = clikit.rendered(command, lambda: unchanged(preview, result))
+        kit.show(command, lambda: [items_table(failed)])
+    kept = kit.rendered(command, lambda: unchanged(preview, result))
     if kept:
-        clikit.say(kept)
-    clikit.show(command, lambda: [executed(result)])
+        kit.say(kept)
+    kit.show(command, lambda: [executed(result)])
     counts = result["request"]["counts"]  # read by ``executed`` above
-    left = clikit.rendered(
-        command, lambda: sum(int(counts[n]) for n in ("held", "failed", "pending"))
-    )
+    left = kit.rendered(command, lambda: sum(int(counts[n]) for n in ("held", "failed", "pending")))
     return ExitCode.PARTIAL if left else ExitCode.OK
 
 
 def build_delete_parser(subparsers: Subparsers) -> None:
     """``recctl delete --request-id R [--dry-run] [--yes] [--confirm-all LICENCE]``."""
-    delete = clikit.command(
+    delete = kit.command(
         subparsers,
         "delete",
         cmd_delete,

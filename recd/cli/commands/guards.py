@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from recd.cli import kit as clikit
+from recd.cli import kit
 from recd.cli.kit import Subparsers
 from recd.cli.render.records import BREAKER_HEADERS, breaker_row
 from recd.cli.render.replies import BreakerReleased, ClockConfirmed
@@ -20,8 +20,8 @@ from recd.errors import ExitCode
 
 def cmd_breaker_ls(args: argparse.Namespace) -> ExitCode:
     """Tripped breakers, and released ones the daemon still remembers."""
-    reply = clikit.ask(args, "breaker ls")
-    clikit.listing(args, "breaker ls", reply, BREAKER_HEADERS, breaker_row)
+    reply = kit.ask(args, "breaker ls")
+    kit.listing(args, "breaker ls", reply, BREAKER_HEADERS, breaker_row)
     return ExitCode.OK
 
 
@@ -33,7 +33,7 @@ def cmd_breaker_release(args: argparse.Namespace) -> ExitCode:
         licence = printable(str(released["licence"]))
         return [f"breaker for {licence} released: the next sweep erases its {due}"]
 
-    return clikit.answer(args, "breaker release", {"licence": args.licence}, lines)
+    return kit.answer(args, "breaker release", {"licence": args.licence}, lines)
 
 
 def cmd_clock_confirm(args: argparse.Namespace) -> ExitCode:
@@ -46,27 +46,27 @@ def cmd_clock_confirm(args: argparse.Namespace) -> ExitCode:
         problem = printable(str(confirmed["problem"]))
         return [f"clock confirmed at {wall}: erasing resumes (it was paused: {problem})"]
 
-    return clikit.answer(args, "clock confirm", {"reason": args.reason}, lines)
+    return kit.answer(args, "clock confirm", {"reason": args.reason}, lines)
 
 
 def build_breaker_parser(subparsers: Subparsers) -> None:
     """``recctl breaker ls`` and ``recctl breaker release``."""
-    commands = clikit.group(
+    commands = kit.group(
         subparsers,
         "breaker",
         help="list and release mass-deletion breakers",
         description="List and release the mass-deletion breakers, which stop a licence's "
         "erasures when too many of its recordings fall due at once.",
     )
-    ls = clikit.command(
+    ls = kit.command(
         commands,
         "ls",
         cmd_breaker_ls,
         help="list breakers",
         description="List tripped breakers and when they were released.",
     )
-    clikit.add_json_argument(ls, "a JSON array of the breakers")
-    release = clikit.command(
+    kit.add_json_argument(ls, "a JSON array of the breakers")
+    release = kit.command(
         commands,
         "release",
         cmd_breaker_release,
@@ -81,14 +81,14 @@ def build_breaker_parser(subparsers: Subparsers) -> None:
 
 def build_clock_parser(subparsers: Subparsers) -> None:
     """``recctl clock confirm``."""
-    commands = clikit.group(
+    commands = kit.group(
         subparsers,
         "clock",
         help="confirm the wall clock after the clock guard paused erasing",
         description="The clock guard pauses erasing when the wall clock is far ahead of the "
         "audit log and the newest recording at start, or jumps while recd runs.",
     )
-    confirm = clikit.command(
+    confirm = kit.command(
         commands,
         "confirm",
         cmd_clock_confirm,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from recd.cli import kit as clikit
+from recd.cli import kit
 from recd.cli.kit import Subparsers
 from recd.cli.render.holds import HOLD_HEADERS, hold_lines, hold_placed, hold_released, hold_row
 from recd.cli.render.replies import Hold
@@ -49,37 +49,37 @@ def cmd_hold_place(args: argparse.Namespace) -> ExitCode:
         "to": args.end,
         "until": args.until,
     }
-    reply = clikit.ask(args, "hold place", request)
-    result = clikit.unwrap_located(reply, lambda message: clikit.flagged(message, FLAGS))
-    hold: Hold = clikit.shaped("hold place", result, dict)
+    reply = kit.ask(args, "hold place", request)
+    result = kit.unwrap_located(reply, lambda message: kit.flagged(message, FLAGS))
+    hold: Hold = kit.shaped("hold place", result, dict)
     if args.json:
-        clikit.print_json(hold)
+        kit.print_json(hold)
     else:
-        clikit.show("hold place", lambda: [printable(hold["id"])])
-    clikit.say(clikit.rendered("hold place", lambda: hold_placed(hold)))
+        kit.show("hold place", lambda: [printable(hold["id"])])
+    kit.say(kit.rendered("hold place", lambda: hold_placed(hold)))
     return ExitCode.OK
 
 
 def cmd_hold_release(args: argparse.Namespace) -> ExitCode:
     """Release a hold; say how many recordings it alone held and when they may fall due."""
     request = {"hold": args.hold, "reason": args.reason}
-    return clikit.answer(args, "hold release", request, clikit.one(hold_released))
+    return kit.answer(args, "hold release", request, kit.one(hold_released))
 
 
 def cmd_hold_ls(args: argparse.Namespace) -> ExitCode:
     """Active holds, or every hold with ``--all``."""
-    reply = clikit.ask(args, "hold ls", {"all": args.all})
-    clikit.listing(args, "hold ls", reply, HOLD_HEADERS, hold_row)
+    reply = kit.ask(args, "hold ls", {"all": args.all})
+    kit.listing(args, "hold ls", reply, HOLD_HEADERS, hold_row)
     return ExitCode.OK
 
 
 def cmd_hold_show(args: argparse.Namespace) -> ExitCode:
     """One hold in detail."""
-    return clikit.answer(args, "hold show", {"hold": args.hold}, hold_lines)
+    return kit.answer(args, "hold show", {"hold": args.hold}, hold_lines)
 
 
 def _add_place_parser(commands: Subparsers) -> None:
-    place = clikit.command(
+    place = kit.command(
         commands,
         "place",
         cmd_hold_place,
@@ -99,19 +99,19 @@ def _add_place_parser(commands: Subparsers) -> None:
     place.add_argument(
         "--reason", required=True, metavar="TEXT", help="why, for the audit log (one line)"
     )
-    clikit.add_scope_arguments(place)
+    kit.add_scope_arguments(place)
     place.add_argument(
         "--until",
-        type=clikit.utc_time,
+        type=kit.utc_time,
         metavar="TIME",
         help="release the hold by itself at TIME (default: held until released)",
     )
-    clikit.add_json_argument(place, "the hold as a JSON object instead of its id")
+    kit.add_json_argument(place, "the hold as a JSON object instead of its id")
 
 
 def build_hold_parser(subparsers: Subparsers) -> None:
     """``recctl hold place|release|ls|show``."""
-    commands = clikit.group(
+    commands = kit.group(
         subparsers,
         "hold",
         help="place, release and list legal holds",
@@ -119,7 +119,7 @@ def build_hold_parser(subparsers: Subparsers) -> None:
         "recordings from being erased, whatever their retention or any request says.",
     )
     _add_place_parser(commands)
-    release = clikit.command(
+    release = kit.command(
         commands,
         "release",
         cmd_hold_release,
@@ -130,8 +130,8 @@ def build_hold_parser(subparsers: Subparsers) -> None:
     release.add_argument(
         "--reason", required=True, metavar="TEXT", help="why, for the audit log (one line)"
     )
-    clikit.add_json_argument(release, "the released hold as a JSON object")
-    ls = clikit.command(
+    kit.add_json_argument(release, "the released hold as a JSON object")
+    ls = kit.command(
         commands,
         "ls",
         cmd_hold_ls,
@@ -140,8 +140,8 @@ def build_hold_parser(subparsers: Subparsers) -> None:
         "array with --json.",
     )
     ls.add_argument("--all", action="store_true", help="also list released and expired holds")
-    clikit.add_json_argument(ls, "a JSON array of the holds")
-    show = clikit.command(
+    kit.add_json_argument(ls, "a JSON array of the holds")
+    show = kit.command(
         commands,
         "show",
         cmd_hold_show,
@@ -150,4 +150,4 @@ def build_hold_parser(subparsers: Subparsers) -> None:
         "who placed it and, once released, who released it and why.",
     )
     show.add_argument("hold", metavar="HOLD", help="the hold's id, as hold ls shows it")
-    clikit.add_json_argument(show, "the hold as a JSON object")
+    kit.add_json_argument(show, "the hold as a JSON object")

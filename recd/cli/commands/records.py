@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import Any
 
-from recd.cli import kit as clikit
+from recd.cli import kit
 from recd.cli.kit import Subparsers
 from recd.cli.render.records import (
     POLICY_HEADERS,
@@ -34,7 +34,7 @@ STATES = ("present", "erased", "missing", "all")
 
 def cmd_status(args: argparse.Namespace) -> ExitCode:
     """The daemon's state: counts, next deadline, guards, sources and licences."""
-    return clikit.answer(args, "status", None, status_lines)
+    return kit.answer(args, "status", None, status_lines)
 
 
 def cmd_ls(args: argparse.Namespace) -> ExitCode:
@@ -46,8 +46,8 @@ def cmd_ls(args: argparse.Namespace) -> ExitCode:
         request["unclassified"] = True
     if args.due_before is not None:
         request["due_before"] = args.due_before
-    reply = clikit.ask(args, "ls", request)
-    items = clikit.listing(args, "ls", reply, RECORDING_HEADERS, recording_row)
+    reply = kit.ask(args, "ls", request)
+    items = kit.listing(args, "ls", reply, RECORDING_HEADERS, recording_row)
     if reply.truncated:
         sys.stdout.flush()
         print(
@@ -60,12 +60,12 @@ def cmd_ls(args: argparse.Namespace) -> ExitCode:
 
 def cmd_show(args: argparse.Namespace) -> ExitCode:
     """One recording, with where each classified field and its deadline come from."""
-    return clikit.answer(args, "show", {"id": args.id}, show_lines)
+    return kit.answer(args, "show", {"id": args.id}, show_lines)
 
 
 def cmd_policy(args: argparse.Namespace) -> ExitCode:
     """Each licence's retention, where it was configured, and its breaker."""
-    clikit.listing(args, "policy", clikit.ask(args, "policy"), POLICY_HEADERS, policy_row)
+    kit.listing(args, "policy", kit.ask(args, "policy"), POLICY_HEADERS, policy_row)
     return ExitCode.OK
 
 
@@ -73,19 +73,17 @@ def cmd_scan(args: argparse.Namespace) -> ExitCode:
     """Scan one source or all, wait for the scan to finish, and print what it found."""
     request = {} if args.source is None else {"source": args.source}
     # A full scan of millions of files takes as long as it takes: no timeout.
-    scans: list[Scan] = clikit.shaped(
-        "scan", clikit.ask(args, "scan", request, wait=True).unwrap(), list
-    )
+    scans: list[Scan] = kit.shaped("scan", kit.ask(args, "scan", request, wait=True).unwrap(), list)
     if args.json:
-        clikit.print_json(scans)
+        kit.print_json(scans)
     elif scans:
-        clikit.show("scan", lambda: [scan_line(scan) for scan in scans])
+        kit.show("scan", lambda: [scan_line(scan) for scan in scans])
     return ExitCode.OK
 
 
 def build_status_parser(subparsers: Subparsers) -> None:
     """``recctl status``."""
-    status = clikit.command(
+    status = kit.command(
         subparsers,
         "status",
         cmd_status,
@@ -94,12 +92,12 @@ def build_status_parser(subparsers: Subparsers) -> None:
         "and overdue among them), the next deadline, the clock guard and tripped breakers, "
         "then each source and each licence.",
     )
-    clikit.add_json_argument(status, "the state as a JSON object")
+    kit.add_json_argument(status, "the state as a JSON object")
 
 
 def build_policy_parser(subparsers: Subparsers) -> None:
     """``recctl policy`` and ``recctl scan``: the configuration as the daemon applies it."""
-    policy = clikit.command(
+    policy = kit.command(
         subparsers,
         "policy",
         cmd_policy,
@@ -107,8 +105,8 @@ def build_policy_parser(subparsers: Subparsers) -> None:
         description="List each licence's retention period, where it was configured, its "
         "recordings and whether its mass-deletion breaker is tripped.",
     )
-    clikit.add_json_argument(policy, "a JSON array of the licences")
-    scan = clikit.command(
+    kit.add_json_argument(policy, "a JSON array of the licences")
+    scan = kit.command(
         subparsers,
         "scan",
         cmd_scan,
@@ -117,11 +115,11 @@ def build_policy_parser(subparsers: Subparsers) -> None:
         "the scan to finish and print one line per source.",
     )
     scan.add_argument("source", nargs="?", metavar="SOURCE", help="the source to scan")
-    clikit.add_json_argument(scan, "a JSON array, one object per source")
+    kit.add_json_argument(scan, "a JSON array, one object per source")
 
 
 def _add_ls_parser(subparsers: Subparsers) -> None:
-    ls = clikit.command(
+    ls = kit.command(
         subparsers,
         "ls",
         cmd_ls,
@@ -135,14 +133,14 @@ def _add_ls_parser(subparsers: Subparsers) -> None:
     )
     ls.add_argument(
         "--due-before",
-        type=clikit.utc_time,
+        type=kit.utc_time,
         metavar="TIME",
         help="only recordings whose deadline is before TIME (ISO 8601; UTC when no offset "
         "is given)",
     )
     ls.add_argument(
         "--limit",
-        type=clikit.positive,
+        type=kit.positive,
         default=DEFAULT_LIMIT,
         metavar="N",
         help=f"list at most N recordings (default: {DEFAULT_LIMIT})",
@@ -154,13 +152,13 @@ def _add_ls_parser(subparsers: Subparsers) -> None:
         metavar="STATE",
         help="only recordings in STATE: present (the default), erased, missing or all",
     )
-    clikit.add_json_argument(ls, "a JSON array of the recordings (sizes in bytes)")
+    kit.add_json_argument(ls, "a JSON array of the recordings (sizes in bytes)")
 
 
 def build_recordings_parser(subparsers: Subparsers) -> None:
     """``recctl ls`` and ``recctl show``."""
     _add_ls_parser(subparsers)
-    show = clikit.command(
+    show = kit.command(
         subparsers,
         "show",
         cmd_show,
@@ -169,4 +167,4 @@ def build_recordings_parser(subparsers: Subparsers) -> None:
         "deadline was reached.",
     )
     show.add_argument("id", metavar="ID", help="the recording's id, as ls shows it")
-    clikit.add_json_argument(show, "the recording as a JSON object")
+    kit.add_json_argument(show, "the recording as a JSON object")

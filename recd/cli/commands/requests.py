@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from recd.cli import kit as clikit
+from recd.cli import kit
 from recd.cli.kit import Subparsers
 from recd.cli.render.replies import Request
 from recd.cli.render.requests import (
@@ -145,7 +145,7 @@ def _located(args: argparse.Namespace, message: str) -> str:
         return f"{_label(args.file)}: {message}"
     for text, flag in _AS_OPTIONS:
         message = message.replace(text, flag)
-    return clikit.flagged(message, _FLAG_OF_KEY)
+    return kit.flagged(message, _FLAG_OF_KEY)
 
 
 def cmd_request_add(args: argparse.Namespace) -> ExitCode:
@@ -165,41 +165,41 @@ def cmd_request_add(args: argparse.Namespace) -> ExitCode:
         document = read_document(args.file)
     else:
         document = document_from_flags(args, datetime.now(UTC))
-    reply = clikit.ask(args, "request add", {"document": document})
-    result = clikit.unwrap_located(reply, lambda message: _located(args, message))
-    request: Request = clikit.shaped("request add", result, dict)
-    return clikit.print_result(args, "request add", request, clikit.one(request_added))
+    reply = kit.ask(args, "request add", {"document": document})
+    result = kit.unwrap_located(reply, lambda message: _located(args, message))
+    request: Request = kit.shaped("request add", result, dict)
+    return kit.print_result(args, "request add", request, kit.one(request_added))
 
 
 def cmd_request_approve(args: argparse.Namespace) -> ExitCode:
     """Verify a two-person request as its second administrator."""
-    return clikit.answer(
+    return kit.answer(
         args,
         "request approve",
         {"request": args.request},
-        clikit.one(request_approved),
+        kit.one(request_approved),
     )
 
 
 def cmd_request_reject(args: argparse.Namespace) -> ExitCode:
     """Reject a request: nothing is ever erased for it."""
-    return clikit.answer(
+    return kit.answer(
         args,
         "request reject",
         {"request": args.request, "reason": args.reason},
-        clikit.one(request_rejected),
+        kit.one(request_rejected),
     )
 
 
 def cmd_request_ls(args: argparse.Namespace) -> ExitCode:
-    reply = clikit.ask(args, "request ls", {"state": args.state})
+    reply = kit.ask(args, "request ls", {"state": args.state})
     headers, row = REQUEST_HEADERS, request_row
-    clikit.listing(args, "request ls", reply, headers, row)
+    kit.listing(args, "request ls", reply, headers, row)
     return ExitCode.OK
 
 
 def cmd_request_show(args: argparse.Namespace) -> ExitCode:
-    return clikit.answer(
+    return kit.answer(
         args,
         "request show",
         {"request": args.request},
@@ -210,10 +210,8 @@ def cmd_request_show(args: argparse.Namespace) -> ExitCode:
 def cmd_request_certificate(args: argparse.Namespace) -> ExitCode:
     """The deletion certificate, exactly as recd wrote it, checked against the audit log."""
     command = "request certificate"
-    result = clikit.shaped(
-        command, clikit.ask(args, command, {"request": args.request}).unwrap(), dict
-    )
-    data, audited, seq = clikit.rendered(
+    result = kit.shaped(command, kit.ask(args, command, {"request": args.request}).unwrap(), dict)
+    data, audited, seq = kit.rendered(
         command, lambda: (result["text"].encode("utf-8"), str(result["sha256"]), int(result["seq"]))
     )
     digest = hashlib.sha256(data).hexdigest()
@@ -227,8 +225,8 @@ def cmd_request_certificate(args: argparse.Namespace) -> ExitCode:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        clikit.write_atomically(args.output, data, CERTIFICATE_MODE)
-        clikit.say(f"certificate written to {args.output} (sha256 {digest}, audit entry #{seq})")
+        kit.write_atomically(args.output, data, CERTIFICATE_MODE)
+        kit.say(f"certificate written to {args.output} (sha256 {digest}, audit entry #{seq})")
     return ExitCode.OK
 
 
@@ -250,7 +248,7 @@ def _add_field_arguments(add: argparse.ArgumentParser) -> None:
         fields.add_argument(flag, metavar=metavar, help=help_text)
     fields.add_argument(
         "--received",
-        type=clikit.utc_time,
+        type=kit.utc_time,
         metavar="TIME",
         help="when the request was received (ISO 8601; UTC when no offset is given; default: "
         "now). Give it to make running the same command again harmless",
@@ -259,7 +257,7 @@ def _add_field_arguments(add: argparse.ArgumentParser) -> None:
     fields.add_argument(
         "--evidence", metavar="TEXT", help="the written request's reference or digest"
     )
-    clikit.add_scope_arguments(fields)
+    kit.add_scope_arguments(fields)
     fields.add_argument(
         "--all",
         action="store_const",
@@ -270,7 +268,7 @@ def _add_field_arguments(add: argparse.ArgumentParser) -> None:
 
 
 def _add_add_parser(commands: Subparsers) -> None:
-    add = clikit.command(
+    add = kit.command(
         commands,
         "add",
         cmd_request_add,
@@ -288,7 +286,7 @@ def _add_add_parser(commands: Subparsers) -> None:
         help="the request file (- reads standard input); not with the field options",
     )
     _add_field_arguments(add)
-    clikit.add_json_argument(add, "the request as a JSON object")
+    kit.add_json_argument(add, "the request as a JSON object")
 
 
 def _request_argument(parser: argparse.ArgumentParser) -> None:
@@ -297,7 +295,7 @@ def _request_argument(parser: argparse.ArgumentParser) -> None:
 
 def build_request_parser(subparsers: Subparsers) -> None:
     """``recctl request add|approve|reject|ls|show|certificate``."""
-    commands = clikit.group(
+    commands = kit.group(
         subparsers,
         "request",
         help="register, verify and list early-deletion requests",
@@ -305,7 +303,7 @@ def build_request_parser(subparsers: Subparsers) -> None:
         "and get their deletion certificates. `recctl delete` executes a verified request.",
     )
     _add_add_parser(commands)
-    approve = clikit.command(
+    approve = kit.command(
         commands,
         "approve",
         cmd_request_approve,
@@ -314,8 +312,8 @@ def build_request_parser(subparsers: Subparsers) -> None:
         "approval; you must not be the administrator who registered it.",
     )
     _request_argument(approve)
-    clikit.add_json_argument(approve, "the request as a JSON object")
-    reject = clikit.command(
+    kit.add_json_argument(approve, "the request as a JSON object")
+    reject = kit.command(
         commands,
         "reject",
         cmd_request_reject,
@@ -326,8 +324,8 @@ def build_request_parser(subparsers: Subparsers) -> None:
     reject.add_argument(
         "--reason", required=True, metavar="TEXT", help="why, for the audit log (one line)"
     )
-    clikit.add_json_argument(reject, "the request as a JSON object")
-    ls = clikit.command(
+    kit.add_json_argument(reject, "the request as a JSON object")
+    ls = kit.command(
         commands,
         "ls",
         cmd_request_ls,
@@ -340,8 +338,8 @@ def build_request_parser(subparsers: Subparsers) -> None:
         metavar="STATE",
         help="only requests in STATE: " + ", ".join(STATES[:-1]) + f" or {STATES[-1]}",
     )
-    clikit.add_json_argument(ls, "a JSON array of the requests")
-    show = clikit.command(
+    kit.add_json_argument(ls, "a JSON array of the requests")
+    show = kit.command(
         commands,
         "show",
         cmd_request_show,
@@ -350,8 +348,8 @@ def build_request_parser(subparsers: Subparsers) -> None:
         "verified, and each recording of its runs so far with its outcome.",
     )
     _request_argument(show)
-    clikit.add_json_argument(show, "the request and its recordings as a JSON object")
-    certificate = clikit.command(
+    kit.add_json_argument(show, "the request and its recordings as a JSON object")
+    certificate = kit.command(
         commands,
         "certificate",
         cmd_request_certificate,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from recd.adapters.auditlog import files as _auditfiles
+from recd.adapters.auditlog import files
 from recd.adapters.auditlog.log import FileAuditLog
 from recd.config.types import AuditCompression, AuditSettings
 from recd.core.audit import AuditDraft, AuditEntry, from_line, to_line, verify
@@ -227,7 +227,7 @@ def test_a_rotation_whose_directory_sync_fails_stands_and_says_so(
             if len(syncs) == 2:
                 raise OSError(errno.EIO, "Input/output error")
 
-        monkeypatch.setattr(_auditfiles, "fsync_dir", fsync_dir)
+        monkeypatch.setattr(files, "fsync_dir", fsync_dir)
         log.append(drafts(1, start=55), NOW)
         assert syncs == [path.parent, path.parent]
         assert caplog.messages == [f"audit log rotated, but {path.parent}: Input/output error"]

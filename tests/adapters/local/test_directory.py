@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from recd.adapters.local import directory
-from recd.adapters.local import safefs as _safefs
+from recd.adapters.local import directory, safefs
 from recd.adapters.local.directory import DirectorySource
 from recd.core.model import ERASE_PREFIX
 from tests.adapters.loopfs import Mounts
@@ -524,7 +523,7 @@ def test_open_read_refuses_the_indexed_file_reached_through_a_bind_mount(
         # the very inode that was indexed, bind-mounted over itself: only the mount id differs
         mounts.bind(root / bound, root / bound)
         before = open_fds()
-        with pytest.raises(_safefs.CrossesMount, match="another mount of the same filesystem"):
+        with pytest.raises(safefs.CrossesMount, match="another mount of the same filesystem"):
             src.open_read("d/a.wav", st.st_dev, st.st_ino)
         assert open_fds() == before
     with src.open_read("d/a.wav", st.st_dev, st.st_ino) as fh:  # unmounted: readable again

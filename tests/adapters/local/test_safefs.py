@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from recd.adapters.local import safefs as _safefs
+from recd.adapters.local import safefs
 from recd.adapters.local.safefs import CrossesMount, DirId, Root, RootChanged, RootPins
 from tests.adapters.loopfs import Mounts
 
@@ -32,7 +32,7 @@ def open_fds() -> int:
 
 
 def opened(path: Path) -> int:
-    return os.open(path, _safefs.DIR_FLAGS)
+    return os.open(path, safefs.DIR_FLAGS)
 
 
 # -- statx and mount ids ------------------------------------------------------------------------
@@ -42,8 +42,8 @@ def test_statx_reports_the_inode_and_its_mount(tmp_path: Path) -> None:
     (tmp_path / "a.wav").write_bytes(b"abc")
     fd = opened(tmp_path)
     try:
-        sx = _safefs.statx(fd, "a.wav")
-        mnt_id = _safefs.mount_id(fd)
+        sx = safefs.statx(fd, "a.wav")
+        mnt_id = safefs.mount_id(fd)
     finally:
         os.close(fd)
     st = (tmp_path / "a.wav").stat()
@@ -67,7 +67,7 @@ def test_statx_of_a_name_that_cannot_be_seen_raises_naming_it(
     fd = opened(tmp_path)
     try:
         with pytest.raises(exc) as raised:
-            _safefs.statx(fd, name)
+            safefs.statx(fd, name)
     finally:
         os.close(fd)
     assert (raised.value.errno, raised.value.filename) == (err, name)
@@ -76,7 +76,7 @@ def test_statx_of_a_name_that_cannot_be_seen_raises_naming_it(
 def test_mount_id_from_fdinfo_is_the_statx_one(tmp_path: Path) -> None:
     fd = opened(tmp_path)
     try:
-        assert _safefs._fdinfo_mnt_id(fd) == _safefs.mount_id(fd) is not None
+        assert safefs._fdinfo_mnt_id(fd) == safefs.mount_id(fd) is not None
     finally:
         os.close(fd)
 
@@ -84,7 +84,7 @@ def test_mount_id_from_fdinfo_is_the_statx_one(tmp_path: Path) -> None:
 def test_mount_id_from_fdinfo_of_a_closed_descriptor_is_unknown(tmp_path: Path) -> None:
     fd = opened(tmp_path)
     os.close(fd)
-    assert _safefs._fdinfo_mnt_id(fd) is None
+    assert safefs._fdinfo_mnt_id(fd) is None
 
 
 @pytest.mark.parametrize(
@@ -104,10 +104,10 @@ def test_mount_id_from_fdinfo_without_a_readable_mnt_id_is_unknown(
         read.append(path)
         return io.StringIO(fdinfo)
 
-    monkeypatch.setattr(_safefs, "open", fake_open, raising=False)
+    monkeypatch.setattr(safefs, "open", fake_open, raising=False)
     fd = opened(tmp_path)
     try:
-        assert _safefs._fdinfo_mnt_id(fd) is None
+        assert safefs._fdinfo_mnt_id(fd) is None
     finally:
         os.close(fd)
     assert read == [f"/proc/self/fdinfo/{fd}"]
@@ -141,7 +141,7 @@ def without_statx(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     real_cdll = ctypes.CDLL
     monkeypatch.setattr(ctypes, "CDLL", lambda *a, **kw: _LibcWithoutStatx(real_cdll(*a, **kw)))
     name = "tests_safefs_without_statx"
-    spec = importlib.util.spec_from_file_location(name, _safefs.__file__)
+    spec = importlib.util.spec_from_file_location(name, safefs.__file__)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, name, module)
@@ -160,7 +160,7 @@ def test_without_glibc_statx_mount_ids_come_from_fdinfo(
         assert without_statx.statx(fd) is None
         ident = without_statx.dir_id(fd)
         assert (ident.dev, ident.ino, ident.mnt_id) == (
-            (real := _safefs.dir_id(fd)).dev, real.ino, real.mnt_id,
+            (real := safefs.dir_id(fd)).dev, real.ino, real.mnt_id,
         )  # fmt: skip
         assert real.mnt_id is not None
         without_statx.check_mount(sub, ident, "d")  # the same mount: no error
@@ -195,7 +195,7 @@ def test_root_is_pinned_by_its_first_open_and_shared_through_the_pins(tmp_path: 
     here = Root(tmp_path, pins=pins)
     fd = opened(tmp_path)
     try:
-        assert here.pinned == _safefs.dir_id(fd)
+        assert here.pinned == safefs.dir_id(fd)
     finally:
         os.close(fd)
     later = Root(tmp_path / "later", pins=pins)
@@ -264,7 +264,7 @@ def test_open_parent_opens_the_directory_holding_the_file(tmp_path: Path) -> Non
     (tmp_path / "d" / "e").mkdir(parents=True)
     fd, ident = Root(tmp_path).open()
     try:
-        parent, name = _safefs.open_parent(fd, ident, "d/e/a.wav")
+        parent, name = safefs.open_parent(fd, ident, "d/e/a.wav")
         try:
             assert name == "a.wav"
             assert os.fstat(parent).st_ino == (tmp_path / "d" / "e").stat().st_ino
@@ -296,7 +296,7 @@ def test_open_parent_refuses_what_is_no_directory_and_leaks_nothing(
     try:
         before = open_fds()
         with pytest.raises(OSError) as raised:
-            _safefs.open_parent(fd, ident, relpath)
+            safefs.open_parent(fd, ident, relpath)
         assert raised.value.errno in errnos
         assert open_fds() == before
     finally:
@@ -315,7 +315,7 @@ def test_open_parent_does_not_cross_a_mount_on_the_way_and_leaks_nothing(
     try:
         before = open_fds()
         with pytest.raises(CrossesMount) as raised:
-            _safefs.open_parent(fd, ident, "d/bound/sub/a.wav")
+            safefs.open_parent(fd, ident, "d/bound/sub/a.wav")
         assert raised.value.filename == "d/bound"
         assert open_fds() == before
     finally:
@@ -341,15 +341,15 @@ def test_mounts_below_are_read_from_mountinfo(tmp_path: Path) -> None:
     mountinfo = tmp_path / "mountinfo"
     mountinfo.write_text(MOUNTINFO)
     expected = frozenset({"L1", "L1/deeper", "with space\ttab\\"})
-    assert _safefs.mounts_below("/srv/rec", mountinfo) == expected
-    assert _safefs.mounts_below("/srv/rec/", mountinfo) == expected
-    assert _safefs.mounts_below("/srv/rec/L1", mountinfo) == frozenset({"deeper"})
-    assert _safefs.mounts_below("/srv/rec/L1/deeper", mountinfo) == frozenset()
+    assert safefs.mounts_below("/srv/rec", mountinfo) == expected
+    assert safefs.mounts_below("/srv/rec/", mountinfo) == expected
+    assert safefs.mounts_below("/srv/rec/L1", mountinfo) == frozenset({"deeper"})
+    assert safefs.mounts_below("/srv/rec/L1/deeper", mountinfo) == frozenset()
 
 
 def test_mounts_below_are_none_when_mountinfo_cannot_be_read(tmp_path: Path) -> None:
-    assert _safefs.mounts_below("/srv/rec", tmp_path / "missing") == frozenset()
-    assert _safefs.mounts_below("/srv/rec", tmp_path) == frozenset()  # a directory
+    assert safefs.mounts_below("/srv/rec", tmp_path / "missing") == frozenset()
+    assert safefs.mounts_below("/srv/rec", tmp_path) == frozenset()  # a directory
 
 
 @pytest.mark.root
@@ -360,5 +360,5 @@ def test_mounts_below_a_real_root_name_each_mount_point(mounts: Mounts, tmp_path
     (tmp_path / "elsewhere").mkdir()
     mounts.tmpfs(root / "a" / "b")
     mounts.bind(tmp_path / "elsewhere", root / "c d")
-    assert _safefs.mounts_below(str(root)) == frozenset({"a/b", "c d"})
-    assert _safefs.mounts_below(str(root / "a")) == frozenset({"b"})
+    assert safefs.mounts_below(str(root)) == frozenset({"a/b", "c d"})
+    assert safefs.mounts_below(str(root / "a")) == frozenset({"b"})

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from recd.adapters.sqlite import corrupt as _sqlcorrupt
+from recd.adapters.sqlite import corrupt
 from recd.adapters.sqlite.catalogue import SCHEMA_VERSION, SqliteCatalogue
 from recd.adapters.sqlite.corrupt import ABSURD_VERSION, corruption, move_aside
 from recd.adapters.sqlite.reader import SqliteReader
@@ -283,7 +283,7 @@ def test_a_catalogue_that_cannot_be_moved_aside_stays_where_it_is(tmp_path: Path
 def test_move_aside_when_every_name_is_taken_says_so(
     damaged: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_sqlcorrupt, "ASIDE_NAMES", 3)  # 9,999 names: seconds of symlinks
+    monkeypatch.setattr(corrupt, "ASIDE_NAMES", 3)  # 9,999 names: seconds of symlinks
     for n in range(1, 4):
         suffix = "" if n == 1 else f"-{n}"
         os.symlink("elsewhere", damaged.with_name(f"{ASIDE}{suffix}"))

@@ -310,13 +310,13 @@ def test_administrators_are_root_recds_own_user_and_the_admin_groups_members(
 ) -> None:
     """As the admin socket lets them in: recd run by an ordinary user (the demo, or the recd
     user under systemd) takes that user's requests as an administrator's."""
-    from recd.daemon.admin import legal as adminlegal
+    from recd.daemon.admin import legal
     from recd.daemon.control import Caller
 
     member = os.getegid()
     group = grp.getgrgid(member).gr_name
     monkeypatch.setattr(os, "geteuid", lambda: 4242)  # recd runs as uid 4242
-    assert adminlegal.actor_of(Caller(1, 0, 0, ()), "no-such-group-here").admin
-    assert adminlegal.actor_of(Caller(1, 4242, 4242, ()), "no-such-group-here").admin
-    assert adminlegal.actor_of(Caller(1, 4343, 4343, (member,)), group).admin
-    assert not adminlegal.actor_of(Caller(1, 4343, 4343, ()), group).admin
+    assert legal.actor_of(Caller(1, 0, 0, ()), "no-such-group-here").admin
+    assert legal.actor_of(Caller(1, 4242, 4242, ()), "no-such-group-here").admin
+    assert legal.actor_of(Caller(1, 4343, 4343, (member,)), group).admin
+    assert not legal.actor_of(Caller(1, 4343, 4343, ()), group).admin
