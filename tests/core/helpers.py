@@ -1,6 +1,7 @@
 """Shared by tests/core: SPEC 11's example request document, its canonical JSON written out
 by hand, and an Ed25519 key as a licence and a request file write it; sealed audit entries, one a
-minute from T0, for the replay tests (requests and breakers). Plain functions, no I/O."""
+minute from T0, for the replay tests (requests and breakers); NOW, the policy and safety tests'
+fixed instant. Plain functions, no I/O."""
 
 from __future__ import annotations
 
@@ -90,3 +91,6 @@ def released(label: str = "L1") -> Entry:
 
 def retention(licence: str = "L1") -> Entry:
     return ("erase.done", R1, {"licence": licence, "reason": "retention"}, "recd")
+
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
