@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -12,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from recd.daemon.runtime import Runtime
 from tests.estate import Estate
 from tests.fakes import FakeClock
+from tests.s3server import s3_client
 
 
 @pytest.fixture
@@ -29,3 +31,8 @@ def rt(estate: Estate) -> Iterator[Runtime]:
     runtime = estate.runtime()
     yield runtime
     runtime.close()
+
+
+@pytest.fixture
+def client(s3_endpoint: str) -> Any:
+    return s3_client(s3_endpoint)

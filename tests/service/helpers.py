@@ -1,12 +1,14 @@
 """Shared by tests/service: recording ids and states read from the catalogue; for the request
 tests (requests, requestruns, certificates, plan, batch) their estate (``keyed_estate``: L3
 verified by signature, L2 listing a key), the actors, request documents, audit-entry filters, and
-``meanwhile``, which acts once just before a run's eraser step (a race no timing shows reliably)."""
+``meanwhile``, which acts once just before a run's eraser step (a race no timing shows reliably);
+for the S3 tests, ``s3_estate`` (one bucket as its only source) and ``put``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +16,16 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from recd.adapters.sqlite.catalogue import SqliteCatalogue
-from recd.config.load import Licence
+from recd.config.load import Licence, SourceConfig
 from recd.config.types import Agent
+from recd.core.classify import ClassifyRule
+from recd.core.erasure import EraseSettings
 from recd.core.model import State, recording_id
 from recd.core.periods import parse_period
 from recd.daemon.runtime import Runtime
 from recd.ports.records import Actor
 from recd.service.requests import Requests
-from tests.estate import Estate
+from tests.estate import PATTERN, Estate
 from tests.fakes import FakeClock
 from tests.keys import raw
 
@@ -122,3 +126,25 @@ def keyed_estate(
     )
     e.configure(licences=licences)
     return e
+
+
+NEW = "L1/20261120120000_"  # not due before 2026-12-20
+
+
+def s3_estate(tmp_path: Path, bucket: str, endpoint: str, **source: Any) -> Estate:
+    """An estate whose one source is ``bucket`` (keys named like the estate's files); its
+    clock is the real time a little ahead (the store stamps LastModified with the real one),
+    and nothing waits to settle."""
+    e = Estate(tmp_path, FakeClock(datetime.now(UTC) + timedelta(seconds=5)))
+    config = SourceConfig(
+        "archive", "s3",
+        ClassifyRule(timezone=UTC, pattern=PATTERN, started_format="%Y%m%d%H%M%S"),
+        bucket=bucket, endpoint_url=endpoint, region="us-east-1", **source,
+    )  # fmt: skip
+    e.configure(sources=(config,), erase=EraseSettings(settle=timedelta(0)))
+    e.bucket = bucket  # type: ignore[attr-defined]
+    return e
+
+
+def put(client: Any, bucket: str, key: str, *bodies: bytes) -> list[str]:
+    return [client.put_object(Bucket=bucket, Key=key, Body=b)["VersionId"] for b in bodies]
