@@ -58,11 +58,7 @@ def canonical(doc: dict[str, Any]) -> bytes:
 
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
-
-
 R1, R2, R3, R4 = (f"{n:020x}" for n in (1, 2, 3, 4))
-
-
 Entry = tuple[str, str, Mapping[str, Any], str]
 
 

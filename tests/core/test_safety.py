@@ -67,11 +67,7 @@ def test_clock_problem(
 
 
 GAP = timedelta(days=3)
-
-
 AUDIT = "the last audit entry"
-
-
 NEWEST = "the newest recording"
 
 

@@ -43,11 +43,7 @@ def states(estate: Estate) -> dict[str, State]:
 
 
 ALICE = Actor("alice", 1001, admin=True)
-
-
 BOB = Actor("bob", 1002, admin=True)
-
-
 EVE = Actor("eve", 1003, admin=False)
 
 

@@ -322,8 +322,6 @@ def index_s3_like(estate: Estate, source: ListedSource, rule: ClassifyRule) -> d
 
 
 BORN = datetime(2026, 10, 1, 8, 30, tzinfo=UTC)
-
-
 NEWEST = datetime(2026, 10, 20, 9, 0, tzinfo=UTC)
 
 
