@@ -2,7 +2,8 @@
 tests (requests, requestruns, certificates, plan, batch) their estate (``keyed_estate``: L3
 verified by signature, L2 listing a key), the actors, request documents, audit-entry filters, and
 ``meanwhile``, which acts once just before a run's eraser step (a race no timing shows reliably);
-for the S3 tests, ``s3_estate`` (one bucket as its only source) and ``put``."""
+for the S3 tests, ``s3_estate`` (one bucket as its only source) and ``put``; for the start-up
+checks, ``started`` (a few `recd --once` runs) and ``check`` (a runtime and its rebuild)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from recd.core.classify import ClassifyRule
 from recd.core.erasure import EraseSettings
 from recd.core.model import State, recording_id
 from recd.core.periods import parse_period
-from recd.daemon.runtime import Runtime
+from recd.daemon.runtime import Runtime, rebuilder
 from recd.ports.records import Actor
+from recd.service.rebuild import Rebuild
 from recd.service.requests import Requests
 from tests.estate import PATTERN, Estate
 from tests.fakes import FakeClock
@@ -144,3 +146,17 @@ def s3_estate(tmp_path: Path, bucket: str, endpoint: str, **source: Any) -> Esta
 
 def put(client: Any, bucket: str, key: str, *bodies: bytes) -> list[str]:
     return [client.put_object(Bucket=bucket, Key=key, Body=b)["VersionId"] for b in bodies]
+
+
+def started(estate: Estate, runs: int = 3) -> None:
+    """``runs`` runs of `recd --once`: a log of a few entries, checked and marked."""
+    for _ in range(runs):
+        code, _ = estate.once()
+        assert code == 0
+
+
+def check(estate: Estate) -> tuple[Runtime, Rebuild]:
+    rt = estate.runtime()
+    rebuilding = rebuilder(rt)
+    rebuilding.restore()
+    return rt, rebuilding
