@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recd.core.audit import GENESIS, AuditDraft, AuditEntry, seal
-from recd.core.replaybreakers import BreakerRecord, replay_breakers
+from recd.core.replaybreakers import replay_breakers
 from recd.core.replayrequests import (
     HELD_NOTE,
     ItemRecord,
@@ -21,27 +18,9 @@ from recd.core.replayrequests import (
 )
 from recd.core.requestinfo import CertificateRef, Rejection, Step
 from recd.core.times import format_time
+from tests.core.helpers import R1, R2, R3, R4, Entry, at, log, released, retention, tripped
 
-T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
-R1, R2, R3, R4 = (f"{n:020x}" for n in (1, 2, 3, 4))
 SIGNED = {"name": "Jane Doe", "email": "dpo@three.example", "key": "ed25519:AAAA"}
-
-Entry = tuple[str, str, Mapping[str, Any], str]
-
-
-def at(n: int) -> datetime:
-    return T0 + timedelta(minutes=n)
-
-
-def log(*steps: Entry) -> list[AuditEntry]:
-    """Sealed entries, one a minute from T0: (action, subject, details, actor)."""
-    entries: list[AuditEntry] = []
-    prev = GENESIS
-    for n, (action, subject, details, actor) in enumerate(steps, start=1):
-        entry = seal(AuditDraft(action, subject, details, actor), seq=n, prev=prev, time=at(n))
-        entries.append(entry)
-        prev = entry.hash
-    return entries
 
 
 def document(rid: str, licence: str = "L1") -> dict[str, Any]:
@@ -233,54 +212,6 @@ def test_steps_of_a_request_the_log_never_registered_are_reported() -> None:
     ]  # fmt: skip
 
 
-# --- breakers ----------------------------------------------------------------------------------
-
-
-def tripped(label: str = "L1", due: int = 30) -> Entry:
-    return ("breaker.tripped", label, {"due": due, "recordings": 40}, "recd")
-
-
-def released(label: str = "L1") -> Entry:
-    return ("breaker.released", label, {"due": 30, "recordings": 40, "uid": 1001}, "bob")
-
-
-def retention(licence: str = "L1") -> Entry:
-    return ("erase.done", R1, {"licence": licence, "reason": "retention"}, "recd")
-
-
-def test_a_tripped_breaker_comes_back_tripped_and_a_released_one_released() -> None:
-    breakers = replay_breakers(log(tripped(), tripped("L2"), released()), {}).breakers
-    assert breakers["L2"] == BreakerRecord("L2", at(2), 30, 40, tripped_seq=2)
-    assert breakers["L1"] == BreakerRecord("L1", at(1), 30, 40, at(3), "bob", 1, 3)
-
-
-def test_the_sweep_after_a_release_rearms_the_breaker() -> None:
-    rearmed: Entry = ("breaker.rearmed", "L1", {}, "recd")
-    assert replay_breakers(log(tripped(), released(), rearmed), {}).standing == {}
-    # an older log says it by the retention erase the release let through
-    assert replay_breakers(log(tripped(), released(), retention("L2")), {}).standing.keys() == {
-        "L1"
-    }
-    assert replay_breakers(log(tripped(), released(), retention()), {}).standing == {}
-    again = replay_breakers(log(tripped(), released(), retention(), tripped()), {}).standing
-    assert again["L1"] == BreakerRecord("L1", at(4), 30, 40, tripped_seq=4)
-    assert replay_breakers(log(tripped(), retention(), released()), {}).tripped == 0
-
-
-def test_entries_a_catalogue_already_reflects_change_nothing() -> None:
-    entries = log(tripped(), retention(), released())
-    known = replay_breakers(entries, {}).breakers
-    assert known["L1"].released_by == "bob"
-    assert replay_breakers(entries[:2], known).breakers == known, "re-armed by an older erase"
-
-
-def test_a_release_of_a_breaker_never_tripped_is_reported() -> None:
-    replayed = replay_breakers(log(released()), {})
-    assert (replayed.breakers, replayed.problems) == (
-        {}, ("seq 1: releases the breaker of L1, never tripped in this log; ignored",),
-    )  # fmt: skip
-
-
 # --- one go, in slices, twice ------------------------------------------------------------------
 
 RIDS = ("REQ-1", "REQ-2")
@@ -411,10 +342,3 @@ def test_a_location_whose_bytes_are_not_hex_falls_back_to_its_text() -> None:
     entries = log(registered("REQ-1", signed=True), started("REQ-1"), step)
     item = replay_requests(entries, {}).requests["REQ-1"].items[R1]
     assert item.location == f"/srv/rec/L1/{R1}.wav"
-
-
-def test_a_second_release_keeps_who_released_the_breaker_first() -> None:
-    again = ("breaker.released", "L1", {"uid": 1002}, "carol")
-    breakers = replay_breakers(log(tripped(), released(), again), {})
-    assert breakers.breakers["L1"] == BreakerRecord("L1", at(1), 30, 40, at(2), "bob", 1, 2)
-    assert breakers.problems == ()

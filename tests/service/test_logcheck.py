@@ -5,7 +5,6 @@ given the entries after its mark. Real SQLite, the real audit log file, a fake c
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -15,38 +14,17 @@ import pytest
 from recd.adapters.auditlog.log import FileAuditLog
 from recd.config.types import AuditSettings
 from recd.core.audit import GENESIS, AuditDraft, seal_line
-from recd.core.holds import HoldState
-from recd.core.model import recording_id
-from recd.core.scope import Scope
 from recd.core.times import parse_time
-from recd.daemon.runtime import Runtime, rebuilder, scan_all
-from recd.ports.records import RECD, Actor, AuditMark
-from recd.service.holds import Holds
+from recd.ports.records import AuditMark
 from recd.service.logcheck import after_mark, check_chain, find_mark
-from recd.service.rebuild import BEHIND, Rebuild
 from tests.estate import Estate
 from tests.fakes import FakeClock
-
-ALICE = Actor("alice", 1001, admin=True)
+from tests.service.helpers import check, started
 
 
 @pytest.fixture
 def estate(tmp_path: Path, fake_clock: FakeClock) -> Estate:
     return Estate(tmp_path, fake_clock)
-
-
-def started(estate: Estate, runs: int = 3) -> None:
-    """``runs`` runs of `recd --once`: a log of a few entries, checked and marked."""
-    for _ in range(runs):
-        code, _ = estate.once()
-        assert code == 0
-
-
-def check(estate: Estate) -> tuple[Runtime, Rebuild]:
-    rt = estate.runtime()
-    rebuilding = rebuilder(rt)
-    rebuilding.restore()
-    return rt, rebuilding
 
 
 def lines(estate: Estate) -> list[bytes]:
@@ -126,47 +104,6 @@ def test_a_cut_tail_and_a_deleted_log_are_found(estate: Estate) -> None:
     assert rebuilding.problem.text.startswith(f"{estate.audit_path} is empty, but recd")
 
 
-def test_a_catalogue_behind_the_log_gets_the_entries_after_its_mark(estate: Estate) -> None:
-    kept = estate.write("L1/kept.wav", age_days=40)  # due: only a hold keeps it
-    freed = estate.write("L1/freed.wav", age_days=5)
-    rt = estate.runtime()
-    scan_all(rt)
-    holds = Holds(estate.config, rt.catalogue, rt.audit, estate.clock)
-    early, _ = holds.place(Scope("L1", recordings=frozenset({recording_id("pbx", "L1/freed.wav")})),
-                           case="C-1", reason="r", until=None, actor=ALICE)  # fmt: skip
-    rebuilder(rt).mark()
-    rt.close()
-    backup = estate.base / "backup.db"
-    shutil.copy(estate.config.daemon.state_dir / "catalog.db", backup)
-    rt = estate.runtime()
-    holds = Holds(estate.config, rt.catalogue, rt.audit, estate.clock)
-    late, _ = holds.place(Scope("L1", recordings=frozenset({recording_id("pbx", "L1/kept.wav")})),
-                          case="C-2", reason="r", until=None, actor=ALICE)  # fmt: skip
-    holds.release(early.id, reason="closed", actor=RECD)
-    rt.close()
-    shutil.copy(backup, estate.config.daemon.state_dir / "catalog.db")
-
-    rt = estate.runtime()
-    rebuilding = rebuilder(rt)
-    done = rebuilding.restore()
-    assert done is not None and rebuilding.problem is None
-    assert (done.why, done.entries, len(done.replayed.holds)) == (BEHIND, 2, 2)
-    stored = {h.id: h.state for h in rt.catalogue.holds(everything=True)}
-    assert stored == {early.id: HoldState.RELEASED, late.id: HoldState.ACTIVE}
-    rows = {r.relpath: r.held for r in rt.catalogue.all()}  # type: ignore[attr-defined]
-    assert rows == {"L1/kept.wav": True, "L1/freed.wav": False}
-    rebuilding.record()
-    mark = rt.catalogue.audit_mark()
-    last = rt.audit.last()
-    assert last is not None and mark is not None and (mark.seq, mark.hash) == (last.seq, last.hash)
-    assert last.details["why"] == "behind" and last.details["mark_seq"] == done.mark_seq
-    rt.close()
-    rt, again = check(estate)
-    rt.close()
-    assert again.restore() is None, "replayed again"
-    assert kept.exists() and freed.exists()
-
-
 @pytest.mark.parametrize("offset", [None, 1, 10**9], ids=["none", "mid-entry", "past-the-end"])
 def test_a_mark_without_a_usable_offset_is_found_by_reading_the_log(
     estate: Estate, offset: int | None
@@ -196,54 +133,6 @@ def test_a_checkpoint_another_recd_wrote_is_ignored(estate: Estate) -> None:
     rt = estate.runtime()
     try:
         assert rt.catalogue.audit_checkpoint() is None
-    finally:
-        rt.close()
-
-
-def test_past_a_break_in_the_chain_a_replay_keeps_placings_and_leaves_releases(
-    estate: Estate,
-) -> None:
-    """A catalogue behind a log that was also damaged after its mark: what is before the
-    break is replayed; after it, intact entries that place holds are (keep more), releases
-    are not; erasing stays paused for an administrator either way."""
-    estate.write("L1/a.wav", age_days=5)
-    estate.write("L1/b.wav", age_days=5)
-    started(estate, runs=1)
-    rt = estate.runtime()
-    scan_all(rt)
-    rebuilder(rt).mark()
-    mark = rt.catalogue.audit_mark()
-    rt.close()
-    backup = estate.base / "backup.db"
-    shutil.copy(estate.config.daemon.state_dir / "catalog.db", backup)
-    rt = estate.runtime()
-    holds = Holds(estate.config, rt.catalogue, rt.audit, estate.clock)
-
-    def place(name: str) -> str:
-        scope = Scope("L1", recordings=frozenset({recording_id("pbx", name)}))
-        return holds.place(scope, case="C", reason="r", until=None, actor=ALICE)[0].id
-
-    before = place("L1/a.wav")
-    rt.audit.append([AuditDraft("note", "-", {"text": "to be damaged"})], estate.clock.now())
-    after = place("L1/b.wav")
-    holds.release(before, reason="closed", actor=ALICE)
-    rt.close()
-    shutil.copy(backup, estate.config.daemon.state_dir / "catalog.db")
-    estate.audit_path.write_bytes(estate.audit_path.read_bytes().replace(b"to be damaged", b"X"))
-
-    rt = estate.runtime()
-    rebuilding = rebuilder(rt)
-    done = rebuilding.restore()
-    try:
-        assert rebuilding.problem is not None and rebuilding.problem.kind == "chain"
-        assert done is not None and (done.why, done.mark_seq) == ("behind", mark and mark.seq)
-        states = {h.id: str(h.state) for h in rt.catalogue.holds(everything=True)}
-        assert states == {before: "active", after: "active"}, "a release past the break"
-        assert [p.split(":")[1] for p in done.replayed.problems] == [
-            f" hold.released {before} comes after a break in the chain; not replayed"
-        ]
-        rows = {r.relpath: r.held for r in rt.catalogue.all()}  # type: ignore[attr-defined]
-        assert rows == {"L1/a.wav": True, "L1/b.wav": True}
     finally:
         rt.close()
 

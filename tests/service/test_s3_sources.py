@@ -9,60 +9,31 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from recd.config.load import SourceConfig
-from recd.core.classify import ClassifyRule
-from recd.core.erasure import EraseSettings
 from recd.core.model import State, recording_id
 from recd.core.scope import Scope
 from recd.daemon.metrics import Metrics
 from recd.daemon.runtime import Runtime, report_buckets, scan_all
 from recd.ports.eraser import EraseError, EraseJob, EraseOutcome
-from recd.ports.records import Actor, RequestState
-from recd.service.holds import Holds
-from recd.service.mirror import HoldMirror
+from recd.ports.records import RequestState
 from recd.service.recovery import Recovery
 from recd.service.requests import Requests
 from recd.service.sweep import Sweeper
-from tests.estate import PATTERN, Estate
-from tests.fakes import FakeClock
-from tests.s3server import s3_client
+from tests.estate import Estate
+from tests.service.helpers import ALICE, BOB, NEW, put, s3_estate
 
-ALICE = Actor("alice", 1001, admin=True)
-BOB = Actor("bob", 1002, admin=True)
 OLD = "L1/20260901120000_"  # 30-day licence L1: due long ago
-NEW = "L1/20261120120000_"  # not due before 2026-12-20
-
-
-def s3_estate(tmp_path: Path, bucket: str, endpoint: str, **source: Any) -> Estate:
-    """An estate whose one source is ``bucket`` (keys named like the estate's files); its
-    clock is the real time a little ahead (the store stamps LastModified with the real one),
-    and nothing waits to settle."""
-    e = Estate(tmp_path, FakeClock(datetime.now(UTC) + timedelta(seconds=5)))
-    config = SourceConfig(
-        "archive", "s3",
-        ClassifyRule(timezone=UTC, pattern=PATTERN, started_format="%Y%m%d%H%M%S"),
-        bucket=bucket, endpoint_url=endpoint, region="us-east-1", **source,
-    )  # fmt: skip
-    e.configure(sources=(config,), erase=EraseSettings(settle=timedelta(0)))
-    e.bucket = bucket  # type: ignore[attr-defined]
-    return e
 
 
 @pytest.fixture
 def estate(tmp_path: Path, s3_endpoint: str, make_bucket: Any) -> Estate:
     """An estate on a versioned bucket."""
     return s3_estate(tmp_path, make_bucket("versioned"), s3_endpoint)
-
-
-@pytest.fixture
-def client(s3_endpoint: str) -> Any:
-    return s3_client(s3_endpoint)
 
 
 @pytest.fixture
@@ -74,10 +45,6 @@ def rt(estate: Estate) -> Iterator[Runtime]:
 
 def bucket(estate: Estate) -> str:
     return str(estate.bucket)  # type: ignore[attr-defined]
-
-
-def put(client: Any, bucket: str, key: str, *bodies: bytes) -> list[str]:
-    return [client.put_object(Bucket=bucket, Key=key, Body=b)["VersionId"] for b in bodies]
 
 
 def left(client: Any, bucket: str, key: str) -> list[str]:
@@ -286,52 +253,6 @@ def test_a_request_certificate_lists_every_version_with_its_sha256(
     }
 
 
-def test_holds_are_mirrored_as_s3_legal_holds_and_only_recds_are_removed(
-    tmp_path: Path, s3_endpoint: str, make_bucket: Any, client: Any
-) -> None:
-    locked = make_bucket("locked")
-    e = s3_estate(tmp_path, locked, s3_endpoint, mirror_legal_holds=True)
-    key, other = f"{NEW}1.wav", f"{NEW}2.wav"
-    ours = put(client, locked, key, b"a", b"b")
-    (theirs,) = put(client, locked, other, b"c")
-    client.put_object_legal_hold(
-        Bucket=locked, Key=other, VersionId=theirs, LegalHold={"Status": "ON"}
-    )
-
-    def status(k: str, v: str) -> str:
-        reply = client.get_object_legal_hold(Bucket=locked, Key=k, VersionId=v)
-        return str(reply.get("LegalHold", {}).get("Status") or "OFF")
-
-    runtime = e.runtime()
-    try:
-        assert scan_all(runtime)
-        holds = Holds(e.config, runtime.catalogue, runtime.audit, e.clock)
-        mirror = HoldMirror(e.config, runtime.catalogue, runtime.audit, e.clock, runtime.stores)
-        hold, held = holds.place(Scope("L1"), case="C-1", reason="litigation", until=None,
-                                 actor=ALICE)  # fmt: skip
-        assert held == 2
-        first = mirror.run()
-        assert (first.on, first.kept, first.failed) == (2, 1, 0)
-        assert [status(key, v) for v in ours] == ["ON", "ON"]
-        assert mirror.run().on == 0  # idempotent
-        (newer,) = put(client, locked, key, b"a later take")  # the poll finds it, held too
-        assert scan_all(runtime)
-        assert mirror.run().on == 1 and status(key, newer) == "ON"
-        holds.release(hold.id, reason="settled", actor=ALICE)
-        released = mirror.run()
-        assert (released.off, released.failed) == (3, 0)
-        assert [status(key, v) for v in [*ours, newer]] == ["OFF", "OFF", "OFF"]
-        assert status(other, theirs) == "ON", "a legal hold recd did not set stays"
-    finally:
-        runtime.close()
-    mirrored = [x["details"] for x in e.audit() if x["action"] == "hold.mirrored"]
-    assert mirrored == [
-        {"on": 2, "off": 0, "already_on": 1},
-        {"on": 1, "off": 0, "already_on": 0},
-        {"on": 0, "off": 3, "already_on": 0},
-    ]
-
-
 def test_the_bucket_report_at_start(
     estate: Estate, rt: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -442,29 +363,6 @@ def test_the_daemon_polls_a_bucket_every_poll_and_mirrors_what_it_finds(
         assert snapshot.sources[0].objects.objects == 2  # the erased key is gone
     finally:
         daemon.stop()
-
-
-def test_a_hold_that_cannot_be_mirrored_is_logged_and_tried_again(
-    tmp_path: Path, s3_endpoint: str, make_bucket: Any, client: Any,
-    caplog: pytest.LogCaptureFixture,
-) -> None:  # fmt: skip
-    plain = make_bucket("versioned")  # no Object Lock: the store refuses object legal holds
-    e = s3_estate(tmp_path, plain, s3_endpoint, mirror_legal_holds=True)
-    put(client, plain, f"{NEW}1.wav", b"a")
-    runtime = e.runtime()
-    try:
-        assert scan_all(runtime)
-        Holds(e.config, runtime.catalogue, runtime.audit, e.clock).place(
-            Scope("L1"), case="C", reason="r", until=None, actor=ALICE
-        )
-        mirror = HoldMirror(e.config, runtime.catalogue, runtime.audit, e.clock, runtime.stores)
-        assert (mirror.run().failed, mirror.run().failed) == (1, 1)  # each run tries again
-    finally:
-        runtime.close()
-    assert any(
-        m.startswith(f"cannot set the S3 legal hold of {NEW}1.wav: ") for m in caplog.messages
-    )
-    assert not [x for x in e.audit() if x["action"] == "hold.mirrored"]  # nothing changed
 
 
 class Answering(Delegating):
