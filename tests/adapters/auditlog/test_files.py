@@ -22,15 +22,7 @@ from recd.adapters.auditlog.log import FileAuditLog
 from recd.config.types import AuditCompression
 from recd.core.audit import AuditDraft, AuditEntry, verify
 from recd.errors import AuditCorrupt
-from tests.adapters.auditlog.helpers import (
-    MIDDLE,
-    NOW,
-    _damage,
-    drafts,
-    names,
-    settings,
-    write,
-)
+from tests.adapters.auditlog.helpers import MIDDLE, NOW, _damage, drafts, names, settings, write
 from tests.adapters.loopfs import Mounts
 
 

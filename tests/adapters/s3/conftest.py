@@ -15,9 +15,7 @@ from botocore.stub import Stubber  # type: ignore[import-untyped]
 
 from recd.adapters.s3.client import make_client
 from recd.adapters.s3.eraser import S3Eraser
-from tests.adapters.s3.helpers import (
-    config,
-)
+from tests.adapters.s3.helpers import config
 from tests.s3server import BucketKind, dummy_credentials, s3_client
 
 

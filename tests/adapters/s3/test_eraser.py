@@ -19,15 +19,7 @@ from recd.adapters.s3.source import S3Source
 from recd.core.erasure import OBJECT_STORE, Action, Decision
 from recd.core.model import EraseMethod, ErasePattern
 from recd.ports.eraser import EraseError, EraseJob, Gone, Refused
-from tests.adapters.s3.helpers import (
-    ERASE,
-    LOCK_MESSAGE,
-    config,
-    erase_keys,
-    listed,
-    prepared,
-    put,
-)
+from tests.adapters.s3.helpers import ERASE, LOCK_MESSAGE, config, erase_keys, listed, prepared, put
 
 # -- the eraser on moto ---------------------------------------------------------------------
 

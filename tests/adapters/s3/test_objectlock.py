@@ -11,13 +11,7 @@ import pytest
 from recd.adapters.s3.client import S3Error
 from recd.adapters.s3.eraser import S3Eraser
 from recd.core.objects import BucketState
-from tests.adapters.s3.helpers import (
-    _entry,
-    _listing,
-    _md5,
-    config,
-    put,
-)
+from tests.adapters.s3.helpers import _entry, _listing, _md5, config, put
 
 
 def test_legal_holds_round_trip(s3, client, make_bucket, record) -> None:

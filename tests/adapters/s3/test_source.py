@@ -17,15 +17,7 @@ from recd.adapters.s3.eraser import S3Eraser
 from recd.adapters.s3.source import S3Source
 from recd.ports.eraser import EraseTarget, Gone, Refused
 from recd.ports.source import ScanTotals
-from tests.adapters.s3.helpers import (
-    T0,
-    _entry,
-    _listing,
-    config,
-    erase_keys,
-    listed,
-    put,
-)
+from tests.adapters.s3.helpers import T0, _entry, _listing, config, erase_keys, listed, put
 
 # -- the source ---------------------------------------------------------------------------
 
