@@ -16,6 +16,7 @@ from recd.core.erasure import Action, Decision, EraseSettings, decide
 from recd.core.model import EraseMethod, ErasePattern
 
 OVERWRITE = Decision(Action.ERASE, EraseMethod.OVERWRITE, True)
+UNLINK = Decision(Action.ERASE, EraseMethod.UNLINK, False, "btrfs copy-on-write")
 TEMP = ".recd-erase-0123456789abcdef"
 LATER = datetime.now(UTC) + timedelta(hours=1)
 
