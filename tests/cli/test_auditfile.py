@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from recd.adapters.auditlog.log import FileAuditLog
+from recd.cli.auditfile import entries as _entries
 from recd.cli.main import main
 from recd.config.types import AuditCompression, AuditSettings
 from recd.core.audit import AuditDraft, AuditEntry, seal, to_line
@@ -159,3 +160,9 @@ def test_a_cut_gzip_segment_is_reported(tmp_path, capsys):
     code, out, err = run(capsys, "verify", "--file", str(tmp_path))
     assert (code, out) == (ExitCode.FAILED, "")
     assert err.startswith(f"recctl: {segment}: not a complete gzip file (")
+
+
+def test_the_second_pass_stops_where_the_first_did(log_path):
+    # The daemon may append between ls's two passes; the table was measured for the first.
+    assert [entry.seq for _, entry in _entries(log_path, limit=2)] == [1, 2]
+    assert [number for number, _ in _entries(log_path)] == [1, 2, 3, 4]

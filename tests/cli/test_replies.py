@@ -1,12 +1,12 @@
 """The canned replies recctl's tests answer with have the shape of what the real daemon replies.
 
-``tests/cli/test_main.py`` and ``tests/cli/commands/test_legal.py`` run recctl against a fake
-daemon (``tests/fakedaemon.py``) that answers canned replies, written by hand. A canned reply
-that lacks a field the real ``Admin`` sends, or has one it no longer sends, tests a recctl that
-never meets a real daemon. Here a started daemon over a real catalogue answers every command
-those replies stand for, and each canned reply must have the real reply's shape: the same keys
-at every level and values of the same JSON type (``null`` matches anything, since optional
-fields are ``null`` in one reply and set in another).
+The command tests (``tests/cli/commands/``) run recctl against a fake daemon
+(``tests/fakedaemon.py``) that answers canned replies, written by hand in
+``tests/cli/replies.py``. A canned reply that lacks a field the real ``Admin`` sends, or has one
+it no longer sends, tests a recctl that never meets a real daemon. Here a started daemon over a
+real catalogue answers every command those replies stand for, and each canned reply must have
+the real reply's shape: the same keys at every level and values of the same JSON type (``null``
+matches anything, since optional fields are ``null`` in one reply and set in another).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ import pytest
 
 from recd.core.model import recording_id
 from recd.core.safety import SafetySettings
-from tests.cli import test_main as recctl
-from tests.cli.commands import test_legal as legal
+from tests.cli import replies
 from tests.daemon.admin.helpers import Live, legal_estate, signed_request
 from tests.fakes import FakeClock
 
@@ -88,15 +87,15 @@ def problems(pairs: dict[str, tuple[Any, Any]]) -> dict[str, list[str]]:
 def test_the_daemon_commands_canned_replies(live: Live) -> None:
     listed = live.ask("ls", state="all")
     pairs = {
-        "STATUS": (recctl.STATUS, live.ask("status")),
-        "REC": (recctl.REC, listed[0]),
-        "HOSTILE": (recctl.HOSTILE, listed[-1]),
-        "SHOW": (recctl.SHOW, live.ask("show", id=listed[0]["id"])),
-        "POLICY": (recctl.POLICY, live.ask("policy")),
-        "SCANS": (recctl.SCANS, live.ask("scan")),
-        "BREAKERS": (recctl.BREAKERS, live.ask("breaker ls")),
-        "breaker release": (recctl.RELEASE, live.ask("breaker release", licence="L1")),
-        "clock confirm": (recctl.CONFIRMED, live.ask("clock confirm")),
+        "STATUS": (replies.STATUS, live.ask("status")),
+        "REC": (replies.REC, listed[0]),
+        "HOSTILE": (replies.HOSTILE, listed[-1]),
+        "SHOW": (replies.SHOW, live.ask("show", id=listed[0]["id"])),
+        "POLICY": (replies.POLICY, live.ask("policy")),
+        "SCANS": (replies.SCANS, live.ask("scan")),
+        "BREAKERS": (replies.BREAKERS, live.ask("breaker ls")),
+        "breaker release": (replies.RELEASE, live.ask("breaker release", licence="L1")),
+        "clock confirm": (replies.CONFIRMED, live.ask("clock confirm")),
     }
     assert problems(pairs) == {}
 
@@ -105,21 +104,24 @@ def test_the_legal_commands_canned_replies(live: Live) -> None:
     live.ask("breaker release", licence="L1")  # the fixture's breaker is not what this is about
     hold = live.ask("hold place", licence="L3", case="C", reason="r", party="+441234")
     pairs = {
-        "HOLD": (legal.HOLD, hold),
-        "WHOLE": (legal.WHOLE, hold),
-        "hold ls": ([legal.HOLD], live.ask("hold ls")),
-        "hold show": (legal.HOLD, live.ask("hold show", hold=hold["id"])),
-        "hold release": (legal.HOLD_RELEASE, live.ask("hold release", hold=hold["id"], reason="r")),
+        "HOLD": (replies.HOLD, hold),
+        "WHOLE": (replies.WHOLE, hold),
+        "hold ls": ([replies.HOLD], live.ask("hold ls")),
+        "hold show": (replies.HOLD, live.ask("hold show", hold=hold["id"])),
+        "hold release": (
+            replies.HOLD_RELEASE,
+            live.ask("hold release", hold=hold["id"], reason="r"),
+        ),
     }
-    pairs["RELEASED"] = (legal.RELEASED, live.ask("hold ls", all=True)[0])
+    pairs["RELEASED"] = (replies.RELEASED, live.ask("hold ls", all=True)[0])
     ids = [recording_id("pbx", f"L3/s{n}.wav") for n in range(3)]
     added = live.ask("request add", document=signed_request(recordings=ids))
     for name in ("REQUEST", "SIGNED", "APPROVED"):
-        pairs[name] = (getattr(legal, name), added)
-    pairs["PREVIEW"] = (legal.PREVIEW, live.ask("request preview", request="R-1"))
+        pairs[name] = (getattr(replies, name), added)
+    pairs["PREVIEW"] = (replies.PREVIEW, live.ask("request preview", request="R-1"))
     run = live.ask("request execute", request="R-1")
-    pairs["DONE"] = (legal.DONE, run["request"])
-    pairs["ITEMS"] = (legal.ITEMS, run["items"])
-    pairs["CERT_REPLY"] = (legal.CERT_REPLY, live.ask("request certificate", request="R-1"))
-    pairs["request ls"] = ([legal.DONE], live.ask("request ls"))
+    pairs["DONE"] = (replies.DONE, run["request"])
+    pairs["ITEMS"] = (replies.ITEMS, run["items"])
+    pairs["CERT_REPLY"] = (replies.CERT_REPLY, live.ask("request certificate", request="R-1"))
+    pairs["request ls"] = ([replies.DONE], live.ask("request ls"))
     assert problems(pairs) == {}

@@ -1,5 +1,6 @@
-"""The daemon and the check of the audit log at start (issue 14 point 2), in process: the mark
-kept current between steps; a log problem pauses sweeps and request runs until acknowledged."""
+"""The daemon and the check of the audit log at start (``recd.daemon.logcheck``; issue 14 point
+2), in process: the mark kept current between steps; a log problem pauses sweeps and request
+runs until acknowledged."""
 
 from __future__ import annotations
 

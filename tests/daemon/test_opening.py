@@ -1,4 +1,5 @@
-"""The daemon meets a corrupt catalogue while running (issue 14, point 2), in-process.
+"""The daemon meets a corrupt catalogue while running (issue 14, point 2), in-process: opening
+the state again after it (``recd.daemon.opening``).
 
 An admin command that reads a damaged row fails with one clear line for the admin; the loop then
 moves the catalogue aside and rebuilds it without stopping (holds from the audit log first),

@@ -1,47 +1,36 @@
-"""Reloads that cannot take effect leave the daemon serving with the configuration before."""
+"""recd's signals (``recd.daemon.signals``): the handlers only enqueue, and only the main thread
+can receive them."""
 
 from __future__ import annotations
 
 import os
 import signal
-from dataclasses import replace
 from pathlib import Path
-
-import pytest
 
 from recd.adapters.systemd import Notifier
 from recd.cli.client import call
-from recd.config.load import Config
 from recd.daemon.loop import Daemon
 from recd.daemon.signals import Event
 from recd.protocol import Request
+from tests.daemon.helpers import make
 from tests.estate import Estate
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, NotifyListener
 
 
-def test_a_state_dir_that_cannot_be_used_is_refused_and_the_old_one_kept(
-    tmp_path: Path, fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
-) -> None:
-    estate = Estate(tmp_path, fake_clock)
-    kept = estate.write("L1/a.wav", age_days=1)
-    blocker = tmp_path / "a-file"
-    blocker.write_text("")
-    bad = replace(estate.config.daemon, state_dir=blocker / "state")
-
-    def loader(path: Path) -> Config:
-        return replace(estate.config, daemon=bad)
-
-    daemon = Daemon(estate.config, estate.clock, Notifier(None), loader=loader)
-    daemon.start()
+def test_signal_handlers_only_enqueue(estate: Estate, listener: NotifyListener) -> None:
+    daemon = make(estate, listener)
+    saved = {s: signal.getsignal(s) for s in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)}
     try:
-        daemon.step(Event.RELOAD)
-        assert "reload failed: " in caplog.text
-        assert "cannot create the state directory" in caplog.text
-        assert daemon.config is estate.config
-        reply = call(estate.config.daemon.socket, Request("status"), timeout=10).unwrap()
-        assert reply["recordings"] == 1 and kept.exists()
+        daemon.install_signals()
+        signal.raise_signal(signal.SIGHUP)
+        signal.raise_signal(signal.SIGTERM)
+        assert [daemon.inbox.queue.get_nowait(), daemon.inbox.queue.get_nowait()] == [
+            Event.RELOAD, Event.STOP,
+        ]  # fmt: skip
+        assert daemon.inbox.queue.empty()
     finally:
-        daemon.stop()
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
 
 
 def blocked_masks() -> dict[str, int]:
