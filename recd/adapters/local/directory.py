@@ -154,16 +154,7 @@ class DirectorySource:
                 elif stat.S_ISREG(st.st_mode):
                     if name.startswith(ERASE_PREFIX):
                         continue
-                    yield FileFacts(
-                        self.name,
-                        relpath,
-                        st.st_dev,
-                        st.st_ino,
-                        st.st_size,
-                        st.st_mtime_ns,
-                        st.st_nlink,
-                        ctime_ns=st.st_ctime_ns,
-                    )
+                    yield self._facts(relpath, st)
                 else:
                     report.skipped_special += 1  # symlinks, FIFOs, sockets, devices
         for name in subdirs:
@@ -235,6 +226,10 @@ class DirectorySource:
         mounted = sx is not None and not safefs.DirId(sx.dev, sx.ino, sx.mnt_id).same_mount(root)
         if not stat.S_ISREG(st.st_mode) or st.st_dev != root.dev or mounted:
             return None
+        return self._facts(relpath, st)
+
+    def _facts(self, relpath: str, st: os.stat_result) -> FileFacts:
+        """What the index keeps of a regular file, from its ``lstat``."""
         return FileFacts(
             self.name,
             relpath,
