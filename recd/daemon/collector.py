@@ -35,9 +35,9 @@ from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
+from recd.core.requeststate import RequestState
 from recd.core.safety import ClockPause
 from recd.core.text import UNCLASSIFIED
-from recd.ports.records import RequestState
 
 logger = logging.getLogger(__name__)
 

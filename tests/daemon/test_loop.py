@@ -25,6 +25,7 @@ from recd.cli.client import call
 from recd.config.load import Config, RetentionSettings, SourceConfig
 from recd.core.model import UnclassifiedPolicy, recording_id
 from recd.core.periods import parse_period
+from recd.core.requeststate import RequestState
 from recd.core.scope import Scope
 from recd.daemon.admin.dispatch import Admin
 from recd.daemon.control import Caller
@@ -45,7 +46,7 @@ from recd.errors import (
     StateError,
     UsageError,
 )
-from recd.ports.records import Actor, RequestState
+from recd.ports.records import Actor
 from recd.protocol import ErrorKind, RemoteError, Request
 from recd.service import indexing
 from tests.adapters.loopfs import Mounts

@@ -22,11 +22,12 @@ from recd.config.types import Agent
 from recd.core.model import EraseMethod, State, recording_id
 from recd.core.periods import parse_period
 from recd.core.requests import RequestInvalid
+from recd.core.requeststate import ItemOutcome, RequestState
 from recd.core.scope import Scope
 from recd.core.times import format_time
 from recd.daemon.runtime import Runtime, reindex, scan_all
 from recd.errors import NotAllowedInState, NotFound, PermissionDenied, RecdError, UsageError
-from recd.ports.records import RECD, Actor, ItemOutcome, RequestState
+from recd.ports.records import RECD, Actor
 from recd.service.holds import Holds
 from recd.service.requests import Requests
 from recd.service.sweep import Sweeper

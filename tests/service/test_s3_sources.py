@@ -19,11 +19,12 @@ from recd.config.load import SourceConfig
 from recd.core.classify import ClassifyRule
 from recd.core.erasure import EraseSettings
 from recd.core.model import State, recording_id
+from recd.core.requeststate import RequestState
 from recd.core.scope import Scope
 from recd.daemon.metrics import Metrics
 from recd.daemon.runtime import Runtime, report_buckets, scan_all
 from recd.ports.eraser import EraseError, EraseJob, EraseOutcome
-from recd.ports.records import Actor, RequestState
+from recd.ports.records import Actor
 from recd.service.holds import Holds
 from recd.service.mirror import HoldMirror
 from recd.service.recovery import Recovery
