@@ -456,5 +456,5 @@ def _state(text: str) -> RequestState | None:
         return None
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     return value if isinstance(value, str) else ""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from recd.core.model import FileFacts
 from recd.daemon.build import tree_watcher
@@ -83,7 +83,7 @@ class Watching:
         self._periods: dict[str, float] = {}  # S3 source -> seconds between polls
 
     @staticmethod
-    def accepts(item: Any) -> bool:
+    def accepts(item: object) -> bool:
         return isinstance(item, WatchEvent)
 
     def start(self, runtime: Runtime) -> None:

@@ -63,7 +63,7 @@ class Actor:
     admin: bool  # root, recd's own user, or a member of daemon.admin_group
 
     @property
-    def audit(self) -> dict[str, Any]:
+    def audit(self) -> dict[str, int]:
         return {"uid": self.uid}
 
 
