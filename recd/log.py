@@ -19,7 +19,8 @@ import logging.config
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
+from types import TracebackType
+from typing import Any, Literal, TypeAlias
 
 from recd.core.text import printable, printable_lines
 from recd.core.times import HUMAN_TIME
@@ -27,6 +28,11 @@ from recd.errors import UsageError
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 TRACE_INDENT = "  | "  # before each line of a traceback: it belongs to the record above
+#: What ``logging.Formatter`` takes as ``style`` and as ``formatException``'s ``ei`` (typeshed's).
+FormatStyle: TypeAlias = Literal["%", "{", "$"]
+ExcInfo: TypeAlias = (
+    tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
+)
 #: syslog priorities of the levels (sd-daemon(3)); journald reads them off each line.
 PRIORITIES = {
     logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7,
@@ -42,7 +48,7 @@ class UTCFormatter(logging.Formatter):
         self,
         fmt: str | None = None,
         datefmt: str | None = None,
-        style: Any = "%",
+        style: FormatStyle = "%",
         validate: bool = True,
         *,
         journald: bool = False,
@@ -66,7 +72,7 @@ class UTCFormatter(logging.Formatter):
         # a hostile name in any argument is caught whatever the call site.
         return printable(super().formatMessage(record))
 
-    def formatException(self, ei: Any) -> str:
+    def formatException(self, ei: ExcInfo) -> str:
         return printable_lines(super().formatException(ei), TRACE_INDENT)
 
     def formatStack(self, stack_info: str) -> str:

@@ -37,6 +37,8 @@ from recd.cli import main as recctl
 from recd.config.load import load
 from recd.core.audit import GENESIS, AuditDraft, seal, to_line
 from recd.core.classify import DEFAULT_TAG_NAMES
+from recd.core.model import Mode
+from recd.core.requeststate import RequestState
 from recd.core.safety import ClockPause
 from recd.daemon import main as recd_main
 from recd.daemon.collector import LicenceTotals, S3Totals, Snapshot, SourceState
@@ -321,8 +323,8 @@ def exposed_metrics(*, per_licence: bool) -> dict[str, tuple[str, frozenset[str]
         ),
         clock_guard=ClockPause.JUMP,
         holds_active=0,
-        requests={"received": 1},
-        mode="enforce",
+        requests={RequestState.RECEIVED: 1},
+        mode=Mode.ENFORCE,
     )
     metrics = Metrics(lambda: snapshot, per_licence=per_licence)
     metrics.erased("retention", "done", 1, 0.5)

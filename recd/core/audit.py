@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from recd.core.times import TIME_EXAMPLE, format_time, parse_time
 
@@ -200,7 +200,7 @@ def to_line(entry: AuditEntry) -> bytes:
     return canonical_json(_body(entry) | {"hash": entry.hash}) + b"\n"
 
 
-def _no_constants(name: str) -> Any:
+def _no_constants(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 

@@ -141,7 +141,7 @@ def _count(obj: Mapping[str, Any], key: str) -> int:
     return value
 
 
-def _digest(value: Any, key: str, *, optional: bool = False) -> str | None:
+def _digest(value: object, key: str, *, optional: bool = False) -> str | None:
     if value is None and optional:
         return None
     if not isinstance(value, str) or not _DIGEST.fullmatch(value):
@@ -149,7 +149,7 @@ def _digest(value: Any, key: str, *, optional: bool = False) -> str | None:
     return value
 
 
-def _file(obj: Any, index: int) -> BackupFile:
+def _file(obj: object, index: int) -> BackupFile:
     where = f"files[{index}]"
     if not isinstance(obj, dict):
         raise ValueError(f"{where}: an object expected")

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from recd.core.audit import AuditEntry
 from recd.core.holds import Hold, HoldState
@@ -120,11 +119,11 @@ def _released(hold: Hold, entry: AuditEntry, grace: timedelta, problems: list[st
     )
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _time(value: Any, entry: AuditEntry, key: str, problems: list[str]) -> datetime | None:
+def _time(value: object, entry: AuditEntry, key: str, problems: list[str]) -> datetime | None:
     if value is None:
         return None
     try:

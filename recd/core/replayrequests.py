@@ -32,6 +32,7 @@ from typing import Any
 from recd.core.audit import AuditEntry, canonical_json
 from recd.core.replaybreakers import BreakerRecord, ReplayedBreakers, breaker_entry
 from recd.core.requestinfo import CertificateRef, Rejection, RequestInfo, Step
+from recd.core.requeststate import ItemOutcome, RequestState
 from recd.core.signatures import SignedBy
 from recd.core.times import parse_time
 
@@ -50,10 +51,10 @@ HELD_NOTE = "kept by a legal hold"
 
 @dataclass(frozen=True, slots=True)
 class ItemRecord:
-    """One recording of a request's scope, as ``ports.records.RequestItem`` (outcome as text)."""
+    """One recording of a request's scope, as ``ports.records.RequestItem`` (with holds, note)."""
 
     recording_id: str
-    outcome: str  # pending, erased, held, failed, gone
+    outcome: ItemOutcome
     location: str | None = None
     licence: str | None = None
     size: int | None = None
@@ -74,7 +75,7 @@ class RequestRecord:
 
     id: str
     licence: str
-    state: str  # received, verified, rejected, executing, completed, partial
+    state: RequestState
     document: Mapping[str, Any]
     digest: str
     info: RequestInfo
@@ -92,8 +93,8 @@ class ReplayedRequests:
     requests: Mapping[str, RequestRecord]
     problems: tuple[str, ...] = ()
 
-    def count(self, state: str) -> int:
-        return sum(1 for r in self.requests.values() if r.state == state)
+    def count(self, state: RequestState) -> int:
+        return sum(1 for r in self.requests.values() if r.state is state)
 
 
 def document_digest(document: Mapping[str, Any]) -> str:
@@ -191,17 +192,25 @@ def _registered(entry: AuditEntry, problems: list[str]) -> RequestRecord | None:
             )
         document = _partial(d, rid, licence)
         info = replace(info, document_missing=True)
-    state = _text(d.get("state")) or "received"
-    if state == "verified" and not _verified_by_signature(info):
+    state = _registered_state(_text(d.get("state")) or RequestState.RECEIVED, info, where, problems)
+    return RequestRecord(rid, licence, state, document, digest, info, parse_time(entry.time))
+
+
+def _registered_state(
+    text: str, info: RequestInfo, where: str, problems: list[str]
+) -> RequestState:
+    """Received, or verified when the entry names the signature that verified it."""
+    state = _state(text)
+    if state is RequestState.VERIFIED and not _verified_by_signature(info):
         problems.append(
             f"{where}: registered as verified, but the entry names no signature "
             "that verified it; rebuilt as received (it needs an approval)"
         )
-        state = "received"
-    elif state not in ("received", "verified"):
-        problems.append(f"{where}: registered in state {state!r}; rebuilt as received")
-        state = "received"
-    return RequestRecord(rid, licence, state, document, digest, info, parse_time(entry.time))
+        return RequestState.RECEIVED
+    if state is not RequestState.RECEIVED and state is not RequestState.VERIFIED:
+        problems.append(f"{where}: registered in state {text!r}; rebuilt as received")
+        return RequestState.RECEIVED
+    return state
 
 
 def _whole(document: Mapping[str, Any], rid: str, licence: str, digest: str) -> bool:
@@ -235,7 +244,7 @@ def _verified_by_signature(info: RequestInfo) -> bool:
 def _approved(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> RequestRecord:
     uid = entry.details.get("uid")
     where = f"seq {entry.seq}: request {record.id}"
-    if record.state != "received":
+    if record.state is not RequestState.RECEIVED:
         problems.append(f"{where}: approved while {record.state}; ignored")
         return record
     if not isinstance(uid, int) or not entry.actor:
@@ -251,7 +260,7 @@ def _approved(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> 
         )
         return record
     approved = Step(entry.actor, uid, entry.time, entry.seq)
-    return _step(record, entry, "verified", replace(record.info, approved=approved))
+    return _step(record, entry, RequestState.VERIFIED, replace(record.info, approved=approved))
 
 
 def _rejected(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> RequestRecord:
@@ -260,7 +269,7 @@ def _rejected(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> 
     rejection = Rejection(
         entry.actor, uid if isinstance(uid, int) else None, entry.time, reason, entry.seq
     )
-    return _step(record, entry, "rejected", replace(record.info, rejected=rejection))
+    return _step(record, entry, RequestState.REJECTED, replace(record.info, rejected=rejection))
 
 
 def _started(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> RequestRecord:
@@ -268,32 +277,33 @@ def _started(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> R
     runs = record.info.runs or 0
     runs = run if isinstance(run, int) and run > runs else runs + 1
     info = replace(record.info, runs=runs, started_seq=entry.seq)
-    if record.state not in ("verified", "executing", "completed", "partial"):
+    if record.state not in _VERIFIED_OR_LATER:
         problems.append(
             f"seq {entry.seq}: request {record.id}: a run started while "
             f"{record.state}; its outcomes are kept, its state is not"
         )
         return _step(record, entry, record.state, info)
-    return _step(record, entry, "executing", info)
+    return _step(record, entry, RequestState.EXECUTING, info)
 
 
 def _executed(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> RequestRecord:
     d = entry.details
-    state = _text(d.get("state"))
-    if state not in ("completed", "partial"):
+    text = _text(d.get("state"))
+    state = _state(text)
+    if state is not RequestState.COMPLETED and state is not RequestState.PARTIAL:
         problems.append(
-            f"seq {entry.seq}: request {record.id}: executed in state {state!r}; rebuilt as partial"
+            f"seq {entry.seq}: request {record.id}: executed in state {text!r}; rebuilt as partial"
         )
-        state = "partial"
-    if record.state not in ("executing", "verified", "completed", "partial"):
+        state = RequestState.PARTIAL
+    if record.state not in _VERIFIED_OR_LATER:
         state = record.state  # a run the log never showed verified: keep what it was
     items = dict(record.items)
     held = d.get("held_by")
     for rid, holds in held.items() if isinstance(held, Mapping) else ():
-        old = items.get(rid) or ItemRecord(rid, "held")
+        old = items.get(rid) or ItemRecord(rid, ItemOutcome.HELD)
         hold_ids = tuple(h for h in holds if isinstance(h, str)) if isinstance(holds, list) else ()
-        items[rid] = replace(old, outcome="held", holds=hold_ids, note=HELD_NOTE)
-    for outcome in ("gone", "failed"):
+        items[rid] = replace(old, outcome=ItemOutcome.HELD, holds=hold_ids, note=HELD_NOTE)
+    for outcome in (ItemOutcome.GONE, ItemOutcome.FAILED):
         listed = d.get(f"{outcome}_items")
         for rid, note in listed.items() if isinstance(listed, Mapping) else ():
             known = items.get(rid)
@@ -336,6 +346,11 @@ def _document(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> 
     return replace(record, document=dict(document), info=info, updated=parse_time(entry.time))
 
 
+#: The states of a request the log showed verified: a run may start (or finish) from these.
+_VERIFIED_OR_LATER = frozenset(
+    (RequestState.VERIFIED, RequestState.EXECUTING, RequestState.COMPLETED, RequestState.PARTIAL)
+)
+
 _STEPS = {
     DOCUMENT: _document,
     APPROVED: _approved,
@@ -346,7 +361,9 @@ _STEPS = {
 }
 
 
-def _step(record: RequestRecord, entry: AuditEntry, state: str, info: RequestInfo) -> RequestRecord:
+def _step(
+    record: RequestRecord, entry: AuditEntry, state: RequestState, info: RequestInfo
+) -> RequestRecord:
     return replace(record, state=state, info=info, updated=parse_time(entry.time))
 
 
@@ -362,9 +379,9 @@ def _erase(requests: dict[str, RequestRecord], entry: AuditEntry) -> None:
     old = record.items.get(entry.subject)
     if old is not None and old.audit_seq is not None and old.audit_seq >= entry.seq:
         return  # already reflected
-    if old is not None and old.outcome == "erased":
+    if old is not None and old.outcome is ItemOutcome.ERASED:
         return  # erased once: a later entry cannot undo it
-    base = old or ItemRecord(entry.subject, "pending")
+    base = old or ItemRecord(entry.subject, ItemOutcome.PENDING)
     base = replace(
         base,
         location=_location(d) or base.location,
@@ -374,7 +391,7 @@ def _erase(requests: dict[str, RequestRecord], entry: AuditEntry) -> None:
     if entry.action == "erase.done":
         item = replace(
             base,
-            outcome="erased",
+            outcome=ItemOutcome.ERASED,
             sha256=_text(d.get("sha256")) or None,
             method=_text(d.get("method")) or None,
             effective=d.get("effective") if isinstance(d.get("effective"), bool) else None,
@@ -388,12 +405,14 @@ def _erase(requests: dict[str, RequestRecord], entry: AuditEntry) -> None:
     elif entry.action == "erase.failed":
         item = replace(
             base,
-            outcome="failed",
+            outcome=ItemOutcome.FAILED,
             audit_seq=entry.seq,
             note=f"erase failed: {_text(d.get('error'))}",
         )
     else:
-        item = replace(base, outcome="failed", note=f"not erased: {_text(d.get('skipped'))}")
+        item = replace(
+            base, outcome=ItemOutcome.FAILED, note=f"not erased: {_text(d.get('skipped'))}"
+        )
     requests[record.id] = replace(record, items={**record.items, entry.subject: item})
 
 
@@ -429,5 +448,13 @@ def _location(d: Mapping[str, Any]) -> str | None:
     return location if isinstance(location, str) else None
 
 
-def _text(value: Any) -> str:
+def _state(text: str) -> RequestState | None:
+    """The state an entry names; None when it names none recd knows."""
+    try:
+        return RequestState(text)
+    except ValueError:
+        return None
+
+
+def _text(value: object) -> str:
     return value if isinstance(value, str) else ""

@@ -35,15 +35,13 @@ from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
+from recd.config.types import SourceType
+from recd.core.model import Mode
+from recd.core.requeststate import RequestState
 from recd.core.safety import ClockPause
 from recd.core.text import UNCLASSIFIED
-from recd.ports.records import RequestState
 
 logger = logging.getLogger(__name__)
-
-#: Every request state has a ``recd_requests`` sample, 0 when no request is in it, so that an
-#: alert on one state sees 0 rather than no data.
-REQUEST_STATES = tuple(str(state) for state in RequestState)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +59,7 @@ class SourceState:
     """What the daemon knows about one configured source."""
 
     name: str
-    type: str  # "directory" or "s3"
+    type: SourceType
     last_scan: datetime | None  # end of the last full scan, UTC aware; None before the first
     scan_seconds: float | None  # duration of that scan
     degraded: bool  # watching fell back to periodic scans (inotify watch limit)
@@ -89,15 +87,15 @@ class Snapshot:
     sources: Sequence[SourceState]
     clock_guard: ClockPause | None  # None, or why the clock guard pauses erasing
     holds_active: int
-    requests: Mapping[str, int]  # request state -> count (may be empty)
-    mode: str  # "enforce" or "dry-run"
+    requests: Mapping[RequestState, int]  # count per state (a state absent: 0)
+    mode: Mode
     audit_write_failed: bool = False  # the audit log cannot be written: erasing is paused
     audit_log_bytes: int = 0  # size of the live audit.log
     audit_segments: int = 0  # closed audit log segments beside it
     audit_log_problem: bool = False  # the log does not verify or match: until acknowledged
 
 
-_EMPTY = Snapshot((), 0, 0, None, (), None, 0, {}, "enforce")
+_EMPTY = Snapshot((), 0, 0, None, (), None, 0, {}, Mode.ENFORCE)
 
 
 def _unix(when: datetime) -> float:
@@ -274,10 +272,10 @@ def _clock_guard_families(reason: ClockPause | None) -> list[Metric]:
     ]
 
 
-def _request_counts(requests: Mapping[str, int]) -> list[tuple[str, float]]:
-    """Every known state in lifecycle order, then any other the snapshot names."""
-    others = sorted(state for state in requests if state not in REQUEST_STATES)
-    return [(state, float(requests.get(state, 0))) for state in (*REQUEST_STATES, *others)]
+def _request_counts(requests: Mapping[RequestState, int]) -> list[tuple[str, float]]:
+    """Every state in lifecycle order, 0 when no request is in it, so that an alert on one
+    state sees 0 rather than no data."""
+    return [(str(state), float(requests.get(state, 0))) for state in RequestState]
 
 
 def state_families(snapshot: Snapshot, *, per_licence: bool) -> list[Metric]:
@@ -325,7 +323,7 @@ def state_families(snapshot: Snapshot, *, per_licence: bool) -> list[Metric]:
         _gauge(
             "recd_dry_run",
             "1 when the daemon runs in dry-run mode and erases nothing, else 0.",
-            float(snapshot.mode == "dry-run"),
+            float(snapshot.mode is Mode.DRY_RUN),
         ),
     ]
 

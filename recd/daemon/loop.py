@@ -32,7 +32,7 @@ from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from recd.config.load import Config, load
 from recd.core.holds import next_expiry
@@ -253,7 +253,7 @@ class Daemon:
         admin.commands |= Backups(self).commands
         return admin.handle
 
-    def next_event(self) -> Any:
+    def next_event(self) -> object:
         """The next item, or None when it is time to look at deadlines and rescans."""
         return self.inbox.get(0.0 if self.inbox.held else self.timeout())
 
@@ -282,7 +282,7 @@ class Daemon:
             return 0.0
         return max(0.0, min(waits + self.sweeps.waits(self.runtime, now)))
 
-    def step(self, item: Any) -> None:
+    def step(self, item: object) -> None:
         """One wake-up: act on the item, then on whatever is due."""
         self.inbox.took(item, self.watching.accepts(item))
         if item is Event.STOP:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recd import __version__
 from recd.config.load import Config
@@ -33,6 +33,9 @@ from recd.service.policies import apply_policies
 from recd.service.rebuild import Rebuild
 from recd.service.recovery import Recovery
 
+if TYPE_CHECKING:
+    from recd.adapters.local.safefs import RootPins
+
 logger = logging.getLogger(__name__)
 
 #: How much longer systemd should wait for the start when a catalogue is rebuilt (10 min).
@@ -46,7 +49,7 @@ class Opening:
         self,
         clock: Clock,
         notifier: Notifier,
-        roots: Any,
+        roots: RootPins,
         parts: tuple[ClockGuard, LogCheck, AuditOutage],
         audit_failed: Callable[[AuditLog, BaseException], None],
     ) -> None:

@@ -43,7 +43,7 @@ def daemon_state(
         sources.append(
             SourceStatus(
                 name=s.name,
-                type=str(s.type),
+                type=s.type,
                 watch=watching.mode(s.name),
                 # a source not yet scanned since start counts as scanning: it is next
                 scanning=scans.scanning == s.name or last is None,

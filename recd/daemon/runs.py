@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future
 
+from recd.core.requeststate import RequestState
 from recd.daemon.admin.legal import Run
 from recd.errors import DaemonUnavailable
-from recd.ports.records import RECD, Actor, RequestState
+from recd.ports.records import RECD, Actor
 from recd.service.requests import Requests
 
 

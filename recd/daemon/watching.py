@@ -18,13 +18,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal
 
 from recd.core.model import FileFacts
 from recd.daemon.build import tree_watcher
 from recd.daemon.runtime import Runtime
 from recd.errors import os_reason
 from recd.ports.source import Source, Watcher, WatchEvent
+
+#: How a source's changes reach the loop: inotify events, a periodic rescan (watching degraded),
+#: an S3 poll, or nothing (not watched); ``recctl status`` shows it as ``watch``.
+WatchMode = Literal["inotify", "periodic", "poll", "none"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +83,7 @@ class Watching:
         self._periods: dict[str, float] = {}  # S3 source -> seconds between polls
 
     @staticmethod
-    def accepts(item: Any) -> bool:
+    def accepts(item: object) -> bool:
         return isinstance(item, WatchEvent)
 
     def start(self, runtime: Runtime) -> None:
@@ -112,7 +116,7 @@ class Watching:
         if name in self._polls:
             self._polls[name] = mono + self._periods.get(name, DEGRADED_POLL)
 
-    def mode(self, name: str) -> str:
+    def mode(self, name: str) -> WatchMode:
         if name in self._periods:
             return "poll"
         watcher = self.watchers.get(name)

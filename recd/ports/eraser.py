@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from recd.core.model import EraseMethod, ErasePattern, Stamps
 
 if TYPE_CHECKING:
     from recd.core.erasure import Decision, TargetFacts
     from recd.core.objects import ObjectFacts
+
+#: Where an interrupted erase left what it was erasing (``Eraser.locate``): still at its
+#: original name, at the erase's temp name, or neither (the erase completed).
+Whereabouts = Literal["original", "temp", "gone"]
 
 
 class EraseError(Exception):
@@ -146,7 +150,7 @@ class Eraser(Protocol):
     def sync(self) -> None:
         """Flush every directory changed since the last call."""
 
-    def locate(self, relpath: str, temp_name: str, dev: int, ino: int) -> str:
+    def locate(self, relpath: str, temp_name: str, dev: int, ino: int) -> Whereabouts:
         """Where an interrupted erase left the inode: "original", "temp" or "gone"."""
 
     def close(self) -> None:

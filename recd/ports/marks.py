@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from recd.core.holds import Hold
+from recd.core.requeststate import RequestState
 from recd.core.segcheck import Prints
 from recd.ports.records import (
     AuditCheckpoint,
     AuditMark,
     Breaker,
     RequestItem,
-    RequestState,
     StoredRequest,
 )
 

@@ -1,13 +1,14 @@
-"""The records the ports exchange: frozen dataclasses and enums, no behaviour.
+"""The records the ports exchange: frozen dataclasses, no behaviour.
 
 What the catalogue stores and gives back beside ``recd.core.model.Recording`` (intents,
 breakers, requests and their items, S3 mirrors, audit marks and checkpoints), and who asked
-(``Actor``). Every datetime is timezone-aware UTC. This module imports only ``recd.core``.
+(``Actor``). Every datetime is timezone-aware UTC. The request's state enums, ``RequestState``
+and ``ItemOutcome``, live in ``recd.core.requeststate`` (the pure replay needs them too). This
+module imports only ``recd.core``.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,7 @@ from typing import Any
 
 from recd.core.model import State
 from recd.core.requestinfo import RequestInfo
+from recd.core.requeststate import ItemOutcome, RequestState
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,33 +63,12 @@ class Actor:
     admin: bool  # root, recd's own user, or a member of daemon.admin_group
 
     @property
-    def audit(self) -> dict[str, Any]:
+    def audit(self) -> dict[str, int]:
         return {"uid": self.uid}
 
 
 #: recd itself, for changes it makes on its own (a hold that expires).
 RECD = Actor("recd", -1, admin=True)
-
-
-class RequestState(enum.StrEnum):
-    """Where an early-deletion request stands (SPEC section 6)."""
-
-    RECEIVED = "received"  # registered; waits for a second administrator (two-person)
-    VERIFIED = "verified"  # approved, or signed by an agent of its licence
-    REJECTED = "rejected"
-    EXECUTING = "executing"  # a run started and has not finished (it resumes)
-    COMPLETED = "completed"  # everything in scope erased or already gone
-    PARTIAL = "partial"  # a run finished with recordings held or failed; may be run again
-
-
-class ItemOutcome(enum.StrEnum):
-    """What became of one recording in a request's scope."""
-
-    PENDING = "pending"  # to be erased by the run in progress
-    ERASED = "erased"
-    HELD = "held"  # a legal hold kept it
-    FAILED = "failed"
-    GONE = "gone"  # already erased, missing, or never indexed
 
 
 @dataclass(frozen=True, slots=True)

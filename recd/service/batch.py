@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from recd.core.audit import AuditDraft, AuditEntry
 from recd.core.erasure import Decision
-from recd.core.model import ERASE_PREFIX, Recording
+from recd.core.model import ERASE_PREFIX, EraseMethod, Recording
 from recd.errors import os_reason
 from recd.ports.eraser import EraseError, EraseJob, EraseOutcome, Eraser, PreparedErase
 from recd.ports.records import Intent
@@ -206,7 +206,7 @@ def _sync_all(erasers: Iterable[Eraser]) -> str | None:
 
 def how(details: Mapping[str, Any]) -> str:
     """``overwrite``, or why the overwrite was not effective, for log lines."""
-    if details["method"] == "s3-delete":
+    if details["method"] == EraseMethod.S3_DELETE:
         n = details.get("deleted_versions", 0)
         return f"s3-delete, {n} version{'s' if n != 1 else ''} deleted and confirmed gone"
     if details["effective"]:

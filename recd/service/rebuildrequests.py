@@ -24,9 +24,10 @@ from recd.core.replayrequests import (
     RequestRecord,
     replay_decisions,
 )
+from recd.core.requeststate import RequestState
 from recd.errors import os_reason
 from recd.ports.marks import RebuildCatalogue
-from recd.ports.records import Breaker, ItemOutcome, RequestItem, RequestState, StoredRequest
+from recd.ports.records import Breaker, RequestItem, StoredRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,7 @@ class RestoredRequests:
 
     def details(self) -> dict[str, int]:
         """The counts ``catalogue.rebuilt`` records."""
-        states = {f"requests_{s}": self.requests.count(str(s)) for s in RequestState}
+        states = {f"requests_{s}": self.requests.count(s) for s in RequestState}
         return {
             "requests": len(self.requests.requests),
             **{k: v for k, v in states.items() if v},
@@ -102,7 +103,7 @@ def record_of(stored: StoredRequest, items: Sequence[RequestItem]) -> RequestRec
     return RequestRecord(
         stored.id,
         stored.licence,
-        str(stored.state),
+        stored.state,
         stored.document,
         stored.digest,
         stored.info,
@@ -110,7 +111,7 @@ def record_of(stored: StoredRequest, items: Sequence[RequestItem]) -> RequestRec
         {
             i.recording_id: ItemRecord(
                 i.recording_id,
-                str(i.outcome),
+                i.outcome,
                 i.location,
                 i.licence,
                 i.size,
@@ -133,7 +134,7 @@ def stored_of(record: RequestRecord) -> StoredRequest:
     return StoredRequest(
         record.id,
         record.licence,
-        RequestState(record.state),
+        record.state,
         dict(record.document),
         record.digest,
         record.info,
@@ -150,7 +151,7 @@ def items_of(record: RequestRecord) -> list[RequestItem]:
 def item_of(i: ItemRecord) -> RequestItem:
     return RequestItem(
         i.recording_id,
-        ItemOutcome(i.outcome),
+        i.outcome,
         i.location,
         i.licence,
         i.size,

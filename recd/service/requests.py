@@ -23,6 +23,7 @@ from recd.core.requests import (
     scope_json,
     whole_licence_refusal,
 )
+from recd.core.requeststate import RequestState
 from recd.core.scope import Scope
 from recd.core.signatures import check_signature
 from recd.core.times import format_human_time, format_time, parse_time
@@ -33,7 +34,7 @@ from recd.errors import (
     RecdError,
     UsageError,
 )
-from recd.ports.records import Actor, RequestState, StoredRequest
+from recd.ports.records import Actor, StoredRequest
 from recd.service.requestruns import RequestRuns, check_document
 
 logger = logging.getLogger(__name__)

@@ -28,6 +28,7 @@ import pytest
 from recd.cli.client import call
 from recd.config.types import Listen
 from recd.core.admission import Limits
+from recd.core.model import Mode
 from recd.daemon.collector import Snapshot
 from recd.daemon.control import Caller, ControlServer
 from recd.daemon.metrics import Metrics
@@ -343,7 +344,7 @@ def test_stop_never_waits_on_a_client(sockdir: Path) -> None:
 
 @pytest.fixture
 def metrics() -> Iterator[Metrics]:
-    m = Metrics(lambda: Snapshot((), 0, 0, None, (), None, 0, {}, "enforce"))
+    m = Metrics(lambda: Snapshot((), 0, 0, None, (), None, 0, {}, Mode.ENFORCE))
     m.serve(Listen("127.0.0.1", 0), limits=SHORT)
     yield m
     m.close()

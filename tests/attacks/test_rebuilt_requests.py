@@ -18,8 +18,9 @@ import pytest
 from recd.core.audit import AuditDraft
 from recd.core.model import recording_id
 from recd.core.requests import parse_request, scope_json
+from recd.core.requeststate import RequestState
 from recd.errors import NotAllowedInState
-from recd.ports.records import Actor, RequestState
+from recd.ports.records import Actor
 from recd.service.requests import Requests
 from tests.estate import Estate
 from tests.fakes import FakeClock

@@ -26,10 +26,11 @@ from recd.cli.client import call
 from recd.config.load import SourceConfig
 from recd.core.classify import ClassifyRule
 from recd.core.model import recording_id
+from recd.core.requeststate import RequestState
 from recd.core.times import format_time
 from recd.daemon.runtime import Runtime, scan_all
 from recd.errors import NotAllowedInState, UsageError
-from recd.ports.records import Actor, RequestState
+from recd.ports.records import Actor
 from recd.protocol import ErrorKind, Request
 from recd.service.requests import Requests
 from tests.e2e.helpers import (

@@ -7,7 +7,8 @@ from typing import Protocol
 
 from recd.core.model import Classification, Provenance, Recording, State, recording_id
 from recd.core.requestinfo import RequestInfo, Step
-from recd.ports.records import RequestState, StoredRequest
+from recd.core.requeststate import RequestState
+from recd.ports.records import StoredRequest
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

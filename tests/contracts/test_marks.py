@@ -13,6 +13,7 @@ import pytest
 from recd.core.audit import GENESIS
 from recd.core.holds import Hold, HoldState
 from recd.core.model import recording_id
+from recd.core.requeststate import ItemOutcome, RequestState
 from recd.core.scope import Scope
 from recd.core.segcheck import Ends, Print, Prints, Stat
 from recd.ports.legal import HoldCatalogue, RequestCatalogue
@@ -21,9 +22,7 @@ from recd.ports.records import (
     AuditCheckpoint,
     AuditMark,
     Breaker,
-    ItemOutcome,
     RequestItem,
-    RequestState,
 )
 from recd.ports.scanning import IndexingCatalogue
 from recd.ports.sweeping import SweepCatalogue

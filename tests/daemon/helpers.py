@@ -25,6 +25,8 @@ from typing import Any
 
 from recd.adapters.systemd import Notifier
 from recd.core.admission import Limits
+from recd.core.model import Mode
+from recd.core.requeststate import RequestState
 from recd.daemon.admin.dispatch import Admin
 from recd.daemon.collector import LicenceTotals, S3Totals, Snapshot, SourceState
 from recd.daemon.control import Caller
@@ -119,8 +121,8 @@ BASE = Snapshot(
     ),
     clock_guard=None,
     holds_active=6,
-    requests={"received": 2, "partial": 1},
-    mode="enforce",
+    requests={RequestState.RECEIVED: 2, RequestState.PARTIAL: 1},
+    mode=Mode.ENFORCE,
     audit_log_bytes=12345,
     audit_segments=3,
 )

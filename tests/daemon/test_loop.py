@@ -20,7 +20,12 @@ from recd.daemon.inbox import Command
 from recd.daemon.loop import Daemon
 from recd.daemon.serving import FD_CEILING
 from recd.daemon.signals import Event
-from recd.errors import ConfigInvalid, ConfigProblem, DaemonUnavailable, StateError
+from recd.errors import (
+    ConfigInvalid,
+    ConfigProblem,
+    DaemonUnavailable,
+    StateError,
+)
 from recd.protocol import Request
 from tests.daemon.helpers import drain, make
 from tests.estate import Estate

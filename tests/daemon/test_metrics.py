@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from recd import __version__
 from recd.config.types import Listen
+from recd.core.model import Mode
 from recd.core.safety import ClockPause
 from recd.daemon.metrics import Metrics
 from tests import tools
@@ -113,7 +114,7 @@ def test_registry_is_private_unless_passed() -> None:
 @pytest.mark.parametrize("per_licence", [True, False])
 def test_promtool_accepts_a_real_scrape(per_licence: bool) -> None:
     promtool = tools.need("promtool")
-    state = snap(clock_guard=ClockPause.BEHIND_AUDIT, mode="dry-run")
+    state = snap(clock_guard=ClockPause.BEHIND_AUDIT, mode=Mode.DRY_RUN)
     m = Metrics(lambda: state, per_licence=per_licence)
     try:
         m.serve(Listen("127.0.0.1", 0))

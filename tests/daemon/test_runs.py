@@ -7,10 +7,11 @@ import signal
 
 import pytest
 
+from recd.core.requeststate import RequestState
 from recd.daemon.inbox import Inbox
 from recd.daemon.loop import Daemon
 from recd.errors import DaemonUnavailable
-from recd.ports.records import Actor, RequestState
+from recd.ports.records import Actor
 from tests.daemon.helpers import ALICE, make
 from tests.estate import Estate
 from tests.fakes import NotifyListener

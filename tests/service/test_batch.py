@@ -11,9 +11,9 @@ import os
 import pytest
 
 from recd.core.model import State
+from recd.core.requeststate import ItemOutcome, RequestState
 from recd.core.scope import Scope
 from recd.daemon.runtime import Runtime, scan_all
-from recd.ports.records import ItemOutcome, RequestState
 from recd.service.holds import Holds
 from recd.service.sweep import Sweeper
 from tests.estate import Estate

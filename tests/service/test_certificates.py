@@ -11,10 +11,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from recd.core.model import EraseMethod
+from recd.core.requeststate import ItemOutcome, RequestState
 from recd.core.scope import Scope
 from recd.daemon.runtime import Runtime, scan_all
 from recd.errors import RecdError
-from recd.ports.records import ItemOutcome, RequestState
 from recd.service.holds import Holds
 from tests.estate import Estate
 from tests.fakes import FakeClock

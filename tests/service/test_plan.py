@@ -15,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from recd.core.model import State
+from recd.core.requeststate import ItemOutcome, RequestState
 from recd.daemon.runtime import Runtime, reindex, scan_all
-from recd.ports.records import ItemOutcome, RequestState
 from recd.service.requests import Requests
 from tests.estate import Estate
 from tests.fakes import FakeClock

@@ -19,11 +19,12 @@ from recd.cli.render.requests import request_lines
 from recd.core.audit import AuditDraft
 from recd.core.model import recording_id
 from recd.core.requests import parse_request, scope_json
+from recd.core.requeststate import ItemOutcome, RequestState
 from recd.core.safety import SafetySettings
 from recd.daemon.admin.legal import request_json
 from recd.daemon.runtime import Runtime, rebuilder, release_breaker, scan_all
 from recd.errors import NotAllowedInState
-from recd.ports.records import RECD, Actor, ItemOutcome, RequestState
+from recd.ports.records import RECD, Actor
 from recd.service.certificates import Certificate
 from recd.service.rebuild import Rebuilt
 from recd.service.requests import Requests

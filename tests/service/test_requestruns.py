@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from recd.core.requeststate import ItemOutcome, RequestState
 from recd.core.scope import Scope
 from recd.daemon.runtime import Runtime, scan_all
 from recd.errors import NotAllowedInState
-from recd.ports.records import RECD, ItemOutcome, RequestState
+from recd.ports.records import RECD
 from recd.service.holds import Holds
 from recd.service.requests import Requests
 from recd.service.sweep import Sweeper

@@ -15,10 +15,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from recd.core.requests import RequestInvalid
+from recd.core.requeststate import ItemOutcome, RequestState
 from recd.core.times import format_time
 from recd.daemon.runtime import Runtime, scan_all
 from recd.errors import NotAllowedInState, NotFound, PermissionDenied, UsageError
-from recd.ports.records import ItemOutcome, RequestState
 from tests.estate import Estate
 from tests.fakes import FakeClock
 from tests.keys import signed

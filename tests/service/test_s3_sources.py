@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from recd.core.model import State, recording_id
+from recd.core.requeststate import RequestState
 from recd.core.scope import Scope
 from recd.daemon.metrics import Metrics
 from recd.daemon.runtime import Runtime, report_buckets, scan_all
 from recd.ports.eraser import EraseError, EraseJob, EraseOutcome
-from recd.ports.records import RequestState
 from recd.service.recovery import Recovery
 from recd.service.requests import Requests
 from recd.service.sweep import Sweeper

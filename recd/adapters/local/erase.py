@@ -48,7 +48,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from recd.adapters._closing import Closing
 from recd.adapters._erasing import SingleErase
@@ -73,6 +73,7 @@ from recd.ports.eraser import (
     EraseTarget,
     Gone,
     PreparedErase,
+    Whereabouts,
 )
 
 __all__ = ["EraseResult", "LocalEraser", "Prepared"]
@@ -368,9 +369,7 @@ class LocalEraser(SingleErase[EraseResult], Closing):
         if failure is not None:
             raise failure
 
-    def locate(
-        self, relpath: str, temp_name: str, dev: int, ino: int
-    ) -> Literal["original", "temp", "gone"]:
+    def locate(self, relpath: str, temp_name: str, dev: int, ino: int) -> Whereabouts:
         """Where an interrupted erase left the inode ``(dev, ino)``: still at ``relpath``, at
         ``temp_name`` in the same directory, or neither (the erase completed).
 

@@ -27,7 +27,7 @@ import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from recd.adapters.sqlite.rows import BadRow
 from recd.adapters.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
@@ -35,6 +35,18 @@ from recd.durable import fsync_dir
 from recd.errors import CatalogueCorrupt, StateError, os_reason
 
 C = TypeVar("C", bound=type)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _Catalogue(Protocol):
+    """What ``_guard`` reads of the catalogue whose method failed (and ``_db``, when it has one)."""
+
+    @property
+    def path(self) -> Path: ...
+
+
+S = TypeVar("S", bound=_Catalogue)
 
 #: What SQLite and the row codecs raise; ``corruption`` tells which of it means corrupt.
 FAILURES = (sqlite3.DatabaseError, BadRow, UnicodeDecodeError)
@@ -132,9 +144,9 @@ def guarded(cls: C) -> C:
     return cls
 
 
-def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+def _guard(fn: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
     @functools.wraps(fn)
-    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def call(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(self, *args, **kwargs)
         except FAILURES as exc:

@@ -179,8 +179,8 @@ def metrics_snapshot(
         ],
         clock_guard=state.clock_reason,
         holds_active=len(reader.holds()),
-        requests=Counter(str(r.state) for r in reader.requests()),
-        mode=str(config.daemon.mode),
+        requests=Counter(r.state for r in reader.requests()),
+        mode=config.daemon.mode,
         audit_write_failed=state.audit_problem is not None,
         audit_log_problem=state.log_problem is not None,
     )

@@ -14,13 +14,14 @@ from typing import Protocol
 
 from recd.core.holds import Hold
 from recd.core.requests import scope_from_json, scope_json
+from recd.core.requeststate import ItemOutcome, RequestState
 from recd.daemon.admin.args import Args, flag, opt_text, opt_time, text
 from recd.daemon.admin.dispatch import Handler, Loop
 from recd.daemon.admin.records import JsonObject, iso
 from recd.daemon.control import Caller, admin_gid
 from recd.errors import NotFound, UsageError
 from recd.ports.reader import CatalogueReader
-from recd.ports.records import Actor, RequestItem, RequestState, StoredRequest
+from recd.ports.records import Actor, RequestItem, StoredRequest
 from recd.protocol import Reply
 from recd.service.certificates import count
 from recd.service.holds import Holds, Released
@@ -106,9 +107,8 @@ def request_json(stored: StoredRequest, items: list[RequestItem]) -> JsonObject:
 
 
 def item_json(item: RequestItem, preview: bool = False) -> JsonObject:
-    outcome = str(item.outcome)
-    if preview and outcome == "pending":
-        outcome = "erase"
+    pending = preview and item.outcome is ItemOutcome.PENDING
+    outcome = "erase" if pending else str(item.outcome)
     return {
         "id": item.recording_id,
         "location": item.location,
@@ -238,15 +238,15 @@ class Legal:
     def request_preview(self, args: Args, caller: Caller) -> Reply:
         rid = text(args, "request")
         stored, items = self.loop.call_soon(lambda: self.loop.requests().preview(rid))
-        pending = [i for i in items if str(i.outcome) == "pending"]
+        pending = [i for i in items if i.outcome is ItemOutcome.PENDING]
         return Reply.success(
             {
                 "request": request_json(stored, items),
                 "items": [item_json(i, preview=True) for i in items],
                 "erase": len(pending),
                 "bytes": sum(i.size or 0 for i in pending),
-                "held": sum(1 for i in items if str(i.outcome) == "held"),
-                "gone": sum(1 for i in items if str(i.outcome) == "gone"),
+                "held": sum(1 for i in items if i.outcome is ItemOutcome.HELD),
+                "gone": sum(1 for i in items if i.outcome is ItemOutcome.GONE),
             }
         )
 

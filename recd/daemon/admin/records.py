@@ -16,10 +16,12 @@ from typing import Any, TypeAlias
 
 from recd import __version__
 from recd.config.load import Config
+from recd.config.types import SourceType
 from recd.core.model import FIELDS, Recording, UnclassifiedPolicy
 from recd.core.safety import ClockPause
 from recd.core.times import format_iso
 from recd.daemon.collector import S3Totals
+from recd.daemon.watching import WatchMode
 from recd.errors import NotFound, UsageError
 from recd.ports.reader import CatalogueReader, ListQuery
 from recd.service.plan import location_of, source_roots
@@ -36,8 +38,8 @@ OVERDUE_GRACE = timedelta(minutes=1)
 @dataclass(frozen=True, slots=True)
 class SourceStatus:
     name: str
-    type: str
-    watch: str  # "inotify", "periodic" (watching degraded) or "none"
+    type: SourceType
+    watch: WatchMode
     scanning: bool
     last_scan: datetime | None
     scan_seconds: float | None
