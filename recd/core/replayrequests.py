@@ -32,7 +32,7 @@ from typing import Any
 from recd.core.audit import AuditEntry, canonical_json
 from recd.core.replaybreakers import BreakerRecord, ReplayedBreakers, breaker_entry
 from recd.core.requestinfo import CertificateRef, Rejection, RequestInfo, Step
-from recd.core.requeststate import ItemOutcome, RequestState
+from recd.core.requeststate import ItemOutcome, RequestItem, RequestState
 from recd.core.signatures import SignedBy
 from recd.core.times import parse_time
 
@@ -50,26 +50,6 @@ HELD_NOTE = "kept by a legal hold"
 
 
 @dataclass(frozen=True, slots=True)
-class ItemRecord:
-    """One recording of a request's scope, as ``ports.records.RequestItem`` (with holds, note)."""
-
-    recording_id: str
-    outcome: ItemOutcome
-    location: str | None = None
-    licence: str | None = None
-    size: int | None = None
-    sha256: str | None = None
-    method: str | None = None
-    effective: bool | None = None
-    ineffective_reason: str | None = None
-    time: datetime | None = None
-    audit_seq: int | None = None
-    holds: tuple[str, ...] = ()
-    note: str | None = None
-    s3: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class RequestRecord:
     """A request as the catalogue stores it (``ports.records.StoredRequest``) with its items."""
 
@@ -80,7 +60,7 @@ class RequestRecord:
     digest: str
     info: RequestInfo
     updated: datetime
-    items: Mapping[str, ItemRecord] = field(default_factory=dict)
+    items: Mapping[str, RequestItem] = field(default_factory=dict)
 
     @property
     def last_step(self) -> int:
@@ -300,7 +280,7 @@ def _executed(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> 
     items = dict(record.items)
     held = d.get("held_by")
     for rid, holds in held.items() if isinstance(held, Mapping) else ():
-        old = items.get(rid) or ItemRecord(rid, ItemOutcome.HELD)
+        old = items.get(rid) or RequestItem(rid, ItemOutcome.HELD)
         hold_ids = tuple(h for h in holds if isinstance(h, str)) if isinstance(holds, list) else ()
         items[rid] = replace(old, outcome=ItemOutcome.HELD, holds=hold_ids, note=HELD_NOTE)
     for outcome in (ItemOutcome.GONE, ItemOutcome.FAILED):
@@ -309,7 +289,7 @@ def _executed(record: RequestRecord, entry: AuditEntry, problems: list[str]) -> 
             known = items.get(rid)
             if known is None or known.audit_seq is None:  # an audited failure says more
                 items[rid] = replace(
-                    known or ItemRecord(rid, outcome), outcome=outcome, note=_text(note) or None
+                    known or RequestItem(rid, outcome), outcome=outcome, note=_text(note) or None
                 )
     record = replace(record, items=items)
     info = replace(record.info, executed_at=entry.time, executed_seq=entry.seq)
@@ -381,7 +361,7 @@ def _erase(requests: dict[str, RequestRecord], entry: AuditEntry) -> None:
         return  # already reflected
     if old is not None and old.outcome is ItemOutcome.ERASED:
         return  # erased once: a later entry cannot undo it
-    base = old or ItemRecord(entry.subject, ItemOutcome.PENDING)
+    base = old or RequestItem(entry.subject, ItemOutcome.PENDING)
     base = replace(
         base,
         location=_location(d) or base.location,

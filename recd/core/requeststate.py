@@ -1,6 +1,7 @@
 """Where an early-deletion request stands and what became of each recording in its scope.
 
-``RequestState`` and ``ItemOutcome`` are the two state enums of SPEC section 6, shared by the
+``RequestState`` and ``ItemOutcome`` are the two state enums of SPEC section 6, and
+``RequestItem`` one recording of a request's scope with its outcome; all three are shared by the
 pure replay of the audit log (``recd.core.replayrequests``), the catalogue's records
 (``recd.ports.records``) and the service. They are ``StrEnum``s: their values are the words the
 catalogue, the audit log and ``recctl`` have always used, so a value stored as text reads back as
@@ -11,6 +12,10 @@ boundaries (SQLite rows, audit entries, JSON replies) turn them into text or bac
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 
 class RequestState(enum.StrEnum):
@@ -32,3 +37,23 @@ class ItemOutcome(enum.StrEnum):
     HELD = "held"  # a legal hold kept it
     FAILED = "failed"
     GONE = "gone"  # already erased, missing, or never indexed
+
+
+@dataclass(frozen=True, slots=True)
+class RequestItem:
+    """One recording in a request's scope and its outcome (one line of the certificate)."""
+
+    recording_id: str
+    outcome: ItemOutcome
+    location: str | None = None
+    licence: str | None = None
+    size: int | None = None
+    sha256: str | None = None  # of the content, read just before the erase
+    method: str | None = None
+    effective: bool | None = None
+    ineffective_reason: str | None = None
+    time: datetime | None = None
+    audit_seq: int | None = None  # the erase.done (or erase.failed) entry
+    holds: tuple[str, ...] = ()
+    note: str | None = None
+    s3: Mapping[str, Any] | None = None  # bucket, key, versions (with SHA-256), confirmation

@@ -13,9 +13,9 @@ from typing import Protocol
 
 from recd.core.holds import Hold
 from recd.core.model import Recording
-from recd.core.requeststate import RequestState
+from recd.core.requeststate import RequestItem, RequestState
 from recd.core.scope import Scope
-from recd.ports.records import Mirrored, RequestItem, StoredRequest
+from recd.ports.records import Mirrored, StoredRequest
 from recd.ports.sweeping import SweepCatalogue
 
 

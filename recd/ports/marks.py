@@ -12,15 +12,9 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from recd.core.holds import Hold
-from recd.core.requeststate import RequestState
+from recd.core.requeststate import RequestItem, RequestState
 from recd.core.segcheck import Prints
-from recd.ports.records import (
-    AuditCheckpoint,
-    AuditMark,
-    Breaker,
-    RequestItem,
-    StoredRequest,
-)
+from recd.ports.records import AuditCheckpoint, AuditMark, Breaker, StoredRequest
 
 
 class AuditMarkCatalogue(Protocol):

@@ -15,9 +15,9 @@ from typing import Protocol
 
 from recd.core.holds import Hold
 from recd.core.model import Recording, State
-from recd.core.requeststate import RequestState
+from recd.core.requeststate import RequestItem, RequestState
 from recd.core.scope import Scope
-from recd.ports.records import AuditMark, Breaker, RequestItem, StoredRequest
+from recd.ports.records import AuditMark, Breaker, StoredRequest
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,14 +9,13 @@ module imports only ``recd.core``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from recd.core.model import State
 from recd.core.requestinfo import RequestInfo
-from recd.core.requeststate import ItemOutcome, RequestState
+from recd.core.requeststate import RequestState
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,26 +81,6 @@ class StoredRequest:
     digest: str  # SHA-256 of the document's canonical JSON
     info: RequestInfo  # registered/approved/signed/rejected/executed: who, when, how
     updated: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class RequestItem:
-    """One recording in a request's scope and its outcome (one line of the certificate)."""
-
-    recording_id: str
-    outcome: ItemOutcome
-    location: str | None = None
-    licence: str | None = None
-    size: int | None = None
-    sha256: str | None = None  # of the content, read just before the erase
-    method: str | None = None
-    effective: bool | None = None
-    ineffective_reason: str | None = None
-    time: datetime | None = None
-    audit_seq: int | None = None  # the erase.done (or erase.failed) entry
-    holds: tuple[str, ...] = ()
-    note: str | None = None
-    s3: Mapping[str, Any] | None = None  # bucket, key, versions (with SHA-256), confirmation
 
 
 @dataclass(frozen=True, slots=True)

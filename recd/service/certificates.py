@@ -21,10 +21,10 @@ from recd import __version__, durable
 from recd.config.types import Licence
 from recd.core.audit import AuditDraft, location_details
 from recd.core.requestinfo import RequestInfo
-from recd.core.requeststate import ItemOutcome
+from recd.core.requeststate import ItemOutcome, RequestItem
 from recd.core.times import format_time
 from recd.errors import NotAllowedInState, RecdError, os_reason
-from recd.ports.records import RequestItem, StoredRequest
+from recd.ports.records import StoredRequest
 from recd.ports.sweeping import SweepCatalogue
 from recd.service import EraseUseCase
 

@@ -18,16 +18,11 @@ from pathlib import Path
 
 from recd.core.audit import AuditEntry
 from recd.core.replaybreakers import BreakerRecord, ReplayedBreakers
-from recd.core.replayrequests import (
-    ItemRecord,
-    ReplayedRequests,
-    RequestRecord,
-    replay_decisions,
-)
-from recd.core.requeststate import RequestState
+from recd.core.replayrequests import ReplayedRequests, RequestRecord, replay_decisions
+from recd.core.requeststate import RequestItem, RequestState
 from recd.errors import os_reason
 from recd.ports.marks import RebuildCatalogue
-from recd.ports.records import Breaker, RequestItem, StoredRequest
+from recd.ports.records import Breaker, StoredRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,25 +103,7 @@ def record_of(stored: StoredRequest, items: Sequence[RequestItem]) -> RequestRec
         stored.digest,
         stored.info,
         stored.updated,
-        {
-            i.recording_id: ItemRecord(
-                i.recording_id,
-                i.outcome,
-                i.location,
-                i.licence,
-                i.size,
-                i.sha256,
-                i.method,
-                i.effective,
-                i.ineffective_reason,
-                i.time,
-                i.audit_seq,
-                i.holds,
-                i.note,
-                i.s3,
-            )
-            for i in items
-        },
+        {i.recording_id: i for i in items},
     )
 
 
@@ -144,27 +121,7 @@ def stored_of(record: RequestRecord) -> StoredRequest:
 
 def items_of(record: RequestRecord) -> list[RequestItem]:
     """The items in the order a run stores them (by location, then id)."""
-    items = sorted(record.items.values(), key=lambda i: (i.location or "", i.recording_id))
-    return [item_of(i) for i in items]
-
-
-def item_of(i: ItemRecord) -> RequestItem:
-    return RequestItem(
-        i.recording_id,
-        i.outcome,
-        i.location,
-        i.licence,
-        i.size,
-        i.sha256,
-        i.method,
-        i.effective,
-        i.ineffective_reason,
-        i.time,
-        i.audit_seq,
-        i.holds,
-        i.note,
-        i.s3,
-    )
+    return sorted(record.items.values(), key=lambda i: (i.location or "", i.recording_id))
 
 
 def breaker_record(b: Breaker) -> BreakerRecord:

@@ -24,11 +24,11 @@ from recd.core.model import Mode, Recording, State
 from recd.core.replayrequests import object_part
 from recd.core.requestinfo import CertificateRef, RequestInfo
 from recd.core.requests import parse_request
-from recd.core.requeststate import ItemOutcome, RequestState
+from recd.core.requeststate import ItemOutcome, RequestItem, RequestState
 from recd.core.times import format_human_time, format_time, parse_time
 from recd.errors import NotAllowedInState, NotFound, RecdError
 from recd.ports.legal import RunCatalogue
-from recd.ports.records import Actor, RequestItem, StoredRequest
+from recd.ports.records import Actor, StoredRequest
 from recd.service import EraseUseCase
 from recd.service.batch import Plan, run_batch
 from recd.service.certificates import Certificate, count, read_certificate, write_certificate

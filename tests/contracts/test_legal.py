@@ -13,10 +13,10 @@ from typing import Protocol
 
 from recd.core.holds import Hold, HoldState
 from recd.core.model import State
-from recd.core.requeststate import ItemOutcome, RequestState
+from recd.core.requeststate import ItemOutcome, RequestItem, RequestState
 from recd.core.scope import Scope
 from recd.ports.legal import HoldCatalogue, MirrorCatalogue, RequestCatalogue
-from recd.ports.records import Mirrored, RequestItem
+from recd.ports.records import Mirrored
 from recd.ports.scanning import IndexingCatalogue
 from tests.contracts.rows import T0, held_row, rec, stored, stored_request
 

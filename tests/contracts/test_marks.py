@@ -13,17 +13,12 @@ import pytest
 from recd.core.audit import GENESIS
 from recd.core.holds import Hold, HoldState
 from recd.core.model import recording_id
-from recd.core.requeststate import ItemOutcome, RequestState
+from recd.core.requeststate import ItemOutcome, RequestItem, RequestState
 from recd.core.scope import Scope
 from recd.core.segcheck import Ends, Print, Prints, Stat
 from recd.ports.legal import HoldCatalogue, RequestCatalogue
 from recd.ports.marks import AuditMarkCatalogue, RebuildCatalogue
-from recd.ports.records import (
-    AuditCheckpoint,
-    AuditMark,
-    Breaker,
-    RequestItem,
-)
+from recd.ports.records import AuditCheckpoint, AuditMark, Breaker
 from recd.ports.scanning import IndexingCatalogue
 from recd.ports.sweeping import SweepCatalogue
 from tests.contracts.rows import T0, held_row, rec, stored_request

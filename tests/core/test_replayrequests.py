@@ -11,13 +11,12 @@ from hypothesis import strategies as st
 from recd.core.replaybreakers import replay_breakers
 from recd.core.replayrequests import (
     HELD_NOTE,
-    ItemRecord,
     document_digest,
     replay_decisions,
     replay_requests,
 )
 from recd.core.requestinfo import CertificateRef, Rejection, Step
-from recd.core.requeststate import ItemOutcome
+from recd.core.requeststate import ItemOutcome, RequestItem
 from recd.core.times import format_time
 from tests.core.helpers import R1, R2, R3, R4, Entry, at, log, released, retention, tripped
 
@@ -179,12 +178,12 @@ def test_a_run_comes_back_with_its_items_and_certificate() -> None:
     path = "/var/lib/recd/certificates/REQ-1.json"
     assert info.certificate == CertificateRef(path, "cd" * 32, 8)
     assert record.items == {
-        R1: ItemRecord(R1, ItemOutcome.ERASED, f"/srv/rec/L1/{R1}.wav", "L1", 4096, "ab" * 32,
+        R1: RequestItem(R1, ItemOutcome.ERASED, f"/srv/rec/L1/{R1}.wav", "L1", 4096, "ab" * 32,
                        "overwrite", True, None, at(3), 3),
-        R2: ItemRecord(R2, ItemOutcome.FAILED, "/srv/rec/L1/b.wav", "L1", 9, audit_seq=4,
+        R2: RequestItem(R2, ItemOutcome.FAILED, "/srv/rec/L1/b.wav", "L1", 9, audit_seq=4,
                        note="erase failed: I/O error"),
-        R3: ItemRecord(R3, ItemOutcome.HELD, holds=("H-0001",), note=HELD_NOTE),
-        R4: ItemRecord(R4, ItemOutcome.GONE, note="missing"),
+        R3: RequestItem(R3, ItemOutcome.HELD, holds=("H-0001",), note=HELD_NOTE),
+        R4: RequestItem(R4, ItemOutcome.GONE, note="missing"),
     }  # fmt: skip
     assert replayed.problems == ()
 

@@ -17,9 +17,9 @@ from recd.core.holds import Hold, HoldState
 from recd.core.model import Recording
 from recd.core.requestinfo import RequestInfo
 from recd.core.requests import scope_from_json
-from recd.core.requeststate import ItemOutcome, RequestState
+from recd.core.requeststate import ItemOutcome, RequestItem, RequestState
 from recd.core.scope import Scope, normalise_party
-from recd.ports.records import RequestItem, StoredRequest
+from recd.ports.records import StoredRequest
 
 # -- scopes, holds and requests ------------------------------------------------------------------
 

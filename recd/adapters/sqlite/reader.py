@@ -37,11 +37,11 @@ from recd.adapters.sqlite.rows import (
 from recd.adapters.sqlite.schema import SCHEMA_VERSION
 from recd.core.holds import Hold
 from recd.core.model import Recording, State
-from recd.core.requeststate import RequestState
+from recd.core.requeststate import RequestItem, RequestState
 from recd.core.scope import Scope
 from recd.errors import CatalogueCorrupt, StateError
 from recd.ports.reader import ListQuery, Totals
-from recd.ports.records import AuditMark, Breaker, RequestItem, StoredRequest
+from recd.ports.records import AuditMark, Breaker, StoredRequest
 
 
 @guarded

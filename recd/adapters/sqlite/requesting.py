@@ -21,9 +21,9 @@ from recd.adapters.sqlite.queries import (
 from recd.adapters.sqlite.rows import to_us
 from recd.adapters.sqlite.store import Store
 from recd.core.model import Recording
-from recd.core.requeststate import RequestState
+from recd.core.requeststate import RequestItem, RequestState
 from recd.core.scope import Scope
-from recd.ports.records import RequestItem, StoredRequest
+from recd.ports.records import StoredRequest
 
 
 @guarded

@@ -14,14 +14,14 @@ from typing import Protocol
 
 from recd.core.holds import Hold
 from recd.core.requests import scope_from_json, scope_json
-from recd.core.requeststate import ItemOutcome, RequestState
+from recd.core.requeststate import ItemOutcome, RequestItem, RequestState
 from recd.daemon.admin.args import Args, flag, opt_text, opt_time, text
 from recd.daemon.admin.dispatch import Handler, Loop
 from recd.daemon.admin.records import JsonObject, iso
 from recd.daemon.control import Caller, admin_gid
 from recd.errors import NotFound, UsageError
 from recd.ports.reader import CatalogueReader
-from recd.ports.records import Actor, RequestItem, StoredRequest
+from recd.ports.records import Actor, StoredRequest
 from recd.protocol import Reply
 from recd.service.certificates import count
 from recd.service.holds import Holds, Released
