@@ -567,6 +567,19 @@ def test_metrics_of_a_live_daemon(tmp_path: Path, listener: NotifyListener) -> N
         live = recording_id("pbx", "L2/live.wav")
         wait_until("L2/live.wav indexed", lambda: catalogued(tmp_path, {live}) == 1)
         wait_until("the 5 due recordings erased", lambda: erased(tmp_path, due))
+        # The catalogue says erased when the batch commits; the counters move just after it.
+        wait_until(
+            "the 5 erasures counted",
+            lambda: (
+                value(
+                    samples(scrape(port)[1]),
+                    "recd_deletions_total",
+                    reason="retention",
+                    result="done",
+                )
+                == 5
+            ),
+        )
         code, text = scrape(port)
         scraped_at = time.time()
         stop_daemon(proc, listener)
