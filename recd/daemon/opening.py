@@ -23,7 +23,7 @@ from recd.core.times import format_time, parse_time
 from recd.daemon.clockguard import ClockGuard
 from recd.daemon.evidence import UNCONFIRMED, start_evidence
 from recd.daemon.logcheck import LogCheck
-from recd.daemon.outage import AuditOutage, failure_of
+from recd.daemon.outage import AuditOutage
 from recd.daemon.runtime import CONFIRM_HINT, Runtime, open_runtime, rebuilder, report_buckets
 from recd.errors import CatalogueCorrupt, StateError
 from recd.ports.audit import AuditLog
@@ -107,7 +107,7 @@ class Opening:
             self.logcheck.frozen = False  # the start replayed what was after the mark
             Recovery(config, runtime.catalogue, runtime.audit, self.clock, runtime.erasers).run()
         except (OSError, StateError) as exc:
-            if failure_of(runtime.audit) is None:
+            if runtime.audit.failure is None:
                 raise
             # Start (or reload) anyway, erasing paused: recovery runs once the log can be
             # written, and config.loaded is written then.

@@ -35,11 +35,6 @@ AUDIT_RETRY_BASE = 1.0
 AUDIT_RETRY_CAP = 300.0
 
 
-def failure_of(audit: AuditLog) -> BaseException | None:
-    """The error that keeps ``audit`` from being written, if any."""
-    return audit.failure
-
-
 class AuditOutage:
     """While ``problem`` is set the audit log cannot be written and nothing is erased."""
 
@@ -58,7 +53,7 @@ class AuditOutage:
 
     def failed(self, audit: AuditLog, exc: BaseException, log: Path) -> None:
         """Log the outage's start once, count each failure, set the next try."""
-        failure = failure_of(audit) or exc
+        failure = audit.failure or exc
         problem = f"the audit log {log} cannot be written: {os_reason(failure)}"
         self._failures += 1
         self._count()
@@ -87,13 +82,13 @@ class AuditOutage:
             raise  # not the audit log's: the run loop moves the catalogue aside
         except (OSError, StateError) as exc:
             current = audit()
-            if current is None or failure_of(current) is None:
+            if current is None or current.failure is None:
                 raise
             self.failed(current, exc, log())
 
     def notice(self, audit: AuditLog, log: Path) -> None:
         """Follow what an append made on the loop's behalf (an admin command's) showed."""
-        failure = failure_of(audit)
+        failure = audit.failure
         if failure is not None and self.problem is None:
             self.failed(audit, failure, log)
         elif failure is None and self.problem is not None:

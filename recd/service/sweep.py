@@ -22,7 +22,6 @@ from recd.core.safety import breaker_trips
 from recd.core.text import UNCLASSIFIED
 from recd.core.times import parse_time
 from recd.errors import os_reason
-from recd.ports.eraser import Eraser
 from recd.ports.sweeping import SweepCatalogue
 from recd.service import EraseUseCase
 from recd.service.batch import Plan, how, run_batch
@@ -39,12 +38,6 @@ from recd.service.plan import (
 logger = logging.getLogger(__name__)
 
 BATCH = 256  # files prepared (two descriptors each) and erased per audited batch
-
-
-def batch_size(eraser: Eraser) -> int:
-    """Recordings per audited batch for ``eraser`` (``Eraser.batch``: 256 files, or 1,000 S3
-    keys listed in one walk and deleted 1,000 versions a request)."""
-    return eraser.batch
 
 
 PAGE = 1000  # due recordings read from the catalogue at a time
@@ -114,7 +107,7 @@ class Sweeper(EraseUseCase[SweepCatalogue]):
                 for rec in page:
                     item = self._admit(rec, now, tripped, report)
                     if item is not None:
-                        size = batch_size(item.eraser)
+                        size = item.eraser.batch  # 256 files, or 1,000 S3 keys
                         limit = min(limit, size) if due else size
                         due.append(item)
                     if len(due) >= limit:

@@ -11,6 +11,8 @@ import hashlib
 import json
 from typing import Any
 
+from tests.core.helpers import document
+
 STATUS: dict[str, Any] = {
     "version": "0.1.0",
     "mode": "enforce",
@@ -223,21 +225,7 @@ HOLD_RELEASE: dict[str, Any] = HOLD | {
 }
 
 
-DOCUMENT: dict[str, Any] = {
-    "request_id": "REQ-2026-0042",
-    "licence": "acme",
-    "requested_by": {"name": "Jane Doe", "email": "dpo@acme.example", "role": "DPO"},
-    "received": "2026-11-20T10:00:00Z",
-    "reason": "Erasure requested by the data subject",
-    "evidence": "letter ACME/DP/77",
-    "scope": {
-        "recordings": [],
-        "call_ids": ["1712"],
-        "party": "+441234567890",
-        "from": "2026-11-01T00:00:00Z",
-        "to": "2026-11-15T00:00:00Z",
-    },
-}
+DOCUMENT: dict[str, Any] = document(licence="acme")  # SPEC 11's example, for licence acme
 
 
 COUNTS = {"erased": 0, "held": 0, "failed": 0, "gone": 0, "pending": 0}
