@@ -327,8 +327,8 @@ class Daemon:
             self._sweep(checked=True)
 
     def _on_file_events(self, batch: WatchBatch) -> None:
-        if self.scans.index_events(self.watching.split(batch, self.runtime.sources)):
-            self.sweeps.needed = True
+        due = self.scans.index_events(self.watching.split(batch, self.runtime.sources))
+        self.sweeps.indexed_due(due)
 
     def _scanned(self, name: str, full: bool) -> None:
         """After a scan of source ``name`` (``full``: of all of it, not a subtree)."""

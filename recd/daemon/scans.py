@@ -76,9 +76,10 @@ class Scans:
             self._index_errors,
         )
 
-    def index_events(self, events: Mapping[str, SourceEvents]) -> bool:
-        """Index what the watchers saw, per source; True when a recording indexed is due."""
-        now, due = self.clock.now(), False
+    def index_events(self, events: Mapping[str, SourceEvents]) -> set[str]:
+        """Index what the watchers saw, per source; the ids of the recordings indexed that
+        are due."""
+        now, due = self.clock.now(), set()
         for name, seen in events.items():
             indexer = self.indexer(name)
             if indexer is None:
@@ -87,7 +88,8 @@ class Scans:
             wall = self.clock.now().timestamp()  # committed: what the lag is measured to
             for row in rows:
                 self._telemetry().indexed(max(0.0, wall - seen.received.get(row.relpath, wall)))
-                due = due or (row.deadline is not None and row.deadline <= now)
+                if row.deadline is not None and row.deadline <= now:
+                    due.add(row.id)
         return due
 
     def reindex(self, source: str, relpath: str) -> None:

@@ -3,7 +3,10 @@
 A sweep is due when something asked for one (``needed``: new recordings past their deadline,
 a released breaker, a hold released, a reload), when the earliest deadline after the last sweep
 has passed, or when recordings kept back (still settling, open for writing, a failed erase) are
-to be looked at again (``RETRY`` later: they keep no future deadline to wake the loop). A sweep
+to be looked at again (``RETRY`` later: they keep no future deadline to wake the loop). A failed
+erase's own file events (its writes, its close of a writable descriptor, its restored mtime)
+re-index the file, due as before: that alone asks for no sweep, or a failing erase would be
+tried again at once, over and over, each time logged and audited; it waits for ``RETRY``. A sweep
 yields to signals and admin commands between batches (``urgent``) and is then needed again.
 Before a sweep the clock guard looks at the wall clock; while it cannot be trusted nothing is
 erased and the guard is asked again every ``RETRY``. Also here: holds that expire (which may
@@ -57,6 +60,13 @@ class Sweeps:
         self.needed = True
         self.retry_at: datetime | None = None
         self.swept_until: datetime | None = None  # ``now`` of the last sweep
+        self.failed: frozenset[str] = frozenset()  # recordings whose erase the last sweep failed
+
+    def indexed_due(self, ids: set[str]) -> None:
+        """Recordings indexed from file events are due: sweep, unless each of them is one whose
+        erase just failed (those events are the failed erase's own; ``RETRY`` tries it again)."""
+        if ids - self.failed:
+            self.needed = True
 
     def clock_ok(self, runtime: Runtime) -> bool:
         """The clock guard: pause erasing while the wall clock cannot be trusted."""
@@ -110,6 +120,7 @@ class Sweeps:
         # commands do not.
         report = sweeper.run(should_stop=self._urgent)
         self.swept_until = report.now
+        self.failed = frozenset(report.failed_ids)
         if report.interrupted:
             self.needed = True  # the rest after the event that interrupted it
         kept = sum(sum(t.kept.values()) for t in report.licences.values())

@@ -61,6 +61,7 @@ class SweepReport:
     dry_run: bool
     licences: dict[str, LicenceTally] = field(default_factory=dict)
     interrupted: bool = False  # stopped between batches; the rest waits for the next sweep
+    failed_ids: set[str] = field(default_factory=set)  # recordings whose erase failed
 
     def tally(self, label: str) -> LicenceTally:
         return self.licences.setdefault(label, LicenceTally())
@@ -268,6 +269,7 @@ class Sweeper(EraseUseCase[SweepCatalogue]):
         for failed in result.failed:
             plan = failed.plan
             report.tally(plan.label).failed += 1
+            report.failed_ids.add(plan.rec.id)
             self.telemetry.erased(_kind(plan.details["reason"]), "failed", plan.rec.size, None)
             self.catalogue.set_skip_reason(plan.rec.id, f"erase failed: {failed.why}")
             logger.error("erase of %s failed: %s", plan.details["location"], failed.why)

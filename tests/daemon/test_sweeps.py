@@ -1,19 +1,26 @@
 """When the daemon sweeps (``recd.daemon.sweeps``), in-process: deadlines, recordings kept back
-and retried, a sweep that yields to a signal between batches, holds that expire, and a file
-rewritten since indexing."""
+and retried, a sweep that yields to a signal between batches, holds that expire, a file
+rewritten since indexing, and a failing erase retried every RETRY, not on its own file events."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
+from recd.adapters.local import erase
+from recd.adapters.local.checks import Held
 from recd.core.model import recording_id
 from recd.core.scope import Scope
 from recd.daemon.signals import Event
 from recd.daemon.sweeps import RETRY
+from recd.ports.eraser import EraseError
+from recd.ports.source import WatchEvent
 from tests.daemon.helpers import ALICE, make
 from tests.estate import Estate
 from tests.fakes import NotifyListener
@@ -115,5 +122,45 @@ def test_a_file_rewritten_since_indexing_is_reindexed_by_the_sweep_not_erased(
         assert row is not None
         assert (row.size, row.deadline) == (len(new), now + timedelta(days=30))
         assert not [a for a, _ in estate.actions() if a == "erase.done"]
+    finally:
+        daemon.stop()
+
+
+def fail_after_writing(p: Held, fd: int, *args: Any, **kwargs: Any) -> int:
+    """``overwrite_held`` failing after its first write (an I/O error): the file's ctime has
+    moved on (the kernel's coarse clock ticked) and the writable descriptor is closed after it,
+    so the watcher sees the file changed."""
+    while os.fstat(fd).st_ctime_ns == p.st.st_ctime_ns:
+        os.pwrite(fd, b"\0", 0)
+        time.sleep(0.001)
+    raise EraseError("overwrite failed: Input/output error")
+
+
+def test_a_failing_erase_logs_one_line_and_waits_for_the_retry_not_its_own_file_events(
+    estate: Estate,
+    listener: NotifyListener,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found under systemd: the failed erase's own file events re-indexed the file, which was
+    due, so the loop swept again at once and failed again, logging the same line each time."""
+    f = estate.write("L1/old.wav", age_days=31)
+    monkeypatch.setattr(erase, "overwrite_held", fail_after_writing)
+    caplog.set_level(logging.INFO, logger="recd")
+    daemon = make(estate, listener)
+    daemon.start()  # the first scan, then a sweep: the erase fails
+    try:
+        # What the watcher queues when the erase closes its writable descriptor.
+        daemon.inbox.queue.put(WatchEvent("pbx", "L1/old.wav", "changed", time.time()))
+        daemon.step(daemon.next_event())
+        failed = [m for m in caplog.messages if m.startswith("erase of ")]
+        assert failed == [f"erase of {f} failed: overwrite failed: Input/output error"]
+        assert [a for a, _ in estate.actions()] == ["erase.intent", "erase.failed"]
+        row = daemon.runtime.catalogue.get(recording_id("pbx", "L1/old.wav"))
+        assert row is not None and row.ctime_ns == f.stat().st_ctime_ns, "not re-indexed"
+        assert daemon.timeout() == pytest.approx(RETRY.total_seconds())
+        estate.clock.advance(RETRY.total_seconds())
+        daemon.step(None)  # tried again once RETRY is up
+        assert len([m for m in caplog.messages if m.startswith("erase of ")]) == 2
     finally:
         daemon.stop()
