@@ -42,17 +42,23 @@ def test_global_config_option_works_for_check_config(
     assert capsys.readouterr().out.endswith("mode enforce)\n")
 
 
+@pytest.mark.parametrize(
+    "argv", [["check-config"], ["--once"], []], ids=["check-config", "once", "daemon"]
+)
 def test_invalid_config_lists_every_problem_and_exits_78(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:
+    """The daemon too, before it opens anything: the unit has no ExecStartPre check-config
+    (systemd's RestartPreventExitStatus=78 covers only the main process's exit)."""
     config = write_estate(tmp_path)
     config.write_text(config.read_text().replace('settle = "0s"', 'settle = 5\nsettel = "1m"'))
-    assert main(["check-config", "--config", str(config)]) == 78
+    assert main([*argv, "--config", str(config)]) == 78
     out, err = capsys.readouterr()
     assert out == ""
     lines = err.splitlines()
     assert len(lines) == 2
     assert lines[0].startswith(f"recd: {config}: erase.set")
+    assert not (tmp_path / "state").exists(), "the state was opened"
 
 
 def test_once_runs_a_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
