@@ -145,13 +145,18 @@ class ControlServer:
             sock.bind(str(temp))
             os.chmod(temp, 0o660)
             if self.gid is not None:
-                os.chown(temp, -1, self.gid)
+                try:
+                    os.chown(temp, -1, self.gid)
+                except PermissionError as exc:
+                    raise StateError(self._not_a_member(exc)) from exc
             os.rename(temp, self.path)
             sock.listen(BACKLOG)
-        except OSError as exc:
+        except (OSError, StateError) as exc:
             sock.close()
             with contextlib.suppress(OSError):
                 os.unlink(temp)
+            if isinstance(exc, StateError):
+                raise
             hint = ""
             if exc.errno == errno.ENOENT and not self.path.parent.is_dir():
                 hint = f" (create {self.path.parent}; under systemd RuntimeDirectory=recd does)"
@@ -177,6 +182,19 @@ class ControlServer:
         )
         self._server.start()
         logger.info("admin socket listening at %s", self.path)
+
+    def _not_a_member(self, exc: OSError) -> str:
+        """Why the socket cannot be given the admin group: a process not running as root may
+        give its files only to a group it is a member of (run as ``User=recd``, recd must be
+        in ``daemon.admin_group``)."""
+        user = Caller(os.getpid(), os.geteuid(), os.getegid(), ()).user
+        group = self.admin_group
+        return (
+            f"daemon.socket {self.path}: cannot give the admin socket to group {group} "
+            f"(daemon.admin_group): {os_reason(exc)}; the daemon's user {user} must be a member "
+            f"of {group}: add SupplementaryGroups={group} to the unit, or run "
+            f"`usermod -aG {group} {user}`, then restart recd"
+        )
 
     def stop(self) -> None:
         """Stop accepting, close every connection (a reply being written gets ``STOP_GRACE``

@@ -5,10 +5,11 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import shutil
 import socket
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -180,8 +181,8 @@ def test_peer_credentials_of_a_real_connection(server: ControlServer) -> None:
     assert _proc_groups(2**22 + 1) == ()  # no such process
 
 
-def as_nobody(path: Path) -> str:
-    """Connect from a forked child running as nobody; its reply, or the error it met."""
+def as_nobody(action: Callable[[], str]) -> str:
+    """Run ``action`` in a forked child running as nobody; what it returns, or the error."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover (the child; its result comes back through the pipe)
@@ -190,8 +191,7 @@ def as_nobody(path: Path) -> str:
             os.setgroups([])
             os.setgid(NOBODY)
             os.setuid(NOBODY)
-            reply = call(path, Request("status"), timeout=10)
-            out = f"{reply.ok} {reply.error} {reply.message}"
+            out = action()
         except Exception as exc:
             out = f"{type(exc).__name__}: {exc}"
         os.write(write, out.encode())
@@ -203,11 +203,47 @@ def as_nobody(path: Path) -> str:
     return out
 
 
+def status_as_nobody(path: Path) -> str:
+    """Connect as nobody; the reply, or the error met."""
+
+    def status() -> str:
+        reply = call(path, Request("status"), timeout=10)
+        return f"{reply.ok} {reply.error} {reply.message}"
+
+    return as_nobody(status)
+
+
 @pytest.mark.root
 def test_other_users_are_kept_out_by_the_mode_and_by_the_check(server: ControlServer) -> None:
-    out = as_nobody(server.path)
+    out = status_as_nobody(server.path)
     assert out.startswith("PermissionDenied: ")
     os.chmod(server.path, 0o666)  # an operator loosened it: the daemon still says no
-    assert as_nobody(server.path) == (
+    assert status_as_nobody(server.path) == (
         f"False permission-denied permission denied: user nobody is not in the admin group {GROUP}"
     )
+
+
+@pytest.mark.root
+def test_a_daemon_user_outside_the_admin_group_is_told_to_join_it() -> None:
+    """Run as ``User=recd`` without ``SupplementaryGroups=``, recd may not give the socket to
+    the admin group (EPERM): start fails with one line naming the socket, the group and the
+    fix. A real unprivileged process (nobody, not in root's group) meets the real EPERM."""
+    sockdir = Path(tempfile.mkdtemp(prefix="recd-control-"))
+    os.chown(sockdir, NOBODY, NOBODY)
+    group = grp.getgrgid(0).gr_name
+
+    def start() -> str:
+        ControlServer(sockdir / "recd.sock", group, echo).start()
+        return "started"
+
+    out = as_nobody(start)
+    try:
+        assert out == (
+            f"StateError: daemon.socket {sockdir}/recd.sock: cannot give the admin socket to "
+            f"group {group} (daemon.admin_group): Operation not permitted; the daemon's user "
+            f"nobody must be a member of {group}: add SupplementaryGroups={group} to the unit, "
+            f"or run `usermod -aG {group} nobody`, then restart recd"
+        )
+        assert os.listdir(sockdir) == []  # no temporary socket left behind
+    finally:
+        shutil.rmtree(sockdir)
