@@ -7,7 +7,8 @@ opens the file, and recd then stops, leaves the file in place, says what it had 
 and lets a later sweep try again. Variants: readers and writers opening between the check and
 the erase and in the middle of the overwrite, a non-blocking opener, a reader holding the file
 from before, a writer holding it at the check, no right to take a lease, and an attacker's own
-lease on the file, which must not stall recd for the lease-break time (45 s here).
+lease on the file, which must not stall recd for the lease-break time (45 s here); without
+the right to a lease, recd says at start that the writer check is off.
 """
 
 from __future__ import annotations
@@ -304,6 +305,26 @@ def test_without_the_right_to_a_lease_the_erase_goes_on_and_says_so(
         f"erasing below {shared_root} without a lease (Permission denied): a process "
         "that opens a file while it is being erased is not noticed; erase.settle and the "
         "writer check before each erase still apply"
+    ]
+
+
+@pytest.mark.root
+def test_without_the_right_to_a_lease_the_writer_check_is_said_off_at_start(
+    shared_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The real process: as nobody, root's capabilities are gone from its effective set."""
+    caplog.set_level(logging.WARNING, logger="recd.adapters.local.erase")
+    os.seteuid(NOBODY)
+    try:
+        LocalEraser(shared_root).close()
+    finally:
+        os.seteuid(0)
+    LocalEraser(shared_root).close()  # root again, with CAP_LEASE: nothing to say
+    assert caplog.messages == [
+        f"writer check off below {shared_root}: recd lacks CAP_LEASE, so the kernel refuses "
+        "the leases that find a process writing or reading a file recd does not own "
+        "(erase.settle alone guards against erasing a call still being recorded); add "
+        "AmbientCapabilities=CAP_LEASE to the unit (systemctl edit recd), then restart recd"
     ]
 
 

@@ -60,6 +60,7 @@ from recd.adapters.local.probes import (
     filesystem_name,
     fstatfs_magic,
     inode_journals_data,
+    lease_capable,
     openers,
     shared_extents,
 )
@@ -132,7 +133,8 @@ class LocalEraser(SingleErase[EraseResult], Closing):
     options in force. ``sysfs`` names the block device (``<sysfs>/dev/block/MAJ:MIN/uevent``).
     Without procfs, files are reopened with ``openat(O_NOFOLLOW|O_NONBLOCK)`` and the inode
     compared, and ext data journalling counts as unknown (so an ext overwrite is not claimed
-    effective).
+    effective). Without ``CAP_LEASE`` (``<proc>/self/status``) the writer check is off for
+    files recd does not own: said once per root and run (``pins``) when the eraser is made.
     """
 
     #: Files per audited sweep batch: each prepared file holds two descriptors until erased.
@@ -150,7 +152,18 @@ class LocalEraser(SingleErase[EraseResult], Closing):
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
         self.root = root
+        pins = safefs.RootPins() if pins is None else pins
         self._root = safefs.Root(root, pins=pins)
+        if self._root.resolved not in pins.leaseless and lease_capable(proc) is False:
+            pins.leaseless.add(self._root.resolved)
+            logger.warning(
+                "writer check off below %s: recd lacks CAP_LEASE, so the kernel refuses the "
+                "leases that find a process writing or reading a file recd does not own "
+                "(erase.settle alone guards against erasing a call still being recorded); "
+                "add AmbientCapabilities=CAP_LEASE to the unit (systemctl edit recd), then "
+                "restart recd",
+                root,
+            )
         self.chunk_size = chunk_size
         fd_dir = proc / "self" / "fd"
         self._fd_dir = fd_dir if fd_dir.is_dir() else None  # None: reopen by name

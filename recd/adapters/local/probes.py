@@ -5,7 +5,8 @@ data journalling is in force (``ExtFilesystems``: the mount in ``<proc>/self/mou
 the options in force in ``<proc>/fs/ext4/<device>/options``, which include a filesystem default
 set by ``tune2fs -o journal_data`` that mountinfo does not show) and the inode's ``j``
 attribute; shared extents (FIEMAP, copy-on-write clones); and whether another process has the
-file open for writing or at all (a read, then a write lease tried and released at once).
+file open for writing or at all (a read, then a write lease tried and released at once), and
+whether the process may take leases on files it does not own (``lease_capable``).
 
 Invariants: every probe only reads (a lease taken to ask is released before it returns) and
 answers None, never a guess, where the kernel will not say.
@@ -73,6 +74,7 @@ FIEMAP_BATCH = 64  # extents per ioctl: bounded memory for fragmented multi-giga
 # A lease break sends the holder SIGIO by default, whose default action kills the process; a
 # writer opening the file in the moment the probe holds its lease must not kill the daemon.
 LEASE_BREAK_SIGNAL = signal.SIGURG  # default action: ignore
+CAP_LEASE = 28  # linux/capability.h
 
 
 class _StatFs(ctypes.Structure):
@@ -159,6 +161,22 @@ def openers(fd: int) -> tuple[bool | None, bool | None]:
         return False, (True if exc.errno == errno.EAGAIN else None)
     fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
     return False, False
+
+
+def lease_capable(proc: Path) -> bool | None:
+    """Whether this process may take a lease on a file it does not own: ``CAP_LEASE`` in its
+    effective set (bit 28 of ``CapEff`` in ``<proc>/self/status``; root without it, as a
+    unit's ``CapabilityBoundingSet=`` may leave it, is refused too). When the set cannot be
+    read, True for root, else None."""
+    try:
+        with (proc / "self" / "status").open(encoding="ascii") as status:
+            for line in status:
+                key, _, value = line.partition(":")
+                if key == "CapEff":
+                    return bool(int(value, 16) >> CAP_LEASE & 1)
+    except (OSError, ValueError):
+        pass
+    return True if os.geteuid() == 0 else None
 
 
 @contextlib.contextmanager

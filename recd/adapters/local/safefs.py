@@ -165,12 +165,14 @@ class RootPins:
     reload. ``pinned``: the identity of each resolved root, shared by the scanner and the eraser
     of a root, so both check the same directory even when the first open is a late one.
     ``alerted``: the last refusal logged for each resolved root (``Root.open``).
+    ``leaseless``: the resolved roots whose eraser said it can take no lease (once a run).
     """
 
     def __init__(self) -> None:
         self.resolved: dict[str, str] = {}
         self.pinned: dict[str, DirId] = {}
         self.alerted: dict[str, str] = {}
+        self.leaseless: set[str] = set()
 
 
 class Root:

@@ -67,3 +67,20 @@ def erase_as_decided(
         result = e.erase(p, decision, pattern=pattern, verify=True, temp_name=TEMP)
     e.sync()
     return decision, result
+
+
+#: ``CapEff`` of root with every capability, and of a user unit given ``CAP_LEASE`` alone.
+ALL_CAPS = 0x000001FFFFFFFFFF
+ONLY_CAP_LEASE = 1 << 28
+
+
+def proc_status(proc: Path, cap_eff: int, uid: int = 999) -> Path:
+    """A fake procfs at ``proc`` whose ``self/status`` says ``uid`` and ``CapEff``; ``proc``."""
+    (proc / "self").mkdir(parents=True, exist_ok=True)
+    ids = "\t".join([str(uid)] * 4)
+    (proc / "self" / "status").write_text(
+        f"Name:\trecd\nUid:\t{ids}\nGid:\t{ids}\nCapInh:\t{0:016x}\nCapPrm:\t{cap_eff:016x}\n"
+        f"CapEff:\t{cap_eff:016x}\nCapBnd:\t{ALL_CAPS:016x}\nCapAmb:\t{0:016x}\n",
+        encoding="ascii",
+    )
+    return proc

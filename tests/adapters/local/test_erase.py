@@ -11,6 +11,7 @@ descriptor leaked.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import stat
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from recd.adapters.local import checks, erase, probes
+from recd.adapters.local import checks, erase, probes, safefs
 from recd.adapters.local.erase import EraseResult, LocalEraser
 from recd.adapters.local.probes import filesystem_name
 from recd.core.erasure import Action, Decision
@@ -35,7 +36,16 @@ from recd.ports.eraser import (
     PreparedErase,
     Refused,
 )
-from tests.adapters.local.helpers import OVERWRITE, TEMP, UNLINK, erase_one, ident, touch
+from tests.adapters.local.helpers import (
+    ONLY_CAP_LEASE,
+    OVERWRITE,
+    TEMP,
+    UNLINK,
+    erase_one,
+    ident,
+    proc_status,
+    touch,
+)
 
 pytestmark = pytest.mark.usefixtures("no_fd_leaks")  # every test: no descriptor leaked
 
@@ -135,6 +145,41 @@ def test_file_that_cannot_be_opened_for_writing_fails(root: Path, eraser: LocalE
         running.kill()
         running.wait()
     assert (root / "a.wav").stat().st_size == st.st_size
+
+
+# -- the right to a lease ------------------------------------------------------------------
+
+
+def no_cap_lease(root: Path) -> str:
+    return (
+        f"writer check off below {root}: recd lacks CAP_LEASE, so the kernel refuses the "
+        "leases that find a process writing or reading a file recd does not own (erase.settle "
+        "alone guards against erasing a call still being recorded); add "
+        "AmbientCapabilities=CAP_LEASE to the unit (systemctl edit recd), then restart recd"
+    )
+
+
+def test_without_cap_lease_the_writer_check_is_said_off_once_per_root_at_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user unit without AmbientCapabilities=CAP_LEASE: said when the eraser is made, before
+    any erase, once per root for the run (a reload makes the erasers again)."""
+    caplog.set_level(logging.WARNING, logger="recd.adapters.local.erase")
+    proc = proc_status(tmp_path / "proc", 0)
+    pins = safefs.RootPins()
+    a, b = tmp_path / "a", tmp_path / "b"
+    for _ in range(2):  # start, then a reload
+        for root in (a, b):
+            LocalEraser(root, proc=proc, pins=pins).close()
+    assert caplog.messages == [no_cap_lease(a), no_cap_lease(b)]
+
+
+def test_with_cap_lease_nothing_is_said_at_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="recd.adapters.local.erase")
+    LocalEraser(tmp_path / "a", proc=proc_status(tmp_path / "proc", ONLY_CAP_LEASE)).close()
+    assert caplog.messages == []
 
 
 # -- caller errors --------------------------------------------------------------------------

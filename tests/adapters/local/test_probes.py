@@ -22,7 +22,14 @@ from recd.adapters.local.erase import LocalEraser
 from recd.adapters.local.probes import filesystem_name
 from recd.core.erasure import Action, Decision, EraseSettings, decide
 from recd.core.model import EraseMethod
-from tests.adapters.local.helpers import LATER, ident, touch
+from tests.adapters.local.helpers import (
+    ALL_CAPS,
+    LATER,
+    ONLY_CAP_LEASE,
+    ident,
+    proc_status,
+    touch,
+)
 
 pytestmark = pytest.mark.usefixtures("no_fd_leaks")  # every test: no descriptor leaked
 
@@ -208,3 +215,29 @@ def test_prepare_tells_a_reader_from_a_writer(root: Path) -> None:
             assert (p.facts.open_for_write, p.facts.open_by_other) == (False, True)
         with path.open("ab"), e.prepare("a.wav", *ident(st)) as p:
             assert (p.facts.open_for_write, p.facts.open_by_other) == (True, True)
+
+
+# -- the right to a lease ---------------------------------------------------------------------
+
+
+def test_the_right_to_a_lease_is_cap_lease_in_the_effective_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel grants a lease on a file the process does not own only with CAP_LEASE in
+    its effective set (bit 28 of CapEff), whoever the process is: root in a unit whose
+    CapabilityBoundingSet= drops it is refused too."""
+    assert probes.lease_capable(proc_status(tmp_path / "user", ONLY_CAP_LEASE)) is True
+    assert probes.lease_capable(proc_status(tmp_path / "root", ALL_CAPS, uid=0)) is True
+    assert probes.lease_capable(proc_status(tmp_path / "none", 0)) is False
+    bounded = ALL_CAPS & ~ONLY_CAP_LEASE
+    assert probes.lease_capable(proc_status(tmp_path / "bounded", bounded, uid=0)) is False
+    # No procfs: root is taken to have it, anyone else is unknown (no warning, no guess).
+    monkeypatch.setattr(os, "geteuid", lambda: 999)
+    assert probes.lease_capable(tmp_path / "absent") is None
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert probes.lease_capable(tmp_path / "absent") is True
+
+
+@pytest.mark.root
+def test_the_right_to_a_lease_of_this_process() -> None:
+    assert probes.lease_capable(Path("/proc")) is True  # root, every capability
