@@ -134,7 +134,9 @@ class LocalEraser(SingleErase[EraseResult], Closing):
     Without procfs, files are reopened with ``openat(O_NOFOLLOW|O_NONBLOCK)`` and the inode
     compared, and ext data journalling counts as unknown (so an ext overwrite is not claimed
     effective). Without ``CAP_LEASE`` (``<proc>/self/status``) the writer check is off for
-    files recd does not own: said once per root and run (``pins``) when the eraser is made.
+    files recd does not own: said once per root and run (``pins``) when the eraser is made,
+    unless recd's own user owns the root (its recorder then writes as recd, and a lease on
+    one's own file needs no capability).
     """
 
     #: Files per audited sweep batch: each prepared file holds two descriptors until erased.
@@ -154,7 +156,11 @@ class LocalEraser(SingleErase[EraseResult], Closing):
         self.root = root
         pins = safefs.RootPins() if pins is None else pins
         self._root = safefs.Root(root, pins=pins)
-        if self._root.resolved not in pins.leaseless and lease_capable(proc) is False:
+        if (
+            self._root.resolved not in pins.leaseless
+            and not _owned_by_us(root)
+            and lease_capable(proc) is False
+        ):
             pins.leaseless.add(self._root.resolved)
             logger.warning(
                 "writer check off below %s: recd lacks CAP_LEASE, so the kernel refuses the "
@@ -410,3 +416,11 @@ def _unexpected(step: str, relpath: str, exc: Exception) -> EraseError:
     file's erase fails alone with a one-line reason."""
     logger.error("%s of %s failed unexpectedly", step, relpath, exc_info=exc)
     return EraseError(f"{step} failed unexpectedly: {type(exc).__name__}: {exc}")
+
+
+def _owned_by_us(root: Path) -> bool:
+    """Whether this process's effective user owns ``root`` (False when it cannot be read)."""
+    try:
+        return os.stat(root).st_uid == os.geteuid()
+    except OSError:
+        return False

@@ -182,6 +182,18 @@ def test_with_cap_lease_nothing_is_said_at_start(
     assert caplog.messages == []
 
 
+def test_a_root_recd_owns_needs_no_cap_lease(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """recd's own user owns the root: its recorder writes as recd, and a lease on one's own
+    file needs no capability (a developer's or a single-user install)."""
+    caplog.set_level(logging.WARNING, logger="recd.adapters.local.erase")
+    root = tmp_path / "a"
+    root.mkdir()
+    LocalEraser(root, proc=proc_status(tmp_path / "proc", 0)).close()
+    assert caplog.messages == []
+
+
 # -- caller errors --------------------------------------------------------------------------
 
 
