@@ -1,0 +1,241 @@
+"""docs/install.md, the operator's installation guide: what it tells an operator to type or paste
+is real. Its table of installed paths is the agreed package layout (issue 16), every ``recd`` and
+``recctl`` command line it shows parses with the real parsers, every ``section.key`` it names is
+one recd.toml(5) documents, every file of the source tree it names exists, every unit drop-in it
+shows passes ``systemd-analyze verify`` on the shipped unit, and its links resolve. Each check is
+a function of the text, so ``test_the_checks_can_fail`` shows each one failing on a bad line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from recd.cli import main as recctl
+from recd.daemon import main as recd_main
+from recd.errors import UsageError
+from tests import tools
+
+ROOT = Path(__file__).resolve().parents[1]
+GUIDE = ROOT / "docs" / "install.md"
+
+#: What the .deb installs, as agreed for issue 16 (packaging/debian builds to it; the RPM has the
+#: units in /usr/lib/systemd/system). The guide's table must list exactly these.
+LAYOUT = {
+    "/usr/bin/recd", "/usr/bin/recctl", "/usr/lib/recd/",
+    "/lib/systemd/system/recd.service", "/lib/systemd/system/recd-once.service",
+    "/lib/systemd/system/recd-once.timer", "/usr/lib/sysusers.d/recd.conf",
+    "/etc/recd/recd.toml", "/etc/recd/licences.d/", "/usr/share/doc/recd/examples/",
+    "/usr/share/man/man8/recd.8.gz", "/usr/share/man/man8/recctl.8.gz",
+    "/usr/share/man/man5/recd.toml.5.gz",
+    "/usr/share/bash-completion/completions/recd", "/usr/share/bash-completion/completions/recctl",
+    "/usr/share/zsh/vendor-completions/_recd", "/usr/share/zsh/vendor-completions/_recctl",
+    "/usr/share/recd/recd-alerts.yml", "/usr/share/recd/recd-alerts.test.yml",
+    "/usr/share/recd/recd-dashboard.json", "/usr/share/doc/recd/copyright",
+}  # fmt: skip
+#: Files of packaging/ the agreed layout names; the guide may name them before packaging/ exists.
+AGREED_PACKAGING = {
+    "packaging/sysusers.d/recd.conf", "packaging/rpm/recd.spec", "packaging/debian/",
+    "packaging/completion/", "packaging/monitoring/recd-alerts.yml",
+    "packaging/monitoring/recd-alerts.test.yml", "packaging/monitoring/recd-dashboard.json",
+    "packaging/tools/sysd-container.sh",
+}  # fmt: skip
+
+_FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def blocks(text: str, language: str) -> list[str]:
+    return [body for lang, body in _FENCE.findall(text) if lang == language]
+
+
+def spans(text: str) -> list[str]:
+    """Inline code spans of the prose (fenced blocks left out)."""
+    return _SPAN.findall(_FENCE.sub("", text))
+
+
+def table_paths(text: str) -> set[str]:
+    """The paths in the first column of the table under "What the package installs"."""
+    section = text.split("## 2. What the package installs", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    return {path for row in rows for path in _SPAN.findall(row.split("|")[1])}
+
+
+def command_lines(text: str) -> list[str]:
+    """Every ``recd ...`` or ``recctl ...`` command: in shell blocks (split at ``&&``, ``;`` and
+    ``|``, comments cut) and in inline code spans."""
+    found = []
+    pieces = [line.split(" #")[0] for body in blocks(text, "sh") for line in body.splitlines()]
+    for piece in pieces + spans(text):
+        for part in re.split(r"&&|;|\|", piece):
+            if re.match(r"\s*(recd|recctl) ", part):
+                found.append(part.strip())
+    return found
+
+
+def unparsable(commands: list[str]) -> list[str]:
+    """The commands the real parsers refuse, each with the reason."""
+    parsers = {"recd": recd_main.build_parser(), "recctl": recctl.build_parser()}
+    refused = []
+    for command in commands:
+        program, *args = shlex.split(command)
+        stderr = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(stderr):
+                parsers[program].parse_args(args)
+        except (SystemExit, UsageError, argparse.ArgumentError) as exc:
+            refused.append(f"{command}: {stderr.getvalue().strip() or exc}")
+    return refused
+
+
+def documented_keys() -> set[str]:
+    """``section.key`` for every key recd.toml(5) documents under a ``.SS [section]``."""
+    found = set()
+    section = ""
+    for line in (ROOT / "docs" / "recd.toml.5").read_text(encoding="ascii").splitlines():
+        if match := re.fullmatch(r"\.SS \[(\w+)\]", line):
+            section = match[1]
+        elif line.startswith(".SS"):
+            section = ""
+        elif section and (match := re.match(r"\\fB(\w+)\\fR \(", line)):
+            found.add(f"{section}.{match[1]}")
+    return found
+
+
+def undocumented_keys(text: str) -> set[str]:
+    tables = "daemon|metrics|retention|erase|audit|holds|safety"
+    named = {m[0] for m in re.finditer(rf"\b(?:{tables})\.[a-z_]+\b", text)}
+    return named - documented_keys() - {"audit.log"}  # the file
+
+
+def missing_tree_paths(text: str) -> set[str]:
+    """Paths of the source tree the guide names that do not exist (a packaging/ path the
+    layout agrees on may be named while packaging/ is still to be merged)."""
+    named = set(re.findall(r"(?<![\w/.$-])((?:systemd|etc|docs|packaging)/[\w./*-]*\w/?)", text))
+    missing = set()
+    for path in named:
+        exists = any(ROOT.glob(path))
+        agreed = path in AGREED_PACKAGING and not (ROOT / "packaging").exists()
+        if not (exists or agreed):
+            missing.add(path)
+    return missing
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def broken_links(text: str) -> list[str]:
+    anchors = {anchor(h) for h in re.findall(r"^#{2,3} (.+)$", text, re.MULTILINE)}
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if target.startswith("#"):
+            if target[1:] not in anchors:
+                broken.append(target)
+        elif not (GUIDE.parent / target.split("#")[0]).exists():
+            broken.append(target)
+    return broken
+
+
+def verify_drop_ins(drop_ins: list[str], tmp_path: Path) -> str:
+    """``systemd-analyze verify`` of the shipped units with each drop-in added to recd.service;
+    what it says (empty when all is clean)."""
+    recd = Path(sys.executable).parent / "recd"
+    said = []
+    for number, body in enumerate(drop_ins):
+        unit_dir = tmp_path / str(number)
+        (unit_dir / "recd.service.d").mkdir(parents=True)
+        for unit in sorted((ROOT / "systemd").glob("recd*.*")):
+            (unit_dir / unit.name).write_text(unit.read_text().replace("/usr/bin/recd", str(recd)))
+        (unit_dir / "recd.service.d" / "override.conf").write_text(body)
+        units = sorted(str(path) for path in unit_dir.glob("recd*.*") if path.is_file())
+        result = subprocess.run(
+            ["systemd-analyze", "verify", "--man=no", *units],
+            capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+        if result.returncode or result.stdout or result.stderr:
+            said.append(f"drop-in {number}:\n{body}{result.stdout}{result.stderr}")
+    return "\n".join(said)
+
+
+def guide() -> str:
+    return GUIDE.read_text(encoding="utf-8")
+
+
+# --- the checks ---------------------------------------------------------------------------------
+
+
+def test_the_table_of_installed_paths_is_the_agreed_layout() -> None:
+    listed = table_paths(guide())
+    assert listed == LAYOUT, (
+        f"docs/install.md section 2 lacks {sorted(LAYOUT - listed)}, "
+        f"lists beyond the layout {sorted(listed - LAYOUT)}"
+    )
+    for unit in (ROOT / "systemd").glob("recd*.*"):
+        assert f"/lib/systemd/system/{unit.name}" in listed
+    for page in (ROOT / "docs").glob("*.[58]"):
+        assert f"/usr/share/man/man{page.suffix[1]}/{page.name}.gz" in listed
+
+
+def test_every_recd_and_recctl_command_parses() -> None:
+    commands = command_lines(guide())
+    assert any(c.startswith("recctl audit verify") for c in commands)  # the walk found them
+    assert any(c.startswith("recd check-config") for c in commands)
+    assert not unparsable(commands), "docs/install.md: " + "\n".join(unparsable(commands))
+
+
+def test_every_configuration_key_named_is_documented() -> None:
+    assert {"daemon.rescan", "erase.on_ineffective", "daemon.admin_group"} <= documented_keys()
+    assert not undocumented_keys(guide()), "docs/install.md names keys recd.toml(5) lacks"
+
+
+def test_every_file_of_the_tree_named_exists() -> None:
+    missing = missing_tree_paths(guide())
+    assert not missing, f"docs/install.md names {sorted(missing)}, which the tree lacks"
+
+
+def test_links_and_anchors_resolve() -> None:
+    assert not broken_links(guide()), f"docs/install.md: broken links {broken_links(guide())}"
+
+
+@pytest.mark.tools("systemd-analyze")
+def test_every_drop_in_verifies_on_the_shipped_unit(tmp_path: Path) -> None:
+    drop_ins = blocks(guide(), "ini")
+    assert len(drop_ins) >= 4  # ReadWritePaths, root, LoadCredential, NFS
+    said = verify_drop_ins(drop_ins, tmp_path)
+    assert said == "", f"docs/install.md: systemd-analyze verify complains:\n{said}"
+
+
+def test_the_readme_points_to_the_guide() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    production = readme.split("## Production", 1)[1].split("\n## ", 1)[0]
+    assert "docs/install.md" in production and "make deb" in production
+    assert "make demo" in readme and "make test" in readme
+
+
+def test_the_checks_can_fail(tmp_path: Path) -> None:
+    bad = (
+        "## 2. What the package installs\n\n| `/usr/bin/recd` | x |\n\n"
+        "```sh\nrecctl frobnicate --now\nrecd check-config --colour\n```\n"
+        "Set `daemon.rescna` in [x](#no-such-section) and [y](no-such.md); "
+        "see `systemd/recd-twice.service` and `packaging/rpm/other.spec`.\n"
+    )
+    assert table_paths(bad) == {"/usr/bin/recd"}
+    assert len(unparsable(command_lines(bad))) == 2
+    assert undocumented_keys(bad) == {"daemon.rescna"}
+    missing = missing_tree_paths(bad)
+    assert "systemd/recd-twice.service" in missing
+    assert ("packaging/rpm/other.spec" in missing) or (ROOT / "packaging/rpm/other.spec").exists()
+    assert broken_links(bad) == ["#no-such-section", "no-such.md"]
+    if tools.which("systemd-analyze"):
+        said = verify_drop_ins(["[Service]\nReadWritePath=/srv\n"], tmp_path)
+        assert "ReadWritePath" in said
