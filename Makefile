@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint typecheck bench soak clean
+.PHONY: venv demo test lint typecheck bench soak completion clean
 
 venv: $(STAMP)
 
@@ -42,6 +42,11 @@ bench: venv
 ## make soak: the kill-and-recover trials (`recd --once` and the daemon), many more than CI runs
 soak: venv
 	RECD_KILL_TRIALS=500 $(PY) -m pytest -m slow tests/e2e -x
+
+## make completion: regenerate packaging/completion/ (bash and zsh, for recd and recctl) from the
+## argparse parsers after changing one; a test fails while the checked-in files are stale
+completion: venv
+	$(PY) packaging/completion/generate.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage build *.egg-info

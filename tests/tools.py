@@ -27,6 +27,7 @@ REQUIRED = os.environ.get(REQUIRE_ENV, "") not in ("", "0")
 
 #: The Debian package that brings each tool, for the skip reason.
 PACKAGES = {
+    "bash": "bash",
     "chattr": "e2fsprogs",
     "ffmpeg": "ffmpeg",
     "groff": "groff-base",
@@ -49,6 +50,7 @@ PACKAGES = {
     "userdel": "passwd",
     "groupdel": "passwd",
     "xfs_io": "xfsprogs",
+    "zsh": "zsh",
 }
 
 #: Root's tools live in sbin, which an ordinary user's PATH often lacks.

@@ -5,11 +5,16 @@ A source root may not be, contain or lie inside a system directory or the state 
 two sources may overlap (the same directory or bucket prefix, or one inside the other). Symlinks
 in roots are resolved for these checks, and the state directory is also compared by identity
 (device and inode), which a bind mount does not change: that is the only file system access here.
+
+An S3 source needs boto3, an optional dependency (``pip install 'recd[s3]'``): whether it is
+installed is checked here, without importing it, so a missing one is a configuration problem
+(exit 78, named by the source) rather than a traceback when the adapter is built.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import os
 import re
 from collections.abc import Collection, Mapping, Sequence
@@ -24,10 +29,13 @@ from recd.config.patterns import LinearPattern, compile_pattern
 from recd.config.tables import Table, quote, type_name
 from recd.config.types import DEFAULT_POLL, SourceConfig, SourceType
 from recd.core.classify import DEFAULT_TAG_NAMES, ClassifyRule
-from recd.errors import InvalidValue
+from recd.errors import ConfigProblem, InvalidValue
 
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _SOURCE_TYPES: tuple[SourceType, ...] = ("directory", "s3")
+#: What ``type = "s3"`` needs beyond recd's own dependencies: the ``recd[s3]`` extra.
+S3_MODULES = ("boto3", "botocore")
+NEEDS_BOTO3 = "type \"s3\" needs boto3: pip install 'recd[s3]' (the Debian package includes it)"
 _DIRECTORY_KEYS = ("path",)
 _S3_KEYS = (
     "bucket",
@@ -82,10 +90,18 @@ def _source(t: Table) -> SourceConfig | None:
     elif kind == "s3":
         _refuse(t, _DIRECTORY_KEYS, "directory", kind)
         source = _s3_source(t, name, rule)
+        if not all(map(importable, S3_MODULES)):
+            where = t.where if name is None else f"{t.where} ({name})"
+            t.problems.append(ConfigProblem(t.file, where, NEEDS_BOTO3))
     else:
         t.skip(_DIRECTORY_KEYS + _S3_KEYS)
     t.finish()
     return source
+
+
+def importable(module: str) -> bool:
+    """Whether ``module`` (top-level) is installed, found without importing it."""
+    return importlib.util.find_spec(module) is not None
 
 
 def _refuse(t: Table, names: Sequence[str], owner: str, kind: str) -> None:
