@@ -17,7 +17,9 @@ Results, per command (times are ISO 8601 UTC strings, ``null`` where there is no
 - ``status``: object with ``version``, ``mode``, ``pid``, ``started``, ``recordings`` (present),
   ``bytes``, ``unclassified``, ``overdue``, ``next_deadline``, ``breaker`` (list of licences whose
   breaker is tripped), ``clock_guard`` (``{"paused": bool, "reason": str|null}``), ``sources``
-  (list of ``{"name", "type", "watch", "scanning", "last_scan", "scan_seconds", "objects"}``;
+  (list of ``{"name", "type", "watch", "scanning", "last_scan", "scan_seconds", "objects",
+  "unwritable"}``; ``unwritable`` is null, or why recd cannot write a directory root, whose
+  recordings are then indexed but not erased;
   ``watch`` is ``"inotify"``, ``"periodic"`` (degraded), ``"poll"`` (S3) or ``"none"``;
   ``objects`` is null, or for S3 ``{"objects", "versions", "delete_markers", "bytes"}`` as of
   the last completed poll) and ``licences`` (list of

@@ -3,6 +3,7 @@ systemd 252 was found to do with them holds (static checks; no systemd is starte
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,68 @@ def test_services_that_conflict_are_ordered_so_one_stops_before_the_other_starts
     # One direction throughout: a Before= one way and a Before= back would be a cycle.
     assert "recd-once.service" in names(daemon, "After")
     assert "recd.service" not in names(once, "After")
+
+
+#: SPEC 10a: `systemd-analyze security` rates the shipped daemon unit 1.5 or better.
+MAX_EXPOSURE = 1.5
+
+
+def exposure(unit: Path) -> float:
+    """The overall exposure ``systemd-analyze security --offline=yes`` gives the unit file (no
+    systemd needs to run; the file is read as it is)."""
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", "--no-pager", str(unit)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    found = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
+    assert found is not None, f"{unit.name}: no exposure in: {result.stdout}{result.stderr}"
+    return float(found[1])
+
+
+@pytest.mark.tools("systemd-analyze")
+@pytest.mark.parametrize("name", ["recd.service", "recd-once.service"])
+def test_the_shipped_units_are_rated_at_most_1_5_by_systemd_analyze_security(name: str) -> None:
+    rating = exposure(UNITS / name)
+    assert rating <= MAX_EXPOSURE, f"{name}: systemd-analyze security rates it {rating}"
+
+
+@pytest.mark.tools("systemd-analyze")
+def test_the_rating_reads_the_unit_so_the_root_unit_of_old_rates_worse(tmp_path: Path) -> None:
+    """The check above can fail: the same daemon unit without its hardening (as it was before
+    issue 16, running as root) is rated far above the limit."""
+    bare = tmp_path / "recd.service"
+    lines = (UNITS / "recd.service").read_text().split("\n# Hardening", 1)[0]
+    bare.write_text(lines + "\n[Install]\nWantedBy=multi-user.target\n")
+    assert exposure(bare) > 9
+
+
+@pytest.mark.parametrize("name", ["recd.service", "recd-once.service"])
+def test_the_units_run_as_recd_with_cap_lease_alone_and_a_read_only_system(name: str) -> None:
+    unit = SERVICES[name]
+    assert unit["Service.User"] == ["recd"]
+    assert unit["Service.Group"] == ["recd"]
+    # Leases on files recd does not own (the writer check), and nothing more.
+    assert unit["Service.AmbientCapabilities"] == ["CAP_LEASE"]
+    assert unit["Service.CapabilityBoundingSet"] == ["CAP_LEASE"]
+    assert unit["Service.NoNewPrivileges"] == ["yes"]
+    assert unit["Service.ProtectSystem"] == ["strict"]
+    # Sites add their roots with a drop-in (`recd check-config` prints it), none is shipped.
+    assert "Service.ReadWritePaths" not in unit
+    assert unit["Service.StateDirectory"] == ["recd"]
+    # ProcSubset=pid would hide /proc/fs/ext4 (the data-journalling probe of the eraser); a
+    # capability inside a user namespace (PrivateUsers=) is no CAP_LEASE for the host's files.
+    assert "Service.ProcSubset" not in unit
+    assert "Service.PrivateUsers" not in unit
+    # S3 endpoints are remote: no IP allow list.
+    assert "Service.IPAddressDeny" not in unit
+    assert unit["Service.MemoryDenyWriteExecute"] == ["yes"]
+    assert unit["Service.SystemCallFilter"][0] == "@system-service"
+
+
+def test_the_daemon_may_hand_its_admin_socket_to_the_admin_group() -> None:
+    """recd chowns the admin socket to daemon.admin_group (recd-admin): it must be a member and
+    its system call filter must let chown through, or every start fails with EPERM."""
+    unit = SERVICES["recd.service"]
+    assert unit["Service.SupplementaryGroups"] == ["recd-admin"]
+    assert unit["Service.SystemCallFilter"][-1] == "@chown"
+    assert unit["Service.RuntimeDirectory"] == ["recd"]

@@ -64,6 +64,7 @@ class SourceState:
     scan_seconds: float | None  # duration of that scan
     degraded: bool  # watching fell back to periodic scans (inotify watch limit)
     objects: S3Totals | None = None  # S3: what the last completed poll listed
+    unwritable: bool = False  # recd cannot write the root: nothing is erased there
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,14 +212,21 @@ def _source_families(sources: Sequence[SourceState]) -> list[Metric]:
         "1 while the source is rescanned periodically instead of watched (inotify limit), else 0.",
         labels=["source"],
     )
+    unwritable = GaugeMetricFamily(
+        "recd_source_unwritable",
+        "1 while recd cannot write the source's root (read-only, e.g. no ReadWritePaths= in the "
+        "unit, or no permission): its recordings are indexed but none is erased; else 0.",
+        labels=["source"],
+    )
     for source in sources:
         info.add_metric([source.name, source.type], 1)
+        unwritable.add_metric([source.name], float(source.unwritable))
         if source.last_scan is not None:
             ended.add_metric([source.name], _unix(source.last_scan))
         if source.scan_seconds is not None:
             took.add_metric([source.name], source.scan_seconds)
         degraded.add_metric([source.name], float(source.degraded))
-    return [info, ended, took, degraded, *_s3_families(sources)]
+    return [info, ended, took, degraded, unwritable, *_s3_families(sources)]
 
 
 def _s3_families(sources: Sequence[SourceState]) -> list[Metric]:

@@ -19,6 +19,7 @@ from recd.adapters.systemd import Notifier, watchdog_interval
 from recd.config.load import DEFAULT_CONFIG, config_warnings, load
 from recd.core.text import plural
 from recd.daemon.build import system_clock
+from recd.daemon.dropin import drop_in
 from recd.daemon.loop import Daemon
 from recd.daemon.runtime import ClockConfirmation, release_breaker, run_once
 from recd.errors import ConfigInvalid, ExitCode, RecdError, UsageError
@@ -66,9 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser(
         "check-config",
         help="validate the configuration and exit (0 valid, 78 invalid)",
-        description="Validate recd.toml and licences.d/*.toml; print every problem.",
+        description="Validate recd.toml and licences.d/*.toml; print every problem. When "
+        "valid, print the systemd drop-in (ReadWritePaths=) the directory sources' roots need "
+        "under the shipped unit.",
     )
     check.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="PATH")
+    check.add_argument(
+        "--drop-in",
+        action="store_true",
+        help="print only the systemd drop-in that lets the unit write the directory sources' "
+        "roots (ReadWritePaths=), e.g. for `systemctl edit recd`",
+    )
     release = sub.add_parser(
         "release-breaker",
         help="let the next run erase a licence held back by the mass-deletion breaker",
@@ -80,15 +89,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_check_config(config_path: Path) -> ExitCode:
+def cmd_check_config(config_path: Path, *, only_drop_in: bool = False) -> ExitCode:
+    """Validate; print the warnings, the ok line, then the systemd drop-in the directory
+    sources' roots need under the shipped unit (``only_drop_in``: the drop-in alone)."""
     config = load(config_path)
-    for warning in config_warnings(config):
-        print(f"warning: {warning}")
-    print(
-        f"{config_path}: ok ({plural(len(config.sources), 'source')}, "
-        f"{plural(len(config.licences), 'licence')}, "
-        f"mode {config.daemon.mode})"
-    )
+    lines = drop_in(config)
+    if not only_drop_in:
+        for warning in config_warnings(config):
+            print(f"warning: {warning}")
+        print(
+            f"{config_path}: ok ({plural(len(config.sources), 'source')}, "
+            f"{plural(len(config.licences), 'licence')}, "
+            f"mode {config.daemon.mode})"
+        )
+        if lines:
+            print("# the unit may write only what ReadWritePaths= lists: add the roots with")
+    for line in lines:
+        print(line)
     return ExitCode.OK
 
 
@@ -141,7 +158,7 @@ def _user_name(uid: int) -> str:
 
 def dispatch(args: argparse.Namespace) -> ExitCode:
     if args.command == "check-config":
-        return cmd_check_config(args.config)
+        return cmd_check_config(args.config, only_drop_in=args.drop_in)
     if args.command == "release-breaker":
         return cmd_release_breaker(args.config, args.licence)
     if args.once:

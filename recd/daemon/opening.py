@@ -25,6 +25,7 @@ from recd.daemon.evidence import UNCONFIRMED, start_evidence
 from recd.daemon.logcheck import LogCheck
 from recd.daemon.outage import AuditOutage
 from recd.daemon.runtime import CONFIRM_HINT, Runtime, open_runtime, rebuilder, report_buckets
+from recd.daemon.writable import report_unwritable
 from recd.errors import CatalogueCorrupt, StateError
 from recd.ports.audit import AuditLog
 from recd.ports.clock import Clock
@@ -59,6 +60,7 @@ class Opening:
         self.guard, self.logcheck, self.outage = parts
         self._audit_failed = audit_failed  # the loop pauses erasing
         self.rebuilt: list[str] = []  # not yet counted
+        self.unwritable: dict[str, str] = {}  # source -> why its root cannot be written
 
     def open(
         self,
@@ -86,6 +88,7 @@ class Opening:
             self._record_start(config, runtime, rebuilding)
             apply_policies(config, runtime.catalogue)
             report_buckets(runtime)
+            self.unwritable = report_unwritable(runtime, self.unwritable)
         except BaseException:
             runtime.close()
             raise

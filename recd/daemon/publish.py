@@ -50,6 +50,7 @@ def daemon_state(
                 last_scan=None if last is None else last[0],
                 scan_seconds=None if last is None else last[1],
                 objects=_objects(runtime, s.name),
+                unwritable=_unwritable(runtime, s.name),
             )
         )
     clock, audit, log = problems
@@ -62,6 +63,12 @@ def daemon_state(
         log,
         None if clock is None else clock.reason,
     )
+
+
+def _unwritable(runtime: Runtime | None, name: str) -> str | None:
+    """Why recd cannot write the source's root, found at start or the last reload."""
+    eraser = None if runtime is None else runtime.erasers.get(name)
+    return None if eraser is None else eraser.blocked
 
 
 def _objects(runtime: Runtime | None, name: str) -> S3Totals | None:

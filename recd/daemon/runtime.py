@@ -27,6 +27,7 @@ from recd.core.text import plural
 from recd.core.times import format_time
 from recd.daemon import build
 from recd.daemon.evidence import start_evidence
+from recd.daemon.writable import report_unwritable
 from recd.errors import (
     AuditUnwritable,
     CatalogueCorrupt,
@@ -431,6 +432,7 @@ def _once(
     Recovery(config, runtime.catalogue, runtime.audit, clock, runtime.erasers).run()
     apply_policies(config, runtime.catalogue)
     report_buckets(runtime)
+    report_unwritable(runtime, {})
     scanned = scan_all(runtime)
     report = Sweeper(
         config,

@@ -106,6 +106,12 @@ class Eraser(Protocol):
         """Recordings per audited sweep batch: a few hundred files (two descriptors each), a
         thousand S3 keys (one listing walk, DeleteObjects requests of 1,000 versions)."""
 
+    @property
+    def blocked(self) -> str | None:
+        """Why nothing can be erased by this eraser now (a directory root that is read-only
+        or not writable to recd, found at start or reload), in a few words; else None. A sweep
+        keeps such recordings without trying them."""
+
     def prepare(
         self, relpath: str, dev: int, ino: int, size: int | None, stamps: Stamps | None = None
     ) -> PreparedErase:

@@ -259,6 +259,9 @@ class RequestRuns(EraseUseCase[RunCatalogue]):
             elif rec.source not in self.erasers:
                 note = f"source {rec.source} is not configured"
                 out.append(replace(item, outcome=ItemOutcome.FAILED, note=note))
+            elif (blocked := self.erasers[rec.source].blocked) is not None:
+                note = f"source {rec.source}: root not writable: {blocked}"
+                out.append(replace(item, outcome=ItemOutcome.FAILED, note=note))
             else:
                 licence = rec.classification.licence or ""
                 candidates.append(Candidate(rec, licence, reason, self.erasers[rec.source]))

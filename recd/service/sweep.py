@@ -188,6 +188,9 @@ class Sweeper(EraseUseCase[SweepCatalogue]):
         if eraser is None:
             self._skip(rec, f"source {rec.source} is not configured", tally, permanent=False)
             return None
+        if eraser.blocked is not None:  # said once for the root at start: none is tried
+            tally.kept[f"root not writable: {eraser.blocked}"] += 1
+            return None
         return Candidate(rec, label, v.reason, eraser)
 
     def _plans(self, due: list[Candidate], now: datetime, report: SweepReport) -> list[Plan]:

@@ -36,6 +36,7 @@ STATUS: dict[str, Any] = {
             "last_scan": "2026-11-23T14:00:00.5Z",
             "scan_seconds": 4.213,
             "objects": None,
+            "unwritable": None,
         },
         {
             "name": "archive",
@@ -45,6 +46,7 @@ STATUS: dict[str, Any] = {
             "last_scan": None,
             "scan_seconds": None,
             "objects": None,
+            "unwritable": None,
         },
     ],
     "licences": [

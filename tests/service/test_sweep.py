@@ -186,9 +186,15 @@ def test_unlink_method_records_no_overwrite(estate: Estate) -> None:
 
 
 @pytest.mark.root
-def test_a_failed_erase_is_audited_as_failed_and_exits_4(estate: Estate) -> None:
+def test_a_failed_erase_is_audited_as_failed_and_exits_4(
+    estate: Estate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The root turns read-only after the eraser looked at it (ext4's errors=remount-ro in the
+    middle of a run): the erase is tried and fails. A root read-only at start is not tried at
+    all (tests/daemon/test_writable.py)."""
     import subprocess
 
+    monkeypatch.setattr("recd.adapters.local.erase.unwritable", lambda fd, statvfs: None)
     f = estate.write("L1/old.wav", age_days=31)
     root = str(estate.root)
     subprocess.run(["mount", "--bind", root, root], check=True)

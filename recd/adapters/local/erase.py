@@ -45,7 +45,7 @@ import errno
 import hashlib
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,7 @@ from recd.adapters.local.probes import (
     lease_capable,
     openers,
     shared_extents,
+    unwritable,
 )
 from recd.core.erasure import Action, TargetFacts
 from recd.core.model import EraseMethod, ErasePattern, Stamps
@@ -136,7 +137,9 @@ class LocalEraser(SingleErase[EraseResult], Closing):
     effective). Without ``CAP_LEASE`` (``<proc>/self/status``) the writer check is off for
     files recd does not own: said once per root and run (``pins``) when the eraser is made,
     unless recd's own user owns the root (its recorder then writes as recd, and a lease on
-    one's own file needs no capability).
+    one's own file needs no capability). ``blocked``: why nothing can be erased below the root
+    (a read-only mount, no write permission: ``statvfs`` and ``faccessat``), found when the
+    eraser is made; the sweep then leaves the root's recordings alone.
     """
 
     #: Files per audited sweep batch: each prepared file holds two descriptors until erased.
@@ -150,6 +153,7 @@ class LocalEraser(SingleErase[EraseResult], Closing):
         proc: Path = Path("/proc"),
         pins: safefs.RootPins | None = None,
         sysfs: Path = Path("/sys"),
+        statvfs: Callable[[int], os.statvfs_result] = os.fstatvfs,
     ) -> None:
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
@@ -170,12 +174,26 @@ class LocalEraser(SingleErase[EraseResult], Closing):
                 "restart recd",
                 root,
             )
+        self.blocked = self._unwritable(statvfs)
         self.chunk_size = chunk_size
         fd_dir = proc / "self" / "fd"
         self._fd_dir = fd_dir if fd_dir.is_dir() else None  # None: reopen by name
         self._ext = ExtFilesystems(proc, sysfs)
         self._lease_warned: set[str] = set()  # why no write lease could be had, said once
         self._dirty: dict[tuple[int, int], int] = {}  # directory (dev, ino) -> fd to fsync
+
+    def _unwritable(self, statvfs: Callable[[int], os.statvfs_result]) -> str | None:
+        """Why nothing can be erased below the root (``probes.unwritable``), looked at once
+        when the eraser is made (at start and each reload); None too for a root that cannot be
+        opened now (the scan reports that)."""
+        try:
+            fd, _ = self._root.open()
+        except OSError:
+            return None
+        try:
+            return unwritable(fd, statvfs)
+        finally:
+            os.close(fd)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ import signal
 import stat
 import struct
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,6 +177,26 @@ def lease_capable(proc: Path) -> bool | None:
     except (OSError, ValueError):
         pass
     return True if os.geteuid() == 0 else None
+
+
+#: ``unwritable``'s reason for a root on a read-only mount (under systemd, a unit's
+#: ``ProtectSystem=strict`` makes every path so but its ``ReadWritePaths=``).
+READ_ONLY = "it is mounted read-only"
+
+
+def unwritable(fd: int, statvfs: Callable[[int], os.statvfs_result] = os.fstatvfs) -> str | None:
+    """Why this process cannot rename or unlink in the directory ``fd`` (a root opened without
+    following symlinks): on a read-only mount (``ST_RDONLY`` of the mount, per-mount flags
+    included), or not writable to the effective user (``faccessat(AT_EACCESS)``, relative to
+    ``fd``: ACLs count, nothing is written). None when it can, or when the kernel will not say."""
+    try:
+        if statvfs(fd).f_flag & os.ST_RDONLY:
+            return READ_ONLY
+        if not os.access(".", os.W_OK | os.X_OK, dir_fd=fd, effective_ids=True):
+            return "recd's user may not write it (permission denied)"
+    except OSError:
+        return None
+    return None
 
 
 @contextlib.contextmanager

@@ -171,6 +171,7 @@ class S3Eraser(SingleErase[EraseOutcome], ObjectLock, Closing):
     #: Keys per audited sweep batch: one listing walk and DeleteObjects requests of 1,000
     #: versions serve a thousand keys (the sweep's default suits files: two descriptors each).
     batch = 1000
+    blocked: str | None = None  # a bucket is never judged unwritable up front
 
     def __init__(  # noqa: PLR0913 (the retry knobs are keyword-only tuning for tests)
         self,

@@ -38,6 +38,7 @@ class SourceStatus(TypedDict):
     scanning: bool
     last_scan: str | None
     scan_seconds: float | None
+    unwritable: str | None  # why recd cannot write the root; nothing is erased there
 
 
 class LicenceStatus(TypedDict):

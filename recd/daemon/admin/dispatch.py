@@ -173,7 +173,13 @@ def metrics_snapshot(
         next_deadline=next_deadline,
         sources=[
             SourceState(
-                s.name, s.type, s.last_scan, s.scan_seconds, s.watch == "periodic", s.objects
+                s.name,
+                s.type,
+                s.last_scan,
+                s.scan_seconds,
+                s.watch == "periodic",
+                s.objects,
+                s.unwritable is not None,
             )
             for s in state.sources
         ],

@@ -44,6 +44,7 @@ class SourceStatus:
     last_scan: datetime | None
     scan_seconds: float | None
     objects: S3Totals | None = None  # S3: what the last completed poll listed
+    unwritable: str | None = None  # why recd cannot write the root (nothing erased there)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,7 @@ def _source_json(source: SourceStatus) -> JsonObject:
         "last_scan": iso(source.last_scan),
         "scan_seconds": source.scan_seconds,
         "objects": None if source.objects is None else asdict(source.objects),
+        "unwritable": source.unwritable,
     }
 
 
