@@ -204,6 +204,7 @@ def estate(tmp_path: Path) -> Iterator[list[str]]:
         yield addresses
 
 
+@pytest.mark.tools("prometheus")  # checked before the estate's daemons start
 def test_every_dashboard_and_rule_query_runs_on_metrics_recd_exports(
     tmp_path: Path, estate: list[str]
 ) -> None:
