@@ -1,7 +1,7 @@
 """External tools the tests use when present, and what a missing one does.
 
-A fresh Debian 12 has none of ``ffmpeg``, ``mkfs.btrfs``, ``mkfs.xfs``, ``xfs_io`` or
-``promtool``: a test that needs one skips, and its reason names the tool and the Debian package
+A fresh Debian 12 has none of ``ffmpeg``, ``mkfs.btrfs``, ``mkfs.xfs``, ``xfs_io``, ``promtool``
+or ``prometheus``: a test that needs one skips, and its reason names the tool and the Debian package
 that brings it (``mkfs.xfs missing: apt-get install xfsprogs``), so ``make test`` passes on a new
 machine and ``pytest -ra`` says what to install for the whole suite.
 
@@ -41,6 +41,7 @@ PACKAGES = {
     "mkfs.ext4": "e2fsprogs",
     "mkfs.xfs": "xfsprogs",
     "mount": "mount",
+    "prometheus": "prometheus",
     "promtool": "prometheus",
     "systemd-analyze": "systemd",
     "tune2fs": "e2fsprogs",
@@ -68,8 +69,8 @@ def which(tool: str) -> str | None:
 def missing(tool: str) -> str:
     """Why a test cannot run without ``tool``: ``"mkfs.xfs missing: apt-get install xfsprogs"``."""
     reason = f"{tool} missing: apt-get install {PACKAGES[tool]}"
-    if tool == "promtool":  # Debian's package would also start a Prometheus server
-        reason += " (or take usr/bin/promtool out of its .deb, as .ci/run does)"
+    if tool in ("promtool", "prometheus"):  # Debian's package would also start a server
+        reason += f" (or take usr/bin/{tool} out of its .deb, as .ci/run does)"
     return reason
 
 
