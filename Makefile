@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint typecheck bench soak clean
+.PHONY: venv demo test lint typecheck bench soak rpm clean
 
 venv: $(STAMP)
 
@@ -42,6 +42,11 @@ bench: venv
 ## make soak: the kill-and-recover trials (`recd --once` and the daemon), many more than CI runs
 soak: venv
 	RECD_KILL_TRIALS=500 $(PY) -m pytest -m slow tests/e2e -x
+
+## make rpm: dist/recd-<version>-1.<arch>.rpm with rpmbuild (apt-get install rpm on Debian);
+## RPM_VERSION=... for upgrade tests, RECD_PYTHON=/usr/bin/python3 for another python than python3.11
+rpm:
+	RPM_VERSION="$(RPM_VERSION)" RECD_PYTHON="$(RECD_PYTHON)" packaging/build-rpm
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage build *.egg-info

@@ -28,6 +28,7 @@ REQUIRED = os.environ.get(REQUIRE_ENV, "") not in ("", "0")
 #: The Debian package that brings each tool, for the skip reason.
 PACKAGES = {
     "chattr": "e2fsprogs",
+    "cpio": "cpio",
     "ffmpeg": "ffmpeg",
     "groff": "groff-base",
     "groupadd": "passwd",
@@ -41,6 +42,9 @@ PACKAGES = {
     "mkfs.xfs": "xfsprogs",
     "mount": "mount",
     "promtool": "prometheus",
+    "rpm": "rpm",
+    "rpm2cpio": "rpm",
+    "rpmbuild": "rpm",
     "systemd-analyze": "systemd",
     "tune2fs": "e2fsprogs",
     "umount": "mount",

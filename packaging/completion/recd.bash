@@ -1,0 +1,1 @@
+PLACEHOLDER (made by the rpm slice; replaced at merge)
