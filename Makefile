@@ -44,9 +44,9 @@ soak: venv
 	RECD_KILL_TRIALS=500 $(PY) -m pytest -m slow tests/e2e -x
 
 ## make rpm: dist/recd-<version>-1.<arch>.rpm with rpmbuild (apt-get install rpm on Debian);
-## RPM_VERSION=... for upgrade tests, RECD_PYTHON=/usr/bin/python3 for another python than python3.11
+## RPM_VERSION=... for upgrade tests, RPM_PYTHON=/usr/bin/python3 for another python than python3.11
 rpm:
-	RPM_VERSION="$(RPM_VERSION)" RECD_PYTHON="$(RECD_PYTHON)" packaging/build-rpm
+	RPM_VERSION="$(RPM_VERSION)" RPM_PYTHON="$(RPM_PYTHON)" packaging/build-rpm
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage build *.egg-info

@@ -79,11 +79,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     need("rpmbuild", "rpm", "rpm2cpio", "cpio")
     base = tmp_path_factory.mktemp("rpm")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECD_")}
-    env |= {"RPM_TOPDIR": str(base / "top"), "RPM_DIST": str(base / "dist"), "RECD_PYTHON": PYTHON}
+    env |= {"RPM_TOPDIR": str(base / "top"), "RPM_DIST": str(base / "dist"), "RPM_PYTHON": PYTHON}
     result = subprocess.run(
         [ROOT / "packaging" / "build-rpm"], env=env, capture_output=True, text=True, check=False
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, "\n".join(result.stderr.splitlines()[-20:])
     rpm = Path(result.stdout.strip())
     tree = base / "tree"
     tree.mkdir()
