@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint typecheck bench soak completion clean
+.PHONY: venv demo test lint typecheck bench soak completion rpm clean
 
 venv: $(STAMP)
 
@@ -47,6 +47,11 @@ soak: venv
 ## argparse parsers after changing one; a test fails while the checked-in files are stale
 completion: venv
 	$(PY) packaging/completion/generate.py
+
+## make rpm: dist/recd-<version>-1.<arch>.rpm with rpmbuild (apt-get install rpm on Debian);
+## RPM_VERSION=... for upgrade tests, RPM_PYTHON=/usr/bin/python3 for another python than python3.11
+rpm:
+	RPM_VERSION="$(RPM_VERSION)" RPM_PYTHON="$(RPM_PYTHON)" packaging/build-rpm
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage build *.egg-info

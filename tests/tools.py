@@ -29,6 +29,7 @@ REQUIRED = os.environ.get(REQUIRE_ENV, "") not in ("", "0")
 PACKAGES = {
     "bash": "bash",
     "chattr": "e2fsprogs",
+    "cpio": "cpio",
     "ffmpeg": "ffmpeg",
     "groff": "groff-base",
     "groupadd": "passwd",
@@ -43,6 +44,9 @@ PACKAGES = {
     "mount": "mount",
     "prometheus": "prometheus",
     "promtool": "prometheus",
+    "rpm": "rpm",
+    "rpm2cpio": "rpm",
+    "rpmbuild": "rpm",
     "systemd-analyze": "systemd",
     "tune2fs": "e2fsprogs",
     "umount": "mount",
