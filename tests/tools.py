@@ -28,6 +28,10 @@ REQUIRED = os.environ.get(REQUIRE_ENV, "") not in ("", "0")
 #: The Debian package that brings each tool, for the skip reason.
 PACKAGES = {
     "chattr": "e2fsprogs",
+    "dh": "debhelper",
+    "dpkg-buildpackage": "dpkg-dev",
+    "dpkg-deb": "dpkg",
+    "fakeroot": "fakeroot",
     "ffmpeg": "ffmpeg",
     "groff": "groff-base",
     "groupadd": "passwd",
