@@ -46,7 +46,7 @@ soak: venv
 ## make deb: the Debian package, dist/recd_<version>_<arch>.deb (DEB_VERSION=... to build another
 ## version, for upgrade tests); needs dpkg-dev, debhelper, python3-venv (and fakeroot when not root)
 deb:
-	packaging/build-deb
+	packaging/build-deb $(if $(DEB_VERSION),--version $(DEB_VERSION))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage build dist *.egg-info
