@@ -32,8 +32,15 @@ def build(venv: Path, source: Path) -> None:
         shutil.rmtree(venv)
     run(PYTHON, "-m", "venv", venv)
     pip = (venv / "bin" / "python3", "-m", "pip")
-    run(*pip, "install", "--no-compile", "--no-warn-script-location", "--progress-bar", "off",
-        source)
+    run(
+        *pip,
+        "install",
+        "--no-compile",
+        "--no-warn-script-location",
+        "--progress-bar",
+        "off",
+        source,
+    )
     run(*pip, "uninstall", "--yes", "pip", "setuptools")
 
 
@@ -56,7 +63,9 @@ def relocate(venv: Path, prefix: str) -> None:
     for direct_url in venv.glob("lib/python3*/site-packages/*.dist-info/direct_url.json"):
         direct_url.unlink()  # pip's note of where recd was installed from: the staging tree
         record = direct_url.parent / "RECORD"
-        kept = [ln for ln in record.read_text("utf-8").splitlines() if "/direct_url.json," not in ln]
+        kept = [
+            ln for ln in record.read_text("utf-8").splitlines() if "/direct_url.json," not in ln
+        ]
         record.write_text("".join(f"{ln}\n" for ln in kept), "utf-8")
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import gzip
 import marshal
+import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -31,7 +31,6 @@ from tests.packaging.helpers import (
 pytestmark = pytest.mark.slow  # the session's first test builds the package (a minute or more)
 
 PREFIX = "/usr/lib/recd"
-SITE = f"{PREFIX}/lib/python3.{sys.version_info.minor}/site-packages"
 
 #: Installed path -> the tree's file it is a copy of.
 SHIPPED = {
@@ -144,6 +143,8 @@ def test_no_file_names_the_build_path(unpacked: Path) -> None:
 def test_environment_is_relocated(members: dict[str, Entry], unpacked: Path) -> None:
     """Console scripts run the packaged python3; pip, setuptools and the activate scripts, which
     would name the build path or change the environment, are gone; bytecode names /usr/lib/recd."""
+    [lib] = [p for p in members if re.fullmatch(rf"{PREFIX}/lib/python3\.\d+", p)]
+    site, tag = f"{lib}/site-packages", "cpython-3" + lib.rsplit(".", 1)[1]
     bin_dir = unpacked / PREFIX[1:] / "bin"
     for script in bin_dir.iterdir():
         if script.is_file() and not script.is_symlink():
@@ -151,14 +152,12 @@ def test_environment_is_relocated(members: dict[str, Entry], unpacked: Path) -> 
             assert first == f"#!{PREFIX}/bin/python3".encode(), script.name
     gone = ("activate", "pip", "pip3", "easy_install")
     assert not [name for name in gone if (bin_dir / name).exists()]
-    assert not [p for p in members if p.startswith((f"{SITE}/pip/", f"{SITE}/setuptools/"))]
+    assert not [p for p in members if p.startswith((f"{site}/pip/", f"{site}/setuptools/"))]
     cfg = (unpacked / PREFIX[1:] / "pyvenv.cfg").read_text()
     assert "home = /usr/bin" in cfg and "command" not in cfg
-    pyc = (
-        unpacked / SITE[1:] / "recd/daemon/__pycache__" / f"main.{sys.implementation.cache_tag}.pyc"
-    )
+    pyc = unpacked / site[1:] / "recd/daemon/__pycache__" / f"main.{tag}.pyc"
     code = marshal.loads(pyc.read_bytes()[16:])
-    assert code.co_filename == f"{SITE}/recd/daemon/main.py"
+    assert code.co_filename == f"{site}/recd/daemon/main.py"
 
 
 def _packaged(unpacked: Path, program: str, *args: str) -> subprocess.CompletedProcess[str]:
