@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint typecheck bench soak completion rpm clean
+.PHONY: venv demo test lint typecheck bench soak completion deb rpm clean
 
 venv: $(STAMP)
 
@@ -53,5 +53,10 @@ completion: venv
 rpm:
 	RPM_VERSION="$(RPM_VERSION)" RPM_PYTHON="$(RPM_PYTHON)" packaging/build-rpm
 
+## make deb: the Debian package, dist/recd_<version>_<arch>.deb (DEB_VERSION=... to build another
+## version, for upgrade tests); needs dpkg-dev, debhelper, python3-venv (and fakeroot when not root)
+deb:
+	packaging/build-deb $(if $(DEB_VERSION),--version $(DEB_VERSION))
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage build dist *.egg-info
