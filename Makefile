@@ -26,9 +26,12 @@ demo: venv
 test: lint typecheck
 	$(PY) -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
+# The packaging's Python: the completion generator and the .deb's build scripts.
+PACKAGING_PY := packaging/completion/generate.py packaging/debian/venv.py packaging/build-deb
+
 lint: venv
-	$(VENV)/bin/ruff check recd tests bench demo
-	$(VENV)/bin/ruff format --check recd tests bench demo
+	$(VENV)/bin/ruff check recd tests bench demo $(PACKAGING_PY)
+	$(VENV)/bin/ruff format --check recd tests bench demo $(PACKAGING_PY)
 	$(VENV)/bin/lint-imports
 
 typecheck: venv

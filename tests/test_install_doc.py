@@ -23,24 +23,13 @@ from recd.cli import main as recctl
 from recd.daemon import main as recd_main
 from recd.errors import UsageError
 from tests import tools
+from tests.packaging.helpers import LAYOUT
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "install.md"
 
 #: What the .deb installs, as agreed for issue 16 (packaging/debian builds to it; the RPM has the
 #: units in /usr/lib/systemd/system). The guide's table must list exactly these.
-LAYOUT = {
-    "/usr/bin/recd", "/usr/bin/recctl", "/usr/lib/recd/",
-    "/lib/systemd/system/recd.service", "/lib/systemd/system/recd-once.service",
-    "/lib/systemd/system/recd-once.timer", "/usr/lib/sysusers.d/recd.conf",
-    "/etc/recd/recd.toml", "/etc/recd/licences.d/", "/usr/share/doc/recd/examples/",
-    "/usr/share/man/man8/recd.8.gz", "/usr/share/man/man8/recctl.8.gz",
-    "/usr/share/man/man5/recd.toml.5.gz",
-    "/usr/share/bash-completion/completions/recd", "/usr/share/bash-completion/completions/recctl",
-    "/usr/share/zsh/vendor-completions/_recd", "/usr/share/zsh/vendor-completions/_recctl",
-    "/usr/share/recd/recd-alerts.yml", "/usr/share/recd/recd-alerts.test.yml",
-    "/usr/share/recd/recd-dashboard.json", "/usr/share/doc/recd/copyright",
-}  # fmt: skip
 #: Files of packaging/ the agreed layout names; the guide may name them before packaging/ exists.
 AGREED_PACKAGING = {
     "packaging/sysusers.d/recd.conf", "packaging/rpm/recd.spec", "packaging/debian/",

@@ -9,7 +9,7 @@
 
 _shtab_recd_subparsers=(check-config release-breaker)
 
-_shtab_recd_check_config_option_strings=(-h --help --config)
+_shtab_recd_check_config_option_strings=(-h --help --config --drop-in)
 _shtab_recd_release_breaker_option_strings=(-h --help --config)
 _shtab_recd_option_strings=(-h --help --version --config --once --confirm-clock --acknowledge-log)
 
@@ -21,6 +21,7 @@ _shtab_recd_pos_0_choices=(check-config release-breaker)
 
 _shtab_recd_check_config__h_nargs=0
 _shtab_recd_check_config___help_nargs=0
+_shtab_recd_check_config___drop_in_nargs=0
 _shtab_recd_release_breaker__h_nargs=0
 _shtab_recd_release_breaker___help_nargs=0
 _shtab_recd_pos_0_nargs=A...

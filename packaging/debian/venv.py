@@ -39,7 +39,7 @@ def build(venv: Path, source: Path) -> None:
         "--no-warn-script-location",
         "--progress-bar",
         "off",
-        source,
+        f"{source}[s3]",  # the package brings everything, boto3 for S3 sources included
     )
     run(*pip, "uninstall", "--yes", "pip", "setuptools")
 

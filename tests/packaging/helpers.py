@@ -25,6 +25,22 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 DEB_ENV = "RECD_TEST_DEB"
 PREBUILT = os.environ.get(DEB_ENV) or None
 
+#: What the .deb installs, as docs/install.md section 2 lists it (a directory ends in "/"): the
+#: guide's table is checked against it (tests/test_install_doc.py) and so is the package
+#: (tests/packaging/test_deb.py).
+LAYOUT = {
+    "/usr/bin/recd", "/usr/bin/recctl", "/usr/lib/recd/",
+    "/lib/systemd/system/recd.service", "/lib/systemd/system/recd-once.service",
+    "/lib/systemd/system/recd-once.timer", "/usr/lib/sysusers.d/recd.conf",
+    "/etc/recd/recd.toml", "/etc/recd/licences.d/", "/usr/share/doc/recd/examples/",
+    "/usr/share/man/man8/recd.8.gz", "/usr/share/man/man8/recctl.8.gz",
+    "/usr/share/man/man5/recd.toml.5.gz",
+    "/usr/share/bash-completion/completions/recd", "/usr/share/bash-completion/completions/recctl",
+    "/usr/share/zsh/vendor-completions/_recd", "/usr/share/zsh/vendor-completions/_recctl",
+    "/usr/share/recd/recd-alerts.yml", "/usr/share/recd/recd-alerts.test.yml",
+    "/usr/share/recd/recd-dashboard.json", "/usr/share/doc/recd/copyright", "/usr/share/doc/recd/",
+}  # fmt: skip
+
 #: Where the build puts recd's environment before dpkg-deb packs it: no packaged file may name it.
 STAGING_MARK = b"/debian/recd/usr/lib/recd"
 

@@ -13,13 +13,14 @@ import gzip
 import marshal
 import re
 import subprocess
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
 from recd import __version__
 from tests import tools
 from tests.packaging.helpers import (
+    LAYOUT,
     REPO,
     STAGING_MARK,
     SYSTEM_PYTHON,
@@ -101,6 +102,18 @@ def test_layout_owners_and_modes(members: dict[str, Entry]) -> None:
         or (e.mode == "-rwxr-xr-x" and not e.path.startswith(f"{PREFIX}/bin/"))
     }
     assert not odd, "members not root-owned 0644, 0755 (programs only) or a directory"
+
+
+def test_the_package_holds_what_the_install_guide_lists(members: dict[str, Entry]) -> None:
+    """docs/install.md section 2 is the operator's list of what the package installs."""
+    for path in LAYOUT:
+        entry = members.get(path.rstrip("/"))
+        assert entry is not None, f"{path}: listed in docs/install.md, not in the package"
+        assert (entry.kind == "d") == path.endswith("/"), path
+    assert any(p.endswith("/site-packages/boto3/__init__.py") for p in members), "no boto3"
+    guides = {"README.md", "install.md", "admin-guide.md", "s3.md"}
+    shipped = {PurePosixPath(p).name.removesuffix(".gz") for p in members}
+    assert guides <= shipped
 
 
 def test_state_and_runtime_directories_are_left_to_systemd(members: dict[str, Entry]) -> None:

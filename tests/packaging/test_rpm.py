@@ -25,6 +25,8 @@ SPEC = ROOT / "packaging" / "rpm" / "recd.spec"
 PYTHON = "/usr/bin/python3"
 VENV = "/usr/lib/recd"
 
+#: The operator's guides, in /usr/share/doc/recd.
+GUIDES = ("README.md", "install.md", "admin-guide.md", "s3.md")
 #: Every path the package holds outside the venv, as the agreed layout says (RPM paths: units in
 #: /usr/lib/systemd/system, %license under /usr/share/licenses, zsh's site-functions).
 LAYOUT = {
@@ -40,6 +42,7 @@ LAYOUT = {
     "/usr/share/bash-completion/completions/recctl",
     "/usr/share/bash-completion/completions/recd",
     "/usr/share/doc/recd",
+    *(f"/usr/share/doc/recd/{guide}" for guide in GUIDES),
     "/usr/share/doc/recd/examples",
     "/usr/share/doc/recd/examples/licences.d",
     "/usr/share/doc/recd/examples/licences.d/example.toml",

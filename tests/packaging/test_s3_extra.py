@@ -98,7 +98,7 @@ def test_check_config_passes_with_boto3_or_without_an_s3_source(tmp_path: Path) 
     without = python(tmp_path, "-m", "recd.daemon.main", "check-config", "--config",
                      str(dir_config), boto3=False)  # fmt: skip
     assert without.returncode == 0, without.stderr
-    assert without.stdout.endswith("ok (1 source, 0 licences, mode enforce)\n")
+    assert f"{dir_config}: ok (1 source, 0 licences, mode enforce)\n" in without.stdout
 
 
 IMPORT_ALL_OF_RECCTL = """
