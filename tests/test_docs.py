@@ -319,8 +319,8 @@ def exposed_metrics(*, per_licence: bool) -> dict[str, tuple[str, frozenset[str]
         overdue=0,
         next_deadline=now,
         sources=(
-            SourceState("pbx", "directory", now, 1.0, False),
-            SourceState("bucket", "s3", now, 1.0, False, S3Totals(1, 2, 0, 10)),
+            SourceState("pbx", "directory", now, 1.0, False, scan_interval=21600),
+            SourceState("bucket", "s3", now, 1.0, False, S3Totals(1, 2, 0, 10), scan_interval=300),
         ),
         clock_guard=ClockPause.JUMP,
         holds_active=0,

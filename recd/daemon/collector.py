@@ -65,6 +65,7 @@ class SourceState:
     degraded: bool  # watching fell back to periodic scans (inotify watch limit)
     objects: S3Totals | None = None  # S3: what the last completed poll listed
     unwritable: bool = False  # recd cannot write the root: nothing is erased there
+    scan_interval: float | None = None  # seconds between full scans: daemon.rescan, S3 poll
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,15 +219,23 @@ def _source_families(sources: Sequence[SourceState]) -> list[Metric]:
         "unit, or no permission): its recordings are indexed but none is erased; else 0.",
         labels=["source"],
     )
+    interval = GaugeMetricFamily(
+        "recd_source_scan_interval_seconds",
+        "Configured time between full scans of the source (daemon.rescan for a directory, its "
+        "poll for S3): the alert on a source not scanned compares with it.",
+        labels=["source"],
+    )
     for source in sources:
         info.add_metric([source.name, source.type], 1)
         unwritable.add_metric([source.name], float(source.unwritable))
+        if source.scan_interval is not None:
+            interval.add_metric([source.name], source.scan_interval)
         if source.last_scan is not None:
             ended.add_metric([source.name], _unix(source.last_scan))
         if source.scan_seconds is not None:
             took.add_metric([source.name], source.scan_seconds)
         degraded.add_metric([source.name], float(source.degraded))
-    return [info, ended, took, degraded, unwritable, *_s3_families(sources)]
+    return [info, ended, took, interval, degraded, unwritable, *_s3_families(sources)]
 
 
 def _s3_families(sources: Sequence[SourceState]) -> list[Metric]:

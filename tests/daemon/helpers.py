@@ -109,7 +109,9 @@ BASE = Snapshot(
     overdue=1,
     next_deadline=T0,
     sources=(
-        SourceState("pbx", "directory", last_scan=T0, scan_seconds=2.5, degraded=True),
+        SourceState(
+            "pbx", "directory", last_scan=T0, scan_seconds=2.5, degraded=True, scan_interval=21600
+        ),
         SourceState(
             "bucket",
             "s3",
@@ -117,6 +119,7 @@ BASE = Snapshot(
             scan_seconds=None,
             degraded=False,
             objects=S3Totals(objects=7, versions=12, delete_markers=2, bytes=4096),
+            scan_interval=300,
         ),
     ),
     clock_guard=None,

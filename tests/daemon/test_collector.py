@@ -257,11 +257,22 @@ recd_source_last_scan_timestamp_seconds{source="pbx"} 1.7723664e+09
 # HELP recd_source_last_scan_duration_seconds Duration of the last full scan of the source.
 # TYPE recd_source_last_scan_duration_seconds gauge
 recd_source_last_scan_duration_seconds{source="pbx"} 2.5
+# HELP recd_source_scan_interval_seconds Configured time between full scans of the source \
+(daemon.rescan for a directory, its poll for S3): the alert on a source not scanned compares with it.
+# TYPE recd_source_scan_interval_seconds gauge
+recd_source_scan_interval_seconds{source="pbx"} 21600.0
+recd_source_scan_interval_seconds{source="bucket"} 300.0
 # HELP recd_source_watch_degraded 1 while the source is rescanned periodically instead of \
 watched (inotify limit), else 0.
 # TYPE recd_source_watch_degraded gauge
 recd_source_watch_degraded{source="pbx"} 1.0
 recd_source_watch_degraded{source="bucket"} 0.0
+# HELP recd_source_unwritable 1 while recd cannot write the source's root (read-only, e.g. no \
+ReadWritePaths= in the unit, or no permission): its recordings are indexed but none is erased; \
+else 0.
+# TYPE recd_source_unwritable gauge
+recd_source_unwritable{source="pbx"} 0.0
+recd_source_unwritable{source="bucket"} 0.0
 # HELP recd_s3_objects S3 keys holding at least one data version (recordings), at the last poll.
 # TYPE recd_s3_objects gauge
 recd_s3_objects{source="bucket"} 7.0

@@ -180,6 +180,7 @@ def metrics_snapshot(
                 s.watch == "periodic",
                 s.objects,
                 s.unwritable is not None,
+                _scan_interval(config, s.name),
             )
             for s in state.sources
         ],
@@ -190,3 +191,12 @@ def metrics_snapshot(
         audit_write_failed=state.audit_problem is not None,
         audit_log_problem=state.log_problem is not None,
     )
+
+
+def _scan_interval(config: Config, name: str) -> float | None:
+    """Seconds between full scans of the source: daemon.rescan, or an S3 source's poll."""
+    for source in config.sources:
+        if source.name == name:
+            every = config.daemon.rescan if source.type == "directory" else source.poll
+            return every.total_seconds()
+    return None  # left from before a reload
