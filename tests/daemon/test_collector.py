@@ -258,7 +258,8 @@ recd_source_last_scan_timestamp_seconds{source="pbx"} 1.7723664e+09
 # TYPE recd_source_last_scan_duration_seconds gauge
 recd_source_last_scan_duration_seconds{source="pbx"} 2.5
 # HELP recd_source_scan_interval_seconds Configured time between full scans of the source \
-(daemon.rescan for a directory, its poll for S3): the alert on a source not scanned compares with it.
+(daemon.rescan for a directory, its poll for S3): the alert on a source not scanned compares \
+with it.
 # TYPE recd_source_scan_interval_seconds gauge
 recd_source_scan_interval_seconds{source="pbx"} 21600.0
 recd_source_scan_interval_seconds{source="bucket"} 300.0
