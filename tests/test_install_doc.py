@@ -204,6 +204,36 @@ def test_every_drop_in_verifies_on_the_shipped_unit(tmp_path: Path) -> None:
     assert said == "", f"docs/install.md: systemd-analyze verify complains:\n{said}"
 
 
+#: Unit settings the guide says the shipped recd.service has (sections 3 and 4).
+_SETTING = re.compile(
+    r"^(User|Group|SupplementaryGroups|AmbientCapabilities|CapabilityBoundingSet|ProtectSystem"
+    r"|NoNewPrivileges)=(.*)$"
+)
+
+
+def unit_claims_not_in(text: str, unit: str) -> list[str]:
+    """Settings the guide's sections 3 and 4 name in prose (not in drop-ins) that ``unit``
+    lacks; a span ending in "=" claims the setting is there with any value."""
+    prose = text.split("## 3. ", 1)[1].split("## 5. ", 1)[0]
+    lines = {line.strip() for line in unit.splitlines()}
+    keys = {line.split("=", 1)[0] for line in lines if "=" in line}
+    missing = []
+    for span in spans(prose):
+        found = _SETTING.match(span)
+        if found is None:
+            continue
+        key, value = found.groups()
+        if (value and span not in lines) or (not value and key not in keys):
+            missing.append(span)
+    return missing
+
+
+def test_the_guide_describes_the_shipped_unit() -> None:
+    unit = (ROOT / "systemd" / "recd.service").read_text(encoding="utf-8")
+    assert "`User=recd`" in guide()
+    assert unit_claims_not_in(guide(), unit) == []
+
+
 def test_the_readme_points_to_the_guide() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     production = readme.split("## Production", 1)[1].split("\n## ", 1)[0]
@@ -225,6 +255,11 @@ def test_the_checks_can_fail(tmp_path: Path) -> None:
     assert "systemd/recd-twice.service" in missing
     assert ("packaging/rpm/other.spec" in missing) or (ROOT / "packaging/rpm/other.spec").exists()
     assert broken_links(bad) == ["#no-such-section", "no-such.md"]
+    claims = "## 3. x\n`User=recd`, `ProtectSystem=strict`, `NoNewPrivileges=`\n## 5. y\n"
+    assert unit_claims_not_in(claims, "[Service]\nUser=root\nNoNewPrivileges=yes\n") == [
+        "User=recd",
+        "ProtectSystem=strict",
+    ]
     if tools.which("systemd-analyze"):
         said = verify_drop_ins(["[Service]\nReadWritePath=/srv\n"], tmp_path)
         assert "ReadWritePath" in said
