@@ -82,7 +82,7 @@ def test_estate_deadlines_are_those_recd_computes(
     estate = generate(tmp_path / "demo", listen="127.0.0.1:0")
     assert estate.opus is ffmpeg
     assert main(["check-config", "--config", str(estate.config)]) == 0
-    assert capsys.readouterr().out.endswith("ok (2 sources, 3 licences, mode enforce)\n")
+    assert f"{estate.config}: ok (2 sources, 3 licences, mode enforce)\n" in capsys.readouterr().out
     assert len(estate.of_kind("due")) == SCHEDULED
     assert {c.licence for c in estate.of_kind("due")} == {lic.id for lic in estate.licences}
     steps = sorted(c.deadline - estate.start for c in estate.of_kind("due") if c.deadline)

@@ -39,7 +39,13 @@ def test_check_config_ok(tmp_path: Path) -> None:
     config = write_estate(tmp_path)
     result = recd("check-config", "--config", str(config))
     assert (result.returncode, result.stderr) == (0, "")
-    assert result.stdout == f"{config}: ok (1 source, 1 licence, mode enforce)\n"
+    assert result.stdout == (
+        f"{config}: ok (1 source, 1 licence, mode enforce)\n"
+        "# the unit may write only what ReadWritePaths= lists: add the roots with\n"
+        "# systemctl edit recd   (and recd-once, if the timer runs); then: systemctl restart recd\n"
+        "[Service]\n"
+        f"ReadWritePaths=-{tmp_path / 'recordings'}\n"
+    )
 
 
 def test_once_with_invalid_config_exits_78_and_touches_nothing(tmp_path: Path) -> None:
