@@ -28,6 +28,8 @@ REQUIRED = os.environ.get(REQUIRE_ENV, "") not in ("", "0")
 #: The Debian package that brings each tool, for the skip reason.
 PACKAGES = {
     "chattr": "e2fsprogs",
+    "debootstrap": "debootstrap",
+    "dpkg-deb": "dpkg",
     "ffmpeg": "ffmpeg",
     "groff": "groff-base",
     "groupadd": "passwd",
@@ -40,8 +42,10 @@ PACKAGES = {
     "mkfs.ext4": "e2fsprogs",
     "mkfs.xfs": "xfsprogs",
     "mount": "mount",
+    "nsenter": "util-linux",
     "promtool": "prometheus",
     "systemd-analyze": "systemd",
+    "systemd-nspawn": "systemd-container",
     "tune2fs": "e2fsprogs",
     "umount": "mount",
     "unshare": "util-linux",
