@@ -355,6 +355,10 @@ def test_broken_config_at_start_exits_78_and_is_not_restarted(healthy: Container
 
 def test_recd_once_stops_the_daemon_first_and_succeeds(healthy: Container) -> None:
     box = healthy
+    # recd takes 3 s to stop (holding the audit log until it exits): without an ordering,
+    # recd-once would start meanwhile and find the log in use.
+    box.write(f"{DROPINS}/95-test-slow-stop.conf", "[Service]\nExecStop=/bin/sleep 3\n")
+    box.run("systemctl", "daemon-reload")
     cursor = box.cursor()
     box.run("systemctl", "start", "recd-once.service")
     once = box.show("recd-once", "Result", "ExecMainStatus")
