@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint typecheck bench soak clean
+.PHONY: venv demo test lint typecheck bench soak deb clean
 
 venv: $(STAMP)
 
@@ -43,5 +43,10 @@ bench: venv
 soak: venv
 	RECD_KILL_TRIALS=500 $(PY) -m pytest -m slow tests/e2e -x
 
+## make deb: the Debian package, dist/recd_<version>_<arch>.deb (DEB_VERSION=... to build another
+## version, for upgrade tests); needs dpkg-dev, debhelper, python3-venv (and fakeroot when not root)
+deb:
+	packaging/build-deb $(if $(DEB_VERSION),--version $(DEB_VERSION))
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage build dist *.egg-info

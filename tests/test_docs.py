@@ -47,6 +47,7 @@ from recd.daemon.runtime import summary_lines
 from recd.errors import ConfigInvalid, ExitCode
 from recd.service.sweep import LicenceTally, SweepReport
 from tests import tools
+from tests.config.helpers import uncommented
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -416,17 +417,6 @@ def documented_keys() -> set[Key]:
     return found
 
 
-_COMMENTED = re.compile(r"^# (\[\[?[\w.]+\]\]?|[a-z_]+ = .+)$")
-
-
-def _uncommented(path: Path) -> str:
-    """The file with its commented-out example tables and keys made live."""
-    return "\n".join(
-        match[1] if (match := _COMMENTED.match(line)) else line
-        for line in path.read_text(encoding="utf-8").splitlines()
-    )
-
-
 def _keys(data: dict[str, object], kind: str, table: tuple[str, ...] = ()) -> Iterator[Key]:
     for name, value in data.items():
         items = value if isinstance(value, list) else [value]
@@ -442,11 +432,11 @@ def _keys(data: dict[str, object], kind: str, table: tuple[str, ...] = ()) -> It
 
 def example_keys() -> set[Key]:
     """Every key the shipped examples use, commented-out examples included."""
-    found = set(_keys(tomllib.loads(_uncommented(ROOT / "etc/recd.toml")), "recd"))
+    found = set(_keys(tomllib.loads(uncommented(ROOT / "etc/recd.toml")), "recd"))
     for pattern in sorted((ROOT / "etc/patterns").glob("*.toml")):
         found |= set(_keys(tomllib.loads(pattern.read_text(encoding="utf-8")), "recd"))
     licence = ROOT / "etc/licences.d/example.toml"
-    found |= set(_keys(tomllib.loads(_uncommented(licence)), "licence"))
+    found |= set(_keys(tomllib.loads(uncommented(licence)), "licence"))
     found |= {("recd", ("source", "tag_names"), field) for field in DEFAULT_TAG_NAMES}
     return found
 
@@ -455,7 +445,7 @@ def test_example_config_with_its_commented_examples_is_valid(tmp_path: Path) -> 
     """So the keys ``example_keys`` collects are keys the loader knows."""
     config = tmp_path / "recd.toml"
     (tmp_path / "licences.d").mkdir()
-    config.write_text(_uncommented(ROOT / "etc/recd.toml"), encoding="utf-8")
+    config.write_text(uncommented(ROOT / "etc/recd.toml"), encoding="utf-8")
     loaded = load(config)
     assert {source.type for source in loaded.sources} == {"directory", "s3"}
 

@@ -29,7 +29,10 @@ REQUIRED = os.environ.get(REQUIRE_ENV, "") not in ("", "0")
 PACKAGES = {
     "chattr": "e2fsprogs",
     "debootstrap": "debootstrap",
+    "dh": "debhelper",
+    "dpkg-buildpackage": "dpkg-dev",
     "dpkg-deb": "dpkg",
+    "fakeroot": "fakeroot",
     "ffmpeg": "ffmpeg",
     "groff": "groff-base",
     "groupadd": "passwd",

@@ -1,11 +1,13 @@
 """Shared by tests/config: files written as recd reads them (a recd.toml gets its licences.d), every
 problem load() reports as printed, a directory and an S3 [[source]] table, a licence file with an
-agent, and the texts several tests expect."""
+agent, the texts several tests expect, and the shipped examples with their commented-out
+tables and keys made live."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import textwrap
 from pathlib import Path
 
@@ -56,3 +58,15 @@ def s3(body: str = "", *, name: str = "archive") -> str:
 
 LICENCE = 'id = "ACME-1"\nname = "Acme Ltd"\nretention = "3mo"\n'
 AGENT = f'[[agent]]\nname = "Jane Doe"\nemail = "dpo@acme.example"\npublic_key = "{KEY_TEXT}"\n'
+
+
+_COMMENTED = re.compile(r"^# (\[\[?[\w.]+\]\]?|[a-z_]+ = .+)$")
+
+
+def uncommented(path: Path) -> str:
+    """The file with its commented-out example tables and keys made live (etc/recd.toml ships
+    with every [[source]] commented out; etc/licences.d/example.toml with its [[agent]])."""
+    return "\n".join(
+        match[1] if (match := _COMMENTED.match(line)) else line
+        for line in path.read_text(encoding="utf-8").splitlines()
+    )

@@ -34,7 +34,17 @@ from recd.core.model import EraseMethod, ErasePattern, Mode, OnIneffective, Uncl
 from recd.core.periods import Period
 from recd.core.safety import SafetySettings
 from recd.errors import ConfigInvalid
-from tests.config.helpers import AGENT, HINT, KEY, LICENCE, main_problems, problems, source, write
+from tests.config.helpers import (
+    AGENT,
+    HINT,
+    KEY,
+    LICENCE,
+    main_problems,
+    problems,
+    source,
+    uncommented,
+    write,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 FIXED = "this setting takes a fixed length such as 30s, 2m, 6h or 7d"
@@ -574,10 +584,9 @@ EXAMPLE_PATH = 'path = "/var/lib/3cxpbx/Instance1/Data/Recordings"'
 
 
 def test_example_config_loads_and_shows_every_default(tmp_path: Path) -> None:
+    """As shipped (the package's conffile) it has no active source: recd runs and says so."""
     text = EXAMPLE.read_text()
-    assert EXAMPLE_PATH in text
-    path = tmp_path / "recd.toml"
-    path.write_text(text.replace(EXAMPLE_PATH, f'path = "{tmp_path}/recordings"'))
+    path = write(tmp_path / "recd.toml", text)
     config = load(path, licences_dir=EXAMPLE_LICENCES)
     defaults = Config(path=path)
     assert (config.daemon, config.metrics, config.retention) == (
@@ -592,7 +601,7 @@ def test_example_config_loads_and_shows_every_default(tmp_path: Path) -> None:
         defaults.safety,
     )
     shown = tomllib.loads(text)
-    assert {section: sorted(shown[section]) for section in shown if section != "source"} == {
+    assert {section: sorted(shown[section]) for section in shown} == {
         "daemon": ["admin_group", "mode", "rescan", "socket", "state_dir"],
         "metrics": ["listen", "per_licence"],
         "retention": ["default", "unclassified"],
@@ -601,25 +610,21 @@ def test_example_config_loads_and_shows_every_default(tmp_path: Path) -> None:
         "holds": ["release_grace"],
         "safety": ["max_clock_gap", "max_clock_jump", "max_due_fraction", "min_breaker_count"],
     }
-    (pbx1,) = config.sources
+    assert config.sources == ()
+    assert config_warnings(config) == ["no [[source]] is configured: recd has nothing to watch"]
+
+
+def test_commented_examples_load(tmp_path: Path) -> None:
+    """Both commented-out sources made live: the 3CX directory and the S3 bucket."""
+    assert f"# {EXAMPLE_PATH}" in EXAMPLE.read_text()  # commented out as shipped
+    text = uncommented(EXAMPLE).replace(EXAMPLE_PATH, f'path = "{tmp_path}/recordings"')
+    config = load(write(tmp_path / "recd.toml", text), licences_dir=EXAMPLE_LICENCES)
+    assert [s.name for s in config.sources] == ["pbx1", "archive"]
+    pbx1, archive = config.sources
     assert pbx1.path == tmp_path / "recordings"
     assert pbx1.rule.licence in config.licences
+    assert archive.bucket == "recordings"
     assert config_warnings(config) == []
-
-
-def test_commented_s3_example_loads(tmp_path: Path) -> None:
-    lines = EXAMPLE.read_text().splitlines()
-    start = lines.index(
-        "# Example: a multi-tenant S3 bucket with the licence as the first key segment."
-    )
-    uncommented = [line.removeprefix("# ") for line in lines[start + 1 :]]
-    path = tmp_path / "recd.toml"
-    path.write_text(
-        "\n".join(lines[:start] + uncommented).replace(EXAMPLE_PATH, f'path = "{tmp_path}/r"')
-    )
-    config = load(path, licences_dir=EXAMPLE_LICENCES)
-    assert [s.name for s in config.sources] == ["pbx1", "archive"]
-    assert config.sources[1].bucket == "recordings"
 
 
 def test_example_licence(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from recd.config.load import SourceConfig
 from recd.core.classify import ClassifyRule, classify, needs_tags, path_fields
 from recd.core.model import Classification, Provenance
 from tests.audio import write_wav
+from tests.config.helpers import uncommented
 
 PATTERNS = Path(__file__).resolve().parents[2] / "etc" / "patterns"
 EXAMPLES = ("3cx.toml", "asterisk.toml", "multi-tenant.toml")
@@ -136,9 +137,12 @@ def test_3cx_near_misses(relpath: str) -> None:
 
 
 def recd_toml_3cx_rule() -> ClassifyRule:
-    """The 3CX example source of etc/recd.toml (the commented configuration the package
-    installs), loaded by ``config.load`` with the licences.d beside it."""
-    loaded = config.load(PATTERNS.parent / "recd.toml")
+    """The commented-out 3CX example source of etc/recd.toml (the configuration the package
+    installs) made live, loaded by ``config.load`` with the licences.d beside it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "recd.toml"
+        path.write_text(uncommented(PATTERNS.parent / "recd.toml"), encoding="utf-8")
+        loaded = config.load(path, licences_dir=PATTERNS.parent / "licences.d")
     [source] = [s for s in loaded.sources if "3cxpbx" in str(s.path)]
     return source.rule
 

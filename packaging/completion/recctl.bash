@@ -1,0 +1,1 @@
+PLACEHOLDER (made by the deb slice; replaced at merge)
