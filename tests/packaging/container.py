@@ -129,6 +129,7 @@ def base_rootfs() -> Path:
         for stale in final.parent.glob(f".{final.name}.tmp-*"):
             shutil.rmtree(stale, ignore_errors=True)
         work = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+        work.chmod(0o755)  # the container's /: mkdtemp makes it 0700
         mirror = debian_mirror()
         argv = [tools.need("debootstrap"), "--variant=minbase", f"--include={','.join(INCLUDE)}",
                 SUITE, str(work), mirror]  # fmt: skip
@@ -168,7 +169,8 @@ class Container:
         box = cls(state)
         try:
             if started.returncode != 0:
-                console = (state / "console.log").read_text(errors="replace")[-3000:]
+                log = state / "console.log"
+                console = log.read_text(errors="replace")[-3000:] if log.exists() else ""
                 raise RuntimeError(
                     f"container from {rootfs} did not boot: {started.stderr.strip()}\n{console}"
                 )

@@ -28,7 +28,10 @@ Scenarios:
   configuration kept, the audit log continues and verifies.
 - ``dpkg --purge`` keeps ``/var/lib/recd``; with ``RECD_PURGE_STATE=yes`` it removes it.
 
-Test-only drop-in: ``RestartSec=1s`` (the shipped 10 s only slows the restart scenarios down).
+Test-only drop-ins: ``RestartSec=1s`` throughout (the shipped 10 s only slows the restart
+scenarios down); ``WatchdogSec=2s`` in the watchdog scenario; ``ExecStop=/bin/sleep 3`` in the
+recd-once one (recd slow to stop: a start of recd-once not ordered after the stop would fail).
+The upgrade's newer build is the .deb repacked with ``Version: <version>+e2e1`` (no second build).
 Root only; needs debootstrap, systemd-container (systemd-nspawn), util-linux and dpkg.
 """
 
@@ -128,7 +131,7 @@ def newer_deb(built_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 def good_config(box: Container) -> dict[str, str]:
     """The shipped recd.toml (as installed) plus the pbx source, licence L1 and the drop-ins."""
-    shipped = box.path("/etc/recd/recd.toml.shipped")
+    shipped = box.path("/root/recd.toml.shipped")
     if not shipped.exists():
         shipped.write_text(box.path("/etc/recd/recd.toml").read_text().split(SOURCE)[0])
     return {
