@@ -24,14 +24,15 @@ Scenarios:
   and succeeds (no "in use by another recd process").
 - ``recctl status``: 0 for a member of ``recd-admin``, 77 for another user.
 - ``systemctl stop``: a clean exit, no warning or error lines.
-- Upgrade to a newer build (the same .deb repacked with a higher Version): state and
+- Upgrade to a newer build (a second `make deb` with a higher Version): state and
   configuration kept, the audit log continues and verifies.
 - ``dpkg --purge`` keeps ``/var/lib/recd``; with ``RECD_PURGE_STATE=yes`` it removes it.
 
 Test-only drop-ins: ``RestartSec=1s`` throughout (the shipped 10 s only slows the restart
 scenarios down); ``WatchdogSec=2s`` in the watchdog scenario; ``ExecStop=/bin/sleep 3`` in the
 recd-once one (recd slow to stop: a start of recd-once not ordered after the stop would fail).
-The upgrade's newer build is the .deb repacked with ``Version: <version>+e2e1`` (no second build).
+The upgrade's newer build is a second real build with ``Version: <version>+e2e1`` (with
+RECD_TEST_DEB, the given .deb repacked with that Version).
 Root only; needs debootstrap, systemd-container (systemd-nspawn), util-linux and dpkg.
 """
 
@@ -51,6 +52,7 @@ import pytest
 from recd.core.audit import verify
 from tests import tools
 from tests.packaging.container import HOST_TOOLS, Container, base_rootfs, deb_version, repack
+from tests.packaging.helpers import PREBUILT, build_deb
 
 pytestmark = pytest.mark.root
 
@@ -124,9 +126,14 @@ def fresh(rootfs: Path, built_deb: Path, tmp_path: Path) -> Iterator[Container]:
 
 @pytest.fixture(scope="module")
 def newer_deb(built_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The same package with a higher Version, for an upgrade."""
-    out = tmp_path_factory.mktemp("newer") / "recd_newer.deb"
-    return repack(built_deb, f"{deb_version(built_deb)}+e2e1", out)
+    """A newer build, for an upgrade: ``make deb DEB_VERSION=<version>+e2e1`` from this tree
+    (a second real build, about 40 s); with RECD_TEST_DEB set (no tree to build it from), the
+    given package repacked with that Version."""
+    out = tmp_path_factory.mktemp("newer")
+    version = f"{deb_version(built_deb)}+e2e1"
+    if PREBUILT is not None:
+        return repack(built_deb, version, out / "recd_newer.deb")
+    return build_deb(out, version=version)
 
 
 def good_config(box: Container) -> dict[str, str]:
