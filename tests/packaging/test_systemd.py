@@ -234,6 +234,13 @@ def restarted(box: Container, pid: int) -> bool:
     return box.prop("recd", "ActiveState") == "active" and main_pid(box) not in (0, pid)
 
 
+def journal_shows(box: Container, text: str, after: str | None = None, **kw: str) -> None:
+    """Wait until ``text`` is in the journal (``Container.journal``'s arguments): journald
+    stores a line some time after the process wrote it, so a line written just before
+    READY=1 (``systemctl reload`` returning) may not be readable yet."""
+    box.wait(f"journal shows {text!r}", lambda: text in box.journal(after=after, **kw), timeout=30)
+
+
 def unit_user(box: Container) -> str:
     """The user the unit runs as (root when it sets no ``User=``)."""
     return box.prop("recd", "User") or "root"
@@ -249,7 +256,7 @@ def test_dpkg_install_creates_the_users_and_starts_the_enabled_unit(box: Contain
     assert box.run("getent", "group", "recd-admin").stdout.startswith("recd-admin:")
     assert box.run("systemctl", "is-enabled", "recd").stdout.strip() == "enabled"
     assert box.prop("recd", "ActiveState") == "active"
-    assert "no [[source]] is configured" in box.journal()
+    journal_shows(box, "no [[source]] is configured")
     assert box.run("recd", "check-config").returncode == 0
 
 
@@ -258,6 +265,7 @@ def test_journal_keeps_the_priority_of_each_line(box: Container) -> None:
         argv = ("journalctl", "--no-pager", "-o", "cat", "-u", "recd", "-p", priority)
         return box.run(*argv).stdout
 
+    box.wait("recd's start in the journal", lambda: "no [[source]]" in journalctl("warning"))
     warnings = journalctl("warning")
     assert "no [[source]] is configured" in warnings
     assert " starting with /etc/recd/recd.toml" not in warnings
@@ -300,7 +308,7 @@ def test_reload_applies_a_good_config(healthy: Container) -> None:
     cursor = box.cursor()
     box.write("/etc/recd/licences.d/l1.toml", LICENCE.format(retention="7d"))
     box.run("systemctl", "reload", "recd")
-    assert "configuration reloaded from /etc/recd/recd.toml" in box.journal(after=cursor)
+    journal_shows(box, "configuration reloaded from /etc/recd/recd.toml", after=cursor)
     wait_erased(box, "L1/week-old.wav")
     assert main_pid(box) == pid  # reloaded, not restarted
 
@@ -311,7 +319,7 @@ def test_reload_with_a_broken_config_is_refused_and_the_old_one_stays(healthy: C
     cursor = box.cursor()
     box.write("/etc/recd/recd.toml", good_config(box)["/etc/recd/recd.toml"] + BROKEN)
     box.run("systemctl", "reload", "recd")  # systemd waits for RELOADING=1 ... READY=1
-    assert "reload refused: /etc/recd/recd.toml" in box.journal("err", after=cursor)
+    journal_shows(box, "reload refused: /etc/recd/recd.toml", after=cursor, priority="err")
     assert box.prop("recd", "ActiveState") == "active"
     assert main_pid(box) == pid
     record(box, "L1/after-refusal.wav", due_in=1)  # the old configuration still erases
@@ -328,7 +336,7 @@ def test_watchdog_restarts_a_stopped_daemon(healthy: Container) -> None:
     box.run("kill", "-STOP", str(pid))
     box.wait("systemd restarts recd", lambda: restarted(box, pid))
     assert int(box.prop("recd", "NRestarts")) == restarts + 1
-    assert "Watchdog timeout" in box.journal(after=cursor)
+    journal_shows(box, "Watchdog timeout", after=cursor)
 
 
 def test_sigkill_restarts_recd_with_its_state_kept(healthy: Container) -> None:
