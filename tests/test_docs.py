@@ -730,7 +730,7 @@ FROM_THE_LOG = {
 }
 #: What a scan of the sources and the configuration rebuild (``meta``: recd's note of the
 #: audit entry the catalogue reflects, written at every start).
-REBUILT = {"recordings", "totals", "policies", "scans", "meta"} | {
+REBUILT = {"recordings", "totals", "policies", "scans", "meta", "dir_stamps"} | {
     f"recordings.{column}"
     for column in ("id", "source", "location", "dir", "dev", "ino", "size", "mtime_ns", "licence",
                    "started", "deadline", "fields", "state", "first_seen", "indexed_at",

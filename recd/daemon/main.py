@@ -20,7 +20,6 @@ from recd.config.load import DEFAULT_CONFIG, config_warnings, load
 from recd.core.text import plural
 from recd.daemon.build import system_clock
 from recd.daemon.dropin import drop_in
-from recd.daemon.loop import Daemon
 from recd.daemon.runtime import ClockConfirmation, release_breaker, run_once
 from recd.errors import ConfigInvalid, ExitCode, RecdError, UsageError
 
@@ -127,6 +126,9 @@ def cmd_once(
 
 def cmd_daemon(config_path: Path) -> ExitCode:
     """Run in the foreground until SIGTERM (systemd `Type=notify`)."""
+    # Imported here: the loop, admin socket and metrics are a third of `recd --once`'s start.
+    from recd.daemon.loop import Daemon  # noqa: PLC0415
+
     config_path = config_path.absolute()  # logged, audited and read again on reload
     config = load(config_path)
     for warning in config_warnings(config):

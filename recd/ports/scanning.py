@@ -9,12 +9,13 @@ call returns. Every datetime is timezone-aware UTC; ``*_ns`` are nanoseconds sin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from recd.core.model import Recording
 from recd.ports.records import Known
+from recd.ports.source import DirStamp
 
 
 class IndexingCatalogue(Protocol):
@@ -26,6 +27,14 @@ class IndexingCatalogue(Protocol):
 
     def in_dir(self, source: str, directory: str) -> dict[str, Known]:
         """Every recording catalogued in one directory of ``source`` ('' is the root)."""
+
+    def dir_stamp(self, source: str, directory: str) -> DirStamp | None:
+        """The stamp the last full scan stored for one directory, if any (``DirWalk``)."""
+
+    def replace_dir_stamps(
+        self, source: str, stamps: Mapping[str, DirStamp], kept: Collection[str]
+    ) -> None:
+        """After a full scan: store ``stamps``, keep those of ``kept``, drop every other."""
 
     def dirs(self, source: str, under: str = "") -> list[str]:
         """The directories of ``source`` that hold present recordings; with ``under``, at

@@ -8,9 +8,9 @@ root (an S3 source's full object key). Times in ``FileFacts`` are nanoseconds si
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Literal, Protocol
+from typing import IO, TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from recd.core.model import FileFacts
 
@@ -27,6 +27,44 @@ class ScanTotals:
     versions: int = 0
     delete_markers: int = 0
     bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DirStamp:
+    """A directory as a full listing found it (the updatedb idea): while its device, inode,
+    mtime and ctime are unchanged it has the same names, so a rescan takes its files from the
+    catalogue instead of listing and stat-ing them. ``subdirs``: the names that were
+    directories (still entered, and checked, one by one); ``files``/``bytes``: what it held."""
+
+    dev: int
+    ino: int
+    mtime_ns: int
+    ctime_ns: int
+    subdirs: tuple[str, ...]
+    files: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DirListing:
+    """One directory of a ``DirWalk``: its regular files, or None when it was trusted
+    unchanged (``stamp`` is then the stored one); ``stamp`` for a listed directory is the one
+    to store, or None when it may not be trusted next time (modified too recently)."""
+
+    relpath: str
+    files: list[FileFacts] | None
+    stamp: DirStamp | None
+
+
+@runtime_checkable
+class DirWalk(Protocol):
+    """A source that can skip directories unchanged since a stamped listing."""
+
+    def scan_dirs(
+        self, under: str, known: Callable[[str], DirStamp | None]
+    ) -> Iterator[DirListing]:
+        """Every directory the walk enters, each with its files (see ``DirListing``), parents
+        before children. ``known(relpath)``: the stamp stored for a directory, if any."""
 
 
 class ScanReport(Protocol):

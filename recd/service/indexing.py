@@ -25,7 +25,7 @@ from recd.errors import os_reason
 from recd.ports.clock import NO_TELEMETRY, Telemetry
 from recd.ports.records import Known
 from recd.ports.scanning import IndexingCatalogue
-from recd.ports.source import Source, TagReader
+from recd.ports.source import DirStamp, DirWalk, Source, TagReader
 from recd.service.policies import deadline, policy_key
 
 logger = logging.getLogger(__name__)
@@ -162,6 +162,11 @@ class Indexer:
         # Marked at the end of the scan: a source may list a directory in pieces (S3 does).
         self._missing: set[str] = set()
         self._now = datetime.min.replace(tzinfo=UTC)
+        # A full scan of a DirWalk: stamps of the directories it listed, those it trusted,
+        # and directories with a file that could not be indexed (never stamped: tried again).
+        self._stamps: dict[str, DirStamp] = {}
+        self._kept: set[str] = set()
+        self._failed_dirs: set[str] = set()
 
     def run(self, now: datetime, under: str = "") -> IndexStats:
         """A full scan and reconciliation of the source, or of the subtree ``under`` only
@@ -175,14 +180,16 @@ class Indexer:
             if reclassify:
                 logger.info("scan %s: classification settings changed; re-classifying", name)
         visited: set[str] = set()
-        for directory, files in _by_dir(self.source.scan(under)):
-            first_visit = directory not in visited
-            visited.add(directory)
-            self._index_dir(directory, files, now, stats, reclassify, first_visit)
-            if len(self._pending) >= BATCH:
-                self._flush()
-                if self.progress is not None:
-                    self.progress(stats.files)
+        self._stamps, self._kept, self._failed_dirs = {}, set(), set()
+        walk = self.source if not under and isinstance(self.source, DirWalk) else None
+        if walk is not None:
+            self._walk_dirs(walk, now, stats, reclassify, visited)
+        else:
+            for directory, files in _by_dir(self.source.scan(under)):
+                first_visit = directory not in visited
+                visited.add(directory)
+                self._index_dir(directory, files, now, stats, reclassify, first_visit)
+                self._batched(stats)
         self._flush()
         if self._missing:
             self.catalogue.mark_missing(sorted(self._missing))
@@ -195,6 +202,10 @@ class Indexer:
             if d not in visited and not _below(d, unreadable) and (not under or _below(d, [under]))
         ]
         stats.missing += self.catalogue.mark_dirs_missing(name, gone)
+        if walk is not None:  # after the rows and what went missing: a stamp vouches for them
+            stamps = {d: st for d, st in self._stamps.items() if d not in self._failed_dirs}
+            self.catalogue.replace_dir_stamps(name, stamps, self._kept)
+            self._stamps, self._kept = {}, set()
         if not under:
             self.catalogue.finish_scan(name, now)
         stored = self.catalogue.policies()
@@ -212,6 +223,40 @@ class Indexer:
             stats.unclassified,
         )
         return stats
+
+    def _walk_dirs(
+        self,
+        walk: DirWalk,
+        now: datetime,
+        stats: IndexStats,
+        reclassify: bool,
+        visited: set[str],
+    ) -> None:
+        """A full scan a directory at a time: one unchanged since its stamp (``DirWalk``) is
+        not listed, and its catalogued rows count as seen (none becomes missing)."""
+        name = self.source.name
+
+        def known(directory: str) -> DirStamp | None:
+            return None if reclassify else self.catalogue.dir_stamp(name, directory)
+
+        for listing in walk.scan_dirs("", known):
+            visited.add(listing.relpath)
+            if listing.files is None:
+                self._kept.add(listing.relpath)
+                if listing.stamp is not None:
+                    stats.files += listing.stamp.files
+                    stats.bytes += listing.stamp.bytes
+                continue
+            self._index_dir(listing.relpath, listing.files, now, stats, reclassify, True)
+            if listing.stamp is not None:
+                self._stamps[listing.relpath] = listing.stamp
+            self._batched(stats)
+
+    def _batched(self, stats: IndexStats) -> None:
+        if len(self._pending) >= BATCH:
+            self._flush()
+            if self.progress is not None:
+                self.progress(stats.files)
 
     def index_files(
         self, files: Sequence[FileFacts], gone: Sequence[str], now: datetime
@@ -282,6 +327,7 @@ class Indexer:
             self.catalogue.upsert(rows, now)
         except Exception as exc:
             if len(rows) == 1:
+                self._failed_dirs.add(dir_of(rows[0].relpath))
                 self.errors.failed(rows[0].source, rows[0].relpath, exc)
                 return []
             half = len(rows) // 2
@@ -294,6 +340,7 @@ class Indexer:
         try:
             row = self.recording(rid, facts, now)
         except Exception as exc:  # one file never stops a scan
+            self._failed_dirs.add(dir_of(facts.relpath))
             self.errors.failed(facts.source, facts.relpath, exc)
             return None
         return row

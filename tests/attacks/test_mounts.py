@@ -232,3 +232,36 @@ def test_the_mount_id_fallback_agrees_with_statx(mounts: Mounts, tmp_path: Path)
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def test_a_mount_hidden_later_under_an_unchanged_directory_is_not_walked(
+    mounts: Mounts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mount changes no directory's mtime: a rescan that trusts an unchanged directory's
+    stamp still meets the mount (mountinfo, and the mount id of each subdirectory opened)."""
+    import time
+
+    from recd.adapters.local import directory
+    from recd.ports.source import DirStamp
+
+    none: dict[str, DirStamp] = {}
+
+    monkeypatch.setattr(directory, "STAMP_SLACK_NS", 0)
+    root = tmp_path / "root"
+    victim = Victim(tmp_path / "elsewhere" / "victim.wav")
+    touch(root / "L1" / "own.wav")
+    touch(root / "L1" / "sub" / "deep.wav")
+    time.sleep(0.05)
+    src = DirectorySource("pbx", root)
+    stamps = {x.relpath: x.stamp for x in src.scan_dirs("", none.get) if x.stamp is not None}
+    assert set(stamps) == {"", "L1", "L1/sub"}
+    mounts.bind(victim.path.parent, root / "L1" / "sub")
+    found = {x.relpath: x for x in src.scan_dirs("", stamps.get)}
+    assert found[""].files is None  # trusted: nothing is mounted in it
+    assert found["L1"].files is not None  # something is mounted in it: listed
+    assert "L1/sub" not in found and src.report.skipped_mounts == ["L1/sub"]
+    monkeypatch.setattr(safefs, "mounts_below", lambda root: frozenset())  # mountinfo misses it
+    found = {x.relpath: x for x in src.scan_dirs("", stamps.get)}
+    assert found["L1"].files is None and "L1/sub" not in found  # refused by its mount id
+    assert src.report.skipped_mounts == ["L1/sub"]
+    assert victim.untouched()

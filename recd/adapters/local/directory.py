@@ -18,23 +18,28 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from recd.adapters.local import safefs
 from recd.core.model import ERASE_PREFIX, FileFacts
 from recd.errors import os_reason
-from recd.ports.source import ScanTotals
+from recd.ports.source import DirListing, DirStamp, ScanTotals
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Names recd gives files between overwrite and unlink; never indexed as recordings.
 MAX_DEPTH = 64
 #: errno values of a path component that is gone, or is a symlink or file where a directory was.
 GONE = (errno.ENOENT, errno.ELOOP, errno.ENOTDIR)
 PROGRESS_EVERY = 30.0  # seconds between progress lines on long scans
+#: A directory changed less than this before a scan started is not stamped: with coarse
+#: timestamps (a clock tick, whole seconds on some filesystems) a change in the same tick as
+#: the listing would leave its mtime and ctime as stamped.
+STAMP_SLACK_NS = 2_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +49,9 @@ class _Walk:
     root: safefs.DirId
     excluded: set[tuple[int, int]]
     mounts: frozenset[str]  # mount points below the root, relative to it (mountinfo)
+    known: Callable[[str], DirStamp | None]  # a directory's stored stamp
+    mount_dirs: frozenset[str]  # directories something is mounted in: never trusted
+    trust_before_ns: int  # a directory changed since may not be trusted next time
 
 
 @dataclass(slots=True)
@@ -52,6 +60,21 @@ class DirScanReport:
     skipped_mounts: list[str] = field(default_factory=list)
     skipped_special: int = 0
     files: int = 0
+
+
+def _stamp(
+    st: os.stat_result, walk: _Walk, subdirs: list[str], files: list[FileFacts], size: int
+) -> DirStamp | None:
+    """A listed directory's stamp, or None when it changed too near the scan's start."""
+    if max(st.st_mtime_ns, st.st_ctime_ns) >= walk.trust_before_ns:
+        return None
+    ids = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+    return DirStamp(*ids, tuple(subdirs), len(files), size)
+
+
+def _unknown(relpath: str) -> None:
+    """No stamp: every directory is listed."""
+    return None
 
 
 class DirectorySource:
@@ -92,35 +115,45 @@ class DirectorySource:
             ids.add((st.st_dev, st.st_ino))
         return ids
 
+    def _start(
+        self, under: str
+    ) -> tuple[int, str, int, safefs.DirId, set[tuple[int, int]], frozenset[str]] | None:
+        """Where a scan of ``under`` starts: its directory's fd (the caller closes it), the
+        prefix and depth of its relpaths, the root, the excluded ids and the mounts; None when
+        the walk would not enter ``under``."""
+        root_fd, root = self._root.open()
+        excluded = self._excluded_ids()
+        mounts = safefs.mounts_below(self._root.resolved)
+        if not under:
+            return root_fd, "", 0, root, excluded, mounts
+        try:
+            parts = safefs.split_relpath(under)
+        except ValueError:
+            parts = []
+        if len(parts) > MAX_DEPTH:
+            self._unreadable(under, f"deeper than {MAX_DEPTH} levels")
+            parts = []
+        try:
+            start_fd = self._open_dirs(root_fd, root, parts, mounts) if parts else None
+        finally:
+            os.close(root_fd)
+        if start_fd is None:
+            return None
+        return start_fd, under + "/", len(parts), root, excluded, mounts
+
     def scan(self, under: str = "") -> Iterator[FileFacts]:
         """Yield every regular file below the root, or below its subdirectory ``under`` (which
         is entered as the walk would: nothing is yielded if it is gone, a symlink, excluded or
         a mount). Raises OSError if the root cannot be opened, ``RootChanged`` if it is no
         longer the directory checked at start."""
         self._report = report = DirScanReport()
-        root_fd, root = self._root.open()
-        excluded = self._excluded_ids()
-        mounts = safefs.mounts_below(self._root.resolved)
-        start_fd: int | None = root_fd
-        prefix, depth = "", 0
-        if under:
-            try:
-                parts = safefs.split_relpath(under)
-            except ValueError:
-                parts = []
-            if len(parts) > MAX_DEPTH:
-                self._unreadable(under, f"deeper than {MAX_DEPTH} levels")
-                parts = []
-            try:
-                start_fd = self._open_dirs(root_fd, root, parts, mounts) if parts else None
-            finally:
-                os.close(root_fd)
-            prefix, depth = under + "/", len(parts)
-        if start_fd is None:
+        start = self._start(under)
+        if start is None:
             return
+        start_fd, prefix, depth, root, excluded, mounts = start
         last = time.monotonic()
         try:
-            walk = _Walk(root, excluded, mounts)
+            walk = _Walk(root, excluded, mounts, _unknown, frozenset(), 0)
             for facts in self._walk(start_fd, walk, prefix, depth):
                 report.files += 1
                 if report.files % 4096 == 0 and time.monotonic() - last >= self._progress:
@@ -158,7 +191,103 @@ class DirectorySource:
                 else:
                     report.skipped_special += 1  # symlinks, FIFOs, sockets, devices
         for name in subdirs:
-            yield from self._descend(dir_fd, walk, prefix + name, name, depth)
+            yield from self._descend(self._walk, dir_fd, walk, prefix + name, name, depth)
+
+    def scan_dirs(
+        self, under: str, known: Callable[[str], DirStamp | None]
+    ) -> Iterator[DirListing]:
+        """``scan`` a directory at a time; a directory whose device, inode, mtime and ctime
+        are those of its stamp (``known``) and below which nothing is mounted is not listed:
+        its files are as the stamped listing found them. Its stamped subdirectories are still
+        entered one by one with the same checks (no symlink, same device and mount, not
+        excluded). A listed directory's stamp is offered only when it had not changed within
+        ``STAMP_SLACK_NS`` of the scan's start (coarse timestamps)."""
+        self._report = report = DirScanReport()
+        trust_before = time.time_ns() - STAMP_SLACK_NS
+        start = self._start(under)
+        if start is None:
+            return
+        start_fd, prefix, depth, root, excluded, mounts = start
+        last = time.monotonic()
+        mount_dirs = frozenset(m.rpartition("/")[0] for m in mounts)
+        try:
+            walk = _Walk(root, excluded, mounts, known, mount_dirs, trust_before)
+            for listing in self._walk_dirs(start_fd, walk, prefix, depth):
+                counted = report.files
+                if listing.files is not None:
+                    report.files += len(listing.files)
+                elif listing.stamp is not None:
+                    report.files += listing.stamp.files
+                crossed = report.files // 4096 != counted // 4096
+                if crossed and time.monotonic() - last >= self._progress:
+                    last = time.monotonic()
+                    logger.info("scan %s: %d files so far", self.name, report.files)
+                yield listing
+        finally:
+            os.close(start_fd)
+
+    def _walk_dirs(self, dir_fd: int, walk: _Walk, prefix: str, depth: int) -> Iterator[DirListing]:
+        relpath = prefix[:-1]
+        st = os.fstat(dir_fd)  # before listing: a change after it changes mtime or ctime
+        if depth and (st.st_dev, st.st_ino) in walk.excluded:
+            return
+        old = walk.known(relpath)
+        if (
+            old is not None
+            and (old.dev, old.ino, old.mtime_ns, old.ctime_ns)
+            == (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+            and relpath not in walk.mount_dirs
+        ):
+            yield DirListing(relpath, None, old)
+            for name in old.subdirs:
+                if walk.mounts and prefix + name in walk.mounts:
+                    self._skip_mount(prefix + name, False)
+                    continue
+                yield from self._descend(self._walk_dirs, dir_fd, walk, prefix + name, name, depth)
+            return
+        listing, subdirs = self._list(dir_fd, walk, prefix, st)
+        yield listing
+        for name in subdirs:
+            yield from self._descend(self._walk_dirs, dir_fd, walk, prefix + name, name, depth)
+
+    def _list(
+        self, dir_fd: int, walk: _Walk, prefix: str, st: os.stat_result
+    ) -> tuple[DirListing, list[str]]:
+        """List one directory (``st``: its ``fstat`` before): its files, with a stamp when it
+        may be trusted next time, and the subdirectories to enter."""
+        report = self._report
+        root_dev = walk.root.dev
+        files: list[FileFacts] = []
+        subdirs: list[str] = []
+        every_dir: list[str] = []  # mounts and excluded too: entered (and checked) when trusted
+        size = 0
+        with os.scandir(dir_fd) as entries:
+            for entry in entries:
+                name = entry.name
+                child = prefix + name
+                try:
+                    est = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # vanished mid-walk
+                if stat.S_ISDIR(est.st_mode):
+                    every_dir.append(name)
+                if est.st_dev != root_dev or (walk.mounts and child in walk.mounts):
+                    if stat.S_ISDIR(est.st_mode) or stat.S_ISREG(est.st_mode):
+                        self._skip_mount(child, est.st_dev != root_dev)
+                    else:
+                        report.skipped_special += 1
+                    continue
+                if stat.S_ISDIR(est.st_mode):
+                    if (est.st_dev, est.st_ino) not in walk.excluded:
+                        subdirs.append(name)
+                elif stat.S_ISREG(est.st_mode):
+                    if name.startswith(ERASE_PREFIX):
+                        continue
+                    files.append(self._facts(child, est))
+                    size += est.st_size
+                else:
+                    report.skipped_special += 1  # symlinks, FIFOs, sockets, devices
+        return DirListing(prefix[:-1], files, _stamp(st, walk, every_dir, files, size)), subdirs
 
     def _skip_mount(self, relpath: str, other_fs: bool) -> None:
         self._report.skipped_mounts.append(relpath)
@@ -166,8 +295,15 @@ class DirectorySource:
         logger.warning("scan %s: not entering %s: %s is mounted there", self.name, relpath, what)
 
     def _descend(
-        self, dir_fd: int, walk: _Walk, relpath: str, name: str, depth: int
-    ) -> Iterator[FileFacts]:
+        self,
+        step: Callable[[int, _Walk, str, int], Iterator[T]],
+        dir_fd: int,
+        walk: _Walk,
+        relpath: str,
+        name: str,
+        depth: int,
+    ) -> Iterator[T]:
+        """Enter subdirectory ``name`` and walk it with ``step`` (``_walk`` or ``_walk_dirs``)."""
         if depth + 1 > MAX_DEPTH:
             self._unreadable(relpath, f"deeper than {MAX_DEPTH} levels")
             return
@@ -183,7 +319,7 @@ class DirectorySource:
             self._unreadable(relpath, os_reason(exc))
             return
         try:
-            yield from self._walk(sub_fd, walk, relpath + "/", depth + 1)
+            yield from step(sub_fd, walk, relpath + "/", depth + 1)
         except OSError as exc:
             self._unreadable(relpath, os_reason(exc))
         finally:

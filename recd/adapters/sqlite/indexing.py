@@ -8,7 +8,7 @@ one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from recd.adapters.sqlite.rows import (
     path_param,
     path_value,
     row_to_known,
+    row_to_stamp,
     to_us,
 )
 from recd.adapters.sqlite.store import FLOORED, Store
@@ -26,6 +27,7 @@ from recd.core.holds import holding
 from recd.core.model import Recording
 from recd.core.scope import Scope
 from recd.ports.records import Known
+from recd.ports.source import DirStamp
 
 
 @guarded
@@ -54,6 +56,38 @@ class Indexing(Store):
             (source, path_param(directory)),
         )
         return dict(row_to_known(r) for r in cursor)
+
+    def dir_stamp(self, source: str, directory: str) -> DirStamp | None:
+        """The stamp the last full scan stored for one directory of ``source``, if any."""
+        row = self._db.execute(
+            "SELECT dev, ino, mtime_ns, ctime_ns, subdirs, files, bytes FROM dir_stamps "
+            "WHERE source = ? AND dir = ?",
+            (source, path_param(directory)),
+        ).fetchone()
+        return None if row is None else row_to_stamp(row)
+
+    def replace_dir_stamps(
+        self, source: str, stamps: Mapping[str, DirStamp], kept: Collection[str]
+    ) -> None:
+        """After a full scan: ``stamps`` for the directories it listed, the stamps of ``kept``
+        (those it trusted) as they are, and none for any other directory of ``source``."""
+        with self._tx():
+            stored = self._db.execute("SELECT dir FROM dir_stamps WHERE source = ?", (source,))
+            stale = [
+                (source, d)
+                for (d,) in stored.fetchall()
+                if (name := path_value(d)) not in kept and name not in stamps
+            ]
+            self._db.executemany("DELETE FROM dir_stamps WHERE source = ? AND dir = ?", stale)
+            self._db.executemany(
+                "INSERT OR REPLACE INTO dir_stamps (source, dir, dev, ino, mtime_ns, ctime_ns, "
+                "subdirs, files, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (source, path_param(d), s.dev, s.ino, s.mtime_ns, s.ctime_ns,
+                     path_param("/".join(s.subdirs)), s.files, s.bytes)
+                    for d, s in stamps.items()
+                ],
+            )  # fmt: skip
 
     def dirs(self, source: str, under: str = "") -> list[str]:
         """The directories of ``source`` that hold present recordings (with ``under``: that

@@ -17,6 +17,7 @@ from typing import Any, ParamSpec, TypeVar
 from recd.core.model import Classification, Provenance, Recording, State
 from recd.errors import RecdError
 from recd.ports.records import Breaker, Intent, Known, Mirrored
+from recd.ports.source import DirStamp
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -172,6 +173,16 @@ def row_to_known(row: tuple[Any, ...]) -> tuple[str, Known]:
     """``(id, dev, ino, size, mtime_ns, state, ctime_ns, btime_ns)`` as ``in_dir`` reads it."""
     rid, dev, ino, size, mtime_ns, state, ctime_ns, btime_ns = row
     return rid, Known(dev, ino, size, mtime_ns, State(state), ctime_ns, btime_ns)
+
+
+@decodes("dir_stamps")
+def row_to_stamp(row: tuple[Any, ...]) -> DirStamp:
+    """``(dev, ino, mtime_ns, ctime_ns, subdirs, files, bytes)`` as ``dir_stamp`` reads it."""
+    dev, ino, mtime_ns, ctime_ns, subdirs, files, size = row
+    names = path_value(subdirs)
+    return DirStamp(
+        dev, ino, mtime_ns, ctime_ns, tuple(names.split("/")) if names else (), files, size
+    )
 
 
 @decodes("intents")

@@ -9,7 +9,7 @@ scope, hold and request queries ``queries``.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -188,5 +188,23 @@ MIGRATIONS: dict[int, str] = {
         WHERE EXISTS (SELECT 1 FROM scans) OR EXISTS (SELECT 1 FROM recordings)
         OR EXISTS (SELECT 1 FROM holds) OR EXISTS (SELECT 1 FROM requests);
     ALTER TABLE holds ADD COLUMN due_from INTEGER;
+    """,
+    # Directories as the last full scan listed them (the updatedb idea): while a directory's
+    # device, inode, mtime and ctime are these, its names are the same, and a rescan takes its
+    # files from ``recordings`` without listing it. ``subdirs``: its subdirectory names joined
+    # by '/' (TEXT, or a BLOB when a name is not UTF-8, as ``dir``). Rebuilt by a full scan.
+    7: """
+    CREATE TABLE dir_stamps (
+        source   TEXT NOT NULL,
+        dir      TEXT NOT NULL,
+        dev      INTEGER NOT NULL,
+        ino      INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        ctime_ns INTEGER NOT NULL,
+        subdirs  TEXT NOT NULL,
+        files    INTEGER NOT NULL,
+        bytes    INTEGER NOT NULL,
+        PRIMARY KEY (source, dir)
+    ) WITHOUT ROWID;
     """,
 }

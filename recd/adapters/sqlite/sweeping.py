@@ -103,10 +103,19 @@ class Sweeping(Store):
             yield row_to_recording(row)
 
     def set_skip_reason(self, recording_id: str, reason: str | None) -> None:
+        """Why a due recording was kept (None: no longer). Its directory loses its stamp: the
+        next scan lists it and stats the file again (one changed in place, say, is re-indexed
+        even when nothing re-indexed it at once)."""
         with self._tx():
             self._db.execute(
                 "UPDATE recordings SET skip_reason = ? WHERE id = ?", (reason, recording_id)
             )
+            if reason is not None:
+                self._db.execute(
+                    "DELETE FROM dir_stamps WHERE (source, dir) IN "
+                    "(SELECT source, dir FROM recordings WHERE id = ?)",
+                    (recording_id,),
+                )
 
     # -- intents ------------------------------------------------------------------------------
 

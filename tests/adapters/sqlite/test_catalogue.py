@@ -44,3 +44,23 @@ def test_sqlite_reports_a_file_that_is_not_a_database_as_corrupt(tmp_path: Path)
     assert str(exc.value) == (
         f"{tmp_path / 'c.db'}: the catalogue is corrupt: file is not a database"
     )
+
+
+def test_dir_stamps_round_trip_and_a_full_scan_replaces_them(tmp_path: Path) -> None:
+    from recd.ports.source import DirStamp
+
+    cat = SqliteCatalogue(tmp_path / "catalog.db")
+    try:
+        odd = b"\xff\xfe".decode("utf-8", "surrogateescape")  # a name that is not UTF-8
+        a = DirStamp(1, 2, 3, 4, ("x", odd), 5, 6)
+        b = DirStamp(1, 7, 8, 9, ())
+        cat.replace_dir_stamps("pbx", {"L1": a, f"L1/{odd}": b, "gone": b}, ())
+        assert cat.dir_stamp("pbx", "L1") == a
+        assert cat.dir_stamp("pbx", f"L1/{odd}") == b
+        assert cat.dir_stamp("other", "L1") is None
+        cat.replace_dir_stamps("pbx", {"L2": b}, {f"L1/{odd}"})  # kept, stamped, dropped
+        assert cat.dir_stamp("pbx", f"L1/{odd}") == b
+        assert cat.dir_stamp("pbx", "L2") == b
+        assert cat.dir_stamp("pbx", "L1") is None and cat.dir_stamp("pbx", "gone") is None
+    finally:
+        cat.close()

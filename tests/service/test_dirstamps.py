@@ -1,0 +1,124 @@
+"""A rescan takes an unchanged directory's files from the catalogue (its stamp): what that
+must not break. A file rewritten in place in such a directory is not erased at its old
+deadline but re-indexed by the erase's own check; a file that could not be indexed keeps its
+directory unstamped (tried again at every scan); new classification settings list every
+directory again."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import timedelta
+
+import pytest
+
+from recd.adapters.local import directory
+from recd.adapters.sqlite.catalogue import SqliteCatalogue
+from recd.core.model import Recording, recording_id
+from recd.service.indexing import Indexer, IndexStats
+from tests.estate import Estate
+
+TICK = 0.05
+
+
+@pytest.fixture(autouse=True)
+def no_slack(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(directory, "STAMP_SLACK_NS", 0)
+
+
+def scan(estate: Estate) -> IndexStats:
+    time.sleep(TICK)  # every directory changed before this scan's start
+    rt = estate.runtime()
+    try:
+        source = estate.config.sources[0]
+        stats = Indexer(estate.config, source, rt.sources["pbx"], rt.catalogue, None).run(
+            estate.clock.now()
+        )
+    finally:
+        rt.close()
+    time.sleep(TICK)
+    return stats
+
+
+def row(estate: Estate, relpath: str) -> Recording:
+    cat = SqliteCatalogue(estate.config.daemon.state_dir / "catalog.db")
+    try:
+        found = cat.get(recording_id("pbx", relpath))
+    finally:
+        cat.close()
+    assert found is not None
+    return found
+
+
+def test_a_file_rewritten_in_place_in_an_unchanged_directory_is_reindexed_not_erased(
+    estate: Estate,
+) -> None:
+    path = estate.write("L1/a.wav", age_days=20)  # started from the mtime: due in 10 days
+    estate.write("L1/b.wav", age_days=1)
+    scan(estate)
+    old = row(estate, "L1/a.wav")
+    assert old.deadline == estate.clock.now() + timedelta(days=10)
+    path.write_bytes(b"\x02" * 100)  # the same name, new content: the directory is unchanged
+    rewritten = (estate.clock.now() - timedelta(days=1)).timestamp()
+    os.utime(path, (rewritten, rewritten))
+    stats = scan(estate)
+    assert (stats.files, stats.new, stats.changed, stats.missing) == (2, 0, 0, 0)
+    assert row(estate, "L1/a.wav").size == old.size  # trusted: not listed, not stat-ed
+    estate.clock.advance(timedelta(days=11).total_seconds())  # past the old deadline
+    report = estate.sweep()
+    assert report.erased == 0
+    assert ("erase.done", "L1/a.wav") not in estate.actions()
+    assert path.read_bytes() == b"\x02" * 100
+    assert row(estate, "L1/a.wav").size == old.size  # this sweep had no re-indexer
+    scan(estate)  # the skip took the directory's stamp away: listed, and re-indexed
+    now = row(estate, "L1/a.wav")
+    assert now.size == 100
+    assert now.deadline == estate.clock.now() - timedelta(days=12) + timedelta(days=30)
+
+
+def test_once_reindexes_a_file_rewritten_in_place_in_an_unchanged_directory(
+    estate: Estate,
+) -> None:
+    path = estate.write("L1/a.wav", age_days=20)
+    scan(estate)
+    path.write_bytes(b"\x02" * 100)
+    rewritten = (estate.clock.now() - timedelta(days=1)).timestamp()
+    os.utime(path, (rewritten, rewritten))
+    estate.clock.advance(timedelta(days=11).total_seconds())
+    time.sleep(TICK)
+    estate.once()
+    assert path.read_bytes() == b"\x02" * 100
+    assert ("erase.done", "L1/a.wav") not in estate.actions()
+    now = row(estate, "L1/a.wav")
+    assert (now.size, now.deadline) == (100, estate.clock.now() + timedelta(days=18))
+
+
+def test_a_directory_with_a_file_that_failed_to_index_is_listed_again(
+    estate: Estate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    estate.write("L1/a.wav", age_days=1)
+    estate.write("L2/b.wav", age_days=1)
+    real = Indexer.recording
+
+    def failing(self: Indexer, rid: str, facts: object, now: object) -> Recording:
+        if getattr(facts, "relpath", "") == "L1/a.wav":
+            raise ValueError("unreadable tags")
+        return real(self, rid, facts, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Indexer, "recording", failing)
+    assert scan(estate).new == 1
+    monkeypatch.setattr(Indexer, "recording", real)
+    stats = scan(estate)
+    assert (stats.files, stats.new) == (2, 1)  # L1 listed again, L2 trusted
+
+
+def test_new_classification_settings_list_every_directory(estate: Estate) -> None:
+    from dataclasses import replace
+
+    estate.write("L1/a.wav", age_days=1)
+    scan(estate)
+    assert scan(estate).changed == 0
+    first = estate.config.sources[0]
+    source = replace(first, rule=replace(first.rule, started_format="%Y%m%d%H%M"))
+    estate.configure(sources=(source,))
+    assert scan(estate).changed == 1
