@@ -162,6 +162,7 @@ class Indexer:
         # Marked at the end of the scan: a source may list a directory in pieces (S3 does).
         self._missing: set[str] = set()
         self._now = datetime.min.replace(tzinfo=UTC)
+        self._bulk = False  # a first index into an empty catalogue (``begin_bulk``)
 
     def run(self, now: datetime, under: str = "") -> IndexStats:
         """A full scan and reconciliation of the source, or of the subtree ``under`` only
@@ -175,15 +176,22 @@ class Indexer:
             if reclassify:
                 logger.info("scan %s: classification settings changed; re-classifying", name)
         visited: set[str] = set()
-        for directory, files in _by_dir(self.source.scan(under)):
-            first_visit = directory not in visited
-            visited.add(directory)
-            self._index_dir(directory, files, now, stats, reclassify, first_visit)
-            if len(self._pending) >= BATCH:
-                self._flush()
-                if self.progress is not None:
-                    self.progress(stats.files)
-        self._flush()
+        # A first index: nothing is catalogued, so no directory needs reading back.
+        self._bulk = not under and self.catalogue.begin_bulk()
+        try:
+            for directory, files in _by_dir(self.source.scan(under)):
+                first_visit = directory not in visited
+                visited.add(directory)
+                self._index_dir(directory, files, now, stats, reclassify, first_visit)
+                if len(self._pending) >= BATCH:
+                    self._flush()
+                    if self.progress is not None:
+                        self.progress(stats.files)
+            self._flush()
+        finally:
+            if self._bulk:
+                self._bulk = False
+                self.catalogue.end_bulk()
         if self._missing:
             self.catalogue.mark_missing(sorted(self._missing))
             stats.missing += len(self._missing)
@@ -307,7 +315,7 @@ class Indexer:
         reclassify: bool,
         first_visit: bool,
     ) -> None:
-        known = self.catalogue.in_dir(self.source.name, directory)
+        known = {} if self._bulk else self.catalogue.in_dir(self.source.name, directory)
         for facts in files:
             rid = recording_id(facts.source, facts.relpath)
             self._missing.discard(rid)
