@@ -16,7 +16,7 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from recd.config.load import Config, SourceConfig
 from recd.core import classify
@@ -31,6 +31,7 @@ from recd.service.policies import deadline, policy_key
 logger = logging.getLogger(__name__)
 
 BATCH = 5000  # rows per catalogue transaction (one fsync each)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(slots=True)
@@ -73,8 +74,8 @@ def rule_key(rule: classify.ClassifyRule) -> str:
 def mtime_of(facts: FileFacts) -> datetime:
     """When the file was last written (S3: when the key's oldest data version was: the last
     resort for ``started``)."""
-    seconds, ns = divmod(facts.mtime_ns if facts.born_ns is None else facts.born_ns, 1_000_000_000)
-    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=ns // 1000)
+    ns = facts.mtime_ns if facts.born_ns is None else facts.born_ns
+    return _EPOCH + timedelta(microseconds=ns // 1000)  # = fromtimestamp, without a float
 
 
 def _below(directory: str, roots: Sequence[str]) -> bool:

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from recd.adapters.local.directory import DirScanReport
 from recd.adapters.sqlite.reader import SqliteReader
@@ -506,3 +508,23 @@ def test_a_first_index_is_a_bulk_load_whose_indexes_are_built_even_if_it_fails(
         assert (stats.new, stats.changed, stats.missing) == (1, 0, 0)
     finally:
         rt.close()
+
+
+@given(ns=st.integers(min_value=-(10**19), max_value=253_402_300_799 * 10**9))
+def test_mtime_of_is_fromtimestamp_to_the_microsecond_below(ns: int) -> None:
+    """``mtime_of`` adds a timedelta to the epoch; it is what ``fromtimestamp`` of the whole
+    seconds with the microseconds below gives (no float on the way)."""
+    from recd.service.indexing import mtime_of
+
+    seconds, rest = divmod(ns, 1_000_000_000)
+    try:
+        want: datetime | None = datetime.fromtimestamp(seconds, UTC).replace(
+            microsecond=rest // 1000
+        )
+    except (OverflowError, OSError, ValueError):
+        want = None
+    try:
+        got: datetime | None = mtime_of(FileFacts("pbx", "a.wav", 1, 1, 0, ns))
+    except (OverflowError, OSError, ValueError):
+        got = None
+    assert got == want

@@ -107,6 +107,10 @@ def from_us(value: int) -> datetime:
     return datetime.fromtimestamp(value // 1_000_000, UTC).replace(microsecond=value % 1_000_000)
 
 
+#: ``json.dumps(..., separators=(",", ":"))`` without building an encoder per row.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def fields_json(c: Classification) -> str:
     data = {
         "call_id": c.call_id,
@@ -117,7 +121,7 @@ def fields_json(c: Classification) -> str:
         "format": c.format,
         "provenance": {k: str(v) for k, v in c.provenance.items()},
     }
-    return json.dumps({k: v for k, v in data.items() if v is not None}, separators=(",", ":"))
+    return _COMPACT_JSON({k: v for k, v in data.items() if v is not None})
 
 
 @decodes("recordings")
