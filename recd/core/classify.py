@@ -161,16 +161,12 @@ def classify(
     ``rule.tag_names[field]``, first name present with a non-blank value wins. ``mtime`` is
     the file mtime or S3 LastModified, aware (a naive value is taken as UTC).
     """
+    if tags is None and metadata is None:
+        return _from_path(rule, relpath, fields, mtime)
     provenance: dict[str, Provenance] = {}
     text: dict[str, str | None] = {}
     for name in _TEXT_FIELDS:
         text[name] = None
-        if tags is None and metadata is None:  # the common case, without the generators
-            if name == "licence" and rule.licence is not None and rule.licence.strip():
-                text[name], provenance[name] = rule.licence.strip(), Provenance.SOURCE
-            elif value := _usable(name, fields.get(name)):
-                text[name], provenance[name] = value, Provenance.PATTERN
-            continue
         for level, value in _candidates(rule, name, fields, tags, metadata):
             cleaned = _usable(name, value)
             if cleaned:
@@ -196,6 +192,38 @@ def classify(
         callee=text["callee"],
         duration=duration,
         format=fmt or None,
+        provenance=provenance,
+    )
+
+
+def _from_path(
+    rule: ClassifyRule, relpath: str, fields: Mapping[str, str], mtime: datetime
+) -> Classification:
+    """``classify`` without tags or metadata (the common case: what the path and the source
+    give), with the same result (tests compare the two over random inputs), in a third of the
+    time: no generators, no per-field calls."""
+    provenance: dict[str, Provenance] = {}
+    text: dict[str, str | None] = dict.fromkeys(_TEXT_FIELDS)
+    for name in _TEXT_FIELDS:
+        if name == "licence" and rule.licence is not None and (fixed := rule.licence.strip()):
+            text[name], provenance[name] = fixed, Provenance.SOURCE
+        elif (value := fields.get(name)) is not None and (value := value.strip()):
+            if name == "licence" and REPLACEMENT in value:
+                continue
+            text[name], provenance[name] = value, Provenance.PATTERN
+    started, provenance["started"] = _started(rule, fields, None, None, mtime)
+    fmt = format_from_name(relpath)
+    if fmt is not None:
+        provenance["format"] = Provenance.PATTERN
+    return Classification(
+        licence=text["licence"],
+        started=started,
+        call_id=text["call_id"],
+        extension=text["extension"],
+        caller=text["caller"],
+        callee=text["callee"],
+        duration=None,
+        format=fmt,
         provenance=provenance,
     )
 
@@ -338,10 +366,11 @@ _FAST_DIRECTIVES = {
 
 
 @functools.lru_cache(maxsize=64)
-def _fast_format(fmt: str) -> tuple[re.Pattern[str], tuple[str, ...]] | None:
-    """A regex for ``fmt`` when it uses only fixed-width %Y %m %d %H %M %S (and %%), with the
-    order of its fields; None otherwise. strptime costs ~12 us a call; this ~2 us, which is a
-    tenth of indexing time on a million files."""
+def _fast_format(fmt: str) -> tuple[re.Pattern[str], tuple[int, ...]] | None:
+    """A regex for ``fmt`` when it uses only fixed-width %Y %m %d %H %M %S (and %%), with where
+    each of Y m d H M S is among its groups (a missing H, M or S: the zero after the last
+    group); None otherwise. strptime costs ~12 us a call; this ~1.5 us, which is a tenth of
+    indexing time on a million files."""
     parts: list[str] = []
     order: list[str] = []
     it = iter(fmt)
@@ -359,16 +388,18 @@ def _fast_format(fmt: str) -> tuple[re.Pattern[str], tuple[str, ...]] | None:
             return None
     if not {"Y", "m", "d"} <= set(order):
         return None
-    return re.compile("".join(parts)), tuple(order)
+    where = tuple(order.index(d) if d in order else len(order) for d in "YmdHMS")
+    return re.compile("".join(parts)), where
 
 
 def _strptime(text: str, fmt: str) -> datetime:
     """``datetime.strptime(text, fmt)``, by a fast path where the format allows it."""
     fast = _fast_format(fmt)
     if fast is not None and (match := fast[0].fullmatch(text)):
-        v = dict(zip(fast[1], map(int, match.groups()), strict=True))
+        v = [*map(int, match.groups()), 0]
+        y, mo, d, h, mi, sec = fast[1]
         try:
-            return datetime(v["Y"], v["m"], v["d"], v.get("H", 0), v.get("M", 0), v.get("S", 0))
+            return datetime(v[y], v[mo], v[d], v[h], v[mi], v[sec])
         except ValueError:
             pass  # let strptime word the error
     return datetime.strptime(text, fmt)

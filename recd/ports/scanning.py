@@ -25,6 +25,13 @@ class IndexingCatalogue(Protocol):
     def begin_scan(self, source: str, now: datetime, rule: str) -> bool:
         """Start a scan; returns whether the classification rule changed since the last."""
 
+    def begin_bulk(self) -> bool:
+        """When the catalogue holds no recordings, prepare a bulk load (a first index) until
+        ``end_bulk``: ``in_dir`` and ``dirs`` may be slow meanwhile; returns whether it did."""
+
+    def end_bulk(self) -> None:
+        """End the bulk load ``begin_bulk`` started (safe if it was never ended: see there)."""
+
     def in_dir(self, source: str, directory: str) -> dict[str, Known]:
         """Every recording catalogued in one directory of ``source`` ('' is the root)."""
 

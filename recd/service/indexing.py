@@ -16,7 +16,7 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from recd.config.load import Config, SourceConfig
 from recd.core import classify
@@ -31,6 +31,7 @@ from recd.service.policies import deadline, policy_key
 logger = logging.getLogger(__name__)
 
 BATCH = 5000  # rows per catalogue transaction (one fsync each)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(slots=True)
@@ -73,8 +74,8 @@ def rule_key(rule: classify.ClassifyRule) -> str:
 def mtime_of(facts: FileFacts) -> datetime:
     """When the file was last written (S3: when the key's oldest data version was: the last
     resort for ``started``)."""
-    seconds, ns = divmod(facts.mtime_ns if facts.born_ns is None else facts.born_ns, 1_000_000_000)
-    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=ns // 1000)
+    ns = facts.mtime_ns if facts.born_ns is None else facts.born_ns
+    return _EPOCH + timedelta(microseconds=ns // 1000)  # = fromtimestamp, without a float
 
 
 def _below(directory: str, roots: Sequence[str]) -> bool:
@@ -167,6 +168,7 @@ class Indexer:
         self._stamps: dict[str, DirStamp] = {}
         self._kept: set[str] = set()
         self._failed_dirs: set[str] = set()
+        self._bulk = False  # a first index into an empty catalogue (``begin_bulk``)
 
     def run(self, now: datetime, under: str = "") -> IndexStats:
         """A full scan and reconciliation of the source, or of the subtree ``under`` only
@@ -182,15 +184,22 @@ class Indexer:
         visited: set[str] = set()
         self._stamps, self._kept, self._failed_dirs = {}, set(), set()
         walk = self.source if not under and isinstance(self.source, DirWalk) else None
-        if walk is not None:
-            self._walk_dirs(walk, now, stats, reclassify, visited)
-        else:
-            for directory, files in _by_dir(self.source.scan(under)):
-                first_visit = directory not in visited
-                visited.add(directory)
-                self._index_dir(directory, files, now, stats, reclassify, first_visit)
-                self._batched(stats)
-        self._flush()
+        # A first index: nothing is catalogued, so no directory needs reading back.
+        self._bulk = not under and self.catalogue.begin_bulk()
+        try:
+            if walk is not None:
+                self._walk_dirs(walk, now, stats, reclassify, visited)
+            else:
+                for directory, files in _by_dir(self.source.scan(under)):
+                    first_visit = directory not in visited
+                    visited.add(directory)
+                    self._index_dir(directory, files, now, stats, reclassify, first_visit)
+                    self._batched(stats)
+            self._flush()
+        finally:
+            if self._bulk:
+                self._bulk = False
+                self.catalogue.end_bulk()
         if self._missing:
             self.catalogue.mark_missing(sorted(self._missing))
             stats.missing += len(self._missing)
@@ -354,7 +363,7 @@ class Indexer:
         reclassify: bool,
         first_visit: bool,
     ) -> None:
-        known = self.catalogue.in_dir(self.source.name, directory)
+        known = {} if self._bulk else self.catalogue.in_dir(self.source.name, directory)
         for facts in files:
             rid = recording_id(facts.source, facts.relpath)
             self._missing.discard(rid)

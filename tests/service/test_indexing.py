@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from recd.adapters.local.directory import DirScanReport
 from recd.adapters.sqlite.reader import SqliteReader
@@ -20,6 +23,7 @@ from recd.core.classify import ClassifyRule
 from recd.core.model import FileFacts, State
 from recd.daemon.runtime import Runtime
 from recd.errors import ExitCode
+from recd.ports.records import Known
 from recd.ports.source import ScanTotals, Source
 from recd.service.indexing import Indexer, IndexErrors, IndexStats
 from tests.estate import Estate
@@ -457,3 +461,70 @@ def test_a_file_whose_classification_fails_is_skipped_and_the_others_indexed(
         "cannot index pbx/hostile.wav (IndexError: list index out of range); skipped, retention "
         "goes on for the other files and this one is tried again at every scan"
     ]
+
+
+class FailingSource(ListedSource):
+    """A walk that fails (an OSError) after its first files."""
+
+    def scan(self, under: str = "") -> Iterator[FileFacts]:
+        yield from super().scan(under)
+        raise OSError(5, "Input/output error")
+
+
+def test_a_first_index_is_a_bulk_load_whose_indexes_are_built_even_if_it_fails(
+    estate: Estate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty catalogue is loaded without its secondary indexes and without reading each
+    directory back; they are built when the scan ends, however it ends. Later scans are not
+    bulk loads."""
+    from recd.adapters.sqlite.schema import SECONDARY_INDEXES
+    from recd.service import indexing
+
+    monkeypatch.setattr(indexing, "BATCH", 1)
+    rt = estate.runtime()
+    try:
+        catalogue = rt.catalogue
+        source = FailingSource("pbx", [facts("L1/a/x.wav", 1), facts("L1/b/y.wav", 2)], [])
+        asked: list[str] = []
+        in_dir = catalogue.in_dir
+
+        def asking(source_name: str, directory: str) -> dict[str, Known]:
+            asked.append(directory)
+            return in_dir(source_name, directory)
+
+        monkeypatch.setattr(catalogue, "in_dir", asking)
+        idx = indexer(estate, rt, source)
+        with pytest.raises(OSError, match="Input/output"):
+            idx.run(estate.clock.now())
+        assert asked == []
+        db = sqlite3.connect(estate.config.daemon.state_dir / "catalog.db")
+        names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+        db.close()
+        assert set(SECONDARY_INDEXES) <= names
+        assert states(estate) == {"L1/a/x.wav": State.PRESENT}  # the batches committed
+        again = [facts("L1/a/x.wav", 1), facts("L1/b/y.wav", 2)]
+        stats = indexer(estate, rt, ListedSource("pbx", again, [])).run(estate.clock.now())
+        assert asked == ["L1/a", "L1/b"]
+        assert (stats.new, stats.changed, stats.missing) == (1, 0, 0)
+    finally:
+        rt.close()
+
+
+@given(ns=st.integers(min_value=-(10**19), max_value=253_402_300_799 * 10**9))
+def test_mtime_of_is_fromtimestamp_to_the_microsecond_below(ns: int) -> None:
+    """``mtime_of`` adds a timedelta to the epoch; it is what ``fromtimestamp`` of the whole
+    seconds with the microseconds below gives (no float on the way)."""
+    from recd.service.indexing import mtime_of
+
+    seconds, rest = divmod(ns, 1_000_000_000)
+    try:
+        want: datetime | None = datetime.fromtimestamp(seconds, UTC).replace(
+            microsecond=rest // 1000
+        )
+    except (OverflowError, OSError, ValueError):
+        want = None
+    try:
+        got: datetime | None = mtime_of(FileFacts("pbx", "a.wav", 1, 1, 0, ns))
+    except (OverflowError, OSError, ValueError):
+        got = None
+    assert got == want

@@ -12,6 +12,7 @@ mixins ``indexing``, ``sweeping``, ``holding``, ``auditmarks``, ``requesting`` a
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from recd.adapters.sqlite.sweeping import Sweeping
 from recd.errors import CatalogueCorrupt, StateError
 
 __all__ = ["SCHEMA_VERSION", "SqliteCatalogue", "from_us", "move_aside", "to_us"]
+
+logger = logging.getLogger(__name__)
 
 
 @guarded
@@ -55,6 +58,8 @@ class SqliteCatalogue(Indexing, Sweeping, Holding, AuditMarks, Requesting, Mirro
             self._db.execute("PRAGMA cache_size=-32768")
             check(self._db, path, quick_check=quick_check)
             self._migrate()
+            if built := self.build_indexes():  # a first index was interrupted: finish it
+                logger.warning("catalogue %s: built the missing indexes %s", path, built)
             register_functions(self._db)
             self._load_holds()
             self.audit_mark()  # a mark that does not decode is found now, not mid-start

@@ -22,6 +22,7 @@ from recd.adapters.sqlite.rows import (
     row_to_stamp,
     to_us,
 )
+from recd.adapters.sqlite.schema import SECONDARY_INDEXES
 from recd.adapters.sqlite.store import FLOORED, Store
 from recd.core.holds import holding
 from recd.core.model import Recording
@@ -47,6 +48,35 @@ class Indexing(Store):
                 (source, rule, to_us(now)),
             )
         return row is not None and row[0] != rule
+
+    def begin_bulk(self) -> bool:
+        """When the catalogue holds no recordings (a first index), drop the recordings'
+        secondary indexes until ``end_bulk``, which builds each once, sorted, instead of row by
+        row (about twice as fast a load); returns whether it did. Until then queries other than
+        by id scan the table: the caller has nothing to ask ``in_dir``. If recd dies before
+        ``end_bulk``, the next open builds them (``build_indexes``): the rows loaded so far are
+        committed, and any that were not are found again by the next scan."""
+        with self._tx():
+            if self._db.execute("SELECT 1 FROM recordings LIMIT 1").fetchone() is not None:
+                return False
+            for name in SECONDARY_INDEXES:
+                self._db.execute(f"DROP INDEX IF EXISTS {name}")
+        return True
+
+    def end_bulk(self) -> None:
+        """Build the secondary indexes ``begin_bulk`` dropped (one transaction)."""
+        self.build_indexes()
+
+    def build_indexes(self) -> list[str]:
+        """Create the recordings' secondary indexes that are missing; returns their names."""
+        query = "SELECT name FROM sqlite_master WHERE type = 'index'"
+        have = {r[0] for r in self._db.execute(query)}
+        missing = [name for name in SECONDARY_INDEXES if name not in have]
+        if missing:
+            with self._tx():  # IF NOT EXISTS: another writer may have built some meanwhile
+                for name in missing:
+                    self._db.execute(SECONDARY_INDEXES[name])
+        return missing
 
     def in_dir(self, source: str, directory: str) -> dict[str, Known]:
         """Every recording catalogued in one directory of ``source`` ('' is the root)."""

@@ -98,9 +98,12 @@ def path_value(value: str | bytes) -> str:
     return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def to_us(when: datetime) -> int:
     """Exact integer microseconds since the epoch (no float rounding)."""
-    delta = when - datetime(1970, 1, 1, tzinfo=UTC)
+    delta = when - _EPOCH
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
@@ -108,17 +111,41 @@ def from_us(value: int) -> datetime:
     return datetime.fromtimestamp(value // 1_000_000, UTC).replace(microsecond=value % 1_000_000)
 
 
+#: ``json.dumps(..., separators=(",", ":"))`` without building an encoder per row.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":")).encode
+#: What that encoder writes for a string (ASCII, escaped).
+_JSON_STR = json.encoder.encode_basestring_ascii
+#: A provenance as JSON, per distinct provenance (a source's rows share a handful).
+_PROVENANCE_JSON: dict[tuple[tuple[str, Provenance], ...], str] = {}
+
+
 def fields_json(c: Classification) -> str:
-    data = {
-        "call_id": c.call_id,
-        "extension": c.extension,
-        "caller": c.caller,
-        "callee": c.callee,
-        "duration": c.duration,
-        "format": c.format,
-        "provenance": {k: str(v) for k, v in c.provenance.items()},
-    }
-    return json.dumps({k: v for k, v in data.items() if v is not None}, separators=(",", ":"))
+    """The classified fields beside licence and start time, as compact JSON: ``call_id``,
+    ``extension``, ``caller``, ``callee``, ``duration``, ``format`` (those not None) and
+    ``provenance``, in that order; exactly what ``json.dumps`` of them gives (a test checks),
+    in a third of its time: this runs once per file indexed."""
+    parts = [
+        f'"{name}":{_JSON_STR(value)}'
+        for name, value in (
+            ("call_id", c.call_id),
+            ("extension", c.extension),
+            ("caller", c.caller),
+            ("callee", c.callee),
+        )
+        if value is not None
+    ]
+    if c.duration is not None:
+        parts.append(f'"duration":{_COMPACT_JSON(c.duration)}')
+    if c.format is not None:
+        parts.append(f'"format":{_JSON_STR(c.format)}')
+    key = tuple(c.provenance.items())
+    provenance = _PROVENANCE_JSON.get(key)
+    if provenance is None:
+        provenance = _COMPACT_JSON({k: str(v) for k, v in key})
+        if len(_PROVENANCE_JSON) < 1024:
+            _PROVENANCE_JSON[key] = provenance
+    parts.append(f'"provenance":{provenance}')
+    return "{" + ",".join(parts) + "}"
 
 
 @decodes("recordings")

@@ -3,8 +3,10 @@
 Times are stored as integer microseconds since the Unix epoch (UTC); a NULL deadline means the
 recording has none (retention ``never``, or unclassified and kept). Invariants: a migration is
 never edited once released (a catalogue at version n has run exactly migrations 1..n), and
-``SCHEMA_VERSION`` is the highest key of ``MIGRATIONS``. The row codecs are ``rows`` and the
-scope, hold and request queries ``queries``.
+``SCHEMA_VERSION`` is the highest key of ``MIGRATIONS``; ``SECONDARY_INDEXES`` are the
+recordings' indexes as the latest migration leaves them (a migration that changes one updates
+it, and drops with ``IF EXISTS``: a first index drops them while it loads). The row codecs
+are ``rows`` and the scope, hold and request queries ``queries``.
 """
 
 from __future__ import annotations
@@ -207,4 +209,20 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (source, dir)
     ) WITHOUT ROWID;
     """,
+}
+
+
+#: The recordings' secondary indexes at ``SCHEMA_VERSION`` (tests check them against the
+#: migrations). A first index into an empty catalogue drops them and builds them once at the
+#: end (``Indexing.begin_bulk``); opening a catalogue creates any that are missing, so a recd
+#: killed mid-load leaves a catalogue the next start repairs. ``id``'s UNIQUE index stays.
+SECONDARY_INDEXES: dict[str, str] = {
+    "recordings_due": "CREATE INDEX IF NOT EXISTS recordings_due ON recordings (deadline, id) "
+    "WHERE state = 'present' AND held = 0",
+    "recordings_licence": "CREATE INDEX IF NOT EXISTS recordings_licence "
+    "ON recordings (licence, state)",
+    "recordings_dir": "CREATE INDEX IF NOT EXISTS recordings_dir "
+    "ON recordings (source, dir, location)",
+    "recordings_held": "CREATE INDEX IF NOT EXISTS recordings_held ON recordings (source) "
+    "WHERE held = 1 AND state = 'present'",
 }
