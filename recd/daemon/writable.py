@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from recd.adapters.local.probes import READ_ONLY
 from recd.daemon.dropin import fix_for
 
 if TYPE_CHECKING:
@@ -20,17 +21,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: ``Eraser.blocked`` of a read-only mount starts so (``probes.READ_ONLY``).
-READ_ONLY = "it is mounted read-only"
-
 
 def unwritable_roots(runtime: Runtime) -> dict[str, str]:
     """Source name -> why recd cannot write its root, for the sources the runtime erases."""
-    out = {}
-    for name, eraser in runtime.erasers.items():
-        if eraser.blocked is not None:
-            out[name] = eraser.blocked
-    return out
+    return {n: e.blocked for n, e in runtime.erasers.items() if e.blocked is not None}
 
 
 def report_unwritable(runtime: Runtime, said: dict[str, str]) -> dict[str, str]:
@@ -49,7 +43,7 @@ def report_unwritable(runtime: Runtime, said: dict[str, str]) -> dict[str, str]:
             continue
         if said.get(name) == why:
             continue
-        if why.startswith(READ_ONLY):
+        if why == READ_ONLY:
             fix = (
                 "the unit may write only what ReadWritePaths= lists: systemctl edit recd, add "
                 f"{fix_for(root)}, then systemctl restart recd (recd check-config prints it)"

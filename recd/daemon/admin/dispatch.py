@@ -164,6 +164,7 @@ def metrics_snapshot(
     overdue = reader.overdue(now - OVERDUE_GRACE)
     next_deadline = reader.next_deadline(now)
     tripped = {b.licence for b in reader.breakers().values() if b.released_at is None}
+    intervals = _scan_intervals(config)
     return Snapshot(
         licences=[
             LicenceTotals(t.licence, t.recordings, t.bytes, t.licence in tripped) for t in totals
@@ -180,7 +181,7 @@ def metrics_snapshot(
                 s.watch == "periodic",
                 s.objects,
                 s.unwritable is not None,
-                _scan_interval(config, s.name),
+                intervals.get(s.name),  # None: a source left from before a reload
             )
             for s in state.sources
         ],
@@ -193,10 +194,9 @@ def metrics_snapshot(
     )
 
 
-def _scan_interval(config: Config, name: str) -> float | None:
-    """Seconds between full scans of the source: daemon.rescan, or an S3 source's poll."""
-    for source in config.sources:
-        if source.name == name:
-            every = config.daemon.rescan if source.type == "directory" else source.poll
-            return every.total_seconds()
-    return None  # left from before a reload
+def _scan_intervals(config: Config) -> dict[str, float]:
+    """Source name -> seconds between its full scans: daemon.rescan, or an S3 source's poll."""
+    return {
+        s.name: (config.daemon.rescan if s.type == "directory" else s.poll).total_seconds()
+        for s in config.sources
+    }
