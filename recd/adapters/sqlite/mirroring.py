@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from recd.adapters.sqlite.corrupt import guarded
+from recd.adapters.sqlite.queries import hinted
 from recd.adapters.sqlite.rows import COLUMNS, row_to_mirrored, row_to_recording
 from recd.adapters.sqlite.store import Store
 from recd.core.model import Recording
@@ -21,12 +22,14 @@ class Mirroring(Store):
 
     def mirror_work(self, source: str, limit: int) -> tuple[list[Recording], list[Mirrored]]:
         cols = ", ".join(f"r.{c.strip()}" for c in COLUMNS.split(","))
-        hold = self._db.execute(
-            f"SELECT {cols} FROM recordings r INDEXED BY recordings_held "  # noqa: S608
+        hold = hinted(
+            self._db,
+            f"SELECT {cols} FROM recordings r {{hint}} "  # noqa: S608
             "LEFT JOIN s3_legal_holds m ON m.recording_id = r.id "
             "WHERE r.source = ? AND r.held = 1 AND r.state = 'present' "
             "AND (m.recording_id IS NULL OR m.ino != r.ino) ORDER BY r.location LIMIT ?",
             (source, limit),
+            "recordings_held",
         ).fetchall()
         free = self._db.execute(
             "SELECT m.recording_id, r.location, m.ino, m.versions FROM s3_legal_holds m "

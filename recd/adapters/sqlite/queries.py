@@ -31,6 +31,19 @@ def register_functions(db: sqlite3.Connection) -> None:
     )
 
 
+def hinted(db: sqlite3.Connection, sql: str, params: tuple[Any, ...], index: str) -> sqlite3.Cursor:
+    """Run ``sql`` with its ``{hint}`` as ``INDEXED BY index`` (the planner left alone picks
+    a worse index); while a first index's bulk load has dropped ``index``
+    (``Indexing.begin_bulk``), without it: a table scan, slower but the same rows, where
+    ``INDEXED BY`` would fail the query ("no such index")."""
+    try:
+        return db.execute(sql.format(hint=f"INDEXED BY {index}"), params)
+    except sqlite3.OperationalError as exc:
+        if str(exc) != f"no such index: {index}":
+            raise
+        return db.execute(sql.format(hint=""), params)
+
+
 def scope_where(scope: Scope, prefix: str = "") -> tuple[str, dict[str, Any]]:
     """A WHERE clause (and its named parameters) true exactly where ``scope.matches`` is.
 

@@ -19,6 +19,7 @@ from recd.adapters._closing import Closing
 from recd.adapters.sqlite.corrupt import FAILURES, corruption, guarded
 from recd.adapters.sqlite.queries import (
     count_matching,
+    hinted,
     register_functions,
     select_hold,
     select_holds,
@@ -96,11 +97,13 @@ class SqliteReader(Closing):
         return [Totals(r[0] or None, r[1], r[2]) for r in cursor]
 
     def due_counts(self, now: datetime) -> dict[str | None, int]:
-        cursor = self._db.execute(
+        cursor = hinted(
+            self._db,
             # INDEXED BY: left alone, SQLite scans recordings_licence for the GROUP BY.
-            "SELECT licence, COUNT(*) FROM recordings INDEXED BY recordings_due "
+            "SELECT licence, COUNT(*) FROM recordings {hint} "
             "WHERE state = 'present' AND held = 0 AND deadline <= ? GROUP BY licence",
             (to_us(now),),
+            "recordings_due",
         )
         return {r[0]: r[1] for r in cursor}
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
 from recd.adapters.sqlite.corrupt import guarded
+from recd.adapters.sqlite.queries import hinted
 from recd.adapters.sqlite.rows import (
     BREAKER_COLUMNS,
     COLUMNS,
@@ -34,12 +35,14 @@ class Sweeping(Store):
 
     def due_dirs(self, now: datetime) -> list[tuple[str, str]]:
         """``(source, directory)`` of every directory holding a recording due at ``now``."""
-        cursor = self._db.execute(
+        cursor = hinted(
+            self._db,
             # INDEXED BY: left alone, SQLite reads all of recordings_dir for the ORDER BY
             # rather than the few due rows of the partial deadline index (O(catalogue)).
-            "SELECT DISTINCT source, dir FROM recordings INDEXED BY recordings_due "
+            "SELECT DISTINCT source, dir FROM recordings {hint} "
             "WHERE state = 'present' AND held = 0 AND deadline <= ? ORDER BY source, dir",
             (to_us(now),),
+            "recordings_due",
         )
         return [(r[0], path_value(r[1])) for r in cursor]
 
@@ -61,11 +64,13 @@ class Sweeping(Store):
         # neither reads the whole catalogue, so a sweep per deadline stays cheap.
         totals = self._db.execute("SELECT licence, recordings FROM totals WHERE recordings > 0")
         counts = {(r[0] or None): (r[1], 0) for r in totals}
-        due = self._db.execute(
+        due = hinted(
+            self._db,
             # INDEXED BY: left alone, SQLite scans recordings_licence for the GROUP BY.
-            "SELECT licence, COUNT(*) FROM recordings INDEXED BY recordings_due "
+            "SELECT licence, COUNT(*) FROM recordings {hint} "
             "WHERE state = 'present' AND held = 0 AND deadline <= ? GROUP BY licence",
             (to_us(now),),
+            "recordings_due",
         )
         for licence, n in due:
             counts[licence] = (counts.get(licence, (0, 0))[0], n)

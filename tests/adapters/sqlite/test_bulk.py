@@ -5,11 +5,20 @@ left without them (recd killed mid-load) gets them back when it is next opened."
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from recd.adapters.sqlite.catalogue import SqliteCatalogue
+from recd.adapters.sqlite.queries import hinted
+from recd.adapters.sqlite.reader import SqliteReader
 from recd.adapters.sqlite.schema import MIGRATIONS, SECONDARY_INDEXES
+from recd.core.holds import Hold
+from recd.core.scope import Scope
 from tests.contracts.rows import T0, rec
+
+DAY = timedelta(days=1)
 
 
 def indexes(path: Path) -> dict[str, str]:
@@ -67,3 +76,54 @@ def test_a_catalogue_left_mid_load_gets_its_indexes_back_at_open(tmp_path: Path)
     ).fetchall()
     assert "recordings_dir" in str(plan)
     again.close()
+
+
+def test_every_query_answers_the_same_during_a_bulk_load(tmp_path: Path) -> None:
+    """recctl status, a scrape, the sweep and the S3 hold mirror ask the catalogue while a
+    first index loads it: without the indexes their INDEXED BY falls back to a table scan
+    with the same rows, never "no such index" (which failed recctl status mid-load)."""
+    path = tmp_path / "c.db"
+    cat = SqliteCatalogue(path)
+    reader = SqliteReader(path)
+    assert cat.begin_bulk()
+    now = T0 + timedelta(days=31)
+    cat.upsert([rec("d/old.wav"), rec("e/new.wav", started=now, deadline=now + DAY)], T0)
+    cat.place_hold(
+        Hold(
+            "",
+            Scope("L1", recordings=frozenset({rec("e/new.wav").id})),
+            "C-1",
+            "litigation",
+            T0,
+            "alice",
+        )
+    )
+
+    def answers() -> tuple[object, ...]:
+        work, _ = cat.mirror_work("pbx", 10)
+        return (
+            reader.due_counts(now),
+            cat.due_dirs(now),
+            cat.counts(now),
+            [r.relpath for r in work],
+        )
+
+    during = answers()
+    assert not set(SECONDARY_INDEXES) & set(indexes(path))
+    cat.end_bulk()
+    assert answers() == during == ({"L1": 1}, [("pbx", "d")], {"L1": (2, 1)}, ["e/new.wav"])
+    reader.close()
+    cat.close()
+
+
+def test_a_real_query_error_is_not_taken_for_a_missing_index(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "x.db")
+    db.execute("CREATE TABLE t (a)")
+    with pytest.raises(sqlite3.OperationalError, match="no such index: other"):
+        hinted(
+            db, "SELECT a FROM t {hint} WHERE a IN (SELECT a FROM t INDEXED BY other)", (), "mine"
+        )
+    with pytest.raises(sqlite3.OperationalError, match="no such column"):
+        hinted(db, "SELECT b FROM t {hint}", (), "mine")
+    assert hinted(db, "SELECT a FROM t {hint}", (), "mine").fetchall() == []
+    db.close()
