@@ -83,11 +83,12 @@ def directory_source(name: str, root: Path, *, exclude: tuple[Path, ...], pins: 
     return DirectorySource(name, root, exclude=exclude, pins=pins)
 
 
-def local_eraser(root: Path, *, pins: RootPins) -> Eraser:
-    """The eraser of a directory source's ``root``."""
+def local_eraser(root: Path, *, pins: RootPins, effectiveness: bool = True) -> Eraser:
+    """The eraser of a directory source's ``root``; ``effectiveness`` False (the method is
+    unlink) skips the probes that only matter to an overwrite."""
     from recd.adapters.local.erase import LocalEraser
 
-    return LocalEraser(root, pins=pins)
+    return LocalEraser(root, pins=pins, effectiveness=effectiveness)
 
 
 def s3_adapters(name: str, config: SourceConfig) -> tuple[Source, S3Eraser]:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, TextIO
 from recd import __version__
 from recd.config.load import Config
 from recd.core.audit import AuditDraft
+from recd.core.model import EraseMethod
 from recd.core.objects import bucket_report
 from recd.core.safety import start_gap_problem
 from recd.core.text import plural
@@ -265,7 +266,9 @@ def open_runtime(
         runtime.sources[source.name] = build.directory_source(
             source.name, source.path, exclude=(state,), pins=pins
         )
-        runtime.erasers[source.name] = build.local_eraser(source.path, pins=pins)
+        runtime.erasers[source.name] = build.local_eraser(
+            source.path, pins=pins, effectiveness=config.erase.method is EraseMethod.OVERWRITE
+        )
     if any(s.rule.tags for s in config.sources):
         runtime.tag_reader = build.tag_reader()
     return runtime

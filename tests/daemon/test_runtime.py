@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from recd.adapters.local.erase import NOT_PROBED, LocalEraser
 from recd.config.load import SourceConfig
-from recd.daemon.runtime import ClockConfirmation, run_once
+from recd.core.erasure import EraseSettings
+from recd.core.model import EraseMethod
+from recd.daemon.runtime import ClockConfirmation, open_runtime, run_once
 from recd.errors import ExitCode, NotAllowedInState, StateError
 from tests.daemon.helpers import make
 from tests.estate import Estate
@@ -81,3 +84,20 @@ def test_once_compares_the_clock_with_the_newest_object_of_an_s3_source_too(
         "erasing nothing: wall clock is 10d ahead of the last audit entry and the newest "
         "recording (more than safety.max_clock_gap 3d)"
     )
+
+
+@pytest.mark.parametrize("method", [EraseMethod.OVERWRITE, EraseMethod.UNLINK])
+def test_the_effectiveness_probes_run_only_where_an_overwrite_is_configured(
+    tmp_path: Path, method: EraseMethod
+) -> None:
+    estate = Estate(tmp_path, FakeClock(datetime.now(UTC)), erase=EraseSettings(method=method))
+    runtime = open_runtime(estate.config, estate.clock)
+    try:
+        eraser = runtime.erasers["pbx"]
+        assert isinstance(eraser, LocalEraser)
+        st = (estate.write("L1/a.wav", age_days=31)).stat()
+        with eraser.prepare("L1/a.wav", st.st_dev, st.st_ino, st.st_size) as p:
+            probed = p.facts.fs_type != NOT_PROBED
+    finally:
+        runtime.close()
+    assert probed is (method is EraseMethod.OVERWRITE)

@@ -78,7 +78,12 @@ from recd.ports.eraser import (
     Whereabouts,
 )
 
-__all__ = ["EraseResult", "LocalEraser", "Prepared"]
+__all__ = ["NOT_PROBED", "EraseResult", "LocalEraser", "Prepared"]
+
+#: ``TargetFacts.fs_type`` when the effectiveness probes are off (``erase.method = "unlink"``):
+#: not a filesystem ``decide`` knows, so an overwrite decided on such facts is never claimed
+#: effective.
+NOT_PROBED = "not probed"
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +144,10 @@ class LocalEraser(SingleErase[EraseResult], Closing):
     unless recd's own user owns the root (its recorder then writes as recd, and a lease on
     one's own file needs no capability). ``blocked``: why nothing can be erased below the root
     (a read-only mount, no write permission: ``statvfs`` and ``faccessat``), found when the
-    eraser is made; the sweep then leaves the root's recordings alone.
+    eraser is made; the sweep then leaves the root's recordings alone. ``effectiveness``
+    False (``erase.method = "unlink"``) skips the probes that only tell whether an overwrite
+    would reach the stored blocks (statfs, the ext options, the inode's flags, FIEMAP): they
+    cannot change an unlink. The writer check (leases) stays.
     """
 
     #: Files per audited sweep batch: each prepared file holds two descriptors until erased.
@@ -154,6 +162,7 @@ class LocalEraser(SingleErase[EraseResult], Closing):
         pins: safefs.RootPins | None = None,
         sysfs: Path = Path("/sys"),
         statvfs: Callable[[int], os.statvfs_result] = os.fstatvfs,
+        effectiveness: bool = True,
     ) -> None:
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
@@ -179,6 +188,7 @@ class LocalEraser(SingleErase[EraseResult], Closing):
         fd_dir = proc / "self" / "fd"
         self._fd_dir = fd_dir if fd_dir.is_dir() else None  # None: reopen by name
         self._ext = ExtFilesystems(proc, sysfs)
+        self._effectiveness = effectiveness
         self._lease_warned: set[str] = set()  # why no write lease could be had, said once
         self._dirty: dict[tuple[int, int], int] = {}  # directory (dev, ino) -> fd to fsync
 
@@ -249,8 +259,10 @@ class LocalEraser(SingleErase[EraseResult], Closing):
         return out
 
     def _facts(self, p: checks.Handle) -> TargetFacts:
-        fs_type = filesystem_name(fstatfs_magic(p.path_fd))
-        data_journal: bool | None = False
+        fs_type: str = NOT_PROBED
+        data_journal: bool | None = None
+        if self._effectiveness:
+            fs_type, data_journal = filesystem_name(fstatfs_magic(p.path_fd)), False
         if fs_type in EXT_NAMES:
             fs_type, data_journal = self._ext.facts(p.st.st_dev)
         try:
@@ -264,7 +276,7 @@ class LocalEraser(SingleErase[EraseResult], Closing):
             return TargetFacts(
                 fs_type=fs_type,
                 data_journal=data_journal,
-                shared_extents=shared_extents(fd),
+                shared_extents=shared_extents(fd) if self._effectiveness else None,
                 nlink=p.st.st_nlink,
                 mtime_ns=p.st.st_mtime_ns,
                 open_for_write=writer,

@@ -25,7 +25,7 @@ import pytest
 from recd.adapters.local import checks, erase, probes, safefs
 from recd.adapters.local.erase import EraseResult, LocalEraser
 from recd.adapters.local.probes import filesystem_name
-from recd.core.erasure import Action, Decision
+from recd.core.erasure import Action, Decision, ineffective_reason
 from recd.core.model import EraseMethod, ErasePattern
 from recd.ports.eraser import (
     EraseError,
@@ -110,6 +110,36 @@ def test_facts_describe_the_file(root: Path, eraser: LocalEraser) -> None:
         assert p.relpath == "a.wav"
     assert p.closed
     p.close()  # idempotent
+
+
+def test_without_effectiveness_probes_only_the_writer_check_runs(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``erase.method = "unlink"``: statfs, the ext options, the inode flags and FIEMAP cannot
+    change the outcome and are not asked; the writer check still is, and the facts claim
+    nothing an overwrite could rely on."""
+
+    def never(*_: object) -> None:
+        raise AssertionError("effectiveness probe called")
+
+    for name in ("fstatfs_magic", "shared_extents", "inode_journals_data"):
+        monkeypatch.setattr(erase, name, never)
+    monkeypatch.setattr(probes.ExtFilesystems, "facts", never)
+    asked: list[int] = []
+
+    def openers(fd: int) -> tuple[bool, bool]:
+        asked.append(fd)
+        return True, True
+
+    monkeypatch.setattr(erase, "openers", openers)
+    st = touch(root / "a.wav", b"x" * 5000)
+    with LocalEraser(root, effectiveness=False) as e, e.prepare("a.wav", *ident(st)) as p:
+        f = p.facts
+        assert (f.fs_type, f.data_journal, f.shared_extents) == (erase.NOT_PROBED, None, None)
+        assert (f.open_for_write, f.open_by_other, f.nlink, f.size) == (True, True, 1, 5000)
+    assert len(asked) == 1
+    # Should an overwrite ever be decided on such facts, it is not claimed effective.
+    assert ineffective_reason(f.fs_type, f.data_journal, f.shared_extents) is not None
 
 
 def test_local_eraser_is_an_eraser(root: Path) -> None:
