@@ -16,7 +16,7 @@ from recd.core.model import recording_id
 from recd.core.scope import Scope
 from recd.daemon.runtime import Runtime, scan_all
 from recd.errors import NotAllowedInState, NotFound, UsageError
-from recd.ports.eraser import PreparedErase
+from recd.ports.eraser import EraseError, PreparedErase
 from recd.ports.records import Actor
 from recd.service.holds import Holds
 from recd.service.sweep import Sweeper
@@ -152,15 +152,15 @@ def test_a_hold_placed_after_the_plan_wins_at_the_last_check(
     path = estate.write("L1/a.wav", age_days=40)
     scan_all(rt)
     eraser = rt.erasers["pbx"]
-    real_prepare = eraser.prepare
+    real_prepare = eraser.prepare_many
     desk = holds(estate, rt)
 
-    def prepare_then_hold(*args: Any, **kwargs: Any) -> PreparedErase:
+    def prepare_then_hold(*args: Any, **kwargs: Any) -> list[PreparedErase | EraseError | OSError]:
         prepared = real_prepare(*args, **kwargs)
         desk.place(Scope("L1"), case="RACE", reason="r", until=None, actor=ALICE)
         return prepared
 
-    monkeypatch.setattr(eraser, "prepare", prepare_then_hold)
+    monkeypatch.setattr(eraser, "prepare_many", prepare_then_hold)
     report = Sweeper(estate.config, rt.catalogue, rt.audit, estate.clock, rt.erasers).run()
     assert path.exists()
     assert report.erased == 0 and report.licences["L1"].kept["held"] == 1

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from recd.adapters._closing import Closing
 from recd.adapters.local import safefs
 from recd.core.model import Stamps
 from recd.ports.eraser import Changed, Gone, Refused
@@ -162,6 +163,41 @@ def open_dir(root_dir: safefs.Root, relpath: str) -> tuple[int, str, safefs.DirI
         os.close(fd)
         raise
     return fd, parts[-1], root
+
+
+class SharedDir(Closing):
+    """``open_dir`` for the files of one batch: the directory opened for a ``relpath`` is
+    kept for the next in the same directory (a sweep batch is one directory), and each call
+    gets its own ``dup`` of it. That spares re-walking the root's path and the components,
+    each checked, for every file (a tenth of an unlink sweep's time); what is opened is the
+    same checked directory, held for the few milliseconds of the batch's checks, no longer
+    than each file's own descriptors are held until its erase. Every per-file check (name,
+    type, mount, identity) still runs on every file."""
+
+    def __init__(self, root_dir: safefs.Root) -> None:
+        self._root_dir = root_dir
+        self._held: tuple[str, int, safefs.DirId] | None = None
+
+    def open(self, relpath: str) -> tuple[int, str, safefs.DirId]:
+        """As ``open_dir``; the caller closes the descriptor returned."""
+        head, _, name = relpath.rpartition("/")
+        if self._held is not None and self._held[0] == head:
+            if name in ("", ".", ".."):
+                raise Refused(f"unsafe relative path {relpath!r}")
+            return os.dup(self._held[1]), name, self._held[2]
+        self.close()
+        fd, name, root = open_dir(self._root_dir, relpath)
+        try:
+            self._held = (head, os.dup(fd), root)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, name, root
+
+    def close(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            os.close(held[1])
 
 
 def _open_subdir(fd: int, part: str, root: safefs.DirId, where: str) -> int:

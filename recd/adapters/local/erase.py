@@ -226,7 +226,21 @@ class LocalEraser(SingleErase[EraseResult], Closing):
         skips the size check (recovery of an erase that had already truncated the file).
         Changes nothing.
         """
-        dir_fd, name, root = checks.open_dir(self._root, relpath)
+        return self._prepare(relpath, dev, ino, size, stamps, None)
+
+    def _prepare(
+        self,
+        relpath: str,
+        dev: int,
+        ino: int,
+        size: int | None,
+        stamps: Stamps | None,
+        shared: checks.SharedDir | None,
+    ) -> Prepared:
+        if shared is None:
+            dir_fd, name, root = checks.open_dir(self._root, relpath)
+        else:
+            dir_fd, name, root = shared.open(relpath)
         try:
             path_fd = checks.open_path(dir_fd, name)
         except BaseException:
@@ -247,15 +261,17 @@ class LocalEraser(SingleErase[EraseResult], Closing):
     def prepare_many(
         self, targets: Sequence[EraseTarget]
     ) -> list[PreparedErase | EraseError | OSError]:
-        """``prepare`` each target in turn; a failure takes the target's place in the list."""
+        """``prepare`` each target in turn (a directory opened once for the files in it:
+        ``checks.SharedDir``); a failure takes the target's place in the list."""
         out: list[PreparedErase | EraseError | OSError] = []
-        for t in targets:
-            try:
-                out.append(self.prepare(t.relpath, t.dev, t.ino, t.size, t.stamps))
-            except (EraseError, OSError) as exc:
-                out.append(exc)
-            except Exception as exc:  # one file must never stop the batch
-                out.append(_unexpected("prepare", t.relpath, exc))
+        with checks.SharedDir(self._root) as shared:
+            for t in targets:
+                try:
+                    out.append(self._prepare(t.relpath, t.dev, t.ino, t.size, t.stamps, shared))
+                except (EraseError, OSError) as exc:
+                    out.append(exc)
+                except Exception as exc:  # one file must never stop the batch
+                    out.append(_unexpected("prepare", t.relpath, exc))
         return out
 
     def _facts(self, p: checks.Handle) -> TargetFacts:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from recd.adapters.local import checks
+from recd.adapters.local import checks, safefs
 from recd.adapters.local.erase import LocalEraser
 from recd.core.erasure import Action, Decision, EraseSettings, decide
 from recd.core.model import EraseMethod, ErasePattern
@@ -200,3 +200,73 @@ def test_without_proc_files_are_reopened_by_name_and_checked(tmp_path: Path, roo
             touch(root / "b.wav", b"new")
             with pytest.raises(Refused, match=r"^replaced since it was checked$"):
                 checks.reopen(p, os.O_RDONLY, e._fd_dir)
+
+
+def test_a_shared_directory_is_walked_once_per_directory(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's files in one directory share one checked walk of the path; each gets its
+    own descriptor of that same directory; a new directory is walked afresh."""
+    for relpath in ("a/1.wav", "a/2.wav", "b/1.wav", "a/3.wav"):
+        touch(root / relpath)
+    walked: list[str] = []
+    real = checks.open_dir
+
+    def spy(root_dir: safefs.Root, relpath: str) -> tuple[int, str, safefs.DirId]:
+        walked.append(relpath)
+        return real(root_dir, relpath)
+
+    monkeypatch.setattr(checks, "open_dir", spy)
+    got = []
+    with checks.SharedDir(safefs.Root(root)) as shared:
+        for relpath in ("a/1.wav", "a/2.wav", "b/1.wav", "a/3.wav"):
+            fd, name, ident_ = shared.open(relpath)
+            try:
+                st = os.fstat(fd)
+                got.append((name, (st.st_dev, st.st_ino), ident_.dev))
+                assert os.path.exists(f"/proc/self/fd/{fd}")
+            finally:
+                os.close(fd)
+    assert walked == ["a/1.wav", "b/1.wav", "a/3.wav"]
+    a, b = (root / "a").stat(), (root / "b").stat()
+    assert [(n, i) for n, i, _ in got] == [
+        ("1.wav", (a.st_dev, a.st_ino)),
+        ("2.wav", (a.st_dev, a.st_ino)),
+        ("1.wav", (b.st_dev, b.st_ino)),
+        ("3.wav", (a.st_dev, a.st_ino)),
+    ]
+
+
+@pytest.mark.parametrize("name", ["", ".", ".."])
+def test_a_shared_directory_refuses_an_unsafe_name_in_it(root: Path, name: str) -> None:
+    touch(root / "a" / "1.wav")
+    with checks.SharedDir(safefs.Root(root)) as shared:
+        fd, _, _ = shared.open("a/1.wav")
+        os.close(fd)
+        with pytest.raises(Refused, match="unsafe relative path"):
+            shared.open(f"a/{name}")
+
+
+def test_a_directory_swapped_for_a_symlink_within_a_batch_is_never_followed(
+    root: Path, tmp_path: Path
+) -> None:
+    """The batch's shared directory is the real one it checked; a directory replaced by a
+    symlink before the batch reaches it is refused, as a walk per file refused it."""
+    touch(root / "a" / "1.wav")
+    touch(root / "b" / "1.wav")
+    outside = tmp_path / "outside"
+    touch(outside / "1.wav")
+    with checks.SharedDir(safefs.Root(root)) as shared:
+        fd, _, _ = shared.open("a/1.wav")
+        os.close(fd)
+        (root / "a").rename(tmp_path / "a-moved")
+        (root / "a").symlink_to(tmp_path / "a-moved")
+        fd, _, _ = shared.open("a/1.wav")  # the directory it checked, where it now is
+        try:
+            assert os.stat(fd).st_ino == (tmp_path / "a-moved").stat().st_ino
+        finally:
+            os.close(fd)
+        shutil.rmtree(root / "b")
+        (root / "b").symlink_to(outside)
+        with pytest.raises(Refused, match="b is a symbolic link"):
+            shared.open("b/1.wav")
