@@ -8,6 +8,7 @@ import os
 import re
 import sqlite3
 import struct
+import subprocess
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,16 @@ from typing import Any
 import pytest
 
 from bench import daemon_rss, run_all, scan, trees
-from bench.common import LICENCE, PATTERN, make_tree, started_of, write_config
+from bench.common import (
+    BIN,
+    LICENCE,
+    PATTERN,
+    REPO,
+    child_env,
+    make_tree,
+    started_of,
+    write_config,
+)
 from bench.trees import make_empty_tree
 from recd.adapters.clock import SystemClock
 from recd.config.load import load
@@ -144,3 +154,15 @@ def test_issue_17s_goals_and_the_10m_ceiling_are_reported(
     assert ["rescan_1m.ratio", "0.900", "1.000", "no"] in lines
     assert ["unlink_200k.ratio_sweep", "0.700", "0.800", "no"] in lines
     assert ["daemon_rss_10m.peak_mib", "200.000", "143.051", "no"] in lines
+
+
+def test_a_benchmarks_child_runs_this_checkouts_recd(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without PYTHONPATH the venv's scripts would import the tree the venv was installed from
+    (a worktree's benchmark would time another tree's code)."""
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    monkeypatch.setenv("NOTIFY_SOCKET", "/nonexistent")
+    code = "import os, recd; print(recd.__file__, os.environ.get('NOTIFY_SOCKET'))"
+    argv = [str(BIN / "python"), "-c", code]
+    done = subprocess.run(argv, env=child_env(), capture_output=True, text=True, check=True)
+    out = done.stdout.split()
+    assert out == [str(REPO / "recd" / "__init__.py"), "None"]
