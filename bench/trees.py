@@ -15,7 +15,12 @@ it passes in its group's bitmap for each new file; right after a large tree was 
 (``workdir`` removes every bench tree) a file could cost ~650 us of kernel time. The root is
 therefore marked as the top of a directory hierarchy (``chattr +T``, best effort: only ext2/3/4
 know it), so that ext4's Orlov allocator spreads the directories over block groups with more
-free inodes than average instead of putting them beside their parent.
+free inodes than average instead of putting them beside their parent, and each directory is
+made under a random name and then renamed (Orlov starts from a hash of the name: the fixed
+names ``1000``, ``1001``, ... would pick the groups the previous run's tree has just freed).
+Measured on this machine's ext4 (no journal, trees made and removed all day), 50k files, same
+run: ``make_tree`` ~1,200 files/s, this ~12,000-14,000 files/s; on tmpfs (no allocation cost)
+~100k vs ~210k files/s.
 """
 
 from __future__ import annotations
@@ -45,7 +50,10 @@ def make_empty_tree(root: Path, count: int, *, per_dir: int = 1000, age_days: fl
         mark_topdir(rootfd)
         for d in range((count + per_dir - 1) // per_dir):
             extension = f"{1000 + d}"
-            os.mkdir(extension, dir_fd=rootfd)
+            # A random name, then the real one: see the module's docstring.
+            scratch = f".{extension}.{os.urandom(8).hex()}"
+            os.mkdir(scratch, dir_fd=rootfd)
+            os.rename(scratch, extension, src_dir_fd=rootfd, dst_dir_fd=rootfd)
             dfd = os.open(extension, os.O_RDONLY | os.O_DIRECTORY, dir_fd=rootfd)
             try:
                 first = d * per_dir
