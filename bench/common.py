@@ -108,8 +108,19 @@ def write_config(
     return config
 
 
+def child_env() -> dict[str, str]:
+    """The environment for a child process: this checkout's ``recd`` first on its path. The
+    scripts in ``BIN`` (the venv's ``recd``) otherwise import the checkout the venv was
+    installed from in editable mode, which for a worktree is another tree's code."""
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(REPO), env.get("PYTHONPATH"))))
+    return env
+
+
 def timed(argv: list[str], **kwargs: object) -> tuple[float, int]:
-    """Run a command; returns (wall seconds, peak RSS in KiB of that process)."""
+    """Run a command (in ``child_env()`` unless given ``env``); returns (wall seconds, peak RSS
+    in KiB of that process)."""
+    kwargs.setdefault("env", child_env())
     start = time.perf_counter()
     proc = subprocess.Popen(argv, **kwargs)  # type: ignore[call-overload]
     _, status, usage = os.wait4(proc.pid, 0)
@@ -330,7 +341,7 @@ class RecdDaemon:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
-                env={k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"},
+                env=child_env(),
             )
         while True:
             if self.proc.poll() is not None:

@@ -1,8 +1,9 @@
 """Memory of the running daemon holding N recordings: flat, whatever N (SPEC section 10).
 
-A tree of N empty 3CX-named files (1,000 a directory, started a day ago: a deadline in 29 days,
-nothing due) is made; ``recd --config`` runs as a child process over it. Resident memory is read
-from ``/proc/<pid>/status``: ``VmRSS`` once the admin socket answers; ``VmHWM`` (peak) and
+A tree of N empty 3CX-named files (1,000 a directory, started a day ago by name: a deadline in
+29 days, nothing due) is made with ``bench.trees.make_empty_tree`` (one ``mknod`` a file);
+``recd --config`` runs as a child process over it. Resident memory is read from
+``/proc/<pid>/status``: ``VmRSS`` once the admin socket answers; ``VmHWM`` (peak) and
 ``VmRSS`` once the first full scan has finished (``sources[].last_scan`` in ``status``); again
 after ``idle_s`` seconds of idling (with the daemon's own ``process_resident_memory_bytes``);
 and after a full rescan asked for over the admin socket (what ``recctl scan`` does). ``VmRSS``
@@ -18,13 +19,13 @@ from bench.common import (
     MemorySampler,
     RecdDaemon,
     cpu_seconds,
-    make_tree,
     parse_time,
     scrape_value,
     sync,
     workdir,
     write_config,
 )
+from bench.trees import make_empty_tree
 from recd.cli.client import call
 from recd.protocol import Request
 from tests.tools import free_port
@@ -37,7 +38,7 @@ def run(count: int, idle_s: float = 30.0) -> dict[str, float]:
     with workdir("daemon-rss") as base:
         root = base / "recordings"
         t0 = time.perf_counter()
-        make_tree(root, count, size=0, age_days=1)
+        make_empty_tree(root, count, age_days=1)
         sync()
         build_s = time.perf_counter() - t0
         port = free_port()
@@ -46,7 +47,8 @@ def run(count: int, idle_s: float = 30.0) -> dict[str, float]:
             at_ready = daemon.memory_kib()
             sampler = MemorySampler(daemon.pid)
             sampler.start()
-            status = daemon.wait_scanned(timeout=3600.0, poll=2.0)
+            # ~12k files/s today: 10M files take ~15 min; an hour at least, 1k files/s at worst.
+            status = daemon.wait_scanned(timeout=max(3600.0, count / 1000), poll=2.0)
             scanned = daemon.memory_kib()
             source = status["sources"][0]
             cpu_scan = cpu_seconds(daemon.pid)
@@ -64,6 +66,7 @@ def run(count: int, idle_s: float = 30.0) -> dict[str, float]:
         "files": count,
         "recordings": recordings,
         "tree_build_s": build_s,
+        "tree_files_per_s": count / build_s,
         "first_scan_s": source["scan_seconds"],
         "first_scan_files_per_s": count / source["scan_seconds"],
         "daemon_cpu_to_scanned_s": cpu_scan,

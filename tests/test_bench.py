@@ -1,0 +1,168 @@
+"""The benchmark harness's own pieces: the fast tree of empty recordings, and `make bench`'s rows
+and goals (the timings themselves belong to `make bench`, not to tests)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import sqlite3
+import struct
+import subprocess
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import daemon_rss, run_all, scan, trees
+from bench.common import (
+    BIN,
+    LICENCE,
+    PATTERN,
+    REPO,
+    child_env,
+    make_tree,
+    started_of,
+    write_config,
+)
+from bench.trees import make_empty_tree
+from recd.adapters.clock import SystemClock
+from recd.config.load import load
+from recd.daemon.runtime import open_runtime, scan_all
+
+STAMP = re.compile(r"_\d{14}\(")
+
+
+def files_of(root: Path) -> dict[str, os.stat_result]:
+    return {f"{d.name}/{f.name}": f.stat() for d in root.iterdir() for f in d.iterdir()}
+
+
+def test_the_empty_tree_has_make_trees_names_split_the_same_way(tmp_path: Path) -> None:
+    make_empty_tree(tmp_path / "fast", 250, per_dir=100, age_days=1)
+    make_tree(tmp_path / "slow", 250, per_dir=100, size=0, age_days=1)
+    fast, slow = files_of(tmp_path / "fast"), files_of(tmp_path / "slow")
+    assert Counter(p.split("/")[0] for p in fast) == {"1000": 100, "1001": 100, "1002": 50}
+    assert all(re.match(PATTERN, p) for p in fast)
+    assert all(s.st_size == 0 and os.path.isfile(tmp_path / "fast" / p) for p, s in fast.items())
+    assert sorted(int(p.rsplit("(")[1][:-5]) for p in fast) == list(range(250))
+    assert {STAMP.sub("_T(", p) for p in fast} == {STAMP.sub("_T(", p) for p in slow}
+    day_ago = datetime.now(UTC) - timedelta(days=1)
+    assert all(abs(started_of(p) - day_ago) < timedelta(minutes=1) for p in fast)
+
+
+def catalogued(base: Path, root: Path) -> list[tuple[Any, ...]]:
+    """What a full scan puts in the catalogue for ``root`` (retention 30 days)."""
+    runtime = open_runtime(load(write_config(base, root, retention="30d")), SystemClock())
+    try:
+        assert scan_all(runtime)
+    finally:
+        runtime.close()
+    with sqlite3.connect(base / "state" / "catalog.db") as db:
+        rows = db.execute(
+            "SELECT location, size, licence, started, deadline, fields, state, held"
+            " FROM recordings ORDER BY location"
+        ).fetchall()
+    db.close()
+    return rows
+
+
+def test_recd_catalogues_the_empty_tree_as_make_trees(tmp_path: Path) -> None:
+    """Only the mtimes differ (creation time instead of ``age_days`` ago): recd takes the start
+    time, and so the deadline, from the name, and indexes the same recordings."""
+    make_empty_tree(tmp_path / "fast", 150, per_dir=100, age_days=1)
+    make_tree(tmp_path / "slow", 150, per_dir=100, size=0, age_days=1)
+    fast = catalogued(tmp_path / "a", tmp_path / "fast")
+    slow = catalogued(tmp_path / "b", tmp_path / "slow")
+    assert len(fast) == 150
+    for location, size, licence, started, deadline, fields, state, held in fast:
+        assert (size, licence, state, held) == (0, LICENCE, "present", 0)
+        assert started == started_of(location).timestamp() * 1e6
+        assert deadline - started == timedelta(days=30) / timedelta(microseconds=1)
+        assert '"started":"pattern"' in fields
+    now_us = datetime.now(UTC).timestamp() * 1e6
+    assert all(row[4] > now_us for row in fast)  # nothing due
+
+    def normal(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        location, size, licence, started, deadline, fields, state, held = row
+        return STAMP.sub("_T(", location), size, licence, deadline - started, fields, state, held
+
+    assert [normal(r) for r in fast] == [normal(r) for r in slow]
+
+
+def test_the_empty_trees_root_is_marked_top_of_a_hierarchy_where_the_fs_knows_it(
+    tmp_path: Path,
+) -> None:
+    probe = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if not trees.mark_topdir(probe):
+            pytest.skip("this filesystem has no top-directory flag")
+    finally:
+        os.close(probe)
+    make_empty_tree(tmp_path / "tree", 1)
+    fd = os.open(tmp_path / "tree", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        (flags,) = struct.unpack("i", fcntl.ioctl(fd, trees.FS_IOC_GETFLAGS, b"\0" * 4))
+    finally:
+        os.close(fd)
+    assert flags & trees.FS_TOPDIR_FL
+
+
+def test_the_rescan_is_its_own_row_from_the_same_tree(monkeypatch: pytest.MonkeyPatch) -> None:
+    runs: list[int] = []
+
+    def fake_scan(count: int) -> tuple[dict[str, float], dict[str, float]]:
+        runs.append(count)
+        return {"files": count, "ratio_first": 0.1}, {"files": count, "ratio": 1.5}
+
+    monkeypatch.setattr(scan, "run", fake_scan)
+    results = run_all.measure("scan", 0.1)
+    assert runs == [100_000, 10_000]  # one tree each, not one per row
+    assert results["scan_1m"] == {"files": 100_000, "ratio_first": 0.1}
+    assert results["rescan_1m"] == {"files": 100_000, "ratio": 1.5}
+    assert results["rescan_100k"] == {"files": 10_000, "ratio": 1.5}
+
+
+def test_the_10m_rss_row_runs_alone_at_a_tenth_with_1m_recordings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runs: list[tuple[int, float]] = []
+
+    def fake_rss(count: int, idle_s: float = 30.0) -> dict[str, float]:
+        runs.append((count, idle_s))
+        return {"files": count, "peak_mib": 200.0}
+
+    monkeypatch.setattr(daemon_rss, "run", fake_rss)
+    assert list(run_all.measure("daemon-rss-10m", 0.1)) == ["daemon_rss_10m"]
+    assert runs == [(1_000_000, 3.0)]
+
+
+def test_issue_17s_goals_and_the_10m_ceiling_are_reported(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run_all.report(
+        {
+            "scan_1m": {"files": 1, "ratio_first": 0.6},
+            "rescan_1m": {"files": 1, "ratio": 0.9},
+            "unlink_200k": {"files": 1, "ratio_sweep": 0.7},
+            "daemon_rss_10m": {"files": 1, "peak_mib": 200.0},
+        }
+    )
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["scan_1m.ratio_first", "0.600", "0.500", "yes"] in lines
+    assert ["rescan_1m.ratio", "0.900", "1.000", "no"] in lines
+    assert ["unlink_200k.ratio_sweep", "0.700", "0.800", "no"] in lines
+    assert ["daemon_rss_10m.peak_mib", "200.000", "143.051", "no"] in lines
+
+
+def test_a_benchmarks_child_runs_this_checkouts_recd(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without PYTHONPATH the venv's scripts would import the tree the venv was installed from
+    (a worktree's benchmark would time another tree's code)."""
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    monkeypatch.setenv("NOTIFY_SOCKET", "/nonexistent")
+    code = "import os, recd; print(recd.__file__, os.environ.get('NOTIFY_SOCKET'))"
+    argv = [str(BIN / "python"), "-c", code]
+    done = subprocess.run(argv, env=child_env(), capture_output=True, text=True, check=True)
+    out = done.stdout.split()
+    assert out == [str(REPO / "recd" / "__init__.py"), "None"]
