@@ -35,13 +35,17 @@ class IndexingCatalogue(Protocol):
     def in_dir(self, source: str, directory: str) -> dict[str, Known]:
         """Every recording catalogued in one directory of ``source`` ('' is the root)."""
 
-    def dir_stamp(self, source: str, directory: str) -> DirStamp | None:
-        """The stamp the last full scan stored for one directory, if any (``DirWalk``)."""
+    def dir_stamp(
+        self, source: str, directory: str, since: datetime | None = None
+    ) -> DirStamp | None:
+        """The stamp a full scan stored for one directory (``DirWalk``), if any and, with
+        ``since``, only one stored at or after that time."""
 
     def replace_dir_stamps(
-        self, source: str, stamps: Mapping[str, DirStamp], kept: Collection[str]
+        self, source: str, stamps: Mapping[str, DirStamp], kept: Collection[str], now: datetime
     ) -> None:
-        """After a full scan: store ``stamps``, keep those of ``kept``, drop every other."""
+        """After a full scan: store ``stamps`` (as of ``now``), keep those of ``kept`` as
+        they were (their time too), drop every other."""
 
     def dirs(self, source: str, under: str = "") -> list[str]:
         """The directories of ``source`` that hold present recordings; with ``under``, at

@@ -31,6 +31,10 @@ from recd.service.policies import deadline, policy_key
 logger = logging.getLogger(__name__)
 
 BATCH = 5000  # rows per catalogue transaction (one fsync each)
+#: How long a directory's stamp is trusted after the full listing that made it. A file changed
+#: in place (``touch -d``, a restore over it) leaves its directory's mtime and ctime alone: a
+#: rescan sees it at the latest this long after, or the erase's own checks see it first.
+STAMP_TRUST = timedelta(hours=24)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -213,7 +217,7 @@ class Indexer:
         stats.missing += self.catalogue.mark_dirs_missing(name, gone)
         if walk is not None:  # after the rows and what went missing: a stamp vouches for them
             stamps = {d: st for d, st in self._stamps.items() if d not in self._failed_dirs}
-            self.catalogue.replace_dir_stamps(name, stamps, self._kept)
+            self.catalogue.replace_dir_stamps(name, stamps, self._kept, now)
             self._stamps, self._kept = {}, set()
         if not under:
             self.catalogue.finish_scan(name, now)
@@ -246,7 +250,9 @@ class Indexer:
         name = self.source.name
 
         def known(directory: str) -> DirStamp | None:
-            return None if reclassify else self.catalogue.dir_stamp(name, directory)
+            if reclassify:
+                return None
+            return self.catalogue.dir_stamp(name, directory, since=now - STAMP_TRUST)
 
         for listing in walk.scan_dirs("", known):
             visited.add(listing.relpath)

@@ -95,6 +95,16 @@ def write_recording(base: Path, relpath: str, age_days: float, size: int = 4096)
     return path
 
 
+def backdate(path: Path, days: float) -> None:
+    """Set a catalogued recording's start (its mtime) ``days`` back (30 make it due), as a
+    new recording would come: with its directory changed too. A file whose times alone change
+    leaves its directory's stamp valid, and a rescan trusts that for a day
+    (``recd.service.indexing.STAMP_TRUST``): the next ``recd --once`` would not see it."""
+    stamp = (datetime.now(UTC) - timedelta(days=days)).timestamp()
+    os.utime(path, (stamp, stamp))
+    os.utime(path.parent)
+
+
 def write_due_at(base: Path, relpath: str, deadline: float, size: int = 4096) -> datetime:
     """A recording whose 30-day deadline is the Unix time ``deadline`` (to the microsecond,
     from its mtime); returns that deadline."""

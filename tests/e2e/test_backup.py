@@ -13,7 +13,6 @@ import sqlite3
 import stat
 import subprocess
 import threading
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from recd.core.audit import verify
 from tests.auditchains import write_chain
 from tests.e2e.helpers import (
     audit_entries,
+    backdate,
     kill_daemon,
     recctl,
     rid,
@@ -228,8 +228,7 @@ def test_a_backup_taken_while_the_daemon_appends_is_a_whole_chain(
 
 def age(base: Path, relpath: str, days: float) -> None:
     """Set a recording's start (its mtime) ``days`` back: 30 days make it due."""
-    stamp = (datetime.now(UTC) - timedelta(days=days)).timestamp()
-    os.utime(base / "recordings" / relpath, (stamp, stamp))
+    backdate(base / "recordings" / relpath, days)
 
 
 def restore(backup: Path, state: Path, *, audit_log: bool) -> None:

@@ -16,7 +16,7 @@ import pwd
 import re
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -27,6 +27,7 @@ from recd.core.audit import AuditDraft, seal_line
 from recd.core.times import parse_time
 from tests.e2e.helpers import (
     audit_entries,
+    backdate,
     kill_daemon,
     recctl,
     recd,
@@ -52,8 +53,7 @@ def history(base: Path, port: int = 0) -> Path:
     for _ in range(3):
         done = recd("--once", "--config", str(config))
         assert done.returncode == 0, done.stderr
-    stamp = (datetime.now(UTC) - timedelta(days=40)).timestamp()
-    os.utime(base / "recordings/L1/due.wav", (stamp, stamp))  # due from now on
+    backdate(base / "recordings/L1/due.wav", 40)  # due from now on
     return config
 
 
@@ -238,8 +238,7 @@ def test_an_entry_changed_in_a_closed_segment_stops_erasing_until_acknowledged(
             log.close()
         done = recd("--once", "--config", str(config))
         assert done.returncode == 0, done.stderr
-    stamp = (datetime.now(UTC) - timedelta(days=40)).timestamp()
-    os.utime(tmp_path / "recordings/L1/due.wav", (stamp, stamp))  # due from now on
+    backdate(tmp_path / "recordings/L1/due.wav", 40)  # due from now on
     middle = sorted(state.glob("audit.log.*-*"), key=_first_seq)[1]
     lines = middle.read_bytes().splitlines(keepends=True)
     entry = json.loads(lines[5])

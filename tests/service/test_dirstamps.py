@@ -15,7 +15,7 @@ import pytest
 from recd.adapters.local import directory
 from recd.adapters.sqlite.catalogue import SqliteCatalogue
 from recd.core.model import Recording, recording_id
-from recd.service.indexing import Indexer, IndexStats
+from recd.service.indexing import STAMP_TRUST, Indexer, IndexStats
 from tests.estate import Estate
 
 TICK = 0.05
@@ -53,19 +53,19 @@ def row(estate: Estate, relpath: str) -> Recording:
 def test_a_file_rewritten_in_place_in_an_unchanged_directory_is_reindexed_not_erased(
     estate: Estate,
 ) -> None:
-    path = estate.write("L1/a.wav", age_days=20)  # started from the mtime: due in 10 days
+    path = estate.write("L1/a.wav", age_days=29.5)  # started from the mtime: due in 12 hours
     estate.write("L1/b.wav", age_days=1)
     scan(estate)
     old = row(estate, "L1/a.wav")
-    assert old.deadline == estate.clock.now() + timedelta(days=10)
+    assert old.deadline == estate.clock.now() + timedelta(hours=12)
     path.write_bytes(b"\x02" * 100)  # the same name, new content: the directory is unchanged
     rewritten = (estate.clock.now() - timedelta(days=1)).timestamp()
     os.utime(path, (rewritten, rewritten))
     stats = scan(estate)
     assert (stats.files, stats.new, stats.changed, stats.missing) == (2, 0, 0, 0)
     assert row(estate, "L1/a.wav").size == old.size  # trusted: not listed, not stat-ed
-    estate.clock.advance(timedelta(days=11).total_seconds())  # past the old deadline
-    report = estate.sweep()
+    estate.clock.advance(timedelta(hours=13).total_seconds())  # past the old deadline,
+    report = estate.sweep()  # within the stamp's day of trust
     assert report.erased == 0
     assert ("erase.done", "L1/a.wav") not in estate.actions()
     assert path.read_bytes() == b"\x02" * 100
@@ -73,24 +73,44 @@ def test_a_file_rewritten_in_place_in_an_unchanged_directory_is_reindexed_not_er
     scan(estate)  # the skip took the directory's stamp away: listed, and re-indexed
     now = row(estate, "L1/a.wav")
     assert now.size == 100
-    assert now.deadline == estate.clock.now() - timedelta(days=12) + timedelta(days=30)
+    assert now.deadline == estate.clock.now() - timedelta(days=1, hours=13) + timedelta(days=30)
 
 
 def test_once_reindexes_a_file_rewritten_in_place_in_an_unchanged_directory(
     estate: Estate,
 ) -> None:
-    path = estate.write("L1/a.wav", age_days=20)
+    path = estate.write("L1/a.wav", age_days=29.5)
     scan(estate)
     path.write_bytes(b"\x02" * 100)
     rewritten = (estate.clock.now() - timedelta(days=1)).timestamp()
     os.utime(path, (rewritten, rewritten))
-    estate.clock.advance(timedelta(days=11).total_seconds())
+    estate.clock.advance(timedelta(hours=13).total_seconds())  # the stamp still trusted
     time.sleep(TICK)
     estate.once()
     assert path.read_bytes() == b"\x02" * 100
     assert ("erase.done", "L1/a.wav") not in estate.actions()
     now = row(estate, "L1/a.wav")
-    assert (now.size, now.deadline) == (100, estate.clock.now() + timedelta(days=18))
+    assert (now.size, now.deadline) == (100, estate.clock.now() + timedelta(days=29, hours=-13))
+
+
+def test_a_stamp_is_trusted_for_a_day_after_the_listing_that_made_it(estate: Estate) -> None:
+    """A file backdated in place (``touch -d``) leaves its directory's times alone: a rescan
+    within ``STAMP_TRUST`` of the listing keeps the catalogue's row; the first rescan after
+    lists the directory again and the earlier start time (an earlier deadline) is seen."""
+    path = estate.write("L1/a.wav", age_days=1)
+    scan(estate)
+    assert row(estate, "L1/a.wav").deadline == estate.clock.now() + timedelta(days=29)
+    backdated = (estate.clock.now() - timedelta(days=40)).timestamp()
+    os.utime(path, (backdated, backdated))
+    estate.clock.advance((STAMP_TRUST - timedelta(minutes=1)).total_seconds())
+    assert scan(estate).changed == 0  # trusted: the stamp is a day old less a minute
+    scan(estate)  # a trusted directory keeps its stamp's time: not renewed by this scan
+    estate.clock.advance(timedelta(minutes=2).total_seconds())
+    stats = scan(estate)
+    assert (stats.files, stats.changed) == (1, 1)
+    assert row(estate, "L1/a.wav").deadline == estate.clock.now() - timedelta(
+        days=10, hours=24, minutes=1
+    )
 
 
 def test_a_directory_with_a_file_that_failed_to_index_is_listed_again(

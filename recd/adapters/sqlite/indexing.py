@@ -87,20 +87,25 @@ class Indexing(Store):
         )
         return dict(row_to_known(r) for r in cursor)
 
-    def dir_stamp(self, source: str, directory: str) -> DirStamp | None:
-        """The stamp the last full scan stored for one directory of ``source``, if any."""
+    def dir_stamp(
+        self, source: str, directory: str, since: datetime | None = None
+    ) -> DirStamp | None:
+        """The stamp a full scan stored for one directory of ``source``, if any (with
+        ``since``: stored at or after it)."""
         row = self._db.execute(
             "SELECT dev, ino, mtime_ns, ctime_ns, subdirs, files, bytes FROM dir_stamps "
-            "WHERE source = ? AND dir = ?",
-            (source, path_param(directory)),
+            "WHERE source = ? AND dir = ? AND stamped >= ?",
+            (source, path_param(directory), -(1 << 63) if since is None else to_us(since)),
         ).fetchone()
         return None if row is None else row_to_stamp(row)
 
     def replace_dir_stamps(
-        self, source: str, stamps: Mapping[str, DirStamp], kept: Collection[str]
+        self, source: str, stamps: Mapping[str, DirStamp], kept: Collection[str], now: datetime
     ) -> None:
-        """After a full scan: ``stamps`` for the directories it listed, the stamps of ``kept``
-        (those it trusted) as they are, and none for any other directory of ``source``."""
+        """After a full scan: ``stamps`` for the directories it listed (stamped ``now``), the
+        stamps of ``kept`` (those it trusted) as they are, and none for any other directory
+        of ``source``."""
+        stamped = to_us(now)
         with self._tx():
             stored = self._db.execute("SELECT dir FROM dir_stamps WHERE source = ?", (source,))
             stale = [
@@ -111,10 +116,10 @@ class Indexing(Store):
             self._db.executemany("DELETE FROM dir_stamps WHERE source = ? AND dir = ?", stale)
             self._db.executemany(
                 "INSERT OR REPLACE INTO dir_stamps (source, dir, dev, ino, mtime_ns, ctime_ns, "
-                "subdirs, files, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "subdirs, files, bytes, stamped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (source, path_param(d), s.dev, s.ino, s.mtime_ns, s.ctime_ns,
-                     path_param("/".join(s.subdirs)), s.files, s.bytes)
+                     path_param("/".join(s.subdirs)), s.files, s.bytes, stamped)
                     for d, s in stamps.items()
                 ],
             )  # fmt: skip

@@ -194,7 +194,8 @@ MIGRATIONS: dict[int, str] = {
     # Directories as the last full scan listed them (the updatedb idea): while a directory's
     # device, inode, mtime and ctime are these, its names are the same, and a rescan takes its
     # files from ``recordings`` without listing it. ``subdirs``: its subdirectory names joined
-    # by '/' (TEXT, or a BLOB when a name is not UTF-8, as ``dir``). Rebuilt by a full scan.
+    # by '/' (TEXT, or a BLOB when a name is not UTF-8, as ``dir``); ``stamped``: when the
+    # listing was (microseconds; a scan trusts a stamp for a while only). Rebuilt by a full scan.
     7: """
     CREATE TABLE dir_stamps (
         source   TEXT NOT NULL,
@@ -206,6 +207,7 @@ MIGRATIONS: dict[int, str] = {
         subdirs  TEXT NOT NULL,
         files    INTEGER NOT NULL,
         bytes    INTEGER NOT NULL,
+        stamped  INTEGER NOT NULL,
         PRIMARY KEY (source, dir)
     ) WITHOUT ROWID;
     """,

@@ -7,12 +7,14 @@ behaviour, the contract suites in tests/contracts).
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from recd.adapters.sqlite.catalogue import SCHEMA_VERSION, SqliteCatalogue
 from recd.errors import CatalogueCorrupt, StateError
+from tests.contracts.rows import T0
 
 
 def test_sqlite_is_wal_with_full_sync_and_versioned(tmp_path: Path) -> None:
@@ -54,13 +56,18 @@ def test_dir_stamps_round_trip_and_a_full_scan_replaces_them(tmp_path: Path) -> 
         odd = b"\xff\xfe".decode("utf-8", "surrogateescape")  # a name that is not UTF-8
         a = DirStamp(1, 2, 3, 4, ("x", odd), 5, 6)
         b = DirStamp(1, 7, 8, 9, ())
-        cat.replace_dir_stamps("pbx", {"L1": a, f"L1/{odd}": b, "gone": b}, ())
+        cat.replace_dir_stamps("pbx", {"L1": a, f"L1/{odd}": b, "gone": b}, (), T0)
         assert cat.dir_stamp("pbx", "L1") == a
         assert cat.dir_stamp("pbx", f"L1/{odd}") == b
         assert cat.dir_stamp("other", "L1") is None
-        cat.replace_dir_stamps("pbx", {"L2": b}, {f"L1/{odd}"})  # kept, stamped, dropped
+        later = T0 + timedelta(hours=1)
+        cat.replace_dir_stamps("pbx", {"L2": b}, {f"L1/{odd}"}, later)  # kept, stamped, dropped
         assert cat.dir_stamp("pbx", f"L1/{odd}") == b
         assert cat.dir_stamp("pbx", "L2") == b
         assert cat.dir_stamp("pbx", "L1") is None and cat.dir_stamp("pbx", "gone") is None
+        # A kept stamp keeps the time of the listing that made it.
+        assert cat.dir_stamp("pbx", f"L1/{odd}", since=T0) == b
+        assert cat.dir_stamp("pbx", f"L1/{odd}", since=later) is None
+        assert cat.dir_stamp("pbx", "L2", since=later) == b
     finally:
         cat.close()
