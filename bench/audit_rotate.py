@@ -1,10 +1,10 @@
 """Audit log appends per second with rotation off, on, and on with gzip (SPEC section 8).
 
 Each append is one ``erase.done``-sized entry (the sweep's common case, one ``fsync`` each) or a
-batch of 256 (an ``erase.intent`` batch). Rotation on uses a 1 MiB ``audit.rotate_size`` so that
-a run of a few MiB crosses it many times: the cost of the rotations shows in the rate. The time
-of each rotation (link, rename, two directory ``fsync``s, and with gzip the compression of the
-closed segment) is reported as well.
+batch of 256 (a sweep batch's ``erase.done`` entries). Rotation on uses a 1 MiB
+``audit.rotate_size`` so that a run of a few MiB crosses it many times: the cost of the
+rotations shows in the rate. The time of each rotation (link, rename, two directory ``fsync``s,
+and with gzip the compression of the closed segment) is reported as well.
 """
 
 from __future__ import annotations

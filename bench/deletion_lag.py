@@ -19,9 +19,9 @@ Lag of a recording = when it was erased - its deadline, measured three ways:
 - the daemon's own ``recd_deletion_lag_seconds`` histogram (quantiles interpolated in its
   buckets, as Prometheus does).
 
-Early erasures (must be 0) are counted from the ``erase.intent`` entries (written before the
-batch is touched: an intent at or after the deadline proves the erasure was not early), from
-``erase.done`` and from the listings.
+Early erasures (must be 0) are counted from the ``erase.intent`` entries (one per batch, naming
+each recording; written before the batch is touched: an intent at or after the deadline proves
+the erasure was not early), from ``erase.done`` and from the listings.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bench.common import (
     RecdDaemon,
@@ -209,13 +210,22 @@ def _read_audit(path: Path, root: Path) -> Audit:
             action = entry["action"]
             if action not in ("erase.intent", "erase.done", "erase.failed"):
                 continue
-            details = entry["details"]
-            relpath = details["location"].removeprefix(prefix)
             if action == "erase.failed":
                 audit.failed += 1
                 continue
-            deadline = (started_of(relpath) + RETENTION).timestamp()
-            audit.mismatch += parse_time(details["deadline"]) != deadline
             when = parse_time(entry["time"])
-            (audit.intent if action == "erase.intent" else audit.done)[relpath] = when
+            for details in _each_recording(entry["details"]):
+                relpath = details["location"].removeprefix(prefix)
+                deadline = (started_of(relpath) + RETENTION).timestamp()
+                audit.mismatch += parse_time(details["deadline"]) != deadline
+                (audit.intent if action == "erase.intent" else audit.done)[relpath] = when
     return audit
+
+
+def _each_recording(details: dict[str, Any]) -> list[dict[str, Any]]:
+    """The details of each recording an entry names: a batch's ``erase.intent`` lists them in
+    ``recordings`` (its shared details beside), any other entry names one."""
+    if "recordings" not in details:
+        return [details]
+    shared = {k: v for k, v in details.items() if k != "recordings"}
+    return [shared | item for item in details["recordings"]]

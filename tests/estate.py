@@ -30,6 +30,7 @@ from recd.service.policies import apply_policies
 from recd.service.recovery import Recovery
 from recd.service.sweep import Sweeper, SweepReport
 from tests.fakes import FakeClock
+from tests.intentshape import per_recording
 
 PATTERN = re.compile(r"^(?P<licence>[A-Z0-9-]+)/(?:(?P<started>\d{14})_)?[^/]+\.wav$")
 
@@ -134,4 +135,6 @@ class Estate:
         return [json.loads(line) for line in self.audit_path.read_bytes().splitlines()]
 
     def actions(self, prefix: str = "erase.") -> list[tuple[str, str]]:
-        return [(e["action"], e["subject"]) for e in self.audit() if e["action"].startswith(prefix)]
+        """(action, subject) of each entry; a batch ``erase.intent`` once per recording."""
+        entries = per_recording(self.audit())
+        return [(e["action"], e["subject"]) for e in entries if e["action"].startswith(prefix)]

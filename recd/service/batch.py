@@ -2,9 +2,11 @@
 
 1. The intents are recorded in the catalogue, each only if its recording is still present and
    not held (the last check: a hold placed after the plan wins; such plans are handed back).
-2. ``erase.intent`` entries are appended to the audit log (durable before anything is touched).
+2. One ``erase.intent`` entry for the batch is appended to the audit log, listing every
+   recording with its intent id and plan details (durable before anything is touched).
 3. The files are erased, then their directories flushed.
-4. ``erase.done`` / ``erase.failed`` are appended, and only then is the catalogue told.
+4. ``erase.done`` / ``erase.failed`` are appended, one per recording (each with its intent id),
+   and only then is the catalogue told.
 
 A crash anywhere leaves intents that ``recovery`` settles on the next start.
 """
@@ -19,6 +21,7 @@ from typing import Any, TypeVar
 
 from recd.core.audit import AuditDraft, AuditEntry
 from recd.core.erasure import Decision
+from recd.core.intents import INTENT, batch_details
 from recd.core.model import ERASE_PREFIX, EraseMethod, Recording
 from recd.errors import os_reason
 from recd.ports.eraser import EraseError, EraseJob, EraseOutcome, Eraser, PreparedErase
@@ -101,11 +104,7 @@ def run_batch(uc: EraseUseCase[SweepCatalogue], plans: list[Plan]) -> BatchResul
     if not plans:
         return result
     try:
-        intents = [
-            AuditDraft("erase.intent", p.rec.id, {"intent": p.intent_id, **p.details})
-            for p in plans
-        ]
-        uc.audit.append(intents, started)
+        uc.audit.append([batch_intent(plans)], started)
     except BaseException:
         _close(plans)
         raise
@@ -127,6 +126,13 @@ def run_batch(uc: EraseUseCase[SweepCatalogue], plans: list[Plan]) -> BatchResul
         [f.plan.intent_id for f in result.failed],
     )
     return result
+
+
+def batch_intent(plans: list[Plan]) -> AuditDraft:
+    """The one ``erase.intent`` entry of a batch (``recd.core.intents``)."""
+    batch = uuid.uuid4().hex
+    details = batch_details(batch, [(p.rec.id, p.intent_id, p.details) for p in plans])
+    return AuditDraft(INTENT, batch, details)
 
 
 def _outcome_draft(plan: Plan, outcome: EraseOutcome | str, sync_failure: str | None) -> AuditDraft:

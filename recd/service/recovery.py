@@ -1,8 +1,9 @@
 """Settle every erase a crash interrupted, before anything else runs (SPEC section 7).
 
 For each intent still in the catalogue, the audit log from the intent's offset tells how far it
-got: no ``erase.intent`` entry means nothing was touched (the intent is dropped); an
-``erase.done`` or ``erase.failed`` entry means only the catalogue missed the news. An intent
+got: no ``erase.intent`` entry naming it (its own, in older logs, or its batch's) means nothing
+was touched (the intent is dropped); an ``erase.done`` or ``erase.failed`` entry means only the
+catalogue missed the news. An intent
 with no outcome is finished: if the inode is gone the erase had completed and ``erase.done`` is
 written (``recovered: true``); if it is still at its name or at the temp name, the erase is run
 again to the end (an overwrite may have been cut short). Afterwards the catalogue and the audit
@@ -18,6 +19,7 @@ from typing import Any
 
 from recd.core.audit import AuditDraft
 from recd.core.erasure import OBJECT_STORE, Action, Decision
+from recd.core.intents import INTENT, announced
 from recd.core.model import EraseMethod, Recording
 from recd.core.objects import ObjectFacts
 from recd.core.times import parse_time
@@ -48,10 +50,14 @@ def _outcomes(audit: AuditLog, intents: list[Intent]) -> dict[str, dict[str, dat
     wanted = {i.id for i in intents}
     found: dict[str, dict[str, datetime | None]] = {}
     for entry in audit.read_from(min(i.audit_offset for i in intents)):
-        iid = entry.details.get("intent")
-        if iid in wanted:
-            when = parse_time(entry.time)
-            found.setdefault(iid, {})[entry.action] = when
+        if entry.action == INTENT:  # one per recording (older logs) or one per batch
+            ids = [a.intent for a in announced(entry)]
+        else:
+            iid = entry.details.get("intent")
+            ids = [iid] if isinstance(iid, str) else []
+        for iid in ids:
+            if iid in wanted:
+                found.setdefault(iid, {})[entry.action] = parse_time(entry.time)
     return found
 
 

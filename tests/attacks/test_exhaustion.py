@@ -29,6 +29,7 @@ from tests.e2e.helpers import (
     write_estate,
     write_recording,
 )
+from tests.intentshape import per_recording
 
 pytestmark = pytest.mark.root
 
@@ -81,7 +82,8 @@ def test_full_ext4_erases_every_due_file_even_a_sparse_one(tmp_path: Path, mount
     assert "Traceback" not in result.stderr
     assert "L1: 3 recordings, 3 due, 3 erased\n" in result.stdout
     assert not any(p.exists() for p in due)
-    [done] = [e for e in audit_entries(tmp_path) if e["subject"] == _subject(due[-1])][1:]
+    entries = per_recording(audit_entries(tmp_path))
+    [done] = [e for e in entries if e["subject"] == _subject(due[-1])][1:]
     assert done["action"] == "erase.done"
     assert (done["details"]["method"], done["details"]["effective"]) == ("overwrite", True)
     assert not [p for p in (rec / "L1").iterdir() if p.name.startswith(TEMP_PREFIX)]

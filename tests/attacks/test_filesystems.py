@@ -26,6 +26,7 @@ import pytest
 
 from tests.adapters.loopfs import Mount, Mounts, run
 from tests.e2e.helpers import audit_entries, check_consistent, recd, write_estate, write_recording
+from tests.intentshape import per_recording
 
 pytestmark = pytest.mark.root
 
@@ -53,7 +54,7 @@ def mounts(tmp_path: Path) -> Iterator[Filesystems]:
 def erasures(base: Path) -> dict[str, list[dict[str, Any]]]:
     """Each erased location's ``erase.intent`` and ``erase.done`` details."""
     found: dict[str, list[dict[str, Any]]] = {}
-    for e in audit_entries(base):
+    for e in per_recording(audit_entries(base)):
         if e["action"] in ("erase.intent", "erase.done"):
             found.setdefault(e["details"]["location"], []).append(e["details"])
     return found

@@ -21,6 +21,7 @@ from typing import Any
 from recd.core.audit import verify
 from recd.core.model import recording_id
 from tests.fakes import NotifyListener
+from tests.intentshape import per_recording
 
 Completed = subprocess.CompletedProcess[str]
 
@@ -208,7 +209,7 @@ def check_consistent(base: Path, written: Collection[str]) -> tuple[int, int]:
     log = (base / "state" / "audit.log").read_bytes()
     result = verify(log.splitlines(keepends=True))
     assert result.ok, result
-    entries = [json.loads(line) for line in log.splitlines()]
+    entries = per_recording(json.loads(line) for line in log.splitlines())
     done: Counter[str] = Counter()
     intents: dict[str, str] = {}  # intent id -> recording id, as the log reached them
     for e in entries:
@@ -254,7 +255,7 @@ def check_deadlines(base: Path, deadlines: Mapping[str, datetime]) -> int:
     each ``erase.intent`` must also carry that deadline, and only those recordings may be erased.
     """
     erased = 0
-    for e in audit_entries(base):
+    for e in per_recording(audit_entries(base)):
         if e["action"] not in ("erase.intent", "erase.done"):
             continue
         rid, when = e["subject"], datetime.fromisoformat(e["time"])

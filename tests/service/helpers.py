@@ -29,6 +29,7 @@ from recd.service.rebuild import Rebuild
 from recd.service.requests import Requests
 from tests.estate import PATTERN, Estate
 from tests.fakes import FakeClock
+from tests.intentshape import per_recording
 from tests.keys import raw
 
 
@@ -82,7 +83,8 @@ def certificates(estate: Estate) -> list[dict[str, Any]]:
 
 
 def erase_entries(estate: Estate) -> list[dict[str, Any]]:
-    return [e for e in estate.audit() if e["action"].startswith("erase.")]
+    """The ``erase.*`` entries; a batch ``erase.intent`` once per recording."""
+    return [e for e in per_recording(estate.audit()) if e["action"].startswith("erase.")]
 
 
 def appended(path: Path) -> None:

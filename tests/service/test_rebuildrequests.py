@@ -346,3 +346,31 @@ def test_a_catalogue_restored_from_before_a_release_gets_the_release_back(
     assert rebuilt_entry(estate)["why"] == "behind"
     assert due_left(estate) == 0, "the stale catalogue's breaker outlived its release"
     assert estate.actions("breaker.")[-1] == ("breaker.rearmed", "L1")
+
+
+def test_a_run_whose_log_holds_one_batch_intent_is_rebuilt_item_by_item(
+    estate: Estate, lose: list[Runtime]
+) -> None:
+    """The run's erasures are announced by one batch ``erase.intent`` (SPEC 7), whose subject
+    is the batch, not a recording: the rebuild takes each item from its own outcome entry and
+    makes no item of the batch."""
+    for name in ("a", "b"):
+        estate.write(f"L1/{name}.wav", age_days=1)
+    rt = estate.runtime()
+    scan_all(rt)
+    before = desk(estate, rt)
+    before.register(document("REQ-1", "L1/a.wav", "L1/b.wav"), ALICE)
+    before.approve("REQ-1", BOB)
+    before.execute("REQ-1", BOB)
+    items = rt.catalogue.items("REQ-1")
+    rt.close()
+    [intent] = [e for e in estate.audit() if e["action"] == "erase.intent"]
+    assert intent["details"]["reason"] == "request:REQ-1"
+    ids = {estate_id("L1/a.wav"), estate_id("L1/b.wav")}
+    assert {r["id"] for r in intent["details"]["recordings"]} == ids
+
+    rt, _ = rebuilt_runtime(estate)
+    lose.append(rt)
+    assert rt.catalogue.items("REQ-1") == items, "items differ after the rebuild"
+    assert {i.recording_id for i in items} == ids
+    assert all(i.outcome is ItemOutcome.ERASED for i in items)

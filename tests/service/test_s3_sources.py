@@ -25,6 +25,7 @@ from recd.service.recovery import Recovery
 from recd.service.requests import Requests
 from recd.service.sweep import Sweeper
 from tests.estate import Estate
+from tests.intentshape import per_recording
 from tests.service.helpers import ALICE, BOB, NEW, put, s3_estate
 
 OLD = "L1/20260901120000_"  # 30-day licence L1: due long ago
@@ -89,8 +90,9 @@ def test_a_poll_indexes_keys_and_a_sweep_erases_every_version_of_due_ones(
     assert (first["method"], first["effective"]) == ("s3-delete", False)
     assert (first["deleted_versions"], first["deleted_delete_markers"]) == (2, 1)
     assert first["confirmed"]["remaining"] == 0
-    intents = [e for e in estate.audit() if e["action"] == "erase.intent"]
-    assert [v["version_id"] for v in intents[0]["details"]["versions"]]  # recorded before
+    intents = [e for e in per_recording(estate.audit()) if e["action"] == "erase.intent"]
+    assert len(intents) == 3  # each key's versions recorded before they are deleted
+    assert all([v["version_id"] for v in i["details"]["versions"]] for i in intents)
     assert rt.catalogue.get(rid(due[0])).state is State.ERASED  # type: ignore[union-attr]
     assert rt.catalogue.get(rid(f"{NEW}9.wav")).state is State.PRESENT  # type: ignore[union-attr]
 

@@ -1,7 +1,9 @@
 """recctl's text for audit log entries: ``recctl audit ls`` rows, their JSON, details in brief.
 
 Entries come from the audit file (``recd.cli.auditfile``), not from the daemon. Times are shown
-to the second, in the details too; the details a person scans for first lead, cut to a width.
+to the second, in the details too; the details a person scans for first lead, cut to a width (a
+batch's ``erase.intent`` in brief: how many recordings, under which directory; ``--json`` has
+them all).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from recd.cli.render.text import human_time
 from recd.core.audit import FIELDS, AuditEntry
+from recd.core.intents import batch_summary
 from recd.core.times import format_human_time, parse_time
 
 AUDIT_HEADERS = ("SEQ", "TIME", "ACTOR", "ACTION", "SUBJECT", "DETAILS")
@@ -41,8 +44,11 @@ def _value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-#: Details an operator scans for first; the rest follow alphabetically.
+#: Details an operator scans for first; the rest follow alphabetically. A batch's
+#: ``erase.intent`` shows how many ``recordings`` it announces and the directory they are ``under``.
 LEADING_DETAILS = (
+    "recordings",
+    "under",
     "location",
     "licence",
     "reason",
@@ -81,7 +87,7 @@ def audit_row(entry: AuditEntry) -> list[str]:
         entry.actor,
         entry.action,
         entry.subject,
-        details_summary(entry.details, action=entry.action),
+        details_summary(batch_summary(entry.details) or entry.details, action=entry.action),
     ]
 
 

@@ -412,3 +412,32 @@ def test_audit_acknowledge_asks_the_daemon(capsys, daemon):
     code, out, err = ask(capsys, daemon, answer, "audit", "acknowledge")
     assert (code, out) == (ExitCode.USAGE, "")
     assert err.startswith("recctl: the following arguments are required: --reason")
+
+
+def test_ls_shows_a_batch_intent_on_one_line_and_an_old_intent_as_before(capsys, tmp_path):
+    """A batch's ``erase.intent`` (SPEC 7) is one row: how many recordings and the directory
+    they are in, not a list cut at 80 characters; ``--json`` keeps every recording. A
+    per-recording intent of an older log reads as it always did."""
+    item = {"deadline": "2026-11-20T00:00:00.000000Z", "size": 7}
+    recordings = [
+        {"id": f"pbx1:{n}", "intent": f"i{n}", "location": f"/rec/7/{n}.wav", **item}
+        for n in range(3)
+    ]
+    batch = {"batch": "b1", "reason": "retention", "method": "unlink", "recordings": recordings}
+    old = {"intent": "i9", "location": "/rec/8/x.wav", "reason": "retention"}
+    drafts = [AuditDraft("erase.intent", "b1", batch), AuditDraft("erase.intent", "pbx1:9", old)]
+    prev, lines = GENESIS, []
+    for seq, draft in enumerate(drafts, 1):
+        entry = seal(draft, seq=seq, prev=prev, time=parse_time("2026-11-23T13:44:09.000000Z"))
+        lines.append(to_line(entry))
+        prev = entry.hash
+    path = tmp_path / "audit.log"
+    path.write_bytes(b"".join(lines))
+    code, out, err = run(capsys, "audit", "ls", "--file", str(path))
+    assert (code, err) == (ExitCode.OK, "")
+    _header, first, second = out.splitlines()
+    assert first.split()[3:5] == ["erase.intent", "b1"]
+    assert first.endswith("recordings=3 under=/rec/7/ reason=retention method=unlink batch=b1")
+    assert second.endswith("location=/rec/8/x.wav reason=retention intent=i9")
+    code, out, _ = run(capsys, "audit", "ls", "--file", str(path), "--json")
+    assert json.loads(out)[0]["details"] == batch
