@@ -99,6 +99,7 @@ def instant(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
+_NO_FIELDS: dict[str, str | None] = {}
 _LICENCE_SOURCE, _LICENCE_PATTERN, _STARTED_MTIME, _FORMAT = 1, 2, 4, 8
 #: The text fields beside the licence, in ``_from_path``'s order: name, index, mask bit.
 _TEXT = (("call_id", 0, 16), ("extension", 1, 32), ("caller", 2, 64), ("callee", 3, 128))
@@ -127,6 +128,7 @@ class PathClassifier:
         self._period_for = period_for
         fixed = rule.licence.strip() if rule.licence is not None else ""
         self._fixed = fixed or None
+        self._pattern = rule.pattern
         fmt = rule.started_format
         fast = None if fmt is None else classify._fast_format(fmt)
         self._regex = None if fast is None else fast[0]
@@ -154,8 +156,10 @@ class PathClassifier:
         mtime_us = mtime_ns // 1000
         if not _MIN_US <= mtime_us <= _MAX_US:
             return None
-        fields = classify.path_fields(self.rule, relpath)
-        get = fields.get
+        assert self._pattern is not None
+        match = self._pattern.search(classify.matchable(relpath))
+        # ``path_fields`` without its copy: an empty or unmatched group counts as absent.
+        get = (_NO_FIELDS if match is None else match.groupdict()).get
         mask = 0  # which fields are set, and from where: the provenance, cached per mask
         licence = self._fixed
         if licence is not None:
@@ -172,7 +176,7 @@ class PathClassifier:
                 values[i] = value
                 mask |= bit
         text = get("started")
-        if text is None:
+        if not text:
             started_us = mtime_us
             mask |= _STARTED_MTIME
         else:
