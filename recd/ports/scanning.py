@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from recd.core.fastclass import Found
 from recd.core.model import Recording
 from recd.ports.records import Known
 from recd.ports.source import DirStamp
@@ -57,6 +58,10 @@ class IndexingCatalogue(Protocol):
 
     def upsert(self, rows: Sequence[Recording], now: datetime) -> None:
         """Insert or refresh recordings a scan saw; they become present."""
+
+    def insert_new(self, rows: Sequence[Found], now: datetime) -> None:
+        """``upsert`` of ``[f.recording(now) for f in rows]``, the same rows, from plain values:
+        a first index classifies most files without a ``Recording`` or ``datetime`` each."""
 
     def mark_missing(self, ids: Sequence[str]) -> None:
         """Present recordings that are no longer where they were become missing."""

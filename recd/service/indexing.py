@@ -17,9 +17,11 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from recd.config.load import Config, SourceConfig
 from recd.core import classify
+from recd.core.fastclass import Classified, Found, PathClassifier
 from recd.core.model import FileFacts, Recording, State, recording_id
 from recd.errors import os_reason
 from recd.ports.clock import NO_TELEMETRY, Telemetry
@@ -36,6 +38,7 @@ BATCH = 5000  # rows per catalogue transaction (one fsync each)
 #: rescan sees it at the latest this long after, or the erase's own checks see it first.
 STAMP_TRUST = timedelta(hours=24)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+Row = TypeVar("Row", Recording, Found)
 
 
 @dataclass(slots=True)
@@ -128,7 +131,7 @@ class IndexErrors:
             exc_info=not isinstance(exc, (OSError, ValueError)),
         )
 
-    def indexed(self, rows: Sequence[Recording]) -> None:
+    def indexed(self, rows: Sequence[Recording] | Sequence[Found]) -> None:
         """Rows stored: a file among them that failed before is logged again if it fails."""
         if not self._logged:
             return
@@ -164,6 +167,9 @@ class Indexer:
         self.catalogue = catalogue
         self.tag_reader = tag_reader
         self._pending: list[Recording] = []
+        # A first index classifies by the path alone where it can (no datetime per file).
+        self._fast = PathClassifier.for_rule(self.rule, config.period_for)
+        self._found: list[Found] = []
         # Marked at the end of the scan: a source may list a directory in pieces (S3 does).
         self._missing: set[str] = set()
         self._now = datetime.min.replace(tzinfo=UTC)
@@ -268,7 +274,7 @@ class Indexer:
             self._batched(stats)
 
     def _batched(self, stats: IndexStats) -> None:
-        if len(self._pending) >= BATCH:
+        if len(self._pending) + len(self._found) >= BATCH:
             self._flush()
             if self.progress is not None:
                 self.progress(stats.files)
@@ -332,21 +338,29 @@ class Indexer:
         if self._pending:
             self._store(self._pending, self._now)
             self._pending = []
+        if self._found:
+            now = self._now
+            self._halving(self._found, lambda rows: self.catalogue.insert_new(rows, now))
+            self._found = []
 
     def _store(self, rows: list[Recording], now: datetime) -> list[Recording]:
-        """Upsert ``rows``; a batch the catalogue refuses is halved until each row at fault is
-        alone, which is reported and skipped. Returns the rows stored."""
+        """Upsert ``rows`` (``_halving``). Returns the rows stored."""
+        return self._halving(rows, lambda batch: self.catalogue.upsert(batch, now))
+
+    def _halving(self, rows: list[Row], write: Callable[[list[Row]], None]) -> list[Row]:
+        """``write`` ``rows``; a batch the catalogue refuses is halved until each row at fault
+        is alone, which is reported and skipped. Returns the rows stored."""
         if not rows:
             return rows
         try:
-            self.catalogue.upsert(rows, now)
+            write(rows)
         except Exception as exc:
             if len(rows) == 1:
                 self._failed_dirs.add(dir_of(rows[0].relpath))
                 self.errors.failed(rows[0].source, rows[0].relpath, exc)
                 return []
             half = len(rows) // 2
-            return self._store(rows[:half], now) + self._store(rows[half:], now)
+            return self._halving(rows[:half], write) + self._halving(rows[half:], write)
         self.errors.indexed(rows)
         return rows
 
@@ -370,10 +384,17 @@ class Indexer:
         first_visit: bool,
     ) -> None:
         known = {} if self._bulk else self.catalogue.in_dir(self.source.name, directory)
+        fast = self._fast if self._bulk and not reclassify else None
         for facts in files:
             rid = recording_id(facts.source, facts.relpath)
             self._missing.discard(rid)
             stats.bytes += facts.size
+            if fast is not None and (c := _fast_classified(fast, facts)) is not None:
+                stats.new += 1  # a bulk load: nothing is known
+                stats.licences.add(c.licence)
+                stats.unclassified += c.licence is None
+                self._found.append(Found(rid, facts, c))
+                continue
             old = known.pop(rid, None)
             if (
                 not reclassify
@@ -449,3 +470,14 @@ class Indexer:
         except OSError as exc:
             logger.debug("tags of %s/%s not read: %s", facts.source, facts.relpath, exc)
             return None
+
+
+def _fast_classified(fast: PathClassifier, facts: FileFacts) -> Classified | None:
+    """``fast``'s classification of ``facts``, or None: the general path decides (and
+    reports what fails)."""
+    try:
+        return fast.classify(
+            facts.relpath, facts.mtime_ns if facts.born_ns is None else facts.born_ns
+        )
+    except Exception:
+        return None

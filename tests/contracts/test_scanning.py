@@ -8,7 +8,11 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Protocol
 
-from recd.core.model import Stamps, State
+from recd.core.fastclass import Classified, Found
+from recd.core.holds import Hold
+from recd.core.model import FileFacts, Provenance, Stamps, State, recording_id
+from recd.core.scope import Scope
+from recd.ports.legal import HoldCatalogue
 from recd.ports.scanning import IndexingCatalogue, PolicyCatalogue
 from recd.ports.sweeping import SweepCatalogue
 from tests.contracts.rows import BAD, BAD_DIR, T0, ns, rec, stored
@@ -153,3 +157,27 @@ def test_set_deadlines_recomputes_one_licence_and_records_policy(catalogue: Scan
     catalogue.record_policy("L2", "30d")
     catalogue.record_policy("L1", "ignored: already stored")
     assert catalogue.policies() == {"L1": "1d", None: "keep", "L2": "30d"}
+
+
+class ScanningHolds(Scanning, HoldCatalogue, Protocol):
+    """The indexer's roles and the holds that decide what it stores as held."""
+
+
+def test_insert_new_stores_the_recordings_it_stands_for(catalogue: ScanningHolds) -> None:
+    """A first index's rows from plain values (``Found``) are the ``Recording``s they stand
+    for, held where an active hold matches them, as ``upsert`` would store them."""
+    found = []
+    for relpath, licence, deadline_us in (("a.wav", "L1", None), ("d/b.wav", "L2", 5 * 10**15)):
+        facts = FileFacts("pbx", relpath, 7, 1, 100, ns(T0), ctime_ns=ns(T0), btime_ns=None)
+        c = Classified(
+            licence, 10**15 + 1, deadline_us, "42", None, "0770", None, "wav",
+            (("licence", Provenance.PATTERN), ("call_id", Provenance.PATTERN),
+             ("caller", Provenance.PATTERN), ("started", Provenance.PATTERN),
+             ("format", Provenance.PATTERN)),
+        )  # fmt: skip
+        found.append(Found(recording_id("pbx", relpath), facts, c))
+    catalogue.place_hold(Hold("", Scope("L2"), "C-1", "litigation", T0, "alice"))
+    catalogue.insert_new(found, T0)
+    a, b = (f.recording(T0) for f in found)
+    assert catalogue.get(a.id) == a
+    assert catalogue.get(b.id) == replace(b, held=True)

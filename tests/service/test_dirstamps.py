@@ -14,6 +14,7 @@ import pytest
 
 from recd.adapters.local import directory
 from recd.adapters.sqlite.catalogue import SqliteCatalogue
+from recd.core.fastclass import Classified, PathClassifier
 from recd.core.model import Recording, recording_id
 from recd.service.indexing import STAMP_TRUST, Indexer, IndexStats
 from tests.estate import Estate
@@ -126,8 +127,18 @@ def test_a_directory_with_a_file_that_failed_to_index_is_listed_again(
         return real(self, rid, facts, now)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Indexer, "recording", failing)
+    # A first index classifies by fastclass; what fails there is handed to ``recording``.
+    fast = PathClassifier.classify
+
+    def fast_failing(self: PathClassifier, relpath: str, mtime_ns: int) -> Classified | None:
+        if relpath == "L1/a.wav":
+            raise ValueError("unreadable tags")
+        return fast(self, relpath, mtime_ns)
+
+    monkeypatch.setattr(PathClassifier, "classify", fast_failing)
     assert scan(estate).new == 1
     monkeypatch.setattr(Indexer, "recording", real)
+    monkeypatch.setattr(PathClassifier, "classify", fast)
     stats = scan(estate)
     assert (stats.files, stats.new) == (2, 1)  # L1 listed again, L2 trusted
 

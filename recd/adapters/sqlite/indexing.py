@@ -14,6 +14,7 @@ from typing import Any
 
 from recd.adapters.sqlite.corrupt import guarded
 from recd.adapters.sqlite.rows import (
+    encode_fields,
     fields_json,
     from_us,
     path_param,
@@ -24,11 +25,29 @@ from recd.adapters.sqlite.rows import (
 )
 from recd.adapters.sqlite.schema import SECONDARY_INDEXES
 from recd.adapters.sqlite.store import FLOORED, Store
+from recd.core.fastclass import Found
 from recd.core.holds import holding
 from recd.core.model import Recording
 from recd.core.scope import Scope
 from recd.ports.records import Known
 from recd.ports.source import DirStamp
+
+#: One recording a scan saw: inserted, or its row refreshed.
+_UPSERT = (
+    "INSERT INTO recordings (id, source, location, dir, dev, ino, size, mtime_ns, "  # noqa: S608
+    "licence, started, deadline, fields, state, first_seen, indexed_at, held, "
+    "ctime_ns, btime_ns, not_before) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'present', ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, "
+    "size = excluded.size, mtime_ns = excluded.mtime_ns, licence = excluded.licence, "
+    f"started = excluded.started, deadline = {FLOORED.format('excluded.deadline')}, "
+    "fields = excluded.fields, state = 'present', indexed_at = excluded.indexed_at, "
+    "erased_at = NULL, skip_reason = NULL, held = excluded.held, "
+    "ctime_ns = excluded.ctime_ns, btime_ns = excluded.btime_ns, "
+    "not_before = CASE WHEN excluded.not_before IS NULL THEN not_before "
+    "WHEN not_before IS NULL OR excluded.not_before > not_before "
+    "THEN excluded.not_before ELSE not_before END"
+)
 
 
 @guarded
@@ -184,22 +203,41 @@ class Indexing(Store):
             for floor in [_floor(floors, r)]
         ]
         with self._tx():
-            self._db.executemany(
-                "INSERT INTO recordings (id, source, location, dir, dev, ino, size, mtime_ns, "  # noqa: S608
-                "licence, started, deadline, fields, state, first_seen, indexed_at, held, "
-                "ctime_ns, btime_ns, not_before) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'present', ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, "
-                "size = excluded.size, mtime_ns = excluded.mtime_ns, licence = excluded.licence, "
-                f"started = excluded.started, deadline = {FLOORED.format('excluded.deadline')}, "
-                "fields = excluded.fields, state = 'present', indexed_at = excluded.indexed_at, "
-                "erased_at = NULL, skip_reason = NULL, held = excluded.held, "
-                "ctime_ns = excluded.ctime_ns, btime_ns = excluded.btime_ns, "
-                "not_before = CASE WHEN excluded.not_before IS NULL THEN not_before "
-                "WHEN not_before IS NULL OR excluded.not_before > not_before "
-                "THEN excluded.not_before ELSE not_before END",
-                params,
+            self._db.executemany(_UPSERT, params)
+
+    def insert_new(self, rows: Sequence[Found], now: datetime) -> None:
+        """``upsert`` of the rows of ``found``, from their plain values (a first index: no
+        ``Recording`` or ``datetime`` per row); the same rows, ``upsert``'s statement."""
+        if self._active or any(h.due_from and h.due_from > now for h in self._floors):
+            self.upsert([f.recording(now) for f in rows], now)  # holds match Recordings
+            return
+        now_us = to_us(now)
+        params = [
+            (
+                rid,
+                facts.source,
+                path_param(facts.relpath),
+                path_param(facts.relpath.rpartition("/")[0]),
+                facts.dev,
+                facts.ino,
+                facts.size,
+                facts.mtime_ns,
+                c.licence,
+                c.started_us,
+                c.deadline_us,
+                encode_fields(c.call_id, c.extension, c.caller, c.callee, None, c.format,
+                              c.provenance),
+                now_us,
+                now_us,
+                0,
+                facts.ctime_ns,
+                facts.btime_ns,
+                None,
             )
+            for rid, facts, c in rows
+        ]  # fmt: skip
+        with self._tx():
+            self._db.executemany(_UPSERT, params)
 
     def mark_missing(self, ids: Sequence[str]) -> None:
         """Present recordings that are no longer where they were become ``missing``."""
