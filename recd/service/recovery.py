@@ -3,11 +3,10 @@
 For each intent still in the catalogue, the audit log from the intent's offset tells how far it
 got: no ``erase.intent`` entry naming it (its own, in older logs, or its batch's) means nothing
 was touched (the intent is dropped); an ``erase.done`` or ``erase.failed`` entry means only the
-catalogue missed the news. An intent
-with no outcome is finished: if the inode is gone the erase had completed and ``erase.done`` is
-written (``recovered: true``); if it is still at its name or at the temp name, the erase is run
-again to the end (an overwrite may have been cut short). Afterwards the catalogue and the audit
-log agree.
+catalogue missed the news. An intent with no outcome is finished: if the inode is gone the
+erase had completed and ``erase.done`` is written (``recovered: true``); if it is still at its
+name or at the temp name, the erase is run again to the end (an overwrite may have been cut
+short). Afterwards the catalogue and the audit log agree.
 """
 
 from __future__ import annotations

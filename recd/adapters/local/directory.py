@@ -254,7 +254,9 @@ class DirectorySource:
         self, dir_fd: int, walk: _Walk, prefix: str, st: os.stat_result
     ) -> tuple[DirListing, list[str]]:
         """List one directory (``st``: its ``fstat`` before): its files, with a stamp when it
-        may be trusted next time, and the subdirectories to enter."""
+        may be trusted next time, and the subdirectories to enter. ``_walk`` sorts entries the
+        same way but streams each file as it is stat-ed (``scan``: a file removed mid-walk is
+        passed over); a change to which entries are taken belongs in both."""
         report = self._report
         root_dev = walk.root.dev
         files: list[FileFacts] = []
