@@ -3,7 +3,10 @@ and goals (the timings themselves belong to `make bench`, not to tests)."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import hashlib
+import json
 import os
 import re
 import sqlite3
@@ -16,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bench import daemon_rss, run_all, scan, trees
+from bench import daemon_rss, floors, run_all, scan, trees
 from bench.common import (
     BIN,
     LICENCE,
@@ -154,6 +157,61 @@ def test_issue_17s_goals_and_the_10m_ceiling_are_reported(
     assert ["rescan_1m.ratio", "0.900", "1.000", "no"] in lines
     assert ["unlink_200k.ratio_sweep", "0.700", "0.800", "no"] in lines
     assert ["daemon_rss_10m.peak_mib", "200.000", "143.051", "no"] in lines
+
+
+def test_a_goals_pure_python_floor_is_printed_beside_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run_all.report(
+        {
+            "scan_1m": {"files": 1, "ratio_first": 0.06},
+            "unlink_200k": {"files": 1, "ratio_sweep": 0.4},
+            "floor_index_1m": {"files": 1, "ratio_index": 0.25},
+            "floor_sweep_200k": {"files": 1, "ratio_audited": 0.55},
+            "rescan_1m": {"files": 1, "ratio": 2.0},
+        }
+    )
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["scan_1m.ratio_first", "0.060", "0.500", "no", "0.250"] in lines
+    assert ["unlink_200k.ratio_sweep", "0.400", "0.800", "no", "0.550"] in lines
+    assert ["rescan_1m.ratio", "2.000", "1.000", "yes"] in lines  # no floor measured for it
+
+
+def test_the_index_floor_stores_every_file_with_its_names_fields(tmp_path: Path) -> None:
+    make_tree(tmp_path / "tree", 30, per_dir=10, size=0)
+    assert floors.index(tmp_path / "tree", tmp_path / "walk.db", walk_only=True) == 30
+    assert floors.index(tmp_path / "tree", tmp_path / "index.db") == 30
+    with contextlib.closing(sqlite3.connect(tmp_path / "walk.db")) as db:
+        assert db.execute("SELECT count(*) FROM r").fetchall() == [(0,)]
+    with contextlib.closing(sqlite3.connect(tmp_path / "index.db")) as db:
+        rows = db.execute("SELECT relpath, caller, callee, call_id, started FROM r").fetchall()
+    assert sorted(r[0] for r in rows) == sorted(files_of(tmp_path / "tree"))
+    for relpath, caller, callee, call_id, started in rows:
+        extension, name = relpath.split("/")
+        assert (callee, name.startswith(caller)) == (extension, True)
+        assert name.endswith(f"_{started}({call_id}).wav")
+
+
+@pytest.mark.parametrize("audited", [False, True])
+def test_the_sweep_floor_removes_every_file_and_audits_each_when_asked(
+    tmp_path: Path, audited: bool
+) -> None:
+    make_tree(tmp_path / "tree", 300, per_dir=100)
+    (tmp_path / "state").mkdir()
+    assert floors.sweep(tmp_path / "tree", tmp_path / "state", audited=audited) > 0
+    assert [list(d.iterdir()) for d in (tmp_path / "tree").iterdir()] == [[], [], []]
+    lines = (tmp_path / "state" / "audit.log").read_bytes().splitlines()
+    with contextlib.closing(sqlite3.connect(tmp_path / "state" / "catalogue.db")) as db:
+        states = Counter(s for (s,) in db.execute("SELECT state FROM r"))
+    if not audited:
+        assert (lines, states) == ([], Counter({0: 300}))
+        return
+    assert states == Counter({1: 300})
+    chain = b""
+    for line in lines:  # each line names the one before it
+        assert json.loads(line)["prev"] == chain.hex()
+        chain = hashlib.sha256(chain + line).digest()
+    assert len({json.loads(line)["subject"] for line in lines}) == 300
 
 
 def test_a_benchmarks_child_runs_this_checkouts_recd(monkeypatch: pytest.MonkeyPatch) -> None:
