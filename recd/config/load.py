@@ -16,10 +16,12 @@ names from here.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 
+from recd.config.catalogue import read_catalogue, read_node
 from recd.config.licences import read_licences
 from recd.config.sources import read_sources
 from recd.config.tables import Table, quote, read_toml
@@ -28,6 +30,7 @@ from recd.config.types import (
     Agent,
     AuditCompression,
     AuditSettings,
+    CatalogueSettings,
     Config,
     DaemonSettings,
     HoldSettings,
@@ -48,6 +51,7 @@ __all__ = [
     "DEFAULT_CONFIG",
     "Agent",
     "AuditSettings",
+    "CatalogueSettings",
     "Config",
     "DaemonSettings",
     "HoldSettings",
@@ -116,10 +120,12 @@ def config_warnings(config: Config) -> list[str]:
 
 
 def _config(path: Path, top: Table) -> Config:
-    daemon = _daemon(top.table("daemon"))
+    catalogue = read_catalogue(top.table("catalogue"))
+    daemon = _daemon(top.table("daemon"), shared=catalogue.url is not None)
     config = Config(
         path=path,
         daemon=daemon,
+        catalogue=catalogue,
         metrics=_metrics(top.table("metrics")),
         retention=_retention(top.table("retention")),
         erase=_erase(top.table("erase")),
@@ -132,7 +138,7 @@ def _config(path: Path, top: Table) -> Config:
     return config
 
 
-def _daemon(t: Table) -> DaemonSettings:
+def _daemon(t: Table, *, shared: bool) -> DaemonSettings:
     d = DaemonSettings()
     settings = DaemonSettings(
         state_dir=t.abspath("state_dir") or d.state_dir,
@@ -140,6 +146,7 @@ def _daemon(t: Table) -> DaemonSettings:
         admin_group=t.text("admin_group", d.admin_group),
         mode=t.choice("mode", tuple(Mode), d.mode),
         rescan=t.duration("rescan", d.rescan, positive=True),
+        node=read_node(t, socket.gethostname(), shared=shared),
     )
     t.finish()
     return settings

@@ -7,10 +7,12 @@ import them from there.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from socket import gethostname
 from typing import Literal
 
 from recd.core.classify import ClassifyRule
@@ -29,6 +31,8 @@ class DaemonSettings:
     admin_group: str = "recd-admin"
     mode: Mode = Mode.ENFORCE
     rescan: timedelta = timedelta(hours=6)
+    #: This host's name in a shared catalogue's leases and audit entries (``daemon.node``).
+    node: str = field(default_factory=gethostname)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,37 @@ class AuditSettings:
 
     rotate_size: int = 64 << 20  # bytes of audit.log past which it is rotated
     compress: AuditCompression = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresURL:
+    """``catalogue.url``: a libpq URL whose shape was checked at load. libpq reads ``text``
+    again when it connects. It holds no password (refused at load), so it may be shown."""
+
+    text: str
+    database: str
+    #: "host", "host:port", "[v6]:port" or a unix socket directory, as libpq will try them;
+    #: empty: libpq's default unix socket.
+    servers: tuple[str, ...] = ()
+    user: str | None = None  # None: libpq's default, the operating-system user
+
+    def __str__(self) -> str:
+        """``database "recd" on db1:5432 as user "recd"``, for check-config and the log."""
+        where = ", ".join(self.servers) or "the default unix socket"
+        who = f" as user {_quote(self.user)}" if self.user is not None else ""
+        return f"database {_quote(self.database)} on {where}{who}"
+
+
+def _quote(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueSettings:
+    """``[catalogue]``: ``url`` None keeps the catalogue in SQLite, ``catalog.db`` in
+    ``daemon.state_dir`` (the default); a URL names a PostgreSQL catalogue shared by hosts."""
+
+    url: PostgresURL | None = None
 
 
 SourceType = Literal["directory", "s3"]
@@ -121,6 +156,7 @@ class Config:
     holds: HoldSettings = field(default_factory=HoldSettings)
     safety: SafetySettings = field(default_factory=SafetySettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    catalogue: CatalogueSettings = field(default_factory=CatalogueSettings)
     sources: tuple[SourceConfig, ...] = ()
     licences: Mapping[str, Licence] = field(default_factory=dict)
 

@@ -14,7 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from recd.config.types import AuditSettings, SourceConfig
+from recd.config.types import AuditSettings, Config, SourceConfig
+from recd.errors import ConfigProblem
 from recd.ports.audit import AuditLog
 from recd.ports.catalogue import Catalogue
 from recd.ports.clock import Clock
@@ -39,6 +40,25 @@ def root_pins() -> RootPins:
     from recd.adapters.local.safefs import RootPins
 
     return RootPins()
+
+
+def catalogue_refused(config: Config) -> ConfigProblem | None:
+    """Why this recd cannot run on the catalogue ``config`` names; None for SQLite, which it can.
+
+    The one place that knows this build has no PostgreSQL catalogue (issue 18): ``open_runtime``
+    raises it, so `recd` and `recd --once` exit 78 before they touch the state directory, never
+    falling back to SQLite, and `recd check-config` prints it as a warning. The PostgreSQL
+    catalogue's factory takes its place.
+    """
+    if config.catalogue.url is None:
+        return None
+    return ConfigProblem(
+        str(config.path),
+        "catalogue.url",
+        "this build of recd has no shared PostgreSQL catalogue yet, so recd and recd --once "
+        "do not start with a url; remove it to keep the catalogue in SQLite, in "
+        "daemon.state_dir (for one host only)",
+    )
 
 
 def open_catalogue_file(path: Path, *, quick_check: bool = True) -> Catalogue:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from recd import __version__, log
 from recd.adapters.systemd import Notifier, watchdog_interval
-from recd.config.load import DEFAULT_CONFIG, config_warnings, load
+from recd.config.load import DEFAULT_CONFIG, Config, config_warnings, load
 from recd.core.text import plural
-from recd.daemon.build import system_clock
+from recd.daemon.build import catalogue_refused, system_clock
 from recd.daemon.dropin import drop_in
 from recd.daemon.runtime import ClockConfirmation, release_breaker, run_once
 from recd.errors import ConfigInvalid, ExitCode, RecdError, UsageError
@@ -94,18 +94,29 @@ def cmd_check_config(config_path: Path, *, only_drop_in: bool = False) -> ExitCo
     config = load(config_path)
     lines = drop_in(config)
     if not only_drop_in:
-        for warning in config_warnings(config):
+        refused = catalogue_refused(config)
+        for warning in [*config_warnings(config), *([str(refused)] if refused else [])]:
             print(f"warning: {warning}")
         print(
             f"{config_path}: ok ({plural(len(config.sources), 'source')}, "
             f"{plural(len(config.licences), 'licence')}, "
             f"mode {config.daemon.mode})"
         )
+        print(f"node: {config.daemon.node}")
+        print(f"catalogue: {_catalogue(config)}")
         if lines:
             print("# the unit may write only what ReadWritePaths= lists: add the roots with")
     for line in lines:
         print(line)
     return ExitCode.OK
+
+
+def _catalogue(config: Config) -> str:
+    """Where the catalogue is, for check-config: never a password (the loader refuses one)."""
+    url = config.catalogue.url
+    if url is None:
+        return f"SQLite, {config.daemon.state_dir / 'catalog.db'}"
+    return f"PostgreSQL, {url}"
 
 
 def cmd_once(

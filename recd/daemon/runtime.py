@@ -32,6 +32,7 @@ from recd.daemon.writable import report_unwritable
 from recd.errors import (
     AuditUnwritable,
     CatalogueCorrupt,
+    ConfigInvalid,
     ExitCode,
     NotAllowedInState,
     StateError,
@@ -238,8 +239,12 @@ def open_runtime(
     ``pins``: what the run knows of its directory sources' roots (``build.root_pins()``, a new
     one when None); the daemon passes the one it keeps for its life, so a reload never
     resolves or pins a root again. ``corrupt``: the catalogue was found corrupt while in use;
-    it is moved aside (``open_catalogue``).
+    it is moved aside (``open_catalogue``). Raises ConfigInvalid, touching nothing, for a
+    catalogue this build cannot open (``build.catalogue_refused``).
     """
+    refused = build.catalogue_refused(config)
+    if refused is not None:
+        raise ConfigInvalid([refused])
     if pins is None:
         pins = build.root_pins()
     state = config.daemon.state_dir

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sqlite3
 import sys
 from pathlib import Path
@@ -32,14 +33,18 @@ def test_check_config_prints_the_drop_in_the_roots_need_after_the_ok_line(
     assert main(["check-config", "--config", str(config)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].endswith(": ok (1 source, 1 licence, mode enforce)")
-    assert lines[1:] == [
+    assert lines[1:3] == [
+        f"node: {socket.gethostname()}",
+        f"catalogue: SQLite, {tmp_path / 'state' / 'catalog.db'}",
+    ]
+    assert lines[3:] == [
         "# the unit may write only what ReadWritePaths= lists: add the roots with",
         "# systemctl edit recd   (and recd-once, if the timer runs); then: systemctl restart recd",
         "[Service]",
         f"ReadWritePaths=-{tmp_path / 'recordings'}",
     ]
     assert main(["check-config", "--drop-in", "--config", str(config)]) == 0
-    assert capsys.readouterr().out.splitlines() == lines[2:]
+    assert capsys.readouterr().out.splitlines() == lines[4:]
 
 
 def test_check_config_prints_warnings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -49,6 +54,52 @@ def test_check_config_prints_warnings(tmp_path: Path, capsys: pytest.CaptureFixt
     out, _ = capsys.readouterr()
     assert out.splitlines()[0].startswith("warning: ")
     assert f"{config}: ok (1 source, 1 licence, mode enforce)" in out.splitlines()
+
+
+SHARED = (
+    "catalogue.url: this build of recd has no shared PostgreSQL catalogue yet, so recd and "
+    "recd --once do not start with a url; remove it to keep the catalogue in SQLite, in "
+    "daemon.state_dir (for one host only)"
+)
+
+
+def test_check_config_shows_a_shared_catalogue_and_warns_this_build_has_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_estate(tmp_path)
+    config.write_text(
+        config.read_text().replace("[daemon]\n", '[daemon]\nnode = "pbx-a"\n')
+        + '\n[catalogue]\nurl = "postgresql://recd@db1.example.com:5433/recd?sslmode=verify-full"\n'
+    )
+    assert main(["check-config", "--config", str(config)]) == 0
+    out, err = capsys.readouterr()
+    assert (out.splitlines()[:4], err) == (
+        [
+            f"warning: {config}: {SHARED}",
+            f"{config}: ok (1 source, 1 licence, mode enforce)",
+            "node: pbx-a",
+            'catalogue: PostgreSQL, database "recd" on db1.example.com:5433 as user "recd"',
+        ],
+        "",
+    )
+
+
+@pytest.mark.parametrize("argv", [["--once"], []], ids=["once", "daemon"])
+def test_a_shared_catalogue_is_refused_at_start_with_exit_78(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    """Never SQLite instead: the hosts would each erase on their own, unaware of the others."""
+    config = write_estate(tmp_path)
+    config.write_text(config.read_text() + '\n[catalogue]\nurl = "postgresql:///recd"\n')
+    assert main([*argv, "--config", str(config)]) == 78
+    out, err = capsys.readouterr()
+    assert out == ""
+    # The daemon logs its start and stop around it; the error is the one line recd: says.
+    assert [line for line in err.splitlines() if line.startswith("recd:")] == [
+        f"recd: {config}: {SHARED}"
+    ]
+    assert err.endswith(f"recd: {config}: {SHARED}\n")
+    assert not (tmp_path / "state").exists(), "the state was opened"
 
 
 def test_global_config_option_works_for_check_config(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -35,12 +36,32 @@ def test_check_config_reports_every_problem_and_exits_78(tmp_path: Path) -> None
     assert result.stdout == ""
 
 
+def test_once_with_a_shared_catalogue_exits_78_and_touches_nothing(tmp_path: Path) -> None:
+    """This build has no PostgreSQL catalogue: it must not erase on a SQLite one instead."""
+    config = write_estate(tmp_path)
+    config.write_text(
+        config.read_text() + '\n[catalogue]\nurl = "postgresql://recd@db1.example.com/recd"\n'
+    )
+    old = write_recording(tmp_path, "L1/old.wav", age_days=31)
+    result = recd("--once", "--config", str(config))
+    assert (result.returncode, result.stdout) == (78, "")
+    assert result.stderr.splitlines()[-1] == (
+        f"recd: {config}: catalogue.url: this build of recd has no shared PostgreSQL catalogue "
+        "yet, so recd and recd --once do not start with a url; remove it to keep the catalogue "
+        "in SQLite, in daemon.state_dir (for one host only)"
+    )
+    assert old.exists()
+    assert not (tmp_path / "state").exists(), "the state directory was made"
+
+
 def test_check_config_ok(tmp_path: Path) -> None:
     config = write_estate(tmp_path)
     result = recd("check-config", "--config", str(config))
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == (
         f"{config}: ok (1 source, 1 licence, mode enforce)\n"
+        f"node: {socket.gethostname()}\n"
+        f"catalogue: SQLite, {tmp_path / 'state' / 'catalog.db'}\n"
         "# the unit may write only what ReadWritePaths= lists: add the roots with\n"
         "# systemctl edit recd   (and recd-once, if the timer runs); then: systemctl restart recd\n"
         "[Service]\n"
