@@ -394,6 +394,7 @@ def test_metric_label_schemes_are_documented() -> None:
 #: .SS title in recd.toml.5 -> (which file, the table path of its keys).
 TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "[daemon]": ("recd", ("daemon",)),
+    "[catalogue]": ("recd", ("catalogue",)),
     "[metrics]": ("recd", ("metrics",)),
     "[retention]": ("recd", ("retention",)),
     "[erase]": ("recd", ("erase",)),

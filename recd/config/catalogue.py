@@ -19,7 +19,7 @@ from recd.errors import InvalidValue
 
 SCHEMES = ("postgresql://", "postgres://")
 EXAMPLE = "postgresql://recd@db1.example.com/recd"
-#: libpq parameters that carry a secret; recd.toml is read by every admin of the host.
+#: libpq parameters that carry a secret: recd.toml is no place for one.
 SECRETS = ("password", "sslpassword")
 PASSFILE = (
     "put the password in a password file instead: PGPASSFILE=FILE in recd's environment "

@@ -14,7 +14,8 @@ import pytest
 
 from recd.adapters.systemd import Notifier
 from recd.cli.client import call
-from recd.config.load import Config
+from recd.config.load import CatalogueSettings, Config
+from recd.config.types import PostgresURL
 from recd.core.periods import parse_period
 from recd.daemon.inbox import Command
 from recd.daemon.loop import Daemon
@@ -190,6 +191,28 @@ def test_reload_to_a_state_dir_that_cannot_be_used_goes_back_to_the_old_config(
         estate.clock.advance(2 * 86400)  # and it goes on working: erases at the deadline
         daemon.step(None)
         assert not f.exists()
+    finally:
+        daemon.stop()
+
+
+def test_reload_to_a_shared_catalogue_keeps_the_sqlite_one_and_says_why(
+    estate: Estate, listener: NotifyListener, caplog: pytest.LogCaptureFixture
+) -> None:
+    """This build has no PostgreSQL catalogue: a reload naming one goes back, never on."""
+    url = PostgresURL("postgresql://db1/recd", "recd", ("db1",))
+    shared = replace(estate.config, catalogue=CatalogueSettings(url))
+    daemon = make(estate, listener, loader=lambda path: shared)
+    daemon.start()
+    try:
+        old = daemon.config
+        daemon.step(Event.RELOAD)
+        assert daemon.config is old
+        assert (
+            f"reload failed: {estate.config.path}: catalogue.url: this build of recd has no "
+            "shared PostgreSQL catalogue yet, so recd and recd --once do not start with a url; "
+            "remove it to keep the catalogue in SQLite, in daemon.state_dir (for one host only); "
+            "going back to the configuration before"
+        ) in caplog.messages
     finally:
         daemon.stop()
 
