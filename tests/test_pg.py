@@ -142,7 +142,8 @@ def test_a_session_stops_its_server_and_removes_its_directory_even_after_a_failu
     """A child pytest starts its own server beside this session's: two runs side by side."""
     (tmp_path / "test_session.py").write_text(textwrap.dedent(SESSION))
     report = tmp_path / "report.json"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PG_REPORT": str(report)}
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "PG_REPORT": str(report)}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", *CHILD_OPTIONS, "test_session.py"],
         cwd=tmp_path,
