@@ -15,8 +15,9 @@ from tests import tools, userns
 from tests.fakes import FakeClock, NotifyListener
 
 # The fake admin-socket daemon's fixtures (sock_dir, daemon, private_daemon) for recctl tests;
-# a real S3 endpoint (moto's server on loopback: s3_endpoint, make_bucket) for S3 tests.
-pytest_plugins = ["tests.fakedaemon", "tests.s3server", "tests.foreign", "tests.legal"]
+# a real S3 endpoint (moto's server on loopback: s3_endpoint, make_bucket) for S3 tests; a real
+# PostgreSQL on a unix socket (postgres, pg_database) for the shared catalogue's tests.
+pytest_plugins = ["tests.fakedaemon", "tests.s3server", "tests.foreign", "tests.legal", "tests.pg"]
 
 
 @pytest.fixture(autouse=True)

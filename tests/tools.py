@@ -1,9 +1,9 @@
 """External tools the tests use when present, and what a missing one does.
 
-A fresh Debian 12 has none of ``ffmpeg``, ``mkfs.btrfs``, ``mkfs.xfs``, ``xfs_io``, ``promtool``
-or ``prometheus``: a test that needs one skips, and its reason names the tool and the Debian package
-that brings it (``mkfs.xfs missing: apt-get install xfsprogs``), so ``make test`` passes on a new
-machine and ``pytest -ra`` says what to install for the whole suite.
+A fresh Debian 12 has none of ``ffmpeg``, ``mkfs.btrfs``, ``mkfs.xfs``, ``xfs_io``, ``promtool``,
+``prometheus`` or PostgreSQL's ``initdb``: a test that needs one skips, and its reason names the
+tool and the Debian package that brings it (``mkfs.xfs missing: apt-get install xfsprogs``), so
+``make test`` passes on a new machine and ``pytest -ra`` says what to install for the whole suite.
 
 CI must run every such test: ``.ci/run`` installs the tools and sets ``RECD_TEST_REQUIRE_TOOLS=1``,
 under which a missing tool fails the test instead. The variable is read when this module is
@@ -38,6 +38,7 @@ PACKAGES = {
     "ffmpeg": "ffmpeg",
     "groff": "groff-base",
     "groupadd": "passwd",
+    "initdb": "postgresql",
     "lexgrog": "man-db",
     "losetup": "mount",
     "man": "man-db",
@@ -49,6 +50,8 @@ PACKAGES = {
     "mount": "mount",
     "prometheus": "prometheus",
     "nsenter": "util-linux",
+    "pg_ctl": "postgresql",
+    "postgres": "postgresql",
     "promtool": "prometheus",
     "rpm": "rpm",
     "rpm2cpio": "rpm",
@@ -82,6 +85,8 @@ def missing(tool: str) -> str:
     reason = f"{tool} missing: apt-get install {PACKAGES[tool]}"
     if tool in ("promtool", "prometheus"):  # Debian's package would also start a server
         reason += f" (or take usr/bin/{tool} out of its .deb, as .ci/run does)"
+    if PACKAGES[tool] == "postgresql":  # Debian keeps the server's binaries off PATH
+        reason += " (looked in /usr/lib/postgresql/*/bin and on PATH)"
     return reason
 
 
