@@ -10,8 +10,8 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from recd.adapters._rows import mark_from_json
 from recd.adapters.sqlite.corrupt import guarded
-from recd.adapters.sqlite.rows import mark_from_json
 from recd.adapters.sqlite.store import Store
 from recd.core.segcheck import Print, Prints
 from recd.ports.records import AuditCheckpoint, AuditMark

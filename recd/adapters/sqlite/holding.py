@@ -14,15 +14,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from recd.adapters._legalrows import HOLD_COLUMNS
+from recd.adapters._rows import COLUMNS, row_to_recording, to_us
 from recd.adapters.sqlite.corrupt import guarded
 from recd.adapters.sqlite.queries import (
-    HOLD_COLUMNS,
     count_matching,
     scope_where,
     select_hold,
     select_holds,
 )
-from recd.adapters.sqlite.rows import COLUMNS, row_to_recording, to_us
 from recd.adapters.sqlite.store import Store, us
 from recd.core.holds import Hold, holding
 from recd.core.requests import scope_json

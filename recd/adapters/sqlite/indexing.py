@@ -12,8 +12,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from recd.adapters.sqlite.corrupt import guarded
-from recd.adapters.sqlite.rows import (
+from recd.adapters._rows import (
     encode_fields,
     fields_json,
     from_us,
@@ -23,6 +22,7 @@ from recd.adapters.sqlite.rows import (
     row_to_stamp,
     to_us,
 )
+from recd.adapters.sqlite.corrupt import guarded
 from recd.adapters.sqlite.schema import SECONDARY_INDEXES
 from recd.adapters.sqlite.store import FLOORED, Store
 from recd.core.fastclass import Found

@@ -9,16 +9,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from recd.adapters._legalrows import REQUEST_COLUMNS, item_data
+from recd.adapters._rows import to_us
 from recd.adapters.sqlite.corrupt import guarded
 from recd.adapters.sqlite.queries import (
-    REQUEST_COLUMNS,
-    item_data,
     select_items,
     select_matching,
     select_request,
     select_requests,
 )
-from recd.adapters.sqlite.rows import to_us
 from recd.adapters.sqlite.store import Store
 from recd.core.model import Recording
 from recd.core.requeststate import RequestItem, RequestState
