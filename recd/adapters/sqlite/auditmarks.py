@@ -50,7 +50,7 @@ class AuditMarks(Store):
 
     def _meta_row(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else row[0]  # type: ignore[no-any-return]
+        return None if row is None else row[0]
 
     def _set_meta(self, key: str, value: dict[str, Any]) -> None:
         with self._tx():
