@@ -1,0 +1,160 @@
+"""What is PostgreSQL's own in the catalogue (recd.adapters.postgres): the versioned schema
+created in an empty database and refused when newer, errors that name the database without
+its password, and rows that do not decode. The roles themselves: tests/contracts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from recd.adapters.postgres.catalogue import SCHEMA_VERSION, PostgresCatalogue
+from recd.adapters.postgres.reader import PostgresReader
+from recd.adapters.postgres.schema import MIGRATIONS
+from recd.errors import CatalogueCorrupt, StateError
+from recd.ports.records import AuditMark
+from tests.contracts.rows import T0, rec
+from tests.pg import PgDatabase, Postgres
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _tables(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _version(url: str) -> list[int]:
+    with psycopg.connect(url) as conn:
+        return [r[0] for r in conn.execute("SELECT version FROM schema_version").fetchall()]
+
+
+def test_an_empty_database_gets_every_table_at_the_latest_version(pg_database: PgDatabase) -> None:
+    assert _tables(pg_database.url) == set()
+    PostgresCatalogue(pg_database.url).close()
+    assert max(MIGRATIONS) == SCHEMA_VERSION
+    assert _version(pg_database.url) == [SCHEMA_VERSION]
+    assert _tables(pg_database.url) == {
+        "schema_version", "recordings", "totals", "intents", "policies", "scans", "breakers",
+        "holds", "requests", "request_items", "s3_legal_holds", "meta", "dir_stamps",
+    }  # fmt: skip
+
+
+def test_opening_again_keeps_what_was_stored(pg_database: PgDatabase) -> None:
+    with_rows = PostgresCatalogue(pg_database.url)
+    with_rows.upsert([rec("a.wav")], T0)
+    with_rows.set_audit_mark(AuditMark(3, "ab" * 32))
+    with_rows.close()
+    again = PostgresCatalogue(pg_database.url)
+    try:
+        assert again.get(rec("a.wav").id) == rec("a.wav")
+        assert again.audit_mark() == AuditMark(3, "ab" * 32)
+    finally:
+        again.close()
+    assert _version(pg_database.url) == [SCHEMA_VERSION]
+
+
+def test_a_schema_newer_than_this_recd_is_refused(
+    postgres: Postgres, pg_database: PgDatabase
+) -> None:
+    PostgresCatalogue(pg_database.url).close()
+    with psycopg.connect(pg_database.url) as conn:
+        conn.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION + 1,))
+    with pytest.raises(StateError) as caught:
+        PostgresCatalogue(pg_database.url)
+    named = f'database "{pg_database.name}" on {postgres.socket_dir} as user "recd"'
+    assert str(caught.value) == (
+        f"catalogue {named}: schema {SCHEMA_VERSION + 1} is newer than this recd understands "
+        f"({SCHEMA_VERSION}); upgrade recd on this host"
+    )
+    with pytest.raises(StateError, match=f"schema {SCHEMA_VERSION + 1}, this recd reads"):
+        PostgresReader(pg_database.url)
+    assert _version(pg_database.url) == [SCHEMA_VERSION + 1], "left as it was"
+
+
+def test_the_reader_refuses_a_database_recd_never_set_up(pg_database: PgDatabase) -> None:
+    with pytest.raises(StateError, match=f"schema 0, this recd reads {SCHEMA_VERSION}"):
+        PostgresReader(pg_database.url)
+    assert _tables(pg_database.url) == set(), "a reader creates nothing"
+
+
+def test_an_unreachable_server_is_named_without_the_password(tmp_path: Path) -> None:
+    url = f"postgresql://alice:s3cret@/ledger?host={tmp_path}&connect_timeout=2"
+    for opener in (PostgresCatalogue, PostgresReader):
+        with pytest.raises(StateError) as caught:
+            opener(url)
+        message = str(caught.value)
+        assert message.startswith(
+            f'catalogue database "ledger" on {tmp_path} as user "alice": cannot connect: '
+        ), message
+        assert "s3cret" not in message and "\n" not in message
+
+
+def test_a_server_gone_mid_run_is_a_state_error_naming_the_database(
+    postgres: Postgres, pg_database: PgDatabase
+) -> None:
+    catalogue = PostgresCatalogue(pg_database.url)
+    try:
+        with psycopg.connect(postgres.url(), autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                "AND pid <> pg_backend_pid()",
+                (pg_database.name,),
+            )
+        with pytest.raises(StateError, match=f'^catalogue database "{pg_database.name}" on '):
+            catalogue.get("x")
+    finally:
+        catalogue.close()
+
+
+def test_a_row_that_does_not_decode_is_corruption_naming_the_table(
+    pg_database: PgDatabase,
+) -> None:
+    catalogue = PostgresCatalogue(pg_database.url)
+    try:
+        catalogue.upsert([rec("a.wav")], T0)
+        with psycopg.connect(pg_database.url) as conn:
+            conn.execute("UPDATE recordings SET state = 'vanished'")
+            conn.execute("INSERT INTO meta VALUES ('audit_mark', '[1, 2]')")
+        with pytest.raises(CatalogueCorrupt, match="table recordings: a row does not decode"):
+            catalogue.get(rec("a.wav").id)
+        with pytest.raises(CatalogueCorrupt, match="table meta: a row does not decode"):
+            catalogue.audit_mark()
+    finally:
+        catalogue.close()
+    with pytest.raises(CatalogueCorrupt, match=f'^database "{pg_database.name}" on .*table meta'):
+        PostgresCatalogue(pg_database.url)
+
+
+def test_writes_are_committed_when_the_call_returns(pg_database: PgDatabase) -> None:
+    catalogue = PostgresCatalogue(pg_database.url)
+    try:
+        catalogue.upsert([rec("a.wav")], T0)
+        catalogue.trip_breaker("L1", T0, 1, 2)
+        with psycopg.connect(pg_database.url) as other:  # another session sees them at once
+            assert other.execute("SELECT id FROM recordings").fetchall() == [(rec("a.wav").id,)]
+            assert other.execute("SELECT licence FROM breakers").fetchall() == [("L1",)]
+    finally:
+        catalogue.close()
+
+
+def test_psycopg_is_imported_only_with_the_postgres_adapter() -> None:
+    code = textwrap.dedent("""
+        import sys
+        import recd.daemon, recd.adapters.sqlite.catalogue, recd.adapters.sqlite.reader
+        assert "psycopg" not in sys.modules, "psycopg imported without a PostgreSQL catalogue"
+        import recd.adapters.postgres.catalogue
+        assert "psycopg" in sys.modules
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
