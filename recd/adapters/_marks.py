@@ -3,7 +3,8 @@ objects in a key-value table (``meta``). Pure and shared: each adapter reads and
 rows, these functions turn them into records and back.
 
 A mark that does not decode is corruption (``BadRow``); a checkpoint or prints written by
-another recd read as None (checked again from the start).
+another recd read as None (checked again from the start). ``MetaMarks`` is the role's methods
+over an adapter's two of reading and writing one row.
 """
 
 from __future__ import annotations
@@ -71,3 +72,34 @@ def meta_object(value: str | None) -> dict[str, Any] | None:
 
 def meta_text(value: dict[str, Any]) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+class MetaMarks:
+    """The audit-mark role (``recd.ports.marks.AuditMarkCatalogue``) over ``meta`` rows: an
+    adapter gives ``_meta_row`` and ``_set_meta`` (and lists the methods in its own class, so
+    that its error translation wraps them)."""
+
+    def _meta_row(self, key: str) -> str | None:
+        raise NotImplementedError
+
+    def _set_meta(self, key: str, value: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def audit_mark(self) -> AuditMark | None:
+        value = self._meta_row("audit_mark")
+        return None if value is None else mark_from(value)
+
+    def set_audit_mark(self, mark: AuditMark) -> None:
+        self._set_meta("audit_mark", mark_value(mark))
+
+    def audit_checkpoint(self) -> AuditCheckpoint | None:
+        return checkpoint_from(meta_object(self._meta_row("audit_checkpoint")))
+
+    def set_audit_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
+        self._set_meta("audit_checkpoint", checkpoint_value(checkpoint))
+
+    def audit_segments(self) -> Prints | None:
+        return segments_from(meta_object(self._meta_row("audit_segments")))
+
+    def set_audit_segments(self, prints: Prints) -> None:
+        self._set_meta("audit_segments", segments_value(prints))

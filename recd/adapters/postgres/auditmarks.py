@@ -7,44 +7,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from recd.adapters._marks import (
-    checkpoint_from,
-    checkpoint_value,
-    mark_from,
-    mark_value,
-    meta_object,
-    meta_text,
-    segments_from,
-    segments_value,
-)
+from recd.adapters._marks import MetaMarks, meta_text
 from recd.adapters.postgres.errors import guarded
 from recd.adapters.postgres.store import Store
-from recd.core.segcheck import Prints
-from recd.ports.records import AuditCheckpoint, AuditMark
 
 
 @guarded
-class AuditMarks(Store):
+class AuditMarks(MetaMarks, Store):
     """Where in the audit log ``PostgresCatalogue`` stands."""
 
-    def audit_mark(self) -> AuditMark | None:
-        value = self._meta_row("audit_mark")
-        return None if value is None else mark_from(value)
-
-    def set_audit_mark(self, mark: AuditMark) -> None:
-        self._set_meta("audit_mark", mark_value(mark))
-
-    def audit_checkpoint(self) -> AuditCheckpoint | None:
-        return checkpoint_from(meta_object(self._meta_row("audit_checkpoint")))
-
-    def set_audit_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
-        self._set_meta("audit_checkpoint", checkpoint_value(checkpoint))
-
-    def audit_segments(self) -> Prints | None:
-        return segments_from(meta_object(self._meta_row("audit_segments")))
-
-    def set_audit_segments(self, prints: Prints) -> None:
-        self._set_meta("audit_segments", segments_value(prints))
+    # The role's methods (``MetaMarks``) in this class, for ``guarded`` to wrap.
+    audit_mark = MetaMarks.audit_mark
+    set_audit_mark = MetaMarks.set_audit_mark
+    audit_checkpoint = MetaMarks.audit_checkpoint
+    set_audit_checkpoint = MetaMarks.set_audit_checkpoint
+    audit_segments = MetaMarks.audit_segments
+    set_audit_segments = MetaMarks.set_audit_segments
 
     def _meta_row(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
