@@ -12,7 +12,7 @@ from typing import Any
 from recd.adapters._rows import decodes, from_us, to_us
 from recd.core.holds import Hold, HoldState
 from recd.core.requestinfo import RequestInfo
-from recd.core.requests import scope_from_json
+from recd.core.requests import scope_from_json, scope_json
 from recd.core.requeststate import ItemOutcome, RequestItem, RequestState
 from recd.ports.records import StoredRequest
 
@@ -63,7 +63,39 @@ def row_to_hold(row: tuple[Any, ...]) -> Hold:
     )
 
 
+def hold_values(h: Hold) -> tuple[Any, ...]:
+    """A hold's values in the order of ``HOLD_COLUMNS``."""
+    return (
+        h.id,
+        h.licence,
+        h.case,
+        h.reason,
+        json.dumps(scope_json(h.scope), sort_keys=True),
+        to_us(h.placed_at),
+        h.placed_by,
+        _us(h.until),
+        str(h.state),
+        _us(h.released_at),
+        h.released_by,
+        h.release_reason,
+        _us(h.due_from),
+    )
+
+
 REQUEST_COLUMNS = "id, licence, state, document, digest, info, updated"
+
+
+def request_values(request: StoredRequest) -> tuple[Any, ...]:
+    """A request's values in the order of ``REQUEST_COLUMNS``."""
+    return (
+        request.id,
+        request.licence,
+        str(request.state),
+        json.dumps(request.document, sort_keys=True),
+        request.digest,
+        json.dumps(request.info.to_json(), sort_keys=True),
+        to_us(request.updated),
+    )
 
 
 @decodes("requests")

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from recd.adapters._legalrows import HOLD_COLUMNS
+from recd.adapters._legalrows import HOLD_COLUMNS, hold_values
 from recd.adapters._rows import COLUMNS, to_us
 from recd.adapters.postgres.errors import guarded
 from recd.adapters.postgres.queries import count_matching, scope_where, select_hold, select_holds
@@ -155,19 +155,7 @@ class Holding(Store):
                 "%s)",
                 (
                     None if number is None else int(number[1]),
-                    h.id,
-                    h.licence,
-                    h.case,
-                    h.reason,
-                    json.dumps(scope_json(h.scope), sort_keys=True),
-                    to_us(h.placed_at),
-                    h.placed_by,
-                    _us(h.until),
-                    str(h.state),
-                    _us(h.released_at),
-                    h.released_by,
-                    h.release_reason,
-                    _us(h.due_from),
+                    *hold_values(h),
                 ),
             )
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from recd.adapters._legalrows import REQUEST_COLUMNS, item_data
-from recd.adapters._rows import COLUMNS, to_us
+from recd.adapters._legalrows import REQUEST_COLUMNS, item_data, request_values
+from recd.adapters._rows import COLUMNS
 from recd.adapters.postgres.errors import guarded
 from recd.adapters.postgres.queries import (
     select_items,
@@ -51,15 +51,7 @@ class Requesting(Store):
             "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
             "licence = excluded.licence, state = excluded.state, document = excluded.document, "
             "digest = excluded.digest, info = excluded.info, updated = excluded.updated",
-            (
-                request.id,
-                request.licence,
-                str(request.state),
-                json.dumps(request.document, sort_keys=True),
-                request.digest,
-                json.dumps(request.info.to_json(), sort_keys=True),
-                to_us(request.updated),
-            ),
+            request_values(request),
         )
 
     def restore_requests(

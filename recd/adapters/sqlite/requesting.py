@@ -6,11 +6,9 @@ A request and its items are written in one transaction when restored; the codecs
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
-from recd.adapters._legalrows import REQUEST_COLUMNS, item_data
-from recd.adapters._rows import to_us
+from recd.adapters._legalrows import REQUEST_COLUMNS, item_data, request_values
 from recd.adapters.sqlite.corrupt import guarded
 from recd.adapters.sqlite.queries import (
     select_items,
@@ -43,15 +41,7 @@ class Requesting(Store):
         self._db.execute(
             f"INSERT OR REPLACE INTO requests ({REQUEST_COLUMNS}) "  # noqa: S608
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                request.id,
-                request.licence,
-                str(request.state),
-                json.dumps(request.document, sort_keys=True),
-                request.digest,
-                json.dumps(request.info.to_json(), sort_keys=True),
-                to_us(request.updated),
-            ),
+            request_values(request),
         )
 
     def restore_requests(
