@@ -14,7 +14,7 @@ import psycopg
 from recd.adapters.postgres.auditmarks import AuditMarks
 from recd.adapters.postgres.errors import describe, guarded, reason
 from recd.adapters.postgres.holding import Holding
-from recd.adapters.postgres.indexing import Indexing
+from recd.adapters.postgres.indexing import SCANNED_TABLE, Indexing
 from recd.adapters.postgres.requesting import Requesting
 from recd.adapters.postgres.schema import MIGRATIONS, SCHEMA_VERSION
 from recd.adapters.postgres.store import Connection
@@ -61,6 +61,7 @@ class PostgresCatalogue(Indexing, Sweeping, Holding, AuditMarks, Requesting):
         self._db = connect(url, self.name)
         try:
             self._migrate()
+            self._db.execute(SCANNED_TABLE)
             self._load_holds()
             self.audit_mark()  # a mark that does not decode is found now, not mid-start
         except BaseException:

@@ -29,13 +29,25 @@ from recd.core.model import Recording
 from recd.ports.records import Known
 from recd.ports.source import DirStamp
 
-#: One recording a scan saw: inserted, or its row refreshed.
+#: The columns of ``recording_values`` and ``scope_keys``, in their order.
+_SCANNED = (
+    "id, source, location, dir, dev, ino, size, mtime_ns, licence, started, deadline, fields, "
+    "first_seen, indexed_at, held, ctime_ns, btime_ns, not_before, call_id, caller, callee"
+)
+#: Where a batch is copied before it is upserted (one per connection, emptied at commit).
+SCANNED_TABLE = (
+    "CREATE TEMPORARY TABLE scanned (k bigint GENERATED ALWAYS AS IDENTITY, "
+    'id text COLLATE "C", source text COLLATE "C", location bytea, dir bytea, dev bigint, '
+    'ino bigint, size bigint, mtime_ns bigint, licence text COLLATE "C", started bigint, '
+    "deadline bigint, fields text, first_seen bigint, indexed_at bigint, held smallint, "
+    "ctime_ns bigint, btime_ns bigint, not_before bigint, call_id text, caller text, "
+    "callee text) ON COMMIT DELETE ROWS"
+)
+#: The copied batch inserted, or its rows refreshed, in the order the scan saw them (the
+#: catalogue's order); of one id seen twice, the last.
 _UPSERT = (
-    "INSERT INTO recordings (id, source, location, dir, dev, ino, size, mtime_ns, "  # noqa: S608
-    "licence, started, deadline, fields, first_seen, indexed_at, held, ctime_ns, btime_ns, "
-    "not_before, call_id, caller, callee, state) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-    "'present') "
+    f"INSERT INTO recordings ({_SCANNED}, state) SELECT {_SCANNED}, 'present' FROM ("  # noqa: S608
+    f"SELECT DISTINCT ON (id) k, {_SCANNED} FROM scanned ORDER BY id, k DESC) s ORDER BY k "
     "ON CONFLICT (id) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, "
     "size = excluded.size, mtime_ns = excluded.mtime_ns, licence = excluded.licence, "
     f"started = excluded.started, deadline = {FLOORED.format('excluded.deadline', 'recordings.')}, "
@@ -160,9 +172,10 @@ class Indexing(Store):
 
     def _write(self, values: list[tuple[Any, ...]], keys: list[tuple[Any, ...]]) -> None:
         with self._tx():
-            self._db.cursor().executemany(
-                _UPSERT, [v + k for v, k in zip(values, keys, strict=True)]
-            )
+            with self._db.cursor().copy(f"COPY scanned ({_SCANNED}) FROM STDIN") as copy:
+                for v, k in zip(values, keys, strict=True):
+                    copy.write_row(v + k)
+            self._db.execute(_UPSERT)
 
     def mark_missing(self, ids: Sequence[str]) -> None:
         with self._tx():

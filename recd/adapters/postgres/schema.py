@@ -58,7 +58,8 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX recordings_licence ON recordings (licence, state);
     CREATE INDEX recordings_dir ON recordings (source, dir, location);
     CREATE INDEX recordings_held ON recordings (source) WHERE held = 1 AND state = 'present';
-    -- Per-licence totals of present recordings, kept by a trigger ('' is unclassified).
+    -- Per-licence totals of present recordings ('' is unclassified), kept by triggers once
+    -- per statement from the rows it changed, as SQLite's are per row.
     CREATE TABLE totals (
         licence    text COLLATE "C" PRIMARY KEY,
         recordings bigint NOT NULL,
@@ -67,22 +68,40 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE FUNCTION recd_totals() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF TG_OP <> 'INSERT' AND OLD.state = 'present' THEN
-            UPDATE totals SET recordings = recordings - 1, bytes = bytes - OLD.size,
-                              held = held - OLD.held
-            WHERE licence = coalesce(OLD.licence, '');
-        END IF;
-        IF TG_OP <> 'DELETE' AND NEW.state = 'present' THEN
-            INSERT INTO totals VALUES (coalesce(NEW.licence, ''), 1, NEW.size, NEW.held)
-            ON CONFLICT (licence) DO UPDATE SET recordings = totals.recordings + 1,
-                bytes = totals.bytes + excluded.bytes, held = totals.held + excluded.held;
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO totals AS t
+            SELECT coalesce(licence, ''), count(*), sum(size), sum(held) FROM new_rows
+            WHERE state = 'present' GROUP BY 1
+            ON CONFLICT (licence) DO UPDATE SET recordings = t.recordings + excluded.recordings,
+                bytes = t.bytes + excluded.bytes, held = t.held + excluded.held;
+        ELSIF TG_OP = 'DELETE' THEN
+            INSERT INTO totals AS t
+            SELECT coalesce(licence, ''), -count(*), -sum(size), -sum(held) FROM old_rows
+            WHERE state = 'present' GROUP BY 1
+            ON CONFLICT (licence) DO UPDATE SET recordings = t.recordings + excluded.recordings,
+                bytes = t.bytes + excluded.bytes, held = t.held + excluded.held;
+        ELSE
+            INSERT INTO totals AS t
+            SELECT licence, sum(n), sum(b), sum(h) FROM (
+                SELECT coalesce(licence, '') AS licence, 1 AS n, size AS b, held AS h
+                FROM new_rows WHERE state = 'present'
+                UNION ALL
+                SELECT coalesce(licence, ''), -1, -size, -held
+                FROM old_rows WHERE state = 'present'
+            ) AS d GROUP BY licence
+            ON CONFLICT (licence) DO UPDATE SET recordings = t.recordings + excluded.recordings,
+                bytes = t.bytes + excluded.bytes, held = t.held + excluded.held;
         END IF;
         RETURN NULL;
     END
     $$;
-    CREATE TRIGGER totals_change
-        AFTER INSERT OR DELETE OR UPDATE OF state, licence, size, held ON recordings
-        FOR EACH ROW EXECUTE FUNCTION recd_totals();
+    CREATE TRIGGER totals_insert AFTER INSERT ON recordings REFERENCING NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION recd_totals();
+    CREATE TRIGGER totals_update AFTER UPDATE ON recordings
+        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION recd_totals();
+    CREATE TRIGGER totals_delete AFTER DELETE ON recordings REFERENCING OLD TABLE AS old_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION recd_totals();
     CREATE TABLE intents (
         id           text COLLATE "C" PRIMARY KEY,
         recording_id text COLLATE "C" NOT NULL,

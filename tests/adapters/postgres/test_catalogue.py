@@ -15,6 +15,8 @@ import pytest
 from recd.adapters.postgres.catalogue import SCHEMA_VERSION, PostgresCatalogue
 from recd.adapters.postgres.reader import PostgresReader
 from recd.adapters.postgres.schema import MIGRATIONS
+from recd.core.holds import Hold
+from recd.core.scope import Scope
 from recd.errors import CatalogueCorrupt, StateError
 from recd.ports.records import AuditMark
 from tests.contracts.rows import T0, rec
@@ -158,3 +160,38 @@ def test_psycopg_is_imported_only_with_the_postgres_adapter() -> None:
         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+def _recount(url: str) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """The totals table, and the same totals counted from the recordings."""
+    with psycopg.connect(url) as conn:
+        kept = conn.execute(
+            "SELECT licence, recordings, bytes, held FROM totals WHERE recordings <> 0 "
+            "ORDER BY licence"
+        ).fetchall()
+        counted = conn.execute(
+            "SELECT coalesce(licence, ''), count(*), sum(size), sum(held) FROM recordings "
+            "WHERE state = 'present' GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    return kept, counted
+
+
+def test_the_totals_triggers_count_every_kind_of_change(pg_database: PgDatabase) -> None:
+    """Per statement, not per row: a batch, a hold, a release, a rescan and a delete each
+    leave the totals equal to a count of the recordings."""
+    catalogue = PostgresCatalogue(pg_database.url)
+    try:
+        rows = [rec(f"d/{n}.wav", licence=("L1", "L2", None)[n % 3]) for n in range(30)]
+        catalogue.upsert(rows + rows[:5], T0)  # an id twice in one batch: stored once
+        placed, _ = catalogue.place_hold(Hold("", Scope("L1"), "C", "r", T0, "alice"))
+        catalogue.mark_missing([r.id for r in rows[:7]])
+        catalogue.upsert(rows[:3], T0)
+        catalogue.release_hold(placed, at=T0, by="bob", reason="x", expired=False, not_before=T0)
+        catalogue.place_hold(Hold("", Scope("L2"), "C", "r", T0, "alice"))
+        with psycopg.connect(pg_database.url) as conn:
+            conn.execute("DELETE FROM recordings WHERE id = ANY(%s)", ([r.id for r in rows[20:]],))
+        kept, counted = _recount(pg_database.url)
+        assert kept == counted
+        assert sum(int(str(k[1])) for k in kept) == 30 - 7 + 3 - 10
+    finally:
+        catalogue.close()
