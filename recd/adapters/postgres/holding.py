@@ -89,13 +89,15 @@ class Holding(Store):
     def release_hold(
         self, hold: Hold, *, at: datetime, by: str, reason: str, expired: bool, not_before: datetime
     ) -> int:
-        others = [h for h in self._active if h.id != hold.id and h.licence == hold.licence]
-        where, args = scope_where(hold.scope)
-        for n, other in enumerate(others):
-            other_where, other_args = scope_where(other.scope, prefix=f"o{n}_")
-            where += f" AND NOT ({other_where})"
-            args |= other_args
         with self._tx():
+            self._lock_holds()
+            self._load_holds()  # the other holds as committed, through any connection
+            others = [h for h in self._active if h.id != hold.id and h.licence == hold.licence]
+            where, args = scope_where(hold.scope)
+            for n, other in enumerate(others):
+                other_where, other_args = scope_where(other.scope, prefix=f"o{n}_")
+                where += f" AND NOT ({other_where})"
+                args |= other_args
             self._db.execute(
                 "UPDATE holds SET state = %s, released_at = %s, released_by = %s, "
                 "release_reason = %s, due_from = %s WHERE id = %s AND state = 'active'",

@@ -157,25 +157,32 @@ class Indexing(Store):
         return [pg_name(r[0]) for r in cursor]
 
     def upsert(self, rows: Sequence[Recording], now: datetime) -> None:
+        """Held where a hold committed by any connection matches (``_hold_rules``)."""
+        with self._tx():
+            self._hold_rules()
+            self._upsert(rows, now)
+
+    def _upsert(self, rows: Sequence[Recording], now: datetime) -> None:
         values = scanned_values(rows, now, self._active, self._floors, pg_path)
         keys = [scope_keys(c.call_id, c.caller, c.callee) for c in (r.classification for r in rows)]
         self._write(values, keys)
 
     def insert_new(self, rows: Sequence[Found], now: datetime) -> None:
-        if not plain(self._active, self._floors, now):
-            self.upsert([f.recording(now) for f in rows], now)  # holds match Recordings
-            return
-        now_us = to_us(now)
-        values = [found_values(f, now_us, pg_path) for f in rows]
-        keys = [scope_keys(c.call_id, c.caller, c.callee) for _, _, c in rows]
-        self._write(values, keys)
+        with self._tx():
+            self._hold_rules()
+            if not plain(self._active, self._floors, now):
+                self._upsert([f.recording(now) for f in rows], now)  # holds match Recordings
+                return
+            now_us = to_us(now)
+            values = [found_values(f, now_us, pg_path) for f in rows]
+            keys = [scope_keys(c.call_id, c.caller, c.callee) for _, _, c in rows]
+            self._write(values, keys)
 
     def _write(self, values: list[tuple[Any, ...]], keys: list[tuple[Any, ...]]) -> None:
-        with self._tx():
-            with self._db.cursor().copy(f"COPY scanned ({_SCANNED}) FROM STDIN") as copy:
-                for v, k in zip(values, keys, strict=True):
-                    copy.write_row(v + k)
-            self._db.execute(_UPSERT)
+        with self._db.cursor().copy(f"COPY scanned ({_SCANNED}) FROM STDIN") as copy:
+            for v, k in zip(values, keys, strict=True):
+                copy.write_row(v + k)
+        self._db.execute(_UPSERT)
 
     def mark_missing(self, ids: Sequence[str]) -> None:
         with self._tx():

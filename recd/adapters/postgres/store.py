@@ -3,6 +3,8 @@
 ``Store`` declares the state the role mixins read; ``PostgresCatalogue`` sets it up. The
 connection is in autocommit: a lone statement commits when it returns, and ``_tx`` (psycopg's
 ``transaction()``, a savepoint when nested) makes a role's writes commit together or not at all.
+Hold rules are read again in each transaction that applies them (``_hold_rules``): a hold
+placed through any connection to the database covers what is indexed after it.
 ``pg_path`` is how a location or directory is stored (``bytea``, see ``schema``).
 """
 
@@ -49,6 +51,17 @@ class Store:
 
     def _tx(self) -> AbstractContextManager[psycopg.Transaction]:
         return self._db.transaction()
+
+    def _load_holds(self) -> None:
+        """Read the hold rules in force into ``_active`` and ``_floors`` (``Holding``)."""
+        raise NotImplementedError
+
+    def _hold_rules(self) -> None:
+        """In a transaction: the hold rules as committed, read under a lock that placing,
+        releasing or restoring a hold waits for (and waits for), so that rows written in
+        this transaction and a hold placed through another connection never miss each other."""
+        self._db.execute("LOCK TABLE holds IN SHARE MODE")
+        self._load_holds()
 
 
 def pg_path(path: str) -> bytes:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -15,14 +16,25 @@ import pytest
 from recd.adapters.postgres.catalogue import SCHEMA_VERSION, PostgresCatalogue
 from recd.adapters.postgres.reader import PostgresReader
 from recd.adapters.postgres.schema import MIGRATIONS
+from recd.core.fastclass import Classified, Found
 from recd.core.holds import Hold
+from recd.core.model import FileFacts, Provenance
 from recd.core.scope import Scope
 from recd.errors import CatalogueCorrupt, StateError
 from recd.ports.records import AuditMark
-from tests.contracts.rows import T0, rec
+from tests.contracts.rows import T0, ns, rec
 from tests.pg import PgDatabase, Postgres
 
 REPO = Path(__file__).resolve().parents[3]
+
+
+def _facts(relpath: str) -> FileFacts:
+    return FileFacts("pbx", relpath, 7, 1, 100, ns(T0), ctime_ns=ns(T0), btime_ns=None)
+
+
+def _classified() -> Classified:
+    return Classified("L1", 10**15, None, None, None, None, None, "wav",
+                      (("licence", Provenance.PATTERN),))  # fmt: skip
 
 
 def _tables(url: str) -> set[str]:
@@ -195,3 +207,27 @@ def test_the_totals_triggers_count_every_kind_of_change(pg_database: PgDatabase)
         assert sum(int(str(k[1])) for k in kept) == 30 - 7 + 3 - 10
     finally:
         catalogue.close()
+
+
+def test_a_hold_placed_through_another_connection_keeps_what_is_indexed_later(
+    pg_database: PgDatabase,
+) -> None:
+    """A hold is a rule of the database, not of the connection that placed it: another
+    catalogue on the same database holds (and, released, floors) what it indexes after."""
+    here, there = PostgresCatalogue(pg_database.url), PostgresCatalogue(pg_database.url)
+    try:
+        here.upsert([rec("first.wav")], T0)  # this catalogue has read the (no) holds
+        placed, _ = there.place_hold(Hold("", Scope("L1"), "C", "r", T0, "alice"))
+        here.upsert([rec("later.wav")], T0)
+        found = [Found(rec("new.wav").id, _facts("new.wav"), _classified())]
+        here.insert_new(found, T0)
+        held = [here.get(rec(p).id) for p in ("later.wav", "new.wav")]
+        assert [r is not None and r.held for r in held] == [True, True]
+        due = T0 + timedelta(days=45)
+        there.release_hold(placed, at=T0, by="bob", reason="x", expired=False, not_before=due)
+        here.upsert([rec("after.wav")], T0)
+        after = here.get(rec("after.wav").id)
+        assert after is not None and (after.held, after.deadline) == (False, due)
+    finally:
+        here.close()
+        there.close()
