@@ -1,6 +1,9 @@
 """Row codecs of the catalogue's recordings, intents, mirror and breaker tables, and times.
 
-Shared by the writer (``catalogue``) and the readers (``reader``). A row no codec accepts is a
+Pure, and shared by both catalogue adapters (SQLite and PostgreSQL store the same values), their
+writers and their readers: the codecs, and the values an upsert stores for a recording a scan
+saw (``scanned_values``, ``found_values``; each adapter gives how it stores a path). A row no
+codec accepts is a
 ``BadRow`` of its table (``decodes``), which the adapters turn into ``CatalogueCorrupt``: a
 codec never returns a half-decoded value. Times are integer microseconds since the Unix epoch.
 """
