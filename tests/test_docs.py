@@ -630,9 +630,10 @@ def prose(path: Path) -> str:
 
 
 def _no_postgres_catalogue() -> bool:
-    """True while recd has no PostgreSQL catalogue: the SQLite catalogue and its reader are the
-    only ones among the adapters, no module of recd/adapters is for PostgreSQL, and nothing in
-    recd/ imports psycopg."""
+    """True while recd runs on no PostgreSQL catalogue: the SQLite catalogue and its reader are
+    the only ones the daemon's factories build, and nothing in recd/ outside the PostgreSQL
+    adapter (``recd/adapters/postgres``, built and tested on its own until it is started by
+    recd) imports it or psycopg."""
     build = ast.parse((ROOT / "recd" / "daemon" / "build.py").read_text(encoding="utf-8"))
     ports = {"Catalogue", "CatalogueReader", "CatalogueCopier"}
     stores = {
@@ -642,13 +643,17 @@ def _no_postgres_catalogue() -> bool:
         for node in ast.walk(factory)
         if isinstance(node, ast.ImportFrom)
     }
-    modules = {path.stem.lower() for path in (ROOT / "recd" / "adapters").glob("*.py")}
-    imports = re.compile(r"^\s*(?:import|from)\s+psycopg", re.MULTILINE)
-    sources = [path.read_text(encoding="utf-8") for path in (ROOT / "recd").rglob("*.py")]
-    return (
-        stores == {"recd.adapters.sqlite.catalogue", "recd.adapters.sqlite.reader"}
-        and not any("postgres" in m or m.startswith(("pg", "psycopg")) for m in modules)
-        and not any(imports.search(source) for source in sources)
+    adapter = ROOT / "recd" / "adapters" / "postgres"
+    imports = re.compile(
+        r"^\s*(?:import|from)\s+(?:psycopg|recd\.adapters\.postgres)", re.MULTILINE
+    )
+    sources = [
+        path.read_text(encoding="utf-8")
+        for path in (ROOT / "recd").rglob("*.py")
+        if not path.is_relative_to(adapter)
+    ]
+    return stores == {"recd.adapters.sqlite.catalogue", "recd.adapters.sqlite.reader"} and not any(
+        imports.search(source) for source in sources
     )
 
 

@@ -1,9 +1,11 @@
 """The implementations each contract suite runs on, as fixture parameters.
 
-A second implementation (the PostgreSQL catalogue of the next issue) joins by adding its name
-to ``CATALOGUES`` and a branch to ``open_catalogue``: every role suite in this directory then
-runs on it too (borgstore's ``tests/test_backends.py`` style). Sources and erasers run on every
-kind of place in ``PLACES`` (``tests.contracts.places``) the same way.
+An implementation joins by adding its name to ``CATALOGUES`` and a branch to
+``open_catalogue``: every role suite in this directory then runs on it too (borgstore's
+``tests/test_backends.py`` style). "postgres" runs on a fresh database of the session's test
+server (``tests.pg``), and skips, naming the package, where the server binaries are missing.
+Sources and erasers run on every kind of place in ``PLACES`` (``tests.contracts.places``) the
+same way.
 """
 
 from __future__ import annotations
@@ -18,30 +20,36 @@ from recd.adapters.sqlite.reader import SqliteReader
 from recd.ports.catalogue import Catalogue
 from recd.ports.reader import CatalogueReader
 from tests.contracts.places import PLACES, Place, open_place
+from tests.pg import PgDatabase
 
-CATALOGUES = ["sqlite"]
+CATALOGUES = ["sqlite", "postgres"]
 
 
-def open_catalogue(kind: str, path: Path) -> tuple[Catalogue, CatalogueReader]:
-    """A new catalogue of ``kind`` in ``path`` and a reader beside it."""
+def open_catalogue(kind: str, request: pytest.FixtureRequest) -> tuple[Catalogue, CatalogueReader]:
+    """A new, empty catalogue of ``kind`` and a reader beside it."""
+    if kind == "postgres":
+        from recd.adapters.postgres.catalogue import PostgresCatalogue
+        from recd.adapters.postgres.reader import PostgresReader
+
+        database: PgDatabase = request.getfixturevalue("pg_database")
+        return PostgresCatalogue(database.url), PostgresReader(database.url)
     assert kind == "sqlite", kind
+    path: Path = request.getfixturevalue("tmp_path")
     catalogue = SqliteCatalogue(path / "catalog.db")
     return catalogue, SqliteReader(path / "catalog.db")
 
 
 @pytest.fixture(params=CATALOGUES)
-def catalogue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalogue]:
-    cat, reader = open_catalogue(request.param, tmp_path)
+def catalogue(request: pytest.FixtureRequest) -> Iterator[Catalogue]:
+    cat, reader = open_catalogue(request.param, request)
     reader.close()
     yield cat
     cat.close()
 
 
 @pytest.fixture(params=CATALOGUES)
-def pair(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[Catalogue, CatalogueReader]]:
-    cat, reader = open_catalogue(request.param, tmp_path)
+def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Catalogue, CatalogueReader]]:
+    cat, reader = open_catalogue(request.param, request)
     yield cat, reader
     reader.close()
     cat.close()

@@ -105,6 +105,39 @@ def test_licences_are_those_with_present_recordings(catalogue: Holding) -> None:
     assert sorted(catalogue.licences(), key=str) == ["L1", None]
 
 
+def test_a_scope_matches_in_the_catalogue_what_it_matches_in_memory(
+    catalogue: Requesting,
+) -> None:
+    """Every kind of scope field, queried, finds exactly the recordings ``Scope.matches``."""
+    fields = [
+        ("a", "42", "+44 7700 900123", "100"),
+        ("b", "43", "100", "(0770) 0-900.123"),
+        ("c", "caf\u00e9", "00447700900123", None),
+        ("d", None, None, "07700900123"),
+    ]
+    rows = [
+        replace(r, classification=replace(r.classification, call_id=call, caller=caller,
+                                          callee=callee))
+        for n, (name, call, caller, callee) in enumerate(fields)
+        for r in [rec(f"{name}.wav", started=T0 + timedelta(hours=n))]
+    ] + [rec("other.wav", licence="L2")]  # fmt: skip
+    catalogue.upsert(rows, T0)
+    scopes = [
+        Scope("L1"),
+        Scope("L1", call_ids=frozenset({"42", "caf\u00e9"})),
+        Scope("L1", party="+447700900123"),
+        Scope("L1", party="0770 0900 123"),
+        Scope("L1", party="100", start=T0 + timedelta(minutes=30)),
+        Scope("L1", recordings=frozenset({rows[3].id, rows[4].id}), end=T0 + timedelta(hours=4)),
+        Scope("L2", call_ids=frozenset({"43"})),
+    ]
+    for scope in scopes:
+        expected = sorted(r.id for r in rows if scope.matches(r))
+        assert sorted(r.id for r in catalogue.matching(scope, 100)) == expected, scope
+        assert catalogue.held_count(scope) == len(expected), scope
+    assert len(catalogue.matching(Scope("L1", party="+447700900123"), 100)) == 2
+
+
 # -- requests ---------------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ import logging
 import sqlite3
 from pathlib import Path
 
+from recd.adapters._rows import from_us, to_us
 from recd.adapters.sqlite.auditmarks import AuditMarks
 from recd.adapters.sqlite.corrupt import FAILURES, check, corruption, guarded, move_aside
 from recd.adapters.sqlite.holding import Holding
@@ -23,7 +24,6 @@ from recd.adapters.sqlite.indexing import Indexing
 from recd.adapters.sqlite.mirroring import Mirroring
 from recd.adapters.sqlite.queries import register_functions
 from recd.adapters.sqlite.requesting import Requesting
-from recd.adapters.sqlite.rows import from_us, to_us
 from recd.adapters.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 from recd.adapters.sqlite.sweeping import Sweeping
 from recd.errors import CatalogueCorrupt, StateError

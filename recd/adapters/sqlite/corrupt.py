@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
-from recd.adapters.sqlite.rows import BadRow
+from recd.adapters._rows import BadRow
 from recd.adapters.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 from recd.durable import fsync_dir
 from recd.errors import CatalogueCorrupt, StateError, os_reason

@@ -14,16 +14,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from recd.adapters._legalrows import HOLD_COLUMNS, hold_values
+from recd.adapters._rows import COLUMNS, row_to_recording, to_us
 from recd.adapters.sqlite.corrupt import guarded
 from recd.adapters.sqlite.queries import (
-    HOLD_COLUMNS,
     count_matching,
     scope_where,
     select_hold,
     select_holds,
 )
-from recd.adapters.sqlite.rows import COLUMNS, row_to_recording, to_us
-from recd.adapters.sqlite.store import Store, us
+from recd.adapters.sqlite.store import Store
 from recd.core.holds import Hold, holding
 from recd.core.requests import scope_json
 from recd.core.scope import Scope
@@ -153,19 +153,7 @@ class Holding(Store):
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     None if number is None else int(number[1]),
-                    h.id,
-                    h.licence,
-                    h.case,
-                    h.reason,
-                    json.dumps(scope_json(h.scope), sort_keys=True),
-                    to_us(h.placed_at),
-                    h.placed_by,
-                    us(h.until),
-                    str(h.state),
-                    us(h.released_at),
-                    h.released_by,
-                    h.release_reason,
-                    us(h.due_from),
+                    *hold_values(h),
                 ),
             )
 

@@ -12,23 +12,22 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from recd.adapters.sqlite.corrupt import guarded
-from recd.adapters.sqlite.rows import (
-    encode_fields,
-    fields_json,
+from recd.adapters._rows import (
+    found_values,
     from_us,
     path_param,
     path_value,
+    plain,
     row_to_known,
     row_to_stamp,
+    scanned_values,
     to_us,
 )
+from recd.adapters.sqlite.corrupt import guarded
 from recd.adapters.sqlite.schema import SECONDARY_INDEXES
 from recd.adapters.sqlite.store import FLOORED, Store
 from recd.core.fastclass import Found
-from recd.core.holds import holding
 from recd.core.model import Recording
-from recd.core.scope import Scope
 from recd.ports.records import Known
 from recd.ports.source import DirStamp
 
@@ -175,67 +174,18 @@ class Indexing(Store):
     def upsert(self, rows: Sequence[Recording], now: datetime) -> None:
         """Insert or refresh recordings a scan saw; they become ``present``, held if an
         active hold matches them (a hold is a rule: it covers recordings indexed later)."""
-        now_us = to_us(now)
-        active = self._active
-        floors = [(h.scope, h.due_from) for h in self._floors if h.due_from and h.due_from > now]
-        params = [
-            (
-                r.id,
-                r.source,
-                path_param(r.relpath),
-                path_param(r.relpath.rpartition("/")[0]),
-                r.dev,
-                r.ino,
-                r.size,
-                r.mtime_ns,
-                r.classification.licence,
-                to_us(r.classification.started),
-                None if r.deadline is None else to_us(max(r.deadline, floor or r.deadline)),
-                fields_json(r.classification),
-                to_us(r.first_seen),
-                now_us,
-                1 if active and holding(active, r) else 0,
-                r.ctime_ns,
-                r.btime_ns,
-                None if floor is None else to_us(floor),
-            )
-            for r in rows
-            for floor in [_floor(floors, r)]
-        ]
+        params = scanned_values(rows, now, self._active, self._floors, path_param)
         with self._tx():
             self._db.executemany(_UPSERT, params)
 
     def insert_new(self, rows: Sequence[Found], now: datetime) -> None:
         """``upsert`` of the rows of ``found``, from their plain values (a first index: no
         ``Recording`` or ``datetime`` per row); the same rows, ``upsert``'s statement."""
-        if self._active or any(h.due_from and h.due_from > now for h in self._floors):
+        if not plain(self._active, self._floors, now):
             self.upsert([f.recording(now) for f in rows], now)  # holds match Recordings
             return
         now_us = to_us(now)
-        params = [
-            (
-                rid,
-                facts.source,
-                path_param(facts.relpath),
-                path_param(facts.relpath.rpartition("/")[0]),
-                facts.dev,
-                facts.ino,
-                facts.size,
-                facts.mtime_ns,
-                c.licence,
-                c.started_us,
-                c.deadline_us,
-                encode_fields(c.call_id, c.extension, c.caller, c.callee, None, c.format,
-                              c.provenance),
-                now_us,
-                now_us,
-                0,
-                facts.ctime_ns,
-                facts.btime_ns,
-                None,
-            )
-            for rid, facts, c in rows
-        ]  # fmt: skip
+        params = [found_values(f, now_us, path_param) for f in rows]
         with self._tx():
             self._db.executemany(_UPSERT, params)
 
@@ -313,8 +263,3 @@ class Indexing(Store):
                 "DO NOTHING",
                 (licence or "", policy),
             )
-
-
-def _floor(floors: Sequence[tuple[Scope, datetime]], rec: Recording) -> datetime | None:
-    """The latest ``due_from`` of a released hold in its grace that matches ``rec``."""
-    return max((due for scope, due in floors if scope.matches(rec)), default=None)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 
+from recd.adapters._rows import COLUMNS, row_to_mirrored, row_to_recording
 from recd.adapters.sqlite.corrupt import guarded
 from recd.adapters.sqlite.queries import hinted
-from recd.adapters.sqlite.rows import COLUMNS, row_to_mirrored, row_to_recording
 from recd.adapters.sqlite.store import Store
 from recd.core.model import Recording
 from recd.ports.records import Mirrored

@@ -7,17 +7,20 @@ row or raise ``BadRow`` of their table.
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from datetime import datetime
 from typing import Any
 
-from recd.adapters.sqlite.rows import COLUMNS, decodes, from_us, row_to_recording, to_us
-from recd.core.holds import Hold, HoldState
+from recd.adapters._legalrows import (
+    HOLD_COLUMNS,
+    REQUEST_COLUMNS,
+    item_from_row,
+    request_from_row,
+    row_to_hold,
+)
+from recd.adapters._rows import COLUMNS, row_to_recording, to_us
+from recd.core.holds import Hold
 from recd.core.model import Recording
-from recd.core.requestinfo import RequestInfo
-from recd.core.requests import scope_from_json
-from recd.core.requeststate import ItemOutcome, RequestItem, RequestState
+from recd.core.requeststate import RequestItem, RequestState
 from recd.core.scope import Scope, normalise_party
 from recd.ports.records import StoredRequest
 
@@ -78,53 +81,6 @@ def scope_where(scope: Scope, prefix: str = "") -> tuple[str, dict[str, Any]]:
     return " AND ".join(clauses), args
 
 
-HOLD_COLUMNS = (
-    "id, licence, case_ref, reason, scope, placed_at, placed_by, until, state, released_at, "
-    "released_by, release_reason, due_from"
-)
-
-
-def _us(value: datetime | None) -> int | None:
-    return None if value is None else to_us(value)
-
-
-def _time(value: int | None) -> datetime | None:
-    return None if value is None else from_us(value)
-
-
-@decodes("holds")
-def row_to_hold(row: tuple[Any, ...]) -> Hold:
-    (
-        hid,
-        licence,
-        case_ref,
-        reason,
-        scope,
-        placed_at,
-        placed_by,
-        until,
-        state,
-        released_at,
-        released_by,
-        release_reason,
-        due_from,
-    ) = row
-    return Hold(
-        id=hid,
-        scope=scope_from_json(licence, json.loads(scope), allow_empty=True),
-        case=case_ref,
-        reason=reason,
-        placed_at=from_us(placed_at),
-        placed_by=placed_by,
-        until=_time(until),
-        state=HoldState(state),
-        released_at=_time(released_at),
-        released_by=released_by,
-        release_reason=release_reason,
-        due_from=_time(due_from),
-    )
-
-
 def select_holds(db: sqlite3.Connection, *, everything: bool = False) -> list[Hold]:
     where = "" if everything else " WHERE state = 'active'"
     cursor = db.execute(f"SELECT {HOLD_COLUMNS} FROM holds{where} ORDER BY n")  # noqa: S608
@@ -159,23 +115,6 @@ def select_matching(db: sqlite3.Connection, scope: Scope, limit: int) -> list[Re
     return [row_to_recording(r) for r in cursor]
 
 
-@decodes("requests")
-def request_from_row(row: tuple[Any, ...]) -> StoredRequest:
-    rid, licence, state, document, digest, info, updated = row
-    return StoredRequest(
-        rid,
-        licence,
-        RequestState(state),
-        json.loads(document),
-        digest,
-        RequestInfo.from_json(json.loads(info)),
-        from_us(updated),
-    )
-
-
-REQUEST_COLUMNS = "id, licence, state, document, digest, info, updated"
-
-
 def select_requests(db: sqlite3.Connection, state: RequestState | None) -> list[StoredRequest]:
     where, args = ("", ()) if state is None else (" WHERE state = ?", (str(state),))
     cursor = db.execute(
@@ -199,31 +138,3 @@ def select_items(db: sqlite3.Connection, request_id: str) -> list[RequestItem]:
         (request_id,),
     )
     return [item_from_row(r) for r in cursor]
-
-
-@decodes("request_items")
-def item_from_row(row: tuple[Any, ...]) -> RequestItem:
-    rid, outcome, data = row
-    extra = json.loads(data)
-    extra["holds"] = tuple(extra.get("holds", ()))
-    if extra.get("time") is not None:
-        extra["time"] = from_us(extra["time"])
-    return RequestItem(recording_id=rid, outcome=ItemOutcome(outcome), **extra)
-
-
-def item_data(item: RequestItem) -> str:
-    data = {
-        "location": item.location,
-        "licence": item.licence,
-        "size": item.size,
-        "sha256": item.sha256,
-        "method": item.method,
-        "effective": item.effective,
-        "ineffective_reason": item.ineffective_reason,
-        "time": _us(item.time),
-        "audit_seq": item.audit_seq,
-        "holds": list(item.holds),
-        "note": item.note,
-        "s3": None if item.s3 is None else dict(item.s3),
-    }
-    return json.dumps({k: v for k, v in data.items() if v not in (None, [])}, sort_keys=True)

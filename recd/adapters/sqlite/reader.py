@@ -16,6 +16,14 @@ from typing import Any
 from urllib.parse import quote
 
 from recd.adapters._closing import Closing
+from recd.adapters._rows import (
+    BREAKER_COLUMNS,
+    COLUMNS,
+    from_us,
+    row_to_breaker,
+    row_to_recording,
+    to_us,
+)
 from recd.adapters.sqlite.corrupt import FAILURES, corruption, guarded
 from recd.adapters.sqlite.queries import (
     count_matching,
@@ -26,14 +34,6 @@ from recd.adapters.sqlite.queries import (
     select_items,
     select_request,
     select_requests,
-)
-from recd.adapters.sqlite.rows import (
-    BREAKER_COLUMNS,
-    COLUMNS,
-    from_us,
-    row_to_breaker,
-    row_to_recording,
-    to_us,
 )
 from recd.adapters.sqlite.schema import SCHEMA_VERSION
 from recd.core.holds import Hold

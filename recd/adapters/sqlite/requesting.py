@@ -6,19 +6,16 @@ A request and its items are written in one transaction when restored; the codecs
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
+from recd.adapters._legalrows import REQUEST_COLUMNS, item_data, request_values
 from recd.adapters.sqlite.corrupt import guarded
 from recd.adapters.sqlite.queries import (
-    REQUEST_COLUMNS,
-    item_data,
     select_items,
     select_matching,
     select_request,
     select_requests,
 )
-from recd.adapters.sqlite.rows import to_us
 from recd.adapters.sqlite.store import Store
 from recd.core.model import Recording
 from recd.core.requeststate import RequestItem, RequestState
@@ -44,15 +41,7 @@ class Requesting(Store):
         self._db.execute(
             f"INSERT OR REPLACE INTO requests ({REQUEST_COLUMNS}) "  # noqa: S608
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                request.id,
-                request.licence,
-                str(request.state),
-                json.dumps(request.document, sort_keys=True),
-                request.digest,
-                json.dumps(request.info.to_json(), sort_keys=True),
-                to_us(request.updated),
-            ),
+            request_values(request),
         )
 
     def restore_requests(

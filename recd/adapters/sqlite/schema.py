@@ -6,7 +6,7 @@ never edited once released (a catalogue at version n has run exactly migrations 
 ``SCHEMA_VERSION`` is the highest key of ``MIGRATIONS``; ``SECONDARY_INDEXES`` are the
 recordings' indexes as the latest migration leaves them (a migration that changes one updates
 it, and drops with ``IF EXISTS``: a first index drops them while it loads). The row codecs
-are ``rows`` and the scope, hold and request queries ``queries``.
+are ``recd.adapters._rows`` and the scope, hold and request queries ``queries``.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
-from recd.adapters.sqlite.rows import to_us
+from recd.adapters._rows import to_us
 from recd.core.holds import Hold
 
 #: A deadline never below the floor a hold's release set (``not_before``); NULL stays NULL.

@@ -11,9 +11,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
-from recd.adapters.sqlite.corrupt import guarded
-from recd.adapters.sqlite.queries import hinted
-from recd.adapters.sqlite.rows import (
+from recd.adapters._rows import (
     BREAKER_COLUMNS,
     COLUMNS,
     from_us,
@@ -24,6 +22,8 @@ from recd.adapters.sqlite.rows import (
     row_to_recording,
     to_us,
 )
+from recd.adapters.sqlite.corrupt import guarded
+from recd.adapters.sqlite.queries import hinted
 from recd.adapters.sqlite.store import Store, us
 from recd.core.model import Recording
 from recd.ports.records import Breaker, Intent

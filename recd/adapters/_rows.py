@@ -1,6 +1,9 @@
 """Row codecs of the catalogue's recordings, intents, mirror and breaker tables, and times.
 
-Shared by the writer (``catalogue``) and the readers (``reader``). A row no codec accepts is a
+Pure, and shared by both catalogue adapters (SQLite and PostgreSQL store the same values), their
+writers and their readers: the codecs, and the values an upsert stores for a recording a scan
+saw (``scanned_values``, ``found_values``; each adapter gives how it stores a path). A row no
+codec accepts is a
 ``BadRow`` of its table (``decodes``), which the adapters turn into ``CatalogueCorrupt``: a
 codec never returns a half-decoded value. Times are integer microseconds since the Unix epoch.
 """
@@ -9,11 +12,12 @@ from __future__ import annotations
 
 import functools
 import json
-import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
+from recd.core.fastclass import Found
+from recd.core.holds import Hold, holding
 from recd.core.model import Classification, Provenance, Recording, State
 from recd.errors import RecdError
 from recd.ports.records import Breaker, Intent, Known, Mirrored
@@ -169,7 +173,7 @@ def encode_fields(
 
 
 @decodes("recordings")
-def row_to_recording(row: sqlite3.Row | tuple[Any, ...]) -> Recording:
+def row_to_recording(row: tuple[Any, ...]) -> Recording:
     (
         rid,
         source,
@@ -252,3 +256,86 @@ def row_to_breaker(row: tuple[Any, ...]) -> Breaker:
     licence, tripped_at, due, total, released_at, released_by = row
     released = None if released_at is None else from_us(released_at)
     return Breaker(licence, from_us(tripped_at), due, total, released, released_by)
+
+
+#: A path as an adapter stores it (``path_param`` for SQLite).
+PathCodec = Callable[[str], Any]
+
+
+def recording_values(
+    r: Recording, now_us: int, held: bool, floor: datetime | None, path: PathCodec
+) -> tuple[Any, ...]:
+    """The values of one recording a scan saw, in the upsert's column order: ``id, source,
+    location, dir, dev, ino, size, mtime_ns, licence, started, deadline, fields, first_seen,
+    indexed_at, held, ctime_ns, btime_ns, not_before`` (the deadline floored at ``floor``)."""
+    return (
+        r.id,
+        r.source,
+        path(r.relpath),
+        path(r.relpath.rpartition("/")[0]),
+        r.dev,
+        r.ino,
+        r.size,
+        r.mtime_ns,
+        r.classification.licence,
+        to_us(r.classification.started),
+        None if r.deadline is None else to_us(max(r.deadline, floor or r.deadline)),
+        fields_json(r.classification),
+        to_us(r.first_seen),
+        now_us,
+        1 if held else 0,
+        r.ctime_ns,
+        r.btime_ns,
+        None if floor is None else to_us(floor),
+    )
+
+
+def found_values(found: Found, now_us: int, path: PathCodec) -> tuple[Any, ...]:
+    """``recording_values`` of ``found.recording(now)`` (not held, no floor), from its plain
+    values: a first index builds no ``Recording`` or ``datetime`` per file."""
+    rid, facts, c = found
+    return (
+        rid,
+        facts.source,
+        path(facts.relpath),
+        path(facts.relpath.rpartition("/")[0]),
+        facts.dev,
+        facts.ino,
+        facts.size,
+        facts.mtime_ns,
+        c.licence,
+        c.started_us,
+        c.deadline_us,
+        encode_fields(c.call_id, c.extension, c.caller, c.callee, None, c.format, c.provenance),
+        now_us,
+        now_us,
+        0,
+        facts.ctime_ns,
+        facts.btime_ns,
+        None,
+    )
+
+
+def scanned_values(
+    rows: Sequence[Recording],
+    now: datetime,
+    active: Sequence[Hold],
+    released: Sequence[Hold],
+    path: PathCodec,
+) -> list[tuple[Any, ...]]:
+    """``recording_values`` of recordings a scan saw at ``now``: held where an ``active`` hold
+    matches, the deadline floored at the latest ``due_from`` still ahead of a ``released``
+    hold that matches (a hold, and a release's grace, are rules: they cover what comes later)."""
+    now_us = to_us(now)
+    floors = [(h.scope, h.due_from) for h in released if h.due_from and h.due_from > now]
+    return [
+        recording_values(r, now_us, bool(active and holding(active, r)), floor, path)
+        for r in rows
+        for floor in [max((due for scope, due in floors if scope.matches(r)), default=None)]
+    ]
+
+
+def plain(active: Sequence[Hold], released: Sequence[Hold], now: datetime) -> bool:
+    """Whether rows indexed at ``now`` need no hold rule: no hold is active, and no released
+    one's grace runs past ``now`` (``insert_new`` may then store ``found_values`` as they are)."""
+    return not active and not any(h.due_from and h.due_from > now for h in released)

@@ -1,4 +1,4 @@
-"""The catalogue's row codecs (recd.adapters.sqlite.rows): times stored as integer
+"""The catalogue's row codecs (recd.adapters._rows): times stored as integer
 microseconds convert back exactly. The codecs' refusal of a row that does not decode is
 in test_corrupt.py; the codecs round-trip every record through the contract suites.
 """
@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recd.adapters.sqlite.rows import fields_json, from_us, to_us
+from recd.adapters._rows import fields_json, from_us, to_us
 from recd.core.model import Classification, Provenance
 
 

@@ -1,0 +1,92 @@
+"""The catalogue on PostgreSQL: one connection, committed transactions, versioned schema.
+
+``PostgresCatalogue(url)`` connects to the database a libpq URL names, creates or migrates its
+schema (``schema``) and answers every catalogue role, as ``SqliteCatalogue`` does, from the
+mixins ``indexing``, ``sweeping``, ``holding``, ``requesting`` and ``auditmarks``. Each write
+is a transaction committed before the call returns. A schema newer than this recd is refused;
+migrations run under an advisory lock, so hosts starting together migrate once.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from recd.adapters.postgres.auditmarks import AuditMarks
+from recd.adapters.postgres.errors import describe, guarded, reason
+from recd.adapters.postgres.holding import Holding
+from recd.adapters.postgres.indexing import SCANNED_TABLE, Indexing
+from recd.adapters.postgres.requesting import Requesting
+from recd.adapters.postgres.schema import MIGRATIONS, SCHEMA_VERSION
+from recd.adapters.postgres.store import Connection
+from recd.adapters.postgres.sweeping import Sweeping
+from recd.errors import StateError
+
+__all__ = ["SCHEMA_VERSION", "PostgresCatalogue", "connect", "schema_version"]
+
+#: The advisory lock migrations take (any constant: "recd" in ASCII).
+MIGRATION_LOCK = 0x72656364
+
+
+def connect(url: str, name: str) -> Connection:
+    """An autocommit connection to ``url``; StateError naming the database (``name``) when
+    the server cannot be reached or refuses."""
+    try:
+        return psycopg.connect(url, autocommit=True)
+    except psycopg.Error as exc:
+        raise StateError(f"catalogue {name}: cannot connect: {reason(exc)}") from exc
+
+
+def schema_version(db: Connection) -> int:
+    """The schema version of the database (0: recd never created its tables there)."""
+    row = db.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+    if row is None or not row[0]:
+        return 0
+    found = db.execute("SELECT max(version) FROM schema_version").fetchone()
+    return 0 if found is None or found[0] is None else int(found[0])
+
+
+def newer(name: str, version: int) -> StateError:
+    return StateError(
+        f"catalogue {name}: schema {version} is newer than this recd understands "
+        f"({SCHEMA_VERSION}); upgrade recd on this host"
+    )
+
+
+@guarded
+class PostgresCatalogue(Indexing, Sweeping, Holding, AuditMarks, Requesting):
+    """The catalogue in the PostgreSQL database ``url`` names (a libpq URL, no password)."""
+
+    def __init__(self, url: str) -> None:
+        self.name = describe(url)
+        self._db = connect(url, self.name)
+        try:
+            self._migrate()
+            self._db.execute(SCANNED_TABLE)
+            self._load_holds()
+            self.audit_mark()  # a mark that does not decode is found now, not mid-start
+        except BaseException:
+            self._db.close()
+            raise
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _migrate(self) -> None:
+        try:
+            if schema_version(self._db) == SCHEMA_VERSION:
+                return
+            with self._db.transaction():
+                self._db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+                version = schema_version(self._db)  # another host may have migrated meanwhile
+                if version > SCHEMA_VERSION:
+                    raise newer(self.name, version)
+                if version == 0:
+                    self._db.execute("CREATE TABLE schema_version (version integer NOT NULL)")
+                    self._db.execute("INSERT INTO schema_version VALUES (0)")
+                for target in range(version + 1, SCHEMA_VERSION + 1):
+                    self._db.execute(MIGRATIONS[target].encode())
+                    self._db.execute("UPDATE schema_version SET version = %s", (target,))
+        except psycopg.Error as exc:
+            raise StateError(
+                f"catalogue {self.name}: cannot create its tables: {reason(exc)}"
+            ) from exc

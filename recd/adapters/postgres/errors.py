@@ -1,0 +1,81 @@
+"""Errors of the PostgreSQL catalogue, naming the database and never its password.
+
+``describe`` names a libpq URL the way an operator finds it again (database, servers, user);
+``guarded`` puts the translation around every public method of a catalogue class: the server
+gone or refusing (``psycopg.OperationalError``) is a ``StateError`` naming the database, a row
+no codec decodes is ``CatalogueCorrupt`` naming it and the table.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from recd.adapters._rows import BadRow
+from recd.errors import CatalogueCorrupt, StateError
+
+C = TypeVar("C", bound=type)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+S = TypeVar("S", bound=_Named)
+
+
+def describe(url: str) -> str:
+    """``database "recd" on db1:5432 as user "recd"``: the URL without its password (or any
+    other parameter), for messages and the log."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "the PostgreSQL catalogue (its URL does not parse)"
+    database = str(params.get("dbname") or params.get("user") or "")
+    hosts = str(params.get("host") or "").split(",")
+    ports = str(params.get("port") or "").split(",")
+    servers = [
+        f"{host}:{ports[min(n, len(ports) - 1)]}" if ports != [""] else host
+        for n, host in enumerate(hosts)
+        if host
+    ]
+    where = ", ".join(servers) or "the default unix socket"
+    user = params.get("user")
+    who = f" as user {json.dumps(str(user))}" if user else ""
+    return f"database {json.dumps(database)} on {where}{who}"
+
+
+def reason(exc: psycopg.Error) -> str:
+    """The server's or libpq's message on one line (a connection error spans several)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def guarded(cls: C) -> C:
+    """``cls`` (with ``name``: ``describe`` of its URL) with every public method raising
+    ``StateError`` when the server cannot be reached and ``CatalogueCorrupt`` for a bad row."""
+    for attr, fn in list(vars(cls).items()):
+        if inspect.isfunction(fn) and not attr.startswith("_"):
+            setattr(cls, attr, _guard(fn))
+    return cls
+
+
+def _guard(fn: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
+    @functools.wraps(fn)
+    def call(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(self, *args, **kwargs)
+        except BadRow as exc:
+            raise CatalogueCorrupt(self.name, str(exc)) from exc
+        except psycopg.OperationalError as exc:
+            raise StateError(f"catalogue {self.name}: {reason(exc)}") from exc
+
+    return call

@@ -1,0 +1,160 @@
+"""Read-only queries on the PostgreSQL catalogue, for the admin socket and metrics scrapes.
+
+Each reader owns one connection whose transactions are read-only (it cannot write by mistake)
+and sees what the writer committed; open one per thread or request. Every query is bounded by
+an index or a LIMIT; the per-licence totals come from the trigger-kept ``totals`` table.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from recd.adapters._closing import Closing
+from recd.adapters._rows import BREAKER_COLUMNS, COLUMNS, from_us, row_to_breaker, to_us
+from recd.adapters.postgres.catalogue import SCHEMA_VERSION, connect, schema_version
+from recd.adapters.postgres.errors import describe, guarded
+from recd.adapters.postgres.queries import (
+    count_matching,
+    select_hold,
+    select_holds,
+    select_items,
+    select_request,
+    select_requests,
+)
+from recd.adapters.postgres.store import recording
+from recd.core.holds import Hold
+from recd.core.model import Recording, State
+from recd.core.requeststate import RequestItem, RequestState
+from recd.core.scope import Scope
+from recd.errors import StateError
+from recd.ports.reader import ListQuery, Totals
+from recd.ports.records import Breaker, StoredRequest
+
+_DUE = "state = 'present' AND held = 0 AND deadline"
+
+
+@guarded
+class PostgresReader(Closing):
+    """A read-only view of the catalogue in the database ``url`` names."""
+
+    def __init__(self, url: str) -> None:
+        self.name = describe(url)
+        self._db = connect(url, self.name)
+        try:
+            self._db.execute("SET default_transaction_read_only = on")
+            version = schema_version(self._db)
+        except BaseException:
+            self._db.close()
+            raise
+        if version != SCHEMA_VERSION:
+            self._db.close()
+            raise StateError(
+                f"catalogue {self.name}: schema {version}, this recd reads {SCHEMA_VERSION}"
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def totals(self) -> list[Totals]:
+        cursor = self._db.execute(
+            "SELECT licence, recordings, bytes FROM totals WHERE recordings > 0 ORDER BY licence"
+        )
+        return [Totals(r[0] or None, int(r[1]), int(r[2])) for r in cursor]
+
+    def due_counts(self, now: datetime) -> dict[str | None, int]:
+        cursor = self._db.execute(
+            f"SELECT licence, COUNT(*) FROM recordings WHERE {_DUE} <= %s GROUP BY licence",  # noqa: S608
+            (to_us(now),),
+        )
+        return {r[0]: int(r[1]) for r in cursor}
+
+    def overdue(self, before: datetime) -> int:
+        row = self._db.execute(
+            f"SELECT COUNT(*) FROM recordings WHERE {_DUE} < %s",  # noqa: S608
+            (to_us(before),),
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def next_deadline(self, after: datetime) -> datetime | None:
+        row = self._db.execute(
+            f"SELECT MIN(deadline) FROM recordings WHERE {_DUE} > %s",  # noqa: S608
+            (to_us(after),),
+        ).fetchone()
+        return None if row is None or row[0] is None else from_us(row[0])
+
+    def recordings(self, query: ListQuery) -> list[Recording]:
+        where, args = _filters(query)
+        if query.state is not State.PRESENT:
+            return self._select(f"{where} ORDER BY n LIMIT %s", [*args, query.limit])
+        # Soonest deadline first (the partial index on (deadline, id) of recordings not held);
+        # then the held ones (never due), then those with no deadline, in catalogue order.
+        rows = self._select(
+            f"{where} AND held = 0 AND deadline IS NOT NULL ORDER BY deadline, id LIMIT %s",
+            [*args, query.limit],
+        )
+        if query.due_before is not None:
+            return rows
+        for rest in ("held = 1", "held = 0 AND deadline IS NULL"):
+            room = query.limit - len(rows)
+            if room > 0:
+                rows += self._select(f"{where} AND {rest} ORDER BY n LIMIT %s", [*args, room])
+        return rows
+
+    def get(self, recording_id: str) -> Recording | None:
+        rows = self._select("id = %s", [recording_id])
+        return rows[0] if rows else None
+
+    def match(self, prefix: str, limit: int = 2) -> list[Recording]:
+        """Recordings whose id starts with ``prefix`` (a range of the primary key)."""
+        upper = prefix + "\U0010ffff"
+        return self._select("id >= %s AND id < %s ORDER BY id LIMIT %s", [prefix, upper, limit])
+
+    def breakers(self) -> dict[str, Breaker]:
+        cursor = self._db.execute(f"SELECT {BREAKER_COLUMNS} FROM breakers")  # noqa: S608
+        return {r[0]: row_to_breaker(r) for r in cursor}
+
+    def scans(self) -> dict[str, tuple[datetime, datetime | None]]:
+        cursor = self._db.execute("SELECT source, started, finished FROM scans")
+        return {r[0]: (from_us(r[1]), None if r[2] is None else from_us(r[2])) for r in cursor}
+
+    def held(self) -> int:
+        row = self._db.execute("SELECT coalesce(SUM(held), 0) FROM totals").fetchone()
+        return 0 if row is None else int(row[0])
+
+    def holds(self, *, everything: bool = False) -> list[Hold]:
+        return select_holds(self._db, everything=everything)
+
+    def hold(self, hold_id: str) -> Hold | None:
+        return select_hold(self._db, hold_id)
+
+    def held_count(self, scope: Scope) -> int:
+        return count_matching(self._db, scope)
+
+    def requests(self, state: RequestState | None = None) -> list[StoredRequest]:
+        return select_requests(self._db, state)
+
+    def request(self, request_id: str) -> StoredRequest | None:
+        return select_request(self._db, request_id)
+
+    def items(self, request_id: str) -> list[RequestItem]:
+        return select_items(self._db, request_id)
+
+    def _select(self, where: str, args: list[Any]) -> list[Recording]:
+        sql = f"SELECT {COLUMNS} FROM recordings WHERE {where}"  # noqa: S608
+        return [recording(r) for r in self._db.execute(sql, args)]
+
+
+def _filters(query: ListQuery) -> tuple[str, list[Any]]:
+    clauses, args = ["TRUE"], list[Any]()
+    if query.state is not None:
+        clauses.append(f"state = '{State(query.state)}'")  # a literal: the partial index
+    if query.unclassified:
+        clauses.append("licence IS NULL")
+    elif query.licence is not None:
+        clauses.append("licence = %s")
+        args.append(query.licence)
+    if query.due_before is not None:
+        clauses.append("deadline <= %s")
+        args.append(to_us(query.due_before))
+    return " AND ".join(clauses), args

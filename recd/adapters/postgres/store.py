@@ -1,0 +1,95 @@
+"""What every role of the PostgreSQL catalogue shares: the connection, transactions, names.
+
+``Store`` declares the state the role mixins read; ``PostgresCatalogue`` sets it up. The
+connection is in autocommit: a lone statement commits when it returns, and ``_tx`` (psycopg's
+``transaction()``, a savepoint when nested) makes a role's writes commit together or not at all.
+Hold rules are read again in each transaction that applies them (``_hold_rules``): a hold
+placed through any connection to the database covers what is indexed after it.
+``pg_path`` is how a location or directory is stored (``bytea``, see ``schema``).
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Any
+
+import psycopg
+from psycopg.rows import TupleRow
+
+from recd.adapters._rows import (
+    decodes,
+    path_param,
+    path_value,
+    row_to_mirrored,
+    row_to_recording,
+    row_to_stamp,
+)
+from recd.core.holds import Hold
+from recd.core.model import Recording
+from recd.ports.records import Mirrored
+from recd.ports.source import DirStamp
+
+Connection = psycopg.Connection[TupleRow]
+
+#: A deadline never below the floor a hold's release set (``not_before``); NULL stays NULL.
+#: ``{1}``: the table's name and a dot where the statement needs it (an upsert).
+FLOORED = (
+    "CASE WHEN {0} IS NULL THEN NULL WHEN {1}not_before IS NOT NULL AND {1}not_before > {0} "
+    "THEN {1}not_before ELSE {0} END"
+)
+#: What marks a stored name that is not UTF-8 (a byte UTF-8 never holds).
+_RAW = b"\xff"
+
+
+class Store:
+    """The writer connection and the hold rules in force, as the roles see them."""
+
+    name: str  # the database, for messages (``errors.describe``)
+    _db: Connection
+    _active: list[Hold]  # active holds: upsert holds what they match
+    _floors: list[Hold]  # released holds with a due_from: upsert floors what they match
+
+    def _tx(self) -> AbstractContextManager[psycopg.Transaction]:
+        return self._db.transaction()
+
+    def _load_holds(self) -> None:
+        """Read the hold rules in force into ``_active`` and ``_floors`` (``Holding``)."""
+        raise NotImplementedError
+
+    def _hold_rules(self) -> None:
+        """In a transaction: the hold rules as committed, read under a lock that placing,
+        releasing or restoring a hold waits for (and waits for), so that rows written in
+        this transaction and a hold placed through another connection never miss each other."""
+        self._db.execute("LOCK TABLE holds IN SHARE MODE")
+        self._load_holds()
+
+
+def pg_path(path: str) -> bytes:
+    """A location or directory as stored: its UTF-8 bytes, or 0xFF and its bytes when it is
+    not UTF-8 (after every UTF-8 name, as SQLite sorts a BLOB after every TEXT)."""
+    param = path_param(path)
+    return _RAW + param if isinstance(param, bytes) else param.encode()
+
+
+def pg_name(value: bytes) -> str:
+    """A stored location or directory back as the service's text (``pg_path``'s inverse)."""
+    value = bytes(value)
+    return path_value(value[1:]) if value[:1] == _RAW else value.decode()
+
+
+@decodes("recordings")
+def recording(row: tuple[Any, ...]) -> Recording:
+    """A row of ``COLUMNS`` (location third) as a ``Recording``."""
+    return row_to_recording((*row[:2], pg_name(row[2]), *row[3:]))
+
+
+@decodes("dir_stamps")
+def stamp(row: tuple[Any, ...]) -> DirStamp:
+    """``(dev, ino, mtime_ns, ctime_ns, subdirs, files, bytes)`` as a ``DirStamp``."""
+    return row_to_stamp((*row[:4], pg_name(row[4]), *row[5:]))
+
+
+@decodes("s3_legal_holds")
+def mirrored(row: tuple[Any, ...]) -> Mirrored:
+    """``(recording_id, location, ino, versions)`` as a ``Mirrored``."""
+    return row_to_mirrored((row[0], pg_name(row[1]), *row[2:]))
