@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -54,7 +55,13 @@ def check_target(out: Path, *, force: bool) -> None:
             f"--file: {out}: already exists; nothing was written (give another name, or "
             "--force to replace it)"
         )
-    if not out.parent.is_dir():
+    try:
+        parent = os.stat(out.parent)
+    except FileNotFoundError:
+        raise RecdError(f"--file: {out}: cannot create it: {out.parent} does not exist") from None
+    except OSError as exc:
+        raise RecdError(f"--file: {out}: cannot reach {out.parent}: {os_reason(exc)}") from None
+    if not stat.S_ISDIR(parent.st_mode):
         raise RecdError(f"--file: {out}: cannot create it: {out.parent} is not a directory")
 
 
