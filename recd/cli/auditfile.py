@@ -16,7 +16,7 @@ import json
 import os
 import sys
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +38,9 @@ from recd.core.times import parse_iso, parse_time
 from recd.errors import AuditCorrupt, ExitCode, RecdError, UsageError, os_reason
 
 LIVE = "audit.log"
+
+#: Takes each line of a chain, as sealed (with its newline), in order: what an export writes.
+Sink = Callable[[bytes], None]
 
 
 def _lines(path: Path) -> Iterator[bytes]:
@@ -177,11 +180,19 @@ def _starts_mid_chain(path: Path) -> bool:
     return False
 
 
+def _passed(lines: Iterable[bytes], sink: Sink) -> Iterator[bytes]:
+    """``lines``, each handed to ``sink`` as it is read (before it is checked)."""
+    for line in lines:
+        sink(line)
+        yield line
+
+
 def _check_file(
-    file: Path, after: Anchor | None, watch: set[int], previous: Path | None
+    file: Path, after: Anchor | None, watch: set[int], previous: Path | None, sink: Sink | None
 ) -> VerifyResult:
     """One file of the chain, following ``after``; ``AuditCorrupt`` for its first bad entry."""
-    result = verify(_lines(file), watch=watch, after=after)
+    lines = _lines(file) if sink is None else _passed(_lines(file), sink)
+    result = verify(lines, watch=watch, after=after)
     if not result.ok:
         reason = result.reason
         if result.bad_line == 1 and previous is not None and after is not None:
@@ -210,9 +221,9 @@ def _check_file(
     return result
 
 
-def _verified(path: Path, anchors: Sequence[Anchor] = ()) -> Checked:
+def _verified(path: Path, anchors: Sequence[Anchor] = (), sink: Sink | None = None) -> Checked:
     """The chain ``path`` stands for, verified whole; ``AuditCorrupt`` names its first bad or
-    missing entry."""
+    missing entry. ``sink`` is handed every line read, in chain order."""
     files = chain_files(path)
     directory = path.is_dir()
     partial = not directory and _starts_mid_chain(path)
@@ -223,7 +234,7 @@ def _verified(path: Path, anchors: Sequence[Anchor] = ()) -> Checked:
     last_hash: str | None = None
     previous: Path | None = None
     for file in files:
-        result = _check_file(file, after, watch, previous)
+        result = _check_file(file, after, watch, previous, sink)
         if result.entries:
             first = result.first_seq if first is None else first
             after = Anchor(result.last_seq, result.last_hash or GENESIS)
@@ -233,6 +244,16 @@ def _verified(path: Path, anchors: Sequence[Anchor] = ()) -> Checked:
         previous = file
     result = VerifyResult(True, total, last_hash, None, None, None, watched, first or 1)
     return Checked(result, len(files), directory, partial)
+
+
+def copy_chain(path: Path, sink: Sink) -> Checked:
+    """Verify the chain ``path`` stands for, as ``verify_file`` does, handing ``sink`` every
+    line as read (decompressed, byte for byte as sealed) in chain order.
+
+    ``AuditCorrupt`` names the first bad or missing entry as ``verify_file`` does; by then
+    ``sink`` has had the lines before it, and the bad one, which the caller must throw away.
+    """
+    return _verified(path, sink=sink)
 
 
 def verify_file(path: Path, expect: Sequence[str] | None = None) -> ExitCode:

@@ -1,15 +1,19 @@
 """Shared by the recctl tests: ``run`` (``recctl.main`` in-process, its exit status, stdout and
-stderr), ``ask`` (the same with ``--socket`` of a fake daemon set to answer one reply), and a
-small audit log: ``DRAFTS`` sealed into ``ENTRIES`` at ``T0`` onwards, and their ``LINES``."""
+stderr), ``ask`` (the same with ``--socket`` of a fake daemon set to answer one reply), a small
+audit log: ``DRAFTS`` sealed into ``ENTRIES`` at ``T0`` onwards, and their ``LINES``, and
+``rotated``, a state directory whose log recd itself rotated into segments."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from recd.adapters.auditlog.log import FileAuditLog
 from recd.cli.main import main
+from recd.config.types import AuditCompression, AuditSettings
 from recd.core.audit import GENESIS, AuditDraft, AuditEntry, seal, to_line
 from recd.protocol import Reply
 from tests.fakedaemon import Delay, FakeDaemon
@@ -68,3 +72,19 @@ def ask(
 
 def usage(command: str, message: str) -> str:
     return f"recctl: {message} (see `recctl {command} --help`)\n"
+
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+PAD = "p" * 900
+
+
+def rotated(state: Path, n: int = 200, compress: AuditCompression = "none") -> list[AuditEntry]:
+    """A state directory whose log recd rotated (64 KiB segments); every entry, in order.
+
+    With the defaults: ``audit.log.1-56``, ``audit.log.57-113``, ``audit.log.114-170`` (each
+    ``.gz`` with ``compress="gzip"``) and ``audit.log`` holding 171-203."""
+    state.mkdir(exist_ok=True)
+    with FileAuditLog.open(state / "audit.log", NOW, AuditSettings(64 * 1024, compress)) as log:
+        for i in range(n):
+            log.append([AuditDraft("hold.placed", f"H{i}", {"n": i, "pad": PAD})], NOW)
+        return list(log.read_all())

@@ -5,29 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from recd.adapters.auditlog.log import FileAuditLog
 from recd.cli.auditfile import entries as _entries
 from recd.cli.main import main
-from recd.config.types import AuditCompression, AuditSettings
 from recd.core.audit import AuditDraft, AuditEntry, seal, to_line
 from recd.errors import ExitCode
-
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-PAD = "p" * 900
-
-
-def rotated(state: Path, n: int = 200, compress: AuditCompression = "none") -> list[AuditEntry]:
-    """A state directory whose log recd rotated (64 KiB segments); every entry, in order."""
-    state.mkdir(exist_ok=True)
-    with FileAuditLog.open(state / "audit.log", NOW, AuditSettings(64 * 1024, compress)) as log:
-        for i in range(n):
-            log.append([AuditDraft("hold.placed", f"H{i}", {"n": i, "pad": PAD})], NOW)
-        return list(log.read_all())
+from tests.cli.helpers import NOW, rotated
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

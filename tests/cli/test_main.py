@@ -61,7 +61,7 @@ def test_defaults_are_the_production_paths():
         (
             ["audit", "check"],
             "argument COMMAND: invalid choice: 'check' (choose from 'verify', 'head', 'ls', "
-            "'acknowledge') "
+            "'export', 'acknowledge') "
             "(see `recctl audit --help`)",
         ),
         (["--bogus", "audit", "verify"], "unrecognized arguments: --bogus (see `recctl --help`)"),
@@ -93,7 +93,7 @@ def test_help_lists_every_command(capsys):
         "    hold         place, release and list legal holds\n"
         "    request      register, verify and list early-deletion requests\n"
         "    delete       execute a verified early-deletion request\n"
-        "    audit        check and list the audit log\n"
+        "    audit        check, list and export the audit log\n"
     ) in out
     assert (
         "  --socket PATH  recd's admin socket (default: /run/recd/recd.sock); the audit\n"

@@ -1,21 +1,25 @@
-"""``recctl audit verify|head|ls|acknowledge``: check and list the hash-chained audit log.
+"""``recctl audit verify|head|ls|export|acknowledge``: check, list and export the hash-chained
+audit log.
 
-``verify``, ``head`` and ``ls`` read the log file directly (``recd.cli.auditfile``), never through
-the daemon, so an auditor can check a copy on another machine; they stream, so memory does not
-grow with the log. ``acknowledge`` asks the daemon to take the log as it is after its check at
-start paused erasing; it is audited with the caller's name and reason.
+``verify``, ``head``, ``ls`` and ``export`` read the log file directly (``recd.cli.auditfile``),
+never through the daemon, so an auditor can check a copy on another machine; they stream, so
+memory does not grow with the log. ``export`` writes the chain into one file that verifies as
+the log does (``recd.cli.auditexport``). ``acknowledge`` asks the daemon to take the log as it
+is after its check at start paused erasing; it is audited with the caller's name and reason.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
-from recd.cli import auditfile, kit
+from recd.cli import auditexport, auditfile, kit
 from recd.cli.kit import Subparsers
 from recd.cli.render.replies import AuditAcknowledged
-from recd.cli.render.text import printable
-from recd.errors import ExitCode
+from recd.cli.render.text import plural, printable
+from recd.core.audit import GENESIS
+from recd.errors import ExitCode, RecdError
 
 DEFAULT_AUDIT = Path("/var/lib/recd")  # the state directory: segments and audit.log
 
@@ -30,6 +34,40 @@ def cmd_audit_head(args: argparse.Namespace) -> ExitCode:
 
 def cmd_audit_ls(args: argparse.Namespace) -> ExitCode:
     return auditfile.list_file(args.file, args.since, args.action, as_json=args.json)
+
+
+def _read_local(source: Path, sink: auditfile.Sink) -> auditfile.Checked:
+    """The chain at ``source`` verified into ``sink``; its failures named as ``--from``'s."""
+    try:
+        return auditfile.copy_chain(source, sink)
+    except auditexport.Unwritable:
+        raise
+    except RecdError as exc:
+        exc.args = (f"--from: {exc}",)
+        raise
+
+
+def cmd_audit_export(args: argparse.Namespace) -> ExitCode:
+    """Write the chain read from ``--from`` into the new file ``--file``, verified on the way."""
+    out, source, force = args.file, args.source, args.force
+    auditexport.check_target(out, force=force)
+    clash = auditexport.chain_clash(out, source)
+    if clash is not None:
+        raise RecdError(f"--file: {out}: {clash}; write the export elsewhere (nothing was written)")
+    if not os.path.lexists(source):
+        raise RecdError(
+            f"--from: {source}: does not exist (give the state directory, a segment or audit.log)"
+        )
+    checked = auditexport.export_chain(lambda sink: _read_local(source, sink), out, force=force)
+    result = checked.result
+    head = f"{result.last_seq if result.entries else 0}:{result.last_hash or GENESIS}"
+    count = plural(result.entries, "entry", "entries")
+    print(
+        printable(
+            f"{out}: {count}{checked.scope()} exported from {source}, chain intact; head {head}"
+        )
+    )
+    return ExitCode.OK
 
 
 def cmd_audit_acknowledge(args: argparse.Namespace) -> ExitCode:
@@ -123,6 +161,48 @@ def _add_ls_parser(commands: Subparsers) -> None:
     ls.add_argument("--json", action="store_true", help="print a JSON array of the entries")
 
 
+def _add_export_parser(commands: Subparsers) -> None:
+    export = kit.command(
+        commands,
+        "export",
+        cmd_audit_export,
+        help="write the whole chain into one plain JSON-lines file that verifies like the log",
+        description="Copy every audit entry, byte for byte as recd sealed it (segments "
+        "decompressed), in chain order, into one new file OUT, checking the chain as it goes: "
+        "`recctl audit verify --file OUT` then prints the same count and last hash as for the "
+        "log itself. OUT appears only when the whole chain verified and was written and synced "
+        "(a hidden .OUT.*.tmp beside it until then, removed on failure); it is created mode "
+        "0600, since entries are evidence and may name customers. Standard output is refused: "
+        "an export cut short would still verify, as a shorter chain. Prints the count, the "
+        "head SEQ:HASH and OUT.",
+        epilog="Exit status: 0 exported, chain intact; 1 nothing exported: the log is damaged "
+        "or unreadable (the first bad or missing entry is named), or OUT exists, or cannot be "
+        "written; 2 usage error.",
+    )
+    export.add_argument(
+        "--file",
+        type=Path,
+        required=True,
+        metavar="OUT",
+        help="the file to write, e.g. /root/audit-2026-12-06.jsonl: new (see --force), "
+        "plain (not .gz), never audit.log or a segment's name beside the log; not - "
+        "(standard output)",
+    )
+    export.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        default=DEFAULT_AUDIT,
+        metavar="PATH",
+        help="what to export, as `recctl audit verify --file` takes it: a state directory "
+        "(the whole chain: every segment audit.log.FIRST-LAST[.gz] in order, then audit.log), "
+        f"one segment, or a live audit.log (default: {DEFAULT_AUDIT})",
+    )
+    export.add_argument(
+        "--force", action="store_true", help="replace OUT if it exists (never through a link)"
+    )
+
+
 def _add_acknowledge_parser(commands: Subparsers) -> None:
     acknowledge = kit.command(
         commands,
@@ -146,16 +226,17 @@ def _add_acknowledge_parser(commands: Subparsers) -> None:
 
 
 def build_audit_parser(subparsers: Subparsers) -> None:
-    """``recctl audit verify``, ``head``, ``ls`` and ``acknowledge``."""
+    """``recctl audit verify``, ``head``, ``ls``, ``export`` and ``acknowledge``."""
     commands = kit.group(
         subparsers,
         "audit",
-        help="check and list the audit log",
-        description="Check and list the hash-chained audit log. verify, head and ls read the "
-        "file directly, so they work on a copy and without the daemon; acknowledge asks the "
-        "daemon.",
+        help="check, list and export the audit log",
+        description="Check, list and export the hash-chained audit log. verify, head, ls and "
+        "export read the file directly, so they work on a copy and without the daemon; "
+        "acknowledge asks the daemon.",
     )
     _add_verify_parser(commands)
     _add_head_parser(commands)
     _add_ls_parser(commands)
+    _add_export_parser(commands)
     _add_acknowledge_parser(commands)
