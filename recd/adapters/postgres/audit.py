@@ -49,7 +49,7 @@ from typing import Any
 import psycopg
 
 from recd.adapters._closing import Closing
-from recd.adapters.postgres.catalogue import connect, migrate
+from recd.adapters.postgres.catalogue import migrate
 from recd.adapters.postgres.errors import describe, reason
 from recd.adapters.postgres.store import Connection
 from recd.core.audit import GENESIS, AuditDraft, AuditEntry, link_problem, parse_sealed, seal_line
@@ -85,12 +85,15 @@ class PostgresAuditLog(Closing):
         self.name = describe(url)
         self._url = url
         self._lock = threading.Lock()
-        self._db: Connection | None = connect(url, self.name)
+        self._db: Connection | None = None
         self._closed = False
         self._end = 0  # the chain's bytes as last seen
         self.failure: OSError | None = None  # why the last append failed; None once one succeeds
         try:
-            migrate(self._db, self.name)
+            migrate(self._connection(), self.name)
+        except psycopg.Error as exc:
+            self.close()
+            raise StateError(f"audit log in {self.name}: {reason(exc)}") from exc
         except BaseException:
             self.close()
             raise
@@ -103,7 +106,7 @@ class PostgresAuditLog(Closing):
             raise ValueError(f"the audit log in {self.name} is closed")
         if self._db is None or self._db.closed:
             self._db = None
-            self._db = connect(self._url, self.name)
+            self._db = psycopg.connect(self._url, autocommit=True)
         return self._db
 
     @contextlib.contextmanager
@@ -130,9 +133,8 @@ class PostgresAuditLog(Closing):
         with self._lock:
             try:
                 entries, end = self._insert(self._connection(), drafts, now)
-            except (psycopg.Error, StateError) as exc:
-                why = reason(exc) if isinstance(exc, psycopg.Error) else str(exc)
-                self.failure = OSError(errno.EIO, f"audit log in {self.name}: {why}")
+            except psycopg.Error as exc:
+                self.failure = OSError(errno.EIO, f"audit log in {self.name}: {reason(exc)}")
                 raise self.failure from exc
         self._end = end
         self.failure = None
