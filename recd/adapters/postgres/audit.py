@@ -111,11 +111,12 @@ class PostgresAuditLog(Closing):
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[Connection]:
-        """The connection for one query of a read: the server gone is a ``StateError``."""
+        """The connection for one query of a read: the server gone (or refusing) is a
+        ``StateError`` naming the database."""
         with self._lock:
             try:
                 yield self._connection()
-            except psycopg.OperationalError as exc:
+            except psycopg.Error as exc:
                 raise StateError(f"audit log in {self.name}: {reason(exc)}") from exc
 
     # -- appending ---------------------------------------------------------------------------
@@ -128,6 +129,8 @@ class PostgresAuditLog(Closing):
         ``ValueError``/``TypeError`` for details JSON cannot hold (nothing is written);
         ``AuditCorrupt`` when the last entry does not verify.
         """
+        if self._closed:
+            raise ValueError(f"the audit log in {self.name} is closed")
         if not drafts:
             return []
         with self._lock:

@@ -70,8 +70,9 @@ def test_the_table_is_the_catalogues_and_it_has_no_segments(pg_database: PgDatab
         log.close()
         catalogue.close()
     log.close()  # idempotent
-    with pytest.raises(ValueError, match="is closed"):
-        log.append(drafts(1), NOW)
+    for closed in (lambda: log.append(drafts(1), NOW), lambda: log.append([], NOW), log.last):
+        with pytest.raises(ValueError, match="is closed"):
+            closed()
 
 
 def test_an_unreachable_server_is_named_without_the_password(tmp_path: Path) -> None:
@@ -109,6 +110,18 @@ def test_an_append_the_server_refuses_is_the_logs_failure_until_one_succeeds(
     assert _failure(log) is None
     assert [e.seq for e in later] == [3] and later[0].prev == first[-1].hash
     assert list(log.read_all()) == first + later, "nothing of a failed append was stored"
+
+
+def test_a_table_the_server_refuses_to_read_is_named(
+    pg_database: PgDatabase, log: PostgresAuditLog
+) -> None:
+    _sql(pg_database.url, "DROP TABLE audit")
+    prefix = f'^audit log in database "{pg_database.name}" on '
+    with pytest.raises(StateError, match=f'{prefix}.*relation "audit" does not exist'):
+        list(log.read_all())
+    with pytest.raises(OSError, match='relation "audit" does not exist'):
+        log.append(drafts(1), NOW)
+    assert _failure(log) is not None
 
 
 def test_details_json_cannot_hold_write_nothing(log: PostgresAuditLog) -> None:
