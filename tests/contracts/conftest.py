@@ -5,7 +5,7 @@ An implementation joins by adding its name to ``CATALOGUES`` and a branch to
 ``tests/test_backends.py`` style). "postgres" runs on a fresh database of the session's test
 server (``tests.pg``), and skips, naming the package, where the server binaries are missing.
 Sources and erasers run on every kind of place in ``PLACES`` (``tests.contracts.places``) the
-same way.
+same way, and the audit log on each kind in ``AUDIT_LOGS`` (``tests.contracts.chains``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from recd.adapters.sqlite.catalogue import SqliteCatalogue
 from recd.adapters.sqlite.reader import SqliteReader
 from recd.ports.catalogue import Catalogue
 from recd.ports.reader import CatalogueReader
+from tests.contracts.chains import AUDIT_LOGS, Chain, open_chain
 from tests.contracts.places import PLACES, Place, open_place
 from tests.pg import PgDatabase
 
@@ -59,3 +60,9 @@ def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Catalogue, CatalogueR
 def place(request: pytest.FixtureRequest) -> Iterator[Place]:
     """A directory, or a bucket on the moto server, with its ``Source`` and ``Eraser``."""
     yield from open_place(request.param, request)
+
+
+@pytest.fixture(params=AUDIT_LOGS)
+def chain(request: pytest.FixtureRequest) -> Iterator[Chain]:
+    """A new, empty audit log: the file of a state directory, or the table of a database."""
+    yield from open_chain(request.param, request)

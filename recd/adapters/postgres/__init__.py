@@ -5,6 +5,7 @@ per catalogue role (``indexing``, ``sweeping``, ``holding``, ``requesting``, whi
 mirror too, ``auditmarks``) over a shared connection (``store``); ``queries`` holds the scope,
 hold and request queries the writer and ``reader`` share, and ``errors`` names the database in
 every error without its password. It holds the same rows as the SQLite catalogue, decoded by
-the shared codecs (``recd.adapters._rows``). psycopg is imported only here, and this package
-only when ``[catalogue] url`` is set. Imports no other adapter.
+the shared codecs (``recd.adapters._rows``). ``audit`` keeps the audit chain in a table of the
+same database (an ``AuditLog`` whose lines are the file's, byte for byte). psycopg is imported
+only here, and this package only when ``[catalogue] url`` is set. Imports no other adapter.
 """

@@ -21,7 +21,7 @@ from recd.adapters.postgres.store import Connection
 from recd.adapters.postgres.sweeping import Sweeping
 from recd.errors import StateError
 
-__all__ = ["SCHEMA_VERSION", "PostgresCatalogue", "connect", "schema_version"]
+__all__ = ["SCHEMA_VERSION", "PostgresCatalogue", "connect", "migrate", "schema_version"]
 
 #: The advisory lock migrations take (any constant: "recd" in ASCII).
 MIGRATION_LOCK = 0x72656364
@@ -72,21 +72,25 @@ class PostgresCatalogue(Indexing, Sweeping, Holding, AuditMarks, Requesting):
         self._db.close()
 
     def _migrate(self) -> None:
-        try:
-            if schema_version(self._db) == SCHEMA_VERSION:
-                return
-            with self._db.transaction():
-                self._db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-                version = schema_version(self._db)  # another host may have migrated meanwhile
-                if version > SCHEMA_VERSION:
-                    raise newer(self.name, version)
-                if version == 0:
-                    self._db.execute("CREATE TABLE schema_version (version integer NOT NULL)")
-                    self._db.execute("INSERT INTO schema_version VALUES (0)")
-                for target in range(version + 1, SCHEMA_VERSION + 1):
-                    self._db.execute(MIGRATIONS[target].encode())
-                    self._db.execute("UPDATE schema_version SET version = %s", (target,))
-        except psycopg.Error as exc:
-            raise StateError(
-                f"catalogue {self.name}: cannot create its tables: {reason(exc)}"
-            ) from exc
+        migrate(self._db, self.name)
+
+
+def migrate(db: Connection, name: str) -> None:
+    """Create or migrate the schema of the database ``name`` names (``describe``) to
+    ``SCHEMA_VERSION``, under an advisory lock; StateError when it cannot, or is newer."""
+    try:
+        if schema_version(db) == SCHEMA_VERSION:
+            return
+        with db.transaction():
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            version = schema_version(db)  # another host may have migrated meanwhile
+            if version > SCHEMA_VERSION:
+                raise newer(name, version)
+            if version == 0:
+                db.execute("CREATE TABLE schema_version (version integer NOT NULL)")
+                db.execute("INSERT INTO schema_version VALUES (0)")
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                db.execute(MIGRATIONS[target].encode())
+                db.execute("UPDATE schema_version SET version = %s", (target,))
+    except psycopg.Error as exc:
+        raise StateError(f"catalogue {name}: cannot create its tables: {reason(exc)}") from exc

@@ -57,7 +57,7 @@ def test_an_empty_database_gets_every_table_at_the_latest_version(pg_database: P
     assert _version(pg_database.url) == [SCHEMA_VERSION]
     assert _tables(pg_database.url) == {
         "schema_version", "recordings", "totals", "intents", "policies", "scans", "breakers",
-        "holds", "requests", "request_items", "s3_legal_holds", "meta", "dir_stamps",
+        "holds", "requests", "request_items", "s3_legal_holds", "meta", "dir_stamps", "audit",
     }  # fmt: skip
 
 
