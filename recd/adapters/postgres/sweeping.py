@@ -38,8 +38,11 @@ from recd.ports.records import Breaker, Intent
 _DUE = "state = 'present' AND held = 0 AND deadline <= %s"
 #: Take the claims of the rows a statement inserts (``recording_id, node, expires``) unless
 #: another node holds a live one; RETURNING names the recordings now claimed by this node.
+#: A renewal never shortens this node's own claim (a clock stepped back, an older intent).
 _CLAIM = (
-    "ON CONFLICT (recording_id) DO UPDATE SET node = excluded.node, expires = excluded.expires "
+    "ON CONFLICT (recording_id) DO UPDATE SET node = excluded.node, expires = CASE "
+    "WHEN claims.node = excluded.node THEN greatest(claims.expires, excluded.expires) "
+    "ELSE excluded.expires END "
     "WHERE claims.node = excluded.node OR claims.expires <= %(now)s RETURNING recording_id"
 )
 _INTENT_COLUMNS = "id, recording_id, audit_offset, temp_name, plan, created"
