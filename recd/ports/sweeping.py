@@ -5,6 +5,13 @@ directory, the intents written before each irreversible erase and resolved after
 mass-deletion breakers; ``BreakerCatalogue`` alone is what releasing a breaker needs
 (``recd.service.breakers``). Writes are transactions, durable when the call returns. Every
 datetime is timezone-aware UTC.
+
+A catalogue shared by several nodes (hosts) erases each recording on one of them: the node
+that holds its claim, a lease with an expiry, set where the catalogue is opened. ``due_in``
+claims what it returns, ``add_intents`` records an intent only under this node's claim (one
+intent per recording), ``resolve_intents`` releases it, and ``pending_intents(now)`` takes over
+the intents whose node's claim expired. A catalogue of one node (SQLite: one host) behaves the
+same for that node and keeps no claims.
 """
 
 from __future__ import annotations
@@ -43,7 +50,8 @@ class SweepCatalogue(BreakerCatalogue, Protocol):
     def due_in(
         self, source: str, directory: str, now: datetime, limit: int, after: str = ""
     ) -> list[Recording]:
-        """Present recordings of one directory due at ``now``, by location, after ``after``."""
+        """Present recordings of one directory due at ``now``, by location, after ``after``;
+        claimed for this node from ``now`` (none another node holds a live claim on)."""
 
     def counts(self, now: datetime) -> dict[str | None, tuple[int, int]]:
         """Per licence: (present recordings, of which due at ``now``)."""
@@ -62,12 +70,17 @@ class SweepCatalogue(BreakerCatalogue, Protocol):
 
     def add_intents(self, intents: Iterable[Intent]) -> set[str]:
         """Record intents, each only if its recording is still present and not held (checked
-        in the same transaction: a hold placed after the plan wins); returns the ids recorded."""
+        in the same transaction: a hold placed after the plan wins), has no other intent, and
+        is claimed by this node (taken now if no other node holds a live claim; renewed from
+        the intent's ``created``); returns the ids recorded."""
 
-    def pending_intents(self) -> list[Intent]:
-        """Every intent not yet resolved (an erase that may have been cut short), in audit order."""
+    def pending_intents(self, now: datetime | None = None) -> list[Intent]:
+        """Intents not yet resolved (an erase that may have been cut short), in audit order.
+        With ``now`` (recovery): those this node takes over, its own and those whose claim
+        expired by ``now``, claimed for it; without: every one, taking nothing (a listing)."""
 
     def resolve_intents(
         self, erased: Sequence[tuple[str, datetime]], dropped: Sequence[str]
     ) -> None:
-        """Mark recordings of ``erased`` intents erased and drop all the named intents."""
+        """Mark recordings of ``erased`` intents erased and drop all the named intents,
+        releasing this node's claims on their recordings."""

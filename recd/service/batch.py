@@ -1,7 +1,8 @@
 """One audited batch of erasures: the steps every erase goes through, for sweeps and requests.
 
 1. The intents are recorded in the catalogue, each only if its recording is still present and
-   not held (the last check: a hold placed after the plan wins; such plans are handed back).
+   not held (the last check: a hold placed after the plan wins; such plans are handed back),
+   and, in a catalogue shared by several nodes, claimed by this one and given no other intent.
 2. One ``erase.intent`` entry for the batch is appended to the audit log, listing every
    recording with its intent id and plan details (durable before anything is touched).
 3. The files are erased, then their directories flushed.

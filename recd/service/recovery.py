@@ -63,7 +63,7 @@ def _outcomes(audit: AuditLog, intents: list[Intent]) -> dict[str, dict[str, dat
 class Recovery(EraseUseCase[SweepCatalogue]):
     def run(self) -> RecoveryReport:
         report = RecoveryReport()
-        intents = self.catalogue.pending_intents()
+        intents = self.catalogue.pending_intents(self.clock.now())
         if not intents:
             return report
         logger.warning("recovering %d interrupted erasure(s)", len(intents))

@@ -3,10 +3,13 @@ intents, skip reasons and breakers, on every implementation in ``CATALOGUES``.""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
+from recd.core.holds import Hold
 from recd.core.model import State
+from recd.core.scope import Scope
+from recd.ports.legal import HoldCatalogue
 from recd.ports.records import (
     Intent,
 )
@@ -17,6 +20,10 @@ from tests.contracts.rows import BAD, T0, rec, stored
 
 class Sweeping(IndexingCatalogue, SweepCatalogue, PolicyCatalogue, Protocol):
     """The sweep's catalogue, over recordings the indexer stored (and their licences)."""
+
+
+class HeldSweeping(Sweeping, HoldCatalogue, Protocol):
+    """The sweep's catalogue and the holds placed beside it."""
 
 
 def test_due_is_found_by_directory_and_paged_by_location(catalogue: Sweeping) -> None:
@@ -90,3 +97,54 @@ def test_breakers_trip_and_clear(catalogue: Sweeping) -> None:
     assert catalogue.breakers()["L1"].due == 2100
     catalogue.clear_breaker("L1")
     assert catalogue.breakers() == {}
+
+
+# -- one node: what claims must not change (a shared catalogue: tests/adapters/postgres) -------
+
+
+def _intent(iid: str, recording_id: str, created: datetime = T0) -> Intent:
+    return Intent(iid, recording_id, 0, f".recd-erase-{iid}", {"method": "overwrite"}, created)
+
+
+def test_what_a_node_read_stays_due_for_it_and_takes_its_intents(catalogue: Sweeping) -> None:
+    a, b = rec("d/a.wav", deadline=T0), rec("d/b.wav", deadline=T0)
+    catalogue.upsert([a, b], T0)
+    first = catalogue.due_in("pbx", "d", T0, 10)
+    assert [r.id for r in first] == [a.id, b.id]
+    later = T0 + timedelta(hours=1)  # within any lease: the node's own claim hides nothing
+    assert catalogue.due_in("pbx", "d", later, 10) == first
+    assert catalogue.due_dirs(later) == [("pbx", "d")]
+    assert catalogue.add_intents([_intent("ia", a.id, later)]) == {"ia"}
+    assert catalogue.due_in("pbx", "d", later, 10) == first, "due until the erase is settled"
+
+
+def test_a_dropped_intent_leaves_its_recording_due_for_the_node(catalogue: Sweeping) -> None:
+    a = rec("a.wav", deadline=T0)
+    catalogue.upsert([a], T0)
+    assert catalogue.add_intents([_intent("i1", a.id)]) == {"i1"}
+    catalogue.resolve_intents([], ["i1"])
+    assert [r.id for r in catalogue.due_in("pbx", "", T0, 10)] == [a.id]
+    assert catalogue.add_intents([_intent("i2", a.id)]) == {"i2"}
+
+
+def test_recovery_takes_every_intent_of_its_node(catalogue: Sweeping) -> None:
+    a, b = rec("a.wav", deadline=T0), rec("b.wav", deadline=T0)
+    catalogue.upsert([a, b], T0)
+    intents = [_intent("i1", a.id), _intent("i2", b.id)]
+    assert catalogue.add_intents(intents) == {"i1", "i2"}
+    assert catalogue.pending_intents(T0 + timedelta(seconds=1)) == intents  # lease still live
+    assert catalogue.pending_intents(T0 + timedelta(days=1)) == intents  # lease expired
+    assert catalogue.pending_intents() == intents
+    catalogue.resolve_intents([("i1", T0)], ["i2"])
+    assert catalogue.pending_intents(T0 + timedelta(days=1)) == []
+    assert [r.id for r in catalogue.due_in("pbx", "", T0 + timedelta(days=1), 10)] == [b.id]
+
+
+def test_a_hold_placed_after_the_read_still_wins(catalogue: HeldSweeping) -> None:
+    a, b = rec("a.wav", deadline=T0), rec("b.wav", deadline=T0)
+    catalogue.upsert([a, b], T0)
+    assert len(catalogue.due_in("pbx", "", T0, 10)) == 2
+    scope = Scope("L1", recordings=frozenset({a.id}))
+    catalogue.place_hold(Hold("", scope, "C-1", "litigation", T0, "alice"))
+    assert catalogue.add_intents([_intent("ia", a.id), _intent("ib", b.id)]) == {"ib"}
+    assert [i.id for i in catalogue.pending_intents(T0)] == ["ib"]

@@ -5,9 +5,19 @@ schema (``schema``) and answers every catalogue role, as ``SqliteCatalogue`` doe
 mixins ``indexing``, ``sweeping``, ``holding``, ``requesting`` and ``auditmarks``. Each write
 is a transaction committed before the call returns. A schema newer than this recd is refused;
 migrations run under an advisory lock, so hosts starting together migrate once.
+
+``node`` names this host in the claims that keep two hosts from erasing one recording
+(``sweeping``); ``lease`` is how long a claim lasts unless renewed. Its default, 10 minutes,
+covers a sweep's page of due recordings planned and erased in batches (one batch of 256 files
+or 1,000 S3 keys takes seconds to a few minutes) and clock differences between hosts of a few
+minutes; a host that dies holds its recordings back no longer than that, nothing beside
+deadlines counted in days.
 """
 
 from __future__ import annotations
+
+import socket
+from datetime import timedelta
 
 import psycopg
 
@@ -21,7 +31,12 @@ from recd.adapters.postgres.store import Connection
 from recd.adapters.postgres.sweeping import Sweeping
 from recd.errors import StateError
 
-__all__ = ["SCHEMA_VERSION", "PostgresCatalogue", "connect", "migrate", "schema_version"]
+__all__ = [
+    "LEASE", "SCHEMA_VERSION", "PostgresCatalogue", "connect", "migrate", "schema_version",
+]  # fmt: skip
+
+#: How long a claim lasts unless renewed (see above).
+LEASE = timedelta(minutes=10)
 
 #: The advisory lock migrations take (any constant: "recd" in ASCII).
 MIGRATION_LOCK = 0x72656364
@@ -54,10 +69,15 @@ def newer(name: str, version: int) -> StateError:
 
 @guarded
 class PostgresCatalogue(Indexing, Sweeping, Holding, AuditMarks, Requesting):
-    """The catalogue in the PostgreSQL database ``url`` names (a libpq URL, no password)."""
+    """The catalogue in the PostgreSQL database ``url`` names (a libpq URL, no password),
+    as the node ``node`` (default: the host name) sees it, its claims lasting ``lease``."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, node: str | None = None, lease: timedelta = LEASE) -> None:
+        if lease <= timedelta(0):
+            raise ValueError(f"lease must be positive, got {lease}")
         self.name = describe(url)
+        self.node = socket.gethostname() if node is None else node
+        self.lease = lease
         self._db = connect(url, self.name)
         try:
             self._migrate()

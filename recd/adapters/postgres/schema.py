@@ -190,3 +190,22 @@ AUDIT_TABLE = """
 """
 MIGRATIONS[1] += AUDIT_TABLE
 # -- end of the audit chain ---------------------------------------------------------------------
+
+# -- Leases (issue 18, point 3: each recording erased exactly once) ---------------------------
+# Kept apart from the tables above so that work on them merges cleanly; part of version 1,
+# which no release has shipped yet.
+#
+# ``claims``: the node that may plan and erase a recording, until ``expires`` (microseconds,
+# as every time). A sweep claims the due recordings it reads (``Sweeping.due_in``), an intent
+# is recorded only under a live claim of its node, and settling the intent releases the claim;
+# a claim whose node died expires, and any node takes it over. The unique index allows one
+# live intent per recording, whichever node wrote it.
+LEASES = """
+    CREATE TABLE claims (
+        recording_id text COLLATE "C" PRIMARY KEY,
+        node         text NOT NULL,
+        expires      bigint NOT NULL
+    );
+    CREATE UNIQUE INDEX intents_recording ON intents (recording_id);
+"""
+MIGRATIONS[1] += LEASES

@@ -3,13 +3,24 @@
 The same rows and rules as ``recd.adapters.sqlite.sweeping``: due recordings through the partial
 deadline index; ``add_intents`` is the last check before an erase (a hold placed after the plan
 wins) and ``resolve_intents`` marks erasures done in one transaction with dropping their intents.
+
+Several nodes share the catalogue, so each recording is erased by one of them (``schema``'s
+``claims``): ``due_in`` claims what it returns for this node (``FOR UPDATE SKIP LOCKED``: two
+nodes reading at once take disjoint rows, and neither reads what the other holds);
+``add_intents`` records an intent only where this node holds, or now takes, the claim and no
+other intent exists, and renews the claim for the batch; ``resolve_intents`` releases it.
+``pending_intents(now)`` takes over, with their claims, the intents of this node and those
+whose node's claim expired (it died): recovery runs on whichever node takes the lease. Every
+claim is taken by one statement whose ``ON CONFLICT ... WHERE`` re-reads the claim as committed,
+so a race between nodes leaves it with one of them. ``now`` comes from the caller's clock:
+nodes' clocks must agree to well within the lease.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from recd.adapters._rows import (
     BREAKER_COLUMNS,
@@ -25,6 +36,16 @@ from recd.core.model import Recording
 from recd.ports.records import Breaker, Intent
 
 _DUE = "state = 'present' AND held = 0 AND deadline <= %s"
+#: Take the claims of the rows a statement inserts (``recording_id, node, expires``) unless
+#: another node holds a live one; RETURNING names the recordings now claimed by this node.
+#: A renewal never shortens this node's own claim (a clock stepped back, an older intent).
+_CLAIM = (
+    "ON CONFLICT (recording_id) DO UPDATE SET node = excluded.node, expires = CASE "
+    "WHEN claims.node = excluded.node THEN greatest(claims.expires, excluded.expires) "
+    "ELSE excluded.expires END "
+    "WHERE claims.node = excluded.node OR claims.expires <= %(now)s RETURNING recording_id"
+)
+_INTENT_COLUMNS = "id, recording_id, audit_offset, temp_name, plan, created"
 
 
 def _us(value: datetime | None) -> int | None:
@@ -34,6 +55,13 @@ def _us(value: datetime | None) -> int | None:
 @guarded
 class Sweeping(Store):
     """Due recordings, intents and breakers (``ports`` sweep role) of ``PostgresCatalogue``."""
+
+    node: str  # this node's name in claims
+    lease: timedelta  # how long a claim lasts unless renewed
+
+    def _lease(self, now: datetime) -> dict[str, object]:
+        """The parameters every claim takes: this node, ``now`` and the claim's expiry."""
+        return {"node": self.node, "now": to_us(now), "until": to_us(now + self.lease)}
 
     def due_dirs(self, now: datetime) -> list[tuple[str, str]]:
         cursor = self._db.execute(
@@ -45,10 +73,21 @@ class Sweeping(Store):
     def due_in(
         self, source: str, directory: str, now: datetime, limit: int, after: str = ""
     ) -> list[Recording]:
+        """Claims for this node what it returns: no row another node holds or is claiming."""
+        params = self._lease(now) | {
+            "source": source, "dir": pg_path(directory), "after": pg_path(after), "limit": limit,
+        }  # fmt: skip
         cursor = self._db.execute(
-            f"SELECT {COLUMNS} FROM recordings WHERE source = %s AND dir = %s "  # noqa: S608
-            f"AND location > %s AND {_DUE} ORDER BY location LIMIT %s",
-            (source, pg_path(directory), pg_path(after), to_us(now), limit),
+            f"WITH due AS (SELECT {COLUMNS} FROM recordings r WHERE source = %(source)s "  # noqa: S608
+            "AND dir = %(dir)s AND location > %(after)s AND state = 'present' AND held = 0 "
+            "AND deadline <= %(now)s AND NOT EXISTS (SELECT 1 FROM claims c WHERE "
+            "c.recording_id = r.id AND c.node <> %(node)s AND c.expires > %(now)s) "
+            "ORDER BY location LIMIT %(limit)s FOR UPDATE OF r SKIP LOCKED), "
+            "taken AS (INSERT INTO claims (recording_id, node, expires) "
+            f"SELECT id, %(node)s, %(until)s FROM due ORDER BY id {_CLAIM}) "
+            f"SELECT {COLUMNS} FROM due WHERE id IN (SELECT recording_id FROM taken) "
+            "ORDER BY location",
+            params,
         )
         return [recording(r) for r in cursor]
 
@@ -108,48 +147,69 @@ class Sweeping(Store):
     # -- intents ------------------------------------------------------------------------------
 
     def add_intents(self, intents: Iterable[Intent]) -> set[str]:
+        """Also: only under this node's claim, taken now if no other node holds a live one
+        (renewed from the intent's ``created`` for the batch), and only one intent per
+        recording. In recording order, so that two nodes' batches never deadlock."""
         recorded: set[str] = set()
         with self._tx():
-            for i in intents:
+            for i in sorted(intents, key=lambda i: (i.recording_id, i.id)):
+                params = self._lease(i.created) | {
+                    "id": i.id, "rid": i.recording_id, "offset": i.audit_offset,
+                    "temp": i.temp_name, "plan": json.dumps(i.plan, sort_keys=True),
+                    "created": to_us(i.created),
+                }  # fmt: skip
                 cursor = self._db.execute(
-                    "INSERT INTO intents (id, recording_id, audit_offset, temp_name, plan, "
-                    "created) SELECT %s, %s, %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM "
-                    "recordings WHERE id = %s AND state = 'present' AND held = 0 FOR SHARE)",
-                    (
-                        i.id,
-                        i.recording_id,
-                        i.audit_offset,
-                        i.temp_name,
-                        json.dumps(i.plan, sort_keys=True),
-                        to_us(i.created),
-                        i.recording_id,
-                    ),
+                    "WITH rec AS (SELECT id FROM recordings r WHERE id = %(rid)s "  # noqa: S608
+                    "AND state = 'present' AND held = 0 AND NOT EXISTS "
+                    "(SELECT 1 FROM intents WHERE recording_id = r.id) FOR SHARE OF r), "
+                    "claim AS (INSERT INTO claims (recording_id, node, expires) "
+                    f"SELECT id, %(node)s, %(until)s FROM rec {_CLAIM}) "
+                    f"INSERT INTO intents ({_INTENT_COLUMNS}) SELECT %(id)s, recording_id, "
+                    "%(offset)s, %(temp)s, %(plan)s, %(created)s FROM claim "
+                    "ON CONFLICT (recording_id) DO NOTHING",
+                    params,
                 )
                 if cursor.rowcount == 1:
                     recorded.add(i.id)
         return recorded
 
-    def pending_intents(self) -> list[Intent]:
-        cursor = self._db.execute(
-            "SELECT id, recording_id, audit_offset, temp_name, plan, created FROM intents "
-            "ORDER BY audit_offset, id"
-        )
+    def pending_intents(self, now: datetime | None = None) -> list[Intent]:
+        """With ``now``: the intents this node takes over (its own, and those whose claim
+        expired), their claims renewed for it; another node's live ones are left to it."""
+        if now is None:
+            cursor = self._db.execute(
+                f"SELECT {_INTENT_COLUMNS} FROM intents ORDER BY audit_offset, id"  # noqa: S608
+            )
+        else:
+            cursor = self._db.execute(
+                "WITH taken AS (INSERT INTO claims (recording_id, node, expires) "  # noqa: S608
+                f"SELECT recording_id, %(node)s, %(until)s FROM intents ORDER BY recording_id "
+                f"{_CLAIM}) SELECT {_INTENT_COLUMNS} FROM intents "
+                "WHERE recording_id IN (SELECT recording_id FROM taken) ORDER BY audit_offset, id",
+                self._lease(now),
+            )
         return [row_to_intent(r) for r in cursor]
 
     def resolve_intents(
         self, erased: Sequence[tuple[str, datetime]], dropped: Sequence[str]
     ) -> None:
+        """Also releases this node's claims on the recordings of the named intents."""
+        named = [iid for iid, _ in erased] + list(dropped)
         with self._tx():
-            rows = self._db.execute("SELECT id, recording_id FROM intents FOR UPDATE")
+            rows = self._db.execute(
+                "SELECT id, recording_id FROM intents WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+                (named,),
+            )
             ids: dict[str, str] = {r[0]: r[1] for r in rows}
             self._db.cursor().executemany(
                 "UPDATE recordings SET state = 'erased', erased_at = %s, skip_reason = NULL "
                 "WHERE id = %s",
                 [(to_us(when), ids[iid]) for iid, when in erased if iid in ids],
             )
+            self._db.execute("DELETE FROM intents WHERE id = ANY(%s)", (named,))
             self._db.execute(
-                "DELETE FROM intents WHERE id = ANY(%s)",
-                ([iid for iid, _ in erased] + list(dropped),),
+                "DELETE FROM claims WHERE recording_id = ANY(%s) AND node = %s",
+                (sorted(set(ids.values())), self.node),
             )
 
     # -- breakers -----------------------------------------------------------------------------

@@ -148,7 +148,8 @@ class Sweeping(Store):
                     recorded.add(i.id)
         return recorded
 
-    def pending_intents(self) -> list[Intent]:
+    def pending_intents(self, now: datetime | None = None) -> list[Intent]:
+        """Every intent: one host is one node, which takes over all of them."""
         cursor = self._db.execute(
             "SELECT id, recording_id, audit_offset, temp_name, plan, created FROM intents "
             "ORDER BY audit_offset, id"

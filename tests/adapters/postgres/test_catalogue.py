@@ -58,6 +58,7 @@ def test_an_empty_database_gets_every_table_at_the_latest_version(pg_database: P
     assert _tables(pg_database.url) == {
         "schema_version", "recordings", "totals", "intents", "policies", "scans", "breakers",
         "holds", "requests", "request_items", "s3_legal_holds", "meta", "dir_stamps", "audit",
+        "claims",  # leases (issue 18 point 3)
     }  # fmt: skip
 
 
