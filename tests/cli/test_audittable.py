@@ -19,7 +19,7 @@ from recd.adapters.auditlog.log import FileAuditLog
 from recd.adapters.postgres.audit import PostgresAuditLog
 from recd.cli import audittable
 from recd.core.audit import AuditDraft, AuditEntry, to_line
-from recd.errors import ExitCode
+from recd.errors import ExitCode, Unavailable
 from tests.cli.helpers import run, usage
 from tests.contracts.chains import NOW, drafts
 from tests.pg import PgDatabase
@@ -350,3 +350,27 @@ def test_a_user_not_allowed_to_read_the_table_exits_77(capsys, twins, pg_databas
         )
     finally:
         _sql(twins.url, f'DROP ROLE "{role}"')
+
+
+def test_a_server_lost_during_the_read_is_one_line_exit_69(capsys, twins, pg_database):
+    with audittable.opened(twins.url) as chain:
+        assert chain.checked().result.entries == 6
+        _sql(
+            twins.url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+            "AND pid <> pg_backend_pid()",
+            pg_database.name,
+        )
+        with pytest.raises(Unavailable) as lost:
+            chain.checked()
+    message = str(lost.value)
+    assert message.startswith(f"{twins.name}: cannot read it: ")
+    assert "\n" not in message and lost.value.exit_code == ExitCode.UNAVAILABLE
+
+
+def test_the_snapshot_is_read_only(twins):
+    with audittable.opened(twins.url) as chain:
+        chain.checked()
+        shown = chain._db.execute("SHOW transaction_isolation").fetchone()
+        read_only = chain._db.execute("SHOW transaction_read_only").fetchone()
+    assert (shown, read_only) == (("repeatable read",), ("on",))
