@@ -20,7 +20,7 @@ class ExitCode(enum.IntEnum):
     USAGE = 2
     NOT_ALLOWED = 3  # not found, or not allowed in this state
     PARTIAL = 4  # done in part: some erasures failed
-    UNAVAILABLE = 69  # EX_UNAVAILABLE: the daemon is not running
+    UNAVAILABLE = 69  # EX_UNAVAILABLE: the daemon is not running, a database unreachable
     IOERR = 74  # EX_IOERR: the audit log cannot be written
     NO_PERMISSION = 77  # EX_NOPERM
     CONFIG = 78  # EX_CONFIG: invalid configuration (RestartPreventExitStatus=78)
@@ -44,8 +44,15 @@ class NotAllowedInState(RecdError):
     exit_code = ExitCode.NOT_ALLOWED
 
 
-class DaemonUnavailable(RecdError):
+class Unavailable(RecdError):
+    """Something recctl needs cannot be reached or is not installed: the daemon, a database,
+    psycopg for ``--url``."""
+
     exit_code = ExitCode.UNAVAILABLE
+
+
+class DaemonUnavailable(Unavailable):
+    pass
 
 
 class PermissionDenied(RecdError):

@@ -633,7 +633,9 @@ def _no_postgres_catalogue() -> bool:
     """True while recd runs on no PostgreSQL catalogue: the SQLite catalogue and its reader are
     the only ones the daemon's factories build, and nothing in recd/ outside the PostgreSQL
     adapter (``recd/adapters/postgres``, built and tested on its own until it is started by
-    recd) imports it or psycopg."""
+    recd) imports it or psycopg. Outside but not counted: recctl's reader of the audit table
+    (``recd/cli/audittable.py``, ``recctl audit ... --url``), which reads what the adapter
+    writes and builds no catalogue for the daemon."""
     build = ast.parse((ROOT / "recd" / "daemon" / "build.py").read_text(encoding="utf-8"))
     ports = {"Catalogue", "CatalogueReader", "CatalogueCopier"}
     stores = {
@@ -644,13 +646,14 @@ def _no_postgres_catalogue() -> bool:
         if isinstance(node, ast.ImportFrom)
     }
     adapter = ROOT / "recd" / "adapters" / "postgres"
+    reader = ROOT / "recd" / "cli" / "audittable.py"
     imports = re.compile(
         r"^\s*(?:import|from)\s+(?:psycopg|recd\.adapters\.postgres)", re.MULTILINE
     )
     sources = [
         path.read_text(encoding="utf-8")
         for path in (ROOT / "recd").rglob("*.py")
-        if not path.is_relative_to(adapter)
+        if not path.is_relative_to(adapter) and path != reader
     ]
     return stores == {"recd.adapters.sqlite.catalogue", "recd.adapters.sqlite.reader"} and not any(
         imports.search(source) for source in sources

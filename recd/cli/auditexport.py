@@ -3,8 +3,9 @@
 
 A *reader* verifies a chain while handing each of its lines, byte for byte as sealed, in chain
 order, to a sink, and returns what it verified (``AuditCorrupt`` names the first bad entry).
-``recd.cli.auditfile.copy_chain`` reads a state directory or one file; a reader of the audit
-table of a shared PostgreSQL catalogue (issue 18) is another. The *writer* here is the same for
+``recd.cli.auditfile.copy_chain`` reads a state directory or one file;
+``recd.cli.audittable.TableChain.checked`` the audit table of a shared PostgreSQL database
+(issue 18). The *writer* here is the same for
 all: the lines go into a temporary file beside OUT (mode 0600: entries are evidence and may name
 customers), which is synced and renamed to OUT only once the whole chain has verified. So OUT
 is the complete chain or absent, never an export cut short, which would still verify: as a

@@ -7,6 +7,10 @@ closed segments ``audit.log.<first>-<last>`` (``.gz`` read transparently) in ord
 file is the chain it holds: from seq 1, or, for a segment or a live log that begins with the
 ``audit.rotated`` entry of a rotation, from that entry on (what comes before it is in the
 earlier segments, which only the directory checks).
+
+Every chain's lines, whoever reads them (these files, or ``recd.cli.audittable`` the audit table
+of a PostgreSQL database), are verified by one function, ``check_lines``; ``verify_chain``,
+``head_chain`` and ``list_chain`` print any ``Chain`` alike.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import json
 import os
 import sys
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from recd.cli.render.audit import AUDIT_HEADERS, audit_json, audit_row
 from recd.cli.render.text import column_widths, format_row, json_array, plural, to_json, widen
@@ -187,38 +192,85 @@ def _passed(lines: Iterable[bytes], sink: Sink) -> Iterator[bytes]:
         yield line
 
 
+class _Counted:
+    """Lines passed through, remembering where the last one began in the bytes read."""
+
+    def __init__(self, lines: Iterable[bytes]) -> None:
+        self._lines = lines
+        self.start = 0  # where the last line handed on began
+        self._end = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self._lines:
+            self.start, self._end = self._end, self._end + len(line)
+            yield line
+
+
+def check_lines(
+    name: str,
+    lines: Iterable[bytes],
+    *,
+    after: Anchor | None,
+    watch: Collection[int] = (),
+    sink: Sink | None = None,
+    by_byte: bool = False,
+    previous: str | None = None,
+) -> VerifyResult:
+    """Verify ``lines``, one stretch of a chain following ``after``: the one check the lines of
+    every reader go through (a file's, a segment's, a database table's), streaming.
+
+    ``AuditCorrupt`` names ``name``, the first bad entry's seq and where it is: its line number
+    in the stretch, or with ``by_byte`` the byte where it begins (as the audit table's ``pos``
+    counts them). ``previous`` names the stretch before (whose last entry is ``after``), for a
+    break between the two. ``sink`` is handed every line as read, before it is checked.
+    """
+    counted = _Counted(lines if sink is None else _passed(lines, sink))
+    result = verify(counted, watch=watch, after=after)
+    if result.ok:
+        return result
+    reason = result.reason
+    if result.bad_line == 1 and previous is not None and after is not None:
+        if result.bad_seq is not None and result.bad_seq > after.seq + 1:
+            reason = str(Gap(after.seq + 1, result.bad_seq - 1))
+        else:
+            reason = (
+                f"{reason}, the last entry of {previous} (the chain is broken between the two "
+                "files)"
+            )
+    place = f"byte {counted.start}" if by_byte else f"line {result.bad_line}"
+    raise AuditCorrupt(f"{name}: entry {result.bad_seq} ({place}): {reason}")
+
+
 def _check_file(
     file: Path, after: Anchor | None, watch: set[int], previous: Path | None, sink: Sink | None
 ) -> VerifyResult:
     """One file of the chain, following ``after``; ``AuditCorrupt`` for its first bad entry."""
-    lines = _lines(file) if sink is None else _passed(_lines(file), sink)
-    result = verify(lines, watch=watch, after=after)
-    if not result.ok:
-        reason = result.reason
-        if result.bad_line == 1 and previous is not None and after is not None:
-            if result.bad_seq is not None and result.bad_seq > after.seq + 1:
-                reason = str(Gap(after.seq + 1, result.bad_seq - 1))
-            else:
-                reason = (
-                    f"{reason}, the last entry of {previous.name} (the chain is broken between "
-                    "the two files)"
-                )
-        raise AuditCorrupt(f"{file}: entry {result.bad_seq} (line {result.bad_line}): {reason}")
+    before = None if previous is None else previous.name
+    result = check_lines(
+        str(file), _lines(file), after=after, watch=watch, sink=sink, previous=before
+    )
     segment = parse_segment(LIVE, file.name)
     if (
         segment is not None
         and result.entries
-        and (result.first_seq, result.last_seq)
-        != (
-            segment.first,
-            segment.last,
-        )
+        and (result.first_seq, result.last_seq) != (segment.first, segment.last)
     ):
         raise AuditCorrupt(
             f"{file}: holds entries {result.first_seq}-{result.last_seq}, not "
             f"{segment.first}-{segment.last} as its name says"
         )
     return result
+
+
+def check_whole(
+    name: str, lines: Iterable[bytes], anchors: Sequence[Anchor] = (), sink: Sink | None = None
+) -> Checked:
+    """A whole chain held in one place that counts bytes (the audit table), from seq 1, by
+    ``check_lines``; its first bad entry is named by the byte where it begins."""
+    watch = {anchor.seq for anchor in anchors}
+    start = Anchor(0, GENESIS)
+    result = check_lines(name, lines, after=start, watch=watch, sink=sink, by_byte=True)
+    return Checked(result, 1, directory=False, partial=False)
 
 
 def _verified(path: Path, anchors: Sequence[Anchor] = (), sink: Sink | None = None) -> Checked:
@@ -247,32 +299,70 @@ def _verified(path: Path, anchors: Sequence[Anchor] = (), sink: Sink | None = No
 
 
 def copy_chain(path: Path, sink: Sink) -> Checked:
-    """Verify the chain ``path`` stands for, as ``verify_file`` does, handing ``sink`` every
+    """Verify the chain ``path`` stands for, as ``verify_chain`` does, handing ``sink`` every
     line as read (decompressed, byte for byte as sealed) in chain order.
 
-    ``AuditCorrupt`` names the first bad or missing entry as ``verify_file`` does; by then
+    ``AuditCorrupt`` names the first bad or missing entry as ``verify_chain`` does; by then
     ``sink`` has had the lines before it, and the bad one, which the caller must throw away.
     """
     return _verified(path, sink=sink)
 
 
-def verify_file(path: Path, expect: Sequence[str] | None = None) -> ExitCode:
+class Chain(Protocol):
+    """A chain to check or list: files (``FileChain``) or the audit table of a PostgreSQL
+    database (``recd.cli.audittable``)."""
+
+    @property
+    def name(self) -> str:
+        """How the output names it: the path, or the table and its database."""
+        ...
+
+    def checked(self, anchors: Sequence[Anchor] = (), sink: Sink | None = None) -> Checked:
+        """The whole chain verified (``AuditCorrupt`` names its first bad or missing entry),
+        watching ``anchors``, handing ``sink`` every line as read."""
+        ...
+
+    def entries(self, limit: int | None = None) -> Iterator[tuple[int, AuditEntry]]:
+        """(number, entry) for each complete entry, numbered from 1, up to number ``limit``;
+        each parsed, not verified (``AuditCorrupt`` for one that does not parse)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FileChain:
+    """The chain a state directory, a segment or a live audit.log holds."""
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    def checked(self, anchors: Sequence[Anchor] = (), sink: Sink | None = None) -> Checked:
+        return _verified(self.path, anchors, sink)
+
+    def entries(self, limit: int | None = None) -> Iterator[tuple[int, AuditEntry]]:
+        return entries(self.path, limit)
+
+
+def verify_chain(chain: Chain, expect: Sequence[str] | None = None) -> ExitCode:
     """Check the whole chain; print the entry count and the last hash (to anchor elsewhere).
 
-    With ``expect`` (``SEQ:HASH`` anchors, as ``head_file`` prints them), the chain must also
+    With ``expect`` (``SEQ:HASH`` anchors, as ``head_chain`` prints them), the chain must also
     still hold each anchored entry with that hash: the first (lowest seq) that it does not is
     the error, as it is where a cut or rewritten tail begins to show.
     """
     anchors = _parse_anchors(expect)
-    checked = _verified(path, anchors)
+    checked = chain.checked(anchors)
     result = checked.result
     for anchor in anchors:
         problem = anchor_problem(anchor, result)
         if problem is not None:
-            raise AuditCorrupt(f"{path}: {problem}")
+            raise AuditCorrupt(f"{chain.name}: {problem}")
     count = plural(result.entries, "entry", "entries")
     line = (
-        f"{path}: {count}{checked.scope()}, chain intact, last hash {result.last_hash or GENESIS}"
+        f"{chain.name}: {count}{checked.scope()}, chain intact, last hash "
+        f"{result.last_hash or GENESIS}"
     )
     if anchors:
         seqs = sorted({anchor.seq for anchor in anchors})
@@ -282,13 +372,14 @@ def verify_file(path: Path, expect: Sequence[str] | None = None) -> ExitCode:
     return ExitCode.OK
 
 
-def head_file(path: Path, *, as_json: bool) -> ExitCode:
-    """Check the whole chain; print the entry count and its head, ``SEQ:HASH``, to keep elsewhere.
+def head_chain(chain: Chain, *, as_json: bool) -> ExitCode:
+    """Check the whole chain; print the entry count and its head, ``SEQ:HASH``, to keep
+    elsewhere.
 
-    The head is what ``verify_file``'s ``expect`` takes back. An empty log's head is seq 0 and
+    The head is what ``verify_chain``'s ``expect`` takes back. An empty log's head is seq 0 and
     the genesis hash.
     """
-    checked = _verified(path)
+    checked = chain.checked()
     result = checked.result
     head = Anchor(result.last_seq if result.entries else 0, result.last_hash or GENESIS)
     if as_json:
@@ -296,12 +387,12 @@ def head_file(path: Path, *, as_json: bool) -> ExitCode:
         print(to_json(shown))
         return ExitCode.OK
     count = plural(result.entries, "entry", "entries")
-    print(f"{path}: {count}{checked.scope()}, chain intact; head {head}")
+    print(f"{chain.name}: {count}{checked.scope()}, chain intact; head {head}")
     return ExitCode.OK
 
 
-def list_file(
-    path: Path, since_text: str | None, actions: Sequence[str] | None, *, as_json: bool
+def list_chain(
+    chain: Chain, since_text: str | None, actions: Sequence[str] | None, *, as_json: bool
 ) -> ExitCode:
     """List entries, optionally since a time and of some actions, as a table or JSON."""
     since = _parse_since(since_text)
@@ -312,14 +403,15 @@ def list_file(
 
     # Two passes keep memory flat: the first checks every line parses (so nothing is printed
     # from a damaged log) and measures the columns; the second prints. It stops at the first
-    # pass's last line, as the daemon may be appending meanwhile.
+    # pass's last line, as the daemon may be appending meanwhile (a table is read in one
+    # snapshot: the same both times).
     widths = column_widths((), AUDIT_HEADERS)
     lines = 0
-    for number, entry in entries(path):
+    for number, entry in chain.entries():
         lines = number
         if wanted(entry) and not as_json:
             widths = widen(widths, audit_row(entry))
-    selected = (entry for _, entry in entries(path, limit=lines) if wanted(entry))
+    selected = (entry for _, entry in chain.entries(limit=lines) if wanted(entry))
     if as_json:
         for text in json_array(audit_json(entry) for entry in selected):
             sys.stdout.write(text)

@@ -7,7 +7,6 @@ import them from there.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,6 +18,7 @@ from recd.core.classify import ClassifyRule
 from recd.core.erasure import EraseSettings
 from recd.core.model import Mode, UnclassifiedPolicy
 from recd.core.periods import Period
+from recd.core.pgurl import PostgresURL
 from recd.core.safety import SafetySettings
 
 DEFAULT_POLL = timedelta(minutes=5)
@@ -75,29 +75,6 @@ class AuditSettings:
 
     rotate_size: int = 64 << 20  # bytes of audit.log past which it is rotated
     compress: AuditCompression = "none"
-
-
-@dataclass(frozen=True, slots=True)
-class PostgresURL:
-    """``catalogue.url``: a libpq URL whose shape was checked at load. libpq reads ``text``
-    again when it connects. It holds no password (refused at load), so it may be shown."""
-
-    text: str
-    database: str
-    #: "host", "host:port", "[v6]:port" or a unix socket directory, as libpq will try them;
-    #: empty: libpq's default unix socket.
-    servers: tuple[str, ...] = ()
-    user: str | None = None  # None: libpq's default, the operating-system user
-
-    def __str__(self) -> str:
-        """``database "recd" on db1:5432 as user "recd"``, for check-config and the log."""
-        where = ", ".join(self.servers) or "the default unix socket"
-        who = f" as user {_quote(self.user)}" if self.user is not None else ""
-        return f"database {_quote(self.database)} on {where}{who}"
-
-
-def _quote(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)

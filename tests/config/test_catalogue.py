@@ -13,7 +13,7 @@ import pytest
 from recd.config.catalogue import read_node
 from recd.config.load import CatalogueSettings, load
 from recd.config.tables import Table
-from recd.config.types import PostgresURL
+from recd.core.pgurl import PostgresURL
 from recd.errors import ConfigProblem
 from tests.config.helpers import main_problems, write
 

@@ -15,7 +15,7 @@ ALLOWED = {
     "__future__", "collections", "collections.abc", "dataclasses", "datetime", "enum",
     "hashlib", "json", "math", "re", "typing", "itertools", "functools", "calendar",
     "string", "base64", "binascii", "difflib", "types", "zoneinfo", "unicodedata",
-    "cryptography", "recd.errors",
+    "cryptography", "recd.errors", "urllib.parse",
 }  # fmt: skip
 
 

@@ -15,8 +15,8 @@ import pytest
 from recd.adapters.systemd import Notifier
 from recd.cli.client import call
 from recd.config.load import CatalogueSettings, Config
-from recd.config.types import PostgresURL
 from recd.core.periods import parse_period
+from recd.core.pgurl import PostgresURL
 from recd.daemon.inbox import Command
 from recd.daemon.loop import Daemon
 from recd.daemon.serving import FD_CEILING

@@ -2,19 +2,23 @@
 audit log.
 
 ``verify``, ``head``, ``ls`` and ``export`` read the log file directly (``recd.cli.auditfile``),
-never through the daemon, so an auditor can check a copy on another machine; they stream, so
-memory does not grow with the log. ``export`` writes the chain into one file that verifies as
-the log does (``recd.cli.auditexport``). ``acknowledge`` asks the daemon to take the log as it
-is after its check at start paused erasing; it is audited with the caller's name and reason.
+never through the daemon, so an auditor can check a copy on another machine; with ``--url`` they
+read the audit table of recd's shared PostgreSQL database instead (``recd.cli.audittable``),
+checked by the same code. They stream, so memory does not grow with the log. ``export`` writes
+the chain into one file that verifies as the log does (``recd.cli.auditexport``).
+``acknowledge`` asks the daemon to take the log as it is after its check at start paused
+erasing; it is audited with the caller's name and reason.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
-from recd.cli import auditexport, auditfile, kit
+from recd.cli import auditexport, auditfile, audittable, kit
 from recd.cli.kit import Subparsers
 from recd.cli.render.replies import AuditAcknowledged
 from recd.cli.render.text import plural, printable
@@ -24,16 +28,29 @@ from recd.errors import ExitCode, RecdError
 DEFAULT_AUDIT = Path("/var/lib/recd")  # the state directory: segments and audit.log
 
 
+@contextlib.contextmanager
+def _chain(args: argparse.Namespace) -> Iterator[auditfile.Chain]:
+    """What ``--file`` names, or with ``--url`` the database's audit table (one snapshot)."""
+    if args.url is None:
+        yield auditfile.FileChain(args.file)
+        return
+    with audittable.opened(args.url) as table:
+        yield table
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> ExitCode:
-    return auditfile.verify_file(args.file, args.expect)
+    with _chain(args) as chain:
+        return auditfile.verify_chain(chain, args.expect)
 
 
 def cmd_audit_head(args: argparse.Namespace) -> ExitCode:
-    return auditfile.head_file(args.file, as_json=args.json)
+    with _chain(args) as chain:
+        return auditfile.head_chain(chain, as_json=args.json)
 
 
 def cmd_audit_ls(args: argparse.Namespace) -> ExitCode:
-    return auditfile.list_file(args.file, args.since, args.action, as_json=args.json)
+    with _chain(args) as chain:
+        return auditfile.list_chain(chain, args.since, args.action, as_json=args.json)
 
 
 def _read_local(source: Path, sink: auditfile.Sink) -> auditfile.Checked:
@@ -47,18 +64,15 @@ def _read_local(source: Path, sink: auditfile.Sink) -> auditfile.Checked:
         raise
 
 
-def cmd_audit_export(args: argparse.Namespace) -> ExitCode:
-    """Write the chain read from ``--from`` into the new file ``--file``, verified on the way."""
-    out, source, force = args.file, args.source, args.force
-    auditexport.check_target(out, force=force)
-    clash = auditexport.chain_clash(out, source)
-    if clash is not None:
-        raise RecdError(f"--file: {out}: {clash}; write the export elsewhere (nothing was written)")
-    if not os.path.lexists(source):
-        raise RecdError(
-            f"--from: {source}: does not exist (give the state directory, a segment or audit.log)"
-        )
-    checked = auditexport.export_chain(lambda sink: _read_local(source, sink), out, force=force)
+def _export_table(out: Path, url: str, *, force: bool) -> ExitCode:
+    """Write the chain in the audit table of ``url`` into ``out``, read in one snapshot."""
+    with audittable.opened(url) as table:
+        checked = auditexport.export_chain(lambda sink: table.checked(sink=sink), out, force=force)
+    _exported(out, checked, table.name)
+    return ExitCode.OK
+
+
+def _exported(out: Path, checked: auditfile.Checked, source: object) -> None:
     result = checked.result
     head = f"{result.last_seq if result.entries else 0}:{result.last_hash or GENESIS}"
     count = plural(result.entries, "entry", "entries")
@@ -67,6 +81,24 @@ def cmd_audit_export(args: argparse.Namespace) -> ExitCode:
             f"{out}: {count}{checked.scope()} exported from {source}, chain intact; head {head}"
         )
     )
+
+
+def cmd_audit_export(args: argparse.Namespace) -> ExitCode:
+    """Write the chain read from ``--from`` (or ``--url``) into the new file ``--file``,
+    verified on the way."""
+    out, source, force = args.file, args.source, args.force
+    auditexport.check_target(out, force=force)
+    if args.url is not None:
+        return _export_table(out, args.url, force=force)
+    clash = auditexport.chain_clash(out, source)
+    if clash is not None:
+        raise RecdError(f"--file: {out}: {clash}; write the export elsewhere (nothing was written)")
+    if not os.path.lexists(source):
+        raise RecdError(
+            f"--from: {source}: does not exist (give the state directory, a segment or audit.log)"
+        )
+    checked = auditexport.export_chain(lambda sink: _read_local(source, sink), out, force=force)
+    _exported(out, checked, source)
     return ExitCode.OK
 
 
@@ -83,8 +115,27 @@ def cmd_audit_acknowledge(args: argparse.Namespace) -> ExitCode:
     return kit.answer(args, "audit acknowledge", {"reason": args.reason}, lines)
 
 
+URL_HELP = (
+    "read the audit table of recd's shared PostgreSQL database instead of a file, in one "
+    "read-only snapshot: a libpq URL such as postgresql://recd@db1.example.com/recd, without a "
+    "password (keep it in ~/.pgpass or a file PGPASSFILE names); needs psycopg: pip install "
+    "'recd[postgres]'"
+)
+URL_EXIT = (
+    "; with --url: 69 the database cannot be reached or psycopg is not installed, 77 not "
+    "allowed to read the audit table"
+)
+
+
+def _add_url_argument(group: argparse._MutuallyExclusiveGroup) -> None:
+    group.add_argument("--url", metavar="URL", help=URL_HELP)
+
+
 def _add_file_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    """``--file PATH`` or ``--url URL``: one of the two."""
+    where = parser.add_mutually_exclusive_group()
+    _add_url_argument(where)
+    where.add_argument(
         "--file",
         type=Path,
         default=DEFAULT_AUDIT,
@@ -106,7 +157,9 @@ def _add_verify_parser(commands: Subparsers) -> None:
         "prints it as SEQ:HASH), since only it can show that entries were removed from, or "
         "forged at, the end of the log; --expect checks the log still holds it.",
         epilog="Exit status: 0 chain intact (and holding every expected entry), 1 damaged, "
-        "unreadable, cut or rewritten (the first bad or missing entry is named), 2 usage error.",
+        "unreadable, cut or rewritten (the first bad or missing entry is named), 2 usage error"
+        + URL_EXIT
+        + ".",
     )
     _add_file_argument(check)
     check.add_argument(
@@ -129,7 +182,7 @@ def _add_head_parser(commands: Subparsers) -> None:
         "the head where the host's administrators cannot change it; later, "
         "`recctl audit verify --expect SEQ:HASH` shows whether the log still holds it.",
         epilog="Exit status: 0 chain intact, 1 damaged or unreadable (the first bad entry is "
-        "named), 2 usage error.",
+        "named), 2 usage error" + URL_EXIT + ".",
     )
     _add_file_argument(head)
     head.add_argument(
@@ -143,7 +196,10 @@ def _add_ls_parser(commands: Subparsers) -> None:
         "ls",
         cmd_audit_ls,
         help="list entries",
-        description="List audit entries as a table, or as a JSON array with --json.",
+        description="List audit entries as a table, or as a JSON array with --json. Every "
+        "entry must parse (nothing is printed from a damaged log); `recctl audit verify` checks "
+        "the chain.",
+        epilog="Exit status: 0 listed, 1 damaged or unreadable, 2 usage error" + URL_EXIT + ".",
     )
     _add_file_argument(ls)
     ls.add_argument(
@@ -177,7 +233,7 @@ def _add_export_parser(commands: Subparsers) -> None:
         "head SEQ:HASH and OUT.",
         epilog="Exit status: 0 exported, chain intact; 1 nothing exported: the log is damaged "
         "or unreadable (the first bad or missing entry is named), or OUT exists, or cannot be "
-        "written; 2 usage error.",
+        "written; 2 usage error" + URL_EXIT + ".",
     )
     export.add_argument(
         "--file",
@@ -188,7 +244,9 @@ def _add_export_parser(commands: Subparsers) -> None:
         "plain (not .gz), never audit.log or a segment's name beside the log; not - "
         "(standard output)",
     )
-    export.add_argument(
+    source = export.add_mutually_exclusive_group()
+    _add_url_argument(source)
+    source.add_argument(
         "--from",
         dest="source",
         type=Path,
@@ -232,7 +290,8 @@ def build_audit_parser(subparsers: Subparsers) -> None:
         "audit",
         help="check, list and export the audit log",
         description="Check, list and export the hash-chained audit log. verify, head, ls and "
-        "export read the file directly, so they work on a copy and without the daemon; "
+        "export read the file directly (or with --url the audit table of recd's shared PostgreSQL "
+        "database), so they work on a copy and without the daemon; "
         "acknowledge asks the daemon.",
     )
     _add_verify_parser(commands)
