@@ -1,10 +1,10 @@
 """The audit mark, checkpoint and segment prints as the catalogue adapters store them: JSON
-objects in a key-value table (``meta``). Pure and shared: each adapter reads and writes the
-rows, these functions turn them into records and back.
+objects in a key-value table (``meta``). Shared by both SQL adapters: these functions turn
+the rows into records and back.
 
 A mark that does not decode is corruption (``BadRow``); a checkpoint or prints written by
 another recd read as None (checked again from the start). ``MetaMarks`` is the role's methods
-over an adapter's two of reading and writing one row.
+written once for both SQL adapters.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import asdict
 from typing import Any
 
 from recd.adapters._rows import mark_from_json
+from recd.adapters._sql import SharedRole
 from recd.core.segcheck import Print, Prints
 from recd.ports.records import AuditCheckpoint, AuditMark
 
@@ -74,16 +75,24 @@ def meta_text(value: dict[str, Any]) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-class MetaMarks:
-    """The audit-mark role (``recd.ports.marks.AuditMarkCatalogue``) over ``meta`` rows: an
-    adapter gives ``_meta_row`` and ``_set_meta`` (and lists the methods in its own class, so
-    that its error translation wraps them)."""
+class MetaMarks(SharedRole):
+    """The audit-mark role (``recd.ports.marks.AuditMarkCatalogue``) over ``meta`` rows, for
+    both SQL adapters (the same statements on each: ``recd.adapters._sql``)."""
 
     def _meta_row(self, key: str) -> str | None:
-        raise NotImplementedError
+        row = self._db.execute(self._q("SELECT value FROM meta WHERE key = ?"), (key,)).fetchone()
+        value: str | None = None if row is None else row[0]  # as stored (SQLite: any type)
+        return value
 
     def _set_meta(self, key: str, value: dict[str, Any]) -> None:
-        raise NotImplementedError
+        with self._tx():
+            self._db.execute(
+                self._q(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+                ),
+                (key, meta_text(value)),
+            )
 
     def audit_mark(self) -> AuditMark | None:
         value = self._meta_row("audit_mark")

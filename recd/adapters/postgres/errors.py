@@ -9,7 +9,6 @@ no codec decodes is ``CatalogueCorrupt`` naming it and the table.
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
@@ -18,6 +17,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from recd.adapters._rows import BadRow
+from recd.adapters._sql import role_methods
 from recd.errors import CatalogueCorrupt, StateError
 
 C = TypeVar("C", bound=type)
@@ -62,9 +62,8 @@ def reason(exc: psycopg.Error) -> str:
 def guarded(cls: C) -> C:
     """``cls`` (with ``name``: ``describe`` of its URL) with every public method raising
     ``StateError`` when the server cannot be reached and ``CatalogueCorrupt`` for a bad row."""
-    for attr, fn in list(vars(cls).items()):
-        if inspect.isfunction(fn) and not attr.startswith("_"):
-            setattr(cls, attr, _guard(fn))
+    for attr, fn in list(role_methods(cls)):
+        setattr(cls, attr, _guard(fn))
     return cls
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from recd.adapters._breakers import select_breakers
 from recd.adapters._closing import Closing
-from recd.adapters._rows import BREAKER_COLUMNS, COLUMNS, from_us, row_to_breaker, to_us
+from recd.adapters._rows import COLUMNS, from_us, to_us
 from recd.adapters.postgres.catalogue import SCHEMA_VERSION, connect, schema_version
 from recd.adapters.postgres.errors import describe, guarded
 from recd.adapters.postgres.queries import (
@@ -111,8 +112,7 @@ class PostgresReader(Closing):
         return self._select("id >= %s AND id < %s ORDER BY id LIMIT %s", [prefix, upper, limit])
 
     def breakers(self) -> dict[str, Breaker]:
-        cursor = self._db.execute(f"SELECT {BREAKER_COLUMNS} FROM breakers")  # noqa: S608
-        return {r[0]: row_to_breaker(r) for r in cursor}
+        return select_breakers(self._db)
 
     def scans(self) -> dict[str, tuple[datetime, datetime | None]]:
         cursor = self._db.execute("SELECT source, started, finished FROM scans")

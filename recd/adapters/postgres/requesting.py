@@ -1,16 +1,16 @@
 """The PostgreSQL catalogue's early-deletion requests and S3 legal-hold mirror roles.
 
 As ``recd.adapters.sqlite.requesting`` and ``mirroring``: a request and its items are written
-in one transaction when restored; ``mirror_work`` lists held recordings not mirrored (or
-mirrored for another version set) and mirrored ones no longer held.
+as in SQLite (``recd.adapters._requests``), in one transaction when restored; ``mirror_work``
+lists held recordings not mirrored (or mirrored for another version set) and mirrored ones no
+longer held.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 
-from recd.adapters._legalrows import REQUEST_COLUMNS, item_data, request_values
+from recd.adapters._requests import RequestWrites
 from recd.adapters._rows import COLUMNS
 from recd.adapters.postgres.errors import guarded
 from recd.adapters.postgres.queries import (
@@ -32,7 +32,7 @@ _MIRRORED = (
 
 
 @guarded
-class Requesting(Store):
+class Requesting(Store, RequestWrites):
     """Early-deletion requests and the S3 mirror (``ports`` legal roles)."""
 
     def request(self, request_id: str) -> StoredRequest | None:
@@ -41,41 +41,8 @@ class Requesting(Store):
     def requests(self, state: RequestState | None = None) -> list[StoredRequest]:
         return select_requests(self._db, state)
 
-    def put_request(self, request: StoredRequest) -> None:
-        with self._tx():
-            self._put_request(request)
-
-    def _put_request(self, request: StoredRequest) -> None:
-        self._db.execute(
-            f"INSERT INTO requests ({REQUEST_COLUMNS}) "  # noqa: S608
-            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
-            "licence = excluded.licence, state = excluded.state, document = excluded.document, "
-            "digest = excluded.digest, info = excluded.info, updated = excluded.updated",
-            request_values(request),
-        )
-
-    def restore_requests(
-        self, requests: Sequence[tuple[StoredRequest, Sequence[RequestItem]]]
-    ) -> None:
-        with self._tx():
-            for request, items in requests:
-                self._put_request(request)
-                self._put_items(request.id, items)
-
     def items(self, request_id: str) -> list[RequestItem]:
         return select_items(self._db, request_id)
-
-    def put_items(self, request_id: str, items: Sequence[RequestItem]) -> None:
-        with self._tx():
-            self._put_items(request_id, items)
-
-    def _put_items(self, request_id: str, items: Sequence[RequestItem]) -> None:
-        self._db.cursor().executemany(
-            "INSERT INTO request_items (request_id, recording_id, outcome, data) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (request_id, recording_id) DO UPDATE SET "
-            "outcome = excluded.outcome, data = excluded.data",
-            [(request_id, i.recording_id, str(i.outcome), item_data(i)) for i in items],
-        )
 
     def matching(self, scope: Scope, limit: int) -> list[Recording]:
         return select_matching(self._db, scope, limit)

@@ -44,6 +44,7 @@ _RAW = b"\xff"
 class Store:
     """The writer connection and the hold rules in force, as the roles see them."""
 
+    PARAM = "%s"  # psycopg's placeholder, for the shared roles (``recd.adapters._sql``)
     name: str  # the database, for messages (``errors.describe``)
     _db: Connection
     _active: list[Hold]  # active holds: upsert holds what they match

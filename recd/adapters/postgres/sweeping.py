@@ -22,18 +22,17 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 
+from recd.adapters._breakers import Breakers
 from recd.adapters._rows import (
-    BREAKER_COLUMNS,
     COLUMNS,
     from_us,
-    row_to_breaker,
     row_to_intent,
     to_us,
 )
 from recd.adapters.postgres.errors import guarded
 from recd.adapters.postgres.store import Store, pg_name, pg_path, recording
 from recd.core.model import Recording
-from recd.ports.records import Breaker, Intent
+from recd.ports.records import Intent
 
 _DUE = "state = 'present' AND held = 0 AND deadline <= %s"
 #: Take the claims of the rows a statement inserts (``recording_id, node, expires``) unless
@@ -53,7 +52,7 @@ def _us(value: datetime | None) -> int | None:
 
 
 @guarded
-class Sweeping(Store):
+class Sweeping(Store, Breakers):
     """Due recordings, intents and breakers (``ports`` sweep role) of ``PostgresCatalogue``."""
 
     node: str  # this node's name in claims
@@ -211,47 +210,3 @@ class Sweeping(Store):
                 "DELETE FROM claims WHERE recording_id = ANY(%s) AND node = %s",
                 (sorted(set(ids.values())), self.node),
             )
-
-    # -- breakers -----------------------------------------------------------------------------
-
-    def breakers(self) -> dict[str, Breaker]:
-        cursor = self._db.execute(f"SELECT {BREAKER_COLUMNS} FROM breakers")  # noqa: S608
-        return {r[0]: row_to_breaker(r) for r in cursor}
-
-    def trip_breaker(self, licence: str, now: datetime, due: int, total: int) -> None:
-        with self._tx():
-            self._db.execute(
-                "INSERT INTO breakers (licence, tripped_at, due, total) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT (licence) DO UPDATE SET tripped_at = excluded.tripped_at, "
-                "due = excluded.due, total = excluded.total, released_at = NULL, "
-                "released_by = NULL",
-                (licence, to_us(now), due, total),
-            )
-
-    def release_breaker(self, licence: str, now: datetime, actor: str) -> bool:
-        with self._tx():
-            cursor = self._db.execute(
-                "UPDATE breakers SET released_at = %s, released_by = %s "
-                "WHERE licence = %s AND released_at IS NULL",
-                (to_us(now), actor, licence),
-            )
-        return cursor.rowcount == 1
-
-    def clear_breaker(self, licence: str) -> None:
-        with self._tx():
-            self._db.execute("DELETE FROM breakers WHERE licence = %s", (licence,))
-
-    def restore_breakers(self, breakers: Sequence[Breaker], rearmed: Sequence[str] = ()) -> None:
-        with self._tx():
-            self._db.execute("DELETE FROM breakers WHERE licence = ANY(%s)", (list(rearmed),))
-            self._db.cursor().executemany(
-                f"INSERT INTO breakers ({BREAKER_COLUMNS}) "  # noqa: S608
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (licence) DO UPDATE SET "
-                "tripped_at = excluded.tripped_at, due = excluded.due, total = excluded.total, "
-                "released_at = excluded.released_at, released_by = excluded.released_by",
-                [
-                    (b.licence, to_us(b.tripped_at), b.due, b.total, _us(b.released_at),
-                     b.released_by)
-                    for b in breakers
-                ],
-            )  # fmt: skip

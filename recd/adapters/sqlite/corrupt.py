@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import inspect
 import os
 import re
 import sqlite3
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from recd.adapters._rows import BadRow
+from recd.adapters._sql import role_methods
 from recd.adapters.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 from recd.durable import fsync_dir
 from recd.errors import CatalogueCorrupt, StateError, os_reason
@@ -138,9 +138,8 @@ def expected_tables(version: int) -> frozenset[str]:
 def guarded(cls: C) -> C:
     """``cls`` (a catalogue with ``path`` and ``_db``) with every public method and
     ``__init__`` raising ``CatalogueCorrupt`` where SQLite or a row codec finds corruption."""
-    for name, fn in list(vars(cls).items()):
-        if inspect.isfunction(fn) and (name == "__init__" or not name.startswith("_")):
-            setattr(cls, name, _guard(fn))
+    for name, fn in list(role_methods(cls, also="__init__")):
+        setattr(cls, name, _guard(fn))
     return cls
 
 

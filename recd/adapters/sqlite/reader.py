@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from recd.adapters._breakers import select_breakers
 from recd.adapters._closing import Closing
 from recd.adapters._rows import (
-    BREAKER_COLUMNS,
     COLUMNS,
     from_us,
-    row_to_breaker,
     row_to_recording,
     to_us,
 )
@@ -151,8 +150,7 @@ class SqliteReader(Closing):
         return self._select("id >= ? AND id < ? ORDER BY id LIMIT ?", [prefix, upper, limit])
 
     def breakers(self) -> dict[str, Breaker]:
-        cursor = self._db.execute(f"SELECT {BREAKER_COLUMNS} FROM breakers")  # noqa: S608
-        return {r[0]: row_to_breaker(r) for r in cursor}
+        return select_breakers(self._db)
 
     def scans(self) -> dict[str, tuple[datetime, datetime | None]]:
         cursor = self._db.execute("SELECT source, started, finished FROM scans")

@@ -11,26 +11,25 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
+from recd.adapters._breakers import Breakers
 from recd.adapters._rows import (
-    BREAKER_COLUMNS,
     COLUMNS,
     from_us,
     path_param,
     path_value,
-    row_to_breaker,
     row_to_intent,
     row_to_recording,
     to_us,
 )
 from recd.adapters.sqlite.corrupt import guarded
 from recd.adapters.sqlite.queries import hinted
-from recd.adapters.sqlite.store import Store, us
+from recd.adapters.sqlite.store import Store
 from recd.core.model import Recording
-from recd.ports.records import Breaker, Intent
+from recd.ports.records import Intent
 
 
 @guarded
-class Sweeping(Store):
+class Sweeping(Store, Breakers):
     """Due recordings, intents and breakers (``ports`` sweep role) of ``SqliteCatalogue``."""
 
     def due_dirs(self, now: datetime) -> list[tuple[str, str]]:
@@ -174,55 +173,4 @@ class Sweeping(Store):
             self._db.executemany(
                 "DELETE FROM intents WHERE id = ?",
                 [(iid,) for iid, _ in erased] + [(iid,) for iid in dropped],
-            )
-
-    # -- breakers -----------------------------------------------------------------------------
-
-    def breakers(self) -> dict[str, Breaker]:
-        cursor = self._db.execute(f"SELECT {BREAKER_COLUMNS} FROM breakers")  # noqa: S608
-        return {r[0]: row_to_breaker(r) for r in cursor}
-
-    def trip_breaker(self, licence: str, now: datetime, due: int, total: int) -> None:
-        with self._tx():
-            self._db.execute(
-                "INSERT INTO breakers (licence, tripped_at, due, total) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (licence) DO UPDATE SET tripped_at = excluded.tripped_at, "
-                "due = excluded.due, total = excluded.total, released_at = NULL, "
-                "released_by = NULL",
-                (licence, to_us(now), due, total),
-            )
-
-    def release_breaker(self, licence: str, now: datetime, actor: str) -> bool:
-        """Let the next sweep erase ``licence``'s due recordings; False if none is tripped."""
-        with self._tx():
-            cursor = self._db.execute(
-                "UPDATE breakers SET released_at = ?, released_by = ? "
-                "WHERE licence = ? AND released_at IS NULL",
-                (to_us(now), actor, licence),
-            )
-            return cursor.rowcount == 1
-
-    def clear_breaker(self, licence: str) -> None:
-        with self._tx():
-            self._db.execute("DELETE FROM breakers WHERE licence = ?", (licence,))
-
-    def restore_breakers(self, breakers: Sequence[Breaker], rearmed: Sequence[str] = ()) -> None:
-        with self._tx():
-            self._db.executemany(
-                "DELETE FROM breakers WHERE licence = ?", [(label,) for label in rearmed]
-            )
-            self._db.executemany(
-                f"INSERT OR REPLACE INTO breakers ({BREAKER_COLUMNS}) "  # noqa: S608
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        b.licence,
-                        to_us(b.tripped_at),
-                        b.due,
-                        b.total,
-                        us(b.released_at),
-                        b.released_by,
-                    )
-                    for b in breakers
-                ],
             )
