@@ -33,7 +33,7 @@ class EraseUseCase(Generic[C_co]):
     """What the use cases that erase (sweep, recovery, request runs) are given: the
     configuration and ports, the catalogue as the role ``C_co`` the use case needs."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (serves: keyword-only, the shared catalogue's)
         self,
         config: Config,
         catalogue: C_co,
@@ -42,6 +42,8 @@ class EraseUseCase(Generic[C_co]):
         erasers: Mapping[str, Eraser],
         telemetry: Telemetry = NO_TELEMETRY,
         reindex: Callable[[str, str], object] | None = None,
+        *,
+        serves: Callable[[str], bool] | None = None,
     ) -> None:
         self.config = config
         self.catalogue = catalogue
@@ -52,3 +54,6 @@ class EraseUseCase(Generic[C_co]):
         #: Index one file (source, relpath) again, whatever the catalogue holds: called when a
         #: prepare finds the file changed (``Changed``); None: the next scan does it.
         self.reindex = reindex
+        #: Whether this node serves a source now (``duty.Duty.serves``): the sweep claims no
+        #: recording of a source it does not serve. None: every source.
+        self.serves = serves
