@@ -5,7 +5,8 @@ retention), ``sweep`` (erase what is due), ``plan`` (the one erase planner of sw
 request runs) and ``batch`` (one audited batch of erasures), ``recovery`` (interrupted erases
 at start), ``holds``, ``requests``, ``requestruns`` and ``certificates`` (early-deletion
 requests), ``breakers``, ``mirror`` (holds mirrored as S3 legal holds), and the start-up checks
-against the audit log: ``logcheck``, ``segcheck``, ``rebuild`` and ``rebuildrequests``.
+against the audit log: ``logcheck``, ``segcheck``, ``rebuild`` and ``rebuildrequests``;
+``duty`` says which sources this node serves (scans and sweeps leave the others alone).
 ``EraseUseCase`` below is what every use case that erases is given.
 
 Invariants: an intent is durable (catalogue and audit log) before every irreversible erase;
