@@ -100,7 +100,14 @@ def config_warnings(config: Config) -> list[str]:
             "retention.default is never; recordings of licences without a file are kept "
             "until a request or a policy change"
         )
+    node = config.daemon.node
     for source in config.sources:
+        if config.catalogue.url is None and not source.on_node(node):
+            warnings.append(
+                f'source "{source.name}": nodes does not list this node ({quote(node)}), so '
+                "recd leaves it alone (no scan, no watch, no erase); add the node to nodes, "
+                "or set daemon.node"
+            )
         fixed = source.rule.licence
         if fixed is not None and fixed not in config.licences:
             warnings.append(

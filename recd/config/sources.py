@@ -18,12 +18,14 @@ import importlib.util
 import os
 import re
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, tzinfo
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from recd.config.catalogue import NODE, NODE_RULE
 from recd.config.licences import licence_id_problem
 from recd.config.patterns import LinearPattern, compile_pattern
 from recd.config.tables import Table, quote, type_name
@@ -36,7 +38,7 @@ _SOURCE_TYPES: tuple[SourceType, ...] = ("directory", "s3")
 #: What ``type = "s3"`` needs beyond recd's own dependencies: the ``recd[s3]`` extra.
 S3_MODULES = ("boto3", "botocore")
 NEEDS_BOTO3 = "type \"s3\" needs boto3: pip install 'recd[s3]' (the Debian package includes it)"
-_DIRECTORY_KEYS = ("path",)
+_DIRECTORY_KEYS = ("path", "shared")
 _S3_KEYS = (
     "bucket",
     "prefix",
@@ -81,14 +83,23 @@ def _source(t: Table) -> SourceConfig | None:
         name = None
     kind = t.optional_choice("type", _SOURCE_TYPES, required=True)
     rule = _rule(t, metadata=t.flag("metadata", False) if kind == "s3" else False)
+    nodes = _nodes(t)
     source: SourceConfig | None = None
     if kind == "directory":
         _refuse(t, _S3_KEYS, "s3", kind)
         path = t.abspath("path", required=True)
+        shared = t.flag("shared", False)
         if name is not None and path is not None:
-            source = SourceConfig(name=name, type=kind, rule=rule, path=path)
+            source = SourceConfig(name=name, type=kind, rule=rule, path=path, shared=shared)
     elif kind == "s3":
-        _refuse(t, _DIRECTORY_KEYS, "directory", kind)
+        if "shared" in t.data:
+            t.skip(("shared",))
+            t.report(
+                "shared",
+                "only for directory sources: an S3 source is always served by one node at a "
+                "time; remove it",
+            )
+        _refuse(t, ("path",), "directory", kind)
         source = _s3_source(t, name, rule)
         if not all(map(importable, S3_MODULES)):
             where = t.where if name is None else f"{t.where} ({name})"
@@ -96,7 +107,34 @@ def _source(t: Table) -> SourceConfig | None:
     else:
         t.skip(_DIRECTORY_KEYS + _S3_KEYS)
     t.finish()
-    return source
+    return None if source is None else replace(source, nodes=nodes)
+
+
+def _nodes(t: Table) -> tuple[str, ...] | None:
+    """``nodes``: the ``daemon.node`` names that serve the source; None (absent): every node.
+    Names are not listed anywhere else, so only their shape is checked."""
+    raw = t.data.get("nodes")
+    if isinstance(raw, str):
+        t.known.add("nodes")
+        t.report("nodes", f"expected an array of node names, such as [{quote(raw)}]")
+        return None
+    items = t.value("nodes", list, "an array of node names")
+    if items is None:
+        return None
+    if not items:
+        t.report("nodes", "must name at least one node (leave nodes out for every node)")
+        return None
+    names: list[str] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, str):
+            t.report_item("nodes", index, f"expected a node name, got {type_name(item)}")
+        elif not NODE.fullmatch(item):
+            t.report_item("nodes", index, f"must be {NODE_RULE}, got {quote(item)}")
+        elif item in names:
+            t.report_item("nodes", index, f"{quote(item)} is listed twice")
+        else:
+            names.append(item)
+    return tuple(names)
 
 
 def importable(module: str) -> bool:

@@ -104,6 +104,20 @@ class SourceConfig:
     poll: timedelta = DEFAULT_POLL
     mirror_legal_holds: bool = False
     bypass_governance: bool = False  # send x-amz-bypass-governance-retention on deletes
+    #: The ``daemon.node`` names that serve this source; None: every node (``nodes``).
+    nodes: tuple[str, ...] | None = None
+    #: A directory several nodes see (an NFS export): served by one of them at a time, like
+    #: every S3 source (``shared``).
+    shared: bool = False
+
+    def on_node(self, node: str) -> bool:
+        """Whether the node ``node`` may serve this source at all (``nodes`` lists it)."""
+        return self.nodes is None or node in self.nodes
+
+    @property
+    def one_at_a_time(self) -> bool:
+        """Whether at most one node serves this source at a time: S3, or ``shared``."""
+        return self.type == "s3" or self.shared
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from recd.ports.audit import AuditLog
 from recd.ports.catalogue import Catalogue
 from recd.ports.clock import Clock
 from recd.ports.eraser import Eraser
+from recd.ports.owners import SourceOwners
 from recd.ports.reader import CatalogueCopier, CatalogueReader
 from recd.ports.source import Source, TagReader, Watcher, WatchEvent
 
@@ -59,6 +60,14 @@ def catalogue_refused(config: Config) -> ConfigProblem | None:
         "do not start with a url; remove it to keep the catalogue in SQLite, in "
         "daemon.state_dir (for one host only)",
     )
+
+
+def sole_node() -> SourceOwners:
+    """Which sources this host serves with the SQLite catalogue: every one (one host). The
+    PostgreSQL catalogue's factory will give ``AdvisoryOwners`` on the same database."""
+    from recd.adapters.sqlite.owners import SoleNode
+
+    return SoleNode()
 
 
 def open_catalogue_file(path: Path, *, quick_check: bool = True) -> Catalogue:

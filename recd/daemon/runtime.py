@@ -42,8 +42,10 @@ from recd.ports.audit import AuditLog
 from recd.ports.catalogue import Catalogue
 from recd.ports.clock import Clock
 from recd.ports.eraser import Eraser
+from recd.ports.owners import SourceOwners
 from recd.ports.source import ObjectStore, Source, TagReader
 from recd.service import breakers, rebuild
+from recd.service.duty import Duty
 from recd.service.indexing import Indexer
 from recd.service.policies import apply_policies
 from recd.service.recovery import Recovery
@@ -69,10 +71,16 @@ class Runtime:
     tag_reader: TagReader | None = None
     catalogue_found: str | None = None  # rebuild.MISSING / EMPTY: the file before it was opened
     found_details: dict[str, str] = field(default_factory=dict)  # CORRUPT: aside, error
+    owners: SourceOwners = field(default_factory=build.sole_node)
+
+    @functools.cached_property
+    def duty(self) -> Duty:  # which sources this node serves now
+        return Duty(self.config, self.owners)
 
     def close(self) -> None:
         for eraser in self.erasers.values():
             eraser.close()
+        self.owners.close()
         self.audit.close()
         self.catalogue.close()
 
@@ -262,6 +270,8 @@ def open_runtime(
     runtime = Runtime(config, clock, catalogue, audit, catalogue_found=found)
     runtime.found_details = details
     for source in config.sources:
+        if not source.on_node(config.daemon.node):
+            continue  # another node's: not even its root is looked at (config_warnings)
         if source.type == "s3":
             lister, eraser = build.s3_adapters(source.name, source)
             runtime.sources[source.name] = lister
@@ -322,7 +332,7 @@ def reindex(runtime: Runtime, source: str, relpath: str) -> None:
     """Index one file again (a sweep found it changed since it was indexed)."""
     configs = {s.name: s for s in runtime.config.sources}
     found = runtime.sources.get(source)
-    if found is not None and source in configs:
+    if found is not None and source in configs and runtime.duty.serves(source):
         Indexer(
             runtime.config, configs[source], found, runtime.catalogue, runtime.tag_reader
         ).reindex(relpath, runtime.clock.now())
@@ -332,9 +342,10 @@ def scan_all(runtime: Runtime) -> bool:
     """Index every source; False if any could not be scanned (reported, others go on)."""
     ok = True
     configs = {s.name: s for s in runtime.config.sources}
-    for name, source in runtime.sources.items():
+    for name in runtime.duty.served(runtime.sources):  # another node scans the others now
+        found = runtime.sources[name]
         indexer = Indexer(
-            runtime.config, configs[name], source, runtime.catalogue, runtime.tag_reader
+            runtime.config, configs[name], found, runtime.catalogue, runtime.tag_reader
         )
         try:
             indexer.run(runtime.clock.now())
@@ -449,6 +460,7 @@ def _once(
         clock,
         runtime.erasers,
         reindex=functools.partial(reindex, runtime),
+        serves=runtime.duty.serves,
     ).run()
     rebuilding.mark()  # every decision of this run is in the catalogue and the log
     return report, scanned

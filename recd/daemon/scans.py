@@ -54,11 +54,12 @@ class Scans:
         self._index_errors = IndexErrors()  # files that failed to index, logged once each
 
     def indexer(self, name: str) -> Indexer | None:
-        """The indexer of source ``name``, or None when no such source is configured."""
+        """The indexer of source ``name``, or None when no such source is configured or this
+        node does not serve it now (``Duty``: another node scans and indexes it)."""
         rt = self._runtime()
         source = rt.sources.get(name)
         configs = {s.name: s for s in rt.config.sources}
-        if source is None or name not in configs:
+        if source is None or name not in configs or not rt.duty.serves(name):
             return None
 
         def progress(files: int) -> None:

@@ -115,6 +115,7 @@ class Sweeps:
             rt.erasers,
             telemetry=telemetry,
             reindex=reindex,
+            serves=rt.duty.serves,
         )
         # File events (our own erasures make some) wait for the sweep; signals and admin
         # commands do not.

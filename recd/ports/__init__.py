@@ -10,7 +10,8 @@ exchange.
   root (``recd.daemon``);
 - ``source`` (sources, watchers, tag reader, S3 bucket settings), ``eraser`` (erasers and
   their errors), ``audit`` (the audit log), ``clock`` (clock and telemetry), ``notifier``
-  (the daemon's state lines to systemd).
+  (the daemon's state lines to systemd), ``owners`` (which node serves a source that one node
+  at a time may serve).
 
 The catalogue roles, the sources and the erasers have contract suites in ``tests/contracts``,
 run on every implementation (``CATALOGUES`` and ``PLACES`` there). Times are

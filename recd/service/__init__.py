@@ -5,7 +5,8 @@ retention), ``sweep`` (erase what is due), ``plan`` (the one erase planner of sw
 request runs) and ``batch`` (one audited batch of erasures), ``recovery`` (interrupted erases
 at start), ``holds``, ``requests``, ``requestruns`` and ``certificates`` (early-deletion
 requests), ``breakers``, ``mirror`` (holds mirrored as S3 legal holds), and the start-up checks
-against the audit log: ``logcheck``, ``segcheck``, ``rebuild`` and ``rebuildrequests``.
+against the audit log: ``logcheck``, ``segcheck``, ``rebuild`` and ``rebuildrequests``;
+``duty`` says which sources this node serves (scans and sweeps leave the others alone).
 ``EraseUseCase`` below is what every use case that erases is given.
 
 Invariants: an intent is durable (catalogue and audit log) before every irreversible erase;
@@ -33,7 +34,7 @@ class EraseUseCase(Generic[C_co]):
     """What the use cases that erase (sweep, recovery, request runs) are given: the
     configuration and ports, the catalogue as the role ``C_co`` the use case needs."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (serves: keyword-only, the shared catalogue's)
         self,
         config: Config,
         catalogue: C_co,
@@ -42,6 +43,8 @@ class EraseUseCase(Generic[C_co]):
         erasers: Mapping[str, Eraser],
         telemetry: Telemetry = NO_TELEMETRY,
         reindex: Callable[[str, str], object] | None = None,
+        *,
+        serves: Callable[[str], bool] | None = None,
     ) -> None:
         self.config = config
         self.catalogue = catalogue
@@ -52,3 +55,6 @@ class EraseUseCase(Generic[C_co]):
         #: Index one file (source, relpath) again, whatever the catalogue holds: called when a
         #: prepare finds the file changed (``Changed``); None: the next scan does it.
         self.reindex = reindex
+        #: Whether this node serves a source now (``duty.Duty.serves``): the sweep claims no
+        #: recording of a source it does not serve. None: every source.
+        self.serves = serves

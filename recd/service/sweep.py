@@ -101,7 +101,7 @@ class Sweeper(EraseUseCase[SweepCatalogue]):
         # id order a batch would touch every directory of the source).
         due: list[Candidate] = []
         limit = BATCH
-        for source, directory in self.catalogue.due_dirs(now):
+        for source, directory in self._served_dirs(now):
             after = ""
             while page := self.catalogue.due_in(source, directory, now, PAGE, after):
                 after = page[-1].relpath
@@ -124,6 +124,17 @@ class Sweeper(EraseUseCase[SweepCatalogue]):
             # Audited, so that a catalogue rebuilt from the log re-arms it too.
             self.audit.append([AuditDraft("breaker.rearmed", label, {})], self.clock.now())
         return report
+
+    def _served_dirs(self, now: datetime) -> list[tuple[str, str]]:
+        """``due_dirs`` of the sources this node serves (``serves``, asked once per source):
+        the recordings of the others are another node's (or nobody's, on one host) and are
+        not even claimed."""
+        serving: dict[str, bool] = {}
+        dirs = self.catalogue.due_dirs(now)
+        for source, _ in dirs:
+            if source not in serving:
+                serving[source] = self.serves is None or self.serves(source)
+        return [(source, directory) for source, directory in dirs if serving[source]]
 
     def _breakers(self, now: datetime, report: SweepReport) -> tuple[set[str], set[str]]:
         """Licences whose erasure the breaker stops in this sweep, and released ones to re-arm."""

@@ -571,6 +571,21 @@ def test_warnings(tmp_path: Path) -> None:
     ]
 
 
+def test_warning_for_a_source_of_other_nodes_on_one_host(tmp_path: Path) -> None:
+    """On one host a source whose nodes leave this node out is left alone, which recd says;
+    with a shared catalogue that is how the other hosts' sources look, and nothing is said."""
+    text = source('nodes = ["pbx-b"]') + source(
+        name="mine", path="{tmp}/m", body='nodes = ["pbx-a"]'
+    )
+    path = write(tmp_path / "recd.toml", '[daemon]\nnode = "pbx-a"\n' + text)
+    assert config_warnings(load(path)) == [
+        'source "pbx1": nodes does not list this node ("pbx-a"), so recd leaves it alone (no '
+        "scan, no watch, no erase); add the node to nodes, or set daemon.node"
+    ]
+    shared = '[catalogue]\nurl = "postgresql://recd@db1/recd"\n[daemon]\nnode = "pbx-a"\n'
+    assert config_warnings(load(write(tmp_path / "recd.toml", shared + text))) == []
+
+
 def test_warning_for_no_sources(tmp_path: Path) -> None:
     config = load(write(tmp_path / "recd.toml", ""))
     assert config_warnings(config) == ["no [[source]] is configured: recd has nothing to watch"]

@@ -86,6 +86,37 @@ SOURCE_CASES = [
             'lower-case letters, digits, "." and "-")'
         ],
     ),
+    (
+        source('nodes = "pbx-a"'),
+        ['source[0].nodes: expected an array of node names, such as ["pbx-a"]'],
+    ),
+    (source("nodes = 2"), ["source[0].nodes: expected an array of node names, got integer"]),
+    (
+        source("nodes = []"),
+        ["source[0].nodes: must name at least one node (leave nodes out for every node)"],
+    ),
+    (
+        source('nodes = ["pbx-a", 7, "pbx b", "", "pbx-a"]'),
+        [
+            "source[0].nodes[1]: expected a node name, got integer",
+            'source[0].nodes[2]: must be up to 64 letters, digits, ".", "_" and "-", starting '
+            'with a letter or digit, got "pbx b"',
+            'source[0].nodes[3]: must be up to 64 letters, digits, ".", "_" and "-", starting '
+            'with a letter or digit, got ""',
+            'source[0].nodes[4]: "pbx-a" is listed twice',
+        ],
+    ),
+    (
+        source('shared = "yes"'),
+        ["source[0].shared: expected a boolean (true or false), got string"],
+    ),
+    (
+        s3("shared = true"),
+        [
+            "source[0].shared: only for directory sources: an S3 source is always served by "
+            "one node at a time; remove it"
+        ],
+    ),
     (source('patern = "x"'), ['source[0].patern: unknown key (did you mean "pattern"?)']),
     (
         source('licence = "ACME 1"'),
@@ -301,3 +332,19 @@ def test_source_defaults(tmp_path: Path) -> None:
     )
     assert directory.rule.timezone is UTC
     assert directory.rule.tag_names is DEFAULT_TAG_NAMES
+
+
+def test_nodes_and_shared(tmp_path: Path) -> None:
+    """``nodes`` lists who may serve the source (unknown names are fine: nodes are not listed
+    centrally); ``shared`` makes a directory one-at-a-time, as every S3 source is."""
+    text = (
+        source('nodes = ["pbx-a", "pbx-b"]\nshared = true')
+        + source(name="local", path="{tmp}/local")
+        + s3('nodes = ["pbx-c"]')
+    )
+    pbx, local, archive = load(write(tmp_path / "recd.toml", text)).sources
+    assert (pbx.nodes, pbx.shared, pbx.one_at_a_time) == (("pbx-a", "pbx-b"), True, True)
+    assert (pbx.on_node("pbx-b"), pbx.on_node("pbx-c")) == (True, False)
+    assert (local.nodes, local.shared, local.one_at_a_time) == (None, False, False)
+    assert local.on_node("anything")
+    assert (archive.nodes, archive.shared, archive.one_at_a_time) == (("pbx-c",), False, True)

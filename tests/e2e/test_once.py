@@ -7,6 +7,7 @@ import re
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from recd import __version__
@@ -127,3 +128,45 @@ def test_under_journald_each_line_carries_its_syslog_priority(tmp_path: Path) ->
     assert piped.returncode == 0, piped.stderr
     assert piped.stderr and not piped.stderr.startswith("<")
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ", piped.stderr)
+
+
+def test_once_leaves_a_source_of_other_nodes_alone(tmp_path: Path) -> None:
+    """A source whose nodes leave this node out: said at start, not indexed, nothing in it
+    erased, not even a recording an earlier run indexed as due (the sweep does not look at it:
+    it would otherwise be kept as "not configured"); the source this node serves goes on."""
+    config = write_estate(tmp_path)
+    other = tmp_path / "other"
+    elsewhere = (
+        f'\n[[source]]\nname = "other"\ntype = "directory"\npath = "{other}"\n'
+        "pattern = '^(?P<licence>[A-Z0-9-]+)/[^/]+\\.wav$'\nnodes = [\"pbx-here\"]\n"
+    )
+    text = config.read_text().replace("[daemon]\n", '[daemon]\nnode = "pbx-here"\n')
+    config.write_text(text.replace("[erase]", 'mode = "dry-run"\n\n[erase]') + elsewhere)
+    theirs = _old_file(other / "L1" / "theirs.wav")
+    first = recd("--once", "--config", str(config))  # served here: indexed, due, kept (dry-run)
+    assert first.stdout == "L1: 1 recording, 1 due, 1 would be erased (dry-run)\n", first.stderr
+
+    config.write_text(
+        config.read_text()
+        .replace('mode = "dry-run"\n', "")
+        .replace('nodes = ["pbx-here"]', 'nodes = ["pbx-b", "pbx-c"]')
+    )
+    unseen = _old_file(other / "L1" / "unseen.wav")
+    old = write_recording(tmp_path, "L1/old.wav", age_days=31)
+    result = recd("--once", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert (
+        'source "other": nodes does not list this node ("pbx-here"), so recd leaves it alone '
+        "(no scan, no watch, no erase); add the node to nodes, or set daemon.node"
+    ) in result.stderr
+    assert result.stdout == "L1: 2 recordings, 2 due, 1 erased\n"
+    assert theirs.exists() and unseen.exists() and not old.exists()
+
+
+def _old_file(path: Path) -> Path:
+    """A 31-day-old recording (due under L1's 30 days) at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(os.urandom(4096))
+    stamp = (datetime.now(UTC) - timedelta(days=31)).timestamp()
+    os.utime(path, (stamp, stamp))
+    return path

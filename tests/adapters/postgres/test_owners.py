@@ -1,0 +1,144 @@
+"""Which node serves a one-at-a-time source on the shared catalogue (issue 18 point 3): one
+session-level advisory lock per source, on a connection each node keeps for it.
+
+Each test opens ``AdvisoryOwners`` for nodes "a" and "b", two objects with a connection each,
+on one database of the test server; a third connection (``admin``) looks at ``pg_locks`` and
+ends sessions the way a dead host's would end.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from recd.adapters.postgres.audit import AUDIT_LOCK
+from recd.adapters.postgres.catalogue import MIGRATION_LOCK
+from recd.adapters.postgres.owners import AdvisoryOwners, source_key
+from recd.errors import StateError
+from tests.pg import PgDatabase
+
+Nodes = tuple[AdvisoryOwners, AdvisoryOwners]
+
+
+@pytest.fixture
+def nodes(pg_database: PgDatabase) -> Iterator[Nodes]:
+    a = AdvisoryOwners(pg_database.url, node="a")
+    b = AdvisoryOwners(pg_database.url, node="b")
+    yield a, b
+    a.close()
+    b.close()
+
+
+@pytest.fixture
+def admin(pg_database: PgDatabase) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    with psycopg.connect(pg_database.url, autocommit=True) as db:
+        yield db
+
+
+def _backend(admin: psycopg.Connection[tuple[object, ...]], node: str) -> int:
+    """The server process of ``node``'s lock session, found by its application name."""
+    row = admin.execute(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (f"recd owners {node}",)
+    ).fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
+def _takes_over(node: AdvisoryOwners, source: str) -> bool:
+    """Whether ``node`` serves ``source`` within 10 s: a session ends on the server a moment
+    after its client closes or is told to end, and the next ``serve`` (the next scan cycle) is
+    when a node finds the source free."""
+    deadline = time.monotonic() + 10
+    while not node.serve(source):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_one_node_serves_a_source(nodes: Nodes) -> None:
+    a, b = nodes
+    assert a.serve("pbx")
+    assert not b.serve("pbx")
+    assert a.serve("pbx")  # asked again: still its own, and still not b's
+    assert not b.serve("pbx")
+
+
+def test_distinct_sources_are_independent(nodes: Nodes) -> None:
+    a, b = nodes
+    assert a.serve("pbx")
+    assert b.serve("archive")
+    assert not a.serve("archive")
+    assert not b.serve("pbx")
+
+
+def test_release_lets_another_node_take_it(nodes: Nodes) -> None:
+    a, b = nodes
+    assert a.serve("pbx")
+    assert a.serve("pbx")  # held once, however often asked: one release lets go
+    a.release("pbx")
+    assert b.serve("pbx")
+    assert not a.serve("pbx")
+    a.release("never-held")  # nothing to do
+
+
+def test_a_closed_node_fails_over(nodes: Nodes) -> None:
+    a, b = nodes
+    assert a.serve("pbx")
+    a.close()
+    assert _takes_over(b, "pbx")
+
+
+def test_a_killed_session_fails_over(
+    nodes: Nodes, admin: psycopg.Connection[tuple[object, ...]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A host that dies or loses the network: its session ends on the server, the lock with it.
+    The other node takes the source; the first finds out at its next ``serve``, says so, and
+    serves it no longer."""
+    a, b = nodes
+    assert a.serve("pbx")
+    assert not b.serve("pbx")
+    admin.execute("SELECT pg_terminate_backend(%s)", (_backend(admin, "a"),))
+    assert _takes_over(b, "pbx")
+    with caplog.at_level(logging.WARNING):
+        assert not a.serve("pbx")
+    assert "lost the session holding sources pbx" in caplog.text
+    assert not a.serve("pbx")  # a new session now, and b still holds it
+    b.close()
+    assert _takes_over(a, "pbx")
+
+
+def test_the_lock_is_the_sources_key_in_pg_locks(
+    nodes: Nodes, admin: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    """What an operator finds in pg_locks: a session-level advisory lock of node a's session,
+    whose 64-bit key is ``source_key``."""
+    a, _ = nodes
+    assert a.serve("pbx")
+    rows = admin.execute(
+        "SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks "
+        "WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND pid = %s",
+        (_backend(admin, "a"),),
+    ).fetchall()
+    assert rows == [(source_key("pbx"),)]
+
+
+def test_keys_are_stable_distinct_and_never_recds_own_locks() -> None:
+    names = [f"pbx-{n:04}" for n in range(5000)] + ["archive", "nfs.recordings", "a"]
+    keys = [source_key(name) for name in names]
+    assert len(set(keys)) == len(names)
+    assert all(-(2**63) <= key < 0 for key in keys)  # a bigint; recd's fixed locks are > 0
+    assert MIGRATION_LOCK > 0 and AUDIT_LOCK > 0
+    # The same on every host and in every run: the first 8 bytes of SHA-256("pbx") (whose top
+    # bit is set already), as a signed bigint.
+    assert source_key("pbx") == 0xC39E30A4B1FA6A61 - 2**64
+    assert source_key("pbx-0001") != source_key("pbx-0002")
+
+
+def test_an_unreachable_server_is_a_state_error() -> None:
+    with pytest.raises(StateError, match=r"^catalogue database \"recd\" on /nonexistent"):
+        AdvisoryOwners("postgresql:///recd?host=/nonexistent&user=recd&connect_timeout=2")

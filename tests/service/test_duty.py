@@ -1,0 +1,93 @@
+"""recd.service.duty: which sources this node serves, and the scan and sweep leaving the others
+alone (real files, real SQLite, real audit log). The owners of one-at-a-time sources are
+``Elsewhere`` here: another node holds each one, as ``AdvisoryOwners`` answers when it does
+(tests/adapters/postgres/test_owners.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from recd.adapters.sqlite.owners import SoleNode
+from recd.config.types import Config, SourceConfig
+from recd.core.model import State
+from recd.daemon.runtime import scan_all
+from recd.service.duty import Duty
+from recd.service.sweep import Sweeper
+from tests.estate import Estate
+from tests.service.helpers import rid, states
+
+
+class Elsewhere:
+    """Another node serves every one-at-a-time source; which were asked about."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def serve(self, source: str) -> bool:
+        self.asked.append(source)
+        return False
+
+    def release(self, source: str) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def _with(config: Config, **changes: object) -> Config:
+    """``config`` with its one source changed."""
+    (source,) = config.sources
+    return replace(config, sources=(replace(source, **changes),))  # type: ignore[arg-type]
+
+
+def test_who_serves_what(estate: Estate) -> None:
+    (pbx,) = estate.config.sources
+    sources: tuple[SourceConfig, ...] = (
+        replace(pbx, name="mine"),
+        replace(pbx, name="theirs", nodes=("pbx-b",)),
+        replace(pbx, name="nfs", shared=True),
+        replace(pbx, name="bucket", type="s3", path=None, bucket="b", nodes=("pbx-a", "pbx-b")),
+    )
+    config = replace(estate.config, daemon=replace(estate.config.daemon, node="pbx-a"))
+    owners = Elsewhere()
+    duty = Duty(replace(config, sources=sources), owners)
+    served = duty.served(["mine", "theirs", "nfs", "bucket", "gone"])
+    assert served == ["mine", "gone"]  # "gone": no such source, the sweep says why it keeps it
+    assert owners.asked == ["nfs", "bucket"]  # never for a source every listed node serves
+    assert [duty.listed(n) for n in ("mine", "theirs", "nfs", "bucket")] == [
+        True,
+        False,
+        True,
+        True,
+    ]
+    assert Duty(replace(config, sources=sources), SoleNode()).served(["nfs", "bucket"]) == [
+        "nfs",
+        "bucket",
+    ]
+
+
+def test_a_source_another_node_holds_is_neither_scanned_nor_swept(estate: Estate) -> None:
+    """A shared directory another node serves now: nothing in it is indexed; what an earlier
+    run here indexed as due is neither claimed, nor kept with a reason, nor erased."""
+    indexed = estate.write("L1/indexed.wav", age_days=31)
+    estate.configure(mode="dry-run")
+    assert estate.sweep().licences["L1"].would_erase == 1  # indexed while this node served it
+    estate.configure(mode="enforce")
+    estate.config = _with(estate.config, shared=True)
+    unseen = estate.write("L1/unseen.wav", age_days=31)
+    rt = estate.runtime()
+    rt.owners = owners = Elsewhere()
+    try:
+        assert scan_all(rt)
+        report = Sweeper(
+            estate.config, rt.catalogue, rt.audit, estate.clock, rt.erasers, serves=rt.duty.serves
+        ).run()
+        found = rt.catalogue.get(rid("L1/indexed.wav"))
+        assert found is not None and found.skip_reason is None  # not even looked at
+    finally:
+        rt.close()
+    assert owners.asked == ["pbx", "pbx"]  # once by the scan, once by the sweep
+    assert indexed.exists() and unseen.exists()
+    assert (report.erased, report.licences["L1"].due, report.licences["L1"].kept) == (0, 1, {})
+    assert states(estate) == {"L1/indexed.wav": State.PRESENT}
+    assert estate.actions() == []
