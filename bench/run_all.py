@@ -10,6 +10,10 @@ less time (2 s at least), and the memory benchmark idles for less (3 s at least)
 `--only floors` runs the pure-Python floors under the first-index and sweep goals alone
 (`bench/floors.py`); the full run prints each floor beside its goal.
 
+`--only catalogue` runs the catalogue write rate on PostgreSQL against SQLite alone
+(`bench/catalogue.py`; it starts its own durable PostgreSQL, and is skipped, saying what to
+install, without the server's binaries or psycopg).
+
 `--only daemon-rss-10m` runs the 10M-recording memory row alone (at scale 1 an hour or more:
 its tree alone is 10M inodes in `bench-run/`; `df -i` first).
 """
@@ -19,10 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 
 from bench import (
     audit_rotate,
     audit_segcheck,
+    catalogue,
     daemon_rss,
     deletion_lag,
     floors,
@@ -66,7 +72,7 @@ CEILINGS = {
 
 ONLY = [
     "scan", "unlink", "overwrite", "rss", "deletion-lag", "indexing-lag", "daemon-rss", "s3",
-    "audit", "floors", "daemon-rss-10m",
+    "audit", "floors", "catalogue", "daemon-rss-10m",
 ]  # fmt: skip
 
 
@@ -100,8 +106,21 @@ def measure(only: str | None, s: float) -> dict[str, dict[str, float]]:
     if only in (None, "floors"):
         results["floor_index_1m"] = floors.run_index(int(1_000_000 * s))
         results["floor_sweep_200k"] = floors.run_sweep(int(200_000 * s))
+    results.update(measure_catalogue(only, s))
     results.update(measure_memory(only, s))
     return results
+
+
+def measure_catalogue(only: str | None, s: float) -> dict[str, dict[str, float]]:
+    """The catalogue write rate on PostgreSQL against SQLite; skipped, saying what to install,
+    on a machine without PostgreSQL's server or psycopg."""
+    if only not in (None, "catalogue"):
+        return {}
+    try:
+        return {"catalogue_200k": catalogue.run(int(200_000 * s))}
+    except catalogue.Skipped as exc:
+        print(f"catalogue_200k skipped: {exc}", file=sys.stderr)
+        return {}
 
 
 def measure_memory(only: str | None, s: float) -> dict[str, dict[str, float]]:

@@ -1,5 +1,8 @@
 """A real PostgreSQL for tests: one server per test session, on a unix socket only.
 
+The server's machinery is ``bench/pgserver.py`` (the benchmarks start one too); this module
+gives it the tests' settings and turns its errors into a skip or a failure.
+
 Load it as a pytest plugin (``pytest_plugins = ["tests.pg"]`` or ``-p tests.pg``).
 ``postgres`` runs ``initdb`` into a fresh directory made by ``tempfile.mkdtemp`` and starts the
 server with ``pg_ctl``, listening on a unix socket in that directory and on no TCP port, so two
@@ -19,32 +22,22 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
-import pwd
-import re
-import shutil
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from typing import NoReturn
 
 import pytest
 
+from bench import pgserver
+from bench.pgserver import BINARIES, USER, Postgres
 from tests import tools
 
-#: Where Debian installs each major version's server binaries (not on PATH).
-DEBIAN_ROOT = Path("/usr/lib/postgresql")
-BINARIES = ("initdb", "pg_ctl", "postgres")
-#: The superuser initdb creates; every test connects as it, over the socket, trusted.
-USER = "recd"
-#: The account the server runs as when the tests run as root.
-UNPRIVILEGED = "nobody"
-#: The server's settings: no TCP at all, and no durability a test needs.
+__all__ = ["BINARIES", "USER", "PgDatabase", "Postgres", "binaries", "make_base", "start"]
+
+#: The server's settings: no durability a test needs.
 SETTINGS = {
-    "listen_addresses": "",
     "fsync": "off",
     "full_page_writes": "off",
     "synchronous_commit": "off",
@@ -52,30 +45,7 @@ SETTINGS = {
     "max_wal_senders": "0",
     "wal_level": "minimal",
 }
-#: UTF-8 in the C locale on every machine; no fsync of a cluster thrown away at the end.
-INITDB_OPTIONS = ("-E", "UTF8", "--locale=C", "--no-sync")
-#: Wait for start and stop, silently, up to 60 s: a loaded CI machine, not a healthy one, needs it.
-PG_CTL_WAIT = ("-w", "-s", "-t", "60")
 _serial = itertools.count()
-
-
-@dataclass(frozen=True)
-class Postgres:
-    """A running test server: its unix socket's directory, and the user to connect as."""
-
-    socket_dir: Path
-    data_dir: Path
-    user: str = USER
-
-    def url(self, dbname: str = "postgres") -> str:
-        """The libpq URL of one database on this server, over the socket:
-        ``postgresql:///DB?host=/tmp/recd-pg-x&user=recd``."""
-        host = quote(str(self.socket_dir), safe="/")
-        return f"postgresql:///{quote(dbname, safe='')}?host={host}&user={self.user}"
-
-    def postmaster_pid(self) -> int:
-        """The running postmaster's process id (first line of ``postmaster.pid``)."""
-        return int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
 
 
 @dataclass(frozen=True)
@@ -86,119 +56,47 @@ class PgDatabase:
     url: str
 
 
+def _failed(exc: pgserver.ServerError) -> NoReturn:
+    """A missing binary skips the test naming its package (tests/tools.py); any other
+    trouble fails it with the command's output."""
+    if isinstance(exc, pgserver.Missing):
+        tools.unavailable(tools.missing(exc.binary))
+    pytest.fail(str(exc), pytrace=False)
+
+
 def binaries() -> dict[str, str]:
-    """The paths of initdb, pg_ctl and postgres, from the highest Debian version that has all
-    three, else from PATH; a missing one skips the test naming the package (tests/tools.py)."""
-    versions = [d for d in DEBIAN_ROOT.glob("*/bin") if all((d / b).is_file() for b in BINARIES)]
-    if versions:
-        best = max(versions, key=lambda d: _version_key(d.parent.name))
-        return {name: str(best / name) for name in BINARIES}
-    found = {name: tools.which(name) for name in BINARIES}
-    for name, path in found.items():
-        if path is None:
-            tools.unavailable(tools.missing(name))
-    return {name: path for name, path in found.items() if path is not None}
-
-
-def _version_key(name: str) -> tuple[int, ...]:
-    """``"9.6"`` → (9, 6), so version 15 sorts above 9.6; a name without digits sorts first."""
-    return tuple(int(part) for part in re.findall(r"\d+", name))
-
-
-def _account() -> pwd.struct_passwd | None:
-    """The account the server must run as: ``nobody`` under root, else None (this user)."""
-    if os.geteuid() != 0:
-        return None
+    """The paths of initdb, pg_ctl and postgres (``pgserver.binaries``), or skip."""
     try:
-        return pwd.getpwnam(UNPRIVILEGED)
-    except KeyError:
-        pytest.fail(f"no {UNPRIVILEGED!r} account: the tests run as root, which PostgreSQL refuses")
-
-
-def _run(args: list[str], account: pwd.struct_passwd | None, cwd: Path) -> None:
-    """Run one server command (as ``account`` when given), failing with its output."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "TZ": "UTC"}
-    done = subprocess.run(
-        args,
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        user=None if account is None else account.pw_uid,
-        group=None if account is None else account.pw_gid,
-        extra_groups=None if account is None else [],
-    )
-    if done.returncode != 0:
-        log = cwd / "server.log"
-        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-        lines = f"{done.stderr.strip()}\n{tail}".strip()
-        pytest.fail(f"{Path(args[0]).name} failed ({done.returncode}): {lines}", pytrace=False)
-
-
-def _conf_value(value: str) -> str:
-    """A postgresql.conf string literal."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def start(base: Path) -> Postgres:
-    """initdb into ``base/data`` and start the server on a socket in ``base``; ``base`` exists,
-    owned by the account the server runs as."""
-    paths = binaries()
-    account = _account()
-    data = base / "data"
-    _run(
-        [paths["initdb"], "-D", str(data), "-U", USER, "-A", "trust", *INITDB_OPTIONS],
-        account,
-        base,
-    )
-    settings = {**SETTINGS, "unix_socket_directories": str(base)}
-    with (data / "postgresql.conf").open("a") as conf:
-        conf.write("\n# tests/pg.py\n")
-        conf.writelines(f"{key} = {_conf_value(value)}\n" for key, value in settings.items())
-    _run(
-        [paths["pg_ctl"], "-D", str(data), "-l", str(base / "server.log"), *PG_CTL_WAIT, "start"],
-        account,
-        base,
-    )
-    return Postgres(socket_dir=base, data_dir=data)
-
-
-def stop(server: Postgres) -> None:
-    """Stop the server (fast: roll back open transactions, close connections); it may be gone."""
-    pg_ctl = binaries()["pg_ctl"]
-    if (server.data_dir / "postmaster.pid").exists():
-        _run(
-            [pg_ctl, "-D", str(server.data_dir), *PG_CTL_WAIT, "-m", "fast", "stop"],
-            _account(),
-            server.socket_dir,
-        )
+        return pgserver.binaries(tools.which)
+    except pgserver.ServerError as exc:
+        _failed(exc)
 
 
 def make_base() -> Path:
-    """A fresh directory in the system's temporary directory (short: a socket path has at most
-    107 bytes), owned by the account the server will run as; pytest's own ``tmp_path`` is 0700
-    root's, which ``nobody`` could not enter."""
-    base = Path(tempfile.mkdtemp(prefix="recd-pg-"))
-    account = _account()
-    if account is not None:
-        os.chown(base, account.pw_uid, account.pw_gid)
-    return base
+    """A fresh directory for a server, owned by the account it will run as (pytest's own
+    ``tmp_path`` is 0700 root's, which ``nobody`` could not enter)."""
+    try:
+        return pgserver.make_base()
+    except pgserver.ServerError as exc:
+        _failed(exc)
+
+
+def start(base: Path) -> Postgres:
+    """initdb into ``base/data`` and start a test server on a socket in ``base``."""
+    try:
+        return pgserver.start(base, SETTINGS, binaries())
+    except pgserver.ServerError as exc:
+        _failed(exc)
 
 
 @contextlib.contextmanager
 def running() -> Iterator[Postgres]:
-    """A server for the duration of the block; stopped and its directory removed afterwards."""
-    binaries()  # skip before making anything when the binaries are missing
-    base = make_base()
+    """A test server for the duration of the block; stopped and its directory removed after."""
     try:
-        server = start(base)
-        try:
+        with pgserver.running(SETTINGS, tools.which) as server:
             yield server
-        finally:
-            stop(server)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    except pgserver.ServerError as exc:
+        _failed(exc)
 
 
 @pytest.fixture(scope="session")

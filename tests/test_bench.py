@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bench import daemon_rss, floors, run_all, scan, trees
+from bench import catalogue, daemon_rss, floors, pgserver, run_all, scan, trees
 from bench.common import (
     BIN,
     LICENCE,
@@ -32,8 +32,12 @@ from bench.common import (
 )
 from bench.trees import make_empty_tree
 from recd.adapters.clock import SystemClock
+from recd.adapters.postgres.catalogue import PostgresCatalogue
+from recd.adapters.sqlite.catalogue import SqliteCatalogue
 from recd.config.load import load
+from recd.core.model import State
 from recd.daemon.runtime import open_runtime, scan_all
+from tests import pg
 
 STAMP = re.compile(r"_\d{14}\(")
 
@@ -224,3 +228,54 @@ def test_a_benchmarks_child_runs_this_checkouts_recd(monkeypatch: pytest.MonkeyP
     done = subprocess.run(argv, env=child_env(), capture_output=True, text=True, check=True)
     out = done.stdout.split()
     assert out == [str(REPO / "recd" / "__init__.py"), "None"]
+
+
+def test_the_catalogue_row_times_each_phase_on_a_durable_postgresql() -> None:
+    pg.binaries()  # skips, naming the package, without the server
+    row = catalogue.run(600)  # three batches of 256 over one directory and part of another
+    phases = ("insert", "upsert", "sweep")
+    assert set(row) == {"files", "pg_durable"} | {
+        f"{key}_{phase}" if key == "ratio" else f"{key}_{phase}_rps"
+        for key in ("sqlite", "pg", "ratio")
+        for phase in phases
+    }
+    assert (row["files"], row["pg_durable"]) == (600, 1)
+    for phase in phases:
+        rate = row[f"pg_{phase}_rps"] / row[f"sqlite_{phase}_rps"]
+        assert row[f"ratio_{phase}"] == pytest.approx(rate)
+
+
+def test_the_tests_server_is_not_durable_and_the_row_would_say_so(postgres: pg.Postgres) -> None:
+    assert not catalogue.durable(postgres.url())
+
+
+def test_both_engines_store_the_same_rows_and_the_sweep_erases_each(
+    tmp_path: Path, pg_database: pg.PgDatabase
+) -> None:
+    rows = catalogue.found(1300)
+    engines: list[SqliteCatalogue | PostgresCatalogue] = [
+        SqliteCatalogue(tmp_path / "catalog.db"),
+        PostgresCatalogue(pg_database.url),
+    ]
+    try:
+        for engine in engines:
+            assert set(catalogue.phases(engine, rows)) == {"insert", "upsert", "sweep"}
+        lite, post = (list(engine.all()) for engine in engines)
+    finally:
+        for engine in engines:
+            engine.close()
+    assert lite == post
+    assert len(lite) == 1300
+    assert {(r.state, r.size) for r in lite} == {(State.ERASED, 65)}  # upserted, then swept
+
+
+def test_the_catalogue_row_is_skipped_saying_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(pgserver, "DEBIAN_ROOT", tmp_path / "lib")
+    monkeypatch.setenv("PATH", str(tmp_path / "path"))
+    assert run_all.measure("catalogue", 0.001) == {}
+    assert capsys.readouterr().err == (
+        f"catalogue_200k skipped: initdb missing: apt-get install postgresql "
+        f"(looked in {tmp_path / 'lib'}/*/bin and on PATH)\n"
+    )

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from bench import pgserver
 from tests import pg, tools
 
 REPO = Path(__file__).resolve().parents[1]
@@ -188,7 +189,7 @@ def test_the_url_survives_a_socket_directory_with_spaces() -> None:
 @pytest.fixture
 def no_postgres(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """A machine without PostgreSQL: nothing in Debian's directory nor on PATH."""
-    monkeypatch.setattr(pg, "DEBIAN_ROOT", tmp_path / "lib")
+    monkeypatch.setattr(pgserver, "DEBIAN_ROOT", tmp_path / "lib")
     monkeypatch.setenv("PATH", str(tmp_path / "path"))
     monkeypatch.setattr(tools, "_SBIN", ())
     monkeypatch.setattr(tools, "REQUIRED", False)
