@@ -14,12 +14,17 @@ written for the operator. A request of another protocol version is answered with
 
 Results, per command (times are ISO 8601 UTC strings, ``null`` where there is none):
 
-- ``status``: object with ``version``, ``mode``, ``pid``, ``started``, ``recordings`` (present),
+- ``status``: object with ``version``, ``node`` (``daemon.node``), ``mode``, ``pid``, ``started``,
+  ``recordings`` (present),
   ``bytes``, ``unclassified``, ``overdue``, ``next_deadline``, ``breaker`` (list of licences whose
   breaker is tripped), ``clock_guard`` (``{"paused": bool, "reason": str|null}``), ``sources``
   (list of ``{"name", "type", "watch", "scanning", "last_scan", "scan_seconds", "objects",
-  "unwritable"}``; ``unwritable`` is null, or why recd cannot write a directory root, whose
-  recordings are then indexed but not erased;
+  "unwritable", "served"}``; ``unwritable`` is null, or why recd cannot write a directory root,
+  whose recordings are then indexed but not erased; ``served`` is ``"served"``,
+  ``"not-listed"`` (its ``nodes`` leave this node out), ``"elsewhere"`` (one node at a time:
+  another serves it now, or the shared catalogue cannot be reached) or ``"unknown"`` (not
+  asked yet); ``node`` and ``served`` came later than version 1 began: a reader takes their
+  absence as an older daemon (every source served);
   ``watch`` is ``"inotify"``, ``"periodic"`` (degraded), ``"poll"`` (S3) or ``"none"``;
   ``objects`` is null, or for S3 ``{"objects", "versions", "delete_markers", "bytes"}`` as of
   the last completed poll) and ``licences`` (list of
@@ -35,8 +40,9 @@ Results, per command (times are ISO 8601 UTC strings, ``null`` where there is no
   period, which a hold's release may have deferred ``deadline`` past), ``first_seen``,
   ``mtime``, ``dev``, ``ino``.
 - ``policy``: list of ``{"licence", "name", "retention", "rule", "recordings", "breaker"}``.
-- ``scan`` (arg ``source``, optional): list of ``{"source", "files", "new", "changed",
-  "missing", "seconds"}`` once the scan has finished.
+- ``scan`` (arg ``source``, optional: else every source this node serves): list of
+  ``{"source", "files", "new", "changed", "missing", "seconds"}`` once the scan has finished;
+  kind ``not-allowed`` for a named source this node does not serve (``served``).
 - ``breaker ls``: list of ``{"licence", "tripped_at", "due", "total", "released_at",
   "released_by"}``.
 - ``breaker release`` (arg ``licence``): ``{"licence", "due"}``.

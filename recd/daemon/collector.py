@@ -66,6 +66,7 @@ class SourceState:
     objects: S3Totals | None = None  # S3: what the last completed poll listed
     unwritable: bool = False  # recd cannot write the root: nothing is erased there
     scan_interval: float | None = None  # seconds between full scans: daemon.rescan, S3 poll
+    served: bool = True  # this node serves it now (scans, indexes and erases there)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,8 +226,15 @@ def _source_families(sources: Sequence[SourceState]) -> list[Metric]:
         "poll for S3): the alert on a source not scanned compares with it.",
         labels=["source"],
     )
+    served = GaugeMetricFamily(
+        "recd_source_served",
+        "1 while this node serves the source (scans, indexes and erases it), else 0: its nodes "
+        "leave this node out, or another node serves it now (one node at a time).",
+        labels=["source"],
+    )
     for source in sources:
         info.add_metric([source.name, source.type], 1)
+        served.add_metric([source.name], float(source.served))
         unwritable.add_metric([source.name], float(source.unwritable))
         if source.scan_interval is not None:
             interval.add_metric([source.name], source.scan_interval)
@@ -235,7 +243,7 @@ def _source_families(sources: Sequence[SourceState]) -> list[Metric]:
         if source.scan_seconds is not None:
             took.add_metric([source.name], source.scan_seconds)
         degraded.add_metric([source.name], float(source.degraded))
-    return [info, ended, took, interval, degraded, unwritable, *_s3_families(sources)]
+    return [info, ended, took, interval, degraded, unwritable, served, *_s3_families(sources)]
 
 
 def _s3_families(sources: Sequence[SourceState]) -> list[Metric]:

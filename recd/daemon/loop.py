@@ -441,8 +441,8 @@ class Daemon:
         """Run ``fn`` on the loop and wait for its result (from an admin connection thread)."""
         return self.inbox.call(fn)
 
-    def scan_sources(self, names: list[str]) -> list[IndexStats]:
-        """`recctl scan`: scan ``names`` fully; an error names every source that failed."""
+    def scan_sources(self, names: list[str] | None) -> list[IndexStats]:
+        """`recctl scan`: scan ``names`` (None: all served) fully; see ``Scans.scan_sources``."""
         return self.scans.scan_sources(names)
 
     def release_breaker(self, licence: str, actor: str) -> int:

@@ -25,6 +25,11 @@ from recd.daemon.runtime import Runtime
 from recd.daemon.scans import Scans
 from recd.daemon.watching import Watching
 from recd.ports.reader import CatalogueReader
+from recd.service.duty import Serving
+
+#: A source not scanned since start is scanned next when this node serves it, or may (the first
+#: scan asks who serves a one-at-a-time source).
+_NEXT = (Serving.SERVED, Serving.UNKNOWN)
 
 
 def daemon_state(
@@ -40,17 +45,20 @@ def daemon_state(
     sources = []
     for s in config.sources:
         last = scans.last.get(s.name)
+        served = Serving.UNKNOWN if runtime is None else runtime.duty.serving(s.name)
         sources.append(
             SourceStatus(
                 name=s.name,
                 type=s.type,
                 watch=watching.mode(s.name),
-                # a source not yet scanned since start counts as scanning: it is next
-                scanning=scans.scanning == s.name or last is None,
+                # a source not yet scanned since start counts as scanning: it is next, unless
+                # this node does not serve it (not listed, or another node holds it)
+                scanning=scans.scanning == s.name or (last is None and served in _NEXT),
                 last_scan=None if last is None else last[0],
                 scan_seconds=None if last is None else last[1],
                 objects=_objects(runtime, s.name),
                 unwritable=_unwritable(runtime, s.name),
+                served=served,
             )
         )
     clock, audit, log = problems

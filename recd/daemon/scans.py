@@ -17,11 +17,13 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
+from recd.config.types import Config
 from recd.daemon.runtime import Runtime
 from recd.daemon.watching import SourceEvents
-from recd.errors import RecdError, os_reason
+from recd.errors import NotAllowedInState, RecdError, os_reason
 from recd.ports.clock import Clock, Telemetry
 from recd.ports.notifier import Notifier
+from recd.service.duty import Serving
 from recd.service.indexing import Indexer, IndexErrors, IndexStats
 
 logger = logging.getLogger(__name__)
@@ -107,8 +109,18 @@ class Scans:
                 self.scan(name)
         self.next_scan = self.clock.monotonic() + rt.config.daemon.rescan.total_seconds()
 
-    def scan_sources(self, names: list[str]) -> list[IndexStats]:
-        """`recctl scan`: scan ``names`` fully; an error names every source that failed."""
+    def scan_sources(self, names: list[str] | None) -> list[IndexStats]:
+        """`recctl scan`: scan ``names`` fully, None: every source this node serves; an error
+        names every source that failed. A named source this node does not serve is refused
+        (NotAllowedInState, nothing scanned) rather than silently not scanned."""
+        rt = self._runtime()
+        if names is None:
+            names = list(rt.sources)  # ``scan`` leaves out those this node does not serve
+        else:
+            for name in names:
+                rt.duty.serves(name)  # asks the owners of a one-at-a-time source
+                self._changed()  # the answer may change what status shows
+                refuse_unserved(rt.config, name, rt.duty.serving(name))
         results, problems = [], []
         for name in names:
             try:
@@ -130,7 +142,8 @@ class Scans:
     def scan(self, name: str, under: str = "") -> IndexStats | None:
         """Scan one source (or its subtree ``under``); an OSError is logged and re-raised."""
         indexer = self.indexer(name)
-        if indexer is None:
+        if indexer is None:  # not served here (now): status shows why
+            self._changed()
             return None
         self.scanning = name
         self._changed()
@@ -150,3 +163,19 @@ class Scans:
             self.last[name] = (self.clock.now(), stats.seconds)
         self._scanned(name, not under)
         return stats
+
+
+def refuse_unserved(config: Config, source: str, serving: Serving) -> None:
+    """``recctl scan NAME`` of a source this node does not serve: say why in one line."""
+    node = config.daemon.node
+    if serving is Serving.NOT_LISTED:
+        nodes = next((s.nodes for s in config.sources if s.name == source), None) or ()
+        raise NotAllowedInState(
+            f"source {source}: this node ({node}) does not serve it: its nodes list only "
+            f"{', '.join(nodes)}; scan it with recctl on one of those, or add {node} to its nodes"
+        )
+    if serving is not Serving.SERVED:
+        raise NotAllowedInState(
+            f"source {source}: another node serves it now (one node at a time), or this node "
+            f"({node}) cannot reach the shared catalogue (see its log); scan it on that node"
+        )

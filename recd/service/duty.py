@@ -8,14 +8,27 @@ or a ``shared`` directory) is served while this node holds it (``SourceOwners``)
 that is neither is served by every node it lists. A name no source has is "served": what is
 done with a recording of a source no longer configured is the caller's business (the sweep
 keeps it, saying why).
+
+``serving`` says, for status and metrics, what the last ``serves`` found (``Serving``) without
+asking ``owners`` again: asking may take a source, which only the loop does.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 
 from recd.config.types import Config
 from recd.ports.owners import SourceOwners
+
+
+class Serving(enum.StrEnum):
+    """Whether this node serves a source, as ``recctl status`` and the metrics show it."""
+
+    SERVED = "served"
+    NOT_LISTED = "not-listed"  # its nodes leave this node out
+    ELSEWHERE = "elsewhere"  # one at a time: another node holds it (or the database is gone)
+    UNKNOWN = "unknown"  # one at a time, not asked about yet
 
 
 class Duty:
@@ -25,6 +38,7 @@ class Duty:
         self.node = config.daemon.node
         self.owners = owners
         self._sources = {s.name: s for s in config.sources}
+        self._answers: dict[str, bool] = {}  # one-at-a-time source -> the last serve's answer
 
     def listed(self, name: str) -> bool:
         """Whether this node may serve source ``name`` at all (its ``nodes`` lists the node)."""
@@ -38,7 +52,25 @@ class Duty:
             return True
         if not source.on_node(self.node):
             return False
-        return not source.one_at_a_time or self.owners.serve(name)
+        if not source.one_at_a_time:
+            return True
+        served = self._answers[name] = self.owners.serve(name)
+        return served
+
+    def serving(self, name: str) -> Serving:
+        """Whether this node serves source ``name``, as the last ``serves`` found for a
+        one-at-a-time source (``UNKNOWN`` before it was asked); ``owners`` is not asked."""
+        source = self._sources.get(name)
+        if source is None:
+            return Serving.SERVED
+        if not source.on_node(self.node):
+            return Serving.NOT_LISTED
+        if not source.one_at_a_time:
+            return Serving.SERVED
+        answer = self._answers.get(name)
+        if answer is None:
+            return Serving.UNKNOWN
+        return Serving.SERVED if answer else Serving.ELSEWHERE
 
     def served(self, names: Iterable[str]) -> list[str]:
         """Those of ``names`` this node serves now, in their order."""

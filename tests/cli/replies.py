@@ -15,6 +15,7 @@ from tests.core.helpers import document
 
 STATUS: dict[str, Any] = {
     "version": "0.1.0",
+    "node": "pbx-a",
     "mode": "enforce",
     "pid": 4242,
     "started": "2026-11-23T08:00:00.123456Z",
@@ -37,6 +38,7 @@ STATUS: dict[str, Any] = {
             "scan_seconds": 4.213,
             "objects": None,
             "unwritable": None,
+            "served": "served",
         },
         {
             "name": "archive",
@@ -47,6 +49,7 @@ STATUS: dict[str, Any] = {
             "scan_seconds": None,
             "objects": None,
             "unwritable": None,
+            "served": "served",
         },
     ],
     "licences": [

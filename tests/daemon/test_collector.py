@@ -274,6 +274,11 @@ else 0.
 # TYPE recd_source_unwritable gauge
 recd_source_unwritable{source="pbx"} 0.0
 recd_source_unwritable{source="bucket"} 0.0
+# HELP recd_source_served 1 while this node serves the source (scans, indexes and erases it), \
+else 0: its nodes leave this node out, or another node serves it now (one node at a time).
+# TYPE recd_source_served gauge
+recd_source_served{source="pbx"} 1.0
+recd_source_served{source="bucket"} 1.0
 # HELP recd_s3_objects S3 keys holding at least one data version (recordings), at the last poll.
 # TYPE recd_s3_objects gauge
 recd_s3_objects{source="bucket"} 7.0

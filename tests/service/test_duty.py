@@ -11,7 +11,7 @@ from recd.adapters.sqlite.owners import SoleNode
 from recd.config.types import Config, SourceConfig
 from recd.core.model import State
 from recd.daemon.runtime import scan_all
-from recd.service.duty import Duty
+from recd.service.duty import Duty, Serving
 from recd.service.sweep import Sweeper
 from tests.estate import Estate
 from tests.service.helpers import rid, states
@@ -64,6 +64,26 @@ def test_who_serves_what(estate: Estate) -> None:
         "nfs",
         "bucket",
     ]
+
+
+def test_serving_says_what_the_last_answer_was_without_asking(estate: Estate) -> None:
+    (pbx,) = estate.config.sources
+    sources: tuple[SourceConfig, ...] = (
+        replace(pbx, name="mine"),
+        replace(pbx, name="theirs", nodes=("pbx-b",)),
+        replace(pbx, name="nfs", shared=True),
+    )
+    config = replace(estate.config, daemon=replace(estate.config.daemon, node="pbx-a"))
+    owners = Elsewhere()
+    duty = Duty(replace(config, sources=sources), owners)
+    names = ["mine", "theirs", "nfs", "gone"]
+    assert [duty.serving(n) for n in names] == ["served", "not-listed", "unknown", "served"]
+    assert owners.asked == []  # status and metrics never take a source
+    duty.served(names)
+    assert [duty.serving(n) for n in names] == ["served", "not-listed", "elsewhere", "served"]
+    sole = Duty(replace(config, sources=sources), SoleNode())
+    sole.served(names)
+    assert sole.serving("nfs") is Serving.SERVED
 
 
 def test_a_source_another_node_holds_is_neither_scanned_nor_swept(estate: Estate) -> None:

@@ -30,6 +30,14 @@ from recd.cli.render.text import (
 
 SOURCE_HEADERS = ("SOURCE", "TYPE", "WATCH", "SCAN", "LAST SCAN", "TOOK")
 
+#: The SERVED column's text per ``served`` value; shown only when a source is not ``served``.
+SERVED = {
+    "served": "yes",
+    "not-listed": "no: not listed for this node",
+    "elsewhere": "no: served by another node (one at a time)",
+    "unknown": "unknown (not asked yet)",
+}
+
 
 LICENCE_HEADERS = ("LICENCE", "RECORDINGS", "SIZE", "DUE")
 
@@ -72,6 +80,8 @@ def status_lines(status: Status) -> list[str]:
     check = status.get("audit_check")  # absent from an older daemon's reply
     if check is not None and check["paused"]:  # shown only until `recctl audit acknowledge`
         summary.insert(6, ("audit log check", f"erasing paused: {check['problem']}"))
+    if "node" in status:  # absent from an older daemon's reply
+        summary.insert(1, ("node", status["node"]))
     sources = [
         [
             source["name"],
@@ -80,9 +90,13 @@ def status_lines(status: Status) -> list[str]:
             "running" if source["scanning"] else "idle",
             human_time(source["last_scan"], "never"),
             "-" if source["scan_seconds"] is None else f"{source['scan_seconds']:.1f} s",
+            SERVED.get(served := source.get("served", "served"), served),
         ]
         for source in status["sources"]
     ]
+    headers: tuple[str, ...] = (*SOURCE_HEADERS, "SERVED")
+    if all(source.get("served", "served") == "served" for source in status["sources"]):
+        headers, sources = SOURCE_HEADERS, [row[:-1] for row in sources]  # one host: as ever
     licences = [
         [
             licence_cell(row["licence"]),
@@ -95,7 +109,7 @@ def status_lines(status: Status) -> list[str]:
     return [
         *key_values(summary),
         "",
-        table(sources, SOURCE_HEADERS),
+        table(sources, headers),
         "",
         table(licences, LICENCE_HEADERS),
     ]

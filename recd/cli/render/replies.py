@@ -39,6 +39,9 @@ class SourceStatus(TypedDict):
     last_scan: str | None
     scan_seconds: float | None
     unwritable: str | None  # why recd cannot write the root; nothing is erased there
+    #: served, not-listed (its nodes leave this node out), elsewhere (another node serves it,
+    #: one at a time) or unknown (not asked yet); absent from an older daemon's reply
+    served: NotRequired[str]
 
 
 class LicenceStatus(TypedDict):
@@ -50,6 +53,7 @@ class LicenceStatus(TypedDict):
 
 class Status(TypedDict):
     version: str
+    node: NotRequired[str]  # daemon.node; absent from an older daemon's reply
     mode: str
     pid: int
     started: str

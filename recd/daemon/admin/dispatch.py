@@ -28,6 +28,7 @@ from recd.errors import NotFound, UsageError
 from recd.ports.clock import Clock
 from recd.ports.reader import CatalogueReader
 from recd.protocol import Reply, Request
+from recd.service.duty import Serving
 from recd.service.indexing import IndexStats
 
 T = TypeVar("T")
@@ -52,7 +53,9 @@ class Loop(Protocol):
     def call_soon(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the loop and return its result (or raise its exception)."""
 
-    def scan_sources(self, names: list[str]) -> list[IndexStats]: ...
+    def scan_sources(self, names: list[str] | None) -> list[IndexStats]:
+        """Scan ``names`` (None: every source this node serves); NotAllowedInState, scanning
+        nothing, when this node does not serve one of them."""
 
     def release_breaker(self, licence: str, actor: str) -> int:
         """Returns how many due recordings the next sweep will erase."""
@@ -120,10 +123,11 @@ class Admin:
 
     def scan(self, args: Args, caller: Caller) -> Reply:
         source = check.opt_text(args, "source")
-        names = [s.name for s in self.loop.config.sources]
+        names: list[str] | None = None  # every source this node serves
         if source is not None:
-            if source not in names:
-                raise NotFound(f"no source named {source} (configured: {', '.join(names)})")
+            configured = [s.name for s in self.loop.config.sources]
+            if source not in configured:
+                raise NotFound(f"no source named {source} (configured: {', '.join(configured)})")
             names = [source]
         stats = self.loop.call_soon(lambda: self.loop.scan_sources(names))
         return Reply.success(
@@ -182,6 +186,7 @@ def metrics_snapshot(
                 s.objects,
                 s.unwritable is not None,
                 intervals.get(s.name),  # None: a source left from before a reload
+                s.served is Serving.SERVED,
             )
             for s in state.sources
         ],

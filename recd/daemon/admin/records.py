@@ -24,6 +24,7 @@ from recd.daemon.collector import S3Totals
 from recd.daemon.watching import WatchMode
 from recd.errors import NotFound, UsageError
 from recd.ports.reader import CatalogueReader, ListQuery
+from recd.service.duty import Serving
 from recd.service.plan import location_of, source_roots
 from recd.service.policies import deadline
 
@@ -45,6 +46,7 @@ class SourceStatus:
     scan_seconds: float | None
     objects: S3Totals | None = None  # S3: what the last completed poll listed
     unwritable: str | None = None  # why recd cannot write the root (nothing erased there)
+    served: Serving = Serving.SERVED  # whether this node serves it (``Duty.serving``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,7 @@ def status(
     tripped = sorted(b.licence for b in reader.breakers().values() if b.released_at is None)
     return {
         "version": __version__,
+        "node": config.daemon.node,
         "mode": str(config.daemon.mode),
         "pid": state.pid,
         "started": iso(state.started),
@@ -124,6 +127,7 @@ def _source_json(source: SourceStatus) -> JsonObject:
         "scan_seconds": source.scan_seconds,
         "objects": None if source.objects is None else asdict(source.objects),
         "unwritable": source.unwritable,
+        "served": str(source.served),
     }
 
 

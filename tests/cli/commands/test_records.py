@@ -17,6 +17,7 @@ from tests.fakedaemon import Delay
 
 STATUS_TEXT = """\
 version:        0.1.0 (pid 4242, up since 2026-11-23T08:00:00Z)
+node:           pbx-a
 mode:           enforce
 recordings:     12034 (1.5 GB)
 unclassified:   34
@@ -57,6 +58,7 @@ def test_status_of_a_paused_daemon_with_nothing_yet(capsys, daemon):
     assert ask(capsys, daemon, status, "status") == (
         ExitCode.OK,
         "version:        0.1.0 (pid 4242, up since 2026-11-23T08:00:00Z)\n"
+        "node:           pbx-a\n"
         "mode:           dry-run\n"
         "recordings:     0 (0 B)\n"
         "unclassified:   0\n"
@@ -80,6 +82,7 @@ def test_status_of_a_daemon_whose_audit_log_did_not_check(capsys, daemon):
     out = ask(capsys, daemon, status, "status")[1]
     assert out.startswith(
         "version:          0.1.0 (pid 4242, up since 2026-11-23T08:00:00Z)\n"
+        "node:             pbx-a\n"
         "mode:             enforce\n"
     )
     assert (
@@ -89,6 +92,39 @@ def test_status_of_a_daemon_whose_audit_log_did_not_check(capsys, daemon):
     ) in out
     status["audit_check"] = {"paused": False, "problem": None}
     assert "audit log check" not in ask(capsys, daemon, status, "status")[1]
+
+
+def test_status_says_which_sources_this_node_does_not_serve(capsys, daemon):
+    pbx1, archive = STATUS["sources"]
+    status = STATUS | {
+        "sources": [
+            pbx1 | {"served": "not-listed"},
+            archive | {"served": "elsewhere", "scanning": False},
+            pbx1 | {"name": "nfs", "served": "unknown"},
+            pbx1 | {"name": "later", "served": "taken"},  # a value of a newer daemon: as is
+        ]
+    }
+    out = ask(capsys, daemon, status, "status")[1]
+    assert (
+        "SOURCE   TYPE       WATCH    SCAN  LAST SCAN             TOOK   SERVED\n"
+        "pbx1     directory  inotify  idle  2026-11-23T14:00:00Z  4.2 s  no: not listed for this "
+        "node\n"
+        "archive  s3         none     idle  never                 -      no: served by another "
+        "node (one at a time)\n"
+        "nfs      directory  inotify  idle  2026-11-23T14:00:00Z  4.2 s  unknown (not asked yet)\n"
+        "later    directory  inotify  idle  2026-11-23T14:00:00Z  4.2 s  taken\n"
+    ) in out
+
+
+def test_status_of_an_older_daemon_without_node_or_served(capsys, daemon):
+    """A daemon from before issue 18 sends neither: the status reads as it always did."""
+    status = {key: value for key, value in STATUS.items() if key != "node"}
+    status["sources"] = [
+        {key: value for key, value in source.items() if key != "served"}
+        for source in STATUS["sources"]
+    ]
+    expected = STATUS_TEXT.replace("node:           pbx-a\n", "")
+    assert ask(capsys, daemon, status, "status") == (ExitCode.OK, expected, "")
 
 
 def test_status_json_is_the_result_object(capsys, daemon):

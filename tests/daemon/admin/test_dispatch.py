@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,10 @@ from recd.adapters.systemd import Notifier
 from recd.cli.client import call
 from recd.core.safety import SafetySettings
 from recd.daemon.loop import Daemon
+from recd.errors import ExitCode
 from recd.protocol import ErrorKind, RemoteError, Request
 from tests.daemon.admin.helpers import Live, three_recordings
+from tests.daemon.helpers import value
 from tests.estate import Estate
 from tests.fakes import FakeClock
 
@@ -171,3 +174,41 @@ def test_commands_after_stop_are_refused(estate: Estate) -> None:
     daemon.stop()
     with pytest.raises(Exception, match="recd is stopping"):
         daemon.call_soon(lambda: None)
+
+
+def test_a_source_this_node_does_not_serve_in_status_scan_and_metrics(
+    tmp_path: Path, fake_clock: FakeClock
+) -> None:
+    """A source whose nodes leave this node out: status says so (and the node's name), `scan`
+    of it is refused with the reason, an unnamed scan leaves it out, and its gauge is 0."""
+    estate = three_recordings(tmp_path, fake_clock)
+    (pbx,) = estate.config.sources
+    other = tmp_path / "other"
+    (other / "L1").mkdir(parents=True)
+    (other / "L1" / "theirs.wav").write_bytes(b"x" * 4096)
+    theirs = replace(pbx, name="theirs", path=other, nodes=("pbx-b", "pbx-c"))
+    estate.configure(daemon=replace(estate.config.daemon, node="pbx-a"), sources=(pbx, theirs))
+    running = Live(estate)
+    try:
+        status = running.ask("status")
+        assert status["node"] == "pbx-a"
+        assert [(s["name"], s["served"], s["scanning"]) for s in status["sources"]] == [
+            ("pbx", "served", False),
+            ("theirs", "not-listed", False),  # never "scanning": nobody here will
+        ]
+        with pytest.raises(RemoteError) as refused:
+            running.ask("scan", source="theirs")
+        assert refused.value.kind is ErrorKind.NOT_ALLOWED
+        assert refused.value.exit_code == ExitCode.NOT_ALLOWED
+        assert str(refused.value) == (
+            "source theirs: this node (pbx-a) does not serve it: its nodes list only pbx-b, "
+            "pbx-c; scan it with recctl on one of those, or add pbx-a to its nodes"
+        )
+        assert [s["source"] for s in running.ask("scan")] == ["pbx"]
+        assert status["recordings"] == running.ask("status")["recordings"] == 3  # not indexed
+        metrics = running.daemon.metrics
+        assert metrics is not None
+        assert value(metrics, "recd_source_served", source="pbx") == 1.0
+        assert value(metrics, "recd_source_served", source="theirs") == 0.0
+    finally:
+        running.close()
