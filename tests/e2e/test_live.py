@@ -16,6 +16,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -334,6 +335,7 @@ def check_status(base: Path, pid: int, next_deadline: float) -> dict[str, Any]:
     assert set(status) >= STATUS_FIELDS
     assert status | {"started": None, "sources": None, "next_deadline": None} == {
         "version": __version__, "mode": "enforce", "pid": pid, "started": None,
+        "node": socket.gethostname(),  # daemon.node's default
         "recordings": 54, "bytes": 54 * 4096, "unclassified": 1, "overdue": 0,
         "next_deadline": None, "breaker": [], "clock_guard": {"paused": False, "reason": None},
         "audit_log": {"writable": True, "problem": None},
@@ -361,6 +363,7 @@ def check_status(base: Path, pid: int, next_deadline: float) -> dict[str, Any]:
     )  # fmt: skip
     summary = (
         f"version:        {__version__} (pid {pid}, up since {second(status['started'])})\n"
+        f"node:           {socket.gethostname()}\n"
         "mode:           enforce\n"
         "recordings:     54 (221 kB)\n"
         "unclassified:   1\n"
