@@ -12,6 +12,7 @@ from typing import Any
 
 from recd.adapters._breakers import select_breakers
 from recd.adapters._closing import Closing
+from recd.adapters._listing import RecordingListing
 from recd.adapters._rows import COLUMNS, from_us, to_us
 from recd.adapters.postgres.catalogue import SCHEMA_VERSION, connect, schema_version
 from recd.adapters.postgres.errors import describe, guarded
@@ -23,21 +24,25 @@ from recd.adapters.postgres.queries import (
     select_request,
     select_requests,
 )
-from recd.adapters.postgres.store import recording
+from recd.adapters.postgres.store import Connection, recording
 from recd.core.holds import Hold
-from recd.core.model import Recording, State
+from recd.core.model import Recording
 from recd.core.requeststate import RequestItem, RequestState
 from recd.core.scope import Scope
 from recd.errors import StateError
-from recd.ports.reader import ListQuery, Totals
+from recd.ports.reader import Totals
 from recd.ports.records import Breaker, StoredRequest
 
 _DUE = "state = 'present' AND held = 0 AND deadline"
 
 
 @guarded
-class PostgresReader(Closing):
+class PostgresReader(Closing, RecordingListing):
     """A read-only view of the catalogue in the database ``url`` names."""
+
+    PARAM = "%s"
+    _db: Connection
+    ORDER = "n"  # the identity column: catalogue order
 
     def __init__(self, url: str) -> None:
         self.name = describe(url)
@@ -84,39 +89,8 @@ class PostgresReader(Closing):
         ).fetchone()
         return None if row is None or row[0] is None else from_us(row[0])
 
-    def recordings(self, query: ListQuery) -> list[Recording]:
-        where, args = _filters(query)
-        if query.state is not State.PRESENT:
-            return self._select(f"{where} ORDER BY n LIMIT %s", [*args, query.limit])
-        # Soonest deadline first (the partial index on (deadline, id) of recordings not held);
-        # then the held ones (never due), then those with no deadline, in catalogue order.
-        rows = self._select(
-            f"{where} AND held = 0 AND deadline IS NOT NULL ORDER BY deadline, id LIMIT %s",
-            [*args, query.limit],
-        )
-        if query.due_before is not None:
-            return rows
-        for rest in ("held = 1", "held = 0 AND deadline IS NULL"):
-            room = query.limit - len(rows)
-            if room > 0:
-                rows += self._select(f"{where} AND {rest} ORDER BY n LIMIT %s", [*args, room])
-        return rows
-
-    def get(self, recording_id: str) -> Recording | None:
-        rows = self._select("id = %s", [recording_id])
-        return rows[0] if rows else None
-
-    def match(self, prefix: str, limit: int = 2) -> list[Recording]:
-        """Recordings whose id starts with ``prefix`` (a range of the primary key)."""
-        upper = prefix + "\U0010ffff"
-        return self._select("id >= %s AND id < %s ORDER BY id LIMIT %s", [prefix, upper, limit])
-
     def breakers(self) -> dict[str, Breaker]:
         return select_breakers(self._db)
-
-    def scans(self) -> dict[str, tuple[datetime, datetime | None]]:
-        cursor = self._db.execute("SELECT source, started, finished FROM scans")
-        return {r[0]: (from_us(r[1]), None if r[2] is None else from_us(r[2])) for r in cursor}
 
     def held(self) -> int:
         row = self._db.execute("SELECT coalesce(SUM(held), 0) FROM totals").fetchone()
@@ -143,18 +117,3 @@ class PostgresReader(Closing):
     def _select(self, where: str, args: list[Any]) -> list[Recording]:
         sql = f"SELECT {COLUMNS} FROM recordings WHERE {where}"  # noqa: S608
         return [recording(r) for r in self._db.execute(sql, args)]
-
-
-def _filters(query: ListQuery) -> tuple[str, list[Any]]:
-    clauses, args = ["TRUE"], list[Any]()
-    if query.state is not None:
-        clauses.append(f"state = '{State(query.state)}'")  # a literal: the partial index
-    if query.unclassified:
-        clauses.append("licence IS NULL")
-    elif query.licence is not None:
-        clauses.append("licence = %s")
-        args.append(query.licence)
-    if query.due_before is not None:
-        clauses.append("deadline <= %s")
-        args.append(to_us(query.due_before))
-    return " AND ".join(clauses), args

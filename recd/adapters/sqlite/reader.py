@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from recd.adapters._breakers import select_breakers
 from recd.adapters._closing import Closing
+from recd.adapters._listing import RecordingListing
 from recd.adapters._rows import (
     COLUMNS,
     from_us,
@@ -36,18 +37,20 @@ from recd.adapters.sqlite.queries import (
 )
 from recd.adapters.sqlite.schema import SCHEMA_VERSION
 from recd.core.holds import Hold
-from recd.core.model import Recording, State
+from recd.core.model import Recording
 from recd.core.requeststate import RequestItem, RequestState
 from recd.core.scope import Scope
 from recd.errors import CatalogueCorrupt, StateError
-from recd.ports.reader import ListQuery, Totals
+from recd.ports.reader import Totals
 from recd.ports.records import AuditMark, Breaker, StoredRequest
 
 
 @guarded
-class SqliteReader(Closing):
+class SqliteReader(Closing, RecordingListing):
     """A read-only view; a corrupt page or row it meets raises ``CatalogueCorrupt`` (the
     daemon's writer, not a reader, moves the catalogue aside)."""
+
+    _db: sqlite3.Connection
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -121,40 +124,8 @@ class SqliteReader(Closing):
         ).fetchone()
         return None if row[0] is None else from_us(row[0])
 
-    def recordings(self, query: ListQuery) -> list[Recording]:
-        where, args = _filters(query)
-        if query.state is not State.PRESENT:
-            return self._select(f"{where} ORDER BY rowid LIMIT ?", [*args, query.limit])
-        # Soonest deadline first, through the partial index on (deadline, id) of recordings
-        # not held; then the held ones (never due), then those with no deadline, in
-        # catalogue order.
-        rows = self._select(
-            f"{where} AND held = 0 AND deadline IS NOT NULL ORDER BY deadline, id LIMIT ?",
-            [*args, query.limit],
-        )
-        if query.due_before is not None:
-            return rows
-        for rest in ("held = 1", "held = 0 AND deadline IS NULL"):
-            room = query.limit - len(rows)
-            if room > 0:
-                rows += self._select(f"{where} AND {rest} ORDER BY rowid LIMIT ?", [*args, room])
-        return rows
-
-    def get(self, recording_id: str) -> Recording | None:
-        rows = self._select("id = ?", [recording_id])
-        return rows[0] if rows else None
-
-    def match(self, prefix: str, limit: int = 2) -> list[Recording]:
-        """Recordings whose id starts with ``prefix`` (through the unique index on id)."""
-        upper = prefix + "\U0010ffff"
-        return self._select("id >= ? AND id < ? ORDER BY id LIMIT ?", [prefix, upper, limit])
-
     def breakers(self) -> dict[str, Breaker]:
         return select_breakers(self._db)
-
-    def scans(self) -> dict[str, tuple[datetime, datetime | None]]:
-        cursor = self._db.execute("SELECT source, started, finished FROM scans")
-        return {r[0]: (from_us(r[1]), None if r[2] is None else from_us(r[2])) for r in cursor}
 
     def held(self) -> int:
         row = self._db.execute("SELECT ifnull(SUM(held), 0) FROM totals").fetchone()
@@ -181,20 +152,3 @@ class SqliteReader(Closing):
     def _select(self, where: str, args: list[Any]) -> list[Recording]:
         sql = f"SELECT {COLUMNS} FROM recordings WHERE {where}"  # noqa: S608
         return [row_to_recording(r) for r in self._db.execute(sql, args)]
-
-
-def _filters(query: ListQuery) -> tuple[str, list[Any]]:
-    clauses, args = ["1"], list[Any]()
-    if query.state is not None:
-        # A literal, not a parameter: SQLite uses the partial index on present recordings
-        # only when the query's WHERE says state = 'present' in so many words.
-        clauses.append(f"state = '{State(query.state)}'")
-    if query.unclassified:
-        clauses.append("licence IS NULL")
-    elif query.licence is not None:
-        clauses.append("licence = ?")
-        args.append(query.licence)
-    if query.due_before is not None:
-        clauses.append("deadline <= ?")
-        args.append(to_us(query.due_before))
-    return " AND ".join(clauses), args
