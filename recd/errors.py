@@ -117,6 +117,14 @@ class CatalogueCorrupt(StateError):
         super().__init__(f"{path}: the catalogue is corrupt: {problem}")
 
 
+class CatalogueUnreachable(StateError):
+    """The catalogue's database server (PostgreSQL) cannot be reached or refuses the
+    connection. Nothing is erased while it lasts; the daemon retries with backoff and
+    `recd --once` exits 69, so a timer tries again (issue 18)."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
 def os_reason(exc: BaseException) -> str:
     """Why an operation failed, in the words every Unix tool uses: ``No space left on device``.
 

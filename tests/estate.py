@@ -22,7 +22,8 @@ from recd.core.model import Mode, recording_id
 from recd.core.periods import parse_period
 from recd.core.safety import SafetySettings
 from recd.core.scope import Scope
-from recd.daemon.runtime import Runtime, open_runtime, run_once, scan_all
+from recd.daemon.once import run_once
+from recd.daemon.runtime import Runtime, open_runtime, scan_all
 from recd.errors import ExitCode
 from recd.ports.records import Actor
 from recd.service.holds import Holds

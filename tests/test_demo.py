@@ -32,7 +32,7 @@ from demo.tree import SCHEDULED, generate
 from recd.cli import main as recctl
 from recd.config.load import load
 from recd.daemon.main import main
-from recd.daemon.runtime import run_once
+from recd.daemon.once import run_once
 from recd.errors import ExitCode
 from tests import tools
 from tests.fakes import FakeClock

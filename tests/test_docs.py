@@ -43,7 +43,7 @@ from recd.core.safety import ClockPause
 from recd.daemon import main as recd_main
 from recd.daemon.collector import LicenceTotals, S3Totals, Snapshot, SourceState
 from recd.daemon.metrics import Metrics
-from recd.daemon.runtime import summary_lines
+from recd.daemon.once import summary_lines
 from recd.errors import ConfigInvalid, ExitCode
 from recd.service.sweep import LicenceTally, SweepReport
 from tests import tools

@@ -20,7 +20,7 @@ from recd.config.load import DEFAULT_CONFIG, Config, config_warnings, load
 from recd.core.text import plural
 from recd.daemon.build import catalogue_refused, system_clock
 from recd.daemon.dropin import drop_in
-from recd.daemon.runtime import ClockConfirmation, release_breaker, run_once
+from recd.daemon.once import ClockConfirmation, release_breaker, run_once
 from recd.errors import ConfigInvalid, ExitCode, RecdError, UsageError
 
 logger = logging.getLogger("recd.daemon.main")

@@ -10,32 +10,20 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
-from recd import __version__
 from recd.config.load import Config
-from recd.core.audit import AuditDraft
 from recd.core.model import EraseMethod
 from recd.core.objects import bucket_report
-from recd.core.safety import start_gap_problem
-from recd.core.text import plural
-from recd.core.times import format_time
 from recd.daemon import build
-from recd.daemon.evidence import start_evidence
-from recd.daemon.writable import report_unwritable
+from recd.daemon.statedir import catalogue_found, prepare_state
 from recd.errors import (
-    AuditUnwritable,
     CatalogueCorrupt,
     ConfigInvalid,
-    ExitCode,
-    NotAllowedInState,
-    StateError,
     os_reason,
 )
 from recd.ports.audit import AuditLog
@@ -44,12 +32,9 @@ from recd.ports.clock import Clock
 from recd.ports.eraser import Eraser
 from recd.ports.owners import SourceOwners
 from recd.ports.source import ObjectStore, Source, TagReader
-from recd.service import breakers, rebuild
+from recd.service import rebuild
 from recd.service.duty import Duty
 from recd.service.indexing import Indexer
-from recd.service.policies import apply_policies
-from recd.service.recovery import Recovery
-from recd.service.sweep import Sweeper, SweepReport
 
 if TYPE_CHECKING:
     from recd.adapters.local.safefs import RootPins
@@ -83,103 +68,6 @@ class Runtime:
         self.owners.close()
         self.audit.close()
         self.catalogue.close()
-
-
-#: The most each state file may allow, whatever the umask. The catalogue holds caller numbers
-#: (in paths) and is recd's alone; group recd-admin reads the audit log (recctl audit) and the
-#: certificates. A looser mode found at start is tightened, with a log line.
-_DIR_MODE = 0o750
-_CATALOGUE_MODE = 0o600
-_SHARED_MODE = 0o640
-_STATE_FILES = {
-    "catalog.db": _CATALOGUE_MODE,
-    "catalog.db-wal": _CATALOGUE_MODE,
-    "catalog.db-shm": _CATALOGUE_MODE,
-    "catalog.db-journal": _CATALOGUE_MODE,
-    "audit.log": _SHARED_MODE,
-}
-
-
-class StateUnsafe(StateError):
-    """A state directory every local user can read or enter, which recd does not own."""
-
-    exit_code = ExitCode.CONFIG
-
-
-def prepare_state(state: Path) -> None:
-    """Create the state directory (and ``certificates/``) or make it private, and create the
-    catalogue file 0600 before SQLite opens it (SQLite gives -wal and -shm the catalogue's
-    mode). Raises StateUnsafe (exit 78) for a directory others can read that recd may not fix,
-    StateError when it cannot be created or fixed."""
-    try:
-        state.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
-        (state / "certificates").mkdir(mode=_DIR_MODE, exist_ok=True)
-    except OSError as exc:
-        raise StateError(f"{state}: cannot create the state directory: {os_reason(exc)}") from exc
-    try:
-        _private_dir(state)
-        _private_dir(state / "certificates")
-        for name, allowed in _STATE_FILES.items():
-            _tighten(state / name, allowed)
-        for certificate in sorted((state / "certificates").iterdir()):
-            _tighten(certificate, _SHARED_MODE)
-        flags = os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        os.close(os.open(state / "catalog.db", flags, _CATALOGUE_MODE))
-    except OSError as exc:
-        where = exc.filename or state
-        raise StateError(f"{where}: cannot make the state private: {os_reason(exc)}") from exc
-
-
-def _private_dir(path: Path) -> None:
-    st = os.stat(path)
-    mode = stat.S_IMODE(st.st_mode)
-    if not mode & 0o007:
-        return
-    if st.st_uid != os.geteuid():
-        raise StateUnsafe(
-            f"{path}: the state directory is mode {mode:04o}, so every local user can read "
-            f"recd's catalogue, and it belongs to uid {st.st_uid}, not to recd (uid "
-            f"{os.geteuid()}); run chmod o-rwx on it or set daemon.state_dir to a directory "
-            "recd owns"
-        )
-    os.chmod(path, mode & _DIR_MODE)
-    logger.warning(
-        "state directory %s was mode %04o, open to every local user; set it to %04o",
-        path,
-        mode,
-        mode & _DIR_MODE,
-    )
-
-
-def _tighten(path: Path, allowed: int) -> None:
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    mode = stat.S_IMODE(st.st_mode)
-    if not stat.S_ISREG(st.st_mode) or not mode & ~allowed:
-        return
-    os.chmod(path, mode & allowed)  # a regular file just lstat-ed, in recd's own directory
-    logger.warning(
-        "state file %s was mode %04o, readable by others; tightened it to %04o",
-        path,
-        mode,
-        mode & allowed,
-    )
-
-
-def catalogue_found(path: Path) -> str | None:
-    """``MISSING`` or ``EMPTY`` (0 bytes, with no write-ahead log beside it) for a catalogue
-    file that holds nothing, before recd opens (and so creates) it; None otherwise."""
-    try:
-        size = os.lstat(path).st_size
-    except FileNotFoundError:
-        return rebuild.MISSING
-    except OSError:
-        return None  # opening it says what is wrong
-    if size == 0 and not os.path.exists(f"{path}-wal"):
-        return rebuild.EMPTY
-    return None
 
 
 def rebuilder(
@@ -353,148 +241,3 @@ def scan_all(runtime: Runtime) -> bool:
             ok = False
             logger.error("source %s: cannot scan %s: %s", name, exc.filename, os_reason(exc))
     return ok
-
-
-@dataclass(frozen=True, slots=True)
-class ClockConfirmation:
-    """`recd --once --confirm-clock`: who trusts the wall clock, audited if it was in doubt."""
-
-    actor: str
-    reason: str | None = None
-
-
-def run_once(
-    config: Config,
-    clock: Clock,
-    out: TextIO,
-    confirm: ClockConfirmation | None = None,
-    acknowledge: ClockConfirmation | None = None,
-) -> ExitCode:
-    """`recd --once`: recover, scan every source, sweep once, print one line per licence.
-
-    Raises ``NotAllowedInState`` (erasing nothing) when the wall clock is more than
-    ``safety.max_clock_gap`` ahead of the last audit entry and the newest recording, unless
-    ``confirm`` says an administrator checked it; likewise when the audit log does not
-    verify or does not hold the catalogue's mark, unless ``acknowledge`` (who, and why).
-    """
-    runtime = open_runtime(config, clock)
-    try:
-        try:
-            report, scanned = _once(runtime, config, clock, confirm, acknowledge)
-        except CatalogueCorrupt as exc:  # met in a row: moved aside, the run starts again
-            runtime.close()
-            runtime = open_runtime(config, clock, corrupt=exc)
-            report, scanned = _once(runtime, config, clock, confirm, acknowledge)
-    except (OSError, StateError) as exc:
-        failure = runtime.audit.failure
-        if failure is None:
-            raise
-        raise AuditUnwritable(
-            f"{config.daemon.state_dir / 'audit.log'}: cannot write the audit log: "
-            f"{os_reason(failure)}; stopped erasing (an erase whose entry could not be "
-            "written is settled by the next run)"
-        ) from exc
-    finally:
-        runtime.close()
-    for line in summary_lines(report):
-        print(line, file=out)
-    if not scanned:
-        return ExitCode.FAILED
-    return ExitCode.PARTIAL if report.failed else ExitCode.OK
-
-
-def _once(
-    runtime: Runtime,
-    config: Config,
-    clock: Clock,
-    confirm: ClockConfirmation | None,
-    acknowledge: ClockConfirmation | None = None,
-) -> tuple[SweepReport, bool]:
-    """Everything ``run_once`` does with the state open: the sweep's report, and whether
-    every source was scanned."""
-    rebuilding = rebuilder(runtime)
-    rebuilding.restore()  # the holds first: nothing below may erase what the log holds
-    found = rebuilding.problem
-    if found is not None and acknowledge is None:
-        raise NotAllowedInState(f"erasing nothing: {found.text}; {ONCE_ACKNOWLEDGE_HINT}")
-    now = clock.now()
-    evidence = start_evidence(runtime, now)  # before config.loaded, stamped with this clock
-    problem = start_gap_problem(now, evidence, config.safety.max_clock_gap)
-    if problem is not None and confirm is None:
-        raise NotAllowedInState(f"erasing nothing: {problem}; {ONCE_CONFIRM_HINT}")
-    details = {
-        "config": str(config.path),
-        "version": __version__,
-        "mode": str(config.daemon.mode),
-        "sources": [s.name for s in config.sources],
-        "licences": sorted(config.licences),
-        "pid": os.getpid(),
-    }
-    runtime.audit.append([AuditDraft("config.loaded", str(config.path), details)], clock.now())
-    if problem is not None and confirm is not None:
-        details = {"wall": format_time(now), "problem": problem, "reason": confirm.reason}
-        runtime.audit.append(
-            [AuditDraft("clock.confirmed", "clock", details, actor=confirm.actor)], now
-        )
-        logger.warning("wall clock confirmed by %s: %s", confirm.actor, problem)
-    rebuilding.record()
-    if acknowledge is not None:
-        rebuild.acknowledge(
-            runtime.catalogue,
-            runtime.audit,
-            rebuilding.path,
-            found,
-            acknowledge.actor,
-            acknowledge.reason or "",
-            clock.now(),
-        )
-    Recovery(config, runtime.catalogue, runtime.audit, clock, runtime.erasers).run()
-    apply_policies(config, runtime.catalogue)
-    report_buckets(runtime)
-    report_unwritable(runtime, {})
-    scanned = scan_all(runtime)
-    report = Sweeper(
-        config,
-        runtime.catalogue,
-        runtime.audit,
-        clock,
-        runtime.erasers,
-        reindex=functools.partial(reindex, runtime),
-        serves=runtime.duty.serves,
-    ).run()
-    rebuilding.mark()  # every decision of this run is in the catalogue and the log
-    return report, scanned
-
-
-def release_breaker(config: Config, clock: Clock, licence: str, actor: str) -> ExitCode:
-    """`recd release-breaker LICENCE`: the next sweep may erase what the breaker held back."""
-    runtime = open_runtime(config, clock)
-    try:
-        breakers.release_breaker(runtime.catalogue, runtime.audit, licence, actor, clock.now())
-    finally:
-        runtime.close()
-    return ExitCode.OK
-
-
-def summary_lines(report: SweepReport) -> list[str]:
-    """One line per licence: recordings, due, erased, kept and why."""
-    lines = []
-    for label in sorted(report.licences):
-        t = report.licences[label]
-        parts = [plural(t.recordings, "recording"), f"{t.due} due"]
-        if report.dry_run:
-            parts.append(f"{t.would_erase} would be erased (dry-run)")
-        else:
-            parts.append(f"{t.erased} erased")
-        if t.failed:
-            parts.append(f"{t.failed} failed")
-        kept = sum(t.kept.values())
-        if kept:
-            why = ", ".join(f"{n} {reason}" for reason, n in sorted(t.kept.items()))
-            parts.append(f"{kept} kept ({why})")
-        if t.breaker:
-            parts.append("BREAKER TRIPPED")
-        lines.append(f"{label}: " + ", ".join(parts))
-    if not lines:
-        lines.append("no recordings")
-    return lines

@@ -26,7 +26,7 @@ from recd.adapters.local.directory import DirectorySource
 from recd.adapters.local.erase import LocalEraser
 from recd.adapters.local.safefs import RootChanged, RootPins
 from recd.config.load import load
-from recd.daemon import runtime
+from recd.daemon import once, runtime
 from recd.errors import ExitCode
 from tests.adapters.local.helpers import OVERWRITE, erase_one, ident, touch
 from tests.attacks.helpers import Victim
@@ -185,10 +185,10 @@ def test_once_root_swapped_between_the_scan_and_the_erase(
         swap_for_symlink(tmp_path / "recordings", tmp_path / "etc")
         return ok
 
-    monkeypatch.setattr(runtime, "scan_all", scan_then_swap)
+    monkeypatch.setattr(once, "scan_all", scan_then_swap)
     out = io.StringIO()
     with caplog.at_level(logging.INFO):
-        code = runtime.run_once(load(config), SystemClock(), out)
+        code = once.run_once(load(config), SystemClock(), out)
     assert code == ExitCode.OK
     assert out.getvalue().startswith("L1: 2 recordings, 2 due, 1 erased, 1 kept (1 cannot open: ")
     assert victim.untouched()

@@ -96,8 +96,8 @@ def test_an_existing_state_dir_others_can_read_is_fixed_with_a_log_line(
     fixed = loose & 0o750
     assert mode(state) == fixed
     assert (
-        f"WARNING recd.daemon.runtime: state directory {state} was mode {loose:04o}, open to every "
-        f"local user; set it to {fixed:04o}\n"
+        f"WARNING recd.daemon.statedir: state directory {state} was mode {loose:04o}, "
+        f"open to every local user; set it to {fixed:04o}\n"
     ) in capsys.readouterr().err
     assert all(not m & 0o007 for m in modes(state).values())
 
@@ -126,7 +126,7 @@ def test_state_files_already_0644_are_tightened_with_a_log_line(
     for path in loose:
         wanted = 0o640 if path.name in ("audit.log", "REQ-1.json") else 0o600
         assert (
-            f"WARNING recd.daemon.runtime: state file {path} was mode 0644, readable by others; "
+            f"WARNING recd.daemon.statedir: state file {path} was mode 0644, readable by others; "
             f"tightened it to {wanted:04o}\n"
         ) in err
 

@@ -14,7 +14,8 @@ from recd.adapters.local.erase import NOT_PROBED, LocalEraser
 from recd.config.load import SourceConfig
 from recd.core.erasure import EraseSettings
 from recd.core.model import EraseMethod
-from recd.daemon.runtime import ClockConfirmation, open_runtime, run_once
+from recd.daemon.once import ClockConfirmation, run_once
+from recd.daemon.runtime import open_runtime
 from recd.errors import ExitCode, NotAllowedInState, StateError
 from tests.daemon.helpers import make
 from tests.estate import Estate

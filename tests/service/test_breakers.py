@@ -11,7 +11,7 @@ from tests.estate import Estate
 
 
 def test_released_breaker_lets_the_next_sweep_erase_then_rearms(estate: Estate) -> None:
-    from recd.daemon.runtime import release_breaker
+    from recd.daemon.once import release_breaker
 
     for i in range(3):
         estate.write(f"L1/old{i}.wav", age_days=31)
@@ -31,7 +31,7 @@ def test_released_breaker_lets_the_next_sweep_erase_then_rearms(estate: Estate) 
 
 
 def test_releasing_a_breaker_that_is_not_tripped_is_refused(estate: Estate) -> None:
-    from recd.daemon.runtime import release_breaker
+    from recd.daemon.once import release_breaker
     from recd.errors import NotAllowedInState
 
     with pytest.raises(NotAllowedInState) as exc:

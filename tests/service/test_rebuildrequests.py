@@ -22,7 +22,8 @@ from recd.core.requests import parse_request, scope_json
 from recd.core.requeststate import ItemOutcome, RequestState
 from recd.core.safety import SafetySettings
 from recd.daemon.admin.legal import request_json
-from recd.daemon.runtime import Runtime, rebuilder, release_breaker, scan_all
+from recd.daemon.once import release_breaker
+from recd.daemon.runtime import Runtime, rebuilder, scan_all
 from recd.errors import NotAllowedInState
 from recd.ports.records import RECD, Actor
 from recd.service.certificates import Certificate
