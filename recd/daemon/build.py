@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recd.config.types import AuditSettings, Config, SourceConfig
-from recd.errors import ConfigProblem
 from recd.ports.audit import AuditLog
 from recd.ports.catalogue import Catalogue
 from recd.ports.clock import Clock
@@ -43,31 +42,33 @@ def root_pins() -> RootPins:
     return RootPins()
 
 
-def catalogue_refused(config: Config) -> ConfigProblem | None:
-    """Why this recd cannot run on the catalogue ``config`` names; None for SQLite, which it can.
-
-    The one place that knows this build has no PostgreSQL catalogue (issue 18): ``open_runtime``
-    raises it, so `recd` and `recd --once` exit 78 before they touch the state directory, never
-    falling back to SQLite, and `recd check-config` prints it as a warning. The PostgreSQL
-    catalogue's factory takes its place.
-    """
-    if config.catalogue.url is None:
-        return None
-    return ConfigProblem(
-        str(config.path),
-        "catalogue.url",
-        "this build of recd has no shared PostgreSQL catalogue yet, so recd and recd --once "
-        "do not start with a url; remove it to keep the catalogue in SQLite, in "
-        "daemon.state_dir (for one host only)",
-    )
-
-
 def sole_node() -> SourceOwners:
-    """Which sources this host serves with the SQLite catalogue: every one (one host). The
-    PostgreSQL catalogue's factory will give ``AdvisoryOwners`` on the same database."""
+    """Which sources this host serves with the SQLite catalogue: every one (one host)."""
     from recd.adapters.sqlite.owners import SoleNode
 
     return SoleNode()
+
+
+def shared_state(url: str, node: str) -> tuple[AuditLog, Catalogue, SourceOwners]:
+    """The audit chain, the catalogue and the sources' owners in the PostgreSQL database
+    ``url`` names, as the node ``node``; what was opened is closed if a later part fails.
+    The only place psycopg is imported from for the daemon (``[catalogue] url`` set).
+    Raises ``CatalogueUnreachable`` (the server) or ``StateError`` (its schema)."""
+    from recd.adapters.postgres.audit import PostgresAuditLog
+    from recd.adapters.postgres.catalogue import PostgresCatalogue
+    from recd.adapters.postgres.owners import AdvisoryOwners
+
+    audit = PostgresAuditLog(url, node=node)
+    try:
+        catalogue = PostgresCatalogue(url, node=node)
+        try:
+            return audit, catalogue, AdvisoryOwners(url, node=node)
+        except BaseException:
+            catalogue.close()
+            raise
+    except BaseException:
+        audit.close()
+        raise
 
 
 def open_catalogue_file(path: Path, *, quick_check: bool = True) -> Catalogue:
@@ -84,11 +85,16 @@ def move_catalogue_aside(path: Path, now: datetime) -> Path:
     return move_aside(path, now)
 
 
-def open_reader(path: Path) -> CatalogueReader:
-    """A read-only connection to the catalogue at ``path``, beside the writer."""
+def open_reader(config: Config) -> CatalogueReader:
+    """A read-only connection to the catalogue ``config`` names (the SQLite file in
+    ``daemon.state_dir``, or the PostgreSQL database), beside the writer."""
+    if config.catalogue.url is not None:
+        from recd.adapters.postgres.reader import PostgresReader
+
+        return PostgresReader(config.catalogue.url.text)
     from recd.adapters.sqlite.reader import SqliteReader
 
-    return SqliteReader(path)
+    return SqliteReader(config.daemon.state_dir / "catalog.db")
 
 
 def open_copier(path: Path) -> CatalogueCopier:

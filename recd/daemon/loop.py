@@ -13,6 +13,9 @@ the next watchdog ping. No polling interval: a recording is erased when its dead
   reconciliation of the source or subtree, since watchdog's events alone cannot be trusted.
 - SIGHUP: ``RELOADING=1``, load the configuration again; a bad one is refused with every
   problem logged and the old one kept; ``READY=1`` either way.
+- a catalogue database (PostgreSQL) that cannot be reached, at start or later: no runtime,
+  nothing scanned or erased, admin commands answered with why, opened again with backoff
+  (``dbwait``); a SIGHUP reloads in ``reloading``.
 - pauses: while the wall clock cannot be trusted (``clockguard``), the audit log cannot be
   written (``outage``) or does not verify (``logcheck``), nothing is erased: one log line,
   ``STATUS=erasing paused: ...``, ``recctl status`` and a metric, while recd keeps serving
@@ -35,8 +38,8 @@ from types import FrameType
 from typing import TypeVar
 
 from recd.config.load import Config, load
-from recd.core.holds import next_expiry
 from recd.core.times import format_human_time
+from recd.daemon import reloading, waits
 from recd.daemon.admin.backup import Backups
 from recd.daemon.admin.dispatch import Admin
 from recd.daemon.admin.legal import Legal, Run
@@ -45,6 +48,7 @@ from recd.daemon.build import root_pins
 from recd.daemon.clockguard import ClockGuard
 from recd.daemon.collector import Snapshot
 from recd.daemon.control import Handler
+from recd.daemon.dbwait import CatalogueWait
 from recd.daemon.endpoints import Endpoints
 from recd.daemon.inbox import Command, Inbox
 from recd.daemon.logcheck import LogCheck
@@ -57,9 +61,9 @@ from recd.daemon.runtime import Runtime
 from recd.daemon.scans import Scans
 from recd.daemon.serving import raise_fd_limit
 from recd.daemon.signals import SIGNALS, Event, signals_blocked
-from recd.daemon.sweeps import RETRY, Sweeps, expiry_due, mirror_holds
+from recd.daemon.sweeps import Sweeps, expiry_due, mirror_holds
 from recd.daemon.watching import WatchBatch, Watching
-from recd.errors import CatalogueCorrupt, ConfigInvalid, ExitCode, NotAllowedInState, RecdError
+from recd.errors import CatalogueCorrupt, CatalogueUnreachable, ExitCode, NotAllowedInState
 from recd.ports.audit import AuditLog
 from recd.ports.clock import Clock
 from recd.ports.notifier import Notifier
@@ -69,13 +73,12 @@ from recd.ports.source import WatchEvent
 from recd.service import breakers
 from recd.service.holds import Holds
 from recd.service.indexing import IndexStats
+from recd.service.rebuild import catch_up
 from recd.service.requests import Requests
 from recd.service.sweep import SweepReport
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-MAX_SLEEP = 3600.0  # wake at least hourly, so a stepped wall clock is noticed
 
 
 class Daemon:
@@ -96,7 +99,7 @@ class Daemon:
         self.inbox = Inbox()  # where watchers, signals and admin threads put items
         self.stopping = False
         self._runtime: Runtime | None = None
-        self._last_ping = clock.monotonic()
+        self.last_ping = clock.monotonic()
         self.endpoints = Endpoints(self.snapshot, self._admin)
         # The source roots as resolved and pinned at start: kept across reloads (safefs.Root).
         roots = root_pins()
@@ -106,6 +109,7 @@ class Daemon:
         self.sweeps = Sweeps(clock, notifier, self.guard, self._urgent, self._publish)
         self.outage = AuditOutage(clock, self.endpoints.count_audit_failure, self._changed)
         self.logcheck = LogCheck(clock)
+        self.dbwait = CatalogueWait(clock)  # the catalogue's database cannot be reached
         self.runs = RequestRuns(self.requests, self._urgent)
         self.scans = Scans(
             lambda: self.runtime,
@@ -121,6 +125,8 @@ class Daemon:
 
     @property
     def runtime(self) -> Runtime:
+        if self._runtime is None and self.dbwait.problem is not None:
+            raise self.dbwait.unreachable()  # an admin command while the database is away
         assert self._runtime is not None, "start() first"
         return self._runtime
 
@@ -159,6 +165,8 @@ class Daemon:
                     self.step(self.next_event())
                 except CatalogueCorrupt as exc:
                     self._catalogue_corrupt(exc)
+                except CatalogueUnreachable as exc:
+                    self._catalogue_lost(exc)
         finally:
             self.stop()
         return ExitCode.OK
@@ -168,26 +176,58 @@ class Daemon:
         if after != before:
             logger.info("open file limit raised from %d to %d", before, after)
         try:
-            self._open(self.config)
+            self.open_state(self.config)
         except CatalogueCorrupt as exc:  # a row met at start, after the open's own checks
-            self._open(self.config, corrupt=exc)
-        self._serve(self.config)
+            self.open_state(self.config, corrupt=exc)
+        except CatalogueUnreachable as exc:  # served, READY, and opened again with backoff
+            self.dbwait.failed(exc)
+        self.serve(self.config)
         self.endpoints.count_rebuilds(self.opening.rebuilt)
         self._publish()  # before READY: a status asked at once shows the first scan pending
+        if self._runtime is None:
+            self.notifier.notify(ready="1", status=self.status())
+            return
         self.notifier.notify(ready="1", status="scanning sources")
-        self._watch()
+        self.watch()
         self._publish()
         try:
-            self.scans.scan_all()
-            with self._audit_guard():
-                if self.audit_problem is None and self.log_problem is None:
-                    self.runs.resume()  # a run a crash or a stop cut short finishes first
-                    self._sweep()
+            self._first_work()
         except CatalogueCorrupt as exc:
             self._catalogue_corrupt(exc)
+        except CatalogueUnreachable as exc:
+            self._catalogue_lost(exc)
         if self.log_problem is not None:
             self.notifier.notify(status=self.status())
         self._mark_catalogue()
+
+    def _first_work(self) -> None:
+        """After a start (or the database's return): scan fully, finish interrupted runs, sweep."""
+        self.scans.scan_all()
+        with self._audit_guard():
+            if self.audit_problem is None and self.log_problem is None:
+                self.runs.resume()  # a run a crash or a stop cut short finishes first
+                self._sweep()
+
+    def _catalogue_lost(self, exc: CatalogueUnreachable) -> None:
+        """The catalogue's database went away (or did not come back): close the runtime and
+        open it again with backoff (``dbwait``); admin commands are answered with why."""
+        self.watching.stop()
+        self.close_runtime()
+        self.dbwait.failed(exc)
+        self._changed()
+
+    def _catalogue_back(self) -> None:
+        """A try at the retry time: the state opened again, or the wait goes on."""
+        try:
+            self.open_state(self.config)
+        except CatalogueUnreachable as exc:
+            self.dbwait.failed(exc)
+            return
+        self.dbwait.ended()
+        self.endpoints.count_rebuilds(self.opening.rebuilt)
+        self.watch()
+        self._changed()
+        self._first_work()
 
     def stop(self) -> None:
         self.notifier.notify(stopping="1", status="stopping")
@@ -196,10 +236,10 @@ class Daemon:
         self.watching.stop()
         self.endpoints.stop()
         self._mark_catalogue()
-        self._close_runtime()
+        self.close_runtime()
         logger.info("stopped")
 
-    def _close_runtime(self) -> None:
+    def close_runtime(self) -> None:
         runtime, self._runtime = self._runtime, None
         if runtime is not None:
             runtime.close()
@@ -210,16 +250,16 @@ class Daemon:
         in this process: the admin socket and the metrics stay up. A new catalogue found
         corrupt at once (a failing disk) stops recd."""
         self.watching.stop()
-        self._close_runtime()
-        self._open(self.config, corrupt=exc)
+        self.close_runtime()
+        self.open_state(self.config, corrupt=exc)
         self.endpoints.count_rebuilds(self.opening.rebuilt)
-        self._watch()
+        self.watch()
         self.scans.next_scan = 0.0
         self.sweeps.needed = True
         self._publish()
         self.notifier.notify(status="catalogue rebuilt; scanning sources")
 
-    def _open(
+    def open_state(
         self, config: Config, corrupt: CatalogueCorrupt | None = None, *, reload: bool = False
     ) -> None:
         max_gap = self.config.safety.max_clock_gap
@@ -238,11 +278,11 @@ class Daemon:
         """Between steps: the catalogue marked at the audit log's last entry (``logcheck``)."""
         self.logcheck.mark(self._runtime, waiting=self.outage.rebuild is not None)
 
-    def _watch(self) -> None:
+    def watch(self) -> None:
         with signals_blocked():
             self.watching.start(self.runtime)
 
-    def _serve(self, config: Config, old: Config | None = None) -> None:
+    def serve(self, config: Config, old: Config | None = None) -> None:
         """Serve the admin socket and metrics (again, if their settings changed on reload)."""
         with signals_blocked():
             self.endpoints.serve(config, old)
@@ -259,28 +299,7 @@ class Daemon:
 
     def timeout(self) -> float:
         """Seconds until the earliest thing the loop must do without being woken."""
-        now = self.clock.now()
-        waits = [MAX_SLEEP, self.scans.next_scan - self.clock.monotonic()]
-        if self.watching.next_poll is not None:
-            waits.append(self.watching.next_poll - self.clock.monotonic())
-        if self.watchdog is not None:
-            waits.append(self.watchdog - (self.clock.monotonic() - self._last_ping))
-        if self.audit_problem is not None:  # nothing is erased before the next try
-            waits.append(self.outage.retry_at - self.clock.monotonic())
-            return max(0.0, min(waits))
-        expiry = next_expiry(self.runtime.catalogue.holds())
-        if expiry is not None:  # holds expire even while erasing is paused
-            waits.append((expiry - now).total_seconds())
-        if self.clock_problem is not None:  # the wall clock is not to be trusted for waits
-            waits.append(RETRY.total_seconds())
-        if self.log_problem is not None or self.clock_problem is not None:
-            # Nothing is erased until the log is acknowledged or the clock is confirmed (a
-            # command, which wakes the loop) or trusted again (looked at every RETRY): a sweep
-            # still wanted or a deadline passed must not make the loop spin.
-            return max(0.0, min(waits))
-        if self.sweeps.needed or self.runs.resume_needed:
-            return 0.0
-        return max(0.0, min(waits + self.sweeps.waits(self.runtime, now)))
+        return waits.timeout(self)
 
     def step(self, item: object) -> None:
         """One wake-up: act on the item, then on whatever is due."""
@@ -301,6 +320,11 @@ class Daemon:
                 self._on_file_events(
                     WatchBatch.of(e for e in (item, *more) if isinstance(e, WatchEvent))
                 )
+        if self._runtime is None:
+            if self.dbwait.problem is not None and self.dbwait.due():
+                self._catalogue_back()
+            self._heartbeat()
+            return
         self._notice_audit()  # an admin command's append may have failed (or succeeded)
         if not self._urgent():  # a signal or command waiting behind file events goes first
             with self._audit_guard():
@@ -343,44 +367,12 @@ class Daemon:
         """``WATCHDOG=1`` from the loop when one is due (``watchdog`` is already half of
         systemd's timeout); long scans and sweeps call this as they progress."""
         mono = self.clock.monotonic()
-        if self.watchdog is not None and mono - self._last_ping >= self.watchdog:
+        if self.watchdog is not None and mono - self.last_ping >= self.watchdog:
             self.notifier.notify(watchdog="1")
-            self._last_ping = mono
+            self.last_ping = mono
 
-    def reload(self) -> None:
-        self.notifier.notify(reloading="1", status="reloading configuration")
-        try:
-            config = self.loader(self.config.path)
-        except ConfigInvalid as exc:
-            for problem in exc.problems:
-                logger.error("reload refused: %s", problem)
-            logger.error("keeping the configuration loaded before")
-        else:
-            self._reopen(config)
-        self.notifier.notify(ready="1", status=self.status())
-
-    def _reopen(self, config: Config) -> None:
-        """Run with ``config`` from now on, or with the one before if it cannot be used."""
-        old, reloaded = self.config, True
-        self.watching.stop()
-        self._close_runtime()
-        try:
-            self._open(config, reload=True)
-            self._serve(config, old)
-            self.endpoints.count_rebuilds(self.opening.rebuilt)
-        except RecdError as exc:  # e.g. a new state_dir or socket that cannot be used
-            logger.error("reload failed: %s; going back to the configuration before", exc)
-            self._close_runtime()
-            self._open(old, reload=True)
-            self._serve(old, config)
-            config, reloaded = old, False
-        self._watch()
-        self.scans.next_scan = 0.0  # sources or patterns may have changed
-        self.sweeps.needed = True
-        if reloaded:
-            logger.info("configuration reloaded from %s", config.path)
-        else:
-            logger.warning("still running with the configuration loaded before")
+    def reload(self) -> None:  # SIGHUP
+        reloading.reload(self)
 
     def _audit_guard(self) -> contextlib.AbstractContextManager[None]:
         """Turn an append that failed into an audit outage; anything else goes on up."""
@@ -424,12 +416,16 @@ class Daemon:
             not checked and not self.sweeps.clock_ok(self.runtime)
         ):
             return None
-        telemetry = self.endpoints.telemetry()
-        report = self.sweeps.run(self.runtime, telemetry, self.scans.reindex)
+        rt, telemetry = self.runtime, self.endpoints.telemetry()
+        if rt.config.catalogue.url is not None:  # what other hosts logged, first
+            catch_up(rt.config, rt.catalogue, rt.audit, self.clock)
+        report = self.sweeps.run(rt, telemetry, self.scans.reindex)
         self.notifier.notify(status=self.status())
         return report
 
     def status(self) -> str:
+        if self.dbwait.problem is not None:
+            return f"erasing paused: {self.dbwait.problem}; retrying"
         for problem in (self.audit_problem, self.log_problem, self.clock_problem):
             if problem is not None:
                 return f"erasing paused: {problem}"

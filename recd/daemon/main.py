@@ -18,7 +18,7 @@ from recd import __version__, log
 from recd.adapters.systemd import Notifier, watchdog_interval
 from recd.config.load import DEFAULT_CONFIG, Config, config_warnings, load
 from recd.core.text import plural
-from recd.daemon.build import catalogue_refused, system_clock
+from recd.daemon.build import system_clock
 from recd.daemon.dropin import drop_in
 from recd.daemon.once import ClockConfirmation, release_breaker, run_once
 from recd.errors import ConfigInvalid, ExitCode, RecdError, UsageError
@@ -94,8 +94,7 @@ def cmd_check_config(config_path: Path, *, only_drop_in: bool = False) -> ExitCo
     config = load(config_path)
     lines = drop_in(config)
     if not only_drop_in:
-        refused = catalogue_refused(config)
-        for warning in [*config_warnings(config), *([str(refused)] if refused else [])]:
+        for warning in config_warnings(config):
             print(f"warning: {warning}")
         print(
             f"{config_path}: ok ({plural(len(config.sources), 'source')}, "

@@ -91,7 +91,7 @@ def _objects(runtime: Runtime | None, name: str) -> S3Totals | None:
 @contextlib.contextmanager
 def catalogue_reader(config: Config) -> Iterator[CatalogueReader]:
     """A read-only connection to the catalogue, for a reader on another thread."""
-    reader = open_reader(config.daemon.state_dir / "catalog.db")
+    reader = open_reader(config)
     try:
         yield reader
     finally:

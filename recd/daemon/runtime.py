@@ -21,11 +21,7 @@ from recd.core.model import EraseMethod
 from recd.core.objects import bucket_report
 from recd.daemon import build
 from recd.daemon.statedir import catalogue_found, prepare_state
-from recd.errors import (
-    CatalogueCorrupt,
-    ConfigInvalid,
-    os_reason,
-)
+from recd.errors import CatalogueCorrupt, StateError, os_reason
 from recd.ports.audit import AuditLog
 from recd.ports.catalogue import Catalogue
 from recd.ports.clock import Clock
@@ -135,28 +131,29 @@ def open_runtime(
     ``pins``: what the run knows of its directory sources' roots (``build.root_pins()``, a new
     one when None); the daemon passes the one it keeps for its life, so a reload never
     resolves or pins a root again. ``corrupt``: the catalogue was found corrupt while in use;
-    it is moved aside (``open_catalogue``). Raises ConfigInvalid, touching nothing, for a
-    catalogue this build cannot open (``build.catalogue_refused``).
+    it is moved aside (``open_catalogue``). With ``[catalogue] url`` the catalogue and the
+    audit chain are the PostgreSQL database's (``_shared_runtime``); the state directory then
+    keeps only the certificates.
     """
-    refused = build.catalogue_refused(config)
-    if refused is not None:
-        raise ConfigInvalid([refused])
     if pins is None:
         pins = build.root_pins()
     state = config.daemon.state_dir
-    found = catalogue_found(state / "catalog.db")
-    prepare_state(state)
-    # The audit log first: its lock keeps a second recd from moving a catalogue aside.
-    audit = build.open_audit_log(state / "audit.log", clock.now(), config.audit)
-    try:
-        catalogue, found, details = open_catalogue(
-            state, clock.now(), found, corrupt, quick_check=quick_check
-        )
-    except BaseException:
-        audit.close()
-        raise
-    runtime = Runtime(config, clock, catalogue, audit, catalogue_found=found)
-    runtime.found_details = details
+    if config.catalogue.url is not None:
+        runtime = _shared_runtime(config, clock, corrupt)
+    else:
+        found = catalogue_found(state / "catalog.db")
+        prepare_state(state)
+        # The audit log first: its lock keeps a second recd from moving a catalogue aside.
+        audit = build.open_audit_log(state / "audit.log", clock.now(), config.audit)
+        try:
+            catalogue, found, details = open_catalogue(
+                state, clock.now(), found, corrupt, quick_check=quick_check
+            )
+        except BaseException:
+            audit.close()
+            raise
+        runtime = Runtime(config, clock, catalogue, audit, catalogue_found=found)
+        runtime.found_details = details
     for source in config.sources:
         if not source.on_node(config.daemon.node):
             continue  # another node's: not even its root is looked at (config_warnings)
@@ -175,6 +172,23 @@ def open_runtime(
     if any(s.rule.tags for s in config.sources):
         runtime.tag_reader = build.tag_reader()
     return runtime
+
+
+def _shared_runtime(config: Config, clock: Clock, corrupt: CatalogueCorrupt | None) -> Runtime:
+    """The runtime on the PostgreSQL database ``catalogue.url`` names, shared with recd on
+    other hosts. Raises ``CatalogueUnreachable`` while the server cannot be reached (the
+    daemon retries; `recd --once` exits 69) and ``StateError`` for a row that does not decode:
+    a shared catalogue is never moved aside or rebuilt by one host under the others' feet."""
+    assert config.catalogue.url is not None
+    if corrupt is not None:
+        raise StateError(
+            f"{corrupt}; recd does not repair a catalogue other hosts share: stop recd on "
+            "every host and restore the database from its last pg_dump (the audit chain "
+            "in it rebuilds the holds and requests)"
+        )
+    prepare_state(config.daemon.state_dir, catalogue_file=False)  # the certificates
+    audit, catalogue, owners = build.shared_state(config.catalogue.url.text, config.daemon.node)
+    return Runtime(config, clock, catalogue, audit, owners=owners)
 
 
 #: What to do about a clock found far ahead at start (the daemon; `recd --once` has a flag).

@@ -35,7 +35,7 @@ class StateUnsafe(StateError):
     exit_code = ExitCode.CONFIG
 
 
-def prepare_state(state: Path) -> None:
+def prepare_state(state: Path, *, catalogue_file: bool = True) -> None:
     """Create the state directory (and ``certificates/``) or make it private, and create the
     catalogue file 0600 before SQLite opens it (SQLite gives -wal and -shm the catalogue's
     mode). Raises StateUnsafe (exit 78) for a directory others can read that recd may not fix,
@@ -53,7 +53,8 @@ def prepare_state(state: Path) -> None:
         for certificate in sorted((state / "certificates").iterdir()):
             _tighten(certificate, _SHARED_MODE)
         flags = os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        os.close(os.open(state / "catalog.db", flags, _CATALOGUE_MODE))
+        if catalogue_file:  # not with the catalogue on PostgreSQL
+            os.close(os.open(state / "catalog.db", flags, _CATALOGUE_MODE))
     except OSError as exc:
         where = exc.filename or state
         raise StateError(f"{where}: cannot make the state private: {os_reason(exc)}") from exc

@@ -125,6 +125,7 @@ class Rebuild:
         self.segments_read = 0  # closed segments read at start (new or changed since)
         self._done: Rebuilt | None = None
         self._checked = False
+        self._seen: AuditMark | None = None  # the log's end when restore began to read it
 
     @property
     def path(self) -> str:
@@ -148,7 +149,7 @@ class Rebuild:
             self.catalogue.set_audit_checkpoint(state.checkpoint)
         if self.problem is None:
             self.catalogue.set_audit_segments(closed.prints)
-        last = self.audit.last()
+        last = self._last()
         if last is None and mark is None:  # nothing to rebuild from: both start here
             self.catalogue.set_audit_mark(AuditMark(0, None, 0))
             return None
@@ -184,6 +185,13 @@ class Rebuild:
         self._done = Rebuilt(why, replayed, held, mark_seq, read.count, requests)
         return self._done
 
+    def _last(self) -> AuditEntry | None:
+        """The log's last entry, remembered (``_seen``) as how far this restore reads."""
+        last = self.audit.last()
+        if last is not None:
+            self._seen = AuditMark(last.seq, last.hash, self.audit.end_offset())
+        return last
+
     def _replay(self, entries: Sequence[AuditEntry], holds: Iterable[Hold]) -> Replayed:
         """The holds ``entries`` place and release, over ``holds`` (the catalogue's own when
         it is behind; none when it was lost)."""
@@ -193,8 +201,17 @@ class Rebuild:
         """Mark the catalogue at the log's last entry: it reflects every decision in the log
         (call only when that is so: after a start that found no problem, and between the
         daemon's steps, when each decision's catalogue change and audit entry are both done,
-        whichever came first)."""
-        mark_at_end(self.catalogue, self.audit)
+        whichever came first).
+
+        A catalogue shared by several hosts (``catalogue.url``) is marked only as far as this
+        restore read and replayed the log itself: another host's entry appended since may
+        still lack its catalogue change (written just after it), or never get it (that host
+        died between the two), and a mark past it would tell every later start that nothing
+        is to be replayed there: a hold lost."""
+        if self.config.catalogue.url is None:
+            mark_at_end(self.catalogue, self.audit)
+        elif self._seen is not None:
+            self.catalogue.set_audit_mark(self._seen)
 
     @property
     def pending(self) -> bool:
@@ -301,6 +318,21 @@ def _request_erase(entry: AuditEntry) -> bool:
     return (
         entry.action.startswith(ERASE) and isinstance(reason, str) and reason.startswith("request:")
     )
+
+
+def catch_up(config: Config, catalogue: RebuildCatalogue, audit: AuditLog, clock: Clock) -> bool:
+    """A catalogue shared by several hosts, before each sweep: what the others logged since
+    the mark (holds, requests, breakers) replayed into it, quietly (idempotent upserts; no
+    audit entry: the entries replayed are already in the chain), and the mark moved to what
+    was read. Covers a host that died between its audit entry and its catalogue change, so
+    its hold still keeps on every host. False when the chain does not verify or does not
+    hold the mark (nothing replayed; the start's check says so and pauses erasing)."""
+    rebuilding = Rebuild(config, catalogue, audit, clock, None)
+    rebuilding.restore()
+    if rebuilding.problem is not None:
+        return False
+    rebuilding.mark()
+    return True
 
 
 def mark_at_end(catalogue: AuditMarkCatalogue, audit: AuditLog) -> None:

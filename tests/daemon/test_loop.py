@@ -195,11 +195,12 @@ def test_reload_to_a_state_dir_that_cannot_be_used_goes_back_to_the_old_config(
         daemon.stop()
 
 
-def test_reload_to_a_shared_catalogue_keeps_the_sqlite_one_and_says_why(
+def test_reload_to_an_unreachable_shared_catalogue_keeps_the_sqlite_one_and_says_why(
     estate: Estate, listener: NotifyListener, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """This build has no PostgreSQL catalogue: a reload naming one goes back, never on."""
-    url = PostgresURL("postgresql://db1/recd", "recd", ("db1",))
+    """A reload naming a database that cannot be reached goes back to the catalogue before."""
+    gone = estate.root / "no-server"
+    url = PostgresURL(f"postgresql:///recd?host={gone}", "recd", (str(gone),))
     shared = replace(estate.config, catalogue=CatalogueSettings(url))
     daemon = make(estate, listener, loader=lambda path: shared)
     daemon.start()
@@ -207,12 +208,11 @@ def test_reload_to_a_shared_catalogue_keeps_the_sqlite_one_and_says_why(
         old = daemon.config
         daemon.step(Event.RELOAD)
         assert daemon.config is old
-        assert (
-            f"reload failed: {estate.config.path}: catalogue.url: this build of recd has no "
-            "shared PostgreSQL catalogue yet, so recd and recd --once do not start with a url; "
-            "remove it to keep the catalogue in SQLite, in daemon.state_dir (for one host only); "
-            "going back to the configuration before"
-        ) in caplog.messages
+        failed = [m for m in caplog.messages if m.startswith("reload failed: ")]
+        assert len(failed) == 1
+        assert failed[0].startswith(f'reload failed: catalogue database "recd" on {gone}: ')
+        assert failed[0].endswith("; going back to the configuration before")
+        assert daemon.dbwait.problem is None
     finally:
         daemon.stop()
 

@@ -56,14 +56,7 @@ def test_check_config_prints_warnings(tmp_path: Path, capsys: pytest.CaptureFixt
     assert f"{config}: ok (1 source, 1 licence, mode enforce)" in out.splitlines()
 
 
-SHARED = (
-    "catalogue.url: this build of recd has no shared PostgreSQL catalogue yet, so recd and "
-    "recd --once do not start with a url; remove it to keep the catalogue in SQLite, in "
-    "daemon.state_dir (for one host only)"
-)
-
-
-def test_check_config_shows_a_shared_catalogue_and_warns_this_build_has_none(
+def test_check_config_shows_a_shared_catalogue(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_estate(tmp_path)
@@ -73,9 +66,8 @@ def test_check_config_shows_a_shared_catalogue_and_warns_this_build_has_none(
     )
     assert main(["check-config", "--config", str(config)]) == 0
     out, err = capsys.readouterr()
-    assert (out.splitlines()[:4], err) == (
+    assert (out.splitlines()[:3], err) == (
         [
-            f"warning: {config}: {SHARED}",
             f"{config}: ok (1 source, 1 licence, mode enforce)",
             "node: pbx-a",
             'catalogue: PostgreSQL, database "recd" on db1.example.com:5433 as user "recd"',
@@ -84,22 +76,26 @@ def test_check_config_shows_a_shared_catalogue_and_warns_this_build_has_none(
     )
 
 
-@pytest.mark.parametrize("argv", [["--once"], []], ids=["once", "daemon"])
-def test_a_shared_catalogue_is_refused_at_start_with_exit_78(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+def test_once_with_an_unreachable_shared_catalogue_exits_69_and_erases_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Never SQLite instead: the hosts would each erase on their own, unaware of the others."""
+    """Never SQLite instead (the hosts would each erase on their own), never a crash: 69,
+    so the timer runs it again."""
     config = write_estate(tmp_path)
-    config.write_text(config.read_text() + '\n[catalogue]\nurl = "postgresql:///recd"\n')
-    assert main([*argv, "--config", str(config)]) == 78
+    gone = tmp_path / "no-server"
+    config.write_text(
+        config.read_text() + f'\n[catalogue]\nurl = "postgresql:///recd?host={gone}"\n'
+    )
+    old = write_recording(tmp_path, "L1/old.wav", age_days=31)
+    assert main(["--once", "--config", str(config)]) == 69
     out, err = capsys.readouterr()
     assert out == ""
-    # The daemon logs its start and stop around it; the error is the one line recd: says.
-    assert [line for line in err.splitlines() if line.startswith("recd:")] == [
-        f"recd: {config}: {SHARED}"
-    ]
-    assert err.endswith(f"recd: {config}: {SHARED}\n")
-    assert not (tmp_path / "state").exists(), "the state was opened"
+    last = err.splitlines()[-1]
+    assert last.startswith(
+        f'recd: catalogue database "recd" on {gone}: cannot reach the database: '
+    )
+    assert old.exists()
+    assert not (tmp_path / "state" / "catalog.db").exists(), "a SQLite catalogue was made"
 
 
 def test_global_config_option_works_for_check_config(

@@ -87,6 +87,11 @@ class Backups:
             self._one.release()
 
     def _backup(self, target: str, caller: Caller) -> Reply:
+        if self.loop.config.catalogue.url is not None:
+            raise NotAllowedInState(
+                "the catalogue and the audit chain are in PostgreSQL (catalogue.url): back "
+                "them up with pg_dump; recctl backup copies a SQLite catalogue"
+            )
         state = self.loop.config.daemon.state_dir
         started = self.loop.clock.now()
         try:
