@@ -20,7 +20,7 @@ from recd.core.fastclass import Classified, Found
 from recd.core.holds import Hold
 from recd.core.model import FileFacts, Provenance
 from recd.core.scope import Scope
-from recd.errors import CatalogueCorrupt, StateError
+from recd.errors import CatalogueCorrupt, CatalogueUnreachable, StateError
 from recd.ports.records import AuditMark
 from tests.contracts.rows import T0, ns, rec
 from tests.pg import PgDatabase, Postgres
@@ -103,16 +103,18 @@ def test_the_reader_refuses_a_database_recd_never_set_up(pg_database: PgDatabase
 def test_an_unreachable_server_is_named_without_the_password(tmp_path: Path) -> None:
     url = f"postgresql://alice:s3cret@/ledger?host={tmp_path}&connect_timeout=2"
     for opener in (PostgresCatalogue, PostgresReader):
-        with pytest.raises(StateError) as caught:
+        with pytest.raises(CatalogueUnreachable) as caught:
             opener(url)
         message = str(caught.value)
         assert message.startswith(
-            f'catalogue database "ledger" on {tmp_path} as user "alice": cannot connect: '
+            f'catalogue database "ledger" on {tmp_path} as user "alice": cannot reach the '
+            "database: connection is bad: connection to server on socket "
         ), message
+        assert caught.value.exit_code == 69
         assert "s3cret" not in message and "\n" not in message
 
 
-def test_a_server_gone_mid_run_is_a_state_error_naming_the_database(
+def test_a_session_ended_mid_run_is_unreachable_and_the_next_call_connects_again(
     postgres: Postgres, pg_database: PgDatabase
 ) -> None:
     catalogue = PostgresCatalogue(pg_database.url)
@@ -123,8 +125,12 @@ def test_a_server_gone_mid_run_is_a_state_error_naming_the_database(
                 "AND pid <> pg_backend_pid()",
                 (pg_database.name,),
             )
-        with pytest.raises(StateError, match=f'^catalogue database "{pg_database.name}" on '):
+        with pytest.raises(
+            CatalogueUnreachable,
+            match=f'^catalogue database "{pg_database.name}" on .*: cannot reach the database: ',
+        ):
             catalogue.get("x")
+        assert catalogue.get("x") is None
     finally:
         catalogue.close()
 
