@@ -163,6 +163,16 @@ def stop(server: Postgres, paths: Mapping[str, str]) -> None:
         )
 
 
+def resume(server: Postgres, paths: Mapping[str, str]) -> None:
+    """Start a stopped ``server`` again on its data, socket directory and settings."""
+    log = server.socket_dir / "server.log"
+    _run(
+        [paths["pg_ctl"], "-D", str(server.data_dir), "-l", str(log), *PG_CTL_WAIT, "start"],
+        account(),
+        server.socket_dir,
+    )
+
+
 def make_base() -> Path:
     """A fresh directory in the system's temporary directory (short: a socket path has at most
     107 bytes), owned by the account the server will run as (which could not enter root's

@@ -10,6 +10,11 @@ test runs on one machine never collide; at the end of the session (failed tests 
 stops the server and removes the directory. ``pg_database`` gives each test its own empty
 database, dropped afterwards.
 
+A test that takes the server away (``down``: ``pg_ctl stop -m fast``, then started again on the
+same data, socket directory and port) uses ``stoppable``, a second server of its own, so that
+the session's ``postgres`` never goes down under another test; ``stoppable_database`` is a
+database on it.
+
 The server binaries come from Debian's ``/usr/lib/postgresql/<version>/bin`` (the highest
 version) or PATH; without them the test skips naming the package, or fails under
 ``RECD_TEST_REQUIRE_TOOLS`` (tests/tools.py). PostgreSQL refuses to run as root, so under root
@@ -34,7 +39,9 @@ from bench import pgserver
 from bench.pgserver import BINARIES, USER, Postgres
 from tests import tools
 
-__all__ = ["BINARIES", "USER", "PgDatabase", "Postgres", "binaries", "make_base", "start"]
+__all__ = [
+    "BINARIES", "USER", "PgDatabase", "Postgres", "binaries", "down", "make_base", "start",
+]  # fmt: skip
 
 #: The server's settings: no durability a test needs.
 SETTINGS = {
@@ -99,6 +106,33 @@ def running() -> Iterator[Postgres]:
         _failed(exc)
 
 
+def stop(server: Postgres) -> None:
+    """Stop ``server`` the way an operator or a crash-restart does: ``pg_ctl stop -m fast``
+    (open transactions rolled back, every session closed)."""
+    try:
+        pgserver.stop(server, binaries())
+    except pgserver.ServerError as exc:
+        _failed(exc)
+
+
+def resume(server: Postgres) -> None:
+    """Start a stopped ``server`` again: same data, socket directory and port."""
+    try:
+        pgserver.resume(server, binaries())
+    except pgserver.ServerError as exc:
+        _failed(exc)
+
+
+@contextlib.contextmanager
+def down(server: Postgres) -> Iterator[None]:
+    """``server`` stopped for the block, started again after it (failures included)."""
+    stop(server)
+    try:
+        yield
+    finally:
+        resume(server)
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     """One PostgreSQL server for the whole session, on a unix socket only (see the module)."""
@@ -136,3 +170,21 @@ def pg_database(postgres: Postgres) -> Iterator[PgDatabase]:
         yield database
     finally:
         drop_database(postgres, database.name)
+
+
+@pytest.fixture(scope="session")
+def stoppable() -> Iterator[Postgres]:
+    """A second server for the session, for the tests that stop it (``down``)."""
+    with running() as server:
+        yield server
+
+
+@pytest.fixture
+def stoppable_database(stoppable: Postgres) -> Iterator[PgDatabase]:
+    """This test's own empty database on the ``stoppable`` server, dropped afterwards (the
+    server is running again by then: ``down`` starts it on the way out)."""
+    database = create_database(stoppable)
+    try:
+        yield database
+    finally:
+        drop_database(stoppable, database.name)

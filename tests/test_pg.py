@@ -240,3 +240,19 @@ def test_ci_installs_the_server_without_creating_or_starting_a_cluster() -> None
     assert script.index('echo "create_main_cluster = false" >>"$conf"') < install
     assert script.index("exit 101") < install
     assert "compgen -G '/etc/postgresql/*/main'" in script[install:]  # and says if it did
+
+
+def test_down_stops_the_server_and_starts_it_again_on_the_same_socket_and_data(
+    stoppable: pg.Postgres, stoppable_database: pg.PgDatabase
+) -> None:
+    with psycopg.connect(stoppable_database.url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE marks (key text)")
+        conn.execute("INSERT INTO marks VALUES ('kept')")
+    before = stoppable.postmaster_pid()
+    with pg.down(stoppable):
+        assert not (stoppable.socket_dir / ".s.PGSQL.5432").exists()
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(stoppable_database.url, connect_timeout=2)
+    assert stoppable.postmaster_pid() != before
+    with psycopg.connect(stoppable_database.url) as conn:
+        assert conn.execute("SELECT key FROM marks").fetchall() == [("kept",)]

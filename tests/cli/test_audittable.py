@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psycopg
@@ -47,13 +47,16 @@ class Twins:
 
 
 def _fill(url: str, file: Path, batches: list[list[AuditDraft]]) -> list[AuditEntry]:
-    table = PostgresAuditLog(url)
+    """The batches appended to the table by node "pbx-a", and to the file as that node
+    wrote them (its name in each entry's details)."""
+    table = PostgresAuditLog(url, node="pbx-a")
     written: list[AuditEntry] = []
     try:
         with FileAuditLog.open(file, NOW) as log:
             for batch in batches:
                 written += table.append(batch, NOW)
-                assert log.append(batch, NOW) == written[-len(batch) :]
+                signed = [replace(d, details={**d.details, "node": "pbx-a"}) for d in batch]
+                assert log.append(signed, NOW) == written[-len(batch) :]
     finally:
         table.close()
     return written

@@ -22,6 +22,12 @@ Invariants:
   call connects again. A connection lost during COMMIT leaves the outcome unknown: the batch
   may be in the chain. The chain stays valid either way (the next append follows whatever
   committed); the event may then be audited twice, never lost.
+- A server that cannot be reached, or a connection lost, during a read or while opening is
+  ``CatalogueUnreachable`` naming the database (another failure of the server a ``StateError``);
+  the next call connects again.
+- ``node`` (default: the host name) names the host in every entry it appends: ``"node"`` in the
+  details (unless the draft has one already), so the one chain of many hosts says which of them
+  wrote each entry. An ordinary detail: a line verifies as any other.
 - Every read checks every entry: its seal and canonical form (``parse_sealed``), that its row
   holds it at the seq and position the row says, and its link to the entry before;
   ``AuditCorrupt`` names the database, the seq and the byte. Reads stream in pages by seq and
@@ -41,8 +47,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import socket
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -50,11 +58,11 @@ import psycopg
 
 from recd.adapters._closing import Closing
 from recd.adapters.postgres.catalogue import migrate
-from recd.adapters.postgres.errors import describe, reason
-from recd.adapters.postgres.store import Connection
+from recd.adapters.postgres.errors import describe, lost, reason, unreachable
+from recd.adapters.postgres.store import Connection, connect
 from recd.core.audit import GENESIS, AuditDraft, AuditEntry, link_problem, parse_sealed, seal_line
 from recd.core.segcheck import Stat
-from recd.errors import AuditCorrupt, StateError
+from recd.errors import AuditCorrupt, CatalogueUnreachable, StateError
 from recd.ports.audit import AuditExtent
 
 __all__ = ["AUDIT_LOCK", "PostgresAuditLog"]
@@ -79,10 +87,12 @@ def _row(found: tuple[Any, ...]) -> Row:
 class PostgresAuditLog(Closing):
     """The audit chain in the PostgreSQL database ``url`` names; see the module docstring."""
 
-    def __init__(self, url: str) -> None:
-        """Connect, creating the schema (the catalogue's, ``schema``) if the database has none.
-        Raises ``StateError`` naming the database when it cannot be reached or is newer."""
+    def __init__(self, url: str, node: str | None = None) -> None:
+        """Connect, creating the schema (the catalogue's, ``schema``) if the database has none,
+        as the host ``node`` (default: the host name). Raises ``CatalogueUnreachable`` naming
+        the database when it cannot be reached, ``StateError`` when its schema is newer."""
         self.name = describe(url)
+        self.node = socket.gethostname() if node is None else node
         self._url = url
         self._lock = threading.Lock()
         self._db: Connection | None = None
@@ -93,7 +103,7 @@ class PostgresAuditLog(Closing):
             migrate(self._connection(), self.name)
         except psycopg.Error as exc:
             self.close()
-            raise StateError(f"audit log in {self.name}: {reason(exc)}") from exc
+            raise self._unavailable(exc) from exc
         except BaseException:
             self.close()
             raise
@@ -106,18 +116,28 @@ class PostgresAuditLog(Closing):
             raise ValueError(f"the audit log in {self.name} is closed")
         if self._db is None or self._db.closed:
             self._db = None
-            self._db = psycopg.connect(self._url, autocommit=True)
+            self._db = connect(self._url, f"audit log in {self.name}")
         return self._db
+
+    def _unavailable(self, exc: psycopg.Error) -> StateError:
+        """``CatalogueUnreachable`` when ``exc`` says the server is gone (``lost``), the
+        connection dropped so that the next call connects again; else a ``StateError``."""
+        if not lost(exc):
+            return StateError(f"audit log in {self.name}: {reason(exc)}")
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        return unreachable(f"audit log in {self.name}", exc)
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[Connection]:
-        """The connection for one query of a read: the server gone (or refusing) is a
-        ``StateError`` naming the database."""
+        """The connection for one query of a read: the server gone is
+        ``CatalogueUnreachable``, another failure a ``StateError``, naming the database."""
         with self._lock:
             try:
                 yield self._connection()
             except psycopg.Error as exc:
-                raise StateError(f"audit log in {self.name}: {reason(exc)}") from exc
+                raise self._unavailable(exc) from exc
 
     # -- appending ---------------------------------------------------------------------------
 
@@ -137,7 +157,10 @@ class PostgresAuditLog(Closing):
             try:
                 entries, end = self._insert(self._connection(), drafts, now)
             except psycopg.Error as exc:
-                self.failure = OSError(errno.EIO, f"audit log in {self.name}: {reason(exc)}")
+                self.failure = OSError(errno.EIO, str(self._unavailable(exc)))
+                raise self.failure from exc
+            except CatalogueUnreachable as exc:  # connecting again
+                self.failure = OSError(errno.EIO, str(exc))
                 raise self.failure from exc
         self._end = end
         self.failure = None
@@ -155,7 +178,7 @@ class PostgresAuditLog(Closing):
                 seq, prev, pos = last.seq, last.hash, int(found[1]) + len(found[2])
             entries: list[AuditEntry] = []
             rows: list[tuple[int, int, bytes]] = []
-            for draft in drafts:
+            for draft in map(self._signed, drafts):
                 entry, line = seal_line(draft, seq=seq + 1, prev=prev, time=now)
                 entries.append(entry)
                 rows.append((entry.seq, pos, line))
@@ -163,6 +186,12 @@ class PostgresAuditLog(Closing):
             with db.cursor() as cursor:
                 cursor.executemany("INSERT INTO audit (seq, pos, line) VALUES (%s, %s, %s)", rows)
         return entries, pos
+
+    def _signed(self, draft: AuditDraft) -> AuditDraft:
+        """``draft`` with this host's ``node`` in its details, unless they name one."""
+        if "node" in draft.details:
+            return draft
+        return replace(draft, details={**draft.details, "node": self.node})
 
     # -- reading -----------------------------------------------------------------------------
 

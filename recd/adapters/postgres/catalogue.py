@@ -22,12 +22,12 @@ from datetime import timedelta
 import psycopg
 
 from recd.adapters.postgres.auditmarks import AuditMarks
-from recd.adapters.postgres.errors import describe, guarded, reason
+from recd.adapters.postgres.errors import describe, guarded, lost, reason, unreachable
 from recd.adapters.postgres.holding import Holding
 from recd.adapters.postgres.indexing import SCANNED_TABLE, Indexing
 from recd.adapters.postgres.requesting import Requesting
 from recd.adapters.postgres.schema import MIGRATIONS, SCHEMA_VERSION
-from recd.adapters.postgres.store import Connection
+from recd.adapters.postgres.store import Connection, connect
 from recd.adapters.postgres.sweeping import Sweeping
 from recd.errors import StateError
 
@@ -40,15 +40,6 @@ LEASE = timedelta(minutes=10)
 
 #: The advisory lock migrations take (any constant: "recd" in ASCII).
 MIGRATION_LOCK = 0x72656364
-
-
-def connect(url: str, name: str) -> Connection:
-    """An autocommit connection to ``url``; StateError naming the database (``name``) when
-    the server cannot be reached or refuses."""
-    try:
-        return psycopg.connect(url, autocommit=True)
-    except psycopg.Error as exc:
-        raise StateError(f"catalogue {name}: cannot connect: {reason(exc)}") from exc
 
 
 def schema_version(db: Connection) -> int:
@@ -78,21 +69,20 @@ class PostgresCatalogue(Indexing, Sweeping, Holding, AuditMarks, Requesting):
         self.name = describe(url)
         self.node = socket.gethostname() if node is None else node
         self.lease = lease
-        self._db = connect(url, self.name)
+        self._url = url
         try:
-            self._migrate()
-            self._db.execute(SCANNED_TABLE)
-            self._load_holds()
-            self.audit_mark()  # a mark that does not decode is found now, not mid-start
+            self.audit_mark()  # connects; a mark that does not decode is found now, not mid-start
         except BaseException:
-            self._db.close()
+            self.close()
             raise
 
-    def close(self) -> None:
-        self._db.close()
-
-    def _migrate(self) -> None:
+    def _prepare(self) -> None:
+        """Each connection, the first and every one after a loss: the schema as this recd
+        knows it (another host may have migrated it meanwhile), the per-connection table
+        batches are copied into, and the hold rules as committed."""
         migrate(self._db, self.name)
+        self._db.execute(SCANNED_TABLE)
+        self._load_holds()
 
 
 def migrate(db: Connection, name: str) -> None:
@@ -113,4 +103,6 @@ def migrate(db: Connection, name: str) -> None:
                 db.execute(MIGRATIONS[target].encode())
                 db.execute("UPDATE schema_version SET version = %s", (target,))
     except psycopg.Error as exc:
+        if lost(exc):
+            raise unreachable(f"catalogue {name}", exc) from exc
         raise StateError(f"catalogue {name}: cannot create its tables: {reason(exc)}") from exc

@@ -11,7 +11,10 @@ source for that while, and no two nodes ever do; the claims on each recording (`
 keep each erase to one node besides.
 
 ``serve`` remembers what it holds: asked again, it only checks that its session is still alive
-(one ``SELECT 1``); a session found dead is opened again and every source tried afresh. To see
+(one ``SELECT 1``); a session found dead is opened again and every source tried afresh: the
+locks went with the old session, so ``serve`` says True again only once it has taken the lock
+anew on the new one (while the server is down, False, and the problem logged once). Opening
+finds the server unreachable: ``CatalogueUnreachable``. To see
 who serves what: ``SELECT application_name, objid FROM pg_locks JOIN pg_stat_activity USING
 (pid) WHERE locktype = 'advisory'``; the connection is named ``recd owners NODE``.
 
@@ -28,9 +31,8 @@ import socket
 
 import psycopg
 
-from recd.adapters.postgres.errors import describe, reason
+from recd.adapters.postgres.errors import describe, reason, unreachable
 from recd.adapters.postgres.store import Connection
-from recd.errors import StateError
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ class AdvisoryOwners:
         try:
             self._db = self._connect()
         except psycopg.Error as exc:
-            raise StateError(f"catalogue {self.name}: cannot connect: {reason(exc)}") from exc
+            raise unreachable(f"catalogue {self.name}", exc) from exc
 
     def _connect(self) -> Connection:
         return psycopg.connect(

@@ -1,8 +1,10 @@
 """Read-only queries on the PostgreSQL catalogue, for the admin socket and metrics scrapes.
 
 Each reader owns one connection whose transactions are read-only (it cannot write by mistake)
-and sees what the writer committed; open one per thread or request. Every query is bounded by
-an index or a LIMIT; the per-licence totals come from the trigger-kept ``totals`` table.
+and sees what the writer committed; open one per thread or request. A connection lost is
+``CatalogueUnreachable``, and the next query connects again (``store.Session``). Every query
+is bounded by an index or a LIMIT; the per-licence totals come from the trigger-kept
+``totals`` table.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from recd.adapters._breakers import select_breakers
 from recd.adapters._closing import Closing
 from recd.adapters._listing import RecordingListing
 from recd.adapters._rows import COLUMNS, from_us, to_us
-from recd.adapters.postgres.catalogue import SCHEMA_VERSION, connect, schema_version
+from recd.adapters.postgres.catalogue import SCHEMA_VERSION, schema_version
 from recd.adapters.postgres.errors import describe, guarded
 from recd.adapters.postgres.queries import (
     count_matching,
@@ -24,7 +26,7 @@ from recd.adapters.postgres.queries import (
     select_request,
     select_requests,
 )
-from recd.adapters.postgres.store import Connection, recording
+from recd.adapters.postgres.store import Session, recording
 from recd.core.holds import Hold
 from recd.core.model import Recording
 from recd.core.requeststate import RequestItem, RequestState
@@ -37,30 +39,25 @@ _DUE = "state = 'present' AND held = 0 AND deadline"
 
 
 @guarded
-class PostgresReader(Closing, RecordingListing):
+class PostgresReader(Session, Closing, RecordingListing):
     """A read-only view of the catalogue in the database ``url`` names."""
 
     PARAM = "%s"
-    _db: Connection
     ORDER = "n"  # the identity column: catalogue order
 
     def __init__(self, url: str) -> None:
         self.name = describe(url)
-        self._db = connect(url, self.name)
-        try:
-            self._db.execute("SET default_transaction_read_only = on")
-            version = schema_version(self._db)
-        except BaseException:
-            self._db.close()
-            raise
+        self._url = url
+        self._connection()  # now, so that a wrong URL or schema is found at once
+
+    def _prepare(self) -> None:
+        """Each connection: read-only, on the schema this recd reads."""
+        self._db.execute("SET default_transaction_read_only = on")
+        version = schema_version(self._db)
         if version != SCHEMA_VERSION:
-            self._db.close()
             raise StateError(
                 f"catalogue {self.name}: schema {version}, this recd reads {SCHEMA_VERSION}"
             )
-
-    def close(self) -> None:
-        self._db.close()
 
     def totals(self) -> list[Totals]:
         cursor = self._db.execute(

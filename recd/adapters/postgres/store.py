@@ -1,5 +1,9 @@
 """What every role of the PostgreSQL catalogue shares: the connection, transactions, names.
 
+``Session`` is the connection of a catalogue or a reader: opened on first use and again, on the
+next use, after it was lost (``errors.guarded`` drops it, raising ``CatalogueUnreachable``),
+each new one prepared (``_prepare``) before anything else runs on it. A transaction the loss cut
+in half was never committed: the server rolled it back, nothing of it is stored.
 ``Store`` declares the state the role mixins read; ``PostgresCatalogue`` sets it up. The
 connection is in autocommit: a lone statement commits when it returns, and ``_tx`` (psycopg's
 ``transaction()``, a savepoint when nested) makes a role's writes commit together or not at all.
@@ -24,6 +28,7 @@ from recd.adapters._rows import (
     row_to_recording,
     row_to_stamp,
 )
+from recd.adapters.postgres.errors import lost, unreachable
 from recd.core.holds import Hold
 from recd.core.model import Recording
 from recd.ports.records import Mirrored
@@ -41,12 +46,69 @@ FLOORED = (
 _RAW = b"\xff"
 
 
-class Store:
+def connect(url: str, what: str) -> Connection:
+    """An autocommit connection to ``url``; ``CatalogueUnreachable`` naming ``what``
+    (``catalogue <describe(url)>``) when the server cannot be reached or refuses."""
+    try:
+        return psycopg.connect(url, autocommit=True)
+    except psycopg.Error as exc:
+        raise unreachable(what, exc) from exc
+
+
+class Session:
+    """One connection to the database ``_url`` names (``name``: ``describe`` of it), opened
+    when first needed and again after it was lost; ``close`` ends it for good."""
+
+    name: str
+    _url: str
+    _conn: Connection | None = None
+    _closed: bool = False
+
+    @property
+    def _db(self) -> Connection:
+        return self._connection()
+
+    def _connection(self) -> Connection:
+        """The open connection, or a new one, prepared (``_prepare``); ``ValueError`` once
+        closed, ``CatalogueUnreachable`` when the server cannot be reached."""
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            return conn
+        if self._closed:
+            raise ValueError(f"catalogue {self.name} is closed")
+        self._conn = None
+        self._conn = conn = connect(self._url, f"catalogue {self.name}")
+        try:
+            self._prepare()
+        except psycopg.Error as exc:
+            self._lose()
+            if lost(exc):
+                raise unreachable(f"catalogue {self.name}", exc) from exc
+            raise
+        except BaseException:
+            self._lose()
+            raise
+        return conn
+
+    def _prepare(self) -> None:
+        """What a new connection needs before its first use (``_db`` is it)."""
+
+    def _lose(self) -> None:
+        """Drop the connection (lost, or about to be): the next use connects again."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        """Close the connection for good; idempotent."""
+        self._closed = True
+        self._lose()
+
+
+class Store(Session):
     """The writer connection and the hold rules in force, as the roles see them."""
 
     PARAM = "%s"  # psycopg's placeholder, for the shared roles (``recd.adapters._sql``)
-    name: str  # the database, for messages (``errors.describe``)
-    _db: Connection
     _active: list[Hold]  # active holds: upsert holds what they match
     _floors: list[Hold]  # released holds with a due_from: upsert floors what they match
 

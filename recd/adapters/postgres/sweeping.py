@@ -8,7 +8,9 @@ Several nodes share the catalogue, so each recording is erased by one of them (`
 ``claims``): ``due_in`` claims what it returns for this node (``FOR UPDATE SKIP LOCKED``: two
 nodes reading at once take disjoint rows, and neither reads what the other holds);
 ``add_intents`` records an intent only where this node holds, or now takes, the claim and no
-other intent exists, and renews the claim for the batch; ``resolve_intents`` releases it.
+other intent exists, and renews the claim for the batch (so a batch erased late in a long
+sweep begins with a fresh lease), all in one statement per batch; ``resolve_intents`` releases
+it.
 ``pending_intents(now)`` takes over, with their claims, the intents of this node and those
 whose node's claim expired (it died): recovery runs on whichever node takes the lease. Every
 claim is taken by one statement whose ``ON CONFLICT ... WHERE`` re-reads the claim as committed,
@@ -45,6 +47,24 @@ _CLAIM = (
     "WHERE claims.node = excluded.node OR claims.expires <= %(now)s RETURNING recording_id"
 )
 _INTENT_COLUMNS = "id, recording_id, audit_offset, temp_name, plan, created"
+#: A batch of intents in one statement: of the batch's recordings, those present, not held and
+#: without an intent (locked FOR SHARE in id order: a hold placed meanwhile waits, or wins);
+#: their claims taken or renewed, each intent's ``created`` its ``now`` (``excluded.expires``
+#: less the lease); an intent for each claim this node now holds. RETURNING: the ids recorded.
+_CLAIM_FROM_CREATED = _CLAIM.replace("%(now)s", "excluded.expires - %(lease)s")
+_ADD_INTENTS = (
+    "WITH batch AS (SELECT * FROM unnest(%(ids)s::text[], %(rids)s::text[], "  # noqa: S608
+    "%(offsets)s::bigint[], %(temps)s::text[], %(plans)s::text[], %(created)s::bigint[]) "
+    f"AS b ({_INTENT_COLUMNS})), "
+    "rec AS (SELECT b.* FROM batch b JOIN recordings r ON r.id = b.recording_id "
+    "WHERE r.state = 'present' AND r.held = 0 AND NOT EXISTS "
+    "(SELECT 1 FROM intents i WHERE i.recording_id = r.id) ORDER BY r.id FOR SHARE OF r), "
+    "claim AS (INSERT INTO claims (recording_id, node, expires) "
+    "SELECT recording_id, %(node)s, created + %(lease)s FROM rec ORDER BY recording_id "
+    f"{_CLAIM_FROM_CREATED}) INSERT INTO intents ({_INTENT_COLUMNS}) SELECT {_INTENT_COLUMNS} "
+    "FROM rec WHERE recording_id IN (SELECT recording_id FROM claim) ORDER BY recording_id "
+    "ON CONFLICT (recording_id) DO NOTHING RETURNING id"
+)
 
 
 def _us(value: datetime | None) -> int | None:
@@ -148,29 +168,28 @@ class Sweeping(Store, Breakers):
     def add_intents(self, intents: Iterable[Intent]) -> set[str]:
         """Also: only under this node's claim, taken now if no other node holds a live one
         (renewed from the intent's ``created`` for the batch), and only one intent per
-        recording. In recording order, so that two nodes' batches never deadlock."""
-        recorded: set[str] = set()
-        with self._tx():
-            for i in sorted(intents, key=lambda i: (i.recording_id, i.id)):
-                params = self._lease(i.created) | {
-                    "id": i.id, "rid": i.recording_id, "offset": i.audit_offset,
-                    "temp": i.temp_name, "plan": json.dumps(i.plan, sort_keys=True),
-                    "created": to_us(i.created),
-                }  # fmt: skip
-                cursor = self._db.execute(
-                    "WITH rec AS (SELECT id FROM recordings r WHERE id = %(rid)s "  # noqa: S608
-                    "AND state = 'present' AND held = 0 AND NOT EXISTS "
-                    "(SELECT 1 FROM intents WHERE recording_id = r.id) FOR SHARE OF r), "
-                    "claim AS (INSERT INTO claims (recording_id, node, expires) "
-                    f"SELECT id, %(node)s, %(until)s FROM rec {_CLAIM}) "
-                    f"INSERT INTO intents ({_INTENT_COLUMNS}) SELECT %(id)s, recording_id, "
-                    "%(offset)s, %(temp)s, %(plan)s, %(created)s FROM claim "
-                    "ON CONFLICT (recording_id) DO NOTHING",
-                    params,
-                )
-                if cursor.rowcount == 1:
-                    recorded.add(i.id)
-        return recorded
+        recording. One statement for the batch (``_ADD_INTENTS``), locking its recordings in
+        recording order, so that two nodes' batches never deadlock."""
+        batch: dict[str, Intent] = {}
+        for i in sorted(intents, key=lambda i: (i.recording_id, i.id)):
+            batch.setdefault(i.recording_id, i)  # the first of a recording's: the others lose
+        if not batch:
+            return set()
+        rows = list(batch.values())
+        cursor = self._db.execute(
+            _ADD_INTENTS,
+            {
+                "node": self.node,
+                "lease": self.lease // timedelta(microseconds=1),
+                "ids": [i.id for i in rows],
+                "rids": [i.recording_id for i in rows],
+                "offsets": [i.audit_offset for i in rows],
+                "temps": [i.temp_name for i in rows],
+                "plans": [json.dumps(i.plan, sort_keys=True) for i in rows],
+                "created": [to_us(i.created) for i in rows],
+            },
+        )
+        return {r[0] for r in cursor}
 
     def pending_intents(self, now: datetime | None = None) -> list[Intent]:
         """With ``now``: the intents this node takes over (its own, and those whose claim

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,8 +19,9 @@ import pytest
 from recd.adapters.postgres.audit import PostgresAuditLog
 from recd.adapters.postgres.catalogue import PostgresCatalogue
 from recd.core.audit import AuditEntry, to_line
-from recd.errors import AuditCorrupt, StateError, os_reason
+from recd.errors import AuditCorrupt, CatalogueUnreachable, StateError, os_reason
 from recd.ports.audit import AuditExtent, AuditLog
+from tests import pg
 from tests.contracts.chains import NOW, drafts
 from tests.pg import PgDatabase, Postgres
 
@@ -77,10 +79,13 @@ def test_the_table_is_the_catalogues_and_it_has_no_segments(pg_database: PgDatab
 
 def test_an_unreachable_server_is_named_without_the_password(tmp_path: Path) -> None:
     url = f"postgresql://alice:s3cret@/ledger?host={tmp_path}&connect_timeout=2"
-    with pytest.raises(StateError) as caught:
+    with pytest.raises(CatalogueUnreachable) as caught:
         PostgresAuditLog(url)
     message = str(caught.value)
-    assert message.startswith(f'audit log in database "ledger" on {tmp_path} as user "alice": ')
+    assert message.startswith(
+        f'audit log in database "ledger" on {tmp_path} as user "alice": cannot reach the '
+        "database: connection is bad: "
+    ), message
     assert "s3cret" not in message and "\n" not in message
 
 
@@ -102,7 +107,7 @@ def test_an_append_the_server_refuses_is_the_logs_failure_until_one_succeeds(
         assert _failure(log) is refused.value
         assert os_reason(refused.value).startswith(prefix)
         assert "not currently accepting connections" in os_reason(refused.value)
-        with pytest.raises(StateError, match=f"^{prefix}"):
+        with pytest.raises(CatalogueUnreachable, match=f"^{prefix}.*: cannot reach the database"):
             log.last()
     finally:
         _sql(postgres.url(), f'ALTER DATABASE "{pg_database.name}" ALLOW_CONNECTIONS true')
@@ -197,3 +202,56 @@ def test_the_lines_in_seq_order_verify_offline_with_the_same_head(
     assert json.loads(done.stdout) == {"entries": 12, "seq": last.seq, "hash": last.hash}
     exported.write_bytes(exported.read_bytes().replace(b'"H10"', b'"H11"'))
     assert recctl("verify", "--expect", head).returncode != 0, "the check can fail"
+
+
+def test_a_server_stopped_pauses_appends_and_reads_until_it_is_back(
+    stoppable: Postgres, stoppable_database: PgDatabase
+) -> None:
+    """The same object: appends fail with ``failure`` kept (the daemon pauses erasing), reads
+    are unreachable (exit 69), and once the server is back both work on a new connection, the
+    chain unbroken."""
+    log = PostgresAuditLog(stoppable_database.url)
+    try:
+        first = log.append(drafts(2), NOW)
+        prefix = f'audit log in database "{stoppable_database.name}" on {stoppable.socket_dir} '
+        with pg.down(stoppable):
+            with pytest.raises(OSError, match="cannot reach the database") as caught:
+                log.append(drafts(1, start=2), NOW)
+            assert _failure(log) is caught.value
+            assert os_reason(caught.value).startswith(prefix)
+            for read in (log.last, lambda: list(log.read_all()), log.end_offset):
+                with pytest.raises(CatalogueUnreachable, match=f"^{prefix}.*cannot reach the"):
+                    read()
+        later = log.append(drafts(1, start=2), NOW)
+        assert _failure(log) is None
+        assert list(log.read_all()) == first + later and later[0].prev == first[-1].hash
+    finally:
+        log.close()
+
+
+def test_each_entry_names_the_node_that_appended_it(pg_database: PgDatabase) -> None:
+    """Two hosts on one chain: each entry says which wrote it, unless its draft named a node
+    itself; the chain verifies offline as any other."""
+    a = PostgresAuditLog(pg_database.url, node="pbx-a")
+    b = PostgresAuditLog(pg_database.url, node="pbx-b")
+    try:
+        a.append(drafts(2), NOW)
+        b.append(drafts(1, start=2), NOW)
+        own = drafts(1, start=3)[0]
+        a.append([type(own)(own.action, own.subject, {**own.details, "node": "elsewhere"})], NOW)
+        entries = list(b.read_all())
+    finally:
+        a.close()
+        b.close()
+    assert [e.details["node"] for e in entries] == ["pbx-a", "pbx-a", "pbx-b", "elsewhere"]
+    assert [{k: v for k, v in e.details.items() if k != "node"} for e in entries] == [
+        dict(d.details) for d in drafts(4)
+    ]
+    with PostgresAuditLog(pg_database.url) as default:  # node: the host name by default
+        default.append(drafts(1, start=4), NOW)
+        last = default.last()
+    assert last is not None and last.details["node"] == socket.gethostname()
+    command = [sys.executable, "-m", "recd.cli.main", "audit", "verify", "--url", pg_database.url]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert done.stdout.endswith(f": 5 entries, chain intact, last hash {last.hash}\n")

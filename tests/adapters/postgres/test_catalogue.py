@@ -4,9 +4,12 @@ its password, and rows that do not decode. The roles themselves: tests/contracts
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,10 +21,11 @@ from recd.adapters.postgres.reader import PostgresReader
 from recd.adapters.postgres.schema import MIGRATIONS
 from recd.core.fastclass import Classified, Found
 from recd.core.holds import Hold
-from recd.core.model import FileFacts, Provenance
+from recd.core.model import FileFacts, Provenance, State
 from recd.core.scope import Scope
-from recd.errors import CatalogueCorrupt, StateError
-from recd.ports.records import AuditMark
+from recd.errors import CatalogueCorrupt, CatalogueUnreachable, StateError
+from recd.ports.records import AuditMark, Intent
+from tests import pg
 from tests.contracts.rows import T0, ns, rec
 from tests.pg import PgDatabase, Postgres
 
@@ -103,16 +107,18 @@ def test_the_reader_refuses_a_database_recd_never_set_up(pg_database: PgDatabase
 def test_an_unreachable_server_is_named_without_the_password(tmp_path: Path) -> None:
     url = f"postgresql://alice:s3cret@/ledger?host={tmp_path}&connect_timeout=2"
     for opener in (PostgresCatalogue, PostgresReader):
-        with pytest.raises(StateError) as caught:
+        with pytest.raises(CatalogueUnreachable) as caught:
             opener(url)
         message = str(caught.value)
         assert message.startswith(
-            f'catalogue database "ledger" on {tmp_path} as user "alice": cannot connect: '
+            f'catalogue database "ledger" on {tmp_path} as user "alice": cannot reach the '
+            "database: connection is bad: connection to server on socket "
         ), message
+        assert caught.value.exit_code == 69
         assert "s3cret" not in message and "\n" not in message
 
 
-def test_a_server_gone_mid_run_is_a_state_error_naming_the_database(
+def test_a_session_ended_mid_run_is_unreachable_and_the_next_call_connects_again(
     postgres: Postgres, pg_database: PgDatabase
 ) -> None:
     catalogue = PostgresCatalogue(pg_database.url)
@@ -123,8 +129,12 @@ def test_a_server_gone_mid_run_is_a_state_error_naming_the_database(
                 "AND pid <> pg_backend_pid()",
                 (pg_database.name,),
             )
-        with pytest.raises(StateError, match=f'^catalogue database "{pg_database.name}" on '):
+        with pytest.raises(
+            CatalogueUnreachable,
+            match=f'^catalogue database "{pg_database.name}" on .*: cannot reach the database: ',
+        ):
             catalogue.get("x")
+        assert catalogue.get("x") is None
     finally:
         catalogue.close()
 
@@ -232,3 +242,115 @@ def test_a_hold_placed_through_another_connection_keeps_what_is_indexed_later(
     finally:
         here.close()
         there.close()
+
+
+def _named(server: Postgres, database: PgDatabase) -> str:
+    return f'database "{database.name}" on {server.socket_dir} as user "recd"'
+
+
+def test_a_server_stopped_is_unreachable_and_served_again_once_started(
+    stoppable: Postgres, stoppable_database: PgDatabase
+) -> None:
+    """The same objects, no new ones: each call while the server is down says so (exit 69);
+    the first call after it is back connects again, with what a connection needs (the table
+    batches are copied into, the hold rules), and finds every row as it was."""
+    url = stoppable_database.url
+    catalogue, reader = PostgresCatalogue(url), PostgresReader(url)
+    try:
+        catalogue.upsert([rec("a.wav"), rec("b.wav")], T0)
+        catalogue.place_hold(Hold("", Scope("L2"), "C", "r", T0, "alice"))
+        unreachable = f"^catalogue {re.escape(_named(stoppable, stoppable_database))}: "
+        with pg.down(stoppable):
+            for call in (
+                lambda: catalogue.get(rec("a.wav").id),
+                lambda: catalogue.upsert([rec("c.wav")], T0),
+                reader.totals,
+            ):
+                with pytest.raises(CatalogueUnreachable, match=f"{unreachable}cannot reach the"):
+                    call()
+            with pytest.raises(CatalogueUnreachable) as again:  # and again: it tries each time
+                catalogue.get(rec("a.wav").id)
+            assert "\n" not in str(again.value) and again.value.exit_code == 69
+        assert catalogue.get(rec("a.wav").id) == rec("a.wav")
+        catalogue.upsert([rec("c.wav"), rec("d.wav", licence="L2")], T0)  # a batch: copied
+        held = catalogue.get(rec("d.wav").id)
+        assert held is not None and held.held, "the hold rules came back with the connection"
+        assert reader.get(rec("b.wav").id) == rec("b.wav")
+        assert [(t.licence, t.recordings) for t in reader.totals()] == [("L1", 3), ("L2", 1)]
+    finally:
+        reader.close()
+        catalogue.close()
+    with pytest.raises(ValueError, match="is closed"):
+        catalogue.get("x")
+
+
+def _waiting(admin: psycopg.Connection[tuple[object, ...]], database: str) -> bool:
+    """Whether a session on ``database`` waits for a lock, within 10 s."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
+            (database,),
+        ).fetchone()
+        if row is not None and row[0]:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_a_transaction_cut_by_the_server_stopping_leaves_nothing_half_written(
+    stoppable: Postgres, stoppable_database: PgDatabase
+) -> None:
+    """``resolve_intents`` marks the recording erased and drops the intent, then waits for the
+    claims table (locked by another session), and the server stops: none of it is stored."""
+    url = stoppable_database.url
+    catalogue = PostgresCatalogue(url, node="a")
+    try:
+        catalogue.upsert([rec("a.wav")], T0)
+        due = T0 + timedelta(days=400)
+        assert [r.id for r in catalogue.due_in("pbx", "", due, 10)] == [rec("a.wav").id]
+        intent = Intent("i-1", rec("a.wav").id, 0, ".recd-tmp", {}, due)
+        assert catalogue.add_intents([intent]) == {"i-1"}
+        failed: list[BaseException] = []
+
+        def resolve() -> None:
+            try:
+                catalogue.resolve_intents([("i-1", due)], [])
+            except BaseException as exc:
+                failed.append(exc)
+
+        admin = psycopg.connect(url)  # closed, not committed: the server ends its session
+        try:
+            admin.execute("LOCK TABLE claims IN ACCESS EXCLUSIVE MODE")  # held: no commit
+            worker = threading.Thread(target=resolve)
+            worker.start()
+            with psycopg.connect(url, autocommit=True) as watcher:
+                assert _waiting(watcher, stoppable_database.name)
+            with pg.down(stoppable):
+                worker.join(30)
+        finally:
+            admin.close()
+        assert [type(e) for e in failed] == [CatalogueUnreachable]
+        kept = catalogue.get(rec("a.wav").id)
+        assert kept is not None and kept.state == State.PRESENT
+        assert [i.id for i in catalogue.pending_intents()] == ["i-1"]
+    finally:
+        catalogue.close()
+
+
+def test_another_failure_of_a_live_session_is_a_state_error_and_keeps_it(
+    pg_database: PgDatabase,
+) -> None:
+    """A lock not granted in time is the server answering, not the server gone."""
+    catalogue = PostgresCatalogue(f"{pg_database.url}&options=-c%20lock_timeout%3D200")
+    try:
+        with psycopg.connect(pg_database.url) as admin:
+            admin.execute("LOCK TABLE holds IN ACCESS EXCLUSIVE MODE")
+            with pytest.raises(StateError) as caught:
+                catalogue.upsert([rec("a.wav")], T0)
+        assert not isinstance(caught.value, CatalogueUnreachable)
+        assert "lock timeout" in str(caught.value)
+        catalogue.upsert([rec("a.wav")], T0)
+        assert catalogue.get(rec("a.wav").id) == rec("a.wav")
+    finally:
+        catalogue.close()

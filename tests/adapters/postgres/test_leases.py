@@ -190,3 +190,28 @@ def test_a_hold_placed_through_the_other_node_still_wins(nodes: Nodes) -> None:
     b.place_hold(Hold("", scope, "C-1", "litigation", T0, "alice"))
     assert a.add_intents([_intent("ax", x), _intent("ay", y)]) == {"ay"}
     assert [i.id for i in b.pending_intents()] == ["ay"]
+
+
+def test_a_batch_renews_its_claims_and_no_others(nodes: Nodes) -> None:
+    """A sweep's page is claimed when read; each batch's intents renew the claims of that
+    batch from their ``created``, so a batch erased late in a long sweep begins with a fresh
+    lease, while the rest of the page keeps the lease it was read with."""
+    a, b = nodes
+    x, y, z = _due(a, 3)
+    assert _read(a, T0) == [x, y, z]  # claimed until T0 + 10 minutes
+    later = T0 + timedelta(minutes=9)
+    assert a.add_intents([_intent("ax", x, later)]) == {"ax"}  # x's claim: until T0 + 19
+    assert b.add_intents([_intent("bx", x, T0 + timedelta(minutes=18))]) == set()
+    assert _read(b, T0 + timedelta(minutes=11)) == [y, z]  # theirs expired at T0 + 10
+    assert a.add_intents([_intent("ay", y, later)]) == set()  # b holds y now
+    assert [i.id for i in b.pending_intents(T0 + timedelta(minutes=19))] == ["ax"]
+
+
+def test_several_intents_for_one_recording_in_a_batch_record_one(nodes: Nodes) -> None:
+    a, _ = nodes
+    x, y = _due(a, 2)
+    assert _read(a, T0) == [x, y]
+    recorded = a.add_intents([_intent("i2", x), _intent("i1", x), _intent("i3", y)])
+    assert recorded == {"i1", "i3"}
+    assert sorted(i.id for i in a.pending_intents()) == ["i1", "i3"]
+    assert a.add_intents([]) == set()

@@ -18,8 +18,9 @@ import pytest
 from recd.adapters.postgres.audit import AUDIT_LOCK
 from recd.adapters.postgres.catalogue import MIGRATION_LOCK
 from recd.adapters.postgres.owners import AdvisoryOwners, source_key
-from recd.errors import StateError
-from tests.pg import PgDatabase
+from recd.errors import CatalogueUnreachable
+from tests import pg
+from tests.pg import PgDatabase, Postgres
 
 Nodes = tuple[AdvisoryOwners, AdvisoryOwners]
 
@@ -139,6 +140,36 @@ def test_keys_are_stable_distinct_and_never_recds_own_locks() -> None:
     assert source_key("pbx-0001") != source_key("pbx-0002")
 
 
-def test_an_unreachable_server_is_a_state_error() -> None:
-    with pytest.raises(StateError, match=r"^catalogue database \"recd\" on /nonexistent"):
+def test_an_unreachable_server_is_unreachable() -> None:
+    with pytest.raises(
+        CatalogueUnreachable,
+        match=r'^catalogue database "recd" on /nonexistent as user "recd": cannot reach the '
+        r"database: connection is bad: ",
+    ):
         AdvisoryOwners("postgresql:///recd?host=/nonexistent&user=recd&connect_timeout=2")
+
+
+def test_a_server_stopped_loses_the_locks_until_taken_again_on_a_new_session(
+    stoppable: Postgres, stoppable_database: PgDatabase, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The lock went with the session: while the server is down the node serves nothing
+    (and says why once); once it is back, the next ``serve`` takes the lock again on a new
+    session, where pg_locks shows it."""
+    a = AdvisoryOwners(stoppable_database.url, node="a")
+    try:
+        assert a.serve("pbx")
+        with pg.down(stoppable), caplog.at_level(logging.WARNING):
+            assert not a.serve("pbx")
+            assert not a.serve("pbx")
+        assert "lost the session holding sources pbx" in caplog.text
+        assert caplog.text.count("cannot ask which sources this node serves") == 1
+        with psycopg.connect(stoppable_database.url, autocommit=True) as admin:
+            assert a.serve("pbx")
+            rows = admin.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND pid = %s",
+                (_backend(admin, "a"),),
+            ).fetchone()
+            assert rows == (1,)
+    finally:
+        a.close()
