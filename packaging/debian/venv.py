@@ -39,7 +39,7 @@ def build(venv: Path, source: Path) -> None:
         "--no-warn-script-location",
         "--progress-bar",
         "off",
-        f"{source}[s3]",  # the package brings everything, boto3 for S3 sources included
+        f"{source}[s3,postgres]",  # everything: boto3 (S3 sources), psycopg (shared catalogue)
     )
     run(*pip, "uninstall", "--yes", "pip", "setuptools")
 

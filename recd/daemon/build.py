@@ -58,16 +58,16 @@ def shared_state(url: str, node: str) -> tuple[AuditLog, Catalogue, SourceOwners
     from recd.adapters.postgres.catalogue import PostgresCatalogue
     from recd.adapters.postgres.owners import AdvisoryOwners
 
-    audit = PostgresAuditLog(url, node=node)
+    catalogue = PostgresCatalogue(url, node=node)  # first: it creates or migrates the schema
     try:
-        catalogue = PostgresCatalogue(url, node=node)
+        audit = PostgresAuditLog(url, node=node)
         try:
             return audit, catalogue, AdvisoryOwners(url, node=node)
         except BaseException:
-            catalogue.close()
+            audit.close()
             raise
     except BaseException:
-        audit.close()
+        catalogue.close()
         raise
 
 

@@ -165,8 +165,6 @@ class Daemon:
                     self.step(self.next_event())
                 except CatalogueCorrupt as exc:
                     self._catalogue_corrupt(exc)
-                except CatalogueUnreachable as exc:
-                    self._catalogue_lost(exc)
         finally:
             self.stop()
         return ExitCode.OK
@@ -302,7 +300,14 @@ class Daemon:
         return waits.timeout(self)
 
     def step(self, item: object) -> None:
-        """One wake-up: act on the item, then on whatever is due."""
+        """One wake-up: act on the item, then on whatever is due; a catalogue database lost
+        meanwhile is waited for (``_catalogue_lost``)."""
+        try:
+            self._step(item)
+        except CatalogueUnreachable as exc:
+            self._catalogue_lost(exc)
+
+    def _step(self, item: object) -> None:
         self.inbox.took(item, self.watching.accepts(item))
         if item is Event.STOP:
             self.stopping = True

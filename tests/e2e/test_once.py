@@ -37,22 +37,24 @@ def test_check_config_reports_every_problem_and_exits_78(tmp_path: Path) -> None
     assert result.stdout == ""
 
 
-def test_once_with_a_shared_catalogue_exits_78_and_touches_nothing(tmp_path: Path) -> None:
-    """This build has no PostgreSQL catalogue: it must not erase on a SQLite one instead."""
+def test_once_with_an_unreachable_shared_catalogue_exits_69_and_erases_nothing(
+    tmp_path: Path,
+) -> None:
+    """Never SQLite instead (each host would erase on its own): 69, the timer tries again."""
     config = write_estate(tmp_path)
+    gone = tmp_path / "no-server"
     config.write_text(
-        config.read_text() + '\n[catalogue]\nurl = "postgresql://recd@db1.example.com/recd"\n'
+        config.read_text() + f'\n[catalogue]\nurl = "postgresql:///recd?host={gone}"\n'
     )
     old = write_recording(tmp_path, "L1/old.wav", age_days=31)
     result = recd("--once", "--config", str(config))
-    assert (result.returncode, result.stdout) == (78, "")
-    assert result.stderr.splitlines()[-1] == (
-        f"recd: {config}: catalogue.url: this build of recd has no shared PostgreSQL catalogue "
-        "yet, so recd and recd --once do not start with a url; remove it to keep the catalogue "
-        "in SQLite, in daemon.state_dir (for one host only)"
+    assert (result.returncode, result.stdout) == (69, "")
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith(
+        f'recd: catalogue database "recd" on {gone}: cannot reach the database: '
     )
     assert old.exists()
-    assert not (tmp_path / "state").exists(), "the state directory was made"
+    assert not (tmp_path / "state" / "catalog.db").exists(), "a SQLite catalogue was made"
 
 
 def test_check_config_ok(tmp_path: Path) -> None:

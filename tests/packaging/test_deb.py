@@ -111,7 +111,7 @@ def test_the_package_holds_what_the_install_guide_lists(members: dict[str, Entry
         assert entry is not None, f"{path}: listed in docs/install.md, not in the package"
         assert (entry.kind == "d") == path.endswith("/"), path
     assert any(p.endswith("/site-packages/boto3/__init__.py") for p in members), "no boto3"
-    guides = {"README.md", "install.md", "admin-guide.md", "s3.md"}
+    guides = {"README.md", "install.md", "admin-guide.md", "s3.md", "multihost.md"}
     shipped = {PurePosixPath(p).name.removesuffix(".gz") for p in members}
     assert guides <= shipped
 

@@ -26,7 +26,7 @@ PYTHON = "/usr/bin/python3"
 VENV = "/usr/lib/recd"
 
 #: The operator's guides, in /usr/share/doc/recd.
-GUIDES = ("README.md", "install.md", "admin-guide.md", "s3.md")
+GUIDES = ("README.md", "install.md", "admin-guide.md", "s3.md", "multihost.md")
 #: Every path the package holds outside the venv, as the agreed layout says (RPM paths: units in
 #: /usr/lib/systemd/system, %license under /usr/share/licenses, zsh's site-functions).
 LAYOUT = {
