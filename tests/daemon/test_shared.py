@@ -11,8 +11,8 @@ admin commands say why, and recd opens it again by itself.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
