@@ -25,9 +25,10 @@ from typing import Protocol
 
 from recd.core.model import Recording
 from recd.ports.records import Breaker, Intent
+from recd.ports.together import Together
 
 
-class BreakerCatalogue(Protocol):
+class BreakerCatalogue(Together, Protocol):
     """The mass-deletion breakers, one per licence (SPEC section 5)."""
 
     def breakers(self) -> dict[str, Breaker]:

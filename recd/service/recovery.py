@@ -99,9 +99,10 @@ class Recovery(EraseUseCase[SweepCatalogue]):
                     report.failed += 1
         for eraser in self.erasers.values():
             eraser.sync()
-        if drafts:
-            self.audit.append(drafts, self.clock.now())
-        self.catalogue.resolve_intents(erased, dropped)
+        with self.catalogue.together():  # after the erases: see ``recd.service.batch``
+            if drafts:
+                self.audit.append(drafts, self.clock.now())
+            self.catalogue.resolve_intents(erased, dropped)
         logger.warning(
             "recovery: %d confirmed, %d finished, %d failed, %d never started",
             report.confirmed,

@@ -114,14 +114,15 @@ class RequestRuns(EraseUseCase[RunCatalogue]):
             previous = self._settle(stored, previous)
         runs = (stored.info.runs or 0) + 1
         offset = self.audit.end_offset()
-        (started,) = self.audit.append(
-            [AuditDraft("request.started", rid, {"run": runs, **actor.audit}, actor.name)], now
-        )
-        stored = self._update(
-            stored,
-            RequestState.EXECUTING,
-            info=replace(stored.info, runs=runs, run_offset=offset, started_seq=started.seq),
-        )
+        with self.catalogue.together():
+            (started,) = self.audit.append(
+                [AuditDraft("request.started", rid, {"run": runs, **actor.audit}, actor.name)], now
+            )
+            stored = self._update(
+                stored,
+                RequestState.EXECUTING,
+                info=replace(stored.info, runs=runs, run_offset=offset, started_seq=started.seq),
+            )
         items = self._match(stored, previous)
         self.catalogue.put_items(rid, items)
         by_id = {i.recording_id: i for i in items}
@@ -320,30 +321,33 @@ class RequestRuns(EraseUseCase[RunCatalogue]):
             notes = {i.recording_id: i.note for i in items if i.outcome is outcome}
             if notes:
                 details[f"{outcome}_items"] = notes
-        (entry,) = self.audit.append(
-            [AuditDraft("request.executed", stored.id, details, actor.name)], now
-        )
-        stored = self._update(
-            stored,
-            state,
-            info=replace(stored.info, executed_at=format_time(now), executed_seq=entry.seq),
-        )
-        certificate = write_certificate(self, stored, items, now)
+        with self.catalogue.together():
+            (entry,) = self.audit.append(
+                [AuditDraft("request.executed", stored.id, details, actor.name)], now
+            )
+            stored = self._update(
+                stored,
+                state,
+                info=replace(stored.info, executed_at=format_time(now), executed_seq=entry.seq),
+            )
+        with self.catalogue.together():  # the file is written before the chain is locked
+            certificate = write_certificate(self, stored, items, now)
+            stored = self._update(
+                stored,
+                info=replace(
+                    stored.info,
+                    certificate=CertificateRef(
+                        str(certificate.path), certificate.sha256, certificate.seq
+                    ),
+                ),
+            )
         tally = "{erased} erased, {held} held, {failed} failed, {gone} already gone".format(
             **counts
         )
         logger.warning(
-            "request %s %s: %s; certificate %s", stored.id, state, tally, certificate.path
+            "request %s %s: %s; certificate %s", stored.id, stored.state, tally, certificate.path
         )
-        return self._update(
-            stored,
-            info=replace(
-                stored.info,
-                certificate=CertificateRef(
-                    str(certificate.path), certificate.sha256, certificate.seq
-                ),
-            ),
-        )
+        return stored
 
     def certificate(self, request_id: str) -> Certificate:
         """The certificate of the request's last run, checked against its audited digest."""

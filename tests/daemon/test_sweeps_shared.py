@@ -5,7 +5,8 @@ database server's by more than ``safety.max_clock_skew``, and another node's aud
 little ahead of this host's clock is no clock set back.
 
 Each node is a ``Runtime`` of its own on one test database (``PostgresCatalogue`` with the
-node's name and a short lease, the shared ``PostgresAuditLog``) over the same directories of
+node's name and a short lease, the shared ``PostgresAuditLog`` appending through it, as
+``build.shared_state`` opens them) over the same directories of
 real files, driven as the daemon's loop drives ``Sweeps``. Times are the fake clock's for the
 takeover (claims are counted in the caller's clock), and near the real time for the skew
 tests (the database server's clock is the real one).
@@ -50,9 +51,8 @@ def node(estate: Estate, url: str, name: str) -> Runtime:
     """Node ``name`` on the shared database: its own catalogue connection and claims, the
     shared audit chain, and the sources its configuration puts on it."""
     config = replace(estate.config, daemon=replace(estate.config.daemon, node=name))
-    rt = Runtime(
-        config, estate.clock, PostgresCatalogue(url, node=name, lease=LEASE), PostgresAuditLog(url)
-    )
+    catalogue = PostgresCatalogue(url, node=name, lease=LEASE)
+    rt = Runtime(config, estate.clock, catalogue, PostgresAuditLog(url, writer=catalogue))
     pins = build.root_pins()
     for source in config.sources:
         if source.on_node(name):
@@ -272,3 +272,30 @@ def test_another_node_s_audit_entry_a_little_ahead_is_no_clock_set_back(
         assert paused(s) == "wall clock is 130s behind the last audit entry"
     finally:
         b.close()
+
+
+def test_intents_whose_entry_is_refused_are_not_recorded_and_nothing_is_erased(
+    shared: Estate, pg_database: PgDatabase
+) -> None:
+    """The intents and their ``erase.intent`` commit as one (``recd.ports.together``): an audit
+    table that refuses the entry leaves no intent behind, and no file is touched."""
+    a = node(shared, pg_database.url, "a")
+    try:
+        scan_all(a)
+        with psycopg.connect(pg_database.url, autocommit=True) as db:
+            db.execute(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'the audit table refuses rows (test)'; END $$; "
+                "CREATE TRIGGER refuse BEFORE INSERT ON audit FOR EACH ROW "
+                "EXECUTE FUNCTION refuse()"
+            )
+        before = (shared.root / "L1/old.wav").read_bytes()
+        sweeper = Sweeper(shared.config, a.catalogue, a.audit, shared.clock, a.erasers)
+        with pytest.raises(OSError, match="the audit table refuses rows") as raised:
+            sweeper.run()
+        assert raised.value is a.audit.failure
+        assert a.catalogue.pending_intents() == []
+        assert (shared.root / "L1/old.wav").read_bytes() == before
+        assert (shared.base / "other/L2/old.wav").exists()
+    finally:
+        a.close()
