@@ -258,8 +258,7 @@ class RequestRuns(EraseUseCase[RunCatalogue]):
             if rec is None or rec.state is not State.PRESENT:
                 out.append(replace(item, outcome=ItemOutcome.GONE, note="vanished before erasure"))
             elif rec.source not in self.erasers:
-                note = f"source {rec.source} is not configured"
-                out.append(replace(item, outcome=ItemOutcome.FAILED, note=note))
+                out.append(replace(item, outcome=ItemOutcome.FAILED, note=self._elsewhere(rec)))
             elif (blocked := self.erasers[rec.source].blocked) is not None:
                 note = f"source {rec.source}: root not writable: {blocked}"
                 out.append(replace(item, outcome=ItemOutcome.FAILED, note=note))
@@ -273,6 +272,17 @@ class RequestRuns(EraseUseCase[RunCatalogue]):
             else:
                 out.append(self._unplanned(planned, items[planned.rec.id], roots))
         return out, plans
+
+    def _elsewhere(self, rec: Recording) -> str:
+        """Why a recording of a source without an eraser here was not erased, and what to do:
+        a source of other hosts (``nodes``) is erased by running the request again through
+        one of them (a partial request may be run again)."""
+        if any(s.name == rec.source for s in self.config.sources):
+            return (
+                f"source {rec.source} is not served by this host ({self.config.daemon.node}): "
+                "run the request again through a host that serves it"
+            )
+        return f"source {rec.source} is not configured"
 
     def _unplanned(self, u: Unplanned, item: RequestItem, roots: Mapping[str, str]) -> RequestItem:
         """A recording not planned: gone, or not erased (audited ``erase.skipped``); another

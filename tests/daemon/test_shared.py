@@ -144,8 +144,7 @@ def test_a_database_lost_mid_run_pauses_everything_and_is_opened_again_once_back
             assert daemon.dbwait.problem is not None and soon.exists()
         estate.clock.advance(3)  # past the backoff so far (the first two: 1 s and 2 s at most)
         daemon.step(None)
-        assert daemon.dbwait.problem is None
         assert not soon.exists(), "not erased once the database was back"
-        assert daemon.status().startswith("next deadline")
+        assert daemon.status().startswith("next deadline")  # the wait ended
     finally:
         daemon.stop()

@@ -67,7 +67,7 @@ import psycopg
 from recd.adapters._closing import Closing
 from recd.adapters.postgres.catalogue import migrate
 from recd.adapters.postgres.errors import describe, lost, reason, unreachable
-from recd.adapters.postgres.store import Connection, Session, connect
+from recd.adapters.postgres.store import AUDIT_LOCK, Connection, Session, connect
 from recd.core.audit import GENESIS, AuditDraft, AuditEntry, link_problem, parse_sealed, seal_line
 from recd.core.segcheck import Stat
 from recd.errors import AuditCorrupt, CatalogueUnreachable, StateError
@@ -75,9 +75,6 @@ from recd.ports.audit import AuditExtent
 
 __all__ = ["AUDIT_LOCK", "PostgresAuditLog"]
 
-#: The advisory lock every append holds until it commits ("audt" in ASCII; the migrations'
-#: is "recd").
-AUDIT_LOCK = 0x61756474
 #: Rows read per query while streaming the chain.
 PAGE = 1000
 

@@ -49,6 +49,11 @@ FLOORED = (
     "CASE WHEN {0} IS NULL THEN NULL WHEN {1}not_before IS NOT NULL AND {1}not_before > {0} "
     "THEN {1}not_before ELSE {0} END"
 )
+#: The advisory lock every audit append holds until it commits ("audt" in ASCII; the
+#: migrations' is "recd"), and every ``together`` block from its start: one lock order for
+#: every host (the chain first, then rows), so a hold placed on one host and a sweep's
+#: intents on another never deadlock on each other's row locks.
+AUDIT_LOCK = 0x61756474
 #: What marks a stored name that is not UTF-8 (a byte UTF-8 never holds).
 _RAW = b"\xff"
 
@@ -112,15 +117,18 @@ class Session:
         """One transaction on this connection around the block (``recd.ports.together``):
         the writes of this catalogue and of an audit log that writes through it
         (``PostgresAuditLog(writer=)``) commit when it ends, or roll back when it raises; a
-        block inside another is a savepoint. The server unreachable, or the connection lost
-        at BEGIN or COMMIT, is ``CatalogueUnreachable`` (another failure a ``StateError``); an
-        exception of the block propagates as it was, even when the rollback cannot reach the
-        server (psycopg leaves the rollback of a lost connection to the server)."""
+        block inside another is a savepoint. The outer block takes the chain's lock
+        (``AUDIT_LOCK``) first, as an append would, and holds it to the end. The server
+        unreachable, or the connection lost at BEGIN or COMMIT, is ``CatalogueUnreachable``
+        (another failure a ``StateError``); an exception of the block propagates as it was,
+        even when the rollback cannot reach the server (psycopg leaves the rollback of a lost
+        connection to the server)."""
         conn = self._connection()
         outer = self._joined is None
         try:
             with conn.transaction():
                 if outer:
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
                     self._joined, self._joined_thread = conn, threading.get_ident()
                 yield
         except psycopg.OperationalError as exc:  # BEGIN or COMMIT (methods translate theirs)

@@ -139,3 +139,37 @@ def test_a_commit_that_cannot_reach_the_server_is_unreachable(
             cat.trip_breaker("L1", NOW, 5, 10)
             terminate(pg_database.url, cat)
     assert breakers(pg_database.url) == set()
+
+
+def test_a_block_takes_the_chains_lock_from_its_start(
+    pg_database: PgDatabase, cat: PostgresCatalogue
+) -> None:
+    """One lock order on every host, the chain first: a block that writes rows and then
+    appends (a hold placed) holds the chain's lock before its first row, so a sweep's block on
+    another host (the chain, then rows) never deadlocks with it."""
+    other = PostgresAuditLog(pg_database.url, node="b")
+    done = threading.Event()
+
+    def append() -> None:
+        other.append(drafts(1), NOW)
+        done.set()
+
+    try:
+        with cat.together():  # nothing appended yet: only the block's start
+            thread = threading.Thread(target=append)
+            thread.start()
+            with psycopg.connect(pg_database.url, autocommit=True) as db:
+                for _ in range(200):
+                    waiting = db.execute(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    ).fetchone()
+                    if waiting is not None and waiting[0]:
+                        break
+                    time.sleep(0.02)
+                else:
+                    pytest.fail("an append on another connection did not wait for the block")
+            assert not done.is_set()
+        thread.join(10)
+        assert done.is_set()
+    finally:
+        other.close()
