@@ -151,8 +151,10 @@ def test_two_hosts_on_one_shared_directory_one_serves_it_each_recording_erased_o
     (export / "recordings").mkdir(parents=True)
     soon = time.time() + 4
     written = [f"L1/call-{n:04d}.wav" for n in range(RECORDINGS)]
-    for n, rel in enumerate(written):
-        write_due_at(export, rel, soon + n / 100)
+    deadlines = {
+        recording_id("media", rel): write_due_at(export, rel, soon + n / 100)
+        for n, rel in enumerate(written)
+    }
     url = pg_database.url
     sources = DIR_SOURCE.format(path=export / "recordings")
     with nodes(tmp_path, ["a", "b"], url, sources) as pair:
@@ -163,7 +165,11 @@ def test_two_hosts_on_one_shared_directory_one_serves_it_each_recording_erased_o
             for n in pair
         }
     assert sorted(served.values()) == ["elsewhere", "served"], served
-    done = Counter(e["subject"] for e in chain(url) if e["action"] == "erase.done")
-    assert done == Counter({recording_id("media", rel): 1 for rel in written})
+    done = [e for e in chain(url) if e["action"] == "erase.done"]
+    assert Counter(e["subject"] for e in done) == Counter(dict.fromkeys(deadlines, 1))
+    for e in done:
+        assert datetime.fromisoformat(e["time"]) >= deadlines[e["subject"]], e
+    server = next(name for name, served in served.items() if served == "served")
+    assert {e["details"]["node"] for e in done} == {server}
     verified = recctl("audit", "verify", "--url", url)
     assert verified.returncode == 0, verified.stdout + verified.stderr
