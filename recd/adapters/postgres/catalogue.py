@@ -72,9 +72,22 @@ class PostgresCatalogue(Indexing, Sweeping, Holding, AuditMarks, Requesting):
         self._url = url
         try:
             self.audit_mark()  # connects; a mark that does not decode is found now, not mid-start
+            self.release_unplanned()
         except BaseException:
             self.close()
             raise
+
+    def release_unplanned(self) -> int:
+        """Drop this node's claims that hold no intent: left by its life before (it claimed
+        due recordings and stopped before recording their intents), they would keep every
+        other node from those recordings until their lease ran out, while nothing of them
+        was begun. Claims with an intent stay: recovery settles those. How many dropped."""
+        found = self._db.execute(
+            "DELETE FROM claims c WHERE c.node = %s AND NOT EXISTS "
+            "(SELECT 1 FROM intents i WHERE i.recording_id = c.recording_id)",
+            (self.node,),
+        )
+        return found.rowcount
 
     def _prepare(self) -> None:
         """Each connection, the first and every one after a loss: the schema as this recd

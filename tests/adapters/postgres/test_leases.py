@@ -215,3 +215,27 @@ def test_several_intents_for_one_recording_in_a_batch_record_one(nodes: Nodes) -
     assert recorded == {"i1", "i3"}
     assert sorted(i.id for i in a.pending_intents()) == ["i1", "i3"]
     assert a.add_intents([]) == set()
+
+
+def test_a_node_started_again_drops_its_claims_without_an_intent(
+    nodes: Nodes, pg_database: PgDatabase
+) -> None:
+    """A node killed between claiming and recording its intents: started again, it frees
+    those recordings at once for every node, instead of after the lease; its claims with an
+    intent stay for recovery, and the other node's claims are not its to drop."""
+    a, b = nodes
+    x, y, z = _due(a, 3)
+    assert _read(a, T0) == [x, y, z]
+    assert a.add_intents([_intent("ax", x)]) == {"ax"}
+    other = _due(b, 1, directory="e")
+    assert [r.id for r in b.due_in("pbx", "e", T0, 10)] == other
+    a.close()  # killed: y and z claimed, no intent
+    assert _read(b, T0 + timedelta(minutes=1)) == []
+    again = PostgresCatalogue(pg_database.url, node="a")
+    try:
+        assert _read(b, T0 + timedelta(minutes=1)) == [y, z]  # at once, not after the lease
+        assert b.add_intents([_intent("bx", x, T0 + timedelta(minutes=1))]) == set()
+        assert [i.id for i in again.pending_intents()] == ["ax"]
+        assert again.release_unplanned() == 0  # b's claims are b's
+    finally:
+        again.close()
