@@ -13,7 +13,11 @@ whole second ``T`` (``lead_s`` ahead, so every daemon has indexed them before); 
 daemon that serves the source sweeps, claiming disjoint pages of the due recordings. Time =
 the last ``erase.done`` entry in the shared audit table - ``T``; ``files_per_s`` = count / time;
 ``scaling`` = k daemons' rate / 1 daemon's; ``ratio_find`` = ``find -type f -delete`` on an
-identical tree, in the same run, over recd's time (1.0: as fast).
+identical tree, in the same run, over recd's time (1.0: as fast). On a small, shared machine one
+run's time swings by 2x, so ``make bench`` runs three rounds (each: every ``k``, then ``find``)
+and reports medians, with the spread of each. A sweep claims the due recordings a page at a
+time (``sweep.PAGE``, 1,000, within one directory): that page is the unit the daemons divide,
+so fewer pages than daemons leaves some idle.
 
 Which source: a sweep plans only the recordings of the sources this node *serves*
 (``Sweeper._served_dirs``, ``Duty.serves``). A one-at-a-time source (every S3 source, a
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import statistics
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -45,6 +50,8 @@ from bench.common import RecdDaemon, ratio, sync, timed, workdir, write_config
 from tests.tools import free_port
 
 SIZE = 64  # bytes a recording
+#: Counts of an erase run that must be 0 (summed over the rounds).
+MUST_BE_ZERO = ("not_erased", "twice", "early", "failed")
 
 
 def run(
@@ -54,11 +61,12 @@ def run(
     ks: Sequence[int] = (1, 2, 3),
     lag_spread_s: float = 20.0,
     lead_s: float | None = None,
+    repeat: int = 1,
 ) -> dict[str, dict[str, float]]:
-    """The rows ``multihost_erase``, ``multihost_erase_shared`` (the largest ``k``, one node
-    at a time) and ``multihost_lag`` (see the module)."""
+    """The rows ``multihost_erase`` (``repeat`` rounds), ``multihost_erase_shared`` (the
+    largest ``k``, one node at a time, one round) and ``multihost_lag`` (see the module)."""
     with _server() as server:
-        erase_row = erase(server, erase_count, ks, lead_s=lead_s)
+        erase_row = erase(server, erase_count, ks, lead_s=lead_s, repeat=repeat)
         shared_row = erase(server, erase_count, (max(ks),), shared=True, lead_s=lead_s)
         lag_row = lag(server, lag_count, lag_spread_s, lead_s=10.0 if lead_s is None else lead_s)
     return {
@@ -104,27 +112,49 @@ def erase(
     *,
     shared: bool = False,
     lead_s: float | None = None,
+    repeat: int = 1,
 ) -> dict[str, float]:
     """``count`` recordings due at once, erased by each of ``ks`` daemons in turn, and by
-    ``find -delete``; ``shared``: the source is one-at-a-time (``shared = true``)."""
+    ``find -delete``, ``repeat`` rounds (each round every ``k`` once, then ``find``); each
+    figure is its median over the rounds, ``*_spread_s`` the longest time less the shortest,
+    and the counts that must stay 0 are summed over every round. ``shared``: the source is
+    one-at-a-time (``shared = true``)."""
     count = max(1, count)
     lead = max(10.0, count / 250) if lead_s is None else lead_s
-    with workdir("multihost-find") as base:
-        root = base / "recordings"
-        deletion_lag.make_due_tree(root, [math.ceil(time.time())] * count, SIZE)
-        sync()
-        t_find, _ = timed(["find", str(root), "-type", "f", "-delete"])
-    row: dict[str, float] = {"files": count, "shared": int(shared), "find_delete_s": t_find}
+    finds: list[float] = []
+    runs: dict[int, list[dict[str, float]]] = {k: [] for k in ks}
+    for _ in range(repeat):
+        for k in ks:
+            runs[k].append(_erase_with(database(server), k, count, shared, lead))
+        finds.append(_find_delete(count))
+    t_find = statistics.median(finds)
+    row: dict[str, float] = {"files": count, "shared": int(shared), "rounds": repeat}
+    row |= {"find_delete_s": t_find, "find_spread_s": max(finds) - min(finds)}
     row["find_files_per_s"] = count / t_find
     first_rate = math.nan
     for k in ks:
-        one = _erase_with(database(server), k, count, shared, lead)
+        one = sorted(runs[k], key=lambda r: r["erase_s"])[(repeat - 1) // 2]  # the median run
+        for key in MUST_BE_ZERO:
+            one[key] = sum(r[key] for r in runs[k])
+        one["erased"] = min(r["erased"] for r in runs[k])
+        one["erase_spread_s"] = max(r["erase_s"] for r in runs[k]) - min(
+            r["erase_s"] for r in runs[k]
+        )
         if math.isnan(first_rate):
             first_rate = one["files_per_s"]
         one["scaling"] = one["files_per_s"] / first_rate
         one["ratio_find"] = ratio(t_find, one["erase_s"])
         row.update({f"k{k}_{key}": value for key, value in one.items()})
     return row
+
+
+def _find_delete(count: int) -> float:
+    """Seconds of ``find -type f -delete`` over ``count`` recordings laid out as recd's."""
+    with workdir("multihost-find") as base:
+        root = base / "recordings"
+        deletion_lag.make_due_tree(root, [math.ceil(time.time())] * count, SIZE)
+        sync()
+        return timed(["find", str(root), "-type", "f", "-delete"])[0]
 
 
 def _erase_with(url: str, k: int, count: int, shared: bool, lead_s: float) -> dict[str, float]:

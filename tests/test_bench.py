@@ -285,13 +285,15 @@ def test_the_multihost_rows_erase_each_recording_once_with_real_daemons() -> Non
     """Tiny: two daemons on one PostgreSQL catalogue; a shared source is erased by one node
     however many run; one daemon's lag on each engine."""
     pg.binaries()
-    rows = multihost.run(40, 4, ks=(1, 2), lag_spread_s=2.0, lead_s=4.0)
+    rows = multihost.run(40, 4, ks=(1, 2), lag_spread_s=2.0, lead_s=4.0, repeat=2)
     erase, shared, lag = (
         rows["multihost_erase"],
         rows["multihost_erase_shared"],
         rows["multihost_lag"],
     )
     assert (erase["files"], erase["shared"], shared["shared"]) == (40, 0, 1)
+    assert (erase["rounds"], shared["rounds"]) == (2, 1)
+    assert erase["find_spread_s"] >= 0 and erase["k1_erase_spread_s"] >= 0
     for row, k in ((erase, 1), (erase, 2), (shared, 2)):
         counts = (
             row[f"k{k}_{key}"] for key in ("erased", "not_erased", "twice", "early", "failed")
@@ -310,16 +312,18 @@ def test_the_multihost_rows_erase_each_recording_once_with_real_daemons() -> Non
 
 
 def test_the_multihost_rows_scale_with_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    runs: list[tuple[int, int, float]] = []
+    runs: list[tuple[int, int, float, int]] = []
 
-    def fake_run(erase: int, lag: int, *, lag_spread_s: float) -> dict[str, dict[str, float]]:
-        runs.append((erase, lag, lag_spread_s))
+    def fake_run(
+        erase: int, lag: int, *, lag_spread_s: float, repeat: int
+    ) -> dict[str, dict[str, float]]:
+        runs.append((erase, lag, lag_spread_s, repeat))
         return {"multihost_lag": {"files": lag}}
 
     monkeypatch.setattr(multihost, "run", fake_run)
     assert run_all.measure("multihost", 0.1) == {"multihost_lag": {"files": 200}}
     assert run_all.measure("multihost", 1.0) == {"multihost_lag": {"files": 2000}}
-    assert runs == [(2000, 200, 20.0), (20_000, 2000, 200.0)]
+    assert runs == [(2000, 200, 20.0, 3), (20_000, 2000, 200.0, 3)]
 
 
 def test_the_multihost_rows_are_skipped_saying_what_to_install(
