@@ -1,7 +1,7 @@
 """The operator's guides, docs/install.md and docs/multihost.md: what they tell an operator to
 type or paste is real. In each, every ``recd`` and ``recctl`` command line shown parses with the
-real parsers, every ``section.key`` named is one recd.toml(5) documents (or one ``PENDING`` names,
-while the loader still lacks it), every file of the source tree named exists, every unit drop-in
+real parsers, every ``section.key`` named is one recd.toml(5) documents, every file of the
+source tree named exists, every unit drop-in
 shown passes ``systemd-analyze verify`` on the shipped unit, and the links resolve. install.md's
 table of installed paths is also the agreed package layout (issue 16). Each check is a function
 of the text, so ``test_the_checks_can_fail`` shows each one failing on a bad line.
@@ -21,9 +21,8 @@ from pathlib import Path
 import pytest
 
 from recd.cli import main as recctl
-from recd.config.load import load
 from recd.daemon import main as recd_main
-from recd.errors import ConfigInvalid, UsageError
+from recd.errors import UsageError
 from tests import tools
 from tests.packaging.helpers import LAYOUT
 
@@ -34,10 +33,6 @@ GUIDES = {
     "install.md": (("recctl audit verify", "recd check-config"), 4),  # ReadWritePaths, root, ...
     "multihost.md": (("recctl audit verify --url", "recctl audit export"), 2),  # PGPASSFILE, After=
 }
-#: Keys a guide may name before the loader has them (issue 18 is built in slices), with what
-#: brings them; ``test_pending_keys_are_still_pending`` fails once the loader accepts one, so
-#: that it is taken off this list and checked like every other key.
-PENDING = {"safety.max_clock_skew": "issue 18: no erasing on a clock off the database's"}
 
 #: What the .deb installs, as agreed for issue 16 (packaging/debian builds to it; the RPM has the
 #: units in /usr/lib/systemd/system). The guide's table must list exactly these.
@@ -122,7 +117,7 @@ def undocumented_keys(text: str) -> set[str]:
     tables = "daemon|catalogue|metrics|retention|erase|audit|holds|safety"
     named = {m[0] for m in re.finditer(rf"\b(?:{tables})\.[a-z_]+\b", text)}
     not_keys = {"audit.log"} | audit_actions()  # the file; erase.done and the like
-    return named - documented_keys() - not_keys - PENDING.keys()
+    return named - documented_keys() - not_keys
 
 
 def missing_tree_paths(text: str) -> set[str]:
@@ -207,20 +202,6 @@ def test_every_recd_and_recctl_command_parses(name: str) -> None:
 def test_every_configuration_key_named_is_documented(name: str) -> None:
     assert {"daemon.rescan", "erase.on_ineffective", "catalogue.url"} <= documented_keys()
     assert not undocumented_keys(guide(name)), f"docs/{name} names keys recd.toml(5) lacks"
-
-
-def test_pending_keys_are_still_pending(tmp_path: Path) -> None:
-    """A key PENDING names is one the loader still refuses; once it accepts it, take it off."""
-    (tmp_path / "licences.d").mkdir()
-    for key in PENDING:
-        table, name = key.split(".")
-        config = tmp_path / "recd.toml"
-        config.write_text(f"[{table}]\n{name} = 1\n", encoding="utf-8")
-        with pytest.raises(ConfigInvalid) as refused:
-            load(config)
-        assert f"{table}.{name}: unknown" in str(refused.value), (
-            f"{key} is no longer unknown to the loader: remove it from PENDING"
-        )
 
 
 @pytest.mark.parametrize("name", GUIDES)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 
@@ -239,9 +240,27 @@ def _safety(t: Table) -> SafetySettings:
         min_breaker_count=d.min_breaker_count if count is None else count,
         max_clock_jump=t.duration("max_clock_jump", d.max_clock_jump, positive=True),
         max_clock_gap=t.duration("max_clock_gap", d.max_clock_gap, positive=True),
+        max_clock_skew=_max_clock_skew(t, d.max_clock_skew),
     )
     t.finish()
     return settings
+
+
+#: The largest ``safety.max_clock_skew``: two hosts may differ by twice it, which must stay
+#: within a shared catalogue's claims (10 minutes), or a live claim could look expired.
+MAX_CLOCK_SKEW = timedelta(minutes=4)
+
+
+def _max_clock_skew(t: Table, default: timedelta) -> timedelta:
+    skew = t.duration("max_clock_skew", default, positive=True)
+    if skew > MAX_CLOCK_SKEW:
+        t.report(
+            "max_clock_skew",
+            f"must be at most 4m (two hosts may differ by twice it, and a shared catalogue's "
+            f"claims last 10m), got {quote(str(t.data['max_clock_skew']))}",
+        )
+        return default
+    return skew
 
 
 def _audit(t: Table) -> AuditSettings:

@@ -18,6 +18,9 @@ class SafetySettings:
     #: How far the wall clock at start may be ahead of the newest time recd can trust: a quiet
     #: weekend plus a reboot.
     max_clock_gap: timedelta = timedelta(days=3)
+    #: How far a host's clock may differ from a shared catalogue's database server's: well
+    #: within the claims' lease (10 minutes), and more than NTP ever leaves between two hosts.
+    max_clock_skew: timedelta = timedelta(seconds=60)
 
 
 def breaker_trips(due: int, total: int, settings: SafetySettings) -> bool:
@@ -44,6 +47,7 @@ class ClockPause(StrEnum):
     JUMP = "jump"  # the wall clock ran ahead of the monotonic clock
     BEHIND_AUDIT = "behind-audit"  # it is behind the newest audit entry
     START_GAP = "start-gap"  # at start it was far ahead of everything recd can trust
+    DATABASE_SKEW = "database-skew"  # it differs from the shared catalogue's server's clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +63,17 @@ def clock_problem(
     now: ClockReading,
     last_audit: datetime | None,
     max_jump: timedelta,
+    slack: timedelta = timedelta(0),
 ) -> ClockProblem | None:
     """Why erasing must pause, or None when the wall clock can be trusted (SPEC section 7).
 
     ``reference`` is the last reading found consistent. The wall clock may not run ahead of
     where the monotonic clock says it should be by more than ``max_jump`` (a clock stepped
-    forward would make recordings due early), nor behind the newest audit entry (time moved
-    backwards). The caller keeps its reference while a problem lasts, so a pause ends only when
-    the clock comes back into line, or when recd is restarted (an administrator's decision).
+    forward would make recordings due early), nor behind the newest audit entry by more than
+    ``slack`` (time moved backwards; ``slack`` is 0 on one host, and on a shared chain, whose
+    newest entry may be another host's, the clock difference hosts are allowed). The caller
+    keeps its reference while a problem lasts, so a pause ends only when the clock comes back
+    into line, or when recd is restarted (an administrator's decision).
     """
     expected = reference.wall + timedelta(seconds=now.mono - reference.mono)
     ahead = now.wall - expected
@@ -76,12 +83,29 @@ def clock_problem(
             f"wall clock jumped {_span(ahead)} ahead of the monotonic clock "
             f"(more than safety.max_clock_jump {_span(max_jump)})",
         )
-    if last_audit is not None and now.wall < last_audit:
+    if last_audit is not None and now.wall < last_audit - slack:
         behind = _span(last_audit - now.wall)
         return ClockProblem(
             ClockPause.BEHIND_AUDIT, f"wall clock is {behind} behind the last audit entry"
         )
     return None
+
+
+def skew_problem(local: datetime, server: datetime, max_skew: timedelta) -> ClockProblem | None:
+    """Why erasing must pause, or None: this host's wall clock (``local``) differs from the
+    shared catalogue's database server's (``server``, read at the same moment) by more than
+    ``max_skew``. Every node counts deadlines and claims' leases in its own clock, so one
+    ahead would erase early and take live claims for expired; one behind would find the
+    others' audit entries in its future."""
+    skew = local - server
+    if abs(skew) <= max_skew:
+        return None
+    side = "ahead of" if skew > timedelta(0) else "behind"
+    return ClockProblem(
+        ClockPause.DATABASE_SKEW,
+        f"wall clock differs from the database server's by {int(abs(skew).total_seconds())} s "
+        f"({side} it; more than safety.max_clock_skew {_span(max_skew)})",
+    )
 
 
 def start_gap_problem(

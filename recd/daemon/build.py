@@ -60,7 +60,7 @@ def shared_state(url: str, node: str) -> tuple[AuditLog, Catalogue, SourceOwners
 
     catalogue = PostgresCatalogue(url, node=node)  # first: it creates or migrates the schema
     try:
-        audit = PostgresAuditLog(url, node=node)
+        audit = PostgresAuditLog(url, node=node, writer=catalogue)  # see recd.ports.together
         try:
             return audit, catalogue, AdvisoryOwners(url, node=node)
         except BaseException:

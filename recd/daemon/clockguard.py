@@ -6,13 +6,19 @@ found at start that only an administrator may end (``recctl clock confirm``). Wh
 lasts the reference stays where it was, so a pause ends only when the wall clock comes back
 into line with it, on confirmation, or at a restart. The guard logs a pause's start and end
 once each; what else a pause means (status, metrics, retries) is the loop's business. It
-reads the clock and nothing else, but for the audit entry of a confirmation.
+reads the clock and nothing else, but for the audit entry of a confirmation and, with a
+catalogue shared by several hosts, the database server's clock (``Shared``): erasing also
+pauses while this host's clock differs from it by more than ``safety.max_clock_skew``, and the
+newest audit entry, which may be another host's, may be ahead of this host's clock by twice
+that (each host within it of the server) before the clock counts as set back. A confirmation
+does not end a skew: the next look measures it again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from recd.core.audit import AuditDraft
@@ -21,6 +27,7 @@ from recd.core.safety import (
     ClockProblem,
     ClockReading,
     clock_problem,
+    skew_problem,
     start_gap_problem,
     trusted_time,
 )
@@ -29,6 +36,20 @@ from recd.ports.audit import AuditLog
 from recd.ports.clock import Clock
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """A catalogue shared by several hosts: its server's clock and the difference allowed."""
+
+    server_time: Callable[[], datetime | None]  # None: no server clock after all
+    max_skew: timedelta
+
+    @property
+    def slack(self) -> timedelta:
+        """How far the newest audit entry (another host's) may be ahead of this host's clock:
+        each host may be ``max_skew`` off the server, either way."""
+        return 2 * self.max_skew
 
 
 class ClockGuard:
@@ -70,22 +91,36 @@ class ClockGuard:
         )
         self.trusted = trusted_time(now, evidence)
 
-    def check(self, last_audit: datetime | None, max_jump: timedelta) -> bool:
-        """Look at the clock: True when it can be trusted. A pause's start and end are
-        logged once each; ``problem`` says what pauses erasing meanwhile."""
+    def check(
+        self, last_audit: datetime | None, max_jump: timedelta, shared: Shared | None = None
+    ) -> bool:
+        """Look at the clock (and, with ``shared``, the database server's): True when it can
+        be trusted. A pause's start and end are logged once each (and a change of reason);
+        ``problem`` says what pauses erasing meanwhile."""
         now = self.reading = ClockReading(self.clock.now(), self.clock.monotonic())
         if self._floor is not None and (last_audit is None or last_audit < self._floor):
             last_audit = self._floor
-        problem = self._start_gap or clock_problem(self._reference, now, last_audit, max_jump)
-        if problem != self.problem:
+        slack = timedelta(0) if shared is None else shared.slack
+        local = self._start_gap or clock_problem(self._reference, now, last_audit, max_jump, slack)
+        problem = local or (None if shared is None else self._skew(shared))
+        if _reason(problem) != _reason(self.problem):
             if problem is not None:
                 logger.error("erasing paused: %s", problem.text)
             else:
                 logger.warning("wall clock consistent again: erasing resumes")
-            self.problem = problem
-        if problem is None:
+        self.problem = problem  # a skew's text tells the latest difference
+        if local is None:  # a skew says nothing of this host's clock against itself
             self._reference = now
         return problem is None
+
+    def _skew(self, shared: Shared) -> ClockProblem | None:
+        """The server's clock against this host's read around it (half the round trip)."""
+        before = self.clock.now()
+        server = shared.server_time()
+        if server is None:
+            return None
+        local = before + (self.clock.now() - before) / 2
+        return skew_problem(local, server, shared.max_skew)
 
     def confirm(
         self, audit: AuditLog, actor: str, reason: str | None
@@ -107,3 +142,7 @@ class ClockGuard:
             "" if ended is None else ": erasing resumes",
         )
         return reading.wall, ended
+
+
+def _reason(problem: ClockProblem | None) -> ClockPause | None:
+    return None if problem is None else problem.reason

@@ -290,7 +290,8 @@ def _clock_guard_families(reason: ClockPause | None) -> list[Metric]:
             "recd_clock_guard_paused_reason",
             "1 for the reason the clock guard pauses erasing (jump: the wall clock jumped ahead of"
             " the monotonic clock; behind-audit: it is behind the last audit entry; start-gap: at"
-            " start it was far ahead of the last audit entry and the newest recording), else 0.",
+            " start it was far ahead of the last audit entry and the newest recording;"
+            " database-skew: it differs from the shared catalogue's database server's), else 0.",
             "reason",
             ((str(r), float(r is reason)) for r in ClockPause),
         ),

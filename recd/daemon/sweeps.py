@@ -11,6 +11,14 @@ yields to signals and admin commands between batches (``urgent``) and is then ne
 Before a sweep the clock guard looks at the wall clock; while it cannot be trusted nothing is
 erased and the guard is asked again every ``RETRY``. Also here: holds that expire (which may
 make recordings due) and S3 legal holds made to follow recd's before a sweep.
+
+With a catalogue shared by several hosts (``catalogue.shared``) the guard also compares this
+host's clock with the database server's, and each sweep begins by settling the interrupted
+erases whose claim expired (``Recovery``: a node that died mid-erase), of the sources this
+node serves and has an eraser for; the others' are left to their nodes. A shared catalogue is
+swept at least every ``TAKEOVER``, so a dead node's erases are settled within about one lease
+even when no deadline or event asks for a sweep. On one host (SQLite) recovery runs at start
+only, as nothing else could have left an intent.
 """
 
 from __future__ import annotations
@@ -21,11 +29,12 @@ from datetime import datetime, timedelta
 
 from recd.core.holds import next_expiry
 from recd.core.times import parse_time
-from recd.daemon.clockguard import ClockGuard
+from recd.daemon.clockguard import ClockGuard, Shared
 from recd.daemon.runtime import Runtime
 from recd.ports.clock import Clock, Telemetry
 from recd.ports.notifier import Notifier
 from recd.service.mirror import HoldMirror
+from recd.service.recovery import Recovery
 from recd.service.sweep import Sweeper, SweepReport
 
 logger = logging.getLogger(__name__)
@@ -33,6 +42,9 @@ logger = logging.getLogger(__name__)
 #: How soon to look again at recordings that are due but were kept back (still settling, open
 #: for writing, a failed erase): they keep no future deadline to wake the loop.
 RETRY = timedelta(seconds=30)
+#: How often, at least, a shared catalogue is swept: each sweep takes over the interrupted
+#: erases of nodes whose claims expired (a small fraction of the 10-minute lease).
+TAKEOVER = timedelta(minutes=1)
 
 
 class DaemonSweeper(Sweeper):
@@ -72,8 +84,10 @@ class Sweeps:
         """The clock guard: pause erasing while the wall clock cannot be trusted."""
         last = runtime.audit.last()
         before = self.guard.problem
+        safety, catalogue = runtime.config.safety, runtime.catalogue
+        shared = Shared(catalogue.server_time, safety.max_clock_skew) if catalogue.shared else None
         ok = self.guard.check(
-            None if last is None else parse_time(last.time), runtime.config.safety.max_clock_jump
+            None if last is None else parse_time(last.time), safety.max_clock_jump, shared
         )
         if self.guard.problem != before:
             self._changed()
@@ -107,6 +121,9 @@ class Sweeps:
         """Sweep now (the caller checked that erasing may go on)."""
         self.needed = False
         rt = runtime
+        if rt.catalogue.shared:  # a dead node's erases, before its recordings are swept
+            ports = (rt.catalogue, rt.audit, self.clock, rt.erasers, telemetry)
+            Recovery(rt.config, *ports, serves=rt.duty.serves).run()
         sweeper = DaemonSweeper(
             rt.config,
             rt.catalogue,
@@ -126,6 +143,8 @@ class Sweeps:
             self.needed = True  # the rest after the event that interrupted it
         kept = sum(sum(t.kept.values()) for t in report.licences.values())
         self.retry_at = report.now + RETRY if kept or report.failed else None
+        if rt.catalogue.shared and self.retry_at is None:
+            self.retry_at = report.now + TAKEOVER
         if report.erased or report.failed:
             logger.info("sweep: %d erased, %d failed", report.erased, report.failed)
         return report

@@ -11,7 +11,8 @@ exchange.
 - ``source`` (sources, watchers, tag reader, S3 bucket settings), ``eraser`` (erasers and
   their errors), ``audit`` (the audit log), ``clock`` (clock and telemetry), ``notifier``
   (the daemon's state lines to systemd), ``owners`` (which node serves a source that one node
-  at a time may serve).
+  at a time may serve), ``together`` (a catalogue change and its audit entry committed as
+  one, on a shared catalogue).
 
 The catalogue roles, the sources and the erasers have contract suites in ``tests/contracts``,
 run on every implementation (``CATALOGUES`` and ``PLACES`` there). Times are

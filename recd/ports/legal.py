@@ -17,9 +17,10 @@ from recd.core.requeststate import RequestItem, RequestState
 from recd.core.scope import Scope
 from recd.ports.records import Mirrored, StoredRequest
 from recd.ports.sweeping import SweepCatalogue
+from recd.ports.together import Together
 
 
-class HoldCatalogue(Protocol):
+class HoldCatalogue(Together, Protocol):
     """Legal holds: placed, released or expired; what each keeps from erasure."""
 
     def holds(self, *, everything: bool = False) -> list[Hold]:
@@ -48,7 +49,7 @@ class HoldCatalogue(Protocol):
         """The recording of that id, in any state; None when the catalogue has none."""
 
 
-class RequestCatalogue(Protocol):
+class RequestCatalogue(Together, Protocol):
     """Early-deletion requests, their items, and the recordings their scopes match."""
 
     def request(self, request_id: str) -> StoredRequest | None:

@@ -15,9 +15,10 @@ from recd.core.holds import Hold
 from recd.core.requeststate import RequestItem, RequestState
 from recd.core.segcheck import Prints
 from recd.ports.records import AuditCheckpoint, AuditMark, Breaker, StoredRequest
+from recd.ports.together import Together
 
 
-class AuditMarkCatalogue(Protocol):
+class AuditMarkCatalogue(Together, Protocol):
     """Where the catalogue stands in the audit log, and how far the log's chain was checked."""
 
     def audit_mark(self) -> AuditMark | None:

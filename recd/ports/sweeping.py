@@ -11,20 +11,24 @@ that holds its claim, a lease with an expiry, set where the catalogue is opened.
 claims what it returns, ``add_intents`` records an intent only under this node's claim (one
 intent per recording), ``resolve_intents`` releases it, and ``pending_intents(now)`` takes over
 the intents whose node's claim expired. A catalogue of one node (SQLite: one host) behaves the
-same for that node and keeps no claims.
+same for that node and keeps no claims. ``shared`` tells the two apart: a running node settles
+other nodes' interrupted erases only on a shared catalogue, and compares its clock with the
+database server's (``server_time``), since every node's deadlines and claims are counted in
+its own clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from recd.core.model import Recording
 from recd.ports.records import Breaker, Intent
+from recd.ports.together import Together
 
 
-class BreakerCatalogue(Protocol):
+class BreakerCatalogue(Together, Protocol):
     """The mass-deletion breakers, one per licence (SPEC section 5)."""
 
     def breakers(self) -> dict[str, Breaker]:
@@ -43,6 +47,13 @@ class BreakerCatalogue(Protocol):
 
 class SweepCatalogue(BreakerCatalogue, Protocol):
     """What a sweep and the recovery of its interrupted erases read and write."""
+
+    #: Whether several nodes (hosts) share the catalogue (PostgreSQL), not one alone (SQLite).
+    shared: bool
+
+    def server_time(self) -> datetime | None:
+        """The database server's clock now (UTC), or None for a catalogue with no server of
+        its own (SQLite: the host's clock is the only one)."""
 
     def due_dirs(self, now: datetime) -> list[tuple[str, str]]:
         """``(source, directory)`` of every directory holding a recording due at ``now``."""
@@ -74,10 +85,14 @@ class SweepCatalogue(BreakerCatalogue, Protocol):
         is claimed by this node (taken now if no other node holds a live claim; renewed from
         the intent's ``created``); returns the ids recorded."""
 
-    def pending_intents(self, now: datetime | None = None) -> list[Intent]:
+    def pending_intents(
+        self, now: datetime | None = None, sources: Collection[str] | None = None
+    ) -> list[Intent]:
         """Intents not yet resolved (an erase that may have been cut short), in audit order.
         With ``now`` (recovery): those this node takes over, its own and those whose claim
-        expired by ``now``, claimed for it; without: every one, taking nothing (a listing)."""
+        expired by ``now``, claimed for it; without: every one, taking nothing (a listing).
+        With ``sources``: only intents of recordings of those sources (the others' claims
+        are left alone)."""
 
     def resolve_intents(
         self, erased: Sequence[tuple[str, datetime]], dropped: Sequence[str]

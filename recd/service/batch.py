@@ -9,6 +9,11 @@
 4. ``erase.done`` / ``erase.failed`` are appended, one per recording (each with its intent id),
    and only then is the catalogue told.
 
+On a shared catalogue steps 1 and 2 commit as one transaction, and so do the entries of step 4
+and the intents they resolve (``recd.ports.together``); the erase of step 3 runs between the
+two, in no transaction (the chain's lock, held to each commit, would stop every host's appends
+for as long as it took).
+
 A crash anywhere leaves intents that ``recovery`` settles on the next start.
 """
 
@@ -93,9 +98,14 @@ def run_batch(uc: EraseUseCase[SweepCatalogue], plans: list[Plan]) -> BatchResul
     started = uc.clock.now()
     offset = uc.audit.end_offset()
     try:
-        recorded = uc.catalogue.add_intents(
-            Intent(p.intent_id, p.rec.id, offset, p.temp_name, p.details, started) for p in plans
-        )
+        with uc.catalogue.together():  # the intents and their erase.intent, or neither
+            recorded = uc.catalogue.add_intents(
+                Intent(p.intent_id, p.rec.id, offset, p.temp_name, p.details, started)
+                for p in plans
+            )
+            if recorded:
+                chosen = [p for p in plans if p.intent_id in recorded]
+                uc.audit.append([batch_intent(chosen)], started)
     except BaseException:
         _close(plans)
         raise
@@ -104,28 +114,26 @@ def run_batch(uc: EraseUseCase[SweepCatalogue], plans: list[Plan]) -> BatchResul
     plans = [p for p in plans if p.intent_id in recorded]
     if not plans:
         return result
-    try:
-        uc.audit.append([batch_intent(plans)], started)
-    except BaseException:
-        _close(plans)
-        raise
-    outcomes = _erase_all(uc, plans)
+    outcomes = _erase_all(uc, plans)  # committed first: nothing is erased inside a transaction
     sync_failure = _sync_all(e for e, _ in by_eraser(plans, lambda p: p.eraser))
     finished = uc.clock.now()
     drafts = [
         _outcome_draft(plan, outcome, sync_failure)
         for plan, outcome in zip(plans, outcomes, strict=True)
     ]
-    entries = uc.audit.append(drafts, finished)
-    for plan, entry in zip(plans, entries, strict=True):
-        if entry.action == "erase.done":
-            result.done.append(Done(plan, entry))
-        else:
-            result.failed.append(Failed(plan, str(entry.details["error"]), entry))
-    uc.catalogue.resolve_intents(
-        [(d.plan.intent_id, finished) for d in result.done],
-        [f.plan.intent_id for f in result.failed],
-    )
+    with uc.catalogue.together():  # the outcomes and the intents they resolve, or neither
+        entries = uc.audit.append(drafts, finished)
+        done: list[Done] = []
+        failed: list[Failed] = []
+        for plan, entry in zip(plans, entries, strict=True):
+            if entry.action == "erase.done":
+                done.append(Done(plan, entry))
+            else:
+                failed.append(Failed(plan, str(entry.details["error"]), entry))
+        uc.catalogue.resolve_intents(
+            [(d.plan.intent_id, finished) for d in done], [f.plan.intent_id for f in failed]
+        )
+    result.done, result.failed = done, failed
     return result
 
 

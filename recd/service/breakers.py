@@ -19,10 +19,11 @@ def release_breaker(
 ) -> Breaker:
     """Let the next sweep erase what the breaker held back; returns the breaker released."""
     tripped = catalogue.breakers().get(licence)
-    if tripped is None or not catalogue.release_breaker(licence, now, actor):
-        raise NotAllowedInState(f"no tripped mass-deletion breaker for licence {licence}")
-    details = {"due": tripped.due, "recordings": tripped.total}
-    audit.append([AuditDraft("breaker.released", licence, details, actor=actor)], now)
+    with catalogue.together():
+        if tripped is None or not catalogue.release_breaker(licence, now, actor):
+            raise NotAllowedInState(f"no tripped mass-deletion breaker for licence {licence}")
+        details = {"due": tripped.due, "recordings": tripped.total}
+        audit.append([AuditDraft("breaker.released", licence, details, actor=actor)], now)
     logger.warning(
         "breaker for %s released by %s: the next sweep erases its %d due recordings",
         licence,

@@ -1,4 +1,5 @@
-"""Placing, releasing and expiring legal holds (SPEC section 5); every change audited.
+"""Placing, releasing and expiring legal holds (SPEC section 5); every change audited, in
+one transaction with its entry on a shared catalogue (``recd.ports.together``).
 
 The catalogue marks what a hold matches, now and as later recordings are indexed; the sweep
 and request runs never see a held recording, and the catalogue checks again when an erase's
@@ -55,18 +56,19 @@ class Holds:
             raise UsageError(f"until: {format_human_time(until)} has already passed")
         self._check_licence(scope)
         draft = Hold("", scope, case, reason, now, actor.name, until)
-        hold, matched = self.catalogue.place_hold(draft)
-        details = {
-            "licence": scope.licence,
-            "case": case,
-            "reason": reason,
-            "scope": scope_json(scope),
-            "whole_licence": scope.empty,
-            "until": None if until is None else format_time(until),
-            "held": matched,
-            **actor.audit,
-        }
-        self.audit.append([AuditDraft("hold.placed", hold.id, details, actor.name)], now)
+        with self.catalogue.together():
+            hold, matched = self.catalogue.place_hold(draft)
+            details = {
+                "licence": scope.licence,
+                "case": case,
+                "reason": reason,
+                "scope": scope_json(scope),
+                "whole_licence": scope.empty,
+                "until": None if until is None else format_time(until),
+                "held": matched,
+                **actor.audit,
+            }
+            self.audit.append([AuditDraft("hold.placed", hold.id, details, actor.name)], now)
         logger.warning(
             "legal hold %s placed by %s on licence %s (case %s): %d recordings held%s",
             hold.id,
@@ -102,19 +104,20 @@ class Holds:
     def _release(self, hold: Hold, reason: str, actor: Actor, *, expired: bool) -> Released:
         now = self.clock.now()
         due_from = now + self.config.holds.release_grace
-        released = self.catalogue.release_hold(
-            hold, at=now, by=actor.name, reason=reason, expired=expired, not_before=due_from
-        )
-        details = {
-            "licence": hold.licence,
-            "case": hold.case,
-            "reason": reason,
-            "expired": expired,
-            "released": released,
-            "due_from": format_time(due_from),
-            **({} if actor is RECD else actor.audit),
-        }
-        self.audit.append([AuditDraft("hold.released", hold.id, details, actor.name)], now)
+        with self.catalogue.together():
+            released = self.catalogue.release_hold(
+                hold, at=now, by=actor.name, reason=reason, expired=expired, not_before=due_from
+            )
+            details = {
+                "licence": hold.licence,
+                "case": hold.case,
+                "reason": reason,
+                "expired": expired,
+                "released": released,
+                "due_from": format_time(due_from),
+                **({} if actor is RECD else actor.audit),
+            }
+            self.audit.append([AuditDraft("hold.released", hold.id, details, actor.name)], now)
         logger.warning(
             "legal hold %s %s by %s: %d recordings no longer held, none erased before %s",
             hold.id,

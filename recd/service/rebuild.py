@@ -243,10 +243,11 @@ class Rebuild:
             **(extra or {}),
         }
         draft = AuditDraft("catalogue.rebuilt", "catalog.db", details)
-        entries = self.audit.append([draft], self.clock.now())
-        self.catalogue.set_audit_mark(
-            AuditMark(entries[-1].seq, entries[-1].hash, self.audit.end_offset())
-        )
+        with self.catalogue.together():  # the offset read inside sees the entry appended
+            entries = self.audit.append([draft], self.clock.now())
+            self.catalogue.set_audit_mark(
+                AuditMark(entries[-1].seq, entries[-1].hash, self.audit.end_offset())
+            )
         self._done = None
         if done.why == BEHIND:
             logger.warning(

@@ -7,6 +7,14 @@ catalogue missed the news. An intent with no outcome is finished: if the inode i
 erase had completed and ``erase.done`` is written (``recovered: true``); if it is still at its
 name or at the temp name, the erase is run again to the end (an overwrite may have been cut
 short). Afterwards the catalogue and the audit log agree.
+
+Only intents this node can finish are taken: those of sources it serves (``serves``) and has
+an eraser for. On a catalogue shared by several nodes the others, and their claims, are left
+untouched for the node that serves their source (the daemon takes over expired ones before
+each sweep, not only at start); a source no node here knows may be configured on another. On
+one host, an intent of a configured source this node does not serve is left too (kept, with
+one line saying why), and one of a source no longer configured is audited as failed: nobody
+else could ever finish it.
 """
 
 from __future__ import annotations
@@ -63,7 +71,7 @@ def _outcomes(audit: AuditLog, intents: list[Intent]) -> dict[str, dict[str, dat
 class Recovery(EraseUseCase[SweepCatalogue]):
     def run(self) -> RecoveryReport:
         report = RecoveryReport()
-        intents = self.catalogue.pending_intents(self.clock.now())
+        intents = self._taken()
         if not intents:
             return report
         logger.warning("recovering %d interrupted erasure(s)", len(intents))
@@ -91,9 +99,10 @@ class Recovery(EraseUseCase[SweepCatalogue]):
                     report.failed += 1
         for eraser in self.erasers.values():
             eraser.sync()
-        if drafts:
-            self.audit.append(drafts, self.clock.now())
-        self.catalogue.resolve_intents(erased, dropped)
+        with self.catalogue.together():  # after the erases: see ``recd.service.batch``
+            if drafts:
+                self.audit.append(drafts, self.clock.now())
+            self.catalogue.resolve_intents(erased, dropped)
         logger.warning(
             "recovery: %d confirmed, %d finished, %d failed, %d never started",
             report.confirmed,
@@ -102,6 +111,31 @@ class Recovery(EraseUseCase[SweepCatalogue]):
             report.dropped,
         )
         return report
+
+    def _finishes(self, source: str) -> bool:
+        """Whether this node can finish an erase of ``source``: it has its eraser and serves it."""
+        return source in self.erasers and (self.serves is None or self.serves(source))
+
+    def _taken(self) -> list[Intent]:
+        """The intents this run settles (see the module docstring)."""
+        now = self.clock.now()
+        if self.catalogue.shared:
+            finishable = [source for source in self.erasers if self._finishes(source)]
+            return self.catalogue.pending_intents(now, finishable)
+        configured = {s.name for s in self.config.sources}
+        taken: list[Intent] = []
+        left: set[str] = set()
+        for intent in self.catalogue.pending_intents(now):
+            rec = self.catalogue.get(intent.recording_id)
+            if rec is None or rec.source not in configured or self._finishes(rec.source):
+                taken.append(intent)
+            else:
+                left.add(rec.source)
+        for source in sorted(left):
+            logger.info(
+                "source %s is not served by this node: its interrupted erasures are left", source
+            )
+        return taken
 
     def _finish(self, intent: Intent) -> AuditDraft:
         plan: dict[str, Any] = dict(intent.plan)

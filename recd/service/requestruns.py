@@ -114,14 +114,15 @@ class RequestRuns(EraseUseCase[RunCatalogue]):
             previous = self._settle(stored, previous)
         runs = (stored.info.runs or 0) + 1
         offset = self.audit.end_offset()
-        (started,) = self.audit.append(
-            [AuditDraft("request.started", rid, {"run": runs, **actor.audit}, actor.name)], now
-        )
-        stored = self._update(
-            stored,
-            RequestState.EXECUTING,
-            info=replace(stored.info, runs=runs, run_offset=offset, started_seq=started.seq),
-        )
+        with self.catalogue.together():
+            (started,) = self.audit.append(
+                [AuditDraft("request.started", rid, {"run": runs, **actor.audit}, actor.name)], now
+            )
+            stored = self._update(
+                stored,
+                RequestState.EXECUTING,
+                info=replace(stored.info, runs=runs, run_offset=offset, started_seq=started.seq),
+            )
         items = self._match(stored, previous)
         self.catalogue.put_items(rid, items)
         by_id = {i.recording_id: i for i in items}
@@ -257,8 +258,7 @@ class RequestRuns(EraseUseCase[RunCatalogue]):
             if rec is None or rec.state is not State.PRESENT:
                 out.append(replace(item, outcome=ItemOutcome.GONE, note="vanished before erasure"))
             elif rec.source not in self.erasers:
-                note = f"source {rec.source} is not configured"
-                out.append(replace(item, outcome=ItemOutcome.FAILED, note=note))
+                out.append(replace(item, outcome=ItemOutcome.FAILED, note=self._elsewhere(rec)))
             elif (blocked := self.erasers[rec.source].blocked) is not None:
                 note = f"source {rec.source}: root not writable: {blocked}"
                 out.append(replace(item, outcome=ItemOutcome.FAILED, note=note))
@@ -272,6 +272,17 @@ class RequestRuns(EraseUseCase[RunCatalogue]):
             else:
                 out.append(self._unplanned(planned, items[planned.rec.id], roots))
         return out, plans
+
+    def _elsewhere(self, rec: Recording) -> str:
+        """Why a recording of a source without an eraser here was not erased, and what to do:
+        a source of other hosts (``nodes``) is erased by running the request again through
+        one of them (a partial request may be run again)."""
+        if any(s.name == rec.source for s in self.config.sources):
+            return (
+                f"source {rec.source} is not served by this host ({self.config.daemon.node}): "
+                "run the request again through a host that serves it"
+            )
+        return f"source {rec.source} is not configured"
 
     def _unplanned(self, u: Unplanned, item: RequestItem, roots: Mapping[str, str]) -> RequestItem:
         """A recording not planned: gone, or not erased (audited ``erase.skipped``); another
@@ -320,30 +331,33 @@ class RequestRuns(EraseUseCase[RunCatalogue]):
             notes = {i.recording_id: i.note for i in items if i.outcome is outcome}
             if notes:
                 details[f"{outcome}_items"] = notes
-        (entry,) = self.audit.append(
-            [AuditDraft("request.executed", stored.id, details, actor.name)], now
-        )
-        stored = self._update(
-            stored,
-            state,
-            info=replace(stored.info, executed_at=format_time(now), executed_seq=entry.seq),
-        )
-        certificate = write_certificate(self, stored, items, now)
+        with self.catalogue.together():
+            (entry,) = self.audit.append(
+                [AuditDraft("request.executed", stored.id, details, actor.name)], now
+            )
+            stored = self._update(
+                stored,
+                state,
+                info=replace(stored.info, executed_at=format_time(now), executed_seq=entry.seq),
+            )
+        with self.catalogue.together():  # the file is written before the chain is locked
+            certificate = write_certificate(self, stored, items, now)
+            stored = self._update(
+                stored,
+                info=replace(
+                    stored.info,
+                    certificate=CertificateRef(
+                        str(certificate.path), certificate.sha256, certificate.seq
+                    ),
+                ),
+            )
         tally = "{erased} erased, {held} held, {failed} failed, {gone} already gone".format(
             **counts
         )
         logger.warning(
-            "request %s %s: %s; certificate %s", stored.id, state, tally, certificate.path
+            "request %s %s: %s; certificate %s", stored.id, stored.state, tally, certificate.path
         )
-        return self._update(
-            stored,
-            info=replace(
-                stored.info,
-                certificate=CertificateRef(
-                    str(certificate.path), certificate.sha256, certificate.seq
-                ),
-            ),
-        )
+        return stored
 
     def certificate(self, request_id: str) -> Certificate:
         """The certificate of the request's last run, checked against its audited digest."""

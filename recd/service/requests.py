@@ -86,13 +86,14 @@ class Requests(RequestRuns):
         stored = StoredRequest(
             req.id, req.licence, state, dict(req.document), req.digest, info, now
         )
-        self.catalogue.put_request(stored)
         details = _registration(req, stored, actor)
-        (entry,) = self.audit.append(
-            [AuditDraft("request.registered", req.id, details, actor.name)], now
-        )
-        registered = replace(info, registered=replace(step, seq=entry.seq))
-        return self._update(stored, info=registered), False
+        with self.catalogue.together():
+            self.catalogue.put_request(stored)
+            (entry,) = self.audit.append(
+                [AuditDraft("request.registered", req.id, details, actor.name)], now
+            )
+            registered = replace(info, registered=replace(step, seq=entry.seq))
+            return self._update(stored, info=registered), False
 
     def _check_own_licence(self, req: ErasureRequest) -> None:
         """Refuse a scope that names another licence's recording by its id."""
@@ -133,10 +134,11 @@ class Requests(RequestRuns):
         so that a later rebuild has it too), and the request may run as its state says."""
         now = self.clock.now()
         details = {"digest": req.digest, "document": dict(req.document), **actor.audit}
-        self.audit.append([AuditDraft("request.document", req.id, details, actor.name)], now)
         info = replace(existing.info, document_missing=False)
         restored = replace(existing, document=dict(req.document), info=info, updated=now)
-        self.catalogue.put_request(restored)
+        with self.catalogue.together():
+            self.audit.append([AuditDraft("request.document", req.id, details, actor.name)], now)
+            self.catalogue.put_request(restored)
         logger.warning(
             "request %s: its document, given again by %s, matches the audited digest",
             req.id,
@@ -191,16 +193,17 @@ class Requests(RequestRuns):
             raise
         now = self.clock.now()
         details = {"registered_by": stored.info.registered.by, **actor.audit}
-        (entry,) = self.audit.append(
-            [AuditDraft("request.approved", request_id, details, actor.name)], now
-        )
-        return self._update(
-            stored,
-            RequestState.VERIFIED,
-            info=replace(
-                stored.info, approved=Step(actor.name, actor.uid, format_time(now), entry.seq)
-            ),
-        )
+        with self.catalogue.together():
+            (entry,) = self.audit.append(
+                [AuditDraft("request.approved", request_id, details, actor.name)], now
+            )
+            return self._update(
+                stored,
+                RequestState.VERIFIED,
+                info=replace(
+                    stored.info, approved=Step(actor.name, actor.uid, format_time(now), entry.seq)
+                ),
+            )
 
     def _check_approval(self, stored: StoredRequest, actor: Actor) -> None:
         check_document(stored)
@@ -237,17 +240,18 @@ class Requests(RequestRuns):
             raise RequestInvalid("reason", "must not be empty")
         now = self.clock.now()
         details = {"reason": reason, **actor.audit}
-        (entry,) = self.audit.append(
-            [AuditDraft("request.rejected", request_id, details, actor.name)], now
-        )
-        return self._update(
-            stored,
-            RequestState.REJECTED,
-            info=replace(
-                stored.info,
-                rejected=Rejection(actor.name, actor.uid, format_time(now), reason, entry.seq),
-            ),
-        )
+        with self.catalogue.together():
+            (entry,) = self.audit.append(
+                [AuditDraft("request.rejected", request_id, details, actor.name)], now
+            )
+            return self._update(
+                stored,
+                RequestState.REJECTED,
+                info=replace(
+                    stored.info,
+                    rejected=Rejection(actor.name, actor.uid, format_time(now), reason, entry.seq),
+                ),
+            )
 
 
 def is_whole_licence(stored: StoredRequest) -> bool:

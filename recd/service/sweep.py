@@ -120,9 +120,10 @@ class Sweeper(EraseUseCase[SweepCatalogue]):
         if due:
             self._execute(self._plans(due, now, report), report)
         for label in released:
-            self.catalogue.clear_breaker(label)
-            # Audited, so that a catalogue rebuilt from the log re-arms it too.
-            self.audit.append([AuditDraft("breaker.rearmed", label, {})], self.clock.now())
+            with self.catalogue.together():
+                self.catalogue.clear_breaker(label)
+                # Audited, so that a catalogue rebuilt from the log re-arms it too.
+                self.audit.append([AuditDraft("breaker.rearmed", label, {})], self.clock.now())
         return report
 
     def _served_dirs(self, now: datetime) -> list[tuple[str, str]]:
@@ -173,14 +174,15 @@ class Sweeper(EraseUseCase[SweepCatalogue]):
         )
         if self.dry_run:
             return
-        self.catalogue.trip_breaker(label, now, due, total)
         details = {
             "due": due,
             "recordings": total,
             "max_due_fraction": safety.max_due_fraction,
             "min_breaker_count": safety.min_breaker_count,
         }
-        self.audit.append([AuditDraft("breaker.tripped", label, details)], now)
+        with self.catalogue.together():
+            self.catalogue.trip_breaker(label, now, due, total)
+            self.audit.append([AuditDraft("breaker.tripped", label, details)], now)
 
     def _admit(
         self, rec: Recording, now: datetime, tripped: set[str], report: SweepReport
@@ -249,16 +251,20 @@ class Sweeper(EraseUseCase[SweepCatalogue]):
         tally.kept[reason] += 1
         if rec.skip_reason == reason:
             return
-        self.catalogue.set_skip_reason(rec.id, reason)
         location = location_of(self.roots, rec)
-        if not permanent:
-            logger.info("not erasing %s yet: %s", location, reason)
+        if not permanent or self.dry_run:
+            self.catalogue.set_skip_reason(rec.id, reason)
+            if permanent:
+                logger.warning("not erasing %s: %s", location, reason)
+            else:
+                logger.info("not erasing %s yet: %s", location, reason)
             return
-        logger.warning("not erasing %s: %s", location, reason)
-        if not self.dry_run:
-            self.telemetry.erased("retention", "skipped", rec.size, None)
-            details = erase_details(self.roots, rec, "retention") | {"skipped": reason}
+        details = erase_details(self.roots, rec, "retention") | {"skipped": reason}
+        with self.catalogue.together():  # the reason stored is the refusal audited once
+            self.catalogue.set_skip_reason(rec.id, reason)
             self.audit.append([AuditDraft("erase.skipped", rec.id, details)], self.clock.now())
+        logger.warning("not erasing %s: %s", location, reason)
+        self.telemetry.erased("retention", "skipped", rec.size, None)
 
     def _execute(self, plans: list[Plan], report: SweepReport) -> None:
         result = run_batch(self, plans)

@@ -141,6 +141,18 @@ CASES = [
     ),
     ('[safety]\nmax_clock_jump = "PT0S"', ["safety.max_clock_jump: must be longer than 0s"]),
     ('[safety]\nmax_clock_gap = "0d"', ["safety.max_clock_gap: must be longer than 0s"]),
+    ('[safety]\nmax_clock_skew = "0s"', ["safety.max_clock_skew: must be longer than 0s"]),
+    (
+        "[safety]\nmax_clock_skew = 60",
+        ['safety.max_clock_skew: expected a string such as "30s", "2m", "6h" or "7d", got integer'],
+    ),
+    (
+        '[safety]\nmax_clock_skew = "5m"',
+        [
+            "safety.max_clock_skew: must be at most 4m (two hosts may differ by twice it, and a "
+            'shared catalogue\'s claims last 10m), got "5m"'
+        ],
+    ),
     (
         '[safety]\nmax_clock_gap = "1y"',
         [f'safety.max_clock_gap: "1y" is a calendar period; {FIXED}'],
@@ -339,6 +351,7 @@ def test_defaults_are_those_of_spec_section_11(tmp_path: Path) -> None:
         min_breaker_count=1000,
         max_clock_jump=timedelta(hours=1),
         max_clock_gap=timedelta(days=3),
+        max_clock_skew=timedelta(seconds=60),
     )
     assert config.audit == AuditSettings(rotate_size=64 * 1024 * 1024, compress="none")
     assert config.sources == ()
@@ -385,6 +398,7 @@ release_grace = "0s"
 max_due_fraction = 1
 min_breaker_count = 0
 max_clock_jump = "10m"
+max_clock_skew = "30s"
 
 [[source]]
 name = "pbx1"
@@ -444,7 +458,10 @@ def test_full_config_round_trips(tmp_path: Path) -> None:
         ),
         holds=HoldSettings(release_grace=timedelta(0)),
         safety=SafetySettings(
-            max_due_fraction=1.0, min_breaker_count=0, max_clock_jump=timedelta(minutes=10)
+            max_due_fraction=1.0,
+            min_breaker_count=0,
+            max_clock_jump=timedelta(minutes=10),
+            max_clock_skew=timedelta(seconds=30),
         ),
         sources=(
             SourceConfig(
@@ -623,7 +640,13 @@ def test_example_config_loads_and_shows_every_default(tmp_path: Path) -> None:
         "erase": ["method", "on_ineffective", "pattern", "settle", "verify"],
         "audit": ["compress", "rotate_size"],
         "holds": ["release_grace"],
-        "safety": ["max_clock_gap", "max_clock_jump", "max_due_fraction", "min_breaker_count"],
+        "safety": [
+            "max_clock_gap",
+            "max_clock_jump",
+            "max_clock_skew",
+            "max_due_fraction",
+            "min_breaker_count",
+        ],
     }
     assert config.sources == ()
     assert config_warnings(config) == ["no [[source]] is configured: recd has nothing to watch"]

@@ -3,7 +3,7 @@ intents, skip reasons and breakers, on every implementation in ``CATALOGUES``.""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from recd.core.holds import Hold
@@ -148,3 +148,28 @@ def test_a_hold_placed_after_the_read_still_wins(catalogue: HeldSweeping) -> Non
     catalogue.place_hold(Hold("", scope, "C-1", "litigation", T0, "alice"))
     assert catalogue.add_intents([_intent("ia", a.id), _intent("ib", b.id)]) == {"ib"}
     assert [i.id for i in catalogue.pending_intents(T0)] == ["ib"]
+
+
+def test_recovery_can_take_the_intents_of_some_sources_only(catalogue: Sweeping) -> None:
+    a, b = rec("a.wav", deadline=T0), rec("b.wav", deadline=T0, source="other")
+    catalogue.upsert([a, b], T0)
+    intents = [_intent("i1", a.id), _intent("i2", b.id)]
+    assert catalogue.add_intents(intents) == {"i1", "i2"}
+    later = T0 + timedelta(days=1)
+    assert catalogue.pending_intents(later, sources=["other"]) == [intents[1]]
+    assert catalogue.pending_intents(later, sources=["pbx", "other"]) == intents
+    assert catalogue.pending_intents(later, sources=[]) == []
+    assert catalogue.pending_intents(sources=["pbx"]) == [intents[0]]
+
+
+def test_the_server_clock_is_the_database_s_or_none_on_one_host(catalogue: Sweeping) -> None:
+    """A shared catalogue reads its server's clock (the test server runs on this host);
+    one host's has no other clock to compare with."""
+    if not catalogue.shared:
+        assert catalogue.server_time() is None
+        return
+    before = datetime.now(UTC)
+    server = catalogue.server_time()
+    assert server is not None
+    assert server.tzinfo is UTC
+    assert before - timedelta(seconds=5) <= server <= datetime.now(UTC) + timedelta(seconds=5)

@@ -14,6 +14,7 @@ from recd.core.safety import (
     SafetySettings,
     breaker_trips,
     clock_problem,
+    skew_problem,
     start_gap_problem,
 )
 from tests.core.helpers import NOW
@@ -64,6 +65,42 @@ def test_clock_problem(
 ) -> None:
     reference = ClockReading(NOW, 0.0)
     assert clock_problem(reference, now, last_audit, timedelta(hours=1)) == expected
+
+
+def test_behind_the_audit_log_within_the_slack_is_not_a_problem() -> None:
+    """On a shared chain the newest entry may be another host's, stamped by its clock."""
+    reference, slack = ClockReading(NOW, 0.0), timedelta(minutes=2)
+    now = reading(10, 600)
+    jump = timedelta(hours=1)
+    assert clock_problem(reference, now, NOW + timedelta(minutes=12), jump, slack) is None
+    assert clock_problem(reference, now, NOW + timedelta(minutes=13), jump, slack) == (
+        ClockProblem(ClockPause.BEHIND_AUDIT, "wall clock is 3m behind the last audit entry")
+    )
+
+
+SKEW = timedelta(seconds=60)
+
+
+@pytest.mark.parametrize(
+    ("local", "expected"),
+    [
+        (NOW, None),
+        (NOW + SKEW, None),  # exactly the limit is allowed, either way
+        (NOW - SKEW, None),
+        (NOW + timedelta(minutes=5),
+         "wall clock differs from the database server's by 300 s "
+         "(ahead of it; more than safety.max_clock_skew 1m)"),
+        (NOW - timedelta(seconds=61, microseconds=500),
+         "wall clock differs from the database server's by 61 s "
+         "(behind it; more than safety.max_clock_skew 1m)"),
+    ],
+)  # fmt: skip
+def test_skew_problem(local: datetime, expected: str | None) -> None:
+    problem = skew_problem(local, NOW, SKEW)
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem == ClockProblem(ClockPause.DATABASE_SKEW, expected)
 
 
 GAP = timedelta(days=3)

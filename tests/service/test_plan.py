@@ -8,6 +8,7 @@ import functools
 import hashlib
 import json
 import os
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -119,6 +120,30 @@ def test_recordings_of_a_source_no_longer_configured_fail_and_stay(
     assert item.location == "pbx:L1/a_c1.wav"
     assert erase_entries(estate) == []
     assert json.loads(desk.certificate("REQ-1").text)["summary"]["failed"] == 1
+
+
+def test_recordings_of_a_source_other_hosts_serve_fail_saying_where_to_run_it(
+    estate: Estate, rt: Runtime
+) -> None:
+    """With ``nodes``, a request run on a host the source is not on erases nothing of it and
+    says to run the request again through a host that serves it (a partial request may be)."""
+    path = estate.write("L1/a_c1.wav", age_days=1)
+    scan_all(rt)
+    approved(estate, rt)
+    (pbx,) = estate.config.sources
+    estate.configure(
+        sources=(replace(pbx, nodes=("pbx-b",)),),
+        daemon=replace(estate.config.daemon, node="pbx-a"),
+    )
+    desk = Requests(estate.config, rt.catalogue, rt.audit, estate.clock, {})
+    stored, (item,) = desk.execute("REQ-1", ALICE)
+    assert stored.state is RequestState.PARTIAL and path.exists()
+    assert (item.outcome, item.note) == (
+        ItemOutcome.FAILED,
+        "source pbx is not served by this host (pbx-a): run the request again through a host "
+        "that serves it",
+    )
+    assert erase_entries(estate) == []
 
 
 def test_a_file_rewritten_since_indexing_is_reindexed_then_erased_by_the_next_run(

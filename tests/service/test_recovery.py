@@ -7,8 +7,10 @@ catalogue and the audit log agree and the chain verifies.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -209,6 +211,35 @@ def test_unconfigured_source_fails_the_recovery_and_says_why(estate: Estate) -> 
         "source is no longer configured; erase left unfinished"
     )
     assert (estate.root / "L1/old.wav").exists()
+
+
+def test_a_source_this_node_does_not_serve_keeps_its_intent_for_later(
+    estate: Estate, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not "no longer configured": configured for another node, which may finish it (or
+    this one again, once its ``nodes`` lists it)."""
+    crash(estate)
+    (pbx,) = estate.config.sources
+    served = estate.config
+    estate.configure(sources=(replace(pbx, nodes=("elsewhere",)),))
+    before = (estate.root / "L1/old.wav").read_bytes()
+    rt = estate.runtime()
+    try:
+        with caplog.at_level(logging.INFO, logger="recd.service.recovery"):
+            report = Recovery(estate.config, rt.catalogue, rt.audit, estate.clock, {}).run()
+        assert report.total == 0
+        assert [i.id for i in rt.catalogue.pending_intents()] == ["i-1"]
+    finally:
+        rt.close()
+    assert caplog.messages == [
+        "source pbx is not served by this node: its interrupted erasures are left"
+    ]
+    assert (estate.root / "L1/old.wav").read_bytes() == before
+    assert [a for a, _ in estate.actions()] == ["erase.intent"]
+    estate.config = served
+    report, _ = recover(estate)
+    assert counts(report) == (0, 1, 0, 0)
+    assert state_of(estate) is State.ERASED
 
 
 def test_recovery_runs_before_the_sweep_in_once(estate: Estate) -> None:

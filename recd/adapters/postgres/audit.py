@@ -22,6 +22,14 @@ Invariants:
   call connects again. A connection lost during COMMIT leaves the outcome unknown: the batch
   may be in the chain. The chain stays valid either way (the next append follows whatever
   committed); the event may then be audited twice, never lost.
+- ``writer`` (the ``PostgresCatalogue``): appends run on the catalogue's connection, so that
+  inside its ``together`` (``recd.ports.together``) an append and the catalogue change it
+  records commit as one transaction or not at all. There the append's transaction is a
+  savepoint and ``AUDIT_LOCK`` is held until the outer commit: the chain's order is still the
+  commit order. Until that commit the entries are not in the chain for anyone else: reads on
+  the thread inside ``together`` go through the writer's connection (they see them), every
+  other read through this log's own connection, and ``extent`` keeps the last committed end (a
+  rollback leaves nothing to forget). Without ``writer`` every append commits on its own.
 - A server that cannot be reached, or a connection lost, during a read or while opening is
   ``CatalogueUnreachable`` naming the database (another failure of the server a ``StateError``);
   the next call connects again.
@@ -59,7 +67,7 @@ import psycopg
 from recd.adapters._closing import Closing
 from recd.adapters.postgres.catalogue import migrate
 from recd.adapters.postgres.errors import describe, lost, reason, unreachable
-from recd.adapters.postgres.store import Connection, connect
+from recd.adapters.postgres.store import AUDIT_LOCK, Connection, Session, connect
 from recd.core.audit import GENESIS, AuditDraft, AuditEntry, link_problem, parse_sealed, seal_line
 from recd.core.segcheck import Stat
 from recd.errors import AuditCorrupt, CatalogueUnreachable, StateError
@@ -67,9 +75,6 @@ from recd.ports.audit import AuditExtent
 
 __all__ = ["AUDIT_LOCK", "PostgresAuditLog"]
 
-#: The advisory lock every append holds until it commits ("audt" in ASCII; the migrations'
-#: is "recd").
-AUDIT_LOCK = 0x61756474
 #: Rows read per query while streaming the chain.
 PAGE = 1000
 
@@ -87,13 +92,16 @@ def _row(found: tuple[Any, ...]) -> Row:
 class PostgresAuditLog(Closing):
     """The audit chain in the PostgreSQL database ``url`` names; see the module docstring."""
 
-    def __init__(self, url: str, node: str | None = None) -> None:
+    def __init__(self, url: str, node: str | None = None, writer: Session | None = None) -> None:
         """Connect, creating the schema (the catalogue's, ``schema``) if the database has none,
-        as the host ``node`` (default: the host name). Raises ``CatalogueUnreachable`` naming
-        the database when it cannot be reached, ``StateError`` when its schema is newer."""
+        as the host ``node`` (default: the host name), appending through ``writer``'s
+        connection if given (the catalogue of the same database: see the module). Raises
+        ``CatalogueUnreachable`` naming the database when it cannot be reached, ``StateError``
+        when its schema is newer."""
         self.name = describe(url)
         self.node = socket.gethostname() if node is None else node
         self._url = url
+        self._writer = writer
         self._lock = threading.Lock()
         self._db: Connection | None = None
         self._closed = False
@@ -119,20 +127,39 @@ class PostgresAuditLog(Closing):
             self._db = connect(self._url, f"audit log in {self.name}")
         return self._db
 
-    def _unavailable(self, exc: psycopg.Error) -> StateError:
+    def _unavailable(self, exc: psycopg.Error, *, writer: bool = False) -> StateError:
         """``CatalogueUnreachable`` when ``exc`` says the server is gone (``lost``), the
-        connection dropped so that the next call connects again; else a ``StateError``."""
+        connection dropped (``writer``: the writer's) so that the next call connects again;
+        else a ``StateError``."""
         if not lost(exc):
             return StateError(f"audit log in {self.name}: {reason(exc)}")
-        if self._db is not None:
+        if writer and self._writer is not None:
+            self._writer._lose()
+        elif self._db is not None:
             self._db.close()
             self._db = None
         return unreachable(f"audit log in {self.name}", exc)
+
+    def _joined(self) -> bool:
+        """Whether this thread is inside the writer's ``together``: what it appends is not
+        committed yet, and what it reads must see it."""
+        return self._writer is not None and self._writer.joined()
+
+    def _seen(self, end: int) -> None:
+        """Keep ``end`` as the chain's bytes (``extent``) if it is committed."""
+        if not self._joined():
+            self._end = end
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[Connection]:
         """The connection for one query of a read: the server gone is
         ``CatalogueUnreachable``, another failure a ``StateError``, naming the database."""
+        if self._writer is not None and self._writer.joined():
+            try:
+                yield self._writer._db
+            except psycopg.Error as exc:
+                raise self._unavailable(exc, writer=True) from exc
+            return
         with self._lock:
             try:
                 yield self._connection()
@@ -153,16 +180,19 @@ class PostgresAuditLog(Closing):
             raise ValueError(f"the audit log in {self.name} is closed")
         if not drafts:
             return []
+        through = self._writer
         with self._lock:
             try:
-                entries, end = self._insert(self._connection(), drafts, now)
+                db = self._connection() if through is None else through._db
+                entries, end = self._insert(db, drafts, now)
             except psycopg.Error as exc:
-                self.failure = OSError(errno.EIO, str(self._unavailable(exc)))
+                unavailable = self._unavailable(exc, writer=through is not None)
+                self.failure = OSError(errno.EIO, str(unavailable))
                 raise self.failure from exc
             except CatalogueUnreachable as exc:  # connecting again
                 self.failure = OSError(errno.EIO, str(exc))
                 raise self.failure from exc
-        self._end = end
+        self._seen(end)
         self.failure = None
         return entries
 
@@ -245,7 +275,7 @@ class PostgresAuditLog(Closing):
                 if problem is not None:
                     raise self._corrupt(seq, pos, problem)
             before = (entry.seq, entry.hash, pos + len(line))
-            self._end = max(self._end, before[2])
+            self._seen(max(self._end, before[2]))
             if entry.seq > after:
                 yield entry
 
@@ -253,8 +283,9 @@ class PostgresAuditLog(Closing):
         """The chain's bytes: where the next entry will begin."""
         with self._reading() as db:
             found = db.execute(_LAST).fetchone()
-        self._end = 0 if found is None else int(found[1]) + len(found[2])
-        return self._end
+        end = 0 if found is None else int(found[1]) + len(found[2])
+        self._seen(end)
+        return end
 
     def read_from(self, offset: int, *, skip_damaged: bool = False) -> Iterator[AuditEntry]:
         """Entries from ``offset`` (an earlier ``end_offset()``) to the end, each checked to
@@ -341,10 +372,10 @@ class PostgresAuditLog(Closing):
         with self._reading() as db:
             found = db.execute(_LAST).fetchone()
         if found is None:
-            self._end = 0
+            self._seen(0)
             return None
         row = _row(found)
-        self._end = row[1] + len(row[2])
+        self._seen(row[1] + len(row[2]))
         return self._checked(row)
 
     def close(self) -> None:

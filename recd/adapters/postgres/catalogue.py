@@ -87,21 +87,30 @@ class PostgresCatalogue(Indexing, Sweeping, Holding, AuditMarks, Requesting):
 
 def migrate(db: Connection, name: str) -> None:
     """Create or migrate the schema of the database ``name`` names (``describe``) to
-    ``SCHEMA_VERSION``, under an advisory lock; StateError when it cannot, or is newer."""
+    ``SCHEMA_VERSION``, under an advisory lock; StateError when it cannot, or is newer.
+
+    The lock is a session lock taken before the transaction, not a transaction lock taken in
+    it: a transaction that waited for the lock would still look tables up in the catalogue as
+    it was before the wait, miss the ones the host that held the lock created, and fail
+    creating them again (found: three recd starting at once on a new database)."""
     try:
         if schema_version(db) == SCHEMA_VERSION:
             return
-        with db.transaction():
-            db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            version = schema_version(db)  # another host may have migrated meanwhile
-            if version > SCHEMA_VERSION:
-                raise newer(name, version)
-            if version == 0:
-                db.execute("CREATE TABLE schema_version (version integer NOT NULL)")
-                db.execute("INSERT INTO schema_version VALUES (0)")
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                db.execute(MIGRATIONS[target].encode())
-                db.execute("UPDATE schema_version SET version = %s", (target,))
+        db.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            with db.transaction():
+                version = schema_version(db)  # another host may have migrated meanwhile
+                if version > SCHEMA_VERSION:
+                    raise newer(name, version)
+                if version == 0:
+                    db.execute("CREATE TABLE schema_version (version integer NOT NULL)")
+                    db.execute("INSERT INTO schema_version VALUES (0)")
+                for target in range(version + 1, SCHEMA_VERSION + 1):
+                    db.execute(MIGRATIONS[target].encode())
+                    db.execute("UPDATE schema_version SET version = %s", (target,))
+        finally:
+            if not db.closed:
+                db.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
     except psycopg.Error as exc:
         if lost(exc):
             raise unreachable(f"catalogue {name}", exc) from exc

@@ -179,7 +179,7 @@ MIGRATIONS: dict[int, str] = {
 # -- The audit chain (issue 18 point 4; ``recd.adapters.postgres.audit``) ----------------------
 # One row per entry: ``seq``; ``pos``, where the entry begins in the chain (the bytes of every
 # entry before it, as offsets count in a file); ``line``, the sealed line, newline included,
-# byte for byte what audit.log would hold. Appends hold ``audit.AUDIT_LOCK``; the keys refuse a
+# byte for byte what audit.log would hold. Appends hold ``store.AUDIT_LOCK``; the keys refuse a
 # second entry at one seq or one position (a fork) rather than store it.
 AUDIT_TABLE = """
     CREATE TABLE audit (

@@ -7,6 +7,9 @@ in half was never committed: the server rolled it back, nothing of it is stored.
 ``Store`` declares the state the role mixins read; ``PostgresCatalogue`` sets it up. The
 connection is in autocommit: a lone statement commits when it returns, and ``_tx`` (psycopg's
 ``transaction()``, a savepoint when nested) makes a role's writes commit together or not at all.
+``together`` is one transaction around a use case's writes and the audit entries appended
+through this connection (``recd.ports.together``); a connection lost inside it is not replaced
+until it ends, so no write of the block commits on its own.
 Hold rules are read again in each transaction that applies them (``_hold_rules``): a hold
 placed through any connection to the database covers what is indexed after it.
 ``pg_path`` is how a location or directory is stored (``bytea``, see ``schema``).
@@ -14,6 +17,9 @@ placed through any connection to the database covers what is indexed after it.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -28,9 +34,10 @@ from recd.adapters._rows import (
     row_to_recording,
     row_to_stamp,
 )
-from recd.adapters.postgres.errors import lost, unreachable
+from recd.adapters.postgres.errors import lost, reason, unreachable
 from recd.core.holds import Hold
 from recd.core.model import Recording
+from recd.errors import CatalogueUnreachable, StateError
 from recd.ports.records import Mirrored
 from recd.ports.source import DirStamp
 
@@ -42,6 +49,11 @@ FLOORED = (
     "CASE WHEN {0} IS NULL THEN NULL WHEN {1}not_before IS NOT NULL AND {1}not_before > {0} "
     "THEN {1}not_before ELSE {0} END"
 )
+#: The advisory lock every audit append holds until it commits ("audt" in ASCII; the
+#: migrations' is "recd"), and every ``together`` block from its start: one lock order for
+#: every host (the chain first, then rows), so a hold placed on one host and a sweep's
+#: intents on another never deadlock on each other's row locks.
+AUDIT_LOCK = 0x61756474
 #: What marks a stored name that is not UTF-8 (a byte UTF-8 never holds).
 _RAW = b"\xff"
 
@@ -63,6 +75,8 @@ class Session:
     _url: str
     _conn: Connection | None = None
     _closed: bool = False
+    _joined: Connection | None = None  # the connection ``together``'s transaction is open on
+    _joined_thread: int | None = None  # the thread that opened it
 
     @property
     def _db(self) -> Connection:
@@ -74,6 +88,11 @@ class Session:
         conn = self._conn
         if conn is not None and not conn.closed:
             return conn
+        if self._joined is not None:  # lost inside ``together``: a new one would not join it
+            raise CatalogueUnreachable(
+                f"catalogue {self.name}: the connection was lost in the middle of a "
+                "transaction; nothing of it was stored"
+            )
         if self._closed:
             raise ValueError(f"catalogue {self.name} is closed")
         self._conn = None
@@ -92,6 +111,39 @@ class Session:
 
     def _prepare(self) -> None:
         """What a new connection needs before its first use (``_db`` is it)."""
+
+    @contextlib.contextmanager
+    def together(self) -> Iterator[None]:
+        """One transaction on this connection around the block (``recd.ports.together``):
+        the writes of this catalogue and of an audit log that writes through it
+        (``PostgresAuditLog(writer=)``) commit when it ends, or roll back when it raises; a
+        block inside another is a savepoint. The outer block takes the chain's lock
+        (``AUDIT_LOCK``) first, as an append would, and holds it to the end. The server
+        unreachable, or the connection lost at BEGIN or COMMIT, is ``CatalogueUnreachable``
+        (another failure a ``StateError``); an exception of the block propagates as it was,
+        even when the rollback cannot reach the server (psycopg leaves the rollback of a lost
+        connection to the server)."""
+        conn = self._connection()
+        outer = self._joined is None
+        try:
+            with conn.transaction():
+                if outer:
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
+                    self._joined, self._joined_thread = conn, threading.get_ident()
+                yield
+        except psycopg.OperationalError as exc:  # BEGIN or COMMIT (methods translate theirs)
+            if lost(exc):
+                self._lose()
+                raise unreachable(f"catalogue {self.name}", exc) from exc
+            raise StateError(f"catalogue {self.name}: {reason(exc)}") from exc
+        finally:
+            if outer:
+                self._joined = self._joined_thread = None
+
+    def joined(self) -> bool:
+        """Whether this thread is inside ``together`` (a write through this connection is
+        not committed until it ends)."""
+        return self._joined is not None and self._joined_thread == threading.get_ident()
 
     def _lose(self) -> None:
         """Drop the connection (lost, or about to be): the next use connects again."""

@@ -21,8 +21,8 @@ nodes' clocks must agree to well within the lease.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 
 from recd.adapters._breakers import Breakers
 from recd.adapters._rows import (
@@ -77,6 +77,8 @@ class Sweeping(Store, Breakers):
 
     node: str  # this node's name in claims
     lease: timedelta  # how long a claim lasts unless renewed
+    #: Several nodes share it (``ports.sweeping``).
+    shared = True
 
     def _lease(self, now: datetime) -> dict[str, object]:
         """The parameters every claim takes: this node, ``now`` and the claim's expiry."""
@@ -191,22 +193,39 @@ class Sweeping(Store, Breakers):
         )
         return {r[0] for r in cursor}
 
-    def pending_intents(self, now: datetime | None = None) -> list[Intent]:
+    def pending_intents(
+        self, now: datetime | None = None, sources: Collection[str] | None = None
+    ) -> list[Intent]:
         """With ``now``: the intents this node takes over (its own, and those whose claim
-        expired), their claims renewed for it; another node's live ones are left to it."""
+        expired), their claims renewed for it; another node's live ones are left to it, and
+        so are the claims of intents of recordings outside ``sources``."""
+        which = "TRUE" if sources is None else (
+            "recording_id IN (SELECT id FROM recordings WHERE source = ANY(%(sources)s))"
+        )  # fmt: skip
+        params = {"sources": sorted(sources or ())}
         if now is None:
             cursor = self._db.execute(
-                f"SELECT {_INTENT_COLUMNS} FROM intents ORDER BY audit_offset, id"  # noqa: S608
+                f"SELECT {_INTENT_COLUMNS} FROM intents WHERE {which} "  # noqa: S608
+                "ORDER BY audit_offset, id",
+                params,
             )
         else:
             cursor = self._db.execute(
                 "WITH taken AS (INSERT INTO claims (recording_id, node, expires) "  # noqa: S608
-                f"SELECT recording_id, %(node)s, %(until)s FROM intents ORDER BY recording_id "
-                f"{_CLAIM}) SELECT {_INTENT_COLUMNS} FROM intents "
+                f"SELECT recording_id, %(node)s, %(until)s FROM intents WHERE {which} "
+                f"ORDER BY recording_id {_CLAIM}) SELECT {_INTENT_COLUMNS} FROM intents "
                 "WHERE recording_id IN (SELECT recording_id FROM taken) ORDER BY audit_offset, id",
-                self._lease(now),
+                self._lease(now) | params,
             )
         return [row_to_intent(r) for r in cursor]
+
+    def server_time(self) -> datetime | None:
+        """The server's ``clock_timestamp()``: its clock as the statement runs (``now()`` is
+        the transaction's start, which an autocommit statement shares)."""
+        row = self._db.execute("SELECT clock_timestamp()").fetchone()
+        assert row is not None
+        when: datetime = row[0]
+        return when.astimezone(UTC)
 
     def resolve_intents(
         self, erased: Sequence[tuple[str, datetime]], dropped: Sequence[str]

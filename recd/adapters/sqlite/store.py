@@ -3,12 +3,15 @@
 ``Store`` declares the state the role mixins (``indexing``, ``sweeping``, ``holding``,
 ``auditmarks``, ``requesting``, ``mirroring``) read; ``SqliteCatalogue`` sets it up. A
 ``Transaction`` is ``BEGIN IMMEDIATE`` ... ``COMMIT`` and nests as a no-op, so a role's write
-and the writes it calls commit together or not at all.
+and the writes it calls commit together or not at all. ``together`` (``recd.ports.together``) is
+a no-op: the audit log is a file, committed on its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 
@@ -32,6 +35,11 @@ class Store:
 
     def _tx(self) -> Transaction:
         return Transaction(self._db)
+
+    def together(self) -> AbstractContextManager[None]:
+        """Nothing: the audit log is a file beside this catalogue, and each write commits as it
+        returns (``recd.ports.together``)."""
+        return contextlib.nullcontext()
 
 
 def us(value: datetime | None) -> int | None:

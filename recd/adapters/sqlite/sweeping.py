@@ -8,7 +8,7 @@ Due recordings are read through the partial deadline index (never the whole cata
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 
 from recd.adapters._breakers import Breakers
@@ -147,12 +147,30 @@ class Sweeping(Store, Breakers):
                     recorded.add(i.id)
         return recorded
 
-    def pending_intents(self, now: datetime | None = None) -> list[Intent]:
-        """Every intent: one host is one node, which takes over all of them."""
-        cursor = self._db.execute(
-            "SELECT id, recording_id, audit_offset, temp_name, plan, created FROM intents "
-            "ORDER BY audit_offset, id"
-        )
+    #: One host alone (``ports.sweeping``).
+    shared = False
+
+    def server_time(self) -> datetime | None:
+        """None: SQLite has no server clock; the host's is the only one."""
+        return None
+
+    def pending_intents(
+        self, now: datetime | None = None, sources: Collection[str] | None = None
+    ) -> list[Intent]:
+        """Every intent (of ``sources``): one host is one node, which takes over all of them."""
+        columns = "i.id, i.recording_id, i.audit_offset, i.temp_name, i.plan, i.created"
+        if sources is None:
+            cursor = self._db.execute(
+                f"SELECT {columns} FROM intents i ORDER BY i.audit_offset, i.id"  # noqa: S608
+            )
+        else:
+            names = sorted(sources)
+            cursor = self._db.execute(
+                f"SELECT {columns} FROM intents i JOIN recordings r ON r.id = i.recording_id "  # noqa: S608
+                f"WHERE r.source IN ({', '.join('?' * len(names))}) "
+                "ORDER BY i.audit_offset, i.id",
+                names,
+            )
         return [row_to_intent(r) for r in cursor]
 
     def resolve_intents(

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from recd.adapters.postgres.catalogue import SCHEMA_VERSION, PostgresCatalogue
+from recd.adapters.postgres.catalogue import MIGRATION_LOCK, SCHEMA_VERSION, PostgresCatalogue
 from recd.adapters.postgres.reader import PostgresReader
 from recd.adapters.postgres.schema import MIGRATIONS
 from recd.core.fastclass import Classified, Found
@@ -64,6 +64,45 @@ def test_an_empty_database_gets_every_table_at_the_latest_version(pg_database: P
         "holds", "requests", "request_items", "s3_legal_holds", "meta", "dir_stamps", "audit",
         "claims",  # leases (issue 18 point 3)
     }  # fmt: skip
+
+
+def test_hosts_starting_at_once_on_an_empty_database_all_open_it(pg_database: PgDatabase) -> None:
+    # Found by tests/e2e/test_multihost.py: of three recd started at once, the ones that waited
+    # for the migration lock failed "relation schema_version already exists".
+    opened: list[PostgresCatalogue] = []
+    failed: list[BaseException] = []
+
+    def open_one() -> None:
+        try:
+            opened.append(PostgresCatalogue(pg_database.url))
+        except BaseException as exc:  # reported by the assertion below
+            failed.append(exc)
+
+    with psycopg.connect(pg_database.url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        threads = [threading.Thread(target=open_one) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        give_up = time.monotonic() + 30
+        while _waiting_for_the_lock(holder) < len(threads):  # each saw no tables yet
+            assert time.monotonic() < give_up, "the catalogues never waited for the lock"
+            time.sleep(0.01)
+        holder.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+        for thread in threads:
+            thread.join(timeout=30)
+    for catalogue in opened:
+        catalogue.close()
+    assert failed == []
+    assert len(opened) == len(threads)
+    assert _version(pg_database.url) == [SCHEMA_VERSION]
+
+
+def _waiting_for_the_lock(db: psycopg.Connection[tuple[object, ...]]) -> int:
+    row = db.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = %s",
+        (MIGRATION_LOCK,),
+    ).fetchone()
+    return 0 if row is None else int(str(row[0]))
 
 
 def test_opening_again_keeps_what_was_stored(pg_database: PgDatabase) -> None:

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from recd.adapters.postgres.audit import AUDIT_LOCK
 from recd.adapters.postgres.catalogue import MIGRATION_LOCK
 from recd.adapters.postgres.owners import AdvisoryOwners, source_key
+from recd.adapters.postgres.store import AUDIT_LOCK
 from recd.errors import CatalogueUnreachable
 from tests import pg
 from tests.pg import PgDatabase, Postgres

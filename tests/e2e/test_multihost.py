@@ -1,0 +1,175 @@
+"""Several `recd` hosts on one shared PostgreSQL catalogue, as real processes.
+
+Three daemons (nodes a, b, c) on one moto bucket of keys that fall due over a minute: the one
+erasing is SIGKILLed mid-sweep and started again, a hold is placed through another node while
+the sweep runs; every key not held is erased exactly once, none before its deadline, the held
+ones stay, more than one node erased, and the shared chain verifies. Two daemons on one
+``shared`` directory: one of them serves it, each recording is erased once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from recd.core.model import recording_id
+from tests.e2e.helpers import recctl, wait_until, write_due_at
+from tests.e2e.multihost import chain, count, nodes, value
+from tests.pg import PgDatabase
+from tests.s3server import s3_client
+
+S3_SOURCE = """\
+[[source]]
+name = "archive"
+type = "s3"
+bucket = "{bucket}"
+prefix = "tenants/"
+endpoint_url = "{endpoint}"
+region = "us-east-1"
+poll = "1s"
+pattern = '^tenants/(?P<licence>[^/]+)/(?P<started>\\d{{8}}T\\d{{6}})_(?P<call_id>\\d+)\\.wav$'
+started_format = "%Y%m%dT%H%M%S"
+"""
+
+RETENTION = timedelta(days=30)  # licence L1's
+KEYS = 3000
+LEAD = 25  # seconds from naming the keys to the first deadline: write, start, index
+SPREAD = 40  # seconds over which the keys fall due
+HELD = 5  # the last keys to fall due, held mid-sweep
+DONE = (
+    "SELECT count(*) FROM audit WHERE convert_from(line, 'UTF8')::jsonb->>'action' = 'erase.done'"
+)
+#: The node of the last erase.intent (a batch's) if no erase.done came after it (the batch is
+#: being erased), else NULL.
+IN_FLIGHT = (
+    "WITH e AS (SELECT seq, convert_from(line, 'UTF8')::jsonb AS e FROM audit), "
+    "erase AS (SELECT seq, e->>'action' AS a, e->'details'->>'node' AS node FROM e "
+    "WHERE e->>'action' IN ('erase.intent', 'erase.done')) "
+    "SELECT node FROM erase WHERE seq = (SELECT max(seq) FROM erase) AND a = 'erase.intent'"
+)
+
+
+def test_three_hosts_on_one_bucket_erase_each_key_once_through_a_crash_and_a_hold(
+    tmp_path: Path, s3_endpoint: str, make_bucket: Any, pg_database: PgDatabase
+) -> None:
+    bucket = make_bucket("versioned")
+    client = s3_client(s3_endpoint)
+    first = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=LEAD)
+    deadlines: dict[str, datetime] = {}  # key -> its deadline, from its name
+    for n in range(KEYS):
+        deadline = first + timedelta(seconds=n * SPREAD // KEYS)
+        started = (deadline - RETENTION).strftime("%Y%m%dT%H%M%S")
+        deadlines[f"tenants/L1/{started}_{n}.wav"] = deadline
+    keys = list(deadlines)
+    held = keys[-HELD:]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: client.put_object(Bucket=bucket, Key=k, Body=b"x"), keys))
+    url = pg_database.url
+    sources = S3_SOURCE.format(bucket=bucket, endpoint=s3_endpoint)
+
+    with nodes(tmp_path, ["a", "b", "c"], url, sources) as (a, b, c):
+        by_name = {n.name: n for n in (a, b, c)}
+        indexed = "SELECT count(*) FROM recordings"
+        wait_until("all keys indexed", lambda: count(url, indexed) == KEYS, timeout=LEAD + 10)
+        # While the sweep runs: a hold through b on the keys that fall due last.
+        wait_until("the first erasures", lambda: count(url, DONE) >= 50, timeout=LEAD + 20)
+        assert datetime.now(UTC) < deadlines[held[0]] - timedelta(seconds=5), "too late to hold"
+        call_ids = [f"--call-id={k.rsplit('_', 1)[1].removesuffix('.wav')}" for k in held]
+        placed = b.ctl("hold", "place", "--licence", "L1", "--case", "C-1", "--reason", "court",
+                       *call_ids)  # fmt: skip
+        assert placed.stdout.startswith("H-"), placed.stdout
+        # Kill the node erasing, mid-batch (its batch's erase.intent written, no erase.done
+        # after it yet), and start it again: it recovers that batch.
+        erasing: list[str] = []
+
+        def in_flight() -> bool:
+            node = value(url, IN_FLIGHT)
+            erasing[:] = [] if node is None else [node]
+            return bool(erasing)
+
+        wait_until("an erase in flight", in_flight, timeout=SPREAD, every=0.01)
+        victim = by_name[erasing[0]]
+        victim.kill()
+        victim.start()
+        victim.ready()
+
+        def left() -> set[str]:
+            pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            return {o["Key"] for page in pages for o in page.get("Contents", [])}
+
+        wait_until("every key not held erased", lambda: left() <= set(held),
+                   timeout=SPREAD + 30, every=0.5)  # fmt: skip
+        assert left() == set(held), "a held key was erased"
+        time.sleep(2)  # a sweep after the held keys' deadlines
+        assert left() == set(held), "a held key was erased"
+        statuses = {n.name: n.status() for n in (a, b, c)}
+
+    entries = chain(url)
+    ids = {recording_id("archive", k): k for k in keys}
+    done = [e for e in entries if e["action"] == "erase.done"]
+    per = Counter(e["subject"] for e in done)
+    twice = [ids.get(s, s) for s, n in per.items() if n > 1]
+    assert not twice, f"erased more than once: {twice[:5]}"
+    erased = {ids[e["subject"]] for e in done}
+    assert erased == set(keys) - set(held)
+    for e in done:
+        key = ids[e["subject"]]
+        assert datetime.fromisoformat(e["time"]) >= deadlines[key], (
+            f"{key} erased at {e['time']} by {e['details']['node']}, before {deadlines[key]}"
+        )
+    erasers = Counter(e["details"]["node"] for e in done)
+    assert len(erasers) > 1, f"one node erased everything: {erasers}"
+    for key in held:
+        versions = client.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", [])
+        assert [v["Key"] for v in versions] == [key], f"held {key} lost a version"
+    assert all(s["node"] == name for name, s in statuses.items())
+    assert "recovering" in victim.logs[-1].read_text(), "the kill interrupted no erasure"
+    verified = recctl("audit", "verify", "--url", url)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+DIR_SOURCE = """\
+[[source]]
+name = "media"
+type = "directory"
+path = "{path}"
+pattern = '^(?P<licence>[A-Z0-9-]+)/[^/]+\\.wav$'
+shared = true
+"""
+
+RECORDINGS = 200
+
+
+def test_two_hosts_on_one_shared_directory_one_serves_it_each_recording_erased_once(
+    tmp_path: Path, pg_database: PgDatabase
+) -> None:
+    export = tmp_path / "export"
+    (export / "recordings").mkdir(parents=True)
+    soon = time.time() + 4
+    written = [f"L1/call-{n:04d}.wav" for n in range(RECORDINGS)]
+    deadlines = {
+        recording_id("media", rel): write_due_at(export, rel, soon + n / 100)
+        for n, rel in enumerate(written)
+    }
+    url = pg_database.url
+    sources = DIR_SOURCE.format(path=export / "recordings")
+    with nodes(tmp_path, ["a", "b"], url, sources) as pair:
+        wait_until("every recording erased",
+                   lambda: not any((export / "recordings").rglob("*.wav")), timeout=60)  # fmt: skip
+        served = {
+            n.name: next(s["served"] for s in n.status()["sources"] if s["name"] == "media")
+            for n in pair
+        }
+    assert sorted(served.values()) == ["elsewhere", "served"], served
+    done = [e for e in chain(url) if e["action"] == "erase.done"]
+    assert Counter(e["subject"] for e in done) == Counter(dict.fromkeys(deadlines, 1))
+    for e in done:
+        assert datetime.fromisoformat(e["time"]) >= deadlines[e["subject"]], e
+    server = next(name for name, served in served.items() if served == "served")
+    assert {e["details"]["node"] for e in done} == {server}
+    verified = recctl("audit", "verify", "--url", url)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
