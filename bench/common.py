@@ -87,9 +87,14 @@ def write_config(
     method: str = "unlink",
     settle: str = "0s",
     metrics_port: int | None = None,
+    catalogue_url: str | None = None,
+    node: str = "bench",
+    shared: bool = False,
 ) -> Path:
     """recd.toml (and one licence file) under ``base/etc``; state in ``base/state``, the admin
-    socket at ``base/recd.sock``. A daemon needs ``metrics_port`` (``tests.tools.free_port``)."""
+    socket at ``base/recd.sock``. A daemon needs ``metrics_port`` (``tests.tools.free_port``).
+    With ``catalogue_url`` the catalogue is that PostgreSQL database, this host the node
+    ``node``, and the source ``shared`` (one node at a time) or not (every node serves it)."""
     etc = base / "etc"
     (etc / "licences.d").mkdir(parents=True)
     (etc / "licences.d" / "bench.toml").write_text(
@@ -97,13 +102,18 @@ def write_config(
     )
     config = etc / "recd.toml"
     metrics = "" if metrics_port is None else f'[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n\n'
+    shared_db = ""
+    if catalogue_url is not None:
+        shared_db = f'node = "{node}"\n\n[catalogue]\nurl = "{catalogue_url}"\n'
+
     config.write_text(
-        f'[daemon]\nstate_dir = "{base / "state"}"\nsocket = "{base / "recd.sock"}"\n\n'
-        f"{metrics}"
+        f'[daemon]\nstate_dir = "{base / "state"}"\nsocket = "{base / "recd.sock"}"\n'
+        f"{shared_db}\n{metrics}"
         f'[erase]\nmethod = "{method}"\nsettle = "{settle}"\n\n'
         f"[safety]\nmax_due_fraction = 1.0\nmin_breaker_count = 100000000\n\n"
         f'[[source]]\nname = "bench"\ntype = "directory"\npath = "{root}"\n'
         f'licence = "{LICENCE}"\npattern = \'{PATTERN}\'\nstarted_format = "%Y%m%d%H%M%S"\n'
+        + ("shared = true\n" if shared else "")
     )
     return config
 
@@ -213,9 +223,10 @@ def quantile(values: Sequence[float], q: float) -> float:
 
 
 def spread(values: Sequence[float], prefix: str) -> dict[str, float]:
-    """``{prefix}_p50_s``, ``_p99_s`` and ``_max_s`` of ``values`` (seconds)."""
+    """``{prefix}_p50_s``, ``_p95_s``, ``_p99_s`` and ``_max_s`` of ``values`` (seconds)."""
     return {
         f"{prefix}_p50_s": quantile(values, 0.50),
+        f"{prefix}_p95_s": quantile(values, 0.95),
         f"{prefix}_p99_s": quantile(values, 0.99),
         f"{prefix}_max_s": max(values) if values else math.nan,
     }
@@ -307,10 +318,12 @@ class RecdDaemon:
     """``recd --config PATH`` in the foreground as a child process, for as long as a ``with``
     block runs: started, waited for until its admin socket answers ``status``, stopped with
     SIGTERM (exit status kept in ``exit_code``). ``base`` is the directory ``write_config`` was
-    given: the admin socket, ``state/`` and the daemon's log (``recd.log``) are there."""
+    given: the admin socket, ``state/`` and the daemon's log (``recd.log``) are there. With
+    ``url`` (its ``[catalogue] url``) the bench's queries go to that PostgreSQL database."""
 
-    def __init__(self, config: Path, base: Path, metrics_port: int) -> None:
+    def __init__(self, config: Path, base: Path, metrics_port: int, url: str | None = None) -> None:
         self.config = config
+        self.url = url
         self.socket = base / "recd.sock"
         self.state_dir = base / "state"
         self.metrics_port = metrics_port
@@ -384,7 +397,10 @@ class RecdDaemon:
             time.sleep(poll)
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        """Rows of one query on the daemon's catalogue, opened read-only."""
+        """Rows of one query on the daemon's catalogue, opened read-only (``?`` placeholders
+        in SQLite, ``%s`` in PostgreSQL)."""
+        if self.url is not None:
+            return pg_query(self.url, sql, args)
         uri = f"file:{self.state_dir / 'catalog.db'}?mode=ro"
         with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as db:
             return db.execute(sql, args).fetchall()
@@ -419,6 +435,14 @@ class RecdDaemon:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+def pg_query(url: str, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+    """Rows of one query on the PostgreSQL database ``url``."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, args).fetchall()
 
 
 def cpu_seconds(pid: int) -> float:

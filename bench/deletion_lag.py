@@ -32,7 +32,8 @@ import os
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,6 +43,7 @@ from bench.common import (
     RecdDaemon,
     make_tree,
     parse_time,
+    pg_query,
     recording_relpath,
     scrape_histogram,
     scrape_value,
@@ -122,7 +124,10 @@ def run(
     spread_s: float = 60.0,
     lead_s: float = 10.0,
     background: int = 0,
+    url: str | None = None,
 ) -> dict[str, float]:
+    """The row; with ``url`` the daemon's catalogue and audit chain are that PostgreSQL
+    database (empty), else SQLite and ``audit.log`` in its state directory."""
     count = max(1, count)
     with workdir(f"deletion-lag-{method}") as base:
         root = base / "recordings"
@@ -132,9 +137,10 @@ def run(
             sync()
         port = free_port()
         config = write_config(
-            base, root, retention="30d", method=method, settle="1s", metrics_port=port
-        )
-        with RecdDaemon(config, base, port) as daemon:
+            base, root, retention="30d", method=method, settle="1s", metrics_port=port,
+            catalogue_url=url,
+        )  # fmt: skip
+        with RecdDaemon(config, base, port, url) as daemon:
             daemon.wait_scanned(timeout=3600.0, poll=1.0)
             t0 = time.perf_counter()
             first = math.ceil(time.time() + lead_s)
@@ -154,7 +160,7 @@ def run(
             text = daemon.metrics()
             memory = daemon.memory_kib()
         exit_code = daemon.exit_code
-        audit = _read_audit(base / "state" / "audit.log", root)
+        audit = read_audit(audit_lines(base / "state" / "audit.log", url), root)
 
     done_lags = [audit.done[p] - by_path[p] for p in audit.done if p in by_path]
     seen_lags = [watcher.gone[p] - by_path[p] for p in watcher.gone]
@@ -193,32 +199,43 @@ def run(
 @dataclass
 class Audit:
     """Per relpath the time of its ``erase.intent`` and ``erase.done`` entries; how many
-    ``erase.failed`` entries, and entries whose deadline is not the one in the name."""
+    ``erase.failed`` entries, entries whose deadline is not the one in the name, and the
+    ``erase.done`` entries each node wrote (``details.node``; "" on one host)."""
 
     intent: dict[str, float] = field(default_factory=dict)
     done: dict[str, float] = field(default_factory=dict)
     failed: int = 0
     mismatch: int = 0
+    done_by: Counter[str] = field(default_factory=Counter)  # erase.done entries per node
 
 
-def _read_audit(path: Path, root: Path) -> Audit:
+def audit_lines(path: Path, url: str | None) -> list[bytes]:
+    """The audit chain's lines: the file ``path``, or the table of the database ``url``."""
+    if url is None:
+        return path.read_bytes().splitlines()
+    return [bytes(line) for (line,) in pg_query(url, "SELECT line FROM audit ORDER BY seq")]
+
+
+def read_audit(lines: Iterable[bytes], root: Path) -> Audit:
+    """The erase entries of ``lines`` for recordings under ``root``."""
     prefix = str(root) + "/"
     audit = Audit()
-    with path.open() as lines:
-        for line in lines:
-            entry = json.loads(line)
-            action = entry["action"]
-            if action not in ("erase.intent", "erase.done", "erase.failed"):
-                continue
-            if action == "erase.failed":
-                audit.failed += 1
-                continue
-            when = parse_time(entry["time"])
-            for details in _each_recording(entry["details"]):
-                relpath = details["location"].removeprefix(prefix)
-                deadline = (started_of(relpath) + RETENTION).timestamp()
-                audit.mismatch += parse_time(details["deadline"]) != deadline
-                (audit.intent if action == "erase.intent" else audit.done)[relpath] = when
+    for line in lines:
+        entry = json.loads(line)
+        action = entry["action"]
+        if action not in ("erase.intent", "erase.done", "erase.failed"):
+            continue
+        if action == "erase.failed":
+            audit.failed += 1
+            continue
+        when = parse_time(entry["time"])
+        for details in _each_recording(entry["details"]):
+            relpath = details["location"].removeprefix(prefix)
+            deadline = (started_of(relpath) + RETENTION).timestamp()
+            audit.mismatch += parse_time(details["deadline"]) != deadline
+            (audit.intent if action == "erase.intent" else audit.done)[relpath] = when
+            if action == "erase.done":
+                audit.done_by[details.get("node", "")] += 1
     return audit
 
 

@@ -14,6 +14,11 @@ less time (2 s at least), and the memory benchmark idles for less (3 s at least)
 (`bench/catalogue.py`; it starts its own durable PostgreSQL, and is skipped, saying what to
 install, without the server's binaries or psycopg).
 
+`--only multihost` runs issue 18's rows alone (`bench/multihost.py`; its own durable
+PostgreSQL, skipped like `catalogue`): erase throughput with 1, 2 and 3 daemons on one shared
+catalogue against `find -delete`, one at a time on a `shared` source, and deletion lag on
+PostgreSQL against SQLite.
+
 `--only daemon-rss-10m` runs the 10M-recording memory row alone (at scale 1 an hour or more:
 its tree alone is 10M inodes in `bench-run/`; `df -i` first).
 """
@@ -33,6 +38,7 @@ from bench import (
     deletion_lag,
     floors,
     indexing_lag,
+    multihost,
     overwrite,
     s3,
     scan,
@@ -72,7 +78,7 @@ CEILINGS = {
 
 ONLY = [
     "scan", "unlink", "overwrite", "rss", "deletion-lag", "indexing-lag", "daemon-rss", "s3",
-    "audit", "floors", "catalogue", "daemon-rss-10m",
+    "audit", "floors", "catalogue", "multihost", "daemon-rss-10m",
 ]  # fmt: skip
 
 
@@ -107,6 +113,7 @@ def measure(only: str | None, s: float) -> dict[str, dict[str, float]]:
         results["floor_index_1m"] = floors.run_index(int(1_000_000 * s))
         results["floor_sweep_200k"] = floors.run_sweep(int(200_000 * s))
     results.update(measure_catalogue(only, s))
+    results.update(measure_multihost(only, s))
     results.update(measure_memory(only, s))
     return results
 
@@ -120,6 +127,22 @@ def measure_catalogue(only: str | None, s: float) -> dict[str, dict[str, float]]
         return {"catalogue_200k": catalogue.run(int(200_000 * s))}
     except catalogue.Skipped as exc:
         print(f"catalogue_200k skipped: {exc}", file=sys.stderr)
+        return {}
+
+
+def measure_multihost(only: str | None, s: float) -> dict[str, dict[str, float]]:
+    """Several daemons on one PostgreSQL catalogue: 20k recordings erased by 1, 2 and 3 (the
+    medians of three rounds), and
+    the deletion lag of 2,000 due over 200 s (20 s at least) on PostgreSQL and on SQLite;
+    skipped like the catalogue row."""
+    if only not in (None, "multihost"):
+        return {}
+    try:
+        return multihost.run(
+            int(20_000 * s), int(2_000 * s), lag_spread_s=max(20.0, 200.0 * s), repeat=3
+        )
+    except catalogue.Skipped as exc:
+        print(f"multihost skipped: {exc}", file=sys.stderr)
         return {}
 
 

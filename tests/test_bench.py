@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bench import catalogue, daemon_rss, floors, pgserver, run_all, scan, trees
+from bench import catalogue, daemon_rss, floors, multihost, pgserver, run_all, scan, trees
 from bench.common import (
     BIN,
     LICENCE,
@@ -277,5 +277,62 @@ def test_the_catalogue_row_is_skipped_saying_what_to_install(
     assert run_all.measure("catalogue", 0.001) == {}
     assert capsys.readouterr().err == (
         f"catalogue_200k skipped: initdb missing: apt-get install postgresql "
+        f"(looked in {tmp_path / 'lib'}/*/bin and on PATH)\n"
+    )
+
+
+def test_the_multihost_rows_erase_each_recording_once_with_real_daemons() -> None:
+    """Tiny: two daemons on one PostgreSQL catalogue; a shared source is erased by one node
+    however many run; one daemon's lag on each engine."""
+    pg.binaries()
+    rows = multihost.run(40, 4, ks=(1, 2), lag_spread_s=2.0, lead_s=4.0, repeat=2)
+    erase, shared, lag = (
+        rows["multihost_erase"],
+        rows["multihost_erase_shared"],
+        rows["multihost_lag"],
+    )
+    assert (erase["files"], erase["shared"], shared["shared"]) == (40, 0, 1)
+    assert (erase["rounds"], shared["rounds"]) == (2, 1)
+    assert erase["find_spread_s"] >= 0 and erase["k1_erase_spread_s"] >= 0
+    for row, k in ((erase, 1), (erase, 2), (shared, 2)):
+        counts = (
+            row[f"k{k}_{key}"] for key in ("erased", "not_erased", "twice", "early", "failed")
+        )
+        assert tuple(counts) == (40, 0, 0, 0, 0)
+        assert row[f"k{k}_exit_max"] == 0
+        assert row[f"k{k}_indexed_margin_s"] > 0
+        assert row[f"k{k}_ratio_find"] == pytest.approx(row["find_delete_s"] / row[f"k{k}_erase_s"])
+    assert erase["k1_scaling"] == 1.0
+    assert erase["k2_scaling"] == pytest.approx(erase["k2_files_per_s"] / erase["k1_files_per_s"])
+    assert (shared["k2_nodes_erasing"], shared["k2_most_by_one_node"]) == (1, 1.0)
+    assert "k1_erase_s" not in shared
+    for engine in ("sqlite", "pg"):
+        assert (lag[f"{engine}_erased"], lag[f"{engine}_early"]) == (4, 0)
+        assert 0 <= lag[f"{engine}_p50_s"] <= lag[f"{engine}_p95_s"] <= lag[f"{engine}_max_s"]
+
+
+def test_the_multihost_rows_scale_with_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    runs: list[tuple[int, int, float, int]] = []
+
+    def fake_run(
+        erase: int, lag: int, *, lag_spread_s: float, repeat: int
+    ) -> dict[str, dict[str, float]]:
+        runs.append((erase, lag, lag_spread_s, repeat))
+        return {"multihost_lag": {"files": lag}}
+
+    monkeypatch.setattr(multihost, "run", fake_run)
+    assert run_all.measure("multihost", 0.1) == {"multihost_lag": {"files": 200}}
+    assert run_all.measure("multihost", 1.0) == {"multihost_lag": {"files": 2000}}
+    assert runs == [(2000, 200, 20.0, 3), (20_000, 2000, 200.0, 3)]
+
+
+def test_the_multihost_rows_are_skipped_saying_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(pgserver, "DEBIAN_ROOT", tmp_path / "lib")
+    monkeypatch.setenv("PATH", str(tmp_path / "path"))
+    assert run_all.measure("multihost", 0.001) == {}
+    assert capsys.readouterr().err == (
+        f"multihost skipped: initdb missing: apt-get install postgresql "
         f"(looked in {tmp_path / 'lib'}/*/bin and on PATH)\n"
     )
