@@ -155,7 +155,7 @@ def _once(
         clock,
         runtime.erasers,
         reindex=functools.partial(reindex, runtime),
-        serves=runtime.duty.serves,
+        serves=runtime.duty.erases,
     ).run()
     rebuilding.mark()  # every decision of this run is in the catalogue and the log
     return report, scanned

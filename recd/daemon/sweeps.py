@@ -123,7 +123,7 @@ class Sweeps:
         rt = runtime
         if rt.catalogue.shared:  # a dead node's erases, before its recordings are swept
             ports = (rt.catalogue, rt.audit, self.clock, rt.erasers, telemetry)
-            Recovery(rt.config, *ports, serves=rt.duty.serves).run()
+            Recovery(rt.config, *ports, serves=rt.duty.erases).run()
         sweeper = DaemonSweeper(
             rt.config,
             rt.catalogue,
@@ -132,7 +132,7 @@ class Sweeps:
             rt.erasers,
             telemetry=telemetry,
             reindex=reindex,
-            serves=rt.duty.serves,
+            serves=rt.duty.erases,
         )
         # File events (our own erasures make some) wait for the sweep; signals and admin
         # commands do not.

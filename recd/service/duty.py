@@ -9,6 +9,12 @@ that is neither is served by every node it lists. A name no source has is "serve
 done with a recording of a source no longer configured is the caller's business (the sweep
 keeps it, saying why).
 
+``erases`` is what the sweep and the takeover of dead nodes' erases ask: an S3 source is
+listed by one node at a time but erased by every node it lists, each due key by the node that
+claims it (a key is the same object seen from any host, so the work divides); a ``shared``
+directory is erased only by the node that serves it (another host's view of an NFS file has
+another device number, so the identity checks of an erase would refuse it there).
+
 ``serving`` says, for status and metrics, what the last ``serves`` found (``Serving``) without
 asking ``owners`` again: asking may take a source, which only the loop does.
 """
@@ -56,6 +62,13 @@ class Duty:
             return True
         served = self._answers[name] = self.owners.serve(name)
         return served
+
+    def erases(self, name: str) -> bool:
+        """Whether this node erases due recordings of source ``name`` now (see the module)."""
+        source = self._sources.get(name)
+        if source is not None and source.type == "s3" and source.on_node(self.node):
+            return True
+        return self.serves(name)
 
     def serving(self, name: str) -> Serving:
         """Whether this node serves source ``name``, as the last ``serves`` found for a

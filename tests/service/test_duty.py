@@ -66,6 +66,27 @@ def test_who_serves_what(estate: Estate) -> None:
     ]
 
 
+def test_an_s3_source_is_erased_by_every_node_it_lists_a_shared_directory_by_one(
+    estate: Estate,
+) -> None:
+    """Keys divide among the nodes by their claims; an NFS file is erased by the one node that
+    scans it (another host sees it under another device number)."""
+    (pbx,) = estate.config.sources
+    sources: tuple[SourceConfig, ...] = (
+        replace(pbx, name="mine"),
+        replace(pbx, name="nfs", shared=True),
+        replace(pbx, name="bucket", type="s3", path=None, bucket="b", nodes=("pbx-a", "pbx-b")),
+        replace(pbx, name="their-bucket", type="s3", path=None, bucket="c", nodes=("pbx-b",)),
+    )
+    config = replace(estate.config, daemon=replace(estate.config.daemon, node="pbx-a"))
+    owners = Elsewhere()
+    duty = Duty(replace(config, sources=sources), owners)
+    names = ["mine", "nfs", "bucket", "their-bucket", "gone"]
+    assert [n for n in names if duty.erases(n)] == ["mine", "bucket", "gone"]
+    assert owners.asked == ["nfs"]  # the bucket's lister is not asked for: it erases anyway
+    assert duty.serving("bucket") is Serving.UNKNOWN
+
+
 def test_serving_says_what_the_last_answer_was_without_asking(estate: Estate) -> None:
     (pbx,) = estate.config.sources
     sources: tuple[SourceConfig, ...] = (
