@@ -488,7 +488,7 @@ class Daemon:
 
     def _publish(self) -> None:
         """Replace the state other threads read (one attribute store: atomic)."""
-        problems = (self.guard.problem, self.audit_problem, self.log_problem)
+        problems = (self.guard.problem, self.audit_problem, self.log_problem, self.dbwait.problem)
         self._state = daemon_state(
             self._state, self.config, self._runtime, self.scans, self.watching, problems
         )

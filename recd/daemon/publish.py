@@ -38,10 +38,10 @@ def daemon_state(
     runtime: Runtime | None,
     scans: Scans,
     watching: Watching,
-    problems: tuple[ClockProblem | None, str | None, str | None],
+    problems: tuple[ClockProblem | None, str | None, str | None, str | None],
 ) -> DaemonState:
-    """The state to publish now; ``problems``: the clock guard's, the audit outage's and the
-    audit log check's."""
+    """The state to publish now; ``problems``: the clock guard's, the audit outage's, the
+    audit log check's and the catalogue database's (``dbwait``)."""
     sources = []
     for s in config.sources:
         last = scans.last.get(s.name)
@@ -61,7 +61,7 @@ def daemon_state(
                 served=served,
             )
         )
-    clock, audit, log = problems
+    clock, audit, log, catalogue = problems
     return DaemonState(
         previous.started,
         os.getpid(),
@@ -70,6 +70,7 @@ def daemon_state(
         audit,
         log,
         None if clock is None else clock.reason,
+        catalogue,
     )
 
 

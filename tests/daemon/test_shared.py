@@ -114,6 +114,11 @@ def test_while_the_database_cannot_be_reached_nothing_is_erased_and_status_says_
         assert daemon.status().startswith("erasing paused: catalogue database")
         with pytest.raises(CatalogueUnreachable, match=f'catalogue database "recd" on {gone}'):
             ask(daemon, "ls")
+        status = ask(daemon, "status")
+        problem = daemon.dbwait.problem
+        assert status["catalogue"] == {"reachable": False, "problem": problem}
+        assert status["audit_log"] == {"writable": False, "problem": problem}  # older recctl
+        assert (status["node"], status["recordings"], status["licences"]) == ("pbx-a", 0, [])
         assert 0 < daemon.timeout() <= 1.0  # the first try again within a second
         estate.clock.advance(2)
         daemon.step(None)  # tried again: still away, the wait grows

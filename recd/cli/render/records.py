@@ -51,6 +51,10 @@ POLICY_HEADERS = ("LICENCE", "NAME", "RETENTION", "RULE", "RECORDINGS", "BREAKER
 BREAKER_HEADERS = ("LICENCE", "TRIPPED", "DUE", "TOTAL", "RELEASED", "BY")
 
 
+#: The lines of ``status`` the catalogue answers, unknown while it cannot be reached.
+_COUNTED = ("recordings", "unclassified", "overdue", "next deadline", "breakers")
+
+
 def status_lines(status: Status) -> list[str]:
     """``recctl status``: the daemon's state, then its sources and licences as tables."""
     guard = status["clock_guard"]
@@ -80,6 +84,11 @@ def status_lines(status: Status) -> list[str]:
     check = status.get("audit_check")  # absent from an older daemon's reply
     if check is not None and check["paused"]:  # shown only until `recctl audit acknowledge`
         summary.insert(6, ("audit log check", f"erasing paused: {check['problem']}"))
+    catalogue = status.get("catalogue")  # only while its database cannot be reached
+    if catalogue is not None and not catalogue["reachable"]:
+        unknown = "unknown: the catalogue cannot be reached"
+        summary = [(k, unknown if k in _COUNTED else v) for k, v in summary if k != "audit log"]
+        summary.insert(2, ("catalogue", f"erasing paused: {catalogue['problem']}; retrying"))
     if "node" in status:  # absent from an older daemon's reply
         summary.insert(1, ("node", status["node"]))
     sources = [

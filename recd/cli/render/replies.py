@@ -31,6 +31,11 @@ class AuditCheck(TypedDict):
     problem: str | None
 
 
+class CatalogueState(TypedDict):
+    reachable: bool
+    problem: str | None
+
+
 class SourceStatus(TypedDict):
     name: str
     type: str
@@ -66,6 +71,7 @@ class Status(TypedDict):
     clock_guard: ClockGuard
     audit_log: NotRequired[AuditLogState]
     audit_check: NotRequired[AuditCheck]
+    catalogue: NotRequired[CatalogueState]  # only while its database cannot be reached
     sources: list[SourceStatus]
     licences: list[LicenceStatus]
 

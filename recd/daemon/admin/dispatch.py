@@ -24,7 +24,7 @@ from recd.daemon.admin.args import Args
 from recd.daemon.admin.records import OVERDUE_GRACE, DaemonState, iso
 from recd.daemon.collector import LicenceTotals, Snapshot, SourceState
 from recd.daemon.control import Caller
-from recd.errors import NotFound, UsageError
+from recd.errors import CatalogueUnreachable, NotFound, UsageError
 from recd.ports.clock import Clock
 from recd.ports.reader import CatalogueReader
 from recd.protocol import Reply, Request
@@ -96,8 +96,12 @@ class Admin:
 
     def status(self, args: Args, caller: Caller) -> Reply:
         config, state, now = self.loop.config, self.loop.state(), self.loop.clock.now()
-        with self.loop.reader() as reader:
-            return Reply.success(records.status(config, state, now, reader))
+        try:
+            with self.loop.reader() as reader:
+                return Reply.success(records.status(config, state, now, reader))
+        except CatalogueUnreachable as exc:  # what the daemon knows, and why no more
+            problem = state.catalogue_problem or str(exc)
+            return Reply.success(records.status_unreachable(config, state, problem))
 
     def ls(self, args: Args, caller: Caller) -> Reply:
         query = check.list_query(args)

@@ -60,6 +60,7 @@ class DaemonState:
     audit_problem: str | None = None  # why the audit log cannot be written, while it cannot
     log_problem: str | None = None  # the log does not verify or match: until acknowledged
     clock_reason: ClockPause | None = None  # the clock guard's reason code, while paused
+    catalogue_problem: str | None = None  # the catalogue's database cannot be reached
 
 
 def iso(when: datetime | None) -> str | None:
@@ -114,6 +115,31 @@ def status(
             }
             for t in totals
         ],
+    }
+
+
+def status_unreachable(config: Config, state: DaemonState, problem: str) -> JsonObject:
+    """``status`` while the catalogue's database cannot be reached: what the daemon knows of
+    itself, no counts (0, with ``catalogue.reachable`` false), and the reason also as the audit
+    log's, which it is: a recctl that predates ``catalogue`` shows "erasing paused" and why."""
+    return {
+        "version": __version__,
+        "node": config.daemon.node,
+        "mode": str(config.daemon.mode),
+        "pid": state.pid,
+        "started": iso(state.started),
+        "recordings": 0,
+        "bytes": 0,
+        "unclassified": 0,
+        "overdue": 0,
+        "next_deadline": None,
+        "breaker": [],
+        "clock_guard": {"paused": state.clock_problem is not None, "reason": state.clock_problem},
+        "audit_log": {"writable": False, "problem": problem},
+        "audit_check": {"paused": state.log_problem is not None, "problem": state.log_problem},
+        "catalogue": {"reachable": False, "problem": problem},
+        "sources": [_source_json(s) for s in state.sources],
+        "licences": [],
     }
 
 

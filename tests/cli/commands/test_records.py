@@ -94,6 +94,38 @@ def test_status_of_a_daemon_whose_audit_log_did_not_check(capsys, daemon):
     assert "audit log check" not in ask(capsys, daemon, status, "status")[1]
 
 
+def test_status_while_the_catalogue_cannot_be_reached_says_why_and_no_counts(capsys, daemon):
+    """The daemon runs, its database does not answer: the reason, and "unknown" where the
+    catalogue would have answered (never a count of 0 that reads as an empty estate)."""
+    problem = 'catalogue database "recd" on db1 as user "recd": cannot reach the database: gone'
+    status = STATUS | {
+        "recordings": 0,
+        "bytes": 0,
+        "unclassified": 0,
+        "overdue": 0,
+        "next_deadline": None,
+        "breaker": [],
+        "audit_log": {"writable": False, "problem": problem},
+        "catalogue": {"reachable": False, "problem": problem},
+        "licences": [],
+    }
+    out = ask(capsys, daemon, status, "status")[1]
+    unknown = "unknown: the catalogue cannot be reached"
+    assert out.startswith(
+        "version:        0.1.0 (pid 4242, up since 2026-11-23T08:00:00Z)\n"
+        "node:           pbx-a\n"
+        "mode:           enforce\n"
+        f"catalogue:      erasing paused: {problem}; retrying\n"
+        f"recordings:     {unknown}\n"
+        f"unclassified:   {unknown}\n"
+        f"overdue:        {unknown}\n"
+        f"next deadline:  {unknown}\n"
+        "clock guard:    ok\n"
+        f"breakers:       {unknown}\n"
+    )
+    assert "audit log" not in out  # the same reason, said once
+
+
 def test_status_says_which_sources_this_node_does_not_serve(capsys, daemon):
     pbx1, archive = STATUS["sources"]
     status = STATUS | {
