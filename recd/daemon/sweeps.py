@@ -123,7 +123,7 @@ class Sweeps:
         rt = runtime
         if rt.catalogue.shared:  # a dead node's erases, before its recordings are swept
             ports = (rt.catalogue, rt.audit, self.clock, rt.erasers, telemetry)
-            Recovery(rt.config, *ports, serves=rt.duty.erases).run()
+            Recovery(rt.config, *ports, serves=rt.duty.erases).run(should_stop=self._urgent)
         sweeper = DaemonSweeper(
             rt.config,
             rt.catalogue,

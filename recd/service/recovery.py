@@ -20,6 +20,7 @@ else could ever finish it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,10 @@ from recd.service.batch import failed_details
 
 logger = logging.getLogger(__name__)
 
+#: Intents settled (erased, audited, resolved) between two looks at ``should_stop``: on S3, a
+#: few seconds of requests, so that a legal hold sent meanwhile does not wait long.
+CHUNK = 32
+
 
 @dataclass(slots=True)
 class RecoveryReport:
@@ -46,6 +51,7 @@ class RecoveryReport:
     dropped: int = 0  # never started, or audited as failed
     finished: int = 0  # completed now
     failed: int = 0  # could not be completed; audited as failed
+    left: int = 0  # not looked at: the run was told to stop (``should_stop``)
 
     @property
     def total(self) -> int:
@@ -69,13 +75,43 @@ def _outcomes(audit: AuditLog, intents: list[Intent]) -> dict[str, dict[str, dat
 
 
 class Recovery(EraseUseCase[SweepCatalogue]):
-    def run(self) -> RecoveryReport:
+    def run(self, should_stop: Callable[[], bool] = lambda: False) -> RecoveryReport:
+        """Settle the intents taken, ``CHUNK`` at a time, each chunk's entries and catalogue
+        changes committed together after its erases. ``should_stop`` is asked between chunks
+        (the daemon's: a signal or an admin command waits): the intents left stay this
+        node's, for its next recovery (before each sweep on a shared catalogue); ``left``
+        counts them."""
         report = RecoveryReport()
         intents = self._taken()
         if not intents:
             return report
         logger.warning("recovering %d interrupted erasure(s)", len(intents))
         outcomes = _outcomes(self.audit, intents)
+        for start in range(0, len(intents), CHUNK):
+            if start and should_stop():
+                report.left = len(intents) - start
+                logger.info(
+                    "recovery: %d interrupted erasure(s) left for the next sweep (a signal or "
+                    "an admin command came first)",
+                    report.left,
+                )
+                break
+            self._settle(intents[start : start + CHUNK], outcomes, report)
+        logger.warning(
+            "recovery: %d confirmed, %d finished, %d failed, %d never started",
+            report.confirmed,
+            report.finished,
+            report.failed,
+            report.dropped,
+        )
+        return report
+
+    def _settle(
+        self,
+        intents: list[Intent],
+        outcomes: dict[str, dict[str, datetime | None]],
+        report: RecoveryReport,
+    ) -> None:
         erased: list[tuple[str, datetime]] = []
         dropped: list[str] = []
         drafts: list[AuditDraft] = []
@@ -103,14 +139,6 @@ class Recovery(EraseUseCase[SweepCatalogue]):
             if drafts:
                 self.audit.append(drafts, self.clock.now())
             self.catalogue.resolve_intents(erased, dropped)
-        logger.warning(
-            "recovery: %d confirmed, %d finished, %d failed, %d never started",
-            report.confirmed,
-            report.finished,
-            report.failed,
-            report.dropped,
-        )
-        return report
 
     def _finishes(self, source: str) -> bool:
         """Whether this node can finish an erase of ``source``: it has its eraser and serves it."""

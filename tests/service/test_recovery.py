@@ -19,7 +19,7 @@ from recd.core.audit import AuditDraft, verify
 from recd.core.model import State, recording_id
 from recd.daemon.runtime import Runtime, scan_all
 from recd.ports.records import Intent
-from recd.service.recovery import Recovery, RecoveryReport
+from recd.service.recovery import CHUNK, Recovery, RecoveryReport
 from tests.estate import Estate
 from tests.fakes import FakeClock
 
@@ -248,3 +248,40 @@ def test_recovery_runs_before_the_sweep_in_once(estate: Estate) -> None:
     assert (code, out) == (0, "no recordings\n")  # the only recording was erased by recovery
     assert state_of(estate) is State.ERASED
     assert_chain(estate)
+
+
+def test_told_to_stop_it_settles_whole_chunks_and_leaves_the_rest_for_next_time(
+    tmp_path: Path, fake_clock: FakeClock
+) -> None:
+    """A dead node's many erases, taken over while an admin command waits: recovery stops
+    between chunks, each chunk settled whole (entries and catalogue together); the rest stays
+    this node's for its next run, which settles it."""
+    estate = Estate(tmp_path, fake_clock)
+    n = CHUNK + 5
+    for i in range(n):
+        estate.write(f"L1/r{i:03}.wav", age_days=31)
+    rt = estate.runtime()
+    try:
+        scan_all(rt)
+        offset, now = rt.audit.end_offset(), estate.clock.now()
+        rids = [recording_id("pbx", f"L1/r{i:03}.wav") for i in range(n)]
+        intents = [Intent(f"i-{i:03}", rid, offset, TEMP, {}, now) for i, rid in enumerate(rids)]
+        rt.catalogue.add_intents(intents)
+        actions = ("erase.intent", "erase.done")
+        drafts = [AuditDraft(a, i.recording_id, {"intent": i.id}) for i in intents for a in actions]
+        rt.audit.append(drafts, estate.clock.now())
+        asked: list[int] = []
+
+        def stop() -> bool:
+            asked.append(1)
+            return True
+
+        ports = (estate.config, rt.catalogue, rt.audit, estate.clock, rt.erasers)
+        first = Recovery(*ports).run(should_stop=stop)
+        assert (first.confirmed, first.left, len(asked)) == (CHUNK, 5, 1)
+        assert len(rt.catalogue.pending_intents()) == 5
+        second = Recovery(*ports).run(should_stop=stop)
+        assert (second.confirmed, second.left) == (5, 0)
+        assert rt.catalogue.pending_intents() == []
+    finally:
+        rt.close()
