@@ -369,6 +369,7 @@ class StateCollector:
         self.per_licence = per_licence
         self._errors = errors
         self._overflows = overflows
+        self._said: str | None = None  # the failure last logged: said again only once changed
 
     def describe(self) -> list[Metric]:
         """The families without calling ``snapshot``: lets the registry check for clashes and
@@ -381,10 +382,16 @@ class StateCollector:
             snapshot = self._snapshot()
             families = state_families(snapshot, per_licence=self.per_licence)
         except Exception as exc:  # a scrape must never fail: report, count, expose events only
-            logger.warning("metrics: state left out of this scrape: %s", _one_line(exc))
+            said = _one_line(exc)
+            level = logging.DEBUG if said == self._said else logging.WARNING
+            logger.log(level, "metrics: state left out of this scrape: %s", said)
             logger.debug("metrics: snapshot failure", exc_info=True)
+            self._said = said  # a database down for an hour: one line, not one per scrape
             self._errors.inc()
             return []
+        if self._said is not None:
+            logger.info("metrics: state back in scrapes")
+            self._said = None
         for source in snapshot.sources:  # every source's overflow counter exists from 0
             self._overflows.labels(source.name)
         return families

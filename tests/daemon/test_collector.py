@@ -365,6 +365,37 @@ def test_failing_snapshot_leaves_state_out_and_counts(
     assert value(m, "recd_snapshot_errors_total") == 2.0
 
 
+def test_a_failure_that_lasts_is_logged_once_and_its_end_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A shared catalogue's database down for an hour, scraped every 15 s: one warning (and
+    the count of each scrape), one line when the state is back, a warning again if it fails
+    again. ``journalctl -g 'metrics: state left out'`` (the shipped alert's advice) finds it."""
+    failing = [True]
+
+    def snapshot() -> Snapshot:
+        if failing[0]:
+            raise RuntimeError("catalogue database: cannot reach the database")
+        return snap()
+
+    caplog.set_level(logging.INFO, logger="recd.daemon.collector")
+    m = Metrics(snapshot)
+    for _ in range(3):
+        generate_latest(m.registry)
+    failing[0] = False
+    generate_latest(m.registry)
+    failing[0] = True
+    generate_latest(m.registry)
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if r.levelno >= logging.INFO]
+    left_out = "metrics: state left out of this scrape: RuntimeError: catalogue database: "
+    assert said == [
+        (logging.WARNING, left_out + "cannot reach the database"),
+        (logging.INFO, "metrics: state back in scrapes"),
+        (logging.WARNING, left_out + "cannot reach the database"),
+    ]
+    assert value(m, "recd_snapshot_errors_total") == 5.0  # 4 failed + the one value() made
+
+
 def test_naive_datetime_is_a_snapshot_error(caplog: pytest.LogCaptureFixture) -> None:
     m = Metrics(lambda: snap(next_deadline=datetime(2026, 3, 1, 12, 0)))
     assert value(m, "recd_snapshot_errors_total") == 1.0  # one scrape, state left out
