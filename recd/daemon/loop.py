@@ -193,7 +193,7 @@ class Daemon:
         except CatalogueCorrupt as exc:
             self._catalogue_corrupt(exc)
         except CatalogueUnreachable as exc:
-            self._catalogue_lost(exc)
+            self.catalogue_lost(exc)
         if self.log_problem is not None:
             self.notifier.notify(status=self.status())
         self._mark_catalogue()
@@ -206,7 +206,7 @@ class Daemon:
                 self.runs.resume()  # a run a crash or a stop cut short finishes first
                 self._sweep()
 
-    def _catalogue_lost(self, exc: CatalogueUnreachable) -> None:
+    def catalogue_lost(self, exc: CatalogueUnreachable) -> None:
         """The catalogue's database went away (or did not come back): close the runtime and
         open it again with backoff (``dbwait``); admin commands are answered with why."""
         self.watching.stop()
@@ -301,11 +301,11 @@ class Daemon:
 
     def step(self, item: object) -> None:
         """One wake-up: act on the item, then on whatever is due; a catalogue database lost
-        meanwhile is waited for (``_catalogue_lost``)."""
+        meanwhile is waited for (``catalogue_lost``)."""
         try:
             self._step(item)
         except CatalogueUnreachable as exc:
-            self._catalogue_lost(exc)
+            self.catalogue_lost(exc)
 
     def _step(self, item: object) -> None:
         self.inbox.took(item, self.watching.accepts(item))

@@ -2,7 +2,8 @@
 
 ``RELOADING=1``; a configuration that does not load is refused with every problem logged; one
 that loads but cannot be used (a new state directory or socket that cannot be opened) is
-dropped for the one before. ``READY=1`` either way.
+dropped for the one before; when neither can open the shared catalogue's database, the daemon
+waits for it (``dbwait``). ``READY=1`` in every case: ``systemctl reload`` waits for it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from recd.config.load import Config
-from recd.errors import ConfigInvalid, RecdError
+from recd.errors import CatalogueUnreachable, ConfigInvalid, RecdError
 
 if TYPE_CHECKING:
     from recd.daemon.loop import Daemon
@@ -28,8 +29,11 @@ def reload(daemon: Daemon) -> None:
             logger.error("reload refused: %s", problem)
         logger.error("keeping the configuration loaded before")
     else:
-        reopen(daemon, config)
-    daemon.notifier.notify(ready="1", status=daemon.status())
+        try:
+            reopen(daemon, config)
+        except CatalogueUnreachable as exc:  # neither the new nor the old could open it
+            daemon.catalogue_lost(exc)
+    daemon.notifier.notify(ready="1", status=daemon.status())  # systemctl reload waits for it
 
 
 def reopen(daemon: Daemon, config: Config) -> None:

@@ -24,8 +24,9 @@ from recd.core.pgurl import parse_postgres_url
 from recd.core.requests import scope_json
 from recd.core.scope import Scope
 from recd.daemon.runtime import open_runtime
+from recd.daemon.signals import Event
 from recd.errors import CatalogueUnreachable
-from tests.daemon.helpers import ask, make
+from tests.daemon.helpers import ask, drain, make
 from tests.estate import Estate
 from tests.fakes import NotifyListener
 from tests.pg import PgDatabase, Postgres, down
@@ -151,5 +152,32 @@ def test_a_database_lost_mid_run_pauses_everything_and_is_opened_again_once_back
         daemon.step(None)
         assert not soon.exists(), "not erased once the database was back"
         assert daemon.status().startswith("next deadline")  # the wait ended
+    finally:
+        daemon.stop()
+
+
+def test_a_reload_while_the_database_is_away_waits_for_it_and_still_says_ready(
+    estate: Estate,
+    listener: NotifyListener,
+    stoppable: Postgres,
+    stoppable_database: PgDatabase,
+) -> None:
+    """SIGHUP during an outage: neither the new configuration nor the old can open the
+    catalogue; the daemon waits for the database, and READY=1 ends the reload either way
+    (``systemctl reload`` would hang for its timeout without it)."""
+    share(estate, stoppable_database.url, "pbx-a")
+    daemon = make(estate, listener, loader=lambda path: estate.config)
+    daemon.start()
+    try:
+        drain(listener)
+        with down(stoppable):
+            daemon.step(Event.RELOAD)
+            said = drain(listener)
+            assert said[0].startswith("RELOADING=1")
+            assert said[-1].startswith("READY=1\nSTATUS=erasing paused: catalogue database ")
+            assert daemon.dbwait.problem is not None
+        estate.clock.advance(3)
+        daemon.step(None)
+        assert daemon.status().startswith("next deadline")
     finally:
         daemon.stop()
