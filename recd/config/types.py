@@ -151,6 +151,14 @@ class Config:
     sources: tuple[SourceConfig, ...] = ()
     licences: Mapping[str, Licence] = field(default_factory=dict)
 
+    @property
+    def audit_place(self) -> str:
+        """Where the audit chain is, as messages name it: ``<state_dir>/audit.log``, or the
+        ``audit`` table of the shared catalogue's database."""
+        if self.catalogue.url is not None:
+            return f"the audit table of {self.catalogue.url}"
+        return str(self.daemon.state_dir / "audit.log")
+
     def period_for(self, licence: str | None) -> Period | None:
         """The retention period of ``licence``; None for an unclassified recording that is kept."""
         if licence is None:

@@ -36,7 +36,7 @@ class LogCheck:
     def found(self, runtime: Runtime, finding: Finding | None) -> None:
         """After the start's checks: audit and log a new problem once (not again on reload)."""
         if finding is not None and finding != self._finding:
-            path = str(runtime.config.daemon.state_dir / "audit.log")
+            path = runtime.config.audit_place
             report_problem(runtime.audit, path, finding, self.clock.now())
         self._set(finding)
 
@@ -44,7 +44,7 @@ class LogCheck:
         """As ``found`` while the audit log cannot be written: the entry to write later."""
         drafts: list[AuditDraft] = []
         if finding is not None and finding != self._finding:
-            path = str(runtime.config.daemon.state_dir / "audit.log")
+            path = runtime.config.audit_place
             report_problem(None, path, finding, self.clock.now())
             drafts.append(problem_draft(path, finding))
         self._set(finding)
@@ -62,7 +62,7 @@ class LogCheck:
             raise NotAllowedInState(
                 "the audit log verified and matches the catalogue: nothing to acknowledge"
             )
-        path = str(runtime.config.daemon.state_dir / "audit.log")
+        path = runtime.config.audit_place
         now = self.clock.now()
         entry = acknowledge(runtime.catalogue, runtime.audit, path, finding, actor, reason, now)
         self._set(None)

@@ -392,8 +392,8 @@ class Daemon:
     def _audit_failed(self, audit: AuditLog, exc: BaseException) -> None:
         self.outage.failed(audit, exc, self._audit_log())
 
-    def _audit_log(self) -> Path:
-        return self.config.daemon.state_dir / "audit.log"
+    def _audit_log(self) -> str:
+        return self.config.audit_place
 
     def _audit_resume(self) -> bool:
         """At the retry time, try to write ``audit.resumed``; True once the log is writable

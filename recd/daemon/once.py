@@ -83,7 +83,7 @@ def run_once(
         if failure is None:
             raise
         raise AuditUnwritable(
-            f"{config.daemon.state_dir / 'audit.log'}: cannot write the audit log: "
+            f"{config.audit_place}: cannot write the audit log: "
             f"{os_reason(failure)}; stopped erasing (an erase whose entry could not be "
             "written is settled by the next run)"
         ) from exc

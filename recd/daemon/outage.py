@@ -15,7 +15,6 @@ import logging
 import random
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 
 from recd.core.audit import AuditDraft
 from recd.core.backoff import full_jitter
@@ -51,10 +50,11 @@ class AuditOutage:
         self.pending: list[AuditDraft] = []  # written first when the log can be again
         self.rebuild: Rebuild | None = None  # holds rebuilt from the log, not yet audited
 
-    def failed(self, audit: AuditLog, exc: BaseException, log: Path) -> None:
+    def failed(self, audit: AuditLog, exc: BaseException, log: str) -> None:
         """Log the outage's start once, count each failure, set the next try."""
         failure = audit.failure or exc
-        problem = f"the audit log {log} cannot be written: {os_reason(failure)}"
+        where = log if log.startswith("the ") else f"the audit log {log}"  # a file, or a table
+        problem = f"{where} cannot be written: {os_reason(failure)}"
         self._failures += 1
         self._count()
         if self.problem is None:
@@ -71,9 +71,7 @@ class AuditOutage:
         self._changed()
 
     @contextlib.contextmanager
-    def guard(
-        self, audit: Callable[[], AuditLog | None], log: Callable[[], Path]
-    ) -> Iterator[None]:
+    def guard(self, audit: Callable[[], AuditLog | None], log: Callable[[], str]) -> Iterator[None]:
         """Turn an append that failed into an outage; anything else goes on up. ``audit`` and
         ``log`` are read when it fails: a reload in the block may have replaced them."""
         try:
@@ -86,7 +84,7 @@ class AuditOutage:
                 raise
             self.failed(current, exc, log())
 
-    def notice(self, audit: AuditLog, log: Path) -> None:
+    def notice(self, audit: AuditLog, log: str) -> None:
         """Follow what an append made on the loop's behalf (an admin command's) showed."""
         failure = audit.failure
         if failure is not None and self.problem is None:
@@ -98,7 +96,7 @@ class AuditOutage:
         """Whether it is time to try the log again."""
         return self.clock.monotonic() >= self.retry_at
 
-    def resume(self, runtime: Runtime, log: Path) -> None:
+    def resume(self, runtime: Runtime, log: str) -> None:
         """Write what waited and ``audit.resumed``, then settle the erases whose intent or
         outcome could not be written, as after a crash; a failure raises, the outage goes on."""
         audit = runtime.audit
@@ -108,7 +106,7 @@ class AuditOutage:
             "since": format_time(since),
             "failed_appends": self._failures,
         }
-        drafts = [*self.pending, AuditDraft("audit.resumed", str(log), details)]
+        drafts = [*self.pending, AuditDraft("audit.resumed", log, details)]
         audit.append(drafts, self.clock.now())
         self.pending = []
         if self.rebuild is not None:  # the holds were restored at start: audit that now

@@ -129,7 +129,7 @@ class Rebuild:
 
     @property
     def path(self) -> str:
-        return str(self.config.daemon.state_dir / "audit.log")
+        return self.config.audit_place
 
     def restore(self) -> Rebuilt | None:
         """Check the log; restore what the catalogue lacks of it. None: nothing restored

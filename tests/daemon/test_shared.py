@@ -181,3 +181,42 @@ def test_a_reload_while_the_database_is_away_waits_for_it_and_still_says_ready(
         assert daemon.status().startswith("next deadline")
     finally:
         daemon.stop()
+
+
+REFUSE = """
+CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN RAISE EXCEPTION 'the audit table refuses rows (test)'; END $$;
+CREATE TRIGGER refuse BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION refuse();
+"""
+
+
+def test_an_audit_table_that_refuses_rows_pauses_erasing_naming_the_table(
+    estate: Estate, listener: NotifyListener, pg_database: PgDatabase
+) -> None:
+    """The audit outage of one host, on the shared chain: nothing erased, the table named
+    (not a local audit.log that does not exist), erasing again once rows are taken."""
+    import psycopg
+
+    share(estate, pg_database.url, "pbx-a")
+    soon = estate.write("L1/soon.wav", age_days=30 - 2 / 86400)  # due in 2 s
+    daemon = make(estate, listener)
+    daemon.start()
+    try:
+        with psycopg.connect(pg_database.url, autocommit=True) as db:
+            db.execute(REFUSE)
+        estate.clock.advance(3)
+        daemon.step(None)
+        assert soon.exists()
+        problem = daemon.audit_problem
+        assert problem is not None
+        assert problem.startswith(f"the audit table of {estate.config.catalogue.url} cannot be")
+        assert "the audit table refuses rows (test)" in problem
+        with psycopg.connect(pg_database.url, autocommit=True) as db:
+            db.execute("DROP TRIGGER refuse ON audit")
+        estate.clock.advance(2)
+        daemon.step(None)
+        assert daemon.audit_problem is None and not soon.exists()
+        entries = chain(pg_database.url)
+        assert "audit.resumed" in [e["action"] for e in entries]
+    finally:
+        daemon.stop()
