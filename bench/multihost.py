@@ -47,7 +47,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from bench import catalogue, deletion_lag, multihost_s3, pgserver
-from bench.common import RecdDaemon, ratio, sync, timed, workdir, write_config
+from bench.common import RecdDaemon, pg_query, ratio, sync, timed, workdir, write_config
 from tests.tools import free_port
 
 SIZE = 64  # bytes a recording
@@ -194,6 +194,7 @@ def _erase_with(url: str, k: int, count: int, shared: bool, lead_s: float) -> di
         while leader.recordings() > 0 and time.time() < end:
             time.sleep(0.2)
         left = leader.recordings()
+        audited(url, count, end)
         lines = deletion_lag.audit_lines(Path(), url)
         codes = [daemon.stop() for daemon in daemons]
         audit = deletion_lag.read_audit(lines, root)
@@ -213,6 +214,19 @@ def _erase_with(url: str, k: int, count: int, shared: bool, lead_s: float) -> di
         "most_by_one_node": max(audit.done_by.values(), default=0) / count,
         "exit_max": float(max(c if c is not None else -1 for c in codes)),
     }
+
+
+DONE = (
+    "SELECT count(*) FROM audit WHERE convert_from(line, 'UTF8')::jsonb->>'action' = 'erase.done'"
+)
+
+
+def audited(url: str, count: int, end: float) -> None:
+    """Until the audit table of ``url`` holds ``count`` ``erase.done`` entries, or the time
+    ``end``: a batch's recordings leave the catalogue before its ``erase.done`` entries are
+    written, so an empty catalogue does not mean the audit is complete."""
+    while pg_query(url, DONE)[0][0] < count and time.time() < end:
+        time.sleep(0.1)
 
 
 def wait_scanned(daemon: RecdDaemon, timeout: float = 600.0) -> None:

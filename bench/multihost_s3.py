@@ -29,9 +29,11 @@ recd's keys were listed before ``T`` too); ``ratio_boto3`` = its time over recd'
 Every daemon and the baseline talk to ONE in-process ``ThreadedMotoServer`` (one Python
 process, its GIL shared with this bench's own polling), so it bounds what more daemons can
 gain; and moto copies the whole bucket on every listing, which recd's sweep makes to confirm
-each batch, so listings, not deletes, dominate both sides' times. Counts that must stay 0: ``twice`` (a key with
-more than one ``erase.done``), ``early`` (an ``erase.intent`` before ``T``), ``left`` (versions
-or delete markers still in the bucket), ``failed`` (``erase.failed`` entries), ``not_erased``.
+each batch, so listings, not deletes, dominate both sides' times.
+
+Counts that must stay 0: ``twice`` (a key with more than one ``erase.done``), ``early`` (an
+``erase.intent`` before ``T``), ``left`` (versions or delete markers still in the bucket),
+``failed`` (``erase.failed`` entries), ``not_erased`` (still in the catalogue).
 """
 
 from __future__ import annotations
@@ -221,7 +223,7 @@ def _erase_with(url: str, k: int, count: int, lead_s: float, moto: Moto) -> dict
     """One run of ``k`` daemons on the database ``url`` and a new bucket (see the module)."""
     client = moto.client
     bucket = _bucket(client)
-    from bench.multihost import wait_scanned  # not at the top: it imports this module
+    from bench.multihost import audited, wait_scanned  # not at the top: it imports this module
 
     with workdir(f"multihost-s3-{k}") as base, contextlib.ExitStack() as stack:
         daemons = []
@@ -241,6 +243,7 @@ def _erase_with(url: str, k: int, count: int, lead_s: float, moto: Moto) -> dict
         while leader.recordings() > 0 and time.time() < end:
             time.sleep(0.2)
         left = leader.recordings()
+        audited(url, count, end)
         lines = [bytes(line) for (line,) in pg_query(url, "SELECT line FROM audit ORDER BY seq")]
         codes = [daemon.stop() for daemon in daemons]
     intents: list[float] = []
