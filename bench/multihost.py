@@ -41,12 +41,13 @@ from __future__ import annotations
 import contextlib
 import math
 import statistics
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bench import catalogue, deletion_lag, pgserver
-from bench.common import RecdDaemon, ratio, sync, timed, workdir, write_config
+from bench import catalogue, deletion_lag, multihost_s3, pgserver
+from bench.common import RecdDaemon, pg_query, ratio, sync, timed, workdir, write_config
 from tests.tools import free_port
 
 SIZE = 64  # bytes a recording
@@ -62,18 +63,29 @@ def run(
     lag_spread_s: float = 20.0,
     lead_s: float | None = None,
     repeat: int = 1,
+    s3_count: int = 0,
 ) -> dict[str, dict[str, float]]:
     """The rows ``multihost_erase`` (``repeat`` rounds), ``multihost_erase_shared`` (the
-    largest ``k``, one node at a time, one round) and ``multihost_lag`` (see the module)."""
+    largest ``k``, one node at a time, one round), ``multihost_lag`` (see the module) and,
+    with ``s3_count``, ``multihost_erase_s3`` (``bench.multihost_s3``, ``repeat`` rounds;
+    left out, saying why on stderr, without moto)."""
+    rows: dict[str, dict[str, float]] = {}
     with _server() as server:
-        erase_row = erase(server, erase_count, ks, lead_s=lead_s, repeat=repeat)
-        shared_row = erase(server, erase_count, (max(ks),), shared=True, lead_s=lead_s)
-        lag_row = lag(server, lag_count, lag_spread_s, lead_s=10.0 if lead_s is None else lead_s)
-    return {
-        "multihost_erase": erase_row,
-        "multihost_erase_shared": shared_row,
-        "multihost_lag": lag_row,
-    }
+        rows["multihost_erase"] = erase(server, erase_count, ks, lead_s=lead_s, repeat=repeat)
+        rows["multihost_erase_shared"] = erase(
+            server, erase_count, (max(ks),), shared=True, lead_s=lead_s
+        )
+        rows["multihost_lag"] = lag(
+            server, lag_count, lag_spread_s, lead_s=10.0 if lead_s is None else lead_s
+        )
+        if s3_count:
+            try:
+                rows["multihost_erase_s3"] = multihost_s3.erase(
+                    lambda: database(server), s3_count, ks, lead_s=lead_s, repeat=repeat
+                )
+            except multihost_s3.Missing as exc:
+                print(f"multihost_erase_s3 skipped: {exc}", file=sys.stderr)
+    return rows
 
 
 @contextlib.contextmanager
@@ -171,7 +183,7 @@ def _erase_with(url: str, k: int, count: int, shared: bool, lead_s: float) -> di
             )  # fmt: skip
             daemons.append(stack.enter_context(RecdDaemon(config, node_base, port, url)))
         for daemon in daemons:
-            _wait_scanned(daemon)
+            wait_scanned(daemon)
         due = math.ceil(time.time() + lead_s)
         deletion_lag.make_due_tree(root, [due] * count, SIZE)
         leader = daemons[0]
@@ -182,6 +194,7 @@ def _erase_with(url: str, k: int, count: int, shared: bool, lead_s: float) -> di
         while leader.recordings() > 0 and time.time() < end:
             time.sleep(0.2)
         left = leader.recordings()
+        audited(url, count, end)
         lines = deletion_lag.audit_lines(Path(), url)
         codes = [daemon.stop() for daemon in daemons]
         audit = deletion_lag.read_audit(lines, root)
@@ -203,7 +216,20 @@ def _erase_with(url: str, k: int, count: int, shared: bool, lead_s: float) -> di
     }
 
 
-def _wait_scanned(daemon: RecdDaemon, timeout: float = 600.0) -> None:
+DONE = (
+    "SELECT count(*) FROM audit WHERE convert_from(line, 'UTF8')::jsonb->>'action' = 'erase.done'"
+)
+
+
+def audited(url: str, count: int, end: float) -> None:
+    """Until the audit table of ``url`` holds ``count`` ``erase.done`` entries, or the time
+    ``end``: a batch's recordings leave the catalogue before its ``erase.done`` entries are
+    written, so an empty catalogue does not mean the audit is complete."""
+    while pg_query(url, DONE)[0][0] < count and time.time() < end:
+        time.sleep(0.1)
+
+
+def wait_scanned(daemon: RecdDaemon, timeout: float = 600.0) -> None:
     """Until this daemon's status shows a finished scan of every source it serves (a node
     that does not serve a shared source never scans it)."""
     end = time.monotonic() + timeout

@@ -132,15 +132,16 @@ def measure_catalogue(only: str | None, s: float) -> dict[str, dict[str, float]]
 
 def measure_multihost(only: str | None, s: float) -> dict[str, dict[str, float]]:
     """Several daemons on one PostgreSQL catalogue: 20k recordings erased by 1, 2 and 3 (the
-    medians of three rounds), and
-    the deletion lag of 2,000 due over 200 s (20 s at least) on PostgreSQL and on SQLite;
-    skipped like the catalogue row."""
+    medians of three rounds), the deletion lag of 2,000 due over 200 s (20 s at least) on
+    PostgreSQL and on SQLite, and 12k S3 keys erased by 1, 2 and 3 (three rounds; at least
+    1,000, one batch); skipped like the catalogue row."""
     if only not in (None, "multihost"):
         return {}
     try:
         return multihost.run(
-            int(20_000 * s), int(2_000 * s), lag_spread_s=max(20.0, 200.0 * s), repeat=3
-        )
+            int(20_000 * s), int(2_000 * s), lag_spread_s=max(20.0, 200.0 * s), repeat=3,
+            s3_count=max(1_000, int(12_000 * s)),
+        )  # fmt: skip
     except catalogue.Skipped as exc:
         print(f"multihost skipped: {exc}", file=sys.stderr)
         return {}

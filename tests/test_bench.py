@@ -19,7 +19,17 @@ from typing import Any
 
 import pytest
 
-from bench import catalogue, daemon_rss, floors, multihost, pgserver, run_all, scan, trees
+from bench import (
+    catalogue,
+    daemon_rss,
+    floors,
+    multihost,
+    multihost_s3,
+    pgserver,
+    run_all,
+    scan,
+    trees,
+)
 from bench.common import (
     BIN,
     LICENCE,
@@ -311,19 +321,50 @@ def test_the_multihost_rows_erase_each_recording_once_with_real_daemons() -> Non
         assert 0 <= lag[f"{engine}_p50_s"] <= lag[f"{engine}_p95_s"] <= lag[f"{engine}_max_s"]
 
 
+def test_the_multihost_s3_row_divides_the_keys_among_real_daemons_each_erased_once() -> None:
+    """Tiny: 2,000 keys (two S3 batches) on moto, erased by one daemon then two on one
+    PostgreSQL catalogue; with two, each node erases one batch."""
+    pg.binaries()
+    pytest.importorskip("moto.server")
+    with multihost._server() as server:
+        row = multihost_s3.erase(
+            lambda: multihost.database(server), 2000, (1, 2), lead_s=6.0, repeat=1
+        )
+    assert (row["keys"], row["rounds"]) == (2000, 1)
+    assert row["boto3_delete_s"] > 0 and row["boto3_list_s"] > 0
+    for k in (1, 2):
+        counts = (row[f"k{k}_{key}"] for key in ("erased", *multihost_s3.MUST_BE_ZERO))
+        assert tuple(counts) == (2000, 0, 0, 0, 0, 0)
+        assert row[f"k{k}_exit_max"] == 0
+        assert row[f"k{k}_indexed_margin_s"] > 0
+        assert row[f"k{k}_ratio_boto3"] == pytest.approx(
+            row["boto3_delete_s"] / row[f"k{k}_erase_s"]
+        )
+    assert (row["k1_nodes_erasing"], row["k1_most_by_one_node"]) == (1, 1.0)
+    assert (row["k2_nodes_erasing"], row["k2_most_by_one_node"]) == (2, 0.5)
+    assert row["k2_scaling"] == pytest.approx(row["k2_files_per_s"] / row["k1_files_per_s"])
+
+
 def test_the_multihost_rows_scale_with_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    runs: list[tuple[int, int, float, int]] = []
+    runs: list[tuple[int, int, float, int, int]] = []
 
     def fake_run(
-        erase: int, lag: int, *, lag_spread_s: float, repeat: int
+        erase: int, lag: int, *, lag_spread_s: float, repeat: int, s3_count: int
     ) -> dict[str, dict[str, float]]:
-        runs.append((erase, lag, lag_spread_s, repeat))
+        runs.append((erase, lag, lag_spread_s, repeat, s3_count))
         return {"multihost_lag": {"files": lag}}
 
     monkeypatch.setattr(multihost, "run", fake_run)
+    assert run_all.measure("multihost", 0.05) == {"multihost_lag": {"files": 100}}
     assert run_all.measure("multihost", 0.1) == {"multihost_lag": {"files": 200}}
+    assert run_all.measure("multihost", 0.25) == {"multihost_lag": {"files": 500}}
     assert run_all.measure("multihost", 1.0) == {"multihost_lag": {"files": 2000}}
-    assert runs == [(2000, 200, 20.0, 3), (20_000, 2000, 200.0, 3)]
+    assert runs == [
+        (1000, 100, 20.0, 3, 1_000),  # one S3 batch at least
+        (2000, 200, 20.0, 3, 1_200),
+        (5000, 500, 50.0, 3, 3_000),
+        (20_000, 2000, 200.0, 3, 12_000),
+    ]
 
 
 def test_the_multihost_rows_are_skipped_saying_what_to_install(
