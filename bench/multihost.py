@@ -143,19 +143,34 @@ def erase(
     row: dict[str, float] = {"files": count, "shared": int(shared), "rounds": repeat}
     row |= {"find_delete_s": t_find, "find_spread_s": max(finds) - min(finds)}
     row["find_files_per_s"] = count / t_find
+    row |= per_daemons(runs, repeat, MUST_BE_ZERO, t_find, "ratio_find")
+    return row
+
+
+def per_daemons(
+    runs: dict[int, list[dict[str, float]]],
+    repeat: int,
+    must_be_zero: tuple[str, ...],
+    baseline_s: float,
+    ratio_name: str,
+) -> dict[str, float]:
+    """``k<k>_<figure>`` for each number of daemons ``k``: its median run (by erase time), the
+    ``must_be_zero`` counts summed over every round, the fewest erased, the spread, the rate
+    as a multiple of the first ``k``'s (``scaling``) and ``ratio_name``: the baseline's time
+    over its erase time."""
+    row: dict[str, float] = {}
     first_rate = math.nan
-    for k in ks:
-        one = sorted(runs[k], key=lambda r: r["erase_s"])[(repeat - 1) // 2]  # the median run
-        for key in MUST_BE_ZERO:
-            one[key] = sum(r[key] for r in runs[k])
-        one["erased"] = min(r["erased"] for r in runs[k])
-        one["erase_spread_s"] = max(r["erase_s"] for r in runs[k]) - min(
-            r["erase_s"] for r in runs[k]
-        )
+    for k, rounds in runs.items():
+        one = sorted(rounds, key=lambda r: r["erase_s"])[(repeat - 1) // 2]  # the median run
+        for key in must_be_zero:
+            one[key] = sum(r[key] for r in rounds)
+        one["erased"] = min(r["erased"] for r in rounds)
+        times = [r["erase_s"] for r in rounds]
+        one["erase_spread_s"] = max(times) - min(times)
         if math.isnan(first_rate):
             first_rate = one["files_per_s"]
         one["scaling"] = one["files_per_s"] / first_rate
-        one["ratio_find"] = ratio(t_find, one["erase_s"])
+        one[ratio_name] = ratio(baseline_s, one["erase_s"])
         row.update({f"k{k}_{key}": value for key, value in one.items()})
     return row
 

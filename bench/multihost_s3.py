@@ -53,7 +53,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import LICENCE, RecdDaemon, pg_query, ratio, workdir
+from bench.common import LICENCE, RecdDaemon, pg_query, workdir
 from tests.tools import free_port
 
 PREFIX = "bench/"
@@ -137,19 +137,9 @@ def erase(
     row: dict[str, float] = {"keys": count, "rounds": repeat}
     row |= {"boto3_list_s": statistics.median(lists), "boto3_delete_s": t_boto3}
     row |= {"boto3_spread_s": max(deletes) - min(deletes), "boto3_keys_per_s": count / t_boto3}
-    first_rate = math.nan
-    for k in ks:
-        one = sorted(runs[k], key=lambda r: r["erase_s"])[(repeat - 1) // 2]  # the median run
-        for key in MUST_BE_ZERO:
-            one[key] = sum(r[key] for r in runs[k])
-        one["erased"] = min(r["erased"] for r in runs[k])
-        times = [r["erase_s"] for r in runs[k]]
-        one["erase_spread_s"] = max(times) - min(times)
-        if math.isnan(first_rate):
-            first_rate = one["files_per_s"]
-        one["scaling"] = one["files_per_s"] / first_rate
-        one["ratio_boto3"] = ratio(t_boto3, one["erase_s"])
-        row.update({f"k{k}_{key}": value for key, value in one.items()})
+    from bench.multihost import per_daemons  # not at the top: it imports this module
+
+    row |= per_daemons(runs, repeat, MUST_BE_ZERO, t_boto3, "ratio_boto3")
     return row
 
 

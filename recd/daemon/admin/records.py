@@ -90,56 +90,54 @@ def status(
     totals = reader.totals()
     due = reader.due_counts(now)
     tripped = sorted(b.licence for b in reader.breakers().values() if b.released_at is None)
-    return {
-        "version": __version__,
-        "node": config.daemon.node,
-        "mode": str(config.daemon.mode),
-        "pid": state.pid,
-        "started": iso(state.started),
+    counts: JsonObject = {
         "recordings": sum(t.recordings for t in totals),
         "bytes": sum(t.bytes for t in totals),
         "unclassified": sum(t.recordings for t in totals if t.licence is None),
         "overdue": reader.overdue(now - OVERDUE_GRACE),
         "next_deadline": iso(reader.next_deadline(now)),
         "breaker": tripped,
-        "clock_guard": {"paused": state.clock_problem is not None, "reason": state.clock_problem},
-        "audit_log": {"writable": state.audit_problem is None, "problem": state.audit_problem},
-        "audit_check": {"paused": state.log_problem is not None, "problem": state.log_problem},
-        "sources": [_source_json(s) for s in state.sources],
-        "licences": [
-            {
-                "licence": t.licence,
-                "recordings": t.recordings,
-                "bytes": t.bytes,
-                "due": due.get(t.licence, 0),
-            }
-            for t in totals
-        ],
     }
+    licences = [
+        {"licence": t.licence, "recordings": t.recordings, "bytes": t.bytes,
+         "due": due.get(t.licence, 0)}
+        for t in totals
+    ]  # fmt: skip
+    return _status(config, state, counts, licences, state.audit_problem)
 
 
 def status_unreachable(config: Config, state: DaemonState, problem: str) -> JsonObject:
     """``status`` while the catalogue's database cannot be reached: what the daemon knows of
     itself, no counts (0, with ``catalogue.reachable`` false), and the reason also as the audit
     log's, which it is: a recctl that predates ``catalogue`` shows "erasing paused" and why."""
+    counts: JsonObject = {
+        "recordings": 0, "bytes": 0, "unclassified": 0, "overdue": 0,
+        "next_deadline": None, "breaker": [],
+    }  # fmt: skip
+    found = _status(config, state, counts, [], problem)
+    return found | {"catalogue": {"reachable": False, "problem": problem}}
+
+
+def _status(
+    config: Config,
+    state: DaemonState,
+    counts: JsonObject,
+    licences: list[JsonObject],
+    audit_problem: str | None,
+) -> JsonObject:
+    """The reply of ``status``, its catalogue ``counts`` and ``licences`` given."""
     return {
         "version": __version__,
         "node": config.daemon.node,
         "mode": str(config.daemon.mode),
         "pid": state.pid,
         "started": iso(state.started),
-        "recordings": 0,
-        "bytes": 0,
-        "unclassified": 0,
-        "overdue": 0,
-        "next_deadline": None,
-        "breaker": [],
+        **counts,
         "clock_guard": {"paused": state.clock_problem is not None, "reason": state.clock_problem},
-        "audit_log": {"writable": False, "problem": problem},
+        "audit_log": {"writable": audit_problem is None, "problem": audit_problem},
         "audit_check": {"paused": state.log_problem is not None, "problem": state.log_problem},
-        "catalogue": {"reachable": False, "problem": problem},
         "sources": [_source_json(s) for s in state.sources],
-        "licences": [],
+        "licences": licences,
     }
 
 

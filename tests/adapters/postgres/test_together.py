@@ -45,6 +45,19 @@ def terminate(url: str, cat: PostgresCatalogue) -> None:
         db.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
+def assert_waits_for_the_chain(url: str) -> None:
+    """Within 4 s, a session waits for an advisory lock (the chain's, in these tests)."""
+    with psycopg.connect(url, autocommit=True) as db:
+        for _ in range(200):
+            waiting = db.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            ).fetchone()
+            if waiting is not None and waiting[0]:
+                return
+            time.sleep(0.02)
+    pytest.fail("no session waited for the chain's lock")
+
+
 def failure(log: PostgresAuditLog) -> OSError | None:
     """``log.failure`` as it is now (not as an earlier ``assert`` narrowed it)."""
     return log.failure
@@ -73,16 +86,7 @@ def test_another_hosts_append_waits_for_the_commit_and_chains_after_it(
             log.append(drafts(1), NOW)
             thread = threading.Thread(target=append)
             thread.start()
-            with psycopg.connect(pg_database.url, autocommit=True) as db:
-                for _ in range(200):  # until the other append waits for the chain's lock
-                    waiting = db.execute(
-                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-                    ).fetchone()
-                    if waiting is not None and waiting[0]:
-                        break
-                    time.sleep(0.02)
-                else:
-                    pytest.fail("the other append did not wait for the chain's lock")
+            assert_waits_for_the_chain(pg_database.url)  # the other append, for the chain's lock
             assert not done.is_set()
         thread.join(10)
         assert done.is_set()
@@ -158,16 +162,7 @@ def test_a_block_takes_the_chains_lock_from_its_start(
         with cat.together():  # nothing appended yet: only the block's start
             thread = threading.Thread(target=append)
             thread.start()
-            with psycopg.connect(pg_database.url, autocommit=True) as db:
-                for _ in range(200):
-                    waiting = db.execute(
-                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-                    ).fetchone()
-                    if waiting is not None and waiting[0]:
-                        break
-                    time.sleep(0.02)
-                else:
-                    pytest.fail("an append on another connection did not wait for the block")
+            assert_waits_for_the_chain(pg_database.url)  # an append on another connection
             assert not done.is_set()
         thread.join(10)
         assert done.is_set()
