@@ -90,11 +90,13 @@ def write_config(
     catalogue_url: str | None = None,
     node: str = "bench",
     shared: bool = False,
+    source: str = "bench",
 ) -> Path:
     """recd.toml (and one licence file) under ``base/etc``; state in ``base/state``, the admin
-    socket at ``base/recd.sock``. A daemon needs ``metrics_port`` (``tests.tools.free_port``).
-    With ``catalogue_url`` the catalogue is that PostgreSQL database, this host the node
-    ``node``, and the source ``shared`` (one node at a time) or not (every node serves it)."""
+    socket at ``base/recd.sock``, the one directory source ``source`` at ``root``. A daemon
+    needs ``metrics_port`` (``tests.tools.free_port``). With ``catalogue_url`` the catalogue is
+    that PostgreSQL database, this host the node ``node``, and the source ``shared`` (one node
+    at a time among all) or this node's own (``nodes = [node]``)."""
     etc = base / "etc"
     (etc / "licences.d").mkdir(parents=True)
     (etc / "licences.d" / "bench.toml").write_text(
@@ -102,18 +104,19 @@ def write_config(
     )
     config = etc / "recd.toml"
     metrics = "" if metrics_port is None else f'[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n\n'
-    shared_db = ""
+    shared_db = serving = ""
     if catalogue_url is not None:
         shared_db = f'node = "{node}"\n\n[catalogue]\nurl = "{catalogue_url}"\n'
+        serving = "shared = true\n" if shared else f'nodes = ["{node}"]\n'
 
     config.write_text(
         f'[daemon]\nstate_dir = "{base / "state"}"\nsocket = "{base / "recd.sock"}"\n'
         f"{shared_db}\n{metrics}"
         f'[erase]\nmethod = "{method}"\nsettle = "{settle}"\n\n'
         f"[safety]\nmax_due_fraction = 1.0\nmin_breaker_count = 100000000\n\n"
-        f'[[source]]\nname = "bench"\ntype = "directory"\npath = "{root}"\n'
+        f'[[source]]\nname = "{source}"\ntype = "directory"\npath = "{root}"\n'
         f'licence = "{LICENCE}"\npattern = \'{PATTERN}\'\nstarted_format = "%Y%m%d%H%M%S"\n'
-        + ("shared = true\n" if shared else "")
+        + serving
     )
     return config
 

@@ -217,7 +217,8 @@ def audit_lines(path: Path, url: str | None) -> list[bytes]:
 
 
 def read_audit(lines: Iterable[bytes], root: Path) -> Audit:
-    """The erase entries of ``lines`` for recordings under ``root``."""
+    """The erase entries of ``lines`` for recordings under ``root`` (others left out), and
+    every ``erase.failed`` entry."""
     prefix = str(root) + "/"
     audit = Audit()
     for line in lines:
@@ -230,6 +231,8 @@ def read_audit(lines: Iterable[bytes], root: Path) -> Audit:
             continue
         when = parse_time(entry["time"])
         for details in _each_recording(entry["details"]):
+            if not details["location"].startswith(prefix):
+                continue
             relpath = details["location"].removeprefix(prefix)
             deadline = (started_of(relpath) + RETENTION).timestamp()
             audit.mismatch += parse_time(details["deadline"]) != deadline

@@ -1,5 +1,5 @@
 """recd on several hosts sharing one PostgreSQL catalogue (issue 18): erase throughput with 1, 2
-and 3 daemons on one store, and deletion lag on PostgreSQL against SQLite, in the same run.
+and 3 daemons on one catalogue, and deletion lag on PostgreSQL against SQLite, in the same run.
 
 Both rows run real ``recd --config`` daemons (``bench.common.RecdDaemon``) on a durable
 PostgreSQL the bench starts (``bench.pgserver``, the settings of ``bench.catalogue``: fsync,
@@ -7,27 +7,26 @@ synchronous commit and full page writes on), each row and each daemon count on a
 database, over a unix socket, on this one machine: the "hosts" share its cores and disk.
 
 **Erase throughput** (``erase``): ``k`` daemons, nodes ``node1``..``nodek``, each with its own
-state directory, admin socket and metrics port, serve one directory source on the same path.
-Once each has finished its first scan, ``count`` recordings are written there, all due at one
-whole second ``T`` (``lead_s`` ahead, so every daemon has indexed them before); at ``T`` every
-daemon that serves the source sweeps, claiming disjoint pages of the due recordings. Time =
-the last ``erase.done`` entry in the shared audit table - ``T``; ``files_per_s`` = count / time;
-``scaling`` = k daemons' rate / 1 daemon's; ``ratio_find`` = ``find -type f -delete`` on an
-identical tree, in the same run, over recd's time (1.0: as fast). On a small, shared machine one
-run's time swings by 2x, so ``make bench`` runs three rounds (each: every ``k``, then ``find``)
-and reports medians, with the spread of each. A sweep claims the due recordings a page at a
-time (``sweep.PAGE``, 1,000, within one directory): that page is the unit the daemons divide,
-so fewer pages than daemons leaves some idle.
+state directory, admin socket and metrics port, on one catalogue. Each node erases its own
+local directory (a source of its own, ``nodes = ["nodeN"]``, as docs/multihost.md has each
+PBX's spool): once each has finished its first scan, ``count`` recordings in all, split evenly
+among the ``k`` directories, are written, all due at one whole second ``T`` (``lead_s`` ahead,
+so every daemon has indexed them before); at ``T`` every daemon sweeps its own. Time = the last
+``erase.done`` entry in the shared audit table - ``T``; ``files_per_s`` = count / time;
+``scaling`` = k daemons' rate / 1 daemon's (what ``k`` hosts sharing one catalogue gain, here
+on one machine's cores and disk); ``ratio_find`` = ``find -type f -delete`` on an identical
+tree, in the same run, over recd's time (1.0: as fast). On a small, shared machine one run's
+time swings by 2x, so ``make bench`` runs three rounds (each: every ``k``, then ``find``) and
+reports medians, with the spread of each. The row counts any recording erased twice (``twice``,
+must be 0), any intent before ``T`` (``early``, must be 0) and any left (``not_erased``).
 
-Which source: a sweep plans only the recordings of the sources this node *serves*
-(``Sweeper._served_dirs``, ``Duty.serves``). A one-at-a-time source (every S3 source, a
-directory with ``shared = true``) is served by the one node holding its lock, so however many
-daemons run, one erases it all: ``shared=True`` shows exactly that (``most_by_one_node`` = 1).
-Several daemons can only divide the work on a source every node serves (``shared = false``, the
-default): each node also scans and watches it, which is right for a local disk and, by
-docs/multihost.md, wrong for an export; claims still erase each recording once, and this row
-counts any recording erased twice (``twice``, must be 0) and any intent before ``T``
-(``early``, must be 0).
+A directory with ``shared = true`` (an NFS export) is served, and erased, by the one node
+holding its lock, so however many daemons run, one erases it all: ``multihost_erase_shared``
+shows exactly that with the largest ``k`` on one directory (``most_by_one_node`` = 1). Work on
+one store divides among daemons only on S3, where every node erases the keys it claims
+(``bench.multihost_s3``). Before recd refused a directory source listed on several nodes
+without ``shared``, this row ran ``k`` daemons on one such source and found recordings never
+erased (each node's scan marked the others' indexed recordings missing).
 
 **Deletion lag** (``lag``): ``bench.deletion_lag.run`` (one daemon, recordings written once it
 has scanned, deadlines on whole seconds spread over ``spread_s``, lag = ``erase.done`` time -
@@ -43,6 +42,7 @@ import math
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -187,20 +187,26 @@ def _find_delete(count: int) -> float:
 def _erase_with(url: str, k: int, count: int, shared: bool, lead_s: float) -> dict[str, float]:
     """One run of ``k`` daemons on the database ``url`` (see the module)."""
     with workdir(f"multihost-{k}") as base, contextlib.ExitStack() as stack:
-        root = base / "recordings"
-        root.mkdir()
+        names = [f"node{n}" for n in range(1, k + 1)]
+        # shared: one directory all serve, one at a time; else each node's own directory
+        roots = [base / "recordings"] if shared else [base / name for name in names]
         daemons = []
-        for n in range(1, k + 1):
-            node_base, port = base / f"node{n}", free_port()
+        for n, name in enumerate(names):
+            node_base, port = base / f"{name}-host", free_port()
+            root = roots[0] if shared else roots[n]
+            root.mkdir(exist_ok=True)
             config = write_config(
                 node_base, root, retention="30d", settle="1s", metrics_port=port,
-                catalogue_url=url, node=f"node{n}", shared=shared,
+                catalogue_url=url, node=name, shared=shared,
+                source="bench" if shared else f"{name}-local",
             )  # fmt: skip
             daemons.append(stack.enter_context(RecdDaemon(config, node_base, port, url)))
         for daemon in daemons:
             wait_scanned(daemon)
         due = math.ceil(time.time() + lead_s)
-        deletion_lag.make_due_tree(root, [due] * count, SIZE)
+        for n, root in enumerate(roots):  # count split among the roots, the first the rest
+            share = count // len(roots) + (n < count % len(roots))
+            deletion_lag.make_due_tree(root, [due] * share, SIZE)
         leader = daemons[0]
         while leader.recordings() < count and time.time() < due:
             time.sleep(0.1)
@@ -212,21 +218,23 @@ def _erase_with(url: str, k: int, count: int, shared: bool, lead_s: float) -> di
         audited(url, count, end)
         lines = deletion_lag.audit_lines(Path(), url)
         codes = [daemon.stop() for daemon in daemons]
-        audit = deletion_lag.read_audit(lines, root)
-    last = max(audit.done.values(), default=math.nan)
-    done_entries = sum(audit.done_by.values())
+        audits = [deletion_lag.read_audit(lines, root) for root in roots]
+    done = [when for audit in audits for when in audit.done.values()]
+    intents = [when for audit in audits for when in audit.intent.values()]
+    done_by: Counter[str] = sum((audit.done_by for audit in audits), Counter())
+    last = max(done, default=math.nan)
     return {
         "erase_s": last - due,
         "files_per_s": count / (last - due),
-        "first_intent_s": min(audit.intent.values(), default=math.nan) - due,
+        "first_intent_s": min(intents, default=math.nan) - due,
         "indexed_margin_s": indexed_margin,  # > 0: all indexed before the deadline
-        "erased": len(audit.done),
+        "erased": len(done),
         "not_erased": left,
-        "twice": done_entries - len(audit.done),
-        "early": sum(when < due for when in audit.intent.values()),
-        "failed": audit.failed,
-        "nodes_erasing": len(audit.done_by),
-        "most_by_one_node": max(audit.done_by.values(), default=0) / count,
+        "twice": sum(done_by.values()) - len(done),
+        "early": sum(when < due for when in intents),
+        "failed": audits[0].failed,  # every erase.failed entry, whichever root
+        "nodes_erasing": len(done_by),
+        "most_by_one_node": max(done_by.values(), default=0) / count,
         "exit_max": float(max(c if c is not None else -1 for c in codes)),
     }
 

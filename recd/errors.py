@@ -125,6 +125,14 @@ class CatalogueUnreachable(StateError):
     exit_code = ExitCode.UNAVAILABLE
 
 
+class NodeInUse(CatalogueUnreachable):
+    """Another recd connected to the shared catalogue runs as this host's ``daemon.node``.
+    Two hosts with one node name would take each other's claims for their own, so this one
+    waits as for an unreachable server (backoff; `recd --once` exits 69) until the name is
+    free: the other stops, or the server ends the session of this host's recd before a
+    crash."""
+
+
 def os_reason(exc: BaseException) -> str:
     """Why an operation failed, in the words every Unix tool uses: ``No space left on device``.
 

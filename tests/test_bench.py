@@ -292,8 +292,9 @@ def test_the_catalogue_row_is_skipped_saying_what_to_install(
 
 
 def test_the_multihost_rows_erase_each_recording_once_with_real_daemons() -> None:
-    """Tiny: two daemons on one PostgreSQL catalogue; a shared source is erased by one node
-    however many run; one daemon's lag on each engine."""
+    """Tiny: two daemons on one PostgreSQL catalogue, each erasing its own directory (half
+    the recordings each); a shared source is erased by one node however many run; one
+    daemon's lag on each engine."""
     pg.binaries()
     rows = multihost.run(40, 4, ks=(1, 2), lag_spread_s=2.0, lead_s=4.0, repeat=2)
     erase, shared, lag = (
@@ -314,6 +315,8 @@ def test_the_multihost_rows_erase_each_recording_once_with_real_daemons() -> Non
         assert row[f"k{k}_ratio_find"] == pytest.approx(row["find_delete_s"] / row[f"k{k}_erase_s"])
     assert erase["k1_scaling"] == 1.0
     assert erase["k2_scaling"] == pytest.approx(erase["k2_files_per_s"] / erase["k1_files_per_s"])
+    assert (erase["k1_nodes_erasing"], erase["k1_most_by_one_node"]) == (1, 1.0)
+    assert (erase["k2_nodes_erasing"], erase["k2_most_by_one_node"]) == (2, 0.5)
     assert (shared["k2_nodes_erasing"], shared["k2_most_by_one_node"]) == (1, 1.0)
     assert "k1_erase_s" not in shared
     for engine in ("sqlite", "pg"):

@@ -140,7 +140,11 @@ def _config(path: Path, top: Table) -> Config:
         holds=_holds(top.table("holds")),
         safety=_safety(top.table("safety")),
         audit=_audit(top.table("audit")),
-        sources=read_sources(top.tables("source"), daemon.state_dir),
+        sources=read_sources(
+            top.tables("source"),
+            daemon.state_dir,
+            node=daemon.node if catalogue.url is not None else None,
+        ),
     )
     top.finish()
     return config

@@ -2,7 +2,8 @@
 no root recd could wrongly erase in.
 
 A source root may not be, contain or lie inside a system directory or the state directory, and no
-two sources may overlap (the same directory or bucket prefix, or one inside the other). Symlinks
+two sources may overlap (the same directory or bucket prefix, or one inside the other), unless
+two directory sources are served by different nodes (their ``nodes`` share no name). Symlinks
 in roots are resolved for these checks, and the state directory is also compared by identity
 (device and inode), which a bind mount does not change: that is the only file system access here.
 
@@ -54,13 +55,18 @@ _GROUPS = ("licence", "started", "call_id", "extension", "caller", "callee")
 _STRPTIME_DIRECTIVES = frozenset("aAbBcdfGHIjmMpSuUVwWxXyYzZ%")
 
 
-def read_sources(tables: list[Table], state_dir: Path) -> tuple[SourceConfig, ...]:
-    """The valid sources among ``tables``; every problem, overlaps included, goes to the tables."""
+def read_sources(
+    tables: list[Table], state_dir: Path, *, node: str | None = None
+) -> tuple[SourceConfig, ...]:
+    """The valid sources among ``tables``; every problem, overlaps included, goes to the tables.
+    ``node`` is this host's ``daemon.node`` when the catalogue is shared (a ``url``), else None."""
     sources: list[tuple[Table, SourceConfig]] = []
     names: dict[str, str] = {}
     for t in tables:
         source = _source(t)
         if source is None:
+            continue
+        if node is not None and not _one_host(t, source, node):
             continue
         if source.name in names:
             t.report("name", f"{quote(source.name)} is already the name of {names[source.name]}")
@@ -108,6 +114,27 @@ def _source(t: Table) -> SourceConfig | None:
         t.skip(_DIRECTORY_KEYS + _S3_KEYS)
     t.finish()
     return None if source is None else replace(source, nodes=nodes)
+
+
+def _one_host(t: Table, source: SourceConfig, node: str) -> bool:
+    """On a shared catalogue, a directory source that is not ``shared`` is one host's own
+    disks, so its ``nodes`` must name exactly one node: listed on several, it would be one set
+    of catalogue rows, and each host's full scan would mark the recordings only the others see
+    as missing, which are then never erased."""
+    if source.type != "directory" or source.shared:
+        return True
+    if source.nodes is not None and len(source.nodes) == 1:
+        return True
+    listed = "leaves nodes out (every node)" if source.nodes is None else "lists several nodes"
+    t.report(
+        "nodes",
+        f"a directory source that is not shared {listed}, but on a shared catalogue it must "
+        f"list exactly one: each host's scan would mark the recordings only the others see as "
+        f'missing, and they would never be erased; write nodes = ["{node}"] and give each host '
+        "its own source (the same path is fine), or shared = true if every host in nodes "
+        "mounts this same directory (an NFS export)",
+    )
+    return False
 
 
 def _nodes(t: Table) -> tuple[str, ...] | None:
@@ -386,6 +413,8 @@ def _check_roots(sources: list[tuple[Table, SourceConfig]], state_dir: Path) -> 
                 f"mount of it), which {reason}",
             )
         for other_t, other, other_real in seen:
+            if _apart(source, other):
+                continue
             if overlap := _overlap(real, other_real):
                 t.report(
                     "path",
@@ -393,6 +422,14 @@ def _check_roots(sources: list[tuple[Table, SourceConfig]], state_dir: Path) -> 
                     f"({other_t.where}, {quote(str(other.path))}); two sources must not overlap",
                 )
         seen.append((t, source, real))
+
+
+def _apart(source: SourceConfig, other: SourceConfig) -> bool:
+    """Whether no node serves both directory sources (their ``nodes`` share no name): each
+    is then another host's own directory, and the same path names different disks."""
+    if source.nodes is None or other.nodes is None:
+        return False
+    return not set(source.nodes) & set(other.nodes)
 
 
 def _state_alias(root: PurePosixPath, state: PurePosixPath) -> PurePosixPath | None:

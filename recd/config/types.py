@@ -159,6 +159,14 @@ class Config:
             return f"the audit table of {self.catalogue.url}"
         return str(self.daemon.state_dir / "audit.log")
 
+    @property
+    def audit_named(self) -> str:
+        """The audit chain as a sentence names it: ``the audit log <state_dir>/audit.log``, or
+        ``the audit table of …`` (``audit_place`` with its noun)."""
+        if self.catalogue.url is not None:
+            return self.audit_place
+        return f"the audit log {self.audit_place}"
+
     def period_for(self, licence: str | None) -> Period | None:
         """The retention period of ``licence``; None for an unclassified recording that is kept."""
         if licence is None:

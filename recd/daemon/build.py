@@ -53,22 +53,26 @@ def shared_state(url: str, node: str) -> tuple[AuditLog, Catalogue, SourceOwners
     """The audit chain, the catalogue and the sources' owners in the PostgreSQL database
     ``url`` names, as the node ``node``; what was opened is closed if a later part fails.
     The only place psycopg is imported from for the daemon (``[catalogue] url`` set).
-    Raises ``CatalogueUnreachable`` (the server) or ``StateError`` (its schema)."""
+    Raises ``CatalogueUnreachable`` (the server, or ``NodeInUse``: another recd runs as
+    ``node``) or ``StateError`` (its schema)."""
     from recd.adapters.postgres.audit import PostgresAuditLog
     from recd.adapters.postgres.catalogue import PostgresCatalogue
     from recd.adapters.postgres.owners import AdvisoryOwners
 
-    catalogue = PostgresCatalogue(url, node=node)  # first: it creates or migrates the schema
+    # The owners first: their session holds this node's name, so that a second host given
+    # the same daemon.node stops here (NodeInUse) before its catalogue drops this node's claims.
+    owners = AdvisoryOwners(url, node=node)
     try:
-        audit = PostgresAuditLog(url, node=node, writer=catalogue)  # see recd.ports.together
+        catalogue = PostgresCatalogue(url, node=node)  # creates or migrates the schema
         try:
-            return audit, catalogue, AdvisoryOwners(url, node=node)
+            audit = PostgresAuditLog(url, node=node, writer=catalogue)  # recd.ports.together
         except BaseException:
-            audit.close()
+            catalogue.close()
             raise
     except BaseException:
-        catalogue.close()
+        owners.close()
         raise
+    return audit, catalogue, owners
 
 
 def open_catalogue_file(path: Path, *, quick_check: bool = True) -> Catalogue:

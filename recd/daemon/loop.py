@@ -382,25 +382,25 @@ class Daemon:
     def _audit_guard(self) -> contextlib.AbstractContextManager[None]:
         """Turn an append that failed into an audit outage; anything else goes on up."""
         return self.outage.guard(
-            lambda: None if self._runtime is None else self._runtime.audit, self._audit_log
+            lambda: None if self._runtime is None else self._runtime.audit, self._audit_where
         )
 
     def _notice_audit(self) -> None:
         if self._runtime is not None:
-            self.outage.notice(self._runtime.audit, self._audit_log())
+            self.outage.notice(self._runtime.audit, self._audit_where())
 
     def _audit_failed(self, audit: AuditLog, exc: BaseException) -> None:
-        self.outage.failed(audit, exc, self._audit_log())
+        self.outage.failed(audit, exc, self._audit_where())
 
-    def _audit_log(self) -> str:
-        return self.config.audit_place
+    def _audit_where(self) -> str:
+        return self.config.audit_named
 
     def _audit_resume(self) -> bool:
         """At the retry time, try to write ``audit.resumed``; True once the log is writable
         again (interrupted erases are then settled, as at start). A failure raises."""
         if not self.outage.due():
             return False
-        self.outage.resume(self.runtime, self._audit_log())
+        self.outage.resume(self.runtime, self.config.audit_place)
         self.sweeps.needed = self.runs.resume_needed = True
         self._changed()
         return True

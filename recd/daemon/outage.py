@@ -50,10 +50,10 @@ class AuditOutage:
         self.pending: list[AuditDraft] = []  # written first when the log can be again
         self.rebuild: Rebuild | None = None  # holds rebuilt from the log, not yet audited
 
-    def failed(self, audit: AuditLog, exc: BaseException, log: str) -> None:
-        """Log the outage's start once, count each failure, set the next try."""
+    def failed(self, audit: AuditLog, exc: BaseException, where: str) -> None:
+        """Log the outage's start once, count each failure, set the next try. ``where`` names
+        the chain (``Config.audit_named``)."""
         failure = audit.failure or exc
-        where = log if log.startswith("the ") else f"the audit log {log}"  # a file, or a table
         problem = f"{where} cannot be written: {os_reason(failure)}"
         self._failures += 1
         self._count()
@@ -71,9 +71,11 @@ class AuditOutage:
         self._changed()
 
     @contextlib.contextmanager
-    def guard(self, audit: Callable[[], AuditLog | None], log: Callable[[], str]) -> Iterator[None]:
+    def guard(
+        self, audit: Callable[[], AuditLog | None], where: Callable[[], str]
+    ) -> Iterator[None]:
         """Turn an append that failed into an outage; anything else goes on up. ``audit`` and
-        ``log`` are read when it fails: a reload in the block may have replaced them."""
+        ``where`` are read when it fails: a reload in the block may have replaced them."""
         try:
             yield
         except CatalogueCorrupt:
@@ -82,13 +84,13 @@ class AuditOutage:
             current = audit()
             if current is None or current.failure is None:
                 raise
-            self.failed(current, exc, log())
+            self.failed(current, exc, where())
 
-    def notice(self, audit: AuditLog, log: str) -> None:
+    def notice(self, audit: AuditLog, where: str) -> None:
         """Follow what an append made on the loop's behalf (an admin command's) showed."""
         failure = audit.failure
         if failure is not None and self.problem is None:
-            self.failed(audit, failure, log)
+            self.failed(audit, failure, where)
         elif failure is None and self.problem is not None:
             self.retry_at = self.clock.monotonic()  # writable again: resume at once
 

@@ -23,7 +23,9 @@ class SourceOwners(Protocol):
     def serve(self, source: str) -> bool:
         """Whether this node serves ``source`` now: True while it holds the source, else an
         attempt to take it, which fails while another node holds it. Cheap enough to ask every
-        scan cycle and before every sweep; False when the database cannot be reached."""
+        scan cycle and before every sweep; False when the database cannot be reached.
+        Raises ``NodeInUse`` when this node's session was lost and, opened again, finds
+        another recd holding this node's name (the daemon then waits as for the server)."""
 
     def release(self, source: str) -> None:
         """Let another node take ``source`` (this node stops serving it, or the source was

@@ -5,15 +5,25 @@ A source whose ``nodes`` does not list this node (``daemon.node``) is never serv
 not scanned, watched, indexed or swept, and none of its recordings is claimed (another node
 erases them; on one host nobody does, and recd says so at start). A one-at-a-time source (S3,
 or a ``shared`` directory) is served while this node holds it (``SourceOwners``); a source
-that is neither is served by every node it lists. A name no source has is "served": what is
-done with a recording of a source no longer configured is the caller's business (the sweep
-keeps it, saying why).
+that is neither is served by every node it lists. A name no source has is "served" on one
+host: what is done with a recording of a source no longer configured is the caller's business
+(the sweep keeps it, saying why). On a shared catalogue it is not: a source this host's
+recd.toml does not have is another host's (each host may list only its own), so its
+recordings are left to the hosts that serve it, neither claimed nor kept with a reason here.
 
 ``erases`` is what the sweep and the takeover of dead nodes' erases ask: an S3 source is
 listed by one node at a time but erased by every node it lists, each due key by the node that
 claims it (a key is the same object seen from any host, so the work divides); a ``shared``
 directory is erased only by the node that serves it (another host's view of an NFS file has
 another device number, so the identity checks of an erase would refuse it there).
+
+On a shared catalogue every source is held, even a directory source that is not ``shared``
+(which the configuration check limits to one node): that one is this host's own disks, so its
+lock is free unless another host's recd.toml lists the same source name for another node, or
+this node's own recd before a crash still holds it until the database notices. Without the
+lock, two hosts would index one source name from two different disks, and each full scan would
+mark the other's recordings missing, never to be erased; with it, the second host leaves the
+source alone and says why.
 
 ``serving`` says, for status and metrics, what the last ``serves`` found (``Serving``) without
 asking ``owners`` again: asking may take a source, which only the loop does.
@@ -22,10 +32,13 @@ asking ``owners`` again: asking may take a source, which only the loop does.
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Iterable
 
 from recd.config.types import Config
 from recd.ports.owners import SourceOwners
+
+logger = logging.getLogger(__name__)
 
 
 class Serving(enum.StrEnum):
@@ -44,7 +57,8 @@ class Duty:
         self.node = config.daemon.node
         self.owners = owners
         self._sources = {s.name: s for s in config.sources}
-        self._answers: dict[str, bool] = {}  # one-at-a-time source -> the last serve's answer
+        self._held_all = config.catalogue.url is not None  # shared catalogue: hold every source
+        self._answers: dict[str, bool] = {}  # held source -> the last serve's answer
 
     def listed(self, name: str) -> bool:
         """Whether this node may serve source ``name`` at all (its ``nodes`` lists the node)."""
@@ -55,12 +69,22 @@ class Duty:
         """Whether this node serves source ``name`` now (asks ``owners`` for a shared one)."""
         source = self._sources.get(name)
         if source is None:
-            return True
+            return not self._held_all
         if not source.on_node(self.node):
             return False
-        if not source.one_at_a_time:
+        if not (source.one_at_a_time or self._held_all):
             return True
-        served = self._answers[name] = self.owners.serve(name)
+        served = self.owners.serve(name)
+        if not (served or source.one_at_a_time or self._answers.get(name) is False):
+            logger.warning(
+                "source %s: held by another recd session, so this node (%s) leaves it alone: "
+                "another host's recd.toml lists this directory source for another node (give "
+                "each host's source its own name), or this node's recd before a restart still "
+                "holds it until the database notices it gone",
+                name,
+                self.node,
+            )
+        self._answers[name] = served
         return served
 
     def erases(self, name: str) -> bool:
@@ -78,7 +102,7 @@ class Duty:
             return Serving.SERVED
         if not source.on_node(self.node):
             return Serving.NOT_LISTED
-        if not source.one_at_a_time:
+        if not (source.one_at_a_time or self._held_all):
             return Serving.SERVED
         answer = self._answers.get(name)
         if answer is None:

@@ -275,9 +275,11 @@ class RequestRuns(EraseUseCase[RunCatalogue]):
 
     def _elsewhere(self, rec: Recording) -> str:
         """Why a recording of a source without an eraser here was not erased, and what to do:
-        a source of other hosts (``nodes``) is erased by running the request again through
-        one of them (a partial request may be run again)."""
-        if any(s.name == rec.source for s in self.config.sources):
+        a source of other hosts (``nodes``, or on a shared catalogue any source this host does
+        not configure) is erased by running the request again through one of them (a partial
+        request may be run again)."""
+        shared = self.config.catalogue.url is not None
+        if shared or any(s.name == rec.source for s in self.config.sources):
             return (
                 f"source {rec.source} is not served by this host ({self.config.daemon.node}): "
                 "run the request again through a host that serves it"

@@ -39,6 +39,18 @@ def test_without_a_url_the_catalogue_stays_sqlite(tmp_path: Path) -> None:
     assert load(write(tmp_path / "recd.toml", "[catalogue]\n")).catalogue.url is None
 
 
+def test_messages_name_the_audit_chain_where_it_is(tmp_path: Path) -> None:
+    """A file on one host; the audit table of the database on a shared catalogue."""
+    state = '[daemon]\nstate_dir = "{tmp}/state"\n'
+    config = load(write(tmp_path / "recd.toml", state))
+    log = tmp_path / "state" / "audit.log"
+    assert (config.audit_place, config.audit_named) == (str(log), f"the audit log {log}")
+    shared = state + '[catalogue]\nurl = "postgresql://recd@db1/recd"\n'
+    config = load(write(tmp_path / "recd.toml", shared))
+    table = 'the audit table of database "recd" on db1 as user "recd"'
+    assert (config.audit_place, config.audit_named) == (table, table)
+
+
 @pytest.mark.parametrize(
     ("url", "database", "servers", "user", "shown"),
     [

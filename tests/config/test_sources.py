@@ -348,3 +348,68 @@ def test_nodes_and_shared(tmp_path: Path) -> None:
     assert (local.nodes, local.shared, local.one_at_a_time) == (None, False, False)
     assert local.on_node("anything")
     assert (archive.nodes, archive.shared, archive.one_at_a_time) == (("pbx-c",), False, True)
+
+
+SHARED_CATALOGUE = '[catalogue]\nurl = "postgresql://recd@db1/recd"\n[daemon]\nnode = "pbx-a"\n'
+ONE_HOST = (
+    "a directory source that is not shared {listed}, but on a shared catalogue it must list "
+    "exactly one: each host's scan would mark the recordings only the others see as missing, "
+    'and they would never be erased; write nodes = ["pbx-a"] and give each host its own source '
+    "(the same path is fine), or shared = true if every host in nodes mounts this same "
+    "directory (an NFS export)"
+)
+
+
+def test_on_a_shared_catalogue_a_directory_that_is_not_shared_is_one_nodes(
+    tmp_path: Path,
+) -> None:
+    """Listed on several hosts, one source name would be one set of catalogue rows fed from
+    several disks: each host's full scan would mark the others' recordings missing, never to
+    be erased. Refused, naming the key, unless it is ``shared``; buckets are always shared."""
+    text = (
+        source()
+        + source(name="two", path="{tmp}/two", body='nodes = ["pbx-a", "pbx-b"]')
+        + source(name="mine", path="{tmp}/mine", body='nodes = ["pbx-a"]')
+        + source(name="theirs", path="{tmp}/theirs", body='nodes = ["pbx-b"]')
+        + source(name="nfs", path="{tmp}/nfs", body="shared = true")
+        + s3()
+    )
+    assert main_problems(tmp_path, SHARED_CATALOGUE + text) == [
+        "source[0].nodes: " + ONE_HOST.format(listed="leaves nodes out (every node)"),
+        "source[1].nodes: " + ONE_HOST.format(listed="lists several nodes"),
+    ]
+    one_host = load(write(tmp_path / "recd.toml", text))  # SQLite: one host, nothing to refuse
+    assert [s.name for s in one_host.sources] == ["pbx1", "two", "mine", "theirs", "nfs", "archive"]
+
+
+def test_each_hosts_own_source_may_have_the_same_path(tmp_path: Path) -> None:
+    """One recd.toml for every host: each PBX's local spool is a source of its own, at the
+    same path on each host. Directories no node serves together do not overlap; any node in
+    common (or nodes left out) and they do, as do buckets, which every host sees alike."""
+    pbx = 'path = "{tmp}/spool"\nnodes = ["%s"]\n'
+    text = "".join(
+        f'[[source]]\nname = "{n}-local"\ntype = "directory"\n' + pbx % n
+        for n in ("pbx-a", "pbx-b", "pbx-c")
+    )
+    config = load(write(tmp_path / "recd.toml", SHARED_CATALOGUE + text))
+    assert [(s.name, s.nodes) for s in config.sources] == [
+        ("pbx-a-local", ("pbx-a",)),
+        ("pbx-b-local", ("pbx-b",)),
+        ("pbx-c-local", ("pbx-c",)),
+    ]
+    clash = source(
+        name="nfs", path="{tmp}/spool/x", body='nodes = ["pbx-c", "pbx-d"]\nshared = true'
+    )
+    everywhere = source(name="all", path="{tmp}", body="shared = true")
+    assert main_problems(tmp_path, SHARED_CATALOGUE + text + clash + everywhere) == [
+        'source[3].path: "TMP/spool/x" is inside the root of source "pbx-c-local" (source[2], '
+        '"TMP/spool"); two sources must not overlap',
+        'source[4].path: "TMP" contains the root of source "pbx-a-local" (source[0], '
+        '"TMP/spool"); two sources must not overlap',
+        'source[4].path: "TMP" contains the root of source "pbx-b-local" (source[1], '
+        '"TMP/spool"); two sources must not overlap',
+        'source[4].path: "TMP" contains the root of source "pbx-c-local" (source[2], '
+        '"TMP/spool"); two sources must not overlap',
+        'source[4].path: "TMP" contains the root of source "nfs" (source[3], "TMP/spool/x"); '
+        "two sources must not overlap",
+    ]

@@ -14,7 +14,7 @@ import pytest
 from recd import log
 from recd.adapters.sqlite.catalogue import SCHEMA_VERSION
 from recd.daemon.main import main
-from tests.e2e.helpers import write_estate, write_recording
+from tests.e2e.helpers import on_shared_catalogue, write_estate, write_recording
 
 
 def test_check_config_ok_prints_a_summary(
@@ -60,10 +60,7 @@ def test_check_config_shows_a_shared_catalogue(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_estate(tmp_path)
-    config.write_text(
-        config.read_text().replace("[daemon]\n", '[daemon]\nnode = "pbx-a"\n')
-        + '\n[catalogue]\nurl = "postgresql://recd@db1.example.com:5433/recd?sslmode=verify-full"\n'
-    )
+    on_shared_catalogue(config, "postgresql://recd@db1.example.com:5433/recd?sslmode=verify-full")
     assert main(["check-config", "--config", str(config)]) == 0
     out, err = capsys.readouterr()
     assert (out.splitlines()[:3], err) == (
@@ -83,9 +80,7 @@ def test_once_with_an_unreachable_shared_catalogue_exits_69_and_erases_nothing(
     so the timer runs it again."""
     config = write_estate(tmp_path)
     gone = tmp_path / "no-server"
-    config.write_text(
-        config.read_text() + f'\n[catalogue]\nurl = "postgresql:///recd?host={gone}"\n'
-    )
+    on_shared_catalogue(config, f"postgresql:///recd?host={gone}")
     old = write_recording(tmp_path, "L1/old.wav", age_days=31)
     assert main(["--once", "--config", str(config)]) == 69
     out, err = capsys.readouterr()

@@ -25,9 +25,12 @@ import pytest
 
 from recd.adapters.postgres.audit import PostgresAuditLog
 from recd.adapters.postgres.catalogue import PostgresCatalogue
+from recd.adapters.postgres.owners import AdvisoryOwners
 from recd.adapters.systemd import Notifier
+from recd.config.types import CatalogueSettings
 from recd.core.audit import AuditDraft
 from recd.core.model import State, recording_id
+from recd.core.pgurl import parse_postgres_url
 from recd.daemon import build
 from recd.daemon.clockguard import ClockGuard
 from recd.daemon.runtime import Runtime, scan_all
@@ -52,7 +55,7 @@ def node(estate: Estate, url: str, name: str) -> Runtime:
     shared audit chain, and the sources its configuration puts on it."""
     config = replace(estate.config, daemon=replace(estate.config.daemon, node=name))
     catalogue = PostgresCatalogue(url, node=name, lease=LEASE)
-    rt = Runtime(config, estate.clock, catalogue, PostgresAuditLog(url, writer=catalogue))
+    rt = Runtime(config, estate.clock, catalogue, PostgresAuditLog(url, name, writer=catalogue))
     pins = build.root_pins()
     for source in config.sources:
         if source.on_node(name):
@@ -299,3 +302,45 @@ def test_intents_whose_entry_is_refused_are_not_recorded_and_nothing_is_erased(
         assert (shared.base / "other/L2/old.wav").exists()
     finally:
         a.close()
+
+
+# -- hosts whose recd.toml files differ --------------------------------------------------------
+
+
+def test_each_host_erases_its_own_directory_and_leaves_the_others_sources_alone(
+    tmp_path: Path, fake_clock: FakeClock, pg_database: PgDatabase, listener: NotifyListener
+) -> None:
+    """Hosts A and B each configure only their own spool (a source of its own, the way
+    docs/multihost.md has it). A source its recd.toml does not have is another host's on a
+    shared catalogue: neither host claims, keeps or audits the other's recordings (before,
+    each kept the other's as "not configured" and nothing was erased), and each erases its
+    own. Found by the multihost bench."""
+    estate = Estate(tmp_path, fake_clock)
+    (pbx,) = estate.config.sources
+    url = CatalogueSettings(parse_postgres_url(pg_database.url, passfile="PGPASSFILE"))
+    hosts: list[Runtime] = []
+    try:
+        for name in ("a", "b"):
+            own = replace(pbx, name=f"{name}-local", path=tmp_path / name, nodes=(name,))
+            moved = tmp_path / name / "L1" / "old.wav"
+            moved.parent.mkdir(parents=True)
+            estate.write("L1/old.wav", age_days=31).rename(moved)
+            estate.configure(sources=(own,), catalogue=url)
+            rt = node(estate, pg_database.url, name)
+            rt.owners = AdvisoryOwners(pg_database.url, name)
+            hosts.append(rt)
+            assert scan_all(rt)
+        a, b = hosts
+        for rt in (b, a):
+            sweep(sweeps(estate, listener), rt, guard=False)
+        done = {e["subject"]: e["details"]["node"] for e in entries(a, "erase.done")}
+        assert done == {
+            recording_id("a-local", "L1/old.wav"): "a",
+            recording_id("b-local", "L1/old.wav"): "b",
+        }
+        assert entries(a, "erase.skipped") == []
+        assert not (tmp_path / "a/L1/old.wav").exists()
+        assert not (tmp_path / "b/L1/old.wav").exists()
+    finally:
+        for rt in hosts:
+            rt.close()

@@ -80,6 +80,15 @@ def write_estate(
     return config
 
 
+def on_shared_catalogue(config: Path, url: str, node: str = "pbx-a") -> None:
+    """``write_estate``'s ``config`` on the shared catalogue ``url`` as the host ``node``, its
+    directory source this node's own (``nodes``, which a shared catalogue requires)."""
+    text = config.read_text()
+    text = text.replace("[daemon]\n", f'[daemon]\nnode = "{node}"\n', 1)
+    text = text.replace('name = "pbx"\n', f'name = "pbx"\nnodes = ["{node}"]\n', 1)
+    config.write_text(text + f'\n[catalogue]\nurl = "{url}"\n')
+
+
 def write_licence(base: Path, retention: str) -> Path:
     """(Re)write licence L1's file with ``retention``."""
     path = base / "licences.d" / "l1.toml"

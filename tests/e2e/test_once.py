@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from recd import __version__
-from tests.e2e.helpers import env, recctl, recd, write_estate, write_recording
+from tests.e2e.helpers import env, on_shared_catalogue, recctl, recd, write_estate, write_recording
 
 
 def test_once_erases_due_recordings_and_audit_verifies(tmp_path: Path) -> None:
@@ -43,9 +43,7 @@ def test_once_with_an_unreachable_shared_catalogue_exits_69_and_erases_nothing(
     """Never SQLite instead (each host would erase on its own): 69, the timer tries again."""
     config = write_estate(tmp_path)
     gone = tmp_path / "no-server"
-    config.write_text(
-        config.read_text() + f'\n[catalogue]\nurl = "postgresql:///recd?host={gone}"\n'
-    )
+    on_shared_catalogue(config, f"postgresql:///recd?host={gone}")
     old = write_recording(tmp_path, "L1/old.wav", age_days=31)
     result = recd("--once", "--config", str(config))
     assert (result.returncode, result.stdout) == (69, "")

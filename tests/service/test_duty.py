@@ -5,11 +5,15 @@ alone (real files, real SQLite, real audit log). The owners of one-at-a-time sou
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
+import pytest
+
 from recd.adapters.sqlite.owners import SoleNode
-from recd.config.types import Config, SourceConfig
+from recd.config.types import CatalogueSettings, Config, SourceConfig
 from recd.core.model import State
+from recd.core.pgurl import parse_postgres_url
 from recd.daemon.runtime import scan_all
 from recd.service.duty import Duty, Serving
 from recd.service.sweep import Sweeper
@@ -132,3 +136,40 @@ def test_a_source_another_node_holds_is_neither_scanned_nor_swept(estate: Estate
     assert (report.erased, report.licences["L1"].due, report.licences["L1"].kept) == (0, 1, {})
     assert states(estate) == {"L1/indexed.wav": State.PRESENT}
     assert estate.actions() == []
+
+
+def test_on_a_shared_catalogue_even_a_hosts_own_directory_is_held(
+    estate: Estate, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two hosts whose recd.toml files give one directory source name to different nodes
+    would index one set of rows from two disks: every source is held on a shared catalogue,
+    so the second host leaves it alone and says why, once until the answer changes. A source
+    this recd.toml does not have is another host's there, never served here."""
+    (pbx,) = estate.config.sources
+    sources: tuple[SourceConfig, ...] = (
+        replace(pbx, name="mine", nodes=("pbx-a",)),
+        replace(pbx, name="theirs", nodes=("pbx-b",)),
+    )
+    config = replace(
+        estate.config,
+        daemon=replace(estate.config.daemon, node="pbx-a"),
+        catalogue=CatalogueSettings(parse_postgres_url("postgresql://recd@db1/recd", passfile="-")),
+        sources=sources,
+    )
+    owners = Elsewhere()
+    duty = Duty(config, owners)
+    with caplog.at_level(logging.WARNING, logger="recd.service.duty"):
+        assert duty.served(["mine", "theirs", "gone"]) == []
+        assert duty.served(["mine", "theirs", "gone"]) == []
+    assert not duty.erases("gone")  # not in this recd.toml: another host's source
+    assert owners.asked == ["mine", "mine"]  # never "theirs": nodes leaves this node out
+    assert [duty.serving(n) for n in ("mine", "theirs")] == ["elsewhere", "not-listed"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "source mine: held by another recd session, so this node (pbx-a) leaves it alone: "
+        "another host's recd.toml lists this directory source for another node (give each "
+        "host's source its own name), or this node's recd before a restart still holds it "
+        "until the database notices it gone"
+    ]
+    sole = Duty(config, SoleNode())
+    assert sole.served(["mine", "theirs", "gone"]) == ["mine"]
+    assert sole.serving("mine") is Serving.SERVED

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from recd.config.types import CatalogueSettings
 from recd.core.model import State
+from recd.core.pgurl import parse_postgres_url
 from recd.core.requeststate import ItemOutcome, RequestState
 from recd.daemon.runtime import Runtime, reindex, scan_all
 from recd.service.requests import Requests
@@ -144,6 +146,17 @@ def test_recordings_of_a_source_other_hosts_serve_fail_saying_where_to_run_it(
         "that serves it",
     )
     assert erase_entries(estate) == []
+    # On a shared catalogue a source this recd.toml does not have at all is another host's.
+    other = CatalogueSettings(parse_postgres_url("postgresql://recd@db1/recd", passfile="-"))
+    estate.configure(sources=(replace(pbx, name="mine"),), catalogue=other)
+    desk = Requests(estate.config, rt.catalogue, rt.audit, estate.clock, {})
+    _, (item,) = desk.execute("REQ-1", ALICE)
+    assert (item.outcome, item.note) == (
+        ItemOutcome.FAILED,
+        "source pbx is not served by this host (pbx-a): run the request again through a host "
+        "that serves it",
+    )
+    assert path.exists() and erase_entries(estate) == []
 
 
 def test_a_file_rewritten_since_indexing_is_reindexed_then_erased_by_the_next_run(

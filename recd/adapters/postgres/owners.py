@@ -18,9 +18,16 @@ finds the server unreachable: ``CatalogueUnreachable``. To see
 who serves what: ``SELECT application_name, objid FROM pg_locks JOIN pg_stat_activity USING
 (pid) WHERE locktype = 'advisory'``; the connection is named ``recd owners NODE``.
 
+The same session holds the lock of this node's name (``node_key``) for as long as it lives:
+two hosts given one ``daemon.node`` would take each other's claims for their own (a starting
+host drops its node's claims that hold no intent), so the second to connect gets ``NodeInUse``,
+naming where the first connected from, and waits as for an unreachable server.
+
 The key of a source is the first 8 bytes of the SHA-256 of its name with the top bit set: a
 negative bigint, the same on every host and in every run. recd's fixed advisory locks (the
-migrations' and the audit chain's) are positive, so none of them is ever a source's key.
+migrations' and the audit chain's) are positive, so none of them is ever a source's key. A
+node's lock takes the two-key form (``NODE_CLASS``, 4 bytes of the SHA-256 of its name), which
+PostgreSQL keeps apart from every one-key lock.
 """
 
 from __future__ import annotations
@@ -33,16 +40,24 @@ import psycopg
 
 from recd.adapters.postgres.errors import describe, reason, unreachable
 from recd.adapters.postgres.store import Connection
+from recd.errors import NodeInUse
 
 logger = logging.getLogger(__name__)
 
 _TOP = 1 << 63
+#: The first key of every node name's lock ("recd" in ASCII).
+NODE_CLASS = 0x72656364
 
 
 def source_key(source: str) -> int:
     """The advisory lock key of ``source``: stable, negative, 63 bits of its name's SHA-256."""
     unsigned = int.from_bytes(hashlib.sha256(source.encode()).digest()[:8], "big") | _TOP
     return unsigned - (1 << 64)
+
+
+def node_key(node: str) -> int:
+    """The second key of ``node``'s lock: a signed 32-bit number from its name's SHA-256."""
+    return int.from_bytes(hashlib.sha256(node.encode()).digest()[:4], "big", signed=True)
 
 
 class AdvisoryOwners:
@@ -56,13 +71,41 @@ class AdvisoryOwners:
         self._said: str | None = None  # the last connection problem logged, said once
         self._db: Connection | None = None
         try:
-            self._db = self._connect()
+            self._db = self._connect()  # NodeInUse goes on up as it is
         except psycopg.Error as exc:
             raise unreachable(f"catalogue {self.name}", exc) from exc
 
     def _connect(self) -> Connection:
-        return psycopg.connect(
-            self.url, autocommit=True, application_name=f"recd owners {self.node}"
+        """A new lock session holding this node's name. Raises ``NodeInUse`` when another
+        session holds it."""
+        db = psycopg.connect(self.url, autocommit=True, application_name=f"recd owners {self.node}")
+        try:
+            self._take_node(db)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _take_node(self, db: Connection) -> None:
+        key = node_key(self.node)
+        row = db.execute("SELECT pg_try_advisory_lock(%s, %s)", (NODE_CLASS, key)).fetchone()
+        if row is not None and row[0]:
+            return
+        holder = db.execute(
+            "SELECT host(a.client_addr), a.backend_start AT TIME ZONE 'UTC' FROM pg_locks l "
+            "JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' "
+            "AND l.classid::bigint = %s AND l.objid::bigint = %s AND l.objsubid = 2",
+            (NODE_CLASS, key & 0xFFFFFFFF),
+        ).fetchone()
+        seen = ""
+        if holder is not None:
+            addr, since = holder
+            where = "a local socket" if addr is None else str(addr)
+            seen = f" (connected from {where} since {since:%Y-%m-%dT%H:%M:%SZ})"
+        raise NodeInUse(
+            f'catalogue {self.name}: daemon.node "{self.node}" is in use by another recd'
+            f"{seen}: give each host its own daemon.node; if that is this host's recd before "
+            "a crash, the server ends its session once its keepalives fail"
         )
 
     def serve(self, source: str) -> bool:

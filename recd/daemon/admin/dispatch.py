@@ -96,6 +96,8 @@ class Admin:
 
     def status(self, args: Args, caller: Caller) -> Reply:
         config, state, now = self.loop.config, self.loop.state(), self.loop.clock.now()
+        if state.catalogue_problem is not None:  # waiting: the database, or this node's name
+            return Reply.success(records.status_unreachable(config, state, state.catalogue_problem))
         try:
             with self.loop.reader() as reader:
                 return Reply.success(records.status(config, state, now, reader))

@@ -16,9 +16,9 @@ import psycopg
 import pytest
 
 from recd.adapters.postgres.catalogue import MIGRATION_LOCK
-from recd.adapters.postgres.owners import AdvisoryOwners, source_key
+from recd.adapters.postgres.owners import NODE_CLASS, AdvisoryOwners, node_key, source_key
 from recd.adapters.postgres.store import AUDIT_LOCK
-from recd.errors import CatalogueUnreachable
+from recd.errors import CatalogueUnreachable, NodeInUse
 from tests import pg
 from tests.pg import PgDatabase, Postgres
 
@@ -154,7 +154,7 @@ def test_a_server_stopped_loses_the_locks_until_taken_again_on_a_new_session(
 ) -> None:
     """The lock went with the session: while the server is down the node serves nothing
     (and says why once); once it is back, the next ``serve`` takes the lock again on a new
-    session, where pg_locks shows it."""
+    session, where pg_locks shows it beside the node name's."""
     a = AdvisoryOwners(stoppable_database.url, node="a")
     try:
         assert a.serve("pbx")
@@ -166,10 +166,77 @@ def test_a_server_stopped_loses_the_locks_until_taken_again_on_a_new_session(
         with psycopg.connect(stoppable_database.url, autocommit=True) as admin:
             assert a.serve("pbx")
             rows = admin.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                "AND pid = %s",
+                "SELECT objsubid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND pid = %s ORDER BY objsubid",
                 (_backend(admin, "a"),),
-            ).fetchone()
-            assert rows == (1,)
+            ).fetchall()
+            assert rows == [(1,), (2,)]  # the source's lock and the node name's, both again
     finally:
         a.close()
+
+
+def test_a_second_recd_with_the_same_node_name_waits_until_the_first_is_gone(
+    pg_database: PgDatabase, admin: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    """Two hosts given one daemon.node would take each other's claims for their own: the
+    second to connect is refused (as an unreachable server: it waits and retries), told
+    where the first connected from; once the first's session ends, the name is free. The
+    lock is the two-key form, apart from every source's and recd's one-key locks."""
+    first = AdvisoryOwners(pg_database.url, node="a")
+    try:
+        with pytest.raises(NodeInUse) as refused:
+            AdvisoryOwners(pg_database.url, node="a")
+        message = str(refused.value)
+        assert message.startswith(
+            f'catalogue {first.name}: daemon.node "a" is in use by another recd (connected '
+            "from a local socket since "
+        )
+        assert message.endswith(
+            "): give each host its own daemon.node; if that is this host's recd before a "
+            "crash, the server ends its session once its keepalives fail"
+        )
+        assert isinstance(refused.value, CatalogueUnreachable)  # waited for, exit 69
+        other = AdvisoryOwners(pg_database.url, node="b")  # another name is no one's business
+        other.close()
+        rows = admin.execute(
+            "SELECT classid::bigint, objid::bigint, objsubid FROM pg_locks "
+            "WHERE locktype = 'advisory' AND pid = %s",
+            (_backend(admin, "a"),),
+        ).fetchall()
+        assert rows == [(NODE_CLASS, node_key("a") & 0xFFFFFFFF, 2)]
+    finally:
+        first.close()
+    deadline = time.monotonic() + 10
+    while True:  # the session ends on the server a moment after its client closes
+        try:
+            second = AdvisoryOwners(pg_database.url, node="a")
+            break
+        except NodeInUse:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    assert second.serve("pbx")
+    second.close()
+
+
+def test_a_lock_session_lost_and_opened_again_takes_the_node_name_again(
+    nodes: Nodes, pg_database: PgDatabase, admin: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    """Another recd that took node a's name while a's session was gone makes a's next
+    ``serve`` raise ``NodeInUse`` (the daemon then waits) rather than serve as the same node."""
+    a, _ = nodes
+    assert a.serve("pbx")
+    admin.execute("SELECT pg_terminate_backend(%s)", (_backend(admin, "a"),))
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            intruder = AdvisoryOwners(pg_database.url, node="a")
+            break
+        except NodeInUse:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    try:
+        with pytest.raises(NodeInUse):
+            a.serve("pbx")
+        assert intruder.serve("pbx")
+    finally:
+        intruder.close()
