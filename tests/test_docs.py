@@ -256,6 +256,7 @@ EXIT_CODES = {
         ExitCode.USAGE,
         ExitCode.NOT_ALLOWED,
         ExitCode.PARTIAL,
+        ExitCode.UNAVAILABLE,  # recd --once on a shared catalogue it cannot use
         ExitCode.IOERR,
         ExitCode.CONFIG,
     },

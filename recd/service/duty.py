@@ -77,10 +77,10 @@ class Duty:
         served = self.owners.serve(name)
         if not (served or source.one_at_a_time or self._answers.get(name) is False):
             logger.warning(
-                "source %s: held by another recd session, so this node (%s) leaves it alone: "
-                "another host's recd.toml lists this directory source for another node (give "
-                "each host's source its own name), or this node's recd before a restart still "
-                "holds it until the database notices it gone",
+                "source %s: this node (%s) leaves it alone while another recd session holds "
+                "it or the database cannot be reached: another host's recd.toml may give this "
+                "source to another node (give each host's source its own name), or this "
+                "node's recd before a restart still holds it until the database notices it gone",
                 name,
                 self.node,
             )

@@ -165,10 +165,10 @@ def test_on_a_shared_catalogue_even_a_hosts_own_directory_is_held(
     assert owners.asked == ["mine", "mine"]  # never "theirs": nodes leaves this node out
     assert [duty.serving(n) for n in ("mine", "theirs")] == ["elsewhere", "not-listed"]
     assert [r.getMessage() for r in caplog.records] == [
-        "source mine: held by another recd session, so this node (pbx-a) leaves it alone: "
-        "another host's recd.toml lists this directory source for another node (give each "
-        "host's source its own name), or this node's recd before a restart still holds it "
-        "until the database notices it gone"
+        "source mine: this node (pbx-a) leaves it alone while another recd session holds it "
+        "or the database cannot be reached: another host's recd.toml may give this source to "
+        "another node (give each host's source its own name), or this node's recd before a "
+        "restart still holds it until the database notices it gone"
     ]
     sole = Duty(config, SoleNode())
     assert sole.served(["mine", "theirs", "gone"]) == ["mine"]

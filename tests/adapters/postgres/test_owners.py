@@ -175,6 +175,18 @@ def test_a_server_stopped_loses_the_locks_until_taken_again_on_a_new_session(
         a.close()
 
 
+def _once_free(url: str, node: str) -> AdvisoryOwners:
+    """``AdvisoryOwners`` of ``node`` once its name is free (within 10 s): a session ends on
+    the server a moment after its client closes or is told to end."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return AdvisoryOwners(url, node=node)
+        except NodeInUse:
+            assert time.monotonic() < deadline, f"node {node}'s name still in use"
+            time.sleep(0.05)
+
+
 def test_a_second_recd_with_the_same_node_name_waits_until_the_first_is_gone(
     pg_database: PgDatabase, admin: psycopg.Connection[tuple[object, ...]]
 ) -> None:
@@ -206,14 +218,7 @@ def test_a_second_recd_with_the_same_node_name_waits_until_the_first_is_gone(
         assert rows == [(NODE_CLASS, node_key("a") & 0xFFFFFFFF, 2)]
     finally:
         first.close()
-    deadline = time.monotonic() + 10
-    while True:  # the session ends on the server a moment after its client closes
-        try:
-            second = AdvisoryOwners(pg_database.url, node="a")
-            break
-        except NodeInUse:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+    second = _once_free(pg_database.url, "a")
     assert second.serve("pbx")
     second.close()
 
@@ -226,14 +231,7 @@ def test_a_lock_session_lost_and_opened_again_takes_the_node_name_again(
     a, _ = nodes
     assert a.serve("pbx")
     admin.execute("SELECT pg_terminate_backend(%s)", (_backend(admin, "a"),))
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            intruder = AdvisoryOwners(pg_database.url, node="a")
-            break
-        except NodeInUse:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+    intruder = _once_free(pg_database.url, "a")
     try:
         with pytest.raises(NodeInUse):
             a.serve("pbx")
