@@ -223,6 +223,16 @@ def test_a_second_recd_with_the_same_node_name_waits_until_the_first_is_gone(
     second.close()
 
 
+def test_a_node_closed_frees_its_name_at_once(pg_database: PgDatabase) -> None:
+    """A reload closes the runtime and opens the next at once: the name and the sources are
+    released before the session closes, so no retry is needed (the server would otherwise end
+    the closed session a moment later, and the reload would find its own name in use)."""
+    for _ in range(20):
+        owners = AdvisoryOwners(pg_database.url, node="a")
+        assert owners.serve("pbx")
+        owners.close()
+
+
 def test_a_lock_session_lost_and_opened_again_takes_the_node_name_again(
     nodes: Nodes, pg_database: PgDatabase, admin: psycopg.Connection[tuple[object, ...]]
 ) -> None:
