@@ -17,8 +17,10 @@ host's clock with the database server's, and each sweep begins by settling the i
 erases whose claim expired (``Recovery``: a node that died mid-erase), of the sources this
 node serves and has an eraser for; the others' are left to their nodes. A shared catalogue is
 swept at least every ``TAKEOVER``, so a dead node's erases are settled within about one lease
-even when no deadline or event asks for a sweep. On one host (SQLite) recovery runs at start
-only, as nothing else could have left an intent.
+even when no deadline or event asks for a sweep. A node that erases an S3 source another node
+lists also wakes every ``poll`` of that source (``listed_elsewhere``), to learn the deadlines of
+keys the lister has just indexed and erase its share at their time. On one host (SQLite)
+recovery runs at start only, as nothing else could have left an intent.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from recd.daemon.clockguard import ClockGuard, Shared
 from recd.daemon.runtime import Runtime
 from recd.ports.clock import Clock, Telemetry
 from recd.ports.notifier import Notifier
+from recd.service.duty import Serving
 from recd.service.mirror import HoldMirror
 from recd.service.recovery import Recovery
 from recd.service.sweep import Sweeper, SweepReport
@@ -113,6 +116,8 @@ class Sweeps:
             waits.append((deadline - now).total_seconds())
         if self.retry_at is not None:
             waits.append((self.retry_at - now).total_seconds())
+        if runtime.catalogue.shared:
+            waits += listed_elsewhere(runtime)
         return waits
 
     def run(
@@ -148,6 +153,20 @@ class Sweeps:
         if report.erased or report.failed:
             logger.info("sweep: %d erased, %d failed", report.erased, report.failed)
         return report
+
+
+def listed_elsewhere(runtime: Runtime) -> list[float]:
+    """The poll interval (seconds) of each S3 source this node erases but another node lists:
+    waking as often as the lister polls, this node learns the deadlines of newly listed keys
+    in time to erase its share of them at their deadline, not at its next takeover look."""
+    node = runtime.config.daemon.node
+    return [
+        source.poll.total_seconds()
+        for source in runtime.config.sources
+        if source.type == "s3"
+        and source.on_node(node)
+        and runtime.duty.serving(source.name) is not Serving.SERVED
+    ]
 
 
 def mirror_holds(runtime: Runtime, clock: Clock, heartbeat: Callable[[], None]) -> None:

@@ -34,7 +34,7 @@ from recd.core.pgurl import parse_postgres_url
 from recd.daemon import build
 from recd.daemon.clockguard import ClockGuard
 from recd.daemon.runtime import Runtime, scan_all
-from recd.daemon.sweeps import TAKEOVER, Sweeps
+from recd.daemon.sweeps import TAKEOVER, Sweeps, listed_elsewhere
 from recd.ports.clock import NO_TELEMETRY
 from recd.service.sweep import Sweeper
 from tests.estate import Estate
@@ -344,3 +344,26 @@ def test_each_host_erases_its_own_directory_and_leaves_the_others_sources_alone(
     finally:
         for rt in hosts:
             rt.close()
+
+
+def test_a_node_that_erases_a_bucket_another_lists_wakes_as_often_as_the_lister_polls(
+    shared: Estate, pg_database: PgDatabase, listener: NotifyListener
+) -> None:
+    """Without it, a node that does not list the bucket would learn of newly listed keys
+    only at its next takeover look (a minute), by when the lister may have erased them all:
+    the work would not divide (found: the multihost S3 bench test, on a loaded machine)."""
+    (pbx, other) = shared.config.sources
+    bucket = replace(pbx, name="bucket", type="s3", path=None, bucket="recordings",
+                     poll=timedelta(seconds=7), nodes=("a", "b"))  # fmt: skip
+    theirs = replace(bucket, name="theirs", poll=timedelta(seconds=3), nodes=("b",))
+    config = replace(shared.config, daemon=replace(shared.config.daemon, node="a"),
+                     sources=(pbx, other, bucket, theirs))  # fmt: skip
+    catalogue = PostgresCatalogue(pg_database.url, node="a", lease=LEASE)
+    a = Runtime(config, shared.clock, catalogue, PostgresAuditLog(pg_database.url, "a"))
+    try:
+        assert listed_elsewhere(a) == [7.0]  # not yet asked: maybe another node lists it
+        assert 7.0 in sweeps(shared, listener).waits(a, shared.clock.now())
+        assert a.duty.serves("bucket")  # this node lists it now (it holds the source)
+        assert listed_elsewhere(a) == []  # its own polls wake it
+    finally:
+        a.close()
