@@ -35,7 +35,7 @@ import enum
 import logging
 from collections.abc import Iterable
 
-from recd.config.types import Config
+from recd.config.types import Config, SourceConfig
 from recd.ports.owners import SourceOwners
 
 logger = logging.getLogger(__name__)
@@ -60,6 +60,10 @@ class Duty:
         self._held_all = config.catalogue.url is not None  # shared catalogue: hold every source
         self._answers: dict[str, bool] = {}  # held source -> the last serve's answer
 
+    def _held(self, source: SourceConfig) -> bool:
+        """Whether ``source`` is served only while this node holds it (``owners``)."""
+        return source.one_at_a_time or self._held_all
+
     def listed(self, name: str) -> bool:
         """Whether this node may serve source ``name`` at all (its ``nodes`` lists the node)."""
         source = self._sources.get(name)
@@ -72,7 +76,7 @@ class Duty:
             return not self._held_all
         if not source.on_node(self.node):
             return False
-        if not (source.one_at_a_time or self._held_all):
+        if not self._held(source):
             return True
         served = self.owners.serve(name)
         if not (served or source.one_at_a_time or self._answers.get(name) is False):
@@ -102,7 +106,7 @@ class Duty:
             return Serving.SERVED
         if not source.on_node(self.node):
             return Serving.NOT_LISTED
-        if not (source.one_at_a_time or self._held_all):
+        if not self._held(source):
             return Serving.SERVED
         answer = self._answers.get(name)
         if answer is None:
