@@ -158,6 +158,19 @@ def value(url: str, query: str) -> Any:
     return None if row is None else row[0]
 
 
+def values(url: str, query: str) -> list[Any]:
+    """The first column of every row ``query`` returns (none while its table does not exist
+    yet)."""
+    import psycopg
+
+    with psycopg.connect(url) as db:
+        db.read_only = True
+        try:
+            return [row[0] for row in db.execute(query.encode())]
+        except psycopg.errors.UndefinedTable:
+            return []
+
+
 def count(url: str, query: str) -> int:
     """The one number ``query`` returns (0 while its table does not exist yet)."""
     return int(value(url, query) or 0)

@@ -9,6 +9,8 @@ ones stay, more than one node erased, and the shared chain verifies. Two daemons
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +20,7 @@ from typing import Any
 
 from recd.core.model import recording_id
 from tests.e2e.helpers import recctl, wait_until, write_due_at
-from tests.e2e.multihost import chain, count, nodes, value
+from tests.e2e.multihost import chain, count, nodes, values
 from tests.pg import PgDatabase
 from tests.s3server import s3_client
 
@@ -47,13 +49,12 @@ HOLD_AFTER = 40
 DONE = (
     "SELECT count(*) FROM audit WHERE convert_from(line, 'UTF8')::jsonb->>'action' = 'erase.done'"
 )
-#: The node of the last erase.intent (a batch's) if no erase.done came after it (the batch is
-#: being erased), else NULL.
-IN_FLIGHT = (
-    "WITH e AS (SELECT seq, convert_from(line, 'UTF8')::jsonb AS e FROM audit), "
-    "erase AS (SELECT seq, e->>'action' AS a, e->'details'->>'node' AS node FROM e "
-    "WHERE e->>'action' IN ('erase.intent', 'erase.done')) "
-    "SELECT node FROM erase WHERE seq = (SELECT max(seq) FROM erase) AND a = 'erase.intent'"
+#: The nodes with a batch being erased: intents recorded (with their erase.intent), not yet
+#: resolved (with the batch's erase.done entries). Exact, where the audit table shows only
+#: whose entry came last.
+ERASING = (
+    "SELECT DISTINCT c.node FROM intents i JOIN claims c ON c.recording_id = i.recording_id "
+    "ORDER BY c.node"
 )
 
 
@@ -88,16 +89,24 @@ def test_three_hosts_on_one_bucket_erase_each_key_once_through_a_crash_and_a_hol
         placed = b.ctl("hold", "place", "--licence", "L1", "--case", "C-1", "--reason", "court",
                        *call_ids)  # fmt: skip
         assert placed.stdout.startswith("H-"), placed.stdout
-        # Kill the node erasing, mid-batch (its batch's erase.intent written, no erase.done
-        # after it yet), and start it again: it recovers that batch.
+        # Kill the node erasing, mid-batch (its batch's intents recorded, not yet resolved),
+        # and start it again: it recovers that batch. A node seen erasing is frozen (SIGSTOP)
+        # and looked at again, so the batch cannot finish between the look and the kill.
         erasing: list[str] = []
 
-        def in_flight() -> bool:
-            node = value(url, IN_FLIGHT)
-            erasing[:] = [] if node is None else [node]
-            return bool(erasing)
+        def frozen_mid_batch() -> bool:
+            for name in values(url, ERASING):
+                proc = by_name[name].proc
+                assert proc is not None
+                os.kill(proc.pid, signal.SIGSTOP)
+                time.sleep(0.2)  # a commit it sent before it stopped lands
+                if name in values(url, ERASING):
+                    erasing[:] = [name]
+                    return True
+                os.kill(proc.pid, signal.SIGCONT)
+            return False
 
-        wait_until("an erase in flight", in_flight, timeout=SPREAD, every=0.01)
+        wait_until("an erase in flight", frozen_mid_batch, timeout=SPREAD, every=0.01)
         victim = by_name[erasing[0]]
         victim.kill()
         victim.start()
