@@ -103,7 +103,7 @@ def config_warnings(config: Config) -> list[str]:
         )
     node = config.daemon.node
     for source in config.sources:
-        if config.catalogue.url is None and not source.on_node(node):
+        if not config.catalogue.shared and not source.on_node(node):
             warnings.append(
                 f'source "{source.name}": nodes does not list this node ({quote(node)}), so '
                 "recd leaves it alone (no scan, no watch, no erase); add the node to nodes, "
@@ -129,7 +129,7 @@ def config_warnings(config: Config) -> list[str]:
 
 def _config(path: Path, top: Table) -> Config:
     catalogue = read_catalogue(top.table("catalogue"))
-    daemon = _daemon(top.table("daemon"), shared=catalogue.url is not None)
+    daemon = _daemon(top.table("daemon"), shared=catalogue.shared)
     config = Config(
         path=path,
         daemon=daemon,
@@ -143,7 +143,7 @@ def _config(path: Path, top: Table) -> Config:
         sources=read_sources(
             top.tables("source"),
             daemon.state_dir,
-            node=daemon.node if catalogue.url is not None else None,
+            node=daemon.node if catalogue.shared else None,
         ),
     )
     top.finish()

@@ -84,6 +84,12 @@ class CatalogueSettings:
 
     url: PostgresURL | None = None
 
+    @property
+    def shared(self) -> bool:
+        """Whether the catalogue is shared by hosts (PostgreSQL): every source is then held
+        by one node at a time, and each host has its own ``daemon.node``."""
+        return self.url is not None
+
 
 SourceType = Literal["directory", "s3"]
 Verification = Literal["two-person", "signature"]
@@ -163,7 +169,7 @@ class Config:
     def audit_named(self) -> str:
         """The audit chain as a sentence names it: ``the audit log <state_dir>/audit.log``, or
         ``the audit table of …`` (``audit_place`` with its noun)."""
-        if self.catalogue.url is not None:
+        if self.catalogue.shared:
             return self.audit_place
         return f"the audit log {self.audit_place}"
 

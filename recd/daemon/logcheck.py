@@ -76,7 +76,7 @@ class LogCheck:
         something is ``waiting`` to be audited, nor once ``frozen``."""
         if runtime is None or self._finding is not None or waiting or self.frozen:
             return
-        if runtime.config.catalogue.url is not None:
+        if runtime.config.catalogue.shared:
             return  # shared by several hosts: marked by each sweep's catch_up, not here
         last = runtime.audit.last()
         if last is not None and last.seq != self._marked:

@@ -422,7 +422,7 @@ class Daemon:
         ):
             return None
         rt, telemetry = self.runtime, self.endpoints.telemetry()
-        if rt.config.catalogue.url is not None:  # what other hosts logged, first
+        if rt.config.catalogue.shared:  # what other hosts logged, first
             catch_up(rt.config, rt.catalogue, rt.audit, self.clock)
         report = self.sweeps.run(rt, telemetry, self.scans.reindex)
         self.notifier.notify(status=self.status())

@@ -146,7 +146,7 @@ def _once(
     report_buckets(runtime)
     report_unwritable(runtime, {})
     scanned = scan_all(runtime)
-    if config.catalogue.url is not None:  # what other hosts logged meanwhile, first
+    if config.catalogue.shared:  # what other hosts logged meanwhile, first
         rebuild.catch_up(config, runtime.catalogue, runtime.audit, clock)
     report = Sweeper(
         config,

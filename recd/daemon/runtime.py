@@ -138,7 +138,7 @@ def open_runtime(
     if pins is None:
         pins = build.root_pins()
     state = config.daemon.state_dir
-    if config.catalogue.url is not None:
+    if config.catalogue.shared:
         runtime = _shared_runtime(config, clock, corrupt)
     else:
         found = catalogue_found(state / "catalog.db")

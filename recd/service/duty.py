@@ -57,7 +57,7 @@ class Duty:
         self.node = config.daemon.node
         self.owners = owners
         self._sources = {s.name: s for s in config.sources}
-        self._held_all = config.catalogue.url is not None  # shared catalogue: hold every source
+        self._held_all = config.catalogue.shared  # shared catalogue: hold every source
         self._answers: dict[str, bool] = {}  # held source -> the last serve's answer
 
     def _held(self, source: SourceConfig) -> bool:

@@ -208,7 +208,7 @@ class Rebuild:
         still lack its catalogue change (written just after it), or never get it (that host
         died between the two), and a mark past it would tell every later start that nothing
         is to be replayed there: a hold lost."""
-        if self.config.catalogue.url is None:
+        if not self.config.catalogue.shared:
             mark_at_end(self.catalogue, self.audit)
         elif self._seen is not None:
             self.catalogue.set_audit_mark(self._seen)

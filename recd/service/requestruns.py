@@ -278,7 +278,7 @@ class RequestRuns(EraseUseCase[RunCatalogue]):
         a source of other hosts (``nodes``, or on a shared catalogue any source this host does
         not configure) is erased by running the request again through one of them (a partial
         request may be run again)."""
-        shared = self.config.catalogue.url is not None
+        shared = self.config.catalogue.shared
         if shared or any(s.name == rec.source for s in self.config.sources):
             return (
                 f"source {rec.source} is not served by this host ({self.config.daemon.node}): "

@@ -37,6 +37,9 @@ def _url(tmp_path: Path, url: str) -> PostgresURL | None:
 def test_without_a_url_the_catalogue_stays_sqlite(tmp_path: Path) -> None:
     assert load(write(tmp_path / "recd.toml", "")).catalogue == CatalogueSettings(None)
     assert load(write(tmp_path / "recd.toml", "[catalogue]\n")).catalogue.url is None
+    assert not load(write(tmp_path / "recd.toml", "[catalogue]\n")).catalogue.shared
+    shared = write(tmp_path / "recd.toml", '[catalogue]\nurl = "postgresql://recd@db1/recd"\n')
+    assert load(shared).catalogue.shared
 
 
 def test_messages_name_the_audit_chain_where_it_is(tmp_path: Path) -> None:

@@ -87,7 +87,7 @@ class Backups:
             self._one.release()
 
     def _backup(self, target: str, caller: Caller) -> Reply:
-        if self.loop.config.catalogue.url is not None:
+        if self.loop.config.catalogue.shared:
             raise NotAllowedInState(
                 "the catalogue and the audit chain are in PostgreSQL (catalogue.url): back "
                 "them up with pg_dump; recctl backup copies a SQLite catalogue"
