@@ -28,6 +28,7 @@ BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO / "bench-run"  # same fs as the repo; gitignored
 LICENCE = "3CX-1234-5678"
+S3_PREFIX = "bench/"  # the S3 benches' keys
 PATTERN = (
     r"^(?P<extension>\d+)/(?P<caller>[^_/]+)_(?P<callee>[^_/]+)_(?P<started>\d{14})"
     r"\((?P<call_id>\d+)\)\.wav$"
@@ -92,11 +93,47 @@ def write_config(
     shared: bool = False,
     source: str = "bench",
 ) -> Path:
-    """recd.toml (and one licence file) under ``base/etc``; state in ``base/state``, the admin
-    socket at ``base/recd.sock``, the one directory source ``source`` at ``root``. A daemon
-    needs ``metrics_port`` (``tests.tools.free_port``). With ``catalogue_url`` the catalogue is
-    that PostgreSQL database, this host the node ``node``, and the source ``shared`` (one node
-    at a time among all) or this node's own (``nodes = [node]``)."""
+    """recd.toml (``write_recd_toml``) with the one directory source ``source`` at ``root``.
+    With ``catalogue_url`` the source is ``shared`` (one node at a time among all) or this
+    node's own (``nodes = [node]``)."""
+    serving = ""
+    if catalogue_url is not None:
+        serving = "shared = true\n" if shared else f'nodes = ["{node}"]\n'
+    table = (
+        f'[[source]]\nname = "{source}"\ntype = "directory"\npath = "{root}"\n'
+        f'licence = "{LICENCE}"\npattern = \'{PATTERN}\'\nstarted_format = "%Y%m%d%H%M%S"\n'
+        + serving
+    )
+    return write_recd_toml(
+        base, table, retention=retention, method=method, settle=settle,
+        metrics_port=metrics_port, catalogue_url=catalogue_url, node=node,
+    )  # fmt: skip
+
+
+def s3_source(bucket: str, endpoint: str, extra: str = "") -> str:
+    """The ``[[source]]`` table of the S3 source "bench": ``bucket`` under ``S3_PREFIX`` on
+    the server ``endpoint``, every key licence ``LICENCE``'s; ``extra`` lines added."""
+    return (
+        f'[[source]]\nname = "bench"\ntype = "s3"\nbucket = "{bucket}"\nprefix = "{S3_PREFIX}"\n'
+        f'endpoint_url = "{endpoint}"\nregion = "us-east-1"\nlicence = "{LICENCE}"\n' + extra
+    )
+
+
+def write_recd_toml(
+    base: Path,
+    source_table: str,
+    *,
+    retention: str = "30d",
+    method: str | None = None,
+    settle: str = "0s",
+    metrics_port: int | None = None,
+    catalogue_url: str | None = None,
+    node: str = "bench",
+) -> Path:
+    """recd.toml (and one licence file, ``retention``) under ``base/etc``; state in
+    ``base/state``, the admin socket at ``base/recd.sock``, the sources ``source_table``. A
+    daemon needs ``metrics_port`` (``tests.tools.free_port``). With ``catalogue_url`` the
+    catalogue is that PostgreSQL database and this host the node ``node``."""
     etc = base / "etc"
     (etc / "licences.d").mkdir(parents=True)
     (etc / "licences.d" / "bench.toml").write_text(
@@ -104,19 +141,15 @@ def write_config(
     )
     config = etc / "recd.toml"
     metrics = "" if metrics_port is None else f'[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n\n'
-    shared_db = serving = ""
+    shared_db = ""
     if catalogue_url is not None:
         shared_db = f'node = "{node}"\n\n[catalogue]\nurl = "{catalogue_url}"\n'
-        serving = "shared = true\n" if shared else f'nodes = ["{node}"]\n'
-
+    how = "" if method is None else f'method = "{method}"\n'
     config.write_text(
         f'[daemon]\nstate_dir = "{base / "state"}"\nsocket = "{base / "recd.sock"}"\n'
         f"{shared_db}\n{metrics}"
-        f'[erase]\nmethod = "{method}"\nsettle = "{settle}"\n\n'
-        f"[safety]\nmax_due_fraction = 1.0\nmin_breaker_count = 100000000\n\n"
-        f'[[source]]\nname = "{source}"\ntype = "directory"\npath = "{root}"\n'
-        f'licence = "{LICENCE}"\npattern = \'{PATTERN}\'\nstarted_format = "%Y%m%d%H%M%S"\n'
-        + serving
+        f'[erase]\n{how}settle = "{settle}"\n\n'
+        f"[safety]\nmax_due_fraction = 1.0\nmin_breaker_count = 100000000\n\n" + source_table
     )
     return config
 

@@ -50,13 +50,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from bench.common import LICENCE, RecdDaemon, pg_query, workdir
+from bench.common import S3_PREFIX, RecdDaemon, pg_query, s3_source, workdir, write_recd_toml
 from tests.tools import free_port
 
-PREFIX = "bench/"
+PREFIX = S3_PREFIX
+KEY_PATTERN = "^bench/(?P<started>\\d{8}T\\d{6})_(?P<call_id>\\d+)\\.wav$"
 RETENTION = timedelta(days=30)
 MOTO_ACCOUNT = "123456789012"  # moto's default account, whose backend the server serves
 #: Counts of a run that must be 0 (summed over the rounds).
@@ -188,27 +188,6 @@ def _left(client: Any, bucket: str) -> int:
     return sum(len(p.get("Versions", [])) + len(p.get("DeleteMarkers", [])) for p in pages)
 
 
-def _config(base: Path, url: str, node: str, port: int, endpoint: str, bucket: str) -> Path:
-    etc = base / "etc"
-    (etc / "licences.d").mkdir(parents=True)
-    (etc / "licences.d" / "bench.toml").write_text(
-        f'id = "{LICENCE}"\nname = "Bench"\nretention = "30d"\n'
-    )
-    config = etc / "recd.toml"
-    config.write_text(
-        f'[daemon]\nstate_dir = "{base / "state"}"\nsocket = "{base / "recd.sock"}"\n'
-        f'node = "{node}"\n\n[catalogue]\nurl = "{url}"\n\n'
-        f'[metrics]\nlisten = "127.0.0.1:{port}"\n\n[erase]\nsettle = "0s"\n\n'
-        "[safety]\nmax_due_fraction = 1.0\nmin_breaker_count = 100000000\n\n"
-        f'[[source]]\nname = "bench"\ntype = "s3"\nbucket = "{bucket}"\nprefix = "{PREFIX}"\n'
-        f'endpoint_url = "{endpoint}"\nregion = "us-east-1"\nlicence = "{LICENCE}"\n'
-        'poll = "1s"\n'
-        "pattern = '^bench/(?P<started>\\d{8}T\\d{6})_(?P<call_id>\\d+)\\.wav$'\n"
-        'started_format = "%Y%m%dT%H%M%S"\n'
-    )
-    return config
-
-
 def _erase_with(url: str, k: int, count: int, lead_s: float, moto: Moto) -> dict[str, float]:
     """One run of ``k`` daemons on the database ``url`` and a new bucket (see the module)."""
     client = moto.client
@@ -219,7 +198,11 @@ def _erase_with(url: str, k: int, count: int, lead_s: float, moto: Moto) -> dict
         daemons = []
         for n in range(1, k + 1):
             node_base, port = base / f"node{n}", free_port()
-            config = _config(node_base, url, f"node{n}", port, moto.endpoint, bucket)
+            extra = f'poll = "1s"\npattern = \'{KEY_PATTERN}\'\nstarted_format = "%Y%m%dT%H%M%S"\n'
+            config = write_recd_toml(
+                node_base, s3_source(bucket, moto.endpoint, extra), metrics_port=port,
+                catalogue_url=url, node=f"node{n}",
+            )  # fmt: skip
             daemons.append(stack.enter_context(RecdDaemon(config, node_base, port, url)))
         for daemon in daemons:
             wait_scanned(daemon)

@@ -22,12 +22,11 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from bench.common import LICENCE, ratio, timed_scan_and_sweep, workdir
+from bench.common import S3_PREFIX, ratio, s3_source, timed_scan_and_sweep, workdir, write_recd_toml
 
-PREFIX = "bench/"
+PREFIX = S3_PREFIX
 MOTO_ACCOUNT = "123456789012"  # moto's default account, whose backend the server serves
 VERSIONS = 3
 
@@ -36,23 +35,6 @@ def _fill(backend: Any, bucket: str, keys: int) -> None:
     for i in range(keys):
         for v in range(VERSIONS):
             backend.put_object(bucket, f"{PREFIX}k{i:05d}.wav", b"%d" % v * 1024)
-
-
-def _config(base: Path, endpoint: str, bucket: str) -> Path:
-    etc = base / "etc"
-    (etc / "licences.d").mkdir(parents=True)
-    (etc / "licences.d" / "bench.toml").write_text(
-        f'id = "{LICENCE}"\nname = "Bench"\nretention = "30d"\n'
-    )
-    config = etc / "recd.toml"
-    config.write_text(
-        f'[daemon]\nstate_dir = "{base / "state"}"\nsocket = "{base / "recd.sock"}"\n\n'
-        '[erase]\nsettle = "0s"\n\n'
-        "[safety]\nmax_due_fraction = 1.0\nmin_breaker_count = 100000000\n\n"
-        f'[[source]]\nname = "bench"\ntype = "s3"\nbucket = "{bucket}"\nprefix = "{PREFIX}"\n'
-        f'endpoint_url = "{endpoint}"\nregion = "us-east-1"\nlicence = "{LICENCE}"\n'
-    )
-    return config
 
 
 def _baseline(client: Any, bucket: str) -> tuple[float, float, int]:
@@ -114,7 +96,7 @@ def run(keys: int) -> dict[str, float]:
         assert deleted == keys * VERSIONS and _left(client, "bench-boto3") == 0
         with workdir("s3") as base:
             t_scan, t_sweep = timed_scan_and_sweep(
-                _config(base, endpoint, "bench-recd"), keys, _Ahead()
+                write_recd_toml(base, s3_source("bench-recd", endpoint)), keys, _Ahead()
             )
         assert _left(client, "bench-recd") == 0
     finally:
