@@ -6,7 +6,8 @@ was touched (the intent is dropped); an ``erase.done`` or ``erase.failed`` entry
 catalogue missed the news. An intent with no outcome is finished: if the inode is gone the
 erase had completed and ``erase.done`` is written (``recovered: true``); if it is still at its
 name or at the temp name, the erase is run again to the end (an overwrite may have been cut
-short). Afterwards the catalogue and the audit log agree.
+short). An S3 source's keys are finished together, a chunk at a time (``recoverobjects``).
+Afterwards the catalogue and the audit log agree.
 
 Only intents this node can finish are taken: those of sources it serves (``serves``) and has
 an eraser for. On a catalogue shared by several nodes the others, and their claims, are left
@@ -20,16 +21,15 @@ else could ever finish it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from recd.core.audit import AuditDraft
-from recd.core.erasure import OBJECT_STORE, Action, Decision
+from recd.core.erasure import Action, Decision
 from recd.core.intents import INTENT, announced
 from recd.core.model import EraseMethod, Recording
-from recd.core.objects import ObjectFacts
 from recd.core.times import parse_time
 from recd.ports.audit import AuditLog
 from recd.ports.eraser import EraseError, EraseOutcome, Eraser, Refused
@@ -37,12 +37,25 @@ from recd.ports.records import Intent
 from recd.ports.sweeping import SweepCatalogue
 from recd.service import EraseUseCase
 from recd.service.batch import failed_details
+from recd.service.recoverobjects import Unfinished, finish_objects
 
 logger = logging.getLogger(__name__)
 
-#: Intents settled (erased, audited, resolved) between two looks at ``should_stop``: on S3, a
-#: few seconds of requests, so that a legal hold sent meanwhile does not wait long.
+#: Intents settled (erased, audited, resolved) between two looks at ``should_stop``, so that a
+#: legal hold sent meanwhile does not wait long: 32 files (each may be overwritten again), or
+#: as many S3 keys as a sweep's batch (``S3_CHUNK``; one listing walk, DeleteObjects requests
+#: and one confirming walk: each walk passes every key below the chunk's common prefix).
 CHUNK = 32
+S3_CHUNK = 1000
+
+
+def chunks(intents: list[Intent]) -> Iterator[list[Intent]]:
+    """``intents`` in chunks: the files' of ``CHUNK``, then the S3 keys' of ``S3_CHUNK``."""
+    objects = [i for i in intents if i.plan.get("method") == EraseMethod.S3_DELETE]
+    files = [i for i in intents if i.plan.get("method") != EraseMethod.S3_DELETE]
+    for group, size in ((files, CHUNK), (objects, S3_CHUNK)):
+        for start in range(0, len(group), size):
+            yield group[start : start + size]
 
 
 @dataclass(slots=True)
@@ -76,27 +89,29 @@ def _outcomes(audit: AuditLog, intents: list[Intent]) -> dict[str, dict[str, dat
 
 class Recovery(EraseUseCase[SweepCatalogue]):
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> RecoveryReport:
-        """Settle the intents taken, ``CHUNK`` at a time, each chunk's entries and catalogue
-        changes committed together after its erases. ``should_stop`` is asked between chunks
-        (the daemon's: a signal or an admin command waits): the intents left stay this
-        node's, for its next recovery (before each sweep on a shared catalogue); ``left``
-        counts them."""
+        """Settle the intents taken a chunk at a time (``chunks``), each chunk's entries and
+        catalogue changes committed together after its erases. ``should_stop`` is asked
+        between chunks (the daemon's: a signal or an admin command waits): the intents left
+        stay this node's, for its next recovery (before each sweep on a shared catalogue);
+        ``left`` counts them."""
         report = RecoveryReport()
         intents = self._taken()
         if not intents:
             return report
         logger.warning("recovering %d interrupted erasure(s)", len(intents))
         outcomes = _outcomes(self.audit, intents)
-        for start in range(0, len(intents), CHUNK):
-            if start and should_stop():
-                report.left = len(intents) - start
+        done = 0
+        for chunk in chunks(intents):
+            if done and should_stop():
+                report.left = len(intents) - done
                 logger.info(
                     "recovery: %d interrupted erasure(s) left for the next sweep (a signal or "
                     "an admin command came first)",
                     report.left,
                 )
                 break
-            self._settle(intents[start : start + CHUNK], outcomes, report)
+            self._settle(chunk, outcomes, report)
+            done += len(chunk)
         logger.warning(
             "recovery: %d confirmed, %d finished, %d failed, %d never started",
             report.confirmed,
@@ -115,6 +130,7 @@ class Recovery(EraseUseCase[SweepCatalogue]):
         erased: list[tuple[str, datetime]] = []
         dropped: list[str] = []
         drafts: list[AuditDraft] = []
+        rerun: list[Intent] = []
         for intent in intents:
             seen = outcomes.get(intent.id, {})
             done_at = seen.get("erase.done")
@@ -125,14 +141,15 @@ class Recovery(EraseUseCase[SweepCatalogue]):
                 dropped.append(intent.id)
                 report.dropped += 1
             else:
-                draft = self._finish(intent)
-                drafts.append(draft)
-                if draft.action == "erase.done":
-                    erased.append((intent.id, self.clock.now()))
-                    report.finished += 1
-                else:
-                    dropped.append(intent.id)
-                    report.failed += 1
+                rerun.append(intent)
+        for intent, draft in self._finish_all(rerun):
+            drafts.append(draft)
+            if draft.action == "erase.done":
+                erased.append((intent.id, self.clock.now()))
+                report.finished += 1
+            else:
+                dropped.append(intent.id)
+                report.failed += 1
         for eraser in self.erasers.values():
             eraser.sync()
         with self.catalogue.together():  # after the erases: see ``recd.service.batch``
@@ -165,16 +182,33 @@ class Recovery(EraseUseCase[SweepCatalogue]):
             )
         return taken
 
-    def _finish(self, intent: Intent) -> AuditDraft:
-        plan: dict[str, Any] = dict(intent.plan)
-        base = {"intent": intent.id, **plan, "recovered": True}
-        rec = self.catalogue.get(intent.recording_id)
-        eraser = None if rec is None else self.erasers.get(rec.source)
-        if rec is None or eraser is None:
-            why = "source is no longer configured; erase left unfinished"
-            return AuditDraft("erase.failed", intent.recording_id, failed_details(base, why))
+    def _finish_all(self, intents: list[Intent]) -> list[tuple[Intent, AuditDraft]]:
+        """Run the interrupted erases ``intents`` to their end; each one's entry, in order.
+        An S3 source's are finished together (``finish_objects``), files one at a time."""
+        finished: dict[str, AuditDraft] = {}
+        objects: dict[str, list[Unfinished]] = {}  # by source
+        for intent in intents:
+            base = {"intent": intent.id, **intent.plan, "recovered": True}
+            rec = self.catalogue.get(intent.recording_id)
+            eraser = None if rec is None else self.erasers.get(rec.source)
+            if rec is None or eraser is None:
+                why = "source is no longer configured; erase left unfinished"
+                failed = AuditDraft("erase.failed", intent.recording_id, failed_details(base, why))
+                finished[intent.id] = failed
+            elif base["method"] == EraseMethod.S3_DELETE:
+                objects.setdefault(rec.source, []).append(Unfinished(intent, rec, base))
+            else:
+                finished[intent.id] = self._finish(eraser, rec, intent, base)
+        for source, items in objects.items():
+            drafts = finish_objects(self.erasers[source], items, self.config.erase.pattern)
+            finished |= {u.intent.id: d for u, d in zip(items, drafts, strict=True)}
+        return [(intent, finished[intent.id]) for intent in intents]
+
+    def _finish(
+        self, eraser: Eraser, rec: Recording, intent: Intent, base: dict[str, Any]
+    ) -> AuditDraft:
         try:
-            outcome = self._rerun(eraser, rec, intent, plan)
+            outcome = self._rerun(eraser, rec, intent, base)
         except EraseError as exc:
             return AuditDraft("erase.failed", rec.id, failed_details(base, exc.reason))
         except OSError as exc:
@@ -182,14 +216,13 @@ class Recovery(EraseUseCase[SweepCatalogue]):
         if outcome is None:
             return AuditDraft("erase.done", rec.id, base)
         base["bytes_overwritten"] = outcome.bytes_overwritten
-        base |= outcome.details  # S3: what was left and deleted, and the confirmation
+        base |= outcome.details
         return AuditDraft("erase.done", rec.id, base)
 
     def _rerun(
         self, eraser: Eraser, rec: Recording, intent: Intent, plan: dict[str, Any]
     ) -> EraseOutcome | None:
-        """Run an interrupted erase to its end; None when it had already completed (for S3:
-        no version or delete marker of the key is left).
+        """Run an interrupted erase of a file to its end; None when it had already completed.
 
         At the original name the size must be the indexed one (an overwrite keeps the size) or
         0 (the erase had truncated it), so a new file that reused the name and the inode number
@@ -198,8 +231,6 @@ class Recovery(EraseUseCase[SweepCatalogue]):
         where = eraser.locate(rec.relpath, intent.temp_name, rec.dev, rec.ino)
         if where == "gone":
             return None
-        if plan["method"] == EraseMethod.S3_DELETE:
-            return self._rerun_object(eraser, rec, intent, plan)
         relpath = rec.relpath
         if where == "temp":
             relpath = f"{rec.relpath.rpartition('/')[0]}/{intent.temp_name}".lstrip("/")
@@ -221,35 +252,6 @@ class Recovery(EraseUseCase[SweepCatalogue]):
                 decision,
                 pattern=self.config.erase.pattern,
                 verify=self.config.erase.verify,
-                temp_name=intent.temp_name,
-            )
-        finally:
-            prepared.close()
-
-    def _rerun_object(
-        self, eraser: Eraser, rec: Recording, intent: Intent, plan: dict[str, Any]
-    ) -> EraseOutcome:
-        """Delete what is left of an S3 key's planned versions (``size`` None: delete markers
-        alone are enough to prepare). A version the plan did not list was written after the
-        erase began: it is a new recording under the same key, so nothing is deleted and the
-        erase is recorded as failed (the next poll indexes the key again)."""
-        prepared = eraser.prepare(rec.relpath, rec.dev, rec.ino, None)
-        try:
-            facts = prepared.facts
-            assert isinstance(facts, ObjectFacts)
-            planned = {v["version_id"] for v in plan.get("versions", ())}
-            new = [v.version_id for v in facts.versions if v.version_id not in planned]
-            if new:
-                raise Refused(
-                    f"{len(new)} version(s) of {rec.relpath} written after the erase began "
-                    f"({', '.join(new[:3])}); left for the next poll to index"
-                )
-            decision = Decision(Action.ERASE, EraseMethod.S3_DELETE, False, OBJECT_STORE)
-            return eraser.erase(
-                prepared,
-                decision,
-                pattern=self.config.erase.pattern,
-                verify=False,
                 temp_name=intent.temp_name,
             )
         finally:

@@ -11,15 +11,16 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from recd.core.audit import AuditDraft, verify
-from recd.core.model import State, recording_id
+from recd.core.model import EraseMethod, State, recording_id
 from recd.daemon.runtime import Runtime, scan_all
 from recd.ports.records import Intent
-from recd.service.recovery import CHUNK, Recovery, RecoveryReport
+from recd.service.recovery import CHUNK, S3_CHUNK, Recovery, RecoveryReport, chunks
 from tests.estate import Estate
 from tests.fakes import FakeClock
 
@@ -285,3 +286,17 @@ def test_told_to_stop_it_settles_whole_chunks_and_leaves_the_rest_for_next_time(
         assert rt.catalogue.pending_intents() == []
     finally:
         rt.close()
+
+
+def test_files_are_settled_a_few_at_a_time_and_s3_keys_a_sweeps_batch_at_a_time() -> None:
+    """A file's erase may be an overwrite run again, so a chunk is ``CHUNK`` files; an S3
+    key's costs a share of one listing walk, so a chunk is ``S3_CHUNK`` keys (as many as a
+    sweep's batch), the files' chunks first."""
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    s3 = {"method": EraseMethod.S3_DELETE.value}
+    files = [Intent(f"f-{i}", f"r-{i}", 0, TEMP, {"method": "overwrite"}, now) for i in range(40)]
+    keys = [Intent(f"k-{i}", f"o-{i}", 0, TEMP, s3, now) for i in range(S3_CHUNK + 1)]
+    mixed = [x for pair in zip(files, keys, strict=False) for x in pair] + keys[len(files) :]
+    got = list(chunks(mixed))
+    assert [len(c) for c in got] == [CHUNK, 40 - CHUNK, S3_CHUNK, 1]
+    assert got[0] + got[1] == files and got[2] + got[3] == keys

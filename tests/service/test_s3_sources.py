@@ -224,6 +224,46 @@ def test_recovery_never_deletes_a_version_written_after_the_erase_began(
     assert "written after the erase began" in failed["details"]["error"]
 
 
+def test_recovery_finishes_an_interrupted_batch_in_a_few_requests(
+    estate: Estate, rt: Runtime, client: Any
+) -> None:
+    """A killed sweep leaves a whole batch of intents; recovery lists, deletes and confirms
+    them together, as the sweep's batch would have, not each key on its own (four or five
+    requests a key made a thousand-key batch take minutes, before READY). Each key still gets
+    its own outcome: what was left deleted, nothing left (done), a new version (failed,
+    kept)."""
+    b = bucket(estate)
+    keys = [f"{OLD}{n:02d}.wav" for n in range(40)]
+    for key in keys:
+        put(client, b, key, b"a", b"b")
+    assert scan_all(rt)
+    crash_mid_erase(estate, rt, client)
+    assert len(rt.catalogue.pending_intents()) == len(keys)
+    gone, renewed = keys[1], keys[2]  # the crash deleted one version of keys[0]
+    for version in left(client, b, gone):
+        client.delete_object(Bucket=b, Key=gone, VersionId=version)
+    (newer,) = put(client, b, renewed, b"a new call under the same key")
+    requests: list[str] = []
+    eraser_client = rt.erasers["archive"]._client  # type: ignore[attr-defined]
+    count = lambda model, **_: requests.append(model.name)  # noqa: E731
+    eraser_client.meta.events.register("before-call.s3", count)
+    try:
+        report = Recovery(estate.config, rt.catalogue, rt.audit, estate.clock, rt.erasers).run()
+    finally:
+        eraser_client.meta.events.unregister("before-call.s3", count)
+    assert (report.finished, report.failed) == (len(keys) - 1, 1)
+    assert len(requests) <= 3, requests  # one listing walk, DeleteObjects, confirmation
+    assert [k for k in keys if left(client, b, k)] == [renewed]
+    assert newer in left(client, b, renewed) and len(left(client, b, renewed)) == 3
+    outcomes = {e["subject"]: e for e in estate.audit() if e["action"].startswith("erase.")}
+    assert outcomes[rid(gone)]["action"] == "erase.done"
+    assert "deleted_versions" not in outcomes[rid(gone)]["details"]  # nothing was left
+    assert outcomes[rid(keys[0])]["details"]["deleted_versions"] == 1
+    assert outcomes[rid(keys[3])]["details"]["deleted_versions"] == 2
+    assert "written after the erase began" in outcomes[rid(renewed)]["details"]["error"]
+    assert not rt.catalogue.pending_intents()
+
+
 def test_a_request_certificate_lists_every_version_with_its_sha256(
     estate: Estate, rt: Runtime, client: Any
 ) -> None:
