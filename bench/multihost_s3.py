@@ -14,7 +14,8 @@ backend (setup, untimed), and the node holding the source lists them (``poll = "
 ``scaling`` = k daemons' rate / 1 daemon's; ``most_by_one_node`` = the busiest node's share of
 the ``erase.done`` entries (``details.node``): 1.0 with k > 1 would mean the erasing was not
 divided. A sweep claims a batch of 1,000 keys at a time (the S3 eraser's batch): that is the
-unit the nodes divide, so ``count`` below 1,000 x k leaves some idle.
+unit the nodes divide, so ``count`` below 1,000 x k leaves some idle. A node that erased nothing
+though a batch was there for it is named in a warning with the gist of its log.
 
 ``poll = "1s"`` matters beyond the listing: a node that does not list the source learns of the
 deadlines its lister found only when it next wakes (its next poll, rescan or known deadline;
@@ -50,11 +51,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from bench.common import S3_PREFIX, RecdDaemon, pg_query, s3_source, workdir, write_recd_toml
 from tests.tools import free_port
 
+logger = logging.getLogger(__name__)
 PREFIX = S3_PREFIX
 KEY_PATTERN = "^bench/(?P<started>\\d{8}T\\d{6})_(?P<call_id>\\d+)\\.wav$"
 RETENTION = timedelta(days=30)
@@ -188,6 +191,22 @@ def _left(client: Any, bucket: str) -> int:
     return sum(len(p.get("Versions", [])) + len(p.get("DeleteMarkers", [])) for p in pages)
 
 
+def _say_idle(daemons: Sequence[RecdDaemon], lines: Sequence[bytes], count: int) -> None:
+    """Log the gist of each node's log that erased nothing though a batch was there for it."""
+    done = (json.loads(line) for line in lines if b'"erase.done"' in line)
+    erasing = {entry["details"].get("node") for entry in done}
+    for n, daemon in enumerate(daemons, 1):
+        if f"node{n}" not in erasing and count > 1000 * (n - 1):
+            logger.warning("node%d erased nothing; its log:\n%s", n, _gist(daemon.log))
+
+
+def _gist(log: Path) -> str:
+    """A daemon's log without its lines per key (why a node took no batch, for the reader)."""
+    per_key = ("recd.service.sweep: erased ", "recd.service.indexing: scan ")
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else ["(no log)"]
+    return "\n".join([line for line in lines if not any(k in line for k in per_key)][-40:])
+
+
 def _erase_with(url: str, k: int, count: int, lead_s: float, moto: Moto) -> dict[str, float]:
     """One run of ``k`` daemons on the database ``url`` and a new bucket (see the module)."""
     client = moto.client
@@ -219,6 +238,7 @@ def _erase_with(url: str, k: int, count: int, lead_s: float, moto: Moto) -> dict
         audited(url, count, end)
         lines = [bytes(line) for (line,) in pg_query(url, "SELECT line FROM audit ORDER BY seq")]
         codes = [daemon.stop() for daemon in daemons]
+        _say_idle(daemons, lines, count)
     intents: list[float] = []
     done: Counter[str] = Counter()  # subject -> erase.done entries
     done_by: Counter[str] = Counter()  # node -> erase.done entries
