@@ -61,7 +61,7 @@ def finish_objects(
     try:
         for n, (item, got) in enumerate(zip(items, prepared, strict=True)):
             if isinstance(got, Gone):  # nothing left: the erase had completed
-                drafts[n] = AuditDraft("erase.done", item.rec.id, item.base)
+                drafts[n] = recovered(item.rec.id, item.base, None)
             elif isinstance(got, (EraseError, OSError)):
                 drafts[n] = _failed(item, got)
             elif (why := _written_since(item, got)) is not None:
@@ -97,11 +97,24 @@ def _written_since(item: Unfinished, prepared: PreparedErase) -> str | None:
 def _done(item: Unfinished, outcome: EraseOutcome | EraseError) -> AuditDraft:
     if isinstance(outcome, EraseError):
         return _failed(item, outcome)
-    details = item.base | {"bytes_overwritten": outcome.bytes_overwritten}
-    details |= outcome.details  # what was left and deleted, and the confirmation
-    return AuditDraft("erase.done", item.rec.id, details)
+    return recovered(item.rec.id, item.base, outcome)
 
 
 def _failed(item: Unfinished, why: EraseError | OSError | str) -> AuditDraft:
+    return unrecovered(item.rec.id, item.base, why)
+
+
+def recovered(rid: str, base: dict[str, Any], outcome: EraseOutcome | None) -> AuditDraft:
+    """``erase.done`` of a recovered erase: ``base`` with what the rerun did (``outcome``;
+    None when it had already completed)."""
+    if outcome is None:
+        return AuditDraft("erase.done", rid, base)
+    details = base | {"bytes_overwritten": outcome.bytes_overwritten}
+    details |= outcome.details  # S3: what was left and deleted, and the confirmation
+    return AuditDraft("erase.done", rid, details)
+
+
+def unrecovered(rid: str, base: dict[str, Any], why: EraseError | OSError | str) -> AuditDraft:
+    """``erase.failed`` of an erase recovery could not finish, saying ``why``."""
     reason = why.reason if isinstance(why, EraseError) else str(why)
-    return AuditDraft("erase.failed", item.rec.id, failed_details(item.base, reason))
+    return AuditDraft("erase.failed", rid, failed_details(base, reason))

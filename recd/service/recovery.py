@@ -36,8 +36,7 @@ from recd.ports.eraser import EraseError, EraseOutcome, Eraser, Refused
 from recd.ports.records import Intent
 from recd.ports.sweeping import SweepCatalogue
 from recd.service import EraseUseCase
-from recd.service.batch import failed_details
-from recd.service.recoverobjects import Unfinished, finish_objects
+from recd.service.recoverobjects import Unfinished, finish_objects, recovered, unrecovered
 
 logger = logging.getLogger(__name__)
 
@@ -193,8 +192,7 @@ class Recovery(EraseUseCase[SweepCatalogue]):
             eraser = None if rec is None else self.erasers.get(rec.source)
             if rec is None or eraser is None:
                 why = "source is no longer configured; erase left unfinished"
-                failed = AuditDraft("erase.failed", intent.recording_id, failed_details(base, why))
-                finished[intent.id] = failed
+                finished[intent.id] = unrecovered(intent.recording_id, base, why)
             elif base["method"] == EraseMethod.S3_DELETE:
                 objects.setdefault(rec.source, []).append(Unfinished(intent, rec, base))
             else:
@@ -208,16 +206,9 @@ class Recovery(EraseUseCase[SweepCatalogue]):
         self, eraser: Eraser, rec: Recording, intent: Intent, base: dict[str, Any]
     ) -> AuditDraft:
         try:
-            outcome = self._rerun(eraser, rec, intent, base)
-        except EraseError as exc:
-            return AuditDraft("erase.failed", rec.id, failed_details(base, exc.reason))
-        except OSError as exc:
-            return AuditDraft("erase.failed", rec.id, failed_details(base, str(exc)))
-        if outcome is None:
-            return AuditDraft("erase.done", rec.id, base)
-        base["bytes_overwritten"] = outcome.bytes_overwritten
-        base |= outcome.details
-        return AuditDraft("erase.done", rec.id, base)
+            return recovered(rec.id, base, self._rerun(eraser, rec, intent, base))
+        except (EraseError, OSError) as exc:
+            return unrecovered(rec.id, base, exc)
 
     def _rerun(
         self, eraser: Eraser, rec: Recording, intent: Intent, plan: dict[str, Any]
